@@ -1,0 +1,541 @@
+/*
+ * db: the storage interface (see db.h) and its SQLite backend.
+ *
+ * Owns: parsing the database URL, opening the connection, the migrations runner, and the backend
+ * table (struct db_backend) through which every public function goes, so a libpq backend can slot in
+ * beside sqlite_backend without touching callers.
+ * Callers: relayd (snapshot loader, writer thread), gwctl, gwtui, tests/unit/test_db.c.
+ * Never: prints anything, exits, or echoes a database URL that may hold a password.
+ */
+#include "db.h"
+#include "schema_sql.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DB_ERR_MAX 512
+
+/* The operations a backend provides. Statement handles are opaque to this layer. */
+struct db_backend {
+  const char *name;
+  void (*close)(struct db *db);
+  int (*exec)(struct db *db, const char *sql);
+  void *(*prepare)(struct db *db, const char *sql);
+  void (*finalize)(void *h);
+  void (*reset)(void *h);
+  int (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
+  int (*bind_double)(struct db_stmt *st, int idx, double v);
+  int (*bind_text)(struct db_stmt *st, int idx, const char *s);
+  int (*bind_null)(struct db_stmt *st, int idx);
+  enum db_step_result (*step)(struct db_stmt *st);
+  int64_t (*col_int64)(void *h, int idx);
+  double (*col_double)(void *h, int idx);
+  const char *(*col_text)(void *h, int idx);
+  int (*col_is_null)(void *h, int idx);
+  int64_t (*changes)(struct db *db);
+  int64_t (*last_insert_id)(struct db *db);
+  const struct schema_migration *migrations;
+};
+
+struct db {
+  const struct db_backend *be;
+  void *conn;                   /* sqlite3 * for the SQLite backend */
+  int version;                  /* schema version after migration */
+  char err[DB_ERR_MAX];
+};
+
+struct db_stmt {
+  struct db *db;
+  void *h;                      /* sqlite3_stmt * for the SQLite backend */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void db_seterr(struct db *db, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(db->err, sizeof db->err, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- SQLite backend ---------------------------------------------------------------------------- */
+
+static sqlite3 *sq(struct db *db) { return db->conn; }
+
+static void sqlite_seterr(struct db *db, const char *what)
+{
+  db_seterr(db, "%s: %s", what, sqlite3_errmsg(sq(db)));
+}
+
+static void sqlite_close(struct db *db)
+{
+  sqlite3_close(sq(db));        /* every statement is finalized by its owner first */
+}
+
+static int sqlite_exec(struct db *db, const char *sql)
+{
+  char *msg = NULL;
+  if (sqlite3_exec(sq(db), sql, NULL, NULL, &msg) != SQLITE_OK) {
+    db_seterr(db, "%s", msg ? msg : sqlite3_errmsg(sq(db)));
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+static void *sqlite_prepare(struct db *db, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(sq(db), sql, -1, &st, NULL) != SQLITE_OK) {
+    sqlite_seterr(db, "cannot prepare statement");
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  return st;
+}
+
+static void sqlite_finalize(void *h) { sqlite3_finalize(h); }
+
+static void sqlite_reset(void *h)
+{
+  sqlite3_reset(h);
+  sqlite3_clear_bindings(h);
+}
+
+static int sqlite_bindrc(struct db_stmt *st, int rc, int idx)
+{
+  if (rc == SQLITE_OK)
+    return 0;
+  db_seterr(st->db, "cannot bind parameter ?%d: %s", idx, sqlite3_errstr(rc));
+  return -1;
+}
+
+static int sqlite_bind_int64(struct db_stmt *st, int idx, int64_t v)
+{
+  return sqlite_bindrc(st, sqlite3_bind_int64(st->h, idx, v), idx);
+}
+
+static int sqlite_bind_double(struct db_stmt *st, int idx, double v)
+{
+  return sqlite_bindrc(st, sqlite3_bind_double(st->h, idx, v), idx);
+}
+
+static int sqlite_bind_text(struct db_stmt *st, int idx, const char *s)
+{
+  if (!s)
+    return sqlite_bindrc(st, sqlite3_bind_null(st->h, idx), idx);
+  return sqlite_bindrc(st, sqlite3_bind_text(st->h, idx, s, -1, SQLITE_TRANSIENT), idx);
+}
+
+static int sqlite_bind_null(struct db_stmt *st, int idx)
+{
+  return sqlite_bindrc(st, sqlite3_bind_null(st->h, idx), idx);
+}
+
+static enum db_step_result sqlite_step(struct db_stmt *st)
+{
+  int rc = sqlite3_step(st->h);
+  if (rc == SQLITE_ROW)
+    return DB_ROW;
+  if (rc == SQLITE_DONE)
+    return DB_DONE;
+  db_seterr(st->db, "%s", sqlite3_errmsg(sq(st->db)));
+  return DB_ERROR;
+}
+
+static int64_t sqlite_col_int64(void *h, int idx) { return sqlite3_column_int64(h, idx); }
+static double sqlite_col_double(void *h, int idx) { return sqlite3_column_double(h, idx); }
+
+static const char *sqlite_col_text(void *h, int idx)
+{
+  const unsigned char *s = sqlite3_column_text(h, idx);
+  return s ? (const char *)s : "";
+}
+
+static int sqlite_col_is_null(void *h, int idx)
+{
+  return sqlite3_column_type(h, idx) == SQLITE_NULL;
+}
+
+static int64_t sqlite_changes(struct db *db) { return sqlite3_changes64(sq(db)); }
+static int64_t sqlite_last_insert_id(struct db *db) { return sqlite3_last_insert_rowid(sq(db)); }
+
+static const struct db_backend sqlite_backend = {
+  .name = "sqlite",
+  .close = sqlite_close,
+  .exec = sqlite_exec,
+  .prepare = sqlite_prepare,
+  .finalize = sqlite_finalize,
+  .reset = sqlite_reset,
+  .bind_int64 = sqlite_bind_int64,
+  .bind_double = sqlite_bind_double,
+  .bind_text = sqlite_bind_text,
+  .bind_null = sqlite_bind_null,
+  .step = sqlite_step,
+  .col_int64 = sqlite_col_int64,
+  .col_double = sqlite_col_double,
+  .col_text = sqlite_col_text,
+  .col_is_null = sqlite_col_is_null,
+  .changes = sqlite_changes,
+  .last_insert_id = sqlite_last_insert_id,
+  .migrations = schema_sqlite,
+};
+
+/* Creates the missing directories above path (mode 0700: the database holds upstream secrets). */
+static int make_parents(const char *path, char *err, size_t errlen)
+{
+  char dir[4096];
+  int n = snprintf(dir, sizeof dir, "%s", path);
+  if (n < 0 || (size_t)n >= sizeof dir) {
+    snprintf(err, errlen, "database path is longer than %zu bytes", sizeof dir - 1);
+    return -1;
+  }
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir)
+    return 0;
+  *slash = '\0';
+  for (char *p = dir + 1; ; p++) {
+    if (*p != '/' && *p != '\0')
+      continue;
+    char c = *p;
+    *p = '\0';
+    struct stat sb;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST && !(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+      snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+      return -1;
+    }
+    *p = c;
+    if (c == '\0')
+      break;
+  }
+  return 0;
+}
+
+/* Runs a one-row PRAGMA and copies its text result into out (may be NULL). */
+static int sqlite_pragma(struct db *db, const char *sql, char *out, size_t outlen)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(sq(db), sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out) {
+      const unsigned char *s = sqlite3_column_text(st, 0);
+      snprintf(out, outlen, "%s", s ? (const char *)s : "");
+    }
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+      rc = SQLITE_OK;
+  }
+  if (rc != SQLITE_OK)
+    db_seterr(db, "%s: %s", sql, sqlite3_errmsg(sq(db)));
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
+static struct db *sqlite_open(const char *path, char *err, size_t errlen)
+{
+  int memory = strcmp(path, ":memory:") == 0;
+  if (!*path) {
+    snprintf(err, errlen, "database URL 'sqlite:' has no path: use sqlite:PATH");
+    return NULL;
+  }
+  if (!memory) {
+    if (make_parents(path, err, errlen) != 0)
+      return NULL;
+    /* create the file ourselves so it is private; SQLite gives -wal and -shm the same mode */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+      return NULL;
+    }
+    close(fd);
+  }
+
+  struct db *db = calloc(1, sizeof *db);
+  if (!db) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  db->be = &sqlite_backend;
+  sqlite3 *h = NULL;
+  int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  db->conn = h;
+  if (rc != SQLITE_OK) {
+    snprintf(err, errlen, "cannot open database %s: %s", path,
+             h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+    sqlite3_close(h);
+    free(db);
+    return NULL;
+  }
+  sqlite3_extended_result_codes(h, 1);
+  sqlite3_busy_timeout(h, 5000);
+
+  char mode[32] = "";
+  if (sqlite_pragma(db, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0
+      || sqlite_pragma(db, "PRAGMA synchronous=NORMAL", NULL, 0) != 0
+      || sqlite_pragma(db, "PRAGMA foreign_keys=ON", NULL, 0) != 0) {
+    snprintf(err, errlen, "cannot set up database %s: %s", path, db->err);
+    db_close(db);
+    return NULL;
+  }
+  if (!memory && strcmp(mode, "wal") != 0) {
+    snprintf(err, errlen, "database %s cannot use WAL mode (journal_mode is '%s')", path, mode);
+    db_close(db);
+    return NULL;
+  }
+  return db;
+}
+
+/* ---- migrations --------------------------------------------------------------------------------- */
+
+/* Reads the highest applied version into *v. */
+static int read_version(struct db *db, int *v)
+{
+  struct db_stmt *st = db_prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!st)
+    return -1;
+  int rc = db_step(st) == DB_ROW ? 0 : -1;
+  if (rc == 0)
+    *v = (int)db_col_int64(st, 0);
+  db_finalize(st);
+  return rc;
+}
+
+static int apply_one(struct db *db, const struct schema_migration *m)
+{
+  if (db->be->exec(db, m->sql) != 0)
+    return -1;
+  struct db_stmt *st = db_prepare(db,
+      "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
+  if (!st)
+    return -1;
+  int rc = db_bind_int64(st, 1, m->version) == 0 && db_bind_text(st, 2, m->name) == 0
+           && db_bind_int64(st, 3, (int64_t)time(NULL)) == 0 && db_step(st) == DB_DONE ? 0 : -1;
+  db_finalize(st);
+  return rc;
+}
+
+static int migrate(struct db *db, char *err, size_t errlen)
+{
+  const struct schema_migration *m = db->be->migrations;
+  int latest = 0;
+  for (const struct schema_migration *p = m; p->version; p++)
+    if (p->version > latest)
+      latest = p->version;
+
+  if (db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)") != 0
+      || read_version(db, &db->version) != 0) {
+    snprintf(err, errlen, "cannot read the schema version: %s", db->err);
+    return -1;
+  }
+  if (db->version > latest) {
+    snprintf(err, errlen, "database schema version %d is newer than this build of relay knows "
+             "(%d): upgrade relay", db->version, latest);
+    return -1;
+  }
+  for (; m->version; m++) {
+    if (m->version <= db->version)
+      continue;
+    /* BEGIN IMMEDIATE takes the write lock, so a second process starting now waits here and then
+     * sees the version this one wrote. */
+    if (db_begin(db) != 0) {
+      snprintf(err, errlen, "cannot start migration %s: %s", m->name, db->err);
+      return -1;
+    }
+    int now = 0;
+    if (read_version(db, &now) != 0) {
+      snprintf(err, errlen, "cannot read the schema version: %s", db->err);
+      db_rollback(db);
+      return -1;
+    }
+    if (now >= m->version) {
+      db->version = now;
+      db_rollback(db);
+      continue;
+    }
+    if (apply_one(db, m) != 0) {
+      snprintf(err, errlen, "migration %s failed: %s", m->name, db->err);
+      db_rollback(db);
+      return -1;
+    }
+    if (db_commit(db) != 0) {
+      snprintf(err, errlen, "migration %s failed to commit: %s", m->name, db->err);
+      db_rollback(db);
+      return -1;
+    }
+    db->version = m->version;
+  }
+  return 0;
+}
+
+/* ---- public interface --------------------------------------------------------------------------- */
+
+static int has_prefix(const char *s, const char *prefix)
+{
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+struct db *db_open(const char *url, char *err, size_t errlen)
+{
+  struct db *db = NULL;
+  if (!url || !*url) {
+    snprintf(err, errlen, "no database URL: use sqlite:PATH");
+    return NULL;
+  }
+  if (has_prefix(url, "sqlite:")) {
+    db = sqlite_open(url + strlen("sqlite:"), err, errlen);
+  } else if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
+    /* the URL is not echoed: it may carry a password */
+    snprintf(err, errlen, "PostgreSQL support is not built yet: use sqlite:PATH");
+    return NULL;
+  } else {
+    const char *at = strchr(url, '@');
+    if (at)                     /* scheme://user:password@host: keep the password out of logs */
+      snprintf(err, errlen, "unsupported database URL '...%s': use sqlite:PATH", at);
+    else
+      snprintf(err, errlen, "unsupported database URL '%s': use sqlite:PATH", url);
+    return NULL;
+  }
+  if (!db)
+    return NULL;
+  if (migrate(db, err, errlen) != 0) {
+    db_close(db);
+    return NULL;
+  }
+  return db;
+}
+
+void db_close(struct db *db)
+{
+  if (!db)
+    return;
+  db->be->close(db);
+  free(db);
+}
+
+const char *db_errmsg(struct db *db)
+{
+  return db->err;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+  return db->be->exec(db, sql);
+}
+
+int db_begin(struct db *db)
+{
+  return db->be->exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+  return db->be->exec(db, "COMMIT");
+}
+
+int db_rollback(struct db *db)
+{
+  /* keep the message of the failure that made the caller roll back */
+  char saved[DB_ERR_MAX];
+  snprintf(saved, sizeof saved, "%s", db->err);
+  int rc = db->be->exec(db, "ROLLBACK");
+  snprintf(db->err, sizeof db->err, "%s", saved);
+  return rc;
+}
+
+struct db_stmt *db_prepare(struct db *db, const char *sql)
+{
+  void *h = db->be->prepare(db, sql);
+  if (!h)
+    return NULL;
+  struct db_stmt *st = malloc(sizeof *st);
+  if (!st) {
+    db->be->finalize(h);
+    db_seterr(db, "out of memory");
+    return NULL;
+  }
+  st->db = db;
+  st->h = h;
+  return st;
+}
+
+void db_finalize(struct db_stmt *st)
+{
+  if (!st)
+    return;
+  st->db->be->finalize(st->h);
+  free(st);
+}
+
+void db_reset(struct db_stmt *st)
+{
+  st->db->be->reset(st->h);
+}
+
+int db_bind_int64(struct db_stmt *st, int idx, int64_t v)
+{
+  return st->db->be->bind_int64(st, idx, v);
+}
+
+int db_bind_double(struct db_stmt *st, int idx, double v)
+{
+  return st->db->be->bind_double(st, idx, v);
+}
+
+int db_bind_text(struct db_stmt *st, int idx, const char *s)
+{
+  return st->db->be->bind_text(st, idx, s);
+}
+
+int db_bind_null(struct db_stmt *st, int idx)
+{
+  return st->db->be->bind_null(st, idx);
+}
+
+enum db_step_result db_step(struct db_stmt *st)
+{
+  return st->db->be->step(st);
+}
+
+int64_t db_col_int64(struct db_stmt *st, int idx)
+{
+  return st->db->be->col_int64(st->h, idx);
+}
+
+double db_col_double(struct db_stmt *st, int idx)
+{
+  return st->db->be->col_double(st->h, idx);
+}
+
+const char *db_col_text(struct db_stmt *st, int idx)
+{
+  return st->db->be->col_text(st->h, idx);
+}
+
+int db_col_is_null(struct db_stmt *st, int idx)
+{
+  return st->db->be->col_is_null(st->h, idx);
+}
+
+int64_t db_changes(struct db *db)
+{
+  return db->be->changes(db);
+}
+
+int64_t db_last_insert_id(struct db *db)
+{
+  return db->be->last_insert_id(db);
+}
+
+int db_schema_version(struct db *db)
+{
+  return db->version;
+}

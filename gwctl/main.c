@@ -1,0 +1,582 @@
+/*
+ * gwctl main: global options, THE command table, help and usage errors generated from it, and the
+ * helpers every command uses (argument parsing, errors, transactions, the manage log, input checks).
+ *
+ * Callers: the shell. The command files (cmd_*.c) call the gw_* helpers declared in gwctl.h.
+ * Never: writes usage text by hand outside commands[] (help, usage errors, --list-commands and the
+ * bash completion all come from it), takes a secret from argv, or leaves a transaction open.
+ */
+#include "gwctl.h"
+#include "admin_client.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef RELAY_VERSION
+#define RELAY_VERSION "unknown"
+#endif
+
+static const struct gw_cmd commands[] = {
+  { "user", "add", cmd_user_add,
+    "NAME --quota Q [--group G] [--role admin|common]",
+    "create a user with Q quota units (500000 = 1 USD)" },
+  { "user", "list", cmd_user_list, "[--json]", "list users" },
+  { "user", "show", cmd_user_show, "NAME|ID [--json]", "show one user" },
+  { "channel", "add", cmd_channel_add,
+    "--name N --type openai --base-url URL --models M1,M2 [--priority P] [--weight W] "
+    "[--group G1,G2] [--model-map JSON] [--no-key]",
+    "add an upstream channel; its API key is read from stdin" },
+  { "channel", "list", cmd_channel_list, "[--json]", "list channels (never their keys)" },
+  { "channel", "show", cmd_channel_show, "NAME|ID [--json]", "show one channel" },
+  { "token", "create", cmd_token_create,
+    "--user NAME --name N (--quota Q | --unlimited) [--models M1,M2] [--key-file F|-]",
+    "create an API key for a user and print it, once" },
+  { "token", "list", cmd_token_list, "[--user NAME] [--json]", "list tokens" },
+  { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", "show one token" },
+  { "log", "list", cmd_log_list,
+    "[--limit N] [--user NAME] [--token NAME] [--model M] [--request-id ID] [--type T] [--json]",
+    "list log rows, newest first (default 100)" },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] NOUN VERB [ARGS]";
+
+/* ---- errors ------------------------------------------------------------------------------------- */
+
+int gw_err(int code, const char *fmt, ...)
+{
+  va_list ap;
+  fputs("gwctl: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return code;
+}
+
+int gw_usage(struct gwctl *g, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (g->cmd)
+    return gw_err(GW_USAGE, "%s %s: %s (see 'gwctl %s %s --help')", g->cmd->noun, g->cmd->verb,
+                  msg, g->cmd->noun, g->cmd->verb);
+  return gw_err(GW_USAGE, "%s (see 'gwctl help')", msg);
+}
+
+int gw_dberr(struct gwctl *g, const char *what)
+{
+  return gw_err(GW_FAIL, "%s: %s", what, db_errmsg(g->db));
+}
+
+/* ---- help --------------------------------------------------------------------------------------- */
+
+static void print_command(FILE *f, const struct gw_cmd *c)
+{
+  fprintf(f, "  gwctl %s %s %s\n      %s\n", c->noun, c->verb, c->usage, c->summary);
+}
+
+static void print_help(FILE *f, const char *noun)
+{
+  fprintf(f, "usage: %s\n\ncommands:\n", global_usage);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!noun || strcmp(noun, commands[i].noun) == 0)
+      print_command(f, &commands[i]);
+  if (noun)
+    return;
+  fputs("\nglobal options (also accepted after NOUN VERB):\n"
+        "  --db URL        the database, sqlite:PATH (default: $RELAY_DB)\n"
+        "  --socket PATH   relayd's admin socket, told to reload after a change\n"
+        "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
+        "  --json          print JSON instead of a table\n"
+        "  --help, help [NOUN]   this text;  --version\n"
+        "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 already exists\n"
+        "see gwctl(1)\n", f);
+}
+
+/* Tab-separated "noun verb usage" lines, read by completions/gwctl.bash. */
+static void list_commands(void)
+{
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    printf("%s\t%s\t%s\n", commands[i].noun, commands[i].verb, commands[i].usage);
+}
+
+static int known_noun(const char *noun)
+{
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].noun, noun) == 0)
+      return 1;
+  return 0;
+}
+
+/* "add, list, show" */
+static void verbs_of(const char *noun, char *buf, size_t len)
+{
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    if (strcmp(commands[i].noun, noun) != 0)
+      continue;
+    int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", commands[i].verb);
+    if (n < 0 || (size_t)n >= len - used)
+      break;
+    used += (size_t)n;
+  }
+}
+
+static void nouns(char *buf, size_t len)
+{
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    if (i > 0 && strcmp(commands[i - 1].noun, commands[i].noun) == 0)
+      continue;
+    int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", commands[i].noun);
+    if (n < 0 || (size_t)n >= len - used)
+      break;
+    used += (size_t)n;
+  }
+}
+
+/* ---- arguments ---------------------------------------------------------------------------------- */
+
+enum { OPT_DB = 1000, OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_LIST, OPT_CMD };
+
+/* Sets a global option; shared by the global parser and gw_args. */
+static void set_global(struct gwctl *g, int code, const char *arg)
+{
+  if (code == OPT_DB)
+    g->db_url = arg;
+  else if (code == OPT_SOCKET)
+    g->socket = *arg ? arg : NULL;
+  else if (code == OPT_JSON)
+    g->json = 1;
+}
+
+/* The option as the user wrote it, for messages: argv[optind - 1] without any "=value". */
+static void option_text(int argc, char **argv, char *buf, size_t len)
+{
+  const char *s = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
+  if (optopt && optopt < 256 && strncmp(s, "--", 2) != 0)
+    snprintf(buf, len, "-%c", optopt);
+  else
+    snprintf(buf, len, "%.*s", (int)strcspn(s, "="), s);
+}
+
+int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
+            const char **pos)
+{
+  struct option lo[40];
+  size_t n = 0;
+  for (const struct gw_opt *o = opts; o && o->name; o++) {
+    if (n + 5 >= sizeof lo / sizeof lo[0])
+      return gw_err(GW_FAIL, "internal error: too many options for %s %s", g->cmd->noun,
+                    g->cmd->verb);
+    lo[n] = (struct option){ o->name, o->value ? required_argument : no_argument, NULL,
+                             OPT_CMD + (int)(o - opts) };
+    n++;
+  }
+  lo[n++] = (struct option){ "db", required_argument, NULL, OPT_DB };
+  lo[n++] = (struct option){ "socket", required_argument, NULL, OPT_SOCKET };
+  lo[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
+  lo[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+  lo[n] = (struct option){ 0, 0, 0, 0 };
+
+  int npos = 0, c;
+  char opt[128];
+  optind = 0;                   /* glibc: start over, forgetting the global parse */
+  opterr = 0;
+  /* "-": positional arguments come back in order as code 1; ":": a missing value is ':' */
+  while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+    switch (c) {
+    case 1:
+      if (!posname || npos > 0)
+        return gw_usage(g, "unexpected argument '%s'", optarg);
+      *pos = optarg;
+      npos++;
+      break;
+    case 'h':
+    case OPT_HELP:
+      printf("usage: gwctl %s %s %s\n%s\n", g->cmd->noun, g->cmd->verb, g->cmd->usage,
+             g->cmd->summary);
+      return GW_HELP;
+    case ':':
+      option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "option '%s' needs a value", opt);
+    case '?':
+      option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "unknown option '%s'", opt);
+    case OPT_DB:
+    case OPT_SOCKET:
+    case OPT_JSON:
+      set_global(g, c, optarg);
+      break;
+    default: {
+      const struct gw_opt *o = &opts[c - OPT_CMD];
+      if (o->value)
+        *o->value = optarg;
+      else
+        (*o->flag)++;
+    }
+    }
+  }
+  if (posname && npos == 0)
+    return gw_usage(g, "missing %s", posname);
+  return 0;
+}
+
+/* ---- database ----------------------------------------------------------------------------------- */
+
+int gw_open(struct gwctl *g)
+{
+  char err[512];
+  if (g->db)
+    return 0;
+  if (!g->db_url || !*g->db_url)
+    return gw_err(GW_USAGE, "no database: give --db URL or set RELAY_DB (e.g. sqlite:data/relay.db)");
+  g->db = db_open(g->db_url, err, sizeof err);
+  if (!g->db)
+    return gw_err(GW_FAIL, "%s", err);
+  return 0;
+}
+
+int gw_begin(struct gwctl *g)
+{
+  int rc = gw_open(g);
+  if (rc != 0)
+    return rc;
+  if (db_begin(g->db) != 0)
+    return gw_dberr(g, "cannot start a transaction");
+  return 0;
+}
+
+int gw_end(struct gwctl *g, int rc)
+{
+  if (rc != 0) {
+    db_rollback(g->db);
+    return rc;
+  }
+  if (db_commit(g->db) != 0) {
+    rc = gw_dberr(g, "cannot commit");
+    db_rollback(g->db);
+    return rc;
+  }
+  /* The change is saved whatever relayd says; a refused reload is reported but not a failure. */
+  char err[512];
+  if (admin_reload(g->socket, err, sizeof err) < 0)
+    gw_err(GW_OK, "warning: the change is saved, but relayd at %s did not reload: %s", g->socket,
+           err);
+  return GW_OK;
+}
+
+int gw_log_manage(struct gwctl *g, const struct gw_subject *s, const char *fmt, ...)
+{
+  char content[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(content, sizeof content, fmt, ap);
+  va_end(ap);
+  struct db_stmt *st = db_prepare(g->db,
+      "INSERT INTO logs(created_at, type, content, user_id, username, token_id, token_name, "
+      "channel_id) VALUES (?1, 3, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!st)
+    return gw_dberr(g, "cannot write the log");
+  int ok = db_bind_int64(st, 1, (int64_t)time(NULL)) == 0 && db_bind_text(st, 2, content) == 0
+           && db_bind_int64(st, 3, s->user_id) == 0
+           && db_bind_text(st, 4, s->username ? s->username : "") == 0
+           && db_bind_int64(st, 5, s->token_id) == 0
+           && db_bind_text(st, 6, s->token_name ? s->token_name : "") == 0
+           && db_bind_int64(st, 7, s->channel_id) == 0 && db_step(st) == DB_DONE;
+  db_finalize(st);
+  return ok ? 0 : gw_dberr(g, "cannot write the log");
+}
+
+/* ---- input checks ------------------------------------------------------------------------------- */
+
+int gw_is_id(const char *s)
+{
+  if (!*s || strlen(s) > 18)
+    return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9')
+      return 0;
+  return 1;
+}
+
+int gw_parse_int(struct gwctl *g, const char *opt, const char *s, int64_t min, int64_t max,
+                 int64_t *out)
+{
+  const char *p = s;
+  if (*p == '-')
+    p++;
+  int digits = *p != '\0';
+  for (const char *q = p; *q; q++)
+    if (*q < '0' || *q > '9')
+      digits = 0;
+  errno = 0;
+  long long v = digits ? strtoll(s, NULL, 10) : 0;
+  if (!digits || (min == 0 && *s == '-'))
+    return gw_usage(g, "%s must be %s, not '%s'", opt,
+                    min == 0 ? "a non-negative integer" : "an integer", s);
+  if (errno == ERANGE || v < min || v > max)
+    return gw_usage(g, "%s must be from %" PRId64 " to %" PRId64 ", not %s", opt, min, max, s);
+  *out = v;
+  return 0;
+}
+
+/* A name or list item: printable, no blanks or commas, not starting with '-'. */
+static const char *name_problem(const char *s, size_t max)
+{
+  size_t n = strlen(s);
+  if (n == 0)
+    return "is empty";
+  if (n > max)
+    return "is too long";
+  if (s[0] == '-')
+    return "may not start with '-'";
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p <= ' ' || *p == 0x7f)
+      return "may not contain blanks or control characters";
+    if (*p == ',')
+      return "may not contain ','";
+  }
+  return NULL;
+}
+
+int gw_check_name(struct gwctl *g, const char *what, const char *s)
+{
+  const char *why = name_problem(s, GW_NAME_MAX);
+  if (why && strcmp(why, "is too long") == 0)
+    return gw_usage(g, "%s '%.*s...' is longer than %d bytes", what, 20, s, GW_NAME_MAX);
+  if (why)
+    return gw_usage(g, "%s '%s' %s", what, s, why);
+  if (gw_is_id(s))
+    return gw_usage(g, "%s '%s' is all digits, which reads as an id; pick a name with a letter",
+                    what, s);
+  return 0;
+}
+
+int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxitem, char *out,
+                 size_t outlen, int *count)
+{
+  size_t used = 0;
+  *count = 0;
+  out[0] = '\0';
+  while (*in) {
+    size_t len = strcspn(in, ",");
+    const char *b = in, *e = in + len;
+    in = *e ? e + 1 : e;
+    while (b < e && (*b == ' ' || *b == '\t'))
+      b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+      e--;
+    if (b == e)
+      continue;
+    char item[512];
+    if ((size_t)(e - b) >= sizeof item || (size_t)(e - b) > maxitem)
+      return gw_usage(g, "%s: '%.*s...' is longer than %zu bytes", opt, 20, b, maxitem);
+    snprintf(item, sizeof item, "%.*s", (int)(e - b), b);
+    const char *why = name_problem(item, maxitem);
+    if (why)
+      return gw_usage(g, "%s: '%s' %s", opt, item, why);
+    int n = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", item);
+    if (n < 0 || (size_t)n >= outlen - used)
+      return gw_usage(g, "%s is longer than %zu bytes", opt, outlen - 1);
+    used += (size_t)n;
+    (*count)++;
+  }
+  return 0;
+}
+
+cJSON *gw_csv_array(const char *csv)
+{
+  cJSON *a = cJSON_CreateArray();
+  while (a && *csv) {
+    size_t len = strcspn(csv, ",");
+    if (len > 0) {
+      char item[512];
+      snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), csv);
+      if (!cJSON_AddItemToArray(a, cJSON_CreateString(item))) {
+        cJSON_Delete(a);
+        return NULL;
+      }
+    }
+    csv += len;
+    if (*csv == ',')
+      csv++;
+  }
+  return a;
+}
+
+/* The terminal settings to restore if ^C arrives while echo is off. */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+
+static void restore_tty_and_die(int sig)
+{
+  if (tty_saved)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, size_t outlen)
+{
+  int fd = fileno(f);
+  int tty = isatty(fd) && fd == STDIN_FILENO;
+  struct sigaction sa = { .sa_handler = restore_tty_and_die }, old_int, old_term;
+  if (tty) {
+    struct termios t;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tcgetattr(fd, &saved_tty) == 0) {
+      t = saved_tty;
+      t.c_lflag &= ~(tcflag_t)ECHO;
+      tty_saved = 1;
+      sigaction(SIGINT, &sa, &old_int);
+      sigaction(SIGTERM, &sa, &old_term);
+      tcsetattr(fd, TCSAFLUSH, &t);
+    }
+  }
+  size_t n = 0;
+  int c, toolong = 0;
+  while ((c = getc(f)) != EOF && c != '\n') {
+    if (n + 1 < outlen)
+      out[n++] = (char)c;
+    else
+      toolong = 1;
+  }
+  int ioerr = ferror(f);
+  out[n] = '\0';
+  if (tty && tty_saved) {
+    tcsetattr(fd, TCSAFLUSH, &saved_tty);
+    tty_saved = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    fputc('\n', stderr);
+  }
+  if (ioerr)
+    return gw_err(GW_FAIL, "cannot read %s: %s", what, strerror(errno));
+  if (toolong)
+    return gw_err(GW_USAGE, "%s is longer than %zu bytes", what, outlen - 1);
+  while (n > 0 && (out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
+    out[--n] = '\0';
+  size_t lead = strspn(out, " \t");
+  memmove(out, out + lead, n - lead + 1);
+  for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      return gw_err(GW_USAGE, "%s contains a control character", what);
+  return 0;
+}
+
+/* ---- main --------------------------------------------------------------------------------------- */
+
+static const struct gw_cmd *find_command(const char *noun, const char *verb)
+{
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].noun, noun) == 0 && strcmp(commands[i].verb, verb) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int run(struct gwctl *g, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "db", required_argument, NULL, OPT_DB },
+    { "socket", required_argument, NULL, OPT_SOCKET },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, OPT_HELP },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { "list-commands", no_argument, NULL, OPT_LIST },
+    { 0, 0, 0, 0 },
+  };
+  char opt[128], list[256];
+  int c;
+  opterr = 0;
+  /* "+": stop at NOUN; what follows belongs to the command */
+  while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+    switch (c) {
+    case 'h':
+    case OPT_HELP:
+      print_help(stdout, NULL);
+      return GW_OK;
+    case OPT_VERSION:
+      printf("gwctl %s\n", RELAY_VERSION);
+      return GW_OK;
+    case OPT_LIST:
+      list_commands();
+      return GW_OK;
+    case ':':
+      option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "option '%s' needs a value", opt);
+    case '?':
+      option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "unknown option '%s'", opt);
+    default:
+      set_global(g, c, optarg);
+    }
+  }
+  argc -= optind;
+  argv += optind;
+  if (argc == 0) {
+    print_help(stderr, NULL);
+    return GW_USAGE;
+  }
+  if (strcmp(argv[0], "help") == 0) {
+    if (argc >= 2 && !known_noun(argv[1])) {
+      nouns(list, sizeof list);
+      return gw_usage(g, "help: unknown command '%s'; commands: %s", argv[1], list);
+    }
+    if (argc >= 3) {
+      const struct gw_cmd *cmd = find_command(argv[1], argv[2]);
+      if (cmd) {
+        printf("usage: gwctl %s %s %s\n%s\n", cmd->noun, cmd->verb, cmd->usage, cmd->summary);
+        return GW_OK;
+      }
+    }
+    print_help(stdout, argc >= 2 ? argv[1] : NULL);
+    return GW_OK;
+  }
+  if (!known_noun(argv[0])) {
+    nouns(list, sizeof list);
+    return gw_usage(g, "unknown command '%s'; commands: %s, help", argv[0], list);
+  }
+  verbs_of(argv[0], list, sizeof list);
+  if (argc < 2)
+    return gw_usage(g, "%s: missing verb; verbs: %s", argv[0], list);
+  g->cmd = find_command(argv[0], argv[1]);
+  if (!g->cmd)
+    return gw_usage(g, "%s: unknown verb '%s'; verbs: %s", argv[0], argv[1], list);
+  int rc = g->cmd->run(g, argc - 1, argv + 1);
+  return rc == GW_HELP ? GW_OK : rc;
+}
+
+int main(int argc, char **argv)
+{
+  struct gwctl g = { 0 };
+  const char *env;
+  if ((env = getenv("RELAY_DB")) && *env)
+    g.db_url = env;
+  if ((env = getenv("RELAY_SOCKET")) && *env)
+    g.socket = env;
+
+  int rc = run(&g, argc, argv);
+  db_close(g.db);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    gw_err(GW_FAIL, "cannot write the output: %s", strerror(errno));
+    if (rc == GW_OK)
+      rc = GW_FAIL;
+  }
+  return rc;
+}

@@ -1,0 +1,195 @@
+/* openai: see openai.h. */
+#include "openai.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t oai_tokens_from_chars(size_t n)
+{
+  return (int64_t)((n + 3) / 4);
+}
+
+/* characters of text in a message content: a string, or an array of parts with "text" */
+static size_t content_chars(const cJSON *c)
+{
+  if (cJSON_IsString(c))
+    return strlen(c->valuestring);
+  size_t n = 0;
+  const cJSON *part;
+  if (cJSON_IsArray(c))
+    cJSON_ArrayForEach(part, c)
+    {
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+      if (cJSON_IsString(t))
+        n += strlen(t->valuestring);
+      else if (cJSON_IsString(part))
+        n += strlen(part->valuestring);
+      else if (cJSON_IsArray(part))        /* token arrays in completions/embeddings */
+        n += (size_t)cJSON_GetArraySize(part) * 4;
+      else if (cJSON_IsNumber(part))
+        n += 4;
+    }
+  return n;
+}
+
+static int read_count(const cJSON *root, const char *name, int64_t *out, char *err, size_t errlen)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble) ||
+      v->valuedouble > 1e9) {
+    snprintf(err, errlen, "'%s' must be a non-negative integer", name);
+    return -1;
+  }
+  *out = (int64_t)v->valuedouble;
+  return 0;
+}
+
+cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struct oai_request *rq,
+                         char *err, size_t errlen, const char **param)
+{
+  memset(rq, 0, sizeof *rq);
+  rq->max_tokens = -1;
+  *param = NULL;
+  if (len == 0) {
+    snprintf(err, errlen, "the request body is empty: send a JSON object");
+    return NULL;
+  }
+  cJSON *root = cJSON_ParseWithLength(body, len);
+  if (!root) {
+    const char *at = cJSON_GetErrorPtr();
+    long off = at && at >= body && at <= body + len ? (long)(at - body) : -1;
+    snprintf(err, errlen, "the request body is not valid JSON (error near byte %ld)", off);
+    return NULL;
+  }
+  if (!cJSON_IsObject(root)) {
+    snprintf(err, errlen, "the request body must be a JSON object");
+    goto bad;
+  }
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+  *param = "model";
+  if (!model) {
+    snprintf(err, errlen, "you must provide a model parameter");
+    goto bad;
+  }
+  if (!cJSON_IsString(model) || !model->valuestring[0]) {
+    snprintf(err, errlen, "'model' must be a non-empty string");
+    goto bad;
+  }
+  if (strlen(model->valuestring) >= MODEL_NAME_MAX) {
+    snprintf(err, errlen, "'model' is longer than %d characters", MODEL_NAME_MAX - 1);
+    goto bad;
+  }
+  snprintf(rq->model, sizeof rq->model, "%s", model->valuestring);
+
+  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  *param = "stream";
+  if (stream && !cJSON_IsNull(stream)) {
+    if (!cJSON_IsBool(stream)) {
+      snprintf(err, errlen, "'stream' must be true or false");
+      goto bad;
+    }
+    rq->stream = cJSON_IsTrue(stream);
+  }
+  if (kind == API_EMBEDDINGS && rq->stream) {
+    snprintf(err, errlen, "embeddings cannot be streamed");
+    goto bad;
+  }
+  const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+  *param = "stream_options";
+  if (so && !cJSON_IsNull(so)) {
+    if (!cJSON_IsObject(so)) {
+      snprintf(err, errlen, "'stream_options' must be an object");
+      goto bad;
+    }
+    rq->client_wants_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+  }
+  *param = "max_tokens";
+  if (read_count(root, "max_tokens", &rq->max_tokens, err, errlen) < 0)
+    goto bad;
+  *param = "max_completion_tokens";
+  if (read_count(root, "max_completion_tokens", &rq->max_tokens, err, errlen) < 0)
+    goto bad;
+
+  size_t chars = 0;
+  if (kind == API_CHAT) {
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages"), *m;
+    *param = "messages";
+    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+      snprintf(err, errlen, "'messages' must be a non-empty array");
+      goto bad;
+    }
+    cJSON_ArrayForEach(m, msgs)
+    {
+      if (!cJSON_IsObject(m)) {
+        snprintf(err, errlen, "each entry of 'messages' must be an object");
+        goto bad;
+      }
+      chars += content_chars(cJSON_GetObjectItemCaseSensitive(m, "content")) + 16;
+    }
+  } else {
+    const char *field = kind == API_COMPLETIONS ? "prompt" : "input";
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, field);
+    *param = field;
+    if (!in || !(cJSON_IsString(in) || cJSON_IsArray(in))) {
+      snprintf(err, errlen, "'%s' must be a string or an array", field);
+      goto bad;
+    }
+    chars = content_chars(in);
+  }
+  rq->prompt_estimate = oai_tokens_from_chars(chars);
+  *param = NULL;
+  return root;
+bad:
+  cJSON_Delete(root);
+  return NULL;
+}
+
+char *oai_upstream_body(cJSON *root, const struct oai_request *rq, const char *upstream_model,
+                        size_t *len)
+{
+  bool rename = strcmp(rq->model, upstream_model) != 0;
+  bool force_usage = rq->stream && !rq->client_wants_usage;
+  if (!rename && !force_usage)
+    return NULL;     /* the client's own bytes, even if an earlier attempt renamed the model */
+  cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(upstream_model));
+  if (force_usage) {
+    cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (!cJSON_IsObject(so)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+      so = cJSON_AddObjectToObject(root, "stream_options");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
+    cJSON_AddTrueToObject(so, "include_usage");
+  }
+  char *out = cJSON_PrintUnformatted(root);
+  if (out)
+    *len = strlen(out);
+  return out;
+}
+
+static int64_t count_of(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+}
+
+int oai_parse_usage(const cJSON *usage, struct usage *u)
+{
+  if (!cJSON_IsObject(usage))
+    return -1;
+  memset(u, 0, sizeof *u);
+  u->prompt_tokens = count_of(usage, "prompt_tokens");
+  u->completion_tokens = count_of(usage, "completion_tokens");
+  const cJSON *det = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+  if (cJSON_IsObject(det))
+    u->cached_tokens = count_of(det, "cached_tokens");
+  if (u->prompt_tokens == 0 && u->completion_tokens == 0) {
+    /* embeddings report only total_tokens in some servers */
+    u->prompt_tokens = count_of(usage, "total_tokens");
+  }
+  return 0;
+}

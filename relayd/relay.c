@@ -1,0 +1,1008 @@
+/* relay: see relay.h. */
+#include "relay.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing.h"
+#include "keys.h"
+#include "log.h"
+#include "openai.h"
+#include "snapshot.h"
+#include "sse.h"
+#include "util.h"
+#include "worker.h"
+#include "writer.h"
+
+#define MAX_ATTEMPTS 12
+#define ERRBODY_MAX (64 * 1024)
+#define RESPONSE_MAX (64 << 20)        /* a non-streaming upstream answer */
+#define EVENT_MAX (4 << 20)            /* one SSE event */
+#define OUT_HIGH (256 * 1024)          /* pause the upstream above this many unsent bytes */
+#define OUT_LOW (64 * 1024)            /* and let it go on below this */
+#define STREAM_BLOCK 32768
+
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE };
+
+struct endpoint_def {
+  const char *method;
+  const char *path;
+  bool prefix;                 /* path is a prefix followed by an id */
+  enum endpoint ep;
+  enum api_kind api;
+};
+
+/* The route table: method + path -> handler kind. */
+static const struct endpoint_def endpoints[] = {
+    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT},
+    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS},
+    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS},
+    {"GET", "/v1/models", false, EP_MODELS, API_CHAT},
+    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT},
+};
+
+enum phase {
+  PH_BODY,          /* receiving the body */
+  PH_UPSTREAM,      /* suspended, waiting on the upstream */
+  PH_RESPOND,       /* resumed with a whole response ready in pending */
+  PH_STREAM_START,  /* resumed to start an SSE response */
+  PH_STREAMING,     /* SSE response queued; the reader drains out */
+  PH_DONE,
+};
+
+struct request {
+  struct request *prev, *next;         /* the worker's list */
+  struct worker *w;
+  struct MHD_Connection *conn;
+  struct snapshot *snap;               /* counted reference, released at free */
+  const struct endpoint_def *def;
+  enum phase phase;
+  char request_id[40];
+  const struct snap_token *token;
+  int64_t pin_channel;
+  struct buf body;
+  bool body_too_large;
+  cJSON *root;
+  struct oai_request rq;
+  const struct price *price;
+  double group_ratio;
+  int64_t reserved;
+  bool billing_open;                   /* reserved: exactly one settle() must follow */
+  bool settled;
+
+  /* upstream attempt */
+  CURL *easy;
+  const struct snap_channel *channel;
+  char upstream_model[MODEL_NAME_MAX];
+  char *up_body;                       /* rewritten body (owned) or NULL for the client's */
+  size_t up_len;
+  int attempts;
+  int64_t tried[MAX_ATTEMPTS];
+  long up_status;
+  bool status_known;
+  bool committed;                      /* bytes of this attempt go to the client */
+  bool upstream_done;
+  bool saw_done;
+  bool paused;
+  struct buf resp;                     /* non-stream body, or the partial SSE event */
+  struct buf errbody;
+  struct buf out;                      /* SSE bytes ready for the client */
+  size_t out_off;
+  bool suspended;
+  bool reader_waiting;                 /* suspended by the content reader */
+
+  struct MHD_Response *pending;        /* built while suspended, queued on resume */
+  unsigned pending_status;
+
+  struct usage usage;
+  bool usage_upstream;
+  size_t completion_chars;
+  int final_status;
+  const char *end_reason;
+  uint64_t t0_us, t_first_us;
+};
+
+/* ---------------------------------------------------------------- responses */
+
+static void add_common_headers(struct request *r, struct MHD_Response *resp)
+{
+  MHD_add_response_header(resp, "x-request-id", r->request_id);
+}
+
+static struct MHD_Response *json_response(struct request *r, struct buf *b)
+{
+  size_t len;
+  char *data = buf_steal(b, &len);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+                                                              data ? MHD_RESPMEM_MUST_FREE
+                                                                   : MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  add_common_headers(r, resp);
+  return resp;
+}
+
+/* An OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
+static struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,
+                                           const char *code, const char *param, const char *msg)
+{
+  struct buf b;
+  buf_init(&b, 8192);
+  buf_append_str(&b, "{\"error\":{\"message\":");
+  buf_append_json_str(&b, msg);
+  buf_append_str(&b, ",\"type\":");
+  buf_append_json_str(&b, type);
+  buf_append_str(&b, ",\"param\":");
+  if (param)
+    buf_append_json_str(&b, param);
+  else
+    buf_append_str(&b, "null");
+  buf_append_str(&b, ",\"code\":");
+  if (code)
+    buf_append_json_str(&b, code);
+  else
+    buf_append_str(&b, "null");
+  buf_append_str(&b, "}}");
+  struct MHD_Response *resp = json_response(r, &b);
+  if (status == 429 && code && strcmp(code, "insufficient_quota") == 0)
+    MHD_add_response_header(resp, "x-should-retry", "false");
+  return resp;
+}
+
+static enum MHD_Result queue_now(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+  r->final_status = (int)status;
+  r->phase = PH_DONE;
+  if (!r->t_first_us)
+    r->t_first_us = now_us_mono();
+  enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result fail_now(struct request *r, unsigned status, const char *type,
+                                const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static enum MHD_Result fail_now(struct request *r, unsigned status, const char *type,
+                                const char *code, const char *param, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return queue_now(r, status, error_response(r, status, type, code, param, msg));
+}
+
+/* From outside the access handler: keep the response and resume the connection. */
+static void respond_later(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+  if (r->pending)
+    MHD_destroy_response(r->pending);
+  r->pending = resp;
+  r->pending_status = status;
+  r->final_status = (int)status;
+  r->phase = PH_RESPOND;
+  if (r->suspended) {
+    r->suspended = false;
+    worker_resume(r->w, r->conn);
+  }
+}
+
+/* ---------------------------------------------------------------- settle and log */
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+  snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* Charges what the request used, gives back the rest of the reservation, and queues the log row.
+ * Runs exactly once for every request that reserved quota. */
+static void settle(struct request *r, const char *end_reason)
+{
+  if (!r->billing_open || r->settled)
+    return;
+  r->settled = true;
+  r->end_reason = end_reason;
+  const char *source = "none";
+  int64_t charged = 0;
+  bool produced = r->committed || (r->status_known && r->up_status < 400 && r->upstream_done);
+  if (produced) {
+    if (r->usage_upstream) {
+      source = "upstream";
+    } else {
+      r->usage.prompt_tokens = r->rq.prompt_estimate;
+      r->usage.completion_tokens = oai_tokens_from_chars(r->completion_chars);
+      r->usage.cached_tokens = 0;
+      source = "local";
+    }
+    charged = billing_quota(r->price, r->group_ratio, &r->usage);
+  }
+  const struct snap_token *t = r->token;
+  billing_settle(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, charged);
+
+  struct log_record rec;
+  memset(&rec, 0, sizeof rec);
+  copy_str(rec.request_id, sizeof rec.request_id, r->request_id);
+  rec.created_at = now_unix();
+  rec.type = produced ? LOGT_CONSUME : LOGT_ERROR;
+  rec.user_id = t->user->id;
+  copy_str(rec.username, sizeof rec.username, t->user->username);
+  rec.token_id = t->id;
+  copy_str(rec.token_name, sizeof rec.token_name, t->name);
+  rec.channel_id = r->channel ? r->channel->id : 0;
+  copy_str(rec.model, sizeof rec.model, r->rq.model);
+  copy_str(rec.upstream_model, sizeof rec.upstream_model, r->upstream_model);
+  copy_str(rec.group, sizeof rec.group, t->group);
+  if (produced) {
+    rec.prompt_tokens = r->usage.prompt_tokens;
+    rec.completion_tokens = r->usage.completion_tokens;
+  }
+  rec.quota = charged;
+  rec.status = r->final_status;
+  rec.is_stream = r->rq.stream;
+  uint64_t now = now_us_mono();
+  rec.elapsed_ms = (int64_t)((now - r->t0_us) / 1000);
+  rec.first_byte_ms = r->t_first_us ? (int64_t)((r->t_first_us - r->t0_us) / 1000) : 0;
+  copy_str(rec.end_reason, sizeof rec.end_reason, end_reason);
+  copy_str(rec.usage_source, sizeof rec.usage_source, source);
+  if (r->attempts > 1) {
+    struct buf c;
+    buf_init(&c, sizeof rec.content - 1);
+    buf_append_str(&c, "channels tried:");
+    for (int i = 0; i < r->attempts && i < MAX_ATTEMPTS; i++)
+      buf_appendf(&c, " %lld", (long long)r->tried[i]);
+    copy_str(rec.content, sizeof rec.content, c.data);
+    buf_free(&c);
+  }
+  rec.user_bal = charged ? t->user->bal : NULL;
+  rec.token_bal = charged && !t->unlimited ? t->bal : NULL;
+  writer_submit(&rec);
+}
+
+/* ---------------------------------------------------------------- request objects */
+
+static struct request *request_new(struct worker *w, struct MHD_Connection *c)
+{
+  struct request *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->w = w;
+  r->conn = c;
+  r->t0_us = now_us_mono();
+  r->snap = snapshot_acquire(&w->snap_cache);
+  snprintf(r->request_id, sizeof r->request_id, "%011llx%04x%02x%06llx",
+           (unsigned long long)now_unix_ms(), w->node_tag, w->idx & 0xff,
+           (unsigned long long)(w->next_request_seq++ & 0xffffff));
+  buf_init(&r->body, (size_t)w->cfg->max_body_bytes);
+  buf_init(&r->resp, RESPONSE_MAX);
+  buf_init(&r->errbody, ERRBODY_MAX);
+  buf_init(&r->out, (size_t)16 << 20);
+  r->next = w->requests;
+  if (w->requests)
+    w->requests->prev = r;
+  w->requests = r;
+  atomic_fetch_add_explicit(&w->ctr.requests_total, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
+  return r;
+}
+
+static void detach_upstream(struct request *r)
+{
+  if (!r->easy)
+    return;
+  curl_multi_remove_handle(r->w->multi, r->easy);
+  worker_easy_put(r->w, r->easy);
+  r->easy = NULL;
+  r->paused = false;
+}
+
+static void request_free(struct request *r)
+{
+  struct worker *w = r->w;
+  detach_upstream(r);
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    w->requests = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  if (r->pending)
+    MHD_destroy_response(r->pending);
+  cJSON_Delete(r->root);
+  free(r->up_body);
+  buf_free(&r->body);
+  buf_free(&r->resp);
+  buf_free(&r->errbody);
+  buf_free(&r->out);
+  snapshot_release(r->snap);
+  atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
+  free(r);
+}
+
+/* ---------------------------------------------------------------- auth */
+
+/* Checks the key and its owner; on refusal queues the error and returns false. */
+static bool authenticate(struct request *r, enum MHD_Result *ret)
+{
+  const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!h || !*h) {
+    *ret = fail_now(r, 401, "invalid_request_error", "missing_api_key", NULL,
+                    "You didn't provide an API key. Send it in the Authorization header as "
+                    "'Authorization: Bearer sk-...'.");
+    return false;
+  }
+  if (!has_prefix_ci(h, "Bearer ")) {
+    *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                    "The Authorization header must have the form 'Bearer sk-...'.");
+    return false;
+  }
+  const char *key = h + 7;
+  while (*key == ' ')
+    key++;
+  const char *body = key_body(key);
+  size_t blen = strlen(body);
+  const char *dash = memchr(body, '-', blen);
+  size_t klen = dash ? (size_t)(dash - body) : blen;
+  if (klen == 0 || klen > KEY_MAX_LEN) {
+    *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                    "Incorrect API key provided.");
+    return false;
+  }
+  if (dash) {
+    int64_t id;
+    if (parse_int64(dash + 1, &id) < 0 || id <= 0) {
+      *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                      "Incorrect API key provided: a channel pin must be 'sk-KEY-CHANNELID' with a "
+                      "numeric id.");
+      return false;
+    }
+    r->pin_channel = id;
+  }
+  char hash[KEY_HASH_HEX_LEN + 1];
+  key_hash(body, klen, hash);
+  const struct snap_token *t = strmap_getn(&r->snap->tokens, hash, KEY_HASH_HEX_LEN);
+  if (!t) {
+    *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                    "Incorrect API key provided.");
+    return false;
+  }
+  if (t->status != STATUS_ENABLED) {
+    const char *why = t->status == STATUS_EXPIRED ? "has expired"
+                      : t->status == STATUS_EXHAUSTED ? "has no quota left" : "is disabled";
+    *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL, "This API key %s.", why);
+    return false;
+  }
+  if (t->expired_time != -1 && t->expired_time < now_unix()) {
+    *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL, "This API key has expired.");
+    return false;
+  }
+  if (!t->unlimited && atomic_load_explicit(&t->bal->avail, memory_order_relaxed) <= 0) {
+    *ret = fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
+                    "This API key has no quota left.");
+    return false;
+  }
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!token_allows_addr(t, ci ? ci->client_addr : NULL)) {
+    *ret = fail_now(r, 403, "permission_error", "ip_not_allowed", NULL,
+                    "This API key may not be used from your address.");
+    return false;
+  }
+  if (t->user->status != STATUS_ENABLED) {
+    *ret = fail_now(r, 403, "permission_error", "user_disabled", NULL,
+                    "The user that owns this API key is disabled.");
+    return false;
+  }
+  if (atomic_load_explicit(&t->user->bal->avail, memory_order_relaxed) <= 0) {
+    *ret = fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
+                    "The user that owns this API key has no quota left.");
+    return false;
+  }
+  if (r->pin_channel && t->user->role < ROLE_ADMIN) {
+    *ret = fail_now(r, 403, "permission_error", "channel_pin_forbidden", NULL,
+                    "Only an administrator's key may pin a channel with sk-KEY-CHANNELID.");
+    return false;
+  }
+  r->token = t;
+  return true;
+}
+
+/* ---------------------------------------------------------------- models */
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The models the key may use: served in its group, and in its allow-list when it has one. */
+static size_t usable_models(struct request *r, const char ***out)
+{
+  const struct snapshot *s = r->snap;
+  const char **list = malloc((s->routes.count + 1) * sizeof *list);
+  size_t n = 0;
+  if (!list)
+    return 0;
+  for (size_t i = 0; i < s->routes.nslots; i++) {
+    void *v;
+    if (!strmap_slot(&s->routes, i, &v))
+      continue;
+    const struct route *rt = v;
+    if (strcmp(rt->group, r->token->group) == 0 && token_allows_model(r->token, rt->model))
+      list[n++] = rt->model;
+  }
+  qsort(list, n, sizeof *list, cmp_str);
+  *out = list;
+  return n;
+}
+
+static void append_model(struct buf *b, const char *id)
+{
+  buf_append_str(b, "{\"id\":");
+  buf_append_json_str(b, id);
+  buf_append_str(b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"relay\"}");
+}
+
+static enum MHD_Result serve_models(struct request *r, const char *url)
+{
+  const char **list = NULL;
+  size_t n = usable_models(r, &list);
+  struct buf b;
+  buf_init(&b, (size_t)1 << 26);
+  enum MHD_Result ret;
+  if (r->def->ep == EP_MODELS) {
+    buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+      if (i)
+        buf_append_str(&b, ",");
+      append_model(&b, list[i]);
+    }
+    buf_append_str(&b, "]}");
+    ret = queue_now(r, 200, json_response(r, &b));
+  } else {
+    const char *id = url + strlen(r->def->path);
+    const char **hit = bsearch(&id, list, n, sizeof *list, cmp_str);
+    if (hit) {
+      append_model(&b, *hit);
+      ret = queue_now(r, 200, json_response(r, &b));
+    } else {
+      ret = fail_now(r, 404, "invalid_request_error", "model_not_found", "model",
+                     "The model '%.200s' does not exist or you do not have access to it.", id);
+    }
+  }
+  buf_free(&b);
+  free(list);
+  return ret;
+}
+
+/* ---------------------------------------------------------------- upstream */
+
+static uint64_t rng_next(struct worker *w)
+{
+  uint64_t x = w->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return w->rng = x;
+}
+
+static bool tried(const struct request *r, int64_t id)
+{
+  for (int i = 0; i < r->attempts; i++)
+    if (r->tried[i] == id)
+      return true;
+  return false;
+}
+
+/* The next channel: highest priority tier with an untried channel, weighted random inside it. */
+static const struct snap_channel *choose_channel(struct request *r)
+{
+  if (r->pin_channel)
+    return r->attempts == 0 ? snapshot_channel(r->snap, r->pin_channel) : NULL;
+  const struct route *rt = snapshot_route(r->snap, r->token->group, r->rq.model);
+  if (!rt)
+    return NULL;
+  for (size_t t = 0; t < rt->ntiers; t++) {
+    const struct route_tier *tier = &rt->tiers[t];
+    int total = 0;
+    for (size_t i = 0; i < tier->n; i++)
+      if (!tried(r, tier->chans[i]->id))
+        total += tier->weights[i];
+    if (total == 0)
+      continue;
+    int pick = (int)(rng_next(r->w) % (uint64_t)total);
+    for (size_t i = 0; i < tier->n; i++) {
+      if (tried(r, tier->chans[i]->id))
+        continue;
+      if (pick < tier->weights[i])
+        return tier->chans[i];
+      pick -= tier->weights[i];
+    }
+  }
+  return NULL;
+}
+
+static void stream_event(struct request *r, const char *ev, size_t evlen)
+{
+  const char *data;
+  size_t dlen;
+  if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
+    if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
+      r->saw_done = true;
+    } else if (memmem(data, dlen, "\"usage\":{", 9)) {
+      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      struct usage u;
+      if (j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0) {
+        r->usage = u;
+        r->usage_upstream = true;
+      }
+      const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+      bool usage_only = !choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0);
+      if (j && !r->usage_upstream)
+        usage_only = false;
+      if (choices)
+        r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
+      cJSON_Delete(j);
+      if (usage_only && !r->rq.client_wants_usage)
+        return;         /* the client did not ask for it: relay asked for billing's sake */
+    } else {
+      r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
+    }
+  }
+  if (buf_append(&r->out, ev, evlen) < 0)
+    log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
+}
+
+static void wake_reader(struct request *r)
+{
+  if (r->reader_waiting) {
+    r->reader_waiting = false;
+    r->suspended = false;
+    worker_resume(r->w, r->conn);
+  }
+}
+
+static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  struct request *r = ud;
+  size_t n = size * nmemb;
+  if (!r->status_known) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
+    r->status_known = true;
+    if (r->up_status >= 200 && r->up_status < 300 && r->rq.stream) {
+      r->committed = true;
+      r->final_status = (int)r->up_status;
+      r->phase = PH_STREAM_START;
+      if (r->suspended) {
+        r->suspended = false;
+        worker_resume(r->w, r->conn);
+      }
+    }
+  }
+  if (r->up_status < 200 || r->up_status >= 300) {
+    buf_append(&r->errbody, ptr, n < ERRBODY_MAX - r->errbody.len ? n : ERRBODY_MAX - r->errbody.len);
+    return n;
+  }
+  if (!r->rq.stream) {
+    if (buf_append(&r->resp, ptr, n) < 0)
+      return 0;       /* larger than RESPONSE_MAX: abort the transfer */
+    return n;
+  }
+  if (r->out.len - r->out_off > OUT_HIGH) {
+    r->paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (buf_append(&r->resp, ptr, n) < 0)
+    return 0;         /* one event larger than EVENT_MAX */
+  size_t off = 0, evlen;
+  while ((evlen = sse_event_len(r->resp.data + off, r->resp.len - off)) > 0) {
+    stream_event(r, r->resp.data + off, evlen);
+    off += evlen;
+  }
+  buf_consume(&r->resp, off);
+  wake_reader(r);
+  return n;
+}
+
+static void start_attempt(struct request *r, const struct snap_channel *ch)
+{
+  struct worker *w = r->w;
+  r->channel = ch;
+  r->tried[r->attempts++] = ch->id;
+  const char *mapped = strmap_get(&ch->model_map, r->rq.model);
+  copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->rq.model);
+  free(r->up_body);
+  r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
+  r->status_known = false;
+  r->up_status = 0;
+  buf_reset(&r->resp);
+  buf_reset(&r->errbody);
+
+  /* base URL + API path; a base that already ends in /v1 is not given a second one */
+  char url[2048];
+  const char *path = r->def->path;
+  size_t bl = strlen(ch->base_url);
+  if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
+    path += 3;
+  snprintf(url, sizeof url, "%s%s", ch->base_url, path);
+
+  CURL *e = worker_easy_get(w);
+  r->easy = e;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, ch->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg->connect_timeout_ms);
+  if (r->rq.stream) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)w->cfg->stream_idle_timeout_s);
+  } else {
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)w->cfg->request_timeout_s);
+  }
+  atomic_fetch_add_explicit(&w->ctr.relayed_total, 1, memory_order_relaxed);
+  CURLMcode mc = curl_multi_add_handle(w->multi, e);
+  if (mc != CURLM_OK) {
+    log_msg(LOG_ERR, "curl_multi_add_handle failed", "error=\"%s\"", curl_multi_strerror(mc));
+    /* reported as a connect failure through the normal completion path */
+    relay_on_upstream_done(r, CURLE_FAILED_INIT);
+  }
+}
+
+static bool retryable(CURLcode res, long status)
+{
+  if (res != CURLE_OK)
+    return res != CURLE_OPERATION_TIMEDOUT && res != CURLE_WRITE_ERROR;
+  return status == 429 || (status >= 500 && status != 504);
+}
+
+/* The upstream's error message, when its body is an OpenAI-style error. */
+static void upstream_message(struct request *r, char *out, size_t n)
+{
+  cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (cJSON_IsString(m))
+    snprintf(out, n, "%s", m->valuestring);
+  else
+    snprintf(out, n, "%.200s", r->errbody.len ? r->errbody.data : "(empty body)");
+  cJSON_Delete(j);
+}
+
+/* The last attempt failed before anything reached the client: tell the client why. */
+static void fail_upstream(struct request *r, CURLcode res)
+{
+  char msg[1024], up[600];
+  unsigned status;
+  struct MHD_Response *resp;
+  atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+  if (res != CURLE_OK) {
+    status = res == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+    snprintf(msg, sizeof msg, "The upstream of channel %lld %s: %s.", (long long)r->channel->id,
+             status == 504 ? "timed out" : "failed", curl_easy_strerror(res));
+    resp = error_response(r, status, "upstream_error",
+                          status == 504 ? "upstream_timeout" : "upstream_unreachable", NULL, msg);
+  } else if (r->up_status >= 500) {
+    upstream_message(r, up, sizeof up);
+    status = r->up_status == 504 ? 504 : 502;
+    snprintf(msg, sizeof msg, "The upstream of channel %lld answered %ld: %s", (long long)r->channel->id,
+             r->up_status, up);
+    resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+  } else if (r->up_status >= 400) {
+    /* a client error the upstream saw (context too long, bad parameter): pass it on as it is */
+    status = (unsigned)r->up_status;
+    struct buf b = r->errbody;
+    buf_init(&r->errbody, ERRBODY_MAX);
+    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
+    cJSON_Delete(j);
+    if (is_error) {
+      resp = json_response(r, &b);
+    } else {
+      upstream_message(r, up, sizeof up);
+      buf_free(&b);
+      snprintf(msg, sizeof msg, "The upstream answered %ld: %s", r->up_status, up);
+      resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+    }
+  } else {
+    status = 502;
+    snprintf(msg, sizeof msg, "The upstream of channel %lld answered with status %ld.",
+             (long long)r->channel->id, r->up_status);
+    resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+  }
+  r->final_status = (int)status;
+  settle(r, res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error");
+  respond_later(r, status, resp);
+}
+
+static void finish_nonstream(struct request *r)
+{
+  cJSON *j = cJSON_ParseWithLength(r->resp.data ? r->resp.data : "", r->resp.len);
+  struct usage u;
+  if (j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0) {
+    r->usage = u;
+    r->usage_upstream = true;
+  } else if (r->resp.len) {
+    r->completion_chars = sse_count_string_chars(r->resp.data, r->resp.len,
+                                                 r->def->api == API_CHAT ? "content" : "text");
+  }
+  cJSON_Delete(j);
+  r->final_status = (int)r->up_status;
+  r->upstream_done = true;
+  settle(r, "done");
+  respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
+}
+
+static void finish_stream(struct request *r, CURLcode res)
+{
+  if (res != CURLE_OK || !r->saw_done) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
+             res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
+    struct buf e;
+    buf_init(&e, 2048);
+    buf_append_str(&e, "data: {\"error\":{\"message\":");
+    buf_append_json_str(&e, msg);
+    buf_append_str(&e, ",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\n");
+    buf_append(&r->out, e.data, e.len);
+    buf_free(&e);
+    atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+  }
+  r->upstream_done = true;
+  settle(r, res == CURLE_OK && r->saw_done ? "done"
+            : res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error");
+  wake_reader(r);
+}
+
+void relay_on_upstream_done(struct request *r, CURLcode res)
+{
+  detach_upstream(r);
+  if (r->committed) {
+    finish_stream(r, res);
+    return;
+  }
+  if (res == CURLE_OK && r->up_status >= 200 && r->up_status < 300) {
+    finish_nonstream(r);
+    return;
+  }
+  if (retryable(res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
+      r->attempts < MAX_ATTEMPTS && !atomic_load(&r->w->stop)) {
+    const struct snap_channel *next = choose_channel(r);
+    if (next) {
+      log_msg(LOG_INFO, "retrying on another channel", "request_id=%s failed_channel=%lld status=%ld "
+              "curl=%d next_channel=%lld", r->request_id, (long long)r->channel->id, r->up_status,
+              (int)res, (long long)next->id);
+      start_attempt(r, next);
+      return;
+    }
+  }
+  fail_upstream(r, res);
+}
+
+/* ---------------------------------------------------------------- SSE to the client */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  (void)pos;
+  struct request *r = cls;
+  size_t avail = r->out.len - r->out_off;
+  if (avail) {
+    size_t n = avail < max ? avail : max;
+    memcpy(buf, r->out.data + r->out_off, n);
+    r->out_off += n;
+    if (r->out_off == r->out.len) {
+      buf_reset(&r->out);
+      r->out_off = 0;
+    }
+    if (!r->t_first_us)
+      r->t_first_us = now_us_mono();
+    if (r->paused && r->easy && r->out.len - r->out_off < OUT_LOW) {
+      r->paused = false;
+      curl_easy_pause(r->easy, CURLPAUSE_CONT);
+    }
+    return (ssize_t)n;
+  }
+  if (r->upstream_done)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  r->reader_waiting = true;
+  r->suspended = true;
+  MHD_suspend_connection(r->conn);
+  return 0;
+}
+
+static enum MHD_Result start_stream_response(struct request *r)
+{
+  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+                                                                stream_reader, r, NULL);
+  MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+  MHD_add_response_header(resp, "Cache-Control", "no-cache");
+  MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+  add_common_headers(r, resp);
+  r->phase = PH_STREAMING;
+  r->final_status = (int)r->up_status;
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->up_status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static enum MHD_Result dispatch(struct request *r)
+{
+  char err[512];
+  const char *param;
+  r->root = oai_parse_request(r->def->api, r->body.data, r->body.len, &r->rq, err, sizeof err, &param);
+  if (!r->root)
+    return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
+  const struct snap_token *t = r->token;
+  if (!token_allows_model(t, r->rq.model))
+    return fail_now(r, 403, "permission_error", "model_not_allowed", "model",
+                    "This API key may not use the model '%s'.", r->rq.model);
+  r->group_ratio = snapshot_group_ratio(r->snap, t->group);
+  if (r->group_ratio < 0)
+    return fail_now(r, 403, "permission_error", "group_not_found", NULL,
+                    "The group '%s' of this API key does not exist.", t->group);
+  const struct snap_channel *ch = choose_channel(r);
+  if (!ch) {
+    if (r->pin_channel)
+      return fail_now(r, 503, "relay_error", "channel_not_found", NULL,
+                      "Channel %lld does not exist.", (long long)r->pin_channel);
+    return fail_now(r, 503, "relay_error", "model_not_available", "model",
+                    "No channel in group '%s' serves the model '%s'.", t->group, r->rq.model);
+  }
+  if (ch->status != STATUS_ENABLED)
+    return fail_now(r, 403, "permission_error", "channel_disabled", NULL,
+                    "Channel %lld is disabled.", (long long)ch->id);
+  r->price = snapshot_price(r->snap, r->rq.model);
+  if (!r->price)
+    return fail_now(r, 403, "permission_error", "model_price_unset", "model",
+                    "The model '%s' has no price configured; an administrator must set one "
+                    "(gwctl pricing set) before it can be used.", r->rq.model);
+  struct usage est = {
+      .prompt_tokens = r->rq.prompt_estimate,
+      .completion_tokens = r->def->api == API_EMBEDDINGS ? 0
+                           : r->rq.max_tokens >= 0 ? r->rq.max_tokens
+                                                   : r->snap->opt.preconsume_completion,
+  };
+  r->reserved = billing_quota(r->price, r->group_ratio, &est);
+  int64_t avail = 0;
+  if (!billing_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail))
+    return fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
+                    "Not enough quota: this request may cost up to %lld and only %lld is left "
+                    "(lower max_tokens or top up).", (long long)r->reserved, (long long)avail);
+  r->billing_open = true;
+  r->phase = PH_UPSTREAM;
+  r->suspended = true;
+  MHD_suspend_connection(r->conn);
+  start_attempt(r, ch);
+  return MHD_YES;
+}
+
+static enum MHD_Result begin(struct request *r, const char *url, const char *method)
+{
+  const struct endpoint_def *def = NULL;
+  bool path_known = false;
+  for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
+    const struct endpoint_def *e = &endpoints[i];
+    bool match = e->prefix ? strncmp(url, e->path, strlen(e->path)) == 0 && url[strlen(e->path)]
+                           : strcmp(url, e->path) == 0;
+    if (!match)
+      continue;
+    path_known = true;
+    if (strcmp(method, e->method) == 0) {
+      def = e;
+      break;
+    }
+  }
+  if (!def) {
+    if (path_known)
+      return fail_now(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                      "Method %s is not allowed on %s.", method, url);
+    return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,
+                    "Invalid URL (%s %.300s).", method, url);
+  }
+  r->def = def;
+  enum MHD_Result ret;
+  if (!authenticate(r, &ret))
+    return ret;
+  if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
+    return serve_models(r, url);
+  const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  int64_t len;
+  if (cl && parse_int64(cl, &len) == 0 && len > r->w->cfg->max_body_bytes)
+    return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
+                    "The request body has %lld bytes; the limit is %lld.", (long long)len,
+                    (long long)r->w->cfg->max_body_bytes);
+  r->phase = PH_BODY;
+  return MHD_YES;
+}
+
+enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
+{
+  (void)version;
+  struct worker *w = cls;
+  struct request *r = *req_cls;
+  if (!r) {
+    r = request_new(w, c);
+    if (!r)
+      return MHD_NO;
+    *req_cls = r;
+    if (atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+      enum MHD_Result ret = fail_now(r, 503, "relay_error", "shutting_down", NULL,
+                                     "The relay is shutting down; try again.");
+      return ret;
+    }
+    return begin(r, url, method);
+  }
+  switch (r->phase) {
+  case PH_BODY:
+    if (*upload_data_size) {
+      if (!r->body_too_large && buf_append(&r->body, upload_data, *upload_data_size) < 0)
+        r->body_too_large = true;
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    if (r->body_too_large)
+      return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
+                      "The request body is larger than the limit of %lld bytes.",
+                      (long long)w->cfg->max_body_bytes);
+    return dispatch(r);
+  case PH_RESPOND: {
+    struct MHD_Response *resp = r->pending;
+    r->pending = NULL;
+    r->phase = PH_DONE;
+    if (!r->t_first_us)
+      r->t_first_us = now_us_mono();
+    enum MHD_Result ret = MHD_queue_response(c, r->pending_status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+  }
+  case PH_STREAM_START:
+    return start_stream_response(r);
+  default:
+    /* MHD may call again after a response was queued; nothing to do */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+}
+
+void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+  (void)cls;
+  (void)c;
+  struct request *r = *req_cls;
+  if (!r)
+    return;
+  *req_cls = NULL;
+  if (r->billing_open && !r->settled) {
+    /* the client went away (or the connection failed) before the upstream finished */
+    detach_upstream(r);
+    if (!r->final_status)
+      r->final_status = 499;
+    settle(r, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" : "client_gone");
+  }
+  request_free(r);
+}
+
+void relay_end_all(struct worker *w)
+{
+  for (struct request *r = w->requests; r; r = r->next) {
+    if (!r->easy)
+      continue;
+    detach_upstream(r);
+    if (r->committed) {
+      r->upstream_done = true;
+      settle(r, "shutdown");
+      wake_reader(r);
+    } else if (r->billing_open) {
+      r->final_status = 503;
+      settle(r, "shutdown");
+      respond_later(r, 503, error_response(r, 503, "relay_error", "shutting_down", NULL,
+                                           "The relay shut down before the upstream answered."));
+    }
+  }
+}

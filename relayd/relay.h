@@ -1,0 +1,29 @@
+/*
+ * relay: the life of one API request on its worker, from headers to the log record.
+ *   headers -> route table -> auth (snapshot) -> body (bounded) -> validate -> price and reserve
+ *   -> channel choice -> upstream transfer on the worker's curl multi (connection suspended)
+ *   -> response: whole body (non-stream) or event by event (SSE), retry on another channel while
+ *   nothing has reached the client -> settle exactly once -> log record to the writer.
+ * Callers: worker.c (MHD callbacks, curl completions, shutdown). Never: blocks, touches the
+ * database, or queues an MHD response outside the access handler.
+ */
+#ifndef RELAY_RELAY_H
+#define RELAY_RELAY_H
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+struct worker;
+struct request;
+
+enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls);
+void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                        enum MHD_RequestTerminationCode toe);
+/* The upstream transfer of r (CURLINFO_PRIVATE) ended with res. */
+void relay_on_upstream_done(struct request *r, CURLcode res);
+/* Ends every request of w still waiting on an upstream (shutdown deadline). */
+void relay_end_all(struct worker *w);
+
+#endif

@@ -1,0 +1,520 @@
+/* snapshot: see snapshot.h. */
+#include "snapshot.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+pthread_mutex_t balance_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *current;          /* holds one reference; under current_lock */
+static _Atomic uint64_t current_version;
+
+/* ---- the balance table: id -> struct balance, for the whole process ---- */
+static struct strmap balances;            /* "u<id>" / "t<id>" -> struct balance; under balance_lock */
+
+static struct balance *balance_fold(char kind, int64_t id, int64_t db_value)
+{
+  char key[32];
+  snprintf(key, sizeof key, "%c%lld", kind, (long long)id);
+  if (!balances.slots)
+    strmap_init(&balances, 1024);
+  struct balance *b = strmap_get(&balances, key);
+  if (!b) {
+    b = calloc(1, sizeof *b);
+    char *k = strdup(key);
+    if (!b || !k)
+      abort();
+    atomic_init(&b->avail, db_value);
+    b->db_base = db_value;
+    strmap_put(&balances, k, b);
+    return b;
+  }
+  /* the database moved by (db_value - db_base) since we last looked: an admin top-up or edit */
+  atomic_fetch_add(&b->avail, db_value - b->db_base);
+  b->db_base = db_value;
+  return b;
+}
+
+/* ---- address allow-lists ---- */
+int cidr_parse(const char *s, struct cidr *out)
+{
+  char addr[64];
+  const char *slash = strchr(s, '/');
+  size_t n = slash ? (size_t)(slash - s) : strlen(s);
+  if (n == 0 || n >= sizeof addr)
+    return -1;
+  memcpy(addr, s, n);
+  addr[n] = '\0';
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, addr, out->addr) == 1) {
+    out->family = AF_INET;
+    out->prefix = 32;
+  } else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+    out->family = AF_INET6;
+    out->prefix = 128;
+  } else {
+    return -1;
+  }
+  if (slash) {
+    int64_t p;
+    if (parse_int64(slash + 1, &p) < 0 || p < 0 || p > out->prefix)
+      return -1;
+    out->prefix = (int)p;
+  }
+  return 0;
+}
+
+static bool prefix_match(const unsigned char *a, const unsigned char *b, int bits)
+{
+  int whole = bits / 8, rest = bits % 8;
+  if (memcmp(a, b, (size_t)whole) != 0)
+    return false;
+  if (rest == 0)
+    return true;
+  unsigned char mask = (unsigned char)(0xff << (8 - rest));
+  return (a[whole] & mask) == (b[whole] & mask);
+}
+
+bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa)
+{
+  if (t->nnets == 0)
+    return true;
+  if (!sa)
+    return false;
+  unsigned char v4[4], v6[16];
+  bool have4 = false, have6 = false;
+  if (sa->sa_family == AF_INET) {
+    memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    have4 = true;
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    memcpy(v6, &s6->sin6_addr, 16);
+    have6 = true;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+      memcpy(v4, v6 + 12, 4);
+      have4 = true;
+    }
+  }
+  for (size_t i = 0; i < t->nnets; i++) {
+    const struct cidr *c = &t->nets[i];
+    if (c->family == AF_INET && have4 && prefix_match(v4, c->addr, c->prefix))
+      return true;
+    if (c->family == AF_INET6 && have6 && prefix_match(v6, c->addr, c->prefix))
+      return true;
+  }
+  return false;
+}
+
+bool token_allows_model(const struct snap_token *t, const char *model)
+{
+  if (t->nmodels == 0)
+    return true;
+  for (size_t i = 0; i < t->nmodels; i++)
+    if (strcmp(t->models[i], model) == 0)
+      return true;
+  return false;
+}
+
+/* ---- lookups ---- */
+const struct route *snapshot_route(const struct snapshot *s, const char *group, const char *model)
+{
+  char key[512];
+  int n = snprintf(key, sizeof key, "%s\x1f%s", group, model);
+  if (n < 0 || (size_t)n >= sizeof key)
+    return NULL;
+  return strmap_getn(&s->routes, key, (size_t)n);
+}
+
+const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id)
+{
+  for (size_t i = 0; i < s->nchannels; i++)
+    if (s->channels[i].id == id)
+      return &s->channels[i];
+  return NULL;
+}
+
+const struct price *snapshot_price(const struct snapshot *s, const char *model)
+{
+  return strmap_get(&s->prices, model);
+}
+
+double snapshot_group_ratio(const struct snapshot *s, const char *group)
+{
+  const double *r = strmap_get(&s->groups, group);
+  return r ? *r : -1.0;
+}
+
+/* ---- loading ---- */
+static int load_options(struct db *db, struct snapshot *s)
+{
+  s->opt.retry_times = 2;
+  s->opt.preconsume_completion = 256;
+  struct db_stmt *st = db_prepare(db, "SELECT key, value FROM options");
+  if (!st)
+    return -1;
+  while (db_step(st) == DB_ROW) {
+    const char *k = db_col_text(st, 0);
+    int64_t v;
+    if (parse_int64(db_col_text(st, 1), &v) < 0)
+      continue;
+    if (strcmp(k, "retry_times") == 0 && v >= 0 && v <= 10)
+      s->opt.retry_times = (int)v;
+    else if (strcmp(k, "preconsume_completion_tokens") == 0 && v >= 0)
+      s->opt.preconsume_completion = v;
+  }
+  db_finalize(st);
+  return 0;
+}
+
+static int load_prices_groups(struct db *db, struct snapshot *s)
+{
+  struct db_stmt *st = db_prepare(db, "SELECT name, ratio FROM groups");
+  if (!st)
+    return -1;
+  strmap_init(&s->groups, 16);
+  while (db_step(st) == DB_ROW) {
+    double *r = arena_alloc(&s->arena, sizeof *r);
+    *r = db_col_double(st, 1);
+    strmap_put(&s->groups, arena_strdup(&s->arena, db_col_text(st, 0)), r);
+  }
+  db_finalize(st);
+
+  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices");
+  if (!st)
+    return -1;
+  strmap_init(&s->prices, 64);
+  while (db_step(st) == DB_ROW) {
+    struct price *p = arena_alloc(&s->arena, sizeof *p);
+    p->model_ratio = db_col_double(st, 1);
+    p->completion_ratio = db_col_double(st, 2);
+    p->cache_ratio = db_col_double(st, 3);
+    p->has_fixed = !db_col_is_null(st, 4);
+    p->fixed_price = p->has_fixed ? db_col_double(st, 4) : 0;
+    strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
+  }
+  db_finalize(st);
+  return 0;
+}
+
+static int load_users_tokens(struct db *db, struct snapshot *s)
+{
+  struct strmap users_by_id;
+  struct db_stmt *st = db_prepare(db, "SELECT id, username, role, status, \"group\", quota FROM users");
+  if (!st)
+    return -1;
+  strmap_init(&users_by_id, 64);
+  while (db_step(st) == DB_ROW) {
+    struct snap_user *u = arena_alloc(&s->arena, sizeof *u);
+    u->id = db_col_int64(st, 0);
+    u->username = arena_strdup(&s->arena, db_col_text(st, 1));
+    u->role = (int)db_col_int64(st, 2);
+    u->status = (int)db_col_int64(st, 3);
+    u->group = arena_strdup(&s->arena, db_col_text(st, 4));
+    u->bal = balance_fold('u', u->id, db_col_int64(st, 5));
+    char idkey[24];
+    snprintf(idkey, sizeof idkey, "%lld", (long long)u->id);
+    strmap_put(&users_by_id, arena_strdup(&s->arena, idkey), u);
+    s->nusers++;
+  }
+  db_finalize(st);
+
+  st = db_prepare(db, "SELECT id, user_id, name, key_hash, status, expired_time, remain_quota, "
+                      "unlimited_quota, models, subnet, \"group\" FROM tokens");
+  if (!st) {
+    strmap_free(&users_by_id);
+    return -1;
+  }
+  strmap_init(&s->tokens, 1024);
+  while (db_step(st) == DB_ROW) {
+    char idkey[24];
+    snprintf(idkey, sizeof idkey, "%lld", (long long)db_col_int64(st, 1));
+    struct snap_user *u = strmap_get(&users_by_id, idkey);
+    if (!u)
+      continue;
+    struct snap_token *t = arena_alloc(&s->arena, sizeof *t);
+    t->id = db_col_int64(st, 0);
+    t->user = u;
+    t->name = arena_strdup(&s->arena, db_col_text(st, 2));
+    t->key_hash = arena_strdup(&s->arena, db_col_text(st, 3));
+    t->status = (int)db_col_int64(st, 4);
+    t->expired_time = db_col_int64(st, 5);
+    t->bal = balance_fold('t', t->id, db_col_int64(st, 6));
+    t->unlimited = db_col_int64(st, 7) != 0;
+    t->nmodels = split_list(&s->arena, db_col_text(st, 8), &t->models);
+    char **nets;
+    size_t nnets = split_list(&s->arena, db_col_text(st, 9), &nets);
+    t->nets = arena_alloc(&s->arena, (nnets ? nnets : 1) * sizeof *t->nets);
+    for (size_t i = 0; i < nnets; i++)
+      if (cidr_parse(nets[i], &t->nets[t->nnets]) == 0)
+        t->nnets++;
+      else
+        log_msg(LOG_WARN, "token has an invalid address entry, ignored", "token_id=%lld entry=\"%s\"",
+                (long long)t->id, nets[i]);
+    /* a list whose entries are all invalid must still refuse everyone */
+    if (nnets && !t->nnets) {
+      t->nets[0].family = -1;
+      t->nnets = 1;
+    }
+    const char *g = db_col_text(st, 10);
+    t->group = *g ? arena_strdup(&s->arena, g) : u->group;
+    strmap_put(&s->tokens, t->key_hash, t);
+    s->ntokens++;
+  }
+  db_finalize(st);
+  strmap_free(&users_by_id);
+  return 0;
+}
+
+static int chan_prio_cmp(const void *a, const void *b)
+{
+  const struct snap_channel *x = *(struct snap_channel *const *)a, *y = *(struct snap_channel *const *)b;
+  if (x->priority != y->priority)
+    return x->priority > y->priority ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct route_build {
+  struct route *r;
+  struct snap_channel **list;
+  size_t n, cap;
+};
+
+static void build_tiers(struct snapshot *s, struct route_build *rb)
+{
+  qsort(rb->list, rb->n, sizeof *rb->list, chan_prio_cmp);
+  struct route *r = rb->r;
+  size_t ntiers = 0;
+  for (size_t i = 0; i < rb->n; i++)
+    if (i == 0 || rb->list[i]->priority != rb->list[i - 1]->priority)
+      ntiers++;
+  r->tiers = arena_alloc(&s->arena, ntiers * sizeof *r->tiers);
+  for (size_t i = 0; i < rb->n;) {
+    size_t j = i;
+    while (j < rb->n && rb->list[j]->priority == rb->list[i]->priority)
+      j++;
+    struct route_tier *t = &r->tiers[r->ntiers++];
+    t->priority = rb->list[i]->priority;
+    t->n = j - i;
+    t->chans = arena_alloc(&s->arena, t->n * sizeof *t->chans);
+    t->weights = arena_alloc(&s->arena, t->n * sizeof *t->weights);
+    for (size_t k = 0; k < t->n; k++) {
+      t->chans[k] = rb->list[i + k];
+      t->weights[k] = rb->list[i + k]->weight + 10;
+      t->total_weight += t->weights[k];
+    }
+    i = j;
+  }
+}
+
+static int load_channels(struct db *db, struct snapshot *s, char *err, size_t errlen)
+{
+  struct db_stmt *st = db_prepare(db, "SELECT count(*) FROM channels");
+  if (!st)
+    return -1;
+  size_t n = db_step(st) == DB_ROW ? (size_t)db_col_int64(st, 0) : 0;
+  db_finalize(st);
+  s->channels = arena_alloc(&s->arena, (n ? n : 1) * sizeof *s->channels);
+
+  st = db_prepare(db, "SELECT id, name, type, key, status, base_url, models, \"group\", model_mapping, "
+                      "priority, weight FROM channels ORDER BY id");
+  if (!st)
+    return -1;
+  struct strmap builds;
+  strmap_init(&builds, 64);
+  strmap_init(&s->routes, 64);
+  while (s->nchannels < n && db_step(st) == DB_ROW) {
+    struct snap_channel *c = &s->channels[s->nchannels++];
+    c->id = db_col_int64(st, 0);
+    c->name = arena_strdup(&s->arena, db_col_text(st, 1));
+    c->type = arena_strdup(&s->arena, db_col_text(st, 2));
+    const char *key = db_col_text(st, 3);
+    c->status = (int)db_col_int64(st, 4);
+    const char *base = db_col_text(st, 5);
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+      bl--;
+    c->base_url = arena_strndup(&s->arena, base, bl);
+    c->nmodels = split_list(&s->arena, db_col_text(st, 6), &c->models);
+    char **groups;
+    size_t ngroups = split_list(&s->arena, db_col_text(st, 7), &groups);
+    strmap_init(&c->model_map, 4);
+    const char *mm = db_col_text(st, 8);
+    if (*mm) {
+      cJSON *j = cJSON_Parse(mm);
+      if (!cJSON_IsObject(j))
+        log_msg(LOG_WARN, "channel model_mapping is not a JSON object, ignored", "channel_id=%lld",
+                (long long)c->id);
+      cJSON *it;
+      cJSON_ArrayForEach(it, j) if (cJSON_IsString(it))
+        strmap_put(&c->model_map, arena_strdup(&s->arena, it->string),
+                   arena_strdup(&s->arena, it->valuestring));
+      cJSON_Delete(j);
+    }
+    c->priority = db_col_int64(st, 9);
+    c->weight = (int)db_col_int64(st, 10);
+    if (c->weight < 0)
+      c->weight = 0;
+    /* headers every upstream request of this channel carries; "Expect:" stops curl's
+     * 100-continue round trip on larger bodies */
+    char auth[1200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    c->headers = curl_slist_append(c->headers, "Expect:");
+    if (*key)
+      c->headers = curl_slist_append(c->headers, auth);
+    explicit_bzero(auth, sizeof auth);
+    if (c->status != STATUS_ENABLED)
+      continue;
+    for (size_t g = 0; g < ngroups; g++)
+      for (size_t m = 0; m < c->nmodels; m++) {
+        char rk[512];
+        int kl = snprintf(rk, sizeof rk, "%s\x1f%s", groups[g], c->models[m]);
+        if (kl < 0 || (size_t)kl >= sizeof rk)
+          continue;
+        struct route_build *rb = strmap_get(&builds, rk);
+        if (!rb) {
+          rb = arena_alloc(&s->arena, sizeof *rb);
+          rb->r = arena_alloc(&s->arena, sizeof *rb->r);
+          rb->r->group = groups[g];
+          rb->r->model = c->models[m];
+          const char *key2 = arena_strdup(&s->arena, rk);
+          strmap_put(&builds, key2, rb);
+          strmap_put(&s->routes, key2, rb->r);
+        }
+        if (rb->n == rb->cap) {
+          rb->cap = rb->cap ? rb->cap * 2 : 4;
+          struct snap_channel **nl = arena_alloc(&s->arena, rb->cap * sizeof *nl);
+          if (rb->n)
+            memcpy(nl, rb->list, rb->n * sizeof *nl);
+          rb->list = nl;
+        }
+        rb->list[rb->n++] = c;
+      }
+  }
+  db_finalize(st);
+  for (size_t i = 0; i < builds.nslots; i++) {
+    void *v;
+    if (strmap_slot(&builds, i, &v))
+      build_tiers(s, v);
+  }
+  strmap_free(&builds);
+  (void)err;
+  (void)errlen;
+  return 0;
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+  for (size_t i = 0; i < s->nchannels; i++) {
+    curl_slist_free_all(s->channels[i].headers);
+    strmap_free(&s->channels[i].model_map);
+  }
+  strmap_free(&s->tokens);
+  strmap_free(&s->routes);
+  strmap_free(&s->prices);
+  strmap_free(&s->groups);
+  arena_free(&s->arena);
+  free(s);
+}
+
+struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen)
+{
+  struct snapshot *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  atomic_init(&s->refs, 1);
+  s->version = version;
+  s->loaded_at = now_unix();
+  /* The balance lock keeps the writer from committing between our read of a balance and the
+   * fold of it into the table (see the invariant in snapshot.h). */
+  pthread_mutex_lock(&balance_lock);
+  int rc = db_begin(db);
+  if (rc == 0)
+    rc = load_options(db, s);
+  if (rc == 0)
+    rc = load_prices_groups(db, s);
+  if (rc == 0)
+    rc = load_users_tokens(db, s);
+  if (rc == 0)
+    rc = load_channels(db, s, err, errlen);
+  if (rc < 0)
+    snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
+  db_rollback(db);
+  pthread_mutex_unlock(&balance_lock);
+  if (rc < 0) {
+    snapshot_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void snapshot_publish(struct snapshot *s)
+{
+  pthread_mutex_lock(&current_lock);
+  struct snapshot *old = current;
+  current = s;
+  atomic_store(&current_version, s->version);
+  pthread_mutex_unlock(&current_lock);
+  if (old)
+    snapshot_release(old);
+}
+
+struct snapshot *snapshot_acquire(struct snapshot **cache)
+{
+  if (cache && *cache && (*cache)->version == atomic_load_explicit(&current_version, memory_order_acquire)) {
+    atomic_fetch_add_explicit(&(*cache)->refs, 1, memory_order_relaxed);
+    return *cache;
+  }
+  pthread_mutex_lock(&current_lock);
+  struct snapshot *s = current;
+  if (s)
+    atomic_fetch_add(&s->refs, cache ? 2 : 1);
+  pthread_mutex_unlock(&current_lock);
+  if (cache) {
+    if (*cache)
+      snapshot_release(*cache);
+    *cache = s;
+  }
+  return s;
+}
+
+void snapshot_release(struct snapshot *s)
+{
+  if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    snapshot_free(s);
+}
+
+uint64_t snapshot_current_version(void)
+{
+  return atomic_load(&current_version);
+}
+
+void snapshot_shutdown(void)
+{
+  pthread_mutex_lock(&current_lock);
+  struct snapshot *s = current;
+  current = NULL;
+  pthread_mutex_unlock(&current_lock);
+  snapshot_release(s);
+  pthread_mutex_lock(&balance_lock);
+  for (size_t i = 0; i < balances.nslots; i++) {
+    void *v;
+    const char *k = strmap_slot(&balances, i, &v);
+    if (k) {
+      free((char *)k);
+      free(v);
+    }
+  }
+  strmap_free(&balances);
+  pthread_mutex_unlock(&balance_lock);
+}

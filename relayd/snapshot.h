@@ -1,0 +1,154 @@
+/*
+ * snapshot: the immutable, reference-counted picture of the configuration that the request path
+ * works from (tokens by key hash, users, channels, routes, prices, group ratios, options), and the
+ * balance table that outlives snapshots.
+ *
+ * Built by snapshot_load() on the admin thread (start-up and every reload) from its own database
+ * connection, then published with snapshot_publish(); workers take a reference per request with
+ * snapshot_acquire() and drop it with snapshot_release(); the last release frees it.
+ * Balances (remaining quota of users and tokens) are not in the snapshot: they are atomics in a
+ * table keyed by id that lives for the whole process, so a reload never loses in-flight charges.
+ * Invariant: balance.avail = database value - charges reserved or settled but not yet written.
+ * The writer (writer.c) and the loader keep it under balance_lock.
+ * Never: read the database from a worker; modify a published snapshot.
+ */
+#ifndef RELAY_SNAPSHOT_H
+#define RELAY_SNAPSHOT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct db;
+struct curl_slist;
+
+enum { STATUS_ENABLED = 1, STATUS_DISABLED = 2, STATUS_EXPIRED = 3, STATUS_EXHAUSTED = 4 };
+enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
+
+struct balance {
+  _Atomic int64_t avail;   /* what may still be spent; hot path reads and changes it */
+  int64_t db_base;         /* the database value this avail derives from; under balance_lock */
+};
+extern pthread_mutex_t balance_lock;
+
+struct snap_user {
+  int64_t id;
+  const char *username;
+  int role;
+  int status;
+  const char *group;
+  struct balance *bal;
+};
+
+struct cidr {
+  int family;                 /* AF_INET or AF_INET6 */
+  unsigned char addr[16];
+  int prefix;
+};
+
+struct snap_token {
+  int64_t id;
+  const char *key_hash;
+  const char *name;
+  struct snap_user *user;
+  int status;
+  int64_t expired_time;       /* -1 = never */
+  bool unlimited;
+  struct balance *bal;
+  char **models;              /* allowed models; none = any */
+  size_t nmodels;
+  struct cidr *nets;          /* allowed client addresses; none = any */
+  size_t nnets;
+  const char *group;          /* the effective group: token's, else the user's */
+};
+
+struct snap_channel {
+  int64_t id;
+  const char *name;
+  const char *type;
+  const char *base_url;       /* without trailing '/' */
+  int status;
+  int64_t priority;
+  int weight;
+  char **models;
+  size_t nmodels;
+  struct strmap model_map;    /* requested -> upstream model name (const char *) */
+  struct curl_slist *headers; /* upstream request headers incl. auth; read-only, shared by workers */
+};
+
+struct route_tier {
+  int64_t priority;
+  struct snap_channel **chans;
+  int *weights;               /* weight + 10, as One API smooths weight 0 */
+  size_t n;
+  int total_weight;
+};
+
+struct route {
+  const char *group;
+  const char *model;
+  struct route_tier *tiers;   /* highest priority first */
+  size_t ntiers;
+};
+
+struct price {
+  double model_ratio;
+  double completion_ratio;
+  double cache_ratio;
+  double fixed_price;         /* USD per call */
+  bool has_fixed;
+};
+
+struct snap_options {
+  int retry_times;                    /* extra attempts on other channels */
+  int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent */
+};
+
+struct snapshot {
+  _Atomic long refs;
+  uint64_t version;
+  int64_t loaded_at;
+  struct arena arena;
+  struct strmap tokens;       /* key_hash -> struct snap_token */
+  struct strmap routes;       /* "group\x1fmodel" -> struct route */
+  struct strmap prices;       /* model -> struct price */
+  struct strmap groups;       /* name -> double ratio */
+  struct snap_channel *channels;
+  size_t nchannels;
+  size_t nusers, ntokens;
+  struct snap_options opt;
+};
+
+/* Reads the database and builds a new snapshot (not yet published). NULL on failure with err set. */
+struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen);
+/* Makes s the current snapshot; the previous one is released. */
+void snapshot_publish(struct snapshot *s);
+/* A counted reference to the current snapshot (never NULL after the first publish).
+ * cache, when not NULL, is a worker's own cached reference: the fast path then takes no lock and
+ * only refreshes the cache when a newer snapshot was published. Drop a cache with
+ * snapshot_release(*cache) when the worker stops. */
+struct snapshot *snapshot_acquire(struct snapshot **cache);
+void snapshot_release(struct snapshot *s);
+/* Version of the current snapshot, without taking a reference. */
+uint64_t snapshot_current_version(void);
+/* Drops the current snapshot at shutdown, and the balance table. */
+void snapshot_shutdown(void);
+
+const struct route *snapshot_route(const struct snapshot *s, const char *group, const char *model);
+const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id);
+const struct price *snapshot_price(const struct snapshot *s, const char *model);
+/* Group ratio, or a negative value when the group does not exist. */
+double snapshot_group_ratio(const struct snapshot *s, const char *group);
+/* The token's model allow-list check; true when allowed. */
+bool token_allows_model(const struct snap_token *t, const char *model);
+/* The token's address allow-list check on a sockaddr; true when allowed. */
+bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa);
+
+/* Parses "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8". Returns 0 or -1. */
+int cidr_parse(const char *s, struct cidr *out);
+
+#endif

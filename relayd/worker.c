@@ -1,0 +1,350 @@
+/* worker: see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relay.h"
+#include "snapshot.h"
+#include "util.h"
+
+/* What an epoll event is about: the tag sits in the high 32 bits of epoll_data.u64. */
+enum { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK };
+#define EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
+
+/* ---------------------------------------------------------------- listen socket */
+
+static int open_listener(const char *hostport, char *err, size_t errlen)
+{
+  char host[128];
+  const char *colon = strrchr(hostport, ':');
+  if (!colon || colon == hostport || !colon[1]) {
+    snprintf(err, errlen, "listen address '%s' must be HOST:PORT", hostport);
+    return -1;
+  }
+  size_t hl = (size_t)(colon - hostport);
+  if (hl >= sizeof host) {
+    snprintf(err, errlen, "listen host too long");
+    return -1;
+  }
+  memcpy(host, hostport, hl);
+  host[hl] = '\0';
+  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+    memmove(host, host + 1, hl - 2);
+    host[hl - 2] = '\0';
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai;
+  int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+  if (rc != 0) {
+    snprintf(err, errlen, "listen address '%s': %s", hostport, gai_strerror(rc));
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+    snprintf(err, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(ai);
+  return fd;
+}
+
+/* ---------------------------------------------------------------- curl plumbing */
+
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+  (void)e;
+  struct worker *w = userp;
+  struct epoll_event ev = {.data.u64 = EV_DATA(EV_CURL_SOCK, s)};
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+    curl_multi_assign(w->multi, s, NULL);
+    return 0;
+  }
+  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+  if (!socketp) {
+    /* socketp marks sockets already in our epoll set */
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+      epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
+    curl_multi_assign(w->multi, s, w);
+  } else {
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
+  }
+  return 0;
+}
+
+static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+  (void)m;
+  struct worker *w = userp;
+  struct itimerspec its = {0};
+  if (timeout_ms == 0) {
+    w->curl_timeout_due = true;
+  } else if (timeout_ms > 0) {
+    its.it_value.tv_sec = timeout_ms / 1000;
+    its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+  }
+  timerfd_settime(w->timerfd, 0, &its, NULL);
+  return 0;
+}
+
+static void curl_collect(struct worker *w)
+{
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(w->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    struct request *r = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    CURLcode res = msg->data.result;
+    if (r)
+      relay_on_upstream_done(r, res);
+  }
+}
+
+CURL *worker_easy_get(struct worker *w)
+{
+  CURL *e;
+  if (w->easy_pool_len) {
+    e = w->easy_pool[--w->easy_pool_len];
+    curl_easy_reset(e);
+  } else {
+    e = curl_easy_init();
+    if (!e) {
+      log_msg(LOG_ERR, "curl_easy_init failed: out of memory", "");
+      abort();
+    }
+  }
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
+  return e;
+}
+
+void worker_easy_put(struct worker *w, CURL *e)
+{
+  if (w->easy_pool_len == w->easy_pool_cap) {
+    size_t nc = w->easy_pool_cap ? w->easy_pool_cap * 2 : 64;
+    CURL **p = realloc(w->easy_pool, nc * sizeof *p);
+    if (!p) {
+      curl_easy_cleanup(e);
+      return;
+    }
+    w->easy_pool = p;
+    w->easy_pool_cap = nc;
+  }
+  curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+  w->easy_pool[w->easy_pool_len++] = e;
+}
+
+void worker_resume(struct worker *w, struct MHD_Connection *c)
+{
+  MHD_resume_connection(c);
+  w->mhd_run_needed = true;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen)
+{
+  memset(w, 0, sizeof *w);
+  w->idx = idx;
+  w->cfg = cfg;
+  w->epfd = w->timerfd = w->wakefd = w->listen_fd = -1;
+  uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
+  w->rng = seed ? seed : 1;
+  w->node_tag = (uint16_t)(seed >> 17);
+  w->listen_fd = open_listener(cfg->listen, err, errlen);
+  if (w->listen_fd < 0)
+    return -1;
+  w->epfd = epoll_create1(EPOLL_CLOEXEC);
+  w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0) {
+    snprintf(err, errlen, "worker %d: %s", idx, strerror(errno));
+    return -1;
+  }
+  unsigned nworkers_limit = (unsigned)cfg->max_connections;
+  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL,
+                            relay_on_request, w,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
+                            MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+                            MHD_OPTION_END);
+  if (!w->mhd) {
+    snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
+    return -1;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  w->mhd_epfd = di ? di->epoll_fd : -1;
+  w->multi = curl_multi_init();
+  if (w->mhd_epfd < 0 || !w->multi) {
+    snprintf(err, errlen, "worker %d: cannot set up the event loop", idx);
+    return -1;
+  }
+  curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+  curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+  curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+  curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+  curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 4096L);
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.u64 = EV_DATA(EV_MHD, w->mhd_epfd);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_epfd, &ev);
+  ev.data.u64 = EV_DATA(EV_CURL_TIMER, w->timerfd);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
+  ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
+  return 0;
+}
+
+static void begin_stop(struct worker *w)
+{
+  /* stop accepting: the kernel gives new connections to no one once every worker closed */
+  MHD_socket lfd = MHD_quiesce_daemon(w->mhd);
+  if (lfd != MHD_INVALID_SOCKET) {
+    close(lfd);
+    w->listen_fd = -1;
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  struct worker *w = arg;
+  struct epoll_event evs[128];
+  bool stopping = false;
+  uint64_t deadline = 0;
+  bool ended_all = false;
+  for (;;) {
+    if (!stopping && atomic_load(&w->stop)) {
+      stopping = true;
+      deadline = now_us_mono() + (uint64_t)w->cfg->shutdown_grace_s * 1000000u;
+      begin_stop(w);
+    }
+    if (stopping) {
+      if (!ended_all && now_us_mono() >= deadline) {
+        relay_end_all(w);
+        ended_all = true;
+      }
+      bool busy = w->requests != NULL;
+      if (!busy || (ended_all && now_us_mono() >= deadline + 2000000u))
+        break;
+    }
+    int timeout = -1;
+    MHD_UNSIGNED_LONG_LONG mhd_to;
+    if (w->mhd_run_needed || w->curl_timeout_due)
+      timeout = 0;
+    else if (MHD_get_timeout(w->mhd, &mhd_to) == MHD_YES)
+      timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
+    if (stopping && (timeout < 0 || timeout > 100))
+      timeout = 100;
+    int n = epoll_wait(w->epfd, evs, 128, timeout);
+    if (n < 0 && errno != EINTR) {
+      log_msg(LOG_ERR, "epoll_wait failed", "worker=%d error=\"%s\"", w->idx, strerror(errno));
+      break;
+    }
+    bool mhd_ready = w->mhd_run_needed;
+    for (int i = 0; i < n; i++) {
+      int tag = (int)(evs[i].data.u64 >> 32);
+      int fd = (int)(uint32_t)evs[i].data.u64;
+      int running;
+      switch (tag) {
+      case EV_MHD:
+        mhd_ready = true;
+        break;
+      case EV_CURL_TIMER: {
+        uint64_t x;
+        ssize_t rd = read(w->timerfd, &x, sizeof x);
+        (void)rd;
+        w->curl_timeout_due = true;
+        break;
+      }
+      case EV_WAKE: {
+        uint64_t x;
+        ssize_t rd = read(w->wakefd, &x, sizeof x);
+        (void)rd;
+        break;
+      }
+      case EV_CURL_SOCK: {
+        int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                   (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(w->multi, fd, mask, &running);
+        break;
+      }
+      }
+    }
+    if (w->curl_timeout_due) {
+      int running;
+      w->curl_timeout_due = false;
+      curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    curl_collect(w);
+    if (mhd_ready || n == 0) {
+      w->mhd_run_needed = false;
+      MHD_run(w->mhd);
+      curl_collect(w);
+    }
+  }
+  /* every request must be resumed before MHD stops (suspended ones would leak) */
+  relay_end_all(w);
+  MHD_run(w->mhd);
+  return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+  return pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void worker_request_stop(struct worker *w)
+{
+  atomic_store(&w->stop, true);
+  uint64_t one = 1;
+  ssize_t wr = write(w->wakefd, &one, sizeof one);
+  (void)wr;
+}
+
+void worker_join(struct worker *w)
+{
+  pthread_join(w->thread, NULL);
+  if (w->mhd)
+    MHD_stop_daemon(w->mhd);
+  if (w->multi)
+    curl_multi_cleanup(w->multi);
+  for (size_t i = 0; i < w->easy_pool_len; i++)
+    curl_easy_cleanup(w->easy_pool[i]);
+  free(w->easy_pool);
+  snapshot_release(w->snap_cache);
+  w->snap_cache = NULL;
+  if (w->listen_fd >= 0)
+    close(w->listen_fd);
+  if (w->epfd >= 0)
+    close(w->epfd);
+  if (w->timerfd >= 0)
+    close(w->timerfd);
+  if (w->wakefd >= 0)
+    close(w->wakefd);
+}

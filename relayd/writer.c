@@ -1,0 +1,294 @@
+/* writer: see writer.h. */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define WRITER_TICK_MS 50
+#define WRITER_BATCH_WAKE 2000
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct log_record *queue;   /* under lock */
+  size_t len, cap;
+  bool stopping;
+  struct writer_stats stats;  /* under lock */
+  pthread_t thread;
+  struct db *db;
+  struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel;
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+void writer_submit(const struct log_record *rec)
+{
+  pthread_mutex_lock(&W.lock);
+  if (W.len == W.cap) {
+    size_t nc = W.cap ? W.cap * 2 : 4096;
+    struct log_record *q = realloc(W.queue, nc * sizeof *q);
+    if (!q) {
+      /* Out of memory: nothing sensible is left; losing a billed record silently is worse. */
+      log_msg(LOG_ERR, "writer queue cannot grow: out of memory", "backlog=%zu", W.len);
+      abort();
+    }
+    W.queue = q;
+    W.cap = nc;
+  }
+  W.queue[W.len++] = *rec;
+  if (W.len == WRITER_BATCH_WAKE)
+    pthread_cond_signal(&W.wake);
+  pthread_mutex_unlock(&W.lock);
+}
+
+struct agg {
+  int64_t id;
+  int64_t quota;
+  int64_t count;
+  bool limited;
+};
+
+/* sums per id into a small open table; n is at most the batch size */
+static struct agg *agg_add(struct agg *tab, size_t cap, int64_t id)
+{
+  size_t i = (size_t)((uint64_t)id * 11400714819323198485ULL) & (cap - 1);
+  while (tab[i].id && tab[i].id != id)
+    i = (i + 1) & (cap - 1);
+  tab[i].id = id;
+  return &tab[i];
+}
+
+static int commit_batch(const struct log_record *recs, size_t n)
+{
+  size_t cap = 16;
+  while (cap < n * 2)
+    cap *= 2;
+  struct agg *users = calloc(cap, sizeof *users), *tokens = calloc(cap, sizeof *tokens),
+             *chans = calloc(cap, sizeof *chans);
+  int rc = -1;
+  if (!users || !tokens || !chans)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    const struct log_record *r = &recs[i];
+    if (r->user_id) {
+      struct agg *a = agg_add(users, cap, r->user_id);
+      a->quota += r->quota;
+      a->count += r->type == LOGT_CONSUME;
+    }
+    if (r->token_id) {
+      struct agg *a = agg_add(tokens, cap, r->token_id);
+      a->quota += r->quota;
+      a->limited = r->token_bal != NULL;
+    }
+    if (r->channel_id && r->quota)
+      agg_add(chans, cap, r->channel_id)->quota += r->quota;
+  }
+  if (db_begin(W.db) < 0)
+    goto out;
+  int64_t now = now_unix();
+  for (size_t i = 0; i < n; i++) {
+    const struct log_record *r = &recs[i];
+    struct db_stmt *st = W.ins_log;
+    db_reset(st);
+    db_bind_text(st, 1, r->request_id);
+    db_bind_int64(st, 2, r->created_at);
+    db_bind_int64(st, 3, r->type);
+    db_bind_text(st, 4, r->content);
+    db_bind_int64(st, 5, r->user_id);
+    db_bind_text(st, 6, r->username);
+    db_bind_int64(st, 7, r->token_id);
+    db_bind_text(st, 8, r->token_name);
+    db_bind_int64(st, 9, r->channel_id);
+    db_bind_text(st, 10, r->model);
+    db_bind_text(st, 11, r->upstream_model);
+    db_bind_int64(st, 12, r->prompt_tokens);
+    db_bind_int64(st, 13, r->completion_tokens);
+    db_bind_int64(st, 14, r->quota);
+    db_bind_int64(st, 15, r->status);
+    db_bind_int64(st, 16, r->is_stream);
+    db_bind_int64(st, 17, r->elapsed_ms);
+    db_bind_int64(st, 18, r->first_byte_ms);
+    db_bind_text(st, 19, r->end_reason);
+    db_bind_text(st, 20, r->usage_source);
+    db_bind_text(st, 21, r->group);
+    if (db_step(st) == DB_ERROR)
+      goto rollback;
+  }
+  for (size_t i = 0; i < cap; i++) {
+    if (users[i].id) {
+      struct db_stmt *st = W.upd_user;
+      db_reset(st);
+      db_bind_int64(st, 1, users[i].quota);
+      db_bind_int64(st, 2, users[i].count);
+      db_bind_int64(st, 3, users[i].id);
+      if (db_step(st) == DB_ERROR)
+        goto rollback;
+    }
+    if (tokens[i].id) {
+      struct db_stmt *st = W.upd_token;
+      db_reset(st);
+      db_bind_int64(st, 1, tokens[i].limited ? tokens[i].quota : 0);
+      db_bind_int64(st, 2, tokens[i].quota);
+      db_bind_int64(st, 3, now);
+      db_bind_int64(st, 4, tokens[i].id);
+      if (db_step(st) == DB_ERROR)
+        goto rollback;
+    }
+    if (chans[i].id) {
+      struct db_stmt *st = W.upd_channel;
+      db_reset(st);
+      db_bind_int64(st, 1, chans[i].quota);
+      db_bind_int64(st, 2, chans[i].id);
+      if (db_step(st) == DB_ERROR)
+        goto rollback;
+    }
+  }
+  /* the commit and the db_base moves are one step for the loader (see snapshot.h) */
+  pthread_mutex_lock(&balance_lock);
+  if (db_commit(W.db) < 0) {
+    pthread_mutex_unlock(&balance_lock);
+    goto rollback;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (recs[i].user_bal)
+      recs[i].user_bal->db_base -= recs[i].quota;
+    if (recs[i].token_bal)
+      recs[i].token_bal->db_base -= recs[i].quota;
+  }
+  pthread_mutex_unlock(&balance_lock);
+  rc = 0;
+  goto out;
+rollback:
+  log_msg(LOG_ERR, "writer commit failed, will retry", "rows=%zu error=\"%s\"", n, db_errmsg(W.db));
+  db_rollback(W.db);
+out:
+  free(users);
+  free(tokens);
+  free(chans);
+  return rc;
+}
+
+static void *writer_main(void *arg)
+{
+  (void)arg;
+  struct log_record *batch = NULL;
+  size_t blen = 0;
+  int backoff_ms = WRITER_TICK_MS;
+  for (;;) {
+    pthread_mutex_lock(&W.lock);
+    if (!W.stopping && W.len < WRITER_BATCH_WAKE) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += (long)backoff_ms * 1000000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&W.wake, &W.lock, &ts);
+    }
+    bool stopping = W.stopping;
+    if (!batch && W.len) {
+      /* take the whole queue; workers start a fresh one */
+      batch = W.queue;
+      blen = W.len;
+      W.queue = NULL;
+      W.len = W.cap = 0;
+    }
+    W.stats.backlog = W.len + blen;
+    pthread_mutex_unlock(&W.lock);
+
+    if (batch) {
+      uint64_t t0 = now_us_mono();
+      int rc = commit_batch(batch, blen);
+      uint64_t took = now_us_mono() - t0;
+      pthread_mutex_lock(&W.lock);
+      if (rc == 0) {
+        W.stats.rows_total += blen;
+        W.stats.commits++;
+        W.stats.last_commit_us = took;
+      } else {
+        W.stats.errors++;
+      }
+      pthread_mutex_unlock(&W.lock);
+      if (rc == 0) {
+        free(batch);
+        batch = NULL;
+        blen = 0;
+        backoff_ms = WRITER_TICK_MS;
+        continue;       /* more may have queued meanwhile */
+      }
+      if (backoff_ms < 2000)
+        backoff_ms *= 2;
+      if (stopping && W.stats.errors > 20) {
+        log_msg(LOG_ERR, "writer gives up at shutdown: rows not saved", "rows=%zu", blen);
+        free(batch);
+        batch = NULL;
+        blen = 0;
+      }
+      continue;
+    }
+    if (stopping) {
+      pthread_mutex_lock(&W.lock);
+      bool empty = W.len == 0;
+      pthread_mutex_unlock(&W.lock);
+      if (empty)
+        break;
+    }
+  }
+  return NULL;
+}
+
+int writer_start(const char *db_url, char *err, size_t errlen)
+{
+  W.db = db_open(db_url, err, errlen);
+  if (!W.db)
+    return -1;
+  W.ins_log = db_prepare(W.db,
+      "INSERT INTO logs(request_id, created_at, type, content, user_id, username, token_id, "
+      "token_name, channel_id, model_name, upstream_model, prompt_tokens, completion_tokens, quota, "
+      "status, is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\") "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+      "?19, ?20, ?21)");
+  W.upd_user = db_prepare(W.db, "UPDATE users SET quota = quota - ?1, used_quota = used_quota + ?1, "
+                                "request_count = request_count + ?2 WHERE id = ?3");
+  W.upd_token = db_prepare(W.db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
+                                 "used_quota = used_quota + ?2, accessed_time = ?3 WHERE id = ?4");
+  W.upd_channel = db_prepare(W.db, "UPDATE channels SET used_quota = used_quota + ?1 WHERE id = ?2");
+  if (!W.ins_log || !W.upd_user || !W.upd_token || !W.upd_channel) {
+    snprintf(err, errlen, "writer: preparing statements: %s", db_errmsg(W.db));
+    return -1;
+  }
+  if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
+    snprintf(err, errlen, "writer: cannot start thread");
+    return -1;
+  }
+  return 0;
+}
+
+void writer_stop(void)
+{
+  pthread_mutex_lock(&W.lock);
+  W.stopping = true;
+  pthread_cond_signal(&W.wake);
+  pthread_mutex_unlock(&W.lock);
+  pthread_join(W.thread, NULL);
+  db_finalize(W.ins_log);
+  db_finalize(W.upd_user);
+  db_finalize(W.upd_token);
+  db_finalize(W.upd_channel);
+  db_close(W.db);
+  free(W.queue);
+  W.queue = NULL;
+}
+
+void writer_get_stats(struct writer_stats *out)
+{
+  pthread_mutex_lock(&W.lock);
+  *out = W.stats;
+  out->backlog = W.len + (out->backlog > W.len ? out->backlog - W.len : 0);
+  pthread_mutex_unlock(&W.lock);
+}

@@ -1,0 +1,61 @@
+/*
+ * writer: the only thread that writes usage to the database. Workers hand it one log record per
+ * relayed request (writer_submit copies it under a short lock and returns at once); every 50 ms,
+ * or sooner when 2000 records wait, it commits them in one transaction: the log rows, and the
+ * quota moved from tokens and users, summed per id. After each commit it moves the balances'
+ * db_base by the committed charges (under balance_lock, see snapshot.h), so a reload folds
+ * database changes in without counting a charge twice.
+ * A failed commit keeps the batch and tries again; records are never dropped.
+ * Callers: relay.c (submit), main.c (start, stop), admin.c (stats). Never: blocks a worker on the
+ * database.
+ */
+#ifndef RELAY_WRITER_H
+#define RELAY_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+enum log_type { LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
+                LOGT_REFUND = 6 };
+
+struct log_record {
+  char request_id[40];
+  int64_t created_at;
+  int type;
+  int64_t user_id;
+  char username[64];
+  int64_t token_id;
+  char token_name[64];
+  int64_t channel_id;
+  char model[128];
+  char upstream_model[128];
+  char group[64];
+  int64_t prompt_tokens, completion_tokens, quota;
+  int status;
+  bool is_stream;
+  int64_t elapsed_ms, first_byte_ms;
+  char end_reason[16];
+  char usage_source[12];
+  char content[256];
+  struct balance *user_bal;   /* balances charged by quota; token_bal NULL for unlimited tokens */
+  struct balance *token_bal;
+};
+
+struct writer_stats {
+  uint64_t backlog;           /* records waiting */
+  uint64_t rows_total;        /* records committed since start */
+  uint64_t commits;
+  uint64_t errors;            /* failed commits */
+  uint64_t last_commit_us;    /* how long the last commit took */
+};
+
+int writer_start(const char *db_url, char *err, size_t errlen);
+void writer_submit(const struct log_record *rec);
+/* Commits everything still queued, then stops the thread. */
+void writer_stop(void);
+void writer_get_stats(struct writer_stats *out);
+
+#endif

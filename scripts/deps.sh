@@ -1,0 +1,33 @@
+#!/bin/sh
+# deps.sh PURPOSE: makes sure the Debian packages relay needs for PURPOSE are installed.
+#   build  compiler and libraries       run    build + what relayd needs at run time
+#   test   build + bats, PostgreSQL server, tmux, node/npm, curl
+#   bench  build + wrk, nginx
+# As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
+set -eu
+purpose=${1:-build}
+pkgs="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev \
+libssl-dev libpq-dev libncurses-dev"
+case "$purpose" in
+  build|run) ;;
+  test)  pkgs="$pkgs bats curl tmux postgresql python3 procps" ;;
+  bench) pkgs="$pkgs wrk nginx curl procps" ;;
+  *) echo "deps.sh: unknown purpose '$purpose' (build, run, test, bench)" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$st" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "deps.sh: installing:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  echo "relay needs these Debian packages:$missing" >&2
+  echo "install them with:  sudo apt-get install -y$missing" >&2
+  exit 1
+fi

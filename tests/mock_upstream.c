@@ -1,0 +1,1465 @@
+/*
+ * mock-upstream: an event-driven mock of an OpenAI-compatible upstream, for relay's tests and
+ * benchmarks.
+ *
+ * Design: libmicrohttpd in epoll internal-thread mode (optionally a thread pool) with
+ * suspend/resume, plus ONE timer thread holding a min-heap of (deadline, connection). A handler or
+ * content reader that must wait (delay_ms, first_byte_ms, chunk_gap_ms) suspends its connection and
+ * pushes a deadline; the timer thread resumes it when due. Nothing sleeps and there is no thread
+ * per request, so thousands of slow streams cost only memory.
+ *
+ * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
+ * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset.
+ * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
+ * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
+ *
+ * Every request except the /__mock/ ones is recorded: one JSON line appended (and flushed) to --record FILE,
+ * and kept in memory (last --record-limit lines) for GET /__mock/requests.
+ */
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BODY_LIMIT ((size_t)8 << 20)   /* request bodies above this get 413 */
+#define MAX_WAIT_MS 3600000L           /* any single wait is capped at one hour */
+#define MAX_CHUNKS 1000000L
+#define MAX_EMBED_DIMS 4096L
+#define EMBED_DIMS 8
+
+/* ------------------------------------------------------------------------------------------ */
+/* small utilities                                                                              */
+
+static void die(const char *what)
+{
+  fprintf(stderr, "mock-upstream: %s\n", what);
+  exit(2);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+  void *q = realloc(p, n ? n : 1);
+  if (!q) die("out of memory");
+  return q;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+  void *p = calloc(n ? n : 1, sz ? sz : 1);
+  if (!p) die("out of memory");
+  return p;
+}
+
+static char *xstrdup(const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *p = xrealloc(NULL, n);
+  memcpy(p, s, n);
+  return p;
+}
+
+static uint64_t now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Growable string buffer; p is NUL-terminated whenever non-NULL. Aborts on out of memory. */
+struct sbuf {
+  char *p;
+  size_t len, cap;
+};
+
+static void sb_reserve(struct sbuf *b, size_t extra)
+{
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap) return;
+  size_t ncap = b->cap ? b->cap * 2 : 256;
+  while (ncap < need) ncap *= 2;
+  b->p = xrealloc(b->p, ncap);
+  b->cap = ncap;
+}
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+  sb_reserve(b, n);
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+  va_list ap;
+  sb_reserve(b, 128);
+  va_start(ap, fmt);
+  int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  if (n < 0) die("vsnprintf failed");
+  if ((size_t)n >= b->cap - b->len) {
+    sb_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) die("vsnprintf failed");
+  }
+  b->len += (size_t)n;
+}
+
+/* Appends s as a JSON string literal; lower = also lowercase ASCII letters. */
+static void sb_json_str2(struct sbuf *b, const char *s, bool lower)
+{
+  static const char hex[] = "0123456789abcdef";
+  sb_reserve(b, strlen(s) + 2);
+  sb_put(b, "\"", 1);
+  for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+    unsigned char c = *q;
+    char esc[8];
+    switch (c) {
+    case '"': sb_put(b, "\\\"", 2); break;
+    case '\\': sb_put(b, "\\\\", 2); break;
+    case '\n': sb_put(b, "\\n", 2); break;
+    case '\r': sb_put(b, "\\r", 2); break;
+    case '\t': sb_put(b, "\\t", 2); break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+        esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+        sb_put(b, esc, 6);
+      } else {
+        char ch = (char)(lower ? tolower(c) : c);
+        sb_put(b, &ch, 1);
+      }
+    }
+  }
+  sb_put(b, "\"", 1);
+}
+
+static void sb_json_str(struct sbuf *b, const char *s) { sb_json_str2(b, s, false); }
+
+static char *sb_steal(struct sbuf *b, size_t *len)
+{
+  if (!b->p) sb_reserve(b, 0), b->p[0] = '\0';
+  char *p = b->p;
+  if (len) *len = b->len;
+  b->p = NULL;
+  b->len = b->cap = 0;
+  return p;
+}
+
+static void sb_free(struct sbuf *b)
+{
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* configuration and behaviour                                                                  */
+
+/* What a response should look like. CLI flags set the defaults; "mock" / X-Mock override. */
+struct behaviour {
+  int status;             /* 200 = normal answer; anything else = OpenAI-style error body */
+  long delay_ms;          /* wait before answering at all */
+  long first_byte_ms;     /* stream: send headers, then wait before the first event */
+  long chunks;            /* number of content words/chunks (= completion_tokens by default) */
+  long chunk_gap_ms;      /* stream: wait between events */
+  bool no_usage;          /* omit usage entirely */
+  long disconnect_after;  /* stream: cut after N content chunks; non-stream: close with no answer; -1 off */
+  long error_after;       /* stream: in-band error event after N content chunks; -1 off */
+  long prompt_tokens;     /* -1 = computed */
+  long completion_tokens; /* -1 = chunks */
+  const cJSON *headers;   /* extra response headers {name: value} (borrowed from a parsed doc) */
+};
+
+static struct {
+  const char *host;
+  unsigned port;
+  const char *record_path;
+  const char *port_file;
+  unsigned threads;
+  unsigned max_conns;
+  long record_limit;
+  bool verbose;
+  struct behaviour defaults;
+  char **models;
+  size_t nmodels;
+  char *models_json; /* prebuilt GET /v1/models body */
+} cfg;
+
+static atomic_bool g_shutting;
+
+/* ------------------------------------------------------------------------------------------ */
+/* timer thread: a min-heap of deadlines, each resuming one suspended connection                */
+
+struct timer_ent {
+  uint64_t due;
+  struct MHD_Connection *conn;
+};
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct timer_ent *h;
+  size_t n, cap;
+  bool stop;
+  pthread_t th;
+} T = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void heap_swap(size_t a, size_t b)
+{
+  struct timer_ent t = T.h[a];
+  T.h[a] = T.h[b];
+  T.h[b] = t;
+}
+
+static void heap_push(struct timer_ent e)
+{
+  if (T.n == T.cap) {
+    T.cap = T.cap ? T.cap * 2 : 1024;
+    T.h = xrealloc(T.h, T.cap * sizeof *T.h);
+  }
+  size_t i = T.n++;
+  T.h[i] = e;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (T.h[parent].due <= T.h[i].due) break;
+    heap_swap(parent, i);
+    i = parent;
+  }
+}
+
+static struct timer_ent heap_pop(void)
+{
+  struct timer_ent top = T.h[0];
+  T.h[0] = T.h[--T.n];
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < T.n && T.h[l].due < T.h[m].due) m = l;
+    if (r < T.n && T.h[r].due < T.h[m].due) m = r;
+    if (m == i) break;
+    heap_swap(i, m);
+    i = m;
+  }
+  return top;
+}
+
+/* Must be called right after MHD_suspend_connection(conn), from the MHD thread that owns conn:
+ * the connection is then surely suspended when the timer thread resumes it. */
+static void timer_resume_after(struct MHD_Connection *conn, long ms)
+{
+  struct timer_ent e = {.due = now_ns() + (uint64_t)ms * 1000000u, .conn = conn};
+  pthread_mutex_lock(&T.mu);
+  if (T.stop) { /* shutting down: nobody will wake it later, so do it now */
+    pthread_mutex_unlock(&T.mu);
+    MHD_resume_connection(conn);
+    return;
+  }
+  heap_push(e);
+  bool new_top = T.h[0].conn == conn && T.h[0].due == e.due;
+  pthread_mutex_unlock(&T.mu);
+  if (new_top) pthread_cond_signal(&T.cv);
+}
+
+static void *timer_main(void *arg)
+{
+  (void)arg;
+  struct MHD_Connection *batch[256];
+  pthread_mutex_lock(&T.mu);
+  while (!T.stop) {
+    if (T.n == 0) {
+      pthread_cond_wait(&T.cv, &T.mu);
+      continue;
+    }
+    uint64_t now = now_ns();
+    if (T.h[0].due > now) {
+      struct timespec ts = {.tv_sec = (time_t)(T.h[0].due / 1000000000u),
+                            .tv_nsec = (long)(T.h[0].due % 1000000000u)};
+      pthread_cond_timedwait(&T.cv, &T.mu, &ts);
+      continue;
+    }
+    size_t nb = 0;
+    while (T.n > 0 && T.h[0].due <= now && nb < sizeof batch / sizeof batch[0])
+      batch[nb++] = heap_pop().conn;
+    pthread_mutex_unlock(&T.mu);
+    for (size_t i = 0; i < nb; i++) MHD_resume_connection(batch[i]);
+    pthread_mutex_lock(&T.mu);
+  }
+  pthread_mutex_unlock(&T.mu);
+  return NULL;
+}
+
+static void timer_start(void)
+{
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&T.cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(&T.th, NULL, timer_main, NULL) != 0) die("cannot start the timer thread");
+}
+
+/* Stops the timer thread and resumes every connection still waiting (MHD_stop_daemon must not
+ * see suspended connections). */
+static void timer_stop_and_resume_all(void)
+{
+  pthread_mutex_lock(&T.mu);
+  T.stop = true;
+  pthread_mutex_unlock(&T.mu);
+  pthread_cond_signal(&T.cv);
+  pthread_join(T.th, NULL);
+  pthread_mutex_lock(&T.mu);
+  while (T.n > 0) MHD_resume_connection(heap_pop().conn);
+  free(T.h);
+  T.h = NULL;
+  T.cap = 0;
+  pthread_mutex_unlock(&T.mu);
+  pthread_cond_destroy(&T.cv);
+}
+
+/* Suspends conn (must be the current connection of this MHD thread) for ms milliseconds. */
+static void suspend_for(struct MHD_Connection *conn, long ms)
+{
+  MHD_suspend_connection(conn);
+  timer_resume_after(conn, ms);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* request recording                                                                            */
+
+static struct {
+  pthread_mutex_t mu;
+  FILE *file;
+  char **ring; /* last cfg.record_limit lines, oldest at head */
+  size_t head, count;
+} R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void record_line(char *line /* taken */)
+{
+  pthread_mutex_lock(&R.mu);
+  if (R.file) {
+    fputs(line, R.file);
+    fputc('\n', R.file);
+    fflush(R.file);
+  }
+  if (cfg.record_limit > 0) {
+    size_t lim = (size_t)cfg.record_limit;
+    if (R.count == lim) { /* drop the oldest */
+      free(R.ring[R.head]);
+      R.ring[R.head] = line;
+      R.head = (R.head + 1) % lim;
+    } else {
+      R.ring[(R.head + R.count) % lim] = line;
+      R.count++;
+    }
+    line = NULL;
+  }
+  pthread_mutex_unlock(&R.mu);
+  free(line);
+}
+
+static char *record_list_json(size_t *len)
+{
+  struct sbuf b = {0};
+  sb_puts(&b, "[");
+  pthread_mutex_lock(&R.mu);
+  for (size_t i = 0; i < R.count; i++) {
+    if (i) sb_puts(&b, ",\n");
+    sb_puts(&b, R.ring[(R.head + i) % (size_t)cfg.record_limit]);
+  }
+  pthread_mutex_unlock(&R.mu);
+  sb_puts(&b, "]\n");
+  return sb_steal(&b, len);
+}
+
+static void record_clear_locked(void)
+{
+  for (size_t i = 0; i < R.count; i++) free(R.ring[(R.head + i) % (size_t)cfg.record_limit]);
+  R.head = R.count = 0;
+}
+
+static void record_reset(void)
+{
+  pthread_mutex_lock(&R.mu);
+  record_clear_locked();
+  if (R.file) {
+    fflush(R.file);
+    if (ftruncate(fileno(R.file), 0) != 0) perror("mock-upstream: truncate record file");
+  }
+  pthread_mutex_unlock(&R.mu);
+}
+
+struct hdr_ctx {
+  struct sbuf *b;
+  bool first;
+};
+
+static bool header_recorded(const char *name)
+{
+  return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "content-type") == 0 ||
+         strncasecmp(name, "x-", 2) == 0 || strcasecmp(name, "api-key") == 0 ||
+         strncasecmp(name, "anthropic-", 10) == 0 || strncasecmp(name, "openai-", 7) == 0;
+}
+
+static enum MHD_Result record_header_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+  (void)kind;
+  struct hdr_ctx *h = cls;
+  if (!key || !header_recorded(key)) return MHD_YES;
+  if (!h->first) sb_puts(h->b, ",");
+  h->first = false;
+  sb_json_str2(h->b, key, true);
+  sb_puts(h->b, ":");
+  sb_json_str(h->b, value ? value : "");
+  return MHD_YES;
+}
+
+static enum MHD_Result record_query_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+  (void)kind;
+  struct hdr_ctx *h = cls;
+  if (!key) return MHD_YES;
+  if (!h->first) sb_puts(h->b, ",");
+  h->first = false;
+  sb_json_str(h->b, key);
+  sb_puts(h->b, ":");
+  if (value) sb_json_str(h->b, value);
+  else sb_puts(h->b, "null");
+  return MHD_YES;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* per-request state                                                                            */
+
+enum route {
+  RT_CHAT,
+  RT_COMPLETIONS,
+  RT_EMBEDDINGS,
+  RT_MODELS,
+  RT_MODEL_ONE,
+  RT_MOCK_REQUESTS,
+  RT_MOCK_RESET,
+  RT_NOT_FOUND,
+  RT_BAD_METHOD,
+};
+
+enum phase { PH_BODY, PH_DELAYING, PH_ANSWER };
+
+/* Stream states, in order. */
+enum sstate { SS_ROLE, SS_CONTENT, SS_USAGE, SS_DONE, SS_END };
+
+struct req {
+  struct MHD_Connection *conn;
+  enum route route;
+  enum phase phase;
+  char *body;
+  size_t body_len, body_cap;
+  bool too_large;
+  cJSON *doc;   /* parsed body (may be NULL) */
+  cJSON *xmock; /* parsed X-Mock header (may be NULL) */
+  struct behaviour b;
+
+  /* the prepared answer */
+  int status;         /* HTTP status to send */
+  char *resp;         /* non-stream body (JSON), handed to MHD */
+  size_t resp_len;
+  bool stream;        /* answer with SSE built by stream_reader */
+  bool hang_up;       /* close the connection without any answer */
+
+  /* stream parameters and state */
+  bool chat;          /* chat.completion.chunk (else text_completion) */
+  bool include_usage; /* stream_options.include_usage */
+  char *model_json;   /* the model as a JSON string literal */
+  long long created;
+  long prompt_tokens, completion_tokens;
+  enum sstate st;
+  long content_sent;  /* content events emitted */
+  bool fb_pending;    /* first_byte_ms wait still to do */
+  bool gap_pending;   /* chunk_gap_ms wait due before the next content event */
+  bool cut;           /* close abruptly once pending bytes are out */
+  bool ended;         /* end normally once pending bytes are out */
+  struct sbuf ev;     /* rendered, not yet delivered bytes */
+  size_t ev_off;
+};
+
+static void req_free(struct req *r)
+{
+  if (!r) return;
+  free(r->body);
+  cJSON_Delete(r->doc);
+  cJSON_Delete(r->xmock);
+  free(r->resp);
+  free(r->model_json);
+  sb_free(&r->ev);
+  free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+  (void)cls;
+  (void)c;
+  (void)toe;
+  req_free(*req_cls);
+  *req_cls = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* response helpers                                                                             */
+
+static char *error_json(const char *message, const char *type, const char *code, size_t *len)
+{
+  struct sbuf b = {0};
+  sb_puts(&b, "{\"error\":{\"message\":");
+  sb_json_str(&b, message);
+  sb_puts(&b, ",\"type\":");
+  sb_json_str(&b, type);
+  sb_puts(&b, ",\"param\":null,\"code\":");
+  if (code) sb_json_str(&b, code);
+  else sb_puts(&b, "null");
+  sb_puts(&b, "}}\n");
+  return sb_steal(&b, len);
+}
+
+/* Prepares r to answer status with an OpenAI error body. */
+static void set_error(struct req *r, int status, const char *message, const char *type,
+                      const char *code)
+{
+  free(r->resp);
+  r->status = status;
+  r->stream = false;
+  r->resp = error_json(message, type, code, &r->resp_len);
+}
+
+static void add_extra_headers(struct MHD_Response *resp, const cJSON *headers)
+{
+  const cJSON *h;
+  cJSON_ArrayForEach(h, headers)
+  {
+    if (cJSON_IsString(h) && h->string) MHD_add_response_header(resp, h->string, h->valuestring);
+  }
+}
+
+static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, char *body, size_t len,
+                                    const char *ctype, const cJSON *extra)
+{
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+  if (!resp) {
+    free(body);
+    return MHD_NO;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  add_extra_headers(resp, extra);
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result queue_error_now(struct MHD_Connection *c, int status, const char *message,
+                                       const char *type, const char *code)
+{
+  size_t len;
+  char *body = error_json(message, type, code, &len);
+  return queue_buffer(c, status, body, len, "application/json", NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* behaviour parsing                                                                            */
+
+static bool num_field(const cJSON *it, long lo, long hi, long *out, char *err, size_t errlen)
+{
+  if (!cJSON_IsNumber(it) || it->valuedouble < (double)lo || it->valuedouble > (double)hi) {
+    snprintf(err, errlen, "mock.%s must be a number in [%ld, %ld]", it->string, lo, hi);
+    return false;
+  }
+  *out = (long)it->valuedouble;
+  return true;
+}
+
+/* Applies a "mock" object onto b. Returns false (with err) on an invalid key or value. */
+static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(m)) {
+    snprintf(err, errlen, "mock must be a JSON object");
+    return false;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, m)
+  {
+    const char *k = it->string ? it->string : "";
+    long v = 0;
+    bool ok = true;
+    if (strcmp(k, "status") == 0) {
+      ok = num_field(it, 100, 599, &v, err, errlen);
+      b->status = (int)v;
+    } else if (strcmp(k, "delay_ms") == 0) {
+      ok = num_field(it, 0, MAX_WAIT_MS, &b->delay_ms, err, errlen);
+    } else if (strcmp(k, "first_byte_ms") == 0) {
+      ok = num_field(it, 0, MAX_WAIT_MS, &b->first_byte_ms, err, errlen);
+    } else if (strcmp(k, "chunk_gap_ms") == 0) {
+      ok = num_field(it, 0, MAX_WAIT_MS, &b->chunk_gap_ms, err, errlen);
+    } else if (strcmp(k, "chunks") == 0) {
+      ok = num_field(it, 0, MAX_CHUNKS, &b->chunks, err, errlen);
+    } else if (strcmp(k, "no_usage") == 0) {
+      if (cJSON_IsBool(it)) b->no_usage = cJSON_IsTrue(it);
+      else if (cJSON_IsNumber(it)) b->no_usage = it->valuedouble != 0;
+      else ok = false, snprintf(err, errlen, "mock.no_usage must be a boolean");
+    } else if (strcmp(k, "disconnect_after") == 0 || strcmp(k, "error_after") == 0) {
+      long *dst = k[0] == 'd' ? &b->disconnect_after : &b->error_after;
+      if (cJSON_IsNull(it)) *dst = -1;
+      else ok = num_field(it, -1, MAX_CHUNKS, dst, err, errlen);
+    } else if (strcmp(k, "prompt_tokens") == 0) {
+      ok = num_field(it, -1, INT_MAX, &b->prompt_tokens, err, errlen);
+    } else if (strcmp(k, "completion_tokens") == 0) {
+      ok = num_field(it, -1, INT_MAX, &b->completion_tokens, err, errlen);
+    } else if (strcmp(k, "headers") == 0) {
+      if (!cJSON_IsObject(it)) {
+        snprintf(err, errlen, "mock.headers must be an object of strings");
+        return false;
+      }
+      const cJSON *h;
+      cJSON_ArrayForEach(h, it)
+      {
+        if (!cJSON_IsString(h) || strpbrk(h->valuestring, "\r\n") || strpbrk(h->string, "\r\n: ")) {
+          snprintf(err, errlen, "mock.headers must be an object of strings");
+          return false;
+        }
+      }
+      b->headers = it;
+    } else {
+      snprintf(err, errlen, "unknown mock key '%.64s'", k);
+      return false;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* answers                                                                                      */
+
+static const char WORD[] = "hello ";
+
+static void usage_json(struct sbuf *b, long p, long c)
+{
+  sb_printf(b, "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}", p, c, p + c);
+}
+
+static long count_items(const cJSON *v)
+{
+  if (cJSON_IsString(v)) return 1;
+  if (!cJSON_IsArray(v)) return 0;
+  const cJSON *first = v->child;
+  if (first && cJSON_IsNumber(first)) return 1; /* one prompt given as token ids */
+  return cJSON_GetArraySize(v);
+}
+
+/* Fills in the chat / completions answer (stream or not) for a valid request. */
+static void prepare_generation(struct req *r, const char *model)
+{
+  const struct behaviour *b = &r->b;
+  struct sbuf m = {0};
+  sb_json_str(&m, model);
+  r->model_json = sb_steal(&m, NULL);
+  r->created = (long long)time(NULL);
+
+  long inputs = r->chat ? count_items(cJSON_GetObjectItemCaseSensitive(r->doc, "messages"))
+                        : count_items(cJSON_GetObjectItemCaseSensitive(r->doc, "prompt"));
+  r->prompt_tokens = b->prompt_tokens >= 0 ? b->prompt_tokens : 10 + inputs;
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+
+  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->doc, "stream");
+  r->stream = cJSON_IsTrue(stream);
+  if (r->stream) {
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(r->doc, "stream_options");
+    r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")) &&
+                       !b->no_usage;
+    r->st = r->chat ? SS_ROLE : SS_CONTENT;
+    r->fb_pending = b->first_byte_ms > 0;
+    r->status = 200;
+    return;
+  }
+  if (b->disconnect_after >= 0) {
+    r->hang_up = true;
+    return;
+  }
+  struct sbuf o = {0};
+  sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
+  if (r->chat)
+    sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
+                  "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
+              r->created, r->model_json);
+  else
+    sb_printf(&o, "{\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%lld,\"model\":%s,"
+                  "\"choices\":[{\"text\":\"",
+              r->created, r->model_json);
+  for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+  if (r->chat) sb_puts(&o, "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+  else sb_puts(&o, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+  if (!b->no_usage) {
+    sb_puts(&o, ",\"usage\":");
+    usage_json(&o, r->prompt_tokens, r->completion_tokens);
+  }
+  sb_puts(&o, ",\"system_fingerprint\":null}\n");
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* Deterministic value in [-1, 1] for (text, dim). */
+static float embed_value(uint64_t h, long dim)
+{
+  uint64_t x = h ^ ((uint64_t)(dim + 1) * 0x9E3779B97F4A7C15u);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdu;
+  x ^= x >> 33;
+  return (float)((double)(x % 20001u) / 10000.0 - 1.0);
+}
+
+static void base64_append(struct sbuf *b, const unsigned char *p, size_t n)
+{
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    char out[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63],
+                   i + 1 < n ? tbl[(v >> 6) & 63] : '=', i + 2 < n ? tbl[v & 63] : '='};
+    sb_put(b, out, 4);
+  }
+}
+
+static void prepare_embeddings(struct req *r, const char *model)
+{
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(r->doc, "input");
+  if (!cJSON_IsString(input) && !cJSON_IsArray(input)) {
+    set_error(r, 400, "'input' is a required property", "invalid_request_error", NULL);
+    return;
+  }
+  long dims = EMBED_DIMS;
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(r->doc, "dimensions");
+  if (cJSON_IsNumber(d) && d->valuedouble >= 1 && d->valuedouble <= MAX_EMBED_DIMS)
+    dims = (long)d->valuedouble;
+  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(r->doc, "encoding_format");
+  bool b64 = cJSON_IsString(fmt) && strcmp(fmt->valuestring, "base64") == 0;
+
+  long n = count_items(input);
+  struct sbuf o = {0};
+  sb_puts(&o, "{\"object\":\"list\",\"data\":[");
+  float *vec = xcalloc((size_t)dims, sizeof *vec);
+  bool token_ids = cJSON_IsArray(input) && input->child && cJSON_IsNumber(input->child);
+  const cJSON *item = cJSON_IsArray(input) && !token_ids ? input->child : input;
+  for (long i = 0; i < n && item; i++, item = cJSON_IsArray(input) && !token_ids ? item->next : NULL) {
+    char *text = cJSON_IsString(item) ? NULL : cJSON_PrintUnformatted(item);
+    uint64_t h = fnv1a(cJSON_IsString(item) ? item->valuestring : (text ? text : ""),
+                       1469598103934665603u);
+    free(text);
+    for (long k = 0; k < dims; k++) vec[k] = embed_value(h, k);
+    sb_printf(&o, "%s{\"object\":\"embedding\",\"index\":%ld,\"embedding\":", i ? "," : "", i);
+    if (b64) {
+      unsigned char *bytes = xcalloc((size_t)dims, 4);
+      for (long k = 0; k < dims; k++) { /* little-endian float32, like OpenAI */
+        uint32_t u;
+        memcpy(&u, &vec[k], 4);
+        for (int j = 0; j < 4; j++) bytes[k * 4 + j] = (unsigned char)(u >> (8 * j));
+      }
+      sb_puts(&o, "\"");
+      base64_append(&o, bytes, (size_t)dims * 4);
+      sb_puts(&o, "\"");
+      free(bytes);
+    } else {
+      sb_puts(&o, "[");
+      for (long k = 0; k < dims; k++) sb_printf(&o, "%s%.6f", k ? "," : "", (double)vec[k]);
+      sb_puts(&o, "]");
+    }
+    sb_puts(&o, "}");
+  }
+  free(vec);
+  long p = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens : 10 + n;
+  sb_puts(&o, "],\"model\":");
+  sb_json_str(&o, model);
+  if (!r->b.no_usage) sb_printf(&o, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}", p, p);
+  sb_puts(&o, "}\n");
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+static void prepare_model_one(struct req *r, const char *url)
+{
+  const char *id = url + strlen("/v1/models/");
+  for (size_t i = 0; i < cfg.nmodels; i++) {
+    if (strcmp(cfg.models[i], id) == 0) {
+      struct sbuf o = {0};
+      sb_puts(&o, "{\"id\":");
+      sb_json_str(&o, id);
+      sb_puts(&o, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"mock\"}\n");
+      r->status = 200;
+      r->resp = sb_steal(&o, &r->resp_len);
+      return;
+    }
+  }
+  struct sbuf m = {0};
+  sb_printf(&m, "The model '%.200s' does not exist", id);
+  set_error(r, 404, m.p, "invalid_request_error", "model_not_found");
+  sb_free(&m);
+}
+
+/* Decides the answer once the whole request is in. Sets r->status/resp, r->stream or
+ * r->hang_up. */
+static void prepare(struct req *r, const char *url)
+{
+  char err[256];
+  r->b = cfg.defaults;
+  if (r->too_large) {
+    set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
+    return;
+  }
+  const char *xm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Mock");
+  if (xm && *xm) {
+    r->xmock = cJSON_Parse(xm);
+    if (!r->xmock) {
+      set_error(r, 400, "X-Mock header is not valid JSON", "invalid_request_error", NULL);
+      return;
+    }
+  }
+  bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS;
+  if (wants_body) {
+    if (!r->doc) {
+      set_error(r, 400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you "
+                "aren't using your HTTP library correctly.)",
+                "invalid_request_error", NULL);
+      return;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->doc, "mock");
+    if (m && !apply_mock(&r->b, m, err, sizeof err)) {
+      set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+      return;
+    }
+  }
+  if (r->xmock && !apply_mock(&r->b, r->xmock, err, sizeof err)) {
+    set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+    return;
+  }
+  if (r->route == RT_NOT_FOUND) {
+    snprintf(err, sizeof err, "Unknown request URL: %.200s", url);
+    set_error(r, 404, err, "invalid_request_error", "unknown_url");
+    return;
+  }
+  if (r->route == RT_BAD_METHOD) {
+    snprintf(err, sizeof err, "Method not allowed for %.200s", url);
+    set_error(r, 405, err, "invalid_request_error", "method_not_allowed");
+    return;
+  }
+  if (r->b.status != 200) {
+    snprintf(err, sizeof err, "mock error %d", r->b.status);
+    char code[32];
+    snprintf(code, sizeof code, "mock_%d", r->b.status);
+    set_error(r, r->b.status, err, "mock_error", code);
+    return;
+  }
+  if (r->route == RT_MODELS) {
+    r->status = 200;
+    r->resp = xstrdup(cfg.models_json);
+    r->resp_len = strlen(r->resp);
+    return;
+  }
+  if (r->route == RT_MODEL_ONE) {
+    prepare_model_one(r, url);
+    return;
+  }
+  if (!cJSON_IsObject(r->doc)) {
+    set_error(r, 400, "the request body must be a JSON object", "invalid_request_error", NULL);
+    return;
+  }
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->doc, "model");
+  if (!cJSON_IsString(model)) {
+    set_error(r, 400, "you must provide a model parameter", "invalid_request_error", NULL);
+    return;
+  }
+  if (r->route == RT_EMBEDDINGS) {
+    prepare_embeddings(r, model->valuestring);
+    return;
+  }
+  r->chat = r->route == RT_CHAT;
+  if (r->chat && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r->doc, "messages"))) {
+    set_error(r, 400, "'messages' is a required property", "invalid_request_error", NULL);
+    return;
+  }
+  prepare_generation(r, model->valuestring);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* SSE stream                                                                                   */
+
+static void ev_chat_chunk(struct req *r, const char *delta, const char *finish)
+{
+  sb_printf(&r->ev,
+            "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+            "\"model\":%s,\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"delta\":%s,"
+            "\"logprobs\":null,\"finish_reason\":%s}]%s}\n\n",
+            r->created, r->model_json, delta, finish, r->include_usage ? ",\"usage\":null" : "");
+}
+
+static void ev_text_chunk(struct req *r, const char *text, const char *finish)
+{
+  sb_printf(&r->ev,
+            "data: {\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%lld,"
+            "\"model\":%s,\"choices\":[{\"text\":\"%s\",\"index\":0,\"logprobs\":null,"
+            "\"finish_reason\":%s}]%s}\n\n",
+            r->created, r->model_json, text, finish, r->include_usage ? ",\"usage\":null" : "");
+}
+
+/* Renders the next event into r->ev, or sets r->cut / r->ended. */
+static void stream_next(struct req *r)
+{
+  const struct behaviour *b = &r->b;
+  switch (r->st) {
+  case SS_ROLE:
+    ev_chat_chunk(r, "{\"role\":\"assistant\",\"content\":\"\"}", "null");
+    r->st = SS_CONTENT;
+    r->gap_pending = b->chunk_gap_ms > 0;
+    return;
+  case SS_CONTENT: {
+    if (b->disconnect_after >= 0 && r->content_sent >= b->disconnect_after) {
+      r->cut = true;
+      return;
+    }
+    if (b->error_after >= 0 && r->content_sent >= b->error_after) {
+      sb_puts(&r->ev, "data: {\"error\":{\"message\":\"mock stream error\",\"type\":\"mock_error\","
+                      "\"param\":null,\"code\":\"mock_stream_error\"}}\n\n");
+      r->ended = true;
+      r->st = SS_END;
+      return;
+    }
+    long total = b->chunks;
+    bool last = r->content_sent + 1 >= total;
+    const char *finish = last ? "\"stop\"" : "null";
+    if (total == 0) { /* nothing to say: one empty closing chunk */
+      if (r->chat) ev_chat_chunk(r, "{}", finish);
+      else ev_text_chunk(r, "", finish);
+    } else if (r->chat) {
+      ev_chat_chunk(r, "{\"content\":\"hello \"}", finish);
+    } else {
+      ev_text_chunk(r, WORD, finish);
+    }
+    r->content_sent++;
+    if (last) r->st = r->include_usage ? SS_USAGE : SS_DONE;
+    else r->gap_pending = b->chunk_gap_ms > 0;
+    return;
+  }
+  case SS_USAGE:
+    sb_printf(&r->ev, "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":%s,%s\"choices\":[],\"usage\":",
+              r->chat ? "chatcmpl-mock" : "cmpl-mock", r->chat ? "chat.completion.chunk" : "text_completion",
+              r->created, r->model_json, r->chat ? "\"system_fingerprint\":null," : "");
+    usage_json(&r->ev, r->prompt_tokens, r->completion_tokens);
+    sb_puts(&r->ev, "}\n\n");
+    r->st = SS_DONE;
+    return;
+  case SS_DONE:
+    sb_puts(&r->ev, "data: [DONE]\n\n");
+    r->st = SS_END;
+    r->ended = true;
+    return;
+  case SS_END:
+    r->ended = true;
+    return;
+  }
+}
+
+/* The wait due before the next event (0 = none); clears it. */
+static long stream_take_wait(struct req *r)
+{
+  if (atomic_load_explicit(&g_shutting, memory_order_relaxed)) return 0;
+  if (r->fb_pending) {
+    r->fb_pending = false;
+    return r->b.first_byte_ms;
+  }
+  if (r->gap_pending && r->st == SS_CONTENT) {
+    r->gap_pending = false;
+    return r->b.chunk_gap_ms;
+  }
+  return 0;
+}
+
+static bool stream_wait_due(const struct req *r)
+{
+  if (atomic_load_explicit(&g_shutting, memory_order_relaxed)) return false;
+  return r->fb_pending || (r->gap_pending && r->st == SS_CONTENT);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  (void)pos;
+  struct req *r = cls;
+  size_t n = 0;
+  for (;;) {
+    if (r->ev_off < r->ev.len) { /* deliver rendered bytes first */
+      size_t k = r->ev.len - r->ev_off;
+      if (k > max - n) k = max - n;
+      memcpy(buf + n, r->ev.p + r->ev_off, k);
+      n += k;
+      r->ev_off += k;
+      if (r->ev_off < r->ev.len) return (ssize_t)n; /* buf is full */
+      r->ev.len = r->ev_off = 0;
+    }
+    if (r->cut) return n ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+    if (r->ended) return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+    if (stream_wait_due(r)) {
+      if (n > 0) return (ssize_t)n; /* flush what we have, wait on the next call */
+      long ms = stream_take_wait(r);
+      if (ms > 0) {
+        suspend_for(r->conn, ms);
+        return 0;
+      }
+    }
+    if (n == max) return (ssize_t)n;
+    stream_next(r);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the access handler                                                                           */
+
+static enum route route_of(const char *method, const char *url)
+{
+  bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+  static const struct {
+    const char *path;
+    bool is_post;
+    enum route rt;
+  } table[] = {
+      {"/v1/chat/completions", true, RT_CHAT},   {"/v1/completions", true, RT_COMPLETIONS},
+      {"/v1/embeddings", true, RT_EMBEDDINGS},   {"/v1/models", false, RT_MODELS},
+      {"/__mock/requests", false, RT_MOCK_REQUESTS}, {"/__mock/reset", true, RT_MOCK_RESET},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    if (strcmp(url, table[i].path) == 0)
+      return (table[i].is_post ? post : get) ? table[i].rt : RT_BAD_METHOD;
+  }
+  if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) return get ? RT_MODEL_ONE : RT_BAD_METHOD;
+  return RT_NOT_FOUND;
+}
+
+static void record_request(struct req *r, const char *method, const char *url)
+{
+  if (!R.file && cfg.record_limit <= 0) return;
+  struct sbuf b = {0};
+  sb_puts(&b, "{\"method\":");
+  sb_json_str(&b, method);
+  sb_puts(&b, ",\"path\":");
+  sb_json_str(&b, url);
+  struct hdr_ctx h = {.b = &b, .first = true};
+  if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL) > 0) {
+    sb_puts(&b, ",\"query\":{");
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, record_query_it, &h);
+    sb_puts(&b, "}");
+  }
+  sb_puts(&b, ",\"headers\":{");
+  h.first = true;
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, record_header_it, &h);
+  sb_puts(&b, "},\"body\":");
+  if (r->doc) {
+    char *s = cJSON_PrintUnformatted(r->doc);
+    sb_puts(&b, s ? s : "null");
+    cJSON_free(s);
+  } else if (r->body_len > 0 && !r->too_large) {
+    sb_json_str(&b, r->body); /* raw text (stops at a NUL byte) */
+  } else {
+    sb_puts(&b, "null");
+  }
+  sb_puts(&b, "}");
+  record_line(sb_steal(&b, NULL));
+}
+
+static enum MHD_Result answer(struct req *r)
+{
+  if (r->hang_up) return MHD_NO; /* MHD closes the connection without a response */
+  if (!r->stream) {
+    char *body = r->resp;
+    r->resp = NULL;
+    return queue_buffer(r->conn, r->status, body, r->resp_len, "application/json", r->b.headers);
+  }
+  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                                                stream_reader, r, NULL);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+  add_extra_headers(resp, r->b.headers);
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+  (void)cls;
+  (void)version;
+  struct req *r = *req_cls;
+  if (!r) { /* first call: headers only */
+    r = xcalloc(1, sizeof *r);
+    r->conn = conn;
+    r->route = route_of(method, url);
+    *req_cls = r;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+      unsigned long long n = strtoull(cl, NULL, 10);
+      if (n > BODY_LIMIT) {
+        r->too_large = true;
+        return queue_error_now(conn, 413, "request body too large", "invalid_request_error",
+                               "request_too_large");
+      }
+      if (n > 0) {
+        r->body_cap = (size_t)n + 1;
+        r->body = xrealloc(NULL, r->body_cap);
+      }
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) { /* a piece of the body */
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (r->too_large) return MHD_YES;
+    if (r->body_len + n > BODY_LIMIT) {
+      r->too_large = true;
+      return MHD_YES;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+      size_t ncap = r->body_cap ? r->body_cap : 4096;
+      while (ncap < r->body_len + n + 1) ncap *= 2;
+      r->body = xrealloc(r->body, ncap);
+      r->body_cap = ncap;
+    }
+    memcpy(r->body + r->body_len, upload_data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return MHD_YES;
+  }
+  /* the whole request is in (or we were resumed after a delay) */
+  if (r->phase == PH_BODY) {
+    if (r->route == RT_MOCK_REQUESTS) {
+      size_t len;
+      char *body = record_list_json(&len);
+      return queue_buffer(conn, 200, body, len, "application/json", NULL);
+    }
+    if (r->route == RT_MOCK_RESET) {
+      record_reset();
+      return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+    }
+    if (r->body_len > 0 && !r->too_large) r->doc = cJSON_ParseWithLength(r->body, r->body_len);
+    record_request(r, method, url);
+    prepare(r, url);
+    if (r->b.delay_ms > 0 && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
+      r->phase = PH_DELAYING;
+      suspend_for(conn, r->b.delay_ms);
+      return MHD_YES;
+    }
+  }
+  r->phase = PH_ANSWER;
+  return answer(r);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* startup and shutdown                                                                         */
+
+static void usage(FILE *f)
+{
+  fputs(
+      "usage: mock-upstream --port P [options]\n"
+      "  --port P              port to listen on; 0 picks a free one\n"
+      "  --host ADDR           address to bind (default 127.0.0.1; IPv4 or IPv6 literal)\n"
+      "  --port-file FILE      write the bound port to FILE once listening\n"
+      "  --record FILE         append one JSON line per request received (flushed)\n"
+      "  --record-limit N      requests kept in memory for GET /__mock/requests (default 1000, 0 off)\n"
+      "  --threads N           MHD worker threads (default 1)\n"
+      "  --max-conns N         connection limit (default 20000, bounded by RLIMIT_NOFILE)\n"
+      "  --models LIST         comma-separated ids for GET /v1/models\n"
+      "  --verbose             libmicrohttpd error log to stderr\n"
+      "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
+      "  --status CODE         status              answer CODE with an OpenAI error body\n"
+      "  --delay-ms N          delay_ms            wait before answering\n"
+      "  --first-byte-ms N     first_byte_ms       stream: headers, then wait before the first event\n"
+      "  --chunks N            chunks              content words / chunks (default 5)\n"
+      "  --chunk-gap-ms N      chunk_gap_ms        stream: wait between content events\n"
+      "  --no-usage            no_usage            omit usage (non-stream and stream)\n"
+      "  --disconnect-after N  disconnect_after    stream: cut after N content chunks, no [DONE];\n"
+      "                                            non-stream: close without an answer\n"
+      "  --error-after N       error_after         stream: in-band error event after N chunks\n"
+      "                        prompt_tokens, completion_tokens   force usage numbers\n"
+      "                        headers             {name: value} extra response headers\n",
+      f);
+}
+
+static long parse_num(const char *opt, const char *s, long lo, long hi)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "mock-upstream: %s wants a number in [%ld, %ld], not '%s'\n", opt, lo, hi, s);
+    exit(2);
+  }
+  return v;
+}
+
+static void set_models(const char *csv)
+{
+  for (size_t i = 0; i < cfg.nmodels; i++) free(cfg.models[i]);
+  free(cfg.models);
+  cfg.models = NULL;
+  cfg.nmodels = 0;
+  const char *p = csv;
+  while (*p) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n > 0) {
+      cfg.models = xrealloc(cfg.models, (cfg.nmodels + 1) * sizeof *cfg.models);
+      char *s = xrealloc(NULL, n + 1);
+      memcpy(s, p, n);
+      s[n] = '\0';
+      cfg.models[cfg.nmodels++] = s;
+    }
+    p += n;
+    if (*p == ',') p++;
+  }
+}
+
+static void build_models_json(void)
+{
+  struct sbuf b = {0};
+  sb_puts(&b, "{\"object\":\"list\",\"data\":[");
+  for (size_t i = 0; i < cfg.nmodels; i++) {
+    sb_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+    sb_json_str(&b, cfg.models[i]);
+    sb_puts(&b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"mock\"}");
+  }
+  sb_puts(&b, "]}\n");
+  cfg.models_json = sb_steal(&b, NULL);
+}
+
+static void parse_args(int argc, char **argv)
+{
+  enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
+         O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_DISC, O_ERRAFTER,
+         O_HELP };
+  static const struct option opts[] = {
+      {"port", required_argument, NULL, O_PORT},
+      {"host", required_argument, NULL, O_HOST},
+      {"record", required_argument, NULL, O_RECORD},
+      {"port-file", required_argument, NULL, O_PORTFILE},
+      {"record-limit", required_argument, NULL, O_RECLIMIT},
+      {"threads", required_argument, NULL, O_THREADS},
+      {"max-conns", required_argument, NULL, O_MAXCONNS},
+      {"models", required_argument, NULL, O_MODELS},
+      {"verbose", no_argument, NULL, O_VERBOSE},
+      {"status", required_argument, NULL, O_STATUS},
+      {"delay-ms", required_argument, NULL, O_DELAY},
+      {"first-byte-ms", required_argument, NULL, O_FIRSTBYTE},
+      {"chunks", required_argument, NULL, O_CHUNKS},
+      {"chunk-gap-ms", required_argument, NULL, O_GAP},
+      {"no-usage", no_argument, NULL, O_NOUSAGE},
+      {"disconnect-after", required_argument, NULL, O_DISC},
+      {"error-after", required_argument, NULL, O_ERRAFTER},
+      {"help", no_argument, NULL, O_HELP},
+      {NULL, 0, NULL, 0},
+  };
+  cfg.host = "127.0.0.1";
+  cfg.threads = 1;
+  cfg.max_conns = 20000;
+  cfg.record_limit = 1000;
+  cfg.defaults = (struct behaviour){.status = 200, .chunks = 5, .disconnect_after = -1,
+                                    .error_after = -1, .prompt_tokens = -1, .completion_tokens = -1};
+  bool have_port = false;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case O_PORT: cfg.port = (unsigned)parse_num("--port", optarg, 0, 65535); have_port = true; break;
+    case O_HOST: cfg.host = optarg; break;
+    case O_RECORD: cfg.record_path = optarg; break;
+    case O_PORTFILE: cfg.port_file = optarg; break;
+    case O_RECLIMIT: cfg.record_limit = parse_num("--record-limit", optarg, 0, 10000000); break;
+    case O_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 256); break;
+    case O_MAXCONNS: cfg.max_conns = (unsigned)parse_num("--max-conns", optarg, 1, 1000000); break;
+    case O_MODELS: set_models(optarg); break;
+    case O_VERBOSE: cfg.verbose = true; break;
+    case O_STATUS: cfg.defaults.status = (int)parse_num("--status", optarg, 100, 599); break;
+    case O_DELAY: cfg.defaults.delay_ms = parse_num("--delay-ms", optarg, 0, MAX_WAIT_MS); break;
+    case O_FIRSTBYTE:
+      cfg.defaults.first_byte_ms = parse_num("--first-byte-ms", optarg, 0, MAX_WAIT_MS);
+      break;
+    case O_CHUNKS: cfg.defaults.chunks = parse_num("--chunks", optarg, 0, MAX_CHUNKS); break;
+    case O_GAP: cfg.defaults.chunk_gap_ms = parse_num("--chunk-gap-ms", optarg, 0, MAX_WAIT_MS); break;
+    case O_NOUSAGE: cfg.defaults.no_usage = true; break;
+    case O_DISC:
+      cfg.defaults.disconnect_after = parse_num("--disconnect-after", optarg, -1, MAX_CHUNKS);
+      break;
+    case O_ERRAFTER: cfg.defaults.error_after = parse_num("--error-after", optarg, -1, MAX_CHUNKS); break;
+    case O_HELP:
+    case 'h': usage(stdout); exit(0);
+    default: usage(stderr); exit(2);
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mock-upstream: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    exit(2);
+  }
+  if (!have_port) {
+    usage(stderr);
+    exit(2);
+  }
+  if (cfg.nmodels == 0) set_models("gpt-4o,gpt-4o-mini,gpt-3.5-turbo,text-embedding-3-small");
+  build_models_json();
+}
+
+/* Raises RLIMIT_NOFILE as far as allowed; returns the soft limit now in force. */
+static rlim_t raise_nofile(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+static void write_port_file(unsigned port)
+{
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", cfg.port_file) >= (int)sizeof tmp) die("--port-file path too long");
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    perror("mock-upstream: port file");
+    exit(2);
+  }
+  fprintf(f, "%u\n", port);
+  if (fclose(f) != 0 || rename(tmp, cfg.port_file) != 0) {
+    perror("mock-upstream: port file");
+    exit(2);
+  }
+}
+
+int main(int argc, char **argv)
+{
+  parse_args(argc, argv);
+
+  /* Signals: blocked everywhere (threads inherit the mask) and taken with sigwait below. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  rlim_t nofile = raise_nofile();
+  unsigned conns = cfg.max_conns;
+  if (nofile < (rlim_t)conns + 64) {
+    conns = nofile > 128 ? (unsigned)(nofile - 64) : 64;
+    fprintf(stderr, "mock-upstream: RLIMIT_NOFILE %llu: connection limit lowered to %u\n",
+            (unsigned long long)nofile, conns);
+  }
+
+  if (cfg.record_path) {
+    R.file = fopen(cfg.record_path, "a");
+    if (!R.file) {
+      perror("mock-upstream: --record");
+      return 2;
+    }
+  }
+  if (cfg.record_limit > 0) R.ring = xcalloc((size_t)cfg.record_limit, sizeof *R.ring);
+
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                   MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, cfg.host, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)cfg.port);
+  } else if (inet_pton(AF_INET6, cfg.host, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)cfg.port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    fprintf(stderr, "mock-upstream: --host wants an IP address literal, not '%s'\n", cfg.host);
+    return 2;
+  }
+  if (cfg.verbose) flags |= MHD_USE_ERROR_LOG;
+
+  struct MHD_OptionItem ops[8];
+  size_t no = 0;
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL};
+  if (cfg.threads > 1)
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg.threads, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+  timer_start();
+  struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)cfg.port, NULL, NULL, on_request, NULL,
+                                          MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+  if (!d) {
+    fprintf(stderr, "mock-upstream: cannot listen on %s:%u (%s)\n", cfg.host, cfg.port, strerror(errno));
+    return 2;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  unsigned port = info ? info->port : cfg.port;
+  if (cfg.port_file) write_port_file(port);
+  printf("listening on %u\n", port);
+  fflush(stdout);
+
+  int sig = 0;
+  while (sigwait(&sigs, &sig) != 0) {
+  }
+
+  atomic_store(&g_shutting, true);
+  timer_stop_and_resume_all();
+  MHD_stop_daemon(d);
+
+  pthread_mutex_lock(&R.mu);
+  if (cfg.record_limit > 0) record_clear_locked();
+  free(R.ring);
+  if (R.file) fclose(R.file);
+  pthread_mutex_unlock(&R.mu);
+  for (size_t i = 0; i < cfg.nmodels; i++) free(cfg.models[i]);
+  free(cfg.models);
+  free(cfg.models_json);
+  return 0;
+}
