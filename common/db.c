@@ -11,7 +11,6 @@
 #include "schema_sql.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,16 +245,12 @@ static struct db *sqlite_open(const char *path, char *err, size_t errlen)
     snprintf(err, errlen, "database URL 'sqlite:' has no path: use sqlite:PATH");
     return NULL;
   }
+  int created = 0;
   if (!memory) {
+    struct stat sb;
     if (make_parents(path, err, errlen) != 0)
       return NULL;
-    /* create the file ourselves so it is private; SQLite gives -wal and -shm the same mode */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
-      return NULL;
-    }
-    close(fd);
+    created = stat(path, &sb) != 0 && errno == ENOENT;
   }
 
   struct db *db = calloc(1, sizeof *db);
@@ -272,6 +267,15 @@ static struct db *sqlite_open(const char *path, char *err, size_t errlen)
              h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);
     free(db);
+    return NULL;
+  }
+  /* The database holds upstream secrets: a new file is private. chmod, not open()+fchmod(): closing
+   * any descriptor of the file would drop the POSIX locks of every other connection of this process
+   * to it (SQLite's locks), and another connection would then checkpoint and remove the WAL under
+   * it. SQLite gives the -wal and -shm files the mode of the database file. */
+  if (created && chmod(path, 0600) != 0) {
+    snprintf(err, errlen, "cannot make database %s private: %s", path, strerror(errno));
+    db_close(db);
     return NULL;
   }
   sqlite3_extended_result_codes(h, 1);

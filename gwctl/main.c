@@ -100,7 +100,8 @@ static void print_help(FILE *f, const char *noun)
         "  --socket PATH   relayd's admin socket, told to reload after a change\n"
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
         "  --json          print JSON instead of a table\n"
-        "  --help, help [NOUN]   this text;  --version\n"
+        "  --help          this text (also: gwctl help [NOUN [VERB]])\n"
+        "  --version       gwctl's version\n"
         "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 already exists\n"
         "see gwctl(1)\n", f);
 }

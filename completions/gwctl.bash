@@ -1,0 +1,122 @@
+# bash completion for gwctl(1).
+#
+# The nouns, verbs and options come from `gwctl --list-commands`, which prints gwctl's command table
+# (noun, verb, usage), so this file follows the table without listing commands itself. Names of
+# users, channels and tokens are completed from the database when RELAY_DB (or --db) reaches one.
+
+_gwctl_names()  # NOUN COLUMN: names from `gwctl NOUN list` (column COLUMN of the table)
+{
+    "${_gwctl_cmd[@]}" "$1" list 2>/dev/null | awk -v c="$2" 'NR > 1 { print $c }'
+}
+
+_gwctl_reply()  # WORDS: the words that start with $cur, each once
+{
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur" | sort -u)
+}
+
+_gwctl_files()
+{
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+}
+
+_gwctl()
+{
+    local cur prev
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+
+    local gwctl=${COMP_WORDS[0]}
+    local table
+    table=$("$gwctl" --list-commands 2>/dev/null) || return 0
+
+    # gwctl and the global options seen so far (so --db reaches the right database for names)
+    local -a _gwctl_cmd=("$gwctl")
+    local i w noun="" verb="" nounpos=0
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w=${COMP_WORDS[i]}
+        case $w in
+            --db|--socket)
+                _gwctl_cmd+=("$w" "${COMP_WORDS[i+1]}"); ((i++)) ;;
+            --db=*|--socket=*)
+                _gwctl_cmd+=("$w") ;;
+            -*) ;;
+            *)
+                if [[ -z $noun ]]; then noun=$w; nounpos=$i
+                elif [[ -z $verb ]]; then verb=$w; break
+                fi ;;
+        esac
+    done
+
+    case $prev in
+        --db|--socket)
+            _gwctl_files; return 0 ;;
+    esac
+
+    if [[ -z $noun ]]; then
+        if [[ $cur == -* ]]; then
+            _gwctl_reply "--db --socket --json --help --version"
+        else
+            _gwctl_reply "$(cut -f1 <<<"$table" | sort -u) help"
+        fi
+        return 0
+    fi
+    if [[ $noun == help ]]; then
+        _gwctl_reply "$(cut -f1 <<<"$table" | sort -u)"
+        return 0
+    fi
+    if [[ -z $verb ]]; then
+        ((COMP_CWORD == nounpos + 1)) &&
+            _gwctl_reply "$(awk -F'\t' -v n="$noun" '$1 == n { print $2 }' <<<"$table")"
+        return 0
+    fi
+
+    local usage
+    usage=$(awk -F'\t' -v n="$noun" -v v="$verb" '$1 == n && $2 == v { print $3 }' <<<"$table")
+    [[ -n $usage ]] || return 0
+
+    # Options of this command, and the value each takes: "--quota Q" takes Q, "--unlimited" none.
+    local -A value=()
+    local opts="--db --socket --json --help" words prevopt="" wd
+    read -r -a words <<<"$usage"
+    for wd in "${words[@]}"; do
+        wd=${wd//[\[\]\(\)]/}
+        if [[ $wd == --* ]]; then
+            opts+=" $wd"; prevopt=$wd; value[$wd]=""
+        elif [[ -n $prevopt && $wd != "|" ]]; then
+            value[$prevopt]=$wd; prevopt=""
+        else
+            prevopt=""
+        fi
+    done
+
+    if [[ $prev == --* && -n ${value[$prev]+set} && -n ${value[$prev]} ]]; then
+        local spec=${value[$prev]}
+        case $prev in
+            --key-file) _gwctl_files; COMPREPLY+=(-) ;;
+            --user)     _gwctl_reply "$(_gwctl_names user 2)" ;;
+            --token)    _gwctl_reply "$(_gwctl_names token 3)" ;;
+            --type)
+                if [[ $noun == log ]]; then
+                    _gwctl_reply "consume topup manage system error refund"
+                else
+                    _gwctl_reply "${spec//|/ }"
+                fi ;;
+            *)
+                [[ $spec == *[a-z]* ]] && _gwctl_reply "${spec//|/ }" ;;
+        esac
+        return 0
+    fi
+
+    if [[ $cur == -* ]]; then
+        _gwctl_reply "$opts"
+    elif [[ $usage == NAME\|ID* ]]; then
+        case $noun in
+            user)    _gwctl_reply "$(_gwctl_names user 2)" ;;
+            channel) _gwctl_reply "$(_gwctl_names channel 2)" ;;
+            token)   _gwctl_reply "$(_gwctl_names token 3)" ;;
+        esac
+    fi
+    return 0
+}
+
+complete -F _gwctl gwctl

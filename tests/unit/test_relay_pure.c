@@ -1,0 +1,214 @@
+/* Unit tests of relayd's pure modules: billing arithmetic, SSE splitting, OpenAI request
+ * inspection and rewriting, address allow-lists, and the util containers. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "../../relayd/billing.h"
+#include "../../relayd/openai.h"
+#include "../../relayd/snapshot.h"
+#include "../../relayd/sse.h"
+#include "config.h"
+#include "keys.h"
+#include "tap.h"
+#include "util.h"
+
+static void test_billing(void)
+{
+  struct price p = {.model_ratio = 0.075, .completion_ratio = 4, .cache_ratio = 0.5};
+  struct usage u = {.prompt_tokens = 11, .completion_tokens = 5};
+  /* (11 + 5*4) * 0.075 * 1 = 2.325 -> 3 */
+  CHECK(billing_quota(&p, 1.0, &u) == 3, "ratio mode rounds up: %lld", (long long)billing_quota(&p, 1.0, &u));
+  u = (struct usage){.prompt_tokens = 100, .completion_tokens = 0};
+  CHECK(billing_quota(&p, 1.0, &u) == 8, "0.075 * 100 = 7.5 -> 8");
+  u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 1000};
+  CHECK(billing_quota(&p, 2.0, &u) == 750, "group ratio multiplies: (1000+4000)*0.075*2 = 750");
+  u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 0, .cached_tokens = 400};
+  /* (600 + 400*0.5) * 0.075 = 60 */
+  CHECK(billing_quota(&p, 1.0, &u) == 60, "cached tokens at the cache ratio");
+  u = (struct usage){0};
+  CHECK(billing_quota(&p, 1.0, &u) == 0, "no tokens, no charge");
+  struct price tiny = {.model_ratio = 0.0001, .completion_ratio = 1, .cache_ratio = 1};
+  u = (struct usage){.prompt_tokens = 1};
+  CHECK(billing_quota(&tiny, 1.0, &u) == 1, "a positive charge is at least 1");
+  struct price fixed = {.has_fixed = true, .fixed_price = 0.02};
+  CHECK(billing_quota(&fixed, 1.5, &u) == 15000, "fixed price: 0.02 USD * 500000 * 1.5");
+
+  struct balance ub, tb;
+  atomic_init(&ub.avail, 100);
+  atomic_init(&tb.avail, 50);
+  int64_t avail = -1;
+  CHECK(!billing_reserve(&ub, &tb, 60, &avail) && avail == 50 && atomic_load(&ub.avail) == 100 &&
+            atomic_load(&tb.avail) == 50, "a reservation above the token balance changes nothing");
+  CHECK(billing_reserve(&ub, &tb, 40, &avail) && atomic_load(&ub.avail) == 60 && atomic_load(&tb.avail) == 10,
+        "a reservation takes from user and token");
+  billing_settle(&ub, &tb, 40, 25);
+  CHECK(atomic_load(&ub.avail) == 75 && atomic_load(&tb.avail) == 25, "settle gives back the difference");
+  billing_settle(&ub, NULL, 0, 5);
+  CHECK(atomic_load(&ub.avail) == 70 && atomic_load(&tb.avail) == 25, "unlimited token: only the user pays");
+  atomic_store(&ub.avail, 0);
+  CHECK(!billing_reserve(&ub, NULL, 0, &avail), "an empty balance refuses even a free request");
+}
+
+static void test_sse(void)
+{
+  const char *s = "data: {\"a\":1}\n\ndata: [DONE]\r\n\r\npartial";
+  size_t n = sse_event_len(s, strlen(s));
+  CHECK(n == 15, "first event ends after the blank line (%zu)", n);
+  size_t m = sse_event_len(s + n, strlen(s + n));
+  CHECK(m == 16, "CRLF event boundary (%zu)", m);
+  CHECK(sse_event_len(s + n + m, strlen(s + n + m)) == 0, "an incomplete event is not returned");
+  const char *d;
+  size_t dl;
+  CHECK(sse_event_data(s, n, &d, &dl) == 0 && dl == 7 && memcmp(d, "{\"a\":1}", 7) == 0, "data payload");
+  CHECK(sse_event_data(": ping\n\n", 8, &d, &dl) == -1, "a comment has no data");
+  const char *ev = "{\"delta\":{\"content\":\"h\\u00e9llo \\\"x\\\"\"},\"content\": \"\xc3\xa9t\xc3\xa9\"}";
+  CHECK(sse_count_string_chars(ev, strlen(ev), "content") == 9 + 3,
+        "content characters counted with escapes and UTF-8 (%zu)", sse_count_string_chars(ev, strlen(ev), "content"));
+  const char *rc = "{\"reasoning_content\":\"abc\"}";
+  CHECK(sse_count_string_chars(rc, strlen(rc), "content") == 0, "a longer key is not matched");
+}
+
+static void test_openai(void)
+{
+  struct oai_request rq;
+  char err[256];
+  const char *param;
+  const char *body = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"abcdefgh\"}],"
+                     "\"stream\":true,\"max_tokens\":50}";
+  cJSON *root = oai_parse_request(API_CHAT, body, strlen(body), &rq, err, sizeof err, &param);
+  CHECK(root && strcmp(rq.model, "m1") == 0 && rq.stream && !rq.client_wants_usage && rq.max_tokens == 50,
+        "chat request fields");
+  CHECK(rq.prompt_estimate == 6, "prompt estimate (8 + 16 chars)/4 = 6: %lld", (long long)rq.prompt_estimate);
+  size_t len = 0;
+  char *up = oai_upstream_body(root, &rq, "m1", &len);
+  CHECK(up && strstr(up, "\"stream_options\":{\"include_usage\":true}") && len == strlen(up),
+        "a stream gets include_usage forced: %s", up ? up : "(null)");
+  free(up);
+  up = oai_upstream_body(root, &rq, "upstream-m", &len);
+  CHECK(up && strstr(up, "\"model\":\"upstream-m\""), "model mapping renames the model");
+  free(up);
+  cJSON_Delete(root);
+
+  body = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  root = oai_parse_request(API_CHAT, body, strlen(body), &rq, err, sizeof err, &param);
+  CHECK(root && oai_upstream_body(root, &rq, "m1", &len) == NULL, "nothing to change: the client's bytes go");
+  cJSON_Delete(root);
+
+  body = "{\"model\":\"m1\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{}]}";
+  root = oai_parse_request(API_CHAT, body, strlen(body), &rq, err, sizeof err, &param);
+  CHECK(root && rq.client_wants_usage && oai_upstream_body(root, &rq, "m1", &len) == NULL,
+        "the client asked for usage itself: no rewrite");
+  cJSON_Delete(root);
+
+  struct {
+    enum api_kind kind;
+    const char *body;
+    const char *param;
+    const char *msg;
+  } bad[] = {
+      {API_CHAT, "{", NULL, "not valid JSON"},
+      {API_CHAT, "[1]", NULL, "must be a JSON object"},
+      {API_CHAT, "{\"messages\":[{}]}", "model", "provide a model"},
+      {API_CHAT, "{\"model\":5,\"messages\":[{}]}", "model", "non-empty string"},
+      {API_CHAT, "{\"model\":\"m\",\"messages\":[]}", "messages", "non-empty array"},
+      {API_CHAT, "{\"model\":\"m\",\"messages\":[{}],\"stream\":\"yes\"}", "stream", "true or false"},
+      {API_CHAT, "{\"model\":\"m\",\"messages\":[{}],\"max_tokens\":-1}", "max_tokens", "non-negative"},
+      {API_EMBEDDINGS, "{\"model\":\"m\"}", "input", "'input' must be"},
+      {API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":{}}", "prompt", "'prompt' must be"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    root = oai_parse_request(bad[i].kind, bad[i].body, strlen(bad[i].body), &rq, err, sizeof err, &param);
+    CHECK(!root && strstr(err, bad[i].msg) &&
+              ((!param && !bad[i].param) || (param && bad[i].param && strcmp(param, bad[i].param) == 0)),
+          "bad request %s -> '%s' (param %s)", bad[i].body, err, param ? param : "null");
+  }
+
+  cJSON *u = cJSON_Parse("{\"prompt_tokens\":10,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":4}}");
+  struct usage us;
+  CHECK(oai_parse_usage(u, &us) == 0 && us.prompt_tokens == 10 && us.completion_tokens == 3 && us.cached_tokens == 4,
+        "usage with cached tokens");
+  cJSON_Delete(u);
+}
+
+static void test_cidr(void)
+{
+  struct snap_token t = {0};
+  struct cidr nets[2];
+  CHECK(cidr_parse("10.0.0.0/8", &nets[0]) == 0 && cidr_parse("::1", &nets[1]) == 0, "cidr parse");
+  CHECK(cidr_parse("10.0.0.0/33", &nets[0]) == -1 && cidr_parse("bogus", &nets[0]) == -1, "bad cidr refused");
+  cidr_parse("10.0.0.0/8", &nets[0]);
+  t.nets = nets;
+  t.nnets = 2;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  inet_pton(AF_INET, "10.2.3.4", &a.sin_addr);
+  CHECK(token_allows_addr(&t, (struct sockaddr *)&a), "address inside the range");
+  inet_pton(AF_INET, "11.2.3.4", &a.sin_addr);
+  CHECK(!token_allows_addr(&t, (struct sockaddr *)&a), "address outside the range");
+  struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+  inet_pton(AF_INET6, "::ffff:10.9.9.9", &b.sin6_addr);
+  CHECK(token_allows_addr(&t, (struct sockaddr *)&b), "v4-mapped v6 address matches the v4 range");
+  inet_pton(AF_INET6, "::1", &b.sin6_addr);
+  CHECK(token_allows_addr(&t, (struct sockaddr *)&b), "v6 loopback");
+}
+
+static void test_util(void)
+{
+  struct buf b;
+  buf_init(&b, 8);
+  CHECK(buf_append(&b, "12345678", 8) == 0 && buf_append(&b, "9", 1) == -1 && b.len == 8,
+        "a buffer never grows past its cap");
+  buf_consume(&b, 3);
+  CHECK(b.len == 5 && strcmp(b.data, "45678") == 0, "consume drops the front");
+  buf_free(&b);
+  buf_init(&b, 100);
+  buf_append_json_str(&b, "a\"b\\\n\x01");
+  CHECK(strcmp(b.data, "\"a\\\"b\\\\\\n\\u0001\"") == 0, "json string escaping: %s", b.data);
+  buf_free(&b);
+  struct strmap m;
+  strmap_init(&m, 2);
+  char keys[100][8];
+  for (int i = 0; i < 100; i++) {
+    snprintf(keys[i], sizeof keys[i], "k%d", i);
+    strmap_put(&m, keys[i], keys[i]);
+  }
+  int found = 0;
+  for (int i = 0; i < 100; i++)
+    found += strmap_get(&m, keys[i]) == keys[i];
+  CHECK(found == 100 && m.count == 100 && !strmap_get(&m, "k100"), "strmap grows and finds every key");
+  strmap_free(&m);
+  struct arena a = {0};
+  char **items;
+  size_t n = split_list(&a, " a, b ,,c ", &items);
+  CHECK(n == 3 && strcmp(items[0], "a") == 0 && strcmp(items[2], "c") == 0, "comma lists are trimmed");
+  arena_free(&a);
+  int64_t v;
+  CHECK(parse_int64("42", &v) == 0 && v == 42 && parse_int64("4x", &v) == -1 && parse_int64("", &v) == -1,
+        "integer parsing is strict");
+
+  char key[64], err[128], hint[KEY_HINT_MAX];
+  CHECK(key_generate(key, sizeof key) == 0 && strlen(key) == 51 && key_validate(key, err, sizeof err) == 0,
+        "generated keys are valid");
+  CHECK(key_validate("sk-shortkey", err, sizeof err) == 0 && key_validate("sk-abc-defgh", err, sizeof err) == -1,
+        "a '-' is not allowed in a key (it separates a channel pin)");
+  key_hint("sk-abcdefghijkl", hint);
+  CHECK(strcmp(hint, "sk-abcd...ijkl") == 0, "key hint");
+
+  struct config c;
+  config_defaults(&c);
+  CHECK(config_set(&c, "max-body-bytes", "2048", err, sizeof err) == 0 && c.max_body_bytes == 2048,
+        "config keys accept '-' for '_'");
+  CHECK(config_set(&c, "workers", "-1", err, sizeof err) == -1 && strstr(err, "workers"), "config range check");
+  CHECK(config_set(&c, "nope", "1", err, sizeof err) == -1, "unknown config key");
+}
+
+int main(void)
+{
+  test_billing();
+  test_sse();
+  test_openai();
+  test_cidr();
+  test_util();
+  return tap_done();
+}
