@@ -159,6 +159,8 @@ int admin_listen(const char *path, char *err, size_t errlen)
   mode_t old = umask(077);
   int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   umask(old);
+  if (rc == 0)
+    rc = chmod(path, 0600);
   if (rc < 0 || listen(fd, 16) < 0) {
     snprintf(err, errlen, "admin socket %s: %s", path, strerror(errno));
     close(fd);
