@@ -168,7 +168,7 @@ static void test_util(void)
   buf_free(&b);
   struct strmap m;
   strmap_init(&m, 2);
-  char keys[100][8];
+  char keys[100][16];
   for (int i = 0; i < 100; i++) {
     snprintf(keys[i], sizeof keys[i], "k%d", i);
     strmap_put(&m, keys[i], keys[i]);
