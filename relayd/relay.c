@@ -716,11 +716,30 @@ static void fail_upstream(struct request *r, CURLcode res)
   respond_later(r, status, resp);
 }
 
+/* The usage object of a whole response, parsed alone: "usage":{ can only be a key (inside a
+ * string its quotes would be escaped), and it usually sits at the end, so look from the back. */
+static cJSON *find_usage(const char *p, size_t len)
+{
+  static const char key[] = "\"usage\":";
+  const size_t kl = sizeof key - 1;
+  for (size_t i = len >= kl ? len - kl + 1 : 0; i-- > 0;) {
+    if (p[i] != '"' || memcmp(p + i, key, kl) != 0)
+      continue;
+    const char *v = p + i + kl;
+    while (v < p + len && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
+      v++;
+    if (v < p + len && *v == '{')
+      return cJSON_ParseWithLengthOpts(v, (size_t)(p + len - v), NULL, 0);
+    return NULL;
+  }
+  return NULL;
+}
+
 static void finish_nonstream(struct request *r)
 {
-  cJSON *j = cJSON_ParseWithLength(r->resp.data ? r->resp.data : "", r->resp.len);
+  cJSON *j = find_usage(r->resp.data ? r->resp.data : "", r->resp.len);
   struct usage u;
-  if (j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0) {
+  if (j && oai_parse_usage(j, &u) == 0) {
     r->usage = u;
     r->usage_upstream = true;
   } else if (r->resp.len) {

@@ -138,7 +138,6 @@ CURL *worker_easy_get(struct worker *w)
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
   return e;
 }
 
@@ -192,7 +191,9 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
                             MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+                            /* MHD clears the used part of this pool after every request:
+                             * a large pool costs a large memset per request */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_END);
   if (!w->mhd) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
