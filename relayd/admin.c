@@ -2,6 +2,7 @@
 #include "admin.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "snapshot.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 #include "writer.h"
@@ -27,7 +29,12 @@
 struct admin_client {
   int fd;
   struct buf in;
+  bool subscribed;              /* receives request events after `subscribe` */
+  uint64_t dropped;             /* events not sent because the client was slow */
 };
+
+/* The client whose request is being handled (verbs that change the connection use it). */
+static struct admin_client *current_client;
 
 typedef cJSON *(*verb_fn)(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen);
 
@@ -87,6 +94,7 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "snapshot_loaded_at", s ? (double)s->loaded_at : 0);
   cJSON_AddNumberToObject(res, "writer_backlog", (double)ws.backlog);
   cJSON_AddNumberToObject(res, "writer_rows_total", (double)ws.rows_total);
+  cJSON_AddBoolToObject(res, "draining", ctx->nworkers && atomic_load(&ctx->workers[0].draining));
   snapshot_release(s);
   return res;
 }
@@ -106,12 +114,210 @@ static cJSON *verb_reload(struct admin_ctx *ctx, const cJSON *req, char *err, si
   return res;
 }
 
+
+static cJSON *histogram_json(const uint32_t *h)
+{
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "p50", stats_quantile_ms(h, 0.50));
+  cJSON_AddNumberToObject(o, "p90", stats_quantile_ms(h, 0.90));
+  cJSON_AddNumberToObject(o, "p99", stats_quantile_ms(h, 0.99));
+  return o;
+}
+
+static cJSON *entry_json(const struct stat_entry *e)
+{
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "requests", (double)e->requests);
+  cJSON_AddNumberToObject(o, "errors", (double)e->errors);
+  cJSON_AddNumberToObject(o, "prompt_tokens", (double)e->prompt_tokens);
+  cJSON_AddNumberToObject(o, "completion_tokens", (double)e->completion_tokens);
+  cJSON_AddNumberToObject(o, "quota", (double)e->quota);
+  cJSON_AddItemToObject(o, "latency_ms", histogram_json(e->latency));
+  cJSON_AddItemToObject(o, "first_byte_ms", histogram_json(e->first_byte));
+  return o;
+}
+
+static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)req; (void)err; (void)errlen;
+  struct arena a = {0};
+  struct strmap merged;
+  strmap_init(&merged, 64);
+  uint64_t dropped = 0;
+  for (int i = 0; i < ctx->nworkers; i++) {
+    struct worker_stats *ws = &ctx->workers[i].stats;
+    dropped += atomic_load(&ws->events_dropped);
+    pthread_mutex_lock(&ws->lock);
+    for (size_t k = 0; k < ws->entries.nslots; k++) {
+      void *v;
+      const char *key = strmap_slot(&ws->entries, k, &v);
+      if (!key)
+        continue;
+      const struct stat_entry *src = v;
+      struct stat_entry *dst = strmap_get(&merged, key);
+      if (!dst) {
+        dst = arena_alloc(&a, sizeof *dst);
+        strmap_put(&merged, arena_strdup(&a, key), dst);
+      }
+      dst->requests += src->requests;
+      dst->errors += src->errors;
+      dst->prompt_tokens += src->prompt_tokens;
+      dst->completion_tokens += src->completion_tokens;
+      dst->quota += src->quota;
+      for (int b = 0; b < LAT_BUCKETS; b++) {
+        dst->latency[b] += src->latency[b];
+        dst->first_byte[b] += src->first_byte[b];
+      }
+    }
+    pthread_mutex_unlock(&ws->lock);
+  }
+  struct snapshot *s = snapshot_acquire(NULL);
+  cJSON *res = cJSON_CreateObject();
+  cJSON *chans = cJSON_AddArrayToObject(res, "channels");
+  cJSON *models = cJSON_AddArrayToObject(res, "models");
+  for (size_t k = 0; k < merged.nslots; k++) {
+    void *v;
+    const char *key = strmap_slot(&merged, k, &v);
+    if (!key)
+      continue;
+    cJSON *o = entry_json(v);
+    if (key[0] == 'c') {
+      int64_t id = 0;
+      parse_int64(key + 1, &id);
+      const struct snap_channel *c = s ? snapshot_channel(s, id) : NULL;
+      cJSON_AddNumberToObject(o, "id", (double)id);
+      cJSON_AddStringToObject(o, "name", c ? c->name : "");
+      cJSON_AddItemToArray(chans, o);
+    } else {
+      cJSON_AddStringToObject(o, "model", key + 1);
+      cJSON_AddItemToArray(models, o);
+    }
+  }
+  cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
+  snapshot_release(s);
+  strmap_free(&merged);
+  arena_free(&a);
+  return res;
+}
+
+static cJSON *set_draining(struct admin_ctx *ctx, bool on)
+{
+  int64_t in_flight = 0;
+  for (int i = 0; i < ctx->nworkers; i++) {
+    atomic_store(&ctx->workers[i].draining, on);
+    in_flight += atomic_load(&ctx->workers[i].ctr.in_flight);
+  }
+  log_msg(LOG_INFO, on ? "draining: new requests get 503" : "drain ended: accepting requests", "");
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddBoolToObject(res, "draining", on);
+  cJSON_AddNumberToObject(res, "in_flight", (double)in_flight);
+  return res;
+}
+
+static cJSON *verb_drain(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)req; (void)err; (void)errlen;
+  return set_draining(ctx, true);
+}
+
+static cJSON *verb_undrain(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)req; (void)err; (void)errlen;
+  return set_draining(ctx, false);
+}
+
+static cJSON *verb_subscribe(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)ctx; (void)req; (void)err; (void)errlen;
+  if (current_client && !current_client->subscribed) {
+    current_client->subscribed = true;
+    atomic_fetch_add(&stats_subscribers, 1);
+  }
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddTrueToObject(res, "subscribed");
+  return res;
+}
+
+static size_t discard_body(char *p, size_t size, size_t n, void *ud)
+{
+  (void)p;
+  struct buf *b = ud;
+  buf_append(b, p, size * n < 512 - b->len ? size * n : 512 - b->len);
+  return size * n;
+}
+
+/* A real upstream call on one channel, from the admin thread (it blocks this thread only). */
+static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)ctx;
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "channel");
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
+  struct snapshot *s = snapshot_acquire(NULL);
+  const struct snap_channel *c = NULL;
+  for (size_t i = 0; s && i < s->nchannels; i++)
+    if ((cJSON_IsNumber(id) && s->channels[i].id == (int64_t)id->valuedouble) ||
+        (cJSON_IsString(id) && strcmp(s->channels[i].name, id->valuestring) == 0))
+      c = &s->channels[i];
+  if (!c) {
+    snprintf(err, errlen, "no such channel (give \"channel\": id or name)");
+    snapshot_release(s);
+    return NULL;
+  }
+  const char *m = cJSON_IsString(model) ? model->valuestring : c->nmodels ? c->models[0] : "gpt-4o-mini";
+  struct buf body, resp;
+  buf_init(&body, 4096);
+  buf_init(&resp, 512);
+  buf_append_str(&body, "{\"model\":");
+  buf_append_json_str(&body, m);
+  buf_append_str(&body, ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
+  char url[2048];
+  size_t bl = strlen(c->base_url);
+  snprintf(url, sizeof url, "%s%s", c->base_url,
+           bl >= 3 && strcmp(c->base_url + bl - 3, "/v1") == 0 ? "/chat/completions" : "/v1/chat/completions");
+  CURL *e = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
+  uint64_t t0 = now_us_mono();
+  CURLcode rc = curl_easy_perform(e);
+  double ms = (double)(now_us_mono() - t0) / 1000.0;
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(e);
+  cJSON *res = NULL;
+  if (rc != CURLE_OK) {
+    snprintf(err, errlen, "channel %lld (%s): %s", (long long)c->id, c->name, curl_easy_strerror(rc));
+  } else {
+    res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "channel", (double)c->id);
+    cJSON_AddStringToObject(res, "model", m);
+    cJSON_AddNumberToObject(res, "status", (double)status);
+    cJSON_AddNumberToObject(res, "latency_ms", ms);
+    cJSON_AddBoolToObject(res, "passed", status >= 200 && status < 300);
+    if (status >= 300)
+      cJSON_AddStringToObject(res, "body", resp.data ? resp.data : "");
+  }
+  buf_free(&body);
+  buf_free(&resp);
+  snapshot_release(s);
+  return res;
+}
+
 /* The verb table: the protocol document lists exactly these (checked by a test). */
 static const struct admin_verb admin_verbs[] = {
     {"help", verb_help, "list the verbs"},
     {"ping", verb_ping, "check that relayd answers"},
     {"status", verb_status, "version, uptime, in-flight and total requests, snapshot, writer"},
     {"reload", verb_reload, "rebuild the configuration snapshot from the database"},
+    {"stats", verb_stats, "per channel and per model counters and latency percentiles"},
+    {"channel_test", verb_channel_test, "a real upstream call on one channel: status and latency"},
+    {"drain", verb_drain, "answer new requests with 503 while in-flight ones finish"},
+    {"undrain", verb_undrain, "accept requests again after drain"},
+    {"subscribe", verb_subscribe, "turn this connection into a live stream of request events"},
 };
 static const size_t admin_nverbs = sizeof admin_verbs / sizeof admin_verbs[0];
 
@@ -242,6 +448,9 @@ static bool peer_allowed(int fd)
 
 static void client_close(struct admin_client *c)
 {
+  if (c->subscribed)
+    atomic_fetch_sub(&stats_subscribers, 1);
+  c->subscribed = false;
   close(c->fd);
   buf_free(&c->in);
   c->fd = -1;
@@ -263,10 +472,57 @@ static bool client_read(struct admin_ctx *ctx, struct admin_client *c)
   char *nl;
   while ((nl = memchr(c->in.data, '\n', c->in.len))) {
     size_t len = (size_t)(nl - c->in.data);
+    current_client = c;
     handle_line(ctx, c->fd, c->in.data, len);
+    current_client = NULL;
     buf_consume(&c->in, len + 1);
   }
   return true;
+}
+
+
+static void send_event(struct admin_client *clients, const struct req_event *ev)
+{
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "event", "request");
+  cJSON_AddStringToObject(o, "request_id", ev->request_id);
+  cJSON_AddNumberToObject(o, "ts_ms", (double)ev->ts_ms);
+  cJSON_AddNumberToObject(o, "channel_id", (double)ev->channel_id);
+  cJSON_AddStringToObject(o, "model", ev->model);
+  cJSON_AddStringToObject(o, "token", ev->token);
+  cJSON_AddStringToObject(o, "user", ev->user);
+  cJSON_AddNumberToObject(o, "status", ev->status);
+  cJSON_AddBoolToObject(o, "stream", ev->stream);
+  cJSON_AddNumberToObject(o, "prompt_tokens", (double)ev->prompt_tokens);
+  cJSON_AddNumberToObject(o, "completion_tokens", (double)ev->completion_tokens);
+  cJSON_AddNumberToObject(o, "quota", (double)ev->quota);
+  cJSON_AddNumberToObject(o, "elapsed_ms", (double)ev->elapsed_us / 1000.0);
+  cJSON_AddNumberToObject(o, "first_byte_ms", (double)ev->first_byte_us / 1000.0);
+  cJSON_AddStringToObject(o, "end_reason", ev->end_reason);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!text)
+    return;
+  size_t n = strlen(text);
+  for (int i = 0; i < ADMIN_CLIENTS; i++) {
+    struct admin_client *c = &clients[i];
+    if (c->fd < 0 || !c->subscribed)
+      continue;
+    /* never wait on a slow subscriber: what does not fit in its socket buffer is dropped */
+    struct iovec iov[2] = {{text, n}, {(char *)"\n", 1}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 1))
+      c->dropped++;
+  }
+  free(text);
+}
+
+static void fan_out_events(struct admin_ctx *ctx, struct admin_client *clients)
+{
+  struct req_event ev;
+  for (int i = 0; i < ctx->nworkers; i++)
+    for (int k = 0; k < EVENT_RING && stats_next_event(&ctx->workers[i].stats, &ev); k++)
+      send_event(clients, &ev);
 }
 
 void admin_run(struct admin_ctx *ctx, int listen_fd)
@@ -291,7 +547,8 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         idx[n - 2] = i;
         pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
       }
-    if (poll(pfd, n, -1) < 0) {
+    int subs = atomic_load(&stats_subscribers);
+    if (poll(pfd, n, subs ? 100 : -1) < 0) {
       if (errno == EINTR)
         continue;
       log_msg(LOG_ERR, "admin poll failed", "error=\"%s\"", strerror(errno));
@@ -330,6 +587,8 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
           close(cfd);
         } else {
           clients[slot].fd = cfd;
+          clients[slot].subscribed = false;
+          clients[slot].dropped = 0;
           buf_init(&clients[slot].in, ADMIN_LINE_MAX);
           cJSON *g = cJSON_CreateObject();
           cJSON_AddNumberToObject(g, "relay_admin", ADMIN_PROTOCOL);
@@ -340,6 +599,8 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         }
       }
     }
+    if (subs)
+      fan_out_events(ctx, clients);
     for (nfds_t i = 2; i < n; i++)
       if (pfd[i].revents) {
         struct admin_client *c = &clients[idx[i - 2]];

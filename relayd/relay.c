@@ -192,9 +192,13 @@ static void respond_later(struct request *r, unsigned status, struct MHD_Respons
 
 /* ---------------------------------------------------------------- settle and log */
 
+/* Bounded copy that truncates silently (log fields have fixed widths). */
 static void copy_str(char *dst, size_t n, const char *src)
 {
-  snprintf(dst, n, "%s", src ? src : "");
+  size_t l = src ? strnlen(src, n - 1) : 0;
+  if (l)
+    memcpy(dst, src, l);
+  dst[l] = '\0';
 }
 
 /* Charges what the request used, gives back the rest of the reservation, and queues the log row.
@@ -259,6 +263,23 @@ static void settle(struct request *r, const char *end_reason)
   rec.user_bal = charged ? t->user->bal : NULL;
   rec.token_bal = charged && !t->unlimited ? t->bal : NULL;
   writer_submit(&rec);
+
+  struct req_event ev;
+  copy_str(ev.request_id, sizeof ev.request_id, r->request_id);
+  ev.ts_ms = now_unix_ms();
+  ev.channel_id = rec.channel_id;
+  copy_str(ev.model, sizeof ev.model, r->rq.model);
+  copy_str(ev.token, sizeof ev.token, t->name);
+  copy_str(ev.user, sizeof ev.user, t->user->username);
+  ev.status = r->final_status;
+  ev.stream = r->rq.stream;
+  ev.prompt_tokens = rec.prompt_tokens;
+  ev.completion_tokens = rec.completion_tokens;
+  ev.quota = charged;
+  ev.elapsed_us = (int64_t)(now - r->t0_us);
+  ev.first_byte_us = r->t_first_us ? (int64_t)(r->t_first_us - r->t0_us) : 0;
+  copy_str(ev.end_reason, sizeof ev.end_reason, end_reason);
+  stats_record(&r->w->stats, &ev, !produced || strcmp(end_reason, "done") != 0);
 }
 
 /* ---------------------------------------------------------------- request objects */
@@ -949,10 +970,13 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     if (!r)
       return MHD_NO;
     *req_cls = r;
-    if (atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-      enum MHD_Result ret = fail_now(r, 503, "relay_error", "shutting_down", NULL,
-                                     "The relay is shutting down; try again.");
-      return ret;
+    if (atomic_load_explicit(&w->stop, memory_order_relaxed) ||
+        atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+      struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
+                                                 "This relay is draining or shutting down; try again.");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+      return queue_now(r, 503, resp);
     }
     return begin(r, url, method);
   }

@@ -171,6 +171,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   w->idx = idx;
   w->cfg = cfg;
   w->epfd = w->timerfd = w->wakefd = w->listen_fd = -1;
+  stats_init(&w->stats);
   uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
   w->rng = seed ? seed : 1;
   w->node_tag = (uint16_t)(seed >> 17);
@@ -348,4 +349,5 @@ void worker_join(struct worker *w)
     close(w->timerfd);
   if (w->wakefd >= 0)
     close(w->wakefd);
+  stats_free(&w->stats);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "stats.h"
 
 struct request;
 struct snapshot;
@@ -51,7 +52,9 @@ struct worker {
   uint64_t rng;                /* xorshift state for weighted channel choice */
   struct request *requests;    /* all live requests of this worker (doubly linked) */
   _Atomic bool stop;           /* set by the main thread, then wakefd is written */
+  _Atomic bool draining;       /* set by the admin verb drain: new requests get 503 */
   struct worker_counters ctr;
+  struct worker_stats stats;
 };
 
 /* Creates the listen socket, MHD daemon and curl multi. Returns 0 or -1 with err. */

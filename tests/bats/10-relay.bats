@@ -398,20 +398,3 @@ EOF
   run "$RELAY_BIN/relayd" --no-such-option 1
   [ "$status" -eq 2 ]
 }
-
-@test "admin socket: greeting, verbs, errors; every verb is in the protocol document" {
-  relayd_start
-  run admin '{"cmd":"ping","id":7}'
-  [ "$(echo "$output" | $JGET 'd["pong"] and d["ok"] and d["id"] == 7')" = true ]
-  run admin '{"cmd":"status"}'
-  [ "$(echo "$output" | $JGET 'd["workers"] >= 1 and d["snapshot_version"] >= 1')" = true ]
-  run admin '{"cmd":"nope"}'
-  [ "$(echo "$output" | $JGET 'd["error"]["code"]')" = unknown_command ]
-  run admin 'not json'
-  [ "$(echo "$output" | $JGET 'd["error"]["code"]')" = bad_request ]
-  [ "$(stat -c %a "$RELAY_SOCKET")" = 600 ]
-  run admin '{"cmd":"help"}'
-  for v in $(echo "$output" | $JGET '" ".join(x["name"] for x in d["verbs"])'); do
-    grep -q "^| \`$v\` |" "$BATS_TEST_DIRNAME/../../doc/admin-protocol.md"
-  done
-}
