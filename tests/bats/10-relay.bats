@@ -398,3 +398,14 @@ EOF
   run "$RELAY_BIN/relayd" --no-such-option 1
   [ "$status" -eq 2 ]
 }
+
+@test "an upstream slower than request_timeout_s is a 504, refunded" {
+  relayd_start --request-timeout-s 1
+  before=$(sql 'SELECT quota FROM users')
+  chat '{"model":"gpt-4o-mini","messages":[{}],"mock":{"delay_ms":3000}}'
+  [ "$status_code" = 504 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = upstream_timeout ]
+  wait_logs 1
+  [ "$(sql 'SELECT type, quota, status, end_reason FROM logs WHERE type IN (2,5)')" = "$(printf '5\t0\t504\ttimeout')" ]
+  [ "$(sql 'SELECT quota FROM users')" = "$before" ]
+}
