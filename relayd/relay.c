@@ -284,11 +284,39 @@ static void settle(struct request *r, const char *end_reason)
 
 /* ---------------------------------------------------------------- request objects */
 
+#define POOL_MAX 1024               /* idle request objects a worker keeps */
+#define POOL_BUF_KEEP (64 * 1024)    /* buffers up to this size are kept with them */
+
+static void buf_trim(struct buf *b)
+{
+  if (b->alloc > POOL_BUF_KEEP)
+    buf_free(b);
+  else
+    buf_reset(b);
+}
+
+/* A request object from the worker's pool (its buffers keep their memory), or a new one. */
 static struct request *request_new(struct worker *w, struct MHD_Connection *c)
 {
-  struct request *r = calloc(1, sizeof *r);
-  if (!r)
-    return NULL;
+  struct request *r = w->request_pool;
+  if (r) {
+    w->request_pool = r->next;
+    w->request_pool_len--;
+    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out;
+    memset(r, 0, sizeof *r);
+    r->body = body;
+    r->resp = resp;
+    r->errbody = errbody;
+    r->out = out;
+  } else {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return NULL;
+    buf_init(&r->body, (size_t)w->cfg->max_body_bytes);
+    buf_init(&r->resp, RESPONSE_MAX);
+    buf_init(&r->errbody, ERRBODY_MAX);
+    buf_init(&r->out, (size_t)16 << 20);
+  }
   r->w = w;
   r->conn = c;
   r->t0_us = now_us_mono();
@@ -296,10 +324,6 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   snprintf(r->request_id, sizeof r->request_id, "%011llx%04x%02x%06llx",
            (unsigned long long)now_unix_ms(), w->node_tag, w->idx & 0xff,
            (unsigned long long)(w->next_request_seq++ & 0xffffff));
-  buf_init(&r->body, (size_t)w->cfg->max_body_bytes);
-  buf_init(&r->resp, RESPONSE_MAX);
-  buf_init(&r->errbody, ERRBODY_MAX);
-  buf_init(&r->out, (size_t)16 << 20);
   r->next = w->requests;
   if (w->requests)
     w->requests->prev = r;
@@ -332,14 +356,41 @@ static void request_free(struct request *r)
   if (r->pending)
     MHD_destroy_response(r->pending);
   cJSON_Delete(r->root);
+  r->root = NULL;
   free(r->up_body);
+  r->up_body = NULL;
+  snapshot_release(r->snap);
+  r->snap = NULL;
+  atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
+  if (w->request_pool_len < POOL_MAX && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+    buf_trim(&r->body);
+    buf_trim(&r->resp);
+    buf_trim(&r->errbody);
+    buf_trim(&r->out);
+    r->next = w->request_pool;
+    w->request_pool = r;
+    w->request_pool_len++;
+    return;
+  }
   buf_free(&r->body);
   buf_free(&r->resp);
   buf_free(&r->errbody);
   buf_free(&r->out);
-  snapshot_release(r->snap);
-  atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
   free(r);
+}
+
+void relay_pool_free(struct worker *w)
+{
+  while (w->request_pool) {
+    struct request *r = w->request_pool;
+    w->request_pool = r->next;
+    buf_free(&r->body);
+    buf_free(&r->resp);
+    buf_free(&r->errbody);
+    buf_free(&r->out);
+    free(r);
+  }
+  w->request_pool_len = 0;
 }
 
 /* ---------------------------------------------------------------- auth */

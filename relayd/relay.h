@@ -25,5 +25,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 void relay_on_upstream_done(struct request *r, CURLcode res);
 /* Ends every request of w still waiting on an upstream (shutdown deadline). */
 void relay_end_all(struct worker *w);
+/* Frees the worker's pool of idle request objects (after its MHD daemon stopped). */
+void relay_pool_free(struct worker *w);
 
 #endif

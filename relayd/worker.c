@@ -334,6 +334,7 @@ void worker_join(struct worker *w)
   pthread_join(w->thread, NULL);
   if (w->mhd)
     MHD_stop_daemon(w->mhd);
+  relay_pool_free(w);
   if (w->multi)
     curl_multi_cleanup(w->multi);
   for (size_t i = 0; i < w->easy_pool_len; i++)

@@ -51,6 +51,8 @@ struct worker {
   uint16_t node_tag;
   uint64_t rng;                /* xorshift state for weighted channel choice */
   struct request *requests;    /* all live requests of this worker (doubly linked) */
+  struct request *request_pool;/* idle request objects for reuse (relay.c owns them) */
+  size_t request_pool_len;
   _Atomic bool stop;           /* set by the main thread, then wakefd is written */
   _Atomic bool draining;       /* set by the admin verb drain: new requests get 503 */
   struct worker_counters ctr;
