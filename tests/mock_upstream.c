@@ -1237,7 +1237,11 @@ static void usage(FILE *f)
       "                                            non-stream: close without an answer\n"
       "  --error-after N       error_after         stream: in-band error event after N chunks\n"
       "                        prompt_tokens, completion_tokens   force usage numbers\n"
-      "                        headers             {name: value} extra response headers\n",
+      "                        headers             {name: value} extra response headers\n"
+      "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
+      "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
+      "usage numbers: prompt_tokens = 10 + messages (prompts, inputs); completion_tokens = chunks;\n"
+      "  content = chunks x \"hello \".\n",
       f);
 }
 
@@ -1359,6 +1363,7 @@ static void parse_args(int argc, char **argv)
     exit(2);
   }
   if (!have_port) {
+    fputs("mock-upstream: --port is required (0 picks a free port)\n", stderr);
     usage(stderr);
     exit(2);
   }

@@ -52,7 +52,11 @@ _spawn() {
   shift 2
   local pidf="$BATS_TEST_TMPDIR/$tag.pid" rcf="$BATS_TEST_TMPDIR/$tag.rc"
   rm -f "$pidf" "$rcf"
-  ( ( "$@" >> "$log" 2>&1 3>&- &
+  # The watcher must not inherit bats' errexit and ERR/DEBUG traps (set -eET): a failing `wait`
+  # would end it before it writes the status.
+  ( ( trap - ERR DEBUG RETURN EXIT
+      set +eETu
+      "$@" >> "$log" 2>&1 3>&- &
       echo $! > "$pidf.tmp" && mv "$pidf.tmp" "$pidf"
       wait $!
       echo $? > "$rcf.tmp" && mv "$rcf.tmp" "$rcf" ) 3>&- > /dev/null 2>&1 & )
@@ -124,7 +128,7 @@ mock_start() {
 # 10 s with no sanitizer report in its log.
 mock_stop() {
   local name=${1:-up} rc=0
-  _running "mock-$name" || { echo "mock $name is not running" >&2; return 1; }
+  [ -s "$BATS_TEST_TMPDIR/mock-$name.pid" ] || { echo "mock $name was not started (or is stopped)" >&2; return 1; }
   _stop "mock-$name" "$(_relay_scale 10)" || rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "mock-upstream $name exited with status $rc" >&2
