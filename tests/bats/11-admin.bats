@@ -60,6 +60,9 @@ chat() {
 
 @test "a peer of another uid is refused" {
   command -v setpriv >/dev/null || skip "setpriv missing"
+  # in a chroot whose / is private (freshbox) another uid cannot even load libc
+  setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c pass 2>/dev/null ||
+    skip "uid 65534 cannot run programs on this machine"
   # let uid 65534 reach the socket: every directory above it must be searchable
   d=$RELAY_DATA
   while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
