@@ -73,6 +73,18 @@ $(BIN)/unit/%: $(BUILD)/tests/unit/%.o $(RELAYD_LIB_OBJ) $(COMMON_OBJ)
 
 unit: $(UNIT_BINS)
 
+# Load generators of make bench (bench/LOADGEN.md).
+.PHONY: bench-tools
+bench-tools: $(BIN)/sse-load $(BIN)/writer-bench
+
+$(BIN)/sse-load: $(BUILD)/bench/sse_load.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/writer-bench: $(BUILD)/bench/writer_bench.o $(RELAYD_LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The README's test command: installs what tests need, builds, runs every test, prints
 # "N passed, N failed" last.
 check:
