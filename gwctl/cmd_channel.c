@@ -1,5 +1,6 @@
 /*
- * gwctl channel: add, list and show upstream channels (table channels).
+ * gwctl channel: add, list, show, edit, enable, disable, rm upstream channels (table channels), one
+ * by name or id or every one with a tag; test and models call the upstream itself.
  *
  * Callers: the command table in main.c.
  * Never: takes the upstream key from argv (it comes from stdin), prints or logs it, or selects the
@@ -7,7 +8,9 @@
  */
 #include "gwctl.h"
 #include "output.h"
+#include "util.h"
 
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -15,13 +18,19 @@
 #include <string.h>
 #include <time.h>
 
-#define CHANNEL_TYPES "openai"          /* the adapters relayd has, comma separated */
+/* The types a channel may have. relayd relays openai (and OpenAI-compatible) today; the others are
+ * stored for the adapters that come later. */
+#define CHANNEL_TYPES "openai, azure, anthropic, gemini, deepseek, ollama, vllm, custom"
+static const char *const channel_types[] = {
+  "openai", "azure", "anthropic", "gemini", "deepseek", "ollama", "vllm", "custom", NULL,
+};
 #define URL_MAX 2048
 #define UPSTREAM_KEY_MAX 8192
 #define MODEL_NAME_MAX 128
 
 #define CHANNEL_COLS "id, name, type, status, base_url, models, \"group\", model_mapping, " \
-                     "priority, weight, key <> '', used_quota, created_time, test_time, response_time"
+                     "priority, weight, key <> '', used_quota, created_time, test_time, " \
+                     "response_time, tag, other"
 
 static const char *channel_status_name(int64_t status)
 {
@@ -58,8 +67,16 @@ static cJSON *channel_row(struct db_stmt *st)
   cJSON_AddNumberToObject(o, "used_quota", (double)db_col_int64(st, 11));
   cJSON_AddNumberToObject(o, "created_time", (double)db_col_int64(st, 12));
   cJSON_AddNumberToObject(o, "test_time", (double)db_col_int64(st, 13));
-  if (!cJSON_AddNumberToObject(o, "response_time", (double)db_col_int64(st, 14))
-      || cJSON_GetArraySize(o) != 15) {
+  cJSON_AddNumberToObject(o, "response_time", (double)db_col_int64(st, 14));
+  cJSON_AddStringToObject(o, "tag", db_col_text(st, 15));
+  const char *other = db_col_text(st, 16);
+  cJSON *oj = *other ? cJSON_Parse(other) : cJSON_CreateObject();
+  if (!cJSON_IsObject(oj)) {
+    cJSON_Delete(oj);
+    oj = cJSON_CreateString(other);
+  }
+  cJSON_AddItemToObject(o, "other", oj);
+  if (cJSON_GetArraySize(o) != 17) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -73,6 +90,7 @@ static const struct out_col channel_cols[] = {
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
   { "priority", "PRIORITY", OUT_PLAIN, 0, NULL },
   { "weight", "WEIGHT", OUT_PLAIN, 0, NULL },
+  { "tag", "TAG", OUT_PLAIN, 0, NULL },
   { "group", "GROUP", OUT_PLAIN, 30, NULL },
   { "models", "MODELS", OUT_PLAIN, 40, NULL },
   { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
@@ -166,20 +184,23 @@ static int check_base_url(struct gwctl *g, const char *url, char *out, size_t ou
 }
 
 /* Looks a channel up by name, then by id when ref is all digits. */
-static int channel_find(struct gwctl *g, const char *ref, int64_t *id)
+int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen)
 {
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1 && !gw_is_id(ref))
       break;
-    struct db_stmt *st = db_prepare(g->db, pass == 0 ? "SELECT id FROM channels WHERE name = ?1"
-                                                     : "SELECT id FROM channels WHERE id = ?1");
+    struct db_stmt *st = db_prepare(g->db, pass == 0 ? "SELECT id, name FROM channels WHERE name = ?1"
+                                                     : "SELECT id, name FROM channels WHERE id = ?1");
     if (!st)
       return gw_dberr(g, "cannot look up the channel");
     int bound = pass == 0 ? db_bind_text(st, 1, ref)
                           : db_bind_int64(st, 1, strtoll(ref, NULL, 10));
     enum db_step_result r = bound == 0 ? db_step(st) : DB_ERROR;
-    if (r == DB_ROW)
+    if (r == DB_ROW) {
       *id = db_col_int64(st, 0);
+      if (name)
+        snprintf(name, namelen, "%s", db_col_text(st, 1));
+    }
     db_finalize(st);
     if (r == DB_ERROR)
       return gw_dberr(g, "cannot look up the channel");
@@ -190,50 +211,99 @@ static int channel_find(struct gwctl *g, const char *ref, int64_t *id)
                                            : "no channel named '%s'", ref);
 }
 
+/* One item: no blanks, commas or control characters. */
+static int check_word(struct gwctl *g, const char *opt, const char *s)
+{
+  char norm[GW_NAME_MAX + 2];
+  int n = 0;
+  int rc = gw_norm_list(g, opt, s, GW_NAME_MAX, norm, sizeof norm, &n);
+  if (rc == 0 && (n != 1 || strcmp(norm, s) != 0))
+    rc = gw_usage(g, "%s: '%s' may not contain blanks or commas", opt, s);
+  return rc;
+}
+
+static int check_type(struct gwctl *g, const char *type)
+{
+  for (const char *const *t = channel_types; *t; t++)
+    if (strcmp(*t, type) == 0)
+      return 0;
+  return gw_usage(g, "unknown channel type '%s' (supported: " CHANNEL_TYPES ")", type);
+}
+
+/* Channels may name groups that do not exist yet (they serve nobody until the group exists). */
+static void warn_unknown_groups(struct gwctl *g, const char *list)
+{
+  while (*list) {
+    size_t len = strcspn(list, ",");
+    char item[GW_NAME_MAX + 1];
+    int64_t one = 0;
+    snprintf(item, sizeof item, "%.*s", (int)len, list);
+    if (gw_scalar(g, "cannot look up the group", "SELECT 1 FROM groups WHERE name = ?1", &one, "s",
+                  item) == 0)
+      gw_err(GW_OK, "warning: no group named '%s' yet: the channel serves it once it exists "
+             "(gwctl group set %s --ratio R)", item, item);
+    list += len;
+    if (*list == ',')
+      list++;
+  }
+}
+
+/* other (type-specific JSON) with api_version set when given; caller frees *out. */
+static int make_other(struct gwctl *g, const char *old, const char *api_version, char **out)
+{
+  (void)g;
+  cJSON *o = old && *old ? cJSON_Parse(old) : NULL;
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    o = cJSON_CreateObject();
+  }
+  if (api_version) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "api_version");
+    if (*api_version && !cJSON_AddStringToObject(o, "api_version", api_version)) {
+      cJSON_Delete(o);
+      return gw_err(GW_FAIL, "out of memory");
+    }
+  }
+  *out = o && o->child ? cJSON_PrintUnformatted(o) : strdup("");
+  cJSON_Delete(o);
+  return *out ? 0 : gw_err(GW_FAIL, "out of memory");
+}
+
 struct channel_new {
-  const char *name, *type, *base_url, *models, *group, *model_map, *key;
+  const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other;
   int64_t priority, weight;
 };
 
 static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t *id)
 {
-  struct db_stmt *st = db_prepare(g->db, "SELECT id FROM channels WHERE name = ?1");
-  if (!st)
-    return gw_dberr(g, "cannot add the channel");
-  enum db_step_result r = db_bind_text(st, 1, c->name) == 0 ? db_step(st) : DB_ERROR;
-  int64_t other = r == DB_ROW ? db_col_int64(st, 0) : 0;
-  db_finalize(st);
-  if (r == DB_ERROR)
-    return gw_dberr(g, "cannot add the channel");
-  if (r == DB_ROW)
+  int64_t other = 0;
+  int r = gw_scalar(g, "cannot add the channel", "SELECT id FROM channels WHERE name = ?1", &other,
+                    "s", c->name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r > 0)
     return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
-
-  st = db_prepare(g->db,
+  int rc = gw_exec(g, "cannot add the channel",
       "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
-      "priority, weight, created_time) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-  if (!st)
-    return gw_dberr(g, "cannot add the channel");
-  int ok = db_bind_text(st, 1, c->type) == 0 && db_bind_text(st, 2, c->name) == 0
-           && db_bind_text(st, 3, c->key) == 0 && db_bind_text(st, 4, c->base_url) == 0
-           && db_bind_text(st, 5, c->models) == 0 && db_bind_text(st, 6, c->group) == 0
-           && db_bind_text(st, 7, c->model_map) == 0 && db_bind_int64(st, 8, c->priority) == 0
-           && db_bind_int64(st, 9, c->weight) == 0
-           && db_bind_int64(st, 10, (int64_t)time(NULL)) == 0 && db_step(st) == DB_DONE;
-  db_finalize(st);
-  if (!ok)
-    return gw_dberr(g, "cannot add the channel");
+      "priority, weight, created_time, tag, other) "
+      "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", "sssssssiiiss", c->type,
+      c->name, c->key, c->base_url, c->models, c->group, c->model_map, c->priority, c->weight,
+      (int64_t)time(NULL), c->tag, c->other);
+  if (rc != 0)
+    return rc;
   *id = db_last_insert_id(g->db);
+  warn_unknown_groups(g, c->group);
   struct gw_subject s = { .channel_id = *id };
   return gw_log_manage(g, &s, "channel add %s type=%s models=%s group=%s priority=%" PRId64
-                       " weight=%" PRId64 "%s%s%s", c->name, c->type, c->models, c->group,
+                       " weight=%" PRId64 "%s%s%s%s%s%s", c->name, c->type, c->models, c->group,
                        c->priority, c->weight, *c->model_map ? " model_map=" : "", c->model_map,
-                       *c->key ? "" : " key=none");
+                       *c->tag ? " tag=" : "", c->tag, *c->other ? " other=" : "", c->other);
 }
 
 int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
-             *weight_s = "0", *group = "default", *map_s = NULL;
+             *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL;
   int no_key = 0, nmodels = 0, ngroups = 0;
   const struct gw_opt opts[] = {
     { "name", &name, NULL },
@@ -244,12 +314,14 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "weight", &weight_s, NULL },
     { "group", &group, NULL },
     { "model-map", &map_s, NULL },
+    { "tag", &tag, NULL },
+    { "api-version", &api_version, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
   char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX];
   char key[UPSTREAM_KEY_MAX + 1] = "", prompt[128];
-  char *map = NULL;
+  char *map = NULL, *other = NULL;
   struct channel_new c = { 0 };
   int64_t id = 0;
 
@@ -264,8 +336,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "missing --models M1,M2");
   if (rc == 0)
     rc = gw_check_name(g, "channel name", name);
-  if (rc == 0 && strcmp(type, "openai") != 0)
-    rc = gw_usage(g, "unknown channel type '%s' (supported: " CHANNEL_TYPES ")", type);
+  if (rc == 0)
+    rc = check_type(g, type);
   if (rc == 0)
     rc = check_base_url(g, base, url, sizeof url);
   if (rc == 0)
@@ -281,8 +353,14 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
   if (rc == 0 && ngroups == 0)
     rc = gw_usage(g, "--group needs at least one group name");
+  if (rc == 0 && *tag)
+    rc = gw_check_name(g, "--tag", tag);
+  if (rc == 0 && api_version && *api_version)
+    rc = check_word(g, "--api-version", api_version);
   if (rc == 0)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
+  if (rc == 0)
+    rc = make_other(g, NULL, api_version, &other);
   if (rc == 0 && !no_key) {
     snprintf(prompt, sizeof prompt, "upstream API key for channel %s: ", name);
     rc = gw_read_secret(stdin, prompt, "the upstream API key (stdin)", key, sizeof key);
@@ -300,10 +378,13 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     c.group = group_list;
     c.model_map = map;
     c.key = key;
+    c.tag = tag;
+    c.other = other;
     rc = gw_end(g, channel_insert(g, &c, &id));
   }
   OPENSSL_cleanse(key, sizeof key);
   free(map);
+  free(other);
   if (rc != 0)
     return rc;
   if (!g->json) {
@@ -317,15 +398,20 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   return ok ? GW_OK : gw_err(GW_FAIL, "out of memory");
 }
 
-static int channel_query(struct gwctl *g, int64_t id, int json)
+/* Shows channel id (id != 0), or lists those matching tag and status (NULL: any). */
+static int channel_query(struct gwctl *g, int64_t id, const char *tag, const char *status, int json)
 {
-  struct db_stmt *st = db_prepare(g->db, id ? "SELECT " CHANNEL_COLS " FROM channels WHERE id = ?1"
-                                            : "SELECT " CHANNEL_COLS " FROM channels ORDER BY id");
+  int64_t st_code = !status ? 0 : strcmp(status, "enabled") == 0 ? 1
+                    : strcmp(status, "disabled") == 0 ? 2 : 3;
+  struct db_stmt *st = gw_prepare(g, "cannot read channels",
+      "SELECT " CHANNEL_COLS " FROM channels WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR tag = ?2) "
+      "AND (?3 = 0 OR status = ?3 OR (?3 = 2 AND status = 3)) ORDER BY id", "isi", id, tag,
+      st_code);
   if (!st)
-    return gw_dberr(g, "cannot read channels");
+    return GW_FAIL;
   cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = id && db_bind_int64(st, 1, id) != 0 ? DB_ERROR : DB_DONE;
-  while (rows && r != DB_ERROR && (r = db_step(st)) == DB_ROW) {
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
     cJSON *o = channel_row(st);
     if (!o || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
@@ -351,10 +437,14 @@ static int channel_query(struct gwctl *g, int64_t id, int json)
 
 int cmd_channel_list(struct gwctl *g, int argc, char **argv)
 {
-  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  const char *tag = NULL, *status = NULL;
+  const struct gw_opt opts[] = { { "tag", &tag, NULL }, { "status", &status, NULL }, { 0 } };
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0 && status && strcmp(status, "enabled") && strcmp(status, "disabled"))
+    rc = gw_usage(g, "--status must be enabled or disabled, not '%s'", status);
   if (rc != 0 || (rc = gw_open(g)) != 0)
     return rc;
-  return channel_query(g, 0, g->json);
+  return channel_query(g, 0, tag, status, g->json);
 }
 
 int cmd_channel_show(struct gwctl *g, int argc, char **argv)
@@ -362,7 +452,541 @@ int cmd_channel_show(struct gwctl *g, int argc, char **argv)
   const char *ref = NULL;
   int64_t id = 0;
   int rc = gw_args(g, argc, argv, NULL, "NAME|ID", &ref);
-  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = channel_find(g, ref, &id)) != 0)
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_channel_find(g, ref, &id, NULL, 0)) != 0)
     return rc;
-  return channel_query(g, id, g->json);
+  return channel_query(g, id, NULL, NULL, g->json);
+}
+
+/* ---- changes ------------------------------------------------------------------------------------- */
+
+/* The channels a command acts on: the one named ref, or every one tagged tag. Fills ids (caller
+ * frees) and n; a single channel's name goes into name. */
+static int select_channels(struct gwctl *g, const char *ref, const char *tag, int64_t **ids,
+                           size_t *n, char *name, size_t namelen)
+{
+  *ids = NULL;
+  *n = 0;
+  if (ref) {
+    int64_t id = 0;
+    int rc = gw_channel_find(g, ref, &id, name, namelen);
+    if (rc != 0)
+      return rc;
+    if (!(*ids = malloc(sizeof **ids)))
+      return gw_err(GW_FAIL, "out of memory");
+    (*ids)[(*n)++] = id;
+    return 0;
+  }
+  struct db_stmt *st = gw_prepare(g, "cannot read channels",
+                                  "SELECT id FROM channels WHERE tag = ?1 ORDER BY id", "s", tag);
+  if (!st)
+    return GW_FAIL;
+  size_t cap = 0;
+  enum db_step_result r;
+  while ((r = db_step(st)) == DB_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      int64_t *nids = realloc(*ids, cap * sizeof *nids);
+      if (!nids) {
+        db_finalize(st);
+        return gw_err(GW_FAIL, "out of memory");
+      }
+      *ids = nids;
+    }
+    (*ids)[(*n)++] = db_col_int64(st, 0);
+  }
+  db_finalize(st);
+  if (r == DB_ERROR)
+    return gw_dberr(g, "cannot read channels");
+  if (*n == 0)
+    return gw_err(GW_NOTFOUND, "no channel is tagged '%s'", tag);
+  snprintf(name, namelen, "tag=%s", tag);
+  return 0;
+}
+
+/* NAME|ID or --tag T, not both, not neither. */
+static int one_or_tag(struct gwctl *g, const char *ref, const char *tag)
+{
+  if (ref && tag)
+    return gw_usage(g, "give NAME|ID or --tag T, not both");
+  if (!ref && !tag)
+    return gw_usage(g, "missing NAME|ID (or --tag T for every channel with that tag)");
+  if (tag && !*tag)
+    return gw_usage(g, "--tag needs a tag");
+  return 0;
+}
+
+int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
+{
+  static const char *const names[] = { "NAME|ID" };
+  const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
+             *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
+             *new_tag = NULL, *api_version = NULL;
+  int key_stdin = 0, nmodels = 0, ngroups = 0;
+  const struct gw_opt opts[] = {
+    { "name", &newname, NULL },
+    { "type", &type, NULL },
+    { "base-url", &base, NULL },
+    { "models", &models, NULL },
+    { "priority", &prio_s, NULL },
+    { "weight", &weight_s, NULL },
+    { "group", &group, NULL },
+    { "model-map", &map_s, NULL },
+    { "tag", &tag, NULL },
+    { "new-tag", &new_tag, NULL },
+    { "api-version", &api_version, NULL },
+    { "key-stdin", NULL, &key_stdin },
+    { 0 },
+  };
+  char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
+  char key[UPSTREAM_KEY_MAX + 1] = "", what[GW_LIST_MAX * 2 + 1024] = "";
+  char *map = NULL;
+  int64_t prio = 0, weight = 0, *ids = NULL;
+  size_t n = 0;
+  int rc = gw_argv(g, argc, argv, opts, 0, 1, names, pos);
+  const char *ref = pos[0], *set_tag = NULL;
+  /* with NAME, --tag sets the tag; without, it selects the channels and --new-tag sets it */
+  if (rc == 0 && ref && tag) {
+    set_tag = tag;
+    tag = NULL;
+  }
+  if (rc == 0 && new_tag) {
+    if (set_tag)
+      rc = gw_usage(g, "give --tag T or --new-tag T, not both");
+    set_tag = new_tag;
+  }
+  if (rc == 0)
+    rc = one_or_tag(g, ref, tag);
+  if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
+      && !set_tag && !api_version && !key_stdin)
+    rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
+                  "--weight, --group, --model-map, --tag, --api-version or --key-stdin");
+  if (rc == 0 && newname && !ref)
+    rc = gw_usage(g, "--name renames one channel: give NAME|ID, not --tag");
+  if (rc == 0 && newname)
+    rc = gw_check_name(g, "--name", newname);
+  if (rc == 0 && type)
+    rc = check_type(g, type);
+  if (rc == 0 && base)
+    rc = check_base_url(g, base, url, sizeof url);
+  if (rc == 0 && models)
+    rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
+                      &nmodels);
+  if (rc == 0 && models && nmodels == 0)
+    rc = gw_usage(g, "--models needs at least one model name");
+  if (rc == 0 && prio_s)
+    rc = gw_parse_int(g, "--priority", prio_s, -1000000000, 1000000000, &prio);
+  if (rc == 0 && weight_s)
+    rc = gw_parse_int(g, "--weight", weight_s, 0, 1000000, &weight);
+  if (rc == 0 && group)
+    rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
+  if (rc == 0 && group && ngroups == 0)
+    rc = gw_usage(g, "--group needs at least one group name");
+  if (rc == 0 && set_tag && *set_tag)
+    rc = gw_check_name(g, "--tag", set_tag);
+  if (rc == 0 && api_version && *api_version)
+    rc = check_word(g, "--api-version", api_version);
+  if (rc == 0 && map_s)
+    rc = parse_model_map(g, map_s, &map);
+  if (rc == 0 && key_stdin) {
+    rc = gw_read_secret(stdin, "new upstream API key: ", "the upstream API key (stdin)", key,
+                        sizeof key);
+    if (rc == 0 && !*key)
+      rc = gw_usage(g, "--key-stdin: no key on stdin");
+  }
+  if (rc == 0)
+    rc = gw_begin(g);
+  if (rc != 0) {
+    OPENSSL_cleanse(key, sizeof key);
+    free(map);
+    return rc;
+  }
+  rc = select_channels(g, ref, tag, &ids, &n, name, sizeof name);
+  if (rc == 0 && newname && strcmp(newname, name) != 0) {
+    int64_t other = 0;
+    int r = gw_scalar(g, "cannot rename the channel", "SELECT id FROM channels WHERE name = ?1",
+                      &other, "s", newname);
+    if (r < 0)
+      rc = GW_FAIL;
+    else if (r > 0)
+      rc = gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", newname, other);
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char *other = NULL;
+    if (api_version) {
+      struct db_stmt *st = gw_prepare(g, "cannot read the channel",
+                                      "SELECT other FROM channels WHERE id = ?1", "i", ids[i]);
+      if (!st) {
+        rc = GW_FAIL;
+        break;
+      }
+      rc = db_step(st) == DB_ROW ? make_other(g, db_col_text(st, 0), api_version, &other)
+                                 : gw_dberr(g, "cannot read the channel");
+      db_finalize(st);
+      if (rc != 0)
+        break;
+    }
+    rc = gw_exec(g, "cannot change the channel",
+                 "UPDATE channels SET name = COALESCE(?2, name), type = COALESCE(?3, type), "
+                 "base_url = COALESCE(?4, base_url), models = COALESCE(?5, models), "
+                 "priority = CASE WHEN ?6 THEN ?7 ELSE priority END, "
+                 "weight = CASE WHEN ?8 THEN ?9 ELSE weight END, "
+                 "\"group\" = COALESCE(?10, \"group\"), model_mapping = COALESCE(?11, model_mapping), "
+                 "tag = COALESCE(?12, tag), other = COALESCE(?13, other), key = COALESCE(?14, key) "
+                 "WHERE id = ?1",
+                 "issssiiiissssss", ids[i], newname, type, base ? url : NULL,
+                 models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
+                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
+                 key_stdin ? key : NULL);
+    free(other);
+  }
+  if (rc == 0 && group)
+    warn_unknown_groups(g, group_list);
+  if (rc == 0) {
+    size_t w = 0;
+#define ADDW(...) (w += (size_t)snprintf(what + w, w < sizeof what ? sizeof what - w : 0, __VA_ARGS__))
+    if (newname)
+      ADDW(" name=%s", newname);
+    if (type)
+      ADDW(" type=%s", type);
+    if (base)
+      ADDW(" base_url=%s", url);
+    if (models)
+      ADDW(" models=%s", model_list);
+    if (prio_s)
+      ADDW(" priority=%" PRId64, prio);
+    if (weight_s)
+      ADDW(" weight=%" PRId64, weight);
+    if (group)
+      ADDW(" group=%s", group_list);
+    if (map_s)
+      ADDW(" model_map=%s", map);
+    if (set_tag)
+      ADDW(" tag=%s", set_tag);
+    if (api_version)
+      ADDW(" api_version=%s", api_version);
+    if (key_stdin)
+      ADDW(" key=changed");
+#undef ADDW
+    struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
+    rc = gw_log_manage(g, &s, "channel edit %s%s%s", name, n > 1 ? " (several)" : "", what);
+  }
+  OPENSSL_cleanse(key, sizeof key);
+  free(map);
+  free(ids);
+  return gw_end(g, rc);
+}
+
+static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status)
+{
+  static const char *const names[] = { "NAME|ID" };
+  const char *pos[1] = { 0 }, *tag = NULL;
+  int yes = 0;
+  const struct gw_opt opts[] = { { "tag", &tag, NULL }, { "yes", NULL, &yes }, { 0 } };
+  char name[GW_NAME_MAX + 8] = "", what[128];
+  int64_t *ids = NULL;
+  size_t n = 0;
+  int rc = gw_argv(g, argc, argv, opts, 0, 1, names, pos);
+  if (rc == 0)
+    rc = one_or_tag(g, pos[0], tag);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  if (tag && status == 2) {     /* a bulk disable asks first */
+    if ((rc = select_channels(g, NULL, tag, &ids, &n, name, sizeof name)) != 0)
+      return rc;
+    free(ids);
+    ids = NULL;
+    snprintf(what, sizeof what, "disable %zu channel%s tagged %s", n, n == 1 ? "" : "s", tag);
+    if ((rc = gw_confirm(g, yes, what)) != 0)
+      return rc;
+  }
+  if ((rc = gw_begin(g)) != 0)
+    return rc;
+  rc = select_channels(g, pos[0], tag, &ids, &n, name, sizeof name);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET status = ?2 WHERE id = ?1",
+                 "ii", ids[i], status);
+  struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "channel %s %s%s", status == 1 ? "enable" : "disable", name,
+                       n > 1 ? " (several)" : "");
+  free(ids);
+  rc = gw_end(g, rc);
+  if (rc == 0 && tag && !g->json)
+    printf("%zu channel%s %s\n", n, n == 1 ? "" : "s", status == 1 ? "enabled" : "disabled");
+  return rc;
+}
+
+int cmd_channel_enable(struct gwctl *g, int argc, char **argv)
+{
+  return channel_status(g, argc, argv, 1);
+}
+
+int cmd_channel_disable(struct gwctl *g, int argc, char **argv)
+{
+  return channel_status(g, argc, argv, 2);
+}
+
+int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL;
+  int yes = 0;
+  const struct gw_opt opts[] = { { "yes", NULL, &yes }, { 0 } };
+  char name[GW_NAME_MAX + 1], what[128];
+  int64_t id = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_channel_find(g, ref, &id, name, sizeof name)))
+    return rc;
+  snprintf(what, sizeof what, "delete channel %s", name);
+  if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_channel_find(g, ref, &id, name, sizeof name);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
+  struct gw_subject s = { .channel_id = id };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "channel rm %s", name);
+  return gw_end(g, rc);
+}
+
+/* ---- upstream calls (libcurl easy: gwctl is not the hot path) ----------------------------------- */
+
+#define UPSTREAM_BODY_MAX (4 * 1024 * 1024)
+
+struct upstream {
+  char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX];
+  char key[UPSTREAM_KEY_MAX + 1];
+  int64_t id;
+};
+
+static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
+{
+  int rc = gw_channel_find(g, ref, &u->id, u->name, sizeof u->name);
+  if (rc != 0)
+    return rc;
+  struct db_stmt *st = gw_prepare(g, "cannot read the channel",
+      "SELECT type, base_url, models, key FROM channels WHERE id = ?1", "i", u->id);
+  if (!st)
+    return GW_FAIL;
+  if (db_step(st) == DB_ROW) {
+    snprintf(u->type, sizeof u->type, "%s", db_col_text(st, 0));
+    snprintf(u->base, sizeof u->base, "%s", db_col_text(st, 1));
+    snprintf(u->models, sizeof u->models, "%s", db_col_text(st, 2));
+    snprintf(u->key, sizeof u->key, "%s", db_col_text(st, 3));
+  } else {
+    rc = gw_dberr(g, "cannot read the channel");
+  }
+  db_finalize(st);
+  return rc;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+  struct buf *b = ud;
+  return buf_append(b, p, size * n) == 0 ? size * n : 0;
+}
+
+/* One request to the upstream. body NULL: GET. Returns 0 with *status and *ms set (any HTTP status),
+ * or -1 with a curl message in err. */
+static int upstream_call(const struct upstream *u, const char *path, const char *body,
+                         long timeout_s, struct buf *out, long *status, int64_t *ms, char *err,
+                         size_t errlen)
+{
+  char url[URL_MAX + 64], auth[UPSTREAM_KEY_MAX + 32], cerr[CURL_ERROR_SIZE] = "";
+  snprintf(url, sizeof url, "%s%s", u->base, path);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->key);
+  CURL *c = curl_easy_init();
+  if (!c) {
+    snprintf(err, errlen, "cannot start libcurl");
+    return -1;
+  }
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  h = curl_slist_append(h, "Expect:");
+  if (*u->key)
+    h = curl_slist_append(h, auth);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "relay-gwctl/" RELAY_VERSION);
+  if (body)
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  uint64_t t0 = now_us_mono();
+  CURLcode cc = curl_easy_perform(c);
+  *ms = (int64_t)((now_us_mono() - t0) / 1000);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  OPENSSL_cleanse(auth, sizeof auth);
+  if (cc != CURLE_OK) {
+    snprintf(err, errlen, "%s", *cerr ? cerr : curl_easy_strerror(cc));
+    return -1;
+  }
+  return 0;
+}
+
+/* The error message of an upstream's error body, or the start of the body. */
+static void upstream_error(const struct buf *b, char *msg, size_t len)
+{
+  cJSON *j = cJSON_ParseWithLength(b->data ? b->data : "", b->len);
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+  const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+  if (!m)
+    m = cJSON_GetStringValue(e);
+  if (m)
+    snprintf(msg, len, "%s", m);
+  else
+    snprintf(msg, len, "%.200s", b->data ? b->data : "");
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p < 0x20)
+      *p = ' ';
+  cJSON_Delete(j);
+}
+
+int cmd_channel_test(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *model = NULL, *timeout_s = "30";
+  const struct gw_opt opts[] = { { "model", &model, NULL }, { "timeout", &timeout_s, NULL }, { 0 } };
+  struct upstream u = { 0 };
+  char first[MODEL_NAME_MAX + 1], err[512] = "", msg[512] = "";
+  int64_t timeout = 0, ms = 0;
+  long status = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc == 0)
+    rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
+  if (rc == 0 && model)
+    rc = gw_check_name(g, "--model", model);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
+    return rc;
+  snprintf(first, sizeof first, "%.*s", (int)strcspn(u.models, ","), u.models);
+  if (!model)
+    model = first;
+  if (!*model)
+    return gw_err(GW_USAGE, "channel '%s' lists no models: give --model M", u.name);
+
+  cJSON *req = cJSON_CreateObject();
+  cJSON_AddStringToObject(req, "model", model);
+  cJSON *msgs = cJSON_AddArrayToObject(req, "messages");
+  cJSON *m0 = cJSON_CreateObject();
+  cJSON_AddStringToObject(m0, "role", "user");
+  cJSON_AddStringToObject(m0, "content", "hi");
+  cJSON_AddItemToArray(msgs, m0);
+  cJSON_AddNumberToObject(req, "max_tokens", 5);
+  char *body = cJSON_PrintUnformatted(req);
+  cJSON_Delete(req);
+  if (!body)
+    return gw_err(GW_FAIL, "out of memory");
+  struct buf out;
+  buf_init(&out, UPSTREAM_BODY_MAX);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int net = upstream_call(&u, "/v1/chat/completions", body, (long)timeout, &out, &status, &ms, err,
+                          sizeof err);
+  curl_global_cleanup();
+  OPENSSL_cleanse(u.key, sizeof u.key);
+  cJSON_free(body);
+  int ok = net == 0 && status >= 200 && status < 300;
+  if (net == 0 && !ok)
+    upstream_error(&out, msg, sizeof msg);
+  buf_free(&out);
+
+  /* record the result (not an administrative change: no manage row, no reload) */
+  if (db_begin(g->db) != 0)
+    return gw_dberr(g, "cannot record the test");
+  rc = gw_exec(g, "cannot record the test",
+               "UPDATE channels SET test_time = ?2, response_time = ?3 WHERE id = ?1", "iii", u.id,
+               (int64_t)time(NULL), ok ? ms : (int64_t)0);
+  if (rc == 0 && db_commit(g->db) != 0)
+    rc = gw_dberr(g, "cannot record the test");
+  if (rc != 0) {
+    db_rollback(g->db);
+    return rc;
+  }
+
+  if (g->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)u.id);
+    cJSON_AddStringToObject(o, "name", u.name);
+    cJSON_AddStringToObject(o, "model", model);
+    cJSON_AddBoolToObject(o, "ok", ok);
+    cJSON_AddNumberToObject(o, "status", (double)status);
+    cJSON_AddNumberToObject(o, "response_time", (double)ms);
+    cJSON_AddStringToObject(o, "error", net ? err : msg);
+    if (out_json(o) != 0)
+      rc = gw_err(GW_FAIL, "out of memory");
+    cJSON_Delete(o);
+  } else if (ok) {
+    printf("channel %s: ok, HTTP %ld in %" PRId64 " ms (model %s)\n", u.name, status, ms, model);
+  }
+  if (net != 0)
+    return gw_err(GW_UPSTREAM, "channel %s: the upstream is unreachable after %" PRId64 " ms: %s",
+                  u.name, ms, err);
+  if (!ok)
+    return gw_err(GW_UPSTREAM, "channel %s: the upstream answered HTTP %ld in %" PRId64 " ms: %s",
+                  u.name, status, ms, msg);
+  return rc;
+}
+
+int cmd_channel_models(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *timeout_s = "30";
+  const struct gw_opt opts[] = { { "timeout", &timeout_s, NULL }, { 0 } };
+  struct upstream u = { 0 };
+  char err[512] = "", msg[512] = "";
+  int64_t timeout = 0, ms = 0;
+  long status = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc == 0)
+    rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
+    return rc;
+  struct buf out;
+  buf_init(&out, UPSTREAM_BODY_MAX);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int net = upstream_call(&u, "/v1/models", NULL, (long)timeout, &out, &status, &ms, err,
+                          sizeof err);
+  curl_global_cleanup();
+  OPENSSL_cleanse(u.key, sizeof u.key);
+  if (net != 0) {
+    buf_free(&out);
+    return gw_err(GW_UPSTREAM, "channel %s: the upstream is unreachable: %s", u.name, err);
+  }
+  if (status < 200 || status >= 300) {
+    upstream_error(&out, msg, sizeof msg);
+    buf_free(&out);
+    return gw_err(GW_UPSTREAM, "channel %s: GET /v1/models answered HTTP %ld: %s", u.name, status,
+                  msg);
+  }
+  cJSON *j = cJSON_ParseWithLength(out.data ? out.data : "", out.len);
+  buf_free(&out);
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data"), *it;
+  if (!cJSON_IsArray(data)) {
+    cJSON_Delete(j);
+    return gw_err(GW_UPSTREAM, "channel %s: GET /v1/models did not answer {\"data\":[...]}",
+                  u.name);
+  }
+  cJSON *ids = cJSON_CreateArray();
+  cJSON_ArrayForEach(it, data) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
+    if (id)
+      cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+  }
+  cJSON_Delete(j);
+  if (g->json) {
+    if (out_json(ids) != 0)
+      rc = gw_err(GW_FAIL, "out of memory");
+  } else {
+    cJSON_ArrayForEach(it, ids) {
+      char line[512];
+      snprintf(line, sizeof line, "%s", it->valuestring);
+      for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+          *p = '?';
+      printf("%s\n", line);
+    }
+  }
+  cJSON_Delete(ids);
+  return rc;
 }

@@ -1,9 +1,10 @@
 /*
- * gwctl log: list rows of the logs table (relayed requests and administrative events), newest first.
+ * gwctl log: list, stats, export and prune rows of the logs table (relayed requests and
+ * administrative events), with one set of filters.
  *
  * Callers: the command table in main.c.
- * Never: writes to the logs table (gw_log_manage in main.c does, for changes), or reads rows without
- * a LIMIT.
+ * Never: writes to the logs table except prune (gw_log_manage in main.c does, for changes), or holds
+ * an unbounded number of rows in memory (list has a LIMIT, export streams).
  */
 #include "gwctl.h"
 #include "output.h"
@@ -98,65 +99,119 @@ static int token_exists(struct gwctl *g, const char *name, int64_t uid, const ch
              : gw_err(GW_NOTFOUND, "no token named '%s'", name);
 }
 
+/* The filters every log command shares. Parameters ?1..?9 of the WHERE clause; ?10 is the
+ * command's own (LIMIT, or the cut-off of prune) and must appear in its SQL. */
+struct log_filter {
+  const char *user, *token, *model, *channel, *type_s, *status_s, *since_s, *until_s, *request_id;
+  int64_t uid, cid, type, status, since, until;
+  char uname[GW_NAME_MAX + 1];
+  char where[768];
+};
+
+#define LOG_FILTER_OPTS(f) \
+  { "user", &(f).user, NULL }, { "token", &(f).token, NULL }, { "model", &(f).model, NULL }, \
+  { "channel", &(f).channel, NULL }, { "type", &(f).type_s, NULL }, \
+  { "status", &(f).status_s, NULL }, { "since", &(f).since_s, NULL }, \
+  { "until", &(f).until_s, NULL }
+
+static int parse_type(struct gwctl *g, const char *s, int64_t *type)
+{
+  for (int i = 1; i < NTYPES; i++)
+    if (strcmp(s, log_types[i]) == 0)
+      *type = i;
+  if (!*type)
+    return gw_usage(g, "--type must be one of consume, topup, manage, system, error, refund; "
+                    "not '%s'", s);
+  return 0;
+}
+
+/* Checks the filter values (before the database is opened) ... */
+static int filter_parse(struct gwctl *g, struct log_filter *f)
+{
+  int rc = 0;
+  if (f->type_s)
+    rc = parse_type(g, f->type_s, &f->type);
+  if (rc == 0 && f->status_s)
+    rc = gw_parse_int(g, "--status", f->status_s, 100, 599, &f->status);
+  if (rc == 0 && f->since_s)
+    rc = gw_parse_time(g, "--since", f->since_s, &f->since);
+  if (rc == 0 && f->until_s)
+    rc = gw_parse_time(g, "--until", f->until_s, &f->until);
+  if (rc == 0 && f->since_s && f->until_s && f->until <= f->since)
+    rc = gw_usage(g, "--until must be later than --since");
+  return rc;
+}
+
+/* ... then resolves names and builds the WHERE clause. */
+static int filter_resolve(struct gwctl *g, struct log_filter *f)
+{
+  int rc = 0;
+  if (f->user && (rc = gw_user_find(g, f->user, &f->uid, f->uname, sizeof f->uname)) != 0)
+    return rc;
+  if (f->token && (rc = token_exists(g, f->token, f->uid, f->uname)) != 0)
+    return rc;
+  if (f->channel && (rc = gw_channel_find(g, f->channel, &f->cid, NULL, 0)) != 0)
+    return rc;
+  /* only the filters given go into the WHERE clause, so SQLite can use the matching index */
+  if (f->user)
+    add_cond(f->where, sizeof f->where, "user_id = ?1");
+  if (f->token)
+    add_cond(f->where, sizeof f->where, "token_name = ?2");
+  if (f->model)
+    add_cond(f->where, sizeof f->where, "model_name = ?3");
+  if (f->request_id)
+    add_cond(f->where, sizeof f->where, "request_id = ?4");
+  if (f->type)
+    add_cond(f->where, sizeof f->where, "type = ?5");
+  if (f->channel)
+    add_cond(f->where, sizeof f->where, "channel_id = ?6");
+  if (f->status_s)
+    add_cond(f->where, sizeof f->where, "status = ?7");
+  if (f->since_s)
+    add_cond(f->where, sizeof f->where, "created_at >= ?8");
+  if (f->until_s)
+    add_cond(f->where, sizeof f->where, "created_at < ?9");
+  return 0;
+}
+
+static struct db_stmt *filter_prepare(struct gwctl *g, const struct log_filter *f, const char *sql,
+                                      int64_t p10)
+{
+  return gw_prepare(g, "cannot read the log", sql, "isssiiiiii", f->uid, f->token, f->model,
+                    f->request_id, f->type, f->cid, f->status, f->since, f->until, p10);
+}
+
+#define LOG_COLS "id, request_id, created_at, type, user_id, username, token_id, token_name, " \
+  "channel_id, model_name, upstream_model, prompt_tokens, completion_tokens, quota, status, " \
+  "is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\", content"
+
 int cmd_log_list(struct gwctl *g, int argc, char **argv)
 {
-  const char *limit_s = LOG_LIMIT_DEFAULT, *user = NULL, *token = NULL, *model = NULL,
-             *request_id = NULL, *type_s = NULL;
+  struct log_filter f = { 0 };
+  const char *limit_s = LOG_LIMIT_DEFAULT;
   const struct gw_opt opts[] = {
+    LOG_FILTER_OPTS(f),
+    { "request-id", &f.request_id, NULL },
     { "limit", &limit_s, NULL },
-    { "user", &user, NULL },
-    { "token", &token, NULL },
-    { "model", &model, NULL },
-    { "request-id", &request_id, NULL },
-    { "type", &type_s, NULL },
     { 0 },
   };
-  int64_t limit = 0, uid = 0, type = 0;
-  char uname[GW_NAME_MAX + 1] = "", where[512] = "", sql[1536];
-
+  int64_t limit = 0;
+  char sql[2048];
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc == 0)
     rc = gw_parse_int(g, "--limit", limit_s, 1, LOG_LIMIT_MAX, &limit);
-  if (rc == 0 && type_s) {
-    for (int i = 1; i < NTYPES; i++)
-      if (strcmp(type_s, log_types[i]) == 0)
-        type = i;
-    if (!type)
-      rc = gw_usage(g, "--type must be one of consume, topup, manage, system, error, refund; "
-                    "not '%s'", type_s);
-  }
-  if (rc != 0 || (rc = gw_open(g)) != 0)
+  if (rc == 0)
+    rc = filter_parse(g, &f);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
     return rc;
-  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
-    return rc;
-  if (token && (rc = token_exists(g, token, uid, uname)) != 0)
-    return rc;
-
-  /* Only the filters given go into the WHERE clause, so SQLite can use the matching index. */
-  if (user)
-    add_cond(where, sizeof where, "user_id = ?1");
-  if (token)
-    add_cond(where, sizeof where, "token_name = ?2");
-  if (model)
-    add_cond(where, sizeof where, "model_name = ?3");
-  if (request_id)
-    add_cond(where, sizeof where, "request_id = ?4");
-  if (type)
-    add_cond(where, sizeof where, "type = ?5");
-  snprintf(sql, sizeof sql,
-           "SELECT id, request_id, created_at, type, user_id, username, token_id, token_name, "
-           "channel_id, model_name, upstream_model, prompt_tokens, completion_tokens, quota, status, "
-           "is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\", content "
-           "FROM logs %s ORDER BY created_at DESC, id DESC LIMIT ?6", where);
-  struct db_stmt *st = db_prepare(g->db, sql);
+  snprintf(sql, sizeof sql, "SELECT " LOG_COLS " FROM logs %s ORDER BY created_at DESC, id DESC "
+           "LIMIT ?10", f.where);
+  struct db_stmt *st = filter_prepare(g, &f, sql, limit);
   if (!st)
-    return gw_dberr(g, "cannot read the log");
-  enum db_step_result r = db_bind_int64(st, 1, uid) == 0 && db_bind_text(st, 2, token) == 0
-                          && db_bind_text(st, 3, model) == 0 && db_bind_text(st, 4, request_id) == 0
-                          && db_bind_int64(st, 5, type) == 0 && db_bind_int64(st, 6, limit) == 0
-                          ? DB_DONE : DB_ERROR;
+    return GW_FAIL;
   cJSON *rows = cJSON_CreateArray();
-  while (rows && r != DB_ERROR && (r = db_step(st)) == DB_ROW) {
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
     cJSON *o = log_row(st);
     if (!o || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
@@ -170,5 +225,204 @@ int cmd_log_list(struct gwctl *g, int argc, char **argv)
   else if (!rows || out_list(g->json, rows, log_cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
+  return rc;
+}
+
+static const struct out_col stats_cols[] = {
+  { "key", "KEY", OUT_PLAIN, 40, NULL },
+  { "requests", "REQUESTS", OUT_PLAIN, 0, NULL },
+  { "prompt_tokens", "PROMPT", OUT_PLAIN, 0, NULL },
+  { "completion_tokens", "COMPLETION", OUT_PLAIN, 0, NULL },
+  { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
+  { 0 },
+};
+
+int cmd_log_stats(struct gwctl *g, int argc, char **argv)
+{
+  struct log_filter f = { 0 };
+  const char *by = "model";
+  const struct gw_opt opts[] = { LOG_FILTER_OPTS(f), { "by", &by, NULL }, { 0 } };
+  const char *key = NULL;
+  char sql[2048];
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0 && strcmp(by, "model") == 0)
+    key = "model_name";
+  else if (rc == 0 && strcmp(by, "user") == 0)
+    key = "username";
+  else if (rc == 0 && strcmp(by, "channel") == 0)
+    key = "COALESCE((SELECT name FROM channels c WHERE c.id = logs.channel_id), "
+          "'#' || channel_id)";
+  else if (rc == 0 && strcmp(by, "day") == 0)
+    key = "date(created_at, 'unixepoch', 'localtime')";
+  else if (rc == 0)
+    rc = gw_usage(g, "--by must be model, user, channel or day, not '%s'", by);
+  if (rc == 0)
+    rc = filter_parse(g, &f);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
+    return rc;
+  /* without --type: relayed requests (consume and error rows) */
+  if (!f.type)
+    add_cond(f.where, sizeof f.where, "type IN (2, 5)");
+  snprintf(sql, sizeof sql, "SELECT %s AS k, count(*), sum(prompt_tokens), sum(completion_tokens), "
+           "sum(quota) FROM logs %s GROUP BY k ORDER BY %s LIMIT ?10", key, f.where,
+           strcmp(by, "day") == 0 ? "k" : "5 DESC, k");
+  struct db_stmt *st = filter_prepare(g, &f, sql, (int64_t)LOG_LIMIT_MAX);
+  if (!st)
+    return GW_FAIL;
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", db_col_text(st, 0));
+    cJSON_AddNumberToObject(o, "requests", (double)db_col_int64(st, 1));
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)db_col_int64(st, 2));
+    cJSON_AddNumberToObject(o, "completion_tokens", (double)db_col_int64(st, 3));
+    cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 4));
+    if (cJSON_GetArraySize(o) != 5 || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  db_finalize(st);
+  if (r == DB_ERROR)
+    rc = gw_dberr(g, "cannot read the log");
+  else if (!rows || out_list(g->json, rows, stats_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+static void csv_out(const char *s, int last)
+{
+  if (strpbrk(s, ",\"\r\n")) {
+    putchar('"');
+    for (; *s; s++) {
+      if (*s == '"')
+        putchar('"');
+      putchar(*s);
+    }
+    putchar('"');
+  } else {
+    fputs(s, stdout);
+  }
+  putchar(last ? '\n' : ',');
+}
+
+int cmd_log_export(struct gwctl *g, int argc, char **argv)
+{
+  struct log_filter f = { 0 };
+  const char *format = "csv", *limit_s = NULL;
+  const struct gw_opt opts[] = {
+    LOG_FILTER_OPTS(f),
+    { "request-id", &f.request_id, NULL },
+    { "format", &format, NULL },
+    { "limit", &limit_s, NULL },
+    { 0 },
+  };
+  int64_t limit = -1;
+  char sql[2048];
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0 && g->json)
+    format = "json";
+  if (rc == 0 && strcmp(format, "csv") && strcmp(format, "json"))
+    rc = gw_usage(g, "--format must be csv or json, not '%s'", format);
+  if (rc == 0 && limit_s)
+    rc = gw_parse_int(g, "--limit", limit_s, 1, INT64_MAX, &limit);
+  if (rc == 0)
+    rc = filter_parse(g, &f);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
+    return rc;
+  snprintf(sql, sizeof sql, "SELECT " LOG_COLS " FROM logs %s ORDER BY created_at, id LIMIT ?10",
+           f.where);
+  struct db_stmt *st = filter_prepare(g, &f, sql, limit);
+  if (!st)
+    return GW_FAIL;
+  int json = strcmp(format, "json") == 0, n = 0;
+  if (json)
+    fputs("[", stdout);
+  else
+    fputs("id,created_at,type,request_id,user_id,username,token_id,token_name,channel_id,model,"
+          "upstream_model,prompt_tokens,completion_tokens,quota,status,is_stream,elapsed_ms,"
+          "first_byte_ms,end_reason,usage_source,group,content\n", stdout);
+  enum db_step_result r;
+  /* rows are written as they come: an export is not held in memory */
+  while ((r = db_step(st)) == DB_ROW) {
+    cJSON *o = log_row(st);
+    if (!o) {
+      r = DB_ERROR;
+      break;
+    }
+    if (json) {
+      char *line = cJSON_PrintUnformatted(o);
+      if (line)
+        printf("%s\n%s", n ? "," : "", line);
+      cJSON_free(line);
+    } else {
+      const cJSON *it;
+      cJSON_ArrayForEach(it, o) {
+        char cell[64];
+        const char *v = cell;
+        if (cJSON_IsString(it))
+          v = it->valuestring;
+        else if (cJSON_IsBool(it))
+          snprintf(cell, sizeof cell, "%d", cJSON_IsTrue(it) ? 1 : 0);
+        else
+          snprintf(cell, sizeof cell, "%.0f", it->valuedouble);
+        csv_out(v, it->next == NULL);
+      }
+    }
+    cJSON_Delete(o);
+    n++;
+  }
+  db_finalize(st);
+  if (json)
+    fputs(n ? "\n]\n" : "]\n", stdout);
+  return r == DB_ERROR ? gw_dberr(g, "cannot read the log") : GW_OK;
+}
+
+int cmd_log_prune(struct gwctl *g, int argc, char **argv)
+{
+  const char *before_s = NULL, *type_s = NULL;
+  int yes = 0;
+  const struct gw_opt opts[] = {
+    { "before", &before_s, NULL },
+    { "type", &type_s, NULL },
+    { "yes", NULL, &yes },
+    { 0 },
+  };
+  int64_t before = 0, type = 0, n = 0;
+  char what[256];
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0 && !before_s)
+    rc = gw_usage(g, "missing --before DATE");
+  if (rc == 0)
+    rc = gw_parse_time(g, "--before", before_s, &before);
+  if (rc == 0 && type_s)
+    rc = parse_type(g, type_s, &type);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  if (gw_scalar(g, "cannot count log rows",
+                "SELECT count(*) FROM logs WHERE created_at < ?1 AND (?2 = 0 OR type = ?2)", &n,
+                "ii", before, type) < 0)
+    return GW_FAIL;
+  snprintf(what, sizeof what, "delete %" PRId64 " log row%s older than %s", n, n == 1 ? "" : "s",
+           before_s);
+  if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_exec(g, "cannot prune the log",
+               "DELETE FROM logs WHERE created_at < ?1 AND (?2 = 0 OR type = ?2)", "ii", before, type);
+  n = rc == 0 ? db_changes(g->db) : 0;
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "log prune before=%" PRId64 "%s%s rows=%" PRId64, before,
+                       type ? " type=" : "", type ? type_s : "", n);
+  rc = gw_end(g, rc);
+  if (rc == 0) {
+    if (g->json)
+      printf("{\"deleted\":%" PRId64 "}\n", n);
+    else
+      printf("%" PRId64 " log row%s deleted\n", n, n == 1 ? "" : "s");
+  }
   return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * gwctl token: create, list and show client API keys (table tokens).
+ * gwctl token: create (one or a batch), list, show, edit, enable, disable, rotate and rm client API
+ * keys (table tokens), and gw_token_find() for the other commands.
  *
  * Callers: the command table in main.c.
  * Never: stores a key (only key_hash and key_hint, see keys.h), prints a key other than the one
@@ -9,6 +10,9 @@
 #include "keys.h"
 #include "output.h"
 
+#include "util.h"
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -156,66 +160,170 @@ static int read_key_file(struct gwctl *g, const char *path, char *key, size_t ke
   return rc;
 }
 
+/* Checks an --ips list: each item an IPv4/IPv6 address with an optional /prefix. */
+static int check_ips(struct gwctl *g, const char *in, char *out, size_t outlen)
+{
+  int n = 0;
+  int rc = gw_norm_list(g, "--ips", in, 64, out, outlen, &n);
+  const char *p = out;
+  while (rc == 0 && *p) {
+    size_t len = strcspn(p, ",");
+    char item[80], addr[80];
+    unsigned char buf[16];
+    snprintf(item, sizeof item, "%.*s", (int)len, p);
+    const char *slash = strchr(item, '/');
+    snprintf(addr, sizeof addr, "%.*s", (int)(slash ? (size_t)(slash - item) : strlen(item)), item);
+    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128 : 0;
+    int64_t prefix = 0;
+    if (!max)
+      return gw_usage(g, "--ips: '%s' is not an IPv4 or IPv6 address", addr);
+    if (slash && (parse_int64(slash + 1, &prefix) != 0 || prefix < 0 || prefix > max))
+      return gw_usage(g, "--ips: '%s' has a bad prefix length (0 to %d after '/')", item, max);
+    p += len;
+    if (*p == ',')
+      p++;
+  }
+  return rc;
+}
+
+/* --expires DATE|never: -1 for never; a time not in the future is refused. */
+static int parse_expires(struct gwctl *g, const char *s, int64_t *out)
+{
+  if (strcmp(s, "never") == 0) {
+    *out = -1;
+    return 0;
+  }
+  int rc = gw_parse_time(g, "--expires", s, out);
+  if (rc == 0 && *out <= (int64_t)time(NULL))
+    rc = gw_usage(g, "--expires %s is in the past", s);
+  return rc;
+}
+
+/* A token's group must exist, and be the user's own group or one users may pick. */
+static int check_token_group(struct gwctl *g, const char *group, int64_t uid, const char *uname)
+{
+  if (!*group)
+    return 0;
+  int64_t ok = 0;
+  int rc = gw_group_check(g, "--group", group);
+  if (rc != 0)
+    return rc;
+  int r = gw_scalar(g, "cannot look up the group",
+                    "SELECT 1 FROM groups g WHERE g.name = ?1 AND (g.selectable <> 0 OR "
+                    "g.name = (SELECT \"group\" FROM users WHERE id = ?2))", &ok, "si", group, uid);
+  if (r < 0)
+    return GW_FAIL;
+  if (r == 0)
+    return gw_err(GW_CONFLICT, "--group: group '%s' is not the group of user '%s', and users may not "
+                  "pick it (gwctl group set %s --selectable yes)", group, uname, group);
+  return 0;
+}
+
 struct token_new {
-  const char *user, *name, *models, *hash, *hint;
-  int64_t quota;
+  const char *user, *name, *models, *ips, *group;
+  int64_t quota, expires, count;
   int unlimited;
+  int suffix;                           /* --count: names get -1..-N */
+  char (*keys)[KEY_MAX_LEN + 8];        /* count keys, generated or read beforehand */
+  int64_t *ids;
 };
 
-static int token_insert(struct gwctl *g, const struct token_new *t, int64_t *id, int64_t *uid,
-                        char *uname, size_t unamelen)
+static int token_insert(struct gwctl *g, const struct token_new *t, int64_t *uid, char *uname,
+                        size_t unamelen)
 {
   int rc = gw_user_find(g, t->user, uid, uname, unamelen);
+  if (rc == 0)
+    rc = check_token_group(g, t->group, *uid, uname);
   if (rc != 0)
     return rc;
 
-  struct db_stmt *st = db_prepare(g->db,
+  struct db_stmt *chk = db_prepare(g->db,
       "SELECT id, 1 FROM tokens WHERE user_id = ?1 AND name = ?2 "
       "UNION ALL SELECT id, 2 FROM tokens WHERE key_hash = ?3");
-  if (!st)
-    return gw_dberr(g, "cannot create the token");
-  enum db_step_result r = db_bind_int64(st, 1, *uid) == 0 && db_bind_text(st, 2, t->name) == 0
-                          && db_bind_text(st, 3, t->hash) == 0 ? db_step(st) : DB_ERROR;
-  int64_t other = r == DB_ROW ? db_col_int64(st, 0) : 0, why = r == DB_ROW ? db_col_int64(st, 1) : 0;
-  db_finalize(st);
-  if (r == DB_ERROR)
-    return gw_dberr(g, "cannot create the token");
-  if (why == 1)
-    return gw_err(GW_CONFLICT, "user '%s' already has a token named '%s' (id %" PRId64 ")", uname,
-                  t->name, other);
-  if (why == 2)
-    return gw_err(GW_CONFLICT, "this key is already in use (token id %" PRId64 ")", other);
-
-  st = db_prepare(g->db,
+  struct db_stmt *ins = db_prepare(g->db,
       "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, expired_time, "
-      "remain_quota, unlimited_quota, models) VALUES (?1, ?2, ?3, ?4, 1, ?5, -1, ?6, ?7, ?8)");
-  if (!st)
+      "remain_quota, unlimited_quota, models, subnet, \"group\") "
+      "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!chk || !ins) {
+    db_finalize(chk);
+    db_finalize(ins);
     return gw_dberr(g, "cannot create the token");
-  int ok = db_bind_int64(st, 1, *uid) == 0 && db_bind_text(st, 2, t->name) == 0
-           && db_bind_text(st, 3, t->hash) == 0 && db_bind_text(st, 4, t->hint) == 0
-           && db_bind_int64(st, 5, (int64_t)time(NULL)) == 0
-           && db_bind_int64(st, 6, t->unlimited ? 0 : t->quota) == 0
-           && db_bind_int64(st, 7, t->unlimited) == 0 && db_bind_text(st, 8, t->models) == 0
-           && db_step(st) == DB_DONE;
-  db_finalize(st);
-  if (!ok)
-    return gw_dberr(g, "cannot create the token");
-  *id = db_last_insert_id(g->db);
+  }
+  int64_t now = (int64_t)time(NULL);
+  for (int64_t i = 0; rc == 0 && i < t->count; i++) {
+    char name[GW_NAME_MAX + 24], hash[KEY_HASH_HEX_LEN + 1], hint[KEY_HINT_MAX];
+    if (t->suffix)
+      snprintf(name, sizeof name, "%s-%" PRId64, t->name, i + 1);
+    else
+      snprintf(name, sizeof name, "%s", t->name);
+    const char *body = key_body(t->keys[i]);
+    key_hash(body, strlen(body), hash);
+    key_hint(t->keys[i], hint);
 
-  char quota[32];
+    db_reset(chk);
+    enum db_step_result r = db_bind_int64(chk, 1, *uid) == 0 && db_bind_text(chk, 2, name) == 0
+                            && db_bind_text(chk, 3, hash) == 0 ? db_step(chk) : DB_ERROR;
+    int64_t other = r == DB_ROW ? db_col_int64(chk, 0) : 0;
+    int64_t why = r == DB_ROW ? db_col_int64(chk, 1) : 0;
+    db_reset(chk);
+    if (r == DB_ERROR) {
+      rc = gw_dberr(g, "cannot create the token");
+      break;
+    }
+    if (why == 1) {
+      rc = gw_err(GW_CONFLICT, "user '%s' already has a token named '%s' (id %" PRId64 ")", uname,
+                  name, other);
+      break;
+    }
+    if (why == 2) {
+      rc = gw_err(GW_CONFLICT, "this key is already in use (token id %" PRId64 ")", other);
+      break;
+    }
+    db_reset(ins);
+    int ok = db_bind_int64(ins, 1, *uid) == 0 && db_bind_text(ins, 2, name) == 0
+             && db_bind_text(ins, 3, hash) == 0 && db_bind_text(ins, 4, hint) == 0
+             && db_bind_int64(ins, 5, now) == 0 && db_bind_int64(ins, 6, t->expires) == 0
+             && db_bind_int64(ins, 7, t->unlimited ? 0 : t->quota) == 0
+             && db_bind_int64(ins, 8, t->unlimited) == 0 && db_bind_text(ins, 9, t->models) == 0
+             && db_bind_text(ins, 10, t->ips) == 0 && db_bind_text(ins, 11, t->group) == 0
+             && db_step(ins) == DB_DONE;
+    if (!ok) {
+      rc = gw_dberr(g, "cannot create the token");
+      break;
+    }
+    t->ids[i] = db_last_insert_id(g->db);
+  }
+  db_finalize(chk);
+  db_finalize(ins);
+  if (rc != 0)
+    return rc;
+
+  char quota[32], hint[KEY_HINT_MAX];
   if (t->unlimited)
     snprintf(quota, sizeof quota, "unlimited");
   else
     snprintf(quota, sizeof quota, "%" PRId64, t->quota);
-  struct gw_subject s = { .user_id = *uid, .username = uname, .token_id = *id,
-                          .token_name = t->name };
-  return gw_log_manage(g, &s, "token create %s user=%s quota=%s models=%s key=%s", t->name, uname,
-                       quota, *t->models ? t->models : "all", t->hint);
+  key_hint(t->keys[0], hint);
+  struct gw_subject s = { .user_id = *uid, .username = uname,
+                          .token_id = t->suffix ? 0 : t->ids[0],
+                          .token_name = t->suffix ? "" : t->name };
+  if (t->suffix)
+    return gw_log_manage(g, &s, "token create %s-1..%s-%" PRId64 " count=%" PRId64 " user=%s "
+                         "quota=%s models=%s ips=%s group=%s expires=%" PRId64, t->name, t->name,
+                         t->count, t->count, uname, quota, *t->models ? t->models : "all",
+                         *t->ips ? t->ips : "any", *t->group ? t->group : "user's", t->expires);
+  return gw_log_manage(g, &s, "token create %s user=%s quota=%s models=%s ips=%s group=%s "
+                       "expires=%" PRId64 " key=%s", t->name, uname, quota,
+                       *t->models ? t->models : "all", *t->ips ? t->ips : "any",
+                       *t->group ? t->group : "user's", t->expires, hint);
 }
+
+#define TOKEN_COUNT_MAX 100000
 
 int cmd_token_create(struct gwctl *g, int argc, char **argv)
 {
-  const char *user = NULL, *name = NULL, *quota_s = NULL, *models = "", *key_file = NULL;
+  const char *user = NULL, *name = NULL, *quota_s = NULL, *models = "", *key_file = NULL,
+             *expires_s = "never", *ips = "", *group = "", *count_s = NULL;
   int unlimited = 0, nmodels = 0;
   const struct gw_opt opts[] = {
     { "user", &user, NULL },
@@ -224,12 +332,15 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
     { "unlimited", NULL, &unlimited },
     { "models", &models, NULL },
     { "key-file", &key_file, NULL },
+    { "expires", &expires_s, NULL },
+    { "ips", &ips, NULL },
+    { "group", &group, NULL },
+    { "count", &count_s, NULL },
     { 0 },
   };
-  char key[KEY_MAX_LEN + 8] = "", hash[KEY_HASH_HEX_LEN + 1], hint[KEY_HINT_MAX];
-  char model_list[GW_LIST_MAX], uname[GW_NAME_MAX + 1] = "";
-  struct token_new t = { 0 };
-  int64_t id = 0, uid = 0;
+  char model_list[GW_LIST_MAX], ip_list[GW_LIST_MAX], uname[GW_NAME_MAX + 1] = "";
+  struct token_new t = { .count = 1 };
+  int64_t uid = 0;
 
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc == 0 && !user)
@@ -238,6 +349,12 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "missing --name N");
   if (rc == 0)
     rc = gw_check_name(g, "token name", name);
+  if (rc == 0 && count_s)
+    rc = gw_parse_int(g, "--count", count_s, 1, TOKEN_COUNT_MAX, &t.count);
+  if (rc == 0 && count_s && strlen(name) + 7 > GW_NAME_MAX)
+    rc = gw_usage(g, "token name '%s' leaves no room for the -N suffix of --count", name);
+  if (rc == 0 && count_s && key_file)
+    rc = gw_usage(g, "--key-file and --count do not go together: one key file is one key");
   if (rc == 0 && quota_s && unlimited)
     rc = gw_usage(g, "give --quota Q or --unlimited, not both");
   if (rc == 0 && !quota_s && !unlimited)
@@ -245,24 +362,337 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && quota_s)
     rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &t.quota);
   if (rc == 0)
+    rc = parse_expires(g, expires_s, &t.expires);
+  if (rc == 0)
     rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
                       &nmodels);
+  if (rc == 0)
+    rc = check_ips(g, ips, ip_list, sizeof ip_list);
+  if (rc == 0 && *group)
+    rc = gw_check_name(g, "--group", group);
+  if (rc != 0)
+    return rc;
+  t.suffix = count_s != NULL;
+  t.keys = calloc((size_t)t.count, sizeof *t.keys);
+  t.ids = calloc((size_t)t.count, sizeof *t.ids);
+  if (!t.keys || !t.ids)
+    rc = gw_err(GW_FAIL, "out of memory");
   if (rc == 0 && key_file)
-    rc = read_key_file(g, key_file, key, sizeof key);
-  else if (rc == 0 && key_generate(key, sizeof key) != 0)
-    rc = gw_err(GW_FAIL, "cannot generate a key: no randomness available");
+    rc = read_key_file(g, key_file, t.keys[0], sizeof t.keys[0]);
+  for (int64_t i = 0; rc == 0 && !key_file && i < t.count; i++)
+    if (key_generate(t.keys[i], sizeof t.keys[i]) != 0)
+      rc = gw_err(GW_FAIL, "cannot generate a key: no randomness available");
   if (rc == 0) {
-    const char *body = key_body(key);
-    key_hash(body, strlen(body), hash);
-    key_hint(key, hint);
     t.user = user;
     t.name = name;
     t.models = model_list;
-    t.hash = hash;
-    t.hint = hint;
+    t.ips = ip_list;
+    t.group = group;
     t.unlimited = unlimited != 0;
     if ((rc = gw_begin(g)) == 0)
-      rc = gw_end(g, token_insert(g, &t, &id, &uid, uname, sizeof uname));
+      rc = gw_end(g, token_insert(g, &t, &uid, uname, sizeof uname));
+  }
+  if (rc == 0 && !g->json) {
+    for (int64_t i = 0; i < t.count; i++)
+      printf("%s\n", t.keys[i]);
+  } else if (rc == 0) {
+    cJSON *all = count_s ? cJSON_CreateArray() : NULL;
+    for (int64_t i = 0; rc == 0 && i < t.count; i++) {
+      char nm[GW_NAME_MAX + 24];
+      if (count_s)
+        snprintf(nm, sizeof nm, "%s-%" PRId64, name, i + 1);
+      else
+        snprintf(nm, sizeof nm, "%s", name);
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddNumberToObject(o, "id", (double)t.ids[i]);
+      cJSON_AddStringToObject(o, "name", nm);
+      cJSON_AddNumberToObject(o, "user_id", (double)uid);
+      cJSON_AddStringToObject(o, "username", uname);
+      if (!cJSON_AddStringToObject(o, "key", t.keys[i]) || cJSON_GetArraySize(o) != 5
+          || (all && !cJSON_AddItemToArray(all, o)) || (count_s && !all)) {
+        cJSON_Delete(o);
+        rc = gw_err(GW_FAIL, "out of memory");
+      } else if (!all) {
+        if (out_json(o) != 0)
+          rc = gw_err(GW_FAIL, "out of memory");
+        cJSON_Delete(o);
+      }
+    }
+    if (rc == 0 && all && out_json(all) != 0)
+      rc = gw_err(GW_FAIL, "out of memory");
+    cJSON_Delete(all);
+  }
+  if (t.keys)
+    OPENSSL_cleanse(t.keys, (size_t)t.count * sizeof *t.keys);
+  free(t.keys);
+  free(t.ids);
+  return rc;
+}
+
+int cmd_token_list(struct gwctl *g, int argc, char **argv)
+{
+  const char *user = NULL, *status = NULL;
+  const struct gw_opt opts[] = { { "user", &user, NULL }, { "status", &status, NULL }, { 0 } };
+  char uname[GW_NAME_MAX + 1];
+  int64_t uid = 0;
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0 && status && strcmp(status, "enabled") && strcmp(status, "disabled")
+      && strcmp(status, "expired") && strcmp(status, "exhausted"))
+    rc = gw_usage(g, "--status must be enabled, disabled, expired or exhausted, not '%s'", status);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
+    return rc;
+  cJSON *rows = token_rows(g, "?3 = 0 OR t.user_id = ?3", NULL, 0, uid, &rc);
+  if (!rows)
+    return rc;
+  if (status) {         /* the status shown is computed (expiry, quota): filter on it */
+    for (int i = cJSON_GetArraySize(rows) - 1; i >= 0; i--) {
+      const char *st = cJSON_GetStringValue(
+          cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, i), "status"));
+      if (!st || strcmp(st, status) != 0)
+        cJSON_DeleteItemFromArray(rows, i);
+    }
+  }
+  if (out_list(g->json, rows, token_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *id, char *name,
+                  size_t namelen)
+{
+  char uname[GW_NAME_MAX + 1] = "";
+  int64_t uid = 0;
+  int rc = 0;
+  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
+    return rc;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && !gw_is_id(ref))
+      break;
+    struct db_stmt *st = pass == 0
+        ? gw_prepare(g, "cannot look up the token",
+                     "SELECT t.id, t.name, COALESCE(u.username, '?') FROM tokens t LEFT JOIN users u "
+                     "ON u.id = t.user_id WHERE t.name = ?1 AND (?2 = 0 OR t.user_id = ?2) "
+                     "ORDER BY t.id", "si", ref, uid)
+        : gw_prepare(g, "cannot look up the token",
+                     "SELECT t.id, t.name, '' FROM tokens t WHERE t.id = ?1 "
+                     "AND (?2 = 0 OR t.user_id = ?2)", "ii", (int64_t)strtoll(ref, NULL, 10), uid);
+    if (!st)
+      return GW_FAIL;
+    char owners[512] = "";
+    size_t used = 0;
+    int n = 0;
+    enum db_step_result r;
+    while ((r = db_step(st)) == DB_ROW) {
+      if (n++ == 0) {
+        *id = db_col_int64(st, 0);
+        snprintf(name, namelen, "%s", db_col_text(st, 1));
+      }
+      int w = snprintf(owners + used, sizeof owners - used, "%s%s", used ? ", " : "",
+                       db_col_text(st, 2));
+      if (w > 0 && (size_t)w < sizeof owners - used)
+        used += (size_t)w;
+    }
+    db_finalize(st);
+    if (r == DB_ERROR)
+      return gw_dberr(g, "cannot look up the token");
+    if (n > 1)
+      return gw_usage(g, "%d users have a token named '%s' (%s): give --user NAME", n, ref, owners);
+    if (n == 1)
+      return 0;
+  }
+  return *uname ? gw_err(GW_NOTFOUND, "user '%s' has no token named '%s'", uname, ref)
+                : gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no token with name or id '%s'"
+                                                    : "no token named '%s'", ref);
+}
+
+int cmd_token_show(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *user = NULL;
+  const struct gw_opt opts[] = { { "user", &user, NULL }, { 0 } };
+  char name[GW_NAME_MAX + 1];
+  int64_t id = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_token_find(g, ref, user, &id, name, sizeof name)))
+    return rc;
+  cJSON *rows = token_rows(g, "t.id = ?2 AND (?3 = 0 OR t.user_id = ?3)", NULL, id, 0, &rc);
+  if (!rows)
+    return rc;
+  if (cJSON_GetArraySize(rows) != 1)
+    rc = gw_err(GW_NOTFOUND, "token %" PRId64 " is gone", id);
+  else if (out_object(g->json, cJSON_GetArrayItem(rows, 0), token_show_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+/* The subject of a manage row about token id. */
+static int token_subject(struct gwctl *g, int64_t id, int64_t *uid, char *uname, size_t len)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot look up the token",
+      "SELECT t.user_id, COALESCE(u.username, '') FROM tokens t LEFT JOIN users u "
+      "ON u.id = t.user_id WHERE t.id = ?1", "i", id);
+  if (!st)
+    return GW_FAIL;
+  enum db_step_result r = db_step(st);
+  if (r == DB_ROW) {
+    *uid = db_col_int64(st, 0);
+    snprintf(uname, len, "%s", db_col_text(st, 1));
+  }
+  db_finalize(st);
+  return r == DB_ROW ? 0 : r == DB_DONE ? gw_err(GW_NOTFOUND, "token %" PRId64 " is gone", id)
+                                        : gw_dberr(g, "cannot look up the token");
+}
+
+int cmd_token_edit(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *user = NULL, *newname = NULL, *quota_s = NULL, *expires_s = NULL,
+             *models = NULL, *ips = NULL, *group = NULL;
+  int unlimited = 0, nmodels = 0;
+  const struct gw_opt opts[] = {
+    { "user", &user, NULL },
+    { "name", &newname, NULL },
+    { "quota", &quota_s, NULL },
+    { "unlimited", NULL, &unlimited },
+    { "expires", &expires_s, NULL },
+    { "models", &models, NULL },
+    { "ips", &ips, NULL },
+    { "group", &group, NULL },
+    { 0 },
+  };
+  char model_list[GW_LIST_MAX] = "", ip_list[GW_LIST_MAX] = "", name[GW_NAME_MAX + 1],
+       uname[GW_NAME_MAX + 1] = "", what[GW_LIST_MAX * 2 + 512] = "";
+  int64_t quota = 0, expires = 0, id = 0, uid = 0, other = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc == 0 && !newname && !quota_s && !unlimited && !expires_s && !models && !ips && !group)
+    rc = gw_usage(g, "nothing to change: give --name, --quota, --unlimited, --expires, --models, "
+                  "--ips or --group");
+  if (rc == 0 && newname)
+    rc = gw_check_name(g, "--name", newname);
+  if (rc == 0 && quota_s && unlimited)
+    rc = gw_usage(g, "give --quota Q or --unlimited, not both");
+  if (rc == 0 && quota_s)
+    rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
+  if (rc == 0 && expires_s)
+    rc = parse_expires(g, expires_s, &expires);
+  if (rc == 0 && models)
+    rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
+                      &nmodels);
+  if (rc == 0 && ips)
+    rc = check_ips(g, ips, ip_list, sizeof ip_list);
+  if (rc == 0 && group && *group)
+    rc = gw_check_name(g, "--group", group);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_token_find(g, ref, user, &id, name, sizeof name);
+  if (rc == 0)
+    rc = token_subject(g, id, &uid, uname, sizeof uname);
+  if (rc == 0 && group)
+    rc = check_token_group(g, group, uid, uname);
+  if (rc == 0 && newname && strcmp(newname, name) != 0) {
+    int r = gw_scalar(g, "cannot rename the token",
+                      "SELECT id FROM tokens WHERE user_id = ?1 AND name = ?2", &other, "is", uid,
+                      newname);
+    if (r < 0)
+      rc = GW_FAIL;
+    else if (r > 0)
+      rc = gw_err(GW_CONFLICT, "user '%s' already has a token named '%s' (id %" PRId64 ")", uname,
+                  newname, other);
+  }
+  /* status: new quota revives an exhausted token, a new expiry an expired one */
+  if (rc == 0)
+    rc = gw_exec(g, "cannot change the token",
+                 "UPDATE tokens SET name = COALESCE(?2, name), "
+                 "remain_quota = CASE WHEN ?3 THEN ?4 WHEN ?5 THEN 0 ELSE remain_quota END, "
+                 "unlimited_quota = CASE WHEN ?3 THEN 0 WHEN ?5 THEN 1 ELSE unlimited_quota END, "
+                 "expired_time = CASE WHEN ?6 THEN ?7 ELSE expired_time END, "
+                 "models = COALESCE(?8, models), subnet = COALESCE(?9, subnet), "
+                 "\"group\" = COALESCE(?10, \"group\"), "
+                 "status = CASE WHEN status = 4 AND (?3 OR ?5) THEN 1 "
+                 "WHEN status = 3 AND ?6 THEN 1 ELSE status END WHERE id = ?1",
+                 "isiiiiisss", id, newname, (int64_t)(quota_s != NULL), quota, (int64_t)unlimited,
+                 (int64_t)(expires_s != NULL), expires, models ? model_list : NULL,
+                 ips ? ip_list : NULL, group);
+  if (rc == 0) {
+    size_t n = 0;
+#define ADDW(...) (n += (size_t)snprintf(what + n, n < sizeof what ? sizeof what - n : 0, __VA_ARGS__))
+    if (newname)
+      ADDW(" name=%s", newname);
+    if (quota_s)
+      ADDW(" quota=%" PRId64, quota);
+    if (unlimited)
+      ADDW(" quota=unlimited");
+    if (expires_s)
+      ADDW(" expires=%" PRId64, expires);
+    if (models)
+      ADDW(" models=%s", *model_list ? model_list : "all");
+    if (ips)
+      ADDW(" ips=%s", *ip_list ? ip_list : "any");
+    if (group)
+      ADDW(" group=%s", *group ? group : "user's");
+#undef ADDW
+    struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
+    rc = gw_log_manage(g, &s, "token edit %s%s", name, what);
+  }
+  return gw_end(g, rc);
+}
+
+static int token_status(struct gwctl *g, int argc, char **argv, int64_t status)
+{
+  const char *ref = NULL, *user = NULL;
+  const struct gw_opt opts[] = { { "user", &user, NULL }, { 0 } };
+  char name[GW_NAME_MAX + 1], uname[GW_NAME_MAX + 1] = "";
+  int64_t id = 0, uid = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_token_find(g, ref, user, &id, name, sizeof name);
+  if (rc == 0)
+    rc = token_subject(g, id, &uid, uname, sizeof uname);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot change the token", "UPDATE tokens SET status = ?2 WHERE id = ?1", "ii",
+                 id, status);
+  struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "token %s %s", status == 1 ? "enable" : "disable", name);
+  return gw_end(g, rc);
+}
+
+int cmd_token_enable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, 1); }
+int cmd_token_disable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, 2); }
+
+int cmd_token_rotate(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *user = NULL;
+  int yes = 0;
+  const struct gw_opt opts[] = { { "user", &user, NULL }, { "yes", NULL, &yes }, { 0 } };
+  char name[GW_NAME_MAX + 1], uname[GW_NAME_MAX + 1] = "", what[128];
+  char key[KEY_MAX_LEN + 8], hash[KEY_HASH_HEX_LEN + 1], hint[KEY_HINT_MAX];
+  int64_t id = 0, uid = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_token_find(g, ref, user, &id, name, sizeof name)))
+    return rc;
+  snprintf(what, sizeof what, "rotate the key of token %s (the old key stops working)", name);
+  if ((rc = gw_confirm(g, yes, what)) != 0)
+    return rc;
+  if (key_generate(key, sizeof key) != 0)
+    return gw_err(GW_FAIL, "cannot generate a key: no randomness available");
+  key_hash(key_body(key), strlen(key_body(key)), hash);
+  key_hint(key, hint);
+  if ((rc = gw_begin(g)) == 0) {
+    rc = gw_token_find(g, ref, user, &id, name, sizeof name);
+    if (rc == 0)
+      rc = token_subject(g, id, &uid, uname, sizeof uname);
+    if (rc == 0)
+      rc = gw_exec(g, "cannot rotate the key",
+                   "UPDATE tokens SET key_hash = ?2, key_hint = ?3 WHERE id = ?1", "iss", id, hash,
+                   hint);
+    struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
+    if (rc == 0)
+      rc = gw_log_manage(g, &s, "token rotate %s key=%s", name, hint);
+    rc = gw_end(g, rc);
   }
   if (rc == 0 && !g->json) {
     printf("%s\n", key);
@@ -280,65 +710,26 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
   return rc;
 }
 
-int cmd_token_list(struct gwctl *g, int argc, char **argv)
-{
-  const char *user = NULL;
-  const struct gw_opt opts[] = { { "user", &user, NULL }, { 0 } };
-  char uname[GW_NAME_MAX + 1];
-  int64_t uid = 0;
-  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
-  if (rc != 0 || (rc = gw_open(g)) != 0)
-    return rc;
-  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
-    return rc;
-  cJSON *rows = token_rows(g, "?3 = 0 OR t.user_id = ?3", NULL, 0, uid, &rc);
-  if (!rows)
-    return rc;
-  if (out_list(g->json, rows, token_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
-}
-
-int cmd_token_show(struct gwctl *g, int argc, char **argv)
+int cmd_token_rm(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL, *user = NULL;
-  const struct gw_opt opts[] = { { "user", &user, NULL }, { 0 } };
-  char uname[GW_NAME_MAX + 1] = "";
-  int64_t uid = 0;
+  int yes = 0;
+  const struct gw_opt opts[] = { { "user", &user, NULL }, { "yes", NULL, &yes }, { 0 } };
+  char name[GW_NAME_MAX + 1], uname[GW_NAME_MAX + 1] = "", what[128];
+  int64_t id = 0, uid = 0;
   int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
-  if (rc != 0 || (rc = gw_open(g)) != 0)
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_token_find(g, ref, user, &id, name, sizeof name)))
     return rc;
-  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
+  snprintf(what, sizeof what, "delete token %s", name);
+  if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
     return rc;
-  cJSON *rows = token_rows(g, "t.name = ?1 AND (?3 = 0 OR t.user_id = ?3)", ref, 0, uid, &rc);
-  if (rows && cJSON_GetArraySize(rows) == 0 && gw_is_id(ref)) {
-    cJSON_Delete(rows);
-    rows = token_rows(g, "t.id = ?2 AND (?3 = 0 OR t.user_id = ?3)", NULL,
-                      strtoll(ref, NULL, 10), uid, &rc);
-  }
-  if (!rows)
-    return rc;
-  int n = cJSON_GetArraySize(rows);
-  if (n == 0) {
-    rc = *uname ? gw_err(GW_NOTFOUND, "user '%s' has no token named '%s'", uname, ref)
-                : gw_err(GW_NOTFOUND, "no token named '%s'", ref);
-  } else if (n > 1) {
-    char owners[512];
-    size_t used = 0;
-    const cJSON *it;
-    owners[0] = '\0';
-    cJSON_ArrayForEach(it, rows) {
-      const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "username"));
-      int w = snprintf(owners + used, sizeof owners - used, "%s%s", used ? ", " : "", u ? u : "?");
-      if (w < 0 || (size_t)w >= sizeof owners - used)
-        break;
-      used += (size_t)w;
-    }
-    rc = gw_usage(g, "%d users have a token named '%s' (%s): give --user NAME", n, ref, owners);
-  } else if (out_object(g->json, cJSON_GetArrayItem(rows, 0), token_show_cols) != 0) {
-    rc = gw_err(GW_FAIL, "out of memory");
-  }
-  cJSON_Delete(rows);
-  return rc;
+  rc = gw_token_find(g, ref, user, &id, name, sizeof name);
+  if (rc == 0)
+    rc = token_subject(g, id, &uid, uname, sizeof uname);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the token", "DELETE FROM tokens WHERE id = ?1", "i", id);
+  struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "token rm %s", name);
+  return gw_end(g, rc);
 }

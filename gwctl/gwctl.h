@@ -22,7 +22,10 @@ enum gw_exit {
   GW_FAIL = 1,          /* runtime failure: database, I/O */
   GW_USAGE = 2,         /* unknown command or option, bad value */
   GW_NOTFOUND = 3,      /* no user / token / channel by that name */
-  GW_CONFLICT = 4,      /* the name is taken */
+  GW_CONFLICT = 4,      /* the name is taken, or the object is in use / in the wrong state */
+  GW_UPSTREAM = 5,      /* channel test / models: the upstream failed or answered an error */
+  GW_UNAVAILABLE = 69,  /* EX_UNAVAILABLE: relayd is not reachable on the admin socket */
+  GW_NOPERM = 77,       /* EX_NOPERM: relayd refused us (peer credentials) */
 };
 #define GW_HELP (-1)    /* gw_args() printed --help: the command returns GW_OK */
 
@@ -36,7 +39,8 @@ struct gw_cmd {
   const char *noun;
   const char *verb;
   int (*run)(struct gwctl *g, int argc, char **argv);   /* argv[0] is the verb */
-  const char *usage;                                    /* what follows "gwctl NOUN VERB" */
+  /* what follows "gwctl NOUN VERB"; verb "" is a one-word command ("gwctl status") */
+  const char *usage;
   const char *summary;
 };
 
@@ -61,6 +65,10 @@ struct gw_opt {
  * command's usage, or GW_USAGE after printing the error. */
 int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
             const char **pos);
+/* gw_args with nreq required and up to nmax positional arguments, named names[i] in messages;
+ * pos[] gets them (unset ones stay NULL). */
+int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int nreq, int nmax,
+            const char *const *names, const char **pos);
 
 /* Prints "gwctl: MESSAGE" on stderr and returns code. */
 __attribute__((format(printf, 2, 3)))
@@ -104,11 +112,41 @@ int gw_is_id(const char *s);                    /* all digits: may be an id */
  * prompts on stderr without echo. Returns 0, or an exit code after printing an error about what. */
 int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, size_t outlen);
 
+/* Parses a finite number in [min, max]. */
+int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
+                    double *out);
+/* Parses a point in time: Unix seconds, or ISO 8601 YYYY-MM-DD[(T| )HH:MM[:SS]][Z|(+|-)HH[:]MM]
+ * (local time without a zone). */
+int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out);
+/* yes|no, true|false, 1|0, on|off. */
+int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out);
+/* Destructive commands: 0 when yes is set or the user answers y on a terminal; otherwise GW_USAGE
+ * (not a terminal: "--yes needed") or GW_FAIL (declined) after printing. what: "delete user x". */
+int gw_confirm(struct gwctl *g, int yes, const char *what);
+
+/* Statements in one call. types has one letter per parameter: i (int64_t), d (double), s (const
+ * char *, NULL binds NULL), n (NULL, no argument). gw_exec runs a statement without results;
+ * returns 0, or GW_FAIL after printing "WHAT: <database error>". */
+int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *types, ...);
+/* Reads the first column of the first row as an integer into *out (untouched when no row).
+ * Returns 1 (row), 0 (no row) or -1 after printing the error. */
+int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
+              ...);
+/* Prepares sql and binds like gw_exec; NULL after printing. */
+struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
+                           ...);
+
 /* A comma list as a JSON array of strings ("" -> []). NULL when out of memory. */
 cJSON *gw_csv_array(const char *csv);
 
 /* Lookups shared by the command files. Each returns 0, GW_NOTFOUND or GW_FAIL after printing. */
 int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen);
+int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen);
+/* Token by name (unique per user; user narrows it, may be NULL) or id. Ambiguity is GW_USAGE. */
+int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *id, char *name,
+                  size_t namelen);
+/* Fails with GW_NOTFOUND unless group name exists. */
+int gw_group_check(struct gwctl *g, const char *opt, const char *name);
 
 /* Command handlers: gwctl/cmd_<noun>.c. */
 int cmd_user_add(struct gwctl *g, int argc, char **argv);
@@ -121,5 +159,46 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv);
 int cmd_token_list(struct gwctl *g, int argc, char **argv);
 int cmd_token_show(struct gwctl *g, int argc, char **argv);
 int cmd_log_list(struct gwctl *g, int argc, char **argv);
+int cmd_log_stats(struct gwctl *g, int argc, char **argv);
+int cmd_log_export(struct gwctl *g, int argc, char **argv);
+int cmd_log_prune(struct gwctl *g, int argc, char **argv);
+int cmd_user_edit(struct gwctl *g, int argc, char **argv);
+int cmd_user_enable(struct gwctl *g, int argc, char **argv);
+int cmd_user_disable(struct gwctl *g, int argc, char **argv);
+int cmd_user_topup(struct gwctl *g, int argc, char **argv);
+int cmd_user_rm(struct gwctl *g, int argc, char **argv);
+int cmd_group_list(struct gwctl *g, int argc, char **argv);
+int cmd_group_set(struct gwctl *g, int argc, char **argv);
+int cmd_group_rm(struct gwctl *g, int argc, char **argv);
+int cmd_token_edit(struct gwctl *g, int argc, char **argv);
+int cmd_token_enable(struct gwctl *g, int argc, char **argv);
+int cmd_token_disable(struct gwctl *g, int argc, char **argv);
+int cmd_token_rotate(struct gwctl *g, int argc, char **argv);
+int cmd_token_rm(struct gwctl *g, int argc, char **argv);
+int cmd_channel_edit(struct gwctl *g, int argc, char **argv);
+int cmd_channel_enable(struct gwctl *g, int argc, char **argv);
+int cmd_channel_disable(struct gwctl *g, int argc, char **argv);
+int cmd_channel_rm(struct gwctl *g, int argc, char **argv);
+int cmd_channel_test(struct gwctl *g, int argc, char **argv);
+int cmd_channel_models(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_create(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_list(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_export(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_disable(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_rm(struct gwctl *g, int argc, char **argv);
+int cmd_redeem_use(struct gwctl *g, int argc, char **argv);
+int cmd_price_list(struct gwctl *g, int argc, char **argv);
+int cmd_price_set(struct gwctl *g, int argc, char **argv);
+int cmd_price_unset(struct gwctl *g, int argc, char **argv);
+int cmd_price_import(struct gwctl *g, int argc, char **argv);
+int cmd_price_export(struct gwctl *g, int argc, char **argv);
+int cmd_config_get(struct gwctl *g, int argc, char **argv);
+int cmd_config_set(struct gwctl *g, int argc, char **argv);
+int cmd_config_unset(struct gwctl *g, int argc, char **argv);
+int cmd_config_list(struct gwctl *g, int argc, char **argv);
+int cmd_daemon_status(struct gwctl *g, int argc, char **argv);
+int cmd_daemon_stats(struct gwctl *g, int argc, char **argv);
+int cmd_daemon_reload(struct gwctl *g, int argc, char **argv);
+int cmd_daemon_drain(struct gwctl *g, int argc, char **argv);
 
 #endif

@@ -9,13 +9,16 @@
 #include "gwctl.h"
 #include "admin_client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,22 +31,100 @@ static const struct gw_cmd commands[] = {
   { "user", "add", cmd_user_add,
     "NAME --quota Q [--group G] [--role admin|common]",
     "create a user with Q quota units (500000 = 1 USD)" },
-  { "user", "list", cmd_user_list, "[--json]", "list users" },
+  { "user", "list", cmd_user_list, "[--status enabled|disabled] [--group G] [--json]", "list users" },
   { "user", "show", cmd_user_show, "NAME|ID [--json]", "show one user" },
-  { "channel", "add", cmd_channel_add,
-    "--name N --type openai --base-url URL --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--no-key]",
-    "add an upstream channel; its API key is read from stdin" },
-  { "channel", "list", cmd_channel_list, "[--json]", "list channels (never their keys)" },
-  { "channel", "show", cmd_channel_show, "NAME|ID [--json]", "show one channel" },
+  { "user", "edit", cmd_user_edit,
+    "NAME|ID [--quota Q] [--group G] [--status enabled|disabled] [--role admin|common]",
+    "change a user (--quota sets the balance)" },
+  { "user", "enable", cmd_user_enable, "NAME|ID", "let a user's keys work again" },
+  { "user", "disable", cmd_user_disable, "NAME|ID", "refuse every key of a user" },
+  { "user", "topup", cmd_user_topup, "NAME|ID AMOUNT [--json]",
+    "add AMOUNT quota units to a user's balance (logged as a topup)" },
+  { "user", "rm", cmd_user_rm, "NAME|ID [--cascade] [--yes]",
+    "delete a user (refused while it has tokens, unless --cascade deletes them too)" },
+  { "group", "list", cmd_group_list, "[--json]",
+    "list groups with their ratio and how many users, tokens and channels use them" },
+  { "group", "set", cmd_group_set, "NAME [--ratio R] [--selectable yes|no]",
+    "create a group or change its price ratio / whether users may pick it" },
+  { "group", "rm", cmd_group_rm, "NAME [--yes]", "delete a group nobody uses" },
   { "token", "create", cmd_token_create,
-    "--user NAME --name N (--quota Q | --unlimited) [--models M1,M2] [--key-file F|-]",
-    "create an API key for a user and print it, once" },
-  { "token", "list", cmd_token_list, "[--user NAME] [--json]", "list tokens" },
+    "--user NAME --name N (--quota Q | --unlimited) [--expires DATE|never] [--models M1,M2] "
+    "[--ips IP/CIDR,...] [--group G] [--count N] [--key-file F|-]",
+    "create an API key for a user and print it, once (--count N: N keys)" },
+  { "token", "list", cmd_token_list,
+    "[--user NAME] [--status enabled|disabled|expired|exhausted] [--json]", "list tokens" },
   { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", "show one token" },
+  { "token", "edit", cmd_token_edit,
+    "NAME|ID [--user NAME] [--name N] [--quota Q | --unlimited] [--expires DATE|never] "
+    "[--models M1,M2] [--ips IP/CIDR,...] [--group G]",
+    "change a token (\"\" clears --models, --ips, --group)" },
+  { "token", "enable", cmd_token_enable, "NAME|ID [--user NAME]", "let a token work again" },
+  { "token", "disable", cmd_token_disable, "NAME|ID [--user NAME]", "refuse a token" },
+  { "token", "rotate", cmd_token_rotate, "NAME|ID [--user NAME] [--yes] [--json]",
+    "give a token a new key (printed once); the old key stops working" },
+  { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", "delete a token" },
+  { "channel", "add", cmd_channel_add,
+    "--name N --type TYPE --base-url URL --models M1,M2 [--priority P] [--weight W] "
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--no-key]",
+    "add an upstream channel; its API key is read from stdin" },
+  { "channel", "list", cmd_channel_list, "[--tag T] [--status enabled|disabled] [--json]",
+    "list channels (never their keys)" },
+  { "channel", "show", cmd_channel_show, "NAME|ID [--json]", "show one channel" },
+  { "channel", "edit", cmd_channel_edit,
+    "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
+    "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
+    "[--api-version V] [--key-stdin]",
+    "change one channel, or every channel tagged T" },
+  { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
+    "enable one channel, or every channel tagged T" },
+  { "channel", "disable", cmd_channel_disable, "NAME|ID | --tag T [--yes]",
+    "disable one channel, or every channel tagged T (needs --yes)" },
+  { "channel", "rm", cmd_channel_rm, "NAME|ID [--yes]", "delete a channel" },
+  { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--timeout S] [--json]",
+    "send a tiny chat request to the upstream; record and print its latency" },
+  { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
+    "list the models the upstream offers (GET /v1/models)" },
+  { "redeem", "create", cmd_redeem_create, "--count N --quota Q [--name NAME] [--csv FILE] [--json]",
+    "make N redemption codes worth Q quota units each and print them" },
+  { "redeem", "list", cmd_redeem_list, "[--status enabled|disabled|used] [--name NAME] [--json]",
+    "list redemption codes" },
+  { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used] [--name NAME]",
+    "print redemption codes as CSV (name,code,quota,created,status)" },
+  { "redeem", "disable", cmd_redeem_disable, "CODE|ID", "make an unused code unusable" },
+  { "redeem", "rm", cmd_redeem_rm, "CODE|ID [--yes]", "delete a redemption code" },
+  { "redeem", "use", cmd_redeem_use, "CODE --user NAME [--json]",
+    "redeem a code for a user: adds its quota, once" },
+  { "price", "list", cmd_price_list, "[--json]", "list model prices" },
+  { "price", "set", cmd_price_set,
+    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD)",
+    "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call" },
+  { "price", "unset", cmd_price_unset, "MODEL", "remove a model's price (relayd then refuses it)" },
+  { "price", "import", cmd_price_import, "FILE|- [--replace]",
+    "set prices from a JSON file, all or nothing (--replace: drop models not in it)" },
+  { "price", "export", cmd_price_export, "", "print every price as JSON (the import format)" },
   { "log", "list", cmd_log_list,
-    "[--limit N] [--user NAME] [--token NAME] [--model M] [--request-id ID] [--type T] [--json]",
+    "[--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] [--type T] "
+    "[--status CODE] [--since DATE] [--until DATE] [--request-id ID] [--json]",
     "list log rows, newest first (default 100)" },
+  { "log", "stats", cmd_log_stats,
+    "[--by model|user|channel|day] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
+    "[--type T] [--status CODE] [--since DATE] [--until DATE] [--json]",
+    "requests, tokens and quota summed by model, user, channel or day" },
+  { "log", "export", cmd_log_export,
+    "[--format csv|json] [--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
+    "[--type T] [--status CODE] [--since DATE] [--until DATE] [--request-id ID]",
+    "print matching log rows as CSV or JSON lines, oldest first" },
+  { "log", "prune", cmd_log_prune, "--before DATE [--type T] [--yes]",
+    "delete log rows older than DATE" },
+  { "config", "list", cmd_config_list, "[--json]", "list runtime options with their values" },
+  { "config", "get", cmd_config_get, "KEY [--json]", "print one runtime option" },
+  { "config", "set", cmd_config_set, "KEY VALUE", "set a runtime option" },
+  { "config", "unset", cmd_config_unset, "KEY", "return a runtime option to its default" },
+  { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },
+  { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
+  { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },
+  { "drain", "", cmd_daemon_drain, "[--json]",
+    "make relayd stop taking new requests and finish the running ones" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -69,9 +150,11 @@ int gw_usage(struct gwctl *g, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (g->cmd)
-    return gw_err(GW_USAGE, "%s %s: %s (see 'gwctl %s %s --help')", g->cmd->noun, g->cmd->verb,
-                  msg, g->cmd->noun, g->cmd->verb);
+  if (g->cmd) {
+    const char *sp = *g->cmd->verb ? " " : "";
+    return gw_err(GW_USAGE, "%s%s%s: %s (see 'gwctl %s%s%s --help')", g->cmd->noun, sp,
+                  g->cmd->verb, msg, g->cmd->noun, sp, g->cmd->verb);
+  }
   return gw_err(GW_USAGE, "%s (see 'gwctl help')", msg);
 }
 
@@ -84,7 +167,8 @@ int gw_dberr(struct gwctl *g, const char *what)
 
 static void print_command(FILE *f, const struct gw_cmd *c)
 {
-  fprintf(f, "  gwctl %s %s %s\n      %s\n", c->noun, c->verb, c->usage, c->summary);
+  fprintf(f, "  gwctl %s%s%s%s%s\n      %s\n", c->noun, *c->verb ? " " : "", c->verb,
+          *c->usage ? " " : "", c->usage, c->summary);
 }
 
 static void print_help(FILE *f, const char *noun)
@@ -102,7 +186,8 @@ static void print_help(FILE *f, const char *noun)
         "  --json          print JSON instead of a table\n"
         "  --help          this text (also: gwctl help [NOUN [VERB]])\n"
         "  --version       gwctl's version\n"
-        "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 already exists\n"
+        "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 conflict (exists, in use,\n"
+        "  used), 5 upstream error (channel test/models), 69 relayd unreachable, 77 refused by relayd\n"
         "see gwctl(1)\n", f);
 }
 
@@ -175,8 +260,20 @@ static void option_text(int argc, char **argv, char *buf, size_t len)
     snprintf(buf, len, "%.*s", (int)strcspn(s, "="), s);
 }
 
+static void print_cmd_usage(const struct gw_cmd *c)
+{
+  printf("usage: gwctl %s%s%s%s%s\n%s\n", c->noun, *c->verb ? " " : "", c->verb,
+         *c->usage ? " " : "", c->usage, c->summary);
+}
+
 int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
             const char **pos)
+{
+  return gw_argv(g, argc, argv, opts, posname ? 1 : 0, posname ? 1 : 0, &posname, pos);
+}
+
+int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int nreq, int nmax,
+            const char *const *names, const char **pos)
 {
   struct option lo[40];
   size_t n = 0;
@@ -202,15 +299,13 @@ int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, c
   while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
     switch (c) {
     case 1:
-      if (!posname || npos > 0)
+      if (npos >= nmax)
         return gw_usage(g, "unexpected argument '%s'", optarg);
-      *pos = optarg;
-      npos++;
+      pos[npos++] = optarg;
       break;
     case 'h':
     case OPT_HELP:
-      printf("usage: gwctl %s %s %s\n%s\n", g->cmd->noun, g->cmd->verb, g->cmd->usage,
-             g->cmd->summary);
+      print_cmd_usage(g->cmd);
       return GW_HELP;
     case ':':
       option_text(argc, argv, opt, sizeof opt);
@@ -232,8 +327,8 @@ int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, c
     }
     }
   }
-  if (posname && npos == 0)
-    return gw_usage(g, "missing %s", posname);
+  if (npos < nreq)
+    return gw_usage(g, "missing %s", names[npos]);
   return 0;
 }
 
@@ -400,6 +495,189 @@ int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxite
   return 0;
 }
 
+int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
+                    double *out)
+{
+  char *end = NULL;
+  errno = 0;
+  double v = *s ? strtod(s, &end) : 0;
+  if (!*s || !end || *end || errno == ERANGE || !isfinite(v) || isspace((unsigned char)s[0]))
+    return gw_usage(g, "%s must be a number, not '%s'", opt, s);
+  if (v < min || v > max)
+    return gw_usage(g, "%s must be from %g to %g, not %s", opt, min, max, s);
+  *out = v;
+  return 0;
+}
+
+/* Reads exactly n digits at *p into *v. */
+static int digits(const char **p, int n, int *v)
+{
+  *v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9')
+      return -1;
+    *v = *v * 10 + (**p - '0');
+  }
+  return 0;
+}
+
+int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
+{
+  if (gw_is_id(s)) {
+    *out = strtoll(s, NULL, 10);
+    return 0;
+  }
+  struct tm tm = { 0 };
+  const char *p = s;
+  int y, mo, d, h = 0, mi = 0, sec = 0, zone = 0, off = 0;
+  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
+    goto bad;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    p++;
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+      goto bad;
+    if (*p == ':') {
+      p++;
+      if (digits(&p, 2, &sec))
+        goto bad;
+    }
+    if (*p == 'Z' || *p == 'z') {
+      zone = 1;
+      p++;
+    } else if (*p == '+' || *p == '-') {
+      int sign = *p++ == '-' ? -1 : 1, oh, om;
+      if (digits(&p, 2, &oh))
+        goto bad;
+      if (*p == ':')
+        p++;
+      if (digits(&p, 2, &om) || oh > 23 || om > 59)
+        goto bad;
+      zone = 1;
+      off = sign * (oh * 3600 + om * 60);
+    }
+  }
+  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+    goto bad;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  tm.tm_isdst = -1;
+  time_t t = zone ? timegm(&tm) : mktime(&tm);
+  if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2025-02-30 */
+    goto bad;
+  *out = (int64_t)t - off;
+  return 0;
+bad:
+  return gw_usage(g, "%s: '%s' is not a time: give Unix seconds or an ISO 8601 date "
+                  "(2026-01-31, 2026-01-31T12:00:00, 2026-01-31T12:00:00Z, ...+02:00)", opt, s);
+}
+
+int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out)
+{
+  if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "on"))
+    *out = 1;
+  else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "off"))
+    *out = 0;
+  else
+    return gw_usage(g, "%s must be yes or no, not '%s'", opt, s);
+  return 0;
+}
+
+int gw_confirm(struct gwctl *g, int yes, const char *what)
+{
+  if (yes)
+    return 0;
+  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+    return gw_usage(g, "refusing to %s without --yes (stdin is not a terminal to ask on)", what);
+  fprintf(stderr, "gwctl: %s? [y/N] ", what);
+  fflush(stderr);
+  char line[64];
+  if (!fgets(line, sizeof line, stdin))
+    line[0] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
+    return 0;
+  return gw_err(GW_FAIL, "cancelled: nothing changed");
+}
+
+static int bind_va(struct db_stmt *st, const char *types, va_list ap)
+{
+  for (int i = 0; types && types[i]; i++) {
+    int rc;
+    switch (types[i]) {
+    case 'i': rc = db_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
+    case 'd': rc = db_bind_double(st, i + 1, va_arg(ap, double)); break;
+    case 's': rc = db_bind_text(st, i + 1, va_arg(ap, const char *)); break;
+    default: rc = db_bind_null(st, i + 1); break;
+    }
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
+                           ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st) {
+    gw_dberr(g, what);
+    return NULL;
+  }
+  va_list ap;
+  va_start(ap, types);
+  int rc = bind_va(st, types, ap);
+  va_end(ap);
+  if (rc != 0) {
+    gw_dberr(g, what);
+    db_finalize(st);
+    return NULL;
+  }
+  return st;
+}
+
+int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *types, ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, what);
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  enum db_step_result r = DB_ERROR;
+  while (ok && (r = db_step(st)) == DB_ROW)
+    ;
+  db_finalize(st);
+  return ok && r == DB_DONE ? 0 : gw_dberr(g, what);
+}
+
+int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
+              ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st) {
+    gw_dberr(g, what);
+    return -1;
+  }
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  enum db_step_result r = ok ? db_step(st) : DB_ERROR;
+  if (r == DB_ROW)
+    *out = db_col_int64(st, 0);
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    gw_dberr(g, what);
+    return -1;
+  }
+  return r == DB_ROW;
+}
+
 cJSON *gw_csv_array(const char *csv)
 {
   cJSON *a = cJSON_CreateArray();
@@ -483,6 +761,20 @@ int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, siz
 
 /* ---- main --------------------------------------------------------------------------------------- */
 
+/* Plural and One API spellings of the nouns. */
+static const char *noun_alias(const char *noun)
+{
+  static const char *const alias[][2] = {
+    { "users", "user" }, { "groups", "group" }, { "tokens", "token" }, { "keys", "token" },
+    { "channels", "channel" }, { "redemption", "redeem" }, { "redemptions", "redeem" },
+    { "prices", "price" }, { "pricing", "price" }, { "logs", "log" }, { "options", "config" },
+  };
+  for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+    if (strcmp(noun, alias[i][0]) == 0)
+      return alias[i][1];
+  return noun;
+}
+
 static const struct gw_cmd *find_command(const char *noun, const char *verb)
 {
   for (size_t i = 0; i < NCOMMANDS; i++)
@@ -534,6 +826,9 @@ static int run(struct gwctl *g, int argc, char **argv)
     print_help(stderr, NULL);
     return GW_USAGE;
   }
+  argv[0] = (char *)noun_alias(argv[0]);
+  if (argc >= 2 && strcmp(argv[0], "help") == 0)
+    argv[1] = (char *)noun_alias(argv[1]);
   if (strcmp(argv[0], "help") == 0) {
     if (argc >= 2 && !known_noun(argv[1])) {
       nouns(list, sizeof list);
@@ -542,9 +837,13 @@ static int run(struct gwctl *g, int argc, char **argv)
     if (argc >= 3) {
       const struct gw_cmd *cmd = find_command(argv[1], argv[2]);
       if (cmd) {
-        printf("usage: gwctl %s %s %s\n%s\n", cmd->noun, cmd->verb, cmd->usage, cmd->summary);
+        print_cmd_usage(cmd);
         return GW_OK;
       }
+    }
+    if (argc == 2 && find_command(argv[1], "")) {
+      print_cmd_usage(find_command(argv[1], ""));
+      return GW_OK;
     }
     print_help(stdout, argc >= 2 ? argv[1] : NULL);
     return GW_OK;
@@ -552,6 +851,11 @@ static int run(struct gwctl *g, int argc, char **argv)
   if (!known_noun(argv[0])) {
     nouns(list, sizeof list);
     return gw_usage(g, "unknown command '%s'; commands: %s, help", argv[0], list);
+  }
+  g->cmd = find_command(argv[0], "");
+  if (g->cmd) {                 /* a one-word command: argv[0] stands where a verb would */
+    int rc = g->cmd->run(g, argc, argv);
+    return rc == GW_HELP ? GW_OK : rc;
   }
   verbs_of(argv[0], list, sizeof list);
   if (argc < 2)

@@ -1,0 +1,164 @@
+/*
+ * gwctl config: runtime options (table options, key -> value), read by relayd at every reload.
+ *
+ * Owns: the list of known keys with their defaults and checks (config_keys[]); an unknown key is
+ * refused with that list. The defaults are relayd's (relayd/snapshot.c load_options).
+ * Callers: the command table in main.c.
+ */
+#include "gwctl.h"
+#include "output.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+struct config_key {
+  const char *key;
+  const char *def;              /* relayd's default when the key is not set */
+  int64_t min, max;             /* integer options */
+  const char *summary;
+};
+
+static const struct config_key config_keys[] = {
+  { "retry_times", "2", 0, 10,
+    "how many other channels relayd tries after a failed upstream call" },
+  { "preconsume_completion_tokens", "256", 0, INT64_C(1000000000),
+    "completion tokens reserved before a request that sets no max_tokens" },
+  { 0 },
+};
+
+static const struct config_key *find_key(struct gwctl *g, const char *key, int *rc)
+{
+  char known[512] = "";
+  for (const struct config_key *k = config_keys; k->key; k++) {
+    if (strcmp(k->key, key) == 0)
+      return k;
+    snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", *known ? ", " : "",
+             k->key);
+  }
+  *rc = gw_usage(g, "unknown option '%s'; known options: %s", key, known);
+  return NULL;
+}
+
+/* The stored value of key into buf ("" and 0 when unset); returns 1 set, 0 unset, -1 error. */
+static int stored(struct gwctl *g, const char *key, char *buf, size_t len)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read options", "SELECT value FROM options WHERE key = ?1",
+                                  "s", key);
+  if (!st)
+    return -1;
+  enum db_step_result r = db_step(st);
+  buf[0] = '\0';
+  if (r == DB_ROW)
+    snprintf(buf, len, "%s", db_col_text(st, 0));
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    gw_dberr(g, "cannot read options");
+    return -1;
+  }
+  return r == DB_ROW;
+}
+
+static cJSON *key_row(struct gwctl *g, const struct config_key *k)
+{
+  char value[1024];
+  int set = stored(g, k->key, value, sizeof value);
+  if (set < 0)
+    return NULL;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "key", k->key);
+  cJSON_AddStringToObject(o, "value", set ? value : k->def);
+  cJSON_AddStringToObject(o, "default", k->def);
+  cJSON_AddBoolToObject(o, "set", set);
+  cJSON_AddStringToObject(o, "summary", k->summary);
+  return o;
+}
+
+static const struct out_col config_cols[] = {
+  { "key", "KEY", OUT_PLAIN, 0, NULL },
+  { "value", "VALUE", OUT_PLAIN, 0, NULL },
+  { "default", "DEFAULT", OUT_PLAIN, 0, NULL },
+  { "set", "SET", OUT_PLAIN, 0, NULL },
+  { "summary", "SUMMARY", OUT_PLAIN, 0, NULL },
+  { 0 },
+};
+
+int cmd_config_list(struct gwctl *g, int argc, char **argv)
+{
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  cJSON *rows = cJSON_CreateArray();
+  for (const struct config_key *k = config_keys; rc == 0 && k->key; k++) {
+    cJSON *o = key_row(g, k);
+    if (!o)
+      rc = GW_FAIL;
+    else
+      cJSON_AddItemToArray(rows, o);
+  }
+  if (rc == 0 && out_list(g->json, rows, config_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+int cmd_config_get(struct gwctl *g, int argc, char **argv)
+{
+  const char *key = NULL;
+  int rc = gw_args(g, argc, argv, NULL, "KEY", &key);
+  if (rc != 0)
+    return rc;
+  const struct config_key *k = find_key(g, key, &rc);
+  if (!k || (rc = gw_open(g)) != 0)
+    return rc;
+  cJSON *o = key_row(g, k);
+  if (!o)
+    return GW_FAIL;
+  if (g->json)
+    rc = out_json(o) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  else
+    printf("%s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "value")));
+  cJSON_Delete(o);
+  return rc;
+}
+
+int cmd_config_set(struct gwctl *g, int argc, char **argv)
+{
+  static const char *const names[] = { "KEY", "VALUE" };
+  const char *pos[2] = { 0 };
+  int64_t v = 0;
+  char value[32];
+  int rc = gw_argv(g, argc, argv, NULL, 2, 2, names, pos);
+  if (rc != 0)
+    return rc;
+  const struct config_key *k = find_key(g, pos[0], &rc);
+  if (!k)
+    return rc;
+  if ((rc = gw_parse_int(g, k->key, pos[1], k->min, k->max, &v)) != 0)
+    return rc;
+  snprintf(value, sizeof value, "%" PRId64, v);
+  if ((rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_exec(g, "cannot set the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "ss", k->key, value);
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "config set %s=%s", k->key, value);
+  return gw_end(g, rc);
+}
+
+int cmd_config_unset(struct gwctl *g, int argc, char **argv)
+{
+  const char *key = NULL;
+  int rc = gw_args(g, argc, argv, NULL, "KEY", &key);
+  if (rc != 0)
+    return rc;
+  const struct config_key *k = find_key(g, key, &rc);
+  if (!k || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = gw_exec(g, "cannot unset the option", "DELETE FROM options WHERE key = ?1", "s", k->key);
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "config unset %s (default %s)", k->key, k->def);
+  return gw_end(g, rc);
+}

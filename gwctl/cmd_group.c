@@ -1,0 +1,164 @@
+/*
+ * gwctl group: list, set and rm pricing groups (table groups: name, ratio, selectable), and
+ * gw_group_check() for the commands that name a group.
+ *
+ * A group's ratio multiplies every price for the users and tokens in it. selectable says whether a
+ * user may pick the group for a token of their own; an administrator may give a token any group.
+ * Callers: the command table in main.c; cmd_user.c, cmd_token.c, cmd_channel.c use gw_group_check().
+ * Never: deletes a group that a user, token or channel names.
+ */
+#include "gwctl.h"
+#include "output.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GROUP_RATIO_MAX 1000000.0
+
+/* "x" appears in the comma list column col: ','||col||',' LIKE '%,x,%' */
+#define IN_LIST(col) "(',' || " col " || ',') LIKE ('%,' || g.name || ',%')"
+
+int gw_group_check(struct gwctl *g, const char *opt, const char *name)
+{
+  int64_t one = 0;
+  int r = gw_scalar(g, "cannot look up the group", "SELECT 1 FROM groups WHERE name = ?1", &one,
+                    "s", name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r == 0)
+    return gw_err(GW_NOTFOUND, "%s: no group named '%s' (create it with: gwctl group set %s "
+                  "--ratio R)", opt, name, name);
+  return 0;
+}
+
+static const struct out_col group_cols[] = {
+  { "name", "NAME", OUT_PLAIN, 0, NULL },
+  { "ratio", "RATIO", OUT_PLAIN, 0, NULL },
+  { "selectable", "SELECTABLE", OUT_PLAIN, 0, NULL },
+  { "users", "USERS", OUT_PLAIN, 0, NULL },
+  { "tokens", "TOKENS", OUT_PLAIN, 0, NULL },
+  { "channels", "CHANNELS", OUT_PLAIN, 0, NULL },
+  { 0 },
+};
+
+int cmd_group_list(struct gwctl *g, int argc, char **argv)
+{
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  struct db_stmt *st = gw_prepare(g, "cannot list groups",
+      "SELECT g.name, g.ratio, g.selectable, "
+      "(SELECT count(*) FROM users u WHERE u.\"group\" = g.name), "
+      "(SELECT count(*) FROM tokens t WHERE t.\"group\" = g.name), "
+      "(SELECT count(*) FROM channels c WHERE " IN_LIST("c.\"group\"") ") "
+      "FROM groups g ORDER BY g.name", "");
+  if (!st)
+    return GW_FAIL;
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", db_col_text(st, 0));
+    cJSON_AddNumberToObject(o, "ratio", db_col_double(st, 1));
+    cJSON_AddBoolToObject(o, "selectable", db_col_int64(st, 2) != 0);
+    cJSON_AddNumberToObject(o, "users", (double)db_col_int64(st, 3));
+    cJSON_AddNumberToObject(o, "tokens", (double)db_col_int64(st, 4));
+    cJSON_AddNumberToObject(o, "channels", (double)db_col_int64(st, 5));
+    if (cJSON_GetArraySize(o) != 6 || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  db_finalize(st);
+  if (r == DB_ERROR)
+    rc = gw_dberr(g, "cannot list groups");
+  else if (!rows || out_list(g->json, rows, group_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+int cmd_group_set(struct gwctl *g, int argc, char **argv)
+{
+  const char *name = NULL, *ratio_s = NULL, *sel_s = NULL;
+  const struct gw_opt opts[] = { { "ratio", &ratio_s, NULL }, { "selectable", &sel_s, NULL }, { 0 } };
+  double ratio = 1;
+  int sel = 0;
+  int64_t exists = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME", &name);
+  if (rc == 0)
+    rc = gw_check_name(g, "group name", name);
+  if (rc == 0 && !ratio_s && !sel_s)
+    rc = gw_usage(g, "nothing to set: give --ratio R and/or --selectable yes|no");
+  if (rc == 0 && ratio_s)
+    rc = gw_parse_double(g, "--ratio", ratio_s, 0, GROUP_RATIO_MAX, &ratio);
+  if (rc == 0 && sel_s)
+    rc = gw_parse_bool(g, "--selectable", sel_s, &sel);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  int r = gw_scalar(g, "cannot look up the group", "SELECT 1 FROM groups WHERE name = ?1", &exists,
+                    "s", name);
+  if (r < 0)
+    rc = GW_FAIL;
+  else if (r == 0)
+    rc = gw_exec(g, "cannot add the group",
+                 "INSERT INTO groups(name, ratio, selectable) VALUES (?1, ?2, ?3)", "sdi", name,
+                 ratio, (int64_t)sel);
+  else
+    rc = gw_exec(g, "cannot change the group",
+                 "UPDATE groups SET ratio = CASE WHEN ?2 THEN ?3 ELSE ratio END, "
+                 "selectable = CASE WHEN ?4 THEN ?5 ELSE selectable END WHERE name = ?1",
+                 "sidii", name, (int64_t)(ratio_s != NULL), ratio, (int64_t)(sel_s != NULL),
+                 (int64_t)sel);
+  char what[128] = "";
+  if (ratio_s)
+    snprintf(what, sizeof what, " ratio=%g", ratio);
+  if (sel_s)
+    snprintf(what + strlen(what), sizeof what - strlen(what), " selectable=%s", sel ? "yes" : "no");
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "group %s %s%s", r == 0 ? "add" : "set", name, what);
+  return gw_end(g, rc);
+}
+
+int cmd_group_rm(struct gwctl *g, int argc, char **argv)
+{
+  const char *name = NULL;
+  int yes = 0;
+  const struct gw_opt opts[] = { { "yes", NULL, &yes }, { 0 } };
+  char what[128];
+  int rc = gw_args(g, argc, argv, opts, "NAME", &name);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_group_check(g, "group", name)) != 0)
+    return rc;
+  if (strcmp(name, "default") == 0)
+    return gw_err(GW_CONFLICT, "the group 'default' cannot be deleted: new users get it");
+  snprintf(what, sizeof what, "delete group %s", name);
+  if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  struct db_stmt *st = gw_prepare(g, "cannot look up the group",
+      "SELECT (SELECT count(*) FROM users u WHERE u.\"group\" = g.name), "
+      "(SELECT count(*) FROM tokens t WHERE t.\"group\" = g.name), "
+      "(SELECT count(*) FROM channels c WHERE " IN_LIST("c.\"group\"") ") "
+      "FROM groups g WHERE g.name = ?1", "s", name);
+  if (!st)
+    return gw_end(g, GW_FAIL);
+  enum db_step_result r = db_step(st);
+  int64_t nu = r == DB_ROW ? db_col_int64(st, 0) : 0, nt = r == DB_ROW ? db_col_int64(st, 1) : 0,
+          nc = r == DB_ROW ? db_col_int64(st, 2) : 0;
+  db_finalize(st);
+  if (r == DB_ERROR)
+    rc = gw_dberr(g, "cannot look up the group");
+  else if (r == DB_DONE)
+    rc = gw_err(GW_NOTFOUND, "no group named '%s'", name);
+  else if (nu || nt || nc)
+    rc = gw_err(GW_CONFLICT, "group '%s' is in use by %" PRId64 " user(s), %" PRId64 " token(s) "
+                "and %" PRId64 " channel(s); move them to another group first", name, nu, nt, nc);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the group", "DELETE FROM groups WHERE name = ?1", "s", name);
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "group rm %s", name);
+  return gw_end(g, rc);
+}

@@ -1,0 +1,397 @@
+/*
+ * gwctl price: model prices (table prices): list, set, unset, import and export.
+ *
+ * A price is either token ratios (model_ratio 1 = 2 USD per million prompt tokens; completion_ratio
+ * and cache_ratio multiply it for completion and cached prompt tokens) or a fixed USD price per call
+ * (fixed_price, which wins when set). A model without a row is refused by relayd (403
+ * model_price_unset). The import/export format:
+ *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K}, "MODEL2":{"fixed_price":P}}
+ * Callers: the command table in main.c.
+ * Never: writes part of an import: every entry is checked before the first write.
+ */
+#include "gwctl.h"
+#include "output.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODEL_NAME_MAX 128
+#define RATIO_MAX 1000000.0
+#define PRICE_MAX 1000000.0
+#define IMPORT_MAX (16 * 1024 * 1024)
+
+static int check_model(struct gwctl *g, const char *what, const char *model)
+{
+  char norm[MODEL_NAME_MAX + 2];
+  int n = 0;
+  int rc = gw_norm_list(g, what, model, MODEL_NAME_MAX, norm, sizeof norm, &n);
+  if (rc == 0 && (n != 1 || strcmp(norm, model) != 0))
+    rc = gw_usage(g, "%s: '%s' is not a model name (no blanks or commas)", what, model);
+  return rc;
+}
+
+static cJSON *price_rows(struct gwctl *g, int *rc)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read prices",
+      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices "
+      "ORDER BY model", "");
+  if (!st) {
+    *rc = GW_FAIL;
+    return NULL;
+  }
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", db_col_text(st, 0));
+    cJSON_AddNumberToObject(o, "model_ratio", db_col_double(st, 1));
+    cJSON_AddNumberToObject(o, "completion_ratio", db_col_double(st, 2));
+    cJSON_AddNumberToObject(o, "cache_ratio", db_col_double(st, 3));
+    if (db_col_is_null(st, 4))
+      cJSON_AddNullToObject(o, "fixed_price");
+    else
+      cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
+    if (cJSON_GetArraySize(o) != 5 || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    cJSON_Delete(rows);
+    *rc = gw_dberr(g, "cannot read prices");
+    return NULL;
+  }
+  if (!rows)
+    *rc = gw_err(GW_FAIL, "out of memory");
+  return rows;
+}
+
+static void render_price(const cJSON *row, char *buf, size_t len)
+{
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(row, "fixed_price");
+  if (cJSON_IsNumber(f))
+    snprintf(buf, len, "%g USD/call", f->valuedouble);
+  else
+    snprintf(buf, len, "-");
+}
+
+static const struct out_col price_cols[] = {
+  { "model", "MODEL", OUT_PLAIN, 0, NULL },
+  { "model_ratio", "RATIO", OUT_PLAIN, 0, NULL },
+  { "completion_ratio", "COMPLETION", OUT_PLAIN, 0, NULL },
+  { "cache_ratio", "CACHE", OUT_PLAIN, 0, NULL },
+  { "fixed_price", "FIXED", OUT_PLAIN, 0, render_price },
+  { 0 },
+};
+
+int cmd_price_list(struct gwctl *g, int argc, char **argv)
+{
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  cJSON *rows = price_rows(g, &rc);
+  if (!rows)
+    return rc;
+  if (out_list(g->json, rows, price_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+struct price {
+  const char *model;
+  int has_ratio, has_fixed;
+  double ratio, completion, cache, fixed;
+};
+
+/* Upserts one price. Ratios not given keep their stored value (1 for a new model). */
+static int price_write(struct gwctl *g, const struct price *p)
+{
+  static const char sql[] =
+      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(model) DO UPDATE SET "
+      "model_ratio = CASE WHEN ?6 THEN ?2 ELSE model_ratio END, "
+      "completion_ratio = CASE WHEN ?6 THEN ?3 ELSE completion_ratio END, "
+      "cache_ratio = CASE WHEN ?6 THEN ?4 ELSE cache_ratio END, fixed_price = ?5";
+  double ratio = p->has_ratio ? p->ratio : 0.0;
+  if (p->has_fixed)
+    return gw_exec(g, "cannot set the price", sql, "sddddi", p->model, ratio, p->completion,
+                   p->cache, p->fixed, (int64_t)p->has_ratio);
+  return gw_exec(g, "cannot set the price", sql, "sdddni", p->model, ratio, p->completion, p->cache,
+                 (int64_t)p->has_ratio);
+}
+
+static int price_log(struct gwctl *g, const char *verb, const struct price *p)
+{
+  struct gw_subject s = { 0 };
+  if (p->has_fixed)
+    return gw_log_manage(g, &s, "price %s %s fixed_price=%g", verb, p->model, p->fixed);
+  return gw_log_manage(g, &s, "price %s %s model_ratio=%g completion_ratio=%g cache_ratio=%g", verb,
+                       p->model, p->ratio, p->completion, p->cache);
+}
+
+int cmd_price_set(struct gwctl *g, int argc, char **argv)
+{
+  const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL;
+  const struct gw_opt opts[] = {
+    { "ratio", &ratio_s, NULL },
+    { "completion-ratio", &comp_s, NULL },
+    { "cache-ratio", &cache_s, NULL },
+    { "price", &price_s, NULL },
+    { 0 },
+  };
+  struct price p = { .completion = 1, .cache = 1 };
+  int rc = gw_args(g, argc, argv, opts, "MODEL", &model);
+  if (rc == 0)
+    rc = check_model(g, "MODEL", model);
+  if (rc == 0 && !ratio_s && !price_s)
+    rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K], or --price USD");
+  if (rc == 0 && price_s && (ratio_s || comp_s || cache_s))
+    rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
+  if (rc == 0 && !ratio_s && (comp_s || cache_s))
+    rc = gw_usage(g, "--completion-ratio and --cache-ratio need --ratio R");
+  if (rc == 0 && ratio_s)
+    rc = gw_parse_double(g, "--ratio", ratio_s, 0, RATIO_MAX, &p.ratio);
+  if (rc == 0 && comp_s)
+    rc = gw_parse_double(g, "--completion-ratio", comp_s, 0, RATIO_MAX, &p.completion);
+  if (rc == 0 && cache_s)
+    rc = gw_parse_double(g, "--cache-ratio", cache_s, 0, RATIO_MAX, &p.cache);
+  if (rc == 0 && price_s)
+    rc = gw_parse_double(g, "--price", price_s, 0, PRICE_MAX, &p.fixed);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  p.model = model;
+  p.has_ratio = ratio_s != NULL;
+  p.has_fixed = price_s != NULL;
+  rc = price_write(g, &p);
+  if (rc == 0)
+    rc = price_log(g, "set", &p);
+  return gw_end(g, rc);
+}
+
+int cmd_price_unset(struct gwctl *g, int argc, char **argv)
+{
+  const char *model = NULL;
+  int64_t one = 0;
+  int rc = gw_args(g, argc, argv, NULL, "MODEL", &model);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  int r = gw_scalar(g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1", &one, "s",
+                    model);
+  rc = r < 0 ? GW_FAIL : r == 0 ? gw_err(GW_NOTFOUND, "model '%s' has no price", model) : 0;
+  if (rc == 0)
+    rc = gw_exec(g, "cannot unset the price", "DELETE FROM prices WHERE model = ?1", "s", model);
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "price unset %s", model);
+  return gw_end(g, rc);
+}
+
+static char *read_all(struct gwctl *g, const char *path, int *rc)
+{
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+  if (!f) {
+    *rc = gw_err(errno == ENOENT ? GW_NOTFOUND : GW_FAIL, "cannot open %s: %s", path,
+                 strerror(errno));
+    return NULL;
+  }
+  size_t len = 0, cap = 65536;
+  char *data = malloc(cap + 1);
+  while (data) {
+    if (len == cap) {
+      if (cap >= IMPORT_MAX) {
+        *rc = gw_usage(g, "%s is larger than %d bytes", path, IMPORT_MAX);
+        free(data);
+        data = NULL;
+        break;
+      }
+      char *nd = realloc(data, cap * 2 + 1);
+      if (!nd) {
+        free(data);
+        data = NULL;
+        break;
+      }
+      data = nd;
+      cap *= 2;
+    }
+    size_t n = fread(data + len, 1, cap - len, f);
+    len += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        *rc = gw_err(GW_FAIL, "cannot read %s: %s", path, strerror(errno));
+        free(data);
+        data = NULL;
+      }
+      break;
+    }
+  }
+  if (data)
+    data[len] = '\0';
+  else if (*rc == 0)
+    *rc = gw_err(GW_FAIL, "out of memory");
+  if (f != stdin)
+    fclose(f);
+  return data;
+}
+
+/* Reads a number field of an import entry; absent leaves *v. */
+static int import_num(struct gwctl *g, const char *model, const cJSON *e, const char *field,
+                      double max, double *v, int *present)
+{
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(e, field);
+  *present = x != NULL;
+  if (!x)
+    return 0;
+  if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+    return gw_usage(g, "import: %s.%s must be a number", model, field);
+  if (x->valuedouble < 0 || x->valuedouble > max)
+    return gw_usage(g, "import: %s.%s must be from 0 to %g, not %g", model, field, max,
+                    x->valuedouble);
+  *v = x->valuedouble;
+  return 0;
+}
+
+int cmd_price_import(struct gwctl *g, int argc, char **argv)
+{
+  const char *path = NULL;
+  int replace = 0;
+  const struct gw_opt opts[] = { { "replace", NULL, &replace }, { 0 } };
+  int rc = gw_args(g, argc, argv, opts, "FILE|-", &path);
+  if (rc != 0)
+    return rc;
+  char *text = read_all(g, path, &rc);
+  if (!text)
+    return rc;
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithOpts(text, &end, 1);
+  if (!j)
+    rc = gw_usage(g, "%s is not valid JSON (error at byte %zu)", path,
+                  end && end >= text ? (size_t)(end - text) + 1 : (size_t)0);
+  else if (!cJSON_IsObject(j))
+    rc = gw_usage(g, "%s must hold a JSON object {\"model\":{...},...}", path);
+  free(text);
+  size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+  struct price *ps = rc == 0 ? calloc(n ? n : 1, sizeof *ps) : NULL;
+  if (rc == 0 && !ps)
+    rc = gw_err(GW_FAIL, "out of memory");
+  const cJSON *e;
+  if (rc == 0) {
+    cJSON_ArrayForEach(e, j) {
+      struct price *p = &ps[i++];
+      int has_comp = 0, has_cache = 0;
+      p->model = e->string;
+      p->completion = 1;
+      p->cache = 1;
+      if ((rc = check_model(g, "import", e->string)) != 0)
+        break;
+      for (const cJSON *prev = j->child; prev != e; prev = prev->next)
+        if (strcmp(prev->string, e->string) == 0) {
+          rc = gw_usage(g, "import: model '%s' appears twice", e->string);
+          break;
+        }
+      if (rc != 0)
+        break;
+      if (!cJSON_IsObject(e)) {
+        rc = gw_usage(g, "import: the value for '%s' must be an object", e->string);
+        break;
+      }
+      const cJSON *f;
+      cJSON_ArrayForEach(f, e)
+        if (strcmp(f->string, "model_ratio") && strcmp(f->string, "completion_ratio")
+            && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")) {
+          rc = gw_usage(g, "import: %s: unknown field '%s' (model_ratio, completion_ratio, "
+                        "cache_ratio, fixed_price)", e->string, f->string);
+          break;
+        }
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "model_ratio", RATIO_MAX, &p->ratio, &p->has_ratio);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "completion_ratio", RATIO_MAX, &p->completion, &has_comp);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "cache_ratio", RATIO_MAX, &p->cache, &has_cache);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "fixed_price", PRICE_MAX, &p->fixed, &p->has_fixed);
+      if (rc == 0 && !p->has_ratio && !p->has_fixed)
+        rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
+      if (rc == 0 && !p->has_ratio && (has_comp || has_cache))
+        rc = gw_usage(g, "import: %s: completion_ratio and cache_ratio need model_ratio",
+                      e->string);
+      if (rc != 0)
+        break;
+    }
+  }
+  if (rc == 0 && (rc = gw_begin(g)) == 0) {
+    int64_t removed = 0;
+    if (replace) {
+      rc = gw_exec(g, "cannot replace prices", "CREATE TEMP TABLE IF NOT EXISTS keep(model TEXT "
+                   "PRIMARY KEY)", "");
+      for (size_t k = 0; rc == 0 && k < n; k++)
+        rc = gw_exec(g, "cannot replace prices", "INSERT OR IGNORE INTO keep VALUES (?1)", "s",
+                     ps[k].model);
+      if (rc == 0)
+        rc = gw_exec(g, "cannot replace prices",
+                     "DELETE FROM prices WHERE model NOT IN (SELECT model FROM keep)", "");
+      removed = rc == 0 ? db_changes(g->db) : 0;
+      if (rc == 0)
+        rc = gw_exec(g, "cannot replace prices", "DROP TABLE keep", "");
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+      /* an imported entry is the whole price: a ratio entry clears a fixed price and vice versa */
+      struct price p = ps[k];
+      if (!p.has_ratio)
+        p.has_ratio = 1, p.ratio = 0;
+      rc = price_write(g, &p);
+    }
+    struct gw_subject s = { 0 };
+    if (rc == 0)
+      rc = gw_log_manage(g, &s, "price import %zu models%s (removed %" PRId64 ")", n,
+                         replace ? " --replace" : "", removed);
+    rc = gw_end(g, rc);
+    if (rc == 0 && !g->json)
+      printf("%zu prices imported%s\n", n, replace ? ", others removed" : "");
+  }
+  free(ps);
+  cJSON_Delete(j);
+  return rc;
+}
+
+int cmd_price_export(struct gwctl *g, int argc, char **argv)
+{
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  cJSON *rows = price_rows(g, &rc);
+  if (!rows)
+    return rc;
+  cJSON *all = cJSON_CreateObject();
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "model"));
+    const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(row, "fixed_price");
+    cJSON *e = cJSON_CreateObject();
+    if (cJSON_IsNumber(fixed)) {
+      cJSON_AddNumberToObject(e, "fixed_price", fixed->valuedouble);
+    } else {
+      static const char *const f[] = { "model_ratio", "completion_ratio", "cache_ratio" };
+      for (int k = 0; k < 3; k++)
+        cJSON_AddNumberToObject(e, f[k], cJSON_GetNumberValue(
+                                             cJSON_GetObjectItemCaseSensitive(row, f[k])));
+    }
+    cJSON_AddItemToObject(all, model, e);
+  }
+  char *s = g->json ? cJSON_PrintUnformatted(all) : cJSON_Print(all);
+  if (s)
+    printf("%s\n", s);
+  else
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_free(s);
+  cJSON_Delete(all);
+  cJSON_Delete(rows);
+  return rc;
+}
