@@ -310,9 +310,15 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
     case ':':
       option_text(argc, argv, opt, sizeof opt);
       return gw_usage(g, "option '%s' needs a value", opt);
-    case '?':
+    case '?': {
+      /* "-3" where a positional number goes: say so rather than "unknown option" */
+      const char *a = optind < argc && argv[optind][0] == '-' && isdigit((unsigned char)argv[optind][1])
+                      ? argv[optind] : optind > 0 ? argv[optind - 1] : "";
+      if (a[0] == '-' && isdigit((unsigned char)a[1]) && nmax > 0)
+        return gw_usage(g, "'%s': negative numbers are not accepted here", a);
       option_text(argc, argv, opt, sizeof opt);
       return gw_usage(g, "unknown option '%s'", opt);
+    }
     case OPT_DB:
     case OPT_SOCKET:
     case OPT_JSON:
