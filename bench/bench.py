@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""relay's benchmark driver (make bench; bench/run.sh calls it).
+
+Starts the mock upstream, relayd (SQLite, auth, billing and logging on, as in production) and
+nginx (one worker, a plain keep-alive reverse proxy) on loopback, then measures each in one
+interleaved run, several repeats, and prints medians side by side with the ratios:
+
+  saturation  wrk on a small non-streaming chat completion: req/s, p50/p99, errors, CPU/request
+  one conn    wrk -c1: latency added over calling the mock directly
+  streams     200 and 2,000 concurrent SSE streams (bench/sse_load.c): streams/s, time to first
+              data p50/p99, largest gap between events, failures, CPU per stream, peak RSS
+  hold        10,000 concurrent long-lived streams: failures, RSS
+  writer      the log writer alone (bench/writer_bench.c): billed rows persisted per second
+  idle        relayd RSS after warm-up
+
+BENCH_QUICK=1 runs a few-second version that only proves the harness works (make check uses it).
+Nothing here asserts speed: the table shows the figures and the targets; the reader judges.
+"""
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+BIN = os.environ.get("RELAY_BIN") or os.path.join(os.getcwd(), os.environ.get("BUILD", "build"), "bin")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+DUR = 1 if QUICK else 5
+REPEATS = 1 if QUICK else 3
+STREAM_SETS = [(20, 100)] if QUICK else [(200, 4000), (2000, 20000)]
+# Each held stream costs relayd two descriptors (client and upstream). Where the hard limit on open
+# files is below what 10,000 streams need (20,000 here), hold as many as the limit allows and say so.
+FD_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+HOLD_WANTED = 200 if QUICK else 10000
+HOLD = min(HOLD_WANTED, (FD_HARD - 64) // 2) if FD_HARD != resource.RLIM_INFINITY else HOLD_WANTED
+WRITER_ROWS = 20000 if QUICK else 200000
+CHAT = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
+STREAM = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],'
+          '"mock":{"chunks":20,"chunk_gap_ms":5}}')
+HOLD_BODY = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hold"}],'
+             '"mock":{"chunks":600,"chunk_gap_ms":1000}}')
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def cpu_ticks(pids):
+    t = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])     # utime + stime
+        except OSError:
+            pass
+    return t
+
+
+def rss_kb(pids, peak=False):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:" if peak else "VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class Procs:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = []
+
+    def start(self, name, argv, **kw):
+        log = open(os.path.join(self.tmp, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+        self.procs.append((name, p))
+        return p
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in reversed(self.procs):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def parse_wrk(out):
+    """wrk --latency output -> dict with rps, p50_ms, p99_ms, errors, requests."""
+    def ms(v):
+        m = re.match(r"([\d.]+)(us|ms|s)", v)
+        x = float(m.group(1))
+        return x / 1000 if m.group(2) == "us" else x * 1000 if m.group(2) == "s" else x
+    r = {"errors": 0}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("50%"):
+            r["p50_ms"] = ms(line.split()[1])
+        elif line.startswith("99%"):
+            r["p99_ms"] = ms(line.split()[1])
+        elif line.startswith("Requests/sec:"):
+            r["rps"] = float(line.split()[1])
+        elif "requests in" in line:
+            r["requests"] = int(line.split()[0])
+        elif line.startswith("Non-2xx"):
+            r["errors"] += int(line.split()[-1])
+        elif line.startswith("Socket errors:"):
+            r["errors"] += sum(int(x) for x in re.findall(r"\d+", line))
+    return r
+
+
+def wrk(url, lua, conns, dur, pids):
+    t0 = cpu_ticks(pids)
+    out = subprocess.run(["wrk", "-t1" if conns < 8 else "-t1", f"-c{conns}", f"-d{dur}s", "--latency",
+                          "-s", lua, url], capture_output=True, text=True, check=True).stdout
+    t1 = cpu_ticks(pids)
+    r = parse_wrk(out)
+    if pids and r.get("requests"):
+        r["cpu_us_per_req"] = (t1 - t0) / TICK * 1e6 / r["requests"]
+    return r
+
+
+def sse_load(url, key, streams, total, pids, body=STREAM, extra=()):
+    t0 = cpu_ticks(pids)
+    for pid in pids:
+        # reset the peak RSS so each run reports its own (writes "5" to clear_refs)
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+    cmd = [os.path.join(BIN, "sse-load"), "--url", url, "--streams", str(streams), "--total", str(total),
+           "--body", body, "--json", *extra]
+    if key:
+        cmd += ["--key", key]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"sse-load failed: {out.stderr}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    t1 = cpu_ticks(pids)
+    if pids and r.get("streams"):
+        r["cpu_us_per_stream"] = (t1 - t0) / TICK * 1e6 / r["streams"]
+        r["peak_rss_mb"] = rss_kb(pids, peak=True) / 1024
+    return r
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main():
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            sys.exit(f"bench: {tool} is missing (make bench installs it as root: apt-get install {tool})")
+    os.makedirs(RESULTS, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="relay-bench-")
+    procs = Procs(tmp)
+    try:
+        return run(tmp, procs)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp, procs):
+    env = dict(os.environ)
+    mock_port = free_port()
+    mock = procs.start("mock", [os.path.join(BIN, "mock-upstream"), "--port", str(mock_port)])
+    wait_port(mock_port)
+
+    # relayd with a real database: one user, one token, one channel; billing and logging on
+    db = f"sqlite:{tmp}/relay.db"
+    sock = f"{tmp}/admin.sock"
+    env.update(RELAY_DB=db, RELAY_SOCKET=sock)
+    gw = os.path.join(BIN, "gwctl")
+    subprocess.run([gw, "user", "add", "bench", "--quota", "900000000000000"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([gw, "channel", "add", "--name", "mock", "--type", "openai", "--base-url",
+                    f"http://127.0.0.1:{mock_port}", "--models", "gpt-4o-mini"], env=env, check=True,
+                   input="sk-mock\n", text=True, stdout=subprocess.DEVNULL)
+    key = subprocess.run([gw, "token", "create", "--user", "bench", "--name", "bench", "--unlimited"],
+                         env=env, check=True, capture_output=True, text=True).stdout.strip()
+    relay_port = free_port()
+    relayd = procs.start("relayd", [os.path.join(BIN, "relayd"), "--listen", f"127.0.0.1:{relay_port}",
+                                    "--db", db, "--admin-socket", sock, "--log-level", "warn"], env=env)
+    wait_port(relay_port)
+
+    nginx_port = free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+worker_rlimit_nofile {FD_HARD if FD_HARD != resource.RLIM_INFINITY else 65536};
+daemon off;
+error_log {tmp}/nginx-error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 30000; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fcgi;
+  uwsgi_temp_path {tmp}/nginx-uwsgi;
+  scgi_temp_path {tmp}/nginx-scgi;
+  upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 512; }}
+  server {{
+    listen 127.0.0.1:{nginx_port} reuseport backlog=4096;
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = procs.start("nginx", [nginx_bin, "-p", tmp, "-c", conf])
+    wait_port(nginx_port)
+    time.sleep(0.2)
+    nginx_pids = [nginx.pid] + children(nginx.pid)
+
+    lua = os.path.join(tmp, "chat.lua")
+    with open(lua, "w") as f:
+        f.write('wrk.method = "POST"\n'
+                f"wrk.body = '{CHAT}'\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+    path = "/v1/chat/completions"
+    targets = {
+        "direct": (f"http://127.0.0.1:{mock_port}{path}", []),
+        "nginx": (f"http://127.0.0.1:{nginx_port}{path}", nginx_pids),
+        "relayd": (f"http://127.0.0.1:{relay_port}{path}", [relayd.pid]),
+    }
+
+    # warm-up, then idle RSS
+    for name, (url, pids) in targets.items():
+        wrk(url, lua, 16, 1, pids)
+    time.sleep(0.5)
+    idle_rss = rss_kb([relayd.pid]) / 1024
+
+    res = {n: {"sat": [], "one": []} for n in targets}
+    for _ in range(REPEATS):
+        for name, (url, pids) in targets.items():
+            res[name]["sat"].append(wrk(url, lua, 64, DUR, pids))
+        for name, (url, pids) in targets.items():
+            res[name]["one"].append(wrk(url, lua, 1, DUR, pids))
+
+    streams = {}
+    for n, total in STREAM_SETS:
+        streams[n] = {name: [] for name in targets}
+        for _ in range(REPEATS):
+            for name, (url, pids) in targets.items():
+                streams[n][name].append(sse_load(url, key, n, total, pids))
+
+    hold = {}
+    for name, (url, pids) in targets.items():
+        if name == "direct":
+            continue
+        hold[name] = sse_load(url, key, HOLD, HOLD, pids, body=HOLD_BODY,
+                              extra=("--hold", "--duration-s", "2" if QUICK else "5"))
+        hold[name]["rss_mb"] = rss_kb(pids) / 1024 if pids else None
+        hold[name]["peak_rss_mb"] = rss_kb(pids, peak=True) / 1024
+
+    wout = subprocess.run([os.path.join(BIN, "writer-bench"), "--db", f"sqlite:{tmp}/writer.db", "--rows",
+                           str(WRITER_ROWS), "--json"], capture_output=True, text=True, timeout=600)
+    writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
+
+    # relayd still healthy and every billed row persisted
+    summary = report(res, streams, hold, writer, idle_rss)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "hold": hold, "writer": writer,
+           "idle_rss_mb": idle_rss, "summary": summary}
+    with open(os.path.join(RESULTS, f"bench-{stamp}{'-quick' if QUICK else ''}.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    if MISSING or not writer.get("verified"):
+        print("bench: not measured: " + ", ".join(MISSING + ([] if writer.get("verified") else ["writer"])),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def fmt(v, spec=".1f"):
+    return "-" if v is None else format(v, spec)
+
+
+MISSING = []
+
+
+def report(res, streams, hold, writer, idle_rss):
+    rows = []
+
+    def row(metric, d, n, r, target="", spec=".1f", ratio_of="nginx"):
+        if r is None:
+            MISSING.append(metric)
+        ref = n if ratio_of == "nginx" else d
+        ratio = (r / ref) if (r is not None and ref) else None
+        rows.append((metric, fmt(d, spec), fmt(n, spec), fmt(r, spec), fmt(ratio, ".2f"), target))
+
+    def m(name, kind, key):
+        return med([x.get(key) for x in res[name][kind]])
+
+    row("saturation req/s (c64)", m("direct", "sat", "rps"), m("nginx", "sat", "rps"), m("relayd", "sat", "rps"),
+        ">= 0.9x nginx", ".0f")
+    row("saturation p50 ms", m("direct", "sat", "p50_ms"), m("nginx", "sat", "p50_ms"), m("relayd", "sat", "p50_ms"), "", ".3f")
+    row("saturation p99 ms", m("direct", "sat", "p99_ms"), m("nginx", "sat", "p99_ms"), m("relayd", "sat", "p99_ms"), "", ".3f")
+    row("saturation errors", m("direct", "sat", "errors"), m("nginx", "sat", "errors"), m("relayd", "sat", "errors"), "0", ".0f")
+    row("proxy CPU us/request", None, m("nginx", "sat", "cpu_us_per_req"), m("relayd", "sat", "cpu_us_per_req"),
+        "<= 1.5x nginx")
+    d1, n1, r1 = m("direct", "one", "p50_ms"), m("nginx", "one", "p50_ms"), m("relayd", "one", "p50_ms")
+    row("one conn p50 ms", d1, n1, r1, "", ".3f")
+    rows.append(("one conn added p50 ms", "0", fmt(n1 - d1, ".3f"), fmt(r1 - d1, ".3f"), "", "<= 0.05 ms"))
+    for n, _ in STREAM_SETS:
+        s = streams[n]
+
+        def sm(name, key):
+            return med([x.get(key) for x in s[name]])
+        row(f"{n} streams: streams/s", sm("direct", "streams_per_s"), sm("nginx", "streams_per_s"),
+            sm("relayd", "streams_per_s"), "", ".0f")
+        dt, nt, rt = sm("direct", "ttfd_p50_ms"), sm("nginx", "ttfd_p50_ms"), sm("relayd", "ttfd_p50_ms")
+        row(f"{n} streams: TTFD p50 ms", dt, nt, rt, "", ".3f")
+        rows.append((f"{n} streams: added TTFD p50 ms", "0", fmt(nt - dt, ".3f"), fmt(rt - dt, ".3f"), "",
+                     "<= 0.2 ms" if n == 200 else ""))
+        row(f"{n} streams: TTFD p99 ms", sm("direct", "ttfd_p99_ms"), sm("nginx", "ttfd_p99_ms"),
+            sm("relayd", "ttfd_p99_ms"), "", ".3f")
+        row(f"{n} streams: max gap ms", sm("direct", "gap_max_ms"), sm("nginx", "gap_max_ms"),
+            sm("relayd", "gap_max_ms"), "", ".2f")
+        row(f"{n} streams: failures", sm("direct", "failures"), sm("nginx", "failures"), sm("relayd", "failures"),
+            "0", ".0f")
+        row(f"{n} streams: CPU us/stream", None, sm("nginx", "cpu_us_per_stream"), sm("relayd", "cpu_us_per_stream"),
+            "<= 1.5x nginx" if n == 200 else "")
+        row(f"{n} streams: peak RSS MB", None, sm("nginx", "peak_rss_mb"), sm("relayd", "peak_rss_mb"), "")
+    hn, hr = hold.get("nginx", {}), hold.get("relayd", {})
+    row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f")
+    row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f")
+    row(f"{HOLD} held streams: RSS MB", None, hn.get("peak_rss_mb"), hr.get("peak_rss_mb"), "<= 256 MB")
+    rows.append(("idle RSS MB (after warm-up)", "", "", fmt(idle_rss), "", "<= 10 MB"))
+    rows.append(("writer: billed rows/s persisted", "", "", fmt(writer.get("rows_per_s"), ".0f"), "",
+                 ">= 20000, none lost: " + str(writer.get("verified"))))
+
+    head = ("metric", "direct", "nginx", "relayd", "relayd/nginx", "target")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    if HOLD < HOLD_WANTED:
+        lines.append(f"note: the hard limit on open files is {FD_HARD}; a proxy needs two per stream, so "
+                     f"{HOLD} streams were held instead of {HOLD_WANTED}")
+    text = "\n".join(lines)
+    print(("relay bench (QUICK: harness check only, figures meaningless)\n" if QUICK else "relay bench\n") + text)
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/bin/sh
+# bench/run.sh: make bench's driver. Builds the load generators, then runs bench/bench.py, which
+# prints the summary table and writes bench/results/bench-*.json. BENCH_QUICK=1 for the quick mode.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+make --no-print-directory BUILD="$BUILD" bench-tools >/dev/null
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+RELAY_BIN="$PWD/$BUILD/bin" exec python3 bench/bench.py
