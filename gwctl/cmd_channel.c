@@ -633,7 +633,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "\"group\" = COALESCE(?10, \"group\"), model_mapping = COALESCE(?11, model_mapping), "
                  "tag = COALESCE(?12, tag), other = COALESCE(?13, other), key = COALESCE(?14, key) "
                  "WHERE id = ?1",
-                 "issssiiiissssss", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiisssss", ids[i], newname, type, base ? url : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
                  (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
                  key_stdin ? key : NULL);
