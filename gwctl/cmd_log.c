@@ -342,7 +342,7 @@ int cmd_log_export(struct gwctl *g, int argc, char **argv)
   if (json)
     fputs("[", stdout);
   else
-    fputs("id,created_at,type,request_id,user_id,username,token_id,token_name,channel_id,model,"
+    fputs("id,request_id,created_at,type,user_id,username,token_id,token_name,channel_id,model,"
           "upstream_model,prompt_tokens,completion_tokens,quota,status,is_stream,elapsed_ms,"
           "first_byte_ms,end_reason,usage_source,group,content\n", stdout);
   enum db_step_result r;
