@@ -821,6 +821,7 @@ static void finish_nonstream(struct request *r)
   cJSON_Delete(j);
   r->final_status = (int)r->up_status;
   r->upstream_done = true;
+  r->t_first_us = now_us_mono();      /* the whole answer goes out from here */
   settle(r, "done");
   respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
 }
@@ -841,8 +842,10 @@ static void finish_stream(struct request *r, CURLcode res)
     atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
   }
   r->upstream_done = true;
-  settle(r, res == CURLE_OK && r->saw_done ? "done"
-            : res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error");
+  /* settled when the last byte has gone to the client (stream_reader), so the log's times
+   * cover the whole response */
+  r->end_reason = res == CURLE_OK && r->saw_done ? "done"
+                  : res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error";
   wake_reader(r);
 }
 
@@ -894,8 +897,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     }
     return (ssize_t)n;
   }
-  if (r->upstream_done)
+  if (r->upstream_done) {
+    settle(r, r->end_reason ? r->end_reason : "done");
     return MHD_CONTENT_READER_END_OF_STREAM;
+  }
   r->reader_waiting = true;
   r->suspended = true;
   MHD_suspend_connection(r->conn);
@@ -1077,7 +1082,9 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     detach_upstream(r);
     if (!r->final_status)
       r->final_status = 499;
-    settle(r, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" : "client_gone");
+    settle(r, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+              : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->end_reason ? r->end_reason
+                                                                           : "client_gone");
   }
   request_free(r);
 }

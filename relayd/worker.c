@@ -70,40 +70,131 @@ static int open_listener(const char *hostport, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- curl plumbing */
 
+/*
+ * Upstream sockets in the worker's epoll set. curl tells us what it waits for on each socket
+ * (CURLMOPT_SOCKETFUNCTION). Adding and removing a kept-alive connection for every request would
+ * cost two epoll_ctl calls a request, so sockets that curl itself opened (CURLOPT_OPENSOCKETFUNCTION)
+ * stay in the set while idle in curl's connection cache, with the interest they had; an event on
+ * such an idle socket (the server closed it) removes it then. Their state is forgotten when curl
+ * closes them (CURLOPT_CLOSESOCKETFUNCTION), so a reused descriptor number starts afresh. Other
+ * sockets curl reports (a resolver's) are added and removed as curl says.
+ */
+struct sock_state {
+  uint8_t in_epoll;        /* registered in w->epfd */
+  uint8_t mask;            /* CURL_POLL_IN/OUT bits registered */
+  uint8_t active;          /* curl waits on it now (between ADD and REMOVE) */
+  uint8_t owned;           /* opened through our opensocket callback */
+};
+
+static struct sock_state *sock_state(struct worker *w, curl_socket_t s)
+{
+  if (s < 0)
+    return NULL;
+  if ((size_t)s >= w->nsocks) {
+    size_t n = w->nsocks ? w->nsocks : 1024;
+    while (n <= (size_t)s)
+      n *= 2;
+    struct sock_state *p = realloc(w->socks, n * sizeof *p);
+    if (!p)
+      return NULL;
+    memset(p + w->nsocks, 0, (n - w->nsocks) * sizeof *p);
+    w->socks = p;
+    w->nsocks = n;
+  }
+  return &w->socks[s];
+}
+
+static curl_socket_t curl_open_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+  struct worker *w = userp;
+  (void)purpose;
+  curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  struct sock_state *st = s >= 0 ? sock_state(w, s) : NULL;
+  if (st)
+    *st = (struct sock_state){.owned = 1};
+  return s;
+}
+
+static int curl_close_cb(void *userp, curl_socket_t s)
+{
+  struct worker *w = userp;
+  struct sock_state *st = sock_state(w, s);
+  if (st)
+    *st = (struct sock_state){0};       /* close() takes it out of the epoll set */
+  return close(s);
+}
+
+static void sock_del(struct worker *w, curl_socket_t s, struct sock_state *st)
+{
+  if (st->in_epoll)
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+  st->in_epoll = 0;
+  st->mask = 0;
+}
+
 static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
   (void)e;
+  (void)socketp;
   struct worker *w = userp;
-  struct epoll_event ev = {.data.u64 = EV_DATA(EV_CURL_SOCK, s)};
+  struct sock_state *st = sock_state(w, s);
+  if (!st)
+    return -1;
   if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-    curl_multi_assign(w->multi, s, NULL);
+    st->active = 0;
+    if (!st->owned)
+      sock_del(w, s, st);
     return 0;
   }
-  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-  if (!socketp) {
-    /* socketp marks sockets already in our epoll set */
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
-      epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
-    curl_multi_assign(w->multi, s, w);
-  } else {
-    epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
+  st->active = 1;
+  uint8_t want = (uint8_t)(what & (CURL_POLL_IN | CURL_POLL_OUT));
+  if (st->in_epoll && st->mask == want)
+    return 0;
+  struct epoll_event ev = {.data.u64 = EV_DATA(EV_CURL_SOCK, s),
+                           .events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0)};
+  int op = st->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(w->epfd, op, s, &ev) < 0) {
+    /* our record was stale (the descriptor was closed and reused behind our back) */
+    if (epoll_ctl(w->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0)
+      return -1;
   }
+  st->in_epoll = 1;
+  st->mask = want;
   return 0;
 }
 
+/* An event on an upstream socket: curl's, or an idle cached one (then stop watching it). */
+static void curl_sock_event(struct worker *w, int fd, uint32_t events)
+{
+  struct sock_state *st = sock_state(w, fd);
+  if (st && !st->active) {
+    sock_del(w, fd, st);
+    return;
+  }
+  int running;
+  int mask = (events & EPOLLIN ? CURL_CSELECT_IN : 0) | (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+             (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+  curl_multi_socket_action(w->multi, fd, mask, &running);
+}
+
+/* curl's timer. Re-arming the timerfd for every change costs a system call each time, so it is
+ * only moved earlier: firing early is harmless (curl finds nothing due and asks again). */
 static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
   (void)m;
   struct worker *w = userp;
-  struct itimerspec its = {0};
+  if (timeout_ms < 0)
+    return 0;                  /* disarm: a later spurious expiry only costs one idle call */
   if (timeout_ms == 0) {
     w->curl_timeout_due = true;
-  } else if (timeout_ms > 0) {
-    its.it_value.tv_sec = timeout_ms / 1000;
-    its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+    return 0;
   }
+  uint64_t due = now_us_mono() + (uint64_t)timeout_ms * 1000u;
+  if (w->timer_due_us && w->timer_due_us <= due)
+    return 0;
+  struct itimerspec its = {.it_value = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L}};
   timerfd_settime(w->timerfd, 0, &its, NULL);
+  w->timer_due_us = due;
   return 0;
 }
 
@@ -138,6 +229,10 @@ CURL *worker_easy_get(struct worker *w)
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_open_cb);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, w);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_close_cb);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
   return e;
 }
 
@@ -271,7 +366,6 @@ static void *worker_main(void *arg)
     for (int i = 0; i < n; i++) {
       int tag = (int)(evs[i].data.u64 >> 32);
       int fd = (int)(uint32_t)evs[i].data.u64;
-      int running;
       switch (tag) {
       case EV_MHD:
         mhd_ready = true;
@@ -280,6 +374,7 @@ static void *worker_main(void *arg)
         uint64_t x;
         ssize_t rd = read(w->timerfd, &x, sizeof x);
         (void)rd;
+        w->timer_due_us = 0;
         w->curl_timeout_due = true;
         break;
       }
@@ -289,13 +384,9 @@ static void *worker_main(void *arg)
         (void)rd;
         break;
       }
-      case EV_CURL_SOCK: {
-        int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                   (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                   (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(w->multi, fd, mask, &running);
+      case EV_CURL_SOCK:
+        curl_sock_event(w, fd, evs[i].events);
         break;
-      }
       }
     }
     if (w->curl_timeout_due) {
@@ -340,6 +431,7 @@ void worker_join(struct worker *w)
   for (size_t i = 0; i < w->easy_pool_len; i++)
     curl_easy_cleanup(w->easy_pool[i]);
   free(w->easy_pool);
+  free(w->socks);
   snapshot_release(w->snap_cache);
   w->snap_cache = NULL;
   if (w->listen_fd >= 0)

@@ -46,6 +46,9 @@ struct worker {
   size_t easy_pool_len, easy_pool_cap;
   bool mhd_run_needed;         /* a connection was resumed: run MHD before waiting again */
   bool curl_timeout_due;
+  uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
+  struct sock_state *socks;    /* per upstream descriptor, indexed by fd (worker.c) */
+  size_t nsocks;
   struct snapshot *snap_cache; /* this worker's cached snapshot reference */
   uint64_t next_request_seq;
   uint16_t node_tag;

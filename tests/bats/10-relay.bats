@@ -357,6 +357,7 @@ assert times[-1] - times[0] > 0.7, times
   chat '{"model":"gpt-4o-mini","stream":true,"messages":[{}],"mock":{"first_byte_ms":300}}'
   [ "$status_code" = 200 ]
   wait_logs 1
+  sql 'SELECT first_byte_ms, elapsed_ms FROM logs WHERE type=2'
   [ "$(sql 'SELECT first_byte_ms >= 300, elapsed_ms >= first_byte_ms FROM logs WHERE type=2')" = "$(printf '1\t1')" ]
 }
 
