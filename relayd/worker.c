@@ -389,16 +389,22 @@ static void *worker_main(void *arg)
         break;
       }
     }
-    if (w->curl_timeout_due) {
-      int running;
-      w->curl_timeout_due = false;
-      curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
     curl_collect(w);
-    if (mhd_ready || n == 0) {
-      w->mhd_run_needed = false;
-      MHD_run(w->mhd);
-      curl_collect(w);
+    if (mhd_ready || n == 0)
+      w->mhd_run_needed = true;
+    /* MHD may start upstream transfers and curl may resume connections: let each see the
+     * other's work now rather than after another trip through epoll_wait (bounded) */
+    for (int round = 0; round < 4 && (w->mhd_run_needed || w->curl_timeout_due); round++) {
+      if (w->curl_timeout_due) {
+        int running;
+        w->curl_timeout_due = false;
+        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        curl_collect(w);
+      }
+      if (w->mhd_run_needed) {
+        w->mhd_run_needed = false;
+        MHD_run(w->mhd);
+      }
     }
   }
   /* every request must be resumed before MHD stops (suspended ones would leak) */

@@ -2,6 +2,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,8 @@ static void *writer_main(void *arg)
   struct log_record *batch = NULL;
   size_t blen = 0;
   int backoff_ms = WRITER_TICK_MS;
+  bool trim_due = false;
+  uint64_t last_trim = 0;
   for (;;) {
     pthread_mutex_lock(&W.lock);
     if (!W.stopping && W.len < WRITER_BATCH_WAKE) {
@@ -219,6 +222,7 @@ static void *writer_main(void *arg)
         batch = NULL;
         blen = 0;
         backoff_ms = WRITER_TICK_MS;
+        trim_due = true;
         continue;       /* more may have queued meanwhile */
       }
       if (backoff_ms < 2000)
@@ -230,6 +234,13 @@ static void *writer_main(void *arg)
         blen = 0;
       }
       continue;
+    }
+    /* a quiet tick after traffic: give the memory that bursts left in malloc's arenas back to
+     * the system (at most every 5 s; never on a worker) */
+    if (trim_due && now_us_mono() - last_trim > 5000000u) {
+      malloc_trim(0);
+      last_trim = now_us_mono();
+      trim_due = false;
     }
     if (stopping) {
       pthread_mutex_lock(&W.lock);
