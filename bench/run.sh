@@ -4,6 +4,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make --no-print-directory BUILD="$BUILD" bench-tools >/dev/null
+if [ "${RELAY_ASAN:-0}" = 1 ]; then
+  make --no-print-directory BUILD="$BUILD" SAN=1 OPT=-O1 bench-tools >/dev/null
+else
+  make --no-print-directory BUILD="$BUILD" bench-tools >/dev/null
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 RELAY_BIN="$PWD/$BUILD/bin" exec python3 bench/bench.py
