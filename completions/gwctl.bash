@@ -64,7 +64,13 @@ _gwctl()
         _gwctl_reply "$(cut -f1 <<<"$table" | sort -u)"
         return 0
     fi
-    if [[ -z $verb ]]; then
+    # a one-word command ("gwctl status") has an empty verb in the table
+    local oneword=0
+    if awk -F'\t' -v n="$noun" '$1 == n && $2 == "" { f = 1 } END { exit !f }' <<<"$table"; then
+        oneword=1
+        if [[ -n $verb ]]; then verb=""; fi
+    fi
+    if [[ -z $verb && $oneword == 0 ]]; then
         ((COMP_CWORD == nounpos + 1)) &&
             _gwctl_reply "$(awk -F'\t' -v n="$noun" '$1 == n { print $2 }' <<<"$table")"
         return 0
@@ -93,27 +99,42 @@ _gwctl()
         local spec=${value[$prev]}
         case $prev in
             --key-file) _gwctl_files; COMPREPLY+=(-) ;;
+            --csv)      _gwctl_files ;;
             --user)     _gwctl_reply "$(_gwctl_names user 2)" ;;
             --token)    _gwctl_reply "$(_gwctl_names token 3)" ;;
+            --channel)  _gwctl_reply "$(_gwctl_names channel 2)" ;;
+            --group)    _gwctl_reply "$(_gwctl_names group 1)" ;;
+            --model)    _gwctl_reply "$(_gwctl_names price 1)" ;;
+            --tag)      _gwctl_reply "$("${_gwctl_cmd[@]}" channel list 2>/dev/null | awk 'NR > 1 && $7 != "-" { print $7 }')" ;;
             --type)
                 if [[ $noun == log ]]; then
                     _gwctl_reply "consume topup manage system error refund"
                 else
-                    _gwctl_reply "${spec//|/ }"
+                    _gwctl_reply "openai azure anthropic gemini deepseek ollama vllm custom"
                 fi ;;
-            *)
-                [[ $spec == *[a-z]* ]] && _gwctl_reply "${spec//|/ }" ;;
+            *)  # the lower-case words of the value: "DATE|never" offers never
+                local lw="" x
+                for x in ${spec//|/ }; do [[ $x == [a-z]* ]] && lw+=" $x"; done
+                [[ -n $lw ]] && _gwctl_reply "$lw" ;;
         esac
         return 0
     fi
 
     if [[ $cur == -* ]]; then
         _gwctl_reply "$opts"
-    elif [[ $usage == NAME\|ID* ]]; then
-        case $noun in
-            user)    _gwctl_reply "$(_gwctl_names user 2)" ;;
-            channel) _gwctl_reply "$(_gwctl_names channel 2)" ;;
-            token)   _gwctl_reply "$(_gwctl_names token 3)" ;;
+    elif [[ $prev == "$verb" || ($oneword == 1 && $prev == "$noun") ]]; then
+        # the first argument after the verb
+        case "${usage#(}" in
+            NAME\|ID*|NAME\ *|NAME)
+                case $noun in
+                    user)    _gwctl_reply "$(_gwctl_names user 2)" ;;
+                    channel) _gwctl_reply "$(_gwctl_names channel 2)" ;;
+                    token)   _gwctl_reply "$(_gwctl_names token 3)" ;;
+                    group)   _gwctl_reply "$(_gwctl_names group 1)" ;;
+                esac ;;
+            MODEL*)  _gwctl_reply "$(_gwctl_names price 1)" ;;
+            KEY*)    _gwctl_reply "$(_gwctl_names config 1)" ;;
+            FILE*)   _gwctl_files ;;
         esac
     fi
     return 0

@@ -200,5 +200,6 @@ int cmd_daemon_status(struct gwctl *g, int argc, char **argv);
 int cmd_daemon_stats(struct gwctl *g, int argc, char **argv);
 int cmd_daemon_reload(struct gwctl *g, int argc, char **argv);
 int cmd_daemon_drain(struct gwctl *g, int argc, char **argv);
+int cmd_daemon_undrain(struct gwctl *g, int argc, char **argv);
 
 #endif

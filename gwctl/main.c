@@ -124,7 +124,8 @@ static const struct gw_cmd commands[] = {
   { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
   { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },
   { "drain", "", cmd_daemon_drain, "[--json]",
-    "make relayd stop taking new requests and finish the running ones" },
+    "make relayd answer new requests with 503 while the running ones finish" },
+  { "undrain", "", cmd_daemon_undrain, "[--json]", "make relayd take requests again after drain" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
