@@ -16,8 +16,8 @@
 
 #define GROUP_RATIO_MAX 1000000.0
 
-/* "x" appears in the comma list column col: ','||col||',' LIKE '%,x,%' */
-#define IN_LIST(col) "(',' || " col " || ',') LIKE ('%,' || g.name || ',%')"
+/* the group g.name is an item of the comma list column col */
+#define IN_LIST(col) "instr(',' || " col " || ',', ',' || g.name || ',') > 0"
 
 int gw_group_check(struct gwctl *g, const char *opt, const char *name)
 {
