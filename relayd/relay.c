@@ -22,7 +22,10 @@
 #define EVENT_MAX (4 << 20)            /* one SSE event */
 #define OUT_HIGH (256 * 1024)          /* pause the upstream above this many unsent bytes */
 #define OUT_LOW (64 * 1024)            /* and let it go on below this */
-#define STREAM_BLOCK 32768
+/* MHD allocates this much with every callback response but fills chunked responses from the
+ * connection's own pool, so a large value only costs memory per open stream */
+#define STREAM_BLOCK 2048
+#define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE };
 
@@ -645,6 +648,10 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
       r->committed = true;
       r->final_status = (int)r->up_status;
       r->phase = PH_STREAM_START;
+      /* no further attempt: the parsed request is not needed while the stream lasts
+       * (curl has sent the body already: the response is arriving) */
+      cJSON_Delete(r->root);
+      r->root = NULL;
       if (r->suspended) {
         r->suspended = false;
         worker_resume(r->w, r->conn);
@@ -709,6 +716,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg->connect_timeout_ms);
   if (r->rq.stream) {
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)w->cfg->stream_idle_timeout_s);
   } else {

@@ -289,7 +289,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             /* MHD clears the used part of this pool after every request:
                              * a large pool costs a large memset per request */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
                             MHD_OPTION_END);
   if (!w->mhd) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
