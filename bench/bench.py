@@ -309,15 +309,25 @@ http {{
         hold[name]["rss_mb"] = rss_kb(pids) / 1024 if pids else None
         hold[name]["peak_rss_mb"] = rss_kb(pids, peak=True) / 1024
 
+    # provisioning at scale: 10,000 keys in one gwctl command (its own database, relayd told to reload)
+    n_tokens = 1000 if QUICK else 10000
+    penv = dict(env, RELAY_DB=f"sqlite:{tmp}/provision.db")
+    penv.pop("RELAY_SOCKET", None)
+    subprocess.run([gw, "user", "add", "many", "--quota", "1000"], env=penv, check=True, stdout=subprocess.DEVNULL)
+    t0 = time.time()
+    keys = subprocess.run([gw, "token", "create", "--user", "many", "--name", "k", "--quota", "1000",
+                           "--count", str(n_tokens)], env=penv, check=True, capture_output=True, text=True).stdout
+    provision = {"tokens": n_tokens, "seconds": time.time() - t0, "printed": len(keys.split())}
+
     wout = subprocess.run([os.path.join(BIN, "writer-bench"), "--db", f"sqlite:{tmp}/writer.db", "--rows",
                            str(WRITER_ROWS), "--json"], capture_output=True, text=True, timeout=600)
     writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
 
     # relayd still healthy and every billed row persisted
-    summary = report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle)
+    summary = report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, provision)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "hold": hold, "writer": writer,
-           "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "summary": summary}
+           "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "provision": provision, "summary": summary}
     with open(os.path.join(RESULTS, f"bench-{stamp}{'-quick' if QUICK else ''}.json"), "w") as f:
         json.dump(out, f, indent=1)
     if MISSING or not writer.get("verified"):
@@ -334,7 +344,7 @@ def fmt(v, spec=".1f"):
 MISSING = []
 
 
-def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle):
+def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, provision):
     rows = []
 
     def row(metric, d, n, r, target="", spec=".1f", ratio_of="nginx"):
@@ -386,6 +396,10 @@ def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle):
                  "RSS less shared library pages"))
     rows.append(("writer: billed rows/s persisted", "", "", fmt(writer.get("rows_per_s"), ".0f"), "",
                  ">= 20000, none lost: " + str(writer.get("verified"))))
+    rows.append((f"gwctl token create --count {provision['tokens']}: s", "", "", fmt(provision["seconds"], ".2f"), "",
+                 f"a few seconds; keys printed: {provision['printed']}"))
+    if provision["printed"] != provision["tokens"]:
+        MISSING.append("token provisioning")
 
     head = ("metric", "direct", "nginx", "relayd", "relayd/nginx", "target")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
