@@ -33,18 +33,6 @@ post() {
   headers=$(cat "$out.headers")
 }
 
-# sql QUERY: runs a statement on the test database, prints rows as tab-separated lines
-sql() {
-  python3 - "${RELAY_DB#sqlite:}" "$1" <<'EOF'
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], timeout=5)
-rows = c.execute(sys.argv[2]).fetchall()
-c.commit()
-for r in rows:
-    print("\t".join(str(x) for x in r))
-EOF
-}
-
 # wait_logs N: waits (bounded) until the logs table holds N consume/error rows
 wait_logs() {
   for _ in $(seq 1 50); do

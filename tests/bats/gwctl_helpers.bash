@@ -1,6 +1,5 @@
 # gwctl_helpers.bash: what the 20-gwctl-*.bats suites share (load after helpers).
 #
-#   sql QUERY          runs QUERY on the test database, prints rows as tab-separated lines
 #   db_dump            prints every table of the test database (schema and rows, sorted)
 #   refused CODE REGEX CMD...
 #                      runs CMD (gwctl ARGS...), and fails unless it exits CODE, prints a
@@ -10,17 +9,6 @@
 #   gwj EXPR ARGS...   runs gwctl ARGS... --json and prints the Python expression EXPR of its output
 
 JGET="$BATS_TEST_DIRNAME/jget"
-
-sql() {
-  python3 - "${RELAY_DB#sqlite:}" "$1" <<'PY'
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], timeout=5)
-rows = c.execute(sys.argv[2]).fetchall()
-c.commit()
-for r in rows:
-    print("\t".join(str(x) for x in r))
-PY
-}
 
 db_dump() {
   python3 - "${RELAY_DB#sqlite:}" <<'PY'

@@ -299,3 +299,15 @@ wait_until() {
   echo "wait_until: '$*' still failing after $((limit / 10)) s" >&2
   return 1
 }
+
+# sql QUERY: runs one statement on the test's SQLite database; prints rows tab-separated.
+sql() {
+  python3 - "${RELAY_DB#sqlite:}" "$1" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=5)
+rows = c.execute(sys.argv[2]).fetchall()
+c.commit()
+for r in rows:
+    print("\t".join(str(x) for x in r))
+PY
+}
