@@ -607,14 +607,14 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
     } else if (memmem(data, dlen, "\"usage\":{", 9)) {
       cJSON *j = cJSON_ParseWithLength(data, dlen);
       struct usage u;
-      if (j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0) {
+      bool has_usage = j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0;
+      if (has_usage) {
         r->usage = u;
         r->usage_upstream = true;
       }
       const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
-      bool usage_only = !choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0);
-      if (j && !r->usage_upstream)
-        usage_only = false;
+      /* the chunk relay asked for on the client's behalf: usage and no choices */
+      bool usage_only = has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
       if (choices)
         r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
       cJSON_Delete(j);

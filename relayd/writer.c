@@ -22,6 +22,7 @@ static struct {
   struct log_record *queue;   /* under lock */
   size_t len, cap;
   bool stopping;
+  size_t committing;          /* records taken by the writer and not yet committed; under lock */
   struct writer_stats stats;  /* under lock */
   pthread_t thread;
   struct db *db;
@@ -201,7 +202,7 @@ static void *writer_main(void *arg)
       W.queue = NULL;
       W.len = W.cap = 0;
     }
-    W.stats.backlog = W.len + blen;
+    W.committing = blen;
     pthread_mutex_unlock(&W.lock);
 
     if (batch) {
@@ -210,6 +211,7 @@ static void *writer_main(void *arg)
       uint64_t took = now_us_mono() - t0;
       pthread_mutex_lock(&W.lock);
       if (rc == 0) {
+        W.committing = 0;
         W.stats.rows_total += blen;
         W.stats.commits++;
         W.stats.last_commit_us = took;
@@ -300,6 +302,6 @@ void writer_get_stats(struct writer_stats *out)
 {
   pthread_mutex_lock(&W.lock);
   *out = W.stats;
-  out->backlog = W.len + (out->backlog > W.len ? out->backlog - W.len : 0);
+  out->backlog = W.len + W.committing;
   pthread_mutex_unlock(&W.lock);
 }
