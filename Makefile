@@ -17,6 +17,9 @@ CFLAGS  += -std=c17 -D_GNU_SOURCE -DRELAY_VERSION=\"$(VERSION)\" -Wall -Wextra -
            -g $(OPT) -pthread -Icommon -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS ?=
 LDLIBS  += $(PKG_LIBS) -pthread -lm
+# gwtui alone links curses (wide-character ncurses when available)
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null || pkg-config --cflags ncurses 2>/dev/null)
+CURSES_LIBS   := $(shell pkg-config --libs ncursesw 2>/dev/null || pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -26,6 +29,7 @@ endif
 COMMON_SRC := $(wildcard common/*.c)
 RELAYD_SRC := $(wildcard relayd/*.c)
 GWCTL_SRC  := $(wildcard gwctl/*.c)
+GWTUI_SRC  := $(wildcard gwtui/*.c)
 MOCK_SRC   := tests/mock_upstream.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 SQL_FILES  := $(sort $(wildcard sql/sqlite/*.sql))
@@ -34,11 +38,12 @@ GEN_SCHEMA := $(BUILD)/gen/schema_sql.c
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 RELAYD_OBJ := $(RELAYD_SRC:%.c=$(BUILD)/%.o)
 GWCTL_OBJ  := $(GWCTL_SRC:%.c=$(BUILD)/%.o)
+GWTUI_OBJ  := $(GWTUI_SRC:%.c=$(BUILD)/%.o)
 # relayd objects that unit tests may link (everything but main)
 RELAYD_LIB_OBJ := $(filter-out $(BUILD)/relayd/main.o,$(RELAYD_OBJ))
 
 BIN := $(BUILD)/bin
-PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/mock-upstream
+PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(BIN)/mock-upstream
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BIN)/unit/%)
 
 .PHONY: all check check-asan bench install uninstall clean run deps unit
@@ -62,6 +67,13 @@ $(BIN)/relayd: $(RELAYD_OBJ) $(COMMON_OBJ)
 $(BIN)/gwctl: $(GWCTL_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# only gwtui/screen.c includes curses.h
+$(BUILD)/gwtui/screen.o: CFLAGS += $(CURSES_CFLAGS)
+
+$(BIN)/gwtui: $(GWTUI_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CURSES_LIBS)
 
 $(BIN)/mock-upstream: $(BUILD)/tests/mock_upstream.o
 	@mkdir -p $(dir $@)
@@ -115,14 +127,15 @@ deps:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
-	install -m 755 $(BIN)/relayd $(BIN)/gwctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/relayd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 644 man/gwctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/gwctl.1 man/gwtui.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 completions/gwctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/gwctl
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/relayd $(DESTDIR)$(PREFIX)/bin/gwctl \
+	rm -f $(DESTDIR)$(PREFIX)/bin/relayd $(DESTDIR)$(PREFIX)/bin/gwctl $(DESTDIR)$(PREFIX)/bin/gwtui \
 	  $(DESTDIR)$(PREFIX)/share/man/man8/relayd.8 $(DESTDIR)$(PREFIX)/share/man/man1/gwctl.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/gwtui.1 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/gwctl
 
 clean:

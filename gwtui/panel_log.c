@@ -1,0 +1,151 @@
+/*
+ * panel_log: the live request log, newest first: time, token, model, channel, status, tokens,
+ * latency, end reason; filtered by the / text, frozen while paused, and the detail of one request.
+ *
+ * Callers: gwtui/main.c through panel_log.
+ * Never: calls curses (screen.h only) or keeps events of its own (data.c's ring holds them).
+ */
+#include "gwtui.h"
+#include "screen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *channel_name(const struct gw_data *d, int64_t id, char *buf, size_t len)
+{
+  const struct gw_channel *c = data_channel(d, id);
+  if (c && c->name[0])
+    return c->name;
+  if (id <= 0)
+    return "-";
+  snprintf(buf, len, "#%lld", (long long)id);
+  return buf;
+}
+
+static int matches(const struct gw_data *d, const char *f, const struct gw_event *e)
+{
+  char st[16], cb[32];
+  if (!f[0])
+    return 1;
+  snprintf(st, sizeof st, "%d", e->status);
+  return ui_match(f, e->token) || ui_match(f, e->model) || ui_match(f, e->user)
+         || ui_match(f, e->end_reason) || ui_match(f, e->request_id) || ui_match(f, st)
+         || ui_match(f, channel_name(d, e->channel_id, cb, sizeof cb));
+}
+
+/* The events shown, newest first (caller frees *out). */
+static size_t view(const struct gw_data *d, const struct ui *ui, const struct gw_event ***out)
+{
+  size_t total = data_event_count(d), n = 0;
+  const struct gw_event **v = malloc((total + 1) * sizeof *v);
+  *out = v;
+  if (!v)
+    return 0;
+  uint64_t max = ui->paused ? ui->pause_seq : 0;
+  if (ui->paused && max == 0)
+    return 0;
+  for (size_t i = 0; i < total; i++) {
+    const struct gw_event *e = data_event(d, max, i);
+    if (!e)
+      break;
+    if (matches(d, ui->filter[P_LOG], e))
+      v[n++] = e;
+  }
+  return n;
+}
+
+static size_t count(const struct gw_data *d, const struct ui *ui)
+{
+  const struct gw_event **v;
+  size_t n = view(d, ui, &v);
+  free(v);
+  return n;
+}
+
+static void hms(int64_t ts_ms, char *buf, size_t len)
+{
+  time_t t = (time_t)(ts_ms / 1000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(buf, len, "%H:%M:%S", &tm);
+}
+
+static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
+{
+  int w = scr_cols();
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, " %-8s %-12s %-20s %-12s %3s %7s %7s  %s", "TIME", "TOKEN", "MODEL", "CHANNEL",
+           "ST", "TOKENS", "LATENCY", "END");
+  scr_fill(y, 0, w, SR_TITLE);
+  scr_text(y, 0, w, SR_TITLE, hdr);
+  const struct gw_event **v;
+  size_t n = view(d, ui, &v);
+  int rows = h - 1;
+  ui_scroll(&ui->sel[P_LOG], &ui->top[P_LOG], n, rows);
+  if (n == 0)
+    scr_text(y + 2, 2, w - 4, SR_DIM,
+             d->ev_seq ? "no request matches the filter" : "waiting for requests (live from relayd)");
+  for (int r = 0; r < rows && ui->top[P_LOG] + (size_t)r < n; r++) {
+    size_t i = ui->top[P_LOG] + (size_t)r;
+    const struct gw_event *e = v[i];
+    int sel = i == ui->sel[P_LOG];
+    int bad = strcmp(e->end_reason, "done") != 0 || e->status >= 400;
+    enum scr_role role = sel ? SR_SELECT : bad ? SR_BAD : SR_NORMAL;
+    char t[16], tok[16], lat[16], cb[32];
+    hms(e->ts_ms, t, sizeof t);
+    ui_fmt_count(tok, sizeof tok, (double)(e->prompt_tokens + e->completion_tokens));
+    ui_fmt_ms(lat, sizeof lat, e->elapsed_ms);
+    if (sel)
+      scr_fill(y + 1 + r, 0, w, SR_SELECT);
+    scr_printf(y + 1 + r, 0, w, role, " %-8s %-12.12s %-20.20s %-12.12s %3d %7s %7s  %s%s", t, e->token,
+               e->model, channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat,
+               e->end_reason, e->stream ? " (stream)" : "");
+  }
+  free(v);
+}
+
+static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
+{
+  const struct gw_event **v;
+  size_t n = view(d, ui, &v);
+  const struct gw_event *e = ui->sel[P_LOG] < n ? v[ui->sel[P_LOG]] : NULL;
+  free(v);
+  if (!e)
+    return;
+  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 15 ? 15 : h;
+  int x = bx + 2, cw = bw - 4, r = y + 1;
+  char t[32], a[32], b[32], cb[32];
+  time_t secs = (time_t)(e->ts_ms / 1000);
+  struct tm tm;
+  localtime_r(&secs, &tm);
+  strftime(t, sizeof t, "%Y-%m-%d %H:%M:%S", &tm);
+  scr_box(y, bx, bh, bw, SR_NORMAL);
+  scr_printf(y, bx + 2, cw, SR_TITLE, " request %s ", e->request_id);
+  scr_printf(r++, x, cw, SR_NORMAL, "time        %s.%03lld", t, (long long)(e->ts_ms % 1000));
+  scr_printf(r++, x, cw, SR_NORMAL, "user        %s", e->user);
+  scr_printf(r++, x, cw, SR_NORMAL, "token       %s", e->token);
+  scr_printf(r++, x, cw, SR_NORMAL, "model       %s", e->model);
+  scr_printf(r++, x, cw, SR_NORMAL, "channel     %s (id %lld)", channel_name(d, e->channel_id, cb, sizeof cb),
+             (long long)e->channel_id);
+  scr_printf(r++, x, cw, SR_NORMAL, "status      %d   %s", e->status, e->stream ? "stream" : "not streamed");
+  scr_printf(r++, x, cw, SR_NORMAL, "tokens      %lld prompt + %lld completion",
+             (long long)e->prompt_tokens, (long long)e->completion_tokens);
+  scr_printf(r++, x, cw, SR_NORMAL, "quota       %lld ($%.6f)", (long long)e->quota, (double)e->quota / 500000.0);
+  ui_fmt_ms(a, sizeof a, e->elapsed_ms);
+  ui_fmt_ms(b, sizeof b, e->first_byte_ms);
+  scr_printf(r++, x, cw, SR_NORMAL, "latency     %s   first byte %s", a, b);
+  scr_printf(r++, x, cw, strcmp(e->end_reason, "done") ? SR_BAD : SR_NORMAL, "end reason  %s", e->end_reason);
+  r++;
+  if (r < y + bh - 1)
+    scr_text(r, x, cw, SR_DIM, "Esc close   (the log is paused; space resumes)");
+}
+
+const struct panel panel_log = {
+  .name = "Log",
+  .sorts = NULL,
+  .count = count,
+  .draw = draw,
+  .detail = detail,
+};
