@@ -1,0 +1,1514 @@
+/* claude: see claude.h. */
+#include "claude.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t jcount(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
+    return 0;
+  return (int64_t)v->valuedouble;
+}
+
+static bool present(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return v && !cJSON_IsNull(v);
+}
+
+static char *print_or_err(cJSON *root, char *err, size_t errlen)
+{
+  char *s = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s)
+    set_err(err, errlen, "out of memory");
+  return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* stop reasons and errors */
+
+const char *claude_stop_to_openai(const char *r)
+{
+  if (!r)
+    return "stop";
+  if (!strcmp(r, "max_tokens") || !strcmp(r, "model_context_window_exceeded"))
+    return "length";
+  if (!strcmp(r, "tool_use"))
+    return "tool_calls";
+  if (!strcmp(r, "refusal"))
+    return "content_filter";
+  return "stop";    /* end_turn, stop_sequence, pause_turn, unknown */
+}
+
+const char *claude_stop_from_openai(const char *r)
+{
+  if (!r)
+    return "end_turn";
+  if (!strcmp(r, "length") || !strcmp(r, "max_tokens"))
+    return "max_tokens";
+  if (!strcmp(r, "tool_calls") || !strcmp(r, "function_call"))
+    return "tool_use";
+  if (!strcmp(r, "content_filter"))
+    return "refusal";
+  return "end_turn";
+}
+
+const char *claude_error_type(int status)
+{
+  switch (status) {
+  case 400: return "invalid_request_error";
+  case 401: return "authentication_error";
+  case 402: return "billing_error";
+  case 403: return "permission_error";
+  case 404: return "not_found_error";
+  case 409: return "conflict_error";
+  case 413: return "request_too_large";
+  case 429: return "rate_limit_error";
+  case 503:
+  case 529: return "overloaded_error";
+  default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+  }
+}
+
+static int error_json(struct buf *b, int status, const char *message)
+{
+  int rc = buf_append_str(b, "{\"type\":\"error\",\"error\":{\"type\":");
+  rc |= buf_append_json_str(b, claude_error_type(status));
+  rc |= buf_append_str(b, ",\"message\":");
+  rc |= buf_append_json_str(b, message ? message : "");
+  rc |= buf_append_str(b, "}}");
+  return rc;
+}
+
+char *claude_error_body(int status, const char *message)
+{
+  struct buf b;
+  buf_init(&b, (size_t)1 << 20);
+  if (error_json(&b, status, message) < 0) {
+    buf_free(&b);
+    return NULL;
+  }
+  size_t n;
+  return buf_steal(&b, &n);
+}
+
+int claude_error_event(struct buf *out, int status, const char *message)
+{
+  size_t mark = out->len;
+  int rc = buf_append_str(out, "event: error\ndata: ");
+  rc |= error_json(out, status, message);
+  rc |= buf_append_str(out, "\n\n");
+  if (rc) {
+    out->len = mark;
+    if (out->data)
+      out->data[mark] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
+static void restore(struct buf *out, size_t mark)
+{
+  out->len = mark;
+  if (out->data)
+    out->data[mark] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI request -> Anthropic request */
+
+/* Appends the text of an OpenAI content (string or array of parts with text) to b. */
+static int content_text(const cJSON *c, struct buf *b, const char *sep, char *err, size_t errlen,
+                        const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (b->len && c->valuestring[0] && buf_append_str(b, sep) < 0)
+      goto full;
+    if (buf_append_str(b, c->valuestring) < 0)
+      goto full;
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *t = cJSON_IsString(p) ? p->valuestring : jstr(p, "text");
+    if (!t) {
+      set_err(err, errlen, "%s: only text parts are allowed here", where);
+      return -1;
+    }
+    if (b->len && t[0] && buf_append_str(b, sep) < 0)
+      goto full;
+    if (buf_append_str(b, t) < 0)
+      goto full;
+  }
+  return 0;
+full:
+  set_err(err, errlen, "%s: text too long", where);
+  return -1;
+}
+
+static cJSON *text_block(const char *text)
+{
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddStringToObject(b, "type", "text");
+  cJSON_AddStringToObject(b, "text", text);
+  return b;
+}
+
+/* An image_url part -> an Anthropic image block. */
+static cJSON *image_block(const cJSON *part, char *err, size_t errlen, const char *where)
+{
+  const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+  const char *url = cJSON_IsString(iu) ? iu->valuestring : jstr(iu, "url");
+  if (!url) {
+    set_err(err, errlen, "%s: 'image_url.url' must be a string", where);
+    return NULL;
+  }
+  cJSON *b = cJSON_CreateObject(), *src;
+  cJSON_AddStringToObject(b, "type", "image");
+  src = cJSON_AddObjectToObject(b, "source");
+  if (has_prefix_ci(url, "data:")) {
+    const char *semi = strstr(url, ";base64,");
+    const char *mime = url + 5;
+    if (!semi || semi == mime || (size_t)(semi - mime) > 100 || !semi[8]) {
+      set_err(err, errlen, "%s: an image data URL must look like data:image/png;base64,...", where);
+      cJSON_Delete(b);
+      return NULL;
+    }
+    char mt[128];
+    snprintf(mt, sizeof mt, "%.*s", (int)(semi - mime), mime);
+    cJSON_AddStringToObject(src, "type", "base64");
+    cJSON_AddStringToObject(src, "media_type", mt);
+    cJSON_AddStringToObject(src, "data", semi + 8);
+  } else if (has_prefix_ci(url, "https://") || has_prefix_ci(url, "http://")) {
+    cJSON_AddStringToObject(src, "type", "url");
+    cJSON_AddStringToObject(src, "url", url);
+  } else {
+    set_err(err, errlen, "%s: an image URL must be http(s) or a base64 data URL", where);
+    cJSON_Delete(b);
+    return NULL;
+  }
+  return b;
+}
+
+/* Appends the blocks of an OpenAI user/assistant content to blocks. */
+static int content_blocks(const cJSON *c, cJSON *blocks, char *err, size_t errlen,
+                          const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (c->valuestring[0])
+      cJSON_AddItemToArray(blocks, text_block(c->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *type = jstr(p, "type");
+    if (!type) {
+      set_err(err, errlen, "%s: each content part must be an object with a 'type'", where);
+      return -1;
+    }
+    if (!strcmp(type, "text")) {
+      const char *t = jstr(p, "text");
+      if (!t) {
+        set_err(err, errlen, "%s: a text part needs a string 'text'", where);
+        return -1;
+      }
+      if (t[0])
+        cJSON_AddItemToArray(blocks, text_block(t));
+    } else if (!strcmp(type, "image_url")) {
+      cJSON *b = image_block(p, err, errlen, where);
+      if (!b)
+        return -1;
+      cJSON_AddItemToArray(blocks, b);
+    } else {
+      set_err(err, errlen, "%s: content part type '%.64s' is not supported for this model", where,
+              type);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t errlen,
+                           const char *where)
+{
+  if (!calls || cJSON_IsNull(calls))
+    return 0;
+  if (!cJSON_IsArray(calls)) {
+    set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
+    return -1;
+  }
+  const cJSON *tc;
+  cJSON_ArrayForEach(tc, calls)
+  {
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+    const char *id = jstr(tc, "id"), *name = jstr(fn, "name"), *args = jstr(fn, "arguments");
+    if (!id || !name) {
+      set_err(err, errlen, "%s: each tool call needs a string 'id' and 'function.name'", where);
+      return -1;
+    }
+    cJSON *input;
+    const char *a = args ? args : "";
+    while (*a == ' ' || *a == '\n' || *a == '\t' || *a == '\r')
+      a++;
+    if (!*a) {
+      input = cJSON_CreateObject();
+    } else {
+      input = cJSON_Parse(args);
+      if (!cJSON_IsObject(input)) {
+        cJSON_Delete(input);
+        set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
+                where, name);
+        return -1;
+      }
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "tool_use");
+    cJSON_AddStringToObject(b, "id", id);
+    cJSON_AddStringToObject(b, "name", name);
+    cJSON_AddItemToObject(b, "input", input);
+    cJSON_AddItemToArray(blocks, b);
+  }
+  return 0;
+}
+
+/* Adds blocks as a message of role, merged into the last message when it has the same role. */
+static void push_message(cJSON *msgs, const char *role, cJSON *blocks)
+{
+  cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+  const char *lr = jstr(last, "role");
+  if (lr && !strcmp(lr, role)) {
+    cJSON *lc = cJSON_GetObjectItemCaseSensitive(last, "content");
+    cJSON *b;
+    while ((b = cJSON_DetachItemFromArray(blocks, 0)))
+      cJSON_AddItemToArray(lc, b);
+    cJSON_Delete(blocks);
+    return;
+  }
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddStringToObject(m, "role", role);
+  cJSON_AddItemToObject(m, "content", blocks);
+  cJSON_AddItemToArray(msgs, m);
+}
+
+static int read_max_tokens(const cJSON *req, const char *name, int64_t *out, char *err,
+                           size_t errlen)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
+      v->valuedouble != floor(v->valuedouble)) {
+    set_err(err, errlen, "'%s' must be a positive integer", name);
+    return -1;
+  }
+  *out = (int64_t)v->valuedouble;
+  return 0;
+}
+
+static int copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                       size_t errlen)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v)) {
+    set_err(err, errlen, "'%s' must be a number", name);
+    return -1;
+  }
+  cJSON_AddNumberToObject(to, as, v->valuedouble);
+  return 0;
+}
+
+/* stop (string or array of strings) -> a new array of strings, or NULL with err. */
+static int stop_list(const cJSON *stop, const char *name, cJSON **out, char *err, size_t errlen)
+{
+  *out = NULL;
+  if (!stop || cJSON_IsNull(stop))
+    return 0;
+  if (cJSON_IsString(stop)) {
+    *out = cJSON_CreateArray();
+    cJSON_AddItemToArray(*out, cJSON_CreateString(stop->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(stop)) {
+    set_err(err, errlen, "'%s' must be a string or an array of strings", name);
+    return -1;
+  }
+  *out = cJSON_CreateArray();
+  const cJSON *s;
+  cJSON_ArrayForEach(s, stop)
+  {
+    if (!cJSON_IsString(s)) {
+      cJSON_Delete(*out);
+      *out = NULL;
+      set_err(err, errlen, "'%s' must be a string or an array of strings", name);
+      return -1;
+    }
+    cJSON_AddItemToArray(*out, cJSON_CreateString(s->valuestring));
+  }
+  return 0;
+}
+
+char *claude_request_from_openai(const cJSON *req, const char *upstream_model, char *err,
+                                 size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+    set_err(err, errlen, "'messages' must be a non-empty array");
+    return NULL;
+  }
+  struct buf sys;
+  buf_init(&sys, (size_t)64 << 20);
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
+  int64_t max_tokens = -1;
+  if (read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
+      read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
+    goto bad;
+  cJSON_AddNumberToObject(out, "max_tokens",
+                          (double)(max_tokens > 0 ? max_tokens : CLAUDE_DEFAULT_MAX_TOKENS));
+  cJSON *omsgs = cJSON_CreateArray();
+  cJSON_AddItemToObject(out, "messages", omsgs);
+
+  int i = 0;
+  const cJSON *m;
+  cJSON_ArrayForEach(m, msgs)
+  {
+    char where[48];
+    snprintf(where, sizeof where, "messages[%d]", i++);
+    const char *role = jstr(m, "role");
+    if (!role) {
+      set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
+      goto bad;
+    }
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (!strcmp(role, "system") || !strcmp(role, "developer")) {
+      if (content_text(content, &sys, "\n", err, errlen, where) < 0)
+        goto bad;
+      continue;
+    }
+    cJSON *blocks = cJSON_CreateArray();
+    const char *as = role;
+    if (!strcmp(role, "user")) {
+      if (content_blocks(content, blocks, err, errlen, where) < 0)
+        goto bad_blocks;
+    } else if (!strcmp(role, "assistant")) {
+      if (content_blocks(content, blocks, err, errlen, where) < 0 ||
+          tool_use_blocks(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), blocks, err, errlen,
+                          where) < 0)
+        goto bad_blocks;
+    } else if (!strcmp(role, "tool")) {
+      const char *id = jstr(m, "tool_call_id");
+      if (!id) {
+        set_err(err, errlen, "%s: a tool message needs a string 'tool_call_id'", where);
+        goto bad_blocks;
+      }
+      struct buf t;
+      buf_init(&t, (size_t)64 << 20);
+      if (content_text(content, &t, "\n", err, errlen, where) < 0) {
+        buf_free(&t);
+        goto bad_blocks;
+      }
+      cJSON *b = cJSON_CreateObject();
+      cJSON_AddStringToObject(b, "type", "tool_result");
+      cJSON_AddStringToObject(b, "tool_use_id", id);
+      cJSON_AddStringToObject(b, "content", t.data ? t.data : "");
+      buf_free(&t);
+      cJSON_AddItemToArray(blocks, b);
+      as = "user";
+    } else {
+      set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+      goto bad_blocks;
+    }
+    if (cJSON_GetArraySize(blocks) == 0)
+      cJSON_AddItemToArray(blocks, text_block("..."));
+    push_message(omsgs, as, blocks);
+    continue;
+  bad_blocks:
+    cJSON_Delete(blocks);
+    goto bad;
+  }
+  const char *first = jstr(cJSON_GetArrayItem(omsgs, 0), "role");
+  if (!first || strcmp(first, "user") != 0) {
+    cJSON *um = cJSON_CreateObject(), *blocks = cJSON_CreateArray();
+    cJSON_AddStringToObject(um, "role", "user");
+    cJSON_AddItemToArray(blocks, text_block("..."));
+    cJSON_AddItemToObject(um, "content", blocks);
+    cJSON_InsertItemInArray(omsgs, 0, um);
+  }
+  if (sys.len)
+    cJSON_AddStringToObject(out, "system", sys.data);
+
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+  if (tools && !cJSON_IsNull(tools)) {
+    if (!cJSON_IsArray(tools)) {
+      set_err(err, errlen, "'tools' must be an array");
+      goto bad;
+    }
+    cJSON *ot = cJSON_AddArrayToObject(out, "tools");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+      const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+      const char *name = jstr(fn, "name"), *desc = jstr(fn, "description");
+      if (!name) {
+        set_err(err, errlen, "each tool needs a string 'function.name'");
+        goto bad;
+      }
+      const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", name);
+      if (desc)
+        cJSON_AddStringToObject(o, "description", desc);
+      if (cJSON_IsObject(params)) {
+        cJSON_AddItemToObject(o, "input_schema", cJSON_Duplicate(params, 1));
+      } else {
+        cJSON *s = cJSON_AddObjectToObject(o, "input_schema");
+        cJSON_AddStringToObject(s, "type", "object");
+        cJSON_AddObjectToObject(s, "properties");
+      }
+      cJSON_AddItemToArray(ot, o);
+    }
+  }
+  const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
+  bool no_parallel = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(req, "parallel_tool_calls"));
+  if ((tc && !cJSON_IsNull(tc)) || no_parallel) {
+    cJSON *o = cJSON_CreateObject();
+    const char *fname = jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+    if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) {
+      cJSON_AddStringToObject(o, "type", "auto");
+    } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "required")) {
+      cJSON_AddStringToObject(o, "type", "any");
+    } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "none")) {
+      cJSON_AddStringToObject(o, "type", "none");
+    } else if (cJSON_IsObject(tc) && fname) {
+      cJSON_AddStringToObject(o, "type", "tool");
+      cJSON_AddStringToObject(o, "name", fname);
+    } else {
+      cJSON_Delete(o);
+      set_err(err, errlen,
+              "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
+      goto bad;
+    }
+    if (no_parallel)
+      cJSON_AddTrueToObject(o, "disable_parallel_tool_use");
+    cJSON_AddItemToObject(out, "tool_choice", o);
+  }
+  if (copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
+      copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
+    goto bad;
+  cJSON *stops;
+  if (stop_list(cJSON_GetObjectItemCaseSensitive(req, "stop"), "stop", &stops, err, errlen) < 0)
+    goto bad;
+  if (stops)
+    cJSON_AddItemToObject(out, "stop_sequences", stops);
+  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
+  if (stream && !cJSON_IsNull(stream)) {
+    if (!cJSON_IsBool(stream)) {
+      set_err(err, errlen, "'stream' must be true or false");
+      goto bad;
+    }
+    cJSON_AddBoolToObject(out, "stream", cJSON_IsTrue(stream));
+  }
+  const char *user = jstr(req, "user");
+  if (user && user[0])
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(out, "metadata"), "user_id", user);
+  buf_free(&sys);
+  return print_or_err(out, err, errlen);
+bad:
+  buf_free(&sys);
+  cJSON_Delete(out);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Anthropic response -> OpenAI response */
+
+static void claude_usage(const cJSON *usage, struct usage *u, bool *had_input)
+{
+  if (!cJSON_IsObject(usage))
+    return;
+  if (present(usage, "input_tokens") || present(usage, "cache_read_input_tokens") ||
+      present(usage, "cache_creation_input_tokens")) {
+    int64_t cr = jcount(usage, "cache_read_input_tokens");
+    u->prompt_tokens = jcount(usage, "input_tokens") + cr + jcount(usage, "cache_creation_input_tokens");
+    u->cached_tokens = cr;
+    if (had_input)
+      *had_input = true;
+  }
+  if (present(usage, "output_tokens"))
+    u->completion_tokens = jcount(usage, "output_tokens");
+}
+
+static void add_oai_usage(cJSON *o, const struct usage *u)
+{
+  cJSON *us = cJSON_AddObjectToObject(o, "usage");
+  cJSON_AddNumberToObject(us, "prompt_tokens", (double)u->prompt_tokens);
+  cJSON_AddNumberToObject(us, "completion_tokens", (double)u->completion_tokens);
+  cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
+  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
+                          (double)u->cached_tokens);
+}
+
+static const char *error_message(const cJSON *root)
+{
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+  const char *m = jstr(e, "message");
+  return m ? m : cJSON_IsString(e) ? e->valuestring : NULL;
+}
+
+char *claude_response_to_openai(const char *body, size_t len, int64_t created, struct usage *u,
+                                char *err, size_t errlen)
+{
+  memset(u, 0, sizeof *u);
+  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+  if (!cJSON_IsObject(root)) {
+    set_err(err, errlen, "the upstream response is not a JSON object");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  const char *type = jstr(root, "type");
+  if (type && !strcmp(type, "error")) {
+    const char *m = error_message(root);
+    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
+  if (!cJSON_IsArray(content)) {
+    set_err(err, errlen, "the upstream response has no 'content' array");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  struct buf text, think;
+  buf_init(&text, (size_t)256 << 20);
+  buf_init(&think, (size_t)256 << 20);
+  cJSON *calls = cJSON_CreateArray();
+  const cJSON *b;
+  int rc = 0;
+  cJSON_ArrayForEach(b, content)
+  {
+    const char *bt = jstr(b, "type");
+    if (!bt)
+      continue;
+    if (!strcmp(bt, "text") && jstr(b, "text")) {
+      rc |= buf_append_str(&text, jstr(b, "text"));
+    } else if (!strcmp(bt, "thinking") && jstr(b, "thinking")) {
+      rc |= buf_append_str(&think, jstr(b, "thinking"));
+    } else if (!strcmp(bt, "tool_use")) {
+      const cJSON *input = cJSON_GetObjectItemCaseSensitive(b, "input");
+      char *args = input ? cJSON_PrintUnformatted(input) : NULL;
+      cJSON *c = cJSON_CreateObject(), *fn;
+      cJSON_AddStringToObject(c, "id", jstr(b, "id") ? jstr(b, "id") : "");
+      cJSON_AddStringToObject(c, "type", "function");
+      fn = cJSON_AddObjectToObject(c, "function");
+      cJSON_AddStringToObject(fn, "name", jstr(b, "name") ? jstr(b, "name") : "");
+      cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
+      free(args);
+      cJSON_AddItemToArray(calls, c);
+    }
+  }
+  if (rc) {
+    set_err(err, errlen, "the upstream response is too large");
+    buf_free(&text);
+    buf_free(&think);
+    cJSON_Delete(calls);
+    cJSON_Delete(root);
+    return NULL;
+  }
+  claude_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), u, NULL);
+
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "id", jstr(root, "id") ? jstr(root, "id") : "");
+  cJSON_AddStringToObject(out, "object", "chat.completion");
+  cJSON_AddNumberToObject(out, "created", (double)created);
+  cJSON_AddStringToObject(out, "model", jstr(root, "model") ? jstr(root, "model") : "");
+  cJSON *choice = cJSON_CreateObject();
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "choices"), choice);
+  cJSON_AddNumberToObject(choice, "index", 0);
+  cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+  cJSON_AddStringToObject(msg, "role", "assistant");
+  if (text.len || cJSON_GetArraySize(calls) == 0)
+    cJSON_AddStringToObject(msg, "content", text.data ? text.data : "");
+  else
+    cJSON_AddNullToObject(msg, "content");
+  if (think.len)
+    cJSON_AddStringToObject(msg, "reasoning_content", think.data);
+  if (cJSON_GetArraySize(calls))
+    cJSON_AddItemToObject(msg, "tool_calls", calls);
+  else
+    cJSON_Delete(calls);
+  cJSON_AddNullToObject(choice, "logprobs");
+  cJSON_AddStringToObject(choice, "finish_reason", claude_stop_to_openai(jstr(root, "stop_reason")));
+  add_oai_usage(out, u);
+  buf_free(&text);
+  buf_free(&think);
+  cJSON_Delete(root);
+  return print_or_err(out, err, errlen);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Anthropic stream -> OpenAI chunks */
+
+void claude_stream_to_openai_init(struct claude_to_openai_stream *s, bool include_usage,
+                                  int64_t created)
+{
+  memset(s, 0, sizeof *s);
+  s->include_usage = include_usage;
+  s->created = created;
+  s->tool_block = -1;
+}
+
+static int chunk_head(const struct claude_to_openai_stream *s, struct buf *o)
+{
+  int rc = buf_append_str(o, "data: {\"id\":");
+  rc |= buf_append_json_str(o, s->id);
+  rc |= buf_appendf(o, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                    (long long)s->created);
+  rc |= buf_append_json_str(o, s->model);
+  return rc;
+}
+
+/* data: {..."choices":[{"index":0,"delta":{ */
+static int chunk_open(const struct claude_to_openai_stream *s, struct buf *o)
+{
+  int rc = chunk_head(s, o);
+  rc |= buf_append_str(o, ",\"choices\":[{\"index\":0,\"delta\":{");
+  return rc;
+}
+
+static int chunk_close(struct buf *o, const char *finish)
+{
+  int rc = buf_append_str(o, "},\"logprobs\":null,\"finish_reason\":");
+  rc |= finish ? buf_append_json_str(o, finish) : buf_append_str(o, "null");
+  rc |= buf_append_str(o, "}]}\n\n");
+  return rc;
+}
+
+static int delta_string(const struct claude_to_openai_stream *s, struct buf *o, const char *key,
+                        const char *val)
+{
+  int rc = chunk_open(s, o);
+  rc |= buf_appendf(o, "\"%s\":", key);
+  rc |= buf_append_json_str(o, val);
+  rc |= chunk_close(o, NULL);
+  return rc;
+}
+
+int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *event,
+                                 const char *data, size_t len, struct buf *out, char *err,
+                                 size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
+  if (!cJSON_IsObject(ev)) {
+    cJSON_Delete(ev);
+    set_err(err, errlen, "an upstream stream event is not a JSON object");
+    return -1;
+  }
+  const char *name = event && event[0] ? event : jstr(ev, "type");
+  if (!name) {
+    cJSON_Delete(ev);
+    set_err(err, errlen, "an upstream stream event has no type");
+    return -1;
+  }
+  size_t mark = out->len;
+  struct claude_to_openai_stream save = *s;
+  int rc = 0;
+  if (!strcmp(name, "message_start")) {
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
+    if (!cJSON_IsObject(msg)) {
+      set_err(err, errlen, "message_start has no 'message' object");
+      goto bad;
+    }
+    snprintf(s->id, sizeof s->id, "%s", jstr(msg, "id") ? jstr(msg, "id") : "");
+    snprintf(s->model, sizeof s->model, "%s", jstr(msg, "model") ? jstr(msg, "model") : "");
+    claude_usage(cJSON_GetObjectItemCaseSensitive(msg, "usage"), &s->usage, NULL);
+    if (!s->started) {
+      rc |= chunk_open(s, out);
+      rc |= buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
+      rc |= chunk_close(out, NULL);
+    }
+    s->started = true;
+  } else if (!strcmp(name, "content_block_start")) {
+    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(ev, "content_block");
+    const cJSON *idx = cJSON_GetObjectItemCaseSensitive(ev, "index");
+    const char *bt = jstr(cb, "type");
+    if (!bt) {
+      set_err(err, errlen, "content_block_start has no 'content_block.type'");
+      goto bad;
+    }
+    if (!strcmp(bt, "tool_use")) {
+      s->tool_block = cJSON_IsNumber(idx) ? (int)idx->valuedouble : -1;
+      int ti = s->tool_calls++;
+      rc |= chunk_open(s, out);
+      rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":", ti);
+      rc |= buf_append_json_str(out, jstr(cb, "id") ? jstr(cb, "id") : "");
+      rc |= buf_append_str(out, ",\"type\":\"function\",\"function\":{\"name\":");
+      rc |= buf_append_json_str(out, jstr(cb, "name") ? jstr(cb, "name") : "");
+      rc |= buf_append_str(out, ",\"arguments\":\"\"}}]");
+      rc |= chunk_close(out, NULL);
+    } else if (!strcmp(bt, "text") && jstr(cb, "text") && jstr(cb, "text")[0]) {
+      rc |= delta_string(s, out, "content", jstr(cb, "text"));
+    } else if (!strcmp(bt, "thinking") && jstr(cb, "thinking") && jstr(cb, "thinking")[0]) {
+      rc |= delta_string(s, out, "reasoning_content", jstr(cb, "thinking"));
+    }
+  } else if (!strcmp(name, "content_block_delta")) {
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    const char *dt = jstr(d, "type");
+    if (!dt) {
+      set_err(err, errlen, "content_block_delta has no 'delta.type'");
+      goto bad;
+    }
+    if (!strcmp(dt, "text_delta") && jstr(d, "text")) {
+      rc |= delta_string(s, out, "content", jstr(d, "text"));
+    } else if (!strcmp(dt, "thinking_delta") && jstr(d, "thinking")) {
+      rc |= delta_string(s, out, "reasoning_content", jstr(d, "thinking"));
+    } else if (!strcmp(dt, "input_json_delta") && jstr(d, "partial_json") && s->tool_calls > 0) {
+      rc |= chunk_open(s, out);
+      rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
+                        s->tool_calls - 1);
+      rc |= buf_append_json_str(out, jstr(d, "partial_json"));
+      rc |= buf_append_str(out, "}}]");
+      rc |= chunk_close(out, NULL);
+    }
+    /* signature_delta and unknown deltas carry nothing for an OpenAI client */
+  } else if (!strcmp(name, "content_block_stop")) {
+    s->tool_block = -1;
+  } else if (!strcmp(name, "message_delta")) {
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    claude_usage(cJSON_GetObjectItemCaseSensitive(ev, "usage"), &s->usage, NULL);
+    const char *sr = jstr(d, "stop_reason");
+    if (sr && !s->finish_reason) {
+      s->finish_reason = claude_stop_to_openai(sr);
+      rc |= chunk_open(s, out);
+      rc |= chunk_close(out, s->finish_reason);
+    }
+  } else if (!strcmp(name, "message_stop")) {
+    if (!s->finish_reason) {
+      s->finish_reason = "stop";
+      rc |= chunk_open(s, out);
+      rc |= chunk_close(out, s->finish_reason);
+    }
+    if (s->include_usage) {
+      const struct usage *u = &s->usage;
+      rc |= chunk_head(s, out);
+      rc |= buf_appendf(out,
+                        ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                        "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
+                        (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                        (long long)(u->prompt_tokens + u->completion_tokens),
+                        (long long)u->cached_tokens);
+    }
+    rc |= buf_append_str(out, "data: [DONE]\n\n");
+    if (!rc)
+      s->finished = true;
+  } else if (!strcmp(name, "error")) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
+    const char *m = jstr(e, "message"), *t = jstr(e, "type");
+    rc |= buf_append_str(out, "data: {\"error\":{\"message\":");
+    rc |= buf_append_json_str(out, m ? m : "upstream stream error");
+    rc |= buf_append_str(out, ",\"type\":");
+    rc |= buf_append_json_str(out, t ? t : "upstream_error");
+    rc |= buf_append_str(out, ",\"param\":null,\"code\":null}}\n\n");
+    if (!rc)
+      s->failed = true;
+  }
+  /* ping and unknown events: nothing */
+  cJSON_Delete(ev);
+  if (rc) {
+    *s = save;
+    restore(out, mark);
+    set_err(err, errlen, "the client buffer is full");
+    return -1;
+  }
+  return 0;
+bad:
+  cJSON_Delete(ev);
+  *s = save;
+  restore(out, mark);
+  return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Anthropic request -> OpenAI request */
+
+/* The text of an Anthropic system or tool_result content: a string or text blocks. */
+static int claude_text(const cJSON *c, struct buf *b, const char *sep, char *err, size_t errlen,
+                       const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c))
+    return buf_append_str(b, c->valuestring) < 0 ? (set_err(err, errlen, "%s: too long", where), -1) : 0;
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s must be a string or an array of text blocks", where);
+    return -1;
+  }
+  const cJSON *blk;
+  cJSON_ArrayForEach(blk, c)
+  {
+    const char *t = jstr(blk, "text");
+    const char *type = jstr(blk, "type");
+    if (type && strcmp(type, "text") != 0)
+      continue;    /* images inside tool results have no OpenAI tool-message form */
+    if (!t) {
+      set_err(err, errlen, "%s: a text block needs a string 'text'", where);
+      return -1;
+    }
+    if ((b->len && t[0] && buf_append_str(b, sep) < 0) || buf_append_str(b, t) < 0) {
+      set_err(err, errlen, "%s: too long", where);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static cJSON *oai_text_part(const char *t)
+{
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "type", "text");
+  cJSON_AddStringToObject(p, "text", t);
+  return p;
+}
+
+static cJSON *oai_image_part(const cJSON *blk, char *err, size_t errlen, const char *where)
+{
+  const cJSON *src = cJSON_GetObjectItemCaseSensitive(blk, "source");
+  const char *st = jstr(src, "type");
+  struct buf u;
+  buf_init(&u, (size_t)256 << 20);
+  if (st && !strcmp(st, "base64") && jstr(src, "media_type") && jstr(src, "data")) {
+    if (buf_appendf(&u, "data:%s;base64,", jstr(src, "media_type")) < 0 ||
+        buf_append_str(&u, jstr(src, "data")) < 0)
+      goto bad;
+  } else if (st && !strcmp(st, "url") && jstr(src, "url")) {
+    if (buf_append_str(&u, jstr(src, "url")) < 0)
+      goto bad;
+  } else {
+    goto bad;
+  }
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "type", "image_url");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "image_url"), "url", u.data);
+  buf_free(&u);
+  return p;
+bad:
+  buf_free(&u);
+  set_err(err, errlen, "%s: an image block needs a source of type base64 (media_type, data) or url",
+          where);
+  return NULL;
+}
+
+/* One Anthropic message -> OpenAI messages appended to omsgs. */
+static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, size_t errlen,
+                                    const char *where)
+{
+  const char *role = jstr(m, "role");
+  if (!role || (strcmp(role, "user") && strcmp(role, "assistant"))) {
+    set_err(err, errlen, "%s: 'role' must be \"user\" or \"assistant\"", where);
+    return -1;
+  }
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+  if (cJSON_IsString(c)) {
+    cJSON *om = cJSON_CreateObject();
+    cJSON_AddStringToObject(om, "role", role);
+    cJSON_AddStringToObject(om, "content", c->valuestring);
+    cJSON_AddItemToArray(omsgs, om);
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s: 'content' must be a string or an array of blocks", where);
+    return -1;
+  }
+  bool assistant = !strcmp(role, "assistant");
+  cJSON *parts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
+  struct buf text;
+  buf_init(&text, (size_t)256 << 20);
+  const cJSON *blk;
+  cJSON_ArrayForEach(blk, c)
+  {
+    const char *type = jstr(blk, "type");
+    if (!type) {
+      set_err(err, errlen, "%s: each content block must be an object with a 'type'", where);
+      goto bad;
+    }
+    if (!strcmp(type, "text")) {
+      const char *t = jstr(blk, "text");
+      if (!t) {
+        set_err(err, errlen, "%s: a text block needs a string 'text'", where);
+        goto bad;
+      }
+      if (assistant) {
+        if (buf_append_str(&text, t) < 0) {
+          set_err(err, errlen, "%s: too long", where);
+          goto bad;
+        }
+      } else {
+        cJSON_AddItemToArray(parts, oai_text_part(t));
+      }
+    } else if (!strcmp(type, "image") && !assistant) {
+      cJSON *p = oai_image_part(blk, err, errlen, where);
+      if (!p)
+        goto bad;
+      cJSON_AddItemToArray(parts, p);
+    } else if (!strcmp(type, "tool_use") && assistant) {
+      const char *id = jstr(blk, "id"), *name = jstr(blk, "name");
+      const cJSON *input = cJSON_GetObjectItemCaseSensitive(blk, "input");
+      if (!id || !name) {
+        set_err(err, errlen, "%s: a tool_use block needs string 'id' and 'name'", where);
+        goto bad;
+      }
+      char *args = input ? cJSON_PrintUnformatted(input) : NULL;
+      cJSON *tc = cJSON_CreateObject(), *fn;
+      cJSON_AddStringToObject(tc, "id", id);
+      cJSON_AddStringToObject(tc, "type", "function");
+      fn = cJSON_AddObjectToObject(tc, "function");
+      cJSON_AddStringToObject(fn, "name", name);
+      cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
+      free(args);
+      cJSON_AddItemToArray(calls, tc);
+    } else if (!strcmp(type, "tool_result") && !assistant) {
+      const char *id = jstr(blk, "tool_use_id");
+      if (!id) {
+        set_err(err, errlen, "%s: a tool_result block needs a string 'tool_use_id'", where);
+        goto bad;
+      }
+      struct buf t;
+      buf_init(&t, (size_t)64 << 20);
+      if (claude_text(cJSON_GetObjectItemCaseSensitive(blk, "content"), &t, "\n", err, errlen,
+                      where) < 0) {
+        buf_free(&t);
+        goto bad;
+      }
+      cJSON *tm = cJSON_CreateObject();
+      cJSON_AddStringToObject(tm, "role", "tool");
+      cJSON_AddStringToObject(tm, "tool_call_id", id);
+      cJSON_AddStringToObject(tm, "content", t.data ? t.data : "");
+      buf_free(&t);
+      cJSON_AddItemToArray(omsgs, tm);    /* tool messages right after the assistant's call */
+    } else if (!strcmp(type, "thinking") || !strcmp(type, "redacted_thinking")) {
+      /* prior reasoning is not sent back to an OpenAI model */
+    } else {
+      set_err(err, errlen, "%s: content block type '%.64s' is not supported here", where, type);
+      goto bad;
+    }
+  }
+  if (assistant) {
+    if (text.len || cJSON_GetArraySize(calls)) {
+      cJSON *om = cJSON_CreateObject();
+      cJSON_AddStringToObject(om, "role", "assistant");
+      if (text.len)
+        cJSON_AddStringToObject(om, "content", text.data);
+      else
+        cJSON_AddNullToObject(om, "content");
+      if (cJSON_GetArraySize(calls)) {
+        cJSON_AddItemToObject(om, "tool_calls", calls);
+        calls = NULL;
+      }
+      cJSON_AddItemToArray(omsgs, om);
+    }
+  } else if (cJSON_GetArraySize(parts)) {
+    cJSON *om = cJSON_CreateObject();
+    cJSON_AddStringToObject(om, "role", "user");
+    cJSON *only = cJSON_GetArrayItem(parts, 0);
+    if (cJSON_GetArraySize(parts) == 1 && jstr(only, "text")) {
+      cJSON_AddStringToObject(om, "content", jstr(only, "text"));
+    } else {
+      cJSON_AddItemToObject(om, "content", parts);
+      parts = NULL;
+    }
+    cJSON_AddItemToArray(omsgs, om);
+  }
+  buf_free(&text);
+  cJSON_Delete(parts);
+  cJSON_Delete(calls);
+  return 0;
+bad:
+  buf_free(&text);
+  cJSON_Delete(parts);
+  cJSON_Delete(calls);
+  return -1;
+}
+
+char *claude_request_to_openai(const cJSON *req, const char *upstream_model, char *err,
+                               size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+    set_err(err, errlen, "messages: must be a non-empty array");
+    return NULL;
+  }
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
+  cJSON *omsgs = cJSON_AddArrayToObject(out, "messages");
+  const cJSON *system = cJSON_GetObjectItemCaseSensitive(req, "system");
+  if (system && !cJSON_IsNull(system)) {
+    struct buf sys;
+    buf_init(&sys, (size_t)64 << 20);
+    if (claude_text(system, &sys, "\n", err, errlen, "system") < 0) {
+      buf_free(&sys);
+      goto bad;
+    }
+    if (sys.len) {
+      cJSON *sm = cJSON_CreateObject();
+      cJSON_AddStringToObject(sm, "role", "system");
+      cJSON_AddStringToObject(sm, "content", sys.data);
+      cJSON_AddItemToArray(omsgs, sm);
+    }
+    buf_free(&sys);
+  }
+  int i = 0;
+  const cJSON *m;
+  cJSON_ArrayForEach(m, msgs)
+  {
+    char where[48];
+    snprintf(where, sizeof where, "messages[%d]", i++);
+    if (claude_message_to_openai(m, omsgs, err, errlen, where) < 0)
+      goto bad;
+  }
+  int64_t max_tokens = -1;
+  if (read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0)
+    goto bad;
+  if (max_tokens > 0)
+    cJSON_AddNumberToObject(out, "max_tokens", (double)max_tokens);
+  if (copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
+      copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
+    goto bad;
+  cJSON *stops;
+  const cJSON *ss = cJSON_GetObjectItemCaseSensitive(req, "stop_sequences");
+  if (cJSON_IsString(ss)) {
+    set_err(err, errlen, "'stop_sequences' must be an array of strings");
+    goto bad;
+  }
+  if (stop_list(ss, "stop_sequences", &stops, err, errlen) < 0)
+    goto bad;
+  if (stops)
+    cJSON_AddItemToObject(out, "stop", stops);
+
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+  if (tools && !cJSON_IsNull(tools)) {
+    if (!cJSON_IsArray(tools)) {
+      set_err(err, errlen, "tools: must be an array");
+      goto bad;
+    }
+    cJSON *ot = cJSON_AddArrayToObject(out, "tools");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+      const char *name = jstr(t, "name"), *desc = jstr(t, "description");
+      const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "input_schema");
+      if (!name || !cJSON_IsObject(schema)) {
+        set_err(err, errlen, "tools: each tool needs a string 'name' and an object "
+                             "'input_schema' (server tools are not supported here)");
+        goto bad;
+      }
+      cJSON *o = cJSON_CreateObject(), *fn;
+      cJSON_AddStringToObject(o, "type", "function");
+      fn = cJSON_AddObjectToObject(o, "function");
+      cJSON_AddStringToObject(fn, "name", name);
+      if (desc)
+        cJSON_AddStringToObject(fn, "description", desc);
+      cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(schema, 1));
+      cJSON_AddItemToArray(ot, o);
+    }
+  }
+  const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
+  if (tc && !cJSON_IsNull(tc)) {
+    const char *type = jstr(tc, "type");
+    if (!type) {
+      set_err(err, errlen, "tool_choice: must be an object with a 'type'");
+      goto bad;
+    }
+    if (!strcmp(type, "auto")) {
+      cJSON_AddStringToObject(out, "tool_choice", "auto");
+    } else if (!strcmp(type, "any")) {
+      cJSON_AddStringToObject(out, "tool_choice", "required");
+    } else if (!strcmp(type, "none")) {
+      cJSON_AddStringToObject(out, "tool_choice", "none");
+    } else if (!strcmp(type, "tool") && jstr(tc, "name")) {
+      cJSON *o = cJSON_AddObjectToObject(out, "tool_choice");
+      cJSON_AddStringToObject(o, "type", "function");
+      cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "function"), "name", jstr(tc, "name"));
+    } else {
+      set_err(err, errlen, "tool_choice: type must be auto, any, none or tool (with a name)");
+      goto bad;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tc, "disable_parallel_tool_use")))
+      cJSON_AddFalseToObject(out, "parallel_tool_calls");
+  }
+  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
+  if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
+    set_err(err, errlen, "stream: must be true or false");
+    goto bad;
+  }
+  if (cJSON_IsTrue(stream)) {
+    cJSON_AddTrueToObject(out, "stream");
+    cJSON_AddTrueToObject(cJSON_AddObjectToObject(out, "stream_options"), "include_usage");
+  }
+  const char *user = jstr(cJSON_GetObjectItemCaseSensitive(req, "metadata"), "user_id");
+  if (user)
+    cJSON_AddStringToObject(out, "user", user);
+  return print_or_err(out, err, errlen);
+bad:
+  cJSON_Delete(out);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI response -> Anthropic response */
+
+static void oai_usage(const cJSON *usage, struct usage *u)
+{
+  if (!cJSON_IsObject(usage))
+    return;
+  u->prompt_tokens = jcount(usage, "prompt_tokens");
+  u->completion_tokens = jcount(usage, "completion_tokens");
+  u->cached_tokens = jcount(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"),
+                            "cached_tokens");
+  if (u->cached_tokens > u->prompt_tokens)
+    u->cached_tokens = u->prompt_tokens;
+}
+
+static void msg_id(char *id, size_t n, const char *from)
+{
+  if (!from || !from[0])
+    snprintf(id, n, "msg_relay");
+  else if (!strncmp(from, "msg_", 4))
+    snprintf(id, n, "%s", from);
+  else
+    snprintf(id, n, "msg_%s", from);
+}
+
+char *claude_response_from_openai(const char *body, size_t len, const char *model,
+                                  struct usage *u, char *err, size_t errlen)
+{
+  memset(u, 0, sizeof *u);
+  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+  if (!cJSON_IsObject(root)) {
+    set_err(err, errlen, "the upstream response is not a JSON object");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
+    const char *m = error_message(root);
+    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+  if (!cJSON_IsObject(msg)) {
+    set_err(err, errlen, "the upstream response has no choices[0].message");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  oai_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), u);
+  cJSON *out = cJSON_CreateObject();
+  char id[CLAUDE_ID_MAX + 8];
+  msg_id(id, sizeof id, jstr(root, "id"));
+  cJSON_AddStringToObject(out, "id", id);
+  cJSON_AddStringToObject(out, "type", "message");
+  cJSON_AddStringToObject(out, "role", "assistant");
+  cJSON_AddStringToObject(out, "model", model ? model : jstr(root, "model") ? jstr(root, "model") : "");
+  cJSON *content = cJSON_AddArrayToObject(out, "content");
+  const char *reasoning = jstr(msg, "reasoning_content");
+  if (!reasoning)
+    reasoning = jstr(msg, "reasoning");
+  if (reasoning && reasoning[0]) {
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "thinking");
+    cJSON_AddStringToObject(b, "thinking", reasoning);
+    cJSON_AddStringToObject(b, "signature", "");
+    cJSON_AddItemToArray(content, b);
+  }
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
+  struct buf text;
+  buf_init(&text, (size_t)256 << 20);
+  if (content_text(cJSON_IsArray(c) || cJSON_IsString(c) ? c : NULL, &text, "", err, errlen,
+                   "choices[0].message") < 0) {
+    buf_free(&text);
+    cJSON_Delete(out);
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (text.len)
+    cJSON_AddItemToArray(content, text_block(text.data));
+  buf_free(&text);
+  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *tc;
+  if (cJSON_IsArray(calls))
+    cJSON_ArrayForEach(tc, calls)
+    {
+      const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+      const char *args = jstr(fn, "arguments");
+      cJSON *input = args ? cJSON_Parse(args) : NULL;
+      if (!cJSON_IsObject(input)) {
+        cJSON_Delete(input);
+        input = cJSON_CreateObject();
+      }
+      cJSON *b = cJSON_CreateObject();
+      cJSON_AddStringToObject(b, "type", "tool_use");
+      cJSON_AddStringToObject(b, "id", jstr(tc, "id") ? jstr(tc, "id") : "");
+      cJSON_AddStringToObject(b, "name", jstr(fn, "name") ? jstr(fn, "name") : "");
+      cJSON_AddItemToObject(b, "input", input);
+      cJSON_AddItemToArray(content, b);
+    }
+  cJSON_AddStringToObject(out, "stop_reason", claude_stop_from_openai(jstr(choice, "finish_reason")));
+  cJSON_AddNullToObject(out, "stop_sequence");
+  cJSON *us = cJSON_AddObjectToObject(out, "usage");
+  cJSON_AddNumberToObject(us, "input_tokens", (double)(u->prompt_tokens - u->cached_tokens));
+  cJSON_AddNumberToObject(us, "cache_creation_input_tokens", 0);
+  cJSON_AddNumberToObject(us, "cache_read_input_tokens", (double)u->cached_tokens);
+  cJSON_AddNumberToObject(us, "output_tokens", (double)u->completion_tokens);
+  cJSON_Delete(root);
+  return print_or_err(out, err, errlen);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI stream -> Anthropic events */
+
+void claude_stream_from_openai_init(struct openai_to_claude_stream *s, const char *model,
+                                    int64_t input_estimate)
+{
+  memset(s, 0, sizeof *s);
+  snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+  s->input_estimate = input_estimate > 0 ? input_estimate : 0;
+  s->tool_index = -1;
+}
+
+static int frame_open(struct buf *o, const char *name)
+{
+  return buf_appendf(o, "event: %s\ndata: {\"type\":\"%s\"", name, name);
+}
+
+static int close_block(struct openai_to_claude_stream *s, struct buf *o)
+{
+  if (s->open == CLAUDE_BLOCK_NONE)
+    return 0;
+  int rc = frame_open(o, "content_block_stop");
+  rc |= buf_appendf(o, ",\"index\":%d}\n\n", s->blocks - 1);
+  s->open = CLAUDE_BLOCK_NONE;
+  s->tool_index = -1;
+  return rc;
+}
+
+static int open_block(struct openai_to_claude_stream *s, struct buf *o, enum claude_block kind,
+                      const char *id, const char *name)
+{
+  int rc = close_block(s, o);
+  rc |= frame_open(o, "content_block_start");
+  rc |= buf_appendf(o, ",\"index\":%d,\"content_block\":", s->blocks++);
+  if (kind == CLAUDE_BLOCK_TEXT) {
+    rc |= buf_append_str(o, "{\"type\":\"text\",\"text\":\"\"}");
+  } else if (kind == CLAUDE_BLOCK_THINKING) {
+    rc |= buf_append_str(o, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
+  } else {
+    rc |= buf_append_str(o, "{\"type\":\"tool_use\",\"id\":");
+    rc |= buf_append_json_str(o, id ? id : "");
+    rc |= buf_append_str(o, ",\"name\":");
+    rc |= buf_append_json_str(o, name ? name : "");
+    rc |= buf_append_str(o, ",\"input\":{}}");
+  }
+  rc |= buf_append_str(o, "}\n\n");
+  s->open = kind;
+  return rc;
+}
+
+static int block_delta(struct openai_to_claude_stream *s, struct buf *o, const char *dtype,
+                       const char *key, const char *val)
+{
+  int rc = frame_open(o, "content_block_delta");
+  rc |= buf_appendf(o, ",\"index\":%d,\"delta\":{\"type\":\"%s\",\"%s\":", s->blocks - 1, dtype,
+                    key);
+  rc |= buf_append_json_str(o, val);
+  rc |= buf_append_str(o, "}}\n\n");
+  return rc;
+}
+
+static int message_tail(struct openai_to_claude_stream *s, struct buf *o)
+{
+  int rc = close_block(s, o);
+  const struct usage *u = &s->usage;
+  int64_t input = s->have_usage ? u->prompt_tokens - u->cached_tokens : s->input_estimate;
+  rc |= frame_open(o, "message_delta");
+  rc |= buf_append_str(o, ",\"delta\":{\"stop_reason\":");
+  rc |= buf_append_json_str(o, s->stop_reason ? s->stop_reason : "end_turn");
+  rc |= buf_appendf(o,
+                    ",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%lld,"
+                    "\"cache_read_input_tokens\":%lld,\"output_tokens\":%lld}}\n\n",
+                    (long long)input, (long long)(s->have_usage ? u->cached_tokens : 0),
+                    (long long)u->completion_tokens);
+  rc |= frame_open(o, "message_stop");
+  rc |= buf_append_str(o, "}\n\n");
+  return rc;
+}
+
+int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
+                                   size_t len, struct buf *out, char *err, size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  size_t mark = out->len;
+  struct openai_to_claude_stream save = *s;
+  int rc = 0;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
+    if (!s->started) {
+      set_err(err, errlen, "the upstream stream ended before any chunk");
+      return -1;
+    }
+    rc = message_tail(s, out);
+    if (rc)
+      goto full;
+    s->finished = true;
+    return 0;
+  }
+  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
+  if (!cJSON_IsObject(ev)) {
+    cJSON_Delete(ev);
+    set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+    return -1;
+  }
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
+  if (e && !cJSON_IsNull(e)) {
+    const char *m = error_message(ev);
+    rc = claude_error_event(out, 500, m ? m : "upstream stream error");
+    cJSON_Delete(ev);
+    if (rc)
+      goto full;
+    s->failed = true;
+    return 0;
+  }
+  if (!s->started) {
+    if (!s->model[0])
+      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "model") ? jstr(ev, "model") : "");
+    char id[CLAUDE_ID_MAX + 8];
+    msg_id(id, sizeof id, jstr(ev, "id"));
+    rc |= frame_open(out, "message_start");
+    rc |= buf_append_str(out, ",\"message\":{\"id\":");
+    rc |= buf_append_json_str(out, id);
+    rc |= buf_append_str(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    rc |= buf_append_json_str(out, s->model);
+    rc |= buf_appendf(out,
+                      ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+                      "\"input_tokens\":%lld,\"output_tokens\":0}}}\n\n",
+                      (long long)s->input_estimate);
+    s->started = true;
+  }
+  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+  if (cJSON_IsObject(usage)) {
+    oai_usage(usage, &s->usage);
+    s->have_usage = true;
+  }
+  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "choices"), 0);
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+  if (cJSON_IsObject(delta) && !s->stop_reason) {
+    const char *r = jstr(delta, "reasoning_content");
+    if (!r)
+      r = jstr(delta, "reasoning");
+    if (r && r[0]) {
+      if (s->open != CLAUDE_BLOCK_THINKING)
+        rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
+      rc |= block_delta(s, out, "thinking_delta", "thinking", r);
+    }
+    const char *t = jstr(delta, "content");
+    if (t && t[0]) {
+      if (s->open != CLAUDE_BLOCK_TEXT)
+        rc |= open_block(s, out, CLAUDE_BLOCK_TEXT, NULL, NULL);
+      rc |= block_delta(s, out, "text_delta", "text", t);
+    }
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"), *tc;
+    if (cJSON_IsArray(calls))
+      cJSON_ArrayForEach(tc, calls)
+      {
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        int ti = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6
+                     ? (int)idx->valuedouble
+                     : (s->open == CLAUDE_BLOCK_TOOL ? s->tool_index : 0);
+        const char *id = jstr(tc, "id"), *name = jstr(fn, "name");
+        if (s->open != CLAUDE_BLOCK_TOOL || ti != s->tool_index) {
+          rc |= open_block(s, out, CLAUDE_BLOCK_TOOL, id, name);
+          s->tool_index = ti;
+        }
+        const char *args = jstr(fn, "arguments");
+        if (args && args[0])
+          rc |= block_delta(s, out, "input_json_delta", "partial_json", args);
+      }
+  }
+  const char *fr = jstr(choice, "finish_reason");
+  if (fr && !s->stop_reason) {
+    s->stop_reason = claude_stop_from_openai(fr);
+    rc |= close_block(s, out);
+  }
+  cJSON_Delete(ev);
+  if (rc)
+    goto full;
+  return 0;
+full:
+  *s = save;
+  restore(out, mark);
+  set_err(err, errlen, "the client buffer is full");
+  return -1;
+}
+
+int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out)
+{
+  if (s->finished || s->failed)
+    return 0;
+  if (!s->stop_reason)
+    return -1;
+  size_t mark = out->len;
+  if (message_tail(s, out)) {
+    restore(out, mark);
+    return -1;
+  }
+  s->finished = true;
+  return 0;
+}
