@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../relayd/claude.h"
+#include "../../relayd/gemini.h"
 #include "tap.h"
 #include "util.h"
 
@@ -910,6 +911,647 @@ static void test_claude_errors(void)
   buf_free(&out);
 }
 
+/* ---- gemini ---- */
+
+static void test_gemini_paths_and_errors(void)
+{
+  char p[128];
+  CHECK(gemini_model_path(p, sizeof p, "gemini-2.5-pro", false) > 0 &&
+            !strcmp(p, "/v1beta/models/gemini-2.5-pro:generateContent"),
+        "generateContent path: %s", p);
+  CHECK(gemini_model_path(p, sizeof p, "models/gemini-2.0-flash", true) > 0 &&
+            !strcmp(p, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
+        "stream path, models/ prefix dropped: %s", p);
+  CHECK(gemini_model_path(p, sizeof p, "a/../b", false) == -1 && gemini_model_path(p, sizeof p, "x?y", false) == -1 &&
+            gemini_model_path(p, sizeof p, "", false) == -1 && gemini_model_path(p, sizeof p, NULL, false) == -1 &&
+            gemini_model_path(p, 20, "gemini-2.5-pro", false) == -1,
+        "unsafe, empty or too long model names refused");
+  char m[64];
+  bool st = true;
+  CHECK(gemini_parse_path("/v1beta/models/gemini-pro:generateContent", m, sizeof m, &st) == 0 &&
+            !strcmp(m, "gemini-pro") && !st,
+        "parse generateContent path");
+  CHECK(gemini_parse_path("/v1beta/models/g-1.5:streamGenerateContent?alt=sse&key=x", m, sizeof m, &st) == 0 &&
+            !strcmp(m, "g-1.5") && st,
+        "parse streamGenerateContent path with query");
+  CHECK(gemini_parse_path("/v1beta/models/g:embedContent", m, sizeof m, &st) == -1 &&
+            gemini_parse_path("/v1beta/models/:generateContent", m, sizeof m, &st) == -1 &&
+            gemini_parse_path("/v1beta/models/a%2f:generateContent", m, sizeof m, &st) == -1 &&
+            gemini_parse_path("/v1/chat/completions", m, sizeof m, &st) == -1 &&
+            gemini_parse_path("/v1beta/models/gemini-pro:generateContentX", m, sizeof m, &st) == -1,
+        "other paths refused");
+  struct {
+    int status;
+    const char *s;
+  } map[] = {{400, "INVALID_ARGUMENT"}, {401, "UNAUTHENTICATED"}, {403, "PERMISSION_DENIED"},
+             {404, "NOT_FOUND"}, {413, "INVALID_ARGUMENT"}, {429, "RESOURCE_EXHAUSTED"},
+             {500, "INTERNAL"}, {502, "INTERNAL"}, {503, "UNAVAILABLE"}, {504, "DEADLINE_EXCEEDED"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    CHECK(streq(gemini_error_status(map[i].status), map[i].s), "status %d -> %s", map[i].status, map[i].s);
+  char *b = gemini_error_body(429, "quota \"gone\"");
+  cJSON *o = P(b);
+  CHECK(N(o, "error.code") == 429 && streq(S(o, "error.status"), "RESOURCE_EXHAUSTED") &&
+            streq(S(o, "error.message"), "quota \"gone\"") && SZ(o, "") == 1,
+        "google.rpc error body");
+  cJSON_Delete(o);
+  free(b);
+  struct buf out;
+  buf_init(&out, 1024);
+  CHECK(gemini_error_event(&out, 500, "x") == 0 &&
+            !strcmp(out.data, "data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\r\n\r\n"),
+        "error frame");
+  buf_free(&out);
+  const char *fm[][2] = {{"STOP", "stop"}, {"MAX_TOKENS", "length"}, {"SAFETY", "content_filter"},
+                         {"RECITATION", "content_filter"}, {"OTHER", "stop"}};
+  for (int i = 0; i < 5; i++)
+    CHECK(streq(gemini_finish_to_openai(fm[i][0]), fm[i][1]), "finishReason %s -> %s", fm[i][0], fm[i][1]);
+  CHECK(streq(gemini_finish_from_openai("length"), "MAX_TOKENS") &&
+            streq(gemini_finish_from_openai("content_filter"), "SAFETY") &&
+            streq(gemini_finish_from_openai("tool_calls"), "STOP") && streq(gemini_finish_from_openai(NULL), "STOP"),
+        "finish_reason -> finishReason");
+}
+
+static void test_gemini_request_from_openai(void)
+{
+  char err[256] = "";
+  const char *body =
+      "{\"model\":\"gpt\",\"max_tokens\":256,\"temperature\":0.7,\"top_p\":0.95,\"seed\":4,\"stop\":[\"X\"],"
+      "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"r\",\"schema\":{\"type\":\"object\","
+      "\"additionalProperties\":false,\"properties\":{\"a\":{\"type\":\"string\"}}}}},"
+      "\"messages\":[{\"role\":\"system\",\"content\":\"Sys one.\"},{\"role\":\"developer\",\"content\":\"Sys two.\"},"
+      "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"see\"},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/webp;base64,UklGRg==\"}},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://h.test/p/x.PNG?s=1\"}}]},"
+      "{\"role\":\"assistant\",\"content\":\"calling\",\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+      "\"function\":{\"name\":\"wx\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+      "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"{\\\"t\\\":3}\"},"
+      "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"plain\"},"
+      "{\"role\":\"user\",\"content\":\"ok\"}],"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"wx\",\"description\":\"Weather\",\"parameters\":"
+      "{\"type\":\"object\",\"$schema\":\"x\",\"properties\":{\"city\":{\"type\":\"string\"}},\"additionalProperties\":false}}},"
+      "{\"type\":\"function\",\"function\":{\"name\":\"noargs\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}],"
+      "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"wx\"}}}";
+  cJSON *req = P(body);
+  char *s = gemini_request_from_openai(req, err, sizeof err);
+  cJSON *o = P(s);
+  CHECK(o != NULL, "an OpenAI request converts to Gemini (%s)", s ? "" : err);
+  CHECK(!G(o, "model"), "no model in the body (it is in the URL)");
+  CHECK(streq(S(o, "systemInstruction.parts.0.text"), "Sys one.\nSys two."), "system -> systemInstruction");
+  CHECK(SZ(o, "contents") == 3, "user, model, user (tool results merged with the next user turn) (%d)",
+        SZ(o, "contents"));
+  CHECK(streq(S(o, "contents.0.role"), "user") && streq(S(o, "contents.0.parts.0.text"), "see") &&
+            streq(S(o, "contents.0.parts.1.inlineData.mimeType"), "image/webp") &&
+            streq(S(o, "contents.0.parts.1.inlineData.data"), "UklGRg==") &&
+            streq(S(o, "contents.0.parts.2.fileData.fileUri"), "https://h.test/p/x.PNG?s=1") &&
+            streq(S(o, "contents.0.parts.2.fileData.mimeType"), "image/png"),
+        "text, inlineData from a data URL, fileData from an http URL");
+  CHECK(streq(S(o, "contents.1.role"), "model") && streq(S(o, "contents.1.parts.0.text"), "calling") &&
+            streq(S(o, "contents.1.parts.1.functionCall.name"), "wx") &&
+            streq(S(o, "contents.1.parts.1.functionCall.args.city"), "Oslo"),
+        "assistant -> model with functionCall args parsed");
+  CHECK(streq(S(o, "contents.2.role"), "user") && SZ(o, "contents.2.parts") == 3 &&
+            streq(S(o, "contents.2.parts.0.functionResponse.name"), "wx") &&
+            N(o, "contents.2.parts.0.functionResponse.response.t") == 3 &&
+            streq(S(o, "contents.2.parts.1.functionResponse.response.content"), "plain") &&
+            streq(S(o, "contents.2.parts.2.text"), "ok"),
+        "tool results -> functionResponse named after the call (JSON object kept, text wrapped)");
+  CHECK(streq(S(o, "tools.0.functionDeclarations.0.name"), "wx") &&
+            streq(S(o, "tools.0.functionDeclarations.0.description"), "Weather") &&
+            streq(S(o, "tools.0.functionDeclarations.0.parameters.properties.city.type"), "string") &&
+            !G(o, "tools.0.functionDeclarations.0.parameters.additionalProperties") &&
+            !G(o, "tools.0.functionDeclarations.0.parameters.$schema"),
+        "tools -> functionDeclarations with refused schema keywords dropped");
+  CHECK(streq(S(o, "tools.0.functionDeclarations.1.name"), "noargs") &&
+            !G(o, "tools.0.functionDeclarations.1.parameters"),
+        "an empty-properties schema is left out");
+  CHECK(streq(S(o, "toolConfig.functionCallingConfig.mode"), "ANY") &&
+            streq(S(o, "toolConfig.functionCallingConfig.allowedFunctionNames.0"), "wx"),
+        "named tool_choice -> ANY with allowedFunctionNames");
+  CHECK(N(o, "generationConfig.temperature") == 0.7 && N(o, "generationConfig.topP") == 0.95 &&
+            N(o, "generationConfig.maxOutputTokens") == 256 && N(o, "generationConfig.seed") == 4 &&
+            streq(S(o, "generationConfig.stopSequences.0"), "X"),
+        "generationConfig temperature, topP, maxOutputTokens, seed, stopSequences");
+  CHECK(streq(S(o, "generationConfig.responseMimeType"), "application/json") &&
+            streq(S(o, "generationConfig.responseSchema.properties.a.type"), "string") &&
+            !G(o, "generationConfig.responseSchema.additionalProperties"),
+        "json_schema -> responseMimeType + cleaned responseSchema");
+  cJSON_Delete(o);
+  free(s);
+  cJSON_Delete(req);
+
+  const char *tcs[][2] = {{"\"auto\"", "AUTO"}, {"\"none\"", "NONE"}, {"\"required\"", "ANY"}};
+  for (int i = 0; i < 3; i++) {
+    char b[300];
+    snprintf(b, sizeof b,
+             "{\"tool_choice\":%s,\"stop\":\"S\",\"response_format\":{\"type\":\"json_object\"},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"user\",\"content\":\"again\"}]}",
+             tcs[i][0]);
+    req = P(b);
+    s = gemini_request_from_openai(req, err, sizeof err);
+    o = P(s);
+    CHECK(streq(S(o, "toolConfig.functionCallingConfig.mode"), tcs[i][1]), "tool_choice %s -> %s", tcs[i][0], tcs[i][1]);
+    if (i == 0)
+      CHECK(SZ(o, "contents") == 1 && SZ(o, "contents.0.parts") == 2 && !G(o, "systemInstruction") &&
+                streq(S(o, "generationConfig.stopSequences.0"), "S") &&
+                streq(S(o, "generationConfig.responseMimeType"), "application/json") &&
+                !G(o, "generationConfig.responseSchema") && !G(o, "generationConfig.maxOutputTokens"),
+            "same-role turns merged; stop string; json_object without schema");
+    cJSON_Delete(o);
+    free(s);
+    cJSON_Delete(req);
+  }
+  req = P("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+  s = gemini_request_from_openai(req, err, sizeof err);
+  o = P(s);
+  CHECK(o && !G(o, "generationConfig") && !G(o, "tools") && !G(o, "toolConfig"), "a minimal request has no extras");
+  cJSON_Delete(o);
+  free(s);
+  cJSON_Delete(req);
+
+  struct {
+    const char *body, *want;
+  } bad[] = {
+      {"7", "JSON object"},
+      {"{\"messages\":null}", "'messages'"},
+      {"{\"messages\":[\"x\"]}", "messages[0]"},
+      {"{\"messages\":[{\"role\":\"bot\",\"content\":\"x\"}]}", "'bot'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":{}}]}", "'content'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\"}]}]}", "'file'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:;base64,\"}}]}]}", "data URL"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"file:///etc/passwd\"}}]}]}", "http(s)"},
+      {"{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"[1]\"}}]}]}", "not a JSON object"},
+      {"{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}", "function.name"},
+      {"{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":\"x\"}]}", "'tool_calls'"},
+      {"{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"zz\",\"content\":\"x\"}]}", "earlier tool call"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "function.name"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":\"x\"}", "'tools'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":5}", "'tool_choice'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":\"1\"}", "'top_p'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1.5}", "'max_tokens'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":{}}", "'stop'"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"yaml\"}}", "response_format"},
+      {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":\"json\"}", "response_format"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    req = P(bad[i].body);
+    err[0] = 0;
+    s = gemini_request_from_openai(req, err, sizeof err);
+    CHECK(!s && strstr(err, bad[i].want), "bad request %zu refused for Gemini: %s", i, err);
+    free(s);
+    cJSON_Delete(req);
+  }
+}
+
+static void test_gemini_response_to_openai(void)
+{
+  char err[256] = "";
+  struct usage u;
+  const char *body =
+      "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"why\",\"thought\":true},"
+      "{\"text\":\"It is \"},{\"text\":\"sunny.\"},{\"functionCall\":{\"name\":\"wx\",\"args\":{\"c\":\"Oslo\"}}},"
+      "{\"functionCall\":{\"id\":\"fc-2\",\"name\":\"t\"}}]},\"finishReason\":\"STOP\",\"index\":0}],"
+      "\"usageMetadata\":{\"promptTokenCount\":900,\"candidatesTokenCount\":40,\"thoughtsTokenCount\":10,"
+      "\"cachedContentTokenCount\":512,\"totalTokenCount\":950},\"modelVersion\":\"gemini-2.5-flash\","
+      "\"responseId\":\"rid1\"}";
+  char *s = gemini_response_to_openai(body, strlen(body), NULL, 1234, &u, err, sizeof err);
+  cJSON *o = P(s);
+  CHECK(o != NULL, "a Gemini response converts (%s)", s ? "" : err);
+  CHECK(streq(S(o, "id"), "chatcmpl-rid1") && streq(S(o, "object"), "chat.completion") && N(o, "created") == 1234 &&
+            streq(S(o, "model"), "gemini-2.5-flash"),
+        "id from responseId, model from modelVersion");
+  CHECK(streq(S(o, "choices.0.message.content"), "It is sunny.") &&
+            streq(S(o, "choices.0.message.reasoning_content"), "why"),
+        "text joined; thought parts -> reasoning_content");
+  CHECK(SZ(o, "choices.0.message.tool_calls") == 2 &&
+            streq(S(o, "choices.0.message.tool_calls.0.id"), "call_0") &&
+            streq(S(o, "choices.0.message.tool_calls.0.function.name"), "wx") &&
+            streq(S(o, "choices.0.message.tool_calls.0.function.arguments"), "{\"c\":\"Oslo\"}") &&
+            streq(S(o, "choices.0.message.tool_calls.1.id"), "fc-2") &&
+            streq(S(o, "choices.0.message.tool_calls.1.function.arguments"), "{}"),
+        "functionCall -> tool_calls (generated or given id, args as JSON string)");
+  CHECK(streq(S(o, "choices.0.finish_reason"), "tool_calls"), "a functionCall makes finish_reason tool_calls");
+  CHECK(N(o, "usage.prompt_tokens") == 900 && N(o, "usage.completion_tokens") == 50 &&
+            N(o, "usage.prompt_tokens_details.cached_tokens") == 512 && N(o, "usage.total_tokens") == 950,
+        "usage: prompt, candidates + thoughts, cached");
+  CHECK(u.prompt_tokens == 900 && u.completion_tokens == 50 && u.cached_tokens == 512, "struct usage filled");
+  cJSON_Delete(o);
+  free(s);
+
+  const char *map[][2] = {{"STOP", "stop"}, {"MAX_TOKENS", "length"}, {"SAFETY", "content_filter"},
+                          {"RECITATION", "content_filter"}};
+  for (int i = 0; i < 4; i++) {
+    char b[256];
+    snprintf(b, sizeof b,
+             "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"finishReason\":\"%s\"}]}", map[i][0]);
+    s = gemini_response_to_openai(b, strlen(b), "alias", 0, &u, err, sizeof err);
+    o = P(s);
+    CHECK(streq(S(o, "choices.0.finish_reason"), map[i][1]) && streq(S(o, "model"), "alias") &&
+              !G(o, "choices.0.message.tool_calls"),
+          "finishReason %s -> %s", map[i][0], map[i][1]);
+    cJSON_Delete(o);
+    free(s);
+  }
+  const char *blocked = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":8}}";
+  s = gemini_response_to_openai(blocked, strlen(blocked), "g", 0, &u, err, sizeof err);
+  o = P(s);
+  CHECK(streq(S(o, "choices.0.finish_reason"), "content_filter") && streq(S(o, "choices.0.message.content"), "") &&
+            u.prompt_tokens == 8,
+        "a blocked prompt -> content_filter with empty content");
+  cJSON_Delete(o);
+  free(s);
+  const char *bad[][2] = {
+      {"{\"error\":{\"code\":400,\"message\":\"API key not valid\",\"status\":\"INVALID_ARGUMENT\"}}", "API key not valid"},
+      {"{\"candidates\":[]}", "no candidates"},
+      {"{\"candidates\":\"x\"}", "no candidates"},
+      {"nope", "not a JSON object"},
+  };
+  for (int i = 0; i < 4; i++) {
+    err[0] = 0;
+    s = gemini_response_to_openai(bad[i][0], strlen(bad[i][0]), NULL, 0, &u, err, sizeof err);
+    CHECK(!s && strstr(err, bad[i][1]), "bad Gemini response %d refused: %s", i, err);
+    free(s);
+  }
+  const char *odd = "{\"candidates\":[{\"content\":{\"parts\":[5,{\"text\":1},{\"functionCall\":\"f\"}]},\"finishReason\":9}],"
+                    "\"usageMetadata\":{\"promptTokenCount\":\"3\"}}";
+  s = gemini_response_to_openai(odd, strlen(odd), NULL, 0, &u, err, sizeof err);
+  o = P(s);
+  CHECK(o && streq(S(o, "choices.0.message.content"), "") && streq(S(o, "choices.0.finish_reason"), "stop") &&
+            u.prompt_tokens == 0,
+        "wrongly typed parts and counts are skipped");
+  cJSON_Delete(o);
+  free(s);
+}
+
+static int feed_g2o(struct gemini_to_openai_stream *st, const char *data, struct buf *out)
+{
+  char err[256];
+  return gemini_stream_to_openai_feed(st, data, strlen(data), out, err, sizeof err);
+}
+
+static void test_gemini_stream_to_openai(void)
+{
+  struct gemini_to_openai_stream st;
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  gemini_stream_to_openai_init(&st, "alias", true, 99);
+  int rc = 0;
+  rc |= feed_g2o(&st, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hm\",\"thought\":true}]}}],"
+                      "\"modelVersion\":\"gemini-2.5\",\"responseId\":\"r9\"}", &out);
+  rc |= feed_g2o(&st, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello\"}]}}],"
+                      "\"usageMetadata\":{\"promptTokenCount\":7}}", &out);
+  rc |= feed_g2o(&st, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\" world\"},"
+                      "{\"functionCall\":{\"name\":\"f\",\"args\":{\"x\":1}}}]},\"finishReason\":\"STOP\"}],"
+                      "\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":5,\"cachedContentTokenCount\":4}}", &out);
+  CHECK(rc == 0 && !strstr(out.data, "[DONE]"), "frames accepted; no [DONE] before the end of the body");
+  CHECK(gemini_stream_to_openai_finish(&st, &out) == 0 && st.finished, "finish at the end of the body");
+  cJSON *f = oai_frames(out.data);
+  CHECK(f && SZ(f, "") == 8, "role, thinking, 2 text, tool, finish, usage, DONE (%d)", SZ(f, ""));
+  CHECK(streq(S(f, "0.id"), "chatcmpl-r9") && streq(S(f, "0.model"), "alias") && N(f, "0.created") == 99 &&
+            streq(S(f, "0.choices.0.delta.role"), "assistant"),
+        "first chunk: role assistant, caller's model");
+  CHECK(streq(S(f, "1.choices.0.delta.reasoning_content"), "Hm") && streq(S(f, "2.choices.0.delta.content"), "Hello") &&
+            streq(S(f, "3.choices.0.delta.content"), " world"),
+        "thought -> reasoning_content, text -> content");
+  CHECK(N(f, "4.choices.0.delta.tool_calls.0.index") == 0 && streq(S(f, "4.choices.0.delta.tool_calls.0.id"), "call_0") &&
+            streq(S(f, "4.choices.0.delta.tool_calls.0.function.name"), "f") &&
+            streq(S(f, "4.choices.0.delta.tool_calls.0.function.arguments"), "{\"x\":1}"),
+        "functionCall -> one whole tool_calls entry");
+  CHECK(streq(S(f, "5.choices.0.finish_reason"), "tool_calls"), "finish_reason tool_calls after a function call");
+  CHECK(SZ(f, "6.choices") == 0 && N(f, "6.usage.prompt_tokens") == 7 && N(f, "6.usage.completion_tokens") == 5 &&
+            N(f, "6.usage.prompt_tokens_details.cached_tokens") == 4,
+        "usage chunk from the last usageMetadata");
+  CHECK(streq(S(f, "7"), "[DONE]"), "[DONE] written by finish");
+  CHECK(st.usage.prompt_tokens == 7 && st.usage.completion_tokens == 5 && st.usage.cached_tokens == 4, "usage recorded");
+  cJSON_Delete(f);
+  size_t len = out.len;
+  CHECK(gemini_stream_to_openai_finish(&st, &out) == 0 && out.len == len, "finish twice writes nothing");
+
+  /* MAX_TOKENS, no usage chunk when not asked */
+  buf_reset(&out);
+  gemini_stream_to_openai_init(&st, NULL, false, 1);
+  feed_g2o(&st, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"finishReason\":\"MAX_TOKENS\"}],"
+                "\"modelVersion\":\"gm\",\"usageMetadata\":{\"promptTokenCount\":2,\"candidatesTokenCount\":1}}", &out);
+  gemini_stream_to_openai_finish(&st, &out);
+  f = oai_frames(out.data);
+  CHECK(f && SZ(f, "") == 4 && streq(S(f, "0.model"), "gm") && streq(S(f, "0.id"), "chatcmpl-gemini") &&
+            streq(S(f, "2.choices.0.finish_reason"), "length") && streq(S(f, "3"), "[DONE]") &&
+            !strstr(out.data, "\"usage\"") && st.usage.completion_tokens == 1,
+        "MAX_TOKENS -> length; model from modelVersion; no usage chunk when not asked");
+  cJSON_Delete(f);
+
+  /* cut stream, then in-band error */
+  buf_reset(&out);
+  gemini_stream_to_openai_init(&st, "g", true, 1);
+  feed_g2o(&st, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"par\"}]}}],\"usageMetadata\":{\"promptTokenCount\":3}}", &out);
+  len = out.len;
+  CHECK(gemini_stream_to_openai_finish(&st, &out) == -1 && out.len == len && !st.finished && st.usage.prompt_tokens == 3,
+        "a cut stream: finish returns -1, writes nothing, usage so far kept");
+  feed_g2o(&st, "{\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}", &out);
+  f = oai_frames(out.data);
+  CHECK(st.failed && f && streq(S(f, "2.error.message"), "The model is overloaded.") &&
+            streq(S(f, "2.error.type"), "UNAVAILABLE"),
+        "an in-band Gemini error -> an in-band OpenAI error");
+  CHECK(gemini_stream_to_openai_finish(&st, &out) == 0 && !strstr(out.data, "[DONE]"), "no [DONE] after an error");
+  cJSON_Delete(f);
+
+  /* blocked prompt in a stream */
+  buf_reset(&out);
+  gemini_stream_to_openai_init(&st, "g", false, 1);
+  feed_g2o(&st, "{\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\"}}", &out);
+  CHECK(streq(st.finish_reason, "content_filter") && gemini_stream_to_openai_finish(&st, &out) == 0,
+        "a blocked prompt ends with content_filter");
+
+  char err[256];
+  buf_reset(&out);
+  gemini_stream_to_openai_init(&st, "g", false, 1);
+  CHECK(gemini_stream_to_openai_feed(&st, "[DONE]", 6, &out, err, sizeof err) == -1 && out.len == 0 &&
+            strstr(err, "not a JSON object"),
+        "a non-JSON frame refused: %s", err);
+  CHECK(gemini_stream_to_openai_feed(&st, NULL, 0, &out, err, sizeof err) == -1, "NULL frame refused");
+  rc = feed_g2o(&st, "{\"candidates\":{\"x\":1},\"usageMetadata\":[1]}", &out);
+  CHECK(rc == 0 && !st.finish_reason, "wrongly typed candidates are skipped");
+  struct buf small;
+  buf_init(&small, 20);
+  gemini_stream_to_openai_init(&st, "g", false, 1);
+  CHECK(gemini_stream_to_openai_feed(&st, "{\"candidates\":[]}", 17, &small, err, sizeof err) == -1 &&
+            small.len == 0 && !st.started,
+        "a full buffer: nothing written, state unchanged");
+  buf_free(&small);
+  buf_free(&out);
+}
+
+static void test_gemini_request_to_openai(void)
+{
+  char err[256] = "";
+  const char *body =
+      "{\"system_instruction\":{\"parts\":[{\"text\":\"Be kind.\"},{\"text\":\"Be brief.\"}]},"
+      "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"look\"},{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"AAA=\"}},"
+      "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":\"https://f.test/1.jpg\"}}]},"
+      "{\"role\":\"model\",\"parts\":[{\"text\":\"t\",\"thought\":true},{\"text\":\"Let me see.\"},"
+      "{\"functionCall\":{\"name\":\"wx\",\"args\":{\"c\":\"Rome\"}}},{\"functionCall\":{\"name\":\"wx\",\"args\":{\"c\":\"Bern\"}}}]},"
+      "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"wx\",\"response\":{\"t\":20}}},"
+      "{\"functionResponse\":{\"name\":\"wx\",\"response\":{\"t\":9}}}]},"
+      "{\"parts\":[{\"text\":\"thanks\"}]}],"
+      "\"generationConfig\":{\"temperature\":0.3,\"topP\":0.5,\"maxOutputTokens\":99,\"stopSequences\":[\"Z\"],"
+      "\"candidateCount\":2,\"responseMimeType\":\"application/json\",\"responseSchema\":{\"type\":\"OBJECT\"}},"
+      "\"tools\":[{\"functionDeclarations\":[{\"name\":\"wx\",\"description\":\"W\",\"parameters\":{\"type\":\"OBJECT\","
+      "\"properties\":{\"c\":{\"type\":\"STRING\"}}}},{\"name\":\"bare\"}]}],"
+      "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\",\"allowedFunctionNames\":[\"wx\"]}}}";
+  cJSON *req = P(body);
+  char *s = gemini_request_to_openai(req, "gpt-4o", true, err, sizeof err);
+  cJSON *o = P(s);
+  CHECK(o != NULL, "a Gemini request converts to OpenAI (%s)", s ? "" : err);
+  CHECK(streq(S(o, "model"), "gpt-4o") && cJSON_IsTrue(G(o, "stream")) &&
+            cJSON_IsTrue(G(o, "stream_options.include_usage")),
+        "model from the caller; a stream path sets stream and include_usage");
+  CHECK(SZ(o, "messages") == 6, "system, user, assistant, tool, tool, user (%d)", SZ(o, "messages"));
+  CHECK(streq(S(o, "messages.0.role"), "system") && streq(S(o, "messages.0.content"), "Be kind.\nBe brief."),
+        "system_instruction (snake case) -> system message");
+  CHECK(streq(S(o, "messages.1.content.0.text"), "look") &&
+            streq(S(o, "messages.1.content.1.image_url.url"), "data:image/png;base64,AAA=") &&
+            streq(S(o, "messages.1.content.2.image_url.url"), "https://f.test/1.jpg"),
+        "inlineData -> data URL, fileData -> URL");
+  CHECK(streq(S(o, "messages.2.role"), "assistant") && streq(S(o, "messages.2.content"), "Let me see.") &&
+            SZ(o, "messages.2.tool_calls") == 2 && streq(S(o, "messages.2.tool_calls.0.id"), "call_0") &&
+            streq(S(o, "messages.2.tool_calls.1.id"), "call_1") &&
+            streq(S(o, "messages.2.tool_calls.0.function.arguments"), "{\"c\":\"Rome\"}"),
+        "model turn -> assistant with tool_calls (thoughts dropped)");
+  CHECK(streq(S(o, "messages.3.role"), "tool") && streq(S(o, "messages.3.tool_call_id"), "call_0") &&
+            streq(S(o, "messages.3.content"), "{\"t\":20}") && streq(S(o, "messages.4.tool_call_id"), "call_1"),
+        "functionResponses matched to their calls in order");
+  CHECK(streq(S(o, "messages.5.role"), "user") && streq(S(o, "messages.5.content"), "thanks"), "no role means user");
+  CHECK(N(o, "temperature") == 0.3 && N(o, "top_p") == 0.5 && N(o, "max_tokens") == 99 && N(o, "n") == 2 &&
+            streq(S(o, "stop.0"), "Z"),
+        "generationConfig -> temperature, top_p, max_tokens, n, stop");
+  CHECK(streq(S(o, "response_format.type"), "json_schema") &&
+            streq(S(o, "response_format.json_schema.schema.type"), "OBJECT"),
+        "responseMimeType + responseSchema -> json_schema");
+  CHECK(SZ(o, "tools") == 2 && streq(S(o, "tools.0.function.name"), "wx") &&
+            streq(S(o, "tools.0.function.parameters.properties.c.type"), "STRING") &&
+            streq(S(o, "tools.1.function.parameters.type"), "object"),
+        "functionDeclarations -> tools");
+  CHECK(streq(S(o, "tool_choice.function.name"), "wx"), "ANY with one allowed name -> named tool_choice");
+  cJSON_Delete(o);
+  free(s);
+  cJSON_Delete(req);
+
+  req = P("{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"generationConfig\":{\"responseMimeType\":\"application/json\"},"
+          "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"NONE\"}}}");
+  s = gemini_request_to_openai(req, "m", false, err, sizeof err);
+  o = P(s);
+  CHECK(o && !G(o, "stream") && streq(S(o, "response_format.type"), "json_object") &&
+            streq(S(o, "tool_choice"), "none") && streq(S(o, "messages.0.content"), "hi"),
+        "non-stream; json_object; NONE -> none");
+  cJSON_Delete(o);
+  free(s);
+  cJSON_Delete(req);
+
+  struct {
+    const char *body, *want;
+  } bad[] = {
+      {"null", "JSON object"},
+      {"{\"contents\":[]}", "contents"},
+      {"{\"contents\":[5]}", "contents[0]"},
+      {"{\"contents\":[{\"role\":\"system\",\"parts\":[]}]}", "'system'"},
+      {"{\"contents\":[{\"role\":1,\"parts\":[]}]}", "'role'"},
+      {"{\"contents\":[{\"parts\":\"hi\"}]}", "'parts'"},
+      {"{\"contents\":[{\"parts\":[7]}]}", "each part"},
+      {"{\"contents\":[{\"parts\":[{\"executableCode\":{}}]}]}", "a part must have"},
+      {"{\"contents\":[{\"parts\":[{\"inlineData\":{\"data\":\"x\"}}]}]}", "mimeType"},
+      {"{\"contents\":[{\"parts\":[{\"fileData\":{}}]}]}", "fileUri"},
+      {"{\"contents\":[{\"role\":\"model\",\"parts\":[{\"functionCall\":{}}]}]}", "'name'"},
+      {"{\"contents\":[{\"parts\":[{\"functionResponse\":{\"response\":{}}}]}]}", "'name'"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"systemInstruction\":{\"parts\":[{\"inlineData\":{}}]}}", "text"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"generationConfig\":[1]}", "generationConfig"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"generationConfig\":{\"temperature\":\"1\"}}", "temperature"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"generationConfig\":{\"maxOutputTokens\":-1}}", "maxOutputTokens"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"generationConfig\":{\"stopSequences\":\"a\"}}", "stopSequences"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"tools\":[{\"googleSearch\":{}}]}", "functionDeclarations"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"tools\":[{\"functionDeclarations\":[{}]}]}", "'name'"},
+      {"{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"SOMETIMES\"}}}", "mode"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    req = P(bad[i].body);
+    err[0] = 0;
+    s = gemini_request_to_openai(req, "m", false, err, sizeof err);
+    CHECK(!s && strstr(err, bad[i].want), "bad Gemini request %zu refused: %s", i, err);
+    free(s);
+    cJSON_Delete(req);
+  }
+}
+
+static void test_gemini_response_from_openai(void)
+{
+  char err[256] = "";
+  struct usage u;
+  const char *body =
+      "{\"id\":\"chatcmpl-7\",\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi.\","
+      "\"reasoning_content\":\"r\",\"tool_calls\":[{\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":true}\"}}]},"
+      "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":6,"
+      "\"prompt_tokens_details\":{\"cached_tokens\":10}}}";
+  char *s = gemini_response_from_openai(body, strlen(body), "gemini-alias", &u, err, sizeof err);
+  cJSON *o = P(s);
+  CHECK(o != NULL, "an OpenAI response converts to Gemini (%s)", s ? "" : err);
+  CHECK(streq(S(o, "candidates.0.content.role"), "model") && SZ(o, "candidates.0.content.parts") == 3,
+        "one model candidate with three parts");
+  CHECK(streq(S(o, "candidates.0.content.parts.0.text"), "r") && cJSON_IsTrue(G(o, "candidates.0.content.parts.0.thought")),
+        "reasoning -> thought part");
+  CHECK(streq(S(o, "candidates.0.content.parts.1.text"), "Hi."), "content -> text part");
+  CHECK(streq(S(o, "candidates.0.content.parts.2.functionCall.name"), "f") &&
+            cJSON_IsTrue(G(o, "candidates.0.content.parts.2.functionCall.args.k")) &&
+            streq(S(o, "candidates.0.content.parts.2.functionCall.id"), "c1"),
+        "tool_calls -> functionCall with parsed args");
+  CHECK(streq(S(o, "candidates.0.finishReason"), "STOP"), "tool_calls -> STOP");
+  CHECK(N(o, "usageMetadata.promptTokenCount") == 30 && N(o, "usageMetadata.candidatesTokenCount") == 6 &&
+            N(o, "usageMetadata.totalTokenCount") == 36 && N(o, "usageMetadata.cachedContentTokenCount") == 10,
+        "usageMetadata");
+  CHECK(streq(S(o, "modelVersion"), "gemini-alias") && streq(S(o, "responseId"), "chatcmpl-7"), "modelVersion, responseId");
+  CHECK(u.prompt_tokens == 30 && u.completion_tokens == 6 && u.cached_tokens == 10, "struct usage filled");
+  cJSON_Delete(o);
+  free(s);
+  const char *map[][2] = {{"stop", "STOP"}, {"length", "MAX_TOKENS"}, {"content_filter", "SAFETY"}};
+  for (int i = 0; i < 3; i++) {
+    char b[200];
+    snprintf(b, sizeof b, "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"%s\"}]}", map[i][0]);
+    s = gemini_response_from_openai(b, strlen(b), NULL, &u, err, sizeof err);
+    o = P(s);
+    CHECK(streq(S(o, "candidates.0.finishReason"), map[i][1]) && streq(S(o, "modelVersion"), "m") &&
+              streq(S(o, "candidates.0.content.parts.0.text"), "") && !G(o, "usageMetadata.cachedContentTokenCount"),
+          "finish_reason %s -> %s (empty message -> one empty text part)", map[i][0], map[i][1]);
+    cJSON_Delete(o);
+    free(s);
+  }
+  const char *bad[][2] = {{"{\"error\":{\"message\":\"bad key\"}}", "bad key"},
+                          {"{\"choices\":[1]}", "choices[0].message"},
+                          {"", "not a JSON object"}};
+  for (int i = 0; i < 3; i++) {
+    err[0] = 0;
+    s = gemini_response_from_openai(bad[i][0], strlen(bad[i][0]), NULL, &u, err, sizeof err);
+    CHECK(!s && strstr(err, bad[i][1]), "bad OpenAI response %d refused for Gemini: %s", i, err);
+    free(s);
+  }
+}
+
+/* Gemini frames are "data: JSON\r\n\r\n" */
+static cJSON *gemini_frames(const char *out)
+{
+  cJSON *arr = cJSON_CreateArray();
+  const char *p = out;
+  while (*p) {
+    const char *end = strstr(p, "\r\n\r\n");
+    cJSON *j = NULL;
+    if (strncmp(p, "data: ", 6) != 0 || !end || !(j = cJSON_ParseWithLength(p + 6, (size_t)(end - p - 6)))) {
+      cJSON_Delete(arr);
+      return NULL;
+    }
+    cJSON_AddItemToArray(arr, j);
+    p = end + 4;
+  }
+  return arr;
+}
+
+static int feed_o2g(struct openai_to_gemini_stream *st, const char *data, struct buf *out)
+{
+  char err[256];
+  return gemini_stream_from_openai_feed(st, data, strlen(data), out, err, sizeof err);
+}
+
+static void test_gemini_stream_from_openai(void)
+{
+  struct openai_to_gemini_stream st;
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  gemini_stream_from_openai_init(&st, "gemini-alias");
+  int rc = 0;
+  rc |= feed_o2g(&st, CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{\"reasoning_content\":\"mull\"}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{\"content\":\"Hi\"}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{\"tool_calls\":[{\"index\":1,\"id\":\"c2\",\"function\":{\"name\":\"g\",\"arguments\":\"\"}}]}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":2}\"}}]}", "null"), &out);
+  rc |= feed_o2g(&st, CHUNK("{}", "\"tool_calls\""), &out);
+  rc |= feed_o2g(&st, "{\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":4,"
+                      "\"prompt_tokens_details\":{\"cached_tokens\":3}}}", &out);
+  cJSON *f = gemini_frames(out.data);
+  CHECK(rc == 0 && f && SZ(f, "") == 2, "text frames at once, tool calls held (%d frames)", SZ(f, ""));
+  CHECK(streq(S(f, "0.candidates.0.content.parts.0.text"), "mull") &&
+            cJSON_IsTrue(G(f, "0.candidates.0.content.parts.0.thought")) &&
+            streq(S(f, "0.modelVersion"), "gemini-alias") && streq(S(f, "0.responseId"), "chatcmpl-1"),
+        "reasoning -> thought frame");
+  CHECK(streq(S(f, "1.candidates.0.content.role"), "model") && streq(S(f, "1.candidates.0.content.parts.0.text"), "Hi") &&
+            !G(f, "1.candidates.0.finishReason"),
+        "content -> text frame without finishReason");
+  cJSON_Delete(f);
+  rc = feed_o2g(&st, "[DONE]", &out);
+  f = gemini_frames(out.data);
+  CHECK(rc == 0 && st.finished && f && SZ(f, "") == 3, "[DONE] writes the final frame");
+  CHECK(SZ(f, "2.candidates.0.content.parts") == 2 &&
+            streq(S(f, "2.candidates.0.content.parts.0.functionCall.name"), "f") &&
+            N(f, "2.candidates.0.content.parts.0.functionCall.args.a") == 2 &&
+            streq(S(f, "2.candidates.0.content.parts.0.functionCall.id"), "c1") &&
+            streq(S(f, "2.candidates.0.content.parts.1.functionCall.name"), "g") &&
+            SZ(f, "2.candidates.0.content.parts.1.functionCall.args") == 0,
+        "whole function calls with args assembled from fragments");
+  CHECK(streq(S(f, "2.candidates.0.finishReason"), "STOP") && N(f, "2.usageMetadata.promptTokenCount") == 11 &&
+            N(f, "2.usageMetadata.candidatesTokenCount") == 4 && N(f, "2.usageMetadata.totalTokenCount") == 15 &&
+            N(f, "2.usageMetadata.cachedContentTokenCount") == 3,
+        "final frame: finishReason and usageMetadata");
+  CHECK(st.usage.prompt_tokens == 11 && st.usage.completion_tokens == 4 && st.usage.cached_tokens == 3, "usage recorded");
+  cJSON_Delete(f);
+  size_t len = out.len;
+  CHECK(feed_o2g(&st, CHUNK("{\"content\":\"late\"}", "null"), &out) == 0 && out.len == len, "nothing after the end");
+  gemini_stream_from_openai_free(&st);
+
+  /* finish without [DONE]; length -> MAX_TOKENS; no usage */
+  buf_reset(&out);
+  gemini_stream_from_openai_init(&st, NULL);
+  feed_o2g(&st, CHUNK("{\"content\":\"a\"}", "\"length\""), &out);
+  CHECK(gemini_stream_from_openai_finish(&st, &out) == 0 && st.finished, "finish after a finish_reason");
+  f = gemini_frames(out.data);
+  CHECK(f && SZ(f, "") == 2 && streq(S(f, "1.candidates.0.finishReason"), "MAX_TOKENS") &&
+            streq(S(f, "1.modelVersion"), "gpt-4o") && !G(f, "1.usageMetadata") &&
+            streq(S(f, "1.candidates.0.content.parts.0.text"), ""),
+        "length -> MAX_TOKENS, model from the chunks, no usageMetadata without usage");
+  cJSON_Delete(f);
+  gemini_stream_from_openai_free(&st);
+
+  /* cut stream, in-band error, bad input */
+  buf_reset(&out);
+  gemini_stream_from_openai_init(&st, "g");
+  feed_o2g(&st, CHUNK("{\"content\":\"a\"}", "null"), &out);
+  len = out.len;
+  CHECK(gemini_stream_from_openai_finish(&st, &out) == -1 && out.len == len, "a cut stream: finish -1, nothing written");
+  feed_o2g(&st, "{\"error\":{\"message\":\"kaput\"}}", &out);
+  f = gemini_frames(out.data);
+  CHECK(st.failed && f && streq(S(f, "1.error.message"), "kaput") && streq(S(f, "1.error.status"), "INTERNAL"),
+        "an in-band OpenAI error -> a Gemini error frame");
+  cJSON_Delete(f);
+  gemini_stream_from_openai_free(&st);
+  char err[256];
+  buf_reset(&out);
+  gemini_stream_from_openai_init(&st, "g");
+  CHECK(gemini_stream_from_openai_feed(&st, "[DONE]", 6, &out, err, sizeof err) == -1 && out.len == 0,
+        "[DONE] before any chunk refused");
+  CHECK(gemini_stream_from_openai_feed(&st, "{", 1, &out, err, sizeof err) == -1 && strstr(err, "not a JSON object"),
+        "invalid chunk refused");
+  CHECK(feed_o2g(&st, CHUNK("{\"tool_calls\":[{\"index\":99,\"function\":{\"name\":\"x\"}}]}", "null"), &out) == -1 &&
+            out.len == 0 && !st.started,
+        "a tool call index past the limit is refused, state unchanged");
+  rc = feed_o2g(&st, "{\"choices\":[{\"delta\":{\"content\":[1],\"tool_calls\":{}},\"finish_reason\":false}]}", &out);
+  CHECK(rc == 0 && out.len == 0 && !st.finish_reason && st.ncalls == 0, "wrongly typed delta fields skipped");
+  gemini_stream_from_openai_free(&st);
+  struct buf small;
+  buf_init(&small, 16);
+  gemini_stream_from_openai_init(&st, "g");
+  CHECK(gemini_stream_from_openai_feed(&st, CHUNK("{\"content\":\"abc\"}", "null"),
+                                       strlen(CHUNK("{\"content\":\"abc\"}", "null")), &small, err, sizeof err) == -1 &&
+            small.len == 0 && !st.started,
+        "a full buffer: nothing written, state unchanged");
+  gemini_stream_from_openai_free(&st);
+  buf_free(&small);
+  buf_free(&out);
+}
+
 int main(void)
 {
   test_claude_request_from_openai();
@@ -919,5 +1561,12 @@ int main(void)
   test_claude_response_from_openai();
   test_claude_stream_from_openai();
   test_claude_errors();
+  test_gemini_paths_and_errors();
+  test_gemini_request_from_openai();
+  test_gemini_response_to_openai();
+  test_gemini_stream_to_openai();
+  test_gemini_request_to_openai();
+  test_gemini_response_from_openai();
+  test_gemini_stream_from_openai();
   return tap_done();
 }

@@ -1,0 +1,1626 @@
+/* gemini: see gemini.h. */
+#include "gemini.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static const cJSON *jget(const cJSON *o, const char *name)
+{
+  return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+/* camelCase or snake_case: the REST API accepts both */
+static const cJSON *jget2(const cJSON *o, const char *camel, const char *snake)
+{
+  const cJSON *v = jget(o, camel);
+  return v ? v : jget(o, snake);
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+  const cJSON *v = jget(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t jcount(const cJSON *o, const char *name)
+{
+  const cJSON *v = jget(o, name);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
+    return 0;
+  return (int64_t)v->valuedouble;
+}
+
+static void restore(struct buf *out, size_t mark)
+{
+  out->len = mark;
+  if (out->data)
+    out->data[mark] = '\0';
+}
+
+static char *print_or_err(cJSON *root, char *err, size_t errlen)
+{
+  char *s = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s)
+    set_err(err, errlen, "out of memory");
+  return s;
+}
+
+static const char *error_message(const cJSON *root)
+{
+  const cJSON *e = jget(root, "error");
+  const char *m = jstr(e, "message");
+  return m ? m : cJSON_IsString(e) ? e->valuestring : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* paths, maps, errors */
+
+static bool model_char_ok(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_' || c == '@';
+}
+
+int gemini_model_path(char *out, size_t outlen, const char *model, bool stream)
+{
+  if (!model)
+    return -1;
+  if (!strncmp(model, "models/", 7))
+    model += 7;
+  if (!model[0])
+    return -1;
+  for (const char *p = model; *p; p++)
+    if (!model_char_ok(*p))
+      return -1;
+  int n = snprintf(out, outlen, "/v1beta/models/%s:%s", model,
+                   stream ? "streamGenerateContent?alt=sse" : "generateContent");
+  return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+int gemini_parse_path(const char *path, char *model, size_t modellen, bool *stream)
+{
+  const char *p;
+  if (!path)
+    return -1;
+  if (!strncmp(path, "/v1beta/models/", 15))
+    p = path + 15;
+  else if (!strncmp(path, "/v1/models/", 11))
+    p = path + 11;
+  else
+    return -1;
+  const char *colon = strchr(p, ':');
+  if (!colon || colon == p || (size_t)(colon - p) >= modellen)
+    return -1;
+  for (const char *q = p; q < colon; q++)
+    if (!model_char_ok(*q))
+      return -1;
+  size_t alen = strcspn(colon + 1, "?");
+  const char *action = colon + 1;
+  if (alen == 15 && !strncmp(action, "generateContent", 15))
+    *stream = false;
+  else if (alen == 21 && !strncmp(action, "streamGenerateContent", 21))
+    *stream = true;
+  else
+    return -1;
+  memcpy(model, p, (size_t)(colon - p));
+  model[colon - p] = '\0';
+  return 0;
+}
+
+const char *gemini_finish_to_openai(const char *r)
+{
+  if (!r)
+    return "stop";
+  if (!strcmp(r, "MAX_TOKENS"))
+    return "length";
+  if (!strcmp(r, "SAFETY") || !strcmp(r, "RECITATION") || !strcmp(r, "BLOCKLIST") ||
+      !strcmp(r, "PROHIBITED_CONTENT") || !strcmp(r, "SPII") || !strcmp(r, "IMAGE_SAFETY"))
+    return "content_filter";
+  return "stop";    /* STOP, FINISH_REASON_UNSPECIFIED, OTHER, MALFORMED_FUNCTION_CALL, ... */
+}
+
+const char *gemini_finish_from_openai(const char *r)
+{
+  if (!r)
+    return "STOP";
+  if (!strcmp(r, "length"))
+    return "MAX_TOKENS";
+  if (!strcmp(r, "content_filter"))
+    return "SAFETY";
+  return "STOP";    /* stop, tool_calls (Gemini ends a function call with STOP) */
+}
+
+const char *gemini_error_status(int status)
+{
+  switch (status) {
+  case 400: return "INVALID_ARGUMENT";
+  case 401: return "UNAUTHENTICATED";
+  case 403: return "PERMISSION_DENIED";
+  case 404: return "NOT_FOUND";
+  case 409: return "ABORTED";
+  case 429: return "RESOURCE_EXHAUSTED";
+  case 499: return "CANCELLED";
+  case 501: return "UNIMPLEMENTED";
+  case 503: return "UNAVAILABLE";
+  case 504: return "DEADLINE_EXCEEDED";
+  default: return status >= 400 && status < 500 ? "INVALID_ARGUMENT" : "INTERNAL";
+  }
+}
+
+static int error_json(struct buf *b, int status, const char *message)
+{
+  int rc = buf_appendf(b, "{\"error\":{\"code\":%d,\"message\":", status);
+  rc |= buf_append_json_str(b, message ? message : "");
+  rc |= buf_append_str(b, ",\"status\":");
+  rc |= buf_append_json_str(b, gemini_error_status(status));
+  rc |= buf_append_str(b, "}}");
+  return rc;
+}
+
+char *gemini_error_body(int status, const char *message)
+{
+  struct buf b;
+  buf_init(&b, (size_t)1 << 20);
+  if (error_json(&b, status, message) < 0) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_steal(&b, NULL);
+}
+
+int gemini_error_event(struct buf *out, int status, const char *message)
+{
+  size_t mark = out->len;
+  int rc = buf_append_str(out, "data: ");
+  rc |= error_json(out, status, message);
+  rc |= buf_append_str(out, "\r\n\r\n");
+  if (rc) {
+    restore(out, mark);
+    return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI request -> Gemini request */
+
+/* Drops JSON-schema keywords Gemini refuses, recursively. */
+static void clean_schema(cJSON *s)
+{
+  if (cJSON_IsObject(s)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "additionalProperties");
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "$schema");
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "strict");
+  }
+  cJSON *c;
+  cJSON_ArrayForEach(c, s)
+  {
+    if (cJSON_IsObject(c) || cJSON_IsArray(c))
+      clean_schema(c);
+  }
+}
+
+static int append_text(struct buf *b, const char *sep, const char *t)
+{
+  if (b->len && t[0] && buf_append_str(b, sep) < 0)
+    return -1;
+  return buf_append_str(b, t);
+}
+
+/* The text of an OpenAI content (string or text parts). */
+static int content_text(const cJSON *c, struct buf *b, char *err, size_t errlen, const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (append_text(b, "\n", c->valuestring) < 0)
+      goto full;
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *t = jstr(p, "text");
+    if (!t) {
+      set_err(err, errlen, "%s: only text parts are allowed here", where);
+      return -1;
+    }
+    if (append_text(b, "\n", t) < 0)
+      goto full;
+  }
+  return 0;
+full:
+  set_err(err, errlen, "%s: text too long", where);
+  return -1;
+}
+
+static cJSON *text_part(const char *t)
+{
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "text", t);
+  return p;
+}
+
+static const char *mime_from_url(const char *url)
+{
+  size_t n = strcspn(url, "?#");
+  const char *dot = NULL;
+  for (const char *p = url; p < url + n; p++)
+    if (*p == '.')
+      dot = p;
+    else if (*p == '/')
+      dot = NULL;
+  if (!dot)
+    return "image/jpeg";
+  size_t el = (size_t)(url + n - dot);
+  if (el == 4 && has_prefix_ci(dot, ".png"))
+    return "image/png";
+  if (el == 4 && has_prefix_ci(dot, ".gif"))
+    return "image/gif";
+  if (el == 5 && has_prefix_ci(dot, ".webp"))
+    return "image/webp";
+  if (el == 4 && has_prefix_ci(dot, ".pdf"))
+    return "application/pdf";
+  return "image/jpeg";
+}
+
+static cJSON *image_part(const cJSON *part, char *err, size_t errlen, const char *where)
+{
+  const cJSON *iu = jget(part, "image_url");
+  const char *url = cJSON_IsString(iu) ? iu->valuestring : jstr(iu, "url");
+  if (!url) {
+    set_err(err, errlen, "%s: 'image_url.url' must be a string", where);
+    return NULL;
+  }
+  cJSON *p = cJSON_CreateObject();
+  if (has_prefix_ci(url, "data:")) {
+    const char *semi = strstr(url, ";base64,"), *mime = url + 5;
+    if (!semi || semi == mime || (size_t)(semi - mime) > 100 || !semi[8]) {
+      set_err(err, errlen, "%s: an image data URL must look like data:image/png;base64,...", where);
+      cJSON_Delete(p);
+      return NULL;
+    }
+    char mt[128];
+    snprintf(mt, sizeof mt, "%.*s", (int)(semi - mime), mime);
+    cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
+    cJSON_AddStringToObject(d, "mimeType", mt);
+    cJSON_AddStringToObject(d, "data", semi + 8);
+  } else if (has_prefix_ci(url, "https://") || has_prefix_ci(url, "http://")) {
+    cJSON *d = cJSON_AddObjectToObject(p, "fileData");
+    cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
+    cJSON_AddStringToObject(d, "fileUri", url);
+  } else {
+    set_err(err, errlen, "%s: an image URL must be http(s) or a base64 data URL", where);
+    cJSON_Delete(p);
+    return NULL;
+  }
+  return p;
+}
+
+static int content_parts(const cJSON *c, cJSON *parts, char *err, size_t errlen, const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (c->valuestring[0])
+      cJSON_AddItemToArray(parts, text_part(c->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *type = jstr(p, "type");
+    if (!type) {
+      set_err(err, errlen, "%s: each content part must be an object with a 'type'", where);
+      return -1;
+    }
+    if (!strcmp(type, "text")) {
+      const char *t = jstr(p, "text");
+      if (!t) {
+        set_err(err, errlen, "%s: a text part needs a string 'text'", where);
+        return -1;
+      }
+      if (t[0])
+        cJSON_AddItemToArray(parts, text_part(t));
+    } else if (!strcmp(type, "image_url")) {
+      cJSON *ip = image_part(p, err, errlen, where);
+      if (!ip)
+        return -1;
+      cJSON_AddItemToArray(parts, ip);
+    } else {
+      set_err(err, errlen, "%s: content part type '%.64s' is not supported for this model", where,
+              type);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The function name of an earlier assistant tool call with this id. */
+static const char *call_name(const cJSON *msgs, const cJSON *upto, const char *id)
+{
+  const cJSON *m, *tc;
+  cJSON_ArrayForEach(m, msgs)
+  {
+    if (m == upto)
+      break;
+    const cJSON *calls = jget(m, "tool_calls");
+    if (cJSON_IsArray(calls))
+      cJSON_ArrayForEach(tc, calls)
+      {
+        const char *cid = jstr(tc, "id");
+        if (cid && !strcmp(cid, id))
+          return jstr(jget(tc, "function"), "name");
+      }
+  }
+  return NULL;
+}
+
+static void push_content(cJSON *contents, const char *role, cJSON *parts)
+{
+  cJSON *last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
+  const char *lr = jstr(last, "role");
+  if (lr && !strcmp(lr, role)) {
+    cJSON *lp = cJSON_GetObjectItemCaseSensitive(last, "parts"), *p;
+    while ((p = cJSON_DetachItemFromArray(parts, 0)))
+      cJSON_AddItemToArray(lp, p);
+    cJSON_Delete(parts);
+    return;
+  }
+  cJSON *c = cJSON_CreateObject();
+  cJSON_AddStringToObject(c, "role", role);
+  cJSON_AddItemToObject(c, "parts", parts);
+  cJSON_AddItemToArray(contents, c);
+}
+
+static int read_max_tokens(const cJSON *req, const char *name, int64_t *out, char *err,
+                           size_t errlen)
+{
+  const cJSON *v = jget(req, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
+      v->valuedouble != floor(v->valuedouble)) {
+    set_err(err, errlen, "'%s' must be a positive integer", name);
+    return -1;
+  }
+  *out = (int64_t)v->valuedouble;
+  return 0;
+}
+
+static int copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                       size_t errlen)
+{
+  const cJSON *v = jget(from, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v)) {
+    set_err(err, errlen, "'%s' must be a number", name);
+    return -1;
+  }
+  cJSON_AddNumberToObject(to, as, v->valuedouble);
+  return 0;
+}
+
+static int stop_list(const cJSON *stop, const char *name, cJSON **out, char *err, size_t errlen)
+{
+  *out = NULL;
+  if (!stop || cJSON_IsNull(stop))
+    return 0;
+  if (cJSON_IsString(stop)) {
+    *out = cJSON_CreateArray();
+    cJSON_AddItemToArray(*out, cJSON_CreateString(stop->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(stop))
+    goto bad;
+  *out = cJSON_CreateArray();
+  const cJSON *s;
+  cJSON_ArrayForEach(s, stop)
+  {
+    if (!cJSON_IsString(s))
+      goto bad;
+    cJSON_AddItemToArray(*out, cJSON_CreateString(s->valuestring));
+  }
+  return 0;
+bad:
+  cJSON_Delete(*out);
+  *out = NULL;
+  set_err(err, errlen, "'%s' must be a string or an array of strings", name);
+  return -1;
+}
+
+static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, struct buf *sys,
+                          char *err, size_t errlen, const char *where)
+{
+  const char *role = jstr(m, "role");
+  if (!role) {
+    set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
+    return -1;
+  }
+  const cJSON *content = jget(m, "content");
+  if (!strcmp(role, "system") || !strcmp(role, "developer"))
+    return content_text(content, sys, err, errlen, where);
+  cJSON *parts = cJSON_CreateArray();
+  const char *as = "user";
+  if (!strcmp(role, "user")) {
+    if (content_parts(content, parts, err, errlen, where) < 0)
+      goto bad;
+  } else if (!strcmp(role, "assistant")) {
+    as = "model";
+    if (content_parts(content, parts, err, errlen, where) < 0)
+      goto bad;
+    const cJSON *calls = jget(m, "tool_calls"), *tc;
+    if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
+      set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
+      goto bad;
+    }
+    cJSON_ArrayForEach(tc, calls)
+    {
+      const cJSON *fn = jget(tc, "function");
+      const char *name = jstr(fn, "name"), *args = jstr(fn, "arguments");
+      if (!name) {
+        set_err(err, errlen, "%s: each tool call needs a string 'function.name'", where);
+        goto bad;
+      }
+      const char *a = args ? args : "";
+      while (*a == ' ' || *a == '\n' || *a == '\t' || *a == '\r')
+        a++;
+      cJSON *input = *a ? cJSON_Parse(a) : cJSON_CreateObject();
+      if (!cJSON_IsObject(input)) {
+        cJSON_Delete(input);
+        set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
+                where, name);
+        goto bad;
+      }
+      cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
+      cJSON_AddStringToObject(fc, "name", name);
+      cJSON_AddItemToObject(fc, "args", input);
+      cJSON_AddItemToArray(parts, p);
+    }
+  } else if (!strcmp(role, "tool")) {
+    const char *id = jstr(m, "tool_call_id");
+    const char *name = id ? call_name(msgs, m, id) : NULL;
+    if (!name)
+      name = jstr(m, "name");
+    if (!name) {
+      set_err(err, errlen, "%s: a tool message must answer an earlier tool call (tool_call_id)",
+              where);
+      goto bad;
+    }
+    struct buf t;
+    buf_init(&t, (size_t)64 << 20);
+    if (content_text(content, &t, err, errlen, where) < 0) {
+      buf_free(&t);
+      goto bad;
+    }
+    cJSON *resp = t.data ? cJSON_Parse(t.data) : NULL;
+    if (!cJSON_IsObject(resp)) {
+      cJSON_Delete(resp);
+      resp = cJSON_CreateObject();
+      cJSON_AddStringToObject(resp, "content", t.data ? t.data : "");
+    }
+    buf_free(&t);
+    cJSON *p = cJSON_CreateObject(), *fr = cJSON_AddObjectToObject(p, "functionResponse");
+    cJSON_AddStringToObject(fr, "name", name);
+    cJSON_AddItemToObject(fr, "response", resp);
+    cJSON_AddItemToArray(parts, p);
+  } else {
+    set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+    goto bad;
+  }
+  if (cJSON_GetArraySize(parts) == 0)
+    cJSON_AddItemToArray(parts, text_part(""));
+  push_content(contents, as, parts);
+  return 0;
+bad:
+  cJSON_Delete(parts);
+  return -1;
+}
+
+char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *msgs = jget(req, "messages");
+  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+    set_err(err, errlen, "'messages' must be a non-empty array");
+    return NULL;
+  }
+  cJSON *out = cJSON_CreateObject();
+  cJSON *contents = cJSON_AddArrayToObject(out, "contents");
+  struct buf sys;
+  buf_init(&sys, (size_t)64 << 20);
+  int i = 0;
+  const cJSON *m;
+  cJSON_ArrayForEach(m, msgs)
+  {
+    char where[48];
+    snprintf(where, sizeof where, "messages[%d]", i++);
+    if (openai_message(msgs, m, contents, &sys, err, errlen, where) < 0)
+      goto bad;
+  }
+  if (cJSON_GetArraySize(contents) == 0) {
+    cJSON *parts = cJSON_CreateArray();
+    cJSON_AddItemToArray(parts, text_part("..."));
+    push_content(contents, "user", parts);
+  }
+  if (sys.len) {
+    cJSON *si = cJSON_AddObjectToObject(out, "systemInstruction");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(si, "parts"), text_part(sys.data));
+  }
+
+  const cJSON *tools = jget(req, "tools");
+  if (tools && !cJSON_IsNull(tools)) {
+    if (!cJSON_IsArray(tools)) {
+      set_err(err, errlen, "'tools' must be an array");
+      goto bad;
+    }
+    cJSON *decls = cJSON_CreateArray();
+    cJSON *wrap = cJSON_CreateObject();
+    cJSON_AddItemToObject(wrap, "functionDeclarations", decls);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "tools"), wrap);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+      const cJSON *fn = jget(t, "function");
+      const char *name = jstr(fn, "name"), *desc = jstr(fn, "description");
+      if (!name) {
+        set_err(err, errlen, "each tool needs a string 'function.name'");
+        goto bad;
+      }
+      cJSON *d = cJSON_CreateObject();
+      cJSON_AddStringToObject(d, "name", name);
+      if (desc)
+        cJSON_AddStringToObject(d, "description", desc);
+      const cJSON *params = jget(fn, "parameters");
+      const cJSON *props = jget(params, "properties");
+      if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && cJSON_GetArraySize(props) == 0) &&
+          cJSON_GetArraySize(params) > 0) {
+        cJSON *pc = cJSON_Duplicate(params, 1);
+        clean_schema(pc);
+        cJSON_AddItemToObject(d, "parameters", pc);
+      }
+      cJSON_AddItemToArray(decls, d);
+    }
+  }
+  const cJSON *tc = jget(req, "tool_choice");
+  if (tc && !cJSON_IsNull(tc)) {
+    cJSON *fcc = cJSON_CreateObject();
+    const char *fname = jstr(jget(tc, "function"), "name");
+    if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto")) {
+      cJSON_AddStringToObject(fcc, "mode", "AUTO");
+    } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "required")) {
+      cJSON_AddStringToObject(fcc, "mode", "ANY");
+    } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "none")) {
+      cJSON_AddStringToObject(fcc, "mode", "NONE");
+    } else if (cJSON_IsObject(tc) && fname) {
+      cJSON_AddStringToObject(fcc, "mode", "ANY");
+      cJSON_AddItemToArray(cJSON_AddArrayToObject(fcc, "allowedFunctionNames"),
+                           cJSON_CreateString(fname));
+    } else {
+      cJSON_Delete(fcc);
+      set_err(err, errlen,
+              "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
+      goto bad;
+    }
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(out, "toolConfig"), "functionCallingConfig", fcc);
+  }
+
+  cJSON *gc = cJSON_CreateObject();
+  cJSON_AddItemToObject(out, "generationConfig", gc);
+  int64_t max_tokens = -1;
+  if (copy_number(req, "temperature", gc, "temperature", err, errlen) < 0 ||
+      copy_number(req, "top_p", gc, "topP", err, errlen) < 0 ||
+      copy_number(req, "seed", gc, "seed", err, errlen) < 0 ||
+      read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
+      read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
+    goto bad;
+  if (max_tokens > 0)
+    cJSON_AddNumberToObject(gc, "maxOutputTokens", (double)max_tokens);
+  cJSON *stops;
+  if (stop_list(jget(req, "stop"), "stop", &stops, err, errlen) < 0)
+    goto bad;
+  if (stops)
+    cJSON_AddItemToObject(gc, "stopSequences", stops);
+  const cJSON *rf = jget(req, "response_format");
+  if (rf && !cJSON_IsNull(rf)) {
+    const char *type = jstr(rf, "type");
+    if (!type) {
+      set_err(err, errlen, "'response_format' must be an object with a 'type'");
+      goto bad;
+    }
+    if (!strcmp(type, "json_object") || !strcmp(type, "json_schema")) {
+      cJSON_AddStringToObject(gc, "responseMimeType", "application/json");
+      const cJSON *schema = jget(jget(rf, "json_schema"), "schema");
+      if (cJSON_IsObject(schema)) {
+        cJSON *sc = cJSON_Duplicate(schema, 1);
+        clean_schema(sc);
+        cJSON_AddItemToObject(gc, "responseSchema", sc);
+      }
+    } else if (strcmp(type, "text") != 0) {
+      set_err(err, errlen, "'response_format.type' must be text, json_object or json_schema");
+      goto bad;
+    }
+  }
+  if (cJSON_GetArraySize(gc) == 0)
+    cJSON_DeleteItemFromObjectCaseSensitive(out, "generationConfig");
+  buf_free(&sys);
+  return print_or_err(out, err, errlen);
+bad:
+  buf_free(&sys);
+  cJSON_Delete(out);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gemini response -> OpenAI response */
+
+static void gemini_usage(const cJSON *um, struct usage *u)
+{
+  if (!cJSON_IsObject(um))
+    return;
+  u->prompt_tokens = jcount(um, "promptTokenCount") + jcount(um, "toolUsePromptTokenCount");
+  u->completion_tokens = jcount(um, "candidatesTokenCount") + jcount(um, "thoughtsTokenCount");
+  u->cached_tokens = jcount(um, "cachedContentTokenCount");
+  if (u->cached_tokens > u->prompt_tokens)
+    u->cached_tokens = u->prompt_tokens;
+}
+
+static void add_oai_usage(cJSON *o, const struct usage *u)
+{
+  cJSON *us = cJSON_AddObjectToObject(o, "usage");
+  cJSON_AddNumberToObject(us, "prompt_tokens", (double)u->prompt_tokens);
+  cJSON_AddNumberToObject(us, "completion_tokens", (double)u->completion_tokens);
+  cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
+  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
+                          (double)u->cached_tokens);
+}
+
+static void chat_id(char *id, size_t n, const char *from)
+{
+  snprintf(id, n, "chatcmpl-%s", from && from[0] ? from : "gemini");
+}
+
+char *gemini_response_to_openai(const char *body, size_t len, const char *model, int64_t created,
+                                struct usage *u, char *err, size_t errlen)
+{
+  memset(u, 0, sizeof *u);
+  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+  if (!cJSON_IsObject(root)) {
+    set_err(err, errlen, "the upstream response is not a JSON object");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (jget(root, "error")) {
+    const char *m = error_message(root);
+    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  const cJSON *cands = jget(root, "candidates");
+  const cJSON *cand = cJSON_GetArrayItem(cands, 0);
+  bool blocked = jstr(jget(root, "promptFeedback"), "blockReason") != NULL;
+  if (!cJSON_IsObject(cand) && !blocked) {
+    set_err(err, errlen, "the upstream response has no candidates");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  gemini_usage(jget(root, "usageMetadata"), u);
+  struct buf text, think;
+  buf_init(&text, (size_t)256 << 20);
+  buf_init(&think, (size_t)256 << 20);
+  cJSON *calls = cJSON_CreateArray();
+  const cJSON *parts = jget(jget(cand, "content"), "parts"), *p;
+  int rc = 0, ncall = 0;
+  cJSON_ArrayForEach(p, parts)
+  {
+    const char *t = jstr(p, "text");
+    const cJSON *fc = jget(p, "functionCall");
+    if (t) {
+      rc |= buf_append_str(cJSON_IsTrue(jget(p, "thought")) ? &think : &text, t);
+    } else if (cJSON_IsObject(fc)) {
+      const cJSON *args = jget(fc, "args");
+      char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
+      char cid[GEMINI_ID_MAX];
+      if (jstr(fc, "id") && jstr(fc, "id")[0])
+        snprintf(cid, sizeof cid, "%s", jstr(fc, "id"));
+      else
+        snprintf(cid, sizeof cid, "call_%d", ncall);
+      ncall++;
+      cJSON *c = cJSON_CreateObject(), *fn;
+      cJSON_AddStringToObject(c, "id", cid);
+      cJSON_AddStringToObject(c, "type", "function");
+      fn = cJSON_AddObjectToObject(c, "function");
+      cJSON_AddStringToObject(fn, "name", jstr(fc, "name") ? jstr(fc, "name") : "");
+      cJSON_AddStringToObject(fn, "arguments", a ? a : "{}");
+      free(a);
+      cJSON_AddItemToArray(calls, c);
+    }
+  }
+  if (rc) {
+    set_err(err, errlen, "the upstream response is too large");
+    buf_free(&text);
+    buf_free(&think);
+    cJSON_Delete(calls);
+    cJSON_Delete(root);
+    return NULL;
+  }
+  cJSON *out = cJSON_CreateObject();
+  char id[GEMINI_ID_MAX + 16];
+  chat_id(id, sizeof id, jstr(root, "responseId"));
+  cJSON_AddStringToObject(out, "id", id);
+  cJSON_AddStringToObject(out, "object", "chat.completion");
+  cJSON_AddNumberToObject(out, "created", (double)created);
+  cJSON_AddStringToObject(out, "model", model ? model : jstr(root, "modelVersion") ? jstr(root, "modelVersion") : "");
+  cJSON *choice = cJSON_CreateObject();
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "choices"), choice);
+  cJSON_AddNumberToObject(choice, "index", 0);
+  cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+  cJSON_AddStringToObject(msg, "role", "assistant");
+  if (text.len || ncall == 0)
+    cJSON_AddStringToObject(msg, "content", text.data ? text.data : "");
+  else
+    cJSON_AddNullToObject(msg, "content");
+  if (think.len)
+    cJSON_AddStringToObject(msg, "reasoning_content", think.data);
+  if (ncall)
+    cJSON_AddItemToObject(msg, "tool_calls", calls);
+  else
+    cJSON_Delete(calls);
+  cJSON_AddNullToObject(choice, "logprobs");
+  const char *fr = !cJSON_IsObject(cand) ? "content_filter"
+                   : ncall                ? "tool_calls"
+                                          : gemini_finish_to_openai(jstr(cand, "finishReason"));
+  cJSON_AddStringToObject(choice, "finish_reason", fr);
+  add_oai_usage(out, u);
+  buf_free(&text);
+  buf_free(&think);
+  cJSON_Delete(root);
+  return print_or_err(out, err, errlen);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gemini stream -> OpenAI chunks */
+
+void gemini_stream_to_openai_init(struct gemini_to_openai_stream *s, const char *model,
+                                  bool include_usage, int64_t created)
+{
+  memset(s, 0, sizeof *s);
+  snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+  s->include_usage = include_usage;
+  s->created = created;
+}
+
+static int chunk_head(const struct gemini_to_openai_stream *s, struct buf *o)
+{
+  int rc = buf_append_str(o, "data: {\"id\":");
+  rc |= buf_append_json_str(o, s->id);
+  rc |= buf_appendf(o, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                    (long long)s->created);
+  rc |= buf_append_json_str(o, s->model);
+  return rc;
+}
+
+static int chunk_open(const struct gemini_to_openai_stream *s, struct buf *o)
+{
+  return chunk_head(s, o) | buf_append_str(o, ",\"choices\":[{\"index\":0,\"delta\":{");
+}
+
+static int chunk_close(struct buf *o, const char *finish)
+{
+  int rc = buf_append_str(o, "},\"logprobs\":null,\"finish_reason\":");
+  rc |= finish ? buf_append_json_str(o, finish) : buf_append_str(o, "null");
+  rc |= buf_append_str(o, "}]}\n\n");
+  return rc;
+}
+
+static int delta_string(const struct gemini_to_openai_stream *s, struct buf *o, const char *key,
+                        const char *val)
+{
+  int rc = chunk_open(s, o);
+  rc |= buf_appendf(o, "\"%s\":", key);
+  rc |= buf_append_json_str(o, val);
+  rc |= chunk_close(o, NULL);
+  return rc;
+}
+
+int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *data, size_t len,
+                                 struct buf *out, char *err, size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
+  if (!cJSON_IsObject(ev)) {
+    cJSON_Delete(ev);
+    set_err(err, errlen, "an upstream stream frame is not a JSON object");
+    return -1;
+  }
+  size_t mark = out->len;
+  struct gemini_to_openai_stream save = *s;
+  int rc = 0;
+  const cJSON *e = jget(ev, "error");
+  if (e && !cJSON_IsNull(e)) {
+    const char *m = error_message(ev), *st = jstr(e, "status");
+    rc |= buf_append_str(out, "data: {\"error\":{\"message\":");
+    rc |= buf_append_json_str(out, m ? m : "upstream stream error");
+    rc |= buf_append_str(out, ",\"type\":");
+    rc |= buf_append_json_str(out, st ? st : "upstream_error");
+    rc |= buf_append_str(out, ",\"param\":null,\"code\":null}}\n\n");
+    s->failed = true;
+    goto done;
+  }
+  if (!s->started) {
+    chat_id(s->id, sizeof s->id, jstr(ev, "responseId"));
+    if (!s->model[0])
+      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "modelVersion") ? jstr(ev, "modelVersion") : "");
+    rc |= chunk_open(s, out);
+    rc |= buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
+    rc |= chunk_close(out, NULL);
+    s->started = true;
+  }
+  gemini_usage(jget(ev, "usageMetadata"), &s->usage);
+  const cJSON *cand = cJSON_GetArrayItem(jget(ev, "candidates"), 0);
+  const cJSON *parts = jget(jget(cand, "content"), "parts"), *p;
+  cJSON_ArrayForEach(p, parts)
+  {
+    const char *t = jstr(p, "text");
+    const cJSON *fc = jget(p, "functionCall");
+    if (t && t[0]) {
+      rc |= delta_string(s, out, cJSON_IsTrue(jget(p, "thought")) ? "reasoning_content" : "content", t);
+    } else if (cJSON_IsObject(fc)) {
+      const cJSON *args = jget(fc, "args");
+      char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
+      int ti = s->tool_calls++;
+      rc |= chunk_open(s, out);
+      rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":", ti);
+      if (jstr(fc, "id") && jstr(fc, "id")[0])
+        rc |= buf_append_json_str(out, jstr(fc, "id"));
+      else
+        rc |= buf_appendf(out, "\"call_%d\"", ti);
+      rc |= buf_append_str(out, ",\"type\":\"function\",\"function\":{\"name\":");
+      rc |= buf_append_json_str(out, jstr(fc, "name") ? jstr(fc, "name") : "");
+      rc |= buf_append_str(out, ",\"arguments\":");
+      rc |= buf_append_json_str(out, a ? a : "{}");
+      rc |= buf_append_str(out, "}}]");
+      rc |= chunk_close(out, NULL);
+      free(a);
+    }
+  }
+  const char *fr = jstr(cand, "finishReason");
+  bool blocked = !cand && jstr(jget(ev, "promptFeedback"), "blockReason");
+  if ((fr || blocked) && !s->finish_reason) {
+    s->finish_reason = blocked ? "content_filter"
+                       : s->tool_calls ? "tool_calls"
+                                       : gemini_finish_to_openai(fr);
+    rc |= chunk_open(s, out);
+    rc |= chunk_close(out, s->finish_reason);
+  }
+done:
+  cJSON_Delete(ev);
+  if (rc) {
+    *s = save;
+    restore(out, mark);
+    set_err(err, errlen, "the client buffer is full");
+    return -1;
+  }
+  return 0;
+}
+
+int gemini_stream_to_openai_finish(struct gemini_to_openai_stream *s, struct buf *out)
+{
+  if (s->finished || s->failed)
+    return 0;
+  if (!s->finish_reason)
+    return -1;
+  size_t mark = out->len;
+  int rc = 0;
+  if (s->include_usage) {
+    const struct usage *u = &s->usage;
+    rc |= chunk_head(s, out);
+    rc |= buf_appendf(out,
+                      ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                      "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
+                      (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                      (long long)(u->prompt_tokens + u->completion_tokens), (long long)u->cached_tokens);
+  }
+  rc |= buf_append_str(out, "data: [DONE]\n\n");
+  if (rc) {
+    restore(out, mark);
+    return -1;
+  }
+  s->finished = true;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gemini request -> OpenAI request */
+
+struct call_ids {
+  int n;
+  int used[64];
+  char name[64][GEMINI_ID_MAX];
+  char id[64][GEMINI_ID_MAX];
+};
+
+static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, char *err,
+                          size_t errlen, const char *where)
+{
+  const char *role = jstr(c, "role");
+  if (!cJSON_IsObject(c) || (jget(c, "role") && !role)) {
+    set_err(err, errlen, "%s: each content must be an object with an optional string 'role'", where);
+    return -1;
+  }
+  bool model = role && !strcmp(role, "model");
+  if (role && !model && strcmp(role, "user") && strcmp(role, "function") && strcmp(role, "tool")) {
+    set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+    return -1;
+  }
+  const cJSON *parts = jget(c, "parts"), *p;
+  if (!cJSON_IsArray(parts)) {
+    set_err(err, errlen, "%s: 'parts' must be an array", where);
+    return -1;
+  }
+  cJSON *oparts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
+  struct buf text;
+  buf_init(&text, (size_t)256 << 20);
+  cJSON_ArrayForEach(p, parts)
+  {
+    const char *t = jstr(p, "text");
+    const cJSON *inl = jget2(p, "inlineData", "inline_data"), *fd = jget2(p, "fileData", "file_data");
+    const cJSON *fc = jget2(p, "functionCall", "function_call");
+    const cJSON *fr = jget2(p, "functionResponse", "function_response");
+    if (!cJSON_IsObject(p)) {
+      set_err(err, errlen, "%s: each part must be an object", where);
+      goto bad;
+    }
+    if (t) {
+      if (cJSON_IsTrue(jget(p, "thought")))
+        continue;
+      if (model) {
+        if (buf_append_str(&text, t) < 0) {
+          set_err(err, errlen, "%s: too long", where);
+          goto bad;
+        }
+      } else {
+        cJSON *op = cJSON_CreateObject();
+        cJSON_AddStringToObject(op, "type", "text");
+        cJSON_AddStringToObject(op, "text", t);
+        cJSON_AddItemToArray(oparts, op);
+      }
+    } else if (cJSON_IsObject(inl) || cJSON_IsObject(fd)) {
+      if (!cJSON_IsObject(inl))
+        inl = NULL;
+      const cJSON *media = inl ? inl : fd;
+      const cJSON *mtv = jget2(media, "mimeType", "mime_type");
+      const cJSON *uriv = jget2(fd, "fileUri", "file_uri");
+      const char *mt = cJSON_IsString(mtv) ? mtv->valuestring : NULL;
+      const char *data = inl ? jstr(inl, "data") : NULL;
+      const char *uri = !inl && cJSON_IsString(uriv) ? uriv->valuestring : NULL;
+      if ((inl && (!mt || !data)) || (!inl && !uri)) {
+        set_err(err, errlen, "%s: inlineData needs mimeType and data; fileData needs fileUri", where);
+        goto bad;
+      }
+      if (model)
+        continue;    /* model-side media has no OpenAI assistant form */
+      struct buf u;
+      buf_init(&u, (size_t)256 << 20);
+      int rc = inl ? buf_appendf(&u, "data:%s;base64,", mt) | buf_append_str(&u, data)
+                   : buf_append_str(&u, uri);
+      if (rc) {
+        buf_free(&u);
+        set_err(err, errlen, "%s: too long", where);
+        goto bad;
+      }
+      cJSON *op = cJSON_CreateObject();
+      cJSON_AddStringToObject(op, "type", "image_url");
+      cJSON_AddStringToObject(cJSON_AddObjectToObject(op, "image_url"), "url", u.data);
+      buf_free(&u);
+      cJSON_AddItemToArray(oparts, op);
+    } else if (cJSON_IsObject(fc)) {
+      const char *name = jstr(fc, "name");
+      if (!name) {
+        set_err(err, errlen, "%s: functionCall needs a string 'name'", where);
+        goto bad;
+      }
+      if (ids->n >= 64) {
+        set_err(err, errlen, "%s: more than 64 function calls", where);
+        goto bad;
+      }
+      int k = ids->n++;
+      ids->used[k] = 0;
+      snprintf(ids->name[k], GEMINI_ID_MAX, "%s", name);
+      if (jstr(fc, "id") && jstr(fc, "id")[0])
+        snprintf(ids->id[k], GEMINI_ID_MAX, "%s", jstr(fc, "id"));
+      else
+        snprintf(ids->id[k], GEMINI_ID_MAX, "call_%d", k);
+      const cJSON *args = jget(fc, "args");
+      char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
+      cJSON *tc = cJSON_CreateObject(), *fn;
+      cJSON_AddStringToObject(tc, "id", ids->id[k]);
+      cJSON_AddStringToObject(tc, "type", "function");
+      fn = cJSON_AddObjectToObject(tc, "function");
+      cJSON_AddStringToObject(fn, "name", name);
+      cJSON_AddStringToObject(fn, "arguments", a ? a : "{}");
+      free(a);
+      cJSON_AddItemToArray(calls, tc);
+    } else if (cJSON_IsObject(fr)) {
+      const char *name = jstr(fr, "name"), *fid = jstr(fr, "id");
+      if (!name) {
+        set_err(err, errlen, "%s: functionResponse needs a string 'name'", where);
+        goto bad;
+      }
+      const char *id = NULL;
+      for (int k = 0; k < ids->n && !id; k++)
+        if (!ids->used[k] && (fid ? !strcmp(ids->id[k], fid) : !strcmp(ids->name[k], name))) {
+          ids->used[k] = 1;
+          id = ids->id[k];
+        }
+      if (!id)
+        id = fid ? fid : name;
+      const cJSON *resp = jget(fr, "response");
+      char *r = resp ? cJSON_PrintUnformatted(resp) : NULL;
+      cJSON *tm = cJSON_CreateObject();
+      cJSON_AddStringToObject(tm, "role", "tool");
+      cJSON_AddStringToObject(tm, "tool_call_id", id);
+      cJSON_AddStringToObject(tm, "content", r ? r : "{}");
+      free(r);
+      cJSON_AddItemToArray(omsgs, tm);
+    } else {
+      set_err(err, errlen, "%s: a part must have text, inlineData, fileData, functionCall or "
+                           "functionResponse", where);
+      goto bad;
+    }
+  }
+  if (model) {
+    if (text.len || cJSON_GetArraySize(calls)) {
+      cJSON *om = cJSON_CreateObject();
+      cJSON_AddStringToObject(om, "role", "assistant");
+      if (text.len)
+        cJSON_AddStringToObject(om, "content", text.data);
+      else
+        cJSON_AddNullToObject(om, "content");
+      if (cJSON_GetArraySize(calls)) {
+        cJSON_AddItemToObject(om, "tool_calls", calls);
+        calls = NULL;
+      }
+      cJSON_AddItemToArray(omsgs, om);
+    }
+  } else if (cJSON_GetArraySize(oparts)) {
+    cJSON *om = cJSON_CreateObject();
+    cJSON_AddStringToObject(om, "role", "user");
+    cJSON *only = cJSON_GetArrayItem(oparts, 0);
+    if (cJSON_GetArraySize(oparts) == 1 && jstr(only, "text")) {
+      cJSON_AddStringToObject(om, "content", jstr(only, "text"));
+    } else {
+      cJSON_AddItemToObject(om, "content", oparts);
+      oparts = NULL;
+    }
+    cJSON_AddItemToArray(omsgs, om);
+  }
+  buf_free(&text);
+  cJSON_Delete(oparts);
+  cJSON_Delete(calls);
+  return 0;
+bad:
+  buf_free(&text);
+  cJSON_Delete(oparts);
+  cJSON_Delete(calls);
+  return -1;
+}
+
+char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, bool stream,
+                               char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *contents = jget(req, "contents");
+  if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
+    set_err(err, errlen, "contents: must be a non-empty array");
+    return NULL;
+  }
+  struct call_ids *ids = calloc(1, sizeof *ids);
+  if (!ids) {
+    set_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
+  cJSON *omsgs = cJSON_AddArrayToObject(out, "messages");
+  const cJSON *si = jget2(req, "systemInstruction", "system_instruction");
+  if (si && !cJSON_IsNull(si)) {
+    const cJSON *parts = jget(si, "parts"), *p;
+    if (!cJSON_IsArray(parts)) {
+      set_err(err, errlen, "systemInstruction: 'parts' must be an array");
+      goto bad;
+    }
+    struct buf sys;
+    buf_init(&sys, (size_t)64 << 20);
+    cJSON_ArrayForEach(p, parts)
+    {
+      const char *t = jstr(p, "text");
+      if (!t || append_text(&sys, "\n", t) < 0) {
+        buf_free(&sys);
+        set_err(err, errlen, "systemInstruction: parts must be text");
+        goto bad;
+      }
+    }
+    if (sys.len) {
+      cJSON *sm = cJSON_CreateObject();
+      cJSON_AddStringToObject(sm, "role", "system");
+      cJSON_AddStringToObject(sm, "content", sys.data);
+      cJSON_AddItemToArray(omsgs, sm);
+    }
+    buf_free(&sys);
+  }
+  int i = 0;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, contents)
+  {
+    char where[48];
+    snprintf(where, sizeof where, "contents[%d]", i++);
+    if (gemini_content(c, omsgs, ids, err, errlen, where) < 0)
+      goto bad;
+  }
+  const cJSON *gc = jget2(req, "generationConfig", "generation_config");
+  if (gc && !cJSON_IsNull(gc)) {
+    if (!cJSON_IsObject(gc)) {
+      set_err(err, errlen, "generationConfig: must be an object");
+      goto bad;
+    }
+    if (copy_number(gc, "temperature", out, "temperature", err, errlen) < 0 ||
+        copy_number(gc, "topP", out, "top_p", err, errlen) < 0 ||
+        copy_number(gc, "seed", out, "seed", err, errlen) < 0)
+      goto bad;
+    int64_t mt = -1, n = -1;
+    if (read_max_tokens(gc, "maxOutputTokens", &mt, err, errlen) < 0 ||
+        read_max_tokens(gc, "candidateCount", &n, err, errlen) < 0)
+      goto bad;
+    if (mt > 0)
+      cJSON_AddNumberToObject(out, "max_tokens", (double)mt);
+    if (n > 1)
+      cJSON_AddNumberToObject(out, "n", (double)n);
+    const cJSON *ss = jget(gc, "stopSequences");
+    cJSON *stops;
+    if (cJSON_IsString(ss)) {
+      set_err(err, errlen, "generationConfig.stopSequences: must be an array of strings");
+      goto bad;
+    }
+    if (stop_list(ss, "stopSequences", &stops, err, errlen) < 0)
+      goto bad;
+    if (stops)
+      cJSON_AddItemToObject(out, "stop", stops);
+    const char *rmt = jstr(gc, "responseMimeType");
+    if (rmt && !strcmp(rmt, "application/json")) {
+      cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
+      const cJSON *schema = jget(gc, "responseSchema");
+      if (cJSON_IsObject(schema)) {
+        cJSON_AddStringToObject(rf, "type", "json_schema");
+        cJSON *js = cJSON_AddObjectToObject(rf, "json_schema");
+        cJSON_AddStringToObject(js, "name", "response");
+        cJSON_AddItemToObject(js, "schema", cJSON_Duplicate(schema, 1));
+      } else {
+        cJSON_AddStringToObject(rf, "type", "json_object");
+      }
+    }
+  }
+  const cJSON *tools = jget(req, "tools");
+  if (tools && !cJSON_IsNull(tools)) {
+    if (!cJSON_IsArray(tools)) {
+      set_err(err, errlen, "tools: must be an array");
+      goto bad;
+    }
+    cJSON *ot = cJSON_CreateArray();
+    cJSON_AddItemToObject(out, "tools", ot);
+    const cJSON *t, *d;
+    cJSON_ArrayForEach(t, tools)
+    {
+      const cJSON *decls = jget2(t, "functionDeclarations", "function_declarations");
+      if (!cJSON_IsArray(decls)) {
+        set_err(err, errlen, "tools: only functionDeclarations are supported here");
+        goto bad;
+      }
+      cJSON_ArrayForEach(d, decls)
+      {
+        const char *name = jstr(d, "name"), *desc = jstr(d, "description");
+        if (!name) {
+          set_err(err, errlen, "tools: each function declaration needs a string 'name'");
+          goto bad;
+        }
+        cJSON *o = cJSON_CreateObject(), *fn;
+        cJSON_AddStringToObject(o, "type", "function");
+        fn = cJSON_AddObjectToObject(o, "function");
+        cJSON_AddStringToObject(fn, "name", name);
+        if (desc)
+          cJSON_AddStringToObject(fn, "description", desc);
+        const cJSON *params = jget(d, "parameters");
+        if (!cJSON_IsObject(params))
+          params = jget(d, "parametersJsonSchema");
+        if (cJSON_IsObject(params)) {
+          cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(params, 1));
+        } else {
+          cJSON *s = cJSON_AddObjectToObject(fn, "parameters");
+          cJSON_AddStringToObject(s, "type", "object");
+          cJSON_AddObjectToObject(s, "properties");
+        }
+        cJSON_AddItemToArray(ot, o);
+      }
+    }
+  }
+  const cJSON *fcc = jget2(jget2(req, "toolConfig", "tool_config"), "functionCallingConfig",
+                           "function_calling_config");
+  if (cJSON_IsObject(fcc)) {
+    const char *mode = jstr(fcc, "mode");
+    const cJSON *allowed = jget(fcc, "allowedFunctionNames");
+    if (mode && !strcmp(mode, "NONE")) {
+      cJSON_AddStringToObject(out, "tool_choice", "none");
+    } else if (mode && !strcmp(mode, "ANY")) {
+      if (cJSON_GetArraySize(allowed) == 1 && cJSON_IsString(cJSON_GetArrayItem(allowed, 0))) {
+        cJSON *o = cJSON_AddObjectToObject(out, "tool_choice");
+        cJSON_AddStringToObject(o, "type", "function");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "function"), "name",
+                                cJSON_GetArrayItem(allowed, 0)->valuestring);
+      } else {
+        cJSON_AddStringToObject(out, "tool_choice", "required");
+      }
+    } else if (!mode || !strcmp(mode, "AUTO") || !strcmp(mode, "MODE_UNSPECIFIED")) {
+      if (mode)
+        cJSON_AddStringToObject(out, "tool_choice", "auto");
+    } else {
+      set_err(err, errlen, "toolConfig.functionCallingConfig.mode: must be AUTO, ANY or NONE");
+      goto bad;
+    }
+  }
+  if (stream) {
+    cJSON_AddTrueToObject(out, "stream");
+    cJSON_AddTrueToObject(cJSON_AddObjectToObject(out, "stream_options"), "include_usage");
+  }
+  free(ids);
+  return print_or_err(out, err, errlen);
+bad:
+  free(ids);
+  cJSON_Delete(out);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI response -> Gemini response */
+
+static void oai_usage(const cJSON *usage, struct usage *u)
+{
+  if (!cJSON_IsObject(usage))
+    return;
+  u->prompt_tokens = jcount(usage, "prompt_tokens");
+  u->completion_tokens = jcount(usage, "completion_tokens");
+  u->cached_tokens = jcount(jget(usage, "prompt_tokens_details"), "cached_tokens");
+  if (u->cached_tokens > u->prompt_tokens)
+    u->cached_tokens = u->prompt_tokens;
+}
+
+static void add_usage_metadata(cJSON *o, const struct usage *u)
+{
+  cJSON *um = cJSON_AddObjectToObject(o, "usageMetadata");
+  cJSON_AddNumberToObject(um, "promptTokenCount", (double)u->prompt_tokens);
+  cJSON_AddNumberToObject(um, "candidatesTokenCount", (double)u->completion_tokens);
+  cJSON_AddNumberToObject(um, "totalTokenCount", (double)(u->prompt_tokens + u->completion_tokens));
+  if (u->cached_tokens)
+    cJSON_AddNumberToObject(um, "cachedContentTokenCount", (double)u->cached_tokens);
+}
+
+static cJSON *function_call_part(const char *id, const char *name, const char *args)
+{
+  cJSON *input = args ? cJSON_Parse(args) : NULL;
+  if (!cJSON_IsObject(input)) {
+    cJSON_Delete(input);
+    input = cJSON_CreateObject();
+  }
+  cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
+  if (id && id[0])
+    cJSON_AddStringToObject(fc, "id", id);
+  cJSON_AddStringToObject(fc, "name", name ? name : "");
+  cJSON_AddItemToObject(fc, "args", input);
+  return p;
+}
+
+char *gemini_response_from_openai(const char *body, size_t len, const char *model,
+                                  struct usage *u, char *err, size_t errlen)
+{
+  memset(u, 0, sizeof *u);
+  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+  if (!cJSON_IsObject(root)) {
+    set_err(err, errlen, "the upstream response is not a JSON object");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (jget(root, "error")) {
+    const char *m = error_message(root);
+    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  const cJSON *choice = cJSON_GetArrayItem(jget(root, "choices"), 0);
+  const cJSON *msg = jget(choice, "message");
+  if (!cJSON_IsObject(msg)) {
+    set_err(err, errlen, "the upstream response has no choices[0].message");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  oai_usage(jget(root, "usage"), u);
+  cJSON *out = cJSON_CreateObject();
+  cJSON *cand = cJSON_CreateObject();
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "candidates"), cand);
+  cJSON *content = cJSON_AddObjectToObject(cand, "content");
+  cJSON_AddStringToObject(content, "role", "model");
+  cJSON *parts = cJSON_AddArrayToObject(content, "parts");
+  const char *reasoning = jstr(msg, "reasoning_content");
+  if (!reasoning)
+    reasoning = jstr(msg, "reasoning");
+  if (reasoning && reasoning[0]) {
+    cJSON *p = text_part(reasoning);
+    cJSON_AddTrueToObject(p, "thought");
+    cJSON_AddItemToArray(parts, p);
+  }
+  struct buf text;
+  buf_init(&text, (size_t)256 << 20);
+  const cJSON *c = jget(msg, "content");
+  if (content_text(cJSON_IsString(c) || cJSON_IsArray(c) ? c : NULL, &text, err, errlen,
+                   "choices[0].message") < 0) {
+    buf_free(&text);
+    cJSON_Delete(out);
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (text.len)
+    cJSON_AddItemToArray(parts, text_part(text.data));
+  buf_free(&text);
+  const cJSON *calls = jget(msg, "tool_calls"), *tc;
+  if (cJSON_IsArray(calls))
+    cJSON_ArrayForEach(tc, calls)
+    {
+      const cJSON *fn = jget(tc, "function");
+      cJSON_AddItemToArray(parts, function_call_part(jstr(tc, "id"), jstr(fn, "name"), jstr(fn, "arguments")));
+    }
+  if (cJSON_GetArraySize(parts) == 0)
+    cJSON_AddItemToArray(parts, text_part(""));
+  cJSON_AddStringToObject(cand, "finishReason", gemini_finish_from_openai(jstr(choice, "finish_reason")));
+  cJSON_AddNumberToObject(cand, "index", 0);
+  add_usage_metadata(out, u);
+  cJSON_AddStringToObject(out, "modelVersion", model ? model : jstr(root, "model") ? jstr(root, "model") : "");
+  if (jstr(root, "id"))
+    cJSON_AddStringToObject(out, "responseId", jstr(root, "id"));
+  cJSON_Delete(root);
+  return print_or_err(out, err, errlen);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OpenAI stream -> Gemini frames */
+
+void gemini_stream_from_openai_init(struct openai_to_gemini_stream *s, const char *model)
+{
+  memset(s, 0, sizeof *s);
+  snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
+    buf_init(&s->calls[i].args, GEMINI_TOOL_ARGS_MAX);
+}
+
+void gemini_stream_from_openai_free(struct openai_to_gemini_stream *s)
+{
+  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
+    buf_free(&s->calls[i].args);
+}
+
+static int frame_tail(const struct openai_to_gemini_stream *s, struct buf *o)
+{
+  int rc = buf_append_str(o, ",\"modelVersion\":");
+  rc |= buf_append_json_str(o, s->model);
+  if (s->id[0]) {
+    rc |= buf_append_str(o, ",\"responseId\":");
+    rc |= buf_append_json_str(o, s->id);
+  }
+  rc |= buf_append_str(o, "}\r\n\r\n");
+  return rc;
+}
+
+static int text_frame(const struct openai_to_gemini_stream *s, struct buf *o, const char *t,
+                      bool thought)
+{
+  int rc = buf_append_str(o, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":");
+  rc |= buf_append_json_str(o, t);
+  if (thought)
+    rc |= buf_append_str(o, ",\"thought\":true");
+  rc |= buf_append_str(o, "}]},\"index\":0}]");
+  rc |= frame_tail(s, o);
+  return rc;
+}
+
+static int final_frame(struct openai_to_gemini_stream *s, struct buf *o)
+{
+  int rc = buf_append_str(o, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
+  if (s->ncalls == 0)
+    rc |= buf_append_str(o, "{\"text\":\"\"}");
+  for (int i = 0; i < s->ncalls; i++) {
+    struct gemini_pending_call *c = &s->calls[i];
+    cJSON *p = function_call_part(c->id, c->name, c->args.data);
+    char *txt = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    if (!txt)
+      return -1;
+    if (i)
+      rc |= buf_append_str(o, ",");
+    rc |= buf_append_str(o, txt);
+    free(txt);
+  }
+  rc |= buf_append_str(o, "]},\"finishReason\":");
+  rc |= buf_append_json_str(o, s->finish_reason ? s->finish_reason : "STOP");
+  rc |= buf_append_str(o, ",\"index\":0}]");
+  if (s->have_usage) {
+    const struct usage *u = &s->usage;
+    rc |= buf_appendf(o,
+                      ",\"usageMetadata\":{\"promptTokenCount\":%lld,\"candidatesTokenCount\":%lld,"
+                      "\"totalTokenCount\":%lld",
+                      (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                      (long long)(u->prompt_tokens + u->completion_tokens));
+    if (u->cached_tokens)
+      rc |= buf_appendf(o, ",\"cachedContentTokenCount\":%lld", (long long)u->cached_tokens);
+    rc |= buf_append_str(o, "}");
+  }
+  rc |= frame_tail(s, o);
+  return rc;
+}
+
+int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
+                                   struct buf *out, char *err, size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  size_t mark = out->len;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
+    if (!s->started) {
+      set_err(err, errlen, "the upstream stream ended before any chunk");
+      return -1;
+    }
+    if (final_frame(s, out)) {
+      restore(out, mark);
+      set_err(err, errlen, "the client buffer is full");
+      return -1;
+    }
+    s->finished = true;
+    return 0;
+  }
+  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
+  if (!cJSON_IsObject(ev)) {
+    cJSON_Delete(ev);
+    set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+    return -1;
+  }
+  const cJSON *e = jget(ev, "error");
+  if (e && !cJSON_IsNull(e)) {
+    const char *m = error_message(ev);
+    int rc = gemini_error_event(out, 500, m ? m : "upstream stream error");
+    cJSON_Delete(ev);
+    if (rc) {
+      set_err(err, errlen, "the client buffer is full");
+      return -1;
+    }
+    s->failed = true;
+    return 0;
+  }
+  /* state the argument buffers do not undo: remember only the scalar part */
+  bool started = s->started;
+  const char *finish = s->finish_reason;
+  bool have_usage = s->have_usage;
+  struct usage usage = s->usage;
+  char id[GEMINI_ID_MAX];
+  memcpy(id, s->id, sizeof id);
+  int rc = 0;
+  if (!s->started) {
+    if (!s->model[0])
+      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "model") ? jstr(ev, "model") : "");
+    snprintf(s->id, sizeof s->id, "%s", jstr(ev, "id") ? jstr(ev, "id") : "");
+    s->started = true;
+  }
+  const cJSON *usage_o = jget(ev, "usage");
+  if (cJSON_IsObject(usage_o)) {
+    oai_usage(usage_o, &s->usage);
+    s->have_usage = true;
+  }
+  const cJSON *choice = cJSON_GetArrayItem(jget(ev, "choices"), 0);
+  const cJSON *delta = jget(choice, "delta");
+  if (cJSON_IsObject(delta) && !s->finish_reason) {
+    const char *r = jstr(delta, "reasoning_content");
+    if (!r)
+      r = jstr(delta, "reasoning");
+    if (r && r[0])
+      rc |= text_frame(s, out, r, true);
+    const char *t = jstr(delta, "content");
+    if (t && t[0])
+      rc |= text_frame(s, out, t, false);
+    const cJSON *calls = jget(delta, "tool_calls"), *tc;
+    if (cJSON_IsArray(calls))
+      cJSON_ArrayForEach(tc, calls)
+      {
+        const cJSON *idx = jget(tc, "index");
+        const cJSON *fn = jget(tc, "function");
+        int ti = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < GEMINI_MAX_TOOL_CALLS
+                     ? (int)idx->valuedouble
+                     : (s->ncalls ? s->ncalls - 1 : 0);
+        if (cJSON_IsNumber(idx) && !(idx->valuedouble >= 0 && idx->valuedouble < GEMINI_MAX_TOOL_CALLS)) {
+          set_err(err, errlen, "more than %d tool calls in one response", GEMINI_MAX_TOOL_CALLS);
+          rc = -2;
+          break;
+        }
+        if (ti >= s->ncalls)
+          s->ncalls = ti + 1;
+        struct gemini_pending_call *c = &s->calls[ti];
+        if (jstr(tc, "id") && jstr(tc, "id")[0])
+          snprintf(c->id, sizeof c->id, "%s", jstr(tc, "id"));
+        if (jstr(fn, "name") && jstr(fn, "name")[0])
+          snprintf(c->name, sizeof c->name, "%s", jstr(fn, "name"));
+        const char *args = jstr(fn, "arguments");
+        if (args && buf_append_str(&c->args, args) < 0) {
+          set_err(err, errlen, "tool call arguments longer than %zu bytes", GEMINI_TOOL_ARGS_MAX);
+          rc = -2;
+          break;
+        }
+      }
+  }
+  const char *fr = jstr(choice, "finish_reason");
+  if (fr && !s->finish_reason)
+    s->finish_reason = gemini_finish_from_openai(fr);
+  cJSON_Delete(ev);
+  if (rc) {
+    s->started = started;
+    s->finish_reason = finish;
+    s->have_usage = have_usage;
+    s->usage = usage;
+    memcpy(s->id, id, sizeof id);
+    restore(out, mark);
+    if (rc != -2)
+      set_err(err, errlen, "the client buffer is full");
+    return -1;
+  }
+  return 0;
+}
+
+int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out)
+{
+  if (s->finished || s->failed)
+    return 0;
+  if (!s->finish_reason)
+    return -1;
+  size_t mark = out->len;
+  if (final_frame(s, out)) {
+    restore(out, mark);
+    return -1;
+  }
+  s->finished = true;
+  return 0;
+}
