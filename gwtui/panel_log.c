@@ -75,9 +75,13 @@ static void hms(int64_t ts_ms, char *buf, size_t len)
 static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
 {
   int w = scr_cols();
+  /* 80 columns fit "upstream_error" as the end reason; more width goes to the model */
+  int mw = 14 + (w > 80 ? w - 80 : 0);
+  if (mw > 40)
+    mw = 40;
   char hdr[256];
-  snprintf(hdr, sizeof hdr, " %-8s %-12s %-20s %-12s %3s %7s %7s  %s", "TIME", "TOKEN", "MODEL", "CHANNEL",
-           "ST", "TOKENS", "LATENCY", "END");
+  snprintf(hdr, sizeof hdr, " %-8s %-10s %-*s %-10s %3s %6s %6s %s", "TIME", "TOKEN", mw, "MODEL", "CHANNEL",
+           "ST", "TOKENS", "MS", "END");
   scr_fill(y, 0, w, SR_TITLE);
   scr_text(y, 0, w, SR_TITLE, hdr);
   const struct gw_event **v;
@@ -96,12 +100,15 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     char t[16], tok[16], lat[16], cb[32];
     hms(e->ts_ms, t, sizeof t);
     ui_fmt_count(tok, sizeof tok, (double)(e->prompt_tokens + e->completion_tokens));
-    ui_fmt_ms(lat, sizeof lat, e->elapsed_ms);
+    if (e->elapsed_ms <= 0)
+      snprintf(lat, sizeof lat, "-");
+    else
+      snprintf(lat, sizeof lat, e->elapsed_ms < 10 ? "%.1f" : "%.0f", e->elapsed_ms);
     if (sel)
       scr_fill(y + 1 + r, 0, w, SR_SELECT);
-    scr_printf(y + 1 + r, 0, w, role, " %-8s %-12.12s %-20.20s %-12.12s %3d %7s %7s  %s%s", t, e->token,
-               e->model, channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat,
-               e->end_reason, e->stream ? " (stream)" : "");
+    scr_printf(y + 1 + r, 0, w, role, " %-8s %-10.10s %-*.*s %-10.10s %3d %6s %6s %s%s", t, e->token,
+               mw, mw, e->model, channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat,
+               e->end_reason, e->stream ? " stream" : "");
   }
   free(v);
 }
