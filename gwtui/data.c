@@ -181,6 +181,7 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     c->prompt_tokens = (int64_t)num(o, "prompt_tokens");
     c->completion_tokens = (int64_t)num(o, "completion_tokens");
     c->quota = (int64_t)num(o, "quota");
+    c->in_flight = (int64_t)num(o, "in_flight");
     const cJSON *lat = cJSON_GetObjectItemCaseSensitive(o, "latency_ms");
     c->p50_ms = num(lat, "p50");
     c->p99_ms = num(lat, "p99");
@@ -189,6 +190,7 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     struct gw_channel *c = &d->chans[i];
     if (!c->in_stats) {
       c->requests = c->errors = c->prompt_tokens = c->completion_tokens = c->quota = 0;
+      c->in_flight = 0;
       c->p50_ms = c->p99_ms = 0;
     }
     channel_sample(c, now);

@@ -58,6 +58,7 @@ struct gw_channel {
   /* from stats (in_stats), counters since relayd started */
   int in_stats;
   int64_t requests, errors, prompt_tokens, completion_tokens, quota;
+  int64_t in_flight;            /* upstream transfers open now */
   double p50_ms, p99_ms;
   /* derived */
   double rps;                   /* over the last few samples */

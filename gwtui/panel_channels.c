@@ -90,7 +90,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
   int wide = w >= 100;
   char hdr[256];
   snprintf(hdr, sizeof hdr, " %4s %-14s %-8s %5s %5s %7s %7s %7s %6s  %s", "ID", "NAME", "STATUS", "PRI",
-           "WT", "REQ/S", "P50", "P99", "ERR%", wide ? "REQUESTS  LAST TEST" : "TESTED");
+           "WT", "REQ/S", "P50", "P99", "ERR%", wide ? "INFL  REQUESTS  LAST TEST" : "TESTED");
   scr_fill(y, 0, w, SR_TITLE);
   scr_text(y, 0, w, SR_TITLE, hdr);
   const struct gw_channel **v;
@@ -140,7 +140,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     enum scr_role er = sel ? SR_SELECT : c->err_pct >= 5 ? SR_BAD : c->err_pct > 0 ? SR_WARN : base;
     x += scr_printf(ry, x, w - x, er, "%6s", err);
     if (wide)
-      scr_printf(ry, x, w - x, base, "  %8s  %s", total, tested);
+      scr_printf(ry, x, w - x, base, "  %4lld  %8s  %s", (long long)c->in_flight, total, tested);
     else
       scr_printf(ry, x, w - x, base, "  %s", tested);
   }
@@ -164,8 +164,8 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   ui_fmt_age(t, sizeof t, c->test_time);
   scr_printf(r++, x, cw, SR_NORMAL, "tested    %s (%lld ms)", c->in_db ? t : "-", (long long)c->response_time);
   r++;
-  scr_printf(r++, x, cw, SR_NORMAL, "requests  %lld   errors %lld   (since relayd started)",
-             (long long)c->requests, (long long)c->errors);
+  scr_printf(r++, x, cw, SR_NORMAL, "requests  %lld   errors %lld   in flight %lld",
+             (long long)c->requests, (long long)c->errors, (long long)c->in_flight);
   scr_printf(r++, x, cw, SR_NORMAL, "tokens    %lld prompt, %lld completion   quota %lld",
              (long long)c->prompt_tokens, (long long)c->completion_tokens, (long long)c->quota);
   ui_fmt_ms(a, sizeof a, c->p50_ms);

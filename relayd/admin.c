@@ -159,6 +159,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
         dst = arena_alloc(&a, sizeof *dst);
         strmap_put(&merged, arena_strdup(&a, key), dst);
       }
+      dst->in_flight += src->in_flight;
       dst->requests += src->requests;
       dst->errors += src->errors;
       dst->prompt_tokens += src->prompt_tokens;
@@ -186,6 +187,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
       parse_int64(key + 1, &id);
       const struct snap_channel *c = s ? snapshot_channel(s, id) : NULL;
       cJSON_AddNumberToObject(o, "id", (double)id);
+      cJSON_AddNumberToObject(o, "in_flight", (double)((const struct stat_entry *)v)->in_flight);
       cJSON_AddStringToObject(o, "name", c ? c->name : "");
       cJSON_AddItemToArray(chans, o);
     } else {

@@ -340,6 +340,7 @@ static void detach_upstream(struct request *r)
 {
   if (!r->easy)
     return;
+  stats_channel_busy(&r->w->stats, r->channel->id, -1);
   curl_multi_remove_handle(r->w->multi, r->easy);
   worker_easy_put(r->w, r->easy);
   r->easy = NULL;
@@ -707,6 +708,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
 
   CURL *e = worker_easy_get(w);
   r->easy = e;
+  stats_channel_busy(&w->stats, ch->id, +1);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));

@@ -74,6 +74,15 @@ static void add(struct stat_entry *e, const struct req_event *ev, bool error)
     e->first_byte[stats_bucket(ev->first_byte_us)]++;
 }
 
+void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
+{
+  char ck[32];
+  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  pthread_mutex_lock(&ws->lock);
+  entry(ws, ck)->in_flight += delta;
+  pthread_mutex_unlock(&ws->lock);
+}
+
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error)
 {
   char ck[32], mk[80];

@@ -22,6 +22,7 @@
 #define EVENT_RING 512          /* a power of two */
 
 struct stat_entry {
+  int64_t in_flight;            /* channel entries: upstream transfers open now */
   uint64_t requests, errors;
   uint64_t prompt_tokens, completion_tokens, quota;
   uint32_t latency[LAT_BUCKETS];
@@ -59,6 +60,8 @@ extern _Atomic int stats_subscribers;
 void stats_init(struct worker_stats *ws);
 void stats_free(struct worker_stats *ws);
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error);
+/* An upstream transfer on channel_id starts (+1) or ends (-1). */
+void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta);
 
 /* Admin side: the bucket index of a duration, and its upper bound in microseconds. */
 int stats_bucket(int64_t us);

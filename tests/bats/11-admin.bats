@@ -84,6 +84,21 @@ s = socket.socket(socket.AF_UNIX); s.connect('$RELAY_SOCKET'); print(s.makefile(
   [ "$(echo "$m" | $JGET 'd["requests"], d["errors"], d["prompt_tokens"], d["completion_tokens"]')" = '[3, 0, 30, 30]' ]
   [ "$(echo "$m" | $JGET '0 < d["latency_ms"]["p50"] <= d["latency_ms"]["p99"] < 5000')" = true ]
   [ "$(echo "$output" | $JGET '[m for m in d["models"] if m["model"] == "gpt-4o"][0]["errors"]')" = 1 ]
+  [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["id"] == 1][0]["in_flight"]')" = 0 ]
+  # a stream in progress counts as in flight on its channel
+  curl -s -o /dev/null -N "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -d '{"model":"gpt-4o-mini","stream":true,"messages":[{}],"mock":{"chunks":4,"chunk_gap_ms":500}}' &
+  cpid=$!
+  seen=0
+  for _ in $(seq 1 20); do
+    run admin '{"cmd":"stats"}'
+    [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["id"] == 1][0]["in_flight"]')" = 1 ] && { seen=1; break; }
+    sleep 0.1
+  done
+  wait $cpid
+  [ "$seen" = 1 ]
+  run admin '{"cmd":"stats"}'
+  [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["id"] == 1][0]["in_flight"]')" = 0 ]
 }
 
 @test "subscribe streams one event per finished request" {

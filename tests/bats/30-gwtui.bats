@@ -124,6 +124,7 @@ chat() {
   keys 2
   wait_screen '^ +1 c1 +enabled'
   wait_screen '^ +2 c2 +enabled'
+  wait_screen 'ERR% +INFL +REQUESTS'
   [ "$(chat only-c2)" = 200 ]
   before=$(mock_requests up2 | wc -l)
   keys j d
