@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "claude.h"
 #include "keys.h"
 #include "log.h"
 #include "openai.h"
@@ -27,7 +28,7 @@
 #define STREAM_BLOCK 2048
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
-enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE };
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES };
 
 struct endpoint_def {
   const char *method;
@@ -35,15 +36,18 @@ struct endpoint_def {
   bool prefix;                 /* path is a prefix followed by an id */
   enum endpoint ep;
   enum api_kind api;
+  const char *upstream_path;   /* path on an OpenAI-style channel; NULL: the same as path */
 };
 
 /* The route table: method + path -> handler kind. */
 static const struct endpoint_def endpoints[] = {
-    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT},
-    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS},
-    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS},
-    {"GET", "/v1/models", false, EP_MODELS, API_CHAT},
-    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT},
+    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL},
+    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL},
+    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL},
+    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL},
+    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL},
+    /* the Anthropic Messages API, relayed as an OpenAI chat request (claude.c converts both ways) */
+    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions"},
 };
 
 enum phase {
@@ -99,6 +103,8 @@ struct request {
   struct MHD_Response *pending;        /* built while suspended, queued on resume */
   unsigned pending_status;
 
+  struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
+
   struct usage usage;
   bool usage_upstream;
   size_t completion_chars;
@@ -109,9 +115,16 @@ struct request {
 
 /* ---------------------------------------------------------------- responses */
 
+static bool speaks_claude(const struct request *r)
+{
+  return r->def && r->def->ep == EP_MESSAGES;
+}
+
 static void add_common_headers(struct request *r, struct MHD_Response *resp)
 {
   MHD_add_response_header(resp, "x-request-id", r->request_id);
+  if (speaks_claude(r))
+    MHD_add_response_header(resp, "request-id", r->request_id);   /* what Anthropic's SDKs read */
 }
 
 static struct MHD_Response *json_response(struct request *r, struct buf *b)
@@ -126,12 +139,23 @@ static struct MHD_Response *json_response(struct request *r, struct buf *b)
   return resp;
 }
 
-/* An OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
+/* An error in the client's API format: OpenAI's {"error":{"message","type","param","code"}}, or
+ * Anthropic's {"type":"error","error":{"type","message"}} on /v1/messages. */
 static struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,
                                            const char *code, const char *param, const char *msg)
 {
   struct buf b;
   buf_init(&b, 8192);
+  if (speaks_claude(r)) {
+    char *body = claude_error_body((int)status, msg);
+    if (body)
+      buf_append_str(&b, body);
+    free(body);
+    struct MHD_Response *resp = json_response(r, &b);
+    if (status == 429 && code && strcmp(code, "insufficient_quota") == 0)
+      MHD_add_response_header(resp, "x-should-retry", "false");
+    return resp;
+  }
   buf_append_str(&b, "{\"error\":{\"message\":");
   buf_append_json_str(&b, msg);
   buf_append_str(&b, ",\"type\":");
@@ -403,18 +427,20 @@ void relay_pool_free(struct worker *w)
 static bool authenticate(struct request *r, enum MHD_Result *ret)
 {
   const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!h || !*h) {
+  /* Anthropic's clients send the key as x-api-key */
+  const char *xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
+  if ((!h || !*h) && (!xkey || !*xkey)) {
     *ret = fail_now(r, 401, "invalid_request_error", "missing_api_key", NULL,
                     "You didn't provide an API key. Send it in the Authorization header as "
-                    "'Authorization: Bearer sk-...'.");
+                    "'Authorization: Bearer sk-...' (or as x-api-key).");
     return false;
   }
-  if (!has_prefix_ci(h, "Bearer ")) {
+  if (h && *h && !has_prefix_ci(h, "Bearer ")) {
     *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL,
                     "The Authorization header must have the form 'Bearer sk-...'.");
     return false;
   }
-  const char *key = h + 7;
+  const char *key = h && *h ? h + 7 : xkey;
   while (*key == ' ')
     key++;
   const char *body = key_body(key);
@@ -625,6 +651,14 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
       r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
     }
   }
+  if (speaks_claude(r)) {
+    char err[256];
+    if (sse_event_data(ev, evlen, &data, &dlen) == 0 &&
+        claude_stream_from_openai_feed(&r->claude_out, data, dlen, &r->out, err, sizeof err) < 0)
+      log_msg(LOG_WARN, "an upstream event could not be converted, dropped", "request_id=%s error=\"%s\"",
+              r->request_id, err);
+    return;
+  }
   if (buf_append(&r->out, ev, evlen) < 0)
     log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
 }
@@ -700,7 +734,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
 
   /* base URL + API path; a base that already ends in /v1 is not given a second one */
   char url[2048];
-  const char *path = r->def->path;
+  const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   size_t bl = strlen(ch->base_url);
   if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
     path += 3;
@@ -774,15 +808,15 @@ static void fail_upstream(struct request *r, CURLcode res)
   } else if (r->up_status >= 400) {
     /* a client error the upstream saw (context too long, bad parameter): pass it on as it is */
     status = (unsigned)r->up_status;
+    upstream_message(r, up, sizeof up);
     struct buf b = r->errbody;
     buf_init(&r->errbody, ERRBODY_MAX);
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error) {
+    if (is_error && !speaks_claude(r)) {
       resp = json_response(r, &b);
     } else {
-      upstream_message(r, up, sizeof up);
       buf_free(&b);
       snprintf(msg, sizeof msg, "The upstream answered %ld: %s", r->up_status, up);
       resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
@@ -829,6 +863,25 @@ static void finish_nonstream(struct request *r)
                                                  r->def->api == API_CHAT ? "content" : "text");
   }
   cJSON_Delete(j);
+  if (speaks_claude(r)) {
+    char err[256];
+    struct usage cu;
+    char *msg = claude_response_from_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model,
+                                            &cu, err, sizeof err);
+    if (!msg) {
+      /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
+      char text[400];
+      snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
+               (long long)r->channel->id, err);
+      r->final_status = 502;
+      settle(r, "upstream_error");
+      respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+      return;
+    }
+    buf_reset(&r->resp);
+    buf_append_str(&r->resp, msg);
+    free(msg);
+  }
   r->final_status = (int)r->up_status;
   r->upstream_done = true;
   r->t_first_us = now_us_mono();      /* the whole answer goes out from here */
@@ -838,7 +891,16 @@ static void finish_nonstream(struct request *r)
 
 static void finish_stream(struct request *r, CURLcode res)
 {
-  if (res != CURLE_OK || !r->saw_done) {
+  if (speaks_claude(r) && (res != CURLE_OK || !r->saw_done)) {
+    /* finish() closes a stream that got its finish_reason; anything else is an error event */
+    if (res != CURLE_OK || claude_stream_from_openai_finish(&r->claude_out, &r->out) < 0) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
+               res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
+      claude_error_event(&r->out, 502, msg);
+      atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+    }
+  } else if (res != CURLE_OK || !r->saw_done) {
     char msg[512];
     snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
              res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
@@ -938,6 +1000,28 @@ static enum MHD_Result dispatch(struct request *r)
 {
   char err[512];
   const char *param;
+  if (speaks_claude(r)) {
+    /* an Anthropic Messages request becomes the OpenAI chat request relayed from here on */
+    cJSON *in = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(in, "model");
+    if (!cJSON_IsObject(in) || !cJSON_IsString(m)) {
+      cJSON_Delete(in);
+      return fail_now(r, 400, "invalid_request_error", NULL, "model", "%s",
+                      !cJSON_IsObject(in) ? "The request body must be a JSON object."
+                                          : "model: a string is required.");
+    }
+    char *converted = claude_request_to_openai(in, m->valuestring, err, sizeof err);
+    cJSON_Delete(in);
+    if (!converted)
+      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
+    buf_reset(&r->body);
+    int rc = buf_append_str(&r->body, converted);
+    free(converted);
+    if (rc < 0)
+      return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
+                      "The request is larger than the limit of %lld bytes once converted.",
+                      (long long)r->w->cfg->max_body_bytes);
+  }
   r->root = oai_parse_request(r->def->api, r->body.data, r->body.len, &r->rq, err, sizeof err, &param);
   if (!r->root)
     return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
@@ -978,6 +1062,8 @@ static enum MHD_Result dispatch(struct request *r)
                     "Not enough quota: this request may cost up to %lld and only %lld is left "
                     "(lower max_tokens or top up).", (long long)r->reserved, (long long)avail);
   r->billing_open = true;
+  if (speaks_claude(r))
+    claude_stream_from_openai_init(&r->claude_out, r->rq.model, r->rq.prompt_estimate);
   r->phase = PH_UPSTREAM;
   r->suspended = true;
   MHD_suspend_connection(r->conn);
