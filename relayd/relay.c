@@ -104,6 +104,8 @@ struct request {
   unsigned pending_status;
 
   struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
+  struct claude_to_openai_stream claude_in;    /* anthropic channels: their events -> OpenAI chunks */
+  struct buf converted;                        /* OpenAI events made from an anthropic channel's */
 
   struct usage usage;
   bool usage_upstream;
@@ -329,12 +331,13 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   if (r) {
     w->request_pool = r->next;
     w->request_pool_len--;
-    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out;
+    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out, conv = r->converted;
     memset(r, 0, sizeof *r);
     r->body = body;
     r->resp = resp;
     r->errbody = errbody;
     r->out = out;
+    r->converted = conv;
   } else {
     r = calloc(1, sizeof *r);
     if (!r)
@@ -343,6 +346,7 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
     buf_init(&r->resp, RESPONSE_MAX);
     buf_init(&r->errbody, ERRBODY_MAX);
     buf_init(&r->out, (size_t)16 << 20);
+    buf_init(&r->converted, EVENT_MAX);
   }
   r->w = w;
   r->conn = c;
@@ -395,6 +399,7 @@ static void request_free(struct request *r)
     buf_trim(&r->resp);
     buf_trim(&r->errbody);
     buf_trim(&r->out);
+    buf_trim(&r->converted);
     r->next = w->request_pool;
     w->request_pool = r;
     w->request_pool_len++;
@@ -404,6 +409,7 @@ static void request_free(struct request *r)
   buf_free(&r->resp);
   buf_free(&r->errbody);
   buf_free(&r->out);
+  buf_free(&r->converted);
   free(r);
 }
 
@@ -416,6 +422,7 @@ void relay_pool_free(struct worker *w)
     buf_free(&r->resp);
     buf_free(&r->errbody);
     buf_free(&r->out);
+    buf_free(&r->converted);
     free(r);
   }
   w->request_pool_len = 0;
@@ -663,6 +670,37 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
     log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
 }
 
+/* One whole event from the upstream: an anthropic channel's is first turned into OpenAI chunks. */
+static void upstream_event(struct request *r, const char *ev, size_t evlen)
+{
+  if (r->channel->api == UPSTREAM_OPENAI) {
+    stream_event(r, ev, evlen);
+    return;
+  }
+  const char *name, *data;
+  size_t nlen, dlen;
+  char event[64], err[256];
+  if (sse_event_data(ev, evlen, &data, &dlen) < 0)
+    return;                       /* comments and keep-alives */
+  event[0] = '\0';
+  if (sse_event_field(ev, evlen, "event", &name, &nlen) == 0 && nlen < sizeof event) {
+    memcpy(event, name, nlen);
+    event[nlen] = '\0';
+  }
+  buf_reset(&r->converted);
+  if (claude_stream_to_openai_feed(&r->claude_in, event[0] ? event : NULL, data, dlen, &r->converted, err,
+                                   sizeof err) < 0) {
+    log_msg(LOG_WARN, "an upstream event could not be converted, dropped", "request_id=%s error=\"%s\"",
+            r->request_id, err);
+    return;
+  }
+  size_t off = 0, l;
+  while ((l = sse_event_len(r->converted.data + off, r->converted.len - off)) > 0) {
+    stream_event(r, r->converted.data + off, l);
+    off += l;
+  }
+}
+
 static void wake_reader(struct request *r)
 {
   if (r->reader_waiting) {
@@ -710,13 +748,15 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return 0;         /* one event larger than EVENT_MAX */
   size_t off = 0, evlen;
   while ((evlen = sse_event_len(r->resp.data + off, r->resp.len - off)) > 0) {
-    stream_event(r, r->resp.data + off, evlen);
+    upstream_event(r, r->resp.data + off, evlen);
     off += evlen;
   }
   buf_consume(&r->resp, off);
   wake_reader(r);
   return n;
 }
+
+static void fail_upstream(struct request *r, CURLcode res);
 
 static void start_attempt(struct request *r, const struct snap_channel *ch)
 {
@@ -725,16 +765,39 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->tried[r->attempts++] = ch->id;
   const char *mapped = strmap_get(&ch->model_map, r->rq.model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->rq.model);
-  free(r->up_body);
-  r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
   r->status_known = false;
   r->up_status = 0;
   buf_reset(&r->resp);
   buf_reset(&r->errbody);
+  free(r->up_body);
+  r->up_body = NULL;
+  const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
+  if (ch->api == UPSTREAM_ANTHROPIC) {
+    char err[256];
+    if (r->def->api == API_CHAT)
+      r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
+    else
+      snprintf(err, sizeof err, "an anthropic channel serves only chat requests");
+    if (!r->up_body) {
+      /* a request this channel cannot take: answered like a refusal by the upstream */
+      r->status_known = true;
+      r->up_status = 400;
+      buf_reset(&r->errbody);
+      buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+      buf_append_json_str(&r->errbody, err);
+      buf_append_str(&r->errbody, "}}");
+      fail_upstream(r, CURLE_OK);
+      return;
+    }
+    r->up_len = strlen(r->up_body);
+    path = "/v1/messages";
+    claude_stream_to_openai_init(&r->claude_in, true, now_unix());
+  } else {
+    r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
+  }
 
   /* base URL + API path; a base that already ends in /v1 is not given a second one */
   char url[2048];
-  const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   size_t bl = strlen(ch->base_url);
   if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
     path += 3;
@@ -814,7 +877,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && !speaks_claude(r)) {
+    if (is_error && !speaks_claude(r) && r->channel->api == UPSTREAM_OPENAI) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -853,6 +916,25 @@ static cJSON *find_usage(const char *p, size_t len)
 
 static void finish_nonstream(struct request *r)
 {
+  if (r->channel->api == UPSTREAM_ANTHROPIC) {
+    char err[256];
+    struct usage cu;
+    char *conv = claude_response_to_openai(r->resp.data ? r->resp.data : "", r->resp.len, now_unix(), &cu,
+                                           err, sizeof err);
+    if (conv) {
+      buf_reset(&r->resp);
+      buf_append_str(&r->resp, conv);
+      free(conv);
+    } else {
+      char text[400];
+      snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
+               (long long)r->channel->id, err);
+      r->final_status = 502;
+      settle(r, "upstream_error");
+      respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+      return;
+    }
+  }
   cJSON *j = find_usage(r->resp.data ? r->resp.data : "", r->resp.len);
   struct usage u;
   if (j && oai_parse_usage(j, &u) == 0) {

@@ -335,6 +335,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->id = db_col_int64(st, 0);
     c->name = arena_strdup(&s->arena, db_col_text(st, 1));
     c->type = arena_strdup(&s->arena, db_col_text(st, 2));
+    c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC : UPSTREAM_OPENAI;
     const char *key = db_col_text(st, 3);
     c->status = (int)db_col_int64(st, 4);
     const char *base = db_col_text(st, 5);
@@ -365,9 +366,12 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     /* headers every upstream request of this channel carries; "Expect:" stops curl's
      * 100-continue round trip on larger bodies */
     char auth[1200];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    bool anthropic = c->api == UPSTREAM_ANTHROPIC;
+    snprintf(auth, sizeof auth, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s", key);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Expect:");
+    if (anthropic)
+      c->headers = curl_slist_append(c->headers, "anthropic-version: 2023-06-01");
     if (*key)
       c->headers = curl_slist_append(c->headers, auth);
     explicit_bzero(auth, sizeof auth);

@@ -66,10 +66,15 @@ struct snap_token {
   const char *group;          /* the effective group: token's, else the user's */
 };
 
+/* The API an upstream speaks, from the channel type: anthropic -> the Messages API; every other
+ * type is OpenAI-compatible for now. */
+enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC };
+
 struct snap_channel {
   int64_t id;
   const char *name;
   const char *type;
+  enum upstream_api api;
   const char *base_url;       /* without trailing '/' */
   int status;
   int64_t priority;

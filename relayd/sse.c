@@ -18,27 +18,33 @@ size_t sse_event_len(const char *p, size_t len)
   return 0;
 }
 
-int sse_event_data(const char *ev, size_t evlen, const char **data, size_t *dlen)
+int sse_event_field(const char *ev, size_t evlen, const char *field, const char **val, size_t *vlen)
 {
+  size_t fl = strlen(field);
   const char *p = ev, *end = ev + evlen;
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol)
       eol = end;
-    if ((size_t)(eol - p) >= 5 && memcmp(p, "data:", 5) == 0) {
-      const char *d = p + 5;
+    if ((size_t)(eol - p) > fl && memcmp(p, field, fl) == 0 && p[fl] == ':') {
+      const char *d = p + fl + 1;
       if (d < eol && *d == ' ')
         d++;
       const char *e = eol;
       if (e > d && e[-1] == '\r')
         e--;
-      *data = d;
-      *dlen = (size_t)(e - d);
+      *val = d;
+      *vlen = (size_t)(e - d);
       return 0;
     }
     p = eol + 1;
   }
   return -1;
+}
+
+int sse_event_data(const char *ev, size_t evlen, const char **data, size_t *dlen)
+{
+  return sse_event_field(ev, evlen, "data", data, dlen);
 }
 
 size_t sse_count_string_chars(const char *p, size_t len, const char *key)

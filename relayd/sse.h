@@ -16,6 +16,9 @@ size_t sse_event_len(const char *p, size_t len);
  * event has no data line (comments, event-only frames). */
 int sse_event_data(const char *ev, size_t evlen, const char **data, size_t *dlen);
 
+/* The value of the first line "FIELD: value" of an event (e.g. "event"), as sse_event_data. */
+int sse_event_field(const char *ev, size_t evlen, const char *field, const char **val, size_t *vlen);
+
 /* Counts the characters of every JSON string value of the given key inside p[0..len), e.g. key
  * "content" in a chat chunk, for local token counting. Escapes count as one character. */
 size_t sse_count_string_chars(const char *p, size_t len, const char *key);

@@ -63,6 +63,11 @@ static void test_sse(void)
   size_t dl;
   CHECK(sse_event_data(s, n, &d, &dl) == 0 && dl == 7 && memcmp(d, "{\"a\":1}", 7) == 0, "data payload");
   CHECK(sse_event_data(": ping\n\n", 8, &d, &dl) == -1, "a comment has no data");
+  const char *named = "event: message_start\r\ndata: {}\r\n\r\n";
+  CHECK(sse_event_field(named, strlen(named), "event", &d, &dl) == 0 && dl == 13 &&
+            memcmp(d, "message_start", 13) == 0, "event name without its CR");
+  CHECK(sse_event_field(named, strlen(named), "id", &d, &dl) == -1, "a missing field");
+  CHECK(sse_event_field("events: x\n\n", 11, "event", &d, &dl) == -1, "a longer field name does not match");
   const char *ev = "{\"delta\":{\"content\":\"h\\u00e9llo \\\"x\\\"\"},\"content\": \"\xc3\xa9t\xc3\xa9\"}";
   CHECK(sse_count_string_chars(ev, strlen(ev), "content") == 9 + 3,
         "content characters counted with escapes and UTF-8 (%zu)", sse_count_string_chars(ev, strlen(ev), "content"));
