@@ -9,7 +9,9 @@
  * per request, so thousands of slow streams cost only memory.
  *
  * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
- * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset.
+ * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset; in other APIs'
+ * shapes: POST /v1/messages (Anthropic), POST /v1beta/models/{model}:generateContent and
+ * :streamGenerateContent (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure).
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
  *
@@ -115,22 +117,31 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
 
 static void sb_puts(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 0))) static void sb_vprintf(struct sbuf *b, const char *fmt,
+                                                             va_list ap0)
 {
   va_list ap;
   sb_reserve(b, 128);
-  va_start(ap, fmt);
+  va_copy(ap, ap0);
   int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
   va_end(ap);
   if (n < 0) die("vsnprintf failed");
   if ((size_t)n >= b->cap - b->len) {
     sb_reserve(b, (size_t)n);
-    va_start(ap, fmt);
+    va_copy(ap, ap0);
     n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     if (n < 0) die("vsnprintf failed");
   }
   b->len += (size_t)n;
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  sb_vprintf(b, fmt, ap);
+  va_end(ap);
 }
 
 /* Appends s as a JSON string literal; lower = also lowercase ASCII letters. */
@@ -470,18 +481,37 @@ enum route {
   RT_MODEL_ONE,
   RT_MOCK_REQUESTS,
   RT_MOCK_RESET,
+  RT_MESSAGES,    /* Anthropic POST /v1/messages */
+  RT_GEM_GEN,     /* Gemini POST /v1beta/models/{model}:generateContent */
+  RT_GEM_STREAM,  /* Gemini POST /v1beta/models/{model}:streamGenerateContent */
+  RT_AZURE_CHAT,  /* Azure POST /openai/deployments/{deployment}/chat/completions */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
 
+/* Which API's shapes (error bodies, stream events) a request gets. */
+enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI };
+
+static enum dialect dialect_of(enum route rt)
+{
+  if (rt == RT_MESSAGES) return DL_ANTHROPIC;
+  if (rt == RT_GEM_GEN || rt == RT_GEM_STREAM) return DL_GEMINI;
+  return DL_OPENAI;
+}
+
 enum phase { PH_BODY, PH_DELAYING, PH_ANSWER };
 
 /* Stream states, in order. */
-enum sstate { SS_ROLE, SS_CONTENT, SS_USAGE, SS_DONE, SS_END };
+enum sstate {
+  SS_ROLE, SS_CONTENT, SS_USAGE, SS_DONE,                      /* OpenAI (Gemini: SS_CONTENT only) */
+  SS_A_START, SS_A_BLOCK, SS_A_PING, SS_A_DELTA, SS_A_BLOCK_STOP, SS_A_MSG_DELTA, SS_A_MSG_STOP,
+  SS_END,
+};
 
 struct req {
   struct MHD_Connection *conn;
   enum route route;
+  enum dialect dialect;
   enum phase phase;
   char *body;
   size_t body_len, body_cap;
@@ -499,6 +529,8 @@ struct req {
 
   /* stream parameters and state */
   bool chat;          /* chat.completion.chunk (else text_completion) */
+  bool tool;          /* Anthropic: answer with a tool_use block */
+  char *tool_name_json; /* Anthropic: the first tool's name as a JSON string literal */
   bool include_usage; /* stream_options.include_usage */
   char *model_json;   /* the model as a JSON string literal */
   long long created;
@@ -522,6 +554,7 @@ static void req_free(struct req *r)
   cJSON_Delete(r->xmock);
   free(r->resp);
   free(r->model_json);
+  free(r->tool_name_json);
   sb_free(&r->ev);
   free(r);
 }
@@ -539,9 +572,59 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 /* ------------------------------------------------------------------------------------------ */
 /* response helpers                                                                             */
 
-static char *error_json(const char *message, const char *type, const char *code, size_t *len)
+static const char *anthropic_error_type(int status)
+{
+  switch (status) {
+  case 400: return "invalid_request_error";
+  case 401: return "authentication_error";
+  case 402: return "billing_error";
+  case 403: return "permission_error";
+  case 404: return "not_found_error";
+  case 409: return "conflict_error";
+  case 413: return "request_too_large";
+  case 429: return "rate_limit_error";
+  case 529: return "overloaded_error";
+  default: return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+static const char *gemini_status(int status)
+{
+  switch (status) {
+  case 400: return "INVALID_ARGUMENT";
+  case 401: return "UNAUTHENTICATED";
+  case 403: return "PERMISSION_DENIED";
+  case 404: return "NOT_FOUND";
+  case 409: return "ABORTED";
+  case 429: return "RESOURCE_EXHAUSTED";
+  case 501: return "UNIMPLEMENTED";
+  case 503: return "UNAVAILABLE";
+  case 504: return "DEADLINE_EXCEEDED";
+  default: return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
+  }
+}
+
+/* An error body in the shape of dialect d: OpenAI {"error":{message,type,param,code}}, Anthropic
+ * {"type":"error","error":{type,message}} (type from the status), Gemini google.rpc
+ * {"error":{code,message,status}}. type and code matter for OpenAI only. */
+static char *error_json_d(enum dialect d, int status, const char *message, const char *type,
+                          const char *code, size_t *len)
 {
   struct sbuf b = {0};
+  if (d == DL_ANTHROPIC) {
+    sb_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":");
+    sb_json_str(&b, anthropic_error_type(status));
+    sb_puts(&b, ",\"message\":");
+    sb_json_str(&b, message);
+    sb_puts(&b, "},\"request_id\":\"req_mock\"}\n");
+    return sb_steal(&b, len);
+  }
+  if (d == DL_GEMINI) {
+    sb_printf(&b, "{\"error\":{\"code\":%d,\"message\":", status);
+    sb_json_str(&b, message);
+    sb_printf(&b, ",\"status\":\"%s\"}}\n", gemini_status(status));
+    return sb_steal(&b, len);
+  }
   sb_puts(&b, "{\"error\":{\"message\":");
   sb_json_str(&b, message);
   sb_puts(&b, ",\"type\":");
@@ -553,14 +636,14 @@ static char *error_json(const char *message, const char *type, const char *code,
   return sb_steal(&b, len);
 }
 
-/* Prepares r to answer status with an OpenAI error body. */
+/* Prepares r to answer status with an error body in r's dialect. */
 static void set_error(struct req *r, int status, const char *message, const char *type,
                       const char *code)
 {
   free(r->resp);
   r->status = status;
   r->stream = false;
-  r->resp = error_json(message, type, code, &r->resp_len);
+  r->resp = error_json_d(r->dialect, status, message, type, code, &r->resp_len);
 }
 
 static void add_extra_headers(struct MHD_Response *resp, const cJSON *headers)
@@ -587,11 +670,11 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, char *
   return ret;
 }
 
-static enum MHD_Result queue_error_now(struct MHD_Connection *c, int status, const char *message,
-                                       const char *type, const char *code)
+static enum MHD_Result queue_error_now(struct MHD_Connection *c, enum dialect d, int status,
+                                       const char *message, const char *type, const char *code)
 {
   size_t len;
-  char *body = error_json(message, type, code, &len);
+  char *body = error_json_d(d, status, message, type, code, &len);
   return queue_buffer(c, status, body, len, "application/json", NULL);
 }
 
@@ -671,6 +754,8 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
 /* answers                                                                                      */
 
 static const char WORD[] = "hello ";
+#define GEMINI_PREFIX "/v1beta/models/"
+#define AZURE_PREFIX "/openai/deployments/"
 
 static void usage_json(struct sbuf *b, long p, long c)
 {
@@ -841,6 +926,218 @@ static void prepare_model_one(struct req *r, const char *url)
   sb_free(&m);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Anthropic, Gemini and Azure specifics                                                        */
+
+static bool has_value(const char *v) { return v && *v; }
+
+/* The credentials each API wants; false (r answered with the API's error) when missing. */
+static bool check_keys(struct req *r)
+{
+  struct MHD_Connection *c = r->conn;
+  if (r->route == RT_MESSAGES) {
+    if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"))) {
+      set_error(r, 401, "x-api-key header is required", NULL, NULL);
+      return false;
+    }
+    if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "anthropic-version"))) {
+      set_error(r, 400, "anthropic-version: header is required", NULL, NULL);
+      return false;
+    }
+  } else if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
+    if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key")) &&
+        !has_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key"))) {
+      free(r->resp);
+      r->status = 400;
+      r->stream = false;
+      r->resp = xstrdup(
+          "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API key.\","
+          "\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc."
+          "ErrorInfo\",\"reason\":\"API_KEY_INVALID\",\"domain\":\"googleapis.com\",\"metadata\":"
+          "{\"service\":\"generativelanguage.googleapis.com\"}}]}}\n");
+      r->resp_len = strlen(r->resp);
+      return false;
+    }
+  } else if (r->route == RT_AZURE_CHAT) {
+    if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "api-key"))) {
+      set_error(r, 401,
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                "provide a valid key for an active subscription and use a correct regional API "
+                "endpoint for your resource.",
+                "invalid_request_error", "401");
+      return false;
+    }
+    if (!has_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "api-version"))) {
+      set_error(r, 404, "Resource not found", "invalid_request_error", "404");
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Does the text of message m (string content or text blocks) contain needle? */
+static bool message_mentions(const cJSON *m, const char *needle)
+{
+  const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+  if (cJSON_IsString(content)) return strstr(content->valuestring, needle) != NULL;
+  const cJSON *blk;
+  cJSON_ArrayForEach(blk, content)
+  {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(blk, "text");
+    if (cJSON_IsString(t) && strstr(t->valuestring, needle)) return true;
+  }
+  return false;
+}
+
+static void anthropic_usage(struct sbuf *o, const struct req *r, long in, long out)
+{
+  if (!r->b.no_usage) sb_printf(o, ",\"usage\":{\"input_tokens\":%ld,\"output_tokens\":%ld}", in, out);
+}
+
+/* POST /v1/messages */
+static void prepare_messages(struct req *r)
+{
+  const struct behaviour *b = &r->b;
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->doc, "model");
+  const cJSON *maxt = cJSON_GetObjectItemCaseSensitive(r->doc, "max_tokens");
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->doc, "messages");
+  if (!cJSON_IsString(model)) {
+    set_error(r, 400, "model: Field required", NULL, NULL);
+    return;
+  }
+  if (!cJSON_IsNumber(maxt) || maxt->valuedouble < 1 || maxt->valuedouble > 1e15 ||
+      maxt->valuedouble != (double)(long long)maxt->valuedouble) {
+    set_error(r, 400, "max_tokens: Field required (a positive integer)", NULL, NULL);
+    return;
+  }
+  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+    set_error(r, 400, "messages: at least one message is required", NULL, NULL);
+    return;
+  }
+  struct sbuf m = {0};
+  sb_json_str(&m, model->valuestring);
+  r->model_json = sb_steal(&m, NULL);
+  long inputs = cJSON_GetArraySize(msgs) + (cJSON_GetObjectItemCaseSensitive(r->doc, "system") ? 1 : 0);
+  r->prompt_tokens = b->prompt_tokens >= 0 ? b->prompt_tokens : 10 + inputs;
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+
+  /* tool_use when tools are offered and the last user message says "use tool" */
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
+  if (cJSON_IsArray(tools) && tools->child) {
+    const cJSON *last_user = NULL, *it;
+    cJSON_ArrayForEach(it, msgs)
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
+      if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) last_user = it;
+    }
+    if (last_user && message_mentions(last_user, "use tool")) {
+      const cJSON *name = cJSON_GetObjectItemCaseSensitive(tools->child, "name");
+      struct sbuf t = {0};
+      sb_json_str(&t, cJSON_IsString(name) ? name->valuestring : "tool");
+      r->tool_name_json = sb_steal(&t, NULL);
+      r->tool = true;
+    }
+  }
+
+  r->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"));
+  r->status = 200;
+  if (r->stream) {
+    r->st = SS_A_START;
+    r->fb_pending = b->first_byte_ms > 0;
+    return;
+  }
+  if (b->disconnect_after >= 0) {
+    r->hang_up = true;
+    return;
+  }
+  struct sbuf o = {0};
+  sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
+  sb_printf(&o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[",
+            r->model_json);
+  if (r->tool) {
+    sb_printf(&o, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":%s,\"input\":{\"q\":\"x\"}}",
+              r->tool_name_json);
+  } else {
+    sb_puts(&o, "{\"type\":\"text\",\"text\":\"");
+    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+    sb_puts(&o, "\"}");
+  }
+  sb_printf(&o, "],\"stop_reason\":\"%s\",\"stop_sequence\":null", r->tool ? "tool_use" : "end_turn");
+  anthropic_usage(&o, r, r->prompt_tokens, r->completion_tokens);
+  sb_puts(&o, "}\n");
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+/* One GenerateContentResponse: text as the only part; the last one has finishReason and usage. */
+static void gemini_frame(struct sbuf *o, const struct req *r, const char *text, bool last)
+{
+  sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"%s\"}]}%s,"
+               "\"index\":0}]",
+            text, last ? ",\"finishReason\":\"STOP\"" : "");
+  if (last && !r->b.no_usage)
+    sb_printf(o, ",\"usageMetadata\":{\"promptTokenCount\":%ld,\"candidatesTokenCount\":%ld,"
+                 "\"totalTokenCount\":%ld}",
+              r->prompt_tokens, r->completion_tokens, r->prompt_tokens + r->completion_tokens);
+  sb_printf(o, ",\"modelVersion\":%s}", r->model_json);
+}
+
+/* POST /v1beta/models/{model}:generateContent and :streamGenerateContent */
+static void prepare_gemini(struct req *r, const char *url)
+{
+  const struct behaviour *b = &r->b;
+  const cJSON *contents = cJSON_GetObjectItemCaseSensitive(r->doc, "contents");
+  if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
+    set_error(r, 400, "* GenerateContentRequest.contents: contents is not specified", NULL, NULL);
+    return;
+  }
+  const char *m = url + strlen(GEMINI_PREFIX);
+  size_t n = (size_t)(strrchr(m, ':') - m);
+  char *model = xrealloc(NULL, n + 1);
+  memcpy(model, m, n);
+  model[n] = '\0';
+  struct sbuf mj = {0};
+  sb_json_str(&mj, model);
+  free(model);
+  r->model_json = sb_steal(&mj, NULL);
+  bool sys = cJSON_GetObjectItemCaseSensitive(r->doc, "systemInstruction") ||
+             cJSON_GetObjectItemCaseSensitive(r->doc, "system_instruction");
+  long inputs = cJSON_GetArraySize(contents) + (sys ? 1 : 0);
+  r->prompt_tokens = b->prompt_tokens >= 0 ? b->prompt_tokens : 10 + inputs;
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+  r->status = 200;
+
+  const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
+  bool sse = alt && strcmp(alt, "sse") == 0;
+  if (r->route == RT_GEM_STREAM && sse) {
+    r->stream = true;
+    r->st = SS_CONTENT;
+    r->fb_pending = b->first_byte_ms > 0;
+    return;
+  }
+  if (b->disconnect_after >= 0) {
+    r->hang_up = true;
+    return;
+  }
+  struct sbuf o = {0};
+  sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
+  if (r->route == RT_GEM_GEN) {
+    struct sbuf t = {0};
+    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    gemini_frame(&o, r, t.p ? t.p : "", true);
+    sb_free(&t);
+  } else { /* streamGenerateContent without alt=sse: one JSON array of all the frames */
+    sb_puts(&o, "[");
+    long frames = b->chunks > 0 ? b->chunks : 1;
+    for (long i = 0; i < frames; i++) {
+      if (i) sb_puts(&o, ",\n");
+      gemini_frame(&o, r, b->chunks > 0 ? WORD : "", i + 1 == frames);
+    }
+    sb_puts(&o, "]");
+  }
+  sb_puts(&o, "\n");
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
 /* Decides the answer once the whole request is in. Sets r->status/resp, r->stream or
  * r->hang_up. */
 static void prepare(struct req *r, const char *url)
@@ -859,7 +1156,9 @@ static void prepare(struct req *r, const char *url)
       return;
     }
   }
-  bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS;
+  bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS ||
+                    r->route == RT_MESSAGES || r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM ||
+                    r->route == RT_AZURE_CHAT;
   if (wants_body) {
     if (!r->doc) {
       set_error(r, 400,
@@ -888,6 +1187,7 @@ static void prepare(struct req *r, const char *url)
     set_error(r, 405, err, "invalid_request_error", "method_not_allowed");
     return;
   }
+  if (!check_keys(r)) return;
   if (r->b.status != 200) {
     snprintf(err, sizeof err, "mock error %d", r->b.status);
     char code[32];
@@ -909,7 +1209,34 @@ static void prepare(struct req *r, const char *url)
     set_error(r, 400, "the request body must be a JSON object", "invalid_request_error", NULL);
     return;
   }
+  if (r->route == RT_MESSAGES) {
+    prepare_messages(r);
+    return;
+  }
+  if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
+    prepare_gemini(r, url);
+    return;
+  }
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->doc, "model");
+  if (r->route == RT_AZURE_CHAT) { /* the deployment stands for the model */
+    r->chat = true;
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r->doc, "messages"))) {
+      set_error(r, 400, "'messages' is a required property", "invalid_request_error", NULL);
+      return;
+    }
+    if (cJSON_IsString(model)) {
+      prepare_generation(r, model->valuestring);
+      return;
+    }
+    const char *d = url + strlen(AZURE_PREFIX);
+    size_t n = (size_t)(strchr(d, '/') - d);
+    char *dep = xrealloc(NULL, n + 1);
+    memcpy(dep, d, n);
+    dep[n] = '\0';
+    prepare_generation(r, dep);
+    free(dep);
+    return;
+  }
   if (!cJSON_IsString(model)) {
     set_error(r, 400, "you must provide a model parameter", "invalid_request_error", NULL);
     return;
@@ -947,10 +1274,127 @@ static void ev_text_chunk(struct req *r, const char *text, const char *finish)
             r->created, r->model_json, text, finish, r->include_usage ? ",\"usage\":null" : "");
 }
 
+/* Anthropic frame: "event: NAME\ndata: JSON\n\n" with the JSON's "type" equal to NAME. */
+__attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, const char *name,
+                                                                const char *fmt, ...)
+{
+  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\"", name, name);
+  va_list ap;
+  va_start(ap, fmt);
+  sb_vprintf(&r->ev, fmt, ap);
+  va_end(ap);
+  sb_puts(&r->ev, "}\n\n");
+}
+
+/* The in-band stream error of dialect d (error_after). */
+static void ev_stream_error(struct req *r)
+{
+  if (r->dialect == DL_ANTHROPIC)
+    sb_puts(&r->ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                    "\"message\":\"mock stream error\"}}\n\n");
+  else if (r->dialect == DL_GEMINI)
+    sb_puts(&r->ev, "data: {\"error\":{\"code\":500,\"message\":\"mock stream error\","
+                    "\"status\":\"INTERNAL\"}}\r\n\r\n");
+  else
+    sb_puts(&r->ev, "data: {\"error\":{\"message\":\"mock stream error\",\"type\":\"mock_error\","
+                    "\"param\":null,\"code\":\"mock_stream_error\"}}\n\n");
+}
+
+/* Anthropic tool_use stream: the input JSON {"q":"x"} in two input_json_delta pieces. */
+static const char *const TOOL_PIECES[] = {"{\\\"q\\\":", "\\\"x\\\"}"};
+
 /* Renders the next event into r->ev, or sets r->cut / r->ended. */
 static void stream_next(struct req *r)
 {
   const struct behaviour *b = &r->b;
+  if (r->st == SS_CONTENT || r->st == SS_A_DELTA) {
+    if (b->disconnect_after >= 0 && r->content_sent >= b->disconnect_after) {
+      r->cut = true;
+      return;
+    }
+    if (b->error_after >= 0 && r->content_sent >= b->error_after) {
+      ev_stream_error(r);
+      r->ended = true;
+      r->st = SS_END;
+      return;
+    }
+  }
+  if (r->dialect == DL_GEMINI && r->st == SS_CONTENT) {
+    bool last = r->content_sent + 1 >= b->chunks;
+    sb_puts(&r->ev, "data: ");
+    gemini_frame(&r->ev, r, b->chunks > 0 ? WORD : "", last);
+    sb_puts(&r->ev, "\r\n\r\n");
+    r->content_sent++;
+    if (last) r->st = SS_END;
+    else r->gap_pending = b->chunk_gap_ms > 0;
+    return;
+  }
+  switch (r->st) {
+  case SS_A_START: {
+    char usage[96] = "";
+    if (!b->no_usage)
+      snprintf(usage, sizeof usage, ",\"usage\":{\"input_tokens\":%ld,\"output_tokens\":0}", r->prompt_tokens);
+    ev_anthropic(r, "message_start",
+                 ",\"message\":{\"id\":\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\","
+                 "\"model\":%s,\"content\":[],\"stop_reason\":null,\"stop_sequence\":null%s}",
+                 r->model_json, usage);
+    r->st = SS_A_BLOCK;
+    return;
+  }
+  case SS_A_BLOCK:
+    if (r->tool)
+      ev_anthropic(r, "content_block_start",
+                   ",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_mock\","
+                   "\"name\":%s,\"input\":{}}",
+                   r->tool_name_json);
+    else
+      ev_anthropic(r, "content_block_start", ",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}");
+    r->st = SS_A_PING;
+    return;
+  case SS_A_PING:
+    ev_anthropic(r, "ping", "%s", "");
+    r->st = SS_A_DELTA;
+    r->gap_pending = b->chunk_gap_ms > 0;
+    return;
+  case SS_A_DELTA: {
+    long total = r->tool ? 2 : b->chunks;
+    if (r->content_sent >= total) { /* nothing (more) to say */
+      r->st = SS_A_BLOCK_STOP;
+      return;
+    }
+    if (r->tool)
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"%s\"}",
+                   TOOL_PIECES[r->content_sent]);
+    else
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", WORD);
+    r->content_sent++;
+    if (r->content_sent >= total) r->st = SS_A_BLOCK_STOP;
+    else r->gap_pending = b->chunk_gap_ms > 0;
+    return;
+  }
+  case SS_A_BLOCK_STOP:
+    ev_anthropic(r, "content_block_stop", ",\"index\":0");
+    r->st = SS_A_MSG_DELTA;
+    return;
+  case SS_A_MSG_DELTA:
+    if (b->no_usage)
+      ev_anthropic(r, "message_delta", ",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null}",
+                   r->tool ? "tool_use" : "end_turn");
+    else
+      ev_anthropic(r, "message_delta",
+                   ",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%ld}",
+                   r->tool ? "tool_use" : "end_turn", r->completion_tokens);
+    r->st = SS_A_MSG_STOP;
+    return;
+  case SS_A_MSG_STOP:
+    ev_anthropic(r, "message_stop", "%s", "");
+    r->st = SS_END;
+    return;
+  default:
+    break;
+  }
   switch (r->st) {
   case SS_ROLE:
     ev_chat_chunk(r, "{\"role\":\"assistant\",\"content\":\"\"}", "null");
@@ -958,17 +1402,6 @@ static void stream_next(struct req *r)
     r->gap_pending = b->chunk_gap_ms > 0;
     return;
   case SS_CONTENT: {
-    if (b->disconnect_after >= 0 && r->content_sent >= b->disconnect_after) {
-      r->cut = true;
-      return;
-    }
-    if (b->error_after >= 0 && r->content_sent >= b->error_after) {
-      sb_puts(&r->ev, "data: {\"error\":{\"message\":\"mock stream error\",\"type\":\"mock_error\","
-                      "\"param\":null,\"code\":\"mock_stream_error\"}}\n\n");
-      r->ended = true;
-      r->st = SS_END;
-      return;
-    }
     long total = b->chunks;
     bool last = r->content_sent + 1 >= total;
     const char *finish = last ? "\"stop\"" : "null";
@@ -1001,6 +1434,8 @@ static void stream_next(struct req *r)
   case SS_END:
     r->ended = true;
     return;
+  default: /* the Anthropic states, handled above */
+    return;
   }
 }
 
@@ -1012,7 +1447,7 @@ static long stream_take_wait(struct req *r)
     r->fb_pending = false;
     return r->b.first_byte_ms;
   }
-  if (r->gap_pending && r->st == SS_CONTENT) {
+  if (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA)) {
     r->gap_pending = false;
     return r->b.chunk_gap_ms;
   }
@@ -1022,7 +1457,7 @@ static long stream_take_wait(struct req *r)
 static bool stream_wait_due(const struct req *r)
 {
   if (atomic_load_explicit(&g_shutting, memory_order_relaxed)) return false;
-  return r->fb_pending || (r->gap_pending && r->st == SS_CONTENT);
+  return r->fb_pending || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -1087,6 +1522,21 @@ static enum route route_of(const char *method, const char *url)
       return (table[i].is_post ? post : get) ? table[i].rt : RT_BAD_METHOD;
   }
   if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) return get ? RT_MODEL_ONE : RT_BAD_METHOD;
+  if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
+  if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
+    const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
+    if (colon && colon > m && !memchr(m, '/', (size_t)(colon - m))) {
+      enum route rt = strcmp(colon, ":generateContent") == 0         ? RT_GEM_GEN
+                      : strcmp(colon, ":streamGenerateContent") == 0 ? RT_GEM_STREAM
+                                                                     : RT_NOT_FOUND;
+      if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
+    }
+  }
+  if (strncmp(url, AZURE_PREFIX, strlen(AZURE_PREFIX)) == 0) {
+    const char *d = url + strlen(AZURE_PREFIX), *slash = strchr(d, '/');
+    if (slash && slash > d && strcmp(slash, "/chat/completions") == 0)
+      return post ? RT_AZURE_CHAT : RT_BAD_METHOD;
+  }
   return RT_NOT_FOUND;
 }
 
@@ -1151,13 +1601,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r = xcalloc(1, sizeof *r);
     r->conn = conn;
     r->route = route_of(method, url);
+    r->dialect = dialect_of(r->route);
     *req_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
       unsigned long long n = strtoull(cl, NULL, 10);
       if (n > BODY_LIMIT) {
         r->too_large = true;
-        return queue_error_now(conn, 413, "request body too large", "invalid_request_error",
+        return queue_error_now(conn, r->dialect, 413, "request body too large", "invalid_request_error",
                                "request_too_large");
       }
       if (n > 0) {
@@ -1227,7 +1678,7 @@ static void usage(FILE *f)
       "  --models LIST         comma-separated ids for GET /v1/models\n"
       "  --verbose             libmicrohttpd error log to stderr\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
-      "  --status CODE         status              answer CODE with an OpenAI error body\n"
+      "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
       "  --first-byte-ms N     first_byte_ms       stream: headers, then wait before the first event\n"
       "  --chunks N            chunks              content words / chunks (default 5)\n"
@@ -1236,12 +1687,19 @@ static void usage(FILE *f)
       "  --disconnect-after N  disconnect_after    stream: cut after N content chunks, no [DONE];\n"
       "                                            non-stream: close without an answer\n"
       "  --error-after N       error_after         stream: in-band error event after N chunks\n"
-      "                        prompt_tokens, completion_tokens   force usage numbers\n"
+      "  --prompt-tokens N     prompt_tokens       force the prompt / input token count\n"
+      "  --completion-tokens N completion_tokens   force the completion / output token count\n"
       "                        headers             {name: value} extra response headers\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
-      "usage numbers: prompt_tokens = 10 + messages (prompts, inputs); completion_tokens = chunks;\n"
-      "  content = chunks x \"hello \".\n",
+      "  POST /v1/messages (Anthropic; needs x-api-key and anthropic-version headers; a tool_use\n"
+      "    answer when \"tools\" are given and the last user message says \"use tool\"),\n"
+      "  POST /v1beta/models/M:generateContent, M:streamGenerateContent?alt=sse (Gemini; needs\n"
+      "    x-goog-api-key or ?key=), POST /openai/deployments/D/chat/completions?api-version=V\n"
+      "    (Azure; needs api-key; answered like /v1/chat/completions, model D unless the body has one).\n"
+      "  Errors (status, bad requests) come in the shape of the endpoint's API.\n"
+      "usage numbers: prompt_tokens = 10 + messages (prompts, inputs, contents; +1 for an Anthropic\n"
+      "  system or Gemini systemInstruction); completion_tokens = chunks; content = chunks x \"hello \".\n",
       f);
 }
 
@@ -1296,7 +1754,7 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_DISC, O_ERRAFTER,
-         O_HELP };
+         O_PTOK, O_CTOK, O_HELP };
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
       {"host", required_argument, NULL, O_HOST},
@@ -1315,6 +1773,8 @@ static void parse_args(int argc, char **argv)
       {"no-usage", no_argument, NULL, O_NOUSAGE},
       {"disconnect-after", required_argument, NULL, O_DISC},
       {"error-after", required_argument, NULL, O_ERRAFTER},
+      {"prompt-tokens", required_argument, NULL, O_PTOK},
+      {"completion-tokens", required_argument, NULL, O_CTOK},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -1352,6 +1812,10 @@ static void parse_args(int argc, char **argv)
       cfg.defaults.disconnect_after = parse_num("--disconnect-after", optarg, -1, MAX_CHUNKS);
       break;
     case O_ERRAFTER: cfg.defaults.error_after = parse_num("--error-after", optarg, -1, MAX_CHUNKS); break;
+    case O_PTOK: cfg.defaults.prompt_tokens = parse_num("--prompt-tokens", optarg, -1, INT_MAX); break;
+    case O_CTOK:
+      cfg.defaults.completion_tokens = parse_num("--completion-tokens", optarg, -1, INT_MAX);
+      break;
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);

@@ -268,3 +268,310 @@ assert all(abs(a - b) < 1e-5 for a, b in zip(v, one["data"][0]["embedding"])), v
   mock_stop up
   for pid in "${pids[@]}"; do wait "$pid" || true; done
 }
+
+# ---- Anthropic, Gemini and Azure shapes ------------------------------------------------------
+
+ANTH_KEY=(-H 'x-api-key: sk-ant-test' -H 'anthropic-version: 2023-06-01')
+
+# anth_body EXTRA: a Messages API request (one user message) with EXTRA members added
+anth_body() {
+  printf '{"model":"claude-mock","max_tokens":64,"messages":[{"role":"user","content":"hi"}]%s}' "${1:+,$1}"
+}
+
+# gem_body EXTRA: a generateContent request (one content) with EXTRA members added
+gem_body() {
+  printf '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]%s}' "${1:+,$1}"
+}
+
+GEM=/v1beta/models/gemini-mock
+
+# anth_events < BODY: checks Anthropic SSE framing (every frame "event: NAME\ndata: JSON\n\n" with
+# the JSON's type equal to NAME) and prints one line per event: NAME<TAB>compact JSON
+anth_events() {
+  python3 -c '
+import json, sys
+raw = sys.stdin.read()
+assert raw.endswith("\n\n"), "body must end with a blank line"
+for frame in raw[:-2].split("\n\n"):
+    lines = frame.split("\n")
+    assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), frame
+    name, d = lines[0][7:], json.loads(lines[1][6:])
+    assert d["type"] == name, frame
+    print(name + "\t" + json.dumps(d, separators=(",", ":")))'
+}
+
+# gem_frames < BODY: checks Gemini SSE framing ("data: JSON\r\n\r\n" each) and prints the JSONs
+gem_frames() {
+  python3 -c '
+import json, sys
+raw = sys.stdin.buffer.read().decode()
+assert raw.endswith("\r\n\r\n"), "body must end with CRLF CRLF"
+for frame in raw[:-4].split("\r\n\r\n"):
+    assert frame.startswith("data: ") and "\n" not in frame, repr(frame)
+    print(json.dumps(json.loads(frame[6:]), separators=(",", ":")))'
+}
+
+@test "mock anthropic: non-streaming message shape and usage (10 + messages + system)" {
+  post /v1/messages '{"model":"claude-mock","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"},{"role":"user","content":"again"}]}' "${ANTH_KEY[@]}"
+  [ "$HTTP_STATUS" = 200 ]
+  echo "$HTTP_HEADERS" | grep -qi '^content-type: application/json'
+  run json_get 'd' <<< "$HTTP_BODY"
+  [ "$output" = '{"id": "msg_mock", "type": "message", "role": "assistant", "model": "claude-mock", "content": [{"type": "text", "text": "hello hello hello hello hello "}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 14, "output_tokens": 5}}' ]
+  post /v1/messages "$(anth_body '"mock":{"chunks":2,"prompt_tokens":100,"completion_tokens":7}')" "${ANTH_KEY[@]}"
+  [ "$(json_get '[d["content"][0]["text"], d["usage"]]' <<< "$HTTP_BODY")" = '["hello hello ", {"input_tokens": 100, "output_tokens": 7}]' ]
+  post /v1/messages "$(anth_body '"mock":{"no_usage":true}')" "${ANTH_KEY[@]}"
+  [ "$(json_get '["usage" in d, d["stop_reason"]]' <<< "$HTTP_BODY")" = '[false, "end_turn"]' ]
+  # the keys are recorded
+  run json_get '[d["path"], d["headers"]["x-api-key"], d["headers"]["anthropic-version"]]' <<< "$(mock_requests | tail -n 1)"
+  [ "$output" = '["/v1/messages", "sk-ant-test", "2023-06-01"]' ]
+}
+
+@test "mock anthropic: stream event sequence, names, deltas and usage" {
+  post /v1/messages "$(anth_body '"stream":true,"system":"s","mock":{"chunks":3}')" "${ANTH_KEY[@]}" -N
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$HTTP_RC" -eq 0 ]
+  echo "$HTTP_HEADERS" | grep -qi '^content-type: text/event-stream'
+  run anth_events < "$BATS_TEST_TMPDIR/http.body"
+  [ "$status" -eq 0 ]
+  [ "$(printf '%s\n' "${lines[@]}" | cut -f1 | tr '\n' ' ')" = \
+    "message_start content_block_start ping content_block_delta content_block_delta content_block_delta content_block_stop message_delta message_stop " ]
+  [ "$(cut -f2 <<< "${lines[0]}" | json_get 'd["message"]')" = \
+    '{"id": "msg_mock", "type": "message", "role": "assistant", "model": "claude-mock", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 0}}' ]
+  [ "$(cut -f2 <<< "${lines[1]}")" = '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}' ]
+  for i in 3 4 5; do
+    [ "$(cut -f2 <<< "${lines[$i]}")" = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello "}}' ]
+  done
+  [ "$(cut -f2 <<< "${lines[6]}")" = '{"type":"content_block_stop","index":0}' ]
+  [ "$(cut -f2 <<< "${lines[7]}")" = '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}' ]
+  [ "$(cut -f2 <<< "${lines[8]}")" = '{"type":"message_stop"}' ]
+  # no_usage: neither message_start nor message_delta carries usage
+  post /v1/messages "$(anth_body '"stream":true,"mock":{"no_usage":true}')" "${ANTH_KEY[@]}" -N
+  run anth_events < "$BATS_TEST_TMPDIR/http.body"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 11 ]
+  [ "$(grep -c usage "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
+}
+
+@test "mock anthropic: tool_use when tools are given and the last user message says 'use tool'" {
+  local tools='"tools":[{"name":"lookup","description":"d","input_schema":{"type":"object"}},{"name":"other","input_schema":{"type":"object"}}]'
+  post /v1/messages "{\"model\":\"claude-mock\",\"max_tokens\":64,$tools,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"please use tool now\"}]}]}" "${ANTH_KEY[@]}"
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(json_get '[d["content"], d["stop_reason"], d["usage"]]' <<< "$HTTP_BODY")" = \
+    '[[{"type": "tool_use", "id": "toolu_mock", "name": "lookup", "input": {"q": "x"}}], "tool_use", {"input_tokens": 11, "output_tokens": 5}]' ]
+  # streamed: a tool_use block whose input_json_delta pieces join to {"q":"x"}
+  post /v1/messages "{\"model\":\"claude-mock\",\"max_tokens\":64,\"stream\":true,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"use tool\"}]}" "${ANTH_KEY[@]}" -N
+  run anth_events < "$BATS_TEST_TMPDIR/http.body"
+  [ "$status" -eq 0 ]
+  [ "$(cut -f2 <<< "${lines[1]}" | json_get 'd["content_block"]')" = '{"type": "tool_use", "id": "toolu_mock", "name": "lookup", "input": {}}' ]
+  [ "$(printf '%s\n' "${lines[@]}" | grep '^content_block_delta' | cut -f2 | python3 -c '
+import json, sys
+print("".join(json.loads(l)["delta"]["partial_json"] for l in sys.stdin if json.loads(l)["delta"]["type"] == "input_json_delta"))')" = '{"q":"x"}' ]
+  printf '%s\n' "${lines[@]}" | grep -q '"stop_reason":"tool_use"'
+  # without the phrase in the LAST user message, or without tools: plain text
+  post /v1/messages "{\"model\":\"claude-mock\",\"max_tokens\":64,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"use tool\"},{\"role\":\"assistant\",\"content\":\"ok\"},{\"role\":\"user\",\"content\":\"thanks\"}]}" "${ANTH_KEY[@]}"
+  [ "$(json_get '[d["content"][0]["type"], d["stop_reason"]]' <<< "$HTTP_BODY")" = '["text", "end_turn"]' ]
+  post /v1/messages "$(anth_body)" "${ANTH_KEY[@]}"
+  [ "$(json_get 'd["content"][0]["type"]' <<< "$HTTP_BODY")" = text ]
+}
+
+@test "mock anthropic: key and version checks, request validation, error bodies by status" {
+  post /v1/messages "$(anth_body)" -H 'anthropic-version: 2023-06-01'
+  [ "$HTTP_STATUS" = 401 ]
+  [ "$(json_get '[d["type"], d["error"]["type"]]' <<< "$HTTP_BODY")" = '["error", "authentication_error"]' ]
+  post /v1/messages "$(anth_body)" -H 'x-api-key: k'
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(json_get 'd["error"]["type"]' <<< "$HTTP_BODY")" = invalid_request_error ]
+  local bad
+  for bad in '{"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}' \
+             '{"model":"m","messages":[{"role":"user","content":"hi"}]}' \
+             '{"model":"m","max_tokens":1.5,"messages":[{"role":"user","content":"hi"}]}' \
+             '{"model":"m","max_tokens":"5","messages":[{"role":"user","content":"hi"}]}' \
+             '{"model":"m","max_tokens":5,"messages":[]}' \
+             '{"model":"m","max_tokens":5}' \
+             'not json'; do
+    post /v1/messages "$bad" "${ANTH_KEY[@]}"
+    [ "$HTTP_STATUS" = 400 ]
+    [ "$(json_get '[d["type"], d["error"]["type"], type(d["error"]["message"]).__name__]' <<< "$HTTP_BODY")" = '["error", "invalid_request_error", "str"]' ]
+  done
+  local pair
+  for pair in 400:invalid_request_error 401:authentication_error 403:permission_error 404:not_found_error \
+              429:rate_limit_error 500:api_error 529:overloaded_error; do
+    post /v1/messages "$(anth_body '"stream":true')" "${ANTH_KEY[@]}" -H "X-Mock: {\"status\":${pair%%:*}}"
+    [ "$HTTP_STATUS" = "${pair%%:*}" ]
+    [ "$(json_get '[d["type"], d["error"]["type"], d["error"]["message"]]' <<< "$HTTP_BODY")" = \
+      "[\"error\", \"${pair#*:}\", \"mock error ${pair%%:*}\"]" ]
+  done
+  # the status from the body's "mock" too
+  post /v1/messages "$(anth_body '"mock":{"status":529}')" "${ANTH_KEY[@]}"
+  [ "$HTTP_STATUS" = 529 ]
+}
+
+@test "mock anthropic: disconnect_after cuts after N deltas; error_after sends an error event" {
+  post /v1/messages "$(anth_body '"stream":true,"mock":{"chunks":10,"disconnect_after":2}')" "${ANTH_KEY[@]}" -N --max-time 10
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(grep -c '^event: content_block_delta' "$BATS_TEST_TMPDIR/http.body")" -eq 2 ]
+  [ "$(grep -c 'message_stop\|content_block_stop' "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
+  post /v1/messages "$(anth_body '"stream":true,"mock":{"chunks":10,"disconnect_after":1,"chunk_gap_ms":20}')" "${ANTH_KEY[@]}" -N --max-time 10
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(grep -c '^event: content_block_delta' "$BATS_TEST_TMPDIR/http.body")" -eq 1 ]
+  post /v1/messages "$(anth_body '"mock":{"disconnect_after":0}')" "${ANTH_KEY[@]}" --max-time 10
+  [ "$HTTP_RC" -eq 52 ]
+  post /v1/messages "$(anth_body '"stream":true,"mock":{"chunks":5,"error_after":1}')" "${ANTH_KEY[@]}" -N
+  [ "$HTTP_RC" -eq 0 ]
+  run anth_events < "$BATS_TEST_TMPDIR/http.body"
+  [ "$status" -eq 0 ]
+  [ "$(printf '%s\n' "${lines[@]}" | cut -f1 | tr '\n' ' ')" = "message_start content_block_start ping content_block_delta error " ]
+  [ "$(cut -f2 <<< "${lines[4]}" | json_get 'd["error"]["type"]')" = api_error ]
+}
+
+@test "mock gemini: generateContent shape and usage (10 + contents + systemInstruction), key in the query" {
+  post "$GEM:generateContent?key=AIza-q" '{"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"text":"yo"}]},{"role":"user","parts":[{"text":"x"}]}],"systemInstruction":{"parts":[{"text":"s"}]}}'
+  [ "$HTTP_STATUS" = 200 ]
+  run json_get 'd' <<< "$HTTP_BODY"
+  [ "$output" = '{"candidates": [{"content": {"role": "model", "parts": [{"text": "hello hello hello hello hello "}]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 14, "candidatesTokenCount": 5, "totalTokenCount": 19}, "modelVersion": "gemini-mock"}' ]
+  run json_get '[d["path"], d["query"]]' <<< "$(mock_requests | tail -n 1)"
+  [ "$output" = '["/v1beta/models/gemini-mock:generateContent", {"key": "AIza-q"}]' ]
+  post "$GEM:generateContent" "$(gem_body '"mock":{"chunks":2,"prompt_tokens":40,"completion_tokens":9}')" -H 'x-goog-api-key: AIza-h'
+  [ "$(json_get '[d["candidates"][0]["content"]["parts"][0]["text"], d["usageMetadata"]]' <<< "$HTTP_BODY")" = \
+    '["hello hello ", {"promptTokenCount": 40, "candidatesTokenCount": 9, "totalTokenCount": 49}]' ]
+  [ "$(mock_requests | tail -n 1 | json_get 'd["headers"]["x-goog-api-key"]')" = AIza-h ]
+  post "$GEM:generateContent" "$(gem_body '"mock":{"no_usage":true}')" -H 'x-goog-api-key: k'
+  [ "$(json_get '["usageMetadata" in d, d["candidates"][0]["finishReason"]]' <<< "$HTTP_BODY")" = '[false, "STOP"]' ]
+}
+
+@test "mock gemini: streamGenerateContent?alt=sse: one CRLF frame per chunk, STOP and usage on the last, no [DONE]" {
+  post "$GEM:streamGenerateContent?alt=sse&key=k1" "$(gem_body '"mock":{"chunks":3}')" -N
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$HTTP_RC" -eq 0 ]
+  echo "$HTTP_HEADERS" | grep -qi '^content-type: text/event-stream'
+  run gem_frames < "$BATS_TEST_TMPDIR/http.body"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 3 ]
+  [ "$(grep -c DONE "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
+  for i in 0 1; do
+    [ "${lines[$i]}" = '{"candidates":[{"content":{"role":"model","parts":[{"text":"hello "}]},"index":0}],"modelVersion":"gemini-mock"}' ]
+  done
+  [ "${lines[2]}" = '{"candidates":[{"content":{"role":"model","parts":[{"text":"hello "}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":3,"totalTokenCount":14},"modelVersion":"gemini-mock"}' ]
+  run json_get 'd["query"]' <<< "$(mock_requests | tail -n 1)"
+  [ "$output" = '{"alt": "sse", "key": "k1"}' ]
+  # no_usage: no usageMetadata anywhere; chunks 0: one empty closing frame
+  post "$GEM:streamGenerateContent?alt=sse" "$(gem_body '"mock":{"no_usage":true,"chunks":0}')" -H 'x-goog-api-key: k' -N
+  run gem_frames < "$BATS_TEST_TMPDIR/http.body"
+  [ "${#lines[@]}" -eq 1 ]
+  [ "$(json_get '["usageMetadata" in d, d["candidates"][0]["finishReason"]]' <<< "${lines[0]}")" = '[false, "STOP"]' ]
+}
+
+@test "mock gemini: key check, contents check, error statuses, disconnect and in-band error" {
+  post "$GEM:generateContent" "$(gem_body)"
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(json_get '[d["error"]["code"], d["error"]["status"], d["error"]["details"][0]["reason"]]' <<< "$HTTP_BODY")" = '[400, "INVALID_ARGUMENT", "API_KEY_INVALID"]' ]
+  post "$GEM:streamGenerateContent?alt=sse" "$(gem_body)"
+  [ "$HTTP_STATUS" = 400 ]
+  post "$GEM:generateContent?key=k" '{"contents":[]}'
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(json_get 'd["error"]["status"]' <<< "$HTTP_BODY")" = INVALID_ARGUMENT ]
+  post "$GEM:generateContent?key=k" '{"mock":{"chunks":1}}'
+  [ "$HTTP_STATUS" = 400 ]
+  local pair
+  for pair in 400:INVALID_ARGUMENT 403:PERMISSION_DENIED 404:NOT_FOUND 429:RESOURCE_EXHAUSTED 500:INTERNAL 503:UNAVAILABLE; do
+    post "$GEM:streamGenerateContent?alt=sse&key=k" "$(gem_body)" -H "X-Mock: {\"status\":${pair%%:*}}"
+    [ "$HTTP_STATUS" = "${pair%%:*}" ]
+    [ "$(json_get 'd' <<< "$HTTP_BODY")" = "{\"error\": {\"code\": ${pair%%:*}, \"message\": \"mock error ${pair%%:*}\", \"status\": \"${pair#*:}\"}}" ]
+  done
+  post "$GEM:streamGenerateContent?alt=sse&key=k" "$(gem_body '"mock":{"chunks":10,"disconnect_after":2}')" -N --max-time 10
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(grep -c '^data: ' "$BATS_TEST_TMPDIR/http.body")" -eq 2 ]
+  [ "$(grep -c STOP "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
+  post "$GEM:generateContent?key=k" "$(gem_body '"mock":{"disconnect_after":0}')" --max-time 10
+  [ "$HTTP_RC" -eq 52 ]
+  post "$GEM:streamGenerateContent?alt=sse&key=k" "$(gem_body '"mock":{"chunks":5,"error_after":2}')" -N
+  run gem_frames < "$BATS_TEST_TMPDIR/http.body"
+  [ "${#lines[@]}" -eq 3 ]
+  [ "$(json_get 'd["error"]["status"]' <<< "${lines[2]}")" = INTERNAL ]
+  # unknown method on a model, GET on generateContent
+  post "$GEM:countTokens?key=k" "$(gem_body)"
+  [ "$HTTP_STATUS" = 404 ]
+  http GET "$MOCK_URL$GEM:generateContent?key=k"
+  [ "$HTTP_STATUS" = 405 ]
+}
+
+@test "mock azure: deployment path answered like chat completions, api-key and api-version required" {
+  local az=/openai/deployments/my-gpt4/chat/completions
+  post "$az?api-version=2024-06-01" "$(chat_body)" -H 'api-key: az-key'
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(json_get '[d["object"], d["model"], d["choices"][0]["message"]["content"], d["usage"]]' <<< "$HTTP_BODY")" = \
+    '["chat.completion", "gpt-4o-mini", "hello hello hello hello hello ", {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}]' ]
+  # without a model in the body, the deployment is the model
+  post "$az?api-version=2024-06-01" '{"messages":[{"role":"user","content":"hi"}],"stream":true,"mock":{"chunks":2}}' -H 'api-key: az-key' -N
+  run sse_data < "$BATS_TEST_TMPDIR/http.body"
+  [ "${#lines[@]}" -eq 4 ]
+  [ "$(json_get 'd["model"]' <<< "${lines[1]}")" = my-gpt4 ]
+  [ "${lines[3]}" = "[DONE]" ]
+  run json_get '[d["path"], d["query"], d["headers"]["api-key"]]' <<< "$(mock_requests | tail -n 1)"
+  [ "$output" = '["/openai/deployments/my-gpt4/chat/completions", {"api-version": "2024-06-01"}, "az-key"]' ]
+  post "$az?api-version=2024-06-01" "$(chat_body)"
+  [ "$HTTP_STATUS" = 401 ]
+  [ "$(json_get 'd["error"]["code"]' <<< "$HTTP_BODY")" = 401 ]
+  post "$az" "$(chat_body)" -H 'api-key: az-key'
+  [ "$HTTP_STATUS" = 404 ]
+  post "$az?api-version=1" "$(chat_body '"mock":{"status":429}')" -H 'api-key: az-key'
+  [ "$HTTP_STATUS" = 429 ]
+  [ "$(json_get 'd["error"]["code"]' <<< "$HTTP_BODY")" = mock_429 ]
+}
+
+@test "mock: CLI defaults drive the Anthropic, Gemini and Azure endpoints" {
+  mock_start c3 --chunks 3 --chunk-gap-ms 100 --prompt-tokens 50 --completion-tokens 30
+  local t
+  t=$(curl -sN -o "$BATS_TEST_TMPDIR/a.body" -w '%{time_total}' "$MOCK_C3_URL/v1/messages" "${ANTH_KEY[@]}" --data-binary "$(anth_body '"stream":true')")
+  python3 -c 'import sys; assert float(sys.argv[1]) >= 0.3, sys.argv[1]' "$t"   # 3 gaps before the 3 deltas
+  [ "$(grep -c '^event: content_block_delta' "$BATS_TEST_TMPDIR/a.body")" -eq 3 ]
+  grep -q '"input_tokens":50' "$BATS_TEST_TMPDIR/a.body"
+  grep -q '"usage":{"output_tokens":30}' "$BATS_TEST_TMPDIR/a.body"
+  t=$(curl -sN -o "$BATS_TEST_TMPDIR/g.body" -w '%{time_total}' "$MOCK_C3_URL$GEM:streamGenerateContent?alt=sse&key=k" --data-binary "$(gem_body)")
+  python3 -c 'import sys; assert float(sys.argv[1]) >= 0.2, sys.argv[1]' "$t"   # 2 gaps between 3 frames
+  run gem_frames < "$BATS_TEST_TMPDIR/g.body"
+  [ "${#lines[@]}" -eq 3 ]
+  [ "$(json_get 'd["usageMetadata"]' <<< "${lines[2]}")" = '{"promptTokenCount": 50, "candidatesTokenCount": 30, "totalTokenCount": 80}' ]
+  http POST "$MOCK_C3_URL/openai/deployments/d/chat/completions?api-version=1" -H 'api-key: a' --data-binary "$(chat_body)"
+  [ "$(json_get '[d["choices"][0]["message"]["content"], d["usage"]["total_tokens"]]' <<< "$HTTP_BODY")" = '["hello hello hello ", 80]' ]
+
+  mock_start nu --no-usage --first-byte-ms 300 --delay-ms 200
+  t=$(curl -sN -o "$BATS_TEST_TMPDIR/a.body" -w '%{time_total}' "$MOCK_NU_URL/v1/messages" "${ANTH_KEY[@]}" --data-binary "$(anth_body '"stream":true')")
+  python3 -c 'import sys; assert float(sys.argv[1]) >= 0.5, sys.argv[1]' "$t"
+  grep -q '^event: message_stop' "$BATS_TEST_TMPDIR/a.body"
+  [ "$(grep -c usage "$BATS_TEST_TMPDIR/a.body")" -eq 0 ]
+  http POST "$MOCK_NU_URL$GEM:generateContent?key=k" --data-binary "$(gem_body)"
+  [ "$(json_get '"usageMetadata" in d' <<< "$HTTP_BODY")" = false ]
+
+  mock_start dc --disconnect-after 1 --chunks 4
+  http POST "$MOCK_DC_URL/v1/messages" "${ANTH_KEY[@]}" --data-binary "$(anth_body '"stream":true')" -N --max-time 10
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(grep -c '^event: content_block_delta' "$BATS_TEST_TMPDIR/http.body")" -eq 1 ]
+  http POST "$MOCK_DC_URL$GEM:streamGenerateContent?alt=sse&key=k" --data-binary "$(gem_body)" -N --max-time 10
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(grep -c '^data: ' "$BATS_TEST_TMPDIR/http.body")" -eq 1 ]
+  http POST "$MOCK_DC_URL$GEM:generateContent?key=k" --data-binary "$(gem_body)" --max-time 10
+  [ "$HTTP_RC" -eq 52 ]
+
+  mock_start st --status 529
+  http POST "$MOCK_ST_URL/v1/messages" "${ANTH_KEY[@]}" --data-binary "$(anth_body)"
+  [ "$HTTP_STATUS" = 529 ]
+  [ "$(json_get 'd["error"]["type"]' <<< "$HTTP_BODY")" = overloaded_error ]
+  http POST "$MOCK_ST_URL$GEM:generateContent?key=k" --data-binary "$(gem_body)"
+  [ "$HTTP_STATUS" = 529 ]
+  [ "$(json_get 'd["error"]["status"]' <<< "$HTTP_BODY")" = INTERNAL ]
+  # the key checks come before the status override
+  http POST "$MOCK_ST_URL/v1/messages" --data-binary "$(anth_body)"
+  [ "$HTTP_STATUS" = 401 ]
+  # X-Mock still overrides the CLI default
+  http POST "$MOCK_ST_URL$GEM:generateContent?key=k" --data-binary "$(gem_body)" -H 'X-Mock: {"status":200}'
+  [ "$HTTP_STATUS" = 200 ]
+
+  mock_start ea --error-after 0
+  http POST "$MOCK_EA_URL/v1/messages" "${ANTH_KEY[@]}" --data-binary "$(anth_body '"stream":true')" -N
+  grep -q '^event: error' "$BATS_TEST_TMPDIR/http.body"
+  [ "$(grep -c content_block_delta "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
+  for n in c3 nu dc st ea; do mock_stop "$n"; done
+}
