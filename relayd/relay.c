@@ -673,7 +673,7 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
 /* One whole event from the upstream: an anthropic channel's is first turned into OpenAI chunks. */
 static void upstream_event(struct request *r, const char *ev, size_t evlen)
 {
-  if (r->channel->api == UPSTREAM_OPENAI) {
+  if (r->channel->api != UPSTREAM_ANTHROPIC) {
     stream_event(r, ev, evlen);
     return;
   }
@@ -758,6 +758,18 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static void fail_upstream(struct request *r, CURLcode res);
 
+/* A request this channel cannot take: answered as if the upstream had refused it with 400. */
+static void refuse_attempt(struct request *r, const char *why)
+{
+  r->status_known = true;
+  r->up_status = 400;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  fail_upstream(r, CURLE_OK);
+}
+
 static void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
@@ -779,14 +791,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     else
       snprintf(err, sizeof err, "an anthropic channel serves only chat requests");
     if (!r->up_body) {
-      /* a request this channel cannot take: answered like a refusal by the upstream */
-      r->status_known = true;
-      r->up_status = 400;
-      buf_reset(&r->errbody);
-      buf_append_str(&r->errbody, "{\"error\":{\"message\":");
-      buf_append_json_str(&r->errbody, err);
-      buf_append_str(&r->errbody, "}}");
-      fail_upstream(r, CURLE_OK);
+      refuse_attempt(r, err);
       return;
     }
     r->up_len = strlen(r->up_body);
@@ -799,9 +804,28 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   /* base URL + API path; a base that already ends in /v1 is not given a second one */
   char url[2048];
   size_t bl = strlen(ch->base_url);
-  if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
-    path += 3;
-  snprintf(url, sizeof url, "%s%s", ch->base_url, path);
+  if (ch->api == UPSTREAM_AZURE) {
+    /* {base}/openai/deployments/{model without dots}/{task}?api-version=... */
+    char deployment[MODEL_NAME_MAX];
+    size_t n = 0;
+    for (const char *m = r->upstream_model; *m && n < sizeof deployment - 1; m++) {
+      if (*m == '.')
+        continue;
+      if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '-' ||
+            *m == '_')) {
+        refuse_attempt(r, "an Azure deployment name may contain only letters, digits, '-' and '_'");
+        return;
+      }
+      deployment[n++] = *m;
+    }
+    deployment[n] = '\0';
+    snprintf(url, sizeof url, "%s/openai/deployments/%s%s?api-version=%s", ch->base_url, deployment,
+             path + 3, ch->api_version);
+  } else {
+    if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
+      path += 3;
+    snprintf(url, sizeof url, "%s%s", ch->base_url, path);
+  }
 
   CURL *e = worker_easy_get(w);
   r->easy = e;
@@ -877,7 +901,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && !speaks_claude(r) && r->channel->api == UPSTREAM_OPENAI) {
+    if (is_error && !speaks_claude(r) && r->channel->api != UPSTREAM_ANTHROPIC) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);

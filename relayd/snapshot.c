@@ -324,7 +324,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
   s->channels = arena_alloc(&s->arena, (n ? n : 1) * sizeof *s->channels);
 
   st = db_prepare(db, "SELECT id, name, type, key, status, base_url, models, \"group\", model_mapping, "
-                      "priority, weight FROM channels ORDER BY id");
+                      "priority, weight, other FROM channels ORDER BY id");
   if (!st)
     return -1;
   struct strmap builds;
@@ -335,7 +335,15 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->id = db_col_int64(st, 0);
     c->name = arena_strdup(&s->arena, db_col_text(st, 1));
     c->type = arena_strdup(&s->arena, db_col_text(st, 2));
-    c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC : UPSTREAM_OPENAI;
+    c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC
+             : strcmp(c->type, "azure") == 0    ? UPSTREAM_AZURE
+                                                : UPSTREAM_OPENAI;
+    c->api_version = AZURE_DEFAULT_API_VERSION;
+    cJSON *other = cJSON_Parse(db_col_text(st, 11));
+    const cJSON *av = cJSON_GetObjectItemCaseSensitive(other, "api_version");
+    if (cJSON_IsString(av) && av->valuestring[0])
+      c->api_version = arena_strdup(&s->arena, av->valuestring);
+    cJSON_Delete(other);
     const char *key = db_col_text(st, 3);
     c->status = (int)db_col_int64(st, 4);
     const char *base = db_col_text(st, 5);
@@ -367,7 +375,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
      * 100-continue round trip on larger bodies */
     char auth[1200];
     bool anthropic = c->api == UPSTREAM_ANTHROPIC;
-    snprintf(auth, sizeof auth, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s", key);
+    snprintf(auth, sizeof auth, anthropic ? "x-api-key: %s"
+                                : c->api == UPSTREAM_AZURE ? "api-key: %s" : "Authorization: Bearer %s", key);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Expect:");
     if (anthropic)

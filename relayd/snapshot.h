@@ -66,15 +66,18 @@ struct snap_token {
   const char *group;          /* the effective group: token's, else the user's */
 };
 
-/* The API an upstream speaks, from the channel type: anthropic -> the Messages API; every other
- * type is OpenAI-compatible for now. */
-enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC };
+/* The API an upstream speaks, from the channel type: anthropic -> the Messages API; azure -> the
+ * OpenAI API on deployment paths with an api-key header; every other type is OpenAI-compatible. */
+enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE };
+
+#define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 
 struct snap_channel {
   int64_t id;
   const char *name;
   const char *type;
   enum upstream_api api;
+  const char *api_version;    /* azure: other.api_version, else AZURE_DEFAULT_API_VERSION */
   const char *base_url;       /* without trailing '/' */
   int status;
   int64_t priority;

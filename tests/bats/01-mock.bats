@@ -88,7 +88,7 @@ for e in events[:-1]:
   post /v1/chat/completions "$(chat_body '"stream":true,"stream_options":{"include_usage":true},"mock":{"no_usage":true}')" -N
   run sse_data < "$BATS_TEST_TMPDIR/http.body"
   [ "${#lines[@]}" -eq 7 ]
-  ! grep -q usage "$BATS_TEST_TMPDIR/http.body"
+  ( ! grep -q usage "$BATS_TEST_TMPDIR/http.body" )
 }
 
 @test "mock: legacy completions, streaming and not" {
@@ -127,7 +127,7 @@ for e in events[:-1]:
   post /v1/chat/completions "$(chat_body '"stream":true,"mock":{"chunks":10,"disconnect_after":3}')" -N --max-time 10
   [ "$HTTP_STATUS" = 200 ]
   [ "$HTTP_RC" -eq 18 ]             # curl: transfer closed with outstanding read data
-  ! grep -q 'DONE' "$BATS_TEST_TMPDIR/http.body"
+  ( ! grep -q 'DONE' "$BATS_TEST_TMPDIR/http.body" )
   [ "$(grep -c '"content":"hello "' "$BATS_TEST_TMPDIR/http.body")" -eq 3 ]
   # the same with gaps between chunks (the cut then happens after a timer resume)
   post /v1/chat/completions "$(chat_body '"stream":true,"mock":{"chunks":10,"disconnect_after":2,"chunk_gap_ms":20}')" -N --max-time 10

@@ -90,7 +90,7 @@ EOF
   echo "$headers" | grep -qi '^content-type: text/event-stream'
   echo "$headers" | grep -qi '^cache-control: no-cache'
   [ "$(printf '%s\n' "$body" | grep -c '^data: ')" -eq 6 ]       # role + 4 words + [DONE]
-  ! printf '%s\n' "$body" | grep -q '"usage":{'
+  ( ! printf '%s\n' "$body" | grep -q '"usage":{' )
   [ "$(printf '%s\n' "$body" | grep '^data: ' | tail -1)" = 'data: [DONE]' ]
   # relay asked the upstream for usage on the client's behalf
   mock_requests up | tail -1 | $JGET 'd["body"]["stream_options"]["include_usage"]' | grep -qx true
@@ -314,7 +314,7 @@ assert times[-1] - times[0] > 0.7, times
   chat '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":6,"disconnect_after":3}}'
   [ "$status_code" = 200 ]
   printf '%s\n' "$body" | grep '^data: {"error"' | sed 's/^data: //' | $JGET 'd["error"]["code"]' | grep -qx stream_interrupted
-  ! printf '%s\n' "$body" | grep -q 'DONE'
+  ( ! printf '%s\n' "$body" | grep -q 'DONE' )
   wait_logs 1
   # no usage came: counted locally (3 words "hello " = 18 chars -> 5 tokens), said so in the log
   [ "$(sql 'SELECT end_reason, usage_source, completion_tokens > 0, quota > 0 FROM logs WHERE type=2')" = "$(printf 'upstream_error\tlocal\t1\t1')" ]

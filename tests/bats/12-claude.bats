@@ -123,7 +123,7 @@ assert delta["usage"]["output_tokens"] == 3, delta
   messages '{"model":"gpt-4o-mini","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
   [ "$status_code" = 200 ]
   printf '%s\n' "$body" | grep -q '^event: error'
-  ! printf '%s\n' "$body" | grep -q '^event: message_stop'
+  ( ! printf '%s\n' "$body" | grep -q '^event: message_stop' )
   wait_logs 1
   [ "$(sql 'SELECT end_reason, usage_source, quota > 0 FROM logs WHERE type=2')" = "$(printf 'upstream_error\tlocal\t1')" ]
 }

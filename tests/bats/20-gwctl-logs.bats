@@ -102,8 +102,8 @@ setup() {
   gwctl group set g2 --ratio 1
   code=$(gwctl redeem create --count 1 --quota 5)
   all=$(sql "SELECT content FROM logs")
-  ! echo "$all" | grep -qF "${key#sk-}"
-  ! echo "$all" | grep -q upstream-secret-123
-  ! echo "$all" | grep -qF "$code"
+  ( ! echo "$all" | grep -qF "${key#sk-}" )
+  ( ! echo "$all" | grep -q upstream-secret-123 )
+  ( ! echo "$all" | grep -qF "$code" )
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3")" -ge 11 ]
 }

@@ -18,8 +18,8 @@ setup() {
   [[ "$output" =~ ^sk-[0-9A-Za-z]{48}$ ]]
   [ "$(sql 'SELECT expired_time, remain_quota, models, subnet FROM tokens')" = "$(printf '4073544000\t500\tgpt-4o,gpt-4o-mini\t10.0.0.0/8,::1,192.168.1.7')" ]
   # the key itself is not stored, nor logged
-  ! sql 'SELECT * FROM tokens' | grep -qF "${output#sk-}"
-  ! sql 'SELECT content FROM logs' | grep -qF "${output#sk-}"
+  ( ! sql 'SELECT * FROM tokens' | grep -qF "${output#sk-}" )
+  ( ! sql 'SELECT content FROM logs' | grep -qF "${output#sk-}" )
   run gwctl token create --user bob --name t2 --unlimited --expires 4102444800 --json
   [ "$status" -eq 0 ]
   [ "$(echo "$output" | $JGET '[d["name"], d["username"], d["key"][:3]]')" = '["t2", "bob", "sk-"]' ]

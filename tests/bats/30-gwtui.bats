@@ -220,7 +220,7 @@ chat() {
   wait_screen '\[paused\]'
   [ "$(chat only-c2)" = 200 ]
   sleep 1.5   # longer than relayd's 100 ms event batching plus a refresh: it would show by now
-  ! screen | grep -q 'only-c2'
+  ( ! screen | grep -q 'only-c2' )
   keys Space
   wait_screen 'only-c2 +c2 +200'
   # detail of the newest request
