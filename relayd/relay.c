@@ -8,6 +8,7 @@
 
 #include "billing.h"
 #include "claude.h"
+#include "gemini.h"
 #include "keys.h"
 #include "log.h"
 #include "openai.h"
@@ -105,6 +106,8 @@ struct request {
 
   struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
   struct claude_to_openai_stream claude_in;    /* anthropic channels: their events -> OpenAI chunks */
+  struct gemini_to_openai_stream gemini_in;    /* gemini channels: their frames -> OpenAI chunks */
+  char gemini_path[MODEL_NAME_MAX + 64];
   struct buf converted;                        /* OpenAI events made from an anthropic channel's */
 
   struct usage usage;
@@ -670,10 +673,21 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
     log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
 }
 
-/* One whole event from the upstream: an anthropic channel's is first turned into OpenAI chunks. */
+/* Relays the OpenAI events an adapter wrote into r->converted. */
+static void relay_converted(struct request *r)
+{
+  size_t off = 0, l;
+  while ((l = sse_event_len(r->converted.data + off, r->converted.len - off)) > 0) {
+    stream_event(r, r->converted.data + off, l);
+    off += l;
+  }
+}
+
+/* One whole event from the upstream: an anthropic or gemini channel's is first turned into OpenAI
+ * chunks. */
 static void upstream_event(struct request *r, const char *ev, size_t evlen)
 {
-  if (r->channel->api != UPSTREAM_ANTHROPIC) {
+  if (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE) {
     stream_event(r, ev, evlen);
     return;
   }
@@ -688,17 +702,16 @@ static void upstream_event(struct request *r, const char *ev, size_t evlen)
     event[nlen] = '\0';
   }
   buf_reset(&r->converted);
-  if (claude_stream_to_openai_feed(&r->claude_in, event[0] ? event : NULL, data, dlen, &r->converted, err,
-                                   sizeof err) < 0) {
+  int rc = r->channel->api == UPSTREAM_GEMINI
+               ? gemini_stream_to_openai_feed(&r->gemini_in, data, dlen, &r->converted, err, sizeof err)
+               : claude_stream_to_openai_feed(&r->claude_in, event[0] ? event : NULL, data, dlen,
+                                              &r->converted, err, sizeof err);
+  if (rc < 0) {
     log_msg(LOG_WARN, "an upstream event could not be converted, dropped", "request_id=%s error=\"%s\"",
             r->request_id, err);
     return;
   }
-  size_t off = 0, l;
-  while ((l = sse_event_len(r->converted.data + off, r->converted.len - off)) > 0) {
-    stream_event(r, r->converted.data + off, l);
-    off += l;
-  }
+  relay_converted(r);
 }
 
 static void wake_reader(struct request *r)
@@ -797,6 +810,24 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     r->up_len = strlen(r->up_body);
     path = "/v1/messages";
     claude_stream_to_openai_init(&r->claude_in, true, now_unix());
+  } else if (ch->api == UPSTREAM_GEMINI) {
+    char err[256];
+    if (r->def->api != API_CHAT) {
+      refuse_attempt(r, "a gemini channel serves only chat requests");
+      return;
+    }
+    if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
+      refuse_attempt(r, "the model name cannot be used in a Gemini URL");
+      return;
+    }
+    r->up_body = gemini_request_from_openai(r->root, err, sizeof err);
+    if (!r->up_body) {
+      refuse_attempt(r, err);
+      return;
+    }
+    r->up_len = strlen(r->up_body);
+    path = r->gemini_path;
+    gemini_stream_to_openai_init(&r->gemini_in, r->rq.model, true, now_unix());
   } else {
     r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
   }
@@ -821,6 +852,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     deployment[n] = '\0';
     snprintf(url, sizeof url, "%s/openai/deployments/%s%s?api-version=%s", ch->base_url, deployment,
              path + 3, ch->api_version);
+  } else if (ch->api == UPSTREAM_GEMINI) {
+    snprintf(url, sizeof url, "%s%s", ch->base_url, path);      /* path: /v1beta/models/... */
   } else {
     if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
       path += 3;
@@ -901,7 +934,8 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && !speaks_claude(r) && r->channel->api != UPSTREAM_ANTHROPIC) {
+    if (is_error && !speaks_claude(r) &&
+        (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -940,11 +974,13 @@ static cJSON *find_usage(const char *p, size_t len)
 
 static void finish_nonstream(struct request *r)
 {
-  if (r->channel->api == UPSTREAM_ANTHROPIC) {
+  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
     char err[256];
     struct usage cu;
-    char *conv = claude_response_to_openai(r->resp.data ? r->resp.data : "", r->resp.len, now_unix(), &cu,
-                                           err, sizeof err);
+    const char *b = r->resp.data ? r->resp.data : "";
+    char *conv = r->channel->api == UPSTREAM_GEMINI
+                     ? gemini_response_to_openai(b, r->resp.len, r->rq.model, now_unix(), &cu, err, sizeof err)
+                     : claude_response_to_openai(b, r->resp.len, now_unix(), &cu, err, sizeof err);
     if (conv) {
       buf_reset(&r->resp);
       buf_append_str(&r->resp, conv);
@@ -997,6 +1033,12 @@ static void finish_nonstream(struct request *r)
 
 static void finish_stream(struct request *r, CURLcode res)
 {
+  /* a Gemini stream has no [DONE]: the end of its body closes the converted stream */
+  if (r->channel->api == UPSTREAM_GEMINI && res == CURLE_OK && !r->saw_done) {
+    buf_reset(&r->converted);
+    if (gemini_stream_to_openai_finish(&r->gemini_in, &r->converted) == 0)
+      relay_converted(r);
+  }
   if (speaks_claude(r) && (res != CURLE_OK || !r->saw_done)) {
     /* finish() closes a stream that got its finish_reason; anything else is an error event */
     if (res != CURLE_OK || claude_stream_from_openai_finish(&r->claude_out, &r->out) < 0) {

@@ -337,6 +337,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->type = arena_strdup(&s->arena, db_col_text(st, 2));
     c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC
              : strcmp(c->type, "azure") == 0    ? UPSTREAM_AZURE
+             : strcmp(c->type, "gemini") == 0   ? UPSTREAM_GEMINI
                                                 : UPSTREAM_OPENAI;
     c->api_version = AZURE_DEFAULT_API_VERSION;
     cJSON *other = cJSON_Parse(db_col_text(st, 11));
@@ -376,7 +377,9 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     char auth[1200];
     bool anthropic = c->api == UPSTREAM_ANTHROPIC;
     snprintf(auth, sizeof auth, anthropic ? "x-api-key: %s"
-                                : c->api == UPSTREAM_AZURE ? "api-key: %s" : "Authorization: Bearer %s", key);
+                                : c->api == UPSTREAM_AZURE  ? "api-key: %s"
+                                : c->api == UPSTREAM_GEMINI ? "x-goog-api-key: %s"
+                                                            : "Authorization: Bearer %s", key);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Expect:");
     if (anthropic)

@@ -67,8 +67,9 @@ struct snap_token {
 };
 
 /* The API an upstream speaks, from the channel type: anthropic -> the Messages API; azure -> the
- * OpenAI API on deployment paths with an api-key header; every other type is OpenAI-compatible. */
-enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE };
+ * OpenAI API on deployment paths with an api-key header; gemini -> generateContent with an
+ * x-goog-api-key header; every other type is OpenAI-compatible. */
+enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI };
 
 #define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 

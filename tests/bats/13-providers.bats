@@ -109,3 +109,54 @@ assert all(c.get("usage") is None for c in chunks), chunks
   [ "$status_code" = 200 ]
   [ "$(printf '%s\n' "$body" | grep '^data: ' | tail -1)" = 'data: [DONE]' ]
 }
+
+@test "gemini channel: generateContent with x-goog-api-key; answer, stream and usage converted" {
+  mock_start up --chunks 3
+  printf 'gemini-key\n' | gwctl channel add --name gm --type gemini --base-url "http://127.0.0.1:$MOCK_PORT" \
+    --models gemini-2.5-flash
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  chat '{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | $JGET 'd["choices"][0]["message"]["content"], d["choices"][0]["finish_reason"]')" = '["hello hello hello ", "stop"]' ]
+  up=$(mock_requests up | tail -1)
+  [ "$(echo "$up" | $JGET 'd["path"]')" = '/v1beta/models/gemini-2.5-flash:generateContent' ]
+  [ "$(echo "$up" | $JGET 'd["headers"]["x-goog-api-key"]')" = gemini-key ]
+  [ "$(echo "$up" | $JGET 'd["body"]["systemInstruction"]["parts"][0]["text"]')" = "be brief" ]
+  # mock: prompt = 10 + 1 content + 1 for systemInstruction = 12, completion = 3
+  [ "$(echo "$body" | $JGET 'd["usage"]["prompt_tokens"], d["usage"]["completion_tokens"]')" = '[12, 3]' ]
+
+  chat '{"model":"gemini-2.5-flash","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["path"]')" = '/v1beta/models/gemini-2.5-flash:streamGenerateContent' ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["query"]["alt"]')" = sse ]
+  printf '%s\n' "$body" | python3 -c '
+import json, sys
+data = [l[6:] for l in sys.stdin.read().split("\n") if l.startswith("data: ")]
+assert data[-1] == "[DONE]", data
+chunks = [json.loads(d) for d in data[:-1]]
+text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+assert text == "hello " * 3, text
+assert chunks[-1]["usage"]["completion_tokens"] == 3, chunks[-1]
+'
+  wait_logs 2
+  # gemini-2.5-flash: (12 + 3 * 8.3333) * 0.15 = 5.55 -> 6 ; (11 + 25) * 0.15 = 5.4 -> 6
+  [ "$(sql 'SELECT group_concat(quota), group_concat(usage_source) FROM logs WHERE type=2')" = "$(printf '6,6\tupstream,upstream')" ]
+}
+
+@test "gemini channel: a cut stream ends with an in-band error; errors in OpenAI's shape" {
+  mock_start up --chunks 5 --disconnect-after 2
+  printf 'gemini-key\n' | gwctl channel add --name gm --type gemini --base-url "http://127.0.0.1:$MOCK_PORT" \
+    --models gemini-2.5-flash
+  mock_start bad --status 403
+  printf 'gemini-key\n' | gwctl channel add --name gbad --type gemini --base-url "http://127.0.0.1:$MOCK_BAD_PORT" \
+    --models gemini-2.5-pro
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  chat '{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  printf '%s\n' "$body" | grep '^data: {"error"' | sed 's/^data: //' | $JGET 'd["error"]["code"]' | grep -qx stream_interrupted
+  chat '{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 403 ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'mock error 403'
+}
