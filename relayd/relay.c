@@ -29,7 +29,7 @@
 #define STREAM_BLOCK 2048
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
-enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES };
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI };
 
 struct endpoint_def {
   const char *method;
@@ -49,6 +49,8 @@ static const struct endpoint_def endpoints[] = {
     {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL},
     /* the Anthropic Messages API, relayed as an OpenAI chat request (claude.c converts both ways) */
     {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions"},
+    /* Gemini's generateContent / streamGenerateContent, relayed as OpenAI chat (gemini.c) */
+    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions"},
 };
 
 enum phase {
@@ -105,6 +107,10 @@ struct request {
   unsigned pending_status;
 
   struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
+  struct openai_to_gemini_stream gemini_out;   /* EP_GEMINI streams: OpenAI chunks -> Gemini frames */
+  bool gemini_out_used;                        /* gemini_out holds memory to free */
+  char client_model[MODEL_NAME_MAX];           /* EP_GEMINI: the model named in the path */
+  bool client_stream;                          /* EP_GEMINI: streamGenerateContent */
   struct claude_to_openai_stream claude_in;    /* anthropic channels: their events -> OpenAI chunks */
   struct gemini_to_openai_stream gemini_in;    /* gemini channels: their frames -> OpenAI chunks */
   char gemini_path[MODEL_NAME_MAX + 64];
@@ -120,9 +126,19 @@ struct request {
 
 /* ---------------------------------------------------------------- responses */
 
+/* The API the client speaks; relay works in OpenAI's inside and converts at the edges. */
+enum client_api { CLIENT_OPENAI, CLIENT_CLAUDE, CLIENT_GEMINI };
+
+static enum client_api client_api(const struct request *r)
+{
+  if (!r->def)
+    return CLIENT_OPENAI;
+  return r->def->ep == EP_MESSAGES ? CLIENT_CLAUDE : r->def->ep == EP_GEMINI ? CLIENT_GEMINI : CLIENT_OPENAI;
+}
+
 static bool speaks_claude(const struct request *r)
 {
-  return r->def && r->def->ep == EP_MESSAGES;
+  return client_api(r) == CLIENT_CLAUDE;
 }
 
 static void add_common_headers(struct request *r, struct MHD_Response *resp)
@@ -151,8 +167,8 @@ static struct MHD_Response *error_response(struct request *r, unsigned status, c
 {
   struct buf b;
   buf_init(&b, 8192);
-  if (speaks_claude(r)) {
-    char *body = claude_error_body((int)status, msg);
+  if (client_api(r) != CLIENT_OPENAI) {
+    char *body = speaks_claude(r) ? claude_error_body((int)status, msg) : gemini_error_body((int)status, msg);
     if (body)
       buf_append_str(&b, body);
     free(body);
@@ -394,6 +410,8 @@ static void request_free(struct request *r)
   r->root = NULL;
   free(r->up_body);
   r->up_body = NULL;
+  if (r->gemini_out_used)
+    gemini_stream_from_openai_free(&r->gemini_out);
   snapshot_release(r->snap);
   r->snap = NULL;
   atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
@@ -437,8 +455,13 @@ void relay_pool_free(struct worker *w)
 static bool authenticate(struct request *r, enum MHD_Result *ret)
 {
   const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  /* Anthropic's clients send the key as x-api-key */
+  /* Anthropic's clients send the key as x-api-key, Gemini's as x-goog-api-key or ?key= */
   const char *xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
+  if ((!xkey || !*xkey) && client_api(r) == CLIENT_GEMINI) {
+    xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-goog-api-key");
+    if (!xkey || !*xkey)
+      xkey = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key");
+  }
   if ((!h || !*h) && (!xkey || !*xkey)) {
     *ret = fail_now(r, 401, "invalid_request_error", "missing_api_key", NULL,
                     "You didn't provide an API key. Send it in the Authorization header as "
@@ -661,10 +684,11 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
       r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
     }
   }
-  if (speaks_claude(r)) {
+  if (client_api(r) != CLIENT_OPENAI) {
     char err[256];
     if (sse_event_data(ev, evlen, &data, &dlen) == 0 &&
-        claude_stream_from_openai_feed(&r->claude_out, data, dlen, &r->out, err, sizeof err) < 0)
+        (speaks_claude(r) ? claude_stream_from_openai_feed(&r->claude_out, data, dlen, &r->out, err, sizeof err)
+                          : gemini_stream_from_openai_feed(&r->gemini_out, data, dlen, &r->out, err, sizeof err)) < 0)
       log_msg(LOG_WARN, "an upstream event could not be converted, dropped", "request_id=%s error=\"%s\"",
               r->request_id, err);
     return;
@@ -934,7 +958,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && !speaks_claude(r) &&
+    if (is_error && client_api(r) == CLIENT_OPENAI &&
         (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)) {
       resp = json_response(r, &b);
     } else {
@@ -1005,11 +1029,12 @@ static void finish_nonstream(struct request *r)
                                                  r->def->api == API_CHAT ? "content" : "text");
   }
   cJSON_Delete(j);
-  if (speaks_claude(r)) {
+  if (client_api(r) != CLIENT_OPENAI) {
     char err[256];
     struct usage cu;
-    char *msg = claude_response_from_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model,
-                                            &cu, err, sizeof err);
+    const char *b = r->resp.data ? r->resp.data : "";
+    char *msg = speaks_claude(r) ? claude_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err)
+                                 : gemini_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err);
     if (!msg) {
       /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
       char text[400];
@@ -1039,13 +1064,19 @@ static void finish_stream(struct request *r, CURLcode res)
     if (gemini_stream_to_openai_finish(&r->gemini_in, &r->converted) == 0)
       relay_converted(r);
   }
-  if (speaks_claude(r) && (res != CURLE_OK || !r->saw_done)) {
+  if (client_api(r) != CLIENT_OPENAI && (res != CURLE_OK || !r->saw_done)) {
     /* finish() closes a stream that got its finish_reason; anything else is an error event */
-    if (res != CURLE_OK || claude_stream_from_openai_finish(&r->claude_out, &r->out) < 0) {
+    bool closed = res == CURLE_OK &&
+                  (speaks_claude(r) ? claude_stream_from_openai_finish(&r->claude_out, &r->out)
+                                    : gemini_stream_from_openai_finish(&r->gemini_out, &r->out)) == 0;
+    if (!closed) {
       char msg[512];
       snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
                res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
-      claude_error_event(&r->out, 502, msg);
+      if (speaks_claude(r))
+        claude_error_event(&r->out, 502, msg);
+      else
+        gemini_error_event(&r->out, 502, msg);
       atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
     }
   } else if (res != CURLE_OK || !r->saw_done) {
@@ -1148,17 +1179,19 @@ static enum MHD_Result dispatch(struct request *r)
 {
   char err[512];
   const char *param;
-  if (speaks_claude(r)) {
-    /* an Anthropic Messages request becomes the OpenAI chat request relayed from here on */
+  if (client_api(r) != CLIENT_OPENAI) {
+    /* an Anthropic or Gemini request becomes the OpenAI chat request relayed from here on */
     cJSON *in = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(in, "model");
-    if (!cJSON_IsObject(in) || !cJSON_IsString(m)) {
+    if (!cJSON_IsObject(in) || (speaks_claude(r) && !cJSON_IsString(m))) {
       cJSON_Delete(in);
       return fail_now(r, 400, "invalid_request_error", NULL, "model", "%s",
                       !cJSON_IsObject(in) ? "The request body must be a JSON object."
                                           : "model: a string is required.");
     }
-    char *converted = claude_request_to_openai(in, m->valuestring, err, sizeof err);
+    char *converted = speaks_claude(r)
+                          ? claude_request_to_openai(in, m->valuestring, err, sizeof err)
+                          : gemini_request_to_openai(in, r->client_model, r->client_stream, err, sizeof err);
     cJSON_Delete(in);
     if (!converted)
       return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
@@ -1212,6 +1245,10 @@ static enum MHD_Result dispatch(struct request *r)
   r->billing_open = true;
   if (speaks_claude(r))
     claude_stream_from_openai_init(&r->claude_out, r->rq.model, r->rq.prompt_estimate);
+  if (client_api(r) == CLIENT_GEMINI) {
+    gemini_stream_from_openai_init(&r->gemini_out, r->rq.model);
+    r->gemini_out_used = true;
+  }
   r->phase = PH_UPSTREAM;
   r->suspended = true;
   MHD_suspend_connection(r->conn);
@@ -1243,6 +1280,11 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     "Invalid URL (%s %.300s).", method, url);
   }
   r->def = def;
+  if (def->ep == EP_GEMINI &&
+      gemini_parse_path(url, r->client_model, sizeof r->client_model, &r->client_stream) < 0)
+    return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,
+                    "Invalid URL (%s %.300s): use /v1beta/models/MODEL:generateContent or "
+                    ":streamGenerateContent.", method, url);
   enum MHD_Result ret;
   if (!authenticate(r, &ret))
     return ret;
