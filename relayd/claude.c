@@ -1,51 +1,16 @@
 /* claude: see claude.h. */
 #include "claude.h"
 
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
-static const char *jstr(const cJSON *o, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t jcount(const cJSON *o, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
-    return 0;
-  return (int64_t)v->valuedouble;
-}
+#include "adapt.h"
 
 static bool present(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
   return v && !cJSON_IsNull(v);
-}
-
-static char *print_or_err(cJSON *root, char *err, size_t errlen)
-{
-  char *s = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (!s)
-    set_err(err, errlen, "out of memory");
-  return s;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -106,36 +71,12 @@ static int error_json(struct buf *b, int status, const char *message)
 
 char *claude_error_body(int status, const char *message)
 {
-  struct buf b;
-  buf_init(&b, (size_t)1 << 20);
-  if (error_json(&b, status, message) < 0) {
-    buf_free(&b);
-    return NULL;
-  }
-  size_t n;
-  return buf_steal(&b, &n);
+  return adapt_error_body(error_json, status, message);
 }
 
 int claude_error_event(struct buf *out, int status, const char *message)
 {
-  size_t mark = out->len;
-  int rc = buf_append_str(out, "event: error\ndata: ");
-  rc |= error_json(out, status, message);
-  rc |= buf_append_str(out, "\n\n");
-  if (rc) {
-    out->len = mark;
-    if (out->data)
-      out->data[mark] = '\0';
-    return -1;
-  }
-  return 0;
-}
-
-static void restore(struct buf *out, size_t mark)
-{
-  out->len = mark;
-  if (out->data)
-    out->data[mark] = '\0';
+  return adapt_error_event(out, "event: error\ndata: ", "\n\n", error_json, status, message);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -145,36 +86,7 @@ static void restore(struct buf *out, size_t mark)
 static int content_text(const cJSON *c, struct buf *b, const char *sep, char *err, size_t errlen,
                         const char *where)
 {
-  if (!c || cJSON_IsNull(c))
-    return 0;
-  if (cJSON_IsString(c)) {
-    if (b->len && c->valuestring[0] && buf_append_str(b, sep) < 0)
-      goto full;
-    if (buf_append_str(b, c->valuestring) < 0)
-      goto full;
-    return 0;
-  }
-  if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
-    return -1;
-  }
-  const cJSON *p;
-  cJSON_ArrayForEach(p, c)
-  {
-    const char *t = cJSON_IsString(p) ? p->valuestring : jstr(p, "text");
-    if (!t) {
-      set_err(err, errlen, "%s: only text parts are allowed here", where);
-      return -1;
-    }
-    if (b->len && t[0] && buf_append_str(b, sep) < 0)
-      goto full;
-    if (buf_append_str(b, t) < 0)
-      goto full;
-  }
-  return 0;
-full:
-  set_err(err, errlen, "%s: text too long", where);
-  return -1;
+  return adapt_content_text(c, b, sep, true, err, errlen, where);
 }
 
 static cJSON *text_block(const char *text)
@@ -188,35 +100,21 @@ static cJSON *text_block(const char *text)
 /* An image_url part -> an Anthropic image block. */
 static cJSON *image_block(const cJSON *part, char *err, size_t errlen, const char *where)
 {
-  const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-  const char *url = cJSON_IsString(iu) ? iu->valuestring : jstr(iu, "url");
-  if (!url) {
-    set_err(err, errlen, "%s: 'image_url.url' must be a string", where);
+  char mt[128];
+  const char *data, *url;
+  int kind = adapt_image_url(part, mt, sizeof mt, &data, &url, err, errlen, where);
+  if (kind < 0)
     return NULL;
-  }
   cJSON *b = cJSON_CreateObject(), *src;
   cJSON_AddStringToObject(b, "type", "image");
   src = cJSON_AddObjectToObject(b, "source");
-  if (has_prefix_ci(url, "data:")) {
-    const char *semi = strstr(url, ";base64,");
-    const char *mime = url + 5;
-    if (!semi || semi == mime || (size_t)(semi - mime) > 100 || !semi[8]) {
-      set_err(err, errlen, "%s: an image data URL must look like data:image/png;base64,...", where);
-      cJSON_Delete(b);
-      return NULL;
-    }
-    char mt[128];
-    snprintf(mt, sizeof mt, "%.*s", (int)(semi - mime), mime);
+  if (kind == 0) {
     cJSON_AddStringToObject(src, "type", "base64");
     cJSON_AddStringToObject(src, "media_type", mt);
-    cJSON_AddStringToObject(src, "data", semi + 8);
-  } else if (has_prefix_ci(url, "https://") || has_prefix_ci(url, "http://")) {
+    cJSON_AddStringToObject(src, "data", data);
+  } else {
     cJSON_AddStringToObject(src, "type", "url");
     cJSON_AddStringToObject(src, "url", url);
-  } else {
-    set_err(err, errlen, "%s: an image URL must be http(s) or a base64 data URL", where);
-    cJSON_Delete(b);
-    return NULL;
   }
   return b;
 }
@@ -225,45 +123,7 @@ static cJSON *image_block(const cJSON *part, char *err, size_t errlen, const cha
 static int content_blocks(const cJSON *c, cJSON *blocks, char *err, size_t errlen,
                           const char *where)
 {
-  if (!c || cJSON_IsNull(c))
-    return 0;
-  if (cJSON_IsString(c)) {
-    if (c->valuestring[0])
-      cJSON_AddItemToArray(blocks, text_block(c->valuestring));
-    return 0;
-  }
-  if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
-    return -1;
-  }
-  const cJSON *p;
-  cJSON_ArrayForEach(p, c)
-  {
-    const char *type = jstr(p, "type");
-    if (!type) {
-      set_err(err, errlen, "%s: each content part must be an object with a 'type'", where);
-      return -1;
-    }
-    if (!strcmp(type, "text")) {
-      const char *t = jstr(p, "text");
-      if (!t) {
-        set_err(err, errlen, "%s: a text part needs a string 'text'", where);
-        return -1;
-      }
-      if (t[0])
-        cJSON_AddItemToArray(blocks, text_block(t));
-    } else if (!strcmp(type, "image_url")) {
-      cJSON *b = image_block(p, err, errlen, where);
-      if (!b)
-        return -1;
-      cJSON_AddItemToArray(blocks, b);
-    } else {
-      set_err(err, errlen, "%s: content part type '%.64s' is not supported for this model", where,
-              type);
-      return -1;
-    }
-  }
-  return 0;
+  return adapt_content_items(c, blocks, text_block, image_block, err, errlen, where);
 }
 
 static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t errlen,
@@ -272,16 +132,18 @@ static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t 
   if (!calls || cJSON_IsNull(calls))
     return 0;
   if (!cJSON_IsArray(calls)) {
-    set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
+    adapt_set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
     return -1;
   }
   const cJSON *tc;
   cJSON_ArrayForEach(tc, calls)
   {
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-    const char *id = jstr(tc, "id"), *name = jstr(fn, "name"), *args = jstr(fn, "arguments");
+    const char *id = adapt_jstr(tc, "id"), *name = adapt_jstr(fn, "name"),
+               *args = adapt_jstr(fn, "arguments");
     if (!id || !name) {
-      set_err(err, errlen, "%s: each tool call needs a string 'id' and 'function.name'", where);
+      adapt_set_err(err, errlen, "%s: each tool call needs a string 'id' and 'function.name'",
+                    where);
       return -1;
     }
     cJSON *input;
@@ -294,8 +156,8 @@ static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t 
       input = cJSON_Parse(args);
       if (!cJSON_IsObject(input)) {
         cJSON_Delete(input);
-        set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
-                where, name);
+        adapt_set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
+                      where, name);
         return -1;
       }
     }
@@ -309,94 +171,16 @@ static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t 
   return 0;
 }
 
-/* Adds blocks as a message of role, merged into the last message when it has the same role. */
-static void push_message(cJSON *msgs, const char *role, cJSON *blocks)
-{
-  cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-  const char *lr = jstr(last, "role");
-  if (lr && !strcmp(lr, role)) {
-    cJSON *lc = cJSON_GetObjectItemCaseSensitive(last, "content");
-    cJSON *b;
-    while ((b = cJSON_DetachItemFromArray(blocks, 0)))
-      cJSON_AddItemToArray(lc, b);
-    cJSON_Delete(blocks);
-    return;
-  }
-  cJSON *m = cJSON_CreateObject();
-  cJSON_AddStringToObject(m, "role", role);
-  cJSON_AddItemToObject(m, "content", blocks);
-  cJSON_AddItemToArray(msgs, m);
-}
-
-static int read_max_tokens(const cJSON *req, const char *name, int64_t *out, char *err,
-                           size_t errlen)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
-      v->valuedouble != floor(v->valuedouble)) {
-    set_err(err, errlen, "'%s' must be a positive integer", name);
-    return -1;
-  }
-  *out = (int64_t)v->valuedouble;
-  return 0;
-}
-
-static int copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
-                       size_t errlen)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsNumber(v)) {
-    set_err(err, errlen, "'%s' must be a number", name);
-    return -1;
-  }
-  cJSON_AddNumberToObject(to, as, v->valuedouble);
-  return 0;
-}
-
-/* stop (string or array of strings) -> a new array of strings, or NULL with err. */
-static int stop_list(const cJSON *stop, const char *name, cJSON **out, char *err, size_t errlen)
-{
-  *out = NULL;
-  if (!stop || cJSON_IsNull(stop))
-    return 0;
-  if (cJSON_IsString(stop)) {
-    *out = cJSON_CreateArray();
-    cJSON_AddItemToArray(*out, cJSON_CreateString(stop->valuestring));
-    return 0;
-  }
-  if (!cJSON_IsArray(stop)) {
-    set_err(err, errlen, "'%s' must be a string or an array of strings", name);
-    return -1;
-  }
-  *out = cJSON_CreateArray();
-  const cJSON *s;
-  cJSON_ArrayForEach(s, stop)
-  {
-    if (!cJSON_IsString(s)) {
-      cJSON_Delete(*out);
-      *out = NULL;
-      set_err(err, errlen, "'%s' must be a string or an array of strings", name);
-      return -1;
-    }
-    cJSON_AddItemToArray(*out, cJSON_CreateString(s->valuestring));
-  }
-  return 0;
-}
-
 char *claude_request_from_openai(const cJSON *req, const char *upstream_model, char *err,
                                  size_t errlen)
 {
   if (!cJSON_IsObject(req)) {
-    set_err(err, errlen, "the request body must be a JSON object");
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
     return NULL;
   }
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
   if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    set_err(err, errlen, "'messages' must be a non-empty array");
+    adapt_set_err(err, errlen, "'messages' must be a non-empty array");
     return NULL;
   }
   struct buf sys;
@@ -404,8 +188,8 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
   int64_t max_tokens = -1;
-  if (read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
-      read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
+  if (adapt_read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
+      adapt_read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
     goto bad;
   cJSON_AddNumberToObject(out, "max_tokens",
                           (double)(max_tokens > 0 ? max_tokens : CLAUDE_DEFAULT_MAX_TOKENS));
@@ -418,9 +202,9 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
   {
     char where[48];
     snprintf(where, sizeof where, "messages[%d]", i++);
-    const char *role = jstr(m, "role");
+    const char *role = adapt_jstr(m, "role");
     if (!role) {
-      set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
+      adapt_set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
       goto bad;
     }
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
@@ -440,9 +224,9 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
                           where) < 0)
         goto bad_blocks;
     } else if (!strcmp(role, "tool")) {
-      const char *id = jstr(m, "tool_call_id");
+      const char *id = adapt_jstr(m, "tool_call_id");
       if (!id) {
-        set_err(err, errlen, "%s: a tool message needs a string 'tool_call_id'", where);
+        adapt_set_err(err, errlen, "%s: a tool message needs a string 'tool_call_id'", where);
         goto bad_blocks;
       }
       struct buf t;
@@ -459,18 +243,18 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
       cJSON_AddItemToArray(blocks, b);
       as = "user";
     } else {
-      set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+      adapt_set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
       goto bad_blocks;
     }
     if (cJSON_GetArraySize(blocks) == 0)
       cJSON_AddItemToArray(blocks, text_block("..."));
-    push_message(omsgs, as, blocks);
+    adapt_push_message(omsgs, as, "content", blocks);
     continue;
   bad_blocks:
     cJSON_Delete(blocks);
     goto bad;
   }
-  const char *first = jstr(cJSON_GetArrayItem(omsgs, 0), "role");
+  const char *first = adapt_jstr(cJSON_GetArrayItem(omsgs, 0), "role");
   if (!first || strcmp(first, "user") != 0) {
     cJSON *um = cJSON_CreateObject(), *blocks = cJSON_CreateArray();
     cJSON_AddStringToObject(um, "role", "user");
@@ -484,7 +268,7 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
   if (tools && !cJSON_IsNull(tools)) {
     if (!cJSON_IsArray(tools)) {
-      set_err(err, errlen, "'tools' must be an array");
+      adapt_set_err(err, errlen, "'tools' must be an array");
       goto bad;
     }
     cJSON *ot = cJSON_AddArrayToObject(out, "tools");
@@ -492,9 +276,9 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
     cJSON_ArrayForEach(t, tools)
     {
       const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-      const char *name = jstr(fn, "name"), *desc = jstr(fn, "description");
+      const char *name = adapt_jstr(fn, "name"), *desc = adapt_jstr(fn, "description");
       if (!name) {
-        set_err(err, errlen, "each tool needs a string 'function.name'");
+        adapt_set_err(err, errlen, "each tool needs a string 'function.name'");
         goto bad;
       }
       const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
@@ -516,7 +300,7 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
   bool no_parallel = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(req, "parallel_tool_calls"));
   if ((tc && !cJSON_IsNull(tc)) || no_parallel) {
     cJSON *o = cJSON_CreateObject();
-    const char *fname = jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+    const char *fname = adapt_jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
     if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) {
       cJSON_AddStringToObject(o, "type", "auto");
     } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "required")) {
@@ -528,35 +312,36 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
       cJSON_AddStringToObject(o, "name", fname);
     } else {
       cJSON_Delete(o);
-      set_err(err, errlen,
-              "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
+      adapt_set_err(err, errlen,
+                    "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
       goto bad;
     }
     if (no_parallel)
       cJSON_AddTrueToObject(o, "disable_parallel_tool_use");
     cJSON_AddItemToObject(out, "tool_choice", o);
   }
-  if (copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
-      copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
+  if (adapt_copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
+      adapt_copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
     goto bad;
   cJSON *stops;
-  if (stop_list(cJSON_GetObjectItemCaseSensitive(req, "stop"), "stop", &stops, err, errlen) < 0)
+  if (adapt_stop_list(cJSON_GetObjectItemCaseSensitive(req, "stop"), "stop", &stops, err,
+                      errlen) < 0)
     goto bad;
   if (stops)
     cJSON_AddItemToObject(out, "stop_sequences", stops);
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
   if (stream && !cJSON_IsNull(stream)) {
     if (!cJSON_IsBool(stream)) {
-      set_err(err, errlen, "'stream' must be true or false");
+      adapt_set_err(err, errlen, "'stream' must be true or false");
       goto bad;
     }
     cJSON_AddBoolToObject(out, "stream", cJSON_IsTrue(stream));
   }
-  const char *user = jstr(req, "user");
+  const char *user = adapt_jstr(req, "user");
   if (user && user[0])
     cJSON_AddStringToObject(cJSON_AddObjectToObject(out, "metadata"), "user_id", user);
   buf_free(&sys);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 bad:
   buf_free(&sys);
   cJSON_Delete(out);
@@ -572,53 +357,30 @@ static void claude_usage(const cJSON *usage, struct usage *u, bool *had_input)
     return;
   if (present(usage, "input_tokens") || present(usage, "cache_read_input_tokens") ||
       present(usage, "cache_creation_input_tokens")) {
-    int64_t cr = jcount(usage, "cache_read_input_tokens");
-    u->prompt_tokens = jcount(usage, "input_tokens") + cr + jcount(usage, "cache_creation_input_tokens");
+    int64_t cr = adapt_jcount(usage, "cache_read_input_tokens");
+    u->prompt_tokens = adapt_jcount(usage, "input_tokens") + cr +
+                       adapt_jcount(usage, "cache_creation_input_tokens");
     u->cached_tokens = cr;
     if (had_input)
       *had_input = true;
   }
   if (present(usage, "output_tokens"))
-    u->completion_tokens = jcount(usage, "output_tokens");
-}
-
-static void add_oai_usage(cJSON *o, const struct usage *u)
-{
-  cJSON *us = cJSON_AddObjectToObject(o, "usage");
-  cJSON_AddNumberToObject(us, "prompt_tokens", (double)u->prompt_tokens);
-  cJSON_AddNumberToObject(us, "completion_tokens", (double)u->completion_tokens);
-  cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
-  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
-                          (double)u->cached_tokens);
-}
-
-static const char *error_message(const cJSON *root)
-{
-  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-  const char *m = jstr(e, "message");
-  return m ? m : cJSON_IsString(e) ? e->valuestring : NULL;
+    u->completion_tokens = adapt_jcount(usage, "output_tokens");
 }
 
 char *claude_response_to_openai(const char *body, size_t len, int64_t created, struct usage *u,
                                 char *err, size_t errlen)
 {
-  memset(u, 0, sizeof *u);
-  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-  if (!cJSON_IsObject(root)) {
-    set_err(err, errlen, "the upstream response is not a JSON object");
-    cJSON_Delete(root);
+  cJSON *root = adapt_parse_response(body, len, u, err, errlen);
+  if (!root)
     return NULL;
-  }
-  const char *type = jstr(root, "type");
+  const char *type = adapt_jstr(root, "type");
   if (type && !strcmp(type, "error")) {
-    const char *m = error_message(root);
-    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
-    cJSON_Delete(root);
-    return NULL;
+    return adapt_upstream_error(root, err, errlen);
   }
   const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
   if (!cJSON_IsArray(content)) {
-    set_err(err, errlen, "the upstream response has no 'content' array");
+    adapt_set_err(err, errlen, "the upstream response has no 'content' array");
     cJSON_Delete(root);
     return NULL;
   }
@@ -630,63 +392,34 @@ char *claude_response_to_openai(const char *body, size_t len, int64_t created, s
   int rc = 0;
   cJSON_ArrayForEach(b, content)
   {
-    const char *bt = jstr(b, "type");
+    const char *bt = adapt_jstr(b, "type");
     if (!bt)
       continue;
-    if (!strcmp(bt, "text") && jstr(b, "text")) {
-      rc |= buf_append_str(&text, jstr(b, "text"));
-    } else if (!strcmp(bt, "thinking") && jstr(b, "thinking")) {
-      rc |= buf_append_str(&think, jstr(b, "thinking"));
+    if (!strcmp(bt, "text") && adapt_jstr(b, "text")) {
+      rc |= buf_append_str(&text, adapt_jstr(b, "text"));
+    } else if (!strcmp(bt, "thinking") && adapt_jstr(b, "thinking")) {
+      rc |= buf_append_str(&think, adapt_jstr(b, "thinking"));
     } else if (!strcmp(bt, "tool_use")) {
       const cJSON *input = cJSON_GetObjectItemCaseSensitive(b, "input");
       char *args = input ? cJSON_PrintUnformatted(input) : NULL;
-      cJSON *c = cJSON_CreateObject(), *fn;
-      cJSON_AddStringToObject(c, "id", jstr(b, "id") ? jstr(b, "id") : "");
-      cJSON_AddStringToObject(c, "type", "function");
-      fn = cJSON_AddObjectToObject(c, "function");
-      cJSON_AddStringToObject(fn, "name", jstr(b, "name") ? jstr(b, "name") : "");
-      cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
+      adapt_add_oai_call(calls, adapt_jstr(b, "id") ? adapt_jstr(b, "id") : "",
+                         adapt_jstr(b, "name"), args);
       free(args);
-      cJSON_AddItemToArray(calls, c);
     }
   }
-  if (rc) {
-    set_err(err, errlen, "the upstream response is too large");
-    buf_free(&text);
-    buf_free(&think);
-    cJSON_Delete(calls);
-    cJSON_Delete(root);
-    return NULL;
-  }
+  if (rc)
+    return adapt_too_large(&text, &think, calls, root, err, errlen);
   claude_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), u, NULL);
 
-  cJSON *out = cJSON_CreateObject();
-  cJSON_AddStringToObject(out, "id", jstr(root, "id") ? jstr(root, "id") : "");
-  cJSON_AddStringToObject(out, "object", "chat.completion");
-  cJSON_AddNumberToObject(out, "created", (double)created);
-  cJSON_AddStringToObject(out, "model", jstr(root, "model") ? jstr(root, "model") : "");
-  cJSON *choice = cJSON_CreateObject();
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "choices"), choice);
-  cJSON_AddNumberToObject(choice, "index", 0);
-  cJSON *msg = cJSON_AddObjectToObject(choice, "message");
-  cJSON_AddStringToObject(msg, "role", "assistant");
-  if (text.len || cJSON_GetArraySize(calls) == 0)
-    cJSON_AddStringToObject(msg, "content", text.data ? text.data : "");
-  else
-    cJSON_AddNullToObject(msg, "content");
-  if (think.len)
-    cJSON_AddStringToObject(msg, "reasoning_content", think.data);
-  if (cJSON_GetArraySize(calls))
-    cJSON_AddItemToObject(msg, "tool_calls", calls);
-  else
-    cJSON_Delete(calls);
-  cJSON_AddNullToObject(choice, "logprobs");
-  cJSON_AddStringToObject(choice, "finish_reason", claude_stop_to_openai(jstr(root, "stop_reason")));
-  add_oai_usage(out, u);
+  char *s = adapt_oai_completion(adapt_jstr(root, "id") ? adapt_jstr(root, "id") : "", created,
+                                 adapt_jstr(root, "model") ? adapt_jstr(root, "model") : "", &text,
+                                 &think, calls, cJSON_GetArraySize(calls) != 0,
+                                 claude_stop_to_openai(adapt_jstr(root, "stop_reason")), u, err,
+                                 errlen);
   buf_free(&text);
   buf_free(&think);
   cJSON_Delete(root);
-  return print_or_err(out, err, errlen);
+  return s;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -701,40 +434,16 @@ void claude_stream_to_openai_init(struct claude_to_openai_stream *s, bool includ
   s->tool_block = -1;
 }
 
-static int chunk_head(const struct claude_to_openai_stream *s, struct buf *o)
-{
-  int rc = buf_append_str(o, "data: {\"id\":");
-  rc |= buf_append_json_str(o, s->id);
-  rc |= buf_appendf(o, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                    (long long)s->created);
-  rc |= buf_append_json_str(o, s->model);
-  return rc;
-}
-
 /* data: {..."choices":[{"index":0,"delta":{ */
 static int chunk_open(const struct claude_to_openai_stream *s, struct buf *o)
 {
-  int rc = chunk_head(s, o);
-  rc |= buf_append_str(o, ",\"choices\":[{\"index\":0,\"delta\":{");
-  return rc;
-}
-
-static int chunk_close(struct buf *o, const char *finish)
-{
-  int rc = buf_append_str(o, "},\"logprobs\":null,\"finish_reason\":");
-  rc |= finish ? buf_append_json_str(o, finish) : buf_append_str(o, "null");
-  rc |= buf_append_str(o, "}]}\n\n");
-  return rc;
+  return adapt_chunk_open(o, s->id, s->model, s->created);
 }
 
 static int delta_string(const struct claude_to_openai_stream *s, struct buf *o, const char *key,
                         const char *val)
 {
-  int rc = chunk_open(s, o);
-  rc |= buf_appendf(o, "\"%s\":", key);
-  rc |= buf_append_json_str(o, val);
-  rc |= chunk_close(o, NULL);
-  return rc;
+  return adapt_delta_string(o, s->id, s->model, s->created, key, val);
 }
 
 int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *event,
@@ -743,16 +452,13 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
 {
   if (s->finished || s->failed)
     return 0;
-  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
-  if (!cJSON_IsObject(ev)) {
-    cJSON_Delete(ev);
-    set_err(err, errlen, "an upstream stream event is not a JSON object");
+  cJSON *ev = adapt_parse_event(data, len, "event", err, errlen);
+  if (!ev)
     return -1;
-  }
-  const char *name = event && event[0] ? event : jstr(ev, "type");
+  const char *name = event && event[0] ? event : adapt_jstr(ev, "type");
   if (!name) {
     cJSON_Delete(ev);
-    set_err(err, errlen, "an upstream stream event has no type");
+    adapt_set_err(err, errlen, "an upstream stream event has no type");
     return -1;
   }
   size_t mark = out->len;
@@ -761,24 +467,25 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
   if (!strcmp(name, "message_start")) {
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
     if (!cJSON_IsObject(msg)) {
-      set_err(err, errlen, "message_start has no 'message' object");
+      adapt_set_err(err, errlen, "message_start has no 'message' object");
       goto bad;
     }
-    snprintf(s->id, sizeof s->id, "%s", jstr(msg, "id") ? jstr(msg, "id") : "");
-    snprintf(s->model, sizeof s->model, "%s", jstr(msg, "model") ? jstr(msg, "model") : "");
+    snprintf(s->id, sizeof s->id, "%s", adapt_jstr(msg, "id") ? adapt_jstr(msg, "id") : "");
+    snprintf(s->model, sizeof s->model, "%s",
+             adapt_jstr(msg, "model") ? adapt_jstr(msg, "model") : "");
     claude_usage(cJSON_GetObjectItemCaseSensitive(msg, "usage"), &s->usage, NULL);
     if (!s->started) {
       rc |= chunk_open(s, out);
       rc |= buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
-      rc |= chunk_close(out, NULL);
+      rc |= adapt_chunk_close(out, NULL);
     }
     s->started = true;
   } else if (!strcmp(name, "content_block_start")) {
     const cJSON *cb = cJSON_GetObjectItemCaseSensitive(ev, "content_block");
     const cJSON *idx = cJSON_GetObjectItemCaseSensitive(ev, "index");
-    const char *bt = jstr(cb, "type");
+    const char *bt = adapt_jstr(cb, "type");
     if (!bt) {
-      set_err(err, errlen, "content_block_start has no 'content_block.type'");
+      adapt_set_err(err, errlen, "content_block_start has no 'content_block.type'");
       goto bad;
     }
     if (!strcmp(bt, "tool_use")) {
@@ -786,34 +493,36 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
       int ti = s->tool_calls++;
       rc |= chunk_open(s, out);
       rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":", ti);
-      rc |= buf_append_json_str(out, jstr(cb, "id") ? jstr(cb, "id") : "");
+      rc |= buf_append_json_str(out, adapt_jstr(cb, "id") ? adapt_jstr(cb, "id") : "");
       rc |= buf_append_str(out, ",\"type\":\"function\",\"function\":{\"name\":");
-      rc |= buf_append_json_str(out, jstr(cb, "name") ? jstr(cb, "name") : "");
+      rc |= buf_append_json_str(out, adapt_jstr(cb, "name") ? adapt_jstr(cb, "name") : "");
       rc |= buf_append_str(out, ",\"arguments\":\"\"}}]");
-      rc |= chunk_close(out, NULL);
-    } else if (!strcmp(bt, "text") && jstr(cb, "text") && jstr(cb, "text")[0]) {
-      rc |= delta_string(s, out, "content", jstr(cb, "text"));
-    } else if (!strcmp(bt, "thinking") && jstr(cb, "thinking") && jstr(cb, "thinking")[0]) {
-      rc |= delta_string(s, out, "reasoning_content", jstr(cb, "thinking"));
+      rc |= adapt_chunk_close(out, NULL);
+    } else if (!strcmp(bt, "text") && adapt_jstr(cb, "text") && adapt_jstr(cb, "text")[0]) {
+      rc |= delta_string(s, out, "content", adapt_jstr(cb, "text"));
+    } else if (!strcmp(bt, "thinking") && adapt_jstr(cb, "thinking") &&
+               adapt_jstr(cb, "thinking")[0]) {
+      rc |= delta_string(s, out, "reasoning_content", adapt_jstr(cb, "thinking"));
     }
   } else if (!strcmp(name, "content_block_delta")) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-    const char *dt = jstr(d, "type");
+    const char *dt = adapt_jstr(d, "type");
     if (!dt) {
-      set_err(err, errlen, "content_block_delta has no 'delta.type'");
+      adapt_set_err(err, errlen, "content_block_delta has no 'delta.type'");
       goto bad;
     }
-    if (!strcmp(dt, "text_delta") && jstr(d, "text")) {
-      rc |= delta_string(s, out, "content", jstr(d, "text"));
-    } else if (!strcmp(dt, "thinking_delta") && jstr(d, "thinking")) {
-      rc |= delta_string(s, out, "reasoning_content", jstr(d, "thinking"));
-    } else if (!strcmp(dt, "input_json_delta") && jstr(d, "partial_json") && s->tool_calls > 0) {
+    if (!strcmp(dt, "text_delta") && adapt_jstr(d, "text")) {
+      rc |= delta_string(s, out, "content", adapt_jstr(d, "text"));
+    } else if (!strcmp(dt, "thinking_delta") && adapt_jstr(d, "thinking")) {
+      rc |= delta_string(s, out, "reasoning_content", adapt_jstr(d, "thinking"));
+    } else if (!strcmp(dt, "input_json_delta") && adapt_jstr(d, "partial_json") &&
+               s->tool_calls > 0) {
       rc |= chunk_open(s, out);
       rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
                         s->tool_calls - 1);
-      rc |= buf_append_json_str(out, jstr(d, "partial_json"));
+      rc |= buf_append_json_str(out, adapt_jstr(d, "partial_json"));
       rc |= buf_append_str(out, "}}]");
-      rc |= chunk_close(out, NULL);
+      rc |= adapt_chunk_close(out, NULL);
     }
     /* signature_delta and unknown deltas carry nothing for an OpenAI client */
   } else if (!strcmp(name, "content_block_stop")) {
@@ -821,34 +530,28 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
   } else if (!strcmp(name, "message_delta")) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
     claude_usage(cJSON_GetObjectItemCaseSensitive(ev, "usage"), &s->usage, NULL);
-    const char *sr = jstr(d, "stop_reason");
+    const char *sr = adapt_jstr(d, "stop_reason");
     if (sr && !s->finish_reason) {
       s->finish_reason = claude_stop_to_openai(sr);
       rc |= chunk_open(s, out);
-      rc |= chunk_close(out, s->finish_reason);
+      rc |= adapt_chunk_close(out, s->finish_reason);
     }
   } else if (!strcmp(name, "message_stop")) {
     if (!s->finish_reason) {
       s->finish_reason = "stop";
       rc |= chunk_open(s, out);
-      rc |= chunk_close(out, s->finish_reason);
+      rc |= adapt_chunk_close(out, s->finish_reason);
     }
     if (s->include_usage) {
       const struct usage *u = &s->usage;
-      rc |= chunk_head(s, out);
-      rc |= buf_appendf(out,
-                        ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                        "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
-                        (long long)u->prompt_tokens, (long long)u->completion_tokens,
-                        (long long)(u->prompt_tokens + u->completion_tokens),
-                        (long long)u->cached_tokens);
+      rc |= adapt_usage_chunk(out, s->id, s->model, s->created, u);
     }
     rc |= buf_append_str(out, "data: [DONE]\n\n");
     if (!rc)
       s->finished = true;
   } else if (!strcmp(name, "error")) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
-    const char *m = jstr(e, "message"), *t = jstr(e, "type");
+    const char *m = adapt_jstr(e, "message"), *t = adapt_jstr(e, "type");
     rc |= buf_append_str(out, "data: {\"error\":{\"message\":");
     rc |= buf_append_json_str(out, m ? m : "upstream stream error");
     rc |= buf_append_str(out, ",\"type\":");
@@ -861,15 +564,13 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
   cJSON_Delete(ev);
   if (rc) {
     *s = save;
-    restore(out, mark);
-    set_err(err, errlen, "the client buffer is full");
-    return -1;
+    return adapt_buffer_full(out, mark, err, errlen);
   }
   return 0;
 bad:
   cJSON_Delete(ev);
   *s = save;
-  restore(out, mark);
+  adapt_restore(out, mark);
   return -1;
 }
 
@@ -883,24 +584,26 @@ static int claude_text(const cJSON *c, struct buf *b, const char *sep, char *err
   if (!c || cJSON_IsNull(c))
     return 0;
   if (cJSON_IsString(c))
-    return buf_append_str(b, c->valuestring) < 0 ? (set_err(err, errlen, "%s: too long", where), -1) : 0;
+    return buf_append_str(b, c->valuestring) < 0
+               ? (adapt_set_err(err, errlen, "%s: too long", where), -1)
+               : 0;
   if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s must be a string or an array of text blocks", where);
+    adapt_set_err(err, errlen, "%s must be a string or an array of text blocks", where);
     return -1;
   }
   const cJSON *blk;
   cJSON_ArrayForEach(blk, c)
   {
-    const char *t = jstr(blk, "text");
-    const char *type = jstr(blk, "type");
+    const char *t = adapt_jstr(blk, "text");
+    const char *type = adapt_jstr(blk, "type");
     if (type && strcmp(type, "text") != 0)
       continue;    /* images inside tool results have no OpenAI tool-message form */
     if (!t) {
-      set_err(err, errlen, "%s: a text block needs a string 'text'", where);
+      adapt_set_err(err, errlen, "%s: a text block needs a string 'text'", where);
       return -1;
     }
     if ((b->len && t[0] && buf_append_str(b, sep) < 0) || buf_append_str(b, t) < 0) {
-      set_err(err, errlen, "%s: too long", where);
+      adapt_set_err(err, errlen, "%s: too long", where);
       return -1;
     }
   }
@@ -918,15 +621,15 @@ static cJSON *oai_text_part(const char *t)
 static cJSON *oai_image_part(const cJSON *blk, char *err, size_t errlen, const char *where)
 {
   const cJSON *src = cJSON_GetObjectItemCaseSensitive(blk, "source");
-  const char *st = jstr(src, "type");
+  const char *st = adapt_jstr(src, "type");
   struct buf u;
   buf_init(&u, (size_t)256 << 20);
-  if (st && !strcmp(st, "base64") && jstr(src, "media_type") && jstr(src, "data")) {
-    if (buf_appendf(&u, "data:%s;base64,", jstr(src, "media_type")) < 0 ||
-        buf_append_str(&u, jstr(src, "data")) < 0)
+  if (st && !strcmp(st, "base64") && adapt_jstr(src, "media_type") && adapt_jstr(src, "data")) {
+    if (buf_appendf(&u, "data:%s;base64,", adapt_jstr(src, "media_type")) < 0 ||
+        buf_append_str(&u, adapt_jstr(src, "data")) < 0)
       goto bad;
-  } else if (st && !strcmp(st, "url") && jstr(src, "url")) {
-    if (buf_append_str(&u, jstr(src, "url")) < 0)
+  } else if (st && !strcmp(st, "url") && adapt_jstr(src, "url")) {
+    if (buf_append_str(&u, adapt_jstr(src, "url")) < 0)
       goto bad;
   } else {
     goto bad;
@@ -938,8 +641,9 @@ static cJSON *oai_image_part(const cJSON *blk, char *err, size_t errlen, const c
   return p;
 bad:
   buf_free(&u);
-  set_err(err, errlen, "%s: an image block needs a source of type base64 (media_type, data) or url",
-          where);
+  adapt_set_err(err, errlen,
+                "%s: an image block needs a source of type base64 (media_type, data) or url",
+                where);
   return NULL;
 }
 
@@ -947,9 +651,9 @@ bad:
 static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, size_t errlen,
                                     const char *where)
 {
-  const char *role = jstr(m, "role");
+  const char *role = adapt_jstr(m, "role");
   if (!role || (strcmp(role, "user") && strcmp(role, "assistant"))) {
-    set_err(err, errlen, "%s: 'role' must be \"user\" or \"assistant\"", where);
+    adapt_set_err(err, errlen, "%s: 'role' must be \"user\" or \"assistant\"", where);
     return -1;
   }
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
@@ -961,7 +665,7 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
     return 0;
   }
   if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s: 'content' must be a string or an array of blocks", where);
+    adapt_set_err(err, errlen, "%s: 'content' must be a string or an array of blocks", where);
     return -1;
   }
   bool assistant = !strcmp(role, "assistant");
@@ -971,20 +675,20 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
   const cJSON *blk;
   cJSON_ArrayForEach(blk, c)
   {
-    const char *type = jstr(blk, "type");
+    const char *type = adapt_jstr(blk, "type");
     if (!type) {
-      set_err(err, errlen, "%s: each content block must be an object with a 'type'", where);
+      adapt_set_err(err, errlen, "%s: each content block must be an object with a 'type'", where);
       goto bad;
     }
     if (!strcmp(type, "text")) {
-      const char *t = jstr(blk, "text");
+      const char *t = adapt_jstr(blk, "text");
       if (!t) {
-        set_err(err, errlen, "%s: a text block needs a string 'text'", where);
+        adapt_set_err(err, errlen, "%s: a text block needs a string 'text'", where);
         goto bad;
       }
       if (assistant) {
         if (buf_append_str(&text, t) < 0) {
-          set_err(err, errlen, "%s: too long", where);
+          adapt_set_err(err, errlen, "%s: too long", where);
           goto bad;
         }
       } else {
@@ -996,10 +700,10 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
         goto bad;
       cJSON_AddItemToArray(parts, p);
     } else if (!strcmp(type, "tool_use") && assistant) {
-      const char *id = jstr(blk, "id"), *name = jstr(blk, "name");
+      const char *id = adapt_jstr(blk, "id"), *name = adapt_jstr(blk, "name");
       const cJSON *input = cJSON_GetObjectItemCaseSensitive(blk, "input");
       if (!id || !name) {
-        set_err(err, errlen, "%s: a tool_use block needs string 'id' and 'name'", where);
+        adapt_set_err(err, errlen, "%s: a tool_use block needs string 'id' and 'name'", where);
         goto bad;
       }
       char *args = input ? cJSON_PrintUnformatted(input) : NULL;
@@ -1012,9 +716,9 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
       free(args);
       cJSON_AddItemToArray(calls, tc);
     } else if (!strcmp(type, "tool_result") && !assistant) {
-      const char *id = jstr(blk, "tool_use_id");
+      const char *id = adapt_jstr(blk, "tool_use_id");
       if (!id) {
-        set_err(err, errlen, "%s: a tool_result block needs a string 'tool_use_id'", where);
+        adapt_set_err(err, errlen, "%s: a tool_result block needs a string 'tool_use_id'", where);
         goto bad;
       }
       struct buf t;
@@ -1033,35 +737,15 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
     } else if (!strcmp(type, "thinking") || !strcmp(type, "redacted_thinking")) {
       /* prior reasoning is not sent back to an OpenAI model */
     } else {
-      set_err(err, errlen, "%s: content block type '%.64s' is not supported here", where, type);
+      adapt_set_err(err, errlen, "%s: content block type '%.64s' is not supported here", where,
+                    type);
       goto bad;
     }
   }
   if (assistant) {
-    if (text.len || cJSON_GetArraySize(calls)) {
-      cJSON *om = cJSON_CreateObject();
-      cJSON_AddStringToObject(om, "role", "assistant");
-      if (text.len)
-        cJSON_AddStringToObject(om, "content", text.data);
-      else
-        cJSON_AddNullToObject(om, "content");
-      if (cJSON_GetArraySize(calls)) {
-        cJSON_AddItemToObject(om, "tool_calls", calls);
-        calls = NULL;
-      }
-      cJSON_AddItemToArray(omsgs, om);
-    }
-  } else if (cJSON_GetArraySize(parts)) {
-    cJSON *om = cJSON_CreateObject();
-    cJSON_AddStringToObject(om, "role", "user");
-    cJSON *only = cJSON_GetArrayItem(parts, 0);
-    if (cJSON_GetArraySize(parts) == 1 && jstr(only, "text")) {
-      cJSON_AddStringToObject(om, "content", jstr(only, "text"));
-    } else {
-      cJSON_AddItemToObject(om, "content", parts);
-      parts = NULL;
-    }
-    cJSON_AddItemToArray(omsgs, om);
+    adapt_push_assistant(omsgs, &text, &calls);
+  } else {
+    adapt_push_user(omsgs, &parts);
   }
   buf_free(&text);
   cJSON_Delete(parts);
@@ -1078,12 +762,12 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
                                size_t errlen)
 {
   if (!cJSON_IsObject(req)) {
-    set_err(err, errlen, "the request body must be a JSON object");
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
     return NULL;
   }
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
   if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    set_err(err, errlen, "messages: must be a non-empty array");
+    adapt_set_err(err, errlen, "messages: must be a non-empty array");
     return NULL;
   }
   cJSON *out = cJSON_CreateObject();
@@ -1097,12 +781,7 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
       buf_free(&sys);
       goto bad;
     }
-    if (sys.len) {
-      cJSON *sm = cJSON_CreateObject();
-      cJSON_AddStringToObject(sm, "role", "system");
-      cJSON_AddStringToObject(sm, "content", sys.data);
-      cJSON_AddItemToArray(omsgs, sm);
-    }
+    adapt_push_system(omsgs, &sys);
     buf_free(&sys);
   }
   int i = 0;
@@ -1115,20 +794,20 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
       goto bad;
   }
   int64_t max_tokens = -1;
-  if (read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0)
+  if (adapt_read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0)
     goto bad;
   if (max_tokens > 0)
     cJSON_AddNumberToObject(out, "max_tokens", (double)max_tokens);
-  if (copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
-      copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
+  if (adapt_copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
+      adapt_copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
     goto bad;
   cJSON *stops;
   const cJSON *ss = cJSON_GetObjectItemCaseSensitive(req, "stop_sequences");
   if (cJSON_IsString(ss)) {
-    set_err(err, errlen, "'stop_sequences' must be an array of strings");
+    adapt_set_err(err, errlen, "'stop_sequences' must be an array of strings");
     goto bad;
   }
-  if (stop_list(ss, "stop_sequences", &stops, err, errlen) < 0)
+  if (adapt_stop_list(ss, "stop_sequences", &stops, err, errlen) < 0)
     goto bad;
   if (stops)
     cJSON_AddItemToObject(out, "stop", stops);
@@ -1136,35 +815,29 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
   if (tools && !cJSON_IsNull(tools)) {
     if (!cJSON_IsArray(tools)) {
-      set_err(err, errlen, "tools: must be an array");
+      adapt_set_err(err, errlen, "tools: must be an array");
       goto bad;
     }
     cJSON *ot = cJSON_AddArrayToObject(out, "tools");
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)
     {
-      const char *name = jstr(t, "name"), *desc = jstr(t, "description");
+      const char *name = adapt_jstr(t, "name"), *desc = adapt_jstr(t, "description");
       const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "input_schema");
       if (!name || !cJSON_IsObject(schema)) {
-        set_err(err, errlen, "tools: each tool needs a string 'name' and an object "
-                             "'input_schema' (server tools are not supported here)");
+        adapt_set_err(err, errlen, "tools: each tool needs a string 'name' and an object "
+                                   "'input_schema' (server tools are not supported here)");
         goto bad;
       }
-      cJSON *o = cJSON_CreateObject(), *fn;
-      cJSON_AddStringToObject(o, "type", "function");
-      fn = cJSON_AddObjectToObject(o, "function");
-      cJSON_AddStringToObject(fn, "name", name);
-      if (desc)
-        cJSON_AddStringToObject(fn, "description", desc);
+      cJSON *fn = adapt_add_oai_tool(ot, name, desc);
       cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(schema, 1));
-      cJSON_AddItemToArray(ot, o);
     }
   }
   const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
   if (tc && !cJSON_IsNull(tc)) {
-    const char *type = jstr(tc, "type");
+    const char *type = adapt_jstr(tc, "type");
     if (!type) {
-      set_err(err, errlen, "tool_choice: must be an object with a 'type'");
+      adapt_set_err(err, errlen, "tool_choice: must be an object with a 'type'");
       goto bad;
     }
     if (!strcmp(type, "auto")) {
@@ -1173,12 +846,13 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
       cJSON_AddStringToObject(out, "tool_choice", "required");
     } else if (!strcmp(type, "none")) {
       cJSON_AddStringToObject(out, "tool_choice", "none");
-    } else if (!strcmp(type, "tool") && jstr(tc, "name")) {
+    } else if (!strcmp(type, "tool") && adapt_jstr(tc, "name")) {
       cJSON *o = cJSON_AddObjectToObject(out, "tool_choice");
       cJSON_AddStringToObject(o, "type", "function");
-      cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "function"), "name", jstr(tc, "name"));
+      cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "function"), "name",
+                              adapt_jstr(tc, "name"));
     } else {
-      set_err(err, errlen, "tool_choice: type must be auto, any, none or tool (with a name)");
+      adapt_set_err(err, errlen, "tool_choice: type must be auto, any, none or tool (with a name)");
       goto bad;
     }
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tc, "disable_parallel_tool_use")))
@@ -1186,17 +860,17 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
   }
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
   if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
-    set_err(err, errlen, "stream: must be true or false");
+    adapt_set_err(err, errlen, "stream: must be true or false");
     goto bad;
   }
   if (cJSON_IsTrue(stream)) {
     cJSON_AddTrueToObject(out, "stream");
     cJSON_AddTrueToObject(cJSON_AddObjectToObject(out, "stream_options"), "include_usage");
   }
-  const char *user = jstr(cJSON_GetObjectItemCaseSensitive(req, "metadata"), "user_id");
+  const char *user = adapt_jstr(cJSON_GetObjectItemCaseSensitive(req, "metadata"), "user_id");
   if (user)
     cJSON_AddStringToObject(out, "user", user);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 bad:
   cJSON_Delete(out);
   return NULL;
@@ -1204,18 +878,6 @@ bad:
 
 /* ------------------------------------------------------------------------------------------ */
 /* OpenAI response -> Anthropic response */
-
-static void oai_usage(const cJSON *usage, struct usage *u)
-{
-  if (!cJSON_IsObject(usage))
-    return;
-  u->prompt_tokens = jcount(usage, "prompt_tokens");
-  u->completion_tokens = jcount(usage, "completion_tokens");
-  u->cached_tokens = jcount(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"),
-                            "cached_tokens");
-  if (u->cached_tokens > u->prompt_tokens)
-    u->cached_tokens = u->prompt_tokens;
-}
 
 static void msg_id(char *id, size_t n, const char *from)
 {
@@ -1230,38 +892,23 @@ static void msg_id(char *id, size_t n, const char *from)
 char *claude_response_from_openai(const char *body, size_t len, const char *model,
                                   struct usage *u, char *err, size_t errlen)
 {
-  memset(u, 0, sizeof *u);
-  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-  if (!cJSON_IsObject(root)) {
-    set_err(err, errlen, "the upstream response is not a JSON object");
-    cJSON_Delete(root);
+  cJSON *root;
+  const cJSON *msg = adapt_oai_response(body, len, u, &root, err, errlen);
+  if (!msg)
     return NULL;
-  }
-  if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
-    const char *m = error_message(root);
-    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
-    cJSON_Delete(root);
-    return NULL;
-  }
   const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
-  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
-  if (!cJSON_IsObject(msg)) {
-    set_err(err, errlen, "the upstream response has no choices[0].message");
-    cJSON_Delete(root);
-    return NULL;
-  }
-  oai_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), u);
   cJSON *out = cJSON_CreateObject();
   char id[CLAUDE_ID_MAX + 8];
-  msg_id(id, sizeof id, jstr(root, "id"));
+  msg_id(id, sizeof id, adapt_jstr(root, "id"));
   cJSON_AddStringToObject(out, "id", id);
   cJSON_AddStringToObject(out, "type", "message");
   cJSON_AddStringToObject(out, "role", "assistant");
-  cJSON_AddStringToObject(out, "model", model ? model : jstr(root, "model") ? jstr(root, "model") : "");
+  cJSON_AddStringToObject(out, "model",
+                          model                       ? model
+                          : adapt_jstr(root, "model") ? adapt_jstr(root, "model")
+                                                      : "");
   cJSON *content = cJSON_AddArrayToObject(out, "content");
-  const char *reasoning = jstr(msg, "reasoning_content");
-  if (!reasoning)
-    reasoning = jstr(msg, "reasoning");
+  const char *reasoning = adapt_oai_reasoning(msg);
   if (reasoning && reasoning[0]) {
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "thinking");
@@ -1287,20 +934,17 @@ char *claude_response_from_openai(const char *body, size_t len, const char *mode
     cJSON_ArrayForEach(tc, calls)
     {
       const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-      const char *args = jstr(fn, "arguments");
-      cJSON *input = args ? cJSON_Parse(args) : NULL;
-      if (!cJSON_IsObject(input)) {
-        cJSON_Delete(input);
-        input = cJSON_CreateObject();
-      }
+      const char *args = adapt_jstr(fn, "arguments");
+      cJSON *input = adapt_args_object(args);
       cJSON *b = cJSON_CreateObject();
       cJSON_AddStringToObject(b, "type", "tool_use");
-      cJSON_AddStringToObject(b, "id", jstr(tc, "id") ? jstr(tc, "id") : "");
-      cJSON_AddStringToObject(b, "name", jstr(fn, "name") ? jstr(fn, "name") : "");
+      cJSON_AddStringToObject(b, "id", adapt_jstr(tc, "id") ? adapt_jstr(tc, "id") : "");
+      cJSON_AddStringToObject(b, "name", adapt_jstr(fn, "name") ? adapt_jstr(fn, "name") : "");
       cJSON_AddItemToObject(b, "input", input);
       cJSON_AddItemToArray(content, b);
     }
-  cJSON_AddStringToObject(out, "stop_reason", claude_stop_from_openai(jstr(choice, "finish_reason")));
+  cJSON_AddStringToObject(out, "stop_reason",
+                          claude_stop_from_openai(adapt_jstr(choice, "finish_reason")));
   cJSON_AddNullToObject(out, "stop_sequence");
   cJSON *us = cJSON_AddObjectToObject(out, "usage");
   cJSON_AddNumberToObject(us, "input_tokens", (double)(u->prompt_tokens - u->cached_tokens));
@@ -1308,7 +952,7 @@ char *claude_response_from_openai(const char *body, size_t len, const char *mode
   cJSON_AddNumberToObject(us, "cache_read_input_tokens", (double)u->cached_tokens);
   cJSON_AddNumberToObject(us, "output_tokens", (double)u->completion_tokens);
   cJSON_Delete(root);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1400,7 +1044,7 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
   int rc = 0;
   if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
     if (!s->started) {
-      set_err(err, errlen, "the upstream stream ended before any chunk");
+      adapt_set_err(err, errlen, "the upstream stream ended before any chunk");
       return -1;
     }
     rc = message_tail(s, out);
@@ -1409,15 +1053,12 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
     s->finished = true;
     return 0;
   }
-  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
-  if (!cJSON_IsObject(ev)) {
-    cJSON_Delete(ev);
-    set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
     return -1;
-  }
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
   if (e && !cJSON_IsNull(e)) {
-    const char *m = error_message(ev);
+    const char *m = adapt_error_message(ev);
     rc = claude_error_event(out, 500, m ? m : "upstream stream error");
     cJSON_Delete(ev);
     if (rc)
@@ -1427,9 +1068,10 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
   }
   if (!s->started) {
     if (!s->model[0])
-      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "model") ? jstr(ev, "model") : "");
+      snprintf(s->model, sizeof s->model, "%s",
+               adapt_jstr(ev, "model") ? adapt_jstr(ev, "model") : "");
     char id[CLAUDE_ID_MAX + 8];
-    msg_id(id, sizeof id, jstr(ev, "id"));
+    msg_id(id, sizeof id, adapt_jstr(ev, "id"));
     rc |= frame_open(out, "message_start");
     rc |= buf_append_str(out, ",\"message\":{\"id\":");
     rc |= buf_append_json_str(out, id);
@@ -1443,21 +1085,21 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
   }
   const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
   if (cJSON_IsObject(usage)) {
-    oai_usage(usage, &s->usage);
+    adapt_oai_usage(usage, &s->usage);
     s->have_usage = true;
   }
   const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "choices"), 0);
   const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
   if (cJSON_IsObject(delta) && !s->stop_reason) {
-    const char *r = jstr(delta, "reasoning_content");
+    const char *r = adapt_jstr(delta, "reasoning_content");
     if (!r)
-      r = jstr(delta, "reasoning");
+      r = adapt_jstr(delta, "reasoning");
     if (r && r[0]) {
       if (s->open != CLAUDE_BLOCK_THINKING)
         rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
       rc |= block_delta(s, out, "thinking_delta", "thinking", r);
     }
-    const char *t = jstr(delta, "content");
+    const char *t = adapt_jstr(delta, "content");
     if (t && t[0]) {
       if (s->open != CLAUDE_BLOCK_TEXT)
         rc |= open_block(s, out, CLAUDE_BLOCK_TEXT, NULL, NULL);
@@ -1472,17 +1114,17 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
         int ti = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6
                      ? (int)idx->valuedouble
                      : (s->open == CLAUDE_BLOCK_TOOL ? s->tool_index : 0);
-        const char *id = jstr(tc, "id"), *name = jstr(fn, "name");
+        const char *id = adapt_jstr(tc, "id"), *name = adapt_jstr(fn, "name");
         if (s->open != CLAUDE_BLOCK_TOOL || ti != s->tool_index) {
           rc |= open_block(s, out, CLAUDE_BLOCK_TOOL, id, name);
           s->tool_index = ti;
         }
-        const char *args = jstr(fn, "arguments");
+        const char *args = adapt_jstr(fn, "arguments");
         if (args && args[0])
           rc |= block_delta(s, out, "input_json_delta", "partial_json", args);
       }
   }
-  const char *fr = jstr(choice, "finish_reason");
+  const char *fr = adapt_jstr(choice, "finish_reason");
   if (fr && !s->stop_reason) {
     s->stop_reason = claude_stop_from_openai(fr);
     rc |= close_block(s, out);
@@ -1493,9 +1135,7 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
   return 0;
 full:
   *s = save;
-  restore(out, mark);
-  set_err(err, errlen, "the client buffer is full");
-  return -1;
+  return adapt_buffer_full(out, mark, err, errlen);
 }
 
 int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out)
@@ -1506,7 +1146,7 @@ int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct b
     return -1;
   size_t mark = out->len;
   if (message_tail(s, out)) {
-    restore(out, mark);
+    adapt_restore(out, mark);
     return -1;
   }
   s->finished = true;

@@ -1,23 +1,11 @@
 /* gemini: see gemini.h. */
 #include "gemini.h"
 
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
+#include "adapt.h"
 
 static const cJSON *jget(const cJSON *o, const char *name)
 {
@@ -29,43 +17,6 @@ static const cJSON *jget2(const cJSON *o, const char *camel, const char *snake)
 {
   const cJSON *v = jget(o, camel);
   return v ? v : jget(o, snake);
-}
-
-static const char *jstr(const cJSON *o, const char *name)
-{
-  const cJSON *v = jget(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t jcount(const cJSON *o, const char *name)
-{
-  const cJSON *v = jget(o, name);
-  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
-    return 0;
-  return (int64_t)v->valuedouble;
-}
-
-static void restore(struct buf *out, size_t mark)
-{
-  out->len = mark;
-  if (out->data)
-    out->data[mark] = '\0';
-}
-
-static char *print_or_err(cJSON *root, char *err, size_t errlen)
-{
-  char *s = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (!s)
-    set_err(err, errlen, "out of memory");
-  return s;
-}
-
-static const char *error_message(const cJSON *root)
-{
-  const cJSON *e = jget(root, "error");
-  const char *m = jstr(e, "message");
-  return m ? m : cJSON_IsString(e) ? e->valuestring : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -175,26 +126,12 @@ static int error_json(struct buf *b, int status, const char *message)
 
 char *gemini_error_body(int status, const char *message)
 {
-  struct buf b;
-  buf_init(&b, (size_t)1 << 20);
-  if (error_json(&b, status, message) < 0) {
-    buf_free(&b);
-    return NULL;
-  }
-  return buf_steal(&b, NULL);
+  return adapt_error_body(error_json, status, message);
 }
 
 int gemini_error_event(struct buf *out, int status, const char *message)
 {
-  size_t mark = out->len;
-  int rc = buf_append_str(out, "data: ");
-  rc |= error_json(out, status, message);
-  rc |= buf_append_str(out, "\r\n\r\n");
-  if (rc) {
-    restore(out, mark);
-    return -1;
-  }
-  return 0;
+  return adapt_error_event(out, "data: ", "\r\n\r\n", error_json, status, message);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -216,42 +153,10 @@ static void clean_schema(cJSON *s)
   }
 }
 
-static int append_text(struct buf *b, const char *sep, const char *t)
-{
-  if (b->len && t[0] && buf_append_str(b, sep) < 0)
-    return -1;
-  return buf_append_str(b, t);
-}
-
 /* The text of an OpenAI content (string or text parts). */
 static int content_text(const cJSON *c, struct buf *b, char *err, size_t errlen, const char *where)
 {
-  if (!c || cJSON_IsNull(c))
-    return 0;
-  if (cJSON_IsString(c)) {
-    if (append_text(b, "\n", c->valuestring) < 0)
-      goto full;
-    return 0;
-  }
-  if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
-    return -1;
-  }
-  const cJSON *p;
-  cJSON_ArrayForEach(p, c)
-  {
-    const char *t = jstr(p, "text");
-    if (!t) {
-      set_err(err, errlen, "%s: only text parts are allowed here", where);
-      return -1;
-    }
-    if (append_text(b, "\n", t) < 0)
-      goto full;
-  }
-  return 0;
-full:
-  set_err(err, errlen, "%s: text too long", where);
-  return -1;
+  return adapt_content_text(c, b, "\n", false, err, errlen, where);
 }
 
 static cJSON *text_part(const char *t)
@@ -286,78 +191,27 @@ static const char *mime_from_url(const char *url)
 
 static cJSON *image_part(const cJSON *part, char *err, size_t errlen, const char *where)
 {
-  const cJSON *iu = jget(part, "image_url");
-  const char *url = cJSON_IsString(iu) ? iu->valuestring : jstr(iu, "url");
-  if (!url) {
-    set_err(err, errlen, "%s: 'image_url.url' must be a string", where);
+  char mt[128];
+  const char *data, *url;
+  int kind = adapt_image_url(part, mt, sizeof mt, &data, &url, err, errlen, where);
+  if (kind < 0)
     return NULL;
-  }
   cJSON *p = cJSON_CreateObject();
-  if (has_prefix_ci(url, "data:")) {
-    const char *semi = strstr(url, ";base64,"), *mime = url + 5;
-    if (!semi || semi == mime || (size_t)(semi - mime) > 100 || !semi[8]) {
-      set_err(err, errlen, "%s: an image data URL must look like data:image/png;base64,...", where);
-      cJSON_Delete(p);
-      return NULL;
-    }
-    char mt[128];
-    snprintf(mt, sizeof mt, "%.*s", (int)(semi - mime), mime);
+  if (kind == 0) {
     cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
     cJSON_AddStringToObject(d, "mimeType", mt);
-    cJSON_AddStringToObject(d, "data", semi + 8);
-  } else if (has_prefix_ci(url, "https://") || has_prefix_ci(url, "http://")) {
+    cJSON_AddStringToObject(d, "data", data);
+  } else {
     cJSON *d = cJSON_AddObjectToObject(p, "fileData");
     cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
     cJSON_AddStringToObject(d, "fileUri", url);
-  } else {
-    set_err(err, errlen, "%s: an image URL must be http(s) or a base64 data URL", where);
-    cJSON_Delete(p);
-    return NULL;
   }
   return p;
 }
 
 static int content_parts(const cJSON *c, cJSON *parts, char *err, size_t errlen, const char *where)
 {
-  if (!c || cJSON_IsNull(c))
-    return 0;
-  if (cJSON_IsString(c)) {
-    if (c->valuestring[0])
-      cJSON_AddItemToArray(parts, text_part(c->valuestring));
-    return 0;
-  }
-  if (!cJSON_IsArray(c)) {
-    set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
-    return -1;
-  }
-  const cJSON *p;
-  cJSON_ArrayForEach(p, c)
-  {
-    const char *type = jstr(p, "type");
-    if (!type) {
-      set_err(err, errlen, "%s: each content part must be an object with a 'type'", where);
-      return -1;
-    }
-    if (!strcmp(type, "text")) {
-      const char *t = jstr(p, "text");
-      if (!t) {
-        set_err(err, errlen, "%s: a text part needs a string 'text'", where);
-        return -1;
-      }
-      if (t[0])
-        cJSON_AddItemToArray(parts, text_part(t));
-    } else if (!strcmp(type, "image_url")) {
-      cJSON *ip = image_part(p, err, errlen, where);
-      if (!ip)
-        return -1;
-      cJSON_AddItemToArray(parts, ip);
-    } else {
-      set_err(err, errlen, "%s: content part type '%.64s' is not supported for this model", where,
-              type);
-      return -1;
-    }
-  }
-  return 0;
+  return adapt_content_items(c, parts, text_part, image_part, err, errlen, where);
 }
 
 /* The function name of an earlier assistant tool call with this id. */
@@ -372,94 +226,20 @@ static const char *call_name(const cJSON *msgs, const cJSON *upto, const char *i
     if (cJSON_IsArray(calls))
       cJSON_ArrayForEach(tc, calls)
       {
-        const char *cid = jstr(tc, "id");
+        const char *cid = adapt_jstr(tc, "id");
         if (cid && !strcmp(cid, id))
-          return jstr(jget(tc, "function"), "name");
+          return adapt_jstr(jget(tc, "function"), "name");
       }
   }
   return NULL;
 }
 
-static void push_content(cJSON *contents, const char *role, cJSON *parts)
-{
-  cJSON *last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
-  const char *lr = jstr(last, "role");
-  if (lr && !strcmp(lr, role)) {
-    cJSON *lp = cJSON_GetObjectItemCaseSensitive(last, "parts"), *p;
-    while ((p = cJSON_DetachItemFromArray(parts, 0)))
-      cJSON_AddItemToArray(lp, p);
-    cJSON_Delete(parts);
-    return;
-  }
-  cJSON *c = cJSON_CreateObject();
-  cJSON_AddStringToObject(c, "role", role);
-  cJSON_AddItemToObject(c, "parts", parts);
-  cJSON_AddItemToArray(contents, c);
-}
-
-static int read_max_tokens(const cJSON *req, const char *name, int64_t *out, char *err,
-                           size_t errlen)
-{
-  const cJSON *v = jget(req, name);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
-      v->valuedouble != floor(v->valuedouble)) {
-    set_err(err, errlen, "'%s' must be a positive integer", name);
-    return -1;
-  }
-  *out = (int64_t)v->valuedouble;
-  return 0;
-}
-
-static int copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
-                       size_t errlen)
-{
-  const cJSON *v = jget(from, name);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsNumber(v)) {
-    set_err(err, errlen, "'%s' must be a number", name);
-    return -1;
-  }
-  cJSON_AddNumberToObject(to, as, v->valuedouble);
-  return 0;
-}
-
-static int stop_list(const cJSON *stop, const char *name, cJSON **out, char *err, size_t errlen)
-{
-  *out = NULL;
-  if (!stop || cJSON_IsNull(stop))
-    return 0;
-  if (cJSON_IsString(stop)) {
-    *out = cJSON_CreateArray();
-    cJSON_AddItemToArray(*out, cJSON_CreateString(stop->valuestring));
-    return 0;
-  }
-  if (!cJSON_IsArray(stop))
-    goto bad;
-  *out = cJSON_CreateArray();
-  const cJSON *s;
-  cJSON_ArrayForEach(s, stop)
-  {
-    if (!cJSON_IsString(s))
-      goto bad;
-    cJSON_AddItemToArray(*out, cJSON_CreateString(s->valuestring));
-  }
-  return 0;
-bad:
-  cJSON_Delete(*out);
-  *out = NULL;
-  set_err(err, errlen, "'%s' must be a string or an array of strings", name);
-  return -1;
-}
-
 static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, struct buf *sys,
                           char *err, size_t errlen, const char *where)
 {
-  const char *role = jstr(m, "role");
+  const char *role = adapt_jstr(m, "role");
   if (!role) {
-    set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
+    adapt_set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
     return -1;
   }
   const cJSON *content = jget(m, "content");
@@ -476,15 +256,15 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
       goto bad;
     const cJSON *calls = jget(m, "tool_calls"), *tc;
     if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
-      set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
+      adapt_set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
       goto bad;
     }
     cJSON_ArrayForEach(tc, calls)
     {
       const cJSON *fn = jget(tc, "function");
-      const char *name = jstr(fn, "name"), *args = jstr(fn, "arguments");
+      const char *name = adapt_jstr(fn, "name"), *args = adapt_jstr(fn, "arguments");
       if (!name) {
-        set_err(err, errlen, "%s: each tool call needs a string 'function.name'", where);
+        adapt_set_err(err, errlen, "%s: each tool call needs a string 'function.name'", where);
         goto bad;
       }
       const char *a = args ? args : "";
@@ -493,8 +273,8 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
       cJSON *input = *a ? cJSON_Parse(a) : cJSON_CreateObject();
       if (!cJSON_IsObject(input)) {
         cJSON_Delete(input);
-        set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
-                where, name);
+        adapt_set_err(err, errlen, "%s: tool call '%.64s' has arguments that are not a JSON object",
+                      where, name);
         goto bad;
       }
       cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
@@ -503,13 +283,13 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
       cJSON_AddItemToArray(parts, p);
     }
   } else if (!strcmp(role, "tool")) {
-    const char *id = jstr(m, "tool_call_id");
+    const char *id = adapt_jstr(m, "tool_call_id");
     const char *name = id ? call_name(msgs, m, id) : NULL;
     if (!name)
-      name = jstr(m, "name");
+      name = adapt_jstr(m, "name");
     if (!name) {
-      set_err(err, errlen, "%s: a tool message must answer an earlier tool call (tool_call_id)",
-              where);
+      adapt_set_err(err, errlen,
+                    "%s: a tool message must answer an earlier tool call (tool_call_id)", where);
       goto bad;
     }
     struct buf t;
@@ -530,12 +310,12 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
     cJSON_AddItemToObject(fr, "response", resp);
     cJSON_AddItemToArray(parts, p);
   } else {
-    set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+    adapt_set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
     goto bad;
   }
   if (cJSON_GetArraySize(parts) == 0)
     cJSON_AddItemToArray(parts, text_part(""));
-  push_content(contents, as, parts);
+  adapt_push_message(contents, as, "parts", parts);
   return 0;
 bad:
   cJSON_Delete(parts);
@@ -545,12 +325,12 @@ bad:
 char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
 {
   if (!cJSON_IsObject(req)) {
-    set_err(err, errlen, "the request body must be a JSON object");
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
     return NULL;
   }
   const cJSON *msgs = jget(req, "messages");
   if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    set_err(err, errlen, "'messages' must be a non-empty array");
+    adapt_set_err(err, errlen, "'messages' must be a non-empty array");
     return NULL;
   }
   cJSON *out = cJSON_CreateObject();
@@ -569,7 +349,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
   if (cJSON_GetArraySize(contents) == 0) {
     cJSON *parts = cJSON_CreateArray();
     cJSON_AddItemToArray(parts, text_part("..."));
-    push_content(contents, "user", parts);
+    adapt_push_message(contents, "user", "parts", parts);
   }
   if (sys.len) {
     cJSON *si = cJSON_AddObjectToObject(out, "systemInstruction");
@@ -579,7 +359,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
   const cJSON *tools = jget(req, "tools");
   if (tools && !cJSON_IsNull(tools)) {
     if (!cJSON_IsArray(tools)) {
-      set_err(err, errlen, "'tools' must be an array");
+      adapt_set_err(err, errlen, "'tools' must be an array");
       goto bad;
     }
     cJSON *decls = cJSON_CreateArray();
@@ -590,9 +370,9 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     cJSON_ArrayForEach(t, tools)
     {
       const cJSON *fn = jget(t, "function");
-      const char *name = jstr(fn, "name"), *desc = jstr(fn, "description");
+      const char *name = adapt_jstr(fn, "name"), *desc = adapt_jstr(fn, "description");
       if (!name) {
-        set_err(err, errlen, "each tool needs a string 'function.name'");
+        adapt_set_err(err, errlen, "each tool needs a string 'function.name'");
         goto bad;
       }
       cJSON *d = cJSON_CreateObject();
@@ -613,7 +393,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
   const cJSON *tc = jget(req, "tool_choice");
   if (tc && !cJSON_IsNull(tc)) {
     cJSON *fcc = cJSON_CreateObject();
-    const char *fname = jstr(jget(tc, "function"), "name");
+    const char *fname = adapt_jstr(jget(tc, "function"), "name");
     if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto")) {
       cJSON_AddStringToObject(fcc, "mode", "AUTO");
     } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "required")) {
@@ -626,8 +406,8 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
                            cJSON_CreateString(fname));
     } else {
       cJSON_Delete(fcc);
-      set_err(err, errlen,
-              "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
+      adapt_set_err(err, errlen,
+                    "'tool_choice' must be \"auto\", \"required\", \"none\" or a function object");
       goto bad;
     }
     cJSON_AddItemToObject(cJSON_AddObjectToObject(out, "toolConfig"), "functionCallingConfig", fcc);
@@ -636,24 +416,24 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
   cJSON *gc = cJSON_CreateObject();
   cJSON_AddItemToObject(out, "generationConfig", gc);
   int64_t max_tokens = -1;
-  if (copy_number(req, "temperature", gc, "temperature", err, errlen) < 0 ||
-      copy_number(req, "top_p", gc, "topP", err, errlen) < 0 ||
-      copy_number(req, "seed", gc, "seed", err, errlen) < 0 ||
-      read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
-      read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
+  if (adapt_copy_number(req, "temperature", gc, "temperature", err, errlen) < 0 ||
+      adapt_copy_number(req, "top_p", gc, "topP", err, errlen) < 0 ||
+      adapt_copy_number(req, "seed", gc, "seed", err, errlen) < 0 ||
+      adapt_read_max_tokens(req, "max_tokens", &max_tokens, err, errlen) < 0 ||
+      adapt_read_max_tokens(req, "max_completion_tokens", &max_tokens, err, errlen) < 0)
     goto bad;
   if (max_tokens > 0)
     cJSON_AddNumberToObject(gc, "maxOutputTokens", (double)max_tokens);
   cJSON *stops;
-  if (stop_list(jget(req, "stop"), "stop", &stops, err, errlen) < 0)
+  if (adapt_stop_list(jget(req, "stop"), "stop", &stops, err, errlen) < 0)
     goto bad;
   if (stops)
     cJSON_AddItemToObject(gc, "stopSequences", stops);
   const cJSON *rf = jget(req, "response_format");
   if (rf && !cJSON_IsNull(rf)) {
-    const char *type = jstr(rf, "type");
+    const char *type = adapt_jstr(rf, "type");
     if (!type) {
-      set_err(err, errlen, "'response_format' must be an object with a 'type'");
+      adapt_set_err(err, errlen, "'response_format' must be an object with a 'type'");
       goto bad;
     }
     if (!strcmp(type, "json_object") || !strcmp(type, "json_schema")) {
@@ -665,14 +445,14 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
         cJSON_AddItemToObject(gc, "responseSchema", sc);
       }
     } else if (strcmp(type, "text") != 0) {
-      set_err(err, errlen, "'response_format.type' must be text, json_object or json_schema");
+      adapt_set_err(err, errlen, "'response_format.type' must be text, json_object or json_schema");
       goto bad;
     }
   }
   if (cJSON_GetArraySize(gc) == 0)
     cJSON_DeleteItemFromObjectCaseSensitive(out, "generationConfig");
   buf_free(&sys);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 bad:
   buf_free(&sys);
   cJSON_Delete(out);
@@ -686,21 +466,13 @@ static void gemini_usage(const cJSON *um, struct usage *u)
 {
   if (!cJSON_IsObject(um))
     return;
-  u->prompt_tokens = jcount(um, "promptTokenCount") + jcount(um, "toolUsePromptTokenCount");
-  u->completion_tokens = jcount(um, "candidatesTokenCount") + jcount(um, "thoughtsTokenCount");
-  u->cached_tokens = jcount(um, "cachedContentTokenCount");
+  u->prompt_tokens =
+      adapt_jcount(um, "promptTokenCount") + adapt_jcount(um, "toolUsePromptTokenCount");
+  u->completion_tokens =
+      adapt_jcount(um, "candidatesTokenCount") + adapt_jcount(um, "thoughtsTokenCount");
+  u->cached_tokens = adapt_jcount(um, "cachedContentTokenCount");
   if (u->cached_tokens > u->prompt_tokens)
     u->cached_tokens = u->prompt_tokens;
-}
-
-static void add_oai_usage(cJSON *o, const struct usage *u)
-{
-  cJSON *us = cJSON_AddObjectToObject(o, "usage");
-  cJSON_AddNumberToObject(us, "prompt_tokens", (double)u->prompt_tokens);
-  cJSON_AddNumberToObject(us, "completion_tokens", (double)u->completion_tokens);
-  cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
-  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
-                          (double)u->cached_tokens);
 }
 
 static void chat_id(char *id, size_t n, const char *from)
@@ -711,24 +483,17 @@ static void chat_id(char *id, size_t n, const char *from)
 char *gemini_response_to_openai(const char *body, size_t len, const char *model, int64_t created,
                                 struct usage *u, char *err, size_t errlen)
 {
-  memset(u, 0, sizeof *u);
-  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-  if (!cJSON_IsObject(root)) {
-    set_err(err, errlen, "the upstream response is not a JSON object");
-    cJSON_Delete(root);
+  cJSON *root = adapt_parse_response(body, len, u, err, errlen);
+  if (!root)
     return NULL;
-  }
   if (jget(root, "error")) {
-    const char *m = error_message(root);
-    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
-    cJSON_Delete(root);
-    return NULL;
+    return adapt_upstream_error(root, err, errlen);
   }
   const cJSON *cands = jget(root, "candidates");
   const cJSON *cand = cJSON_GetArrayItem(cands, 0);
-  bool blocked = jstr(jget(root, "promptFeedback"), "blockReason") != NULL;
+  bool blocked = adapt_jstr(jget(root, "promptFeedback"), "blockReason") != NULL;
   if (!cJSON_IsObject(cand) && !blocked) {
-    set_err(err, errlen, "the upstream response has no candidates");
+    adapt_set_err(err, errlen, "the upstream response has no candidates");
     cJSON_Delete(root);
     return NULL;
   }
@@ -741,7 +506,7 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
   int rc = 0, ncall = 0;
   cJSON_ArrayForEach(p, parts)
   {
-    const char *t = jstr(p, "text");
+    const char *t = adapt_jstr(p, "text");
     const cJSON *fc = jget(p, "functionCall");
     if (t) {
       rc |= buf_append_str(cJSON_IsTrue(jget(p, "thought")) ? &think : &text, t);
@@ -749,61 +514,30 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
       const cJSON *args = jget(fc, "args");
       char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
       char cid[GEMINI_ID_MAX];
-      if (jstr(fc, "id") && jstr(fc, "id")[0])
-        snprintf(cid, sizeof cid, "%s", jstr(fc, "id"));
+      if (adapt_jstr(fc, "id") && adapt_jstr(fc, "id")[0])
+        snprintf(cid, sizeof cid, "%s", adapt_jstr(fc, "id"));
       else
         snprintf(cid, sizeof cid, "call_%d", ncall);
       ncall++;
-      cJSON *c = cJSON_CreateObject(), *fn;
-      cJSON_AddStringToObject(c, "id", cid);
-      cJSON_AddStringToObject(c, "type", "function");
-      fn = cJSON_AddObjectToObject(c, "function");
-      cJSON_AddStringToObject(fn, "name", jstr(fc, "name") ? jstr(fc, "name") : "");
-      cJSON_AddStringToObject(fn, "arguments", a ? a : "{}");
+      adapt_add_oai_call(calls, cid, adapt_jstr(fc, "name"), a);
       free(a);
-      cJSON_AddItemToArray(calls, c);
     }
   }
-  if (rc) {
-    set_err(err, errlen, "the upstream response is too large");
-    buf_free(&text);
-    buf_free(&think);
-    cJSON_Delete(calls);
-    cJSON_Delete(root);
-    return NULL;
-  }
-  cJSON *out = cJSON_CreateObject();
+  if (rc)
+    return adapt_too_large(&text, &think, calls, root, err, errlen);
   char id[GEMINI_ID_MAX + 16];
-  chat_id(id, sizeof id, jstr(root, "responseId"));
-  cJSON_AddStringToObject(out, "id", id);
-  cJSON_AddStringToObject(out, "object", "chat.completion");
-  cJSON_AddNumberToObject(out, "created", (double)created);
-  cJSON_AddStringToObject(out, "model", model ? model : jstr(root, "modelVersion") ? jstr(root, "modelVersion") : "");
-  cJSON *choice = cJSON_CreateObject();
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "choices"), choice);
-  cJSON_AddNumberToObject(choice, "index", 0);
-  cJSON *msg = cJSON_AddObjectToObject(choice, "message");
-  cJSON_AddStringToObject(msg, "role", "assistant");
-  if (text.len || ncall == 0)
-    cJSON_AddStringToObject(msg, "content", text.data ? text.data : "");
-  else
-    cJSON_AddNullToObject(msg, "content");
-  if (think.len)
-    cJSON_AddStringToObject(msg, "reasoning_content", think.data);
-  if (ncall)
-    cJSON_AddItemToObject(msg, "tool_calls", calls);
-  else
-    cJSON_Delete(calls);
-  cJSON_AddNullToObject(choice, "logprobs");
+  chat_id(id, sizeof id, adapt_jstr(root, "responseId"));
+  const char *mv = adapt_jstr(root, "modelVersion");
+  const char *gfr = adapt_jstr(cand, "finishReason");
   const char *fr = !cJSON_IsObject(cand) ? "content_filter"
                    : ncall                ? "tool_calls"
-                                          : gemini_finish_to_openai(jstr(cand, "finishReason"));
-  cJSON_AddStringToObject(choice, "finish_reason", fr);
-  add_oai_usage(out, u);
+                                          : gemini_finish_to_openai(gfr);
+  char *s = adapt_oai_completion(id, created, model ? model : mv ? mv : "", &text, &think, calls,
+                                 ncall != 0, fr, u, err, errlen);
   buf_free(&text);
   buf_free(&think);
   cJSON_Delete(root);
-  return print_or_err(out, err, errlen);
+  return s;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -818,37 +552,16 @@ void gemini_stream_to_openai_init(struct gemini_to_openai_stream *s, const char 
   s->created = created;
 }
 
-static int chunk_head(const struct gemini_to_openai_stream *s, struct buf *o)
-{
-  int rc = buf_append_str(o, "data: {\"id\":");
-  rc |= buf_append_json_str(o, s->id);
-  rc |= buf_appendf(o, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                    (long long)s->created);
-  rc |= buf_append_json_str(o, s->model);
-  return rc;
-}
-
+/* data: {..."choices":[{"index":0,"delta":{ */
 static int chunk_open(const struct gemini_to_openai_stream *s, struct buf *o)
 {
-  return chunk_head(s, o) | buf_append_str(o, ",\"choices\":[{\"index\":0,\"delta\":{");
-}
-
-static int chunk_close(struct buf *o, const char *finish)
-{
-  int rc = buf_append_str(o, "},\"logprobs\":null,\"finish_reason\":");
-  rc |= finish ? buf_append_json_str(o, finish) : buf_append_str(o, "null");
-  rc |= buf_append_str(o, "}]}\n\n");
-  return rc;
+  return adapt_chunk_open(o, s->id, s->model, s->created);
 }
 
 static int delta_string(const struct gemini_to_openai_stream *s, struct buf *o, const char *key,
                         const char *val)
 {
-  int rc = chunk_open(s, o);
-  rc |= buf_appendf(o, "\"%s\":", key);
-  rc |= buf_append_json_str(o, val);
-  rc |= chunk_close(o, NULL);
-  return rc;
+  return adapt_delta_string(o, s->id, s->model, s->created, key, val);
 }
 
 int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *data, size_t len,
@@ -856,18 +569,15 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
 {
   if (s->finished || s->failed)
     return 0;
-  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
-  if (!cJSON_IsObject(ev)) {
-    cJSON_Delete(ev);
-    set_err(err, errlen, "an upstream stream frame is not a JSON object");
+  cJSON *ev = adapt_parse_event(data, len, "frame", err, errlen);
+  if (!ev)
     return -1;
-  }
   size_t mark = out->len;
   struct gemini_to_openai_stream save = *s;
   int rc = 0;
   const cJSON *e = jget(ev, "error");
   if (e && !cJSON_IsNull(e)) {
-    const char *m = error_message(ev), *st = jstr(e, "status");
+    const char *m = adapt_error_message(ev), *st = adapt_jstr(e, "status");
     rc |= buf_append_str(out, "data: {\"error\":{\"message\":");
     rc |= buf_append_json_str(out, m ? m : "upstream stream error");
     rc |= buf_append_str(out, ",\"type\":");
@@ -877,12 +587,13 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
     goto done;
   }
   if (!s->started) {
-    chat_id(s->id, sizeof s->id, jstr(ev, "responseId"));
+    chat_id(s->id, sizeof s->id, adapt_jstr(ev, "responseId"));
     if (!s->model[0])
-      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "modelVersion") ? jstr(ev, "modelVersion") : "");
+      snprintf(s->model, sizeof s->model, "%s",
+               adapt_jstr(ev, "modelVersion") ? adapt_jstr(ev, "modelVersion") : "");
     rc |= chunk_open(s, out);
     rc |= buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
-    rc |= chunk_close(out, NULL);
+    rc |= adapt_chunk_close(out, NULL);
     s->started = true;
   }
   gemini_usage(jget(ev, "usageMetadata"), &s->usage);
@@ -890,7 +601,7 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
   const cJSON *parts = jget(jget(cand, "content"), "parts"), *p;
   cJSON_ArrayForEach(p, parts)
   {
-    const char *t = jstr(p, "text");
+    const char *t = adapt_jstr(p, "text");
     const cJSON *fc = jget(p, "functionCall");
     if (t && t[0]) {
       rc |= delta_string(s, out, cJSON_IsTrue(jget(p, "thought")) ? "reasoning_content" : "content", t);
@@ -900,35 +611,33 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
       int ti = s->tool_calls++;
       rc |= chunk_open(s, out);
       rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":", ti);
-      if (jstr(fc, "id") && jstr(fc, "id")[0])
-        rc |= buf_append_json_str(out, jstr(fc, "id"));
+      if (adapt_jstr(fc, "id") && adapt_jstr(fc, "id")[0])
+        rc |= buf_append_json_str(out, adapt_jstr(fc, "id"));
       else
         rc |= buf_appendf(out, "\"call_%d\"", ti);
       rc |= buf_append_str(out, ",\"type\":\"function\",\"function\":{\"name\":");
-      rc |= buf_append_json_str(out, jstr(fc, "name") ? jstr(fc, "name") : "");
+      rc |= buf_append_json_str(out, adapt_jstr(fc, "name") ? adapt_jstr(fc, "name") : "");
       rc |= buf_append_str(out, ",\"arguments\":");
       rc |= buf_append_json_str(out, a ? a : "{}");
       rc |= buf_append_str(out, "}}]");
-      rc |= chunk_close(out, NULL);
+      rc |= adapt_chunk_close(out, NULL);
       free(a);
     }
   }
-  const char *fr = jstr(cand, "finishReason");
-  bool blocked = !cand && jstr(jget(ev, "promptFeedback"), "blockReason");
+  const char *fr = adapt_jstr(cand, "finishReason");
+  bool blocked = !cand && adapt_jstr(jget(ev, "promptFeedback"), "blockReason");
   if ((fr || blocked) && !s->finish_reason) {
     s->finish_reason = blocked ? "content_filter"
                        : s->tool_calls ? "tool_calls"
                                        : gemini_finish_to_openai(fr);
     rc |= chunk_open(s, out);
-    rc |= chunk_close(out, s->finish_reason);
+    rc |= adapt_chunk_close(out, s->finish_reason);
   }
 done:
   cJSON_Delete(ev);
   if (rc) {
     *s = save;
-    restore(out, mark);
-    set_err(err, errlen, "the client buffer is full");
-    return -1;
+    return adapt_buffer_full(out, mark, err, errlen);
   }
   return 0;
 }
@@ -943,16 +652,11 @@ int gemini_stream_to_openai_finish(struct gemini_to_openai_stream *s, struct buf
   int rc = 0;
   if (s->include_usage) {
     const struct usage *u = &s->usage;
-    rc |= chunk_head(s, out);
-    rc |= buf_appendf(out,
-                      ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                      "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
-                      (long long)u->prompt_tokens, (long long)u->completion_tokens,
-                      (long long)(u->prompt_tokens + u->completion_tokens), (long long)u->cached_tokens);
+    rc |= adapt_usage_chunk(out, s->id, s->model, s->created, u);
   }
   rc |= buf_append_str(out, "data: [DONE]\n\n");
   if (rc) {
-    restore(out, mark);
+    adapt_restore(out, mark);
     return -1;
   }
   s->finished = true;
@@ -972,19 +676,20 @@ struct call_ids {
 static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, char *err,
                           size_t errlen, const char *where)
 {
-  const char *role = jstr(c, "role");
+  const char *role = adapt_jstr(c, "role");
   if (!cJSON_IsObject(c) || (jget(c, "role") && !role)) {
-    set_err(err, errlen, "%s: each content must be an object with an optional string 'role'", where);
+    adapt_set_err(err, errlen, "%s: each content must be an object with an optional string 'role'",
+                  where);
     return -1;
   }
   bool model = role && !strcmp(role, "model");
   if (role && !model && strcmp(role, "user") && strcmp(role, "function") && strcmp(role, "tool")) {
-    set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
+    adapt_set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
     return -1;
   }
   const cJSON *parts = jget(c, "parts"), *p;
   if (!cJSON_IsArray(parts)) {
-    set_err(err, errlen, "%s: 'parts' must be an array", where);
+    adapt_set_err(err, errlen, "%s: 'parts' must be an array", where);
     return -1;
   }
   cJSON *oparts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
@@ -992,12 +697,12 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
   buf_init(&text, (size_t)256 << 20);
   cJSON_ArrayForEach(p, parts)
   {
-    const char *t = jstr(p, "text");
+    const char *t = adapt_jstr(p, "text");
     const cJSON *inl = jget2(p, "inlineData", "inline_data"), *fd = jget2(p, "fileData", "file_data");
     const cJSON *fc = jget2(p, "functionCall", "function_call");
     const cJSON *fr = jget2(p, "functionResponse", "function_response");
     if (!cJSON_IsObject(p)) {
-      set_err(err, errlen, "%s: each part must be an object", where);
+      adapt_set_err(err, errlen, "%s: each part must be an object", where);
       goto bad;
     }
     if (t) {
@@ -1005,7 +710,7 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
         continue;
       if (model) {
         if (buf_append_str(&text, t) < 0) {
-          set_err(err, errlen, "%s: too long", where);
+          adapt_set_err(err, errlen, "%s: too long", where);
           goto bad;
         }
       } else {
@@ -1021,10 +726,11 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       const cJSON *mtv = jget2(media, "mimeType", "mime_type");
       const cJSON *uriv = jget2(fd, "fileUri", "file_uri");
       const char *mt = cJSON_IsString(mtv) ? mtv->valuestring : NULL;
-      const char *data = inl ? jstr(inl, "data") : NULL;
+      const char *data = inl ? adapt_jstr(inl, "data") : NULL;
       const char *uri = !inl && cJSON_IsString(uriv) ? uriv->valuestring : NULL;
       if ((inl && (!mt || !data)) || (!inl && !uri)) {
-        set_err(err, errlen, "%s: inlineData needs mimeType and data; fileData needs fileUri", where);
+        adapt_set_err(err, errlen, "%s: inlineData needs mimeType and data; fileData needs fileUri",
+                      where);
         goto bad;
       }
       if (model)
@@ -1035,7 +741,7 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
                    : buf_append_str(&u, uri);
       if (rc) {
         buf_free(&u);
-        set_err(err, errlen, "%s: too long", where);
+        adapt_set_err(err, errlen, "%s: too long", where);
         goto bad;
       }
       cJSON *op = cJSON_CreateObject();
@@ -1044,20 +750,20 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       buf_free(&u);
       cJSON_AddItemToArray(oparts, op);
     } else if (cJSON_IsObject(fc)) {
-      const char *name = jstr(fc, "name");
+      const char *name = adapt_jstr(fc, "name");
       if (!name) {
-        set_err(err, errlen, "%s: functionCall needs a string 'name'", where);
+        adapt_set_err(err, errlen, "%s: functionCall needs a string 'name'", where);
         goto bad;
       }
       if (ids->n >= 64) {
-        set_err(err, errlen, "%s: more than 64 function calls", where);
+        adapt_set_err(err, errlen, "%s: more than 64 function calls", where);
         goto bad;
       }
       int k = ids->n++;
       ids->used[k] = 0;
       snprintf(ids->name[k], GEMINI_ID_MAX, "%s", name);
-      if (jstr(fc, "id") && jstr(fc, "id")[0])
-        snprintf(ids->id[k], GEMINI_ID_MAX, "%s", jstr(fc, "id"));
+      if (adapt_jstr(fc, "id") && adapt_jstr(fc, "id")[0])
+        snprintf(ids->id[k], GEMINI_ID_MAX, "%s", adapt_jstr(fc, "id"));
       else
         snprintf(ids->id[k], GEMINI_ID_MAX, "call_%d", k);
       const cJSON *args = jget(fc, "args");
@@ -1071,9 +777,9 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       free(a);
       cJSON_AddItemToArray(calls, tc);
     } else if (cJSON_IsObject(fr)) {
-      const char *name = jstr(fr, "name"), *fid = jstr(fr, "id");
+      const char *name = adapt_jstr(fr, "name"), *fid = adapt_jstr(fr, "id");
       if (!name) {
-        set_err(err, errlen, "%s: functionResponse needs a string 'name'", where);
+        adapt_set_err(err, errlen, "%s: functionResponse needs a string 'name'", where);
         goto bad;
       }
       const char *id = NULL;
@@ -1093,36 +799,15 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       free(r);
       cJSON_AddItemToArray(omsgs, tm);
     } else {
-      set_err(err, errlen, "%s: a part must have text, inlineData, fileData, functionCall or "
-                           "functionResponse", where);
+      adapt_set_err(err, errlen, "%s: a part must have text, inlineData, fileData, functionCall or "
+                                 "functionResponse", where);
       goto bad;
     }
   }
   if (model) {
-    if (text.len || cJSON_GetArraySize(calls)) {
-      cJSON *om = cJSON_CreateObject();
-      cJSON_AddStringToObject(om, "role", "assistant");
-      if (text.len)
-        cJSON_AddStringToObject(om, "content", text.data);
-      else
-        cJSON_AddNullToObject(om, "content");
-      if (cJSON_GetArraySize(calls)) {
-        cJSON_AddItemToObject(om, "tool_calls", calls);
-        calls = NULL;
-      }
-      cJSON_AddItemToArray(omsgs, om);
-    }
-  } else if (cJSON_GetArraySize(oparts)) {
-    cJSON *om = cJSON_CreateObject();
-    cJSON_AddStringToObject(om, "role", "user");
-    cJSON *only = cJSON_GetArrayItem(oparts, 0);
-    if (cJSON_GetArraySize(oparts) == 1 && jstr(only, "text")) {
-      cJSON_AddStringToObject(om, "content", jstr(only, "text"));
-    } else {
-      cJSON_AddItemToObject(om, "content", oparts);
-      oparts = NULL;
-    }
-    cJSON_AddItemToArray(omsgs, om);
+    adapt_push_assistant(omsgs, &text, &calls);
+  } else {
+    adapt_push_user(omsgs, &oparts);
   }
   buf_free(&text);
   cJSON_Delete(oparts);
@@ -1139,17 +824,17 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
                                char *err, size_t errlen)
 {
   if (!cJSON_IsObject(req)) {
-    set_err(err, errlen, "the request body must be a JSON object");
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
     return NULL;
   }
   const cJSON *contents = jget(req, "contents");
   if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
-    set_err(err, errlen, "contents: must be a non-empty array");
+    adapt_set_err(err, errlen, "contents: must be a non-empty array");
     return NULL;
   }
   struct call_ids *ids = calloc(1, sizeof *ids);
   if (!ids) {
-    set_err(err, errlen, "out of memory");
+    adapt_set_err(err, errlen, "out of memory");
     return NULL;
   }
   cJSON *out = cJSON_CreateObject();
@@ -1159,26 +844,21 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
   if (si && !cJSON_IsNull(si)) {
     const cJSON *parts = jget(si, "parts"), *p;
     if (!cJSON_IsArray(parts)) {
-      set_err(err, errlen, "systemInstruction: 'parts' must be an array");
+      adapt_set_err(err, errlen, "systemInstruction: 'parts' must be an array");
       goto bad;
     }
     struct buf sys;
     buf_init(&sys, (size_t)64 << 20);
     cJSON_ArrayForEach(p, parts)
     {
-      const char *t = jstr(p, "text");
-      if (!t || append_text(&sys, "\n", t) < 0) {
+      const char *t = adapt_jstr(p, "text");
+      if (!t || adapt_append_text(&sys, "\n", t) < 0) {
         buf_free(&sys);
-        set_err(err, errlen, "systemInstruction: parts must be text");
+        adapt_set_err(err, errlen, "systemInstruction: parts must be text");
         goto bad;
       }
     }
-    if (sys.len) {
-      cJSON *sm = cJSON_CreateObject();
-      cJSON_AddStringToObject(sm, "role", "system");
-      cJSON_AddStringToObject(sm, "content", sys.data);
-      cJSON_AddItemToArray(omsgs, sm);
-    }
+    adapt_push_system(omsgs, &sys);
     buf_free(&sys);
   }
   int i = 0;
@@ -1193,16 +873,16 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
   const cJSON *gc = jget2(req, "generationConfig", "generation_config");
   if (gc && !cJSON_IsNull(gc)) {
     if (!cJSON_IsObject(gc)) {
-      set_err(err, errlen, "generationConfig: must be an object");
+      adapt_set_err(err, errlen, "generationConfig: must be an object");
       goto bad;
     }
-    if (copy_number(gc, "temperature", out, "temperature", err, errlen) < 0 ||
-        copy_number(gc, "topP", out, "top_p", err, errlen) < 0 ||
-        copy_number(gc, "seed", out, "seed", err, errlen) < 0)
+    if (adapt_copy_number(gc, "temperature", out, "temperature", err, errlen) < 0 ||
+        adapt_copy_number(gc, "topP", out, "top_p", err, errlen) < 0 ||
+        adapt_copy_number(gc, "seed", out, "seed", err, errlen) < 0)
       goto bad;
     int64_t mt = -1, n = -1;
-    if (read_max_tokens(gc, "maxOutputTokens", &mt, err, errlen) < 0 ||
-        read_max_tokens(gc, "candidateCount", &n, err, errlen) < 0)
+    if (adapt_read_max_tokens(gc, "maxOutputTokens", &mt, err, errlen) < 0 ||
+        adapt_read_max_tokens(gc, "candidateCount", &n, err, errlen) < 0)
       goto bad;
     if (mt > 0)
       cJSON_AddNumberToObject(out, "max_tokens", (double)mt);
@@ -1211,14 +891,14 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
     const cJSON *ss = jget(gc, "stopSequences");
     cJSON *stops;
     if (cJSON_IsString(ss)) {
-      set_err(err, errlen, "generationConfig.stopSequences: must be an array of strings");
+      adapt_set_err(err, errlen, "generationConfig.stopSequences: must be an array of strings");
       goto bad;
     }
-    if (stop_list(ss, "stopSequences", &stops, err, errlen) < 0)
+    if (adapt_stop_list(ss, "stopSequences", &stops, err, errlen) < 0)
       goto bad;
     if (stops)
       cJSON_AddItemToObject(out, "stop", stops);
-    const char *rmt = jstr(gc, "responseMimeType");
+    const char *rmt = adapt_jstr(gc, "responseMimeType");
     if (rmt && !strcmp(rmt, "application/json")) {
       cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
       const cJSON *schema = jget(gc, "responseSchema");
@@ -1235,7 +915,7 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
   const cJSON *tools = jget(req, "tools");
   if (tools && !cJSON_IsNull(tools)) {
     if (!cJSON_IsArray(tools)) {
-      set_err(err, errlen, "tools: must be an array");
+      adapt_set_err(err, errlen, "tools: must be an array");
       goto bad;
     }
     cJSON *ot = cJSON_CreateArray();
@@ -1245,22 +925,17 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
     {
       const cJSON *decls = jget2(t, "functionDeclarations", "function_declarations");
       if (!cJSON_IsArray(decls)) {
-        set_err(err, errlen, "tools: only functionDeclarations are supported here");
+        adapt_set_err(err, errlen, "tools: only functionDeclarations are supported here");
         goto bad;
       }
       cJSON_ArrayForEach(d, decls)
       {
-        const char *name = jstr(d, "name"), *desc = jstr(d, "description");
+        const char *name = adapt_jstr(d, "name"), *desc = adapt_jstr(d, "description");
         if (!name) {
-          set_err(err, errlen, "tools: each function declaration needs a string 'name'");
+          adapt_set_err(err, errlen, "tools: each function declaration needs a string 'name'");
           goto bad;
         }
-        cJSON *o = cJSON_CreateObject(), *fn;
-        cJSON_AddStringToObject(o, "type", "function");
-        fn = cJSON_AddObjectToObject(o, "function");
-        cJSON_AddStringToObject(fn, "name", name);
-        if (desc)
-          cJSON_AddStringToObject(fn, "description", desc);
+        cJSON *fn = adapt_add_oai_tool(ot, name, desc);
         const cJSON *params = jget(d, "parameters");
         if (!cJSON_IsObject(params))
           params = jget(d, "parametersJsonSchema");
@@ -1271,14 +946,13 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
           cJSON_AddStringToObject(s, "type", "object");
           cJSON_AddObjectToObject(s, "properties");
         }
-        cJSON_AddItemToArray(ot, o);
       }
     }
   }
   const cJSON *fcc = jget2(jget2(req, "toolConfig", "tool_config"), "functionCallingConfig",
                            "function_calling_config");
   if (cJSON_IsObject(fcc)) {
-    const char *mode = jstr(fcc, "mode");
+    const char *mode = adapt_jstr(fcc, "mode");
     const cJSON *allowed = jget(fcc, "allowedFunctionNames");
     if (mode && !strcmp(mode, "NONE")) {
       cJSON_AddStringToObject(out, "tool_choice", "none");
@@ -1295,7 +969,8 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
       if (mode)
         cJSON_AddStringToObject(out, "tool_choice", "auto");
     } else {
-      set_err(err, errlen, "toolConfig.functionCallingConfig.mode: must be AUTO, ANY or NONE");
+      adapt_set_err(err, errlen,
+                    "toolConfig.functionCallingConfig.mode: must be AUTO, ANY or NONE");
       goto bad;
     }
   }
@@ -1304,7 +979,7 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
     cJSON_AddTrueToObject(cJSON_AddObjectToObject(out, "stream_options"), "include_usage");
   }
   free(ids);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 bad:
   free(ids);
   cJSON_Delete(out);
@@ -1313,17 +988,6 @@ bad:
 
 /* ------------------------------------------------------------------------------------------ */
 /* OpenAI response -> Gemini response */
-
-static void oai_usage(const cJSON *usage, struct usage *u)
-{
-  if (!cJSON_IsObject(usage))
-    return;
-  u->prompt_tokens = jcount(usage, "prompt_tokens");
-  u->completion_tokens = jcount(usage, "completion_tokens");
-  u->cached_tokens = jcount(jget(usage, "prompt_tokens_details"), "cached_tokens");
-  if (u->cached_tokens > u->prompt_tokens)
-    u->cached_tokens = u->prompt_tokens;
-}
 
 static void add_usage_metadata(cJSON *o, const struct usage *u)
 {
@@ -1337,11 +1001,7 @@ static void add_usage_metadata(cJSON *o, const struct usage *u)
 
 static cJSON *function_call_part(const char *id, const char *name, const char *args)
 {
-  cJSON *input = args ? cJSON_Parse(args) : NULL;
-  if (!cJSON_IsObject(input)) {
-    cJSON_Delete(input);
-    input = cJSON_CreateObject();
-  }
+  cJSON *input = adapt_args_object(args);
   cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
   if (id && id[0])
     cJSON_AddStringToObject(fc, "id", id);
@@ -1353,36 +1013,18 @@ static cJSON *function_call_part(const char *id, const char *name, const char *a
 char *gemini_response_from_openai(const char *body, size_t len, const char *model,
                                   struct usage *u, char *err, size_t errlen)
 {
-  memset(u, 0, sizeof *u);
-  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-  if (!cJSON_IsObject(root)) {
-    set_err(err, errlen, "the upstream response is not a JSON object");
-    cJSON_Delete(root);
+  cJSON *root;
+  const cJSON *msg = adapt_oai_response(body, len, u, &root, err, errlen);
+  if (!msg)
     return NULL;
-  }
-  if (jget(root, "error")) {
-    const char *m = error_message(root);
-    set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
-    cJSON_Delete(root);
-    return NULL;
-  }
   const cJSON *choice = cJSON_GetArrayItem(jget(root, "choices"), 0);
-  const cJSON *msg = jget(choice, "message");
-  if (!cJSON_IsObject(msg)) {
-    set_err(err, errlen, "the upstream response has no choices[0].message");
-    cJSON_Delete(root);
-    return NULL;
-  }
-  oai_usage(jget(root, "usage"), u);
   cJSON *out = cJSON_CreateObject();
   cJSON *cand = cJSON_CreateObject();
   cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "candidates"), cand);
   cJSON *content = cJSON_AddObjectToObject(cand, "content");
   cJSON_AddStringToObject(content, "role", "model");
   cJSON *parts = cJSON_AddArrayToObject(content, "parts");
-  const char *reasoning = jstr(msg, "reasoning_content");
-  if (!reasoning)
-    reasoning = jstr(msg, "reasoning");
+  const char *reasoning = adapt_oai_reasoning(msg);
   if (reasoning && reasoning[0]) {
     cJSON *p = text_part(reasoning);
     cJSON_AddTrueToObject(p, "thought");
@@ -1406,18 +1048,23 @@ char *gemini_response_from_openai(const char *body, size_t len, const char *mode
     cJSON_ArrayForEach(tc, calls)
     {
       const cJSON *fn = jget(tc, "function");
-      cJSON_AddItemToArray(parts, function_call_part(jstr(tc, "id"), jstr(fn, "name"), jstr(fn, "arguments")));
+      cJSON_AddItemToArray(parts, function_call_part(adapt_jstr(tc, "id"), adapt_jstr(fn, "name"),
+                                                     adapt_jstr(fn, "arguments")));
     }
   if (cJSON_GetArraySize(parts) == 0)
     cJSON_AddItemToArray(parts, text_part(""));
-  cJSON_AddStringToObject(cand, "finishReason", gemini_finish_from_openai(jstr(choice, "finish_reason")));
+  cJSON_AddStringToObject(cand, "finishReason",
+                          gemini_finish_from_openai(adapt_jstr(choice, "finish_reason")));
   cJSON_AddNumberToObject(cand, "index", 0);
   add_usage_metadata(out, u);
-  cJSON_AddStringToObject(out, "modelVersion", model ? model : jstr(root, "model") ? jstr(root, "model") : "");
-  if (jstr(root, "id"))
-    cJSON_AddStringToObject(out, "responseId", jstr(root, "id"));
+  cJSON_AddStringToObject(out, "modelVersion",
+                          model                       ? model
+                          : adapt_jstr(root, "model") ? adapt_jstr(root, "model")
+                                                      : "");
+  if (adapt_jstr(root, "id"))
+    cJSON_AddStringToObject(out, "responseId", adapt_jstr(root, "id"));
   cJSON_Delete(root);
-  return print_or_err(out, err, errlen);
+  return adapt_print_or_err(out, err, errlen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1504,30 +1151,25 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
   size_t mark = out->len;
   if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
     if (!s->started) {
-      set_err(err, errlen, "the upstream stream ended before any chunk");
+      adapt_set_err(err, errlen, "the upstream stream ended before any chunk");
       return -1;
     }
     if (final_frame(s, out)) {
-      restore(out, mark);
-      set_err(err, errlen, "the client buffer is full");
-      return -1;
+      return adapt_buffer_full(out, mark, err, errlen);
     }
     s->finished = true;
     return 0;
   }
-  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
-  if (!cJSON_IsObject(ev)) {
-    cJSON_Delete(ev);
-    set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
     return -1;
-  }
   const cJSON *e = jget(ev, "error");
   if (e && !cJSON_IsNull(e)) {
-    const char *m = error_message(ev);
+    const char *m = adapt_error_message(ev);
     int rc = gemini_error_event(out, 500, m ? m : "upstream stream error");
     cJSON_Delete(ev);
     if (rc) {
-      set_err(err, errlen, "the client buffer is full");
+      adapt_set_err(err, errlen, "the client buffer is full");
       return -1;
     }
     s->failed = true;
@@ -1543,24 +1185,25 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
   int rc = 0;
   if (!s->started) {
     if (!s->model[0])
-      snprintf(s->model, sizeof s->model, "%s", jstr(ev, "model") ? jstr(ev, "model") : "");
-    snprintf(s->id, sizeof s->id, "%s", jstr(ev, "id") ? jstr(ev, "id") : "");
+      snprintf(s->model, sizeof s->model, "%s",
+               adapt_jstr(ev, "model") ? adapt_jstr(ev, "model") : "");
+    snprintf(s->id, sizeof s->id, "%s", adapt_jstr(ev, "id") ? adapt_jstr(ev, "id") : "");
     s->started = true;
   }
   const cJSON *usage_o = jget(ev, "usage");
   if (cJSON_IsObject(usage_o)) {
-    oai_usage(usage_o, &s->usage);
+    adapt_oai_usage(usage_o, &s->usage);
     s->have_usage = true;
   }
   const cJSON *choice = cJSON_GetArrayItem(jget(ev, "choices"), 0);
   const cJSON *delta = jget(choice, "delta");
   if (cJSON_IsObject(delta) && !s->finish_reason) {
-    const char *r = jstr(delta, "reasoning_content");
+    const char *r = adapt_jstr(delta, "reasoning_content");
     if (!r)
-      r = jstr(delta, "reasoning");
+      r = adapt_jstr(delta, "reasoning");
     if (r && r[0])
       rc |= text_frame(s, out, r, true);
-    const char *t = jstr(delta, "content");
+    const char *t = adapt_jstr(delta, "content");
     if (t && t[0])
       rc |= text_frame(s, out, t, false);
     const cJSON *calls = jget(delta, "tool_calls"), *tc;
@@ -1573,26 +1216,28 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
                      ? (int)idx->valuedouble
                      : (s->ncalls ? s->ncalls - 1 : 0);
         if (cJSON_IsNumber(idx) && !(idx->valuedouble >= 0 && idx->valuedouble < GEMINI_MAX_TOOL_CALLS)) {
-          set_err(err, errlen, "more than %d tool calls in one response", GEMINI_MAX_TOOL_CALLS);
+          adapt_set_err(err, errlen, "more than %d tool calls in one response",
+                        GEMINI_MAX_TOOL_CALLS);
           rc = -2;
           break;
         }
         if (ti >= s->ncalls)
           s->ncalls = ti + 1;
         struct gemini_pending_call *c = &s->calls[ti];
-        if (jstr(tc, "id") && jstr(tc, "id")[0])
-          snprintf(c->id, sizeof c->id, "%s", jstr(tc, "id"));
-        if (jstr(fn, "name") && jstr(fn, "name")[0])
-          snprintf(c->name, sizeof c->name, "%s", jstr(fn, "name"));
-        const char *args = jstr(fn, "arguments");
+        if (adapt_jstr(tc, "id") && adapt_jstr(tc, "id")[0])
+          snprintf(c->id, sizeof c->id, "%s", adapt_jstr(tc, "id"));
+        if (adapt_jstr(fn, "name") && adapt_jstr(fn, "name")[0])
+          snprintf(c->name, sizeof c->name, "%s", adapt_jstr(fn, "name"));
+        const char *args = adapt_jstr(fn, "arguments");
         if (args && buf_append_str(&c->args, args) < 0) {
-          set_err(err, errlen, "tool call arguments longer than %zu bytes", GEMINI_TOOL_ARGS_MAX);
+          adapt_set_err(err, errlen, "tool call arguments longer than %zu bytes",
+                        GEMINI_TOOL_ARGS_MAX);
           rc = -2;
           break;
         }
       }
   }
-  const char *fr = jstr(choice, "finish_reason");
+  const char *fr = adapt_jstr(choice, "finish_reason");
   if (fr && !s->finish_reason)
     s->finish_reason = gemini_finish_from_openai(fr);
   cJSON_Delete(ev);
@@ -1602,9 +1247,9 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
     s->have_usage = have_usage;
     s->usage = usage;
     memcpy(s->id, id, sizeof id);
-    restore(out, mark);
+    adapt_restore(out, mark);
     if (rc != -2)
-      set_err(err, errlen, "the client buffer is full");
+      adapt_set_err(err, errlen, "the client buffer is full");
     return -1;
   }
   return 0;
@@ -1618,7 +1263,7 @@ int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct b
     return -1;
   size_t mark = out->len;
   if (final_frame(s, out)) {
-    restore(out, mark);
+    adapt_restore(out, mark);
     return -1;
   }
   s->finished = true;

@@ -1,0 +1,527 @@
+/* adapt: see adapt.h. */
+#include "adapt.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void adapt_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+const char *adapt_jstr(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int64_t adapt_jcount(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
+    return 0;
+  return (int64_t)v->valuedouble;
+}
+
+char *adapt_print_or_err(cJSON *root, char *err, size_t errlen)
+{
+  char *s = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s)
+    adapt_set_err(err, errlen, "out of memory");
+  return s;
+}
+
+void adapt_restore(struct buf *out, size_t mark)
+{
+  out->len = mark;
+  if (out->data)
+    out->data[mark] = '\0';
+}
+
+const char *adapt_error_message(const cJSON *root)
+{
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+  const char *m = adapt_jstr(e, "message");
+  return m ? m : cJSON_IsString(e) ? e->valuestring : NULL;
+}
+
+int adapt_read_max_tokens(const cJSON *req, const char *name, int64_t *out, char *err,
+                          size_t errlen)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
+      v->valuedouble != floor(v->valuedouble)) {
+    adapt_set_err(err, errlen, "'%s' must be a positive integer", name);
+    return -1;
+  }
+  *out = (int64_t)v->valuedouble;
+  return 0;
+}
+
+int adapt_copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                      size_t errlen)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsNumber(v)) {
+    adapt_set_err(err, errlen, "'%s' must be a number", name);
+    return -1;
+  }
+  cJSON_AddNumberToObject(to, as, v->valuedouble);
+  return 0;
+}
+
+int adapt_stop_list(const cJSON *stop, const char *name, cJSON **out, char *err, size_t errlen)
+{
+  *out = NULL;
+  if (!stop || cJSON_IsNull(stop))
+    return 0;
+  if (cJSON_IsString(stop)) {
+    *out = cJSON_CreateArray();
+    cJSON_AddItemToArray(*out, cJSON_CreateString(stop->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(stop))
+    goto bad;
+  *out = cJSON_CreateArray();
+  const cJSON *s;
+  cJSON_ArrayForEach(s, stop)
+  {
+    if (!cJSON_IsString(s))
+      goto bad;
+    cJSON_AddItemToArray(*out, cJSON_CreateString(s->valuestring));
+  }
+  return 0;
+bad:
+  cJSON_Delete(*out);
+  *out = NULL;
+  adapt_set_err(err, errlen, "'%s' must be a string or an array of strings", name);
+  return -1;
+}
+
+void adapt_push_message(cJSON *msgs, const char *role, const char *key, cJSON *items)
+{
+  cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+  const char *lr = adapt_jstr(last, "role");
+  if (lr && !strcmp(lr, role)) {
+    cJSON *lc = cJSON_GetObjectItemCaseSensitive(last, key), *b;
+    while ((b = cJSON_DetachItemFromArray(items, 0)))
+      cJSON_AddItemToArray(lc, b);
+    cJSON_Delete(items);
+    return;
+  }
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddStringToObject(m, "role", role);
+  cJSON_AddItemToObject(m, key, items);
+  cJSON_AddItemToArray(msgs, m);
+}
+
+void adapt_oai_usage(const cJSON *usage, struct usage *u)
+{
+  if (!cJSON_IsObject(usage))
+    return;
+  u->prompt_tokens = adapt_jcount(usage, "prompt_tokens");
+  u->completion_tokens = adapt_jcount(usage, "completion_tokens");
+  u->cached_tokens = adapt_jcount(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"),
+                                  "cached_tokens");
+  if (u->cached_tokens > u->prompt_tokens)
+    u->cached_tokens = u->prompt_tokens;
+}
+
+void adapt_add_oai_usage(cJSON *o, const struct usage *u)
+{
+  cJSON *us = cJSON_AddObjectToObject(o, "usage");
+  cJSON_AddNumberToObject(us, "prompt_tokens", (double)u->prompt_tokens);
+  cJSON_AddNumberToObject(us, "completion_tokens", (double)u->completion_tokens);
+  cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
+  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
+                          (double)u->cached_tokens);
+}
+
+int adapt_chunk_head(struct buf *o, const char *id, const char *model, int64_t created)
+{
+  int rc = buf_append_str(o, "data: {\"id\":");
+  rc |= buf_append_json_str(o, id);
+  rc |= buf_appendf(o, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                    (long long)created);
+  rc |= buf_append_json_str(o, model);
+  return rc;
+}
+
+int adapt_chunk_close(struct buf *o, const char *finish)
+{
+  int rc = buf_append_str(o, "},\"logprobs\":null,\"finish_reason\":");
+  rc |= finish ? buf_append_json_str(o, finish) : buf_append_str(o, "null");
+  rc |= buf_append_str(o, "}]}\n\n");
+  return rc;
+}
+
+int adapt_chunk_open(struct buf *o, const char *id, const char *model, int64_t created)
+{
+  int rc = adapt_chunk_head(o, id, model, created);
+  rc |= buf_append_str(o, ",\"choices\":[{\"index\":0,\"delta\":{");
+  return rc;
+}
+
+int adapt_delta_string(struct buf *o, const char *id, const char *model, int64_t created,
+                       const char *key, const char *val)
+{
+  int rc = adapt_chunk_open(o, id, model, created);
+  rc |= buf_appendf(o, "\"%s\":", key);
+  rc |= buf_append_json_str(o, val);
+  rc |= adapt_chunk_close(o, NULL);
+  return rc;
+}
+
+int adapt_usage_chunk(struct buf *o, const char *id, const char *model, int64_t created,
+                      const struct usage *u)
+{
+  int rc = adapt_chunk_head(o, id, model, created);
+  rc |= buf_appendf(o,
+                    ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                    "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
+                    (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                    (long long)(u->prompt_tokens + u->completion_tokens),
+                    (long long)u->cached_tokens);
+  return rc;
+}
+
+int adapt_image_url(const cJSON *part, char *mt, size_t mtlen, const char **data,
+                    const char **url, char *err, size_t errlen, const char *where)
+{
+  const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+  const char *u = cJSON_IsString(iu) ? iu->valuestring : adapt_jstr(iu, "url");
+  *url = u;
+  *data = NULL;
+  if (!u) {
+    adapt_set_err(err, errlen, "%s: 'image_url.url' must be a string", where);
+    return -1;
+  }
+  if (has_prefix_ci(u, "data:")) {
+    const char *semi = strstr(u, ";base64,"), *mime = u + 5;
+    if (!semi || semi == mime || (size_t)(semi - mime) > 100 || !semi[8]) {
+      adapt_set_err(err, errlen, "%s: an image data URL must look like data:image/png;base64,...",
+                    where);
+      return -1;
+    }
+    snprintf(mt, mtlen, "%.*s", (int)(semi - mime), mime);
+    *data = semi + 8;
+    return 0;
+  }
+  if (has_prefix_ci(u, "https://") || has_prefix_ci(u, "http://"))
+    return 1;
+  adapt_set_err(err, errlen, "%s: an image URL must be http(s) or a base64 data URL", where);
+  return -1;
+}
+
+int adapt_content_items(const cJSON *c, cJSON *items, cJSON *(*text_item)(const char *),
+                        cJSON *(*image_item)(const cJSON *, char *, size_t, const char *),
+                        char *err, size_t errlen, const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (c->valuestring[0])
+      cJSON_AddItemToArray(items, text_item(c->valuestring));
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    adapt_set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *type = adapt_jstr(p, "type");
+    if (!type) {
+      adapt_set_err(err, errlen, "%s: each content part must be an object with a 'type'", where);
+      return -1;
+    }
+    if (!strcmp(type, "text")) {
+      const char *t = adapt_jstr(p, "text");
+      if (!t) {
+        adapt_set_err(err, errlen, "%s: a text part needs a string 'text'", where);
+        return -1;
+      }
+      if (t[0])
+        cJSON_AddItemToArray(items, text_item(t));
+    } else if (!strcmp(type, "image_url")) {
+      cJSON *ip = image_item(p, err, errlen, where);
+      if (!ip)
+        return -1;
+      cJSON_AddItemToArray(items, ip);
+    } else {
+      adapt_set_err(err, errlen, "%s: content part type '%.64s' is not supported for this model",
+                    where, type);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+cJSON *adapt_args_object(const char *args)
+{
+  cJSON *input = args ? cJSON_Parse(args) : NULL;
+  if (!cJSON_IsObject(input)) {
+    cJSON_Delete(input);
+    input = cJSON_CreateObject();
+  }
+  return input;
+}
+
+void adapt_add_oai_call(cJSON *calls, const char *id, const char *name, const char *args)
+{
+  cJSON *c = cJSON_CreateObject(), *fn;
+  cJSON_AddStringToObject(c, "id", id);
+  cJSON_AddStringToObject(c, "type", "function");
+  fn = cJSON_AddObjectToObject(c, "function");
+  cJSON_AddStringToObject(fn, "name", name ? name : "");
+  cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
+  cJSON_AddItemToArray(calls, c);
+}
+
+char *adapt_oai_completion(const char *id, int64_t created, const char *model,
+                           const struct buf *text, const struct buf *think, cJSON *calls,
+                           bool has_calls, const char *finish, const struct usage *u, char *err,
+                           size_t errlen)
+{
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "id", id);
+  cJSON_AddStringToObject(out, "object", "chat.completion");
+  cJSON_AddNumberToObject(out, "created", (double)created);
+  cJSON_AddStringToObject(out, "model", model);
+  cJSON *choice = cJSON_CreateObject();
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "choices"), choice);
+  cJSON_AddNumberToObject(choice, "index", 0);
+  cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+  cJSON_AddStringToObject(msg, "role", "assistant");
+  if (text->len || !has_calls)
+    cJSON_AddStringToObject(msg, "content", text->data ? text->data : "");
+  else
+    cJSON_AddNullToObject(msg, "content");
+  if (think->len)
+    cJSON_AddStringToObject(msg, "reasoning_content", think->data);
+  if (has_calls)
+    cJSON_AddItemToObject(msg, "tool_calls", calls);
+  else
+    cJSON_Delete(calls);
+  cJSON_AddNullToObject(choice, "logprobs");
+  cJSON_AddStringToObject(choice, "finish_reason", finish);
+  adapt_add_oai_usage(out, u);
+  return adapt_print_or_err(out, err, errlen);
+}
+
+cJSON *adapt_parse_response(const char *body, size_t len, struct usage *u, char *err,
+                            size_t errlen)
+{
+  memset(u, 0, sizeof *u);
+  cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+  if (!cJSON_IsObject(root)) {
+    adapt_set_err(err, errlen, "the upstream response is not a JSON object");
+    cJSON_Delete(root);
+    return NULL;
+  }
+  return root;
+}
+
+void *adapt_upstream_error(cJSON *root, char *err, size_t errlen)
+{
+  const char *m = adapt_error_message(root);
+  adapt_set_err(err, errlen, "upstream error: %.400s", m ? m : "(no message)");
+  cJSON_Delete(root);
+  return NULL;
+}
+
+int adapt_buffer_full(struct buf *out, size_t mark, char *err, size_t errlen)
+{
+  adapt_restore(out, mark);
+  adapt_set_err(err, errlen, "the client buffer is full");
+  return -1;
+}
+
+const cJSON *adapt_oai_response(const char *body, size_t len, struct usage *u, cJSON **root,
+                                char *err, size_t errlen)
+{
+  *root = adapt_parse_response(body, len, u, err, errlen);
+  if (!*root)
+    return NULL;
+  if (cJSON_GetObjectItemCaseSensitive(*root, "error")) {
+    *root = adapt_upstream_error(*root, err, errlen);
+    return NULL;
+  }
+  const cJSON *choice =
+      cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*root, "choices"), 0);
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+  if (!cJSON_IsObject(msg)) {
+    adapt_set_err(err, errlen, "the upstream response has no choices[0].message");
+    goto bad;
+  }
+  adapt_oai_usage(cJSON_GetObjectItemCaseSensitive(*root, "usage"), u);
+  return msg;
+bad:
+  cJSON_Delete(*root);
+  *root = NULL;
+  return NULL;
+}
+
+const char *adapt_oai_reasoning(const cJSON *msg)
+{
+  const char *reasoning = adapt_jstr(msg, "reasoning_content");
+  if (!reasoning)
+    reasoning = adapt_jstr(msg, "reasoning");
+  return reasoning;
+}
+
+void adapt_push_assistant(cJSON *omsgs, const struct buf *text, cJSON **calls)
+{
+  if (!text->len && !cJSON_GetArraySize(*calls))
+    return;
+  cJSON *om = cJSON_CreateObject();
+  cJSON_AddStringToObject(om, "role", "assistant");
+  if (text->len)
+    cJSON_AddStringToObject(om, "content", text->data);
+  else
+    cJSON_AddNullToObject(om, "content");
+  if (cJSON_GetArraySize(*calls)) {
+    cJSON_AddItemToObject(om, "tool_calls", *calls);
+    *calls = NULL;
+  }
+  cJSON_AddItemToArray(omsgs, om);
+}
+
+void adapt_push_system(cJSON *omsgs, const struct buf *sys)
+{
+  if (!sys->len)
+    return;
+  cJSON *sm = cJSON_CreateObject();
+  cJSON_AddStringToObject(sm, "role", "system");
+  cJSON_AddStringToObject(sm, "content", sys->data);
+  cJSON_AddItemToArray(omsgs, sm);
+}
+
+cJSON *adapt_add_oai_tool(cJSON *tools, const char *name, const char *desc)
+{
+  cJSON *o = cJSON_CreateObject(), *fn;
+  cJSON_AddStringToObject(o, "type", "function");
+  fn = cJSON_AddObjectToObject(o, "function");
+  cJSON_AddStringToObject(fn, "name", name);
+  if (desc)
+    cJSON_AddStringToObject(fn, "description", desc);
+  cJSON_AddItemToArray(tools, o);
+  return fn;
+}
+
+void adapt_push_user(cJSON *omsgs, cJSON **parts)
+{
+  if (!cJSON_GetArraySize(*parts))
+    return;
+  cJSON *om = cJSON_CreateObject();
+  cJSON_AddStringToObject(om, "role", "user");
+  cJSON *only = cJSON_GetArrayItem(*parts, 0);
+  if (cJSON_GetArraySize(*parts) == 1 && adapt_jstr(only, "text")) {
+    cJSON_AddStringToObject(om, "content", adapt_jstr(only, "text"));
+  } else {
+    cJSON_AddItemToObject(om, "content", *parts);
+    *parts = NULL;
+  }
+  cJSON_AddItemToArray(omsgs, om);
+}
+
+int adapt_append_text(struct buf *b, const char *sep, const char *t)
+{
+  if (b->len && t[0] && buf_append_str(b, sep) < 0)
+    return -1;
+  return buf_append_str(b, t);
+}
+
+int adapt_content_text(const cJSON *c, struct buf *b, const char *sep, bool string_parts,
+                       char *err, size_t errlen, const char *where)
+{
+  if (!c || cJSON_IsNull(c))
+    return 0;
+  if (cJSON_IsString(c)) {
+    if (adapt_append_text(b, sep, c->valuestring) < 0)
+      goto full;
+    return 0;
+  }
+  if (!cJSON_IsArray(c)) {
+    adapt_set_err(err, errlen, "%s: 'content' must be a string or an array of parts", where);
+    return -1;
+  }
+  const cJSON *p;
+  cJSON_ArrayForEach(p, c)
+  {
+    const char *t = string_parts && cJSON_IsString(p) ? p->valuestring : adapt_jstr(p, "text");
+    if (!t) {
+      adapt_set_err(err, errlen, "%s: only text parts are allowed here", where);
+      return -1;
+    }
+    if (adapt_append_text(b, sep, t) < 0)
+      goto full;
+  }
+  return 0;
+full:
+  adapt_set_err(err, errlen, "%s: text too long", where);
+  return -1;
+}
+
+char *adapt_error_body(int (*error_json)(struct buf *, int, const char *), int status,
+                       const char *message)
+{
+  struct buf b;
+  buf_init(&b, (size_t)1 << 20);
+  if (error_json(&b, status, message) < 0) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_steal(&b, NULL);
+}
+
+int adapt_error_event(struct buf *out, const char *head, const char *tail,
+                      int (*error_json)(struct buf *, int, const char *), int status,
+                      const char *message)
+{
+  size_t mark = out->len;
+  int rc = buf_append_str(out, head);
+  rc |= error_json(out, status, message);
+  rc |= buf_append_str(out, tail);
+  if (rc) {
+    adapt_restore(out, mark);
+    return -1;
+  }
+  return 0;
+}
+
+cJSON *adapt_parse_event(const char *data, size_t len, const char *what, char *err, size_t errlen)
+{
+  cJSON *ev = data ? cJSON_ParseWithLength(data, len) : NULL;
+  if (!cJSON_IsObject(ev)) {
+    cJSON_Delete(ev);
+    adapt_set_err(err, errlen, "an upstream stream %s is not a JSON object", what);
+    return NULL;
+  }
+  return ev;
+}
+
+char *adapt_too_large(struct buf *text, struct buf *think, cJSON *calls, cJSON *root, char *err,
+                      size_t errlen)
+{
+  adapt_set_err(err, errlen, "the upstream response is too large");
+  buf_free(text);
+  buf_free(think);
+  cJSON_Delete(calls);
+  cJSON_Delete(root);
+  return NULL;
+}
