@@ -265,17 +265,24 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
     snapshot_release(s);
     return NULL;
   }
+  if (c->api == UPSTREAM_ANTHROPIC || c->api == UPSTREAM_GEMINI) {
+    snprintf(err, errlen, "channel %lld (%s) is of type %s: channel_test speaks only the OpenAI API "
+             "(openai-compatible and azure channels)", (long long)c->id, c->name, c->type);
+    snapshot_release(s);
+    return NULL;
+  }
   const char *m = cJSON_IsString(model) ? model->valuestring : c->nmodels ? c->models[0] : "gpt-4o-mini";
+  char url[2048];
+  if (channel_url(c, "/v1/chat/completions", m, url, sizeof url, err, errlen) < 0) {
+    snapshot_release(s);
+    return NULL;
+  }
   struct buf body, resp;
   buf_init(&body, 4096);
   buf_init(&resp, 512);
   buf_append_str(&body, "{\"model\":");
   buf_append_json_str(&body, m);
   buf_append_str(&body, ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
-  char url[2048];
-  size_t bl = strlen(c->base_url);
-  snprintf(url, sizeof url, "%s%s", c->base_url,
-           bl >= 3 && strcmp(c->base_url + bl - 3, "/v1") == 0 ? "/chat/completions" : "/v1/chat/completions");
   CURL *e = curl_easy_init();
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);

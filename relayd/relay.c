@@ -821,8 +821,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   free(r->up_body);
   r->up_body = NULL;
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
+  char url[2048], err[256];
   if (ch->api == UPSTREAM_ANTHROPIC) {
-    char err[256];
     if (r->def->api == API_CHAT)
       r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
     else
@@ -835,7 +835,6 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     path = "/v1/messages";
     claude_stream_to_openai_init(&r->claude_in, true, now_unix());
   } else if (ch->api == UPSTREAM_GEMINI) {
-    char err[256];
     if (r->def->api != API_CHAT) {
       refuse_attempt(r, "a gemini channel serves only chat requests");
       return;
@@ -856,32 +855,9 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
   }
 
-  /* base URL + API path; a base that already ends in /v1 is not given a second one */
-  char url[2048];
-  size_t bl = strlen(ch->base_url);
-  if (ch->api == UPSTREAM_AZURE) {
-    /* {base}/openai/deployments/{model without dots}/{task}?api-version=... */
-    char deployment[MODEL_NAME_MAX];
-    size_t n = 0;
-    for (const char *m = r->upstream_model; *m && n < sizeof deployment - 1; m++) {
-      if (*m == '.')
-        continue;
-      if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '-' ||
-            *m == '_')) {
-        refuse_attempt(r, "an Azure deployment name may contain only letters, digits, '-' and '_'");
-        return;
-      }
-      deployment[n++] = *m;
-    }
-    deployment[n] = '\0';
-    snprintf(url, sizeof url, "%s/openai/deployments/%s%s?api-version=%s", ch->base_url, deployment,
-             path + 3, ch->api_version);
-  } else if (ch->api == UPSTREAM_GEMINI) {
-    snprintf(url, sizeof url, "%s%s", ch->base_url, path);      /* path: /v1beta/models/... */
-  } else {
-    if (bl >= 3 && strcmp(ch->base_url + bl - 3, "/v1") == 0)
-      path += 3;
-    snprintf(url, sizeof url, "%s%s", ch->base_url, path);
+  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+    refuse_attempt(r, err);
+    return;
   }
 
   CURL *e = worker_easy_get(w);

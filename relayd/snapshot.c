@@ -123,6 +123,42 @@ bool token_allows_model(const struct snap_token *t, const char *model)
   return false;
 }
 
+/* ---- upstream URLs ---- */
+int channel_url(const struct snap_channel *c, const char *path, const char *model, char *out, size_t outlen,
+                char *err, size_t errlen)
+{
+  int n;
+  size_t bl = strlen(c->base_url);
+  if (c->api == UPSTREAM_AZURE) {
+    char deployment[256];
+    size_t d = 0;
+    for (const char *m = model; *m; m++) {
+      if (*m == '.')
+        continue;
+      if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '-' ||
+            *m == '_') || d >= sizeof deployment - 1) {
+        snprintf(err, errlen, "an Azure deployment name may contain only letters, digits, '-' and '_'");
+        return -1;
+      }
+      deployment[d++] = *m;
+    }
+    deployment[d] = '\0';
+    /* path starts with /v1: the deployment path takes what follows it */
+    n = snprintf(out, outlen, "%s/openai/deployments/%s%s?api-version=%s", c->base_url, deployment,
+                 strncmp(path, "/v1/", 4) == 0 ? path + 3 : path, c->api_version);
+  } else if (c->api != UPSTREAM_GEMINI && bl >= 3 && strcmp(c->base_url + bl - 3, "/v1") == 0 &&
+             strncmp(path, "/v1/", 4) == 0) {
+    n = snprintf(out, outlen, "%s%s", c->base_url, path + 3);
+  } else {
+    n = snprintf(out, outlen, "%s%s", c->base_url, path);
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    snprintf(err, errlen, "the upstream URL is longer than %zu bytes", outlen - 1);
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- lookups ---- */
 const struct route *snapshot_route(const struct snapshot *s, const char *group, const char *model)
 {

@@ -157,6 +157,13 @@ bool token_allows_model(const struct snap_token *t, const char *model);
 /* The token's address allow-list check on a sockaddr; true when allowed. */
 bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa);
 
+/* The upstream URL of an OpenAI-style path (e.g. "/v1/chat/completions") on channel c for model:
+ * base URL + path (a base ending in /v1 gets no second one); azure: base/openai/deployments/
+ * MODEL-without-dots/...?api-version=...; gemini: base + path as given. Returns 0, or -1 with a
+ * reason in err (an Azure deployment name that cannot go in a URL, or a URL too long). */
+int channel_url(const struct snap_channel *c, const char *path, const char *model, char *out, size_t outlen,
+                char *err, size_t errlen);
+
 /* Parses "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8". Returns 0 or -1. */
 int cidr_parse(const char *s, struct cidr *out);
 
