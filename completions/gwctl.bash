@@ -110,8 +110,9 @@ _gwctl()
                 if [[ $noun == log ]]; then
                     _gwctl_reply "consume topup manage system error refund"
                 else
-                    _gwctl_reply "openai azure anthropic gemini deepseek ollama vllm custom"
+                    _gwctl_reply "openai azure anthropic gemini cohere jina deepseek ollama vllm custom"
                 fi ;;
+            --per)      _gwctl_reply "call image second search" ;;
             *)  # the lower-case words of the value: "DATE|never" offers never
                 local lw="" x
                 for x in ${spec//|/ }; do [[ $x == [a-z]* ]] && lw+=" $x"; done

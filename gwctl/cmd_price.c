@@ -2,10 +2,12 @@
  * gwctl price: model prices (table prices): list, set, unset, import and export.
  *
  * A price is either token ratios (model_ratio 1 = 2 USD per million prompt tokens; completion_ratio
- * and cache_ratio multiply it for completion and cached prompt tokens) or a fixed USD price per call
- * (fixed_price, which wins when set). A model without a row is refused by relayd (403
+ * and cache_ratio multiply it for completion and cached prompt tokens) or a fixed USD price
+ * (fixed_price, which wins when set) per unit: per call, or per image, per second of audio or per
+ * search unit (price_unit; doc/endpoints.md). A model without a row is refused by relayd (403
  * model_price_unset). The import/export format:
- *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K}, "MODEL2":{"fixed_price":P}}
+ *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K}, "MODEL2":{"fixed_price":P},
+ *    "MODEL3":{"fixed_price":P,"unit":"image"}}
  * Callers: the command table in main.c.
  * Never: writes part of an import: every entry is checked before the first write.
  */
@@ -23,6 +25,17 @@
 #define RATIO_MAX 1000000.0
 #define PRICE_MAX 1000000.0
 #define IMPORT_MAX (16 * 1024 * 1024)
+#define PRICE_UNITS "call, image, second, search"
+
+/* The units a fixed price may be given in (relayd/snapshot.c reads the same names). */
+static int check_unit(struct gwctl *g, const char *what, const char *unit)
+{
+  static const char *const units[] = { "call", "image", "second", "search", NULL };
+  for (const char *const *u = units; *u; u++)
+    if (strcmp(*u, unit) == 0)
+      return 0;
+  return gw_usage(g, "%s: unknown price unit '%s' (one of: " PRICE_UNITS ")", what, unit);
+}
 
 static int check_model(struct gwctl *g, const char *what, const char *model)
 {
@@ -37,7 +50,7 @@ static int check_model(struct gwctl *g, const char *what, const char *model)
 static cJSON *price_rows(struct gwctl *g, int *rc)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
-      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices "
+      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
       "ORDER BY model", "");
   if (!st) {
     *rc = GW_FAIL;
@@ -55,7 +68,8 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
       cJSON_AddNullToObject(o, "fixed_price");
     else
       cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
-    if (cJSON_GetArraySize(o) != 5 || !cJSON_AddItemToArray(rows, o)) {
+    cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
+    if (cJSON_GetArraySize(o) != 6 || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
       cJSON_Delete(rows);
       rows = NULL;
@@ -75,8 +89,9 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
 static void render_price(const cJSON *row, char *buf, size_t len)
 {
   const cJSON *f = cJSON_GetObjectItemCaseSensitive(row, "fixed_price");
+  const char *unit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "unit"));
   if (cJSON_IsNumber(f))
-    snprintf(buf, len, "%g USD/call", f->valuedouble);
+    snprintf(buf, len, "%g USD/%s", f->valuedouble, unit ? unit : "call");
   else
     snprintf(buf, len, "-");
 }
@@ -108,42 +123,47 @@ struct price {
   const char *model;
   int has_ratio, has_fixed;
   double ratio, completion, cache, fixed;
+  const char *unit;           /* of fixed; "call" when not given */
 };
 
 /* Upserts one price. Ratios not given keep their stored value (1 for a new model). */
 static int price_write(struct gwctl *g, const struct price *p)
 {
   static const char sql[] =
-      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price) "
-      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(model) DO UPDATE SET "
+      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?7) ON CONFLICT(model) DO UPDATE SET "
       "model_ratio = CASE WHEN ?6 THEN ?2 ELSE model_ratio END, "
       "completion_ratio = CASE WHEN ?6 THEN ?3 ELSE completion_ratio END, "
-      "cache_ratio = CASE WHEN ?6 THEN ?4 ELSE cache_ratio END, fixed_price = ?5";
+      "cache_ratio = CASE WHEN ?6 THEN ?4 ELSE cache_ratio END, fixed_price = ?5, price_unit = ?7";
   double ratio = p->has_ratio ? p->ratio : 0.0;
+  const char *unit = p->has_fixed && p->unit ? p->unit : "call";
   if (p->has_fixed)
-    return gw_exec(g, "cannot set the price", sql, "sddddi", p->model, ratio, p->completion,
-                   p->cache, p->fixed, (int64_t)p->has_ratio);
-  return gw_exec(g, "cannot set the price", sql, "sdddni", p->model, ratio, p->completion, p->cache,
-                 (int64_t)p->has_ratio);
+    return gw_exec(g, "cannot set the price", sql, "sddddis", p->model, ratio, p->completion,
+                   p->cache, p->fixed, (int64_t)p->has_ratio, unit);
+  return gw_exec(g, "cannot set the price", sql, "sdddnis", p->model, ratio, p->completion, p->cache,
+                 (int64_t)p->has_ratio, unit);
 }
 
 static int price_log(struct gwctl *g, const char *verb, const struct price *p)
 {
   struct gw_subject s = { 0 };
   if (p->has_fixed)
-    return gw_log_manage(g, &s, "price %s %s fixed_price=%g", verb, p->model, p->fixed);
+    return gw_log_manage(g, &s, "price %s %s fixed_price=%g per %s", verb, p->model, p->fixed,
+                         p->unit ? p->unit : "call");
   return gw_log_manage(g, &s, "price %s %s model_ratio=%g completion_ratio=%g cache_ratio=%g", verb,
                        p->model, p->ratio, p->completion, p->cache);
 }
 
 int cmd_price_set(struct gwctl *g, int argc, char **argv)
 {
-  const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL;
+  const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL,
+             *per = NULL;
   const struct gw_opt opts[] = {
     { "ratio", &ratio_s, NULL },
     { "completion-ratio", &comp_s, NULL },
     { "cache-ratio", &cache_s, NULL },
     { "price", &price_s, NULL },
+    { "per", &per, NULL },
     { 0 },
   };
   struct price p = { .completion = 1, .cache = 1 };
@@ -154,6 +174,10 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K], or --price USD");
   if (rc == 0 && price_s && (ratio_s || comp_s || cache_s))
     rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
+  if (rc == 0 && per && !price_s)
+    rc = gw_usage(g, "--per UNIT goes with --price USD");
+  if (rc == 0 && per)
+    rc = check_unit(g, "--per", per);
   if (rc == 0 && !ratio_s && (comp_s || cache_s))
     rc = gw_usage(g, "--completion-ratio and --cache-ratio need --ratio R");
   if (rc == 0 && ratio_s)
@@ -169,6 +193,7 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   p.model = model;
   p.has_ratio = ratio_s != NULL;
   p.has_fixed = price_s != NULL;
+  p.unit = per;
   rc = price_write(g, &p);
   if (rc == 0)
     rc = price_log(g, "set", &p);
@@ -304,11 +329,21 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       const cJSON *f;
       cJSON_ArrayForEach(f, e)
         if (strcmp(f->string, "model_ratio") && strcmp(f->string, "completion_ratio")
-            && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")) {
+            && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")
+            && strcmp(f->string, "unit")) {
           rc = gw_usage(g, "import: %s: unknown field '%s' (model_ratio, completion_ratio, "
-                        "cache_ratio, fixed_price)", e->string, f->string);
+                        "cache_ratio, fixed_price, unit)", e->string, f->string);
           break;
         }
+      const cJSON *unit = cJSON_GetObjectItemCaseSensitive(e, "unit");
+      if (rc == 0 && unit) {
+        char what[MODEL_NAME_MAX + 32];
+        snprintf(what, sizeof what, "import: %s.unit", e->string);
+        if (!cJSON_IsString(unit))
+          rc = gw_usage(g, "%s must be a string (" PRICE_UNITS ")", what);
+        else if ((rc = check_unit(g, what, unit->valuestring)) == 0)
+          p->unit = unit->valuestring;
+      }
       if (rc == 0)
         rc = import_num(g, e->string, e, "model_ratio", RATIO_MAX, &p->ratio, &p->has_ratio);
       if (rc == 0)
@@ -319,6 +354,8 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
         rc = import_num(g, e->string, e, "fixed_price", PRICE_MAX, &p->fixed, &p->has_fixed);
       if (rc == 0 && !p->has_ratio && !p->has_fixed)
         rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
+      if (rc == 0 && p->unit && !p->has_fixed)
+        rc = gw_usage(g, "import: %s: unit goes with fixed_price", e->string);
       if (rc == 0 && !p->has_ratio && (has_comp || has_cache))
         rc = gw_usage(g, "import: %s: completion_ratio and cache_ratio need model_ratio",
                       e->string);
@@ -376,7 +413,10 @@ int cmd_price_export(struct gwctl *g, int argc, char **argv)
     const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(row, "fixed_price");
     cJSON *e = cJSON_CreateObject();
     if (cJSON_IsNumber(fixed)) {
+      const char *unit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "unit"));
       cJSON_AddNumberToObject(e, "fixed_price", fixed->valuedouble);
+      if (unit && strcmp(unit, "call") != 0)
+        cJSON_AddStringToObject(e, "unit", unit);
     } else {
       static const char *const f[] = { "model_ratio", "completion_ratio", "cache_ratio" };
       for (int k = 0; k < 3; k++)

@@ -64,7 +64,7 @@ static const struct gw_cmd commands[] = {
     "give a token a new key (printed once); the old key stops working" },
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", "delete a token" },
   { "channel", "add", cmd_channel_add,
-    "--name N --type TYPE --base-url URL --models M1,M2 [--priority P] [--weight W] "
+    "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
     "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--no-key]",
     "add an upstream channel; its API key is read from stdin" },
   { "channel", "list", cmd_channel_list, "[--tag T] [--status enabled|disabled] [--json]",
@@ -81,7 +81,7 @@ static const struct gw_cmd commands[] = {
     "disable one channel, or every channel tagged T (needs --yes)" },
   { "channel", "rm", cmd_channel_rm, "NAME|ID [--yes]", "delete a channel" },
   { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--timeout S] [--json]",
-    "send a tiny chat request to the upstream; record and print its latency" },
+    "send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency" },
   { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
     "list the models the upstream offers (GET /v1/models)" },
   { "redeem", "create", cmd_redeem_create, "--count N --quota Q [--name NAME] [--csv FILE] [--json]",
@@ -96,8 +96,9 @@ static const struct gw_cmd commands[] = {
     "redeem a code for a user: adds its quota, once" },
   { "price", "list", cmd_price_list, "[--json]", "list model prices" },
   { "price", "set", cmd_price_set,
-    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD)",
-    "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call" },
+    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD [--per UNIT])",
+    "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
+    "second or search" },
   { "price", "unset", cmd_price_unset, "MODEL", "remove a model's price (relayd then refuses it)" },
   { "price", "import", cmd_price_import, "FILE|- [--replace]",
     "set prices from a JSON file, all or nothing (--replace: drop models not in it)" },

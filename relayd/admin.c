@@ -273,7 +273,8 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
   }
   const char *m = cJSON_IsString(model) ? model->valuestring : c->nmodels ? c->models[0] : "gpt-4o-mini";
   char url[2048];
-  if (channel_url(c, "/v1/chat/completions", m, url, sizeof url, err, errlen) < 0) {
+  bool rerank = c->api == UPSTREAM_COHERE || c->api == UPSTREAM_JINA;   /* they serve only /v1/rerank */
+  if (channel_url(c, rerank ? "/v1/rerank" : "/v1/chat/completions", m, url, sizeof url, err, errlen) < 0) {
     snapshot_release(s);
     return NULL;
   }
@@ -282,7 +283,8 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
   buf_init(&resp, 512);
   buf_append_str(&body, "{\"model\":");
   buf_append_json_str(&body, m);
-  buf_append_str(&body, ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
+  buf_append_str(&body, rerank ? ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}"
+                               : ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
   CURL *e = curl_easy_init();
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);

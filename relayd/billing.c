@@ -22,6 +22,16 @@ int64_t billing_quota(const struct price *p, double group_ratio, const struct us
   return quota;
 }
 
+int64_t billing_fixed(const struct price *p, double group_ratio, double units)
+{
+  if (units <= 0)
+    return 0;
+  int64_t q = (int64_t)llround(p->fixed_price * units * QUOTA_PER_USD * group_ratio);
+  if (q <= 0 && p->fixed_price * group_ratio > 0)
+    q = 1;
+  return q;
+}
+
 static bool take(struct balance *b, int64_t amount, int64_t *avail_out)
 {
   int64_t before = atomic_fetch_sub(&b->avail, amount);

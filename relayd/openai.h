@@ -17,7 +17,8 @@
 
 #define MODEL_NAME_MAX 128
 
-enum api_kind { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS };
+/* API_MEDIA: the endpoints media.c validates and bills (responses, images, audio, moderations, rerank) */
+enum api_kind { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS, API_MEDIA };
 
 struct oai_request {
   char model[MODEL_NAME_MAX];

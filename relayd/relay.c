@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "billing.h"
 #include "claude.h"
 #include "gemini.h"
 #include "keys.h"
 #include "log.h"
+#include "media.h"
 #include "openai.h"
 #include "snapshot.h"
 #include "sse.h"
@@ -29,7 +31,7 @@
 #define STREAM_BLOCK 2048
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
-enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI };
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA };
 
 struct endpoint_def {
   const char *method;
@@ -38,19 +40,29 @@ struct endpoint_def {
   enum endpoint ep;
   enum api_kind api;
   const char *upstream_path;   /* path on an OpenAI-style channel; NULL: the same as path */
+  enum media_kind media;       /* EP_MEDIA: which kind media.c validates and bills */
 };
 
 /* The route table: method + path -> handler kind. */
 static const struct endpoint_def endpoints[] = {
-    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL},
-    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL},
-    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL},
-    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL},
-    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL},
+    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL, MEDIA_NONE},
+    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL, MEDIA_NONE},
+    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL, MEDIA_NONE},
+    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE},
+    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE},
     /* the Anthropic Messages API, relayed as an OpenAI chat request (claude.c converts both ways) */
-    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions"},
+    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions", MEDIA_NONE},
     /* Gemini's generateContent / streamGenerateContent, relayed as OpenAI chat (gemini.c) */
-    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions"},
+    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE},
+    /* relayed as they are to OpenAI-compatible channels; media.c validates and bills them */
+    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES},
+    {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN},
+    {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT},
+    {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH},
+    {"POST", "/v1/audio/transcriptions", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSCRIBE},
+    {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE},
+    {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION},
+    {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK},
 };
 
 enum phase {
@@ -116,6 +128,12 @@ struct request {
   char gemini_path[MODEL_NAME_MAX + 64];
   struct buf converted;                        /* OpenAI events made from an anthropic channel's */
 
+  struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
+  struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
+  struct curl_slist *up_headers;               /* EP_MEDIA multipart: channel headers + the client's
+                                                * Content-Type (owned; NULL: the channel's) */
+  char up_ctype[128];                          /* the upstream answer's Content-Type */
+
   struct usage usage;
   bool usage_upstream;
   size_t completion_chars;
@@ -148,16 +166,22 @@ static void add_common_headers(struct request *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "request-id", r->request_id);   /* what Anthropic's SDKs read */
 }
 
-static struct MHD_Response *json_response(struct request *r, struct buf *b)
+/* b's bytes as the response body (b is emptied), with the given Content-Type. */
+static struct MHD_Response *body_response(struct request *r, struct buf *b, const char *content_type)
 {
   size_t len;
   char *data = buf_steal(b, &len);
   struct MHD_Response *resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
                                                               data ? MHD_RESPMEM_MUST_FREE
                                                                    : MHD_RESPMEM_PERSISTENT);
-  MHD_add_response_header(resp, "Content-Type", "application/json");
+  MHD_add_response_header(resp, "Content-Type", content_type);
   add_common_headers(r, resp);
   return resp;
+}
+
+static struct MHD_Response *json_response(struct request *r, struct buf *b)
+{
+  return body_response(r, b, "application/json");
 }
 
 /* An error in the client's API format: OpenAI's {"error":{"message","type","param","code"}}, or
@@ -260,7 +284,11 @@ static void settle(struct request *r, const char *end_reason)
   const char *source = "none";
   int64_t charged = 0;
   bool produced = r->committed || (r->status_known && r->up_status < 400 && r->upstream_done);
-  if (produced) {
+  char media_note[200] = "";
+  if (produced && r->def->media) {
+    charged = media_charge(&r->mq, &r->rq, r->price, r->group_ratio, &r->mres, &r->usage, &source);
+    media_describe(&r->mq, &r->mres, r->price, media_note, sizeof media_note);
+  } else if (produced) {
     if (r->usage_upstream) {
       source = "upstream";
     } else {
@@ -299,13 +327,15 @@ static void settle(struct request *r, const char *end_reason)
   rec.first_byte_ms = r->t_first_us ? (int64_t)((r->t_first_us - r->t0_us) / 1000) : 0;
   copy_str(rec.end_reason, sizeof rec.end_reason, end_reason);
   copy_str(rec.usage_source, sizeof rec.usage_source, source);
-  if (r->attempts > 1) {
+  if (r->attempts > 1 || media_note[0]) {
     struct buf c;
     buf_init(&c, sizeof rec.content - 1);
-    buf_append_str(&c, "channels tried:");
-    for (int i = 0; i < r->attempts && i < MAX_ATTEMPTS; i++)
+    buf_append_str(&c, media_note);
+    if (r->attempts > 1)
+      buf_append_str(&c, media_note[0] ? "; channels tried:" : "channels tried:");
+    for (int i = 0; r->attempts > 1 && i < r->attempts && i < MAX_ATTEMPTS; i++)
       buf_appendf(&c, " %lld", (long long)r->tried[i]);
-    copy_str(rec.content, sizeof rec.content, c.data);
+    copy_str(rec.content, sizeof rec.content, c.data ? c.data : "");
     buf_free(&c);
   }
   rec.user_bal = charged ? t->user->bal : NULL;
@@ -410,6 +440,8 @@ static void request_free(struct request *r)
   r->root = NULL;
   free(r->up_body);
   r->up_body = NULL;
+  curl_slist_free_all(r->up_headers);
+  r->up_headers = NULL;
   if (r->gemini_out_used)
     gemini_stream_from_openai_free(&r->gemini_out);
   snapshot_release(r->snap);
@@ -661,6 +693,14 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
 {
   const char *data;
   size_t dlen;
+  if (r->def->media) {
+    /* a Responses API stream: named events, relayed as they come; the last carries the usage */
+    if (sse_event_data(ev, evlen, &data, &dlen) == 0 && media_responses_event(data, dlen, &r->mres))
+      r->saw_done = true;
+    if (buf_append(&r->out, ev, evlen) < 0)
+      log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
+    return;
+  }
   if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
     if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
       r->saw_done = true;
@@ -754,6 +794,9 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
   if (!r->status_known) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     r->status_known = true;
+    char *ct = NULL;
+    curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+    copy_str(r->up_ctype, sizeof r->up_ctype, ct);
     if (r->up_status >= 200 && r->up_status < 300 && r->rq.stream) {
       r->committed = true;
       r->final_status = (int)r->up_status;
@@ -807,6 +850,27 @@ static void refuse_attempt(struct request *r, const char *why)
   fail_upstream(r, CURLE_OK);
 }
 
+/* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
+ * Returns a new list (caller frees with curl_slist_free_all) or NULL. */
+static struct curl_slist *media_channel_headers(const struct curl_slist *chan, struct MHD_Connection *c)
+{
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  char line[512];
+  if (!ct || snprintf(line, sizeof line, "Content-Type: %s", ct) >= (int)sizeof line)
+    return NULL;
+  struct curl_slist *out = curl_slist_append(NULL, line), *n;
+  for (const struct curl_slist *h = chan; out && h; h = h->next) {
+    if (strncasecmp(h->data, "Content-Type:", 13) == 0)
+      continue;
+    if (!(n = curl_slist_append(out, h->data))) {
+      curl_slist_free_all(out);
+      return NULL;
+    }
+    out = n;
+  }
+  return out;
+}
+
 static void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
@@ -822,7 +886,26 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->up_body = NULL;
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
-  if (ch->api == UPSTREAM_ANTHROPIC) {
+  const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->api);
+  if (refusal) {
+    refuse_attempt(r, refusal);
+    return;
+  }
+  if (r->def->media) {
+    bool failed;
+    r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
+                                     &r->up_len, &failed);
+    if (failed) {
+      refuse_attempt(r, "the model name could not be rewritten in the request body");
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = NULL;
+    if (r->mq.multipart && !(r->up_headers = media_channel_headers(ch->headers, r->conn))) {
+      refuse_attempt(r, "out of memory");
+      return;
+    }
+  } else if (ch->api == UPSTREAM_ANTHROPIC) {
     if (r->def->api == API_CHAT)
       r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
     else
@@ -866,7 +949,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, ch->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -972,8 +1055,26 @@ static cJSON *find_usage(const char *p, size_t len)
   return NULL;
 }
 
+/* The whole answer of an EP_MEDIA request, relayed with the upstream's Content-Type (audio bytes
+ * for speech, text or JSON for transcripts). */
+static void finish_media(struct request *r)
+{
+  media_read_response(r->def->media, r->resp.data ? r->resp.data : "", r->resp.len,
+                      r->up_ctype[0] ? r->up_ctype : NULL, &r->mres);
+  r->final_status = (int)r->up_status;
+  r->upstream_done = true;
+  r->t_first_us = now_us_mono();
+  settle(r, "done");
+  respond_later(r, (unsigned)r->up_status,
+                body_response(r, &r->resp, r->up_ctype[0] ? r->up_ctype : "application/json"));
+}
+
 static void finish_nonstream(struct request *r)
 {
+  if (r->def->media) {
+    finish_media(r);
+    return;
+  }
   if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
     char err[256];
     struct usage cu;
@@ -1058,12 +1159,18 @@ static void finish_stream(struct request *r, CURLcode res)
   } else if (res != CURLE_OK || !r->saw_done) {
     char msg[512];
     snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
-             res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
+             res != CURLE_OK ? curl_easy_strerror(res) : r->def->media ? "no response.completed event" : "no [DONE] event");
     struct buf e;
     buf_init(&e, 2048);
-    buf_append_str(&e, "data: {\"error\":{\"message\":");
-    buf_append_json_str(&e, msg);
-    buf_append_str(&e, ",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\n");
+    if (r->def->media) {       /* the Responses API's error event */
+      buf_append_str(&e, "event: error\ndata: {\"type\":\"error\",\"code\":\"stream_interrupted\",\"message\":");
+      buf_append_json_str(&e, msg);
+      buf_append_str(&e, ",\"param\":null}\n\n");
+    } else {
+      buf_append_str(&e, "data: {\"error\":{\"message\":");
+      buf_append_json_str(&e, msg);
+      buf_append_str(&e, ",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\n");
+    }
     buf_append(&r->out, e.data, e.len);
     buf_free(&e);
     atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
@@ -1179,9 +1286,18 @@ static enum MHD_Result dispatch(struct request *r)
                       "The request is larger than the limit of %lld bytes once converted.",
                       (long long)r->w->cfg->max_body_bytes);
   }
-  r->root = oai_parse_request(r->def->api, r->body.data, r->body.len, &r->rq, err, sizeof err, &param);
-  if (!r->root)
-    return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
+  if (r->def->media) {
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    int st = media_parse_request(r->conn, r->def->media, ct, r->body.data, r->body.len, &r->root, &r->rq, &r->mq,
+                                 err, sizeof err, &param);
+    if (st)
+      return fail_now(r, (unsigned)st, "invalid_request_error", st == 415 ? "unsupported_media_type" : NULL, param,
+                      "%s", err);
+  } else {
+    r->root = oai_parse_request(r->def->api, r->body.data, r->body.len, &r->rq, err, sizeof err, &param);
+    if (!r->root)
+      return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
+  }
   const struct snap_token *t = r->token;
   if (!token_allows_model(t, r->rq.model))
     return fail_now(r, 403, "permission_error", "model_not_allowed", "model",
@@ -1206,13 +1322,20 @@ static enum MHD_Result dispatch(struct request *r)
     return fail_now(r, 403, "permission_error", "model_price_unset", "model",
                     "The model '%s' has no price configured; an administrator must set one "
                     "(gwctl pricing set) before it can be used.", r->rq.model);
+  const char *unit_refusal = r->def->media ? media_price_refusal(r->def->media, r->price) : NULL;
+  if (unit_refusal)
+    return fail_now(r, 403, "permission_error", "model_price_unit", "model",
+                    "The model '%s' %s, which %s cannot measure; an administrator must price it "
+                    "differently (gwctl price set).", r->rq.model, unit_refusal, r->def->path);
   struct usage est = {
       .prompt_tokens = r->rq.prompt_estimate,
       .completion_tokens = r->def->api == API_EMBEDDINGS ? 0
                            : r->rq.max_tokens >= 0 ? r->rq.max_tokens
                                                    : r->snap->opt.preconsume_completion,
   };
-  r->reserved = billing_quota(r->price, r->group_ratio, &est);
+  r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio,
+                                              r->snap->opt.preconsume_completion)
+                              : billing_quota(r->price, r->group_ratio, &est);
   int64_t avail = 0;
   if (!billing_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail))
     return fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,

@@ -129,7 +129,10 @@ int channel_url(const struct snap_channel *c, const char *path, const char *mode
 {
   int n;
   size_t bl = strlen(c->base_url);
-  if (c->api == UPSTREAM_AZURE) {
+  if (c->api == UPSTREAM_AZURE && strcmp(path, "/v1/responses") == 0) {
+    /* Azure's Responses API is not under a deployment: the model travels in the body */
+    n = snprintf(out, outlen, "%s/openai/responses?api-version=%s", c->base_url, c->api_version);
+  } else if (c->api == UPSTREAM_AZURE) {
     char deployment[256];
     size_t d = 0;
     for (const char *m = model; *m; m++) {
@@ -175,6 +178,21 @@ const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id
     if (s->channels[i].id == id)
       return &s->channels[i];
   return NULL;
+}
+
+static const char *const price_unit_names[] = {"call", "image", "second", "search"};
+
+int price_unit_parse(const char *s)
+{
+  for (size_t i = 0; i < sizeof price_unit_names / sizeof price_unit_names[0]; i++)
+    if (s && strcmp(s, price_unit_names[i]) == 0)
+      return (int)i;
+  return -1;
+}
+
+const char *price_unit_name(enum price_unit u)
+{
+  return (size_t)u < sizeof price_unit_names / sizeof price_unit_names[0] ? price_unit_names[u] : "call";
 }
 
 const struct price *snapshot_price(const struct snapshot *s, const char *model)
@@ -223,7 +241,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   }
   db_finalize(st);
 
-  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices");
+  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit "
+                      "FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -234,6 +253,11 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->cache_ratio = db_col_double(st, 3);
     p->has_fixed = !db_col_is_null(st, 4);
     p->fixed_price = p->has_fixed ? db_col_double(st, 4) : 0;
+    int unit = price_unit_parse(db_col_text(st, 5));
+    if (unit < 0 && p->has_fixed)
+      log_msg(LOG_WARN, "unknown price_unit, the price is taken per call", "model=\"%s\" price_unit=\"%s\"",
+              db_col_text(st, 0), db_col_text(st, 5));
+    p->unit = unit < 0 ? PRICE_PER_CALL : (enum price_unit)unit;
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);
@@ -374,6 +398,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC
              : strcmp(c->type, "azure") == 0    ? UPSTREAM_AZURE
              : strcmp(c->type, "gemini") == 0   ? UPSTREAM_GEMINI
+             : strcmp(c->type, "cohere") == 0   ? UPSTREAM_COHERE
+             : strcmp(c->type, "jina") == 0     ? UPSTREAM_JINA
                                                 : UPSTREAM_OPENAI;
     c->api_version = AZURE_DEFAULT_API_VERSION;
     cJSON *other = cJSON_Parse(db_col_text(st, 11));

@@ -68,8 +68,10 @@ struct snap_token {
 
 /* The API an upstream speaks, from the channel type: anthropic -> the Messages API; azure -> the
  * OpenAI API on deployment paths with an api-key header; gemini -> generateContent with an
- * x-goog-api-key header; every other type is OpenAI-compatible. */
-enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI };
+ * x-goog-api-key header; cohere and jina -> their /v1/rerank (Bearer; jina also OpenAI-style
+ * embeddings); every other type is OpenAI-compatible. */
+enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
+                    UPSTREAM_JINA };
 
 #define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 
@@ -104,13 +106,21 @@ struct route {
   size_t ntiers;
 };
 
+/* What one fixed_price pays for (prices.price_unit). */
+enum price_unit { PRICE_PER_CALL, PRICE_PER_IMAGE, PRICE_PER_SECOND, PRICE_PER_SEARCH };
+
 struct price {
   double model_ratio;
   double completion_ratio;
   double cache_ratio;
-  double fixed_price;         /* USD per call */
+  double fixed_price;         /* USD per unit */
   bool has_fixed;
+  enum price_unit unit;       /* of fixed_price; PRICE_PER_CALL unless the row says otherwise */
 };
+
+/* "call", "image", "second", "search" -> the unit; -1 for anything else. */
+int price_unit_parse(const char *s);
+const char *price_unit_name(enum price_unit u);
 
 struct snap_options {
   int retry_times;                    /* extra attempts on other channels */

@@ -11,7 +11,11 @@
  * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
  * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset; in other APIs'
  * shapes: POST /v1/messages (Anthropic), POST /v1beta/models/{model}:generateContent and
- * :streamGenerateContent (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure).
+ * :streamGenerateContent (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure);
+ * the media endpoints (section "media endpoints" below): POST /v1/responses (stream too),
+ * /v1/images/generations, /v1/images/edits (multipart), /v1/audio/speech (audio bytes),
+ * /v1/audio/transcriptions and /v1/audio/translations (multipart), /v1/moderations, /v1/rerank
+ * (Cohere or Jina shape), also under Azure's /openai/deployments/{d}/... and /openai/responses.
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
  *
@@ -20,6 +24,7 @@
  */
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <openssl/sha.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -27,6 +32,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -207,6 +213,7 @@ struct behaviour {
   long error_after;       /* stream: in-band error event after N content chunks; -1 off */
   long prompt_tokens;     /* -1 = computed */
   long completion_tokens; /* -1 = chunks */
+  long cached_tokens;     /* Responses API: input_tokens_details.cached_tokens */
   const cJSON *headers;   /* extra response headers {name: value} (borrowed from a parsed doc) */
 };
 
@@ -485,6 +492,14 @@ enum route {
   RT_GEM_GEN,     /* Gemini POST /v1beta/models/{model}:generateContent */
   RT_GEM_STREAM,  /* Gemini POST /v1beta/models/{model}:streamGenerateContent */
   RT_AZURE_CHAT,  /* Azure POST /openai/deployments/{deployment}/chat/completions */
+  RT_RESPONSES,   /* POST /v1/responses (and Azure /openai/responses) */
+  RT_IMAGES_GEN,  /* POST /v1/images/generations */
+  RT_IMAGES_EDIT, /* POST /v1/images/edits (multipart) */
+  RT_SPEECH,      /* POST /v1/audio/speech */
+  RT_TRANSCRIBE,  /* POST /v1/audio/transcriptions (multipart) */
+  RT_TRANSLATE,   /* POST /v1/audio/translations (multipart) */
+  RT_MODERATIONS, /* POST /v1/moderations */
+  RT_RERANK,      /* POST /v1/rerank (Cohere / Jina) */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
@@ -505,12 +520,30 @@ enum phase { PH_BODY, PH_DELAYING, PH_ANSWER };
 enum sstate {
   SS_ROLE, SS_CONTENT, SS_USAGE, SS_DONE,                      /* OpenAI (Gemini: SS_CONTENT only) */
   SS_A_START, SS_A_BLOCK, SS_A_PING, SS_A_DELTA, SS_A_BLOCK_STOP, SS_A_MSG_DELTA, SS_A_MSG_STOP,
+  SS_R_CREATED, SS_R_PROGRESS, SS_R_ITEM_ADDED, SS_R_PART_ADDED, SS_R_DELTA, SS_R_TEXT_DONE,  /* Responses */
+  SS_R_PART_DONE, SS_R_ITEM_DONE, SS_R_COMPLETED,
   SS_END,
+};
+
+/* A multipart/form-data body as the mock parsed it (media endpoints). */
+#define FORM_PARTS_MAX 32
+struct form_part {
+  char *name, *filename, *ctype;
+  struct sbuf data;
+};
+struct form {
+  struct form_part part[FORM_PARTS_MAX];
+  int n;
+  bool bad;           /* malformed, or more than FORM_PARTS_MAX parts */
 };
 
 struct req {
   struct MHD_Connection *conn;
   enum route route;
+  bool azure;         /* came in under /openai/: needs api-key and api-version */
+  struct form *form;  /* multipart routes: the parsed form */
+  const char *ctype;  /* non-stream answer's Content-Type (static); NULL = application/json */
+  long seq;           /* Responses stream: sequence_number */
   enum dialect dialect;
   enum phase phase;
   char *body;
@@ -546,9 +579,22 @@ struct req {
   size_t ev_off;
 };
 
+static void form_free(struct form *f)
+{
+  if (!f) return;
+  for (int i = 0; i < f->n; i++) {
+    free(f->part[i].name);
+    free(f->part[i].filename);
+    free(f->part[i].ctype);
+    sb_free(&f->part[i].data);
+  }
+  free(f);
+}
+
 static void req_free(struct req *r)
 {
   if (!r) return;
+  form_free(r->form);
   free(r->body);
   cJSON_Delete(r->doc);
   cJSON_Delete(r->xmock);
@@ -725,6 +771,8 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       else ok = num_field(it, -1, MAX_CHUNKS, dst, err, errlen);
     } else if (strcmp(k, "prompt_tokens") == 0) {
       ok = num_field(it, -1, INT_MAX, &b->prompt_tokens, err, errlen);
+    } else if (strcmp(k, "cached_tokens") == 0) {
+      ok = num_field(it, 0, INT_MAX, &b->cached_tokens, err, errlen);
     } else if (strcmp(k, "completion_tokens") == 0) {
       ok = num_field(it, -1, INT_MAX, &b->completion_tokens, err, errlen);
     } else if (strcmp(k, "headers") == 0) {
@@ -1140,6 +1188,544 @@ static void prepare_gemini(struct req *r, const char *url)
 
 /* Decides the answer once the whole request is in. Sets r->status/resp, r->stream or
  * r->hang_up. */
+/* ------------------------------------------------------------------------------------------ */
+/* media endpoints: Responses API, images, audio, moderations, rerank                          */
+
+static enum route media_route(const char *url)
+{
+  static const struct {
+    const char *path;
+    enum route rt;
+  } t[] = {
+      {"/v1/responses", RT_RESPONSES},          {"/v1/images/generations", RT_IMAGES_GEN},
+      {"/v1/images/edits", RT_IMAGES_EDIT},     {"/v1/audio/speech", RT_SPEECH},
+      {"/v1/audio/transcriptions", RT_TRANSCRIBE}, {"/v1/audio/translations", RT_TRANSLATE},
+      {"/v1/moderations", RT_MODERATIONS},      {"/v1/rerank", RT_RERANK},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(url, t[i].path) == 0) return t[i].rt;
+  return RT_NOT_FOUND;
+}
+
+static void sha256_hex(struct sbuf *b, const void *p, size_t n)
+{
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(p, n, md);
+  char hex[2 * SHA256_DIGEST_LENGTH + 3];
+  hex[0] = '"';
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(hex + 1 + 2 * i, 3, "%02x", md[i]);
+  hex[2 * SHA256_DIGEST_LENGTH + 1] = '"';
+  hex[2 * SHA256_DIGEST_LENGTH + 2] = '\0';
+  sb_puts(b, hex);
+}
+
+static enum MHD_Result form_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                               const char *content_type, const char *transfer_encoding, const char *data,
+                               uint64_t off, size_t size)
+{
+  (void)kind;
+  (void)transfer_encoding;
+  struct form *f = cls;
+  if (!key) return MHD_YES;
+  struct form_part *last = f->n ? &f->part[f->n - 1] : NULL;
+  if (!last || off == 0 || strcmp(last->name, key) != 0) {
+    if (f->n == FORM_PARTS_MAX) {
+      f->bad = true;
+      return MHD_NO;
+    }
+    last = &f->part[f->n++];
+    memset(last, 0, sizeof *last);
+    last->name = xstrdup(key);
+    last->filename = filename ? xstrdup(filename) : NULL;
+    last->ctype = content_type ? xstrdup(content_type) : NULL;
+  }
+  sb_put(&last->data, data, size);
+  return MHD_YES;
+}
+
+/* Parses a multipart body with MHD's post processor; never NULL (bad marks a broken form). */
+static struct form *form_parse(struct MHD_Connection *c, const char *body, size_t len)
+{
+  struct form *f = xcalloc(1, sizeof *f);
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  struct MHD_PostProcessor *pp = ct && strncasecmp(ct, "multipart/form-data", 19) == 0
+                                     ? MHD_create_post_processor(c, 4096, form_it, f)
+                                     : NULL;
+  if (!pp) {
+    f->bad = true;
+    return f;
+  }
+  if ((len && MHD_post_process(pp, body, len) != MHD_YES) || !len) f->bad = true;
+  if (MHD_destroy_post_processor(pp) != MHD_YES) f->bad = true;
+  return f;
+}
+
+/* The text value of a form field (NUL-terminated), or NULL. */
+static const char *form_value(struct form *f, const char *name)
+{
+  for (int i = 0; f && i < f->n; i++)
+    if (strcmp(f->part[i].name, name) == 0 && !f->part[i].filename) {
+      sb_put(&f->part[i].data, "", 1); /* terminate, then hide the NUL again */
+      f->part[i].data.len--;
+      return f->part[i].data.p;
+    }
+  return NULL;
+}
+
+static long form_files(const struct form *f, const char *a, const char *b, size_t *bytes)
+{
+  long n = 0;
+  *bytes = 0;
+  for (int i = 0; f && i < f->n; i++)
+    if (f->part[i].filename && (strcmp(f->part[i].name, a) == 0 || (b && strcmp(f->part[i].name, b) == 0))) {
+      n++;
+      *bytes += f->part[i].data.len;
+    }
+  return n;
+}
+
+/* {"name": "value", "file": {"filename","content_type","bytes","sha256"}, ...} */
+static void form_json(struct sbuf *b, const struct form *f)
+{
+  sb_puts(b, "{");
+  for (int i = 0; i < f->n; i++) {
+    const struct form_part *p = &f->part[i];
+    if (i) sb_puts(b, ",");
+    sb_json_str(b, p->name);
+    sb_puts(b, ":");
+    if (p->filename) {
+      sb_puts(b, "{\"filename\":");
+      sb_json_str(b, p->filename);
+      sb_puts(b, ",\"content_type\":");
+      sb_json_str(b, p->ctype ? p->ctype : "");
+      sb_printf(b, ",\"bytes\":%zu,\"sha256\":", p->data.len);
+      sha256_hex(b, p->data.p ? p->data.p : "", p->data.len);
+      sb_puts(b, "}");
+    } else {
+      char *v = xrealloc(NULL, p->data.len + 1);
+      if (p->data.len) memcpy(v, p->data.p, p->data.len);
+      v[p->data.len] = '\0';
+      sb_json_str(b, v);
+      free(v);
+    }
+  }
+  if (f->bad) sb_printf(b, "%s\"__bad\":true", f->n ? "," : "");
+  sb_puts(b, "}");
+}
+
+static bool is_form_route(enum route rt)
+{
+  return rt == RT_IMAGES_EDIT || rt == RT_TRANSCRIBE || rt == RT_TRANSLATE;
+}
+
+/* A Responses API object (status completed or in_progress). */
+static void response_object(struct sbuf *o, struct req *r, bool done)
+{
+  const struct behaviour *b = &r->b;
+  sb_printf(o, "{\"id\":\"resp_mock\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
+               "\"error\":null,\"incomplete_details\":null,\"model\":%s,\"output\":[",
+            r->created, done ? "completed" : "in_progress", r->model_json);
+  if (done) {
+    sb_puts(o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\","
+               "\"content\":[{\"type\":\"output_text\",\"text\":\"");
+    for (long i = 0; i < b->chunks; i++) sb_put(o, WORD, sizeof WORD - 1);
+    sb_puts(o, "\",\"annotations\":[]}]}");
+  }
+  sb_puts(o, "],\"usage\":");
+  if (done && !b->no_usage) {
+    long cached = b->cached_tokens < r->prompt_tokens ? b->cached_tokens : r->prompt_tokens;
+    sb_printf(o, "{\"input_tokens\":%ld,\"input_tokens_details\":{\"cached_tokens\":%ld},\"output_tokens\":%ld,"
+                 "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":%ld}",
+              r->prompt_tokens, cached, r->completion_tokens, r->prompt_tokens + r->completion_tokens);
+  } else {
+    sb_puts(o, "null");
+  }
+  sb_puts(o, "}");
+}
+
+__attribute__((format(printf, 3, 4))) static void ev_responses(struct req *r, const char *name, const char *fmt, ...)
+{
+  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%ld", name, name, r->seq++);
+  va_list ap;
+  va_start(ap, fmt);
+  sb_vprintf(&r->ev, fmt, ap);
+  va_end(ap);
+  sb_puts(&r->ev, "}\n\n");
+}
+
+/* The next event of a Responses API stream. */
+static void responses_next(struct req *r)
+{
+  const struct behaviour *b = &r->b;
+  struct sbuf t = {0};
+  switch (r->st) {
+  case SS_R_CREATED:
+  case SS_R_PROGRESS:
+  case SS_R_COMPLETED:
+    response_object(&t, r, r->st == SS_R_COMPLETED);
+    ev_responses(r, r->st == SS_R_CREATED ? "response.created" : r->st == SS_R_PROGRESS ? "response.in_progress"
+                                                                                        : "response.completed",
+                 ",\"response\":%s", t.p);
+    if (r->st == SS_R_COMPLETED) r->ended = true;
+    r->st = r->st == SS_R_CREATED ? SS_R_PROGRESS : r->st == SS_R_PROGRESS ? SS_R_ITEM_ADDED : SS_END;
+    break;
+  case SS_R_ITEM_ADDED:
+    ev_responses(r, "response.output_item.added", ",\"output_index\":0,\"item\":{\"id\":\"msg_mock\",\"type\":"
+                 "\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}");
+    r->st = SS_R_PART_ADDED;
+    break;
+  case SS_R_PART_ADDED:
+    ev_responses(r, "response.content_part.added", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
+                 "\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
+    r->st = SS_R_DELTA;
+    r->gap_pending = b->chunk_gap_ms > 0;
+    break;
+  case SS_R_DELTA:
+    if (r->content_sent >= b->chunks) {
+      r->st = SS_R_TEXT_DONE;
+      break;
+    }
+    ev_responses(r, "response.output_text.delta", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
+                 "\"content_index\":0,\"delta\":\"%s\"", WORD);
+    r->content_sent++;
+    r->gap_pending = b->chunk_gap_ms > 0 && r->content_sent < b->chunks;
+    break;
+  case SS_R_TEXT_DONE:
+  case SS_R_PART_DONE:
+  case SS_R_ITEM_DONE:
+    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    sb_put(&t, "", 1);
+    if (r->st == SS_R_TEXT_DONE)
+      ev_responses(r, "response.output_text.done", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
+                   "\"content_index\":0,\"text\":\"%s\"", t.p);
+    else if (r->st == SS_R_PART_DONE)
+      ev_responses(r, "response.content_part.done", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
+                   "\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"%s\",\"annotations\":[]}", t.p);
+    else
+      ev_responses(r, "response.output_item.done", ",\"output_index\":0,\"item\":{\"id\":\"msg_mock\",\"type\":"
+                   "\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":"
+                   "\"output_text\",\"text\":\"%s\",\"annotations\":[]}]}", t.p);
+    r->st = r->st == SS_R_TEXT_DONE ? SS_R_PART_DONE : r->st == SS_R_PART_DONE ? SS_R_ITEM_DONE : SS_R_COMPLETED;
+    break;
+  default:
+    r->ended = true;
+    break;
+  }
+  sb_free(&t);
+}
+
+static void images_answer(struct req *r, const char *model, long n, const char *format)
+{
+  bool gpt_image = strncmp(model, "gpt-image", 9) == 0;
+  bool b64 = gpt_image || (format && strcmp(format, "b64_json") == 0);
+  struct sbuf o = {0};
+  sb_printf(&o, "{\"created\":%lld,\"data\":[", (long long)time(NULL));
+  for (long i = 0; i < n; i++) {
+    char img[32];
+    int len = snprintf(img, sizeof img, "\x89PNG mock image %ld", i);
+    sb_puts(&o, i ? ",{" : "{");
+    if (b64) {
+      sb_puts(&o, "\"b64_json\":\"");
+      base64_append(&o, (const unsigned char *)img, (size_t)len);
+      sb_puts(&o, "\"");
+    } else {
+      sb_printf(&o, "\"url\":\"https://mock.invalid/images/%ld.png\"", i);
+    }
+    if (!gpt_image) sb_puts(&o, ",\"revised_prompt\":\"a mock image\"");
+    sb_puts(&o, "}");
+  }
+  sb_puts(&o, "]");
+  if (gpt_image && !r->b.no_usage) {
+    long in = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens : 10 + r->b.cached_tokens;
+    long out = r->b.completion_tokens >= 0 ? r->b.completion_tokens : n * 272;
+    sb_printf(&o, ",\"usage\":{\"input_tokens\":%ld,\"input_tokens_details\":{\"text_tokens\":%ld,\"image_tokens\":0},"
+                  "\"output_tokens\":%ld,\"total_tokens\":%ld}", in, in, out, in + out);
+  }
+  if (r->form) {
+    sb_puts(&o, ",\"mock_form\":");
+    form_json(&o, r->form);
+  }
+  sb_puts(&o, "}\n");
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+static void speech_answer(struct req *r, const char *input, const char *format)
+{
+  static const struct { const char *fmt, *ctype; } types[] = {
+      {"mp3", "audio/mpeg"}, {"opus", "audio/ogg"}, {"aac", "audio/aac"},
+      {"flac", "audio/flac"}, {"wav", "audio/wav"},  {"pcm", "audio/pcm"},
+  };
+  r->ctype = "audio/mpeg";
+  for (size_t i = 0; format && i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(format, types[i].fmt) == 0) r->ctype = types[i].ctype;
+  size_t len = strlen(input), n = 5 + 100 + len;
+  char *a = xrealloc(NULL, n);
+  memcpy(a, "ID3\4\0", 5);
+  for (size_t i = 0; i < 100 + len; i++) a[5 + i] = (char)((i * 7 + len) & 0xff);
+  r->status = 200;
+  r->resp = a;
+  r->resp_len = n;
+}
+
+static void transcript_answer(struct req *r, const char *model, size_t file_bytes, const char *format)
+{
+  const struct behaviour *b = &r->b;
+  double duration = (double)file_bytes / 1000.0;
+  struct sbuf text = {0}, o = {0};
+  for (long i = 0; i < b->chunks; i++) sb_put(&text, WORD, sizeof WORD - 1);
+  sb_put(&text, "", 1);
+  bool tokens = strncmp(model, "gpt-4o", 6) == 0;
+  if (format && (strcmp(format, "text") == 0 || strcmp(format, "srt") == 0 || strcmp(format, "vtt") == 0)) {
+    if (strcmp(format, "srt") == 0) sb_printf(&o, "1\n00:00:00,000 --> 00:00:%02d,000\n%s\n\n", (int)duration % 60, text.p);
+    else if (strcmp(format, "vtt") == 0) sb_printf(&o, "WEBVTT\n\n00:00:00.000 --> 00:00:%02d.000\n%s\n\n", (int)duration % 60, text.p);
+    else sb_printf(&o, "%s\n", text.p);
+    r->ctype = "text/plain; charset=utf-8";
+  } else if (format && strcmp(format, "verbose_json") == 0) {
+    sb_printf(&o, "{\"task\":\"%s\",\"language\":\"english\",\"duration\":%.3f,\"text\":\"%s\",\"segments\":"
+                  "[{\"id\":0,\"start\":0.0,\"end\":%.3f,\"text\":\"%s\"}]}\n",
+              r->route == RT_TRANSLATE ? "translate" : "transcribe", duration, text.p, duration, text.p);
+  } else {
+    sb_printf(&o, "{\"text\":\"%s\"", text.p);
+    if (!b->no_usage && tokens) {
+      long in = b->prompt_tokens >= 0 ? b->prompt_tokens : (long)ceil(duration) * 10;
+      long out = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+      sb_printf(&o, ",\"usage\":{\"type\":\"tokens\",\"input_tokens\":%ld,\"input_token_details\":{\"text_tokens\":0,"
+                    "\"audio_tokens\":%ld},\"output_tokens\":%ld,\"total_tokens\":%ld}", in, in, out, in + out);
+    } else if (!b->no_usage) {
+      sb_printf(&o, ",\"usage\":{\"type\":\"duration\",\"seconds\":%ld}", (long)ceil(duration));
+    }
+    sb_puts(&o, "}\n");
+  }
+  sb_free(&text);
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+static void rerank_answer(struct req *r, const char *model, const cJSON *docs, long top_n, bool return_docs,
+                          const char *query)
+{
+  long n = cJSON_GetArraySize(docs);
+  if (top_n <= 0 || top_n > n) top_n = n;
+  long *idx = xcalloc((size_t)n, sizeof *idx);
+  double *score = xcalloc((size_t)n, sizeof *score);
+  for (long i = 0; i < n; i++) {
+    const cJSON *d = cJSON_GetArrayItem(docs, (int)i);
+    const cJSON *t = cJSON_IsObject(d) ? cJSON_GetObjectItemCaseSensitive(d, "text") : d;
+    bool hit = cJSON_IsString(t) && *query && strcasestr(t->valuestring, query);
+    idx[i] = i;
+    score[i] = (hit ? 0.9 : 0.1) / (1.0 + (double)i * 0.01);
+  }
+  for (long i = 1; i < n; i++) /* insertion sort, best first */
+    for (long j = i; j > 0 && score[idx[j]] > score[idx[j - 1]]; j--) {
+      long x = idx[j];
+      idx[j] = idx[j - 1];
+      idx[j - 1] = x;
+    }
+  bool jina = strncmp(model, "jina", 4) == 0;
+  struct sbuf o = {0};
+  if (jina) {
+    long tok = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens : 10 + 5 * n;
+    sb_printf(&o, "{\"model\":%s,\"usage\":{\"total_tokens\":%ld,\"prompt_tokens\":%ld},\"results\":[", r->model_json,
+              tok, tok);
+  } else {
+    sb_puts(&o, "{\"id\":\"mock-rerank\",\"results\":[");
+  }
+  for (long k = 0; k < top_n; k++) {
+    const cJSON *d = cJSON_GetArrayItem(docs, (int)idx[k]);
+    const cJSON *t = cJSON_IsObject(d) ? cJSON_GetObjectItemCaseSensitive(d, "text") : d;
+    sb_printf(&o, "%s{\"index\":%ld,", k ? "," : "", idx[k]);
+    if (return_docs && cJSON_IsString(t)) {
+      sb_puts(&o, "\"document\":{\"text\":");
+      sb_json_str(&o, t->valuestring);
+      sb_puts(&o, "},");
+    }
+    sb_printf(&o, "\"relevance_score\":%.6f}", score[idx[k]]);
+  }
+  if (jina) sb_puts(&o, "]}\n");
+  else
+    sb_printf(&o, "],\"meta\":{\"api_version\":{\"version\":\"1\"},\"billed_units\":{\"search_units\":%ld}}}\n",
+              (n + 99) / 100);
+  free(idx);
+  free(score);
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+/* Answers the media routes (after the common checks of prepare()). */
+static void prepare_media(struct req *r, const char *url)
+{
+  char err[256];
+  const cJSON *m = NULL;
+  cJSON *form_mock = NULL;
+  if (is_form_route(r->route)) {
+    if (!r->form || r->form->bad) {
+      set_error(r, 400, "Could not parse multipart form", "invalid_request_error", NULL);
+      return;
+    }
+    const char *mj = form_value(r->form, "mock");
+    if (mj && !(m = form_mock = cJSON_Parse(mj))) {
+      set_error(r, 400, "the form field mock is not valid JSON", "invalid_request_error", "mock_invalid");
+      return;
+    }
+  } else {
+    if (!cJSON_IsObject(r->doc)) {
+      set_error(r, 400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you "
+                "aren't using your HTTP library correctly.)",
+                "invalid_request_error", NULL);
+      return;
+    }
+    m = cJSON_GetObjectItemCaseSensitive(r->doc, "mock");
+  }
+  bool ok = (!m || apply_mock(&r->b, m, err, sizeof err)) && (!r->xmock || apply_mock(&r->b, r->xmock, err, sizeof err));
+  cJSON_Delete(form_mock);   /* apply_mock keeps no pointer into it but "headers" */
+  if (!ok) {
+    set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+    return;
+  }
+  if (form_mock) r->b.headers = NULL;
+  struct MHD_Connection *c = r->conn;
+  if (r->azure && (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "api-key")) ||
+                   !has_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "api-version")))) {
+    set_error(r, 401, "Access denied due to invalid subscription key or wrong API endpoint.", "invalid_request_error",
+              "401");
+    return;
+  }
+  if (!r->azure && !has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "authorization"))) {
+    set_error(r, 401, "You didn't provide an API key.", "invalid_request_error", "missing_api_key");
+    return;
+  }
+  if (r->b.status != 200) {
+    snprintf(err, sizeof err, "mock error %d", r->b.status);
+    char code[32];
+    snprintf(code, sizeof code, "mock_%d", r->b.status);
+    set_error(r, r->b.status, err, "mock_error", code);
+    return;
+  }
+  /* the model: the body's, else (Azure) the deployment in the path */
+  const char *model = r->form ? form_value(r->form, "model")
+                              : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->doc, "model"));
+  char dep[128] = "";
+  if (r->azure && strncmp(url, AZURE_PREFIX, strlen(AZURE_PREFIX)) == 0) {
+    const char *d = url + strlen(AZURE_PREFIX);
+    snprintf(dep, sizeof dep, "%.*s", (int)strcspn(d, "/"), d);
+  }
+  if (!model || !*model) model = dep[0] ? dep : r->route == RT_MODERATIONS ? "omni-moderation-latest" : NULL;
+  if (!model) {
+    set_error(r, 400, "you must provide a model parameter", "invalid_request_error", NULL);
+    return;
+  }
+  struct sbuf mj = {0};
+  sb_json_str(&mj, model);
+  r->model_json = sb_steal(&mj, NULL);
+  r->created = (long long)time(NULL);
+  const cJSON *doc = r->doc;
+  switch (r->route) {
+  case RT_RESPONSES: {
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input");
+    if (!input) {
+      set_error(r, 400, "Missing required parameter: 'input'.", "invalid_request_error", "missing_required_parameter");
+      return;
+    }
+    r->prompt_tokens = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens
+                       : 10 + count_items(input) + (cJSON_GetObjectItemCaseSensitive(doc, "instructions") ? 1 : 0);
+    r->completion_tokens = r->b.completion_tokens >= 0 ? r->b.completion_tokens : r->b.chunks;
+    r->status = 200;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "stream"))) {
+      r->stream = true;
+      r->st = SS_R_CREATED;
+      r->fb_pending = r->b.first_byte_ms > 0;
+      return;
+    }
+    if (r->b.disconnect_after >= 0) {
+      r->hang_up = true;
+      return;
+    }
+    struct sbuf o = {0};
+    response_object(&o, r, true);
+    sb_puts(&o, "\n");
+    r->resp = sb_steal(&o, &r->resp_len);
+    return;
+  }
+  case RT_IMAGES_GEN:
+  case RT_IMAGES_EDIT: {
+    const char *prompt = r->form ? form_value(r->form, "prompt")
+                                 : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "prompt"));
+    const char *fmt = r->form ? form_value(r->form, "response_format")
+                              : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "response_format"));
+    long n = 1;
+    if (r->form && form_value(r->form, "n")) n = strtol(form_value(r->form, "n"), NULL, 10);
+    else if (!r->form && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "n")))
+      n = (long)cJSON_GetObjectItemCaseSensitive(doc, "n")->valuedouble;
+    size_t bytes;
+    if (!prompt || !*prompt) {
+      set_error(r, 400, "Missing required parameter: 'prompt'.", "invalid_request_error", "missing_required_parameter");
+    } else if (n < 1 || n > 10) {
+      set_error(r, 400, "n must be from 1 to 10", "invalid_request_error", "invalid_value");
+    } else if (r->route == RT_IMAGES_EDIT && form_files(r->form, "image", "image[]", &bytes) == 0) {
+      set_error(r, 400, "Missing required parameter: 'image'.", "invalid_request_error", "missing_required_parameter");
+    } else {
+      images_answer(r, model, n, fmt);
+    }
+    return;
+  }
+  case RT_SPEECH: {
+    const char *input = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "input"));
+    if (!input || !cJSON_GetObjectItemCaseSensitive(doc, "voice")) {
+      set_error(r, 400, "Missing required parameter: 'input' or 'voice'.", "invalid_request_error",
+                "missing_required_parameter");
+      return;
+    }
+    speech_answer(r, input, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "response_format")));
+    return;
+  }
+  case RT_TRANSCRIBE:
+  case RT_TRANSLATE: {
+    size_t bytes;
+    if (form_files(r->form, "file", NULL, &bytes) != 1) {
+      set_error(r, 400, "Missing required parameter: 'file'.", "invalid_request_error", "missing_required_parameter");
+      return;
+    }
+    transcript_answer(r, model, bytes, form_value(r->form, "response_format"));
+    return;
+  }
+  case RT_MODERATIONS: {
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input");
+    long n = count_items(input);
+    if (n == 0) {
+      set_error(r, 400, "Missing required parameter: 'input'.", "invalid_request_error", "missing_required_parameter");
+      return;
+    }
+    struct sbuf o = {0};
+    sb_printf(&o, "{\"id\":\"modr-mock\",\"model\":%s,\"results\":[", r->model_json);
+    for (long i = 0; i < n; i++)
+      sb_printf(&o, "%s{\"flagged\":false,\"categories\":{\"harassment\":false,\"hate\":false,\"violence\":false},"
+                    "\"category_scores\":{\"harassment\":0.0001,\"hate\":0.0001,\"violence\":0.0002}}", i ? "," : "");
+    sb_puts(&o, "]}\n");
+    r->status = 200;
+    r->resp = sb_steal(&o, &r->resp_len);
+    return;
+  }
+  case RT_RERANK: {
+    const char *query = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "query"));
+    const cJSON *docs = cJSON_GetObjectItemCaseSensitive(doc, "documents");
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(doc, "top_n");
+    if (!query || !cJSON_IsArray(docs) || cJSON_GetArraySize(docs) == 0) {
+      set_error(r, 400, "invalid request: query and a non-empty documents array are required", "invalid_request_error",
+                NULL);
+      return;
+    }
+    rerank_answer(r, model, docs, cJSON_IsNumber(top) ? (long)top->valuedouble : 0,
+                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "return_documents")), query);
+    return;
+  }
+  default:
+    set_error(r, 404, "unknown media route", "invalid_request_error", "unknown_url");
+    return;
+  }
+}
+
 static void prepare(struct req *r, const char *url)
 {
   char err[256];
@@ -1155,6 +1741,10 @@ static void prepare(struct req *r, const char *url)
       set_error(r, 400, "X-Mock header is not valid JSON", "invalid_request_error", NULL);
       return;
     }
+  }
+  if (r->route >= RT_RESPONSES && r->route <= RT_RERANK) {
+    prepare_media(r, url);
+    return;
   }
   bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS ||
                     r->route == RT_MESSAGES || r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM ||
@@ -1289,7 +1879,10 @@ __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, co
 /* The in-band stream error of dialect d (error_after). */
 static void ev_stream_error(struct req *r)
 {
-  if (r->dialect == DL_ANTHROPIC)
+  if (r->route == RT_RESPONSES)
+    sb_printf(&r->ev, "event: error\ndata: {\"type\":\"error\",\"code\":\"mock_stream_error\",\"message\":"
+                      "\"mock stream error\",\"param\":null,\"sequence_number\":%ld}\n\n", r->seq++);
+  else if (r->dialect == DL_ANTHROPIC)
     sb_puts(&r->ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
                     "\"message\":\"mock stream error\"}}\n\n");
   else if (r->dialect == DL_GEMINI)
@@ -1307,7 +1900,7 @@ static const char *const TOOL_PIECES[] = {"{\\\"q\\\":", "\\\"x\\\"}"};
 static void stream_next(struct req *r)
 {
   const struct behaviour *b = &r->b;
-  if (r->st == SS_CONTENT || r->st == SS_A_DELTA) {
+  if (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA) {
     if (b->disconnect_after >= 0 && r->content_sent >= b->disconnect_after) {
       r->cut = true;
       return;
@@ -1318,6 +1911,10 @@ static void stream_next(struct req *r)
       r->st = SS_END;
       return;
     }
+  }
+  if (r->route == RT_RESPONSES && r->st != SS_END) {
+    responses_next(r);
+    return;
   }
   if (r->dialect == DL_GEMINI && r->st == SS_CONTENT) {
     bool last = r->content_sent + 1 >= b->chunks;
@@ -1447,7 +2044,7 @@ static long stream_take_wait(struct req *r)
     r->fb_pending = false;
     return r->b.first_byte_ms;
   }
-  if (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA)) {
+  if (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA)) {
     r->gap_pending = false;
     return r->b.chunk_gap_ms;
   }
@@ -1457,7 +2054,7 @@ static long stream_take_wait(struct req *r)
 static bool stream_wait_due(const struct req *r)
 {
   if (atomic_load_explicit(&g_shutting, memory_order_relaxed)) return false;
-  return r->fb_pending || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA));
+  return r->fb_pending || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -1522,6 +2119,8 @@ static enum route route_of(const char *method, const char *url)
       return (table[i].is_post ? post : get) ? table[i].rt : RT_BAD_METHOD;
   }
   if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) return get ? RT_MODEL_ONE : RT_BAD_METHOD;
+  enum route mr = media_route(url);
+  if (mr != RT_NOT_FOUND) return post ? mr : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
@@ -1536,7 +2135,14 @@ static enum route route_of(const char *method, const char *url)
     const char *d = url + strlen(AZURE_PREFIX), *slash = strchr(d, '/');
     if (slash && slash > d && strcmp(slash, "/chat/completions") == 0)
       return post ? RT_AZURE_CHAT : RT_BAD_METHOD;
+    if (slash && slash > d) {
+      char v1[128];
+      snprintf(v1, sizeof v1, "/v1%.100s", slash);
+      mr = media_route(v1);
+      if (mr != RT_NOT_FOUND && mr != RT_RERANK && mr != RT_RESPONSES) return post ? mr : RT_BAD_METHOD;
+    }
   }
+  if (strcmp(url, "/openai/responses") == 0) return post ? RT_RESPONSES : RT_BAD_METHOD;
   return RT_NOT_FOUND;
 }
 
@@ -1562,10 +2168,20 @@ static void record_request(struct req *r, const char *method, const char *url)
     char *s = cJSON_PrintUnformatted(r->doc);
     sb_puts(&b, s ? s : "null");
     cJSON_free(s);
+  } else if (r->form) {
+    sb_puts(&b, "null");
   } else if (r->body_len > 0 && !r->too_large) {
     sb_json_str(&b, r->body); /* raw text (stops at a NUL byte) */
   } else {
     sb_puts(&b, "null");
+  }
+  if (r->form) {
+    sb_puts(&b, ",\"form\":");
+    form_json(&b, r->form);
+  }
+  if (r->body_len > 0 && !r->too_large) {
+    sb_printf(&b, ",\"body_len\":%zu,\"body_sha256\":", r->body_len);
+    sha256_hex(&b, r->body, r->body_len);
   }
   sb_puts(&b, "}");
   record_line(sb_steal(&b, NULL));
@@ -1577,7 +2193,8 @@ static enum MHD_Result answer(struct req *r)
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
-    return queue_buffer(r->conn, r->status, body, r->resp_len, "application/json", r->b.headers);
+    return queue_buffer(r->conn, r->status, body, r->resp_len, r->ctype ? r->ctype : "application/json",
+                        r->b.headers);
   }
   struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                 stream_reader, r, NULL);
@@ -1602,6 +2219,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->route = route_of(method, url);
     r->dialect = dialect_of(r->route);
+    r->azure = strncmp(url, "/openai/", 8) == 0;
     *req_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -1648,7 +2266,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       record_reset();
       return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
     }
-    if (r->body_len > 0 && !r->too_large) r->doc = cJSON_ParseWithLength(r->body, r->body_len);
+    if (r->route == RT_IMAGES_EDIT || r->route == RT_TRANSCRIBE || r->route == RT_TRANSLATE) {
+      if (!r->too_large) r->form = form_parse(conn, r->body, r->body_len);
+    } else if (r->body_len > 0 && !r->too_large) {
+      r->doc = cJSON_ParseWithLength(r->body, r->body_len);
+    }
     record_request(r, method, url);
     prepare(r, url);
     if (r->b.delay_ms > 0 && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
@@ -1697,6 +2319,16 @@ static void usage(FILE *f)
       "  POST /v1beta/models/M:generateContent, M:streamGenerateContent?alt=sse (Gemini; needs\n"
       "    x-goog-api-key or ?key=), POST /openai/deployments/D/chat/completions?api-version=V\n"
       "    (Azure; needs api-key; answered like /v1/chat/completions, model D unless the body has one).\n"
+      "  Media: POST /v1/responses (stream: response.created ... response.completed events; usage\n"
+      "    input_tokens = 10 + input items, cached = mock.cached_tokens), /v1/images/generations and\n"
+      "    /v1/images/edits (multipart; n images; gpt-image-* answers b64_json with token usage; the\n"
+      "    edit answer echoes the parsed form as mock_form), /v1/audio/speech (audio bytes: \"ID3\\4\\0\"\n"
+      "    then 100+len(input) bytes (i*7+len(input))&255), /v1/audio/transcriptions|translations\n"
+      "    (multipart; duration = file bytes / 1000 s; json, text, srt, vtt, verbose_json),\n"
+      "    /v1/moderations, /v1/rerank (needs Authorization; jina-* models answer Jina's shape with\n"
+      "    usage.total_tokens = 10 + 5 x documents, others Cohere's with search_units = ceil(docs/100)).\n"
+      "    Multipart requests take their mock object from a form field \"mock\". Recorded requests carry\n"
+      "    body_len, body_sha256 and, for multipart, the parsed form.\n"
       "  Errors (status, bad requests) come in the shape of the endpoint's API.\n"
       "usage numbers: prompt_tokens = 10 + messages (prompts, inputs, contents; +1 for an Anthropic\n"
       "  system or Gemini systemInstruction); completion_tokens = chunks; content = chunks x \"hello \".\n",

@@ -1,0 +1,129 @@
+/*
+ * media: the endpoint kinds beyond chat, completions and embeddings, relayed to OpenAI-compatible
+ * (and Azure, Cohere, Jina) channels: POST /v1/responses, /v1/images/generations, /v1/images/edits
+ * (multipart), /v1/audio/speech, /v1/audio/transcriptions and /v1/audio/translations (multipart),
+ * /v1/moderations, /v1/rerank. For each it owns: validating the client request (JSON with cJSON,
+ * multipart/form-data with libmicrohttpd's post processor; the client's bytes are forwarded
+ * untouched unless the model is renamed), which channel types may serve it, the quota to reserve,
+ * reading what the upstream's answer says it used (usage objects, image counts, audio seconds,
+ * search units), and the charge. The billing rule of each kind is in doc/endpoints.md.
+ * Callers: relay.c (dispatch, upstream attempt, settle), tests (the pure helpers).
+ * Never: touches balances, sockets or the database; keeps pointers into the buffers it is given.
+ */
+#ifndef RELAY_MEDIA_H
+#define RELAY_MEDIA_H
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "billing.h"
+#include "openai.h"
+#include "snapshot.h"
+
+enum media_kind {
+  MEDIA_NONE,
+  MEDIA_RESPONSES,
+  MEDIA_IMAGE_GEN,
+  MEDIA_IMAGE_EDIT,
+  MEDIA_SPEECH,
+  MEDIA_TRANSCRIBE,
+  MEDIA_TRANSLATE,
+  MEDIA_MODERATION,
+  MEDIA_RERANK,
+};
+
+#define MEDIA_BOUNDARY_MAX 72        /* RFC 2046: 1 to 70 characters */
+
+/* What billing needs from a client request, beyond struct oai_request. */
+struct media_req {
+  enum media_kind kind;
+  bool multipart;
+  bool model_in_body;              /* JSON: the client named the model (moderations may not) */
+  char boundary[MEDIA_BOUNDARY_MAX + 1];
+  int64_t n;                       /* images asked for (1 when absent) */
+  char size[32];                   /* images: "1024x1024"; "" when absent */
+  char quality[16];                /* images: "hd", "high", ...; "" when absent */
+  double image_mult;               /* dall-e size/quality multiplier (1 otherwise) */
+  int64_t input_chars;             /* speech: characters (code points) of "input" */
+  int64_t file_bytes;              /* multipart: bytes of the uploaded files */
+  int64_t documents;               /* rerank: number of documents */
+};
+
+/* What the upstream's answer says was used. */
+struct media_result {
+  bool has_tokens;                 /* tokens holds the upstream's usage */
+  struct usage tokens;
+  bool has_images;
+  int64_t images;                  /* entries of "data" in an images answer */
+  bool has_seconds;
+  double seconds;                  /* audio duration: usage.seconds or "duration" */
+  bool has_search;
+  int64_t search_units;            /* Cohere meta.billed_units.search_units */
+  size_t text_chars;               /* output text seen (transcripts, Responses text deltas) */
+};
+
+/* Parses and validates a client request of kind k. JSON kinds: *root gets the parsed body (caller
+ * frees). Multipart kinds: the body is read with MHD's post processor on connection c (its
+ * Content-Type header gives the boundary); *root stays NULL. Returns 0, or the HTTP status to
+ * refuse with (400 bad request, 415 wrong content type) and a message in err, the field in *param. */
+int media_parse_request(struct MHD_Connection *c, enum media_kind k, const char *content_type,
+                        const char *body, size_t len, cJSON **root, struct oai_request *rq,
+                        struct media_req *mq, char *err, size_t errlen, const char **param);
+
+/* The boundary parameter of a multipart Content-Type, unquoted. Returns 0, or -1. */
+int media_form_boundary(const char *content_type, char *out, size_t outlen);
+
+/* The multipart body with the value of the form field `field` replaced by `value` (every other
+ * byte unchanged). Returns a malloc'd body (caller frees) and its length, or NULL when the field is
+ * not there exactly once with the value `expect`. */
+char *media_form_replace_field(const char *body, size_t len, const char *boundary, const char *field,
+                               const char *expect, const char *value, size_t *outlen);
+
+/* dall-e-2 / dall-e-3 price multiplier of an image size and quality (One API's table); 1 for other
+ * models. Returns < 0 with a message in err when the size is not one the model makes. */
+double media_image_multiplier(const char *model, const char *size, const char *quality, char *err,
+                              size_t errlen);
+
+/* gpt-image-1 style output tokens of one image of this size and quality (OpenAI's table; an
+ * absent or "auto" quality counts as high). */
+int64_t media_image_tokens(const char *size, const char *quality);
+
+/* Why a channel speaking `api` cannot serve kind k (api_kind for non-media requests), or NULL. */
+const char *media_channel_refusal(enum media_kind k, enum api_kind api, enum upstream_api up);
+
+/* Why price p cannot bill kind k (a per-second price on an image endpoint...), or NULL. */
+const char *media_price_refusal(enum media_kind k, const struct price *p);
+
+/* The quota to reserve before the upstream call. */
+int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
+                      double group_ratio, int64_t preconsume_completion);
+
+/* The body for the upstream when it must differ from the client's (model renamed, or a
+ * moderations request without a model given the default): malloc'd, caller frees; NULL when the
+ * client's bytes go as they are, or on failure (*failed set). */
+char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *body, size_t len,
+                          const char *client_model, const char *upstream_model, size_t *outlen,
+                          bool *failed);
+
+/* Reads a whole (non-stream) 2xx answer of kind k into res. content_type may be NULL. */
+void media_read_response(enum media_kind k, const char *body, size_t len, const char *content_type,
+                         struct media_result *res);
+
+/* One data payload of a Responses API stream: counts text, reads the final usage. Returns true
+ * when this event ends the stream (response.completed, .incomplete or .failed). */
+bool media_responses_event(const char *data, size_t dlen, struct media_result *res);
+
+/* The charge of a request that produced an answer; fills *u (log tokens) and *source ("upstream",
+ * "local" or "request"). */
+int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
+                     double group_ratio, const struct media_result *res, struct usage *u,
+                     const char **source);
+
+/* A short note for the log row's content: "images=2 size=1024x1792 quality=hd", "seconds=9", ... */
+void media_describe(const struct media_req *mq, const struct media_result *res, const struct price *p,
+                    char *out, size_t outlen);
+
+#endif
