@@ -513,3 +513,17 @@ print(math.ceil((u["input_tokens"] + u["output_tokens"] * 4) * 1.25 - 1e-9))')
   wait_logs 4
   [ "$(sql "SELECT count(*) FROM logs WHERE type=2 AND quota > 0")" = 3 ]
 }
+
+@test "responses: a client that goes away mid-stream pays for what it was sent, not nothing (New API #5235)" {
+  start --chunks 50 --chunk-gap-ms 100
+  before=$(used)
+  run curl -s -N --max-time 1 "$RELAY_URL/v1/responses" -H "Authorization: Bearer $KEY" \
+    -H 'content-type: application/json' -d '{"model":"gpt-4o","input":"hi","stream":true}'
+  [ "$status" -eq 28 ]
+  echo "$output" | grep -q '^event: response.output_text.delta'
+  wait_logs 1
+  [ "$(last_log 'end_reason, usage_source, is_stream')" = "$(printf 'client_gone\tlocal\t1')" ]
+  q=$(last_log quota)
+  [ "$q" -gt 0 ]
+  charged "$q"
+}
