@@ -2,88 +2,180 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include "paths.h"
 #include "util.h"
 
-enum cfg_kind { CFG_STR, CFG_INT };
+/* One line per key. RELOAD: a SIGHUP applies a change; RESTART: a change needs a restart. */
+#define RELOAD true
+#define RESTART false
+#define F(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define STR(k, f, def, rl, h) {k, CONFIG_STR, F(f), 0, 0, NULL, def, rl, h}
+#define ADDR(k, f, off_ok, def, rl, h) {k, CONFIG_ADDR, F(f), off_ok, 0, NULL, def, rl, h}
+#define INT(k, f, lo, hi, def, rl, h) {k, CONFIG_INT, F(f), lo, hi, NULL, def, rl, h}
+#define BOOL(k, f, def, rl, h) {k, CONFIG_BOOL, F(f), 0, 1, NULL, def, rl, h}
+#define ENUM(k, f, choices, def, rl, h) {k, CONFIG_ENUM, F(f), 0, 0, choices, def, rl, h}
 
-struct cfg_entry {
-  const char *key;
-  enum cfg_kind kind;
-  size_t off;
-  size_t size;             /* strings: buffer size */
-  int64_t min, max;        /* integers */
-  const char *help;
+const struct config_key config_keys[] = {
+    ADDR("listen", listen, 0, "127.0.0.1:8080", RESTART, "HOST:PORT to serve the HTTP API on"),
+    STR("db", db, "sqlite:" RELAY_STATEDIR "/relay.db", RESTART, "database URL: sqlite:PATH"),
+    STR("admin_socket", admin_socket, RELAY_RUNDIR "/admin.sock", RESTART,
+        "path of the admin Unix socket (mode 0600)"),
+    INT("workers", workers, 0, 256, "0", RESTART, "worker threads, 0 = one per core"),
+    INT("max_body_bytes", max_body_bytes, 1024, 1LL << 30, "33554432", RELOAD,
+        "largest request body accepted"),
+    INT("max_connections", max_connections, 16, 1000000, "65536", RESTART,
+        "client connections at once, per worker"),
+    INT("connect_timeout_ms", connect_timeout_ms, 1, 600000, "10000", RELOAD,
+        "upstream connect timeout in milliseconds"),
+    INT("request_timeout_s", request_timeout_s, 0, 86400, "600", RELOAD,
+        "whole non-streaming upstream call in seconds, 0 = no limit"),
+    INT("stream_idle_timeout_s", stream_idle_timeout_s, 1, 86400, "300", RELOAD,
+        "longest silence from an upstream stream in seconds"),
+    INT("shutdown_grace_s", shutdown_grace_s, 0, 3600, "30", RELOAD,
+        "on SIGTERM, how long in-flight requests may finish (keep below systemd's TimeoutStopSec)"),
+    ENUM("log_level", log_level, "error|warn|info|debug", "info", RELOAD,
+         "least important level logged"),
+    ENUM("log_format", log_format, "logfmt|json", "logfmt", RELOAD,
+         "stderr log lines as logfmt (key=value) or one JSON object each"),
 };
+const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
+_Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,
+               "raise CONFIG_MAX_KEYS");
 
-#define STR(k, f, h) {k, CFG_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0, h}
-#define INT(k, f, lo, hi, h) {k, CFG_INT, offsetof(struct config, f), 0, lo, hi, h}
+const char config_default_file[] = RELAY_SYSCONFDIR "/relayd.conf";
 
-static const struct cfg_entry config_table[] = {
-    STR("listen", listen, "HOST:PORT to serve the HTTP API on (127.0.0.1:8080)"),
-    STR("db", db, "database URL: sqlite:PATH (sqlite:data/relay.db)"),
-    STR("admin_socket", admin_socket, "path of the admin Unix socket (data/admin.sock)"),
-    INT("workers", workers, 0, 256, "worker threads, 0 = one per core (0)"),
-    INT("max_body_bytes", max_body_bytes, 1024, 1LL << 30, "largest request body accepted (33554432)"),
-    INT("max_connections", max_connections, 16, 1000000, "client connections at once (65536)"),
-    INT("connect_timeout_ms", connect_timeout_ms, 1, 600000, "upstream connect timeout (10000)"),
-    INT("request_timeout_s", request_timeout_s, 0, 86400,
-        "whole non-streaming upstream call, 0 = no limit (600)"),
-    INT("stream_idle_timeout_s", stream_idle_timeout_s, 1, 86400,
-        "longest silence from an upstream stream (300)"),
-    INT("shutdown_grace_s", shutdown_grace_s, 0, 3600,
-        "on SIGTERM, how long in-flight requests may finish (30)"),
-    STR("log_level", log_level, "error, warn, info or debug (info)"),
-};
-
-void config_defaults(struct config *c)
-{
-  memset(c, 0, sizeof *c);
-  snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
-  snprintf(c->db, sizeof c->db, "sqlite:data/relay.db");
-  snprintf(c->admin_socket, sizeof c->admin_socket, "data/admin.sock");
-  c->workers = 0;
-  c->max_body_bytes = 32 << 20;
-  c->max_connections = 65536;
-  c->connect_timeout_ms = 10000;
-  c->request_timeout_s = 600;
-  c->stream_idle_timeout_s = 300;
-  c->shutdown_grace_s = 30;
-  snprintf(c->log_level, sizeof c->log_level, "info");
-}
-
-int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
+int config_find(const char *key)
 {
   char norm[64];
   size_t i;
   for (i = 0; key[i] && i < sizeof norm - 1; i++)
     norm[i] = key[i] == '-' ? '_' : key[i];
   norm[i] = '\0';
-  for (size_t k = 0; k < sizeof config_table / sizeof config_table[0]; k++) {
-    const struct cfg_entry *e = &config_table[k];
-    if (strcmp(e->key, norm) != 0)
-      continue;
-    if (e->kind == CFG_STR) {
-      if (strlen(value) >= e->size) {
-        snprintf(err, errlen, "%s: value longer than %zu characters", e->key, e->size - 1);
-        return -1;
-      }
-      snprintf((char *)c + e->off, e->size, "%s", value);
-      return 0;
+  if (key[i])
+    return -1;
+  for (size_t k = 0; k < config_nkeys; k++)
+    if (strcmp(config_keys[k].name, norm) == 0)
+      return (int)k;
+  return -1;
+}
+
+static bool parse_bool(const char *s, int64_t *out)
+{
+  static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(s, yes[i]) == 0) {
+      *out = 1;
+      return true;
     }
-    int64_t v;
+    if (strcasecmp(s, no[i]) == 0) {
+      *out = 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+static bool enum_has(const char *choices, const char *v)
+{
+  size_t n = strlen(v);
+  for (const char *p = choices; *p;) {
+    size_t len = strcspn(p, "|");
+    if (len == n && strncmp(p, v, n) == 0)
+      return true;
+    p += len;
+    if (*p == '|')
+      p++;
+  }
+  return false;
+}
+
+/* HOST:PORT with a numeric port 1..65535 (port 0 = any free port), [v6]:PORT allowed. */
+static bool addr_ok(const char *v)
+{
+  const char *colon = strrchr(v, ':');
+  if (!colon || colon == v || !colon[1])
+    return false;
+  if (v[0] == '[' && colon[-1] != ']')
+    return false;
+  for (const char *p = v; p < colon; p++)
+    if (isspace((unsigned char)*p))
+      return false;
+  int64_t port;
+  return parse_int64(colon + 1, &port) == 0 && port >= 0 && port <= 65535;
+}
+
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+  return config_set_from(c, key, value, CONFIG_SRC_CLI, err, errlen);
+}
+
+int config_set_from(struct config *c, const char *key, const char *value, enum config_source src,
+                    char *err, size_t errlen)
+{
+  int i = config_find(key);
+  if (i < 0) {
+    snprintf(err, errlen, "unknown setting '%s'", key);
+    return -1;
+  }
+  const struct config_key *e = &config_keys[i];
+  char *field = (char *)c + e->off;
+  int64_t v;
+  switch (e->type) {
+  case CONFIG_ADDR:
+    if (!(e->min && strcmp(value, "off") == 0) && !addr_ok(value)) {
+      snprintf(err, errlen, "%s: '%s' is not HOST:PORT%s", e->name, value, e->min ? " or off" : "");
+      return -1;
+    }
+    /* fall through */
+  case CONFIG_STR:
+  case CONFIG_ENUM:
+    if (strlen(value) >= e->size) {
+      snprintf(err, errlen, "%s: value longer than %zu characters", e->name, e->size - 1);
+      return -1;
+    }
+    if (e->type == CONFIG_STR && !*value) {
+      snprintf(err, errlen, "%s: empty value", e->name);
+      return -1;
+    }
+    if (e->type == CONFIG_ENUM && !enum_has(e->choices, value)) {
+      snprintf(err, errlen, "%s: '%s' is not one of %s", e->name, value, e->choices);
+      return -1;
+    }
+    snprintf(field, e->size, "%s", value);
+    break;
+  case CONFIG_INT:
     if (parse_int64(value, &v) < 0 || v < e->min || v > e->max) {
-      snprintf(err, errlen, "%s: '%s' is not an integer from %lld to %lld", e->key, value,
+      snprintf(err, errlen, "%s: '%s' is not an integer from %lld to %lld", e->name, value,
                (long long)e->min, (long long)e->max);
       return -1;
     }
-    *(int64_t *)((char *)c + e->off) = v;
-    return 0;
+    *(int64_t *)field = v;
+    break;
+  case CONFIG_BOOL:
+    if (!parse_bool(value, &v)) {
+      snprintf(err, errlen, "%s: '%s' is not yes or no", e->name, value);
+      return -1;
+    }
+    *(int64_t *)field = v;
+    break;
   }
-  snprintf(err, errlen, "unknown setting '%s'", key);
-  return -1;
+  c->source[i] = (unsigned char)src;
+  return 0;
+}
+
+void config_defaults(struct config *c)
+{
+  char err[256];
+  memset(c, 0, sizeof *c);
+  for (size_t k = 0; k < config_nkeys; k++)
+    if (config_set_from(c, config_keys[k].name, config_keys[k].def, CONFIG_SRC_DEFAULT, err, sizeof err) < 0)
+      abort();                  /* a default that fails its own checks: a bug in the table */
 }
 
 static char *trim(char *s)
@@ -100,7 +192,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 {
   FILE *f = fopen(path, "r");
   if (!f) {
-    snprintf(err, errlen, "%s: cannot open: %m", path);
+    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     return -1;
   }
   char line[2048];
@@ -128,26 +220,228 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
       val[vl - 1] = '\0';
       val++;
     }
-    char e2[256];
-    if (config_set(c, key, val, e2, sizeof e2) < 0) {
+    char e2[512];
+    if (config_set_from(c, key, val, CONFIG_SRC_FILE, e2, sizeof e2) < 0) {
       snprintf(err, errlen, "%s:%d: %s", path, lineno, e2);
       fclose(f);
       return -1;
     }
   }
+  bool ioerr = ferror(f);
   fclose(f);
+  if (ioerr) {
+    snprintf(err, errlen, "%s: read error", path);
+    return -1;
+  }
+  snprintf(c->file, sizeof c->file, "%s", path);
   return 0;
 }
 
-void config_usage(void *file)
+int config_load_env(struct config *c, char *err, size_t errlen)
 {
-  FILE *f = file;
-  for (size_t k = 0; k < sizeof config_table / sizeof config_table[0]; k++) {
-    char opt[64];
-    size_t i;
-    for (i = 0; config_table[k].key[i] && i < sizeof opt - 1; i++)
-      opt[i] = config_table[k].key[i] == '_' ? '-' : config_table[k].key[i];
-    opt[i] = '\0';
-    fprintf(f, "  --%-24s %s\n", opt, config_table[k].help);
+  for (size_t k = 0; k < config_nkeys; k++) {
+    char var[80] = "RELAY_";
+    size_t n = strlen(var);
+    for (const char *p = config_keys[k].name; *p && n < sizeof var - 1; p++)
+      var[n++] = (char)toupper((unsigned char)*p);
+    var[n] = '\0';
+    const char *v = getenv(var);
+    if (!v)
+      continue;
+    char e2[512];
+    if (config_set_from(c, config_keys[k].name, v, CONFIG_SRC_ENV, e2, sizeof e2) < 0) {
+      snprintf(err, errlen, "environment %s: %s", var, e2);
+      return -1;
+    }
   }
+  return 0;
+}
+
+int config_build(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
+                 char *err, size_t errlen)
+{
+  config_defaults(c);
+  if (!path && access(config_default_file, F_OK) == 0)
+    path = config_default_file;
+  if (path && config_load_file(c, path, err, errlen) < 0)
+    return -1;
+  if (config_load_env(c, err, errlen) < 0)
+    return -1;
+  for (size_t i = 0; i < nargs; i++) {
+    char e2[512];
+    if (config_set_from(c, args[i].key, args[i].value, CONFIG_SRC_CLI, e2, sizeof e2) < 0) {
+      snprintf(err, errlen, "command line: %s", e2);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* A password in a URL ("scheme://user:PASSWORD@host") or a conninfo ("password=PASSWORD") is
+ * replaced by "***". */
+static void redact(char *s)
+{
+  char *p = strstr(s, "://");
+  if (p) {
+    char *at = strchr(p + 3, '@'), *colon = strchr(p + 3, ':');
+    if (at && colon && colon < at && at - colon > 1)
+      memmove(colon + 4, at, strlen(at) + 1), memcpy(colon + 1, "***", 3);
+  }
+  for (p = s; (p = strstr(p, "password=")) != NULL;) {
+    p += 9;
+    size_t n = strcspn(p, " &");
+    if (n > 3 || (n && strncmp(p, "***", n) != 0)) {
+      memmove(p + 3, p + n, strlen(p + n) + 1);
+      memcpy(p, "***", 3);
+    }
+    p += 3;
+  }
+}
+
+void config_format(const struct config *c, size_t i, char *buf, size_t len)
+{
+  const struct config_key *e = &config_keys[i];
+  const char *field = (const char *)c + e->off;
+  switch (e->type) {
+  case CONFIG_INT:
+    snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+    break;
+  case CONFIG_BOOL:
+    snprintf(buf, len, "%s", *(const int64_t *)field ? "yes" : "no");
+    break;
+  default:
+    snprintf(buf, len, "%s", field);
+    redact(buf);
+  }
+}
+
+const char *config_source_name(enum config_source s)
+{
+  static const char *const names[] = {"default", "file", "env", "cli"};
+  return (unsigned)s < 4 ? names[s] : "?";
+}
+
+const char *config_type_name(const struct config_key *k)
+{
+  switch (k->type) {
+  case CONFIG_INT: return "integer";
+  case CONFIG_BOOL: return "yes|no";
+  case CONFIG_ENUM: return k->choices;
+  case CONFIG_ADDR: return k->min ? "HOST:PORT|off" : "HOST:PORT";
+  default: return "string";
+  }
+}
+
+static void option_name(const char *key, char *opt, size_t len)
+{
+  size_t i;
+  for (i = 0; key[i] && i < len - 1; i++)
+    opt[i] = key[i] == '_' ? '-' : key[i];
+  opt[i] = '\0';
+}
+
+void config_usage(FILE *f)
+{
+  for (size_t k = 0; k < config_nkeys; k++) {
+    char opt[64];
+    option_name(config_keys[k].name, opt, sizeof opt);
+    fprintf(f, "  --%-24s %s (%s)\n", opt, config_keys[k].help, config_keys[k].def);
+  }
+}
+
+/* s with roff's special characters escaped ('-' as \-, '\' as \e, a leading '.' or '\'' guarded). */
+static void roff(FILE *f, const char *s)
+{
+  if (*s == '.' || *s == '\'')
+    fputs("\\&", f);
+  for (; *s; s++) {
+    if (*s == '-')
+      fputs("\\-", f);
+    else if (*s == '\\')
+      fputs("\\e", f);
+    else
+      fputc(*s, f);
+  }
+}
+
+static void json_str(FILE *f, const char *s)
+{
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      fprintf(f, "\\u%04x", *s);
+    else
+      fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+int config_dump(FILE *f, const char *format)
+{
+  if (strcmp(format, "man") == 0) {
+    for (size_t k = 0; k < config_nkeys; k++) {
+      const struct config_key *e = &config_keys[k];
+      char up[80] = "RELAY_";
+      size_t n = strlen(up);
+      for (const char *p = e->name; *p && n < sizeof up - 1; p++)
+        up[n++] = (char)toupper((unsigned char)*p);
+      up[n] = '\0';
+      fputs(".TP\n.BR ", f);
+      roff(f, e->name);
+      fputs(" \" = \" \\fI", f);
+      roff(f, config_type_name(e));
+      fputs("\\fR\n", f);
+      roff(f, e->help);
+      fputs(". Default: \\fB", f);
+      roff(f, e->def);
+      fputs("\\fR", f);
+      if (e->type == CONFIG_INT)
+        fprintf(f, "; from %lld to %lld", (long long)e->min, (long long)e->max);
+      fputs(e->reload ? "; applied by a reload.\n" : "; a change needs a restart.\n", f);
+      fputs("Environment: \\fB", f);
+      roff(f, up);
+      fputs("\\fR; option: \\fB\\-\\-", f);
+      char opt[64];
+      option_name(e->name, opt, sizeof opt);
+      roff(f, opt);
+      fputs("\\fR.\n", f);
+    }
+    return 0;
+  }
+  if (strcmp(format, "ini") == 0) {
+    fputs("# relayd.conf: settings of relayd(8); every key is described in relayd.conf(5).\n"
+          "# Lines are 'key = value'; '#' or ';' start a comment. Each key below is commented out\n"
+          "# and shows its default. Precedence: command line (--key value) > environment\n"
+          "# (RELAY_KEY) > this file > default. `relayd --check-config` checks the file;\n"
+          "# `systemctl reload relayd` (SIGHUP) applies the keys marked \"reload\".\n", f);
+    for (size_t k = 0; k < config_nkeys; k++) {
+      const struct config_key *e = &config_keys[k];
+      fprintf(f, "\n# %s (%s; %s)\n#%s = %s\n", e->help, config_type_name(e),
+              e->reload ? "reload" : "restart", e->name, e->def);
+    }
+    return 0;
+  }
+  if (strcmp(format, "json") == 0) {
+    fputs("[", f);
+    for (size_t k = 0; k < config_nkeys; k++) {
+      const struct config_key *e = &config_keys[k];
+      fputs(k ? ",\n{\"name\":" : "\n{\"name\":", f);
+      json_str(f, e->name);
+      fputs(",\"type\":", f);
+      json_str(f, config_type_name(e));
+      fputs(",\"default\":", f);
+      json_str(f, e->def);
+      fprintf(f, ",\"reload\":%s", e->reload ? "true" : "false");
+      if (e->type == CONFIG_INT)
+        fprintf(f, ",\"min\":%lld,\"max\":%lld", (long long)e->min, (long long)e->max);
+      fputs(",\"help\":", f);
+      json_str(f, e->help);
+      fputs("}", f);
+    }
+    fputs("\n]\n", f);
+    return 0;
+  }
+  return -1;
 }

@@ -1,18 +1,32 @@
 /*
- * config: relayd's start-up settings, one table (config_table[] in config.c) from which the ini
- * parser, the command line parser and --help all work. An ini file (-c FILE) uses the same key
- * names as the long options (listen = 127.0.0.1:8080); '-' and '_' are interchangeable; lines
- * starting with # or ; are comments; [sections] are accepted and ignored. The command line wins
- * over the file.
+ * config: relayd's start-up settings, described by ONE table (config_keys[] in config.c): name,
+ * type, default, bounds, whether a reload applies it, and help. From that table work the ini
+ * parser, the RELAY_<KEY> environment overrides, the command line parser, --help, --check-config,
+ * --dump-config (relayd.conf(5)'s key list and the example relayd.conf are generated from it), the
+ * admin verb `config` (gwctl config show) and the SIGHUP reload rules.
+ *
+ * Precedence, highest first: command line (--key value) > environment (RELAY_KEY) > file (-c FILE,
+ * or the default file when it exists) > the table's default. An ini file uses the same key names as
+ * the long options (listen = 127.0.0.1:8080); '-' and '_' are interchangeable; lines starting with
+ * # or ; are comments; [sections] are accepted and ignored.
  * Runtime options that an administrator changes while relayd runs (retry_times, ...) are not here:
  * they live in the database's options table and arrive by reload.
- * Callers: relayd main. Never: touches the database.
+ *
+ * Adding a key: a field in struct config, one line in config_keys[] (keep one line per key, so
+ * parallel additions merge cleanly). relayd.conf(5), the example file and the docs check follow.
+ * Callers: relayd (main, admin reload). Never: touches the database; prints a value marked secret.
  */
 #ifndef RELAY_CONFIG_H
 #define RELAY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_KEYS 128
+
+enum config_source { CONFIG_SRC_DEFAULT, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_CLI };
 
 struct config {
   char listen[128];            /* HOST:PORT */
@@ -25,15 +39,66 @@ struct config {
   int64_t request_timeout_s;   /* whole non-streaming upstream call, 0 = none */
   int64_t stream_idle_timeout_s;
   int64_t shutdown_grace_s;
-  char log_level[16];
+  char log_level[16];          /* error|warn|info|debug */
+  char log_format[16];         /* logfmt|json */
+
+  /* not keys: where the values came from */
+  char file[512];              /* the config file read ("" when none) */
+  unsigned char source[CONFIG_MAX_KEYS];   /* enum config_source, by table index */
 };
 
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_ENUM, CONFIG_ADDR };
+
+struct config_key {
+  const char *name;
+  enum config_type type;
+  size_t off;
+  size_t size;                 /* strings: buffer size */
+  int64_t min, max;            /* integers; CONFIG_ADDR: min 1 = "off" is accepted */
+  const char *choices;         /* CONFIG_ENUM: "a|b|c" */
+  const char *def;             /* the default, as written in a file */
+  bool reload;                 /* a reload (SIGHUP) applies a change; else it needs a restart */
+  const char *help;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+/* The file read when no -c is given (only if it exists), e.g. /etc/relay/relayd.conf. */
+extern const char config_default_file[];
+
+/* One --key value pair of the command line (pointers into argv). */
+struct config_arg {
+  const char *key, *value;
+};
+
+/* Defaults of every key (source: default). */
 void config_defaults(struct config *c);
+/* Sets one key from a string, recording where it came from. Returns 0, or -1 with a message
+ * "KEY: ..." in err. config_set is the same with source "cli". */
+int config_set_from(struct config *c, const char *key, const char *value, enum config_source src,
+                    char *err, size_t errlen);
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Loads an ini file over c. Returns 0, or -1 with a message "FILE:LINE: ..." in err. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
-/* Sets one key from a string. Returns 0, or -1 with a message in err. */
-int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
-/* Prints the option list (for --help) to f. */
-void config_usage(void *file);
+/* Applies RELAY_<KEY> variables of the environment. Returns 0, or -1 with err. */
+int config_load_env(struct config *c, char *err, size_t errlen);
+/* The whole build: defaults, then the file (path, or the default file if it exists when path is
+ * NULL), the environment, then args. Returns 0, or -1 with err. */
+int config_build(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
+                 char *err, size_t errlen);
+
+/* The index of a key ('-' or '_'), or -1. */
+int config_find(const char *key);
+/* Key i's value in c, as written in a file. */
+void config_format(const struct config *c, size_t i, char *buf, size_t len);
+const char *config_source_name(enum config_source s);
+const char *config_type_name(const struct config_key *k);
+
+/* The option list (for --help). */
+void config_usage(FILE *f);
+/* Prints the key list as "man" (roff .TP entries for relayd.conf(5)), "ini" (a commented
+ * relayd.conf) or "json" (array of {name,type,default,reload,min,max,choices,help}).
+ * Returns -1 for an unknown format. */
+int config_dump(FILE *f, const char *format);
 
 #endif

@@ -2,11 +2,12 @@
 #
 # The nouns, verbs and options come from `gwctl --list-commands`, which prints gwctl's command table
 # (noun, verb, usage), so this file follows the table without listing commands itself. Names of
-# users, channels and tokens are completed from the database when RELAY_DB (or --db) reaches one.
+# users, tokens, channels, groups, models, tags and runtime options come from the hidden
+# `gwctl --list-names KIND` (quiet, and nothing at all when RELAY_DB or --db reaches no database).
 
-_gwctl_names()  # NOUN COLUMN: names from `gwctl NOUN list` (column COLUMN of the table)
+_gwctl_names()  # KIND: user, token, channel, group, model, tag or option
 {
-    "${_gwctl_cmd[@]}" "$1" list 2>/dev/null | awk -v c="$2" 'NR > 1 { print $c }'
+    "${_gwctl_cmd[@]}" --list-names "$1" 2>/dev/null
 }
 
 _gwctl_reply()  # WORDS: the words that start with $cur, each once
@@ -76,9 +77,10 @@ _gwctl()
         return 0
     fi
 
-    local usage
-    usage=$(awk -F'\t' -v n="$noun" -v v="$verb" '$1 == n && $2 == v { print $3 }' <<<"$table")
+    local usage    # "=USAGE" for a known command (USAGE may be empty), "" for an unknown one
+    usage=$(awk -F'\t' -v n="$noun" -v v="$verb" '$1 == n && $2 == v { print "=" $3 }' <<<"$table")
     [[ -n $usage ]] || return 0
+    usage=${usage#=}
 
     # Options of this command, and the value each takes: "--quota Q" takes Q, "--unlimited" none.
     local -A value=()
@@ -100,12 +102,12 @@ _gwctl()
         case $prev in
             --key-file) _gwctl_files; COMPREPLY+=(-) ;;
             --csv)      _gwctl_files ;;
-            --user)     _gwctl_reply "$(_gwctl_names user 2)" ;;
-            --token)    _gwctl_reply "$(_gwctl_names token 3)" ;;
-            --channel)  _gwctl_reply "$(_gwctl_names channel 2)" ;;
-            --group)    _gwctl_reply "$(_gwctl_names group 1)" ;;
-            --model)    _gwctl_reply "$(_gwctl_names price 1)" ;;
-            --tag)      _gwctl_reply "$("${_gwctl_cmd[@]}" channel list 2>/dev/null | awk 'NR > 1 && $7 != "-" { print $7 }')" ;;
+            --user)     _gwctl_reply "$(_gwctl_names user)" ;;
+            --token)    _gwctl_reply "$(_gwctl_names token)" ;;
+            --channel)  _gwctl_reply "$(_gwctl_names channel)" ;;
+            --group)    _gwctl_reply "$(_gwctl_names group)" ;;
+            --model)    _gwctl_reply "$(_gwctl_names model)" ;;
+            --tag)      _gwctl_reply "$(_gwctl_names tag)" ;;
             --type)
                 if [[ $noun == log ]]; then
                     _gwctl_reply "consume topup manage system error refund"
@@ -128,13 +130,10 @@ _gwctl()
         case "${usage#(}" in
             NAME\|ID*|NAME\ *|NAME)
                 case $noun in
-                    user)    _gwctl_reply "$(_gwctl_names user 2)" ;;
-                    channel) _gwctl_reply "$(_gwctl_names channel 2)" ;;
-                    token)   _gwctl_reply "$(_gwctl_names token 3)" ;;
-                    group)   _gwctl_reply "$(_gwctl_names group 1)" ;;
+                    user|channel|token|group) _gwctl_reply "$(_gwctl_names "$noun")" ;;
                 esac ;;
-            MODEL*)  _gwctl_reply "$(_gwctl_names price 1)" ;;
-            KEY*)    _gwctl_reply "$(_gwctl_names config 1)" ;;
+            MODEL*)  _gwctl_reply "$(_gwctl_names model)" ;;
+            KEY*)    _gwctl_reply "$(_gwctl_names option)" ;;
             FILE*)   _gwctl_files ;;
         esac
     fi

@@ -1,5 +1,7 @@
 /*
- * gwctl config: runtime options (table options, key -> value), read by relayd at every reload.
+ * gwctl config: runtime options (table options, key -> value), read by relayd at every reload;
+ * and `config show`: relayd's start-up settings in force (admin verb `config`: value, where it came
+ * from, whether a reload applies it; see relayd.conf(5)).
  *
  * Owns: the list of known keys with their defaults and checks (config_keys[]); an unknown key is
  * refused with that list. The defaults are relayd's (relayd/snapshot.c load_options).
@@ -26,6 +28,12 @@ static const struct config_key config_keys[] = {
     "completion tokens reserved before a request that sets no max_tokens" },
   { 0 },
 };
+
+void config_key_names(FILE *f)
+{
+  for (const struct config_key *k = config_keys; k->key; k++)
+    fprintf(f, "%s\n", k->key);
+}
 
 static const struct config_key *find_key(struct gwctl *g, const char *key, int *rc)
 {
@@ -161,4 +169,38 @@ int cmd_config_unset(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_log_manage(g, &s, "config unset %s (default %s)", k->key, k->def);
   return gw_end(g, rc);
+}
+
+static void render_reload(const cJSON *row, char *buf, size_t len)
+{
+  snprintf(buf, len, "%s", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "reload")) ? "reload"
+                                                                                      : "restart");
+}
+
+int cmd_config_show(struct gwctl *g, int argc, char **argv)
+{
+  static const struct out_col cols[] = {
+    { "key", "KEY", OUT_PLAIN, 0, NULL },
+    { "value", "VALUE", OUT_PLAIN, 0, NULL },
+    { "source", "SOURCE", OUT_PLAIN, 0, NULL },
+    { "reload", "APPLIED_BY", OUT_PLAIN, 0, render_reload },
+    { 0 },
+  };
+  cJSON *r = NULL;
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_admin(g, "config", &r)) != 0)
+    return rc;
+  /* --json: {"file": PATH or "", "keys": [{key, value, source, reload, default, type}]} */
+  const cJSON *keys = cJSON_GetObjectItemCaseSensitive(r, "keys");
+  const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "file"));
+  if (!cJSON_IsArray(keys))
+    rc = gw_err(GW_FAIL, "relayd's answer to 'config' has no keys");
+  else if (g->json)
+    rc = out_json(r) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  else {
+    printf("file: %s\n", file && *file ? file : "(none)");
+    rc = out_list(0, keys, cols) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  }
+  cJSON_Delete(r);
+  return rc;
 }

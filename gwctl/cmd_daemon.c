@@ -71,12 +71,11 @@ static int print_stats(cJSON *r)
   return rc;
 }
 
-static int daemon_verb(struct gwctl *g, int argc, char **argv, const char *verb)
+int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
 {
   char err[512], line[64];
-  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
-  if (rc != 0)
-    return rc;
+  int rc = 0;
+  *out = NULL;
   if (!g->socket)
     return gw_err(GW_UNAVAILABLE, "no admin socket: give --socket PATH or set RELAY_SOCKET");
   int fd = admin_connect(g->socket, err, sizeof err);
@@ -106,6 +105,16 @@ static int daemon_verb(struct gwctl *g, int argc, char **argv, const char *verb)
   }
   cJSON_DeleteItemFromObjectCaseSensitive(r, "ok");
   cJSON_DeleteItemFromObjectCaseSensitive(r, "id");
+  *out = r;
+  return 0;
+}
+
+static int daemon_verb(struct gwctl *g, int argc, char **argv, const char *verb)
+{
+  cJSON *r = NULL;
+  int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
+  if (rc != 0 || (rc = gw_admin(g, verb, &r)) != 0)
+    return rc;
   static const struct out_col cols[] = {
     { "snapshot_loaded_at", NULL, OUT_TIME, 0, NULL },
     { 0 },

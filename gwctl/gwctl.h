@@ -196,6 +196,12 @@ int cmd_config_get(struct gwctl *g, int argc, char **argv);
 int cmd_config_set(struct gwctl *g, int argc, char **argv);
 int cmd_config_unset(struct gwctl *g, int argc, char **argv);
 int cmd_config_list(struct gwctl *g, int argc, char **argv);
+int cmd_config_show(struct gwctl *g, int argc, char **argv);
+/* The runtime option keys, one a line (gwctl --list-names option, for the completions). */
+void config_key_names(FILE *f);
+/* One verb on relayd's admin socket (cmd_daemon.c): 0 with *out the answer (without "ok"; caller
+ * frees), or the exit code (69 unreachable, 77 refused, 1 failed) after printing the error. */
+int gw_admin(struct gwctl *g, const char *verb, cJSON **out);
 int cmd_daemon_status(struct gwctl *g, int argc, char **argv);
 int cmd_daemon_stats(struct gwctl *g, int argc, char **argv);
 int cmd_daemon_reload(struct gwctl *g, int argc, char **argv);

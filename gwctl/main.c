@@ -8,6 +8,8 @@
  */
 #include "gwctl.h"
 #include "admin_client.h"
+#include "paths.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -121,6 +123,8 @@ static const struct gw_cmd commands[] = {
   { "config", "get", cmd_config_get, "KEY [--json]", "print one runtime option" },
   { "config", "set", cmd_config_set, "KEY VALUE", "set a runtime option" },
   { "config", "unset", cmd_config_unset, "KEY", "return a runtime option to its default" },
+  { "config", "show", cmd_config_show, "[--json]",
+    "relayd's start-up settings in force: value, source (default, file, env, cli), reload or restart" },
   { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },
   { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
   { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },
@@ -193,11 +197,73 @@ static void print_help(FILE *f, const char *noun)
         "see gwctl(1)\n", f);
 }
 
-/* Tab-separated "noun verb usage" lines, read by completions/gwctl.bash. */
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Tab-separated "noun verb usage" lines, read by completions/gwctl.bash and _gwctl. */
 static void list_commands(void)
 {
   for (size_t i = 0; i < NCOMMANDS; i++)
     printf("%s\t%s\t%s\n", commands[i].noun, commands[i].verb, commands[i].usage);
+}
+
+/* --list-names KIND: the names the shell completions offer, one a line, sorted; nothing and exit 1
+ * when the database is unreachable (a completion must stay quiet and never create a file). */
+static int list_names(struct gwctl *g, const char *kind)
+{
+  static const struct { const char *kind, *sql; } q[] = {
+    { "user", "SELECT username FROM users ORDER BY 1" },
+    { "token", "SELECT DISTINCT name FROM tokens ORDER BY 1" },
+    { "channel", "SELECT name FROM channels ORDER BY 1" },
+    { "group", "SELECT name FROM groups ORDER BY 1" },
+    { "tag", "SELECT DISTINCT tag FROM channels WHERE tag IS NOT NULL AND tag != '' ORDER BY 1" },
+    { "model", "SELECT model FROM prices UNION SELECT models FROM channels" },
+  };
+  if (strcmp(kind, "option") == 0) {
+    config_key_names(stdout);
+    return GW_OK;
+  }
+  const char *sql = NULL;
+  for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+    if (strcmp(kind, q[i].kind) == 0)
+      sql = q[i].sql;
+  if (!sql)
+    return GW_USAGE;
+  const char *url = g->db_url;
+  if (!url || !*url || (strncmp(url, "sqlite:", 7) == 0 && access(url + 7, R_OK) != 0))
+    return GW_FAIL;
+  char err[256];
+  g->db = db_open(url, err, sizeof err);
+  struct db_stmt *st = g->db ? db_prepare(g->db, sql) : NULL;
+  if (!st)
+    return GW_FAIL;
+  /* models: prices rows are single names, channel rows comma lists; print each once */
+  struct strmap seen;
+  strmap_init(&seen, 64);
+  struct arena a = { 0 };
+  char *names[4096];
+  size_t n = 0;
+  while (db_step(st) == DB_ROW && n < sizeof names / sizeof names[0]) {
+    const char *v = db_col_text(st, 0);
+    while (v && *v && n < sizeof names / sizeof names[0]) {
+      size_t len = strcspn(v, ",");
+      if (len && !strmap_getn(&seen, v, len)) {
+        names[n] = arena_strndup(&a, v, len);
+        strmap_put(&seen, names[n], names[n]);
+        n++;
+      }
+      v += len + (v[len] == ',');
+    }
+  }
+  db_finalize(st);
+  qsort(names, n, sizeof names[0], cmp_str);
+  for (size_t i = 0; i < n; i++)
+    printf("%s\n", names[i]);
+  strmap_free(&seen);
+  arena_free(&a);
+  return GW_OK;
 }
 
 static int known_noun(const char *noun)
@@ -239,7 +305,7 @@ static void nouns(char *buf, size_t len)
 
 /* ---- arguments ---------------------------------------------------------------------------------- */
 
-enum { OPT_DB = 1000, OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_LIST, OPT_CMD };
+enum { OPT_DB = 1000, OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_LIST, OPT_NAMES, OPT_CMD };
 
 /* Sets a global option; shared by the global parser and gw_args. */
 static void set_global(struct gwctl *g, int code, const char *arg)
@@ -800,8 +866,10 @@ static int run(struct gwctl *g, int argc, char **argv)
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
     { "list-commands", no_argument, NULL, OPT_LIST },
+    { "list-names", required_argument, NULL, OPT_NAMES },
     { 0, 0, 0, 0 },
   };
+  const char *names_kind = NULL;
   char opt[128], list[256];
   int c;
   opterr = 0;
@@ -818,6 +886,9 @@ static int run(struct gwctl *g, int argc, char **argv)
     case OPT_LIST:
       list_commands();
       return GW_OK;
+    case OPT_NAMES:
+      names_kind = optarg;
+      break;
     case ':':
       option_text(argc, argv, opt, sizeof opt);
       return gw_usage(g, "option '%s' needs a value", opt);
@@ -828,6 +899,8 @@ static int run(struct gwctl *g, int argc, char **argv)
       set_global(g, c, optarg);
     }
   }
+  if (names_kind)               /* after the loop: --db may come later */
+    return list_names(g, names_kind);
   argc -= optind;
   argv += optind;
   if (argc == 0) {
@@ -879,10 +952,17 @@ int main(int argc, char **argv)
 {
   struct gwctl g = { 0 };
   const char *env;
+  /* Unset variables fall back to an installed relayd's files (relayd.conf(5) defaults), but only
+     when they exist: gwctl never creates the system database or expects a daemon that is not there. */
+  static const char installed_db[] = RELAY_STATEDIR "/relay.db", installed_sock[] = RELAY_RUNDIR "/admin.sock";
   if ((env = getenv("RELAY_DB")) && *env)
     g.db_url = env;
+  else if (!env && access(installed_db, F_OK) == 0)
+    g.db_url = "sqlite:" RELAY_STATEDIR "/relay.db";
   if ((env = getenv("RELAY_SOCKET")) && *env)
     g.socket = env;
+  else if (!env && access(installed_sock, F_OK) == 0)
+    g.socket = installed_sock;
 
   int rc = run(&g, argc, argv);
   db_close(g.db);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -318,6 +319,28 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
   return res;
 }
 
+static cJSON *verb_config(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)req; (void)err; (void)errlen;
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddStringToObject(res, "file", ctx->cfg->file);
+  cJSON *keys = cJSON_AddArrayToObject(res, "keys");
+  for (size_t k = 0; k < config_nkeys; k++) {
+    const struct config_key *e = &config_keys[k];
+    char v[1024];
+    config_format(ctx->cfg, k, v, sizeof v);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", e->name);
+    cJSON_AddStringToObject(o, "value", v);
+    cJSON_AddStringToObject(o, "source", config_source_name(ctx->cfg->source[k]));
+    cJSON_AddBoolToObject(o, "reload", e->reload);
+    cJSON_AddStringToObject(o, "default", e->def);
+    cJSON_AddStringToObject(o, "type", config_type_name(e));
+    cJSON_AddItemToArray(keys, o);
+  }
+  return res;
+}
+
 /* The verb table: the protocol document lists exactly these (checked by a test). */
 static const struct admin_verb admin_verbs[] = {
     {"help", verb_help, "list the verbs"},
@@ -329,6 +352,7 @@ static const struct admin_verb admin_verbs[] = {
     {"drain", verb_drain, "answer new requests with 503 while in-flight ones finish"},
     {"undrain", verb_undrain, "accept requests again after drain"},
     {"subscribe", verb_subscribe, "turn this connection into a live stream of request events"},
+    {"config", verb_config, "relayd's settings in force: value, source, whether a reload applies it"},
 };
 static const size_t admin_nverbs = sizeof admin_verbs / sizeof admin_verbs[0];
 
@@ -342,11 +366,67 @@ int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen)
     log_msg(LOG_ERR, "reload failed, the previous configuration stays", "error=\"%s\"", err);
     return -1;
   }
+  s->cfg = *ctx->cfg;
   next_version++;
   snapshot_publish(s);
   log_msg(LOG_INFO, "configuration loaded", "version=%llu channels=%zu tokens=%zu users=%zu",
           (unsigned long long)s->version, s->nchannels, s->ntokens, s->nusers);
   return 0;
+}
+
+int admin_reload_config(struct admin_ctx *ctx, char *err, size_t errlen)
+{
+  struct config *next = calloc(1, sizeof *next);
+  if (!next) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (config_build(next, ctx->config_file, ctx->args, ctx->nargs, err, errlen) < 0) {
+    log_msg(LOG_ERR, "configuration refused, the running one stays", "error=\"%s\"", err);
+    free(next);
+    return -1;
+  }
+  const struct config *prev = ctx->cfg;
+  int changed = 0, ignored = 0;
+  for (size_t k = 0; k < config_nkeys; k++) {
+    const struct config_key *e = &config_keys[k];
+    char was[1024], now[1024];
+    config_format(prev, k, was, sizeof was);
+    config_format(next, k, now, sizeof now);
+    if (memcmp((const char *)prev + e->off, (const char *)next + e->off, e->size) == 0)
+      continue;
+    if (!e->reload) {
+      log_msg(LOG_WARN, "setting changed but needs a restart; the running value stays",
+              "key=%s running=\"%s\" configured=\"%s\"", e->name, was, now);
+      memcpy((char *)next + e->off, (const char *)prev + e->off, e->size);
+      next->source[k] = prev->source[k];
+      ignored++;
+    } else {
+      log_msg(LOG_INFO, "setting changed", "key=%s from=\"%s\" to=\"%s\"", e->name, was, now);
+      changed++;
+    }
+  }
+  ctx->cfg = next;
+  if (admin_load_snapshot(ctx, err, errlen) < 0) {
+    ctx->cfg = prev;
+    free(next);
+    return -1;
+  }
+  log_configure(next->log_level, next->log_format);
+  if (prev != ctx->startup_cfg)
+    free((void *)prev);
+  log_msg(LOG_INFO, "configuration reloaded", "file=\"%s\" changed=%d needs_restart=%d",
+          next->file, changed, ignored);
+  return 0;
+}
+
+void admin_status_line(char *buf, size_t len, const char *what)
+{
+  struct snapshot *s = snapshot_acquire(NULL);
+  snprintf(buf, len, "%s: %zu channels, %zu tokens, %zu users (configuration v%llu)", what,
+           s ? s->nchannels : 0, s ? s->ntokens : 0, s ? s->nusers : 0,
+           s ? (unsigned long long)s->version : 0ULL);
+  snapshot_release(s);
 }
 
 /* ---------------------------------------------------------------- socket */
@@ -547,6 +627,9 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
   struct admin_client clients[ADMIN_CLIENTS];
   for (int i = 0; i < ADMIN_CLIENTS; i++)
     clients[i].fd = -1;
+  /* systemd's watchdog (WatchdogSec=): a ping every half interval */
+  int64_t watchdog_ms = (int64_t)(notify_watchdog_usec() / 2000);
+  uint64_t watchdog_next = 0;
   for (;;) {
     struct pollfd pfd[2 + ADMIN_CLIENTS];
     int idx[ADMIN_CLIENTS];
@@ -559,7 +642,18 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
       }
     int subs = atomic_load(&stats_subscribers);
-    if (poll(pfd, n, subs ? 100 : -1) < 0) {
+    int timeout = subs ? 100 : -1;
+    if (watchdog_ms > 0) {
+      uint64_t now = now_us_mono();
+      if (now >= watchdog_next) {
+        notify_send("WATCHDOG=1");
+        watchdog_next = now + (uint64_t)watchdog_ms * 1000;
+      }
+      int left = (int)((watchdog_next - now) / 1000) + 1;
+      if (timeout < 0 || left < timeout)
+        timeout = left;
+    }
+    if (poll(pfd, n, timeout) < 0) {
       if (errno == EINTR)
         continue;
       log_msg(LOG_ERR, "admin poll failed", "error=\"%s\"", strerror(errno));
@@ -570,11 +664,17 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
       bool stop = false;
       while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          char err[512];
-          log_msg(LOG_INFO, "SIGHUP: reloading", "");
-          admin_load_snapshot(ctx, err, sizeof err);
+          char err[512], status[600];
+          log_msg(LOG_INFO, "SIGHUP: reloading the configuration file and the database", "");
+          notify_reloading();
+          if (admin_reload_config(ctx, err, sizeof err) == 0)
+            admin_status_line(status, sizeof status, "reloaded");
+          else
+            snprintf(status, sizeof status, "reload refused, previous configuration serving: %s", err);
+          notify_ready(status);
         } else {
           log_msg(LOG_INFO, "stopping", "signal=%s", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+          notify_stopping("stopping: finishing in-flight requests");
           stop = true;
         }
       }

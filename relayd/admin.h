@@ -17,7 +17,12 @@ struct worker;
 struct db;
 
 struct admin_ctx {
-  const struct config *cfg;
+  const struct config *cfg;    /* the configuration in force; replaced by a SIGHUP reload */
+  const struct config *startup_cfg;  /* the first one (workers point at it until their first
+                                        snapshot); main owns it; later ones are owned here */
+  const char *config_file;     /* -c FILE, NULL for the default file; reloads read it again */
+  const struct config_arg *args;     /* the command line's --KEY VALUE pairs */
+  size_t nargs;
   struct db *db;               /* the admin thread's connection, for reloads */
   struct worker *workers;
   int nworkers;
@@ -28,6 +33,12 @@ struct admin_ctx {
 int admin_listen(const char *path, char *err, size_t errlen);
 /* Builds and publishes a snapshot from the database. Returns 0, or -1 with err. */
 int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);
+/* SIGHUP: rebuilds the configuration (file, environment, command line) and, with it, the snapshot;
+ * publishes both together or neither. Keys that need a restart keep their running value (logged).
+ * Returns 0, or -1 with err when the new configuration or the database was refused. */
+int admin_reload_config(struct admin_ctx *ctx, char *err, size_t errlen);
+/* "WHAT: N channels, N tokens, N users (configuration vN)", for systemd's STATUS=. */
+void admin_status_line(char *buf, size_t len, const char *what);
 /* Runs until SIGTERM or SIGINT. The signals must be blocked in every thread before. */
 void admin_run(struct admin_ctx *ctx, int listen_fd);
 

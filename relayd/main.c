@@ -1,5 +1,6 @@
 /*
- * relayd main: command line and configuration, start-up order, and shutdown order.
+ * relayd main: command line and configuration (common/config.h: one table; --check-config,
+ * --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
  * Start: config -> database (schema created or migrated) -> writer -> first snapshot -> admin
  * socket -> workers -> admin loop on this thread. Stop (SIGTERM/SIGINT): workers stop accepting
  * and finish in-flight requests within shutdown_grace_s, then the writer commits everything queued.
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "snapshot.h"
 #include "util.h"
 #include "worker.h"
@@ -23,43 +25,66 @@
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: relayd [-c FILE] [--listen HOST:PORT] [--db sqlite:PATH] [--admin-socket PATH] "
-             "[options]\n\nOptions (also valid as 'key = value' in the -c file):\n");
+  fprintf(f, "usage: relayd [-c FILE] [--check-config] [--KEY VALUE ...]\n\n"
+             "Settings (KEY = VALUE in the -c file, RELAY_KEY in the environment, --KEY VALUE here;\n"
+             "precedence: command line > environment > file > default; see relayd.conf(5)):\n");
   config_usage(f);
-  fprintf(f, "  -c, --config FILE          read settings from an ini file first\n"
+  fprintf(f, "\n  -c, --config FILE          read settings from an ini file (default: %s, if it "
+             "exists)\n"
+             "  --check-config             check the file, environment and options, then exit: 0 ok,\n"
+             "                             78 with FILE:LINE: message on an error\n"
+             "  --dump-config=man|ini|json print the settings table\n"
              "  -h, --help                 this text\n"
              "  -V, --version              print the version\n"
-             "Signals: SIGHUP reloads the configuration from the database; SIGTERM and SIGINT stop\n"
-             "after in-flight requests finish.\n");
+             "Signals: SIGHUP reloads the configuration file and the database; SIGTERM and SIGINT\n"
+             "stop after in-flight requests finish. Under systemd, readiness and reloads are\n"
+             "reported on $NOTIFY_SOCKET.\n",
+          config_default_file);
 }
 
-static int parse_args(int argc, char **argv, struct config *cfg)
+/* What the command line asks for besides settings. */
+struct cmdline {
+  const char *config_file;      /* -c; NULL: the default file if it exists */
+  bool check_config;
+  const char *dump_format;
+  struct config_arg *args;      /* --KEY VALUE pairs, pointers into argv; freed by main */
+  size_t nargs;
+};
+
+/* Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, struct cmdline *cl)
 {
-  char err[512];
-  /* the file first, so the command line wins */
-  for (int i = 1; i < argc; i++)
-    if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "relayd: %s needs a file\n", argv[i]);
-        return 2;
-      }
-      if (config_load_file(cfg, argv[i + 1], err, sizeof err) < 0) {
-        fprintf(stderr, "relayd: %s\n", err);
-        return 78;
-      }
-    }
+  cl->args = calloc((size_t)argc + 1, sizeof *cl->args);
+  if (!cl->args)
+    return 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
-      exit(0);
+      return 0;
     }
     if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
       printf("relayd %s\n", RELAY_VERSION);
-      exit(0);
+      return 0;
     }
-    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-      i++;
+    if (strcmp(a, "--check-config") == 0 || strcmp(a, "-t") == 0) {
+      cl->check_config = true;
+      continue;
+    }
+    if (strcmp(a, "--dump-config") == 0 || strncmp(a, "--dump-config=", 14) == 0) {
+      cl->dump_format = a[13] == '=' ? a + 14 : "ini";
+      continue;
+    }
+    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 || strncmp(a, "--config=", 9) == 0) {
+      if (a[8] == '=') {
+        cl->config_file = a + 9;
+        continue;
+      }
+      if (i + 1 >= argc) {
+        fprintf(stderr, "relayd: %s needs a file\n", a);
+        return 2;
+      }
+      cl->config_file = argv[++i];
       continue;
     }
     if (strncmp(a, "--", 2) != 0) {
@@ -67,8 +92,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
       return 2;
     }
     const char *key = a + 2, *val;
-    char keybuf[64];
     const char *eq = strchr(key, '=');
+    char keybuf[64];
     if (eq) {
       snprintf(keybuf, sizeof keybuf, "%.*s", (int)(eq - key), key);
       key = keybuf;
@@ -80,12 +105,17 @@ static int parse_args(int argc, char **argv, struct config *cfg)
       }
       val = argv[++i];
     }
-    if (config_set(cfg, key, val, err, sizeof err) < 0) {
-      fprintf(stderr, "relayd: %s (see relayd --help)\n", err);
+    if (config_find(key) < 0) {
+      fprintf(stderr, "relayd: unknown option '--%s' (see relayd --help)\n", key);
       return 2;
     }
+    /* key must outlive keybuf: point into argv (the name part of --key=value is not
+       NUL-terminated there, so keep only the index) */
+    cl->args[cl->nargs].key = config_keys[config_find(key)].name;
+    cl->args[cl->nargs].value = val;
+    cl->nargs++;
   }
-  return 0;
+  return -1;
 }
 
 static void raise_fd_limit(void)
@@ -97,25 +127,37 @@ static void raise_fd_limit(void)
   }
 }
 
-static enum log_level parse_level(const char *s)
-{
-  if (strcmp(s, "error") == 0)
-    return LOG_ERR;
-  if (strcmp(s, "warn") == 0)
-    return LOG_WARN;
-  if (strcmp(s, "debug") == 0)
-    return LOG_DEBUG;
-  return LOG_INFO;
-}
-
 int main(int argc, char **argv)
 {
-  struct config cfg;
-  config_defaults(&cfg);
-  int rc = parse_args(argc, argv, &cfg);
-  if (rc)
+  struct cmdline cl = {0};
+  int rc = parse_args(argc, argv, &cl);
+  if (rc >= 0) {
+    free(cl.args);
     return rc;
-  log_init(parse_level(cfg.log_level));
+  }
+  if (cl.dump_format) {
+    rc = config_dump(stdout, cl.dump_format) == 0 ? 0 : 2;
+    if (rc)
+      fprintf(stderr, "relayd: --dump-config: unknown format '%s' (man, ini or json)\n",
+              cl.dump_format);
+    free(cl.args);
+    return rc;
+  }
+  struct config *cfg = calloc(1, sizeof *cfg);
+  char err[1024];
+  if (!cfg || config_build(cfg, cl.config_file, cl.args, cl.nargs, err, sizeof err) < 0) {
+    fprintf(stderr, "relayd: %s\n", cfg ? err : "out of memory");
+    free(cfg);
+    free(cl.args);
+    return 78;                  /* EX_CONFIG */
+  }
+  if (cl.check_config) {
+    printf("relayd: configuration OK (%s)\n", cfg->file[0] ? cfg->file : "no file: defaults, environment and options");
+    free(cfg);
+    free(cl.args);
+    return 0;
+  }
+  log_configure(cfg->log_level, cfg->log_format);
 
   /* signals go to the admin loop's signalfd; every thread inherits this mask */
   sigset_t set;
@@ -128,16 +170,24 @@ int main(int argc, char **argv)
   raise_fd_limit();
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  char err[1024];
-  struct admin_ctx ctx = {.cfg = &cfg, .started_at = now_unix()};
-  ctx.db = db_open(cfg.db, err, sizeof err);
+  notify_init();
+  struct admin_ctx ctx = {.cfg = cfg, .startup_cfg = cfg, .config_file = cl.config_file,
+                          .args = cl.args, .nargs = cl.nargs, .started_at = now_unix()};
+  char dbsafe[1024];
+  config_format(cfg, (size_t)config_find("db"), dbsafe, sizeof dbsafe);
+  ctx.db = db_open(cfg->db, err, sizeof err);
   if (!ctx.db) {
-    log_msg(LOG_ERR, "cannot open the database", "db=\"%s\" error=\"%s\"", cfg.db, err);
+    log_msg(LOG_ERR, "cannot open the database", "db=\"%s\" error=\"%s\"", dbsafe, err);
+    notify_send("STATUS=cannot open the database: %s", err);
+    free(cfg);
+    free(cl.args);
     return 1;
   }
-  if (writer_start(cfg.db, err, sizeof err) < 0) {
+  if (writer_start(cfg->db, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot start the writer", "error=\"%s\"", err);
     db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
     return 1;
   }
   int exit_code = 1;
@@ -146,12 +196,12 @@ int main(int argc, char **argv)
   int started = 0;
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
-  admin_fd = admin_listen(cfg.admin_socket, err, sizeof err);
+  admin_fd = admin_listen(cfg->admin_socket, err, sizeof err);
   if (admin_fd < 0) {
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
     goto out;
   }
-  int n = (int)cfg.workers;
+  int n = (int)cfg->workers;
   if (n <= 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     n = cpus > 0 ? (int)cpus : 1;
@@ -161,7 +211,7 @@ int main(int argc, char **argv)
     goto out;
   ctx.workers = workers;
   for (int i = 0; i < n; i++) {
-    if (worker_init(&workers[i], i, &cfg, err, sizeof err) < 0 || worker_start(&workers[i]) != 0) {
+    if (worker_init(&workers[i], i, cfg, err, sizeof err) < 0 || worker_start(&workers[i]) != 0) {
       log_msg(LOG_ERR, "cannot start a worker", "worker=%d error=\"%s\"", i, err);
       worker_join(&workers[i]);
       goto out;
@@ -169,11 +219,17 @@ int main(int argc, char **argv)
     started++;
     ctx.nworkers = started;
   }
-  log_msg(LOG_INFO, "relayd ready", "version=%s listen=%s db=\"%s\" admin_socket=%s workers=%d",
-          RELAY_VERSION, cfg.listen, cfg.db, cfg.admin_socket, n);
+  log_msg(LOG_INFO, "relayd ready", "version=%s listen=%s db=\"%s\" admin_socket=%s workers=%d "
+          "config=\"%s\"", RELAY_VERSION, cfg->listen, dbsafe, cfg->admin_socket, n, cfg->file);
+  char status[600], what[300];
+  snprintf(what, sizeof what, "serving on %s", cfg->listen);
+  admin_status_line(status, sizeof status, what);
+  notify_ready(status);
   admin_run(&ctx, admin_fd);
   exit_code = 0;
 out:
+  if (exit_code != 0)
+    notify_send("STATUS=failed to start: %s", err);
   for (int i = 0; i < started; i++)
     worker_request_stop(&workers[i]);
   for (int i = 0; i < started; i++)
@@ -182,11 +238,16 @@ out:
   writer_stop();
   if (admin_fd >= 0) {
     close(admin_fd);
-    unlink(cfg.admin_socket);
+    unlink(ctx.cfg->admin_socket);
   }
   snapshot_shutdown();
   db_close(ctx.db);
   curl_global_cleanup();
   log_msg(LOG_INFO, "relayd stopped", "exit=%d", exit_code);
+  notify_close();
+  if (ctx.cfg != cfg)
+    free((void *)ctx.cfg);
+  free(cfg);
+  free(cl.args);
   return exit_code;
 }

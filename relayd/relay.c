@@ -401,6 +401,7 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   r->conn = c;
   r->t0_us = now_us_mono();
   r->snap = snapshot_acquire(&w->snap_cache);
+  w->cfg = &w->snap_cache->cfg;   /* settings published with the snapshot (reloadable keys) */
   snprintf(r->request_id, sizeof r->request_id, "%011llx%04x%02x%06llx",
            (unsigned long long)now_unix_ms(), w->node_tag, w->idx & 0xff,
            (unsigned long long)(w->next_request_seq++ & 0xffffff));

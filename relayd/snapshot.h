@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "util.h"
 
 struct db;
@@ -140,6 +141,8 @@ struct snapshot {
   size_t nchannels;
   size_t nusers, ntokens;
   struct snap_options opt;
+  struct config cfg;          /* relayd's settings published with this snapshot (admin.c sets it;
+                                 a reload swaps settings and database state together) */
 };
 
 /* Reads the database and builds a new snapshot (not yet published). NULL on failure with err set. */

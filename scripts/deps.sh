@@ -10,7 +10,7 @@ pkgs="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson
 libssl-dev libpq-dev libncurses-dev"
 case "$purpose" in
   build|run) ;;
-  test)  pkgs="$pkgs bats curl tmux postgresql python3 procps util-linux wrk nginx" ;;
+  test)  pkgs="$pkgs bats curl tmux postgresql python3 procps util-linux wrk nginx zsh groff-base" ;;
   bench) pkgs="$pkgs wrk nginx curl procps" ;;
   *) echo "deps.sh: unknown purpose '$purpose' (build, run, test, bench)" >&2; exit 2 ;;
 esac

@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# systemd integration: the notify protocol spoken by relayd (READY=1 after the listener is up,
+# RELOADING=1 + MONOTONIC_USEC then READY=1 around SIGHUP, STOPPING=1 on SIGTERM, STATUS= lines),
+# to a path socket and to an abstract one, and the shipped unit checked by systemd-analyze verify.
+
+load helpers
+
+# notify_listen ADDR: a datagram receiver at ADDR (a path, or @name for the abstract
+# namespace) writing each message to $BATS_TEST_TMPDIR/notify.log as one line, fields joined by '|'.
+# On a READY=1 message whose STATUS= says "serving on HOST:PORT" it connects there at once and
+# appends "|connect=ok" or "|connect=refused" to the line.
+notify_listen() {
+  local ready="$BATS_TEST_TMPDIR/notify.ready"
+  rm -f "$ready"
+  : > "$BATS_TEST_TMPDIR/notify.log"
+  _spawn notify "$BATS_TEST_TMPDIR/notify.err" python3 -c '
+import socket, sys
+import re
+addr, out, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + addr[1:] if addr.startswith("@") else addr)
+open(ready, "w").close()
+while True:
+    msg = s.recv(4096).decode()
+    line = "|".join(msg.split("\n"))
+    m = re.search(r"STATUS=serving on ([0-9.]+):([0-9]+)", msg)
+    if m and "READY=1" in msg.split("\n"):
+        try:
+            socket.create_connection((m.group(1), int(m.group(2))), timeout=2).close()
+            line += "|connect=ok"
+        except OSError:
+            line += "|connect=refused"
+    with open(out, "a") as f:
+        f.write(line + "\n")
+' "$1" "$BATS_TEST_TMPDIR/notify.log" "$ready"
+  wait_until 5 test -e "$ready"
+}
+
+notify_log() { cat "$BATS_TEST_TMPDIR/notify.log"; }
+
+# notified N: the notify log has at least N messages
+notified() { [ "$(wc -l < "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
+
+@test "notify: READY=1 once the API answers, RELOADING=1/READY=1 on SIGHUP, STOPPING=1 on SIGTERM" {
+  notify_listen "$BATS_TEST_TMPDIR/notify.sock"
+  NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" relayd_start
+  wait_until 10 notified 1
+  first=$(notify_log | head -n 1)
+  [[ "$first" == READY=1* ]]
+  [[ "$first" == *"STATUS=serving on 127.0.0.1:$RELAY_PORT"* ]]
+  [[ "$first" == *"MAINPID=$RELAYD_PID"* ]]
+  # the receiver connected to the API port the moment READY=1 arrived: the listener was up
+  [[ "$first" == *"|connect=ok" ]]
+  [ "$(notify_log | wc -l)" -eq 1 ]
+
+  kill -HUP "$RELAYD_PID"
+  wait_until 10 notified 3
+  reloading=$(notify_log | sed -n 2p)
+  [[ "$reloading" == RELOADING=1* ]]
+  [[ "$reloading" =~ MONOTONIC_USEC=[0-9]{4,} ]]
+  # MONOTONIC_USEC is CLOCK_MONOTONIC in microseconds: close to the receiver's own clock
+  usec=$(echo "$reloading" | sed -E 's/.*MONOTONIC_USEC=([0-9]+).*/\1/')
+  now=$(python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))')
+  [ $((now - usec)) -ge 0 ] && [ $((now - usec)) -lt 60000000 ]
+  ready2=$(notify_log | sed -n 3p)
+  [[ "$ready2" == READY=1* ]]
+  [[ "$ready2" == *"STATUS=reloaded:"* ]]
+
+  relayd_stop
+  wait_until 10 notified 4
+  [[ "$(notify_log | sed -n 4p)" == STOPPING=1* ]]
+  [[ "$(notify_log | sed -n 4p)" == *"STATUS=stopping"* ]]
+}
+
+@test "notify: an abstract socket name (@name) works; a refused reload still reports READY with the reason" {
+  name="@relay-test-$$-$RANDOM"
+  notify_listen "$name"
+  conf="$BATS_TEST_TMPDIR/relayd.conf"
+  echo 'log_level = info' > "$conf"
+  NOTIFY_SOCKET="$name" relayd_start -c "$conf"
+  wait_until 10 notified 1
+  [[ "$(notify_log | head -n 1)" == READY=1* ]]
+  echo 'workers = lots' >> "$conf"
+  kill -HUP "$RELAYD_PID"
+  wait_until 10 notified 3
+  [[ "$(notify_log | sed -n 2p)" == RELOADING=1* ]]
+  [[ "$(notify_log | sed -n 3p)" == READY=1* ]]
+  [[ "$(notify_log | sed -n 3p)" == *"STATUS=reload refused, previous configuration serving: $conf:2: workers: 'lots' is not an integer"* ]]
+}
+
+@test "no NOTIFY_SOCKET: relayd starts and stops without trying to notify" {
+  unset NOTIFY_SOCKET
+  relayd_start
+  kill -HUP "$RELAYD_PID"
+  wait_until 10 grep -q 'configuration reloaded' "$BATS_TEST_TMPDIR/relayd.log"
+  relayd_stop
+  run grep -c 'notify' "$BATS_TEST_TMPDIR/relayd.log"
+  [ "$output" = 0 ]
+}
+
+@test "the shipped unit: Type=notify, SIGHUP reload, user relay, sandboxed, stop timeout above the drain grace; systemd-analyze verify" {
+  unit="$BATS_TEST_DIRNAME/../../$BUILD/dist/relayd.service"
+  [ -f "$unit" ]
+  grep -qx 'Type=notify' "$unit"
+  grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
+  grep -qx 'User=relay' "$unit"
+  for opt in 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'PrivateTmp=yes' 'StateDirectory=relay' \
+             'RuntimeDirectory=relay' 'ConfigurationDirectory=relay' 'ProtectHome=yes'; do
+    grep -qx "$opt" "$unit" || { echo "unit lacks $opt" >&2; false; }
+  done
+  grep -q '^ReadWritePaths=.*/var/lib/relay' "$unit"
+  grep -q '^ReadWritePaths=.*/run/relay' "$unit"
+  stop=$(sed -n 's/^TimeoutStopSec=//p' "$unit")
+  grace=$("$RELAY_BIN/relayd" --dump-config=json | json_get '[k["default"] for k in d if k["name"] == "shutdown_grace_s"][0]')
+  [ "$stop" -gt "$grace" ]
+  # the ExecStart binary must exist for verify: point it at the built one
+  grep -q '^ExecStart=.*/sbin/relayd -c /etc/relay/relayd.conf$' "$unit"
+  if ! command -v systemd-analyze > /dev/null; then
+    skip "systemd-analyze is not installed"
+  fi
+  mkdir -p "$BATS_TEST_TMPDIR/unit"
+  sed -e "s|^ExecStart=[^ ]*|ExecStart=$RELAY_BIN/relayd|" \
+      -e "s|^ExecStartPre=[^ ]*|ExecStartPre=$RELAY_BIN/relayd|" "$unit" > "$BATS_TEST_TMPDIR/unit/relayd.service"
+  run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/unit/relayd.service"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
+}
