@@ -43,6 +43,11 @@ const struct config_key config_keys[] = {
          "least important level logged"),
     ENUM("log_format", log_format, "logfmt|json", "logfmt", RELOAD,
          "stderr log lines as logfmt (key=value) or one JSON object each"),
+    BOOL("access_log", access_log, "yes", RELOAD,
+         "one log line per request (request id, model, channel, status, tokens, times), written by "
+         "the writer thread"),
+    ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:9090", RESTART,
+         "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off"),
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,

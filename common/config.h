@@ -41,6 +41,8 @@ struct config {
   int64_t shutdown_grace_s;
   char log_level[16];          /* error|warn|info|debug */
   char log_format[16];         /* logfmt|json */
+  char metrics_listen[128];    /* HOST:PORT of /metrics, or off */
+  int64_t access_log;          /* yes/no: one log line per request (written by the writer) */
 
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */

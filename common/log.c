@@ -141,10 +141,10 @@ static void kv_to_json(struct line *l, const char *kv)
   }
 }
 
+static void build(struct line *l, enum log_level lvl, const char *msg, const char *kv);
+
 void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
 {
-  static const char *names[] = {[LOG_ERR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info",
-                                [LOG_DEBUG] = "debug"};
   if (!log_enabled(lvl))
     return;
   char kv[LINE_MAX_BYTES] = "";
@@ -154,6 +154,27 @@ void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
     vsnprintf(kv, sizeof kv, kvfmt, ap);
     va_end(ap);
   }
+  struct line l = {.n = 0};
+  build(&l, lvl, msg, kv);
+  ssize_t w = write(STDERR_FILENO, l.b, l.n);
+  (void)w;
+}
+
+size_t log_line(char *out, size_t outlen, enum log_level lvl, const char *msg, const char *kv)
+{
+  struct line l = {.n = 0};
+  build(&l, lvl, msg, kv ? kv : "");
+  if (l.n > outlen)
+    return 0;
+  memcpy(out, l.b, l.n);
+  return l.n;
+}
+
+/* One whole line, newline included, into l. */
+static void build(struct line *l, enum log_level lvl, const char *msg, const char *kv)
+{
+  static const char *names[] = {[LOG_ERR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info",
+                                [LOG_DEBUG] = "debug"};
   char ts[96] = "";
   if (!log_journal) {
     struct timespec t;
@@ -163,49 +184,46 @@ void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.tv_nsec / 1000000);
   }
-  struct line l = {.n = 0};
   if (log_journal) {
     char pri[8];
     snprintf(pri, sizeof pri, "<%d>", (int)lvl);
-    puts_(&l, pri);
+    puts_(l, pri);
   }
   if (atomic_load_explicit(&log_json, memory_order_relaxed)) {
-    puts_(&l, "{");
+    puts_(l, "{");
     if (*ts) {
-      puts_(&l, "\"ts\":\"");
-      puts_(&l, ts);
-      puts_(&l, "\",");
+      puts_(l, "\"ts\":\"");
+      puts_(l, ts);
+      puts_(l, "\",");
     }
-    puts_(&l, "\"level\":\"");
-    puts_(&l, names[lvl]);
-    puts_(&l, "\",\"msg\":\"");
-    put_json(&l, msg, strlen(msg));
-    puts_(&l, "\"");
-    size_t head = l.n;
-    kv_to_json(&l, kv);
-    if (l.full) {               /* a cut string would not parse: drop the pairs, say so */
-      l.n = head;
-      l.full = false;
-      puts_(&l, ",\"truncated\":true");
+    puts_(l, "\"level\":\"");
+    puts_(l, names[lvl]);
+    puts_(l, "\",\"msg\":\"");
+    put_json(l, msg, strlen(msg));
+    puts_(l, "\"");
+    size_t head = l->n;
+    kv_to_json(l, kv);
+    if (l->full) {               /* a cut string would not parse: drop the pairs, say so */
+      l->n = head;
+      l->full = false;
+      puts_(l, ",\"truncated\":true");
     }
-    puts_(&l, "}");
+    puts_(l, "}");
   } else {
     if (*ts) {
-      puts_(&l, "ts=");
-      puts_(&l, ts);
-      puts_(&l, " ");
+      puts_(l, "ts=");
+      puts_(l, ts);
+      puts_(l, " ");
     }
-    puts_(&l, "level=");
-    puts_(&l, names[lvl]);
-    puts_(&l, " msg=\"");
-    puts_(&l, msg);
-    puts_(&l, "\"");
+    puts_(l, "level=");
+    puts_(l, names[lvl]);
+    puts_(l, " msg=\"");
+    puts_(l, msg);
+    puts_(l, "\"");
     if (*kv) {
-      puts_(&l, " ");
-      puts_(&l, kv);
+      puts_(l, " ");
+      puts_(l, kv);
     }
   }
-  l.b[l.n++] = '\n';
-  ssize_t w = write(STDERR_FILENO, l.b, l.n);
-  (void)w;
+  l->b[l->n++] = '\n';
 }

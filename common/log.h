@@ -12,6 +12,7 @@
 #define RELAY_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
 
@@ -25,5 +26,9 @@ bool log_enabled(enum log_level lvl);
  * pairs become members: integers and true/false as JSON values, everything else as strings. */
 void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The line log_msg would write (level checks aside), newline included, into out; returns its
+ * length, or 0 when it does not fit. For callers that batch many lines into one write. */
+size_t log_line(char *out, size_t outlen, enum log_level lvl, const char *msg, const char *kv);
 
 #endif

@@ -96,6 +96,7 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "writer_backlog", (double)ws.backlog);
   cJSON_AddNumberToObject(res, "writer_rows_total", (double)ws.rows_total);
   cJSON_AddBoolToObject(res, "draining", ctx->nworkers && atomic_load(&ctx->workers[0].draining));
+  cJSON_AddStringToObject(res, "metrics_listen", ctx->metrics_address ? ctx->metrics_address : "off");
   snapshot_release(s);
   return res;
 }
@@ -144,35 +145,10 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   struct arena a = {0};
   struct strmap merged;
   strmap_init(&merged, 64);
-  uint64_t dropped = 0;
-  for (int i = 0; i < ctx->nworkers; i++) {
-    struct worker_stats *ws = &ctx->workers[i].stats;
-    dropped += atomic_load(&ws->events_dropped);
-    pthread_mutex_lock(&ws->lock);
-    for (size_t k = 0; k < ws->entries.nslots; k++) {
-      void *v;
-      const char *key = strmap_slot(&ws->entries, k, &v);
-      if (!key)
-        continue;
-      const struct stat_entry *src = v;
-      struct stat_entry *dst = strmap_get(&merged, key);
-      if (!dst) {
-        dst = arena_alloc(&a, sizeof *dst);
-        strmap_put(&merged, arena_strdup(&a, key), dst);
-      }
-      dst->in_flight += src->in_flight;
-      dst->requests += src->requests;
-      dst->errors += src->errors;
-      dst->prompt_tokens += src->prompt_tokens;
-      dst->completion_tokens += src->completion_tokens;
-      dst->quota += src->quota;
-      for (int b = 0; b < LAT_BUCKETS; b++) {
-        dst->latency[b] += src->latency[b];
-        dst->first_byte[b] += src->first_byte[b];
-      }
-    }
-    pthread_mutex_unlock(&ws->lock);
-  }
+  struct worker_stats *ws[ctx->nworkers > 0 ? ctx->nworkers : 1];
+  for (int i = 0; i < ctx->nworkers; i++)
+    ws[i] = &ctx->workers[i].stats;
+  uint64_t dropped = stats_merge(ws, ctx->nworkers, &merged, &a);
   struct snapshot *s = snapshot_acquire(NULL);
   cJSON *res = cJSON_CreateObject();
   cJSON *chans = cJSON_AddArrayToObject(res, "channels");
@@ -181,6 +157,8 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
     void *v;
     const char *key = strmap_slot(&merged, k, &v);
     if (!key)
+      continue;
+    if (key[0] != 'c' && key[0] != 'm')    /* the finer keys are for /metrics */
       continue;
     cJSON *o = entry_json(v);
     if (key[0] == 'c') {
@@ -413,6 +391,7 @@ int admin_reload_config(struct admin_ctx *ctx, char *err, size_t errlen)
     return -1;
   }
   log_configure(next->log_level, next->log_format);
+  writer_set_access_log(next->access_log);
   if (prev != ctx->startup_cfg)
     free((void *)prev);
   log_msg(LOG_INFO, "configuration reloaded", "file=\"%s\" changed=%d needs_restart=%d",

@@ -27,6 +27,7 @@ struct admin_ctx {
   struct worker *workers;
   int nworkers;
   long long started_at;        /* unix seconds */
+  const char *metrics_address; /* where /metrics is served ("off" when it is not) */
 };
 
 /* Binds the socket (mode 0600); -1 with err when it cannot, or when a live relayd owns it. */

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "snapshot.h"
 #include "util.h"
@@ -183,6 +184,7 @@ int main(int argc, char **argv)
     free(cl.args);
     return 1;
   }
+  writer_set_access_log(cfg->access_log);
   if (writer_start(cfg->db, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot start the writer", "error=\"%s\"", err);
     db_close(ctx.db);
@@ -219,6 +221,18 @@ int main(int argc, char **argv)
     started++;
     ctx.nworkers = started;
   }
+  struct metrics *metrics = NULL;
+  ctx.metrics_address = "off";
+  if (strcmp(cfg->metrics_listen, "off") != 0) {
+    /* not fatal: the API matters more than its metrics (the error says what to fix) */
+    metrics = metrics_start(cfg->metrics_listen, workers, n, ctx.started_at, err, sizeof err);
+    if (metrics) {
+      ctx.metrics_address = metrics_address(metrics);
+      log_msg(LOG_INFO, "metrics listening", "addr=%s path=/metrics", ctx.metrics_address);
+    } else {
+      log_msg(LOG_ERR, "metrics disabled: cannot listen", "error=\"%s\"", err);
+    }
+  }
   log_msg(LOG_INFO, "relayd ready", "version=%s listen=%s db=\"%s\" admin_socket=%s workers=%d "
           "config=\"%s\"", RELAY_VERSION, cfg->listen, dbsafe, cfg->admin_socket, n, cfg->file);
   char status[600], what[300];
@@ -227,6 +241,7 @@ int main(int argc, char **argv)
   notify_ready(status);
   admin_run(&ctx, admin_fd);
   exit_code = 0;
+  metrics_stop(metrics);
 out:
   if (exit_code != 0)
     notify_send("STATUS=failed to start: %s", err);

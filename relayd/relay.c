@@ -82,6 +82,8 @@ struct request {
   const struct endpoint_def *def;
   enum phase phase;
   char request_id[40];
+  char access_path[96];                /* "METHOD URL" for the access log of an unbilled request
+                                          (only filled while access_log is on) */
   const struct snap_token *token;
   int64_t pin_channel;
   struct buf body;
@@ -140,6 +142,7 @@ struct request {
   int final_status;
   const char *end_reason;
   uint64_t t0_us, t_first_us;
+  uint64_t t_upstream_us;      /* when the current upstream transfer started */
 };
 
 /* ---------------------------------------------------------------- responses */
@@ -353,6 +356,7 @@ static void settle(struct request *r, const char *end_reason)
   ev.stream = r->rq.stream;
   ev.prompt_tokens = rec.prompt_tokens;
   ev.completion_tokens = rec.completion_tokens;
+  ev.cached_tokens = produced ? r->usage.cached_tokens : 0;
   ev.quota = charged;
   ev.elapsed_us = (int64_t)(now - r->t0_us);
   ev.first_byte_us = r->t_first_us ? (int64_t)(r->t_first_us - r->t0_us) : 0;
@@ -402,6 +406,7 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   r->t0_us = now_us_mono();
   r->snap = snapshot_acquire(&w->snap_cache);
   w->cfg = &w->snap_cache->cfg;   /* settings published with the snapshot (reloadable keys) */
+  r->body.cap = (size_t)w->cfg->max_body_bytes;   /* a pooled buffer follows a reload */
   snprintf(r->request_id, sizeof r->request_id, "%011llx%04x%02x%06llx",
            (unsigned long long)now_unix_ms(), w->node_tag, w->idx & 0xff,
            (unsigned long long)(w->next_request_seq++ & 0xffffff));
@@ -418,7 +423,7 @@ static void detach_upstream(struct request *r)
 {
   if (!r->easy)
     return;
-  stats_channel_busy(&r->w->stats, r->channel->id, -1);
+  stats_upstream_done(&r->w->stats, r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
   curl_multi_remove_handle(r->w->multi, r->easy);
   worker_easy_put(r->w, r->easy);
   r->easy = NULL;
@@ -947,6 +952,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   CURL *e = worker_easy_get(w);
   r->easy = e;
   stats_channel_busy(&w->stats, ch->id, +1);
+  r->t_upstream_us = now_us_mono();
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
@@ -1412,6 +1418,8 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     if (!r)
       return MHD_NO;
     *req_cls = r;
+    if (writer_access_log())
+      snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
     if (atomic_load_explicit(&w->stop, memory_order_relaxed) ||
         atomic_load_explicit(&w->draining, memory_order_relaxed)) {
       struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
@@ -1463,6 +1471,21 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
   if (!r)
     return;
   *req_cls = NULL;
+  if (!r->billing_open && r->access_path[0] && writer_access_log()) {
+    /* never billed (refused before a reservation): the writer prints its access line only */
+    struct log_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = LOGT_ACCESS;
+    copy_str(rec.request_id, sizeof rec.request_id, r->request_id);
+    copy_str(rec.content, sizeof rec.content, r->access_path);
+    copy_str(rec.model, sizeof rec.model, r->rq.model);
+    rec.status = r->final_status ? r->final_status : 499;
+    rec.elapsed_ms = (int64_t)((now_us_mono() - r->t0_us) / 1000);
+    copy_str(rec.end_reason, sizeof rec.end_reason,
+             toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? "client_gone"
+             : rec.status < 400 ? "done" : "refused");
+    writer_submit(&rec);
+  }
   if (r->billing_open && !r->settled) {
     /* the client went away (or the connection failed) before the upstream finished */
     detach_upstream(r);

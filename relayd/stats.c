@@ -68,10 +68,79 @@ static void add(struct stat_entry *e, const struct req_event *ev, bool error)
   e->errors += error;
   e->prompt_tokens += (uint64_t)ev->prompt_tokens;
   e->completion_tokens += (uint64_t)ev->completion_tokens;
+  e->cached_tokens += (uint64_t)ev->cached_tokens;
   e->quota += (uint64_t)ev->quota;
   e->latency[stats_bucket(ev->elapsed_us)]++;
-  if (ev->first_byte_us > 0)
+  e->latency_sum_us += (uint64_t)(ev->elapsed_us > 0 ? ev->elapsed_us : 0);
+  if (ev->first_byte_us > 0) {
     e->first_byte[stats_bucket(ev->first_byte_us)]++;
+    e->first_byte_sum_us += (uint64_t)ev->first_byte_us;
+  }
+}
+
+void stats_entry_add(struct stat_entry *dst, const struct stat_entry *src)
+{
+  dst->in_flight += src->in_flight;
+  dst->requests += src->requests;
+  dst->errors += src->errors;
+  dst->prompt_tokens += src->prompt_tokens;
+  dst->completion_tokens += src->completion_tokens;
+  dst->cached_tokens += src->cached_tokens;
+  dst->quota += src->quota;
+  dst->latency_sum_us += src->latency_sum_us;
+  dst->first_byte_sum_us += src->first_byte_sum_us;
+  dst->upstream_sum_us += src->upstream_sum_us;
+  for (int b = 0; b < LAT_BUCKETS; b++) {
+    dst->latency[b] += src->latency[b];
+    dst->first_byte[b] += src->first_byte[b];
+    dst->upstream[b] += src->upstream[b];
+  }
+}
+
+uint64_t stats_merge(struct worker_stats *const *ws, int n, struct strmap *out, struct arena *a)
+{
+  uint64_t dropped = 0;
+  for (int i = 0; i < n; i++) {
+    dropped += atomic_load(&ws[i]->events_dropped);
+    pthread_mutex_lock(&ws[i]->lock);
+    for (size_t k = 0; k < ws[i]->entries.nslots; k++) {
+      void *v;
+      const char *key = strmap_slot(&ws[i]->entries, k, &v);
+      if (!key)
+        continue;
+      struct stat_entry *dst = strmap_get(out, key);
+      if (!dst) {
+        dst = arena_alloc(a, sizeof *dst);
+        strmap_put(out, arena_strdup(a, key), dst);
+      }
+      stats_entry_add(dst, v);
+    }
+    pthread_mutex_unlock(&ws[i]->lock);
+  }
+  return dropped;
+}
+
+void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us)
+{
+  char ck[32];
+  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  if (upstream_us < 0)
+    upstream_us = 0;
+  pthread_mutex_lock(&ws->lock);
+  struct stat_entry *e = entry(ws, ck);
+  e->in_flight--;
+  e->upstream[stats_bucket(upstream_us)]++;
+  e->upstream_sum_us += (uint64_t)upstream_us;
+  pthread_mutex_unlock(&ws->lock);
+}
+
+void stats_ratelimit_rejected(struct worker_stats *ws, const char *scope)
+{
+  char k[80];
+  snprintf(k, sizeof k, "l%s", scope);
+  pthread_mutex_lock(&ws->lock);
+  entry(ws, k)->requests++;
+  pthread_mutex_unlock(&ws->lock);
 }
 
 void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
@@ -85,13 +154,18 @@ void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
 
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error)
 {
-  char ck[32], mk[80];
+  char ck[32], mk[80], rk[128], ek[32];
   snprintf(ck, sizeof ck, "c%lld", (long long)ev->channel_id);
   snprintf(mk, sizeof mk, "m%s", ev->model);
+  snprintf(rk, sizeof rk, "r%s\x1f%lld\x1f%d", ev->model, (long long)ev->channel_id, ev->status);
+  snprintf(ek, sizeof ek, "e%s", ev->end_reason);
   pthread_mutex_lock(&ws->lock);
   if (ev->channel_id)
     add(entry(ws, ck), ev, error);
   add(entry(ws, mk), ev, error);
+  add(entry(ws, rk), ev, error);
+  if (ev->stream)
+    entry(ws, ek)->requests++;
   pthread_mutex_unlock(&ws->lock);
 
   if (atomic_load_explicit(&stats_subscribers, memory_order_relaxed) == 0)

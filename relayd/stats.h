@@ -5,8 +5,11 @@
  * The worker records under its own mutex, which only the admin thread ever contends for (when it
  * collects, a few times a second at most); events go through a single-producer single-consumer
  * ring that never blocks the worker: when it is full the event is dropped and counted.
- * Callers: relay.c (record, on settle), admin.c (collect, drain events). Never: allocates per
- * request once a key has been seen; blocks a worker on anything slow.
+ * Entries are keyed by a kind letter: "c<channel id>", "m<model>", "r<model>\x1f<channel id>\x1f
+ * <status>" (requests, tokens and quota by model, channel and status, for /metrics), "e<reason>"
+ * (how streams ended), "l<scope>" (rate-limit rejections).
+ * Callers: relay.c (record, on settle), admin.c (collect, drain events), metrics.c (collect).
+ * Never: allocates per request once a key has been seen; blocks a worker on anything slow.
  */
 #ifndef RELAY_STATS_H
 #define RELAY_STATS_H
@@ -24,9 +27,11 @@
 struct stat_entry {
   int64_t in_flight;            /* channel entries: upstream transfers open now */
   uint64_t requests, errors;
-  uint64_t prompt_tokens, completion_tokens, quota;
+  uint64_t prompt_tokens, completion_tokens, cached_tokens, quota;
+  uint64_t latency_sum_us, first_byte_sum_us, upstream_sum_us;
   uint32_t latency[LAT_BUCKETS];
   uint32_t first_byte[LAT_BUCKETS];
+  uint32_t upstream[LAT_BUCKETS];  /* channel entries: one upstream transfer, start to end */
 };
 
 /* What a finished request reports. */
@@ -39,7 +44,7 @@ struct req_event {
   char user[64];
   int status;
   bool stream;
-  int64_t prompt_tokens, completion_tokens, quota;
+  int64_t prompt_tokens, completion_tokens, cached_tokens, quota;
   int64_t elapsed_us, first_byte_us;
   char end_reason[16];
 };
@@ -62,6 +67,15 @@ void stats_free(struct worker_stats *ws);
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error);
 /* An upstream transfer on channel_id starts (+1) or ends (-1). */
 void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta);
+/* An upstream transfer on channel_id ended after upstream_us: in_flight -1 and the histogram. */
+void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us);
+/* A request refused by a rate limit; scope names the limit ("token_rpm", "user_tpm", ...). */
+void stats_ratelimit_rejected(struct worker_stats *ws, const char *scope);
+/* Adds src into dst (all counters and histograms). */
+void stats_entry_add(struct stat_entry *dst, const struct stat_entry *src);
+/* Sums the entries of n workers' stats into out (keys and entries allocated from a; the caller
+ * frees both). Takes each worker's lock in turn, briefly. Returns the events dropped. */
+uint64_t stats_merge(struct worker_stats *const *ws, int n, struct strmap *out, struct arena *a);
 
 /* Admin side: the bucket index of a duration, and its upper bound in microseconds. */
 int stats_bucket(int64_t us);

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "log.h"
@@ -28,6 +30,83 @@ static struct {
   struct db *db;
   struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static _Atomic bool access_log_on;
+
+void writer_set_access_log(bool on)
+{
+  atomic_store(&access_log_on, on);
+}
+
+bool writer_access_log(void)
+{
+  return atomic_load_explicit(&access_log_on, memory_order_relaxed);
+}
+
+/* key="value" with \ and " escaped (log.c reads it back for JSON). */
+static void kv_quoted(struct buf *b, const char *key, const char *v)
+{
+  buf_appendf(b, " %s=\"", key);
+  for (; *v; v++) {
+    if (*v == '"' || *v == '\\')
+      buf_append(b, "\\", 1);
+    if ((unsigned char)*v >= 0x20)
+      buf_append(b, v, 1);
+  }
+  buf_append_str(b, "\"");
+}
+
+/* One line per request: ids, names, model, channel, status, tokens, quota, times, end reason.
+ * Never a key: the record holds none. */
+static void access_lines(const struct log_record *recs, size_t n)
+{
+  if (!log_enabled(LOG_INFO))
+    return;
+  /* whole lines gathered into writes of at most PIPE_BUF bytes (atomic on a pipe or journald's
+     stream socket; other threads' lines never land inside one) */
+  char out[4096], line[4200];
+  size_t used = 0;
+  struct buf b;
+  buf_init(&b, 2048);
+  for (size_t i = 0; i < n; i++) {
+    const struct log_record *r = &recs[i];
+    buf_reset(&b);
+    buf_appendf(&b, "request_id=%s", r->request_id[0] ? r->request_id : "-");
+    if (r->type == LOGT_ACCESS) {
+      kv_quoted(&b, "path", r->content);
+    } else {
+      buf_appendf(&b, " user_id=%lld", (long long)r->user_id);
+      kv_quoted(&b, "user", r->username);
+      buf_appendf(&b, " token_id=%lld", (long long)r->token_id);
+      kv_quoted(&b, "token", r->token_name);
+      kv_quoted(&b, "group", r->group);
+    }
+    kv_quoted(&b, "model", r->model);
+    if (r->upstream_model[0] && strcmp(r->upstream_model, r->model) != 0)
+      kv_quoted(&b, "upstream_model", r->upstream_model);
+    buf_appendf(&b, " channel=%lld status=%d stream=%s prompt_tokens=%lld completion_tokens=%lld "
+                "quota=%lld dur_ms=%lld ttfb_ms=%lld end_reason=%s usage=%s",
+                (long long)r->channel_id, r->status, r->is_stream ? "true" : "false",
+                (long long)r->prompt_tokens, (long long)r->completion_tokens, (long long)r->quota,
+                (long long)r->elapsed_ms, (long long)r->first_byte_ms,
+                r->end_reason[0] ? r->end_reason : "-", r->usage_source[0] ? r->usage_source : "-");
+    size_t len = log_line(line, sizeof line, LOG_INFO, "request", b.data ? b.data : "");
+    if (used + len > sizeof out) {
+      ssize_t w = write(STDERR_FILENO, out, used);
+      (void)w;
+      used = 0;
+    }
+    if (len <= sizeof out) {
+      memcpy(out + used, line, len);
+      used += len;
+    }
+  }
+  if (used) {
+    ssize_t w = write(STDERR_FILENO, out, used);
+    (void)w;
+  }
+  buf_free(&b);
+}
 
 void writer_submit(const struct log_record *rec)
 {
@@ -78,6 +157,8 @@ static int commit_batch(const struct log_record *recs, size_t n)
     goto out;
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
+    if (r->type == LOGT_ACCESS)
+      continue;
     if (r->user_id) {
       struct agg *a = agg_add(users, cap, r->user_id);
       a->quota += r->quota;
@@ -96,6 +177,8 @@ static int commit_batch(const struct log_record *recs, size_t n)
   int64_t now = now_unix();
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
+    if (r->type == LOGT_ACCESS)
+      continue;
     struct db_stmt *st = W.ins_log;
     db_reset(st);
     db_bind_text(st, 1, r->request_id);
@@ -195,15 +278,19 @@ static void *writer_main(void *arg)
       pthread_cond_timedwait(&W.wake, &W.lock, &ts);
     }
     bool stopping = W.stopping;
+    bool fresh = false;
     if (!batch && W.len) {
       /* take the whole queue; workers start a fresh one */
       batch = W.queue;
       blen = W.len;
       W.queue = NULL;
       W.len = W.cap = 0;
+      fresh = true;
     }
     W.committing = blen;
     pthread_mutex_unlock(&W.lock);
+    if (fresh && writer_access_log())
+      access_lines(batch, blen);
 
     if (batch) {
       uint64_t t0 = now_us_mono();

@@ -6,6 +6,8 @@
  * db_base by the committed charges (under balance_lock, see snapshot.h), so a reload folds
  * database changes in without counting a charge twice.
  * A failed commit keeps the batch and tries again; records are never dropped.
+ * With access_log on, the writer also prints one log line per record (msg="request"), from its own
+ * thread, when it takes the records: the workers pay nothing for it.
  * Callers: relay.c (submit), main.c (start, stop), admin.c (stats). Never: blocks a worker on the
  * database.
  */
@@ -18,7 +20,8 @@
 
 #include "snapshot.h"
 
-enum log_type { LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
+/* LOGT_ACCESS: not a database row; only an access log line (a request that was never billed). */
+enum log_type { LOGT_ACCESS = 0, LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
                 LOGT_REFUND = 6 };
 
 struct log_record {
@@ -53,6 +56,10 @@ struct writer_stats {
 };
 
 int writer_start(const char *db_url, char *err, size_t errlen);
+/* access_log: one log line per record taken from the queue, formatted on the writer thread (never
+ * on a worker), whatever the commit does. Set at start and on reload. */
+void writer_set_access_log(bool on);
+bool writer_access_log(void);
 void writer_submit(const struct log_record *rec);
 /* Commits everything still queued, then stops the thread. */
 void writer_stop(void);

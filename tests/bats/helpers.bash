@@ -23,6 +23,10 @@
 
 : "${RELAY_BIN:?RELAY_BIN must point at the built binaries (tests/run.sh sets it)}"
 
+# relayd's /metrics listener defaults to 127.0.0.1:9090; tests (several suites, and other checkouts,
+# may run at once) take any free port unless a test says otherwise (--metrics-listen wins over this).
+export RELAY_METRICS_LISTEN="${RELAY_METRICS_LISTEN-127.0.0.1:0}"
+
 # _relay_scale N: prints N, tripled under RELAY_ASAN=1 (sanitized binaries start and stop slower).
 _relay_scale() {
   if [ "${RELAY_ASAN:-0}" = 1 ]; then echo $(($1 * 3)); else echo "$1"; fi

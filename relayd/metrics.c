@@ -1,0 +1,405 @@
+/* metrics: see metrics.h. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "snapshot.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+#include "writer.h"
+
+struct metrics {
+  struct MHD_Daemon *mhd;
+  int fd;
+  char address[160];
+  struct worker *workers;
+  int nworkers;
+  int64_t started_at;
+};
+
+/* ---------------------------------------------------------------- exposition */
+
+/* s as a label value: \ " and newline escaped. */
+static void label(struct buf *b, const char *s)
+{
+  for (; *s; s++) {
+    if (*s == '\\')
+      buf_append_str(b, "\\\\");
+    else if (*s == '"')
+      buf_append_str(b, "\\\"");
+    else if (*s == '\n')
+      buf_append_str(b, "\\n");
+    else
+      buf_append(b, s, 1);
+  }
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+  buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* "name{k1="v1",k2="v2"}" with n label pairs (NULL keys are skipped). */
+static void series(struct buf *b, const char *name, const char *const *kv, int n)
+{
+  buf_append_str(b, name);
+  bool any = false;
+  for (int i = 0; i < n; i++) {
+    if (!kv[2 * i])
+      continue;
+    buf_append_str(b, any ? "," : "{");
+    any = true;
+    buf_append_str(b, kv[2 * i]);
+    buf_append_str(b, "=\"");
+    label(b, kv[2 * i + 1]);
+    buf_append_str(b, "\"");
+  }
+  if (any)
+    buf_append_str(b, "}");
+}
+
+/* A histogram of stats buckets as seconds: le at every doubling from 50 us (exact bucket edges:
+ * internal bucket 4j ends at 50 us * 2^j). */
+static void histogram(struct buf *b, const char *name, const char *lk, const char *lv,
+                      const uint32_t *h, uint64_t sum_us)
+{
+  char bucket[128], le[32];
+  snprintf(bucket, sizeof bucket, "%s_bucket", name);
+  uint64_t cum = 0, total = 0;
+  for (int i = 0; i < LAT_BUCKETS; i++)
+    total += h[i];
+  for (int j = 0; 4 * j < LAT_BUCKETS; j++) {
+    for (int i = j ? 4 * (j - 1) + 1 : 0; i <= 4 * j; i++)
+      cum += h[i];
+    snprintf(le, sizeof le, "%g", stats_bucket_upper_us(4 * j) / 1e6);
+    const char *kv[] = {lk, lv, "le", le};
+    series(b, bucket, kv, 2);
+    buf_appendf(b, " %llu\n", (unsigned long long)cum);
+  }
+  const char *kv[] = {lk, lv, "le", "+Inf"};
+  series(b, bucket, kv, 2);
+  buf_appendf(b, " %llu\n", (unsigned long long)total);
+  char n2[128];
+  snprintf(n2, sizeof n2, "%s_sum", name);
+  series(b, n2, kv, 1);
+  buf_appendf(b, " %.6f\n", (double)sum_us / 1e6);
+  snprintf(n2, sizeof n2, "%s_count", name);
+  series(b, n2, kv, 1);
+  buf_appendf(b, " %llu\n", (unsigned long long)total);
+}
+
+static const char *channel_name(const struct snapshot *s, const char *id_text, char *buf, size_t len)
+{
+  int64_t id = 0;
+  parse_int64(id_text, &id);
+  const struct snap_channel *c = s && id ? snapshot_channel(s, id) : NULL;
+  if (c)
+    return c->name;
+  if (!id)
+    return "";
+  snprintf(buf, len, "#%lld", (long long)id);    /* deleted since */
+  return buf;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Splits "r<model>\x1f<channel>\x1f<status>" in place. */
+static bool split_r(char *k, char **model, char **chan, char **status)
+{
+  *model = k + 1;
+  char *a = strchr(*model, '\x1f');
+  if (!a)
+    return false;
+  *a = '\0';
+  *chan = a + 1;
+  char *b2 = strchr(*chan, '\x1f');
+  if (!b2)
+    return false;
+  *b2 = '\0';
+  *status = b2 + 1;
+  return true;
+}
+
+char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, size_t *len)
+{
+  struct arena a = {0};
+  struct strmap merged;
+  strmap_init(&merged, 64);
+  struct worker_stats *ws[nworkers > 0 ? nworkers : 1];
+  uint64_t received = 0;
+  int64_t in_flight = 0;
+  for (int i = 0; i < nworkers; i++) {
+    ws[i] = &workers[i].stats;
+    received += atomic_load_explicit(&workers[i].ctr.requests_total, memory_order_relaxed);
+    in_flight += atomic_load_explicit(&workers[i].ctr.in_flight, memory_order_relaxed);
+  }
+  uint64_t dropped = stats_merge(ws, nworkers, &merged, &a);
+  struct snapshot *s = snapshot_acquire(NULL);
+  struct writer_stats wst;
+  writer_get_stats(&wst);
+
+  /* keys by kind, sorted so a scrape lists series in a stable order */
+  size_t nkeys = 0;
+  const char **keys = arena_alloc(&a, (merged.nslots + 1) * sizeof *keys);
+  for (size_t k = 0; k < merged.nslots; k++) {
+    void *v;
+    const char *key = strmap_slot(&merged, k, &v);
+    if (key)
+      keys[nkeys++] = key;
+  }
+  qsort(keys, nkeys, sizeof *keys, cmp_key);
+
+  struct buf b;
+  buf_init(&b, 64u << 20);
+  char tmp[48];
+
+  family(&b, "relayd_build_info", "gauge", "relayd's version (the value is always 1)");
+  buf_appendf(&b, "relayd_build_info{version=\"%s\"} 1\n", RELAY_VERSION);
+  family(&b, "relayd_uptime_seconds", "gauge", "seconds since relayd started");
+  buf_appendf(&b, "relayd_uptime_seconds %lld\n", (long long)(now_unix() - started_at));
+  family(&b, "relayd_http_requests_total", "counter",
+         "requests that reached a handler, whatever their outcome");
+  buf_appendf(&b, "relayd_http_requests_total %llu\n", (unsigned long long)received);
+  family(&b, "relayd_inflight_requests", "gauge", "requests being served now");
+  buf_appendf(&b, "relayd_inflight_requests %lld\n", (long long)in_flight);
+  family(&b, "relayd_writer_backlog", "gauge", "request log rows waiting for the database writer");
+  buf_appendf(&b, "relayd_writer_backlog %llu\n", (unsigned long long)wst.backlog);
+  family(&b, "relayd_events_dropped_total", "counter",
+         "request events admin subscribers missed because a worker's ring was full");
+  buf_appendf(&b, "relayd_events_dropped_total %llu\n", (unsigned long long)dropped);
+
+  /* by model, channel and status */
+  static const struct { const char *name, *help; } rfam[] = {
+      {"relayd_requests_total", "relayed requests by model, channel and HTTP status"},
+      {"relayd_tokens_total", "tokens by model, channel and type (input, output, cached)"},
+      {"relayd_spend_quota_total", "quota charged by model and channel (500000 = 1 USD)"},
+  };
+  for (int f = 0; f < 3; f++) {
+    family(&b, rfam[f].name, "counter", rfam[f].help);
+    for (size_t k = 0; k < nkeys; k++) {
+      if (keys[k][0] != 'r')
+        continue;
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      char kb[256], *model, *chan, *status, cn[32];
+      snprintf(kb, sizeof kb, "%s", keys[k]);
+      if (!split_r(kb, &model, &chan, &status))
+        continue;
+      const char *cname = channel_name(s, chan, cn, sizeof cn);
+      if (f == 0) {
+        const char *kv[] = {"model", model, "channel", cname, "code", status};
+        series(&b, rfam[f].name, kv, 3);
+        buf_appendf(&b, " %llu\n", (unsigned long long)e->requests);
+      } else if (f == 1) {
+        static const char *const types[] = {"input", "output", "cached"};
+        uint64_t v[] = {e->prompt_tokens, e->completion_tokens, e->cached_tokens};
+        for (int t = 0; t < 3; t++) {
+          const char *kv[] = {"model", model, "channel", cname, "code", status, "type", types[t]};
+          series(&b, rfam[f].name, kv, 4);
+          buf_appendf(&b, " %llu\n", (unsigned long long)v[t]);
+        }
+      } else {
+        const char *kv[] = {"model", model, "channel", cname, "code", status};
+        series(&b, rfam[f].name, kv, 3);
+        buf_appendf(&b, " %llu\n", (unsigned long long)e->quota);
+      }
+    }
+  }
+
+  family(&b, "relayd_request_duration_seconds", "histogram",
+         "request duration from arrival to the last byte, by model");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'm') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      histogram(&b, "relayd_request_duration_seconds", "model", keys[k] + 1, e->latency,
+                e->latency_sum_us);
+    }
+  family(&b, "relayd_time_to_first_token_seconds", "histogram",
+         "time from arrival to the first byte of the answer, by model");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'm') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      histogram(&b, "relayd_time_to_first_token_seconds", "model", keys[k] + 1, e->first_byte,
+                e->first_byte_sum_us);
+    }
+  family(&b, "relayd_upstream_duration_seconds", "histogram",
+         "one upstream transfer from its start to its end, by channel");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'c') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      histogram(&b, "relayd_upstream_duration_seconds", "channel",
+                channel_name(s, keys[k] + 1, tmp, sizeof tmp), e->upstream, e->upstream_sum_us);
+    }
+  family(&b, "relayd_channel_inflight", "gauge", "upstream transfers open now, by channel");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'c') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      const char *kv[] = {"channel", channel_name(s, keys[k] + 1, tmp, sizeof tmp)};
+      series(&b, "relayd_channel_inflight", kv, 1);
+      buf_appendf(&b, " %lld\n", (long long)e->in_flight);
+    }
+  family(&b, "relayd_stream_end_total", "counter",
+         "streamed requests by how they ended (done, client_gone, upstream_error, timeout, ...)");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'e') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      const char *kv[] = {"reason", keys[k] + 1};
+      series(&b, "relayd_stream_end_total", kv, 1);
+      buf_appendf(&b, " %llu\n", (unsigned long long)e->requests);
+    }
+  family(&b, "relayd_ratelimit_rejections_total", "counter", "requests refused by a rate limit, by scope");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'l') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      const char *kv[] = {"scope", keys[k] + 1};
+      series(&b, "relayd_ratelimit_rejections_total", kv, 1);
+      buf_appendf(&b, " %llu\n", (unsigned long long)e->requests);
+    }
+  family(&b, "relayd_channel_up", "gauge",
+         "1 when a channel takes requests; state: enabled, disabled or auto_disabled");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    const char *state = c->status == STATUS_ENABLED ? "enabled" : c->status == 3 ? "auto_disabled" : "disabled";
+    const char *kv[] = {"channel", c->name, "state", state};
+    series(&b, "relayd_channel_up", kv, 2);
+    buf_appendf(&b, " %d\n", c->status == STATUS_ENABLED);
+  }
+
+  snapshot_release(s);
+  strmap_free(&merged);
+  arena_free(&a);
+  return buf_steal(&b, len);
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_size, void **req_cls)
+{
+  (void)version; (void)upload_data; (void)req_cls;
+  struct metrics *m = cls;
+  if (*upload_size) {            /* a body is not expected: drop it */
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  struct MHD_Response *r;
+  unsigned status;
+  bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+  if (get && strcmp(url, "/metrics") == 0) {
+    size_t len = 0;
+    char *text = metrics_render(m->workers, m->nworkers, m->started_at, &len);
+    r = MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE
+                                                                      : MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    status = MHD_HTTP_OK;
+  } else {
+    static const char nf[] = "relayd metrics: GET /metrics\n", na[] = "only GET and HEAD\n";
+    r = MHD_create_response_from_buffer(get ? sizeof nf - 1 : sizeof na - 1,
+                                        (void *)(get ? nf : na), MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    if (!get)
+      MHD_add_response_header(r, "Allow", "GET, HEAD");
+    status = get ? MHD_HTTP_NOT_FOUND : MHD_HTTP_METHOD_NOT_ALLOWED;
+  }
+  enum MHD_Result ret = MHD_queue_response(conn, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static int listen_on(const char *hostport, char *addr_out, size_t addrlen, char *err, size_t errlen)
+{
+  char host[128];
+  const char *colon = strrchr(hostport, ':');
+  size_t hl = colon ? (size_t)(colon - hostport) : 0;
+  if (!colon || hl == 0 || hl >= sizeof host) {
+    snprintf(err, errlen, "metrics_listen '%s' must be HOST:PORT", hostport);
+    return -1;
+  }
+  memcpy(host, hostport, hl);
+  host[hl] = '\0';
+  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+    memmove(host, host + 1, hl - 2);
+    host[hl - 2] = '\0';
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai;
+  int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+  if (rc != 0) {
+    snprintf(err, errlen, "metrics_listen '%s': %s", hostport, gai_strerror(rc));
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+  if (fd >= 0)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+    snprintf(err, errlen, "metrics_listen %s: %s", hostport, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char h[NI_MAXHOST], p[NI_MAXSERV];
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+      getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+    snprintf(addr_out, addrlen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+  else
+    snprintf(addr_out, addrlen, "%s", hostport);
+  return fd;
+}
+
+struct metrics *metrics_start(const char *listen, struct worker *workers, int nworkers,
+                              int64_t started_at, char *err, size_t errlen)
+{
+  struct metrics *m = calloc(1, sizeof *m);
+  if (!m) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  m->workers = workers;
+  m->nworkers = nworkers;
+  m->started_at = started_at;
+  m->fd = listen_on(listen, m->address, sizeof m->address, err, errlen);
+  if (m->fd < 0) {
+    free(m);
+    return NULL;
+  }
+  m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, answer, m,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+  if (!m->mhd) {
+    snprintf(err, errlen, "metrics_listen %s: cannot start the HTTP daemon", listen);
+    close(m->fd);
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+const char *metrics_address(const struct metrics *m)
+{
+  return m ? m->address : "";
+}
+
+void metrics_stop(struct metrics *m)
+{
+  if (!m)
+    return;
+  MHD_stop_daemon(m->mhd);       /* closes the listen socket it was given */
+  free(m);
+}
