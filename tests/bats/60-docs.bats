@@ -102,7 +102,7 @@ zcomp() {
 @test "the man pages render without groff warnings" {
   command -v groff > /dev/null || skip "groff is not installed"
   for page in "$ROOT/man/gwctl.1" "$ROOT/man/gwtui.1" "$ROOT/$BUILD/man/relayd.8" "$ROOT/$BUILD/man/relayd.conf.5"; do
-    run groff -man -Tutf8 -ww -z "$page"
+    run groff -man -Tutf8 -ww -Wbreak -z "$page"   # all warnings but line adjustment
     [ -z "$output" ] || { echo "$page: $output" >&2; false; }
   done
 }

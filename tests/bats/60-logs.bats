@@ -5,6 +5,9 @@
 
 load helpers
 
+# rows_at_least N: the request log table holds N consume/error rows (evaluated at each call)
+rows_at_least() { [ "$(sql 'SELECT count(*) FROM logs WHERE type IN (2,5)')" -ge "$1" ]; }
+
 setup() {
   relay_env
   mock_start up
@@ -38,10 +41,13 @@ traffic() {
 # access_lines: the msg="request" lines of relayd.log (either format)
 access_lines() { grep -E 'msg="request"|"msg":"request"' "$BATS_TEST_TMPDIR/relayd.log" || true; }
 
+# access_at_least N: relayd.log holds N access lines (evaluated at each call, for wait_until)
+access_at_least() { [ "$(access_lines | wc -l)" -ge "$1" ]; }
+
 @test "access log: one logfmt line per request with the request id it was answered with" {
   relayd_start
   traffic
-  wait_until 10 test "$(access_lines | wc -l)" -ge 6
+  wait_until 10 access_at_least 6
   relayd_stop
   # besides ours, only relayd_start's readiness probes (GET /v1/models without a key)
   [ "$(access_lines | grep -vFf "$BATS_TEST_TMPDIR/ids.txt" | grep -vc 'path="GET /v1/models" model="" channel=0 status=401 ')" -eq 0 ]
@@ -67,7 +73,7 @@ access_lines() { grep -E 'msg="request"|"msg":"request"' "$BATS_TEST_TMPDIR/rela
   printf 'log_format = json\n' > "$CONF"
   relayd_start -c "$CONF"
   traffic
-  wait_until 10 test "$(access_lines | wc -l)" -ge 6
+  wait_until 10 access_at_least 6
   relayd_stop
   access_lines | python3 -c '
 import json, sys
@@ -90,12 +96,12 @@ assert ok["user"] == "alice" and ok["model"] == "gpt-4o-mini" and ok["status"] =
   relayd_start -c "$CONF"
   traffic
   # the writer has committed the billed rows, so it has also been past any access line
-  wait_until 10 test "$(sql 'SELECT count(*) FROM logs WHERE type IN (2,5)')" -ge 2
+  wait_until 10 rows_at_least 2
   sleep 0.2
   [ "$(access_lines | wc -l)" -eq 0 ]
   printf 'access_log = yes\n' > "$CONF"
   kill -HUP "$RELAYD_PID"
   wait_until 10 grep -q 'msg="configuration reloaded"' "$BATS_TEST_TMPDIR/relayd.log"
   traffic
-  wait_until 10 test "$(access_lines | wc -l)" -ge 6
+  wait_until 10 access_at_least 6
 }

@@ -5,6 +5,9 @@
 
 load helpers
 
+# rows_at_least N: the request log table holds N consume/error rows (evaluated at each call)
+rows_at_least() { [ "$(sql 'SELECT count(*) FROM logs WHERE type IN (2,5)')" -ge "$1" ]; }
+
 setup() {
   relay_env
   mock_start up
@@ -78,7 +81,7 @@ PY
   # spend equals what the database charged
   spend=$(value relayd_spend_quota_total 'True')
   [ "$spend" -gt 0 ]
-  wait_until 10 test "$(sql 'SELECT count(*) FROM logs WHERE type IN (2,5)')" -ge 5
+  wait_until 10 rows_at_least 5
   [ "$spend" = "$(sql 'SELECT sum(quota) FROM logs WHERE type = 2')" ]
   [ "$(value relayd_request_duration_seconds_count 'l["model"] == "gpt-4o-mini"')" = 4 ]
   [ "$(value relayd_request_duration_seconds_bucket 'l["model"] == "gpt-4o-mini" and l["le"] == "+Inf"')" = 4 ]
