@@ -423,6 +423,13 @@ static int parse_form(struct MHD_Connection *c, enum media_kind k, const char *c
     snprintf(err, errlen, "the multipart/form-data Content-Type has no usable boundary parameter");
     return 400;
   }
+  /* libmicrohttpd's post processor takes the text after a literal "boundary=" as it is */
+  const char *bp = strstr(ct, "boundary=");
+  if (!bp || bp[9] == '"' || strlen(mq->boundary) < 2) {
+    snprintf(err, errlen, "the multipart/form-data boundary must be given as boundary=VALUE, unquoted, "
+             "with 2 to 70 characters");
+    return 400;
+  }
   mq->multipart = true;
   struct form_ctx x;
   memset(&x, 0, sizeof x);

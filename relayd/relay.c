@@ -1329,7 +1329,7 @@ static enum MHD_Result dispatch(struct request *r)
     return fail_now(r, 403, "permission_error", "model_price_unset", "model",
                     "The model '%s' has no price configured; an administrator must set one "
                     "(gwctl pricing set) before it can be used.", r->rq.model);
-  const char *unit_refusal = r->def->media ? media_price_refusal(r->def->media, r->price) : NULL;
+  const char *unit_refusal = media_price_refusal(r->def->media, r->price);   /* chat counts no images */
   if (unit_refusal)
     return fail_now(r, 403, "permission_error", "model_price_unit", "model",
                     "The model '%s' %s, which %s cannot measure; an administrator must price it "

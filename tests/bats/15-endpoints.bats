@@ -260,6 +260,12 @@ print(len(data), hashlib.sha256(data).hexdigest())')
   post /v1/images/edits -H 'content-type: multipart/form-data' --data-binary @"$BATS_TEST_TMPDIR/form"
   [ "$code" = 400 ]
   echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'boundary'
+  post /v1/images/edits -H 'content-type: multipart/form-data; boundary="BB"' --data-binary @"$BATS_TEST_TMPDIR/form"
+  [ "$code" = 400 ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'unquoted, with 2 to 70 characters'
+  multipart "$BATS_TEST_TMPDIR/short" 'B' model=dall-e-2 prompt=p image=@a.png:100
+  post /v1/images/edits -H 'content-type: multipart/form-data; boundary=B' --data-binary @"$BATS_TEST_TMPDIR/short"
+  [ "$code" = 400 ]
   post /v1/images/edits -H 'content-type: application/json' --data-binary '{"model":"dall-e-2","prompt":"p"}'
   [ "$code" = 415 ]
   multipart "$BATS_TEST_TMPDIR/nomodel" 'BB' prompt=p image=@a.png:100
@@ -460,6 +466,9 @@ print(math.ceil((u["input_tokens"] + u["output_tokens"] * 4) * 1.25 - 1e-9))')
   # a per-image price on a Responses model: the endpoint cannot count images
   gwctl price set gpt-4o --price 0.01 --per image
   pj /v1/responses '{"model":"gpt-4o","input":"hi"}'
+  [ "$code" = 403 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = model_price_unit ]
+  pj /v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
   [ "$code" = 403 ]
   [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = model_price_unit ]
   # a model nobody serves
