@@ -114,7 +114,6 @@ _gwctl()
                 else
                     _gwctl_reply "openai azure anthropic gemini cohere jina deepseek ollama vllm custom"
                 fi ;;
-            --per)      _gwctl_reply "call image second search" ;;
             *)  # the lower-case words of the value: "DATE|never" offers never
                 local lw="" x
                 for x in ${spec//|/ }; do [[ $x == [a-z]* ]] && lw+=" $x"; done

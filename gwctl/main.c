@@ -98,7 +98,8 @@ static const struct gw_cmd commands[] = {
     "redeem a code for a user: adds its quota, once" },
   { "price", "list", cmd_price_list, "[--json]", "list model prices" },
   { "price", "set", cmd_price_set,
-    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD [--per UNIT])",
+    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD "
+    "[--per call|image|second|search])",
     "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
     "second or search" },
   { "price", "unset", cmd_price_unset, "MODEL", "remove a model's price (relayd then refuses it)" },
