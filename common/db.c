@@ -417,6 +417,42 @@ struct db *db_open(const char *url, char *err, size_t errlen)
   return db;
 }
 
+struct db *db_open_foreign(const char *url, char *err, size_t errlen)
+{
+  if (!url || !has_prefix(url, "sqlite:") || !url[strlen("sqlite:")]) {
+    if (url && (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")))
+      snprintf(err, errlen, "reading a PostgreSQL database is not built yet: use sqlite:PATH");
+    else
+      snprintf(err, errlen, "unsupported database URL: use sqlite:PATH");
+    return NULL;
+  }
+  const char *path = url + strlen("sqlite:");
+  struct db *db = calloc(1, sizeof *db);
+  if (!db) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  db->be = &sqlite_backend;
+  sqlite3 *h = NULL;
+  int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL);
+  db->conn = h;
+  if (rc != SQLITE_OK) {
+    snprintf(err, errlen, "cannot open database %s read-only: %s", path,
+             h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+    db_close(db);
+    return NULL;
+  }
+  sqlite3_extended_result_codes(h, 1);
+  sqlite3_busy_timeout(h, 5000);
+  /* an empty or non-database file fails here rather than at the first query */
+  if (sqlite3_exec(h, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "%s is not a readable SQLite database: %s", path, sqlite3_errmsg(h));
+    db_close(db);
+    return NULL;
+  }
+  return db;
+}
+
 void db_close(struct db *db)
 {
   if (!db)

@@ -97,11 +97,19 @@ _gwctl()
         fi
     done
 
+    # apply -f FILE|-: a file, or - for stdin
+    if [[ $prev == -f ]]; then
+        _gwctl_files; COMPREPLY+=(-); return 0
+    fi
     if [[ $prev == --* && -n ${value[$prev]+set} && -n ${value[$prev]} ]]; then
         local spec=${value[$prev]}
         case $prev in
             --key-file) _gwctl_files; COMPREPLY+=(-) ;;
-            --csv)      _gwctl_files ;;
+            --csv|--file) _gwctl_files ;;
+            --from)     mapfile -t COMPREPLY < <(compgen -P sqlite: -f -- "${cur#sqlite:}") ;;
+            --kinds)    _gwctl_reply "channels groups prices users tokens options" ;;
+            --key-refs) _gwctl_reply "none env file:" ;;
+            --flavor)   _gwctl_reply "auto oneapi newapi" ;;
             --user)     _gwctl_reply "$(_gwctl_names user)" ;;
             --token)    _gwctl_reply "$(_gwctl_names token)" ;;
             --channel)  _gwctl_reply "$(_gwctl_names channel)" ;;

@@ -240,12 +240,51 @@ static int check_word(struct gwctl *g, const char *opt, const char *s)
   return rc;
 }
 
-static int check_type(struct gwctl *g, const char *type)
+int gw_channel_type_known(const char *type)
 {
   for (const char *const *t = channel_types; *t; t++)
     if (strcmp(*t, type) == 0)
-      return 0;
+      return 1;
+  return 0;
+}
+
+const char *gw_channel_type_list(void)
+{
+  return CHANNEL_TYPES;
+}
+
+static int check_type(struct gwctl *g, const char *type)
+{
+  if (gw_channel_type_known(type))
+    return 0;
   return gw_usage(g, "unknown channel type '%s' (supported: " CHANNEL_TYPES ")", type);
+}
+
+int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key)
+{
+  return gw_exec(g, "cannot store the channel key", "UPDATE channels SET key = ?2 WHERE id = ?1",
+                 "is", id, key);
+}
+
+int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read the channel key",
+                                  "SELECT key FROM channels WHERE id = ?1", "i", id);
+  if (!st)
+    return -1;
+  enum db_step_result r = db_step(st);
+  int eq = 0;
+  if (r == DB_ROW) {
+    const char *have = db_col_text(st, 0);
+    size_t n = strlen(have);
+    eq = n == strlen(key) && CRYPTO_memcmp(have, key, n) == 0;
+  }
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    gw_dberr(g, "cannot read the channel key");
+    return -1;
+  }
+  return eq;
 }
 
 /* Channels may name groups that do not exist yet (they serve nobody until the group exists). */
@@ -304,12 +343,14 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
   int rc = gw_exec(g, "cannot add the channel",
       "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
       "priority, weight, created_time, tag, other) "
-      "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", "sssssssiiiss", c->type,
-      c->name, c->key, c->base_url, c->models, c->group, c->model_map, c->priority, c->weight,
+      "VALUES (?1, ?2, '', 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", "ssssssiiiss", c->type,
+      c->name, c->base_url, c->models, c->group, c->model_map, c->priority, c->weight,
       (int64_t)time(NULL), c->tag, c->other);
   if (rc != 0)
     return rc;
   *id = db_last_insert_id(g->db);
+  if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
+    return rc;
   warn_unknown_groups(g, c->group);
   struct gw_subject s = { .channel_id = *id };
   return gw_log_manage(g, &s, "channel add %s type=%s models=%s group=%s priority=%" PRId64
@@ -650,12 +691,13 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "priority = CASE WHEN ?6 THEN ?7 ELSE priority END, "
                  "weight = CASE WHEN ?8 THEN ?9 ELSE weight END, "
                  "\"group\" = COALESCE(?10, \"group\"), model_mapping = COALESCE(?11, model_mapping), "
-                 "tag = COALESCE(?12, tag), other = COALESCE(?13, other), key = COALESCE(?14, key) "
+                 "tag = COALESCE(?12, tag), other = COALESCE(?13, other) "
                  "WHERE id = ?1",
-                 "issssiiiisssss", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiissss", ids[i], newname, type, base ? url : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
-                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
-                 key_stdin ? key : NULL);
+                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other);
+    if (rc == 0 && key_stdin)
+      rc = gw_channel_set_key(g, ids[i], key);
     free(other);
   }
   if (rc == 0 && group)

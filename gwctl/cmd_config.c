@@ -9,6 +9,7 @@
  */
 #include "gwctl.h"
 #include "output.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +47,30 @@ static const struct config_key *find_key(struct gwctl *g, const char *key, int *
   }
   *rc = gw_usage(g, "unknown option '%s'; known options: %s", key, known);
   return NULL;
+}
+
+const char *gw_config_key(size_t i)
+{
+  return i < sizeof config_keys / sizeof config_keys[0] ? config_keys[i].key : NULL;
+}
+
+int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
+                    size_t whylen)
+{
+  const struct config_key *k = config_keys;
+  while (k->key && strcmp(k->key, key) != 0)
+    k++;
+  if (!k->key) {
+    snprintf(why, whylen, "unknown option");
+    return -1;
+  }
+  int64_t v = 0;
+  if (parse_int64(value, &v) != 0 || v < k->min || v > k->max) {
+    snprintf(why, whylen, "must be an integer from %" PRId64 " to %" PRId64, k->min, k->max);
+    return -1;
+  }
+  snprintf(out, outlen, "%" PRId64, v);
+  return 0;
 }
 
 /* The stored value of key into buf ("" and 0 when unset); returns 1 set, 0 unset, -1 error. */

@@ -108,6 +108,9 @@ int gw_check_name(struct gwctl *g, const char *what, const char *s);
 int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxitem, char *out,
                  size_t outlen, int *count);
 int gw_is_id(const char *s);                    /* all digits: may be an id */
+/* Why s is not a valid name or list item of at most max bytes ("is empty", "may not contain ','",
+ * ...), or NULL when it is. Prints nothing. */
+const char *gw_name_problem(const char *s, size_t max);
 /* Reads one line from f into out (newline stripped, surrounding blanks trimmed). When f is a terminal,
  * prompts on stderr without echo. Returns 0, or an exit code after printing an error about what. */
 int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, size_t outlen);
@@ -148,7 +151,25 @@ int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *i
 /* Fails with GW_NOTFOUND unless group name exists. */
 int gw_group_check(struct gwctl *g, const char *opt, const char *name);
 
+/* Channels (cmd_channel.c): the channel types gwctl accepts, and the one place gwctl writes and
+ * compares channels.key (so key storage, e.g. encryption at rest, is decided in one spot). */
+int gw_channel_type_known(const char *type);
+const char *gw_channel_type_list(void);           /* "openai, azure, ..." */
+/* Sets channel id's upstream key ("" = none) inside the current transaction. 0 or GW_FAIL. */
+int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key);
+/* 1 when channel id's stored key equals key, 0 when not, -1 after printing an error. */
+int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key);
+
+/* Runtime options (cmd_config.c): the i-th known key (NULL past the end), and the check of a value
+ * for key: 0 with the stored form in out, or -1 with the reason in why. */
+const char *gw_config_key(size_t i);
+int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
+                    size_t whylen);
+
 /* Command handlers: gwctl/cmd_<noun>.c. */
+int cmd_export(struct gwctl *g, int argc, char **argv);
+int cmd_apply(struct gwctl *g, int argc, char **argv);
+int cmd_import_oneapi(struct gwctl *g, int argc, char **argv);
 int cmd_user_add(struct gwctl *g, int argc, char **argv);
 int cmd_user_list(struct gwctl *g, int argc, char **argv);
 int cmd_user_show(struct gwctl *g, int argc, char **argv);

@@ -126,6 +126,16 @@ static const struct gw_cmd commands[] = {
   { "config", "unset", cmd_config_unset, "KEY", "return a runtime option to its default" },
   { "config", "show", cmd_config_show, "[--json]",
     "relayd's start-up settings in force: value, source (default, file, env, cli), reload or restart" },
+  { "export", "", cmd_export, "[--kinds channels,groups,prices,users,tokens,options] "
+    "[--key-refs none|env|file:DIR]",
+    "print the configuration as one JSON document (the apply format; no secrets)" },
+  { "apply", "", cmd_apply, "-f FILE|- [--dry-run] [--prune] [--set-balances] [--json]",
+    "make the database match a JSON document: create, update (and with --prune delete); "
+    "--dry-run prints the plan and exits 2 when there are changes" },
+  { "import", "oneapi", cmd_import_oneapi,
+    "--from sqlite:PATH|postgres://... [--flavor auto|oneapi|newapi] [--dry-run] [--json]",
+    "import users, groups, prices, tokens (keys keep working), channels and redemption codes "
+    "from a One API or New API database, with a report" },
   { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },
   { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
   { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },
@@ -195,6 +205,7 @@ static void print_help(FILE *f, const char *noun)
         "  --version       gwctl's version\n"
         "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 conflict (exists, in use,\n"
         "  used), 5 upstream error (channel test/models), 69 relayd unreachable, 77 refused by relayd\n"
+        "  apply --dry-run: 0 nothing to do, 2 changes to apply (drift), 1 invalid document\n"
         "see gwctl(1)\n", f);
 }
 
@@ -360,12 +371,22 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
   lo[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
   lo[n] = (struct option){ 0, 0, 0, 0 };
 
+  /* one-letter options (apply's -f) are also short options */
+  char shortopts[64] = "-:h";
+  size_t ns = strlen(shortopts);
+  for (const struct gw_opt *o = opts; o && o->name; o++)
+    if (o->name[0] && !o->name[1] && ns + 3 < sizeof shortopts) {
+      shortopts[ns++] = o->name[0];
+      if (o->value)
+        shortopts[ns++] = ':';
+      shortopts[ns] = '\0';
+    }
   int npos = 0, c;
   char opt[128];
   optind = 0;                   /* glibc: start over, forgetting the global parse */
   opterr = 0;
   /* "-": positional arguments come back in order as code 1; ":": a missing value is ':' */
-  while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
     switch (c) {
     case 1:
       if (npos >= nmax)
@@ -394,7 +415,12 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
       set_global(g, c, optarg);
       break;
     default: {
-      const struct gw_opt *o = &opts[c - OPT_CMD];
+      const struct gw_opt *o = c >= OPT_CMD ? &opts[c - OPT_CMD] : NULL;
+      for (const struct gw_opt *p = opts; !o && p && p->name; p++)
+        if (p->name[0] == c && !p->name[1])
+          o = p;
+      if (!o)
+        return gw_usage(g, "unknown option '-%c'", c);
       if (o->value)
         *o->value = optarg;
       else
@@ -507,7 +533,7 @@ int gw_parse_int(struct gwctl *g, const char *opt, const char *s, int64_t min, i
 }
 
 /* A name or list item: printable, no blanks or commas, not starting with '-'. */
-static const char *name_problem(const char *s, size_t max)
+const char *gw_name_problem(const char *s, size_t max)
 {
   size_t n = strlen(s);
   if (n == 0)
@@ -527,7 +553,7 @@ static const char *name_problem(const char *s, size_t max)
 
 int gw_check_name(struct gwctl *g, const char *what, const char *s)
 {
-  const char *why = name_problem(s, GW_NAME_MAX);
+  const char *why = gw_name_problem(s, GW_NAME_MAX);
   if (why && strcmp(why, "is too long") == 0)
     return gw_usage(g, "%s '%.*s...' is longer than %d bytes", what, 20, s, GW_NAME_MAX);
   if (why)
@@ -558,7 +584,7 @@ int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxite
     if ((size_t)(e - b) >= sizeof item || (size_t)(e - b) > maxitem)
       return gw_usage(g, "%s: '%.*s...' is longer than %zu bytes", opt, 20, b, maxitem);
     snprintf(item, sizeof item, "%.*s", (int)(e - b), b);
-    const char *why = name_problem(item, maxitem);
+    const char *why = gw_name_problem(item, maxitem);
     if (why)
       return gw_usage(g, "%s: '%s' %s", opt, item, why);
     int n = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", item);

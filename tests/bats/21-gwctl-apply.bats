@@ -1,0 +1,292 @@
+#!/usr/bin/env bats
+# gwctl export / apply: the round trip (export, apply to an empty database, export again), apply twice
+# is a no-op, one bad entry among many changes nothing and every error names entry and field,
+# --dry-run lists exactly what apply then does (exit 2 on drift), --prune, secret references, key
+# files, manage log rows, and a running relayd serving what apply created.
+
+load helpers
+load gwctl_helpers
+
+setup() {
+  relay_env
+  KEYS="$BATS_TEST_TMPDIR/keys"
+  mkdir -p "$KEYS"
+}
+
+# provision: a database with something of every kind, made with the ordinary commands
+provision() {
+  gwctl user add alice --quota 5000000
+  gwctl user add bob --quota 10 --role admin
+  gwctl group set vip --ratio 1.5 --selectable yes
+  gwctl user edit bob --group vip
+  printf 'sk-upstream-1\n' | gwctl channel add --name oa-main --type openai --base-url "${1:-http://127.0.0.1:9}" \
+    --models gpt-4o-mini,gpt-4o --weight 3 --priority 2 --group default,vip --tag fleet \
+    --model-map '{"gpt-4o":"gpt-4o-2024"}' > /dev/null
+  gwctl channel add --name az --type azure --base-url http://127.0.0.1:9 --models gpt-4o \
+    --api-version 2024-06-01 --no-key > /dev/null
+  gwctl channel disable az
+  gwctl token create --user alice --name laptop --quota 1000 --models gpt-4o-mini \
+    --ips 10.0.0.0/8 --expires 2099-01-01T00:00:00Z > /dev/null
+  gwctl token create --user bob --name ci --unlimited --group vip > /dev/null
+  gwctl price set my-model --ratio 0.5 --completion-ratio 2
+  gwctl price set img --price 0.04
+  gwctl config set retry_times 4
+}
+
+# sorted JSON of an export, for comparisons
+canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))'; }
+
+@test "export: every kind, no secret; --kinds; --key-refs env and file:DIR" {
+  provision
+  run gwctl export
+  [ "$status" -eq 0 ]
+  echo "$output" > "$BATS_TEST_TMPDIR/all.json"
+  [ "$(echo "$output" | $JGET 'sorted(d.keys())')" = '["channels", "groups", "options", "prices", "tokens", "users", "version"]' ]
+  [ "$(echo "$output" | $JGET 'd["version"]')" = 1 ]
+  ( ! grep -q 'sk-upstream-1' "$BATS_TEST_TMPDIR/all.json" )
+  ( ! grep -q '"key"' "$BATS_TEST_TMPDIR/all.json" )
+  [ "$(echo "$output" | $JGET '[c["name"] for c in d["channels"]]')" = '["az", "oa-main"]' ]
+  [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["name"] == "oa-main"][0]["model_mapping"]')" = '{"gpt-4o": "gpt-4o-2024"}' ]
+  [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["name"] == "az"][0]["status"]')" = disabled ]
+  [ "$(echo "$output" | $JGET '[[t["user"], t["name"], t["unlimited"], t["quota"]] for t in d["tokens"]]')" = '[["alice", "laptop", false, 1000], ["bob", "ci", true, 0]]' ]
+  [ "$(echo "$output" | $JGET 'd["options"]')" = '{"retry_times": "4"}' ]
+  [ "$(echo "$output" | $JGET '[p["fixed_price"] for p in d["prices"] if p["model"] == "img"]')" = '[0.04]' ]
+  run gwctl export --kinds users,groups
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | $JGET 'sorted(d.keys())')" = '["groups", "users", "version"]' ]
+  # references: only channels that have a key get one
+  run gwctl export --kinds channels --key-refs env
+  [ "$(echo "$output" | $JGET '[c.get("key") for c in d["channels"]]')" = '[null, {"env": "RELAY_CHANNEL_KEY_OA_MAIN"}]' ]
+  run gwctl export --kinds channels --key-refs "file:$KEYS"
+  [ "$(echo "$output" | $JGET '[c.get("key") for c in d["channels"]]')" = "[null, {\"file\": \"$KEYS/oa-main\"}]" ]
+  refused 2 "unknown kind 'channel'" gwctl export --kinds channel
+  refused 2 "--key-refs must be" gwctl export --key-refs vault
+}
+
+@test "export, apply to an empty database, export again: the same document" {
+  provision
+  gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/a.json"
+  printf 'sk-upstream-1\n' > "$KEYS/oa-main"
+  export RELAY_DB="sqlite:$BATS_TEST_TMPDIR/empty.db"
+  run gwctl apply -f "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"create channel oa-main"* ]]
+  [[ "$output" == *"applied: "* ]]
+  # the token keys are new (printed once), every other value is the same
+  [ "$(echo "$output" | grep -c '^key of token ')" = 2 ]
+  gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/b.json"
+  [ "$(canon < "$BATS_TEST_TMPDIR/a.json")" = "$(canon < "$BATS_TEST_TMPDIR/b.json")" ]
+  # the channel key came through the reference
+  [ "$(sql "SELECT key FROM channels WHERE name = 'oa-main'")" = sk-upstream-1 ]
+  [ "$(sql "SELECT key FROM channels WHERE name = 'az'")" = "" ]
+}
+
+@test "apply twice: the second run changes nothing and says so; dry-run exits 0" {
+  provision
+  gwctl export --key-refs env > "$BATS_TEST_TMPDIR/a.json"
+  export RELAY_DB="sqlite:$BATS_TEST_TMPDIR/second.db" RELAY_CHANNEL_KEY_OA_MAIN=sk-upstream-1
+  gwctl apply -f "$BATS_TEST_TMPDIR/a.json" > /dev/null
+  before=$(db_dump)
+  run gwctl apply -f "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -eq 0 ]
+  [ "$output" = "nothing to do: the database matches $BATS_TEST_TMPDIR/a.json" ]
+  [ "$(db_dump)" = "$before" ]
+  run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -eq 0 ]
+  run gwctl apply --dry-run --json -f - < "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | $JGET '[d["changes"], d["create"], d["update"], d["delete"]]')" = '[[], 0, 0, 0]' ]
+  [ "$(db_dump)" = "$before" ]
+  # a changed channel key is a change (named, never shown); the same key again is not
+  RELAY_CHANNEL_KEY_OA_MAIN=sk-other run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"update channel oa-main: key: (secret) -> (changed)"* ]]
+  ( ! grep -q sk-other <<< "$output" )
+}
+
+@test "one bad entry among many changes nothing; every error names the entry and the field" {
+  provision
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+d = {"version": 1,
+     "users": [{"name": "u%d" % i, "quota": i} for i in range(20)],
+     "channels": [{"name": "c%d" % i, "type": "openai", "base_url": "http://127.0.0.1:9",
+                   "models": ["m"], "weight": i} for i in range(5)],
+     "tokens": [{"user": "u1", "name": "t1", "quota": 5}]}
+d["channels"][3]["name"] = "openai-main"
+d["channels"][3]["weight"] = -1
+d["users"][7]["grop"] = "vip"
+d["tokens"].append({"user": "nobody", "name": "t2", "unlimited": True})
+d["channels"][1]["key"] = {"file": sys.argv[1] + "/missing-key"}
+d["channels"][2]["key"] = {"env": "RELAY_TEST_UNSET_VARIABLE"}
+json.dump(d, open(sys.argv[1] + "/bad.json", "w"))
+PY
+  refused 1 'bad.json: 5 errors; nothing changed' gwctl apply -f "$BATS_TEST_TMPDIR/bad.json"
+  err="$BATS_TEST_TMPDIR/refused.err"
+  grep -qxF 'gwctl: channels[3] "openai-main": field "weight": must be an integer >= 0' "$err"
+  grep -qxF 'gwctl: users[7] "u7": field "grop": unknown field (known: name, role, status, group, quota)' "$err"
+  grep -qF 'gwctl: tokens[1] "nobody/t2": field "user": no user named '"'nobody'" "$err"
+  grep -qF "gwctl: channels[1] \"c1\": field \"key\": cannot read $BATS_TEST_TMPDIR/missing-key: No such file or directory" "$err"
+  grep -qxF 'gwctl: channels[2] "c2": field "key": environment variable RELAY_TEST_UNSET_VARIABLE is not set' "$err"
+  # the same under --dry-run: 1 (an invalid file is an error, not drift)
+  refused 1 '5 errors' gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/bad.json"
+  # not JSON, wrong version, unknown section
+  printf '{"version": 1, "users": [' > "$BATS_TEST_TMPDIR/cut.json"
+  refused 1 'cut.json:1:.*not valid JSON' gwctl apply -f "$BATS_TEST_TMPDIR/cut.json"
+  echo '{"version": 2}' > "$BATS_TEST_TMPDIR/v2.json"
+  refused 1 'field "version": this gwctl reads version 1 only' gwctl apply -f "$BATS_TEST_TMPDIR/v2.json"
+  echo '{"version": 1, "chanels": []}' > "$BATS_TEST_TMPDIR/sec.json"
+  refused 1 'field "chanels": unknown section' gwctl apply -f "$BATS_TEST_TMPDIR/sec.json"
+  echo '{"version": 1, "users": [{"name": "a"}, {"name": "a"}]}' > "$BATS_TEST_TMPDIR/dup.json"
+  refused 1 "users\\[1\\] \"a\": field \"name\": 'a' is already listed as users\\[0\\]" gwctl apply -f "$BATS_TEST_TMPDIR/dup.json"
+  refused 2 'missing -f FILE' gwctl apply
+  refused 3 'cannot open' gwctl apply -f "$BATS_TEST_TMPDIR/nope.json"
+}
+
+@test "dry-run lists exactly the changes apply then makes (exit 2), apply logs each one" {
+  provision
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+d = {"version": 1,
+     "groups": [{"name": "default", "ratio": 1, "selectable": True}, {"name": "vip", "ratio": 2},
+                {"name": "team"}],
+     "users": [{"name": "alice", "group": "team", "status": "disabled"}, {"name": "carol"}],
+     "channels": [{"name": "oa-main", "type": "openai", "base_url": "http://127.0.0.1:9",
+                   "models": "gpt-4o-mini, gpt-4o", "group": ["default", "vip"], "priority": 2,
+                   "weight": 7, "tag": "fleet", "model_mapping": {"gpt-4o": "gpt-4o-2024"}}],
+     "tokens": [{"user": "carol", "name": "new", "quota": 3}],
+     "prices": [{"model": "img", "fixed_price": 0.05}],
+     "options": {"retry_times": 1}}
+json.dump(d, open(sys.argv[1] + "/change.json", "w"))
+PY
+  before=$(db_dump)
+  run gwctl apply --dry-run --json -f "$BATS_TEST_TMPDIR/change.json"
+  [ "$status" -eq 2 ]
+  [ "$(db_dump)" = "$before" ]
+  plan=$(echo "$output" | $JGET 'd["changes"]')
+  [ "$(echo "$output" | $JGET '[d["create"], d["update"], d["delete"]]')" = '[3, 5, 0]' ]
+  [ "$(echo "$output" | $JGET '[[c["op"], c["kind"], c["name"]] for c in d["changes"]]')" = '[["update", "group", "vip"], ["create", "group", "team"], ["update", "price", "img"], ["update", "option", "retry_times"], ["update", "user", "alice"], ["create", "user", "carol"], ["update", "channel", "oa-main"], ["create", "token", "carol/new"]]' ] || {
+    echo "$output"; false; }
+  [ "$(echo "$output" | $JGET '[c["changes"] for c in d["changes"] if c["kind"] == "channel" and c["op"] == "update"][0]')" = '[{"field": "weight", "old": 3, "new": 7}]' ]
+  [ "$(echo "$output" | $JGET '[c["changes"] for c in d["changes"] if c["kind"] == "user" and c["op"] == "update"][0]')" = '[{"field": "status", "old": "enabled", "new": "disabled"}, {"field": "group", "old": "default", "new": "team"}]' ]
+  # the text plan says the same, one line per change
+  run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/change.json"
+  [ "$status" -eq 2 ]
+  [[ "${lines[0]}" == "update group vip: ratio: 1.5 -> 2, selectable: true -> false" ]]
+  [[ "$output" == *"update channel oa-main: weight: 3 -> 7"* ]]
+  [ "${lines[-1]}" = "plan: 3 to create, 5 to update, 0 to delete" ]
+  # apply does exactly that
+  run gwctl apply --json -f "$BATS_TEST_TMPDIR/change.json"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | $JGET 'd["changes"]')" = "$plan" ]
+  [ "$(echo "$output" | $JGET '[[k["user"], k["name"], k["key"][:3]] for k in d["keys"]]')" = '[["carol", "new", "sk-"]]' ]
+  [ "$(sql "SELECT weight, tag FROM channels WHERE name = 'oa-main'")" = "$(printf '7\tfleet')" ]
+  [ "$(sql "SELECT status, \"group\", quota FROM users WHERE username = 'alice'")" = "$(printf '2\tteam\t5000000')" ]
+  # one manage row per change, with who did it, and no key
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'apply: %'")" = 8 ]
+  me=$(id -un)
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'apply: % (by $me)'")" = 8 ]
+  [ "$(sql "SELECT content FROM logs WHERE type = 3 AND content LIKE 'apply: update channel%'")" = "apply: update channel oa-main: weight: 3 -> 7 (by $me)" ]
+  [ "$(sql "SELECT username, token_name FROM logs WHERE content LIKE 'apply: create token%'")" = "$(printf 'carol\tnew')" ]
+  # now it matches
+  run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/change.json"
+  [ "$status" -eq 0 ]
+}
+
+@test "balances are set at creation; --set-balances makes apply set them too" {
+  gwctl user add alice --quota 100
+  echo '{"version": 1, "users": [{"name": "alice", "quota": 999}]}' > "$BATS_TEST_TMPDIR/q.json"
+  run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/q.json"
+  [ "$status" -eq 0 ]
+  run gwctl apply --dry-run --set-balances -f "$BATS_TEST_TMPDIR/q.json"
+  [ "$status" -eq 2 ]
+  [ "${lines[0]}" = "update user alice: quota: 100 -> 999" ]
+  gwctl apply --set-balances -f "$BATS_TEST_TMPDIR/q.json"
+  [ "$(sql "SELECT quota FROM users WHERE username = 'alice'")" = 999 ]
+}
+
+@test "--prune deletes only what the file no longer lists, in the kinds the file has" {
+  provision
+  gwctl export > "$BATS_TEST_TMPDIR/all.json"
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1] + "/all.json"))
+d["channels"] = [c for c in d["channels"] if c["name"] != "az"]
+d["tokens"] = [t for t in d["tokens"] if t["name"] != "laptop"]
+d["prices"] = [p for p in d["prices"] if p["model"] != "img"]
+del d["users"]       # a kind the file does not have is never pruned
+del d["options"]
+json.dump(d, open(sys.argv[1] + "/less.json", "w"))
+PY
+  # without --prune nothing goes
+  run gwctl apply -f "$BATS_TEST_TMPDIR/less.json"
+  [ "$status" -eq 0 ]
+  [ "$output" = "nothing to do: the database matches $BATS_TEST_TMPDIR/less.json" ]
+  run gwctl apply --prune --dry-run -f "$BATS_TEST_TMPDIR/less.json"
+  [ "$status" -eq 2 ]
+  [ "$output" = "$(printf 'delete token alice/laptop\ndelete channel az\ndelete price img\nplan: 0 to create, 0 to update, 3 to delete')" ]
+  gwctl apply --prune -f "$BATS_TEST_TMPDIR/less.json"
+  [ "$(sql 'SELECT name FROM channels')" = oa-main ]
+  [ "$(sql 'SELECT name FROM tokens')" = ci ]
+  [ "$(sql "SELECT count(*) FROM prices WHERE model IN ('img', 'my-model')")" = 1 ]
+  [ "$(sql 'SELECT count(*) FROM users')" = 2 ]
+  [ "$(sql "SELECT value FROM options WHERE key = 'retry_times'")" = 4 ]
+  # pruning a group still in use is refused, naming who uses it
+  echo '{"version": 1, "groups": [{"name": "default", "selectable": true}]}' > "$BATS_TEST_TMPDIR/g.json"
+  refused 1 "group 'vip' is still used by user 'bob'" gwctl apply --prune -f "$BATS_TEST_TMPDIR/g.json"
+  # a user whose tokens stay cannot be pruned
+  echo '{"version": 1, "users": [{"name": "alice"}]}' > "$BATS_TEST_TMPDIR/u.json"
+  refused 1 "user 'bob' is not in the file but still has token 'ci'" gwctl apply --prune -f "$BATS_TEST_TMPDIR/u.json"
+}
+
+@test "tokens: matched by name and keep their keys; key_file gets a new key (0600); a key by reference" {
+  gwctl user add alice --quota 100000
+  old=$(gwctl token create --user alice --name laptop --quota 10)
+  hash=$(sql "SELECT key_hash FROM tokens WHERE name = 'laptop'")
+  printf 'sk-%s\n' abcdefgh12345678 > "$KEYS/given"
+  cat > "$BATS_TEST_TMPDIR/t.json" <<EOF
+{"version": 1, "tokens": [
+  {"user": "alice", "name": "laptop", "quota": 10, "models": ["gpt-4o-mini"]},
+  {"user": "alice", "name": "ci", "quota": 5, "key_file": "$KEYS/ci.key"},
+  {"user": "alice", "name": "given", "unlimited": true, "key": {"file": "$KEYS/given"}}]}
+EOF
+  run gwctl apply -f "$BATS_TEST_TMPDIR/t.json"
+  [ "$status" -eq 0 ]
+  # no key on stdout: one went to its file, the other was given
+  ( ! grep -q 'sk-' <<< "$output" )
+  [ "$(sql "SELECT key_hash FROM tokens WHERE name = 'laptop'")" = "$hash" ]
+  [ "$(stat -c %a "$KEYS/ci.key")" = 600 ]
+  [[ "$(cat "$KEYS/ci.key")" =~ ^sk-[0-9A-Za-z]{48}$ ]]
+  [ "$(sql "SELECT key_hash FROM tokens WHERE name = 'ci'")" = "$(printf '%s' "$(sed 's/^sk-//' "$KEYS/ci.key")" | sha256sum | cut -d' ' -f1)" ]
+  [ "$(sql "SELECT key_hash FROM tokens WHERE name = 'given'")" = "$(printf abcdefgh12345678 | sha256sum | cut -d' ' -f1)" ]
+  [ "$(ls "$KEYS")" = "$(printf 'ci.key\ngiven')" ]
+  # a key already used by another token: refused, nothing changed, no key file left behind
+  cat > "$BATS_TEST_TMPDIR/t2.json" <<EOF
+{"version": 1, "tokens": [{"user": "alice", "name": "n1", "quota": 1, "key_file": "$KEYS/n1.key"},
+  {"user": "alice", "name": "dup", "quota": 1, "key": {"file": "$KEYS/given"}}]}
+EOF
+  refused 4 'field "key": this key is already in use' gwctl apply -f "$BATS_TEST_TMPDIR/t2.json"
+  [ "$(ls "$KEYS")" = "$(printf 'ci.key\ngiven')" ]
+}
+
+@test "a running relayd serves what apply created, right after apply" {
+  mock_start up
+  relayd_start
+  cat > "$BATS_TEST_TMPDIR/live.json" <<EOF
+{"version": 1,
+ "users": [{"name": "dana", "quota": 100000000}],
+ "channels": [{"name": "mock", "type": "openai", "base_url": "$MOCK_URL", "models": ["gpt-4o-mini"],
+               "key": {"env": "MOCK_CHANNEL_KEY"}}],
+ "tokens": [{"user": "dana", "name": "app", "unlimited": true, "key_file": "$KEYS/app.key"}]}
+EOF
+  MOCK_CHANNEL_KEY=sk-mock-key gwctl apply -f "$BATS_TEST_TMPDIR/live.json"
+  chat_as "$(cat "$KEYS/app.key")" gpt-4o-mini
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | $JGET 'd["headers"]["authorization"]')" = "Bearer sk-mock-key" ]
+  # and a disable through apply is served at once too
+  sed 's/"name": "mock",/"name": "mock", "status": "disabled",/' "$BATS_TEST_TMPDIR/live.json" > "$BATS_TEST_TMPDIR/off.json"
+  MOCK_CHANNEL_KEY=sk-mock-key gwctl apply -f "$BATS_TEST_TMPDIR/off.json"
+  chat_as "$(cat "$KEYS/app.key")" gpt-4o-mini
+  [ "$status_code" != 200 ]
+  [ "$(mock_requests up | wc -l)" -eq 1 ]
+}
