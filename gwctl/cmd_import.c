@@ -40,6 +40,7 @@ static const char *const result_names[] = { "imported", "mapped", "skipped" };
 struct imp {
   struct gwctl *g;
   struct db *src;
+  int pg;                       /* the source is PostgreSQL (catalog queries differ) */
   enum flavor flavor;
   cJSON *items;                 /* the report: [{"kind","source","name","result","note"}] */
   cJSON *counts;                /* {"users": {"imported":n,"mapped":n,"skipped":n}, ...} */
@@ -83,8 +84,10 @@ static void report(struct imp *im, const char *kind, const char *source, const c
 
 static int src_has_table(struct imp *im, const char *table)
 {
-  struct db_stmt *st = db_prepare(im->src, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                           "name = ?1");
+  struct db_stmt *st = db_prepare(im->src, im->pg
+      ? "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND "
+        "table_name = ?1"
+      : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
   int has = st && db_bind_text(st, 1, table) == 0 && db_step(st) == DB_ROW;
   db_finalize(st);
   return has;
@@ -92,11 +95,25 @@ static int src_has_table(struct imp *im, const char *table)
 
 static int src_has_column(struct imp *im, const char *table, const char *column)
 {
-  struct db_stmt *st = db_prepare(im->src, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+  struct db_stmt *st = db_prepare(im->src, im->pg
+      ? "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
+        "table_name = ?1 AND column_name = ?2"
+      : "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
   int has = st && db_bind_text(st, 1, table) == 0 && db_bind_text(st, 2, column) == 0
             && db_step(st) == DB_ROW;
   db_finalize(st);
   return has;
+}
+
+/* A boolean column as 0/1 on both backends (PostgreSQL has real booleans), or the fallback. */
+static const char *bool_col(struct imp *im, const char *table, const char *column,
+                            const char *fallback)
+{
+  if (!src_has_column(im, table, column))
+    return fallback;
+  char buf[160];
+  snprintf(buf, sizeof buf, "CASE WHEN \"%s\" THEN 1 ELSE 0 END", column);
+  return arena_strdup(&im->arena, buf);
 }
 
 /* "table.column" when the source has it, else the literal fallback: a SELECT that reads either
@@ -518,10 +535,10 @@ static int import_tokens(struct imp *im)
    * 14 model_limits (NA), 15 allow_ips (NA), 16 deleted_at (NA), 17 group (NA) */
   snprintf(sql, sizeof sql,
            "SELECT id, user_id, \"key\", status, name, created_time, accessed_time, expired_time, "
-           "remain_quota, unlimited_quota, used_quota, %s, %s, %s, %s, %s, %s, %s FROM tokens "
-           "ORDER BY id",
+           "remain_quota, %s, used_quota, %s, %s, %s, %s, %s, %s, %s FROM tokens ORDER BY id",
+           bool_col(im, "tokens", "unlimited_quota", "0"),
            col(im, "tokens", "models", "''"), col(im, "tokens", "subnet", "''"),
-           na ? col(im, "tokens", "model_limits_enabled", "0") : "0",
+           na ? bool_col(im, "tokens", "model_limits_enabled", "0") : "0",
            na ? col(im, "tokens", "model_limits", "''") : "''",
            na ? col(im, "tokens", "allow_ips", "''") : "''",
            col(im, "tokens", "deleted_at", "NULL"), col(im, "tokens", "group", "''"));
@@ -1142,6 +1159,7 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
     return gw_usage(g, "--flavor must be auto, oneapi or newapi, not '%s'", flavor);
   char err[512];
   struct imp im = { .g = g };
+  im.pg = strncmp(from, "postgres://", 11) == 0 || strncmp(from, "postgresql://", 13) == 0;
   im.src = db_open_foreign(from, err, sizeof err);
   if (!im.src)
     return gw_err(GW_FAIL, "--from: %s", err);
