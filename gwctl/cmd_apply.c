@@ -249,7 +249,7 @@ static int read_groups(struct gwctl *g, struct set *s)
 static int read_prices(struct gwctl *g, struct set *s)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
-      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices "
+      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
       "ORDER BY model", NULL);
   enum db_step_result r = DB_ERROR;
   while (st && (r = db_step(st)) == DB_ROW) {
@@ -262,6 +262,7 @@ static int read_prices(struct gwctl *g, struct set *s)
       cJSON_AddNullToObject(o, "fixed_price");
     else
       cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
+    cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
     set_add(s, db_col_text(st, 0), 0, o, -1);
   }
   db_finalize(st);
@@ -833,7 +834,7 @@ static char *resolve_secret(struct check_ctx *c, const cJSON *ref, const char *f
 
 static const char *const group_fields[] = { "name", "ratio", "selectable", NULL };
 static const char *const price_fields[] = { "model", "model_ratio", "completion_ratio",
-                                            "cache_ratio", "fixed_price", NULL };
+                                            "cache_ratio", "fixed_price", "unit", NULL };
 static const char *const user_fields[] = { "name", "role", "status", "group", "quota", NULL };
 static const char *const channel_fields[] = { "name", "type", "status", "base_url", "models",
                                               "group", "model_mapping", "priority", "weight",
@@ -872,6 +873,11 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
   int fixed = fv && !cJSON_IsNull(fv);
   if (fixed)
     bad |= get_double(c, in, "fixed_price", PRICE_MAX, 0, &fp);
+  /* what one fixed_price pays for (doc/endpoints.md); ratio prices ignore it */
+  static const char *const units[] = { "call", "image", "second", "search", NULL };
+  const char *unit = get_enum(c, in, "unit", units, "call");
+  if (!unit)
+    bad = 1;
   if (!fixed && !cJSON_GetObjectItemCaseSensitive(in, "model_ratio")) {
     cerr(c, "model_ratio", "is required unless fixed_price is given");
     bad = 1;
@@ -887,6 +893,7 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     cJSON_AddNumberToObject(o, "fixed_price", fp);
   else
     cJSON_AddNullToObject(o, "fixed_price");
+  cJSON_AddStringToObject(o, "unit", unit);
   return o;
 }
 
@@ -1659,12 +1666,15 @@ static int exec_change(struct apply *a, struct change *c)
       const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
       rc = gw_exec(g, "cannot write the price",
                    "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
-                   "fixed_price) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(model) DO UPDATE SET "
+                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 THEN ?5 END, ?6) "
+                   "ON CONFLICT(model) DO UPDATE SET "
                    "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
-                   "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price",
-                   cJSON_IsNumber(fp) ? "sdddd" : "sdddn", str_of(o, "model"),
-                   num_of(o, "model_ratio"), num_of(o, "completion_ratio"),
-                   num_of(o, "cache_ratio"), cJSON_IsNumber(fp) ? fp->valuedouble : 0.0);
+                   "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "
+                   "price_unit = excluded.price_unit",
+                   "sddddsi", str_of(o, "model"), num_of(o, "model_ratio"),
+                   num_of(o, "completion_ratio"), num_of(o, "cache_ratio"),
+                   cJSON_IsNumber(fp) ? fp->valuedouble : 0.0, str_of(o, "unit"),
+                   (int64_t)cJSON_IsNumber(fp));
       break;
     }
     case K_OPTION:

@@ -29,7 +29,7 @@ provision() {
     --ips 10.0.0.0/8 --expires 2099-01-01T00:00:00Z > /dev/null
   gwctl token create --user bob --name ci --unlimited --group vip > /dev/null
   gwctl price set my-model --ratio 0.5 --completion-ratio 2
-  gwctl price set img --price 0.04
+  gwctl price set img --price 0.04 --per image
   gwctl config set retry_times 4
 }
 
@@ -50,7 +50,7 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   [ "$(echo "$output" | $JGET '[c for c in d["channels"] if c["name"] == "az"][0]["status"]')" = disabled ]
   [ "$(echo "$output" | $JGET '[[t["user"], t["name"], t["unlimited"], t["quota"]] for t in d["tokens"]]')" = '[["alice", "laptop", false, 1000], ["bob", "ci", true, 0]]' ]
   [ "$(echo "$output" | $JGET 'd["options"]')" = '{"retry_times": "4"}' ]
-  [ "$(echo "$output" | $JGET '[p["fixed_price"] for p in d["prices"] if p["model"] == "img"]')" = '[0.04]' ]
+  [ "$(echo "$output" | $JGET '[[p["fixed_price"], p["unit"]] for p in d["prices"] if p["model"] == "img"]')" = '[[0.04, "image"]]' ]
   run gwctl export --kinds users,groups
   [ "$status" -eq 0 ]
   [ "$(echo "$output" | $JGET 'sorted(d.keys())')" = '["groups", "users", "version"]' ]
