@@ -3,11 +3,14 @@
  * by name or id or every one with a tag; test and models call the upstream itself.
  *
  * Callers: the command table in main.c.
- * Never: takes the upstream key from argv (it comes from stdin), prints or logs it, or selects the
- * key column for display (list and show only say whether one is set).
+ * Upstream keys are stored sealed with the master key (secret.h): add and edit seal, test and models
+ * open them for the call, show/list --reveal open them for display.
+ * Never: takes the upstream key from argv (it comes from stdin), prints or logs it unless --reveal
+ * asks (list and show otherwise only say whether one is set), or stores it in clear.
  */
 #include "gwctl.h"
 #include "output.h"
+#include "secret.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -49,6 +52,46 @@ static const char *default_base_url(const char *type)
 #define CHANNEL_COLS "id, name, type, status, base_url, models, \"group\", model_mapping, " \
                      "priority, weight, key <> '', used_quota, created_time, test_time, " \
                      "response_time, tag, other"
+
+/* Loads the master key the same way relayd finds it (secret_key_path: $RELAY_MASTER_KEY_FILE, else
+ * master.key beside the SQLite database), creating it when missing, so channels can be added before
+ * relayd's first start. Returns 0 or GW_FAIL after printing. */
+static int master_key(struct gwctl *g, struct secret_key *k)
+{
+  char path[600], err[700];
+  if (secret_key_path(NULL, g->db_url, path, sizeof path, err, sizeof err) < 0 ||
+      secret_key_load(k, path, true, NULL, err, sizeof err) < 0)
+    return gw_err(GW_FAIL, "%s", err);
+  return 0;
+}
+
+/* Seals plain into a malloc'd stored value (*out; free() it). "" stays "". 0 or GW_FAIL. */
+static int seal_key(struct gwctl *g, const char *plain, char **out)
+{
+  *out = NULL;
+  if (!*plain)
+    return (*out = strdup("")) ? 0 : gw_err(GW_FAIL, "out of memory");
+  struct secret_key k;
+  int rc = master_key(g, &k);
+  char err[300];
+  if (rc == 0 && !(*out = secret_seal(&k, plain, strlen(plain), err, sizeof err)))
+    rc = gw_err(GW_FAIL, "cannot encrypt the upstream key: %s", err);
+  secret_key_wipe(&k);
+  return rc;
+}
+
+/* Opens a stored channel key into out. 0, or GW_FAIL after printing why (never the value). */
+static int open_key(const struct secret_key *k, int64_t id, const char *stored, char *out,
+                    size_t outlen)
+{
+  char err[400];
+  char *plain = secret_open(k, stored, err, sizeof err);
+  if (!plain)
+    return gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s", id, err);
+  int fits = snprintf(out, outlen, "%s", plain) < (int)outlen;
+  secret_free(plain);
+  return fits ? 0 : gw_err(GW_FAIL, "channel %" PRId64 ": upstream key too long", id);
+}
 
 static const char *channel_status_name(int64_t status)
 {
@@ -262,8 +305,13 @@ static int check_type(struct gwctl *g, const char *type)
 
 int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key)
 {
-  return gw_exec(g, "cannot store the channel key", "UPDATE channels SET key = ?2 WHERE id = ?1",
-                 "is", id, key);
+  char *sealed = NULL;   /* stored sealed with the master key (secret.h); "" stays "" */
+  int rc = seal_key(g, key, &sealed);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot store the channel key", "UPDATE channels SET key = ?2 WHERE id = ?1",
+                 "is", id, sealed);
+  free(sealed);
+  return rc;
 }
 
 int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
@@ -275,9 +323,23 @@ int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
   enum db_step_result r = db_step(st);
   int eq = 0;
   if (r == DB_ROW) {
-    const char *have = db_col_text(st, 0);
-    size_t n = strlen(have);
-    eq = n == strlen(key) && CRYPTO_memcmp(have, key, n) == 0;
+    /* the stored value is sealed (or legacy plaintext): open it, then compare in constant time */
+    const char *stored = db_col_text(st, 0);
+    struct secret_key k = { 0 };
+    char err[400];
+    char *have = NULL;
+    if (secret_is_sealed(stored) && master_key(g, &k) != 0)
+      eq = -1;
+    else if (!(have = secret_open(&k, stored, err, sizeof err))) {
+      gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s", id, err);
+      eq = -1;
+    }
+    secret_key_wipe(&k);
+    if (have) {
+      size_t n = strlen(have);
+      eq = n == strlen(key) && secret_equal(have, key, n);
+      secret_free(have);
+    }
   }
   db_finalize(st);
   if (r == DB_ERROR) {
@@ -458,21 +520,56 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   return ok ? GW_OK : gw_err(GW_FAIL, "out of memory");
 }
 
-/* Shows channel id (id != 0), or lists those matching tag and status (NULL: any). */
-static int channel_query(struct gwctl *g, int64_t id, const char *tag, const char *status, int json)
+static const struct out_col channel_reveal_cols[] = {
+  { "id", "ID", OUT_PLAIN, 0, NULL },
+  { "name", "NAME", OUT_PLAIN, 0, NULL },
+  { "type", "TYPE", OUT_PLAIN, 0, NULL },
+  { "status", "STATUS", OUT_PLAIN, 0, NULL },
+  { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
+  { "key", "KEY", OUT_PLAIN, 0, NULL },
+  { 0 },
+};
+
+/* Shows channel id (id != 0), or lists those matching tag and status (NULL: any). reveal adds each
+ * channel's upstream key in clear ("key"). */
+static int channel_query(struct gwctl *g, int64_t id, const char *tag, const char *status, int json,
+                         int reveal)
 {
+  struct secret_key k = { 0 };
+  if (reveal) {
+    int krc = master_key(g, &k);
+    if (krc != 0)
+      return krc;
+  }
   int64_t st_code = !status ? 0 : strcmp(status, "enabled") == 0 ? 1
                     : strcmp(status, "disabled") == 0 ? 2 : 3;
   struct db_stmt *st = gw_prepare(g, "cannot read channels",
-      "SELECT " CHANNEL_COLS " FROM channels WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR tag = ?2) "
+      "SELECT " CHANNEL_COLS ", key FROM channels WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR tag = ?2) "
       "AND (?3 = 0 OR status = ?3 OR (?3 = 2 AND status = 3)) ORDER BY id", "isi", id, tag,
       st_code);
-  if (!st)
+  if (!st) {
+    secret_key_wipe(&k);
     return GW_FAIL;
+  }
   cJSON *rows = cJSON_CreateArray();
   enum db_step_result r = DB_DONE;
+  int krc = 0;
   while (rows && (r = db_step(st)) == DB_ROW) {
     cJSON *o = channel_row(st);
+    if (o && reveal) {
+      char err[400];
+      char *plain = secret_open(&k, db_col_text(st, 17), err, sizeof err);
+      if (!plain) {
+        krc = gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s",
+                     db_col_int64(st, 0), err);
+        cJSON_Delete(o);
+        cJSON_Delete(rows);
+        rows = NULL;
+        break;
+      }
+      cJSON_AddStringToObject(o, "key", plain);
+      secret_free(plain);
+    }
     if (!o || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
       cJSON_Delete(rows);
@@ -480,8 +577,11 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     }
   }
   db_finalize(st);
+  secret_key_wipe(&k);
   int rc = 0;
-  if (r == DB_ERROR)
+  if (krc != 0)
+    rc = krc;
+  else if (r == DB_ERROR)
     rc = gw_dberr(g, "cannot read channels");
   else if (!rows)
     rc = gw_err(GW_FAIL, "out of memory");
@@ -489,7 +589,7 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     rc = gw_err(GW_NOTFOUND, "channel %" PRId64 " is gone", id);
   else if (id && out_object(json, cJSON_GetArrayItem(rows, 0), channel_show_cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
-  else if (!id && out_list(json, rows, channel_cols) != 0)
+  else if (!id && out_list(json, rows, reveal ? channel_reveal_cols : channel_cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
   return rc;
@@ -498,23 +598,27 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
 int cmd_channel_list(struct gwctl *g, int argc, char **argv)
 {
   const char *tag = NULL, *status = NULL;
-  const struct gw_opt opts[] = { { "tag", &tag, NULL }, { "status", &status, NULL }, { 0 } };
+  int reveal = 0;
+  const struct gw_opt opts[] = { { "tag", &tag, NULL }, { "status", &status, NULL },
+                                 { "reveal", NULL, &reveal }, { 0 } };
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc == 0 && status && strcmp(status, "enabled") && strcmp(status, "disabled"))
     rc = gw_usage(g, "--status must be enabled or disabled, not '%s'", status);
   if (rc != 0 || (rc = gw_open(g)) != 0)
     return rc;
-  return channel_query(g, 0, tag, status, g->json);
+  return channel_query(g, 0, tag, status, g->json, reveal);
 }
 
 int cmd_channel_show(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL;
   int64_t id = 0;
-  int rc = gw_args(g, argc, argv, NULL, "NAME|ID", &ref);
+  int reveal = 0;
+  const struct gw_opt opts[] = { { "reveal", NULL, &reveal }, { 0 } };
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_channel_find(g, ref, &id, NULL, 0)) != 0)
     return rc;
-  return channel_query(g, id, NULL, NULL, g->json);
+  return channel_query(g, id, NULL, NULL, g->json, reveal);
 }
 
 /* ---- changes ------------------------------------------------------------------------------------- */
@@ -832,11 +936,17 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     snprintf(u->type, sizeof u->type, "%s", db_col_text(st, 0));
     snprintf(u->base, sizeof u->base, "%s", db_col_text(st, 1));
     snprintf(u->models, sizeof u->models, "%s", db_col_text(st, 2));
-    snprintf(u->key, sizeof u->key, "%s", db_col_text(st, 3));
     cJSON *other = cJSON_Parse(db_col_text(st, 4));
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "api_version"));
     snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : "2024-12-01-preview");
     cJSON_Delete(other);
+    struct secret_key k = { 0 };
+    const char *stored = db_col_text(st, 3);
+    if (secret_is_sealed(stored))
+      rc = master_key(g, &k);
+    if (rc == 0)
+      rc = open_key(&k, u->id, stored, u->key, sizeof u->key);
+    secret_key_wipe(&k);
   } else {
     rc = gw_dberr(g, "cannot read the channel");
   }
@@ -1014,9 +1124,13 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int net = upstream_call(&u, path, body, (long)timeout, &out, &status, &ms, err, sizeof err);
   curl_global_cleanup();
-  OPENSSL_cleanse(u.key, sizeof u.key);
   cJSON_free(body);
   int ok = net == 0 && status >= 200 && status < 300;
+  if (out.data) {   /* upstreams echo the key they got: never print it */
+    out.len = secret_redact(out.data, out.len, u.key);
+    out.data[out.len] = '\0';
+  }
+  OPENSSL_cleanse(u.key, sizeof u.key);
   if (net == 0 && !ok)
     upstream_error(&out, msg, sizeof msg);
   buf_free(&out);
@@ -1077,6 +1191,10 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
   int net = upstream_call(&u, "/v1/models", NULL, (long)timeout, &out, &status, &ms, err,
                           sizeof err);
   curl_global_cleanup();
+  if (out.data) {   /* upstreams echo the key they got: never print it */
+    out.len = secret_redact(out.data, out.len, u.key);
+    out.data[out.len] = '\0';
+  }
   OPENSSL_cleanse(u.key, sizeof u.key);
   if (net != 0) {
     buf_free(&out);

@@ -69,9 +69,10 @@ static const struct gw_cmd commands[] = {
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
     "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--no-key]",
     "add an upstream channel; its API key is read from stdin" },
-  { "channel", "list", cmd_channel_list, "[--tag T] [--status enabled|disabled] [--json]",
-    "list channels (never their keys)" },
-  { "channel", "show", cmd_channel_show, "NAME|ID [--json]", "show one channel" },
+  { "channel", "list", cmd_channel_list, "[--tag T] [--status enabled|disabled] [--reveal] [--json]",
+    "list channels (their upstream keys only with --reveal)" },
+  { "channel", "show", cmd_channel_show, "NAME|ID [--reveal] [--json]",
+    "show one channel (its upstream key only with --reveal)" },
   { "channel", "edit", cmd_channel_edit,
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "

@@ -4,7 +4,9 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "secret.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -288,6 +291,11 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
     cJSON_AddNumberToObject(res, "status", (double)status);
     cJSON_AddNumberToObject(res, "latency_ms", ms);
     cJSON_AddBoolToObject(res, "passed", status >= 200 && status < 300);
+    if (status >= 300 && resp.data) {
+      /* upstreams echo the key they got ("Incorrect API key provided: sk-...") */
+      resp.len = secret_redact(resp.data, resp.len, c->key);
+      resp.data[resp.len] = '\0';
+    }
     if (status >= 300)
       cJSON_AddStringToObject(res, "body", resp.data ? resp.data : "");
   }
@@ -410,8 +418,20 @@ void admin_status_line(char *buf, size_t len, const char *what)
 
 /* ---------------------------------------------------------------- socket */
 
-int admin_listen(const char *path, char *err, size_t errlen)
+/* The admin group's id, or (gid_t)-1 when no admin group is configured. Set by admin_listen. */
+static gid_t admin_gid = (gid_t)-1;
+
+int admin_listen(const char *path, const char *admin_group, char *err, size_t errlen)
 {
+  admin_gid = (gid_t)-1;
+  if (admin_group && *admin_group) {
+    struct group *gr = getgrnam(admin_group);
+    if (!gr) {
+      snprintf(err, errlen, "admin_group '%s' is not a group on this system", admin_group);
+      return -1;
+    }
+    admin_gid = gr->gr_gid;
+  }
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path) {
     snprintf(err, errlen, "admin socket path too long (at most %zu bytes)", sizeof sa.sun_path - 1);
@@ -432,11 +452,14 @@ int admin_listen(const char *path, char *err, size_t errlen)
   close(fd);
   unlink(path);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  /* the mode is fixed at bind time by the umask: never a moment where others may connect */
   mode_t old = umask(077);
   int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   umask(old);
+  if (rc == 0 && admin_gid != (gid_t)-1)
+    rc = chown(path, (uid_t)-1, admin_gid);
   if (rc == 0)
-    rc = chmod(path, 0600);
+    rc = chmod(path, admin_gid != (gid_t)-1 ? 0660 : 0600);
   if (rc < 0 || listen(fd, 16) < 0) {
     snprintf(err, errlen, "admin socket %s: %s", path, strerror(errno));
     close(fd);
@@ -507,13 +530,39 @@ static void handle_line(struct admin_ctx *ctx, int fd, const char *line, size_t 
   cJSON_Delete(req);
 }
 
+/* Is uid a member of the admin group (its primary group or a supplementary one)? */
+static bool in_admin_group(uid_t uid, gid_t peer_gid)
+{
+  if (admin_gid == (gid_t)-1)
+    return false;
+  if (peer_gid == admin_gid)
+    return true;
+  char buf[4096];
+  struct passwd pw, *pwp = NULL;
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &pwp) != 0 || !pwp)
+    return false;
+  gid_t groups[256];
+  int n = (int)(sizeof groups / sizeof groups[0]);
+  if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+    return false;
+  for (int i = 0; i < n; i++)
+    if (groups[i] == admin_gid)
+      return true;
+  return false;
+}
+
+/* SO_PEERCRED on every connection: root, relayd's own user, or a member of admin_group. */
 static bool peer_allowed(int fd)
 {
   struct ucred cred;
   socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred)
     return false;
-  return cred.uid == 0 || cred.uid == getuid();
+  if (cred.uid == 0 || cred.uid == getuid() || cred.uid == geteuid() || in_admin_group(cred.uid, cred.gid))
+    return true;
+  log_msg(LOG_WARN, "admin socket: connection refused", "peer_uid=%u peer_gid=%u peer_pid=%d",
+          (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid);
+  return false;
 }
 
 static void client_close(struct admin_client *c)

@@ -30,8 +30,10 @@ struct admin_ctx {
   const char *metrics_address; /* where /metrics is served ("off" when it is not) */
 };
 
-/* Binds the socket (mode 0600); -1 with err when it cannot, or when a live relayd owns it. */
-int admin_listen(const char *path, char *err, size_t errlen);
+/* Binds the socket: mode 0600, or 0660 with group admin_group when that is not "" (the group must
+ * exist). Every connection is then checked with SO_PEERCRED: uid 0, relayd's own uid, or a member of
+ * admin_group (primary or supplementary). -1 with err when it cannot bind, or a live relayd owns it. */
+int admin_listen(const char *path, const char *admin_group, char *err, size_t errlen);
 /* Builds and publishes a snapshot from the database. Returns 0, or -1 with err. */
 int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);
 /* SIGHUP: rebuilds the configuration (file, environment, command line) and, with it, the snapshot;

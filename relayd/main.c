@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "secret.h"
 #include "snapshot.h"
 #include "util.h"
 #include "worker.h"
@@ -184,6 +185,34 @@ int main(int argc, char **argv)
     free(cl.args);
     return 1;
   }
+  /* the master key opens channel keys; missing = created (first start), damaged = refuse */
+  static struct secret_key master;
+  char keypath[600];
+  bool key_created = false;
+  if (secret_key_path(cfg->master_key_file, cfg->db, keypath, sizeof keypath, err, sizeof err) < 0 ||
+      secret_key_load(&master, keypath, true, &key_created, err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot load the master key", "error=\"%s\"", err);
+    notify_send("STATUS=cannot load the master key: %s", err);
+    db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
+    return 1;
+  }
+  if (key_created)
+    log_msg(LOG_INFO, "created a new master key file", "path=\"%s\" key_id=%s", keypath, master.id);
+  snapshot_set_master_key(&master);
+  int sealed = snapshot_seal_channel_keys(ctx.db, &master, err, sizeof err);
+  if (sealed < 0) {
+    log_msg(LOG_ERR, "cannot encrypt plaintext channel keys", "error=\"%s\"", err);
+    secret_key_wipe(&master);
+    db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
+    return 1;
+  }
+  if (sealed > 0)
+    log_msg(LOG_INFO, "encrypted plaintext channel keys with the master key", "channels=%d key_id=%s",
+            sealed, master.id);
   writer_set_access_log(cfg->access_log);
   if (writer_start(cfg->db, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot start the writer", "error=\"%s\"", err);
@@ -198,7 +227,7 @@ int main(int argc, char **argv)
   int started = 0;
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
-  admin_fd = admin_listen(cfg->admin_socket, err, sizeof err);
+  admin_fd = admin_listen(cfg->admin_socket, cfg->admin_group, err, sizeof err);
   if (admin_fd < 0) {
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
     goto out;
@@ -257,6 +286,7 @@ out:
   }
   snapshot_shutdown();
   db_close(ctx.db);
+  secret_key_wipe(&master);
   curl_global_cleanup();
   log_msg(LOG_INFO, "relayd stopped", "exit=%d", exit_code);
   notify_close();

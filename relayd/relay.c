@@ -14,6 +14,7 @@
 #include "log.h"
 #include "media.h"
 #include "openai.h"
+#include "secret.h"
 #include "snapshot.h"
 #include "sse.h"
 #include "util.h"
@@ -1003,6 +1004,10 @@ static void fail_upstream(struct request *r, CURLcode res)
   unsigned status;
   struct MHD_Response *resp;
   atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+  if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
+    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+    r->errbody.data[r->errbody.len] = '\0';
+  }
   if (res != CURLE_OK) {
     status = res == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
     snprintf(msg, sizeof msg, "The upstream of channel %lld %s: %s.", (long long)r->channel->id,

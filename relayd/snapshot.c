@@ -10,12 +10,20 @@
 
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 
 pthread_mutex_t balance_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;          /* holds one reference; under current_lock */
 static _Atomic uint64_t current_version;
+/* the master key channel keys are sealed with (set by main before the first load; read-only after) */
+static const struct secret_key *master_key;
+
+void snapshot_set_master_key(const struct secret_key *k)
+{
+  master_key = k;
+}
 
 /* ---- the balance table: id -> struct balance, for the whole process ---- */
 static struct strmap balances;            /* "u<id>" / "t<id>" -> struct balance; under balance_lock */
@@ -407,7 +415,16 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     if (cJSON_IsString(av) && av->valuestring[0])
       c->api_version = arena_strdup(&s->arena, av->valuestring);
     cJSON_Delete(other);
-    const char *key = db_col_text(st, 3);
+    char kerr[300];
+    char *key = secret_open(master_key, db_col_text(st, 3), kerr, sizeof kerr);
+    if (!key) {
+      /* never fall back to sending the stored value upstream: the whole load fails loudly */
+      snprintf(err, errlen, "channel %lld (%s): cannot decrypt its upstream key: %s",
+               (long long)c->id, c->name, kerr);
+      db_finalize(st);
+      strmap_free(&builds);
+      return -2;
+    }
     c->status = (int)db_col_int64(st, 4);
     const char *base = db_col_text(st, 5);
     size_t bl = strlen(base);
@@ -446,9 +463,12 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->headers = curl_slist_append(c->headers, "Expect:");
     if (anthropic)
       c->headers = curl_slist_append(c->headers, "anthropic-version: 2023-06-01");
-    if (*key)
+    if (*key) {
       c->headers = curl_slist_append(c->headers, auth);
+      c->key = arena_strdup(&s->arena, key);
+    }
     explicit_bzero(auth, sizeof auth);
+    secret_free(key);
     if (c->status != STATUS_ENABLED)
       continue;
     for (size_t g = 0; g < ngroups; g++)
@@ -492,6 +512,11 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
 static void snapshot_free(struct snapshot *s)
 {
   for (size_t i = 0; i < s->nchannels; i++) {
+    /* the key lives in the arena and in the auth header: wipe both before they are freed */
+    if (s->channels[i].key)
+      explicit_bzero((char *)s->channels[i].key, strlen(s->channels[i].key));
+    for (struct curl_slist *h = s->channels[i].headers; h; h = h->next)
+      explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(s->channels[i].headers);
     strmap_free(&s->channels[i].model_map);
   }
@@ -501,6 +526,56 @@ static void snapshot_free(struct snapshot *s)
   strmap_free(&s->groups);
   arena_free(&s->arena);
   free(s);
+}
+
+int snapshot_seal_channel_keys(struct db *db, const struct secret_key *k, char *err, size_t errlen)
+{
+  int sealed = 0, rc = db_begin(db);
+  struct db_stmt *sel = rc == 0 ? db_prepare(db, "SELECT id, key FROM channels WHERE key <> '' AND "
+                                                 "substr(key, 1, 4) <> 'enc:' ORDER BY id") : NULL;
+  struct db_stmt *upd = sel ? db_prepare(db, "UPDATE channels SET key = ?2 WHERE id = ?1 AND key = ?3")
+                            : NULL;
+  if (!upd) {
+    snprintf(err, errlen, "sealing channel keys: %s", db_errmsg(db));
+    db_finalize(sel);
+    if (rc == 0)
+      db_rollback(db);
+    return -1;
+  }
+  int step;
+  while ((step = db_step(sel)) == DB_ROW) {
+    const char *plain = db_col_text(sel, 1);
+    char *enc = secret_seal(k, plain, strlen(plain), err, errlen);
+    if (!enc) {
+      rc = -1;
+      break;
+    }
+    db_reset(upd);
+    if (db_bind_int64(upd, 1, db_col_int64(sel, 0)) != 0 || db_bind_text(upd, 2, enc) != 0 ||
+        db_bind_text(upd, 3, plain) != 0 || db_step(upd) != DB_DONE) {
+      snprintf(err, errlen, "sealing channel keys: %s", db_errmsg(db));
+      rc = -1;
+    }
+    free(enc);
+    if (rc < 0)
+      break;
+    sealed++;
+  }
+  if (rc == 0 && step != DB_DONE && step != DB_ROW) {
+    snprintf(err, errlen, "sealing channel keys: %s", db_errmsg(db));
+    rc = -1;
+  }
+  db_finalize(upd);
+  db_finalize(sel);
+  if (rc == 0 && db_commit(db) != 0) {
+    snprintf(err, errlen, "sealing channel keys: %s", db_errmsg(db));
+    rc = -1;
+  }
+  if (rc < 0) {
+    db_rollback(db);
+    return -1;
+  }
+  return sealed;
 }
 
 struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen)
@@ -525,7 +600,7 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
     rc = load_users_tokens(db, s);
   if (rc == 0)
     rc = load_channels(db, s, err, errlen);
-  if (rc < 0)
+  if (rc == -1)
     snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
   db_rollback(db);
   pthread_mutex_unlock(&balance_lock);

@@ -90,6 +90,8 @@ struct snap_channel {
   size_t nmodels;
   struct strmap model_map;    /* requested -> upstream model name (const char *) */
   struct curl_slist *headers; /* upstream request headers incl. auth; read-only, shared by workers */
+  const char *key;            /* the upstream key in clear (NULL when none), only to redact echoes of
+                               * it from upstream answers; never logged or sent anywhere else */
 };
 
 struct route_tier {
@@ -145,6 +147,13 @@ struct snapshot {
                                  a reload swaps settings and database state together) */
 };
 
+struct secret_key;
+/* The master key that opens channels.key values (secret.h); set once before the first load. */
+void snapshot_set_master_key(const struct secret_key *k);
+/* Seals every channel key still stored in plaintext (legacy rows, or rows written by other tools)
+ * with the master key, in one transaction on db. relayd runs it at start, before the first load.
+ * Returns the number of keys sealed, or -1 with err set. */
+int snapshot_seal_channel_keys(struct db *db, const struct secret_key *k, char *err, size_t errlen);
 /* Reads the database and builds a new snapshot (not yet published). NULL on failure with err set. */
 struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen);
 /* Makes s the current snapshot; the previous one is released. */

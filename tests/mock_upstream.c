@@ -209,6 +209,7 @@ struct behaviour {
   long chunks;            /* number of content words/chunks (= completion_tokens by default) */
   long chunk_gap_ms;      /* stream: wait between events */
   bool no_usage;          /* omit usage entirely */
+  bool echo_key;          /* error answers quote the key received, as real upstreams do */
   long disconnect_after;  /* stream: cut after N content chunks; non-stream: close with no answer; -1 off */
   long error_after;       /* stream: in-band error event after N content chunks; -1 off */
   long prompt_tokens;     /* -1 = computed */
@@ -761,6 +762,9 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       ok = num_field(it, 0, MAX_WAIT_MS, &b->chunk_gap_ms, err, errlen);
     } else if (strcmp(k, "chunks") == 0) {
       ok = num_field(it, 0, MAX_CHUNKS, &b->chunks, err, errlen);
+    } else if (strcmp(k, "echo_key") == 0) {
+      if (cJSON_IsBool(it)) b->echo_key = cJSON_IsTrue(it);
+      else ok = false, snprintf(err, errlen, "mock.echo_key must be a boolean");
     } else if (strcmp(k, "no_usage") == 0) {
       if (cJSON_IsBool(it)) b->no_usage = cJSON_IsTrue(it);
       else if (cJSON_IsNumber(it)) b->no_usage = it->valuedouble != 0;
@@ -1728,7 +1732,7 @@ static void prepare_media(struct req *r, const char *url)
 
 static void prepare(struct req *r, const char *url)
 {
-  char err[256];
+  char err[640];
   r->b = cfg.defaults;
   if (r->too_large) {
     set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
@@ -1780,6 +1784,16 @@ static void prepare(struct req *r, const char *url)
   if (!check_keys(r)) return;
   if (r->b.status != 200) {
     snprintf(err, sizeof err, "mock error %d", r->b.status);
+    if (r->b.echo_key) {   /* like OpenAI's "Incorrect API key provided: sk-..." */
+      const char *k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "authorization");
+      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
+      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-goog-api-key");
+      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
+      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key");
+      if (k && strncmp(k, "Bearer ", 7) == 0) k += 7;
+      snprintf(err, sizeof err, "mock error %d: Incorrect API key provided: %.300s", r->b.status,
+               k ? k : "(none)");
+    }
     char code[32];
     snprintf(code, sizeof code, "mock_%d", r->b.status);
     set_error(r, r->b.status, err, "mock_error", code);
@@ -2306,6 +2320,7 @@ static void usage(FILE *f)
       "  --chunks N            chunks              content words / chunks (default 5)\n"
       "  --chunk-gap-ms N      chunk_gap_ms        stream: wait between content events\n"
       "  --no-usage            no_usage            omit usage (non-stream and stream)\n"
+      "  --echo-key            echo_key            error answers quote the key received\n"
       "  --disconnect-after N  disconnect_after    stream: cut after N content chunks, no [DONE];\n"
       "                                            non-stream: close without an answer\n"
       "  --error-after N       error_after         stream: in-band error event after N chunks\n"
@@ -2385,7 +2400,7 @@ static void build_models_json(void)
 static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
-         O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_DISC, O_ERRAFTER,
+         O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
          O_PTOK, O_CTOK, O_HELP };
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
@@ -2403,6 +2418,7 @@ static void parse_args(int argc, char **argv)
       {"chunks", required_argument, NULL, O_CHUNKS},
       {"chunk-gap-ms", required_argument, NULL, O_GAP},
       {"no-usage", no_argument, NULL, O_NOUSAGE},
+      {"echo-key", no_argument, NULL, O_ECHOKEY},
       {"disconnect-after", required_argument, NULL, O_DISC},
       {"error-after", required_argument, NULL, O_ERRAFTER},
       {"prompt-tokens", required_argument, NULL, O_PTOK},
@@ -2440,6 +2456,7 @@ static void parse_args(int argc, char **argv)
     case O_CHUNKS: cfg.defaults.chunks = parse_num("--chunks", optarg, 0, MAX_CHUNKS); break;
     case O_GAP: cfg.defaults.chunk_gap_ms = parse_num("--chunk-gap-ms", optarg, 0, MAX_WAIT_MS); break;
     case O_NOUSAGE: cfg.defaults.no_usage = true; break;
+    case O_ECHOKEY: cfg.defaults.echo_key = true; break;
     case O_DISC:
       cfg.defaults.disconnect_after = parse_num("--disconnect-after", optarg, -1, MAX_CHUNKS);
       break;

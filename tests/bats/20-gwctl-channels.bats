@@ -48,7 +48,9 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   [ "$(sql "SELECT name, type, base_url, models, priority, weight, \"group\", model_mapping, tag, other FROM channels")" = \
     "$(printf 'c1b\tvllm\thttp://127.0.0.1:7\ta,b\t-2\t9\tdefault,x\t{"a":"b"}\tt\t{"api_version":"v1"}')" ]
   printf 'new-secret-key\n' | gwctl channel edit c1b --key-stdin
-  [ "$(sql "SELECT key FROM channels")" = new-secret-key ]
+  # stored sealed (enc:v1:..., 42-secrets.bats tests the format); --reveal opens it
+  [[ "$(sql "SELECT key FROM channels")" == enc:v1:* ]]
+  [ "$(gwctl channel show c1b --reveal --json | json_get 'd["key"]')" = new-secret-key ]
   ( ! sql "SELECT content FROM logs" | grep -q new-secret-key )
   [ "$(sql "SELECT content FROM logs WHERE content LIKE 'channel edit c1b%'")" = "channel edit c1b key=changed" ]
 }
