@@ -144,16 +144,60 @@ $(BIN)/writer-bench: $(BUILD)/bench/writer_bench.o $(RELAYD_LIB_OBJ) $(COMMON_OB
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# libFuzzer targets (tests/fuzz/README.md): `make fuzz` builds them with clang
+# (-fsanitize=fuzzer,address,undefined) and runs each for FUZZ_SECONDS; `make fuzz-build` only
+# builds them (make check does, and tests/run.sh replays the corpora and fuzzes briefly).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/gemini.c relayd/adapt.c \
+                relayd/billing.c common/util.c common/log.c
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
+                $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.PHONY: fuzz fuzz-build valgrind soak
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -pthread -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory fuzz-build
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh fuzz $(FUZZ_TARGETS)
+
+# relayd under valgrind (tests/bats/43-valgrind.bats, which make check runs too).
+valgrind:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@RELAY_BIN=$(CURDIR)/$(BIN) RELAY_VALGRIND=1 bats tests/bats/43-valgrind.bats
+
+# 10 minutes of mixed load against relayd + mock upstream, RSS sampled (bench/soak.sh; not in CI).
+SOAK_SECONDS ?= 600
+soak:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all bench-tools
+	@BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) sh bench/soak.sh
+
 # The README's test command: installs what tests need, builds, runs every test, prints
 # "N passed, N failed" last.
 check:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit fuzz-build
 	@BUILD=$(BUILD) sh tests/run.sh
 
 check-asan:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build
 	@BUILD=build-asan RELAY_ASAN=1 sh tests/run.sh
 
 bench:

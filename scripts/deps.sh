@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh PURPOSE: makes sure the Debian packages relay needs for PURPOSE are installed.
 #   build  compiler and libraries       run    build + what relayd needs at run time
-#   test   build + bats, PostgreSQL server, tmux, node/npm, curl
+#   test   build + bats, PostgreSQL server, tmux, node/npm, curl, clang + libFuzzer runtime, valgrind
 #   bench  build + wrk, nginx
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -eu
@@ -10,7 +10,7 @@ pkgs="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson
 libssl-dev libpq-dev libncurses-dev"
 case "$purpose" in
   build|run) ;;
-  test)  pkgs="$pkgs bats curl tmux postgresql python3 procps util-linux wrk nginx zsh groff-base" ;;
+  test)  pkgs="$pkgs bats curl tmux postgresql python3 procps util-linux wrk nginx zsh groff-base clang libclang-rt-14-dev valgrind" ;;
   bench) pkgs="$pkgs wrk nginx curl procps" ;;
   *) echo "deps.sh: unknown purpose '$purpose' (build, run, test, bench)" >&2; exit 2 ;;
 esac

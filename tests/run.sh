@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/run.sh: runs every test relay has and prints "N passed, N failed" as its very last line.
 #   1. each unit test binary in $BUILD/bin/unit/ (TAP lines "ok N ..." / "not ok N ...")
-#   2. bats --tap tests/bats (every *.bats file)
+#   2. the libFuzzer targets of tests/fuzz/: corpus replay and a short run each (tests/fuzz/run.sh)
+#   3. bats --tap tests/bats (every *.bats file)
 # Output goes to the terminal and to $BUILD/test.log. Exit status 0 only when nothing failed.
 # Environment: BUILD (default build), RELAY_ASAN=1 for the sanitizer build (sets ASAN_OPTIONS,
 # UBSAN_OPTIONS, LSAN_OPTIONS unless already set). Exports BUILD, RELAY_BIN for the bats files.
@@ -90,7 +91,20 @@ for t in "$BUILD"/bin/unit/*; do
 done
 [ "$nunit" -eq 0 ] && say "# unit: no unit test binaries in $BUILD/bin/unit"
 
-# 2. bats
+# 2. libFuzzer targets (tests/fuzz/run.sh): replay every corpus input (seeds and past crashes),
+# then fuzz each target briefly. Under the sanitizer build only the replay runs (the fuzz binaries
+# are sanitized either way).
+set -- $(ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's|.*/fuzz_\(.*\)\.c|\1|')
+if [ $# -gt 0 ]; then
+  say "# fuzz: $*"
+  if [ "${RELAY_ASAN:-0}" = 1 ]; then
+    run_suite fuzz env FUZZ_CHECK_SECONDS=0 sh tests/fuzz/run.sh check "$@"
+  else
+    run_suite fuzz sh tests/fuzz/run.sh check "$@"
+  fi
+fi
+
+# 3. bats
 set -- tests/bats/*.bats
 if [ -e "$1" ]; then
   if command -v bats >/dev/null 2>&1; then
