@@ -239,7 +239,7 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
   struct snapshot *s = snapshot_acquire(NULL);
   const struct snap_channel *c = NULL;
   for (size_t i = 0; s && i < s->nchannels; i++)
-    if ((cJSON_IsNumber(id) && s->channels[i].id == (int64_t)id->valuedouble) ||
+    if ((cJSON_IsNumber(id) && (double)s->channels[i].id == id->valuedouble) ||
         (cJSON_IsString(id) && strcmp(s->channels[i].name, id->valuestring) == 0))
       c = &s->channels[i];
   if (!c) {

@@ -489,7 +489,9 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
       goto bad;
     }
     if (!strcmp(bt, "tool_use")) {
-      s->tool_block = cJSON_IsNumber(idx) ? (int)idx->valuedouble : -1;
+      /* bounded before the cast: an out-of-range double -> int is undefined (found by fuzz_claude) */
+      s->tool_block = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6
+                          ? (int)idx->valuedouble : -1;
       int ti = s->tool_calls++;
       rc |= chunk_open(s, out);
       rc |= buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":", ti);

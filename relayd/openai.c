@@ -174,7 +174,8 @@ char *oai_upstream_body(cJSON *root, const struct oai_request *rq, const char *u
 static int64_t count_of(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+  /* bounded before the cast: a double beyond int64 is undefined behaviour */
+  return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e15 ? (int64_t)v->valuedouble : 0;
 }
 
 int oai_parse_usage(const cJSON *usage, struct usage *u)
