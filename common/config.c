@@ -48,11 +48,11 @@ const struct config_key config_keys[] = {
          "the writer thread"),
     ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:9090", RESTART,
          "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off"),
-    STR("master_key_file", master_key_file, "", RESTART,
-        "32-byte key file that encrypts channel keys, created 0600 when missing; empty: "
+    STR("master_key_file", master_key_file, "auto", RESTART,
+        "32-byte key file that encrypts channel keys, created 0600 when missing; auto: "
         "$RELAY_MASTER_KEY_FILE, else master.key beside the SQLite database"),
-    STR("admin_group", admin_group, "", RESTART,
-        "group whose members may use the admin socket, which is then mode 0660; empty: none (0600)"),
+    STR("admin_group", admin_group, "none", RESTART,
+        "group whose members may use the admin socket, which is then mode 0660; none: 0600"),
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,

@@ -43,8 +43,8 @@ struct config {
   char log_format[16];         /* logfmt|json */
   char metrics_listen[128];    /* HOST:PORT of /metrics, or off */
   int64_t access_log;          /* yes/no: one log line per request (written by the writer) */
-  char master_key_file[512];   /* "" = secret_key_path()'s default (beside the SQLite database) */
-  char admin_group[64];        /* members may use the admin socket (then mode 0660); "" = none */
+  char master_key_file[512];   /* "auto" = secret_key_path()'s rule (beside the SQLite database) */
+  char admin_group[64];        /* members may use the admin socket (then mode 0660); "none" */
 
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */

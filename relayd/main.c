@@ -189,7 +189,8 @@ int main(int argc, char **argv)
   static struct secret_key master;
   char keypath[600];
   bool key_created = false;
-  if (secret_key_path(cfg->master_key_file, cfg->db, keypath, sizeof keypath, err, sizeof err) < 0 ||
+  const char *mkf = strcmp(cfg->master_key_file, "auto") == 0 ? NULL : cfg->master_key_file;
+  if (secret_key_path(mkf, cfg->db, keypath, sizeof keypath, err, sizeof err) < 0 ||
       secret_key_load(&master, keypath, true, &key_created, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot load the master key", "error=\"%s\"", err);
     notify_send("STATUS=cannot load the master key: %s", err);
@@ -227,7 +228,9 @@ int main(int argc, char **argv)
   int started = 0;
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
-  admin_fd = admin_listen(cfg->admin_socket, cfg->admin_group, err, sizeof err);
+  admin_fd = admin_listen(cfg->admin_socket,
+                          strcmp(cfg->admin_group, "none") == 0 ? NULL : cfg->admin_group, err,
+                          sizeof err);
   if (admin_fd < 0) {
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
     goto out;
