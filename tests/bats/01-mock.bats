@@ -175,8 +175,9 @@ for e in events[:-1]:
   for pid in "${pids[@]}"; do wait "$pid"; done
   end=$(date +%s%N)
   # each request waited its second; serially that would take 200 s, concurrently a little over 1 s
+  # (plus the time to start 200 curl processes, which on a loaded shared machine is many seconds)
   [ "$(cat "$BATS_TEST_TMPDIR"/t* | awk '$1 >= 1.0' | wc -l)" -eq 200 ]
-  [ $(( (end - start) / 1000000 )) -lt 8000 ]
+  [ $(( (end - start) / 1000000 )) -lt 40000 ]   # serially 200 s; generous for a loaded machine
   [ "$(cat "$BATS_TEST_TMPDIR"/c* | grep -c '"finish_reason":"stop"')" -eq 200 ]
 }
 
