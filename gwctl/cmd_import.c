@@ -676,7 +676,7 @@ static int import_tokens(struct imp *im)
     struct gw_subject s = { .user_id = uid, .username = uname, .token_id = tid, .token_name = name };
     rc = gw_log_manage(im->g, &s, "import oneapi: token %s/%s (source id %" PRId64 ") key=%s "
                        "(by %s)", uname, name, sid, hint, im->who);
-    char full[GW_NAME_MAX * 2 + 2];
+    char full[GW_NAME_MAX * 4 + 2];   /* room for both names as the compiler sizes them (-O1 -Werror) */
     snprintf(full, sizeof full, "%s/%s", uname, name);
     size_t nl = strlen(notes);
     if (nl >= 2)
