@@ -37,8 +37,15 @@ struct config {
   int64_t max_connections;
   int64_t connect_timeout_ms;
   int64_t request_timeout_s;   /* whole non-streaming upstream call, 0 = none */
-  int64_t stream_idle_timeout_s;
+  int64_t first_byte_timeout_s;   /* stream: request sent -> first byte of the answer, 0 = none */
+  int64_t stream_idle_timeout_s;  /* stream: longest silence between two upstream reads */
+  int64_t stream_timeout_s;    /* whole streaming upstream call, 0 = none */
+  int64_t client_header_timeout_s; /* connection open / previous response -> whole request header */
+  int64_t client_body_timeout_s;   /* request header -> whole request body */
+  int64_t max_header_bytes;    /* per-connection buffer that the request header must fit in */
   int64_t shutdown_grace_s;
+  char node_name[128];         /* names this relayd's reservations; auto = HOSTNAME/listen */
+  char unsettled_reservations[16]; /* at start-up, reservations a crash left open: refund|charge */
   char log_level[16];          /* error|warn|info|debug */
   char log_format[16];         /* logfmt|json */
   char metrics_listen[128];    /* HOST:PORT of /metrics, or off */

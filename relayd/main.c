@@ -2,15 +2,19 @@
  * relayd main: command line and configuration (common/config.h: one table; --check-config,
  * --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
  * Start: config -> database (schema created or migrated) -> writer -> first snapshot -> admin
- * socket -> workers -> admin loop on this thread. Stop (SIGTERM/SIGINT): workers stop accepting
- * and finish in-flight requests within shutdown_grace_s, then the writer commits everything queued.
+ * socket -> workers -> admin loop on this thread. Stop (SIGTERM/SIGINT): workers stop accepting,
+ * answer new requests on open connections with 503, and let in-flight requests finish within
+ * shutdown_grace_s; then what remains is ended and settled as "interrupted". A second SIGTERM or
+ * SIGINT ends them at once. Last, the writer commits everything queued; exit status 0.
  */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -129,6 +133,44 @@ static void raise_fd_limit(void)
   }
 }
 
+/* The first SIGTERM/SIGINT was taken by the admin loop: workers now drain. Waits for them, and a
+ * second SIGTERM or SIGINT makes them end their in-flight requests at once. */
+static void drain_workers(struct worker *workers, int n)
+{
+  workers_begin_stop(n);
+  for (int i = 0; i < n; i++)
+    worker_request_stop(&workers[i]);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  bool told = false;
+  for (;;) {
+    bool all = true;
+    for (int i = 0; i < n; i++)
+      all = all && atomic_load(&workers[i].finished);
+    if (all)
+      break;
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (sfd >= 0 && poll(&p, 1, 100) > 0) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (!told) {
+          log_msg(LOG_INFO, "second signal: ending in-flight requests now", "signal=%s",
+                  si.ssi_signo == SIGTERM ? "TERM" : "INT");
+          for (int i = 0; i < n; i++)
+            worker_request_stop_now(&workers[i]);
+          told = true;
+        }
+    } else if (sfd < 0) {
+      usleep(100000);
+    }
+  }
+  if (sfd >= 0)
+    close(sfd);
+}
+
 int main(int argc, char **argv)
 {
   struct cmdline cl = {0};
@@ -222,6 +264,28 @@ int main(int argc, char **argv)
     free(cl.args);
     return 1;
   }
+  char host[200] = "", node[400];
+  if (gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = '\0';
+  if (strcmp(cfg->node_name, "auto") != 0)
+    snprintf(node, sizeof node, "%s", cfg->node_name);
+  else
+    snprintf(node, sizeof node, "%s/%s", host, cfg->listen);
+  writer_set_node(node);
+  int resolved = writer_resolve_unsettled(ctx.db, strcmp(cfg->unsettled_reservations, "charge") == 0,
+                                          err, sizeof err);
+  if (resolved < 0) {
+    log_msg(LOG_ERR, "cannot resolve unsettled reservations", "error=\"%s\"", err);
+    writer_stop();
+    db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
+    return 1;
+  }
+  if (resolved > 0)
+    log_msg(LOG_WARN, "the last run stopped without settling some requests: resolved",
+            "count=%d policy=%s", resolved, cfg->unsettled_reservations);
   int exit_code = 1;
   int admin_fd = -1;
   struct worker *workers = NULL;
@@ -272,6 +336,9 @@ int main(int argc, char **argv)
   admin_status_line(status, sizeof status, what);
   notify_ready(status);
   admin_run(&ctx, admin_fd);
+  log_msg(LOG_INFO, "draining: no new connections; in-flight requests may finish",
+          "shutdown_grace_s=%lld", (long long)cfg->shutdown_grace_s);
+  drain_workers(workers, started);
   exit_code = 0;
   metrics_stop(metrics);
 out:

@@ -79,6 +79,7 @@ struct request {
   struct request *prev, *next;         /* the worker's list */
   struct worker *w;
   struct MHD_Connection *conn;
+  struct client_conn *cc;              /* the connection's state (worker.c owns it); may be NULL */
   struct snapshot *snap;               /* counted reference, released at free */
   const struct endpoint_def *def;
   enum phase phase;
@@ -88,7 +89,7 @@ struct request {
   const struct snap_token *token;
   int64_t pin_channel;
   struct buf body;
-  bool body_too_large;
+  uint64_t body_over;                  /* bytes of the body past max_body_bytes (not stored) */
   cJSON *root;
   struct oai_request rq;
   const struct price *price;
@@ -107,11 +108,17 @@ struct request {
   int64_t tried[MAX_ATTEMPTS];
   long up_status;
   bool status_known;
+  uint64_t up_t0_us;                   /* this attempt started */
+  uint64_t up_last_us;                 /* last bytes from the upstream (0: none yet) */
+  const char *timeout_kind;            /* set when relay_tick ended the attempt: which limit */
+  const char *fault;                   /* why relay itself cut the upstream transfer, or NULL */
+  char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
   bool upstream_done;
   bool saw_done;
   bool paused;
   struct buf resp;                     /* non-stream body, or the partial SSE event */
+  size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
   struct buf errbody;
   struct buf out;                      /* SSE bytes ready for the client */
   size_t out_off;
@@ -365,6 +372,28 @@ static void settle(struct request *r, const char *end_reason)
   stats_record(&r->w->stats, &ev, !produced || strcmp(end_reason, "done") != 0);
 }
 
+/* Tells the writer that r holds a reservation (it becomes durable within a batch unless r settles
+ * in the same batch; see writer.h). */
+static void note_reservation(struct request *r)
+{
+  const struct snap_token *t = r->token;
+  struct log_record rec;
+  memset(&rec, 0, sizeof rec);
+  rec.reservation = true;
+  copy_str(rec.request_id, sizeof rec.request_id, r->request_id);
+  rec.created_at = now_unix();
+  rec.user_id = t->user->id;
+  copy_str(rec.username, sizeof rec.username, t->user->username);
+  rec.token_id = t->id;
+  copy_str(rec.token_name, sizeof rec.token_name, t->name);
+  copy_str(rec.model, sizeof rec.model, r->rq.model);
+  copy_str(rec.group, sizeof rec.group, t->group);
+  rec.is_stream = r->rq.stream;
+  rec.quota = r->reserved;
+  rec.token_bal = t->unlimited ? NULL : t->bal;     /* only read as "limited"; never moved */
+  writer_submit(&rec);
+}
+
 /* ---------------------------------------------------------------- request objects */
 
 #define POOL_MAX 1024               /* idle request objects a worker keeps */
@@ -404,6 +433,13 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   }
   r->w = w;
   r->conn = c;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r->cc = ci ? ci->socket_context : NULL;
+  if (r->cc) {
+    r->cc->req = r;
+    r->cc->wait = CONN_WAIT_BODY;       /* the header is in; the body is owed now */
+    r->cc->since_us = now_us_mono();
+  }
   r->t0_us = now_us_mono();
   r->snap = snapshot_acquire(&w->snap_cache);
   w->cfg = &w->snap_cache->cfg;   /* settings published with the snapshot (reloadable keys) */
@@ -435,6 +471,13 @@ static void request_free(struct request *r)
 {
   struct worker *w = r->w;
   detach_upstream(r);
+  if (r->cc && r->cc->req == r) {
+    /* the connection waits for its next request header from now on */
+    r->cc->req = NULL;
+    r->cc->wait = CONN_WAIT_HEADER;
+    r->cc->since_us = now_us_mono();
+  }
+  r->cc = NULL;
   if (r->prev)
     r->prev->next = r->next;
   else
@@ -798,6 +841,7 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
   struct request *r = ud;
   size_t n = size * nmemb;
+  r->up_last_us = now_us_mono();
   if (!r->status_known) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     r->status_known = true;
@@ -823,22 +867,30 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
   }
   if (!r->rq.stream) {
-    if (buf_append(&r->resp, ptr, n) < 0)
+    if (buf_append(&r->resp, ptr, n) < 0) {
+      r->fault = "its answer is larger than 64 MiB";
       return 0;       /* larger than RESPONSE_MAX: abort the transfer */
+    }
     return n;
   }
   if (r->out.len - r->out_off > OUT_HIGH) {
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (buf_append(&r->resp, ptr, n) < 0)
+  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
+    r->fault = "it sent a stream event larger than 4 MiB";
     return 0;         /* one event larger than EVENT_MAX */
-  size_t off = 0, evlen;
-  while ((evlen = sse_event_len(r->resp.data + off, r->resp.len - off)) > 0) {
+  }
+  /* an event arriving in many pieces is scanned once, not from its start at every piece */
+  size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
+  while ((evlen = sse_event_len(r->resp.data + off + from, r->resp.len - off - from)) > 0) {
+    evlen += from;
+    from = 0;
     upstream_event(r, r->resp.data + off, evlen);
     off += evlen;
   }
   buf_consume(&r->resp, off);
+  r->resp_scanned = r->resp.len;
   wake_reader(r);
   return n;
 }
@@ -887,7 +939,12 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->rq.model);
   r->status_known = false;
   r->up_status = 0;
+  r->up_t0_us = now_us_mono();
+  r->up_last_us = 0;
+  r->timeout_kind = NULL;
+  r->fault = NULL;
   buf_reset(&r->resp);
+  r->resp_scanned = 0;
   buf_reset(&r->errbody);
   free(r->up_body);
   r->up_body = NULL;
@@ -961,14 +1018,11 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+  /* connect (name resolution included) is curl's timeout; first byte, idle and total are
+   * relay_tick's, so each can say which limit ended the call */
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg->connect_timeout_ms);
-  if (r->rq.stream) {
+  if (r->rq.stream)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)w->cfg->stream_idle_timeout_s);
-  } else {
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)w->cfg->request_timeout_s);
-  }
   atomic_fetch_add_explicit(&w->ctr.relayed_total, 1, memory_order_relaxed);
   CURLMcode mc = curl_multi_add_handle(w->multi, e);
   if (mc != CURLM_OK) {
@@ -978,11 +1032,39 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   }
 }
 
-static bool retryable(CURLcode res, long status)
+/* A connect failure (timeout included) or a 429/5xx may go to another channel; a call that timed
+ * out after connecting, or that relay cut (r->fault), may not. */
+static bool retryable(const struct request *r, CURLcode res, long status)
 {
+  if (r->fault || r->timeout_kind)
+    return false;
   if (res != CURLE_OK)
-    return res != CURLE_OPERATION_TIMEDOUT && res != CURLE_WRITE_ERROR;
+    return res != CURLE_WRITE_ERROR;
   return status == 429 || (status >= 500 && status != 504);
+}
+
+/* Why the upstream call ended, for the client: which limit, or what went wrong. */
+static void upstream_failure_text(const struct request *r, CURLcode res, char *out, size_t n)
+{
+  const struct config *cfg = r->w->cfg;
+  long long ch = (long long)r->channel->id;
+  if (r->timeout_kind && strcmp(r->timeout_kind, "first_byte") == 0)
+    snprintf(out, n, "The upstream of channel %lld sent nothing within %lld s (first_byte_timeout_s).",
+             ch, (long long)cfg->first_byte_timeout_s);
+  else if (r->timeout_kind && strcmp(r->timeout_kind, "idle") == 0)
+    snprintf(out, n, "The upstream of channel %lld was silent for %lld s (stream_idle_timeout_s).",
+             ch, (long long)cfg->stream_idle_timeout_s);
+  else if (r->timeout_kind)
+    snprintf(out, n, "The upstream of channel %lld did not finish within %lld s (%s).", ch,
+             (long long)(r->rq.stream ? cfg->stream_timeout_s : cfg->request_timeout_s),
+             r->rq.stream ? "stream_timeout_s" : "request_timeout_s");
+  else if (res == CURLE_OPERATION_TIMEDOUT)
+    snprintf(out, n, "The upstream of channel %lld could not be reached within %lld ms (connect_timeout_ms).",
+             ch, (long long)cfg->connect_timeout_ms);
+  else if (r->fault)
+    snprintf(out, n, "The upstream of channel %lld was cut off: %s.", ch, r->fault);
+  else
+    snprintf(out, n, "The upstream of channel %lld failed: %s.", ch, curl_easy_strerror(res));
 }
 
 /* The upstream's error message, when its body is an OpenAI-style error. */
@@ -1010,10 +1092,12 @@ static void fail_upstream(struct request *r, CURLcode res)
   }
   if (res != CURLE_OK) {
     status = res == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
-    snprintf(msg, sizeof msg, "The upstream of channel %lld %s: %s.", (long long)r->channel->id,
-             status == 504 ? "timed out" : "failed", curl_easy_strerror(res));
+    upstream_failure_text(r, res, msg, sizeof msg);
     resp = error_response(r, status, "upstream_error",
-                          status == 504 ? "upstream_timeout" : "upstream_unreachable", NULL, msg);
+                          status == 504 ? "upstream_timeout"
+                          : r->fault    ? "bad_upstream_body"
+                                        : "upstream_unreachable",
+                          NULL, msg);
   } else if (r->up_status >= 500) {
     upstream_message(r, up, sizeof up);
     status = r->up_status == 504 ? 504 : 502;
@@ -1043,6 +1127,8 @@ static void fail_upstream(struct request *r, CURLcode res)
              (long long)r->channel->id, r->up_status);
     resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
   }
+  if (r->retry_after[0] && (status == 429 || status == 503))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
   r->final_status = (int)status;
   settle(r, res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error");
   respond_later(r, status, resp);
@@ -1145,6 +1231,36 @@ static void finish_nonstream(struct request *r)
   respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
 }
 
+/* An error event in the client's stream format (the stream cannot get a status any more). */
+static void stream_error_event(struct request *r, const char *code, const char *msg)
+{
+  if (speaks_claude(r)) {
+    claude_error_event(&r->out, 502, msg);
+  } else if (client_api(r) == CLIENT_GEMINI) {
+    gemini_error_event(&r->out, 502, msg);
+  } else if (r->def->media) {          /* the Responses API's error event */
+    struct buf e;
+    buf_init(&e, 2048);
+    buf_append_str(&e, "event: error\ndata: {\"type\":\"error\",\"code\":");
+    buf_append_json_str(&e, code);
+    buf_append_str(&e, ",\"message\":");
+    buf_append_json_str(&e, msg);
+    buf_append_str(&e, ",\"param\":null}\n\n");
+    buf_append(&r->out, e.data, e.len);
+    buf_free(&e);
+  } else {
+    struct buf e;
+    buf_init(&e, 2048);
+    buf_append_str(&e, "data: {\"error\":{\"message\":");
+    buf_append_json_str(&e, msg);
+    buf_append_str(&e, ",\"type\":\"upstream_error\",\"param\":null,\"code\":");
+    buf_append_json_str(&e, code);
+    buf_append_str(&e, "}}\n\n");
+    buf_append(&r->out, e.data, e.len);
+    buf_free(&e);
+  }
+}
+
 static void finish_stream(struct request *r, CURLcode res)
 {
   /* a Gemini stream has no [DONE]: the end of its body closes the converted stream */
@@ -1159,32 +1275,23 @@ static void finish_stream(struct request *r, CURLcode res)
                   (speaks_claude(r) ? claude_stream_from_openai_finish(&r->claude_out, &r->out)
                                     : gemini_stream_from_openai_finish(&r->gemini_out, &r->out)) == 0;
     if (!closed) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
-               res != CURLE_OK ? curl_easy_strerror(res) : "no [DONE] event");
-      if (speaks_claude(r))
-        claude_error_event(&r->out, 502, msg);
+      char msg[600], why[512];
+      if (res != CURLE_OK)
+        upstream_failure_text(r, res, why, sizeof why);
       else
-        gemini_error_event(&r->out, 502, msg);
+        snprintf(why, sizeof why, "no final event.");
+      snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
+      stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
       atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
     }
   } else if (res != CURLE_OK || !r->saw_done) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
-             res != CURLE_OK ? curl_easy_strerror(res) : r->def->media ? "no response.completed event" : "no [DONE] event");
-    struct buf e;
-    buf_init(&e, 2048);
-    if (r->def->media) {       /* the Responses API's error event */
-      buf_append_str(&e, "event: error\ndata: {\"type\":\"error\",\"code\":\"stream_interrupted\",\"message\":");
-      buf_append_json_str(&e, msg);
-      buf_append_str(&e, ",\"param\":null}\n\n");
-    } else {
-      buf_append_str(&e, "data: {\"error\":{\"message\":");
-      buf_append_json_str(&e, msg);
-      buf_append_str(&e, ",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\n");
-    }
-    buf_append(&r->out, e.data, e.len);
-    buf_free(&e);
+    char msg[600], why[512];
+    if (res != CURLE_OK)
+      upstream_failure_text(r, res, why, sizeof why);
+    else
+      snprintf(why, sizeof why, "%s", r->def->media ? "no response.completed event." : "no [DONE] event.");
+    snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
+    stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
     atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
   }
   r->upstream_done = true;
@@ -1197,6 +1304,12 @@ static void finish_stream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  r->retry_after[0] = '\0';
+  struct curl_header *h;
+  if (r->easy && (r->up_status == 429 || r->up_status == 503) &&
+      curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value &&
+      strlen(h->value) < sizeof r->retry_after && !strpbrk(h->value, "\r\n"))
+    copy_str(r->retry_after, sizeof r->retry_after, h->value);
   detach_upstream(r);
   if (r->committed) {
     finish_stream(r, res);
@@ -1206,7 +1319,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     finish_nonstream(r);
     return;
   }
-  if (retryable(res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
+  if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
       r->attempts < MAX_ATTEMPTS && !atomic_load(&r->w->stop)) {
     const struct snap_channel *next = choose_channel(r);
     if (next) {
@@ -1239,6 +1352,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
       r->t_first_us = now_us_mono();
     if (r->paused && r->easy && r->out.len - r->out_off < OUT_LOW) {
       r->paused = false;
+      r->up_last_us = now_us_mono();   /* a paused upstream was not idle: its clock starts again */
       curl_easy_pause(r->easy, CURLPAUSE_CONT);
     }
     return (ssize_t)n;
@@ -1354,6 +1468,7 @@ static enum MHD_Result dispatch(struct request *r)
                     "Not enough quota: this request may cost up to %lld and only %lld is left "
                     "(lower max_tokens or top up).", (long long)r->reserved, (long long)avail);
   r->billing_open = true;
+  note_reservation(r);
   if (speaks_claude(r))
     claude_stream_from_openai_init(&r->claude_out, r->rq.model, r->rq.prompt_estimate);
   if (client_api(r) == CLIENT_GEMINI) {
@@ -1401,6 +1516,11 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
     return serve_models(r, url);
+  /* relay does not decompress request bodies: a compressed body is refused before it is read */
+  const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  if (ce && *ce && strcasecmp(ce, "identity") != 0)
+    return fail_now(r, 415, "invalid_request_error", "unsupported_content_encoding", NULL,
+                    "Content-Encoding '%.40s' is not accepted: send the request body uncompressed.", ce);
   const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   int64_t len;
   if (cl && parse_int64(cl, &len) == 0 && len > r->w->cfg->max_body_bytes)
@@ -1425,28 +1545,59 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     *req_cls = r;
     if (writer_access_log())
       snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
+    enum MHD_Result ret;
     if (atomic_load_explicit(&w->stop, memory_order_relaxed) ||
         atomic_load_explicit(&w->draining, memory_order_relaxed)) {
       struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
                                                  "This relay is draining or shutting down; try again.");
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-      return queue_now(r, 503, resp);
+      ret = queue_now(r, 503, resp);
+    } else if (r->cc && r->cc->over_limit) {
+      struct MHD_Response *resp = error_response(r, 503, "relay_error", "too_many_connections", NULL,
+                                                 "This relay has as many client connections open as "
+                                                 "it allows (max_connections); try again.");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+      ret = queue_now(r, 503, resp);
+    } else {
+      ret = begin(r, url, method);
     }
-    return begin(r, url, method);
+    if (r->cc && r->phase != PH_BODY)
+      r->cc->wait = CONN_BUSY;          /* answered from the header alone */
+    return ret;
   }
+  if (r->cc && r->phase != PH_BODY)
+    r->cc->wait = CONN_BUSY;
   switch (r->phase) {
   case PH_BODY:
     if (*upload_data_size) {
-      if (!r->body_too_large && buf_append(&r->body, upload_data, *upload_data_size) < 0)
-        r->body_too_large = true;
+      if (r->body_over == 0 && buf_append(&r->body, upload_data, *upload_data_size) == 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+      }
+      /* Over the limit, and a chunked body has no Content-Length to refuse up front. MHD can
+       * answer only once the body has ended, so the rest is counted, not stored, and the 413
+       * goes out at its end; a body past twice the limit (at least 1 MiB past it) is not read
+       * further: the connection is closed. */
+      r->body_over += *upload_data_size;
       *upload_data_size = 0;
+      uint64_t discard_max = (uint64_t)w->cfg->max_body_bytes > (1u << 20) ? (uint64_t)w->cfg->max_body_bytes
+                                                                             : (1u << 20);
+      if (r->body_over > discard_max) {
+        log_msg(LOG_INFO, "request body far over the limit: connection closed", "request_id=%s limit=%lld",
+                r->request_id, (long long)w->cfg->max_body_bytes);
+        r->final_status = 413;
+        return MHD_NO;
+      }
       return MHD_YES;
     }
-    if (r->body_too_large)
+    if (r->body_over)
       return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
                       "The request body is larger than the limit of %lld bytes.",
                       (long long)w->cfg->max_body_bytes);
+    if (r->cc)
+      r->cc->wait = CONN_BUSY;
     return dispatch(r);
   case PH_RESPOND: {
     struct MHD_Response *resp = r->pending;
@@ -1496,7 +1647,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     detach_upstream(r);
     if (!r->final_status)
       r->final_status = 499;
-    settle(r, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+    settle(r, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "interrupted"
               : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->end_reason ? r->end_reason
                                                                            : "client_gone");
   }
@@ -1510,14 +1661,79 @@ void relay_end_all(struct worker *w)
       continue;
     detach_upstream(r);
     if (r->committed) {
+      stream_error_event(r, "interrupted",
+                         "The relay is shutting down: this stream was interrupted and is billed "
+                         "for what was sent.");
       r->upstream_done = true;
-      settle(r, "shutdown");
+      settle(r, "interrupted");
       wake_reader(r);
     } else if (r->billing_open) {
       r->final_status = 503;
-      settle(r, "shutdown");
-      respond_later(r, 503, error_response(r, 503, "relay_error", "shutting_down", NULL,
-                                           "The relay shut down before the upstream answered."));
+      settle(r, "interrupted");
+      struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
+                                                 "The relay shut down before the upstream answered; "
+                                                 "nothing was charged. Try again.");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+      respond_later(r, 503, resp);
     }
   }
+}
+
+void relay_tick(struct worker *w)
+{
+  const struct config *cfg = w->cfg;
+  uint64_t now = now_us_mono();
+  uint64_t first_us = (uint64_t)cfg->first_byte_timeout_s * 1000000u;
+  uint64_t idle_us = (uint64_t)cfg->stream_idle_timeout_s * 1000000u;
+  uint64_t stream_us = (uint64_t)cfg->stream_timeout_s * 1000000u;
+  uint64_t whole_us = (uint64_t)cfg->request_timeout_s * 1000000u;
+  struct request *next;
+  for (struct request *r = w->requests; r; r = next) {
+    next = r->next;
+    if (!r->easy)
+      continue;
+    uint64_t age = now - r->up_t0_us;
+    const char *kind = NULL;
+    if (r->rq.stream) {
+      if (!r->up_last_us) {
+        if (first_us && age > first_us)
+          kind = "first_byte";
+      } else if (!r->paused && now - r->up_last_us > idle_us) {
+        kind = "idle";
+      }
+      if (!kind && stream_us && age > stream_us)
+        kind = "total";
+    } else if (whole_us && age > whole_us) {
+      kind = "total";
+    }
+    if (!kind)
+      continue;
+    r->timeout_kind = kind;
+    log_msg(LOG_INFO, "upstream timed out", "request_id=%s channel=%lld limit=%s", r->request_id,
+            (long long)r->channel->id, kind);
+    relay_on_upstream_done(r, CURLE_OPERATION_TIMEDOUT);
+  }
+}
+
+void relay_client_gone(struct request *r)
+{
+  if (!r->billing_open || r->settled)
+    return;           /* nothing waits on an upstream: MHD sees the closed socket itself */
+  detach_upstream(r);
+  if (!r->committed)
+    r->final_status = 499;
+  settle(r, "client_gone");
+  if (r->committed) {
+    r->upstream_done = true;
+    wake_reader(r);
+  } else {
+    /* resumed so MHD finds the closed socket and ends the connection */
+    respond_later(r, 499, error_response(r, 499, "relay_error", "client_gone", NULL,
+                                         "The client closed the connection."));
+  }
+}
+
+void relay_conn_closed(struct request *r)
+{
+  r->cc = NULL;
 }

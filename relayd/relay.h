@@ -23,8 +23,16 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                         enum MHD_RequestTerminationCode toe);
 /* The upstream transfer of r (CURLINFO_PRIVATE) ended with res. */
 void relay_on_upstream_done(struct request *r, CURLcode res);
-/* Ends every request of w still waiting on an upstream (shutdown deadline). */
+/* Ends every request of w still waiting on an upstream (shutdown deadline): the client gets a 503
+ * or an error event, and billing is settled as "interrupted". */
 void relay_end_all(struct worker *w);
+/* Every TICK_MS (worker.c): ends upstream transfers past their first-byte, idle or total timeout. */
+void relay_tick(struct worker *w);
+/* The client of r closed its side of the connection: abort the upstream, bill what was produced
+ * (end reason client_gone). */
+void relay_client_gone(struct request *r);
+/* r's connection is being closed by MHD (it must forget the connection). */
+void relay_conn_closed(struct request *r);
 /* Frees the worker's pool of idle request objects (after its MHD daemon stopped). */
 void relay_pool_free(struct worker *w);
 

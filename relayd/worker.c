@@ -20,7 +20,9 @@
 #include "util.h"
 
 /* What an epoll event is about: the tag sits in the high 32 bits of epoll_data.u64. */
-enum { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK };
+enum { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT };
+#define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
+#define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
 /* ---------------------------------------------------------------- listen socket */
@@ -258,6 +260,112 @@ void worker_resume(struct worker *w, struct MHD_Connection *c)
   w->mhd_run_needed = true;
 }
 
+/* ---------------------------------------------------------------- client connections */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+  struct worker *w = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci ? ci->connect_fd : -1;
+    struct client_conn *cc = calloc(1, sizeof *cc);    /* freed at NOTIFY_CLOSED below */
+    if (!cc || fd < 0) {
+      free(cc);
+      *socket_context = NULL;
+      return;
+    }
+    if ((size_t)fd >= w->nconn_by_fd) {
+      size_t n = w->nconn_by_fd ? w->nconn_by_fd : 1024;
+      while (n <= (size_t)fd)
+        n *= 2;
+      struct client_conn **p = realloc(w->conn_by_fd, n * sizeof *p);
+      if (!p) {
+        free(cc);
+        *socket_context = NULL;
+        return;
+      }
+      memset(p + w->nconn_by_fd, 0, (n - w->nconn_by_fd) * sizeof *p);
+      w->conn_by_fd = p;
+      w->nconn_by_fd = n;
+    }
+    cc->fd = fd;
+    cc->over_limit = w->nconns >= w->max_conns;
+    w->nconns++;
+    cc->wait = CONN_WAIT_HEADER;
+    cc->since_us = now_us_mono();
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = EV_DATA(EV_CLIENT, fd)};
+    cc->watched = epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
+    w->conn_by_fd[fd] = cc;
+    cc->next = w->conns;
+    if (w->conns)
+      w->conns->prev = cc;
+    w->conns = cc;
+    *socket_context = cc;
+    return;
+  }
+  struct client_conn *cc = *socket_context;
+  if (!cc)
+    return;
+  *socket_context = NULL;
+  if (cc->req)
+    relay_conn_closed(cc->req);
+  if (cc->watched)
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
+  if ((size_t)cc->fd < w->nconn_by_fd && w->conn_by_fd[cc->fd] == cc)
+    w->conn_by_fd[cc->fd] = NULL;
+  w->nconns--;
+  if (cc->prev)
+    cc->prev->next = cc->next;
+  else
+    w->conns = cc->next;
+  if (cc->next)
+    cc->next->prev = cc->prev;
+  free(cc);
+}
+
+/* The client's side of a connection closed (or failed): if its request waits on an upstream,
+ * end that now; MHD closes the connection itself. Watching stops either way. */
+static void client_event(struct worker *w, int fd)
+{
+  struct client_conn *cc = (size_t)fd < w->nconn_by_fd ? w->conn_by_fd[fd] : NULL;
+  if (!cc) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return;
+  }
+  if (cc->watched) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    cc->watched = false;
+  }
+  if (cc->req)
+    relay_client_gone(cc->req);
+}
+
+/* Cuts off clients that take longer than allowed to send a request's header or body (slow
+ * senders hold a connection and its memory at almost no cost to themselves). shutdown() makes
+ * MHD see the connection fail and close it the usual way. */
+static void sweep_slow_clients(struct worker *w)
+{
+  uint64_t now = now_us_mono();
+  uint64_t header_us = (uint64_t)w->cfg->client_header_timeout_s * 1000000u;
+  uint64_t body_us = (uint64_t)w->cfg->client_body_timeout_s * 1000000u;
+  for (struct client_conn *cc = w->conns; cc; cc = cc->next) {
+    if (cc->wait == CONN_BUSY)
+      continue;
+    uint64_t limit = cc->wait == CONN_WAIT_HEADER ? header_us : body_us;
+    if (cc->over_limit && limit > 1000000u)
+      limit = 1000000u;          /* a connection over max_connections gets one second to ask */
+    if (now - cc->since_us <= limit)
+      continue;
+    log_msg(LOG_INFO, "client too slow: connection closed", "worker=%d waiting_for=%s seconds=%lld",
+            w->idx, cc->wait == CONN_WAIT_HEADER ? "header" : "body",
+            (long long)(limit / 1000000u));
+    cc->wait = CONN_BUSY;
+    shutdown(cc->fd, SHUT_RDWR);
+    w->mhd_run_needed = true;
+  }
+}
+
 /* ---------------------------------------------------------------- life cycle */
 
 int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen)
@@ -265,7 +373,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   memset(w, 0, sizeof *w);
   w->idx = idx;
   w->cfg = cfg;
-  w->epfd = w->timerfd = w->wakefd = w->listen_fd = -1;
+  w->epfd = w->timerfd = w->wakefd = w->listen_fd = w->tickfd = -1;
   stats_init(&w->stats);
   uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
   w->rng = seed ? seed : 1;
@@ -276,20 +384,31 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0) {
+  w->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || w->tickfd < 0) {
     snprintf(err, errlen, "worker %d: %s", idx, strerror(errno));
     return -1;
   }
-  unsigned nworkers_limit = (unsigned)cfg->max_connections;
+  /* max_connections is for the whole daemon: each worker takes its share (rounded up) */
+  unsigned nworkers = (unsigned)(cfg->workers > 0 ? cfg->workers : 1);
+  if (cfg->workers <= 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    nworkers = cpus > 0 ? (unsigned)cpus : 1;
+  }
+  unsigned nworkers_limit = (unsigned)((cfg->max_connections + nworkers - 1) / nworkers);
+  /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
+  w->max_conns = nworkers_limit;
+  nworkers_limit += 64;
   w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL,
                             relay_on_request, w,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd,
                             MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             /* MHD clears the used part of this pool after every request:
                              * a large pool costs a large memset per request */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
                             MHD_OPTION_END);
   if (!w->mhd) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
@@ -314,6 +433,11 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
   ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
+  ev.data.u64 = EV_DATA(EV_TICK, w->tickfd);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tickfd, &ev);
+  struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
+                            .it_value = {.tv_nsec = TICK_MS * 1000000L}};
+  timerfd_settime(w->tickfd, 0, &tick, NULL);
   return 0;
 }
 
@@ -327,26 +451,48 @@ static void begin_stop(struct worker *w)
   }
 }
 
+/* While stopping: how many workers still have requests. A worker without requests keeps running
+ * (answering 503 on its open connections) until every worker is done, so a kept-alive client
+ * learns about the shutdown instead of seeing its connection drop. */
+static _Atomic int stopping_busy_workers;
+
+void workers_begin_stop(int n)
+{
+  atomic_store(&stopping_busy_workers, n);
+}
+
 static void *worker_main(void *arg)
 {
   struct worker *w = arg;
   struct epoll_event evs[128];
   bool stopping = false;
-  uint64_t deadline = 0;
+  uint64_t deadline = 0, ended_at = 0;
   bool ended_all = false;
+  bool counted_busy = false;     /* this worker is counted in stopping_busy_workers */
   for (;;) {
     if (!stopping && atomic_load(&w->stop)) {
       stopping = true;
       deadline = now_us_mono() + (uint64_t)w->cfg->shutdown_grace_s * 1000000u;
       begin_stop(w);
+      counted_busy = true;      /* workers_begin_stop counted every worker as busy */
     }
     if (stopping) {
-      if (!ended_all && now_us_mono() >= deadline) {
+      bool now_please = atomic_load(&w->stop_now);
+      uint64_t now = now_us_mono();
+      if (!ended_all && (now >= deadline || now_please)) {
+        /* the grace period is over (or a second signal came): in-flight requests end here,
+         * settled as interrupted; their clients get an error (event) and a moment to read it */
         relay_end_all(w);
         ended_all = true;
+        ended_at = now;
       }
       bool busy = w->requests != NULL;
-      if (!busy || (ended_all && now_us_mono() >= deadline + 2000000u))
+      if (busy != counted_busy) {
+        atomic_fetch_add(&stopping_busy_workers, busy ? 1 : -1);
+        counted_busy = busy;
+      }
+      if ((!busy && atomic_load(&stopping_busy_workers) <= 0) ||
+          (ended_all && now >= ended_at + (now_please ? 500000u : 2000000u)))
         break;
     }
     int timeout = -1;
@@ -387,6 +533,18 @@ static void *worker_main(void *arg)
       case EV_CURL_SOCK:
         curl_sock_event(w, fd, evs[i].events);
         break;
+      case EV_TICK: {
+        uint64_t x;
+        ssize_t rd = read(w->tickfd, &x, sizeof x);
+        (void)rd;
+        relay_tick(w);
+        if (++w->ticks % CONN_SWEEP_TICKS == 0)
+          sweep_slow_clients(w);
+        break;
+      }
+      case EV_CLIENT:
+        client_event(w, fd);
+        break;
       }
     }
     curl_collect(w);
@@ -407,9 +565,12 @@ static void *worker_main(void *arg)
       }
     }
   }
+  if (counted_busy)
+    atomic_fetch_sub(&stopping_busy_workers, 1);
   /* every request must be resumed before MHD stops (suspended ones would leak) */
   relay_end_all(w);
   MHD_run(w->mhd);
+  atomic_store(&w->finished, true);
   return NULL;
 }
 
@@ -421,6 +582,14 @@ int worker_start(struct worker *w)
 void worker_request_stop(struct worker *w)
 {
   atomic_store(&w->stop, true);
+  uint64_t one = 1;
+  ssize_t wr = write(w->wakefd, &one, sizeof one);
+  (void)wr;
+}
+
+void worker_request_stop_now(struct worker *w)
+{
+  atomic_store(&w->stop_now, true);
   uint64_t one = 1;
   ssize_t wr = write(w->wakefd, &one, sizeof one);
   (void)wr;
@@ -448,5 +617,9 @@ void worker_join(struct worker *w)
     close(w->timerfd);
   if (w->wakefd >= 0)
     close(w->wakefd);
+  if (w->tickfd >= 0)
+    close(w->tickfd);
+  free(w->conn_by_fd);
+  w->conn_by_fd = NULL;
   stats_free(&w->stats);
 }

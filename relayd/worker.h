@@ -24,6 +24,25 @@
 struct request;
 struct snapshot;
 
+/*
+ * A client connection: MHD's socket context, created and freed by worker.c (connection notify).
+ * It serves two things MHD does not do for us: cutting off clients that send their request too
+ * slowly (a suspended or half-read connection never times out in MHD), and noticing a client that
+ * leaves while its connection is suspended (MHD does not watch suspended sockets): the socket sits
+ * in the worker's epoll set for EPOLLRDHUP from open to close.
+ */
+enum conn_wait { CONN_WAIT_HEADER, CONN_WAIT_BODY, CONN_BUSY };
+struct client_conn {
+  struct client_conn *prev, *next;   /* the worker's list */
+  int fd;
+  bool watched;                      /* in the worker's epoll set */
+  enum conn_wait wait;               /* what the client owes us, since since_us */
+  uint64_t since_us;
+  struct request *req;               /* the request in progress on it (relay.c sets it) */
+  bool over_limit;                   /* opened while the worker had its share of max_connections:
+                                        its request gets a 503, then it is closed */
+};
+
 struct worker_counters {
   _Atomic uint64_t requests_total;   /* requests that reached a handler */
   _Atomic uint64_t relayed_total;    /* requests sent upstream */
@@ -38,6 +57,13 @@ struct worker {
   int epfd;
   int timerfd;                 /* curl's timer */
   int wakefd;                  /* eventfd: stop requests from the main thread */
+  int tickfd;                  /* timerfd, every TICK_MS: upstream timeouts, slow clients */
+  unsigned ticks;
+  struct client_conn *conns;   /* open client connections */
+  struct client_conn **conn_by_fd;  /* indexed by socket descriptor */
+  size_t nconn_by_fd;
+  size_t nconns;               /* open client connections */
+  size_t max_conns;            /* this worker's share of max_connections */
   int listen_fd;
   struct MHD_Daemon *mhd;
   int mhd_epfd;
@@ -57,6 +83,8 @@ struct worker {
   struct request *request_pool;/* idle request objects for reuse (relay.c owns them) */
   size_t request_pool_len;
   _Atomic bool stop;           /* set by the main thread, then wakefd is written */
+  _Atomic bool stop_now;       /* a second signal: end in-flight requests at once */
+  _Atomic bool finished;       /* the worker's loop has ended (worker_join will not wait) */
   _Atomic bool draining;       /* set by the admin verb drain: new requests get 503 */
   struct worker_counters ctr;
   struct worker_stats stats;
@@ -68,6 +96,11 @@ int worker_start(struct worker *w);
 /* Asks the worker to stop: it stops accepting, lets in-flight requests finish for up to
  * shutdown_grace_s, then ends them. worker_join waits and frees everything. */
 void worker_request_stop(struct worker *w);
+/* Before asking n workers to stop: counts them all as busy, so that none leaves (closing the
+ * kept-alive connections it could still answer with 503) before every one has finished. */
+void workers_begin_stop(int n);
+/* Asks a stopping worker not to wait for the grace period: in-flight requests end now. */
+void worker_request_stop_now(struct worker *w);
 void worker_join(struct worker *w);
 
 /* For relay.c: an easy handle from the pool (reset) or a new one; and back. */

@@ -28,7 +28,8 @@ static struct {
   struct writer_stats stats;  /* under lock */
   pthread_t thread;
   struct db *db;
-  struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel;
+  struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel, *ins_resv, *del_resv;
+  char node[400];
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static _Atomic bool access_log_on;
@@ -70,6 +71,8 @@ static void access_lines(const struct log_record *recs, size_t n)
   buf_init(&b, 2048);
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
+    if (r->reservation)
+      continue;                 /* not a request's end: its settle record has the line */
     buf_reset(&b);
     buf_appendf(&b, "request_id=%s", r->request_id[0] ? r->request_id : "-");
     if (r->type == LOGT_ACCESS) {
@@ -135,6 +138,24 @@ struct agg {
   bool limited;
 };
 
+/* The request ids of a batch: which have a reservation record and which a settle record. */
+struct rid_slot {
+  const char *id;
+  bool reserved, settled;
+};
+
+static struct rid_slot *rid_find(struct rid_slot *tab, size_t cap, const char *id)
+{
+  uint64_t h = 1469598103934665603u;
+  for (const char *p = id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211u;
+  size_t i = (size_t)h & (cap - 1);
+  while (tab[i].id && strcmp(tab[i].id, id) != 0)
+    i = (i + 1) & (cap - 1);
+  tab[i].id = id;
+  return &tab[i];
+}
+
 /* sums per id into a small open table; n is at most the batch size */
 static struct agg *agg_add(struct agg *tab, size_t cap, int64_t id)
 {
@@ -152,12 +173,20 @@ static int commit_batch(const struct log_record *recs, size_t n)
     cap *= 2;
   struct agg *users = calloc(cap, sizeof *users), *tokens = calloc(cap, sizeof *tokens),
              *chans = calloc(cap, sizeof *chans);
+  struct rid_slot *rids = calloc(cap, sizeof *rids);
   int rc = -1;
-  if (!users || !tokens || !chans)
+  if (!users || !tokens || !chans || !rids)
     goto out;
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
-    if (r->type == LOGT_ACCESS)
+    if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
+      struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      if (r->reservation || r->type == LOGT_ACCESS)
+        sl->reserved = true;
+      else
+        sl->settled = true;
+    }
+    if (r->reservation || r->type == LOGT_ACCESS)
       continue;
     if (r->user_id) {
       struct agg *a = agg_add(users, cap, r->user_id);
@@ -177,7 +206,35 @@ static int commit_batch(const struct log_record *recs, size_t n)
   int64_t now = now_unix();
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
-    if (r->type == LOGT_ACCESS)
+    if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
+      /* a reservation opened and settled within this batch never reaches the table */
+      const struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      if (r->reservation && !sl->settled) {
+        struct db_stmt *st = W.ins_resv;
+        db_reset(st);
+        db_bind_text(st, 1, r->request_id);
+        db_bind_text(st, 2, W.node);
+        db_bind_int64(st, 3, r->created_at);
+        db_bind_int64(st, 4, r->user_id);
+        db_bind_text(st, 5, r->username);
+        db_bind_int64(st, 6, r->token_id);
+        db_bind_text(st, 7, r->token_name);
+        db_bind_int64(st, 8, r->token_bal != NULL);
+        db_bind_text(st, 9, r->model);
+        db_bind_text(st, 10, r->group);
+        db_bind_int64(st, 11, r->is_stream);
+        db_bind_int64(st, 12, r->quota);
+        if (db_step(st) == DB_ERROR)
+          goto rollback;
+      } else if (!r->reservation && !sl->reserved) {
+        struct db_stmt *st = W.del_resv;
+        db_reset(st);
+        db_bind_text(st, 1, r->request_id);
+        if (db_step(st) == DB_ERROR)
+          goto rollback;
+      }
+    }
+    if (r->reservation || r->type == LOGT_ACCESS)
       continue;
     struct db_stmt *st = W.ins_log;
     db_reset(st);
@@ -241,6 +298,8 @@ static int commit_batch(const struct log_record *recs, size_t n)
     goto rollback;
   }
   for (size_t i = 0; i < n; i++) {
+    if (recs[i].reservation)
+      continue;
     if (recs[i].user_bal)
       recs[i].user_bal->db_base -= recs[i].quota;
     if (recs[i].token_bal)
@@ -256,6 +315,7 @@ out:
   free(users);
   free(tokens);
   free(chans);
+  free(rids);
   return rc;
 }
 
@@ -299,7 +359,8 @@ static void *writer_main(void *arg)
       pthread_mutex_lock(&W.lock);
       if (rc == 0) {
         W.committing = 0;
-        W.stats.rows_total += blen;
+        for (size_t i = 0; i < blen; i++)
+          W.stats.rows_total += !batch[i].reservation;
         W.stats.commits++;
         W.stats.last_commit_us = took;
       } else {
@@ -358,7 +419,12 @@ int writer_start(const char *db_url, char *err, size_t errlen)
   W.upd_token = db_prepare(W.db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
                                  "used_quota = used_quota + ?2, accessed_time = ?3 WHERE id = ?4");
   W.upd_channel = db_prepare(W.db, "UPDATE channels SET used_quota = used_quota + ?1 WHERE id = ?2");
-  if (!W.ins_log || !W.upd_user || !W.upd_token || !W.upd_channel) {
+  W.ins_resv = db_prepare(W.db,
+      "INSERT INTO reservations(request_id, node, created_at, user_id, username, token_id, "
+      "token_name, token_limited, model_name, \"group\", is_stream, quota) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  W.del_resv = db_prepare(W.db, "DELETE FROM reservations WHERE request_id = ?1");
+  if (!W.ins_log || !W.upd_user || !W.upd_token || !W.upd_channel || !W.ins_resv || !W.del_resv) {
     snprintf(err, errlen, "writer: preparing statements: %s", db_errmsg(W.db));
     return -1;
   }
@@ -380,6 +446,8 @@ void writer_stop(void)
   db_finalize(W.upd_user);
   db_finalize(W.upd_token);
   db_finalize(W.upd_channel);
+  db_finalize(W.ins_resv);
+  db_finalize(W.del_resv);
   db_close(W.db);
   free(W.queue);
   W.queue = NULL;
@@ -391,4 +459,100 @@ void writer_get_stats(struct writer_stats *out)
   *out = W.stats;
   out->backlog = W.len + W.committing;
   pthread_mutex_unlock(&W.lock);
+}
+
+void writer_set_node(const char *node)
+{
+  snprintf(W.node, sizeof W.node, "%s", node);
+}
+
+int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errlen)
+{
+  struct db_stmt *sel = db_prepare(db,
+      "SELECT request_id, created_at, user_id, username, token_id, token_name, token_limited, "
+      "model_name, \"group\", is_stream, quota FROM reservations WHERE node = ?1 ORDER BY created_at");
+  struct db_stmt *ins = db_prepare(db,
+      "INSERT INTO logs(request_id, created_at, type, content, user_id, username, token_id, "
+      "token_name, model_name, quota, is_stream, end_reason, usage_source, \"group\") "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+  struct db_stmt *upd_user = db_prepare(db, "UPDATE users SET quota = quota - ?1, "
+                                            "used_quota = used_quota + ?1 WHERE id = ?2");
+  struct db_stmt *upd_token = db_prepare(db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
+                                             "used_quota = used_quota + ?2 WHERE id = ?3");
+  struct db_stmt *del = db_prepare(db, "DELETE FROM reservations WHERE node = ?1");
+  int count = -1;
+  if (!sel || !ins || !upd_user || !upd_token || !del) {
+    snprintf(err, errlen, "resolving reservations: %s", db_errmsg(db));
+    goto out;
+  }
+  if (db_begin(db) < 0) {
+    snprintf(err, errlen, "resolving reservations: %s", db_errmsg(db));
+    goto out;
+  }
+  count = 0;
+  db_bind_text(sel, 1, W.node);
+  int64_t now = now_unix();
+  enum db_step_result sr;
+  while ((sr = db_step(sel)) == DB_ROW) {
+    char rid[40], content[256];
+    snprintf(rid, sizeof rid, "%s", db_col_text(sel, 0));
+    int64_t created = db_col_int64(sel, 1), user = db_col_int64(sel, 2), token = db_col_int64(sel, 4);
+    bool limited = db_col_int64(sel, 6) != 0;
+    int64_t amount = db_col_int64(sel, 10), charged = charge ? amount : 0;
+    snprintf(content, sizeof content,
+             "relayd stopped before this request settled; its reservation of %lld (made at %lld) "
+             "was %s at restart", (long long)amount, (long long)created,
+             charge ? "charged in full" : "refunded");
+    db_reset(ins);
+    db_bind_text(ins, 1, rid);
+    db_bind_int64(ins, 2, now);
+    db_bind_int64(ins, 3, charge ? LOGT_CONSUME : LOGT_ERROR);
+    db_bind_text(ins, 4, content);
+    db_bind_int64(ins, 5, user);
+    db_bind_text(ins, 6, db_col_text(sel, 3));
+    db_bind_int64(ins, 7, token);
+    db_bind_text(ins, 8, db_col_text(sel, 5));
+    db_bind_text(ins, 9, db_col_text(sel, 7));
+    db_bind_int64(ins, 10, charged);
+    db_bind_int64(ins, 11, db_col_int64(sel, 9));
+    db_bind_text(ins, 12, charge ? "restart_charge" : "restart_refund");
+    db_bind_text(ins, 13, charge ? "reserved" : "none");
+    db_bind_text(ins, 14, db_col_text(sel, 8));
+    if (db_step(ins) == DB_ERROR)
+      goto fail;
+    if (charged) {
+      db_reset(upd_user);
+      db_bind_int64(upd_user, 1, charged);
+      db_bind_int64(upd_user, 2, user);
+      db_reset(upd_token);
+      db_bind_int64(upd_token, 1, limited ? charged : 0);
+      db_bind_int64(upd_token, 2, charged);
+      db_bind_int64(upd_token, 3, token);
+      if (db_step(upd_user) == DB_ERROR || db_step(upd_token) == DB_ERROR)
+        goto fail;
+    }
+    log_msg(LOG_WARN, "unsettled reservation resolved at start-up",
+            "request_id=%s action=%s reserved=%lld charged=%lld user_id=%lld token_id=%lld", rid,
+            charge ? "charged" : "refunded", (long long)amount, (long long)charged, (long long)user,
+            (long long)token);
+    count++;
+  }
+  if (sr == DB_ERROR)
+    goto fail;
+  db_reset(del);
+  db_bind_text(del, 1, W.node);
+  if (db_step(del) == DB_ERROR || db_commit(db) < 0)
+    goto fail;
+  goto out;
+fail:
+  snprintf(err, errlen, "resolving reservations: %s", db_errmsg(db));
+  db_rollback(db);
+  count = -1;
+out:
+  db_finalize(sel);
+  db_finalize(ins);
+  db_finalize(upd_user);
+  db_finalize(upd_token);
+  db_finalize(del);
+  return count;
 }

@@ -8,6 +8,11 @@
  * A failed commit keeps the batch and tries again; records are never dropped.
  * With access_log on, the writer also prints one log line per record (msg="request"), from its own
  * thread, when it takes the records: the workers pay nothing for it.
+ * Reservations: a worker also submits a record (reservation = true) when a request reserves
+ * quota; the writer stores it in the reservations table unless the same batch settles that
+ * request, and the batch that settles it deletes it, so a crash leaves exactly the reservations
+ * that were open (up to one batch late), and writer_resolve_unsettled() resolves them at the next
+ * start. Nothing is written synchronously on a worker's path.
  * Callers: relay.c (submit), main.c (start, stop), admin.c (stats). Never: blocks a worker on the
  * database.
  */
@@ -20,11 +25,14 @@
 
 #include "snapshot.h"
 
+struct db;
+
 /* LOGT_ACCESS: not a database row; only an access log line (a request that was never billed). */
 enum log_type { LOGT_ACCESS = 0, LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
                 LOGT_REFUND = 6 };
 
 struct log_record {
+  bool reservation;           /* not a log row: "request_id reserved quota" (see writer.c) */
   char request_id[40];
   int64_t created_at;
   int type;
@@ -60,6 +68,14 @@ int writer_start(const char *db_url, char *err, size_t errlen);
  * on a worker), whatever the commit does. Set at start and on reload. */
 void writer_set_access_log(bool on);
 bool writer_access_log(void);
+/* Names this relayd in the reservations it stores (host/listen), so a restart resolves only its
+ * own. Call before workers start. */
+void writer_set_node(const char *node);
+/* At start-up, before workers run: reservations that this node left open (it stopped without
+ * settling them: a crash or kill -9) are refunded (charge false: nothing is charged) or charged
+ * in full (charge true), each with a log row (end_reason restart_refund / restart_charge) and a
+ * log line. Returns how many, or -1 with err. db is the caller's connection. */
+int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errlen);
 void writer_submit(const struct log_record *rec);
 /* Commits everything still queued, then stops the thread. */
 void writer_stop(void);

@@ -216,6 +216,12 @@ struct behaviour {
   long completion_tokens; /* -1 = chunks */
   long cached_tokens;     /* Responses API: input_tokens_details.cached_tokens */
   const cJSON *headers;   /* extra response headers {name: value} (borrowed from a parsed doc) */
+  long stall_after;       /* stream: after N content chunks, wait stall_ms once; -1 off */
+  long stall_ms;
+  bool hang_up;           /* close the connection without any answer (stream or not) */
+  bool malformed;         /* stream: send broken SSE (bad JSON, a field-less line) first */
+  long huge_event;        /* stream: first send one content event of this many bytes; 0 off */
+  long drip_ms;           /* stream: send the stream one byte at a time, this far apart */
 };
 
 static struct {
@@ -576,6 +582,9 @@ struct req {
   bool cut;           /* close abruptly once pending bytes are out */
   bool cut_armed;     /* the suspend/resume bounce before closing was done */
   bool ended;         /* end normally once pending bytes are out */
+  bool stalled;       /* the stall_after wait was done */
+  bool drip_wait;     /* drip_ms: a byte went out, wait before the next */
+  bool extras_sent;   /* malformed / huge_event were sent */
   struct sbuf ev;     /* rendered, not yet delivered bytes */
   size_t ev_off;
 };
@@ -779,6 +788,18 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       ok = num_field(it, 0, INT_MAX, &b->cached_tokens, err, errlen);
     } else if (strcmp(k, "completion_tokens") == 0) {
       ok = num_field(it, -1, INT_MAX, &b->completion_tokens, err, errlen);
+    } else if (strcmp(k, "stall_after") == 0) {
+      ok = num_field(it, -1, MAX_CHUNKS, &b->stall_after, err, errlen);
+    } else if (strcmp(k, "stall_ms") == 0) {
+      ok = num_field(it, 0, MAX_WAIT_MS, &b->stall_ms, err, errlen);
+    } else if (strcmp(k, "drip_ms") == 0) {
+      ok = num_field(it, 0, MAX_WAIT_MS, &b->drip_ms, err, errlen);
+    } else if (strcmp(k, "huge_event") == 0) {
+      ok = num_field(it, 0, 64L << 20, &b->huge_event, err, errlen);
+    } else if (strcmp(k, "hang_up") == 0 || strcmp(k, "malformed") == 0) {
+      bool *dst = k[0] == 'h' ? &b->hang_up : &b->malformed;
+      if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
+      else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
     } else if (strcmp(k, "headers") == 0) {
       if (!cJSON_IsObject(it)) {
         snprintf(err, errlen, "mock.headers must be an object of strings");
@@ -1914,6 +1935,22 @@ static const char *const TOOL_PIECES[] = {"{\\\"q\\\":", "\\\"x\\\"}"};
 static void stream_next(struct req *r)
 {
   const struct behaviour *b = &r->b;
+  if (!r->extras_sent && r->dialect == DL_OPENAI && (b->malformed || b->huge_event > 0)) {
+    r->extras_sent = true;
+    if (b->malformed)
+      sb_puts(&r->ev, "data: {\"choices\":[{\"delta\":{\"content\":\"broken\n\n"
+                      "this line has no field name\n\n"
+                      "data: [1,2,\n\n");
+    if (b->huge_event > 0) {
+      sb_puts(&r->ev, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+      sb_reserve(&r->ev, (size_t)b->huge_event + 32);
+      memset(r->ev.p + r->ev.len, 'x', (size_t)b->huge_event);
+      r->ev.len += (size_t)b->huge_event;
+      r->ev.p[r->ev.len] = '\0';
+      sb_puts(&r->ev, "\"},\"finish_reason\":null}]}\n\n");
+    }
+    return;
+  }
   if (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA) {
     if (b->disconnect_after >= 0 && r->content_sent >= b->disconnect_after) {
       r->cut = true;
@@ -2050,6 +2087,12 @@ static void stream_next(struct req *r)
   }
 }
 
+static bool stall_due(const struct req *r)
+{
+  return r->b.stall_after >= 0 && !r->stalled && r->content_sent == r->b.stall_after &&
+         (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA);
+}
+
 /* The wait due before the next event (0 = none); clears it. */
 static long stream_take_wait(struct req *r)
 {
@@ -2057,6 +2100,10 @@ static long stream_take_wait(struct req *r)
   if (r->fb_pending) {
     r->fb_pending = false;
     return r->b.first_byte_ms;
+  }
+  if (stall_due(r)) {
+    r->stalled = true;
+    return r->b.stall_ms;
   }
   if (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA)) {
     r->gap_pending = false;
@@ -2068,7 +2115,7 @@ static long stream_take_wait(struct req *r)
 static bool stream_wait_due(const struct req *r)
 {
   if (atomic_load_explicit(&g_shutting, memory_order_relaxed)) return false;
-  return r->fb_pending || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA));
+  return r->fb_pending || stall_due(r) || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -2080,6 +2127,18 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (r->ev_off < r->ev.len) { /* deliver rendered bytes first */
       size_t k = r->ev.len - r->ev_off;
       if (k > max - n) k = max - n;
+      if (r->b.drip_ms > 0 && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
+        if (n > 0) return (ssize_t)n;         /* one byte per call, drip_ms apart */
+        if (r->drip_wait) {
+          r->drip_wait = false;
+          suspend_for(r->conn, r->b.drip_ms);
+          return 0;
+        }
+        r->drip_wait = true;
+        buf[0] = r->ev.p[r->ev_off++];
+        if (r->ev_off == r->ev.len) r->ev.len = r->ev_off = 0;
+        return 1;
+      }
       memcpy(buf + n, r->ev.p + r->ev_off, k);
       n += k;
       r->ev_off += k;
@@ -2203,7 +2262,7 @@ static void record_request(struct req *r, const char *method, const char *url)
 
 static enum MHD_Result answer(struct req *r)
 {
-  if (r->hang_up) return MHD_NO; /* MHD closes the connection without a response */
+  if (r->hang_up || r->b.hang_up) return MHD_NO; /* MHD closes the connection without a response */
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
@@ -2313,6 +2372,7 @@ static void usage(FILE *f)
       "  --max-conns N         connection limit (default 20000, bounded by RLIMIT_NOFILE)\n"
       "  --models LIST         comma-separated ids for GET /v1/models\n"
       "  --verbose             libmicrohttpd error log to stderr\n"
+      "  --mock JSON           default behaviour as a \"mock\" object (any key below)\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
       "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
@@ -2327,6 +2387,11 @@ static void usage(FILE *f)
       "  --prompt-tokens N     prompt_tokens       force the prompt / input token count\n"
       "  --completion-tokens N completion_tokens   force the completion / output token count\n"
       "                        headers             {name: value} extra response headers\n"
+      "                        stall_after, stall_ms  stream: after N content chunks wait stall_ms once\n"
+      "                        hang_up             true: close the connection without any answer\n"
+      "                        malformed           true: stream starts with broken SSE events\n"
+      "                        huge_event          stream: first one content event of N bytes\n"
+      "                        drip_ms             stream: one byte at a time, N ms apart\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
       "  POST /v1/messages (Anthropic; needs x-api-key and anthropic-version headers; a tool_use\n"
@@ -2401,7 +2466,8 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
-         O_PTOK, O_CTOK, O_HELP };
+         O_PTOK, O_CTOK, O_MOCK, O_HELP };
+  static cJSON *mock_doc;   /* --mock: parsed once, kept for the process (headers point into it) */
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
       {"host", required_argument, NULL, O_HOST},
@@ -2421,6 +2487,7 @@ static void parse_args(int argc, char **argv)
       {"echo-key", no_argument, NULL, O_ECHOKEY},
       {"disconnect-after", required_argument, NULL, O_DISC},
       {"error-after", required_argument, NULL, O_ERRAFTER},
+      {"mock", required_argument, NULL, O_MOCK},
       {"prompt-tokens", required_argument, NULL, O_PTOK},
       {"completion-tokens", required_argument, NULL, O_CTOK},
       {"help", no_argument, NULL, O_HELP},
@@ -2431,7 +2498,8 @@ static void parse_args(int argc, char **argv)
   cfg.max_conns = 20000;
   cfg.record_limit = 1000;
   cfg.defaults = (struct behaviour){.status = 200, .chunks = 5, .disconnect_after = -1,
-                                    .error_after = -1, .prompt_tokens = -1, .completion_tokens = -1};
+                                    .error_after = -1, .prompt_tokens = -1, .completion_tokens = -1,
+                                    .stall_after = -1};
   bool have_port = false;
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -2465,6 +2533,16 @@ static void parse_args(int argc, char **argv)
     case O_CTOK:
       cfg.defaults.completion_tokens = parse_num("--completion-tokens", optarg, -1, INT_MAX);
       break;
+    case O_MOCK: {
+      char err[256];
+      cJSON_Delete(mock_doc);
+      mock_doc = cJSON_Parse(optarg);
+      if (!mock_doc || !apply_mock(&cfg.defaults, mock_doc, err, sizeof err)) {
+        fprintf(stderr, "mock-upstream: --mock: %s\n", mock_doc ? err : "not valid JSON");
+        exit(2);
+      }
+      break;
+    }
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);
