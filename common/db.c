@@ -430,7 +430,7 @@ struct db *db_open(const char *url, char *err, size_t errlen)
   return db;
 }
 
-struct db *db_open_foreign(const char *url, char *err, size_t errlen)
+struct db *db_open_existing(const char *url, char *err, size_t errlen)
 {
   if (!url || !has_prefix(url, "sqlite:") || !url[strlen("sqlite:")]) {
     if (url && (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")))

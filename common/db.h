@@ -29,10 +29,10 @@ enum db_step_result { DB_ROW = 1, DB_DONE = 0, DB_ERROR = -1 };
 struct db *db_open(const char *url, char *err, size_t errlen);
 void db_close(struct db *db);
 
-/* Opens somebody else's database (gwctl import: One API / New API) read-only, without creating
- * anything or running relay's migrations on it. sqlite:PATH only for now. Same API as db_open's
- * result; db_schema_version() is 0. NULL with a message in err on failure. */
-struct db *db_open_foreign(const char *url, char *err, size_t errlen);
+/* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
+ * schema_migrations table, no journal-mode change; a missing SQLite file is an error. SQLite files
+ * are opened read-only. sqlite:PATH only until the PostgreSQL backend lands. */
+struct db *db_open_existing(const char *url, char *err, size_t errlen);
 
 /* The last error message on this connection (owned by db, valid until the next call). */
 const char *db_errmsg(struct db *db);

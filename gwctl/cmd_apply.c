@@ -1218,10 +1218,11 @@ static void label_of(struct apply *a, int k, const struct item *it, char *out, s
 static void check_references(struct apply *a)
 {
   char label[200];
-  /* users: their group must exist */
+  /* users: their group must exist (the database's users only matter when groups can go) */
+  int groups_go = a->in_file[K_GROUP] && a->prune, users_go = a->in_file[K_USER] && a->prune;
   for (int pass = 0; pass < 2; pass++) {
     struct set *s = pass == 0 ? &a->want[K_USER] : &a->have[K_USER];
-    if (pass == 1 && a->in_file[K_USER] && a->prune)
+    if (pass == 1 && (users_go || !groups_go))
       break;
     for (size_t i = 0; i < s->n; i++) {
       if (pass == 1 && a->in_file[K_USER] && set_get(&a->want[K_USER], s->v[i].key))
@@ -1265,19 +1266,19 @@ static void check_references(struct apply *a)
     }
   }
   /* tokens left in the database: their user must stay, their group too */
-  if (!(a->in_file[K_TOKEN] && a->prune)) {
+  if (!(a->in_file[K_TOKEN] && a->prune) && (users_go || groups_go)) {
     for (size_t i = 0; i < a->have[K_TOKEN].n; i++) {
       struct item *t = &a->have[K_TOKEN].v[i];
       if (a->in_file[K_TOKEN] && set_get(&a->want[K_TOKEN], t->key))
         continue;
-      if (!final_get(a, K_USER, str_of(t->obj, "user"))) {
+      if (users_go && !final_get(a, K_USER, str_of(t->obj, "user"))) {
         a->errors++;
         fprintf(stderr, "gwctl: users: user '%s' is not in the file but still has token '%s': "
                 "list the token in tokens (with --prune it is then deleted) or keep the user\n",
                 str_of(t->obj, "user"), str_of(t->obj, "name"));
       }
       const char *grp = str_of(t->obj, "group");
-      if (*grp && !final_get(a, K_GROUP, grp)) {
+      if (groups_go && *grp && !final_get(a, K_GROUP, grp)) {
         a->errors++;
         fprintf(stderr, "gwctl: groups: group '%s' is still used by token '%s'\n", grp, t->key);
       }
@@ -1547,14 +1548,13 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
   if (!map || !other)
     rc = gw_err(GW_FAIL, "out of memory");
   else if (c->op == OP_CREATE) {
-    rc = gw_exec(g, "cannot create the channel",
+    rc = gw_insert(g, "cannot create the channel",
                  "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", "
                  "model_mapping, priority, weight, created_time, tag, other) "
-                 "VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                 "ssissssiiiss", str_of(o, "type"), str_of(o, "name"), status,
+                 "VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                 &id, "ssissssiiiss", str_of(o, "type"), str_of(o, "name"), status,
                  str_of(o, "base_url"), models, groups, map, int_of(o, "priority"),
                  int_of(o, "weight"), (int64_t)time(NULL), str_of(o, "tag"), other);
-    id = db_last_insert_id(g->db);
     if (rc == 0 && c->want->secret)
       rc = gw_channel_set_key(g, id, c->want->secret);
   } else {
@@ -1608,14 +1608,14 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
     else if (r < 0)
       rc = GW_FAIL;
     if (rc == 0)
-      rc = gw_exec(g, "cannot create the token",
+      rc = gw_insert(g, "cannot create the token",
                    "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, "
                    "expired_time, remain_quota, unlimited_quota, models, subnet, \"group\") "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", "isssiiiiisss",
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                   &id, "isssiiiiisss",
                    uid, str_of(o, "name"), hash, hint, status, (int64_t)time(NULL),
                    int_of(o, "expires"), unlimited ? 0 : int_of(o, "quota"), unlimited, models, ips,
                    str_of(o, "group"));
-    id = db_last_insert_id(g->db);
     if (rc == 0 && c->want->key_file)
       rc = stage_key_file(a, label, c->want->key_file, key);
     else if (rc == 0 && !c->want->secret) {
@@ -1685,12 +1685,12 @@ static int exec_change(struct apply *a, struct change *c)
     case K_USER: {
       int64_t status = strcmp(str_of(o, "status"), "disabled") == 0 ? 2 : 1;
       if (c->op == OP_CREATE) {
-        rc = gw_exec(g, "cannot create the user",
+        rc = gw_insert(g, "cannot create the user",
                      "INSERT INTO users(username, role, status, quota, \"group\", created_time) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "siiisi", str_of(o, "name"),
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id", &subj.user_id, "siiisi",
+                     str_of(o, "name"),
                      role_value(str_of(o, "role")), status, int_of(o, "quota"), str_of(o, "group"),
                      (int64_t)time(NULL));
-        subj.user_id = db_last_insert_id(g->db);
       } else {
         rc = gw_exec(g, "cannot change the user",
                      "UPDATE users SET role = ?2, status = ?3, \"group\" = ?4, "

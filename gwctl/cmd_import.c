@@ -477,16 +477,15 @@ static int import_users(struct imp *im)
     char why[64];
     snprintf(why, sizeof why, "user %.40s", name);
     rc = ensure_group(im, group, why);
+    int64_t *id = arena_alloc(&im->arena, sizeof *id);
     if (rc == 0)
-      rc = gw_exec(im->g, "cannot create the user",
-                   "INSERT INTO users(username, role, status, quota, used_quota, request_count, "
-                   "\"group\", created_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", "siiiiisi",
-                   name, role, status, quota, used < 0 ? 0 : used, db_col_int64(st, 6), group,
-                   (int64_t)time(NULL));
+      rc = gw_insert(im->g, "cannot create the user",
+                     "INSERT INTO users(username, role, status, quota, used_quota, request_count, "
+                     "\"group\", created_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                     id, "siiiiisi", name, role, status, quota, used < 0 ? 0 : used,
+                     db_col_int64(st, 6), group, (int64_t)time(NULL));
     if (rc != 0)
       break;
-    int64_t *id = arena_alloc(&im->arena, sizeof *id);
-    *id = db_last_insert_id(im->g->db);
     char key[24];
     snprintf(key, sizeof key, "%" PRId64, sid);
     strmap_put(&im->users, arena_strdup(&im->arena, key), id);
@@ -661,18 +660,18 @@ static int import_tokens(struct imp *im)
       snprintf(why, sizeof why, "token %.40s/%.40s", uname, name);
       rc = ensure_group(im, group, why);
     }
+    int64_t tid = 0;
     if (rc == 0)
-      rc = gw_exec(im->g, "cannot create the token",
+      rc = gw_insert(im->g, "cannot create the token",
                    "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, "
                    "accessed_time, expired_time, remain_quota, unlimited_quota, used_quota, models, "
                    "subnet, \"group\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                   "?13, ?14)", "isssiiiiiiisss", uid, name, hash, hint, status,
+                   "?13, ?14) RETURNING id", &tid, "isssiiiiiiisss", uid, name, hash, hint, status,
                    db_col_int64(st, 5), db_col_int64(st, 6),
                    db_col_int64(st, 7) == 0 ? (int64_t)-1 : db_col_int64(st, 7), remain, unlimited,
                    db_col_int64(st, 10), models, kept, group);
     if (rc != 0)
       break;
-    int64_t tid = db_last_insert_id(im->g->db);
     struct gw_subject s = { .user_id = uid, .username = uname, .token_id = tid, .token_name = name };
     rc = gw_log_manage(im->g, &s, "import oneapi: token %s/%s (source id %" PRId64 ") key=%s "
                        "(by %s)", uname, name, sid, hint, im->who);
@@ -975,17 +974,17 @@ static int import_channels(struct imp *im)
     if (prio < -1000000000 || prio > 1000000000)
       prio = prio < 0 ? -1000000000 : 1000000000;
     char tag[GW_NAME_MAX + 16];
+    int64_t cid = 0;
     relay_name(db_col_text(st, 16), "tag", "", tag, sizeof tag);
     if (rc == 0)
-      rc = gw_exec(im->g, "cannot create the channel",
+      rc = gw_insert(im->g, "cannot create the channel",
                    "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", "
                    "model_mapping, priority, weight, created_time, test_time, response_time, "
                    "used_quota, tag, other) VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                   "?11, ?12, ?13, ?14, ?15)", "ssissssiiiiiiss", tm->type, name, status, url,
+                   "?11, ?12, ?13, ?14, ?15) RETURNING id", &cid, "ssissssiiiiiiss", tm->type, name, status, url,
                    models, groups, map ? map : "", prio, weight, db_col_int64(st, 6),
                    db_col_int64(st, 7), db_col_int64(st, 8), db_col_int64(st, 15), tag, other);
     free(map);
-    int64_t cid = db_last_insert_id(im->g->db);
     if (rc == 0 && *key)
       rc = gw_channel_set_key(im->g, cid, key);     /* stored as channel add stores keys */
     if (rc != 0)
@@ -1160,7 +1159,7 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
   char err[512];
   struct imp im = { .g = g };
   im.pg = strncmp(from, "postgres://", 11) == 0 || strncmp(from, "postgresql://", 13) == 0;
-  im.src = db_open_foreign(from, err, sizeof err);
+  im.src = db_open_existing(from, err, sizeof err);
   if (!im.src)
     return gw_err(GW_FAIL, "--from: %s", err);
   if (!src_has_table(&im, "users") || !src_has_table(&im, "tokens")

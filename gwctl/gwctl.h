@@ -135,6 +135,10 @@ int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *type
  * Returns 1 (row), 0 (no row) or -1 after printing the error. */
 int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
               ...);
+/* Runs an "INSERT ... RETURNING id" (portable: no last-insert-id) and stores the id in *id.
+ * Returns 0, or GW_FAIL after printing "WHAT: <database error>". */
+int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, const char *types,
+              ...);
 /* Prepares sql and binds like gw_exec; NULL after printing. */
 struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
                            ...);

@@ -757,6 +757,24 @@ int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *type
   return ok && r == DB_DONE ? 0 : gw_dberr(g, what);
 }
 
+int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, const char *types,
+              ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, what);
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  ok = ok && db_step(st) == DB_ROW;
+  if (ok)
+    *id = db_col_int64(st, 0);
+  ok = ok && db_step(st) == DB_DONE;
+  db_finalize(st);
+  return ok ? 0 : gw_dberr(g, what);
+}
+
 int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
               ...)
 {
