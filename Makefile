@@ -186,7 +186,7 @@ SOAK_SECONDS ?= 600
 soak:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory all bench-tools
-	@BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) sh bench/soak.sh
+	@BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) bash bench/soak.sh
 
 # The README's test command: installs what tests need, builds, runs every test, prints
 # "N passed, N failed" last.
