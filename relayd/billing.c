@@ -26,7 +26,10 @@ int64_t billing_fixed(const struct price *p, double group_ratio, double units)
 {
   if (units <= 0)
     return 0;
-  int64_t q = (int64_t)llround(p->fixed_price * units * QUOTA_PER_USD * group_ratio);
+  double d = p->fixed_price * units * QUOTA_PER_USD * group_ratio;
+  if (d > 1e15)          /* upstream-reported units: kept far inside int64 (llround would not be) */
+    d = 1e15;
+  int64_t q = (int64_t)llround(d);
   if (q <= 0 && p->fixed_price * group_ratio > 0)
     q = 1;
   return q;

@@ -16,6 +16,7 @@
 #define TRANSCRIPT_CHARS_PER_SECOND 15   /* local estimate when an answer gives no duration */
 #define AUDIO_BYTES_PER_SECOND 2000      /* reservation: 16 kbit/s, below any usual speech codec */
 #define DEFAULT_MODERATION_MODEL "omni-moderation-latest"
+#define MEDIA_SECONDS_MAX 1e9            /* an audio duration beyond this is not believed */
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
 {
@@ -759,7 +760,8 @@ int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, 
 static int64_t num_of(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+  /* bounded before the cast: a double beyond int64 is undefined behaviour */
+  return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e15 ? (int64_t)v->valuedouble : 0;
 }
 
 /* usage objects in the Responses / gpt-image-1 / gpt-4o-transcribe shape (input_tokens,
@@ -772,7 +774,7 @@ static void read_usage(const cJSON *usage, struct media_result *res)
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(usage, "type");
   const cJSON *secs = cJSON_GetObjectItemCaseSensitive(usage, "seconds");
   if (cJSON_IsString(type) && strcmp(type->valuestring, "duration") == 0) {
-    if (cJSON_IsNumber(secs) && secs->valuedouble >= 0) {
+    if (cJSON_IsNumber(secs) && secs->valuedouble >= 0 && secs->valuedouble < MEDIA_SECONDS_MAX) {
       res->has_seconds = true;
       res->seconds = secs->valuedouble;
     }
@@ -840,7 +842,7 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "text");
     res->text_chars = cJSON_IsString(t) ? strlen(t->valuestring) : 0;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "duration");
-    if (!res->has_seconds && cJSON_IsNumber(d) && d->valuedouble >= 0) {
+    if (!res->has_seconds && cJSON_IsNumber(d) && d->valuedouble >= 0 && d->valuedouble < MEDIA_SECONDS_MAX) {
       res->has_seconds = true;
       res->seconds = d->valuedouble;
     }
@@ -849,7 +851,7 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
   case MEDIA_RERANK: {
     const cJSON *bu = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "meta"), "billed_units");
     const cJSON *su = cJSON_GetObjectItemCaseSensitive(bu, "search_units");
-    if (cJSON_IsNumber(su) && su->valuedouble >= 0) {
+    if (cJSON_IsNumber(su) && su->valuedouble >= 0 && su->valuedouble < 1e15) {
       res->has_search = true;
       res->search_units = (int64_t)su->valuedouble;
     }

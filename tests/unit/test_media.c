@@ -189,6 +189,15 @@ static void test_answers_and_charges(void)
   media_read_response(MEDIA_RERANK, jn, strlen(jn), "application/json", &res);
   CHECK(media_charge(&rr, &rq, &jina, 1, &res, &u, &src) == 80, "jina: tokens x ratio");
 
+  static const char huge[] = "{\"results\":[],\"meta\":{\"billed_units\":{\"search_units\":1e300}}}";
+  media_read_response(MEDIA_RERANK, huge, strlen(huge), "application/json", &res);
+  CHECK(!res.has_search, "an absurd search_units is not believed (no double -> int64 overflow)");
+  static const char hsec[] = "{\"text\":\"x\",\"usage\":{\"type\":\"duration\",\"seconds\":1e300}}";
+  media_read_response(MEDIA_TRANSCRIBE, hsec, strlen(hsec), "application/json", &res);
+  CHECK(!res.has_seconds, "an absurd duration is not believed");
+  struct price dear = {.has_fixed = true, .fixed_price = 1000000, .unit = PRICE_PER_SECOND};
+  CHECK(billing_fixed(&dear, 1000, 1e12) == 1000000000000000LL, "a fixed charge is capped inside int64");
+
   struct media_req sp = {.kind = MEDIA_SPEECH, .n = 1, .image_mult = 1, .input_chars = 11};
   struct price tts = {.model_ratio = 7.5, .completion_ratio = 1, .cache_ratio = 1};
   media_read_response(MEDIA_SPEECH, "\xff\xfb", 2, "audio/mpeg", &res);
