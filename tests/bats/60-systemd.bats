@@ -38,6 +38,9 @@ while True:
 
 notify_log() { cat "$BATS_TEST_TMPDIR/notify.log"; }
 
+# pings_at_least N: N WATCHDOG=1 messages arrived
+pings_at_least() { [ "$(grep -c '^WATCHDOG=1$' "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
+
 # notified N: the notify log has at least N messages
 notified() { [ "$(wc -l < "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
 
@@ -125,4 +128,17 @@ notified() { [ "$(wc -l < "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
   echo "$output"
   [ "$status" -eq 0 ]
   [ -z "$output" ]
+}
+
+@test "notify: WATCHDOG_USEC asks for WATCHDOG=1 pings; a WATCHDOG_PID of another process does not" {
+  notify_listen "$BATS_TEST_TMPDIR/notify.sock"
+  NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" WATCHDOG_USEC=400000 relayd_start
+  wait_until 10 pings_at_least 3
+  relayd_stop
+  : > "$BATS_TEST_TMPDIR/notify.log"
+  NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" WATCHDOG_USEC=400000 WATCHDOG_PID=1 relayd_start
+  wait_until 10 notified 1
+  sleep 1.5
+  run grep -c '^WATCHDOG=1$' "$BATS_TEST_TMPDIR/notify.log"
+  [ "$output" = 0 ]
 }
