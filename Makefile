@@ -264,8 +264,8 @@ install: all docs
 	@if [ -e $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf ]; then \
 	  echo "keeping the existing $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf"; \
 	else \
-	  echo "install -m 640 $(BUILD)/dist/relayd.conf $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf"; \
-	  install -m 640 $(BUILD)/dist/relayd.conf $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf; \
+	  echo "install -m 644 $(BUILD)/dist/relayd.conf $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf"; \
+	  install -m 644 $(BUILD)/dist/relayd.conf $(DESTDIR)$(RELAY_SYSCONFDIR)/relayd.conf; \
 	fi
 
 # Removes what install put in place; the configuration only when it is still the example, and the

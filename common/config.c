@@ -174,7 +174,8 @@ int config_set_from(struct config *c, const char *key, const char *value, enum c
       snprintf(err, errlen, "%s: '%s' is not one of %s", e->name, value, e->choices);
       return -1;
     }
-    snprintf(field, e->size, "%s", value);
+    memset(field, 0, e->size);   /* no bytes of an older value after the NUL (reload compares) */
+    memcpy(field, value, strlen(value));
     break;
   case CONFIG_INT:
     if (parse_int64(value, &v) < 0 || v < e->min || v > e->max) {

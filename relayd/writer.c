@@ -359,8 +359,8 @@ static void *writer_main(void *arg)
       pthread_mutex_lock(&W.lock);
       if (rc == 0) {
         W.committing = 0;
-        for (size_t i = 0; i < blen; i++)
-          W.stats.rows_total += !batch[i].reservation;
+        for (size_t i = 0; i < blen; i++)   /* reservations and access lines are not rows */
+          W.stats.rows_total += !batch[i].reservation && batch[i].type != LOGT_ACCESS;
         W.stats.commits++;
         W.stats.last_commit_us = took;
       } else {

@@ -202,3 +202,18 @@ PY
   run "$RELAY_BIN/relayd" --dump-config=yaml
   [ "$status" -eq 2 ]
 }
+
+@test "SIGHUP with the same values written differently reports no change" {
+  unset RELAY_METRICS_LISTEN
+  # the key twice (the last wins), then once: the same value, reached another way
+  printf 'metrics_listen = 127.0.0.1:0\nmetrics_listen = off\nlog_level = warn\n' > "$CONF"
+  relayd_start -c "$CONF" --log-level info
+  printf 'metrics_listen = off\nlog_level = warn\n' > "$CONF"
+  kill -HUP "$RELAYD_PID"
+  wait_until 10 reloaded 1
+  grep -q 'msg="configuration reloaded" file=".*relayd.conf" changed=0 needs_restart=0' "$BATS_TEST_TMPDIR/relayd.log"
+  run grep -c 'setting changed' "$BATS_TEST_TMPDIR/relayd.log"
+  [ "$output" = 0 ]
+  [ "$(show metrics_listen value)" = off ]
+  [ "$(show log_level source)" = cli ]
+}

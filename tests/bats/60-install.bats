@@ -30,7 +30,7 @@ mk() {
   done
   [ -d "$D/var/lib/relay" ]
   [ "$(stat -c %a "$D/var/lib/relay")" = 750 ]
-  [ "$(stat -c %a "$D/etc/relay/relayd.conf")" = 640 ]
+  [ "$(stat -c %a "$D/etc/relay/relayd.conf")" = 644 ]   # readable by User=relay
   # the unit runs the installed binary with the installed configuration, as user relay
   grep -qx 'ExecStart=/usr/local/sbin/relayd -c /etc/relay/relayd.conf' "$D/usr/local/lib/systemd/system/relayd.service"
   grep -q '^u relay ' "$D/usr/local/lib/sysusers.d/relay.conf"

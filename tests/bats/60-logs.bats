@@ -35,7 +35,9 @@ traffic() {
   req "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer sk-wrong-key" -d "$chat"
   req "$RELAY_URL/v1/nowhere" -H "Authorization: Bearer $KEY"
   req "$RELAY_URL/v1/models" -H "Authorization: Bearer $KEY"
-  [ "$(wc -l < "$BATS_TEST_TMPDIR/ids.txt")" -eq 6 ]
+  req "$RELAY_URL/v1beta/models/gpt-4o-mini:generateContent?key=sk-query-SECRET-2" \
+    -d '{"contents":[{"parts":[{"text":"hi"}]}]}'
+  [ "$(wc -l < "$BATS_TEST_TMPDIR/ids.txt")" -eq 7 ]
 }
 
 # access_lines: the msg="request" lines of relayd.log (either format)
@@ -47,7 +49,7 @@ access_at_least() { [ "$(access_lines | wc -l)" -ge "$1" ]; }
 @test "access log: one logfmt line per request with the request id it was answered with" {
   relayd_start
   traffic
-  wait_until 10 access_at_least 6
+  wait_until 10 access_at_least 7
   relayd_stop
   # besides ours, only relayd_start's readiness probes (GET /v1/models without a key)
   [ "$(access_lines | grep -vFf "$BATS_TEST_TMPDIR/ids.txt" | grep -vc 'path="GET /v1/models" model="" channel=0 status=401 ')" -eq 0 ]
@@ -73,7 +75,7 @@ access_at_least() { [ "$(access_lines | wc -l)" -ge "$1" ]; }
   printf 'log_format = json\n' > "$CONF"
   relayd_start -c "$CONF"
   traffic
-  wait_until 10 access_at_least 6
+  wait_until 10 access_at_least 7
   relayd_stop
   access_lines | python3 -c '
 import json, sys
@@ -103,5 +105,5 @@ assert ok["user"] == "alice" and ok["model"] == "gpt-4o-mini" and ok["status"] =
   kill -HUP "$RELAYD_PID"
   wait_until 10 grep -q 'msg="configuration reloaded"' "$BATS_TEST_TMPDIR/relayd.log"
   traffic
-  wait_until 10 access_at_least 6
+  wait_until 10 access_at_least 7
 }

@@ -111,6 +111,10 @@ notified() { [ "$(wc -l < "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
              'RuntimeDirectory=relay' 'ConfigurationDirectory=relay' 'ProtectHome=yes'; do
     grep -qx "$opt" "$unit" || { echo "unit lacks $opt" >&2; false; }
   done
+  # relayd raises RLIMIT_NOFILE: setrlimit must not be filtered out
+  run grep -E '^SystemCallFilter=~.*@resources' "$unit"
+  [ "$status" -ne 0 ]
+  grep -qx 'SystemCallErrorNumber=EPERM' "$unit"
   grep -q '^ReadWritePaths=.*/var/lib/relay' "$unit"
   grep -q '^ReadWritePaths=.*/run/relay' "$unit"
   stop=$(sed -n 's/^TimeoutStopSec=//p' "$unit")
