@@ -76,7 +76,7 @@ BIN := $(BUILD)/bin
 PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(BIN)/mock-upstream
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BIN)/unit/%)
 
-.PHONY: all check check-asan bench install uninstall clean run deps unit
+.PHONY: all check check-asan bench install uninstall clean run deps unit sdk-deps
 all: $(PROGRAMS) docs
 
 $(BUILD)/%.o: %.c | $(PATHS_H)
@@ -188,16 +188,25 @@ soak:
 	@$(MAKE) --no-print-directory all bench-tools
 	@BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) bash bench/soak.sh
 
+# The official SDKs the bats suites use as clients (tests/sdk/package-lock.json pins them);
+# reinstalled when the lockfile changes. Install scripts are not run (none is needed).
+SDK_DIR := tests/sdk
+$(SDK_DIR)/node_modules/.relay-installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+sdk-deps: $(SDK_DIR)/node_modules/.relay-installed
+
 # The README's test command: installs what tests need, builds, runs every test, prints
 # "N passed, N failed" last.
 check:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory all unit fuzz-build
+	@$(MAKE) --no-print-directory all unit fuzz-build sdk-deps
 	@BUILD=$(BUILD) sh tests/run.sh
 
 check-asan:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build sdk-deps
 	@BUILD=build-asan RELAY_ASAN=1 sh tests/run.sh
 
 bench:

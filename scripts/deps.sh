@@ -19,6 +19,12 @@ for p in $pkgs; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   case "$st" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
 done
+# node and npm run the official SDK clients of the tests (tests/sdk); any node >= 18 will do, so
+# one installed from elsewhere (not as Debian's package) counts too
+if [ "$purpose" = test ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "deps.sh: installing:$missing" >&2

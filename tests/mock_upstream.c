@@ -569,8 +569,8 @@ struct req {
 
   /* stream parameters and state */
   bool chat;          /* chat.completion.chunk (else text_completion) */
-  bool tool;          /* Anthropic: answer with a tool_use block */
-  char *tool_name_json; /* Anthropic: the first tool's name as a JSON string literal */
+  bool tool;          /* answer with a call of the first tool (tool_use, tool_calls, functionCall) */
+  char *tool_name_json; /* that tool's name as a JSON string literal */
   bool include_usage; /* stream_options.include_usage */
   char *model_json;   /* the model as a JSON string literal */
   long long created;
@@ -844,6 +844,8 @@ static long count_items(const cJSON *v)
   return cJSON_GetArraySize(v);
 }
 
+static void chat_tool_choice(struct req *r);
+
 /* Fills in the chat / completions answer (stream or not) for a valid request. */
 static void prepare_generation(struct req *r, const char *model)
 {
@@ -858,6 +860,7 @@ static void prepare_generation(struct req *r, const char *model)
   r->prompt_tokens = b->prompt_tokens >= 0 ? b->prompt_tokens : 10 + inputs;
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
 
+  if (r->chat) chat_tool_choice(r);
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->doc, "stream");
   r->stream = cJSON_IsTrue(stream);
   if (r->stream) {
@@ -875,7 +878,13 @@ static void prepare_generation(struct req *r, const char *model)
   }
   struct sbuf o = {0};
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
-  if (r->chat)
+  if (r->chat && r->tool)
+    sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
+                  "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+                  "\"tool_calls\":[{\"id\":\"call_mock\",\"type\":\"function\",\"function\":{\"name\":%s,"
+                  "\"arguments\":\"{\\\"q\\\":\\\"x\\\"}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]",
+              r->created, r->model_json, r->tool_name_json);
+  else if (r->chat)
     sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
               r->created, r->model_json);
@@ -883,8 +892,10 @@ static void prepare_generation(struct req *r, const char *model)
     sb_printf(&o, "{\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"text\":\"",
               r->created, r->model_json);
-  for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
-  if (r->chat) sb_puts(&o, "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+  if (!r->tool)
+    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+  if (r->chat && r->tool) {
+  } else if (r->chat) sb_puts(&o, "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
   else sb_puts(&o, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
   if (!b->no_usage) {
     sb_puts(&o, ",\"usage\":");
@@ -1062,6 +1073,60 @@ static bool message_mentions(const cJSON *m, const char *needle)
   return false;
 }
 
+/* Sets r->tool / r->tool_name_json to call the tool named name. */
+static void want_tool(struct req *r, const cJSON *name)
+{
+  struct sbuf t = {0};
+  sb_json_str(&t, cJSON_IsString(name) ? name->valuestring : "tool");
+  free(r->tool_name_json);
+  r->tool_name_json = sb_steal(&t, NULL);
+  r->tool = true;
+}
+
+/* OpenAI chat: a tool call when tools are offered and the LAST message is a user message saying
+ * "use tool" (after a tool result the model answers in text). */
+static void chat_tool_choice(struct req *r)
+{
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->doc, "messages");
+  if (!cJSON_IsArray(tools) || !tools->child || !cJSON_IsArray(msgs)) return;
+  const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+  const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+  if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 || !message_mentions(last, "use tool"))
+    return;
+  want_tool(r, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tools->child, "function"), "name"));
+}
+
+/* Gemini: a functionCall when functionDeclarations are offered and the last content is a user turn
+ * with a text part saying "use tool". */
+static void gemini_tool_choice(struct req *r, const cJSON *contents)
+{
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools"), *tool;
+  const cJSON *decl = NULL;
+  cJSON_ArrayForEach(tool, tools)
+  {
+    const cJSON *fd = cJSON_GetObjectItemCaseSensitive(tool, "functionDeclarations");
+    if (!fd) fd = cJSON_GetObjectItemCaseSensitive(tool, "function_declarations");
+    if (cJSON_IsArray(fd) && fd->child) {
+      decl = fd->child;
+      break;
+    }
+  }
+  if (!decl) return;
+  const cJSON *last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
+  const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+  if (cJSON_IsString(role) && strcmp(role->valuestring, "user") != 0) return;
+  const cJSON *part;
+  cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(last, "parts"))
+  {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+    if (cJSON_IsString(t) && strstr(t->valuestring, "use tool")) {
+      want_tool(r, cJSON_GetObjectItemCaseSensitive(decl, "name"));
+      return;
+    }
+  }
+}
+
 static void anthropic_usage(struct sbuf *o, const struct req *r, long in, long out)
 {
   if (!r->b.no_usage) sb_printf(o, ",\"usage\":{\"input_tokens\":%ld,\"output_tokens\":%ld}", in, out);
@@ -1103,13 +1168,8 @@ static void prepare_messages(struct req *r)
       const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
       if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) last_user = it;
     }
-    if (last_user && message_mentions(last_user, "use tool")) {
-      const cJSON *name = cJSON_GetObjectItemCaseSensitive(tools->child, "name");
-      struct sbuf t = {0};
-      sb_json_str(&t, cJSON_IsString(name) ? name->valuestring : "tool");
-      r->tool_name_json = sb_steal(&t, NULL);
-      r->tool = true;
-    }
+    if (last_user && message_mentions(last_user, "use tool"))
+      want_tool(r, cJSON_GetObjectItemCaseSensitive(tools->child, "name"));
   }
 
   r->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"));
@@ -1144,9 +1204,14 @@ static void prepare_messages(struct req *r)
 /* One GenerateContentResponse: text as the only part; the last one has finishReason and usage. */
 static void gemini_frame(struct sbuf *o, const struct req *r, const char *text, bool last)
 {
-  sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"%s\"}]}%s,"
-               "\"index\":0}]",
-            text, last ? ",\"finishReason\":\"STOP\"" : "");
+  if (r->tool)
+    sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":"
+                 "{\"name\":%s,\"args\":{\"q\":\"x\"}}}]},\"finishReason\":\"STOP\",\"index\":0}]",
+              r->tool_name_json);
+  else
+    sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"%s\"}]}%s,"
+                 "\"index\":0}]",
+              text, last ? ",\"finishReason\":\"STOP\"" : "");
   if (last && !r->b.no_usage)
     sb_printf(o, ",\"usageMetadata\":{\"promptTokenCount\":%ld,\"candidatesTokenCount\":%ld,"
                  "\"totalTokenCount\":%ld}",
@@ -1178,6 +1243,7 @@ static void prepare_gemini(struct req *r, const char *url)
   r->prompt_tokens = b->prompt_tokens >= 0 ? b->prompt_tokens : 10 + inputs;
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
   r->status = 200;
+  gemini_tool_choice(r, contents);
 
   const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
   bool sse = alt && strcmp(alt, "sse") == 0;
@@ -1200,7 +1266,7 @@ static void prepare_gemini(struct req *r, const char *url)
     sb_free(&t);
   } else { /* streamGenerateContent without alt=sse: one JSON array of all the frames */
     sb_puts(&o, "[");
-    long frames = b->chunks > 0 ? b->chunks : 1;
+    long frames = b->chunks > 0 && !r->tool ? b->chunks : 1;
     for (long i = 0; i < frames; i++) {
       if (i) sb_puts(&o, ",\n");
       gemini_frame(&o, r, b->chunks > 0 ? WORD : "", i + 1 == frames);
@@ -1968,7 +2034,7 @@ static void stream_next(struct req *r)
     return;
   }
   if (r->dialect == DL_GEMINI && r->st == SS_CONTENT) {
-    bool last = r->content_sent + 1 >= b->chunks;
+    bool last = r->tool || r->content_sent + 1 >= b->chunks;
     sb_puts(&r->ev, "data: ");
     gemini_frame(&r->ev, r, b->chunks > 0 ? WORD : "", last);
     sb_puts(&r->ev, "\r\n\r\n");
@@ -2050,10 +2116,21 @@ static void stream_next(struct req *r)
     r->gap_pending = b->chunk_gap_ms > 0;
     return;
   case SS_CONTENT: {
-    long total = b->chunks;
+    long total = r->tool ? 2 : b->chunks;
     bool last = r->content_sent + 1 >= total;
-    const char *finish = last ? "\"stop\"" : "null";
-    if (total == 0) { /* nothing to say: one empty closing chunk */
+    const char *finish = last ? (r->tool ? "\"tool_calls\"" : "\"stop\"") : "null";
+    if (r->tool && r->content_sent == 0) {  /* the call's head, then its arguments in two pieces */
+      struct sbuf d = {0};
+      sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_mock\",\"type\":\"function\","
+                    "\"function\":{\"name\":%s,\"arguments\":\"%s\"}}]}", r->tool_name_json, TOOL_PIECES[0]);
+      ev_chat_chunk(r, d.p, finish);
+      sb_free(&d);
+    } else if (r->tool) {
+      struct sbuf d = {0};
+      sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"%s\"}}]}", TOOL_PIECES[1]);
+      ev_chat_chunk(r, d.p, finish);
+      sb_free(&d);
+    } else if (total == 0) { /* nothing to say: one empty closing chunk */
       if (r->chat) ev_chat_chunk(r, "{}", finish);
       else ev_text_chunk(r, "", finish);
     } else if (r->chat) {
@@ -2395,7 +2472,8 @@ static void usage(FILE *f)
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
       "  POST /v1/messages (Anthropic; needs x-api-key and anthropic-version headers; a tool_use\n"
-      "    answer when \"tools\" are given and the last user message says \"use tool\"),\n"
+      "    answer when \"tools\" are given and the last user message says \"use tool\"; the same\n"
+      "    rule gives chat tool_calls and Gemini functionCall answers, streamed or not),\n"
       "  POST /v1beta/models/M:generateContent, M:streamGenerateContent?alt=sse (Gemini; needs\n"
       "    x-goog-api-key or ?key=), POST /openai/deployments/D/chat/completions?api-version=V\n"
       "    (Azure; needs api-key; answered like /v1/chat/completions, model D unless the body has one).\n"
