@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "openai.h"
+#include "sse.h"
 
 static bool present(const cJSON *o, const char *name)
 {
@@ -366,6 +368,46 @@ static void claude_usage(const cJSON *usage, struct usage *u, bool *had_input)
   }
   if (present(usage, "output_tokens"))
     u->completion_tokens = adapt_jcount(usage, "output_tokens");
+}
+
+void claude_read_usage(const cJSON *usage, struct usage *u)
+{
+  claude_usage(usage, u, NULL);
+}
+
+int claude_request_info(const cJSON *req, const char *body, size_t len, struct oai_request *rq,
+                        char *err, size_t errlen)
+{
+  memset(rq, 0, sizeof *rq);
+  rq->max_tokens = -1;
+  const char *model = adapt_jstr(req, "model");
+  if (!cJSON_IsObject(req) || !model || !model[0]) {
+    adapt_set_err(err, errlen, "model: a non-empty string is required");
+    return -1;
+  }
+  if (strlen(model) >= sizeof rq->model) {
+    adapt_set_err(err, errlen, "model: longer than %zu characters", sizeof rq->model - 1);
+    return -1;
+  }
+  snprintf(rq->model, sizeof rq->model, "%s", model);
+  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
+  if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
+    adapt_set_err(err, errlen, "stream: must be true or false");
+    return -1;
+  }
+  rq->stream = cJSON_IsTrue(stream);
+  if (adapt_read_max_tokens(req, "max_tokens", &rq->max_tokens, err, errlen) < 0)
+    return -1;
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+    adapt_set_err(err, errlen, "messages: a non-empty array is required");
+    return -1;
+  }
+  /* the text the prompt holds, counted in the client's bytes (strings of text, content, system) */
+  size_t chars = sse_count_string_chars(body, len, "text") + sse_count_string_chars(body, len, "content") +
+                 sse_count_string_chars(body, len, "system") + 16 * (size_t)cJSON_GetArraySize(msgs);
+  rq->prompt_estimate = oai_tokens_from_chars(chars);
+  return 0;
 }
 
 char *claude_response_to_openai(const char *body, size_t len, int64_t created, struct usage *u,

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "openai.h"
 #include "util.h"
 
 #define CLAUDE_DEFAULT_MAX_TOKENS 8192
@@ -100,6 +101,18 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
  * message_stop and returns 0; returns 0 too when already finished or failed. Returns -1 (nothing
  * written) when the stream was cut before any finish_reason: the caller sends an error event. */
 int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out);
+
+/* ---- Anthropic client -> anthropic channel (native pass-through) ---- */
+
+/* Reads an Anthropic "usage" object into u: the fields present overwrite (message_start gives
+ * input and cache counts, message_delta the cumulative output). prompt = input + cache reads +
+ * cache writes, cached = cache reads. */
+void claude_read_usage(const cJSON *usage, struct usage *u);
+/* What routing and billing need from a Messages request, without converting it: model, stream,
+ * max_tokens, a prompt estimate counted in the client's bytes body[0..len). -1 with err when a
+ * field relay reads is missing or of the wrong type. */
+int claude_request_info(const cJSON *req, const char *body, size_t len, struct oai_request *rq,
+                        char *err, size_t errlen);
 
 /* ---- errors ---- */
 

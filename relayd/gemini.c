@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "openai.h"
+#include "sse.h"
 
 static const cJSON *jget(const cJSON *o, const char *name)
 {
@@ -473,6 +475,47 @@ static void gemini_usage(const cJSON *um, struct usage *u)
   u->cached_tokens = adapt_jcount(um, "cachedContentTokenCount");
   if (u->cached_tokens > u->prompt_tokens)
     u->cached_tokens = u->prompt_tokens;
+}
+
+void gemini_read_usage(const cJSON *usage_metadata, struct usage *u)
+{
+  gemini_usage(usage_metadata, u);
+}
+
+int gemini_request_info(const cJSON *req, const char *model, bool stream, const char *body,
+                        size_t len, struct oai_request *rq, char *err, size_t errlen)
+{
+  memset(rq, 0, sizeof *rq);
+  rq->max_tokens = -1;
+  if (!cJSON_IsObject(req)) {
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
+    return -1;
+  }
+  if (!model || !model[0] || strlen(model) >= sizeof rq->model) {
+    adapt_set_err(err, errlen, "the model in the path is empty or too long");
+    return -1;
+  }
+  snprintf(rq->model, sizeof rq->model, "%s", model);
+  rq->stream = stream;
+  const cJSON *contents = cJSON_GetObjectItemCaseSensitive(req, "contents");
+  if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
+    adapt_set_err(err, errlen, "contents: a non-empty array is required");
+    return -1;
+  }
+  const cJSON *gc = jget2(req, "generationConfig", "generation_config");
+  if (gc && !cJSON_IsNull(gc) && !cJSON_IsObject(gc)) {
+    adapt_set_err(err, errlen, "generationConfig: must be an object");
+    return -1;
+  }
+  if (cJSON_IsObject(gc)) {
+    const char *name = cJSON_GetObjectItemCaseSensitive(gc, "maxOutputTokens") ? "maxOutputTokens"
+                                                                               : "max_output_tokens";
+    if (adapt_read_max_tokens(gc, name, &rq->max_tokens, err, errlen) < 0)
+      return -1;
+  }
+  size_t chars = sse_count_string_chars(body, len, "text") + 16 * (size_t)cJSON_GetArraySize(contents);
+  rq->prompt_estimate = oai_tokens_from_chars(chars);
+  return 0;
 }
 
 static void chat_id(char *id, size_t n, const char *from)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "openai.h"
 #include "util.h"
 
 #define GEMINI_ID_MAX 128
@@ -115,6 +116,16 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
 int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out);
 /* Frees the argument buffers. */
 void gemini_stream_from_openai_free(struct openai_to_gemini_stream *s);
+
+/* ---- Gemini client -> gemini channel (native pass-through) ---- */
+
+/* Reads a usageMetadata object into u (prompt incl. tool-use prompt, completion incl. thoughts). */
+void gemini_read_usage(const cJSON *usage_metadata, struct usage *u);
+/* What routing and billing need from a generateContent request (model and stream come from the
+ * path), without converting it: generationConfig.maxOutputTokens and a prompt estimate counted in
+ * the client's bytes body[0..len). -1 with err when they are malformed. */
+int gemini_request_info(const cJSON *req, const char *model, bool stream, const char *body,
+                        size_t len, struct oai_request *rq, char *err, size_t errlen);
 
 /* ---- errors and maps ---- */
 

@@ -137,6 +137,15 @@ struct request {
   struct gemini_to_openai_stream gemini_in;    /* gemini channels: their frames -> OpenAI chunks */
   char gemini_path[MODEL_NAME_MAX + 64];
   struct buf converted;                        /* OpenAI events made from an anthropic channel's */
+  /* Anthropic and Gemini clients: their request stays in their format until a channel of another
+   * format is chosen (see native_attempt) */
+  cJSON *native;                               /* the client's parsed body (owned) */
+  char *oai_text;                              /* the OpenAI chat request made from it, once needed */
+  size_t oai_len;
+  bool native_attempt;   /* this attempt passes the client's format through to a channel of the same
+                          * format: request bytes (model mapping aside) and answer go unconverted */
+  bool native_done;      /* native stream: its closing event came (message_stop, a finishReason, an error) */
+  bool native_error;     /* ... and it was an error event */
 
   struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
   struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
@@ -488,6 +497,10 @@ static void request_free(struct request *r)
     MHD_destroy_response(r->pending);
   cJSON_Delete(r->root);
   r->root = NULL;
+  cJSON_Delete(r->native);
+  r->native = NULL;
+  free(r->oai_text);
+  r->oai_text = NULL;
   free(r->up_body);
   r->up_body = NULL;
   curl_slist_free_all(r->up_headers);
@@ -797,10 +810,66 @@ static void relay_converted(struct request *r)
   }
 }
 
+/* One event of a native stream (Anthropic events to an Anthropic client, Gemini frames to a Gemini
+ * client): relayed as it came; billing reads the usage in it (Anthropic: message_start and
+ * message_delta; Gemini: usageMetadata), and the closing event is noted. Only events that can carry
+ * these are parsed. */
+static void native_event(struct request *r, const char *ev, size_t evlen)
+{
+  const char *data, *name;
+  size_t dlen, nlen;
+  if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
+    r->completion_chars += sse_count_string_chars(data, dlen, "text");
+    if (speaks_claude(r)) {
+      bool named = sse_event_field(ev, evlen, "event", &name, &nlen) == 0;
+      bool stop = named ? nlen == 12 && memcmp(name, "message_stop", 12) == 0
+                        : memmem(data, dlen, "\"message_stop\"", 14) != NULL;
+      bool error = named ? nlen == 5 && memcmp(name, "error", 5) == 0
+                         : memmem(data, dlen, "\"type\":\"error\"", 14) != NULL;
+      if (memmem(data, dlen, "\"usage\"", 7)) {
+        cJSON *j = cJSON_ParseWithLength(data, dlen);
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(msg ? msg : j, "usage");
+        if (cJSON_IsObject(u)) {
+          claude_read_usage(u, &r->usage);
+          r->usage_upstream = true;
+        }
+        cJSON_Delete(j);
+      }
+      if (stop || error) {
+        r->native_done = true;
+        r->native_error = error;
+      }
+    } else if (memmem(data, dlen, "\"usageMetadata\"", 15) || memmem(data, dlen, "\"finishReason\"", 14) ||
+               memmem(data, dlen, "\"error\"", 7)) {
+      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      const cJSON *um = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
+      if (cJSON_IsObject(um)) {
+        gemini_read_usage(um, &r->usage);
+        r->usage_upstream = true;
+      }
+      if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
+        r->native_done = true;
+        r->native_error = true;
+      }
+      const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
+      if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c0, "finishReason")))
+        r->native_done = true;
+      cJSON_Delete(j);
+    }
+  }
+  if (buf_append(&r->out, ev, evlen) < 0)
+    log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
+}
+
 /* One whole event from the upstream: an anthropic or gemini channel's is first turned into OpenAI
  * chunks. */
 static void upstream_event(struct request *r, const char *ev, size_t evlen)
 {
+  if (r->native_attempt) {
+    native_event(r, ev, evlen);
+    return;
+  }
   if (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE) {
     stream_event(r, ev, evlen);
     return;
@@ -856,6 +925,8 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
        * (curl has sent the body already: the response is arriving) */
       cJSON_Delete(r->root);
       r->root = NULL;
+      cJSON_Delete(r->native);
+      r->native = NULL;
       if (r->suspended) {
         r->suspended = false;
         worker_resume(r->w, r->conn);
@@ -930,6 +1001,38 @@ static struct curl_slist *media_channel_headers(const struct curl_slist *chan, s
   return out;
 }
 
+/* An Anthropic or Gemini client's request as the OpenAI chat request relay converts from (made
+ * once, the first time a channel of another format is tried): r->root and r->oai_text. The
+ * routing and billing fields (r->rq) stay those read from the client's own body. */
+static int openai_view(struct request *r, char *err, size_t errlen)
+{
+  if (r->root)
+    return 0;
+  char *text = speaks_claude(r) ? claude_request_to_openai(r->native, r->rq.model, err, errlen)
+                                : gemini_request_to_openai(r->native, r->rq.model, r->rq.stream, err, errlen);
+  if (!text)
+    return -1;
+  struct oai_request rq;
+  const char *param;
+  r->root = oai_parse_request(API_CHAT, text, strlen(text), &rq, err, errlen, &param);
+  if (!r->root) {
+    free(text);
+    return -1;
+  }
+  r->rq.client_wants_usage = rq.client_wants_usage;
+  r->oai_text = text;
+  r->oai_len = strlen(text);
+  return 0;
+}
+
+/* Does channel ch speak the client's own format (Anthropic client and channel, Gemini client and
+ * channel)? Then the request and the answer pass through unconverted. */
+static bool is_native(const struct request *r, const struct snap_channel *ch)
+{
+  return (speaks_claude(r) && ch->api == UPSTREAM_ANTHROPIC) ||
+         (client_api(r) == CLIENT_GEMINI && ch->api == UPSTREAM_GEMINI);
+}
+
 static void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
@@ -955,6 +1058,34 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
     refuse_attempt(r, refusal);
     return;
   }
+  /* the bytes sent when no rewrite is needed: the client's, or the OpenAI request made from them */
+  r->native_attempt = is_native(r, ch);
+  r->native_done = r->native_error = false;
+  const char *plain = r->body.data;
+  size_t plain_len = r->body.len;
+  if (r->native_attempt) {
+    if (speaks_claude(r)) {
+      path = "/v1/messages";
+      if (strcmp(r->upstream_model, r->rq.model) != 0) {    /* model mapping: the one rewrite */
+        cJSON_ReplaceItemInObjectCaseSensitive(r->native, "model", cJSON_CreateString(r->upstream_model));
+        r->up_body = cJSON_PrintUnformatted(r->native);
+        r->up_len = r->up_body ? strlen(r->up_body) : 0;
+      }
+    } else {           /* Gemini names the model in the path: the body goes as it came */
+      if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
+        refuse_attempt(r, "the model name cannot be used in a Gemini URL");
+        return;
+      }
+      path = r->gemini_path;
+    }
+  } else if (client_api(r) != CLIENT_OPENAI) {
+    if (openai_view(r, err, sizeof err) < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    plain = r->oai_text;
+    plain_len = r->oai_len;
+  }
   if (r->def->media) {
     bool failed;
     r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
@@ -969,6 +1100,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, "out of memory");
       return;
     }
+  } else if (r->native_attempt) {
+    /* nothing to convert */
   } else if (ch->api == UPSTREAM_ANTHROPIC) {
     if (r->def->api == API_CHAT)
       r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
@@ -1012,8 +1145,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   stats_channel_busy(&w->stats, ch->id, +1);
   r->t_upstream_us = now_us_mono();
   curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -1113,8 +1246,8 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && client_api(r) == CLIENT_OPENAI &&
-        (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)) {
+    if (is_error && (r->native_attempt || (client_api(r) == CLIENT_OPENAI &&
+                                          (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)))) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -1136,10 +1269,9 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 /* The usage object of a whole response, parsed alone: "usage":{ can only be a key (inside a
  * string its quotes would be escaped), and it usually sits at the end, so look from the back. */
-static cJSON *find_usage(const char *p, size_t len)
+static cJSON *find_usage(const char *p, size_t len, const char *key)
 {
-  static const char key[] = "\"usage\":";
-  const size_t kl = sizeof key - 1;
+  const size_t kl = strlen(key);
   for (size_t i = len >= kl ? len - kl + 1 : 0; i-- > 0;) {
     if (p[i] != '"' || memcmp(p + i, key, kl) != 0)
       continue;
@@ -1173,6 +1305,27 @@ static void finish_nonstream(struct request *r)
     finish_media(r);
     return;
   }
+  if (r->native_attempt) {
+    /* the answer goes as it came; billing reads its usage object, found from the back */
+    cJSON *u = find_usage(r->resp.data ? r->resp.data : "", r->resp.len,
+                          speaks_claude(r) ? "\"usage\":" : "\"usageMetadata\":");
+    if (cJSON_IsObject(u)) {
+      if (speaks_claude(r))
+        claude_read_usage(u, &r->usage);
+      else
+        gemini_read_usage(u, &r->usage);
+      r->usage_upstream = true;
+    } else if (r->resp.len) {
+      r->completion_chars = sse_count_string_chars(r->resp.data, r->resp.len, "text");
+    }
+    cJSON_Delete(u);
+    r->final_status = (int)r->up_status;
+    r->upstream_done = true;
+    r->t_first_us = now_us_mono();
+    settle(r, "done");
+    respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
+    return;
+  }
   if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
     char err[256];
     struct usage cu;
@@ -1194,7 +1347,7 @@ static void finish_nonstream(struct request *r)
       return;
     }
   }
-  cJSON *j = find_usage(r->resp.data ? r->resp.data : "", r->resp.len);
+  cJSON *j = find_usage(r->resp.data ? r->resp.data : "", r->resp.len, "\"usage\":");
   struct usage u;
   if (j && oai_parse_usage(j, &u) == 0) {
     r->usage = u;
@@ -1263,6 +1416,25 @@ static void stream_error_event(struct request *r, const char *code, const char *
 
 static void finish_stream(struct request *r, CURLcode res)
 {
+  if (r->native_attempt) {
+    /* a native stream that ended without its closing event gets one error event in its format */
+    if (res != CURLE_OK || !r->native_done) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
+               res != CURLE_OK ? curl_easy_strerror(res)
+                               : speaks_claude(r) ? "no message_stop event" : "no finishReason");
+      if (speaks_claude(r))
+        claude_error_event(&r->out, 502, msg);
+      else
+        gemini_error_event(&r->out, 502, msg);
+      atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+    }
+    r->upstream_done = true;
+    r->end_reason = res == CURLE_OK && r->native_done && !r->native_error ? "done"
+                    : res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error";
+    wake_reader(r);
+    return;
+  }
   /* a Gemini stream has no [DONE]: the end of its body closes the converted stream */
   if (r->channel->api == UPSTREAM_GEMINI && res == CURLE_OK && !r->saw_done) {
     buf_reset(&r->converted);
@@ -1389,30 +1561,17 @@ static enum MHD_Result dispatch(struct request *r)
   char err[512];
   const char *param;
   if (client_api(r) != CLIENT_OPENAI) {
-    /* an Anthropic or Gemini request becomes the OpenAI chat request relayed from here on */
-    cJSON *in = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(in, "model");
-    if (!cJSON_IsObject(in) || (speaks_claude(r) && !cJSON_IsString(m))) {
-      cJSON_Delete(in);
-      return fail_now(r, 400, "invalid_request_error", NULL, "model", "%s",
-                      !cJSON_IsObject(in) ? "The request body must be a JSON object."
-                                          : "model: a string is required.");
-    }
-    char *converted = speaks_claude(r)
-                          ? claude_request_to_openai(in, m->valuestring, err, sizeof err)
-                          : gemini_request_to_openai(in, r->client_model, r->client_stream, err, sizeof err);
-    cJSON_Delete(in);
-    if (!converted)
-      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
-    buf_reset(&r->body);
-    int rc = buf_append_str(&r->body, converted);
-    free(converted);
+    /* an Anthropic or Gemini request stays in its format: relay reads what it needs from it, and
+     * converts it to OpenAI chat only for a channel of another format (openai_view) */
+    r->native = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    if (!cJSON_IsObject(r->native))
+      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "The request body must be a JSON object.");
+    int rc = speaks_claude(r) ? claude_request_info(r->native, r->body.data, r->body.len, &r->rq, err, sizeof err)
+                              : gemini_request_info(r->native, r->client_model, r->client_stream, r->body.data,
+                                                    r->body.len, &r->rq, err, sizeof err);
     if (rc < 0)
-      return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
-                      "The request is larger than the limit of %lld bytes once converted.",
-                      (long long)r->w->cfg->max_body_bytes);
-  }
-  if (r->def->media) {
+      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
+  } else if (r->def->media) {
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     int st = media_parse_request(r->conn, r->def->media, ct, r->body.data, r->body.len, &r->root, &r->rq, &r->mq,
                                  err, sizeof err, &param);
@@ -1443,6 +1602,9 @@ static enum MHD_Result dispatch(struct request *r)
   if (ch->status != STATUS_ENABLED)
     return fail_now(r, 403, "permission_error", "channel_disabled", NULL,
                     "Channel %lld is disabled.", (long long)ch->id);
+  /* a request the first channel's format cannot express is refused now, before any reservation */
+  if (client_api(r) != CLIENT_OPENAI && !is_native(r, ch) && openai_view(r, err, sizeof err) < 0)
+    return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   r->price = snapshot_price(r->snap, r->rq.model);
   if (!r->price)
     return fail_now(r, 403, "permission_error", "model_price_unset", "model",
