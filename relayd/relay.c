@@ -14,6 +14,7 @@
 #include "log.h"
 #include "media.h"
 #include "openai.h"
+#include "reasoning.h"
 #include "secret.h"
 #include "snapshot.h"
 #include "sse.h"
@@ -146,6 +147,9 @@ struct request {
                           * format: request bytes (model mapping aside) and answer go unconverted */
   bool native_done;      /* native stream: its closing event came (message_stop, a finishReason, an error) */
   bool native_error;     /* ... and it was an error event */
+  /* a reasoning suffix on the model name (-high, -thinking-N, ...; reasoning.h) */
+  struct reasoning rs;
+  char route_model[MODEL_NAME_MAX];    /* the name routes are looked up by: the client's, or its base */
 
   struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
   struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
@@ -729,7 +733,7 @@ static const struct snap_channel *choose_channel(struct request *r)
 {
   if (r->pin_channel)
     return r->attempts == 0 ? snapshot_channel(r->snap, r->pin_channel) : NULL;
-  const struct route *rt = snapshot_route(r->snap, r->token->group, r->rq.model);
+  const struct route *rt = snapshot_route(r->snap, r->token->group, r->route_model);
   if (!rt)
     return NULL;
   for (size_t t = 0; t < rt->ntiers; t++) {
@@ -1025,6 +1029,22 @@ static int openai_view(struct request *r, char *err, size_t errlen)
   return 0;
 }
 
+/* Writes the reasoning suffix into the converted upstream body r->up_body (format fmt): parsed,
+ * changed and printed again; the body stays as it was if that fails. Only suffixed requests pay. */
+static void reason_rewrite(struct request *r, enum reasoning_format fmt)
+{
+  cJSON *j = cJSON_Parse(r->up_body);
+  if (!j)
+    return;
+  reasoning_apply(j, fmt, &r->rs);
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  if (out) {
+    free(r->up_body);
+    r->up_body = out;
+  }
+}
+
 /* Does channel ch speak the client's own format (Anthropic client and channel, Gemini client and
  * channel)? Then the request and the answer pass through unconverted. */
 static bool is_native(const struct request *r, const struct snap_channel *ch)
@@ -1038,8 +1058,17 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   struct worker *w = r->w;
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
-  const char *mapped = strmap_get(&ch->model_map, r->rq.model);
-  copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->rq.model);
+  const char *mapped = strmap_get(&ch->model_map, r->route_model);
+  copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
+  enum reasoning_format rfmt = ch->api == UPSTREAM_ANTHROPIC ? RS_FMT_CLAUDE
+                               : ch->api == UPSTREAM_GEMINI  ? RS_FMT_GEMINI : RS_FMT_OPENAI;
+  bool reason = reasoning_applies(&r->rs, rfmt);
+  if (reason) {        /* a suffix the channel reads never reaches it in the model name */
+    const char *suffix = r->rq.model + r->rs.base_len;
+    size_t ul = strlen(r->upstream_model), sl = strlen(suffix);
+    if (ul > sl && strcmp(r->upstream_model + ul - sl, suffix) == 0)
+      r->upstream_model[ul - sl] = '\0';
+  }
   r->status_known = false;
   r->up_status = 0;
   r->up_t0_us = now_us_mono();
@@ -1066,8 +1095,10 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   if (r->native_attempt) {
     if (speaks_claude(r)) {
       path = "/v1/messages";
-      if (strcmp(r->upstream_model, r->rq.model) != 0) {    /* model mapping: the one rewrite */
+      /* model mapping (or a stripped suffix) and a reasoning suffix: the only rewrites */
+      if (strcmp(r->upstream_model, r->rq.model) != 0 || reason) {
         cJSON_ReplaceItemInObjectCaseSensitive(r->native, "model", cJSON_CreateString(r->upstream_model));
+        reasoning_apply(r->native, RS_FMT_CLAUDE, &r->rs);
         r->up_body = cJSON_PrintUnformatted(r->native);
         r->up_len = r->up_body ? strlen(r->up_body) : 0;
       }
@@ -1077,6 +1108,11 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
         return;
       }
       path = r->gemini_path;
+      if (reason) {
+        reasoning_apply(r->native, RS_FMT_GEMINI, &r->rs);
+        r->up_body = cJSON_PrintUnformatted(r->native);
+        r->up_len = r->up_body ? strlen(r->up_body) : 0;
+      }
     }
   } else if (client_api(r) != CLIENT_OPENAI) {
     if (openai_view(r, err, sizeof err) < 0) {
@@ -1111,6 +1147,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, err);
       return;
     }
+    if (reason)
+      reason_rewrite(r, RS_FMT_CLAUDE);
     r->up_len = strlen(r->up_body);
     path = "/v1/messages";
     claude_stream_to_openai_init(&r->claude_in, true, now_unix());
@@ -1128,11 +1166,19 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, err);
       return;
     }
+    if (reason)
+      reason_rewrite(r, RS_FMT_GEMINI);
     r->up_len = strlen(r->up_body);
     path = r->gemini_path;
     gemini_stream_to_openai_init(&r->gemini_in, r->rq.model, true, now_unix());
   } else {
+    if (reason)
+      reasoning_apply(r->root, RS_FMT_OPENAI, &r->rs);
     r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
+    if (!r->up_body && reason) {
+      r->up_body = cJSON_PrintUnformatted(r->root);
+      r->up_len = r->up_body ? strlen(r->up_body) : 0;
+    }
   }
 
   if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
@@ -1584,7 +1630,18 @@ static enum MHD_Result dispatch(struct request *r)
       return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
   }
   const struct snap_token *t = r->token;
-  if (!token_allows_model(t, r->rq.model))
+  /* a reasoning suffix names a variant of its base model: a route (and a price) for the full name
+   * wins, else the base model's serve it */
+  copy_str(r->route_model, sizeof r->route_model, r->rq.model);
+  char base_model[MODEL_NAME_MAX] = "";
+  if (reasoning_parse(r->rq.model, &r->rs)) {
+    memcpy(base_model, r->rq.model, r->rs.base_len);
+    base_model[r->rs.base_len] = '\0';
+    if (!snapshot_route(r->snap, t->group, r->rq.model) && snapshot_route(r->snap, t->group, base_model))
+      copy_str(r->route_model, sizeof r->route_model, base_model);
+  }
+  if (!token_allows_model(t, r->rq.model) &&
+      !(base_model[0] && token_allows_model(t, base_model)))
     return fail_now(r, 403, "permission_error", "model_not_allowed", "model",
                     "This API key may not use the model '%s'.", r->rq.model);
   r->group_ratio = snapshot_group_ratio(r->snap, t->group);
@@ -1606,6 +1663,8 @@ static enum MHD_Result dispatch(struct request *r)
   if (client_api(r) != CLIENT_OPENAI && !is_native(r, ch) && openai_view(r, err, sizeof err) < 0)
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   r->price = snapshot_price(r->snap, r->rq.model);
+  if (!r->price && base_model[0])
+    r->price = snapshot_price(r->snap, base_model);
   if (!r->price)
     return fail_now(r, 403, "permission_error", "model_price_unset", "model",
                     "The model '%s' has no price configured; an administrator must set one "

@@ -1,0 +1,161 @@
+/* Unit tests of reasoning.c (model-name suffixes -> request fields) and of the native request
+ * readers used by pass-through (claude_request_info, gemini_request_info, the usage readers). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../relayd/claude.h"
+#include "../../relayd/gemini.h"
+#include "../../relayd/reasoning.h"
+#include "tap.h"
+
+/* applies model's suffix to body (JSON) in format fmt; returns the printed result (static) */
+static const char *applied(const char *model, enum reasoning_format fmt, const char *body)
+{
+  static char out[1024];
+  struct reasoning rs;
+  reasoning_parse(model, &rs);
+  cJSON *j = cJSON_Parse(body);
+  reasoning_apply(j, fmt, &rs);
+  char *s = cJSON_PrintUnformatted(j);
+  snprintf(out, sizeof out, "%s", s ? s : "(null)");
+  free(s);
+  cJSON_Delete(j);
+  return out;
+}
+
+static void test_parse(void)
+{
+  struct reasoning rs;
+  CHECK(reasoning_parse("o3-mini-high", &rs) && rs.kind == RS_EFFORT && !strcmp(rs.effort, "high") &&
+            rs.base_len == 7, "-high: effort high, base o3-mini");
+  CHECK(reasoning_parse("o4-mini-low", &rs) && rs.kind == RS_EFFORT && !strcmp(rs.effort, "low"), "-low");
+  CHECK(reasoning_parse("gpt-5-medium", &rs) && rs.kind == RS_EFFORT && !strcmp(rs.effort, "medium") &&
+            rs.base_len == 5, "-medium");
+  CHECK(reasoning_parse("claude-sonnet-4-0-thinking", &rs) && rs.kind == RS_THINKING && rs.budget == -1 &&
+            rs.base_len == strlen("claude-sonnet-4-0"), "-thinking: default budget");
+  CHECK(reasoning_parse("gemini-2.5-flash-thinking-2048", &rs) && rs.kind == RS_THINKING && rs.budget == 2048 &&
+            rs.base_len == strlen("gemini-2.5-flash"), "-thinking-N: budget N");
+  CHECK(reasoning_parse("gemini-2.5-flash-nothinking", &rs) && rs.kind == RS_NOTHINKING &&
+            rs.base_len == strlen("gemini-2.5-flash"), "-nothinking");
+  CHECK(!reasoning_parse("gpt-4o", &rs) && rs.kind == RS_NONE && rs.base_len == 6, "no suffix");
+  CHECK(!reasoning_parse("claude-sonnet-4-0", &rs), "a version number is no suffix");
+  CHECK(!reasoning_parse("-high", &rs) && !reasoning_parse("-thinking", &rs), "a suffix needs a base");
+  CHECK(!reasoning_parse("m-thinking-12x", &rs) && !reasoning_parse("m-thinking-", &rs),
+        "-thinking- needs digits only");
+  CHECK(!reasoning_parse("m-thinking-99999999999", &rs), "an absurd budget is no suffix");
+  CHECK(!reasoning_parse("", &rs) && !reasoning_parse(NULL, &rs), "empty names");
+  CHECK(!reasoning_parse("mythinking", &rs), "the dash is part of the suffix");
+
+  reasoning_parse("m-thinking", &rs);
+  CHECK(!reasoning_applies(&rs, RS_FMT_OPENAI) && reasoning_applies(&rs, RS_FMT_CLAUDE) &&
+            reasoning_applies(&rs, RS_FMT_GEMINI), "openai channels do not read -thinking");
+  reasoning_parse("m-high", &rs);
+  CHECK(reasoning_applies(&rs, RS_FMT_OPENAI) && reasoning_applies(&rs, RS_FMT_CLAUDE) &&
+            reasoning_applies(&rs, RS_FMT_GEMINI), "every format reads an effort");
+}
+
+static void test_apply(void)
+{
+  const char *s;
+  s = applied("o3-high", RS_FMT_OPENAI, "{\"model\":\"o3\",\"max_tokens\":100}");
+  CHECK(!strcmp(s, "{\"model\":\"o3\",\"reasoning_effort\":\"high\",\"max_completion_tokens\":100}"),
+        "openai: reasoning_effort, max_tokens -> max_completion_tokens: %s", s);
+  s = applied("o3-low", RS_FMT_OPENAI, "{\"reasoning_effort\":\"high\",\"max_tokens\":5,\"max_completion_tokens\":9}");
+  CHECK(!strcmp(s, "{\"reasoning_effort\":\"low\",\"max_completion_tokens\":9}"),
+        "openai: the suffix wins over the body; max_completion_tokens kept: %s", s);
+  s = applied("m-thinking", RS_FMT_OPENAI, "{\"model\":\"m\"}");
+  CHECK(!strcmp(s, "{\"model\":\"m\"}"), "openai: -thinking changes nothing: %s", s);
+
+  s = applied("c-thinking", RS_FMT_CLAUDE, "{\"max_tokens\":4000,\"temperature\":0.2,\"top_k\":3}");
+  CHECK(!strcmp(s, "{\"max_tokens\":4000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":3200}}"),
+        "claude: -thinking = 80%% of max_tokens, sampling knobs removed: %s", s);
+  s = applied("c-thinking", RS_FMT_CLAUDE, "{\"max_tokens\":100}");
+  CHECK(!strcmp(s, "{\"max_tokens\":1280,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024}}"),
+        "claude: max_tokens at least 1280, the budget at least 1024 and below it: %s", s);
+  s = applied("c-thinking-5000", RS_FMT_CLAUDE, "{\"max_tokens\":8192}");
+  CHECK(!strcmp(s, "{\"max_tokens\":8192,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":5000}}"),
+        "claude: -thinking-N: %s", s);
+  s = applied("c-thinking-9000", RS_FMT_CLAUDE, "{\"max_tokens\":8192}");
+  CHECK(!strcmp(s, "{\"max_tokens\":10024,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":9000}}"),
+        "claude: max_tokens raised above a larger budget: %s", s);
+  s = applied("c-nothinking", RS_FMT_CLAUDE, "{\"max_tokens\":10,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2000}}");
+  CHECK(!strcmp(s, "{\"max_tokens\":10,\"thinking\":{\"type\":\"disabled\"}}"), "claude: -nothinking: %s", s);
+  s = applied("c-low", RS_FMT_CLAUDE, "{\"max_tokens\":10000}");
+  CHECK(!strcmp(s, "{\"max_tokens\":10000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2000}}"),
+        "claude: -low = 20%% of max_tokens: %s", s);
+
+  s = applied("g-thinking", RS_FMT_GEMINI, "{\"generationConfig\":{\"maxOutputTokens\":1000}}");
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"maxOutputTokens\":1000,\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingBudget\":600}}}"),
+        "gemini: -thinking = 60%% of maxOutputTokens: %s", s);
+  s = applied("g-thinking", RS_FMT_GEMINI, "{\"contents\":[]}");
+  CHECK(!strcmp(s, "{\"contents\":[],\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true}}}"),
+        "gemini: -thinking without a limit: thoughts, dynamic budget: %s", s);
+  s = applied("g-thinking-128", RS_FMT_GEMINI, "{\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":5}}}");
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingBudget\":128}}}"),
+        "gemini: -thinking-N replaces the client's config: %s", s);
+  s = applied("g-nothinking", RS_FMT_GEMINI, "{\"generationConfig\":{\"temperature\":1}}");
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"temperature\":1,\"thinkingConfig\":{\"thinkingBudget\":0}}}"),
+        "gemini: -nothinking = budget 0: %s", s);
+  s = applied("g-high", RS_FMT_GEMINI, "{}");
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingLevel\":\"high\"}}}"),
+        "gemini: -high = thinkingLevel: %s", s);
+  s = applied("g", RS_FMT_GEMINI, "{}");
+  CHECK(!strcmp(s, "{}"), "no suffix, no change");
+}
+
+static void test_native_info(void)
+{
+  struct oai_request rq;
+  char err[256];
+  const char *b = "{\"model\":\"claude-x\",\"max_tokens\":77,\"stream\":true,\"system\":\"abcd\","
+                  "\"messages\":[{\"role\":\"user\",\"content\":\"hello world!\"}]}";
+  cJSON *j = cJSON_Parse(b);
+  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) == 0 && !strcmp(rq.model, "claude-x") &&
+            rq.stream && rq.max_tokens == 77 && rq.prompt_estimate == (4 + 12 + 16 + 3) / 4,
+        "claude_request_info: model, stream, max_tokens, estimate %lld", (long long)rq.prompt_estimate);
+  cJSON_Delete(j);
+  b = "{\"model\":5,\"messages\":[]}";
+  j = cJSON_Parse(b);
+  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) < 0 && strstr(err, "model"),
+        "claude_request_info: a bad model is refused (%s)", err);
+  cJSON_Delete(j);
+  b = "{\"model\":\"m\",\"max_tokens\":\"x\",\"messages\":[{}]}";
+  j = cJSON_Parse(b);
+  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) < 0, "claude_request_info: bad max_tokens");
+  cJSON_Delete(j);
+
+  b = "{\"contents\":[{\"parts\":[{\"text\":\"12345678\"}]}],\"generationConfig\":{\"maxOutputTokens\":42}}";
+  j = cJSON_Parse(b);
+  CHECK(gemini_request_info(j, "gem", false, b, strlen(b), &rq, err, sizeof err) == 0 && !strcmp(rq.model, "gem") &&
+            !rq.stream && rq.max_tokens == 42 && rq.prompt_estimate == (8 + 16 + 3) / 4,
+        "gemini_request_info: model from the path, maxOutputTokens, estimate");
+  cJSON_Delete(j);
+  b = "{\"contents\":[]}";
+  j = cJSON_Parse(b);
+  CHECK(gemini_request_info(j, "gem", true, b, strlen(b), &rq, err, sizeof err) < 0 && strstr(err, "contents"),
+        "gemini_request_info: empty contents refused");
+  cJSON_Delete(j);
+
+  struct usage u = {0};
+  cJSON *usage = cJSON_Parse("{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}");
+  claude_read_usage(usage, &u);
+  cJSON_Delete(usage);
+  usage = cJSON_Parse("{\"output_tokens\":7}");
+  claude_read_usage(usage, &u);
+  cJSON_Delete(usage);
+  CHECK(u.prompt_tokens == 15 && u.cached_tokens == 5 && u.completion_tokens == 7,
+        "claude_read_usage: message_start then message_delta (cumulative output)");
+  usage = cJSON_Parse("{\"promptTokenCount\":9,\"candidatesTokenCount\":3,\"thoughtsTokenCount\":2}");
+  memset(&u, 0, sizeof u);
+  gemini_read_usage(usage, &u);
+  cJSON_Delete(usage);
+  CHECK(u.prompt_tokens == 9 && u.completion_tokens == 5, "gemini_read_usage: thoughts bill as output");
+}
+
+int main(void)
+{
+  test_parse();
+  test_apply();
+  test_native_info();
+  return tap_done();
+}
