@@ -324,6 +324,75 @@ bad:
   return -1;
 }
 
+/* from[name], a boolean, copied to to[as]; absent/null is fine; -1 with err otherwise. */
+static int copy_bool(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                     size_t errlen)
+{
+  const cJSON *v = jget(from, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsBool(v)) {
+    adapt_set_err(err, errlen, "'%s' must be true or false", name);
+    return -1;
+  }
+  cJSON_AddBoolToObject(to, as, cJSON_IsTrue(v));
+  return 0;
+}
+
+/* A list of strings (modalities) copied to to[as], upper-cased or lower-cased; -1 with err when
+ * it is not an array of short strings. */
+static int copy_modalities(const cJSON *list, const char *name, cJSON *to, const char *as, bool upper,
+                           char *err, size_t errlen)
+{
+  if (!list || cJSON_IsNull(list))
+    return 0;
+  if (!cJSON_IsArray(list))
+    goto bad;
+  cJSON *out = cJSON_CreateArray();
+  const cJSON *it;
+  cJSON_ArrayForEach(it, list)
+  {
+    char v[32];
+    if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof v) {
+      cJSON_Delete(out);
+      goto bad;
+    }
+    size_t i = 0;
+    for (; it->valuestring[i]; i++) {
+      char c = it->valuestring[i];
+      v[i] = upper ? (char)(c >= 'a' && c <= 'z' ? c - 32 : c) : (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    v[i] = '\0';
+    cJSON_AddItemToArray(out, cJSON_CreateString(v));
+  }
+  cJSON_AddItemToObject(to, as, out);
+  return 0;
+bad:
+  adapt_set_err(err, errlen, "'%s' must be an array of strings", name);
+  return -1;
+}
+
+/* Gemini safetySettings: an array of {category, threshold} strings (method optional), copied to
+ * to["safetySettings"]; -1 with err when it is not one. */
+static int copy_safety(const cJSON *ss, const char *name, cJSON *to, char *err, size_t errlen)
+{
+  if (!ss || cJSON_IsNull(ss))
+    return 0;
+  const cJSON *it;
+  if (!cJSON_IsArray(ss))
+    goto bad;
+  cJSON_ArrayForEach(it, ss)
+  {
+    if (!adapt_jstr(it, "category") || !adapt_jstr(it, "threshold"))
+      goto bad;
+  }
+  cJSON_AddItemToObject(to, "safetySettings", cJSON_Duplicate(ss, 1));
+  return 0;
+bad:
+  adapt_set_err(err, errlen, "'%s' must be an array of {\"category\", \"threshold\"} objects", name);
+  return -1;
+}
+
 char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
 {
   if (!cJSON_IsObject(req)) {
@@ -426,6 +495,32 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     goto bad;
   if (max_tokens > 0)
     cJSON_AddNumberToObject(gc, "maxOutputTokens", (double)max_tokens);
+  /* the rest of OpenAI's sampling knobs that Gemini has (top_k, which OpenAI lacks, is taken as
+   * an extension), and safety settings sent as an extension field */
+  int64_t n = -1;
+  if (adapt_copy_number(req, "presence_penalty", gc, "presencePenalty", err, errlen) < 0 ||
+      adapt_copy_number(req, "frequency_penalty", gc, "frequencyPenalty", err, errlen) < 0 ||
+      adapt_copy_number(req, "top_k", gc, "topK", err, errlen) < 0 ||
+      adapt_copy_number(req, "top_logprobs", gc, "logprobs", err, errlen) < 0 ||
+      copy_bool(req, "logprobs", gc, "responseLogprobs", err, errlen) < 0 ||
+      adapt_read_max_tokens(req, "n", &n, err, errlen) < 0 ||
+      copy_modalities(jget(req, "modalities"), "modalities", gc, "responseModalities", true, err, errlen) < 0 ||
+      copy_safety(jget2(req, "safety_settings", "safetySettings") ? jget2(req, "safety_settings", "safetySettings")
+                                                                  : NULL,
+                  "safety_settings", out, err, errlen) < 0)
+    goto bad;
+  if (n > 1)
+    cJSON_AddNumberToObject(gc, "candidateCount", (double)n);
+  const char *effort = adapt_jstr(req, "reasoning_effort");
+  if (effort) {
+    cJSON *tc = cJSON_AddObjectToObject(gc, "thinkingConfig");
+    if (!strcmp(effort, "none")) {
+      cJSON_AddNumberToObject(tc, "thinkingBudget", 0);
+    } else {
+      cJSON_AddTrueToObject(tc, "includeThoughts");
+      cJSON_AddStringToObject(tc, "thinkingLevel", effort);
+    }
+  }
   cJSON *stops;
   if (adapt_stop_list(jget(req, "stop"), "stop", &stops, err, errlen) < 0)
     goto bad;
@@ -931,6 +1026,27 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
       cJSON_AddNumberToObject(out, "max_tokens", (double)mt);
     if (n > 1)
       cJSON_AddNumberToObject(out, "n", (double)n);
+    /* every generationConfig field OpenAI chat can express; topK, thinkingBudget, mediaResolution
+     * and safetySettings have no OpenAI field and are dropped (a gemini channel gets them all:
+     * a Gemini client's request passes through to it unconverted) */
+    if (adapt_copy_number(gc, "presencePenalty", out, "presence_penalty", err, errlen) < 0 ||
+        adapt_copy_number(gc, "frequencyPenalty", out, "frequency_penalty", err, errlen) < 0 ||
+        copy_bool(gc, "responseLogprobs", out, "logprobs", err, errlen) < 0 ||
+        adapt_copy_number(gc, "logprobs", out, "top_logprobs", err, errlen) < 0 ||
+        copy_modalities(jget(gc, "responseModalities"), "generationConfig.responseModalities", out, "modalities",
+                        false, err, errlen) < 0)
+      goto bad;
+    /* thinkingLevel is an effort; a thinkingBudget has no OpenAI form (reasoning_effort "none"
+     * would be refused by models that do not reason) */
+    const char *level = adapt_jstr(jget(gc, "thinkingConfig"), "thinkingLevel");
+    if (level) {
+      char lv[16];
+      size_t i = 0;
+      for (; level[i] && i + 1 < sizeof lv; i++)
+        lv[i] = (char)(level[i] >= 'A' && level[i] <= 'Z' ? level[i] + 32 : level[i]);
+      lv[i] = '\0';
+      cJSON_AddStringToObject(out, "reasoning_effort", lv);
+    }
     const cJSON *ss = jget(gc, "stopSequences");
     cJSON *stops;
     if (cJSON_IsString(ss)) {

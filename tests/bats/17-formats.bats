@@ -174,3 +174,25 @@ EOF
   post /v1/chat/completions "$BATS_TEST_TMPDIR/req.json" -H "Authorization: Bearer $KEY"
   [ "$(mock_requests up | tail -1 | $JGET 'd["body"]')" = '{"model": "nat-model", "stream": true, "x_relay_probe": 5, "messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}}' ]
 }
+
+@test "converters: safetySettings and generationConfig carried where the other format has them" {
+  mock_start up
+  printf 'k\n' | gwctl channel add --name g --type gemini --base-url "$MOCK_URL" --models nat-model
+  mock_start oai
+  printf 'k\n' | gwctl channel add --name o --type openai --base-url "$MOCK_OAI_URL" --models nat-oai
+  gwctl price set nat-oai --ratio 1
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  # OpenAI client -> gemini channel: sampling knobs into generationConfig, safety_settings kept
+  printf '%s' '{"model":"nat-model","messages":[{"role":"user","content":"hi"}],"top_k":4,"presence_penalty":0.5,"n":2,"logprobs":true,"top_logprobs":2,"safety_settings":[{"category":"HARM_CATEGORY_DANGEROUS_CONTENT","threshold":"BLOCK_LOW_AND_ABOVE"}]}' > "$BATS_TEST_TMPDIR/o.json"
+  post /v1/chat/completions "$BATS_TEST_TMPDIR/o.json" -H "Authorization: Bearer $KEY"
+  [ "$status_code" = 200 ]
+  up=$(mock_requests up | tail -1)
+  [ "$(echo "$up" | $JGET 'd["body"]["generationConfig"]')" = '{"presencePenalty": 0.5, "topK": 4, "logprobs": 2, "responseLogprobs": true, "candidateCount": 2}' ]
+  [ "$(echo "$up" | $JGET 'd["body"]["safetySettings"]')" = '[{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_LOW_AND_ABOVE"}]' ]
+  # Gemini client -> openai channel: generationConfig into OpenAI's fields
+  printf '%s' '{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0.2,"topP":0.8,"maxOutputTokens":30,"stopSequences":["x"],"presencePenalty":0.3,"frequencyPenalty":0.4,"seed":9,"candidateCount":1,"responseMimeType":"application/json"}}' > "$BATS_TEST_TMPDIR/g.json"
+  post /v1beta/models/nat-oai:generateContent "$BATS_TEST_TMPDIR/g.json" -H "x-goog-api-key: $KEY"
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests oai | tail -1 | $JGET '[d["body"][k] for k in ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "response_format")]')" = '[0.2, 0.8, 30, ["x"], 0.3, 0.4, 9, {"type": "json_object"}]' ]
+}

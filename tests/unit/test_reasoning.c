@@ -152,8 +152,69 @@ static void test_native_info(void)
   CHECK(u.prompt_tokens == 9 && u.completion_tokens == 5, "gemini_read_usage: thoughts bill as output");
 }
 
+/* generationConfig and safetySettings through the Gemini converters, both ways */
+static void test_gemini_config(void)
+{
+  char err[256];
+  cJSON *req = cJSON_Parse(
+      "{\"model\":\"g\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
+      "\"top_p\":0.9,\"top_k\":7,\"seed\":3,\"n\":2,\"presence_penalty\":0.1,\"frequency_penalty\":0.2,"
+      "\"logprobs\":true,\"top_logprobs\":4,\"max_tokens\":99,\"stop\":\"END\",\"modalities\":[\"text\"],"
+      "\"reasoning_effort\":\"low\","
+      "\"safety_settings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"BLOCK_NONE\"}]}");
+  char *s = gemini_request_from_openai(req, err, sizeof err);
+  cJSON *g = s ? cJSON_Parse(s) : NULL;
+  cJSON *gc = cJSON_GetObjectItemCaseSensitive(g, "generationConfig");
+  char *gcs = gc ? cJSON_PrintUnformatted(gc) : NULL;
+  CHECK(gcs && !strcmp(gcs, "{\"temperature\":0.5,\"topP\":0.9,\"seed\":3,\"maxOutputTokens\":99,"
+                            "\"presencePenalty\":0.1,\"frequencyPenalty\":0.2,\"topK\":7,\"logprobs\":4,"
+                            "\"responseLogprobs\":true,\"responseModalities\":[\"TEXT\"],\"candidateCount\":2,"
+                            "\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingLevel\":\"low\"},"
+                            "\"stopSequences\":[\"END\"]}"),
+        "OpenAI -> Gemini: every sampling knob in generationConfig: %s", gcs ? gcs : err);
+  const cJSON *ss = cJSON_GetObjectItemCaseSensitive(g, "safetySettings");
+  CHECK(cJSON_GetArraySize(ss) == 1 &&
+            !strcmp(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ss, 0), "threshold")->valuestring, "BLOCK_NONE"),
+        "OpenAI -> Gemini: safety_settings (extension field) become safetySettings");
+  free(gcs);
+  free(s);
+  cJSON_Delete(g);
+  cJSON_Delete(req);
+
+  req = cJSON_Parse("{\"model\":\"g\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                    "\"safetySettings\":[{\"category\":5}]}");
+  s = gemini_request_from_openai(req, err, sizeof err);
+  CHECK(!s && strstr(err, "category"), "OpenAI -> Gemini: a malformed safety setting is refused (%s)", err);
+  free(s);
+  cJSON_Delete(req);
+
+  req = cJSON_Parse("{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                    "\"safetySettings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"BLOCK_NONE\"}],"
+                    "\"generationConfig\":{\"temperature\":0.5,\"topP\":0.9,\"topK\":7,\"seed\":3,\"candidateCount\":2,"
+                    "\"maxOutputTokens\":99,\"stopSequences\":[\"END\"],\"presencePenalty\":0.1,\"frequencyPenalty\":0.2,"
+                    "\"responseLogprobs\":true,\"logprobs\":4,\"responseModalities\":[\"TEXT\"],"
+                    "\"thinkingConfig\":{\"thinkingLevel\":\"HIGH\"}}}");
+  s = gemini_request_to_openai(req, "m", false, err, sizeof err);
+  g = s ? cJSON_Parse(s) : NULL;
+  const char *want[][2] = {{"temperature", "0.5"}, {"top_p", "0.9"}, {"seed", "3"}, {"n", "2"},
+                           {"max_tokens", "99"}, {"stop", "[\"END\"]"}, {"presence_penalty", "0.1"},
+                           {"frequency_penalty", "0.2"}, {"logprobs", "true"}, {"top_logprobs", "4"},
+                           {"modalities", "[\"text\"]"}, {"reasoning_effort", "\"high\""}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(g, want[i][0]));
+    CHECK(v && !strcmp(v, want[i][1]), "Gemini -> OpenAI: %s = %s (got %s)", want[i][0], want[i][1], v ? v : err);
+    free(v);
+  }
+  CHECK(g && !cJSON_GetObjectItemCaseSensitive(g, "top_k") && !cJSON_GetObjectItemCaseSensitive(g, "safetySettings"),
+        "Gemini -> OpenAI: topK and safetySettings have no OpenAI field");
+  free(s);
+  cJSON_Delete(g);
+  cJSON_Delete(req);
+}
+
 int main(void)
 {
+  test_gemini_config();
   test_parse();
   test_apply();
   test_native_info();
