@@ -1053,6 +1053,30 @@ static bool is_native(const struct request *r, const struct snap_channel *ch)
          (client_api(r) == CLIENT_GEMINI && ch->api == UPSTREAM_GEMINI);
 }
 
+/* The channel's headers plus the Anthropic client's anthropic-beta header (the features it opts
+ * into go with its request when it passes through). Returns a new list (caller frees with
+ * curl_slist_free_all), or NULL when the client sent none (or it is unusable). */
+static struct curl_slist *anthropic_beta_headers(const struct curl_slist *chan, struct MHD_Connection *c)
+{
+  const char *beta = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "anthropic-beta");
+  char line[600];
+  if (!beta || !*beta || snprintf(line, sizeof line, "anthropic-beta: %s", beta) >= (int)sizeof line)
+    return NULL;
+  struct curl_slist *out = NULL, *n;
+  for (const struct curl_slist *h = chan; h; h = h->next) {
+    if (strncasecmp(h->data, "anthropic-beta:", 15) == 0)
+      continue;
+    if (!(n = curl_slist_append(out, h->data)))
+      goto oom;
+    out = n;
+  }
+  if ((n = curl_slist_append(out, line)))
+    return n;
+oom:
+  curl_slist_free_all(out);
+  return NULL;
+}
+
 static void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
@@ -1080,6 +1104,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   buf_reset(&r->errbody);
   free(r->up_body);
   r->up_body = NULL;
+  curl_slist_free_all(r->up_headers);    /* an earlier attempt's own headers */
+  r->up_headers = NULL;
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
   const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->api);
@@ -1095,6 +1121,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   if (r->native_attempt) {
     if (speaks_claude(r)) {
       path = "/v1/messages";
+      r->up_headers = anthropic_beta_headers(ch->headers, r->conn);
       /* model mapping (or a stripped suffix) and a reasoning suffix: the only rewrites */
       if (strcmp(r->upstream_model, r->rq.model) != 0 || reason) {
         cJSON_ReplaceItemInObjectCaseSensitive(r->native, "model", cJSON_CreateString(r->upstream_model));

@@ -196,3 +196,24 @@ EOF
   [ "$status_code" = 200 ]
   [ "$(mock_requests oai | tail -1 | $JGET '[d["body"][k] for k in ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "response_format")]')" = '[0.2, 0.8, 30, ["x"], 0.3, 0.4, 9, {"type": "json_object"}]' ]
 }
+
+@test "Anthropic client -> anthropic channel: the client's anthropic-beta header goes with its request, and only there" {
+  mock_start up
+  printf 'sk-provider\n' | gwctl channel add --name a --type anthropic --base-url "$MOCK_URL" --models nat-model
+  mock_start oai
+  printf 'k\n' | gwctl channel add --name o --type openai --base-url "$MOCK_OAI_URL" --models nat-oai
+  gwctl price set nat-oai --ratio 1
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  printf '%s' '{"model":"nat-model","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}' > "$BATS_TEST_TMPDIR/req.json"
+  post /v1/messages "$BATS_TEST_TMPDIR/req.json" -H "x-api-key: $KEY" -H 'anthropic-beta: prompt-caching-2024-07-31'
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["headers"].get("anthropic-beta"), d["headers"]["anthropic-version"], d["headers"]["x-api-key"]')" = '["prompt-caching-2024-07-31", "2023-06-01", "sk-provider"]' ]
+  post /v1/messages "$BATS_TEST_TMPDIR/req.json" -H "x-api-key: $KEY"
+  [ "$(mock_requests up | tail -1 | $JGET '"anthropic-beta" in d["headers"]')" = false ]
+  # a converted request (openai channel) carries no Anthropic header
+  printf '%s' '{"model":"nat-oai","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}' > "$BATS_TEST_TMPDIR/o.json"
+  post /v1/messages "$BATS_TEST_TMPDIR/o.json" -H "x-api-key: $KEY" -H 'anthropic-beta: prompt-caching-2024-07-31'
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests oai | tail -1 | $JGET '"anthropic-beta" in d["headers"]')" = false ]
+}
