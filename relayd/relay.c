@@ -1492,14 +1492,13 @@ static void finish_stream(struct request *r, CURLcode res)
   if (r->native_attempt) {
     /* a native stream that ended without its closing event gets one error event in its format */
     if (res != CURLE_OK || !r->native_done) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "The upstream stream ended early: %s.",
-               res != CURLE_OK ? curl_easy_strerror(res)
-                               : speaks_claude(r) ? "no message_stop event" : "no finishReason");
-      if (speaks_claude(r))
-        claude_error_event(&r->out, 502, msg);
+      char msg[600], why[512];
+      if (res != CURLE_OK)
+        upstream_failure_text(r, res, why, sizeof why);
       else
-        gemini_error_event(&r->out, 502, msg);
+        snprintf(why, sizeof why, "%s", speaks_claude(r) ? "no message_stop event." : "no finishReason.");
+      snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
+      stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
       atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
     }
     r->upstream_done = true;
