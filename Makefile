@@ -36,7 +36,7 @@ RELAY_SYSCONFDIR := $(SYSCONFDIR)/relay
 RELAY_STATEDIR   := $(LOCALSTATEDIR)/lib/relay
 RELAY_RUNDIR     := $(RUNSTATEDIR)/relay
 
-PKGS    := libmicrohttpd libcurl libcjson sqlite3 openssl
+PKGS    := libmicrohttpd libcurl libcjson sqlite3 libpq openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -62,10 +62,12 @@ GWTUI_SRC  := $(wildcard gwtui/*.c)
 MOCK_SRC   := tests/mock_upstream.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 SQL_FILES  := $(sort $(wildcard sql/sqlite/*.sql))
+PG_SQL_FILES := $(sort $(wildcard sql/postgres/*.sql))
 
 GEN_SCHEMA := $(BUILD)/gen/schema_sql.c
 PATHS_H    := $(BUILD)/gen/paths.h
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+GEN_PG_SCHEMA := $(BUILD)/gen/schema_pg_sql.c
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/gen/schema_pg_sql.o
 RELAYD_OBJ := $(RELAYD_SRC:%.c=$(BUILD)/%.o)
 GWCTL_OBJ  := $(GWCTL_SRC:%.c=$(BUILD)/%.o)
 GWTUI_OBJ  := $(GWTUI_SRC:%.c=$(BUILD)/%.o)
@@ -100,11 +102,18 @@ $(INSTALL_VARS): FORCE
 	@echo '$(SBINDIR) $(BINDIR) $(RELAY_SYSCONFDIR) $(RELAY_STATEDIR) $(RELAY_RUNDIR) $(VERSION)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(GEN_SCHEMA): $(SQL_FILES) scripts/embed-sql.sh
+$(GEN_SCHEMA): $(SQL_FILES) sql/sqlite scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-sql.sh sqlite $(SQL_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/schema_sql.o: $(GEN_SCHEMA)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GEN_PG_SCHEMA): $(PG_SQL_FILES) sql/postgres scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-sql.sh postgres $(PG_SQL_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schema_pg_sql.o: $(GEN_PG_SCHEMA)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BIN)/relayd: $(RELAYD_OBJ) $(COMMON_OBJ)

@@ -2,13 +2,13 @@
  * db: the storage interface (see db.h) and its SQLite backend.
  *
  * Owns: parsing the database URL, opening the connection, the migrations runner, and the backend
- * table (struct db_backend) through which every public function goes, so a libpq backend can slot in
- * beside sqlite_backend without touching callers.
+ * table (struct db_backend, db_backend.h) through which every public function goes; the libpq
+ * backend lives in db_pg.c.
  * Callers: relayd (snapshot loader, writer thread), gwctl, gwtui, tests/unit/test_db.c.
  * Never: prints anything, exits, or echoes a database URL that may hold a password.
  */
 #include "db.h"
-#include "schema_sql.h"
+#include "db_backend.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -20,44 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DB_ERR_MAX 512
-
-/* The operations a backend provides. Statement handles are opaque to this layer. */
-struct db_backend {
-  const char *name;
-  void (*close)(struct db *db);
-  int (*exec)(struct db *db, const char *sql);
-  void *(*prepare)(struct db *db, const char *sql);
-  void (*finalize)(void *h);
-  void (*reset)(void *h);
-  int (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
-  int (*bind_double)(struct db_stmt *st, int idx, double v);
-  int (*bind_text)(struct db_stmt *st, int idx, const char *s);
-  int (*bind_null)(struct db_stmt *st, int idx);
-  enum db_step_result (*step)(struct db_stmt *st);
-  int64_t (*col_int64)(void *h, int idx);
-  double (*col_double)(void *h, int idx);
-  const char *(*col_text)(void *h, int idx);
-  int (*col_is_null)(void *h, int idx);
-  int64_t (*changes)(struct db *db);
-  int64_t (*last_insert_id)(struct db *db);
-  const struct schema_migration *migrations;
-};
-
-struct db {
-  const struct db_backend *be;
-  void *conn;                   /* sqlite3 * for the SQLite backend */
-  int version;                  /* schema version after migration */
-  char err[DB_ERR_MAX];
-};
-
-struct db_stmt {
-  struct db *db;
-  void *h;                      /* sqlite3_stmt * for the SQLite backend */
-};
-
-__attribute__((format(printf, 2, 3)))
-static void db_seterr(struct db *db, const char *fmt, ...)
+void db_seterr(struct db *db, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -169,6 +132,7 @@ static int64_t sqlite_last_insert_id(struct db *db) { return sqlite3_last_insert
 
 static const struct db_backend sqlite_backend = {
   .name = "sqlite",
+  .begin_sql = "BEGIN IMMEDIATE",
   .close = sqlite_close,
   .exec = sqlite_exec,
   .prepare = sqlite_prepare,
@@ -238,7 +202,9 @@ static int sqlite_pragma(struct db *db, const char *sql, char *out, size_t outle
   return rc == SQLITE_OK ? 0 : -1;
 }
 
-static struct db *sqlite_open(const char *path, char *err, size_t errlen)
+/* existing: open a database file that must already exist, as it is (no directories created, no
+ * journal-mode change): a foreign database to read from. */
+static struct db *sqlite_open(const char *path, int existing, char *err, size_t errlen)
 {
   int memory = strcmp(path, ":memory:") == 0;
   if (!*path) {
@@ -246,7 +212,13 @@ static struct db *sqlite_open(const char *path, char *err, size_t errlen)
     return NULL;
   }
   int created = 0;
-  if (!memory) {
+  if (existing && !memory) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+      snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+      return NULL;
+    }
+  } else if (!memory) {
     struct stat sb;
     if (make_parents(path, err, errlen) != 0)
       return NULL;
@@ -260,7 +232,7 @@ static struct db *sqlite_open(const char *path, char *err, size_t errlen)
   }
   db->be = &sqlite_backend;
   sqlite3 *h = NULL;
-  int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | (existing ? 0 : SQLITE_OPEN_CREATE), NULL);
   db->conn = h;
   if (rc != SQLITE_OK) {
     snprintf(err, errlen, "cannot open database %s: %s", path,
@@ -280,6 +252,8 @@ static struct db *sqlite_open(const char *path, char *err, size_t errlen)
   }
   sqlite3_extended_result_codes(h, 1);
   sqlite3_busy_timeout(h, 5000);
+  if (existing)
+    return db;
 
   /* The database is a ledger. WAL + synchronous=FULL: every commit (one writer batch) is fsynced
    * before it returns, so a committed charge survives a power loss or OS crash, not only a crash of
@@ -343,7 +317,23 @@ static int apply_one(struct db *db, const struct schema_migration *m)
   return rc;
 }
 
+static int migrate_locked(struct db *db, char *err, size_t errlen);
+
+/* Another process may migrate the same database at the same moment: the backend serializes them
+ * (SQLite: BEGIN IMMEDIATE below; PostgreSQL: an advisory lock around the whole run). */
 static int migrate(struct db *db, char *err, size_t errlen)
+{
+  if (db->be->migrate_lock && db->be->migrate_lock(db) != 0) {
+    snprintf(err, errlen, "cannot lock the schema for migration: %s", db->err);
+    return -1;
+  }
+  int rc = migrate_locked(db, err, errlen);
+  if (db->be->migrate_unlock)
+    db->be->migrate_unlock(db);
+  return rc;
+}
+
+static int migrate_locked(struct db *db, char *err, size_t errlen)
 {
   const struct schema_migration *m = db->be->migrations;
   int latest = 0;
@@ -352,7 +342,7 @@ static int migrate(struct db *db, char *err, size_t errlen)
       latest = p->version;
 
   if (db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)") != 0
+                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)") != 0
       || read_version(db, &db->version) != 0) {
     snprintf(err, errlen, "cannot read the schema version: %s", db->err);
     return -1;
@@ -400,29 +390,96 @@ static int has_prefix(const char *s, const char *prefix)
   return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-struct db *db_open(const char *url, char *err, size_t errlen)
+int db_url_is_postgres(const char *url)
+{
+  if (!url)
+    return 0;
+  if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
+    return 1;
+  /* a libpq key=value string: "host=... dbname=..." */
+  if (has_prefix(url, "sqlite:") || strstr(url, "://"))
+    return 0;
+  const char *eq = strchr(url, '=');
+  if (!eq || eq == url)
+    return 0;
+  for (const char *p = url; p < eq; p++)
+    if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == ' '))
+      return 0;
+  return 1;
+}
+
+void db_url_redact(const char *url, char *out, size_t outlen)
+{
+  if (!url) {
+    snprintf(out, outlen, "%s", "");
+    return;
+  }
+  const char *scheme = strstr(url, "://");
+  if (scheme) {
+    /* scheme://user:password@host...: the password goes */
+    const char *auth = scheme + 3;
+    const char *at = strchr(auth, '@');
+    const char *slash = strchr(auth, '/');
+    const char *colon = strchr(auth, ':');
+    if (at && (!slash || at < slash) && colon && colon < at) {
+      snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+      return;
+    }
+    const char *pw = strstr(url, "password=");
+    if (pw) {                   /* ...?password=x&... */
+      const char *end = pw + strcspn(pw, "&");
+      snprintf(out, outlen, "%.*spassword=***%s", (int)(pw - url), url, end);
+      return;
+    }
+    snprintf(out, outlen, "%s", url);
+    return;
+  }
+  const char *pw = strstr(url, "password");
+  if (pw && (pw == url || pw[-1] == ' ')) {
+    const char *eq = pw + strlen("password");
+    while (*eq == ' ')
+      eq++;
+    if (*eq == '=') {
+      eq++;
+      while (*eq == ' ')
+        eq++;
+      const char *end = eq;
+      if (*end == '\'') {
+        for (end++; *end && *end != '\''; end++)
+          if (*end == '\\' && end[1])
+            end++;
+        if (*end)
+          end++;
+      } else {
+        end += strcspn(end, " ");
+      }
+      snprintf(out, outlen, "%.*s***%s", (int)(eq - url), url, end);
+      return;
+    }
+  }
+  snprintf(out, outlen, "%s", url);
+}
+
+static struct db *open_url(const char *url, int existing, char *err, size_t errlen)
 {
   struct db *db = NULL;
   if (!url || !*url) {
-    snprintf(err, errlen, "no database URL: use sqlite:PATH");
+    snprintf(err, errlen, "no database URL: use sqlite:PATH or postgres://...");
     return NULL;
   }
   if (has_prefix(url, "sqlite:")) {
-    db = sqlite_open(url + strlen("sqlite:"), err, errlen);
-  } else if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
-    /* the URL is not echoed: it may carry a password */
-    snprintf(err, errlen, "PostgreSQL support is not built yet: use sqlite:PATH");
-    return NULL;
+    db = sqlite_open(url + strlen("sqlite:"), existing, err, errlen);
+  } else if (db_url_is_postgres(url)) {
+    db = pg_open(url, err, errlen);
   } else {
-    const char *at = strchr(url, '@');
-    if (at)                     /* scheme://user:password@host: keep the password out of logs */
-      snprintf(err, errlen, "unsupported database URL '...%s': use sqlite:PATH", at);
-    else
-      snprintf(err, errlen, "unsupported database URL '%s': use sqlite:PATH", url);
+    char shown[512];
+    db_url_redact(url, shown, sizeof shown);
+    snprintf(err, errlen, "unsupported database URL '%s': use sqlite:PATH, postgres://... or a "
+             "libpq key=value string", shown);
     return NULL;
   }
-  if (!db)
-    return NULL;
+  if (!db || existing)
+    return db;
   if (migrate(db, err, errlen) != 0) {
     db_close(db);
     return NULL;
@@ -430,13 +487,23 @@ struct db *db_open(const char *url, char *err, size_t errlen)
   return db;
 }
 
+struct db *db_open(const char *url, char *err, size_t errlen)
+{
+  return open_url(url, 0, err, errlen);
+}
+
+const char *db_backend_name(struct db *db)
+{
+  return db->be->name;
+}
+
 struct db *db_open_existing(const char *url, char *err, size_t errlen)
 {
+  if (db_url_is_postgres(url))
+    return pg_open(url, err, errlen);   /* read as it is: no migrations */
   if (!url || !has_prefix(url, "sqlite:") || !url[strlen("sqlite:")]) {
-    if (url && (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")))
-      snprintf(err, errlen, "reading a PostgreSQL database is not built yet: use sqlite:PATH");
-    else
-      snprintf(err, errlen, "unsupported database URL: use sqlite:PATH");
+    snprintf(err, errlen, "unsupported database URL: use sqlite:PATH, postgres://... or a libpq "
+             "key=value string");
     return NULL;
   }
   const char *path = url + strlen("sqlite:");
@@ -486,12 +553,18 @@ int db_exec(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-  return db->be->exec(db, "BEGIN IMMEDIATE");
+  if (db->be->exec(db, db->be->begin_sql) != 0)
+    return -1;
+  db->in_tx = true;
+  return 0;
 }
 
 int db_commit(struct db *db)
 {
-  return db->be->exec(db, "COMMIT");
+  int rc = db->be->exec(db, "COMMIT");
+  if (rc == 0)
+    db->in_tx = false;
+  return rc;
 }
 
 int db_rollback(struct db *db)
@@ -500,6 +573,7 @@ int db_rollback(struct db *db)
   char saved[DB_ERR_MAX];
   snprintf(saved, sizeof saved, "%s", db->err);
   int rc = db->be->exec(db, "ROLLBACK");
+  db->in_tx = false;
   snprintf(db->err, sizeof db->err, "%s", saved);
   return rc;
 }
@@ -591,4 +665,38 @@ int64_t db_last_insert_id(struct db *db)
 int db_schema_version(struct db *db)
 {
   return db->version;
+}
+
+int db_notify(struct db *db, const char *channel, const char *payload)
+{
+  return db->be->notify ? db->be->notify(db, channel, payload) : 0;
+}
+
+int db_listen(struct db *db, const char *channel)
+{
+  if (!db->be->listen) {
+    db_seterr(db, "%s has no notifications", db->be->name);
+    return -1;
+  }
+  return db->be->listen(db, channel);
+}
+
+int db_socket(struct db *db)
+{
+  return db->be->socket ? db->be->socket(db) : -1;
+}
+
+int db_notifications(struct db *db, db_notify_fn fn, void *ud)
+{
+  return db->be->notifications ? db->be->notifications(db, fn, ud) : 0;
+}
+
+int db_reconnect(struct db *db)
+{
+  return db->be->reconnect ? db->be->reconnect(db) : 0;
+}
+
+int db_connected(struct db *db)
+{
+  return db->be->connected ? db->be->connected(db) : 1;
 }

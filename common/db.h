@@ -3,15 +3,19 @@
  *
  * Owns: the database connection, schema migrations (sql/<backend>/NNN_*.sql, embedded in the
  * binary at build time), and a small prepared-statement API that reads the same on every backend.
- * Backends: SQLite ("sqlite:PATH"). PostgreSQL ("postgres://..." / "postgresql://...") comes with
- * the scale-out issue and plugs in behind this same header.
+ * Backends: SQLite ("sqlite:PATH", common/db.c) and PostgreSQL (libpq, common/db_pg.c): a URL
+ * "postgres://..." / "postgresql://..." or a libpq key=value string ("host=/run/pg dbname=relay").
  *
  * Callers: relayd's snapshot loader and writer thread, gwctl, gwtui. A `struct db` belongs to one
  * thread at a time; open one per thread that needs it.
  * Never: called from relayd's request path (workers never touch the database).
  *
  * SQL text uses numbered placeholders ?1 ?2 ... (SQLite syntax); the PostgreSQL backend rewrites
- * them to $1 $2. The column "group" must be written quoted.
+ * them to $1 $2 and lets the server infer each parameter's type from where it is used (a parameter
+ * the statement does not use is typed text). The column "group" must be written quoted.
+ * Portable SQL only: no INSERT OR IGNORE/REPLACE (use ON CONFLICT), no strftime/date() (see
+ * db_backend_name), no last_insert_rowid (use RETURNING id), no LIMIT -1, no "string" literals.
+ * Comparisons in a SELECT list come back as 0/1 from db_col_int64 on both backends.
  */
 #ifndef RELAY_DB_H
 #define RELAY_DB_H
@@ -27,12 +31,22 @@ enum db_step_result { DB_ROW = 1, DB_DONE = 0, DB_ERROR = -1 };
 /* Opens the database named by url and creates or migrates the schema.
  * On failure returns NULL and writes a message into err. The caller frees with db_close(). */
 struct db *db_open(const char *url, char *err, size_t errlen);
+/* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
+ * schema_migrations table, no journal-mode change; a missing SQLite file is an error. */
+struct db *db_open_existing(const char *url, char *err, size_t errlen);
 void db_close(struct db *db);
 
 /* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
  * schema_migrations table, no journal-mode change; a missing SQLite file is an error. SQLite files
- * are opened read-only. sqlite:PATH only until the PostgreSQL backend lands. */
+ * are opened read-only. PostgreSQL
+ * (postgres://, key=value) is read as it is. */
 struct db *db_open_existing(const char *url, char *err, size_t errlen);
+/* "sqlite" or "postgres": for the rare statement that must differ (dates). */
+const char *db_backend_name(struct db *db);
+/* Whether url names a PostgreSQL database (postgres://, postgresql:// or key=value). */
+int db_url_is_postgres(const char *url);
+/* Copies url into out with any password replaced by "***", for logs and messages. */
+void db_url_redact(const char *url, char *out, size_t outlen);
 
 /* The last error message on this connection (owned by db, valid until the next call). */
 const char *db_errmsg(struct db *db);
@@ -72,5 +86,24 @@ int64_t db_last_insert_id(struct db *db);
 
 /* Schema version after migration (the highest NNN applied). */
 int db_schema_version(struct db *db);
+
+/* ---- notifications (PostgreSQL LISTEN/NOTIFY; SQLite has none) ----
+ * db_notify queues a notification on channel, delivered to every listener when the current
+ * transaction commits (at once outside one). SQLite: does nothing and returns 0.
+ * db_listen subscribes this connection to channel (-1 on SQLite).
+ * db_socket is the descriptor to poll for input while listening (-1 when there is none).
+ * db_notifications reads what arrived and calls fn once per notification; returns how many, or -1
+ * when the connection is lost (then db_reconnect, and db_listen again).
+ * db_reconnect re-opens a lost connection (PostgreSQL; 0 on success). A lost connection outside a
+ * transaction is also re-opened by the next db_begin/db_exec/db_step; inside one the statement fails
+ * (nothing is ever half-committed by a silent reconnect). */
+typedef void (*db_notify_fn)(void *ud, const char *channel, const char *payload);
+int db_notify(struct db *db, const char *channel, const char *payload);
+int db_listen(struct db *db, const char *channel);
+int db_socket(struct db *db);
+int db_notifications(struct db *db, db_notify_fn fn, void *ud);
+int db_reconnect(struct db *db);
+/* 1 while the connection is up (always on SQLite). */
+int db_connected(struct db *db);
 
 #endif

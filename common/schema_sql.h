@@ -11,7 +11,9 @@ struct schema_migration {
   const char *sql;      /* the whole file */
 };
 
-/* Terminated by an entry with version 0. */
+/* Terminated by an entry with version 0. sql/sqlite/ and sql/postgres/ hold twins: the same
+ * numbers, the same tables (tests/unit/test_db.c checks the numbers match). */
 extern const struct schema_migration schema_sqlite[];
+extern const struct schema_migration schema_postgres[];
 
 #endif

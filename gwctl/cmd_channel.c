@@ -402,15 +402,15 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
     return GW_FAIL;
   if (r > 0)
     return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
-  int rc = gw_exec(g, "cannot add the channel",
+  r = gw_scalar(g, "cannot add the channel",
       "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
       "priority, weight, created_time, tag, other) "
-      "VALUES (?1, ?2, '', 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", "ssssssiiiss", c->type,
-      c->name, c->base_url, c->models, c->group, c->model_map, c->priority, c->weight,
-      (int64_t)time(NULL), c->tag, c->other);
-  if (rc != 0)
-    return rc;
-  *id = db_last_insert_id(g->db);
+      "VALUES (?1, ?2, '', 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", id,
+      "ssssssiiiss", c->type, c->name, c->base_url, c->models, c->group, c->model_map, c->priority,
+      c->weight, (int64_t)time(NULL), c->tag, c->other);
+  if (r <= 0)
+    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the channel: no id came back");
+  int rc;
   if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
     return rc;
   warn_unknown_groups(g, c->group);
@@ -544,7 +544,7 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
   int64_t st_code = !status ? 0 : strcmp(status, "enabled") == 0 ? 1
                     : strcmp(status, "disabled") == 0 ? 2 : 3;
   struct db_stmt *st = gw_prepare(g, "cannot read channels",
-      "SELECT " CHANNEL_COLS ", key FROM channels WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR tag = ?2) "
+      "SELECT " CHANNEL_COLS ", key FROM channels WHERE (?1 = 0 OR id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR tag = ?2) "
       "AND (?3 = 0 OR status = ?3 OR (?3 = 2 AND status = 3)) ORDER BY id", "isi", id, tag,
       st_code);
   if (!st) {
@@ -792,8 +792,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = gw_exec(g, "cannot change the channel",
                  "UPDATE channels SET name = COALESCE(?2, name), type = COALESCE(?3, type), "
                  "base_url = COALESCE(?4, base_url), models = COALESCE(?5, models), "
-                 "priority = CASE WHEN ?6 THEN ?7 ELSE priority END, "
-                 "weight = CASE WHEN ?8 THEN ?9 ELSE weight END, "
+                 "priority = CASE WHEN ?6 <> 0 THEN ?7 ELSE priority END, "
+                 "weight = CASE WHEN ?8 <> 0 THEN ?9 ELSE weight END, "
                  "\"group\" = COALESCE(?10, \"group\"), model_mapping = COALESCE(?11, model_mapping), "
                  "tag = COALESCE(?12, tag), other = COALESCE(?13, other) "
                  "WHERE id = ?1",

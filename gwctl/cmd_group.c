@@ -16,8 +16,10 @@
 
 #define GROUP_RATIO_MAX 1000000.0
 
-/* the group g.name is an item of the comma list column col */
-#define IN_LIST(col) "instr(',' || " col " || ',', ',' || g.name || ',') > 0"
+/* the group g.name is an item of the comma list column col: ",name," occurs in ",col,". Neither
+ * LIKE (names may hold '_') nor instr/strpos (not on both backends): replace() and length() are. */
+#define IN_LIST(col) "length(',' || " col " || ',') > " \
+  "length(replace(',' || " col " || ',', ',' || g.name || ',', ''))"
 
 int gw_group_check(struct gwctl *g, const char *opt, const char *name)
 {
@@ -108,8 +110,8 @@ int cmd_group_set(struct gwctl *g, int argc, char **argv)
                  ratio, (int64_t)sel);
   else
     rc = gw_exec(g, "cannot change the group",
-                 "UPDATE groups SET ratio = CASE WHEN ?2 THEN ?3 ELSE ratio END, "
-                 "selectable = CASE WHEN ?4 THEN ?5 ELSE selectable END WHERE name = ?1",
+                 "UPDATE groups SET ratio = CASE WHEN ?2 <> 0 THEN ?3 ELSE ratio END, "
+                 "selectable = CASE WHEN ?4 <> 0 THEN ?5 ELSE selectable END WHERE name = ?1",
                  "sidii", name, (int64_t)(ratio_s != NULL), ratio, (int64_t)(sel_s != NULL),
                  (int64_t)sel);
   char what[128] = "";

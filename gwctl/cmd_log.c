@@ -253,13 +253,17 @@ int cmd_log_stats(struct gwctl *g, int argc, char **argv)
     key = "COALESCE((SELECT name FROM channels c WHERE c.id = logs.channel_id), "
           "'#' || channel_id)";
   else if (rc == 0 && strcmp(by, "day") == 0)
-    key = "date(created_at, 'unixepoch', 'localtime')";
+    key = NULL;                 /* the backend's date function, once the database is open */
   else if (rc == 0)
     rc = gw_usage(g, "--by must be model, user, channel or day, not '%s'", by);
   if (rc == 0)
     rc = filter_parse(g, &f);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
     return rc;
+  if (!key)                     /* the local day of a Unix time */
+    key = strcmp(db_backend_name(g->db), "postgres") == 0
+          ? "to_char(to_timestamp(created_at), 'YYYY-MM-DD')"
+          : "date(created_at, 'unixepoch', 'localtime')";
   /* without --type: relayed requests (consume and error rows) */
   if (!f.type)
     add_cond(f.where, sizeof f.where, "type IN (2, 5)");
@@ -320,7 +324,7 @@ int cmd_log_export(struct gwctl *g, int argc, char **argv)
     { "limit", &limit_s, NULL },
     { 0 },
   };
-  int64_t limit = -1;
+  int64_t limit = INT64_MAX;   /* no limit (LIMIT -1 is SQLite's alone) */
   char sql[2048];
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc == 0 && g->json)

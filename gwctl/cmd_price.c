@@ -132,9 +132,10 @@ static int price_write(struct gwctl *g, const struct price *p)
   static const char sql[] =
       "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?7) ON CONFLICT(model) DO UPDATE SET "
-      "model_ratio = CASE WHEN ?6 THEN ?2 ELSE model_ratio END, "
-      "completion_ratio = CASE WHEN ?6 THEN ?3 ELSE completion_ratio END, "
-      "cache_ratio = CASE WHEN ?6 THEN ?4 ELSE cache_ratio END, fixed_price = ?5, price_unit = ?7";
+      "model_ratio = CASE WHEN ?6 <> 0 THEN ?2 ELSE prices.model_ratio END, "
+      "completion_ratio = CASE WHEN ?6 <> 0 THEN ?3 ELSE prices.completion_ratio END, "
+      "cache_ratio = CASE WHEN ?6 <> 0 THEN ?4 ELSE prices.cache_ratio END, fixed_price = ?5, "
+      "price_unit = ?7";
   double ratio = p->has_ratio ? p->ratio : 0.0;
   const char *unit = p->has_fixed && p->unit ? p->unit : "call";
   if (p->has_fixed)
@@ -369,7 +370,7 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       rc = gw_exec(g, "cannot replace prices", "CREATE TEMP TABLE IF NOT EXISTS keep(model TEXT "
                    "PRIMARY KEY)", "");
       for (size_t k = 0; rc == 0 && k < n; k++)
-        rc = gw_exec(g, "cannot replace prices", "INSERT OR IGNORE INTO keep VALUES (?1)", "s",
+        rc = gw_exec(g, "cannot replace prices", "INSERT INTO keep VALUES (?1) ON CONFLICT DO NOTHING", "s",
                      ps[k].model);
       if (rc == 0)
         rc = gw_exec(g, "cannot replace prices",

@@ -194,7 +194,7 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
 #define REDEEM_SELECT "SELECT r.id, r.name, r.key, r.status, r.quota, r.created_time, " \
   "r.redeemed_time, r.used_user_id, COALESCE(u.username, '') FROM redemptions r " \
   "LEFT JOIN users u ON u.id = r.used_user_id " \
-  "WHERE (?1 = 0 OR r.status = ?1) AND (?2 IS NULL OR r.name = ?2) ORDER BY r.id"
+  "WHERE (?1 = 0 OR r.status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR r.name = ?2) ORDER BY r.id"
 
 static const struct out_col redeem_cols[] = {
   { "id", "ID", OUT_PLAIN, 0, NULL },

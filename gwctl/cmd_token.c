@@ -243,7 +243,7 @@ static int token_insert(struct gwctl *g, const struct token_new *t, int64_t *uid
   struct db_stmt *ins = db_prepare(g->db,
       "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, expired_time, "
       "remain_quota, unlimited_quota, models, subnet, \"group\") "
-      "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+      "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
   if (!chk || !ins) {
     db_finalize(chk);
     db_finalize(ins);
@@ -286,12 +286,13 @@ static int token_insert(struct gwctl *g, const struct token_new *t, int64_t *uid
              && db_bind_int64(ins, 7, t->unlimited ? 0 : t->quota) == 0
              && db_bind_int64(ins, 8, t->unlimited) == 0 && db_bind_text(ins, 9, t->models) == 0
              && db_bind_text(ins, 10, t->ips) == 0 && db_bind_text(ins, 11, t->group) == 0
-             && db_step(ins) == DB_DONE;
+             && db_step(ins) == DB_ROW;
     if (!ok) {
       rc = gw_dberr(g, "cannot create the token");
       break;
     }
-    t->ids[i] = db_last_insert_id(g->db);
+    t->ids[i] = db_col_int64(ins, 0);
+    db_reset(ins);
   }
   db_finalize(chk);
   db_finalize(ins);
@@ -605,13 +606,13 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_exec(g, "cannot change the token",
                  "UPDATE tokens SET name = COALESCE(?2, name), "
-                 "remain_quota = CASE WHEN ?3 THEN ?4 WHEN ?5 THEN 0 ELSE remain_quota END, "
-                 "unlimited_quota = CASE WHEN ?3 THEN 0 WHEN ?5 THEN 1 ELSE unlimited_quota END, "
-                 "expired_time = CASE WHEN ?6 THEN ?7 ELSE expired_time END, "
+                 "remain_quota = CASE WHEN ?3 <> 0 THEN ?4 WHEN ?5 <> 0 THEN 0 ELSE remain_quota END, "
+                 "unlimited_quota = CASE WHEN ?3 <> 0 THEN 0 WHEN ?5 <> 0 THEN 1 ELSE unlimited_quota END, "
+                 "expired_time = CASE WHEN ?6 <> 0 THEN ?7 ELSE expired_time END, "
                  "models = COALESCE(?8, models), subnet = COALESCE(?9, subnet), "
                  "\"group\" = COALESCE(?10, \"group\"), "
-                 "status = CASE WHEN status = 4 AND (?3 OR ?5) THEN 1 "
-                 "WHEN status = 3 AND ?6 THEN 1 ELSE status END WHERE id = ?1",
+                 "status = CASE WHEN status = 4 AND (?3 <> 0 OR ?5 <> 0) THEN 1 "
+                 "WHEN status = 3 AND ?6 <> 0 THEN 1 ELSE status END WHERE id = ?1",
                  "isiiiiisss", id, newname, (int64_t)(quota_s != NULL), quota, (int64_t)unlimited,
                  (int64_t)(expires_s != NULL), expires, models ? model_list : NULL,
                  ips ? ip_list : NULL, group);

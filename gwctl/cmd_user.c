@@ -131,16 +131,17 @@ static int user_insert(struct gwctl *g, const char *name, int64_t quota, const c
     return gw_err(GW_CONFLICT, "user '%s' already exists (id %" PRId64 ")", name, other);
 
   st = db_prepare(g->db, "INSERT INTO users(username, role, status, quota, \"group\", created_time) "
-                         "VALUES (?1, ?2, 1, ?3, ?4, ?5)");
+                         "VALUES (?1, ?2, 1, ?3, ?4, ?5) RETURNING id");
   if (!st)
     return gw_dberr(g, "cannot add the user");
   int ok = db_bind_text(st, 1, name) == 0 && db_bind_int64(st, 2, role) == 0
            && db_bind_int64(st, 3, quota) == 0 && db_bind_text(st, 4, group) == 0
-           && db_bind_int64(st, 5, (int64_t)time(NULL)) == 0 && db_step(st) == DB_DONE;
+           && db_bind_int64(st, 5, (int64_t)time(NULL)) == 0 && db_step(st) == DB_ROW;
+  if (ok)
+    *id = db_col_int64(st, 0);
   db_finalize(st);
   if (!ok)
     return gw_dberr(g, "cannot add the user");
-  *id = db_last_insert_id(g->db);
   struct gw_subject s = { .user_id = *id, .username = name };
   return gw_log_manage(g, &s, "user add %s quota=%" PRId64 " group=%s role=%s", name, quota, group,
                        role_text);
@@ -193,7 +194,7 @@ int cmd_user_list(struct gwctl *g, int argc, char **argv)
   if (group && (rc = gw_group_check(g, "--group", group)) != 0)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot list users", "SELECT " USER_COLS " FROM users "
-                                  "WHERE (?1 = 0 OR status = ?1) AND (?2 IS NULL OR \"group\" = ?2) "
+                                  "WHERE (?1 = 0 OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR \"group\" = ?2) "
                                   "ORDER BY id", "is", status, group);
   if (!st)
     return GW_FAIL;
@@ -269,9 +270,9 @@ int cmd_user_edit(struct gwctl *g, int argc, char **argv)
     rc = gw_group_check(g, "--group", group);
   if (rc == 0)
     rc = gw_exec(g, "cannot change the user",
-                 "UPDATE users SET quota = CASE WHEN ?2 THEN ?3 ELSE quota END, "
-                 "\"group\" = COALESCE(?4, \"group\"), status = CASE WHEN ?5 THEN ?5 ELSE status END, "
-                 "role = CASE WHEN ?6 THEN ?6 ELSE role END WHERE id = ?1",
+                 "UPDATE users SET quota = CASE WHEN ?2 <> 0 THEN ?3 ELSE quota END, "
+                 "\"group\" = COALESCE(?4, \"group\"), status = CASE WHEN ?5 <> 0 THEN ?5 ELSE status END, "
+                 "role = CASE WHEN ?6 <> 0 THEN ?6 ELSE role END WHERE id = ?1",
                  "iiisii", id, (int64_t)(quota_s != NULL), quota, group, status, role);
   if (rc == 0) {
     size_t n = 0;

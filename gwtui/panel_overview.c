@@ -6,6 +6,7 @@
  * Callers: gwtui/main.c through panel_overview (struct panel), the other panels for the helpers.
  * Never: calls curses (screen.h only), changes the data, or computes rates (data.c does).
  */
+#include "db.h"
 #include "gwtui.h"
 #include "screen.h"
 
@@ -179,8 +180,11 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
       scr_text(row, 14, w - 15, SR_DIM, "no --db: channel status, priority and weight come from the database");
     else if (d->db_err[0])
       scr_printf(row, 14, w - 15, SR_WARN, "%s", d->db_err);
-    else
-      scr_printf(row, 14, w - 15, SR_DIM, "reading channels from %s (read only)", d->db_url);
+    else {
+      char shown[512];          /* never the password of a postgres:// URL */
+      db_url_redact(d->db_url, shown, sizeof shown);
+      scr_printf(row, 14, w - 15, SR_DIM, "reading channels from %s (read only)", shown);
+    }
     row++;
   }
   row++;

@@ -3,6 +3,7 @@
 #   1. each unit test binary in $BUILD/bin/unit/ (TAP lines "ok N ..." / "not ok N ...")
 #   2. the libFuzzer targets of tests/fuzz/: corpus replay and a short run each (tests/fuzz/run.sh)
 #   3. bats --tap tests/bats (every *.bats file)
+#   4. the relay and gwctl suites (10-14, 20-gwctl-*) again on PostgreSQL (RELAY_TEST_PG=0: not)
 # Output goes to the terminal and to $BUILD/test.log. Exit status 0 only when nothing failed.
 # Environment: BUILD (default build), RELAY_ASAN=1 for the sanitizer build (sets ASAN_OPTIONS,
 # UBSAN_OPTIONS, LSAN_OPTIONS unless already set). Exports BUILD, RELAY_BIN for the bats files.
@@ -116,6 +117,24 @@ if [ -e "$1" ]; then
   fi
 else
   say "# bats: no .bats files in tests/bats"
+fi
+
+# 3. the relay and gwctl functional suites again, on PostgreSQL (one server for the run, a fresh
+#    database per test; tests/pg.sh, tests/bats/helpers.bash). RELAY_TEST_PG=0 skips this pass.
+set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats
+if [ "${RELAY_TEST_PG:-1}" = 1 ] && [ -e "$1" ] && command -v bats >/dev/null 2>&1; then
+  say "# bats on PostgreSQL: $*"
+  if pgdir=$(sh tests/pg.sh start 2>"$tmp/pg.err") \
+     && sh tests/pg.sh template "$pgdir" "$RELAY_BIN/gwctl" 2>>"$tmp/pg.err"; then
+    RELAY_TEST_DB=postgres RELAY_TEST_PGHOST=$pgdir
+    export RELAY_TEST_DB RELAY_TEST_PGHOST
+    run_suite bats-postgres bats --tap "$@"
+    unset RELAY_TEST_DB RELAY_TEST_PGHOST
+  else
+    say "not ok - cannot start a PostgreSQL server for the tests: $(cat "$tmp/pg.err")"
+    failed=$((failed + 1))
+  fi
+  [ -n "${pgdir:-}" ] && sh tests/pg.sh stop "$pgdir"
 fi
 
 [ "$skipped" -gt 0 ] && say "# $skipped skipped"

@@ -80,7 +80,7 @@ EOF
   run gwctl token show t1 --json
   [ "$(echo "$output" | $JGET 'd["used_quota"]')" = 135 ]
   [ "$(echo "$output" | $JGET 'd["remain_quota"]')" = $((50000000 - 135)) ]
-  [ "$(sql 'SELECT quota, used_quota, request_count FROM users WHERE username="alice"')" = "$(printf '%s\t135\t1' $((100000000 - 135)))" ]
+  [ "$(sql "SELECT quota, used_quota, request_count FROM users WHERE username='alice'")" = "$(printf '%s\t135\t1' $((100000000 - 135)))" ]
 }
 
 @test "a stream is relayed event by event; the usage chunk is hidden unless asked for" {
@@ -129,7 +129,7 @@ assert times[-1] - times[0] > 0.7, times
   [ "$(echo "$body" | $JGET 'len(d["data"])')" = 2 ]
   wait_logs 2
   # completions: (300 + 30 * 1.3333) * 0.75 = 254.99925 -> 255 ; embeddings: 1000 * 0.01 = 10
-  [ "$(sql 'SELECT group_concat(model_name || "=" || quota) FROM (SELECT * FROM logs WHERE type=2 ORDER BY id)')" = "gpt-3.5-turbo-instruct=255,text-embedding-3-small=10" ]
+  [ "$(sql "SELECT group_concat(model_name || '=' || quota) FROM (SELECT * FROM logs WHERE type=2 ORDER BY id) l")" = "gpt-3.5-turbo-instruct=255,text-embedding-3-small=10" ]
 }
 
 @test "a failing channel is retried on a healthy one; never retried once disabled by retry_times=0" {

@@ -71,7 +71,7 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   gwctl channel enable 3
   [ "$(gwj 'd["status"]' channel show c)" = enabled ]
   gwctl channel edit --tag blue --priority 5 --weight 2 --new-tag sky
-  [ "$(sql "SELECT group_concat(name || ':' || priority || ':' || weight || ':' || tag) FROM channels")" = "a:5:2:sky,b:5:2:sky,c:0:0:green" ]
+  [ "$(sql "SELECT group_concat(name || ':' || priority || ':' || weight || ':' || tag) FROM (SELECT * FROM channels ORDER BY id) c")" = "a:5:2:sky,b:5:2:sky,c:0:0:green" ]
   refused 3 "no channel is tagged 'blue'" gwctl channel edit --tag blue --priority 1
   refused 2 "--name renames one channel" gwctl channel edit --tag sky --name z
   refused 2 "give NAME|ID or --tag T, not both" gwctl channel disable a --tag sky

@@ -76,7 +76,7 @@ setup() {
   run gwctl log prune --before 2025-01-02T00:00:00Z --yes
   [ "$status" -eq 0 ]
   [ "$output" = "2 log rows deleted" ]
-  [ "$(sql "SELECT group_concat(request_id) FROM logs WHERE type IN (2,5)")" = "r3,r4" ]
+  [ "$(sql "SELECT group_concat(request_id) FROM (SELECT request_id FROM logs WHERE type IN (2,5) ORDER BY id) l")" = "r3,r4" ]
   run gwctl log prune --before 2025-01-03 --type error --yes --json
   [ "$(echo "$output" | $JGET 'd["deleted"]')" = 1 ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3 AND content LIKE 'log prune %'")" = 2 ]

@@ -31,7 +31,7 @@ setup() {
   [ "$status" -eq 0 ]
   [ "${#lines[@]}" -eq 5 ]
   [ "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" -eq 5 ]
-  [ "$(sql "SELECT group_concat(name) FROM tokens")" = "batch-1,batch-2,batch-3,batch-4,batch-5" ]
+  [ "$(sql "SELECT group_concat(name) FROM (SELECT name FROM tokens ORDER BY id) t")" = "batch-1,batch-2,batch-3,batch-4,batch-5" ]
   run gwctl token create --user alice --name j --unlimited --count 3 --json
   [ "$(echo "$output" | $JGET '[t["name"] for t in d]')" = '["j-1", "j-2", "j-3"]' ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3 AND content LIKE 'token create batch-1..batch-5 count=5%'")" = 1 ]
@@ -90,7 +90,7 @@ setup() {
   refused 2 "without --yes" gwctl token rm t
   gwctl token rm t --yes
   [ "$(sql 'SELECT count(*) FROM tokens')" = 0 ]
-  [ "$(sql "SELECT group_concat(substr(content, 1, 12), '|') FROM logs WHERE type=3 AND token_name='t'")" = "token create|token disabl|token enable|token rotate|token rotate|token rm t" ]
+  [ "$(sql "SELECT group_concat(substr(content, 1, 12), '|') FROM (SELECT content FROM logs WHERE type=3 AND token_name='t' ORDER BY id) l")" = "token create|token disabl|token enable|token rotate|token rotate|token rm t" ]
 }
 
 @test "token: bad input is refused and changes nothing" {

@@ -1,6 +1,7 @@
 # gwctl_helpers.bash: what the 20-gwctl-*.bats suites share (load after helpers).
 #
-#   db_dump            prints every table of the test database (schema and rows, sorted)
+#   db_dump            prints every table of the test database (schema and rows, sorted; rows read
+#                      INSERT INTO "table" on both backends)
 #   refused CODE REGEX CMD...
 #                      runs CMD (gwctl ARGS...), and fails unless it exits CODE, prints a
 #                      "gwctl: ..." line matching REGEX on stderr, prints nothing on stdout, and
@@ -11,6 +12,13 @@
 JGET="$BATS_TEST_DIRNAME/jget"
 
 db_dump() {
+  if [ "${RELAY_TEST_DB:-sqlite}" = postgres ]; then
+    relay_env
+    "$(pg_bin)/pg_dump" -h "$RELAY_TEST_PGHOST" -U relay --inserts "$RELAY_PGDB" \
+      | grep -v -e '^\\\(un\)\{0,1\}restrict ' -e 'pg_catalog.setval' \
+      | sed 's/^INSERT INTO public\.\([a-z_]*\) /INSERT INTO "\1" /' | sort
+    return
+  fi
   python3 - "${RELAY_DB#sqlite:}" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], timeout=5)

@@ -2,6 +2,9 @@
 #
 # Environment (tests/run.sh sets it): RELAY_BIN = directory of the built binaries,
 # RELAY_ASAN=1 under the sanitizer build (timeouts are then tripled).
+# RELAY_TEST_DB=postgres runs the suite on PostgreSQL: RELAY_TEST_PGHOST names the socket directory
+# of a server started by tests/pg.sh (with its relay_template database); each test gets a fresh
+# database copied from that template, dropped by relay_teardown.
 #
 # Every daemon started here (mock-upstream, relayd) runs detached from the test shell: fd 3 closed
 # (bats would wait for it otherwise) and double-forked, so a bare `wait` in a test waits only for
@@ -18,7 +21,7 @@
 # Variables exported:
 #   mock_start:   MOCK_PORT, MOCK_URL (the last mock started), MOCK_<NAME>_PORT, MOCK_<NAME>_URL,
 #                 MOCK_<NAME>_PID   (NAME upper-cased, '-' and '.' -> '_')
-#   relay_env:    RELAY_DATA, RELAY_DB (sqlite:PATH), RELAY_SOCKET
+#   relay_env:    RELAY_DATA, RELAY_DB (sqlite:PATH or postgres://...), RELAY_SOCKET
 #   relayd_start: the above plus RELAY_PORT, RELAY_URL (http://127.0.0.1:PORT), RELAYD_PID
 
 : "${RELAY_BIN:?RELAY_BIN must point at the built binaries (tests/run.sh sets it)}"
@@ -169,8 +172,39 @@ relay_env() {
       ;;
   esac
   mkdir -p "$RELAY_DATA"
-  export RELAY_DB="sqlite:$RELAY_DATA/relay.db"
+  if [ "${RELAY_TEST_DB:-sqlite}" = postgres ]; then
+    _pg_test_db
+  else
+    export RELAY_DB="sqlite:$RELAY_DATA/relay.db"
+  fi
   export RELAY_SOCKET="$RELAY_DATA/admin.sock"
+}
+
+# pg_bin: the directory of PostgreSQL's programs ($PG_BIN, else the newest /usr/lib/postgresql/NN/bin).
+pg_bin() {
+  if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
+  ls -d /usr/lib/postgresql/*/bin | sort -t/ -k5 -n -r | head -n 1
+}
+
+# _pg_psql DB ARGS...: psql on the test server's database DB, quiet, stopping at the first error.
+_pg_psql() {
+  local db=$1
+  shift
+  "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$RELAY_TEST_PGHOST" -U relay -d "$db" "$@"
+}
+
+# _pg_test_db: creates this test's database from relay_template (once) and exports RELAY_DB.
+_pg_test_db() {
+  : "${RELAY_TEST_PGHOST:?RELAY_TEST_DB=postgres needs RELAY_TEST_PGHOST (start a server: tests/pg.sh start)}"
+  local f="$BATS_TEST_TMPDIR/pgdb" name
+  if [ ! -s "$f" ]; then
+    name="t_$$_${RANDOM}_${BATS_TEST_NUMBER:-0}"
+    _pg_psql postgres -c "CREATE DATABASE $name TEMPLATE relay_template" >/dev/null
+    echo "$name" > "$f"
+  fi
+  name=$(cat "$f")
+  export RELAY_PGDB=$name
+  export RELAY_DB="postgres:///$name?host=$RELAY_TEST_PGHOST&user=relay"
 }
 
 # relayd_start [extra relayd args...]: starts relayd on a free port of 127.0.0.1 with the test's
@@ -238,6 +272,11 @@ relay_teardown() {
     _sanitizer_clean "$f" || rc=1
   done
   case "${RELAY_DATA:-}" in /tmp/relay-data.*) rm -rf "$RELAY_DATA" ;; esac
+  if [ -s "$BATS_TEST_TMPDIR/pgdb" ] && [ -n "${RELAY_TEST_PGHOST:-}" ]; then
+    _pg_psql postgres -c "DROP DATABASE IF EXISTS $(cat "$BATS_TEST_TMPDIR/pgdb") WITH (FORCE)" \
+      >/dev/null || rc=1
+    rm -f "$BATS_TEST_TMPDIR/pgdb"
+  fi
   return $rc
 }
 
@@ -304,8 +343,15 @@ wait_until() {
   return 1
 }
 
-# sql QUERY: runs one statement on the test's SQLite database; prints rows tab-separated.
+# sql QUERY: runs one statement on the test's database; prints rows tab-separated, NULL as None and
+# booleans as 1/0 (Python's sqlite3 formatting). Write portable SQL: 'single-quoted' strings;
+# group_concat(X) is turned into string_agg on PostgreSQL (order it with a subquery's ORDER BY).
 sql() {
+  if [ "${RELAY_TEST_DB:-sqlite}" = postgres ]; then
+    relay_env
+    _pg_sql "$1"
+    return
+  fi
   python3 - "${RELAY_DB#sqlite:}" "$1" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], timeout=5)
@@ -313,5 +359,54 @@ rows = c.execute(sys.argv[2]).fetchall()
 c.commit()
 for r in rows:
     print("\t".join(str(x) for x in r))
+PY
+}
+
+# _pg_sql QUERY: sql on PostgreSQL through psql, formatted like Python's sqlite3 rows (the column
+# types from psql's \gdesc say which fields are booleans and floats).
+_pg_sql() {
+  PSQL="$(pg_bin)/psql" python3 - "$1" "$RELAY_TEST_PGHOST" "$RELAY_PGDB" <<'PY'
+import os, subprocess, sys
+q, host, db = sys.argv[1:4]
+out, i, low = [], 0, q.lower()
+while True:                      # group_concat(X[, SEP]) -> string_agg((X)::text, SEP)
+    j = low.find("group_concat(", i)
+    if j < 0:
+        out.append(q[i:]); break
+    out.append(q[i:j])
+    k, depth = j + len("group_concat("), 1
+    while depth:
+        depth += {"(": 1, ")": -1}.get(q[k], 0); k += 1
+    args, depth, start, inner = [], 0, 0, q[j + len("group_concat("):k - 1]
+    for n, ch in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0 and inner[:n].count("'") % 2 == 0:
+            args.append(inner[start:n]); start = n + 1
+    args.append(inner[start:])
+    sep = args[1] if len(args) > 1 else "','"
+    out.append("string_agg((" + args[0] + ")::text, " + sep + ")")
+    i = k
+q = "".join(out).strip().rstrip(";")
+def psql(text):
+    r = subprocess.run([os.environ["PSQL"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t",
+                        "-P", "null=\x01", "-h", host, "-U", "relay", "-d", db],
+                       input=text, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr); sys.exit(1)
+    return r.stdout
+types = []
+if q.split(None, 1)[0].lower() in ("select", "with"):
+    types = [l.split("\t")[1] for l in psql(q + " \\gdesc\n").splitlines() if "\t" in l]
+for line in psql(q + ";\n").splitlines():
+    fields = line.split("\t")
+    for n, f in enumerate(fields):
+        t = types[n] if n < len(types) else ""
+        if f == "\x01":
+            fields[n] = "None"
+        elif t == "boolean":
+            fields[n] = "1" if f == "t" else "0"
+        elif t in ("double precision", "real") and not any(c in f for c in ".eEnN"):
+            fields[n] = f + ".0"
+    print("\t".join(fields))
 PY
 }

@@ -126,13 +126,44 @@ static void test_urls(void)
         "an unknown scheme is refused: %s", err);
   check(!strstr(err, "secret"), "the refusal does not echo the password");
   db_close(db);
-  db = db_open("postgres://u:secret@h/db", err, sizeof err);
+  db = db_open("postgres://u:secret@/db?host=/nonexistent-relay-dir", err, sizeof err);
   check(!db && strstr(err, "PostgreSQL") && !strstr(err, "secret"),
-        "postgres:// says PostgreSQL is not built yet: %s", err);
+        "postgres:// with no server is refused without echoing the password: %s", err);
   db_close(db);
+  check(db_url_is_postgres("postgres://h/db") && db_url_is_postgres("postgresql:///db?host=/x")
+        && db_url_is_postgres("host=/tmp dbname=relay") && db_url_is_postgres("dbname=relay")
+        && !db_url_is_postgres("sqlite:x.db") && !db_url_is_postgres("mysql://h/db")
+        && !db_url_is_postgres("relay.db") && !db_url_is_postgres("/tmp/a=b"),
+        "postgres://, postgresql:// and key=value strings are PostgreSQL; nothing else is");
+  char red[256];
+  db_url_redact("postgres://u:secret@h:5432/db", red, sizeof red);
+  check(strcmp(red, "postgres://u:***@h:5432/db") == 0, "URL password redacted: %s", red);
+  db_url_redact("postgresql://h/db?user=u&password=secret&sslmode=off", red, sizeof red);
+  check(strcmp(red, "postgresql://h/db?user=u&password=***&sslmode=off") == 0,
+        "URL password parameter redacted: %s", red);
+  db_url_redact("host=h password='se cret' dbname=d", red, sizeof red);
+  check(strcmp(red, "host=h password=*** dbname=d") == 0, "key=value password redacted: %s", red);
+  db_url_redact("sqlite:data/relay.db", red, sizeof red);
+  check(strcmp(red, "sqlite:data/relay.db") == 0, "nothing to redact: %s", red);
   db = db_open("sqlite:", err, sizeof err);
   check(!db && strstr(err, "no path"), "sqlite: without a path is refused: %s", err);
   db_close(db);
+}
+
+/* sql/sqlite/ and sql/postgres/ must hold the same migration numbers (each a twin of the other). */
+static void test_twins(void)
+{
+  const struct schema_migration *a = schema_sqlite, *b = schema_postgres;
+  int same = 1, n = 0;
+  for (; a->version || b->version; a++, b++, n++) {
+    if (a->version != b->version) {
+      printf("# sql/sqlite has %s, sql/postgres has %s at position %d\n", a->version ? a->name : "nothing",
+             b->version ? b->name : "nothing", n + 1);
+      same = 0;
+      break;
+    }
+  }
+  check(same && n > 0, "sql/sqlite and sql/postgres hold the same %d migration numbers", n);
 }
 
 static void test_statements(struct db *db)
@@ -224,6 +255,7 @@ int main(int argc, char **argv)
       latest = m->version;
 
   test_urls();
+  test_twins();
 
   snprintf(path, sizeof path, "%s/sub/dir/relay.db", dir);
   snprintf(url, sizeof url, "sqlite:%s", path);

@@ -1,0 +1,73 @@
+/*
+ * db_backend: what common/db.c and its backends share (private to the storage layer).
+ *
+ * Owns: struct db, struct db_stmt and the backend function table (struct db_backend). db.c holds the
+ * SQLite backend, the migrations runner and the public functions of db.h; db_pg.c holds the
+ * PostgreSQL (libpq) backend.
+ * Callers: common/db.c and common/db_pg.c only; everything else uses db.h.
+ * Never: included outside common/db*.c.
+ */
+#ifndef RELAY_DB_BACKEND_H
+#define RELAY_DB_BACKEND_H
+
+#include "db.h"
+#include "schema_sql.h"
+
+#include <stdbool.h>
+
+#define DB_ERR_MAX 512
+
+/* The operations a backend provides. Statement handles are opaque to this layer. */
+struct db_backend {
+  const char *name;
+  const char *begin_sql;        /* what db_begin runs */
+  void (*close)(struct db *db);
+  int (*exec)(struct db *db, const char *sql);
+  void *(*prepare)(struct db *db, const char *sql);
+  void (*finalize)(void *h);
+  void (*reset)(void *h);
+  int (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
+  int (*bind_double)(struct db_stmt *st, int idx, double v);
+  int (*bind_text)(struct db_stmt *st, int idx, const char *s);
+  int (*bind_null)(struct db_stmt *st, int idx);
+  enum db_step_result (*step)(struct db_stmt *st);
+  int64_t (*col_int64)(void *h, int idx);
+  double (*col_double)(void *h, int idx);
+  const char *(*col_text)(void *h, int idx);
+  int (*col_is_null)(void *h, int idx);
+  int64_t (*changes)(struct db *db);
+  int64_t (*last_insert_id)(struct db *db);
+  /* Optional (NULL: nothing to do). Serialize migrations between processes. */
+  int (*migrate_lock)(struct db *db);
+  void (*migrate_unlock)(struct db *db);
+  /* Optional: notifications (PostgreSQL LISTEN/NOTIFY) and reconnection. */
+  int (*notify)(struct db *db, const char *channel, const char *payload);
+  int (*listen)(struct db *db, const char *channel);
+  int (*socket)(struct db *db);
+  int (*notifications)(struct db *db, db_notify_fn fn, void *ud);
+  int (*reconnect)(struct db *db);
+  int (*connected)(struct db *db);
+  const struct schema_migration *migrations;
+};
+
+struct db {
+  const struct db_backend *be;
+  void *conn;                   /* sqlite3 * or PGconn * */
+  int version;                  /* schema version after migration */
+  bool in_tx;                   /* between db_begin and db_commit/db_rollback */
+  int64_t changes;              /* PostgreSQL: rows changed by the last statement */
+  char err[DB_ERR_MAX];
+};
+
+struct db_stmt {
+  struct db *db;
+  void *h;                      /* sqlite3_stmt *, or struct pg_stmt * */
+};
+
+__attribute__((format(printf, 2, 3)))
+void db_seterr(struct db *db, const char *fmt, ...);
+
+/* The PostgreSQL backend (db_pg.c): connects with a libpq URL or key=value string. */
+struct db *pg_open(const char *conninfo, char *err, size_t errlen);
+
+#endif
