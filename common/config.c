@@ -23,7 +23,8 @@
 
 const struct config_key config_keys[] = {
     ADDR("listen", listen, 0, "127.0.0.1:8080", RESTART, "HOST:PORT to serve the HTTP API on"),
-    STR("db", db, "sqlite:" RELAY_STATEDIR "/relay.db", RESTART, "database URL: sqlite:PATH"),
+    STR("db", db, "sqlite:" RELAY_STATEDIR "/relay.db", RESTART,
+        "database URL: sqlite:PATH, postgres://USER@HOST/DB or a libpq key=value string"),
     STR("admin_socket", admin_socket, RELAY_RUNDIR "/admin.sock", RESTART,
         "path of the admin Unix socket (mode 0600)"),
     INT("workers", workers, 0, 256, "0", RESTART, "worker threads, 0 = one per core"),
@@ -70,6 +71,9 @@ const struct config_key config_keys[] = {
         "$RELAY_MASTER_KEY_FILE, else master.key beside the SQLite database"),
     STR("admin_group", admin_group, "none", RESTART,
         "group whose members may use the admin socket, which is then mode 0660; none: 0600"),
+    INT("writer_buffer_max", writer_buffer_max, 1000, 100000000, "100000", RESTART,
+        "log records (about 1 KB each) held in memory while the database is unreachable; when that "
+        "many wait, new requests get 503 log_buffer_full until the writer catches up"),
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,

@@ -30,7 +30,7 @@ enum config_source { CONFIG_SRC_DEFAULT, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG
 
 struct config {
   char listen[128];            /* HOST:PORT */
-  char db[1024];               /* sqlite:PATH */
+  char db[1024];               /* sqlite:PATH, postgres://... or a libpq key=value string */
   char admin_socket[512];
   int64_t workers;             /* 0 = one per core */
   int64_t max_body_bytes;
@@ -52,6 +52,7 @@ struct config {
   int64_t access_log;          /* yes/no: one log line per request (written by the writer) */
   char master_key_file[512];   /* "auto" = secret_key_path()'s rule (beside the SQLite database) */
   char admin_group[64];        /* members may use the admin socket (then mode 0660); "none" */
+  int64_t writer_buffer_max;   /* log records held while the database is unreachable */
 
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */

@@ -97,6 +97,10 @@ int db_schema_version(struct db *db);
  * db_reconnect re-opens a lost connection (PostgreSQL; 0 on success). A lost connection outside a
  * transaction is also re-opened by the next db_begin/db_exec/db_step; inside one the statement fails
  * (nothing is ever half-committed by a silent reconnect). */
+/* The channels relay uses: configuration changes (gwctl, payload "noun verb"), and committed charges
+ * (relayd's writer, payload "NODE u1,2 t3,4" or "NODE *": whose balances moved). */
+#define RELAY_RELOAD_CHANNEL "relay_reload"
+#define RELAY_BALANCE_CHANNEL "relay_balance"
 typedef void (*db_notify_fn)(void *ud, const char *channel, const char *payload);
 int db_notify(struct db *db, const char *channel, const char *payload);
 int db_listen(struct db *db, const char *channel);

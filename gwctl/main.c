@@ -198,7 +198,7 @@ static void print_help(FILE *f, const char *noun)
   if (noun)
     return;
   fputs("\nglobal options (also accepted after NOUN VERB):\n"
-        "  --db URL        the database, sqlite:PATH (default: $RELAY_DB)\n"
+        "  --db URL        the database, sqlite:PATH or postgres://... (default: $RELAY_DB)\n"
         "  --socket PATH   relayd's admin socket, told to reload after a change\n"
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
         "  --json          print JSON instead of a table\n"
@@ -462,6 +462,15 @@ int gw_begin(struct gwctl *g)
 int gw_end(struct gwctl *g, int rc)
 {
   if (rc != 0) {
+    db_rollback(g->db);
+    return rc;
+  }
+  /* PostgreSQL: every relayd LISTENs on relay_reload; the notification is delivered when (and only
+   * if) this transaction commits. The payload says what changed. SQLite: nothing to do. */
+  char what[96];
+  snprintf(what, sizeof what, "%s %s", g->cmd ? g->cmd->noun : "", g->cmd ? g->cmd->verb : "");
+  if (db_notify(g->db, RELAY_RELOAD_CHANNEL, what) != 0) {
+    rc = gw_dberr(g, "cannot notify the relays");
     db_rollback(g->db);
     return rc;
   }

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dbnotify.h"
 #include "log.h"
 #include "notify.h"
 #include "secret.h"
@@ -100,6 +101,9 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "writer_rows_total", (double)ws.rows_total);
   cJSON_AddBoolToObject(res, "draining", ctx->nworkers && atomic_load(&ctx->workers[0].draining));
   cJSON_AddStringToObject(res, "metrics_listen", ctx->metrics_address ? ctx->metrics_address : "off");
+  cJSON_AddNumberToObject(res, "writer_errors", (double)ws.errors);
+  cJSON_AddNumberToObject(res, "writer_buffer_max", (double)ws.buffer_max);
+  dbnotify_status(res);
   snapshot_release(s);
   return res;
 }
@@ -659,14 +663,17 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
   int64_t watchdog_ms = (int64_t)(notify_watchdog_usec() / 2000);
   uint64_t watchdog_next = 0;
   for (;;) {
-    struct pollfd pfd[2 + ADMIN_CLIENTS];
+    /* pfd[0] signals, [1] the admin socket, [2] database notifications (fd -1 when none: poll
+     * ignores it), then the clients */
+    struct pollfd pfd[3 + ADMIN_CLIENTS];
     int idx[ADMIN_CLIENTS];
     nfds_t n = 0;
     pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = dbnotify_fd(), .events = POLLIN};
     for (int i = 0; i < ADMIN_CLIENTS; i++)
       if (clients[i].fd >= 0) {
-        idx[n - 2] = i;
+        idx[n - 3] = i;
         pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
       }
     int subs = atomic_load(&stats_subscribers);
@@ -681,12 +688,17 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
       if (timeout < 0 || left < timeout)
         timeout = left;
     }
+    int retry = dbnotify_timeout_ms();
+    if (retry >= 0 && (timeout < 0 || retry < timeout))
+      timeout = retry;          /* a reconnect to the database is due */
     if (poll(pfd, n, timeout) < 0) {
       if (errno == EINTR)
         continue;
       log_msg(LOG_ERR, "admin poll failed", "error=\"%s\"", strerror(errno));
       break;
     }
+    /* notifications first: a reload they ask for is visible to the clients' requests below */
+    dbnotify_handle(ctx);
     if (pfd[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       bool stop = false;
@@ -740,9 +752,9 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
     }
     if (subs)
       fan_out_events(ctx, clients);
-    for (nfds_t i = 2; i < n; i++)
+    for (nfds_t i = 3; i < n; i++)
       if (pfd[i].revents) {
-        struct admin_client *c = &clients[idx[i - 2]];
+        struct admin_client *c = &clients[idx[i - 3]];
         if (!client_read(ctx, c))
           client_close(c);
       }

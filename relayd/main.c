@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "config.h"
 #include "db.h"
+#include "dbnotify.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -257,6 +258,7 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "encrypted plaintext channel keys with the master key", "channels=%d key_id=%s",
             sealed, master.id);
   writer_set_access_log(cfg->access_log);
+  writer_set_buffer_max((size_t)cfg->writer_buffer_max);
   if (writer_start(cfg->db, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot start the writer", "error=\"%s\"", err);
     db_close(ctx.db);
@@ -292,6 +294,11 @@ int main(int argc, char **argv)
   int started = 0;
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
+  /* PostgreSQL: LISTEN for gwctl's changes and the other nodes' charges (nothing on SQLite) */
+  if (dbnotify_start(&ctx, err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot listen for database notifications", "error=\"%s\"", err);
+    goto out;
+  }
   admin_fd = admin_listen(cfg->admin_socket,
                           strcmp(cfg->admin_group, "none") == 0 ? NULL : cfg->admin_group, err,
                           sizeof err);
@@ -354,6 +361,7 @@ out:
     close(admin_fd);
     unlink(ctx.cfg->admin_socket);
   }
+  dbnotify_stop();
   snapshot_shutdown();
   db_close(ctx.db);
   secret_key_wipe(&master);

@@ -1807,6 +1807,12 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
       ret = queue_now(r, 503, resp);
+    } else if (writer_full()) {  /* the database is away and the log buffer is full (writer.h) */
+      struct MHD_Response *resp = error_response(r, 503, "relay_error", "log_buffer_full", NULL,
+                                                 "This relay cannot reach its database and its log "
+                                                 "buffer is full; try again shortly.");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+      ret = queue_now(r, 503, resp);
     } else {
       ret = begin(r, url, method);
     }

@@ -51,6 +51,58 @@ static struct balance *balance_fold(char kind, int64_t id, int64_t db_value)
   return b;
 }
 
+/* Folds a database value into an existing balance only (a balance nobody loaded yet is created by
+ * the next snapshot load). Under balance_lock. */
+static void balance_refold(char kind, int64_t id, int64_t db_value)
+{
+  char key[32];
+  snprintf(key, sizeof key, "%c%lld", kind, (long long)id);
+  struct balance *b = balances.slots ? strmap_get(&balances, key) : NULL;
+  if (!b)
+    return;
+  atomic_fetch_add(&b->avail, db_value - b->db_base);
+  b->db_base = db_value;
+}
+
+/* ids: digits and commas only (checked), or "" for none. */
+static int fold_query(struct db *db, char kind, const char *table, const char *col, bool all,
+                      const char *ids)
+{
+  if (!all && !*ids)
+    return 0;
+  for (const char *p = ids; *p; p++)
+    if (!((*p >= '0' && *p <= '9') || *p == ','))
+      return -1;
+  struct buf sql;
+  buf_init(&sql, strlen(ids) + 256);
+  buf_appendf(&sql, "SELECT id, %s FROM %s", col, table);
+  if (!all)
+    buf_appendf(&sql, " WHERE id IN (%s)", ids);
+  struct db_stmt *st = sql.data ? db_prepare(db, sql.data) : NULL;
+  buf_free(&sql);
+  if (!st)
+    return -1;
+  enum db_step_result r;
+  while ((r = db_step(st)) == DB_ROW)
+    balance_refold(kind, db_col_int64(st, 0), db_col_int64(st, 1));
+  db_finalize(st);
+  return r == DB_DONE ? 0 : -1;
+}
+
+int snapshot_fold_balances(struct db *db, bool all, const char *user_ids, const char *token_ids,
+                           char *err, size_t errlen)
+{
+  /* under the lock, like the loader: our own writer cannot commit between a read and its fold */
+  pthread_mutex_lock(&balance_lock);
+  int rc = fold_query(db, 'u', "users", "quota", all, user_ids);
+  if (rc == 0)
+    rc = fold_query(db, 't', "tokens", "remain_quota", all, token_ids);
+  pthread_mutex_unlock(&balance_lock);
+  if (rc != 0)
+    snprintf(err, errlen, "reading balances: %s", db_errmsg(db));
+  return rc;
+}
+
 /* ---- address allow-lists ---- */
 int cidr_parse(const char *s, struct cidr *out)
 {

@@ -189,4 +189,10 @@ int channel_url(const struct snap_channel *c, const char *path, const char *mode
 /* Parses "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8". Returns 0 or -1. */
 int cidr_parse(const char *s, struct cidr *out);
 
+/* Folds the database's current balances of the given users and tokens (comma lists of ids, or ""),
+ * or of all of them, into the balance table: another node's committed charges (dbnotify.c).
+ * Returns 0, or -1 with err. Admin thread only (its database connection). */
+int snapshot_fold_balances(struct db *db, bool all, const char *user_ids, const char *token_ids,
+                           char *err, size_t errlen);
+
 #endif

@@ -5,7 +5,15 @@
  * quota moved from tokens and users, summed per id. After each commit it moves the balances'
  * db_base by the committed charges (under balance_lock, see snapshot.h), so a reload folds
  * database changes in without counting a charge twice.
- * A failed commit keeps the batch and tries again; records are never dropped.
+ * A failed commit keeps the batch and tries again (50 ms doubling to 800 ms) while workers keep
+ * queueing; records are never dropped. Before retrying a batch whose commit failed it checks whether
+ * the commit went through after all (the connection can drop after COMMIT was sent), so nothing is
+ * written twice. The queue is bounded for admission: when the backlog reaches buffer_max
+ * (writer_buffer_max, default 100000 records of ~1 KB), writer_full() turns true and relay.c answers
+ * new requests 503 until it drains; requests already admitted are still queued and billed.
+ * On PostgreSQL: log rows go in multi-row INSERTs, quota updates run in id order (no deadlock between
+ * nodes), and the commit carries a NOTIFY relay_balance naming the users and tokens it charged, so
+ * the other nodes fold them (dbnotify.c).
  * With access_log on, the writer also prints one log line per record (msg="request"), from its own
  * thread, when it takes the records: the workers pay nothing for it.
  * Reservations: a worker also submits a record (reservation = true) when a request reserves
@@ -13,8 +21,8 @@
  * request, and the batch that settles it deletes it, so a crash leaves exactly the reservations
  * that were open (up to one batch late), and writer_resolve_unsettled() resolves them at the next
  * start. Nothing is written synchronously on a worker's path.
- * Callers: relay.c (submit), main.c (start, stop), admin.c (stats). Never: blocks a worker on the
- * database.
+ * Callers: relay.c (submit, full), main.c (start, stop), admin.c (stats), dbnotify.c (node id).
+ * Never: blocks a worker on the database.
  */
 #ifndef RELAY_WRITER_H
 #define RELAY_WRITER_H
@@ -61,8 +69,11 @@ struct writer_stats {
   uint64_t commits;
   uint64_t errors;            /* failed commits */
   uint64_t last_commit_us;    /* how long the last commit took */
+  uint64_t buffer_max;        /* writer_buffer_max */
 };
 
+/* Before writer_start: the backlog at which writer_full() turns true. */
+void writer_set_buffer_max(size_t n);
 int writer_start(const char *db_url, char *err, size_t errlen);
 /* access_log: one log line per record taken from the queue, formatted on the writer thread (never
  * on a worker), whatever the commit does. Set at start and on reload. */
@@ -76,6 +87,10 @@ void writer_set_node(const char *node);
  * in full (charge true), each with a log row (end_reason restart_refund / restart_charge) and a
  * log line. Returns how many, or -1 with err. db is the caller's connection. */
 int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errlen);
+/* The backlog has reached buffer_max (the database is unreachable or slow): refuse new requests. */
+bool writer_full(void);
+/* This process's random id, the first word of its relay_balance notifications. */
+uint64_t writer_node_id(void);
 void writer_submit(const struct log_record *rec);
 /* Commits everything still queued, then stops the thread. */
 void writer_stop(void);

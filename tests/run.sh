@@ -119,7 +119,7 @@ else
   say "# bats: no .bats files in tests/bats"
 fi
 
-# 3. the relay and gwctl functional suites again, on PostgreSQL (one server for the run, a fresh
+# 4. the relay and gwctl functional suites again, on PostgreSQL (one server for the run, a fresh
 #    database per test; tests/pg.sh, tests/bats/helpers.bash). RELAY_TEST_PG=0 skips this pass.
 set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats
 if [ "${RELAY_TEST_PG:-1}" = 1 ] && [ -e "$1" ] && command -v bats >/dev/null 2>&1; then
