@@ -6,6 +6,7 @@
 #   pg.sh restart DIR   pg_ctl restart (connections drop; data stays)
 #   pg.sh kill DIR      immediate shutdown (no checkpoint), server left stopped
 #   pg.sh up DIR        start a stopped server again
+#   pg.sh ensure DIR    start it again unless it is running
 #   pg.sh template DIR GWCTL   creates database relay_template, migrated by GWCTL (the built gwctl)
 # The superuser is "relay", trusted on the socket; listen_addresses='' (no TCP). initdb refuses to
 # run as root, so as root the server runs as user postgres (or nobody) through runuser/setpriv.
@@ -80,6 +81,11 @@ case "$cmd" in
     dir=$2
     as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$(opts "$dir")" -w -t 60 start >/dev/null
     ;;
+  ensure)
+    dir=$2
+    as_owner "$BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && exit 0
+    as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$(opts "$dir")" -w -t 60 start >/dev/null
+    ;;
   template)
     dir=$2 gwctl=$3
     "$BIN/psql" -X -q -h "$dir" -U relay -d postgres -c "CREATE DATABASE relay_template" >/dev/null
@@ -87,7 +93,7 @@ case "$cmd" in
     "$gwctl" --db "postgres:///relay_template?host=$dir&user=relay" --socket '' config list >/dev/null
     ;;
   *)
-    echo "usage: pg.sh start [DIR] | stop DIR | restart DIR | kill DIR | up DIR | template DIR GWCTL" >&2
+    echo "usage: pg.sh start [DIR] | stop DIR | restart DIR | kill DIR | up DIR | ensure DIR | template DIR GWCTL" >&2
     exit 2
     ;;
 esac
