@@ -1629,7 +1629,7 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   } else {
     rc = gw_exec(g, "cannot change the token",
                  "UPDATE tokens SET status = ?2, expired_time = ?3, "
-                 "remain_quota = CASE WHEN ?4 THEN ?5 ELSE remain_quota END, unlimited_quota = ?6, "
+                 "remain_quota = CASE WHEN ?4 <> 0 THEN ?5 ELSE remain_quota END, unlimited_quota = ?6, "
                  "models = ?7, subnet = ?8, \"group\" = ?9 WHERE id = ?1", "iiiiiisss", id, status,
                  int_of(o, "expires"), (int64_t)c->set_quota, unlimited ? 0 : int_of(o, "quota"),
                  unlimited, models, ips, str_of(o, "group"));
@@ -1666,7 +1666,7 @@ static int exec_change(struct apply *a, struct change *c)
       const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
       rc = gw_exec(g, "cannot write the price",
                    "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
-                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 THEN ?5 END, ?6) "
+                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 <> 0 THEN ?5 END, ?6) "
                    "ON CONFLICT(model) DO UPDATE SET "
                    "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
                    "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "
@@ -1694,7 +1694,7 @@ static int exec_change(struct apply *a, struct change *c)
       } else {
         rc = gw_exec(g, "cannot change the user",
                      "UPDATE users SET role = ?2, status = ?3, \"group\" = ?4, "
-                     "quota = CASE WHEN ?5 THEN ?6 ELSE quota END WHERE id = ?1", "iiisii",
+                     "quota = CASE WHEN ?5 <> 0 THEN ?6 ELSE quota END WHERE id = ?1", "iiisii",
                      c->have->id, role_value(str_of(o, "role")), status, str_of(o, "group"),
                      (int64_t)c->set_quota, int_of(o, "quota"));
         subj.user_id = c->have->id;
