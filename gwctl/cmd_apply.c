@@ -1666,7 +1666,7 @@ static int exec_change(struct apply *a, struct change *c)
       const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
       rc = gw_exec(g, "cannot write the price",
                    "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
-                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 <> 0 THEN ?5 END, ?6) "
+                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 <> 0 THEN CAST(?5 AS DOUBLE PRECISION) END, ?6) "
                    "ON CONFLICT(model) DO UPDATE SET "
                    "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
                    "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "

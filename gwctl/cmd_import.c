@@ -386,9 +386,10 @@ static int import_prices(struct imp *im)
                      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio) "
                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(model) DO UPDATE SET "
                      "model_ratio = excluded.model_ratio, "
-                     "completion_ratio = CASE WHEN ?5 THEN excluded.completion_ratio "
-                     "ELSE completion_ratio END, "
-                     "cache_ratio = CASE WHEN ?6 THEN excluded.cache_ratio ELSE cache_ratio END",
+                     "completion_ratio = CASE WHEN ?5 <> 0 THEN excluded.completion_ratio "
+                     "ELSE prices.completion_ratio END, "
+                     "cache_ratio = CASE WHEN ?6 <> 0 THEN excluded.cache_ratio "
+                     "ELSE prices.cache_ratio END",
                      "sdddii", m, v, has_c ? cv->valuedouble : 1.0, has_k ? kv->valuedouble : 1.0,
                      (int64_t)has_c, (int64_t)has_k);
         if (rc != 0)
