@@ -203,6 +203,8 @@ _pg_test_db() {
     echo "$name" > "$f"
   fi
   name=$(cat "$f")
+  # channel keys are sealed with a master key file; beside a SQLite file by default, named here
+  export RELAY_MASTER_KEY_FILE="$RELAY_DATA/master.key"
   export RELAY_PGDB=$name
   export RELAY_DB="postgres:///$name?host=$RELAY_TEST_PGHOST&user=relay"
 }
