@@ -31,15 +31,12 @@ enum db_step_result { DB_ROW = 1, DB_DONE = 0, DB_ERROR = -1 };
 /* Opens the database named by url and creates or migrates the schema.
  * On failure returns NULL and writes a message into err. The caller frees with db_close(). */
 struct db *db_open(const char *url, char *err, size_t errlen);
-/* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
- * schema_migrations table, no journal-mode change; a missing SQLite file is an error. */
-struct db *db_open_existing(const char *url, char *err, size_t errlen);
 void db_close(struct db *db);
 
 /* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
  * schema_migrations table, no journal-mode change; a missing SQLite file is an error. SQLite files
- * are opened read-only. PostgreSQL
- * (postgres://, key=value) is read as it is. */
+ * are opened read-only; PostgreSQL (postgres://, key=value) is opened as it is (relayd's
+ * notification listener uses it too). */
 struct db *db_open_existing(const char *url, char *err, size_t errlen);
 /* "sqlite" or "postgres": for the rare statement that must differ (dates). */
 const char *db_backend_name(struct db *db);
