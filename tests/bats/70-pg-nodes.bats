@@ -243,7 +243,12 @@ PY
   NODE2_URL=$NODE1_URL NODE3_URL=$NODE1_URL spread "$BATS_TEST_TMPDIR/load.json" 1100 8
   echo "# 1100 requests with the database down, buffer 1000: $(cat "$BATS_TEST_TMPDIR/load.json")" >&3
   ok=$("$JGET" 'd["ok"]' < "$BATS_TEST_TMPDIR/load.json")
-  [ "$ok" -ge 1000 ]
+  # a request queues two records while the database is away (its reservation and its log row):
+  # admission stops once 1000 wait; the 8 requests in flight then still add theirs
+  backlog=$(status_of 1 'd["writer_backlog"]')
+  echo "# writer backlog with the database down: $backlog records for $ok requests" >&3
+  [ "$backlog" -ge 1000 ] && [ "$backlog" -le $((1000 + 2 * 8)) ]
+  [ "$ok" -ge $((1000 / 2 - 8)) ] && [ "$backlog" -le $((2 * ok)) ]
   [ "$("$JGET" 'd["codes"].get("503", 0)' < "$BATS_TEST_TMPDIR/load.json")" -eq $((1100 - ok)) ]
   [ "$("$JGET" 'd["codes"].get("503", 0)' < "$BATS_TEST_TMPDIR/load.json")" -gt 0 ]
   # the refusal is an OpenAI-shaped error that says why
@@ -251,7 +256,6 @@ PY
     -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
   [ "$HTTP_STATUS" = 503 ]
   [ "$(echo "$HTTP_BODY" | "$JGET" 'd["error"]["code"]')" = log_buffer_full ]
-  [ "$(status_of 1 'd["writer_backlog"]')" = "$ok" ]
   sh "$BATS_TEST_DIRNAME/../pg.sh" up "$RELAY_TEST_PGHOST"
   wait_until 15 status_is 1 'd["writer_backlog"] == 0'
   [ "$(sql "SELECT count(*) FROM logs WHERE type=2")" = "$ok" ]
