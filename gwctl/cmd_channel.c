@@ -51,7 +51,8 @@ static const char *default_base_url(const char *type)
 
 #define CHANNEL_COLS "id, name, type, status, base_url, models, \"group\", model_mapping, " \
                      "priority, weight, key <> '', used_quota, created_time, test_time, " \
-                     "response_time, tag, other"
+                     "response_time, tag, other, max_concurrency, auto_disable, status_reason, " \
+                     "status_time, test_model"
 
 /* Loads the master key the same way relayd finds it (secret_key_path: $RELAY_MASTER_KEY_FILE, else
  * master.key beside the SQLite database), creating it when missing, so channels can be added before
@@ -137,7 +138,13 @@ static cJSON *channel_row(struct db_stmt *st)
     oj = cJSON_CreateString(other);
   }
   cJSON_AddItemToObject(o, "other", oj);
-  if (cJSON_GetArraySize(o) != 17) {
+  cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 17));
+  cJSON_AddBoolToObject(o, "auto_disable", db_col_int64(st, 18) != 0);
+  /* why relayd disabled it (empty unless auto-disabled) */
+  cJSON_AddStringToObject(o, "status_reason", db_col_int64(st, 3) == 3 ? db_col_text(st, 19) : "");
+  cJSON_AddNumberToObject(o, "status_time", (double)db_col_int64(st, 20));
+  cJSON_AddStringToObject(o, "test_model", db_col_text(st, 21));
+  if (cJSON_GetArraySize(o) != 22) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -155,12 +162,15 @@ static const struct out_col channel_cols[] = {
   { "group", "GROUP", OUT_PLAIN, 30, NULL },
   { "models", "MODELS", OUT_PLAIN, 40, NULL },
   { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
+  { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
+  { "status_reason", "REASON", OUT_PLAIN, 80, NULL },
   { 0 },
 };
 
 static const struct out_col channel_show_cols[] = {
   { "created_time", NULL, OUT_TIME, 0, NULL },
   { "test_time", NULL, OUT_TIME, 0, NULL },
+  { "status_time", NULL, OUT_TIME, 0, NULL },
   { 0 },
 };
 
@@ -602,8 +612,9 @@ int cmd_channel_list(struct gwctl *g, int argc, char **argv)
   const struct gw_opt opts[] = { { "tag", &tag, NULL }, { "status", &status, NULL },
                                  { "reveal", NULL, &reveal }, { 0 } };
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
-  if (rc == 0 && status && strcmp(status, "enabled") && strcmp(status, "disabled"))
-    rc = gw_usage(g, "--status must be enabled or disabled, not '%s'", status);
+  if (rc == 0 && status && strcmp(status, "enabled") && strcmp(status, "disabled") &&
+      strcmp(status, "auto-disabled"))
+    rc = gw_usage(g, "--status must be enabled, disabled or auto-disabled, not '%s'", status);
   if (rc != 0 || (rc = gw_open(g)) != 0)
     return rc;
   return channel_query(g, 0, tag, status, g->json, reveal);
@@ -684,8 +695,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   static const char *const names[] = { "NAME|ID" };
   const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
-             *new_tag = NULL, *api_version = NULL;
-  int key_stdin = 0, nmodels = 0, ngroups = 0;
+             *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL;
+  int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
+  int64_t maxc = 0;
   const struct gw_opt opts[] = {
     { "name", &newname, NULL },
     { "type", &type, NULL },
@@ -699,6 +711,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "new-tag", &new_tag, NULL },
     { "api-version", &api_version, NULL },
     { "key-stdin", NULL, &key_stdin },
+    { "max-concurrency", &maxc_s, NULL },
+    { "auto-disable", &autod_s, NULL },
+    { "test-model", &test_model, NULL },
     { 0 },
   };
   char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
@@ -721,9 +736,16 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = one_or_tag(g, ref, tag);
   if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
-      && !set_tag && !api_version && !key_stdin)
+      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model)
     rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
-                  "--weight, --group, --model-map, --tag, --api-version or --key-stdin");
+                  "--weight, --group, --model-map, --tag, --api-version, --key-stdin, "
+                  "--max-concurrency, --auto-disable or --test-model");
+  if (rc == 0 && maxc_s)
+    rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
+  if (rc == 0 && autod_s)
+    rc = gw_parse_bool(g, "--auto-disable", autod_s, &autod);
+  if (rc == 0 && test_model && *test_model)
+    rc = gw_check_name(g, "--test-model", test_model);
   if (rc == 0 && newname && !ref)
     rc = gw_usage(g, "--name renames one channel: give NAME|ID, not --tag");
   if (rc == 0 && newname)
@@ -795,11 +817,15 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "priority = CASE WHEN ?6 <> 0 THEN ?7 ELSE priority END, "
                  "weight = CASE WHEN ?8 <> 0 THEN ?9 ELSE weight END, "
                  "\"group\" = COALESCE(?10, \"group\"), model_mapping = COALESCE(?11, model_mapping), "
-                 "tag = COALESCE(?12, tag), other = COALESCE(?13, other) "
+                 "tag = COALESCE(?12, tag), other = COALESCE(?13, other), "
+                 "max_concurrency = CASE WHEN ?14 <> 0 THEN ?15 ELSE max_concurrency END, "
+                 "auto_disable = CASE WHEN ?16 <> 0 THEN ?17 ELSE auto_disable END, "
+                 "test_model = COALESCE(?18, test_model) "
                  "WHERE id = ?1",
-                 "issssiiiissss", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiisssiiiis", ids[i], newname, type, base ? url : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
-                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other);
+                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
+                 (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
     if (rc == 0 && key_stdin)
       rc = gw_channel_set_key(g, ids[i], key);
     free(other);
@@ -831,6 +857,12 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" api_version=%s", api_version);
     if (key_stdin)
       ADDW(" key=changed");
+    if (maxc_s)
+      ADDW(" max_concurrency=%" PRId64, maxc);
+    if (autod_s)
+      ADDW(" auto_disable=%d", autod);
+    if (test_model)
+      ADDW(" test_model=%s", test_model);
 #undef ADDW
     struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
     rc = gw_log_manage(g, &s, "channel edit %s%s%s", name, n > 1 ? " (several)" : "", what);
@@ -868,7 +900,8 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
     return rc;
   rc = select_channels(g, pos[0], tag, &ids, &n, name, sizeof name);
   for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET status = ?2 WHERE id = ?1",
+    rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET status = ?2, "
+                 "status_reason = CASE WHEN ?2 = 1 THEN '' ELSE status_reason END WHERE id = ?1",
                  "ii", ids[i], status);
   struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
   if (rc == 0)

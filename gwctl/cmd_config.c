@@ -20,13 +20,44 @@ struct config_key {
   const char *def;              /* relayd's default when the key is not set */
   int64_t min, max;             /* integer options */
   const char *summary;
+  const char *text;             /* not NULL: a text option; "|"-separated choices, or "" for any text */
 };
 
 static const struct config_key config_keys[] = {
   { "retry_times", "2", 0, 10,
-    "how many other channels relayd tries after a failed upstream call" },
+    "how many other channels relayd tries after a failed upstream call", NULL },
   { "preconsume_completion_tokens", "256", 0, INT64_C(1000000000),
-    "completion tokens reserved before a request that sets no max_tokens" },
+    "completion tokens reserved before a request that sets no max_tokens", NULL },
+  { "rate_limit_window_s", "60", 1, 86400,
+    "the window of rate limits: --rpm/--tpm are requests/tokens per this many seconds", NULL },
+  { "routing", "weighted", 0, 0,
+    "choice inside a priority tier: weighted (random by weight) or latency (lowest average)",
+    "weighted|latency" },
+  { "breaker_failures", "5", 0, 1000,
+    "upstream failures in a row that open a channel's circuit breaker (0: never)", NULL },
+  { "breaker_open_s", "30", 1, 86400,
+    "how long an open breaker skips the channel before one trial request", NULL },
+  { "channel_auto_disable", "1", 0, 1,
+    "1: disable channels on authentication/account errors and repeated failures", NULL },
+  { "channel_disable_failures", "0", 0, 100000,
+    "failures in a row that disable a channel (0: never; the breaker still applies)", NULL },
+  { "channel_disable_keywords", "", 0, 0,
+    "comma list of upstream error texts that mean an account error (besides the built-in ones)",
+    "" },
+  { "channel_test_interval_s", "300", 0, 604800,
+    "seconds between periodic channel tests; a passing test re-enables auto-disabled channels (0: off)",
+    NULL },
+  { "channel_test_all", "0", 0, 1,
+    "1: periodic tests cover every enabled channel too (upstreams may bill the tests)", NULL },
+  { "channel_test_timeout_s", "20", 1, 600, "timeout of one periodic channel test", NULL },
+  { "webhook_url", "", 0, 0,
+    "http(s) URL that receives budget alerts and quota reminders as JSON POSTs (empty: log only)", "" },
+  { "quota_remind_threshold", "0", 0, INT64_C(1000000000000000),
+    "remind (log row + webhook) once when a user's quota falls below this (0: off)", NULL },
+  { "display_token_stat", "1", 0, 1,
+    "dashboard billing endpoints: 1 the key's own quota, 0 its user's", NULL },
+  { "display_in_currency", "1", 0, 1,
+    "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units", NULL },
   { 0 },
 };
 
@@ -34,6 +65,51 @@ void config_key_names(FILE *f)
 {
   for (const struct config_key *k = config_keys; k->key; k++)
     fprintf(f, "%s\n", k->key);
+}
+
+/* Checks a text option's value into out: 0, or -1 with the reason in why. */
+static int text_check(const struct config_key *k, const char *v, char *out, size_t outlen, char *why,
+                      size_t whylen)
+{
+  if (strlen(v) >= outlen) {
+    snprintf(why, whylen, "the value is longer than %zu bytes", outlen - 1);
+    return -1;
+  }
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) {
+      snprintf(why, whylen, "the value may not contain control characters");
+      return -1;
+    }
+  if (*k->text) {
+    size_t n = strlen(v);
+    for (const char *c = k->text; *c;) {
+      size_t l = strcspn(c, "|");
+      if (l == n && strncmp(c, v, n) == 0) {
+        snprintf(out, outlen, "%s", v);
+        return 0;
+      }
+      c += l;
+      if (*c == '|')
+        c++;
+    }
+    snprintf(why, whylen, "must be one of %s, not '%.100s'", k->text, v);
+    return -1;
+  }
+  if (strcmp(k->key, "webhook_url") == 0 && *v && strncmp(v, "http://", 7) != 0 &&
+      strncmp(v, "https://", 8) != 0) {
+    snprintf(why, whylen, "must start with http:// or https:// (or be empty), not '%.100s'", v);
+    return -1;
+  }
+  snprintf(out, outlen, "%s", v);
+  return 0;
+}
+
+static int check_text(struct gwctl *g, const struct config_key *k, const char *v, char *out, size_t outlen)
+{
+  char why[256];
+  if (text_check(k, v, out, outlen, why, sizeof why) < 0)
+    return gw_usage(g, "%s %s", k->key, why);
+  return 0;
 }
 
 static const struct config_key *find_key(struct gwctl *g, const char *key, int *rc)
@@ -64,6 +140,8 @@ int gw_config_check(const char *key, const char *value, char *out, size_t outlen
     snprintf(why, whylen, "unknown option");
     return -1;
   }
+  if (k->text)
+    return text_check(k, value, out, outlen, why, whylen);
   int64_t v = 0;
   if (parse_int64(value, &v) != 0 || v < k->min || v > k->max) {
     snprintf(why, whylen, "must be an integer from %" PRId64 " to %" PRId64, k->min, k->max);
@@ -160,23 +238,30 @@ int cmd_config_set(struct gwctl *g, int argc, char **argv)
   static const char *const names[] = { "KEY", "VALUE" };
   const char *pos[2] = { 0 };
   int64_t v = 0;
-  char value[32];
+  char value[1024];
   int rc = gw_argv(g, argc, argv, NULL, 2, 2, names, pos);
   if (rc != 0)
     return rc;
   const struct config_key *k = find_key(g, pos[0], &rc);
   if (!k)
     return rc;
-  if ((rc = gw_parse_int(g, k->key, pos[1], k->min, k->max, &v)) != 0)
-    return rc;
-  snprintf(value, sizeof value, "%" PRId64, v);
+  if (k->text) {
+    if ((rc = check_text(g, k, pos[1], value, sizeof value)) != 0)
+      return rc;
+  } else {
+    if ((rc = gw_parse_int(g, k->key, pos[1], k->min, k->max, &v)) != 0)
+      return rc;
+    snprintf(value, sizeof value, "%" PRId64, v);
+  }
   if ((rc = gw_begin(g)) != 0)
     return rc;
   rc = gw_exec(g, "cannot set the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "ss", k->key, value);
   struct gw_subject s = { 0 };
   if (rc == 0)
-    rc = gw_log_manage(g, &s, "config set %s=%s", k->key, value);
+    rc = strcmp(k->key, "webhook_url") == 0       /* a webhook URL may hold a secret */
+             ? gw_log_manage(g, &s, "config set %s (%s)", k->key, *value ? "set" : "empty")
+             : gw_log_manage(g, &s, "config set %s=%s", k->key, value);
   return gw_end(g, rc);
 }
 

@@ -728,6 +728,8 @@ int cmd_token_rm(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = token_subject(g, id, &uid, uname, sizeof uname);
   if (rc == 0)
+    rc = gw_subject_forget(g, "token", id);
+  if (rc == 0)
     rc = gw_exec(g, "cannot delete the token", "DELETE FROM tokens WHERE id = ?1", "i", id);
   struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
   if (rc == 0)

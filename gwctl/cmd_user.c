@@ -380,6 +380,15 @@ int cmd_user_rm(struct gwctl *g, int argc, char **argv)
     rc = GW_FAIL;
   if (rc == 0 && ntokens && !cascade)
     rc = gw_err(GW_CONFLICT, "user '%s' has tokens now: give --cascade", name);
+  /* limits and alerts of the user and its tokens go with them (ids may be reused) */
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the tokens' limits", "DELETE FROM rate_limits WHERE scope = 'token' AND "
+                 "subject_id IN (SELECT id FROM tokens WHERE user_id = ?1)", "i", id);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the tokens' alerts", "DELETE FROM budget_alerts WHERE scope = 'token' AND "
+                 "subject_id IN (SELECT id FROM tokens WHERE user_id = ?1)", "i", id);
+  if (rc == 0)
+    rc = gw_subject_forget(g, "user", id);
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the tokens", "DELETE FROM tokens WHERE user_id = ?1", "i", id);
   if (rc == 0)

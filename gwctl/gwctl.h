@@ -170,10 +170,20 @@ const char *gw_config_key(size_t i);
 int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
                     size_t whylen);
 
+/* Deletes the rate limits, budget alerts and reminder state of a token or user ("token"/"user")
+ * inside the current transaction (cmd_limit.c). Returns 0 or GW_FAIL after printing. */
+int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id);
+
 /* Command handlers: gwctl/cmd_<noun>.c. */
 int cmd_export(struct gwctl *g, int argc, char **argv);
 int cmd_apply(struct gwctl *g, int argc, char **argv);
 int cmd_import_oneapi(struct gwctl *g, int argc, char **argv);
+int cmd_limit_set(struct gwctl *g, int argc, char **argv);
+int cmd_limit_list(struct gwctl *g, int argc, char **argv);
+int cmd_limit_rm(struct gwctl *g, int argc, char **argv);
+int cmd_alert_set(struct gwctl *g, int argc, char **argv);
+int cmd_alert_list(struct gwctl *g, int argc, char **argv);
+int cmd_alert_rm(struct gwctl *g, int argc, char **argv);
 int cmd_user_add(struct gwctl *g, int argc, char **argv);
 int cmd_user_list(struct gwctl *g, int argc, char **argv);
 int cmd_user_show(struct gwctl *g, int argc, char **argv);

@@ -182,6 +182,14 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     c->completion_tokens = (int64_t)num(o, "completion_tokens");
     c->quota = (int64_t)num(o, "quota");
     c->in_flight = (int64_t)num(o, "in_flight");
+    /* live health (relayd knows an auto-disable before the database row says so) */
+    const char *st = str(o, "status");
+    if (st && *st)
+      c->status = strcmp(st, "enabled") == 0 ? 1 : strcmp(st, "disabled") == 0 ? 2 : 3;
+    if (c->status == 3 && str(o, "status_reason") && *str(o, "status_reason"))
+      copy_str(c->reason, sizeof c->reason, str(o, "status_reason"));
+    copy_str(c->breaker, sizeof c->breaker, str(o, "breaker") ? str(o, "breaker") : "");
+    c->latency_ewma_ms = num(o, "latency_ewma_ms");
     const cJSON *lat = cJSON_GetObjectItemCaseSensitive(o, "latency_ms");
     c->p50_ms = num(lat, "p50");
     c->p99_ms = num(lat, "p99");
@@ -557,8 +565,8 @@ static void db_read(struct gw_data *d)
     }
   }
   struct db_stmt *st = db_prepare(d->db,
-      "SELECT id, name, status, priority, weight, test_time, response_time, type, tag, models "
-      "FROM channels ORDER BY id");
+      "SELECT id, name, status, priority, weight, test_time, response_time, type, tag, models, "
+      "status_reason FROM channels ORDER BY id");
   if (!st) {
     db_fail(d, db_errmsg(d->db));
     return;
@@ -580,6 +588,7 @@ static void db_read(struct gw_data *d)
     copy_str(c->type, sizeof c->type, db_col_text(st, 7));
     copy_str(c->tag, sizeof c->tag, db_col_text(st, 8));
     copy_str(c->models, sizeof c->models, db_col_text(st, 9));
+    copy_str(c->reason, sizeof c->reason, c->status == 3 ? db_col_text(st, 10) : "");
   }
   db_finalize(st);
   if (r == DB_ERROR) {

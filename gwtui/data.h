@@ -55,6 +55,9 @@ struct gw_channel {
   char type[24];
   char tag[GW_NAME];
   char models[256];
+  char reason[160];             /* why relayd disabled it (status 3); stats, else the database */
+  char breaker[12];             /* circuit breaker from stats: closed, open, half-open; "" unknown */
+  double latency_ewma_ms;       /* stats: the latency average routing = latency uses */
   /* from stats (in_stats), counters since relayd started */
   int in_stats;
   int64_t requests, errors, prompt_tokens, completion_tokens, quota;

@@ -1,7 +1,8 @@
 /*
  * panel_channels: one row per upstream channel: status, priority, weight (database), requests/s,
  * p50/p99 latency, error % (admin stats), last test; sortable, filterable, unhealthy ones coloured;
- * and the detail view of one channel.
+ * and the detail view of one channel. An auto-disabled channel shows why ("off: REASON") in place
+ * of its last test; an enabled one whose circuit breaker is not closed shows "breaker".
  *
  * Callers: gwtui/main.c through panel_channels, and channels_selected() for the channel actions.
  * Never: calls curses (screen.h only) or changes a channel (main.c runs gwctl for that).
@@ -134,15 +135,23 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     if (sel)
       scr_fill(ry, 0, w, SR_SELECT);
     int x = scr_printf(ry, 0, w, base, " %4lld %-14.14s ", (long long)c->id, c->name);
-    enum scr_role sr = sel ? SR_SELECT : c->status == 1 ? SR_OK : c->status > 1 ? SR_BAD : SR_DIM;
-    x += scr_printf(ry, x, w - x, sr, "%-8s", status_name(c->status));
+    int open = c->status == 1 && strcmp(c->breaker, "closed") != 0 && c->breaker[0];
+    enum scr_role sr = sel ? SR_SELECT : open ? SR_WARN : c->status == 1 ? SR_OK : c->status > 1 ? SR_BAD : SR_DIM;
+    x += scr_printf(ry, x, w - x, sr, "%-8s", open ? "breaker" : status_name(c->status));
     x += scr_printf(ry, x, w - x, base, " %5s %5s %7s %7s %7s ", pri, wt, rps, p50, p99);
     enum scr_role er = sel ? SR_SELECT : c->err_pct >= 5 ? SR_BAD : c->err_pct > 0 ? SR_WARN : base;
     x += scr_printf(ry, x, w - x, er, "%6s", err);
-    if (wide)
-      scr_printf(ry, x, w - x, base, "  %4lld  %8s  %s", (long long)c->in_flight, total, tested);
-    else
-      scr_printf(ry, x, w - x, base, "  %s", tested);
+    /* an auto-disabled channel shows why instead of its last test */
+    char why[sizeof c->reason + 8];
+    snprintf(why, sizeof why, "off: %s", c->reason);
+    const char *last = c->status == 3 && c->reason[0] ? why : tested;
+    enum scr_role lr = sel ? SR_SELECT : c->status == 3 && c->reason[0] ? SR_BAD : base;
+    if (wide) {
+      x += scr_printf(ry, x, w - x, base, "  %4lld  %8s  ", (long long)c->in_flight, total);
+      scr_printf(ry, x, w - x, lr, "%s", last);
+    } else {
+      scr_printf(ry, x, w - x, lr, "  %s", last);
+    }
   }
   free(v);
 }
@@ -157,7 +166,10 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   scr_printf(y, bx + 2, bw - 4, SR_TITLE, " channel %lld: %s ", (long long)c->id, c->name);
   char a[64], b[64], t[64];
   int r = y + 1, x = bx + 2, cw = bw - 4;
-  scr_printf(r++, x, cw, SR_NORMAL, "status    %s", status_name(c->status));
+  scr_printf(r++, x, cw, SR_NORMAL, "status    %s%s%s", status_name(c->status), c->breaker[0] ? "   breaker " : "",
+             c->breaker);
+  if (c->status == 3)
+    scr_printf(r++, x, cw, SR_BAD, "reason    %s", c->reason[0] ? c->reason : "-");
   scr_printf(r++, x, cw, SR_NORMAL, "type      %s   tag %s", c->in_db ? c->type : "-", c->tag[0] ? c->tag : "-");
   scr_printf(r++, x, cw, SR_NORMAL, "priority  %lld   weight %lld", (long long)c->priority, (long long)c->weight);
   scr_printf(r++, x, cw, SR_NORMAL, "models    %s", c->models[0] ? c->models : "-");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,9 +19,11 @@
 #include <unistd.h>
 
 #include "dbnotify.h"
+#include "health.h"
 #include "log.h"
 #include "notify.h"
 #include "secret.h"
+#include "monitor.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -37,6 +40,18 @@ struct admin_client {
   bool subscribed;              /* receives request events after `subscribe` */
   uint64_t dropped;             /* events not sent because the client was slow */
 };
+
+/* Written by admin_request_reload (any thread); the admin loop reloads when it is readable. */
+static int reload_efd = -1;
+
+void admin_request_reload(void)
+{
+  if (reload_efd >= 0) {
+    uint64_t one = 1;
+    ssize_t w = write(reload_efd, &one, sizeof one);
+    (void)w;
+  }
+}
 
 /* The client whose request is being handled (verbs that change the connection use it). */
 static struct admin_client *current_client;
@@ -146,6 +161,30 @@ static cJSON *entry_json(const struct stat_entry *e)
   return o;
 }
 
+/* A channel's live health (health.h) and configured status. */
+static void add_health(cJSON *o, const struct snap_channel *c)
+{
+  const struct chan_health *h = c->health;
+  int64_t now = now_unix_ms();
+  int64_t until = atomic_load(&h->open_until_ms);
+  int flag = atomic_load(&h->auto_disabled);
+  const char *status = c->status == STATUS_DISABLED ? "disabled"
+                       : c->status == 3 || flag != HEALTH_ENABLED ? "auto-disabled"
+                                                                  : "enabled";
+  cJSON_AddStringToObject(o, "status", status);
+  cJSON_AddStringToObject(o, "status_reason", c->status == 3 ? c->status_reason : "");
+  cJSON_AddStringToObject(o, "breaker", !until ? "closed" : until > now ? "open" : "half-open");
+  cJSON_AddNumberToObject(o, "breaker_open_ms", (double)health_open_for_ms(h, now));
+  cJSON_AddNumberToObject(o, "consecutive_failures", atomic_load(&h->consecutive_failures));
+  cJSON_AddNumberToObject(o, "active", atomic_load(&h->in_flight));
+  cJSON_AddNumberToObject(o, "max_concurrency", c->max_concurrency);
+  cJSON_AddNumberToObject(o, "latency_ewma_ms", health_ewma_ms(h));
+  cJSON_AddNumberToObject(o, "failures_total", (double)atomic_load(&h->failures_total));
+  cJSON_AddNumberToObject(o, "breaker_opened_total", (double)atomic_load(&h->opened_total));
+  cJSON_AddNumberToObject(o, "auto_disabled_total", (double)atomic_load(&h->disabled_total));
+  cJSON_AddNumberToObject(o, "busy_total", (double)atomic_load(&h->busy_total));
+}
+
 static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
 {
   (void)req; (void)err; (void)errlen;
@@ -175,12 +214,32 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
       cJSON_AddNumberToObject(o, "id", (double)id);
       cJSON_AddNumberToObject(o, "in_flight", (double)((const struct stat_entry *)v)->in_flight);
       cJSON_AddStringToObject(o, "name", c ? c->name : "");
+      if (c)
+        add_health(o, c);
       cJSON_AddItemToArray(chans, o);
     } else {
       cJSON_AddStringToObject(o, "model", key + 1);
       cJSON_AddItemToArray(models, o);
     }
   }
+  /* channels no request has used yet still have a health state */
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "c%lld", (long long)s->channels[i].id);
+    if (strmap_get(&merged, key))
+      continue;
+    cJSON *o = entry_json(&(struct stat_entry){0});
+    cJSON_AddNumberToObject(o, "id", (double)s->channels[i].id);
+    cJSON_AddNumberToObject(o, "in_flight", 0);
+    cJSON_AddStringToObject(o, "name", s->channels[i].name);
+    add_health(o, &s->channels[i]);
+    cJSON_AddItemToArray(chans, o);
+  }
+  /* rate-limit refusals by scope (stats_ratelimit_rejected: keys "ltoken", "luser") */
+  cJSON *rl = cJSON_AddObjectToObject(res, "rate_limited");
+  const struct stat_entry *lt = strmap_get(&merged, "ltoken"), *lu = strmap_get(&merged, "luser");
+  cJSON_AddNumberToObject(rl, "token", lt ? (double)lt->requests : 0);
+  cJSON_AddNumberToObject(rl, "user", lu ? (double)lu->requests : 0);
   cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
   snapshot_release(s);
   strmap_free(&merged);
@@ -226,14 +285,6 @@ static cJSON *verb_subscribe(struct admin_ctx *ctx, const cJSON *req, char *err,
   return res;
 }
 
-static size_t discard_body(char *p, size_t size, size_t n, void *ud)
-{
-  (void)p;
-  struct buf *b = ud;
-  buf_append(b, p, size * n < 512 - b->len ? size * n : 512 - b->len);
-  return size * n;
-}
-
 /* A real upstream call on one channel, from the admin thread (it blocks this thread only). */
 static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
 {
@@ -251,60 +302,25 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
     snapshot_release(s);
     return NULL;
   }
-  if (c->api == UPSTREAM_ANTHROPIC || c->api == UPSTREAM_GEMINI) {
-    snprintf(err, errlen, "channel %lld (%s) is of type %s: channel_test speaks only the OpenAI API "
-             "(openai-compatible and azure channels)", (long long)c->id, c->name, c->type);
+  struct probe_result pr;
+  if (monitor_probe(c, cJSON_IsString(model) ? model->valuestring : NULL, 30, &pr) < 0) {
+    snprintf(err, errlen, "%s", pr.error);
     snapshot_release(s);
     return NULL;
   }
-  const char *m = cJSON_IsString(model) ? model->valuestring : c->nmodels ? c->models[0] : "gpt-4o-mini";
-  char url[2048];
-  bool rerank = c->api == UPSTREAM_COHERE || c->api == UPSTREAM_JINA;   /* they serve only /v1/rerank */
-  if (channel_url(c, rerank ? "/v1/rerank" : "/v1/chat/completions", m, url, sizeof url, err, errlen) < 0) {
-    snapshot_release(s);
-    return NULL;
-  }
-  struct buf body, resp;
-  buf_init(&body, 4096);
-  buf_init(&resp, 512);
-  buf_append_str(&body, "{\"model\":");
-  buf_append_json_str(&body, m);
-  buf_append_str(&body, rerank ? ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}"
-                               : ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
-  CURL *e = curl_easy_init();
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-  uint64_t t0 = now_us_mono();
-  CURLcode rc = curl_easy_perform(e);
-  double ms = (double)(now_us_mono() - t0) / 1000.0;
-  long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(e);
   cJSON *res = NULL;
-  if (rc != CURLE_OK) {
-    snprintf(err, errlen, "channel %lld (%s): %s", (long long)c->id, c->name, curl_easy_strerror(rc));
+  if (!pr.status) {
+    snprintf(err, errlen, "channel %lld (%s): %s", (long long)c->id, c->name, pr.error);
   } else {
     res = cJSON_CreateObject();
     cJSON_AddNumberToObject(res, "channel", (double)c->id);
-    cJSON_AddStringToObject(res, "model", m);
-    cJSON_AddNumberToObject(res, "status", (double)status);
-    cJSON_AddNumberToObject(res, "latency_ms", ms);
-    cJSON_AddBoolToObject(res, "passed", status >= 200 && status < 300);
-    if (status >= 300 && resp.data) {
-      /* upstreams echo the key they got ("Incorrect API key provided: sk-...") */
-      resp.len = secret_redact(resp.data, resp.len, c->key);
-      resp.data[resp.len] = '\0';
-    }
-    if (status >= 300)
-      cJSON_AddStringToObject(res, "body", resp.data ? resp.data : "");
+    cJSON_AddStringToObject(res, "model", pr.model);
+    cJSON_AddNumberToObject(res, "status", (double)pr.status);
+    cJSON_AddNumberToObject(res, "latency_ms", pr.latency_ms);
+    cJSON_AddBoolToObject(res, "passed", pr.status >= 200 && pr.status < 300);
+    if (pr.status >= 300)
+      cJSON_AddStringToObject(res, "body", pr.body);   /* monitor_probe redacted the key */
   }
-  buf_free(&body);
-  buf_free(&resp);
   snapshot_release(s);
   return res;
 }
@@ -656,6 +672,9 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (reload_efd < 0)
+    reload_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  writer_set_reload_hook(admin_request_reload);
   struct admin_client clients[ADMIN_CLIENTS];
   for (int i = 0; i < ADMIN_CLIENTS; i++)
     clients[i].fd = -1;
@@ -664,16 +683,17 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
   uint64_t watchdog_next = 0;
   for (;;) {
     /* pfd[0] signals, [1] the admin socket, [2] database notifications (fd -1 when none: poll
-     * ignores it), then the clients */
-    struct pollfd pfd[3 + ADMIN_CLIENTS];
+     * ignores it), [3] reload requests (writer: a channel's status changed), then the clients */
+    struct pollfd pfd[4 + ADMIN_CLIENTS];
     int idx[ADMIN_CLIENTS];
     nfds_t n = 0;
     pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = dbnotify_fd(), .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = reload_efd, .events = POLLIN};
     for (int i = 0; i < ADMIN_CLIENTS; i++)
       if (clients[i].fd >= 0) {
-        idx[n - 3] = i;
+        idx[n - 4] = i;
         pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
       }
     int subs = atomic_load(&stats_subscribers);
@@ -750,11 +770,19 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         }
       }
     }
+    if (pfd[3].revents & POLLIN) {
+      uint64_t v;
+      if (read(reload_efd, &v, sizeof v) == (ssize_t)sizeof v) {
+        char err[512];
+        log_msg(LOG_INFO, "channel status changed: reloading", "");
+        admin_load_snapshot(ctx, err, sizeof err);
+      }
+    }
     if (subs)
       fan_out_events(ctx, clients);
-    for (nfds_t i = 3; i < n; i++)
+    for (nfds_t i = 4; i < n; i++)
       if (pfd[i].revents) {
-        struct admin_client *c = &clients[idx[i - 3]];
+        struct admin_client *c = &clients[idx[i - 4]];
         if (!client_read(ctx, c))
           client_close(c);
       }
@@ -763,4 +791,5 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
     if (clients[i].fd >= 0)
       client_close(&clients[i]);
   close(sfd);
+  writer_set_reload_hook(NULL);   /* reload_efd stays open: the writer may still hold the hook */
 }

@@ -42,6 +42,8 @@ int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);
 int admin_reload_config(struct admin_ctx *ctx, char *err, size_t errlen);
 /* "WHAT: N channels, N tokens, N users (configuration vN)", for systemd's STATUS=. */
 void admin_status_line(char *buf, size_t len, const char *what);
+/* Asks the admin loop to reload the snapshot soon (any thread; never blocks). */
+void admin_request_reload(void);
 /* Runs until SIGTERM or SIGINT. The signals must be blocked in every thread before. */
 void admin_run(struct admin_ctx *ctx, int listen_fd);
 

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "secret.h"
+#include "monitor.h"
 #include "snapshot.h"
 #include "util.h"
 #include "worker.h"
@@ -306,6 +307,10 @@ int main(int argc, char **argv)
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
     goto out;
   }
+  if (monitor_start(err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot start the monitor", "error=\"%s\"", err);
+    goto out;
+  }
   int n = (int)cfg->workers;
   if (n <= 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -356,6 +361,7 @@ out:
   for (int i = 0; i < started; i++)
     worker_join(&workers[i]);
   free(workers);
+  monitor_stop();
   writer_stop();
   if (admin_fd >= 0) {
     close(admin_fd);

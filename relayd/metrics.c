@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -270,10 +271,45 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
          "1 when a channel takes requests; state: enabled, disabled or auto_disabled");
   for (size_t i = 0; s && i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
-    const char *state = c->status == STATUS_ENABLED ? "enabled" : c->status == 3 ? "auto_disabled" : "disabled";
+    /* the live flag first: a worker disables a channel before the database row says so */
+    bool live_off = atomic_load(&c->health->auto_disabled) != HEALTH_ENABLED;
+    const char *state = c->status == STATUS_DISABLED ? "disabled"
+                        : c->status == 3 || live_off ? "auto_disabled" : "enabled";
     const char *kv[] = {"channel", c->name, "state", state};
     series(&b, "relayd_channel_up", kv, 2);
-    buf_appendf(&b, " %d\n", c->status == STATUS_ENABLED);
+    buf_appendf(&b, " %d\n", c->status == STATUS_ENABLED && !live_off);
+  }
+  /* channel health (health.h) */
+  family(&b, "relayd_channel_breaker_open", "gauge",
+         "1 while a channel's circuit breaker is open or half-open (requests skip it or only one tries)");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    const char *kv[] = {"channel", c->name};
+    series(&b, "relayd_channel_breaker_open", kv, 1);
+    buf_appendf(&b, " %d\n", atomic_load(&c->health->open_until_ms) != 0);
+  }
+  family(&b, "relayd_channel_active_requests", "gauge",
+         "upstream requests open on a channel now, all workers (what max_concurrency caps)");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    const char *kv[] = {"channel", c->name};
+    series(&b, "relayd_channel_active_requests", kv, 1);
+    buf_appendf(&b, " %d\n", atomic_load(&c->health->in_flight));
+  }
+  family(&b, "relayd_channel_latency_ewma_seconds", "gauge",
+         "moving average of a channel's time to first byte (routing = latency); 0 before a sample");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    const char *kv[] = {"channel", c->name};
+    series(&b, "relayd_channel_latency_ewma_seconds", kv, 1);
+    buf_appendf(&b, " %.6f\n", health_ewma_ms(c->health) / 1000.0);
+  }
+  family(&b, "relayd_channel_failures_total", "counter", "failed upstream attempts on a channel (health's count)");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    const char *kv[] = {"channel", c->name};
+    series(&b, "relayd_channel_failures_total", kv, 1);
+    buf_appendf(&b, " %llu\n", (unsigned long long)atomic_load(&c->health->failures_total));
   }
 
   snapshot_release(s);

@@ -10,6 +10,8 @@
 #include "billing.h"
 #include "claude.h"
 #include "gemini.h"
+#include "health.h"
+#include "limits.h"
 #include "keys.h"
 #include "log.h"
 #include "media.h"
@@ -33,7 +35,8 @@
 #define STREAM_BLOCK 2048
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
-enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA };
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
+                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE };
 
 struct endpoint_def {
   const char *method;
@@ -65,6 +68,11 @@ static const struct endpoint_def endpoints[] = {
     {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE},
     {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION},
     {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK},
+    /* the key's balance in OpenAI's legacy dashboard shape, as One API serves it */
+    {"GET", "/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE},
+    {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE},
+    {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE},
+    {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE},
 };
 
 enum phase {
@@ -98,6 +106,14 @@ struct request {
   int64_t reserved;
   bool billing_open;                   /* reserved: exactly one settle() must follow */
   bool settled;
+  struct limit_hold lim;               /* what the rate limits took (settled with billing) */
+  bool lim_open;
+
+  /* the channel slot of the current attempt (health.h): released exactly once */
+  const struct snap_channel *held;
+  bool held_trial;
+  uint64_t attempt_t0_us;
+  double attempt_ttfb_ms;              /* < 0 until the first byte of a 2xx answer */
 
   /* upstream attempt */
   CURL *easy;
@@ -183,11 +199,30 @@ static bool speaks_claude(const struct request *r)
   return client_api(r) == CLIENT_CLAUDE;
 }
 
+/* x-ratelimit-{limit,remaining,reset}-{requests,tokens}, as OpenAI sends them */
+static void add_limit_headers(struct MHD_Response *resp, const struct limit_view *v, const char *kind)
+{
+  if (!v->set)
+    return;
+  char name[64], val[48];
+  snprintf(name, sizeof name, "x-ratelimit-limit-%s", kind);
+  snprintf(val, sizeof val, "%lld", (long long)v->limit);
+  MHD_add_response_header(resp, name, val);
+  snprintf(name, sizeof name, "x-ratelimit-remaining-%s", kind);
+  snprintf(val, sizeof val, "%lld", (long long)v->remaining);
+  MHD_add_response_header(resp, name, val);
+  snprintf(name, sizeof name, "x-ratelimit-reset-%s", kind);
+  limits_format_duration(v->reset_ms, val, sizeof val);
+  MHD_add_response_header(resp, name, val);
+}
+
 static void add_common_headers(struct request *r, struct MHD_Response *resp)
 {
   MHD_add_response_header(resp, "x-request-id", r->request_id);
   if (speaks_claude(r))
     MHD_add_response_header(resp, "request-id", r->request_id);   /* what Anthropic's SDKs read */
+  add_limit_headers(resp, &r->lim.req, "requests");
+  add_limit_headers(resp, &r->lim.tok, "tokens");
 }
 
 /* b's bytes as the response body (b is emptied), with the given Content-Type. */
@@ -325,6 +360,11 @@ static void settle(struct request *r, const char *end_reason)
   }
   const struct snap_token *t = r->token;
   billing_settle(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, charged);
+  atomic_fetch_add_explicit(&t->bal->spent, charged, memory_order_relaxed);
+  if (r->lim_open) {
+    r->lim_open = false;
+    limits_settle(&r->lim, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
+  }
 
   struct log_record rec;
   memset(&rec, 0, sizeof rec);
@@ -469,8 +509,18 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
   return r;
 }
 
+static void release_channel(struct request *r, enum health_outcome out, const char *detail)
+{
+  if (!r->held)
+    return;
+  health_release(r->held, &r->snap->opt, r->held_trial, out, r->attempt_ttfb_ms, detail);
+  r->held = NULL;
+  r->held_trial = false;
+}
+
 static void detach_upstream(struct request *r)
 {
+  release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
   if (!r->easy)
     return;
   stats_upstream_done(&r->w->stats, r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
@@ -499,6 +549,10 @@ static void request_free(struct request *r)
     r->next->prev = r->prev;
   if (r->pending)
     MHD_destroy_response(r->pending);
+  if (r->lim_open) {
+    limits_undo(&r->lim);
+    r->lim_open = false;
+  }
   cJSON_Delete(r->root);
   r->root = NULL;
   cJSON_Delete(r->native);
@@ -709,6 +763,64 @@ static enum MHD_Result serve_models(struct request *r, const char *url)
   return ret;
 }
 
+/* ---------------------------------------------------------------- balance */
+
+/* GET /dashboard/billing/subscription and /usage (also under /v1), as One API answers them: with
+ * display_token_stat the key's own quota (remaining + used), else its user's; in USD with
+ * display_in_currency (500000 quota = 1 USD), else in quota units. An unlimited key's limits are
+ * 100000000. access_until is the key's expiry (0 = never, and always 0 for user figures).
+ * usage.total_usage is in hundredths (cents when in USD). Figures include charges not yet
+ * written to the database. */
+/* The shortest decimal that reads back as v (how Go's encoding/json writes float64). */
+static void fmt_number(char *out, size_t n, double v)
+{
+  if (v == (double)(int64_t)v && v > -1e18 && v < 1e18) {
+    snprintf(out, n, "%lld", (long long)v);
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
+static enum MHD_Result serve_billing(struct request *r)
+{
+  const struct snap_token *t = r->token;
+  const struct snap_options *o = &r->snap->opt;
+  int64_t remain, used, access_until = 0;
+  if (o->display_token_stat) {
+    remain = atomic_load(&t->bal->avail);
+    /* an unlimited key's remaining quota does not move: its use is counted apart */
+    used = t->unlimited ? t->used_at_load + atomic_load(&t->bal->spent) - t->spent_at_load : t->quota_total - remain;
+    access_until = t->expired_time > 0 ? t->expired_time : 0;
+  } else {
+    remain = atomic_load(&t->user->bal->avail);
+    used = t->user->quota_total - remain;
+  }
+  if (used < 0)
+    used = 0;
+  double scale = o->display_in_currency ? (double)QUOTA_PER_USD : 1.0;
+  struct buf b;
+  buf_init(&b, 4096);
+  if (r->def->ep == EP_BILLING_SUBSCRIPTION) {
+    double amount = (double)(remain + used) / scale;
+    if (o->display_token_stat && t->unlimited)
+      amount = 100000000;
+    char a[40];
+    fmt_number(a, sizeof a, amount);
+    buf_appendf(&b, "{\"object\":\"billing_subscription\",\"has_payment_method\":true,"
+                "\"soft_limit_usd\":%s,\"hard_limit_usd\":%s,\"system_hard_limit_usd\":%s,"
+                "\"access_until\":%lld}", a, a, a, (long long)access_until);
+  } else {
+    char u[40];
+    fmt_number(u, sizeof u, (double)used / scale * 100.0);
+    buf_appendf(&b, "{\"object\":\"list\",\"total_usage\":%s}", u);
+  }
+  return queue_now(r, 200, json_response(r, &b));
+}
+
 /* ---------------------------------------------------------------- upstream */
 
 static uint64_t rng_next(struct worker *w)
@@ -728,29 +840,112 @@ static bool tried(const struct request *r, int64_t id)
   return false;
 }
 
-/* The next channel: highest priority tier with an untried channel, weighted random inside it. */
-static const struct snap_channel *choose_channel(struct request *r)
+/* Why choose_channel found nothing. */
+struct choice_miss {
+  int busy, open, disabled;     /* candidates skipped for each reason */
+  int64_t open_for_ms;          /* the soonest a breaker lets a trial through */
+};
+
+/* Pick among the usable candidates of a tier: weighted random, or (routing = latency) the lowest
+ * latency average; a channel with no sample yet counts as fastest, so each gets measured. */
+static int pick_in_tier(struct request *r, const struct route_tier *tier, const bool *ok)
 {
-  if (r->pin_channel)
-    return r->attempts == 0 ? snapshot_channel(r->snap, r->pin_channel) : NULL;
+  int total = 0;
+  double best = -1;
+  bool latency = r->snap->opt.routing == ROUTING_LATENCY;
+  for (size_t i = 0; i < tier->n; i++) {
+    if (!ok[i])
+      continue;
+    if (latency) {
+      double e = health_ewma_ms(tier->chans[i]->health);
+      if (best < 0 || e < best) {
+        best = e;
+        total = 0;
+      }
+      if (e > best)
+        continue;
+    }
+    total += tier->weights[i];
+  }
+  if (total == 0)
+    return -1;
+  int pick = (int)(rng_next(r->w) % (uint64_t)total);
+  for (size_t i = 0; i < tier->n; i++) {
+    if (!ok[i] || (latency && health_ewma_ms(tier->chans[i]->health) > best))
+      continue;
+    if (pick < tier->weights[i])
+      return (int)i;
+    pick -= tier->weights[i];
+  }
+  return -1;
+}
+
+/* The next channel: the highest priority tier with an untried channel that health allows (not
+ * disabled, breaker not open, below its max concurrency), chosen inside the tier by the routing
+ * option. The channel's slot is taken (r->held): a full channel sends the request on to the next
+ * one of the tier, then to lower tiers. */
+static const struct snap_channel *choose_channel(struct request *r, struct choice_miss *miss)
+{
+  memset(miss, 0, sizeof *miss);
+  int64_t now_ms = now_unix_ms();
+  if (r->pin_channel) {
+    const struct snap_channel *c = r->attempts == 0 ? snapshot_channel(r->snap, r->pin_channel) : NULL;
+    if (c && c->status == STATUS_ENABLED) {
+      bool trial = false;
+      /* a pinned request ignores the breaker but not the channel's concurrency */
+      if (c->max_concurrency > 0 && atomic_load(&c->health->in_flight) >= c->max_concurrency) {
+        miss->busy++;
+        return NULL;
+      }
+      atomic_fetch_add(&c->health->in_flight, 1);
+      r->held = c;
+      r->held_trial = trial;
+    }
+    return c;
+  }
   const struct route *rt = snapshot_route(r->snap, r->token->group, r->route_model);
   if (!rt)
     return NULL;
   for (size_t t = 0; t < rt->ntiers; t++) {
     const struct route_tier *tier = &rt->tiers[t];
-    int total = 0;
-    for (size_t i = 0; i < tier->n; i++)
-      if (!tried(r, tier->chans[i]->id))
-        total += tier->weights[i];
-    if (total == 0)
-      continue;
-    int pick = (int)(rng_next(r->w) % (uint64_t)total);
+    bool ok[tier->n];
     for (size_t i = 0; i < tier->n; i++) {
-      if (tried(r, tier->chans[i]->id))
+      const struct snap_channel *c = tier->chans[i];
+      ok[i] = false;
+      if (tried(r, c->id))
         continue;
-      if (pick < tier->weights[i])
+      switch (health_check(c, now_ms)) {
+      case PICK_OK:
+        ok[i] = true;
+        break;
+      case PICK_BUSY:
+        miss->busy++;
+        atomic_fetch_add_explicit(&c->health->busy_total, 1, memory_order_relaxed);
+        break;
+      case PICK_OPEN: {
+        miss->open++;
+        int64_t f = health_open_for_ms(c->health, now_ms);
+        if (!miss->open_for_ms || (f && f < miss->open_for_ms))
+          miss->open_for_ms = f ? f : 1000;
+        break;
+      }
+      case PICK_DISABLED:
+        miss->disabled++;
+        break;
+      }
+    }
+    for (;;) {
+      int i = pick_in_tier(r, tier, ok);
+      if (i < 0)
+        break;
+      bool trial;
+      if (health_acquire(tier->chans[i], now_ms, &trial)) {
+        r->held = tier->chans[i];
+        r->held_trial = trial;
         return tier->chans[i];
-      pick -= tier->weights[i];
+      }
+      ok[i] = false;      /* lost a race for its last slot or its trial: the next one */
+      miss->busy++;
     }
   }
   return NULL;
@@ -921,6 +1116,8 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     char *ct = NULL;
     curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
     copy_str(r->up_ctype, sizeof r->up_ctype, ct);
+    if (r->up_status >= 200 && r->up_status < 300)
+      r->attempt_ttfb_ms = (double)(now_us_mono() - r->attempt_t0_us) / 1000.0;
     if (r->up_status >= 200 && r->up_status < 300 && r->rq.stream) {
       r->committed = true;
       r->final_status = (int)r->up_status;
@@ -975,6 +1172,7 @@ static void fail_upstream(struct request *r, CURLcode res);
 /* A request this channel cannot take: answered as if the upstream had refused it with 400. */
 static void refuse_attempt(struct request *r, const char *why)
 {
+  release_channel(r, OUTCOME_ABANDON, NULL);     /* relay's refusal says nothing about the channel */
   r->status_known = true;
   r->up_status = 400;
   buf_reset(&r->errbody);
@@ -1099,6 +1297,8 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->up_last_us = 0;
   r->timeout_kind = NULL;
   r->fault = NULL;
+  r->attempt_t0_us = now_us_mono();
+  r->attempt_ttfb_ms = -1;
   buf_reset(&r->resp);
   r->resp_scanned = 0;
   buf_reset(&r->errbody);
@@ -1246,7 +1446,41 @@ static bool retryable(const struct request *r, CURLcode res, long status)
     return false;
   if (res != CURLE_OK)
     return res != CURLE_WRITE_ERROR;
-  return status == 429 || (status >= 500 && status != 504);
+  /* 401/402/403: the channel's key or account failed, not the client: another channel may serve */
+  return status == 429 || status == 401 || status == 402 || status == 403 || (status >= 500 && status != 504);
+}
+
+static void upstream_message(struct request *r, char *out, size_t n);
+
+/* The channel's side of an ended attempt: its outcome for health, with a short description. */
+static void report_attempt(struct request *r, CURLcode res)
+{
+  if (!r->held)
+    return;
+  char detail[200], up[160];
+  enum health_outcome out;
+  if (r->timeout_kind) {
+    out = OUTCOME_FAIL;          /* relay's own connect / first-byte / idle / total timeouts */
+    snprintf(detail, sizeof detail, "%s timeout", r->timeout_kind);
+  } else if (r->fault) {
+    out = OUTCOME_ABANDON;       /* relay cut the transfer itself */
+    snprintf(detail, sizeof detail, "cut by relay");
+  } else if (res != CURLE_OK) {
+    out = res == CURLE_WRITE_ERROR ? OUTCOME_ABANDON : OUTCOME_FAIL;
+    snprintf(detail, sizeof detail, "%s", curl_easy_strerror(res));
+  } else if (r->committed) {
+    out = r->saw_done || r->channel->api == UPSTREAM_GEMINI ? OUTCOME_OK : OUTCOME_FAIL;
+    snprintf(detail, sizeof detail, "the stream ended early");
+  } else {
+    if (r->errbody.data) {   /* the reason is stored and logged: an echoed key must not be in it */
+      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+      r->errbody.data[r->errbody.len] = '\0';
+    }
+    out = health_classify(r->up_status, r->errbody.data, r->errbody.len, r->snap->opt.disable_keywords);
+    upstream_message(r, up, sizeof up);
+    snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
+  }
+  release_channel(r, out, detail);
 }
 
 /* Why the upstream call ended, for the client: which limit, or what went wrong. */
@@ -1548,6 +1782,12 @@ static void finish_stream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  if (!r->status_known && r->easy && res == CURLE_OK) {
+    /* an answer without a body never reached on_upstream_data */
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
+    r->status_known = r->up_status != 0;
+  }
+  report_attempt(r, res);
   r->retry_after[0] = '\0';
   struct curl_header *h;
   if (r->easy && (r->up_status == 429 || r->up_status == 503) &&
@@ -1565,7 +1805,8 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
   }
   if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
       r->attempts < MAX_ATTEMPTS && !atomic_load(&r->w->stop)) {
-    const struct snap_channel *next = choose_channel(r);
+    struct choice_miss miss;
+    const struct snap_channel *next = choose_channel(r, &miss);
     if (next) {
       log_msg(LOG_INFO, "retrying on another channel", "request_id=%s failed_channel=%lld status=%ld "
               "curl=%d next_channel=%lld", r->request_id, (long long)r->channel->id, r->up_status,
@@ -1628,6 +1869,42 @@ static enum MHD_Result start_stream_response(struct request *r)
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* 429 for a rate limit, in the client's API shape, with retry-after and the x-ratelimit-* headers
+ * of the limit that refused. */
+static enum MHD_Result refuse_rate_limited(struct request *r, const struct limit_refusal *why)
+{
+  const char *kind = why->kind == LIMIT_REQUESTS ? "requests" : "tokens";
+  const char *who = why->scope == LIMIT_TOKEN ? "API key" : "user";
+  char msg[600], onmodel[200] = "", wait[32];
+  stats_ratelimit_rejected(&r->w->stats, why->scope == LIMIT_TOKEN ? "token" : "user");
+  if (why->model[0])
+    snprintf(onmodel, sizeof onmodel, " on model '%.120s'", why->model);
+  int64_t window = r->snap->opt.rate_limit_window_s;
+  struct MHD_Response *resp;
+  r->lim.req.set = r->lim.tok.set = false;     /* the refusing limit's headers only */
+  if (why->retry_after_ms < 0) {
+    snprintf(msg, sizeof msg, "Request too large: it may use %lld tokens, more than this %s's limit of %lld "
+             "tokens per %lld s%s. Lower max_tokens or shorten the prompt.", (long long)r->lim.tokens, who,
+             (long long)why->limit, (long long)window, onmodel);
+    resp = error_response(r, 429, kind, "rate_limit_exceeded", NULL, msg);
+    MHD_add_response_header(resp, "x-should-retry", "false");
+  } else {
+    limits_format_duration(why->retry_after_ms, wait, sizeof wait);
+    snprintf(msg, sizeof msg, "Rate limit reached for %s: this %s may make %lld %s per %lld s%s. "
+             "Please try again in %s.", kind, who, (long long)why->limit, kind, (long long)window, onmodel, wait);
+    resp = error_response(r, 429, kind, "rate_limit_exceeded", NULL, msg);
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)((why->retry_after_ms + 999) / 1000));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    snprintf(v, sizeof v, "%lld", (long long)why->retry_after_ms);
+    MHD_add_response_header(resp, "retry-after-ms", v);
+  }
+  struct limit_view v = {.set = true, .limit = why->limit, .remaining = 0,
+                         .reset_ms = why->retry_after_ms < 0 ? 0 : why->retry_after_ms};
+  add_limit_headers(resp, &v, kind);
+  return queue_now(r, 429, resp);
+}
+
 static enum MHD_Result dispatch(struct request *r)
 {
   char err[512];
@@ -1674,46 +1951,81 @@ static enum MHD_Result dispatch(struct request *r)
   if (r->group_ratio < 0)
     return fail_now(r, 403, "permission_error", "group_not_found", NULL,
                     "The group '%s' of this API key does not exist.", t->group);
-  const struct snap_channel *ch = choose_channel(r);
+  struct choice_miss miss;
+  const struct snap_channel *ch = choose_channel(r, &miss);
   if (!ch) {
-    if (r->pin_channel)
+    if (r->pin_channel && !miss.busy)
       return fail_now(r, 503, "relay_error", "channel_not_found", NULL,
                       "Channel %lld does not exist.", (long long)r->pin_channel);
+    if (miss.busy || miss.open) {
+      /* channels exist but none can take it now: all full, or their breakers are open */
+      struct MHD_Response *resp;
+      char msg[512], ra[24];
+      int64_t wait_s = miss.busy ? 1 : (miss.open_for_ms + 999) / 1000;
+      snprintf(msg, sizeof msg, "No channel can take this request now: %d at their maximum concurrency, "
+               "%d with an open circuit breaker. Try again in %lld s.", miss.busy, miss.open, (long long)wait_s);
+      resp = error_response(r, 503, "relay_error", miss.busy ? "channels_busy" : "channels_unavailable",
+                            NULL, msg);
+      snprintf(ra, sizeof ra, "%lld", (long long)(wait_s > 0 ? wait_s : 1));
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+      return queue_now(r, 503, resp);
+    }
+    if (miss.disabled)
+      return fail_now(r, 503, "relay_error", "model_not_available", "model",
+                      "Every channel in group '%s' that serves the model '%s' is disabled.", t->group,
+                      r->rq.model);
     return fail_now(r, 503, "relay_error", "model_not_available", "model",
                     "No channel in group '%s' serves the model '%s'.", t->group, r->rq.model);
   }
-  if (ch->status != STATUS_ENABLED)
+  if (ch->status != STATUS_ENABLED || atomic_load(&ch->health->auto_disabled) != HEALTH_ENABLED) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 403, "permission_error", "channel_disabled", NULL,
                     "Channel %lld is disabled.", (long long)ch->id);
+  }
   /* a request the first channel's format cannot express is refused now, before any reservation */
-  if (client_api(r) != CLIENT_OPENAI && !is_native(r, ch) && openai_view(r, err, sizeof err) < 0)
+  if (client_api(r) != CLIENT_OPENAI && !is_native(r, ch) && openai_view(r, err, sizeof err) < 0) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
+  }
   r->price = snapshot_price(r->snap, r->rq.model);
   if (!r->price && base_model[0])
     r->price = snapshot_price(r->snap, base_model);
-  if (!r->price)
+  if (!r->price) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 403, "permission_error", "model_price_unset", "model",
                     "The model '%s' has no price configured; an administrator must set one "
                     "(gwctl pricing set) before it can be used.", r->rq.model);
+  }
   const char *unit_refusal = media_price_refusal(r->def->media, r->price);   /* chat counts no images */
-  if (unit_refusal)
+  if (unit_refusal) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 403, "permission_error", "model_price_unit", "model",
                     "The model '%s' %s, which %s cannot measure; an administrator must price it "
                     "differently (gwctl price set).", r->rq.model, unit_refusal, r->def->path);
+  }
   struct usage est = {
       .prompt_tokens = r->rq.prompt_estimate,
       .completion_tokens = r->def->api == API_EMBEDDINGS ? 0
                            : r->rq.max_tokens >= 0 ? r->rq.max_tokens
                                                    : r->snap->opt.preconsume_completion,
   };
+  struct limit_refusal why;
+  if (!limits_admit(&t->limits, &t->user->limits, r->rq.model, est.prompt_tokens + est.completion_tokens,
+                    r->snap->opt.rate_limit_window_s, &r->lim, &why)) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
+    return refuse_rate_limited(r, &why);
+  }
+  r->lim_open = true;
   r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio,
                                               r->snap->opt.preconsume_completion)
                               : billing_quota(r->price, r->group_ratio, &est);
   int64_t avail = 0;
-  if (!billing_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail))
+  if (!billing_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                     "Not enough quota: this request may cost up to %lld and only %lld is left "
                     "(lower max_tokens or top up).", (long long)r->reserved, (long long)avail);
+  }
   r->billing_open = true;
   note_reservation(r);
   if (speaks_claude(r))
@@ -1763,6 +2075,8 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
     return serve_models(r, url);
+  if (def->ep == EP_BILLING_SUBSCRIPTION || def->ep == EP_BILLING_USAGE)
+    return serve_billing(r);
   /* relay does not decompress request bodies: a compressed body is refused before it is read */
   const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
   if (ce && *ce && strcasecmp(ce, "identity") != 0)

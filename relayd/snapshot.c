@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "secret.h"
 
@@ -269,20 +270,69 @@ double snapshot_group_ratio(const struct snapshot *s, const char *group)
 /* ---- loading ---- */
 static int load_options(struct db *db, struct snapshot *s)
 {
-  s->opt.retry_times = 2;
-  s->opt.preconsume_completion = 256;
+  struct snap_options *o = &s->opt;
+  o->retry_times = 2;
+  o->preconsume_completion = 256;
+  o->rate_limit_window_s = 60;
+  o->routing = ROUTING_WEIGHTED;
+  o->breaker_failures = 5;
+  o->breaker_open_s = 30;
+  o->auto_disable = true;
+  o->disable_failures = 0;
+  o->disable_keywords = "";
+  o->test_interval_s = 300;
+  o->test_all = false;
+  o->test_timeout_s = 20;
+  o->webhook_url = "";
+  o->quota_remind_threshold = 0;
+  o->display_token_stat = true;
+  o->display_in_currency = true;
   struct db_stmt *st = db_prepare(db, "SELECT key, value FROM options");
   if (!st)
     return -1;
   while (db_step(st) == DB_ROW) {
-    const char *k = db_col_text(st, 0);
+    const char *k = db_col_text(st, 0), *text = db_col_text(st, 1);
+    if (strcmp(k, "routing") == 0) {
+      o->routing = strcmp(text, "latency") == 0 ? ROUTING_LATENCY : ROUTING_WEIGHTED;
+      continue;
+    }
+    if (strcmp(k, "webhook_url") == 0) {
+      o->webhook_url = arena_strdup(&s->arena, text);
+      continue;
+    }
+    if (strcmp(k, "channel_disable_keywords") == 0) {
+      o->disable_keywords = arena_strdup(&s->arena, text);
+      continue;
+    }
     int64_t v;
-    if (parse_int64(db_col_text(st, 1), &v) < 0)
+    if (parse_int64(text, &v) < 0)
       continue;
     if (strcmp(k, "retry_times") == 0 && v >= 0 && v <= 10)
-      s->opt.retry_times = (int)v;
+      o->retry_times = (int)v;
     else if (strcmp(k, "preconsume_completion_tokens") == 0 && v >= 0)
-      s->opt.preconsume_completion = v;
+      o->preconsume_completion = v;
+    else if (strcmp(k, "rate_limit_window_s") == 0 && v >= 1 && v <= 86400)
+      o->rate_limit_window_s = v;
+    else if (strcmp(k, "breaker_failures") == 0 && v >= 0)
+      o->breaker_failures = v;
+    else if (strcmp(k, "breaker_open_s") == 0 && v >= 1 && v <= 86400)
+      o->breaker_open_s = v;
+    else if (strcmp(k, "channel_auto_disable") == 0)
+      o->auto_disable = v != 0;
+    else if (strcmp(k, "channel_disable_failures") == 0 && v >= 0)
+      o->disable_failures = v;
+    else if (strcmp(k, "channel_test_interval_s") == 0 && v >= 0 && v <= 86400 * 7)
+      o->test_interval_s = v;
+    else if (strcmp(k, "channel_test_all") == 0)
+      o->test_all = v != 0;
+    else if (strcmp(k, "channel_test_timeout_s") == 0 && v >= 1 && v <= 600)
+      o->test_timeout_s = v;
+    else if (strcmp(k, "quota_remind_threshold") == 0 && v >= 0)
+      o->quota_remind_threshold = v;
+    else if (strcmp(k, "display_token_stat") == 0)
+      o->display_token_stat = v != 0;
+    else if (strcmp(k, "display_in_currency") == 0)
+      o->display_in_currency = v != 0;
   }
   db_finalize(st);
   return 0;
@@ -324,10 +374,95 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   return 0;
 }
 
+/* rate_limits rows onto their users and tokens; rows of deleted subjects are ignored */
+static int load_limits(struct db *db, struct snapshot *s, struct strmap *users_by_id, struct strmap *tokens_by_id)
+{
+  struct db_stmt *st = db_prepare(db, "SELECT scope, subject_id, model, rpm, tpm FROM rate_limits "
+                                      "WHERE rpm > 0 OR tpm > 0 ORDER BY id");
+  if (!st)
+    return -1;
+  while (db_step(st) == DB_ROW) {
+    const char *scope = db_col_text(st, 0);
+    char idkey[24];
+    snprintf(idkey, sizeof idkey, "%lld", (long long)db_col_int64(st, 1));
+    struct snap_limits *ls = NULL;
+    char kind = scope[0] == 'u' ? 'u' : 't';
+    if (strcmp(scope, "user") == 0) {
+      struct snap_user *u = strmap_get(users_by_id, idkey);
+      ls = u ? &u->limits : NULL;
+    } else if (strcmp(scope, "token") == 0) {
+      struct snap_token *t = strmap_get(tokens_by_id, idkey);
+      ls = t ? &t->limits : NULL;
+    }
+    if (!ls || ls->n >= LIMITS_MAX_HELD / 2)
+      continue;       /* at most an overall and a per-model limit apply to one request */
+    struct snap_limit *items = arena_alloc(&s->arena, (ls->n + 1) * sizeof *items);
+    if (ls->n)
+      memcpy(items, ls->items, ls->n * sizeof *items);
+    struct snap_limit *l = &items[ls->n];
+    l->model = arena_strdup(&s->arena, db_col_text(st, 2));
+    l->rpm = db_col_int64(st, 3);
+    l->tpm = db_col_int64(st, 4);
+    l->st = limits_state(kind, db_col_int64(st, 1), l->model);
+    ls->items = items;
+    ls->n++;
+  }
+  db_finalize(st);
+  return 0;
+}
+
+static int load_alerts(struct db *db, struct snapshot *s)
+{
+  struct db_stmt *st = db_prepare(db, "SELECT count(*) FROM budget_alerts");
+  if (!st)
+    return -1;
+  size_t n = db_step(st) == DB_ROW ? (size_t)db_col_int64(st, 0) : 0;
+  db_finalize(st);
+  s->alerts = arena_alloc(&s->arena, (n ? n : 1) * sizeof *s->alerts);
+  st = db_prepare(db, "SELECT id, scope, subject_id, kind, threshold, fired_at, fired_total FROM budget_alerts "
+                      "ORDER BY id");
+  if (!st)
+    return -1;
+  while (s->nalerts < n && db_step(st) == DB_ROW) {
+    struct snap_alert *a = &s->alerts[s->nalerts++];
+    a->id = db_col_int64(st, 0);
+    a->user_scope = strcmp(db_col_text(st, 1), "user") == 0;
+    a->subject_id = db_col_int64(st, 2);
+    a->percent = strcmp(db_col_text(st, 3), "percent") == 0;
+    a->threshold = db_col_int64(st, 4);
+    a->fired_at = db_col_int64(st, 5);
+    a->fired_total = db_col_int64(st, 6);
+  }
+  db_finalize(st);
+  st = db_prepare(db, "SELECT count(*) FROM quota_reminders");
+  if (!st)
+    return -1;
+  n = db_step(st) == DB_ROW ? (size_t)db_col_int64(st, 0) : 0;
+  db_finalize(st);
+  s->reminders = arena_alloc(&s->arena, (n ? n : 1) * sizeof *s->reminders);
+  st = db_prepare(db, "SELECT user_id, fired_at, fired_total FROM quota_reminders ORDER BY user_id");
+  if (!st)
+    return -1;
+  while (s->nreminders < n && db_step(st) == DB_ROW) {
+    struct snap_reminder *r = &s->reminders[s->nreminders++];
+    r->user_id = db_col_int64(st, 0);
+    r->fired_at = db_col_int64(st, 1);
+    r->fired_total = db_col_int64(st, 2);
+  }
+  db_finalize(st);
+  return 0;
+}
+
 static int load_users_tokens(struct db *db, struct snapshot *s)
 {
   struct strmap users_by_id;
-  struct db_stmt *st = db_prepare(db, "SELECT id, username, role, status, \"group\", quota FROM users");
+  struct db_stmt *st = db_prepare(db, "SELECT count(*) FROM users");
+  if (!st)
+    return -1;
+  size_t nu = db_step(st) == DB_ROW ? (size_t)db_col_int64(st, 0) : 0;
+  db_finalize(st);
+  s->users = arena_alloc(&s->arena, (nu ? nu : 1) * sizeof *s->users);
+  st = db_prepare(db, "SELECT id, username, role, status, \"group\", quota, used_quota FROM users ORDER BY id");
   if (!st)
     return -1;
   strmap_init(&users_by_id, 64);
@@ -339,6 +474,10 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     u->status = (int)db_col_int64(st, 3);
     u->group = arena_strdup(&s->arena, db_col_text(st, 4));
     u->bal = balance_fold('u', u->id, db_col_int64(st, 5));
+    u->quota_total = db_col_int64(st, 5) + db_col_int64(st, 6);
+    if (s->nusers >= nu)
+      continue;       /* a row that appeared after the count: next reload */
+    s->users[s->nusers] = u;
     char idkey[24];
     snprintf(idkey, sizeof idkey, "%lld", (long long)u->id);
     strmap_put(&users_by_id, arena_strdup(&s->arena, idkey), u);
@@ -346,10 +485,21 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
   }
   db_finalize(st);
 
-  st = db_prepare(db, "SELECT id, user_id, name, key_hash, status, expired_time, remain_quota, "
-                      "unlimited_quota, models, subnet, \"group\" FROM tokens");
+  st = db_prepare(db, "SELECT count(*) FROM tokens");
   if (!st) {
     strmap_free(&users_by_id);
+    return -1;
+  }
+  size_t nt = db_step(st) == DB_ROW ? (size_t)db_col_int64(st, 0) : 0;
+  db_finalize(st);
+  s->token_list = arena_alloc(&s->arena, (nt ? nt : 1) * sizeof *s->token_list);
+  struct strmap tokens_by_id;
+  strmap_init(&tokens_by_id, 64);
+  st = db_prepare(db, "SELECT id, user_id, name, key_hash, status, expired_time, remain_quota, "
+                      "unlimited_quota, models, subnet, \"group\", used_quota FROM tokens ORDER BY id");
+  if (!st) {
+    strmap_free(&users_by_id);
+    strmap_free(&tokens_by_id);
     return -1;
   }
   strmap_init(&s->tokens, 1024);
@@ -385,12 +535,22 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     }
     const char *g = db_col_text(st, 10);
     t->group = *g ? arena_strdup(&s->arena, g) : u->group;
+    t->quota_total = db_col_int64(st, 6) + db_col_int64(st, 11);
+    t->used_at_load = db_col_int64(st, 11);
+    t->spent_at_load = atomic_load(&t->bal->spent);
+    if (s->ntokens >= nt)
+      continue;
     strmap_put(&s->tokens, t->key_hash, t);
-    s->ntokens++;
+    s->token_list[s->ntokens++] = t;
+    char tid[24];
+    snprintf(tid, sizeof tid, "%lld", (long long)t->id);
+    strmap_put(&tokens_by_id, arena_strdup(&s->arena, tid), t);
   }
   db_finalize(st);
+  int rc = load_limits(db, s, &users_by_id, &tokens_by_id);
   strmap_free(&users_by_id);
-  return 0;
+  strmap_free(&tokens_by_id);
+  return rc;
 }
 
 static int chan_prio_cmp(const void *a, const void *b)
@@ -444,7 +604,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
   s->channels = arena_alloc(&s->arena, (n ? n : 1) * sizeof *s->channels);
 
   st = db_prepare(db, "SELECT id, name, type, key, status, base_url, models, \"group\", model_mapping, "
-                      "priority, weight, other FROM channels ORDER BY id");
+                      "priority, weight, other, max_concurrency, auto_disable, test_model, status_reason "
+                      "FROM channels ORDER BY id");
   if (!st)
     return -1;
   struct strmap builds;
@@ -499,6 +660,13 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
                    arena_strdup(&s->arena, it->valuestring));
       cJSON_Delete(j);
     }
+    c->max_concurrency = (int)db_col_int64(st, 12);
+    c->auto_disable = db_col_int64(st, 13) != 0;
+    c->test_model = arena_strdup(&s->arena, db_col_text(st, 14));
+    c->status_reason = arena_strdup(&s->arena, db_col_text(st, 15));
+    c->health = health_state(c->id);
+    /* the load runs in one transaction that excludes the writer (see health_fold_status) */
+    health_fold_status(c->health, atomic_load(&c->health->auto_disabled), c->status);
     c->priority = db_col_int64(st, 9);
     c->weight = (int)db_col_int64(st, 10);
     if (c->weight < 0)
@@ -652,6 +820,8 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
     rc = load_users_tokens(db, s);
   if (rc == 0)
     rc = load_channels(db, s, err, errlen);
+  if (rc == 0)
+    rc = load_alerts(db, s);
   if (rc == -1)
     snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
   db_rollback(db);
@@ -722,4 +892,6 @@ void snapshot_shutdown(void)
   }
   strmap_free(&balances);
   pthread_mutex_unlock(&balance_lock);
+  limits_shutdown();
+  health_shutdown();
 }

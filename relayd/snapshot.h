@@ -22,10 +22,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "limits.h"
 #include "util.h"
 
 struct db;
 struct curl_slist;
+struct chan_health;
 
 enum { STATUS_ENABLED = 1, STATUS_DISABLED = 2, STATUS_EXPIRED = 3, STATUS_EXHAUSTED = 4 };
 enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
@@ -33,6 +35,7 @@ enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
 struct balance {
   _Atomic int64_t avail;   /* what may still be spent; hot path reads and changes it */
   int64_t db_base;         /* the database value this avail derives from; under balance_lock */
+  _Atomic int64_t spent;   /* charged through this key since relayd started (unlimited keys too) */
 };
 extern pthread_mutex_t balance_lock;
 
@@ -43,6 +46,8 @@ struct snap_user {
   int status;
   const char *group;
   struct balance *bal;
+  int64_t quota_total;        /* quota + used_quota at load: used now = quota_total - bal->avail */
+  struct snap_limits limits;  /* rate_limits rows of scope 'user' */
 };
 
 struct cidr {
@@ -65,6 +70,10 @@ struct snap_token {
   struct cidr *nets;          /* allowed client addresses; none = any */
   size_t nnets;
   const char *group;          /* the effective group: token's, else the user's */
+  int64_t quota_total;        /* remain_quota + used_quota at load */
+  int64_t used_at_load;       /* used_quota at load, and bal->spent then: an unlimited key's */
+  int64_t spent_at_load;      /* used quota now = used_at_load + bal->spent - spent_at_load */
+  struct snap_limits limits;  /* rate_limits rows of scope 'token' */
 };
 
 /* The API an upstream speaks, from the channel type: anthropic -> the Messages API; azure -> the
@@ -92,6 +101,11 @@ struct snap_channel {
   struct curl_slist *headers; /* upstream request headers incl. auth; read-only, shared by workers */
   const char *key;            /* the upstream key in clear (NULL when none), only to redact echoes of
                                * it from upstream answers; never logged or sent anywhere else */
+  int max_concurrency;        /* 0 = no limit */
+  bool auto_disable;          /* health may disable it (channels.auto_disable) */
+  const char *test_model;     /* "" = the first model */
+  const char *status_reason;
+  struct chan_health *health; /* live state, process-wide (health.h) */
 };
 
 struct route_tier {
@@ -125,9 +139,41 @@ struct price {
 int price_unit_parse(const char *s);
 const char *price_unit_name(enum price_unit u);
 
+enum routing_mode { ROUTING_WEIGHTED, ROUTING_LATENCY };
+
 struct snap_options {
   int retry_times;                    /* extra attempts on other channels */
   int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent */
+  int64_t rate_limit_window_s;        /* the window of rpm / tpm limits */
+  enum routing_mode routing;          /* choice inside a priority tier */
+  int64_t breaker_failures;           /* failures in a row that open the breaker, 0 = never */
+  int64_t breaker_open_s;
+  bool auto_disable;                  /* channel_auto_disable: health may disable channels */
+  int64_t disable_failures;           /* failures in a row that disable a channel, 0 = never */
+  const char *disable_keywords;       /* comma list: upstream messages that mean an account error */
+  int64_t test_interval_s;            /* periodic channel tests, 0 = off */
+  bool test_all;                      /* test enabled channels too, not only auto-disabled ones */
+  int64_t test_timeout_s;
+  const char *webhook_url;            /* budget alerts and reminders, "" = log rows only */
+  int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
+  bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
+  bool display_in_currency;           /* dashboard billing: USD (else quota units) */
+};
+
+/* One budget alert (table budget_alerts). */
+struct snap_alert {
+  int64_t id;
+  bool user_scope;                    /* else token */
+  int64_t subject_id;
+  bool percent;                       /* else remain */
+  int64_t threshold;
+  int64_t fired_at, fired_total;      /* as loaded */
+};
+
+/* A user's quota reminder state (table quota_reminders). */
+struct snap_reminder {
+  int64_t user_id;
+  int64_t fired_at, fired_total;
 };
 
 struct snapshot {
@@ -145,6 +191,12 @@ struct snapshot {
   struct snap_options opt;
   struct config cfg;          /* relayd's settings published with this snapshot (admin.c sets it;
                                  a reload swaps settings and database state together) */
+  struct snap_user **users;   /* every user, by id order */
+  struct snap_token **token_list;
+  struct snap_alert *alerts;
+  size_t nalerts;
+  struct snap_reminder *reminders;
+  size_t nreminders;
 };
 
 struct secret_key;

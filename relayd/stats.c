@@ -7,6 +7,7 @@
 
 _Atomic int stats_subscribers;
 
+
 void stats_init(struct worker_stats *ws)
 {
   memset(ws, 0, sizeof *ws);

@@ -2,6 +2,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "util.h"
 
@@ -47,6 +49,9 @@ static struct {
   size_t buffer_max;          /* backlog at which new requests are refused */
   uint64_t node_id;
   atomic_bool full;           /* backlog >= buffer_max; read by workers without the lock */
+  struct writer_op *ops;      /* state changes waiting; under lock */
+  size_t nops, opcap;
+  void (*reload_hook)(void);
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .buffer_max = 100000};
 
 void writer_set_buffer_max(size_t n)
@@ -168,6 +173,101 @@ void writer_submit(const struct log_record *rec)
     pthread_cond_signal(&W.wake);
   update_full();
   pthread_mutex_unlock(&W.lock);
+}
+
+void writer_submit_op(const struct writer_op *op)
+{
+  pthread_mutex_lock(&W.lock);
+  if (W.nops == W.opcap) {
+    size_t nc = W.opcap ? W.opcap * 2 : 64;
+    struct writer_op *q = realloc(W.ops, nc * sizeof *q);
+    if (!q) {
+      log_msg(LOG_ERR, "writer op queue cannot grow: out of memory", "ops=%zu", W.nops);
+      abort();
+    }
+    W.ops = q;
+    W.opcap = nc;
+  }
+  W.ops[W.nops++] = *op;
+  pthread_cond_signal(&W.wake);
+  pthread_mutex_unlock(&W.lock);
+}
+
+void writer_set_reload_hook(void (*fn)(void))
+{
+  pthread_mutex_lock(&W.lock);
+  W.reload_hook = fn;
+  pthread_mutex_unlock(&W.lock);
+}
+
+static int exec_op_sql(const char *sql, const char *types, ...)
+{
+  struct db_stmt *st = db_prepare(W.db, sql);
+  if (!st)
+    return -1;
+  va_list ap;
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    if (types[i] == 'i')
+      db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+    else
+      db_bind_text(st, i + 1, va_arg(ap, const char *));
+  }
+  va_end(ap);
+  int rc = db_step(st) == DB_ERROR ? -1 : 0;
+  db_finalize(st);
+  return rc;
+}
+
+/* Applies one state change inside the batch's transaction. */
+static int apply_op(const struct writer_op *op, int64_t now)
+{
+  int rc = 0;
+  switch (op->kind) {
+  case WOP_CHANNEL_STATUS:
+    /* never over a manual disable; re-enable only what relayd disabled */
+    rc = exec_op_sql("UPDATE channels SET status = ?2, status_reason = ?3, status_time = ?4 "
+                     "WHERE id = ?1 AND status = ?5", "iisii", op->id, (int64_t)op->status,
+                     op->status == STATUS_ENABLED ? "" : op->reason, now,
+                     (int64_t)(op->status == STATUS_ENABLED ? 3 : STATUS_ENABLED));
+    break;
+  case WOP_CHANNEL_TESTED:
+    rc = exec_op_sql("UPDATE channels SET test_time = ?2, response_time = ?3 WHERE id = ?1", "iii", op->id,
+                     op->a, op->b);
+    break;
+  case WOP_ALERT_STATE:
+    rc = exec_op_sql("UPDATE budget_alerts SET fired_at = ?2, fired_total = ?3 WHERE id = ?1", "iii", op->id,
+                     op->a, op->b);
+    break;
+  case WOP_REMINDER_STATE:
+    rc = op->a ? exec_op_sql("INSERT INTO quota_reminders(user_id, fired_at, fired_total) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(user_id) DO UPDATE SET fired_at = excluded.fired_at, "
+                             "fired_total = excluded.fired_total", "iii", op->id, op->a, op->b)
+               : exec_op_sql("DELETE FROM quota_reminders WHERE user_id = ?1", "i", op->id);
+    break;
+  }
+  if (rc == 0 && op->text[0]) {
+    struct db_stmt *st = W.ins_log;
+    db_reset(st);
+    db_bind_text(st, 1, "");
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, LOGT_SYSTEM);
+    db_bind_text(st, 4, op->text);
+    db_bind_int64(st, 5, op->log_user_id);
+    db_bind_text(st, 6, op->log_username);
+    db_bind_int64(st, 7, 0);
+    db_bind_text(st, 8, "");
+    db_bind_int64(st, 9, op->kind == WOP_CHANNEL_STATUS || op->kind == WOP_CHANNEL_TESTED ? op->id : 0);
+    for (int i = 10; i <= 11; i++)
+      db_bind_text(st, i, "");
+    for (int i = 12; i <= 18; i++)
+      db_bind_int64(st, i, 0);
+    for (int i = 19; i <= 21; i++)
+      db_bind_text(st, i, "");
+    if (db_step(st) == DB_ERROR)
+      rc = -1;
+  }
+  return rc;
 }
 
 struct agg {
@@ -356,7 +456,7 @@ static void balance_payload(struct buf *p, const struct agg *users, size_t nu, c
   }
 }
 
-static int commit_batch(const struct log_record *recs, size_t n)
+static int commit_batch(const struct log_record *recs, size_t n, const struct writer_op *ops, size_t nops)
 {
   size_t cap = 16;
   while (cap < n * 2)
@@ -448,6 +548,9 @@ static int commit_batch(const struct log_record *recs, size_t n)
     if (db_step(st) == DB_ERROR)
       goto rollback;
   }
+  for (size_t i = 0; i < nops; i++)
+    if (apply_op(&ops[i], now) < 0)
+      goto rollback;
   for (size_t i = 0; i < nt; i++) {
     struct db_stmt *st = W.upd_token;
     db_reset(st);
@@ -493,6 +596,23 @@ committed:
       recs[i].token_bal->db_base -= recs[i].quota;
   }
   pthread_mutex_unlock(&balance_lock);
+  bool status_changed = false;
+  for (size_t i = 0; i < nops; i++) {
+    if (ops[i].kind != WOP_CHANNEL_STATUS)
+      continue;
+    status_changed = true;
+    if (ops[i].health && ops[i].status != STATUS_ENABLED) {
+      int pending = HEALTH_DISABLE_PENDING;
+      atomic_compare_exchange_strong(&ops[i].health->auto_disabled, &pending, HEALTH_DISABLED);
+    }
+  }
+  if (status_changed) {
+    pthread_mutex_lock(&W.lock);
+    void (*hook)(void) = W.reload_hook;
+    pthread_mutex_unlock(&W.lock);
+    if (hook)
+      hook();
+  }
   rc = 0;
   goto out;
 rollback:
@@ -514,12 +634,14 @@ static void *writer_main(void *arg)
   (void)arg;
   struct log_record *batch = NULL;
   size_t blen = 0;
+  struct writer_op *ops = NULL;
+  size_t nops = 0;
   int backoff_ms = WRITER_TICK_MS;
   bool trim_due = false;
   uint64_t last_trim = 0;
   for (;;) {
     pthread_mutex_lock(&W.lock);
-    if (!W.stopping && W.len < WRITER_BATCH_WAKE) {
+    if (!W.stopping && W.len < WRITER_BATCH_WAKE && !W.nops) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_nsec += (long)backoff_ms * 1000000L;
@@ -529,22 +651,26 @@ static void *writer_main(void *arg)
     }
     bool stopping = W.stopping;
     bool fresh = false;
-    if (!batch && W.len) {
+    if (!batch && !ops && (W.len || W.nops)) {
       /* take the whole queue; workers start a fresh one */
       batch = W.queue;
       blen = W.len;
       W.queue = NULL;
       W.len = W.cap = 0;
       fresh = true;
+      ops = W.ops;
+      nops = W.nops;
+      W.ops = NULL;
+      W.nops = W.opcap = 0;
     }
     W.committing = blen;
     pthread_mutex_unlock(&W.lock);
     if (fresh && writer_access_log())
       access_lines(batch, blen);
 
-    if (batch) {
+    if (batch || ops) {
       uint64_t t0 = now_us_mono();
-      int rc = commit_batch(batch, blen);
+      int rc = commit_batch(batch, blen, ops, nops);
       uint64_t took = now_us_mono() - t0;
       pthread_mutex_lock(&W.lock);
       if (rc == 0) {
@@ -562,6 +688,9 @@ static void *writer_main(void *arg)
         free(batch);
         batch = NULL;
         blen = 0;
+        free(ops);
+        ops = NULL;
+        nops = 0;
         backoff_ms = WRITER_TICK_MS;
         trim_due = true;
         continue;       /* more may have queued meanwhile */
@@ -573,6 +702,9 @@ static void *writer_main(void *arg)
         free(batch);
         batch = NULL;
         blen = 0;
+        free(ops);
+        ops = NULL;
+        nops = 0;
       }
       continue;
     }
@@ -585,7 +717,7 @@ static void *writer_main(void *arg)
     }
     if (stopping) {
       pthread_mutex_lock(&W.lock);
-      bool empty = W.len == 0;
+      bool empty = W.len == 0 && W.nops == 0;
       pthread_mutex_unlock(&W.lock);
       if (empty)
         break;
@@ -652,6 +784,8 @@ void writer_stop(void)
   db_close(W.db);
   free(W.queue);
   W.queue = NULL;
+  free(W.ops);
+  W.ops = NULL;
 }
 
 void writer_get_stats(struct writer_stats *out)

@@ -35,6 +35,7 @@
 #include "snapshot.h"
 
 struct db;
+struct chan_health;
 
 /* LOGT_ACCESS: not a database row; only an access log line (a request that was never billed). */
 enum log_type { LOGT_ACCESS = 0, LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
@@ -75,6 +76,26 @@ struct writer_stats {
 
 /* Before writer_start: the backlog at which writer_full() turns true. */
 void writer_set_buffer_max(size_t n);
+/* State changes relayd makes itself (channel health, alerts), committed with the next batch. */
+enum writer_op_kind {
+  WOP_CHANNEL_STATUS,   /* id = channel: status (1 re-enable from 3, 3 auto-disable from 1), reason */
+  WOP_CHANNEL_TESTED,   /* id = channel: a = test_time, b = response_time (ms) */
+  WOP_ALERT_STATE,      /* id = budget_alerts.id: a = fired_at (0 re-arms), b = fired_total */
+  WOP_REMINDER_STATE,   /* id = user: a = fired_at (0 re-arms), b = fired_total */
+};
+
+struct writer_op {
+  enum writer_op_kind kind;
+  int64_t id;
+  int status;
+  int64_t a, b;
+  char text[256];             /* a system log row (type 4) with this content when not empty */
+  char reason[200];           /* WOP_CHANNEL_STATUS to 3: channels.status_reason */
+  int64_t log_user_id;        /* the log row's user (alerts), channel_id = id for channel ops */
+  char log_username[64];
+  struct chan_health *health; /* WOP_CHANNEL_STATUS: its auto_disabled flag follows the commit */
+};
+
 int writer_start(const char *db_url, char *err, size_t errlen);
 /* access_log: one log line per record taken from the queue, formatted on the writer thread (never
  * on a worker), whatever the commit does. Set at start and on reload. */
@@ -92,6 +113,10 @@ int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errle
 bool writer_full(void);
 /* This process's random id, the first word of its relay_balance notifications. */
 uint64_t writer_node_id(void);
+/* Queues a state change (copied). */
+void writer_submit_op(const struct writer_op *op);
+/* fn runs on the writer thread after a commit that changed a channel's status (admin.c: reload). */
+void writer_set_reload_hook(void (*fn)(void));
 void writer_submit(const struct log_record *rec);
 /* Commits everything still queued, then stops the thread. */
 void writer_stop(void);

@@ -242,6 +242,12 @@ static struct {
 
 static atomic_bool g_shutting;
 
+/* POST /__mock/defaults replaces the defaults (startup flags + the posted keys); its parsed body
+ * stays alive while they borrow from it (headers). */
+static pthread_mutex_t defaults_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct behaviour startup_defaults;
+static cJSON *defaults_doc;
+
 /* ------------------------------------------------------------------------------------------ */
 /* timer thread: a min-heap of deadlines, each resuming one suspended connection                */
 
@@ -495,6 +501,8 @@ enum route {
   RT_MODEL_ONE,
   RT_MOCK_REQUESTS,
   RT_MOCK_RESET,
+  RT_MOCK_DEFAULTS, /* POST /__mock/defaults: new default behaviour ("mock" keys) from now on */
+  RT_WEBHOOK,       /* POST /webhook...: answered 200 and recorded (a webhook receiver for tests) */
   RT_MESSAGES,    /* Anthropic POST /v1/messages */
   RT_GEM_GEN,     /* Gemini POST /v1beta/models/{model}:generateContent */
   RT_GEM_STREAM,  /* Gemini POST /v1beta/models/{model}:streamGenerateContent */
@@ -558,6 +566,7 @@ struct req {
   bool too_large;
   cJSON *doc;   /* parsed body (may be NULL) */
   cJSON *xmock; /* parsed X-Mock header (may be NULL) */
+  cJSON *xmock_headers_copy; /* the default headers, copied (may be NULL) */
   struct behaviour b;
 
   /* the prepared answer */
@@ -608,6 +617,7 @@ static void req_free(struct req *r)
   free(r->body);
   cJSON_Delete(r->doc);
   cJSON_Delete(r->xmock);
+  cJSON_Delete(r->xmock_headers_copy);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
@@ -1820,7 +1830,11 @@ static void prepare_media(struct req *r, const char *url)
 static void prepare(struct req *r, const char *url)
 {
   char err[640];
+  pthread_mutex_lock(&defaults_mu);
   r->b = cfg.defaults;
+  if (r->b.headers) /* borrowed from defaults_doc, which a later POST may free: copy */
+    r->b.headers = r->xmock_headers_copy = cJSON_Duplicate(r->b.headers, 1);
+  pthread_mutex_unlock(&defaults_mu);
   if (r->too_large) {
     set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
     return;
@@ -2263,6 +2277,7 @@ static enum route route_of(const char *method, const char *url)
       {"/v1/chat/completions", true, RT_CHAT},   {"/v1/completions", true, RT_COMPLETIONS},
       {"/v1/embeddings", true, RT_EMBEDDINGS},   {"/v1/models", false, RT_MODELS},
       {"/__mock/requests", false, RT_MOCK_REQUESTS}, {"/__mock/reset", true, RT_MOCK_RESET},
+      {"/__mock/defaults", true, RT_MOCK_DEFAULTS},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     if (strcmp(url, table[i].path) == 0)
@@ -2272,6 +2287,7 @@ static enum route route_of(const char *method, const char *url)
   enum route mr = media_route(url);
   if (mr != RT_NOT_FOUND) return post ? mr : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
+  if (strncmp(url, "/webhook", 8) == 0 && post) return RT_WEBHOOK;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
     if (colon && colon > m && !memchr(m, '/', (size_t)(colon - m))) {
@@ -2416,6 +2432,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       record_reset();
       return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
     }
+    if (r->route == RT_MOCK_DEFAULTS) {
+      char err[256];
+      cJSON *doc = r->body_len > 0 && !r->too_large ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+      struct behaviour nb = startup_defaults;
+      if (!doc || !apply_mock(&nb, doc, err, sizeof err)) {
+        cJSON_Delete(doc);
+        return queue_error_now(conn, DL_OPENAI, 400, doc ? err : "the body must be a JSON object of mock keys",
+                               "invalid_request_error", "mock_invalid");
+      }
+      pthread_mutex_lock(&defaults_mu);
+      cfg.defaults = nb;
+      cJSON_Delete(defaults_doc);
+      defaults_doc = doc;
+      pthread_mutex_unlock(&defaults_mu);
+      return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+    }
+    if (r->route == RT_WEBHOOK) {
+      if (r->body_len > 0 && !r->too_large) r->doc = cJSON_ParseWithLength(r->body, r->body_len);
+      record_request(r, method, url);
+      return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+    }
     if (r->route == RT_IMAGES_EDIT || r->route == RT_TRANSCRIBE || r->route == RT_TRANSLATE) {
       if (!r->too_large) r->form = form_parse(conn, r->body, r->body_len);
     } else if (r->body_len > 0 && !r->too_large) {
@@ -2471,6 +2508,8 @@ static void usage(FILE *f)
       "                        drip_ms             stream: one byte at a time, N ms apart\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
+      "  POST /__mock/defaults {mock keys}: the defaults become the startup flags plus these keys.\n"
+      "  POST /webhook...: answered 200 {\"ok\":true} and recorded (a webhook receiver).\n"
       "  POST /v1/messages (Anthropic; needs x-api-key and anthropic-version headers; a tool_use\n"
       "    answer when \"tools\" are given and the last user message says \"use tool\"; the same\n"
       "    rule gives chat tool_calls and Gemini functionCall answers, streamed or not),\n"
@@ -2638,6 +2677,7 @@ static void parse_args(int argc, char **argv)
   }
   if (cfg.nmodels == 0) set_models("gpt-4o,gpt-4o-mini,gpt-3.5-turbo,text-embedding-3-small");
   build_models_json();
+  startup_defaults = cfg.defaults;
 }
 
 /* Raises RLIMIT_NOFILE as far as allowed; returns the soft limit now in force. */
@@ -2762,5 +2802,6 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < cfg.nmodels; i++) free(cfg.models[i]);
   free(cfg.models);
   free(cfg.models_json);
+  cJSON_Delete(defaults_doc);
   return 0;
 }

@@ -30,7 +30,8 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   [ "$(sql "SELECT other FROM channels WHERE name='az'")" = '{"api_version":"2024-10-21"}' ]
   run gwctl channel list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  NAME          TYPE       STATUS   PRIORITY  WEIGHT  TAG    GROUP    MODELS       BASE_URL')" ]
+  [[ "${lines[0]}" == "ID  NAME          TYPE       STATUS   PRIORITY  WEIGHT  TAG    GROUP    MODELS       BASE_URL  "* ]]
+  [[ "${lines[0]}" == *"  MAXCONC  REASON" ]]
   [ "${#lines[@]}" -eq 10 ]
   [ "$(gwj 'len(d)' channel list --tag fleet)" = 7 ]
   run gwctl channel show az

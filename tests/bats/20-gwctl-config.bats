@@ -13,8 +13,9 @@ setup() {
 @test "config list, get, set, unset; known keys only, values checked" {
   run gwctl config list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'KEY                           VALUE  DEFAULT  SET  SUMMARY')" ]
-  [ "$(gwj '[(o["key"], o["value"], o["set"]) for o in d]' config list)" = '[["retry_times", "2", false], ["preconsume_completion_tokens", "256", false]]' ]
+  [ "${lines[0]}" = "$(printf 'KEY                           VALUE     DEFAULT   SET  SUMMARY')" ]
+  [ "$(gwj '[(o["key"], o["value"], o["set"]) for o in d][:3]' config list)" = '[["retry_times", "2", false], ["preconsume_completion_tokens", "256", false], ["rate_limit_window_s", "60", false]]' ]
+  [ "$(gwj '[o["key"] for o in d if o["key"] in ("routing", "webhook_url", "breaker_failures")]' config list)" = '["routing", "breaker_failures", "webhook_url"]' ]
   [ "$(gwctl config get retry_times)" = 2 ]
   gwctl config set retry_times 0
   [ "$(gwctl config get retry_times)" = 0 ]

@@ -149,7 +149,7 @@ zcomp() {
   [ "$(bcomp channel edit east --tag '')" = blue ]
   [ "$(bcomp channel edit --tag b)" = blue ]
   [ "$(bcomp log list --model m-)" = "m-one m-two" ]
-  [ "$(bcomp config get '')" = "preconsume_completion_tokens retry_times" ]
+  [ "$(bcomp config get '')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url" ]
   [ "$(bcomp group rm v)" = vip ]
   # no database: no names, no error output, no file created
   [ -z "$(RELAY_DB="sqlite:$BATS_TEST_TMPDIR/x/none.db" bcomp user show '' 2>&1)" ]
@@ -178,7 +178,7 @@ zcomp() {
   [ "$(zcomp token create --user '' | tr '\n' ' ')" = "alice bob " ]
   [ "$(zcomp channel edit east --tag '')" = blue ]
   [ "$(zcomp log stats --by '' | tr '\n' ' ')" = "channel day model user " ]
-  [ "$(zcomp config get '' | tr '\n' ' ')" = "preconsume_completion_tokens retry_times " ]
+  [ "$(zcomp config get '' | tr '\n' ' ')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url " ]
   [ "$(zcomp --db '')" = "<files>" ]
   [ "$(zcomp --db "$RELAY_DB" user edit '' | tr '\n' ' ')" = "alice bob " ]
   [ -z "$(RELAY_DB="sqlite:$BATS_TEST_TMPDIR/x/none.db" zcomp user show '' 2>&1)" ]

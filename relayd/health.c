@@ -1,0 +1,284 @@
+/* health: see health.h. */
+#include "health.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+#include "writer.h"
+
+#define EWMA_ALPHA 0.3
+
+/* channel id -> struct chan_health; touched only when snapshots load (admin thread) */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strmap table;
+
+struct chan_health *health_state(int64_t channel_id)
+{
+  char key[32];
+  snprintf(key, sizeof key, "%lld", (long long)channel_id);
+  pthread_mutex_lock(&table_lock);
+  if (!table.slots)
+    strmap_init(&table, 64);
+  struct chan_health *h = strmap_get(&table, key);
+  if (!h) {
+    h = calloc(1, sizeof *h);
+    char *k = strdup(key);
+    if (!h || !k)
+      abort();
+    h->id = channel_id;
+    strmap_put(&table, k, h);
+  }
+  pthread_mutex_unlock(&table_lock);
+  return h;
+}
+
+void health_shutdown(void)
+{
+  pthread_mutex_lock(&table_lock);
+  for (size_t i = 0; i < table.nslots; i++) {
+    void *v;
+    const char *k = strmap_slot(&table, i, &v);
+    if (k) {
+      free((char *)k);
+      free(v);
+    }
+  }
+  strmap_free(&table);
+  pthread_mutex_unlock(&table_lock);
+}
+
+void health_fold_status(struct chan_health *h, int before, int db_status)
+{
+  if (db_status == 3) {
+    atomic_store(&h->auto_disabled, HEALTH_DISABLED);
+  } else if (db_status == STATUS_DISABLED) {
+    atomic_store(&h->auto_disabled, HEALTH_ENABLED);      /* a manual disable rules */
+  } else if (before == HEALTH_DISABLED) {
+    /* relayd's disable was committed before this read, and the row says enabled again: an
+     * administrator (or a passing test) re-enabled it: start afresh */
+    int expect = HEALTH_DISABLED;
+    if (atomic_compare_exchange_strong(&h->auto_disabled, &expect, HEALTH_ENABLED)) {
+      atomic_store(&h->consecutive_failures, 0);
+      atomic_store(&h->open_until_ms, 0);
+      atomic_store(&h->trial, 0);
+    }
+  }
+  /* HEALTH_DISABLE_PENDING: the writer has not committed yet; the flag stays */
+}
+
+int64_t health_open_for_ms(const struct chan_health *h, int64_t now_ms)
+{
+  int64_t until = atomic_load_explicit(&h->open_until_ms, memory_order_relaxed);
+  return until > now_ms ? until - now_ms : 0;
+}
+
+enum health_pick health_check(const struct snap_channel *c, int64_t now_ms)
+{
+  struct chan_health *h = c->health;
+  if (atomic_load_explicit(&h->auto_disabled, memory_order_relaxed) != HEALTH_ENABLED)
+    return PICK_DISABLED;
+  int64_t until = atomic_load_explicit(&h->open_until_ms, memory_order_relaxed);
+  if (until) {
+    if (until > now_ms)
+      return PICK_OPEN;
+    if (atomic_load_explicit(&h->trial, memory_order_relaxed))
+      return PICK_OPEN;         /* half-open and its one trial is running */
+  }
+  if (c->max_concurrency > 0 && atomic_load_explicit(&h->in_flight, memory_order_relaxed) >= c->max_concurrency)
+    return PICK_BUSY;
+  return PICK_OK;
+}
+
+bool health_acquire(const struct snap_channel *c, int64_t now_ms, bool *trial)
+{
+  struct chan_health *h = c->health;
+  *trial = false;
+  int64_t until = atomic_load_explicit(&h->open_until_ms, memory_order_relaxed);
+  if (until) {
+    if (until > now_ms)
+      return false;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&h->trial, &zero, 1))
+      return false;
+    *trial = true;
+  }
+  if (c->max_concurrency > 0) {
+    int cur = atomic_load_explicit(&h->in_flight, memory_order_relaxed);
+    do {
+      if (cur >= c->max_concurrency) {
+        if (*trial)
+          atomic_store(&h->trial, 0);
+        *trial = false;
+        atomic_fetch_add_explicit(&h->busy_total, 1, memory_order_relaxed);
+        return false;
+      }
+    } while (!atomic_compare_exchange_weak(&h->in_flight, &cur, cur + 1));
+  } else {
+    atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
+  }
+  return true;
+}
+
+void health_latency(struct chan_health *h, double ms)
+{
+  if (ms < 0.001)
+    ms = 0.001;           /* 0 means "no sample" */
+  uint64_t old = atomic_load_explicit(&h->ewma_bits, memory_order_relaxed), nb;
+  do {
+    double cur;
+    memcpy(&cur, &old, sizeof cur);
+    double next = cur > 0 ? cur + EWMA_ALPHA * (ms - cur) : ms;
+    memcpy(&nb, &next, sizeof nb);
+  } while (!atomic_compare_exchange_weak(&h->ewma_bits, &old, nb));
+}
+
+double health_ewma_ms(const struct chan_health *h)
+{
+  uint64_t b = atomic_load_explicit(&h->ewma_bits, memory_order_relaxed);
+  double v;
+  memcpy(&v, &b, sizeof v);
+  return v;
+}
+
+void health_auto_disable(const struct snap_channel *c, const char *reason)
+{
+  int expect = HEALTH_ENABLED;
+  if (!atomic_compare_exchange_strong(&c->health->auto_disabled, &expect, HEALTH_DISABLE_PENDING))
+    return;             /* already disabled (or being disabled) */
+  atomic_fetch_add(&c->health->disabled_total, 1);
+  log_msg(LOG_WARN, "channel auto-disabled", "channel_id=%lld name=\"%s\" reason=\"%s\"", (long long)c->id,
+          c->name, reason);
+  struct writer_op op;
+  memset(&op, 0, sizeof op);
+  op.kind = WOP_CHANNEL_STATUS;
+  op.id = c->id;
+  op.status = 3;
+  op.health = c->health;
+  snprintf(op.reason, sizeof op.reason, "%s", reason);
+  snprintf(op.text, sizeof op.text, "channel %s auto-disabled: %s", c->name, reason);
+  writer_submit_op(&op);
+}
+
+void health_release(const struct snap_channel *c, const struct snap_options *o, bool trial,
+                    enum health_outcome out, double ttfb_ms, const char *detail)
+{
+  struct chan_health *h = c->health;
+  atomic_fetch_sub_explicit(&h->in_flight, 1, memory_order_relaxed);
+  int64_t now = now_unix_ms();
+  char reason[240];
+  switch (out) {
+  case OUTCOME_OK:
+  case OUTCOME_CLIENT:
+    atomic_store_explicit(&h->consecutive_failures, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&h->open_until_ms, memory_order_relaxed))
+      atomic_store(&h->open_until_ms, 0);
+    if (out == OUTCOME_OK && ttfb_ms >= 0)
+      health_latency(h, ttfb_ms);
+    break;
+  case OUTCOME_FAIL: {
+    atomic_fetch_add_explicit(&h->failures_total, 1, memory_order_relaxed);
+    int n = atomic_fetch_add(&h->consecutive_failures, 1) + 1;
+    if (o->breaker_failures > 0 && (trial || n >= o->breaker_failures)) {
+      int64_t until = atomic_load(&h->open_until_ms);
+      /* open it (or again, after a failed trial); a breaker already open stays as it is */
+      if (trial || until == 0) {
+        atomic_store(&h->open_until_ms, now + o->breaker_open_s * 1000);
+        atomic_fetch_add(&h->opened_total, 1);
+        log_msg(LOG_WARN, trial ? "circuit breaker: trial failed, open again" : "circuit breaker open",
+                "channel_id=%lld failures=%d open_s=%lld", (long long)c->id, n, (long long)o->breaker_open_s);
+      }
+    }
+    if (o->auto_disable && c->auto_disable && o->disable_failures > 0 && n >= o->disable_failures) {
+      snprintf(reason, sizeof reason, "%d failures in a row, the last: %s", n, detail ? detail : "");
+      health_auto_disable(c, reason);
+    }
+    break;
+  }
+  case OUTCOME_ACCOUNT:
+    atomic_fetch_add_explicit(&h->failures_total, 1, memory_order_relaxed);
+    atomic_fetch_add(&h->consecutive_failures, 1);
+    if (o->auto_disable && c->auto_disable) {
+      snprintf(reason, sizeof reason, "authentication or account error: %s", detail ? detail : "");
+      health_auto_disable(c, reason);
+    }
+    break;
+  case OUTCOME_ABANDON:
+    break;
+  }
+  if (trial)
+    atomic_store(&h->trial, 0);
+}
+
+/* One API's account-error markers (codes, types, message keywords). */
+static const char *const account_codes[] = {"invalid_api_key", "account_deactivated", "billing_not_active",
+                                            "API_KEY_INVALID", NULL};
+static const char *const account_types[] = {"insufficient_quota", "authentication_error", "permission_error",
+                                            "forbidden", "billing_error", NULL};
+static const char *const account_words[] = {"credit", "balance", "your access was terminated",
+                                            "organization has been disabled", "api key not valid",
+                                            "api key expired", "account has been deactivated", NULL};
+
+static bool contains_ci(const char *hay, const char *needle, size_t nlen)
+{
+  if (!nlen)
+    return false;
+  for (const char *p = hay; *p; p++)
+    if (strncasecmp(p, needle, nlen) == 0)
+      return true;
+  return false;
+}
+
+static bool in_list(const char *v, const char *const *list)
+{
+  for (; v && *list; list++)
+    if (strcmp(v, *list) == 0)
+      return true;
+  return false;
+}
+
+enum health_outcome health_classify(long status, const char *body, size_t len, const char *keywords)
+{
+  if (status >= 200 && status < 300)
+    return OUTCOME_OK;
+  if (status == 401 || status == 402 || status == 403)
+    return OUTCOME_ACCOUNT;
+  if (status == 0 || status == 408 || status == 429 || status >= 500)
+    return OUTCOME_FAIL;
+  /* another 4xx: an account error only when the body says so */
+  enum health_outcome out = OUTCOME_CLIENT;
+  cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+  const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+  const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+  const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+  /* google.rpc errors carry the reason in details[].reason */
+  const cJSON *d, *details = cJSON_GetObjectItemCaseSensitive(e, "details");
+  cJSON_ArrayForEach(d, details)
+  if (in_list(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "reason")), account_codes))
+    out = OUTCOME_ACCOUNT;
+  if (in_list(code, account_codes) || in_list(type, account_types))
+    out = OUTCOME_ACCOUNT;
+  for (const char *const *w = account_words; msg && out != OUTCOME_ACCOUNT && *w; w++)
+    if (contains_ci(msg, *w, strlen(*w)))
+      out = OUTCOME_ACCOUNT;
+  while (msg && out != OUTCOME_ACCOUNT && keywords && *keywords) {
+    size_t n = strcspn(keywords, ",");
+    while (n && keywords[0] == ' ')
+      keywords++, n--;
+    if (contains_ci(msg, keywords, n))
+      out = OUTCOME_ACCOUNT;
+    keywords += n;
+    if (*keywords == ',')
+      keywords++;
+  }
+  cJSON_Delete(j);
+  return out;
+}

@@ -1,0 +1,88 @@
+/*
+ * health: the live state of each channel (open upstream requests, consecutive failures, circuit
+ * breaker, latency average, auto-disable) and the rules that change it.
+ *
+ * The states live in a process-wide table keyed by channel id that survives reloads; a snapshot's
+ * channels point at theirs (health_state() at load). Workers read and change them with atomics only.
+ *   - Concurrency: health_acquire() admits a request on a channel only while in_flight is below
+ *     max_concurrency (a CAS, exact per node); health_release() ends it.
+ *   - Failures (connect errors, timeouts, 5xx, 429) count consecutively; a success (2xx) or an
+ *     answered client error (other 4xx) resets the count. breaker_failures in a row open the
+ *     breaker for breaker_open_s: the channel is skipped; then one request at a time may try it
+ *     (half-open); success closes it, failure opens it again.
+ *   - Auto-disable (channels with auto_disable = 1, option channel_auto_disable on): at once on an
+ *     authentication or account error (HTTP 401/402/403, or the error codes, types and messages
+ *     One API treats as account errors), and after channel_disable_failures failures in a row.
+ *     The worker marks the channel at once (it stops being chosen) and hands the status change
+ *     (channels.status = 3, status_reason) to the writer, which asks for a reload after committing.
+ *   - Latency: an exponentially weighted moving average (alpha 0.3) of the time to the first
+ *     byte of the upstream's answer (headers and first data; for a non-streaming answer that is
+ *     nearly all of it) on successful requests and channel tests; routing = latency picks the
+ *     lowest inside a priority tier.
+ * Callers: snapshot.c (load), relay.c (routing and outcomes), monitor.c (tests, re-enable),
+ * admin.c (stats, channel_test). Never: blocks a worker, touches the database (the writer does).
+ */
+#ifndef RELAY_HEALTH_H
+#define RELAY_HEALTH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct snap_channel;
+struct snap_options;
+
+enum { HEALTH_ENABLED = 0, HEALTH_DISABLE_PENDING = 1, HEALTH_DISABLED = 2 };
+
+struct chan_health {
+  int64_t id;
+  _Atomic int in_flight;              /* upstream requests open now, all workers */
+  _Atomic int consecutive_failures;
+  _Atomic int64_t open_until_ms;      /* breaker: 0 closed; later than now open; else half-open */
+  _Atomic int trial;                  /* 1 while the half-open trial request runs */
+  _Atomic int auto_disabled;          /* HEALTH_*: 1 = the writer has not committed it yet */
+  _Atomic uint64_t ewma_bits;         /* latency average in ms (a double); 0 = no sample yet */
+  _Atomic uint64_t failures_total, opened_total, disabled_total, busy_total;
+};
+
+enum health_outcome {
+  OUTCOME_OK,          /* 2xx */
+  OUTCOME_CLIENT,      /* the upstream answered a client error (4xx): alive */
+  OUTCOME_FAIL,        /* connect error, timeout, 5xx, 429, broken stream */
+  OUTCOME_ACCOUNT,     /* authentication / account error: disable */
+  OUTCOME_ABANDON,     /* the client left or relayd stopped: says nothing about the channel */
+};
+
+enum health_pick { PICK_OK, PICK_BUSY, PICK_OPEN, PICK_DISABLED };
+
+struct chan_health *health_state(int64_t channel_id);
+void health_shutdown(void);
+
+/* At load: the database status of the channel folds into the live flag (an administrator enabled
+ * or disabled it). before is the flag read before the database was read. */
+void health_fold_status(struct chan_health *h, int before, int db_status);
+
+/* Whether c may be chosen now (no side effect). */
+enum health_pick health_check(const struct snap_channel *c, int64_t now_ms);
+/* Takes a slot on c (and the half-open trial when the breaker is half-open). false: lost a race,
+ * choose again. */
+bool health_acquire(const struct snap_channel *c, int64_t now_ms, bool *trial);
+/* Ends what health_acquire took and applies the outcome. ttfb_ms < 0: no latency sample. detail
+ * is a short description for the disable reason (upstream status and message). */
+void health_release(const struct snap_channel *c, const struct snap_options *o, bool trial,
+                    enum health_outcome out, double ttfb_ms, const char *detail);
+/* Records a latency sample. */
+void health_latency(struct chan_health *h, double ms);
+double health_ewma_ms(const struct chan_health *h);
+/* ms until the breaker lets a trial through, 0 when it is closed or half-open. */
+int64_t health_open_for_ms(const struct chan_health *h, int64_t now_ms);
+
+/* The outcome of an upstream answer: status (0 = no answer), its error body, and the keywords of
+ * option channel_disable_keywords (comma list, may be NULL). */
+enum health_outcome health_classify(long status, const char *body, size_t len, const char *keywords);
+
+/* Marks c auto-disabled and queues the status change for the writer (once). */
+void health_auto_disable(const struct snap_channel *c, const char *reason);
+
+#endif

@@ -1,0 +1,483 @@
+/* monitor: see monitor.h. */
+#include "monitor.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "health.h"
+#include "log.h"
+#include "secret.h"
+#include "snapshot.h"
+#include "util.h"
+#include "writer.h"
+
+#define TICK_MS 500
+#define WEBHOOK_TIMEOUT_S 5L
+#define WEBHOOK_TRIES 3
+
+static struct {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  bool stop, started;
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* ---------------------------------------------------------------- probes */
+
+static size_t keep_start(char *p, size_t size, size_t n, void *ud)
+{
+  struct probe_result *r = ud;
+  size_t room = sizeof r->body - 1 - r->body_len, take = size * n < room ? size * n : room;
+  memcpy(r->body + r->body_len, p, take);
+  r->body_len += take;
+  r->body[r->body_len] = '\0';
+  return size * n;
+}
+
+int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out)
+{
+  out->status = 0;
+  out->latency_ms = 0;
+  out->body[0] = out->error[0] = '\0';
+  out->body_len = 0;
+  if (c->api == UPSTREAM_ANTHROPIC || c->api == UPSTREAM_GEMINI) {
+    snprintf(out->error, sizeof out->error, "channel %lld (%s) is of type %s: channel tests speak only the "
+             "OpenAI API (openai-compatible and azure channels)", (long long)c->id, c->name, c->type);
+    return -1;
+  }
+  const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
+  snprintf(out->model, sizeof out->model, "%s", m);
+  char url[2048];
+  bool rerank = c->api == UPSTREAM_COHERE || c->api == UPSTREAM_JINA;   /* they serve only /v1/rerank */
+  if (channel_url(c, rerank ? "/v1/rerank" : "/v1/chat/completions", m, url, sizeof url, out->error,
+                  sizeof out->error) < 0)
+    return -1;
+  struct buf body;
+  buf_init(&body, 4096);
+  buf_append_str(&body, "{\"model\":");
+  buf_append_json_str(&body, m);
+  buf_append_str(&body, rerank ? ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}"
+                               : ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
+  CURL *e = curl_easy_init();
+  if (!e) {
+    buf_free(&body);
+    snprintf(out->error, sizeof out->error, "cannot start libcurl");
+    return -1;
+  }
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_start);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+  uint64_t t0 = now_us_mono();
+  CURLcode rc = curl_easy_perform(e);
+  out->latency_ms = (double)(now_us_mono() - t0) / 1000.0;
+  if (rc == CURLE_OK)
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out->status);
+  else
+    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+  curl_easy_cleanup(e);
+  buf_free(&body);
+  /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
+  out->body_len = secret_redact(out->body, out->body_len, c->key);
+  out->body[out->body_len] = '\0';
+  return 0;
+}
+
+/* A periodic test of one channel and what follows from it. */
+static void test_channel(const struct snapshot *s, const struct snap_channel *c)
+{
+  struct probe_result pr;
+  if (monitor_probe(c, NULL, (long)s->opt.test_timeout_s, &pr) < 0)
+    return;
+  bool passed = pr.status >= 200 && pr.status < 300;
+  struct writer_op op;
+  memset(&op, 0, sizeof op);
+  op.kind = WOP_CHANNEL_TESTED;
+  op.id = c->id;
+  op.a = now_unix();
+  op.b = passed ? (int64_t)(pr.latency_ms + 0.5) : 0;
+  writer_submit_op(&op);
+  int flag = atomic_load(&c->health->auto_disabled);
+  if (passed) {
+    health_latency(c->health, pr.latency_ms);
+    if (c->status == 3 && flag == HEALTH_DISABLED) {
+      memset(&op, 0, sizeof op);
+      op.kind = WOP_CHANNEL_STATUS;
+      op.id = c->id;
+      op.status = STATUS_ENABLED;
+      snprintf(op.text, sizeof op.text, "channel %s re-enabled: a test passed (HTTP %ld in %.0f ms)", c->name,
+               pr.status, pr.latency_ms);
+      log_msg(LOG_INFO, "channel re-enabled by a passing test", "channel_id=%lld name=\"%s\" latency_ms=%.0f",
+              (long long)c->id, c->name, pr.latency_ms);
+      writer_submit_op(&op);
+    }
+    return;
+  }
+  log_msg(LOG_INFO, "channel test failed", "channel_id=%lld name=\"%s\" status=%ld error=\"%s\"", (long long)c->id,
+          c->name, pr.status, pr.error);
+  if (c->status == STATUS_ENABLED && pr.status &&
+      health_classify(pr.status, pr.body, pr.body_len, s->opt.disable_keywords) == OUTCOME_ACCOUNT &&
+      s->opt.auto_disable && c->auto_disable) {
+    char reason[200];
+    cJSON *j = cJSON_ParseWithLength(pr.body, pr.body_len);
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "error"), "message"));
+    snprintf(reason, sizeof reason, "authentication or account error: a channel test got HTTP %ld: %.120s",
+             pr.status, msg ? msg : pr.body);
+    cJSON_Delete(j);
+    health_auto_disable(c, reason);
+  }
+}
+
+static void run_tests(const struct snapshot *s)
+{
+  for (size_t i = 0; i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    bool auto_disabled = c->status == 3;
+    if (!auto_disabled && !(s->opt.test_all && c->status == STATUS_ENABLED))
+      continue;
+    pthread_mutex_lock(&M.lock);
+    bool stop = M.stop;
+    pthread_mutex_unlock(&M.lock);
+    if (stop)
+      return;
+    test_channel(s, c);
+  }
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+/* What this process decided about an alert (or a user's reminder), until a snapshot confirms it. */
+struct alert_state {
+  int64_t fired_at, fired_total;
+  bool confirmed;              /* a snapshot showed the same state: the database has it */
+};
+
+static struct strmap states;   /* "a<id>" / "r<user id>" -> struct alert_state; monitor thread only */
+
+static struct alert_state *state_of(const char *key, int64_t loaded_at, int64_t loaded_total)
+{
+  struct alert_state *st = strmap_get(&states, key);
+  if (!st) {
+    st = calloc(1, sizeof *st);
+    char *k = strdup(key);
+    if (!st || !k)
+      abort();
+    st->fired_at = loaded_at;
+    st->fired_total = loaded_total;
+    st->confirmed = true;
+    strmap_put(&states, k, st);
+    return st;
+  }
+  if (st->fired_at == loaded_at) {
+    st->confirmed = true;
+    st->fired_total = loaded_total;
+  } else if (st->confirmed) {
+    /* the database changed under us: an administrator re-armed (or set) it */
+    st->fired_at = loaded_at;
+    st->fired_total = loaded_total;
+  }
+  return st;
+}
+
+struct webhook {
+  char *body;
+  int tries;
+};
+static struct webhook *hooks;  /* monitor thread only */
+static size_t nhooks;
+
+static void queue_webhook(cJSON *o)
+{
+  char *body = cJSON_PrintUnformatted(o);
+  if (!body)
+    return;
+  struct webhook *h = realloc(hooks, (nhooks + 1) * sizeof *hooks);
+  if (!h) {
+    cJSON_free(body);
+    return;
+  }
+  hooks = h;
+  hooks[nhooks].body = body;
+  hooks[nhooks].tries = 0;
+  nhooks++;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+  (void)p;
+  (void)ud;
+  return size * n;
+}
+
+static void deliver_webhooks(const char *url)
+{
+  size_t kept = 0;
+  for (size_t i = 0; i < nhooks; i++) {
+    struct webhook *h = &hooks[i];
+    long status = 0;
+    CURLcode rc = CURLE_FAILED_INIT;
+    if (url && *url) {
+      CURL *e = curl_easy_init();
+      struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+      if (e) {
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, WEBHOOK_TIMEOUT_S);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "relayd/" RELAY_VERSION);
+        rc = curl_easy_perform(e);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(e);
+      }
+      curl_slist_free_all(hd);
+    }
+    bool ok = rc == CURLE_OK && status >= 200 && status < 300;
+    if (ok || !url || !*url || ++h->tries >= WEBHOOK_TRIES) {
+      if (!ok && url && *url)
+        log_msg(LOG_WARN, "webhook not delivered, dropped", "tries=%d status=%ld error=\"%s\"", h->tries, status,
+                curl_easy_strerror(rc));
+      cJSON_free(h->body);
+      continue;
+    }
+    hooks[kept++] = *h;
+  }
+  nhooks = kept;
+}
+
+static int cmp_user(const void *key, const void *elem)
+{
+  int64_t id = *(const int64_t *)key, other = (*(struct snap_user *const *)elem)->id;
+  return id < other ? -1 : id > other;
+}
+
+static int cmp_token(const void *key, const void *elem)
+{
+  int64_t id = *(const int64_t *)key, other = (*(struct snap_token *const *)elem)->id;
+  return id < other ? -1 : id > other;
+}
+
+static void fire(cJSON *who, const char *event, const char *kind, int64_t threshold, int64_t used, int64_t remain,
+                 int64_t total, int64_t user_id, const char *username, const char *text)
+{
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "event", event);
+  cJSON_AddItemToObject(o, "who", who);
+  cJSON *th = cJSON_AddObjectToObject(o, "threshold");
+  cJSON_AddStringToObject(th, "kind", kind);
+  cJSON_AddNumberToObject(th, "value", (double)threshold);
+  cJSON_AddNumberToObject(o, "used", (double)used);
+  cJSON_AddNumberToObject(o, "remain", (double)remain);
+  cJSON_AddNumberToObject(o, "quota", (double)total);
+  cJSON_AddNumberToObject(o, "time", (double)now_unix());
+  queue_webhook(o);
+  cJSON_Delete(o);
+  (void)user_id;
+  (void)username;
+  log_msg(LOG_INFO, "budget threshold crossed", "event=%s detail=\"%s\"", event, text);
+}
+
+static void check_alerts(const struct snapshot *s)
+{
+  for (size_t i = 0; i < s->nalerts; i++) {
+    const struct snap_alert *a = &s->alerts[i];
+    int64_t remain, total, uid;
+    const char *name, *username;
+    cJSON *who;
+    if (a->user_scope) {
+      struct snap_user **u = bsearch(&a->subject_id, s->users, s->nusers, sizeof *s->users, cmp_user);
+      if (!u)
+        continue;
+      remain = atomic_load(&(*u)->bal->avail);
+      total = (*u)->quota_total;
+      uid = (*u)->id;
+      name = username = (*u)->username;
+      who = cJSON_CreateObject();
+      cJSON_AddStringToObject(who, "type", "user");
+      cJSON_AddNumberToObject(who, "id", (double)uid);
+      cJSON_AddStringToObject(who, "name", name);
+    } else {
+      struct snap_token **t = bsearch(&a->subject_id, s->token_list, s->ntokens, sizeof *s->token_list, cmp_token);
+      if (!t || (*t)->unlimited)
+        continue;
+      remain = atomic_load(&(*t)->bal->avail);
+      total = (*t)->quota_total;
+      uid = (*t)->user->id;
+      name = (*t)->name;
+      username = (*t)->user->username;
+      who = cJSON_CreateObject();
+      cJSON_AddStringToObject(who, "type", "token");
+      cJSON_AddNumberToObject(who, "id", (double)(*t)->id);
+      cJSON_AddStringToObject(who, "name", name);
+      cJSON_AddStringToObject(who, "user", username);
+    }
+    int64_t used = total - remain;
+    bool crossed = a->percent ? total > 0 && used * 100 >= a->threshold * total : remain <= a->threshold;
+    char key[32];
+    snprintf(key, sizeof key, "a%lld", (long long)a->id);
+    struct alert_state *st = state_of(key, a->fired_at, a->fired_total);
+    struct writer_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = WOP_ALERT_STATE;
+    op.id = a->id;
+    if (!st->fired_at && crossed) {
+      st->fired_at = now_unix();
+      st->fired_total = total;
+      st->confirmed = false;
+      op.a = st->fired_at;
+      op.b = total;
+      op.log_user_id = uid;
+      snprintf(op.log_username, sizeof op.log_username, "%s", username);
+      snprintf(op.text, sizeof op.text, "budget alert: %s %s crossed %lld%s (used %lld, remain %lld of %lld)",
+               a->user_scope ? "user" : "token", name, (long long)a->threshold,
+               a->percent ? "% used" : " quota left", (long long)used, (long long)remain, (long long)total);
+      writer_submit_op(&op);
+      fire(who, "budget_alert", a->percent ? "percent" : "remain", a->threshold, used, remain, total, uid,
+           username, op.text);
+      continue;
+    }
+    cJSON_Delete(who);
+    if (st->fired_at && !crossed && total > st->fired_total) {
+      /* topped up above the threshold: armed again */
+      st->fired_at = 0;
+      st->fired_total = 0;
+      st->confirmed = false;
+      writer_submit_op(&op);
+    }
+  }
+  int64_t T = s->opt.quota_remind_threshold;
+  if (T <= 0)
+    return;
+  for (size_t i = 0; i < s->nusers; i++) {
+    const struct snap_user *u = s->users[i];
+    int64_t remain = atomic_load(&u->bal->avail), loaded_at = 0, loaded_total = 0;
+    for (size_t k = 0; k < s->nreminders; k++)
+      if (s->reminders[k].user_id == u->id) {
+        loaded_at = s->reminders[k].fired_at;
+        loaded_total = s->reminders[k].fired_total;
+      }
+    char key[32];
+    snprintf(key, sizeof key, "r%lld", (long long)u->id);
+    bool below = remain < T;
+    if (!below && !loaded_at && !strmap_get(&states, key))
+      continue;                /* the common case: nothing to track */
+    struct alert_state *st = state_of(key, loaded_at, loaded_total);
+    struct writer_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = WOP_REMINDER_STATE;
+    op.id = u->id;
+    if (!st->fired_at && below) {
+      st->fired_at = now_unix();
+      st->fired_total = u->quota_total;
+      st->confirmed = false;
+      op.a = st->fired_at;
+      op.b = u->quota_total;
+      op.log_user_id = u->id;
+      snprintf(op.log_username, sizeof op.log_username, "%s", u->username);
+      snprintf(op.text, sizeof op.text, "quota reminder: user %s has %lld quota left, below %lld", u->username,
+               (long long)remain, (long long)T);
+      writer_submit_op(&op);
+      cJSON *who = cJSON_CreateObject();
+      cJSON_AddStringToObject(who, "type", "user");
+      cJSON_AddNumberToObject(who, "id", (double)u->id);
+      cJSON_AddStringToObject(who, "name", u->username);
+      fire(who, "quota_reminder", "remain_below", T, u->quota_total - remain, remain, u->quota_total, u->id,
+           u->username, op.text);
+    } else if (st->fired_at && !below && u->quota_total > st->fired_total) {
+      st->fired_at = 0;
+      st->fired_total = 0;
+      st->confirmed = false;
+      writer_submit_op(&op);
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- thread */
+
+static void *monitor_main(void *arg)
+{
+  (void)arg;
+  uint64_t next_tests = 0;
+  int64_t interval = 0;
+  strmap_init(&states, 64);
+  for (;;) {
+    pthread_mutex_lock(&M.lock);
+    if (!M.stop) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += (long)TICK_MS * 1000000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&M.wake, &M.lock, &ts);
+    }
+    bool stop = M.stop;
+    pthread_mutex_unlock(&M.lock);
+    if (stop)
+      break;
+    struct snapshot *s = snapshot_acquire(NULL);
+    if (!s)
+      continue;
+    check_alerts(s);
+    deliver_webhooks(s->opt.webhook_url);
+    uint64_t now = now_us_mono();
+    if (s->opt.test_interval_s > 0) {
+      if (!next_tests || interval != s->opt.test_interval_s)
+        next_tests = now + (uint64_t)s->opt.test_interval_s * 1000000u;
+      if (now >= next_tests) {
+        run_tests(s);
+        next_tests = now_us_mono() + (uint64_t)s->opt.test_interval_s * 1000000u;
+      }
+      interval = s->opt.test_interval_s;
+    } else {
+      next_tests = 0;
+    }
+    snapshot_release(s);
+  }
+  for (size_t i = 0; i < states.nslots; i++) {
+    void *v;
+    const char *k = strmap_slot(&states, i, &v);
+    if (k) {
+      free((char *)k);
+      free(v);
+    }
+  }
+  strmap_free(&states);
+  for (size_t i = 0; i < nhooks; i++)
+    cJSON_free(hooks[i].body);
+  free(hooks);
+  hooks = NULL;
+  nhooks = 0;
+  return NULL;
+}
+
+int monitor_start(char *err, size_t errlen)
+{
+  if (pthread_create(&M.thread, NULL, monitor_main, NULL) != 0) {
+    snprintf(err, errlen, "monitor: cannot start thread");
+    return -1;
+  }
+  M.started = true;
+  return 0;
+}
+
+void monitor_stop(void)
+{
+  if (!M.started)
+    return;
+  pthread_mutex_lock(&M.lock);
+  M.stop = true;
+  pthread_cond_signal(&M.wake);
+  pthread_mutex_unlock(&M.lock);
+  pthread_join(M.thread, NULL);
+  M.started = false;
+}

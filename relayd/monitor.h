@@ -1,0 +1,39 @@
+/*
+ * monitor: relayd's background thread for slow work that must never run on a worker or block the
+ * admin socket:
+ *   - periodic channel tests (option channel_test_interval_s): auto-disabled channels, and every
+ *     enabled channel too with channel_test_all = 1; a passing test re-enables an auto-disabled
+ *     channel (never one an administrator disabled); results (test_time, response_time) and status
+ *     changes go to the writer; latencies feed the routing average (health.h);
+ *   - budget alerts (table budget_alerts) and quota reminders (option quota_remind_threshold),
+ *     checked twice a second against the live balances: once per crossing a log row (through the
+ *     writer) and a webhook POST to option webhook_url (libcurl, 5 s timeout, 3 tries);
+ *     re-armed when a top-up lifts the subject's quota again.
+ * Callers: main.c (start, stop); admin.c (channel_test uses monitor_probe). Never: writes the
+ * database itself, or holds a lock a worker waits on.
+ */
+#ifndef RELAY_MONITOR_H
+#define RELAY_MONITOR_H
+
+#include <stddef.h>
+
+struct snap_channel;
+
+struct probe_result {
+  long status;                 /* HTTP status, 0 when no answer */
+  double latency_ms;
+  char body[512];              /* start of the body when not 2xx */
+  size_t body_len;
+  char error[256];             /* curl's error when no answer */
+  char model[128];
+};
+
+/* A real chat request ("hi", max_tokens 5; a tiny rerank on cohere and jina channels) to channel c on model (NULL: its test model, else the
+ * first). Blocks up to timeout_s. Returns 0 with out filled (any status), -1 when the channel's API
+ * cannot be tested this way (out->error says why). */
+int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out);
+
+int monitor_start(char *err, size_t errlen);
+void monitor_stop(void);
+
+#endif
