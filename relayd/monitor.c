@@ -267,6 +267,12 @@ static int cmp_token(const void *key, const void *elem)
   return id < other ? -1 : id > other;
 }
 
+static int cmp_reminder(const void *key, const void *elem)
+{
+  int64_t id = *(const int64_t *)key, other = ((const struct snap_reminder *)elem)->user_id;
+  return id < other ? -1 : id > other;
+}
+
 static void fire(cJSON *who, const char *event, const char *kind, int64_t threshold, int64_t used, int64_t remain,
                  int64_t total, int64_t user_id, const char *username, const char *text)
 {
@@ -361,11 +367,11 @@ static void check_alerts(const struct snapshot *s)
   for (size_t i = 0; i < s->nusers; i++) {
     const struct snap_user *u = s->users[i];
     int64_t remain = atomic_load(&u->bal->avail), loaded_at = 0, loaded_total = 0;
-    for (size_t k = 0; k < s->nreminders; k++)
-      if (s->reminders[k].user_id == u->id) {
-        loaded_at = s->reminders[k].fired_at;
-        loaded_total = s->reminders[k].fired_total;
-      }
+    const struct snap_reminder *rem = bsearch(&u->id, s->reminders, s->nreminders, sizeof *s->reminders, cmp_reminder);
+    if (rem) {
+      loaded_at = rem->fired_at;
+      loaded_total = rem->fired_total;
+    }
     char key[32];
     snprintf(key, sizeof key, "r%lld", (long long)u->id);
     bool below = remain < T;

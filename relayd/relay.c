@@ -774,7 +774,7 @@ static enum MHD_Result serve_models(struct request *r, const char *url)
 /* The shortest decimal that reads back as v (how Go's encoding/json writes float64). */
 static void fmt_number(char *out, size_t n, double v)
 {
-  if (v == (double)(int64_t)v && v > -1e18 && v < 1e18) {
+  if (v > -1e18 && v < 1e18 && v == (double)(int64_t)v) {
     snprintf(out, n, "%lld", (long long)v);
     return;
   }

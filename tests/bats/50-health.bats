@@ -73,6 +73,7 @@ total_chats() { echo $(( $(chats_on slow) + $(chats_on fast) )); }
   curl -s -o "$BATS_TEST_TMPDIR/first" -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
     -H "Authorization: Bearer $KEY" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
     > "$BATS_TEST_TMPDIR/first.code" &
+  first=$!
   wait_until 5 is 1 chats_on slow
   [ "$(health c1 active)" = 1 ]
   # the next one goes to the lower tier instead of waiting or failing
@@ -80,23 +81,25 @@ total_chats() { echo $(( $(chats_on slow) + $(chats_on fast) )); }
   [ "$status_code" = 200 ]
   [ "$(chats_on fast)" = 1 ]
   [ "$(chats_on slow)" = 1 ]
-  wait
+  wait "$first"      # only our own jobs: under BATS_TEST_TIMEOUT a bare wait also waits for bats' timer
   [ "$(cat "$BATS_TEST_TMPDIR/first.code")" = 200 ]
   [ "$(health c1 active)" = 0 ]
   [ "$(health c1 busy_total)" -ge 1 ]
   # both full: 503 with Retry-After, nothing relayed
   gwctl channel edit c2 --max-concurrency 1
   set_mock fast '{"delay_ms":1500}'
+  pids=()
   for i in 1 2; do
     curl -s -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' &
+    pids+=($!)
   done
   wait_until 5 is 4 total_chats
   chat
   [ "$status_code" = 503 ]
   [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = channels_busy ]
   echo "$headers" | grep -qi '^retry-after: 1$'
-  wait
+  for p in "${pids[@]}"; do wait "$p"; done
   [ "$(( $(chats_on slow) + $(chats_on fast) ))" = 4 ]
 }
 
