@@ -822,7 +822,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "auto_disable = CASE WHEN ?16 <> 0 THEN ?17 ELSE auto_disable END, "
                  "test_model = COALESCE(?18, test_model) "
                  "WHERE id = ?1",
-                 "issssiiiisssiiiis", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiissssiiiis", ids[i], newname, type, base ? url : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
                  (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
                  (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
