@@ -568,7 +568,8 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     cJSON *o = channel_row(st);
     if (o && reveal) {
       char err[400];
-      char *plain = secret_open(&k, db_col_text(st, 17), err, sizeof err);
+      /* key is the column after CHANNEL_COLS (22 of them) */
+      char *plain = secret_open(&k, db_col_text(st, 22), err, sizeof err);
       if (!plain) {
         krc = gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s",
                      db_col_int64(st, 0), err);
