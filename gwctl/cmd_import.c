@@ -1159,7 +1159,7 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
     return gw_usage(g, "--flavor must be auto, oneapi or newapi, not '%s'", flavor);
   char err[512];
   struct imp im = { .g = g };
-  im.pg = strncmp(from, "postgres://", 11) == 0 || strncmp(from, "postgresql://", 13) == 0;
+  im.pg = db_url_is_postgres(from);    /* URL or libpq key=value form */
   im.src = db_open_existing(from, err, sizeof err);
   if (!im.src)
     return gw_err(GW_FAIL, "--from: %s", err);
