@@ -200,8 +200,11 @@ soak:
 # The official SDKs the bats suites use as clients (tests/sdk/package-lock.json pins them);
 # reinstalled when the lockfile changes. Install scripts are not run (none is needed).
 SDK_DIR := tests/sdk
+# npm trusts the system's CA store (Debian's /etc/ssl/certs), as curl and apt do, so a registry behind
+# a TLS proxy the machine trusts works too.
+NPM_CAFILE := $(wildcard /etc/ssl/certs/ca-certificates.crt)
 $(SDK_DIR)/node_modules/.relay-installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
-	cd $(SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error $(if $(NPM_CAFILE),--cafile=$(NPM_CAFILE))
 	@touch $@
 
 sdk-deps: $(SDK_DIR)/node_modules/.relay-installed
@@ -210,12 +213,14 @@ sdk-deps: $(SDK_DIR)/node_modules/.relay-installed
 # "N passed, N failed" last.
 check:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory all unit fuzz-build sdk-deps
+	@$(MAKE) --no-print-directory all unit fuzz-build
+	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
 	@BUILD=$(BUILD) sh tests/run.sh
 
 check-asan:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build sdk-deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build
+	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
 	@BUILD=build-asan RELAY_ASAN=1 sh tests/run.sh
 
 bench:
