@@ -901,9 +901,10 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
     return rc;
   rc = select_channels(g, pos[0], tag, &ids, &n, name, sizeof name);
   for (size_t i = 0; rc == 0 && i < n; i++)
+    /* a parameter used once only: PostgreSQL deduces one type per parameter */
     rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET status = ?2, "
-                 "status_reason = CASE WHEN ?2 = 1 THEN '' ELSE status_reason END WHERE id = ?1",
-                 "ii", ids[i], status);
+                 "status_reason = CASE WHEN ?3 <> 0 THEN '' ELSE status_reason END WHERE id = ?1",
+                 "iii", ids[i], status, (int64_t)(status == 1));
   struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel %s %s%s", status == 1 ? "enable" : "disable", name,

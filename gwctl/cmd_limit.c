@@ -152,8 +152,8 @@ int cmd_limit_list(struct gwctl *g, int argc, char **argv)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot read rate limits",
       "SELECT x.id, x.scope, x.subject_id, x.model, x.rpm, x.tpm, " SUBJECT_SQL " FROM rate_limits x "
-      "WHERE (?1 IS NULL OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.scope, x.subject_id, x.model",
-      "si", rc == 0 ? s.scope : NULL, s.id);
+      "WHERE (?3 = 0 OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.scope, x.subject_id, x.model",
+      "sii", rc == 0 ? s.scope : "", s.id, (int64_t)(rc == 0));
   if (!st)
     return GW_FAIL;
   int64_t w = window_s(g);
@@ -273,8 +273,8 @@ int cmd_alert_list(struct gwctl *g, int argc, char **argv)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot read alerts",
       "SELECT x.id, x.scope, x.subject_id, x.kind, x.threshold, x.fired_at, " SUBJECT_SQL
-      " FROM budget_alerts x WHERE (?1 IS NULL OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.id",
-      "si", rc == 0 ? s.scope : NULL, s.id);
+      " FROM budget_alerts x WHERE (?3 = 0 OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.id",
+      "sii", rc == 0 ? s.scope : "", s.id, (int64_t)(rc == 0));
   if (!st)
     return GW_FAIL;
   cJSON *rows = cJSON_CreateArray();
