@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gemini.h"
 #include "health.h"
 #include "log.h"
 #include "secret.h"
@@ -45,24 +46,45 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   out->latency_ms = 0;
   out->body[0] = out->error[0] = '\0';
   out->body_len = 0;
-  if (c->api == UPSTREAM_ANTHROPIC || c->api == UPSTREAM_GEMINI) {
-    snprintf(out->error, sizeof out->error, "channel %lld (%s) is of type %s: channel tests speak only the "
-             "OpenAI API (openai-compatible and azure channels)", (long long)c->id, c->name, c->type);
-    return -1;
-  }
   const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
   snprintf(out->model, sizeof out->model, "%s", m);
-  char url[2048];
-  bool rerank = c->api == UPSTREAM_COHERE || c->api == UPSTREAM_JINA;   /* they serve only /v1/rerank */
-  if (channel_url(c, rerank ? "/v1/rerank" : "/v1/chat/completions", m, url, sizeof url, out->error,
-                  sizeof out->error) < 0)
+  /* the smallest real request of the channel's own API: a 5-token "hi" (chat completions, Azure's
+   * deployment path, Anthropic Messages, Gemini generateContent), or a two-document rerank */
+  char path[512], url[2048];
+  const char *tail;
+  switch (c->api) {
+  case UPSTREAM_ANTHROPIC:
+    snprintf(path, sizeof path, "/v1/messages");
+    tail = ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}";
+    break;
+  case UPSTREAM_GEMINI:
+    if (gemini_model_path(path, sizeof path, m, false) < 0) {
+      snprintf(out->error, sizeof out->error, "the model name '%s' cannot be used in a Gemini URL", m);
+      return -1;
+    }
+    tail = NULL;
+    break;
+  case UPSTREAM_COHERE:
+  case UPSTREAM_JINA:   /* they serve only /v1/rerank */
+    snprintf(path, sizeof path, "/v1/rerank");
+    tail = ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}";
+    break;
+  default:
+    snprintf(path, sizeof path, "/v1/chat/completions");
+    tail = ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}";
+  }
+  if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0)
     return -1;
   struct buf body;
   buf_init(&body, 4096);
-  buf_append_str(&body, "{\"model\":");
-  buf_append_json_str(&body, m);
-  buf_append_str(&body, rerank ? ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}"
-                               : ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}");
+  if (tail) {
+    buf_append_str(&body, "{\"model\":");
+    buf_append_json_str(&body, m);
+    buf_append_str(&body, tail);
+  } else {   /* Gemini: the model is in the URL */
+    buf_append_str(&body, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                          "\"generationConfig\":{\"maxOutputTokens\":5}}");
+  }
   CURL *e = curl_easy_init();
   if (!e) {
     buf_free(&body);

@@ -28,9 +28,11 @@ struct probe_result {
   char model[128];
 };
 
-/* A real chat request ("hi", max_tokens 5; a tiny rerank on cohere and jina channels) to channel c on model (NULL: its test model, else the
- * first). Blocks up to timeout_s. Returns 0 with out filled (any status), -1 when the channel's API
- * cannot be tested this way (out->error says why). */
+/* The smallest real request of channel c's own API on model (NULL: its test model, else the first):
+ * a 5-token "hi" to chat completions (OpenAI-compatible), the deployment path (Azure), Messages
+ * (Anthropic) or generateContent (Gemini); a two-document rerank on cohere and jina. Blocks up to
+ * timeout_s. Returns 0 with out filled (any status), -1 when no request can be built (the model
+ * cannot go in the URL; out->error says why). */
 int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out);
 
 int monitor_start(char *err, size_t errlen);

@@ -3,7 +3,8 @@
 #   1. each unit test binary in $BUILD/bin/unit/ (TAP lines "ok N ..." / "not ok N ...")
 #   2. the libFuzzer targets of tests/fuzz/: corpus replay and a short run each (tests/fuzz/run.sh)
 #   3. bats --tap tests/bats (every *.bats file)
-#   4. the relay and gwctl suites (10-14, 20-gwctl-*) again on PostgreSQL (RELAY_TEST_PG=0: not)
+#   4. the relay, gwctl and limits/health/budget suites (10-14, 20-gwctl-*, 50-*) again on
+#      PostgreSQL (RELAY_TEST_PG=0: not)
 # Output goes to the terminal and to $BUILD/test.log. Exit status 0 only when nothing failed.
 # Environment: BUILD (default build), RELAY_ASAN=1 for the sanitizer build (sets ASAN_OPTIONS,
 # UBSAN_OPTIONS, LSAN_OPTIONS unless already set). Exports BUILD, RELAY_BIN for the bats files.
@@ -119,9 +120,9 @@ else
   say "# bats: no .bats files in tests/bats"
 fi
 
-# 4. the relay and gwctl functional suites again, on PostgreSQL (one server for the run, a fresh
+# 4. the relay, gwctl and limits/health/budget suites again, on PostgreSQL (one server for the run, a fresh
 #    database per test; tests/pg.sh, tests/bats/helpers.bash). RELAY_TEST_PG=0 skips this pass.
-set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats
+set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats tests/bats/50-*.bats
 if [ "${RELAY_TEST_PG:-1}" = 1 ] && [ -e "$1" ] && command -v bats >/dev/null 2>&1; then
   say "# bats on PostgreSQL: $*"
   if pgdir=$(sh tests/pg.sh start 2>"$tmp/pg.err") \

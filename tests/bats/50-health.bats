@@ -248,3 +248,42 @@ total_chats() { echo $(( $(chats_on slow) + $(chats_on fast) )); }
   run gwctl config set routing fastest
   [ "$status" -eq 2 ]
 }
+
+@test "the periodic test speaks each channel's own API: auto-disabled anthropic and gemini channels come back" {
+  mock_start abad --status 401
+  mock_start gbad --status 401
+  mock_start good
+  port() { cat "$BATS_TEST_TMPDIR/mock-$1.port"; }
+  printf 'sk-ant-a1\n' | gwctl channel add --name a1 --type anthropic --base-url "http://127.0.0.1:$(port abad)" \
+    --models gpt-4o-mini --priority 20 > /dev/null
+  printf 'AIza-g1\n' | gwctl channel add --name g1 --type gemini --base-url "http://127.0.0.1:$(port gbad)" \
+    --models gpt-4o-mini --priority 10 > /dev/null
+  add_channel c2 good --priority 0
+  KEY=$(gwctl token create --user alice --name t1 --quota 100000000)
+  relayd_start
+  # a1 and g1 answer 401 in their own formats: each is disabled, c2 serves
+  chat
+  [ "$status_code" = 200 ]
+  chat
+  [ "$status_code" = 200 ]
+  wait_until 5 is auto-disabled channel_status a1
+  wait_until 5 is auto-disabled channel_status g1
+  gwctl config set channel_test_interval_s 1
+  # the tests reach each mock on its own API path and keep failing
+  wait_until 10 at_least 2 eval "mock_requests abad | grep -c '\"path\":\"/v1/messages\"'"
+  wait_until 10 at_least 1 eval "mock_requests gbad | grep -c '\"path\":\"/v1beta/models/gpt-4o-mini:generateContent\"'"
+  [ "$(channel_status a1)" = auto-disabled ]
+  [ "$(channel_status g1)" = auto-disabled ]
+  # both upstreams recover: a passing test re-enables each
+  set_mock abad '{"status":200}'
+  set_mock gbad '{"status":200}'
+  wait_until 10 is enabled channel_status a1
+  wait_until 10 is enabled channel_status g1
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 4 AND content LIKE '%a1 re-enabled%'")" = 1 ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 4 AND content LIKE '%g1 re-enabled%'")" = 1 ]
+  # and traffic returns to the highest priority, in Anthropic's format
+  n=$(mock_requests abad | grep -c '"path":"/v1/messages"')
+  chat
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests abad | grep -c '"path":"/v1/messages"')" = $((n + 1)) ]
+}
