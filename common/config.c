@@ -34,7 +34,8 @@ const struct config_key config_keys[] = {
         "client connections at once, for the whole daemon (each worker takes its share); a request "
         "on a connection over it is answered 503"),
     INT("max_header_bytes", max_header_bytes, 4096, 1 << 20, "8192", RESTART,
-        "per-connection buffer the request line and headers must fit in; a larger header is a 431"),
+        "bytes the request line and headers may take; more is a 431 in the client's error format "
+        "(libmicrohttpd's buffer is twice this size)"),
     INT("client_header_timeout_s", client_header_timeout_s, 1, 3600, "60", RELOAD,
         "a client must send a whole request header within this many seconds of opening the "
         "connection or of its previous answer (also bounds idle kept-alive connections)"),

@@ -2041,6 +2041,26 @@ static enum MHD_Result dispatch(struct request *r)
   return MHD_YES;
 }
 
+static enum MHD_Result add_field_bytes(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                       const char *value, size_t value_size)
+{
+  (void)kind;
+  (void)key;
+  (void)value;
+  *(size_t *)cls += key_size + value_size + 4;   /* "key: value\r\n", or "key=value&" */
+  return MHD_YES;
+}
+
+/* The request line and headers as the client sent them, give or take a few bytes of whitespace.
+ * max_header_bytes is enforced here rather than by MHD alone, whose pool is twice as large
+ * (worker.c), so that an oversized header gets its 431 in the client's own error format. */
+static size_t request_header_bytes(struct MHD_Connection *c, const char *url, const char *method)
+{
+  size_t n = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
+  MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, add_field_bytes, &n);
+  return n;
+}
+
 static enum MHD_Result begin(struct request *r, const char *url, const char *method)
 {
   const struct endpoint_def *def = NULL;
@@ -2065,6 +2085,11 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     "Invalid URL (%s %.300s).", method, url);
   }
   r->def = def;
+  size_t header_bytes = request_header_bytes(r->conn, url, method);
+  if (header_bytes > (size_t)r->w->cfg->max_header_bytes)
+    return fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
+                    "The request line and headers have %zu bytes; the limit is %lld.", header_bytes,
+                    (long long)r->w->cfg->max_header_bytes);
   if (def->ep == EP_GEMINI &&
       gemini_parse_path(url, r->client_model, sizeof r->client_model, &r->client_stream) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,

@@ -406,9 +406,11 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            /* MHD clears the used part of this pool after every request:
-                             * a large pool costs a large memset per request */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+                            /* MHD zeroes this pool after every request: a large pool costs a
+                             * large memset per request. Twice max_header_bytes (plus MHD's own
+                             * working room) lets relay refuse a header over the limit itself,
+                             * in the client's error format (relay.c); past that MHD answers 431 */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 4096,
                             MHD_OPTION_END);
   if (!w->mhd) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);

@@ -323,6 +323,36 @@ PY
   big=$(head -c 12000 /dev/zero | tr '\0' a)
   chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' -H "X-Big: $big"
   [ "$status_code" = 431 ]
+  # relay answers it, in the client's own error format, naming the limit
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = request_header_too_large ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'the limit is 8192'
+  code=$(curl -s -o "$BATS_TEST_TMPDIR/claude" -w '%{http_code}' "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" \
+    -H 'anthropic-version: 2023-06-01' -H "X-Big: $big" -H 'Content-Type: application/json' \
+    --data-binary '{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}')
+  [ "$code" = 431 ]
+  [ "$($JGET 'd["type"] + " " + d["error"]["type"]' < "$BATS_TEST_TMPDIR/claude")" = "error invalid_request_error" ]
+  code=$(curl -s -o "$BATS_TEST_TMPDIR/gemini" -w '%{http_code}' \
+    "$RELAY_URL/v1beta/models/gpt-4o-mini:generateContent" -H "x-goog-api-key: $KEY" -H "X-Big: $big" \
+    -H 'Content-Type: application/json' --data-binary '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}')
+  [ "$code" = 431 ]
+  [ "$($JGET 'd["error"]["code"]' < "$BATS_TEST_TMPDIR/gemini")" = 431 ]
+  # many small headers count the same as one large one
+  smalls=()
+  for i in $(seq 1 20); do smalls+=(-H "X-Small-$i: $(head -c 500 /dev/zero | tr '\0' b)"); done
+  chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' "${smalls[@]}"
+  [ "$status_code" = 431 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = request_header_too_large ]
+  # just under the limit in 20 headers is served
+  smalls=()
+  for i in $(seq 1 20); do smalls+=(-H "X-Small-$i: $(head -c 300 /dev/zero | tr '\0' b)"); done
+  chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' "${smalls[@]}"
+  [ "$status_code" = 200 ]
+  # past twice the limit libmicrohttpd itself refuses the header (its own body, same status)
+  huge=$(head -c 30000 /dev/zero | tr '\0' a)
+  chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' -H "X-Big: $huge"
+  [ "$status_code" = 431 ]
+  # none of the refused ones reached the upstream
+  [ "$(mock_requests up | wc -l)" -eq 1 ]
   run python3 - "$RELAY_PORT" "$KEY" <<'PY'
 import socket, sys, time
 port, key = int(sys.argv[1]), sys.argv[2]
