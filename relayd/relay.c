@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "billing.h"
 #include "claude.h"
@@ -243,38 +245,42 @@ static struct MHD_Response *json_response(struct request *r, struct buf *b)
   return body_response(r, b, "application/json");
 }
 
-/* An error in the client's API format: OpenAI's {"error":{"message","type","param","code"}}, or
- * Anthropic's {"type":"error","error":{"type","message"}} on /v1/messages. */
+/* An error body in the client's API format, into b: OpenAI's {"error":{"message","type","param",
+ * "code"}}, Anthropic's {"type":"error","error":{"type","message"}} on /v1/messages, Gemini's
+ * {"error":{"code","message","status"}} on its endpoints. */
+static void error_body(struct request *r, unsigned status, const char *type, const char *code, const char *param,
+                       const char *msg, struct buf *b)
+{
+  if (client_api(r) != CLIENT_OPENAI) {
+    char *body = speaks_claude(r) ? claude_error_body((int)status, msg) : gemini_error_body((int)status, msg);
+    if (body)
+      buf_append_str(b, body);
+    free(body);
+    return;
+  }
+  buf_append_str(b, "{\"error\":{\"message\":");
+  buf_append_json_str(b, msg);
+  buf_append_str(b, ",\"type\":");
+  buf_append_json_str(b, type);
+  buf_append_str(b, ",\"param\":");
+  if (param)
+    buf_append_json_str(b, param);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, ",\"code\":");
+  if (code)
+    buf_append_json_str(b, code);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, "}}");
+}
+
 static struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,
                                            const char *code, const char *param, const char *msg)
 {
   struct buf b;
   buf_init(&b, 8192);
-  if (client_api(r) != CLIENT_OPENAI) {
-    char *body = speaks_claude(r) ? claude_error_body((int)status, msg) : gemini_error_body((int)status, msg);
-    if (body)
-      buf_append_str(&b, body);
-    free(body);
-    struct MHD_Response *resp = json_response(r, &b);
-    if (status == 429 && code && strcmp(code, "insufficient_quota") == 0)
-      MHD_add_response_header(resp, "x-should-retry", "false");
-    return resp;
-  }
-  buf_append_str(&b, "{\"error\":{\"message\":");
-  buf_append_json_str(&b, msg);
-  buf_append_str(&b, ",\"type\":");
-  buf_append_json_str(&b, type);
-  buf_append_str(&b, ",\"param\":");
-  if (param)
-    buf_append_json_str(&b, param);
-  else
-    buf_append_str(&b, "null");
-  buf_append_str(&b, ",\"code\":");
-  if (code)
-    buf_append_json_str(&b, code);
-  else
-    buf_append_str(&b, "null");
-  buf_append_str(&b, "}}");
+  error_body(r, status, type, code, param, msg, &b);
   struct MHD_Response *resp = json_response(r, &b);
   if (status == 429 && code && strcmp(code, "insufficient_quota") == 0)
     MHD_add_response_header(resp, "x-should-retry", "false");
@@ -2117,6 +2123,37 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
   return MHD_YES;
 }
 
+/* libmicrohttpd 0.9.75 takes a response only before a request body is read or after all of it
+ * (MHD_queue_response refuses in between). A chunked body that passes max_body_bytes is answered
+ * at once all the same: the 413, in the client's format, is written to the socket directly (no
+ * response is ever queued on this request, so MHD has written nothing of its own) and the write
+ * side shut; relay_on_request then drops the rest of the body and closes the connection. */
+static void send_early_413(struct request *r)
+{
+  char msg[128], head[512];
+  snprintf(msg, sizeof msg, "The request body is larger than the limit of %lld bytes.",
+           (long long)r->w->cfg->max_body_bytes);
+  struct buf b;
+  buf_init(&b, 1024);
+  error_body(r, 413, "invalid_request_error", "request_too_large", NULL, msg, &b);
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\nx-request-id: %s\r\n%s%s%s\r\n",
+                   b.len, r->request_id, speaks_claude(r) ? "request-id: " : "",
+                   speaks_claude(r) ? r->request_id : "", speaks_claude(r) ? "\r\n" : "");
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  r->final_status = 413;   /* phase stays PH_BODY: the rest is read, under client_body_timeout_s */
+  if (ci && n > 0 && (size_t)n < sizeof head && b.data) {
+    /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all;
+     * if it cannot, the client gets a closed connection as it did before */
+    struct iovec iov[2] = {{head, (size_t)n}, {b.data, b.len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(ci->connect_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+      shutdown(ci->connect_fd, SHUT_WR);
+  }
+  buf_free(&b);
+}
+
 enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
@@ -2168,10 +2205,12 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
         *upload_data_size = 0;
         return MHD_YES;
       }
-      /* Over the limit, and a chunked body has no Content-Length to refuse up front. MHD can
-       * answer only once the body has ended, so the rest is counted, not stored, and the 413
-       * goes out at its end; a body past twice the limit (at least 1 MiB past it) is not read
-       * further: the connection is closed. */
+      /* Over the limit, and a chunked body has no Content-Length to refuse up front: the 413
+       * goes out now (send_early_413), the rest is read and dropped so that the client can
+       * read it, and a body past twice the limit (at least 1 MiB past it) is not read further:
+       * the connection is closed. */
+      if (r->body_over == 0)
+        send_early_413(r);
       r->body_over += *upload_data_size;
       *upload_data_size = 0;
       uint64_t discard_max = (uint64_t)w->cfg->max_body_bytes > (1u << 20) ? (uint64_t)w->cfg->max_body_bytes
@@ -2184,10 +2223,8 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       }
       return MHD_YES;
     }
-    if (r->body_over)
-      return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
-                      "The request body is larger than the limit of %lld bytes.",
-                      (long long)w->cfg->max_body_bytes);
+    if (r->body_over)   /* the whole body came; its 413 is already on the wire: close */
+      return MHD_NO;
     if (r->cc)
       r->cc->wait = CONN_BUSY;
     return dispatch(r);

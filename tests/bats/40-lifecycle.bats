@@ -279,9 +279,9 @@ PY
   books_balance
 }
 
-@test "limits: a chunked body over max_body_bytes is a 413 (far over: cut off unread); a compressed body is a 415; nothing is charged" {
+@test "limits: a chunked body over max_body_bytes is a 413 while it still arrives (far over: cut off unread); a compressed body is a 415; nothing is charged" {
   relayd_start --max-body-bytes 1048576
-  # 1.5 MiB chunked: stored up to the limit, counted after it, 413 at its end
+  # 1.5 MiB chunked: stored up to the limit, answered 413 as soon as it passes it
   head -c 1572864 /dev/zero | tr '\0' x > "$BATS_TEST_TMPDIR/big"
   chat "@$BATS_TEST_TMPDIR/big" -H 'Transfer-Encoding: chunked'
   [ "$status_code" = 413 ]
@@ -294,16 +294,32 @@ s = socket.create_connection(("127.0.0.1", port), timeout=10)
 s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" % key).encode())
 chunk = b"x" * 65536
-sent = 0
+sent, answer = 0, b""
 try:
     while sent < 64 * 1048576:
         s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n"); sent += len(chunk)
+        if sent == 1536 * 1024:   # half a MiB over the limit, the body still going on: the 413 is there
+            s.settimeout(5)
+            while b"}" not in answer:
+                answer += s.recv(4096)
+            s.settimeout(10)
     print("sent all")
 except OSError as e:
     print("cut after", sent // 1048576, "MiB")
+head, _, body = answer.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode())
+print(body.decode())
 PY
   echo "$output"
-  [[ "$output" == "cut after "[2-9]" MiB" ]]
+  [[ "${lines[0]}" == "cut after "[2-9]" MiB" ]]
+  [ "${lines[1]}" = "HTTP/1.1 413 Content Too Large" ]
+  [ "$(echo "${lines[2]}" | $JGET 'd["error"]["code"]')" = request_too_large ]
+  # on Anthropic's endpoint the early answer is in Anthropic's format
+  code=$(head -c 1572864 /dev/zero | tr '\0' x | curl -s -o "$BATS_TEST_TMPDIR/claude" -w '%{http_code}' \
+    "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+    -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @-)
+  [ "$code" = 413 ]
+  [ "$($JGET 'd["type"] + " " + d["error"]["type"]' < "$BATS_TEST_TMPDIR/claude")" = "error request_too_large" ]
   printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' | gzip > "$BATS_TEST_TMPDIR/body.gz"
   chat "@$BATS_TEST_TMPDIR/body.gz" -H 'Content-Encoding: gzip'
   [ "$status_code" = 415 ]
