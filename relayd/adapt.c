@@ -439,6 +439,18 @@ void adapt_push_user(cJSON *omsgs, cJSON **parts)
   cJSON_AddItemToArray(omsgs, om);
 }
 
+int adapt_end_message(cJSON *omsgs, bool ok, bool assistant, struct buf *text, cJSON *parts, cJSON *calls)
+{
+  if (ok && assistant)
+    adapt_push_assistant(omsgs, text, &calls);
+  else if (ok)
+    adapt_push_user(omsgs, &parts);
+  buf_free(text);
+  cJSON_Delete(parts);
+  cJSON_Delete(calls);
+  return ok ? 0 : -1;
+}
+
 int adapt_append_text(struct buf *b, const char *sep, const char *t)
 {
   if (b->len && t[0] && buf_append_str(b, sep) < 0)

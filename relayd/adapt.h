@@ -127,6 +127,11 @@ void adapt_push_assistant(cJSON *omsgs, const struct buf *text, cJSON **calls);
  * content, else the parts (taken, *parts set NULL). */
 void adapt_push_user(cJSON *omsgs, cJSON **parts);
 
+/* Ends the conversion of one Anthropic or Gemini message: when ok, appends it to omsgs (an
+ * assistant message from text and calls, else a user message from parts); then frees text, parts
+ * and calls. Returns 0 when ok, else -1. */
+int adapt_end_message(cJSON *omsgs, bool ok, bool assistant, struct buf *text, cJSON *parts, cJSON *calls);
+
 /* Appends an OpenAI system message with sys's text to omsgs unless sys is empty. */
 void adapt_push_system(cJSON *omsgs, const struct buf *sys);
 

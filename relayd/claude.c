@@ -786,20 +786,9 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
       goto bad;
     }
   }
-  if (assistant) {
-    adapt_push_assistant(omsgs, &text, &calls);
-  } else {
-    adapt_push_user(omsgs, &parts);
-  }
-  buf_free(&text);
-  cJSON_Delete(parts);
-  cJSON_Delete(calls);
-  return 0;
+  return adapt_end_message(omsgs, true, assistant, &text, parts, calls);
 bad:
-  buf_free(&text);
-  cJSON_Delete(parts);
-  cJSON_Delete(calls);
-  return -1;
+  return adapt_end_message(omsgs, false, assistant, &text, parts, calls);
 }
 
 char *claude_request_to_openai(const cJSON *req, const char *upstream_model, char *err,

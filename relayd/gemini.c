@@ -942,20 +942,9 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       goto bad;
     }
   }
-  if (model) {
-    adapt_push_assistant(omsgs, &text, &calls);
-  } else {
-    adapt_push_user(omsgs, &oparts);
-  }
-  buf_free(&text);
-  cJSON_Delete(oparts);
-  cJSON_Delete(calls);
-  return 0;
+  return adapt_end_message(omsgs, true, model, &text, oparts, calls);
 bad:
-  buf_free(&text);
-  cJSON_Delete(oparts);
-  cJSON_Delete(calls);
-  return -1;
+  return adapt_end_message(omsgs, false, model, &text, oparts, calls);
 }
 
 char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, bool stream,
