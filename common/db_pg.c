@@ -539,6 +539,8 @@ static const struct db_backend pg_backend = {
   .migrations = schema_postgres,
 };
 
+#define PG_CONNECT_TIMEOUT_S "10"
+
 struct db *pg_open(const char *conninfo, char *err, size_t errlen)
 {
   struct db *db = calloc(1, sizeof *db);
@@ -547,7 +549,11 @@ struct db *pg_open(const char *conninfo, char *err, size_t errlen)
     return NULL;
   }
   db->be = &pg_backend;
-  PGconn *c = PQconnectdb(conninfo);
+  /* a database host that swallows packets must not hang a start, a reload or gwctl: a 10 s
+   * connect_timeout unless the URL sets one (the expanded conninfo comes later and wins) */
+  const char *const keys[] = {"connect_timeout", "dbname", NULL};
+  const char *const vals[] = {PG_CONNECT_TIMEOUT_S, conninfo, NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
   db->conn = c;
   if (!c || PQstatus(c) != CONNECTION_OK) {
     /* libpq's message names host and database, never the password */

@@ -296,3 +296,30 @@ PY
   # once folded, every node refuses the exhausted user
   for i in 1 2 3; do wait_until 2 answers $i 429; done
 }
+
+@test "a database host that accepts connections but never answers: gwctl and relayd give up (connect_timeout 10 s by default)" {
+  relay_env
+  port=$(free_port)
+  python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)   # accepted, never answered
+' "$port" 3>&- &
+  silent=$!
+  wait_until 10 python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' "$port"
+  run timeout 60 "$RELAY_BIN/gwctl" --db "postgresql://relay@127.0.0.1:$port/relay" user list
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "$status" -ne 124 ]   # not killed by timeout(1): libpq gave up by itself
+  [[ "$output" == *"timeout expired"* ]]
+  run timeout 60 "$RELAY_BIN/relayd" --listen "127.0.0.1:$(free_port)" --admin-socket "$RELAY_DATA/t.sock" \
+    --db "postgresql://relay@127.0.0.1:$port/relay"
+  kill "$silent"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "$status" -ne 124 ]
+  [[ "$output" == *"timeout expired"* ]]
+}
