@@ -230,139 +230,147 @@ static const char *const token_status[] = { "", "enabled", "disabled", "expired"
 
 /* ---- reading the database (export, and what apply compares against) ----------------------------- */
 
-static int read_groups(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read groups",
-                                  "SELECT name, ratio, selectable FROM groups ORDER BY name", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "ratio", db_col_double(st, 1));
-    cJSON_AddBoolToObject(o, "selectable", db_col_int64(st, 2) != 0);
-    set_add(s, db_col_text(st, 0), 0, o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read groups") : GW_FAIL;
-}
-
-static int read_prices(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read prices",
-      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
-      "ORDER BY model", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", db_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "model_ratio", db_col_double(st, 1));
-    cJSON_AddNumberToObject(o, "completion_ratio", db_col_double(st, 2));
-    cJSON_AddNumberToObject(o, "cache_ratio", db_col_double(st, 3));
-    if (db_col_is_null(st, 4))
-      cJSON_AddNullToObject(o, "fixed_price");
-    else
-      cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
-    cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
-    set_add(s, db_col_text(st, 0), 0, o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read prices") : GW_FAIL;
-}
-
-static int read_options(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read options",
-                                  "SELECT key, value FROM options ORDER BY key", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", db_col_text(st, 0));
-    cJSON_AddStringToObject(o, "value", db_col_text(st, 1));
-    set_add(s, db_col_text(st, 0), 0, o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read options") : GW_FAIL;
-}
-
-static int read_users(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read users",
-      "SELECT id, username, role, status, \"group\", quota FROM users ORDER BY username", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
-    cJSON_AddStringToObject(o, "role", role_name(db_col_int64(st, 2)));
-    cJSON_AddStringToObject(o, "status", db_col_int64(st, 3) == 2 ? "disabled" : "enabled");
-    cJSON_AddStringToObject(o, "group", db_col_text(st, 4));
-    cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 5));
-    set_add(s, db_col_text(st, 1), db_col_int64(st, 0), o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read users") : GW_FAIL;
-}
-
-static int read_channels(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read channels",
-      "SELECT id, name, type, status, base_url, models, \"group\", model_mapping, priority, weight, "
-      "tag, other, key <> '' FROM channels ORDER BY name", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    int64_t status = db_col_int64(st, 3);
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
-    cJSON_AddStringToObject(o, "type", db_col_text(st, 2));
-    cJSON_AddStringToObject(o, "status", status >= 1 && status <= 3 ? channel_status[status]
-                                                                    : "enabled");
-    cJSON_AddStringToObject(o, "base_url", db_col_text(st, 4));
-    cJSON_AddItemToObject(o, "models", gw_csv_array(db_col_text(st, 5)));
-    cJSON_AddItemToObject(o, "group", gw_csv_array(db_col_text(st, 6)));
-    cJSON_AddItemToObject(o, "model_mapping", obj_from_text(db_col_text(st, 7)));
-    cJSON_AddNumberToObject(o, "priority", (double)db_col_int64(st, 8));
-    cJSON_AddNumberToObject(o, "weight", (double)db_col_int64(st, 9));
-    cJSON_AddStringToObject(o, "tag", db_col_text(st, 10));
-    cJSON_AddItemToObject(o, "other", obj_from_text(db_col_text(st, 11)));
-    /* has_key: only for export's references; never compared */
-    cJSON_AddBoolToObject(o, "\x01has_key", db_col_int64(st, 12) != 0);
-    set_add(s, db_col_text(st, 1), db_col_int64(st, 0), o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read channels") : GW_FAIL;
-}
-
-static int read_tokens(struct gwctl *g, struct set *s)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read tokens",
-      "SELECT t.id, u.username, t.name, t.status, t.unlimited_quota, t.remain_quota, t.expired_time, "
-      "t.models, t.subnet, t.\"group\", t.key_hash FROM tokens t JOIN users u ON u.id = t.user_id "
-      "ORDER BY u.username, t.name", NULL);
-  enum db_step_result r = DB_ERROR;
-  while (st && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    int64_t status = db_col_int64(st, 3);
-    char key[2 * GW_NAME_MAX + 2];
-    cJSON_AddStringToObject(o, "user", db_col_text(st, 1));
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 2));
-    cJSON_AddStringToObject(o, "status", status >= 1 && status <= 4 ? token_status[status]
-                                                                    : "enabled");
-    cJSON_AddBoolToObject(o, "unlimited", db_col_int64(st, 4) != 0);
-    cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 5));
-    cJSON_AddNumberToObject(o, "expires", (double)db_col_int64(st, 6));
-    cJSON_AddItemToObject(o, "models", gw_csv_array(db_col_text(st, 7)));
-    cJSON_AddItemToObject(o, "ips", gw_csv_array(db_col_text(st, 8)));
-    cJSON_AddStringToObject(o, "group", db_col_text(st, 9));
-    cJSON_AddStringToObject(o, "\x01key_hash", db_col_text(st, 10));
-    snprintf(key, sizeof key, "%s/%s", db_col_text(st, 1), db_col_text(st, 2));
-    set_add(s, key, db_col_int64(st, 0), o, -1);
-  }
-  db_finalize(st);
-  return r == DB_DONE ? 0 : st ? gw_dberr(g, "cannot read tokens") : GW_FAIL;
-}
-
-static int (*const readers[K_N])(struct gwctl *, struct set *) = {
-  read_groups, read_prices, read_options, read_users, read_channels, read_tokens,
+/* How one column of a reader's SELECT becomes a field of the canonical object. */
+enum col_as {
+  COL_END,                      /* ends a column list */
+  COL_ID,                       /* the item's database id, not a field */
+  COL_TEXT,
+  COL_REAL,
+  COL_REAL_OR_NULL,             /* a number, null when the column is NULL */
+  COL_INT,
+  COL_BOOL,                     /* true unless 0 */
+  COL_ROLE,                     /* users.role as role_name() */
+  COL_STATUS,                   /* a status number as its word in words[] (else "enabled") */
+  COL_LIST,                     /* a comma list as an array of strings */
+  COL_OBJECT,                   /* a JSON object stored as text (obj_from_text) */
 };
+
+struct col {
+  const char *field;            /* key in the canonical object (COL_ID: none) */
+  enum col_as as;
+  const char *const *words;     /* COL_STATUS: the word of each value 1..nwords-1 */
+  int64_t nwords;
+};
+
+#define STATUS(field, words) { field, COL_STATUS, words, sizeof words / sizeof *words }
+
+static const char *const user_status[] = { "", "enabled", "disabled" };
+
+/* The reader of each kind: one SELECT, its columns in the order of the canonical object's fields,
+ * and which columns name the item (key_col, or "key_col/key_col2" when key_col2 is not -1). */
+static const struct reader {
+  const char *sql;
+  int key_col, key_col2;
+  struct col cols[14];
+} readers[K_N] = {
+  [K_GROUP] = {
+    "SELECT name, ratio, selectable FROM groups ORDER BY name", 0, -1,
+    { { "name", COL_TEXT }, { "ratio", COL_REAL }, { "selectable", COL_BOOL } },
+  },
+  [K_PRICE] = {
+    "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
+    "ORDER BY model", 0, -1,
+    { { "model", COL_TEXT }, { "model_ratio", COL_REAL }, { "completion_ratio", COL_REAL },
+      { "cache_ratio", COL_REAL }, { "fixed_price", COL_REAL_OR_NULL }, { "unit", COL_TEXT } },
+  },
+  [K_OPTION] = {
+    "SELECT key, value FROM options ORDER BY key", 0, -1,
+    { { "key", COL_TEXT }, { "value", COL_TEXT } },
+  },
+  [K_USER] = {
+    "SELECT id, username, role, status, \"group\", quota FROM users ORDER BY username", 1, -1,
+    { { NULL, COL_ID }, { "name", COL_TEXT }, { "role", COL_ROLE }, STATUS("status", user_status),
+      { "group", COL_TEXT }, { "quota", COL_INT } },
+  },
+  [K_CHANNEL] = {
+    "SELECT id, name, type, status, base_url, models, \"group\", model_mapping, priority, weight, "
+    "tag, other, key <> '' FROM channels ORDER BY name", 1, -1,
+    { { NULL, COL_ID }, { "name", COL_TEXT }, { "type", COL_TEXT },
+      STATUS("status", channel_status), { "base_url", COL_TEXT }, { "models", COL_LIST },
+      { "group", COL_LIST }, { "model_mapping", COL_OBJECT }, { "priority", COL_INT },
+      { "weight", COL_INT }, { "tag", COL_TEXT }, { "other", COL_OBJECT },
+      /* has_key: only for export's references; never compared */
+      { "\x01has_key", COL_BOOL } },
+  },
+  [K_TOKEN] = {
+    "SELECT t.id, u.username, t.name, t.status, t.unlimited_quota, t.remain_quota, t.expired_time, "
+    "t.models, t.subnet, t.\"group\", t.key_hash FROM tokens t JOIN users u ON u.id = t.user_id "
+    "ORDER BY u.username, t.name", 1, 2,
+    { { NULL, COL_ID }, { "user", COL_TEXT }, { "name", COL_TEXT },
+      STATUS("status", token_status), { "unlimited", COL_BOOL }, { "quota", COL_INT },
+      { "expires", COL_INT }, { "models", COL_LIST }, { "ips", COL_LIST }, { "group", COL_TEXT },
+      { "\x01key_hash", COL_TEXT } },
+  },
+};
+
+/* One row of a reader as its canonical object. Caller owns the result. */
+static cJSON *row_object(struct db_stmt *st, const struct col *cols)
+{
+  cJSON *o = cJSON_CreateObject();
+  for (int i = 0; cols[i].as != COL_END; i++) {
+    const struct col *c = &cols[i];
+    int64_t v;
+    switch (c->as) {
+    case COL_END:
+    case COL_ID:
+      break;
+    case COL_TEXT:
+      cJSON_AddStringToObject(o, c->field, db_col_text(st, i));
+      break;
+    case COL_REAL:
+      cJSON_AddNumberToObject(o, c->field, db_col_double(st, i));
+      break;
+    case COL_REAL_OR_NULL:
+      if (db_col_is_null(st, i))
+        cJSON_AddNullToObject(o, c->field);
+      else
+        cJSON_AddNumberToObject(o, c->field, db_col_double(st, i));
+      break;
+    case COL_INT:
+      cJSON_AddNumberToObject(o, c->field, (double)db_col_int64(st, i));
+      break;
+    case COL_BOOL:
+      cJSON_AddBoolToObject(o, c->field, db_col_int64(st, i) != 0);
+      break;
+    case COL_ROLE:
+      cJSON_AddStringToObject(o, c->field, role_name(db_col_int64(st, i)));
+      break;
+    case COL_STATUS:
+      v = db_col_int64(st, i);
+      cJSON_AddStringToObject(o, c->field, v >= 1 && v < c->nwords ? c->words[v] : "enabled");
+      break;
+    case COL_LIST:
+      cJSON_AddItemToObject(o, c->field, gw_csv_array(db_col_text(st, i)));
+      break;
+    case COL_OBJECT:
+      cJSON_AddItemToObject(o, c->field, obj_from_text(db_col_text(st, i)));
+      break;
+    }
+  }
+  return o;
+}
+
+/* Reads every item of kind k from the database into s. */
+static int read_kind(struct gwctl *g, enum kind k, struct set *s)
+{
+  const struct reader *rd = &readers[k];
+  char what[64];
+  snprintf(what, sizeof what, "cannot read %s", kinds[k].section);
+  struct db_stmt *st = gw_prepare(g, what, rd->sql, NULL);
+  enum db_step_result r = DB_ERROR;
+  while (st && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = row_object(st, rd->cols);
+    const char *key = db_col_text(st, rd->key_col);
+    char both[2 * GW_NAME_MAX + 2];
+    if (rd->key_col2 >= 0) {
+      snprintf(both, sizeof both, "%s/%s", key, db_col_text(st, rd->key_col2));
+      key = both;
+    }
+    set_add(s, key, rd->cols[0].as == COL_ID ? db_col_int64(st, 0) : 0, o, -1);
+  }
+  db_finalize(st);
+  return r == DB_DONE ? 0 : st ? gw_dberr(g, what) : GW_FAIL;
+}
 
 /* Drops the internal fields ("\x01...") of a canonical object. */
 static void strip_internal(cJSON *o)
@@ -446,7 +454,7 @@ int cmd_export(struct gwctl *g, int argc, char **argv)
     if (!want[k])
       continue;
     struct set s = { 0 };
-    rc = readers[k](g, &s);
+    rc = read_kind(g, k, &s);
     cJSON *out = k == K_OPTION ? cJSON_CreateObject() : cJSON_CreateArray();
     for (size_t i = 0; rc == 0 && i < s.n; i++) {
       cJSON *o = s.v[i].obj;
@@ -1823,7 +1831,7 @@ int cmd_apply(struct gwctl *g, int argc, char **argv)
   rc = dry ? gw_open(g) : gw_begin(g);
   int in_tx = !dry && rc == 0;
   for (int k = 0; rc == 0 && k < K_N; k++)
-    rc = readers[k](g, &a.have[k]);
+    rc = read_kind(g, k, &a.have[k]);
   for (int k = 0; k < K_N; k++)
     set_index(&a.have[k]);
   if (rc == 0) {
