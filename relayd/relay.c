@@ -135,6 +135,7 @@ struct request {
   bool committed;                      /* bytes of this attempt go to the client */
   bool upstream_done;
   bool saw_done;
+  bool saw_error_event;   /* the upstream's stream carried an OpenAI error event (relayed as is) */
   bool paused;
   struct buf resp;                     /* non-stream body, or the partial SSE event */
   size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
@@ -989,6 +990,11 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
       if (usage_only && !r->rq.client_wants_usage)
         return;         /* the client did not ask for it: relay asked for billing's sake */
     } else {
+      if (memmem(data, dlen, "\"error\"", 7)) {   /* rare: parse only what may be an error event */
+        cJSON *j = cJSON_ParseWithLength(data, dlen);
+        r->saw_error_event |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
+        cJSON_Delete(j);
+      }
       r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
     }
   }
@@ -1727,6 +1733,17 @@ static void stream_error_event(struct request *r, const char *code, const char *
   }
 }
 
+/* The upstream's own error event already reached an OpenAI client (as is, or converted from an
+ * Anthropic or Gemini stream): one error event is enough, the stream ends after it. */
+static bool upstream_error_relayed(const struct request *r)
+{
+  if (r->channel->api == UPSTREAM_ANTHROPIC)
+    return r->claude_in.failed;
+  if (r->channel->api == UPSTREAM_GEMINI)
+    return r->gemini_in.failed;
+  return r->saw_error_event;
+}
+
 static void finish_stream(struct request *r, CURLcode res)
 {
   if (r->native_attempt) {
@@ -1768,7 +1785,7 @@ static void finish_stream(struct request *r, CURLcode res)
       stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
       atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
     }
-  } else if (res != CURLE_OK || !r->saw_done) {
+  } else if ((res != CURLE_OK || !r->saw_done) && !upstream_error_relayed(r)) {
     char msg[600], why[512];
     if (res != CURLE_OK)
       upstream_failure_text(r, res, why, sizeof why);

@@ -230,3 +230,44 @@ error_event() {
   [ "$(rsql "SELECT count(*) FROM reqlogs WHERE status=200 AND content='channels tried: 1 2'")" -ge 1 ]
   books_balance
 }
+
+@test "an upstream error event mid-stream reaches every client once, in its format, and ends the stream" {
+  mock_start up --error-after 2
+  port=$(cat "$BATS_TEST_TMPDIR/mock-up.port")
+  printf 'k\n' | gwctl channel add --name o1 --type openai --base-url "http://127.0.0.1:$port" --models gpt-4.1-mini
+  printf 'k\n' | gwctl channel add --name a1 --type anthropic --base-url "http://127.0.0.1:$port" --models gpt-4o-mini
+  printf 'k\n' | gwctl channel add --name g1 --type gemini --base-url "http://127.0.0.1:$port" --models gpt-4o
+  relayd_start
+  local out="$BATS_TEST_TMPDIR/s" m n=0
+  # OpenAI client on each channel type (native, from Anthropic, from Gemini)
+  for m in gpt-4.1-mini gpt-4o-mini gpt-4o; do
+    curl -sN "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+      -d "{\"model\":\"$m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" > "$out"
+    cat "$out"
+    [ "$(grep -c '^data: {"error"' "$out")" = 1 ]
+    [ "$(grep -c '^data: ' "$out")" = 4 ]                  # role, two contents, the error
+    tail -2 "$out" | grep -q 'mock stream error'            # the upstream's own message, last
+    n=$((n + 1))
+  done
+  # Anthropic client on the openai and gemini channels
+  for m in gpt-4.1-mini gpt-4o; do
+    curl -sN "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+      -H 'Content-Type: application/json' \
+      -d "{\"model\":\"$m\",\"stream\":true,\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" > "$out"
+    cat "$out"
+    [ "$(grep -c '^event: error' "$out")" = 1 ]
+    tail -2 "$out" | grep -q 'mock stream error'
+    n=$((n + 1))
+  done
+  # Gemini client on the openai and anthropic channels
+  for m in gpt-4.1-mini gpt-4o-mini; do
+    curl -sN "$RELAY_URL/v1beta/models/$m:streamGenerateContent?alt=sse" -H "x-goog-api-key: $KEY" \
+      -H 'Content-Type: application/json' -d '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' > "$out"
+    cat "$out"
+    [ "$(grep -c '^data: {"error"' "$out")" = 1 ]
+    tail -2 "$out" | grep -q 'mock stream error'
+    n=$((n + 1))
+  done
+  wait_rows "$n"
+  books_balance
+}
