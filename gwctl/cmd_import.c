@@ -80,6 +80,29 @@ static void report(struct imp *im, const char *kind, const char *source, const c
   cJSON_SetNumberValue(n, n->valuedouble + 1);
 }
 
+/* Appends one note ("what -> how; ") to a row's notes (len: the size of notes). */
+__attribute__((format(printf, 3, 4)))
+static void note(char *notes, size_t len, const char *fmt, ...)
+{
+  size_t used = strlen(notes);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(notes + used, len - used, fmt, ap);
+  va_end(ap);
+}
+
+/* Reports a row that was imported: "mapped" when it has notes (each ending "; ", the last one's
+ * cut here), else "imported"; tail, when not NULL, follows the notes in the report. */
+static void report_row(struct imp *im, const char *kind, const char *source, const char *name,
+                       char *notes, const char *tail)
+{
+  size_t nl = strlen(notes);
+  if (nl >= 2)
+    notes[nl - 2] = '\0';
+  report(im, kind, source, name, *notes ? R_MAPPED : R_IMPORTED, "%s%s%s", notes,
+         *notes && tail ? "; " : "", tail ? tail : "");
+}
+
 /* ---- reading the source ------------------------------------------------------------------------- */
 
 static int src_has_table(struct imp *im, const char *table)
@@ -135,9 +158,12 @@ static struct db_stmt *src_prepare(struct imp *im, const char *sql)
   return st;
 }
 
-static int src_failed(struct imp *im, struct db_stmt *st, enum db_step_result r)
+/* Ends a loop over the source's rows: rc when the import failed, else GW_FAIL after a read error. */
+static int src_end(struct imp *im, struct db_stmt *st, enum db_step_result r, int rc)
 {
   db_finalize(st);
+  if (rc != 0)
+    return rc;
   if (r == DB_ERROR)
     return gw_err(GW_FAIL, "cannot read the source database: %s", db_errmsg(im->src));
   return 0;
@@ -155,7 +181,7 @@ static int read_options(struct imp *im)
   while ((r = db_step(st)) == DB_ROW)
     strmap_put(&im->options, arena_strdup(&im->arena, db_col_text(st, 0)),
                arena_strdup(&im->arena, db_col_text(st, 1)));
-  return src_failed(im, st, r);
+  return src_end(im, st, r, 0);
 }
 
 static const char *option(struct imp *im, const char *key)
@@ -442,8 +468,8 @@ static int import_users(struct imp *im)
       continue;
     }
     if (strcmp(name, db_col_text(st, 1)) != 0)
-      snprintf(notes, sizeof notes, "name '%s' -> '%s' (relay names have no blanks, commas or "
-               "leading '-' and are not all digits); ", db_col_text(st, 1), name);
+      note(notes, sizeof notes, "name '%s' -> '%s' (relay names have no blanks, commas or leading "
+           "'-' and are not all digits); ", db_col_text(st, 1), name);
     int64_t other = 0;
     int found = relay_has(im, "SELECT id FROM users WHERE username = ?1", name, &other);
     if (found < 0) {
@@ -456,23 +482,19 @@ static int import_users(struct imp *im)
       continue;
     }
     if (role != 0 && role != 1 && role != 10 && role != 100) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "role %" PRId64 " -> common; ",
-               role);
+      note(notes, sizeof notes, "role %" PRId64 " -> common; ", role);
       role = 1;
     }
     if (status != 1 && status != 2) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes),
-               "status %" PRId64 " -> disabled; ", status);
+      note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
       status = 2;
     }
     relay_name(db_col_text(st, 7), "group", "default", group, sizeof group);
     if (strcmp(group, db_col_text(st, 7)) != 0)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "group '%s' -> '%s'; ",
-               db_col_text(st, 7), group);
+      note(notes, sizeof notes, "group '%s' -> '%s'; ", db_col_text(st, 7), group);
     int64_t quota = db_col_int64(st, 4), used = db_col_int64(st, 5);
     if (quota < 0 || quota > GW_QUOTA_MAX) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes),
-               "quota %" PRId64 " -> %s; ", quota, quota < 0 ? "0" : "the maximum");
+      note(notes, sizeof notes, "quota %" PRId64 " -> %s; ", quota, quota < 0 ? "0" : "the maximum");
       quota = quota < 0 ? 0 : GW_QUOTA_MAX;
     }
     char why[64];
@@ -493,16 +515,9 @@ static int import_users(struct imp *im)
     struct gw_subject s = { .user_id = *id, .username = name };
     rc = gw_log_manage(im->g, &s, "import oneapi: user %s (source id %" PRId64 ") quota=%" PRId64
                        " group=%s (by %s)", name, sid, quota, group, im->who);
-    size_t nl = strlen(notes);
-    if (nl >= 2)
-      notes[nl - 2] = '\0';
-    report(im, "users", source, name, *notes ? R_MAPPED : R_IMPORTED, "%s", notes);
+    report_row(im, "users", source, name, notes, NULL);
   }
-  if (rc != 0) {
-    db_finalize(st);
-    return rc;
-  }
-  return src_failed(im, st, r);
+  return src_end(im, st, r, rc);
 }
 
 static const char *user_name_of(struct imp *im, int64_t id, char *buf, size_t len)
@@ -608,19 +623,18 @@ static int import_tokens(struct imp *im)
       snprintf(name + (n > GW_NAME_MAX - 21 ? GW_NAME_MAX - 21 : n), 22, "-%" PRId64, sid);
     }
     if (strcmp(name, db_col_text(st, 4)) != 0)
-      snprintf(notes, sizeof notes, "name '%s' -> '%s'%s; ", db_col_text(st, 4), name,
-               found > 0 ? " (the user has another token by that name)" : "");
+      note(notes, sizeof notes, "name '%s' -> '%s'%s; ", db_col_text(st, 4), name,
+           found > 0 ? " (the user has another token by that name)" : "");
     /* allowed models and addresses */
     char models[GW_LIST_MAX + 1], ips[GW_LIST_MAX + 1], dropped[512], group[GW_NAME_MAX + 16];
     const char *mlist = na ? (db_col_int64(st, 13) ? db_col_text(st, 14) : "")
                            : db_col_text(st, 11);
     if (na && db_col_int64(st, 13) && !*mlist)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "model limits on with an "
-               "empty list (no model allowed) -> disabled token; ");
+      note(notes, sizeof notes, "model limits on with an empty list (no model allowed) -> "
+           "disabled token; ");
     clean_list(mlist, ",", MODEL_NAME_MAX, models, sizeof models, dropped, sizeof dropped);
     if (*dropped)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "models dropped: %s; ",
-               dropped);
+      note(notes, sizeof notes, "models dropped: %s; ", dropped);
     const char *ilist = na ? db_col_text(st, 15) : db_col_text(st, 12);
     clean_list(ilist, na ? ",\n" : ",", 64, ips, sizeof ips, dropped, sizeof dropped);
     /* addresses relay cannot parse are dropped too */
@@ -639,19 +653,16 @@ static int import_tokens(struct imp *im)
         p++;
     }
     if (*dropped)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "addresses dropped "
-               "(not an IP or CIDR): %s; ", dropped);
+      note(notes, sizeof notes, "addresses dropped (not an IP or CIDR): %s; ", dropped);
     relay_name(db_col_text(st, 17), "group", "", group, sizeof group);
     if (strcmp(group, "auto") == 0) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "group 'auto' -> the user's "
-               "group (relay has no auto group); ");
+      note(notes, sizeof notes, "group 'auto' -> the user's group (relay has no auto group); ");
       group[0] = '\0';
     }
     int64_t status = db_col_int64(st, 3);
     if (status < 1 || status > 4 || (na && db_col_int64(st, 13) && !*mlist)) {
       if (status < 1 || status > 4)
-        snprintf(notes + strlen(notes), sizeof notes - strlen(notes),
-                 "status %" PRId64 " -> disabled; ", status);
+        note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
       status = 2;
     }
     int64_t remain = db_col_int64(st, 8), unlimited = db_col_int64(st, 9) != 0;
@@ -678,17 +689,11 @@ static int import_tokens(struct imp *im)
                        "(by %s)", uname, name, sid, hint, im->who);
     char full[GW_NAME_MAX * 4 + 2];   /* room for both names as the compiler sizes them (-O1 -Werror) */
     snprintf(full, sizeof full, "%s/%s", uname, name);
-    size_t nl = strlen(notes);
-    if (nl >= 2)
-      notes[nl - 2] = '\0';
-    report(im, "tokens", source, full, *notes ? R_MAPPED : R_IMPORTED, "%s%skey %s keeps working",
-           notes, *notes ? "; " : "", hint);
+    char works[KEY_HINT_MAX + 32];
+    snprintf(works, sizeof works, "key %s keeps working", hint);
+    report_row(im, "tokens", source, full, notes, works);
   }
-  if (rc != 0) {
-    db_finalize(st);
-    return rc;
-  }
-  return src_failed(im, st, r);
+  return src_end(im, st, r, rc);
 }
 
 /* ---- channels ----------------------------------------------------------------------------------- */
@@ -848,20 +853,19 @@ static int import_channels(struct imp *im)
       continue;
     }
     if (!n)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "base_url empty -> %.200s; ", url);
+      note(notes, sizeof notes, "base_url empty -> %.200s; ", url);
     if (strcmp(tm->type, "openai") == 0 && type != 1)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "type %" PRId64 " (%s) -> "
-               "openai (an OpenAI-compatible API); ", type, tm->source_name);
+      note(notes, sizeof notes, "type %" PRId64 " (%s) -> openai (an OpenAI-compatible API); ",
+           type, tm->source_name);
     if (type == 8)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "custom: check base_url "
-               "(One API's custom channel takes a full URL); ");
+      note(notes, sizeof notes, "custom: check base_url (One API's custom channel takes a "
+           "full URL); ");
     /* models and groups */
     char models[GW_LIST_MAX + 1], groups[GW_LIST_MAX + 1], dropped[512];
     clean_list(db_col_text(st, 11), ",", MODEL_NAME_MAX, models, sizeof models, dropped,
                sizeof dropped);
     if (*dropped)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "models dropped: %s; ",
-               dropped);
+      note(notes, sizeof notes, "models dropped: %s; ", dropped);
     if (!*models) {
       report(im, "channels", source, NULL, R_SKIPPED, "no model relay can use");
       continue;
@@ -869,11 +873,10 @@ static int import_channels(struct imp *im)
     clean_list(db_col_text(st, 12), ",", GW_NAME_MAX, groups, sizeof groups, dropped,
                sizeof dropped);
     if (*dropped)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "groups dropped: %s; ",
-               dropped);
+      note(notes, sizeof notes, "groups dropped: %s; ", dropped);
     if (!*groups) {
       snprintf(groups, sizeof groups, "default");
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "no group -> default; ");
+      note(notes, sizeof notes, "no group -> default; ");
     }
     /* model mapping: an object of strings, or dropped */
     const char *mm = db_col_text(st, 13);
@@ -887,8 +890,7 @@ static int import_channels(struct imp *im)
     if (map_ok && m->child)
       map = cJSON_PrintUnformatted(m);
     else if (*mm && strcmp(mm, "{}") != 0 && strcmp(mm, "null") != 0)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "model_mapping dropped (not a "
-               "JSON object of model names); ");
+      note(notes, sizeof notes, "model_mapping dropped (not a JSON object of model names); ");
     cJSON_Delete(m);
     /* other: Azure's api version (One API keeps it in other, or config.api_version) */
     char other[256] = "";
@@ -908,7 +910,7 @@ static int import_channels(struct imp *im)
         cJSON_Delete(o);
       }
     } else if (*oth) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "other '%.40s' dropped; ", oth);
+      note(notes, sizeof notes, "other '%.40s' dropped; ", oth);
     }
     /* columns relay does not have */
     {
@@ -924,8 +926,8 @@ static int import_channels(struct imp *im)
           const char *v = db_col_text(dq, 0);
           if (*v && strcmp(v, dropped_columns[i].unset) != 0 && strcmp(v, "{}") != 0
               && strcmp(v, "null") != 0)
-            snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "%s dropped (relay has "
-                     "no equivalent); ", dropped_columns[i].column);
+            note(notes, sizeof notes, "%s dropped (relay has no equivalent); ",
+                 dropped_columns[i].column);
         }
         db_finalize(dq);
       }
@@ -945,10 +947,9 @@ static int import_channels(struct imp *im)
         free(map);
         continue;
       }
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "name taken -> '%s'; ", name);
+      note(notes, sizeof notes, "name taken -> '%s'; ", name);
     } else if (strcmp(name, db_col_text(st, 4)) != 0) {
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "name '%s' -> '%s'; ",
-               db_col_text(st, 4), name);
+      note(notes, sizeof notes, "name '%s' -> '%s'; ", db_col_text(st, 4), name);
     }
     if (found < 0) {
       free(map);
@@ -991,20 +992,13 @@ static int import_channels(struct imp *im)
     if (rc != 0)
       break;
     if (!*key)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "no key in the source; ");
+      note(notes, sizeof notes, "no key in the source; ");
     struct gw_subject s = { .channel_id = cid };
     rc = gw_log_manage(im->g, &s, "import oneapi: channel %s (source id %" PRId64 ") type=%s "
                        "models=%s group=%s (by %s)", name, sid, tm->type, models, groups, im->who);
-    size_t nl = strlen(notes);
-    if (nl >= 2)
-      notes[nl - 2] = '\0';
-    report(im, "channels", source, name, *notes ? R_MAPPED : R_IMPORTED, "%s", notes);
+    report_row(im, "channels", source, name, notes, NULL);
   }
-  if (rc != 0) {
-    db_finalize(st);
-    return rc;
-  }
-  return src_failed(im, st, r);
+  return src_end(im, st, r, rc);
 }
 
 /* ---- redemption codes and options --------------------------------------------------------------- */
@@ -1048,31 +1042,26 @@ static int import_redemptions(struct imp *im)
       continue;
     }
     if (status < 1 || status > 3) {
-      snprintf(notes, sizeof notes, "status %" PRId64 " -> disabled", status);
+      note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
       status = 2;
     }
     int64_t used_by = db_col_int64(st, 8) ? relay_user(im, db_col_int64(st, 8)) : 0;
     if (db_col_int64(st, 8) && !used_by)
-      snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "%sits user (source id %"
-               PRId64 ") was not imported", *notes ? "; " : "", db_col_int64(st, 8));
+      note(notes, sizeof notes, "its user (source id %" PRId64 ") was not imported; ",
+           db_col_int64(st, 8));
     rc = gw_exec(im->g, "cannot create the redemption code",
                  "INSERT INTO redemptions(user_id, \"key\", status, name, quota, created_time, "
                  "redeemed_time, used_user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", "isisiiii",
                  relay_user(im, db_col_int64(st, 1)), code, status, db_col_text(st, 4),
                  quota < 0 ? 0 : quota, db_col_int64(st, 6), db_col_int64(st, 7), used_by);
     count++;
-    report(im, "redemptions", source, db_col_text(st, 4), *notes ? R_MAPPED : R_IMPORTED, "%s",
-           notes);
+    report_row(im, "redemptions", source, db_col_text(st, 4), notes, NULL);
   }
   struct gw_subject s = { 0 };
   if (rc == 0 && count)
     rc = gw_log_manage(im->g, &s, "import oneapi: %" PRId64 " redemption codes (by %s)", count,
                        im->who);
-  if (rc != 0) {
-    db_finalize(st);
-    return rc;
-  }
-  return src_failed(im, st, r);
+  return src_end(im, st, r, rc);
 }
 
 static int import_options(struct imp *im)
@@ -1184,19 +1173,13 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_begin(g);
   if (rc == 0) {
-    rc = import_groups(&im);
-    if (rc == 0)
-      rc = import_prices(&im);
-    if (rc == 0)
-      rc = import_users(&im);
-    if (rc == 0)
-      rc = import_tokens(&im);
-    if (rc == 0)
-      rc = import_channels(&im);
-    if (rc == 0)
-      rc = import_redemptions(&im);
-    if (rc == 0)
-      rc = import_options(&im);
+    /* in this order: groups before what names them, users before their tokens and codes */
+    static int (*const steps[])(struct imp *) = {
+      import_groups, import_prices, import_users, import_tokens, import_channels,
+      import_redemptions, import_options,
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof steps / sizeof *steps; i++)
+      rc = steps[i](&im);
     if (dry || rc != 0) {
       db_rollback(g->db);
       if (rc != 0)
