@@ -29,7 +29,7 @@ const struct config_key config_keys[] = {
         "path of the admin Unix socket (mode 0600)"),
     INT("workers", workers, 0, 256, "0", RESTART, "worker threads, 0 = one per core"),
     INT("max_body_bytes", max_body_bytes, 1024, 1LL << 30, "33554432", RELOAD,
-        "largest request body accepted"),
+        "largest request body accepted (a gzip or deflate body: once inflated)"),
     INT("max_connections", max_connections, 16, 1000000, "65536", RESTART,
         "client connections at once, for the whole daemon (each worker takes its share); a request "
         "on a connection over it is answered 503"),

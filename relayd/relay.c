@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <zlib.h>
 
 #include "billing.h"
 #include "claude.h"
@@ -100,7 +101,11 @@ struct request {
   const struct snap_token *token;
   int64_t pin_channel;
   struct buf body;
-  uint64_t body_over;                  /* bytes of the body past max_body_bytes (not stored) */
+  uint64_t body_over;                  /* bytes of the body read after an early answer (not stored) */
+  z_stream *inflater;                  /* Content-Encoding gzip or deflate: inflates the body as it
+                                        * comes (owned; inflateEnd + free in request_free) */
+  bool inflate_end;                    /* the compressed stream reached its end */
+  bool early_answered;                 /* send_early_error answered while the body still came */
   cJSON *root;
   struct oai_request rq;
   const struct price *price;
@@ -572,6 +577,11 @@ static void request_free(struct request *r)
   r->up_headers = NULL;
   if (r->gemini_out_used)
     gemini_stream_from_openai_free(&r->gemini_out);
+  if (r->inflater) {
+    inflateEnd(r->inflater);
+    free(r->inflater);
+    r->inflater = NULL;
+  }
   snapshot_release(r->snap);
   r->snap = NULL;
   atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
@@ -2125,11 +2135,21 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return serve_models(r, url);
   if (def->ep == EP_BILLING_SUBSCRIPTION || def->ep == EP_BILLING_USAGE)
     return serve_billing(r);
-  /* relay does not decompress request bodies: a compressed body is refused before it is read */
+  /* a gzip or deflate body is inflated as it arrives, max_body_bytes bounding what it inflates to
+   * (body_take); any other encoding is refused before the body is read */
   const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-  if (ce && *ce && strcasecmp(ce, "identity") != 0)
-    return fail_now(r, 415, "invalid_request_error", "unsupported_content_encoding", NULL,
-                    "Content-Encoding '%.40s' is not accepted: send the request body uncompressed.", ce);
+  if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+    if (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "x-gzip") != 0 && strcasecmp(ce, "deflate") != 0)
+      return fail_now(r, 415, "invalid_request_error", "unsupported_content_encoding", NULL,
+                      "Content-Encoding '%.40s' is not accepted: send the request body as gzip, deflate "
+                      "or uncompressed.", ce);
+    r->inflater = calloc(1, sizeof *r->inflater);
+    if (!r->inflater || inflateInit2(r->inflater, 15 + 32) != Z_OK) {   /* +32: gzip or zlib header */
+      free(r->inflater);
+      r->inflater = NULL;
+      return fail_now(r, 500, "relay_error", "out_of_memory", NULL, "The relay is out of memory.");
+    }
+  }
   const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   int64_t len;
   if (cl && parse_int64(cl, &len) == 0 && len > r->w->cfg->max_body_bytes)
@@ -2141,25 +2161,26 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
 }
 
 /* libmicrohttpd 0.9.75 takes a response only before a request body is read or after all of it
- * (MHD_queue_response refuses in between). A chunked body that passes max_body_bytes is answered
- * at once all the same: the 413, in the client's format, is written to the socket directly (no
- * response is ever queued on this request, so MHD has written nothing of its own) and the write
- * side shut; relay_on_request then drops the rest of the body and closes the connection. */
-static void send_early_413(struct request *r)
+ * (MHD_queue_response refuses in between). A body found bad while it arrives (past max_body_bytes,
+ * or compressed data that does not inflate) is answered at once all the same: the error, in the
+ * client's format, is written to the socket directly (no response is ever queued on this request,
+ * so MHD has written nothing of its own) and the write side shut; relay_on_request then drops the
+ * rest of the body and closes the connection. */
+static void send_early_error(struct request *r, unsigned status, const char *reason, const char *code,
+                             const char *msg)
 {
-  char msg[128], head[512];
-  snprintf(msg, sizeof msg, "The request body is larger than the limit of %lld bytes.",
-           (long long)r->w->cfg->max_body_bytes);
+  char head[512];
   struct buf b;
-  buf_init(&b, 1024);
-  error_body(r, 413, "invalid_request_error", "request_too_large", NULL, msg, &b);
+  buf_init(&b, 2048);
+  error_body(r, status, "invalid_request_error", code, NULL, msg, &b);
   int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                   "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
                    "Content-Length: %zu\r\nConnection: close\r\nx-request-id: %s\r\n%s%s%s\r\n",
-                   b.len, r->request_id, speaks_claude(r) ? "request-id: " : "",
+                   status, reason, b.len, r->request_id, speaks_claude(r) ? "request-id: " : "",
                    speaks_claude(r) ? r->request_id : "", speaks_claude(r) ? "\r\n" : "");
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-  r->final_status = 413;   /* phase stays PH_BODY: the rest is read, under client_body_timeout_s */
+  r->final_status = (int)status;   /* phase stays PH_BODY: the rest is read, under client_body_timeout_s */
+  r->early_answered = true;
   if (ci && n > 0 && (size_t)n < sizeof head && b.data) {
     /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all;
      * if it cannot, the client gets a closed connection as it did before */
@@ -2169,6 +2190,45 @@ static void send_early_413(struct request *r)
       shutdown(ci->connect_fd, SHUT_WR);
   }
   buf_free(&b);
+}
+
+/* Stores one piece of the request body: as it came, or inflated (r->inflater). Returns 0, -1 when
+ * the body (inflated) passes max_body_bytes, -2 when the compressed data is not valid (msg says
+ * why). */
+static int body_take(struct request *r, const char *data, size_t len, char *msg, size_t msglen)
+{
+  z_stream *z = r->inflater;
+  if (!z)
+    return buf_append(&r->body, data, len) == 0 ? 0 : -1;
+  if (r->inflate_end) {
+    snprintf(msg, msglen, "The request body has data after the end of its compressed stream.");
+    return -2;
+  }
+  unsigned char out[16384];
+  z->next_in = (Bytef *)(uintptr_t)data;   /* zlib does not write its input */
+  z->avail_in = (uInt)len;                 /* MHD hands over at most its pool size at once */
+  do {
+    z->next_out = out;
+    z->avail_out = sizeof out;
+    int zr = inflate(z, Z_NO_FLUSH);
+    if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+      snprintf(msg, msglen, "The request body is not valid %s data (%s).",
+               MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING),
+               z->msg ? z->msg : "inflate failed");
+      return -2;
+    }
+    if (buf_append(&r->body, (const char *)out, sizeof out - z->avail_out) < 0)
+      return -1;
+    if (zr == Z_STREAM_END) {
+      r->inflate_end = true;
+      if (z->avail_in) {
+        snprintf(msg, msglen, "The request body has data after the end of its compressed stream.");
+        return -2;
+      }
+      return 0;
+    }
+  } while (z->avail_out == 0);
+  return 0;
 }
 
 enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -2218,30 +2278,40 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
   switch (r->phase) {
   case PH_BODY:
     if (*upload_data_size) {
-      if (r->body_over == 0 && buf_append(&r->body, upload_data, *upload_data_size) == 0) {
+      char msg[300];
+      int took = r->early_answered ? 1 : body_take(r, upload_data, *upload_data_size, msg, sizeof msg);
+      if (took == 0) {
         *upload_data_size = 0;
         return MHD_YES;
       }
-      /* Over the limit, and a chunked body has no Content-Length to refuse up front: the 413
-       * goes out now (send_early_413), the rest is read and dropped so that the client can
-       * read it, and a body past twice the limit (at least 1 MiB past it) is not read further:
-       * the connection is closed. */
-      if (r->body_over == 0)
-        send_early_413(r);
+      /* Over the limit (a chunked or compressed body has no length to refuse up front) or not
+       * valid compressed data: the error goes out now (send_early_error), the rest is read and
+       * dropped so that the client can read it, and a body past twice the limit (at least 1 MiB
+       * past it) is not read further: the connection is closed. */
+      if (took == -1) {
+        snprintf(msg, sizeof msg, "The request body is larger than the limit of %lld bytes%s.",
+                 (long long)w->cfg->max_body_bytes, r->inflater ? " once inflated" : "");
+        send_early_error(r, 413, "Content Too Large", "request_too_large", msg);
+      } else if (took == -2) {
+        send_early_error(r, 400, "Bad Request", "invalid_content_encoding", msg);
+      }
       r->body_over += *upload_data_size;
       *upload_data_size = 0;
       uint64_t discard_max = (uint64_t)w->cfg->max_body_bytes > (1u << 20) ? (uint64_t)w->cfg->max_body_bytes
                                                                              : (1u << 20);
       if (r->body_over > discard_max) {
-        log_msg(LOG_INFO, "request body far over the limit: connection closed", "request_id=%s limit=%lld",
-                r->request_id, (long long)w->cfg->max_body_bytes);
-        r->final_status = 413;
+        log_msg(LOG_INFO, "request body still coming long after its early answer: connection closed",
+                "request_id=%s status=%d limit=%lld", r->request_id, r->final_status,
+                (long long)w->cfg->max_body_bytes);
         return MHD_NO;
       }
       return MHD_YES;
     }
-    if (r->body_over)   /* the whole body came; its 413 is already on the wire: close */
+    if (r->early_answered)   /* the whole body came; its early answer is on the wire: close */
       return MHD_NO;
+    if (r->inflater && !r->inflate_end)
+      return fail_now(r, 400, "invalid_request_error", "invalid_content_encoding", NULL,
+                      "The request body ended before the end of its compressed stream.");
     if (r->cc)
       r->cc->wait = CONN_BUSY;
     return dispatch(r);

@@ -279,7 +279,7 @@ PY
   books_balance
 }
 
-@test "limits: a chunked body over max_body_bytes is a 413 while it still arrives (far over: cut off unread); a compressed body is a 415; nothing is charged" {
+@test "limits: a chunked body over max_body_bytes is a 413 while it still arrives (far over: cut off unread); gzip and deflate bodies are inflated within the limit; nothing refused is charged" {
   relayd_start --max-body-bytes 1048576
   # 1.5 MiB chunked: stored up to the limit, answered 413 as soon as it passes it
   head -c 1572864 /dev/zero | tr '\0' x > "$BATS_TEST_TMPDIR/big"
@@ -320,17 +320,46 @@ PY
     -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @-)
   [ "$code" = 413 ]
   [ "$($JGET 'd["type"] + " " + d["error"]["type"]' < "$BATS_TEST_TMPDIR/claude")" = "error request_too_large" ]
-  printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' | gzip > "$BATS_TEST_TMPDIR/body.gz"
+  # compressed bodies: gzip and deflate are inflated, the upstream gets the plain JSON
+  req='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  printf '%s' "$req" | gzip > "$BATS_TEST_TMPDIR/body.gz"
   chat "@$BATS_TEST_TMPDIR/body.gz" -H 'Content-Encoding: gzip'
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["body"]["messages"][0]["content"]')" = hi ]
+  printf '%s' "$req" | python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))' \
+    > "$BATS_TEST_TMPDIR/body.z"
+  chat "@$BATS_TEST_TMPDIR/body.z" -H 'Content-Encoding: deflate'
+  [ "$status_code" = 200 ]
+  # a bomb: 64 MiB of zeros in about 64 KiB of gzip; max_body_bytes bounds what it inflates to
+  head -c 67108864 /dev/zero | gzip -9 > "$BATS_TEST_TMPDIR/bomb.gz"
+  [ "$(stat -c %s "$BATS_TEST_TMPDIR/bomb.gz")" -lt 1048576 ]
+  chat "@$BATS_TEST_TMPDIR/bomb.gz" -H 'Content-Encoding: gzip'
+  [ "$status_code" = 413 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = request_too_large ]
+  [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"once inflated"* ]]
+  # data that is not gzip, a truncated stream, trailing bytes: 400 with what is wrong
+  chat "$req" -H 'Content-Encoding: gzip'
+  [ "$status_code" = 400 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = invalid_content_encoding ]
+  [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"not valid gzip data"* ]]
+  head -c 40 "$BATS_TEST_TMPDIR/body.gz" > "$BATS_TEST_TMPDIR/cut.gz"
+  chat "@$BATS_TEST_TMPDIR/cut.gz" -H 'Content-Encoding: gzip'
+  [ "$status_code" = 400 ]
+  [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"ended before the end of its compressed stream"* ]]
+  { cat "$BATS_TEST_TMPDIR/body.gz"; printf 'junk'; } > "$BATS_TEST_TMPDIR/tail.gz"
+  chat "@$BATS_TEST_TMPDIR/tail.gz" -H 'Content-Encoding: gzip'
+  [ "$status_code" = 400 ]
+  [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"after the end of its compressed stream"* ]]
+  # an encoding relay cannot read is refused before the body is read
+  chat "$req" -H 'Content-Encoding: br'
   [ "$status_code" = 415 ]
   [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = unsupported_content_encoding ]
-  [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"uncompressed"* ]]
   # identity is no encoding at all
-  chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' -H 'Content-Encoding: identity'
+  chat "$req" -H 'Content-Encoding: identity'
   [ "$status_code" = 200 ]
-  [ "$(mock_requests up | wc -l)" -eq 1 ]
-  wait_logs 1
-  [ "$(rsql 'SELECT count(*) FROM reqlogs')" = 1 ]
+  [ "$(mock_requests up | wc -l)" -eq 3 ]
+  wait_logs 3
+  [ "$(rsql 'SELECT count(*) FROM reqlogs')" = 3 ]
   books_balance
 }
 
