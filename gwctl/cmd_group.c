@@ -44,6 +44,11 @@ static const struct out_col group_cols[] = {
   { 0 },
 };
 
+static const struct gw_field group_fields[] = {
+  { "name", 0, GW_TEXT }, { "ratio", 1, GW_REAL }, { "selectable", 2, GW_BOOL },
+  { "users", 3, GW_INT }, { "tokens", 4, GW_INT }, { "channels", 5, GW_INT }, { 0 },
+};
+
 int cmd_group_list(struct gwctl *g, int argc, char **argv)
 {
   int rc = gw_args(g, argc, argv, NULL, NULL, NULL);
@@ -55,31 +60,7 @@ int cmd_group_list(struct gwctl *g, int argc, char **argv)
       "(SELECT count(*) FROM tokens t WHERE t.\"group\" = g.name), "
       "(SELECT count(*) FROM channels c WHERE " IN_LIST("c.\"group\"") ") "
       "FROM groups g ORDER BY g.name", "");
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "ratio", db_col_double(st, 1));
-    cJSON_AddBoolToObject(o, "selectable", db_col_int64(st, 2) != 0);
-    cJSON_AddNumberToObject(o, "users", (double)db_col_int64(st, 3));
-    cJSON_AddNumberToObject(o, "tokens", (double)db_col_int64(st, 4));
-    cJSON_AddNumberToObject(o, "channels", (double)db_col_int64(st, 5));
-    if (cJSON_GetArraySize(o) != 6 || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, "cannot list groups");
-  else if (!rows || out_list(g->json, rows, group_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, st, "cannot list groups", gw_row, group_fields, group_cols);
 }
 
 int cmd_group_set(struct gwctl *g, int argc, char **argv)

@@ -139,7 +139,10 @@ static int64_t window_s(struct gwctl *g)
   return w > 0 ? w : 60;
 }
 
-int cmd_limit_list(struct gwctl *g, int argc, char **argv)
+/* limit list / alert list: prepares sql (?1 scope and ?2 id of the subject given, ?3 0 for every
+ * subject) after the options --token/--user. Returns 0 with *st set, or an exit code. */
+static int subject_query(struct gwctl *g, int argc, char **argv, const char *what, const char *sql,
+                         struct db_stmt **st)
 {
   const char *token = NULL, *user = NULL;
   const struct gw_opt opts[] = { { "token", &token, NULL }, { "user", &user, NULL }, { 0 } };
@@ -150,33 +153,38 @@ int cmd_limit_list(struct gwctl *g, int argc, char **argv)
   rc = subject_find(g, token, user, 0, &s);
   if (rc > 1)
     return rc;
-  struct db_stmt *st = gw_prepare(g, "cannot read rate limits",
+  *st = gw_prepare(g, what, sql, "sii", rc == 0 ? s.scope : "", s.id, (int64_t)(rc == 0));
+  return *st ? 0 : GW_FAIL;
+}
+
+static const struct gw_field limit_fields[] = {
+  { "id", 0, GW_INT }, { "scope", 1, GW_TEXT }, { "subject_id", 2, GW_INT }, { "name", 6, GW_TEXT },
+  { "user", 7, GW_TEXT }, { "model", 3, GW_TEXT }, { "rpm", 4, GW_INT }, { "tpm", 5, GW_INT },
+  { 0 },
+};
+
+/* A limit's row and the window its numbers count in (arg: int64_t seconds). */
+static cJSON *limit_row(struct db_stmt *st, const void *arg)
+{
+  cJSON *o = gw_row(st, limit_fields);
+  if (o && !cJSON_AddNumberToObject(o, "window_s", (double)*(const int64_t *)arg)) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  return o;
+}
+
+int cmd_limit_list(struct gwctl *g, int argc, char **argv)
+{
+  struct db_stmt *st = NULL;
+  int rc = subject_query(g, argc, argv, "cannot read rate limits",
       "SELECT x.id, x.scope, x.subject_id, x.model, x.rpm, x.tpm, " SUBJECT_SQL " FROM rate_limits x "
       "WHERE (?3 = 0 OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.scope, x.subject_id, x.model",
-      "sii", rc == 0 ? s.scope : "", s.id, (int64_t)(rc == 0));
-  if (!st)
-    return GW_FAIL;
+      &st);
+  if (rc != 0)
+    return rc;
   int64_t w = window_s(g);
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r;
-  while ((r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)db_col_int64(st, 0));
-    cJSON_AddStringToObject(o, "scope", db_col_text(st, 1));
-    cJSON_AddNumberToObject(o, "subject_id", (double)db_col_int64(st, 2));
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 6));
-    cJSON_AddStringToObject(o, "user", db_col_text(st, 7));
-    cJSON_AddStringToObject(o, "model", db_col_text(st, 3));
-    cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 4));
-    cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 5));
-    cJSON_AddNumberToObject(o, "window_s", (double)w);
-    cJSON_AddItemToArray(rows, o);
-  }
-  db_finalize(st);
-  rc = r == DB_ERROR ? gw_dberr(g, "cannot read rate limits")
-                     : out_list(g->json, rows, limit_cols) != 0 ? gw_err(GW_FAIL, "out of memory") : 0;
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, st, "cannot read rate limits", limit_row, &w, limit_cols);
 }
 
 int cmd_limit_rm(struct gwctl *g, int argc, char **argv)
@@ -260,42 +268,22 @@ static const struct out_col alert_cols[] = {
   { 0 },
 };
 
+static const struct gw_field alert_fields[] = {
+  { "id", 0, GW_INT }, { "scope", 1, GW_TEXT }, { "subject_id", 2, GW_INT }, { "name", 6, GW_TEXT },
+  { "user", 7, GW_TEXT }, { "kind", 3, GW_TEXT }, { "threshold", 4, GW_INT },
+  { "fired_at", 5, GW_INT }, { 0 },
+};
+
 int cmd_alert_list(struct gwctl *g, int argc, char **argv)
 {
-  const char *token = NULL, *user = NULL;
-  const struct gw_opt opts[] = { { "token", &token, NULL }, { "user", &user, NULL }, { 0 } };
-  struct subject s;
-  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
-  if (rc != 0 || (rc = gw_open(g)) != 0)
-    return rc;
-  rc = subject_find(g, token, user, 0, &s);
-  if (rc > 1)
-    return rc;
-  struct db_stmt *st = gw_prepare(g, "cannot read alerts",
+  struct db_stmt *st = NULL;
+  int rc = subject_query(g, argc, argv, "cannot read alerts",
       "SELECT x.id, x.scope, x.subject_id, x.kind, x.threshold, x.fired_at, " SUBJECT_SQL
       " FROM budget_alerts x WHERE (?3 = 0 OR (x.scope = ?1 AND x.subject_id = ?2)) ORDER BY x.id",
-      "sii", rc == 0 ? s.scope : "", s.id, (int64_t)(rc == 0));
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r;
-  while ((r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)db_col_int64(st, 0));
-    cJSON_AddStringToObject(o, "scope", db_col_text(st, 1));
-    cJSON_AddNumberToObject(o, "subject_id", (double)db_col_int64(st, 2));
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 6));
-    cJSON_AddStringToObject(o, "user", db_col_text(st, 7));
-    cJSON_AddStringToObject(o, "kind", db_col_text(st, 3));
-    cJSON_AddNumberToObject(o, "threshold", (double)db_col_int64(st, 4));
-    cJSON_AddNumberToObject(o, "fired_at", (double)db_col_int64(st, 5));
-    cJSON_AddItemToArray(rows, o);
-  }
-  db_finalize(st);
-  rc = r == DB_ERROR ? gw_dberr(g, "cannot read alerts")
-                     : out_list(g->json, rows, alert_cols) != 0 ? gw_err(GW_FAIL, "out of memory") : 0;
-  cJSON_Delete(rows);
-  return rc;
+      &st);
+  if (rc != 0)
+    return rc;
+  return gw_list(g, st, "cannot read alerts", gw_row, alert_fields, alert_cols);
 }
 
 int cmd_alert_rm(struct gwctl *g, int argc, char **argv)

@@ -26,8 +26,9 @@ static const char *type_name(int64_t t)
   return t > 0 && t < NTYPES ? log_types[t] : "unknown";
 }
 
-static cJSON *log_row(struct db_stmt *st)
+static cJSON *log_row(struct db_stmt *st, const void *unused)
 {
+  (void)unused;
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;
@@ -153,24 +154,19 @@ static int filter_resolve(struct gwctl *g, struct log_filter *f)
   if (f->channel && (rc = gw_channel_find(g, f->channel, &f->cid, NULL, 0)) != 0)
     return rc;
   /* only the filters given go into the WHERE clause, so SQLite can use the matching index */
-  if (f->user)
-    add_cond(f->where, sizeof f->where, "user_id = ?1");
-  if (f->token)
-    add_cond(f->where, sizeof f->where, "token_name = ?2");
-  if (f->model)
-    add_cond(f->where, sizeof f->where, "model_name = ?3");
-  if (f->request_id)
-    add_cond(f->where, sizeof f->where, "request_id = ?4");
-  if (f->type)
-    add_cond(f->where, sizeof f->where, "type = ?5");
-  if (f->channel)
-    add_cond(f->where, sizeof f->where, "channel_id = ?6");
-  if (f->status_s)
-    add_cond(f->where, sizeof f->where, "status = ?7");
-  if (f->since_s)
-    add_cond(f->where, sizeof f->where, "created_at >= ?8");
-  if (f->until_s)
-    add_cond(f->where, sizeof f->where, "created_at < ?9");
+  const struct {
+    int given;
+    const char *cond;
+  } conds[] = {
+    { f->user != NULL, "user_id = ?1" }, { f->token != NULL, "token_name = ?2" },
+    { f->model != NULL, "model_name = ?3" }, { f->request_id != NULL, "request_id = ?4" },
+    { f->type != 0, "type = ?5" }, { f->channel != NULL, "channel_id = ?6" },
+    { f->status_s != NULL, "status = ?7" }, { f->since_s != NULL, "created_at >= ?8" },
+    { f->until_s != NULL, "created_at < ?9" },
+  };
+  for (size_t i = 0; i < sizeof conds / sizeof *conds; i++)
+    if (conds[i].given)
+      add_cond(f->where, sizeof f->where, conds[i].cond);
   return 0;
 }
 
@@ -206,26 +202,8 @@ int cmd_log_list(struct gwctl *g, int argc, char **argv)
     return rc;
   snprintf(sql, sizeof sql, "SELECT " LOG_COLS " FROM logs %s ORDER BY created_at DESC, id DESC "
            "LIMIT ?10", f.where);
-  struct db_stmt *st = filter_prepare(g, &f, sql, limit);
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = log_row(st);
-    if (!o || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, "cannot read the log");
-  else if (!rows || out_list(g->json, rows, log_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, filter_prepare(g, &f, sql, limit), "cannot read the log", log_row, NULL,
+                 log_cols);
 }
 
 static const struct out_col stats_cols[] = {
@@ -235,6 +213,11 @@ static const struct out_col stats_cols[] = {
   { "completion_tokens", "COMPLETION", OUT_PLAIN, 0, NULL },
   { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
   { 0 },
+};
+
+static const struct gw_field stats_fields[] = {
+  { "key", 0, GW_TEXT }, { "requests", 1, GW_INT }, { "prompt_tokens", 2, GW_INT },
+  { "completion_tokens", 3, GW_INT }, { "quota", 4, GW_INT }, { 0 },
 };
 
 int cmd_log_stats(struct gwctl *g, int argc, char **argv)
@@ -270,31 +253,8 @@ int cmd_log_stats(struct gwctl *g, int argc, char **argv)
   snprintf(sql, sizeof sql, "SELECT %s AS k, count(*), sum(prompt_tokens), sum(completion_tokens), "
            "sum(quota) FROM logs %s GROUP BY k ORDER BY %s LIMIT ?10", key, f.where,
            strcmp(by, "day") == 0 ? "k" : "5 DESC, k");
-  struct db_stmt *st = filter_prepare(g, &f, sql, (int64_t)LOG_LIMIT_MAX);
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", db_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "requests", (double)db_col_int64(st, 1));
-    cJSON_AddNumberToObject(o, "prompt_tokens", (double)db_col_int64(st, 2));
-    cJSON_AddNumberToObject(o, "completion_tokens", (double)db_col_int64(st, 3));
-    cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 4));
-    if (cJSON_GetArraySize(o) != 5 || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, "cannot read the log");
-  else if (!rows || out_list(g->json, rows, stats_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, filter_prepare(g, &f, sql, (int64_t)LOG_LIMIT_MAX), "cannot read the log",
+                 gw_row, stats_fields, stats_cols);
 }
 
 static void csv_out(const char *s, int last)
@@ -352,7 +312,7 @@ int cmd_log_export(struct gwctl *g, int argc, char **argv)
   enum db_step_result r;
   /* rows are written as they come: an export is not held in memory */
   while ((r = db_step(st)) == DB_ROW) {
-    cJSON *o = log_row(st);
+    cJSON *o = log_row(st, NULL);
     if (!o) {
       r = DB_ERROR;
       break;

@@ -222,38 +222,33 @@ static int redeem_filters(struct gwctl *g, int argc, char **argv, struct db_stmt
   return *st ? 0 : GW_FAIL;
 }
 
+static cJSON *redeem_row(struct db_stmt *st, const void *unused)
+{
+  (void)unused;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "id", (double)db_col_int64(st, 0));
+  cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
+  cJSON_AddStringToObject(o, "code", db_col_text(st, 2));
+  cJSON_AddStringToObject(o, "status", redeem_status_name(db_col_int64(st, 3)));
+  cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 4));
+  cJSON_AddNumberToObject(o, "created_time", (double)db_col_int64(st, 5));
+  cJSON_AddNumberToObject(o, "redeemed_time", (double)db_col_int64(st, 6));
+  cJSON_AddNumberToObject(o, "used_user_id", (double)db_col_int64(st, 7));
+  cJSON_AddStringToObject(o, "used_by", db_col_text(st, 8));
+  if (cJSON_GetArraySize(o) != 9) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
 int cmd_redeem_list(struct gwctl *g, int argc, char **argv)
 {
   struct db_stmt *st = NULL;
   int rc = redeem_filters(g, argc, argv, &st);
   if (rc != 0)
     return rc;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)db_col_int64(st, 0));
-    cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
-    cJSON_AddStringToObject(o, "code", db_col_text(st, 2));
-    cJSON_AddStringToObject(o, "status", redeem_status_name(db_col_int64(st, 3)));
-    cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 4));
-    cJSON_AddNumberToObject(o, "created_time", (double)db_col_int64(st, 5));
-    cJSON_AddNumberToObject(o, "redeemed_time", (double)db_col_int64(st, 6));
-    cJSON_AddNumberToObject(o, "used_user_id", (double)db_col_int64(st, 7));
-    cJSON_AddStringToObject(o, "used_by", db_col_text(st, 8));
-    if (cJSON_GetArraySize(o) != 9 || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, "cannot read the codes");
-  else if (!rows || out_list(g->json, rows, redeem_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, st, "cannot read the codes", redeem_row, NULL, redeem_cols);
 }
 
 int cmd_redeem_export(struct gwctl *g, int argc, char **argv)

@@ -146,6 +146,25 @@ struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, c
 /* A comma list as a JSON array of strings ("" -> []). NULL when out of memory. */
 cJSON *gw_csv_array(const char *csv);
 
+/* Listing commands. A row's fields read from a SELECT's columns, in the order of the list, which a
+ * NULL name ends: text, integer, real, or boolean (not 0). */
+enum gw_field_as { GW_TEXT, GW_INT, GW_REAL, GW_BOOL };
+struct gw_field {
+  const char *name;
+  int col;
+  enum gw_field_as as;
+};
+/* Builds one row of a list: NULL when out of memory. arg is the command's own. */
+typedef cJSON *gw_row_fn(struct db_stmt *st, const void *arg);
+/* A row of fields (arg: a struct gw_field list). */
+gw_row_fn gw_row;
+/* Steps st (from gw_prepare: NULL is GW_FAIL) to its end, builds each row with row(st, arg) and
+ * prints them (output.h: a table of cols, or a JSON array with --json). Finalizes st. Returns 0, or
+ * GW_FAIL after printing "WHAT: <database error>" or "out of memory". */
+struct out_col;
+int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+            const struct out_col *cols);
+
 /* Lookups shared by the command files. Each returns 0, GW_NOTFOUND or GW_FAIL after printing. */
 int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen);
 int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen);

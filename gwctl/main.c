@@ -8,6 +8,7 @@
  */
 #include "gwctl.h"
 #include "admin_client.h"
+#include "output.h"
 #include "paths.h"
 #include "util.h"
 
@@ -841,6 +842,59 @@ cJSON *gw_csv_array(const char *csv)
       csv++;
   }
   return a;
+}
+
+cJSON *gw_row(struct db_stmt *st, const void *arg)
+{
+  const struct gw_field *fields = arg;
+  cJSON *o = cJSON_CreateObject();
+  int n = 0;
+  for (const struct gw_field *f = fields; o && f->name; f++, n++) {
+    switch (f->as) {
+    case GW_TEXT:
+      cJSON_AddStringToObject(o, f->name, db_col_text(st, f->col));
+      break;
+    case GW_INT:
+      cJSON_AddNumberToObject(o, f->name, (double)db_col_int64(st, f->col));
+      break;
+    case GW_REAL:
+      cJSON_AddNumberToObject(o, f->name, db_col_double(st, f->col));
+      break;
+    case GW_BOOL:
+      cJSON_AddBoolToObject(o, f->name, db_col_int64(st, f->col) != 0);
+      break;
+    }
+  }
+  if (o && cJSON_GetArraySize(o) != n) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  return o;
+}
+
+int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+            const struct out_col *cols)
+{
+  if (!st)
+    return GW_FAIL;
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = row(st, arg);
+    if (!o || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  db_finalize(st);
+  int rc = 0;
+  if (r == DB_ERROR)
+    rc = gw_dberr(g, what);
+  else if (!rows || out_list(g->json, rows, cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
 }
 
 /* The terminal settings to restore if ^C arrives while echo is off. */
