@@ -52,9 +52,11 @@ last_log() { sql "SELECT $1 FROM logs WHERE type IN (2,5) ORDER BY id DESC LIMIT
 used() { sql "SELECT used_quota FROM tokens WHERE name='t1'"; }
 
 # charged Q: the last log row charged Q and the token's used_quota grew by Q since $before
+used_is() { [ "$(used)" = "$1" ]; }
 charged() {
+  # the writer commits the log row and the token's used_quota in one batch: wait for it first
+  wait_until 5 used_is "$((before + $1))"
   [ "$(last_log quota)" = "$1" ] || { echo "log quota $(last_log quota), expected $1" >&2; return 1; }
-  wait_until 5 test "$(used)" = "$((before + $1))"
 }
 
 # multipart OUTFILE BOUNDARY FIELD=VALUE... FILEFIELD=@NAME:BYTES...: a multipart body made here

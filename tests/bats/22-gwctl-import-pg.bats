@@ -215,8 +215,8 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$status_code" = 200 ] || { echo "$body"; false; }
   [ "$(mock_requests up | $JGET 'd["headers"]["authorization"]')" = "Bearer sk-upstream-openai" ]
   # billed to the imported token and user
-  wait_until 10 test "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND token_name = 'laptop-2' AND username = 'alice'")" = 1
-  wait_until 10 test "$(sql "SELECT used_quota > 0 FROM tokens WHERE name = 'laptop-2'")" = 1
+  wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2 AND token_name = 'laptop-2' AND username = 'alice'"
+  wait_until 10 sql_is 1 "SELECT used_quota > 0 FROM tokens WHERE name = 'laptop-2'"
   # the address list came along: the other key is refused from 127.0.0.1
   chat_as "sk-$KEY_ALICE" gpt-4o-mini
   [ "$status_code" = 403 ]

@@ -333,6 +333,10 @@ http() {
   HTTP_HEADERS=$(tr -d '\r' < "$out.headers" 2>/dev/null || true)
 }
 
+# sql_is EXPECTED QUERY: the query prints EXPECTED (for wait_until, which runs it again each time;
+# `wait_until N test "$(sql ...)" = X` would run the query only once)
+sql_is() { [ "$(sql "$2")" = "$1" ]; }
+
 # wait_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.
 wait_until() {
   local limit=$(( $1 * 10 )) i
