@@ -809,9 +809,13 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
   s->version = version;
   s->loaded_at = now_unix();
   /* The balance lock keeps the writer from committing between our read of a balance and the
-   * fold of it into the table (see the invariant in snapshot.h). */
-  pthread_mutex_lock(&balance_lock);
+   * fold of it into the table (see the invariant in snapshot.h). It is taken after BEGIN, in the
+   * writer's order (transaction, then lock): the writer holds its transaction while it waits for
+   * the lock to commit, so a loader holding the lock while BEGIN IMMEDIATE waited for that
+   * transaction stalled both until SQLite's busy timeout failed the reload ("database is
+   * locked"). */
   int rc = db_begin(db);
+  pthread_mutex_lock(&balance_lock);
   if (rc == 0)
     rc = load_options(db, s);
   if (rc == 0)

@@ -281,7 +281,8 @@ total_chats() { echo $(( $(chats_on slow) + $(chats_on fast) )); }
   wait_until 10 is enabled channel_status g1
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 4 AND content LIKE '%a1 re-enabled%'")" = 1 ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 4 AND content LIKE '%g1 re-enabled%'")" = 1 ]
-  # and traffic returns to the highest priority, in Anthropic's format
+  # and, once relayd has the change, traffic returns to the highest priority, in Anthropic's format
+  wait_until 5 is enabled health a1 status
   n=$(mock_requests abad | grep -c '"path":"/v1/messages"')
   chat
   [ "$status_code" = 200 ]
