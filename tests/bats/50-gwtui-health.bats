@@ -3,6 +3,7 @@
 # whose circuit breaker is open. A private tmux server, a live relayd, mock upstreams.
 
 load helpers
+load gwtui_helpers
 
 setup() {
   relay_env
@@ -25,36 +26,7 @@ setup() {
   LIMIT=$(_relay_scale 10)
 }
 
-teardown() {
-  local rc=0 i
-  if [ -S "${TM:-}" ]; then
-    tmux -S "$TM" send-keys -t gw q 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      tmux -S "$TM" has-session -t gw 2>/dev/null || break
-      sleep 0.1
-    done
-    tmux -S "$TM" kill-server 2>/dev/null || true
-  fi
-  if [ -f "$BATS_TEST_TMPDIR/gwtui.err" ]; then
-    _sanitizer_clean "$BATS_TEST_TMPDIR/gwtui.err" || rc=1
-  fi
-  relay_teardown || rc=1
-  return $rc
-}
-
-screen() { tmux -S "$TM" capture-pane -p -t gw; }
-keys() { tmux -S "$TM" send-keys -t gw "$@"; }
-
-wait_screen() {
-  local i
-  for ((i = 0; i < LIMIT * 10; i++)); do
-    screen | grep -Eq -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "the screen never matched /$1/; it shows:" >&2
-  screen >&2
-  return 1
-}
+teardown() { gwtui_teardown; }
 
 chat() {
   curl -s -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
@@ -64,10 +36,7 @@ chat() {
 @test "gwtui: an auto-disabled channel shows its reason; an open breaker shows" {
   [ "$(chat gpt-4o-mini)" = 401 ]         # retry_times 0: the 401 reaches the client, c1 is disabled
   [ "$(chat gpt-4o)" = 502 ]              # c3 fails once: its breaker opens
-  : > "$BATS_TEST_TMPDIR/gwtui.err"
-  tmux -S "$TM" -f /dev/null new-session -d -s gw -x 120 -y 30 \
-    "exec '$RELAY_BIN/gwtui' --socket '$RELAY_SOCKET' --db '$RELAY_DB' 2>>'$BATS_TEST_TMPDIR/gwtui.err'"
-  wait_screen 'relay gwtui'
+  gwtui_start 120 30
   keys 2
   wait_screen '^ +1 c1 +auto-off .*off: authentication or account'
   wait_screen '^ +2 c2 +enabled'
