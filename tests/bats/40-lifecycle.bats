@@ -42,6 +42,26 @@ rsql() {
   sql "${1//reqlogs/(SELECT * FROM logs WHERE type IN (2,5))}"
 }
 
+# blackhole_start SECONDS: a port whose accept queue is full, so connecting to it times out; for
+# SECONDS. Sets bh (its pid; kill it at the end) and writes the port to $BATS_TEST_TMPDIR/blackhole.port.
+blackhole_start() {
+  python3 - "$BATS_TEST_TMPDIR/blackhole.port" "$1" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+port = s.getsockname()[1]
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    fill.append(c)
+open(sys.argv[1], "w").write(str(port))
+time.sleep(float(sys.argv[2]))
+PY
+  bh=$!
+  wait_until 5 test -s "$BATS_TEST_TMPDIR/blackhole.port"
+}
+
 # chat BODY [curl args...]: sets status_code, body, headers
 chat() {
   local data=$1; shift
@@ -196,22 +216,7 @@ PY
 }
 
 @test "upstream timeouts: first byte and connect are a 504 before the first byte; idle and total are an error event after it" {
-  # a port whose accept queue is full: connecting to it times out
-  python3 - "$BATS_TEST_TMPDIR/blackhole.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
-port = s.getsockname()[1]
-fill = []
-for _ in range(3):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-open(sys.argv[1], "w").write(str(port))
-time.sleep(60)
-PY
-  bh=$!
-  wait_until 5 test -s "$BATS_TEST_TMPDIR/blackhole.port"
+  blackhole_start 60
   printf 'k\n' | gwctl channel add --name hole --type openai \
     --base-url "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/blackhole.port")" --models hole-model
   gwctl pricing set hole-model --model-ratio 1 >/dev/null 2>&1 || sql "INSERT INTO prices(model, model_ratio, completion_ratio) VALUES ('hole-model', 1, 1)"
@@ -253,21 +258,7 @@ PY
 }
 
 @test "a connect timeout is retried on another channel" {
-  python3 - "$BATS_TEST_TMPDIR/blackhole.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
-port = s.getsockname()[1]
-fill = []
-for _ in range(3):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-open(sys.argv[1], "w").write(str(port))
-time.sleep(30)
-PY
-  bh=$!
-  wait_until 5 test -s "$BATS_TEST_TMPDIR/blackhole.port"
+  blackhole_start 30
   printf 'k\n' | gwctl channel add --name hole --type openai --priority 10 \
     --base-url "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/blackhole.port")" --models gpt-4o-mini
   relayd_start --connect-timeout-ms 300
