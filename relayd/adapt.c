@@ -132,12 +132,44 @@ void adapt_oai_usage(const cJSON *usage, struct usage *u)
 {
   if (!cJSON_IsObject(usage))
     return;
-  u->prompt_tokens = adapt_jcount(usage, "prompt_tokens");
-  u->completion_tokens = adapt_jcount(usage, "completion_tokens");
-  u->cached_tokens = adapt_jcount(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"),
-                                  "cached_tokens");
-  if (u->cached_tokens > u->prompt_tokens)
-    u->cached_tokens = u->prompt_tokens;
+  u->prompt_tokens = usage_count(usage, "prompt_tokens", u);
+  u->completion_tokens = usage_count(usage, "completion_tokens", u);
+  u->cached_tokens = usage_count(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"), "cached_tokens", u);
+  u->reasoning_tokens =
+      usage_count(cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details"), "reasoning_tokens", u);
+  if (u->prompt_tokens == 0 && u->completion_tokens == 0)   /* embeddings: some servers give only the total */
+    u->prompt_tokens = usage_count(usage, "total_tokens", u);
+  usage_normalize(u);
+}
+
+/* keys whose string values are text a model produced (any format) */
+static bool is_output_text_key(const char *k)
+{
+  static const char *const keys[] = {"content", "text", "reasoning_content", "reasoning", "refusal",
+                                     "arguments", "thinking", "partial_json", "delta", NULL};
+  for (const char *const *p = keys; k && *p; p++)
+    if (strcmp(k, *p) == 0)
+      return true;
+  return false;
+}
+
+static size_t text_chars(const cJSON *node, int depth)
+{
+  size_t n = 0;
+  if (depth > CJSON_NESTING_LIMIT)
+    return 0;
+  for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
+    if (cJSON_IsString(c) && is_output_text_key(c->string))
+      n += strlen(c->valuestring);
+    else if (cJSON_IsObject(c) || cJSON_IsArray(c))
+      n += text_chars(c, depth + 1);
+  }
+  return n;
+}
+
+size_t adapt_text_chars(const cJSON *node)
+{
+  return text_chars(node, 0);
 }
 
 void adapt_add_oai_usage(cJSON *o, const struct usage *u)

@@ -52,8 +52,12 @@ int adapt_stop_list(const cJSON *stop, const char *name, cJSON **out, char *err,
  * message when it has the same role. Takes ownership of items. */
 void adapt_push_message(cJSON *msgs, const char *role, const char *key, cJSON *items);
 
-/* An OpenAI "usage" object -> u (cached capped at prompt). */
+/* An OpenAI "usage" object -> u (cached capped at prompt; a count that is not one sets u->bad). */
 void adapt_oai_usage(const cJSON *usage, struct usage *u);
+
+/* Characters of model-made text under node (content, text, reasoning, tool arguments, thinking, in
+ * any format; strings only, never bytes matched): relay's own count when an upstream gives no usage. */
+size_t adapt_text_chars(const cJSON *node);
 
 /* Adds an OpenAI "usage" object built from u to o. */
 void adapt_add_oai_usage(cJSON *o, const struct usage *u);

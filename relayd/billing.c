@@ -2,24 +2,64 @@
 #include "billing.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int64_t usage_count(const cJSON *o, const char *name, struct usage *u)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  /* bounded before the cast: a double beyond int64 is undefined behaviour */
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > (double)USAGE_TOKENS_MAX ||
+      v->valuedouble != floor(v->valuedouble)) {
+    u->bad = true;
+    return 0;
+  }
+  return (int64_t)v->valuedouble;
+}
+
+static int64_t clamp(int64_t v, int64_t hi)
+{
+  return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+void usage_normalize(struct usage *u)
+{
+  u->prompt_tokens = clamp(u->prompt_tokens, USAGE_TOKENS_MAX);
+  u->completion_tokens = clamp(u->completion_tokens, USAGE_TOKENS_MAX);
+  u->cached_tokens = clamp(u->cached_tokens, u->prompt_tokens);
+  u->cache_write_5m = clamp(u->cache_write_5m, u->prompt_tokens - u->cached_tokens);
+  u->cache_write_1h = clamp(u->cache_write_1h, u->prompt_tokens - u->cached_tokens - u->cache_write_5m);
+  u->reasoning_tokens = clamp(u->reasoning_tokens, u->completion_tokens);
+}
+
+/* ceil of a quota computed in floating point; a ratio product like 0.075 * 100 is 7.499999... in
+ * binary: shave a hair before ceil. At least 1 when the ratios are not 0 and something was used. */
+static int64_t quota_of(double units, double ratio)
+{
+  double q = units * ratio;
+  if (q > 1e15)
+    q = 1e15;             /* kept far inside int64 */
+  int64_t quota = (int64_t)ceil(q - 1e-9);
+  if (quota <= 0 && ratio > 0 && units > 0)
+    quota = 1;
+  return quota;
+}
 
 int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u)
 {
   if (p->has_fixed)
     return (int64_t)llround(p->fixed_price * QUOTA_PER_USD * group_ratio);
-  int64_t cached = u->cached_tokens;
-  if (cached < 0 || cached > u->prompt_tokens)
-    cached = cached < 0 ? 0 : u->prompt_tokens;
-  if (u->prompt_tokens + u->completion_tokens <= 0)
+  struct usage n = *u;
+  usage_normalize(&n);
+  if (n.prompt_tokens + n.completion_tokens <= 0)
     return 0;
-  double units = (double)(u->prompt_tokens - cached) + (double)cached * p->cache_ratio +
-                 (double)u->completion_tokens * p->completion_ratio;
-  double q = units * p->model_ratio * group_ratio;
-  /* a ratio product like 0.075 * 100 is 7.499999... in binary: shave a hair before ceil */
-  int64_t quota = (int64_t)ceil(q - 1e-9);
-  if (quota <= 0 && p->model_ratio * group_ratio > 0)
-    quota = 1;
-  return quota;
+  int64_t uncached = n.prompt_tokens - n.cached_tokens - n.cache_write_5m - n.cache_write_1h;
+  double units = (double)uncached + (double)n.cached_tokens * p->cache_ratio +
+                 (double)n.cache_write_5m * p->cache_write_ratio + (double)n.cache_write_1h * p->cache_write_1h_ratio +
+                 (double)n.completion_tokens * p->completion_ratio;
+  return quota_of(units, p->model_ratio * group_ratio);
 }
 
 int64_t billing_fixed(const struct price *p, double group_ratio, double units)
@@ -35,36 +75,57 @@ int64_t billing_fixed(const struct price *p, double group_ratio, double units)
   return q;
 }
 
-static bool take(struct balance *b, int64_t amount, int64_t *avail_out)
+int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
 {
-  int64_t before = atomic_fetch_sub(&b->avail, amount);
-  if (before <= 0 || before < amount) {
-    atomic_fetch_add(&b->avail, amount);
-    *avail_out = before;
-    return false;
-  }
-  return true;
+  if (p->has_fixed)
+    return (int64_t)llround(p->fixed_price * QUOTA_PER_USD * group_ratio);
+  double in_ratio = 1;
+  if (p->cache_ratio > in_ratio)
+    in_ratio = p->cache_ratio;
+  if (p->cache_write_ratio > in_ratio)
+    in_ratio = p->cache_write_ratio;
+  if (p->cache_write_1h_ratio > in_ratio)
+    in_ratio = p->cache_write_1h_ratio;
+  double units = (double)clamp(input_tokens, USAGE_TOKENS_MAX) * in_ratio +
+                 (double)clamp(output_tokens, USAGE_TOKENS_MAX) * p->completion_ratio;
+  return quota_of(units, p->model_ratio * group_ratio);
 }
 
-bool billing_reserve(struct balance *user_bal, struct balance *token_bal, int64_t amount,
-                     int64_t *avail_out)
+void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
 {
-  if (!take(user_bal, amount, avail_out))
-    return false;
-  if (token_bal && !take(token_bal, amount, avail_out)) {
-    atomic_fetch_add(&user_bal->avail, amount);
-    return false;
+  cJSON *o = cJSON_CreateObject();
+  const struct price *p = e->price;
+  cJSON_AddStringToObject(o, "mode", p && p->has_fixed ? "fixed" : "ratio");
+  cJSON_AddStringToObject(o, "usage_source", e->usage_source ? e->usage_source : "none");
+  if (e->usage && !(p && p->has_fixed && p->unit != PRICE_PER_CALL)) {
+    struct usage u = *e->usage;
+    usage_normalize(&u);
+    cJSON *t = cJSON_AddObjectToObject(o, "tokens");
+    cJSON_AddNumberToObject(t, "prompt", (double)u.prompt_tokens);
+    cJSON_AddNumberToObject(t, "cached", (double)u.cached_tokens);
+    cJSON_AddNumberToObject(t, "cache_write_5m", (double)u.cache_write_5m);
+    cJSON_AddNumberToObject(t, "cache_write_1h", (double)u.cache_write_1h);
+    cJSON_AddNumberToObject(t, "completion", (double)u.completion_tokens);
+    cJSON_AddNumberToObject(t, "reasoning", (double)u.reasoning_tokens);
   }
-  return true;
-}
-
-void billing_settle(struct balance *user_bal, struct balance *token_bal, int64_t reserved,
-                    int64_t charged)
-{
-  int64_t back = reserved - charged;
-  if (back == 0)
-    return;
-  atomic_fetch_add(&user_bal->avail, back);
-  if (token_bal)
-    atomic_fetch_add(&token_bal->avail, back);
+  if (p && p->has_fixed) {
+    cJSON_AddNumberToObject(o, "fixed_price", p->fixed_price);
+    cJSON_AddNumberToObject(o, "units", p->unit == PRICE_PER_CALL ? 1 : e->units);
+    cJSON_AddStringToObject(o, "unit", price_unit_name(p->unit));
+  } else if (p) {
+    cJSON_AddNumberToObject(o, "model_ratio", p->model_ratio);
+    cJSON_AddNumberToObject(o, "completion_ratio", p->completion_ratio);
+    cJSON_AddNumberToObject(o, "cache_ratio", p->cache_ratio);
+    cJSON_AddNumberToObject(o, "cache_write_ratio", p->cache_write_ratio);
+    cJSON_AddNumberToObject(o, "cache_write_1h_ratio", p->cache_write_1h_ratio);
+  }
+  cJSON_AddStringToObject(o, "group", e->group ? e->group : "");
+  cJSON_AddNumberToObject(o, "group_ratio", e->group_ratio);
+  cJSON_AddNumberToObject(o, "reserved", (double)e->reserved);
+  cJSON_AddNumberToObject(o, "charged", (double)e->charged);
+  if (e->note && e->note[0])
+    cJSON_AddStringToObject(o, "note", e->note);
+  if (!o || !cJSON_PrintPreallocated(o, out, (int)(n > 1 ? n - 5 : 0), false))   /* cJSON asks for 5 spare bytes */
+    snprintf(out, n, "{}");
+  cJSON_Delete(o);
 }

@@ -1,44 +1,75 @@
 /*
- * billing: One API's quota arithmetic and the reserve/settle steps on the balance table.
- * 500000 quota = 1 USD; model ratio 1 = 2 USD per million prompt tokens.
- *   ratio mode: quota = ceil((prompt_uncached + cached * cache_ratio + completion * completion_ratio)
- *                            * model_ratio * group_ratio), at least 1 when the ratio is not 0
- *               and tokens were used; 0 when no tokens were used.
+ * billing: One API's quota arithmetic, the sanity of upstream usage, and the explanation of a
+ * charge. 500000 quota = 1 USD; model ratio 1 = 2 USD per million prompt tokens.
+ *   ratio mode: quota = ceil((uncached + cached * cache_ratio + cache_write_5m * cache_write_ratio
+ *                             + cache_write_1h * cache_write_1h_ratio
+ *                             + completion * completion_ratio) * model_ratio * group_ratio)
+ *               where uncached = prompt - cached - cache writes (prompt counts them all, as OpenAI's
+ *               prompt_tokens does); at least 1 when the ratio is not 0 and tokens were used; 0 when
+ *               no tokens were used.
  *   fixed mode: quota = round(fixed_price * 500000 * group_ratio) per call; prices with another
  *               unit (image, second, search unit) are charged by billing_fixed() for the units a
  *               request used (media.c counts them).
- * Callers: relay.c (request path), tests. Never: touches the database (the writer does).
+ *   bound:      billing_bound() prices the worst case of a request (an upper bound of its input at
+ *               the dearest input ratio, plus its output bound at the completion ratio): what relay
+ *               reserves before it sends anything upstream.
+ * Balances (reserve, settle, fold) are not here: ledger.h owns them.
+ * Callers: relay.c, media.c, the format modules (usage_count), tests. Never: touches the database or
+ * a balance.
  */
 #ifndef RELAY_BILLING_H
 #define RELAY_BILLING_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "snapshot.h"
 
 #define QUOTA_PER_USD 500000
+/* A token count above this in an upstream's usage is garbage (no request comes near it). */
+#define USAGE_TOKENS_MAX 1000000000LL
 
 struct usage {
-  int64_t prompt_tokens;      /* includes cached tokens, as OpenAI reports it */
-  int64_t completion_tokens;
-  int64_t cached_tokens;
+  int64_t prompt_tokens;      /* all input: includes cached tokens and cache writes, as OpenAI reports it */
+  int64_t completion_tokens;  /* all output: includes reasoning tokens */
+  int64_t cached_tokens;      /* input read from a cache */
+  int64_t cache_write_5m;     /* input written to a cache (Anthropic's 5-minute cache: the default) */
+  int64_t cache_write_1h;     /* input written to Anthropic's 1-hour cache */
+  int64_t reasoning_tokens;   /* part of completion_tokens; for the explanation only */
+  bool bad;                   /* a count the upstream gave was not a count: the usage is not used */
 };
+
+/* One count of a usage object: 0 when absent or null; a number that is not an integer in
+ * [0, USAGE_TOKENS_MAX] (negative, fractional, huge, a string, ...) returns 0 and sets u->bad. */
+int64_t usage_count(const cJSON *o, const char *name, struct usage *u);
+/* Clamps the parts of u into [0, prompt] / [0, completion] so they add up. */
+void usage_normalize(struct usage *u);
 
 int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u);
 
-/* Takes amount from the user's balance and, when token_bal is not NULL, from the token's.
- * Succeeds only if both stay >= 0 and were > 0; otherwise changes nothing, returns false and
- * writes the smaller balance into *avail_out. */
 /* Fixed-price charge for units of the price's unit: round(fixed_price * units * 500000 *
  * group_ratio); at least 1 when units > 0 and the price is not 0. */
 int64_t billing_fixed(const struct price *p, double group_ratio, double units);
 
-bool billing_reserve(struct balance *user_bal, struct balance *token_bal, int64_t amount,
-                     int64_t *avail_out);
+/* The most a request of at most input_tokens in and output_tokens out can cost: input at the
+ * largest of 1, cache_ratio and the cache-write ratios, output at the completion ratio. */
+int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens);
 
-/* Gives back reserved - charged to the balances (negative when the charge was larger). */
-void billing_settle(struct balance *user_bal, struct balance *token_bal, int64_t reserved,
-                    int64_t charged);
+/* The explanation of one charge (gwctl log explain): a JSON object written into out (at most n
+ * bytes, always terminated; {} when it does not fit). mode "fixed" writes units/unit instead of
+ * tokens. */
+struct billing_explain {
+  const struct price *price;  /* NULL: no price was applied (refused, or nothing produced) */
+  const char *group;
+  double group_ratio;
+  const struct usage *usage;  /* NULL: no tokens (nothing produced) */
+  double units;               /* fixed mode: the units charged */
+  const char *usage_source;   /* upstream, local, reserved, none */
+  int64_t reserved, charged;
+  const char *note;           /* "" or why */
+};
+void billing_explain_json(const struct billing_explain *e, char *out, size_t n);
 
 #endif

@@ -359,15 +359,23 @@ static void claude_usage(const cJSON *usage, struct usage *u, bool *had_input)
     return;
   if (present(usage, "input_tokens") || present(usage, "cache_read_input_tokens") ||
       present(usage, "cache_creation_input_tokens")) {
-    int64_t cr = adapt_jcount(usage, "cache_read_input_tokens");
-    u->prompt_tokens = adapt_jcount(usage, "input_tokens") + cr +
-                       adapt_jcount(usage, "cache_creation_input_tokens");
+    int64_t in = usage_count(usage, "input_tokens", u), cr = usage_count(usage, "cache_read_input_tokens", u);
+    int64_t cw = usage_count(usage, "cache_creation_input_tokens", u);
+    /* cache_creation splits the writes by lifetime (5 minutes: the default; 1 hour) */
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(usage, "cache_creation");
+    int64_t w1h = usage_count(cc, "ephemeral_1h_input_tokens", u);
+    int64_t w5m = usage_count(cc, "ephemeral_5m_input_tokens", u);
+    if (w5m + w1h > cw)
+      cw = w5m + w1h;
+    u->prompt_tokens = in + cr + cw;
     u->cached_tokens = cr;
+    u->cache_write_1h = w1h;
+    u->cache_write_5m = cw - w1h;
     if (had_input)
       *had_input = true;
   }
   if (present(usage, "output_tokens"))
-    u->completion_tokens = adapt_jcount(usage, "output_tokens");
+    u->completion_tokens = usage_count(usage, "output_tokens", u);
 }
 
 void claude_read_usage(const cJSON *usage, struct usage *u)
@@ -375,8 +383,7 @@ void claude_read_usage(const cJSON *usage, struct usage *u)
   claude_usage(usage, u, NULL);
 }
 
-int claude_request_info(const cJSON *req, const char *body, size_t len, struct oai_request *rq,
-                        char *err, size_t errlen)
+int claude_request_info(const cJSON *req, struct oai_request *rq, char *err, size_t errlen)
 {
   memset(rq, 0, sizeof *rq);
   rq->max_tokens = -1;
@@ -403,9 +410,12 @@ int claude_request_info(const cJSON *req, const char *body, size_t len, struct o
     adapt_set_err(err, errlen, "messages: a non-empty array is required");
     return -1;
   }
-  /* the text the prompt holds, counted in the client's bytes (strings of text, content, system) */
-  size_t chars = sse_count_string_chars(body, len, "text") + sse_count_string_chars(body, len, "content") +
-                 sse_count_string_chars(body, len, "system") + 16 * (size_t)cJSON_GetArraySize(msgs);
+  /* the text the prompt holds, counted in the parsed body (text, content and system strings) */
+  size_t chars = adapt_text_chars(msgs) + adapt_text_chars(cJSON_GetObjectItemCaseSensitive(req, "system")) +
+                 16 * (size_t)cJSON_GetArraySize(msgs);
+  const cJSON *sys = cJSON_GetObjectItemCaseSensitive(req, "system");
+  if (cJSON_IsString(sys))
+    chars += strlen(sys->valuestring);
   rq->prompt_estimate = oai_tokens_from_chars(chars);
   return 0;
 }

@@ -109,10 +109,9 @@ int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct b
  * cache writes, cached = cache reads. */
 void claude_read_usage(const cJSON *usage, struct usage *u);
 /* What routing and billing need from a Messages request, without converting it: model, stream,
- * max_tokens, a prompt estimate counted in the client's bytes body[0..len). -1 with err when a
- * field relay reads is missing or of the wrong type. */
-int claude_request_info(const cJSON *req, const char *body, size_t len, struct oai_request *rq,
-                        char *err, size_t errlen);
+ * max_tokens, a prompt estimate counted in the parsed body. -1 with err when a field relay reads
+ * is missing or of the wrong type. */
+int claude_request_info(const cJSON *req, struct oai_request *rq, char *err, size_t errlen);
 
 /* ---- errors ---- */
 

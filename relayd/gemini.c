@@ -563,13 +563,11 @@ static void gemini_usage(const cJSON *um, struct usage *u)
 {
   if (!cJSON_IsObject(um))
     return;
-  u->prompt_tokens =
-      adapt_jcount(um, "promptTokenCount") + adapt_jcount(um, "toolUsePromptTokenCount");
-  u->completion_tokens =
-      adapt_jcount(um, "candidatesTokenCount") + adapt_jcount(um, "thoughtsTokenCount");
-  u->cached_tokens = adapt_jcount(um, "cachedContentTokenCount");
-  if (u->cached_tokens > u->prompt_tokens)
-    u->cached_tokens = u->prompt_tokens;
+  u->prompt_tokens = usage_count(um, "promptTokenCount", u) + usage_count(um, "toolUsePromptTokenCount", u);
+  u->reasoning_tokens = usage_count(um, "thoughtsTokenCount", u);
+  u->completion_tokens = usage_count(um, "candidatesTokenCount", u) + u->reasoning_tokens;
+  u->cached_tokens = usage_count(um, "cachedContentTokenCount", u);
+  usage_normalize(u);
 }
 
 void gemini_read_usage(const cJSON *usage_metadata, struct usage *u)
@@ -577,8 +575,8 @@ void gemini_read_usage(const cJSON *usage_metadata, struct usage *u)
   gemini_usage(usage_metadata, u);
 }
 
-int gemini_request_info(const cJSON *req, const char *model, bool stream, const char *body,
-                        size_t len, struct oai_request *rq, char *err, size_t errlen)
+int gemini_request_info(const cJSON *req, const char *model, bool stream, struct oai_request *rq, char *err,
+                        size_t errlen)
 {
   memset(rq, 0, sizeof *rq);
   rq->max_tokens = -1;
@@ -608,7 +606,9 @@ int gemini_request_info(const cJSON *req, const char *model, bool stream, const 
     if (adapt_read_max_tokens(gc, name, &rq->max_tokens, err, errlen) < 0)
       return -1;
   }
-  size_t chars = sse_count_string_chars(body, len, "text") + 16 * (size_t)cJSON_GetArraySize(contents);
+  size_t chars = adapt_text_chars(contents) +
+                 adapt_text_chars(jget2(req, "systemInstruction", "system_instruction")) +
+                 16 * (size_t)cJSON_GetArraySize(contents);
   rq->prompt_estimate = oai_tokens_from_chars(chars);
   return 0;
 }

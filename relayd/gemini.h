@@ -123,9 +123,9 @@ void gemini_stream_from_openai_free(struct openai_to_gemini_stream *s);
 void gemini_read_usage(const cJSON *usage_metadata, struct usage *u);
 /* What routing and billing need from a generateContent request (model and stream come from the
  * path), without converting it: generationConfig.maxOutputTokens and a prompt estimate counted in
- * the client's bytes body[0..len). -1 with err when they are malformed. */
-int gemini_request_info(const cJSON *req, const char *model, bool stream, const char *body,
-                        size_t len, struct oai_request *rq, char *err, size_t errlen);
+ * the parsed body. -1 with err when they are malformed. */
+int gemini_request_info(const cJSON *req, const char *model, bool stream, struct oai_request *rq, char *err,
+                        size_t errlen);
 
 /* ---- errors and maps ---- */
 

@@ -745,14 +745,16 @@ static struct usage local_tokens(const struct media_req *mq, const struct oai_re
 }
 
 int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                      double group_ratio, int64_t preconsume_completion)
+                      double group_ratio, int64_t out_bound)
 {
   if (p->has_fixed) {
     bool measured = false;
     return billing_fixed(p, group_ratio, fixed_units(mq, p, NULL, &measured));
   }
-  struct usage est = local_tokens(mq, rq, NULL, preconsume_completion);
-  return billing_quota(p, group_ratio, &est);
+  struct usage est = local_tokens(mq, rq, NULL, out_bound);
+  /* a Responses request's input is text and media like chat's: its bound (reqbound.h) */
+  return billing_bound(p, group_ratio, mq->kind == MEDIA_RESPONSES ? rq->input_bound : est.prompt_tokens,
+                       est.completion_tokens);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -782,14 +784,17 @@ static void read_usage(const cJSON *usage, struct media_result *res)
   }
   struct usage u = {0};
   if (cJSON_GetObjectItemCaseSensitive(usage, "input_tokens") || cJSON_GetObjectItemCaseSensitive(usage, "output_tokens")) {
-    u.prompt_tokens = num_of(usage, "input_tokens");
-    u.completion_tokens = num_of(usage, "output_tokens");
-    const cJSON *det = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens_details");
-    if (cJSON_IsObject(det))
-      u.cached_tokens = num_of(det, "cached_tokens");
+    u.prompt_tokens = usage_count(usage, "input_tokens", &u);
+    u.completion_tokens = usage_count(usage, "output_tokens", &u);
+    u.cached_tokens = usage_count(cJSON_GetObjectItemCaseSensitive(usage, "input_tokens_details"), "cached_tokens", &u);
+    u.reasoning_tokens =
+        usage_count(cJSON_GetObjectItemCaseSensitive(usage, "output_tokens_details"), "reasoning_tokens", &u);
+    usage_normalize(&u);
   } else if (oai_parse_usage(usage, &u) < 0) {
     return;
   }
+  if (u.bad)
+    return;          /* not a usage relay can bill by: relay's own count stands */
   res->has_tokens = true;
   res->tokens = u;
 }
@@ -869,26 +874,20 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
 
 bool media_responses_event(const char *data, size_t dlen, struct media_result *res)
 {
-  static const char *const final[] = {"\"response.completed\"", "\"response.incomplete\"", "\"response.failed\""};
-  bool last = false;
-  for (size_t i = 0; i < 3 && !last; i++)
-    last = memmem(data, dlen, final[i], strlen(final[i])) != NULL;
-  if (!last) {
-    if (memmem(data, dlen, "\"response.output_text.delta\"", 28))
-      res->text_chars += sse_count_string_chars(data, dlen, "delta");
-    return false;
-  }
+  /* every event is parsed: its type, text and usage are read from the JSON, never by bytes */
   cJSON *j = cJSON_ParseWithLength(data, dlen);
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-  if (!cJSON_IsString(type) || strncmp(type->valuestring, "response.", 9) != 0 ||
-      !(strcmp(type->valuestring + 9, "completed") == 0 || strcmp(type->valuestring + 9, "incomplete") == 0 ||
-        strcmp(type->valuestring + 9, "failed") == 0)) {
-    cJSON_Delete(j);
-    return false;
+  const char *t = cJSON_IsString(type) && strncmp(type->valuestring, "response.", 9) == 0 ? type->valuestring + 9 : "";
+  bool last = strcmp(t, "completed") == 0 || strcmp(t, "incomplete") == 0 || strcmp(t, "failed") == 0;
+  if (strcmp(t, "output_text.delta") == 0 || strcmp(t, "reasoning_summary_text.delta") == 0 ||
+      strcmp(t, "function_call_arguments.delta") == 0) {
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
+    res->text_chars += cJSON_IsString(d) ? strlen(d->valuestring) : 0;
   }
-  read_usage(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "response"), "usage"), res);
+  if (last)
+    read_usage(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "response"), "usage"), res);
   cJSON_Delete(j);
-  return true;
+  return last;
 }
 
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
@@ -913,6 +912,12 @@ int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, c
     *source = mq->kind == MEDIA_SPEECH ? "request" : "local";
   }
   return billing_quota(p, group_ratio, u);
+}
+
+double media_units(const struct media_req *mq, const struct media_result *res, const struct price *p)
+{
+  bool measured = false;
+  return p->has_fixed ? fixed_units(mq, p, res, &measured) : 0;
 }
 
 void media_describe(const struct media_req *mq, const struct media_result *res, const struct price *p,

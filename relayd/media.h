@@ -97,9 +97,10 @@ const char *media_channel_refusal(enum media_kind k, enum api_kind api, enum ups
 /* Why price p cannot bill kind k (a per-second price on an image endpoint...), or NULL. */
 const char *media_price_refusal(enum media_kind k, const struct price *p);
 
-/* The quota to reserve before the upstream call. */
+/* The quota to reserve before the upstream call: the worst case, with out_bound output tokens at
+ * most (billing_bound). */
 int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                      double group_ratio, int64_t preconsume_completion);
+                      double group_ratio, int64_t out_bound);
 
 /* The body for the upstream when it must differ from the client's (model renamed, or a
  * moderations request without a model given the default): malloc'd, caller frees; NULL when the
@@ -123,6 +124,9 @@ int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, c
                      const char **source);
 
 /* A short note for the log row's content: "images=2 size=1024x1792 quality=hd", "seconds=9", ... */
+/* The units a fixed price charged for (images, seconds, search units; 1 per call); 0 for ratio prices. */
+double media_units(const struct media_req *mq, const struct media_result *res, const struct price *p);
+
 void media_describe(const struct media_req *mq, const struct media_result *res, const struct price *p,
                     char *out, size_t outlen);
 

@@ -1,6 +1,8 @@
 /* openai: see openai.h. */
 #include "openai.h"
 
+#include "adapt.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,26 +173,11 @@ char *oai_upstream_body(cJSON *root, const struct oai_request *rq, const char *u
   return out;
 }
 
-static int64_t count_of(const cJSON *o, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  /* bounded before the cast: a double beyond int64 is undefined behaviour */
-  return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e15 ? (int64_t)v->valuedouble : 0;
-}
-
 int oai_parse_usage(const cJSON *usage, struct usage *u)
 {
   if (!cJSON_IsObject(usage))
     return -1;
   memset(u, 0, sizeof *u);
-  u->prompt_tokens = count_of(usage, "prompt_tokens");
-  u->completion_tokens = count_of(usage, "completion_tokens");
-  const cJSON *det = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-  if (cJSON_IsObject(det))
-    u->cached_tokens = count_of(det, "cached_tokens");
-  if (u->prompt_tokens == 0 && u->completion_tokens == 0) {
-    /* embeddings report only total_tokens in some servers */
-    u->prompt_tokens = count_of(usage, "total_tokens");
-  }
+  adapt_oai_usage(usage, u);
   return 0;
 }

@@ -26,6 +26,7 @@ struct oai_request {
   bool client_wants_usage;    /* stream_options.include_usage was true */
   int64_t max_tokens;         /* max_tokens or max_completion_tokens; -1 when absent */
   int64_t prompt_estimate;    /* local estimate of prompt tokens */
+  int64_t input_bound;        /* an upper bound of the input tokens (reqbound_input) */
 };
 
 /* Parses and validates a request body. Returns the parsed root (caller frees with cJSON_Delete)

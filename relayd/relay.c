@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <zlib.h>
 
+#include "adapt.h"
 #include "billing.h"
 #include "claude.h"
 #include "gemini.h"
@@ -20,6 +21,7 @@
 #include "media.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "reqbound.h"
 #include "secret.h"
 #include "snapshot.h"
 #include "sse.h"
@@ -182,8 +184,9 @@ struct request {
   char up_ctype[128];                          /* the upstream answer's Content-Type */
 
   struct usage usage;
-  bool usage_upstream;
-  size_t completion_chars;
+  bool usage_upstream;                 /* usage holds what the upstream reported */
+  bool usage_final;                    /* ... in the event that ends its answer (not a running count) */
+  size_t completion_chars;             /* text relay saw go out (counted in parsed JSON strings) */
   int final_status;
   const char *end_reason;
   uint64_t t0_us, t_first_us;
@@ -353,26 +356,42 @@ static void settle(struct request *r, const char *end_reason)
   r->settled = true;
   r->end_reason = end_reason;
   const char *source = "none";
+  char note[200] = "";
   int64_t charged = 0;
+  double units = 0;
   bool produced = r->committed || (r->status_known && r->up_status < 400 && r->upstream_done);
   char media_note[200] = "";
   if (produced && r->def->media) {
     charged = media_charge(&r->mq, &r->rq, r->price, r->group_ratio, &r->mres, &r->usage, &source);
     media_describe(&r->mq, &r->mres, r->price, media_note, sizeof media_note);
+    units = media_units(&r->mq, &r->mres, r->price);
   } else if (produced) {
+    int64_t local_out = oai_tokens_from_chars(r->completion_chars);
+    if (r->usage_upstream && r->usage.bad) {
+      /* negative, fractional, huge or not a number: never free, never a fortune */
+      r->usage_upstream = false;
+      snprintf(note, sizeof note, "the upstream's usage held a count that is not one; relay counted");
+      log_msg(LOG_WARN, "unusable usage from the upstream, billed by relay's own count", "request_id=%s channel=%lld",
+              r->request_id, r->channel ? (long long)r->channel->id : 0LL);
+    }
     if (r->usage_upstream) {
       source = "upstream";
+      if (!r->usage_final && local_out > r->usage.completion_tokens) {
+        /* the stream ended before the upstream's closing usage: bill what relay saw produced */
+        r->usage.completion_tokens = local_out;
+        source = "partial";
+        snprintf(note, sizeof note, "the stream ended before the upstream's final usage; output counted by relay");
+      }
     } else {
+      memset(&r->usage, 0, sizeof r->usage);
       r->usage.prompt_tokens = r->rq.prompt_estimate;
-      r->usage.completion_tokens = oai_tokens_from_chars(r->completion_chars);
-      r->usage.cached_tokens = 0;
+      r->usage.completion_tokens = local_out;
       source = "local";
     }
     charged = billing_quota(r->price, r->group_ratio, &r->usage);
   }
   const struct snap_token *t = r->token;
-  billing_settle(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, charged);
-  atomic_fetch_add_explicit(&t->bal->spent, charged, memory_order_relaxed);
+  ledger_settle(t->user->bal, t->unlimited ? NULL : t->bal, t->bal, r->reserved, charged);
   if (r->lim_open) {
     r->lim_open = false;
     limits_settle(&r->lim, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
@@ -414,8 +433,20 @@ static void settle(struct request *r, const char *end_reason)
     copy_str(rec.content, sizeof rec.content, c.data ? c.data : "");
     buf_free(&c);
   }
-  rec.user_bal = charged ? t->user->bal : NULL;
-  rec.token_bal = charged && !t->unlimited ? t->bal : NULL;
+  rec.user_bal = t->user->bal;
+  rec.token_bal = t->unlimited ? NULL : t->bal;
+  struct billing_explain ex = {
+      .price = produced ? r->price : NULL,
+      .group = t->group,
+      .group_ratio = r->group_ratio,
+      .usage = produced ? &r->usage : NULL,
+      .units = units,
+      .usage_source = source,
+      .reserved = r->reserved,
+      .charged = charged,
+      .note = note[0] ? note : media_note,
+  };
+  billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);
 
   struct req_event ev;
@@ -983,29 +1014,27 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
   if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
     if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
       r->saw_done = true;
-    } else if (memmem(data, dlen, "\"usage\":{", 9)) {
+    } else {
+      /* every event is parsed: usage, text and errors are read from the JSON, never by bytes */
       cJSON *j = cJSON_ParseWithLength(data, dlen);
-      struct usage u;
-      bool has_usage = j && oai_parse_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &u) == 0;
-      if (has_usage) {
+      const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+      const cJSON *uo = cJSON_GetObjectItemCaseSensitive(j, "usage");
+      bool has_usage = cJSON_IsObject(uo);
+      /* an anthropic or gemini channel's usage is read from its own events (upstream_event) */
+      if (has_usage && !r->native_attempt && (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)) {
+        struct usage u;
+        oai_parse_usage(uo, &u);
         r->usage = u;
         r->usage_upstream = true;
+        r->usage_final = true;       /* OpenAI sends it once, in the last chunk */
       }
-      const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+      r->completion_chars += adapt_text_chars(choices);
+      r->saw_error_event |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
       /* the chunk relay asked for on the client's behalf: usage and no choices */
       bool usage_only = has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
-      if (choices)
-        r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
       cJSON_Delete(j);
       if (usage_only && !r->rq.client_wants_usage)
         return;         /* the client did not ask for it: relay asked for billing's sake */
-    } else {
-      if (memmem(data, dlen, "\"error\"", 7)) {   /* rare: parse only what may be an error event */
-        cJSON *j = cJSON_ParseWithLength(data, dlen);
-        r->saw_error_event |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
-        cJSON_Delete(j);
-      }
-      r->completion_chars += sse_count_string_chars(data, dlen, r->def->api == API_CHAT ? "content" : "text");
     }
   }
   if (client_api(r) != CLIENT_OPENAI) {
@@ -1037,47 +1066,49 @@ static void relay_converted(struct request *r)
  * these are parsed. */
 static void native_event(struct request *r, const char *ev, size_t evlen)
 {
-  const char *data, *name;
-  size_t dlen, nlen;
+  const char *data;
+  size_t dlen;
   if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
-    r->completion_chars += sse_count_string_chars(data, dlen, "text");
+    cJSON *j = cJSON_ParseWithLength(data, dlen);
     if (speaks_claude(r)) {
-      bool named = sse_event_field(ev, evlen, "event", &name, &nlen) == 0;
-      bool stop = named ? nlen == 12 && memcmp(name, "message_stop", 12) == 0
-                        : memmem(data, dlen, "\"message_stop\"", 14) != NULL;
-      bool error = named ? nlen == 5 && memcmp(name, "error", 5) == 0
-                         : memmem(data, dlen, "\"type\":\"error\"", 14) != NULL;
-      if (memmem(data, dlen, "\"usage\"", 7)) {
-        cJSON *j = cJSON_ParseWithLength(data, dlen);
+      /* the data's own "type" names the event (the "event:" line repeats it) */
+      const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+      const char *ty = cJSON_IsString(type) ? type->valuestring : "";
+      if (strcmp(ty, "message_start") == 0 || strcmp(ty, "message_delta") == 0) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(msg ? msg : j, "usage");
         if (cJSON_IsObject(u)) {
           claude_read_usage(u, &r->usage);
           r->usage_upstream = true;
+          r->usage_final = strcmp(ty, "message_delta") == 0;   /* output_tokens: the total so far */
         }
-        cJSON_Delete(j);
+      } else if (strcmp(ty, "content_block_delta") == 0) {
+        r->completion_chars += adapt_text_chars(cJSON_GetObjectItemCaseSensitive(j, "delta"));
       }
+      bool stop = strcmp(ty, "message_stop") == 0, error = strcmp(ty, "error") == 0;
       if (stop || error) {
         r->native_done = true;
         r->native_error = error;
       }
-    } else if (memmem(data, dlen, "\"usageMetadata\"", 15) || memmem(data, dlen, "\"finishReason\"", 14) ||
-               memmem(data, dlen, "\"error\"", 7)) {
-      cJSON *j = cJSON_ParseWithLength(data, dlen);
+    } else {
+      const cJSON *candidates = cJSON_GetObjectItemCaseSensitive(j, "candidates");
+      r->completion_chars += adapt_text_chars(candidates);
+      const cJSON *c0 = cJSON_GetArrayItem(candidates, 0);
+      bool finished = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c0, "finishReason"));
       const cJSON *um = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
       if (cJSON_IsObject(um)) {
         gemini_read_usage(um, &r->usage);
         r->usage_upstream = true;
+        r->usage_final = finished;     /* earlier frames carry running counts */
       }
       if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
         r->native_done = true;
         r->native_error = true;
       }
-      const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
-      if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c0, "finishReason")))
+      if (finished)
         r->native_done = true;
-      cJSON_Delete(j);
     }
+    cJSON_Delete(j);
   }
   if (buf_append(&r->out, ev, evlen) < 0)
     log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
@@ -1114,6 +1145,13 @@ static void upstream_event(struct request *r, const char *ev, size_t evlen)
     log_msg(LOG_WARN, "an upstream event could not be converted, dropped", "request_id=%s error=\"%s\"",
             r->request_id, err);
     return;
+  }
+  /* billing reads the channel's own usage (with its cache writes), kept by the converter */
+  const struct usage *cu = r->channel->api == UPSTREAM_GEMINI ? &r->gemini_in.usage : &r->claude_in.usage;
+  if (cu->prompt_tokens || cu->completion_tokens || cu->bad) {
+    r->usage = *cu;
+    r->usage_upstream = true;
+    r->usage_final = (r->channel->api == UPSTREAM_GEMINI ? r->gemini_in.finish_reason : r->claude_in.finish_reason) != NULL;
   }
   relay_converted(r);
 }
@@ -1596,22 +1634,30 @@ static void fail_upstream(struct request *r, CURLcode res)
   respond_later(r, status, resp);
 }
 
-/* The usage object of a whole response, parsed alone: "usage":{ can only be a key (inside a
- * string its quotes would be escaped), and it usually sits at the end, so look from the back. */
-static cJSON *find_usage(const char *p, size_t len, const char *key)
+/* The usage of a whole answer in the format it came in (native Anthropic / Gemini, or OpenAI), read
+ * from the parsed body; without usage, the text relay counted in it. */
+static void read_answer_usage(struct request *r, const char *b, size_t len)
 {
-  const size_t kl = strlen(key);
-  for (size_t i = len >= kl ? len - kl + 1 : 0; i-- > 0;) {
-    if (p[i] != '"' || memcmp(p + i, key, kl) != 0)
-      continue;
-    const char *v = p + i + kl;
-    while (v < p + len && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
-      v++;
-    if (v < p + len && *v == '{')
-      return cJSON_ParseWithLengthOpts(v, (size_t)(p + len - v), NULL, 0);
-    return NULL;
+  cJSON *j = cJSON_ParseWithLength(b, len);
+  const cJSON *u;
+  if (r->native_attempt && speaks_claude(r)) {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u))
+      claude_read_usage(u, &r->usage);
+  } else if (r->native_attempt) {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
+    if (cJSON_IsObject(u))
+      gemini_read_usage(u, &r->usage);
+  } else {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u))
+      oai_parse_usage(u, &r->usage);
   }
-  return NULL;
+  r->usage_upstream = cJSON_IsObject(u);
+  r->usage_final = true;
+  r->completion_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(
+      j, r->native_attempt ? (speaks_claude(r) ? "content" : "candidates") : "choices"));
+  cJSON_Delete(j);
 }
 
 /* The whole answer of an EP_MEDIA request, relayed with the upstream's Content-Type (audio bytes
@@ -1635,19 +1681,8 @@ static void finish_nonstream(struct request *r)
     return;
   }
   if (r->native_attempt) {
-    /* the answer goes as it came; billing reads its usage object, found from the back */
-    cJSON *u = find_usage(r->resp.data ? r->resp.data : "", r->resp.len,
-                          speaks_claude(r) ? "\"usage\":" : "\"usageMetadata\":");
-    if (cJSON_IsObject(u)) {
-      if (speaks_claude(r))
-        claude_read_usage(u, &r->usage);
-      else
-        gemini_read_usage(u, &r->usage);
-      r->usage_upstream = true;
-    } else if (r->resp.len) {
-      r->completion_chars = sse_count_string_chars(r->resp.data, r->resp.len, "text");
-    }
-    cJSON_Delete(u);
+    /* the answer goes as it came; billing reads its usage object */
+    read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
     r->final_status = (int)r->up_status;
     r->upstream_done = true;
     r->t_first_us = now_us_mono();
@@ -1655,13 +1690,13 @@ static void finish_nonstream(struct request *r)
     respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
     return;
   }
+  struct usage conv_usage = {0};
   if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
     char err[256];
-    struct usage cu;
     const char *b = r->resp.data ? r->resp.data : "";
     char *conv = r->channel->api == UPSTREAM_GEMINI
-                     ? gemini_response_to_openai(b, r->resp.len, r->rq.model, now_unix(), &cu, err, sizeof err)
-                     : claude_response_to_openai(b, r->resp.len, now_unix(), &cu, err, sizeof err);
+                     ? gemini_response_to_openai(b, r->resp.len, r->rq.model, now_unix(), &conv_usage, err, sizeof err)
+                     : claude_response_to_openai(b, r->resp.len, now_unix(), &conv_usage, err, sizeof err);
     if (conv) {
       buf_reset(&r->resp);
       buf_append_str(&r->resp, conv);
@@ -1676,16 +1711,11 @@ static void finish_nonstream(struct request *r)
       return;
     }
   }
-  cJSON *j = find_usage(r->resp.data ? r->resp.data : "", r->resp.len, "\"usage\":");
-  struct usage u;
-  if (j && oai_parse_usage(j, &u) == 0) {
-    r->usage = u;
-    r->usage_upstream = true;
-  } else if (r->resp.len) {
-    r->completion_chars = sse_count_string_chars(r->resp.data, r->resp.len,
-                                                 r->def->api == API_CHAT ? "content" : "text");
+  read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
+  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
+    r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
+    r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
   }
-  cJSON_Delete(j);
   if (client_api(r) != CLIENT_OPENAI) {
     char err[256];
     struct usage cu;
@@ -1948,9 +1978,9 @@ static enum MHD_Result dispatch(struct request *r)
     r->native = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
     if (!cJSON_IsObject(r->native))
       return fail_now(r, 400, "invalid_request_error", NULL, NULL, "The request body must be a JSON object.");
-    int rc = speaks_claude(r) ? claude_request_info(r->native, r->body.data, r->body.len, &r->rq, err, sizeof err)
-                              : gemini_request_info(r->native, r->client_model, r->client_stream, r->body.data,
-                                                    r->body.len, &r->rq, err, sizeof err);
+    int rc = speaks_claude(r) ? claude_request_info(r->native, &r->rq, err, sizeof err)
+                              : gemini_request_info(r->native, r->client_model, r->client_stream, &r->rq, err,
+                                                    sizeof err);
     if (rc < 0)
       return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   } else if (r->def->media) {
@@ -1965,6 +1995,13 @@ static enum MHD_Result dispatch(struct request *r)
     if (!r->root)
       return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
   }
+  /* what relay authorizes and bills must be what the upstream reads: no key twice (reqbound.h) */
+  const cJSON *parsed = r->native ? r->native : r->root;
+  char dup_path[160];
+  if (parsed && reqbound_duplicate_key(parsed, dup_path, sizeof dup_path))
+    return fail_now(r, 400, "invalid_request_error", "duplicate_key", NULL,
+                    "The request body has the key '%s' more than once; send each key once.", dup_path);
+  r->rq.input_bound = reqbound_input(parsed, r->body.len);
   const struct snap_token *t = r->token;
   /* a reasoning suffix names a variant of its base model: a route (and a price) for the full name
    * wins, else the base model's serve it */
@@ -2049,15 +2086,23 @@ static enum MHD_Result dispatch(struct request *r)
     return refuse_rate_limited(r, &why);
   }
   r->lim_open = true;
-  r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio,
-                                              r->snap->opt.preconsume_completion)
-                              : billing_quota(r->price, r->group_ratio, &est);
+  /* the worst case this request can cost: its input bound and its output bound (max_tokens, else the
+   * model's largest answer) for every answer it asks for, at the dearest ratios */
+  int64_t out_bound = r->rq.max_tokens >= 0            ? r->rq.max_tokens
+                      : r->price->max_output_tokens > 0 ? r->price->max_output_tokens
+                                                        : r->snap->opt.default_max_output;
+  if (r->def->api == API_EMBEDDINGS)
+    out_bound = 0;
+  out_bound *= reqbound_choices(parsed);
+  r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio, out_bound)
+                              : billing_bound(r->price, r->group_ratio, r->rq.input_bound, out_bound);
   int64_t avail = 0;
-  if (!billing_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
+  if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
-                    "Not enough quota: this request may cost up to %lld and only %lld is left "
-                    "(lower max_tokens or top up).", (long long)r->reserved, (long long)avail);
+                    "Not enough quota: this request may cost up to %lld (its input and up to %lld output "
+                    "tokens) and only %lld is left (set a lower max_tokens or top up).",
+                    (long long)r->reserved, (long long)out_bound, (long long)avail);
   }
   r->billing_open = true;
   note_reservation(r);

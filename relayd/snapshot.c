@@ -10,10 +10,9 @@
 
 #include "db.h"
 #include "health.h"
+#include "ledger.h"
 #include "log.h"
 #include "secret.h"
-
-pthread_mutex_t balance_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;          /* holds one reference; under current_lock */
@@ -24,45 +23,6 @@ static const struct secret_key *master_key;
 void snapshot_set_master_key(const struct secret_key *k)
 {
   master_key = k;
-}
-
-/* ---- the balance table: id -> struct balance, for the whole process ---- */
-static struct strmap balances;            /* "u<id>" / "t<id>" -> struct balance; under balance_lock */
-
-static struct balance *balance_fold(char kind, int64_t id, int64_t db_value)
-{
-  char key[32];
-  snprintf(key, sizeof key, "%c%lld", kind, (long long)id);
-  if (!balances.slots)
-    strmap_init(&balances, 1024);
-  struct balance *b = strmap_get(&balances, key);
-  if (!b) {
-    b = calloc(1, sizeof *b);
-    char *k = strdup(key);
-    if (!b || !k)
-      abort();
-    atomic_init(&b->avail, db_value);
-    b->db_base = db_value;
-    strmap_put(&balances, k, b);
-    return b;
-  }
-  /* the database moved by (db_value - db_base) since we last looked: an admin top-up or edit */
-  atomic_fetch_add(&b->avail, db_value - b->db_base);
-  b->db_base = db_value;
-  return b;
-}
-
-/* Folds a database value into an existing balance only (a balance nobody loaded yet is created by
- * the next snapshot load). Under balance_lock. */
-static void balance_refold(char kind, int64_t id, int64_t db_value)
-{
-  char key[32];
-  snprintf(key, sizeof key, "%c%lld", kind, (long long)id);
-  struct balance *b = balances.slots ? strmap_get(&balances, key) : NULL;
-  if (!b)
-    return;
-  atomic_fetch_add(&b->avail, db_value - b->db_base);
-  b->db_base = db_value;
 }
 
 /* ids: digits and commas only (checked), or "" for none. */
@@ -85,7 +45,7 @@ static int fold_query(struct db *db, char kind, const char *table, const char *c
     return -1;
   enum db_step_result r;
   while ((r = db_step(st)) == DB_ROW)
-    balance_refold(kind, db_col_int64(st, 0), db_col_int64(st, 1));
+    ledger_refold(kind, db_col_int64(st, 0), db_col_int64(st, 1));
   db_finalize(st);
   return r == DB_DONE ? 0 : -1;
 }
@@ -94,11 +54,11 @@ int snapshot_fold_balances(struct db *db, bool all, const char *user_ids, const 
                            char *err, size_t errlen)
 {
   /* under the lock, like the loader: our own writer cannot commit between a read and its fold */
-  pthread_mutex_lock(&balance_lock);
+  ledger_lock();
   int rc = fold_query(db, 'u', "users", "quota", all, user_ids);
   if (rc == 0)
     rc = fold_query(db, 't', "tokens", "remain_quota", all, token_ids);
-  pthread_mutex_unlock(&balance_lock);
+  ledger_unlock();
   if (rc != 0)
     snprintf(err, errlen, "reading balances: %s", db_errmsg(db));
   return rc;
@@ -273,6 +233,7 @@ static int load_options(struct db *db, struct snapshot *s)
   struct snap_options *o = &s->opt;
   o->retry_times = 2;
   o->preconsume_completion = 256;
+  o->default_max_output = 32768;
   o->rate_limit_window_s = 60;
   o->routing = ROUTING_WEIGHTED;
   o->breaker_failures = 5;
@@ -311,6 +272,8 @@ static int load_options(struct db *db, struct snapshot *s)
       o->retry_times = (int)v;
     else if (strcmp(k, "preconsume_completion_tokens") == 0 && v >= 0)
       o->preconsume_completion = v;
+    else if (strcmp(k, "default_max_output_tokens") == 0 && v >= 1)
+      o->default_max_output = v;
     else if (strcmp(k, "rate_limit_window_s") == 0 && v >= 1 && v <= 86400)
       o->rate_limit_window_s = v;
     else if (strcmp(k, "breaker_failures") == 0 && v >= 0)
@@ -361,6 +324,9 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->model_ratio = db_col_double(st, 1);
     p->completion_ratio = db_col_double(st, 2);
     p->cache_ratio = db_col_double(st, 3);
+    p->cache_write_ratio = 1.25;       /* TEMP until migration 007 (explain branch) */
+    p->cache_write_1h_ratio = 2.0;
+    p->max_output_tokens = 0;
     p->has_fixed = !db_col_is_null(st, 4);
     p->fixed_price = p->has_fixed ? db_col_double(st, 4) : 0;
     int unit = price_unit_parse(db_col_text(st, 5));
@@ -473,7 +439,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     u->role = (int)db_col_int64(st, 2);
     u->status = (int)db_col_int64(st, 3);
     u->group = arena_strdup(&s->arena, db_col_text(st, 4));
-    u->bal = balance_fold('u', u->id, db_col_int64(st, 5));
+    u->bal = ledger_fold('u', u->id, db_col_int64(st, 5));
     u->quota_total = db_col_int64(st, 5) + db_col_int64(st, 6);
     if (s->nusers >= nu)
       continue;       /* a row that appeared after the count: next reload */
@@ -516,7 +482,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     t->key_hash = arena_strdup(&s->arena, db_col_text(st, 3));
     t->status = (int)db_col_int64(st, 4);
     t->expired_time = db_col_int64(st, 5);
-    t->bal = balance_fold('t', t->id, db_col_int64(st, 6));
+    t->bal = ledger_fold('t', t->id, db_col_int64(st, 6));
     t->unlimited = db_col_int64(st, 7) != 0;
     t->nmodels = split_list(&s->arena, db_col_text(st, 8), &t->models);
     char **nets;
@@ -815,7 +781,7 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
    * transaction stalled both until SQLite's busy timeout failed the reload ("database is
    * locked"). */
   int rc = db_begin(db);
-  pthread_mutex_lock(&balance_lock);
+  ledger_lock();
   if (rc == 0)
     rc = load_options(db, s);
   if (rc == 0)
@@ -829,7 +795,7 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
   if (rc == -1)
     snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
   db_rollback(db);
-  pthread_mutex_unlock(&balance_lock);
+  ledger_unlock();
   if (rc < 0) {
     snapshot_free(s);
     return NULL;
@@ -885,17 +851,7 @@ void snapshot_shutdown(void)
   current = NULL;
   pthread_mutex_unlock(&current_lock);
   snapshot_release(s);
-  pthread_mutex_lock(&balance_lock);
-  for (size_t i = 0; i < balances.nslots; i++) {
-    void *v;
-    const char *k = strmap_slot(&balances, i, &v);
-    if (k) {
-      free((char *)k);
-      free(v);
-    }
-  }
-  strmap_free(&balances);
-  pthread_mutex_unlock(&balance_lock);
+  ledger_free_all();
   limits_shutdown();
   health_shutdown();
 }

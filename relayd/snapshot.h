@@ -8,8 +8,7 @@
  * snapshot_acquire() and drop it with snapshot_release(); the last release frees it.
  * Balances (remaining quota of users and tokens) are not in the snapshot: they are atomics in a
  * table keyed by id that lives for the whole process, so a reload never loses in-flight charges.
- * Invariant: balance.avail = database value - charges reserved or settled but not yet written.
- * The writer (writer.c) and the loader keep it under balance_lock.
+ * Balances are ledger.h's; the loader folds database values into them under ledger_lock.
  * Never: read the database from a worker; modify a published snapshot.
  */
 #ifndef RELAY_SNAPSHOT_H
@@ -22,6 +21,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ledger.h"
 #include "limits.h"
 #include "util.h"
 
@@ -32,12 +32,6 @@ struct chan_health;
 enum { STATUS_ENABLED = 1, STATUS_DISABLED = 2, STATUS_EXPIRED = 3, STATUS_EXHAUSTED = 4 };
 enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
 
-struct balance {
-  _Atomic int64_t avail;   /* what may still be spent; hot path reads and changes it */
-  int64_t db_base;         /* the database value this avail derives from; under balance_lock */
-  _Atomic int64_t spent;   /* charged through this key since relayd started (unlimited keys too) */
-};
-extern pthread_mutex_t balance_lock;
 
 struct snap_user {
   int64_t id;
@@ -130,6 +124,9 @@ struct price {
   double model_ratio;
   double completion_ratio;
   double cache_ratio;
+  double cache_write_ratio;   /* input written to a 5-minute cache, x the input price (default 1.25) */
+  double cache_write_1h_ratio; /* input written to a 1-hour cache (default 2) */
+  int64_t max_output_tokens;  /* the model's largest answer; 0 = unknown (options: default_max_output) */
   double fixed_price;         /* USD per unit */
   bool has_fixed;
   enum price_unit unit;       /* of fixed_price; PRICE_PER_CALL unless the row says otherwise */
@@ -143,7 +140,8 @@ enum routing_mode { ROUTING_WEIGHTED, ROUTING_LATENCY };
 
 struct snap_options {
   int retry_times;                    /* extra attempts on other channels */
-  int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent */
+  int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent (rate limits) */
+  int64_t default_max_output;         /* output bound of a model whose price has no max_output_tokens */
   int64_t rate_limit_window_s;        /* the window of rpm / tpm limits */
   enum routing_mode routing;          /* choice inside a priority tier */
   int64_t breaker_failures;           /* failures in a row that open the breaker, 0 = never */

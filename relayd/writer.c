@@ -274,7 +274,7 @@ struct agg {
   int64_t id;
   int64_t quota;
   int64_t count;
-  bool limited;
+  int64_t limited_quota;      /* the part charged while the token was limited: taken off remain_quota */
 };
 
 /* The request ids of a batch: which have a reservation record and which a settle record. */
@@ -486,7 +486,8 @@ static int commit_batch(const struct log_record *recs, size_t n, const struct wr
     if (r->token_id) {
       struct agg *a = agg_add(tokens, cap, r->token_id);
       a->quota += r->quota;
-      a->limited = r->token_bal != NULL;
+      if (r->token_bal)                 /* each record's own flag: a batch can mix both */
+        a->limited_quota += r->quota;
     }
     if (r->channel_id && r->quota)
       agg_add(chans, cap, r->channel_id)->quota += r->quota;
@@ -500,7 +501,7 @@ static int commit_batch(const struct log_record *recs, size_t n, const struct wr
     if (done) {
       log_msg(LOG_WARN, "writer: the batch whose commit looked failed was committed", "rows=%zu", n);
       db_rollback(W.db);
-      pthread_mutex_lock(&balance_lock);
+      ledger_lock();
       goto committed;
     }
   }
@@ -554,7 +555,7 @@ static int commit_batch(const struct log_record *recs, size_t n, const struct wr
   for (size_t i = 0; i < nt; i++) {
     struct db_stmt *st = W.upd_token;
     db_reset(st);
-    db_bind_int64(st, 1, tokens[i].limited ? tokens[i].quota : 0);
+    db_bind_int64(st, 1, tokens[i].limited_quota);
     db_bind_int64(st, 2, tokens[i].quota);
     db_bind_int64(st, 3, now);
     db_bind_int64(st, 4, tokens[i].id);
@@ -580,22 +581,17 @@ static int commit_batch(const struct log_record *recs, size_t n, const struct wr
       goto rollback;
   }
   /* the commit and the db_base moves are one step for the loader (see snapshot.h) */
-  pthread_mutex_lock(&balance_lock);
+  ledger_lock();
   if (db_commit(W.db) < 0) {
-    pthread_mutex_unlock(&balance_lock);
+    ledger_unlock();
     goto rollback;
   }
 committed:
   W.verify_next = false;
-  for (size_t i = 0; i < n; i++) {
-    if (recs[i].reservation)
-      continue;
-    if (recs[i].user_bal)
-      recs[i].user_bal->db_base -= recs[i].quota;
-    if (recs[i].token_bal)
-      recs[i].token_bal->db_base -= recs[i].quota;
-  }
-  pthread_mutex_unlock(&balance_lock);
+  for (size_t i = 0; i < n; i++)
+    if (!recs[i].reservation)
+      ledger_committed(recs[i].user_bal, recs[i].token_bal, recs[i].quota);
+  ledger_unlock();
   bool status_changed = false;
   for (size_t i = 0; i < nops; i++) {
     if (ops[i].kind != WOP_CHANNEL_STATUS)

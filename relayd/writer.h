@@ -61,8 +61,9 @@ struct log_record {
   char end_reason[16];
   char usage_source[12];
   char content[256];
-  struct balance *user_bal;   /* balances charged by quota; token_bal NULL for unlimited tokens */
-  struct balance *token_bal;
+  char billing[1024];         /* how the charge was computed: a JSON object (billing_explain_json), or "" */
+  struct balance *user_bal;   /* the request's balances, also when it charged 0 (ledger_committed) */
+  struct balance *token_bal;  /* NULL exactly when the token is unlimited: remain_quota is not moved */
 };
 
 struct writer_stats {

@@ -147,7 +147,8 @@ static void test_answers_and_charges(void)
         "responses charge from usage");
 
   struct media_result sres = {0};
-  CHECK(!media_responses_event("{\"type\":\"response.output_text.delta\",\"delta\":\"hello \"}", 52, &sres) &&
+  static const char delta[] = "{\"type\":\"response.output_text.delta\",\"delta\":\"hello \"}";
+  CHECK(!media_responses_event(delta, sizeof delta - 1, &sres) &&
             sres.text_chars == 6, "stream delta counted");
   static const char done[] = "{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,"
                              "\"output_tokens\":7}}}";

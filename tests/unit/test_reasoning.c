@@ -110,29 +110,29 @@ static void test_native_info(void)
   const char *b = "{\"model\":\"claude-x\",\"max_tokens\":77,\"stream\":true,\"system\":\"abcd\","
                   "\"messages\":[{\"role\":\"user\",\"content\":\"hello world!\"}]}";
   cJSON *j = cJSON_Parse(b);
-  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) == 0 && !strcmp(rq.model, "claude-x") &&
+  CHECK(claude_request_info(j, &rq, err, sizeof err) == 0 && !strcmp(rq.model, "claude-x") &&
             rq.stream && rq.max_tokens == 77 && rq.prompt_estimate == (4 + 12 + 16 + 3) / 4,
         "claude_request_info: model, stream, max_tokens, estimate %lld", (long long)rq.prompt_estimate);
   cJSON_Delete(j);
   b = "{\"model\":5,\"messages\":[]}";
   j = cJSON_Parse(b);
-  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) < 0 && strstr(err, "model"),
+  CHECK(claude_request_info(j, &rq, err, sizeof err) < 0 && strstr(err, "model"),
         "claude_request_info: a bad model is refused (%s)", err);
   cJSON_Delete(j);
   b = "{\"model\":\"m\",\"max_tokens\":\"x\",\"messages\":[{}]}";
   j = cJSON_Parse(b);
-  CHECK(claude_request_info(j, b, strlen(b), &rq, err, sizeof err) < 0, "claude_request_info: bad max_tokens");
+  CHECK(claude_request_info(j, &rq, err, sizeof err) < 0, "claude_request_info: bad max_tokens");
   cJSON_Delete(j);
 
   b = "{\"contents\":[{\"parts\":[{\"text\":\"12345678\"}]}],\"generationConfig\":{\"maxOutputTokens\":42}}";
   j = cJSON_Parse(b);
-  CHECK(gemini_request_info(j, "gem", false, b, strlen(b), &rq, err, sizeof err) == 0 && !strcmp(rq.model, "gem") &&
+  CHECK(gemini_request_info(j, "gem", false, &rq, err, sizeof err) == 0 && !strcmp(rq.model, "gem") &&
             !rq.stream && rq.max_tokens == 42 && rq.prompt_estimate == (8 + 16 + 3) / 4,
         "gemini_request_info: model from the path, maxOutputTokens, estimate");
   cJSON_Delete(j);
   b = "{\"contents\":[]}";
   j = cJSON_Parse(b);
-  CHECK(gemini_request_info(j, "gem", true, b, strlen(b), &rq, err, sizeof err) < 0 && strstr(err, "contents"),
+  CHECK(gemini_request_info(j, "gem", true, &rq, err, sizeof err) < 0 && strstr(err, "contents"),
         "gemini_request_info: empty contents refused");
   cJSON_Delete(j);
 

@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 
 #include "../../relayd/billing.h"
+#include "../../relayd/ledger.h"
+#include "../../relayd/reqbound.h"
 #include "../../relayd/openai.h"
 #include "../../relayd/snapshot.h"
 #include "../../relayd/sse.h"
@@ -39,16 +41,121 @@ static void test_billing(void)
   atomic_init(&ub.avail, 100);
   atomic_init(&tb.avail, 50);
   int64_t avail = -1;
-  CHECK(!billing_reserve(&ub, &tb, 60, &avail) && avail == 50 && atomic_load(&ub.avail) == 100 &&
+  CHECK(!ledger_reserve(&ub, &tb, 60, &avail) && avail == 50 && atomic_load(&ub.avail) == 100 &&
             atomic_load(&tb.avail) == 50, "a reservation above the token balance changes nothing");
-  CHECK(billing_reserve(&ub, &tb, 40, &avail) && atomic_load(&ub.avail) == 60 && atomic_load(&tb.avail) == 10,
+  CHECK(ledger_reserve(&ub, &tb, 40, &avail) && atomic_load(&ub.avail) == 60 && atomic_load(&tb.avail) == 10,
         "a reservation takes from user and token");
-  billing_settle(&ub, &tb, 40, 25);
-  CHECK(atomic_load(&ub.avail) == 75 && atomic_load(&tb.avail) == 25, "settle gives back the difference");
-  billing_settle(&ub, NULL, 0, 5);
+  atomic_init(&tb.spent, 0);
+  ledger_settle(&ub, &tb, &tb, 40, 25);
+  CHECK(atomic_load(&ub.avail) == 75 && atomic_load(&tb.avail) == 25 && atomic_load(&tb.spent) == 25,
+        "settle gives back the difference and counts the charge as spent");
+  ledger_settle(&ub, NULL, &tb, 0, 5);
   CHECK(atomic_load(&ub.avail) == 70 && atomic_load(&tb.avail) == 25, "unlimited token: only the user pays");
   atomic_store(&ub.avail, 0);
-  CHECK(!billing_reserve(&ub, NULL, 0, &avail), "an empty balance refuses even a free request");
+  CHECK(!ledger_reserve(&ub, NULL, 0, &avail), "an empty balance refuses even a free request");
+
+  /* Anthropic cache writes: 5-minute at 1.25x, 1-hour at 2x input (issue #17) */
+  struct price cw = {.model_ratio = 1.5, .completion_ratio = 5, .cache_ratio = 0.1, .cache_write_ratio = 1.25,
+                     .cache_write_1h_ratio = 2};
+  u = (struct usage){.prompt_tokens = 10000, .cached_tokens = 2000, .cache_write_5m = 4000, .cache_write_1h = 1000,
+                     .completion_tokens = 100};
+  /* (3000 + 2000*0.1 + 4000*1.25 + 1000*2 + 100*5) * 1.5 = (3000+200+5000+2000+500)*1.5 = 16050 */
+  CHECK(billing_quota(&cw, 1.0, &u) == 16050, "cache writes at their ratios: %lld", (long long)billing_quota(&cw, 1.0, &u));
+  u.cache_write_5m = 20000;       /* more writes than prompt: clamped, never negative uncached */
+  CHECK(billing_quota(&cw, 1.0, &u) == (int64_t)((8000 * 1.25 + 2000 * 0.1 + 500) * 1.5 + 0.5),
+        "cache writes are clamped into the prompt: %lld", (long long)billing_quota(&cw, 1.0, &u));
+  /* the bound prices every input token at the dearest input ratio */
+  CHECK(billing_bound(&cw, 1.0, 1000, 100) == (int64_t)((1000 * 2 + 100 * 5) * 1.5),
+        "bound: input at max(1, cache ratios), output at the completion ratio: %lld",
+        (long long)billing_bound(&cw, 1.0, 1000, 100));
+  struct usage any = {.prompt_tokens = 1000, .cached_tokens = 10, .cache_write_5m = 500, .cache_write_1h = 490,
+                      .completion_tokens = 100};
+  CHECK(billing_quota(&cw, 1.0, &any) <= billing_bound(&cw, 1.0, 1000, 100), "a charge within the bounds fits the bound");
+}
+
+static void test_usage_counts(void)
+{
+  const char *bad[] = {"-5", "9223372036854775807", "1e300", "\"12\"", "1.5", "true", "{}", NULL};
+  for (int i = 0; bad[i]; i++) {
+    char js[96];
+    snprintf(js, sizeof js, "{\"prompt_tokens\":%s,\"completion_tokens\":7}", bad[i]);
+    cJSON *j = cJSON_Parse(js);
+    struct usage u;
+    oai_parse_usage(j, &u);
+    CHECK(u.bad, "usage count %s is garbage, not 0 (bad=%d)", bad[i], u.bad);
+    cJSON_Delete(j);
+  }
+  cJSON *j = cJSON_Parse("{\"prompt_tokens\":12,\"completion_tokens\":7,\"prompt_tokens_details\":null}");
+  struct usage u;
+  oai_parse_usage(j, &u);
+  CHECK(!u.bad && u.prompt_tokens == 12 && u.completion_tokens == 7, "a good usage with a null detail is read");
+  cJSON_Delete(j);
+}
+
+static void test_reqbound(void)
+{
+  char path[160];
+  cJSON *j = cJSON_Parse("{\"model\":\"cheap\",\"messages\":[],\"model\":\"pricey\"}");
+  CHECK(reqbound_duplicate_key(j, path, sizeof path) && !strcmp(path, "$.model"), "top-level duplicate: %s", path);
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\",\"text\":\"b\"}]}]}");
+  CHECK(reqbound_duplicate_key(j, path, sizeof path) && !strcmp(path, "$.messages[0].content[0].text"),
+        "nested duplicate with its path: %s", path);
+  cJSON_Delete(j);
+  /* a large object is checked by sorting */
+  char big[2048] = "{";
+  for (int i = 0; i < 40; i++)
+    snprintf(big + strlen(big), sizeof big - strlen(big), "\"k%d\":%d,", i, i);
+  snprintf(big + strlen(big), sizeof big - strlen(big), "\"k17\":0}");
+  j = cJSON_Parse(big);
+  CHECK(reqbound_duplicate_key(j, path, sizeof path) && !strcmp(path, "$.k17"), "41 keys, one twice: %s", path);
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"a\":{\"x\":1},\"b\":{\"x\":1},\"c\":[{\"x\":1},{\"x\":2}]}");
+  CHECK(!reqbound_duplicate_key(j, path, sizeof path) && !path[0], "equal keys in different objects are fine");
+  cJSON_Delete(j);
+
+  const char *img = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                    "{\"url\":\"https://x/y.png\"}}]}]}";
+  j = cJSON_Parse(img);
+  int64_t b = reqbound_input(j, strlen(img));
+  CHECK(b >= REQBOUND_IMAGE_TOKENS && b <= (int64_t)strlen(img) + REQBOUND_IMAGE_TOKENS + REQBOUND_OVERHEAD_TOKENS,
+        "an image by URL counts as an image, not as its few bytes: %lld", (long long)b);
+  cJSON_Delete(j);
+  const char *gem = "{\"contents\":[{\"parts\":[{\"fileData\":{\"mimeType\":\"video/mp4\",\"fileUri\":\"gs://v\"}}]}],"
+                    "\"generationConfig\":{\"candidateCount\":3}}";
+  j = cJSON_Parse(gem);
+  CHECK(reqbound_input(j, strlen(gem)) >= REQBOUND_FILE_TOKENS, "a file by URI counts as a file");
+  CHECK(reqbound_choices(j) == 3, "Gemini candidateCount multiplies the output");
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"n\":4,\"best_of\":6}");
+  CHECK(reqbound_choices(j) == 6, "best_of and n: the larger");
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"n\":1e9}");
+  CHECK(reqbound_choices(j) == 128, "n is bounded");
+  cJSON_Delete(j);
+}
+
+static void test_explain(void)
+{
+  struct price p = {.model_ratio = 1.5, .completion_ratio = 5, .cache_ratio = 0.1, .cache_write_ratio = 1.25,
+                    .cache_write_1h_ratio = 2};
+  struct usage u = {.prompt_tokens = 100, .cached_tokens = 10, .cache_write_5m = 20, .completion_tokens = 9,
+                    .reasoning_tokens = 4};
+  char out[1024];
+  struct billing_explain e = {.price = &p, .group = "vip\"x", .group_ratio = 0.5, .usage = &u,
+                              .usage_source = "upstream", .reserved = 900, .charged = 77, .note = ""};
+  billing_explain_json(&e, out, sizeof out);
+  cJSON *j = cJSON_Parse(out);
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "tokens");
+  CHECK(j && cJSON_GetObjectItemCaseSensitive(t, "cache_write_5m")->valuedouble == 20 &&
+            cJSON_GetObjectItemCaseSensitive(j, "cache_write_ratio")->valuedouble == 1.25 &&
+            !strcmp(cJSON_GetObjectItemCaseSensitive(j, "group")->valuestring, "vip\"x") &&
+            cJSON_GetObjectItemCaseSensitive(j, "reserved")->valuedouble == 900,
+        "explain: parseable JSON with tokens, ratios, group and reservation: %s", out);
+  cJSON_Delete(j);
+  char small[16];
+  billing_explain_json(&e, small, sizeof small);
+  CHECK(!strcmp(small, "{}"), "explain: a buffer too small gets {} (%s)", small);
 }
 
 static void test_sse(void)
@@ -211,6 +318,9 @@ static void test_util(void)
 int main(void)
 {
   test_billing();
+  test_usage_counts();
+  test_reqbound();
+  test_explain();
   test_sse();
   test_openai();
   test_cidr();

@@ -1,0 +1,194 @@
+/* reqbound: see reqbound.h. */
+#include "reqbound.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_key(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key of o that appears twice, or NULL. Small objects pairwise, larger ones sorted. */
+static const char *dup_in_object(const cJSON *o)
+{
+  size_t n = 0;
+  for (const cJSON *c = o->child; c; c = c->next)
+    n++;
+  if (n < 2)
+    return NULL;
+  if (n <= 12) {
+    for (const cJSON *a = o->child; a; a = a->next)
+      for (const cJSON *b = a->next; b; b = b->next)
+        if (a->string && b->string && strcmp(a->string, b->string) == 0)
+          return a->string;
+    return NULL;
+  }
+  const char **keys = malloc(n * sizeof *keys);
+  if (!keys)
+    return "";                     /* out of memory: refuse rather than guess */
+  size_t k = 0;
+  for (const cJSON *c = o->child; c; c = c->next)
+    keys[k++] = c->string ? c->string : "";
+  qsort(keys, n, sizeof *keys, cmp_key);
+  const char *dup = NULL;
+  for (size_t i = 1; i < n && !dup; i++)
+    if (strcmp(keys[i - 1], keys[i]) == 0)
+      dup = keys[i];
+  free(keys);
+  return dup;
+}
+
+/* path grows as we descend; len is its length at this level */
+static bool dup_walk(const cJSON *node, char *path, size_t cap, size_t len, int depth)
+{
+  if (depth > CJSON_NESTING_LIMIT)
+    return false;
+  if (cJSON_IsObject(node)) {
+    const char *d = dup_in_object(node);
+    if (d) {
+      snprintf(path + len, cap - len, ".%s", d);
+      return true;
+    }
+    for (const cJSON *c = node->child; c; c = c->next) {
+      int w = snprintf(path + len, cap - len, ".%s", c->string ? c->string : "");
+      size_t nl = w < 0 || (size_t)w >= cap - len ? cap - 1 : len + (size_t)w;
+      if (dup_walk(c, path, cap, nl, depth + 1))
+        return true;
+    }
+  } else if (cJSON_IsArray(node)) {
+    size_t i = 0;
+    for (const cJSON *c = node->child; c; c = c->next, i++) {
+      int w = snprintf(path + len, cap - len, "[%zu]", i);
+      size_t nl = w < 0 || (size_t)w >= cap - len ? cap - 1 : len + (size_t)w;
+      if (dup_walk(c, path, cap, nl, depth + 1))
+        return true;
+    }
+  }
+  path[len] = '\0';
+  return false;
+}
+
+bool reqbound_duplicate_key(const cJSON *root, char *path, size_t pathlen)
+{
+  char buf[256];
+  snprintf(buf, sizeof buf, "$");
+  bool dup = dup_walk(root, buf, sizeof buf, 1, 0);
+  if (path && pathlen)
+    snprintf(path, pathlen, "%s", dup ? buf : "");
+  return dup;
+}
+
+struct bound_acc {
+  size_t media_bytes;   /* bytes of image payloads, replaced by IMAGE_TOKENS each */
+  int64_t images, files;
+};
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static size_t strlen_of(const cJSON *o, const char *k)
+{
+  const char *s = str_of(o, k);
+  return s ? strlen(s) : 0;
+}
+
+static bool is_image_mime(const cJSON *o)
+{
+  const char *m = str_of(o, "mimeType");
+  if (!m)
+    m = str_of(o, "mime_type");
+  if (!m)
+    m = str_of(o, "media_type");
+  return m && strncmp(m, "image/", 6) == 0;
+}
+
+static void bound_walk(const cJSON *node, struct bound_acc *a, int depth)
+{
+  if (depth > CJSON_NESTING_LIMIT)
+    return;
+  if (cJSON_IsObject(node)) {
+    const char *type = str_of(node, "type");
+    const cJSON *v;
+    /* OpenAI chat {"type":"image_url","image_url":{"url":..}}; Responses {"type":"input_image",
+     * "image_url": "..."|"file_id": ..} */
+    if ((v = cJSON_GetObjectItemCaseSensitive(node, "image_url")) != NULL ||
+        (type && strcmp(type, "input_image") == 0)) {
+      a->images++;
+      a->media_bytes += cJSON_IsString(v) ? strlen(v->valuestring) : strlen_of(v, "url");
+      return;
+    }
+    /* Anthropic {"type":"image","source":{"type":"base64","data":..}|{"type":"url","url":..}|file} */
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(node, "source");
+    if (type && cJSON_IsObject(src) && strcmp(type, "image") == 0) {
+      a->images++;
+      a->media_bytes += strlen_of(src, "data") + strlen_of(src, "url");
+      return;
+    }
+    if (type && cJSON_IsObject(src) && strcmp(type, "document") == 0) {
+      const char *st = str_of(src, "type");
+      if (st && (strcmp(st, "url") == 0 || strcmp(st, "file") == 0))
+        a->files++;
+      return;        /* base64 or text documents: their bytes count */
+    }
+    /* Gemini inlineData (bytes in the body) and fileData (a URI) */
+    if ((v = cJSON_GetObjectItemCaseSensitive(node, "inlineData")) != NULL ||
+        (v = cJSON_GetObjectItemCaseSensitive(node, "inline_data")) != NULL) {
+      if (is_image_mime(v)) {
+        a->images++;
+        a->media_bytes += strlen_of(v, "data");
+      }
+      return;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(node, "fileData")) != NULL ||
+        (v = cJSON_GetObjectItemCaseSensitive(node, "file_data")) != NULL) {
+      if (cJSON_IsObject(v) && is_image_mime(v))
+        a->images++;
+      else if (cJSON_IsObject(v))
+        a->files++;
+      return;        /* OpenAI's "file_data" string: base64 bytes, counted */
+    }
+    /* OpenAI {"type":"file","file":{"file_id":..}}, Responses {"type":"input_file","file_id"|"file_url"} */
+    if (str_of(node, "file_id") || str_of(node, "file_url") || str_of(node, "fileUri")) {
+      a->files++;
+      return;
+    }
+  }
+  for (const cJSON *c = node ? node->child : NULL; c; c = c->next)
+    bound_walk(c, a, depth + 1);
+}
+
+int64_t reqbound_input(const cJSON *root, size_t body_len)
+{
+  struct bound_acc a = {0};
+  if (root)
+    bound_walk(root, &a, 0);
+  size_t text = a.media_bytes < body_len ? body_len - a.media_bytes : 0;
+  return (int64_t)text + a.images * REQBOUND_IMAGE_TOKENS + a.files * REQBOUND_FILE_TOKENS +
+         REQBOUND_OVERHEAD_TOKENS;
+}
+
+static int64_t count_field(const cJSON *o, const char *k)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
+    return 1;
+  return v->valuedouble > 128 ? 128 : (int64_t)v->valuedouble;
+}
+
+int64_t reqbound_choices(const cJSON *root)
+{
+  int64_t n = count_field(root, "n"), best = count_field(root, "best_of");
+  const cJSON *gc = cJSON_GetObjectItemCaseSensitive(root, "generationConfig");
+  if (!gc)
+    gc = cJSON_GetObjectItemCaseSensitive(root, "generation_config");
+  int64_t cand = count_field(gc, "candidateCount");
+  if (cand == 1)
+    cand = count_field(gc, "candidate_count");
+  int64_t m = n > best ? n : best;
+  return m > cand ? m : cand;
+}
