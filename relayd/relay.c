@@ -390,6 +390,18 @@ static void settle(struct request *r, const char *end_reason)
     }
     charged = billing_quota(r->price, r->group_ratio, &r->usage);
   }
+  if (charged > r->reserved) {
+    /* the reservation is the most this request could cost (its input bound and its output bound at
+     * the dearest ratios): more means an upstream that reports more than it may have used, or a
+     * model that answers longer than its price's max_output_tokens. The bound is charged, so no
+     * balance ever goes below zero; the log says what was reported. */
+    log_msg(LOG_WARN, "the usage exceeds the request's bound; the bound is charged",
+            "request_id=%s channel=%lld computed=%lld bound=%lld", r->request_id,
+            r->channel ? (long long)r->channel->id : 0LL, (long long)charged, (long long)r->reserved);
+    snprintf(note, sizeof note, "the usage came to %lld, above this request's bound; the bound was charged",
+             (long long)charged);
+    charged = r->reserved;
+  }
   const struct snap_token *t = r->token;
   ledger_settle(t->user->bal, t->unlimited ? NULL : t->bal, t->bal, r->reserved, charged);
   if (r->lim_open) {
