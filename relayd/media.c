@@ -14,7 +14,7 @@
 #define IMAGES_MAX 10
 #define SPEECH_INPUT_MAX 4096       /* characters, as OpenAI limits it */
 #define TRANSCRIPT_CHARS_PER_SECOND 15   /* local estimate when an answer gives no duration */
-#define AUDIO_BYTES_PER_SECOND 2000      /* reservation: 16 kbit/s, below any usual speech codec */
+#define AUDIO_BYTES_PER_SECOND 750       /* reservation: 6 kbit/s, the lowest Opus speech rate */
 #define DEFAULT_MODERATION_MODEL "omni-moderation-latest"
 #define MEDIA_SECONDS_MAX 1e9            /* an audio duration beyond this is not believed */
 
@@ -752,9 +752,12 @@ int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, 
     return billing_fixed(p, group_ratio, fixed_units(mq, p, NULL, &measured));
   }
   struct usage est = local_tokens(mq, rq, NULL, out_bound);
-  /* a Responses request's input is text and media like chat's: its bound (reqbound.h) */
-  return billing_bound(p, group_ratio, mq->kind == MEDIA_RESPONSES ? rq->input_bound : est.prompt_tokens,
-                       est.completion_tokens);
+  /* the input of a JSON or form request is bounded by its bytes and media (reqbound.h); audio to
+   * transcribe is counted by its length instead (its bytes are no measure of its tokens) */
+  int64_t in = est.prompt_tokens;
+  if (mq->kind != MEDIA_TRANSCRIBE && mq->kind != MEDIA_TRANSLATE && rq->input_bound > in)
+    in = rq->input_bound;
+  return billing_bound(p, group_ratio, in, est.completion_tokens);
 }
 
 /* ---------------------------------------------------------------- answers */

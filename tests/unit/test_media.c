@@ -175,7 +175,7 @@ static void test_answers_and_charges(void)
   media_read_response(MEDIA_TRANSCRIBE, "0123456789012345678901234567890", 31, "text/plain", &res);
   CHECK(media_charge(&au, &rq, &w, 1, &res, &u, &src) == 150 && strcmp(src, "local") == 0,
         "text answers: 31 characters -> 3 seconds, local");
-  CHECK(media_reserve(&au, &rq, &w, 1, 0) == 250, "transcription reserve: 10000 bytes at 2000 B/s");
+  CHECK(media_reserve(&au, &rq, &w, 1, 0) == 700, "transcription reserve: 10000 bytes at 750 B/s -> 14 s");
 
   struct media_req rr = {.kind = MEDIA_RERANK, .n = 1, .image_mult = 1, .documents = 250};
   struct price co = {.has_fixed = true, .fixed_price = 0.002, .unit = PRICE_PER_SEARCH};
