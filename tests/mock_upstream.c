@@ -2075,6 +2075,18 @@ static void prepare(struct req *r, const char *url)
       return;
     }
   }
+  /* replay from the defaults or X-Mock answers even a request whose body is no JSON (or none) */
+  if (!r->doc && !is_form_route(r->route) &&
+      (r->b.replay || (r->xmock && cJSON_GetObjectItemCaseSensitive(r->xmock, "replay")))) {
+    if (r->xmock && !apply_mock(&r->b, r->xmock, err, sizeof err)) {
+      set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+      return;
+    }
+    if (r->b.replay) {
+      prepare_replay(r);
+      return;
+    }
+  }
   if (r->route >= RT_RESPONSES && r->route <= RT_RERANK) {
     prepare_media(r, url);
     return;
@@ -2742,7 +2754,8 @@ static void usage(FILE *f)
       "                        replay              {\"file\": PATH, \"content_type\": T, \"status\": S,\n"
       "                                            \"chunk_bytes\": N, \"stop_after_bytes\": N}: answer ANY\n"
       "                                            endpoint (model, stream flag, keys and the status key\n"
-      "                                            ignored) with PATH's bytes exactly, e.g. a recorded SSE\n"
+      "                                            ignored; from X-Mock or the defaults also a request with\n"
+      "                                            no JSON body) with PATH's bytes exactly, e.g. a recorded SSE\n"
       "                                            stream or JSON body. content_type defaults to\n"
       "                                            application/json, status to 200; files over 8 MiB are\n"
       "                                            refused (400 mock_invalid, like a missing file). Without\n"

@@ -614,6 +614,12 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
   done
   http GET "$MOCK_URL/v1/models" -H "X-Mock: $rp"
   [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  # a POST with no body, or a body that is no JSON
+  http POST "$MOCK_URL/v1/messages" -H "X-Mock: $rp"
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  post /v1/chat/completions 'not json' -H "X-Mock: $rp"
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
   # a media endpoint, with status, content type and extra headers
   post /v1/responses '{"model":"gpt-4o"}' \
     -H "X-Mock: {\"headers\":{\"request-id\":\"req_1\"},\"replay\":{\"file\":\"$R_JSON\",\"status\":529}}"
