@@ -19,7 +19,7 @@
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
  * The "replay" key (section "replay") answers any endpoint with a file's bytes as they are: the
- * recorded provider output in tests/fixtures/recorded/, sent whole, in pieces, or cut short.
+ * recorded provider output (a real API's SSE or JSON body), sent whole, in pieces, or cut short.
  *
  * Every request except the /__mock/ ones is recorded: one JSON line appended (and flushed) to --record FILE,
  * and kept in memory (last --record-limit lines) for GET /__mock/requests.
