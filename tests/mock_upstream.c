@@ -18,6 +18,8 @@
  * (Cohere or Jina shape), also under Azure's /openai/deployments/{d}/... and /openai/responses.
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
+ * The "replay" key (section "replay") answers any endpoint with a file's bytes as they are: the
+ * recorded provider output (a real API's SSE or JSON body), sent whole, in pieces, or cut short.
  *
  * Every request except the /__mock/ ones is recorded: one JSON line appended (and flushed) to --record FILE,
  * and kept in memory (last --record-limit lines) for GET /__mock/requests.
@@ -46,10 +48,12 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BODY_LIMIT ((size_t)8 << 20)   /* request bodies above this get 413 */
+#define REPLAY_LIMIT ((long)8 << 20)   /* mock.replay refuses files above this */
 #define MAX_WAIT_MS 3600000L           /* any single wait is capped at one hour */
 #define MAX_CHUNKS 1000000L
 #define MAX_EMBED_DIMS 4096L
@@ -222,6 +226,7 @@ struct behaviour {
   bool malformed;         /* stream: send broken SSE (bad JSON, a field-less line) first */
   long huge_event;        /* stream: first send one content event of this many bytes; 0 off */
   long drip_ms;           /* stream: send the stream one byte at a time, this far apart */
+  const cJSON *replay;    /* {"file",...}: answer any endpoint with a file's bytes (borrowed, like headers) */
 };
 
 static struct {
@@ -596,6 +601,16 @@ struct req {
   bool extras_sent;   /* malformed / huge_event were sent */
   struct sbuf ev;     /* rendered, not yet delivered bytes */
   size_t ev_off;
+
+  /* mock.replay: a recorded body sent as it is (section "replay") */
+  bool replay;
+  cJSON *replay_copy;  /* the default replay object, copied (may be NULL) */
+  char *rp_body;       /* the file's bytes */
+  size_t rp_len, rp_off, rp_stop; /* rp_stop: bytes to send before closing (rp_len = all) */
+  size_t rp_chunk;     /* piece size; 0 = whole body with Content-Length */
+  char *rp_ctype;
+  bool rp_cut;         /* stop_after_bytes: close after rp_stop bytes with no end of body */
+  bool rp_fb_pending, rp_gap_pending, rp_cut_armed;
 };
 
 static void form_free(struct form *f)
@@ -618,6 +633,9 @@ static void req_free(struct req *r)
   cJSON_Delete(r->doc);
   cJSON_Delete(r->xmock);
   cJSON_Delete(r->xmock_headers_copy);
+  cJSON_Delete(r->replay_copy);
+  free(r->rp_body);
+  free(r->rp_ctype);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
@@ -757,6 +775,72 @@ static bool num_field(const cJSON *it, long lo, long hi, long *out, char *err, s
   return true;
 }
 
+/* mock.replay's options (section "replay"). */
+struct replay_opts {
+  const char *file, *ctype;
+  int status;
+  long chunk_bytes;      /* 0 = the whole body at once, with Content-Length */
+  long stop_after_bytes; /* -1 = send it all and end cleanly */
+};
+
+static bool replay_num(const cJSON *it, long lo, long hi, long *out, char *err, size_t errlen)
+{
+  if (!cJSON_IsNumber(it) || it->valuedouble < (double)lo || it->valuedouble > (double)hi ||
+      it->valuedouble != (double)(long)it->valuedouble) {
+    snprintf(err, errlen, "mock.replay.%s must be an integer in [%ld, %ld]", it->string, lo, hi);
+    return false;
+  }
+  *out = (long)it->valuedouble;
+  return true;
+}
+
+/* Checks a mock.replay object and reads its options into o (pointing into m). */
+static bool replay_parse(const cJSON *m, struct replay_opts *o, char *err, size_t errlen)
+{
+  *o = (struct replay_opts){.ctype = "application/json", .status = 200, .stop_after_bytes = -1};
+  if (!cJSON_IsObject(m)) {
+    snprintf(err, errlen, "mock.replay must be an object {\"file\": PATH, ...}");
+    return false;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, m)
+  {
+    const char *k = it->string ? it->string : "";
+    long v = 0;
+    if (strcmp(k, "file") == 0) {
+      if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) >= PATH_MAX) {
+        snprintf(err, errlen, "mock.replay.file must be a non-empty path");
+        return false;
+      }
+      o->file = it->valuestring;
+    } else if (strcmp(k, "content_type") == 0) {
+      bool ok = cJSON_IsString(it) && it->valuestring[0] && strlen(it->valuestring) <= 200;
+      for (const char *c = ok ? it->valuestring : ""; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) ok = false;
+      if (!ok) {
+        snprintf(err, errlen, "mock.replay.content_type must be a media type of 1 to 200 printable characters");
+        return false;
+      }
+      o->ctype = it->valuestring;
+    } else if (strcmp(k, "status") == 0) {
+      if (!replay_num(it, 100, 599, &v, err, errlen)) return false;
+      o->status = (int)v;
+    } else if (strcmp(k, "chunk_bytes") == 0) {
+      if (!replay_num(it, 1, REPLAY_LIMIT, &o->chunk_bytes, err, errlen)) return false;
+    } else if (strcmp(k, "stop_after_bytes") == 0) {
+      if (!replay_num(it, 0, REPLAY_LIMIT, &o->stop_after_bytes, err, errlen)) return false;
+    } else {
+      snprintf(err, errlen, "unknown mock.replay key '%.64s'", k);
+      return false;
+    }
+  }
+  if (!o->file) {
+    snprintf(err, errlen, "mock.replay.file is required");
+    return false;
+  }
+  return true;
+}
+
 /* Applies a "mock" object onto b. Returns false (with err) on an invalid key or value. */
 static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t errlen)
 {
@@ -824,6 +908,11 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
         }
       }
       b->headers = it;
+    } else if (strcmp(k, "replay") == 0) {
+      struct replay_opts ro;
+      if (cJSON_IsNull(it)) b->replay = NULL;
+      else if (replay_parse(it, &ro, err, errlen)) b->replay = it;
+      else return false;
     } else {
       snprintf(err, errlen, "unknown mock key '%.64s'", k);
       return false;
@@ -1290,6 +1379,138 @@ static void prepare_gemini(struct req *r, const char *url)
 /* Decides the answer once the whole request is in. Sets r->status/resp, r->stream or
  * r->hang_up. */
 /* ------------------------------------------------------------------------------------------ */
+/* replay: mock.replay answers any endpoint with a recorded body, byte for byte                  */
+
+/* Reads a regular file of at most limit bytes into *out (NUL-terminated, *len bytes). */
+static bool read_file_bounded(const char *path, long limit, char **out, size_t *len, char *err, size_t errlen)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "mock.replay.file '%.300s': %s", path, strerror(errno));
+    return false;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "mock.replay.file '%.300s' is not a regular file", path);
+    fclose(f);
+    return false;
+  }
+  if (st.st_size > limit) {
+    snprintf(err, errlen, "mock.replay.file '%.300s' has %lld bytes, more than the limit of %ld", path,
+             (long long)st.st_size, limit);
+    fclose(f);
+    return false;
+  }
+  /* read up to limit + 1 bytes whatever fstat said: a file that grew is refused too */
+  size_t cap = (size_t)st.st_size + 1, n = 0;
+  char *buf = xrealloc(NULL, cap + 1);
+  for (;;) {
+    size_t k = fread(buf + n, 1, cap - n, f);
+    n += k;
+    if (n > (size_t)limit) {
+      snprintf(err, errlen, "mock.replay.file '%.300s' has more than %ld bytes", path, limit);
+      free(buf);
+      fclose(f);
+      return false;
+    }
+    if (k == 0 || n < cap) {
+      if (ferror(f)) {
+        snprintf(err, errlen, "mock.replay.file '%.300s': read error", path);
+        free(buf);
+        fclose(f);
+        return false;
+      }
+      if (feof(f)) break;
+      continue;
+    }
+    cap = cap * 2 > (size_t)limit + 1 ? (size_t)limit + 1 : cap * 2;
+    buf = xrealloc(buf, cap + 1);
+  }
+  fclose(f);
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return true;
+}
+
+/* Loads r->b.replay's file and options into r (r->replay); a bad file answers 400 mock_invalid. */
+static void prepare_replay(struct req *r)
+{
+  char err[512];
+  struct replay_opts o;
+  if (!replay_parse(r->b.replay, &o, err, sizeof err) ||
+      !read_file_bounded(o.file, REPLAY_LIMIT, &r->rp_body, &r->rp_len, err, sizeof err)) {
+    r->b.replay = NULL;
+    set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+    return;
+  }
+  r->replay = true;
+  r->status = o.status;
+  r->rp_ctype = xstrdup(o.ctype);
+  r->rp_stop = r->rp_len;
+  if (o.stop_after_bytes >= 0 && (size_t)o.stop_after_bytes < r->rp_len) r->rp_stop = (size_t)o.stop_after_bytes;
+  r->rp_cut = o.stop_after_bytes >= 0;
+  r->rp_chunk = o.chunk_bytes > 0 ? (size_t)o.chunk_bytes : r->rp_cut ? STREAM_BLOCK : 0;
+  r->rp_fb_pending = r->b.first_byte_ms > 0;
+  r->b.replay = NULL; /* it may point into a parsed body or form that goes before the answer */
+}
+
+/* Pieces of rp_chunk bytes, one per call (so one HTTP chunk each unless MHD's buffer is smaller),
+ * first_byte_ms before the first and chunk_gap_ms between them; after rp_stop bytes either the
+ * clean end or, with stop_after_bytes, a close with no end of body. */
+static ssize_t replay_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  (void)pos;
+  struct req *r = cls;
+  bool live = !atomic_load_explicit(&g_shutting, memory_order_relaxed);
+  if (r->rp_off >= r->rp_stop) {
+    if (!r->rp_cut) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (!r->rp_cut_armed) { /* the same suspend/resume bounce as stream_reader's cut */
+      r->rp_cut_armed = true;
+      MHD_suspend_connection(r->conn);
+      MHD_resume_connection(r->conn);
+      return 0;
+    }
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  if (live && r->rp_fb_pending) {
+    r->rp_fb_pending = false;
+    suspend_for(r->conn, r->b.first_byte_ms);
+    return 0;
+  }
+  if (live && r->rp_gap_pending) {
+    r->rp_gap_pending = false;
+    suspend_for(r->conn, r->b.chunk_gap_ms);
+    return 0;
+  }
+  size_t k = r->rp_chunk - r->rp_off % r->rp_chunk; /* what is left of this piece */
+  if (k > r->rp_stop - r->rp_off) k = r->rp_stop - r->rp_off;
+  if (k > max) k = max;
+  memcpy(buf, r->rp_body + r->rp_off, k);
+  r->rp_off += k;
+  r->rp_gap_pending = r->b.chunk_gap_ms > 0 && r->rp_off % r->rp_chunk == 0 && r->rp_off < r->rp_stop;
+  return (ssize_t)k;
+}
+
+static enum MHD_Result replay_answer(struct req *r)
+{
+  struct MHD_Response *resp;
+  if (r->rp_chunk == 0) {
+    resp = MHD_create_response_from_buffer(r->rp_len, r->rp_body, MHD_RESPMEM_MUST_FREE);
+    if (resp) r->rp_body = NULL; /* MHD owns it now */
+  } else {
+    size_t block = r->rp_chunk < STREAM_BLOCK ? r->rp_chunk : STREAM_BLOCK;
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, replay_reader, r, NULL);
+  }
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->rp_ctype);
+  add_extra_headers(resp, r->b.headers);
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* media endpoints: Responses API, images, audio, moderations, rerank                          */
 
 static enum route media_route(const char *url)
@@ -1680,6 +1901,11 @@ static void prepare_media(struct req *r, const char *url)
     m = cJSON_GetObjectItemCaseSensitive(r->doc, "mock");
   }
   bool ok = (!m || apply_mock(&r->b, m, err, sizeof err)) && (!r->xmock || apply_mock(&r->b, r->xmock, err, sizeof err));
+  if (ok && r->b.replay) { /* read it before form_mock (which it may point into) goes */
+    prepare_replay(r);
+    cJSON_Delete(form_mock);
+    return;
+  }
   cJSON_Delete(form_mock);   /* apply_mock keeps no pointer into it but "headers" */
   if (!ok) {
     set_error(r, 400, err, "invalid_request_error", "mock_invalid");
@@ -1834,6 +2060,8 @@ static void prepare(struct req *r, const char *url)
   r->b = cfg.defaults;
   if (r->b.headers) /* borrowed from defaults_doc, which a later POST may free: copy */
     r->b.headers = r->xmock_headers_copy = cJSON_Duplicate(r->b.headers, 1);
+  if (r->b.replay) /* likewise */
+    r->b.replay = r->replay_copy = cJSON_Duplicate(r->b.replay, 1);
   pthread_mutex_unlock(&defaults_mu);
   if (r->too_large) {
     set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
@@ -1844,6 +2072,18 @@ static void prepare(struct req *r, const char *url)
     r->xmock = cJSON_Parse(xm);
     if (!r->xmock) {
       set_error(r, 400, "X-Mock header is not valid JSON", "invalid_request_error", NULL);
+      return;
+    }
+  }
+  /* replay from the defaults or X-Mock answers even a request whose body is no JSON (or none) */
+  if (!r->doc && !is_form_route(r->route) &&
+      (r->b.replay || (r->xmock && cJSON_GetObjectItemCaseSensitive(r->xmock, "replay")))) {
+    if (r->xmock && !apply_mock(&r->b, r->xmock, err, sizeof err)) {
+      set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+      return;
+    }
+    if (r->b.replay) {
+      prepare_replay(r);
       return;
     }
   }
@@ -1870,6 +2110,10 @@ static void prepare(struct req *r, const char *url)
   }
   if (r->xmock && !apply_mock(&r->b, r->xmock, err, sizeof err)) {
     set_error(r, 400, err, "invalid_request_error", "mock_invalid");
+    return;
+  }
+  if (r->b.replay) { /* before the route, key and status checks: any endpoint */
+    prepare_replay(r);
     return;
   }
   if (r->route == RT_NOT_FOUND) {
@@ -2356,6 +2600,7 @@ static void record_request(struct req *r, const char *method, const char *url)
 static enum MHD_Result answer(struct req *r)
 {
   if (r->hang_up || r->b.hang_up) return MHD_NO; /* MHD closes the connection without a response */
+  if (r->replay) return replay_answer(r);
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
@@ -2506,6 +2751,20 @@ static void usage(FILE *f)
       "                        malformed           true: stream starts with broken SSE events\n"
       "                        huge_event          stream: first one content event of N bytes\n"
       "                        drip_ms             stream: one byte at a time, N ms apart\n"
+      "                        replay              {\"file\": PATH, \"content_type\": T, \"status\": S,\n"
+      "                                            \"chunk_bytes\": N, \"stop_after_bytes\": N}: answer ANY\n"
+      "                                            endpoint (model, stream flag, keys and the status key\n"
+      "                                            ignored; from X-Mock or the defaults also a request with\n"
+      "                                            no JSON body) with PATH's bytes exactly, e.g. a recorded SSE\n"
+      "                                            stream or JSON body. content_type defaults to\n"
+      "                                            application/json, status to 200; files over 8 MiB are\n"
+      "                                            refused (400 mock_invalid, like a missing file). Without\n"
+      "                                            chunk_bytes the body goes at once with Content-Length;\n"
+      "                                            with it, chunked in pieces of N bytes (one HTTP chunk each\n"
+      "                                            up to MHD's buffer), first_byte_ms before the first and\n"
+      "                                            chunk_gap_ms between pieces. stop_after_bytes N: close the\n"
+      "                                            connection after N bytes with no end of body (no final\n"
+      "                                            chunk), even when N >= the file size. null: replay off\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
       "  POST /__mock/defaults {mock keys}: the defaults become the startup flags plus these keys.\n"

@@ -576,3 +576,165 @@ print("".join(json.loads(l)["delta"]["partial_json"] for l in sys.stdin if json.
   [ "$(grep -c content_block_delta "$BATS_TEST_TMPDIR/http.body")" -eq 0 ]
   for n in c3 nu dc st ea; do mock_stop "$n"; done
 }
+
+# --- mock.replay: a recorded body sent as it is ------------------------------------------------
+
+# replay_files: writes $R_SSE (an SSE text with CRLF and LF lines, UTF-8, a NUL and a 0xff byte, no
+# final newline: whatever is in the file must come out) and $R_JSON (a JSON body with spaces).
+replay_files() {
+  R_SSE=$BATS_TEST_TMPDIR/rec.sse R_JSON=$BATS_TEST_TMPDIR/rec.json
+  python3 - "$R_SSE" "$R_JSON" <<'PY'
+import sys
+sse = (b'event: message_start\ndata: {"type": "message_start", "usage": {"input_tokens": 7}}\n\n'
+       + b'event: content_block_delta\r\ndata: {"text": "caf\xc3\xa9 \xe2\x82\xac"}\r\n\r\n'
+       + b': comment \x00 \xff\n\n'
+       + b''.join(b'data: {"i": %d, "pad": "%s"}\n\n' % (i, b"x" * (i % 50)) for i in range(200))
+       + b'data: [DONE]')
+open(sys.argv[1], "wb").write(sse)
+open(sys.argv[2], "wb").write(b'{"id": "cmpl-1", "usage": {"prompt_tokens": 12, "completion_tokens": 3}}\n')
+PY
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+@test "mock replay: any endpoint answers the file byte for byte, whatever the model, stream flag or keys" {
+  replay_files
+  local rp="{\"replay\":{\"file\":\"$R_SSE\",\"content_type\":\"text/event-stream\"}}"
+  # in the body, on a streaming chat request
+  post /v1/chat/completions "$(chat_body "\"stream\":true,\"mock\":$rp")" -N
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  echo "$HTTP_HEADERS" | grep -qix 'content-type: text/event-stream'
+  echo "$HTTP_HEADERS" | grep -qix "content-length: $(stat -c %s "$R_SSE")"
+  # in X-Mock: Anthropic without its key headers, Gemini, an unknown path, a GET, a non-stream request
+  for path in /v1/messages "$GEM:streamGenerateContent?alt=sse" "$GEM:generateContent" /no/such/path /v1/embeddings; do
+    post "$path" '{"model":"other","stream":false}' -H "X-Mock: $rp"
+    [ "$HTTP_STATUS" = 200 ]
+    [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  done
+  http GET "$MOCK_URL/v1/models" -H "X-Mock: $rp"
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  # a POST with no body, or a body that is no JSON
+  http POST "$MOCK_URL/v1/messages" -H "X-Mock: $rp"
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  post /v1/chat/completions 'not json' -H "X-Mock: $rp"
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  # a media endpoint, with status, content type and extra headers
+  post /v1/responses '{"model":"gpt-4o"}' \
+    -H "X-Mock: {\"headers\":{\"request-id\":\"req_1\"},\"replay\":{\"file\":\"$R_JSON\",\"status\":529}}"
+  [ "$HTTP_STATUS" = 529 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_JSON")" ]
+  echo "$HTTP_HEADERS" | grep -qix 'content-type: application/json'
+  echo "$HTTP_HEADERS" | grep -qix 'request-id: req_1'
+  # the defaults (POST /__mock/defaults) replay too, until replaced; "replay":null turns it off
+  curl -sf -o /dev/null -X POST "$MOCK_URL/__mock/defaults" --data-binary "{\"replay\":{\"file\":\"$R_JSON\"}}"
+  post /v1/chat/completions "$CHAT"
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_JSON")" ]
+  post /v1/chat/completions "$(chat_body '"mock":{"replay":null}')"
+  [ "$(json_get 'd["object"]' <<< "$HTTP_BODY")" = chat.completion ]
+  curl -sf -o /dev/null -X POST "$MOCK_URL/__mock/defaults" --data-binary '{}'
+  post /v1/chat/completions "$CHAT"
+  [ "$(json_get 'd["usage"]["prompt_tokens"]' <<< "$HTTP_BODY")" = 12 ]
+  [ "$(json_get 'd["object"]' <<< "$HTTP_BODY")" = chat.completion ]
+  # requests are still recorded
+  [ "$(mock_requests | grep -c '"path":"/no/such/path"')" -eq 1 ]
+}
+
+@test "mock replay: chunk_bytes sends the body in HTTP chunks of N bytes, the same bytes in all" {
+  replay_files
+  local size
+  size=$(stat -c %s "$R_SSE")
+  for n in 1 7 1000; do
+    post /v1/chat/completions "$(chat_body "\"stream\":true,\"mock\":{\"replay\":{\"file\":\"$R_SSE\",\"chunk_bytes\":$n}}")" -N --raw
+    [ "$HTTP_STATUS" = 200 ]
+    echo "$HTTP_HEADERS" | grep -qix 'transfer-encoding: chunked'
+    # undo the chunked framing: every chunk but the last has n bytes, then the 0 chunk ends it
+    run python3 - "$BATS_TEST_TMPDIR/http.body" "$n" "$R_SSE" <<'PY'
+import sys
+raw, n, want = open(sys.argv[1], "rb").read(), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+sizes, body, i = [], b"", 0
+while True:
+    j = raw.index(b"\r\n", i)
+    k = int(raw[i:j], 16)
+    assert raw[j + 2 + k:j + 4 + k] == b"\r\n", "bad chunk framing at %d" % i
+    body += raw[j + 2:j + 2 + k]
+    i = j + 4 + k
+    if k == 0:
+        break
+    sizes.append(k)
+assert i == len(raw), "bytes after the last chunk"
+assert body == want, "body differs"
+assert all(s == n for s in sizes[:-1]) and 0 < sizes[-1] <= n, sizes[:5]
+assert len(sizes) == -(-len(want) // n), (len(sizes), len(want))
+print(len(sizes))
+PY
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" -eq $(( (size + n - 1) / n )) ]
+  done
+  # without --raw curl sees the plain file, here with a gap between pieces and a first-byte wait
+  post /v1/messages '{}' -H "X-Mock: {\"chunk_gap_ms\":5,\"first_byte_ms\":20,\"replay\":{\"file\":\"$R_SSE\",\"chunk_bytes\":4096}}"
+  [ "$HTTP_RC" -eq 0 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+}
+
+@test "mock replay: stop_after_bytes closes the connection after N bytes, with no end of body" {
+  replay_files
+  local size
+  size=$(stat -c %s "$R_SSE")
+  for args in '"stop_after_bytes":100' '"stop_after_bytes":100,"chunk_bytes":9' '"stop_after_bytes":0'; do
+    : > "$BATS_TEST_TMPDIR/http.body"   # curl leaves the file alone when no byte arrives
+    post /v1/chat/completions "$(chat_body "\"mock\":{\"replay\":{\"file\":\"$R_SSE\",$args}}")" -N --max-time 10
+    [ "$HTTP_STATUS" = 200 ]
+    [ "$HTTP_RC" -eq 18 ]      # curl: transfer closed with outstanding read data remaining
+    local n=${args#*:}
+    n=${n%%,*}
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/http.body")" -eq "$n" ]
+    cmp "$BATS_TEST_TMPDIR/http.body" <(head -c "$n" "$R_SSE")
+  done
+  # N at or past the end: every byte arrives, and still no clean end
+  post /v1/chat/completions "$(chat_body "\"mock\":{\"replay\":{\"file\":\"$R_SSE\",\"stop_after_bytes\":$size}}")" -N --max-time 10
+  [ "$HTTP_RC" -eq 18 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$R_SSE")" ]
+  # the mock is still well after the cuts
+  post /v1/chat/completions "$CHAT"
+  [ "$HTTP_STATUS" = 200 ]
+  mock_stop
+}
+
+@test "mock replay: a missing, oversized or non-regular file and bad options answer 400 mock_invalid" {
+  replay_files
+  truncate -s $(( (8 << 20) + 1 )) "$BATS_TEST_TMPDIR/big"
+  truncate -s $(( 8 << 20 )) "$BATS_TEST_TMPDIR/max"
+  local t
+  for t in "{\"file\":\"$BATS_TEST_TMPDIR/none\"}|mock.replay.file '$BATS_TEST_TMPDIR/none': No such file or directory" \
+           "{\"file\":\"$BATS_TEST_TMPDIR/big\"}|mock.replay.file '$BATS_TEST_TMPDIR/big' has 8388609 bytes, more than the limit of 8388608" \
+           "{\"file\":\"$BATS_TEST_TMPDIR\"}|mock.replay.file '$BATS_TEST_TMPDIR' is not a regular file" \
+           "{\"file\":\"\"}|mock.replay.file must be a non-empty path" \
+           "{\"content_type\":\"text/event-stream\"}|mock.replay.file is required" \
+           "{\"file\":\"$R_SSE\",\"chunk_bytes\":0}|mock.replay.chunk_bytes must be an integer in [1, 8388608]" \
+           "{\"file\":\"$R_SSE\",\"stop_after_bytes\":1.5}|mock.replay.stop_after_bytes must be an integer in [0, 8388608]" \
+           "{\"file\":\"$R_SSE\",\"status\":99}|mock.replay.status must be an integer in [100, 599]" \
+           "{\"file\":\"$R_SSE\",\"content_type\":\"a\\nb\"}|mock.replay.content_type must be a media type of 1 to 200 printable characters" \
+           "{\"file\":\"$R_SSE\",\"speed\":1}|unknown mock.replay key 'speed'" \
+           "\"$R_SSE\"|mock.replay must be an object {\"file\": PATH, ...}"; do
+    post /v1/chat/completions "$(chat_body "\"mock\":{\"replay\":${t%%|*}}")"
+    [ "$HTTP_STATUS" = 400 ]
+    [ "$(json_get '[d["error"]["code"], d["error"]["message"]]' <<< "$HTTP_BODY")" = \
+      "$(python3 -c 'import json,sys; print(json.dumps(["mock_invalid", sys.argv[1]]))' "${t#*|}")" ]
+  done
+  # in the endpoint's API format: Anthropic's error shape on /v1/messages
+  post /v1/messages '{}' -H "X-Mock: {\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/none\"}}"
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(json_get '[d["type"], d["error"]["type"]]' <<< "$HTTP_BODY")" = '["error", "invalid_request_error"]' ]
+  # the defaults refuse a bad replay object, and keep the old ones
+  http POST "$MOCK_URL/__mock/defaults" --data-binary '{"replay":{"file":1}}'
+  [ "$HTTP_STATUS" = 400 ]
+  post /v1/chat/completions "$CHAT"
+  [ "$(json_get 'd["object"]' <<< "$HTTP_BODY")" = chat.completion ]
+  # exactly 8 MiB is allowed
+  post /v1/chat/completions "$(chat_body "\"mock\":{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/max\"}}")"
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$BATS_TEST_TMPDIR/max")" ]
+}
