@@ -161,3 +161,185 @@ openai_channel() {
   relayd_stop
   books t1 50000000
 }
+
+# --- usage as upstreams really write it ---------------------------------------------------------
+
+# recorded: the directory of provider output recorded by public projects (kept in the steering
+# repo's shared/, beside the checkout: data from public repositories is not committed here). Its
+# SOURCES.md names the repository, path and commit of each file.
+RECORDED="${RELAY_RECORDED:-$BATS_TEST_DIRNAME/../../../shared/fixtures/recorded}"
+need_recorded() {
+  [ -f "$RECORDED/$1" ] || skip "recorded provider output $RECORDED/$1 is not here (shared/fixtures/recorded)"
+}
+
+# replay_mock FILE CTYPE: a mock that answers every request with FILE's bytes
+replay_mock() {
+  mock_start up --mock "{\"replay\":{\"file\":\"$1\",\"content_type\":\"$2\",\"chunk_bytes\":97}}"
+}
+
+charged_row() {
+  wait_until "$(_relay_scale 10)" sql_is 1 'SELECT count(*) FROM logs WHERE type IN (2,5)'
+  sql "SELECT prompt_tokens, completion_tokens, quota, usage_source FROM logs WHERE type IN (2,5)"
+}
+
+@test "usage written with spaces (any Python server) is read by parsing, and the client that did not ask never sees it" {
+  # what a Python server's json.dumps writes: "usage": {"prompt_tokens": 480, ...}
+  python3 - "$BATS_TEST_TMPDIR/spaced.sse" <<'PY'
+import json, sys
+ev = lambda o: "data: " + json.dumps(o) + "\n\n"
+base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+out = ev(dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
+for w in ["Hello", " there", "!"]:
+    out += ev(dict(base, choices=[{"index": 0, "delta": {"content": w}, "finish_reason": None}]))
+out += ev(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+out += ev(dict(base, choices=[], usage={"prompt_tokens": 480, "completion_tokens": 3, "total_tokens": 483}))
+out += "data: [DONE]\n\n"
+open(sys.argv[1], "w").write(out)
+PY
+  replay_mock "$BATS_TEST_TMPDIR/spaced.sse" text/event-stream
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  post /v1/chat/completions '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  echo "$body" | grep -q '^data: \[DONE\]'
+  # the usage chunk was relay's request (include_usage forced for billing): not relayed
+  ! echo "$body" | grep -q 'prompt_tokens'
+  row=$(charged_row)
+  echo "$row" >&2
+  # (480 + 3 * 4) * 0.075 = 36.9 -> 37, from the upstream's usage
+  [ "$row" = "$(printf '480\t3\t37\tupstream')" ]
+  relayd_stop
+  books t1 50000000
+}
+
+@test "garbage usage from an upstream is never free: billed by relay's own count, logged as such" {
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  n=0
+  for bad in -5 9223372036854775807 1e300 '"480"' 1.5; do
+    n=$((n + 1))
+    python3 - "$BATS_TEST_TMPDIR/bad$n.json" "$bad" <<'PY'
+import json, sys
+body = '{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, ' \
+       '"message": {"role": "assistant", "content": "%s"}, "finish_reason": "stop"}], ' \
+       '"usage": {"prompt_tokens": %s, "completion_tokens": 40, "total_tokens": 50}}' % ("word " * 40, sys.argv[2])
+json.loads(body)
+open(sys.argv[1], "w").write(body)
+PY
+  done
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  relayd_start
+  for i in $(seq 1 $n); do
+    post /v1/chat/completions "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/bad$i.json\"}}}"
+    [ "$status_code" = 200 ]
+  done
+  wait_until "$(_relay_scale 10)" sql_is "$n" 'SELECT count(*) FROM logs WHERE type = 2'
+  sql 'SELECT prompt_tokens, completion_tokens, quota, usage_source FROM logs WHERE type = 2' >&2
+  # each is charged (200 characters of answer counted by relay), none is free
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND quota > 0 AND usage_source = 'local' AND completion_tokens > 10")" = "$n" ]
+  relayd_stop
+  books t1 50000000
+}
+
+# the Anthropic usage of a turn that reads and writes the prompt cache (the shape of Anthropic's
+# Messages API: cache_creation splits the writes by lifetime)
+cache_usage_message() {
+  python3 - "$1" <<'PY'
+import json, sys
+msg = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-0",
+       "content": [{"type": "text", "text": "Done."}], "stop_reason": "end_turn", "stop_sequence": None,
+       "usage": {"input_tokens": 3, "cache_creation_input_tokens": 1418, "cache_read_input_tokens": 1111,
+                 "cache_creation": {"ephemeral_5m_input_tokens": 418, "ephemeral_1h_input_tokens": 1000},
+                 "output_tokens": 33, "service_tier": "standard"}}
+open(sys.argv[1], "w").write(json.dumps(msg))
+PY
+}
+
+@test "Anthropic cache writes: 1.25x for the 5-minute cache, 2x for the 1-hour cache, native and converted" {
+  cache_usage_message "$BATS_TEST_TMPDIR/cache.json"
+  replay_mock "$BATS_TEST_TMPDIR/cache.json" application/json
+  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  # a prompt as long as the 2532 tokens the usage reports (the bound of a request is its bytes)
+  python3 -c 'import json; print(json.dumps({"model": "claude-sonnet-4-0", "max_tokens": 100, "messages": [{"role": "user", "content": "word " * 2600}]}))' \
+    > "$BATS_TEST_TMPDIR/req.json"
+  status_code=$(curl -s -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" \
+    -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d "@$BATS_TEST_TMPDIR/req.json")
+  [ "$status_code" = 200 ]
+  post /v1/chat/completions "@$BATS_TEST_TMPDIR/req.json"
+  [ "$status_code" = 200 ]
+  wait_until "$(_relay_scale 10)" sql_is 2 'SELECT count(*) FROM logs WHERE type = 2'
+  # claude-sonnet-4-0: ratio 1.5, completion 5, cache read 0.1:
+  # (3 + 1111 * 0.1 + 418 * 1.25 + 1000 * 2 + 33 * 5) * 1.5 = 4202.4 -> 4203 (1x writes: 2547)
+  [ "$(sql 'SELECT DISTINCT quota FROM logs WHERE type = 2')" = 4203 ]
+  [ "$(sql 'SELECT DISTINCT prompt_tokens FROM logs WHERE type = 2')" = 2532 ]
+  relayd_stop
+  books t1 50000000
+}
+
+@test "recorded Anthropic message with cache reads and writes is billed at the cache ratios" {
+  need_recorded anthropic-message-cache.json
+  replay_mock "$RECORDED/anthropic-message-cache.json" application/json
+  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+  python3 -c 'import json; print(json.dumps({"model": "claude-sonnet-4-0", "max_tokens": 100, "messages": [{"role": "user", "content": "word " * 1600}]}))' \
+    > "$BATS_TEST_TMPDIR/req.json"
+  post /v1/chat/completions "@$BATS_TEST_TMPDIR/req.json"
+  [ "$status_code" = 200 ]
+  # recorded usage: input 3, cache write 418 (5-minute), cache read 1111, output 33:
+  # (3 + 1111 * 0.1 + 418 * 1.25 + 33 * 5) * 1.5 = 1202.4 -> 1203
+  [ "$(charged_row)" = "$(printf '1532\t33\t1203\tupstream')" ]
+}
+
+@test "recorded streams (OpenAI, vLLM, Anthropic, Gemini) are billed from the usage they carry" {
+  need_recorded openai-chat-stream.sse
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  relayd_start
+  post /v1/chat/completions "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"replay\":{\"file\":\"$RECORDED/openai-chat-stream.sse\",\"content_type\":\"text/event-stream\",\"chunk_bytes\":50}}}"
+  [ "$status_code" = 200 ]
+  post /v1/chat/completions "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"replay\":{\"file\":\"$RECORDED/vllm-chat-stream.sse\",\"content_type\":\"text/event-stream\",\"chunk_bytes\":50}}}"
+  [ "$status_code" = 200 ]
+  wait_until "$(_relay_scale 10)" sql_is 2 'SELECT count(*) FROM logs WHERE type = 2'
+  # SOURCES.md: openai prompt 14 completion 8; vLLM prompt 46 completion 14
+  [ "$(sql "SELECT prompt_tokens || '/' || completion_tokens || '/' || usage_source FROM logs WHERE type = 2 ORDER BY id")" = "$(printf '14/8/upstream\n46/14/upstream')" ]
+}
+
+@test "recorded native streams (Anthropic to an Anthropic client, Gemini to a Gemini client) are billed from their own usage" {
+  need_recorded anthropic-stream-text.sse
+  need_recorded gemini-stream-thinking.sse
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  mock_start up
+  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
+  printf 'sk-gem\n' | gwctl channel add --name g1 --type gemini --base-url "$MOCK_UP_URL" --models gemini-2.5-pro
+  relayd_start
+  curl -s -o "$BATS_TEST_TMPDIR/a.sse" "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+    -H 'content-type: application/json' \
+    -d "{\"model\":\"claude-sonnet-4-0\",\"max_tokens\":100,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"replay\":{\"file\":\"$RECORDED/anthropic-stream-text.sse\",\"content_type\":\"text/event-stream\",\"chunk_bytes\":64}}}"
+  cmp "$BATS_TEST_TMPDIR/a.sse" "$RECORDED/anthropic-stream-text.sse"
+  # a long prompt: the recorded thinking stream reports 1,256 output tokens for a 34-token prompt
+  python3 - "$BATS_TEST_TMPDIR/g.json" "$RECORDED/gemini-stream-thinking.sse" <<'PY'
+import json, sys
+json.dump({"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 8000},
+           "mock": {"replay": {"file": sys.argv[2], "content_type": "text/event-stream", "chunk_bytes": 64}}},
+          open(sys.argv[1], "w"))
+PY
+  curl -s -o "$BATS_TEST_TMPDIR/g.sse" "$RELAY_URL/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse" \
+    -H "x-goog-api-key: $KEY" -H 'content-type: application/json' -d "@$BATS_TEST_TMPDIR/g.json"
+  cmp "$BATS_TEST_TMPDIR/g.sse" "$RECORDED/gemini-stream-thinking.sse"
+  wait_until "$(_relay_scale 10)" sql_is 2 'SELECT count(*) FROM logs WHERE type = 2'
+  # SOURCES.md: Anthropic input 20, output 5; Gemini prompt 34, candidates 469 + thoughts 787
+  [ "$(sql "SELECT prompt_tokens || '/' || completion_tokens || '/' || usage_source FROM logs WHERE type = 2 ORDER BY id")" = "$(printf '20/5/upstream\n34/1256/upstream')" ]
+  relayd_stop
+  books t1 50000000
+}
