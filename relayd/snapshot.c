@@ -273,6 +273,7 @@ static int load_options(struct db *db, struct snapshot *s)
   struct snap_options *o = &s->opt;
   o->retry_times = 2;
   o->preconsume_completion = 256;
+  o->default_max_output = 32768;
   o->rate_limit_window_s = 60;
   o->routing = ROUTING_WEIGHTED;
   o->breaker_failures = 5;
@@ -311,6 +312,8 @@ static int load_options(struct db *db, struct snapshot *s)
       o->retry_times = (int)v;
     else if (strcmp(k, "preconsume_completion_tokens") == 0 && v >= 0)
       o->preconsume_completion = v;
+    else if (strcmp(k, "default_max_output_tokens") == 0 && v >= 1)
+      o->default_max_output = v;
     else if (strcmp(k, "rate_limit_window_s") == 0 && v >= 1 && v <= 86400)
       o->rate_limit_window_s = v;
     else if (strcmp(k, "breaker_failures") == 0 && v >= 0)
@@ -351,8 +354,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   }
   db_finalize(st);
 
-  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit "
-                      "FROM prices");
+  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
+                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -368,6 +371,12 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
       log_msg(LOG_WARN, "unknown price_unit, the price is taken per call", "model=\"%s\" price_unit=\"%s\"",
               db_col_text(st, 0), db_col_text(st, 5));
     p->unit = unit < 0 ? PRICE_PER_CALL : (enum price_unit)unit;
+    /* NULL (or a negative value written around gwctl) takes the default */
+    p->cache_write_ratio = !db_col_is_null(st, 6) && db_col_double(st, 6) >= 0
+                           ? db_col_double(st, 6) : PRICE_CACHE_WRITE_RATIO_DEFAULT;
+    p->cache_write_1h_ratio = !db_col_is_null(st, 7) && db_col_double(st, 7) >= 0
+                              ? db_col_double(st, 7) : PRICE_CACHE_WRITE_1H_RATIO_DEFAULT;
+    p->max_output_tokens = db_col_is_null(st, 8) || db_col_int64(st, 8) < 0 ? 0 : db_col_int64(st, 8);
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);

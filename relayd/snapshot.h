@@ -133,7 +133,12 @@ struct price {
   double fixed_price;         /* USD per unit */
   bool has_fixed;
   enum price_unit unit;       /* of fixed_price; PRICE_PER_CALL unless the row says otherwise */
+  double cache_write_ratio;   /* x input price, 5-minute cache write (NULL in the row: 1.25) */
+  double cache_write_1h_ratio;/* x input price, 1-hour cache write (NULL in the row: 2.0) */
+  int64_t max_output_tokens;  /* the model's maximum output; 0 = unknown (NULL or 0 in the row) */
 };
+#define PRICE_CACHE_WRITE_RATIO_DEFAULT 1.25
+#define PRICE_CACHE_WRITE_1H_RATIO_DEFAULT 2.0
 
 /* "call", "image", "second", "search" -> the unit; -1 for anything else. */
 int price_unit_parse(const char *s);
@@ -144,6 +149,8 @@ enum routing_mode { ROUTING_WEIGHTED, ROUTING_LATENCY };
 struct snap_options {
   int retry_times;                    /* extra attempts on other channels */
   int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent */
+  int64_t default_max_output;         /* default_max_output_tokens: the output bound when max_tokens
+                                         is absent and the price has no max_output_tokens */
   int64_t rate_limit_window_s;        /* the window of rpm / tpm limits */
   enum routing_mode routing;          /* choice inside a priority tier */
   int64_t breaker_failures;           /* failures in a row that open the breaker, 0 = never */

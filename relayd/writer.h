@@ -9,7 +9,7 @@
  * queueing; records are never dropped. Before retrying a batch whose commit failed it checks whether
  * the commit went through after all (the connection can drop after COMMIT was sent), so nothing is
  * written twice. The queue is bounded for admission: when the backlog reaches buffer_max
- * (writer_buffer_max, default 100000 records of ~1 KB; a request queues up to two: its reservation
+ * (writer_buffer_max, default 100000 records of ~2 KB; a request queues up to two: its reservation
  * and its log row), writer_full() turns true and relay.c answers
  * new requests 503 until it drains; requests already admitted are still queued and billed.
  * On PostgreSQL: log rows go in multi-row INSERTs, quota updates run in id order (no deadlock between
@@ -61,6 +61,7 @@ struct log_record {
   char end_reason[16];
   char usage_source[12];
   char content[256];
+  char billing[1024];         /* logs.billing: the charge's JSON breakdown (gwctl log explain), "" none */
   struct balance *user_bal;   /* balances charged by quota; token_bal NULL for unlimited tokens */
   struct balance *token_bal;
 };
