@@ -2,10 +2,11 @@
 #
 # The nouns, verbs and options come from `gwctl --list-commands`, which prints gwctl's command table
 # (noun, verb, usage), so this file follows the table without listing commands itself. Names of
-# users, tokens, channels, groups, models, tags and runtime options come from the hidden
-# `gwctl --list-names KIND` (quiet, and nothing at all when RELAY_DB or --db reaches no database).
+# users, tokens, channels, groups, models, tags, runtime options and recent request ids come from
+# the hidden `gwctl --list-names KIND` (quiet, and nothing at all when RELAY_DB or --db reaches no
+# database).
 
-_gwctl_names()  # KIND: user, token, channel, group, model, tag or option
+_gwctl_names()  # KIND: user, token, channel, group, model, tag, option or request (recent ids)
 {
     "${_gwctl_cmd[@]}" --list-names "$1" 2>/dev/null
 }
@@ -140,6 +141,7 @@ _gwctl()
                     user|channel|token|group) _gwctl_reply "$(_gwctl_names "$noun")" ;;
                 esac ;;
             MODEL*)  _gwctl_reply "$(_gwctl_names model)" ;;
+            REQUEST_ID*) _gwctl_reply "$(_gwctl_names request)" ;;
             KEY*)    _gwctl_reply "$(_gwctl_names option)" ;;
             FILE*)   _gwctl_files ;;
         esac

@@ -268,10 +268,13 @@ static const struct reader {
     { { "name", COL_TEXT }, { "ratio", COL_REAL }, { "selectable", COL_BOOL } },
   },
   [K_PRICE] = {
-    "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
+    "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
+    "cache_write_ratio, cache_write_1h_ratio, NULLIF(max_output_tokens, 0) FROM prices "
     "ORDER BY model", 0, -1,
     { { "model", COL_TEXT }, { "model_ratio", COL_REAL }, { "completion_ratio", COL_REAL },
-      { "cache_ratio", COL_REAL }, { "fixed_price", COL_REAL_OR_NULL }, { "unit", COL_TEXT } },
+      { "cache_ratio", COL_REAL }, { "fixed_price", COL_REAL_OR_NULL }, { "unit", COL_TEXT },
+      { "cache_write_ratio", COL_REAL_OR_NULL }, { "cache_write_1h_ratio", COL_REAL_OR_NULL },
+      { "max_output_tokens", COL_REAL_OR_NULL } },
   },
   [K_OPTION] = {
     "SELECT key, value FROM options ORDER BY key", 0, -1,
@@ -842,7 +845,10 @@ static char *resolve_secret(struct check_ctx *c, const cJSON *ref, const char *f
 
 static const char *const group_fields[] = { "name", "ratio", "selectable", NULL };
 static const char *const price_fields[] = { "model", "model_ratio", "completion_ratio",
-                                            "cache_ratio", "fixed_price", "unit", NULL };
+                                            "cache_ratio", "fixed_price", "unit",
+                                            "cache_write_ratio", "cache_write_1h_ratio",
+                                            "max_output_tokens", NULL };
+#define MAX_OUTPUT_MAX INT64_C(100000000)
 static const char *const user_fields[] = { "name", "role", "status", "group", "quota", NULL };
 static const char *const channel_fields[] = { "name", "type", "status", "base_url", "models",
                                               "group", "model_mapping", "priority", "weight",
@@ -890,6 +896,20 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     cerr(c, "model_ratio", "is required unless fixed_price is given");
     bad = 1;
   }
+  /* cache write ratios and max_output_tokens: null or absent = relayd's default / unknown */
+  double cw = 0, cw1h = 0;
+  int64_t max_out = 0;
+  const cJSON *cwv = cJSON_GetObjectItemCaseSensitive(in, "cache_write_ratio");
+  const cJSON *cw1v = cJSON_GetObjectItemCaseSensitive(in, "cache_write_1h_ratio");
+  const cJSON *mov = cJSON_GetObjectItemCaseSensitive(in, "max_output_tokens");
+  int has_cw = cwv && !cJSON_IsNull(cwv), has_cw1h = cw1v && !cJSON_IsNull(cw1v);
+  int has_mo = mov && !cJSON_IsNull(mov);
+  if (has_cw)
+    bad |= get_double(c, in, "cache_write_ratio", RATIO_MAX, 0, &cw);
+  if (has_cw1h)
+    bad |= get_double(c, in, "cache_write_1h_ratio", RATIO_MAX, 0, &cw1h);
+  if (has_mo)
+    bad |= get_int(c, in, "max_output_tokens", 0, MAX_OUTPUT_MAX, 0, &max_out);
   if (!model || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -902,6 +922,18 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
   else
     cJSON_AddNullToObject(o, "fixed_price");
   cJSON_AddStringToObject(o, "unit", unit);
+  if (has_cw)
+    cJSON_AddNumberToObject(o, "cache_write_ratio", cw);
+  else
+    cJSON_AddNullToObject(o, "cache_write_ratio");
+  if (has_cw1h)
+    cJSON_AddNumberToObject(o, "cache_write_1h_ratio", cw1h);
+  else
+    cJSON_AddNullToObject(o, "cache_write_1h_ratio");
+  if (has_mo && max_out > 0)      /* 0 = unknown, stored as NULL */
+    cJSON_AddNumberToObject(o, "max_output_tokens", (double)max_out);
+  else
+    cJSON_AddNullToObject(o, "max_output_tokens");
   return o;
 }
 
@@ -1672,17 +1704,31 @@ static int exec_change(struct apply *a, struct change *c)
       break;
     case K_PRICE: {
       const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
+      const cJSON *cw = cJSON_GetObjectItemCaseSensitive(o, "cache_write_ratio");
+      const cJSON *cw1h = cJSON_GetObjectItemCaseSensitive(o, "cache_write_1h_ratio");
+      const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "max_output_tokens");
       rc = gw_exec(g, "cannot write the price",
                    "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
-                   "fixed_price, price_unit) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?7 <> 0 THEN CAST(?5 AS DOUBLE PRECISION) END, ?6) "
+                   "fixed_price, price_unit, cache_write_ratio, cache_write_1h_ratio, "
+                   "max_output_tokens) VALUES (?1, ?2, ?3, ?4, "
+                   "CASE WHEN ?7 <> 0 THEN CAST(?5 AS DOUBLE PRECISION) END, ?6, "
+                   "CASE WHEN ?9 <> 0 THEN CAST(?8 AS DOUBLE PRECISION) END, "
+                   "CASE WHEN ?11 <> 0 THEN CAST(?10 AS DOUBLE PRECISION) END, "
+                   "CASE WHEN ?13 <> 0 THEN CAST(?12 AS BIGINT) END) "
                    "ON CONFLICT(model) DO UPDATE SET "
                    "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
                    "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "
-                   "price_unit = excluded.price_unit",
-                   "sddddsi", str_of(o, "model"), num_of(o, "model_ratio"),
+                   "price_unit = excluded.price_unit, cache_write_ratio = excluded.cache_write_ratio, "
+                   "cache_write_1h_ratio = excluded.cache_write_1h_ratio, "
+                   "max_output_tokens = excluded.max_output_tokens",
+                   "sddddsididiii", str_of(o, "model"), num_of(o, "model_ratio"),
                    num_of(o, "completion_ratio"), num_of(o, "cache_ratio"),
                    cJSON_IsNumber(fp) ? fp->valuedouble : 0.0, str_of(o, "unit"),
-                   (int64_t)cJSON_IsNumber(fp));
+                   (int64_t)cJSON_IsNumber(fp), cJSON_IsNumber(cw) ? cw->valuedouble : 0.0,
+                   (int64_t)cJSON_IsNumber(cw), cJSON_IsNumber(cw1h) ? cw1h->valuedouble : 0.0,
+                   (int64_t)cJSON_IsNumber(cw1h),
+                   cJSON_IsNumber(mo) ? (int64_t)mo->valuedouble : INT64_C(0),
+                   (int64_t)cJSON_IsNumber(mo));
       break;
     }
     case K_OPTION:

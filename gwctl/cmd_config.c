@@ -58,6 +58,9 @@ static const struct config_key config_keys[] = {
     "dashboard billing endpoints: 1 the key's own quota, 0 its user's", NULL },
   { "display_in_currency", "1", 0, 1,
     "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units", NULL },
+  { "default_max_output_tokens", "32768", 1, INT64_C(1000000000),
+    "the output bound reserved when a request sets no max_tokens and its model's price has no "
+    "max_output_tokens", NULL },
   { 0 },
 };
 

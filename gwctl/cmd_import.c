@@ -30,6 +30,9 @@
 
 #define MODEL_NAME_MAX 128
 #define RATIO_MAX 1000000.0
+/* New API bills a 1-hour cache write at CreateCacheRatio x 6 / 3.75 (its
+ * claudeCacheCreation1hMultiplier: Anthropic's 2x over 1.25x); it has no option of its own */
+#define NEWAPI_CACHE_1H_MULTIPLIER (6 / 3.75)
 
 enum flavor { FLAVOR_ONEAPI, FLAVOR_NEWAPI };
 static const char *const flavor_names[] = { "oneapi", "newapi" };
@@ -366,11 +369,13 @@ static int import_groups(struct imp *im)
 
 static int import_prices(struct imp *im)
 {
-  int pm = 0, pc = 0, pp = 0, pk = 0;
+  int pm = 0, pc = 0, pp = 0, pk = 0, pw = 0;
   cJSON *model = option_object(im, "ModelRatio", &pm);
   cJSON *comp = option_object(im, "CompletionRatio", &pc);
   cJSON *price = option_object(im, "ModelPrice", &pp);
   cJSON *cache = option_object(im, "CacheRatio", &pk);
+  /* New API only: the 5-minute cache write ratio per model (absent: relay's defaults stay) */
+  cJSON *cwrite = option_object(im, "CreateCacheRatio", &pw);
   int rc = 0;
   if (!pm)
     report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
@@ -420,13 +425,28 @@ static int import_prices(struct imp *im)
                      (int64_t)has_c, (int64_t)has_k);
         if (rc != 0)
           break;
+        const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cwrite, m);
+        char cw[96] = "";
+        if (cJSON_IsNumber(wv) && isfinite(wv->valuedouble) && wv->valuedouble >= 0
+            && wv->valuedouble <= RATIO_MAX) {
+          double w1h = wv->valuedouble * NEWAPI_CACHE_1H_MULTIPLIER;
+          rc = gw_exec(im->g, "cannot write the price", "UPDATE prices SET cache_write_ratio = ?2, "
+                       "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wv->valuedouble, w1h);
+          if (rc != 0)
+            break;
+          snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6)",
+                   wv->valuedouble, w1h);
+        } else if (wv) {
+          snprintf(cw, sizeof cw, "; CreateCacheRatio not a number from 0 to %g: default kept",
+                   RATIO_MAX);
+        }
         if (has_c)
-          report(im, "prices", m, m, R_IMPORTED, "model ratio %g, completion ratio %g", v,
-                 cv->valuedouble);
+          report(im, "prices", m, m, R_IMPORTED, "model ratio %g, completion ratio %g%s", v,
+                 cv->valuedouble, cw);
         else
           report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
-                 "source (it derives one from the name): completion ratio %s", v,
-                 r > 0 ? "kept from relay's price" : "1");
+                 "source (it derives one from the name): completion ratio %s%s", v,
+                 r > 0 ? "kept from relay's price" : "1", cw);
       }
     }
   }
@@ -438,6 +458,7 @@ static int import_prices(struct imp *im)
   cJSON_Delete(comp);
   cJSON_Delete(price);
   cJSON_Delete(cache);
+  cJSON_Delete(cwrite);
   return rc;
 }
 
@@ -1067,7 +1088,8 @@ static int import_redemptions(struct imp *im)
 static int import_options(struct imp *im)
 {
   static const char *const used[] = { "GroupRatio", "ModelRatio", "CompletionRatio", "ModelPrice",
-                                      "CacheRatio", "UserUsableGroups", "RetryTimes", NULL };
+                                      "CacheRatio", "CreateCacheRatio", "UserUsableGroups",
+                                      "RetryTimes", NULL };
   const char *retry = option(im, "RetryTimes");
   int rc = 0;
   if (retry) {

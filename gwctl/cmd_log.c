@@ -1,17 +1,21 @@
 /*
  * gwctl log: list, stats, export and prune rows of the logs table (relayed requests and
- * administrative events), with one set of filters.
+ * administrative events), with one set of filters; and explain: how one request's charge was
+ * computed, from the breakdown its row keeps in logs.billing (common/breakdown.h), re-computed and
+ * compared with logs.quota.
  *
  * Callers: the command table in main.c.
  * Never: writes to the logs table except prune (gw_log_manage in main.c does, for changes), or holds
  * an unbounded number of rows in memory (list has a LIMIT, export streams).
  */
+#include "breakdown.h"
 #include "gwctl.h"
 #include "output.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define LOG_LIMIT_DEFAULT "100"
 #define LOG_LIMIT_MAX 1000000
@@ -388,5 +392,303 @@ int cmd_log_prune(struct gwctl *g, int argc, char **argv)
     else
       printf("%" PRId64 " log row%s deleted\n", n, n == 1 ? "" : "s");
   }
+  return rc;
+}
+
+/* ---- log explain ------------------------------------------------------------------------------ */
+
+#define REQUEST_ID_MAX 128
+
+/* s with control characters as '?' (the database's text never steers the terminal), cut to fit. */
+static const char *clean(const char *s, char *out, size_t outlen)
+{
+  size_t i = 0;
+  for (; s && s[i] && i + 1 < outlen; i++)
+    out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+  out[i] = '\0';
+  return out;
+}
+
+static const char *usage_meaning(const char *src)
+{
+  if (strcmp(src, "upstream") == 0)
+    return "the provider's usage";
+  if (strcmp(src, "local") == 0)
+    return "relay's own count: the upstream gave no usage, or usage that could not be used";
+  if (strcmp(src, "reserved") == 0)
+    return "no usage known: the reservation was charged";
+  if (strcmp(src, "none") == 0)
+    return "nothing was charged";
+  return "";
+}
+
+/* One row: its columns (log_row's fields plus channel_name and billing), its breakdown and the
+ * re-computation. */
+struct explained {
+  cJSON *row;                   /* log_row() + channel_name */
+  const char *billing_text;     /* logs.billing as stored */
+  int parsed;                   /* breakdown_parse(): 1 none, 0 ok, -1 unreadable */
+  char perr[160];
+  struct breakdown b;
+  int computed;                 /* breakdown_charge() == 0 */
+  int64_t recomputed;
+  char why[160];
+};
+
+static int64_t row_int(const cJSON *row, const char *k)
+{
+  return (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, k));
+}
+
+static const char *row_str(const cJSON *row, const char *k)
+{
+  const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, k));
+  return s ? s : "";
+}
+
+static void explain_text(const struct explained *e)
+{
+  const cJSON *row = e->row;
+  const struct breakdown *b = &e->b;
+  char t1[160], t2[160], when[32] = "-";
+  int64_t quota = row_int(row, "quota");
+  time_t t = (time_t)row_int(row, "created_at");
+  struct tm tm;
+  if (localtime_r(&t, &tm))
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  printf("row %" PRId64 ": %s at %s\n", row_int(row, "id"), row_str(row, "type"), when);
+  printf("  %-15s %s / %s\n", "user / token", clean(row_str(row, "username"), t1, sizeof t1),
+         clean(row_str(row, "token_name"), t2, sizeof t2));
+  const char *up = row_str(row, "upstream_model");
+  printf("  %-15s %s", "model", clean(row_str(row, "model"), t1, sizeof t1));
+  if (*up)
+    printf(" -> %s", clean(up, t2, sizeof t2));
+  putchar('\n');
+  if (row_int(row, "channel_id"))
+    printf("  %-15s %" PRId64 " (%s)\n", "channel", row_int(row, "channel_id"),
+           *row_str(row, "channel_name") ? clean(row_str(row, "channel_name"), t1, sizeof t1)
+                                          : "deleted");
+  else
+    printf("  %-15s -\n", "channel");
+  printf("  %-15s %" PRId64 ", end %s, %s, %" PRId64 " ms\n", "status", row_int(row, "status"),
+         *row_str(row, "end_reason") ? clean(row_str(row, "end_reason"), t1, sizeof t1) : "-",
+         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "is_stream")) ? "stream" : "not streamed",
+         row_int(row, "elapsed_ms"));
+  const char *src = b->have & BD_USAGE_SOURCE ? b->usage_source : row_str(row, "usage_source");
+  printf("  %-15s %s", "usage source", *src ? clean(src, t1, sizeof t1) : "-");
+  if (*usage_meaning(src))
+    printf(" (%s)", usage_meaning(src));
+  putchar('\n');
+
+  if (e->parsed != 0) {
+    if (e->parsed > 0)
+      printf("  %-15s no breakdown recorded (explained from the row's columns)\n", "breakdown");
+    else
+      printf("  %-15s unreadable: %s (explained from the row's columns)\n", "breakdown", e->perr);
+    printf("  %-15s prompt %" PRId64 ", completion %" PRId64 "\n", "tokens",
+           row_int(row, "prompt_tokens"), row_int(row, "completion_tokens"));
+    printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
+           (double)quota / BREAKDOWN_QUOTA_PER_USD);
+    printf("  %-15s cannot re-compute the charge without a breakdown\n", "check");
+  } else {
+    if (b->mode == BD_MODE_RATIO || (b->have & (BD_PROMPT | BD_COMPLETION))) {
+      printf("  %-15s prompt %" PRId64 " = uncached %" PRId64 " + cached %" PRId64
+             " + cache write 5m %" PRId64 " + cache write 1h %" PRId64 "\n", "tokens", b->prompt,
+             b->prompt - b->cached - b->cache_write_5m - b->cache_write_1h, b->cached,
+             b->cache_write_5m, b->cache_write_1h);
+      printf("  %-15s completion %" PRId64 " (reasoning %" PRId64 ", inside completion)\n", "",
+             b->completion, b->reasoning);
+    }
+    if (b->mode == BD_MODE_RATIO) {
+      printf("  %-15s ratio: model_ratio %.10g (%.10g USD per 1M prompt tokens)\n", "price",
+             b->model_ratio, b->model_ratio * 2);
+      printf("  %-15s completion_ratio %.10g, cache_ratio %.10g, cache_write_ratio %.10g, "
+             "cache_write_1h_ratio %.10g\n", "", b->completion_ratio, b->cache_ratio,
+             b->cache_write_ratio, b->cache_write_1h_ratio);
+    } else if (b->mode == BD_MODE_FIXED) {
+      printf("  %-15s fixed: fixed_price %.10g USD per %s, units %.10g\n", "price", b->fixed_price,
+             *b->unit ? clean(b->unit, t1, sizeof t1) : "call", b->have & BD_UNITS ? b->units : 1.0);
+    } else {
+      printf("  %-15s none (no mode in the breakdown)\n", "price");
+    }
+    const char *group = b->have & BD_GROUP ? b->group : row_str(row, "group");
+    if (b->have & BD_GROUP_RATIO)
+      printf("  %-15s %s: group_ratio %.10g\n", "group", *group ? clean(group, t1, sizeof t1) : "-",
+             b->group_ratio);
+    else if (*group)
+      printf("  %-15s %s\n", "group", clean(group, t1, sizeof t1));
+    if (e->computed && b->mode != BD_MODE_NONE) {
+      char f[1024];
+      breakdown_formula(b, f, sizeof f);
+      printf("  %-15s %s\n", "formula", f);
+    }
+    printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
+           (double)quota / BREAKDOWN_QUOTA_PER_USD);
+    if (b->have & BD_RESERVED) {
+      int64_t charged = b->have & BD_CHARGED ? b->charged : quota;
+      printf("  %-15s reserved %" PRId64 ", charged %" PRId64 ", refunded %" PRId64 "\n",
+             "settlement", b->reserved, charged, b->reserved - charged);
+    }
+    if ((b->have & BD_CHARGED) && b->charged != quota)
+      printf("  %-15s MISMATCH: the breakdown says charged %" PRId64 ", logs.quota is %" PRId64
+             "\n", "check", b->charged, quota);
+    if (e->computed && b->mode != BD_MODE_NONE) {
+      if (e->recomputed == quota)
+        printf("  %-15s re-computed %" PRId64 " = logs.quota %" PRId64 ": matches\n", "check",
+               e->recomputed, quota);
+      else
+        printf("  %-15s MISMATCH: re-computed %" PRId64 ", logs.quota is %" PRId64
+               " (difference %" PRId64 ")\n", "check", e->recomputed, quota,
+               quota - e->recomputed);
+    } else if (b->mode != BD_MODE_NONE) {
+      printf("  %-15s cannot re-compute: %s\n", "check", e->why);
+    } else if (!(b->have & BD_CHARGED)) {
+      printf("  %-15s nothing to re-compute (no mode, no charged)\n", "check");
+    } else if (b->charged == quota) {
+      printf("  %-15s charged %" PRId64 " = logs.quota %" PRId64 ": matches\n", "check",
+             b->charged, quota);
+    }
+    if ((b->have & BD_PROMPT) && b->prompt != row_int(row, "prompt_tokens"))
+      printf("  %-15s MISMATCH: tokens.prompt %" PRId64 ", logs.prompt_tokens %" PRId64 "\n",
+             "check", b->prompt, row_int(row, "prompt_tokens"));
+    if ((b->have & BD_COMPLETION) && b->completion != row_int(row, "completion_tokens"))
+      printf("  %-15s MISMATCH: tokens.completion %" PRId64 ", logs.completion_tokens %" PRId64
+             "\n", "check", b->completion, row_int(row, "completion_tokens"));
+    if (b->have & BD_NOTE)
+      printf("  %-15s %s\n", "note", clean(b->note, t1, sizeof t1));
+  }
+  const char *content = row_str(row, "content");
+  if (*content) {
+    char c[512];
+    printf("  %-15s %s\n", "content", clean(content, c, sizeof c));
+  }
+}
+
+/* The row as JSON: its columns, "billing" (the breakdown object as stored, null when none or
+ * unreadable, with "billing_error"), and "check": {"recomputed", "matches", "reason"}. */
+static int explain_json(const struct explained *e, cJSON *rows)
+{
+  cJSON *o = cJSON_Duplicate(e->row, 1);
+  if (!o)
+    return -1;
+  cJSON *bj = e->parsed == 0 ? cJSON_Parse(e->billing_text) : NULL;
+  if (bj)
+    cJSON_AddItemToObject(o, "billing", bj);
+  else
+    cJSON_AddNullToObject(o, "billing");
+  if (e->parsed < 0)
+    cJSON_AddStringToObject(o, "billing_error", e->perr);
+  cJSON *chk = cJSON_AddObjectToObject(o, "check");
+  int64_t quota = row_int(e->row, "quota");
+  int has_formula = e->parsed == 0 && e->computed && e->b.mode != BD_MODE_NONE;
+  if (chk) {
+    if (has_formula) {
+      char f[1024];
+      breakdown_formula(&e->b, f, sizeof f);
+      cJSON_AddNumberToObject(chk, "recomputed", (double)e->recomputed);
+      cJSON_AddStringToObject(chk, "formula", f);
+    } else {
+      cJSON_AddNullToObject(chk, "recomputed");
+    }
+    bool ok = true, known = has_formula;
+    if (has_formula)
+      ok = e->recomputed == quota;
+    if (e->parsed == 0 && (e->b.have & BD_CHARGED)) {
+      known = true;
+      ok = ok && e->b.charged == quota;
+    }
+    if (known)
+      cJSON_AddBoolToObject(chk, "matches", ok);
+    else
+      cJSON_AddNullToObject(chk, "matches");
+    if (e->parsed > 0)
+      cJSON_AddStringToObject(chk, "reason", "no breakdown recorded");
+    else if (e->parsed < 0)
+      cJSON_AddStringToObject(chk, "reason", e->perr);
+    else if (!e->computed && e->b.mode != BD_MODE_NONE)
+      cJSON_AddStringToObject(chk, "reason", e->why);
+  }
+  if (!chk || !cJSON_AddItemToArray(rows, o)) {
+    cJSON_Delete(o);
+    return -1;
+  }
+  return 0;
+}
+
+int cmd_log_explain(struct gwctl *g, int argc, char **argv)
+{
+  const char *rid = NULL;
+  int rc = gw_args(g, argc, argv, NULL, "REQUEST_ID", &rid);
+  if (rc == 0 && (!*rid || strlen(rid) > REQUEST_ID_MAX))
+    rc = gw_usage(g, "REQUEST_ID must be 1 to %d bytes", REQUEST_ID_MAX);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  struct db_stmt *st = gw_prepare(g, "cannot read the log",
+      "SELECT " LOG_COLS ", billing, COALESCE((SELECT name FROM channels c WHERE "
+      "c.id = logs.channel_id), '') FROM logs WHERE request_id = ?1 ORDER BY created_at, id",
+      "s", rid);
+  if (!st)
+    return GW_FAIL;
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "request_id", rid);
+  cJSON *rows = cJSON_AddArrayToObject(out, "rows");
+  int n = 0, mismatches = 0;
+  int64_t total = 0;
+  enum db_step_result r;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    struct explained e = { 0 };
+    e.row = log_row(st, NULL);
+    if (!e.row || !cJSON_AddStringToObject(e.row, "channel_name", db_col_text(st, 23))) {
+      cJSON_Delete(e.row);
+      rc = gw_err(GW_FAIL, "out of memory");
+      break;
+    }
+    e.billing_text = db_col_text(st, 22);
+    e.parsed = breakdown_parse(e.billing_text, &e.b, e.perr, sizeof e.perr);
+    if (e.parsed == 0)
+      e.computed = breakdown_charge(&e.b, &e.recomputed, e.why, sizeof e.why) == 0;
+    int64_t quota = row_int(e.row, "quota");
+    if (e.parsed == 0 && ((e.computed && e.b.mode != BD_MODE_NONE && e.recomputed != quota)
+                          || ((e.b.have & BD_CHARGED) && e.b.charged != quota)))
+      mismatches++;
+    total += quota;
+    if (g->json) {
+      if (explain_json(&e, rows) < 0)
+        rc = gw_err(GW_FAIL, "out of memory");
+    } else {
+      if (n == 0) {
+        char c[REQUEST_ID_MAX + 1];
+        printf("request %s\n", clean(rid, c, sizeof c));
+      }
+      putchar('\n');
+      explain_text(&e);
+    }
+    cJSON_Delete(e.row);
+    n++;
+    if (rc != 0)
+      break;
+  }
+  db_finalize(st);
+  if (rc == 0 && !rows)
+    rc = gw_err(GW_FAIL, "out of memory");
+  if (rc == 0 && r == DB_ERROR)
+    rc = gw_dberr(g, "cannot read the log");
+  if (rc == 0 && n == 0) {
+    char c[REQUEST_ID_MAX + 1];
+    rc = gw_err(GW_NOTFOUND, "no log row for request '%s'", clean(rid, c, sizeof c));
+  }
+  if (rc == 0) {
+    if (g->json) {
+      cJSON_AddNumberToObject(out, "total_quota", (double)total);
+      cJSON_AddNumberToObject(out, "mismatches", mismatches);
+      if (out_json(out) != 0)
+        rc = gw_err(GW_FAIL, "out of memory");
+    } else {
+      printf("\n%d row%s, %" PRId64 " quota charged in all (%.6f USD)%s\n", n, n == 1 ? "" : "s",
+             total, (double)total / BREAKDOWN_QUOTA_PER_USD,
+             mismatches ? "; MISMATCH: see the check lines above" : "");
+    }
+  }
+  cJSON_Delete(out);
   return rc;
 }

@@ -4,10 +4,14 @@
  * A price is either token ratios (model_ratio 1 = 2 USD per million prompt tokens; completion_ratio
  * and cache_ratio multiply it for completion and cached prompt tokens) or a fixed USD price
  * (fixed_price, which wins when set) per unit: per call, or per image, per second of audio or per
- * search unit (price_unit; doc/endpoints.md). A model without a row is refused by relayd (403
- * model_price_unset). The import/export format:
- *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K}, "MODEL2":{"fixed_price":P},
- *    "MODEL3":{"fixed_price":P,"unit":"image"}}
+ * search unit (price_unit; doc/endpoints.md). A ratio price may also carry cache_write_ratio and
+ * cache_write_1h_ratio (x the input price for 5-minute and 1-hour cache writes; NULL = relayd's
+ * defaults 1.25 and 2.0), and any price max_output_tokens (the model's maximum output, the bound
+ * relayd reserves for a request without max_tokens; NULL = unknown). A model without a row is
+ * refused by relayd (403 model_price_unset). The import/export format:
+ *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K,"cache_write_ratio":W,
+ *             "cache_write_1h_ratio":H,"max_output_tokens":N}, "MODEL2":{"fixed_price":P},
+ *    "MODEL3":{"fixed_price":P,"unit":"image"}}   (cache_write_*, max_output_tokens optional)
  * Callers: the command table in main.c.
  * Never: writes part of an import: every entry is checked before the first write.
  */
@@ -26,6 +30,10 @@
 #define PRICE_MAX 1000000.0
 #define IMPORT_MAX (16 * 1024 * 1024)
 #define PRICE_UNITS "call, image, second, search"
+#define MAX_OUTPUT_MAX INT64_C(100000000)
+/* relayd's defaults for a NULL cache write ratio (relayd/snapshot.h) */
+#define CACHE_WRITE_DEFAULT 1.25
+#define CACHE_WRITE_1H_DEFAULT 2.0
 
 /* The units a fixed price may be given in (relayd/snapshot.c reads the same names). */
 static int check_unit(struct gwctl *g, const char *what, const char *unit)
@@ -50,8 +58,8 @@ static int check_model(struct gwctl *g, const char *what, const char *model)
 static cJSON *price_rows(struct gwctl *g, int *rc)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
-      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit FROM prices "
-      "ORDER BY model", "");
+      "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
+      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices ORDER BY model", "");
   if (!st) {
     *rc = GW_FAIL;
     return NULL;
@@ -69,7 +77,19 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
     else
       cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
     cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
-    if (cJSON_GetArraySize(o) != 6 || !cJSON_AddItemToArray(rows, o)) {
+    /* the ratios relayd applies (its default when the column is NULL); *_set says whether the row
+     * holds its own (export writes only those) */
+    cJSON_AddNumberToObject(o, "cache_write_ratio",
+                            db_col_is_null(st, 6) ? CACHE_WRITE_DEFAULT : db_col_double(st, 6));
+    cJSON_AddBoolToObject(o, "cache_write_ratio_set", !db_col_is_null(st, 6));
+    cJSON_AddNumberToObject(o, "cache_write_1h_ratio",
+                            db_col_is_null(st, 7) ? CACHE_WRITE_1H_DEFAULT : db_col_double(st, 7));
+    cJSON_AddBoolToObject(o, "cache_write_1h_ratio_set", !db_col_is_null(st, 7));
+    if (db_col_is_null(st, 8) || db_col_int64(st, 8) <= 0)
+      cJSON_AddNullToObject(o, "max_output_tokens");
+    else
+      cJSON_AddNumberToObject(o, "max_output_tokens", (double)db_col_int64(st, 8));
+    if (cJSON_GetArraySize(o) != 11 || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
       cJSON_Delete(rows);
       rows = NULL;
@@ -101,6 +121,9 @@ static const struct out_col price_cols[] = {
   { "model_ratio", "RATIO", OUT_PLAIN, 0, NULL },
   { "completion_ratio", "COMPLETION", OUT_PLAIN, 0, NULL },
   { "cache_ratio", "CACHE", OUT_PLAIN, 0, NULL },
+  { "cache_write_ratio", "CACHE_WRITE", OUT_PLAIN, 0, NULL },
+  { "cache_write_1h_ratio", "CACHE_1H", OUT_PLAIN, 0, NULL },
+  { "max_output_tokens", "MAX_OUTPUT", OUT_PLAIN, 0, NULL },
   { "fixed_price", "FIXED", OUT_PLAIN, 0, render_price },
   { 0 },
 };
@@ -124,45 +147,76 @@ struct price {
   int has_ratio, has_fixed;
   double ratio, completion, cache, fixed;
   const char *unit;           /* of fixed; "call" when not given */
+  int has_cw, has_cw1h, has_max_out;
+  double cw, cw1h;            /* cache write ratios: NULL (relayd's default) unless has_cw/has_cw1h */
+  int64_t max_out;            /* 0 stores NULL (unknown) */
 };
 
-/* Upserts one price. Ratios not given keep their stored value (1 for a new model). */
+/* Upserts one price. Ratios not given keep their stored value (1 for a new model); with a ratio
+ * price (has_ratio) the cache write ratios not given return to the default (NULL), like the other
+ * ratios of that price. max_output_tokens not given keeps its stored value (NULL for a new model). */
 static int price_write(struct gwctl *g, const struct price *p)
 {
   static const char sql[] =
-      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?7) ON CONFLICT(model) DO UPDATE SET "
+      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
+      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?11) ON CONFLICT(model) DO UPDATE SET "
       "model_ratio = CASE WHEN ?6 <> 0 THEN ?2 ELSE prices.model_ratio END, "
       "completion_ratio = CASE WHEN ?6 <> 0 THEN ?3 ELSE prices.completion_ratio END, "
       "cache_ratio = CASE WHEN ?6 <> 0 THEN ?4 ELSE prices.cache_ratio END, fixed_price = ?5, "
-      "price_unit = ?7";
-  double ratio = p->has_ratio ? p->ratio : 0.0;
+      "price_unit = ?7, "
+      "cache_write_ratio = CASE WHEN ?6 <> 0 THEN ?8 ELSE prices.cache_write_ratio END, "
+      "cache_write_1h_ratio = CASE WHEN ?6 <> 0 THEN ?9 ELSE prices.cache_write_1h_ratio END, "
+      "max_output_tokens = CASE WHEN ?10 <> 0 THEN ?11 ELSE prices.max_output_tokens END";
   const char *unit = p->has_fixed && p->unit ? p->unit : "call";
-  if (p->has_fixed)
-    return gw_exec(g, "cannot set the price", sql, "sddddis", p->model, ratio, p->completion,
-                   p->cache, p->fixed, (int64_t)p->has_ratio, unit);
-  return gw_exec(g, "cannot set the price", sql, "sdddnis", p->model, ratio, p->completion, p->cache,
-                 (int64_t)p->has_ratio, unit);
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, "cannot set the price");
+  int bad = db_bind_text(st, 1, p->model) | db_bind_double(st, 2, p->has_ratio ? p->ratio : 0.0)
+            | db_bind_double(st, 3, p->completion) | db_bind_double(st, 4, p->cache)
+            | (p->has_fixed ? db_bind_double(st, 5, p->fixed) : db_bind_null(st, 5))
+            | db_bind_int64(st, 6, p->has_ratio) | db_bind_text(st, 7, unit)
+            | (p->has_cw ? db_bind_double(st, 8, p->cw) : db_bind_null(st, 8))
+            | (p->has_cw1h ? db_bind_double(st, 9, p->cw1h) : db_bind_null(st, 9))
+            | db_bind_int64(st, 10, p->has_max_out)
+            | (p->has_max_out && p->max_out > 0 ? db_bind_int64(st, 11, p->max_out)
+                                                : db_bind_null(st, 11));
+  enum db_step_result r = bad ? DB_ERROR : db_step(st);
+  db_finalize(st);
+  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price");
 }
 
 static int price_log(struct gwctl *g, const char *verb, const struct price *p)
 {
   struct gw_subject s = { 0 };
+  char extra[160] = "";
+  size_t n = 0;
+  if (p->has_cw)
+    n += (size_t)snprintf(extra + n, sizeof extra - n, " cache_write_ratio=%g", p->cw);
+  if (p->has_cw1h && n < sizeof extra)
+    n += (size_t)snprintf(extra + n, sizeof extra - n, " cache_write_1h_ratio=%g", p->cw1h);
+  if (p->has_max_out && n < sizeof extra)
+    snprintf(extra + n, sizeof extra - n, " max_output_tokens=%" PRId64, p->max_out);
   if (p->has_fixed)
-    return gw_log_manage(g, &s, "price %s %s fixed_price=%g per %s", verb, p->model, p->fixed,
-                         p->unit ? p->unit : "call");
-  return gw_log_manage(g, &s, "price %s %s model_ratio=%g completion_ratio=%g cache_ratio=%g", verb,
-                       p->model, p->ratio, p->completion, p->cache);
+    return gw_log_manage(g, &s, "price %s %s fixed_price=%g per %s%s", verb, p->model, p->fixed,
+                         p->unit ? p->unit : "call", extra);
+  if (!p->has_ratio)
+    return gw_log_manage(g, &s, "price %s %s%s", verb, p->model, extra);
+  return gw_log_manage(g, &s, "price %s %s model_ratio=%g completion_ratio=%g cache_ratio=%g%s", verb,
+                       p->model, p->ratio, p->completion, p->cache, extra);
 }
 
 int cmd_price_set(struct gwctl *g, int argc, char **argv)
 {
   const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL,
-             *per = NULL;
+             *per = NULL, *cw_s = NULL, *cw1h_s = NULL, *max_s = NULL;
   const struct gw_opt opts[] = {
     { "ratio", &ratio_s, NULL },
     { "completion-ratio", &comp_s, NULL },
     { "cache-ratio", &cache_s, NULL },
+    { "cache-write-ratio", &cw_s, NULL },
+    { "cache-write-1h-ratio", &cw1h_s, NULL },
+    { "max-output-tokens", &max_s, NULL },
     { "price", &price_s, NULL },
     { "per", &per, NULL },
     { 0 },
@@ -171,22 +225,31 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   int rc = gw_args(g, argc, argv, opts, "MODEL", &model);
   if (rc == 0)
     rc = check_model(g, "MODEL", model);
-  if (rc == 0 && !ratio_s && !price_s)
-    rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K], or --price USD");
-  if (rc == 0 && price_s && (ratio_s || comp_s || cache_s))
+  if (rc == 0 && !ratio_s && !price_s && !max_s)
+    rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K] "
+                  "[--cache-write-ratio W] [--cache-write-1h-ratio H], or --price USD "
+                  "(--max-output-tokens N with either, or alone for a priced model)");
+  if (rc == 0 && price_s && (ratio_s || comp_s || cache_s || cw_s || cw1h_s))
     rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
   if (rc == 0 && per && !price_s)
     rc = gw_usage(g, "--per UNIT goes with --price USD");
   if (rc == 0 && per)
     rc = check_unit(g, "--per", per);
-  if (rc == 0 && !ratio_s && (comp_s || cache_s))
-    rc = gw_usage(g, "--completion-ratio and --cache-ratio need --ratio R");
+  if (rc == 0 && !ratio_s && (comp_s || cache_s || cw_s || cw1h_s))
+    rc = gw_usage(g, "--completion-ratio, --cache-ratio, --cache-write-ratio and "
+                  "--cache-write-1h-ratio need --ratio R");
   if (rc == 0 && ratio_s)
     rc = gw_parse_double(g, "--ratio", ratio_s, 0, RATIO_MAX, &p.ratio);
   if (rc == 0 && comp_s)
     rc = gw_parse_double(g, "--completion-ratio", comp_s, 0, RATIO_MAX, &p.completion);
   if (rc == 0 && cache_s)
     rc = gw_parse_double(g, "--cache-ratio", cache_s, 0, RATIO_MAX, &p.cache);
+  if (rc == 0 && cw_s)
+    rc = gw_parse_double(g, "--cache-write-ratio", cw_s, 0, RATIO_MAX, &p.cw);
+  if (rc == 0 && cw1h_s)
+    rc = gw_parse_double(g, "--cache-write-1h-ratio", cw1h_s, 0, RATIO_MAX, &p.cw1h);
+  if (rc == 0 && max_s)
+    rc = gw_parse_int(g, "--max-output-tokens", max_s, 0, MAX_OUTPUT_MAX, &p.max_out);
   if (rc == 0 && price_s)
     rc = gw_parse_double(g, "--price", price_s, 0, PRICE_MAX, &p.fixed);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
@@ -195,7 +258,24 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   p.has_ratio = ratio_s != NULL;
   p.has_fixed = price_s != NULL;
   p.unit = per;
-  rc = price_write(g, &p);
+  p.has_cw = cw_s != NULL;
+  p.has_cw1h = cw1h_s != NULL;
+  p.has_max_out = max_s != NULL;
+  if (!p.has_ratio && !p.has_fixed) {
+    /* --max-output-tokens alone changes a price that exists */
+    int64_t one = 0;
+    int r = gw_scalar(g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1", &one, "s",
+                      model);
+    rc = r < 0 ? GW_FAIL
+         : r == 0 ? gw_err(GW_NOTFOUND, "model '%s' has no price; give --ratio R or --price USD "
+                           "with --max-output-tokens", model)
+                  : 0;
+    if (rc == 0)
+      rc = gw_exec(g, "cannot set the price", "UPDATE prices SET max_output_tokens = ?2 "
+                   "WHERE model = ?1", p.max_out > 0 ? "si" : "sn", model, p.max_out);
+  } else {
+    rc = price_write(g, &p);
+  }
   if (rc == 0)
     rc = price_log(g, "set", &p);
   return gw_end(g, rc);
@@ -331,9 +411,11 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       cJSON_ArrayForEach(f, e)
         if (strcmp(f->string, "model_ratio") && strcmp(f->string, "completion_ratio")
             && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")
-            && strcmp(f->string, "unit")) {
+            && strcmp(f->string, "unit") && strcmp(f->string, "cache_write_ratio")
+            && strcmp(f->string, "cache_write_1h_ratio") && strcmp(f->string, "max_output_tokens")) {
           rc = gw_usage(g, "import: %s: unknown field '%s' (model_ratio, completion_ratio, "
-                        "cache_ratio, fixed_price, unit)", e->string, f->string);
+                        "cache_ratio, cache_write_ratio, cache_write_1h_ratio, max_output_tokens, "
+                        "fixed_price, unit)", e->string, f->string);
           break;
         }
       const cJSON *unit = cJSON_GetObjectItemCaseSensitive(e, "unit");
@@ -352,14 +434,26 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       if (rc == 0)
         rc = import_num(g, e->string, e, "cache_ratio", RATIO_MAX, &p->cache, &has_cache);
       if (rc == 0)
+        rc = import_num(g, e->string, e, "cache_write_ratio", RATIO_MAX, &p->cw, &p->has_cw);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "cache_write_1h_ratio", RATIO_MAX, &p->cw1h, &p->has_cw1h);
+      double max_out = 0;
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "max_output_tokens", (double)MAX_OUTPUT_MAX, &max_out,
+                        &p->has_max_out);
+      if (rc == 0 && p->has_max_out && max_out != (double)(int64_t)max_out)
+        rc = gw_usage(g, "import: %s.max_output_tokens must be an integer, not %g", e->string,
+                      max_out);
+      p->max_out = (int64_t)max_out;
+      if (rc == 0)
         rc = import_num(g, e->string, e, "fixed_price", PRICE_MAX, &p->fixed, &p->has_fixed);
       if (rc == 0 && !p->has_ratio && !p->has_fixed)
         rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
       if (rc == 0 && p->unit && !p->has_fixed)
         rc = gw_usage(g, "import: %s: unit goes with fixed_price", e->string);
-      if (rc == 0 && !p->has_ratio && (has_comp || has_cache))
-        rc = gw_usage(g, "import: %s: completion_ratio and cache_ratio need model_ratio",
-                      e->string);
+      if (rc == 0 && !p->has_ratio && (has_comp || has_cache || p->has_cw || p->has_cw1h))
+        rc = gw_usage(g, "import: %s: completion_ratio, cache_ratio and the cache write ratios "
+                      "need model_ratio", e->string);
       if (rc != 0)
         break;
     }
@@ -423,7 +517,19 @@ int cmd_price_export(struct gwctl *g, int argc, char **argv)
       for (int k = 0; k < 3; k++)
         cJSON_AddNumberToObject(e, f[k], cJSON_GetNumberValue(
                                              cJSON_GetObjectItemCaseSensitive(row, f[k])));
+      /* the cache write ratios only when the row has its own (else relayd's default applies) */
+      static const char *const w[] = { "cache_write_ratio", "cache_write_1h_ratio" };
+      for (int k = 0; k < 2; k++) {
+        char set[48];
+        snprintf(set, sizeof set, "%s_set", w[k]);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, set)))
+          cJSON_AddNumberToObject(e, w[k], cJSON_GetNumberValue(
+                                               cJSON_GetObjectItemCaseSensitive(row, w[k])));
+      }
     }
+    const cJSON *max_out = cJSON_GetObjectItemCaseSensitive(row, "max_output_tokens");
+    if (cJSON_IsNumber(max_out))
+      cJSON_AddNumberToObject(e, "max_output_tokens", max_out->valuedouble);
     cJSON_AddItemToObject(all, model, e);
   }
   char *s = g->json ? cJSON_PrintUnformatted(all) : cJSON_Print(all);

@@ -216,6 +216,7 @@ int cmd_log_list(struct gwctl *g, int argc, char **argv);
 int cmd_log_stats(struct gwctl *g, int argc, char **argv);
 int cmd_log_export(struct gwctl *g, int argc, char **argv);
 int cmd_log_prune(struct gwctl *g, int argc, char **argv);
+int cmd_log_explain(struct gwctl *g, int argc, char **argv);
 int cmd_user_edit(struct gwctl *g, int argc, char **argv);
 int cmd_user_enable(struct gwctl *g, int argc, char **argv);
 int cmd_user_disable(struct gwctl *g, int argc, char **argv);

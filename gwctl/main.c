@@ -116,10 +116,11 @@ static const struct gw_cmd commands[] = {
     "redeem a code for a user: adds its quota, once" },
   { "price", "list", cmd_price_list, "[--json]", "list model prices" },
   { "price", "set", cmd_price_set,
-    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] | --price USD "
-    "[--per call|image|second|search])",
+    "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] [--cache-write-ratio W] "
+    "[--cache-write-1h-ratio H] | --price USD [--per call|image|second|search]) "
+    "[--max-output-tokens N]",
     "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
-    "second or search" },
+    "second or search; and its maximum output" },
   { "price", "unset", cmd_price_unset, "MODEL", "remove a model's price (relayd then refuses it)" },
   { "price", "import", cmd_price_import, "FILE|- [--replace]",
     "set prices from a JSON file, all or nothing (--replace: drop models not in it)" },
@@ -136,6 +137,9 @@ static const struct gw_cmd commands[] = {
     "[--format csv|json] [--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--request-id ID]",
     "print matching log rows as CSV or JSON lines, oldest first" },
+  { "log", "explain", cmd_log_explain, "REQUEST_ID [--json]",
+    "how a request's charge was computed: tokens by kind, every ratio, reserved and charged, "
+    "re-computed and checked against the logged quota" },
   { "log", "prune", cmd_log_prune, "--before DATE [--type T] [--yes]",
     "delete log rows older than DATE" },
   { "config", "list", cmd_config_list, "[--json]", "list runtime options with their values" },
@@ -250,6 +254,8 @@ static int list_names(struct gwctl *g, const char *kind)
     { "group", "SELECT name FROM groups ORDER BY 1" },
     { "tag", "SELECT DISTINCT tag FROM channels WHERE tag IS NOT NULL AND tag != '' ORDER BY 1" },
     { "model", "SELECT model FROM prices UNION SELECT models FROM channels" },
+    /* the most recent request ids (the primary key's order: no scan of a large log) */
+    { "request", "SELECT request_id FROM logs WHERE request_id <> '' ORDER BY id DESC LIMIT 200" },
   };
   if (strcmp(kind, "option") == 0) {
     config_key_names(stdout);

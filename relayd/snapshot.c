@@ -314,8 +314,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   }
   db_finalize(st);
 
-  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit "
-                      "FROM prices");
+  st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
+                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -324,9 +324,6 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->model_ratio = db_col_double(st, 1);
     p->completion_ratio = db_col_double(st, 2);
     p->cache_ratio = db_col_double(st, 3);
-    p->cache_write_ratio = 1.25;       /* TEMP until migration 007 (explain branch) */
-    p->cache_write_1h_ratio = 2.0;
-    p->max_output_tokens = 0;
     p->has_fixed = !db_col_is_null(st, 4);
     p->fixed_price = p->has_fixed ? db_col_double(st, 4) : 0;
     int unit = price_unit_parse(db_col_text(st, 5));
@@ -334,6 +331,12 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
       log_msg(LOG_WARN, "unknown price_unit, the price is taken per call", "model=\"%s\" price_unit=\"%s\"",
               db_col_text(st, 0), db_col_text(st, 5));
     p->unit = unit < 0 ? PRICE_PER_CALL : (enum price_unit)unit;
+    /* NULL (or a negative value written around gwctl) takes the default */
+    p->cache_write_ratio = !db_col_is_null(st, 6) && db_col_double(st, 6) >= 0
+                           ? db_col_double(st, 6) : PRICE_CACHE_WRITE_RATIO_DEFAULT;
+    p->cache_write_1h_ratio = !db_col_is_null(st, 7) && db_col_double(st, 7) >= 0
+                              ? db_col_double(st, 7) : PRICE_CACHE_WRITE_1H_RATIO_DEFAULT;
+    p->max_output_tokens = db_col_is_null(st, 8) || db_col_int64(st, 8) < 0 ? 0 : db_col_int64(st, 8);
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);

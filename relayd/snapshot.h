@@ -124,13 +124,15 @@ struct price {
   double model_ratio;
   double completion_ratio;
   double cache_ratio;
-  double cache_write_ratio;   /* input written to a 5-minute cache, x the input price (default 1.25) */
-  double cache_write_1h_ratio; /* input written to a 1-hour cache (default 2) */
-  int64_t max_output_tokens;  /* the model's largest answer; 0 = unknown (options: default_max_output) */
   double fixed_price;         /* USD per unit */
   bool has_fixed;
   enum price_unit unit;       /* of fixed_price; PRICE_PER_CALL unless the row says otherwise */
+  double cache_write_ratio;   /* x input price, 5-minute cache write (NULL in the row: 1.25) */
+  double cache_write_1h_ratio;/* x input price, 1-hour cache write (NULL in the row: 2.0) */
+  int64_t max_output_tokens;  /* the model's maximum output; 0 = unknown (NULL or 0 in the row) */
 };
+#define PRICE_CACHE_WRITE_RATIO_DEFAULT 1.25
+#define PRICE_CACHE_WRITE_1H_RATIO_DEFAULT 2.0
 
 /* "call", "image", "second", "search" -> the unit; -1 for anything else. */
 int price_unit_parse(const char *s);

@@ -21,13 +21,13 @@
 
 #define WRITER_TICK_MS 50
 #define WRITER_BATCH_WAKE 2000
-/* PostgreSQL: log rows per multi-row INSERT (21 parameters a row; the protocol allows 65535) */
+/* PostgreSQL: log rows per multi-row INSERT (22 parameters a row; the protocol allows 65535) */
 #define WRITER_ROWS_PER_INSERT 500
 #define LOG_INSERT_COLS \
   "INSERT INTO logs(request_id, created_at, type, content, user_id, username, token_id, " \
   "token_name, channel_id, model_name, upstream_model, prompt_tokens, completion_tokens, quota, " \
-  "status, is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\") VALUES "
-#define LOG_PARAMS 21
+  "status, is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\", billing) VALUES "
+#define LOG_PARAMS 22
 /* a relay_balance payload longer than this says "*" (PostgreSQL's limit is 8000 bytes) */
 #define BALANCE_PAYLOAD_MAX 7000
 
@@ -346,9 +346,10 @@ static void bind_log(struct db_stmt *st, int base, const struct log_record *r)
   db_bind_text(st, base + 19, r->end_reason);
   db_bind_text(st, base + 20, r->usage_source);
   db_bind_text(st, base + 21, r->group);
+  db_bind_text(st, base + 22, r->billing);
 }
 
-/* "INSERT INTO logs(...) VALUES (?1..?21), (?22..?42), ..." for rows rows; NULL when out of memory.
+/* "INSERT INTO logs(...) VALUES (?1..?22), (?23..?44), ..." for rows rows; NULL when out of memory.
  * The caller frees. */
 static char *multirow_sql(size_t rows)
 {
@@ -731,7 +732,7 @@ int writer_start(const char *db_url, char *err, size_t errlen)
     W.node_id = ((uint64_t)getpid() << 32) ^ now_us_mono();
   W.multirow = strcmp(db_backend_name(W.db), "postgres") == 0;
   W.ins_log = db_prepare(W.db, LOG_INSERT_COLS "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                               "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+                               "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
   if (W.multirow) {
     char *sql = multirow_sql(WRITER_ROWS_PER_INSERT);
     W.ins_many = sql ? db_prepare(W.db, sql) : NULL;
@@ -805,8 +806,8 @@ int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errle
       "model_name, \"group\", is_stream, quota FROM reservations WHERE node = ?1 ORDER BY created_at");
   struct db_stmt *ins = db_prepare(db,
       "INSERT INTO logs(request_id, created_at, type, content, user_id, username, token_id, "
-      "token_name, model_name, quota, is_stream, end_reason, usage_source, \"group\") "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+      "token_name, model_name, quota, is_stream, end_reason, usage_source, \"group\", billing) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
   struct db_stmt *upd_user = db_prepare(db, "UPDATE users SET quota = quota - ?1, "
                                             "used_quota = used_quota + ?1 WHERE id = ?2");
   struct db_stmt *upd_token = db_prepare(db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
@@ -826,7 +827,7 @@ int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errle
   int64_t now = now_unix();
   enum db_step_result sr;
   while ((sr = db_step(sel)) == DB_ROW) {
-    char rid[40], content[256];
+    char rid[40], content[256], billing[160];
     snprintf(rid, sizeof rid, "%s", db_col_text(sel, 0));
     int64_t created = db_col_int64(sel, 1), user = db_col_int64(sel, 2), token = db_col_int64(sel, 4);
     bool limited = db_col_int64(sel, 6) != 0;
@@ -835,6 +836,10 @@ int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errle
              "relayd stopped before this request settled; its reservation of %lld (made at %lld) "
              "was %s at restart", (long long)amount, (long long)created,
              charge ? "charged in full" : "refunded");
+    /* the breakdown gwctl log explain reads (relayd/writer.h, logs.billing) */
+    snprintf(billing, sizeof billing,
+             "{\"reserved\":%lld,\"charged\":%lld,\"usage_source\":\"%s\",\"note\":\"restart\"}",
+             (long long)amount, (long long)charged, charge ? "reserved" : "none");
     db_reset(ins);
     db_bind_text(ins, 1, rid);
     db_bind_int64(ins, 2, now);
@@ -850,6 +855,7 @@ int writer_resolve_unsettled(struct db *db, bool charge, char *err, size_t errle
     db_bind_text(ins, 12, charge ? "restart_charge" : "restart_refund");
     db_bind_text(ins, 13, charge ? "reserved" : "none");
     db_bind_text(ins, 14, db_col_text(sel, 8));
+    db_bind_text(ins, 15, billing);
     if (db_step(ins) == DB_ERROR)
       goto fail;
     if (charged) {

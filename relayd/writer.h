@@ -9,7 +9,7 @@
  * queueing; records are never dropped. Before retrying a batch whose commit failed it checks whether
  * the commit went through after all (the connection can drop after COMMIT was sent), so nothing is
  * written twice. The queue is bounded for admission: when the backlog reaches buffer_max
- * (writer_buffer_max, default 100000 records of ~1 KB; a request queues up to two: its reservation
+ * (writer_buffer_max, default 100000 records of ~2 KB; a request queues up to two: its reservation
  * and its log row), writer_full() turns true and relay.c answers
  * new requests 503 until it drains; requests already admitted are still queued and billed.
  * On PostgreSQL: log rows go in multi-row INSERTs, quota updates run in id order (no deadlock between

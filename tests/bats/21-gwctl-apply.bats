@@ -28,7 +28,7 @@ provision() {
   gwctl token create --user alice --name laptop --quota 1000 --models gpt-4o-mini \
     --ips 10.0.0.0/8 --expires 2099-01-01T00:00:00Z > /dev/null
   gwctl token create --user bob --name ci --unlimited --group vip > /dev/null
-  gwctl price set my-model --ratio 0.5 --completion-ratio 2
+  gwctl price set my-model --ratio 0.5 --completion-ratio 2 --cache-write-ratio 1.5 --max-output-tokens 4096
   gwctl price set img --price 0.04 --per image
   gwctl config set retry_times 4
 }
@@ -76,6 +76,9 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   [ "$(echo "$output" | grep -c '^key of token ')" = 2 ]
   gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/b.json"
   [ "$(canon < "$BATS_TEST_TMPDIR/a.json")" = "$(canon < "$BATS_TEST_TMPDIR/b.json")" ]
+  # cache write ratios and output bounds come through (null = relayd's default / unknown)
+  [ "$($JGET '[[p["cache_write_ratio"], p["cache_write_1h_ratio"], p["max_output_tokens"]] for p in d["prices"] if p["model"] in ("my-model", "gpt-4o", "img")]' < "$BATS_TEST_TMPDIR/b.json")" = '[[null, null, 16384], [null, null, null], [1.5, null, 4096]]' ]
+  [ "$(sql "SELECT cache_write_ratio, cache_write_1h_ratio IS NULL, max_output_tokens FROM prices WHERE model = 'my-model'")" = "$(printf '1.5\t1\t4096')" ]
   # the channel key came through the reference (compared, not read: it may be sealed at rest)
   [ "$(sql "SELECT name, key <> '' FROM channels ORDER BY name" | tr '\t\n' ' |')" = "az 0|oa-main 1|" ]
   run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/a.json"
@@ -142,6 +145,10 @@ PY
   refused 1 'field "version": this gwctl reads version 1 only' gwctl apply -f "$BATS_TEST_TMPDIR/v2.json"
   echo '{"version": 1, "chanels": []}' > "$BATS_TEST_TMPDIR/sec.json"
   refused 1 'field "chanels": unknown section' gwctl apply -f "$BATS_TEST_TMPDIR/sec.json"
+  echo '{"version": 1, "prices": [{"model": "a", "model_ratio": 1, "cache_write_ratio": -1}, {"model": "b", "model_ratio": 1, "max_output_tokens": 1.5}]}' > "$BATS_TEST_TMPDIR/cw.json"
+  refused 1 '2 errors' gwctl apply -f "$BATS_TEST_TMPDIR/cw.json"
+  grep -qxF 'gwctl: prices[0] "a": field "cache_write_ratio": must be a number from 0 to 1e+06' "$BATS_TEST_TMPDIR/refused.err"
+  grep -qxF 'gwctl: prices[1] "b": field "max_output_tokens": must be an integer >= 0' "$BATS_TEST_TMPDIR/refused.err"
   echo '{"version": 1, "users": [{"name": "a"}, {"name": "a"}]}' > "$BATS_TEST_TMPDIR/dup.json"
   refused 1 "users\\[1\\] \"a\": field \"name\": 'a' is already listed as users\\[0\\]" gwctl apply -f "$BATS_TEST_TMPDIR/dup.json"
   refused 2 'missing -f FILE' gwctl apply

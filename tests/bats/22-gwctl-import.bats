@@ -163,6 +163,7 @@ c.executemany("INSERT INTO options(`key`, value) VALUES (?,?)", {
     "ModelRatio": json.dumps({"deepseek-chat": 0.135}),
     "ModelPrice": json.dumps({"dall-e-3": 0.04}),
     "CacheRatio": json.dumps({"deepseek-chat": 0.25}),
+    "CreateCacheRatio": json.dumps({"deepseek-chat": 1.5, "not-priced": 2}),
     "RetryTimes": "25"}.items())
 c.commit()
 PY
@@ -251,6 +252,10 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT name, ratio, selectable FROM groups ORDER BY name" | tr '\t\n' ' |')" = "default 1.0 1|svip 0.8 1|" ]
   [ "$(sql "SELECT fixed_price FROM prices WHERE model = 'dall-e-3'")" = 0.04 ]
   [ "$(sql "SELECT model_ratio, cache_ratio FROM prices WHERE model = 'deepseek-chat'")" = "$(printf '0.135\t0.25')" ]
+  # CreateCacheRatio: the 5-minute cache write ratio; New API bills the 1-hour one at 1.6 times it
+  [ "$(sql "SELECT cache_write_ratio, round(cache_write_1h_ratio, 9) FROM prices WHERE model = 'deepseek-chat'")" = "$(printf '1.5\t2.4')" ]
+  [[ "$(item prices deepseek-chat)" == *"cache write ratio 1.5 (1h: 2.4, CreateCacheRatio x 1.6)"* ]]
+  [ "$(sql "SELECT count(*) FROM prices WHERE model = 'not-priced'")" = 0 ]
   [[ "$(item users 'id 3 erased')" == *'"skipped"'*"deleted in the source"* ]]
   [ "$(sql "SELECT models, subnet FROM tokens WHERE name = 'app'")" = "$(printf 'deepseek-chat,gpt-4o-mini\t10.1.2.3,192.168.0.0/16')" ]
   [[ "$(item tokens 'id 1 app')" == *'"mapped"'*"addresses dropped (not an IP or CIDR): 'not-an-ip'"* ]]

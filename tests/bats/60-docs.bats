@@ -64,7 +64,7 @@ zcomp() {
   while IFS= read -r row; do
     split_row "$row"
     grep -q "gwctl $noun${verb:+ $verb}" "$man" || missing+=" 'gwctl $noun $verb'"
-    for opt in $(grep -o -- '--[a-z][a-z-]*' <<< "$usage" | sort -u); do
+    for opt in $(grep -o -- '--[a-z][a-z0-9-]*' <<< "$usage" | sort -u); do
       grep -qF -- "$(roff "$opt")" "$man" || missing+=" '$noun $verb $opt'"
     done
   done < <(gwctl --list-commands)
@@ -116,6 +116,9 @@ zcomp() {
   models=" $(gwctl --list-names model | tr '\n' ' ') "
   [[ "$models" == *" m-one "* && "$models" == *" m-two "* && "$models" == *" gpt-4o-mini "* ]]
   [ "$(gwctl --list-names option | head -n 1)" = retry_times ]
+  # recent request ids (log explain), each once; manage rows have none
+  sql "INSERT INTO logs(request_id, created_at, type) VALUES ('req-b', 1, 2), ('req-a', 2, 2), ('req-b', 3, 5)"
+  [ "$(gwctl --list-names request)" = "$(printf 'req-a\nreq-b')" ]
   [ "$(gwctl --db "$RELAY_DB" --list-names user | wc -l)" -eq 2 ]
   run env RELAY_DB="sqlite:$BATS_TEST_TMPDIR/none/relay.db" "$RELAY_BIN/gwctl" --list-names user
   [ "$status" -eq 1 ]
@@ -140,7 +143,7 @@ zcomp() {
       words=("$noun")
     fi
     offered=" $(bcomp "${words[@]}" --) "
-    for opt in $(grep -o -- '--[a-z][a-z-]*' <<< "$usage" | sort -u) --json --help; do
+    for opt in $(grep -o -- '--[a-z][a-z0-9-]*' <<< "$usage" | sort -u) --json --help; do
       [[ "$offered" == *" $opt "* ]] || { echo "bash: '$noun $verb' does not offer $opt" >&2; false; }
     done
   done < <(gwctl --list-commands)
@@ -149,8 +152,10 @@ zcomp() {
   [ "$(bcomp channel edit east --tag '')" = blue ]
   [ "$(bcomp channel edit --tag b)" = blue ]
   [ "$(bcomp log list --model m-)" = "m-one m-two" ]
-  [ "$(bcomp config get '')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url" ]
+  [ "$(bcomp config get '')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url" ]
   [ "$(bcomp group rm v)" = vip ]
+  sql "INSERT INTO logs(request_id, created_at, type) VALUES ('req-1', 1, 2), ('req-2', 2, 2)"
+  [ "$(bcomp log explain '')" = "req-1 req-2" ]
   # no database: no names, no error output, no file created
   [ -z "$(RELAY_DB="sqlite:$BATS_TEST_TMPDIR/x/none.db" bcomp user show '' 2>&1)" ]
 }
@@ -170,7 +175,7 @@ zcomp() {
       words=("$noun")
     fi
     offered=" $(zcomp "${words[@]}" -- | tr '\n' ' ') "
-    for opt in $(grep -o -- '--[a-z][a-z-]*' <<< "$usage" | sort -u) --json --help; do
+    for opt in $(grep -o -- '--[a-z][a-z0-9-]*' <<< "$usage" | sort -u) --json --help; do
       [[ "$offered" == *" $opt "* ]] || { echo "zsh: '$noun $verb' does not offer $opt" >&2; false; }
     done
   done < <(gwctl --list-commands)
@@ -178,8 +183,10 @@ zcomp() {
   [ "$(zcomp token create --user '' | tr '\n' ' ')" = "alice bob " ]
   [ "$(zcomp channel edit east --tag '')" = blue ]
   [ "$(zcomp log stats --by '' | tr '\n' ' ')" = "channel day model user " ]
-  [ "$(zcomp config get '' | tr '\n' ' ')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url " ]
+  [ "$(zcomp config get '' | tr '\n' ' ')" = "breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold rate_limit_window_s retry_times routing webhook_url " ]
   [ "$(zcomp --db '')" = "<files>" ]
+  sql "INSERT INTO logs(request_id, created_at, type) VALUES ('req-1', 1, 2)"
+  [ "$(zcomp log explain '')" = req-1 ]
   [ "$(zcomp --db "$RELAY_DB" user edit '' | tr '\n' ' ')" = "alice bob " ]
   [ -z "$(RELAY_DB="sqlite:$BATS_TEST_TMPDIR/x/none.db" zcomp user show '' 2>&1)" ]
 }
