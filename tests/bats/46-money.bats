@@ -133,8 +133,9 @@ openai_channel() {
   [ $((quota + used)) = 200000 ]
   # (bytes + 1024) * 2 + 1000 * 4, * 0.075: a few hundred, not 3,000,000
   [ "$charged" -lt 1000 ]
-  billing=$(sql 'SELECT billing FROM logs WHERE type = 2' 2>/dev/null || true)
-  [ -z "$billing" ] || echo "$billing" | $JGET 'd["note"]' | grep -q 'above this request'
+  sql 'SELECT billing FROM logs WHERE type = 2' | $JGET 'd["note"]' | grep -q 'above this request'
+  rid=$(sql 'SELECT request_id FROM logs WHERE type = 2')
+  gwctl log explain "$rid" | grep -q 'above this request'
 }
 
 @test "native Anthropic stream, client leaves: billed for the output it was sent, not message_start's" {
@@ -278,6 +279,30 @@ PY
   # (3 + 1111 * 0.1 + 418 * 1.25 + 1000 * 2 + 33 * 5) * 1.5 = 4202.4 -> 4203 (1x writes: 2547)
   [ "$(sql 'SELECT DISTINCT quota FROM logs WHERE type = 2')" = 4203 ]
   [ "$(sql 'SELECT DISTINCT prompt_tokens FROM logs WHERE type = 2')" = 2532 ]
+  # the explanation names every kind and ratio, and its recomputation matches the charge
+  rid=$(sql 'SELECT request_id FROM logs WHERE type = 2 ORDER BY id LIMIT 1')
+  gwctl log explain "$rid" --json > "$BATS_TEST_TMPDIR/ex.json"
+  cat "$BATS_TEST_TMPDIR/ex.json" >&2
+  python3 - "$BATS_TEST_TMPDIR/ex.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+text = json.dumps(doc)
+for k in ("cache_write_5m", "cache_write_1h", "cache_write_ratio", "cache_write_1h_ratio", "reserved"):
+    assert k in text, k
+def find(o, key):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == key: return v
+            r = find(v, key)
+            if r is not None: return r
+    if isinstance(o, list):
+        for v in o:
+            r = find(v, key)
+            if r is not None: return r
+b = find(doc, "tokens")
+assert b == {"prompt": 2532, "cached": 1111, "cache_write_5m": 418, "cache_write_1h": 1000, "completion": 33, "reasoning": 0}, b
+PY
+  gwctl log explain "$rid" | grep -iq 'match'
   relayd_stop
   books t1 50000000
 }
