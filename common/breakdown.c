@@ -1,6 +1,8 @@
 /* breakdown: see breakdown.h. */
 #include "breakdown.h"
 
+#include "quota.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -188,11 +190,7 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
       return lacks(why, whylen, "the breakdown has no model_ratio");
     if (!(b->have & BD_GROUP_RATIO))
       return lacks(why, whylen, "the breakdown has no group_ratio");
-    double q = ratio_units(b) * b->model_ratio * b->group_ratio;
-    int64_t v = (int64_t)ceil(q - 1e-9);
-    if (v <= 0 && b->model_ratio * b->group_ratio > 0)
-      v = 1;
-    *quota = v;
+    *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio);
     return 0;
   }
   if (b->mode == BD_MODE_FIXED) {
@@ -200,18 +198,7 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
       return lacks(why, whylen, "the breakdown has no fixed_price");
     if (!(b->have & BD_GROUP_RATIO))
       return lacks(why, whylen, "the breakdown has no group_ratio");
-    double units = b->have & BD_UNITS ? b->units : 1;
-    if (units <= 0) {
-      *quota = 0;
-      return 0;
-    }
-    double d = b->fixed_price * units * BREAKDOWN_QUOTA_PER_USD * b->group_ratio;
-    if (d > 1e15)
-      d = 1e15;
-    int64_t v = (int64_t)llround(d);
-    if (v <= 0 && b->fixed_price * b->group_ratio > 0)
-      v = 1;
-    *quota = v;
+    *quota = quota_fixed(b->fixed_price, b->have & BD_UNITS ? b->units : 1, b->group_ratio);
     return 0;
   }
   return lacks(why, whylen, "the breakdown has no mode (ratio or fixed)");
@@ -235,8 +222,8 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
   if (b->mode == BD_MODE_FIXED) {
     double units = b->have & BD_UNITS ? b->units : 1;
     ADD("round(%.10g x %.10g x %d x %.10g) = round(%.10g) = %" PRId64, b->fixed_price, units,
-        BREAKDOWN_QUOTA_PER_USD, b->group_ratio,
-        b->fixed_price * units * BREAKDOWN_QUOTA_PER_USD * b->group_ratio, q);
+        QUOTA_PER_USD, b->group_ratio,
+        b->fixed_price * units * QUOTA_PER_USD * b->group_ratio, q);
     return;
   }
   if (b->prompt + b->completion <= 0) {

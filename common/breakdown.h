@@ -28,7 +28,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BREAKDOWN_QUOTA_PER_USD 500000
 
 enum breakdown_mode { BD_MODE_NONE = 0, BD_MODE_RATIO, BD_MODE_FIXED };
 

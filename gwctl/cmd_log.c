@@ -9,6 +9,7 @@
  * an unbounded number of rows in memory (list has a LIMIT, export streams).
  */
 #include "breakdown.h"
+#include "quota.h"
 #include "gwctl.h"
 #include "output.h"
 
@@ -488,7 +489,7 @@ static void explain_text(const struct explained *e)
     printf("  %-15s prompt %" PRId64 ", completion %" PRId64 "\n", "tokens",
            row_int(row, "prompt_tokens"), row_int(row, "completion_tokens"));
     printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
-           (double)quota / BREAKDOWN_QUOTA_PER_USD);
+           (double)quota / QUOTA_PER_USD);
     printf("  %-15s cannot re-compute the charge without a breakdown\n", "check");
   } else {
     if (b->mode == BD_MODE_RATIO || (b->have & (BD_PROMPT | BD_COMPLETION))) {
@@ -523,7 +524,7 @@ static void explain_text(const struct explained *e)
       printf("  %-15s %s\n", "formula", f);
     }
     printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
-           (double)quota / BREAKDOWN_QUOTA_PER_USD);
+           (double)quota / QUOTA_PER_USD);
     if (b->have & BD_RESERVED) {
       int64_t charged = b->have & BD_CHARGED ? b->charged : quota;
       printf("  %-15s reserved %" PRId64 ", charged %" PRId64 ", refunded %" PRId64 "\n",
@@ -685,7 +686,7 @@ int cmd_log_explain(struct gwctl *g, int argc, char **argv)
         rc = gw_err(GW_FAIL, "out of memory");
     } else {
       printf("\n%d row%s, %" PRId64 " quota charged in all (%.6f USD)%s\n", n, n == 1 ? "" : "s",
-             total, (double)total / BREAKDOWN_QUOTA_PER_USD,
+             total, (double)total / QUOTA_PER_USD,
              mismatches ? "; MISMATCH: see the check lines above" : "");
     }
   }

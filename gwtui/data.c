@@ -8,6 +8,7 @@
  * while relayd's admin thread is busy (channel_test holds it up to 30 s), so this file speaks the
  * same protocol (doc/admin-protocol.md, version 1) on non-blocking sockets driven by main's poll().
  */
+#include "quota.h"
 #include "data.h"
 #include "db.h"
 #include "util.h"
@@ -27,7 +28,6 @@
 #define ANSWER_TIMEOUT_S 35.0   /* channel_test may hold relayd's admin thread for 30 s */
 #define RETRY_S 1.0             /* reconnect period while relayd is away */
 #define DB_PERIOD_S 5.0
-#define QUOTA_PER_USD 500000.0
 
 double mono_now(void)
 {

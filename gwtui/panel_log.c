@@ -5,6 +5,7 @@
  * Callers: gwtui/main.c through panel_log.
  * Never: calls curses (screen.h only) or keeps events of its own (data.c's ring holds them).
  */
+#include "quota.h"
 #include "gwtui.h"
 #include "screen.h"
 
@@ -139,7 +140,7 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   scr_printf(r++, x, cw, SR_NORMAL, "status      %d   %s", e->status, e->stream ? "stream" : "not streamed");
   scr_printf(r++, x, cw, SR_NORMAL, "tokens      %lld prompt + %lld completion",
              (long long)e->prompt_tokens, (long long)e->completion_tokens);
-  scr_printf(r++, x, cw, SR_NORMAL, "quota       %lld ($%.6f)", (long long)e->quota, (double)e->quota / 500000.0);
+  scr_printf(r++, x, cw, SR_NORMAL, "quota       %lld ($%.6f)", (long long)e->quota, (double)e->quota / QUOTA_PER_USD);
   ui_fmt_ms(a, sizeof a, e->elapsed_ms);
   ui_fmt_ms(b, sizeof b, e->first_byte_ms);
   scr_printf(r++, x, cw, SR_NORMAL, "latency     %s   first byte %s", a, b);

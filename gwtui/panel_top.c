@@ -6,6 +6,7 @@
  * for the token action.
  * Never: calls curses (screen.h only), reads the database, or changes a token (main.c runs gwctl).
  */
+#include "quota.h"
 #include "gwtui.h"
 #include "screen.h"
 
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUOTA_PER_USD 500000.0
 
 static const char *const sorts[] = { "requests", "tokens", "spend", "name", NULL };
 

@@ -34,23 +34,10 @@ void usage_normalize(struct usage *u)
   u->reasoning_tokens = clamp(u->reasoning_tokens, u->completion_tokens);
 }
 
-/* ceil of a quota computed in floating point; a ratio product like 0.075 * 100 is 7.499999... in
- * binary: shave a hair before ceil. At least 1 when the ratios are not 0 and something was used. */
-static int64_t quota_of(double units, double ratio)
-{
-  double q = units * ratio;
-  if (q > 1e15)
-    q = 1e15;             /* kept far inside int64 */
-  int64_t quota = (int64_t)ceil(q - 1e-9);
-  if (quota <= 0 && ratio > 0 && units > 0)
-    quota = 1;
-  return quota;
-}
-
 int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u)
 {
   if (p->has_fixed)
-    return (int64_t)llround(p->fixed_price * QUOTA_PER_USD * group_ratio);
+    return quota_fixed(p->fixed_price, 1, group_ratio);
   struct usage n = *u;
   usage_normalize(&n);
   if (n.prompt_tokens + n.completion_tokens <= 0)
@@ -59,26 +46,18 @@ int64_t billing_quota(const struct price *p, double group_ratio, const struct us
   double units = (double)uncached + (double)n.cached_tokens * p->cache_ratio +
                  (double)n.cache_write_5m * p->cache_write_ratio + (double)n.cache_write_1h * p->cache_write_1h_ratio +
                  (double)n.completion_tokens * p->completion_ratio;
-  return quota_of(units, p->model_ratio * group_ratio);
+  return quota_ratio(units, p->model_ratio * group_ratio);
 }
 
 int64_t billing_fixed(const struct price *p, double group_ratio, double units)
 {
-  if (units <= 0)
-    return 0;
-  double d = p->fixed_price * units * QUOTA_PER_USD * group_ratio;
-  if (d > 1e15)          /* upstream-reported units: kept far inside int64 (llround would not be) */
-    d = 1e15;
-  int64_t q = (int64_t)llround(d);
-  if (q <= 0 && p->fixed_price * group_ratio > 0)
-    q = 1;
-  return q;
+  return quota_fixed(p->fixed_price, units, group_ratio);
 }
 
 int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
 {
   if (p->has_fixed)
-    return (int64_t)llround(p->fixed_price * QUOTA_PER_USD * group_ratio);
+    return quota_fixed(p->fixed_price, 1, group_ratio);
   double in_ratio = 1;
   if (p->cache_ratio > in_ratio)
     in_ratio = p->cache_ratio;
@@ -88,7 +67,7 @@ int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_t
     in_ratio = p->cache_write_1h_ratio;
   double units = (double)clamp(input_tokens, USAGE_TOKENS_MAX) * in_ratio +
                  (double)clamp(output_tokens, USAGE_TOKENS_MAX) * p->completion_ratio;
-  return quota_of(units, p->model_ratio * group_ratio);
+  return quota_ratio(units, p->model_ratio * group_ratio);
 }
 
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n)

@@ -25,9 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quota.h"
 #include "snapshot.h"
 
-#define QUOTA_PER_USD 500000
 /* A token count above this in an upstream's usage is garbage (no request comes near it). */
 #define USAGE_TOKENS_MAX 1000000000LL
 
