@@ -635,7 +635,7 @@ int cmd_log_explain(struct gwctl *g, int argc, char **argv)
   cJSON *rows = cJSON_AddArrayToObject(out, "rows");
   int n = 0, mismatches = 0;
   int64_t total = 0;
-  enum db_step_result r;
+  enum db_step_result r = DB_DONE;
   while (rows && (r = db_step(st)) == DB_ROW) {
     struct explained e = { 0 };
     e.row = log_row(st, NULL);
