@@ -262,7 +262,7 @@ static int apply_op(const struct writer_op *op, int64_t now)
       db_bind_text(st, i, "");
     for (int i = 12; i <= 18; i++)
       db_bind_int64(st, i, 0);
-    for (int i = 19; i <= 21; i++)
+    for (int i = 19; i <= LOG_PARAMS; i++)     /* end_reason .. billing */
       db_bind_text(st, i, "");
     if (db_step(st) == DB_ERROR)
       rc = -1;
