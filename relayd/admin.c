@@ -241,6 +241,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   cJSON_AddNumberToObject(rl, "token", lt ? (double)lt->requests : 0);
   cJSON_AddNumberToObject(rl, "user", lu ? (double)lu->requests : 0);
   cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
+  cJSON_AddNumberToObject(res, "stats_overflow", (double)stats_overflow(ws, ctx->nworkers));
   snapshot_release(s);
   strmap_free(&merged);
   arena_free(&a);
