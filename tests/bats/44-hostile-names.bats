@@ -109,3 +109,98 @@ PY
   wait_until "$(_relay_scale 10)" sql_is 3512 "SELECT count(*) FROM logs WHERE type = 2"
   [ "$(sql "SELECT count(DISTINCT model_name) FROM logs WHERE type = 2")" = 3506 ]
 }
+
+# second_relayd ARGS...: a second relayd on the test's database, run in the foreground (a refusal
+# ends it; one that starts is ended by timeout with status 124); sets status and output like `run`
+second_relayd() {
+  run timeout "$(_relay_scale 10)" "$RELAY_BIN/relayd" --db "$RELAY_DB" \
+    --admin-socket "$RELAY_DATA/admin2.sock" --metrics-listen off --shutdown-grace-s 1 "$@"
+  echo "second relayd: status $status" >&2
+  echo "$output" | tail -n 3 >&2
+}
+
+@test "nodes: a second relayd with the same node name refuses to start (exit 75, names the holder); the first keeps serving and keeps its reservations" {
+  mock_start up
+  printf 'k\n' | gwctl channel add --name c1 --type openai --base-url "$MOCK_URL" --models gpt-4o-mini > /dev/null
+  relayd_start
+  # an open reservation of the first node: a request the mock holds for a while
+  curl -s -o "$BATS_TEST_TMPDIR/slow.body" --max-time 60 "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    --data-binary '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"mock":{"delay_ms":4000}}' &
+  local slow=$!
+  wait_until "$(_relay_scale 10)" sql_is 1 "SELECT count(*) FROM reservations"
+  local node
+  node=$(sql "SELECT node FROM reservations")
+  [ "$node" = "$(hostname)/127.0.0.1:$RELAY_PORT" ]        # the default name: HOSTNAME/LISTEN
+
+  # the same listen address (SO_REUSEPORT would let it bind) gives the same default node name
+  second_relayd --listen "127.0.0.1:$RELAY_PORT"
+  [ "$status" -eq 75 ]
+  [[ "$output" == *"node name '$node' is held by another live relayd: pid $RELAYD_PID on host $(hostname) (this host)"* ]]
+  # it touched nothing: the reservation is still open, nothing was refunded
+  [ "$(sql "SELECT count(*) FROM reservations")" = 1 ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE content LIKE '%restart%' OR type = 6")" = 0 ]
+  # an explicit --node-name that another node holds is refused the same way
+  second_relayd --listen "127.0.0.1:$(free_port)" --node-name "$node"
+  [ "$status" -eq 75 ]
+
+  # the first keeps serving: the slow request finishes, billed once
+  wait "$slow"
+  [ "$(json_get 'd["object"]' < "$BATS_TEST_TMPDIR/slow.body")" = chat.completion ]
+  wait_until "$(_relay_scale 10)" sql_is 0 "SELECT count(*) FROM reservations"
+  [ "$(sql "SELECT count(*), count(DISTINCT request_id) FROM logs WHERE type IN (2,5,6)")" = "$(printf '1\t1')" ]
+  run curl -s -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' --data-binary '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  [ "$output" = 200 ]
+  # the lease row names the first process; a clean stop releases it
+  [ "$(sql "SELECT pid FROM node_leases WHERE node = '$node'")" = "$RELAYD_PID" ]
+  relayd_stop
+  [ "$(sql "SELECT count(*) FROM node_leases")" = 0 ]
+}
+
+@test "nodes: after kill -9 the same node restarts at once and resolves its own reservations" {
+  mock_start up
+  printf 'k\n' | gwctl channel add --name c1 --type openai --base-url "$MOCK_URL" --models gpt-4o-mini > /dev/null
+  relayd_start --node-name n-crash
+  curl -s -o /dev/null --max-time 60 "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    --data-binary '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"mock":{"delay_ms":30000}}' &
+  local slow=$! old=$RELAYD_PID
+  wait_until "$(_relay_scale 10)" sql_is 1 "SELECT count(*) FROM reservations WHERE node = 'n-crash'"
+  [ "$(sql "SELECT pid FROM node_leases WHERE node = 'n-crash'")" = "$old" ]
+  kill -KILL "$RELAYD_PID"
+  wait_until 5 test -e "$BATS_TEST_TMPDIR/relayd.rc"
+  rm -f "$BATS_TEST_TMPDIR/relayd.pid"
+  wait "$slow" || true
+  # the lease is still in the table (nobody released it) and its heartbeat is fresh: only the dead
+  # pid frees it
+  [ "$(sql "SELECT count(*) FROM node_leases WHERE node = 'n-crash'")" = 1 ]
+  relayd_start --node-name n-crash
+  [ "$RELAYD_PID" != "$old" ]
+  grep -q 'took over the node name from a relayd that is gone.*node="n-crash".*reason=process_gone' "$BATS_TEST_TMPDIR/relayd.log"
+  [ "$(sql "SELECT pid FROM node_leases WHERE node = 'n-crash'")" = "$RELAYD_PID" ]
+  [ "$(sql "SELECT count(*) FROM reservations")" = 0 ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE type IN (2,5) AND end_reason = 'restart_refund'")" = 1 ]
+}
+
+# heartbeat_moved: the lease row's heartbeat is past 1 (the test set it to 1)
+heartbeat_moved() { [ "$(sql "SELECT heartbeat_at FROM node_leases")" -gt 1 ]; }
+
+@test "nodes: a lease from another host holds while its heartbeat is fresh, and frees when it is stale" {
+  relayd_start --node-name n-far
+  relayd_stop
+  local now
+  now=$(date +%s)
+  sql "INSERT INTO node_leases(node, host, host_id, pid, pid_start, instance, started_at, heartbeat_at) VALUES ('n-far', 'far-away', 'far-away|boot|1', 4242, 1, 'x1', $now, $now)"
+  second_relayd --listen "127.0.0.1:$(free_port)" --node-name n-far
+  [ "$status" -eq 75 ]
+  [[ "$output" == *"node name 'n-far' is held by another live relayd: pid 4242 on host far-away, started "*"heartbeat is older than 30 s"* ]]
+  # a stale heartbeat (over 30 s): taken over
+  sql "UPDATE node_leases SET heartbeat_at = $((now - 31)) WHERE node = 'n-far'"
+  relayd_start --node-name n-far
+  grep -q 'took over the node name.*node="n-far" previous_pid=4242 previous_host="far-away" reason=heartbeat_stale' "$BATS_TEST_TMPDIR/relayd.log"
+  [ "$(sql "SELECT pid, host FROM node_leases WHERE node = 'n-far'")" = "$(printf '%s\t%s' "$RELAYD_PID" "$(hostname)")" ]
+  # the heartbeat moves (every 5 s) while it runs
+  sql "UPDATE node_leases SET heartbeat_at = 1 WHERE node = 'n-far'"
+  wait_until "$(_relay_scale 15)" heartbeat_moved
+}
