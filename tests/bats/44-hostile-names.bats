@@ -204,3 +204,78 @@ heartbeat_moved() { [ "$(sql "SELECT heartbeat_at FROM node_leases")" -gt 1 ]; }
   sql "UPDATE node_leases SET heartbeat_at = 1 WHERE node = 'n-far'"
   wait_until "$(_relay_scale 15)" heartbeat_moved
 }
+
+@test "mock: disconnect_after and hang_up close the connection: the client reads EOF and the mock keeps no socket" {
+  mock_start up
+  run python3 - "$MOCK_PORT" "$MOCK_UP_PID" <<'PY'
+import json, os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+
+def sockets():
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+def request(path, body, extra=""):
+    b = json.dumps(body).encode()
+    return (("POST %s HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\nx-api-key: k\r\n"
+             "anthropic-version: 2023-06-01\r\nx-goog-api-key: k\r\n%sContent-Length: %d\r\n\r\n")
+            % (path, extra, len(b))).encode() + b
+
+def read_to_eof(s):
+    # no timing here: a connection that is never closed fails at this generous bound
+    s.settimeout(120)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return data
+        data += d
+
+base = sockets()
+msgs = [{"role": "user", "content": "hi"}]
+gem = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+cases = [
+    ("/v1/chat/completions", {"model": "m", "messages": msgs, "mock": {"disconnect_after": 0}}, 0),
+    ("/v1/chat/completions", {"model": "m", "messages": msgs, "mock": {"hang_up": True}}, 0),
+    ("/v1/chat/completions", {"model": "m", "messages": msgs, "mock": {"disconnect_after": 0, "delay_ms": 50}}, 0),
+    ("/v1/chat/completions", {"model": "m", "messages": msgs, "stream": True, "mock": {"chunks": 9, "disconnect_after": 3}}, 3),
+    ("/v1/chat/completions", {"model": "m", "messages": msgs, "stream": True,
+                              "mock": {"chunks": 9, "disconnect_after": 2, "chunk_gap_ms": 20}}, 2),
+    ("/v1/messages", {"model": "m", "max_tokens": 9, "messages": msgs, "stream": True,
+                      "mock": {"chunks": 9, "disconnect_after": 2}}, 2),
+    ("/v1beta/models/g:streamGenerateContent?alt=sse", dict(gem, mock={"chunks": 9, "disconnect_after": 2}), 2),
+]
+held = []
+for path, body, words in cases:
+    s = socket.create_connection(("127.0.0.1", port))
+    held.append(s)                      # kept open: the mock must close its side by itself
+    # a normal request first on the same keep-alive connection
+    s.sendall(request("/v1/chat/completions", {"model": "m", "messages": msgs, "mock": {"chunks": 1}}))
+    first = b""
+    while b"\r\n\r\n" not in first or first.count(b"hello") < 1:
+        first += s.recv(65536)
+    s.sendall(request(path, body))
+    data = read_to_eof(s)
+    got = data.count(b"hello")
+    assert got == words, (path, body, got, data[-300:])
+    assert b"[DONE]" not in data and b"message_stop" not in data and b"STOP" not in data, data[-300:]
+    if words == 0:
+        assert data == b"", data[:300]
+    print("EOF", path, words)
+# every connection is gone on the mock's side too (bounded wait, not a timing assertion)
+for _ in range(600):
+    if sockets() <= base:
+        break
+    time.sleep(0.05)
+print("mock sockets", base, sockets())
+assert sockets() <= base
+PY
+  echo "$output" >&2
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '^EOF' <<< "$output")" = 7 ]
+}
