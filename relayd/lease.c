@@ -309,6 +309,19 @@ int lease_start(const char *db_url, char *err, size_t errlen)
   return 0;
 }
 
+const char *lease_node(void)
+{
+  return L.node;
+}
+
+const char *lease_state(void)
+{
+  pthread_mutex_lock(&L.lock);
+  const char *st = !L.held ? "none" : L.lost ? "lost" : "held";
+  pthread_mutex_unlock(&L.lock);
+  return st;
+}
+
 void lease_stop(void)
 {
   if (L.started) {
@@ -331,7 +344,9 @@ void lease_stop(void)
       db_finalize(st);
     }
   }
+  pthread_mutex_lock(&L.lock);
   L.held = false;
+  pthread_mutex_unlock(&L.lock);
   if (L.db) {
     db_close(L.db);
     L.db = NULL;

@@ -32,6 +32,10 @@ struct db;
 int lease_acquire(struct db *db, const char *node, char *err, size_t errlen);
 /* Starts the heartbeat thread on its own connection to db_url. 0, or -1 with err. */
 int lease_start(const char *db_url, char *err, size_t errlen);
+/* For `status`: the node name ("" before lease_acquire) and the lease's state: "held", "lost" (the
+ * row names another process now) or "none". */
+const char *lease_node(void);
+const char *lease_state(void);
 /* Stops the heartbeat and releases the lease (deletes the row if it is still this process's).
  * Safe to call when nothing was acquired or started. */
 void lease_stop(void);
