@@ -22,19 +22,29 @@ static void io_error(const char *what, char *err, size_t errlen)
  * Peeks first so that nothing after the newline is consumed. */
 static int read_line(int fd, char **out, char *err, size_t errlen)
 {
-  char *buf = malloc(ADMIN_LINE_MAX + 1);
-  size_t len = 0;
+  size_t cap = 16384, len = 0;
+  char *buf = malloc(cap + 1);
   if (!buf) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
   for (;;) {
     char peek[4096];
-    size_t room = ADMIN_LINE_MAX - len;
-    if (room == 0) {
-      snprintf(err, errlen, "relayd sent a line longer than %d bytes", ADMIN_LINE_MAX);
+    if (len == ADMIN_REPLY_MAX) {
+      snprintf(err, errlen, "relayd sent a line longer than %d bytes", ADMIN_REPLY_MAX);
       break;
     }
+    if (cap - len < sizeof peek && cap < ADMIN_REPLY_MAX) {    /* grows by doubling up to the bound */
+      size_t ncap = cap * 2 < ADMIN_REPLY_MAX ? cap * 2 : ADMIN_REPLY_MAX;
+      char *nb = realloc(buf, ncap + 1);
+      if (!nb) {
+        snprintf(err, errlen, "out of memory");
+        break;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    size_t room = cap - len;
     ssize_t n = recv(fd, peek, room < sizeof peek ? room : sizeof peek, MSG_PEEK);
     if (n < 0 && errno == EINTR)
       continue;

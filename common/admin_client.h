@@ -2,7 +2,7 @@
  * admin_client: the client side of relayd's admin socket (doc/admin-protocol.md, version 1).
  *
  * Owns: connecting to the Unix socket, checking the greeting, and exchanging one JSON line for one
- * JSON line with a bound (64 KiB) and a timeout (5 s) on every read and write.
+ * JSON line with bounds (requests 64 KiB, answers 8 MiB) and a timeout (5 s) on every read and write.
  * Callers: gwctl (reload after a change), gwtui (live state), tests.
  * Never: retries, blocks without a timeout, or raises SIGPIPE.
  */
@@ -13,7 +13,9 @@
 #include <stddef.h>
 
 #define ADMIN_PROTOCOL_VERSION 1
-#define ADMIN_LINE_MAX (64 * 1024)      /* longest line either side may send, newline included */
+#define ADMIN_LINE_MAX (64 * 1024)      /* longest request line, newline included */
+#define ADMIN_REPLY_MAX (8 * 1024 * 1024) /* longest answer or event line relayd may send: `stats`
+                                           * grows with channels and known models (bounded: stats.h) */
 #define ADMIN_TIMEOUT_S 5
 
 /* Connects to the admin socket at path and checks the greeting {"relay_admin":1,...}.

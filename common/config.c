@@ -54,8 +54,8 @@ const struct config_key config_keys[] = {
     INT("shutdown_grace_s", shutdown_grace_s, 0, 3600, "30", RELOAD,
         "on SIGTERM, how long in-flight requests may finish (keep below systemd's TimeoutStopSec)"),
     STR("node_name", node_name, "auto", RESTART,
-        "names this relayd's open reservations in the database, unique per process sharing it; "
-        "auto = HOSTNAME/LISTEN"),
+        "names this relayd's open reservations and its lease in the database; one live relayd per "
+        "name (another exits 75); auto = HOSTNAME/LISTEN"),
     ENUM("unsettled_reservations", unsettled_reservations, "refund|charge", "refund", RESTART,
          "at start-up, what to do with reservations a crash of this node left open"),
     ENUM("log_level", log_level, "error|warn|info|debug", "info", RELOAD,

@@ -10,6 +10,7 @@
  */
 #include "quota.h"
 #include "data.h"
+#include "admin_client.h"
 #include "db.h"
 #include "util.h"
 
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES (64 * 1024)
+#define LINE_MAX_BYTES ADMIN_REPLY_MAX    /* relayd's answers (stats grows with known models) */
 #define ANSWER_TIMEOUT_S 35.0   /* channel_test may hold relayd's admin thread for 30 s */
 #define RETRY_S 1.0             /* reconnect period while relayd is away */
 #define DB_PERIOD_S 5.0
@@ -491,7 +492,7 @@ static void conn_read(struct gw_data *d, struct gw_conn *c)
       if (n > LINE_MAX_BYTES * 2)
         n = LINE_MAX_BYTES * 2;
       if (n - c->inlen < 1024) {
-        went_down(d, "relayd sent a line longer than 64 KiB");
+        went_down(d, "relayd sent a line longer than 16 MiB");
         return;
       }
       char *p = realloc(c->in, n);

@@ -25,6 +25,7 @@
 #include "secret.h"
 #include "monitor.h"
 #include "snapshot.h"
+#include "lease.h"
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
@@ -118,6 +119,8 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddStringToObject(res, "metrics_listen", ctx->metrics_address ? ctx->metrics_address : "off");
   cJSON_AddNumberToObject(res, "writer_errors", (double)ws.errors);
   cJSON_AddNumberToObject(res, "writer_buffer_max", (double)ws.buffer_max);
+  cJSON_AddStringToObject(res, "node", lease_node());
+  cJSON_AddStringToObject(res, "node_lease", lease_state());
   dbnotify_status(res);
   snapshot_release(s);
   return res;
@@ -241,6 +244,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   cJSON_AddNumberToObject(rl, "token", lt ? (double)lt->requests : 0);
   cJSON_AddNumberToObject(rl, "user", lu ? (double)lu->requests : 0);
   cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
+  cJSON_AddNumberToObject(res, "stats_overflow", (double)stats_overflow(ws, ctx->nworkers));
   snapshot_release(s);
   strmap_free(&merged);
   arena_free(&a);

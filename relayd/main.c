@@ -21,6 +21,7 @@
 #include "config.h"
 #include "db.h"
 #include "dbnotify.h"
+#include "lease.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -276,10 +277,26 @@ int main(int argc, char **argv)
   else
     snprintf(node, sizeof node, "%s/%s", host, cfg->listen);
   writer_set_node(node);
+  /* one live relayd per node name: its reservations are resolved below, and only by their owner */
+  int leased = lease_acquire(ctx.db, node, err, sizeof err);
+  if (leased == 0 && lease_start(cfg->db, err, sizeof err) < 0)
+    leased = -1;
+  if (leased != 0) {
+    log_msg(LOG_ERR, leased > 0 ? "another relayd holds this node name: not starting"
+                                : "cannot take the node lease", "node=\"%s\" error=\"%s\"", node, err);
+    notify_send("STATUS=not started: %s", err);
+    lease_stop();
+    writer_stop();
+    db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
+    return leased > 0 ? LEASE_EXIT_CODE : 1;
+  }
   int resolved = writer_resolve_unsettled(ctx.db, strcmp(cfg->unsettled_reservations, "charge") == 0,
                                           err, sizeof err);
   if (resolved < 0) {
     log_msg(LOG_ERR, "cannot resolve unsettled reservations", "error=\"%s\"", err);
+    lease_stop();
     writer_stop();
     db_close(ctx.db);
     free(cfg);
@@ -363,6 +380,7 @@ out:
   free(workers);
   monitor_stop();
   writer_stop();
+  lease_stop();                 /* after the writer: every reservation of the name is settled */
   if (admin_fd >= 0) {
     close(admin_fd);
     unlink(ctx.cfg->admin_socket);

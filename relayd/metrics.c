@@ -18,6 +18,9 @@
 #include "worker.h"
 #include "writer.h"
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 struct metrics {
   struct MHD_Daemon *mhd;
   int fd;
@@ -147,6 +150,7 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     in_flight += atomic_load_explicit(&workers[i].ctr.in_flight, memory_order_relaxed);
   }
   uint64_t dropped = stats_merge(ws, nworkers, &merged, &a);
+  uint64_t overflow = stats_overflow(ws, nworkers);
   struct snapshot *s = snapshot_acquire(NULL);
   struct writer_stats wst;
   writer_get_stats(&wst);
@@ -180,6 +184,10 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
   family(&b, "relayd_events_dropped_total", "counter",
          "request events admin subscribers missed because a worker's ring was full");
   buf_appendf(&b, "relayd_events_dropped_total %llu\n", (unsigned long long)dropped);
+  family(&b, "relayd_stats_overflow_total", "counter",
+         "counts kept under model \"" STATS_OTHER "\" / channel \"\" because a worker's stats table was full "
+         "(" STRINGIFY(STATS_MAX_KEYS) " entries)");
+  buf_appendf(&b, "relayd_stats_overflow_total %llu\n", (unsigned long long)overflow);
 
   /* by model, channel and status */
   static const struct { const char *name, *help; } rfam[] = {

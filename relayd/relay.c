@@ -466,6 +466,9 @@ static void settle(struct request *r, const char *end_reason)
   ev.ts_ms = now_unix_ms();
   ev.channel_id = rec.channel_id;
   copy_str(ev.model, sizeof ev.model, r->rq.model);
+  /* only names the snapshot knows get their own stats series (stats.h: the tables are bounded) */
+  ev.model_known = strlen(r->rq.model) < sizeof ev.model &&
+                   (snapshot_price(r->snap, r->rq.model) || snapshot_route(r->snap, t->group, r->rq.model));
   copy_str(ev.token, sizeof ev.token, t->name);
   copy_str(ev.user, sizeof ev.user, t->user->username);
   ev.status = r->final_status;

@@ -53,14 +53,29 @@ double stats_quantile_ms(const uint32_t *hist, double q)
   return stats_bucket_upper_us(LAT_BUCKETS - 1) / 1000.0;
 }
 
+static struct stat_entry *entry_new(struct worker_stats *ws, const char *key)
+{
+  struct stat_entry *e = arena_alloc(&ws->arena, sizeof *e);
+  strmap_put(&ws->entries, arena_strdup(&ws->arena, key), e);
+  return e;
+}
+
+/* The entry of key, created while the table has room; past STATS_MAX_KEYS, the overflow entry of
+ * the key's kind instead (created beyond the bound: there are at most a handful). Under ws->lock. */
 static struct stat_entry *entry(struct worker_stats *ws, const char *key)
 {
   struct stat_entry *e = strmap_get(&ws->entries, key);
-  if (!e) {
-    e = arena_alloc(&ws->arena, sizeof *e);
-    strmap_put(&ws->entries, arena_strdup(&ws->arena, key), e);
-  }
-  return e;
+  if (e)
+    return e;
+  if (ws->entries.count < STATS_MAX_KEYS)
+    return entry_new(ws, key);
+  const char *spill = key[0] == 'm'   ? "m" STATS_OTHER
+                      : key[0] == 'r' ? "r" STATS_OTHER "\x1f" "0\x1f" "0"
+                      : key[0] == 'c' ? "c0"
+                                      : "x";   /* e and l keys are fixed names: never here */
+  ws->overflow++;
+  e = strmap_get(&ws->entries, spill);
+  return e ? e : entry_new(ws, spill);
 }
 
 static void add(struct stat_entry *e, const struct req_event *ev, bool error)
@@ -121,6 +136,17 @@ uint64_t stats_merge(struct worker_stats *const *ws, int n, struct strmap *out, 
   return dropped;
 }
 
+uint64_t stats_overflow(struct worker_stats *const *ws, int n)
+{
+  uint64_t total = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_mutex_lock(&ws[i]->lock);
+    total += ws[i]->overflow;
+    pthread_mutex_unlock(&ws[i]->lock);
+  }
+  return total;
+}
+
 void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us)
 {
   char ck[32];
@@ -155,10 +181,12 @@ void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
 
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error)
 {
-  char ck[32], mk[80], rk[128], ek[32];
+  char ck[32], mk[160], rk[224], ek[32];
+  const char *model = ev->model_known ? ev->model : STATS_OTHER;
+  int status = ev->status >= 100 && ev->status <= 599 ? ev->status : 0;
   snprintf(ck, sizeof ck, "c%lld", (long long)ev->channel_id);
-  snprintf(mk, sizeof mk, "m%s", ev->model);
-  snprintf(rk, sizeof rk, "r%s\x1f%lld\x1f%d", ev->model, (long long)ev->channel_id, ev->status);
+  snprintf(mk, sizeof mk, "m%s", model);
+  snprintf(rk, sizeof rk, "r%s\x1f%lld\x1f%d", model, (long long)ev->channel_id, status);
   snprintf(ek, sizeof ek, "e%s", ev->end_reason);
   pthread_mutex_lock(&ws->lock);
   if (ev->channel_id)

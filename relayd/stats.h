@@ -8,6 +8,13 @@
  * Entries are keyed by a kind letter: "c<channel id>", "m<model>", "r<model>\x1f<channel id>\x1f
  * <status>" (requests, tokens and quota by model, channel and status, for /metrics), "e<reason>"
  * (how streams ended), "l<scope>" (rate-limit rejections).
+ * Bounded (issue #18: client-chosen names must not grow the tables): a model name gets its own
+ * entries only when the request's snapshot knows it (req_event.model_known: priced, or routed for
+ * the key's group); any other name (an unknown or reasoning-suffixed one, "gpt-4o-thinking-517")
+ * counts under STATS_OTHER. A status outside 100..599 counts as 0. And each worker's table holds at
+ * most STATS_MAX_KEYS entries: past that, a new key's counts go to its kind's overflow entry
+ * ("mother", "rother\x1f0\x1f0", "c0") and stats_overflow() counts them, so memory and the /metrics
+ * and `stats` answers stay bounded whatever clients send.
  * Callers: relay.c (record, on settle), admin.c (collect, drain events), metrics.c (collect).
  * Never: allocates per request once a key has been seen; blocks a worker on anything slow.
  */
@@ -23,6 +30,8 @@
 
 #define LAT_BUCKETS 80          /* 50 us * 2^(i/4): up to about 52 s */
 #define EVENT_RING 512          /* a power of two */
+#define STATS_MAX_KEYS 1024     /* entries per worker before new keys fold into the overflow ones */
+#define STATS_OTHER "other"     /* the model label of names the snapshot does not know */
 
 struct stat_entry {
   int64_t in_flight;            /* channel entries: upstream transfers open now */
@@ -39,7 +48,9 @@ struct req_event {
   char request_id[40];
   int64_t ts_ms;
   int64_t channel_id;
-  char model[64];
+  char model[128];             /* MODEL_NAME_MAX: a known name is never cut */
+  bool model_known;             /* the snapshot knows model (priced or routed): it gets its own
+                                 * series; else it counts as STATS_OTHER (the event keeps the name) */
   char token[64];
   char user[64];
   int status;
@@ -57,6 +68,7 @@ struct worker_stats {
   _Atomic uint64_t ring_head;   /* written by the worker */
   _Atomic uint64_t ring_tail;   /* written by the admin thread */
   _Atomic uint64_t events_dropped;
+  uint64_t overflow;            /* records that went to an overflow entry (table full); under lock */
 };
 
 /* Admin subscribers exist: workers fill their rings only while this is non-zero. */
@@ -76,6 +88,8 @@ void stats_entry_add(struct stat_entry *dst, const struct stat_entry *src);
 /* Sums the entries of n workers' stats into out (keys and entries allocated from a; the caller
  * frees both). Takes each worker's lock in turn, briefly. Returns the events dropped. */
 uint64_t stats_merge(struct worker_stats *const *ws, int n, struct strmap *out, struct arena *a);
+/* Records counted in an overflow entry because a worker's table was full, all n workers. */
+uint64_t stats_overflow(struct worker_stats *const *ws, int n);
 
 /* Admin side: the bucket index of a duration, and its upper bound in microseconds. */
 int stats_bucket(int64_t us);

@@ -2453,6 +2453,8 @@ static bool stream_wait_due(const struct req *r)
   return r->fb_pending || stall_due(r) || (r->gap_pending && (r->st == SS_CONTENT || r->st == SS_A_DELTA || r->st == SS_R_DELTA));
 }
 
+static void hard_close(struct MHD_Connection *conn);
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
   (void)pos;
@@ -2482,6 +2484,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (r->cut) {
       if (n > 0) return (ssize_t)n;
+      if (!r->cut_armed) hard_close(r->conn);   /* the chunks sent so far, then EOF */
       if (!r->cut_armed) {
         /* libmicrohttpd 0.9.75 (epoll) leaves the connection open when END_WITH_ERROR is returned
          * on the write path; returned from the resume path it is closed at once. So bounce
@@ -2597,9 +2600,22 @@ static void record_request(struct req *r, const char *method, const char *url)
   record_line(sb_steal(&b, NULL));
 }
 
+/* Ends the TCP connection of conn now, whatever libmicrohttpd does next with it: FIN to the peer
+ * after the bytes already queued, and nothing more read. MHD still owns (and closes) the fd; its
+ * next read or write fails and it drops the connection. Used by hang_up and disconnect_after, so a
+ * client sees EOF at once instead of waiting for a timeout (issue #18). */
+static void hard_close(struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci && ci->connect_fd != MHD_INVALID_SOCKET) shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
 static enum MHD_Result answer(struct req *r)
 {
-  if (r->hang_up || r->b.hang_up) return MHD_NO; /* MHD closes the connection without a response */
+  if (r->hang_up || r->b.hang_up) { /* no response at all: close the connection */
+    hard_close(r->conn);
+    return MHD_NO;
+  }
   if (r->replay) return replay_answer(r);
   if (!r->stream) {
     char *body = r->resp;
