@@ -122,6 +122,7 @@ struct request {
   uint64_t attempt_t0_us;
   double attempt_ttfb_ms;              /* < 0 until the first byte of a 2xx answer */
   enum health_outcome stream_health;   /* the attempt's first error event (OUTCOME_OK: none yet) */
+  enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
   char stream_detail[160];             /* ... and what it said, for the disable reason */
 
   /* upstream attempt */
@@ -1332,6 +1333,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->attempt_ttfb_ms = -1;
   r->stream_health = OUTCOME_OK;
   r->stream_detail[0] = '\0';
+  r->attempt_outcome = OUTCOME_ABANDON;
   buf_reset(&r->resp);
   r->resp_scanned = 0;
   buf_reset(&r->errbody);
@@ -1483,7 +1485,10 @@ static bool retryable(const struct request *r, CURLcode res, long status)
     return false;
   if (res != CURLE_OK)
     return res != CURLE_WRITE_ERROR;
-  /* 401/402/403: the channel's key or account failed, not the client: another channel may serve */
+  /* 401/402/403 or another account error (Anthropic's no-credit 400, Gemini's API_KEY_INVALID
+   * 400): the channel's key or account failed, not the client: another channel may serve */
+  if (r->attempt_outcome == OUTCOME_ACCOUNT)
+    return true;
   return status == 429 || status == 401 || status == 402 || status == 403 || (status >= 500 && status != 504);
 }
 
@@ -1544,6 +1549,7 @@ static void report_attempt(struct request *r, CURLcode res)
     upstream_message(r, up, sizeof up);
     snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
   }
+  r->attempt_outcome = out;
   release_channel(r, out, detail);
 }
 

@@ -88,8 +88,8 @@ healthy() {
     [ "$(health "$c" breaker)" = closed ] || { echo "channel $c: breaker $(health "$c" breaker)" >&2; return 1; }
     [ "$(health "$c" consecutive_failures)" = 0 ] || { echo "channel $c: failures $(health "$c" consecutive_failures)" >&2; return 1; }
     [ "$(channel_status "$c")" = enabled ] || { echo "channel $c: stored status $(channel_status "$c")" >&2; return 1; }
+    [ "$(gwctl channel list --json | $JGET "[c[\"status\"] for c in d if c[\"name\"] == \"$c\"]")" = '["enabled"]' ] || return 1
   done
-  gwctl channel list --json | $JGET '[c["status"] for c in d]' | grep -vq 'auto-disabled'
 }
 
 # req CLIENT MODEL STREAM [EXTRA_JSON_FIELDS]: one request in the client's format (openai, claude,
@@ -181,9 +181,14 @@ no_key_anywhere() {
   mock_start oa
   mock_start an
   mock_start ge
+  mock_start an2
   channels oa an ge
+  gwctl channel edit an --priority 10 > /dev/null
+  printf 'sk-ant-second-0123456789\n' | gwctl channel add --name an2 --type anthropic \
+    --base-url "http://127.0.0.1:$(port an2)" --models claude-sonnet-4-0 > /dev/null
   KEY=$(gwctl token create --user alice --name t1 --quota 100000000)
   gwctl config set channel_disable_keywords 'upstream_wallet_empty, other_code' > /dev/null
+  gwctl config set retry_times 1 > /dev/null
   relayd_start
   # a client field named exactly like Anthropic's no-credit message, quoted back: not the account
   nocredit='Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.'
@@ -207,12 +212,17 @@ no_key_anywhere() {
   [ "$(health oa status)" != enabled ]
   wait_until 5 is auto-disabled channel_status oa
   gwctl channel show oa --json | $JGET 'd["status_reason"]' | grep -q 'HTTP 400'
-  # the real account answers: Anthropic's no-credit 400 (the whole message) ...
+  # the real account answers: Anthropic's no-credit 400 (the whole message): the request moves on
+  # to the next channel ...
+  [ "$(mock_requests an2 | grep -c '/v1/messages')" = 0 ]
   set_mock an '{"reject_field":null,"status":400,"raw":"{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.\"},\"request_id\":\"req_011CZv3Gh3BsUXoDLwCn4j5q\"}"}'
   req claude claude-sonnet-4-0 false
-  [ "$code" = 400 ]
-  error_format claude
+  [ "$code" = 200 ]
+  [ "$(echo "$body" | $JGET 'd["type"]')" = message ]
+  [ "$(mock_requests an2 | grep -c '/v1/messages')" = 1 ]
   wait_until 5 is auto-disabled channel_status an
+  gwctl channel show an --json | $JGET 'd["status_reason"]' | grep -q 'Your credit balance is too low'
+  healthy an2
   # ... Gemini's API_KEY_INVALID 400 (ErrorInfo reason), in the Gemini client's own format ...
   set_mock ge '{"status":400,"raw":"{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API key.\",\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"API_KEY_INVALID\",\"domain\":\"googleapis.com\",\"metadata\":{\"service\":\"generativelanguage.googleapis.com\"}}]}}"}'
   req gemini gemini-2.5-flash false
