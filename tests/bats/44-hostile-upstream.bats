@@ -413,3 +413,33 @@ no_key_anywhere() {
   [ "$(health ge consecutive_failures)" = 1 ]
   [ "$(channel_status ge)" = enabled ]
 }
+
+@test "Responses API streams: response.completed is a success, an error event a failure; the key in it is redacted" {
+  mock_start oa --chunks 2
+  channels oa
+  gwctl channel edit oa --models gpt-4o > /dev/null
+  gwctl config set breaker_failures 3 > /dev/null
+  KEY=$(gwctl token create --user alice --name t1 --quota 100000000)
+  relayd_start
+  local out="$BATS_TEST_TMPDIR/resp"
+  responses() {
+    code=$(curl -s -N -o "$out.body" -w '%{http_code}' "$RELAY_URL/v1/responses" -H "Authorization: Bearer $KEY" \
+      -H 'content-type: application/json' --data-binary '{"model":"gpt-4o","input":"hi","stream":true}')
+    body=$(cat "$out.body"); hdrs=
+  }
+  for i in 1 2 3 4 5; do
+    responses
+    [ "$code" = 200 ]
+    events | tail -n 1 | $JGET 'd["type"]' | grep -qx response.completed
+  done
+  healthy oa
+  set_mock oa '{"error_after":1,"echo_key":true}'
+  for i in 1 2 3; do
+    responses
+    [ "$code" = 200 ]
+    no_key_anywhere
+    events | grep '"type":"error"' | head -n 1 | $JGET 'd["message"]' | grep -q 'Incorrect API key provided: \[redacted\]'
+  done
+  [ "$(health oa breaker)" = open ]
+  [ "$(channel_status oa)" = enabled ]
+}
