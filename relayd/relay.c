@@ -122,8 +122,8 @@ struct request {
   uint64_t attempt_t0_us;
   double attempt_ttfb_ms;              /* < 0 until the first byte of a 2xx answer */
   enum health_outcome stream_health;   /* the attempt's first error event (OUTCOME_OK: none yet) */
-  enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
   char stream_detail[160];             /* ... and what it said, for the disable reason */
+  enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
 
   /* upstream attempt */
   CURL *easy;
