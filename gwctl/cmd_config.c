@@ -42,7 +42,8 @@ static const struct config_key config_keys[] = {
   { "channel_disable_failures", "0", 0, 100000,
     "failures in a row that disable a channel (0: never; the breaker still applies)", NULL },
   { "channel_disable_keywords", "", 0, 0,
-    "comma list of upstream error texts that mean an account error (besides the built-in ones)",
+    "comma list of upstream error codes/types that mean an account error (besides the built-in ones); "
+    "compared whole with the error's type, code, status and reason, never with its message",
     "" },
   { "channel_test_interval_s", "300", 0, 604800,
     "seconds between periodic channel tests; a passing test re-enables auto-disabled channels (0: off)",

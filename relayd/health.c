@@ -10,6 +10,8 @@
 #include <cjson/cJSON.h>
 
 #include "log.h"
+#include "secret.h"
+#include "sse.h"
 #include "snapshot.h"
 #include "util.h"
 #include "writer.h"
@@ -217,24 +219,30 @@ void health_release(const struct snap_channel *c, const struct snap_options *o, 
     atomic_store(&h->trial, 0);
 }
 
-/* One API's account-error markers (codes, types, message keywords). */
-static const char *const account_codes[] = {"invalid_api_key", "account_deactivated", "billing_not_active",
-                                            "API_KEY_INVALID", NULL};
-static const char *const account_types[] = {"insufficient_quota", "authentication_error", "permission_error",
-                                            "forbidden", "billing_error", NULL};
-static const char *const account_words[] = {"credit", "balance", "your access was terminated",
-                                            "organization has been disabled", "api key not valid",
-                                            "api key expired", "account has been deactivated", NULL};
-
-static bool contains_ci(const char *hay, const char *needle, size_t nlen)
-{
-  if (!nlen)
-    return false;
-  for (const char *p = hay; *p; p++)
-    if (strncasecmp(p, needle, nlen) == 0)
-      return true;
-  return false;
-}
+/* What marks an answer as about the channel's account rather than the request. Only identifiers
+ * the provider sets (error type, code, google.rpc status, ErrorInfo reason) are read: never the
+ * message's free text, which may quote the client's request ("Unrecognized request argument
+ * supplied: balance"). See doc/design.md, "Channel health". */
+static const char *const account_ids[] = {
+    /* OpenAI: 401 invalid_api_key, 429 insufficient_quota (type and code), account_deactivated,
+     * billing_not_active, invalid_organization, 403 unsupported_country_region_territory */
+    "invalid_api_key", "insufficient_quota", "account_deactivated", "billing_not_active",
+    "invalid_organization", "unsupported_country_region_territory",
+    /* Anthropic error types (401, 403, 402) */
+    "authentication_error", "permission_error", "billing_error",
+    /* Gemini (google.rpc): status and ErrorInfo reasons */
+    "UNAUTHENTICATED", "PERMISSION_DENIED", "API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
+    "SERVICE_DISABLED", "BILLING_DISABLED", "CONSUMER_SUSPENDED",
+    /* One API / New API upstreams */
+    "forbidden", NULL};
+/* Anthropic says "no credit" with a 400 invalid_request_error; recognised only as the whole message
+ * (a client's text can be quoted inside a message, never be all of one). */
+static const char *const account_messages[] = {
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or "
+    "purchase credits.",
+    "Your credit balance is too low to access the Claude API. Please go to Plans & Billing to upgrade or "
+    "purchase credits.",
+    "This organization has been disabled.", NULL};
 
 static bool in_list(const char *v, const char *const *list)
 {
@@ -244,41 +252,135 @@ static bool in_list(const char *v, const char *const *list)
   return false;
 }
 
+/* Is v one of the comma-separated keywords (whole, case-insensitive, spaces around trimmed)? */
+static bool is_keyword(const char *v, const char *keywords)
+{
+  size_t vl = v ? strlen(v) : 0;
+  while (vl && keywords && *keywords) {
+    size_t n = strcspn(keywords, ",");
+    const char *k = keywords;
+    size_t kl = n;
+    while (kl && *k == ' ')
+      k++, kl--;
+    while (kl && k[kl - 1] == ' ')
+      kl--;
+    if (kl == vl && strncasecmp(k, v, kl) == 0)
+      return true;
+    keywords += n;
+    if (*keywords == ',')
+      keywords++;
+  }
+  return false;
+}
+
+static bool is_account_id(const char *v, const char *keywords)
+{
+  return v && *v && (in_list(v, account_ids) || is_keyword(v, keywords));
+}
+
+/* The message without trailing white space equals one of account_messages? */
+static bool is_account_message(const char *m)
+{
+  if (!m)
+    return false;
+  size_t l = strlen(m);
+  while (l && (m[l - 1] == ' ' || m[l - 1] == '\n' || m[l - 1] == '\r' || m[l - 1] == '\t'))
+    l--;
+  for (const char *const *a = account_messages; *a; a++)
+    if (strlen(*a) == l && memcmp(*a, m, l) == 0)
+      return true;
+  return false;
+}
+
+/* The error object of an error body or event: {"error":{...}} (OpenAI, Anthropic, Gemini); a
+ * Responses API error event {"type":"error","code",...} is its own; response.failed carries
+ * response.error. NULL when j says nothing of an error. */
+static const cJSON *error_object(const cJSON *j)
+{
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+  if (cJSON_IsObject(e))
+    return e;
+  const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "type"));
+  if (type && strcmp(type, "error") == 0)
+    return j;
+  if (type && strcmp(type, "response.failed") == 0) {
+    e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "response"), "error");
+    return cJSON_IsObject(e) ? e : j;
+  }
+  return NULL;
+}
+
+/* Does error object e name an account error by its identifiers (or the whole Anthropic message)? */
+static bool says_account(const cJSON *e, const char *keywords)
+{
+  const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+  const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+  const char *gstatus = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "status"));
+  if (is_account_id(type, keywords) || is_account_id(code, keywords) || is_account_id(gstatus, keywords))
+    return true;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(e, "details"))
+  if (is_account_id(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "reason")), keywords))
+    return true;
+  return is_account_message(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message")));
+}
+
 enum health_outcome health_classify(long status, const char *body, size_t len, const char *keywords)
 {
   if (status >= 200 && status < 300)
     return OUTCOME_OK;
   if (status == 401 || status == 402 || status == 403)
-    return OUTCOME_ACCOUNT;
+    return OUTCOME_ACCOUNT;       /* authentication, payment, permission: the channel's key */
+  cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+  bool account = status != 0 && says_account(cJSON_GetObjectItemCaseSensitive(j, "error"), keywords);
+  cJSON_Delete(j);
+  if (account)
+    return OUTCOME_ACCOUNT;       /* e.g. 429 insufficient_quota, 400 API_KEY_INVALID */
   if (status == 0 || status == 408 || status == 429 || status >= 500)
     return OUTCOME_FAIL;
-  /* another 4xx: an account error only when the body says so */
-  enum health_outcome out = OUTCOME_CLIENT;
-  cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-  const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
-  const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
-  const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
-  /* google.rpc errors carry the reason in details[].reason */
-  const cJSON *d, *details = cJSON_GetObjectItemCaseSensitive(e, "details");
-  cJSON_ArrayForEach(d, details)
-  if (in_list(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "reason")), account_codes))
-    out = OUTCOME_ACCOUNT;
-  if (in_list(code, account_codes) || in_list(type, account_types))
-    out = OUTCOME_ACCOUNT;
-  for (const char *const *w = account_words; msg && out != OUTCOME_ACCOUNT && *w; w++)
-    if (contains_ci(msg, *w, strlen(*w)))
+  return OUTCOME_CLIENT;          /* another 4xx: the request's fault; the channel answered */
+}
+
+enum health_outcome health_stream_event(const char *ev, size_t evlen, const char *keywords, char *detail,
+                                        size_t dn)
+{
+  const char *data, *name;
+  size_t dlen, nlen;
+  if (sse_event_data(ev, evlen, &data, &dlen) < 0)
+    return OUTCOME_OK;
+  bool named = sse_event_field(ev, evlen, "event", &name, &nlen) == 0 &&
+               ((nlen == 5 && memcmp(name, "error", 5) == 0) || (nlen == 15 && memcmp(name, "response.failed", 15) == 0));
+  /* only what may be an error is parsed: a quoted "error" key (inside a string its quotes would be
+   * escaped) or an event named so */
+  if (!named && !memmem(data, dlen, "\"error\"", 7) && !memmem(data, dlen, "\"response.failed\"", 17))
+    return OUTCOME_OK;
+  cJSON *j = cJSON_ParseWithLength(data, dlen);
+  const cJSON *e = error_object(j);
+  enum health_outcome out = OUTCOME_OK;
+  if (e || (named && j)) {
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+    const char *gstatus = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "status"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+    if (e && says_account(e, keywords))
       out = OUTCOME_ACCOUNT;
-  while (msg && out != OUTCOME_ACCOUNT && keywords && *keywords) {
-    size_t n = strcspn(keywords, ",");
-    while (n && keywords[0] == ' ')
-      keywords++, n--;
-    if (contains_ci(msg, keywords, n))
-      out = OUTCOME_ACCOUNT;
-    keywords += n;
-    if (*keywords == ',')
-      keywords++;
+    else if ((type && strcmp(type, "invalid_request_error") == 0) || (gstatus && strcmp(gstatus, "INVALID_ARGUMENT") == 0))
+      out = OUTCOME_CLIENT;       /* the request's fault, told late */
+    else
+      out = OUTCOME_FAIL;         /* overloaded, api_error, INTERNAL, server_error, ... */
+    if (detail && dn)
+      snprintf(detail, dn, "error event in the stream: %s: %.100s",
+               code && *code ? code : type && strcmp(type, "error") != 0 ? type : gstatus ? gstatus : "error",
+               msg ? msg : "");
   }
   cJSON_Delete(j);
   return out;
+}
+
+size_t health_redact(char *text, size_t len, const char *key)
+{
+  size_t kl = key ? strlen(key) : 0;
+  if (!text || kl < 4 || len < kl || !memmem(text, len, key, kl))
+    return len;
+  return secret_redact(text, len, key);
 }

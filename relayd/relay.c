@@ -123,6 +123,9 @@ struct request {
   bool held_trial;
   uint64_t attempt_t0_us;
   double attempt_ttfb_ms;              /* < 0 until the first byte of a 2xx answer */
+  enum health_outcome stream_health;   /* the attempt's first error event (OUTCOME_OK: none yet) */
+  char stream_detail[160];             /* ... and what it said, for the disable reason */
+  enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
 
   /* upstream attempt */
   CURL *easy;
@@ -1131,8 +1134,15 @@ static void native_event(struct request *r, const char *ev, size_t evlen)
 
 /* One whole event from the upstream: an anthropic or gemini channel's is first turned into OpenAI
  * chunks. */
-static void upstream_event(struct request *r, const char *ev, size_t evlen)
+static void upstream_event(struct request *r, char *ev, size_t evlen)
 {
+  /* the single point every upstream event passes (native, OpenAI, or converted after): the key is
+   * redacted from it before any of it can reach the client, and an error event is noted for the
+   * channel's health */
+  evlen = health_redact(ev, evlen, r->channel->key);
+  if (r->stream_health == OUTCOME_OK)
+    r->stream_health = health_stream_event(ev, evlen, r->snap->opt.disable_keywords, r->stream_detail,
+                                           sizeof r->stream_detail);
   if (r->native_attempt) {
     native_event(r, ev, evlen);
     return;
@@ -1374,6 +1384,9 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->fault = NULL;
   r->attempt_t0_us = now_us_mono();
   r->attempt_ttfb_ms = -1;
+  r->stream_health = OUTCOME_OK;
+  r->stream_detail[0] = '\0';
+  r->attempt_outcome = OUTCOME_ABANDON;
   buf_reset(&r->resp);
   r->resp_scanned = 0;
   buf_reset(&r->errbody);
@@ -1502,6 +1515,10 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   /* connect (name resolution included) is curl's timeout; first byte, idle and total are
    * relay_tick's, so each can say which limit ended the call */
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg->connect_timeout_ms);
+  /* ask for no compression ("Accept-Encoding: identity") but decode an answer compressed anyway
+   * (gzip, deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding;
+   * an encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
   if (r->rq.stream)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
   atomic_fetch_add_explicit(&w->ctr.relayed_total, 1, memory_order_relaxed);
@@ -1521,11 +1538,42 @@ static bool retryable(const struct request *r, CURLcode res, long status)
     return false;
   if (res != CURLE_OK)
     return res != CURLE_WRITE_ERROR;
-  /* 401/402/403: the channel's key or account failed, not the client: another channel may serve */
+  /* 401/402/403 or another account error (Anthropic's no-credit 400, Gemini's API_KEY_INVALID
+   * 400): the channel's key or account failed, not the client: another channel may serve */
+  if (r->attempt_outcome == OUTCOME_ACCOUNT)
+    return true;
   return status == 429 || status == 401 || status == 402 || status == 403 || (status >= 500 && status != 504);
 }
 
 static void upstream_message(struct request *r, char *out, size_t n);
+
+/* The channel's side of a stream that started (2xx): its first error event says what it was;
+ * otherwise it succeeded when its format's own end came: message_stop (Anthropic, native or
+ * converted), a finishReason (Gemini), [DONE] (OpenAI), response.completed (Responses API). */
+static enum health_outcome stream_outcome(const struct request *r, char *detail, size_t n)
+{
+  if (r->stream_health != OUTCOME_OK) {
+    snprintf(detail, n, "%s", r->stream_detail);
+    return r->stream_health;
+  }
+  bool ended;
+  const char *want;
+  if (r->native_attempt) {
+    ended = r->native_done && !r->native_error;
+    want = speaks_claude(r) ? "message_stop" : "finishReason";
+  } else if (r->channel->api == UPSTREAM_ANTHROPIC) {
+    ended = r->claude_in.finished && !r->claude_in.failed;
+    want = "message_stop";
+  } else if (r->channel->api == UPSTREAM_GEMINI) {
+    ended = r->gemini_in.finish_reason && !r->gemini_in.failed;
+    want = "finishReason";
+  } else {
+    ended = r->saw_done && !r->saw_error_event;
+    want = r->def->media ? "response.completed" : "[DONE]";
+  }
+  snprintf(detail, n, "the stream ended early (no %s)", want);
+  return ended ? OUTCOME_OK : OUTCOME_FAIL;
+}
 
 /* The channel's side of an ended attempt: its outcome for health, with a short description. */
 static void report_attempt(struct request *r, CURLcode res)
@@ -1544,8 +1592,7 @@ static void report_attempt(struct request *r, CURLcode res)
     out = res == CURLE_WRITE_ERROR ? OUTCOME_ABANDON : OUTCOME_FAIL;
     snprintf(detail, sizeof detail, "%s", curl_easy_strerror(res));
   } else if (r->committed) {
-    out = r->saw_done || r->channel->api == UPSTREAM_GEMINI ? OUTCOME_OK : OUTCOME_FAIL;
-    snprintf(detail, sizeof detail, "the stream ended early");
+    out = stream_outcome(r, detail, sizeof detail);
   } else {
     if (r->errbody.data) {   /* the reason is stored and logged: an echoed key must not be in it */
       r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
@@ -1555,6 +1602,7 @@ static void report_attempt(struct request *r, CURLcode res)
     upstream_message(r, up, sizeof up);
     snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
   }
+  r->attempt_outcome = out;
   release_channel(r, out, detail);
 }
 
@@ -1866,6 +1914,10 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     r->status_known = r->up_status != 0;
   }
   report_attempt(r, res);
+  if (!r->committed && r->resp.data) {   /* a whole answer that may quote the key: never passed on */
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->channel->key);
+    r->resp.data[r->resp.len] = '\0';
+  }
   r->retry_after[0] = '\0';
   struct curl_header *h;
   if (r->easy && (r->up_status == 429 || r->up_status == 503) &&

@@ -150,7 +150,8 @@ struct snap_options {
   int64_t breaker_open_s;
   bool auto_disable;                  /* channel_auto_disable: health may disable channels */
   int64_t disable_failures;           /* failures in a row that disable a channel, 0 = never */
-  const char *disable_keywords;       /* comma list: upstream messages that mean an account error */
+  const char *disable_keywords;       /* comma list: upstream error identifiers (type, code, status,
+                                       * reason; never the message) that mean an account error */
   int64_t test_interval_s;            /* periodic channel tests, 0 = off */
   bool test_all;                      /* test enabled channels too, not only auto-disabled ones */
   int64_t test_timeout_s;

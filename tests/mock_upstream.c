@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -227,6 +228,9 @@ struct behaviour {
   long huge_event;        /* stream: first send one content event of this many bytes; 0 off */
   long drip_ms;           /* stream: send the stream one byte at a time, this far apart */
   const cJSON *replay;    /* {"file",...}: answer any endpoint with a file's bytes (borrowed, like headers) */
+  bool gzip;              /* the answer's body gzip-compressed (Content-Encoding: gzip), asked or not */
+  const char *raw;        /* the answer's body exactly this (status from status; borrowed) */
+  const char *reject_field;  /* a request naming this top-level field gets the API's 400 (borrowed) */
 };
 
 static struct {
@@ -572,6 +576,7 @@ struct req {
   cJSON *doc;   /* parsed body (may be NULL) */
   cJSON *xmock; /* parsed X-Mock header (may be NULL) */
   cJSON *xmock_headers_copy; /* the default headers, copied (may be NULL) */
+  char *raw_copy, *reject_copy; /* the default raw / reject_field, copied (may be NULL) */
   struct behaviour b;
 
   /* the prepared answer */
@@ -636,6 +641,8 @@ static void req_free(struct req *r)
   cJSON_Delete(r->replay_copy);
   free(r->rp_body);
   free(r->rp_ctype);
+  free(r->raw_copy);
+  free(r->reject_copy);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
@@ -894,6 +901,14 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       bool *dst = k[0] == 'h' ? &b->hang_up : &b->malformed;
       if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
       else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
+    } else if (strcmp(k, "gzip") == 0) {
+      if (cJSON_IsBool(it)) b->gzip = cJSON_IsTrue(it);
+      else ok = false, snprintf(err, errlen, "mock.gzip must be a boolean");
+    } else if (strcmp(k, "raw") == 0 || strcmp(k, "reject_field") == 0) {
+      const char **dst = k[0] == 'r' && k[1] == 'a' ? &b->raw : &b->reject_field;
+      if (cJSON_IsNull(it)) *dst = NULL;
+      else if (cJSON_IsString(it)) *dst = it->valuestring;
+      else ok = false, snprintf(err, errlen, "mock.%s must be a string or null", k);
     } else if (strcmp(k, "headers") == 0) {
       if (!cJSON_IsObject(it)) {
         snprintf(err, errlen, "mock.headers must be an object of strings");
@@ -2053,6 +2068,47 @@ static void prepare_media(struct req *r, const char *url)
   }
 }
 
+/* The key the request came with (Bearer stripped), or NULL. */
+static const char *received_key(struct req *r)
+{
+  const char *k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "authorization");
+  if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
+  if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-goog-api-key");
+  if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
+  if (!k) k = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key");
+  if (k && strncmp(k, "Bearer ", 7) == 0) k += 7;
+  return k;
+}
+
+/* reject_field: the 400 each real API gives a request with an unknown top-level field, quoting
+ * its name (OpenAI "Unrecognized request argument supplied: F", Anthropic "F: Extra inputs are not
+ * permitted", Gemini "Invalid JSON payload received. Unknown name \"F\": Cannot find field."). */
+static void reject_field(struct req *r, const char *field)
+{
+  struct sbuf m = {0};
+  free(r->resp);
+  r->status = 400;
+  r->stream = false;
+  if (r->dialect == DL_GEMINI) {
+    sb_printf(&m, "Invalid JSON payload received. Unknown name \"%s\": Cannot find field.", field);
+    struct sbuf b = {0};
+    sb_puts(&b, "{\"error\":{\"code\":400,\"message\":");
+    sb_json_str(&b, m.p);
+    sb_puts(&b, ",\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis.com/"
+                "google.rpc.BadRequest\",\"fieldViolations\":[{\"description\":");
+    sb_json_str(&b, m.p);
+    sb_puts(&b, "}]}]}}\n");
+    r->resp = sb_steal(&b, &r->resp_len);
+  } else if (r->dialect == DL_ANTHROPIC) {
+    sb_printf(&m, "%s: Extra inputs are not permitted", field);
+    r->resp = error_json_d(r->dialect, 400, m.p, NULL, NULL, &r->resp_len);
+  } else {
+    sb_printf(&m, "Unrecognized request argument supplied: %s", field);
+    r->resp = error_json_d(r->dialect, 400, m.p, "invalid_request_error", NULL, &r->resp_len);
+  }
+  sb_free(&m);
+}
+
 static void prepare(struct req *r, const char *url)
 {
   char err[640];
@@ -2062,6 +2118,8 @@ static void prepare(struct req *r, const char *url)
     r->b.headers = r->xmock_headers_copy = cJSON_Duplicate(r->b.headers, 1);
   if (r->b.replay) /* likewise */
     r->b.replay = r->replay_copy = cJSON_Duplicate(r->b.replay, 1);
+  if (r->b.raw) r->b.raw = r->raw_copy = xstrdup(r->b.raw);
+  if (r->b.reject_field) r->b.reject_field = r->reject_copy = xstrdup(r->b.reject_field);
   pthread_mutex_unlock(&defaults_mu);
   if (r->too_large) {
     set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
@@ -2127,15 +2185,24 @@ static void prepare(struct req *r, const char *url)
     return;
   }
   if (!check_keys(r)) return;
+  if (r->b.raw) {
+    free(r->resp);
+    r->status = r->b.status;
+    r->stream = false;
+    r->resp = xstrdup(r->b.raw);
+    r->resp_len = strlen(r->resp);
+    bool streamed = r->route == RT_GEM_STREAM || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"));
+    r->ctype = streamed && r->status == 200 ? "text/event-stream" : NULL;
+    return;
+  }
+  if (r->b.reject_field && cJSON_GetObjectItemCaseSensitive(r->doc, r->b.reject_field)) {
+    reject_field(r, r->b.reject_field);
+    return;
+  }
   if (r->b.status != 200) {
     snprintf(err, sizeof err, "mock error %d", r->b.status);
     if (r->b.echo_key) {   /* like OpenAI's "Incorrect API key provided: sk-..." */
-      const char *k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "authorization");
-      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
-      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-goog-api-key");
-      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
-      if (!k) k = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key");
-      if (k && strncmp(k, "Bearer ", 7) == 0) k += 7;
+      const char *k = received_key(r);
       snprintf(err, sizeof err, "mock error %d: Incorrect API key provided: %.300s", r->b.status,
                k ? k : "(none)");
     }
@@ -2238,6 +2305,30 @@ __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, co
 /* The in-band stream error of dialect d (error_after). */
 static void ev_stream_error(struct req *r)
 {
+  if (r->b.echo_key) {     /* the message quotes the key received (echo_key) */
+    const char *k = received_key(r);
+    struct sbuf m = {0};
+    sb_printf(&m, "mock stream error: Incorrect API key provided: %.300s", k ? k : "(none)");
+    if (r->route == RT_RESPONSES) {
+      sb_puts(&r->ev, "event: error\ndata: {\"type\":\"error\",\"code\":\"mock_stream_error\",\"message\":");
+      sb_json_str(&r->ev, m.p);
+      sb_printf(&r->ev, ",\"param\":null,\"sequence_number\":%ld}\n\n", r->seq++);
+    } else if (r->dialect == DL_ANTHROPIC) {
+      sb_puts(&r->ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":");
+      sb_json_str(&r->ev, m.p);
+      sb_puts(&r->ev, "}}\n\n");
+    } else if (r->dialect == DL_GEMINI) {
+      sb_puts(&r->ev, "data: {\"error\":{\"code\":500,\"message\":");
+      sb_json_str(&r->ev, m.p);
+      sb_puts(&r->ev, ",\"status\":\"INTERNAL\"}}\r\n\r\n");
+    } else {
+      sb_puts(&r->ev, "data: {\"error\":{\"message\":");
+      sb_json_str(&r->ev, m.p);
+      sb_puts(&r->ev, ",\"type\":\"mock_error\",\"param\":null,\"code\":\"mock_stream_error\"}}\n\n");
+    }
+    sb_free(&m);
+    return;
+  }
   if (r->route == RT_RESPONSES)
     sb_printf(&r->ev, "event: error\ndata: {\"type\":\"error\",\"code\":\"mock_stream_error\",\"message\":"
                       "\"mock stream error\",\"param\":null,\"sequence_number\":%ld}\n\n", r->seq++);
@@ -2610,6 +2701,58 @@ static void hard_close(struct MHD_Connection *conn)
   if (ci && ci->connect_fd != MHD_INVALID_SOCKET) shutdown(ci->connect_fd, SHUT_RDWR);
 }
 
+/* gzip (RFC 1952) of p[0..n) into a malloc'd buffer; NULL on failure. */
+static char *gzip_buf(const char *p, size_t n, size_t *outlen)
+{
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+  size_t cap = deflateBound(&z, (uLong)n) + 32;
+  char *out = xrealloc(NULL, cap);
+  z.next_in = (Bytef *)p;
+  z.avail_in = (uInt)n;
+  z.next_out = (Bytef *)out;
+  z.avail_out = (uInt)cap;
+  int rc = deflate(&z, Z_FINISH);
+  *outlen = cap - z.avail_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* mock.gzip: the whole answer compressed, sent with Content-Encoding: gzip whatever the request's
+ * Accept-Encoding said (a stream is rendered whole first, without its waits). */
+static enum MHD_Result answer_gzip(struct req *r)
+{
+  const char *ctype = r->ctype ? r->ctype : "application/json";
+  char *plain = r->resp;
+  size_t plain_len = r->resp_len;
+  r->resp = NULL;
+  if (r->stream) {
+    while (!r->ended && !r->cut) stream_next(r);
+    plain = sb_steal(&r->ev, &plain_len);
+    ctype = "text/event-stream";
+  }
+  size_t zlen = 0;
+  char *z = gzip_buf(plain ? plain : "", plain ? plain_len : 0, &zlen);
+  free(plain);
+  if (!z) return MHD_NO;
+  struct MHD_Response *resp = MHD_create_response_from_buffer(zlen, z, MHD_RESPMEM_MUST_FREE);
+  if (!resp) {
+    free(z);
+    return MHD_NO;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+  add_extra_headers(resp, r->b.headers);
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
 static enum MHD_Result answer(struct req *r)
 {
   if (r->hang_up || r->b.hang_up) { /* no response at all: close the connection */
@@ -2617,6 +2760,7 @@ static enum MHD_Result answer(struct req *r)
     return MHD_NO;
   }
   if (r->replay) return replay_answer(r);
+  if (r->b.gzip) return answer_gzip(r);
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
@@ -2781,6 +2925,13 @@ static void usage(FILE *f)
       "                                            chunk_gap_ms between pieces. stop_after_bytes N: close the\n"
       "                                            connection after N bytes with no end of body (no final\n"
       "                                            chunk), even when N >= the file size. null: replay off\n"
+      "                        gzip                true: the body gzip-compressed (Content-Encoding: gzip),\n"
+      "                                            asked for or not (a stream is rendered whole first)\n"
+      "                        raw                 STRING: the answer's body is exactly this (status from\n"
+      "                                            status, default 200; SSE type for a stream request)\n"
+      "                        reject_field        NAME: a request with top-level field NAME gets the API's\n"
+      "                                            real 400 for an unknown field, quoting NAME\n"
+      "                        (echo_key also makes the in-band error_after event quote the key)\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
       "  POST /__mock/defaults {mock keys}: the defaults become the startup flags plus these keys.\n"

@@ -1,5 +1,6 @@
 /* Unit tests of relayd/limits.c (token buckets shared by threads, settle, undo, headers' views,
- * duration format) and health_classify (which upstream answers are account errors). */
+ * duration format) and health_classify / health_stream_event (which upstream answers are account
+ * errors, which stream events are errors) and health_redact. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -140,10 +141,54 @@ static void test_classify(void)
   const char *b3 = "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API key.\","
                    "\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"reason\":\"API_KEY_INVALID\"}]}}";
   CHECK(health_classify(400, b3, strlen(b3), NULL) == OUTCOME_ACCOUNT, "Gemini's bad key (400 API_KEY_INVALID)");
-  const char *b4 = "{\"error\":{\"message\":\"Your plan was Suspended by ops\"}}";
+  const char *b4 = "{\"error\":{\"message\":\"Your plan was Suspended by ops\",\"code\":\"Plan_Suspended\"}}";
   CHECK(health_classify(400, b4, strlen(b4), NULL) == OUTCOME_CLIENT, "no keyword: a client error");
-  CHECK(health_classify(400, b4, strlen(b4), "quota gone, suspended by ops") == OUTCOME_ACCOUNT,
-        "a configured keyword (case-insensitive)");
+  CHECK(health_classify(400, b4, strlen(b4), "quota gone, plan_suspended ") == OUTCOME_ACCOUNT,
+        "a configured keyword names the code (whole, case-insensitive)");
+  CHECK(health_classify(400, b4, strlen(b4), "suspended by ops, plan") == OUTCOME_CLIENT,
+        "a keyword never matches the message, nor a part of the code");
+  /* issue #18: a client's words quoted back never disable a channel */
+  const char *b5 = "{\"error\":{\"message\":\"Unrecognized request argument supplied: balance\","
+                   "\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
+  CHECK(health_classify(400, b5, strlen(b5), "balance,credit") == OUTCOME_CLIENT, "an echoed field: a client error");
+  const char *b6 = "{\"error\":{\"message\":\"You exceeded your current quota, please check your plan and billing "
+                   "details.\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}";
+  CHECK(health_classify(429, b6, strlen(b6), NULL) == OUTCOME_ACCOUNT, "429 insufficient_quota is the account");
+  const char *b7 = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit "
+                   "balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase "
+                   "credits.\"}}";
+  CHECK(health_classify(400, b7, strlen(b7), NULL) == OUTCOME_ACCOUNT, "Anthropic's no-credit 400");
+  const char *b8 = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit "
+                   "balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase "
+                   "credits.: Extra inputs are not permitted\"}}";
+  CHECK(health_classify(400, b8, strlen(b8), NULL) == OUTCOME_CLIENT, "a field named like it, quoted: a client error");
+  const char *b9 = "{\"error\":\"credit balance API_KEY_INVALID\"}";
+  CHECK(health_classify(400, b9, strlen(b9), NULL) == OUTCOME_CLIENT, "error as a string: a client error");
+  CHECK(health_classify(400, "not json", 8, NULL) == OUTCOME_CLIENT, "not JSON: a client error");
+
+  /* in-stream events */
+  char d[160];
+  const char *e1 = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                   "\"message\":\"Overloaded\"}}\n\n";
+  CHECK(health_stream_event(e1, strlen(e1), NULL, d, sizeof d) == OUTCOME_FAIL, "Anthropic overloaded event");
+  CHECK(strstr(d, "overloaded_error: Overloaded") != NULL, "its detail");
+  const char *e2 = "data: {\"choices\":[{\"delta\":{\"content\":\"\\\"error\\\": balance\"}}]}\n\n";
+  CHECK(health_stream_event(e2, strlen(e2), NULL, d, sizeof d) == OUTCOME_OK, "content quoting \"error\"");
+  const char *e3 = "data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\r\n\r\n";
+  CHECK(health_stream_event(e3, strlen(e3), NULL, d, sizeof d) == OUTCOME_FAIL, "Gemini error frame");
+  const char *e4 = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"error\":"
+                   "{\"code\":\"insufficient_quota\",\"message\":\"q\"}}}\n\n";
+  CHECK(health_stream_event(e4, strlen(e4), NULL, d, sizeof d) == OUTCOME_ACCOUNT, "Responses failed: quota");
+  const char *e5 = "data: {\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}\n\n";
+  CHECK(health_stream_event(e5, strlen(e5), NULL, d, sizeof d) == OUTCOME_CLIENT, "a client's error, told late");
+  const char *e6 = "data: [DONE]\n\n";
+  CHECK(health_stream_event(e6, strlen(e6), NULL, d, sizeof d) == OUTCOME_OK, "[DONE]");
+
+  char t[] = "key sk-abcdef012345 rejected; sk-abcdef012345";
+  size_t n = health_redact(t, strlen(t), "sk-abcdef012345");
+  t[n] = '\0';
+  CHECK(strcmp(t, "key [redacted] rejected; [redacted]") == 0, "redacted");
+  CHECK(health_redact(t, n, "sk-absent-key") == n, "nothing to redact");
 }
 
 int main(void)
