@@ -882,6 +882,8 @@ bool media_responses_event(const char *data, size_t dlen, struct media_result *r
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   const char *t = cJSON_IsString(type) && strncmp(type->valuestring, "response.", 9) == 0 ? type->valuestring + 9 : "";
   bool last = strcmp(t, "completed") == 0 || strcmp(t, "incomplete") == 0 || strcmp(t, "failed") == 0;
+  if (cJSON_IsString(type) && strcmp(type->valuestring, "error") == 0)
+    res->error_event = true;
   if (strcmp(t, "output_text.delta") == 0 || strcmp(t, "reasoning_summary_text.delta") == 0 ||
       strcmp(t, "function_call_arguments.delta") == 0) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");

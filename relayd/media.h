@@ -63,6 +63,7 @@ struct media_result {
   bool has_search;
   int64_t search_units;            /* Cohere meta.billed_units.search_units */
   size_t text_chars;               /* output text seen (transcripts, Responses text deltas) */
+  bool error_event;                /* a Responses stream carried its own "error" event */
 };
 
 /* Parses and validates a client request of kind k. JSON kinds: *root gets the parsed body (caller

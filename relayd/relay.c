@@ -1025,6 +1025,7 @@ static void stream_event(struct request *r, const char *ev, size_t evlen)
     /* a Responses API stream: named events, relayed as they come; the last carries the usage */
     if (sse_event_data(ev, evlen, &data, &dlen) == 0 && media_responses_event(data, dlen, &r->mres))
       r->saw_done = true;
+    r->saw_error_event |= r->mres.error_event;    /* relay adds no error event of its own after it */
     if (buf_append(&r->out, ev, evlen) < 0)
       log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
     return;

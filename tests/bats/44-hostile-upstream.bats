@@ -439,6 +439,8 @@ no_key_anywhere() {
     [ "$code" = 200 ]
     no_key_anywhere
     events | grep '"type":"error"' | head -n 1 | $JGET 'd["message"]' | grep -q 'Incorrect API key provided: \[redacted\]'
+    # the upstream's own error event, and no "ended early" event of relay's after it
+    [ "$(printf '%s\n' "$body" | grep -c '^event: error')" = 1 ]
   done
   [ "$(health oa breaker)" = open ]
   [ "$(channel_status oa)" = enabled ]
