@@ -178,6 +178,15 @@ replay_mock() {
   mock_start up --mock "{\"replay\":{\"file\":\"$1\",\"content_type\":\"$2\",\"chunk_bytes\":97}}"
 }
 
+# anthropic_replay FILE: an anthropic channel answering every request with FILE, relayd, $KEY (t1)
+anthropic_replay() {
+  replay_mock "$1" application/json
+  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  relayd_start
+}
+
 charged_row() {
   wait_until "$(_relay_scale 10)" sql_is 1 'SELECT count(*) FROM logs WHERE type IN (2,5)'
   sql "SELECT prompt_tokens, completion_tokens, quota, usage_source FROM logs WHERE type IN (2,5)"
@@ -261,11 +270,7 @@ PY
 
 @test "Anthropic cache writes: 1.25x for the 5-minute cache, 2x for the 1-hour cache, native and converted" {
   cache_usage_message "$BATS_TEST_TMPDIR/cache.json"
-  replay_mock "$BATS_TEST_TMPDIR/cache.json" application/json
-  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
-  gwctl user add alice --quota 100000000
-  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
-  relayd_start
+  anthropic_replay "$BATS_TEST_TMPDIR/cache.json"
   # a prompt as long as the 2532 tokens the usage reports (the bound of a request is its bytes)
   python3 -c 'import json; print(json.dumps({"model": "claude-sonnet-4-0", "max_tokens": 100, "messages": [{"role": "user", "content": "word " * 2600}]}))' \
     > "$BATS_TEST_TMPDIR/req.json"
@@ -309,11 +314,7 @@ PY
 
 @test "recorded Anthropic message with cache reads and writes is billed at the cache ratios" {
   need_recorded anthropic-message-cache.json
-  replay_mock "$RECORDED/anthropic-message-cache.json" application/json
-  printf 'sk-ant\n' | gwctl channel add --name a1 --type anthropic --base-url "$MOCK_UP_URL" --models claude-sonnet-4-0
-  gwctl user add alice --quota 100000000
-  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
-  relayd_start
+  anthropic_replay "$RECORDED/anthropic-message-cache.json"
   python3 -c 'import json; print(json.dumps({"model": "claude-sonnet-4-0", "max_tokens": 100, "messages": [{"role": "user", "content": "word " * 1600}]}))' \
     > "$BATS_TEST_TMPDIR/req.json"
   post /v1/chat/completions "@$BATS_TEST_TMPDIR/req.json"
