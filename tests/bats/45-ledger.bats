@@ -71,7 +71,7 @@ books() {
   relayd_start --shutdown-grace-s 2 --node-name ledger
 
   # 1: load with reloads, user top-ups and token quota edits from an admin thread
-  ledger load "$STATE" --port "$RELAY_PORT" --count $((total * 45 / 100)) --phase load1 --admin
+  ledger load "$STATE" --port "$RELAY_PORT" --count $((total * 45 / 100)) --phase load1 --admin --seconds 4
 
   # 2: SIGTERM with streams in flight: the drain answers 503, interrupts the streams after the
   # grace and settles them; relayd must exit 0. Then balances are set while it is down.
@@ -94,7 +94,7 @@ books() {
   # 4: the rest of the requests, admin changes again; then a clean stop commits everything
   done_so_far=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$STATE")
   ledger load "$STATE" --port "$RELAY_PORT" --count $(( total > done_so_far ? total - done_so_far : 1 )) \
-    --phase load2 --admin
+    --phase load2 --admin --seconds 4
   relayd_stop
   cat "$BATS_TEST_TMPDIR/driver.log" >&2
 

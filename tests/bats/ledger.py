@@ -8,11 +8,13 @@ steps; the bats file starts and stops relayd (SIGTERM drain, kill -9) between th
 
 Subcommands (the environment carries RELAY_BIN, RELAY_DB, RELAY_SOCKET as helpers.bash sets them):
   setup STATE --seed S --mock URL1,URL2      provision; write STATE
-  load STATE --port P --count N [--phase NAME] [--admin] [--ready FILE --streams K --stop FILE]
-      N requests from 8 threads (mixed: see KINDS). --admin: reloads, user top-ups and token
-      quota edits from a ninth thread while the load runs. --ready/--stop: K long streams are kept
-      open; FILE --ready is written once they stream and 300 requests are done; the load then runs
-      until relayd is gone and the --stop file exists (the drain and kill -9 steps).
+  load STATE --port P --count N [--phase NAME] [--admin] [--seconds S]
+            [--ready FILE --streams K --stop FILE]
+      N requests from 8 threads (mixed: see KINDS), spread over at least S seconds. --admin:
+      reloads, user top-ups and token quota edits from a ninth thread while the load runs.
+      --ready/--stop: K long streams are kept open; FILE --ready is written once they stream and
+      300 requests are done; the load then runs until relayd is gone and the --stop file exists
+      (the drain and kill -9 steps).
   offline STATE                              absolute quota edits while relayd is stopped
   check STATE DIR                            the invariants, from the query results in DIR
 
@@ -120,9 +122,9 @@ def cmd_setup(path, seed, mocks):
         key = gwctl(*args).stdout.strip()
         st["tokens"][name] = {"user": user, "key": key, "unlimited": unlimited, "granted": q}
     # rate limits: two hot tokens by requests per window, one user by tokens per window
-    gwctl("limit", "set", "--token", "t00", "--rpm", "40")
-    gwctl("limit", "set", "--token", "t01", "--rpm", "25", "--model", "m-cheap")
-    gwctl("limit", "set", "--user", users[3], "--tpm", "30000")
+    gwctl("limit", "set", "--token", "t00", "--rpm", "10")
+    gwctl("limit", "set", "--token", "t01", "--rpm", "8", "--model", "m-cheap")
+    gwctl("limit", "set", "--user", users[3], "--tpm", "8000")
     st["limited_by_rate"] = ["t00", "t01", users[3]]
     save_state(path, st)
     print("setup: seed %d, %d users, %d tokens (%d unlimited), %d models, 3 channels"
@@ -131,9 +133,13 @@ def cmd_setup(path, seed, mocks):
 
 # ------------------------------------------------------------------------------------ load
 
-# kind: weight. Every kind sets mock behaviour the upstream honours; the usage it reports is honest
-# (prompt_tokens at most half the bytes of the messages' text, completion_tokens at most
-# max_tokens, or at most 16 when the request sets no max_tokens).
+# kind: weight. Every kind sets mock behaviour the upstream honours; the usage it reports is honest:
+# prompt_tokens at most PROMPT_PER_CHAR per byte of the messages' text (which is at least 40 bytes a
+# message, so the mock's own count, 10 + messages, is within that too), completion_tokens at most
+# max_tokens, or at most 16 when the request sets no max_tokens (relayd reserves
+# preconsume_completion_tokens, 256, then). A stream that ends early is counted by relayd from its
+# text: at most 150 words of 6 bytes under a max_tokens of 600 (long) or 200.
+PROMPT_PER_CHAR = 0.5
 KINDS = {
     "ok": 34,             # non-stream success
     "ok_stream": 22,      # stream success
@@ -173,7 +179,7 @@ def make_body(rnd, kind, long_stream=False):
     else:
         cap = 16
     if rnd.random() < 0.6:
-        mock["prompt_tokens"] = rnd.randint(10 + len(msgs), max(10 + len(msgs), chars // 2))
+        mock["prompt_tokens"] = rnd.randint(10 + len(msgs), max(10 + len(msgs), int(chars * PROMPT_PER_CHAR)))
     mock["completion_tokens"] = rnd.randint(1, cap)
     stream = kind in ("ok_stream", "up_cut", "client_gone") or (kind in ("up_4xx", "up_5xx")
                                                                  and rnd.random() < 0.3)
@@ -203,6 +209,7 @@ def make_body(rnd, kind, long_stream=False):
         mock["chunks"] = 40
         mock["chunk_gap_ms"] = 15
     if long_stream:
+        body["model"] = "m-cheap"       # any token with some quota left can hold one
         mock["chunks"] = 150
         mock["chunk_gap_ms"] = 40
     if not stream and rnd.random() < 0.3:
@@ -230,7 +237,7 @@ class Load:
         self.weights = [(0.3 if i % 3 == 0 else 1.0) / (1 + i % 10) for i in range(len(names))]
         self.names = names
         # long streams (drain, kill -9) go to tokens that can pay for them
-        self.rich = [t for t in names if st["tokens"][t]["unlimited"] or st["tokens"][t]["granted"] >= 10 ** 6]
+        self.rich = [t for t in names if st["tokens"][t]["unlimited"] or st["tokens"][t]["granted"] >= 40000]
 
     def pick_token(self, rnd, rich=False):
         with self.lock:
@@ -342,15 +349,19 @@ class Load:
         finally:
             s.close()
 
-    def worker(self, idx, budget):
+    def worker(self, idx, budget, seconds):
         rnd = random.Random(self.rnd.random() + idx)
         kinds, weights = list(KINDS), list(KINDS.values())
         conn = None
+        t0 = time.time()
         while not self.stop.is_set():
             with self.lock:
                 if self.sent >= budget:
                     return
                 self.sent += 1
+                ahead = self.sent * seconds / budget - (time.time() - t0)
+            if ahead > 0:       # spread over --seconds, so that admin changes land all along
+                time.sleep(ahead)
             conn, ok = self.one(rnd, conn, rnd.choices(kinds, weights)[0])
             if not ok:
                 with self.lock:
@@ -443,11 +454,11 @@ def edit_absolute(noun, name, q, tries=50):
     raise RuntimeError("%s %s: used_quota kept moving across %d edits" % (noun, name, tries))
 
 
-def cmd_load(path, port, count, phase, admin, ready, streams, stopfile):
+def cmd_load(path, port, count, phase, admin, ready, streams, stopfile, seconds):
     st = load_state(path)
     seed = st["seed"] * 1000 + len(st["phases"])
     ld = Load(st, port, seed, admin, phase)
-    threads = [threading.Thread(target=ld.worker, args=(i, count), daemon=True) for i in range(8)]
+    threads = [threading.Thread(target=ld.worker, args=(i, count, seconds), daemon=True) for i in range(8)]
     if admin:
         threads.append(threading.Thread(target=ld.admin_loop, args=(count,), daemon=True))
     for i in range(streams):
@@ -600,6 +611,7 @@ def main(argv):
     s.add_argument("--ready")
     s.add_argument("--streams", type=int, default=0)
     s.add_argument("--stop")
+    s.add_argument("--seconds", type=float, default=0)
     s = sub.add_parser("offline")
     s.add_argument("state")
     s = sub.add_parser("check")
@@ -609,7 +621,7 @@ def main(argv):
     if a.cmd == "setup":
         cmd_setup(a.state, a.seed, a.mock.split(","))
     elif a.cmd == "load":
-        cmd_load(a.state, a.port, a.count, a.phase, a.admin, a.ready, a.streams, a.stop)
+        cmd_load(a.state, a.port, a.count, a.phase, a.admin, a.ready, a.streams, a.stop, a.seconds)
     elif a.cmd == "offline":
         cmd_offline(a.state)
     else:
