@@ -401,7 +401,7 @@ class Load:
         rnd = random.Random(self.rnd.random() + 7)
         st = self.st
         limited = [t for t in sorted(st["tokens"]) if not st["tokens"][t]["unlimited"]]
-        n, deck = 0, []
+        deck = []
         while not self.stop.is_set():
             time.sleep(rnd.uniform(0.03, 0.15))
             with self.lock:
@@ -423,13 +423,16 @@ class Load:
                     t = rnd.choice(limited[:12] if rnd.random() < 0.6 else limited)
                     q = rnd.choice([800, 3000, 20000, 300000])
                     self.freeze(t)
-                    time.sleep(0.1)     # a client that just left is settled by now (not needed
-                    try:                # for exactness, see edit_absolute: only for the bound)
+                    # relayd settles a client that just left at once (EPOLLRDHUP); waiting a
+                    # little more keeps a lowered balance from meeting a charge still in flight
+                    # (which would put it below 0 by the admin's doing, not relayd's).
+                    # Exactness does not depend on it (edit_absolute).
+                    time.sleep(0.2)
+                    try:
                         used = edit_absolute("token", t, q)
                     finally:
                         self.thaw(t)
                     st["tokens"][t]["granted"] = q + used
-                n += 1
                 st["admin"][what] = st["admin"].get(what, 0) + 1
             except Exception as e:          # noqa: BLE001 -- reported, fails the run
                 self.errors.append("admin %s: %s" % (what, e))
