@@ -2579,7 +2579,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
       if (!r->cut_armed) {
         /* libmicrohttpd 0.9.75 (epoll) leaves the connection open when END_WITH_ERROR is returned
          * on the write path; returned from the resume path it is closed at once. So bounce
-         * through suspend/resume first. */
+         * through suspend/resume first (hard_close above already ended the TCP connection: that
+         * alone was not enough once the daemon had served a few thousand mixed requests). */
         r->cut_armed = true;
         MHD_suspend_connection(r->conn);
         MHD_resume_connection(r->conn);

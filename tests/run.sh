@@ -120,9 +120,9 @@ else
   say "# bats: no .bats files in tests/bats"
 fi
 
-# 4. the relay, gwctl and limits/health/budget suites again, on PostgreSQL (one server for the run, a fresh
-#    database per test; tests/pg.sh, tests/bats/helpers.bash). RELAY_TEST_PG=0 skips this pass.
-set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats tests/bats/50-*.bats
+# 4. the relay, gwctl, ledger and limits/health/budget suites again, on PostgreSQL (one server for the
+#    run, a fresh database per test; tests/pg.sh, tests/bats/helpers.bash). RELAY_TEST_PG=0 skips this pass.
+set -- tests/bats/1[0-4]-*.bats tests/bats/20-gwctl-*.bats tests/bats/45-ledger.bats tests/bats/50-*.bats
 if [ "${RELAY_TEST_PG:-1}" = 1 ] && [ -e "$1" ] && command -v bats >/dev/null 2>&1; then
   say "# bats on PostgreSQL: $*"
   if pgdir=$(sh tests/pg.sh start 2>"$tmp/pg.err") \
