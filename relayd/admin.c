@@ -46,6 +46,7 @@ struct admin_client {
   struct buf out;               /* replies and events not yet written */
   uint64_t out_progress_us;     /* when out last shrank (or stopped being empty) */
   bool dead;                    /* closed at the end of this loop round */
+  bool read_closed;             /* the client sent its last request: closed once its replies are out */
   bool subscribed;              /* receives request events after `subscribe` */
   uint64_t dropped;             /* events not sent because the client was slow */
 };
@@ -675,12 +676,19 @@ static void client_serve(struct admin_ctx *ctx, struct admin_client *c)
 static bool client_read(struct admin_ctx *ctx, struct admin_client *c)
 {
   char tmp[4096];
-  ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+  if (c->in.len && memchr(c->in.data, '\n', c->in.len))
+    return true;              /* its requests wait until it reads its replies; nothing more is read */
+  size_t room = ADMIN_LINE_MAX - c->in.len;
+  ssize_t n = room ? recv(c->fd, tmp, room < sizeof tmp ? room : sizeof tmp, MSG_DONTWAIT) : 0;
+  if (room && n == 0) {
+    c->read_closed = true;    /* replies still queued are written before it is closed */
+    return c->out.len > 0;
+  }
+  if (room && n < 0 && errno != EAGAIN && errno != EINTR)
     return false;
   if (n < 0)
     return true;
-  if (buf_append(&c->in, tmp, (size_t)n) < 0) {
+  if (!room || buf_append(&c->in, tmp, (size_t)n) < 0) {
     send_error(c, NULL, "bad_request", "line longer than 64 KiB");
     client_flush(c);
     return false;
@@ -765,8 +773,8 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         struct admin_client *c = &clients[i];
         idx[n - 4] = i;
         /* a client with much output queued is not read until it reads (it may not send more) */
-        pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)((c->out.len <= ADMIN_OUT_PAUSE ? POLLIN : 0) |
-                                                                  (c->out.len ? POLLOUT : 0))};
+        bool want_in = !c->read_closed && c->out.len <= ADMIN_OUT_PAUSE;
+        pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)((want_in ? POLLIN : 0) | (c->out.len ? POLLOUT : 0))};
         queued |= c->out.len > 0;
       }
     int subs = atomic_load(&stats_subscribers);
@@ -834,6 +842,7 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
           c->fd = cfd;
           c->subscribed = false;
           c->dead = false;
+          c->read_closed = false;
           c->dropped = 0;
           buf_init(&c->in, ADMIN_LINE_MAX);
           buf_init(&c->out, ADMIN_OUT_MAX + 1);
@@ -860,7 +869,7 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
       struct admin_client *c = &clients[idx[i - 4]];
       if (c->fd < 0)
         continue;
-      if (pfd[i].revents & POLLOUT) {
+      if (pfd[i].revents & (POLLOUT | POLLHUP | POLLERR)) {
         client_flush(c);
         client_serve(ctx, c);      /* requests that waited for the client to read */
       }
@@ -877,6 +886,8 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
                 c->out.len, ADMIN_STALL_US / 1000000u);
         c->dead = true;
       }
+      if (c->read_closed && !c->out.len)
+        c->dead = true;
       if (c->dead)
         client_close(c);
     }

@@ -2080,7 +2080,7 @@ struct header_scan {
   const char *cl;               /* the first Content-Length (MHD checked it is all digits) */
   size_t cl_len;
   int64_t cl_value;             /* its value, -1 when it has more than 18 digits */
-  unsigned n_cl, n_te;
+  unsigned n_cl, n_te, n_fields;
   bool cl_conflict;             /* two Content-Length fields with different values */
 };
 
@@ -2091,6 +2091,7 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
   h->bytes += key_size + value_size + 4;   /* "key: value\r\n", or "key=value&" */
   if (kind != MHD_HEADER_KIND)
     return MHD_YES;
+  h->n_fields++;
   if (key_size == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
     if (h->n_cl++ == 0) {
       h->cl = value;
@@ -2146,6 +2147,12 @@ static bool refuse_framing(struct request *r, const char *url, const char *metho
     *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
                     "The request line and headers have %zu bytes; the limit is %lld.", h->bytes,
                     (long long)r->w->cfg->max_header_bytes);
+    return true;
+  }
+  if (h->n_fields > (unsigned)(r->w->cfg->max_header_bytes / 64)) {   /* as gate.c counts them */
+    *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
+                    "The request has more header fields than the %lld allowed (max_header_bytes / 64).",
+                    (long long)(r->w->cfg->max_header_bytes / 64));
     return true;
   }
   if (h->cl_conflict) {
@@ -2232,6 +2239,46 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     (long long)r->w->cfg->max_body_bytes);
   r->phase = PH_BODY;
   return MHD_YES;
+}
+
+void relay_refusal(struct worker *w, const char *method, const char *target, size_t target_len,
+                   unsigned status, const char *reason, const char *code, const char *msg, struct buf *out)
+{
+  /* the path, up to its query or a byte no path has: enough to tell the client's API */
+  char path[256];
+  size_t n = 0;
+  for (; target && n < target_len && n < sizeof path - 1; n++) {
+    unsigned char ch = (unsigned char)target[n];
+    if (ch <= 0x20 || ch == 0x7f || ch == '?')
+      break;
+    path[n] = (char)ch;
+  }
+  path[n] = '\0';
+  struct request r;
+  memset(&r, 0, sizeof r);
+  route(path, "", &r.def);
+  snprintf(r.request_id, sizeof r.request_id, "%011llx%04x%02x%06llx", (unsigned long long)now_unix_ms(),
+           w->node_tag, w->idx & 0xff, (unsigned long long)(w->next_request_seq++ & 0xffffff));
+  struct buf b;
+  buf_init(&b, 4096);
+  error_body(&r, status, "invalid_request_error", code, NULL, msg, &b);
+  buf_appendf(out,
+              "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+              "x-request-id: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+              status, reason, r.request_id, speaks_claude(&r) ? "request-id: " : "",
+              speaks_claude(&r) ? r.request_id : "", speaks_claude(&r) ? "\r\n" : "", b.len);
+  buf_append(out, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  if (writer_access_log()) {
+    struct log_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = LOGT_ACCESS;
+    copy_str(rec.request_id, sizeof rec.request_id, r.request_id);
+    snprintf(rec.content, sizeof rec.content, "%.16s %.200s", method ? method : "-", path[0] ? path : "-");
+    rec.status = (int)status;
+    copy_str(rec.end_reason, sizeof rec.end_reason, "refused");
+    writer_submit(&rec);
+  }
 }
 
 /* libmicrohttpd 0.9.75 takes a response only before a request body is read or after all of it

@@ -17,16 +17,15 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "log.h"
 #include "relay.h"
 #include "snapshot.h"
 #include "util.h"
 
-/* What an epoll event is about: the tag sits in the high 32 bits of epoll_data.u64. */
-enum { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT };
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
-#define EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
+#define EV_DATA WORKER_EV_DATA
 
 /* ---------------------------------------------------------------- listen socket */
 
@@ -478,10 +477,12 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
   w->max_conns = nworkers_limit;
   nworkers_limit += WORKER_MHD_BACKSTOP;
-  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG,
+  /* relay accepts connections itself (gate.c: the first request's header is checked before MHD
+   * reads it) and hands them to MHD with MHD_add_connection */
+  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                            MHD_USE_NO_LISTEN_SOCKET,
                             0, NULL, NULL, relay_on_request, w,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
-                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd,
                             MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
@@ -522,15 +523,20 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
   timerfd_settime(w->tickfd, 0, &tick, NULL);
+  if (gate_init(w) < 0) {
+    snprintf(err, errlen, "worker %d: out of memory", idx);
+    return -1;
+  }
   return 0;
 }
 
 static void begin_stop(struct worker *w)
 {
-  /* stop accepting: the kernel gives new connections to no one once every worker closed */
-  MHD_socket lfd = MHD_quiesce_daemon(w->mhd);
-  if (lfd != MHD_INVALID_SOCKET) {
-    close(lfd);
+  /* stop accepting: the kernel gives new connections to no one once every worker closed; the
+   * connections still sending their first header go to MHD (their request gets the 503) */
+  gate_release_all(w);
+  if (w->listen_fd >= 0) {
+    close(w->listen_fd);
     w->listen_fd = -1;
   }
 }
@@ -622,12 +628,20 @@ static void *worker_main(void *arg)
         ssize_t rd = read(w->tickfd, &x, sizeof x);
         (void)rd;
         relay_tick(w);
-        if (++w->ticks % CONN_SWEEP_TICKS == 0)
+        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
           sweep_slow_clients(w);
+          gate_sweep(w);
+        }
         break;
       }
       case EV_CLIENT:
         client_event(w, fd);
+        break;
+      case EV_LISTEN:
+        gate_listen_ready(w);
+        break;
+      case EV_GATE:
+        gate_event(w, fd, evs[i].events);
         break;
       }
     }
@@ -682,6 +696,7 @@ void worker_request_stop_now(struct worker *w)
 void worker_join(struct worker *w)
 {
   pthread_join(w->thread, NULL);
+  gate_free(w);
   if (w->mhd)
     MHD_stop_daemon(w->mhd);
   relay_pool_free(w);

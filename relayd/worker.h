@@ -23,6 +23,12 @@
 
 struct request;
 struct snapshot;
+struct gate;
+
+/* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
+ * epoll_data.u64, the descriptor in the low ones. */
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE };
+#define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
 /*
  * A client connection: MHD's socket context, created and freed by worker.c (connection notify).
@@ -69,7 +75,8 @@ struct worker {
   size_t nconn_by_fd;
   size_t nconns;               /* open client connections */
   size_t max_conns;            /* this worker's share of max_connections */
-  int listen_fd;
+  int listen_fd;               /* accepted by gate.c, which hands connections to MHD */
+  struct gate *gate;
   struct MHD_Daemon *mhd;
   int mhd_epfd;
   CURLM *multi;

@@ -3,7 +3,8 @@
 
 usage: hostile_http.py PORT KEY CASE [TIMEOUT_S]
 
-Sends the raw bytes of CASE (see CASES) to 127.0.0.1:PORT, reads until the server closes the
+Sends the raw bytes of CASE (see build()) to 127.0.0.1:PORT; "second-CASE" sends a good request
+first on the same kept-alive connection and describes only the answer to CASE, the second request; reads until the server closes the
 connection or TIMEOUT_S (default 5) passes, and prints one JSON object describing the answer:
   status        the status code of the first status line, or null when nothing came
   closed        the server closed the connection (false: it was still open at the timeout)
@@ -114,7 +115,8 @@ def shape(d):
     return "other"
 
 
-raw = build(case)
+second = case.startswith("second-")
+raw = request(api_of(case)[0]) + build(case[7:]) if second else build(case)
 s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
 try:
     s.sendall(raw)
@@ -145,6 +147,16 @@ out = {"status": None, "closed": closed, "heads": len(re.findall(rb"(?:^|\r\n)HT
        "well_formed": False, "problems": [], "content_type": None, "connection": None, "body": None,
        "shape": "other", "bytes": len(got)}
 problems = out["problems"]
+if second:                     # drop the first answer (a 200 with a Content-Length)
+    head, sep, rest = got.partition(b"\r\n\r\n")
+    m = re.search(rb"\r\nContent-Length: *(\d+)", head, re.I)
+    if not got.startswith(b"HTTP/1.1 200 ") or not m:
+        problems.append("the first request was not answered 200")
+        got = b""
+    else:
+        got = rest[int(m.group(1)):]
+    out["heads"] = len(re.findall(rb"(?:^|\r\n)HTTP/1\.[01] \d{3} ", got))
+    out["bytes"] = len(got)
 if got:
     head, sep, body = got.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -179,5 +191,5 @@ if got:
         out["shape"] = shape(out["body"])
     except ValueError:
         out["body"] = body.decode("latin1")
-    out["well_formed"] = not problems
+out["well_formed"] = bool(got) and not problems
 print(json.dumps(out))
