@@ -107,6 +107,9 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
   if (vs <= ts)
     return refuse(v, 400, "Bad Request", "invalid_request_line",
                   "The request line has no HTTP version: send METHOD TARGET HTTP/1.1%s.", "");
+  if (ve != len)                /* MHD counts trailing spaces into the version, and refuses it */
+    return refuse(v, 400, "Bad Request", "invalid_request_line",
+                  "The request line has spaces after its HTTP version%s.", "");
   v->target = line + ts;
   v->target_len = vs - 1 - ts;
   const char *ver = line + vs;

@@ -47,6 +47,8 @@ int main(void)
   refused("GARBAGE", "GARBAGE\r\n\r\n", 400, "invalid_request_line");
   refused("no version", "GET /x\r\n\r\n", 400, "invalid_request_line");
   refused("a request line starting with a space", " GET / HTTP/1.1\r\n\r\n", 400, "invalid_request_line");
+  refused("spaces after the version (MHD: HTML 400)", "GET / HTTP/1.1  \r\n\r\n", 400, "invalid_request_line");
+  passed("two spaces before the version", "GET /  HTTP/1.1\r\n\r\n");
   refused("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505, "http_version_not_supported");
   refused("HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", 505, "http_version_not_supported");
   refused("HTTX/1.1", "GET / HTTX/1.1\r\n\r\n", 400, "invalid_request_line");
