@@ -6,8 +6,8 @@
 # (OpenAI, Anthropic, Gemini); that what libmicrohttpd 0.9.75 answers by itself is exactly what
 # doc/design.md lists; and that nothing reached the upstream, was billed or was logged.
 # Also: an admin client that does not read, and a low open file limit (ulimit -n).
-# On the code before issue #18's fixes every test here but none fails; the MHD answers pinned in the
-# third test held there too (checked with a build of the previous commit, RELAY_BIN=...).
+# On the code before these changes every test here fails (checked with a build of the previous
+# commit, RELAY_BIN=...); the MHD answers the third test pins held there as well.
 
 load helpers
 
