@@ -32,10 +32,12 @@ const struct config_key config_keys[] = {
         "largest request body accepted (a gzip or deflate body: once inflated)"),
     INT("max_connections", max_connections, 16, 1000000, "65536", RESTART,
         "client connections at once, for the whole daemon (each worker takes its share); a request "
-        "on a connection over it is answered 503"),
+        "on a connection over it is answered 503 (logged). A request holds two descriptors (client "
+        "and upstream): relayd lowers this to (open file limit - 136 - 72 per worker) / 2 when the "
+        "limit in force (LimitNOFILE, ulimit -n) is lower, and says so at start"),
     INT("max_header_bytes", max_header_bytes, 4096, 1 << 20, "8192", RESTART,
-        "bytes the request line and headers may take; more is a 431 in the client's error format "
-        "(libmicrohttpd's buffer is twice this size)"),
+        "bytes the request line and headers may take, in at most this / 64 fields; more is a 431 in "
+        "the client's error format (libmicrohttpd's buffer is twice this size)"),
     INT("client_header_timeout_s", client_header_timeout_s, 1, 3600, "60", RELOAD,
         "a client must send a whole request header within this many seconds of opening the "
         "connection or of its previous answer (also bounds idle kept-alive connections)"),

@@ -34,10 +34,20 @@
 #define ADMIN_PROTOCOL 1
 #define ADMIN_LINE_MAX (64 * 1024)
 #define ADMIN_CLIENTS 64
+/* Output is queued per client and written as the client reads, so that a client that does not
+ * read never holds up this thread (signals, reloads, the other clients). */
+#define ADMIN_OUT_MAX (8u << 20)          /* queued for one client; past it the client is dropped */
+#define ADMIN_OUT_PAUSE (256u * 1024)     /* past it, the client's next requests wait until it reads */
+#define ADMIN_EVENT_BACKLOG (1u << 20)    /* a subscriber's events past it are dropped (counted) */
+#define ADMIN_STALL_US (10u * 1000000u)   /* queued output nobody reads this long: dropped */
 
 struct admin_client {
   int fd;
   struct buf in;
+  struct buf out;               /* replies and events not yet written */
+  uint64_t out_progress_us;     /* when out last shrank (or stopped being empty) */
+  bool dead;                    /* closed at the end of this loop round */
+  bool read_closed;             /* the client sent its last request: closed once its replies are out */
   bool subscribed;              /* receives request events after `subscribe` */
   uint64_t dropped;             /* events not sent because the client was slow */
 };
@@ -492,21 +502,20 @@ int admin_listen(const char *path, const char *admin_group, char *err, size_t er
   return fd;
 }
 
-static void send_line(int fd, cJSON *obj)
+/* Before a client has a slot (refused): one line, never waiting; what does not fit is lost. */
+static void send_line_now(int fd, cJSON *obj)
 {
   char *s = cJSON_PrintUnformatted(obj);
   if (!s)
     return;
-  size_t len = strlen(s);
-  s[len] = '\0';
-  struct iovec iov[2] = {{s, len}, {(char *)"\n", 1}};
+  struct iovec iov[2] = {{s, strlen(s)}, {(char *)"\n", 1}};
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-  ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
   (void)w;
   free(s);
 }
 
-static void send_error(int fd, const cJSON *id, const char *code, const char *msg)
+static cJSON *error_object(const cJSON *id, const char *code, const char *msg)
 {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddFalseToObject(o, "ok");
@@ -515,17 +524,70 @@ static void send_error(int fd, const cJSON *id, const char *code, const char *ms
   cJSON *e = cJSON_AddObjectToObject(o, "error");
   cJSON_AddStringToObject(e, "code", code);
   cJSON_AddStringToObject(e, "message", msg);
-  send_line(fd, o);
+  return o;
+}
+
+/* Writes what the client's socket takes now, without waiting. */
+static void client_flush(struct admin_client *c)
+{
+  while (c->out.len && !c->dead) {
+    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      buf_consume(&c->out, (size_t)n);
+      c->out_progress_us = now_us_mono();
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        c->dead = true;         /* the client is gone */
+      return;
+    }
+  }
+}
+
+/* Queues text and a newline for the client (whole, or not at all) and writes what it can. */
+static bool client_queue(struct admin_client *c, const char *text, size_t len, size_t limit)
+{
+  if (c->dead)
+    return false;
+  if (c->out.len + len + 1 > limit)
+    return false;
+  if (!c->out.len)
+    c->out_progress_us = now_us_mono();
+  if (buf_append(&c->out, text, len) < 0 || buf_append(&c->out, "\n", 1) < 0) {
+    c->dead = true;
+    return false;
+  }
+  client_flush(c);
+  return true;
+}
+
+static void send_line(struct admin_client *c, cJSON *obj)
+{
+  char *s = cJSON_PrintUnformatted(obj);
+  if (!s)
+    return;
+  if (!client_queue(c, s, strlen(s), ADMIN_OUT_MAX) && !c->dead) {
+    log_msg(LOG_WARN, "admin client does not read its replies: dropped", "queued_bytes=%zu", c->out.len);
+    c->dead = true;
+  }
+  free(s);
+}
+
+static void send_error(struct admin_client *c, const cJSON *id, const char *code, const char *msg)
+{
+  cJSON *o = error_object(id, code, msg);
+  send_line(c, o);
   cJSON_Delete(o);
 }
 
-static void handle_line(struct admin_ctx *ctx, int fd, const char *line, size_t len)
+static void handle_line(struct admin_ctx *ctx, struct admin_client *c, const char *line, size_t len)
 {
   cJSON *req = cJSON_ParseWithLength(line, len);
   const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
   if (!cJSON_IsObject(req) || !cJSON_IsString(cmd)) {
-    send_error(fd, id, "bad_request", "a request is one JSON object with a string \"cmd\"");
+    send_error(c, id, "bad_request", "a request is one JSON object with a string \"cmd\"");
     cJSON_Delete(req);
     return;
   }
@@ -536,19 +598,19 @@ static void handle_line(struct admin_ctx *ctx, int fd, const char *line, size_t 
   if (!v) {
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%.100s' (try help)", cmd->valuestring);
-    send_error(fd, id, "unknown_command", msg);
+    send_error(c, id, "unknown_command", msg);
     cJSON_Delete(req);
     return;
   }
   char err[512] = "";
   cJSON *res = v->fn(ctx, req, err, sizeof err);
   if (!res) {
-    send_error(fd, id, "failed", err[0] ? err : "failed");
+    send_error(c, id, "failed", err[0] ? err : "failed");
   } else {
     cJSON_AddTrueToObject(res, "ok");
     if (id)
       cJSON_AddItemToObject(res, "id", cJSON_Duplicate(id, 1));
-    send_line(fd, res);
+    send_line(c, res);
     cJSON_Delete(res);
   }
   cJSON_Delete(req);
@@ -596,30 +658,46 @@ static void client_close(struct admin_client *c)
   c->subscribed = false;
   close(c->fd);
   buf_free(&c->in);
+  buf_free(&c->out);
   c->fd = -1;
+  c->dead = false;
+}
+
+/* Handles the complete lines received, while the client reads its replies. */
+static void client_serve(struct admin_ctx *ctx, struct admin_client *c)
+{
+  char *nl;
+  while (!c->dead && c->out.len <= ADMIN_OUT_PAUSE && c->in.len && (nl = memchr(c->in.data, '\n', c->in.len))) {
+    size_t len = (size_t)(nl - c->in.data);
+    current_client = c;
+    handle_line(ctx, c, c->in.data, len);
+    current_client = NULL;
+    buf_consume(&c->in, len + 1);
+  }
 }
 
 /* Reads what the client sent; handles complete lines. Returns false when the client is gone. */
 static bool client_read(struct admin_ctx *ctx, struct admin_client *c)
 {
   char tmp[4096];
-  ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+  if (c->in.len && memchr(c->in.data, '\n', c->in.len))
+    return true;              /* its requests wait until it reads its replies; nothing more is read */
+  size_t room = ADMIN_LINE_MAX - c->in.len;
+  ssize_t n = room ? recv(c->fd, tmp, room < sizeof tmp ? room : sizeof tmp, MSG_DONTWAIT) : 0;
+  if (room && n == 0) {
+    c->read_closed = true;    /* replies still queued are written before it is closed */
+    return c->out.len > 0;
+  }
+  if (room && n < 0 && errno != EAGAIN && errno != EINTR)
     return false;
   if (n < 0)
     return true;
-  if (buf_append(&c->in, tmp, (size_t)n) < 0) {
-    send_error(c->fd, NULL, "bad_request", "line longer than 64 KiB");
+  if (!room || buf_append(&c->in, tmp, (size_t)n) < 0) {
+    send_error(c, NULL, "bad_request", "line longer than 64 KiB");
+    client_flush(c);
     return false;
   }
-  char *nl;
-  while ((nl = memchr(c->in.data, '\n', c->in.len))) {
-    size_t len = (size_t)(nl - c->in.data);
-    current_client = c;
-    handle_line(ctx, c->fd, c->in.data, len);
-    current_client = NULL;
-    buf_consume(&c->in, len + 1);
-  }
+  client_serve(ctx, c);
   return true;
 }
 
@@ -651,10 +729,8 @@ static void send_event(struct admin_client *clients, const struct req_event *ev)
     struct admin_client *c = &clients[i];
     if (c->fd < 0 || !c->subscribed)
       continue;
-    /* never wait on a slow subscriber: what does not fit in its socket buffer is dropped */
-    struct iovec iov[2] = {{text, n}, {(char *)"\n", 1}};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 1))
+    /* never wait on a slow subscriber: past its backlog, events are dropped (whole lines) */
+    if (!client_queue(c, text, n, ADMIN_EVENT_BACKLOG))
       c->dropped++;
   }
   free(text);
@@ -695,13 +771,18 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
     pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = dbnotify_fd(), .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = reload_efd, .events = POLLIN};
+    bool queued = false;
     for (int i = 0; i < ADMIN_CLIENTS; i++)
       if (clients[i].fd >= 0) {
+        struct admin_client *c = &clients[i];
         idx[n - 4] = i;
-        pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+        /* a client with much output queued is not read until it reads (it may not send more) */
+        bool want_in = !c->read_closed && c->out.len <= ADMIN_OUT_PAUSE;
+        pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)((want_in ? POLLIN : 0) | (c->out.len ? POLLOUT : 0))};
+        queued |= c->out.len > 0;
       }
     int subs = atomic_load(&stats_subscribers);
-    int timeout = subs ? 100 : -1;
+    int timeout = subs ? 100 : queued ? 1000 : -1;
     if (watchdog_ms > 0) {
       uint64_t now = now_us_mono();
       if (now >= watchdog_next) {
@@ -752,24 +833,28 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
         for (int i = 0; i < ADMIN_CLIENTS && slot < 0; i++)
           if (clients[i].fd < 0)
             slot = i;
-        struct timeval tv = {.tv_sec = 2};
-        setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (!peer_allowed(cfd)) {
-          send_error(cfd, NULL, "forbidden", "your user may not use the relayd admin socket");
-          close(cfd);
-        } else if (slot < 0) {
-          send_error(cfd, NULL, "failed", "too many admin connections");
+        const char *refusal = !peer_allowed(cfd) ? "your user may not use the relayd admin socket"
+                              : slot < 0         ? "too many admin connections"
+                                                 : NULL;
+        if (refusal) {
+          cJSON *e = error_object(NULL, slot < 0 ? "failed" : "forbidden", refusal);
+          send_line_now(cfd, e);
+          cJSON_Delete(e);
           close(cfd);
         } else {
-          clients[slot].fd = cfd;
-          clients[slot].subscribed = false;
-          clients[slot].dropped = 0;
-          buf_init(&clients[slot].in, ADMIN_LINE_MAX);
+          struct admin_client *c = &clients[slot];
+          c->fd = cfd;
+          c->subscribed = false;
+          c->dead = false;
+          c->read_closed = false;
+          c->dropped = 0;
+          buf_init(&c->in, ADMIN_LINE_MAX);
+          buf_init(&c->out, ADMIN_OUT_MAX + 1);
           cJSON *g = cJSON_CreateObject();
           cJSON_AddNumberToObject(g, "relay_admin", ADMIN_PROTOCOL);
           cJSON_AddStringToObject(g, "version", RELAY_VERSION);
           cJSON_AddNumberToObject(g, "pid", (double)getpid());
-          send_line(cfd, g);
+          send_line(c, g);
           cJSON_Delete(g);
         }
       }
@@ -784,12 +869,32 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
     }
     if (subs)
       fan_out_events(ctx, clients);
-    for (nfds_t i = 4; i < n; i++)
-      if (pfd[i].revents) {
-        struct admin_client *c = &clients[idx[i - 4]];
-        if (!client_read(ctx, c))
-          client_close(c);
+    for (nfds_t i = 4; i < n; i++) {
+      struct admin_client *c = &clients[idx[i - 4]];
+      if (c->fd < 0)
+        continue;
+      if (pfd[i].revents & (POLLOUT | POLLHUP | POLLERR)) {
+        client_flush(c);
+        client_serve(ctx, c);      /* requests that waited for the client to read */
       }
+      if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->dead && !client_read(ctx, c))
+        c->dead = true;
+    }
+    uint64_t now = now_us_mono();
+    for (int i = 0; i < ADMIN_CLIENTS; i++) {
+      struct admin_client *c = &clients[i];
+      if (c->fd < 0)
+        continue;
+      if (!c->dead && c->out.len && now - c->out_progress_us > ADMIN_STALL_US) {
+        log_msg(LOG_WARN, "admin client does not read its replies: dropped", "queued_bytes=%zu seconds=%u",
+                c->out.len, ADMIN_STALL_US / 1000000u);
+        c->dead = true;
+      }
+      if (c->read_closed && !c->out.len)
+        c->dead = true;
+      if (c->dead)
+        client_close(c);
+    }
   }
   for (int i = 0; i < ADMIN_CLIENTS; i++)
     if (clients[i].fd >= 0)

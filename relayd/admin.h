@@ -4,7 +4,9 @@
  * clients, and reloads, which read the database through the admin thread's own connection and
  * publish a new snapshot.
  * Verbs live in admin_verbs[] beside their handlers; `help` is generated from it.
- * Callers: main.c. Never: runs on a worker; holds a lock a worker waits on.
+ * Output to each client is queued and written as it reads (a client that reads nothing for 10 s
+ * is dropped), so a slow client never holds up signals, reloads or the other clients.
+ * Callers: main.c. Never: runs on a worker; holds a lock a worker waits on; waits on a client.
  */
 #ifndef RELAY_ADMIN_H
 #define RELAY_ADMIN_H

@@ -333,6 +333,12 @@ int main(int argc, char **argv)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     n = cpus > 0 ? (int)cpus : 1;
   }
+  long nofile, max_conns = workers_connection_limit(cfg, n, &nofile);
+  if (max_conns > 0 && max_conns < cfg->max_connections)
+    log_msg(LOG_WARN, "max_connections lowered to what the open file limit holds (two descriptors a "
+            "request, plus a reserve; raise LimitNOFILE or ulimit -n for more)",
+            "max_connections=%lld effective=%ld open_file_limit=%ld workers=%d",
+            (long long)cfg->max_connections, max_conns, nofile, n);
   workers = calloc((size_t)n, sizeof *workers);
   if (!workers)
     goto out;

@@ -2187,61 +2187,144 @@ static enum MHD_Result dispatch(struct request *r)
   return MHD_YES;
 }
 
-static enum MHD_Result add_field_bytes(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
-                                       const char *value, size_t value_size)
+/* What begin() needs from the header fields, in one pass over them. */
+struct header_scan {
+  size_t bytes;                 /* the request line and fields as sent, give or take whitespace */
+  const char *cl;               /* the first Content-Length (MHD checked it is all digits) */
+  size_t cl_len;
+  int64_t cl_value;             /* its value, -1 when it has more than 18 digits */
+  unsigned n_cl, n_te, n_fields;
+  bool cl_conflict;             /* two Content-Length fields with different values */
+};
+
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                  const char *value, size_t value_size)
 {
-  (void)kind;
-  (void)key;
-  (void)value;
-  *(size_t *)cls += key_size + value_size + 4;   /* "key: value\r\n", or "key=value&" */
+  struct header_scan *h = cls;
+  h->bytes += key_size + value_size + 4;   /* "key: value\r\n", or "key=value&" */
+  if (kind != MHD_HEADER_KIND)
+    return MHD_YES;
+  h->n_fields++;
+  if (key_size == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
+    if (h->n_cl++ == 0) {
+      h->cl = value;
+      h->cl_len = value_size;
+    } else if (value_size != h->cl_len || memcmp(value, h->cl, value_size) != 0) {
+      h->cl_conflict = true;
+    }
+  } else if (key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+    h->n_te++;
+  }
   return MHD_YES;
 }
 
-/* The request line and headers as the client sent them, give or take a few bytes of whitespace.
- * max_header_bytes is enforced here rather than by MHD alone, whose pool is twice as large
- * (worker.c), so that an oversized header gets its 431 in the client's own error format. */
-static size_t request_header_bytes(struct MHD_Connection *c, const char *url, const char *method)
+/* The route for method + url, or NULL; *path_def is the first route of that path whatever its
+ * method (it names the client's API format for every answer, 405 included), or NULL. */
+static const struct endpoint_def *route(const char *url, const char *method, const struct endpoint_def **path_def)
 {
-  size_t n = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
-  MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, add_field_bytes, &n);
-  return n;
-}
-
-static enum MHD_Result begin(struct request *r, const char *url, const char *method)
-{
-  const struct endpoint_def *def = NULL;
-  bool path_known = false;
+  *path_def = NULL;
   for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
     const struct endpoint_def *e = &endpoints[i];
     bool match = e->prefix ? strncmp(url, e->path, strlen(e->path)) == 0 && url[strlen(e->path)]
                            : strcmp(url, e->path) == 0;
     if (!match)
       continue;
-    path_known = true;
-    if (strcmp(method, e->method) == 0) {
-      def = e;
-      break;
+    if (!*path_def)
+      *path_def = e;
+    if (strcmp(method, e->method) == 0)
+      return e;
+  }
+  return NULL;
+}
+
+/*
+ * Framing that libmicrohttpd 0.9.75 lets through and a proxy in front may read differently
+ * (request smuggling), refused before anything else: a NUL (raw or %00) or other control byte in
+ * the request target (worker.c's URI callback saw it raw, before MHD unescaped it), two Content-Length fields
+ * that differ (MHD uses the first), Transfer-Encoding beside Content-Length or more than once, and
+ * a transfer coding other than chunked (MHD would read the body until the connection closes).
+ * The request line and fields of a header over max_header_bytes are a 431 here too.
+ */
+static bool refuse_framing(struct request *r, const char *url, const char *method, const char *version,
+                           struct header_scan *h, enum MHD_Result *ret)
+{
+  const struct client_conn *cc = r->cc;
+  if (cc && (cc->uri_bad || (cc->uri_end && cc->uri_end + 1 != version))) {
+    *ret = fail_now(r, 400, "invalid_request_error", "invalid_request_target", NULL,
+                    "The request target has a NUL or another control character (raw or %%-escaped).");
+    return true;
+  }
+  h->bytes = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_field, h);
+  if (h->bytes > (size_t)r->w->cfg->max_header_bytes) {
+    *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
+                    "The request line and headers have %zu bytes; the limit is %lld.", h->bytes,
+                    (long long)r->w->cfg->max_header_bytes);
+    return true;
+  }
+  if (h->n_fields > (unsigned)(r->w->cfg->max_header_bytes / 64)) {   /* as gate.c counts them */
+    *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
+                    "The request has more header fields than the %lld allowed (max_header_bytes / 64).",
+                    (long long)(r->w->cfg->max_header_bytes / 64));
+    return true;
+  }
+  if (h->cl_conflict) {
+    *ret = fail_now(r, 400, "invalid_request_error", "invalid_content_length", NULL,
+                    "The request has Content-Length fields with different values.");
+    return true;
+  }
+  if (h->n_te && h->n_cl) {
+    *ret = fail_now(r, 400, "invalid_request_error", "invalid_transfer_encoding", NULL,
+                    "The request has both Transfer-Encoding and Content-Length.");
+    return true;
+  }
+  if (h->n_te > 1) {
+    *ret = fail_now(r, 400, "invalid_request_error", "invalid_transfer_encoding", NULL,
+                    "The request has more than one Transfer-Encoding field.");
+    return true;
+  }
+  if (h->n_te) {
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!te || strcasecmp(te, "chunked") != 0) {
+      *ret = fail_now(r, 501, "invalid_request_error", "unsupported_transfer_encoding", NULL,
+                      "Transfer-Encoding '%.40s' is not supported: send the body with Content-Length "
+                      "or as chunked.", te ? te : "");
+      return true;
     }
   }
+  if (h->cl) {
+    /* MHD accepted only digits, up to 2^64-1: past 18 significant digits it is "too large" (-1) */
+    size_t i = 0;
+    while (i < h->cl_len && h->cl[i] == '0')
+      i++;
+    int64_t v = 0;
+    for (size_t n = 0; i < h->cl_len && v >= 0; i++, n++)
+      v = n >= 18 ? -1 : v * 10 + (h->cl[i] - '0');
+    h->cl_value = v;
+  }
+  return false;
+}
+
+static enum MHD_Result begin(struct request *r, const char *url, const char *method, const char *version,
+                             const struct endpoint_def *def)
+{
+  struct header_scan h = {0};
+  enum MHD_Result ret;
+  if (refuse_framing(r, url, method, version, &h, &ret))
+    return ret;
   if (!def) {
-    if (path_known)
+    if (r->def)
       return fail_now(r, 405, "invalid_request_error", "method_not_allowed", NULL,
                       "Method %s is not allowed on %s.", method, url);
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,
                     "Invalid URL (%s %.300s).", method, url);
   }
   r->def = def;
-  size_t header_bytes = request_header_bytes(r->conn, url, method);
-  if (header_bytes > (size_t)r->w->cfg->max_header_bytes)
-    return fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
-                    "The request line and headers have %zu bytes; the limit is %lld.", header_bytes,
-                    (long long)r->w->cfg->max_header_bytes);
   if (def->ep == EP_GEMINI &&
       gemini_parse_path(url, r->client_model, sizeof r->client_model, &r->client_stream) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,
                     "Invalid URL (%s %.300s): use /v1beta/models/MODEL:generateContent or "
                     ":streamGenerateContent.", method, url);
-  enum MHD_Result ret;
   if (!authenticate(r, &ret))
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
@@ -2263,14 +2346,52 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
       return fail_now(r, 500, "relay_error", "out_of_memory", NULL, "The relay is out of memory.");
     }
   }
-  const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  int64_t len;
-  if (cl && parse_int64(cl, &len) == 0 && len > r->w->cfg->max_body_bytes)
+  if (h.cl && (h.cl_value < 0 || h.cl_value > r->w->cfg->max_body_bytes))
     return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
-                    "The request body has %lld bytes; the limit is %lld.", (long long)len,
+                    "The request body has %.*s bytes; the limit is %lld.", (int)(h.cl_len < 40 ? h.cl_len : 40), h.cl,
                     (long long)r->w->cfg->max_body_bytes);
   r->phase = PH_BODY;
   return MHD_YES;
+}
+
+void relay_refusal(struct worker *w, const char *method, const char *target, size_t target_len,
+                   unsigned status, const char *reason, const char *code, const char *msg, struct buf *out)
+{
+  /* the path, up to its query or a byte no path has: enough to tell the client's API */
+  char path[256];
+  size_t n = 0;
+  for (; target && n < target_len && n < sizeof path - 1; n++) {
+    unsigned char ch = (unsigned char)target[n];
+    if (ch <= 0x20 || ch == 0x7f || ch == '?')
+      break;
+    path[n] = (char)ch;
+  }
+  path[n] = '\0';
+  struct request r;
+  memset(&r, 0, sizeof r);
+  route(path, "", &r.def);
+  snprintf(r.request_id, sizeof r.request_id, "%011llx%04x%02x%06llx", (unsigned long long)now_unix_ms(),
+           w->node_tag, w->idx & 0xff, (unsigned long long)(w->next_request_seq++ & 0xffffff));
+  struct buf b;
+  buf_init(&b, 4096);
+  error_body(&r, status, "invalid_request_error", code, NULL, msg, &b);
+  buf_appendf(out,
+              "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+              "x-request-id: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+              status, reason, r.request_id, speaks_claude(&r) ? "request-id: " : "",
+              speaks_claude(&r) ? r.request_id : "", speaks_claude(&r) ? "\r\n" : "", b.len);
+  buf_append(out, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  if (writer_access_log()) {
+    struct log_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = LOGT_ACCESS;
+    copy_str(rec.request_id, sizeof rec.request_id, r.request_id);
+    snprintf(rec.content, sizeof rec.content, "%.16s %.200s", method ? method : "-", path[0] ? path : "-");
+    rec.status = (int)status;
+    copy_str(rec.end_reason, sizeof rec.end_reason, "refused");
+    writer_submit(&rec);
+  }
 }
 
 /* libmicrohttpd 0.9.75 takes a response only before a request body is read or after all of it
@@ -2348,7 +2469,6 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
 {
-  (void)version;
   struct worker *w = cls;
   struct request *r = *req_cls;
   if (!r) {
@@ -2356,6 +2476,17 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     if (!r)
       return MHD_NO;
     *req_cls = r;
+    const struct endpoint_def *path_def, *def = route(url, method, &path_def);
+    if (!path_def && r->cc && r->cc->uri_bad) {
+      /* a control byte in the target (refused in begin): its format is that of the path before it */
+      char path[256];
+      size_t n = 0;
+      for (; url[n] && n < sizeof path - 1 && (unsigned char)url[n] >= 0x20 && url[n] != 0x7f; n++)
+        path[n] = url[n];
+      path[n] = '\0';
+      route(path, method, &path_def);
+    }
+    r->def = path_def;     /* every answer from here is in the client's format: the 503s below too */
     if (writer_access_log())
       snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
     enum MHD_Result ret;
@@ -2380,7 +2511,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
       ret = queue_now(r, 503, resp);
     } else {
-      ret = begin(r, url, method);
+      ret = begin(r, url, method, version, def);
     }
     if (r->cc && r->phase != PH_BODY)
       r->cc->wait = CONN_BUSY;          /* answered from the header alone */

@@ -15,6 +15,7 @@
 
 struct worker;
 struct request;
+struct buf;
 
 enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
@@ -33,6 +34,11 @@ void relay_tick(struct worker *w);
 void relay_client_gone(struct request *r);
 /* r's connection is being closed by MHD (it must forget the connection). */
 void relay_conn_closed(struct request *r);
+/* A request refused before MHD saw it (gate.c): the whole answer (status line, headers, JSON error
+ * in the format of the API the target's path belongs to, Connection: close) into out, and its
+ * access log line. target may be NULL (no request line to tell the format: OpenAI's). */
+void relay_refusal(struct worker *w, const char *method, const char *target, size_t target_len,
+                   unsigned status, const char *reason, const char *code, const char *msg, struct buf *out);
 /* Frees the worker's pool of idle request objects (after its MHD daemon stopped). */
 void relay_pool_free(struct worker *w);
 

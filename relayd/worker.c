@@ -8,22 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "log.h"
 #include "relay.h"
 #include "snapshot.h"
 #include "util.h"
 
-/* What an epoll event is about: the tag sits in the high 32 bits of epoll_data.u64. */
-enum { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT };
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
-#define EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
+#define EV_DATA WORKER_EV_DATA
 
 /* ---------------------------------------------------------------- listen socket */
 
@@ -291,6 +293,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     cc->fd = fd;
     cc->over_limit = w->nconns >= w->max_conns;
+    if (cc->over_limit) {
+      /* said once a second at most: a crowd at the door must not flood the log */
+      uint64_t now = now_us_mono();
+      w->limit_refused++;
+      if (now - w->limit_logged_us >= 1000000u || !w->limit_logged_us) {
+        log_msg(LOG_WARN, "max_connections reached: new connections get 503 too_many_connections",
+                "worker=%d open=%zu share=%zu refused=%llu", w->idx, w->nconns, w->max_conns,
+                (unsigned long long)w->limit_refused);
+        w->limit_logged_us = now;
+        w->limit_refused = 0;
+      }
+    }
     w->nconns++;
     cc->wait = CONN_WAIT_HEADER;
     cc->since_us = now_us_mono();
@@ -322,6 +336,28 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   if (cc->next)
     cc->next->prev = cc->prev;
   free(cc);
+}
+
+/* MHD's URI callback: the request line was read, the target is raw (not yet split at '?' nor
+ * unescaped), and ends at its first NUL. Records what relay.c's framing check needs (worker.h). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+  (void)cls;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  struct client_conn *cc = ci ? ci->socket_context : NULL;
+  if (!cc)
+    return NULL;
+  cc->uri_end = NULL;
+  cc->uri_bad = false;
+  if (!uri)
+    return NULL;
+  const char *p = uri;
+  for (; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f ||
+        (p[0] == '%' && p[1] == '0' && p[2] == '0'))
+      cc->uri_bad = true;
+  cc->uri_end = p;
+  return NULL;      /* the access handler's request context starts empty, as without a callback */
 }
 
 /* The client's side of a connection closed (or failed): if its request waits on an upstream,
@@ -368,6 +404,41 @@ static void sweep_slow_clients(struct worker *w)
 
 /* ---------------------------------------------------------------- life cycle */
 
+long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile)
+{
+  struct rlimit rl;
+  long have = LONG_MAX;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
+    have = (long)rl.rlim_cur;
+  *nofile = have;
+  long reserve = WORKER_FD_RESERVE + (long)nworkers * WORKER_FD_EACH;
+  long fit = have > reserve ? (have - reserve) / 2 : 0;
+  if (fit < nworkers)
+    return 0;
+  return fit < cfg->max_connections ? fit : (long)cfg->max_connections;
+}
+
+/* MHD's own messages (a refused request, a failed accept()). Those about a limit say why clients
+ * get nothing and are warnings, once a second at most; the rest (each malformed request a
+ * client sends) are debug lines. */
+static void on_mhd_message(void *cls, const char *fmt, va_list ap)
+{
+  struct worker *w = cls;
+  char msg[300];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+    msg[--n] = '\0';
+  bool limit = strstr(msg, "limit") != NULL;
+  if (limit) {
+    uint64_t now = now_us_mono();
+    if (w->limit_logged_us && now - w->limit_logged_us < 1000000u)
+      return;
+    w->limit_logged_us = now;
+  }
+  log_msg(limit ? LOG_WARN : LOG_DEBUG, "libmicrohttpd", "worker=%d message=\"%s\"", w->idx, msg);
+}
+
 int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen)
 {
   memset(w, 0, sizeof *w);
@@ -395,15 +466,26 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     nworkers = cpus > 0 ? (unsigned)cpus : 1;
   }
-  unsigned nworkers_limit = (unsigned)((cfg->max_connections + nworkers - 1) / nworkers);
+  long nofile, max_connections = workers_connection_limit(cfg, (int)nworkers, &nofile);
+  if (max_connections <= 0) {
+    snprintf(err, errlen, "the open file limit (%ld) leaves no room for client connections: %u workers "
+             "need %ld descriptors before the first one (raise LimitNOFILE / ulimit -n)", nofile,
+             nworkers, (long)WORKER_FD_RESERVE + (long)nworkers * WORKER_FD_EACH);
+    return -1;
+  }
+  unsigned nworkers_limit = (unsigned)((max_connections + nworkers - 1) / nworkers);
   /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
   w->max_conns = nworkers_limit;
-  nworkers_limit += 64;
-  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL,
-                            relay_on_request, w,
-                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd,
+  nworkers_limit += WORKER_MHD_BACKSTOP;
+  /* relay accepts connections itself (gate.c: the first request's header is checked before MHD
+   * reads it) and hands them to MHD with MHD_add_connection */
+  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                            MHD_USE_NO_LISTEN_SOCKET,
+                            0, NULL, NULL, relay_on_request, w,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
                             MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             /* MHD zeroes this pool after every request: a large pool costs a
@@ -427,7 +509,8 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
   curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
   curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-  curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 4096L);
+  /* idle upstream connections kept for reuse count against the descriptors too */
+  curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)(w->max_conns < 4096 ? w->max_conns : 4096));
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.u64 = EV_DATA(EV_MHD, w->mhd_epfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_epfd, &ev);
@@ -440,15 +523,20 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
   timerfd_settime(w->tickfd, 0, &tick, NULL);
+  if (gate_init(w) < 0) {
+    snprintf(err, errlen, "worker %d: out of memory", idx);
+    return -1;
+  }
   return 0;
 }
 
 static void begin_stop(struct worker *w)
 {
-  /* stop accepting: the kernel gives new connections to no one once every worker closed */
-  MHD_socket lfd = MHD_quiesce_daemon(w->mhd);
-  if (lfd != MHD_INVALID_SOCKET) {
-    close(lfd);
+  /* stop accepting: the kernel gives new connections to no one once every worker closed; the
+   * connections still sending their first header go to MHD (their request gets the 503) */
+  gate_release_all(w);
+  if (w->listen_fd >= 0) {
+    close(w->listen_fd);
     w->listen_fd = -1;
   }
 }
@@ -540,12 +628,20 @@ static void *worker_main(void *arg)
         ssize_t rd = read(w->tickfd, &x, sizeof x);
         (void)rd;
         relay_tick(w);
-        if (++w->ticks % CONN_SWEEP_TICKS == 0)
+        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
           sweep_slow_clients(w);
+          gate_sweep(w);
+        }
         break;
       }
       case EV_CLIENT:
         client_event(w, fd);
+        break;
+      case EV_LISTEN:
+        gate_listen_ready(w);
+        break;
+      case EV_GATE:
+        gate_event(w, fd, evs[i].events);
         break;
       }
     }
@@ -600,6 +696,7 @@ void worker_request_stop_now(struct worker *w)
 void worker_join(struct worker *w)
 {
   pthread_join(w->thread, NULL);
+  gate_free(w);
   if (w->mhd)
     MHD_stop_daemon(w->mhd);
   relay_pool_free(w);

@@ -23,6 +23,12 @@
 
 struct request;
 struct snapshot;
+struct gate;
+
+/* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
+ * epoll_data.u64, the descriptor in the low ones. */
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE };
+#define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
 /*
  * A client connection: MHD's socket context, created and freed by worker.c (connection notify).
@@ -41,6 +47,11 @@ struct client_conn {
   struct request *req;               /* the request in progress on it (relay.c sets it) */
   bool over_limit;                   /* opened while the worker had its share of max_connections:
                                         its request gets a 503, then it is closed */
+  /* The request target of the request being read, as MHD's URI callback saw it raw: where its
+   * first NUL is (MHD's request line buffer: the NUL that ends it is the one before the version,
+   * unless the target holds a raw NUL), and whether it holds a %00 or a control byte. */
+  const char *uri_end;
+  bool uri_bad;
 };
 
 struct worker_counters {
@@ -64,7 +75,8 @@ struct worker {
   size_t nconn_by_fd;
   size_t nconns;               /* open client connections */
   size_t max_conns;            /* this worker's share of max_connections */
-  int listen_fd;
+  int listen_fd;               /* accepted by gate.c, which hands connections to MHD */
+  struct gate *gate;
   struct MHD_Daemon *mhd;
   int mhd_epfd;
   CURLM *multi;
@@ -86,9 +98,25 @@ struct worker {
   _Atomic bool stop_now;       /* a second signal: end in-flight requests at once */
   _Atomic bool finished;       /* the worker's loop has ended (worker_join will not wait) */
   _Atomic bool draining;       /* set by the admin verb drain: new requests get 503 */
+  uint64_t limit_logged_us;    /* when "max_connections reached" was last logged */
+  uint64_t limit_refused;      /* connections over the share since then */
   struct worker_counters ctr;
   struct worker_stats stats;
 };
+
+/*
+ * Descriptors: a request holds two (its client connection and its upstream connection, which
+ * curl may keep open for the next one), and the daemon needs some for itself (WORKER_FD_RESERVE:
+ * standard streams, database, log, admin socket and its clients, metrics listener and its clients;
+ * WORKER_FD_EACH per worker: listen socket, epoll sets, timers, and MHD's backstop of connections
+ * over the share). workers_connection_limit returns max_connections, lowered so that the open file
+ * limit in force (RLIMIT_NOFILE, *nofile) holds it: connections past it get a 503, never a hang
+ * on a failed accept(). 0 when the limit is too low for even one connection per worker.
+ */
+#define WORKER_MHD_BACKSTOP 64
+#define WORKER_FD_RESERVE 136
+#define WORKER_FD_EACH (8 + WORKER_MHD_BACKSTOP)
+long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile);
 
 /* Creates the listen socket, MHD daemon and curl multi. Returns 0 or -1 with err. */
 int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen);

@@ -1,0 +1,449 @@
+/* gate: see gate.h. */
+#include "gate.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relay.h"
+#include "util.h"
+#include "worker.h"
+
+#define GATE_ACCEPT_BATCH 64          /* accept() calls per wake-up, so the loop stays fair */
+#define GATE_ANSWERED_US 2000000u     /* after a refusal: how long the client's leftovers are read */
+#define GATE_DRAIN_MAX (1u << 20)     /* ... and how many bytes of them at most */
+#define GATE_PAUSE_US 100000u         /* out of descriptors: accept() rests this long */
+
+struct gate_conn {
+  struct gate_conn *prev, *next;
+  int fd;
+  bool answered;                /* refused: the answer is out, the rest is read and dropped */
+  bool over_share;              /* accepted while the worker had its share: one second to ask */
+  socklen_t addrlen;
+  struct sockaddr_storage addr;
+  uint64_t since_us;
+  size_t drained;
+};
+
+struct gate {
+  struct gate_conn *list;
+  struct gate_conn **by_fd;
+  size_t nby_fd, n;
+  char *buf;                    /* max_header_bytes + 1: one peek */
+  size_t buflen;
+  bool listening;               /* the listen socket is in the epoll set */
+  uint64_t resume_us;           /* accept() rests until then (0: not resting) */
+  uint64_t logged_us;
+};
+
+/* ---------------------------------------------------------------- the check (pure) */
+
+static enum gate_result refuse(struct gate_verdict *v, unsigned status, const char *reason, const char *code,
+                               const char *fmt, const char *arg)
+{
+  v->status = status;
+  v->reason = reason;
+  v->code = code;
+  snprintf(v->msg, sizeof v->msg, fmt, arg ? arg : "");
+  return GATE_REFUSE;
+}
+
+/* 431: the request line and fields pass max_header_bytes (the message names the limit) */
+static enum gate_result too_long(struct gate_verdict *v, size_t limit)
+{
+  char n[24];
+  snprintf(n, sizeof n, "%zu", limit);
+  refuse(v, 431, "Request Header Fields Too Large", "request_header_too_large",
+         "The request line and headers are longer than max_header_bytes; the limit is %s.", n);
+  return GATE_REFUSE;
+}
+
+/* The next line of p[i..n): [*s, *e) without its CRLF or LF (MHD's rule: a bare LF ends a line
+ * too); returns the index after it, or 0 when no whole line is there yet. */
+static size_t next_line(const char *p, size_t n, size_t i, size_t *s, size_t *e)
+{
+  const char *lf = memchr(p + i, '\n', n - i);
+  if (!lf)
+    return 0;
+  size_t end = (size_t)(lf - p);
+  *s = i;
+  *e = end > i && p[end - 1] == '\r' ? end - 1 : end;
+  return end + 1;
+}
+
+enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v)
+{
+  memset(v, 0, sizeof *v);
+  size_t i = 0, s, e, next;
+  /* empty lines before the request line are tolerated (as MHD does) */
+  while ((next = next_line(p, n, i, &s, &e)) && s == e)
+    i = next;
+  size_t start = i;
+  if (!next)
+    return n - start > limit ? too_long(v, limit) : GATE_MORE;
+  /* the request line: METHOD SP TARGET SP HTTP/1.x */
+  const char *line = p + s;
+  size_t len = e - s;
+  const char *sp1 = memchr(line, ' ', len);
+  if (!sp1 || sp1 == line)   /* a NUL in the target is refused by relay.c, in the client's format */
+    return refuse(v, 400, "Bad Request", "invalid_request_line",
+                  "The request line is not HTTP: send METHOD TARGET HTTP/1.1%s.", "");
+  size_t ve = len;
+  while (ve > 0 && line[ve - 1] == ' ')
+    ve--;
+  size_t vs = ve;
+  while (vs > 0 && line[vs - 1] != ' ')
+    vs--;
+  size_t ts = (size_t)(sp1 - line) + 1;
+  while (ts < len && line[ts] == ' ')
+    ts++;
+  if (vs <= ts)
+    return refuse(v, 400, "Bad Request", "invalid_request_line",
+                  "The request line has no HTTP version: send METHOD TARGET HTTP/1.1%s.", "");
+  if (ve != len)                /* MHD counts trailing spaces into the version, and refuses it */
+    return refuse(v, 400, "Bad Request", "invalid_request_line",
+                  "The request line has spaces after its HTTP version%s.", "");
+  v->target = line + ts;
+  v->target_len = vs - 1 - ts;
+  const char *ver = line + vs;
+  size_t vlen = ve - vs;
+  bool http_shape = vlen == 8 && memcmp(ver, "HTTP/", 5) == 0 && ver[5] >= '0' && ver[5] <= '9' &&
+                    ver[6] == '.' && ver[7] >= '0' && ver[7] <= '9';
+  if (!http_shape) {
+    char shown[24];
+    snprintf(shown, sizeof shown, "%.*s", (int)(vlen < 20 ? vlen : 20), ver);
+    return refuse(v, 400, "Bad Request", "invalid_request_line",
+                  "The request line ends in '%s', not an HTTP version such as HTTP/1.1.", shown);
+  }
+  if (ver[5] != '1')
+    return refuse(v, 505, "HTTP Version Not Supported", "http_version_not_supported",
+                  "This relay speaks HTTP/1.0 and HTTP/1.1%s.", "");
+  /* the fields */
+  size_t fields = 0, max_fields = limit / 64;
+  bool have_field = false;
+  i = next;
+  for (;;) {
+    next = next_line(p, n, i, &s, &e);
+    if (!next)
+      return n - start > limit ? too_long(v, limit) : GATE_MORE;
+    if (next - start > limit + 2)   /* the blank line's CRLF does not count */
+      return too_long(v, limit);
+    if (s == e)
+      return GATE_PASS;
+    line = p + s;
+    len = e - s;
+    if (memchr(line, '\0', len))
+      return refuse(v, 400, "Bad Request", "invalid_header", "A header line holds a NUL byte%s.", "");
+    if ((line[0] == ' ' || line[0] == '\t') && have_field) {
+      i = next;                     /* a folded continuation of the field before */
+      continue;
+    }
+    const char *colon = memchr(line, ':', len);
+    if (!colon)
+      return refuse(v, 400, "Bad Request", "invalid_header",
+                    "A header line has no colon: every field is NAME: VALUE%s.", "");
+    have_field = true;
+    if (++fields > max_fields) {
+      char m[32];
+      snprintf(m, sizeof m, "%zu", max_fields);
+      return refuse(v, 431, "Request Header Fields Too Large", "request_header_too_large",
+                    "The request has more header fields than the %s allowed (max_header_bytes / 64).", m);
+    }
+    size_t nl = (size_t)(colon - line);
+    if (nl == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
+      const char *val = colon + 1, *end = line + len;
+      while (val < end && (*val == ' ' || *val == '\t'))
+        val++;
+      size_t digits = 0, sig = 0;
+      bool lead = true;
+      for (const char *q = val; q < end && *q >= '0' && *q <= '9'; q++, digits++) {
+        if (lead && *q == '0')
+          continue;
+        lead = false;
+        sig++;
+      }
+      if (digits == 0 || val + digits != end ||
+          (next < n && (p[next] == ' ' || p[next] == '\t')))   /* folded onto the next line */
+        return refuse(v, 400, "Bad Request", "invalid_content_length",
+                      "Content-Length must be a decimal number of bytes%s.", "");
+      if (sig > 18)                 /* no body of 10^18 bytes or more is served */
+        return refuse(v, 413, "Content Too Large", "request_too_large",
+                      "The request body has a Content-Length of more than 18 digits%s.", "");
+    }
+    i = next;
+  }
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void conn_remove(struct gate *g, struct gate_conn *gc)
+{
+  if (gc->prev)
+    gc->prev->next = gc->next;
+  else
+    g->list = gc->next;
+  if (gc->next)
+    gc->next->prev = gc->prev;
+  if ((size_t)gc->fd < g->nby_fd && g->by_fd[gc->fd] == gc)
+    g->by_fd[gc->fd] = NULL;
+  g->n--;
+  free(gc);
+}
+
+static void conn_close(struct worker *w, struct gate_conn *gc)
+{
+  close(gc->fd);                /* leaves the epoll set with it */
+  conn_remove(w->gate, gc);
+}
+
+/* The header is one MHD takes: MHD reads it from the socket as if it had accepted it. */
+static void hand_over(struct worker *w, struct gate_conn *gc)
+{
+  epoll_ctl(w->epfd, EPOLL_CTL_DEL, gc->fd, NULL);
+  int fd = gc->fd;
+  struct sockaddr_storage addr = gc->addr;
+  socklen_t addrlen = gc->addrlen;
+  conn_remove(w->gate, gc);
+  /* on failure MHD closes the socket itself */
+  MHD_add_connection(w->mhd, fd, (const struct sockaddr *)&addr, addrlen);
+  w->mhd_run_needed = true;
+}
+
+static bool track(struct gate *g, struct gate_conn *gc)
+{
+  if ((size_t)gc->fd >= g->nby_fd) {
+    size_t n = g->nby_fd ? g->nby_fd : 1024;
+    while (n <= (size_t)gc->fd)
+      n *= 2;
+    struct gate_conn **p = realloc(g->by_fd, n * sizeof *p);
+    if (!p)
+      return false;
+    memset(p + g->nby_fd, 0, (n - g->nby_fd) * sizeof *p);
+    g->by_fd = p;
+    g->nby_fd = n;
+  }
+  g->by_fd[gc->fd] = gc;
+  gc->next = g->list;
+  if (g->list)
+    g->list->prev = gc;
+  g->list = gc;
+  g->n++;
+  return true;
+}
+
+static void listen_set(struct worker *w, bool on)
+{
+  struct gate *g = w->gate;
+  if (g->listening == on || w->listen_fd < 0)
+    return;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WORKER_EV_DATA(EV_LISTEN, w->listen_fd)};
+  epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->listen_fd, &ev);
+  g->listening = on;
+}
+
+static bool log_due(struct gate *g)
+{
+  uint64_t now = now_us_mono();
+  if (g->logged_us && now - g->logged_us < 1000000u)
+    return false;
+  g->logged_us = now;
+  return true;
+}
+
+void gate_listen_ready(struct worker *w)
+{
+  struct gate *g = w->gate;
+  for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
+    struct sockaddr_storage addr;
+    socklen_t addrlen = sizeof addr;
+    int fd = accept4(w->listen_fd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return;
+      /* out of descriptors (or memory): the kernel keeps the connections queued meanwhile */
+      if (log_due(g))
+        log_msg(LOG_WARN, "cannot accept client connections: new ones wait in the listen queue",
+                "worker=%d error=\"%s\" open=%zu gated=%zu", w->idx, strerror(errno), w->nconns, g->n);
+      listen_set(w, false);
+      g->resume_us = now_us_mono() + GATE_PAUSE_US;
+      return;
+    }
+    if (w->nconns + g->n >= w->max_conns + WORKER_MHD_BACKSTOP) {
+      if (log_due(g))
+        log_msg(LOG_WARN, "max_connections reached and the 503 backstop full: connection closed",
+                "worker=%d open=%zu gated=%zu share=%zu", w->idx, w->nconns, g->n, w->max_conns);
+      close(fd);
+      continue;
+    }
+    struct gate_conn *gc = calloc(1, sizeof *gc);
+    if (!gc || !track(g, (gc->fd = fd, gc))) {
+      free(gc);
+      close(fd);
+      continue;
+    }
+    gc->addr = addr;
+    gc->addrlen = addrlen;
+    gc->since_us = now_us_mono();
+    gc->over_share = w->nconns + g->n > w->max_conns;
+    /* edge-triggered: a peek leaves the bytes in the socket, so only new bytes should wake us */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = WORKER_EV_DATA(EV_GATE, fd)};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+      hand_over(w, gc);         /* cannot watch it: MHD reads it as before the gate */
+  }
+}
+
+/* A refused request: the answer goes out, the rest of what the client sends is dropped. */
+static void answer(struct worker *w, struct gate_conn *gc, const struct gate_verdict *v, size_t peeked)
+{
+  struct buf out;
+  buf_init(&out, 8192);
+  char method[17] = "";
+  const char *sp = memchr(w->gate->buf, ' ', peeked < 16 ? peeked : 16);
+  if (sp)
+    memcpy(method, w->gate->buf, (size_t)(sp - w->gate->buf));
+  relay_refusal(w, method[0] ? method : NULL, v->target, v->target_len, v->status, v->reason, v->code, v->msg,
+                &out);
+  /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all */
+  ssize_t sent = send(gc->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  buf_free(&out);
+  if (sent <= 0) {
+    conn_close(w, gc);
+    return;
+  }
+  shutdown(gc->fd, SHUT_WR);
+  gc->answered = true;
+  gc->since_us = now_us_mono();
+}
+
+static void drain(struct worker *w, struct gate_conn *gc)
+{
+  struct gate *g = w->gate;
+  for (;;) {
+    ssize_t n = recv(gc->fd, g->buf, g->buflen, 0);
+    if (n > 0) {
+      gc->drained += (size_t)n;
+      if (gc->drained > GATE_DRAIN_MAX)
+        break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    break;                      /* the client closed (or failed): done */
+  }
+  conn_close(w, gc);
+}
+
+void gate_event(struct worker *w, int fd, uint32_t events)
+{
+  struct gate *g = w->gate;
+  struct gate_conn *gc = (size_t)fd < g->nby_fd ? g->by_fd[fd] : NULL;
+  if (!gc) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return;
+  }
+  if (gc->answered) {
+    drain(w, gc);
+    return;
+  }
+  ssize_t n = recv(fd, g->buf, g->buflen, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n <= 0) {                 /* closed (or failed) before a whole header: nothing to answer */
+    conn_close(w, gc);
+    return;
+  }
+  struct gate_verdict v;
+  enum gate_result res = gate_check(g->buf, (size_t)n, (size_t)w->cfg->max_header_bytes, &v);
+  if (res == GATE_MORE && (size_t)n == g->buflen)   /* a full peek and still no end of header */
+    res = too_long(&v, (size_t)w->cfg->max_header_bytes);
+  switch (res) {
+  case GATE_PASS:
+    hand_over(w, gc);
+    return;
+  case GATE_REFUSE:
+    answer(w, gc, &v, (size_t)n);
+    if ((size_t)fd < g->nby_fd && g->by_fd[fd] == gc)
+      drain(w, gc);             /* reads (and drops) the peeked bytes and what follows */
+    return;
+  case GATE_MORE:
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      conn_close(w, gc);        /* the client stopped sending before a whole header */
+    return;
+  }
+}
+
+void gate_sweep(struct worker *w)
+{
+  struct gate *g = w->gate;
+  uint64_t now = now_us_mono();
+  if (!g->listening && g->resume_us && now >= g->resume_us) {
+    g->resume_us = 0;
+    listen_set(w, true);
+  }
+  uint64_t header_us = (uint64_t)w->cfg->client_header_timeout_s * 1000000u;
+  for (struct gate_conn *gc = g->list, *next; gc; gc = next) {
+    next = gc->next;
+    uint64_t limit = gc->answered ? GATE_ANSWERED_US : gc->over_share && header_us > 1000000u ? 1000000u : header_us;
+    if (now - gc->since_us <= limit)
+      continue;
+    if (!gc->answered)
+      log_msg(LOG_INFO, "client too slow: connection closed", "worker=%d waiting_for=header seconds=%lld",
+              w->idx, (long long)(limit / 1000000u));
+    conn_close(w, gc);
+  }
+}
+
+int gate_init(struct worker *w)
+{
+  struct gate *g = calloc(1, sizeof *g);
+  if (!g)
+    return -1;
+  g->buflen = (size_t)w->cfg->max_header_bytes + 1;
+  g->buf = malloc(g->buflen);
+  if (!g->buf) {
+    free(g);
+    return -1;
+  }
+  w->gate = g;
+  listen_set(w, true);
+  return 0;
+}
+
+void gate_release_all(struct worker *w)
+{
+  struct gate *g = w->gate;
+  if (!g)
+    return;
+  listen_set(w, false);
+  g->resume_us = 0;
+  while (g->list) {
+    if (g->list->answered)
+      conn_close(w, g->list);
+    else
+      hand_over(w, g->list);    /* its request, when it comes, gets the shutdown 503 */
+  }
+}
+
+void gate_free(struct worker *w)
+{
+  struct gate *g = w->gate;
+  if (!g)
+    return;
+  while (g->list)
+    conn_close(w, g->list);
+  free(g->by_fd);
+  free(g->buf);
+  free(g);
+  w->gate = NULL;
+}
