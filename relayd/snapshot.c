@@ -201,21 +201,6 @@ const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id
   return NULL;
 }
 
-static const char *const price_unit_names[] = {"call", "image", "second", "search"};
-
-int price_unit_parse(const char *s)
-{
-  for (size_t i = 0; i < sizeof price_unit_names / sizeof price_unit_names[0]; i++)
-    if (s && strcmp(s, price_unit_names[i]) == 0)
-      return (int)i;
-  return -1;
-}
-
-const char *price_unit_name(enum price_unit u)
-{
-  return (size_t)u < sizeof price_unit_names / sizeof price_unit_names[0] ? price_unit_names[u] : "call";
-}
-
 const struct price *snapshot_price(const struct snapshot *s, const char *model)
 {
   return strmap_get(&s->prices, model);

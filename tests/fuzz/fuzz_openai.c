@@ -1,7 +1,9 @@
 /* fuzz_openai: relayd/openai.c: client request parsing and validation for each endpoint kind, the
- * rewritten upstream body, usage objects. Input: mode byte (endpoint kind), then the request body. */
+ * rewritten upstream body, usage objects; relayd/reqbound.c: duplicate keys, the input bound and
+ * the answers asked for, on the same parsed body. Input: mode byte (endpoint kind), then the request body. */
 #include "fuzz_common.h"
 #include "openai.h"
+#include "reqbound.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,6 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   struct usage u;
   oai_parse_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), &u);
+  char path[160];
+  if (reqbound_duplicate_key(root, path, sizeof path) && path[0] != '$')
+    abort();
+  /* a bound covers at least the overhead, and no negative count of answers */
+  if (reqbound_input(root, size) < REQBOUND_OVERHEAD_TOKENS || reqbound_choices(root) < 1)
+    abort();
   size_t len = 0;
   char *body = oai_upstream_body(root, &rq, size % 2 ? "upstream-model" : rq.model, &len);
   if (body) {
