@@ -2241,11 +2241,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
       if (!r->cut_armed) {
         /* libmicrohttpd 0.9.75 (epoll) leaves the connection open when END_WITH_ERROR is returned
          * on the write path; returned from the resume path it is closed at once. So bounce
-         * through suspend/resume first. That alone is not enough once the daemon has served a
-         * few thousand mixed requests (45-ledger: about 1 cut in 70 then stayed open until the
-         * client's timeout), so the socket is also shut down when the error is returned (MHD
-         * asks for more only once what it had is written): the client sees the end whatever MHD
-         * does with the connection afterwards. */
+         * through suspend/resume first. That alone fails while any other connection is open,
+         * even an idle kept-alive one (relayd's pool always has some): the cut connection then
+         * stays open until the client gives up. So the socket is also shut down when the error
+         * is returned (MHD asks for more only once what it had is written, so nothing rendered
+         * is lost): the client sees the end whatever MHD does with the connection afterwards. */
         r->cut_armed = true;
         MHD_suspend_connection(r->conn);
         MHD_resume_connection(r->conn);
