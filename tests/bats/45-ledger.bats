@@ -68,6 +68,8 @@ books() {
   echo "# ledger seed $seed (replay: RELAY_LEDGER_SEED=$seed), $total requests" >&3
   STATE="$BATS_TEST_TMPDIR/ledger.json"
   ledger setup "$STATE" --seed "$seed" --mock "$MOCK_UP1_URL,$MOCK_UP2_URL"
+  # one node name for every start: node_name auto is HOSTNAME/LISTEN, and each start here takes a
+  # new port, so the restart after the kill -9 would not resolve the reservations it left
   relayd_start --shutdown-grace-s 2 --node-name ledger
 
   # 1: load with reloads, user top-ups and token quota edits from an admin thread
