@@ -2579,8 +2579,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
       if (!r->cut_armed) {
         /* libmicrohttpd 0.9.75 (epoll) leaves the connection open when END_WITH_ERROR is returned
          * on the write path; returned from the resume path it is closed at once. So bounce
-         * through suspend/resume first (hard_close above already ended the TCP connection: that
-         * alone was not enough once the daemon had served a few thousand mixed requests). */
+         * through suspend/resume first. That alone fails while any other connection is open,
+         * even an idle kept-alive one (relayd's pool always has some): the cut connection then
+         * stays open until the client gives up. So the socket is also shut down first
+         * (hard_close above: MHD asks for more only once what it had is written, so nothing
+         * rendered is lost): the client sees the end whatever MHD does with the connection. */
         r->cut_armed = true;
         MHD_suspend_connection(r->conn);
         MHD_resume_connection(r->conn);

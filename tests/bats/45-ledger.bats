@@ -68,6 +68,8 @@ books() {
   echo "# ledger seed $seed (replay: RELAY_LEDGER_SEED=$seed), $total requests" >&3
   STATE="$BATS_TEST_TMPDIR/ledger.json"
   ledger setup "$STATE" --seed "$seed" --mock "$MOCK_UP1_URL,$MOCK_UP2_URL"
+  # one node name for every start: node_name auto is HOSTNAME/LISTEN, and each start here takes a
+  # new port, so the restart after the kill -9 would not resolve the reservations it left
   relayd_start --shutdown-grace-s 2 --node-name ledger
 
   # 1: load with reloads, user top-ups and token quota edits from an admin thread
@@ -88,6 +90,12 @@ books() {
   [ "$(cat "$BATS_TEST_TMPDIR/relayd.rc")" = 137 ]
   rm -f "$BATS_TEST_TMPDIR/relayd.pid"
   end_background_load kill9
+  # what the crash left on disk already balances (a charge is lost only with its log row);
+  # asserted at the end, so that a failing run reports the final books too
+  books "$BATS_TEST_TMPDIR/books-kill9"
+  crash_ok=0
+  ledger check "$STATE" "$BATS_TEST_TMPDIR/books-kill9" --crashed >> "$BATS_TEST_TMPDIR/driver.log" 2>&1 \
+    || crash_ok=$?
   ledger offline "$STATE"
   relayd_start --shutdown-grace-s 2 --node-name ledger
 
@@ -130,6 +138,7 @@ print("missing: " + ", ".join(missing) if missing else "all kinds present")
 sys.exit(1 if missing else 0)
 PY
   echo "$output" >&2
+  [ "$crash_ok" -eq 0 ]
   [ "$books_ok" -eq 0 ]
   [ "$status" -eq 0 ]
 }
