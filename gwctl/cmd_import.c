@@ -726,7 +726,8 @@ struct type_map {
   const char *type;             /* relay's type, or NULL: no equivalent */
   const char *base_url;         /* the default when the channel has none, when it is the source's
                                  * own (an OpenAI-compatible service relay has no type for, or
-                                 * Ollama's localhost); NULL: the relay type's (provider.h), if any */
+                                 * Ollama's localhost); NULL: the relay type's (provider.h), if any;
+                                 * "": none, though relay's type has one */
 };
 
 /* Shared ids (both projects), then each project's own (they diverge after 3; newapi.md 4.7). */
@@ -797,7 +798,7 @@ static const struct type_map oneapi_types[] = {
   { 47, "BaiduV2", NULL, NULL },
   { 48, "XunfeiV2", NULL, NULL },
   { 49, "AliBailian", NULL, NULL },
-  { 50, "OpenAICompatible", "openai", NULL },
+  { 50, "OpenAICompatible", "openai", "" },
   { 51, "GeminiOpenAICompatible", NULL, NULL },
   { 0, NULL, NULL, NULL },
 };
@@ -866,8 +867,10 @@ static int import_channels(struct imp *im)
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
       n--;
-    const char *defurl = tm->base_url ? tm->base_url : provider_find(tm->type)->base_url;
-    if (n == 0 && !defurl) {
+    const struct provider *prov = provider_find(tm->type);   /* known: checked above */
+    const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
+    bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);
       continue;
@@ -920,7 +923,7 @@ static int import_channels(struct imp *im)
     /* other: Azure's api version (One API keeps it in other, or config.api_version) */
     char other[256] = "";
     const char *oth = db_col_text(st, 10);
-    if (strcmp(tm->type, "azure") == 0) {
+    if (azure) {
       char ver[128] = "";
       cJSON *cfg = cJSON_Parse(db_col_text(st, 17));
       const char *cv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "api_version"));
@@ -941,7 +944,7 @@ static int import_channels(struct imp *im)
     {
       char q[160];
       for (int i = 0; dropped_columns[i].column; i++) {
-        if (!has_drop[i] || (strcmp(tm->type, "azure") == 0 && strcmp(dropped_columns[i].column,
+        if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
                                                                        "config") == 0))
           continue;
         snprintf(q, sizeof q, "SELECT COALESCE(CAST(\"%s\" AS TEXT), '') FROM channels WHERE "
