@@ -10,6 +10,7 @@
  */
 #include "gwctl.h"
 #include "output.h"
+#include "provider.h"
 #include "secret.h"
 #include "util.h"
 
@@ -21,30 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The types a channel may have: openai (and the OpenAI-compatible deepseek, ollama, vllm, custom),
- * azure, anthropic, gemini, and cohere / jina (rerank). */
-#define CHANNEL_TYPES "openai, azure, anthropic, gemini, cohere, jina, deepseek, ollama, vllm, custom"
-static const char *const channel_types[] = {
-  "openai", "azure", "anthropic", "gemini", "cohere", "jina", "deepseek", "ollama", "vllm", "custom", NULL,
-};
-
-/* The base URL of a type's public API, used when channel add has no --base-url (New API's
- * per-type defaults); NULL: the type has none (azure, ollama, vllm, custom need --base-url). */
-static const char *default_base_url(const char *type)
-{
-  static const struct { const char *type, *url; } defaults[] = {
-    { "openai", "https://api.openai.com" },
-    { "anthropic", "https://api.anthropic.com" },
-    { "gemini", "https://generativelanguage.googleapis.com" },
-    { "cohere", "https://api.cohere.ai" },
-    { "jina", "https://api.jina.ai" },
-    { "deepseek", "https://api.deepseek.com" },
-  };
-  for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-    if (strcmp(defaults[i].type, type) == 0)
-      return defaults[i].url;
-  return NULL;
-}
+/* The types a channel may have, their default base URLs, auth headers and URL rules: provider.h. */
 #define URL_MAX 2048
 #define UPSTREAM_KEY_MAX 8192
 #define MODEL_NAME_MAX 128
@@ -295,22 +273,19 @@ static int check_word(struct gwctl *g, const char *opt, const char *s)
 
 int gw_channel_type_known(const char *type)
 {
-  for (const char *const *t = channel_types; *t; t++)
-    if (strcmp(*t, type) == 0)
-      return 1;
-  return 0;
+  return provider_find(type) != NULL;
 }
 
 const char *gw_channel_type_list(void)
 {
-  return CHANNEL_TYPES;
+  return provider_type_list();
 }
 
 static int check_type(struct gwctl *g, const char *type)
 {
   if (gw_channel_type_known(type))
     return 0;
-  return gw_usage(g, "unknown channel type '%s' (supported: " CHANNEL_TYPES ")", type);
+  return gw_usage(g, "unknown channel type '%s' (supported: %s)", type, provider_type_list());
 }
 
 int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key)
@@ -460,16 +435,16 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !name)
     rc = gw_usage(g, "missing --name N");
   if (rc == 0 && !type)
-    rc = gw_usage(g, "missing --type T (one of: " CHANNEL_TYPES ")");
+    rc = gw_usage(g, "missing --type T (one of: %s)", provider_type_list());
   if (rc == 0 && !models)
     rc = gw_usage(g, "missing --models M1,M2");
   if (rc == 0)
     rc = gw_check_name(g, "channel name", name);
   if (rc == 0)
     rc = check_type(g, type);
-  if (rc == 0 && !base && !(base = default_base_url(type)))
-    rc = gw_usage(g, "missing --base-url URL: a%s %s channel has no default (openai, anthropic, "
-                  "gemini, cohere, jina and deepseek do)", strchr("aeiou", type[0]) ? "n" : "", type);
+  if (rc == 0 && !base && !(base = provider_find(type)->base_url))
+    rc = gw_usage(g, "missing --base-url URL: a%s %s channel has no default (%s do)",
+                  strchr("aeiou", type[0]) ? "n" : "", type, provider_default_list());
   if (rc == 0)
     rc = check_base_url(g, base, url, sizeof url);
   if (rc == 0)
@@ -956,6 +931,7 @@ struct upstream {
   char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX], api_version[64];
   char key[UPSTREAM_KEY_MAX + 1];
   int64_t id;
+  const struct provider *p;     /* the type's row; an unknown stored type: openai's, as relayd */
 };
 
 static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
@@ -969,11 +945,12 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     return GW_FAIL;
   if (db_step(st) == DB_ROW) {
     snprintf(u->type, sizeof u->type, "%s", db_col_text(st, 0));
+    u->p = provider_for_type(u->type);
     snprintf(u->base, sizeof u->base, "%s", db_col_text(st, 1));
     snprintf(u->models, sizeof u->models, "%s", db_col_text(st, 2));
     cJSON *other = cJSON_Parse(db_col_text(st, 4));
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "api_version"));
-    snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : "2024-12-01-preview");
+    snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : AZURE_DEFAULT_API_VERSION);
     cJSON_Delete(other);
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
@@ -995,27 +972,15 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
   return buf_append(b, p, size * n) == 0 ? size * n : 0;
 }
 
-/* One request to the upstream. body NULL: GET. path is an OpenAI-style path ("/v1/...") appended
- * to the base URL (a base ending in /v1 gets no second one), or, starting with '!', taken after the
- * base as it is. The key goes in the header the channel type wants. Returns 0 with *status and *ms
- * set (any HTTP status), or -1 with a curl message in err. */
-static int upstream_call(const struct upstream *u, const char *path, const char *body,
+/* One request to the upstream at url (built by provider_url or provider_join). body NULL: GET.
+ * The key goes in the header the channel type wants. Returns 0 with *status and *ms set (any HTTP
+ * status), or -1 with a curl message in err. */
+static int upstream_call(const struct upstream *u, const char *url, const char *body,
                          long timeout_s, struct buf *out, long *status, int64_t *ms, char *err,
                          size_t errlen)
 {
-  char url[URL_MAX + 512], auth[UPSTREAM_KEY_MAX + 32], cerr[CURL_ERROR_SIZE] = "";
-  size_t bl = strlen(u->base);
-  if (path[0] == '!')
-    snprintf(url, sizeof url, "%s%s", u->base, path + 1);
-  else if (bl >= 3 && strcmp(u->base + bl - 3, "/v1") == 0 && strncmp(path, "/v1/", 4) == 0)
-    snprintf(url, sizeof url, "%s%s", u->base, path + 3);
-  else
-    snprintf(url, sizeof url, "%s%s", u->base, path);
-  const char *hfmt = strcmp(u->type, "azure") == 0       ? "api-key: %s"
-                     : strcmp(u->type, "anthropic") == 0 ? "x-api-key: %s"
-                     : strcmp(u->type, "gemini") == 0    ? "x-goog-api-key: %s"
-                                                         : "Authorization: Bearer %s";
-  snprintf(auth, sizeof auth, hfmt, u->key);
+  char auth[UPSTREAM_KEY_MAX + 32], cerr[CURL_ERROR_SIZE] = "";
+  provider_auth_header(u->p, u->key, auth, sizeof auth);
   CURL *c = curl_easy_init();
   if (!c) {
     snprintf(err, errlen, "cannot start libcurl");
@@ -1023,9 +988,9 @@ static int upstream_call(const struct upstream *u, const char *path, const char 
   }
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
   h = curl_slist_append(h, "Expect:");
-  if (strcmp(u->type, "anthropic") == 0)
-    h = curl_slist_append(h, "anthropic-version: 2023-06-01");
-  if (*u->key)
+  if (u->p->extra_header)
+    h = curl_slist_append(h, u->p->extra_header);
+  if (*u->key && *auth)
     h = curl_slist_append(h, auth);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -1070,64 +1035,6 @@ static void upstream_error(const struct buf *b, char *msg, size_t len)
   cJSON_Delete(j);
 }
 
-/* The smallest real request of the channel's own API: a chat "hi" (5 tokens) for OpenAI-style,
- * Azure (deployment path), Anthropic (Messages) and Gemini (generateContent) channels, a
- * two-document rerank for cohere and jina. Sets path (see upstream_call); returns the body
- * (cJSON_free) or NULL when the model cannot go in a URL. */
-static char *test_request(const struct upstream *u, const char *model, char *path, size_t pathlen)
-{
-  cJSON *req = cJSON_CreateObject();
-  bool rerank = strcmp(u->type, "cohere") == 0 || strcmp(u->type, "jina") == 0;
-  bool gemini = strcmp(u->type, "gemini") == 0, azure = strcmp(u->type, "azure") == 0;
-  if (gemini || azure)
-    for (const char *m = model; *m; m++)
-      if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
-            strchr("-_.", *m))) {
-        cJSON_Delete(req);
-        return NULL;
-      }
-  if (gemini) {
-    snprintf(path, pathlen, "/v1beta/models/%s:generateContent", model);
-    cJSON *part = cJSON_CreateObject(), *content = cJSON_CreateObject();
-    cJSON_AddStringToObject(part, "text", "hi");
-    cJSON_AddStringToObject(content, "role", "user");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(content, "parts"), part);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(req, "contents"), content);
-    cJSON_AddNumberToObject(cJSON_AddObjectToObject(req, "generationConfig"), "maxOutputTokens", 5);
-  } else if (rerank) {
-    snprintf(path, pathlen, "/v1/rerank");
-    cJSON_AddStringToObject(req, "model", model);
-    cJSON_AddStringToObject(req, "query", "hi");
-    cJSON *docs = cJSON_AddArrayToObject(req, "documents");
-    cJSON_AddItemToArray(docs, cJSON_CreateString("hello"));
-    cJSON_AddItemToArray(docs, cJSON_CreateString("goodbye"));
-    cJSON_AddNumberToObject(req, "top_n", 1);
-  } else {
-    if (azure) {
-      char dep[MODEL_NAME_MAX + 1];
-      size_t d = 0;
-      for (const char *m = model; *m && d < sizeof dep - 1; m++)
-        if (*m != '.')
-          dep[d++] = *m;
-      dep[d] = '\0';
-      snprintf(path, pathlen, "!/openai/deployments/%s/chat/completions?api-version=%s", dep,
-               u->api_version);
-    } else {
-      snprintf(path, pathlen, strcmp(u->type, "anthropic") == 0 ? "/v1/messages" : "/v1/chat/completions");
-    }
-    if (!azure)
-      cJSON_AddStringToObject(req, "model", model);
-    cJSON *m0 = cJSON_CreateObject();
-    cJSON_AddStringToObject(m0, "role", "user");
-    cJSON_AddStringToObject(m0, "content", "hi");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(req, "messages"), m0);
-    cJSON_AddNumberToObject(req, "max_tokens", 5);
-  }
-  char *body = cJSON_PrintUnformatted(req);
-  cJSON_Delete(req);
-  return body;
-}
-
 int cmd_channel_test(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL, *model = NULL, *timeout_s = "30";
@@ -1149,15 +1056,20 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
   if (!*model)
     return gw_err(GW_USAGE, "channel '%s' lists no models: give --model M", u.name);
 
-  char path[URL_MAX];
-  char *body = test_request(&u, model, path, sizeof path);
+  /* the smallest real request of the channel's own API (provider_probe), at its URL */
+  char path[URL_MAX], url[URL_MAX + 512];
+  char *body = provider_probe(u.p, model, path, sizeof path, err, sizeof err);
+  if (body && provider_url(u.p, u.base, u.api_version, path, model, url, sizeof url, err, sizeof err) < 0) {
+    cJSON_free(body);
+    body = NULL;
+  }
   if (!body)
     return gw_err(GW_USAGE, "channel '%s': the model name '%s' cannot be used in the test URL",
                   u.name, model);
   struct buf out;
   buf_init(&out, UPSTREAM_BODY_MAX);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int net = upstream_call(&u, path, body, (long)timeout, &out, &status, &ms, err, sizeof err);
+  int net = upstream_call(&u, url, body, (long)timeout, &out, &status, &ms, err, sizeof err);
   curl_global_cleanup();
   cJSON_free(body);
   int ok = net == 0 && status >= 200 && status < 300;
@@ -1220,11 +1132,12 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
+  char url[URL_MAX + 512];
+  provider_join(u.base, "/v1/models", url, sizeof url);   /* fits: the base is under URL_MAX */
   struct buf out;
   buf_init(&out, UPSTREAM_BODY_MAX);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int net = upstream_call(&u, "/v1/models", NULL, (long)timeout, &out, &status, &ms, err,
-                          sizeof err);
+  int net = upstream_call(&u, url, NULL, (long)timeout, &out, &status, &ms, err, sizeof err);
   curl_global_cleanup();
   if (out.data) {   /* upstreams echo the key they got: never print it */
     out.len = secret_redact(out.data, out.len, u.key);

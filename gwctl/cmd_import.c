@@ -14,6 +14,7 @@
 #include "gwctl.h"
 #include "keys.h"
 #include "output.h"
+#include "provider.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -723,23 +724,26 @@ struct type_map {
   int id;
   const char *source_name;
   const char *type;             /* relay's type, or NULL: no equivalent */
-  const char *base_url;         /* the default when the channel has none */
+  const char *base_url;         /* the default when the channel has none, when it is the source's
+                                 * own (an OpenAI-compatible service relay has no type for, or
+                                 * Ollama's localhost); NULL: the relay type's (provider.h), if any;
+                                 * "": none, though relay's type has one */
 };
 
 /* Shared ids (both projects), then each project's own (they diverge after 3; newapi.md 4.7). */
 static const struct type_map shared_types[] = {
-  { 1, "OpenAI", "openai", "https://api.openai.com" },
+  { 1, "OpenAI", "openai", NULL },
   { 3, "Azure", "azure", NULL },
   { 8, "Custom", "custom", NULL },
-  { 14, "Anthropic", "anthropic", "https://api.anthropic.com" },
+  { 14, "Anthropic", "anthropic", NULL },
   { 15, "Baidu", NULL, NULL },
   { 16, "Zhipu", NULL, NULL },
   { 17, "Ali", NULL, NULL },
   { 18, "Xunfei", NULL, NULL },
   { 19, "360", NULL, NULL },
-  { 20, "OpenRouter", "openai", "https://openrouter.ai/api" },
+  { 20, "OpenRouter", "openrouter", NULL },
   { 23, "Tencent", NULL, NULL },
-  { 24, "Gemini", "gemini", "https://generativelanguage.googleapis.com" },
+  { 24, "Gemini", "gemini", NULL },
   { 25, "Moonshot", "openai", "https://api.moonshot.cn" },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com" },
   { 33, "AWS", NULL, NULL },
@@ -752,16 +756,16 @@ static const struct type_map newapi_types[] = {
   { 11, "PaLM", NULL, NULL },
   { 26, "Zhipu_v4", NULL, NULL },
   { 27, "Perplexity", NULL, NULL },
-  { 34, "Cohere", "cohere", "https://api.cohere.ai" },
+  { 34, "Cohere", "cohere", NULL },
   { 35, "MiniMax", NULL, NULL },
   { 36, "SunoAPI", NULL, NULL },
   { 37, "Dify", NULL, NULL },
-  { 38, "Jina", "jina", "https://api.jina.ai" },
+  { 38, "Jina", "jina", NULL },
   { 39, "Cloudflare", NULL, NULL },
   { 40, "SiliconFlow", "openai", "https://api.siliconflow.cn" },
   { 41, "VertexAI", NULL, NULL },
   { 42, "Mistral", "openai", "https://api.mistral.ai" },
-  { 43, "DeepSeek", "deepseek", "https://api.deepseek.com" },
+  { 43, "DeepSeek", "deepseek", NULL },
   { 44, "MokaAI", NULL, NULL },
   { 45, "VolcEngine", NULL, NULL },
   { 46, "BaiduV2", NULL, NULL },
@@ -779,8 +783,8 @@ static const struct type_map oneapi_types[] = {
   { 30, "Ollama", "ollama", "http://localhost:11434" },
   { 32, "StepFun", NULL, NULL },
   { 34, "Coze", NULL, NULL },
-  { 35, "Cohere", "cohere", "https://api.cohere.ai" },
-  { 36, "DeepSeek", "deepseek", "https://api.deepseek.com" },
+  { 35, "Cohere", "cohere", NULL },
+  { 36, "DeepSeek", "deepseek", NULL },
   { 37, "Cloudflare", NULL, NULL },
   { 38, "DeepL", NULL, NULL },
   { 39, "TogetherAI", NULL, NULL },
@@ -794,7 +798,7 @@ static const struct type_map oneapi_types[] = {
   { 47, "BaiduV2", NULL, NULL },
   { 48, "XunfeiV2", NULL, NULL },
   { 49, "AliBailian", NULL, NULL },
-  { 50, "OpenAICompatible", "openai", NULL },
+  { 50, "OpenAICompatible", "openai", "" },
   { 51, "GeminiOpenAICompatible", NULL, NULL },
   { 0, NULL, NULL, NULL },
 };
@@ -863,12 +867,15 @@ static int import_channels(struct imp *im)
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
       n--;
-    if (n == 0 && !tm->base_url) {
+    const struct provider *prov = provider_find(tm->type);   /* known: checked above */
+    const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
+    bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);
       continue;
     }
-    snprintf(url, sizeof url, "%.*s", (int)(n ? n : strlen(tm->base_url)), n ? base : tm->base_url);
+    snprintf(url, sizeof url, "%.*s", (int)(n ? n : strlen(defurl)), n ? base : defurl);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
       report(im, "channels", source, NULL, R_SKIPPED, "base_url '%.80s' is not an http(s) URL", url);
       continue;
@@ -916,7 +923,7 @@ static int import_channels(struct imp *im)
     /* other: Azure's api version (One API keeps it in other, or config.api_version) */
     char other[256] = "";
     const char *oth = db_col_text(st, 10);
-    if (strcmp(tm->type, "azure") == 0) {
+    if (azure) {
       char ver[128] = "";
       cJSON *cfg = cJSON_Parse(db_col_text(st, 17));
       const char *cv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "api_version"));
@@ -937,7 +944,7 @@ static int import_channels(struct imp *im)
     {
       char q[160];
       for (int i = 0; dropped_columns[i].column; i++) {
-        if (!has_drop[i] || (strcmp(tm->type, "azure") == 0 && strcmp(dropped_columns[i].column,
+        if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
                                                                        "config") == 0))
           continue;
         snprintf(q, sizeof q, "SELECT COALESCE(CAST(\"%s\" AS TEXT), '') FROM channels WHERE "

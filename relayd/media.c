@@ -641,25 +641,12 @@ char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *b
 
 /* ---------------------------------------------------------------- channels and prices */
 
-const char *media_channel_refusal(enum media_kind k, enum api_kind api, enum upstream_api up)
+const char *media_channel_refusal(enum media_kind k, enum api_kind api, const struct provider *p)
 {
-  switch (up) {
-  case UPSTREAM_COHERE:
-    return k == MEDIA_RERANK ? NULL : "a cohere channel serves only /v1/rerank";
-  case UPSTREAM_JINA:
-    return k == MEDIA_RERANK || (k == MEDIA_NONE && api == API_EMBEDDINGS)
-               ? NULL
-               : "a jina channel serves only /v1/rerank and /v1/embeddings";
-  case UPSTREAM_AZURE:
-    return k == MEDIA_RERANK ? "an azure channel does not serve /v1/rerank" : NULL;
-  case UPSTREAM_ANTHROPIC:
-  case UPSTREAM_GEMINI:
-    return k == MEDIA_NONE ? NULL
-           : up == UPSTREAM_ANTHROPIC ? "an anthropic channel serves only chat requests"
-                                      : "a gemini channel serves only chat requests";
-  default:
-    return NULL;
-  }
+  unsigned e = k == MEDIA_RERANK ? PE_RERANK
+               : k != MEDIA_NONE ? PE_MEDIA
+               : api == API_EMBEDDINGS ? PE_EMBEDDINGS : PE_TEXT;
+  return provider_serves(p, e) ? NULL : p->refusal;
 }
 
 const char *media_price_refusal(enum media_kind k, const struct price *p)

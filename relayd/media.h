@@ -92,8 +92,9 @@ double media_image_multiplier(const char *model, const char *size, const char *q
  * absent or "auto" quality counts as high). */
 int64_t media_image_tokens(const char *size, const char *quality);
 
-/* Why a channel speaking `api` cannot serve kind k (api_kind for non-media requests), or NULL. */
-const char *media_channel_refusal(enum media_kind k, enum api_kind api, enum upstream_api up);
+/* Why a channel of type p cannot serve kind k (api_kind for non-media requests): p->refusal when
+ * p->serves lacks the endpoint class (provider.h), or NULL. */
+const char *media_channel_refusal(enum media_kind k, enum api_kind api, const struct provider *p);
 
 /* Why price p cannot bill kind k (a per-second price on an image endpoint...), or NULL. */
 const char *media_price_refusal(enum media_kind k, const struct price *p);

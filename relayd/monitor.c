@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "gemini.h"
 #include "health.h"
 #include "log.h"
 #include "secret.h"
@@ -48,51 +47,24 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   out->body_len = 0;
   const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
   snprintf(out->model, sizeof out->model, "%s", m);
-  /* the smallest real request of the channel's own API: a 5-token "hi" (chat completions, Azure's
-   * deployment path, Anthropic Messages, Gemini generateContent), or a two-document rerank */
+  /* the smallest real request of the channel's own API (provider_probe: a 5-token "hi" in chat,
+   * Azure deployment, Anthropic Messages or Gemini generateContent shape, or a two-document rerank) */
   char path[512], url[2048];
-  const char *tail;
-  switch (c->api) {
-  case UPSTREAM_ANTHROPIC:
-    snprintf(path, sizeof path, "/v1/messages");
-    tail = ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}";
-    break;
-  case UPSTREAM_GEMINI:
-    if (gemini_model_path(path, sizeof path, m, false) < 0) {
-      snprintf(out->error, sizeof out->error, "the model name '%s' cannot be used in a Gemini URL", m);
-      return -1;
-    }
-    tail = NULL;
-    break;
-  case UPSTREAM_COHERE:
-  case UPSTREAM_JINA:   /* they serve only /v1/rerank */
-    snprintf(path, sizeof path, "/v1/rerank");
-    tail = ",\"query\":\"hi\",\"documents\":[\"hello\",\"goodbye\"],\"top_n\":1}";
-    break;
-  default:
-    snprintf(path, sizeof path, "/v1/chat/completions");
-    tail = ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}";
-  }
-  if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0)
+  char *body = provider_probe(c->provider, m, path, sizeof path, out->error, sizeof out->error);
+  if (!body)
     return -1;
-  struct buf body;
-  buf_init(&body, 4096);
-  if (tail) {
-    buf_append_str(&body, "{\"model\":");
-    buf_append_json_str(&body, m);
-    buf_append_str(&body, tail);
-  } else {   /* Gemini: the model is in the URL */
-    buf_append_str(&body, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
-                          "\"generationConfig\":{\"maxOutputTokens\":5}}");
+  if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0) {
+    cJSON_free(body);
+    return -1;
   }
   CURL *e = curl_easy_init();
   if (!e) {
-    buf_free(&body);
+    cJSON_free(body);
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
     return -1;
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
@@ -107,7 +79,7 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   else
     snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
   curl_easy_cleanup(e);
-  buf_free(&body);
+  cJSON_free(body);
   /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
   out->body_len = secret_redact(out->body, out->body_len, c->key);
   out->body[out->body_len] = '\0';

@@ -1397,7 +1397,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   r->up_headers = NULL;
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
-  const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->api);
+  const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->provider);
   if (refusal) {
     refuse_attempt(r, refusal);
     return;

@@ -148,39 +148,7 @@ bool token_allows_model(const struct snap_token *t, const char *model)
 int channel_url(const struct snap_channel *c, const char *path, const char *model, char *out, size_t outlen,
                 char *err, size_t errlen)
 {
-  int n;
-  size_t bl = strlen(c->base_url);
-  if (c->api == UPSTREAM_AZURE && strcmp(path, "/v1/responses") == 0) {
-    /* Azure's Responses API is not under a deployment: the model travels in the body */
-    n = snprintf(out, outlen, "%s/openai/responses?api-version=%s", c->base_url, c->api_version);
-  } else if (c->api == UPSTREAM_AZURE) {
-    char deployment[256];
-    size_t d = 0;
-    for (const char *m = model; *m; m++) {
-      if (*m == '.')
-        continue;
-      if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '-' ||
-            *m == '_') || d >= sizeof deployment - 1) {
-        snprintf(err, errlen, "an Azure deployment name may contain only letters, digits, '-' and '_'");
-        return -1;
-      }
-      deployment[d++] = *m;
-    }
-    deployment[d] = '\0';
-    /* path starts with /v1: the deployment path takes what follows it */
-    n = snprintf(out, outlen, "%s/openai/deployments/%s%s?api-version=%s", c->base_url, deployment,
-                 strncmp(path, "/v1/", 4) == 0 ? path + 3 : path, c->api_version);
-  } else if (c->api != UPSTREAM_GEMINI && bl >= 3 && strcmp(c->base_url + bl - 3, "/v1") == 0 &&
-             strncmp(path, "/v1/", 4) == 0) {
-    n = snprintf(out, outlen, "%s%s", c->base_url, path + 3);
-  } else {
-    n = snprintf(out, outlen, "%s%s", c->base_url, path);
-  }
-  if (n < 0 || (size_t)n >= outlen) {
-    snprintf(err, errlen, "the upstream URL is longer than %zu bytes", outlen - 1);
-    return -1;
-  }
-  return 0;
+  return provider_url(c->provider, c->base_url, c->api_version, path, model, out, outlen, err, errlen);
 }
 
 /* ---- lookups ---- */
@@ -570,12 +538,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->id = db_col_int64(st, 0);
     c->name = arena_strdup(&s->arena, db_col_text(st, 1));
     c->type = arena_strdup(&s->arena, db_col_text(st, 2));
-    c->api = strcmp(c->type, "anthropic") == 0 ? UPSTREAM_ANTHROPIC
-             : strcmp(c->type, "azure") == 0    ? UPSTREAM_AZURE
-             : strcmp(c->type, "gemini") == 0   ? UPSTREAM_GEMINI
-             : strcmp(c->type, "cohere") == 0   ? UPSTREAM_COHERE
-             : strcmp(c->type, "jina") == 0     ? UPSTREAM_JINA
-                                                : UPSTREAM_OPENAI;
+    c->provider = provider_for_type(c->type);
+    c->api = c->provider->api;
     c->api_version = AZURE_DEFAULT_API_VERSION;
     cJSON *other = cJSON_Parse(db_col_text(st, 11));
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(other, "api_version");
@@ -627,18 +591,17 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
       c->weight = 0;
     /* headers every upstream request of this channel carries; "Expect:" stops curl's
      * 100-continue round trip on larger bodies */
-    char auth[1200];
-    bool anthropic = c->api == UPSTREAM_ANTHROPIC;
-    snprintf(auth, sizeof auth, anthropic ? "x-api-key: %s"
-                                : c->api == UPSTREAM_AZURE  ? "api-key: %s"
-                                : c->api == UPSTREAM_GEMINI ? "x-goog-api-key: %s"
-                                                            : "Authorization: Bearer %s", key);
+    char auth[8400];   /* gwctl stores keys of up to 8192 bytes */
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Expect:");
-    if (anthropic)
-      c->headers = curl_slist_append(c->headers, "anthropic-version: 2023-06-01");
+    if (c->provider->extra_header)
+      c->headers = curl_slist_append(c->headers, c->provider->extra_header);
     if (*key) {
-      c->headers = curl_slist_append(c->headers, auth);
+      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0)
+        c->headers = curl_slist_append(c->headers, auth);
+      else
+        log_msg(LOG_WARN, "channel key too long for its auth header, not sent", "channel_id=%lld",
+                (long long)c->id);
       c->key = arena_strdup(&s->arena, key);
     }
     explicit_bzero(auth, sizeof auth);

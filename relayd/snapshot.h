@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ledger.h"
 #include "limits.h"
+#include "provider.h"
 #include "util.h"
 
 struct db;
@@ -70,20 +71,12 @@ struct snap_token {
   struct snap_limits limits;  /* rate_limits rows of scope 'token' */
 };
 
-/* The API an upstream speaks, from the channel type: anthropic -> the Messages API; azure -> the
- * OpenAI API on deployment paths with an api-key header; gemini -> generateContent with an
- * x-goog-api-key header; cohere and jina -> their /v1/rerank (Bearer; jina also OpenAI-style
- * embeddings); every other type is OpenAI-compatible. */
-enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
-                    UPSTREAM_JINA };
-
-#define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
-
 struct snap_channel {
   int64_t id;
   const char *name;
   const char *type;
-  enum upstream_api api;
+  const struct provider *provider; /* the type's row (provider.h); an unknown type: openai's */
+  enum upstream_api api;      /* provider->api */
   const char *api_version;    /* azure: other.api_version, else AZURE_DEFAULT_API_VERSION */
   const char *base_url;       /* without trailing '/' */
   int status;
@@ -232,10 +225,8 @@ bool token_allows_model(const struct snap_token *t, const char *model);
 /* The token's address allow-list check on a sockaddr; true when allowed. */
 bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa);
 
-/* The upstream URL of an OpenAI-style path (e.g. "/v1/chat/completions") on channel c for model:
- * base URL + path (a base ending in /v1 gets no second one); azure: base/openai/deployments/
- * MODEL-without-dots/...?api-version=...; gemini: base + path as given. Returns 0, or -1 with a
- * reason in err (an Azure deployment name that cannot go in a URL, or a URL too long). */
+/* The upstream URL of an OpenAI-style path (e.g. "/v1/chat/completions") on channel c for model,
+ * by the URL rule of its type (provider_url). Returns 0, or -1 with a reason in err. */
 int channel_url(const struct snap_channel *c, const char *path, const char *model, char *out, size_t outlen,
                 char *err, size_t errlen);
 

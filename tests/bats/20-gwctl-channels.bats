@@ -171,3 +171,27 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   [ "$status_code" = 200 ]
   [ "$(mock_requests two | wc -l)" -eq 1 ]
 }
+
+# The provider table (common/provider.c): a preset is one row. Fails on the code before it
+# ("unknown channel type 'openrouter'", exit 2).
+@test "channel add --type openrouter: the preset's base URL by default; relayd relays to it with Bearer" {
+  printf 'k-or\n' | gwctl channel add --name or --type openrouter --models gpt-4o-mini > /dev/null
+  [ "$(sql "SELECT type || ' ' || base_url FROM channels WHERE name='or'")" = "openrouter https://openrouter.ai/api" ]
+  [ "$(gwj '[d["type"], d["base_url"]]' channel show or)" = '["openrouter", "https://openrouter.ai/api"]' ]
+  # the preset is in every list of types gwctl prints
+  refused 2 "supported: .*openrouter" gwctl channel add --name x --type nope --models m --no-key
+  refused 2 "no default \(.*openrouter do\)" gwctl channel add --name x --type vllm --models m --no-key
+  # relayd speaks OpenAI chat to it, the key as a Bearer token (the base URL moved to the mock)
+  gwctl channel edit or --base-url "$MOCK_URL"
+  gwctl user add alice --quota 100000000
+  key=$(gwctl token create --user alice --name t --unlimited)
+  relayd_start
+  chat_as "$key" gpt-4o-mini
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET '[d["path"], d["headers"]["authorization"]]')" = '["/v1/chat/completions", "Bearer k-or"]' ]
+  # channel test sends the same probe as for openai
+  run gwctl channel test or --json
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | $JGET 'd["ok"], d["status"]')" = '[true, 200]' ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["path"], d["body"]["max_tokens"]')" = '["/v1/chat/completions", 5]' ]
+}

@@ -190,3 +190,24 @@ zcomp() {
   [ "$(zcomp --db "$RELAY_DB" user edit '' | tr '\n' ' ')" = "alice bob " ]
   [ -z "$(RELAY_DB="sqlite:$BATS_TEST_TMPDIR/x/none.db" zcomp user show '' 2>&1)" ]
 }
+
+@test "channel types: the completions, gwctl(1) and README offer every type of the provider table" {
+  # the table's list, as gwctl prints it ("supported: openai, azure, ...")
+  run gwctl channel add --name x --type nope --models m --no-key
+  [ "$status" -eq 2 ]
+  types=$(sed -n 's/.*supported: \([a-z, ]*\)).*/\1/p' <<< "$output" | tr -d ,)
+  [[ " $types " == *" openai "*" openrouter "* ]]
+  sorted=$(tr ' ' '\n' <<< "$types" | sort | tr '\n' ' ')
+  [ "$(bcomp channel add --type '' | tr ' ' '\n' | sort | tr '\n' ' ')" = "$sorted" ]
+  [ "$(bcomp channel edit east --type '' | tr ' ' '\n' | sort | tr '\n' ' ')" = "$sorted" ]
+  if command -v zsh > /dev/null; then
+    export GWCTL_ZSH="$ROOT/completions/_gwctl"
+    [ "$(zcomp channel add --type '' | tr '\n' ' ')" = "$sorted" ]
+  fi
+  man=$(grep -A1 "The upstream's API format:" "$ROOT/man/gwctl.1")
+  readme=$(grep -A1 '^Channel types:' "$ROOT/README.md")
+  for t in $types; do
+    grep -qw -- "$t" <<< "$man" || { echo "gwctl(1) does not list $t" >&2; false; }
+    grep -qw -- "$t" <<< "$readme" || { echo "README does not list $t" >&2; false; }
+  done
+}

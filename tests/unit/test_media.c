@@ -104,17 +104,17 @@ static void test_form(void)
 
 static void test_refusals(void)
 {
-  CHECK(media_channel_refusal(MEDIA_RERANK, API_MEDIA, UPSTREAM_COHERE) == NULL &&
-            media_channel_refusal(MEDIA_NONE, API_CHAT, UPSTREAM_COHERE) != NULL,
+  CHECK(media_channel_refusal(MEDIA_RERANK, API_MEDIA, provider_find("cohere")) == NULL &&
+            media_channel_refusal(MEDIA_NONE, API_CHAT, provider_find("cohere")) != NULL,
         "cohere: rerank only");
-  CHECK(media_channel_refusal(MEDIA_NONE, API_EMBEDDINGS, UPSTREAM_JINA) == NULL &&
-            media_channel_refusal(MEDIA_IMAGE_GEN, API_MEDIA, UPSTREAM_JINA) != NULL,
+  CHECK(media_channel_refusal(MEDIA_NONE, API_EMBEDDINGS, provider_find("jina")) == NULL &&
+            media_channel_refusal(MEDIA_IMAGE_GEN, API_MEDIA, provider_find("jina")) != NULL,
         "jina: rerank and embeddings");
-  CHECK(media_channel_refusal(MEDIA_SPEECH, API_MEDIA, UPSTREAM_ANTHROPIC) != NULL &&
-            media_channel_refusal(MEDIA_NONE, API_CHAT, UPSTREAM_ANTHROPIC) == NULL,
+  CHECK(media_channel_refusal(MEDIA_SPEECH, API_MEDIA, provider_find("anthropic")) != NULL &&
+            media_channel_refusal(MEDIA_NONE, API_CHAT, provider_find("anthropic")) == NULL,
         "anthropic: chat only");
-  CHECK(media_channel_refusal(MEDIA_RERANK, API_MEDIA, UPSTREAM_AZURE) != NULL &&
-            media_channel_refusal(MEDIA_TRANSCRIBE, API_MEDIA, UPSTREAM_AZURE) == NULL,
+  CHECK(media_channel_refusal(MEDIA_RERANK, API_MEDIA, provider_find("azure")) != NULL &&
+            media_channel_refusal(MEDIA_TRANSCRIBE, API_MEDIA, provider_find("azure")) == NULL,
         "azure: no rerank");
   struct price img = {.has_fixed = true, .fixed_price = 0.04, .unit = PRICE_PER_IMAGE};
   struct price sec = {.has_fixed = true, .fixed_price = 0.0001, .unit = PRICE_PER_SECOND};

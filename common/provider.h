@@ -1,0 +1,102 @@
+/*
+ * provider: what relay knows about each channel type, in ONE table (provider.c `providers[]`):
+ * its name, the wire format it speaks, its public API's default base URL, the header the key goes
+ * in, how an upstream URL is built from the base (the /v1 rule, Azure deployments, Gemini's model
+ * in the path), the probe a channel test sends, and which endpoints it serves.
+ *
+ * Callers: relayd (snapshot.c loads channels, builds their headers and URLs; monitor.c probes;
+ * media.c refuses endpoints a type does not serve), gwctl (channel add/edit validation and
+ * defaults, channel test/models, apply, import), the completions and docs (kept in step by hand).
+ * Adding an OpenAI-compatible preset is one row; a provider with its own wire format is one row
+ * plus a format in relayd.
+ * Never: does I/O, allocates (except provider_probe's body), or keeps state: the table is const.
+ */
+#ifndef RELAY_PROVIDER_H
+#define RELAY_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The wire format a channel speaks: anthropic -> the Messages API; azure -> the OpenAI API on
+ * deployment paths; gemini -> generateContent; cohere and jina -> their own /v1/rerank dialects
+ * (jina also OpenAI-style embeddings); openai -> OpenAI chat and everything compatible. */
+enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
+                    UPSTREAM_JINA };
+
+/* The header the key goes in. */
+enum provider_auth {
+  AUTH_BEARER,     /* Authorization: Bearer KEY */
+  AUTH_X_API_KEY,  /* x-api-key: KEY (Anthropic) */
+  AUTH_API_KEY,    /* api-key: KEY (Azure) */
+  AUTH_GOOG,       /* x-goog-api-key: KEY (Gemini) */
+};
+
+/* How an upstream URL is built from the base URL and an OpenAI-style path ("/v1/..."). */
+enum provider_url_rule {
+  URLR_V1,         /* base + path; a base ending in /v1 gets no second one */
+  URLR_AZURE,      /* base/openai/deployments/MODEL-without-dots/...?api-version=V */
+  URLR_AS_IS,      /* base + path as given (Gemini: the model is already in the path) */
+};
+
+/* The smallest real request a channel test sends (relayd's periodic test and gwctl channel test). */
+enum provider_probe {
+  PROBE_CHAT,      /* POST /v1/chat/completions, a 5-token "hi" */
+  PROBE_MESSAGES,  /* POST /v1/messages, the same in Anthropic's shape */
+  PROBE_GENERATE,  /* POST /v1beta/models/MODEL:generateContent */
+  PROBE_RERANK,    /* POST /v1/rerank, two documents */
+};
+
+/* Endpoint classes a type serves (provider.serves). */
+#define PE_TEXT 1u        /* chat, completions (and anything else of media kind none) */
+#define PE_EMBEDDINGS 2u  /* /v1/embeddings */
+#define PE_RERANK 4u      /* /v1/rerank */
+#define PE_MEDIA 8u       /* responses, images, audio, moderations */
+#define PE_ALL (PE_TEXT | PE_EMBEDDINGS | PE_RERANK | PE_MEDIA)
+
+#define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
+
+struct provider {
+  const char *name;            /* the channel type, as stored in channels.type */
+  enum upstream_api api;
+  const char *base_url;        /* the public API (no trailing '/'), or NULL: --base-url needed */
+  enum provider_auth auth;
+  const char *extra_header;    /* sent on every request (anthropic-version), or NULL */
+  enum provider_url_rule url;
+  enum provider_probe probe;
+  unsigned serves;             /* PE_* */
+  const char *refusal;         /* the message when asked for an endpoint outside serves */
+};
+
+/* The row of a type name, or NULL when relay has no such type. */
+const struct provider *provider_find(const char *name);
+/* The row relayd uses for a stored type: provider_find, or the openai row for an unknown one. */
+const struct provider *provider_for_type(const char *name);
+/* The rows in table order, NULL past the end. */
+const struct provider *provider_at(size_t i);
+/* "openai, azure, ...": every type, in table order. */
+const char *provider_type_list(void);
+/* "openai, anthropic, ... and deepseek": the types with a default base URL. */
+const char *provider_default_list(void);
+/* Whether p serves endpoint class e (one PE_* bit). */
+bool provider_serves(const struct provider *p, unsigned e);
+
+/* The header line carrying key ("Authorization: Bearer KEY"...). Returns 0, or -1 when it does not
+ * fit in out (out is then ""). The caller wipes out after use. */
+int provider_auth_header(const struct provider *p, const char *key, char *out, size_t outlen);
+
+/* base + path with the /v1 rule (a base ending in /v1 and a path starting /v1/ share one /v1).
+ * Returns 0, or -1 when it does not fit. */
+int provider_join(const char *base, const char *path, char *out, size_t outlen);
+
+/* The upstream URL of an OpenAI-style path for model on base (no trailing '/'), by p's URL rule;
+ * api_version is Azure's. Returns 0, or -1 with a reason in err (an Azure deployment name that
+ * cannot go in a URL, or a URL too long). */
+int provider_url(const struct provider *p, const char *base, const char *api_version, const char *path,
+                 const char *model, char *out, size_t outlen, char *err, size_t errlen);
+
+/* The probe request of p for model: sets path (for provider_url) and returns the JSON body
+ * (cJSON_free()), or NULL with a reason in err (a model name that cannot go in a URL). */
+char *provider_probe(const struct provider *p, const char *model, char *path, size_t pathlen, char *err,
+                     size_t errlen);
+
+#endif

@@ -1,0 +1,123 @@
+/* Unit tests of common/provider.c: every row is complete, lookups, the auth header of each shape,
+ * the URL rules (/v1, Azure deployments, Gemini as is), the probes and the lists gwctl prints. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+#include "tap.h"
+
+static void test_rows(void)
+{
+  size_t n = 0;
+  for (const struct provider *p; (p = provider_at(n)); n++) {
+    CHECK(p->name && *p->name && p->serves != 0, "row %zu (%s): a name and an endpoint", n, p->name);
+    CHECK((p->serves == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less", p->name);
+    CHECK(!p->base_url || (strncmp(p->base_url, "https://", 8) == 0 && p->base_url[strlen(p->base_url) - 1] != '/'),
+          "row %s: the default base URL is https without a trailing '/'", p->name);
+    CHECK(provider_find(p->name) == p, "row %s is found by its name", p->name);
+  }
+  CHECK(n >= 11, "eleven types at least (%zu)", n);
+  CHECK(provider_find("nope") == NULL && provider_find(NULL) == NULL, "unknown types are not found");
+  CHECK(provider_for_type("nope") == provider_find("openai"), "relayd treats an unknown stored type as openai");
+  CHECK(strcmp(provider_find("openrouter")->base_url, "https://openrouter.ai/api") == 0 &&
+            provider_find("openrouter")->api == UPSTREAM_OPENAI,
+        "openrouter: an OpenAI-compatible preset");
+  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, deepseek, ollama, vllm, custom, ";
+  CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter"),
+        "type list: %s", provider_type_list());
+  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, deepseek and openrouter") == 0,
+        "default list: %s", provider_default_list());
+}
+
+static void test_auth(void)
+{
+  char h[64];
+  static const struct { const char *type, *want; } c[] = {
+    { "openai", "Authorization: Bearer K" }, { "azure", "api-key: K" }, { "anthropic", "x-api-key: K" },
+    { "gemini", "x-goog-api-key: K" },       { "cohere", "Authorization: Bearer K" },
+  };
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    CHECK(provider_auth_header(provider_find(c[i].type), "K", h, sizeof h) == 0 && strcmp(h, c[i].want) == 0,
+          "%s: %s", c[i].type, h);
+  }
+  char small[8];
+  CHECK(provider_auth_header(provider_find("openai"), "KEY", small, sizeof small) == -1 && small[0] == '\0',
+        "a header that does not fit is refused, nothing kept");
+  CHECK(strcmp(provider_find("anthropic")->extra_header, "anthropic-version: 2023-06-01") == 0 &&
+            !provider_find("openai")->extra_header,
+        "anthropic-version only on anthropic");
+}
+
+static void test_urls(void)
+{
+  char u[256], err[128];
+  const struct provider *oai = provider_find("openai"), *az = provider_find("azure"), *gem = provider_find("gemini");
+  CHECK(provider_url(oai, "http://h/v1", "", "/v1/chat/completions", "m", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/v1/chat/completions") == 0,
+        "the /v1 rule: %s", u);
+  CHECK(provider_url(oai, "http://h", "", "/v1/chat/completions", "m", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/v1/chat/completions") == 0,
+        "base + path: %s", u);
+  CHECK(provider_url(az, "http://h", "2024-10-21", "/v1/chat/completions", "gpt-4.1", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/openai/deployments/gpt-41/chat/completions?api-version=2024-10-21") == 0,
+        "azure deployment: %s", u);
+  CHECK(provider_url(az, "http://h", "V", "/v1/responses", "gpt-4.1", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/openai/responses?api-version=V") == 0,
+        "azure responses: %s", u);
+  CHECK(provider_url(az, "http://h", "V", "/v1/chat/completions", "a/b", u, sizeof u, err, sizeof err) == -1 &&
+            strstr(err, "Azure deployment"),
+        "azure: a deployment name that cannot go in a URL");
+  CHECK(provider_url(gem, "http://h/v1", "", "/v1/x", "m", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/v1/v1/x") == 0,
+        "gemini: the path as given: %s", u);
+  char tiny[16];
+  CHECK(provider_url(oai, "http://example.com", "", "/v1/chat/completions", "m", tiny, sizeof tiny, err, sizeof err) ==
+                -1 && strstr(err, "longer than 15"),
+        "a URL too long is refused: %s", err);
+}
+
+static void test_probes(void)
+{
+  char path[128], err[128];
+  char *b = provider_probe(provider_find("gemini"), "models/gemini-2.0-flash", path, sizeof path, err, sizeof err);
+  cJSON *j = cJSON_Parse(b);
+  CHECK(b && strcmp(path, "/v1beta/models/gemini-2.0-flash:generateContent") == 0 &&
+            cJSON_GetObjectItem(j, "contents") && !cJSON_GetObjectItem(j, "model"),
+        "gemini: generateContent, model in the path");
+  cJSON_Delete(j);
+  cJSON_free(b);
+  CHECK(!provider_probe(provider_find("gemini"), "a/b", path, sizeof path, err, sizeof err) &&
+            strstr(err, "cannot be used in a Gemini URL"),
+        "gemini: a model that cannot go in the path");
+  b = provider_probe(provider_find("jina"), "r", path, sizeof path, err, sizeof err);
+  j = cJSON_Parse(b);
+  CHECK(strcmp(path, "/v1/rerank") == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "documents")) == 2,
+        "jina: a two-document rerank");
+  cJSON_Delete(j);
+  cJSON_free(b);
+  b = provider_probe(provider_find("anthropic"), "c", path, sizeof path, err, sizeof err);
+  j = cJSON_Parse(b);
+  CHECK(strcmp(path, "/v1/messages") == 0 && cJSON_GetObjectItem(j, "max_tokens")->valueint == 5, "anthropic: messages");
+  cJSON_Delete(j);
+  cJSON_free(b);
+  b = provider_probe(provider_find("openrouter"), "m", path, sizeof path, err, sizeof err);
+  j = cJSON_Parse(b);
+  const cJSON *msg = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0);
+  CHECK(b && strcmp(path, "/v1/chat/completions") == 0 &&
+            strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "model")), "m") == 0 &&
+            strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(msg, "content")), "hi") == 0 &&
+            cJSON_GetObjectItem(j, "max_tokens")->valueint == 5,
+        "openai-compatible: a 5-token chat: %s", b);
+  cJSON_Delete(j);
+  cJSON_free(b);
+}
+
+int main(void)
+{
+  test_rows();
+  test_auth();
+  test_urls();
+  test_probes();
+  return tap_done();
+}
