@@ -175,10 +175,10 @@ static bool verify(const char *url, long rows, const struct balance *ub, const s
   if (!ok)
     fprintf(stderr, "writer-bench: verification query failed: %s\n", db_errmsg(db));
   db_close(db);
-  pthread_mutex_lock(&balance_lock);
+  ledger_lock();
   v &= check("user balance db_base", ub->db_base, START_QUOTA - q);
   v &= check("token balance db_base", tb->db_base, START_QUOTA - q);
-  pthread_mutex_unlock(&balance_lock);
+  ledger_unlock();
   return ok && v;
 }
 

@@ -49,14 +49,17 @@ openai_channel() {
   # so the writer's batches mix them; reloads copy the database into the live balance.
   ok=0
   for round in $(seq 1 12); do
+    pids=()
     for i in 1 2 3 4 5 6; do
-      curl -s -o /dev/null -w '%{http_code}\n' "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+      curl -s --max-time 60 -o /dev/null -w '%{http_code}\n' "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
         -H 'Content-Type: application/json' \
         -d '{"model":"gpt-4o-mini","max_tokens":400,"messages":[{"role":"user","content":"hi"}],"mock":{"completion_tokens":300}}' &
-      curl -s -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+      pids+=($!)
+      curl -s --max-time 60 -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
         -d '{"model":"gpt-4o-mini","max_tokens":400,"messages":[{"role":"user","content":"hi"}],"mock":{"status":400}}' &
+      pids+=($!)
     done > "$BATS_TEST_TMPDIR/codes.$round"
-    wait
+    wait "${pids[@]}"      # not a bare wait: bats' own timeout watcher is a job of this shell
     ok=$((ok + $(grep -c '^200$' "$BATS_TEST_TMPDIR/codes.$round" || true)))
     gwctl reload >/dev/null
   done
