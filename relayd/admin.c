@@ -358,6 +358,16 @@ static cJSON *verb_config(struct admin_ctx *ctx, const cJSON *req, char *err, si
     cJSON_AddStringToObject(o, "type", config_type_name(e));
     cJSON_AddItemToArray(keys, o);
   }
+  /* the runtime options in force (the snapshot's; options.h), a secret one as "(set)" */
+  struct snapshot *s = snapshot_acquire(NULL);
+  cJSON *opts = cJSON_AddObjectToObject(res, "options");
+  for (size_t k = 0; s && k < option_nkeys; k++) {
+    char v[OPTION_VALUE_MAX];
+    options_format(&s->opt, &option_keys[k], v, sizeof v);
+    cJSON_AddStringToObject(opts, option_keys[k].name, v);
+  }
+  if (s)
+    snapshot_release(s);
   return res;
 }
 
