@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "codes.h"
 #include "config.h"
 #include "ledger.h"
 #include "limits.h"
@@ -29,10 +30,6 @@
 struct db;
 struct curl_slist;
 struct chan_health;
-
-enum { STATUS_ENABLED = 1, STATUS_DISABLED = 2, STATUS_EXPIRED = 3, STATUS_EXHAUSTED = 4 };
-enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
-
 
 struct snap_user {
   int64_t id;
