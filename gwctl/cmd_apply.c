@@ -218,15 +218,17 @@ static const char *type_name(const cJSON *v)
 static const char *role_name(int64_t role)
 {
   switch (role) {
-  case 0: return "guest";
-  case 10: return "admin";
-  case 100: return "root";
+  case ROLE_GUEST: return "guest";
+  case ROLE_ADMIN: return "admin";
+  case ROLE_ROOT: return "root";
   default: return "common";
   }
 }
 
-static const char *const channel_status[] = { "", "enabled", "disabled", "auto-disabled" };
-static const char *const token_status[] = { "", "enabled", "disabled", "expired", "exhausted" };
+static const char *const channel_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
+                                               [STATUS_AUTO_DISABLED] = "auto-disabled" };
+static const char *const token_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
+                                             [STATUS_EXPIRED] = "expired", [STATUS_EXHAUSTED] = "exhausted" };
 
 /* ---- reading the database (export, and what apply compares against) ----------------------------- */
 
@@ -254,7 +256,7 @@ struct col {
 
 #define STATUS(field, words) { field, COL_STATUS, words, sizeof words / sizeof *words }
 
-static const char *const user_status[] = { "", "enabled", "disabled" };
+static const char *const user_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled" };
 
 /* The reader of each kind: one SELECT, its columns in the order of the canonical object's fields,
  * and which columns name the item (key_col, or "key_col/key_col2" when key_col2 is not -1). */
@@ -340,7 +342,7 @@ static cJSON *row_object(struct db_stmt *st, const struct col *cols)
       break;
     case COL_STATUS:
       v = db_col_int64(st, i);
-      cJSON_AddStringToObject(o, c->field, v >= 1 && v < c->nwords ? c->words[v] : "enabled");
+      cJSON_AddStringToObject(o, c->field, v >= STATUS_ENABLED && v < c->nwords ? c->words[v] : "enabled");
       break;
     case COL_LIST:
       cJSON_AddItemToObject(o, c->field, gw_csv_array(db_col_text(st, i)));
@@ -1470,15 +1472,16 @@ static void change_text(const struct change *c, char *out, size_t len)
 
 static int64_t role_value(const char *s)
 {
-  return !strcmp(s, "admin") ? 10 : !strcmp(s, "root") ? 100 : !strcmp(s, "guest") ? 0 : 1;
+  return !strcmp(s, "admin") ? ROLE_ADMIN : !strcmp(s, "root") ? ROLE_ROOT : !strcmp(s, "guest") ? ROLE_GUEST
+                                                                                    : ROLE_COMMON;
 }
 
 static int64_t status_value(const char *const *names, int n, const char *s)
 {
-  for (int i = 1; i < n; i++)
-    if (strcmp(names[i], s) == 0)
+  for (int i = STATUS_ENABLED; i < n; i++)
+    if (names[i] && strcmp(names[i], s) == 0)
       return i;
-  return 1;
+  return STATUS_ENABLED;
 }
 
 /* Writes a new key into a temporary file beside path (0600), renamed into place after the commit. */
@@ -1582,7 +1585,8 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
   char *other = obj_text(cJSON_GetObjectItemCaseSensitive(o, "other"));
   join_array(cJSON_GetObjectItemCaseSensitive(o, "models"), models, sizeof models);
   join_array(cJSON_GetObjectItemCaseSensitive(o, "group"), groups, sizeof groups);
-  int64_t status = status_value(channel_status, 4, str_of(o, "status"));
+  int64_t status = status_value(channel_status, (int)(sizeof channel_status / sizeof *channel_status),
+                                str_of(o, "status"));
   int64_t id = c->have ? c->have->id : 0;
   int rc;
   if (!map || !other)
@@ -1621,7 +1625,8 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   char models[GW_LIST_MAX + 1], ips[GW_LIST_MAX + 1];
   join_array(cJSON_GetObjectItemCaseSensitive(o, "models"), models, sizeof models);
   join_array(cJSON_GetObjectItemCaseSensitive(o, "ips"), ips, sizeof ips);
-  int64_t status = status_value(token_status, 5, str_of(o, "status"));
+  int64_t status = status_value(token_status, (int)(sizeof token_status / sizeof *token_status),
+                                str_of(o, "status"));
   int64_t unlimited = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "unlimited"));
   int64_t id = c->have ? c->have->id : 0, uid = 0;
   snprintf(label, labellen, "tokens[%d] \"%s\"", c->want->index, c->want->key);
@@ -1737,7 +1742,7 @@ static int exec_change(struct apply *a, struct change *c)
                    str_of(o, "value"));
       break;
     case K_USER: {
-      int64_t status = strcmp(str_of(o, "status"), "disabled") == 0 ? 2 : 1;
+      int64_t status = strcmp(str_of(o, "status"), "disabled") == 0 ? STATUS_DISABLED : STATUS_ENABLED;
       if (c->op == OP_CREATE) {
         rc = gw_insert(g, "cannot create the user",
                      "INSERT INTO users(username, role, status, quota, \"group\", created_time) "

@@ -75,9 +75,9 @@ static int open_key(const struct secret_key *k, int64_t id, const char *stored, 
 static const char *channel_status_name(int64_t status)
 {
   switch (status) {
-  case 1: return "enabled";
-  case 2: return "disabled";
-  case 3: return "auto-disabled";
+  case STATUS_ENABLED: return "enabled";
+  case STATUS_DISABLED: return "disabled";
+  case STATUS_AUTO_DISABLED: return "auto-disabled";
   default: return "unknown";
   }
 }
@@ -119,7 +119,7 @@ static cJSON *channel_row(struct db_stmt *st)
   cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 17));
   cJSON_AddBoolToObject(o, "auto_disable", db_col_int64(st, 18) != 0);
   /* why relayd disabled it (empty unless auto-disabled) */
-  cJSON_AddStringToObject(o, "status_reason", db_col_int64(st, 3) == 3 ? db_col_text(st, 19) : "");
+  cJSON_AddStringToObject(o, "status_reason", db_col_int64(st, 3) == STATUS_AUTO_DISABLED ? db_col_text(st, 19) : "");
   cJSON_AddNumberToObject(o, "status_time", (double)db_col_int64(st, 20));
   cJSON_AddStringToObject(o, "test_model", db_col_text(st, 21));
   if (cJSON_GetArraySize(o) != 22) {
@@ -390,7 +390,7 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
   r = gw_scalar(g, "cannot add the channel",
       "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
       "priority, weight, created_time, tag, other) "
-      "VALUES (?1, ?2, '', 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", id,
+      "VALUES (?1, ?2, '', " CODE_STR(STATUS_ENABLED) ", ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", id,
       "ssssssiiiss", c->type, c->name, c->base_url, c->models, c->group, c->model_map, c->priority,
       c->weight, (int64_t)time(NULL), c->tag, c->other);
   if (r <= 0)
@@ -526,11 +526,12 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     if (krc != 0)
       return krc;
   }
-  int64_t st_code = !status ? 0 : strcmp(status, "enabled") == 0 ? 1
-                    : strcmp(status, "disabled") == 0 ? 2 : 3;
+  int64_t st_code = !status ? 0 : strcmp(status, "enabled") == 0 ? STATUS_ENABLED
+                    : strcmp(status, "disabled") == 0 ? STATUS_DISABLED : STATUS_AUTO_DISABLED;
   struct db_stmt *st = gw_prepare(g, "cannot read channels",
       "SELECT " CHANNEL_COLS ", key FROM channels WHERE (?1 = 0 OR id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR tag = ?2) "
-      "AND (?3 = 0 OR status = ?3 OR (?3 = 2 AND status = 3)) ORDER BY id", "isi", id, tag,
+      "AND (?3 = 0 OR status = ?3 OR (?3 = " CODE_STR(STATUS_DISABLED) " AND status = "
+      CODE_STR(STATUS_AUTO_DISABLED) ")) ORDER BY id", "isi", id, tag,
       st_code);
   if (!st) {
     secret_key_wipe(&k);
@@ -863,7 +864,7 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
     rc = one_or_tag(g, pos[0], tag);
   if (rc != 0 || (rc = gw_open(g)) != 0)
     return rc;
-  if (tag && status == 2) {     /* a bulk disable asks first */
+  if (tag && status == STATUS_DISABLED) {     /* a bulk disable asks first */
     if ((rc = select_channels(g, NULL, tag, &ids, &n, name, sizeof name)) != 0)
       return rc;
     free(ids);
@@ -879,26 +880,26 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
     /* a parameter used once only: PostgreSQL deduces one type per parameter */
     rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET status = ?2, "
                  "status_reason = CASE WHEN ?3 <> 0 THEN '' ELSE status_reason END WHERE id = ?1",
-                 "iii", ids[i], status, (int64_t)(status == 1));
+                 "iii", ids[i], status, (int64_t)(status == STATUS_ENABLED));
   struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
   if (rc == 0)
-    rc = gw_log_manage(g, &s, "channel %s %s%s", status == 1 ? "enable" : "disable", name,
+    rc = gw_log_manage(g, &s, "channel %s %s%s", status == STATUS_ENABLED ? "enable" : "disable", name,
                        n > 1 ? " (several)" : "");
   free(ids);
   rc = gw_end(g, rc);
   if (rc == 0 && tag && !g->json)
-    printf("%zu channel%s %s\n", n, n == 1 ? "" : "s", status == 1 ? "enabled" : "disabled");
+    printf("%zu channel%s %s\n", n, n == 1 ? "" : "s", status == STATUS_ENABLED ? "enabled" : "disabled");
   return rc;
 }
 
 int cmd_channel_enable(struct gwctl *g, int argc, char **argv)
 {
-  return channel_status(g, argc, argv, 1);
+  return channel_status(g, argc, argv, STATUS_ENABLED);
 }
 
 int cmd_channel_disable(struct gwctl *g, int argc, char **argv)
 {
-  return channel_status(g, argc, argv, 2);
+  return channel_status(g, argc, argv, STATUS_DISABLED);
 }
 
 int cmd_channel_rm(struct gwctl *g, int argc, char **argv)

@@ -480,7 +480,7 @@ static int import_users(struct imp *im)
     int64_t sid = db_col_int64(st, 0), role = db_col_int64(st, 2), status = db_col_int64(st, 3);
     char source[160], name[GW_NAME_MAX + 16], group[GW_NAME_MAX + 16], notes[512] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 1));
-    if (!db_col_is_null(st, 8) || status == 3) {
+    if (!db_col_is_null(st, 8) || status == 3) {   /* One API's 3: deleted (relay has no such code) */
       report(im, "users", source, NULL, R_SKIPPED, "deleted in the source");
       continue;
     }
@@ -503,13 +503,13 @@ static int import_users(struct imp *im)
              PRId64 "); its tokens are skipped too", name, other);
       continue;
     }
-    if (role != 0 && role != 1 && role != 10 && role != 100) {
+    if (role != ROLE_GUEST && role != ROLE_COMMON && role != ROLE_ADMIN && role != ROLE_ROOT) {
       note(notes, sizeof notes, "role %" PRId64 " -> common; ", role);
-      role = 1;
+      role = ROLE_COMMON;
     }
-    if (status != 1 && status != 2) {
+    if (status != STATUS_ENABLED && status != STATUS_DISABLED) {
       note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
-      status = 2;
+      status = STATUS_DISABLED;
     }
     relay_name(db_col_text(st, 7), "group", "default", group, sizeof group);
     if (strcmp(group, db_col_text(st, 7)) != 0)
@@ -682,10 +682,10 @@ static int import_tokens(struct imp *im)
       group[0] = '\0';
     }
     int64_t status = db_col_int64(st, 3);
-    if (status < 1 || status > 4 || (na && db_col_int64(st, 13) && !*mlist)) {
-      if (status < 1 || status > 4)
+    if (status < STATUS_ENABLED || status > STATUS_EXHAUSTED || (na && db_col_int64(st, 13) && !*mlist)) {
+      if (status < STATUS_ENABLED || status > STATUS_EXHAUSTED)
         note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
-      status = 2;
+      status = STATUS_DISABLED;
     }
     int64_t remain = db_col_int64(st, 8), unlimited = db_col_int64(st, 9) != 0;
     if (remain < 0)
@@ -997,8 +997,8 @@ static int import_channels(struct imp *im)
     }
     int64_t status = db_col_int64(st, 3), weight = db_col_int64(st, 5),
             prio = db_col_int64(st, 14);
-    if (status < 1 || status > 3)
-      status = 2;
+    if (status < STATUS_ENABLED || status > STATUS_AUTO_DISABLED)
+      status = STATUS_DISABLED;
     if (weight < 0 || weight > 1000000)
       weight = weight < 0 ? 0 : 1000000;
     if (prio < -1000000000 || prio > 1000000000)
@@ -1069,9 +1069,9 @@ static int import_redemptions(struct imp *im)
              ")", other);
       continue;
     }
-    if (status < 1 || status > 3) {
+    if (status < REDEEM_ENABLED || status > REDEEM_USED) {
       note(notes, sizeof notes, "status %" PRId64 " -> disabled; ", status);
-      status = 2;
+      status = REDEEM_DISABLED;
     }
     int64_t used_by = db_col_int64(st, 8) ? relay_user(im, db_col_int64(st, 8)) : 0;
     if (db_col_int64(st, 8) && !used_by)

@@ -22,7 +22,8 @@
 #define LOG_LIMIT_MAX 1000000
 
 static const char *const log_types[] = {
-  NULL, "topup", "consume", "manage", "system", "error", "refund",
+  [LOGT_TOPUP] = "topup", [LOGT_CONSUME] = "consume", [LOGT_MANAGE] = "manage",
+  [LOGT_SYSTEM] = "system", [LOGT_ERROR] = "error", [LOGT_REFUND] = "refund",
 };
 #define NTYPES (int)(sizeof log_types / sizeof log_types[0])
 
@@ -254,7 +255,7 @@ int cmd_log_stats(struct gwctl *g, int argc, char **argv)
           : "date(created_at, 'unixepoch', 'localtime')";
   /* without --type: relayed requests (consume and error rows) */
   if (!f.type)
-    add_cond(f.where, sizeof f.where, "type IN (2, 5)");
+    add_cond(f.where, sizeof f.where, "type IN (" CODE_STR(LOGT_CONSUME) ", " CODE_STR(LOGT_ERROR) ")");
   snprintf(sql, sizeof sql, "SELECT %s AS k, count(*), sum(prompt_tokens), sum(completion_tokens), "
            "sum(quota) FROM logs %s GROUP BY k ORDER BY %s LIMIT ?10", key, f.where,
            strcmp(by, "day") == 0 ? "k" : "5 DESC, k");

@@ -23,7 +23,8 @@
 
 static const char *redeem_status_name(int64_t s)
 {
-  return s == 1 ? "enabled" : s == 2 ? "disabled" : s == 3 ? "used" : "unknown";
+  return s == REDEEM_ENABLED ? "enabled" : s == REDEEM_DISABLED ? "disabled" : s == REDEEM_USED ? "used"
+                                                                                  : "unknown";
 }
 
 static int parse_redeem_status(struct gwctl *g, const char *s, int64_t *out)
@@ -130,7 +131,8 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
                 strerror(errno));
   if (rc == 0 && (rc = gw_begin(g)) == 0) {
     struct db_stmt *st = db_prepare(g->db,
-        "INSERT INTO redemptions(key, status, name, quota, created_time) VALUES (?1, 1, ?2, ?3, ?4)");
+        "INSERT INTO redemptions(key, status, name, quota, created_time) VALUES (?1, "
+        CODE_STR(REDEEM_ENABLED) ", ?2, ?3, ?4)");
     if (!st)
       rc = gw_dberr(g, "cannot create the codes");
     for (int64_t i = 0; rc == 0 && i < count; i++) {
@@ -281,10 +283,10 @@ int cmd_redeem_disable(struct gwctl *g, int argc, char **argv)
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
   rc = redeem_find(g, ref, &id, &status, &quota);
-  if (rc == 0 && status == 3)
+  if (rc == 0 && status == REDEEM_USED)
     rc = gw_err(GW_CONFLICT, "redemption code %" PRId64 " is already used", id);
   if (rc == 0)
-    rc = gw_exec(g, "cannot disable the code", "UPDATE redemptions SET status = 2 WHERE id = ?1",
+    rc = gw_exec(g, "cannot disable the code", "UPDATE redemptions SET status = " CODE_STR(REDEEM_DISABLED) " WHERE id = ?1",
                  "i", id);
   struct gw_subject s = { 0 };
   if (rc == 0)
@@ -334,9 +336,9 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
     if (rc == 0)
       rc = redeem_find(g, code, &id, &status, &quota);
   }
-  if (rc == 0 && status == 3)
+  if (rc == 0 && status == REDEEM_USED)
     rc = gw_err(GW_CONFLICT, "this redemption code has already been used");
-  else if (rc == 0 && status != 1)
+  else if (rc == 0 && status != REDEEM_ENABLED)
     rc = gw_err(GW_CONFLICT, "this redemption code is disabled");
   if (rc == 0 && gw_scalar(g, "cannot read the user", "SELECT quota FROM users WHERE id = ?1",
                            &balance, "i", uid) < 0)
@@ -348,8 +350,9 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
   snprintf(content, sizeof content, "redemption code %" PRId64 " used", id);
   /* the status condition makes a second use a no-op even if two runs raced */
   if (rc == 0)
-    rc = gw_exec(g, "cannot use the code", "UPDATE redemptions SET status = 3, redeemed_time = ?2, "
-                 "used_user_id = ?3 WHERE id = ?1 AND status = 1", "iii", id, now, uid);
+    rc = gw_exec(g, "cannot use the code", "UPDATE redemptions SET status = " CODE_STR(REDEEM_USED)
+                 ", redeemed_time = ?2, used_user_id = ?3 WHERE id = ?1 AND status = "
+                 CODE_STR(REDEEM_ENABLED), "iii", id, now, uid);
   if (rc == 0 && db_changes(g->db) != 1)
     rc = gw_err(GW_CONFLICT, "this redemption code has already been used");
   if (rc == 0)
@@ -358,7 +361,7 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_exec(g, "cannot write the log",
                  "INSERT INTO logs(created_at, type, content, user_id, username, quota) "
-                 "VALUES (?1, 1, ?2, ?3, ?4, ?5)", "isisi", now, content, uid, uname, quota);
+                 "VALUES (?1, " CODE_STR(LOGT_TOPUP) ", ?2, ?3, ?4, ?5)", "isisi", now, content, uid, uname, quota);
   rc = gw_end(g, rc);
   if (rc != 0)
     return rc;

@@ -33,15 +33,15 @@ static const char *token_status_name(int64_t status, int64_t expired_time, int u
                                      int64_t remain, time_t now)
 {
   switch (status) {
-  case 1:
+  case STATUS_ENABLED:
     if (expired_time > 0 && expired_time <= (int64_t)now)
       return "expired";
     if (!unlimited && remain <= 0)
       return "exhausted";
     return "enabled";
-  case 2: return "disabled";
-  case 3: return "expired";
-  case 4: return "exhausted";
+  case STATUS_DISABLED: return "disabled";
+  case STATUS_EXPIRED: return "expired";
+  case STATUS_EXHAUSTED: return "exhausted";
   default: return "unknown";
   }
 }
@@ -243,7 +243,7 @@ static int token_insert(struct gwctl *g, const struct token_new *t, int64_t *uid
   struct db_stmt *ins = db_prepare(g->db,
       "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, expired_time, "
       "remain_quota, unlimited_quota, models, subnet, \"group\") "
-      "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
+      "VALUES (?1, ?2, ?3, ?4, " CODE_STR(STATUS_ENABLED) ", ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
   if (!chk || !ins) {
     db_finalize(chk);
     db_finalize(ins);
@@ -611,8 +611,9 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
                  "expired_time = CASE WHEN ?6 <> 0 THEN ?7 ELSE expired_time END, "
                  "models = COALESCE(?8, models), subnet = COALESCE(?9, subnet), "
                  "\"group\" = COALESCE(?10, \"group\"), "
-                 "status = CASE WHEN status = 4 AND (?3 <> 0 OR ?5 <> 0) THEN 1 "
-                 "WHEN status = 3 AND ?6 <> 0 THEN 1 ELSE status END WHERE id = ?1",
+                 "status = CASE WHEN status = " CODE_STR(STATUS_EXHAUSTED) " AND (?3 <> 0 OR ?5 <> 0) "
+                 "THEN " CODE_STR(STATUS_ENABLED) " WHEN status = " CODE_STR(STATUS_EXPIRED) " AND ?6 <> 0 "
+                 "THEN " CODE_STR(STATUS_ENABLED) " ELSE status END WHERE id = ?1",
                  "isiiiiisss", id, newname, (int64_t)(quota_s != NULL), quota, (int64_t)unlimited,
                  (int64_t)(expires_s != NULL), expires, models ? model_list : NULL,
                  ips ? ip_list : NULL, group);
@@ -657,12 +658,12 @@ static int token_status(struct gwctl *g, int argc, char **argv, int64_t status)
                  id, status);
   struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
   if (rc == 0)
-    rc = gw_log_manage(g, &s, "token %s %s", status == 1 ? "enable" : "disable", name);
+    rc = gw_log_manage(g, &s, "token %s %s", status == STATUS_ENABLED ? "enable" : "disable", name);
   return gw_end(g, rc);
 }
 
-int cmd_token_enable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, 1); }
-int cmd_token_disable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, 2); }
+int cmd_token_enable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, STATUS_ENABLED); }
+int cmd_token_disable(struct gwctl *g, int argc, char **argv) { return token_status(g, argc, argv, STATUS_DISABLED); }
 
 int cmd_token_rotate(struct gwctl *g, int argc, char **argv)
 {

@@ -20,17 +20,17 @@
 static const char *role_name(int64_t role)
 {
   switch (role) {
-  case 0: return "guest";
-  case 1: return "common";
-  case 10: return "admin";
-  case 100: return "root";
+  case ROLE_GUEST: return "guest";
+  case ROLE_COMMON: return "common";
+  case ROLE_ADMIN: return "admin";
+  case ROLE_ROOT: return "root";
   default: return "unknown";
   }
 }
 
 static const char *user_status_name(int64_t status)
 {
-  return status == 1 ? "enabled" : status == 2 ? "disabled" : "unknown";
+  return status == STATUS_ENABLED ? "enabled" : status == STATUS_DISABLED ? "disabled" : "unknown";
 }
 
 static cJSON *user_row(struct db_stmt *st)
@@ -97,9 +97,9 @@ int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size
 static int parse_role(struct gwctl *g, const char *s, int64_t *role)
 {
   if (strcmp(s, "common") == 0)
-    *role = 1;
+    *role = ROLE_COMMON;
   else if (strcmp(s, "admin") == 0)
-    *role = 10;
+    *role = ROLE_ADMIN;
   else
     return gw_usage(g, "--role must be admin or common, not '%s'", s);
   return 0;
@@ -108,9 +108,9 @@ static int parse_role(struct gwctl *g, const char *s, int64_t *role)
 static int parse_status(struct gwctl *g, const char *s, int64_t *status)
 {
   if (strcmp(s, "enabled") == 0)
-    *status = 1;
+    *status = STATUS_ENABLED;
   else if (strcmp(s, "disabled") == 0)
-    *status = 2;
+    *status = STATUS_DISABLED;
   else
     return gw_usage(g, "--status must be enabled or disabled, not '%s'", s);
   return 0;
@@ -131,7 +131,7 @@ static int user_insert(struct gwctl *g, const char *name, int64_t quota, const c
     return gw_err(GW_CONFLICT, "user '%s' already exists (id %" PRId64 ")", name, other);
 
   st = db_prepare(g->db, "INSERT INTO users(username, role, status, quota, \"group\", created_time) "
-                         "VALUES (?1, ?2, 1, ?3, ?4, ?5) RETURNING id");
+                         "VALUES (?1, ?2, " CODE_STR(STATUS_ENABLED) ", ?3, ?4, ?5) RETURNING id");
   if (!st)
     return gw_dberr(g, "cannot add the user");
   int ok = db_bind_text(st, 1, name) == 0 && db_bind_int64(st, 2, role) == 0
@@ -156,7 +156,7 @@ int cmd_user_add(struct gwctl *g, int argc, char **argv)
     { "role", &role_s, NULL },
     { 0 },
   };
-  int64_t quota = 0, role = 1, id = 0;
+  int64_t quota = 0, role = ROLE_COMMON, id = 0;
   int rc = gw_args(g, argc, argv, opts, "NAME", &name);
   if (rc == 0)
     rc = gw_check_name(g, "user name", name);
@@ -304,12 +304,12 @@ static int set_status(struct gwctl *g, int argc, char **argv, int64_t status)
                  id, status);
   struct gw_subject s = { .user_id = id, .username = name };
   if (rc == 0)
-    rc = gw_log_manage(g, &s, "user %s %s", status == 1 ? "enable" : "disable", name);
+    rc = gw_log_manage(g, &s, "user %s %s", status == STATUS_ENABLED ? "enable" : "disable", name);
   return gw_end(g, rc);
 }
 
-int cmd_user_enable(struct gwctl *g, int argc, char **argv) { return set_status(g, argc, argv, 1); }
-int cmd_user_disable(struct gwctl *g, int argc, char **argv) { return set_status(g, argc, argv, 2); }
+int cmd_user_enable(struct gwctl *g, int argc, char **argv) { return set_status(g, argc, argv, STATUS_ENABLED); }
+int cmd_user_disable(struct gwctl *g, int argc, char **argv) { return set_status(g, argc, argv, STATUS_DISABLED); }
 
 int cmd_user_topup(struct gwctl *g, int argc, char **argv)
 {
@@ -335,7 +335,7 @@ int cmd_user_topup(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_exec(g, "cannot write the log",
                  "INSERT INTO logs(created_at, type, content, user_id, username, quota) "
-                 "VALUES (?1, 1, ?2, ?3, ?4, ?5)", "isisi", (int64_t)time(NULL),
+                 "VALUES (?1, " CODE_STR(LOGT_TOPUP) ", ?2, ?3, ?4, ?5)", "isisi", (int64_t)time(NULL),
                  "topup by an administrator (gwctl)", id, name, amount);
   rc = gw_end(g, rc);
   if (rc != 0)

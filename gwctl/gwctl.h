@@ -9,6 +9,7 @@
 #ifndef RELAY_GWCTL_H
 #define RELAY_GWCTL_H
 
+#include "codes.h"
 #include "db.h"
 
 #include <cjson/cJSON.h>

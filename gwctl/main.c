@@ -519,7 +519,7 @@ int gw_log_manage(struct gwctl *g, const struct gw_subject *s, const char *fmt, 
   va_end(ap);
   struct db_stmt *st = db_prepare(g->db,
       "INSERT INTO logs(created_at, type, content, user_id, username, token_id, token_name, "
-      "channel_id) VALUES (?1, 3, ?2, ?3, ?4, ?5, ?6, ?7)");
+      "channel_id) VALUES (?1, " CODE_STR(LOGT_MANAGE) ", ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!st)
     return gw_dberr(g, "cannot write the log");
   int ok = db_bind_int64(st, 1, (int64_t)time(NULL)) == 0 && db_bind_text(st, 2, content) == 0

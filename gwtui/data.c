@@ -186,8 +186,9 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     /* live health (relayd knows an auto-disable before the database row says so) */
     const char *st = str(o, "status");
     if (st && *st)
-      c->status = strcmp(st, "enabled") == 0 ? 1 : strcmp(st, "disabled") == 0 ? 2 : 3;
-    if (c->status == 3 && str(o, "status_reason") && *str(o, "status_reason"))
+      c->status = strcmp(st, "enabled") == 0    ? STATUS_ENABLED
+                  : strcmp(st, "disabled") == 0 ? STATUS_DISABLED : STATUS_AUTO_DISABLED;
+    if (c->status == STATUS_AUTO_DISABLED && str(o, "status_reason") && *str(o, "status_reason"))
       copy_str(c->reason, sizeof c->reason, str(o, "status_reason"));
     copy_str(c->breaker, sizeof c->breaker, str(o, "breaker") ? str(o, "breaker") : "");
     c->latency_ewma_ms = num(o, "latency_ewma_ms");
@@ -589,7 +590,7 @@ static void db_read(struct gw_data *d)
     copy_str(c->type, sizeof c->type, db_col_text(st, 7));
     copy_str(c->tag, sizeof c->tag, db_col_text(st, 8));
     copy_str(c->models, sizeof c->models, db_col_text(st, 9));
-    copy_str(c->reason, sizeof c->reason, c->status == 3 ? db_col_text(st, 10) : "");
+    copy_str(c->reason, sizeof c->reason, c->status == STATUS_AUTO_DISABLED ? db_col_text(st, 10) : "");
   }
   db_finalize(st);
   if (r == DB_ERROR) {

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codes.h"          /* channel status numbers (STATUS_*) */
+
 #define GW_HIST 600             /* samples kept per sparkline (10 minutes at the default 1 s) */
 #define GW_EVENTS 16384         /* request events kept (live log, top consumers) */
 #define GW_CHAN_HIST 61         /* per-channel samples for recent rates */
@@ -49,7 +51,7 @@ struct gw_channel {
   char name[GW_NAME];
   /* from the database (in_db) */
   int in_db;
-  int status;                   /* 1 enabled, 2 disabled, 3 auto-disabled; 0 unknown */
+  int status;                   /* STATUS_ENABLED, _DISABLED, _AUTO_DISABLED (codes.h); 0 unknown */
   int64_t priority, weight;
   int64_t test_time, response_time;
   char type[24];

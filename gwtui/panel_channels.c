@@ -19,9 +19,9 @@ static const char *const sorts[] = { "id", "name", "priority", "req/s", "p99", "
 static const char *status_name(int s)
 {
   switch (s) {
-  case 1: return "enabled";
-  case 2: return "disabled";
-  case 3: return "auto-off";
+  case STATUS_ENABLED: return "enabled";
+  case STATUS_DISABLED: return "disabled";
+  case STATUS_AUTO_DISABLED: return "auto-off";
   default: return "-";
   }
 }
@@ -135,8 +135,9 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     if (sel)
       scr_fill(ry, 0, w, SR_SELECT);
     int x = scr_printf(ry, 0, w, base, " %4lld %-14.14s ", (long long)c->id, c->name);
-    int open = c->status == 1 && strcmp(c->breaker, "closed") != 0 && c->breaker[0];
-    enum scr_role sr = sel ? SR_SELECT : open ? SR_WARN : c->status == 1 ? SR_OK : c->status > 1 ? SR_BAD : SR_DIM;
+    int open = c->status == STATUS_ENABLED && strcmp(c->breaker, "closed") != 0 && c->breaker[0];
+    enum scr_role sr = sel ? SR_SELECT : open ? SR_WARN
+                     : c->status == STATUS_ENABLED ? SR_OK : c->status > STATUS_ENABLED ? SR_BAD : SR_DIM;
     x += scr_printf(ry, x, w - x, sr, "%-8s", open ? "breaker" : status_name(c->status));
     x += scr_printf(ry, x, w - x, base, " %5s %5s %7s %7s %7s ", pri, wt, rps, p50, p99);
     enum scr_role er = sel ? SR_SELECT : c->err_pct >= 5 ? SR_BAD : c->err_pct > 0 ? SR_WARN : base;
@@ -144,8 +145,8 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     /* an auto-disabled channel shows why instead of its last test */
     char why[sizeof c->reason + 8];
     snprintf(why, sizeof why, "off: %s", c->reason);
-    const char *last = c->status == 3 && c->reason[0] ? why : tested;
-    enum scr_role lr = sel ? SR_SELECT : c->status == 3 && c->reason[0] ? SR_BAD : base;
+    const char *last = c->status == STATUS_AUTO_DISABLED && c->reason[0] ? why : tested;
+    enum scr_role lr = sel ? SR_SELECT : c->status == STATUS_AUTO_DISABLED && c->reason[0] ? SR_BAD : base;
     if (wide) {
       x += scr_printf(ry, x, w - x, base, "  %4lld  %8s  ", (long long)c->in_flight, total);
       scr_printf(ry, x, w - x, lr, "%s", last);
@@ -168,7 +169,7 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   int r = y + 1, x = bx + 2, cw = bw - 4;
   scr_printf(r++, x, cw, SR_NORMAL, "status    %s%s%s", status_name(c->status), c->breaker[0] ? "   breaker " : "",
              c->breaker);
-  if (c->status == 3)
+  if (c->status == STATUS_AUTO_DISABLED)
     scr_printf(r++, x, cw, SR_BAD, "reason    %s", c->reason[0] ? c->reason : "-");
   scr_printf(r++, x, cw, SR_NORMAL, "type      %s   tag %s", c->in_db ? c->type : "-", c->tag[0] ? c->tag : "-");
   scr_printf(r++, x, cw, SR_NORMAL, "priority  %lld   weight %lld", (long long)c->priority, (long long)c->weight);

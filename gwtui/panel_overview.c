@@ -191,9 +191,9 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
   if (row < end) {
     size_t en = 0, dis = 0;
     for (size_t i = 0; i < d->nchans; i++)
-      if (d->chans[i].status == 1)
+      if (d->chans[i].status == STATUS_ENABLED)
         en++;
-      else if (d->chans[i].status > 1)
+      else if (d->chans[i].status > STATUS_ENABLED)
         dis++;
     scr_printf(row++, 1, w - 2, SR_NORMAL, "channels %zu (%zu enabled, %zu disabled)   events seen %llu",
                d->nchans, en, dis, (unsigned long long)d->ev_seq);

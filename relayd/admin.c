@@ -182,10 +182,10 @@ static void add_health(cJSON *o, const struct snap_channel *c)
   int64_t until = atomic_load(&h->open_until_ms);
   int flag = atomic_load(&h->auto_disabled);
   const char *status = c->status == STATUS_DISABLED ? "disabled"
-                       : c->status == 3 || flag != HEALTH_ENABLED ? "auto-disabled"
+                       : c->status == STATUS_AUTO_DISABLED || flag != HEALTH_ENABLED ? "auto-disabled"
                                                                   : "enabled";
   cJSON_AddStringToObject(o, "status", status);
-  cJSON_AddStringToObject(o, "status_reason", c->status == 3 ? c->status_reason : "");
+  cJSON_AddStringToObject(o, "status_reason", c->status == STATUS_AUTO_DISABLED ? c->status_reason : "");
   cJSON_AddStringToObject(o, "breaker", !until ? "closed" : until > now ? "open" : "half-open");
   cJSON_AddNumberToObject(o, "breaker_open_ms", (double)health_open_for_ms(h, now));
   cJSON_AddNumberToObject(o, "consecutive_failures", atomic_load(&h->consecutive_failures));
@@ -358,6 +358,16 @@ static cJSON *verb_config(struct admin_ctx *ctx, const cJSON *req, char *err, si
     cJSON_AddStringToObject(o, "type", config_type_name(e));
     cJSON_AddItemToArray(keys, o);
   }
+  /* the runtime options in force (the snapshot's; options.h), a secret one as "(set)" */
+  struct snapshot *s = snapshot_acquire(NULL);
+  cJSON *opts = cJSON_AddObjectToObject(res, "options");
+  for (size_t k = 0; s && k < option_nkeys; k++) {
+    char v[OPTION_VALUE_MAX];
+    options_format(&s->opt, &option_keys[k], v, sizeof v);
+    cJSON_AddStringToObject(opts, option_keys[k].name, v);
+  }
+  if (s)
+    snapshot_release(s);
   return res;
 }
 

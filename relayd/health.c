@@ -59,7 +59,7 @@ void health_shutdown(void)
 
 void health_fold_status(struct chan_health *h, int before, int db_status)
 {
-  if (db_status == 3) {
+  if (db_status == STATUS_AUTO_DISABLED) {
     atomic_store(&h->auto_disabled, HEALTH_DISABLED);
   } else if (db_status == STATUS_DISABLED) {
     atomic_store(&h->auto_disabled, HEALTH_ENABLED);      /* a manual disable rules */
@@ -162,7 +162,7 @@ void health_auto_disable(const struct snap_channel *c, const char *reason)
   memset(&op, 0, sizeof op);
   op.kind = WOP_CHANNEL_STATUS;
   op.id = c->id;
-  op.status = 3;
+  op.status = STATUS_AUTO_DISABLED;
   op.health = c->health;
   snprintf(op.reason, sizeof op.reason, "%s", reason);
   snprintf(op.text, sizeof op.text, "channel %s auto-disabled: %s", c->name, reason);

@@ -282,7 +282,7 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     /* the live flag first: a worker disables a channel before the database row says so */
     bool live_off = atomic_load(&c->health->auto_disabled) != HEALTH_ENABLED;
     const char *state = c->status == STATUS_DISABLED ? "disabled"
-                        : c->status == 3 || live_off ? "auto_disabled" : "enabled";
+                        : c->status == STATUS_AUTO_DISABLED || live_off ? "auto_disabled" : "enabled";
     const char *kv[] = {"channel", c->name, "state", state};
     series(&b, "relayd_channel_up", kv, 2);
     buf_appendf(&b, " %d\n", c->status == STATUS_ENABLED && !live_off);

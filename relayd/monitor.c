@@ -103,7 +103,7 @@ static void test_channel(const struct snapshot *s, const struct snap_channel *c)
   int flag = atomic_load(&c->health->auto_disabled);
   if (passed) {
     health_latency(c->health, pr.latency_ms);
-    if (c->status == 3 && flag == HEALTH_DISABLED) {
+    if (c->status == STATUS_AUTO_DISABLED && flag == HEALTH_DISABLED) {
       memset(&op, 0, sizeof op);
       op.kind = WOP_CHANNEL_STATUS;
       op.id = c->id;
@@ -136,7 +136,7 @@ static void run_tests(const struct snapshot *s)
 {
   for (size_t i = 0; i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
-    bool auto_disabled = c->status == 3;
+    bool auto_disabled = c->status == STATUS_AUTO_DISABLED;
     if (!auto_disabled && !(s->opt.test_all && c->status == STATUS_ENABLED))
       continue;
     pthread_mutex_lock(&M.lock);

@@ -181,74 +181,20 @@ double snapshot_group_ratio(const struct snapshot *s, const char *group)
 }
 
 /* ---- loading ---- */
+/* option_keys[]'s defaults, then every stored row that passes the same check as gwctl config set
+ * (a row written behind gwctl's back that fails it keeps the default). */
 static int load_options(struct db *db, struct snapshot *s)
 {
   struct snap_options *o = &s->opt;
-  o->retry_times = 2;
-  o->preconsume_completion = 256;
-  o->default_max_output = 32768;
-  o->rate_limit_window_s = 60;
-  o->routing = ROUTING_WEIGHTED;
-  o->breaker_failures = 5;
-  o->breaker_open_s = 30;
-  o->auto_disable = true;
-  o->disable_failures = 0;
-  o->disable_keywords = "";
-  o->test_interval_s = 300;
-  o->test_all = false;
-  o->test_timeout_s = 20;
-  o->webhook_url = "";
-  o->quota_remind_threshold = 0;
-  o->display_token_stat = true;
-  o->display_in_currency = true;
+  options_defaults(o);
   struct db_stmt *st = db_prepare(db, "SELECT key, value FROM options");
   if (!st)
     return -1;
   while (db_step(st) == DB_ROW) {
-    const char *k = db_col_text(st, 0), *text = db_col_text(st, 1);
-    if (strcmp(k, "routing") == 0) {
-      o->routing = strcmp(text, "latency") == 0 ? ROUTING_LATENCY : ROUTING_WEIGHTED;
-      continue;
-    }
-    if (strcmp(k, "webhook_url") == 0) {
-      o->webhook_url = arena_strdup(&s->arena, text);
-      continue;
-    }
-    if (strcmp(k, "channel_disable_keywords") == 0) {
-      o->disable_keywords = arena_strdup(&s->arena, text);
-      continue;
-    }
-    int64_t v;
-    if (parse_int64(text, &v) < 0)
-      continue;
-    if (strcmp(k, "retry_times") == 0 && v >= 0 && v <= 10)
-      o->retry_times = (int)v;
-    else if (strcmp(k, "preconsume_completion_tokens") == 0 && v >= 0)
-      o->preconsume_completion = v;
-    else if (strcmp(k, "default_max_output_tokens") == 0 && v >= 1)
-      o->default_max_output = v;
-    else if (strcmp(k, "rate_limit_window_s") == 0 && v >= 1 && v <= 86400)
-      o->rate_limit_window_s = v;
-    else if (strcmp(k, "breaker_failures") == 0 && v >= 0)
-      o->breaker_failures = v;
-    else if (strcmp(k, "breaker_open_s") == 0 && v >= 1 && v <= 86400)
-      o->breaker_open_s = v;
-    else if (strcmp(k, "channel_auto_disable") == 0)
-      o->auto_disable = v != 0;
-    else if (strcmp(k, "channel_disable_failures") == 0 && v >= 0)
-      o->disable_failures = v;
-    else if (strcmp(k, "channel_test_interval_s") == 0 && v >= 0 && v <= 86400 * 7)
-      o->test_interval_s = v;
-    else if (strcmp(k, "channel_test_all") == 0)
-      o->test_all = v != 0;
-    else if (strcmp(k, "channel_test_timeout_s") == 0 && v >= 1 && v <= 600)
-      o->test_timeout_s = v;
-    else if (strcmp(k, "quota_remind_threshold") == 0 && v >= 0)
-      o->quota_remind_threshold = v;
-    else if (strcmp(k, "display_token_stat") == 0)
-      o->display_token_stat = v != 0;
-    else if (strcmp(k, "display_in_currency") == 0)
-      o->display_in_currency = v != 0;
+    const struct option_key *k = option_find(db_col_text(st, 0));
+    char v[OPTION_VALUE_MAX], why[256];
+    if (k && option_check(k, db_col_text(st, 1), v, sizeof v, why, sizeof why) == 0)
+      options_apply(o, k, arena_strdup(&s->arena, v));
   }
   db_finalize(st);
   return 0;

@@ -20,19 +20,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "codes.h"
 #include "config.h"
 #include "ledger.h"
 #include "limits.h"
+#include "options.h"
 #include "provider.h"
 #include "util.h"
 
 struct db;
 struct curl_slist;
 struct chan_health;
-
-enum { STATUS_ENABLED = 1, STATUS_DISABLED = 2, STATUS_EXPIRED = 3, STATUS_EXHAUSTED = 4 };
-enum { ROLE_COMMON = 1, ROLE_ADMIN = 10, ROLE_ROOT = 100 };
-
 
 struct snap_user {
   int64_t id;
@@ -130,29 +128,6 @@ struct price {
 /* "call", "image", "second", "search" -> the unit; -1 for anything else. */
 int price_unit_parse(const char *s);
 const char *price_unit_name(enum price_unit u);
-
-enum routing_mode { ROUTING_WEIGHTED, ROUTING_LATENCY };
-
-struct snap_options {
-  int retry_times;                    /* extra attempts on other channels */
-  int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent (rate limits) */
-  int64_t default_max_output;         /* output bound of a model whose price has no max_output_tokens */
-  int64_t rate_limit_window_s;        /* the window of rpm / tpm limits */
-  enum routing_mode routing;          /* choice inside a priority tier */
-  int64_t breaker_failures;           /* failures in a row that open the breaker, 0 = never */
-  int64_t breaker_open_s;
-  bool auto_disable;                  /* channel_auto_disable: health may disable channels */
-  int64_t disable_failures;           /* failures in a row that disable a channel, 0 = never */
-  const char *disable_keywords;       /* comma list: upstream error identifiers (type, code, status,
-                                       * reason; never the message) that mean an account error */
-  int64_t test_interval_s;            /* periodic channel tests, 0 = off */
-  bool test_all;                      /* test enabled channels too, not only auto-disabled ones */
-  int64_t test_timeout_s;
-  const char *webhook_url;            /* budget alerts and reminders, "" = log rows only */
-  int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
-  bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
-  bool display_in_currency;           /* dashboard billing: USD (else quota units) */
-};
 
 /* One budget alert (table budget_alerts). */
 struct snap_alert {

@@ -32,14 +32,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codes.h"
 #include "snapshot.h"
 
 struct db;
 struct chan_health;
 
-/* LOGT_ACCESS: not a database row; only an access log line (a request that was never billed). */
-enum log_type { LOGT_ACCESS = 0, LOGT_TOPUP = 1, LOGT_CONSUME = 2, LOGT_MANAGE = 3, LOGT_SYSTEM = 4, LOGT_ERROR = 5,
-                LOGT_REFUND = 6 };
+/* Log types (LOGT_*, LOGT_ACCESS only an access log line) are common/codes.h's. */
 
 struct log_record {
   bool reservation;           /* not a log row: "request_id reserved quota" (see writer.c) */

@@ -47,6 +47,55 @@ setup() {
   [ "$status_code" = 502 ]
 }
 
+# gwctl and relayd read one table (common/options.c): for every option, boundary and invalid values
+# are accepted by `gwctl config set` exactly when relayd applies them from the database (a value
+# written behind gwctl's back that gwctl would refuse keeps relayd's default). Before the table
+# relayd applied breaker_failures 1001 (and any integer >= 0) that gwctl refuses, booleans 2, any
+# webhook_url text; on that code this test fails (relayd's `config` had no "options" either).
+@test "every option: gwctl config set accepts a value exactly when relayd applies it" {
+  relayd_start
+  local keys k v msg lo hi def ok applied want n=0 long
+  keys=$(gwj '" ".join(o["key"] for o in d)' config list)
+  [ "$(echo "$keys" | wc -w)" -ge 17 ]
+  [ "$(gwctl config show --json | "$JGET" 'sorted(d["options"])')" = "$(gwj 'sorted(o["key"] for o in d)' config list)" ]
+  long=$(printf 'x%.0s' $(seq 1100))
+  for k in $keys; do
+    def=$(gwj 'd["default"]' config get "$k")
+    [ "$(gwctl config show --json | "$JGET" "d['options']['$k']")" = "$def" ]
+    msg=$(gwctl config set "$k" 99999999999999999999 2>&1 >/dev/null || true)
+    if [[ $msg =~ must\ be\ from\ (-?[0-9]+)\ to\ ([0-9]+) ]]; then
+      lo=${BASH_REMATCH[1]} hi=${BASH_REMATCH[2]}
+      set -- $((lo - 1)) "$lo" $((lo + 1)) $((hi - 1)) "$hi" $((hi + 1)) 2 x 1.5 " 3" +3 007
+    else
+      set -- weighted latency bogus "https://hook.example/a?t=1" "http://h.example" "ftp://h.example" "a,b" "" "$long"
+    fi
+    for v in "$@"; do
+      ok=0 want=$def
+      gwctl config unset "$k" > /dev/null
+      gwctl config set "$k" "$v" > /dev/null 2>&1 || ok=$?
+      if [ "$ok" = 0 ]; then
+        want=$(sql "SELECT value FROM options WHERE key = '$k'")   # as gwctl stored it
+        if [ "$k" = webhook_url ] && [ -n "$want" ]; then want="(set)"; fi
+      else
+        [ "$ok" = 2 ]
+      fi
+      # the raw value behind gwctl's back, then a reload: relayd applies what gwctl stored, or keeps
+      # the default when gwctl refused the value
+      sql "INSERT INTO options(key, value) VALUES ('$k', '$v') ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+      gwctl reload > /dev/null
+      applied=$(gwctl config show --json | "$JGET" "d['options']['$k']")
+      if [ "$applied" != "$want" ]; then
+        echo "$k='${v:0:40}': gwctl exit $ok, relayd applies '$applied', expected '$want'" >&2
+        return 1
+      fi
+      n=$((n + 1))
+    done
+    gwctl config unset "$k" > /dev/null
+  done
+  echo "$n values checked" >&3
+  [ "$n" -ge 100 ]
+}
+
 @test "status, reload, stats, drain, undrain over the admin socket; exit 69 without relayd" {
   refused 69 "relayd is not running" gwctl status
   refused 69 "relayd is not running" gwctl reload --json
