@@ -265,7 +265,10 @@ PY
 }
 
 @test "nodes racing on one balance overspend at most 2 x (nodes - 1) x concurrency x charge" {
-  mock_start --delay-ms 150
+  # the upstream reports 2000 prompt tokens: a charge close to the request's worst case (its bound:
+  # the body's bytes + 1024 at the dearest input ratio), so a balance of 100 charges admits about
+  # 100 requests, as it did when a reservation was only an estimate
+  mock_start --delay-ms 150 --prompt-tokens 2000
   relay_env
   for i in 1 2 3; do node_start $i; done
   provision 1000000
