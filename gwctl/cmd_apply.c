@@ -13,6 +13,9 @@
  * when the file has an error, or deletes without --prune.
  */
 #include "gwctl.h"
+#include "channels.h"
+#include "options.h"
+#include "cmd_apply.h"
 #include "keys.h"
 #include "output.h"
 #include "util.h"

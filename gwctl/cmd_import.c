@@ -12,6 +12,9 @@
  * overwrites a user, token, channel or code that relay already has.
  */
 #include "gwctl.h"
+#include "channels.h"
+#include "options.h"
+#include "cmd_import.h"
 #include "keys.h"
 #include "output.h"
 #include "util.h"
