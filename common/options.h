@@ -11,7 +11,8 @@
  *
  * Adding an option: a field in struct snap_options, one line in option_keys[] (keep one line per
  * key, so parallel additions merge cleanly), its paragraph in gwctl(1) (the docs check follows).
- * Callers: gwctl (cmd_config, cmd_apply, cmd_import), relayd (snapshot.c, admin.c).
+ * Callers: gwctl (cmd_config; gwctl.c's gw_config_check for apply and import, and the key list),
+ * relayd (snapshot.c, admin.c).
  * Never: touches the database; allocates (text values are the caller's, see options_apply); prints
  * a value marked secret (options_format shows it as "(set)").
  */

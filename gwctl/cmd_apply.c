@@ -13,8 +13,11 @@
  * when the file has an error, or deletes without --prune.
  */
 #include "gwctl.h"
+#include "channels.h"
+#include "cmd_apply.h"
 #include "keys.h"
 #include "output.h"
+#include "provider.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -1002,8 +1005,8 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   const char *name = get_name(c, in, "name", GW_NAME_MAX, NULL, 0);
   const char *type = get_name(c, in, "type", GW_NAME_MAX, NULL, 0);
   int bad = 0;
-  if (type && !gw_channel_type_known(type)) {
-    cerr(c, "type", "unknown channel type '%s' (supported: %s)", type, gw_channel_type_list());
+  if (type && !provider_find(type)) {
+    cerr(c, "type", "unknown channel type '%s' (supported: %s)", type, provider_type_list());
     bad = 1;
   }
   const char *status = get_enum(c, in, "status", statuses, "enabled");

@@ -9,6 +9,8 @@
  * asks (list and show otherwise only say whether one is set), or stores it in clear.
  */
 #include "gwctl.h"
+#include "cmd_channel.h"
+#include "channels.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
@@ -31,33 +33,6 @@
                      "priority, weight, key <> '', used_quota, created_time, test_time, " \
                      "response_time, tag, other, max_concurrency, auto_disable, status_reason, " \
                      "status_time, test_model"
-
-/* Loads the master key the same way relayd finds it (secret_key_path: $RELAY_MASTER_KEY_FILE, else
- * master.key beside the SQLite database), creating it when missing, so channels can be added before
- * relayd's first start. Returns 0 or GW_FAIL after printing. */
-static int master_key(struct gwctl *g, struct secret_key *k)
-{
-  char path[600], err[700];
-  if (secret_key_path(NULL, g->db_url, path, sizeof path, err, sizeof err) < 0 ||
-      secret_key_load(k, path, true, NULL, err, sizeof err) < 0)
-    return gw_err(GW_FAIL, "%s", err);
-  return 0;
-}
-
-/* Seals plain into a malloc'd stored value (*out; free() it). "" stays "". 0 or GW_FAIL. */
-static int seal_key(struct gwctl *g, const char *plain, char **out)
-{
-  *out = NULL;
-  if (!*plain)
-    return (*out = strdup("")) ? 0 : gw_err(GW_FAIL, "out of memory");
-  struct secret_key k;
-  int rc = master_key(g, &k);
-  char err[300];
-  if (rc == 0 && !(*out = secret_seal(&k, plain, strlen(plain), err, sizeof err)))
-    rc = gw_err(GW_FAIL, "cannot encrypt the upstream key: %s", err);
-  secret_key_wipe(&k);
-  return rc;
-}
 
 /* Opens a stored channel key into out. 0, or GW_FAIL after printing why (never the value). */
 static int open_key(const struct secret_key *k, int64_t id, const char *stored, char *out,
@@ -232,34 +207,6 @@ static int check_base_url(struct gwctl *g, const char *url, char *out, size_t ou
   return 0;
 }
 
-/* Looks a channel up by name, then by id when ref is all digits. */
-int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen)
-{
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass == 1 && !gw_is_id(ref))
-      break;
-    struct db_stmt *st = db_prepare(g->db, pass == 0 ? "SELECT id, name FROM channels WHERE name = ?1"
-                                                     : "SELECT id, name FROM channels WHERE id = ?1");
-    if (!st)
-      return gw_dberr(g, "cannot look up the channel");
-    int bound = pass == 0 ? db_bind_text(st, 1, ref)
-                          : db_bind_int64(st, 1, strtoll(ref, NULL, 10));
-    enum db_step_result r = bound == 0 ? db_step(st) : DB_ERROR;
-    if (r == DB_ROW) {
-      *id = db_col_int64(st, 0);
-      if (name)
-        snprintf(name, namelen, "%s", db_col_text(st, 1));
-    }
-    db_finalize(st);
-    if (r == DB_ERROR)
-      return gw_dberr(g, "cannot look up the channel");
-    if (r == DB_ROW)
-      return 0;
-  }
-  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no channel with name or id '%s'"
-                                           : "no channel named '%s'", ref);
-}
-
 /* One item: no blanks, commas or control characters. */
 static int check_word(struct gwctl *g, const char *opt, const char *s)
 {
@@ -271,67 +218,11 @@ static int check_word(struct gwctl *g, const char *opt, const char *s)
   return rc;
 }
 
-int gw_channel_type_known(const char *type)
-{
-  return provider_find(type) != NULL;
-}
-
-const char *gw_channel_type_list(void)
-{
-  return provider_type_list();
-}
-
 static int check_type(struct gwctl *g, const char *type)
 {
-  if (gw_channel_type_known(type))
+  if (provider_find(type))
     return 0;
   return gw_usage(g, "unknown channel type '%s' (supported: %s)", type, provider_type_list());
-}
-
-int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key)
-{
-  char *sealed = NULL;   /* stored sealed with the master key (secret.h); "" stays "" */
-  int rc = seal_key(g, key, &sealed);
-  if (rc == 0)
-    rc = gw_exec(g, "cannot store the channel key", "UPDATE channels SET key = ?2 WHERE id = ?1",
-                 "is", id, sealed);
-  free(sealed);
-  return rc;
-}
-
-int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
-{
-  struct db_stmt *st = gw_prepare(g, "cannot read the channel key",
-                                  "SELECT key FROM channels WHERE id = ?1", "i", id);
-  if (!st)
-    return -1;
-  enum db_step_result r = db_step(st);
-  int eq = 0;
-  if (r == DB_ROW) {
-    /* the stored value is sealed (or legacy plaintext): open it, then compare in constant time */
-    const char *stored = db_col_text(st, 0);
-    struct secret_key k = { 0 };
-    char err[400];
-    char *have = NULL;
-    if (secret_is_sealed(stored) && master_key(g, &k) != 0)
-      eq = -1;
-    else if (!(have = secret_open(&k, stored, err, sizeof err))) {
-      gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s", id, err);
-      eq = -1;
-    }
-    secret_key_wipe(&k);
-    if (have) {
-      size_t n = strlen(have);
-      eq = n == strlen(key) && secret_equal(have, key, n);
-      secret_free(have);
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR) {
-    gw_dberr(g, "cannot read the channel key");
-    return -1;
-  }
-  return eq;
 }
 
 /* Channels may name groups that do not exist yet (they serve nobody until the group exists). */
@@ -522,7 +413,7 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
 {
   struct secret_key k = { 0 };
   if (reveal) {
-    int krc = master_key(g, &k);
+    int krc = gw_master_key(g, &k);
     if (krc != 0)
       return krc;
   }
@@ -956,7 +847,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
     if (secret_is_sealed(stored))
-      rc = master_key(g, &k);
+      rc = gw_master_key(g, &k);
     if (rc == 0)
       rc = open_key(&k, u->id, stored, u->key, sizeof u->key);
     secret_key_wipe(&k);

@@ -4,10 +4,12 @@
  * from, whether a reload applies it; see relayd.conf(5)).
  *
  * The keys, their defaults, help and checks are common/options.c's option_keys[], the table that
- * relayd's snapshot loader applies too; an unknown key is refused with that list.
+ * relayd's snapshot loader applies too (gwctl.c's gw_config_check serves apply and import); an
+ * unknown key is refused with that list.
  * Callers: the command table in main.c.
  */
 #include "gwctl.h"
+#include "cmd_config.h"
 #include "options.h"
 #include "output.h"
 #include "util.h"
@@ -15,12 +17,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-
-void config_key_names(FILE *f)
-{
-  for (size_t i = 0; i < option_nkeys; i++)
-    fprintf(f, "%s\n", option_keys[i].name);
-}
 
 static const struct option_key *find_key(struct gwctl *g, const char *key, int *rc)
 {
@@ -33,22 +29,6 @@ static const struct option_key *find_key(struct gwctl *g, const char *key, int *
              option_keys[i].name);
   *rc = gw_usage(g, "unknown option '%s'; known options: %s", key, known);
   return NULL;
-}
-
-const char *gw_config_key(size_t i)
-{
-  return i < option_nkeys ? option_keys[i].name : NULL;
-}
-
-int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
-                    size_t whylen)
-{
-  const struct option_key *k = option_find(key);
-  if (!k) {
-    snprintf(why, whylen, "unknown option");
-    return -1;
-  }
-  return option_check(k, value, out, outlen, why, whylen);
 }
 
 /* The stored value of key into buf ("" and 0 when unset); returns 1 set, 0 unset, -1 error. */

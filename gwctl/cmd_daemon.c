@@ -8,6 +8,7 @@
  * when relayd refuses us, 1 when the verb failed or relayd does not know it.
  */
 #include "gwctl.h"
+#include "cmd_daemon.h"
 #include "admin_client.h"
 #include "output.h"
 
@@ -69,44 +70,6 @@ static int print_stats(cJSON *r)
   cJSON_Delete(chans);
   cJSON_Delete(models);
   return rc;
-}
-
-int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
-{
-  char err[512], line[64];
-  int rc = 0;
-  *out = NULL;
-  if (!g->socket)
-    return gw_err(GW_UNAVAILABLE, "no admin socket: give --socket PATH or set RELAY_SOCKET");
-  int fd = admin_connect(g->socket, err, sizeof err);
-  if (fd < 0) {
-    if (strstr(err, "refused the connection"))
-      return gw_err(GW_NOPERM, "%s", err);
-    return gw_err(GW_UNAVAILABLE, "%s", err);
-  }
-  snprintf(line, sizeof line, "{\"cmd\":\"%s\"}", verb);
-  cJSON *r = admin_call(fd, line, err, sizeof err);
-  admin_close(fd);
-  if (!r)
-    return gw_err(GW_UNAVAILABLE, "relayd at %s did not answer '%s': %s", g->socket, verb, err);
-  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
-    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
-    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
-    if (code && strcmp(code, "unknown_command") == 0)
-      rc = gw_err(GW_FAIL, "this relayd does not support '%s' yet (%s)", verb,
-                  msg ? msg : "unknown_command");
-    else
-      rc = gw_err(code && strcmp(code, "forbidden") == 0 ? GW_NOPERM : GW_FAIL,
-                  "relayd: %s failed: %s%s%s", verb, code ? code : "error", msg ? ": " : "",
-                  msg ? msg : "");
-    cJSON_Delete(r);
-    return rc;
-  }
-  cJSON_DeleteItemFromObjectCaseSensitive(r, "ok");
-  cJSON_DeleteItemFromObjectCaseSensitive(r, "id");
-  *out = r;
-  return 0;
 }
 
 static int daemon_verb(struct gwctl *g, int argc, char **argv, const char *verb)

@@ -1,13 +1,13 @@
 /*
- * gwctl group: list, set and rm pricing groups (table groups: name, ratio, selectable), and
- * gw_group_check() for the commands that name a group.
+ * gwctl group: list, set and rm pricing groups (table groups: name, ratio, selectable).
  *
  * A group's ratio multiplies every price for the users and tokens in it. selectable says whether a
  * user may pick the group for a token of their own; an administrator may give a token any group.
- * Callers: the command table in main.c; cmd_user.c, cmd_token.c, cmd_channel.c use gw_group_check().
+ * Callers: the command table in main.c.
  * Never: deletes a group that a user, token or channel names.
  */
 #include "gwctl.h"
+#include "cmd_group.h"
 #include "output.h"
 
 #include <inttypes.h>
@@ -20,19 +20,6 @@
  * LIKE (names may hold '_') nor instr/strpos (not on both backends): replace() and length() are. */
 #define IN_LIST(col) "length(',' || " col " || ',') > " \
   "length(replace(',' || " col " || ',', ',' || g.name || ',', ''))"
-
-int gw_group_check(struct gwctl *g, const char *opt, const char *name)
-{
-  int64_t one = 0;
-  int r = gw_scalar(g, "cannot look up the group", "SELECT 1 FROM groups WHERE name = ?1", &one,
-                    "s", name);
-  if (r < 0)
-    return GW_FAIL;
-  if (r == 0)
-    return gw_err(GW_NOTFOUND, "%s: no group named '%s' (create it with: gwctl group set %s "
-                  "--ratio R)", opt, name, name);
-  return 0;
-}
 
 static const struct out_col group_cols[] = {
   { "name", "NAME", OUT_PLAIN, 0, NULL },

@@ -12,6 +12,8 @@
  * overwrites a user, token, channel or code that relay already has.
  */
 #include "gwctl.h"
+#include "channels.h"
+#include "cmd_import.h"
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
@@ -850,7 +852,7 @@ static int import_channels(struct imp *im)
              "equivalent", type, tm ? tm->source_name : "unknown");
       continue;
     }
-    if (!gw_channel_type_known(tm->type)) {
+    if (!provider_find(tm->type)) {
       report(im, "channels", source, NULL, R_SKIPPED, "type %" PRId64 " (%s): this relay has no "
              "%s channels", type, tm->source_name, tm->type);
       continue;

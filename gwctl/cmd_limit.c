@@ -9,10 +9,11 @@
  *   gwctl limit list [SUBJECT] [--json]      gwctl limit rm SUBJECT [--model M]
  *   gwctl alert set SUBJECT (--percent P | --remain Q)
  *   gwctl alert list [SUBJECT] [--json]      gwctl alert rm ID
- * Callers: the command table in main.c. Also gw_subject_forget(), which cmd_token.c and
- * cmd_user.c call when they delete a token or user, so an id reused later inherits nothing.
+ * Callers: the command table in main.c. (user rm and token rm forget a subject's limits and alerts
+ * through gwctl.c's gw_subject_forget, so an id reused later inherits nothing.)
  */
 #include "gwctl.h"
+#include "cmd_limit.h"
 #include "output.h"
 
 #include <inttypes.h>
@@ -43,19 +44,6 @@ static int subject_find(struct gwctl *g, const char *token, const char *user, in
   }
   return need ? gw_usage(g, "give --token NAME|ID (with --user NAME when names repeat) or --user NAME|ID")
               : 1;
-}
-
-int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id)
-{
-  int rc = gw_exec(g, "cannot delete the rate limits", "DELETE FROM rate_limits WHERE scope = ?1 AND "
-                   "subject_id = ?2", "si", scope, id);
-  if (rc == 0)
-    rc = gw_exec(g, "cannot delete the budget alerts", "DELETE FROM budget_alerts WHERE scope = ?1 AND "
-                 "subject_id = ?2", "si", scope, id);
-  if (rc == 0 && strcmp(scope, "user") == 0)
-    rc = gw_exec(g, "cannot delete the quota reminder", "DELETE FROM quota_reminders WHERE user_id = ?1",
-                 "i", id);
-  return rc;
 }
 
 /* ---- limits ------------------------------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include "breakdown.h"
 #include "quota.h"
 #include "gwctl.h"
+#include "cmd_log.h"
 #include "output.h"
 
 #include <inttypes.h>

@@ -16,6 +16,7 @@
  * Never: writes part of an import: every entry is checked before the first write.
  */
 #include "gwctl.h"
+#include "cmd_price.h"
 #include "output.h"
 
 #include <errno.h>

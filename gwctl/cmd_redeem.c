@@ -7,6 +7,7 @@
  * Never: writes a code into the log, or changes anything when a code cannot be used.
  */
 #include "gwctl.h"
+#include "cmd_redeem.h"
 #include "output.h"
 
 #include <errno.h>

@@ -1,12 +1,13 @@
 /*
  * gwctl token: create (one or a batch), list, show, edit, enable, disable, rotate and rm client API
- * keys (table tokens), and gw_token_find() for the other commands.
+ * keys (table tokens).
  *
  * Callers: the command table in main.c.
  * Never: stores a key (only key_hash and key_hint, see keys.h), prints a key other than the one
  * `token create` just made, takes a key from argv, or writes a key into the log.
  */
 #include "gwctl.h"
+#include "cmd_token.h"
 #include "keys.h"
 #include "output.h"
 
@@ -459,54 +460,6 @@ int cmd_token_list(struct gwctl *g, int argc, char **argv)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
   return rc;
-}
-
-int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *id, char *name,
-                  size_t namelen)
-{
-  char uname[GW_NAME_MAX + 1] = "";
-  int64_t uid = 0;
-  int rc = 0;
-  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
-    return rc;
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass == 1 && !gw_is_id(ref))
-      break;
-    struct db_stmt *st = pass == 0
-        ? gw_prepare(g, "cannot look up the token",
-                     "SELECT t.id, t.name, COALESCE(u.username, '?') FROM tokens t LEFT JOIN users u "
-                     "ON u.id = t.user_id WHERE t.name = ?1 AND (?2 = 0 OR t.user_id = ?2) "
-                     "ORDER BY t.id", "si", ref, uid)
-        : gw_prepare(g, "cannot look up the token",
-                     "SELECT t.id, t.name, '' FROM tokens t WHERE t.id = ?1 "
-                     "AND (?2 = 0 OR t.user_id = ?2)", "ii", (int64_t)strtoll(ref, NULL, 10), uid);
-    if (!st)
-      return GW_FAIL;
-    char owners[512] = "";
-    size_t used = 0;
-    int n = 0;
-    enum db_step_result r;
-    while ((r = db_step(st)) == DB_ROW) {
-      if (n++ == 0) {
-        *id = db_col_int64(st, 0);
-        snprintf(name, namelen, "%s", db_col_text(st, 1));
-      }
-      int w = snprintf(owners + used, sizeof owners - used, "%s%s", used ? ", " : "",
-                       db_col_text(st, 2));
-      if (w > 0 && (size_t)w < sizeof owners - used)
-        used += (size_t)w;
-    }
-    db_finalize(st);
-    if (r == DB_ERROR)
-      return gw_dberr(g, "cannot look up the token");
-    if (n > 1)
-      return gw_usage(g, "%d users have a token named '%s' (%s): give --user NAME", n, ref, owners);
-    if (n == 1)
-      return 0;
-  }
-  return *uname ? gw_err(GW_NOTFOUND, "user '%s' has no token named '%s'", uname, ref)
-                : gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no token with name or id '%s'"
-                                                    : "no token named '%s'", ref);
 }
 
 int cmd_token_show(struct gwctl *g, int argc, char **argv)

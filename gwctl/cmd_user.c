@@ -1,11 +1,11 @@
 /*
- * gwctl user: add, list, show, edit, enable, disable, topup and rm users (table users), and
- * gw_user_find() for the other commands.
+ * gwctl user: add, list, show, edit, enable, disable, topup and rm users (table users).
  *
- * Callers: the command table in main.c; cmd_token.c and cmd_log.c use gw_user_find().
+ * Callers: the command table in main.c.
  * Never: changes the database outside a transaction, or prints a user's tokens or keys.
  */
 #include "gwctl.h"
+#include "cmd_user.h"
 #include "output.h"
 
 #include <inttypes.h>
@@ -66,33 +66,6 @@ static const struct out_col user_cols[] = {
   { "created_time", "CREATED", OUT_TIME, 0, NULL },
   { 0 },
 };
-
-/* Looks a user up by name, then by id when ref is all digits. */
-int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen)
-{
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass == 1 && !gw_is_id(ref))
-      break;
-    struct db_stmt *st = db_prepare(g->db, pass == 0
-        ? "SELECT id, username FROM users WHERE username = ?1"
-        : "SELECT id, username FROM users WHERE id = ?1");
-    if (!st)
-      return gw_dberr(g, "cannot look up the user");
-    int bound = pass == 0 ? db_bind_text(st, 1, ref) : db_bind_int64(st, 1, strtoll(ref, NULL, 10));
-    enum db_step_result r = bound == 0 ? db_step(st) : DB_ERROR;
-    if (r == DB_ROW) {
-      *id = db_col_int64(st, 0);
-      snprintf(name, namelen, "%s", db_col_text(st, 1));
-    }
-    db_finalize(st);
-    if (r == DB_ERROR)
-      return gw_dberr(g, "cannot look up the user");
-    if (r == DB_ROW)
-      return 0;
-  }
-  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no user with name or id '%s'" : "no user named '%s'",
-                ref);
-}
 
 static int parse_role(struct gwctl *g, const char *s, int64_t *role)
 {

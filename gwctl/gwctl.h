@@ -1,9 +1,12 @@
 /*
  * gwctl: declarations shared by the admin CLI's files.
  *
- * Owns: the CLI context (struct gwctl), the command table entry type, exit codes, and the helpers
- * main.c gives every command file (option parsing, errors, transactions, the manage log, input checks).
- * Callers: gwctl/main.c and the gwctl/cmd_*.c files; nothing outside gwctl/ includes it.
+ * Owns: the CLI context (struct gwctl), the command table entry type, exit codes, and the library
+ * every command file uses (gwctl.c: option parsing, errors, transactions, the manage log, input
+ * checks, lookups of users, tokens, channels and groups, relayd's admin socket).
+ * Callers: gwctl/main.c and the gwctl/cmd_*.c files; nothing outside gwctl/ includes it. A command
+ * file calls this library (and channels.h, common/ modules), never another command file: main.c's table
+ * is the only place that names the commands (cmd_<noun>.h).
  * Never: declares anything that touches relayd's memory; gwctl talks to relayd only over the admin socket.
  */
 #ifndef RELAY_GWCTL_H
@@ -59,6 +62,16 @@ struct gw_opt {
   const char **value;
   int *flag;
 };
+
+/* The global options' getopt codes: main.c's parser and gw_argv both accept them and hand them to
+ * gw_set_global. Codes from GW_OPT_END on are free for the parsers' own options. */
+enum gw_global_opt { GW_OPT_DB = 1000, GW_OPT_SOCKET, GW_OPT_JSON, GW_OPT_HELP, GW_OPT_END };
+void gw_set_global(struct gwctl *g, int code, const char *arg);
+/* The option getopt just stopped at as the user wrote it, for messages: argv[optind - 1] without
+ * any "=value". */
+void gw_option_text(int argc, char **argv, char *buf, size_t len);
+/* "usage: gwctl NOUN VERB USAGE" and the summary, on stdout. */
+void gw_print_usage(const struct gw_cmd *c);
 
 /* Parses a command's arguments (argv[0] is the verb). Accepts the options in opts (ended by a zero
  * entry), the global options, and --help. posname names the one positional argument the command
@@ -175,93 +188,19 @@ int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *i
 /* Fails with GW_NOTFOUND unless group name exists. */
 int gw_group_check(struct gwctl *g, const char *opt, const char *name);
 
-/* Channels (cmd_channel.c): the channel types gwctl accepts, and the one place gwctl writes and
- * compares channels.key (so key storage, e.g. encryption at rest, is decided in one spot). */
-int gw_channel_type_known(const char *type);
-const char *gw_channel_type_list(void);           /* "openai, azure, ..." */
-/* Sets channel id's upstream key ("" = none) inside the current transaction. 0 or GW_FAIL. */
-int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key);
-/* 1 when channel id's stored key equals key, 0 when not, -1 after printing an error. */
-int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key);
+/* Deletes the rate limits, budget alerts and reminder state of a token or user ("token"/"user")
+ * inside the current transaction (user rm, token rm). Returns 0 or GW_FAIL after printing. */
+int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id);
 
-/* Runtime options (cmd_config.c): the i-th known key (NULL past the end), and the check of a value
- * for key: 0 with the stored form in out, or -1 with the reason in why. */
+/* Runtime options (common/options.c's option_keys[]): the i-th known key (NULL past the end), and
+ * the check of a value: 0 with the stored form in out, or -1 with the reason in why ("unknown
+ * option" for a key the table lacks). */
 const char *gw_config_key(size_t i);
 int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
                     size_t whylen);
 
-/* Deletes the rate limits, budget alerts and reminder state of a token or user ("token"/"user")
- * inside the current transaction (cmd_limit.c). Returns 0 or GW_FAIL after printing. */
-int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id);
-
-/* Command handlers: gwctl/cmd_<noun>.c. */
-int cmd_export(struct gwctl *g, int argc, char **argv);
-int cmd_apply(struct gwctl *g, int argc, char **argv);
-int cmd_import_oneapi(struct gwctl *g, int argc, char **argv);
-int cmd_limit_set(struct gwctl *g, int argc, char **argv);
-int cmd_limit_list(struct gwctl *g, int argc, char **argv);
-int cmd_limit_rm(struct gwctl *g, int argc, char **argv);
-int cmd_alert_set(struct gwctl *g, int argc, char **argv);
-int cmd_alert_list(struct gwctl *g, int argc, char **argv);
-int cmd_alert_rm(struct gwctl *g, int argc, char **argv);
-int cmd_user_add(struct gwctl *g, int argc, char **argv);
-int cmd_user_list(struct gwctl *g, int argc, char **argv);
-int cmd_user_show(struct gwctl *g, int argc, char **argv);
-int cmd_channel_add(struct gwctl *g, int argc, char **argv);
-int cmd_channel_list(struct gwctl *g, int argc, char **argv);
-int cmd_channel_show(struct gwctl *g, int argc, char **argv);
-int cmd_token_create(struct gwctl *g, int argc, char **argv);
-int cmd_token_list(struct gwctl *g, int argc, char **argv);
-int cmd_token_show(struct gwctl *g, int argc, char **argv);
-int cmd_log_list(struct gwctl *g, int argc, char **argv);
-int cmd_log_stats(struct gwctl *g, int argc, char **argv);
-int cmd_log_export(struct gwctl *g, int argc, char **argv);
-int cmd_log_prune(struct gwctl *g, int argc, char **argv);
-int cmd_log_explain(struct gwctl *g, int argc, char **argv);
-int cmd_user_edit(struct gwctl *g, int argc, char **argv);
-int cmd_user_enable(struct gwctl *g, int argc, char **argv);
-int cmd_user_disable(struct gwctl *g, int argc, char **argv);
-int cmd_user_topup(struct gwctl *g, int argc, char **argv);
-int cmd_user_rm(struct gwctl *g, int argc, char **argv);
-int cmd_group_list(struct gwctl *g, int argc, char **argv);
-int cmd_group_set(struct gwctl *g, int argc, char **argv);
-int cmd_group_rm(struct gwctl *g, int argc, char **argv);
-int cmd_token_edit(struct gwctl *g, int argc, char **argv);
-int cmd_token_enable(struct gwctl *g, int argc, char **argv);
-int cmd_token_disable(struct gwctl *g, int argc, char **argv);
-int cmd_token_rotate(struct gwctl *g, int argc, char **argv);
-int cmd_token_rm(struct gwctl *g, int argc, char **argv);
-int cmd_channel_edit(struct gwctl *g, int argc, char **argv);
-int cmd_channel_enable(struct gwctl *g, int argc, char **argv);
-int cmd_channel_disable(struct gwctl *g, int argc, char **argv);
-int cmd_channel_rm(struct gwctl *g, int argc, char **argv);
-int cmd_channel_test(struct gwctl *g, int argc, char **argv);
-int cmd_channel_models(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_create(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_list(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_export(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_disable(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_rm(struct gwctl *g, int argc, char **argv);
-int cmd_redeem_use(struct gwctl *g, int argc, char **argv);
-int cmd_price_list(struct gwctl *g, int argc, char **argv);
-int cmd_price_set(struct gwctl *g, int argc, char **argv);
-int cmd_price_unset(struct gwctl *g, int argc, char **argv);
-int cmd_price_import(struct gwctl *g, int argc, char **argv);
-int cmd_price_export(struct gwctl *g, int argc, char **argv);
-int cmd_config_get(struct gwctl *g, int argc, char **argv);
-int cmd_config_set(struct gwctl *g, int argc, char **argv);
-int cmd_config_unset(struct gwctl *g, int argc, char **argv);
-int cmd_config_list(struct gwctl *g, int argc, char **argv);
-int cmd_config_show(struct gwctl *g, int argc, char **argv);
-/* The runtime option keys, one a line (gwctl --list-names option, for the completions). */
-void config_key_names(FILE *f);
-/* One verb on relayd's admin socket (cmd_daemon.c): 0 with *out the answer (without "ok"; caller
- * frees), or the exit code (69 unreachable, 77 refused, 1 failed) after printing the error. */
+/* One verb on relayd's admin socket: 0 with *out the answer (without "ok"; caller frees), or the
+ * exit code (69 unreachable, 77 refused, 1 failed) after printing the error. */
 int gw_admin(struct gwctl *g, const char *verb, cJSON **out);
-int cmd_daemon_status(struct gwctl *g, int argc, char **argv);
-int cmd_daemon_stats(struct gwctl *g, int argc, char **argv);
-int cmd_daemon_reload(struct gwctl *g, int argc, char **argv);
-int cmd_daemon_drain(struct gwctl *g, int argc, char **argv);
-int cmd_daemon_undrain(struct gwctl *g, int argc, char **argv);
 
 #endif

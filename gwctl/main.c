@@ -1,12 +1,25 @@
 /*
- * gwctl main: global options, THE command table, help and usage errors generated from it, and the
- * helpers every command uses (argument parsing, errors, transactions, the manage log, input checks).
+ * gwctl main: global options, THE command table, help and usage errors generated from it, and
+ * --list-commands / --list-names for the completions. The only file that names the commands
+ * (cmd_<noun>.h); the helpers every command uses are the library's (gwctl.h: gwctl.c).
  *
- * Callers: the shell. The command files (cmd_*.c) call the gw_* helpers declared in gwctl.h.
+ * Callers: the shell.
  * Never: writes usage text by hand outside commands[] (help, usage errors, --list-commands and the
  * bash completion all come from it), takes a secret from argv, or leaves a transaction open.
  */
 #include "gwctl.h"
+#include "cmd_apply.h"
+#include "cmd_channel.h"
+#include "cmd_config.h"
+#include "cmd_daemon.h"
+#include "cmd_group.h"
+#include "cmd_import.h"
+#include "cmd_limit.h"
+#include "cmd_log.h"
+#include "cmd_price.h"
+#include "cmd_redeem.h"
+#include "cmd_token.h"
+#include "cmd_user.h"
 #include "admin_client.h"
 #include "output.h"
 #include "paths.h"
@@ -169,39 +182,6 @@ static const struct gw_cmd commands[] = {
 
 static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] NOUN VERB [ARGS]";
 
-/* ---- errors ------------------------------------------------------------------------------------- */
-
-int gw_err(int code, const char *fmt, ...)
-{
-  va_list ap;
-  fputs("gwctl: ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  return code;
-}
-
-int gw_usage(struct gwctl *g, const char *fmt, ...)
-{
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (g->cmd) {
-    const char *sp = *g->cmd->verb ? " " : "";
-    return gw_err(GW_USAGE, "%s%s%s: %s (see 'gwctl %s%s%s --help')", g->cmd->noun, sp,
-                  g->cmd->verb, msg, g->cmd->noun, sp, g->cmd->verb);
-  }
-  return gw_err(GW_USAGE, "%s (see 'gwctl help')", msg);
-}
-
-int gw_dberr(struct gwctl *g, const char *what)
-{
-  return gw_err(GW_FAIL, "%s: %s", what, db_errmsg(g->db));
-}
-
 /* ---- help --------------------------------------------------------------------------------------- */
 
 static void print_command(FILE *f, const struct gw_cmd *c)
@@ -258,7 +238,8 @@ static int list_names(struct gwctl *g, const char *kind)
     { "request", "SELECT request_id FROM logs WHERE request_id <> '' ORDER BY id DESC LIMIT 200" },
   };
   if (strcmp(kind, "option") == 0) {
-    config_key_names(stdout);
+    for (size_t i = 0; gw_config_key(i); i++)
+      printf("%s\n", gw_config_key(i));
     return GW_OK;
   }
   const char *sql = NULL;
@@ -339,630 +320,9 @@ static void nouns(char *buf, size_t len)
   }
 }
 
-/* ---- arguments ---------------------------------------------------------------------------------- */
-
-enum { OPT_DB = 1000, OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_LIST, OPT_NAMES, OPT_CMD };
-
-/* Sets a global option; shared by the global parser and gw_args. */
-static void set_global(struct gwctl *g, int code, const char *arg)
-{
-  if (code == OPT_DB)
-    g->db_url = arg;
-  else if (code == OPT_SOCKET)
-    g->socket = *arg ? arg : NULL;
-  else if (code == OPT_JSON)
-    g->json = 1;
-}
-
-/* The option as the user wrote it, for messages: argv[optind - 1] without any "=value". */
-static void option_text(int argc, char **argv, char *buf, size_t len)
-{
-  const char *s = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
-  if (optopt && optopt < 256 && strncmp(s, "--", 2) != 0)
-    snprintf(buf, len, "-%c", optopt);
-  else
-    snprintf(buf, len, "%.*s", (int)strcspn(s, "="), s);
-}
-
-static void print_cmd_usage(const struct gw_cmd *c)
-{
-  printf("usage: gwctl %s%s%s%s%s\n%s\n", c->noun, *c->verb ? " " : "", c->verb,
-         *c->usage ? " " : "", c->usage, c->summary);
-}
-
-int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
-            const char **pos)
-{
-  return gw_argv(g, argc, argv, opts, posname ? 1 : 0, posname ? 1 : 0, &posname, pos);
-}
-
-int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int nreq, int nmax,
-            const char *const *names, const char **pos)
-{
-  struct option lo[40];
-  size_t n = 0;
-  for (const struct gw_opt *o = opts; o && o->name; o++) {
-    if (n + 5 >= sizeof lo / sizeof lo[0])
-      return gw_err(GW_FAIL, "internal error: too many options for %s %s", g->cmd->noun,
-                    g->cmd->verb);
-    lo[n] = (struct option){ o->name, o->value ? required_argument : no_argument, NULL,
-                             OPT_CMD + (int)(o - opts) };
-    n++;
-  }
-  lo[n++] = (struct option){ "db", required_argument, NULL, OPT_DB };
-  lo[n++] = (struct option){ "socket", required_argument, NULL, OPT_SOCKET };
-  lo[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
-  lo[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
-  lo[n] = (struct option){ 0, 0, 0, 0 };
-
-  /* one-letter options (apply's -f) are also short options */
-  char shortopts[64] = "-:h";
-  size_t ns = strlen(shortopts);
-  for (const struct gw_opt *o = opts; o && o->name; o++)
-    if (o->name[0] && !o->name[1] && ns + 3 < sizeof shortopts) {
-      shortopts[ns++] = o->name[0];
-      if (o->value)
-        shortopts[ns++] = ':';
-      shortopts[ns] = '\0';
-    }
-  int npos = 0, c;
-  char opt[128];
-  optind = 0;                   /* glibc: start over, forgetting the global parse */
-  opterr = 0;
-  /* "-": positional arguments come back in order as code 1; ":": a missing value is ':' */
-  while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-    switch (c) {
-    case 1:
-      if (npos >= nmax)
-        return gw_usage(g, "unexpected argument '%s'", optarg);
-      pos[npos++] = optarg;
-      break;
-    case 'h':
-    case OPT_HELP:
-      print_cmd_usage(g->cmd);
-      return GW_HELP;
-    case ':':
-      option_text(argc, argv, opt, sizeof opt);
-      return gw_usage(g, "option '%s' needs a value", opt);
-    case '?': {
-      /* "-3" where a positional number goes: say so rather than "unknown option" */
-      const char *a = optind < argc && argv[optind][0] == '-' && isdigit((unsigned char)argv[optind][1])
-                      ? argv[optind] : optind > 0 ? argv[optind - 1] : "";
-      if (a[0] == '-' && isdigit((unsigned char)a[1]) && nmax > 0)
-        return gw_usage(g, "'%s': negative numbers are not accepted here", a);
-      option_text(argc, argv, opt, sizeof opt);
-      return gw_usage(g, "unknown option '%s'", opt);
-    }
-    case OPT_DB:
-    case OPT_SOCKET:
-    case OPT_JSON:
-      set_global(g, c, optarg);
-      break;
-    default: {
-      const struct gw_opt *o = c >= OPT_CMD ? &opts[c - OPT_CMD] : NULL;
-      for (const struct gw_opt *p = opts; !o && p && p->name; p++)
-        if (p->name[0] == c && !p->name[1])
-          o = p;
-      if (!o)
-        return gw_usage(g, "unknown option '-%c'", c);
-      if (o->value)
-        *o->value = optarg;
-      else
-        (*o->flag)++;
-    }
-    }
-  }
-  if (npos < nreq)
-    return gw_usage(g, "missing %s", names[npos]);
-  return 0;
-}
-
-/* ---- database ----------------------------------------------------------------------------------- */
-
-int gw_open(struct gwctl *g)
-{
-  char err[512];
-  if (g->db)
-    return 0;
-  if (!g->db_url || !*g->db_url)
-    return gw_err(GW_USAGE, "no database: give --db URL or set RELAY_DB (e.g. sqlite:data/relay.db)");
-  g->db = db_open(g->db_url, err, sizeof err);
-  if (!g->db)
-    return gw_err(GW_FAIL, "%s", err);
-  return 0;
-}
-
-int gw_begin(struct gwctl *g)
-{
-  int rc = gw_open(g);
-  if (rc != 0)
-    return rc;
-  if (db_begin(g->db) != 0)
-    return gw_dberr(g, "cannot start a transaction");
-  return 0;
-}
-
-int gw_end(struct gwctl *g, int rc)
-{
-  if (rc != 0) {
-    db_rollback(g->db);
-    return rc;
-  }
-  /* PostgreSQL: every relayd LISTENs on relay_reload; the notification is delivered when (and only
-   * if) this transaction commits. The payload says what changed. SQLite: nothing to do. */
-  char what[96];
-  snprintf(what, sizeof what, "%s %s", g->cmd ? g->cmd->noun : "", g->cmd ? g->cmd->verb : "");
-  if (db_notify(g->db, RELAY_RELOAD_CHANNEL, what) != 0) {
-    rc = gw_dberr(g, "cannot notify the relays");
-    db_rollback(g->db);
-    return rc;
-  }
-  if (db_commit(g->db) != 0) {
-    rc = gw_dberr(g, "cannot commit");
-    db_rollback(g->db);
-    return rc;
-  }
-  /* The change is saved whatever relayd says; a refused reload is reported but not a failure. */
-  char err[512];
-  if (admin_reload(g->socket, err, sizeof err) < 0)
-    gw_err(GW_OK, "warning: the change is saved, but relayd at %s did not reload: %s", g->socket,
-           err);
-  return GW_OK;
-}
-
-int gw_log_manage(struct gwctl *g, const struct gw_subject *s, const char *fmt, ...)
-{
-  char content[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(content, sizeof content, fmt, ap);
-  va_end(ap);
-  struct db_stmt *st = db_prepare(g->db,
-      "INSERT INTO logs(created_at, type, content, user_id, username, token_id, token_name, "
-      "channel_id) VALUES (?1, " CODE_STR(LOGT_MANAGE) ", ?2, ?3, ?4, ?5, ?6, ?7)");
-  if (!st)
-    return gw_dberr(g, "cannot write the log");
-  int ok = db_bind_int64(st, 1, (int64_t)time(NULL)) == 0 && db_bind_text(st, 2, content) == 0
-           && db_bind_int64(st, 3, s->user_id) == 0
-           && db_bind_text(st, 4, s->username ? s->username : "") == 0
-           && db_bind_int64(st, 5, s->token_id) == 0
-           && db_bind_text(st, 6, s->token_name ? s->token_name : "") == 0
-           && db_bind_int64(st, 7, s->channel_id) == 0 && db_step(st) == DB_DONE;
-  db_finalize(st);
-  return ok ? 0 : gw_dberr(g, "cannot write the log");
-}
-
-/* ---- input checks ------------------------------------------------------------------------------- */
-
-int gw_is_id(const char *s)
-{
-  if (!*s || strlen(s) > 18)
-    return 0;
-  for (; *s; s++)
-    if (*s < '0' || *s > '9')
-      return 0;
-  return 1;
-}
-
-int gw_parse_int(struct gwctl *g, const char *opt, const char *s, int64_t min, int64_t max,
-                 int64_t *out)
-{
-  const char *p = s;
-  if (*p == '-')
-    p++;
-  int digits = *p != '\0';
-  for (const char *q = p; *q; q++)
-    if (*q < '0' || *q > '9')
-      digits = 0;
-  errno = 0;
-  long long v = digits ? strtoll(s, NULL, 10) : 0;
-  if (!digits || (min == 0 && *s == '-'))
-    return gw_usage(g, "%s must be %s, not '%s'", opt,
-                    min == 0 ? "a non-negative integer" : "an integer", s);
-  if (errno == ERANGE || v < min || v > max)
-    return gw_usage(g, "%s must be from %" PRId64 " to %" PRId64 ", not %s", opt, min, max, s);
-  *out = v;
-  return 0;
-}
-
-/* A name or list item: printable, no blanks or commas, not starting with '-'. */
-const char *gw_name_problem(const char *s, size_t max)
-{
-  size_t n = strlen(s);
-  if (n == 0)
-    return "is empty";
-  if (n > max)
-    return "is too long";
-  if (s[0] == '-')
-    return "may not start with '-'";
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p <= ' ' || *p == 0x7f)
-      return "may not contain blanks or control characters";
-    if (*p == ',')
-      return "may not contain ','";
-  }
-  return NULL;
-}
-
-int gw_check_name(struct gwctl *g, const char *what, const char *s)
-{
-  const char *why = gw_name_problem(s, GW_NAME_MAX);
-  if (why && strcmp(why, "is too long") == 0)
-    return gw_usage(g, "%s '%.*s...' is longer than %d bytes", what, 20, s, GW_NAME_MAX);
-  if (why)
-    return gw_usage(g, "%s '%s' %s", what, s, why);
-  if (gw_is_id(s))
-    return gw_usage(g, "%s '%s' is all digits, which reads as an id; pick a name with a letter",
-                    what, s);
-  return 0;
-}
-
-int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxitem, char *out,
-                 size_t outlen, int *count)
-{
-  size_t used = 0;
-  *count = 0;
-  out[0] = '\0';
-  while (*in) {
-    size_t len = strcspn(in, ",");
-    const char *b = in, *e = in + len;
-    in = *e ? e + 1 : e;
-    while (b < e && (*b == ' ' || *b == '\t'))
-      b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-      e--;
-    if (b == e)
-      continue;
-    char item[512];
-    if ((size_t)(e - b) >= sizeof item || (size_t)(e - b) > maxitem)
-      return gw_usage(g, "%s: '%.*s...' is longer than %zu bytes", opt, 20, b, maxitem);
-    snprintf(item, sizeof item, "%.*s", (int)(e - b), b);
-    const char *why = gw_name_problem(item, maxitem);
-    if (why)
-      return gw_usage(g, "%s: '%s' %s", opt, item, why);
-    int n = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", item);
-    if (n < 0 || (size_t)n >= outlen - used)
-      return gw_usage(g, "%s is longer than %zu bytes", opt, outlen - 1);
-    used += (size_t)n;
-    (*count)++;
-  }
-  return 0;
-}
-
-int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
-                    double *out)
-{
-  char *end = NULL;
-  errno = 0;
-  double v = *s ? strtod(s, &end) : 0;
-  if (!*s || !end || *end || errno == ERANGE || !isfinite(v) || isspace((unsigned char)s[0]))
-    return gw_usage(g, "%s must be a number, not '%s'", opt, s);
-  if (v < min || v > max)
-    return gw_usage(g, "%s must be from %g to %g, not %s", opt, min, max, s);
-  *out = v;
-  return 0;
-}
-
-/* Reads exactly n digits at *p into *v. */
-static int digits(const char **p, int n, int *v)
-{
-  *v = 0;
-  for (int i = 0; i < n; i++, (*p)++) {
-    if (**p < '0' || **p > '9')
-      return -1;
-    *v = *v * 10 + (**p - '0');
-  }
-  return 0;
-}
-
-int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
-{
-  if (gw_is_id(s)) {
-    *out = strtoll(s, NULL, 10);
-    return 0;
-  }
-  struct tm tm = { 0 };
-  const char *p = s;
-  int y, mo, d, h = 0, mi = 0, sec = 0, zone = 0, off = 0;
-  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
-    goto bad;
-  if (*p == 'T' || *p == 't' || *p == ' ') {
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-      goto bad;
-    if (*p == ':') {
-      p++;
-      if (digits(&p, 2, &sec))
-        goto bad;
-    }
-    if (*p == 'Z' || *p == 'z') {
-      zone = 1;
-      p++;
-    } else if (*p == '+' || *p == '-') {
-      int sign = *p++ == '-' ? -1 : 1, oh, om;
-      if (digits(&p, 2, &oh))
-        goto bad;
-      if (*p == ':')
-        p++;
-      if (digits(&p, 2, &om) || oh > 23 || om > 59)
-        goto bad;
-      zone = 1;
-      off = sign * (oh * 3600 + om * 60);
-    }
-  }
-  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
-    goto bad;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  tm.tm_isdst = -1;
-  time_t t = zone ? timegm(&tm) : mktime(&tm);
-  if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2025-02-30 */
-    goto bad;
-  *out = (int64_t)t - off;
-  return 0;
-bad:
-  return gw_usage(g, "%s: '%s' is not a time: give Unix seconds or an ISO 8601 date "
-                  "(2026-01-31, 2026-01-31T12:00:00, 2026-01-31T12:00:00Z, ...+02:00)", opt, s);
-}
-
-int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out)
-{
-  if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "on"))
-    *out = 1;
-  else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "off"))
-    *out = 0;
-  else
-    return gw_usage(g, "%s must be yes or no, not '%s'", opt, s);
-  return 0;
-}
-
-int gw_confirm(struct gwctl *g, int yes, const char *what)
-{
-  if (yes)
-    return 0;
-  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
-    return gw_usage(g, "refusing to %s without --yes (stdin is not a terminal to ask on)", what);
-  fprintf(stderr, "gwctl: %s? [y/N] ", what);
-  fflush(stderr);
-  char line[64];
-  if (!fgets(line, sizeof line, stdin))
-    line[0] = '\0';
-  line[strcspn(line, "\r\n")] = '\0';
-  if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
-    return 0;
-  return gw_err(GW_FAIL, "cancelled: nothing changed");
-}
-
-static int bind_va(struct db_stmt *st, const char *types, va_list ap)
-{
-  for (int i = 0; types && types[i]; i++) {
-    int rc;
-    switch (types[i]) {
-    case 'i': rc = db_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
-    case 'd': rc = db_bind_double(st, i + 1, va_arg(ap, double)); break;
-    case 's': rc = db_bind_text(st, i + 1, va_arg(ap, const char *)); break;
-    default: rc = db_bind_null(st, i + 1); break;
-    }
-    if (rc != 0)
-      return -1;
-  }
-  return 0;
-}
-
-struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
-                           ...)
-{
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st) {
-    gw_dberr(g, what);
-    return NULL;
-  }
-  va_list ap;
-  va_start(ap, types);
-  int rc = bind_va(st, types, ap);
-  va_end(ap);
-  if (rc != 0) {
-    gw_dberr(g, what);
-    db_finalize(st);
-    return NULL;
-  }
-  return st;
-}
-
-int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *types, ...)
-{
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st)
-    return gw_dberr(g, what);
-  va_list ap;
-  va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
-  va_end(ap);
-  enum db_step_result r = DB_ERROR;
-  while (ok && (r = db_step(st)) == DB_ROW)
-    ;
-  db_finalize(st);
-  return ok && r == DB_DONE ? 0 : gw_dberr(g, what);
-}
-
-int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, const char *types,
-              ...)
-{
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st)
-    return gw_dberr(g, what);
-  va_list ap;
-  va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
-  va_end(ap);
-  ok = ok && db_step(st) == DB_ROW;
-  if (ok)
-    *id = db_col_int64(st, 0);
-  ok = ok && db_step(st) == DB_DONE;
-  db_finalize(st);
-  return ok ? 0 : gw_dberr(g, what);
-}
-
-int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
-              ...)
-{
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st) {
-    gw_dberr(g, what);
-    return -1;
-  }
-  va_list ap;
-  va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
-  va_end(ap);
-  enum db_step_result r = ok ? db_step(st) : DB_ERROR;
-  if (r == DB_ROW)
-    *out = db_col_int64(st, 0);
-  db_finalize(st);
-  if (r == DB_ERROR) {
-    gw_dberr(g, what);
-    return -1;
-  }
-  return r == DB_ROW;
-}
-
-cJSON *gw_csv_array(const char *csv)
-{
-  cJSON *a = cJSON_CreateArray();
-  while (a && *csv) {
-    size_t len = strcspn(csv, ",");
-    if (len > 0) {
-      char item[512];
-      snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), csv);
-      if (!cJSON_AddItemToArray(a, cJSON_CreateString(item))) {
-        cJSON_Delete(a);
-        return NULL;
-      }
-    }
-    csv += len;
-    if (*csv == ',')
-      csv++;
-  }
-  return a;
-}
-
-cJSON *gw_row(struct db_stmt *st, const void *arg)
-{
-  const struct gw_field *fields = arg;
-  cJSON *o = cJSON_CreateObject();
-  int n = 0;
-  for (const struct gw_field *f = fields; o && f->name; f++, n++) {
-    switch (f->as) {
-    case GW_TEXT:
-      cJSON_AddStringToObject(o, f->name, db_col_text(st, f->col));
-      break;
-    case GW_INT:
-      cJSON_AddNumberToObject(o, f->name, (double)db_col_int64(st, f->col));
-      break;
-    case GW_REAL:
-      cJSON_AddNumberToObject(o, f->name, db_col_double(st, f->col));
-      break;
-    case GW_BOOL:
-      cJSON_AddBoolToObject(o, f->name, db_col_int64(st, f->col) != 0);
-      break;
-    }
-  }
-  if (o && cJSON_GetArraySize(o) != n) {
-    cJSON_Delete(o);
-    o = NULL;
-  }
-  return o;
-}
-
-int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
-            const struct out_col *cols)
-{
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = row(st, arg);
-    if (!o || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  int rc = 0;
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, what);
-  else if (!rows || out_list(g->json, rows, cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
-}
-
-/* The terminal settings to restore if ^C arrives while echo is off. */
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_saved;
-
-static void restore_tty_and_die(int sig)
-{
-  if (tty_saved)
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, size_t outlen)
-{
-  int fd = fileno(f);
-  int tty = isatty(fd) && fd == STDIN_FILENO;
-  struct sigaction sa = { .sa_handler = restore_tty_and_die }, old_int, old_term;
-  if (tty) {
-    struct termios t;
-    fputs(prompt, stderr);
-    fflush(stderr);
-    if (tcgetattr(fd, &saved_tty) == 0) {
-      t = saved_tty;
-      t.c_lflag &= ~(tcflag_t)ECHO;
-      tty_saved = 1;
-      sigaction(SIGINT, &sa, &old_int);
-      sigaction(SIGTERM, &sa, &old_term);
-      tcsetattr(fd, TCSAFLUSH, &t);
-    }
-  }
-  size_t n = 0;
-  int c, toolong = 0;
-  while ((c = getc(f)) != EOF && c != '\n') {
-    if (n + 1 < outlen)
-      out[n++] = (char)c;
-    else
-      toolong = 1;
-  }
-  int ioerr = ferror(f);
-  out[n] = '\0';
-  if (tty && tty_saved) {
-    tcsetattr(fd, TCSAFLUSH, &saved_tty);
-    tty_saved = 0;
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    fputc('\n', stderr);
-  }
-  if (ioerr)
-    return gw_err(GW_FAIL, "cannot read %s: %s", what, strerror(errno));
-  if (toolong)
-    return gw_err(GW_USAGE, "%s is longer than %zu bytes", what, outlen - 1);
-  while (n > 0 && (out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
-    out[--n] = '\0';
-  size_t lead = strspn(out, " \t");
-  memmove(out, out + lead, n - lead + 1);
-  for (const unsigned char *p = (const unsigned char *)out; *p; p++)
-    if (*p < 0x20 || *p == 0x7f)
-      return gw_err(GW_USAGE, "%s contains a control character", what);
-  return 0;
-}
+/* getopt codes of the options only the global parser knows */
+enum { OPT_DB = GW_OPT_DB, OPT_SOCKET = GW_OPT_SOCKET, OPT_JSON = GW_OPT_JSON, OPT_HELP = GW_OPT_HELP,
+       OPT_VERSION = GW_OPT_END, OPT_LIST, OPT_NAMES };
 
 /* ---- main --------------------------------------------------------------------------------------- */
 
@@ -1021,13 +381,13 @@ static int run(struct gwctl *g, int argc, char **argv)
       names_kind = optarg;
       break;
     case ':':
-      option_text(argc, argv, opt, sizeof opt);
+      gw_option_text(argc, argv, opt, sizeof opt);
       return gw_usage(g, "option '%s' needs a value", opt);
     case '?':
-      option_text(argc, argv, opt, sizeof opt);
+      gw_option_text(argc, argv, opt, sizeof opt);
       return gw_usage(g, "unknown option '%s'", opt);
     default:
-      set_global(g, c, optarg);
+      gw_set_global(g, c, optarg);
     }
   }
   if (names_kind)               /* after the loop: --db may come later */
@@ -1049,12 +409,12 @@ static int run(struct gwctl *g, int argc, char **argv)
     if (argc >= 3) {
       const struct gw_cmd *cmd = find_command(argv[1], argv[2]);
       if (cmd) {
-        print_cmd_usage(cmd);
+        gw_print_usage(cmd);
         return GW_OK;
       }
     }
     if (argc == 2 && find_command(argv[1], "")) {
-      print_cmd_usage(find_command(argv[1], ""));
+      gw_print_usage(find_command(argv[1], ""));
       return GW_OK;
     }
     print_help(stdout, argc >= 2 ? argv[1] : NULL);

@@ -813,7 +813,7 @@ void admin_run(struct admin_ctx *ctx, int listen_fd)
       break;
     }
     /* notifications first: a reload they ask for is visible to the clients' requests below */
-    dbnotify_handle(ctx);
+    dbnotify_handle();
     if (pfd[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       bool stop = false;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "db.h"
 #include "log.h"
 #include "snapshot.h"
@@ -18,6 +17,9 @@
 
 static struct {
   struct db *db;                /* the listening connection; NULL on SQLite */
+  struct db *fold_db;           /* the caller's connection, for folding balances */
+  dbnotify_reload_fn *reload;   /* rebuilds the snapshot (admin.c's admin_load_snapshot) */
+  void *reload_arg;
   bool up;                      /* LISTEN is in place */
   uint64_t retry_at_ms;         /* monotonic ms of the next reconnect attempt while down */
   int backoff_ms;
@@ -42,11 +44,15 @@ static int listen_all(char *err, size_t errlen)
   return 0;
 }
 
-int dbnotify_start(struct admin_ctx *ctx, char *err, size_t errlen)
+int dbnotify_start(const char *db_url, struct db *db, dbnotify_reload_fn *reload, void *arg, char *err,
+                   size_t errlen)
 {
-  if (!db_url_is_postgres(ctx->cfg->db))
+  if (!db_url_is_postgres(db_url))
     return 0;
-  N.db = db_open_existing(ctx->cfg->db, err, errlen);
+  N.fold_db = db;
+  N.reload = reload;
+  N.reload_arg = arg;
+  N.db = db_open_existing(db_url, err, errlen);
   if (!N.db || listen_all(err, errlen) != 0)
     return -1;
   N.up = true;
@@ -120,11 +126,11 @@ static void on_notify(void *ud, const char *channel, const char *payload)
   }
 }
 
-static void reload(struct admin_ctx *ctx, const char *why)
+static void reload(const char *why)
 {
   char err[512];
   log_msg(LOG_INFO, "database notification: reloading", "reason=\"%s\"", why);
-  if (admin_load_snapshot(ctx, err, sizeof err) == 0)
+  if (N.reload(N.reload_arg, err, sizeof err) == 0)
     N.reloads++;
 }
 
@@ -136,7 +142,7 @@ static void went_down(const char *why)
   N.retry_at_ms = now_ms() + (uint64_t)N.backoff_ms;
 }
 
-static void try_reconnect(struct admin_ctx *ctx)
+static void try_reconnect(void)
 {
   char err[512];
   if (db_reconnect(N.db) != 0 || listen_all(err, sizeof err) != 0) {
@@ -151,16 +157,16 @@ static void try_reconnect(struct admin_ctx *ctx)
   N.backoff_ms = BACKOFF_MIN_MS;
   log_msg(LOG_INFO, "database notification connection is back", "");
   /* whatever was notified while we were away is lost: take everything again */
-  reload(ctx, "reconnected");
+  reload("reconnected");
 }
 
-void dbnotify_handle(struct admin_ctx *ctx)
+void dbnotify_handle(void)
 {
   if (!N.db)
     return;
   if (!N.up) {
     if (now_ms() >= N.retry_at_ms)
-      try_reconnect(ctx);
+      try_reconnect();
     return;
   }
   struct wants w = {0};
@@ -170,14 +176,14 @@ void dbnotify_handle(struct admin_ctx *ctx)
   if (n < 0)
     went_down(db_errmsg(N.db));
   if (w.reload) {
-    reload(ctx, "relay_reload");       /* a reload folds every balance too */
+    reload("relay_reload");       /* a reload folds every balance too */
   } else if (w.fold_all || w.users.len || w.tokens.len) {
     char err[512];
     if (w.users.len)
       w.users.data[--w.users.len] = '\0';
     if (w.tokens.len)
       w.tokens.data[--w.tokens.len] = '\0';
-    if (snapshot_fold_balances(ctx->db, w.fold_all, w.users.len ? w.users.data : "",
+    if (snapshot_fold_balances(N.fold_db, w.fold_all, w.users.len ? w.users.data : "",
                                w.tokens.len ? w.tokens.data : "", err, sizeof err) == 0)
       N.folds++;
     else

@@ -11,10 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
+
+#include "config.h"
 #include "log.h"
-#include "relay.h"
 #include "util.h"
-#include "worker.h"
 
 #define GATE_ACCEPT_BATCH 64          /* accept() calls per wake-up, so the loop stays fair */
 #define GATE_ANSWERED_US 2000000u     /* after a refusal: how long the client's leftovers are read */
@@ -33,6 +34,7 @@ struct gate_conn {
 };
 
 struct gate {
+  struct gate_host host;
   struct gate_conn *list;
   struct gate_conn **by_fd;
   size_t nby_fd, n;
@@ -42,6 +44,12 @@ struct gate {
   uint64_t resume_us;           /* accept() rests until then (0: not resting) */
   uint64_t logged_us;
 };
+
+/* The worker's epoll data: tag in the high 32 bits, descriptor in the low ones (worker.h). */
+static uint64_t ev_data(uint32_t tag, int fd)
+{
+  return ((uint64_t)tag << 32) | (uint32_t)fd;
+}
 
 /* ---------------------------------------------------------------- the check (pure) */
 
@@ -197,23 +205,23 @@ static void conn_remove(struct gate *g, struct gate_conn *gc)
   free(gc);
 }
 
-static void conn_close(struct worker *w, struct gate_conn *gc)
+static void conn_close(struct gate *g, struct gate_conn *gc)
 {
   close(gc->fd);                /* leaves the epoll set with it */
-  conn_remove(w->gate, gc);
+  conn_remove(g, gc);
 }
 
 /* The header is one MHD takes: MHD reads it from the socket as if it had accepted it. */
-static void hand_over(struct worker *w, struct gate_conn *gc)
+static void hand_over(struct gate *g, struct gate_conn *gc)
 {
-  epoll_ctl(w->epfd, EPOLL_CTL_DEL, gc->fd, NULL);
+  epoll_ctl(g->host.epfd, EPOLL_CTL_DEL, gc->fd, NULL);
   int fd = gc->fd;
   struct sockaddr_storage addr = gc->addr;
   socklen_t addrlen = gc->addrlen;
-  conn_remove(w->gate, gc);
+  conn_remove(g, gc);
   /* on failure MHD closes the socket itself */
-  MHD_add_connection(w->mhd, fd, (const struct sockaddr *)&addr, addrlen);
-  w->mhd_run_needed = true;
+  MHD_add_connection(g->host.mhd, fd, (const struct sockaddr *)&addr, addrlen);
+  *g->host.mhd_run_needed = true;
 }
 
 static bool track(struct gate *g, struct gate_conn *gc)
@@ -238,13 +246,12 @@ static bool track(struct gate *g, struct gate_conn *gc)
   return true;
 }
 
-static void listen_set(struct worker *w, bool on)
+static void listen_set(struct gate *g, bool on)
 {
-  struct gate *g = w->gate;
-  if (g->listening == on || w->listen_fd < 0)
+  if (g->listening == on || *g->host.listen_fd < 0)
     return;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WORKER_EV_DATA(EV_LISTEN, w->listen_fd)};
-  epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->listen_fd, &ev);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ev_data(g->host.listen_tag, *g->host.listen_fd)};
+  epoll_ctl(g->host.epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, *g->host.listen_fd, &ev);
   g->listening = on;
 }
 
@@ -257,13 +264,12 @@ static bool log_due(struct gate *g)
   return true;
 }
 
-void gate_listen_ready(struct worker *w)
+void gate_listen_ready(struct gate *g)
 {
-  struct gate *g = w->gate;
   for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
     struct sockaddr_storage addr;
     socklen_t addrlen = sizeof addr;
-    int fd = accept4(w->listen_fd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(*g->host.listen_fd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -272,15 +278,15 @@ void gate_listen_ready(struct worker *w)
       /* out of descriptors (or memory): the kernel keeps the connections queued meanwhile */
       if (log_due(g))
         log_msg(LOG_WARN, "cannot accept client connections: new ones wait in the listen queue",
-                "worker=%d error=\"%s\" open=%zu gated=%zu", w->idx, strerror(errno), w->nconns, g->n);
-      listen_set(w, false);
+                "worker=%d error=\"%s\" open=%zu gated=%zu", g->host.idx, strerror(errno), *g->host.nconns, g->n);
+      listen_set(g, false);
       g->resume_us = now_us_mono() + GATE_PAUSE_US;
       return;
     }
-    if (w->nconns + g->n >= w->max_conns + WORKER_MHD_BACKSTOP) {
+    if (*g->host.nconns + g->n >= g->host.max_conns + g->host.backstop) {
       if (log_due(g))
         log_msg(LOG_WARN, "max_connections reached and the 503 backstop full: connection closed",
-                "worker=%d open=%zu gated=%zu share=%zu", w->idx, w->nconns, g->n, w->max_conns);
+                "worker=%d open=%zu gated=%zu share=%zu", g->host.idx, *g->host.nconns, g->n, g->host.max_conns);
       close(fd);
       continue;
     }
@@ -293,30 +299,30 @@ void gate_listen_ready(struct worker *w)
     gc->addr = addr;
     gc->addrlen = addrlen;
     gc->since_us = now_us_mono();
-    gc->over_share = w->nconns + g->n > w->max_conns;
+    gc->over_share = *g->host.nconns + g->n > g->host.max_conns;
     /* edge-triggered: a peek leaves the bytes in the socket, so only new bytes should wake us */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = WORKER_EV_DATA(EV_GATE, fd)};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-      hand_over(w, gc);         /* cannot watch it: MHD reads it as before the gate */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = ev_data(g->host.conn_tag, fd)};
+    if (epoll_ctl(g->host.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+      hand_over(g, gc);         /* cannot watch it: MHD reads it as before the gate */
   }
 }
 
 /* A refused request: the answer goes out, the rest of what the client sends is dropped. */
-static void answer(struct worker *w, struct gate_conn *gc, const struct gate_verdict *v, size_t peeked)
+static void answer(struct gate *g, struct gate_conn *gc, const struct gate_verdict *v, size_t peeked)
 {
   struct buf out;
   buf_init(&out, 8192);
   char method[17] = "";
-  const char *sp = memchr(w->gate->buf, ' ', peeked < 16 ? peeked : 16);
+  const char *sp = memchr(g->buf, ' ', peeked < 16 ? peeked : 16);
   if (sp)
-    memcpy(method, w->gate->buf, (size_t)(sp - w->gate->buf));
-  relay_refusal(w, method[0] ? method : NULL, v->target, v->target_len, v->status, v->reason, v->code, v->msg,
+    memcpy(method, g->buf, (size_t)(sp - g->buf));
+  g->host.refusal(g->host.arg, method[0] ? method : NULL, v->target, v->target_len, v->status, v->reason, v->code, v->msg,
                 &out);
   /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all */
   ssize_t sent = send(gc->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
   buf_free(&out);
   if (sent <= 0) {
-    conn_close(w, gc);
+    conn_close(g, gc);
     return;
   }
   shutdown(gc->fd, SHUT_WR);
@@ -324,9 +330,8 @@ static void answer(struct worker *w, struct gate_conn *gc, const struct gate_ver
   gc->since_us = now_us_mono();
 }
 
-static void drain(struct worker *w, struct gate_conn *gc)
+static void drain(struct gate *g, struct gate_conn *gc)
 {
-  struct gate *g = w->gate;
   for (;;) {
     ssize_t n = recv(gc->fd, g->buf, g->buflen, 0);
     if (n > 0) {
@@ -341,57 +346,55 @@ static void drain(struct worker *w, struct gate_conn *gc)
       return;
     break;                      /* the client closed (or failed): done */
   }
-  conn_close(w, gc);
+  conn_close(g, gc);
 }
 
-void gate_event(struct worker *w, int fd, uint32_t events)
+void gate_event(struct gate *g, int fd, uint32_t events)
 {
-  struct gate *g = w->gate;
   struct gate_conn *gc = (size_t)fd < g->nby_fd ? g->by_fd[fd] : NULL;
   if (!gc) {
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_ctl(g->host.epfd, EPOLL_CTL_DEL, fd, NULL);
     return;
   }
   if (gc->answered) {
-    drain(w, gc);
+    drain(g, gc);
     return;
   }
   ssize_t n = recv(fd, g->buf, g->buflen, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     return;
   if (n <= 0) {                 /* closed (or failed) before a whole header: nothing to answer */
-    conn_close(w, gc);
+    conn_close(g, gc);
     return;
   }
   struct gate_verdict v;
-  enum gate_result res = gate_check(g->buf, (size_t)n, (size_t)w->cfg->max_header_bytes, &v);
+  enum gate_result res = gate_check(g->buf, (size_t)n, (size_t)(*g->host.cfg)->max_header_bytes, &v);
   if (res == GATE_MORE && (size_t)n == g->buflen)   /* a full peek and still no end of header */
-    res = too_long(&v, (size_t)w->cfg->max_header_bytes);
+    res = too_long(&v, (size_t)(*g->host.cfg)->max_header_bytes);
   switch (res) {
   case GATE_PASS:
-    hand_over(w, gc);
+    hand_over(g, gc);
     return;
   case GATE_REFUSE:
-    answer(w, gc, &v, (size_t)n);
+    answer(g, gc, &v, (size_t)n);
     if ((size_t)fd < g->nby_fd && g->by_fd[fd] == gc)
-      drain(w, gc);             /* reads (and drops) the peeked bytes and what follows */
+      drain(g, gc);             /* reads (and drops) the peeked bytes and what follows */
     return;
   case GATE_MORE:
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-      conn_close(w, gc);        /* the client stopped sending before a whole header */
+      conn_close(g, gc);        /* the client stopped sending before a whole header */
     return;
   }
 }
 
-void gate_sweep(struct worker *w)
+void gate_sweep(struct gate *g)
 {
-  struct gate *g = w->gate;
   uint64_t now = now_us_mono();
   if (!g->listening && g->resume_us && now >= g->resume_us) {
     g->resume_us = 0;
-    listen_set(w, true);
+    listen_set(g, true);
   }
-  uint64_t header_us = (uint64_t)w->cfg->client_header_timeout_s * 1000000u;
+  uint64_t header_us = (uint64_t)(*g->host.cfg)->client_header_timeout_s * 1000000u;
   for (struct gate_conn *gc = g->list, *next; gc; gc = next) {
     next = gc->next;
     uint64_t limit = gc->answered ? GATE_ANSWERED_US : gc->over_share && header_us > 1000000u ? 1000000u : header_us;
@@ -399,51 +402,48 @@ void gate_sweep(struct worker *w)
       continue;
     if (!gc->answered)
       log_msg(LOG_INFO, "client too slow: connection closed", "worker=%d waiting_for=header seconds=%lld",
-              w->idx, (long long)(limit / 1000000u));
-    conn_close(w, gc);
+              g->host.idx, (long long)(limit / 1000000u));
+    conn_close(g, gc);
   }
 }
 
-int gate_init(struct worker *w)
+struct gate *gate_new(const struct gate_host *host)
 {
   struct gate *g = calloc(1, sizeof *g);
   if (!g)
-    return -1;
-  g->buflen = (size_t)w->cfg->max_header_bytes + 1;
+    return NULL;
+  g->host = *host;
+  g->buflen = (size_t)(*host->cfg)->max_header_bytes + 1;
   g->buf = malloc(g->buflen);
   if (!g->buf) {
     free(g);
-    return -1;
+    return NULL;
   }
-  w->gate = g;
-  listen_set(w, true);
-  return 0;
+  listen_set(g, true);
+  return g;
 }
 
-void gate_release_all(struct worker *w)
+void gate_release_all(struct gate *g)
 {
-  struct gate *g = w->gate;
   if (!g)
     return;
-  listen_set(w, false);
+  listen_set(g, false);
   g->resume_us = 0;
   while (g->list) {
     if (g->list->answered)
-      conn_close(w, g->list);
+      conn_close(g, g->list);
     else
-      hand_over(w, g->list);    /* its request, when it comes, gets the shutdown 503 */
+      hand_over(g, g->list);    /* its request, when it comes, gets the shutdown 503 */
   }
 }
 
-void gate_free(struct worker *w)
+void gate_free(struct gate *g)
 {
-  struct gate *g = w->gate;
   if (!g)
     return;
   while (g->list)
-    conn_close(w, g->list);
+    conn_close(g, g->list);
   free(g->by_fd);
   free(g->buf);
   free(g);
-  w->gate = NULL;
 }

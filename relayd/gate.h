@@ -2,23 +2,29 @@
  * gate: the door of a worker. It accepts client connections itself and holds each one until the
  * header of its first request has arrived, reading it with MSG_PEEK (the bytes stay in the socket
  * for libmicrohttpd). A header that MHD 0.9.75 would refuse with its own HTML answer (or by
- * closing without one) is answered here instead, in the client's API format (relay_refusal):
+ * closing without one) is answered here instead, in the client's API format (host->refusal):
  * a request line that is not HTTP, an HTTP version other than 1.x, a header line without a colon
  * or with a NUL, a Content-Length that is not all digits or does not fit in 64 bits, more header
  * fields than MHD's buffer holds, a header over max_header_bytes. Anything else is handed to MHD
  * (MHD_add_connection) untouched. Later requests on a kept-alive connection reach MHD directly:
  * MHD reads ahead into its own buffer, so nothing can be peeked before it (doc/design.md).
- * Callers: worker.c (listen socket and gated sockets are in the worker's epoll set; the sweep).
+ * Callers: worker.c (listen socket and gated sockets are in the worker's epoll set; the sweep). The
+ * gate knows its worker only through struct gate_host, and answers through its refusal callback
+ * (relay.c's relay_refusal, by way of the worker's handlers): it includes neither worker.h nor relay.h.
  * Never: reads a byte MHD needs (only MSG_PEEK until the answer is decided), blocks, or waits
  * longer than client_header_timeout_s for a header.
  */
 #ifndef RELAY_GATE_H
 #define RELAY_GATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct worker;
+struct buf;
+struct config;
+struct gate;
+struct MHD_Daemon;
 
 /* The verdict on the bytes of a request header seen so far (pure; tests/unit can call it). */
 enum gate_result { GATE_MORE, GATE_PASS, GATE_REFUSE };
@@ -34,11 +40,31 @@ struct gate_verdict {
  * many bytes, and hold at most limit / 64 fields. */
 enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v);
 
-int gate_init(struct worker *w);                 /* 0, or -1 (no memory) */
-void gate_listen_ready(struct worker *w);        /* the listen socket is readable */
-void gate_event(struct worker *w, int fd, uint32_t events);   /* a gated socket */
-void gate_sweep(struct worker *w);               /* every 500 ms: header timeouts, answers sent */
-void gate_release_all(struct worker *w);         /* stopping: every gated socket goes to MHD */
-void gate_free(struct worker *w);
+/* What a gate needs of its worker. The pointers are the worker's and must outlive the gate. */
+struct gate_host {
+  int idx;                      /* the worker's number, for log lines */
+  int epfd;                     /* the worker's epoll set */
+  uint32_t listen_tag, conn_tag;   /* epoll data tags of the listen socket and of gated sockets */
+  const int *listen_fd;         /* the listen socket; -1 once the worker closed it */
+  struct MHD_Daemon *mhd;       /* MHD_add_connection's daemon */
+  bool *mhd_run_needed;         /* set after handing a connection to MHD */
+  const size_t *nconns;         /* the worker's open client connections (MHD's) */
+  size_t max_conns;             /* the worker's share of max_connections */
+  size_t backstop;              /* connections past the share MHD still takes (they get a 503) */
+  const struct config *const *cfg;   /* the settings in force: max_header_bytes, client_header_timeout_s */
+  /* A refused request: the whole answer (status line, headers, error JSON in the client's format)
+   * into out. method and target may be NULL. */
+  void (*refusal)(void *arg, const char *method, const char *target, size_t target_len,
+                  unsigned status, const char *reason, const char *code, const char *msg,
+                  struct buf *out);
+  void *arg;
+};
+
+struct gate *gate_new(const struct gate_host *host);   /* NULL: no memory; puts the listen socket in */
+void gate_listen_ready(struct gate *g);        /* the listen socket is readable */
+void gate_event(struct gate *g, int fd, uint32_t events);   /* a gated socket */
+void gate_sweep(struct gate *g);               /* every 500 ms: header timeouts, answers sent */
+void gate_release_all(struct gate *g);         /* stopping: every gated socket goes to MHD */
+void gate_free(struct gate *g);
 
 #endif

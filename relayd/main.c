@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "relay.h"
 #include "secret.h"
 #include "monitor.h"
 #include "snapshot.h"
@@ -174,6 +175,12 @@ static void drain_workers(struct worker *workers, int n)
     close(sfd);
 }
 
+/* dbnotify's reload callback: a notification asked for a new snapshot. */
+static int reload_snapshot(void *arg, char *err, size_t errlen)
+{
+  return admin_load_snapshot(arg, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
   struct cmdline cl = {0};
@@ -313,7 +320,7 @@ int main(int argc, char **argv)
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
   /* PostgreSQL: LISTEN for gwctl's changes and the other nodes' charges (nothing on SQLite) */
-  if (dbnotify_start(&ctx, err, sizeof err) < 0) {
+  if (dbnotify_start(ctx.cfg->db, ctx.db, reload_snapshot, &ctx, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot listen for database notifications", "error=\"%s\"", err);
     goto out;
   }
@@ -344,7 +351,8 @@ int main(int argc, char **argv)
     goto out;
   ctx.workers = workers;
   for (int i = 0; i < n; i++) {
-    if (worker_init(&workers[i], i, cfg, err, sizeof err) < 0 || worker_start(&workers[i]) != 0) {
+    if (worker_init(&workers[i], i, cfg, &relay_worker_handlers, err, sizeof err) < 0 ||
+        worker_start(&workers[i]) != 0) {
       log_msg(LOG_ERR, "cannot start a worker", "worker=%d error=\"%s\"", i, err);
       worker_join(&workers[i]);
       goto out;

@@ -483,7 +483,7 @@ static void settle(struct request *r, const char *end_reason)
   ev.elapsed_us = (int64_t)(now - r->t0_us);
   ev.first_byte_us = r->t_first_us ? (int64_t)(r->t_first_us - r->t0_us) : 0;
   copy_str(ev.end_reason, sizeof ev.end_reason, end_reason);
-  stats_record(&r->w->stats, &ev, !produced || strcmp(end_reason, "done") != 0);
+  stats_record(worker_stats(r->w), &ev, !produced || strcmp(end_reason, "done") != 0);
 }
 
 /* Tells the writer that r holds a reservation (it becomes durable within a batch unless r settles
@@ -521,13 +521,45 @@ static void buf_trim(struct buf *b)
     buf_reset(b);
 }
 
+/* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free. */
+struct relay_local {
+  struct snapshot *snap_cache; /* this worker's cached snapshot reference */
+  uint64_t next_request_seq;
+  uint16_t node_tag;
+  uint64_t rng;                /* xorshift state for weighted channel choice */
+  struct request *requests;    /* all live requests of this worker (doubly linked) */
+  struct request *request_pool;/* idle request objects for reuse */
+  size_t request_pool_len;
+};
+
+static inline struct relay_local *local(struct worker *w)
+{
+  return worker_data(w);
+}
+
+static void *relay_attach(struct worker *w, uint64_t seed)
+{
+  (void)w;
+  struct relay_local *l = calloc(1, sizeof *l);
+  if (l) {
+    l->rng = seed ? seed : 1;
+    l->node_tag = (uint16_t)(seed >> 17);
+  }
+  return l;
+}
+
+static bool relay_busy(struct worker *w)
+{
+  return local(w)->requests != NULL;
+}
+
 /* A request object from the worker's pool (its buffers keep their memory), or a new one. */
 static struct request *request_new(struct worker *w, struct MHD_Connection *c)
 {
-  struct request *r = w->request_pool;
+  struct request *r = local(w)->request_pool;
   if (r) {
-    w->request_pool = r->next;
-    w->request_pool_len--;
+    local(w)->request_pool = r->next;
+    local(w)->request_pool_len--;
     struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out, conv = r->converted;
     memset(r, 0, sizeof *r);
     r->body = body;
@@ -539,7 +571,7 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
     r = calloc(1, sizeof *r);
     if (!r)
       return NULL;
-    buf_init(&r->body, (size_t)w->cfg->max_body_bytes);
+    buf_init(&r->body, (size_t)worker_cfg(w)->max_body_bytes);
     buf_init(&r->resp, RESPONSE_MAX);
     buf_init(&r->errbody, ERRBODY_MAX);
     buf_init(&r->out, (size_t)16 << 20);
@@ -555,18 +587,18 @@ static struct request *request_new(struct worker *w, struct MHD_Connection *c)
     r->cc->since_us = now_us_mono();
   }
   r->t0_us = now_us_mono();
-  r->snap = snapshot_acquire(&w->snap_cache);
-  w->cfg = &w->snap_cache->cfg;   /* settings published with the snapshot (reloadable keys) */
-  r->body.cap = (size_t)w->cfg->max_body_bytes;   /* a pooled buffer follows a reload */
+  r->snap = snapshot_acquire(&local(w)->snap_cache);
+  worker_set_cfg(w, &local(w)->snap_cache->cfg);   /* settings published with the snapshot (reloadable keys) */
+  r->body.cap = (size_t)worker_cfg(w)->max_body_bytes;   /* a pooled buffer follows a reload */
   snprintf(r->request_id, sizeof r->request_id, "%011llx%04x%02x%06llx",
-           (unsigned long long)now_unix_ms(), w->node_tag, w->idx & 0xff,
-           (unsigned long long)(w->next_request_seq++ & 0xffffff));
-  r->next = w->requests;
-  if (w->requests)
-    w->requests->prev = r;
-  w->requests = r;
-  atomic_fetch_add_explicit(&w->ctr.requests_total, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
+           (unsigned long long)now_unix_ms(), local(w)->node_tag, worker_index(w) & 0xff,
+           (unsigned long long)(local(w)->next_request_seq++ & 0xffffff));
+  r->next = local(w)->requests;
+  if (local(w)->requests)
+    local(w)->requests->prev = r;
+  local(w)->requests = r;
+  atomic_fetch_add_explicit(&worker_counters(w)->requests_total, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&worker_counters(w)->in_flight, 1, memory_order_relaxed);
   return r;
 }
 
@@ -584,8 +616,8 @@ static void detach_upstream(struct request *r)
   release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
   if (!r->easy)
     return;
-  stats_upstream_done(&r->w->stats, r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
-  curl_multi_remove_handle(r->w->multi, r->easy);
+  stats_upstream_done(worker_stats(r->w), r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
+  curl_multi_remove_handle(worker_multi(r->w), r->easy);
   worker_easy_put(r->w, r->easy);
   r->easy = NULL;
   r->paused = false;
@@ -605,7 +637,7 @@ static void request_free(struct request *r)
   if (r->prev)
     r->prev->next = r->next;
   else
-    w->requests = r->next;
+    local(w)->requests = r->next;
   if (r->next)
     r->next->prev = r->prev;
   if (r->pending)
@@ -633,16 +665,16 @@ static void request_free(struct request *r)
   }
   snapshot_release(r->snap);
   r->snap = NULL;
-  atomic_fetch_sub_explicit(&w->ctr.in_flight, 1, memory_order_relaxed);
-  if (w->request_pool_len < POOL_MAX && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+  atomic_fetch_sub_explicit(&worker_counters(w)->in_flight, 1, memory_order_relaxed);
+  if (local(w)->request_pool_len < POOL_MAX && !worker_stopping(w)) {
     buf_trim(&r->body);
     buf_trim(&r->resp);
     buf_trim(&r->errbody);
     buf_trim(&r->out);
     buf_trim(&r->converted);
-    r->next = w->request_pool;
-    w->request_pool = r;
-    w->request_pool_len++;
+    r->next = local(w)->request_pool;
+    local(w)->request_pool = r;
+    local(w)->request_pool_len++;
     return;
   }
   buf_free(&r->body);
@@ -655,9 +687,9 @@ static void request_free(struct request *r)
 
 void relay_pool_free(struct worker *w)
 {
-  while (w->request_pool) {
-    struct request *r = w->request_pool;
-    w->request_pool = r->next;
+  while (local(w)->request_pool) {
+    struct request *r = local(w)->request_pool;
+    local(w)->request_pool = r->next;
     buf_free(&r->body);
     buf_free(&r->resp);
     buf_free(&r->errbody);
@@ -665,7 +697,9 @@ void relay_pool_free(struct worker *w)
     buf_free(&r->converted);
     free(r);
   }
-  w->request_pool_len = 0;
+  local(w)->request_pool_len = 0;
+  snapshot_release(local(w)->snap_cache);
+  free(local(w));
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -891,11 +925,11 @@ static enum MHD_Result serve_billing(struct request *r)
 
 static uint64_t rng_next(struct worker *w)
 {
-  uint64_t x = w->rng;
+  uint64_t x = local(w)->rng;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
-  return w->rng = x;
+  return local(w)->rng = x;
 }
 
 static bool tried(const struct request *r, int64_t id)
@@ -1504,7 +1538,7 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
 
   CURL *e = worker_easy_get(w);
   r->easy = e;
-  stats_channel_busy(&w->stats, ch->id, +1);
+  stats_channel_busy(worker_stats(w), ch->id, +1);
   r->t_upstream_us = now_us_mono();
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
@@ -1515,15 +1549,15 @@ static void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
   /* connect (name resolution included) is curl's timeout; first byte, idle and total are
    * relay_tick's, so each can say which limit ended the call */
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg->connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)worker_cfg(w)->connect_timeout_ms);
   /* ask for no compression ("Accept-Encoding: identity") but decode an answer compressed anyway
    * (gzip, deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding;
    * an encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
   if (r->rq.stream)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
-  atomic_fetch_add_explicit(&w->ctr.relayed_total, 1, memory_order_relaxed);
-  CURLMcode mc = curl_multi_add_handle(w->multi, e);
+  atomic_fetch_add_explicit(&worker_counters(w)->relayed_total, 1, memory_order_relaxed);
+  CURLMcode mc = curl_multi_add_handle(worker_multi(w), e);
   if (mc != CURLM_OK) {
     log_msg(LOG_ERR, "curl_multi_add_handle failed", "error=\"%s\"", curl_multi_strerror(mc));
     /* reported as a connect failure through the normal completion path */
@@ -1610,7 +1644,7 @@ static void report_attempt(struct request *r, CURLcode res)
 /* Why the upstream call ended, for the client: which limit, or what went wrong. */
 static void upstream_failure_text(const struct request *r, CURLcode res, char *out, size_t n)
 {
-  const struct config *cfg = r->w->cfg;
+  const struct config *cfg = worker_cfg(r->w);
   long long ch = (long long)r->channel->id;
   if (r->timeout_kind && strcmp(r->timeout_kind, "first_byte") == 0)
     snprintf(out, n, "The upstream of channel %lld sent nothing within %lld s (first_byte_timeout_s).",
@@ -1649,7 +1683,7 @@ static void fail_upstream(struct request *r, CURLcode res)
   char msg[1024], up[600];
   unsigned status;
   struct MHD_Response *resp;
-  atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
   if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
     r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
     r->errbody.data[r->errbody.len] = '\0';
@@ -1860,7 +1894,7 @@ static void finish_stream(struct request *r, CURLcode res)
         snprintf(why, sizeof why, "%s", speaks_claude(r) ? "no message_stop event." : "no finishReason.");
       snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
       stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
-      atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
     }
     r->upstream_done = true;
     r->end_reason = res == CURLE_OK && r->native_done && !r->native_error ? "done"
@@ -1887,7 +1921,7 @@ static void finish_stream(struct request *r, CURLcode res)
         snprintf(why, sizeof why, "no final event.");
       snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
       stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
-      atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
     }
   } else if ((res != CURLE_OK || !r->saw_done) && !upstream_error_relayed(r)) {
     char msg[600], why[512];
@@ -1897,7 +1931,7 @@ static void finish_stream(struct request *r, CURLcode res)
       snprintf(why, sizeof why, "%s", r->def->media ? "no response.completed event." : "no [DONE] event.");
     snprintf(msg, sizeof msg, "The upstream stream ended early: %s", why);
     stream_error_event(r, res == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout" : "stream_interrupted", msg);
-    atomic_fetch_add_explicit(&r->w->ctr.upstream_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
   }
   r->upstream_done = true;
   /* settled when the last byte has gone to the client (stream_reader), so the log's times
@@ -1935,7 +1969,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     return;
   }
   if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
-      r->attempts < MAX_ATTEMPTS && !atomic_load(&r->w->stop)) {
+      r->attempts < MAX_ATTEMPTS && !worker_stopping(r->w)) {
     struct choice_miss miss;
     const struct snap_channel *next = choose_channel(r, &miss);
     if (next) {
@@ -2007,7 +2041,7 @@ static enum MHD_Result refuse_rate_limited(struct request *r, const struct limit
   const char *kind = why->kind == LIMIT_REQUESTS ? "requests" : "tokens";
   const char *who = why->scope == LIMIT_TOKEN ? "API key" : "user";
   char msg[600], onmodel[200] = "", wait[32];
-  stats_ratelimit_rejected(&r->w->stats, why->scope == LIMIT_TOKEN ? "token" : "user");
+  stats_ratelimit_rejected(worker_stats(r->w), why->scope == LIMIT_TOKEN ? "token" : "user");
   if (why->model[0])
     snprintf(onmodel, sizeof onmodel, " on model '%.120s'", why->model);
   int64_t window = r->snap->opt.rate_limit_window_s;
@@ -2256,16 +2290,16 @@ static bool refuse_framing(struct request *r, const char *url, const char *metho
   }
   h->bytes = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
   MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_field, h);
-  if (h->bytes > (size_t)r->w->cfg->max_header_bytes) {
+  if (h->bytes > (size_t)worker_cfg(r->w)->max_header_bytes) {
     *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
                     "The request line and headers have %zu bytes; the limit is %lld.", h->bytes,
-                    (long long)r->w->cfg->max_header_bytes);
+                    (long long)worker_cfg(r->w)->max_header_bytes);
     return true;
   }
-  if (h->n_fields > (unsigned)(r->w->cfg->max_header_bytes / 64)) {   /* as gate.c counts them */
+  if (h->n_fields > (unsigned)(worker_cfg(r->w)->max_header_bytes / 64)) {   /* as gate.c counts them */
     *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
                     "The request has more header fields than the %lld allowed (max_header_bytes / 64).",
-                    (long long)(r->w->cfg->max_header_bytes / 64));
+                    (long long)(worker_cfg(r->w)->max_header_bytes / 64));
     return true;
   }
   if (h->cl_conflict) {
@@ -2346,10 +2380,10 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
       return fail_now(r, 500, "relay_error", "out_of_memory", NULL, "The relay is out of memory.");
     }
   }
-  if (h.cl && (h.cl_value < 0 || h.cl_value > r->w->cfg->max_body_bytes))
+  if (h.cl && (h.cl_value < 0 || h.cl_value > worker_cfg(r->w)->max_body_bytes))
     return fail_now(r, 413, "invalid_request_error", "request_too_large", NULL,
                     "The request body has %.*s bytes; the limit is %lld.", (int)(h.cl_len < 40 ? h.cl_len : 40), h.cl,
-                    (long long)r->w->cfg->max_body_bytes);
+                    (long long)worker_cfg(r->w)->max_body_bytes);
   r->phase = PH_BODY;
   return MHD_YES;
 }
@@ -2371,7 +2405,7 @@ void relay_refusal(struct worker *w, const char *method, const char *target, siz
   memset(&r, 0, sizeof r);
   route(path, "", &r.def);
   snprintf(r.request_id, sizeof r.request_id, "%011llx%04x%02x%06llx", (unsigned long long)now_unix_ms(),
-           w->node_tag, w->idx & 0xff, (unsigned long long)(w->next_request_seq++ & 0xffffff));
+           local(w)->node_tag, worker_index(w) & 0xff, (unsigned long long)(local(w)->next_request_seq++ & 0xffffff));
   struct buf b;
   buf_init(&b, 4096);
   error_body(&r, status, "invalid_request_error", code, NULL, msg, &b);
@@ -2490,8 +2524,8 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     if (writer_access_log())
       snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
     enum MHD_Result ret;
-    if (atomic_load_explicit(&w->stop, memory_order_relaxed) ||
-        atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+    if (worker_stopping(w) ||
+        worker_draining(w)) {
       struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
                                                  "This relay is draining or shutting down; try again.");
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -2534,19 +2568,19 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
        * past it) is not read further: the connection is closed. */
       if (took == -1) {
         snprintf(msg, sizeof msg, "The request body is larger than the limit of %lld bytes%s.",
-                 (long long)w->cfg->max_body_bytes, r->inflater ? " once inflated" : "");
+                 (long long)worker_cfg(w)->max_body_bytes, r->inflater ? " once inflated" : "");
         send_early_error(r, 413, "Content Too Large", "request_too_large", msg);
       } else if (took == -2) {
         send_early_error(r, 400, "Bad Request", "invalid_content_encoding", msg);
       }
       r->body_over += *upload_data_size;
       *upload_data_size = 0;
-      uint64_t discard_max = (uint64_t)w->cfg->max_body_bytes > (1u << 20) ? (uint64_t)w->cfg->max_body_bytes
+      uint64_t discard_max = (uint64_t)worker_cfg(w)->max_body_bytes > (1u << 20) ? (uint64_t)worker_cfg(w)->max_body_bytes
                                                                              : (1u << 20);
       if (r->body_over > discard_max) {
         log_msg(LOG_INFO, "request body still coming long after its early answer: connection closed",
                 "request_id=%s status=%d limit=%lld", r->request_id, r->final_status,
-                (long long)w->cfg->max_body_bytes);
+                (long long)worker_cfg(w)->max_body_bytes);
         return MHD_NO;
       }
       return MHD_YES;
@@ -2616,7 +2650,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 void relay_end_all(struct worker *w)
 {
-  for (struct request *r = w->requests; r; r = r->next) {
+  for (struct request *r = local(w)->requests; r; r = r->next) {
     if (!r->easy)
       continue;
     detach_upstream(r);
@@ -2641,14 +2675,14 @@ void relay_end_all(struct worker *w)
 
 void relay_tick(struct worker *w)
 {
-  const struct config *cfg = w->cfg;
+  const struct config *cfg = worker_cfg(w);
   uint64_t now = now_us_mono();
   uint64_t first_us = (uint64_t)cfg->first_byte_timeout_s * 1000000u;
   uint64_t idle_us = (uint64_t)cfg->stream_idle_timeout_s * 1000000u;
   uint64_t stream_us = (uint64_t)cfg->stream_timeout_s * 1000000u;
   uint64_t whole_us = (uint64_t)cfg->request_timeout_s * 1000000u;
   struct request *next;
-  for (struct request *r = w->requests; r; r = next) {
+  for (struct request *r = local(w)->requests; r; r = next) {
     next = r->next;
     if (!r->easy)
       continue;
@@ -2697,3 +2731,17 @@ void relay_conn_closed(struct request *r)
 {
   r->cc = NULL;
 }
+
+const struct worker_handlers relay_worker_handlers = {
+    .on_request = relay_on_request,
+    .on_completed = relay_on_completed,
+    .on_upstream_done = relay_on_upstream_done,
+    .attach = relay_attach,
+    .busy = relay_busy,
+    .end_all = relay_end_all,
+    .tick = relay_tick,
+    .client_gone = relay_client_gone,
+    .conn_closed = relay_conn_closed,
+    .refusal = relay_refusal,
+    .pool_free = relay_pool_free,
+};

@@ -4,8 +4,9 @@
  *   -> channel choice -> upstream transfer on the worker's curl multi (connection suspended)
  *   -> response: whole body (non-stream) or event by event (SSE), retry on another channel while
  *   nothing has reached the client -> settle exactly once -> log record to the writer.
- * Callers: worker.c (MHD callbacks, curl completions, shutdown). Never: blocks, touches the
- * database, or queues an MHD response outside the access handler.
+ * Callers: the worker, only through relay_worker_handlers (main.c passes it to worker_init);
+ * relay.c uses its worker only through worker.h's functions. Never: blocks, touches the database,
+ * or queues an MHD response outside the access handler.
  */
 #ifndef RELAY_RELAY_H
 #define RELAY_RELAY_H
@@ -16,6 +17,10 @@
 struct worker;
 struct request;
 struct buf;
+struct worker_handlers;
+
+/* The worker's callbacks (worker.h), the functions below. */
+extern const struct worker_handlers relay_worker_handlers;
 
 enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
@@ -39,7 +44,8 @@ void relay_conn_closed(struct request *r);
  * access log line. target may be NULL (no request line to tell the format: OpenAI's). */
 void relay_refusal(struct worker *w, const char *method, const char *target, size_t target_len,
                    unsigned status, const char *reason, const char *code, const char *msg, struct buf *out);
-/* Frees the worker's pool of idle request objects (after its MHD daemon stopped). */
+/* Frees the worker's pool of idle request objects and relay's state on it (after its MHD daemon
+ * stopped). */
 void relay_pool_free(struct worker *w);
 
 #endif

@@ -19,8 +19,6 @@
 
 #include "gate.h"
 #include "log.h"
-#include "relay.h"
-#include "snapshot.h"
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
@@ -213,7 +211,7 @@ static void curl_collect(struct worker *w)
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
     CURLcode res = msg->data.result;
     if (r)
-      relay_on_upstream_done(r, res);
+      w->h->on_upstream_done(r, res);
   }
 }
 
@@ -323,7 +321,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     return;
   *socket_context = NULL;
   if (cc->req)
-    relay_conn_closed(cc->req);
+    w->h->conn_closed(cc->req);
   if (cc->watched)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
   if ((size_t)cc->fd < w->nconn_by_fd && w->conn_by_fd[cc->fd] == cc)
@@ -374,7 +372,7 @@ static void client_event(struct worker *w, int fd)
     cc->watched = false;
   }
   if (cc->req)
-    relay_client_gone(cc->req);
+    w->h->client_gone(cc->req);
 }
 
 /* Cuts off clients that take longer than allowed to send a request's header or body (slow
@@ -439,7 +437,17 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
   log_msg(limit ? LOG_WARN : LOG_DEBUG, "libmicrohttpd", "worker=%d message=\"%s\"", w->idx, msg);
 }
 
-int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen)
+/* The gate's refusal callback: the handler answers for the worker. */
+static void gate_refusal(void *arg, const char *method, const char *target, size_t target_len,
+                         unsigned status, const char *reason, const char *code, const char *msg,
+                         struct buf *out)
+{
+  struct worker *w = arg;
+  w->h->refusal(w, method, target, target_len, status, reason, code, msg, out);
+}
+
+int worker_init(struct worker *w, int idx, const struct config *cfg, const struct worker_handlers *h,
+                char *err, size_t errlen)
 {
   memset(w, 0, sizeof *w);
   w->idx = idx;
@@ -447,8 +455,12 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   w->epfd = w->timerfd = w->wakefd = w->listen_fd = w->tickfd = -1;
   stats_init(&w->stats);
   uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
-  w->rng = seed ? seed : 1;
-  w->node_tag = (uint16_t)(seed >> 17);
+  w->data = h->attach(w, seed);
+  if (!w->data) {
+    snprintf(err, errlen, "worker %d: out of memory", idx);
+    return -1;
+  }
+  w->h = h;                    /* set once attached: worker_join frees what attach made */
   w->listen_fd = open_listener(cfg->listen, err, errlen);
   if (w->listen_fd < 0)
     return -1;
@@ -481,9 +493,9 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
    * reads it) and hands them to MHD with MHD_add_connection */
   w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                             MHD_USE_NO_LISTEN_SOCKET,
-                            0, NULL, NULL, relay_on_request, w,
+                            0, NULL, NULL, h->on_request, w,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
-                            MHD_OPTION_NOTIFY_COMPLETED, relay_on_completed, w,
+                            MHD_OPTION_NOTIFY_COMPLETED, h->on_completed, w,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
@@ -523,7 +535,13 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, 
   struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
   timerfd_settime(w->tickfd, 0, &tick, NULL);
-  if (gate_init(w) < 0) {
+  struct gate_host host = {
+      .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
+      .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
+      .nconns = &w->nconns, .max_conns = w->max_conns, .backstop = WORKER_MHD_BACKSTOP,
+      .cfg = &w->cfg, .refusal = gate_refusal, .arg = w};
+  w->gate = gate_new(&host);
+  if (!w->gate) {
     snprintf(err, errlen, "worker %d: out of memory", idx);
     return -1;
   }
@@ -534,7 +552,7 @@ static void begin_stop(struct worker *w)
 {
   /* stop accepting: the kernel gives new connections to no one once every worker closed; the
    * connections still sending their first header go to MHD (their request gets the 503) */
-  gate_release_all(w);
+  gate_release_all(w->gate);
   if (w->listen_fd >= 0) {
     close(w->listen_fd);
     w->listen_fd = -1;
@@ -572,11 +590,11 @@ static void *worker_main(void *arg)
       if (!ended_all && (now >= deadline || now_please)) {
         /* the grace period is over (or a second signal came): in-flight requests end here,
          * settled as interrupted; their clients get an error (event) and a moment to read it */
-        relay_end_all(w);
+        w->h->end_all(w);
         ended_all = true;
         ended_at = now;
       }
-      bool busy = w->requests != NULL;
+      bool busy = w->h->busy(w);
       if (busy != counted_busy) {
         atomic_fetch_add(&stopping_busy_workers, busy ? 1 : -1);
         counted_busy = busy;
@@ -627,10 +645,10 @@ static void *worker_main(void *arg)
         uint64_t x;
         ssize_t rd = read(w->tickfd, &x, sizeof x);
         (void)rd;
-        relay_tick(w);
+        w->h->tick(w);
         if (++w->ticks % CONN_SWEEP_TICKS == 0) {
           sweep_slow_clients(w);
-          gate_sweep(w);
+          gate_sweep(w->gate);
         }
         break;
       }
@@ -638,10 +656,10 @@ static void *worker_main(void *arg)
         client_event(w, fd);
         break;
       case EV_LISTEN:
-        gate_listen_ready(w);
+        gate_listen_ready(w->gate);
         break;
       case EV_GATE:
-        gate_event(w, fd, evs[i].events);
+        gate_event(w->gate, fd, evs[i].events);
         break;
       }
     }
@@ -666,7 +684,7 @@ static void *worker_main(void *arg)
   if (counted_busy)
     atomic_fetch_sub(&stopping_busy_workers, 1);
   /* every request must be resumed before MHD stops (suspended ones would leak) */
-  relay_end_all(w);
+  w->h->end_all(w);
   MHD_run(w->mhd);
   atomic_store(&w->finished, true);
   return NULL;
@@ -696,18 +714,18 @@ void worker_request_stop_now(struct worker *w)
 void worker_join(struct worker *w)
 {
   pthread_join(w->thread, NULL);
-  gate_free(w);
+  gate_free(w->gate);
+  w->gate = NULL;
   if (w->mhd)
     MHD_stop_daemon(w->mhd);
-  relay_pool_free(w);
+  if (w->h)
+    w->h->pool_free(w);
   if (w->multi)
     curl_multi_cleanup(w->multi);
   for (size_t i = 0; i < w->easy_pool_len; i++)
     curl_easy_cleanup(w->easy_pool[i]);
   free(w->easy_pool);
   free(w->socks);
-  snapshot_release(w->snap_cache);
-  w->snap_cache = NULL;
   if (w->listen_fd >= 0)
     close(w->listen_fd);
   if (w->epfd >= 0)
@@ -721,4 +739,49 @@ void worker_join(struct worker *w)
   free(w->conn_by_fd);
   w->conn_by_fd = NULL;
   stats_free(&w->stats);
+}
+
+void *worker_data(struct worker *w)
+{
+  return w->data;
+}
+
+int worker_index(const struct worker *w)
+{
+  return w->idx;
+}
+
+const struct config *worker_cfg(const struct worker *w)
+{
+  return w->cfg;
+}
+
+void worker_set_cfg(struct worker *w, const struct config *cfg)
+{
+  w->cfg = cfg;
+}
+
+CURLM *worker_multi(struct worker *w)
+{
+  return w->multi;
+}
+
+struct worker_counters *worker_counters(struct worker *w)
+{
+  return &w->ctr;
+}
+
+struct worker_stats *worker_stats(struct worker *w)
+{
+  return &w->stats;
+}
+
+bool worker_stopping(const struct worker *w)
+{
+  return atomic_load(&w->stop);
+}
+
+bool worker_draining(const struct worker *w)
+{
+  return atomic_load_explicit(&w->draining, memory_order_relaxed);
 }

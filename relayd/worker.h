@@ -5,7 +5,12 @@
  * epoll set that waits on all of them plus a timerfd for curl and an eventfd for wake-ups.
  * A request lives its whole life on one worker (see relay.c), so the request path takes no lock
  * and hands nothing to another thread.
- * Callers: main.c starts and stops workers; admin.c reads the counters (atomics).
+ * What to do with a request is the handler's business: the worker calls it only through the struct
+ * worker_handlers main.c passes to worker_init (relay.c's relay_worker_handlers), the way redis's ae
+ * loop takes its callbacks; it names no relay_* function. The handler in turn uses the worker only
+ * through the functions below (worker_cfg, worker_multi, worker_resume, ...), not its fields.
+ * Callers: main.c starts and stops workers; admin.c and metrics.c read the counters (atomics);
+ * relay.c (the handler) and gate.c use the accessors.
  * Never: touches the database, blocks, or sleeps.
  */
 #ifndef RELAY_WORKER_H
@@ -22,8 +27,39 @@
 #include "stats.h"
 
 struct request;
-struct snapshot;
 struct gate;
+struct worker;
+struct buf;
+
+/*
+ * The request handler's callbacks (relay.c: relay_worker_handlers). Every one runs on the worker's
+ * thread. MHD's callbacks get the worker as their cls.
+ */
+struct worker_handlers {
+  MHD_AccessHandlerCallback on_request;          /* MHD's access handler */
+  MHD_RequestCompletedCallback on_completed;     /* MHD's completion notice */
+  /* The upstream transfer of r (its easy handle's CURLINFO_PRIVATE) ended with res. */
+  void (*on_upstream_done)(struct request *r, CURLcode res);
+  /* worker_init: makes the handler's state for worker w (worker_data), seeded with seed (random
+   * per worker). NULL: out of memory. */
+  void *(*attach)(struct worker *w, uint64_t seed);
+  /* Whether w still has requests in progress (a stopping worker waits for none). */
+  bool (*busy)(struct worker *w);
+  /* Ends every request of w still in progress (shutdown deadline, and before MHD stops). */
+  void (*end_all)(struct worker *w);
+  /* Every TICK_MS: upstream timeouts. */
+  void (*tick)(struct worker *w);
+  /* The client of r closed its side of the connection. */
+  void (*client_gone)(struct request *r);
+  /* r's connection is being closed by MHD. */
+  void (*conn_closed)(struct request *r);
+  /* A request gate.c refused before MHD saw it: the whole answer into out (relay.h: relay_refusal). */
+  void (*refusal)(struct worker *w, const char *method, const char *target, size_t target_len,
+                  unsigned status, const char *reason, const char *code, const char *msg,
+                  struct buf *out);
+  /* worker_join, after MHD stopped: frees what attach made. */
+  void (*pool_free)(struct worker *w);
+};
 
 /* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
  * epoll_data.u64, the descriptor in the low ones. */
@@ -64,6 +100,8 @@ struct worker_counters {
 struct worker {
   int idx;
   pthread_t thread;
+  const struct worker_handlers *h;
+  void *data;                  /* the handler's state (h->attach) */
   const struct config *cfg;
   int epfd;
   int timerfd;                 /* curl's timer */
@@ -87,14 +125,7 @@ struct worker {
   uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
   struct sock_state *socks;    /* per upstream descriptor, indexed by fd (worker.c) */
   size_t nsocks;
-  struct snapshot *snap_cache; /* this worker's cached snapshot reference */
-  uint64_t next_request_seq;
-  uint16_t node_tag;
-  uint64_t rng;                /* xorshift state for weighted channel choice */
-  struct request *requests;    /* all live requests of this worker (doubly linked) */
-  struct request *request_pool;/* idle request objects for reuse (relay.c owns them) */
-  size_t request_pool_len;
-  _Atomic bool stop;           /* set by the main thread, then wakefd is written */
+   _Atomic bool stop;           /* set by the main thread, then wakefd is written */
   _Atomic bool stop_now;       /* a second signal: end in-flight requests at once */
   _Atomic bool finished;       /* the worker's loop has ended (worker_join will not wait) */
   _Atomic bool draining;       /* set by the admin verb drain: new requests get 503 */
@@ -118,8 +149,10 @@ struct worker {
 #define WORKER_FD_EACH (8 + WORKER_MHD_BACKSTOP)
 long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile);
 
-/* Creates the listen socket, MHD daemon and curl multi. Returns 0 or -1 with err. */
-int worker_init(struct worker *w, int idx, const struct config *cfg, char *err, size_t errlen);
+/* Creates the listen socket, MHD daemon and curl multi; h (which must outlive the worker) handles
+ * its requests. Returns 0 or -1 with err. */
+int worker_init(struct worker *w, int idx, const struct config *cfg, const struct worker_handlers *h,
+                char *err, size_t errlen);
 int worker_start(struct worker *w);
 /* Asks the worker to stop: it stops accepting, lets in-flight requests finish for up to
  * shutdown_grace_s, then ends them. worker_join waits and frees everything. */
@@ -136,5 +169,18 @@ CURL *worker_easy_get(struct worker *w);
 void worker_easy_put(struct worker *w, CURL *e);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
+
+/* What the handler may know of its worker. */
+void *worker_data(struct worker *w);                     /* what h->attach returned */
+int worker_index(const struct worker *w);
+/* The settings in force on this worker; the handler moves it to the ones published with each
+ * snapshot it takes (reloadable keys), and the worker and gate read them from there. */
+const struct config *worker_cfg(const struct worker *w);
+void worker_set_cfg(struct worker *w, const struct config *cfg);
+CURLM *worker_multi(struct worker *w);                   /* add and remove upstream transfers */
+struct worker_counters *worker_counters(struct worker *w);
+struct worker_stats *worker_stats(struct worker *w);
+bool worker_stopping(const struct worker *w);            /* worker_request_stop was called */
+bool worker_draining(const struct worker *w);            /* the admin verb drain is in force */
 
 #endif

@@ -1,0 +1,870 @@
+/*
+ * gwctl library: the gw_* helpers of gwctl.h (arguments, errors, transactions, the manage log,
+ * input checks, lookups, the runtime options' check, relayd's admin socket). See gwctl.h.
+ * Callers: main.c and the command files. Never: calls a command file (cmd_*.c).
+ */
+#include "gwctl.h"
+#include "admin_client.h"
+#include "options.h"
+#include "output.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors ------------------------------------------------------------------------------------- */
+
+int gw_err(int code, const char *fmt, ...)
+{
+  va_list ap;
+  fputs("gwctl: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return code;
+}
+
+int gw_usage(struct gwctl *g, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (g->cmd) {
+    const char *sp = *g->cmd->verb ? " " : "";
+    return gw_err(GW_USAGE, "%s%s%s: %s (see 'gwctl %s%s%s --help')", g->cmd->noun, sp,
+                  g->cmd->verb, msg, g->cmd->noun, sp, g->cmd->verb);
+  }
+  return gw_err(GW_USAGE, "%s (see 'gwctl help')", msg);
+}
+
+int gw_dberr(struct gwctl *g, const char *what)
+{
+  return gw_err(GW_FAIL, "%s: %s", what, db_errmsg(g->db));
+}
+
+/* ---- arguments ---------------------------------------------------------------------------------- */
+
+/* getopt codes of a command's own options: OPT_CMD + their index */
+enum { OPT_CMD = GW_OPT_END };
+
+void gw_set_global(struct gwctl *g, int code, const char *arg)
+{
+  if (code == GW_OPT_DB)
+    g->db_url = arg;
+  else if (code == GW_OPT_SOCKET)
+    g->socket = *arg ? arg : NULL;
+  else if (code == GW_OPT_JSON)
+    g->json = 1;
+}
+
+void gw_option_text(int argc, char **argv, char *buf, size_t len)
+{
+  const char *s = optind - 1 < argc && optind > 0 ? argv[optind - 1] : "?";
+  if (optopt && optopt < 256 && strncmp(s, "--", 2) != 0)
+    snprintf(buf, len, "-%c", optopt);
+  else
+    snprintf(buf, len, "%.*s", (int)strcspn(s, "="), s);
+}
+
+void gw_print_usage(const struct gw_cmd *c)
+{
+  printf("usage: gwctl %s%s%s%s%s\n%s\n", c->noun, *c->verb ? " " : "", c->verb,
+         *c->usage ? " " : "", c->usage, c->summary);
+}
+
+int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
+            const char **pos)
+{
+  return gw_argv(g, argc, argv, opts, posname ? 1 : 0, posname ? 1 : 0, &posname, pos);
+}
+
+int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int nreq, int nmax,
+            const char *const *names, const char **pos)
+{
+  struct option lo[40];
+  size_t n = 0;
+  for (const struct gw_opt *o = opts; o && o->name; o++) {
+    if (n + 5 >= sizeof lo / sizeof lo[0])
+      return gw_err(GW_FAIL, "internal error: too many options for %s %s", g->cmd->noun,
+                    g->cmd->verb);
+    lo[n] = (struct option){ o->name, o->value ? required_argument : no_argument, NULL,
+                             OPT_CMD + (int)(o - opts) };
+    n++;
+  }
+  lo[n++] = (struct option){ "db", required_argument, NULL, GW_OPT_DB };
+  lo[n++] = (struct option){ "socket", required_argument, NULL, GW_OPT_SOCKET };
+  lo[n++] = (struct option){ "json", no_argument, NULL, GW_OPT_JSON };
+  lo[n++] = (struct option){ "help", no_argument, NULL, GW_OPT_HELP };
+  lo[n] = (struct option){ 0, 0, 0, 0 };
+
+  /* one-letter options (apply's -f) are also short options */
+  char shortopts[64] = "-:h";
+  size_t ns = strlen(shortopts);
+  for (const struct gw_opt *o = opts; o && o->name; o++)
+    if (o->name[0] && !o->name[1] && ns + 3 < sizeof shortopts) {
+      shortopts[ns++] = o->name[0];
+      if (o->value)
+        shortopts[ns++] = ':';
+      shortopts[ns] = '\0';
+    }
+  int npos = 0, c;
+  char opt[128];
+  optind = 0;                   /* glibc: start over, forgetting the global parse */
+  opterr = 0;
+  /* "-": positional arguments come back in order as code 1; ":": a missing value is ':' */
+  while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+    switch (c) {
+    case 1:
+      if (npos >= nmax)
+        return gw_usage(g, "unexpected argument '%s'", optarg);
+      pos[npos++] = optarg;
+      break;
+    case 'h':
+    case GW_OPT_HELP:
+      gw_print_usage(g->cmd);
+      return GW_HELP;
+    case ':':
+      gw_option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "option '%s' needs a value", opt);
+    case '?': {
+      /* "-3" where a positional number goes: say so rather than "unknown option" */
+      const char *a = optind < argc && argv[optind][0] == '-' && isdigit((unsigned char)argv[optind][1])
+                      ? argv[optind] : optind > 0 ? argv[optind - 1] : "";
+      if (a[0] == '-' && isdigit((unsigned char)a[1]) && nmax > 0)
+        return gw_usage(g, "'%s': negative numbers are not accepted here", a);
+      gw_option_text(argc, argv, opt, sizeof opt);
+      return gw_usage(g, "unknown option '%s'", opt);
+    }
+    case GW_OPT_DB:
+    case GW_OPT_SOCKET:
+    case GW_OPT_JSON:
+      gw_set_global(g, c, optarg);
+      break;
+    default: {
+      const struct gw_opt *o = c >= OPT_CMD ? &opts[c - OPT_CMD] : NULL;
+      for (const struct gw_opt *p = opts; !o && p && p->name; p++)
+        if (p->name[0] == c && !p->name[1])
+          o = p;
+      if (!o)
+        return gw_usage(g, "unknown option '-%c'", c);
+      if (o->value)
+        *o->value = optarg;
+      else
+        (*o->flag)++;
+    }
+    }
+  }
+  if (npos < nreq)
+    return gw_usage(g, "missing %s", names[npos]);
+  return 0;
+}
+
+/* ---- database ----------------------------------------------------------------------------------- */
+
+int gw_open(struct gwctl *g)
+{
+  char err[512];
+  if (g->db)
+    return 0;
+  if (!g->db_url || !*g->db_url)
+    return gw_err(GW_USAGE, "no database: give --db URL or set RELAY_DB (e.g. sqlite:data/relay.db)");
+  g->db = db_open(g->db_url, err, sizeof err);
+  if (!g->db)
+    return gw_err(GW_FAIL, "%s", err);
+  return 0;
+}
+
+int gw_begin(struct gwctl *g)
+{
+  int rc = gw_open(g);
+  if (rc != 0)
+    return rc;
+  if (db_begin(g->db) != 0)
+    return gw_dberr(g, "cannot start a transaction");
+  return 0;
+}
+
+int gw_end(struct gwctl *g, int rc)
+{
+  if (rc != 0) {
+    db_rollback(g->db);
+    return rc;
+  }
+  /* PostgreSQL: every relayd LISTENs on relay_reload; the notification is delivered when (and only
+   * if) this transaction commits. The payload says what changed. SQLite: nothing to do. */
+  char what[96];
+  snprintf(what, sizeof what, "%s %s", g->cmd ? g->cmd->noun : "", g->cmd ? g->cmd->verb : "");
+  if (db_notify(g->db, RELAY_RELOAD_CHANNEL, what) != 0) {
+    rc = gw_dberr(g, "cannot notify the relays");
+    db_rollback(g->db);
+    return rc;
+  }
+  if (db_commit(g->db) != 0) {
+    rc = gw_dberr(g, "cannot commit");
+    db_rollback(g->db);
+    return rc;
+  }
+  /* The change is saved whatever relayd says; a refused reload is reported but not a failure. */
+  char err[512];
+  if (admin_reload(g->socket, err, sizeof err) < 0)
+    gw_err(GW_OK, "warning: the change is saved, but relayd at %s did not reload: %s", g->socket,
+           err);
+  return GW_OK;
+}
+
+int gw_log_manage(struct gwctl *g, const struct gw_subject *s, const char *fmt, ...)
+{
+  char content[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(content, sizeof content, fmt, ap);
+  va_end(ap);
+  struct db_stmt *st = db_prepare(g->db,
+      "INSERT INTO logs(created_at, type, content, user_id, username, token_id, token_name, "
+      "channel_id) VALUES (?1, " CODE_STR(LOGT_MANAGE) ", ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!st)
+    return gw_dberr(g, "cannot write the log");
+  int ok = db_bind_int64(st, 1, (int64_t)time(NULL)) == 0 && db_bind_text(st, 2, content) == 0
+           && db_bind_int64(st, 3, s->user_id) == 0
+           && db_bind_text(st, 4, s->username ? s->username : "") == 0
+           && db_bind_int64(st, 5, s->token_id) == 0
+           && db_bind_text(st, 6, s->token_name ? s->token_name : "") == 0
+           && db_bind_int64(st, 7, s->channel_id) == 0 && db_step(st) == DB_DONE;
+  db_finalize(st);
+  return ok ? 0 : gw_dberr(g, "cannot write the log");
+}
+
+/* ---- input checks ------------------------------------------------------------------------------- */
+
+int gw_is_id(const char *s)
+{
+  if (!*s || strlen(s) > 18)
+    return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9')
+      return 0;
+  return 1;
+}
+
+int gw_parse_int(struct gwctl *g, const char *opt, const char *s, int64_t min, int64_t max,
+                 int64_t *out)
+{
+  const char *p = s;
+  if (*p == '-')
+    p++;
+  int digits = *p != '\0';
+  for (const char *q = p; *q; q++)
+    if (*q < '0' || *q > '9')
+      digits = 0;
+  errno = 0;
+  long long v = digits ? strtoll(s, NULL, 10) : 0;
+  if (!digits || (min == 0 && *s == '-'))
+    return gw_usage(g, "%s must be %s, not '%s'", opt,
+                    min == 0 ? "a non-negative integer" : "an integer", s);
+  if (errno == ERANGE || v < min || v > max)
+    return gw_usage(g, "%s must be from %" PRId64 " to %" PRId64 ", not %s", opt, min, max, s);
+  *out = v;
+  return 0;
+}
+
+/* A name or list item: printable, no blanks or commas, not starting with '-'. */
+const char *gw_name_problem(const char *s, size_t max)
+{
+  size_t n = strlen(s);
+  if (n == 0)
+    return "is empty";
+  if (n > max)
+    return "is too long";
+  if (s[0] == '-')
+    return "may not start with '-'";
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p <= ' ' || *p == 0x7f)
+      return "may not contain blanks or control characters";
+    if (*p == ',')
+      return "may not contain ','";
+  }
+  return NULL;
+}
+
+int gw_check_name(struct gwctl *g, const char *what, const char *s)
+{
+  const char *why = gw_name_problem(s, GW_NAME_MAX);
+  if (why && strcmp(why, "is too long") == 0)
+    return gw_usage(g, "%s '%.*s...' is longer than %d bytes", what, 20, s, GW_NAME_MAX);
+  if (why)
+    return gw_usage(g, "%s '%s' %s", what, s, why);
+  if (gw_is_id(s))
+    return gw_usage(g, "%s '%s' is all digits, which reads as an id; pick a name with a letter",
+                    what, s);
+  return 0;
+}
+
+int gw_norm_list(struct gwctl *g, const char *opt, const char *in, size_t maxitem, char *out,
+                 size_t outlen, int *count)
+{
+  size_t used = 0;
+  *count = 0;
+  out[0] = '\0';
+  while (*in) {
+    size_t len = strcspn(in, ",");
+    const char *b = in, *e = in + len;
+    in = *e ? e + 1 : e;
+    while (b < e && (*b == ' ' || *b == '\t'))
+      b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+      e--;
+    if (b == e)
+      continue;
+    char item[512];
+    if ((size_t)(e - b) >= sizeof item || (size_t)(e - b) > maxitem)
+      return gw_usage(g, "%s: '%.*s...' is longer than %zu bytes", opt, 20, b, maxitem);
+    snprintf(item, sizeof item, "%.*s", (int)(e - b), b);
+    const char *why = gw_name_problem(item, maxitem);
+    if (why)
+      return gw_usage(g, "%s: '%s' %s", opt, item, why);
+    int n = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", item);
+    if (n < 0 || (size_t)n >= outlen - used)
+      return gw_usage(g, "%s is longer than %zu bytes", opt, outlen - 1);
+    used += (size_t)n;
+    (*count)++;
+  }
+  return 0;
+}
+
+int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
+                    double *out)
+{
+  char *end = NULL;
+  errno = 0;
+  double v = *s ? strtod(s, &end) : 0;
+  if (!*s || !end || *end || errno == ERANGE || !isfinite(v) || isspace((unsigned char)s[0]))
+    return gw_usage(g, "%s must be a number, not '%s'", opt, s);
+  if (v < min || v > max)
+    return gw_usage(g, "%s must be from %g to %g, not %s", opt, min, max, s);
+  *out = v;
+  return 0;
+}
+
+/* Reads exactly n digits at *p into *v. */
+static int digits(const char **p, int n, int *v)
+{
+  *v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9')
+      return -1;
+    *v = *v * 10 + (**p - '0');
+  }
+  return 0;
+}
+
+int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
+{
+  if (gw_is_id(s)) {
+    *out = strtoll(s, NULL, 10);
+    return 0;
+  }
+  struct tm tm = { 0 };
+  const char *p = s;
+  int y, mo, d, h = 0, mi = 0, sec = 0, zone = 0, off = 0;
+  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
+    goto bad;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    p++;
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+      goto bad;
+    if (*p == ':') {
+      p++;
+      if (digits(&p, 2, &sec))
+        goto bad;
+    }
+    if (*p == 'Z' || *p == 'z') {
+      zone = 1;
+      p++;
+    } else if (*p == '+' || *p == '-') {
+      int sign = *p++ == '-' ? -1 : 1, oh, om;
+      if (digits(&p, 2, &oh))
+        goto bad;
+      if (*p == ':')
+        p++;
+      if (digits(&p, 2, &om) || oh > 23 || om > 59)
+        goto bad;
+      zone = 1;
+      off = sign * (oh * 3600 + om * 60);
+    }
+  }
+  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+    goto bad;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  tm.tm_isdst = -1;
+  time_t t = zone ? timegm(&tm) : mktime(&tm);
+  if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2025-02-30 */
+    goto bad;
+  *out = (int64_t)t - off;
+  return 0;
+bad:
+  return gw_usage(g, "%s: '%s' is not a time: give Unix seconds or an ISO 8601 date "
+                  "(2026-01-31, 2026-01-31T12:00:00, 2026-01-31T12:00:00Z, ...+02:00)", opt, s);
+}
+
+int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out)
+{
+  if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "on"))
+    *out = 1;
+  else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "off"))
+    *out = 0;
+  else
+    return gw_usage(g, "%s must be yes or no, not '%s'", opt, s);
+  return 0;
+}
+
+int gw_confirm(struct gwctl *g, int yes, const char *what)
+{
+  if (yes)
+    return 0;
+  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+    return gw_usage(g, "refusing to %s without --yes (stdin is not a terminal to ask on)", what);
+  fprintf(stderr, "gwctl: %s? [y/N] ", what);
+  fflush(stderr);
+  char line[64];
+  if (!fgets(line, sizeof line, stdin))
+    line[0] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
+    return 0;
+  return gw_err(GW_FAIL, "cancelled: nothing changed");
+}
+
+static int bind_va(struct db_stmt *st, const char *types, va_list ap)
+{
+  for (int i = 0; types && types[i]; i++) {
+    int rc;
+    switch (types[i]) {
+    case 'i': rc = db_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
+    case 'd': rc = db_bind_double(st, i + 1, va_arg(ap, double)); break;
+    case 's': rc = db_bind_text(st, i + 1, va_arg(ap, const char *)); break;
+    default: rc = db_bind_null(st, i + 1); break;
+    }
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
+                           ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st) {
+    gw_dberr(g, what);
+    return NULL;
+  }
+  va_list ap;
+  va_start(ap, types);
+  int rc = bind_va(st, types, ap);
+  va_end(ap);
+  if (rc != 0) {
+    gw_dberr(g, what);
+    db_finalize(st);
+    return NULL;
+  }
+  return st;
+}
+
+int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *types, ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, what);
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  enum db_step_result r = DB_ERROR;
+  while (ok && (r = db_step(st)) == DB_ROW)
+    ;
+  db_finalize(st);
+  return ok && r == DB_DONE ? 0 : gw_dberr(g, what);
+}
+
+int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, const char *types,
+              ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, what);
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  ok = ok && db_step(st) == DB_ROW;
+  if (ok)
+    *id = db_col_int64(st, 0);
+  ok = ok && db_step(st) == DB_DONE;
+  db_finalize(st);
+  return ok ? 0 : gw_dberr(g, what);
+}
+
+int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
+              ...)
+{
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st) {
+    gw_dberr(g, what);
+    return -1;
+  }
+  va_list ap;
+  va_start(ap, types);
+  int ok = bind_va(st, types, ap) == 0;
+  va_end(ap);
+  enum db_step_result r = ok ? db_step(st) : DB_ERROR;
+  if (r == DB_ROW)
+    *out = db_col_int64(st, 0);
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    gw_dberr(g, what);
+    return -1;
+  }
+  return r == DB_ROW;
+}
+
+cJSON *gw_csv_array(const char *csv)
+{
+  cJSON *a = cJSON_CreateArray();
+  while (a && *csv) {
+    size_t len = strcspn(csv, ",");
+    if (len > 0) {
+      char item[512];
+      snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), csv);
+      if (!cJSON_AddItemToArray(a, cJSON_CreateString(item))) {
+        cJSON_Delete(a);
+        return NULL;
+      }
+    }
+    csv += len;
+    if (*csv == ',')
+      csv++;
+  }
+  return a;
+}
+
+cJSON *gw_row(struct db_stmt *st, const void *arg)
+{
+  const struct gw_field *fields = arg;
+  cJSON *o = cJSON_CreateObject();
+  int n = 0;
+  for (const struct gw_field *f = fields; o && f->name; f++, n++) {
+    switch (f->as) {
+    case GW_TEXT:
+      cJSON_AddStringToObject(o, f->name, db_col_text(st, f->col));
+      break;
+    case GW_INT:
+      cJSON_AddNumberToObject(o, f->name, (double)db_col_int64(st, f->col));
+      break;
+    case GW_REAL:
+      cJSON_AddNumberToObject(o, f->name, db_col_double(st, f->col));
+      break;
+    case GW_BOOL:
+      cJSON_AddBoolToObject(o, f->name, db_col_int64(st, f->col) != 0);
+      break;
+    }
+  }
+  if (o && cJSON_GetArraySize(o) != n) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  return o;
+}
+
+int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+            const struct out_col *cols)
+{
+  if (!st)
+    return GW_FAIL;
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = row(st, arg);
+    if (!o || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  db_finalize(st);
+  int rc = 0;
+  if (r == DB_ERROR)
+    rc = gw_dberr(g, what);
+  else if (!rows || out_list(g->json, rows, cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+/* The terminal settings to restore if ^C arrives while echo is off. */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+
+static void restore_tty_and_die(int sig)
+{
+  if (tty_saved)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, size_t outlen)
+{
+  int fd = fileno(f);
+  int tty = isatty(fd) && fd == STDIN_FILENO;
+  struct sigaction sa = { .sa_handler = restore_tty_and_die }, old_int, old_term;
+  if (tty) {
+    struct termios t;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tcgetattr(fd, &saved_tty) == 0) {
+      t = saved_tty;
+      t.c_lflag &= ~(tcflag_t)ECHO;
+      tty_saved = 1;
+      sigaction(SIGINT, &sa, &old_int);
+      sigaction(SIGTERM, &sa, &old_term);
+      tcsetattr(fd, TCSAFLUSH, &t);
+    }
+  }
+  size_t n = 0;
+  int c, toolong = 0;
+  while ((c = getc(f)) != EOF && c != '\n') {
+    if (n + 1 < outlen)
+      out[n++] = (char)c;
+    else
+      toolong = 1;
+  }
+  int ioerr = ferror(f);
+  out[n] = '\0';
+  if (tty && tty_saved) {
+    tcsetattr(fd, TCSAFLUSH, &saved_tty);
+    tty_saved = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    fputc('\n', stderr);
+  }
+  if (ioerr)
+    return gw_err(GW_FAIL, "cannot read %s: %s", what, strerror(errno));
+  if (toolong)
+    return gw_err(GW_USAGE, "%s is longer than %zu bytes", what, outlen - 1);
+  while (n > 0 && (out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
+    out[--n] = '\0';
+  size_t lead = strspn(out, " \t");
+  memmove(out, out + lead, n - lead + 1);
+  for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      return gw_err(GW_USAGE, "%s contains a control character", what);
+  return 0;
+}
+
+/* ---- lookups shared by the commands ---------------------------------------------------------------- */
+
+/* Looks a user up by name, then by id when ref is all digits. */
+int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen)
+{
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && !gw_is_id(ref))
+      break;
+    struct db_stmt *st = db_prepare(g->db, pass == 0
+        ? "SELECT id, username FROM users WHERE username = ?1"
+        : "SELECT id, username FROM users WHERE id = ?1");
+    if (!st)
+      return gw_dberr(g, "cannot look up the user");
+    int bound = pass == 0 ? db_bind_text(st, 1, ref) : db_bind_int64(st, 1, strtoll(ref, NULL, 10));
+    enum db_step_result r = bound == 0 ? db_step(st) : DB_ERROR;
+    if (r == DB_ROW) {
+      *id = db_col_int64(st, 0);
+      snprintf(name, namelen, "%s", db_col_text(st, 1));
+    }
+    db_finalize(st);
+    if (r == DB_ERROR)
+      return gw_dberr(g, "cannot look up the user");
+    if (r == DB_ROW)
+      return 0;
+  }
+  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no user with name or id '%s'" : "no user named '%s'",
+                ref);
+}
+
+int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *id, char *name,
+                  size_t namelen)
+{
+  char uname[GW_NAME_MAX + 1] = "";
+  int64_t uid = 0;
+  int rc = 0;
+  if (user && (rc = gw_user_find(g, user, &uid, uname, sizeof uname)) != 0)
+    return rc;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && !gw_is_id(ref))
+      break;
+    struct db_stmt *st = pass == 0
+        ? gw_prepare(g, "cannot look up the token",
+                     "SELECT t.id, t.name, COALESCE(u.username, '?') FROM tokens t LEFT JOIN users u "
+                     "ON u.id = t.user_id WHERE t.name = ?1 AND (?2 = 0 OR t.user_id = ?2) "
+                     "ORDER BY t.id", "si", ref, uid)
+        : gw_prepare(g, "cannot look up the token",
+                     "SELECT t.id, t.name, '' FROM tokens t WHERE t.id = ?1 "
+                     "AND (?2 = 0 OR t.user_id = ?2)", "ii", (int64_t)strtoll(ref, NULL, 10), uid);
+    if (!st)
+      return GW_FAIL;
+    char owners[512] = "";
+    size_t used = 0;
+    int n = 0;
+    enum db_step_result r;
+    while ((r = db_step(st)) == DB_ROW) {
+      if (n++ == 0) {
+        *id = db_col_int64(st, 0);
+        snprintf(name, namelen, "%s", db_col_text(st, 1));
+      }
+      int w = snprintf(owners + used, sizeof owners - used, "%s%s", used ? ", " : "",
+                       db_col_text(st, 2));
+      if (w > 0 && (size_t)w < sizeof owners - used)
+        used += (size_t)w;
+    }
+    db_finalize(st);
+    if (r == DB_ERROR)
+      return gw_dberr(g, "cannot look up the token");
+    if (n > 1)
+      return gw_usage(g, "%d users have a token named '%s' (%s): give --user NAME", n, ref, owners);
+    if (n == 1)
+      return 0;
+  }
+  return *uname ? gw_err(GW_NOTFOUND, "user '%s' has no token named '%s'", uname, ref)
+                : gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no token with name or id '%s'"
+                                                    : "no token named '%s'", ref);
+}
+
+/* Looks a channel up by name, then by id when ref is all digits. */
+int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size_t namelen)
+{
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && !gw_is_id(ref))
+      break;
+    struct db_stmt *st = db_prepare(g->db, pass == 0 ? "SELECT id, name FROM channels WHERE name = ?1"
+                                                     : "SELECT id, name FROM channels WHERE id = ?1");
+    if (!st)
+      return gw_dberr(g, "cannot look up the channel");
+    int bound = pass == 0 ? db_bind_text(st, 1, ref)
+                          : db_bind_int64(st, 1, strtoll(ref, NULL, 10));
+    enum db_step_result r = bound == 0 ? db_step(st) : DB_ERROR;
+    if (r == DB_ROW) {
+      *id = db_col_int64(st, 0);
+      if (name)
+        snprintf(name, namelen, "%s", db_col_text(st, 1));
+    }
+    db_finalize(st);
+    if (r == DB_ERROR)
+      return gw_dberr(g, "cannot look up the channel");
+    if (r == DB_ROW)
+      return 0;
+  }
+  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no channel with name or id '%s'"
+                                           : "no channel named '%s'", ref);
+}
+
+int gw_group_check(struct gwctl *g, const char *opt, const char *name)
+{
+  int64_t one = 0;
+  int r = gw_scalar(g, "cannot look up the group", "SELECT 1 FROM groups WHERE name = ?1", &one,
+                    "s", name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r == 0)
+    return gw_err(GW_NOTFOUND, "%s: no group named '%s' (create it with: gwctl group set %s "
+                  "--ratio R)", opt, name, name);
+  return 0;
+}
+
+int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id)
+{
+  int rc = gw_exec(g, "cannot delete the rate limits", "DELETE FROM rate_limits WHERE scope = ?1 AND "
+                   "subject_id = ?2", "si", scope, id);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the budget alerts", "DELETE FROM budget_alerts WHERE scope = ?1 AND "
+                 "subject_id = ?2", "si", scope, id);
+  if (rc == 0 && strcmp(scope, "user") == 0)
+    rc = gw_exec(g, "cannot delete the quota reminder", "DELETE FROM quota_reminders WHERE user_id = ?1",
+                 "i", id);
+  return rc;
+}
+
+/* ---- relayd's admin socket ------------------------------------------------------------------------ */
+
+int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
+{
+  char err[512], line[64];
+  int rc = 0;
+  *out = NULL;
+  if (!g->socket)
+    return gw_err(GW_UNAVAILABLE, "no admin socket: give --socket PATH or set RELAY_SOCKET");
+  int fd = admin_connect(g->socket, err, sizeof err);
+  if (fd < 0) {
+    if (strstr(err, "refused the connection"))
+      return gw_err(GW_NOPERM, "%s", err);
+    return gw_err(GW_UNAVAILABLE, "%s", err);
+  }
+  snprintf(line, sizeof line, "{\"cmd\":\"%s\"}", verb);
+  cJSON *r = admin_call(fd, line, err, sizeof err);
+  admin_close(fd);
+  if (!r)
+    return gw_err(GW_UNAVAILABLE, "relayd at %s did not answer '%s': %s", g->socket, verb, err);
+  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+    if (code && strcmp(code, "unknown_command") == 0)
+      rc = gw_err(GW_FAIL, "this relayd does not support '%s' yet (%s)", verb,
+                  msg ? msg : "unknown_command");
+    else
+      rc = gw_err(code && strcmp(code, "forbidden") == 0 ? GW_NOPERM : GW_FAIL,
+                  "relayd: %s failed: %s%s%s", verb, code ? code : "error", msg ? ": " : "",
+                  msg ? msg : "");
+    cJSON_Delete(r);
+    return rc;
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(r, "ok");
+  cJSON_DeleteItemFromObjectCaseSensitive(r, "id");
+  *out = r;
+  return 0;
+}
+
+/* ---- runtime options (common/options.c's table) -------------------------------------------------- */
+
+const char *gw_config_key(size_t i)
+{
+  return i < option_nkeys ? option_keys[i].name : NULL;
+}
+
+int gw_config_check(const char *key, const char *value, char *out, size_t outlen, char *why,
+                    size_t whylen)
+{
+  const struct option_key *k = option_find(key);
+  if (!k) {
+    snprintf(why, whylen, "unknown option");
+    return -1;
+  }
+  return option_check(k, value, out, outlen, why, whylen);
+}
