@@ -144,16 +144,6 @@ static int64_t uncached(const struct breakdown *b)
   return b->prompt - b->cached - b->cache_write_5m - b->cache_write_1h;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int lacks(char *why, size_t whylen, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, whylen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static double ratio_units(const struct breakdown *b)
 {
   return (double)uncached(b) + (double)b->cached * b->cache_ratio +
@@ -166,11 +156,11 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
 {
   if (b->mode == BD_MODE_RATIO) {
     if (uncached(b) < 0)
-      return lacks(why, whylen, "tokens.prompt (%" PRId64 ") is less than its cached and "
+      return fail(why, whylen, "tokens.prompt (%" PRId64 ") is less than its cached and "
                    "cache-written parts (%" PRId64 ")", b->prompt,
                    b->cached + b->cache_write_5m + b->cache_write_1h);
     if (b->reasoning > b->completion)
-      return lacks(why, whylen, "tokens.reasoning (%" PRId64 ") is more than tokens.completion "
+      return fail(why, whylen, "tokens.reasoning (%" PRId64 ") is more than tokens.completion "
                    "(%" PRId64 ")", b->reasoning, b->completion);
     static const struct { unsigned tok, ratio; const char *name; } need[] = {
       { BD_CACHED, BD_CACHE_RATIO, "cache_ratio" },
@@ -181,27 +171,27 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
     const int64_t used[] = { b->cached, b->cache_write_5m, b->cache_write_1h, b->completion };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
       if (used[i] > 0 && !(b->have & need[i].ratio))
-        return lacks(why, whylen, "the breakdown has no %s", need[i].name);
+        return fail(why, whylen, "the breakdown has no %s", need[i].name);
     if (b->prompt + b->completion <= 0) {
       *quota = 0;
       return 0;
     }
     if (!(b->have & BD_MODEL_RATIO))
-      return lacks(why, whylen, "the breakdown has no model_ratio");
+      return fail(why, whylen, "the breakdown has no model_ratio");
     if (!(b->have & BD_GROUP_RATIO))
-      return lacks(why, whylen, "the breakdown has no group_ratio");
+      return fail(why, whylen, "the breakdown has no group_ratio");
     *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio);
     return 0;
   }
   if (b->mode == BD_MODE_FIXED) {
     if (!(b->have & BD_FIXED_PRICE))
-      return lacks(why, whylen, "the breakdown has no fixed_price");
+      return fail(why, whylen, "the breakdown has no fixed_price");
     if (!(b->have & BD_GROUP_RATIO))
-      return lacks(why, whylen, "the breakdown has no group_ratio");
+      return fail(why, whylen, "the breakdown has no group_ratio");
     *quota = quota_fixed(b->fixed_price, b->have & BD_UNITS ? b->units : 1, b->group_ratio);
     return 0;
   }
-  return lacks(why, whylen, "the breakdown has no mode (ratio or fixed)");
+  return fail(why, whylen, "the breakdown has no mode (ratio or fixed)");
 }
 
 void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)

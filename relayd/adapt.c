@@ -23,14 +23,6 @@ const char *adapt_jstr(const cJSON *o, const char *name)
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-int64_t adapt_jcount(const cJSON *o, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e15)
-    return 0;
-  return (int64_t)v->valuedouble;
-}
-
 char *adapt_print_or_err(cJSON *root, char *err, size_t errlen)
 {
   char *s = cJSON_PrintUnformatted(root);

@@ -24,9 +24,6 @@ void adapt_set_err(char *err, size_t errlen, const char *fmt, ...)
 /* o[name] when it is a string, else NULL. */
 const char *adapt_jstr(const cJSON *o, const char *name);
 
-/* o[name] as a token count: 0 unless a number in (0, 1e15]. */
-int64_t adapt_jcount(const cJSON *o, const char *name);
-
 /* Prints root unformatted and deletes it; NULL with "out of memory" in err. */
 char *adapt_print_or_err(cJSON *root, char *err, size_t errlen);
 

@@ -749,13 +749,6 @@ int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, 
 
 /* ---------------------------------------------------------------- answers */
 
-static int64_t num_of(const cJSON *o, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  /* bounded before the cast: a double beyond int64 is undefined behaviour */
-  return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e15 ? (int64_t)v->valuedouble : 0;
-}
-
 /* usage objects in the Responses / gpt-image-1 / gpt-4o-transcribe shape (input_tokens,
  * output_tokens, input_tokens_details.cached_tokens), OpenAI chat's (prompt_tokens...), Jina's
  * (total_tokens) or a transcription's {"type":"duration","seconds":N} */
@@ -850,9 +843,11 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
       res->has_search = true;
       res->search_units = (int64_t)su->valuedouble;
     }
-    if (!res->has_tokens && num_of(bu, "input_tokens") > 0) {
+    struct usage u = {0};
+    u.prompt_tokens = usage_count(bu, "input_tokens", &u);
+    if (!res->has_tokens && !u.bad && u.prompt_tokens > 0) {
       res->has_tokens = true;
-      res->tokens.prompt_tokens = num_of(bu, "input_tokens");
+      res->tokens = u;
     }
     break;
   }
