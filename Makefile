@@ -36,7 +36,7 @@ RELAY_SYSCONFDIR := $(SYSCONFDIR)/relay
 RELAY_STATEDIR   := $(LOCALSTATEDIR)/lib/relay
 RELAY_RUNDIR     := $(RUNSTATEDIR)/relay
 
-PKGS    := libmicrohttpd libcurl libcjson sqlite3 libpq openssl zlib
+PKGS    := libmicrohttpd libcurl libcjson sqlite3 libpq libmariadb openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

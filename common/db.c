@@ -3,12 +3,13 @@
  *
  * Owns: parsing the database URL, opening the connection, the migrations runner, and the backend
  * table (struct db_backend, db_backend.h) through which every public function goes; the libpq
- * backend lives in db_pg.c.
+ * backend lives in db_pg.c, the read-only libmariadb one in db_mysql.c.
  * Callers: relayd (snapshot loader, writer thread), gwctl, gwtui, tests/unit/test_db.c.
  * Never: prints anything, exits, or echoes a database URL that may hold a password.
  */
 #include "db.h"
 #include "db_backend.h"
+#include "db_mysql.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -149,6 +150,8 @@ static const struct db_backend sqlite_backend = {
   .col_is_null = sqlite_col_is_null,
   .changes = sqlite_changes,
   .last_insert_id = sqlite_last_insert_id,
+  .has_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+  .has_column_sql = "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
   .migrations = schema_sqlite,
 };
 
@@ -471,6 +474,10 @@ static struct db *open_url(const char *url, int existing, char *err, size_t errl
     db = sqlite_open(url + strlen("sqlite:"), existing, err, errlen);
   } else if (db_url_is_postgres(url)) {
     db = pg_open(url, err, errlen);
+  } else if (mysql_url_is(url)) {
+    snprintf(err, errlen, "MySQL/MariaDB is read only as a source to import from (gwctl import "
+             "oneapi --from mysql://...): relay's own database is SQLite or PostgreSQL");
+    return NULL;
   } else {
     char shown[512];
     db_url_redact(url, shown, sizeof shown);
@@ -501,9 +508,11 @@ struct db *db_open_existing(const char *url, char *err, size_t errlen)
 {
   if (db_url_is_postgres(url))
     return pg_open(url, err, errlen);   /* read as it is: no migrations */
+  if (mysql_url_is(url))
+    return mysql_open(url, err, errlen);
   if (!url || !has_prefix(url, "sqlite:") || !url[strlen("sqlite:")]) {
-    snprintf(err, errlen, "unsupported database URL: use sqlite:PATH, postgres://... or a libpq "
-             "key=value string");
+    snprintf(err, errlen, "unsupported database URL: use sqlite:PATH, postgres://..., a libpq "
+             "key=value string or mysql://...");
     return NULL;
   }
   const char *path = url + strlen("sqlite:");
@@ -660,6 +669,28 @@ int64_t db_changes(struct db *db)
 int64_t db_last_insert_id(struct db *db)
 {
   return db->be->last_insert_id(db);
+}
+
+static int catalog_has(struct db *db, const char *sql, const char *table, const char *column)
+{
+  struct db_stmt *st = db_prepare(db, sql);
+  if (!st)
+    return -1;
+  enum db_step_result r = DB_ERROR;
+  if (db_bind_text(st, 1, table) == 0 && (!column || db_bind_text(st, 2, column) == 0))
+    r = db_step(st);
+  db_finalize(st);
+  return r == DB_ROW ? 1 : r == DB_DONE ? 0 : -1;
+}
+
+int db_has_table(struct db *db, const char *table)
+{
+  return catalog_has(db, db->be->has_table_sql, table, NULL);
+}
+
+int db_has_column(struct db *db, const char *table, const char *column)
+{
+  return catalog_has(db, db->be->has_column_sql, table, column);
 }
 
 int db_schema_version(struct db *db)

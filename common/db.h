@@ -36,9 +36,10 @@ void db_close(struct db *db);
 /* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
  * schema_migrations table, no journal-mode change; a missing SQLite file is an error. SQLite files
  * are opened read-only; PostgreSQL (postgres://, key=value) is opened as it is (relayd's
- * notification listener uses it too). */
+ * notification listener uses it too); MySQL / MariaDB (mysql://, mariadb://: common/db_mysql.h)
+ * only here, in a read-only session. */
 struct db *db_open_existing(const char *url, char *err, size_t errlen);
-/* "sqlite" or "postgres": for the rare statement that must differ (dates). */
+/* "sqlite", "postgres" or "mysql": for the rare statement that must differ (dates). */
 const char *db_backend_name(struct db *db);
 /* Whether url names a PostgreSQL database (postgres://, postgresql:// or key=value). */
 int db_url_is_postgres(const char *url);
@@ -80,6 +81,11 @@ int db_col_is_null(struct db_stmt *st, int idx);
 int64_t db_changes(struct db *db);
 /* Row id of the last INSERT on this connection. */
 int64_t db_last_insert_id(struct db *db);
+
+/* The catalog, per backend: 1 when the table exists (in the connection's schema or database) /
+ * has the column, 0 when not, -1 on a database error (see db_errmsg). */
+int db_has_table(struct db *db, const char *table);
+int db_has_column(struct db *db, const char *table, const char *column);
 
 /* Schema version after migration (the highest NNN applied). */
 int db_schema_version(struct db *db);

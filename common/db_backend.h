@@ -3,8 +3,8 @@
  *
  * Owns: struct db, struct db_stmt and the backend function table (struct db_backend). db.c holds the
  * SQLite backend, the migrations runner and the public functions of db.h; db_pg.c holds the
- * PostgreSQL (libpq) backend.
- * Callers: common/db.c and common/db_pg.c only; everything else uses db.h.
+ * PostgreSQL (libpq) backend; db_mysql.c the read-only MySQL / MariaDB (libmariadb) one.
+ * Callers: common/db.c, common/db_pg.c and common/db_mysql.c only; everything else uses db.h.
  * Never: included outside common/db*.c.
  */
 #ifndef RELAY_DB_BACKEND_H
@@ -47,21 +47,24 @@ struct db_backend {
   int (*notifications)(struct db *db, db_notify_fn fn, void *ud);
   int (*reconnect)(struct db *db);
   int (*connected)(struct db *db);
+  /* The catalog: a row when table ?1 exists / has column ?2 (db_has_table, db_has_column). */
+  const char *has_table_sql;
+  const char *has_column_sql;
   const struct schema_migration *migrations;
 };
 
 struct db {
   const struct db_backend *be;
-  void *conn;                   /* sqlite3 * or PGconn * */
+  void *conn;                   /* sqlite3 *, PGconn * or MYSQL * */
   int version;                  /* schema version after migration */
   bool in_tx;                   /* between db_begin and db_commit/db_rollback */
-  int64_t changes;              /* PostgreSQL: rows changed by the last statement */
+  int64_t changes;              /* PostgreSQL, MySQL: rows changed by the last statement */
   char err[DB_ERR_MAX];
 };
 
 struct db_stmt {
   struct db *db;
-  void *h;                      /* sqlite3_stmt *, or struct pg_stmt * */
+  void *h;                      /* sqlite3_stmt *, struct pg_stmt * or struct my_stmt * */
 };
 
 __attribute__((format(printf, 2, 3)))

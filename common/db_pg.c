@@ -536,6 +536,10 @@ static const struct db_backend pg_backend = {
   .notifications = pg_notifications,
   .reconnect = pg_reconnect,
   .connected = pg_connected,
+  .has_table_sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
+                   "AND table_name = ?1",
+  .has_column_sql = "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND table_name = ?1 AND column_name = ?2",
   .migrations = schema_postgres,
 };
 

@@ -46,7 +46,6 @@ static const char *const result_names[] = { "imported", "mapped", "skipped" };
 struct imp {
   struct gwctl *g;
   struct db *src;
-  int pg;                       /* the source is PostgreSQL (catalog queries differ) */
   enum flavor flavor;
   cJSON *items;                 /* the report: [{"kind","source","name","result","note"}] */
   cJSON *counts;                /* {"users": {"imported":n,"mapped":n,"skipped":n}, ...} */
@@ -111,27 +110,15 @@ static void report_row(struct imp *im, const char *kind, const char *source, con
 
 /* ---- reading the source ------------------------------------------------------------------------- */
 
+/* The catalog queries are the backend's (SQLite, PostgreSQL, MySQL/MariaDB): db_has_table. */
 static int src_has_table(struct imp *im, const char *table)
 {
-  struct db_stmt *st = db_prepare(im->src, im->pg
-      ? "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND "
-        "table_name = ?1"
-      : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
-  int has = st && db_bind_text(st, 1, table) == 0 && db_step(st) == DB_ROW;
-  db_finalize(st);
-  return has;
+  return db_has_table(im->src, table) == 1;
 }
 
 static int src_has_column(struct imp *im, const char *table, const char *column)
 {
-  struct db_stmt *st = db_prepare(im->src, im->pg
-      ? "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
-        "table_name = ?1 AND column_name = ?2"
-      : "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
-  int has = st && db_bind_text(st, 1, table) == 0 && db_bind_text(st, 2, column) == 0
-            && db_step(st) == DB_ROW;
-  db_finalize(st);
-  return has;
+  return db_has_column(im->src, table, column) == 1;
 }
 
 /* A boolean column as 0/1 on both backends (PostgreSQL has real booleans), or the fallback. */
@@ -949,8 +936,8 @@ static int import_channels(struct imp *im)
         if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
                                                                        "config") == 0))
           continue;
-        snprintf(q, sizeof q, "SELECT COALESCE(CAST(\"%s\" AS TEXT), '') FROM channels WHERE "
-                 "id = ?1", dropped_columns[i].column);
+        /* read as text on every backend (NULL reads as "") */
+        snprintf(q, sizeof q, "SELECT \"%s\" FROM channels WHERE id = ?1", dropped_columns[i].column);
         struct db_stmt *dq = db_prepare(im->src, q);
         if (dq && db_bind_int64(dq, 1, sid) == 0 && db_step(dq) == DB_ROW) {
           const char *v = db_col_text(dq, 0);
@@ -1033,14 +1020,36 @@ static int import_channels(struct imp *im)
 
 /* ---- redemption codes and options --------------------------------------------------------------- */
 
+/* New API's expired_time (Unix seconds, 0 = never; One API has none): kept as it is, so a code
+ * that expired in the source stays unusable; notes say when an unused code expires. Returns the
+ * expiry to store. */
+static int64_t redemption_expiry(int64_t expired_time, int64_t status, char *notes, size_t len)
+{
+  if (expired_time <= 0)
+    return 0;
+  if (status == REDEEM_ENABLED) {
+    char when[32] = "";
+    time_t t = (time_t)expired_time;
+    struct tm tm;
+    if (gmtime_r(&t, &tm))
+      strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (expired_time < (int64_t)time(NULL))
+      note(notes, len, "expired in the source on %s: kept, relay refuses it too; ", when);
+    else
+      note(notes, len, "expires %s; ", when);
+  }
+  return expired_time;
+}
+
 static int import_redemptions(struct imp *im)
 {
   if (!src_has_table(im, "redemptions"))
     return 0;
   char sql[1024];
   snprintf(sql, sizeof sql, "SELECT id, user_id, \"key\", status, name, quota, created_time, "
-           "redeemed_time, %s, %s FROM redemptions ORDER BY id",
-           col(im, "redemptions", "used_user_id", "0"), col(im, "redemptions", "deleted_at", "NULL"));
+           "redeemed_time, %s, %s, %s FROM redemptions ORDER BY id",
+           col(im, "redemptions", "used_user_id", "0"), col(im, "redemptions", "deleted_at", "NULL"),
+           col(im, "redemptions", "expired_time", "0"));
   struct db_stmt *st = src_prepare(im, sql);
   if (!st)
     return GW_FAIL;
@@ -1079,11 +1088,13 @@ static int import_redemptions(struct imp *im)
     if (db_col_int64(st, 8) && !used_by)
       note(notes, sizeof notes, "its user (source id %" PRId64 ") was not imported; ",
            db_col_int64(st, 8));
+    int64_t expires = redemption_expiry(db_col_int64(st, 10), status, notes, sizeof notes);
     rc = gw_exec(im->g, "cannot create the redemption code",
                  "INSERT INTO redemptions(user_id, \"key\", status, name, quota, created_time, "
-                 "redeemed_time, used_user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", "isisiiii",
+                 "redeemed_time, used_user_id, expired_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                 "?9)", "isisiiiii",
                  relay_user(im, db_col_int64(st, 1)), code, status, db_col_text(st, 4),
-                 quota < 0 ? 0 : quota, db_col_int64(st, 6), db_col_int64(st, 7), used_by);
+                 quota < 0 ? 0 : quota, db_col_int64(st, 6), db_col_int64(st, 7), used_by, expires);
     count++;
     report_row(im, "redemptions", source, db_col_text(st, 4), notes, NULL);
   }
@@ -1174,12 +1185,12 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
   if (rc != 0)
     return rc;
   if (!from)
-    return gw_usage(g, "missing --from sqlite:PATH (the One API / New API database)");
+    return gw_usage(g, "missing --from sqlite:PATH|postgres://...|mysql://... (the One API / New "
+                    "API database)");
   if (strcmp(flavor, "auto") != 0 && strcmp(flavor, "oneapi") != 0 && strcmp(flavor, "newapi") != 0)
     return gw_usage(g, "--flavor must be auto, oneapi or newapi, not '%s'", flavor);
   char err[512];
   struct imp im = { .g = g };
-  im.pg = db_url_is_postgres(from);    /* URL or libpq key=value form */
   im.src = db_open_existing(from, err, sizeof err);
   if (!im.src)
     return gw_err(GW_FAIL, "--from: %s", err);

@@ -3,6 +3,8 @@
  * rm, and use a code for a user (quota added once, in one transaction, logged as a topup).
  *
  * A code is 32 hex characters from OpenSSL's RAND_bytes. Status: 1 enabled, 2 disabled, 3 used.
+ * A code may expire (expired_time, Unix seconds, 0 = never): an enabled code past it lists as
+ * "expired" and is refused by `use` (New API's rule: usable until the second it names).
  * Callers: the command table in main.c.
  * Never: writes a code into the log, or changes anything when a code cannot be used.
  */
@@ -21,11 +23,26 @@
 
 #define CODE_LEN 32
 #define REDEEM_COUNT_MAX 100000
+/* not a stored status: an enabled code whose expiry is past (--status expired, the listings) */
+#define REDEEM_EXPIRED_VIEW 4
+
+static int redeem_expired(int64_t expired_time, int64_t now)
+{
+  return expired_time != 0 && expired_time < now;
+}
 
 static const char *redeem_status_name(int64_t s)
 {
   return s == REDEEM_ENABLED ? "enabled" : s == REDEEM_DISABLED ? "disabled" : s == REDEEM_USED ? "used"
-                                                                                  : "unknown";
+         : s == REDEEM_EXPIRED_VIEW ? "expired" : "unknown";
+}
+
+/* The status a listing shows: "expired" for an enabled code past its expiry. */
+static const char *redeem_shown_status(int64_t status, int64_t expired_time)
+{
+  if (status == REDEEM_ENABLED && redeem_expired(expired_time, (int64_t)time(NULL)))
+    return redeem_status_name(REDEEM_EXPIRED_VIEW);
+  return redeem_status_name(status);
 }
 
 static int parse_redeem_status(struct gwctl *g, const char *s, int64_t *out)
@@ -33,24 +50,35 @@ static int parse_redeem_status(struct gwctl *g, const char *s, int64_t *out)
   *out = 0;
   if (!s)
     return 0;
-  for (int64_t i = 1; i <= 3; i++)
+  for (int64_t i = 1; i <= REDEEM_EXPIRED_VIEW; i++)
     if (strcmp(s, redeem_status_name(i)) == 0)
       *out = i;
-  return *out ? 0 : gw_usage(g, "--status must be enabled, disabled or used, not '%s'", s);
+  return *out ? 0 : gw_usage(g, "--status must be enabled, disabled, used or expired, not '%s'", s);
 }
 
-/* Looks a code up by its code, then by id. */
+/* "2026-12-31 23:59:59 UTC" */
+static const char *utc_time(int64_t t, char *buf, size_t len)
+{
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    snprintf(buf, len, "%" PRId64, t);
+  return buf;
+}
+
+/* Looks a code up by its code, then by id. expires may be NULL. */
 static int redeem_find(struct gwctl *g, const char *ref, int64_t *id, int64_t *status,
-                       int64_t *quota)
+                       int64_t *quota, int64_t *expires)
 {
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1 && !gw_is_id(ref))
       break;
     struct db_stmt *st = pass == 0
         ? gw_prepare(g, "cannot look up the code",
-                     "SELECT id, status, quota FROM redemptions WHERE key = ?1", "s", ref)
+                     "SELECT id, status, quota, expired_time FROM redemptions WHERE key = ?1", "s",
+                     ref)
         : gw_prepare(g, "cannot look up the code",
-                     "SELECT id, status, quota FROM redemptions WHERE id = ?1", "i",
+                     "SELECT id, status, quota, expired_time FROM redemptions WHERE id = ?1", "i",
                      (int64_t)strtoll(ref, NULL, 10));
     if (!st)
       return GW_FAIL;
@@ -59,6 +87,8 @@ static int redeem_find(struct gwctl *g, const char *ref, int64_t *id, int64_t *s
       *id = db_col_int64(st, 0);
       *status = db_col_int64(st, 1);
       *quota = db_col_int64(st, 2);
+      if (expires)
+        *expires = db_col_int64(st, 3);
     }
     db_finalize(st);
     if (r == DB_ERROR)
@@ -88,15 +118,16 @@ static void csv_field(FILE *f, const char *s, int last)
 
 int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
 {
-  const char *count_s = NULL, *quota_s = NULL, *name = "", *csv = NULL;
+  const char *count_s = NULL, *quota_s = NULL, *name = "", *csv = NULL, *expires_s = NULL;
   const struct gw_opt opts[] = {
     { "count", &count_s, NULL },
     { "quota", &quota_s, NULL },
     { "name", &name, NULL },
     { "csv", &csv, NULL },
+    { "expires", &expires_s, NULL },
     { 0 },
   };
-  int64_t count = 0, quota = 0, now = (int64_t)time(NULL);
+  int64_t count = 0, quota = 0, expires = 0, now = (int64_t)time(NULL);
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc == 0 && !count_s)
     rc = gw_usage(g, "missing --count N");
@@ -108,6 +139,12 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--quota", quota_s, 1, GW_QUOTA_MAX, &quota);
   if (rc == 0 && *name)
     rc = gw_check_name(g, "--name", name);
+  /* --expires WHEN (Unix seconds or an ISO date) | never: a time not in the future is refused */
+  if (rc == 0 && expires_s && strcmp(expires_s, "never") != 0) {
+    rc = gw_parse_time(g, "--expires", expires_s, &expires);
+    if (rc == 0 && expires <= now)
+      rc = gw_usage(g, "--expires %s is in the past", expires_s);
+  }
   if (rc != 0)
     return rc;
   char (*codes)[CODE_LEN + 1] = calloc((size_t)count, sizeof *codes);
@@ -132,22 +169,22 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
                 strerror(errno));
   if (rc == 0 && (rc = gw_begin(g)) == 0) {
     struct db_stmt *st = db_prepare(g->db,
-        "INSERT INTO redemptions(key, status, name, quota, created_time) VALUES (?1, "
-        CODE_STR(REDEEM_ENABLED) ", ?2, ?3, ?4)");
+        "INSERT INTO redemptions(key, status, name, quota, created_time, expired_time) VALUES (?1, "
+        CODE_STR(REDEEM_ENABLED) ", ?2, ?3, ?4, ?5)");
     if (!st)
       rc = gw_dberr(g, "cannot create the codes");
     for (int64_t i = 0; rc == 0 && i < count; i++) {
       db_reset(st);
       if (db_bind_text(st, 1, codes[i]) != 0 || db_bind_text(st, 2, name) != 0
           || db_bind_int64(st, 3, quota) != 0 || db_bind_int64(st, 4, now) != 0
-          || db_step(st) != DB_DONE)
+          || db_bind_int64(st, 5, expires) != 0 || db_step(st) != DB_DONE)
         rc = gw_dberr(g, "cannot create the codes");
     }
     db_finalize(st);
     struct gw_subject s = { 0 };
     if (rc == 0)
-      rc = gw_log_manage(g, &s, "redeem create count=%" PRId64 " quota=%" PRId64 " name=%s", count,
-                         quota, name);
+      rc = gw_log_manage(g, &s, "redeem create count=%" PRId64 " quota=%" PRId64 " name=%s "
+                         "expires=%" PRId64, count, quota, name, expires);
     if (rc == 0 && f) {       /* written and flushed before the commit */
       fputs("name,code,quota,created\n", f);
       for (int64_t i = 0; i < count; i++) {
@@ -194,10 +231,14 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
   return rc;
 }
 
+/* ?1 status (0 = any; expired = enabled and past its expiry, enabled = not past it), ?2 name or
+ * NULL, ?3 now */
 #define REDEEM_SELECT "SELECT r.id, r.name, r.key, r.status, r.quota, r.created_time, " \
-  "r.redeemed_time, r.used_user_id, COALESCE(u.username, '') FROM redemptions r " \
+  "r.redeemed_time, r.used_user_id, COALESCE(u.username, ''), r.expired_time FROM redemptions r " \
   "LEFT JOIN users u ON u.id = r.used_user_id " \
-  "WHERE (?1 = 0 OR r.status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR r.name = ?2) ORDER BY r.id"
+  "WHERE (?1 = 0 OR CASE WHEN r.status = " CODE_STR(REDEEM_ENABLED) " AND r.expired_time <> 0 " \
+  "AND r.expired_time < ?3 THEN ?1 = " CODE_STR(REDEEM_EXPIRED_VIEW) " ELSE r.status = ?1 END) " \
+  "AND (CAST(?2 AS TEXT) IS NULL OR r.name = ?2) ORDER BY r.id"
 
 static const struct out_col redeem_cols[] = {
   { "id", "ID", OUT_PLAIN, 0, NULL },
@@ -208,6 +249,7 @@ static const struct out_col redeem_cols[] = {
   { "created_time", "CREATED", OUT_TIME, 0, NULL },
   { "redeemed_time", "REDEEMED", OUT_TIME, 0, NULL },
   { "used_by", "USED_BY", OUT_PLAIN, 0, NULL },
+  { "expired_time", "EXPIRES", OUT_TIME, 0, NULL },
   { 0 },
 };
 
@@ -221,7 +263,8 @@ static int redeem_filters(struct gwctl *g, int argc, char **argv, struct db_stmt
     rc = parse_redeem_status(g, status_s, &status);
   if (rc != 0 || (rc = gw_open(g)) != 0)
     return rc;
-  *st = gw_prepare(g, "cannot read the codes", REDEEM_SELECT, "is", status, name);
+  *st = gw_prepare(g, "cannot read the codes", REDEEM_SELECT, "isi", status, name,
+                   (int64_t)time(NULL));
   return *st ? 0 : GW_FAIL;
 }
 
@@ -232,13 +275,14 @@ static cJSON *redeem_row(struct db_stmt *st, const void *unused)
   cJSON_AddNumberToObject(o, "id", (double)db_col_int64(st, 0));
   cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
   cJSON_AddStringToObject(o, "code", db_col_text(st, 2));
-  cJSON_AddStringToObject(o, "status", redeem_status_name(db_col_int64(st, 3)));
+  cJSON_AddStringToObject(o, "status", redeem_shown_status(db_col_int64(st, 3), db_col_int64(st, 9)));
   cJSON_AddNumberToObject(o, "quota", (double)db_col_int64(st, 4));
   cJSON_AddNumberToObject(o, "created_time", (double)db_col_int64(st, 5));
   cJSON_AddNumberToObject(o, "redeemed_time", (double)db_col_int64(st, 6));
   cJSON_AddNumberToObject(o, "used_user_id", (double)db_col_int64(st, 7));
   cJSON_AddStringToObject(o, "used_by", db_col_text(st, 8));
-  if (cJSON_GetArraySize(o) != 9) {
+  cJSON_AddNumberToObject(o, "expired_time", (double)db_col_int64(st, 9));    /* 0: never */
+  if (cJSON_GetArraySize(o) != 10) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -270,7 +314,7 @@ int cmd_redeem_export(struct gwctl *g, int argc, char **argv)
     csv_field(stdout, db_col_text(st, 2), 0);
     csv_field(stdout, q, 0);
     csv_field(stdout, t, 0);
-    csv_field(stdout, redeem_status_name(db_col_int64(st, 3)), 1);
+    csv_field(stdout, redeem_shown_status(db_col_int64(st, 3), db_col_int64(st, 9)), 1);
   }
   db_finalize(st);
   return r == DB_ERROR ? gw_dberr(g, "cannot read the codes") : GW_OK;
@@ -283,7 +327,7 @@ int cmd_redeem_disable(struct gwctl *g, int argc, char **argv)
   int rc = gw_args(g, argc, argv, NULL, "CODE|ID", &ref);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
-  rc = redeem_find(g, ref, &id, &status, &quota);
+  rc = redeem_find(g, ref, &id, &status, &quota, NULL);
   if (rc == 0 && status == REDEEM_USED)
     rc = gw_err(GW_CONFLICT, "redemption code %" PRId64 " is already used", id);
   if (rc == 0)
@@ -303,12 +347,13 @@ int cmd_redeem_rm(struct gwctl *g, int argc, char **argv)
   int64_t id = 0, status = 0, quota = 0;
   char what[128];
   int rc = gw_args(g, argc, argv, opts, "CODE|ID", &ref);
-  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = redeem_find(g, ref, &id, &status, &quota)) != 0)
+  if (rc != 0 || (rc = gw_open(g)) != 0
+      || (rc = redeem_find(g, ref, &id, &status, &quota, NULL)) != 0)
     return rc;
   snprintf(what, sizeof what, "delete redemption code %" PRId64, id);
   if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
     return rc;
-  rc = redeem_find(g, ref, &id, &status, &quota);
+  rc = redeem_find(g, ref, &id, &status, &quota, NULL);
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the code", "DELETE FROM redemptions WHERE id = ?1", "i", id);
   struct gw_subject s = { 0 };
@@ -322,7 +367,8 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
   const char *code = NULL, *user = NULL;
   const struct gw_opt opts[] = { { "user", &user, NULL }, { 0 } };
   char uname[GW_NAME_MAX + 1];
-  int64_t id = 0, status = 0, quota = 0, uid = 0, balance = 0, now = (int64_t)time(NULL);
+  int64_t id = 0, status = 0, quota = 0, expires = 0, uid = 0, balance = 0;
+  int64_t now = (int64_t)time(NULL);
   int rc = gw_args(g, argc, argv, opts, "CODE", &code);
   if (rc == 0 && !user)
     rc = gw_usage(g, "missing --user NAME");
@@ -335,12 +381,16 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
                       &sid, "s", code);
     rc = r < 0 ? GW_FAIL : r == 0 ? gw_err(GW_NOTFOUND, "no such redemption code") : 0;
     if (rc == 0)
-      rc = redeem_find(g, code, &id, &status, &quota);
+      rc = redeem_find(g, code, &id, &status, &quota, &expires);
   }
   if (rc == 0 && status == REDEEM_USED)
     rc = gw_err(GW_CONFLICT, "this redemption code has already been used");
   else if (rc == 0 && status != REDEEM_ENABLED)
     rc = gw_err(GW_CONFLICT, "this redemption code is disabled");
+  char when[64];
+  if (rc == 0 && redeem_expired(expires, now))
+    rc = gw_err(GW_CONFLICT, "this redemption code expired on %s", utc_time(expires, when,
+                                                                            sizeof when));
   if (rc == 0 && gw_scalar(g, "cannot read the user", "SELECT quota FROM users WHERE id = ?1",
                            &balance, "i", uid) < 0)
     rc = GW_FAIL;
@@ -349,11 +399,13 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
                 GW_QUOTA_MAX);
   char content[64];
   snprintf(content, sizeof content, "redemption code %" PRId64 " used", id);
-  /* the status condition makes a second use a no-op even if two runs raced */
+  /* the status condition makes a second use a no-op even if two runs raced; the expiry one is
+   * the same rule as above, in the statement that changes the row */
   if (rc == 0)
     rc = gw_exec(g, "cannot use the code", "UPDATE redemptions SET status = " CODE_STR(REDEEM_USED)
                  ", redeemed_time = ?2, used_user_id = ?3 WHERE id = ?1 AND status = "
-                 CODE_STR(REDEEM_ENABLED), "iii", id, now, uid);
+                 CODE_STR(REDEEM_ENABLED) " AND (expired_time = 0 OR expired_time >= ?2)", "iii",
+                 id, now, uid);
   if (rc == 0 && db_changes(g->db) != 1)
     rc = gw_err(GW_CONFLICT, "this redemption code has already been used");
   if (rc == 0)

@@ -1,0 +1,379 @@
+#!/usr/bin/env bats
+# gwctl import oneapi from One API and New API databases on MySQL/MariaDB: a real MariaDB server
+# started for this file (tests/mariadb.sh), the tables as GORM's AutoMigrate creates them on MySQL
+# (gorm.io/driver/mysql DataTypeOf: Go int -> bigint, `type:int` -> int, bool -> boolean i.e.
+# tinyint(1), *uint -> bigint unsigned, float64 -> double, a string with an index, a unique or a
+# default -> varchar(191), other strings -> longtext, gorm.DeletedAt -> datetime(3) NULL) for the
+# models of songquanpeng/one-api model/{user,token,channel,redemption,option,ability,log}.go and
+# QuantumNous/new-api model/{user,token,channel,redemption,option}.go (column names and tags
+# read there). The same rows go into a SQLite database with GORM's SQLite layout; both are
+# imported and must give the same report and the same relay rows.
+
+load helpers
+load gwctl_helpers
+
+setup_file() {
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    skip "no MariaDB server binaries (mariadbd): scripts/deps.sh test installs mariadb-server"
+  fi
+  MYDIR=$(sh "$BATS_TEST_DIRNAME/../mariadb.sh" start)
+  export MYDIR
+}
+
+teardown_file() {
+  [ -n "${MYDIR:-}" ] && sh "$BATS_TEST_DIRNAME/../mariadb.sh" stop "$MYDIR"
+}
+
+setup() {
+  export RELAY_TEST_DB=sqlite     # relay's database is SQLite; the source is MariaDB
+  relay_env
+  SRC_DB="src_${BATS_TEST_NUMBER}_$$"
+  SRC_SQLITE="$BATS_TEST_TMPDIR/source.db"
+  SOCK_URL="mysql://root@localhost/$SRC_DB?socket=$MYDIR/mysqld.sock"
+}
+
+teardown() {
+  relay_teardown
+}
+
+# my_sql [DB] [ARGS]: the mariadb client as root on the test server (SQL on stdin)
+my_sql() { sh "$BATS_TEST_DIRNAME/../mariadb.sh" sql "$MYDIR" "$@"; }
+
+KEY_ALICE=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijkl
+KEY_ALICE2=ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210zyxwvutsrqpo
+
+# fixture FLAVOR: the same rows into MariaDB ($SRC_DB, GORM's MySQL DDL) and SQLite ($SRC_SQLITE,
+# GORM's SQLite DDL). The rows are those of 22-gwctl-import.bats (one case of each mapping and skip
+# reason), plus New API's redemption expiry (expired_time: 0 = never).
+fixture() {
+  my_sql -e "CREATE DATABASE $SRC_DB CHARACTER SET utf8mb4"
+  python3 - "$1" "$SRC_SQLITE" "$BATS_TEST_TMPDIR/my.sql" "$KEY_ALICE" "$KEY_ALICE2" <<'PY'
+import json, sqlite3, sys
+flavor, sqlite_path, my_path, ka, ka2 = sys.argv[1:6]
+
+# songquanpeng/one-api model/*.go on MySQL (gorm.io/driver/mysql v1.5, DefaultStringSize unset)
+ONEAPI_MY = '''
+CREATE TABLE `users` (`id` bigint AUTO_INCREMENT,`username` varchar(191) UNIQUE,`password` longtext NOT NULL,
+  `display_name` varchar(191),`role` int DEFAULT 1,`status` int DEFAULT 1,`email` varchar(191),
+  `github_id` varchar(191),`wechat_id` varchar(191),`lark_id` varchar(191),`oidc_id` varchar(191),
+  `access_token` char(32),`quota` bigint DEFAULT 0,`used_quota` bigint DEFAULT 0,`request_count` int DEFAULT 0,
+  `group` varchar(32) DEFAULT 'default',`aff_code` varchar(32),`inviter_id` int,PRIMARY KEY (`id`),
+  INDEX `idx_users_username` (`username`),INDEX `idx_users_display_name` (`display_name`),
+  INDEX `idx_users_email` (`email`),UNIQUE INDEX `idx_users_access_token` (`access_token`),
+  UNIQUE INDEX `idx_users_aff_code` (`aff_code`),INDEX `idx_users_inviter_id` (`inviter_id`));
+CREATE TABLE `tokens` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(48),`status` bigint DEFAULT 1,
+  `name` varchar(191),`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
+  `remain_quota` bigint DEFAULT 0,`unlimited_quota` boolean DEFAULT false,`used_quota` bigint DEFAULT 0,
+  `models` text,`subnet` varchar(191) DEFAULT '',PRIMARY KEY (`id`),UNIQUE INDEX `idx_tokens_key` (`key`),
+  INDEX `idx_tokens_name` (`name`));
+CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key` text,`status` bigint DEFAULT 1,
+  `name` varchar(191),`weight` bigint unsigned DEFAULT 0,`created_time` bigint,`test_time` bigint,
+  `response_time` bigint,`base_url` varchar(191) DEFAULT '',`other` longtext,`balance` double,
+  `balance_updated_time` bigint,`models` longtext,`group` varchar(32) DEFAULT 'default',
+  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
+  `config` longtext,`system_prompt` text,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`));
+CREATE TABLE `redemptions` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(32),`status` bigint DEFAULT 1,
+  `name` varchar(191),`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
+  PRIMARY KEY (`id`),UNIQUE INDEX `idx_redemptions_key` (`key`),INDEX `idx_redemptions_name` (`name`));
+CREATE TABLE `options` (`key` varchar(191),`value` longtext,PRIMARY KEY (`key`));
+CREATE TABLE `abilities` (`group` varchar(32),`model` varchar(191),`channel_id` bigint,`enabled` boolean,
+  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`),INDEX `idx_abilities_channel_id` (`channel_id`),
+  INDEX `idx_abilities_priority` (`priority`));
+CREATE TABLE `logs` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`created_at` bigint,`type` bigint,`content` longtext,
+  `username` varchar(191) DEFAULT '',`token_name` varchar(191) DEFAULT '',`model_name` varchar(191) DEFAULT '',
+  `quota` bigint DEFAULT 0,`prompt_tokens` bigint DEFAULT 0,`completion_tokens` bigint DEFAULT 0,
+  `channel_id` bigint,`request_id` varchar(191) DEFAULT '',`elapsed_time` bigint DEFAULT 0,
+  `is_stream` boolean DEFAULT false,`system_prompt_reset` boolean DEFAULT false,PRIMARY KEY (`id`),
+  INDEX `idx_logs_user_id` (`user_id`),INDEX `idx_created_at_type` (`created_at`,`type`));
+'''
+# the same on SQLite (as 22-gwctl-import.bats)
+ONEAPI_SQ = '''
+CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
+  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`wechat_id` text,
+  `lark_id` text,`oidc_id` text,`access_token` char(32) UNIQUE,`quota` bigint DEFAULT 0,
+  `used_quota` bigint DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(32) DEFAULT 'default',
+  `aff_code` varchar(32) UNIQUE,`inviter_id` integer,PRIMARY KEY (`id`));
+CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
+  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
+  `remain_quota` bigint DEFAULT 0,`unlimited_quota` numeric DEFAULT false,`used_quota` bigint DEFAULT 0,
+  `models` text,`subnet` text DEFAULT '',PRIMARY KEY (`id`));
+CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text,`status` integer DEFAULT 1,
+  `name` text,`weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,
+  `response_time` integer,`base_url` text DEFAULT '',`other` text,`balance` real,
+  `balance_updated_time` bigint,`models` text,`group` varchar(32) DEFAULT 'default',
+  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
+  `config` text,`system_prompt` text,PRIMARY KEY (`id`));
+CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
+  `name` text,`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,PRIMARY KEY (`id`));
+CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
+CREATE TABLE `abilities` (`group` varchar(32),`model` text,`channel_id` integer,`enabled` numeric,
+  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`));
+CREATE TABLE `logs` (`id` integer,`user_id` integer,`created_at` bigint,`type` integer,`content` text,
+  `username` text DEFAULT '',`token_name` text DEFAULT '',`model_name` text DEFAULT '',
+  `quota` integer DEFAULT 0,`prompt_tokens` integer DEFAULT 0,`completion_tokens` integer DEFAULT 0,
+  `channel_id` integer,`request_id` text DEFAULT '',`elapsed_time` bigint DEFAULT 0,
+  `is_stream` numeric DEFAULT false,`system_prompt_reset` numeric DEFAULT false,PRIMARY KEY (`id`));
+'''
+# QuantumNous/new-api model/*.go on MySQL (the columns import reads, and their neighbours)
+NEWAPI_MY = '''
+CREATE TABLE `users` (`id` bigint AUTO_INCREMENT,`username` varchar(191) UNIQUE,`password` longtext NOT NULL,
+  `display_name` varchar(191),`role` int DEFAULT 1,`status` int DEFAULT 1,`email` varchar(191),
+  `github_id` varchar(191),`discord_id` varchar(191),`oidc_id` varchar(191),`wechat_id` varchar(191),
+  `telegram_id` varchar(191),`access_token` char(32),`quota` int DEFAULT 0,`used_quota` int DEFAULT 0,
+  `request_count` int DEFAULT 0,`group` varchar(64) DEFAULT 'default',`aff_code` varchar(32),
+  `aff_count` int DEFAULT 0,`aff_quota` int DEFAULT 0,`aff_history` int DEFAULT 0,`inviter_id` int,
+  `deleted_at` datetime(3) NULL,`linux_do_id` varchar(191),`setting` text,`remark` varchar(255),
+  PRIMARY KEY (`id`),INDEX `idx_users_username` (`username`),UNIQUE INDEX `idx_users_access_token` (`access_token`),
+  UNIQUE INDEX `idx_users_aff_code` (`aff_code`),INDEX `idx_users_deleted_at` (`deleted_at`));
+CREATE TABLE `tokens` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(48),`status` bigint DEFAULT 1,
+  `name` varchar(191),`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
+  `remain_quota` bigint DEFAULT 0,`unlimited_quota` boolean,`model_limits_enabled` boolean,
+  `model_limits` varchar(1024) DEFAULT '',`allow_ips` varchar(191) DEFAULT '',`used_quota` bigint DEFAULT 0,
+  `group` varchar(191) DEFAULT '',`deleted_at` datetime(3) NULL,PRIMARY KEY (`id`),
+  INDEX `idx_tokens_user_id` (`user_id`),UNIQUE INDEX `idx_tokens_key` (`key`),INDEX `idx_tokens_name` (`name`),
+  INDEX `idx_tokens_deleted_at` (`deleted_at`));
+CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key` longtext NOT NULL,
+  `openai_organization` longtext,`test_model` longtext,`status` bigint DEFAULT 1,`name` varchar(191),
+  `weight` bigint unsigned DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` bigint,
+  `base_url` varchar(191) DEFAULT '',`other` longtext,`balance` double,`balance_updated_time` bigint,
+  `models` longtext,`group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,
+  `model_mapping` text,`status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
+  `auto_ban` bigint DEFAULT 1,`other_info` longtext,`tag` varchar(191),`setting` text,
+  `param_override` text,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`),INDEX `idx_channels_tag` (`tag`));
+CREATE TABLE `redemptions` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(32),`status` bigint DEFAULT 1,
+  `name` varchar(191),`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
+  `used_user_id` bigint,`deleted_at` datetime(3) NULL,`expired_time` bigint,PRIMARY KEY (`id`),
+  UNIQUE INDEX `idx_redemptions_key` (`key`),INDEX `idx_redemptions_name` (`name`),
+  INDEX `idx_redemptions_used_user_id` (`used_user_id`),INDEX `idx_redemptions_deleted_at` (`deleted_at`));
+CREATE TABLE `options` (`key` varchar(191),`value` longtext,PRIMARY KEY (`key`));
+CREATE TABLE `setups` (`id` bigint AUTO_INCREMENT,`version` varchar(50) NOT NULL,`initialized_at` bigint NOT NULL,PRIMARY KEY (`id`));
+'''
+NEWAPI_SQ = '''
+CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
+  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`discord_id` text,
+  `oidc_id` text,`wechat_id` text,`telegram_id` text,`access_token` char(32) UNIQUE,`quota` integer DEFAULT 0,
+  `used_quota` integer DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(64) DEFAULT 'default',
+  `aff_code` varchar(32) UNIQUE,`aff_count` integer DEFAULT 0,`aff_quota` integer DEFAULT 0,
+  `aff_history` integer DEFAULT 0,`inviter_id` integer,`deleted_at` datetime,`linux_do_id` text,
+  `setting` text,`remark` varchar(255),PRIMARY KEY (`id`));
+CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
+  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
+  `remain_quota` integer DEFAULT 0,`unlimited_quota` numeric,`model_limits_enabled` numeric,
+  `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
+  `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
+CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
+  `openai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
+  `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
+  `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
+  `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
+  `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
+  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
+CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
+  `name` text,`quota` integer DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
+  `used_user_id` integer,`deleted_at` datetime,`expired_time` bigint,PRIMARY KEY (`id`));
+CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
+CREATE TABLE `setups` (`id` integer,`version` varchar(50) NOT NULL,`initialized_at` bigint NOT NULL,PRIMARY KEY (`id`));
+'''
+
+rows = []   # (table, {column: value})
+def add(table, cols, *values):
+    for v in values:
+        rows.append((table, dict(zip(cols, v))))
+
+if flavor == "oneapi":
+    add("users", ["id", "username", "password", "role", "status", "quota", "used_quota", "request_count", "group", "access_token", "aff_code"],
+        (1, "root", "x", 100, 1, 500000000000000, 0, 0, "default", "at1", "af1"),
+        (2, "alice", "x", 1, 1, 5000000, 1200, 7, "vip", "at2", "af2"),
+        (3, "bob", "x", 10, 2, 100, 0, 0, "default", "at3", "af3"),
+        (4, "gone", "x", 1, 3, 0, 0, 0, "default", "at4", "af4"),
+        (5, "my user", "x", 1, 1, 10, 0, 0, "nogroup", "at5", "af5"),
+        (6, "12345", "x", 1, 1, 10, 0, 0, "default", "at6", "af6"))
+    tc = ["id", "user_id", "key", "status", "name", "created_time", "accessed_time", "expired_time", "remain_quota", "unlimited_quota", "models", "subnet"]
+    add("tokens", tc,
+        (1, 2, ka, 1, "laptop", 1700000000, 1700000100, -1, 1000, 0, "gpt-4o-mini,gpt-4o", "10.0.0.0/8"),
+        (2, 2, ka2, 1, "laptop", 1700000000, 1700000100, 4102444800, 0, 1, "", ""),
+        (3, 4, "GhostGhostGhostGhostGhostGhostGhostGhostGhost123", 1, "ghost", 1700000000, 1700000100, -1, 10, 0, "", ""),
+        (4, 2, "abc-def-ghi-jkl-mno-pqr-stu-vwx-yz0-123-456-7890", 1, "dash", 1700000000, 1700000100, -1, 10, 0, "", ""),
+        (5, 5, "sk-StoredWithPrefixStoredWithPrefixStoredWith12", 1, "", 1700000000, 1700000100, -1, 10, 0, "", ""))
+    cc = ["id", "type", "key", "status", "name", "base_url", "other", "models", "group", "model_mapping", "priority", "weight", "config", "created_time", "test_time", "response_time", "used_quota", "system_prompt", "balance"]
+    add("channels", cc,
+        (1, 1, "sk-upstream-openai", 1, "openai main", "http://127.0.0.1:9", "", "gpt-4o-mini,gpt-4o", "default,vip", '{"gpt-4o":"gpt-4o-mini"}', 5, 10, "", 1700000000, 1700000200, 321, 77, "", 12.5),
+        (2, 3, "azkey", 1, "azure", "https://x.openai.azure.com", "2024-02-15-preview", "gpt-4o", "default", "", 0, 0, "", 1700000000, 1700000200, 321, 77, "", 0),
+        (3, 36, "dskey", 2, "deepseek", "", "", "deepseek-chat", "default", "", 0, 0, "", 1700000000, 1700000200, 321, 77, None, 0),
+        (4, 15, "ak|sk", 1, "baidu", "", "", "ERNIE-4.0", "default", "", 0, 0, "", 1700000000, 1700000200, 321, 77, "", 0),
+        (5, 50, "k", 1, "compat", "", "", "m1", "default", "", 0, 0, "", 1700000000, 1700000200, 321, 77, "", 0),
+        (6, 1, "k2", 1, "openai main", "http://127.0.0.1:9", "", "gpt-4o-mini, bad model", "default", "not json", 0, 0, "", 1700000000, 1700000200, 321, 77, "", 0),
+        (7, 29, "groqkey", 3, "groq", "", "", "llama3-70b", "default", "", -3, 4294967295, "", 1700000000, 1700000200, 321, 77, "", 0),
+        (8, 1, "k3", 1, "prompted", "http://127.0.0.1:9", "", "x", "default", "", 0, 0, '{"region":"us"}', 1700000000, 1700000200, 321, 77, "be brief", 0))
+    add("abilities", ["group", "model", "channel_id", "enabled", "priority"], ("default", "gpt-4o-mini", 1, 1, 5), ("vip", "gpt-4o-mini", 1, 1, 5))
+    add("redemptions", ["id", "user_id", "key", "status", "name", "quota", "created_time", "redeemed_time"],
+        (1, 1, "0123456789abcdef0123456789abcdef", 1, "promo", 500000, 1700000000, 0),
+        (2, 1, "fedcba9876543210fedcba9876543210", 3, "promo", 500000, 1700000000, 1700000500))
+    add("logs", ["id", "user_id", "created_at", "type", "content", "username", "model_name", "quota", "is_stream"],
+        (1, 2, 1700000300, 2, "model ratio 0.075", "alice", "gpt-4o-mini", 30, 1))
+    opts = {"GroupRatio": json.dumps({"default": 1, "vip": 2}),
+            "ModelRatio": json.dumps({"gpt-4o-mini": 0.075, "my-model": 2, "bad model": 1}),
+            "CompletionRatio": json.dumps({"gpt-4o-mini": 4}),
+            "RetryTimes": "3", "SMTPServer": "smtp.example.com", "QuotaPerUnit": "500000"}
+    ddl_my, ddl_sq = ONEAPI_MY, ONEAPI_SQ
+else:
+    add("users", ["id", "username", "password", "role", "status", "quota", "group", "deleted_at", "access_token", "aff_code"],
+        (1, "admin", "x", 100, 1, 1000, "default", None, "a1", "f1"),
+        (2, "carol", "x", 1, 1, 2000000, "default", None, "a2", "f2"),
+        (3, "erased", "x", 1, 1, 5, "default", "2025-01-01 00:00:00", "a3", "f3"))
+    add("tokens", ["id", "user_id", "key", "status", "name", "created_time", "accessed_time", "expired_time", "remain_quota", "unlimited_quota", "model_limits_enabled", "model_limits", "allow_ips", "group", "deleted_at"],
+        (1, 2, "CarolKeyCarolKeyCarolKeyCarolKeyCarolKey12345678", 1, "app", 1700000000, 0, -1, 500, 0, 1, "deepseek-chat,gpt-4o-mini", "10.1.2.3\nnot-an-ip\n192.168.0.0/16", "", None),
+        (2, 2, "CarolAutoCarolAutoCarolAutoCarolAutoCarolAuto123", 1, "auto", 1700000000, 0, -1, 0, 1, 0, "ignored,list", "", "auto", None),
+        (3, 2, "CarolGoneCarolGoneCarolGoneCarolGoneCarolGone123", 1, "old", 1700000000, 0, -1, 0, 1, 0, "", "", "", "2025-01-01 00:00:00"),
+        (4, 2, "CarolVipCarolVipCarolVipCarolVipCarolVipCarol123", 1, "vip", 1700000000, 0, -1, 0, 1, 0, "", "", "svip", None))
+    add("channels", ["id", "type", "key", "status", "name", "base_url", "other", "models", "group", "model_mapping", "priority", "weight", "tag", "status_code_mapping", "auto_ban", "created_time", "openai_organization", "test_model"],
+        (1, 43, "dskey", 1, "ds", "", "", "deepseek-chat", "default", "{}", 0, 0, "cn", "", 1, 1700000000, None, None),
+        (2, 4, "", 1, "local", "http://127.0.0.1:11434/", "", "llama3", "default", "", 0, 0, "", "", 1, 1700000000, "", ""),
+        (3, 2, "mjkey", 1, "mj", "", "", "midjourney", "default", "", 0, 0, "", "", 1, 1700000000, None, None),
+        (4, 1, "key-a\nkey-b", 1, "multi", "https://api.openai.com", "", "gpt-4o", "default", "", 0, 0, "", "", 1, 1700000000, None, None),
+        (5, 1, "oak", 1, "remapped", "https://api.openai.com", "", "gpt-4o-mini", "default,svip", "", 0, 0, "", '{"400":"500"}', 0, 1700000000, "org-x", None),
+        (6, 999, "x", 1, "future", "", "", "m", "default", "", 0, 0, "", "", 1, 1700000000, None, None))
+    add("redemptions", ["id", "user_id", "key", "status", "name", "quota", "created_time", "redeemed_time", "used_user_id", "deleted_at", "expired_time"],
+        (1, 1, "aaaabbbbccccddddaaaabbbbccccdddd", 3, "gift", 1000, 1700000000, 1700000900, 2, None, 0),
+        (2, 1, "eeeeffff00001111eeeeffff00001111", 1, "gift", 1000, 1700000000, 0, 0, "2025-02-02 00:00:00", 0),
+        (3, 1, "1111222233334444111122223333aaaa", 1, "late", 300, 1700000000, 0, 0, None, 1700000001),
+        (4, 1, "1111222233334444111122223333bbbb", 1, "timed", 400, 1700000000, 0, 0, None, 4102444800),
+        (5, 1, "1111222233334444111122223333cccc", 1, "never", 500, 1700000000, 0, 0, None, 0))
+    add("setups", ["id", "version", "initialized_at"], (1, "v0.8.5", 1700000000))
+    opts = {"GroupRatio": json.dumps({"default": 1, "svip": 0.8}),
+            "UserUsableGroups": json.dumps({"default": "default group", "svip": "svip group"}),
+            "ModelRatio": json.dumps({"deepseek-chat": 0.135}),
+            "ModelPrice": json.dumps({"dall-e-3": 0.04}),
+            "CacheRatio": json.dumps({"deepseek-chat": 0.25}),
+            "CreateCacheRatio": json.dumps({"deepseek-chat": 1.5, "not-priced": 2}),
+            "RetryTimes": "25"}
+    ddl_my, ddl_sq = NEWAPI_MY, NEWAPI_SQ
+for k, v in opts.items():
+    rows.append(("options", {"key": k, "value": v}))
+
+def lit(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    assert "\\" not in v
+    return "'" + v.replace("'", "''") + "'"
+inserts = "".join("INSERT INTO `%s` (%s) VALUES (%s);\n" % (t, ",".join("`%s`" % c for c in r), ",".join(lit(v) for v in r.values())) for t, r in rows)
+open(my_path, "w").write(ddl_my + inserts)
+c = sqlite3.connect(sqlite_path)
+c.executescript(ddl_sq + inserts)
+c.commit()
+PY
+  my_sql "$SRC_DB" < "$BATS_TEST_TMPDIR/my.sql"
+}
+
+# relay_rows DB: relay's imported rows in a comparable form (no ids of log rows, no creation times
+# set at import, no sealed channel keys: their nonce is random)
+relay_rows() {
+  python3 - "${1#sqlite:}" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for q in ["SELECT id, username, role, status, quota, used_quota, request_count, \"group\" FROM users ORDER BY id",
+          "SELECT * FROM tokens ORDER BY id",
+          "SELECT id, type, name, status, base_url, models, \"group\", model_mapping, priority, weight, created_time, test_time, response_time, used_quota, tag, other, key <> '' FROM channels ORDER BY id",
+          "SELECT * FROM redemptions ORDER BY id",
+          "SELECT * FROM groups ORDER BY name",
+          "SELECT * FROM prices ORDER BY model",
+          "SELECT * FROM options ORDER BY key",
+          "SELECT type, content FROM logs ORDER BY id"]:
+    print(q)
+    for r in c.execute(q):
+        print(repr(r))
+PY
+}
+
+# import_both: imports $SRC_SQLITE into a second relay database and $SRC_DB (MariaDB, socket) into
+# this test's; fails unless both reports and both sets of relay rows are the same. Sets $report.
+import_both() {
+  local other="sqlite:$BATS_TEST_TMPDIR/from-sqlite/relay.db"
+  mkdir -p "$BATS_TEST_TMPDIR/from-sqlite"
+  run env RELAY_DB="$other" "$RELAY_BIN/gwctl" import oneapi --from "sqlite:$SRC_SQLITE" --json
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  local from_sqlite=$output
+  run gwctl import oneapi --from "$SOCK_URL" --json
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  report=$output
+  diff <(echo "$from_sqlite" | $JGET 'd') <(echo "$report" | $JGET 'd')
+  diff <(relay_rows "$other") <(relay_rows "$RELAY_DB")
+}
+
+item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d['items'] if i['kind'] == '$1' and i['source'] == '$2']"; }
+
+@test "One API on MariaDB imports exactly as from SQLite: same report, same rows; the source is only read" {
+  fixture oneapi
+  before=$(my_sql "$SRC_DB" -N -e "CHECKSUM TABLE users, tokens, channels, redemptions, options, abilities, logs")
+  import_both
+  [ "$(echo "$report" | $JGET 'd["flavor"]')" = oneapi ]
+  # MySQL's types read right: int/bigint, tinyint(1) booleans, char(48) keys, bigint unsigned weights
+  [ "$(sql "SELECT role, status, quota, used_quota, request_count, \"group\" FROM users WHERE username = 'alice'")" = "$(printf '1\t1\t5000000\t1200\t7\tvip')" ]
+  [ "$(sql "SELECT quota FROM users WHERE username = 'root'")" = 500000000000000 ]
+  [ "$(sql "SELECT key_hash FROM tokens WHERE name = 'laptop'")" = "$(printf %s "$KEY_ALICE" | sha256sum | cut -d' ' -f1)" ]
+  [ "$(sql "SELECT unlimited_quota, expired_time FROM tokens WHERE name = 'laptop-2'")" = "$(printf '1\t4102444800')" ]
+  [ "$(sql "SELECT unlimited_quota, subnet FROM tokens WHERE name = 'laptop'")" = "$(printf '0\t10.0.0.0/8')" ]
+  [ "$(sql "SELECT weight, priority FROM channels WHERE name = 'groq'")" = "$(printf '1000000\t-3')" ]
+  [ "$(sql "SELECT type, other FROM channels WHERE name = 'azure'")" = "$(printf 'azure\t{"api_version":"2024-02-15-preview"}')" ]
+  [[ "$(item channels 'id 8 prompted')" == *"system_prompt dropped"*"config dropped"* ]]
+  [[ "$(item channels 'id 3 deepseek')" != *"system_prompt dropped"* ]]
+  [[ "$(item tokens 'id 4 dash')" == *'"skipped"'*"its key cannot be used with relay"* ]]
+  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 1}' ]
+  # read-only: nothing in the source changed, and its session refuses writes
+  [ "$(my_sql "$SRC_DB" -N -e "CHECKSUM TABLE users, tokens, channels, redemptions, options, abilities, logs")" = "$before" ]
+  [ "$(my_sql -N -e "SELECT count(*) FROM information_schema.tables WHERE table_schema = '$SRC_DB' AND table_name = 'schema_migrations'")" = 0 ]
+}
+
+@test "New API on MariaDB imports exactly as from SQLite, with its soft deletes and code expiry" {
+  fixture newapi
+  import_both
+  [ "$(echo "$report" | $JGET 'd["flavor"]')" = newapi ]
+  [[ "$(item users 'id 3 erased')" == *'"skipped"'*"deleted in the source"* ]]
+  [[ "$(item tokens 'id 3 old')" == *'"skipped"'*"deleted in the source"* ]]
+  [ "$(sql "SELECT models, subnet FROM tokens WHERE name = 'app'")" = "$(printf 'deepseek-chat,gpt-4o-mini\t10.1.2.3,192.168.0.0/16')" ]
+  [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
+  [[ "$(item channels 'id 5 remapped')" == *"openai_organization dropped"*"status_code_mapping dropped"*"auto_ban dropped"* ]]
+  [ "$(sql "SELECT cache_write_ratio, round(cache_write_1h_ratio, 9) FROM prices WHERE model = 'deepseek-chat'")" = "$(printf '1.5\t2.4')" ]
+  # expired_time came along (0 = never); the code that expired in the source stays unusable
+  [ "$(sql "SELECT name, expired_time FROM redemptions WHERE name IN ('late', 'timed', 'never') ORDER BY name")" = "$(printf 'late\t1700000001\nnever\t0\ntimed\t4102444800')" ]
+  [[ "$(item redemptions 'id 3 late')" == *'"mapped"'*"expired in the source"* ]]
+  [[ "$(item redemptions 'id 4 timed')" == *'"mapped"'*"expires "* ]]
+  [[ "$(item redemptions 'id 5 never')" == '[["imported", "never", ""]]' ]]
+  gwctl user add dave --quota 0
+  refused 4 "expired" gwctl redeem use 1111222233334444111122223333aaaa --user dave
+  gwctl redeem use 1111222233334444111122223333bbbb --user dave > /dev/null
+  [ "$(sql "SELECT quota FROM users WHERE username = 'dave'")" = 400 ]
+}
+
+@test "MariaDB sources: TCP and socket URLs, the password from MYSQL_PWD or an option file, never from argv" {
+  fixture oneapi
+  my_sql -e "CREATE USER 'importer'@'localhost' IDENTIFIED BY 'S3cret-pw'; CREATE USER 'importer'@'127.0.0.1' IDENTIFIED BY 'S3cret-pw'; GRANT SELECT ON $SRC_DB.* TO 'importer'@'localhost'; GRANT SELECT ON $SRC_DB.* TO 'importer'@'127.0.0.1'"
+  port=$(cat "$MYDIR/port")
+  # TCP, password from the environment; the dry run reads everything and changes nothing
+  gwctl user list > /dev/null
+  before=$(db_dump)
+  run env MYSQL_PWD=S3cret-pw "$RELAY_BIN/gwctl" import oneapi --from "mysql://importer@127.0.0.1:$port/$SRC_DB" --dry-run --json
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "$(echo "$output" | $JGET 'd["counts"]["tokens"]')" = '{"imported": 1, "mapped": 1, "skipped": 3}' ]
+  [ "$(db_dump)" = "$before" ]
+  # socket (mariadb:// too), password from an option file's [client] group
+  printf '[client]\npassword=S3cret-pw\n' > "$BATS_TEST_TMPDIR/my.cnf"
+  run gwctl import oneapi --from "mariadb://importer@localhost/$SRC_DB?socket=$MYDIR/mysqld.sock&defaults_file=$BATS_TEST_TMPDIR/my.cnf" --dry-run
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [[ "${lines[-1]}" == "would import (dry run, nothing changed) from oneapi: "* ]]
+  # a password in the URL is refused before connecting, and not echoed
+  refused 1 'password in the URL would be visible' gwctl import oneapi --from "mysql://importer:S3cret-pw@127.0.0.1:$port/$SRC_DB"
+  ( ! grep -q S3cret "$BATS_TEST_TMPDIR/refused.err" )
+  # a wrong password, an unknown database, a database without One API's tables, bad URLs
+  MYSQL_PWD=wrong refused 1 'cannot connect to MySQL/MariaDB: Access denied for user' gwctl import oneapi --from "mysql://importer@127.0.0.1:$port/$SRC_DB"
+  ( ! grep -q wrong "$BATS_TEST_TMPDIR/refused.err" )
+  refused 1 "cannot connect to MySQL/MariaDB: Unknown database" gwctl import oneapi --from "mysql://root@localhost/${SRC_DB}_none?socket=$MYDIR/mysqld.sock"
+  my_sql -e "CREATE DATABASE ${SRC_DB}_empty"
+  refused 1 'not a One API / New API database' gwctl import oneapi --from "mysql://root@localhost/${SRC_DB}_empty?socket=$MYDIR/mysqld.sock"
+  refused 1 'names no database' gwctl import oneapi --from "mysql://root@localhost/?socket=$MYDIR/mysqld.sock"
+  refused 1 "unknown or empty URL parameter 'sslmode'" gwctl import oneapi --from "mysql://root@localhost/$SRC_DB?sslmode=x"
+  # relay's own database is never MySQL
+  refused 1 'read only as a source to import from' gwctl --db "mysql://root@localhost/$SRC_DB?socket=$MYDIR/mysqld.sock" user list
+}
