@@ -139,12 +139,11 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--quota", quota_s, 1, GW_QUOTA_MAX, &quota);
   if (rc == 0 && *name)
     rc = gw_check_name(g, "--name", name);
-  /* --expires WHEN (Unix seconds or an ISO date) | never: a time not in the future is refused */
-  if (rc == 0 && expires_s && strcmp(expires_s, "never") != 0) {
-    rc = gw_parse_time(g, "--expires", expires_s, &expires);
-    if (rc == 0 && expires <= now)
-      rc = gw_usage(g, "--expires %s is in the past", expires_s);
-  }
+  /* --expires WHEN (a span such as 30d, an ISO date, Unix seconds: when.h) | never; the past is
+   * refused. Stored as 0 for never, New API's convention. */
+  if (rc == 0 && expires_s && (rc = gw_parse_expires(g, "--expires", expires_s, &expires)) == 0
+      && expires < 0)
+    expires = 0;
   if (rc != 0)
     return rc;
   char (*codes)[CODE_LEN + 1] = calloc((size_t)count, sizeof *codes);

@@ -117,11 +117,12 @@ static const struct gw_cmd commands[] = {
   { "alert", "list", cmd_alert_list, "[--token NAME|ID [--user NAME] | --user NAME|ID] [--json]",
     "list budget alerts and when they fired" },
   { "alert", "rm", cmd_alert_rm, "ID", "remove a budget alert" },
-  { "redeem", "create", cmd_redeem_create, "--count N --quota Q [--name NAME] [--csv FILE] [--json]",
+  { "redeem", "create", cmd_redeem_create,
+    "--count N --quota Q [--name NAME] [--expires DATE|never] [--csv FILE] [--json]",
     "make N redemption codes worth Q quota units each and print them" },
-  { "redeem", "list", cmd_redeem_list, "[--status enabled|disabled|used] [--name NAME] [--json]",
-    "list redemption codes" },
-  { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used] [--name NAME]",
+  { "redeem", "list", cmd_redeem_list,
+    "[--status enabled|disabled|used|expired] [--name NAME] [--json]", "list redemption codes" },
+  { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used|expired] [--name NAME]",
     "print redemption codes as CSV (name,code,quota,created,status)" },
   { "redeem", "disable", cmd_redeem_disable, "CODE|ID", "make an unused code unusable" },
   { "redeem", "rm", cmd_redeem_rm, "CODE|ID [--yes]", "delete a redemption code" },
@@ -168,7 +169,8 @@ static const struct gw_cmd commands[] = {
     "make the database match a JSON document: create, update (and with --prune delete); "
     "--dry-run prints the plan and exits 2 when there are changes" },
   { "import", "oneapi", cmd_import_oneapi,
-    "--from sqlite:PATH|postgres://... [--flavor auto|oneapi|newapi] [--dry-run] [--json]",
+    "--from sqlite:PATH|postgres://...|mysql://... [--flavor auto|oneapi|newapi] [--dry-run] "
+    "[--json]",
     "import users, groups, prices, tokens (keys keep working), channels and redemption codes "
     "from a One API or New API database, with a report" },
   { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },

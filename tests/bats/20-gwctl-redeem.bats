@@ -35,7 +35,7 @@ setup() {
   gwctl redeem create --count 1 --quota 20 --name b > /dev/null
   run gwctl redeem list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  NAME  CODE                              STATUS   QUOTA  CREATED              REDEEMED  USED_BY')" ]
+  [ "${lines[0]}" = "$(printf 'ID  NAME  CODE                              STATUS   QUOTA  CREATED              REDEEMED  USED_BY  EXPIRES')" ]
   [ "$(gwj '[(r["name"], r["quota"], r["status"]) for r in d]' redeem list)" = '[["a", 10, "enabled"], ["a", 10, "enabled"], ["b", 20, "enabled"]]' ]
   [ "$(gwj 'len(d)' redeem list --name a)" = 2 ]
   gwctl redeem disable "$(head -1 "$BATS_TEST_TMPDIR/a")"
@@ -85,6 +85,38 @@ setup() {
   refused 3 "no redemption code 'zzz'" gwctl redeem disable zzz
   refused 3 "no redemption code '77'" gwctl redeem rm 77 --yes
   refused 2 "--status must be" gwctl redeem list --status gone
+}
+
+@test "redeem create --expires: listed, and an expired code is refused with the date and changes nothing" {
+  gwctl redeem create --count 1 --quota 100 --name later --expires 30d > "$BATS_TEST_TMPDIR/later"
+  gwctl redeem create --count 1 --quota 200 --name iso --expires 2099-01-02T03:04:05Z > "$BATS_TEST_TMPDIR/iso"
+  gwctl redeem create --count 1 --quota 300 --name plain --expires never > "$BATS_TEST_TMPDIR/plain"
+  now=$(date +%s)
+  exp=$(sql "SELECT expired_time FROM redemptions WHERE name = 'later'")
+  # 30 days from now (the seconds the command took aside)
+  [ "$exp" -ge $((now + 30 * 86400 - 60)) ] && [ "$exp" -le $((now + 30 * 86400)) ]
+  [ "$(sql "SELECT expired_time FROM redemptions WHERE name = 'iso'")" = 4071006245 ]
+  [ "$(sql "SELECT expired_time FROM redemptions WHERE name = 'plain'")" = 0 ]
+  [ "$(gwj '[(r["name"], r["status"], r["expired_time"]) for r in d]' redeem list)" = "[[\"later\", \"enabled\", $exp], [\"iso\", \"enabled\", 4071006245], [\"plain\", \"enabled\", 0]]" ]
+  run gwctl redeem list --name plain
+  [[ "${lines[1]}" =~ " -"$ ]]
+  # the past and garbage are refused, nothing created
+  refused 2 "--expires .* is in the past" gwctl redeem create --count 1 --quota 5 --expires 2001-01-01
+  refused 2 "--expires" gwctl redeem create --count 1 --quota 5 --expires soon
+  # time passes: the 'iso' code expired a second ago
+  sql "UPDATE redemptions SET expired_time = $((now - 1)) WHERE name = 'iso'"
+  [ "$(gwj '[r["status"] for r in d]' redeem list --name iso)" = '["expired"]' ]
+  [ "$(gwj '[r["name"] for r in d]' redeem list --status expired)" = '["iso"]' ]
+  [ "$(gwj '[r["name"] for r in d]' redeem list --status enabled)" = '["later", "plain"]' ]
+  [ "$(gwctl redeem export --status expired | tail -1 | cut -d, -f1,5)" = "iso,expired" ]
+  when=$(date -u -d "@$((now - 1))" '+%Y-%m-%d %H:%M:%S UTC')
+  refused 4 "this redemption code expired on $when" gwctl redeem use "$(cat "$BATS_TEST_TMPDIR/iso")" --user alice
+  [ "$(sql "SELECT quota FROM users WHERE username = 'alice'")" = 0 ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 1")" = 0 ]
+  # a code still in its time works
+  gwctl redeem use "$(cat "$BATS_TEST_TMPDIR/later")" --user alice > /dev/null
+  gwctl redeem use "$(cat "$BATS_TEST_TMPDIR/plain")" --user alice > /dev/null
+  [ "$(sql "SELECT quota FROM users WHERE username = 'alice'")" = 400 ]
 }
 
 @test "a redeemed balance can be spent on a running relayd" {

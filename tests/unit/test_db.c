@@ -121,10 +121,30 @@ static void test_two_connections(const char *url)
 static void test_urls(void)
 {
   char err[256] = "";
-  struct db *db = db_open("mysql://root:secret@localhost/relay", err, sizeof err);
+  struct db *db = db_open("oracle://root:secret@localhost/relay", err, sizeof err);
   check(!db && strstr(err, "unsupported database URL") && strstr(err, "use sqlite:PATH"),
         "an unknown scheme is refused: %s", err);
   check(!strstr(err, "secret"), "the refusal does not echo the password");
+  db_close(db);
+  /* MySQL/MariaDB: only ever read, as an import source; its password never in the URL */
+  db = db_open("mysql://root:secret@localhost/relay", err, sizeof err);
+  check(!db && strstr(err, "read only as a source to import from") && !strstr(err, "secret"),
+        "relay's own database is never MySQL: %s", err);
+  db_close(db);
+  db = db_open_existing("mysql://root:secret@localhost/relay", err, sizeof err);
+  check(!db && strstr(err, "password in the URL") && !strstr(err, "secret"),
+        "a mysql:// URL with a password is refused before connecting, not echoed: %s", err);
+  db_close(db);
+  db = db_open_existing("mariadb://root@localhost/", err, sizeof err);
+  check(!db && strstr(err, "names no database"), "a mysql:// URL must name a database: %s", err);
+  db_close(db);
+  db = db_open_existing("mysql://root@localhost/relay?sslmode=require", err, sizeof err);
+  check(!db && strstr(err, "unknown or empty URL parameter 'sslmode'"),
+        "an unknown URL parameter is refused: %s", err);
+  db_close(db);
+  db = db_open_existing("mysql://root@localhost/relay?socket=/nonexistent-relay-dir/s.sock", err,
+                        sizeof err);
+  check(!db && strstr(err, "cannot connect to MySQL/MariaDB"), "no server: %s", err);
   db_close(db);
   db = db_open("postgres://u:secret@/db?host=/nonexistent-relay-dir", err, sizeof err);
   check(!db && strstr(err, "PostgreSQL") && !strstr(err, "secret"),
