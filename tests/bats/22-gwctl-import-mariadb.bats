@@ -377,3 +377,14 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   # relay's own database is never MySQL
   refused 1 'read only as a source to import from' gwctl --db "mysql://root@localhost/$SRC_DB?socket=$MYDIR/mysqld.sock" user list
 }
+
+@test "the libmariadb backend: placeholders and escaping, catalog, a read-only session (unit test_db_mysql)" {
+  [ -x "$RELAY_BIN/unit/test_db_mysql" ] || { echo "build the unit tests first: make unit"; false; }
+  fixture oneapi
+  run env RELAY_TEST_MYSQL_URL="$SOCK_URL" "$RELAY_BIN/unit/test_db_mysql"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *"not ok"* ]]
+  [[ "$output" != *"# skip"* ]]
+  [[ "${lines[-1]}" =~ ^1\.\.[0-9]+$ ]]
+}
