@@ -60,13 +60,13 @@ static int my_exec(struct db *db, const char *sql)
     return -1;
   }
   MYSQL_RES *r = mysql_store_result(myc(db));
-  if (r)
-    mysql_free_result(r);
-  else if (mysql_field_count(myc(db)) != 0) {
+  if (!r && mysql_field_count(myc(db)) != 0) {
     my_seterr(db, NULL);
     return -1;
   }
   db->changes = r ? 0 : (int64_t)mysql_affected_rows(myc(db));
+  if (r)
+    mysql_free_result(r);
   return 0;
 }
 
