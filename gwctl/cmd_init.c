@@ -27,9 +27,10 @@ static int has_schema(const char *url)
   if (!d)
     return 0;
   struct db_stmt *st = db_prepare(d, "SELECT 1 FROM schema_migrations");
+  int ok = st && db_step(st) != DB_ERROR;   /* PostgreSQL prepares when it runs */
   db_finalize(st);
   db_close(d);
-  return st != NULL;
+  return ok;
 }
 
 int cmd_init(struct gwctl *g, int argc, char **argv)

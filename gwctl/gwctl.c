@@ -212,10 +212,12 @@ static int check_exists(struct gwctl *g)
   struct db *d = db_open_existing(g->db_url, err, sizeof err);
   if (!d)
     return gw_err(GW_FAIL, "%s", err);
+  /* (PostgreSQL prepares when the statement first runs: step it) */
   struct db_stmt *st = db_prepare(d, "SELECT 1 FROM schema_migrations");
+  int ok = st && db_step(st) != DB_ERROR;
   db_finalize(st);
   db_close(d);
-  if (!st)
+  if (!ok)
     return gw_err(GW_FAIL, "%s is not a relay database (it has no relay schema): check --db / "
                   "RELAY_DB, or create the schema with 'gwctl init'", shown);
   return 0;
