@@ -345,7 +345,7 @@ static void gw_make_live(struct gwctl *g)
   int n = running_relayds(g, desc, sizeof desc);
   if (n > 0 && db_url_is_postgres(g->db_url)) {
     /* the NOTIFY committed with the change reaches every relayd listening on the database */
-    if (g->socket_given)
+    if (g->socket_given && g->socket)
       gw_err(GW_OK, "note: no relayd answers at %s (%s); the %d relayd(s) running on this "
              "database (%s) reload through PostgreSQL notifications", sock, err, n, desc);
   } else if (n > 0 && !g->socket) {
