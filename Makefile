@@ -1,4 +1,4 @@
-# relay: plain Makefile. Targets: all check check-asan bench install uninstall clean run deps.
+# relay: plain Makefile. Targets: all check check-asan bench install uninstall clean run mock deps.
 # Objects and binaries go under $(BUILD) (build/ by default, build-asan/ for the sanitizer build).
 
 CC      ?= cc
@@ -78,7 +78,7 @@ BIN := $(BUILD)/bin
 PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(BIN)/mock-upstream
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BIN)/unit/%)
 
-.PHONY: all check check-asan bench install uninstall clean run deps unit sdk-deps
+.PHONY: all check check-asan bench install uninstall clean run mock deps unit sdk-deps
 all: $(PROGRAMS) docs
 
 $(BUILD)/%.o: %.c | $(PATHS_H)
@@ -230,11 +230,21 @@ bench:
 	@BUILD=$(BUILD) sh bench/run.sh
 
 # The README's first command: starts relayd on SQLite in ./data/.
+# make run: relayd on RUN_LISTEN with its database and admin socket in RUN_DATA (created at its first
+# start); make mock: the mock OpenAI-compatible upstream on 127.0.0.1:MOCK_PORT, for the README's
+# quick start without an API key (tests/bats/60-quickstart.bats runs what both print with -n).
+RUN_LISTEN ?= 127.0.0.1:8080
+RUN_DATA   ?= data
+MOCK_PORT  ?= 9999
 run:
 	@sh scripts/deps.sh run
 	@$(MAKE) --no-print-directory all
-	@mkdir -p data
-	exec $(BIN)/relayd --listen 127.0.0.1:8080 --db sqlite:data/relay.db --admin-socket data/admin.sock
+	@mkdir -p $(RUN_DATA)
+	exec $(BIN)/relayd --listen $(RUN_LISTEN) --db sqlite:$(RUN_DATA)/relay.db --admin-socket $(RUN_DATA)/admin.sock
+
+mock:
+	@$(MAKE) --no-print-directory $(BIN)/mock-upstream
+	exec $(BIN)/mock-upstream --port $(MOCK_PORT) --models gpt-4o-mini,my-model
 
 deps:
 	@sh scripts/deps.sh build

@@ -218,6 +218,7 @@ def run(tmp, procs):
     sock = f"{tmp}/admin.sock"
     env.update(RELAY_DB=db, RELAY_SOCKET=sock)
     gw = os.path.join(BIN, "gwctl")
+    subprocess.run([gw, "init"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([gw, "user", "add", "bench", "--quota", "900000000000000"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run([gw, "channel", "add", "--name", "mock", "--type", "openai", "--base-url",
@@ -313,6 +314,7 @@ http {{
     n_tokens = 1000 if QUICK else 10000
     penv = dict(env, RELAY_DB=f"sqlite:{tmp}/provision.db")
     penv.pop("RELAY_SOCKET", None)
+    subprocess.run([gw, "init"], env=penv, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([gw, "user", "add", "many", "--quota", "1000"], env=penv, check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
     keys = subprocess.run([gw, "token", "create", "--user", "many", "--name", "k", "--quota", "1000",

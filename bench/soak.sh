@@ -38,6 +38,7 @@ export RELAY_DB="sqlite:$tmp/relay.db" RELAY_SOCKET="$tmp/admin.sock"
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/mock.port" ] && break; sleep 0.05; done
 MOCK="http://127.0.0.1:$(cat "$tmp/mock.port")"
+"$BIN/gwctl" init > /dev/null
 "$BIN/gwctl" user add soak --quota 900000000000000 > /dev/null
 printf 'sk-soak-up\n' | "$BIN/gwctl" channel add --name up --type openai --base-url "$MOCK" \
   --models gpt-4o-mini,claude-3-5-haiku-latest,gemini-2.5-flash > /dev/null

@@ -216,8 +216,10 @@ void admin_close(int fd)
     close(fd);
 }
 
-int admin_reload(const char *socket_path, char *err, size_t errlen)
+int admin_reload_db(const char *socket_path, char *dbid, size_t dbidlen, char *err, size_t errlen)
 {
+  if (dbid && dbidlen)
+    dbid[0] = '\0';
   if (!socket_path || !*socket_path) {
     snprintf(err, errlen, "no admin socket given");
     return 1;
@@ -233,9 +235,17 @@ int admin_reload(const char *socket_path, char *err, size_t errlen)
   else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
     snprintf(err, errlen, "%s", error_message(r));
     rc = -1;
+  } else if (dbid && dbidlen) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "database_id"));
+    snprintf(dbid, dbidlen, "%s", id ? id : "");
   }
   cJSON_Delete(r);
   return rc;
+}
+
+int admin_reload(const char *socket_path, char *err, size_t errlen)
+{
+  return admin_reload_db(socket_path, NULL, 0, err, errlen);
 }
 
 int admin_notify_reload(const char *socket_path, int quiet)

@@ -34,6 +34,9 @@ void admin_close(int fd);
  * reloaded, 1 when no daemon is reachable there (no socket path, ENOENT, ECONNREFUSED), -1 when it
  * answered with an error or the exchange failed; err says why for 1 and -1. */
 int admin_reload(const char *socket_path, char *err, size_t errlen);
+/* admin_reload() that also copies the reloaded relayd's "database_id" (the identity of the database
+ * it serves, db_identity(); "" when it does not say) into dbid when it reloaded. */
+int admin_reload_db(const char *socket_path, char *dbid, size_t dbidlen, char *err, size_t errlen);
 
 /* admin_reload() for callers that only report. Returns the same 0 / 1 (no daemon: not an error, it
  * loads the database when it starts) / -1. Unless quiet, a -1 is explained in one line on stderr

@@ -698,6 +698,19 @@ int db_schema_version(struct db *db)
   return db->version;
 }
 
+int db_identity(struct db *db, char *out, size_t outlen)
+{
+  out[0] = '\0';
+  struct db_stmt *st = db_prepare(db, "SELECT value FROM meta WHERE key = 'database_id'");
+  if (!st)
+    return -1;
+  int rc = db_step(st);
+  if (rc == DB_ROW)
+    snprintf(out, outlen, "%s", db_col_text(st, 0));
+  db_finalize(st);
+  return rc == DB_ERROR ? -1 : out[0] ? 0 : -1;
+}
+
 int db_notify(struct db *db, const char *channel, const char *payload)
 {
   return db->be->notify ? db->be->notify(db, channel, payload) : 0;

@@ -89,6 +89,10 @@ int db_has_column(struct db *db, const char *table, const char *column);
 
 /* Schema version after migration (the highest NNN applied). */
 int db_schema_version(struct db *db);
+/* The database's identity: the random id migration 011 stored once (table meta, key database_id),
+ * the same for every process that opens this database. Returns 0 with it in out, or -1 (out "")
+ * when it cannot be read. */
+int db_identity(struct db *db, char *out, size_t outlen);
 
 /* ---- notifications (PostgreSQL LISTEN/NOTIFY; SQLite has none) ----
  * db_notify queues a notification on channel, delivered to every listener when the current

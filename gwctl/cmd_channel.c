@@ -16,6 +16,7 @@
 #include "secret.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The types a channel may have, their default base URLs, auth headers and URL rules: provider.h. */
 #define URL_MAX 2048
@@ -116,6 +118,7 @@ static const struct out_col channel_cols[] = {
   { "models", "MODELS", OUT_PLAIN, 40, NULL },
   { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
   { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
+  { "models_without_price", "NO_PRICE", OUT_PLAIN, 40, NULL },
   { "status_reason", "REASON", OUT_PLAIN, 80, NULL },
   { 0 },
 };
@@ -225,6 +228,65 @@ static int check_type(struct gwctl *g, const char *type)
   return gw_usage(g, "unknown channel type '%s' (supported: %s)", type, provider_type_list());
 }
 
+/* The models of a channel (a JSON array of names) that have no price: relayd refuses them with 403
+ * model_price_unset (it looks the price up by the name the client asks for, the channel's model).
+ * NULL when out of memory or the database fails (after printing). */
+static cJSON *unpriced_models(struct gwctl *g, const cJSON *models)
+{
+  cJSON *out = cJSON_CreateArray();
+  const cJSON *m;
+  cJSON_ArrayForEach(m, models) {
+    const char *name = cJSON_GetStringValue(m);
+    int64_t one = 0;
+    int r = name ? gw_scalar(g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1", &one,
+                             "s", name) : 1;
+    if (r < 0) {
+      cJSON_Delete(out);
+      return NULL;
+    }
+    if (r == 0 && out)
+      cJSON_AddItemToArray(out, cJSON_CreateString(name));
+  }
+  return out;
+}
+
+/* Warns (exit status unchanged) about the models of a comma list without a price. */
+static void warn_unpriced(struct gwctl *g, const char *list)
+{
+  cJSON *models = gw_csv_array(list), *missing = unpriced_models(g, models);
+  char *names = NULL;
+  if (missing && cJSON_GetArraySize(missing) > 0) {
+    size_t len = 1, used = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, missing) len += strlen(m->valuestring) + 2;
+    if ((names = malloc(len)))
+      cJSON_ArrayForEach(m, missing)
+        used += (size_t)snprintf(names + used, len - used, "%s%s", used ? ", " : "", m->valuestring);
+    gw_err(GW_OK, "warning: no price for %s: relayd refuses %s (403 model_price_unset) until "
+           "one is set: gwctl price set MODEL --ratio R (1 = 2 USD per 1M prompt tokens) or "
+           "--price USD (per call); see gwctl price list",
+           names ? names : "some models", cJSON_GetArraySize(missing) == 1 ? "it" : "them");
+  }
+  free(names);
+  cJSON_Delete(missing);
+  cJSON_Delete(models);
+}
+
+/* A channel has one upstream key: stdin holding more (another non-blank line after the key) is
+ * refused rather than keeping the first silently. Not checked on a terminal (one line is read). */
+static int one_key_only(struct gwctl *g)
+{
+  if (isatty(STDIN_FILENO))
+    return 0;
+  int c;
+  while ((c = getc(stdin)) != EOF)
+    if (!isspace(c))
+      return gw_usage(g, "stdin holds more than one key: a channel takes one upstream key (key "
+                      "pools are not supported yet: add one channel per key, with the same --tag "
+                      "to manage them together)");
+  return 0;
+}
+
 /* Channels may name groups that do not exist yet (they serve nobody until the group exists). */
 static void warn_unknown_groups(struct gwctl *g, const char *list)
 {
@@ -290,6 +352,7 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
   if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
     return rc;
   warn_unknown_groups(g, c->group);
+  warn_unpriced(g, c->models);
   struct gw_subject s = { .channel_id = *id };
   return gw_log_manage(g, &s, "channel add %s type=%s models=%s group=%s priority=%" PRId64
                        " weight=%" PRId64 "%s%s%s%s%s%s", c->name, c->type, c->models, c->group,
@@ -365,6 +428,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     if (rc == 0 && !*key)
       rc = gw_usage(g, "no upstream API key on stdin: pipe it in (printf '%%s\\n' \"$KEY\" | "
                     "gwctl channel add ...) or give --no-key");
+    if (rc == 0)
+      rc = one_key_only(g);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -456,6 +521,17 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
   }
   db_finalize(st);
   secret_key_wipe(&k);
+  /* each row says which of its models have no price (relayd refuses those) */
+  cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    cJSON *missing = unpriced_models(g, cJSON_GetObjectItemCaseSensitive(row, "models"));
+    if (!missing) {
+      if (krc == 0)
+        krc = GW_FAIL;
+      break;
+    }
+    cJSON_AddItemToObject(row, "models_without_price", missing);
+  }
   int rc = 0;
   if (krc != 0)
     rc = krc;
@@ -646,6 +722,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                         sizeof key);
     if (rc == 0 && !*key)
       rc = gw_usage(g, "--key-stdin: no key on stdin");
+    if (rc == 0)
+      rc = one_key_only(g);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -700,6 +778,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   }
   if (rc == 0 && group)
     warn_unknown_groups(g, group_list);
+  if (rc == 0 && models)
+    warn_unpriced(g, model_list);
   if (rc == 0) {
     size_t w = 0;
 #define ADDW(...) (w += (size_t)snprintf(what + w, w < sizeof what ? sizeof what - w : 0, __VA_ARGS__))

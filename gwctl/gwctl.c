@@ -16,6 +16,7 @@
 #include <math.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +67,10 @@ void gw_set_global(struct gwctl *g, int code, const char *arg)
 {
   if (code == GW_OPT_DB)
     g->db_url = arg;
-  else if (code == GW_OPT_SOCKET)
+  else if (code == GW_OPT_SOCKET) {
     g->socket = *arg ? arg : NULL;
+    g->socket_given = 1;
+  }
   else if (code == GW_OPT_JSON)
     g->json = 1;
 }
@@ -169,12 +172,57 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
     }
     }
   }
+  /* "--" ends the options: what follows is positional, even when it starts with '-' */
+  for (; optind < argc; optind++) {
+    if (npos >= nmax)
+      return gw_usage(g, "unexpected argument '%s'", argv[optind]);
+    pos[npos++] = argv[optind];
+  }
   if (npos < nreq)
     return gw_usage(g, "missing %s", names[npos]);
   return 0;
 }
 
 /* ---- database ----------------------------------------------------------------------------------- */
+
+/* The database as messages name it: a SQLite path made absolute (a relative RELAY_DB is relative to
+ * the current directory, the usual surprise), a PostgreSQL URL without its password. */
+static void db_display(const char *url, char *out, size_t len)
+{
+  char cwd[4096];
+  const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : NULL;
+  if (path && path[0] != '/' && getcwd(cwd, sizeof cwd))
+    snprintf(out, len, "sqlite:%s (%s/%s)", path, strcmp(cwd, "/") == 0 ? "" : cwd, path);
+  else if (path)
+    snprintf(out, len, "%s", url);
+  else
+    db_url_redact(url, out, len);
+}
+
+/* A database exists and has relay's schema (schema_migrations), checked without creating anything:
+ * gwctl never makes a database by accident (a mistyped RELAY_DB must not print an empty table). */
+static int check_exists(struct gwctl *g)
+{
+  char shown[4400], err[512];
+  struct stat sb;
+  db_display(g->db_url, shown, sizeof shown);
+  if (!db_url_is_postgres(g->db_url) && strncmp(g->db_url, "sqlite:", 7) == 0
+      && stat(g->db_url + 7, &sb) != 0 && errno == ENOENT)
+    return gw_err(GW_NOTFOUND, "no database at %s: check --db / RELAY_DB, or create it with "
+                  "'gwctl init' (relayd also creates it at its first start)", shown);
+  struct db *d = db_open_existing(g->db_url, err, sizeof err);
+  if (!d)
+    return gw_err(GW_FAIL, "%s", err);
+  /* (PostgreSQL prepares when the statement first runs: step it) */
+  struct db_stmt *st = db_prepare(d, "SELECT 1 FROM schema_migrations");
+  int ok = st && db_step(st) != DB_ERROR;
+  db_finalize(st);
+  db_close(d);
+  if (!ok)
+    return gw_err(GW_FAIL, "%s is not a relay database (it has no relay schema): check --db / "
+                  "RELAY_DB, or create the schema with 'gwctl init'", shown);
+  return 0;
+}
 
 int gw_open(struct gwctl *g)
 {
@@ -183,11 +231,16 @@ int gw_open(struct gwctl *g)
     return 0;
   if (!g->db_url || !*g->db_url)
     return gw_err(GW_USAGE, "no database: give --db URL or set RELAY_DB (e.g. sqlite:data/relay.db)");
+  int rc = g->may_create ? 0 : check_exists(g);
+  if (rc != 0)
+    return rc;
   g->db = db_open(g->db_url, err, sizeof err);
   if (!g->db)
     return gw_err(GW_FAIL, "%s", err);
   return 0;
 }
+
+static void gw_make_live(struct gwctl *g);
 
 int gw_begin(struct gwctl *g)
 {
@@ -219,12 +272,94 @@ int gw_end(struct gwctl *g, int rc)
     db_rollback(g->db);
     return rc;
   }
-  /* The change is saved whatever relayd says; a refused reload is reported but not a failure. */
-  char err[512];
-  if (admin_reload(g->socket, err, sizeof err) < 0)
-    gw_err(GW_OK, "warning: the change is saved, but relayd at %s did not reload: %s", g->socket,
-           err);
+  gw_make_live(g);
   return GW_OK;
+}
+
+/* How long a node lease's heartbeat stays fresh: relayd/lease.h LEASE_STALE_S (relayd beats every
+ * 5 s and deletes its row when it stops). */
+#define GW_LEASE_STALE_S 30
+
+/* The relayds running on this database (fresh rows of node_leases; a row of this host whose pid is
+ * gone is a relayd killed without cleanup), described in desc ("pid 123 on host/node"). */
+static int running_relayds(struct gwctl *g, char *desc, size_t len)
+{
+  char host[256] = "";
+  desc[0] = '\0';
+  if (gethostname(host, sizeof host) != 0)
+    host[0] = '\0';
+  host[sizeof host - 1] = '\0';
+  struct db_stmt *st = db_prepare(g->db, "SELECT pid, host, node FROM node_leases "
+                                  "WHERE heartbeat_at >= ?1 ORDER BY node");
+  if (!st || db_bind_int64(st, 1, (int64_t)time(NULL) - GW_LEASE_STALE_S) != 0) {
+    db_finalize(st);
+    return 0;
+  }
+  int n = 0;
+  while (db_step(st) == DB_ROW) {
+    int64_t pid = db_col_int64(st, 0);
+    if (strcmp(db_col_text(st, 1), host) == 0 && pid > 0 && kill((pid_t)pid, 0) != 0
+        && errno == ESRCH)
+      continue;
+    if (n++ == 0)
+      snprintf(desc, len, "pid %" PRId64 " on %s, node %s", pid, db_col_text(st, 1),
+               db_col_text(st, 2));
+  }
+  db_finalize(st);
+  return n;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void not_live(struct gwctl *g, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g->late_msg, sizeof g->late_msg, fmt, ap);
+  va_end(ap);
+  g->late_rc = code;
+}
+
+static void gw_make_live(struct gwctl *g)
+{
+  char err[512], theirs[80], ours[80], shown[4400], desc[600];
+  db_display(g->db_url, shown, sizeof shown);
+  db_identity(g->db, ours, sizeof ours);
+  const char *sock = g->socket ? g->socket : "(none)";
+  int r = admin_reload_db(g->socket, theirs, sizeof theirs, err, sizeof err);
+  if (r == 0 && *theirs && *ours && strcmp(theirs, ours) != 0) {
+    not_live(g, GW_NOT_LIVE, "the change is saved in %s (database id %s), but the relayd at %s "
+             "serves another database (id %s) and did not see it: give --db / RELAY_DB and "
+             "--socket / RELAY_SOCKET of the same relayd", shown, ours, sock, theirs);
+    return;
+  }
+  if (r == 0) {
+    if (!*theirs)
+      gw_err(GW_OK, "warning: relayd at %s reloaded but does not report its database: cannot "
+             "check that it serves %s", sock, shown);
+    return;
+  }
+  if (r < 0) {
+    not_live(g, GW_NOT_LIVE, "the change is saved, but relayd at %s did not reload: %s", sock, err);
+    return;
+  }
+  /* nobody answers at the socket: is a relayd running on this database anyway? */
+  int n = running_relayds(g, desc, sizeof desc);
+  if (n > 0 && db_url_is_postgres(g->db_url)) {
+    /* the NOTIFY committed with the change reaches every relayd listening on the database */
+    if (g->socket_given && g->socket)
+      gw_err(GW_OK, "note: no relayd answers at %s (%s); the %d relayd(s) running on this "
+             "database (%s) reload through PostgreSQL notifications", sock, err, n, desc);
+  } else if (n > 0 && !g->socket) {
+    not_live(g, GW_NOT_LIVE, "the change is saved in %s, but it is not live: relayd (%s) serves "
+             "this database and gwctl has no admin socket to tell it; give it with --socket PATH "
+             "or RELAY_SOCKET, then run 'gwctl reload'", shown, desc);
+  } else if (n > 0) {
+    not_live(g, GW_NOT_LIVE, "the change is saved in %s, but it is not live: relayd (%s) serves "
+             "this database and no relayd answers at admin socket %s (%s); give its admin socket "
+             "with --socket or RELAY_SOCKET, then run 'gwctl reload'", shown, desc, sock, err);
+  } else if (isatty(STDERR_FILENO)) {
+    gw_err(GW_OK, "note: relayd is not running on %s; the change will be read at its start", shown);
+  }
 }
 
 int gw_log_manage(struct gwctl *g, const struct gw_subject *s, const char *fmt, ...)

@@ -28,6 +28,9 @@ enum gw_exit {
   GW_NOTFOUND = 3,      /* no user / token / channel by that name */
   GW_CONFLICT = 4,      /* the name is taken, or the object is in use / in the wrong state */
   GW_UPSTREAM = 5,      /* channel test / models: the upstream failed or answered an error */
+  GW_NOT_LIVE = 6,      /* the change is saved, but the relayd serving the database did not take it:
+                         * no relayd answers on the socket while one runs on the database (SQLite),
+                         * the one there serves another database, or it refused the reload */
   GW_UNAVAILABLE = 69,  /* EX_UNAVAILABLE: relayd is not reachable on the admin socket */
   GW_NOPERM = 77,       /* EX_NOPERM: relayd refused us (peer credentials) */
 };
@@ -54,6 +57,10 @@ struct gwctl {
   int json;                     /* --json */
   struct db *db;                /* opened by gw_open() */
   const struct gw_cmd *cmd;     /* the command running */
+  int socket_given;             /* socket came from --socket or $RELAY_SOCKET (not the default) */
+  int may_create;               /* gwctl init: gw_open may create the database */
+  int late_rc;                  /* gw_end: the exit code main() returns after a successful command */
+  char late_msg[1024];          /* ... and the message it prints then (the change is saved, not live) */
 };
 
 /* One option of a command: a value option when value is set, else a flag counted in *flag. */
@@ -93,10 +100,16 @@ int gw_usage(struct gwctl *g, const char *fmt, ...);
 /* Prints "gwctl: WHAT: <database error>" and returns GW_FAIL. */
 int gw_dberr(struct gwctl *g, const char *what);
 
-/* Opens the database (once). Returns 0 or an exit code after printing the error. */
+/* Opens the database (once). Only gwctl init (may_create) creates one: otherwise a missing SQLite
+ * file is GW_NOTFOUND and a database without relay's schema GW_FAIL, both naming the database (an
+ * absolute path) and 'gwctl init'. Returns 0 or an exit code after printing the error. */
 int gw_open(struct gwctl *g);
-/* gw_begin starts a write transaction. gw_end commits when rc is 0 (then asks relayd to reload) and
- * rolls back otherwise; it returns rc, or GW_FAIL when the commit fails. */
+/* gw_begin starts a write transaction. gw_end commits when rc is 0 and rolls back otherwise; it
+ * returns rc, or GW_FAIL when the commit fails. After a commit it makes the change live: it asks the
+ * relayd on the socket to reload and compares the database id it reports with this database's;
+ * when nobody answers there it looks for relayds running on the database (node_leases). A change
+ * that is saved but not live sets late_rc = GW_NOT_LIVE and late_msg (main() prints it after the
+ * command's output and exits with it); see gwctl(1) EXIT STATUS. */
 int gw_begin(struct gwctl *g);
 int gw_end(struct gwctl *g, int rc);
 

@@ -14,6 +14,7 @@
 #include "cmd_daemon.h"
 #include "cmd_group.h"
 #include "cmd_import.h"
+#include "cmd_init.h"
 #include "cmd_limit.h"
 #include "cmd_log.h"
 #include "cmd_price.h"
@@ -44,6 +45,9 @@
 #endif
 
 static const struct gw_cmd commands[] = {
+  { "init", "", cmd_init, "[--json]",
+    "create the database (--db / RELAY_DB), or bring its schema up to date; every other command "
+    "needs it to exist" },
   { "user", "add", cmd_user_add,
     "NAME --quota Q [--group G] [--role admin|common]",
     "create a user with Q quota units (500000 = 1 USD)" },
@@ -204,11 +208,14 @@ static void print_help(FILE *f, const char *noun)
         "  --db URL        the database, sqlite:PATH or postgres://... (default: $RELAY_DB)\n"
         "  --socket PATH   relayd's admin socket, told to reload after a change\n"
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
+        "  --              ends the options: what follows is an argument\n"
         "  --json          print JSON instead of a table\n"
         "  --help          this text (also: gwctl help [NOUN [VERB]])\n"
         "  --version       gwctl's version\n"
         "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 conflict (exists, in use,\n"
-        "  used), 5 upstream error (channel test/models), 69 relayd unreachable, 77 refused by relayd\n"
+        "  used), 5 upstream error (channel test/models), 6 change saved but not live (relayd on the\n"
+        "  socket serves another database, or was not reached), 69 relayd unreachable,\n"
+        "  77 refused by relayd\n"
         "  apply --dry-run: 0 nothing to do, 2 changes to apply (drift), 1 invalid document\n"
         "see gwctl(1)\n", f);
 }
@@ -431,6 +438,10 @@ static int run(struct gwctl *g, int argc, char **argv)
     int rc = g->cmd->run(g, argc, argv);
     return rc == GW_HELP ? GW_OK : rc;
   }
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    print_help(stdout, argv[0]);        /* "gwctl user --help": the noun's verbs */
+    return GW_OK;
+  }
   verbs_of(argv[0], list, sizeof list);
   if (argc < 2)
     return gw_usage(g, "%s: missing verb; verbs: %s", argv[0], list);
@@ -452,12 +463,18 @@ int main(int argc, char **argv)
     g.db_url = env;
   else if (!env && access(installed_db, F_OK) == 0)
     g.db_url = "sqlite:" RELAY_STATEDIR "/relay.db";
-  if ((env = getenv("RELAY_SOCKET")) && *env)
+  if ((env = getenv("RELAY_SOCKET")) && *env) {
     g.socket = env;
+    g.socket_given = 1;
+  }
   else if (!env && access(installed_sock, F_OK) == 0)
     g.socket = installed_sock;
 
   int rc = run(&g, argc, argv);
+  if (rc == GW_OK && g.late_rc) {  /* saved but not live: said last, after the command's output */
+    fflush(stdout);
+    rc = gw_err(g.late_rc, "%s", g.late_msg);
+  }
   db_close(g.db);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     gw_err(GW_FAIL, "cannot write the output: %s", strerror(errno));

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "dbnotify.h"
 #include "health.h"
 #include "log.h"
@@ -102,6 +103,16 @@ static cJSON *verb_ping(struct admin_ctx *ctx, const cJSON *req, char *err, size
   return res;
 }
 
+/* "database_id": the identity of the database this relayd serves (db_identity), so that gwctl can
+ * tell that the daemon it just asked to reload reads the database it changed. Read on each call
+ * through the admin thread's connection ("" when it cannot be read). */
+static void add_database_id(struct admin_ctx *ctx, cJSON *res)
+{
+  char id[80];
+  db_identity(ctx->db, id, sizeof id);
+  cJSON_AddStringToObject(res, "database_id", id);
+}
+
 static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
 {
   (void)req; (void)err; (void)errlen;
@@ -131,6 +142,20 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "writer_buffer_max", (double)ws.buffer_max);
   cJSON_AddStringToObject(res, "node", lease_node());
   cJSON_AddStringToObject(res, "node_lease", lease_state());
+  add_database_id(ctx, res);
+  /* models a channel offers that have no price: relayd refuses them (403 model_price_unset) */
+  cJSON *unpriced = cJSON_AddArrayToObject(res, "models_without_price");
+  struct strmap seen;
+  strmap_init(&seen, 16);
+  for (size_t i = 0; s && i < s->nchannels; i++)
+    for (size_t j = 0; j < s->channels[i].nmodels; j++) {
+      const char *m = s->channels[i].models[j];
+      if (!snapshot_price(s, m) && !strmap_get(&seen, m)) {
+        strmap_put(&seen, m, (void *)m);
+        cJSON_AddItemToArray(unpriced, cJSON_CreateString(m));
+      }
+    }
+  strmap_free(&seen);
   dbnotify_status(res);
   snapshot_release(s);
   return res;
@@ -148,6 +173,7 @@ static cJSON *verb_reload(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "tokens", (double)s->ntokens);
   cJSON_AddNumberToObject(res, "users", (double)s->nusers);
   snapshot_release(s);
+  add_database_id(ctx, res);
   return res;
 }
 

@@ -89,8 +89,8 @@ case "$cmd" in
   template)
     dir=$2 gwctl=$3
     "$BIN/psql" -X -q -h "$dir" -U relay -d postgres -c "CREATE DATABASE relay_template" >/dev/null
-    # opening the database migrates it
-    "$gwctl" --db "postgres:///relay_template?host=$dir&user=relay" --socket '' config list >/dev/null
+    # gwctl init creates the schema (every other command refuses a database without it)
+    "$gwctl" --db "postgres:///relay_template?host=$dir&user=relay" --socket '' init >/dev/null
     ;;
   *)
     echo "usage: pg.sh start [DIR] | stop DIR | restart DIR | kill DIR | up DIR | ensure DIR | template DIR GWCTL" >&2

@@ -31,7 +31,7 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   run gwctl channel list
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == "ID  NAME          TYPE       STATUS   PRIORITY  WEIGHT  TAG    GROUP    MODELS       BASE_URL  "* ]]
-  [[ "${lines[0]}" == *"  MAXCONC  REASON" ]]
+  [[ "${lines[0]}" == *"  MAXCONC  NO_PRICE"*"REASON" ]]
   [ "${#lines[@]}" -eq 10 ]
   [ "$(gwj 'len(d)' channel list --tag fleet)" = 7 ]
   run gwctl channel show az

@@ -68,6 +68,7 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/a.json"
   printf 'sk-upstream-1\n' > "$KEYS/oa-main"
   export RELAY_DB="sqlite:$BATS_TEST_TMPDIR/empty.db"
+  gwctl init > /dev/null
   run gwctl apply -f "$BATS_TEST_TMPDIR/a.json"
   [ "$status" -eq 0 ]
   [[ "$output" == *"create channel oa-main"* ]]
@@ -93,6 +94,7 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   provision
   gwctl export --key-refs env > "$BATS_TEST_TMPDIR/a.json"
   export RELAY_DB="sqlite:$BATS_TEST_TMPDIR/second.db" RELAY_CHANNEL_KEY_OA_MAIN=sk-upstream-1
+  gwctl init > /dev/null
   gwctl apply -f "$BATS_TEST_TMPDIR/a.json" > /dev/null
   before=$(db_dump)
   run gwctl apply -f "$BATS_TEST_TMPDIR/a.json"

@@ -118,8 +118,8 @@ PY
   chmod 600 "$BATS_TEST_TMPDIR/bad.key"
   run env RELAY_MASTER_KEY_FILE="$BATS_TEST_TMPDIR/bad.key" "$RELAY_BIN/gwctl" channel add --name c2 \
     --type openai --base-url "$MOCK_URL" --models gpt-4o <<< "sk-other-key-123456"
-  [ "$status" -eq 0 ]
-  [[ "$output" == *"did not reload"*"channel 2 (c2): cannot decrypt its upstream key"* ]]
+  [ "$status" -eq 6 ]   # saved, not live
+  [[ "$output" == *"the change is saved, but relayd at $RELAY_SOCKET did not reload"*"channel 2 (c2): cannot decrypt its upstream key"* ]]
   [ "$(admin '{"cmd":"status"}' | $JGET 'd["snapshot_version"]')" = "$v1" ]
   grep -q 'reload failed, the previous configuration stays.*channel 2 (c2): cannot decrypt' "$BATS_TEST_TMPDIR/relayd.log"
   mock_reset

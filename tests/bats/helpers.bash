@@ -161,7 +161,8 @@ mock_reset() {
 }
 
 # relay_env: exports RELAY_DATA, RELAY_DB and RELAY_SOCKET for this test (and creates the data
-# directory) without starting anything, so a test can provision with gwctl before relayd_start.
+# directory and, with gwctl init, the SQLite database: gwctl refuses a missing one) without starting
+# anything, so a test can provision with gwctl before relayd_start.
 relay_env() {
   case "${RELAY_DATA:-}" in
     "$BATS_TEST_TMPDIR"/*) ;;   # already set for this test
@@ -176,6 +177,8 @@ relay_env() {
     _pg_test_db
   else
     export RELAY_DB="sqlite:$RELAY_DATA/relay.db"
+    # (an older gwctl without init created the database itself)
+    [ -e "$RELAY_DATA/relay.db" ] || "$RELAY_BIN/gwctl" --socket '' init >/dev/null 2>&1 || true
   fi
   export RELAY_SOCKET="$RELAY_DATA/admin.sock"
 }
