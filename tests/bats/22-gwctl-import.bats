@@ -230,16 +230,17 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT value FROM options WHERE key = 'retry_times'")" = 3 ]
   [[ "$(item options others)" == *'"skipped"'*"2 options relay has no equivalent for: "* ]]
   # counts; the source is not touched
-  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2}' ]
+  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2, "updated": 0, "unchanged": 0}' ]
   [ "$(sha256sum < "$SRC")" = "$src_before" ]
   ( ! python3 -c 'import sqlite3,sys; sys.exit(0 if sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sqlite_master WHERE name = \"schema_migrations\"").fetchone()[0] else 1)' "$SRC" )
   # manage rows name what was imported and who did it
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'import oneapi: token %(by $(id -un))'")" = 2 ]
-  # a second import skips what is already there and changes no user
+  # a second import finds what the first created (import_sources) and changes no user
   before=$(sql 'SELECT * FROM users ORDER BY id')
   run gwctl import oneapi --from "sqlite:$SRC"
   [ "$status" -eq 0 ]
-  [[ "$output" == *"skipped  users       id 2 alice -> alice: relay already has a user named 'alice'"* ]]
+  [[ "$output" == *"unchanged users       id 2 alice: id "*" (imported before; the source row is the same)"* ]]
+  [[ "$output" == *"skipped   users       id 6 taken -> taken: relay already has a user named 'taken'"* ]]
   [ "$(sql 'SELECT * FROM users ORDER BY id')" = "$before" ]
 }
 
@@ -269,7 +270,8 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item channels 'id 2 local')" == *"no key in the source"* ]]
   [[ "$(item channels 'id 3 mj')" == *'"skipped"'*"type 2 (Midjourney) has no relay equivalent"* ]]
   [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
-  [[ "$(item channels 'id 5 remapped')" == *'"mapped"'*"status_code_mapping dropped"*"auto_ban dropped"* ]]
+  [[ "$(item channels 'id 5 remapped')" == *'"mapped"'*"auto_ban 0 -> auto disable off"*"status_code_mapping dropped"* ]]
+  [ "$(sql "SELECT auto_disable FROM channels WHERE name = 'remapped'")" = 0 ]
   [[ "$(item channels 'id 6 future')" == *'"skipped"'*"type 999 (unknown)"* ]]
   [ "$(sql "SELECT status, used_user_id FROM redemptions WHERE name = 'gift'")" = "$(printf '3\t%s' "$(sql "SELECT id FROM users WHERE username = 'carol'")")" ]
   [[ "$(item redemptions 'id 2 gift')" == *'"skipped"'*"deleted in the source"* ]]
