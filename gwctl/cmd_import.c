@@ -57,7 +57,8 @@ struct imp {
   struct strmap options;        /* source options: key -> value (owned strings) */
   struct strmap users;          /* source user id (decimal) -> relay user id (int64_t *) */
   const char *source;           /* import_sources.source: --source, else the flavor's name */
-  int64_t kept_ids;             /* channels inserted with their source id */
+  int64_t kept_ids;             /* channels inserted with an explicit id */
+  int64_t src_max_channel;      /* the source's highest channel id */
   int64_t prices_written;       /* price rows written (0: no manage log row) */
   struct strmap bills;          /* model -> struct bill *: how the source bills it (plan_bills) */
   struct arena arena;
@@ -1452,6 +1453,18 @@ static int import_channels(struct imp *im)
   struct db_stmt *st = src_prepare(im, sql);
   if (!st)
     return GW_FAIL;
+  {
+    struct db_stmt *mx = src_prepare(im, "SELECT COALESCE(MAX(id), 0) FROM channels");
+    if (!mx)
+      return GW_FAIL;
+    enum db_step_result mr = db_step(mx);
+    im->src_max_channel = mr == DB_ROW ? db_col_int64(mx, 0) : 0;
+    int mrc = src_end(im, mx, mr == DB_ROW ? DB_DONE : mr, 0);
+    if (mrc != 0) {
+      db_finalize(st);
+      return mrc;
+    }
+  }
   int has_drop[16] = { 0 };
   for (int i = 0; dropped_columns[i].column; i++)
     has_drop[i] = src_has_column(im, "channels", dropped_columns[i].column);
@@ -1674,7 +1687,7 @@ static int import_channels(struct imp *im)
     }
     /* the id: the source's when relay has no channel by that id, so admin keys pinned to it
      * (sk-KEY-ID) reach the same channel; else a new one, said loudly */
-    int64_t cid = 0, taken = 0;
+    int64_t cid = 0, taken = 0, sid_new = 0;
     int busy = gw_scalar(im->g, "cannot read channels", "SELECT 1 FROM channels WHERE id = ?1",
                          &taken, "i", sid);
     if (busy < 0) {
@@ -1684,18 +1697,31 @@ static int import_channels(struct imp *im)
     }
     if (sid <= 0)
       busy = 1;
+    if (busy) {
+      /* past both relay's ids and the source's, so no later source channel loses its id */
+      int64_t top = 0;
+      if (gw_scalar(im->g, "cannot read channels", "SELECT COALESCE(MAX(id), 0) FROM channels",
+                    &top, "") < 0) {
+        free(map);
+        rc = GW_FAIL;
+        break;
+      }
+      if (top < im->src_max_channel)
+        top = im->src_max_channel;
+      sid_new = top + 1;
+    }
     static const char *const insert_sql =
         "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
         "priority, weight, created_time, test_time, response_time, used_quota, tag, other, "
         "test_model, auto_disable%s) VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
         "?13, ?14, ?15, ?16, ?17%s) RETURNING id";
     char ins[1024];
-    snprintf(ins, sizeof ins, insert_sql, busy ? "" : ", id", busy ? "" : ", ?18");
-    rc = gw_insert(im->g, "cannot create the channel", ins, &cid,
-                   busy ? "ssissssiiiiiisssi" : "ssissssiiiiiisssii", tm->type, name, status,
-                   url, models, groups, map ? map : "", prio, weight, db_col_int64(st, 6),
-                   db_col_int64(st, 7), db_col_int64(st, 8), db_col_int64(st, 15), tag, other,
-                   test_model, auto_disable, sid);
+    snprintf(ins, sizeof ins, insert_sql, ", id", ", ?18");
+    rc = gw_insert(im->g, "cannot create the channel", ins, &cid, "ssissssiiiiiisssii", tm->type,
+                   name, status, url, models, groups, map ? map : "", prio, weight,
+                   db_col_int64(st, 6), db_col_int64(st, 7), db_col_int64(st, 8),
+                   db_col_int64(st, 15), tag, other, test_model, auto_disable,
+                   busy ? sid_new : sid);
     free(map);
     if (rc == 0 && *key)
       rc = gw_channel_set_key(im->g, cid, key);     /* stored as channel add stores keys */
@@ -1707,8 +1733,7 @@ static int import_channels(struct imp *im)
       note(notes, sizeof notes, "source id %" PRId64 " is taken in relay: imported as id %" PRId64
            "; admin keys pinned to it (sk-KEY-%" PRId64 ") must now end -%" PRId64 "; ", sid, cid,
            sid, cid);
-    else
-      im->kept_ids++;
+    im->kept_ids++;
     if (!*key)
       note(notes, sizeof notes, "no key in the source; ");
     struct gw_subject s = { .channel_id = cid };
