@@ -1645,9 +1645,9 @@ static int import_channels(struct imp *im)
         { "other", other }, { "test_model", test_model },
         { "auto_disable", itoa_a(im, auto_disable) },
       };
-      free(map);
       bool rekey = strcmp(had, digest) != 0 && strncmp(had + 48, digest + 48, 16) != 0;
       rc = import_again(im, "channels", source, sid, rid, digest, had, f, sizeof f / sizeof *f);
+      free(map);                /* after f, which points at it, is used */
       if (rc == 0 && rekey) {
         rc = gw_channel_set_key(im->g, rid, key);
         if (rc == 0)

@@ -118,7 +118,8 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   report=$output
   [[ "$(item channels 'id 1 main')" == *'"updated"'*"priority '10' -> '3'"* ]]
   [[ "$(item channels 'id 1 main')" == *"models"* ]]
-  [ "$(sql "SELECT priority, models FROM channels WHERE id = 1")" = "$(printf '3\tgpt-4o')" ]
+  [ "$(sql "SELECT priority, models, model_mapping FROM channels WHERE id = 1")" = "$(printf '3\tgpt-4o\t{"fast":"gpt-4o-mini"}')" ]
+  ( ! [[ "$(item channels 'id 1 main')" == *model_mapping* ]] )
   [[ "$(item channels 'id 2 zhipu')" == *'"updated"'*"key changed in the source: set again"* ]]
   [[ "$(item users 'id 2 plain')" == *'"updated"'*"quota '900000000' -> '123'"* ]]
   [ "$(sql "SELECT quota FROM users WHERE username = 'plain'")" = 123 ]
