@@ -1252,6 +1252,12 @@ static int import_prices(struct imp *im)
   if (!pm)
     report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
            "built-in ratios): relay's own prices are kept");
+  if (!oa)   /* Calcium-Ion/new-api relay/relay-text.go: quotaCalculateDecimal.Round(0) */
+    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit, "
+           "relay rounds it up: a bill with a fraction of a unit is up to 1 unit (1/500000 USD) "
+           "higher in relay; New API's own completion ratio rules by name (which override its "
+           "CompletionRatio for gpt-4*, o1/o3, claude, gemini...) are not imported: set "
+           "CompletionRatio explicitly or check those prices");
   /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
   for (int pass = 0; pass < 2 && rc == 0; pass++) {
     const cJSON *it, *list = pass == 0 ? model : price;

@@ -264,3 +264,62 @@ PY
   # the float artifact is the exception: at most the one deepseek-chat case of 36
   [ "$(wc -l < "$BATS_TEST_TMPDIR/artifacts" 2>/dev/null || echo 0)" -le 1 ]
 }
+
+# newapi_db PATH BASE_URL: New API's layout (Calcium-Ion/new-api model/user.go, token.go,
+# channel.go, option.go as GORM creates them on SQLite): one user, one token, one channel that maps
+# the requested model alias-model to upstream-x.
+newapi_db() {
+  python3 - "$1" "$2" "$KEY_U2" <<'PY'
+import sqlite3, sys, json
+path, base, key = sys.argv[1:4]
+c = sqlite3.connect(path)
+c.executescript('''
+CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
+  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`oidc_id` text,
+  `wechat_id` text,`telegram_id` text,`access_token` char(32) UNIQUE,`quota` integer DEFAULT 0,
+  `used_quota` integer DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(64) DEFAULT 'default',
+  `aff_code` varchar(32) UNIQUE,`aff_count` integer DEFAULT 0,`aff_quota` integer DEFAULT 0,
+  `aff_history` integer DEFAULT 0,`inviter_id` integer,`deleted_at` datetime,`linux_do_id` text,
+  `setting` text,PRIMARY KEY (`id`));
+CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
+  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
+  `remain_quota` integer DEFAULT 0,`unlimited_quota` numeric,`model_limits_enabled` numeric,
+  `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
+  `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
+CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
+  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
+  `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
+  `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
+  `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
+  `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
+  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
+CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
+''')
+c.execute("INSERT INTO users(id, username, password, quota, `group`, access_token, aff_code) VALUES (1, 'nauser', 'x', 900000000, 'default', 'a1', 'f1')")
+c.execute("INSERT INTO tokens(id, user_id, `key`, name, created_time, accessed_time, expired_time, unlimited_quota, model_limits_enabled) VALUES (1, 1, ?, 'main', 1700000000, 0, -1, 1, 0)", (key,))
+c.execute("INSERT INTO channels(id, type, `key`, name, base_url, models, `group`, model_mapping, auto_ban, test_model, created_time) VALUES (1, 1, 'up', 'na', ?, 'alias-model', 'default', ?, 1, '', 1700000000)", (base, json.dumps({"alias-model": "upstream-x"})))
+c.executemany("INSERT INTO options(`key`, value) VALUES (?,?)", {
+    "GroupRatio": json.dumps({"default": 1}),
+    "ModelRatio": json.dumps({"alias-model": 2, "upstream-x": 0.5}),
+    "CompletionRatio": json.dumps({"alias-model": 3})}.items())
+c.commit()
+PY
+}
+
+@test "New API bills the requested model, not the mapped one: relay bills the same after import" {
+  mock_start up
+  newapi_db "$SRC" "$MOCK_URL"
+  run gwctl import oneapi --from "sqlite:$SRC" --json
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "$(echo "$output" | $JGET 'd["flavor"]')" = newapi ]
+  [ "$(sql "SELECT model_ratio, completion_ratio FROM prices WHERE model = 'alias-model'")" = "$(printf '2.0\t3.0')" ]
+  relayd_start
+  # New API (Calcium-Ion/new-api relay/relay-text.go postConsumeQuota, priced by OriginModelName):
+  # (prompt + completion * 3) * 2 * 1 = 1000 + 2000*3 = 7000 * 2 = 14,000; at upstream-x's 0.5 it would be 3,500
+  curl -s -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer sk-$KEY_U2" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"model":"alias-model","messages":[{"role":"user","content":"hi"}],"mock":{"prompt_tokens":1000,"completion_tokens":2000}}'
+  wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2 AND model_name = 'alias-model'"
+  [ "$(sql "SELECT quota FROM logs WHERE type = 2 AND model_name = 'alias-model'")" = 14000 ]
+  [ "$(mock_requests up | $JGET 'd["body"]["model"]')" = upstream-x ]
+}
