@@ -195,9 +195,12 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'import oneapi: token %(by $(id -un))'")" = 2 ]
   # the same through the libpq key=value form; a second import finds what the first created
   before=$(sql 'SELECT * FROM users ORDER BY id')
+  channels_before=$(sql 'SELECT id, name, type, base_url FROM channels ORDER BY id')
   run gwctl import oneapi --from "host=$SRC_PGHOST user=relay dbname=$SRC_DB"
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   [[ "$output" == *"unchanged users       id 2 alice: id "*"(imported before; the source row is the same)"* ]]
+  # no channel twice (main made NAME-<sourceid> copies), ids and URLs as the first run left them
+  [ "$(sql 'SELECT id, name, type, base_url FROM channels ORDER BY id')" = "$channels_before" ]
   [ "$(sql 'SELECT * FROM users ORDER BY id')" = "$before" ]
   # a PostgreSQL database without One API's tables, and one that does not exist, are refused
   "$(pg_bin)/psql" -X -q -h "$SRC_PGHOST" -U relay -d postgres -c "CREATE DATABASE ${SRC_DB}_empty" >/dev/null
