@@ -1,15 +1,22 @@
 /*
  * gwctl import oneapi: moves a One API or New API installation into relay (shared/ref/newapi.md
  * describes their tables): groups and ratios, prices, users, tokens (their keys keep working),
- * channels, redemption codes and the one option relay shares, with a report of what was imported,
- * mapped (imported with a change, said how) or skipped (and why).
+ * channels, redemption codes and the options relay shares, with a report of what was imported,
+ * mapped (imported with a change, said how), skipped (and why), updated or unchanged.
+ *
+ * Re-runnable (issue #22): every user, token, channel and code it creates is recorded in
+ * import_sources (migration 010) with a digest of its source row; a later run finds it by source
+ * id, leaves it alone when the source row is the same and updates the differing columns when not.
+ * Channels keep their source id where relay has none by it. Prices are written as the source bills
+ * (plan_bills: One API prices the mapped model, per channel type, at ratio 30 without one, with
+ * completion ratios derived from the name).
  *
  * Owns: the per-source mapping tables (channel type ids diverge between the two projects after 3),
- * the flavor detection, and the report.
+ * the flavor detection, the billing plan, import_sources, and the report.
  * Callers: the command table in main.c.
  * Never: writes to the source database (it is opened read-only, without relay's migrations), keeps
  * a client key in clear (only its SHA-256, as `token create` does), prints or logs a key, or
- * overwrites a user, token, channel or code that relay already has.
+ * overwrites a user, token, channel or code that it did not create itself (import_sources).
  */
 #include "gwctl.h"
 #include "channels.h"

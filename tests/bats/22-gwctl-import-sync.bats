@@ -79,6 +79,7 @@ opts = {
     "ModelRatio": json.dumps({"gpt-4o": 1.25, "gpt-4o-mini": 0.075, "claude-3-5-sonnet-20240620": 1.5,
                               "gemini-1.5-pro": 0.625, "gpt-3.5-turbo": 0.25, "deepseek-chat": 0.07,
                               "llama3-8b-8192": 0.025, "llama3-8b-8192(33)": 0.15, "glm-4": 0.05,
+                              "deepseek-chat(1)": 0.08, "gemini-1.5-pro(51)": 0.7,
                               "doubao-pro-32k": 0.0571, "qwen-max": 1.4286}),
     "CompletionRatio": json.dumps({"deepseek-chat": 2, "llama3-8b-8192(33)": 2}),
     "RetryTimes": "2", "QuotaRemindThreshold": "1000", "AutomaticDisableChannelEnabled": "false",
@@ -185,6 +186,12 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item options others)" == *"2 options relay has no equivalent for: "*"(and empty ones, ignored)"* ]]
   [[ "$(item options others)" == *"QuotaForNewUser"* || "$(item options others)" == *"Notice"* ]]
   ( ! [[ "$(item options others)" == *"SMTPServer"* ]] )
+  # a channel-type ratio key prices the model where all its channels are of that type, and a
+  # model its channels bill differently is said loudly
+  [ "$(sql "SELECT model_ratio FROM prices WHERE model = 'deepseek-chat'")" = 0.08 ]
+  [[ "$(item prices 'deepseek-chat')" == *"ratio of deepseek-chat(1) (type 1 channels)"* ]]
+  [[ "$(item prices 'gemini-1.5-pro')" == *"CHANNELS BILL IT DIFFERENTLY"*"gemini-oai bills it at model ratio 0.7"* ]]
+  [ "$(sql "SELECT model_ratio FROM prices WHERE model = 'gemini-1.5-pro'")" = 0.625 ]
   # the channel-type ratio key is explained, not imported as a model name
   [[ "$(item prices 'llama3-8b-8192(33)')" == *'"skipped"'*"only on type 33 (AWS) channels"* ]]
   [ "$(sql "SELECT count(*) FROM prices WHERE model LIKE '%(%'")" = 0 ]
@@ -215,7 +222,9 @@ def comp(n):
     if n.startswith(("claude-", "mistral-", "gemini-")): return 3
     if n.startswith("deepseek-"): return 2
     return {"llama3-8b-8192": 2}.get(n, 1)
-ratio = mr.get(up, 30)
+# every request here goes to channel 1 (type 1, the highest priority): its "name(1)" keys first
+ratio = mr.get(up + "(1)", mr.get(up, 30))
+cr = {k[:-3] if k.endswith("(1)") else k: v for k, v in cr.items()}
 bill = math.ceil((p + c * comp(up)) * (ratio * gr[group]))
 # One API's float arithmetic can land a hair above an integer ((1000 + 2000*2) * (0.07*1.5) =
 # 525.0000000000001 -> 526); relay rounds up from 1e-9 below (common/quota.c), as exact arithmetic
