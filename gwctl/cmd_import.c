@@ -368,8 +368,10 @@ static int source_get(struct imp *im, const char *kind, int64_t sid, int64_t *ri
     snprintf(digest, dlen, "%s", db_col_text(st, 1));
   }
   db_finalize(st);
-  if (r == DB_ERROR)
-    return gw_err(GW_FAIL, "cannot read import_sources: %s", db_errmsg(im->g->db)) ? -1 : -1;
+  if (r == DB_ERROR) {
+    gw_err(GW_FAIL, "cannot read import_sources: %s", db_errmsg(im->g->db));
+    return -1;
+  }
   return r == DB_ROW;
 }
 
