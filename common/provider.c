@@ -24,6 +24,9 @@ static const struct provider providers[] = {
   { "custom", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
   { "openrouter", UPSTREAM_OPENAI, "https://openrouter.ai/api", AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL,
     NULL },
+  /* an OpenAI-compatible API whose base URL names its API root: Zhipu https://open.bigmodel.cn/api/paas/v4,
+   * Doubao .../api/v3, DashScope .../compatible-mode/v1, Gemini's .../v1beta/openai */
+  { "compatible", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_ROOT, PROBE_CHAT, PE_ALL, NULL },
 };
 #define NPROVIDERS (sizeof providers / sizeof providers[0])
 
@@ -134,6 +137,8 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
                  strncmp(path, "/v1/", 4) == 0 ? path + 3 : path, api_version);
   } else if (p->url == URLR_V1) {
     n = provider_join(base, path, out, outlen) == 0 ? 0 : -1;
+  } else if (p->url == URLR_ROOT) {
+    n = snprintf(out, outlen, "%s%s", base, strncmp(path, "/v1/", 4) == 0 ? path + 3 : path);
   } else {
     n = snprintf(out, outlen, "%s%s", base, path);
   }

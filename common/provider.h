@@ -36,6 +36,8 @@ enum provider_url_rule {
   URLR_V1,         /* base + path; a base ending in /v1 gets no second one */
   URLR_AZURE,      /* base/openai/deployments/MODEL-without-dots/...?api-version=V */
   URLR_AS_IS,      /* base + path as given (Gemini: the model is already in the path) */
+  URLR_ROOT,       /* the base is the API root (.../api/paas/v4, .../compatible-mode/v1): base + path
+                    * without its leading /v1 (One API's type 50 "OpenAI compatible" rule) */
 };
 
 /* The smallest real request a channel test sends (relayd's periodic test and gwctl channel test). */

@@ -1,15 +1,22 @@
 /*
  * gwctl import oneapi: moves a One API or New API installation into relay (shared/ref/newapi.md
  * describes their tables): groups and ratios, prices, users, tokens (their keys keep working),
- * channels, redemption codes and the one option relay shares, with a report of what was imported,
- * mapped (imported with a change, said how) or skipped (and why).
+ * channels, redemption codes and the options relay shares, with a report of what was imported,
+ * mapped (imported with a change, said how), skipped (and why), updated or unchanged.
+ *
+ * Re-runnable (issue #22): every user, token, channel and code it creates is recorded in
+ * import_sources (migration 010) with a digest of its source row; a later run finds it by source
+ * id, leaves it alone when the source row is the same and updates the differing columns when not.
+ * Channels keep their source id where relay has none by it. Prices are written as the source bills
+ * (plan_bills: One API prices the mapped model, per channel type, at ratio 30 without one, with
+ * completion ratios derived from the name).
  *
  * Owns: the per-source mapping tables (channel type ids diverge between the two projects after 3),
- * the flavor detection, and the report.
+ * the flavor detection, the billing plan, import_sources, and the report.
  * Callers: the command table in main.c.
  * Never: writes to the source database (it is opened read-only, without relay's migrations), keeps
  * a client key in clear (only its SHA-256, as `token create` does), prints or logs a key, or
- * overwrites a user, token, channel or code that relay already has.
+ * overwrites a user, token, channel or code that it did not create itself (import_sources).
  */
 #include "gwctl.h"
 #include "channels.h"
@@ -40,8 +47,12 @@
 enum flavor { FLAVOR_ONEAPI, FLAVOR_NEWAPI };
 static const char *const flavor_names[] = { "oneapi", "newapi" };
 
-enum result { R_IMPORTED, R_MAPPED, R_SKIPPED };
-static const char *const result_names[] = { "imported", "mapped", "skipped" };
+/* updated: an earlier import created it and the source row changed since (its changed fields
+ * named); unchanged: an earlier import created it and the source row is the same (relay's row,
+ * edits made in relay since included, is left alone). */
+enum result { R_IMPORTED, R_MAPPED, R_SKIPPED, R_UPDATED, R_UNCHANGED };
+static const char *const result_names[] = { "imported", "mapped", "skipped", "updated", "unchanged" };
+#define NRESULTS 5
 
 struct imp {
   struct gwctl *g;
@@ -51,6 +62,11 @@ struct imp {
   cJSON *counts;                /* {"users": {"imported":n,"mapped":n,"skipped":n}, ...} */
   struct strmap options;        /* source options: key -> value (owned strings) */
   struct strmap users;          /* source user id (decimal) -> relay user id (int64_t *) */
+  const char *source;           /* import_sources.source: --source, else the flavor's name */
+  int64_t kept_ids;             /* channels inserted with an explicit id */
+  int64_t src_max_channel;      /* the source's highest channel id */
+  int64_t prices_written;       /* price rows written (0: no manage log row) */
+  struct strmap bills;          /* model -> struct bill *: how the source bills it (plan_bills) */
   struct arena arena;
   char who[64];
 };
@@ -78,7 +94,7 @@ static void report(struct imp *im, const char *kind, const char *source, const c
   cJSON *k = cJSON_GetObjectItemCaseSensitive(im->counts, kind);
   if (!k) {
     k = cJSON_AddObjectToObject(im->counts, kind);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NRESULTS; i++)
       cJSON_AddNumberToObject(k, result_names[i], 0);
   }
   cJSON *n = cJSON_GetObjectItemCaseSensitive(k, result_names[r]);
@@ -291,6 +307,202 @@ static int ip_ok(const char *item)
   return max && (!slash || (parse_int64(slash + 1, &prefix) == 0 && prefix >= 0 && prefix <= max));
 }
 
+/* ---- import sources: what an earlier run created (migration 010) ------------------------------- */
+
+/* The SHA-256 (hex) of columns from..to-1 of the current source row, joined by 0x1f: what an
+ * import compares with the digest it recorded last time. */
+static void row_digest(struct db_stmt *st, int from, int to, char hex[KEY_HASH_HEX_LEN + 1])
+{
+  size_t len = 0, cap = 256;
+  char *buf = malloc(cap);
+  for (int i = from; buf && i < to; i++) {
+    const char *v = db_col_is_null(st, i) ? "\x1e" : db_col_text(st, i);   /* NULL differs from "" */
+    size_t vl = strlen(v);
+    if (len + vl + 2 > cap) {
+      while (len + vl + 2 > cap)
+        cap *= 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = nb;
+    }
+    memcpy(buf + len, v, vl);
+    len += vl;
+    buf[len++] = 0x1f;
+  }
+  key_hash(buf ? buf : "", buf ? len : 0, hex);   /* out of memory: a digest that never matches */
+  if (!buf)
+    hex[0] = '!';
+  free(buf);
+}
+
+/* The relay id an earlier import gave source row (kind, sid), and the digest it recorded.
+ * Returns 1 (found), 0 (never imported) or -1 after printing. */
+static int source_get(struct imp *im, const char *kind, int64_t sid, int64_t *rid, char *digest,
+                      size_t dlen)
+{
+  struct db_stmt *st = gw_prepare(im->g, "cannot read import_sources", "SELECT relay_id, digest "
+                                  "FROM import_sources WHERE source = ?1 AND kind = ?2 AND "
+                                  "source_id = ?3", "ssi", im->source, kind, sid);
+  if (!st)
+    return -1;
+  enum db_step_result r = db_step(st);
+  if (r == DB_ROW) {
+    *rid = db_col_int64(st, 0);
+    snprintf(digest, dlen, "%s", db_col_text(st, 1));
+  }
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    gw_err(GW_FAIL, "cannot read import_sources: %s", db_errmsg(im->g->db));
+    return -1;
+  }
+  return r == DB_ROW;
+}
+
+/* Records (or moves) the relay row of source row (kind, sid). Returns 0 or GW_FAIL. */
+static int source_put(struct imp *im, const char *kind, int64_t sid, int64_t rid,
+                      const char *digest)
+{
+  return gw_exec(im->g, "cannot write import_sources", "INSERT INTO import_sources(source, kind, "
+                 "source_id, relay_id, digest, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                 "ON CONFLICT(source, kind, source_id) DO UPDATE SET relay_id = excluded.relay_id, "
+                 "digest = excluded.digest, imported_at = excluded.imported_at", "ssiisi",
+                 im->source, kind, sid, rid, digest, (int64_t)time(NULL));
+}
+
+/* One column of a relay row as the import would write it (integers in decimal). */
+struct field {
+  const char *col;
+  const char *val;
+};
+
+/* Writes the fields of relay row id of table that differ from f, naming each in changed ("status
+ * 1 -> 2, models"). Returns 0 (changed may be ""), 1 when relay has no such row any more, or
+ * GW_FAIL after printing. */
+static int sync_row(struct imp *im, const char *table, int64_t id, const struct field *f, size_t n,
+                    char *changed, size_t clen)
+{
+  char sql[2048];
+  size_t used = (size_t)snprintf(sql, sizeof sql, "SELECT ");
+  for (size_t i = 0; i < n && used < sizeof sql; i++)
+    used += (size_t)snprintf(sql + used, sizeof sql - used, "%sCAST(\"%s\" AS TEXT)", i ? ", " : "",
+                             f[i].col);
+  if (used < sizeof sql)
+    used += (size_t)snprintf(sql + used, sizeof sql - used, " FROM %s WHERE id = ?1", table);
+  if (used >= sizeof sql)
+    return gw_err(GW_FAIL, "internal error: statement too long");
+  struct db_stmt *st = gw_prepare(im->g, "cannot read relay's row", sql, "i", id);
+  if (!st)
+    return GW_FAIL;
+  enum db_step_result r = db_step(st);
+  if (r != DB_ROW) {
+    db_finalize(st);
+    return r == DB_DONE ? 1 : gw_err(GW_FAIL, "cannot read relay's row: %s", db_errmsg(im->g->db));
+  }
+  int differs[32] = { 0 }, ndiff = 0;
+  changed[0] = '\0';
+  for (size_t i = 0; i < n && i < 32; i++) {
+    const char *now = db_col_text(st, (int)i);
+    if (strcmp(now, f[i].val) == 0)
+      continue;
+    differs[i] = 1;
+    ndiff++;
+    size_t cl = strlen(changed);
+    if (strlen(now) <= 40 && strlen(f[i].val) <= 40)
+      snprintf(changed + cl, clen - cl, "%s%s '%s' -> '%s'", cl ? ", " : "", f[i].col, now,
+               f[i].val);
+    else
+      snprintf(changed + cl, clen - cl, "%s%s", cl ? ", " : "", f[i].col);
+  }
+  db_finalize(st);
+  if (!ndiff)
+    return 0;
+  used = (size_t)snprintf(sql, sizeof sql, "UPDATE %s SET ", table);
+  int k = 2;
+  for (size_t i = 0; i < n && i < 32 && used < sizeof sql; i++)
+    if (differs[i]) {
+      used += (size_t)snprintf(sql + used, sizeof sql - used, "%s\"%s\" = ?%d", k > 2 ? ", " : "",
+                               f[i].col, k);
+      k++;
+    }
+  if (used < sizeof sql)
+    used += (size_t)snprintf(sql + used, sizeof sql - used, " WHERE id = ?1");
+  if (used >= sizeof sql)
+    return gw_err(GW_FAIL, "internal error: statement too long");
+  st = db_prepare(im->g->db, sql);
+  int bad = !st || db_bind_int64(st, 1, id) != 0;
+  k = 2;
+  for (size_t i = 0; !bad && i < n && i < 32; i++)
+    if (differs[i])
+      bad = db_bind_text(st, k++, f[i].val) != 0;
+  if (bad || db_step(st) != DB_DONE) {
+    db_finalize(st);
+    return gw_err(GW_FAIL, "cannot update relay's row: %s", db_errmsg(im->g->db));
+  }
+  db_finalize(st);
+  return 0;
+}
+
+/* A source row an earlier import created (relay row rid): unchanged when its digest is the one
+ * recorded (f is then not needed: pass NULL), else relay's row gets the fields f that differ and
+ * the new digest is recorded. Reports the row. Returns 0, 1 when relay's row is gone (reported as
+ * skipped: the import does not bring back what relay deleted), or GW_FAIL. */
+static int import_again(struct imp *im, const char *kind, const char *source, int64_t sid,
+                        int64_t rid, const char *digest, const char *had, const struct field *f,
+                        size_t n)
+{
+  const char *table = kind;
+  if (strcmp(had, digest) == 0) {
+    int64_t one = 0;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = ?1", table);
+    int r = gw_scalar(im->g, "cannot read relay's row", sql, &one, "i", rid);
+    if (r < 0)
+      return GW_FAIL;
+    if (r == 0) {
+      report(im, kind, source, NULL, R_SKIPPED, "imported before as id %" PRId64 ", since deleted "
+             "in relay: not created again", rid);
+      return 1;
+    }
+    report(im, kind, source, NULL, R_UNCHANGED, "id %" PRId64 " (imported before; the source row "
+           "is the same)", rid);
+    return 0;
+  }
+  if (!f)
+    return 0;                   /* the caller builds the fields and calls again */
+  char changed[1024];
+  int r = sync_row(im, table, rid, f, n, changed, sizeof changed);
+  if (r == 1) {
+    report(im, kind, source, NULL, R_SKIPPED, "imported before as id %" PRId64 ", since deleted in "
+           "relay: not created again", rid);
+    return 1;
+  }
+  if (r == 0)
+    r = source_put(im, kind, sid, rid, digest);
+  if (r != 0)
+    return r;
+  if (*changed) {
+    struct gw_subject s = { 0 };
+    r = gw_log_manage(im->g, &s, "import oneapi: %s id %" PRId64 " updated from source id %" PRId64
+                      ": %.600s (by %s)", kind, rid, sid, changed, im->who);
+    report(im, kind, source, NULL, R_UPDATED, "id %" PRId64 ": %s", rid, changed);
+  } else {
+    report(im, kind, source, NULL, R_UNCHANGED, "id %" PRId64 " (the source row changed in columns "
+           "relay does not keep)", rid);
+  }
+  return r;
+}
+
+static const char *itoa_a(struct imp *im, int64_t v)
+{
+  char buf[24];
+  snprintf(buf, sizeof buf, "%" PRId64, v);
+  return arena_strdup(&im->arena, buf);
+}
+
 /* ---- groups and prices -------------------------------------------------------------------------- */
 
 static cJSON *option_object(struct imp *im, const char *key, int *present)
@@ -335,10 +547,20 @@ static int import_groups(struct imp *im)
     }
     int selectable = usable ? cJSON_HasObjectItem(usable, it->string)
                             : strcmp(it->string, "default") == 0;
-    int64_t had = 0;
+    int64_t had = 0, same = 0;
     int r = relay_has(im, "SELECT 1 FROM groups WHERE name = ?1", it->string, &had);
     if (r < 0)
       return GW_FAIL;
+    int unchanged = r > 0 ? gw_scalar(im->g, "cannot read groups", "SELECT 1 FROM groups WHERE "
+                                      "name = ?1 AND ratio = ?2 AND selectable = ?3", &same, "sdi",
+                                      it->string, ratio, (int64_t)selectable) : 0;
+    if (unchanged < 0)
+      return GW_FAIL;
+    if (unchanged) {
+      report(im, "groups", it->string, it->string, R_UNCHANGED, "ratio %g%s", ratio,
+             selectable ? ", selectable" : "");
+      continue;
+    }
     rc = gw_exec(im->g, "cannot write the group",
                  "INSERT INTO groups(name, ratio, selectable) VALUES (?1, ?2, ?3) "
                  "ON CONFLICT(name) DO UPDATE SET ratio = excluded.ratio, "
@@ -354,101 +576,6 @@ static int import_groups(struct imp *im)
   }
   cJSON_Delete(ratios);
   cJSON_Delete(usable);
-  return rc;
-}
-
-static int import_prices(struct imp *im)
-{
-  int pm = 0, pc = 0, pp = 0, pk = 0, pw = 0;
-  cJSON *model = option_object(im, "ModelRatio", &pm);
-  cJSON *comp = option_object(im, "CompletionRatio", &pc);
-  cJSON *price = option_object(im, "ModelPrice", &pp);
-  cJSON *cache = option_object(im, "CacheRatio", &pk);
-  /* New API only: the 5-minute cache write ratio per model (absent: relay's defaults stay) */
-  cJSON *cwrite = option_object(im, "CreateCacheRatio", &pw);
-  int rc = 0;
-  if (!pm)
-    report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
-           "built-in ratios): relay's own prices are kept");
-  /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
-  for (int pass = 0; pass < 2 && rc == 0; pass++) {
-    const cJSON *it, *list = pass == 0 ? model : price;
-    cJSON_ArrayForEach(it, list) {
-      const char *m = it->string;
-      double v = cJSON_GetNumberValue(it);
-      const char *why = gw_name_problem(m, MODEL_NAME_MAX);
-      if (why) {
-        report(im, "prices", m, NULL, R_SKIPPED, "model name %s in relay", why);
-        continue;
-      }
-      if (!cJSON_IsNumber(it) || !isfinite(v) || v < 0 || v > RATIO_MAX) {
-        report(im, "prices", m, m, R_SKIPPED, "%s is not a number from 0 to %g",
-               pass == 0 ? "ratio" : "price", RATIO_MAX);
-        continue;
-      }
-      if (pass == 1) {
-        rc = gw_exec(im->g, "cannot write the price",
-                     "INSERT INTO prices(model, model_ratio, fixed_price) VALUES (?1, 0, ?2) "
-                     "ON CONFLICT(model) DO UPDATE SET fixed_price = excluded.fixed_price", "sd", m,
-                     v);
-        if (rc == 0)
-          report(im, "prices", m, m, R_IMPORTED, "%g USD per call (ModelPrice)", v);
-      } else {
-        /* completion and cache ratios: the source's, else relay's own, else 1 */
-        const cJSON *cv = cJSON_GetObjectItemCaseSensitive(comp, m);
-        const cJSON *kv = cJSON_GetObjectItemCaseSensitive(cache, m);
-        int has_c = cJSON_IsNumber(cv) && cv->valuedouble >= 0 && cv->valuedouble <= RATIO_MAX;
-        int has_k = cJSON_IsNumber(kv) && kv->valuedouble >= 0 && kv->valuedouble <= RATIO_MAX;
-        int64_t known = 0;
-        int r = relay_has(im, "SELECT 1 FROM prices WHERE model = ?1", m, &known);
-        if (r < 0)
-          return GW_FAIL;
-        rc = gw_exec(im->g, "cannot write the price",
-                     "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio) "
-                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(model) DO UPDATE SET "
-                     "model_ratio = excluded.model_ratio, "
-                     "completion_ratio = CASE WHEN ?5 <> 0 THEN excluded.completion_ratio "
-                     "ELSE prices.completion_ratio END, "
-                     "cache_ratio = CASE WHEN ?6 <> 0 THEN excluded.cache_ratio "
-                     "ELSE prices.cache_ratio END",
-                     "sdddii", m, v, has_c ? cv->valuedouble : 1.0, has_k ? kv->valuedouble : 1.0,
-                     (int64_t)has_c, (int64_t)has_k);
-        if (rc != 0)
-          break;
-        const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cwrite, m);
-        char cw[96] = "";
-        if (cJSON_IsNumber(wv) && isfinite(wv->valuedouble) && wv->valuedouble >= 0
-            && wv->valuedouble <= RATIO_MAX) {
-          double w1h = wv->valuedouble * NEWAPI_CACHE_1H_MULTIPLIER;
-          rc = gw_exec(im->g, "cannot write the price", "UPDATE prices SET cache_write_ratio = ?2, "
-                       "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wv->valuedouble, w1h);
-          if (rc != 0)
-            break;
-          snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6)",
-                   wv->valuedouble, w1h);
-        } else if (wv) {
-          snprintf(cw, sizeof cw, "; CreateCacheRatio not a number from 0 to %g: default kept",
-                   RATIO_MAX);
-        }
-        if (has_c)
-          report(im, "prices", m, m, R_IMPORTED, "model ratio %g, completion ratio %g%s", v,
-                 cv->valuedouble, cw);
-        else
-          report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
-                 "source (it derives one from the name): completion ratio %s%s", v,
-                 r > 0 ? "kept from relay's price" : "1", cw);
-      }
-    }
-  }
-  struct gw_subject s = { 0 };
-  if (rc == 0 && (pm || pp))
-    rc = gw_log_manage(im->g, &s, "import oneapi: prices from ModelRatio/CompletionRatio%s (by %s)",
-                       pp ? "/ModelPrice" : "", im->who);
-  cJSON_Delete(model);
-  cJSON_Delete(comp);
-  cJSON_Delete(price);
-  cJSON_Delete(cache);
-  cJSON_Delete(cwrite);
   return rc;
 }
 
@@ -469,8 +596,20 @@ static int import_users(struct imp *im)
     int64_t sid = db_col_int64(st, 0), role = db_col_int64(st, 2), status = db_col_int64(st, 3);
     char source[160], name[GW_NAME_MAX + 16], group[GW_NAME_MAX + 16], notes[512] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 1));
+    char digest[KEY_HASH_HEX_LEN + 1], had[KEY_HASH_HEX_LEN + 8] = "";
+    int64_t rid = 0;
+    row_digest(st, 1, 9, digest);
+    int seen = source_get(im, "users", sid, &rid, had, sizeof had);
+    if (seen < 0) {
+      rc = GW_FAIL;
+      break;
+    }
     if (!db_col_is_null(st, 8) || status == 3) {   /* One API's 3: deleted (relay has no such code) */
-      report(im, "users", source, NULL, R_SKIPPED, "deleted in the source");
+      if (seen)
+        report(im, "users", source, NULL, R_SKIPPED, "deleted in the source since the last import: "
+               "relay's user (id %" PRId64 ") is kept", rid);
+      else
+        report(im, "users", source, NULL, R_SKIPPED, "deleted in the source");
       continue;
     }
     relay_name(db_col_text(st, 1), "user", "", name, sizeof name);
@@ -481,17 +620,6 @@ static int import_users(struct imp *im)
     if (strcmp(name, db_col_text(st, 1)) != 0)
       note(notes, sizeof notes, "name '%s' -> '%s' (relay names have no blanks, commas or leading "
            "'-' and are not all digits); ", db_col_text(st, 1), name);
-    int64_t other = 0;
-    int found = relay_has(im, "SELECT id FROM users WHERE username = ?1", name, &other);
-    if (found < 0) {
-      rc = GW_FAIL;
-      break;
-    }
-    if (found > 0) {
-      report(im, "users", source, name, R_SKIPPED, "relay already has a user named '%s' (id %"
-             PRId64 "); its tokens are skipped too", name, other);
-      continue;
-    }
     if (role != ROLE_GUEST && role != ROLE_COMMON && role != ROLE_ADMIN && role != ROLE_ROOT) {
       note(notes, sizeof notes, "role %" PRId64 " -> common; ", role);
       role = ROLE_COMMON;
@@ -510,6 +638,42 @@ static int import_users(struct imp *im)
     }
     char why[64];
     snprintf(why, sizeof why, "user %.40s", name);
+    if (seen) {
+      rc = import_again(im, "users", source, sid, rid, digest, had, NULL, 0);
+      if (rc == 0 && strcmp(had, digest) != 0) {
+        const struct field f[] = {
+          { "role", itoa_a(im, role) }, { "status", itoa_a(im, status) },
+          { "quota", itoa_a(im, quota) }, { "used_quota", itoa_a(im, used < 0 ? 0 : used) },
+          { "request_count", itoa_a(im, db_col_int64(st, 6)) }, { "group", group },
+        };
+        rc = ensure_group(im, group, why);
+        if (rc == 0)
+          rc = import_again(im, "users", source, sid, rid, digest, had, f, sizeof f / sizeof *f);
+      }
+      if (rc == 1) {
+        rc = 0;
+        continue;
+      }
+      if (rc != 0)
+        break;
+      char key[24];
+      snprintf(key, sizeof key, "%" PRId64, sid);
+      int64_t *keep = arena_alloc(&im->arena, sizeof *keep);
+      *keep = rid;
+      strmap_put(&im->users, arena_strdup(&im->arena, key), keep);
+      continue;
+    }
+    int64_t other = 0;
+    int found = relay_has(im, "SELECT id FROM users WHERE username = ?1", name, &other);
+    if (found < 0) {
+      rc = GW_FAIL;
+      break;
+    }
+    if (found > 0) {
+      report(im, "users", source, name, R_SKIPPED, "relay already has a user named '%s' (id %"
+             PRId64 "); its tokens are skipped too", name, other);
+      continue;
+    }
     rc = ensure_group(im, group, why);
     int64_t *id = arena_alloc(&im->arena, sizeof *id);
     if (rc == 0)
@@ -523,6 +687,9 @@ static int import_users(struct imp *im)
     char key[24];
     snprintf(key, sizeof key, "%" PRId64, sid);
     strmap_put(&im->users, arena_strdup(&im->arena, key), id);
+    rc = source_put(im, "users", sid, *id, digest);
+    if (rc != 0)
+      break;
     struct gw_subject s = { .user_id = *id, .username = name };
     rc = gw_log_manage(im->g, &s, "import oneapi: user %s (source id %" PRId64 ") quota=%" PRId64
                        " group=%s (by %s)", name, sid, quota, group, im->who);
@@ -578,8 +745,20 @@ static int import_tokens(struct imp *im)
     char source[160], name[GW_NAME_MAX + 24], uname[GW_NAME_MAX + 1], notes[1024] = "";
     char fallback[32], why[128];
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 4));
+    char digest[KEY_HASH_HEX_LEN + 1], had[KEY_HASH_HEX_LEN + 8] = "";
+    int64_t rid = 0;
+    row_digest(st, 1, 18, digest);
+    int seen = source_get(im, "tokens", sid, &rid, had, sizeof had);
+    if (seen < 0) {
+      rc = GW_FAIL;
+      break;
+    }
     if (!db_col_is_null(st, 16)) {
-      report(im, "tokens", source, NULL, R_SKIPPED, "deleted in the source");
+      if (seen)
+        report(im, "tokens", source, NULL, R_SKIPPED, "deleted in the source since the last "
+               "import: relay's token (id %" PRId64 ") is kept; gwctl token rm removes it", rid);
+      else
+        report(im, "tokens", source, NULL, R_SKIPPED, "deleted in the source");
       continue;
     }
     if (!uid) {
@@ -609,7 +788,7 @@ static int import_tokens(struct imp *im)
     key_hint(key, hint);
     OPENSSL_cleanse(key, sizeof key);
     int64_t other = 0;
-    int found = relay_has(im, "SELECT id FROM tokens WHERE key_hash = ?1", hash, &other);
+    int found = seen ? 0 : relay_has(im, "SELECT id FROM tokens WHERE key_hash = ?1", hash, &other);
     if (found < 0) {
       rc = GW_FAIL;
       break;
@@ -622,9 +801,9 @@ static int import_tokens(struct imp *im)
     /* name: valid and unique within the user */
     snprintf(fallback, sizeof fallback, "token-%" PRId64, sid);
     relay_name(db_col_text(st, 4), "token-", fallback, name, sizeof name);
-    found = gw_scalar(im->g, "cannot read tokens",
-                      "SELECT id FROM tokens WHERE user_id = ?1 AND name = ?2", &other, "is", uid,
-                      name);
+    found = seen ? 0 : gw_scalar(im->g, "cannot read tokens",
+                                 "SELECT id FROM tokens WHERE user_id = ?1 AND name = ?2", &other,
+                                 "is", uid, name);
     if (found < 0) {
       rc = GW_FAIL;
       break;
@@ -684,6 +863,21 @@ static int import_tokens(struct imp *im)
       rc = ensure_group(im, group, why);
     }
     int64_t tid = 0;
+    if (rc == 0 && seen) {
+      int64_t expired = db_col_int64(st, 7) == 0 ? (int64_t)-1 : db_col_int64(st, 7);
+      const struct field f[] = {
+        { "status", itoa_a(im, status) }, { "expired_time", itoa_a(im, expired) },
+        { "remain_quota", itoa_a(im, remain) }, { "unlimited_quota", itoa_a(im, unlimited) },
+        { "used_quota", itoa_a(im, db_col_int64(st, 10)) }, { "models", models },
+        { "subnet", kept }, { "group", group }, { "key_hash", hash }, { "key_hint", hint },
+      };
+      rc = import_again(im, "tokens", source, sid, rid, digest, had, f, sizeof f / sizeof *f);
+      if (rc == 1)
+        rc = 0;
+      if (rc != 0)
+        break;
+      continue;
+    }
     if (rc == 0)
       rc = gw_insert(im->g, "cannot create the token",
                    "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, "
@@ -693,6 +887,9 @@ static int import_tokens(struct imp *im)
                    db_col_int64(st, 5), db_col_int64(st, 6),
                    db_col_int64(st, 7) == 0 ? (int64_t)-1 : db_col_int64(st, 7), remain, unlimited,
                    db_col_int64(st, 10), models, kept, group);
+    if (rc != 0)
+      break;
+    rc = source_put(im, "tokens", sid, tid, digest);
     if (rc != 0)
       break;
     struct gw_subject s = { .user_id = uid, .username = uname, .token_id = tid, .token_name = name };
@@ -717,79 +914,94 @@ struct type_map {
                                  * own (an OpenAI-compatible service relay has no type for, or
                                  * Ollama's localhost); NULL: the relay type's (provider.h), if any;
                                  * "": none, though relay's type has one */
+  const char *root;             /* type "compatible" (a full-URL channel): what the source appends
+                                 * to the base before the path without /v1 ("" for the base itself) */
 };
 
-/* Shared ids (both projects), then each project's own (they diverge after 3; newapi.md 4.7). */
+/* Shared ids (both projects), then each project's own (they diverge after 3; newapi.md 4.7). The
+ * URLs: songquanpeng/one-api relay/channeltype/url.go and relay/adaptor/{doubao,novita,alibailian,
+ * geminiv2}/main.go GetRequestURL; QuantumNous/new-api constant/channel.go and its adaptors. */
 static const struct type_map shared_types[] = {
-  { 1, "OpenAI", "openai", NULL },
-  { 3, "Azure", "azure", NULL },
-  { 8, "Custom", "custom", NULL },
-  { 14, "Anthropic", "anthropic", NULL },
-  { 15, "Baidu", NULL, NULL },
-  { 16, "Zhipu", NULL, NULL },
-  { 17, "Ali", NULL, NULL },
-  { 18, "Xunfei", NULL, NULL },
-  { 19, "360", NULL, NULL },
-  { 20, "OpenRouter", "openrouter", NULL },
-  { 23, "Tencent", NULL, NULL },
-  { 24, "Gemini", "gemini", NULL },
-  { 25, "Moonshot", "openai", "https://api.moonshot.cn" },
-  { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com" },
-  { 33, "AWS", NULL, NULL },
-  { 0, NULL, NULL, NULL },
+  { 1, "OpenAI", "openai", NULL, NULL },
+  { 3, "Azure", "azure", NULL, NULL },
+  { 6, "OpenAIMax", "openai", "https://api.openaimax.com", NULL },
+  { 7, "OhMyGPT", "openai", "https://api.ohmygpt.com", NULL },
+  { 8, "Custom", "custom", NULL, NULL },
+  { 9, "AILS", "openai", "https://api.caipacity.com", NULL },
+  { 10, "AIProxy", "openai", "https://api.aiproxy.io", NULL },
+  { 12, "API2GPT", "openai", "https://api.api2gpt.com", NULL },
+  { 13, "AIGC2D", "openai", "https://api.aigc2d.com", NULL },
+  { 14, "Anthropic", "anthropic", NULL, NULL },
+  { 15, "Baidu", NULL, NULL, NULL },
+  { 16, "Zhipu", NULL, NULL, NULL },
+  { 17, "Ali", NULL, NULL, NULL },
+  { 18, "Xunfei", NULL, NULL, NULL },
+  { 20, "OpenRouter", "openrouter", NULL, NULL },
+  { 23, "Tencent", NULL, NULL, NULL },
+  { 24, "Gemini", "gemini", NULL, NULL },
+  { 25, "Moonshot", "openai", "https://api.moonshot.cn", NULL },
+  { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
+  { 33, "AWS", NULL, NULL, NULL },
+  { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map newapi_types[] = {
-  { 2, "Midjourney", NULL, NULL },
-  { 4, "Ollama", "ollama", "http://localhost:11434" },
-  { 5, "MidjourneyPlus", NULL, NULL },
-  { 11, "PaLM", NULL, NULL },
-  { 26, "Zhipu_v4", NULL, NULL },
-  { 27, "Perplexity", NULL, NULL },
-  { 34, "Cohere", "cohere", NULL },
-  { 35, "MiniMax", NULL, NULL },
-  { 36, "SunoAPI", NULL, NULL },
-  { 37, "Dify", NULL, NULL },
-  { 38, "Jina", "jina", NULL },
-  { 39, "Cloudflare", NULL, NULL },
-  { 40, "SiliconFlow", "openai", "https://api.siliconflow.cn" },
-  { 41, "VertexAI", NULL, NULL },
-  { 42, "Mistral", "openai", "https://api.mistral.ai" },
-  { 43, "DeepSeek", "deepseek", NULL },
-  { 44, "MokaAI", NULL, NULL },
-  { 45, "VolcEngine", NULL, NULL },
-  { 46, "BaiduV2", NULL, NULL },
-  { 47, "Xinference", NULL, NULL },
-  { 48, "xAI", "openai", "https://api.x.ai" },
-  { 0, NULL, NULL, NULL },
+  { 2, "Midjourney", NULL, NULL, NULL },
+  { 4, "Ollama", "ollama", "http://localhost:11434", NULL },
+  { 5, "MidjourneyPlus", NULL, NULL, NULL },
+  { 11, "PaLM", NULL, NULL, NULL },
+  { 19, "360", "openai", "https://api.360.cn", NULL },
+  { 26, "Zhipu_v4", "compatible", "https://open.bigmodel.cn", "/api/paas/v4" },
+  { 27, "Perplexity", "compatible", "https://api.perplexity.ai", "" },
+  { 34, "Cohere", "cohere", NULL, NULL },
+  { 35, "MiniMax", NULL, NULL, NULL },
+  { 36, "SunoAPI", NULL, NULL, NULL },
+  { 37, "Dify", NULL, NULL, NULL },
+  { 38, "Jina", "jina", NULL, NULL },
+  { 39, "Cloudflare", NULL, NULL, NULL },
+  { 40, "SiliconFlow", "openai", "https://api.siliconflow.cn", NULL },
+  { 41, "VertexAI", NULL, NULL, NULL },
+  { 42, "Mistral", "openai", "https://api.mistral.ai", NULL },
+  { 43, "DeepSeek", "deepseek", NULL, NULL },
+  { 44, "MokaAI", NULL, NULL, NULL },
+  { 45, "VolcEngine", "compatible", "https://ark.cn-beijing.volces.com", "/api/v3" },
+  { 46, "BaiduV2", "compatible", "https://qianfan.baidubce.com", "/v2" },
+  { 47, "Xinference", "openai", "", NULL },
+  { 48, "xAI", "openai", "https://api.x.ai", NULL },
+  { 49, "Coze", NULL, NULL, NULL },
+  { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map oneapi_types[] = {
-  { 2, "API2D", NULL, NULL },
-  { 4, "CloseAI", NULL, NULL },
-  { 26, "Baichuan", NULL, NULL },
-  { 27, "Minimax", NULL, NULL },
-  { 28, "Mistral", "openai", "https://api.mistral.ai" },
-  { 29, "Groq", "openai", "https://api.groq.com/openai" },
-  { 30, "Ollama", "ollama", "http://localhost:11434" },
-  { 32, "StepFun", NULL, NULL },
-  { 34, "Coze", NULL, NULL },
-  { 35, "Cohere", "cohere", NULL },
-  { 36, "DeepSeek", "deepseek", NULL },
-  { 37, "Cloudflare", NULL, NULL },
-  { 38, "DeepL", NULL, NULL },
-  { 39, "TogetherAI", NULL, NULL },
-  { 40, "Doubao", NULL, NULL },
-  { 41, "Novita", NULL, NULL },
-  { 42, "VertexAI", NULL, NULL },
-  { 43, "Proxy", NULL, NULL },
-  { 44, "SiliconFlow", "openai", "https://api.siliconflow.cn" },
-  { 45, "xAI", "openai", "https://api.x.ai" },
-  { 46, "Replicate", NULL, NULL },
-  { 47, "BaiduV2", NULL, NULL },
-  { 48, "XunfeiV2", NULL, NULL },
-  { 49, "AliBailian", NULL, NULL },
-  { 50, "OpenAICompatible", "openai", "" },
-  { 51, "GeminiOpenAICompatible", NULL, NULL },
-  { 0, NULL, NULL, NULL },
+  { 2, "API2D", "openai", "https://oa.api2d.net", NULL },
+  { 4, "CloseAI", "openai", "https://api.closeai-proxy.xyz", NULL },
+  { 5, "OpenAISB", "openai", "https://api.openai-sb.com", NULL },
+  { 11, "PaLM", NULL, NULL, NULL },
+  { 19, "360", "openai", "https://ai.360.cn", NULL },
+  { 26, "Baichuan", "openai", "https://api.baichuan-ai.com", NULL },
+  { 27, "Minimax", NULL, NULL, NULL },
+  { 28, "Mistral", "openai", "https://api.mistral.ai", NULL },
+  { 29, "Groq", "openai", "https://api.groq.com/openai", NULL },
+  { 30, "Ollama", "ollama", "http://localhost:11434", NULL },
+  { 32, "StepFun", "openai", "https://api.stepfun.com", NULL },
+  { 34, "Coze", NULL, NULL, NULL },
+  { 35, "Cohere", "cohere", NULL, NULL },
+  { 36, "DeepSeek", "deepseek", NULL, NULL },
+  { 37, "Cloudflare", NULL, NULL, NULL },
+  { 38, "DeepL", NULL, NULL, NULL },
+  { 39, "TogetherAI", "openai", "https://api.together.xyz", NULL },
+  { 40, "Doubao", "compatible", "https://ark.cn-beijing.volces.com", "/api/v3" },
+  { 41, "Novita", "compatible", "https://api.novita.ai/v3/openai", "" },
+  { 42, "VertexAI", NULL, NULL, NULL },
+  { 43, "Proxy", NULL, NULL, NULL },
+  { 44, "SiliconFlow", "openai", "https://api.siliconflow.cn", NULL },
+  { 45, "xAI", "openai", "https://api.x.ai", NULL },
+  { 46, "Replicate", NULL, NULL, NULL },
+  { 47, "BaiduV2", "compatible", "https://qianfan.baidubce.com", "/v2" },
+  { 48, "XunfeiV2", NULL, NULL, NULL },
+  { 49, "AliBailian", "compatible", "https://dashscope.aliyuncs.com", "/compatible-mode/v1" },
+  { 50, "OpenAICompatible", "compatible", "", "" },
+  { 51, "GeminiOpenAICompatible", "compatible",
+    "https://generativelanguage.googleapis.com/v1beta/openai", "" },
+  { 0, NULL, NULL, NULL, NULL },
 };
 
 static const struct type_map *map_type(enum flavor f, int64_t id)
@@ -804,26 +1016,457 @@ static const struct type_map *map_type(enum flavor f, int64_t id)
   return NULL;
 }
 
-/* Source columns relay has no equivalent for: named in the report when set. */
+/* ---- how the source bills a model (One API: the mapped model, per channel type) ----------------- */
+
+/* One API's completion ratio for a model its CompletionRatio map lacks: its rules by name, as
+ * songquanpeng/one-api relay/billing/ratio/model.go GetCompletionRatio states them (re-stated here,
+ * not copied). */
+static double oneapi_completion_rule(const char *model)
+{
+  char name[MODEL_NAME_MAX + 1];
+  snprintf(name, sizeof name, "%s", model);
+  size_t n = strlen(name);
+#define PFX(p) (strncmp(name, p, strlen(p)) == 0)
+#define SFX(x) (n >= strlen(x) && strcmp(name + n - strlen(x), x) == 0)
+#define IS(x) (strcmp(name, x) == 0)
+  if (PFX("qwen-") && SFX("-internet"))
+    name[n - 9] = '\0', n -= 9;
+  if (PFX("gpt-3.5"))
+    return IS("gpt-3.5-turbo") || SFX("0125") ? 3 : SFX("1106") ? 2 : 4.0 / 3.0;
+  if (PFX("gpt-4")) {
+    if (PFX("gpt-4o"))
+      return IS("gpt-4o-2024-05-13") ? 3 : 4;
+    return PFX("gpt-4-turbo") || SFX("preview") ? 3 : 2;
+  }
+  if (PFX("o1"))
+    return 4;
+  if (IS("chatgpt-4o-latest"))
+    return 3;
+  if (PFX("claude-3"))
+    return 5;
+  if (PFX("claude-") || PFX("mistral-") || PFX("gemini-"))
+    return 3;
+  if (PFX("deepseek-"))
+    return 2;
+  static const struct {
+    const char *name;
+    double ratio;
+  } named[] = {
+    { "llama2-70b-4096", 0.8 / 0.64 }, { "llama3-8b-8192", 2 }, { "llama3-70b-8192", 0.79 / 0.59 },
+    { "command", 2 }, { "command-light", 2 }, { "command-nightly", 2 },
+    { "command-light-nightly", 2 }, { "command-r", 3 }, { "command-r-plus", 5 },
+    { "grok-beta", 3 }, { "ibm-granite/granite-20b-code-instruct-8k", 5 },
+    { "ibm-granite/granite-3.0-2b-instruct", 8.333333333333334 },
+    { "ibm-granite/granite-3.0-8b-instruct", 5 }, { "ibm-granite/granite-8b-code-instruct-128k", 5 },
+    { "meta/llama-2-13b", 5 }, { "meta/llama-2-13b-chat", 5 }, { "meta/llama-2-7b", 5 },
+    { "meta/llama-2-7b-chat", 5 }, { "meta/meta-llama-3-8b", 5 },
+    { "meta/meta-llama-3-8b-instruct", 5 }, { "meta/llama-2-70b", 2.750 / 0.650 },
+    { "meta/llama-2-70b-chat", 2.750 / 0.650 }, { "meta/meta-llama-3-70b", 2.750 / 0.650 },
+    { "meta/meta-llama-3-70b-instruct", 2.750 / 0.650 }, { "meta/meta-llama-3.1-405b-instruct", 1 },
+    { "mistralai/mistral-7b-instruct-v0.2", 5 }, { "mistralai/mistral-7b-v0.1", 5 },
+    { "mistralai/mixtral-8x7b-instruct-v0.1", 1.000 / 0.300 },
+  };
+  for (size_t i = 0; i < sizeof named / sizeof *named; i++)
+    if (IS(named[i].name))
+      return named[i].ratio;
+  return 1;
+#undef PFX
+#undef SFX
+#undef IS
+}
+
+/* A ratio from a source map for model on a channel of type (One API tries "model(type)" first,
+ * then "model"). Returns whether found. */
+static bool src_ratio(const cJSON *map, const char *model, int64_t type, double *out)
+{
+  char k[MODEL_NAME_MAX + 32];
+  snprintf(k, sizeof k, "%s(%" PRId64 ")", model, type);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(map, k);
+  if (!cJSON_IsNumber(v))
+    v = cJSON_GetObjectItemCaseSensitive(map, model);
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0
+      || v->valuedouble > RATIO_MAX)
+    return false;
+  *out = v->valuedouble;
+  return true;
+}
+
+/* What the source charges for a requested model, as its channels bill it. */
+struct bill {
+  double ratio, comp;
+  bool comp_known;              /* comp is the source's (One API always: a rule at worst) */
+  bool conflict;                /* two channels bill it differently: relay has one price */
+  bool done;                    /* written by import_prices */
+  char via[512];                /* how the source arrives at it ("" when it is the model's own) */
+};
+
+#define ONEAPI_DEFAULT_RATIO 30.0  /* One API GetModelRatio for a model without one */
+#define NEWAPI_SELF_USE_RATIO 37.5 /* New API GetModelRatio without one, in self-use mode */
+
+/* Builds im->bills: for each model the source's channels serve, the model ratio and completion
+ * ratio the source would bill a request for it with. One API prices the mapped (upstream) model
+ * with its channel type's ratio ("name(type)") when there is one, at ratio 30 when there is none,
+ * completion ratio by its rules; New API prices the requested model (relay's rule too), so only its
+ * self-use default needs a row. */
+static int plan_bills(struct imp *im, const cJSON *model, const cJSON *comp, const cJSON *fixed)
+{
+  strmap_init(&im->bills, 64);
+  struct db_stmt *st = src_prepare(im, "SELECT id, type, models, model_mapping, name FROM channels "
+                                   "ORDER BY id");
+  if (!st)
+    return GW_FAIL;
+  const char *self_use = option(im, "SelfUseModeEnabled");
+  bool na_default = im->flavor == FLAVOR_NEWAPI && self_use && strcmp(self_use, "true") == 0;
+  enum db_step_result r;
+  while ((r = db_step(st)) == DB_ROW) {
+    int64_t type = db_col_int64(st, 1);
+    const struct type_map *tm = map_type(im->flavor, type);
+    if (!tm || !tm->type)
+      continue;                 /* not imported: it bills nothing in relay */
+    cJSON *map = im->flavor == FLAVOR_ONEAPI ? cJSON_Parse(db_col_text(st, 3)) : NULL;
+    char models[GW_LIST_MAX + 1], dropped[512];
+    clean_list(db_col_text(st, 2), ",", MODEL_NAME_MAX, models, sizeof models, dropped,
+               sizeof dropped);
+    for (const char *p = models; *p;) {
+      size_t l = strcspn(p, ",");
+      char m[MODEL_NAME_MAX + 1];
+      snprintf(m, sizeof m, "%.*s", (int)l, p);
+      p += l + (p[l] == ',');
+      struct bill b = { 0 };
+      if (im->flavor == FLAVOR_ONEAPI) {
+        const char *up = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(map, m));
+        if (!up || !*up)
+          up = m;
+        char k[MODEL_NAME_MAX + 32];
+        snprintf(k, sizeof k, "%s(%" PRId64 ")", up, type);
+        bool typed = cJSON_HasObjectItem(model, k);
+        if (!src_ratio(model, up, type, &b.ratio))
+          b.ratio = ONEAPI_DEFAULT_RATIO;
+        b.comp_known = true;
+        if (!src_ratio(comp, up, type, &b.comp))
+          b.comp = oneapi_completion_rule(up);
+        size_t vl = 0;
+        if (strcmp(up, m) != 0)
+          vl += (size_t)snprintf(b.via + vl, sizeof b.via - vl, "channel %.40s maps it to %.60s "
+                                 "and One API bills the mapped model; ", db_col_text(st, 4), up);
+        if (typed && vl < sizeof b.via)
+          vl += (size_t)snprintf(b.via + vl, sizeof b.via - vl, "ratio of %.80s (type %" PRId64
+                                 " channels); ", k, type);
+        if (!cJSON_HasObjectItem(model, up) && !typed && vl < sizeof b.via)
+          vl += (size_t)snprintf(b.via + vl, sizeof b.via - vl, "no ModelRatio for %.60s: One "
+                                 "API's default ratio %g; ", up, ONEAPI_DEFAULT_RATIO);
+      } else {
+        if (cJSON_HasObjectItem(model, m) || cJSON_HasObjectItem(fixed, m) || !na_default)
+          continue;
+        b.ratio = NEWAPI_SELF_USE_RATIO;
+        b.comp_known = src_ratio(comp, m, -1, &b.comp);
+        if (!b.comp_known)
+          b.comp = 1;
+        snprintf(b.via, sizeof b.via, "no ModelRatio: New API's self-use mode default ratio %g; ",
+                 NEWAPI_SELF_USE_RATIO);
+      }
+      size_t vl = strlen(b.via);
+      if (vl >= 2)
+        b.via[vl - 2] = '\0';
+      struct bill *have = strmap_get(&im->bills, m);
+      if (!have) {
+        struct bill *nb = arena_alloc(&im->arena, sizeof *nb);
+        *nb = b;
+        strmap_put(&im->bills, arena_strdup(&im->arena, m), nb);
+      } else if (!have->conflict && (have->ratio != b.ratio || have->comp != b.comp)) {
+        have->conflict = true;
+        size_t hl = strlen(have->via);
+        snprintf(have->via + hl, sizeof have->via - hl, "%sbut channel %.40s bills it at model "
+                 "ratio %g, completion ratio %g%s%.100s", hl ? "; " : "", db_col_text(st, 4),
+                 b.ratio, b.comp, *b.via ? " (" : "", b.via);
+        if (*b.via && strlen(have->via) + 2 < sizeof have->via)
+          strcat(have->via, ")");
+      }
+    }
+    cJSON_Delete(map);
+  }
+  return src_end(im, st, r, 0);
+}
+
+/* Writes one price (model ratio, completion ratio, and the cache ratio when has_k) unless relay
+ * has it already. Returns R_IMPORTED (written) or R_UNCHANGED, or -1 after printing. */
+static int put_price(struct imp *im, const char *m, double ratio, double comp, int keep_comp,
+                     int has_k, double cache)
+{
+  int64_t same = 0;
+  int r = gw_scalar(im->g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1 AND "
+                    "model_ratio = ?2 AND (?5 <> 0 OR completion_ratio = ?3) AND "
+                    "(?6 = 0 OR cache_ratio = ?4)", &same, "sdddii", m, ratio, comp, cache,
+                    (int64_t)keep_comp, (int64_t)has_k);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return R_UNCHANGED;
+  if (gw_exec(im->g, "cannot write the price",
+              "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio) "
+              "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(model) DO UPDATE SET "
+              "model_ratio = excluded.model_ratio, "
+              "completion_ratio = CASE WHEN ?5 = 0 THEN excluded.completion_ratio "
+              "ELSE prices.completion_ratio END, "
+              "cache_ratio = CASE WHEN ?6 <> 0 THEN excluded.cache_ratio "
+              "ELSE prices.cache_ratio END",
+              "sdddii", m, ratio, comp, has_k ? cache : 1.0, (int64_t)keep_comp, (int64_t)has_k) != 0)
+    return -1;
+  im->prices_written++;
+  return R_IMPORTED;
+}
+
+/* A One API ratio key with a channel-type suffix, "llama3-8b-8192(33)": the type, else -1. */
+static int64_t typed_key(const char *k)
+{
+  size_t n = strlen(k);
+  if (n < 4 || k[n - 1] != ')')
+    return -1;
+  const char *open = strrchr(k, '(');
+  if (!open || open == k || open + 1 == k + n - 1)
+    return -1;
+  int64_t t = 0;
+  for (const char *p = open + 1; p < k + n - 1; p++) {
+    if (*p < '0' || *p > '9' || t > 100000)
+      return -1;
+    t = t * 10 + (*p - '0');
+  }
+  return t;
+}
+
+static int import_prices(struct imp *im)
+{
+  int pm = 0, pc = 0, pp = 0, pk = 0, pw = 0;
+  cJSON *model = option_object(im, "ModelRatio", &pm);
+  cJSON *comp = option_object(im, "CompletionRatio", &pc);
+  cJSON *price = option_object(im, "ModelPrice", &pp);
+  cJSON *cache = option_object(im, "CacheRatio", &pk);
+  /* New API only: the 5-minute cache write ratio per model (absent: relay's defaults stay) */
+  cJSON *cwrite = option_object(im, "CreateCacheRatio", &pw);
+  int rc = plan_bills(im, model, comp, price);
+  bool oa = im->flavor == FLAVOR_ONEAPI;
+  if (!pm)
+    report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
+           "built-in ratios): relay's own prices are kept");
+  if (!oa)   /* Calcium-Ion/new-api relay/relay-text.go: quotaCalculateDecimal.Round(0) */
+    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit, "
+           "relay rounds it up: a bill with a fraction of a unit is up to 1 unit (1/500000 USD) "
+           "higher in relay; New API's own completion ratio rules by name (which override its "
+           "CompletionRatio for gpt-4*, o1/o3, claude, gemini...) are not imported: set "
+           "CompletionRatio explicitly or check those prices");
+  /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
+  for (int pass = 0; pass < 2 && rc == 0; pass++) {
+    const cJSON *it, *list = pass == 0 ? model : price;
+    cJSON_ArrayForEach(it, list) {
+      const char *m = it->string;
+      double v = cJSON_GetNumberValue(it);
+      int64_t tk = pass == 0 && oa ? typed_key(m) : -1;
+      if (tk >= 0) {
+        const struct type_map *tm = map_type(im->flavor, tk);
+        report(im, "prices", m, NULL, R_SKIPPED, "One API uses this ratio only on type %" PRId64
+               " (%s) channels; relay has one price per model: %s", tk,
+               tm ? tm->source_name : "unknown", tm && tm->type ? "applied to the models such "
+               "channels serve when they are imported (see their price rows)" : "no such channel "
+               "is imported");
+        continue;
+      }
+      const char *why = gw_name_problem(m, MODEL_NAME_MAX);
+      if (why) {
+        report(im, "prices", m, NULL, R_SKIPPED, "model name %s in relay", why);
+        continue;
+      }
+      if (!cJSON_IsNumber(it) || !isfinite(v) || v < 0 || v > RATIO_MAX) {
+        report(im, "prices", m, m, R_SKIPPED, "%s is not a number from 0 to %g",
+               pass == 0 ? "ratio" : "price", RATIO_MAX);
+        continue;
+      }
+      if (pass == 1) {
+        int64_t same = 0;
+        int r = gw_scalar(im->g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1 AND "
+                          "fixed_price = ?2", &same, "sd", m, v);
+        if (r < 0) {
+          rc = GW_FAIL;
+          break;
+        }
+        if (r == 0)
+          rc = gw_exec(im->g, "cannot write the price",
+                       "INSERT INTO prices(model, model_ratio, fixed_price) VALUES (?1, 0, ?2) "
+                       "ON CONFLICT(model) DO UPDATE SET fixed_price = excluded.fixed_price", "sd",
+                       m, v);
+        if (rc == 0)
+          report(im, "prices", m, m, r ? R_UNCHANGED : R_IMPORTED, "%g USD per call (ModelPrice)",
+                 v);
+        im->prices_written += r == 0;
+        continue;
+      }
+      /* completion and cache ratios: the source's; One API's rules by name when it has none;
+       * New API's: relay's own price when it has one, else 1 */
+      const cJSON *kv = cJSON_GetObjectItemCaseSensitive(cache, m);
+      double c = 1, k = 1;
+      int has_c = src_ratio(comp, m, -1, &c);
+      int has_k = cJSON_IsNumber(kv) && kv->valuedouble >= 0 && kv->valuedouble <= RATIO_MAX;
+      if (has_k)
+        k = kv->valuedouble;
+      char how[640] = "";
+      struct bill *b = strmap_get(&im->bills, m);
+      if (b && !b->conflict) {
+        b->done = true;
+        if (*b->via)
+          snprintf(how, sizeof how, "; as the source bills it: %s", b->via);
+        v = b->ratio;
+        c = b->comp;
+        has_c = b->comp_known;
+      } else if (b) {
+        b->done = true;
+        snprintf(how, sizeof how, "; CHANNELS BILL IT DIFFERENTLY in the source and relay has one "
+                 "price per model, its own ratio is kept: %s", b->via);
+      }
+      bool rule = !has_c && oa;
+      if (rule) {
+        c = oneapi_completion_rule(m);
+        has_c = 1;
+      }
+      int64_t known = 0;
+      int r = relay_has(im, "SELECT 1 FROM prices WHERE model = ?1", m, &known);
+      if (r < 0) {
+        rc = GW_FAIL;
+        break;
+      }
+      int res = put_price(im, m, v, c, !has_c, has_k, k);
+      if (res < 0) {
+        rc = GW_FAIL;
+        break;
+      }
+      const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cwrite, m);
+      char cw[96] = "";
+      if (cJSON_IsNumber(wv) && isfinite(wv->valuedouble) && wv->valuedouble >= 0
+          && wv->valuedouble <= RATIO_MAX) {
+        double w1h = wv->valuedouble * NEWAPI_CACHE_1H_MULTIPLIER;
+        rc = gw_exec(im->g, "cannot write the price", "UPDATE prices SET cache_write_ratio = ?2, "
+                     "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wv->valuedouble, w1h);
+        if (rc != 0)
+          break;
+        snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6)",
+                 wv->valuedouble, w1h);
+      } else if (wv) {
+        snprintf(cw, sizeof cw, "; CreateCacheRatio not a number from 0 to %g: default kept",
+                 RATIO_MAX);
+      }
+      if (res == R_UNCHANGED)
+        report(im, "prices", m, m, R_UNCHANGED, "model ratio %g, completion ratio %g%s", v, c, cw);
+      else if (rule)
+        report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
+               "source: completion ratio %g by One API's rule for the name%s%s", v, c, cw, how);
+      else if (has_c)
+        report(im, "prices", m, m, *how ? R_MAPPED : R_IMPORTED, "model ratio %g, completion "
+               "ratio %g%s%s", v, c, cw, how);
+      else
+        report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
+               "source (New API derives one from the name; its rules are not imported): "
+               "completion ratio %s%s%s", v, r > 0 ? "kept from relay's price" : "1", cw, how);
+    }
+  }
+  /* models the channels serve that the ratio map does not name (mapped to a priced model, or at
+   * the source's default ratio) */
+  for (size_t i = 0; rc == 0 && i < im->bills.nslots; i++) {
+    void *vp;
+    const char *m = strmap_slot(&im->bills, i, &vp);
+    struct bill *b = vp;
+    if (!m || b->done || cJSON_HasObjectItem(price, m))
+      continue;
+    if (b->conflict) {
+      report(im, "prices", m, NULL, R_SKIPPED, "CHANNELS BILL IT DIFFERENTLY in the source and "
+             "relay has one price per model: not priced (gwctl price set): %s", b->via);
+      continue;
+    }
+    int res = put_price(im, m, b->ratio, b->comp, !b->comp_known, 0, 1);
+    if (res < 0) {
+      rc = GW_FAIL;
+      break;
+    }
+    report(im, "prices", m, m, res == R_UNCHANGED ? R_UNCHANGED : R_MAPPED, "model ratio %g, "
+           "completion ratio %g: as the source bills it: %s", b->ratio, b->comp, b->via);
+  }
+  struct gw_subject s = { 0 };
+  if (rc == 0 && im->prices_written)
+    rc = gw_log_manage(im->g, &s, "import oneapi: %" PRId64 " prices from ModelRatio/"
+                       "CompletionRatio%s (by %s)", im->prices_written, pp ? "/ModelPrice" : "",
+                       im->who);
+  cJSON_Delete(model);
+  cJSON_Delete(comp);
+  cJSON_Delete(price);
+  cJSON_Delete(cache);
+  cJSON_Delete(cwrite);
+  return rc;
+}
+
+/* Source columns relay has no equivalent for: named in the report when set. New API's
+ * OpenAIOrganization is the column open_ai_organization (GORM's naming; QuantumNous/new-api
+ * model/channel.go). test_model and auto_ban have relay equivalents (channels.test_model,
+ * channels.auto_disable) and are imported. */
 static const struct {
   const char *column, *unset;   /* unset: the value meaning "not used" */
 } dropped_columns[] = {
-  { "system_prompt", "" }, { "openai_organization", "" }, { "test_model", "" },
+  { "system_prompt", "" }, { "open_ai_organization", "" }, { "openai_organization", "" },
   { "status_code_mapping", "" }, { "param_override", "" }, { "setting", "" },
-  { "auto_ban", "1" }, { "config", "" }, { NULL, NULL },
+  { "config", "" }, { NULL, NULL },
 };
+
+/* Whether a JSON value is what the web UIs save for "not set": "", 0, false, null, {} or [], or an
+ * object or array of only such values ({"region":"","sk":"","ak":""} on every One API channel). */
+static bool json_unset(const cJSON *v)
+{
+  if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v))
+    return true;
+  if (cJSON_IsString(v))
+    return !*v->valuestring;
+  if (cJSON_IsNumber(v))
+    return v->valuedouble == 0;
+  if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+      if (!json_unset(it))
+        return false;
+    return true;
+  }
+  return false;
+}
+
+/* Whether a source column's text is set: not "", not its unset value, not an unset JSON value. */
+static bool column_set(const char *v, const char *unset)
+{
+  if (!*v || strcmp(v, unset) == 0)
+    return false;
+  cJSON *j = cJSON_Parse(v);
+  bool set = !j || !json_unset(j);
+  cJSON_Delete(j);
+  return set;
+}
 
 static int import_channels(struct imp *im)
 {
   char sql[2048];
   snprintf(sql, sizeof sql,
            "SELECT id, type, \"key\", status, name, weight, created_time, test_time, response_time, "
-           "base_url, other, models, \"group\", model_mapping, priority, used_quota, %s, %s "
-           "FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
-           col(im, "channels", "config", "''"));
+           "base_url, other, models, \"group\", model_mapping, priority, used_quota, %s, %s, %s, "
+           "%s FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
+           col(im, "channels", "config", "''"), col(im, "channels", "test_model", "''"),
+           col(im, "channels", "auto_ban", "1"));
   struct db_stmt *st = src_prepare(im, sql);
   if (!st)
     return GW_FAIL;
+  {
+    struct db_stmt *mx = src_prepare(im, "SELECT COALESCE(MAX(id), 0) FROM channels");
+    if (!mx)
+      return GW_FAIL;
+    enum db_step_result mr = db_step(mx);
+    im->src_max_channel = mr == DB_ROW ? db_col_int64(mx, 0) : 0;
+    int mrc = src_end(im, mx, mr == DB_ROW ? DB_DONE : mr, 0);
+    if (mrc != 0) {
+      db_finalize(st);
+      return mrc;
+    }
+  }
   int has_drop[16] = { 0 };
   for (int i = 0; dropped_columns[i].column; i++)
     has_drop[i] = src_has_column(im, "channels", dropped_columns[i].column);
@@ -833,6 +1476,17 @@ static int import_channels(struct imp *im)
     int64_t sid = db_col_int64(st, 0), type = db_col_int64(st, 1);
     char source[160], name[GW_NAME_MAX + 24], fallback[32], notes[1536] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 4));
+    /* the digest: the row without its key, then the key's own (a new key is set again) */
+    char digest[KEY_HASH_HEX_LEN + 1], kdig[KEY_HASH_HEX_LEN + 1], had[KEY_HASH_HEX_LEN + 8] = "";
+    row_digest(st, 3, 20, digest);
+    row_digest(st, 1, 3, kdig);
+    memcpy(digest + 48, kdig, 16);
+    int64_t rid = 0;
+    int seen = source_get(im, "channels", sid, &rid, had, sizeof had);
+    if (seen < 0) {
+      rc = GW_FAIL;
+      break;
+    }
     const struct type_map *tm = map_type(im->flavor, type);
     if (!tm || !tm->type) {
       report(im, "channels", source, NULL, R_SKIPPED, "type %" PRId64 " (%s) has no relay "
@@ -864,7 +1518,12 @@ static int import_channels(struct imp *im)
              "default one", tm->source_name);
       continue;
     }
-    snprintf(url, sizeof url, "%.*s", (int)(n ? n : strlen(defurl)), n ? base : defurl);
+    snprintf(url, sizeof url, "%.*s%s", (int)(n ? n : strlen(defurl)), n ? base : defurl,
+             tm->root ? tm->root : "");
+    if (tm->root)
+      note(notes, sizeof notes, "type %" PRId64 " (%s) -> compatible (a full-URL channel: relayd "
+           "calls %.200s/chat/completions, as %s does); ", type, tm->source_name, url,
+           flavor_names[im->flavor]);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
       report(im, "channels", source, NULL, R_SKIPPED, "base_url '%.80s' is not an http(s) URL", url);
       continue;
@@ -941,19 +1600,74 @@ static int import_channels(struct imp *im)
         struct db_stmt *dq = db_prepare(im->src, q);
         if (dq && db_bind_int64(dq, 1, sid) == 0 && db_step(dq) == DB_ROW) {
           const char *v = db_col_text(dq, 0);
-          if (*v && strcmp(v, dropped_columns[i].unset) != 0 && strcmp(v, "{}") != 0
-              && strcmp(v, "null") != 0)
+          if (column_set(v, dropped_columns[i].unset))
             note(notes, sizeof notes, "%s dropped (relay has no equivalent); ",
                  dropped_columns[i].column);
         }
         db_finalize(dq);
       }
     }
+    /* test_model and auto_ban: relay's channel test model and auto disable */
+    char test_model[MODEL_NAME_MAX + 1] = "";
+    const char *tmod = db_col_text(st, 18);
+    if (*tmod && !gw_name_problem(tmod, MODEL_NAME_MAX))
+      snprintf(test_model, sizeof test_model, "%s", tmod);
+    else if (*tmod)
+      note(notes, sizeof notes, "test_model '%.40s' dropped (not a model name relay accepts); ",
+           tmod);
+    int64_t auto_disable = db_col_int64(st, 19) != 0;
+    if (!auto_disable)
+      note(notes, sizeof notes, "auto_ban 0 -> auto disable off; ");
+    int64_t status = db_col_int64(st, 3), weight = db_col_int64(st, 5),
+            prio = db_col_int64(st, 14);
+    if (status < STATUS_ENABLED || status > STATUS_AUTO_DISABLED)
+      status = STATUS_DISABLED;
+    if (weight < 0 || weight > 1000000)
+      weight = weight < 0 ? 0 : 1000000;
+    if (prio < -1000000000 || prio > 1000000000)
+      prio = prio < 0 ? -1000000000 : 1000000000;
+    char tag[GW_NAME_MAX + 16];
+    relay_name(db_col_text(st, 16), "tag", "", tag, sizeof tag);
+    for (const char *p = groups; rc == 0 && *p;) {
+      size_t l = strcspn(p, ",");
+      char g[GW_NAME_MAX + 1], why[96];
+      snprintf(g, sizeof g, "%.*s", (int)l, p);
+      snprintf(why, sizeof why, "channel %.40s", db_col_text(st, 4));
+      rc = ensure_group(im, g, why);
+      p += l;
+      if (*p == ',')
+        p++;
+    }
+    if (rc == 0 && seen) {
+      /* imported before: the same channel, updated when the source changed */
+      const struct field f[] = {
+        { "type", tm->type }, { "status", itoa_a(im, status) }, { "base_url", url },
+        { "models", models }, { "group", groups }, { "model_mapping", map ? map : "" },
+        { "priority", itoa_a(im, prio) }, { "weight", itoa_a(im, weight) }, { "tag", tag },
+        { "other", other }, { "test_model", test_model },
+        { "auto_disable", itoa_a(im, auto_disable) },
+      };
+      bool rekey = strcmp(had, digest) != 0 && strncmp(had + 48, digest + 48, 16) != 0;
+      rc = import_again(im, "channels", source, sid, rid, digest, had, f, sizeof f / sizeof *f);
+      free(map);                /* after f, which points at it, is used */
+      if (rc == 0 && rekey) {
+        rc = gw_channel_set_key(im->g, rid, key);
+        if (rc == 0)
+          report(im, "channels", source, NULL, R_UPDATED, "id %" PRId64 ": key changed in the "
+                 "source: set again", rid);
+      }
+      if (rc == 1)
+        rc = 0;
+      if (rc != 0)
+        break;
+      continue;
+    }
     /* name: valid and not taken */
     snprintf(fallback, sizeof fallback, "channel-%" PRId64, sid);
     relay_name(db_col_text(st, 4), "channel-", fallback, name, sizeof name);
     int64_t other_id = 0;
-    int found = relay_has(im, "SELECT id FROM channels WHERE name = ?1", name, &other_id);
+    int found = rc == 0 ? relay_has(im, "SELECT id FROM channels WHERE name = ?1", name, &other_id)
+                        : -1;
     if (found > 0) {
       size_t nl = strlen(name);
       snprintf(name + (nl > GW_NAME_MAX - 21 ? GW_NAME_MAX - 21 : nl), 22, "-%" PRId64, sid);
@@ -973,47 +1687,69 @@ static int import_channels(struct imp *im)
       rc = GW_FAIL;
       break;
     }
-    for (const char *p = groups; *p;) {
-      size_t l = strcspn(p, ",");
-      char g[GW_NAME_MAX + 1], why[96];
-      snprintf(g, sizeof g, "%.*s", (int)l, p);
-      snprintf(why, sizeof why, "channel %.40s", name);
-      if (rc == 0)
-        rc = ensure_group(im, g, why);
-      p += l;
-      if (*p == ',')
-        p++;
+    /* the id: the source's when relay has no channel by that id, so admin keys pinned to it
+     * (sk-KEY-ID) reach the same channel; else a new one, said loudly */
+    int64_t cid = 0, taken = 0, sid_new = 0;
+    int busy = gw_scalar(im->g, "cannot read channels", "SELECT 1 FROM channels WHERE id = ?1",
+                         &taken, "i", sid);
+    if (busy < 0) {
+      free(map);
+      rc = GW_FAIL;
+      break;
     }
-    int64_t status = db_col_int64(st, 3), weight = db_col_int64(st, 5),
-            prio = db_col_int64(st, 14);
-    if (status < STATUS_ENABLED || status > STATUS_AUTO_DISABLED)
-      status = STATUS_DISABLED;
-    if (weight < 0 || weight > 1000000)
-      weight = weight < 0 ? 0 : 1000000;
-    if (prio < -1000000000 || prio > 1000000000)
-      prio = prio < 0 ? -1000000000 : 1000000000;
-    char tag[GW_NAME_MAX + 16];
-    int64_t cid = 0;
-    relay_name(db_col_text(st, 16), "tag", "", tag, sizeof tag);
-    if (rc == 0)
-      rc = gw_insert(im->g, "cannot create the channel",
-                   "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", "
-                   "model_mapping, priority, weight, created_time, test_time, response_time, "
-                   "used_quota, tag, other) VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                   "?11, ?12, ?13, ?14, ?15) RETURNING id", &cid, "ssissssiiiiiiss", tm->type, name, status, url,
-                   models, groups, map ? map : "", prio, weight, db_col_int64(st, 6),
-                   db_col_int64(st, 7), db_col_int64(st, 8), db_col_int64(st, 15), tag, other);
+    if (sid <= 0)
+      busy = 1;
+    if (busy) {
+      /* past both relay's ids and the source's, so no later source channel loses its id */
+      int64_t top = 0;
+      if (gw_scalar(im->g, "cannot read channels", "SELECT COALESCE(MAX(id), 0) FROM channels",
+                    &top, "") < 0) {
+        free(map);
+        rc = GW_FAIL;
+        break;
+      }
+      if (top < im->src_max_channel)
+        top = im->src_max_channel;
+      sid_new = top + 1;
+    }
+    static const char *const insert_sql =
+        "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
+        "priority, weight, created_time, test_time, response_time, used_quota, tag, other, "
+        "test_model, auto_disable%s) VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+        "?13, ?14, ?15, ?16, ?17%s) RETURNING id";
+    char ins[1024];
+    snprintf(ins, sizeof ins, insert_sql, ", id", ", ?18");
+    rc = gw_insert(im->g, "cannot create the channel", ins, &cid, "ssissssiiiiiisssii", tm->type,
+                   name, status, url, models, groups, map ? map : "", prio, weight,
+                   db_col_int64(st, 6), db_col_int64(st, 7), db_col_int64(st, 8),
+                   db_col_int64(st, 15), tag, other, test_model, auto_disable,
+                   busy ? sid_new : sid);
     free(map);
     if (rc == 0 && *key)
       rc = gw_channel_set_key(im->g, cid, key);     /* stored as channel add stores keys */
+    if (rc == 0)
+      rc = source_put(im, "channels", sid, cid, digest);
     if (rc != 0)
       break;
+    if (busy)
+      note(notes, sizeof notes, "source id %" PRId64 " is taken in relay: imported as id %" PRId64
+           "; admin keys pinned to it (sk-KEY-%" PRId64 ") must now end -%" PRId64 "; ", sid, cid,
+           sid, cid);
+    im->kept_ids++;
     if (!*key)
       note(notes, sizeof notes, "no key in the source; ");
     struct gw_subject s = { .channel_id = cid };
     rc = gw_log_manage(im->g, &s, "import oneapi: channel %s (source id %" PRId64 ") type=%s "
                        "models=%s group=%s (by %s)", name, sid, tm->type, models, groups, im->who);
     report_row(im, "channels", source, name, notes, NULL);
+  }
+  /* PostgreSQL: ids given explicitly do not move the identity sequence */
+  if (rc == 0 && im->kept_ids && strcmp(db_backend_name(im->g->db), "postgres") == 0) {
+    int64_t v = 0;
+    if (gw_scalar(im->g, "cannot move the channel id sequence", "SELECT setval("
+                  "pg_get_serial_sequence('channels', 'id'), (SELECT GREATEST(MAX(id), 1) FROM "
+                  "channels))", &v, "") < 0)
+      rc = GW_FAIL;
   }
   return src_end(im, st, r, rc);
 }
@@ -1041,6 +1777,44 @@ static int64_t redemption_expiry(int64_t expired_time, int64_t status, char *not
   return expired_time;
 }
 
+/* The columns of import_redemptions' SELECT a digest covers (1..10: all but the id). */
+#define REDEMPTION_DIGEST_COLS 11
+
+/* A code an earlier import created: reported unchanged, or its status, quota and use updated.
+ * Returns 1 (handled), 0 (never imported: the caller imports it) or -1. */
+static int redemption_again(struct imp *im, struct db_stmt *st, const char *source)
+{
+  int64_t sid = db_col_int64(st, 0), rid = 0;
+  char digest[KEY_HASH_HEX_LEN + 1], had[KEY_HASH_HEX_LEN + 8] = "";
+  row_digest(st, 1, REDEMPTION_DIGEST_COLS, digest);
+  int seen = source_get(im, "redemptions", sid, &rid, had, sizeof had);
+  if (seen <= 0)
+    return seen;
+  if (!db_col_is_null(st, 9)) {
+    report(im, "redemptions", source, NULL, R_SKIPPED, "deleted in the source since the last "
+           "import: relay's code (id %" PRId64 ") is kept", rid);
+    return 1;
+  }
+  int64_t status = db_col_int64(st, 3), quota = db_col_int64(st, 5);
+  if (status < REDEEM_ENABLED || status > REDEEM_USED)
+    status = REDEEM_DISABLED;
+  int64_t used_by = db_col_int64(st, 8) ? relay_user(im, db_col_int64(st, 8)) : 0;
+  const struct field f[] = {
+    { "status", itoa_a(im, status) }, { "quota", itoa_a(im, quota < 0 ? 0 : quota) },
+    { "redeemed_time", itoa_a(im, db_col_int64(st, 7)) }, { "used_user_id", itoa_a(im, used_by) },
+    { "expired_time", itoa_a(im, db_col_int64(st, 10) > 0 ? db_col_int64(st, 10) : 0) },
+  };
+  int rc = import_again(im, "redemptions", source, sid, rid, digest, had, f, sizeof f / sizeof *f);
+  return rc == 0 || rc == 1 ? 1 : -1;
+}
+
+static int redemption_record(struct imp *im, struct db_stmt *st, int64_t rid)
+{
+  char digest[KEY_HASH_HEX_LEN + 1];
+  row_digest(st, 1, REDEMPTION_DIGEST_COLS, digest);
+  return source_put(im, "redemptions", db_col_int64(st, 0), rid, digest);
+}
+
 static int import_redemptions(struct imp *im)
 {
   if (!src_has_table(im, "redemptions"))
@@ -1061,6 +1835,14 @@ static int import_redemptions(struct imp *im)
     const char *code = db_col_text(st, 2);
     char source[160], notes[256] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.40s", sid, db_col_text(st, 4));
+    int again = redemption_again(im, st, source);
+    if (again != 0) {
+      if (again < 0) {
+        rc = GW_FAIL;
+        break;
+      }
+      continue;
+    }
     if (!db_col_is_null(st, 9)) {
       report(im, "redemptions", source, NULL, R_SKIPPED, "deleted in the source");
       continue;
@@ -1089,12 +1871,15 @@ static int import_redemptions(struct imp *im)
       note(notes, sizeof notes, "its user (source id %" PRId64 ") was not imported; ",
            db_col_int64(st, 8));
     int64_t expires = redemption_expiry(db_col_int64(st, 10), status, notes, sizeof notes);
-    rc = gw_exec(im->g, "cannot create the redemption code",
+    int64_t new_id = 0;
+    rc = gw_insert(im->g, "cannot create the redemption code",
                  "INSERT INTO redemptions(user_id, \"key\", status, name, quota, created_time, "
                  "redeemed_time, used_user_id, expired_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                 "?9)", "isisiiiii",
+                 "?9) RETURNING id", &new_id, "isisiiiii",
                  relay_user(im, db_col_int64(st, 1)), code, status, db_col_text(st, 4),
                  quota < 0 ? 0 : quota, db_col_int64(st, 6), db_col_int64(st, 7), used_by, expires);
+    if (rc == 0)
+      rc = redemption_record(im, st, new_id);
     count++;
     report_row(im, "redemptions", source, db_col_text(st, 4), notes, NULL);
   }
@@ -1105,48 +1890,101 @@ static int import_redemptions(struct imp *im)
   return src_end(im, st, r, rc);
 }
 
+/* Source options with a relay equivalent (the rest are named in the report). Booleans are
+ * "true"/"false" in both projects' options table (model/option.go). */
+static const struct {
+  const char *source, *relay;
+  bool boolean;
+} option_map[] = {
+  { "RetryTimes", "retry_times", false },
+  { "QuotaRemindThreshold", "quota_remind_threshold", false },
+  { "AutomaticDisableChannelEnabled", "channel_auto_disable", true },
+  { "DisplayInCurrencyEnabled", "display_in_currency", true },
+  { "DisplayTokenStatEnabled", "display_token_stat", true },
+  { NULL, NULL, false },
+};
+
+/* Options the import reads elsewhere (prices, groups, billing). */
+static const char *const options_read[] = { "GroupRatio", "ModelRatio", "CompletionRatio",
+                                            "ModelPrice", "CacheRatio", "CreateCacheRatio",
+                                            "UserUsableGroups", "SelfUseModeEnabled", NULL };
+
+static int import_option(struct imp *im, const char *key, const char *value, const char *relay,
+                         bool boolean)
+{
+  char norm[64], why[128];
+  const char *v = value;
+  if (boolean)
+    v = strcmp(value, "true") == 0 ? "1" : strcmp(value, "false") == 0 ? "0" : value;
+  if (gw_config_check(relay, v, norm, sizeof norm, why, sizeof why) != 0) {
+    report(im, "options", key, relay, R_SKIPPED, "'%.20s': %s", value, why);
+    return 0;
+  }
+  int64_t same = 0;
+  int r = gw_scalar(im->g, "cannot read options", "SELECT 1 FROM options WHERE key = ?1 AND "
+                    "value = ?2", &same, "ss", relay, norm);
+  if (r < 0)
+    return GW_FAIL;
+  if (r > 0) {
+    report(im, "options", key, relay, R_UNCHANGED, "%s", norm);
+    return 0;
+  }
+  int rc = gw_exec(im->g, "cannot set the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "ss", relay, norm);
+  struct gw_subject s = { 0 };
+  if (rc == 0)
+    rc = gw_log_manage(im->g, &s, "import oneapi: config set %s=%s (by %s)", relay, norm, im->who);
+  report(im, "options", key, relay, R_IMPORTED, "%s", norm);
+  return rc;
+}
+
 static int import_options(struct imp *im)
 {
-  static const char *const used[] = { "GroupRatio", "ModelRatio", "CompletionRatio", "ModelPrice",
-                                      "CacheRatio", "CreateCacheRatio", "UserUsableGroups",
-                                      "RetryTimes", NULL };
-  const char *retry = option(im, "RetryTimes");
   int rc = 0;
-  if (retry) {
-    char norm[32], why[128];
-    if (gw_config_check("retry_times", retry, norm, sizeof norm, why, sizeof why) != 0) {
-      report(im, "options", "RetryTimes", "retry_times", R_SKIPPED, "'%.20s': %s", retry, why);
-    } else {
-      rc = gw_exec(im->g, "cannot set the option", "INSERT INTO options(key, value) VALUES "
-                   "('retry_times', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", "s",
-                   norm);
-      struct gw_subject s = { 0 };
-      if (rc == 0)
-        rc = gw_log_manage(im->g, &s, "import oneapi: config set retry_times=%s (by %s)", norm,
-                           im->who);
-      report(im, "options", "RetryTimes", "retry_times", R_IMPORTED, "%s", norm);
-    }
+  for (int i = 0; rc == 0 && option_map[i].source; i++) {
+    const char *v = option(im, option_map[i].source);
+    if (v)
+      rc = import_option(im, option_map[i].source, v, option_map[i].relay, option_map[i].boolean);
   }
-  /* the rest: named in one line */
-  char rest[1024] = "";
-  int nrest = 0;
+  /* the rest: named in one line; empty ones (the web UI saves every field) are only counted */
+  char rest[2048] = "";
+  int nrest = 0, nempty = 0;
   for (size_t i = 0; i < im->options.nslots; i++) {
     void *v;
     const char *k = strmap_slot(&im->options, i, &v);
     if (!k)
       continue;
     int known = 0;
-    for (const char *const *u = used; *u; u++)
+    for (const char *const *u = options_read; *u; u++)
       known |= strcmp(*u, k) == 0;
+    for (int j = 0; option_map[j].source; j++)
+      known |= strcmp(option_map[j].source, k) == 0;
     if (known)
       continue;
+    if (!column_set(v, "")) {
+      nempty++;
+      continue;
+    }
     nrest++;
     if (strlen(rest) + strlen(k) + 8 < sizeof rest)
       snprintf(rest + strlen(rest), sizeof rest - strlen(rest), "%s%s", *rest ? ", " : "", k);
   }
   if (nrest)
-    report(im, "options", "others", NULL, R_SKIPPED, "%d option%s relay has no equivalent for: %s",
-           nrest, nrest == 1 ? "" : "s", rest);
+    report(im, "options", "others", NULL, R_SKIPPED, "%d option%s relay has no equivalent for: %s%s",
+           nrest, nrest == 1 ? "" : "s", rest, nempty ? " (and empty ones, ignored)" : "");
+  /* the source's logs: relay starts its own; counted so they are not lost silently */
+  if (src_has_table(im, "logs")) {
+    struct db_stmt *st = src_prepare(im, "SELECT COUNT(*) FROM logs");
+    if (!st)
+      return GW_FAIL;
+    enum db_step_result r = db_step(st);
+    int64_t n = r == DB_ROW ? db_col_int64(st, 0) : 0;
+    if (r == DB_ROW && n > 0)
+      report(im, "logs", "logs", NULL, R_SKIPPED, "%" PRId64 " log row%s of the source not "
+             "imported: relay keeps its own log from now on (the source database keeps them)",
+             n, n == 1 ? "" : "s");
+    rc = src_end(im, st, r == DB_ROW ? DB_DONE : r, rc);
+  }
   return rc;
 }
 
@@ -1158,7 +1996,7 @@ static void print_report(struct imp *im, int dry)
   cJSON_ArrayForEach(it, im->items) {
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
     const char *note = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "note"));
-    printf("%-8s %-11s %s%s%s%s%s\n",
+    printf("%-9s %-11s %s%s%s%s%s\n",
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "result")),
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "kind")),
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "source")),
@@ -1167,19 +2005,22 @@ static void print_report(struct imp *im, int dry)
   printf("%s from %s:", dry ? "would import (dry run, nothing changed)" : "imported",
          flavor_names[im->flavor]);
   cJSON_ArrayForEach(it, im->counts)
-    printf(" %s %.0f/%.0f/%.0f", it->string,
+    printf(" %s %.0f/%.0f/%.0f/%.0f/%.0f", it->string,
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "imported")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "mapped")),
-           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "skipped")));
-  printf(" (imported/mapped/skipped)\n");
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "skipped")),
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "updated")),
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "unchanged")));
+  printf(" (imported/mapped/skipped/updated/unchanged)\n");
 }
 
 int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
 {
-  const char *from = NULL, *flavor = "auto";
+  const char *from = NULL, *flavor = "auto", *label = NULL;
   int dry = 0;
   const struct gw_opt opts[] = {
-    { "from", &from, NULL }, { "flavor", &flavor, NULL }, { "dry-run", NULL, &dry }, { 0 },
+    { "from", &from, NULL }, { "flavor", &flavor, NULL }, { "dry-run", NULL, &dry },
+    { "source", &label, NULL }, { 0 },
   };
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
   if (rc != 0)
@@ -1189,6 +2030,8 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
                     "API database)");
   if (strcmp(flavor, "auto") != 0 && strcmp(flavor, "oneapi") != 0 && strcmp(flavor, "newapi") != 0)
     return gw_usage(g, "--flavor must be auto, oneapi or newapi, not '%s'", flavor);
+  if (label && gw_name_problem(label, GW_NAME_MAX))
+    return gw_usage(g, "--source '%.64s' %s", label, gw_name_problem(label, GW_NAME_MAX));
   char err[512];
   struct imp im = { .g = g };
   im.src = db_open_existing(from, err, sizeof err);
@@ -1206,6 +2049,7 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
                 ? FLAVOR_NEWAPI : FLAVOR_ONEAPI;
   else
     im.flavor = strcmp(flavor, "newapi") == 0 ? FLAVOR_NEWAPI : FLAVOR_ONEAPI;
+  im.source = label ? label : flavor_names[im.flavor];
   struct passwd *pw = getpwuid(getuid());
   snprintf(im.who, sizeof im.who, "%s", pw && pw->pw_name ? pw->pw_name : "?");
   im.items = cJSON_CreateArray();
@@ -1250,6 +2094,8 @@ int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)
     strmap_free(&im.options);
   if (im.users.slots)
     strmap_free(&im.users);
+  if (im.bills.slots)
+    strmap_free(&im.bills);
   arena_free(&im.arena);
   db_close(im.src);
   return rc;

@@ -173,10 +173,10 @@ static const struct gw_cmd commands[] = {
     "make the database match a JSON document: create, update (and with --prune delete); "
     "--dry-run prints the plan and exits 2 when there are changes" },
   { "import", "oneapi", cmd_import_oneapi,
-    "--from sqlite:PATH|postgres://...|mysql://... [--flavor auto|oneapi|newapi] [--dry-run] "
+    "--from sqlite:PATH|postgres://...|mysql://... [--flavor auto|oneapi|newapi] [--source NAME] [--dry-run] "
     "[--json]",
     "import users, groups, prices, tokens (keys keep working), channels and redemption codes "
-    "from a One API or New API database, with a report" },
+    "from a One API or New API database, with a report; run it again to update what it created" },
   { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },
   { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
   { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },

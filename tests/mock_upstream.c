@@ -2651,6 +2651,10 @@ static enum route route_of(const char *method, const char *url)
     }
   }
   if (strcmp(url, "/openai/responses") == 0) return post ? RT_RESPONSES : RT_BAD_METHOD;
+  /* an API root that is not /v1 (Zhipu /api/paas/v4, Doubao /api/v3: relay's "compatible"
+   * full-URL channels): chat under any prefix */
+  size_t ul = strlen(url), cl = strlen("/chat/completions");
+  if (ul > cl && strcmp(url + ul - cl, "/chat/completions") == 0) return post ? RT_CHAT : RT_BAD_METHOD;
   return RT_NOT_FOUND;
 }
 

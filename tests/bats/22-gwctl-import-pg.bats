@@ -187,17 +187,20 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT value FROM options WHERE key = 'retry_times'")" = 3 ]
   [[ "$(item options others)" == *'"skipped"'*"2 options relay has no equivalent for: "* ]]
   # counts; the source is read, not changed (no relay migration ran on it)
-  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2}' ]
-  [ "$(echo "$report" | $JGET 'd["counts"]["tokens"]')" = '{"imported": 1, "mapped": 1, "skipped": 4}' ]
+  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2, "updated": 0, "unchanged": 0}' ]
+  [ "$(echo "$report" | $JGET 'd["counts"]["tokens"]')" = '{"imported": 1, "mapped": 1, "skipped": 4, "updated": 0, "unchanged": 0}' ]
   [ "$(echo "$report" | $JGET 'd["counts"]["channels"]["skipped"]')" = 2 ]
   [ "$(src_dump)" = "$src_before" ]
   [ "$(src_psql -At -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'")" = 0 ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'import oneapi: token %(by $(id -un))'")" = 2 ]
-  # the same through the libpq key=value form; a second import skips what is already there
+  # the same through the libpq key=value form; a second import finds what the first created
   before=$(sql 'SELECT * FROM users ORDER BY id')
+  channels_before=$(sql 'SELECT id, name, type, base_url FROM channels ORDER BY id')
   run gwctl import oneapi --from "host=$SRC_PGHOST user=relay dbname=$SRC_DB"
   [ "$status" -eq 0 ] || { echo "$output"; false; }
-  [[ "$output" == *"skipped  users       id 2 alice -> alice: relay already has a user named 'alice'"* ]]
+  [[ "$output" == *"unchanged users       id 2 alice: id "*"(imported before; the source row is the same)"* ]]
+  # no channel twice (main made NAME-<sourceid> copies), ids and URLs as the first run left them
+  [ "$(sql 'SELECT id, name, type, base_url FROM channels ORDER BY id')" = "$channels_before" ]
   [ "$(sql 'SELECT * FROM users ORDER BY id')" = "$before" ]
   # a PostgreSQL database without One API's tables, and one that does not exist, are refused
   "$(pg_bin)/psql" -X -q -h "$SRC_PGHOST" -U relay -d postgres -c "CREATE DATABASE ${SRC_DB}_empty" >/dev/null

@@ -125,7 +125,7 @@ CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`sta
   `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
 CREATE INDEX `idx_tokens_user_id` ON `tokens`(`user_id`);
 CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
-  `openai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
+  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
   `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
   `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
   `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
@@ -154,6 +154,8 @@ c.executemany("INSERT INTO channels(id, type, `key`, status, name, base_url, oth
     (4, 1, "key-a\nkey-b", 1, "multi", "https://api.openai.com", "", "gpt-4o", "default", "", 0, 0, "", "", 1),
     (5, 1, "oak", 1, "remapped", "https://api.openai.com", "", "gpt-4o-mini", "default,svip", "", 0, 0, "", '{"400":"500"}', 0),
     (6, 999, "x", 1, "future", "", "", "m", "default", "", 0, 0, "", "", 1)])
+# GORM names OpenAIOrganization open_ai_organization (QuantumNous/new-api model/channel.go)
+c.execute("UPDATE channels SET open_ai_organization = 'org-123', test_model = 'deepseek-chat' WHERE id = 1")
 c.executemany("INSERT INTO redemptions(id, user_id, `key`, status, name, quota, created_time, redeemed_time, used_user_id, deleted_at) VALUES (?,1,?,?,?,?,1700000000,?,?,?)", [
     (1, "aaaabbbbccccddddaaaabbbbccccdddd", 3, "gift", 1000, 1700000900, 2, None),
     (2, "eeeeffff00001111eeeeffff00001111", 1, "gift", 1000, 0, 0, "2025-02-02 00:00:00")])
@@ -230,16 +232,17 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT value FROM options WHERE key = 'retry_times'")" = 3 ]
   [[ "$(item options others)" == *'"skipped"'*"2 options relay has no equivalent for: "* ]]
   # counts; the source is not touched
-  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2}' ]
+  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2, "updated": 0, "unchanged": 0}' ]
   [ "$(sha256sum < "$SRC")" = "$src_before" ]
   ( ! python3 -c 'import sqlite3,sys; sys.exit(0 if sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sqlite_master WHERE name = \"schema_migrations\"").fetchone()[0] else 1)' "$SRC" )
   # manage rows name what was imported and who did it
   [ "$(sql "SELECT count(*) FROM logs WHERE type = 3 AND content LIKE 'import oneapi: token %(by $(id -un))'")" = 2 ]
-  # a second import skips what is already there and changes no user
+  # a second import finds what the first created (import_sources) and changes no user
   before=$(sql 'SELECT * FROM users ORDER BY id')
   run gwctl import oneapi --from "sqlite:$SRC"
   [ "$status" -eq 0 ]
-  [[ "$output" == *"skipped  users       id 2 alice -> alice: relay already has a user named 'alice'"* ]]
+  [[ "$output" == *"unchanged users       id 2 alice: id "*" (imported before; the source row is the same)"* ]]
+  [[ "$output" == *"skipped   users       id 6 taken -> taken: relay already has a user named 'taken'"* ]]
   [ "$(sql 'SELECT * FROM users ORDER BY id')" = "$before" ]
 }
 
@@ -265,11 +268,15 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT \"group\" FROM tokens WHERE name = 'vip'")" = svip ]
   [[ "$(item tokens 'id 3 old')" == *'"skipped"'*"deleted in the source"* ]]
   [ "$(sql "SELECT type, base_url, tag FROM channels WHERE name = 'ds'")" = "$(printf 'deepseek\thttps://api.deepseek.com\tcn')" ]
+  # test_model is relay's channel test model; the organization is named when dropped
+  [ "$(sql "SELECT test_model FROM channels WHERE name = 'ds'")" = deepseek-chat ]
+  [[ "$(item channels 'id 1 ds')" == *"open_ai_organization dropped (relay has no equivalent)"* ]]
   [ "$(sql "SELECT type, base_url, key <> '' FROM channels WHERE name = 'local'")" = "$(printf 'ollama\thttp://127.0.0.1:11434\t0')" ]
   [[ "$(item channels 'id 2 local')" == *"no key in the source"* ]]
   [[ "$(item channels 'id 3 mj')" == *'"skipped"'*"type 2 (Midjourney) has no relay equivalent"* ]]
   [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
-  [[ "$(item channels 'id 5 remapped')" == *'"mapped"'*"status_code_mapping dropped"*"auto_ban dropped"* ]]
+  [[ "$(item channels 'id 5 remapped')" == *'"mapped"'*"status_code_mapping dropped"*"auto_ban 0 -> auto disable off"* ]]
+  [ "$(sql "SELECT auto_disable FROM channels WHERE name = 'remapped'")" = 0 ]
   [[ "$(item channels 'id 6 future')" == *'"skipped"'*"type 999 (unknown)"* ]]
   [ "$(sql "SELECT status, used_user_id FROM redemptions WHERE name = 'gift'")" = "$(printf '3\t%s' "$(sql "SELECT id FROM users WHERE username = 'carol'")")" ]
   [[ "$(item redemptions 'id 2 gift')" == *'"skipped"'*"deleted in the source"* ]]

@@ -71,6 +71,13 @@ static void test_urls(void)
   CHECK(provider_url(gem, "http://h/v1", "", "/v1/x", "m", u, sizeof u, err, sizeof err) == 0 &&
             strcmp(u, "http://h/v1/v1/x") == 0,
         "gemini: the path as given: %s", u);
+  const struct provider *root = provider_find("compatible");
+  CHECK(root && provider_url(root, "http://h/api/paas/v4", "", "/v1/chat/completions", "m", u, sizeof u, err,
+                             sizeof err) == 0 && strcmp(u, "http://h/api/paas/v4/chat/completions") == 0,
+        "compatible (full-URL): the base is the API root, the path loses its /v1: %s", u);
+  CHECK(root && provider_url(root, "http://h/v1beta/openai", "", "/v1/embeddings", "m", u, sizeof u, err,
+                             sizeof err) == 0 && strcmp(u, "http://h/v1beta/openai/embeddings") == 0,
+        "compatible: Gemini's OpenAI root: %s", u);
   char tiny[16];
   CHECK(provider_url(oai, "http://example.com", "", "/v1/chat/completions", "m", tiny, sizeof tiny, err, sizeof err) ==
                 -1 && strstr(err, "longer than 15"),
