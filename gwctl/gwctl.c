@@ -4,6 +4,7 @@
  * Callers: main.c and the command files. Never: calls a command file (cmd_*.c).
  */
 #include "gwctl.h"
+#include "db_mysql.h"
 #include "admin_client.h"
 #include "options.h"
 #include "output.h"
@@ -206,6 +207,8 @@ static int check_exists(struct gwctl *g)
   char shown[4400], err[512];
   struct stat sb;
   db_display(g->db_url, shown, sizeof shown);
+  if (mysql_url_is(g->db_url))
+    return 0;                   /* db_open refuses it, saying why (a source to import from only) */
   if (!db_url_is_postgres(g->db_url) && strncmp(g->db_url, "sqlite:", 7) == 0
       && stat(g->db_url + 7, &sb) != 0 && errno == ENOENT)
     return gw_err(GW_NOTFOUND, "no database at %s: check --db / RELAY_DB, or create it with "

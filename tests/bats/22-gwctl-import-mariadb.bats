@@ -138,7 +138,7 @@ CREATE TABLE `tokens` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(48
   INDEX `idx_tokens_user_id` (`user_id`),UNIQUE INDEX `idx_tokens_key` (`key`),INDEX `idx_tokens_name` (`name`),
   INDEX `idx_tokens_deleted_at` (`deleted_at`));
 CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key` longtext NOT NULL,
-  `openai_organization` longtext,`test_model` longtext,`status` bigint DEFAULT 1,`name` varchar(191),
+  `open_ai_organization` longtext,`test_model` longtext,`status` bigint DEFAULT 1,`name` varchar(191),
   `weight` bigint unsigned DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` bigint,
   `base_url` varchar(191) DEFAULT '',`other` longtext,`balance` double,`balance_updated_time` bigint,
   `models` longtext,`group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,
@@ -167,7 +167,7 @@ CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`sta
   `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
   `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
 CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
-  `openai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
+  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
   `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
   `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
   `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
@@ -231,7 +231,7 @@ else:
         (2, 2, "CarolAutoCarolAutoCarolAutoCarolAutoCarolAuto123", 1, "auto", 1700000000, 0, -1, 0, 1, 0, "ignored,list", "", "auto", None),
         (3, 2, "CarolGoneCarolGoneCarolGoneCarolGoneCarolGone123", 1, "old", 1700000000, 0, -1, 0, 1, 0, "", "", "", "2025-01-01 00:00:00"),
         (4, 2, "CarolVipCarolVipCarolVipCarolVipCarolVipCarol123", 1, "vip", 1700000000, 0, -1, 0, 1, 0, "", "", "svip", None))
-    add("channels", ["id", "type", "key", "status", "name", "base_url", "other", "models", "group", "model_mapping", "priority", "weight", "tag", "status_code_mapping", "auto_ban", "created_time", "openai_organization", "test_model"],
+    add("channels", ["id", "type", "key", "status", "name", "base_url", "other", "models", "group", "model_mapping", "priority", "weight", "tag", "status_code_mapping", "auto_ban", "created_time", "open_ai_organization", "test_model"],
         (1, 43, "dskey", 1, "ds", "", "", "deepseek-chat", "default", "{}", 0, 0, "cn", "", 1, 1700000000, None, None),
         (2, 4, "", 1, "local", "http://127.0.0.1:11434/", "", "llama3", "default", "", 0, 0, "", "", 1, 1700000000, "", ""),
         (3, 2, "mjkey", 1, "mj", "", "", "midjourney", "default", "", 0, 0, "", "", 1, 1700000000, None, None),
@@ -297,6 +297,7 @@ PY
 import_both() {
   local other="sqlite:$BATS_TEST_TMPDIR/from-sqlite/relay.db"
   mkdir -p "$BATS_TEST_TMPDIR/from-sqlite"
+  RELAY_DB="$other" "$RELAY_BIN/gwctl" init >/dev/null
   run env RELAY_DB="$other" "$RELAY_BIN/gwctl" import oneapi --from "sqlite:$SRC_SQLITE" --json
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   local from_sqlite=$output
@@ -325,7 +326,7 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item channels 'id 8 prompted')" == *"system_prompt dropped"*"config dropped"* ]]
   [[ "$(item channels 'id 3 deepseek')" != *"system_prompt dropped"* ]]
   [[ "$(item tokens 'id 4 dash')" == *'"skipped"'*"its key cannot be used with relay"* ]]
-  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 1}' ]
+  [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 1, "updated": 0, "unchanged": 0}' ]
   # read-only: nothing in the source changed, and its session refuses writes
   [ "$(my_sql "$SRC_DB" -N -e "CHECKSUM TABLE users, tokens, channels, redemptions, options, abilities, logs")" = "$before" ]
   [ "$(my_sql -N -e "SELECT count(*) FROM information_schema.tables WHERE table_schema = '$SRC_DB' AND table_name = 'schema_migrations'")" = 0 ]
@@ -339,7 +340,7 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item tokens 'id 3 old')" == *'"skipped"'*"deleted in the source"* ]]
   [ "$(sql "SELECT models, subnet FROM tokens WHERE name = 'app'")" = "$(printf 'deepseek-chat,gpt-4o-mini\t10.1.2.3,192.168.0.0/16')" ]
   [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
-  [[ "$(item channels 'id 5 remapped')" == *"openai_organization dropped"*"status_code_mapping dropped"*"auto_ban dropped"* ]]
+  [[ "$(item channels 'id 5 remapped')" == *"open_ai_organization dropped"*"status_code_mapping dropped"*"auto_ban 0 -> auto disable off"* ]]
   [ "$(sql "SELECT cache_write_ratio, round(cache_write_1h_ratio, 9) FROM prices WHERE model = 'deepseek-chat'")" = "$(printf '1.5\t2.4')" ]
   # expired_time came along (0 = never); the code that expired in the source stays unusable
   [ "$(sql "SELECT name, expired_time FROM redemptions WHERE name IN ('late', 'timed', 'never') ORDER BY name")" = "$(printf 'late\t1700000001\nnever\t0\ntimed\t4102444800')" ]
@@ -361,7 +362,7 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   before=$(db_dump)
   run env MYSQL_PWD=S3cret-pw "$RELAY_BIN/gwctl" import oneapi --from "mysql://importer@127.0.0.1:$port/$SRC_DB" --dry-run --json
   [ "$status" -eq 0 ] || { echo "$output"; false; }
-  [ "$(echo "$output" | $JGET 'd["counts"]["tokens"]')" = '{"imported": 1, "mapped": 1, "skipped": 3}' ]
+  [ "$(echo "$output" | $JGET 'd["counts"]["tokens"]')" = '{"imported": 1, "mapped": 1, "skipped": 3, "updated": 0, "unchanged": 0}' ]
   [ "$(db_dump)" = "$before" ]
   # socket (mariadb:// too), password from an option file's [client] group
   printf '[client]\npassword=S3cret-pw\n' > "$BATS_TEST_TMPDIR/my.cnf"
