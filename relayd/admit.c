@@ -9,6 +9,7 @@
 #include "attempt.h"
 #include "billing.h"
 #include "ledger.h"
+#include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
 #include "respond.h"

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "mediareq.h"
 #include "request.h"
 #include "respond.h"
 #include "route.h"
