@@ -21,6 +21,17 @@ static void buf_trim(struct buf *b)
 }
 
 
+/* Frees a request object and its buffers (what request_free leaves for the pool). */
+static void request_destroy(struct request *r)
+{
+  buf_free(&r->body);
+  buf_free(&r->resp);
+  buf_free(&r->errbody);
+  buf_free(&r->out);
+  buf_free(&r->converted);
+  free(r);
+}
+
 void request_make_id(struct worker *w, char *out, size_t n)
 {
   snprintf(out, n, "%011llx%04x%02x%06llx", (unsigned long long)now_unix_ms(), local(w)->node_tag,
@@ -144,12 +155,7 @@ void request_free(struct request *r)
     local(w)->request_pool_len++;
     return;
   }
-  buf_free(&r->body);
-  buf_free(&r->resp);
-  buf_free(&r->errbody);
-  buf_free(&r->out);
-  buf_free(&r->converted);
-  free(r);
+  request_destroy(r);
 }
 
 void relay_pool_free(struct worker *w)
@@ -157,12 +163,7 @@ void relay_pool_free(struct worker *w)
   while (local(w)->request_pool) {
     struct request *r = local(w)->request_pool;
     local(w)->request_pool = r->next;
-    buf_free(&r->body);
-    buf_free(&r->resp);
-    buf_free(&r->errbody);
-    buf_free(&r->out);
-    buf_free(&r->converted);
-    free(r);
+    request_destroy(r);
   }
   local(w)->request_pool_len = 0;
   snapshot_release(local(w)->snap_cache);

@@ -199,6 +199,17 @@ static void finish_media(struct request *r)
                 body_response(r, &r->resp, r->up_ctype[0] ? r->up_ctype : "application/json"));
 }
 
+/* A 2xx answer that cannot be read or converted (err says why): a bad upstream, 502. */
+static void unreadable_answer(struct request *r, const char *err)
+{
+  char text[400];
+  snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
+           (long long)r->channel->id, err);
+  r->final_status = 502;
+  settle(r, "upstream_error");
+  respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+}
+
 void finish_nonstream(struct request *r)
 {
   if (r->def->media) {
@@ -227,12 +238,7 @@ void finish_nonstream(struct request *r)
       buf_append_str(&r->resp, conv);
       free(conv);
     } else {
-      char text[400];
-      snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
-               (long long)r->channel->id, err);
-      r->final_status = 502;
-      settle(r, "upstream_error");
-      respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+      unreadable_answer(r, err);
       return;
     }
   }
@@ -249,12 +255,7 @@ void finish_nonstream(struct request *r)
                                  : gemini_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err);
     if (!msg) {
       /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
-      char text[400];
-      snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
-               (long long)r->channel->id, err);
-      r->final_status = 502;
-      settle(r, "upstream_error");
-      respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+      unreadable_answer(r, err);
       return;
     }
     buf_reset(&r->resp);
