@@ -8,7 +8,8 @@
  * (up_body, up_headers), the converter states, the inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
  * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
- * freeing the old one. Never: holds a function; every helper here is a read of the state.
+ * freeing the old one. Never: holds more code than the small inline helpers below (what the
+ * client speaks, relay's state on a worker, a bounded string copy).
  */
 #ifndef RELAY_REQUEST_H
 #define RELAY_REQUEST_H
@@ -79,7 +80,8 @@ struct request {
                                         * comes (owned; inflateEnd + free in request_free) */
   bool inflate_end;                    /* the compressed stream reached its end */
   bool early_answered;                 /* send_early_error answered while the body still came */
-  cJSON *root;
+  cJSON *root;                         /* the parsed OpenAI-style body (owned; freed in request_free,
+                                        * or once a stream started) */
   struct oai_request rq;
   const struct price *price;
   double group_ratio;
@@ -99,7 +101,8 @@ struct request {
   enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
 
   /* upstream attempt */
-  CURL *easy;
+  CURL *easy;                          /* the attempt's transfer (the worker's pool owns it; back with
+                                        * detach_upstream) */
   const struct snap_channel *channel;
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
@@ -126,7 +129,7 @@ struct request {
   bool suspended;
   bool reader_waiting;                 /* suspended by the content reader */
 
-  struct MHD_Response *pending;        /* built while suspended, queued on resume */
+  struct MHD_Response *pending;        /* built while suspended, queued on resume (owned until then) */
   unsigned pending_status;
 
   struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
@@ -141,7 +144,8 @@ struct request {
   /* Anthropic and Gemini clients: their request stays in their format until a channel of another
    * format is chosen (see native_attempt) */
   cJSON *native;                               /* the client's parsed body (owned) */
-  char *oai_text;                              /* the OpenAI chat request made from it, once needed */
+  char *oai_text;                              /* the OpenAI chat request made from it, once needed
+                                                * (owned) */
   size_t oai_len;
   bool native_attempt;   /* this attempt passes the client's format through to a channel of the same
                           * format: request bytes (model mapping aside) and answer go unconverted */
