@@ -1,16 +1,17 @@
 /*
- * admin: the admin socket (JSON lines over a Unix stream socket, doc/admin-protocol.md) and the
- * main thread's event loop: signals (signalfd: SIGHUP reloads, SIGTERM/SIGINT stop), admin
- * clients, and reloads, which read the database through the admin thread's own connection and
- * publish a new snapshot.
- * Verbs live in admin_verbs[] beside their handlers; `help` is generated from it.
- * Output to each client is queued and written as it reads (a client that reads nothing for 10 s
- * is dropped), so a slow client never holds up signals, reloads or the other clients.
- * Callers: main.c. Never: runs on a worker; holds a lock a worker waits on; waits on a client.
+ * admin: what the admin socket (JSON lines, doc/admin-protocol.md) can do, and the reloads: the
+ * verbs live in admin_verbs[] beside their handlers, `help` is generated from it, and
+ * admin_verb_run runs one; a reload reads the database through the admin thread's own connection
+ * and publishes a new snapshot (and, on SIGHUP, a new configuration with it).
+ * The socket, its clients and the admin thread's loop (signals, reload requests) are adminsock.c's.
+ * Callers: adminsock.c (verbs, reloads), main.c (the first snapshot, the status line, dbnotify's
+ * reload callback). Never: runs on a worker; holds a lock a worker waits on; touches a socket.
  */
 #ifndef RELAY_ADMIN_H
 #define RELAY_ADMIN_H
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -30,12 +31,10 @@ struct admin_ctx {
   int nworkers;
   long long started_at;        /* unix seconds */
   const char *metrics_address; /* where /metrics is served ("off" when it is not) */
+  bool subscribe;              /* set by the verb subscribe: the connection it came on becomes a
+                                  stream of request events (adminsock.c clears it and acts) */
 };
 
-/* Binds the socket: mode 0600, or 0660 with group admin_group when that is not "" (the group must
- * exist). Every connection is then checked with SO_PEERCRED: uid 0, relayd's own uid, or a member of
- * admin_group (primary or supplementary). -1 with err when it cannot bind, or a live relayd owns it. */
-int admin_listen(const char *path, const char *admin_group, char *err, size_t errlen);
 /* Builds and publishes a snapshot from the database. Returns 0, or -1 with err. */
 int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);
 /* SIGHUP: rebuilds the configuration (file, environment, command line) and, with it, the snapshot;
@@ -44,9 +43,9 @@ int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);
 int admin_reload_config(struct admin_ctx *ctx, char *err, size_t errlen);
 /* "WHAT: N channels, N tokens, N users (configuration vN)", for systemd's STATUS=. */
 void admin_status_line(char *buf, size_t len, const char *what);
-/* Asks the admin loop to reload the snapshot soon (any thread; never blocks). */
-void admin_request_reload(void);
-/* Runs until SIGTERM or SIGINT. The signals must be blocked in every thread before. */
-void admin_run(struct admin_ctx *ctx, int listen_fd);
+/* Runs the verb cmd with the request req: its result (the caller adds "ok" and "id", then frees
+ * it), or NULL with err when the verb failed. *known is false when there is no verb cmd. */
+cJSON *admin_verb_run(struct admin_ctx *ctx, const char *cmd, const cJSON *req, char *err,
+                      size_t errlen, bool *known);
 
 #endif

@@ -14,8 +14,8 @@
  *               the dearest input ratio, plus its output bound at the completion ratio): what relay
  *               reserves before it sends anything upstream.
  * Balances (reserve, settle, fold) are not here: ledger.h owns them.
- * Callers: relay.c, media.c, the format modules (usage_count), tests. Never: touches the database or
- * a balance.
+ * Callers: relay's stages (admit.c, settle.c), media.c, the format modules (usage_count), tests.
+ * Never: touches the database or a balance.
  */
 #ifndef RELAY_BILLING_H
 #define RELAY_BILLING_H

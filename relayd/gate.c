@@ -100,7 +100,7 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
   const char *line = p + s;
   size_t len = e - s;
   const char *sp1 = memchr(line, ' ', len);
-  if (!sp1 || sp1 == line)   /* a NUL in the target is refused by relay.c, in the client's format */
+  if (!sp1 || sp1 == line)   /* a NUL in the target is refused by front.c, in the client's format */
     return refuse(v, 400, "Bad Request", "invalid_request_line",
                   "The request line is not HTTP: send METHOD TARGET HTTP/1.1%s.", "");
   size_t ve = len;

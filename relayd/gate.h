@@ -10,7 +10,7 @@
  * MHD reads ahead into its own buffer, so nothing can be peeked before it (doc/design.md).
  * Callers: worker.c (listen socket and gated sockets are in the worker's epoll set; the sweep). The
  * gate knows its worker only through struct gate_host, and answers through its refusal callback
- * (relay.c's relay_refusal, by way of the worker's handlers): it includes neither worker.h nor relay.h.
+ * (front.c's relay_refusal, by way of the worker's handlers): it includes neither worker.h nor relay.h.
  * Never: reads a byte MHD needs (only MSG_PEEK until the answer is decided), blocks, or waits
  * longer than client_header_timeout_s for a header.
  */

@@ -25,8 +25,9 @@
  *     byte of the upstream's answer (headers and first data; for a non-streaming answer that is
  *     nearly all of it) on successful requests and channel tests; routing = latency picks the
  *     lowest inside a priority tier.
- * Callers: snapshot.c (load), relay.c (routing, outcomes, the stream events and answers it hands
- * on), monitor.c (tests, re-enable), admin.c (stats, channel_test). Never: blocks a worker, touches
+ * Callers: snapshot.c (load), relay's stages (route.c, attempt.c, stream.c: routing, outcomes, the
+ * stream events and answers it hands on), monitor.c (tests, re-enable), admin.c (stats,
+ * channel_test), writer.c (the flag after a commit). Never: blocks a worker, touches
  * the database (the writer does), reads an error message's free text as an account error.
  */
 #ifndef RELAY_HEALTH_H

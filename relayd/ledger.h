@@ -13,9 +13,10 @@
  *                                        - (settled and not committed).
  * So for a limited token, remain_quota + used_quota moves only by admin grants, and used_quota is
  * the sum of its logged charges (the writer commits both in one transaction): doc/design.md "Money".
- * Callers: relay.c (reserve, settle), writer.c (commit), snapshot.c and dbnotify.c (fold), monitor.c
- * and relay.c (read avail). Never: touches the database; blocks a worker (reserve and settle are
- * lock-free atomics; ledger_lock is taken only by the writer and the loader).
+ * Callers: admit.c (reserve), settle.c (settle), commit.c (the writer's commit), snapshot.c and
+ * dbnotify.c (fold), monitor.c, auth.c and selfserve.c (read avail). Never: touches the database;
+ * blocks a worker (reserve and settle are lock-free atomics; ledger_lock is taken only by the
+ * writer and the loader).
  */
 #ifndef RELAY_LEDGER_H
 #define RELAY_LEDGER_H

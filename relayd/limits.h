@@ -12,7 +12,8 @@
  *
  * The states (struct rate_state) live in a process-wide table keyed by scope, id and model, so a
  * reload keeps the windows; the snapshot points at them (limits_state() at load).
- * Callers: snapshot.c (load), relay.c (admit, settle, headers), admin.c (counters).
+ * Callers: snapshot.c (load), relay's stages (admit.c, settle.c, respond.c: admit, settle,
+ * headers), admin.c (counters).
  * Never: blocks, allocates on the request path, or touches the database.
  */
 #ifndef RELAY_LIMITS_H

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "adminsock.h"
 #include "config.h"
 #include "db.h"
 #include "dbnotify.h"

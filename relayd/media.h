@@ -7,7 +7,10 @@
  * untouched unless the model is renamed), which channel types may serve it, the quota to reserve,
  * reading what the upstream's answer says it used (usage objects, image counts, audio seconds,
  * search units), and the charge. The billing rule of each kind is in doc/endpoints.md.
- * Callers: relay.c (dispatch, upstream attempt, settle), tests (the pure helpers).
+ * Reading and rewriting the client's request is mediareq.c's; this module has the types, the
+ * channel and price rules, the reservation, the answers and the charge.
+ * Callers: relay's stages (admit.c, attempt.c, stream.c, settle.c), mediareq.c, tests (the pure
+ * helpers).
  * Never: touches balances, sockets or the database; keeps pointers into the buffers it is given.
  */
 #ifndef RELAY_MEDIA_H
@@ -66,23 +69,6 @@ struct media_result {
   bool error_event;                /* a Responses stream carried its own "error" event */
 };
 
-/* Parses and validates a client request of kind k. JSON kinds: *root gets the parsed body (caller
- * frees). Multipart kinds: the body is read with MHD's post processor on connection c (its
- * Content-Type header gives the boundary); *root stays NULL. Returns 0, or the HTTP status to
- * refuse with (400 bad request, 415 wrong content type) and a message in err, the field in *param. */
-int media_parse_request(struct MHD_Connection *c, enum media_kind k, const char *content_type,
-                        const char *body, size_t len, cJSON **root, struct oai_request *rq,
-                        struct media_req *mq, char *err, size_t errlen, const char **param);
-
-/* The boundary parameter of a multipart Content-Type, unquoted. Returns 0, or -1. */
-int media_form_boundary(const char *content_type, char *out, size_t outlen);
-
-/* The multipart body with the value of the form field `field` replaced by `value` (every other
- * byte unchanged). Returns a malloc'd body (caller frees) and its length, or NULL when the field is
- * not there exactly once with the value `expect`. */
-char *media_form_replace_field(const char *body, size_t len, const char *boundary, const char *field,
-                               const char *expect, const char *value, size_t *outlen);
-
 /* dall-e-2 / dall-e-3 price multiplier of an image size and quality (One API's table); 1 for other
  * models. Returns < 0 with a message in err when the size is not one the model makes. */
 double media_image_multiplier(const char *model, const char *size, const char *quality, char *err,
@@ -103,13 +89,6 @@ const char *media_price_refusal(enum media_kind k, const struct price *p);
  * most (billing_bound). */
 int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
                       double group_ratio, int64_t out_bound);
-
-/* The body for the upstream when it must differ from the client's (model renamed, or a
- * moderations request without a model given the default): malloc'd, caller frees; NULL when the
- * client's bytes go as they are, or on failure (*failed set). */
-char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *body, size_t len,
-                          const char *client_model, const char *upstream_model, size_t *outlen,
-                          bool *failed);
 
 /* Reads a whole (non-stream) 2xx answer of kind k into res. content_type may be NULL. */
 void media_read_response(enum media_kind k, const char *body, size_t len, const char *content_type,

@@ -68,7 +68,7 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as relay.c: an answer compressed anyway is read */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as attempt.c: an answer compressed anyway is read */
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_start);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
   uint64_t t0 = now_us_mono();

@@ -12,7 +12,7 @@
  *     OVERHEAD_TOKENS (chat templates, the tool-use system prompt).
  *   reqbound_choices: how many answers one request asks for (OpenAI n / best_of, Gemini
  *     candidateCount), by which the output bound is multiplied.
- * Callers: relay.c (dispatch, before reserving). Never: allocates more than a sort buffer; recurses
+ * Callers: admit.c (dispatch, before reserving). Never: allocates more than a sort buffer; recurses
  * deeper than cJSON's own nesting limit.
  */
 #ifndef RELAY_REQBOUND_H

@@ -1,6 +1,6 @@
 /*
  * sse: pure helpers for Server-Sent Events as upstreams send them.
- * Callers: relay.c (stream relaying), tests. Never: allocates or touches sockets.
+ * Callers: attempt.c and stream.c (stream relaying), tests. Never: allocates or touches sockets.
  */
 #ifndef RELAY_SSE_H
 #define RELAY_SSE_H

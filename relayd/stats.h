@@ -15,7 +15,8 @@
  * most STATS_MAX_KEYS entries: past that, a new key's counts go to its kind's overflow entry
  * ("mother", "rother\x1f0\x1f0", "c0") and stats_overflow() counts them, so memory and the /metrics
  * and `stats` answers stay bounded whatever clients send.
- * Callers: relay.c (record, on settle), admin.c (collect, drain events), metrics.c (collect).
+ * Callers: relay's stages (settle.c: record; attempt.c, admit.c: counters), admin.c (collect),
+ * adminsock.c (drain events), metrics.c (collect).
  * Never: allocates per request once a key has been seen; blocks a worker on anything slow.
  */
 #ifndef RELAY_STATS_H

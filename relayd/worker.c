@@ -337,7 +337,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 /* MHD's URI callback: the request line was read, the target is raw (not yet split at '?' nor
- * unescaped), and ends at its first NUL. Records what relay.c's framing check needs (worker.h). */
+ * unescaped), and ends at its first NUL. Records what front.c's framing check needs (worker.h). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
   (void)cls;
@@ -503,7 +503,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
                             /* MHD zeroes this pool after every request: a large pool costs a
                              * large memset per request. Twice max_header_bytes (plus MHD's own
                              * working room) lets relay refuse a header over the limit itself,
-                             * in the client's error format (relay.c); past that MHD answers 431 */
+                             * in the client's error format (front.c); past that MHD answers 431 */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 4096,
                             MHD_OPTION_END);
   if (!w->mhd) {

@@ -3,14 +3,14 @@
  * its libmicrohttpd daemon (external epoll, its own SO_REUSEPORT listen socket), its libcurl multi
  * handle driven by curl_multi_socket_action, a pool of reusable easy handles, its requests, and one
  * epoll set that waits on all of them plus a timerfd for curl and an eventfd for wake-ups.
- * A request lives its whole life on one worker (see relay.c), so the request path takes no lock
+ * A request lives its whole life on one worker (see relay.h), so the request path takes no lock
  * and hands nothing to another thread.
  * What to do with a request is the handler's business: the worker calls it only through the struct
- * worker_handlers main.c passes to worker_init (relay.c's relay_worker_handlers), the way redis's ae
+ * worker_handlers main.c passes to worker_init (relay.h's relay_worker_handlers), the way redis's ae
  * loop takes its callbacks; it names no relay_* function. The handler in turn uses the worker only
  * through the functions below (worker_cfg, worker_multi, worker_resume, ...), not its fields.
  * Callers: main.c starts and stops workers; admin.c and metrics.c read the counters (atomics);
- * relay.c (the handler) and gate.c use the accessors.
+ * relay's stages (the handler) and gate.c use the accessors.
  * Never: touches the database, blocks, or sleeps.
  */
 #ifndef RELAY_WORKER_H
@@ -32,7 +32,7 @@ struct worker;
 struct buf;
 
 /*
- * The request handler's callbacks (relay.c: relay_worker_handlers). Every one runs on the worker's
+ * The request handler's callbacks (relay.h: relay_worker_handlers). Every one runs on the worker's
  * thread. MHD's callbacks get the worker as their cls.
  */
 struct worker_handlers {
@@ -80,7 +80,7 @@ struct client_conn {
   bool watched;                      /* in the worker's epoll set */
   enum conn_wait wait;               /* what the client owes us, since since_us */
   uint64_t since_us;
-  struct request *req;               /* the request in progress on it (relay.c sets it) */
+  struct request *req;               /* the request in progress on it (reqpool.c sets it) */
   bool over_limit;                   /* opened while the worker had its share of max_connections:
                                         its request gets a 503, then it is closed */
   /* The request target of the request being read, as MHD's URI callback saw it raw: where its
@@ -164,7 +164,7 @@ void workers_begin_stop(int n);
 void worker_request_stop_now(struct worker *w);
 void worker_join(struct worker *w);
 
-/* For relay.c: an easy handle from the pool (reset) or a new one; and back. */
+/* For attempt.c: an easy handle from the pool (reset) or a new one; and back. */
 CURL *worker_easy_get(struct worker *w);
 void worker_easy_put(struct worker *w, CURL *e);
 /* Resumes a suspended MHD connection and notes that MHD must run. */

@@ -10,7 +10,7 @@
  * the commit went through after all (the connection can drop after COMMIT was sent), so nothing is
  * written twice. The queue is bounded for admission: when the backlog reaches buffer_max
  * (writer_buffer_max, default 100000 records of ~2 KB; a request queues up to two: its reservation
- * and its log row), writer_full() turns true and relay.c answers
+ * and its log row), writer_full() turns true and relay (front.c) answers
  * new requests 503 until it drains; requests already admitted are still queued and billed.
  * On PostgreSQL: log rows go in multi-row INSERTs, quota updates run in id order (no deadlock between
  * nodes), and the commit carries a NOTIFY relay_balance naming the users and tokens it charged, so
@@ -22,7 +22,9 @@
  * request, and the batch that settles it deletes it, so a crash leaves exactly the reservations
  * that were open (up to one batch late), and writer_resolve_unsettled() resolves them at the next
  * start. Nothing is written synchronously on a worker's path.
- * Callers: relay.c (submit, full), main.c (start, stop), admin.c (stats), dbnotify.c (node id).
+ * The transaction itself (its SQL) is commit.c's; this module owns the queue, the thread, the
+ * access log lines and the node's identity.
+ * Callers: relay's stages (submit, full), main.c (start, stop), admin.c (stats), dbnotify.c (node id).
  * Never: blocks a worker on the database.
  */
 #ifndef RELAY_WRITER_H
@@ -33,37 +35,13 @@
 #include <stdint.h>
 
 #include "codes.h"
+#include "logrec.h"
 #include "snapshot.h"
 
 struct db;
-struct chan_health;
 
-/* Log types (LOGT_*, LOGT_ACCESS only an access log line) are common/codes.h's. */
-
-struct log_record {
-  bool reservation;           /* not a log row: "request_id reserved quota" (see writer.c) */
-  char request_id[40];
-  int64_t created_at;
-  int type;
-  int64_t user_id;
-  char username[64];
-  int64_t token_id;
-  char token_name[64];
-  int64_t channel_id;
-  char model[128];
-  char upstream_model[128];
-  char group[64];
-  int64_t prompt_tokens, completion_tokens, quota;
-  int status;
-  bool is_stream;
-  int64_t elapsed_ms, first_byte_ms;
-  char end_reason[16];
-  char usage_source[12];
-  char content[256];
-  char billing[1024];         /* how the charge was computed: a JSON object (billing_explain_json), or "" */
-  struct balance *user_bal;   /* the request's balances, also when it charged 0 (ledger_committed) */
-  struct balance *token_bal;  /* NULL exactly when the token is unlimited: remain_quota is not moved */
-};
+/* Log types (LOGT_*, LOGT_ACCESS only an access log line) are common/codes.h's; the record and
+ * the state change it queues are logrec.h's. */
 
 struct writer_stats {
   uint64_t backlog;           /* records waiting */
@@ -76,25 +54,6 @@ struct writer_stats {
 
 /* Before writer_start: the backlog at which writer_full() turns true. */
 void writer_set_buffer_max(size_t n);
-/* State changes relayd makes itself (channel health, alerts), committed with the next batch. */
-enum writer_op_kind {
-  WOP_CHANNEL_STATUS,   /* id = channel: status (1 re-enable from 3, 3 auto-disable from 1), reason */
-  WOP_CHANNEL_TESTED,   /* id = channel: a = test_time, b = response_time (ms) */
-  WOP_ALERT_STATE,      /* id = budget_alerts.id: a = fired_at (0 re-arms), b = fired_total */
-  WOP_REMINDER_STATE,   /* id = user: a = fired_at (0 re-arms), b = fired_total */
-};
-
-struct writer_op {
-  enum writer_op_kind kind;
-  int64_t id;
-  int status;
-  int64_t a, b;
-  char text[256];             /* a system log row (type 4) with this content when not empty */
-  char reason[200];           /* WOP_CHANNEL_STATUS to 3: channels.status_reason */
-  int64_t log_user_id;        /* the log row's user (alerts), channel_id = id for channel ops */
-  char log_username[64];
-  struct chan_health *health; /* WOP_CHANNEL_STATUS: its auto_disabled flag follows the commit */
-};
 
 int writer_start(const char *db_url, char *err, size_t errlen);
 /* access_log: one log line per record taken from the queue, formatted on the writer thread (never

@@ -5,6 +5,7 @@
  * needs a connection: not fuzzed here.) Input: mode byte, then the payload. */
 #include "fuzz_common.h"
 #include "media.h"
+#include "mediareq.h"
 
 static const enum media_kind json_kinds[] = {
   MEDIA_RESPONSES, MEDIA_IMAGE_GEN, MEDIA_SPEECH, MEDIA_MODERATION, MEDIA_RERANK,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../relayd/media.h"
+#include "../../relayd/mediareq.h"
 #include "tap.h"
 
 /* parses a JSON request of kind k (no connection needed for JSON kinds) */

@@ -1,0 +1,594 @@
+/* attempt: see attempt.h. */
+#include "attempt.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "mediareq.h"
+#include "request.h"
+#include "respond.h"
+#include "route.h"
+#include "secret.h"
+#include "settle.h"
+#include "sse.h"
+#include "stream.h"
+
+#define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
+
+void detach_upstream(struct request *r)
+{
+  release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
+  if (!r->easy)
+    return;
+  stats_upstream_done(worker_stats(r->w), r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
+  curl_multi_remove_handle(worker_multi(r->w), r->easy);
+  worker_easy_put(r->w, r->easy);
+  r->easy = NULL;
+  r->paused = false;
+}
+
+static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  struct request *r = ud;
+  size_t n = size * nmemb;
+  r->up_last_us = now_us_mono();
+  if (!r->status_known) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
+    r->status_known = true;
+    char *ct = NULL;
+    curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+    copy_str(r->up_ctype, sizeof r->up_ctype, ct);
+    if (r->up_status >= 200 && r->up_status < 300)
+      r->attempt_ttfb_ms = (double)(now_us_mono() - r->attempt_t0_us) / 1000.0;
+    if (r->up_status >= 200 && r->up_status < 300 && r->rq.stream) {
+      r->committed = true;
+      r->final_status = (int)r->up_status;
+      r->phase = PH_STREAM_START;
+      /* no further attempt: the parsed request is not needed while the stream lasts
+       * (curl has sent the body already: the response is arriving) */
+      cJSON_Delete(r->root);
+      r->root = NULL;
+      cJSON_Delete(r->native);
+      r->native = NULL;
+      if (r->suspended) {
+        r->suspended = false;
+        worker_resume(r->w, r->conn);
+      }
+    }
+  }
+  if (r->up_status < 200 || r->up_status >= 300) {
+    buf_append(&r->errbody, ptr, n < ERRBODY_MAX - r->errbody.len ? n : ERRBODY_MAX - r->errbody.len);
+    return n;
+  }
+  if (!r->rq.stream) {
+    if (buf_append(&r->resp, ptr, n) < 0) {
+      r->fault = "its answer is larger than 64 MiB";
+      return 0;       /* larger than RESPONSE_MAX: abort the transfer */
+    }
+    return n;
+  }
+  if (r->out.len - r->out_off > OUT_HIGH) {
+    r->paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
+    r->fault = "it sent a stream event larger than 4 MiB";
+    return 0;         /* one event larger than EVENT_MAX */
+  }
+  /* an event arriving in many pieces is scanned once, not from its start at every piece */
+  size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
+  while ((evlen = sse_event_len(r->resp.data + off + from, r->resp.len - off - from)) > 0) {
+    evlen += from;
+    from = 0;
+    upstream_event(r, r->resp.data + off, evlen);
+    off += evlen;
+  }
+  buf_consume(&r->resp, off);
+  r->resp_scanned = r->resp.len;
+  wake_reader(r);
+  return n;
+}
+
+
+static void fail_upstream(struct request *r, CURLcode res);
+
+/* A request this channel cannot take: answered as if the upstream had refused it with 400. */
+static void refuse_attempt(struct request *r, const char *why)
+{
+  release_channel(r, OUTCOME_ABANDON, NULL);     /* relay's refusal says nothing about the channel */
+  r->status_known = true;
+  r->up_status = 400;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  fail_upstream(r, CURLE_OK);
+}
+
+/* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
+ * Returns a new list (caller frees with curl_slist_free_all) or NULL. */
+static struct curl_slist *media_channel_headers(const struct curl_slist *chan, struct MHD_Connection *c)
+{
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  char line[512];
+  if (!ct || snprintf(line, sizeof line, "Content-Type: %s", ct) >= (int)sizeof line)
+    return NULL;
+  struct curl_slist *out = curl_slist_append(NULL, line), *n;
+  for (const struct curl_slist *h = chan; out && h; h = h->next) {
+    if (strncasecmp(h->data, "Content-Type:", 13) == 0)
+      continue;
+    if (!(n = curl_slist_append(out, h->data))) {
+      curl_slist_free_all(out);
+      return NULL;
+    }
+    out = n;
+  }
+  return out;
+}
+
+/* An Anthropic or Gemini client's request as the OpenAI chat request relay converts from (made
+ * once, the first time a channel of another format is tried): r->root and r->oai_text. The
+ * routing and billing fields (r->rq) stay those read from the client's own body. */
+int openai_view(struct request *r, char *err, size_t errlen)
+{
+  if (r->root)
+    return 0;
+  char *text = speaks_claude(r) ? claude_request_to_openai(r->native, r->rq.model, err, errlen)
+                                : gemini_request_to_openai(r->native, r->rq.model, r->rq.stream, err, errlen);
+  if (!text)
+    return -1;
+  struct oai_request rq;
+  const char *param;
+  r->root = oai_parse_request(API_CHAT, text, strlen(text), &rq, err, errlen, &param);
+  if (!r->root) {
+    free(text);
+    return -1;
+  }
+  r->rq.client_wants_usage = rq.client_wants_usage;
+  r->oai_text = text;
+  r->oai_len = strlen(text);
+  return 0;
+}
+
+/* Writes the reasoning suffix into the converted upstream body r->up_body (format fmt): parsed,
+ * changed and printed again; the body stays as it was if that fails. Only suffixed requests pay. */
+static void reason_rewrite(struct request *r, enum reasoning_format fmt)
+{
+  cJSON *j = cJSON_Parse(r->up_body);
+  if (!j)
+    return;
+  reasoning_apply(j, fmt, &r->rs);
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  if (out) {
+    free(r->up_body);
+    r->up_body = out;
+  }
+}
+
+/* Does channel ch speak the client's own format (Anthropic client and channel, Gemini client and
+ * channel)? Then the request and the answer pass through unconverted. */
+bool is_native(const struct request *r, const struct snap_channel *ch)
+{
+  return (speaks_claude(r) && ch->api == UPSTREAM_ANTHROPIC) ||
+         (client_api(r) == CLIENT_GEMINI && ch->api == UPSTREAM_GEMINI);
+}
+
+/* The channel's headers plus the Anthropic client's anthropic-beta header (the features it opts
+ * into go with its request when it passes through). Returns a new list (caller frees with
+ * curl_slist_free_all), or NULL when the client sent none (or it is unusable). */
+static struct curl_slist *anthropic_beta_headers(const struct curl_slist *chan, struct MHD_Connection *c)
+{
+  const char *beta = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "anthropic-beta");
+  char line[600];
+  if (!beta || !*beta || snprintf(line, sizeof line, "anthropic-beta: %s", beta) >= (int)sizeof line)
+    return NULL;
+  struct curl_slist *out = NULL, *n;
+  for (const struct curl_slist *h = chan; h; h = h->next) {
+    if (strncasecmp(h->data, "anthropic-beta:", 15) == 0)
+      continue;
+    if (!(n = curl_slist_append(out, h->data)))
+      goto oom;
+    out = n;
+  }
+  if ((n = curl_slist_append(out, line)))
+    return n;
+oom:
+  curl_slist_free_all(out);
+  return NULL;
+}
+
+void start_attempt(struct request *r, const struct snap_channel *ch)
+{
+  struct worker *w = r->w;
+  r->channel = ch;
+  r->tried[r->attempts++] = ch->id;
+  const char *mapped = strmap_get(&ch->model_map, r->route_model);
+  copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
+  enum reasoning_format rfmt = ch->api == UPSTREAM_ANTHROPIC ? RS_FMT_CLAUDE
+                               : ch->api == UPSTREAM_GEMINI  ? RS_FMT_GEMINI : RS_FMT_OPENAI;
+  bool reason = reasoning_applies(&r->rs, rfmt);
+  if (reason) {        /* a suffix the channel reads never reaches it in the model name */
+    const char *suffix = r->rq.model + r->rs.base_len;
+    size_t ul = strlen(r->upstream_model), sl = strlen(suffix);
+    if (ul > sl && strcmp(r->upstream_model + ul - sl, suffix) == 0)
+      r->upstream_model[ul - sl] = '\0';
+  }
+  r->status_known = false;
+  r->up_status = 0;
+  r->up_t0_us = now_us_mono();
+  r->up_last_us = 0;
+  r->timeout_kind = NULL;
+  r->fault = NULL;
+  r->attempt_t0_us = now_us_mono();
+  r->attempt_ttfb_ms = -1;
+  r->stream_health = OUTCOME_OK;
+  r->stream_detail[0] = '\0';
+  r->attempt_outcome = OUTCOME_ABANDON;
+  buf_reset(&r->resp);
+  r->resp_scanned = 0;
+  buf_reset(&r->errbody);
+  free(r->up_body);
+  r->up_body = NULL;
+  curl_slist_free_all(r->up_headers);    /* an earlier attempt's own headers */
+  r->up_headers = NULL;
+  const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
+  char url[2048], err[256];
+  const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->provider);
+  if (refusal) {
+    refuse_attempt(r, refusal);
+    return;
+  }
+  /* the bytes sent when no rewrite is needed: the client's, or the OpenAI request made from them */
+  r->native_attempt = is_native(r, ch);
+  r->native_done = r->native_error = false;
+  const char *plain = r->body.data;
+  size_t plain_len = r->body.len;
+  if (r->native_attempt) {
+    if (speaks_claude(r)) {
+      path = "/v1/messages";
+      r->up_headers = anthropic_beta_headers(ch->headers, r->conn);
+      /* model mapping (or a stripped suffix) and a reasoning suffix: the only rewrites */
+      if (strcmp(r->upstream_model, r->rq.model) != 0 || reason) {
+        cJSON_ReplaceItemInObjectCaseSensitive(r->native, "model", cJSON_CreateString(r->upstream_model));
+        reasoning_apply(r->native, RS_FMT_CLAUDE, &r->rs);
+        r->up_body = cJSON_PrintUnformatted(r->native);
+        r->up_len = r->up_body ? strlen(r->up_body) : 0;
+      }
+    } else {           /* Gemini names the model in the path: the body goes as it came */
+      if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
+        refuse_attempt(r, "the model name cannot be used in a Gemini URL");
+        return;
+      }
+      path = r->gemini_path;
+      if (reason) {
+        reasoning_apply(r->native, RS_FMT_GEMINI, &r->rs);
+        r->up_body = cJSON_PrintUnformatted(r->native);
+        r->up_len = r->up_body ? strlen(r->up_body) : 0;
+      }
+    }
+  } else if (client_api(r) != CLIENT_OPENAI) {
+    if (openai_view(r, err, sizeof err) < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    plain = r->oai_text;
+    plain_len = r->oai_len;
+  }
+  if (r->def->media) {
+    bool failed;
+    r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
+                                     &r->up_len, &failed);
+    if (failed) {
+      refuse_attempt(r, "the model name could not be rewritten in the request body");
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = NULL;
+    if (r->mq.multipart && !(r->up_headers = media_channel_headers(ch->headers, r->conn))) {
+      refuse_attempt(r, "out of memory");
+      return;
+    }
+  } else if (r->native_attempt) {
+    /* nothing to convert */
+  } else if (ch->api == UPSTREAM_ANTHROPIC) {
+    if (r->def->api == API_CHAT)
+      r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
+    else
+      snprintf(err, sizeof err, "an anthropic channel serves only chat requests");
+    if (!r->up_body) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (reason)
+      reason_rewrite(r, RS_FMT_CLAUDE);
+    r->up_len = strlen(r->up_body);
+    path = "/v1/messages";
+    claude_stream_to_openai_init(&r->claude_in, true, now_unix());
+  } else if (ch->api == UPSTREAM_GEMINI) {
+    if (r->def->api != API_CHAT) {
+      refuse_attempt(r, "a gemini channel serves only chat requests");
+      return;
+    }
+    if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
+      refuse_attempt(r, "the model name cannot be used in a Gemini URL");
+      return;
+    }
+    r->up_body = gemini_request_from_openai(r->root, err, sizeof err);
+    if (!r->up_body) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (reason)
+      reason_rewrite(r, RS_FMT_GEMINI);
+    r->up_len = strlen(r->up_body);
+    path = r->gemini_path;
+    gemini_stream_to_openai_init(&r->gemini_in, r->rq.model, true, now_unix());
+  } else {
+    if (reason)
+      reasoning_apply(r->root, RS_FMT_OPENAI, &r->rs);
+    r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
+    if (!r->up_body && reason) {
+      r->up_body = cJSON_PrintUnformatted(r->root);
+      r->up_len = r->up_body ? strlen(r->up_body) : 0;
+    }
+  }
+
+  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+    refuse_attempt(r, err);
+    return;
+  }
+
+  CURL *e = worker_easy_get(w);
+  r->easy = e;
+  stats_channel_busy(worker_stats(w), ch->id, +1);
+  r->t_upstream_us = now_us_mono();
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+  /* connect (name resolution included) is curl's timeout; first byte, idle and total are
+   * relay_tick's, so each can say which limit ended the call */
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)worker_cfg(w)->connect_timeout_ms);
+  /* ask for no compression ("Accept-Encoding: identity") but decode an answer compressed anyway
+   * (gzip, deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding;
+   * an encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
+  if (r->rq.stream)
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
+  atomic_fetch_add_explicit(&worker_counters(w)->relayed_total, 1, memory_order_relaxed);
+  CURLMcode mc = curl_multi_add_handle(worker_multi(w), e);
+  if (mc != CURLM_OK) {
+    log_msg(LOG_ERR, "curl_multi_add_handle failed", "error=\"%s\"", curl_multi_strerror(mc));
+    /* reported as a connect failure through the normal completion path */
+    relay_on_upstream_done(r, CURLE_FAILED_INIT);
+  }
+}
+
+/* A connect failure (timeout included) or a 429/5xx may go to another channel; a call that timed
+ * out after connecting, or that relay cut (r->fault), may not. */
+static bool retryable(const struct request *r, CURLcode res, long status)
+{
+  if (r->fault || r->timeout_kind)
+    return false;
+  if (res != CURLE_OK)
+    return res != CURLE_WRITE_ERROR;
+  /* 401/402/403 or another account error (Anthropic's no-credit 400, Gemini's API_KEY_INVALID
+   * 400): the channel's key or account failed, not the client: another channel may serve */
+  if (r->attempt_outcome == OUTCOME_ACCOUNT)
+    return true;
+  return status == 429 || status == 401 || status == 402 || status == 403 || (status >= 500 && status != 504);
+}
+
+static void upstream_message(struct request *r, char *out, size_t n);
+
+/* The channel's side of a stream that started (2xx): its first error event says what it was;
+ * otherwise it succeeded when its format's own end came: message_stop (Anthropic, native or
+ * converted), a finishReason (Gemini), [DONE] (OpenAI), response.completed (Responses API). */
+static enum health_outcome stream_outcome(const struct request *r, char *detail, size_t n)
+{
+  if (r->stream_health != OUTCOME_OK) {
+    snprintf(detail, n, "%s", r->stream_detail);
+    return r->stream_health;
+  }
+  bool ended;
+  const char *want;
+  if (r->native_attempt) {
+    ended = r->native_done && !r->native_error;
+    want = speaks_claude(r) ? "message_stop" : "finishReason";
+  } else if (r->channel->api == UPSTREAM_ANTHROPIC) {
+    ended = r->claude_in.finished && !r->claude_in.failed;
+    want = "message_stop";
+  } else if (r->channel->api == UPSTREAM_GEMINI) {
+    ended = r->gemini_in.finish_reason && !r->gemini_in.failed;
+    want = "finishReason";
+  } else {
+    ended = r->saw_done && !r->saw_error_event;
+    want = r->def->media ? "response.completed" : "[DONE]";
+  }
+  snprintf(detail, n, "the stream ended early (no %s)", want);
+  return ended ? OUTCOME_OK : OUTCOME_FAIL;
+}
+
+/* The channel's side of an ended attempt: its outcome for health, with a short description. */
+static void report_attempt(struct request *r, CURLcode res)
+{
+  if (!r->held)
+    return;
+  char detail[200], up[160];
+  enum health_outcome out;
+  if (r->timeout_kind) {
+    out = OUTCOME_FAIL;          /* relay's own connect / first-byte / idle / total timeouts */
+    snprintf(detail, sizeof detail, "%s timeout", r->timeout_kind);
+  } else if (r->fault) {
+    out = OUTCOME_ABANDON;       /* relay cut the transfer itself */
+    snprintf(detail, sizeof detail, "cut by relay");
+  } else if (res != CURLE_OK) {
+    out = res == CURLE_WRITE_ERROR ? OUTCOME_ABANDON : OUTCOME_FAIL;
+    snprintf(detail, sizeof detail, "%s", curl_easy_strerror(res));
+  } else if (r->committed) {
+    out = stream_outcome(r, detail, sizeof detail);
+  } else {
+    if (r->errbody.data) {   /* the reason is stored and logged: an echoed key must not be in it */
+      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+      r->errbody.data[r->errbody.len] = '\0';
+    }
+    out = health_classify(r->up_status, r->errbody.data, r->errbody.len, r->snap->opt.disable_keywords);
+    upstream_message(r, up, sizeof up);
+    snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
+  }
+  r->attempt_outcome = out;
+  release_channel(r, out, detail);
+}
+
+static void upstream_message(struct request *r, char *out, size_t n)
+{
+  cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (cJSON_IsString(m))
+    snprintf(out, n, "%s", m->valuestring);
+  else
+    snprintf(out, n, "%.200s", r->errbody.len ? r->errbody.data : "(empty body)");
+  cJSON_Delete(j);
+}
+
+/* The last attempt failed before anything reached the client: tell the client why. */
+static void fail_upstream(struct request *r, CURLcode res)
+{
+  char msg[1024], up[600];
+  unsigned status;
+  struct MHD_Response *resp;
+  atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
+  if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
+    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+    r->errbody.data[r->errbody.len] = '\0';
+  }
+  if (res != CURLE_OK) {
+    status = res == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+    upstream_failure_text(r, res, msg, sizeof msg);
+    resp = error_response(r, status, "upstream_error",
+                          status == 504 ? "upstream_timeout"
+                          : r->fault    ? "bad_upstream_body"
+                                        : "upstream_unreachable",
+                          NULL, msg);
+  } else if (r->up_status >= 500) {
+    upstream_message(r, up, sizeof up);
+    status = r->up_status == 504 ? 504 : 502;
+    snprintf(msg, sizeof msg, "The upstream of channel %lld answered %ld: %s", (long long)r->channel->id,
+             r->up_status, up);
+    resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+  } else if (r->up_status >= 400) {
+    /* a client error the upstream saw (context too long, bad parameter): pass it on as it is */
+    status = (unsigned)r->up_status;
+    upstream_message(r, up, sizeof up);
+    struct buf b = r->errbody;
+    buf_init(&r->errbody, ERRBODY_MAX);
+    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
+    cJSON_Delete(j);
+    if (is_error && (r->native_attempt || (client_api(r) == CLIENT_OPENAI &&
+                                          (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)))) {
+      resp = json_response(r, &b);
+    } else {
+      buf_free(&b);
+      snprintf(msg, sizeof msg, "The upstream answered %ld: %s", r->up_status, up);
+      resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+    }
+  } else {
+    status = 502;
+    snprintf(msg, sizeof msg, "The upstream of channel %lld answered with status %ld.",
+             (long long)r->channel->id, r->up_status);
+    resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);
+  }
+  if (r->retry_after[0] && (status == 429 || status == 503))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+  r->final_status = (int)status;
+  settle(r, res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "upstream_error");
+  respond_later(r, status, resp);
+}
+
+void relay_on_upstream_done(struct request *r, CURLcode res)
+{
+  if (!r->status_known && r->easy && res == CURLE_OK) {
+    /* an answer without a body never reached on_upstream_data */
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
+    r->status_known = r->up_status != 0;
+  }
+  report_attempt(r, res);
+  if (!r->committed && r->resp.data) {   /* a whole answer that may quote the key: never passed on */
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->channel->key);
+    r->resp.data[r->resp.len] = '\0';
+  }
+  r->retry_after[0] = '\0';
+  struct curl_header *h;
+  if (r->easy && (r->up_status == 429 || r->up_status == 503) &&
+      curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value &&
+      strlen(h->value) < sizeof r->retry_after && !strpbrk(h->value, "\r\n"))
+    copy_str(r->retry_after, sizeof r->retry_after, h->value);
+  detach_upstream(r);
+  if (r->committed) {
+    finish_stream(r, res);
+    return;
+  }
+  if (res == CURLE_OK && r->up_status >= 200 && r->up_status < 300) {
+    finish_nonstream(r);
+    return;
+  }
+  if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
+      r->attempts < MAX_ATTEMPTS && !worker_stopping(r->w)) {
+    struct choice_miss miss;
+    const struct snap_channel *next = choose_channel(r, &miss);
+    if (next) {
+      log_msg(LOG_INFO, "retrying on another channel", "request_id=%s failed_channel=%lld status=%ld "
+              "curl=%d next_channel=%lld", r->request_id, (long long)r->channel->id, r->up_status,
+              (int)res, (long long)next->id);
+      start_attempt(r, next);
+      return;
+    }
+  }
+  fail_upstream(r, res);
+}
+
+void relay_tick(struct worker *w)
+{
+  const struct config *cfg = worker_cfg(w);
+  uint64_t now = now_us_mono();
+  uint64_t first_us = (uint64_t)cfg->first_byte_timeout_s * 1000000u;
+  uint64_t idle_us = (uint64_t)cfg->stream_idle_timeout_s * 1000000u;
+  uint64_t stream_us = (uint64_t)cfg->stream_timeout_s * 1000000u;
+  uint64_t whole_us = (uint64_t)cfg->request_timeout_s * 1000000u;
+  struct request *next;
+  for (struct request *r = local(w)->requests; r; r = next) {
+    next = r->next;
+    if (!r->easy)
+      continue;
+    uint64_t age = now - r->up_t0_us;
+    const char *kind = NULL;
+    if (r->rq.stream) {
+      if (!r->up_last_us) {
+        if (first_us && age > first_us)
+          kind = "first_byte";
+      } else if (!r->paused && now - r->up_last_us > idle_us) {
+        kind = "idle";
+      }
+      if (!kind && stream_us && age > stream_us)
+        kind = "total";
+    } else if (whole_us && age > whole_us) {
+      kind = "total";
+    }
+    if (!kind)
+      continue;
+    r->timeout_kind = kind;
+    log_msg(LOG_INFO, "upstream timed out", "request_id=%s channel=%lld limit=%s", r->request_id,
+            (long long)r->channel->id, kind);
+    relay_on_upstream_done(r, CURLE_OPERATION_TIMEDOUT);
+  }
+}

@@ -1,0 +1,490 @@
+/* commit: see commit.h. */
+#include "commit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codes.h"
+#include "db.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+
+/* PostgreSQL: log rows per multi-row INSERT (22 parameters a row; the protocol allows 65535) */
+#define WRITER_ROWS_PER_INSERT 500
+#define LOG_INSERT_COLS \
+  "INSERT INTO logs(request_id, created_at, type, content, user_id, username, token_id, " \
+  "token_name, channel_id, model_name, upstream_model, prompt_tokens, completion_tokens, quota, " \
+  "status, is_stream, elapsed_ms, first_byte_ms, end_reason, usage_source, \"group\", billing) VALUES "
+#define LOG_PARAMS 22
+/* a relay_balance payload longer than this says "*" (PostgreSQL's limit is 8000 bytes) */
+#define BALANCE_PAYLOAD_MAX 7000
+
+/* The writer thread's connection and statements (only that thread uses them). */
+static struct {
+  struct db *db;
+  struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel, *ins_resv, *del_resv;
+  struct db_stmt *ins_many;   /* PostgreSQL: WRITER_ROWS_PER_INSERT rows at once */
+  bool multirow;              /* PostgreSQL */
+  bool verify_next;           /* the last commit failed: it may have committed all the same */
+} C;
+
+static int exec_op_sql(const char *sql, const char *types, ...)
+{
+  struct db_stmt *st = db_prepare(C.db, sql);
+  if (!st)
+    return -1;
+  va_list ap;
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    if (types[i] == 'i')
+      db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+    else
+      db_bind_text(st, i + 1, va_arg(ap, const char *));
+  }
+  va_end(ap);
+  int rc = db_step(st) == DB_ERROR ? -1 : 0;
+  db_finalize(st);
+  return rc;
+}
+
+/* Applies one state change inside the batch's transaction. */
+static int apply_op(const struct writer_op *op, int64_t now)
+{
+  int rc = 0;
+  switch (op->kind) {
+  case WOP_CHANNEL_STATUS:
+    /* never over a manual disable; re-enable only what relayd disabled */
+    rc = exec_op_sql("UPDATE channels SET status = ?2, status_reason = ?3, status_time = ?4 "
+                     "WHERE id = ?1 AND status = ?5", "iisii", op->id, (int64_t)op->status,
+                     op->status == STATUS_ENABLED ? "" : op->reason, now,
+                     (int64_t)(op->status == STATUS_ENABLED ? 3 : STATUS_ENABLED));
+    break;
+  case WOP_CHANNEL_TESTED:
+    rc = exec_op_sql("UPDATE channels SET test_time = ?2, response_time = ?3 WHERE id = ?1", "iii", op->id,
+                     op->a, op->b);
+    break;
+  case WOP_ALERT_STATE:
+    rc = exec_op_sql("UPDATE budget_alerts SET fired_at = ?2, fired_total = ?3 WHERE id = ?1", "iii", op->id,
+                     op->a, op->b);
+    break;
+  case WOP_REMINDER_STATE:
+    rc = op->a ? exec_op_sql("INSERT INTO quota_reminders(user_id, fired_at, fired_total) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(user_id) DO UPDATE SET fired_at = excluded.fired_at, "
+                             "fired_total = excluded.fired_total", "iii", op->id, op->a, op->b)
+               : exec_op_sql("DELETE FROM quota_reminders WHERE user_id = ?1", "i", op->id);
+    break;
+  }
+  if (rc == 0 && op->text[0]) {
+    struct db_stmt *st = C.ins_log;
+    db_reset(st);
+    db_bind_text(st, 1, "");
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, LOGT_SYSTEM);
+    db_bind_text(st, 4, op->text);
+    db_bind_int64(st, 5, op->log_user_id);
+    db_bind_text(st, 6, op->log_username);
+    db_bind_int64(st, 7, 0);
+    db_bind_text(st, 8, "");
+    db_bind_int64(st, 9, op->kind == WOP_CHANNEL_STATUS || op->kind == WOP_CHANNEL_TESTED ? op->id : 0);
+    for (int i = 10; i <= 11; i++)
+      db_bind_text(st, i, "");
+    for (int i = 12; i <= 18; i++)
+      db_bind_int64(st, i, 0);
+    for (int i = 19; i <= LOG_PARAMS; i++)     /* end_reason .. billing */
+      db_bind_text(st, i, "");
+    if (db_step(st) == DB_ERROR)
+      rc = -1;
+  }
+  return rc;
+}
+
+struct agg {
+  int64_t id;
+  int64_t quota;
+  int64_t count;
+  int64_t limited_quota;      /* the part charged while the token was limited: taken off remain_quota */
+};
+
+/* The request ids of a batch: which have a reservation record and which a settle record. */
+struct rid_slot {
+  const char *id;
+  bool reserved, settled;
+};
+
+static struct rid_slot *rid_find(struct rid_slot *tab, size_t cap, const char *id)
+{
+  uint64_t h = 1469598103934665603u;
+  for (const char *p = id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211u;
+  size_t i = (size_t)h & (cap - 1);
+  while (tab[i].id && strcmp(tab[i].id, id) != 0)
+    i = (i + 1) & (cap - 1);
+  tab[i].id = id;
+  return &tab[i];
+}
+
+/* sums per id into a small open table; n is at most the batch size */
+static struct agg *agg_add(struct agg *tab, size_t cap, int64_t id)
+{
+  size_t i = (size_t)((uint64_t)id * 11400714819323198485ULL) & (cap - 1);
+  while (tab[i].id && tab[i].id != id)
+    i = (i + 1) & (cap - 1);
+  tab[i].id = id;
+  return &tab[i];
+}
+
+static int agg_cmp(const void *a, const void *b)
+{
+  const struct agg *x = a, *y = b;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Moves the used entries of tab to its front in id order; returns how many. Every node updates
+ * rows in the same order, so two nodes' batches never deadlock each other on PostgreSQL. */
+static size_t agg_sort(struct agg *tab, size_t cap)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < cap; i++)
+    if (tab[i].id)
+      tab[n++] = tab[i];
+  qsort(tab, n, sizeof *tab, agg_cmp);
+  return n;
+}
+
+static void bind_log(struct db_stmt *st, int base, const struct log_record *r)
+{
+  db_bind_text(st, base + 1, r->request_id);
+  db_bind_int64(st, base + 2, r->created_at);
+  db_bind_int64(st, base + 3, r->type);
+  db_bind_text(st, base + 4, r->content);
+  db_bind_int64(st, base + 5, r->user_id);
+  db_bind_text(st, base + 6, r->username);
+  db_bind_int64(st, base + 7, r->token_id);
+  db_bind_text(st, base + 8, r->token_name);
+  db_bind_int64(st, base + 9, r->channel_id);
+  db_bind_text(st, base + 10, r->model);
+  db_bind_text(st, base + 11, r->upstream_model);
+  db_bind_int64(st, base + 12, r->prompt_tokens);
+  db_bind_int64(st, base + 13, r->completion_tokens);
+  db_bind_int64(st, base + 14, r->quota);
+  db_bind_int64(st, base + 15, r->status);
+  db_bind_int64(st, base + 16, r->is_stream);
+  db_bind_int64(st, base + 17, r->elapsed_ms);
+  db_bind_int64(st, base + 18, r->first_byte_ms);
+  db_bind_text(st, base + 19, r->end_reason);
+  db_bind_text(st, base + 20, r->usage_source);
+  db_bind_text(st, base + 21, r->group);
+  db_bind_text(st, base + 22, r->billing);
+}
+
+/* "INSERT INTO logs(...) VALUES (?1..?22), (?23..?44), ..." for rows rows; NULL when out of memory.
+ * The caller frees. */
+static char *multirow_sql(size_t rows)
+{
+  struct buf b;
+  buf_init(&b, 64 + rows * LOG_PARAMS * 8 + 1024);
+  buf_append_str(&b, LOG_INSERT_COLS);
+  for (size_t r = 0; r < rows; r++) {
+    buf_append_str(&b, r ? ",(" : "(");
+    for (int c = 1; c <= LOG_PARAMS; c++)
+      buf_appendf(&b, c > 1 ? ",?%zu" : "?%zu", r * LOG_PARAMS + (size_t)c);
+    buf_append_str(&b, ")");
+  }
+  size_t len;
+  return buf_steal(&b, &len);
+}
+
+/* Inserts the log rows: one prepared statement per row on SQLite (fast in-process), multi-row
+ * INSERTs on PostgreSQL (one round trip per WRITER_ROWS_PER_INSERT rows). */
+static int insert_rows(const struct log_record *const *recs, size_t n);
+
+static int insert_logs(const struct log_record *all, size_t nall)
+{
+  /* access-log-only records (LOGT_ACCESS) and reservations are no log rows */
+  const struct log_record **recs = malloc((nall ? nall : 1) * sizeof *recs);
+  if (!recs) {
+    log_msg(LOG_ERR, "writer: out of memory", "rows=%zu", nall);
+    return -1;
+  }
+  size_t n = 0;
+  for (size_t k = 0; k < nall; k++)
+    if (all[k].type != LOGT_ACCESS && !all[k].reservation)
+      recs[n++] = &all[k];
+  int rc = insert_rows(recs, n);
+  free(recs);
+  return rc;
+}
+
+static int insert_rows(const struct log_record *const *recs, size_t n)
+{
+  size_t i = 0;
+  if (C.multirow) {
+    for (; n - i >= WRITER_ROWS_PER_INSERT; i += WRITER_ROWS_PER_INSERT) {
+      db_reset(C.ins_many);
+      for (size_t k = 0; k < WRITER_ROWS_PER_INSERT; k++)
+        bind_log(C.ins_many, (int)(k * LOG_PARAMS), recs[i + k]);
+      if (db_step(C.ins_many) == DB_ERROR)
+        return -1;
+    }
+    if (i < n) {
+      char *sql = multirow_sql(n - i);
+      struct db_stmt *st = sql ? db_prepare(C.db, sql) : NULL;
+      free(sql);
+      if (!st)
+        return -1;
+      for (size_t k = 0; i + k < n; k++)
+        bind_log(st, (int)(k * LOG_PARAMS), recs[i + k]);
+      enum db_step_result r = db_step(st);
+      db_finalize(st);
+      return r == DB_ERROR ? -1 : 0;
+    }
+    return 0;
+  }
+  for (; i < n; i++) {
+    db_reset(C.ins_log);
+    bind_log(C.ins_log, 0, recs[i]);
+    if (db_step(C.ins_log) == DB_ERROR)
+      return -1;
+  }
+  return 0;
+}
+
+/* After a failed commit: did the batch commit all the same (the connection dropped while COMMIT
+ * was on its way)? Its first request row tells. 1 yes, 0 no, -1 cannot tell. */
+static int already_committed(const struct log_record *recs, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (!recs[i].request_id[0] || recs[i].type == LOGT_ACCESS || recs[i].reservation)
+      continue;
+    struct db_stmt *st = db_prepare(C.db, "SELECT count(*) FROM logs WHERE request_id = ?1 AND "
+                                          "created_at = ?2 AND type = ?3");
+    if (!st)
+      return -1;
+    int rc = -1;
+    if (db_bind_text(st, 1, recs[i].request_id) == 0 && db_bind_int64(st, 2, recs[i].created_at) == 0
+        && db_bind_int64(st, 3, recs[i].type) == 0 && db_step(st) == DB_ROW)
+      rc = db_col_int64(st, 0) > 0;
+    db_finalize(st);
+    return rc;
+  }
+  return 0;                     /* no request row: nothing to recognise it by */
+}
+
+/* "NODE u1,2 t3" (whose balances this batch moved); "NODE *" when too long. */
+static void balance_payload(struct buf *p, uint64_t node_id, const struct agg *users, size_t nu,
+                            const struct agg *tokens, size_t nt)
+{
+  buf_appendf(p, "%016llx", (unsigned long long)node_id);
+  for (size_t i = 0; i < nu; i++)
+    buf_appendf(p, i ? ",%lld" : " u%lld", (long long)users[i].id);
+  for (size_t i = 0; i < nt; i++)
+    buf_appendf(p, i ? ",%lld" : " t%lld", (long long)tokens[i].id);
+  if (p->len > BALANCE_PAYLOAD_MAX || !p->data) {
+    buf_reset(p);
+    buf_appendf(p, "%016llx *", (unsigned long long)node_id);
+  }
+}
+
+int commit_batch(const struct log_record *recs, size_t n, const struct writer_op *ops, size_t nops,
+                 const char *node, uint64_t node_id)
+{
+  size_t cap = 16;
+  while (cap < n * 2)
+    cap *= 2;
+  struct agg *users = calloc(cap, sizeof *users), *tokens = calloc(cap, sizeof *tokens),
+             *chans = calloc(cap, sizeof *chans);
+  struct rid_slot *rids = calloc(cap, sizeof *rids);
+  int rc = -1;
+  if (!users || !tokens || !chans || !rids)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    const struct log_record *r = &recs[i];
+    if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
+      struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      if (r->reservation || r->type == LOGT_ACCESS)
+        sl->reserved = true;
+      else
+        sl->settled = true;
+    }
+    if (r->reservation || r->type == LOGT_ACCESS)
+      continue;
+    if (r->user_id) {
+      struct agg *a = agg_add(users, cap, r->user_id);
+      a->quota += r->quota;
+      a->count += r->type == LOGT_CONSUME;
+    }
+    if (r->token_id) {
+      struct agg *a = agg_add(tokens, cap, r->token_id);
+      a->quota += r->quota;
+      if (r->token_bal)                 /* each record's own flag: a batch can mix both */
+        a->limited_quota += r->quota;
+    }
+    if (r->channel_id && r->quota)
+      agg_add(chans, cap, r->channel_id)->quota += r->quota;
+  }
+  if (db_begin(C.db) < 0)
+    goto fail;
+  if (C.verify_next) {
+    int done = already_committed(recs, n);
+    if (done < 0)
+      goto rollback;
+    if (done) {
+      log_msg(LOG_WARN, "writer: the batch whose commit looked failed was committed", "rows=%zu", n);
+      db_rollback(C.db);
+      ledger_lock();
+      goto committed;
+    }
+  }
+  int64_t now = now_unix();
+  for (size_t i = 0; i < n; i++) {
+    const struct log_record *r = &recs[i];
+    if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
+      /* a reservation opened and settled within this batch never reaches the table */
+      const struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      if (r->reservation && !sl->settled) {
+        struct db_stmt *st = C.ins_resv;
+        db_reset(st);
+        db_bind_text(st, 1, r->request_id);
+        db_bind_text(st, 2, node);
+        db_bind_int64(st, 3, r->created_at);
+        db_bind_int64(st, 4, r->user_id);
+        db_bind_text(st, 5, r->username);
+        db_bind_int64(st, 6, r->token_id);
+        db_bind_text(st, 7, r->token_name);
+        db_bind_int64(st, 8, r->token_bal != NULL);
+        db_bind_text(st, 9, r->model);
+        db_bind_text(st, 10, r->group);
+        db_bind_int64(st, 11, r->is_stream);
+        db_bind_int64(st, 12, r->quota);
+        if (db_step(st) == DB_ERROR)
+          goto rollback;
+      } else if (!r->reservation && !sl->reserved) {
+        struct db_stmt *st = C.del_resv;
+        db_reset(st);
+        db_bind_text(st, 1, r->request_id);
+        if (db_step(st) == DB_ERROR)
+          goto rollback;
+      }
+    }
+  }
+  if (insert_logs(recs, n) != 0)
+    goto rollback;
+  size_t nu = agg_sort(users, cap), nt = agg_sort(tokens, cap), nc = agg_sort(chans, cap);
+  for (size_t i = 0; i < nu; i++) {
+    struct db_stmt *st = C.upd_user;
+    db_reset(st);
+    db_bind_int64(st, 1, users[i].quota);
+    db_bind_int64(st, 2, users[i].count);
+    db_bind_int64(st, 3, users[i].id);
+    if (db_step(st) == DB_ERROR)
+      goto rollback;
+  }
+  for (size_t i = 0; i < nops; i++)
+    if (apply_op(&ops[i], now) < 0)
+      goto rollback;
+  for (size_t i = 0; i < nt; i++) {
+    struct db_stmt *st = C.upd_token;
+    db_reset(st);
+    db_bind_int64(st, 1, tokens[i].limited_quota);
+    db_bind_int64(st, 2, tokens[i].quota);
+    db_bind_int64(st, 3, now);
+    db_bind_int64(st, 4, tokens[i].id);
+    if (db_step(st) == DB_ERROR)
+      goto rollback;
+  }
+  for (size_t i = 0; i < nc; i++) {
+    struct db_stmt *st = C.upd_channel;
+    db_reset(st);
+    db_bind_int64(st, 1, chans[i].quota);
+    db_bind_int64(st, 2, chans[i].id);
+    if (db_step(st) == DB_ERROR)
+      goto rollback;
+  }
+  /* PostgreSQL: the other nodes fold these balances when this commits (nothing on SQLite) */
+  if (C.multirow && (nu || nt)) {
+    struct buf payload;
+    buf_init(&payload, 1 << 20);
+    balance_payload(&payload, node_id, users, nu, tokens, nt);
+    int nrc = db_notify(C.db, RELAY_BALANCE_CHANNEL, payload.data ? payload.data : "");
+    buf_free(&payload);
+    if (nrc != 0)
+      goto rollback;
+  }
+  /* the commit and the db_base moves are one step for the loader (see snapshot.h) */
+  ledger_lock();
+  if (db_commit(C.db) < 0) {
+    ledger_unlock();
+    goto rollback;
+  }
+committed:
+  C.verify_next = false;
+  for (size_t i = 0; i < n; i++)
+    if (!recs[i].reservation)
+      ledger_committed(recs[i].user_bal, recs[i].token_bal, recs[i].quota);
+  ledger_unlock();
+  rc = 0;
+  goto out;
+rollback:
+  db_rollback(C.db);
+fail:
+  /* an error at COMMIT leaves it unknown whether the batch committed: look before retrying */
+  C.verify_next = true;
+  log_msg(LOG_ERR, "writer commit failed, will retry", "rows=%zu error=\"%s\"", n, db_errmsg(C.db));
+out:
+  free(users);
+  free(tokens);
+  free(chans);
+  free(rids);
+  return rc;
+}
+
+int commit_open(const char *db_url, char *err, size_t errlen)
+{
+  C.db = db_open(db_url, err, errlen);
+  if (!C.db)
+    return -1;
+  C.multirow = strcmp(db_backend_name(C.db), "postgres") == 0;
+  C.ins_log = db_prepare(C.db, LOG_INSERT_COLS "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                               "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+  if (C.multirow) {
+    char *sql = multirow_sql(WRITER_ROWS_PER_INSERT);
+    C.ins_many = sql ? db_prepare(C.db, sql) : NULL;
+    free(sql);
+    if (!C.ins_many) {
+      snprintf(err, errlen, "writer: preparing statements: %s", sql ? db_errmsg(C.db) : "out of memory");
+      return -1;
+    }
+  }
+  C.upd_user = db_prepare(C.db, "UPDATE users SET quota = quota - ?1, used_quota = used_quota + ?1, "
+                                "request_count = request_count + ?2 WHERE id = ?3");
+  C.upd_token = db_prepare(C.db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
+                                 "used_quota = used_quota + ?2, accessed_time = ?3 WHERE id = ?4");
+  C.upd_channel = db_prepare(C.db, "UPDATE channels SET used_quota = used_quota + ?1 WHERE id = ?2");
+  C.ins_resv = db_prepare(C.db,
+      "INSERT INTO reservations(request_id, node, created_at, user_id, username, token_id, "
+      "token_name, token_limited, model_name, \"group\", is_stream, quota) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+      "ON CONFLICT(request_id) DO NOTHING");   /* a batch retried after a commit that went through */
+  C.del_resv = db_prepare(C.db, "DELETE FROM reservations WHERE request_id = ?1");
+  if (!C.ins_log || !C.upd_user || !C.upd_token || !C.upd_channel || !C.ins_resv || !C.del_resv) {
+    snprintf(err, errlen, "writer: preparing statements: %s", db_errmsg(C.db));
+    return -1;
+  }
+  return 0;
+}
+
+void commit_close(void)
+{
+  db_finalize(C.ins_log);
+  db_finalize(C.ins_many);
+  db_finalize(C.upd_user);
+  db_finalize(C.upd_token);
+  db_finalize(C.upd_channel);
+  db_finalize(C.ins_resv);
+  db_finalize(C.del_resv);
+  db_close(C.db);
+  memset(&C, 0, sizeof C);
+}

@@ -1,0 +1,171 @@
+/* reqpool: see reqpool.h. */
+#include "reqpool.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "attempt.h"
+#include "request.h"
+
+#define POOL_MAX 1024               /* idle request objects a worker keeps */
+#define POOL_BUF_KEEP (64 * 1024)    /* buffers up to this size are kept with them */
+
+static void buf_trim(struct buf *b)
+{
+  if (b->alloc > POOL_BUF_KEEP)
+    buf_free(b);
+  else
+    buf_reset(b);
+}
+
+
+/* Frees a request object and its buffers (what request_free leaves for the pool). */
+static void request_destroy(struct request *r)
+{
+  buf_free(&r->body);
+  buf_free(&r->resp);
+  buf_free(&r->errbody);
+  buf_free(&r->out);
+  buf_free(&r->converted);
+  free(r);
+}
+
+void request_make_id(struct worker *w, char *out, size_t n)
+{
+  snprintf(out, n, "%011llx%04x%02x%06llx", (unsigned long long)now_unix_ms(), local(w)->node_tag,
+           worker_index(w) & 0xff, (unsigned long long)(local(w)->next_request_seq++ & 0xffffff));
+}
+
+void *relay_attach(struct worker *w, uint64_t seed)
+{
+  (void)w;
+  struct relay_local *l = calloc(1, sizeof *l);
+  if (l) {
+    l->rng = seed ? seed : 1;
+    l->node_tag = (uint16_t)(seed >> 17);
+  }
+  return l;
+}
+
+bool relay_busy(struct worker *w)
+{
+  return local(w)->requests != NULL;
+}
+
+/* A request object from the worker's pool (its buffers keep their memory), or a new one. */
+struct request *request_new(struct worker *w, struct MHD_Connection *c)
+{
+  struct request *r = local(w)->request_pool;
+  if (r) {
+    local(w)->request_pool = r->next;
+    local(w)->request_pool_len--;
+    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out, conv = r->converted;
+    memset(r, 0, sizeof *r);
+    r->body = body;
+    r->resp = resp;
+    r->errbody = errbody;
+    r->out = out;
+    r->converted = conv;
+  } else {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return NULL;
+    buf_init(&r->body, (size_t)worker_cfg(w)->max_body_bytes);
+    buf_init(&r->resp, RESPONSE_MAX);
+    buf_init(&r->errbody, ERRBODY_MAX);
+    buf_init(&r->out, (size_t)16 << 20);
+    buf_init(&r->converted, EVENT_MAX);
+  }
+  r->w = w;
+  r->conn = c;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r->cc = ci ? ci->socket_context : NULL;
+  if (r->cc) {
+    r->cc->req = r;
+    r->cc->wait = CONN_WAIT_BODY;       /* the header is in; the body is owed now */
+    r->cc->since_us = now_us_mono();
+  }
+  r->t0_us = now_us_mono();
+  r->snap = snapshot_acquire(&local(w)->snap_cache);
+  worker_set_cfg(w, &local(w)->snap_cache->cfg);   /* settings published with the snapshot (reloadable keys) */
+  r->body.cap = (size_t)worker_cfg(w)->max_body_bytes;   /* a pooled buffer follows a reload */
+  request_make_id(w, r->request_id, sizeof r->request_id);
+  r->next = local(w)->requests;
+  if (local(w)->requests)
+    local(w)->requests->prev = r;
+  local(w)->requests = r;
+  atomic_fetch_add_explicit(&worker_counters(w)->requests_total, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&worker_counters(w)->in_flight, 1, memory_order_relaxed);
+  return r;
+}
+
+void request_free(struct request *r)
+{
+  struct worker *w = r->w;
+  detach_upstream(r);
+  if (r->cc && r->cc->req == r) {
+    /* the connection waits for its next request header from now on */
+    r->cc->req = NULL;
+    r->cc->wait = CONN_WAIT_HEADER;
+    r->cc->since_us = now_us_mono();
+  }
+  r->cc = NULL;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    local(w)->requests = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  if (r->pending)
+    MHD_destroy_response(r->pending);
+  if (r->lim_open) {
+    limits_undo(&r->lim);
+    r->lim_open = false;
+  }
+  cJSON_Delete(r->root);
+  r->root = NULL;
+  cJSON_Delete(r->native);
+  r->native = NULL;
+  free(r->oai_text);
+  r->oai_text = NULL;
+  free(r->up_body);
+  r->up_body = NULL;
+  curl_slist_free_all(r->up_headers);
+  r->up_headers = NULL;
+  if (r->gemini_out_used)
+    gemini_stream_from_openai_free(&r->gemini_out);
+  if (r->inflater) {
+    inflateEnd(r->inflater);
+    free(r->inflater);
+    r->inflater = NULL;
+  }
+  snapshot_release(r->snap);
+  r->snap = NULL;
+  atomic_fetch_sub_explicit(&worker_counters(w)->in_flight, 1, memory_order_relaxed);
+  if (local(w)->request_pool_len < POOL_MAX && !worker_stopping(w)) {
+    buf_trim(&r->body);
+    buf_trim(&r->resp);
+    buf_trim(&r->errbody);
+    buf_trim(&r->out);
+    buf_trim(&r->converted);
+    r->next = local(w)->request_pool;
+    local(w)->request_pool = r;
+    local(w)->request_pool_len++;
+    return;
+  }
+  request_destroy(r);
+}
+
+void relay_pool_free(struct worker *w)
+{
+  while (local(w)->request_pool) {
+    struct request *r = local(w)->request_pool;
+    local(w)->request_pool = r->next;
+    request_destroy(r);
+  }
+  local(w)->request_pool_len = 0;
+  snapshot_release(local(w)->snap_cache);
+  free(local(w));
+}

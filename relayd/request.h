@@ -1,0 +1,215 @@
+/*
+ * request: the private state of one API request, shared by relay's stage modules (relay.h draws
+ * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
+ * attempt.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
+ * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
+ * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
+ * request_free -- the parsed bodies (root, native, oai_text), the upstream body and headers
+ * (up_body, up_headers), the converter states, the inflater, a pending response and the snapshot
+ * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
+ * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
+ * freeing the old one. Never: holds more code than the small inline helpers below (what the
+ * client speaks, relay's state on a worker, a bounded string copy).
+ */
+#ifndef RELAY_REQUEST_H
+#define RELAY_REQUEST_H
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "claude.h"
+#include "gemini.h"
+#include "health.h"
+#include "limits.h"
+#include "media.h"
+#include "openai.h"
+#include "reasoning.h"
+#include "snapshot.h"
+#include "util.h"
+#include "worker.h"
+
+#define MAX_ATTEMPTS 12
+#define ERRBODY_MAX (64 * 1024)
+#define RESPONSE_MAX (64 << 20)        /* a non-streaming upstream answer */
+#define EVENT_MAX (4 << 20)            /* one SSE event */
+#define OUT_HIGH (256 * 1024)          /* pause the upstream above this many unsent bytes */
+#define OUT_LOW (64 * 1024)            /* and let it go on below this */
+
+enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
+                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE };
+
+struct endpoint_def {
+  const char *method;
+  const char *path;
+  bool prefix;                 /* path is a prefix followed by an id */
+  enum endpoint ep;
+  enum api_kind api;
+  const char *upstream_path;   /* path on an OpenAI-style channel; NULL: the same as path */
+  enum media_kind media;       /* EP_MEDIA: which kind media.c validates and bills */
+};
+
+enum phase {
+  PH_BODY,          /* receiving the body */
+  PH_UPSTREAM,      /* suspended, waiting on the upstream */
+  PH_RESPOND,       /* resumed with a whole response ready in pending */
+  PH_STREAM_START,  /* resumed to start an SSE response */
+  PH_STREAMING,     /* SSE response queued; the reader drains out */
+  PH_DONE,
+};
+
+struct request {
+  struct request *prev, *next;         /* the worker's list */
+  struct worker *w;
+  struct MHD_Connection *conn;
+  struct client_conn *cc;              /* the connection's state (worker.c owns it); may be NULL */
+  struct snapshot *snap;               /* counted reference, released at free */
+  const struct endpoint_def *def;
+  enum phase phase;
+  char request_id[40];
+  char access_path[96];                /* "METHOD URL" for the access log of an unbilled request
+                                          (only filled while access_log is on) */
+  const struct snap_token *token;
+  int64_t pin_channel;
+  struct buf body;
+  uint64_t body_over;                  /* bytes of the body read after an early answer (not stored) */
+  z_stream *inflater;                  /* Content-Encoding gzip or deflate: inflates the body as it
+                                        * comes (owned; inflateEnd + free in request_free) */
+  bool inflate_end;                    /* the compressed stream reached its end */
+  bool early_answered;                 /* send_early_error answered while the body still came */
+  cJSON *root;                         /* the parsed OpenAI-style body (owned; freed in request_free,
+                                        * or once a stream started) */
+  struct oai_request rq;
+  const struct price *price;
+  double group_ratio;
+  int64_t reserved;
+  bool billing_open;                   /* reserved: exactly one settle() must follow */
+  bool settled;
+  struct limit_hold lim;               /* what the rate limits took (settled with billing) */
+  bool lim_open;
+
+  /* the channel slot of the current attempt (health.h): released exactly once */
+  const struct snap_channel *held;
+  bool held_trial;
+  uint64_t attempt_t0_us;
+  double attempt_ttfb_ms;              /* < 0 until the first byte of a 2xx answer */
+  enum health_outcome stream_health;   /* the attempt's first error event (OUTCOME_OK: none yet) */
+  char stream_detail[160];             /* ... and what it said, for the disable reason */
+  enum health_outcome attempt_outcome; /* what report_attempt found (OUTCOME_ABANDON: nothing) */
+
+  /* upstream attempt */
+  CURL *easy;                          /* the attempt's transfer (the worker's pool owns it; back with
+                                        * detach_upstream) */
+  const struct snap_channel *channel;
+  char upstream_model[MODEL_NAME_MAX];
+  char *up_body;                       /* rewritten body (owned) or NULL for the client's */
+  size_t up_len;
+  int attempts;
+  int64_t tried[MAX_ATTEMPTS];
+  long up_status;
+  bool status_known;
+  uint64_t up_t0_us;                   /* this attempt started */
+  uint64_t up_last_us;                 /* last bytes from the upstream (0: none yet) */
+  const char *timeout_kind;            /* set when relay_tick ended the attempt: which limit */
+  const char *fault;                   /* why relay itself cut the upstream transfer, or NULL */
+  char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
+  bool committed;                      /* bytes of this attempt go to the client */
+  bool upstream_done;
+  bool saw_done;
+  bool saw_error_event;   /* the upstream's stream carried an OpenAI error event (relayed as is) */
+  bool paused;
+  struct buf resp;                     /* non-stream body, or the partial SSE event */
+  size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
+  struct buf errbody;
+  struct buf out;                      /* SSE bytes ready for the client */
+  size_t out_off;
+  bool suspended;
+  bool reader_waiting;                 /* suspended by the content reader */
+
+  struct MHD_Response *pending;        /* built while suspended, queued on resume (owned until then) */
+  unsigned pending_status;
+
+  struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
+  struct openai_to_gemini_stream gemini_out;   /* EP_GEMINI streams: OpenAI chunks -> Gemini frames */
+  bool gemini_out_used;                        /* gemini_out holds memory to free */
+  char client_model[MODEL_NAME_MAX];           /* EP_GEMINI: the model named in the path */
+  bool client_stream;                          /* EP_GEMINI: streamGenerateContent */
+  struct claude_to_openai_stream claude_in;    /* anthropic channels: their events -> OpenAI chunks */
+  struct gemini_to_openai_stream gemini_in;    /* gemini channels: their frames -> OpenAI chunks */
+  char gemini_path[MODEL_NAME_MAX + 64];
+  struct buf converted;                        /* OpenAI events made from an anthropic channel's */
+  /* Anthropic and Gemini clients: their request stays in their format until a channel of another
+   * format is chosen (see native_attempt) */
+  cJSON *native;                               /* the client's parsed body (owned) */
+  char *oai_text;                              /* the OpenAI chat request made from it, once needed
+                                                * (owned) */
+  size_t oai_len;
+  bool native_attempt;   /* this attempt passes the client's format through to a channel of the same
+                          * format: request bytes (model mapping aside) and answer go unconverted */
+  bool native_done;      /* native stream: its closing event came (message_stop, a finishReason, an error) */
+  bool native_error;     /* ... and it was an error event */
+  /* a reasoning suffix on the model name (-high, -thinking-N, ...; reasoning.h) */
+  struct reasoning rs;
+  char route_model[MODEL_NAME_MAX];    /* the name routes are looked up by: the client's, or its base */
+
+  struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
+  struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
+  struct curl_slist *up_headers;               /* EP_MEDIA multipart: channel headers + the client's
+                                                * Content-Type (owned; NULL: the channel's) */
+  char up_ctype[128];                          /* the upstream answer's Content-Type */
+
+  struct usage usage;
+  bool usage_upstream;                 /* usage holds what the upstream reported */
+  bool usage_final;                    /* ... in the event that ends its answer (not a running count) */
+  size_t completion_chars;             /* text relay saw go out (counted in parsed JSON strings) */
+  int final_status;
+  const char *end_reason;
+  uint64_t t0_us, t_first_us;
+  uint64_t t_upstream_us;      /* when the current upstream transfer started */
+};
+
+/* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free
+ * (reqpool.c). */
+struct relay_local {
+  struct snapshot *snap_cache; /* this worker's cached snapshot reference */
+  uint64_t next_request_seq;
+  uint16_t node_tag;
+  uint64_t rng;                /* xorshift state for weighted channel choice */
+  struct request *requests;    /* all live requests of this worker (doubly linked) */
+  struct request *request_pool;/* idle request objects for reuse */
+  size_t request_pool_len;
+};
+
+static inline struct relay_local *local(struct worker *w)
+{
+  return worker_data(w);
+}
+
+/* The API the client speaks; relay works in OpenAI's inside and converts at the edges. */
+enum client_api { CLIENT_OPENAI, CLIENT_CLAUDE, CLIENT_GEMINI };
+
+static inline enum client_api client_api(const struct request *r)
+{
+  if (!r->def)
+    return CLIENT_OPENAI;
+  return r->def->ep == EP_MESSAGES ? CLIENT_CLAUDE : r->def->ep == EP_GEMINI ? CLIENT_GEMINI : CLIENT_OPENAI;
+}
+
+static inline bool speaks_claude(const struct request *r)
+{
+  return client_api(r) == CLIENT_CLAUDE;
+}
+
+/* Bounded copy that truncates silently (log fields have fixed widths). */
+static inline void copy_str(char *dst, size_t n, const char *src)
+{
+  size_t l = src ? strnlen(src, n - 1) : 0;
+  if (l)
+    memcpy(dst, src, l);
+  dst[l] = '\0';
+}
+
+#endif

@@ -1,0 +1,271 @@
+/* respond: see respond.h. */
+#include "respond.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+#include "request.h"
+#include "settle.h"
+
+/* x-ratelimit-{limit,remaining,reset}-{requests,tokens}, as OpenAI sends them */
+void add_limit_headers(struct MHD_Response *resp, const struct limit_view *v, const char *kind)
+{
+  if (!v->set)
+    return;
+  char name[64], val[48];
+  snprintf(name, sizeof name, "x-ratelimit-limit-%s", kind);
+  snprintf(val, sizeof val, "%lld", (long long)v->limit);
+  MHD_add_response_header(resp, name, val);
+  snprintf(name, sizeof name, "x-ratelimit-remaining-%s", kind);
+  snprintf(val, sizeof val, "%lld", (long long)v->remaining);
+  MHD_add_response_header(resp, name, val);
+  snprintf(name, sizeof name, "x-ratelimit-reset-%s", kind);
+  limits_format_duration(v->reset_ms, val, sizeof val);
+  MHD_add_response_header(resp, name, val);
+}
+
+void add_common_headers(struct request *r, struct MHD_Response *resp)
+{
+  MHD_add_response_header(resp, "x-request-id", r->request_id);
+  if (speaks_claude(r))
+    MHD_add_response_header(resp, "request-id", r->request_id);   /* what Anthropic's SDKs read */
+  add_limit_headers(resp, &r->lim.req, "requests");
+  add_limit_headers(resp, &r->lim.tok, "tokens");
+}
+
+/* b's bytes as the response body (b is emptied), with the given Content-Type. */
+static struct MHD_Response *body_response(struct request *r, struct buf *b, const char *content_type)
+{
+  size_t len;
+  char *data = buf_steal(b, &len);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+                                                              data ? MHD_RESPMEM_MUST_FREE
+                                                                   : MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(resp, "Content-Type", content_type);
+  add_common_headers(r, resp);
+  return resp;
+}
+
+struct MHD_Response *json_response(struct request *r, struct buf *b)
+{
+  return body_response(r, b, "application/json");
+}
+
+/* An error body in the client's API format, into b: OpenAI's {"error":{"message","type","param",
+ * "code"}}, Anthropic's {"type":"error","error":{"type","message"}} on /v1/messages, Gemini's
+ * {"error":{"code","message","status"}} on its endpoints. */
+void error_body(struct request *r, unsigned status, const char *type, const char *code, const char *param,
+                const char *msg, struct buf *b)
+{
+  if (client_api(r) != CLIENT_OPENAI) {
+    char *body = speaks_claude(r) ? claude_error_body((int)status, msg) : gemini_error_body((int)status, msg);
+    if (body)
+      buf_append_str(b, body);
+    free(body);
+    return;
+  }
+  buf_append_str(b, "{\"error\":{\"message\":");
+  buf_append_json_str(b, msg);
+  buf_append_str(b, ",\"type\":");
+  buf_append_json_str(b, type);
+  buf_append_str(b, ",\"param\":");
+  if (param)
+    buf_append_json_str(b, param);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, ",\"code\":");
+  if (code)
+    buf_append_json_str(b, code);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, "}}");
+}
+
+struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,
+                                    const char *code, const char *param, const char *msg)
+{
+  struct buf b;
+  buf_init(&b, 8192);
+  error_body(r, status, type, code, param, msg, &b);
+  struct MHD_Response *resp = json_response(r, &b);
+  if (status == 429 && code && strcmp(code, "insufficient_quota") == 0)
+    MHD_add_response_header(resp, "x-should-retry", "false");
+  return resp;
+}
+
+enum MHD_Result queue_now(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+  r->final_status = (int)status;
+  r->phase = PH_DONE;
+  if (!r->t_first_us)
+    r->t_first_us = now_us_mono();
+  enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+enum MHD_Result fail_now(struct request *r, unsigned status, const char *type,
+                         const char *code, const char *param, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return queue_now(r, status, error_response(r, status, type, code, param, msg));
+}
+
+/* From outside the access handler: keep the response and resume the connection. */
+void respond_later(struct request *r, unsigned status, struct MHD_Response *resp)
+{
+  if (r->pending)
+    MHD_destroy_response(r->pending);
+  r->pending = resp;
+  r->pending_status = status;
+  r->final_status = (int)status;
+  r->phase = PH_RESPOND;
+  if (r->suspended) {
+    r->suspended = false;
+    worker_resume(r->w, r->conn);
+  }
+}
+
+/* Why the upstream call ended, for the client: which limit, or what went wrong. */
+void upstream_failure_text(const struct request *r, CURLcode res, char *out, size_t n)
+{
+  const struct config *cfg = worker_cfg(r->w);
+  long long ch = (long long)r->channel->id;
+  if (r->timeout_kind && strcmp(r->timeout_kind, "first_byte") == 0)
+    snprintf(out, n, "The upstream of channel %lld sent nothing within %lld s (first_byte_timeout_s).",
+             ch, (long long)cfg->first_byte_timeout_s);
+  else if (r->timeout_kind && strcmp(r->timeout_kind, "idle") == 0)
+    snprintf(out, n, "The upstream of channel %lld was silent for %lld s (stream_idle_timeout_s).",
+             ch, (long long)cfg->stream_idle_timeout_s);
+  else if (r->timeout_kind)
+    snprintf(out, n, "The upstream of channel %lld did not finish within %lld s (%s).", ch,
+             (long long)(r->rq.stream ? cfg->stream_timeout_s : cfg->request_timeout_s),
+             r->rq.stream ? "stream_timeout_s" : "request_timeout_s");
+  else if (res == CURLE_OPERATION_TIMEDOUT)
+    snprintf(out, n, "The upstream of channel %lld could not be reached within %lld ms (connect_timeout_ms).",
+             ch, (long long)cfg->connect_timeout_ms);
+  else if (r->fault)
+    snprintf(out, n, "The upstream of channel %lld was cut off: %s.", ch, r->fault);
+  else
+    snprintf(out, n, "The upstream of channel %lld failed: %s.", ch, curl_easy_strerror(res));
+}
+
+
+/* The usage of a whole answer in the format it came in (native Anthropic / Gemini, or OpenAI), read
+ * from the parsed body; without usage, the text relay counted in it. */
+static void read_answer_usage(struct request *r, const char *b, size_t len)
+{
+  cJSON *j = cJSON_ParseWithLength(b, len);
+  const cJSON *u;
+  if (r->native_attempt && speaks_claude(r)) {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u))
+      claude_read_usage(u, &r->usage);
+  } else if (r->native_attempt) {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
+    if (cJSON_IsObject(u))
+      gemini_read_usage(u, &r->usage);
+  } else {
+    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u))
+      oai_parse_usage(u, &r->usage);
+  }
+  r->usage_upstream = cJSON_IsObject(u);
+  r->usage_final = true;
+  r->completion_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(
+      j, r->native_attempt ? (speaks_claude(r) ? "content" : "candidates") : "choices"));
+  cJSON_Delete(j);
+}
+
+/* The whole answer of an EP_MEDIA request, relayed with the upstream's Content-Type (audio bytes
+ * for speech, text or JSON for transcripts). */
+static void finish_media(struct request *r)
+{
+  media_read_response(r->def->media, r->resp.data ? r->resp.data : "", r->resp.len,
+                      r->up_ctype[0] ? r->up_ctype : NULL, &r->mres);
+  r->final_status = (int)r->up_status;
+  r->upstream_done = true;
+  r->t_first_us = now_us_mono();
+  settle(r, "done");
+  respond_later(r, (unsigned)r->up_status,
+                body_response(r, &r->resp, r->up_ctype[0] ? r->up_ctype : "application/json"));
+}
+
+/* A 2xx answer that cannot be read or converted (err says why): a bad upstream, 502. */
+static void unreadable_answer(struct request *r, const char *err)
+{
+  char text[400];
+  snprintf(text, sizeof text, "The upstream of channel %lld sent an unreadable answer: %s.",
+           (long long)r->channel->id, err);
+  r->final_status = 502;
+  settle(r, "upstream_error");
+  respond_later(r, 502, error_response(r, 502, "upstream_error", "bad_upstream_body", NULL, text));
+}
+
+void finish_nonstream(struct request *r)
+{
+  if (r->def->media) {
+    finish_media(r);
+    return;
+  }
+  if (r->native_attempt) {
+    /* the answer goes as it came; billing reads its usage object */
+    read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
+    r->final_status = (int)r->up_status;
+    r->upstream_done = true;
+    r->t_first_us = now_us_mono();
+    settle(r, "done");
+    respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
+    return;
+  }
+  struct usage conv_usage = {0};
+  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
+    char err[256];
+    const char *b = r->resp.data ? r->resp.data : "";
+    char *conv = r->channel->api == UPSTREAM_GEMINI
+                     ? gemini_response_to_openai(b, r->resp.len, r->rq.model, now_unix(), &conv_usage, err, sizeof err)
+                     : claude_response_to_openai(b, r->resp.len, now_unix(), &conv_usage, err, sizeof err);
+    if (conv) {
+      buf_reset(&r->resp);
+      buf_append_str(&r->resp, conv);
+      free(conv);
+    } else {
+      unreadable_answer(r, err);
+      return;
+    }
+  }
+  read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
+  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
+    r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
+    r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
+  }
+  if (client_api(r) != CLIENT_OPENAI) {
+    char err[256];
+    struct usage cu;
+    const char *b = r->resp.data ? r->resp.data : "";
+    char *msg = speaks_claude(r) ? claude_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err)
+                                 : gemini_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err);
+    if (!msg) {
+      /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
+      unreadable_answer(r, err);
+      return;
+    }
+    buf_reset(&r->resp);
+    buf_append_str(&r->resp, msg);
+    free(msg);
+  }
+  r->final_status = (int)r->up_status;
+  r->upstream_done = true;
+  r->t_first_us = now_us_mono();      /* the whole answer goes out from here */
+  settle(r, "done");
+  respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
+}
+

@@ -1,0 +1,32 @@
+/*
+ * route: which channel serves a request -- the route of its group and model (snapshot.h), tier by
+ * tier, inside a tier by weight or by latency (the routing option), skipping channels already
+ * tried, disabled, with an open breaker or at their maximum concurrency; a pinned channel
+ * (sk-KEY-CHANNELID) instead of the route. The chosen channel's slot (health.h) is held by the
+ * request until release_channel gives it back with the attempt's outcome.
+ * Callers: admit.c (the first channel), attempt.c (a retry, and the outcome of each attempt).
+ * Never: starts a transfer, answers the client, or holds more than one slot per request.
+ */
+#ifndef RELAY_ROUTE_H
+#define RELAY_ROUTE_H
+
+#include <stdint.h>
+
+#include "health.h"
+
+struct request;
+struct snap_channel;
+
+/* Why choose_channel found nothing. */
+struct choice_miss {
+  int busy, open, disabled;     /* candidates skipped for each reason */
+  int64_t open_for_ms;          /* the soonest a breaker lets a trial through */
+};
+
+/* The next channel for r, its slot taken (r->held), or NULL with *miss saying why. */
+const struct snap_channel *choose_channel(struct request *r, struct choice_miss *miss);
+/* Gives r's channel slot back, reporting the attempt's outcome out (OUTCOME_ABANDON: none) and
+ * detail to health; a no-op when r holds none. */
+void release_channel(struct request *r, enum health_outcome out, const char *detail);
+
+#endif

@@ -1,0 +1,135 @@
+/* selfserve: see selfserve.h. */
+#include "selfserve.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+#include "respond.h"
+
+/* ---------------------------------------------------------------- models */
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The models the key may use: served in its group, and in its allow-list when it has one. */
+static size_t usable_models(struct request *r, const char ***out)
+{
+  const struct snapshot *s = r->snap;
+  const char **list = malloc((s->routes.count + 1) * sizeof *list);
+  size_t n = 0;
+  if (!list)
+    return 0;
+  for (size_t i = 0; i < s->routes.nslots; i++) {
+    void *v;
+    if (!strmap_slot(&s->routes, i, &v))
+      continue;
+    const struct route *rt = v;
+    if (strcmp(rt->group, r->token->group) == 0 && token_allows_model(r->token, rt->model))
+      list[n++] = rt->model;
+  }
+  qsort(list, n, sizeof *list, cmp_str);
+  *out = list;
+  return n;
+}
+
+static void append_model(struct buf *b, const char *id)
+{
+  buf_append_str(b, "{\"id\":");
+  buf_append_json_str(b, id);
+  buf_append_str(b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"relay\"}");
+}
+
+enum MHD_Result serve_models(struct request *r, const char *url)
+{
+  const char **list = NULL;
+  size_t n = usable_models(r, &list);
+  struct buf b;
+  buf_init(&b, (size_t)1 << 26);
+  enum MHD_Result ret;
+  if (r->def->ep == EP_MODELS) {
+    buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+      if (i)
+        buf_append_str(&b, ",");
+      append_model(&b, list[i]);
+    }
+    buf_append_str(&b, "]}");
+    ret = queue_now(r, 200, json_response(r, &b));
+  } else {
+    const char *id = url + strlen(r->def->path);
+    const char **hit = bsearch(&id, list, n, sizeof *list, cmp_str);
+    if (hit) {
+      append_model(&b, *hit);
+      ret = queue_now(r, 200, json_response(r, &b));
+    } else {
+      ret = fail_now(r, 404, "invalid_request_error", "model_not_found", "model",
+                     "The model '%.200s' does not exist or you do not have access to it.", id);
+    }
+  }
+  buf_free(&b);
+  free(list);
+  return ret;
+}
+
+/* ---------------------------------------------------------------- balance */
+
+/* GET /dashboard/billing/subscription and /usage (also under /v1), as One API answers them: with
+ * display_token_stat the key's own quota (remaining + used), else its user's; in USD with
+ * display_in_currency (500000 quota = 1 USD), else in quota units. An unlimited key's limits are
+ * 100000000. access_until is the key's expiry (0 = never, and always 0 for user figures).
+ * usage.total_usage is in hundredths (cents when in USD). Figures include charges not yet
+ * written to the database. */
+/* The shortest decimal that reads back as v (how Go's encoding/json writes float64). */
+static void fmt_number(char *out, size_t n, double v)
+{
+  if (v > -1e18 && v < 1e18 && v == (double)(int64_t)v) {
+    snprintf(out, n, "%lld", (long long)v);
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
+enum MHD_Result serve_billing(struct request *r)
+{
+  const struct snap_token *t = r->token;
+  const struct snap_options *o = &r->snap->opt;
+  int64_t remain, used, access_until = 0;
+  if (o->display_token_stat) {
+    remain = atomic_load(&t->bal->avail);
+    /* an unlimited key's remaining quota does not move: its use is counted apart */
+    used = t->unlimited ? t->used_at_load + atomic_load(&t->bal->spent) - t->spent_at_load : t->quota_total - remain;
+    access_until = t->expired_time > 0 ? t->expired_time : 0;
+  } else {
+    remain = atomic_load(&t->user->bal->avail);
+    used = t->user->quota_total - remain;
+  }
+  if (used < 0)
+    used = 0;
+  double scale = o->display_in_currency ? (double)QUOTA_PER_USD : 1.0;
+  struct buf b;
+  buf_init(&b, 4096);
+  if (r->def->ep == EP_BILLING_SUBSCRIPTION) {
+    double amount = (double)(remain + used) / scale;
+    if (o->display_token_stat && t->unlimited)
+      amount = 100000000;
+    char a[40];
+    fmt_number(a, sizeof a, amount);
+    buf_appendf(&b, "{\"object\":\"billing_subscription\",\"has_payment_method\":true,"
+                "\"soft_limit_usd\":%s,\"hard_limit_usd\":%s,\"system_hard_limit_usd\":%s,"
+                "\"access_until\":%lld}", a, a, a, (long long)access_until);
+  } else {
+    char u[40];
+    fmt_number(u, sizeof u, (double)used / scale * 100.0);
+    buf_appendf(&b, "{\"object\":\"list\",\"total_usage\":%s}", u);
+  }
+  return queue_now(r, 200, json_response(r, &b));
+}
