@@ -67,8 +67,9 @@ const struct config_key config_keys[] = {
     BOOL("access_log", access_log, "yes", RELOAD,
          "one log line per request (request id, model, channel, status, tokens, times), written by "
          "the writer thread"),
-    ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:9090", RESTART,
-         "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off"),
+    ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:8079", RESTART,
+         "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off; why 8079: "
+         "relayd(8), METRICS"),
     STR("master_key_file", master_key_file, "auto", RESTART,
         "32-byte key file that encrypts channel keys, created 0600 when missing; auto: "
         "$RELAY_MASTER_KEY_FILE, else master.key beside the SQLite database"),

@@ -34,7 +34,9 @@ struct admin_ctx {
 
 /* Binds the socket: mode 0600, or 0660 with group admin_group when that is not "" (the group must
  * exist). Every connection is then checked with SO_PEERCRED: uid 0, relayd's own uid, or a member of
- * admin_group (primary or supplementary). -1 with err when it cannot bind, or a live relayd owns it. */
+ * admin_group (primary or supplementary). -1 with err when it cannot bind; ADMIN_LISTEN_IN_USE (-2)
+ * with err when a live relayd answers on it. */
+#define ADMIN_LISTEN_IN_USE (-2)
 int admin_listen(const char *path, const char *admin_group, char *err, size_t errlen);
 /* Builds and publishes a snapshot from the database. Returns 0, or -1 with err. */
 int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "portguard.h"
 #include "relay.h"
 #include "secret.h"
 #include "monitor.h"
@@ -213,6 +214,18 @@ int main(int argc, char **argv)
   }
   log_configure(cfg->log_level, cfg->log_format);
 
+  /* the API address must be ours alone (workers share it with SO_REUSEPORT, and so would another
+     relayd): checked before the database is touched. listen_lock is this process's lock on it,
+     held until exit (portguard.h). */
+  int listen_lock = -1;
+  if (portguard_claim("listen", cfg->listen, &listen_lock, err, sizeof err) != PORTGUARD_OK) {
+    log_msg(LOG_ERR, "not starting: the listen address is not free", "listen=%s error=\"%s\"",
+            cfg->listen, err);
+    free(cfg);
+    free(cl.args);
+    return PORTGUARD_EXIT_CODE;
+  }
+
   /* signals go to the admin loop's signalfd; every thread inherits this mask */
   sigset_t set;
   sigemptyset(&set);
@@ -313,7 +326,7 @@ int main(int argc, char **argv)
   if (resolved > 0)
     log_msg(LOG_WARN, "the last run stopped without settling some requests: resolved",
             "count=%d policy=%s", resolved, cfg->unsettled_reservations);
-  int exit_code = 1;
+  int exit_code = 1;            /* a failure below may name another status */
   int admin_fd = -1;
   struct worker *workers = NULL;
   int started = 0;
@@ -329,6 +342,8 @@ int main(int argc, char **argv)
                           sizeof err);
   if (admin_fd < 0) {
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
+    if (admin_fd == ADMIN_LISTEN_IN_USE)
+      exit_code = PORTGUARD_EXIT_CODE;
     goto out;
   }
   if (monitor_start(err, sizeof err) < 0) {
@@ -363,7 +378,16 @@ int main(int argc, char **argv)
   struct metrics *metrics = NULL;
   ctx.metrics_address = "off";
   if (strcmp(cfg->metrics_listen, "off") != 0) {
-    /* not fatal: the API matters more than its metrics (the error says what to fix) */
+    /* an address someone else serves is fatal (Prometheus would scrape the wrong process); probed
+       after the workers bind, so the API address itself counts as taken */
+    if (portguard_claim("metrics_listen", cfg->metrics_listen, NULL, err, sizeof err) == PORTGUARD_IN_USE) {
+      log_msg(LOG_ERR, "not starting: the metrics address is not free", "metrics_listen=%s error=\"%s\"",
+              cfg->metrics_listen, err);
+      exit_code = PORTGUARD_EXIT_CODE;
+      goto out;
+    }
+    /* other failures are not fatal: the API matters more than its metrics (the error says what
+       to fix) */
     metrics = metrics_start(cfg->metrics_listen, workers, n, ctx.started_at, err, sizeof err);
     if (metrics) {
       ctx.metrics_address = metrics_address(metrics);
@@ -406,6 +430,8 @@ out:
   curl_global_cleanup();
   log_msg(LOG_INFO, "relayd stopped", "exit=%d", exit_code);
   notify_close();
+  if (listen_lock >= 0)
+    close(listen_lock);
   if (ctx.cfg != cfg)
     free((void *)ctx.cfg);
   free(cfg);
