@@ -1,6 +1,6 @@
 /*
  * relayd main: command line and configuration (common/config.h: one table; --check-config,
- * --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
+ * -T, --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
  * Start: config -> database (schema created or migrated) -> writer -> first snapshot -> admin
  * socket -> workers -> admin loop on this thread. Stop (SIGTERM/SIGINT): workers stop accepting,
  * answer new requests on open connections with 503, and let in-flight requests finish within
@@ -36,14 +36,16 @@
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: relayd [-c FILE] [--check-config] [--KEY VALUE ...]\n\n"
+  fprintf(f, "usage: relayd [-c FILE] [--check-config | -T] [--KEY VALUE ...]\n\n"
              "Settings (KEY = VALUE in the -c file, RELAY_KEY in the environment, --KEY VALUE here;\n"
              "precedence: command line > environment > file > default; see relayd.conf(5)):\n");
   config_usage(f);
   fprintf(f, "\n  -c, --config FILE          read settings from an ini file (default: %s, if it "
              "exists)\n"
-             "  --check-config             check the file, environment and options, then exit: 0 ok,\n"
-             "                             78 with FILE:LINE: message on an error\n"
+             "  --check-config, -t         check the file, environment and options, then exit: 0 ok,\n"
+             "                             78 with every error (FILE:LINE: message), not just the first\n"
+             "  -T, --show-config          check as --check-config, then print every setting's value\n"
+             "                             and where it came from (passwords as ***)\n"
              "  --dump-config=man|ini|json print the settings table\n"
              "  -h, --help                 this text\n"
              "  -V, --version              print the version\n"
@@ -53,10 +55,18 @@ static void usage(FILE *f)
           config_default_file);
 }
 
+/* config_build_all's reporter: one line on stderr per error. */
+static void print_config_error(void *arg, const char *msg)
+{
+  (void)arg;
+  fprintf(stderr, "relayd: %s\n", msg);
+}
+
 /* What the command line asks for besides settings. */
 struct cmdline {
   const char *config_file;      /* -c; NULL: the default file if it exists */
   bool check_config;
+  bool show_config;             /* -T */
   const char *dump_format;
   struct config_arg *args;      /* --KEY VALUE pairs, pointers into argv; freed by main */
   size_t nargs;
@@ -80,6 +90,10 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
     }
     if (strcmp(a, "--check-config") == 0 || strcmp(a, "-t") == 0) {
       cl->check_config = true;
+      continue;
+    }
+    if (strcmp(a, "-T") == 0 || strcmp(a, "--show-config") == 0) {
+      cl->show_config = true;
       continue;
     }
     if (strcmp(a, "--dump-config") == 0 || strncmp(a, "--dump-config=", 14) == 0) {
@@ -200,11 +214,24 @@ int main(int argc, char **argv)
   }
   struct config *cfg = calloc(1, sizeof *cfg);
   char err[1024];
-  if (!cfg || config_build(cfg, cl.config_file, cl.args, cl.nargs, err, sizeof err) < 0) {
-    fprintf(stderr, "relayd: %s\n", cfg ? err : "out of memory");
+  if (!cfg) {
+    fprintf(stderr, "relayd: out of memory\n");
+    free(cl.args);
+    return 1;
+  }
+  /* every error of the file, the environment and the command line, not only the first */
+  int nerr = config_build_all(cfg, cl.config_file, cl.args, cl.nargs, print_config_error, NULL);
+  if (nerr > 0) {
+    fprintf(stderr, "relayd: %d error%s in the configuration\n", nerr, nerr == 1 ? "" : "s");
     free(cfg);
     free(cl.args);
     return 78;                  /* EX_CONFIG */
+  }
+  if (cl.show_config) {
+    config_show(stdout, cfg);
+    free(cfg);
+    free(cl.args);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
   }
   if (cl.check_config) {
     printf("relayd: configuration OK (%s)\n", cfg->file[0] ? cfg->file : "no file: defaults, environment and options");

@@ -161,3 +161,58 @@ probe() {
   grep -q '^#metrics_listen = 127.0.0.1:8079$' "$BUILD/dist/relayd.conf"
   grep -q 'Default: \\fB127.0.0.1:8079\\fR' "$BUILD/man/relayd.conf.5"
 }
+
+@test "--check-config reports every error (file lines, environment, command line), then exits 78" {
+  conf="$BATS_TEST_TMPDIR/relayd.conf"
+  printf '%s\n' '# relayd.conf' 'workers = lots' 'listen = 127.0.0.1:8080' 'bogus = 1' 'no equals sign' \
+    'log_level = loud' > "$conf"
+  RELAY_LOG_FORMAT=xml run "$RELAY_BIN/relayd" --check-config -c "$conf" --shutdown-grace-s -1
+  echo "$output"
+  [ "$status" -eq 78 ]
+  [[ "$output" == *"$conf:2: workers: 'lots' is not an integer"* ]]
+  [[ "$output" == *"$conf:4: unknown setting 'bogus'"* ]]
+  [[ "$output" == *"$conf:5: expected 'key = value'"* ]]
+  [[ "$output" == *"$conf:6: log_level: 'loud' is not one of"* ]]
+  [[ "$output" == *"environment RELAY_LOG_FORMAT: log_format: 'xml'"* ]]
+  [[ "$output" == *"command line: shutdown_grace_s: '-1'"* ]]
+  [[ "$output" == *"6 errors in the configuration"* ]]
+  [ "$(echo "$output" | grep -c '^relayd: ')" -eq 7 ]
+  # relayd itself refuses to start the same way, with the whole list
+  run timeout 20 "$RELAY_BIN/relayd" -c "$conf"
+  [ "$status" -eq 78 ]
+  [[ "$output" == *"$conf:6: log_level"* ]]
+}
+
+@test "a [section] line in relayd.conf is an error naming its line, never ignored" {
+  conf="$BATS_TEST_TMPDIR/relayd.conf"
+  printf '%s\n' 'workers = 2' '' '[metrics]' 'metrics_listen = off' > "$conf"
+  run "$RELAY_BIN/relayd" --check-config -c "$conf"
+  echo "$output"
+  [ "$status" -eq 78 ]
+  [[ "$output" == *"$conf:3: '[metrics]': sections are not supported"* ]]
+  [[ "$output" == *"1 error in the configuration"* ]]
+}
+
+@test "relayd -T prints every key with its value and where it came from; passwords as ***" {
+  conf="$BATS_TEST_TMPDIR/relayd.conf"
+  printf '%s\n' '# comment' 'db = postgres://relay:s3cret@db.example/relay' 'workers = 3' > "$conf"
+  RELAY_LOG_FORMAT=json run "$RELAY_BIN/relayd" -T -c "$conf" --log-level debug
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *s3cret* ]]
+  echo "$output" | grep -qE "^db = postgres://relay:\*\*\*@db.example/relay +# file $conf:2$"
+  echo "$output" | grep -qE "^workers = 3 +# file $conf:3$"
+  echo "$output" | grep -qE '^log_format = json +# environment RELAY_LOG_FORMAT$'
+  echo "$output" | grep -qE '^log_level = debug +# argument --log-level$'
+  echo "$output" | grep -qE '^metrics_listen = 127.0.0.1:0 +# environment RELAY_METRICS_LISTEN$'   # helpers.bash
+  echo "$output" | grep -qE '^writer_buffer_max = 100000 +# default$'
+  # every key of the table, once each, and nothing else but comments
+  keys=$("$RELAY_BIN/relayd" --dump-config=json | python3 -c 'import json,sys; print("\n".join(sorted(k["name"] for k in json.load(sys.stdin))))')
+  shown=$(echo "$output" | grep -v '^#' | sed -E 's/ = .*//' | sort)
+  [ "$keys" = "$shown" ]
+  # an invalid configuration is not printed: the errors are, and the status is 78
+  run "$RELAY_BIN/relayd" -T -c "$conf" --workers many
+  [ "$status" -eq 78 ]
+  [[ "$output" != *"# default"* ]]
+  [[ "$output" == *"command line: workers: 'many'"* ]]
+}
