@@ -49,6 +49,8 @@ static void usage(FILE *f)
              "  --dump-config=man|ini|json print the settings table\n"
              "  -h, --help                 this text\n"
              "  -V, --version              print the version\n"
+             "Exit status: 0 stopped cleanly; 1 start-up failed; 2 usage; 75 the listen, metrics or\n"
+             "admin address, or the node name, is held by another process; 78 invalid configuration.\n"
              "Signals: SIGHUP reloads the configuration file and the database; SIGTERM and SIGINT\n"
              "stop after in-flight requests finish. Under systemd, readiness and reloads are\n"
              "reported on $NOTIFY_SOCKET.\n",

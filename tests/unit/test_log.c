@@ -231,10 +231,10 @@ int main(void)
     size_t len = log_fields_line_as(line, sizeof line, true, LOG_INFO, "m", f, 1);
     CHECK(len > 0 && len <= LOG_LINE_MAX && strstr(line, "\"truncated\":true}"), "a cut line is marked truncated");
   }
-  /* 60 fields: those that do not fit are left out, never a cut string */
+  /* LOG_FIELDS_MAX fields: those that do not fit are left out, never a cut string */
   {
     struct log_field f[LOG_FIELDS_MAX];
-    char keys[LOG_FIELDS_MAX][8];
+    char keys[LOG_FIELDS_MAX][16];
     for (int i = 0; i < LOG_FIELDS_MAX; i++) {
       snprintf(keys[i], sizeof keys[i], "k%d", i);
       f[i] = (struct log_field){.key = keys[i], .type = LOG_STR, .str = longval, .str_len = 200};
