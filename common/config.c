@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,8 +68,9 @@ const struct config_key config_keys[] = {
     BOOL("access_log", access_log, "yes", RELOAD,
          "one log line per request (request id, model, channel, status, tokens, times), written by "
          "the writer thread"),
-    ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:9090", RESTART,
-         "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off"),
+    ADDR("metrics_listen", metrics_listen, 1, "127.0.0.1:8079", RESTART,
+         "HOST:PORT of the Prometheus /metrics listener (port 0: any free port), or off; why 8079: "
+         "relayd(8), METRICS"),
     STR("master_key_file", master_key_file, "auto", RESTART,
         "32-byte key file that encrypts channel keys, created 0600 when missing; auto: "
         "$RELAY_MASTER_KEY_FILE, else master.key beside the SQLite database"),
@@ -223,30 +225,61 @@ static char *trim(char *s)
   return s;
 }
 
-int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+/* Where a build's errors go: every one is reported, and counted. */
+struct reporter {
+  config_report_fn fn;
+  void *arg;
+  int n;
+};
+
+static void report(struct reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(struct reporter *r, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  r->n++;
+  if (r->fn)
+    r->fn(r->arg, msg);
+}
+
+/* Every line of the file is read; each bad one is reported with FILE:LINE. */
+static void load_file(struct config *c, const char *path, struct reporter *r)
 {
   FILE *f = fopen(path, "r");
   if (!f) {
-    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    return -1;
+    report(r, "%s: cannot open: %s", path, strerror(errno));
+    return;
   }
   char line[2048];
   int lineno = 0;
+  bool skipping = false;         /* the rest of a line too long */
   while (fgets(line, sizeof line, f)) {
+    bool whole = strchr(line, '\n') || feof(f);
+    if (skipping) {
+      skipping = !whole;
+      continue;
+    }
     lineno++;
-    if (!strchr(line, '\n') && !feof(f)) {
-      snprintf(err, errlen, "%s:%d: line too long", path, lineno);
-      fclose(f);
-      return -1;
+    if (!whole) {
+      report(r, "%s:%d: line too long (at most %zu bytes)", path, lineno, sizeof line - 2);
+      skipping = true;
+      continue;
     }
     char *s = trim(line);
-    if (!*s || *s == '#' || *s == ';' || *s == '[')
+    if (!*s || *s == '#' || *s == ';')
       continue;
+    if (*s == '[') {
+      report(r, "%s:%d: '%s': sections are not supported; relayd.conf is flat 'key = value' lines "
+             "(relayd.conf(5))", path, lineno, s);
+      continue;
+    }
     char *eq = strchr(s, '=');
     if (!eq) {
-      snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
-      fclose(f);
-      return -1;
+      report(r, "%s:%d: expected 'key = value'", path, lineno);
+      continue;
     }
     *eq = '\0';
     char *key = trim(s), *val = trim(eq + 1);
@@ -256,60 +289,95 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
       val++;
     }
     char e2[512];
-    if (config_set_from(c, key, val, CONFIG_SRC_FILE, e2, sizeof e2) < 0) {
-      snprintf(err, errlen, "%s:%d: %s", path, lineno, e2);
-      fclose(f);
-      return -1;
-    }
+    if (config_set_from(c, key, val, CONFIG_SRC_FILE, e2, sizeof e2) < 0)
+      report(r, "%s:%d: %s", path, lineno, e2);
+    else if (config_find(key) >= 0)
+      c->line[config_find(key)] = (unsigned)lineno;
   }
-  bool ioerr = ferror(f);
+  if (ferror(f))
+    report(r, "%s: read error", path);
   fclose(f);
-  if (ioerr) {
-    snprintf(err, errlen, "%s: read error", path);
-    return -1;
-  }
   snprintf(c->file, sizeof c->file, "%s", path);
-  return 0;
 }
 
-int config_load_env(struct config *c, char *err, size_t errlen)
+static void load_env(struct config *c, struct reporter *r)
 {
   for (size_t k = 0; k < config_nkeys; k++) {
-    char var[80] = "RELAY_";
-    size_t n = strlen(var);
-    for (const char *p = config_keys[k].name; *p && n < sizeof var - 1; p++)
-      var[n++] = (char)toupper((unsigned char)*p);
-    var[n] = '\0';
+    char var[80];
+    config_env_name(config_keys[k].name, var, sizeof var);
     const char *v = getenv(var);
     if (!v)
       continue;
     char e2[512];
-    if (config_set_from(c, config_keys[k].name, v, CONFIG_SRC_ENV, e2, sizeof e2) < 0) {
-      snprintf(err, errlen, "environment %s: %s", var, e2);
-      return -1;
-    }
+    if (config_set_from(c, config_keys[k].name, v, CONFIG_SRC_ENV, e2, sizeof e2) < 0)
+      report(r, "environment %s: %s", var, e2);
   }
-  return 0;
+}
+
+/* The first error into err, and how many followed it. */
+struct first_error {
+  char *err;
+  size_t errlen;
+  int n;
+};
+
+static void keep_first(void *arg, const char *msg)
+{
+  struct first_error *fe = arg;
+  if (fe->n++ == 0)
+    snprintf(fe->err, fe->errlen, "%s", msg);
+}
+
+static int first_error_done(struct first_error *fe)
+{
+  if (fe->n > 1) {
+    size_t len = strlen(fe->err);
+    snprintf(fe->err + len, fe->errlen - len, " (and %d more: relayd --check-config lists them)",
+             fe->n - 1);
+  }
+  return fe->n ? -1 : 0;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+  struct first_error fe = {err, errlen, 0};
+  struct reporter r = {keep_first, &fe, 0};
+  load_file(c, path, &r);
+  return first_error_done(&fe);
+}
+
+int config_load_env(struct config *c, char *err, size_t errlen)
+{
+  struct first_error fe = {err, errlen, 0};
+  struct reporter r = {keep_first, &fe, 0};
+  load_env(c, &r);
+  return first_error_done(&fe);
+}
+
+int config_build_all(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
+                     config_report_fn fn, void *arg)
+{
+  struct reporter r = {fn, arg, 0};
+  config_defaults(c);
+  if (!path && access(config_default_file, F_OK) == 0)
+    path = config_default_file;
+  if (path)
+    load_file(c, path, &r);
+  load_env(c, &r);
+  for (size_t i = 0; i < nargs; i++) {
+    char e2[512];
+    if (config_set_from(c, args[i].key, args[i].value, CONFIG_SRC_CLI, e2, sizeof e2) < 0)
+      report(&r, "command line: %s", e2);
+  }
+  return r.n;
 }
 
 int config_build(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
                  char *err, size_t errlen)
 {
-  config_defaults(c);
-  if (!path && access(config_default_file, F_OK) == 0)
-    path = config_default_file;
-  if (path && config_load_file(c, path, err, errlen) < 0)
-    return -1;
-  if (config_load_env(c, err, errlen) < 0)
-    return -1;
-  for (size_t i = 0; i < nargs; i++) {
-    char e2[512];
-    if (config_set_from(c, args[i].key, args[i].value, CONFIG_SRC_CLI, e2, sizeof e2) < 0) {
-      snprintf(err, errlen, "command line: %s", e2);
-      return -1;
-    }
-  }
-  return 0;
+  struct first_error fe = {err, errlen, 0};
+  config_build_all(c, path, args, nargs, keep_first, &fe);
+  return first_error_done(&fe);
 }
 
 /* A password in a URL ("scheme://user:PASSWORD@host") or a conninfo ("password=PASSWORD") is
@@ -367,12 +435,50 @@ const char *config_type_name(const struct config_key *k)
   }
 }
 
+void config_env_name(const char *key, char *var, size_t len)
+{
+  size_t n = (size_t)snprintf(var, len, "RELAY_");
+  for (const char *p = key; *p && n + 1 < len; p++)
+    var[n++] = (char)toupper((unsigned char)*p);
+  var[n < len ? n : len - 1] = '\0';
+}
+
 static void option_name(const char *key, char *opt, size_t len)
 {
   size_t i;
   for (i = 0; key[i] && i < len - 1; i++)
     opt[i] = key[i] == '_' ? '-' : key[i];
   opt[i] = '\0';
+}
+
+void config_show(FILE *f, const struct config *c)
+{
+  fprintf(f, "# relayd -T: the effective configuration (file: %s); passwords are shown as ***\n"
+             "# precedence: argument > environment > file > default\n",
+          c->file[0] ? c->file : "none");
+  for (size_t k = 0; k < config_nkeys; k++) {
+    char val[1100], line[1200], from[700];
+    config_format(c, k, val, sizeof val);
+    snprintf(line, sizeof line, "%s = %s", config_keys[k].name, val);
+    switch ((enum config_source)c->source[k]) {
+    case CONFIG_SRC_FILE:
+      snprintf(from, sizeof from, "file %s:%u", c->file, c->line[k]);
+      break;
+    case CONFIG_SRC_ENV:
+      snprintf(from, sizeof from, "environment ");
+      config_env_name(config_keys[k].name, from + 12, sizeof from - 12);
+      break;
+    case CONFIG_SRC_CLI: {
+      char opt[64];
+      option_name(config_keys[k].name, opt, sizeof opt);
+      snprintf(from, sizeof from, "argument --%s", opt);
+      break;
+    }
+    default:
+      snprintf(from, sizeof from, "default");
+    }
+    fprintf(f, "%-48s # %s\n", line, from);
+  }
 }
 
 void config_usage(FILE *f)

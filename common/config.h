@@ -1,14 +1,15 @@
 /*
  * config: relayd's start-up settings, described by ONE table (config_keys[] in config.c): name,
  * type, default, bounds, whether a reload applies it, and help. From that table work the ini
- * parser, the RELAY_<KEY> environment overrides, the command line parser, --help, --check-config,
+ * parser, the RELAY_<KEY> environment overrides, the command line parser, --help, --check-config
+ * (every error, not the first), -T (the effective configuration and where each value came from),
  * --dump-config (relayd.conf(5)'s key list and the example relayd.conf are generated from it), the
  * admin verb `config` (gwctl config show) and the SIGHUP reload rules.
  *
  * Precedence, highest first: command line (--key value) > environment (RELAY_KEY) > file (-c FILE,
  * or the default file when it exists) > the table's default. An ini file uses the same key names as
  * the long options (listen = 127.0.0.1:8080); '-' and '_' are interchangeable; lines starting with
- * # or ; are comments; [sections] are accepted and ignored.
+ * # or ; are comments; a [section] line is an error (the file is flat), never silently ignored.
  * Runtime options that an administrator changes while relayd runs (retry_times, ...) are not here:
  * they live in the database's options table and arrive by reload.
  *
@@ -57,6 +58,7 @@ struct config {
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */
   unsigned char source[CONFIG_MAX_KEYS];   /* enum config_source, by table index */
+  unsigned line[CONFIG_MAX_KEYS];          /* source file: the line that set the key */
 };
 
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_ENUM, CONFIG_ADDR };
@@ -95,9 +97,20 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 /* Applies RELAY_<KEY> variables of the environment. Returns 0, or -1 with err. */
 int config_load_env(struct config *c, char *err, size_t errlen);
 /* The whole build: defaults, then the file (path, or the default file if it exists when path is
- * NULL), the environment, then args. Returns 0, or -1 with err. */
+ * NULL), the environment, then args. Returns 0, or -1 with the first error in err (followed by
+ * "(and N more ...)" when there were more). */
 int config_build(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
                  char *err, size_t errlen);
+/* The same build, every error reported to fn (one message each: FILE:LINE: ..., environment
+ * RELAY_KEY: ..., command line: ...), none skipped. Returns the number of errors. */
+typedef void (*config_report_fn)(void *arg, const char *msg);
+int config_build_all(struct config *c, const char *path, const struct config_arg *args, size_t nargs,
+                     config_report_fn fn, void *arg);
+/* RELAY_<KEY> for key, into var. */
+void config_env_name(const char *key, char *var, size_t len);
+/* `relayd -T`: every key as "key = value  # source" (default, file FILE:LINE, environment
+ * RELAY_KEY, argument --key), passwords redacted as in config_format. */
+void config_show(FILE *f, const struct config *c);
 
 /* The index of a key ('-' or '_'), or -1. */
 int config_find(const char *key);

@@ -91,7 +91,7 @@ int admin_listen(const char *path, const char *admin_group, char *err, size_t er
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
     close(fd);
     snprintf(err, errlen, "admin socket %s is in use by a running relayd", path);
-    return -1;
+    return ADMIN_LISTEN_IN_USE;
   }
   close(fd);
   unlink(path);

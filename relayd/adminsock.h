@@ -17,7 +17,9 @@ struct admin_ctx;
 
 /* Binds the socket: mode 0600, or 0660 with group admin_group when that is not "" (the group must
  * exist). Every connection is then checked with SO_PEERCRED: uid 0, relayd's own uid, or a member of
- * admin_group (primary or supplementary). -1 with err when it cannot bind, or a live relayd owns it. */
+ * admin_group (primary or supplementary). -1 with err when it cannot bind; ADMIN_LISTEN_IN_USE (-2)
+ * with err when a live relayd answers on it. */
+#define ADMIN_LISTEN_IN_USE (-2)
 int admin_listen(const char *path, const char *admin_group, char *err, size_t errlen);
 /* Asks the admin loop to reload the snapshot soon (any thread; never blocks). */
 void admin_request_reload(void);

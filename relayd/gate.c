@@ -307,7 +307,22 @@ void gate_listen_ready(struct gate *g)
   }
 }
 
-/* A refused request: the answer goes out, the rest of what the client sends is dropped. */
+/* The answer in out goes out (out is freed), the rest of what the client sends is dropped. */
+static void send_answer(struct gate *g, struct gate_conn *gc, struct buf *out)
+{
+  /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all */
+  ssize_t sent = send(gc->fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  buf_free(out);
+  if (sent <= 0) {
+    conn_close(g, gc);
+    return;
+  }
+  shutdown(gc->fd, SHUT_WR);
+  gc->answered = true;
+  gc->since_us = now_us_mono();
+}
+
+/* A refused request: answered in the client's format. */
 static void answer(struct gate *g, struct gate_conn *gc, const struct gate_verdict *v, size_t peeked)
 {
   struct buf out;
@@ -318,16 +333,28 @@ static void answer(struct gate *g, struct gate_conn *gc, const struct gate_verdi
     memcpy(method, g->buf, (size_t)(sp - g->buf));
   g->host.refusal(g->host.arg, method[0] ? method : NULL, v->target, v->target_len, v->status, v->reason, v->code, v->msg,
                 &out);
-  /* a few hundred bytes into an empty socket buffer: one non-blocking send takes them all */
-  ssize_t sent = send(gc->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-  buf_free(&out);
-  if (sent <= 0) {
-    conn_close(g, gc);
-    return;
+  send_answer(g, gc, &out);
+}
+
+/* A header that passed: a probe is answered here (true), anything else goes to MHD (false). */
+static bool probe(struct gate *g, struct gate_conn *gc, const struct gate_verdict *v)
+{
+  if (!g->host.probe || !v->target)
+    return false;
+  const char *m = g->buf;      /* the method: the request line's first word (after empty lines) */
+  while (m < v->target && (*m == '\r' || *m == '\n'))
+    m++;
+  const char *me = m;
+  while (me < v->target && *me != ' ')
+    me++;
+  struct buf out;
+  buf_init(&out, 1024);
+  if (!g->host.probe(g->host.arg, m, (size_t)(me - m), v->target, v->target_len, &out)) {
+    buf_free(&out);
+    return false;
   }
-  shutdown(gc->fd, SHUT_WR);
-  gc->answered = true;
-  gc->since_us = now_us_mono();
+  send_answer(g, gc, &out);
+  return true;
 }
 
 static void drain(struct gate *g, struct gate_conn *gc)
@@ -373,6 +400,11 @@ void gate_event(struct gate *g, int fd, uint32_t events)
     res = too_long(&v, (size_t)(*g->host.cfg)->max_header_bytes);
   switch (res) {
   case GATE_PASS:
+    if (probe(g, gc, &v)) {
+      if ((size_t)fd < g->nby_fd && g->by_fd[fd] == gc)
+        drain(g, gc);           /* reads (and drops) the request and what follows */
+      return;
+    }
     hand_over(g, gc);
     return;
   case GATE_REFUSE:

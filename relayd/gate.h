@@ -6,7 +6,8 @@
  * a request line that is not HTTP, an HTTP version other than 1.x, a header line without a colon
  * or with a NUL, a Content-Length that is not all digits or does not fit in 64 bits, more header
  * fields than MHD's buffer holds, a header over max_header_bytes. Anything else is handed to MHD
- * (MHD_add_connection) untouched. Later requests on a kept-alive connection reach MHD directly:
+ * (MHD_add_connection) untouched, except the probes /healthz and /readyz, which the gate answers
+ * through host->probe (probes.h) so that they are never logged or billed. Later requests on a kept-alive connection reach MHD directly:
  * MHD reads ahead into its own buffer, so nothing can be peeked before it (doc/design.md).
  * Callers: worker.c (listen socket and gated sockets are in the worker's epoll set; the sweep). The
  * gate knows its worker only through struct gate_host, and answers through its refusal callback
@@ -57,6 +58,10 @@ struct gate_host {
   void (*refusal)(void *arg, const char *method, const char *target, size_t target_len,
                   unsigned status, const char *reason, const char *code, const char *msg,
                   struct buf *out);
+  /* A probe (/healthz, /readyz: probes.h) as the first request of a connection: the whole answer
+   * into out and true, or false when the request is no probe (it goes to MHD). NULL: no probes. */
+  bool (*probe)(void *arg, const char *method, size_t method_len, const char *target,
+                size_t target_len, struct buf *out);
   void *arg;
 };
 

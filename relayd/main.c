@@ -1,6 +1,6 @@
 /*
  * relayd main: command line and configuration (common/config.h: one table; --check-config,
- * --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
+ * -T, --dump-config), start-up order, and shutdown order. Readiness goes to systemd (notify.h).
  * Start: config -> database (schema created or migrated) -> writer -> first snapshot -> admin
  * socket -> workers -> admin loop on this thread. Stop (SIGTERM/SIGINT): workers stop accepting,
  * answer new requests on open connections with 503, and let in-flight requests finish within
@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "portguard.h"
 #include "relay.h"
 #include "secret.h"
 #include "monitor.h"
@@ -36,27 +37,39 @@
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: relayd [-c FILE] [--check-config] [--KEY VALUE ...]\n\n"
+  fprintf(f, "usage: relayd [-c FILE] [--check-config | -T] [--KEY VALUE ...]\n\n"
              "Settings (KEY = VALUE in the -c file, RELAY_KEY in the environment, --KEY VALUE here;\n"
              "precedence: command line > environment > file > default; see relayd.conf(5)):\n");
   config_usage(f);
   fprintf(f, "\n  -c, --config FILE          read settings from an ini file (default: %s, if it "
              "exists)\n"
-             "  --check-config             check the file, environment and options, then exit: 0 ok,\n"
-             "                             78 with FILE:LINE: message on an error\n"
+             "  --check-config, -t         check the file, environment and options, then exit: 0 ok,\n"
+             "                             78 with every error (FILE:LINE: message), not just the first\n"
+             "  -T, --show-config          check as --check-config, then print every setting's value\n"
+             "                             and where it came from (passwords as ***)\n"
              "  --dump-config=man|ini|json print the settings table\n"
              "  -h, --help                 this text\n"
              "  -V, --version              print the version\n"
+             "Exit status: 0 stopped cleanly; 1 start-up failed; 2 usage; 75 the listen, metrics or\n"
+             "admin address, or the node name, is held by another process; 78 invalid configuration.\n"
              "Signals: SIGHUP reloads the configuration file and the database; SIGTERM and SIGINT\n"
              "stop after in-flight requests finish. Under systemd, readiness and reloads are\n"
              "reported on $NOTIFY_SOCKET.\n",
           config_default_file);
 }
 
+/* config_build_all's reporter: one line on stderr per error. */
+static void print_config_error(void *arg, const char *msg)
+{
+  (void)arg;
+  fprintf(stderr, "relayd: %s\n", msg);
+}
+
 /* What the command line asks for besides settings. */
 struct cmdline {
   const char *config_file;      /* -c; NULL: the default file if it exists */
   bool check_config;
+  bool show_config;             /* -T */
   const char *dump_format;
   struct config_arg *args;      /* --KEY VALUE pairs, pointers into argv; freed by main */
   size_t nargs;
@@ -80,6 +93,10 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
     }
     if (strcmp(a, "--check-config") == 0 || strcmp(a, "-t") == 0) {
       cl->check_config = true;
+      continue;
+    }
+    if (strcmp(a, "-T") == 0 || strcmp(a, "--show-config") == 0) {
+      cl->show_config = true;
       continue;
     }
     if (strcmp(a, "--dump-config") == 0 || strncmp(a, "--dump-config=", 14) == 0) {
@@ -200,11 +217,24 @@ int main(int argc, char **argv)
   }
   struct config *cfg = calloc(1, sizeof *cfg);
   char err[1024];
-  if (!cfg || config_build(cfg, cl.config_file, cl.args, cl.nargs, err, sizeof err) < 0) {
-    fprintf(stderr, "relayd: %s\n", cfg ? err : "out of memory");
+  if (!cfg) {
+    fprintf(stderr, "relayd: out of memory\n");
+    free(cl.args);
+    return 1;
+  }
+  /* every error of the file, the environment and the command line, not only the first */
+  int nerr = config_build_all(cfg, cl.config_file, cl.args, cl.nargs, print_config_error, NULL);
+  if (nerr > 0) {
+    fprintf(stderr, "relayd: %d error%s in the configuration\n", nerr, nerr == 1 ? "" : "s");
     free(cfg);
     free(cl.args);
     return 78;                  /* EX_CONFIG */
+  }
+  if (cl.show_config) {
+    config_show(stdout, cfg);
+    free(cfg);
+    free(cl.args);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
   }
   if (cl.check_config) {
     printf("relayd: configuration OK (%s)\n", cfg->file[0] ? cfg->file : "no file: defaults, environment and options");
@@ -213,6 +243,18 @@ int main(int argc, char **argv)
     return 0;
   }
   log_configure(cfg->log_level, cfg->log_format);
+
+  /* the API address must be ours alone (workers share it with SO_REUSEPORT, and so would another
+     relayd): checked before the database is touched. listen_lock is this process's lock on it,
+     held until exit (portguard.h). */
+  int listen_lock = -1;
+  if (portguard_claim("listen", cfg->listen, &listen_lock, err, sizeof err) != PORTGUARD_OK) {
+    log_msg(LOG_ERR, "not starting: the listen address is not free", "listen=%s error=\"%s\"",
+            cfg->listen, err);
+    free(cfg);
+    free(cl.args);
+    return PORTGUARD_EXIT_CODE;
+  }
 
   /* signals go to the admin loop's signalfd; every thread inherits this mask */
   sigset_t set;
@@ -314,7 +356,7 @@ int main(int argc, char **argv)
   if (resolved > 0)
     log_msg(LOG_WARN, "the last run stopped without settling some requests: resolved",
             "count=%d policy=%s", resolved, cfg->unsettled_reservations);
-  int exit_code = 1;
+  int exit_code = 1;            /* a failure below may name another status */
   int admin_fd = -1;
   struct worker *workers = NULL;
   int started = 0;
@@ -330,6 +372,8 @@ int main(int argc, char **argv)
                           sizeof err);
   if (admin_fd < 0) {
     log_msg(LOG_ERR, "cannot open the admin socket", "error=\"%s\"", err);
+    if (admin_fd == ADMIN_LISTEN_IN_USE)
+      exit_code = PORTGUARD_EXIT_CODE;
     goto out;
   }
   if (monitor_start(err, sizeof err) < 0) {
@@ -364,7 +408,16 @@ int main(int argc, char **argv)
   struct metrics *metrics = NULL;
   ctx.metrics_address = "off";
   if (strcmp(cfg->metrics_listen, "off") != 0) {
-    /* not fatal: the API matters more than its metrics (the error says what to fix) */
+    /* an address someone else serves is fatal (Prometheus would scrape the wrong process); probed
+       after the workers bind, so the API address itself counts as taken */
+    if (portguard_claim("metrics_listen", cfg->metrics_listen, NULL, err, sizeof err) == PORTGUARD_IN_USE) {
+      log_msg(LOG_ERR, "not starting: the metrics address is not free", "metrics_listen=%s error=\"%s\"",
+              cfg->metrics_listen, err);
+      exit_code = PORTGUARD_EXIT_CODE;
+      goto out;
+    }
+    /* other failures are not fatal: the API matters more than its metrics (the error says what
+       to fix) */
     metrics = metrics_start(cfg->metrics_listen, workers, n, ctx.started_at, err, sizeof err);
     if (metrics) {
       ctx.metrics_address = metrics_address(metrics);
@@ -407,6 +460,8 @@ out:
   curl_global_cleanup();
   log_msg(LOG_INFO, "relayd stopped", "exit=%d", exit_code);
   notify_close();
+  if (listen_lock >= 0)
+    close(listen_lock);
   if (ctx.cfg != cfg)
     free((void *)ctx.cfg);
   free(cfg);

@@ -19,6 +19,7 @@
 
 #include "gate.h"
 #include "log.h"
+#include "probes.h"
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
@@ -446,6 +447,17 @@ static void gate_refusal(void *arg, const char *method, const char *target, size
   w->h->refusal(w, method, target, target_len, status, reason, code, msg, out);
 }
 
+static bool gate_probe(void *arg, const char *method, size_t method_len, const char *target,
+                       size_t target_len, struct buf *out)
+{
+  struct worker *w = arg;
+  enum probe_kind kind = probe_match(method, method_len, target, target_len);
+  if (kind == PROBE_NONE)
+    return false;
+  probe_answer(kind, method_len == 4, worker_draining(w), worker_stopping(w), out);
+  return true;
+}
+
 int worker_init(struct worker *w, int idx, const struct config *cfg, const struct worker_handlers *h,
                 char *err, size_t errlen)
 {
@@ -539,7 +551,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
       .nconns = &w->nconns, .max_conns = w->max_conns, .backstop = WORKER_MHD_BACKSTOP,
-      .cfg = &w->cfg, .refusal = gate_refusal, .arg = w};
+      .cfg = &w->cfg, .refusal = gate_refusal, .probe = gate_probe, .arg = w};
   w->gate = gate_new(&host);
   if (!w->gate) {
     snprintf(err, errlen, "worker %d: out of memory", idx);

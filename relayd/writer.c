@@ -73,71 +73,59 @@ bool writer_access_log(void)
   return atomic_load_explicit(&access_log_on, memory_order_relaxed);
 }
 
-/* key="value" with \ and " escaped (log.c reads it back for JSON). */
-static void kv_quoted(struct buf *b, const char *key, const char *v)
-{
-  buf_appendf(b, " %s=\"", key);
-  for (; *v; v++) {
-    if (*v == '"' || *v == '\\')
-      buf_append(b, "\\", 1);
-    if ((unsigned char)*v >= 0x20)
-      buf_append(b, v, 1);
-  }
-  buf_append_str(b, "\"");
-}
-
 /* One line per request: ids, names, model, channel, status, tokens, quota, times, end reason.
- * Never a key: the record holds none. */
+ * Typed fields (log.h): names and the model are the client's or the database's bytes, escaped by
+ * log.c per format. Never a key: the record holds none. */
 static void access_lines(const struct log_record *recs, size_t n)
 {
   if (!log_enabled(LOG_INFO))
     return;
   /* whole lines gathered into writes of at most PIPE_BUF bytes (atomic on a pipe or journald's
      stream socket; other threads' lines never land inside one) */
-  char out[4096], line[4200];
+  char out[LOG_LINE_MAX], line[LOG_LINE_MAX];
   size_t used = 0;
-  struct buf b;
-  buf_init(&b, 2048);
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
     if (r->reservation)
       continue;                 /* not a request's end: its settle record has the line */
-    buf_reset(&b);
-    buf_appendf(&b, "request_id=%s", r->request_id[0] ? r->request_id : "-");
+    struct log_field f[24];
+    size_t nf = 0;
+    f[nf++] = LOG_T("request_id", r->request_id[0] ? r->request_id : "-");
     if (r->type == LOGT_ACCESS) {
-      kv_quoted(&b, "path", r->content);
+      f[nf++] = LOG_S("path", r->content);
     } else {
-      buf_appendf(&b, " user_id=%lld", (long long)r->user_id);
-      kv_quoted(&b, "user", r->username);
-      buf_appendf(&b, " token_id=%lld", (long long)r->token_id);
-      kv_quoted(&b, "token", r->token_name);
-      kv_quoted(&b, "group", r->group);
+      f[nf++] = LOG_I("user_id", r->user_id);
+      f[nf++] = LOG_S("user", r->username);
+      f[nf++] = LOG_I("token_id", r->token_id);
+      f[nf++] = LOG_S("token", r->token_name);
+      f[nf++] = LOG_S("group", r->group);
     }
-    kv_quoted(&b, "model", r->model);
+    f[nf++] = LOG_S("model", r->model);
     if (r->upstream_model[0] && strcmp(r->upstream_model, r->model) != 0)
-      kv_quoted(&b, "upstream_model", r->upstream_model);
-    buf_appendf(&b, " channel=%lld status=%d stream=%s prompt_tokens=%lld completion_tokens=%lld "
-                "quota=%lld dur_ms=%lld ttfb_ms=%lld end_reason=%s usage=%s",
-                (long long)r->channel_id, r->status, r->is_stream ? "true" : "false",
-                (long long)r->prompt_tokens, (long long)r->completion_tokens, (long long)r->quota,
-                (long long)r->elapsed_ms, (long long)r->first_byte_ms,
-                r->end_reason[0] ? r->end_reason : "-", r->usage_source[0] ? r->usage_source : "-");
-    size_t len = log_line(line, sizeof line, LOG_INFO, "request", b.data ? b.data : "");
+      f[nf++] = LOG_S("upstream_model", r->upstream_model);
+    f[nf++] = LOG_I("channel", r->channel_id);
+    f[nf++] = LOG_I("status", r->status);
+    f[nf++] = LOG_B("stream", r->is_stream);
+    f[nf++] = LOG_I("prompt_tokens", r->prompt_tokens);
+    f[nf++] = LOG_I("completion_tokens", r->completion_tokens);
+    f[nf++] = LOG_I("quota", r->quota);
+    f[nf++] = LOG_I("dur_ms", r->elapsed_ms);
+    f[nf++] = LOG_I("ttfb_ms", r->first_byte_ms);
+    f[nf++] = LOG_T("end_reason", r->end_reason[0] ? r->end_reason : "-");
+    f[nf++] = LOG_T("usage", r->usage_source[0] ? r->usage_source : "-");
+    size_t len = log_fields_line(line, sizeof line, LOG_INFO, "request", f, nf);
     if (used + len > sizeof out) {
       ssize_t w = write(STDERR_FILENO, out, used);
       (void)w;
       used = 0;
     }
-    if (len <= sizeof out) {
-      memcpy(out + used, line, len);
-      used += len;
-    }
+    memcpy(out + used, line, len);
+    used += len;
   }
   if (used) {
     ssize_t w = write(STDERR_FILENO, out, used);
     (void)w;
   }
-  buf_free(&b);
 }
 
 void writer_submit(const struct log_record *rec)

@@ -367,8 +367,7 @@ assert times[-1] - times[0] > 0.7, times
 @test "relayd -c reads an ini file; bad settings are refused" {
   port=$(free_port)
   cat > "$BATS_TEST_TMPDIR/relayd.conf" <<EOF
-# relayd test config
-[relayd]
+# relayd test config (flat: a [section] line is an error, 62-relayd-safety)
 listen = 127.0.0.1:$port
 db = $RELAY_DB
 admin-socket = $RELAY_SOCKET

@@ -107,3 +107,63 @@ assert ok["user"] == "alice" and ok["model"] == "gpt-4o-mini" and ok["status"] =
   traffic
   wait_until 10 access_at_least 7
 }
+
+# hostile_model_line FORMAT: relayd with log_format FORMAT gets a request whose model holds quotes,
+# '=', spaces, a newline, a tab, a backslash and CJK; prints its access line
+hostile_model_line() {
+  printf 'log_format = %s\n' "$1" > "$CONF"
+  relayd_start -c "$CONF"
+  : > "$BATS_TEST_TMPDIR/ids.txt"
+  req "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -d "$HOSTILE_BODY"
+  id=$(cat "$BATS_TEST_TMPDIR/ids.txt")
+  wait_until 10 grep -q "$id" "$BATS_TEST_TMPDIR/relayd.log"
+  relayd_stop
+  grep "$id" "$BATS_TEST_TMPDIR/relayd.log"
+}
+
+HOSTILE_BODY='{"model":"m\" injected=1 \"x\":\"y\nlevel=error\tC:\\dir 你好","messages":[{"role":"user","content":"hi"}]}'
+
+@test "access log in JSON: a model name with quotes, '=', a newline and a tab stays one string field" {
+  line=$(hostile_model_line json)
+  [ "$(echo "$line" | wc -l)" -eq 1 ]
+  echo "$line" | python3 -c '
+import json, sys
+o = json.loads(sys.stdin.read())
+want = json.loads(sys.argv[1])["model"]
+assert o["model"] == want, (o["model"], want)
+assert "injected" not in o and "x" not in o and o["level"] == "info", o
+assert isinstance(o["status"], int) and o["stream"] is False, o
+' "$HOSTILE_BODY"
+}
+
+@test "access log in logfmt: the same model name reads back whole (quotes, backslashes, newline escaped)" {
+  line=$(hostile_model_line logfmt)
+  [ "$(echo "$line" | wc -l)" -eq 1 ]
+  echo "$line" | python3 -c '
+import json, sys
+def logfmt(s):
+    out, i = {}, 0
+    while i < len(s):
+        if s[i] == " ":
+            i += 1; continue
+        k = s.index("=", i); key = s[i:k]; i = k + 1
+        if i < len(s) and s[i] == "\"":
+            j = i + 1; v = ""
+            while s[j] != "\"":
+                if s[j] == "\\":
+                    e = s[j + 1]
+                    if e == "u": v += chr(int(s[j + 2:j + 6], 16)); j += 6; continue
+                    v += {"n": "\n", "r": "\r", "t": "\t"}.get(e, e); j += 2; continue
+                v += s[j]; j += 1
+            out[key] = (v, True); i = j + 1
+        else:
+            j = s.find(" ", i); j = len(s) if j < 0 else j
+            out[key] = (s[i:j], False); i = j
+    return out
+o = logfmt(sys.stdin.read().rstrip("\n"))
+want = json.loads(sys.argv[1])["model"]
+assert o["model"] == (want, True), (o["model"], want)
+assert "injected" not in o and o["level"] == ("info", False), o
+assert o["stream"] == ("false", False) and o["status"][1] is False, o
+' "$HOSTILE_BODY"
+}

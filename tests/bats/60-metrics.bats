@@ -119,19 +119,24 @@ PY
   [ "$output" = '{"name": "a", "labels": {"b": "\"\\\n"}, "value": 1.0}' ]
 }
 
-@test "metrics_listen = off: no listener; a taken port: relayd serves anyway and says why" {
+@test "metrics_listen = off: no listener; a taken port refuses the start (75); an address not here: relayd serves anyway and says why" {
   relayd_start --metrics-listen off
   [ "$(gwctl status --json | json_get 'd["metrics_listen"]')" = off ]
   run curl -s -o /dev/null --max-time 2 "$METRICS"
   [ "$status" -ne 0 ]
   relayd_stop
-  # a port someone else holds
+  # a port someone else holds: Prometheus would scrape the wrong process; relayd does not start
   python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$MPORT" &
   holder=$!
-  sleep 0.3
-  relayd_start --metrics-listen "127.0.0.1:$MPORT"
-  grep -q "msg=\"metrics disabled: cannot listen\" error=\"metrics_listen 127.0.0.1:$MPORT: Address already in use\"" "$BATS_TEST_TMPDIR/relayd.log"
-  [ "$(gwctl status --json | json_get 'd["metrics_listen"]')" = off ]
+  wait_until 5 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$MPORT"
+  run timeout "$(_relay_scale 20)" "$RELAY_BIN/relayd" --listen "127.0.0.1:$(free_port)" --db "$RELAY_DB" \
+    --admin-socket "$RELAY_SOCKET" --metrics-listen "127.0.0.1:$MPORT"
+  [ "$status" -eq 75 ]
+  [[ "$output" == *"metrics_listen 127.0.0.1:$MPORT is already served by another program"* ]]
   kill "$holder"
   wait "$holder" || true
+  # an address of no interface here (TEST-NET-1): logged, and the API is served without metrics
+  relayd_start --metrics-listen "192.0.2.1:$MPORT"
+  grep -q "msg=\"metrics disabled: cannot listen\" error=\"metrics_listen 192.0.2.1:$MPORT: Cannot assign requested address\"" "$BATS_TEST_TMPDIR/relayd.log"
+  [ "$(gwctl status --json | json_get 'd["metrics_listen"]')" = off ]
 }

@@ -146,3 +146,32 @@ notified() { [ "$(wc -l < "$BATS_TEST_TMPDIR/notify.log")" -ge "$1" ]; }
   run grep -c '^WATCHDOG=1$' "$BATS_TEST_TMPDIR/notify.log"
   [ "$output" = 0 ]
 }
+
+@test "the shipped unit: RestartPreventExitStatus is relayd's config-error status (78); LimitNOFILE holds max_connections by relayd's own rule" {
+  unit="$BATS_TEST_DIRNAME/../../$BUILD/dist/relayd.service"
+  # the status relayd really exits with on an invalid configuration
+  printf 'workers = many\n' > "$BATS_TEST_TMPDIR/bad.conf"
+  run "$RELAY_BIN/relayd" --check-config -c "$BATS_TEST_TMPDIR/bad.conf"
+  [ "$status" -eq 78 ]
+  grep -qE "^RestartPreventExitStatus=(.* )?$status( .*)?$" "$unit"
+  grep -qx 'Restart=on-failure' "$unit"
+  # the rule, as relayd documents it: (open file limit - R - E per worker) / 2 connections
+  help=$("$RELAY_BIN/relayd" --dump-config=json | json_get '[k["help"] for k in d if k["name"] == "max_connections"][0]')
+  [[ "$help" =~ \(open\ file\ limit\ -\ ([0-9]+)\ -\ ([0-9]+)\ per\ worker\)\ /\ 2 ]]
+  reserve=${BASH_REMATCH[1]} each=${BASH_REMATCH[2]}
+  maxconn=$("$RELAY_BIN/relayd" --dump-config=json | json_get '[k["default"] for k in d if k["name"] == "max_connections"][0]')
+  maxworkers=$("$RELAY_BIN/relayd" --dump-config=json | json_get '[k["max"] for k in d if k["name"] == "workers"][0]')
+  nofile=$(sed -n 's/^LimitNOFILE=//p' "$unit")
+  echo "LimitNOFILE=$nofile reserve=$reserve each=$each max_connections=$maxconn workers<=$maxworkers"
+  # the unit's limit holds the default max_connections with the most workers relayd accepts
+  [ $(( (nofile - reserve - each * maxworkers) / 2 )) -ge "$maxconn" ]
+  # and relayd applies that very rule: under a small limit it lowers max_connections and says so
+  relay_env
+  port=$(free_port)
+  _spawn lowfd "$BATS_TEST_TMPDIR/lowfd.log" prlimit --nofile=2000:2000 "$RELAY_BIN/relayd" \
+    --listen "127.0.0.1:$port" --db "$RELAY_DB" --admin-socket "$RELAY_SOCKET" --workers 2
+  wait_until "$(_relay_scale 10)" grep -q 'relayd ready' "$BATS_TEST_TMPDIR/lowfd.log"
+  grep -q "max_connections lowered.*max_connections=$maxconn effective=$(( (2000 - reserve - each * 2) / 2 )) open_file_limit=2000 workers=2" \
+    "$BATS_TEST_TMPDIR/lowfd.log"
+  _stop lowfd "$(_relay_scale 15)"
+}

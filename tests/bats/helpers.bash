@@ -26,7 +26,7 @@
 
 : "${RELAY_BIN:?RELAY_BIN must point at the built binaries (tests/run.sh sets it)}"
 
-# relayd's /metrics listener defaults to 127.0.0.1:9090; tests (several suites, and other checkouts,
+# relayd's /metrics listener defaults to 127.0.0.1:8079; tests (several suites, and other checkouts,
 # may run at once) take any free port unless a test says otherwise (--metrics-listen wins over this).
 export RELAY_METRICS_LISTEN="${RELAY_METRICS_LISTEN-127.0.0.1:0}"
 

@@ -20,6 +20,20 @@ static const char *fmt(const struct config *c, const char *name)
   return buf;
 }
 
+/* config_build_all's reporter for the tests: every message, one a line. */
+struct collected {
+  char all[4096];
+  int n;
+};
+
+static void collect(void *arg, const char *msg)
+{
+  struct collected *c = arg;
+  size_t len = strlen(c->all);
+  snprintf(c->all + len, sizeof c->all - len, "%s\n", msg);
+  c->n++;
+}
+
 int main(void)
 {
   struct config c;
@@ -55,7 +69,7 @@ int main(void)
   char path[256];
   snprintf(path, sizeof path, "%s/relayd.conf", dir);
   FILE *f = fopen(path, "w");
-  fputs("; comment\n[section]\nworkers = 2\nrequest-timeout-s = \"7\"\nconnect_timeout_ms = 5\n", f);
+  fputs("; comment\n# another\nworkers = 2\nrequest-timeout-s = \"7\"\nconnect_timeout_ms = 5\n", f);
   fclose(f);
   setenv("RELAY_REQUEST_TIMEOUT_S", "8", 1);
   setenv("RELAY_CONNECT_TIMEOUT_MS", "9", 1);
@@ -77,6 +91,25 @@ int main(void)
   fclose(f);
   CHECK(config_build(&c, path, NULL, 0, err, sizeof err) < 0 && strstr(err, "relayd.conf:3: unknown setting 'bogus'"),
         "FILE:LINE on an unknown key: %s", err);
+  /* every error is reported, not only the first; a [section] line is one of them */
+  f = fopen(path, "w");
+  fputs("[relayd]\nworkers = lots\nlisten = 127.0.0.1:8080\nbogus = 1\nno equals sign\n", f);
+  fclose(f);
+  setenv("RELAY_LOG_FORMAT", "xml", 1);
+  struct config_arg bad[] = {{"shutdown_grace_s", "-1"}};
+  struct collected got = {0};
+  CHECK(config_build_all(&c, path, bad, 1, collect, &got) == 6 && got.n == 6, "six errors: %d", got.n);
+  CHECK(strstr(got.all, "relayd.conf:1: '[relayd]': sections are not supported") != NULL, "a section is an error");
+  CHECK(strstr(got.all, "relayd.conf:2: workers: 'lots'") != NULL, "line 2");
+  CHECK(strstr(got.all, "relayd.conf:4: unknown setting 'bogus'") != NULL, "line 4");
+  CHECK(strstr(got.all, "relayd.conf:5: expected 'key = value'") != NULL, "line 5");
+  CHECK(strstr(got.all, "environment RELAY_LOG_FORMAT: log_format: 'xml'") != NULL, "the environment");
+  CHECK(strstr(got.all, "command line: shutdown_grace_s: '-1'") != NULL, "the command line");
+  CHECK(strcmp(c.listen, "127.0.0.1:8080") == 0 && c.source[key("listen")] == CONFIG_SRC_FILE &&
+        c.line[key("listen")] == 3, "good lines between bad ones still count, with their line");
+  CHECK(config_build(&c, path, bad, 1, err, sizeof err) < 0 && strstr(err, "(and 5 more: relayd --check-config lists them)"),
+        "config_build names the first and counts the rest: %s", err);
+  unsetenv("RELAY_LOG_FORMAT");
   unlink(path);
   rmdir(dir);
 
