@@ -145,13 +145,17 @@ unit: $(UNIT_BINS)
 
 # Load generators of make bench (bench/LOADGEN.md).
 .PHONY: bench-tools
-bench-tools: $(BIN)/sse-load $(BIN)/writer-bench
+bench-tools: $(BIN)/sse-load $(BIN)/writer-bench $(BIN)/tokenizer-bench
 
 $(BIN)/sse-load: $(BUILD)/bench/sse_load.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/writer-bench: $(BUILD)/bench/writer_bench.o $(RELAYD_LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/tokenizer-bench: $(BUILD)/bench/tokenizer_bench.o $(RELAYD_LIB_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

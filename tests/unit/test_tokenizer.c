@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../../relayd/billing.h"
 #include "../../relayd/tokenizer.h"
 #include "tap.h"
 
@@ -223,8 +224,30 @@ static void test_hostile(struct tokenizer *enc)
   free(s);
 }
 
+static void test_log_row(void)
+{
+  /* the log row's billing JSON names the counter */
+  struct usage u = {.prompt_tokens = 10, .completion_tokens = 7};
+  struct billing_explain ex = {.usage = &u, .usage_source = "local", .counter = "o200k_base", .group = "default",
+                               .group_ratio = 1};
+  char out[1024];
+  billing_explain_json(&ex, out, sizeof out);
+  cJSON *j = cJSON_Parse(out);
+  CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "counter")) ?: "", "o200k_base") &&
+            !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "usage_source")) ?: "", "local"),
+        "the billing JSON of a log row says which counter counted: %s", out);
+  cJSON_Delete(j);
+  ex.counter = NULL;
+  ex.usage_source = "upstream";
+  billing_explain_json(&ex, out, sizeof out);
+  j = cJSON_Parse(out);
+  CHECK(j && !cJSON_GetObjectItemCaseSensitive(j, "counter"), "no counter when the upstream's usage was billed");
+  cJSON_Delete(j);
+}
+
 int main(void)
 {
+  test_log_row();
   const char *dir = getenv("RELAY_TOKENIZER_DIR");
   char def[512];
   if (!dir) {
