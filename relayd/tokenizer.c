@@ -374,8 +374,21 @@ static int64_t count_text(const struct tokenizer *t, const char *text, size_t le
     return (int64_t)(len + 3) / 4;
   }
   pcre2_set_match_limit(mc, MATCH_LIMIT);
+  size_t end = len;               /* < len: matching within a 64 KiB window after the match limit */
   while (pos < len) {
-    int rc = pcre2_match(t->re, s, len, pos, open_end ? PCRE2_PARTIAL_HARD : 0, md, mc);
+    int rc = pcre2_match(t->re, s, end, pos, open_end && end == len ? PCRE2_PARTIAL_HARD : 0, md, mc);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && rc != PCRE2_ERROR_PARTIAL && end - pos > TOKENIZER_MAX_PIECE) {
+      /* past the match limit: a run of many megabytes (e.g. whitespace, which one alternative
+       * backtracks over): matched again within a window, as a long piece is merged in slices */
+      end = pos + TOKENIZER_MAX_PIECE;
+      continue;
+    }
+    if (end < len && rc == PCRE2_ERROR_NOMATCH) {
+      tokens += bpe_any(t, s + pos, end - pos);
+      pos = end;
+      end = len;
+      continue;
+    }
     if (rc == PCRE2_ERROR_NOMATCH && open_end) {
       *rest = pos;                /* e.g. a character cut between two reads: wait for the rest */
       pos = len;
@@ -389,7 +402,7 @@ static int64_t count_text(const struct tokenizer *t, const char *text, size_t le
       break;
     }
     if (rc < 0) {
-      /* past the match limit (or any other failure): the rest is characters/4, bounded */
+      /* past the match limit within a window too (or any other failure): the rest is characters/4 */
       tokens += (int64_t)(len - pos + 3) / 4;
       pos = len;
       break;
@@ -400,12 +413,14 @@ static int64_t count_text(const struct tokenizer *t, const char *text, size_t le
       ms = len;
     if (me <= ms)
       me = ms + 1;                /* an empty match never happens with these patterns: step on */
-    if (me > len)
-      me = len;
+    if (me > end)
+      me = end;
     if (ms > pos)
       tokens += bpe_any(t, s + pos, ms - pos);    /* bytes no alternative matched (invalid UTF-8) */
     tokens += bpe_any(t, s + ms, me - ms);
     pos = me;
+    if (end < len)                /* windowed: the run goes on while matches reach the window's end */
+      end = me < end ? len : (len - me > TOKENIZER_MAX_PIECE ? me + TOKENIZER_MAX_PIECE : len);
   }
   if (pos < len)
     tokens += bpe_any(t, s + pos, len - pos);

@@ -11,8 +11,9 @@
  * Any other model, or a missing file: characters/4 (the counter before this module), and the
  * caller is told so (tok_count_source).
  *
- * Bounds for hostile text: the regex runs with PCRE2's JIT and a match limit (a match that passes
- * it ends the exact count: the rest is counted as characters/4); the merge is a heap over adjacent
+ * Bounds for hostile text: the regex runs with PCRE2's JIT and a match limit; a match that passes
+ * it (a run of megabytes of whitespace, which one alternative backtracks over) is matched again in
+ * 64 KiB windows, and only a window that passes it too is counted as characters/4; the merge is a heap over adjacent
  * pairs, O(n log n) per piece, and a piece longer than TOKENIZER_MAX_PIECE bytes (64 KiB: one "word"
  * of 65536 letters, never in real text) is merged in 64 KiB slices, so memory is bounded by that
  * slice whatever the input (about 3 MB) and time is O(n log n) overall. Such a slice's count may
