@@ -435,6 +435,64 @@ int64_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len)
   return count_text(t, text, len, false, &rest);
 }
 
+/* keys whose values hold a request's text, at the top of a body */
+static bool is_input_root(const char *k)
+{
+  static const char *const keys[] = {"messages", "system", "contents", "systemInstruction", "system_instruction",
+                                     "input", "instructions", "prompt", "tools", NULL};
+  for (const char *const *p = keys; k && *p; p++)
+    if (strcmp(k, *p) == 0)
+      return true;
+  return false;
+}
+
+/* keys whose string values are no text to the model */
+static bool is_not_text(const char *k)
+{
+  static const char *const keys[] = {"role", "type", "id", "tool_call_id", "tool_use_id", "url", "image_url",
+                                     "data", "mime_type", "mimeType", "media_type", "file_id", "fileUri",
+                                     "file_uri", "signature", "thoughtSignature", "thought_signature",
+                                     "cache_control", "detail", "format", NULL};
+  for (const char *const *p = keys; k && *p; p++)
+    if (strcmp(k, *p) == 0)
+      return true;
+  return false;
+}
+
+static int64_t count_strings(const struct tokenizer *t, const cJSON *node, int depth)
+{
+  int64_t n = 0;
+  if (depth > CJSON_NESTING_LIMIT)
+    return 0;
+  for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
+    if (cJSON_IsString(c) && !is_not_text(c->string))
+      n += tokenizer_count(t, c->valuestring, strlen(c->valuestring));
+    else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && !is_not_text(c->string))
+      n += count_strings(t, c, depth + 1);
+  }
+  return n;
+}
+
+int64_t tokenizer_count_request(const struct tokenizer *t, const char *body, size_t len)
+{
+  cJSON *j = cJSON_ParseWithLength(body, len);
+  if (!cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    return -1;
+  }
+  int64_t n = 0;
+  for (const cJSON *c = j->child; c; c = c->next) {
+    if (!is_input_root(c->string))
+      continue;
+    if (cJSON_IsString(c))
+      n += tokenizer_count(t, c->valuestring, strlen(c->valuestring));
+    else
+      n += count_strings(t, c, 1);
+  }
+  cJSON_Delete(j);
+  return n;
+}
+
 /* ---- which encoding ---- */
 
 static const struct {

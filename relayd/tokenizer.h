@@ -46,6 +46,13 @@ size_t tokenizer_vocab(const struct tokenizer *t);       /* ranks loaded */
 /* Tokens of text[0..len) (as tiktoken's encode_ordinary: special tokens are plain text). */
 int64_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len);
 
+/* Tokens of the text of a client's request body in any API format (OpenAI chat, completions and
+ * Responses, Anthropic Messages, Gemini contents): every string under messages, system, contents,
+ * systemInstruction, input, instructions, prompt and tools, except values that are no text to the
+ * model (role, type, ids, URLs, base64 data, mime types, signatures). The per-message framing
+ * tokens of each API are not counted. -1 when the body is not JSON. */
+int64_t tokenizer_count_request(const struct tokenizer *t, const char *body, size_t len);
+
 /* The encoding name a model family uses ("o200k_base", "cl100k_base"), or NULL. */
 const char *tokenizer_encoding_for_model(const char *model);
 

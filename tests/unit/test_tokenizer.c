@@ -147,6 +147,32 @@ static void test_against_tiktoken(struct tokenizer *enc[2], const char *names[2]
   cJSON_Delete(ref);
 }
 
+static void test_request(struct tokenizer *enc)
+{
+  /* a request's text in each format: the same words, the same count; data and ids not counted */
+  const char *words = "Summarize the following paragraph in two sentences, please.";
+  int64_t want = tokenizer_count(enc, words, strlen(words));
+  char body[1024];
+  static const char *const fmt[] = {
+      "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+      "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB\"}}]}]}",
+      "{\"model\":\"x\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}]}",
+      "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"%s\"},{\"inlineData\":{\"mimeType\":\"image/png\","
+      "\"data\":\"iVBORw0KGgoAAAANSUhEUg\"}}]}]}",
+      "{\"model\":\"gpt-5\",\"input\":\"%s\"}",
+  };
+  size_t bad = 0;
+  for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+    snprintf(body, sizeof body, fmt[i], words);
+    if (tokenizer_count_request(enc, body, strlen(body)) != want)
+      bad++;
+  }
+  CHECK(bad == 0, "a request's text counts the same in OpenAI, Anthropic, Gemini and Responses bodies (%lld tokens)",
+        (long long)want);
+  CHECK(tokenizer_count_request(enc, "not json", 8) == -1, "a body that is not JSON: -1");
+}
+
 static void test_running(struct tokenizer *enc)
 {
   /* tok_count over deltas of several sizes: the same total as the whole text */
@@ -280,6 +306,7 @@ int main(void)
         tokenizer_vocab(enc[0]), tokenizer_vocab(enc[1]));
   build_texts();
   test_against_tiktoken(enc, names);
+  test_request(enc[0]);
   test_running(enc[0]);
   test_hostile(enc[0]);
   for (int e = 0; e < 2; e++)
