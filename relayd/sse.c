@@ -151,9 +151,20 @@ void sse_reader_free(struct sse_reader *rd)
   buf_free(&rd->id);
 }
 
+/* Empties data and type after a dispatch, once the next line comes. */
+static void fresh(struct sse_reader *rd)
+{
+  if (rd->stale) {
+    buf_reset(&rd->data);
+    buf_reset(&rd->type);
+    rd->stale = false;
+  }
+}
+
 /* The standard's "dispatch the event" at a blank line. Returns 1 when an event went out. */
 static int dispatch(struct sse_reader *rd, void (*on_event)(const struct sse_event *e, void *ctx), void *ctx)
 {
+  fresh(rd);
   bool over = rd->over;
   rd->over = false;
   if (rd->data.len == 0 || over) {
@@ -175,14 +186,14 @@ static int dispatch(struct sse_reader *rd, void (*on_event)(const struct sse_eve
   };
   if (on_event)
     on_event(&e, ctx);
-  buf_reset(&rd->data);
-  buf_reset(&rd->type);
+  rd->stale = true;               /* emptied by the next line: e stays readable until then */
   return 1;
 }
 
 /* The standard's "process the field" for one non-blank line. */
 static void process_line(struct sse_reader *rd, const char *line, size_t ll)
 {
+  fresh(rd);
   if (line[0] == ':')
     return;                       /* a comment */
   size_t nl, vl;

@@ -45,7 +45,8 @@ int sse_event_data(const char *ev, size_t evlen, const char **data, size_t *dlen
  * "content" in a chat chunk, for local token counting. Escapes count as one character. */
 size_t sse_count_string_chars(const char *p, size_t len, const char *key);
 
-/* One dispatched event: every pointer is into the reader's buffers, valid until the next call. */
+/* One dispatched event: every pointer is into the reader's buffers, valid until the next call of
+ * sse_reader_block (also after the callback returns, while the block is handled). */
 struct sse_event {
   const char *type;        /* the "event:" value, "message" when the event had none */
   size_t type_len;
@@ -63,6 +64,8 @@ struct sse_reader {
   bool started;            /* a block was read: a BOM is dropped only before it */
   bool after_cr;           /* the last block ended in CR: an LF opening the next belongs to it */
   bool over;               /* a field went past the cap: the event being built is dropped */
+  bool stale;              /* data and type belong to the last dispatched event: emptied when the
+                              next line is read, so that event stays readable until then */
 };
 
 /* cap bounds each of data, type and id (relay.c's events are bounded at 4 MiB already). */

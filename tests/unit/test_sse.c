@@ -78,6 +78,11 @@ static void on_event(const struct sse_event *e, void *ctx)
   g->retry = e->retry;
 }
 
+static void save_event(const struct sse_event *e, void *ctx)
+{
+  *(struct sse_event *)ctx = *e;
+}
+
 /* Reads the whole stream s block by block, cut into reads of `step` bytes as relay.c receives
  * them; returns the last event and the count in *g. */
 static void read_stream(const char *s, size_t step, struct got *g)
@@ -142,6 +147,21 @@ static void test_reader(void)
   /* a CR at the end of one read and its LF at the start of the next: one line end */
   read_stream("data: a\r\n\r\ndata: b\r\n\r\n", 11, &g);
   CHECK(g.n == 2 && !strcmp(g.data, "b"), "CRLF cut between reads: 2 events, last '%s'", g.data);
+  /* the event stays readable after the call (relay.c reads it after the callback returned) */
+  {
+    struct sse_reader r2;
+    sse_reader_init(&r2, 1 << 20);
+    struct sse_event saved;
+    const char *blk = "event: x\ndata: [DONE]\n\n";
+    sse_reader_block(&r2, blk, strlen(blk), save_event, &saved);
+    CHECK(saved.data_len == 6 && memcmp(saved.data, "[DONE]", 6) == 0 && saved.type_len == 1 && saved.type[0] == 'x',
+          "the event's data and type are still readable after sse_reader_block returned");
+    const char *next = ": c\ndata: y\n\n";
+    memset(&g, 0, sizeof g);
+    sse_reader_block(&r2, next, strlen(next), on_event, &g);
+    CHECK(g.n == 1 && !strcmp(g.data, "y") && !strcmp(g.type, "message"), "and the next event starts empty");
+    sse_reader_free(&r2);
+  }
   /* the cap: an over-long event is dropped whole, the next is read */
   struct sse_reader rd;
   sse_reader_init(&rd, 8);
