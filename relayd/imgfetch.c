@@ -15,6 +15,18 @@
 
 #include "util.h"
 
+static struct imgfetch_opts defaults = {.max_bytes = (size_t)20 << 20, .timeout_ms = 10000, .allow_private = false};
+
+void imgfetch_set_defaults(const struct imgfetch_opts *o)
+{
+  defaults = *o;
+}
+
+const struct imgfetch_opts *imgfetch_defaults(void)
+{
+  return &defaults;
+}
+
 static bool v4_private(uint32_t a)   /* host order */
 {
   return (a >> 24) == 0 ||                     /* 0.0.0.0/8 "this network" */

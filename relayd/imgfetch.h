@@ -32,6 +32,11 @@ struct imgfetch_result {
   char mime[64];           /* e.g. image/png */
 };
 
+/* The options relayd uses (its image_fetch_* keys): set once at start, before the workers run;
+ * read-only after. Defaults: 20 MiB, 10000 ms, no private addresses. */
+void imgfetch_set_defaults(const struct imgfetch_opts *o);
+const struct imgfetch_opts *imgfetch_defaults(void);
+
 /* Fetches url. Returns 0 and fills out, or -1 with a sentence in err (the address refused, too
  * large, too slow, not an image, the status, ...). */
 int imgfetch(const char *url, const struct imgfetch_opts *o, struct imgfetch_result *out, char *err, size_t errlen);
