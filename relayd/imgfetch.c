@@ -15,7 +15,7 @@
 
 #include "util.h"
 
-static struct imgfetch_opts defaults = {.max_bytes = (size_t)20 << 20, .timeout_ms = 10000, .allow_private = false};
+static struct imgfetch_opts defaults;      /* max_bytes 0: off until relayd sets them */
 
 void imgfetch_set_defaults(const struct imgfetch_opts *o)
 {

@@ -33,7 +33,8 @@ struct imgfetch_result {
 };
 
 /* The options relayd uses (its image_fetch_* keys): set once at start, before the workers run;
- * read-only after. Defaults: 20 MiB, 10000 ms, no private addresses. */
+ * read-only after. Until set, max_bytes is 0: fetching is off, so converters called by unit tests
+ * and fuzz targets never reach the network (they keep the URL). */
 void imgfetch_set_defaults(const struct imgfetch_opts *o);
 const struct imgfetch_opts *imgfetch_defaults(void);
 
