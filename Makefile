@@ -168,7 +168,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/gemini.c relayd/adapt.c \
                 relayd/media.c relayd/billing.c relayd/reqbound.c common/util.c common/log.c common/quota.c \
-                common/provider.c
+                common/provider.c relayd/imgfetch.c
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
                 $(PKG_CFLAGS)
