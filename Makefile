@@ -141,6 +141,9 @@ $(BIN)/unit/%: $(BUILD)/tests/unit/%.o $(RELAYD_LIB_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# test_imgfetch starts the mock upstream
+$(BIN)/unit/test_imgfetch: | $(BIN)/mock-upstream
+
 unit: $(UNIT_BINS)
 
 # Load generators of make bench (bench/LOADGEN.md).
