@@ -79,6 +79,10 @@ const struct config_key config_keys[] = {
     INT("writer_buffer_max", writer_buffer_max, 1000, 100000000, "100000", RESTART,
         "log records (about 1 KB each) held in memory while the database is unreachable; when that "
         "many wait, new requests get 503 log_buffer_full until the writer catches up"),
+    STR("tokenizer_dir", tokenizer_dir, RELAY_DATADIR "/tokenizer", RESTART,
+        "directory of the BPE ranks (o200k_base.json, cl100k_base.json from the tiktoken npm package, "
+        "installed by make install) that count an OpenAI model's tokens when the upstream reports no "
+        "usage; missing: characters/4, and relayd says so at start"),
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,

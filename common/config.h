@@ -54,6 +54,7 @@ struct config {
   char master_key_file[512];   /* "auto" = secret_key_path()'s rule (beside the SQLite database) */
   char admin_group[64];        /* members may use the admin socket (then mode 0660); "none" */
   int64_t writer_buffer_max;   /* log records held while the database is unreachable */
+  char tokenizer_dir[512];     /* BPE data (o200k_base.json, cl100k_base.json) for local counts */
 
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */

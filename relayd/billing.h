@@ -67,6 +67,9 @@ struct billing_explain {
   const struct usage *usage;  /* NULL: no tokens (nothing produced) */
   double units;               /* fixed mode: the units charged */
   const char *usage_source;   /* upstream, local, reserved, none */
+  const char *counter;        /* what counted tokens relay counted itself (local, partial): an
+                                 encoding (o200k_base, cl100k_base: relayd/tokenizer.h) or chars/4;
+                                 NULL when none was (written as "counter" when set) */
   int64_t reserved, charged;
   const char *note;           /* "" or why */
 };

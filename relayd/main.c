@@ -31,6 +31,7 @@
 #include "secret.h"
 #include "monitor.h"
 #include "snapshot.h"
+#include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
 #include "writer.h"
@@ -391,6 +392,7 @@ int main(int argc, char **argv)
             "request, plus a reserve; raise LimitNOFILE or ulimit -n for more)",
             "max_connections=%lld effective=%ld open_file_limit=%ld workers=%d",
             (long long)cfg->max_connections, max_conns, nofile, n);
+  tokenizer_setup(cfg->tokenizer_dir);     /* read-only once the workers run */
   workers = calloc((size_t)n, sizeof *workers);
   if (!workers)
     goto out;
@@ -457,6 +459,7 @@ out:
   snapshot_shutdown();
   db_close(ctx.db);
   secret_key_wipe(&master);
+  tokenizer_teardown();
   curl_global_cleanup();
   log_msg(LOG_INFO, "relayd stopped", "exit=%d", exit_code);
   notify_close();
