@@ -187,19 +187,6 @@ static int check_ips(struct gwctl *g, const char *in, char *out, size_t outlen)
   return rc;
 }
 
-/* --expires DATE|never: -1 for never; a time not in the future is refused. */
-static int parse_expires(struct gwctl *g, const char *s, int64_t *out)
-{
-  if (strcmp(s, "never") == 0) {
-    *out = -1;
-    return 0;
-  }
-  int rc = gw_parse_time(g, "--expires", s, out);
-  if (rc == 0 && *out <= (int64_t)time(NULL))
-    rc = gw_usage(g, "--expires %s is in the past", s);
-  return rc;
-}
-
 /* A token's group must exist, and be the user's own group or one users may pick. */
 static int check_token_group(struct gwctl *g, const char *group, int64_t uid, const char *uname)
 {
@@ -364,7 +351,7 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && quota_s)
     rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &t.quota);
   if (rc == 0)
-    rc = parse_expires(g, expires_s, &t.expires);
+    rc = gw_parse_expires(g, "--expires", expires_s, &t.expires);
   if (rc == 0)
     rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
                       &nmodels);
@@ -530,7 +517,7 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && quota_s)
     rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
   if (rc == 0 && expires_s)
-    rc = parse_expires(g, expires_s, &expires);
+    rc = gw_parse_expires(g, "--expires", expires_s, &expires);
   if (rc == 0 && models)
     rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
                       &nmodels);

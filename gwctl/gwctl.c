@@ -8,6 +8,7 @@
 #include "options.h"
 #include "output.h"
 #include "util.h"
+#include "when.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -359,70 +360,27 @@ int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min,
   return 0;
 }
 
-/* Reads exactly n digits at *p into *v. */
-static int digits(const char **p, int n, int *v)
+int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
 {
-  *v = 0;
-  for (int i = 0; i < n; i++, (*p)++) {
-    if (**p < '0' || **p > '9')
-      return -1;
-    *v = *v * 10 + (**p - '0');
-  }
+  char why[160];
+  if (when_parse(s, (int64_t)time(NULL), WHEN_PAST, out, why, sizeof why) != 0)
+    return gw_usage(g, "%s: '%s' %s; %s", opt, s, why, when_forms);
   return 0;
 }
 
-int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
+int gw_parse_expires(struct gwctl *g, const char *opt, const char *s, int64_t *out)
 {
-  if (gw_is_id(s)) {
-    *out = strtoll(s, NULL, 10);
+  if (strcmp(s, "never") == 0) {
+    *out = -1;
     return 0;
   }
-  struct tm tm = { 0 };
-  const char *p = s;
-  int y, mo, d, h = 0, mi = 0, sec = 0, zone = 0, off = 0;
-  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
-    goto bad;
-  if (*p == 'T' || *p == 't' || *p == ' ') {
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-      goto bad;
-    if (*p == ':') {
-      p++;
-      if (digits(&p, 2, &sec))
-        goto bad;
-    }
-    if (*p == 'Z' || *p == 'z') {
-      zone = 1;
-      p++;
-    } else if (*p == '+' || *p == '-') {
-      int sign = *p++ == '-' ? -1 : 1, oh, om;
-      if (digits(&p, 2, &oh))
-        goto bad;
-      if (*p == ':')
-        p++;
-      if (digits(&p, 2, &om) || oh > 23 || om > 59)
-        goto bad;
-      zone = 1;
-      off = sign * (oh * 3600 + om * 60);
-    }
-  }
-  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
-    goto bad;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  tm.tm_isdst = -1;
-  time_t t = zone ? timegm(&tm) : mktime(&tm);
-  if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2025-02-30 */
-    goto bad;
-  *out = (int64_t)t - off;
+  char why[160];
+  int64_t now = (int64_t)time(NULL);
+  if (when_parse(s, now, WHEN_FUTURE, out, why, sizeof why) != 0)
+    return gw_usage(g, "%s: '%s' %s; give never or a time: %s", opt, s, why, when_forms);
+  if (*out <= now)
+    return gw_usage(g, "%s %s is in the past", opt, s);
   return 0;
-bad:
-  return gw_usage(g, "%s: '%s' is not a time: give Unix seconds or an ISO 8601 date "
-                  "(2026-01-31, 2026-01-31T12:00:00, 2026-01-31T12:00:00Z, ...+02:00)", opt, s);
 }
 
 int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out)

@@ -132,9 +132,12 @@ int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, siz
 /* Parses a finite number in [min, max]. */
 int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
                     double *out);
-/* Parses a point in time: Unix seconds, or ISO 8601 YYYY-MM-DD[(T| )HH:MM[:SS]][Z|(+|-)HH[:]MM]
- * (local time without a zone). */
+/* Parses a point in time (common/when.h: "1h" or "2 days ago" back from now, ISO 8601 dates and times,
+ * Unix seconds, today, ...); a bare span counts back. */
 int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out);
+/* An expiry: "never" (-1) or a time (when.h) that must be in the future; a bare span counts forward
+ * ("30d" is 30 days from now). */
+int gw_parse_expires(struct gwctl *g, const char *opt, const char *s, int64_t *out);
 /* yes|no, true|false, 1|0, on|off. */
 int gw_parse_bool(struct gwctl *g, const char *opt, const char *s, int *out);
 /* Destructive commands: 0 when yes is set or the user answers y on a terminal; otherwise GW_USAGE

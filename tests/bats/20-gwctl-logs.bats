@@ -41,6 +41,16 @@ setup() {
   [ "$(ids --until 2025-01-02T00:00:00Z)" = '["r2", "r1"]' ]
   [ "$(ids --since 1735732801 --until 1735819201)" = '["r3", "r2"]' ]
   [ "$(ids --request-id r2)" = '["r2"]' ]
+  # times as people say them (common/when.c): rows 1 h, 2 days and 9 days old
+  now=$(date +%s)
+  sql "UPDATE logs SET created_at = $now - 3600 WHERE request_id = 'r4'"
+  sql "UPDATE logs SET created_at = $now - 2 * 86400 - 60 WHERE request_id = 'r3'"
+  sql "UPDATE logs SET created_at = $now - 9 * 86400 WHERE request_id = 'r2'"
+  [ "$(ids --since 2h)" = '["r4"]' ]
+  [ "$(ids --since '3 days ago')" = '["r4", "r3"]' ]
+  [ "$(ids --since 1w --until 30m)" = '["r4", "r3"]' ]
+  [ "$(ids --since 10d --until '2 days ago')" = '["r3", "r2"]' ]
+  [ "$(ids --since today)" = "$(ids --since "$(date +%Y-%m-%d)")" ]
   [ "$(ids --type consume --limit 1)" = '["r3"]' ]
   [ "$(gwctl log list --json --type manage | $JGET 'len(d)')" = 4 ]
 }
@@ -72,7 +82,7 @@ setup() {
 @test "log prune needs --yes, deletes only older rows, and is logged" {
   refused 2 "without --yes" gwctl log prune --before 2025-01-02
   refused 2 "missing --before" gwctl log prune --yes
-  refused 2 "is not a time" gwctl log prune --before yesterday --yes
+  refused 2 "'soonish' is not a time; give a span" gwctl log prune --before soonish --yes
   run gwctl log prune --before 2025-01-02T00:00:00Z --yes
   [ "$status" -eq 0 ]
   [ "$output" = "2 log rows deleted" ]
@@ -89,7 +99,9 @@ setup() {
   refused 2 "--type must be one of" gwctl log list --type fun
   refused 2 "--status must be from 100 to 599" gwctl log list --status 42
   refused 2 "--limit must be from 1" gwctl log list --limit 0
-  refused 2 "is not a time" gwctl log list --since 2025-13-01
+  refused 2 "is not an ISO 8601 date" gwctl log list --since 2025-13-01
+  refused 2 "unknown unit 'fortnights'" gwctl log list --since "2 fortnights ago"
+  refused 2 "no fixed length: give days" gwctl log list --since 3mo
   refused 2 "--until must be later" gwctl log list --since 2025-01-02 --until 2025-01-01
 }
 

@@ -70,6 +70,15 @@ setup() {
   gwctl token edit t --unlimited --models '' --ips '' --group '' --expires never --name t-renamed
   [ "$(gwj '[d["name"], d["unlimited_quota"], d["models"], d["subnet"], d["group"], d["expired_time"]]' token show t-renamed)" = '["t-renamed", true, [], [], "", -1]' ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3 AND content LIKE 'token edit %'")" = 2 ]
+  # relative expiries count forward from now (common/when.c)
+  before=$(date +%s)
+  gwctl token edit t-renamed --expires 30d
+  after=$(date +%s)
+  exp=$(gwj 'd["expired_time"]' token show t-renamed)
+  [ "$exp" -ge $((before + 30 * 86400)) ] && [ "$exp" -le $((after + 30 * 86400)) ]
+  gwctl token create --user alice --name soon --quota 5 --expires "in 2 hours" > /dev/null
+  exp=$(gwj 'd["expired_time"]' token show soon)
+  [ "$exp" -ge $((before + 7200)) ] && [ "$exp" -le $(( $(date +%s) + 7200)) ]
 }
 
 @test "token enable, disable, rotate, rm" {
@@ -104,8 +113,10 @@ setup() {
   refused 2 "not both" gwctl token create --user alice --name x --quota 1 --unlimited
   refused 2 "is in the past" gwctl token create --user alice --name x --quota 1 --expires 2020-01-01
   refused 2 "is in the past" gwctl token create --user alice --name x --quota 1 --expires 1000
-  refused 2 "is not a time" gwctl token create --user alice --name x --quota 1 --expires tomorrow
-  refused 2 "is not a time" gwctl token create --user alice --name x --quota 1 --expires 2099-02-30
+  refused 2 "'someday' is not a time; give never or a time" gwctl token create --user alice --name x --quota 1 --expires someday
+  refused 2 "is not a date on the calendar" gwctl token create --user alice --name x --quota 1 --expires 2099-02-30
+  refused 2 "is in the past" gwctl token create --user alice --name x --quota 1 --expires "2 days ago"
+  refused 2 "no fixed length" gwctl token create --user alice --name x --quota 1 --expires 1y
   refused 2 "'10.0.0.300' is not an IPv4 or IPv6 address" gwctl token create --user alice --name x --quota 1 --ips 10.0.0.300
   refused 2 "bad prefix length" gwctl token create --user alice --name x --quota 1 --ips 10.0.0.0/33
   refused 2 "bad prefix length" gwctl token create --user alice --name x --quota 1 --ips ::1/129
