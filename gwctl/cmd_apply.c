@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "quota.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -626,6 +627,22 @@ static int get_int(struct check_ctx *c, const cJSON *in, const char *field, int6
   return 0;
 }
 
+/* A quota: a whole number of quota units, or a string of money as people say it (common/quota.h:
+ * "500000", "10usd", "$10", "10 USD"). */
+static int get_quota(struct check_ctx *c, const cJSON *in, const char *field, int64_t min,
+                     int64_t *out)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+  if (!cJSON_IsString(v))
+    return get_int(c, in, field, min, GW_QUOTA_MAX, 0, out);
+  char why[200];
+  if (quota_parse(v->valuestring, min, GW_QUOTA_MAX, out, why, sizeof why) != 0) {
+    cerr(c, field, "'%.40s' %s", v->valuestring, why);
+    return -1;
+  }
+  return 0;
+}
+
 static int get_double(struct check_ctx *c, const cJSON *in, const char *field, double max,
                       double def, double *out)
 {
@@ -953,7 +970,7 @@ static cJSON *check_user(struct check_ctx *c, const cJSON *in, struct item *it)
   const char *status = get_enum(c, in, "status", statuses, "enabled");
   const char *group = get_name(c, in, "group", GW_NAME_MAX, "default", 0);
   int64_t quota;
-  int bad = get_int(c, in, "quota", 0, GW_QUOTA_MAX, 0, &quota);
+  int bad = get_quota(c, in, "quota", 0, &quota);
   if (!name || !role || !status || !group || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -1075,7 +1092,7 @@ static cJSON *check_token(struct check_ctx *c, const cJSON *in, struct item *it)
   const char *status = get_enum(c, in, "status", statuses, "enabled");
   int unlimited = 0, bad = get_bool(c, in, "unlimited", 0, &unlimited);
   int64_t quota = 0, expires = -1;
-  bad |= get_int(c, in, "quota", 0, GW_QUOTA_MAX, 0, &quota);
+  bad |= get_quota(c, in, "quota", 0, &quota);
   const cJSON *ev = cJSON_GetObjectItemCaseSensitive(in, "expires");
   if (cJSON_IsString(ev) && strcmp(ev->valuestring, "never") == 0)
     expires = -1;
