@@ -6,7 +6,8 @@
  *
  * Callers: the command table in main.c.
  * Never: writes to the logs table except prune (gw_log_manage in main.c does, for changes), or holds
- * an unbounded number of rows in memory (list has a LIMIT, export streams).
+ * an unbounded number of rows in memory (list and tail have a LIMIT, a follow poll reads at most
+ * 1000 rows, stats groups in SQL, export streams).
  */
 #include "breakdown.h"
 #include "quota.h"
@@ -330,7 +331,7 @@ int cmd_log_stats(struct gwctl *g, int argc, char **argv)
   if (!f.type)
     add_cond(f.where, sizeof f.where, "type IN (" CODE_STR(LOGT_CONSUME) ", " CODE_STR(LOGT_ERROR) ")");
 
-  char keys[1024] = "", part[256] = "", order[256] = "", rest[256] = "";
+  char keys[1024] = "", part[256] = "", order[512] = "", rest[256] = "";
   for (size_t i = 0; i < a.n; i++) {
     const struct stat_dim *d = a.dim[i];
     size_t l = strlen(keys);
