@@ -19,9 +19,11 @@
 #include "output.h"
 #include "provider.h"
 #include "quota.h"
+#include "when.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1094,9 +1096,23 @@ static cJSON *check_token(struct check_ctx *c, const cJSON *in, struct item *it)
   int64_t quota = 0, expires = -1;
   bad |= get_quota(c, in, "quota", 0, &quota);
   const cJSON *ev = cJSON_GetObjectItemCaseSensitive(in, "expires");
-  if (cJSON_IsString(ev) && strcmp(ev->valuestring, "never") == 0)
+  char ewhy[160];
+  if (cJSON_IsString(ev) && strcmp(ev->valuestring, "never") == 0) {
     expires = -1;
-  else if (ev && (!cJSON_IsNumber(ev) || ev->valuedouble != floor(ev->valuedouble)
+  } else if (cJSON_IsString(ev)) {
+    /* a date (common/when.h's ISO 8601 forms); a span such as "30d" would move on every apply */
+    const char *v = ev->valuestring;
+    int iso = strlen(v) >= 10 && isdigit((unsigned char)v[0]) && isdigit((unsigned char)v[3])
+              && v[4] == '-';
+    if (!iso) {
+      cerr(c, "expires", "'%.40s' is not a date: give an ISO 8601 date or time (2026-12-31, "
+           "2026-12-31T12:00:00Z), Unix seconds, or \"never\" (a span would move on every apply)", v);
+      bad = 1;
+    } else if (when_parse(v, (int64_t)time(NULL), WHEN_FUTURE, &expires, ewhy, sizeof ewhy) != 0) {
+      cerr(c, "expires", "'%.40s' %s", v, ewhy);
+      bad = 1;
+    }
+  } else if (ev && (!cJSON_IsNumber(ev) || ev->valuedouble != floor(ev->valuedouble)
                   || (ev->valuedouble < 0 && ev->valuedouble != -1) || ev->valuedouble > 1e12)) {
     cerr(c, "expires", "must be Unix seconds, or -1 / \"never\"");
     bad = 1;

@@ -268,4 +268,14 @@ c\\d')"
   [ "$exp" -ge $((now + 30 * 86400)) ] && [ "$exp" -le $(( $(date +%s) + 30 * 86400)) ]
   refused 2 "--since: 'next tuesday' is not a time; give a span" gwctl log list --since 'next tuesday'
   refused 2 "--expires: '3 months' uses 'months', which has no fixed length" gwctl token edit t --expires '3 months'
+  # apply files take dates, never spans (a span would move on every apply)
+  printf '{"version": 1, "tokens": [{"user": "alice", "name": "d", "quota": 1, "expires": "2099-01-31"}]}' > "$BATS_TEST_TMPDIR/d.json"
+  gwctl apply -f "$BATS_TEST_TMPDIR/d.json" > /dev/null
+  [ "$(gwj 'd["expired_time"]' token show d)" = 4073500800 ]
+  run gwctl apply -f "$BATS_TEST_TMPDIR/d.json" --dry-run
+  [ "$status" -eq 0 ]
+  printf '{"version": 1, "tokens": [{"user": "alice", "name": "e", "quota": 1, "expires": "30d"}]}' > "$BATS_TEST_TMPDIR/e.json"
+  refused 1 "expires.*'30d' is not a date: give an ISO 8601 date" gwctl apply -f "$BATS_TEST_TMPDIR/e.json"
+  printf '{"version": 1, "tokens": [{"user": "alice", "name": "e", "quota": 1, "expires": "2099-02-30"}]}' > "$BATS_TEST_TMPDIR/e.json"
+  refused 1 "expires.*'2099-02-30' is not a date on the calendar" gwctl apply -f "$BATS_TEST_TMPDIR/e.json"
 }
