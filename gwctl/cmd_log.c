@@ -565,7 +565,7 @@ static int tail_print(struct gwctl *g, const cJSON *rows, int *headed)
       out_json(o);
   } else {
     int saved = out_flags();
-    out_set_flags(saved | OUT_NO_PAGER | (*headed ? OUT_NO_HEADERS : 0));
+    out_set_flags(saved | OUT_NO_PAGER | OUT_STREAM | (*headed ? OUT_NO_HEADERS : 0));
     out_list(0, rows, log_cols);
     out_set_flags(saved);
     *headed = 1;

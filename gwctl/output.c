@@ -22,6 +22,7 @@
 #define MIN_CUT 8               /* a cut text column keeps at least this many columns */
 
 static int flags;
+static size_t stream_w[64];     /* OUT_STREAM: the widths the table's earlier parts used */
 
 void out_set_flags(int f)
 {
@@ -402,9 +403,16 @@ int out_list(int json, const cJSON *rows, const struct out_col *cols)
         w[c] = (size_t)cols[c].max > hw ? (size_t)cols[c].max : hw;
       minw[c] = numeric[c] ? w[c] : w[c] < MIN_CUT ? w[c] : hw > MIN_CUT ? hw : MIN_CUT;
     }
+    if (flags & OUT_STREAM)
+      for (size_t c = 0; c < ncol && c < sizeof stream_w / sizeof stream_w[0]; c++)
+        if (stream_w[c] > w[c])
+          w[c] = stream_w[c];
     int tw = wide ? 0 : out_term_width();
     if (tw > 0 && ncol)
       fit(w, minw, ncol, (size_t)tw);
+    if (flags & OUT_STREAM)
+      for (size_t c = 0; c < ncol && c < sizeof stream_w / sizeof stream_w[0]; c++)
+        stream_w[c] = w[c];
     for (size_t i = headers ? 0 : 1; i < r; i++)
       for (size_t c = 0; c < ncol; c++) {
         const char *s = cell[i * ncol + c];

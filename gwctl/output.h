@@ -31,6 +31,8 @@ enum out_flag {
   OUT_NO_HEADERS = 2,   /* --no-headers: tables without their header line */
   OUT_TSV = 4,          /* --tsv: tab-separated cells, \t \n \r \\ escaped, nothing cut */
   OUT_NO_PAGER = 8,     /* --no-pager (and streams such as log tail -f) */
+  OUT_STREAM = 16,      /* successive out_list calls are one table (log tail -f): column widths
+                           carry over and only grow, so the rows stay aligned */
 };
 void out_set_flags(int flags);
 int out_flags(void);

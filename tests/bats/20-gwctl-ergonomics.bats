@@ -150,9 +150,20 @@ lines_in() { [ "$(grep -c "$1" "$BATS_TEST_TMPDIR/tail.out")" -ge "$2" ]; }
   wait_until 10 lines_in '^ID ' 1
   sql "INSERT INTO logs(request_id, created_at, type, user_id, username, model_name, quota, status) VALUES ('new5', 14, 2, 1, 'alice', 'model-five', 1, 200)"
   wait_until 10 lines_in model-five 1
+  # a later, narrower row keeps the columns of the rows before it (one table, widths carried over)
+  sql "INSERT INTO logs(request_id, created_at, type, user_id, username, model_name, quota, status) VALUES ('new6', 15, 2, 2, 'bo', 'mm', 1, 200)"
+  wait_until 10 lines_in ' bo ' 1
   kill -INT "$TAIL_PID"
   wait "$TAIL_PID"
   [ "$(grep -c '^ID ' "$BATS_TEST_TMPDIR/tail.out")" -eq 1 ]
+  python3 - "$BATS_TEST_TMPDIR/tail.out" <<'PY'
+import sys
+rows = [l for l in open(sys.argv[1]) if "($0.000002)" in l]
+assert len(rows) == 3, rows
+# model-five widened MODEL from its row on; the narrower row after it keeps that width
+assert rows[1].index("1 ($0.000002)") == rows[2].index("1 ($0.000002)"), rows
+assert rows[0].index("1 ($0.000002)") < rows[1].index("1 ($0.000002)"), rows
+PY
   refused 2 "--interval must be from 0.1 to 60" gwctl log tail -f --interval 0
   refused 2 "is not a time" gwctl log tail --since whenever
 }
