@@ -127,7 +127,7 @@ tail_bg() {
   TAIL_PID=$!
 }
 
-lines_in() { [ "$(grep -c "$1" "$BATS_TEST_TMPDIR/tail.out")" -ge "$2" ]; }
+lines_in() { [ "$(grep -c -- "$1" "$BATS_TEST_TMPDIR/tail.out" 2>/dev/null)" -ge "$2" ] 2>/dev/null; }
 
 @test "log tail: the newest rows oldest first, then -f follows new rows with the filters of log list; ^C exits 0" {
   gwctl user add alice --quota 1 > /dev/null
@@ -170,16 +170,23 @@ PY
 
 @test "log tail -f ends quietly when its reader goes away (SIGPIPE)" {
   gwctl user add alice --quota 1 > /dev/null
-  "$RELAY_BIN/gwctl" log tail -f --interval 0.1 --type consume --json --limit 0 2> "$BATS_TEST_TMPDIR/tail.err" \
-    | head -n 1 > "$BATS_TEST_TMPDIR/tail.out" &
+  { "$RELAY_BIN/gwctl" log tail -f --interval 0.1 --type consume --json --limit 0 2> "$BATS_TEST_TMPDIR/tail.err"
+    echo $? > "$BATS_TEST_TMPDIR/tail.rc"; } | head -n 1 > "$BATS_TEST_TMPDIR/tail.out" &
   pipe=$!
-  sleep 0.3
-  sql "INSERT INTO logs(request_id, created_at, type, user_id, username, model_name, quota, status) VALUES ('p1', 1, 2, 1, 'alice', 'm', 1, 200)"
-  wait_until 10 lines_in p1 1
-  # head has exited: the next poll sees the closed pipe and gwctl exits 0 without a message
-  wait_until 10 eval '! kill -0 '"$pipe"' 2>/dev/null'
+  # insert rows until one reaches head (however late gwctl started); then head exits, and the next
+  # poll sees the closed pipe: gwctl exits 0 without a message
+  n=0
+  insert_and_check() {
+    n=$((n + 1))
+    sql "INSERT INTO logs(request_id, created_at, type, user_id, username, model_name, quota, status) VALUES ('p$n', 1, 2, 1, 'alice', 'm', 1, 200)"
+    ! kill -0 "$pipe" 2>/dev/null
+  }
+  wait_until 20 insert_and_check
+  wait_until 10 test -s "$BATS_TEST_TMPDIR/tail.rc"
   wait "$pipe"
+  [ "$(cat "$BATS_TEST_TMPDIR/tail.rc")" = 0 ]
   [ ! -s "$BATS_TEST_TMPDIR/tail.err" ]
+  [ "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read())["request_id"][0])' "$BATS_TEST_TMPDIR/tail.out")" = p ]
   [ -z "$(pgrep -f "gwctl log tail -f --interval 0.1 --type consume --json --limit 0" || true)" ]
 }
 
