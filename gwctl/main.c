@@ -31,6 +31,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static const struct gw_cmd commands[] = {
     "needs it to exist" },
   { "user", "add", cmd_user_add,
     "NAME --quota Q [--group G] [--role admin|common]",
-    "create a user with Q quota units (500000 = 1 USD)" },
+    "create a user with a balance of Q (quota units, 500000 = 1 USD, or dollars: 10usd, $10)" },
   { "user", "list", cmd_user_list, "[--status enabled|disabled] [--group G] [--json]", "list users" },
   { "user", "show", cmd_user_show, "NAME|ID [--json]", "show one user" },
   { "user", "edit", cmd_user_edit,
@@ -59,7 +60,7 @@ static const struct gw_cmd commands[] = {
   { "user", "enable", cmd_user_enable, "NAME|ID", "let a user's keys work again" },
   { "user", "disable", cmd_user_disable, "NAME|ID", "refuse every key of a user" },
   { "user", "topup", cmd_user_topup, "NAME|ID AMOUNT [--json]",
-    "add AMOUNT quota units to a user's balance (logged as a topup)" },
+    "add AMOUNT (quota units or dollars: 10usd, $10) to a user's balance (logged as a topup)" },
   { "user", "rm", cmd_user_rm, "NAME|ID [--cascade] [--yes]",
     "delete a user (refused while it has tokens, unless --cascade deletes them too)" },
   { "group", "list", cmd_group_list, "[--json]",
@@ -123,7 +124,7 @@ static const struct gw_cmd commands[] = {
   { "alert", "rm", cmd_alert_rm, "ID", "remove a budget alert" },
   { "redeem", "create", cmd_redeem_create,
     "--count N --quota Q [--name NAME] [--expires DATE|never] [--csv FILE] [--json]",
-    "make N redemption codes worth Q quota units each and print them" },
+    "make N redemption codes worth Q each (quota units or dollars) and print them" },
   { "redeem", "list", cmd_redeem_list,
     "[--status enabled|disabled|used|expired] [--name NAME] [--json]", "list redemption codes" },
   { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used|expired] [--name NAME]",
@@ -148,9 +149,16 @@ static const struct gw_cmd commands[] = {
     "[--status CODE] [--since DATE] [--until DATE] [--request-id ID] [--json]",
     "list log rows, newest first (default 100)" },
   { "log", "stats", cmd_log_stats,
-    "[--by model|user|channel|day] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
+    "[--by DIM[,DIM...]] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--json]",
-    "requests, tokens and quota summed by model, user, channel or day" },
+    "requests, tokens, quota and USD, errors and p95 latency, grouped by any of day, hour, model, "
+    "user, token, channel, group, status (default model)" },
+  { "log", "tail", cmd_log_tail,
+    "[-f | --follow] [--interval S] [--limit N] [--user NAME] [--token NAME] [--model M] "
+    "[--channel NAME|ID] [--type T] [--status CODE] [--since DATE] [--until DATE] "
+    "[--request-id ID] [--json]",
+    "print the newest N matching log rows (default 10), oldest first; -f: then each new one as it "
+    "is written, until ^C (--json: one object a line)" },
   { "log", "export", cmd_log_export,
     "[--format csv|json] [--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--request-id ID]",
@@ -186,7 +194,8 @@ static const struct gw_cmd commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] NOUN VERB [ARGS]";
+static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] [--wide] [--no-headers] "
+                                   "[--tsv] [--no-pager] NOUN VERB [ARGS]";
 
 /* ---- help --------------------------------------------------------------------------------------- */
 
@@ -210,6 +219,10 @@ static void print_help(FILE *f, const char *noun)
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
         "  --              ends the options: what follows is an argument\n"
         "  --json          print JSON instead of a table\n"
+        "  --wide          never cut table cells to fit the terminal\n"
+        "  --no-headers    tables without their header line\n"
+        "  --tsv           tab-separated cells for scripts (\\t \\n \\r \\\\ escaped)\n"
+        "  --no-pager      never page long output on a terminal ($GWCTL_PAGER, $PAGER, less -FRX)\n"
         "  --help          this text (also: gwctl help [NOUN [VERB]])\n"
         "  --version       gwctl's version\n"
         "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 conflict (exists, in use,\n"
@@ -363,6 +376,7 @@ static int run(struct gwctl *g, int argc, char **argv)
     { "db", required_argument, NULL, OPT_DB },
     { "socket", required_argument, NULL, OPT_SOCKET },
     { "json", no_argument, NULL, OPT_JSON },
+    GW_OUTPUT_OPTIONS,
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
     { "list-commands", no_argument, NULL, OPT_LIST },
@@ -456,6 +470,7 @@ int main(int argc, char **argv)
 {
   struct gwctl g = { 0 };
   const char *env;
+  setlocale(LC_CTYPE, "");      /* table widths: wcwidth of names in the user's encoding */
   /* Unset variables fall back to an installed relayd's files (relayd.conf(5) defaults), but only
      when they exist: gwctl never creates the system database or expects a daemon that is not there. */
   static const char installed_db[] = RELAY_STATEDIR "/relay.db", installed_sock[] = RELAY_RUNDIR "/admin.sock";
