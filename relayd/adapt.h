@@ -15,11 +15,22 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "reasoning.h"
 #include "util.h"
 
 /* printf into err (when err and errlen are set). */
 void adapt_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* o[name] (NULL when o is not an object or has no such member). */
+const cJSON *adapt_jget(const cJSON *o, const char *name);
+
+/* o[camel], else o[snake]: Gemini's REST API accepts both spellings. */
+const cJSON *adapt_jget2(const cJSON *o, const char *camel, const char *snake);
+
+/* A text item: {"type": type, "text": text} (Anthropic's text block), or {"text": text} when type
+ * is NULL (Gemini's text part). */
+cJSON *adapt_text_item(const char *type, const char *text);
 
 /* o[name] when it is a string, else NULL. */
 const char *adapt_jstr(const cJSON *o, const char *name);
@@ -40,6 +51,15 @@ int adapt_read_max_tokens(const cJSON *req, const char *name, int64_t *out, char
 /* from[name] (a number) copied to to[as]; absent/null is fine; -1 with err otherwise. */
 int adapt_copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
                       size_t errlen);
+
+/* from[name] (a boolean) copied to to[as]; absent/null is fine; -1 with err otherwise. */
+int adapt_copy_bool(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                    size_t errlen);
+
+/* list (an array of strings, named name in errors) copied to to[as], each upper- or lower-cased
+ * (Gemini's TEXT/IMAGE vs OpenAI's text/image); absent/null is fine; -1 with err otherwise. */
+int adapt_copy_modalities(const cJSON *list, const char *name, cJSON *to, const char *as, bool upper,
+                          char *err, size_t errlen);
 
 /* stop (string or array of strings) -> a new array of strings in *out (NULL when absent), or -1
  * with err. */
@@ -164,5 +184,9 @@ cJSON *adapt_parse_event(const char *data, size_t len, const char *what, char *e
 /* "the upstream response is too large": frees text, think, calls and root; returns NULL. */
 char *adapt_too_large(struct buf *text, struct buf *think, cJSON *calls, cJSON *root, char *err,
                       size_t errlen);
+
+/* Writes a reasoning suffix into a converted upstream body *body (format fmt): parsed, changed and
+ * printed again (*body replaced); it stays as it was if that fails. Only suffixed requests pay. */
+void adapt_rewrite(char **body, enum reasoning_format fmt, const struct reasoning *rs);
 
 #endif

@@ -1,0 +1,183 @@
+/* format: see format.h. The channel api -> format map and the one event path of a stream. */
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+#include "provider.h"
+#include "sse.h"
+
+const struct format *format_of_api(int api)
+{
+  switch ((enum upstream_api)api) {
+  case UPSTREAM_ANTHROPIC:
+    return &format_claude;
+  case UPSTREAM_GEMINI:
+    return &format_gemini;
+  default:
+    return &format_openai;       /* openai, azure, cohere, jina: OpenAI's shapes */
+  }
+}
+
+cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+  cJSON *root = cJSON_ParseWithLength(body ? body : "", len);
+  if (cJSON_IsObject(root))
+    return root;
+  cJSON_Delete(root);
+  adapt_set_err(err, errlen, "The request body must be a JSON object.");
+  return NULL;
+}
+
+void format_append_owned(struct buf *b, char *s)
+{
+  if (s)
+    buf_append_str(b, s);
+  free(s);
+}
+
+/* ---------------------------------------------------------------- the event path */
+
+void format_stream_free(struct format_stream *s)
+{
+  if (s->out_used && s->client->ops->out_free)
+    s->client->ops->out_free(&s->out);
+  s->out_used = false;
+  buf_free(&s->converted);
+}
+
+void format_stream_init(struct format_stream *s, const struct format *client, const struct format *upstream,
+                        const char *model, int64_t prompt_estimate, bool client_wants_usage, int64_t created)
+{
+  format_stream_free(s);
+  memset(s, 0, sizeof *s);
+  s->client = client;
+  s->upstream = upstream;
+  s->native = client == upstream;
+  s->client_wants_usage = client_wants_usage;
+  buf_init(&s->converted, FORMAT_EVENT_MAX);
+  if (s->native)
+    return;
+  if (upstream->ops->in_init)
+    upstream->ops->in_init(&s->in, model, created);
+  if (client->ops->out_init) {
+    client->ops->out_init(&s->out, model, prompt_estimate);
+    s->out_used = true;
+  }
+}
+
+static int relay_bytes(struct buf *out, const char *ev, size_t evlen, char *err, size_t errlen)
+{
+  if (buf_append(out, ev, evlen) == 0)
+    return 0;
+  adapt_set_err(err, errlen, "the client buffer is full");
+  return FORMAT_FULL;
+}
+
+/* One OpenAI event (the upstream's own when own, else made from the upstream's by its converter):
+ * read once (its text, an error; its usage and [DONE] when own), then to the client as it is or
+ * converted to the client's format. */
+static int common_event(struct format_stream *s, const char *ev, size_t evlen, bool own, struct buf *out,
+                        char *err, size_t errlen)
+{
+  const char *data;
+  size_t dlen;
+  bool has = sse_event_data(ev, evlen, &data, &dlen) == 0;
+  if (has) {
+    if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
+      s->done = true;
+      if (own)
+        s->f.ended = true;
+    } else {
+      /* every event is parsed: usage, text and errors are read from the JSON, never by bytes */
+      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      bool usage_only = format_openai_scan_chunk(j, &s->f, own);
+      cJSON_Delete(j);
+      if (usage_only && !s->client_wants_usage)
+        return 0;           /* the client did not ask for it: relay asked for billing's sake */
+    }
+  }
+  const struct format_ops *cl = s->client->ops;
+  if (!cl->out_feed)
+    return relay_bytes(out, ev, evlen, err, errlen);
+  if (!has)
+    return 0;               /* comments and keep-alives: the client's format has its own */
+  return cl->out_feed(&s->out, data, dlen, out, err, errlen) == 0 ? 0 : FORMAT_BAD;
+}
+
+/* The OpenAI events the upstream's converter wrote into s->converted, one by one. */
+static int relay_converted(struct format_stream *s, struct buf *out, char *err, size_t errlen)
+{
+  size_t off = 0, l;
+  int rc = 0;
+  if (!s->converted.len)
+    return 0;              /* nothing written (and maybe nothing allocated: data is NULL) */
+  while ((l = sse_event_len(s->converted.data + off, s->converted.len - off)) > 0) {
+    int r = common_event(s, s->converted.data + off, l, false, out, err, errlen);
+    rc = rc ? rc : r;
+    off += l;
+  }
+  return rc;
+}
+
+int format_stream_event(struct format_stream *s, const char *ev, size_t evlen, struct buf *out, char *err,
+                        size_t errlen)
+{
+  const struct format_ops *up = s->upstream->ops;
+  if (!up->in_feed)                           /* OpenAI chunks: read as they are */
+    return common_event(s, ev, evlen, true, out, err, errlen);
+  const char *data;
+  size_t dlen;
+  if (s->native) {
+    /* relayed as it came; the usage, text and end in it are read from the parsed event */
+    if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
+      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      up->scan_event(j, &s->f);
+      cJSON_Delete(j);
+    }
+    return relay_bytes(out, ev, evlen, err, errlen);
+  }
+  if (sse_event_data(ev, evlen, &data, &dlen) < 0)
+    return 0;                                 /* comments and keep-alives */
+  const char *name;
+  size_t nlen;
+  char event[64] = "";
+  if (sse_event_field(ev, evlen, "event", &name, &nlen) == 0 && nlen < sizeof event) {
+    memcpy(event, name, nlen);
+    event[nlen] = '\0';
+  }
+  buf_reset(&s->converted);
+  if (up->in_feed(&s->in, event[0] ? event : NULL, data, dlen, &s->converted, err, errlen) < 0)
+    return FORMAT_BAD;
+  up->in_facts(&s->in, &s->f);
+  return relay_converted(s, out, err, errlen);
+}
+
+const char *format_stream_end(struct format_stream *s, bool ok, struct buf *out)
+{
+  const struct format_ops *up = s->upstream->ops, *cl = s->client->ops;
+  if (s->native && up->in_feed)               /* its own closing event, or an error event, ends it */
+    return ok && (s->f.ended || s->f.failed) ? NULL : s->upstream->unended;
+  if (!s->native && up->in_finish && ok && !s->done) {
+    /* a format without [DONE]: the end of its body closes the converted stream */
+    char err[128];
+    buf_reset(&s->converted);
+    if (up->in_finish(&s->in, &s->converted) == 0)
+      relay_converted(s, out, err, sizeof err);
+    up->in_facts(&s->in, &s->f);
+  }
+  if (cl->out_finish && (!ok || !s->done))
+    /* out_finish closes a stream that got its finish_reason; anything else gets an error event */
+    return ok && cl->out_finish(&s->out, out) == 0 ? NULL : "no final event.";
+  if ((!ok || !s->done) && !s->f.failed)
+    return format_openai.unended;
+  return NULL;
+}
+
+bool format_stream_complete(const struct format_stream *s)
+{
+  if (s->native && s->upstream->ops->in_feed)
+    return s->f.ended && !s->f.failed;
+  return s->done;
+}
