@@ -456,15 +456,15 @@ static int message_tail(struct openai_to_claude_stream *s, struct buf *o)
   return rc;
 }
 
-int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
-                                   size_t len, struct buf *out, char *err, size_t errlen)
+int claude_stream_from_openai_chunk(struct openai_to_claude_stream *s, const cJSON *ev,
+                                    struct buf *out, char *err, size_t errlen)
 {
   if (s->finished || s->failed)
     return 0;
   size_t mark = out->len;
   struct openai_to_claude_stream save = *s;
   int rc = 0;
-  if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
+  if (!ev) {                   /* [DONE] */
     if (!s->started) {
       adapt_set_err(err, errlen, "the upstream stream ended before any chunk");
       return -1;
@@ -475,14 +475,10 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
     s->finished = true;
     return 0;
   }
-  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
-  if (!ev)
-    return -1;
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
   if (e && !cJSON_IsNull(e)) {
     const char *m = adapt_error_message(ev);
     rc = claude_error_event(out, 500, m ? m : "upstream stream error");
-    cJSON_Delete(ev);
     if (rc)
       goto full;
     s->failed = true;
@@ -551,13 +547,27 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
     s->stop_reason = claude_stop_from_openai(fr);
     rc |= close_block(s, out);
   }
-  cJSON_Delete(ev);
   if (rc)
     goto full;
   return 0;
 full:
   *s = save;
   return adapt_buffer_full(out, mark, err, errlen);
+}
+
+int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
+                                   size_t len, struct buf *out, char *err, size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
+    return claude_stream_from_openai_chunk(s, NULL, out, err, errlen);
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
+    return -1;
+  int rc = claude_stream_from_openai_chunk(s, ev, out, err, errlen);
+  cJSON_Delete(ev);
+  return rc;
 }
 
 int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out)

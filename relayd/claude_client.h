@@ -47,6 +47,9 @@ void claude_stream_from_openai_init(struct openai_to_claude_stream *s, const cha
  * Appends Anthropic frames to out. Returns 0, or -1 with err (nothing appended). */
 int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
                                    size_t len, struct buf *out, char *err, size_t errlen);
+/* The same for a chunk the caller parsed (an object), or NULL for [DONE]. */
+int claude_stream_from_openai_chunk(struct openai_to_claude_stream *s, const cJSON *chunk,
+                                    struct buf *out, char *err, size_t errlen);
 /* End of the upstream body. When a finish_reason was seen but not [DONE], writes message_delta and
  * message_stop and returns 0; returns 0 too when already finished or failed. Returns -1 (nothing
  * written) when the stream was cut before any finish_reason: the caller sends an error event. */

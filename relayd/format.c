@@ -83,27 +83,36 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
 {
   const char *data;
   size_t dlen;
-  bool has = sse_event_data(ev, evlen, &data, &dlen) == 0;
+  bool has = sse_event_data(ev, evlen, &data, &dlen) == 0, done = false;
+  cJSON *j = NULL;
   if (has) {
     if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
-      s->done = true;
+      done = s->done = true;
       if (own)
         s->f.ended = true;
     } else {
-      /* every event is parsed: usage, text and errors are read from the JSON, never by bytes */
-      cJSON *j = cJSON_ParseWithLength(data, dlen);
-      bool usage_only = format_openai_scan_chunk(j, &s->f, own);
-      cJSON_Delete(j);
-      if (usage_only && !s->client_wants_usage)
-        return 0;           /* the client did not ask for it: relay asked for billing's sake */
+      /* every event is parsed, once: usage, text and errors are read from the JSON, never by bytes */
+      j = cJSON_ParseWithLength(data, dlen);
+      if (format_openai_scan_chunk(j, &s->f, own) && !s->client_wants_usage) {
+        cJSON_Delete(j);
+        return 0;           /* the usage-only chunk relay asked for, for billing's sake */
+      }
     }
   }
   const struct format_ops *cl = s->client->ops;
-  if (!cl->out_feed)
-    return relay_bytes(out, ev, evlen, err, errlen);
-  if (!has)
-    return 0;               /* comments and keep-alives: the client's format has its own */
-  return cl->out_feed(&s->out, data, dlen, out, err, errlen) == 0 ? 0 : FORMAT_BAD;
+  int rc = 0;
+  if (!cl->out_feed) {
+    rc = relay_bytes(out, ev, evlen, err, errlen);
+  } else if (!has) {
+    /* comments and keep-alives: the client's format has its own */
+  } else if (!done && !cJSON_IsObject(j)) {
+    adapt_set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+    rc = FORMAT_BAD;
+  } else if (cl->out_feed(&s->out, done ? NULL : j, out, err, errlen) < 0) {
+    rc = FORMAT_BAD;
+  }
+  cJSON_Delete(j);
+  return rc;
 }
 
 /* The OpenAI events the upstream's converter wrote into s->converted, one by one. */

@@ -90,12 +90,11 @@ struct format_ops {
    * NULL with err on a bad body. NULL op: nothing to convert. */
   char *(*response_from_openai)(const char *body, size_t len, const char *model, struct usage *u, char *err,
                                 size_t errlen);
-  /* OpenAI chunks -> this format's events (NULL ops: relayed as they are). out_feed takes one event's
-   * data ("[DONE]", a chunk, an in-band error); out_finish ends a stream cut after its finish_reason
+  /* OpenAI chunks -> this format's events (NULL ops: relayed as they are). out_feed takes one parsed chunk
+   * (an object: a chunk or an in-band error; NULL for [DONE]); out_finish ends a stream cut after its finish_reason
    * (0) or says it cannot (-1, nothing written); out_free frees what out_init allocated. */
   void (*out_init)(union format_out_state *st, const char *model, int64_t prompt_estimate);
-  int (*out_feed)(union format_out_state *st, const char *data, size_t len, struct buf *out, char *err,
-                  size_t errlen);
+  int (*out_feed)(union format_out_state *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen);
   int (*out_finish)(union format_out_state *st, struct buf *out);
   void (*out_free)(union format_out_state *st);
   /* An error body in this format into b. type, code and param are OpenAI's (other formats derive

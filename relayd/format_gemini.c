@@ -31,10 +31,9 @@ static void out_init(union format_out_state *st, const char *model, int64_t prom
   gemini_stream_from_openai_init(&st->gemini, model);
 }
 
-static int out_feed(union format_out_state *st, const char *data, size_t len, struct buf *out, char *err,
-                    size_t errlen)
+static int out_feed(union format_out_state *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen)
 {
-  return gemini_stream_from_openai_feed(&st->gemini, data, len, out, err, errlen);
+  return gemini_stream_from_openai_chunk(&st->gemini, chunk, out, err, errlen);
 }
 
 static int out_finish(union format_out_state *st, struct buf *out)

@@ -498,13 +498,13 @@ static int final_frame(struct openai_to_gemini_stream *s, struct buf *o)
   return rc;
 }
 
-int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
-                                   struct buf *out, char *err, size_t errlen)
+int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJSON *ev, struct buf *out,
+                                    char *err, size_t errlen)
 {
   if (s->finished || s->failed)
     return 0;
   size_t mark = out->len;
-  if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
+  if (!ev) {                   /* [DONE] */
     if (!s->started) {
       adapt_set_err(err, errlen, "the upstream stream ended before any chunk");
       return -1;
@@ -515,14 +515,10 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
     s->finished = true;
     return 0;
   }
-  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
-  if (!ev)
-    return -1;
   const cJSON *e = adapt_jget(ev, "error");
   if (e && !cJSON_IsNull(e)) {
     const char *m = adapt_error_message(ev);
     int rc = gemini_error_event(out, 500, m ? m : "upstream stream error");
-    cJSON_Delete(ev);
     if (rc) {
       adapt_set_err(err, errlen, "the client buffer is full");
       return -1;
@@ -595,7 +591,6 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
   const char *fr = adapt_jstr(choice, "finish_reason");
   if (fr && !s->finish_reason)
     s->finish_reason = gemini_finish_from_openai(fr);
-  cJSON_Delete(ev);
   if (rc) {
     s->started = started;
     s->finish_reason = finish;
@@ -608,6 +603,21 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
     return -1;
   }
   return 0;
+}
+
+int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
+                                   struct buf *out, char *err, size_t errlen)
+{
+  if (s->finished || s->failed)
+    return 0;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
+    return gemini_stream_from_openai_chunk(s, NULL, out, err, errlen);
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
+    return -1;
+  int rc = gemini_stream_from_openai_chunk(s, ev, out, err, errlen);
+  cJSON_Delete(ev);
+  return rc;
 }
 
 int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out)

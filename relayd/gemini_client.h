@@ -50,6 +50,9 @@ void gemini_stream_from_openai_init(struct openai_to_gemini_stream *s, const cha
  * finishReason and usageMetadata, at [DONE]. Returns 0, or -1 with err (nothing appended). */
 int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
                                    struct buf *out, char *err, size_t errlen);
+/* The same for a chunk the caller parsed (an object), or NULL for [DONE]. */
+int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJSON *chunk, struct buf *out,
+                                    char *err, size_t errlen);
 /* End of the upstream body without [DONE]: writes the final frame when a finish_reason was seen
  * and returns 0 (also when already finished or failed); -1, writing nothing, when the stream was
  * cut before one. */
