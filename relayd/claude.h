@@ -87,7 +87,4 @@ int claude_error_event(struct buf *out, int status, const char *message);
 const char *claude_stop_to_openai(const char *stop_reason);    /* end_turn -> stop ... */
 const char *claude_stop_from_openai(const char *finish_reason); /* stop -> end_turn ... */
 
-/* the client direction, for relay.c until it goes through format.h only */
-#include "claude_client.h"
-
 #endif

@@ -137,6 +137,10 @@ struct format {
   const char *end_event;            /* its stream's end, as health details name it */
   const char *unended;              /* why a stream of it is incomplete, for the error event */
   const char *request_id_header;    /* a second request-id header its SDKs read, or NULL */
+  const char *key_header;           /* where its clients send the key besides Authorization and
+                                     * x-api-key, or NULL */
+  const char *key_query;            /* ... or in the query string, or NULL */
+  const char *path_usage;           /* its client paths, for a 404 when parse_path refuses one */
   const char *const *pass_headers;  /* client header fields passed to a channel of the same format
                                      * (replacing the channel's own), NULL-terminated, or NULL */
 };

@@ -174,4 +174,7 @@ const struct format format_gemini = {
     .reasoning = RS_FMT_GEMINI,
     .end_event = "finishReason",
     .unended = "no finishReason.",
+    .key_header = "x-goog-api-key",
+    .key_query = "key",
+    .path_usage = "/v1beta/models/MODEL:generateContent or :streamGenerateContent",
 };

@@ -95,7 +95,4 @@ int gemini_error_event(struct buf *out, int status, const char *message);
 const char *gemini_finish_to_openai(const char *finish_reason);    /* STOP -> stop ... */
 const char *gemini_finish_from_openai(const char *finish_reason);  /* stop -> STOP ... */
 
-/* the client direction, for relay.c until it goes through format.h only */
-#include "gemini_client.h"
-
 #endif

@@ -1,11 +1,11 @@
-/* Unit tests of the format adapters (relayd/claude.c, relayd/gemini.c): requests and responses
+/* Unit tests of the format adapters (relayd/claude.c, claude_client.c, gemini.c, gemini_client.c): requests and responses
  * both ways, stop-reason maps, tool calls, images, usage and cache accounting, the stream
  * converters fed event by event, error bodies, and bad input. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../relayd/claude.h"
-#include "../../relayd/gemini.h"
+#include "../../relayd/claude_client.h"
+#include "../../relayd/gemini_client.h"
 #include "tap.h"
 #include "util.h"
 
