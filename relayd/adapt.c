@@ -37,6 +37,20 @@ cJSON *adapt_text_item(const char *type, const char *text)
   return b;
 }
 
+const cJSON *adapt_list(const cJSON *req, const char *name, const char *bad, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(req, name);
+  if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0) {
+    adapt_set_err(err, errlen, "%s", bad);
+    return NULL;
+  }
+  return l;
+}
+
 const char *adapt_jstr(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -639,4 +653,20 @@ void adapt_rewrite(char **body, enum reasoning_format fmt, const struct reasonin
     free(*body);
     *body = out;
   }
+}
+
+int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
+                      int (*chunk)(void *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen),
+                      struct buf *out, char *err, size_t errlen)
+{
+  if (done)
+    return 0;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
+    return chunk(st, NULL, out, err, errlen);
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
+    return -1;
+  int rc = chunk(st, ev, out, err, errlen);
+  cJSON_Delete(ev);
+  return rc;
 }

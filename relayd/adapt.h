@@ -32,6 +32,10 @@ const cJSON *adapt_jget2(const cJSON *o, const char *camel, const char *snake);
  * is NULL (Gemini's text part). */
 cJSON *adapt_text_item(const char *type, const char *text);
 
+/* req[name] when req is an object and req[name] a non-empty array; else NULL with "the request body
+ * must be a JSON object" or bad (the caller's wording) in err. */
+const cJSON *adapt_list(const cJSON *req, const char *name, const char *bad, char *err, size_t errlen);
+
 /* o[name] when it is a string, else NULL. */
 const char *adapt_jstr(const cJSON *o, const char *name);
 
@@ -176,6 +180,13 @@ char *adapt_error_body(int (*error_json)(struct buf *, int, const char *), int s
 int adapt_error_event(struct buf *out, const char *head, const char *tail,
                       int (*error_json)(struct buf *, int, const char *), int status,
                       const char *message);
+
+/* Feeds the data of one OpenAI SSE event to chunk (st's converter): NULL for "[DONE]", else the
+ * parsed chunk (an object; anything else is -1 with err). Nothing when done (the converter
+ * finished or failed): 0. */
+int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
+                      int (*chunk)(void *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen),
+                      struct buf *out, char *err, size_t errlen);
 
 /* Parses an upstream stream event ("event", "frame", "chunk" in err), NULL with err when it is
  * not a JSON object. */

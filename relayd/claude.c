@@ -173,15 +173,9 @@ static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t 
 char *claude_request_from_openai(const cJSON *req, const char *upstream_model, char *err,
                                  size_t errlen)
 {
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
+  const cJSON *msgs = adapt_list(req, "messages", "'messages' must be a non-empty array", err, errlen);
+  if (!msgs)
     return NULL;
-  }
-  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
-  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    adapt_set_err(err, errlen, "'messages' must be a non-empty array");
-    return NULL;
-  }
   struct buf sys;
   buf_init(&sys, (size_t)64 << 20);
   cJSON *out = cJSON_CreateObject();

@@ -183,15 +183,9 @@ bad:
 char *claude_request_to_openai(const cJSON *req, const char *upstream_model, char *err,
                                size_t errlen)
 {
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
+  const cJSON *msgs = adapt_list(req, "messages", "messages: must be a non-empty array", err, errlen);
+  if (!msgs)
     return NULL;
-  }
-  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
-  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    adapt_set_err(err, errlen, "messages: must be a non-empty array");
-    return NULL;
-  }
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
   cJSON *omsgs = cJSON_AddArrayToObject(out, "messages");
@@ -555,19 +549,15 @@ full:
   return adapt_buffer_full(out, mark, err, errlen);
 }
 
+static int feed_chunk(void *s, const cJSON *chunk, struct buf *out, char *err, size_t errlen)
+{
+  return claude_stream_from_openai_chunk(s, chunk, out, err, errlen);
+}
+
 int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
                                    size_t len, struct buf *out, char *err, size_t errlen)
 {
-  if (s->finished || s->failed)
-    return 0;
-  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
-    return claude_stream_from_openai_chunk(s, NULL, out, err, errlen);
-  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
-  if (!ev)
-    return -1;
-  int rc = claude_stream_from_openai_chunk(s, ev, out, err, errlen);
-  cJSON_Delete(ev);
-  return rc;
+  return adapt_feed_openai(s, s->finished || s->failed, data, len, feed_chunk, out, err, errlen);
 }
 
 int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out)

@@ -30,6 +30,17 @@ cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errle
   return NULL;
 }
 
+void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(const cJSON *, struct usage *),
+                        const char *text_key, struct format_facts *f)
+{
+  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, usage_key);
+  if (cJSON_IsObject(u))
+    read(u, &f->usage);
+  f->usage_found = cJSON_IsObject(u);
+  f->usage_final = true;
+  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, text_key));
+}
+
 void format_append_owned(struct buf *b, char *s)
 {
   if (s)

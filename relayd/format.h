@@ -188,6 +188,10 @@ void format_stream_free(struct format_stream *s);
 /* The body parsed as a JSON object (caller deletes), or NULL with "The request body must be a JSON
  * object." in err. */
 cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errlen);
+/* A whole answer's facts: usage from root[usage_key] read by read (when an object), text from
+ * root[text_key]. */
+void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(const cJSON *, struct usage *),
+                        const char *text_key, struct format_facts *f);
 /* Appends s (when not NULL) to b and frees it. */
 void format_append_owned(struct buf *b, char *s);
 /* The OpenAI error event: data: {"error":{"message","type":"upstream_error","param","code"}}. */

@@ -95,12 +95,7 @@ static char *response_to_openai(const char *body, size_t len, const char *model,
 
 static void read_answer(const cJSON *root, struct format_facts *f)
 {
-  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
-  if (cJSON_IsObject(u))
-    claude_read_usage(u, &f->usage);
-  f->usage_found = cJSON_IsObject(u);
-  f->usage_final = true;
-  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, "content"));
+  format_read_answer(root, "usage", claude_read_usage, "content", f);
 }
 
 static void in_init(union format_in_state *st, const char *model, int64_t created)

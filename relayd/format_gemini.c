@@ -90,12 +90,7 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
 
 static void read_answer(const cJSON *root, struct format_facts *f)
 {
-  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usageMetadata");
-  if (cJSON_IsObject(u))
-    gemini_read_usage(u, &f->usage);
-  f->usage_found = cJSON_IsObject(u);
-  f->usage_final = true;
-  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, "candidates"));
+  format_read_answer(root, "usageMetadata", gemini_read_usage, "candidates", f);
 }
 
 static void in_init(union format_in_state *st, const char *model, int64_t created)

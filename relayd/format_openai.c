@@ -65,14 +65,14 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   return 0;
 }
 
+static void read_usage(const cJSON *usage, struct usage *u)
+{
+  oai_parse_usage(usage, u);
+}
+
 static void read_answer(const cJSON *root, struct format_facts *f)
 {
-  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
-  if (cJSON_IsObject(u))
-    oai_parse_usage(u, &f->usage);
-  f->usage_found = cJSON_IsObject(u);
-  f->usage_final = true;
-  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, "choices"));
+  format_read_answer(root, "usage", read_usage, "choices", f);
 }
 
 bool format_openai_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)

@@ -336,15 +336,9 @@ bad:
 
 char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
 {
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
+  const cJSON *msgs = adapt_list(req, "messages", "'messages' must be a non-empty array", err, errlen);
+  if (!msgs)
     return NULL;
-  }
-  const cJSON *msgs = adapt_jget(req, "messages");
-  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    adapt_set_err(err, errlen, "'messages' must be a non-empty array");
-    return NULL;
-  }
   cJSON *out = cJSON_CreateObject();
   cJSON *contents = cJSON_AddArrayToObject(out, "contents");
   struct buf sys;

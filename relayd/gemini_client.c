@@ -157,15 +157,9 @@ bad:
 char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, bool stream,
                                char *err, size_t errlen)
 {
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
+  const cJSON *contents = adapt_list(req, "contents", "contents: must be a non-empty array", err, errlen);
+  if (!contents)
     return NULL;
-  }
-  const cJSON *contents = adapt_jget(req, "contents");
-  if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
-    adapt_set_err(err, errlen, "contents: must be a non-empty array");
-    return NULL;
-  }
   struct call_ids *ids = calloc(1, sizeof *ids);
   if (!ids) {
     adapt_set_err(err, errlen, "out of memory");
@@ -605,19 +599,15 @@ int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJS
   return 0;
 }
 
+static int feed_chunk(void *s, const cJSON *chunk, struct buf *out, char *err, size_t errlen)
+{
+  return gemini_stream_from_openai_chunk(s, chunk, out, err, errlen);
+}
+
 int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
                                    struct buf *out, char *err, size_t errlen)
 {
-  if (s->finished || s->failed)
-    return 0;
-  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
-    return gemini_stream_from_openai_chunk(s, NULL, out, err, errlen);
-  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
-  if (!ev)
-    return -1;
-  int rc = gemini_stream_from_openai_chunk(s, ev, out, err, errlen);
-  cJSON_Delete(ev);
-  return rc;
+  return adapt_feed_openai(s, s->finished || s->failed, data, len, feed_chunk, out, err, errlen);
 }
 
 int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out)

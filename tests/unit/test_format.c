@@ -7,34 +7,9 @@
 
 #include "../../relayd/format.h"
 #include "provider.h"
+#include "jpath.h"
 #include "tap.h"
 #include "util.h"
-
-static const cJSON *G(const cJSON *o, const char *path)
-{
-  char key[128];
-  while (o && *path) {
-    size_t n = strcspn(path, ".");
-    snprintf(key, sizeof key, "%.*s", (int)n, path);
-    o = cJSON_IsArray(o) ? cJSON_GetArrayItem(o, atoi(key)) : cJSON_GetObjectItemCaseSensitive(o, key);
-    path += n;
-    if (*path == '.')
-      path++;
-  }
-  return o;
-}
-
-static const char *S(const cJSON *o, const char *path)
-{
-  const cJSON *v = G(o, path);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double N(const cJSON *o, const char *path)
-{
-  const cJSON *v = G(o, path);
-  return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
 
 static bool eq(const char *a, const char *b)
 {
