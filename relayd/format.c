@@ -1,24 +1,12 @@
-/* format: see format.h. The channel api -> format map and the one event path of a stream. */
+/* format: see format.h. The one event path of a stream, and what the formats share. */
 #include "format.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapt.h"
-#include "provider.h"
+#include "openai.h"
 #include "sse.h"
-
-const struct format *format_of_api(int api)
-{
-  switch ((enum upstream_api)api) {
-  case UPSTREAM_ANTHROPIC:
-    return &format_claude;
-  case UPSTREAM_GEMINI:
-    return &format_gemini;
-  default:
-    return &format_openai;       /* openai, azure, cohere, jina: OpenAI's shapes */
-  }
-}
 
 cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errlen)
 {
@@ -46,6 +34,24 @@ void format_append_owned(struct buf *b, char *s)
   if (s)
     buf_append_str(b, s);
   free(s);
+}
+
+bool format_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)
+{
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+  const cJSON *uo = cJSON_GetObjectItemCaseSensitive(j, "usage");
+  bool has_usage = cJSON_IsObject(uo);
+  if (has_usage && read_usage) {
+    struct usage u;
+    oai_parse_usage(uo, &u);
+    f->usage = u;
+    f->usage_found = true;
+    f->usage_final = true;       /* OpenAI sends it once, in the last chunk */
+  }
+  f->text_chars += adapt_text_chars(choices);
+  f->failed |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
+  /* the chunk relay asks for on the client's behalf: usage and no choices */
+  return has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
 }
 
 /* ---------------------------------------------------------------- the event path */
@@ -104,7 +110,7 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
     } else {
       /* every event is parsed, once: usage, text and errors are read from the JSON, never by bytes */
       j = cJSON_ParseWithLength(data, dlen);
-      if (format_openai_scan_chunk(j, &s->f, own) && !s->client_wants_usage) {
+      if (format_scan_chunk(j, &s->f, own) && !s->client_wants_usage) {
         cJSON_Delete(j);
         return 0;           /* the usage-only chunk relay asked for, for billing's sake */
       }
@@ -191,7 +197,7 @@ const char *format_stream_end(struct format_stream *s, bool ok, struct buf *out)
     /* out_finish closes a stream that got its finish_reason; anything else gets an error event */
     return ok && cl->out_finish(&s->out, out) == 0 ? NULL : "no final event.";
   if ((!ok || !s->done) && !s->f.failed)
-    return format_openai.unended;
+    return s->client->unended;          /* the common form's: no [DONE] */
   return NULL;
 }
 

@@ -11,9 +11,9 @@
  *   A request holds its two formats and one struct format_stream (the two small converter states:
  *   the upstream's events -> the common form, the common form -> the client's events).
  * Adding a format: a format_X.c with its struct format (every op below, NULL where the ops say
- *   so), its endpoints' rows in the route table
- *   point at it, format_of_api maps the channel api that speaks it, a union member below for each
- *   converter state it needs. Nothing else in relayd names a format.
+ *   so), declared in formats.h; its endpoints' rows in the route table point at it, formats.c's
+ *   format_of_api maps the channel api that speaks it; a union member below for each converter
+ *   state it needs. Nothing else in relayd names a format.
  * Callers: relay.c (and the stage modules cut from it), tests, fuzz targets.
  * Never: touches sockets, balances, the snapshot or clocks (the caller passes "created" times); every
  *   byte read is untrusted (bodies and events are parsed with cJSON, every field type-checked).
@@ -145,12 +145,6 @@ struct format {
                                      * (replacing the channel's own), NULL-terminated, or NULL */
 };
 
-extern const struct format format_openai, format_claude, format_gemini;
-
-/* The format a channel speaks (common/provider.h's api: anthropic, gemini, or OpenAI's for the rest,
- * azure, cohere and jina included). */
-const struct format *format_of_api(int api);
-
 /* ---- the one event path of a stream ---- */
 
 struct format_stream {
@@ -194,10 +188,8 @@ void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(c
                         const char *text_key, struct format_facts *f);
 /* Appends s (when not NULL) to b and frees it. */
 void format_append_owned(struct buf *b, char *s);
-/* The OpenAI error event: data: {"error":{"message","type":"upstream_error","param","code"}}. */
-void format_openai_error_event(struct buf *out, int status, const char *code, const char *msg);
-/* Reads one parsed OpenAI chunk into f: text, an error, and the usage when read_usage. Returns
- * true when it is the usage-only chunk (usage and no choices). */
-bool format_openai_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage);
+/* Reads one parsed OpenAI chunk (the common form's) into f: text, an error, and the usage when
+ * read_usage. Returns true when it is the usage-only chunk (usage and no choices). */
+bool format_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage);
 
 #endif

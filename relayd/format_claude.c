@@ -7,6 +7,7 @@
 #include "adapt.h"
 #include "claude_client.h"
 #include "format.h"
+#include "formats.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
                         cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)

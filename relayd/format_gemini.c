@@ -6,6 +6,7 @@
 
 #include "adapt.h"
 #include "format.h"
+#include "formats.h"
 #include "gemini_client.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,

@@ -7,6 +7,7 @@
 
 #include "adapt.h"
 #include "format.h"
+#include "formats.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
                         cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)
@@ -38,7 +39,7 @@ static void error_body(struct buf *b, int status, const char *type, const char *
   buf_append_str(b, "}}");
 }
 
-void format_openai_error_event(struct buf *out, int status, const char *code, const char *msg)
+static void error_event(struct buf *out, int status, const char *code, const char *msg)
 {
   struct buf e;
   buf_init(&e, 2048);
@@ -75,33 +76,16 @@ static void read_answer(const cJSON *root, struct format_facts *f)
   format_read_answer(root, "usage", read_usage, "choices", f);
 }
 
-bool format_openai_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)
-{
-  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
-  const cJSON *uo = cJSON_GetObjectItemCaseSensitive(j, "usage");
-  bool has_usage = cJSON_IsObject(uo);
-  if (has_usage && read_usage) {
-    struct usage u;
-    oai_parse_usage(uo, &u);
-    f->usage = u;
-    f->usage_found = true;
-    f->usage_final = true;       /* OpenAI sends it once, in the last chunk */
-  }
-  f->text_chars += adapt_text_chars(choices);
-  f->failed |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
-  /* the chunk relay asks for on the client's behalf: usage and no choices */
-  return has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
-}
 
 static void scan_event(const cJSON *j, struct format_facts *f)
 {
-  format_openai_scan_chunk(j, f, true);
+  format_scan_chunk(j, f, true);
 }
 
 static const struct format_ops openai_ops = {
     .read_request = read_request,
     .error_body = error_body,
-    .error_event = format_openai_error_event,
+    .error_event = error_event,
     .write_request = write_request,
     .read_answer = read_answer,
     .scan_event = scan_event,

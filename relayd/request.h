@@ -21,7 +21,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "format.h"
+#include "formats.h"
 #include "health.h"
 #include "limits.h"
 #include "media.h"

@@ -139,7 +139,7 @@ RELAY_STAGES=(relay front auth selfserve admit route attempt respond stream sett
 }
 
 # the format adapters (relayd/format.h: one struct format per wire format) and the code they call
-FORMAT_FILES='^(format|format_[a-z]+|claude|claude_client|gemini|gemini_client|adapt|openai|reasoning)\.[ch]$'
+FORMAT_FILES='^(format|formats|format_[a-z]+|claude|claude_client|gemini|gemini_client|adapt|openai|reasoning)\.[ch]$'
 # the old per-format flags and branches: the client's API, the channel's api compared, the native
 # pass-through flags, an adapter's functions called by name, the format-specific endpoints compared
 OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPENAI|ANTHROPIC|AZURE|GEMINI|COHERE|JINA)\b|native_attempt|native_done|native_error|\bclaude_[a-z_]+\(|\bgemini_[a-z_]+\(|[=!]= *EP_(MESSAGES|GEMINI)|\b(channel|ch)->api *[=!]='
@@ -154,7 +154,8 @@ OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPEN
   [ "${#files[@]}" -gt 40 ]             # the globs found the tree
   none "$OLD_FLAGS" "${files[@]}"
   # the pattern does find them where they belong (it is not stale)
-  grep -qE "$OLD_FLAGS" "$ROOT/relayd/format.c" "$ROOT/relayd/format_claude.c"
+  grep -qE "$OLD_FLAGS" "$ROOT/relayd/formats.c"
+  grep -qE "$OLD_FLAGS" "$ROOT/relayd/format_claude.c"
   grep -qE 'UPSTREAM_ANTHROPIC' "$ROOT/common/provider.c"
   # every stage reaches a format only through its struct format (ops, or its fields)
   grep -q 'r->client->ops->error_body' "$ROOT/relayd/respond.c"

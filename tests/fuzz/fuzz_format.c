@@ -3,7 +3,7 @@
  * format_stream_event event by event, then format_stream_end. Whatever comes in, every data line a
  * converter wrote for the client is valid JSON (or [DONE]) and the usage found is never negative.
  * Input: mode byte, then the upstream's SSE bytes. */
-#include "format.h"
+#include "formats.h"
 #include "fuzz_common.h"
 
 #define OUT_CAP (1 << 20)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../relayd/format.h"
+#include "../../relayd/formats.h"
 #include "provider.h"
 #include "jpath.h"
 #include "tap.h"
