@@ -670,3 +670,31 @@ int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
   cJSON_Delete(ev);
   return rc;
 }
+
+int adapt_finish(void *st, bool done, bool have_end, int (*tail)(void *st, struct buf *out), struct buf *out,
+                 bool *finished)
+{
+  if (done)
+    return 0;
+  if (!have_end)
+    return -1;
+  size_t mark = out->len;
+  if (tail(st, out)) {
+    adapt_restore(out, mark);
+    return -1;
+  }
+  *finished = true;
+  return 0;
+}
+
+const cJSON *adapt_chunk_read(const cJSON *ev, struct usage *u, bool *have_usage, const cJSON **choice)
+{
+  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+  if (cJSON_IsObject(usage)) {
+    adapt_oai_usage(usage, u);
+    *have_usage = true;
+  }
+  *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "choices"), 0);
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(*choice, "delta");
+  return cJSON_IsObject(delta) ? delta : NULL;
+}

@@ -141,6 +141,10 @@ int adapt_buffer_full(struct buf *out, size_t mark, char *err, size_t errlen);
 const cJSON *adapt_oai_response(const char *body, size_t len, struct usage *u, cJSON **root,
                                 char *err, size_t errlen);
 
+/* What an OpenAI chunk carries for a client converter: its usage read into u (and *have_usage set)
+ * when it has one, its first choice in *choice, and that choice's delta when an object (else NULL). */
+const cJSON *adapt_chunk_read(const cJSON *ev, struct usage *u, bool *have_usage, const cJSON **choice);
+
 /* An OpenAI message's reasoning_content (or reasoning), or NULL. */
 const char *adapt_oai_reasoning(const cJSON *msg);
 
@@ -187,6 +191,12 @@ int adapt_error_event(struct buf *out, const char *head, const char *tail,
 int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
                       int (*chunk)(void *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen),
                       struct buf *out, char *err, size_t errlen);
+
+/* Ends st's client stream when its upstream was cut after the end reason came: 0 and nothing when
+ * done (finished or failed) already; -1 and nothing when no end reason came (have_end false);
+ * else tail(st, out), all or nothing: 0 with *finished set, or -1 (out restored). */
+int adapt_finish(void *st, bool done, bool have_end, int (*tail)(void *st, struct buf *out), struct buf *out,
+                 bool *finished);
 
 /* Parses an upstream stream event ("event", "frame", "chunk" in err), NULL with err when it is
  * not a JSON object. */

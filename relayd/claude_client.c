@@ -495,17 +495,10 @@ int claude_stream_from_openai_chunk(struct openai_to_claude_stream *s, const cJS
                       (long long)s->input_estimate);
     s->started = true;
   }
-  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
-  if (cJSON_IsObject(usage)) {
-    adapt_oai_usage(usage, &s->usage);
-    s->have_usage = true;
-  }
-  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "choices"), 0);
-  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
-  if (cJSON_IsObject(delta) && !s->stop_reason) {
-    const char *r = adapt_jstr(delta, "reasoning_content");
-    if (!r)
-      r = adapt_jstr(delta, "reasoning");
+  const cJSON *choice;
+  const cJSON *delta = adapt_chunk_read(ev, &s->usage, &s->have_usage, &choice);
+  if (delta && !s->stop_reason) {
+    const char *r = adapt_oai_reasoning(delta);
     if (r && r[0]) {
       if (s->open != CLAUDE_BLOCK_THINKING)
         rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
@@ -554,6 +547,11 @@ static int feed_chunk(void *s, const cJSON *chunk, struct buf *out, char *err, s
   return claude_stream_from_openai_chunk(s, chunk, out, err, errlen);
 }
 
+static int finish_tail(void *s, struct buf *out)
+{
+  return message_tail(s, out);
+}
+
 int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char *data,
                                    size_t len, struct buf *out, char *err, size_t errlen)
 {
@@ -562,15 +560,5 @@ int claude_stream_from_openai_feed(struct openai_to_claude_stream *s, const char
 
 int claude_stream_from_openai_finish(struct openai_to_claude_stream *s, struct buf *out)
 {
-  if (s->finished || s->failed)
-    return 0;
-  if (!s->stop_reason)
-    return -1;
-  size_t mark = out->len;
-  if (message_tail(s, out)) {
-    adapt_restore(out, mark);
-    return -1;
-  }
-  s->finished = true;
-  return 0;
+  return adapt_finish(s, s->finished || s->failed, s->stop_reason != NULL, finish_tail, out, &s->finished);
 }

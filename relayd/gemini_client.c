@@ -535,17 +535,10 @@ int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJS
     snprintf(s->id, sizeof s->id, "%s", adapt_jstr(ev, "id") ? adapt_jstr(ev, "id") : "");
     s->started = true;
   }
-  const cJSON *usage_o = adapt_jget(ev, "usage");
-  if (cJSON_IsObject(usage_o)) {
-    adapt_oai_usage(usage_o, &s->usage);
-    s->have_usage = true;
-  }
-  const cJSON *choice = cJSON_GetArrayItem(adapt_jget(ev, "choices"), 0);
-  const cJSON *delta = adapt_jget(choice, "delta");
-  if (cJSON_IsObject(delta) && !s->finish_reason) {
-    const char *r = adapt_jstr(delta, "reasoning_content");
-    if (!r)
-      r = adapt_jstr(delta, "reasoning");
+  const cJSON *choice;
+  const cJSON *delta = adapt_chunk_read(ev, &s->usage, &s->have_usage, &choice);
+  if (delta && !s->finish_reason) {
+    const char *r = adapt_oai_reasoning(delta);
     if (r && r[0])
       rc |= text_frame(s, out, r, true);
     const char *t = adapt_jstr(delta, "content");
@@ -604,6 +597,11 @@ static int feed_chunk(void *s, const cJSON *chunk, struct buf *out, char *err, s
   return gemini_stream_from_openai_chunk(s, chunk, out, err, errlen);
 }
 
+static int finish_tail(void *s, struct buf *out)
+{
+  return final_frame(s, out);
+}
+
 int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
                                    struct buf *out, char *err, size_t errlen)
 {
@@ -612,15 +610,5 @@ int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char
 
 int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out)
 {
-  if (s->finished || s->failed)
-    return 0;
-  if (!s->finish_reason)
-    return -1;
-  size_t mark = out->len;
-  if (final_frame(s, out)) {
-    adapt_restore(out, mark);
-    return -1;
-  }
-  s->finished = true;
-  return 0;
+  return adapt_finish(s, s->finished || s->failed, s->finish_reason != NULL, finish_tail, out, &s->finished);
 }
