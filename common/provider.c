@@ -5,28 +5,99 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One row per channel type. The order is the order lists and messages show. */
+/* One row per channel type. The order is the order lists and messages show. Each preset's base URL
+ * is the API root its provider's own docs give the OpenAI SDK (the page is cited beside the row); a
+ * root ending in /v1 keeps the /v1 rule (a base without the /v1 still works), any other root
+ * (.../api/paas/v4, .../api/v3) is URLR_ROOT. */
+#define OAI_TEXT_ONLY(t) "a " t " channel serves only chat requests (/v1/chat/completions, /v1/completions)"
 static const struct provider providers[] = {
-  { "openai", UPSTREAM_OPENAI, "https://api.openai.com", AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
-  { "azure", UPSTREAM_AZURE, NULL, AUTH_API_KEY, NULL, URLR_AZURE, PROBE_CHAT,
-    PE_TEXT | PE_EMBEDDINGS | PE_MEDIA, "an azure channel does not serve /v1/rerank" },
-  { "anthropic", UPSTREAM_ANTHROPIC, "https://api.anthropic.com", AUTH_X_API_KEY, "anthropic-version: 2023-06-01",
-    URLR_V1, PROBE_MESSAGES, PE_TEXT | PE_EMBEDDINGS, "an anthropic channel serves only chat requests" },
-  { "gemini", UPSTREAM_GEMINI, "https://generativelanguage.googleapis.com", AUTH_GOOG, NULL, URLR_AS_IS,
-    PROBE_GENERATE, PE_TEXT | PE_EMBEDDINGS, "a gemini channel serves only chat requests" },
-  { "cohere", UPSTREAM_COHERE, "https://api.cohere.ai", AUTH_BEARER, NULL, URLR_V1, PROBE_RERANK, PE_RERANK,
-    "a cohere channel serves only /v1/rerank" },
-  { "jina", UPSTREAM_JINA, "https://api.jina.ai", AUTH_BEARER, NULL, URLR_V1, PROBE_RERANK,
-    PE_RERANK | PE_EMBEDDINGS, "a jina channel serves only /v1/rerank and /v1/embeddings" },
-  { "deepseek", UPSTREAM_OPENAI, "https://api.deepseek.com", AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
-  { "ollama", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
-  { "vllm", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
-  { "custom", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL, NULL },
-  { "openrouter", UPSTREAM_OPENAI, "https://openrouter.ai/api", AUTH_BEARER, NULL, URLR_V1, PROBE_CHAT, PE_ALL,
-    NULL },
+  { .name = "openai", .api = UPSTREAM_OPENAI, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+  { .name = "azure", .api = UPSTREAM_AZURE, .auth = AUTH_API_KEY, .url = URLR_AZURE, .probe = PROBE_CHAT,
+    .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA, .refusal = "an azure channel does not serve /v1/rerank" },
+  { .name = "anthropic", .api = UPSTREAM_ANTHROPIC, .base_url = "https://api.anthropic.com",
+    .auth = AUTH_X_API_KEY, .extra_header = "anthropic-version: 2023-06-01", .url = URLR_V1,
+    .probe = PROBE_MESSAGES, .serves = PE_TEXT | PE_EMBEDDINGS,
+    .refusal = "an anthropic channel serves only chat requests" },
+  { .name = "gemini", .api = UPSTREAM_GEMINI, .base_url = "https://generativelanguage.googleapis.com",
+    .auth = AUTH_GOOG, .url = URLR_AS_IS, .probe = PROBE_GENERATE, .serves = PE_TEXT | PE_EMBEDDINGS,
+    .refusal = "a gemini channel serves only chat requests" },
+  { .name = "cohere", .api = UPSTREAM_COHERE, .base_url = "https://api.cohere.ai", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RERANK, .serves = PE_RERANK, .refusal = "a cohere channel serves only /v1/rerank" },
+  { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
+    .probe = PROBE_RERANK, .serves = PE_RERANK | PE_EMBEDDINGS,
+    .refusal = "a jina channel serves only /v1/rerank and /v1/embeddings" },
+
+  /* ---- OpenAI-compatible presets ---- */
+  /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
+  { .name = "deepseek", .api = UPSTREAM_OPENAI, .base_url = "https://api.deepseek.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("deepseek") },
+  /* platform.kimi.com/docs/api/overview (Moonshot / Kimi: "base_url https://api.moonshot.cn/v1") */
+  { .name = "moonshot", .api = UPSTREAM_OPENAI, .base_url = "https://api.moonshot.cn/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("moonshot") },
+  /* docs.bigmodel.cn (Zhipu GLM, OpenAI-compatible at https://open.bigmodel.cn/api/paas/v4):
+   * chat, embeddings, images, rerank */
+  { .name = "zhipu", .api = UPSTREAM_OPENAI, .base_url = "https://open.bigmodel.cn/api/paas/v4",
+    .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT, .serves = PE_ALL },
+  /* help.aliyun.com/zh/model-studio/compatibility-of-openai-with-dashscope (Qwen on DashScope:
+   * "https://dashscope.aliyuncs.com/compatible-mode/v1"; chat and embeddings) */
+  { .name = "qwen", .api = UPSTREAM_OPENAI, .base_url = "https://dashscope.aliyuncs.com/compatible-mode/v1",
+    .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_EMBEDDINGS,
+    .refusal = "a qwen channel serves only chat and /v1/embeddings requests" },
+  /* www.volcengine.com/docs/82379 (Doubao on Volcengine Ark: https://ark.cn-beijing.volces.com/api/v3;
+   * chat, embeddings, images, responses) */
+  { .name = "doubao", .api = UPSTREAM_OPENAI, .base_url = "https://ark.cn-beijing.volces.com/api/v3",
+    .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA,
+    .refusal = "a doubao channel does not serve /v1/rerank" },
+  /* platform.minimax.io/docs/api-reference/text-openai-api (international https://api.minimax.io/v1;
+   * mainland accounts: --base-url https://api.minimaxi.com/v1) */
+  { .name = "minimax", .api = UPSTREAM_OPENAI, .base_url = "https://api.minimax.io/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("minimax") },
+  /* docs.siliconflow.cn/docs/userguide/quickstart ("base_url https://api.siliconflow.cn/v1"): chat,
+   * embeddings, rerank, images, audio */
+  { .name = "siliconflow", .api = UPSTREAM_OPENAI, .base_url = "https://api.siliconflow.cn/v1",
+    .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+  /* openrouter.ai/docs/api-reference/overview (https://openrouter.ai/api/v1; stored without the /v1) */
+  { .name = "openrouter", .api = UPSTREAM_OPENAI, .base_url = "https://openrouter.ai/api", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+  /* docs.x.ai/docs/api-reference (https://api.x.ai/v1: chat, responses, images; no embeddings) */
+  { .name = "xai", .api = UPSTREAM_OPENAI, .base_url = "https://api.x.ai/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_MEDIA,
+    .refusal = "an xai channel does not serve /v1/embeddings or /v1/rerank" },
+  /* docs.mistral.ai/api (https://api.mistral.ai/v1: chat, FIM, embeddings, moderations, audio) */
+  { .name = "mistral", .api = UPSTREAM_OPENAI, .base_url = "https://api.mistral.ai/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA,
+    .refusal = "a mistral channel does not serve /v1/rerank" },
+  /* console.groq.com/docs/openai ("base_url https://api.groq.com/openai/v1": chat, responses, audio) */
+  { .name = "groq", .api = UPSTREAM_OPENAI, .base_url = "https://api.groq.com/openai/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_MEDIA,
+    .refusal = "a groq channel does not serve /v1/embeddings or /v1/rerank" },
+  /* docs.together.ai/docs/inference/openai-compatibility ("base_url https://api.together.ai/v1"):
+   * chat, completions, embeddings, rerank, images, audio */
+  { .name = "together", .api = UPSTREAM_OPENAI, .base_url = "https://api.together.ai/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+  /* developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility (Workers AI:
+   * https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1; chat, embeddings, responses).
+   * The account id is part of the URL: gwctl channel add --account-id fills it in. */
+  { .name = "cloudflare", .api = UPSTREAM_OPENAI,
+    .base_url = "https://api.cloudflare.com/client/v4/accounts/" PROVIDER_ACCOUNT "/ai/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA,
+    .refusal = "a cloudflare channel does not serve /v1/rerank" },
+  /* github.com/ollama/ollama docs/openai.md (http://localhost:11434/v1, "api_key required but
+   * ignored"): chat, completions, embeddings, images; no rerank */
+  { .name = "ollama", .api = UPSTREAM_OPENAI, .base_url = "http://localhost:11434/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA,
+    .refusal = "an ollama channel does not serve /v1/rerank", .key = KEY_OPTIONAL },
+  /* docs.vllm.ai serving/openai_compatible_server (vllm serve: http://localhost:8000/v1, a key only
+   * with --api-key): chat, completions, embeddings, rerank, transcriptions, responses */
+  { .name = "vllm", .api = UPSTREAM_OPENAI, .base_url = "http://localhost:8000/v1", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL, .key = KEY_OPTIONAL },
+  { .name = "custom", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT,
+    .serves = PE_ALL },
   /* an OpenAI-compatible API whose base URL names its API root: Zhipu https://open.bigmodel.cn/api/paas/v4,
    * Doubao .../api/v3, DashScope .../compatible-mode/v1, Gemini's .../v1beta/openai */
-  { "compatible", UPSTREAM_OPENAI, NULL, AUTH_BEARER, NULL, URLR_ROOT, PROBE_CHAT, PE_ALL, NULL },
+  { .name = "compatible", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT,
+    .serves = PE_ALL },
 };
 #define NPROVIDERS (sizeof providers / sizeof providers[0])
 
@@ -68,9 +139,9 @@ const char *provider_default_list(void)
   if (!list[0]) {
     size_t have = 0, seen = 0, n = 0;
     for (size_t i = 0; i < NPROVIDERS; i++)
-      have += providers[i].base_url != NULL;
+      have += providers[i].base_url && !provider_needs_account(&providers[i]);
     for (size_t i = 0; i < NPROVIDERS && n < sizeof list; i++) {
-      if (!providers[i].base_url)
+      if (!providers[i].base_url || provider_needs_account(&providers[i]))
         continue;
       seen++;
       n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", seen == 1 ? "" : seen == have ? " and " : ", ",
@@ -78,6 +149,95 @@ const char *provider_default_list(void)
     }
   }
   return list;
+}
+
+bool provider_needs_account(const struct provider *p)
+{
+  return p->base_url && strstr(p->base_url, PROVIDER_ACCOUNT) != NULL;
+}
+
+int provider_default_base(const struct provider *p, const char *account, char *out, size_t outlen, char *err,
+                          size_t errlen)
+{
+  int n;
+  if (!p->base_url) {
+    snprintf(err, errlen, "a %s channel has no default base URL", p->name);
+    return -1;
+  }
+  const char *at = strstr(p->base_url, PROVIDER_ACCOUNT);
+  if (!at && account) {
+    snprintf(err, errlen, "a %s channel's URL names no account", p->name);
+    return -1;
+  }
+  if (!at) {
+    n = snprintf(out, outlen, "%s", p->base_url);
+  } else {
+    size_t al = account ? strlen(account) : 0;
+    if (!account) {
+      snprintf(err, errlen, "a %s channel's URL names its account (%s)", p->name, p->base_url);
+      return -1;
+    }
+    if (al == 0 || al > PROVIDER_ACCOUNT_MAX || strspn(account, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                "0123456789-_") != al) {
+      snprintf(err, errlen, "an account id is 1 to %d letters, digits, '-' and '_'", PROVIDER_ACCOUNT_MAX);
+      return -1;
+    }
+    n = snprintf(out, outlen, "%.*s%s%s", (int)(at - p->base_url), p->base_url, account,
+                 at + strlen(PROVIDER_ACCOUNT));
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    snprintf(err, errlen, "the base URL is longer than %zu bytes", outlen ? outlen - 1 : 0);
+    return -1;
+  }
+  return 0;
+}
+
+const char *provider_api_name(const struct provider *p)
+{
+  switch (p->api) {
+  case UPSTREAM_ANTHROPIC: return "anthropic";
+  case UPSTREAM_AZURE: return "azure";
+  case UPSTREAM_GEMINI: return "gemini";
+  case UPSTREAM_COHERE: return "cohere";
+  case UPSTREAM_JINA: return "jina";
+  case UPSTREAM_OPENAI: break;
+  }
+  return "openai";
+}
+
+const char *provider_auth_name(const struct provider *p)
+{
+  switch (p->auth) {
+  case AUTH_X_API_KEY: return "x-api-key";
+  case AUTH_API_KEY: return "api-key";
+  case AUTH_GOOG: return "x-goog-api-key";
+  case AUTH_BEARER: break;
+  }
+  return "Authorization: Bearer";
+}
+
+const char *provider_rule_name(const struct provider *p)
+{
+  switch (p->url) {
+  case URLR_AZURE: return "azure";
+  case URLR_AS_IS: return "as-is";
+  case URLR_ROOT: return "root";
+  case URLR_V1: break;
+  }
+  return "v1";
+}
+
+void provider_endpoints(const struct provider *p, char *out, size_t outlen)
+{
+  static const struct { unsigned bit; const char *name; } classes[] = {
+    { PE_TEXT, "chat" }, { PE_EMBEDDINGS, "embeddings" }, { PE_RERANK, "rerank" }, { PE_MEDIA, "media" },
+  };
+  size_t n = 0;
+  if (outlen)
+    out[0] = '\0';
+  for (size_t i = 0; i < sizeof classes / sizeof classes[0] && n < outlen; i++)
+    if (p->serves & classes[i].bit)
+      n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", classes[i].name);
 }
 
 bool provider_serves(const struct provider *p, unsigned e)

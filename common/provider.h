@@ -1,12 +1,16 @@
 /*
  * provider: what relay knows about each channel type, in ONE table (provider.c `providers[]`):
  * its name, the wire format it speaks, its public API's default base URL, the header the key goes
- * in, how an upstream URL is built from the base (the /v1 rule, Azure deployments, Gemini's model
- * in the path), the probe a channel test sends, and which endpoints it serves.
+ * in, whether a key is needed at all, how an upstream URL is built from the base (the /v1 rule, Azure
+ * deployments, Gemini's model in the path, an API root), the probe a channel test sends, and which
+ * endpoints it serves. The OpenAI-compatible presets (DeepSeek, Moonshot, Zhipu, Qwen, Doubao,
+ * MiniMax, SiliconFlow, OpenRouter, xAI, Mistral, Groq, Together, Cloudflare Workers AI, Ollama,
+ * vLLM) carry their provider's documented API root, cited beside each row.
  *
  * Callers: relayd (snapshot.c loads channels, builds their headers and URLs; monitor.c probes;
  * media.c refuses endpoints a type does not serve), gwctl (channel add/edit validation and
- * defaults, channel test/models, apply, import), the completions and docs (kept in step by hand).
+ * defaults, channel types, channel test/models, apply, import), the completions and docs (kept in
+ * step by hand; tests/bats/60-docs.bats checks the type lists).
  * Adding an OpenAI-compatible preset is one row; a provider with its own wire format is one row
  * plus a format in relayd.
  * Never: does I/O, allocates (except provider_probe's body), or keeps state: the table is const.
@@ -57,16 +61,28 @@ enum provider_probe {
 
 #define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 
+/* Whether a channel of the type needs an upstream key. */
+enum provider_key {
+  KEY_REQUIRED,    /* gwctl channel add refuses an empty key unless --no-key */
+  KEY_OPTIONAL,    /* self-hosted servers (Ollama, vLLM): no key is no Authorization header at all */
+};
+
+/* The one placeholder a default base URL may hold: filled from gwctl's --account-id. */
+#define PROVIDER_ACCOUNT "{account-id}"
+#define PROVIDER_ACCOUNT_MAX 64
+
 struct provider {
   const char *name;            /* the channel type, as stored in channels.type */
   enum upstream_api api;
-  const char *base_url;        /* the public API (no trailing '/'), or NULL: --base-url needed */
+  const char *base_url;        /* the public API (no trailing '/'), or NULL: --base-url needed; may
+                                * hold PROVIDER_ACCOUNT (Cloudflare's account id) */
   enum provider_auth auth;
   const char *extra_header;    /* sent on every request (anthropic-version), or NULL */
   enum provider_url_rule url;
   enum provider_probe probe;
   unsigned serves;             /* PE_* */
   const char *refusal;         /* the message when asked for an endpoint outside serves */
+  enum provider_key key;
 };
 
 /* The row of a type name, or NULL when relay has no such type. */
@@ -77,8 +93,24 @@ const struct provider *provider_for_type(const char *name);
 const struct provider *provider_at(size_t i);
 /* "openai, azure, ...": every type, in table order. */
 const char *provider_type_list(void);
-/* "openai, anthropic, ... and deepseek": the types with a default base URL. */
+/* "openai, anthropic, ... and vllm": the types with a default base URL (cloudflare's needs an
+ * account id: it is left out). */
 const char *provider_default_list(void);
+/* The base URL a new channel of p gets without --base-url: p's default with account (may be NULL)
+ * in place of PROVIDER_ACCOUNT. Returns 0, or -1 with a reason in err: p has no default, its default
+ * names an account and account is NULL, account is given for a type whose URL names none, or it is
+ * not 1..PROVIDER_ACCOUNT_MAX letters, digits, '-' and '_'. */
+int provider_default_base(const struct provider *p, const char *account, char *out, size_t outlen, char *err,
+                          size_t errlen);
+/* Whether p's default base URL names an account (PROVIDER_ACCOUNT). */
+bool provider_needs_account(const struct provider *p);
+/* Names for lists: the wire format ("openai"), the auth header ("Authorization: Bearer"), the URL
+ * rule ("v1", "root", "azure", "as-is"); provider_endpoints writes "chat,embeddings,rerank,media"
+ * (the PE_* classes served) into out. */
+const char *provider_api_name(const struct provider *p);
+const char *provider_auth_name(const struct provider *p);
+const char *provider_rule_name(const struct provider *p);
+void provider_endpoints(const struct provider *p, char *out, size_t outlen);
 /* Whether p serves endpoint class e (one PE_* bit). */
 bool provider_serves(const struct provider *p, unsigned e);
 

@@ -1,6 +1,8 @@
 /*
  * gwctl channel: add, list, show, edit, enable, disable, rm upstream channels (table channels), one
- * by name or id or every one with a tag; test and models call the upstream itself.
+ * by name or id or every one with a tag; test and models call the upstream itself; types prints the
+ * provider table (provider.h: defaults, auth, endpoints). A preset's default base URL comes from
+ * that table (cloudflare's with --account-id); keyless types (ollama, vllm) may have no key.
  *
  * Callers: the command table in main.c.
  * Upstream keys are stored sealed with the master key (secret.h): add and edit seal, test and models
@@ -363,7 +365,8 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
 int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
-             *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL;
+             *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL,
+             *account = NULL;
   int no_key = 0, nmodels = 0, ngroups = 0;
   const struct gw_opt opts[] = {
     { "name", &name, NULL },
@@ -376,10 +379,11 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "model-map", &map_s, NULL },
     { "tag", &tag, NULL },
     { "api-version", &api_version, NULL },
+    { "account-id", &account, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
-  char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX];
+  char url[URL_MAX], defurl[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], err[300];
   char key[UPSTREAM_KEY_MAX + 1] = "", prompt[128];
   char *map = NULL, *other = NULL;
   struct channel_new c = { 0 };
@@ -396,9 +400,19 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = gw_check_name(g, "channel name", name);
   if (rc == 0)
     rc = check_type(g, type);
-  if (rc == 0 && !base && !(base = provider_find(type)->base_url))
+  const struct provider *p = rc == 0 ? provider_find(type) : NULL;
+  if (rc == 0 && base && account)
+    rc = gw_usage(g, "give --base-url URL or --account-id ID, not both");
+  if (rc == 0 && !base && !p->base_url)
     rc = gw_usage(g, "missing --base-url URL: a%s %s channel has no default (%s do)",
                   strchr("aeiou", type[0]) ? "n" : "", type, provider_default_list());
+  else if (rc == 0 && !base && provider_needs_account(p) && !account)
+    rc = gw_usage(g, "missing --account-id ID: a %s channel's URL names the account (%s), or give "
+                  "--base-url URL", type, p->base_url);
+  else if (rc == 0 && !base && provider_default_base(p, account, defurl, sizeof defurl, err, sizeof err) < 0)
+    rc = gw_usage(g, "--account-id: %s", err);
+  else if (rc == 0 && !base)
+    base = defurl;
   if (rc == 0)
     rc = check_base_url(g, base, url, sizeof url);
   if (rc == 0)
@@ -422,10 +436,14 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
   if (rc == 0)
     rc = make_other(g, NULL, api_version, &other);
+  /* a keyless type (Ollama, vLLM) reads a key only from a pipe, and may have none */
+  int key_optional = rc == 0 && p->key == KEY_OPTIONAL;
+  if (key_optional && isatty(STDIN_FILENO))
+    no_key = 1;
   if (rc == 0 && !no_key) {
     snprintf(prompt, sizeof prompt, "upstream API key for channel %s: ", name);
     rc = gw_read_secret(stdin, prompt, "the upstream API key (stdin)", key, sizeof key);
-    if (rc == 0 && !*key)
+    if (rc == 0 && !*key && !key_optional)
       rc = gw_usage(g, "no upstream API key on stdin: pipe it in (printf '%%s\\n' \"$KEY\" | "
                     "gwctl channel add ...) or give --no-key");
     if (rc == 0)
@@ -574,6 +592,56 @@ int cmd_channel_show(struct gwctl *g, int argc, char **argv)
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_channel_find(g, ref, &id, NULL, 0)) != 0)
     return rc;
   return channel_query(g, id, NULL, NULL, g->json, reveal);
+}
+
+static const struct out_col type_cols[] = {
+  { "type", "TYPE", OUT_PLAIN, 0, NULL },
+  { "api", "API", OUT_PLAIN, 0, NULL },
+  { "auth", "AUTH", OUT_PLAIN, 0, NULL },
+  { "key", "KEY", OUT_PLAIN, 0, NULL },
+  { "endpoints", "ENDPOINTS", OUT_PLAIN, 0, NULL },
+  { "base_url", "DEFAULT_BASE_URL", OUT_PLAIN, 0, NULL },
+  { "probe_url", "PROBE_URL", OUT_PLAIN, 0, NULL },
+  { 0 },
+};
+
+/* Every row of the provider table (provider.h): no database needed. */
+int cmd_channel_types(struct gwctl *g, int argc, char **argv)
+{
+  int rc = gw_args(g, argc, argv, (const struct gw_opt[]){ { 0 } }, NULL, NULL);
+  if (rc != 0)
+    return rc;
+  cJSON *rows = cJSON_CreateArray();
+  const struct provider *p;
+  for (size_t i = 0; rows && (p = provider_at(i)); i++) {
+    char endpoints[64], path[256], probe[URL_MAX + 512] = "", err[256];
+    provider_endpoints(p, endpoints, sizeof endpoints);
+    /* where channel test's probe goes from the default base (the account placeholder left in) */
+    char *body = p->base_url ? provider_probe(p, "MODEL", path, sizeof path, err, sizeof err) : NULL;
+    if (body && provider_url(p, p->base_url, AZURE_DEFAULT_API_VERSION, path, "MODEL", probe, sizeof probe, err,
+                             sizeof err) < 0)
+      probe[0] = '\0';
+    cJSON_free(body);
+    cJSON *o = cJSON_CreateObject();   /* owned here until rows takes it */
+    int ok = o && cJSON_AddStringToObject(o, "type", p->name) &&
+             cJSON_AddStringToObject(o, "api", provider_api_name(p)) &&
+             cJSON_AddStringToObject(o, "auth", provider_auth_name(p)) &&
+             cJSON_AddStringToObject(o, "key", p->key == KEY_OPTIONAL ? "optional" : "required") &&
+             cJSON_AddItemToObject(o, "endpoints", gw_csv_array(endpoints)) &&
+             cJSON_AddStringToObject(o, "url_rule", provider_rule_name(p)) &&
+             cJSON_AddStringToObject(o, "base_url", p->base_url ? p->base_url : "") &&
+             cJSON_AddStringToObject(o, "probe_url", probe) &&
+             cJSON_AddBoolToObject(o, "account_id", provider_needs_account(p)) && cJSON_AddItemToArray(rows, o);
+    if (!ok) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+    }
+  }
+  if (!rows || out_list(g->json, rows, type_cols) != 0)
+    rc = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
 }
 
 /* ---- changes ------------------------------------------------------------------------------------- */
@@ -1105,7 +1173,11 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
   char url[URL_MAX + 512];
-  provider_join(u.base, "/v1/models", url, sizeof url);   /* fits: the base is under URL_MAX */
+  /* fits: the base is under URL_MAX; an API-root channel's list is at ROOT/models */
+  if (u.p->url == URLR_ROOT)
+    provider_url(u.p, u.base, u.api_version, "/v1/models", "", url, sizeof url, err, sizeof err);
+  else
+    provider_join(u.base, "/v1/models", url, sizeof url);
   struct buf out;
   buf_init(&out, UPSTREAM_BODY_MAX);
   curl_global_init(CURL_GLOBAL_DEFAULT);

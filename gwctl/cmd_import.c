@@ -914,8 +914,9 @@ struct type_map {
                                  * own (an OpenAI-compatible service relay has no type for, or
                                  * Ollama's localhost); NULL: the relay type's (provider.h), if any;
                                  * "": none, though relay's type has one */
-  const char *root;             /* type "compatible" (a full-URL channel): what the source appends
-                                 * to the base before the path without /v1 ("" for the base itself) */
+  const char *root;             /* what the source appends to the base before the path without /v1
+                                 * ("" for the base itself): relay's base is then the API root
+                                 * (types compatible, zhipu, doubao, qwen) */
 };
 
 /* Shared ids (both projects), then each project's own (they diverge after 3; newapi.md 4.7). The
@@ -939,7 +940,7 @@ static const struct type_map shared_types[] = {
   { 20, "OpenRouter", "openrouter", NULL, NULL },
   { 23, "Tencent", NULL, NULL, NULL },
   { 24, "Gemini", "gemini", NULL, NULL },
-  { 25, "Moonshot", "openai", "https://api.moonshot.cn", NULL },
+  { 25, "Moonshot", "moonshot", NULL, NULL },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
   { 33, "AWS", NULL, NULL, NULL },
   { 0, NULL, NULL, NULL, NULL },
@@ -950,7 +951,7 @@ static const struct type_map newapi_types[] = {
   { 5, "MidjourneyPlus", NULL, NULL, NULL },
   { 11, "PaLM", NULL, NULL, NULL },
   { 19, "360", "openai", "https://api.360.cn", NULL },
-  { 26, "Zhipu_v4", "compatible", "https://open.bigmodel.cn", "/api/paas/v4" },
+  { 26, "Zhipu_v4", "zhipu", "https://open.bigmodel.cn", "/api/paas/v4" },
   { 27, "Perplexity", "compatible", "https://api.perplexity.ai", "" },
   { 34, "Cohere", "cohere", NULL, NULL },
   { 35, "MiniMax", NULL, NULL, NULL },
@@ -958,15 +959,15 @@ static const struct type_map newapi_types[] = {
   { 37, "Dify", NULL, NULL, NULL },
   { 38, "Jina", "jina", NULL, NULL },
   { 39, "Cloudflare", NULL, NULL, NULL },
-  { 40, "SiliconFlow", "openai", "https://api.siliconflow.cn", NULL },
+  { 40, "SiliconFlow", "siliconflow", NULL, NULL },
   { 41, "VertexAI", NULL, NULL, NULL },
-  { 42, "Mistral", "openai", "https://api.mistral.ai", NULL },
+  { 42, "Mistral", "mistral", NULL, NULL },
   { 43, "DeepSeek", "deepseek", NULL, NULL },
   { 44, "MokaAI", NULL, NULL, NULL },
-  { 45, "VolcEngine", "compatible", "https://ark.cn-beijing.volces.com", "/api/v3" },
+  { 45, "VolcEngine", "doubao", "https://ark.cn-beijing.volces.com", "/api/v3" },
   { 46, "BaiduV2", "compatible", "https://qianfan.baidubce.com", "/v2" },
   { 47, "Xinference", "openai", "", NULL },
-  { 48, "xAI", "openai", "https://api.x.ai", NULL },
+  { 48, "xAI", "xai", NULL, NULL },
   { 49, "Coze", NULL, NULL, NULL },
   { 0, NULL, NULL, NULL, NULL },
 };
@@ -978,8 +979,8 @@ static const struct type_map oneapi_types[] = {
   { 19, "360", "openai", "https://ai.360.cn", NULL },
   { 26, "Baichuan", "openai", "https://api.baichuan-ai.com", NULL },
   { 27, "Minimax", NULL, NULL, NULL },
-  { 28, "Mistral", "openai", "https://api.mistral.ai", NULL },
-  { 29, "Groq", "openai", "https://api.groq.com/openai", NULL },
+  { 28, "Mistral", "mistral", NULL, NULL },
+  { 29, "Groq", "groq", NULL, NULL },
   { 30, "Ollama", "ollama", "http://localhost:11434", NULL },
   { 32, "StepFun", "openai", "https://api.stepfun.com", NULL },
   { 34, "Coze", NULL, NULL, NULL },
@@ -987,17 +988,17 @@ static const struct type_map oneapi_types[] = {
   { 36, "DeepSeek", "deepseek", NULL, NULL },
   { 37, "Cloudflare", NULL, NULL, NULL },
   { 38, "DeepL", NULL, NULL, NULL },
-  { 39, "TogetherAI", "openai", "https://api.together.xyz", NULL },
-  { 40, "Doubao", "compatible", "https://ark.cn-beijing.volces.com", "/api/v3" },
+  { 39, "TogetherAI", "together", NULL, NULL },
+  { 40, "Doubao", "doubao", "https://ark.cn-beijing.volces.com", "/api/v3" },
   { 41, "Novita", "compatible", "https://api.novita.ai/v3/openai", "" },
   { 42, "VertexAI", NULL, NULL, NULL },
   { 43, "Proxy", NULL, NULL, NULL },
-  { 44, "SiliconFlow", "openai", "https://api.siliconflow.cn", NULL },
-  { 45, "xAI", "openai", "https://api.x.ai", NULL },
+  { 44, "SiliconFlow", "siliconflow", NULL, NULL },
+  { 45, "xAI", "xai", NULL, NULL },
   { 46, "Replicate", NULL, NULL, NULL },
   { 47, "BaiduV2", "compatible", "https://qianfan.baidubce.com", "/v2" },
   { 48, "XunfeiV2", NULL, NULL, NULL },
-  { 49, "AliBailian", "compatible", "https://dashscope.aliyuncs.com", "/compatible-mode/v1" },
+  { 49, "AliBailian", "qwen", "https://dashscope.aliyuncs.com", "/compatible-mode/v1" },
   { 50, "OpenAICompatible", "compatible", "", "" },
   { 51, "GeminiOpenAICompatible", "compatible",
     "https://generativelanguage.googleapis.com/v1beta/openai", "" },
@@ -1521,9 +1522,13 @@ static int import_channels(struct imp *im)
     snprintf(url, sizeof url, "%.*s%s", (int)(n ? n : strlen(defurl)), n ? base : defurl,
              tm->root ? tm->root : "");
     if (tm->root)
-      note(notes, sizeof notes, "type %" PRId64 " (%s) -> compatible (a full-URL channel: relayd "
-           "calls %.200s/chat/completions, as %s does); ", type, tm->source_name, url,
-           flavor_names[im->flavor]);
+      note(notes, sizeof notes, "type %" PRId64 " (%s) -> %s (%s: relayd calls %.200s/chat/completions, as %s "
+           "does); ", type, tm->source_name, tm->type, strcmp(tm->type, "compatible") == 0 ? "a full-URL channel"
+           : "its base is the API root", url, flavor_names[im->flavor]);
+    else if (prov->api == UPSTREAM_OPENAI && strcmp(tm->type, "openai") != 0 &&
+             strcmp(tm->type, "custom") != 0)
+      note(notes, sizeof notes, "type %" PRId64 " (%s) -> %s (relay's OpenAI-compatible preset); ", type,
+           tm->source_name, tm->type);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
       report(im, "channels", source, NULL, R_SKIPPED, "base_url '%.80s' is not an http(s) URL", url);
       continue;

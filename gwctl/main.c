@@ -86,8 +86,10 @@ static const struct gw_cmd commands[] = {
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", "delete a token" },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--no-key]",
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--no-key]",
     "add an upstream channel; its API key is read from stdin" },
+  { "channel", "types", cmd_channel_types, "[--json]",
+    "list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes" },
   { "channel", "list", cmd_channel_list,
     "[--tag T] [--status enabled|disabled|auto-disabled] [--reveal] [--json]",
     "list channels (their upstream keys only with --reveal); auto-disabled ones with the reason" },

@@ -19,20 +19,20 @@ refused() {
   [[ $output == *"$text"* ]] || { echo "no '$text' in: $output" >&2; return 1; }
 }
 
-@test "channel add: without --base-url a type gets its public API's URL; azure and self-hosted types need one" {
+@test "channel add: without --base-url a type gets its public API's URL; azure, custom and compatible need one" {
   for t in openai anthropic gemini cohere jina deepseek; do
     printf 'k\n' | gwctl channel add --name "c-$t" --type "$t" --models m1
   done
   [ "$(sql "SELECT type, base_url FROM channels ORDER BY id" | tr '\t\n' ' |')" = \
     "openai https://api.openai.com|anthropic https://api.anthropic.com|gemini https://generativelanguage.googleapis.com|cohere https://api.cohere.ai|jina https://api.jina.ai|deepseek https://api.deepseek.com|" ]
-  for t in azure ollama vllm custom; do
+  for t in azure custom compatible; do
     refused 2 "missing --base-url URL: a" bash -c "printf 'k\n' | '$RELAY_BIN/gwctl' channel add --name c-$t --type $t --models m1"
   done
   [ "$(sql "SELECT count(*) FROM channels")" = 6 ]
   # an explicit --base-url still wins
   printf 'k\n' | gwctl channel add --name own --type cohere --base-url https://rerank.example/ --models m1
   [ "$(sql "SELECT base_url FROM channels WHERE name='own'")" = https://rerank.example ]
-  refused 2 "unknown channel type 'mistral'" bash -c "printf 'k\n' | '$RELAY_BIN/gwctl' channel add --name x --type mistral --models m1"
+  refused 2 "unknown channel type 'mistrall'" bash -c "printf 'k\n' | '$RELAY_BIN/gwctl' channel add --name x --type mistrall --models m1"
   gwctl --list-commands | grep -q 'channel.add.*\[--base-url URL\]'
 }
 

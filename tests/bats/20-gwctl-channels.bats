@@ -180,7 +180,7 @@ add() {  # add NAME [options]: a channel on the mock with key "k"
   [ "$(gwj '[d["type"], d["base_url"]]' channel show or)" = '["openrouter", "https://openrouter.ai/api"]' ]
   # the preset is in every list of types gwctl prints
   refused 2 "supported: .*openrouter" gwctl channel add --name x --type nope --models m --no-key
-  refused 2 "no default \(.*openrouter do\)" gwctl channel add --name x --type vllm --models m --no-key
+  refused 2 "no default \(.*openrouter.*do\)" gwctl channel add --name x --type custom --models m --no-key
   # relayd speaks OpenAI chat to it, the key as a Bearer token (the base URL moved to the mock)
   gwctl channel edit or --base-url "$MOCK_URL"
   gwctl user add alice --quota 100000000

@@ -157,11 +157,13 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   report=$output
   [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'zhipu'")" = "$(printf 'compatible\t%s/api/paas/v4' "$MOCK_URL")" ]
-  [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'doubao'")" = "$(printf 'compatible\t%s/api/v3' "$MOCK_URL")" ]
+  [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'doubao'")" = "$(printf 'doubao\t%s/api/v3' "$MOCK_URL")" ]
   [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'aigc2d'")" = "$(printf 'openai\thttps://api.aigc2d.com')" ]
-  [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'bailian'")" = "$(printf 'compatible\thttps://dashscope.aliyuncs.com/compatible-mode/v1')" ]
+  [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'bailian'")" = "$(printf 'qwen\thttps://dashscope.aliyuncs.com/compatible-mode/v1')" ]
   [ "$(sql "SELECT type, base_url FROM channels WHERE name = 'gemini-oai'")" = "$(printf 'compatible\thttps://generativelanguage.googleapis.com/v1beta/openai')" ]
   [[ "$(item channels 'id 2 zhipu')" == *"type 50 (OpenAICompatible) -> compatible (a full-URL channel: relayd calls $MOCK_URL/api/paas/v4/chat/completions"* ]]
+  # a source type relay has a preset for becomes that preset (issue #23)
+  [[ "$(item channels 'id 3 doubao')" == *"type 40 (Doubao) -> doubao (its base is the API root: relayd calls $MOCK_URL/api/v3/chat/completions"* ]]
   # the web UI's empty config is not a dropped setting
   ( ! echo "$report" | grep -q 'config dropped' )
   relayd_start

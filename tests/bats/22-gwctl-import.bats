@@ -222,8 +222,8 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item channels 'id 4 baidu')" == *'"skipped"'*"type 15 (Baidu) has no relay equivalent"* ]]
   [[ "$(item channels 'id 5 compat')" == *'"skipped"'*"no base_url, and OpenAICompatible channels have no default one"* ]]
   [[ "$(item channels 'id 6 openai main')" == *'"mapped", "openai_main-6"'*"models dropped: 'bad model'"*"model_mapping dropped"* ]]
-  [ "$(sql "SELECT type, base_url, status FROM channels WHERE name = 'groq'")" = "$(printf 'openai\thttps://api.groq.com/openai\t3')" ]
-  [[ "$(item channels 'id 7 groq')" == *"type 29 (Groq) -> openai"* ]]
+  [ "$(sql "SELECT type, base_url, status FROM channels WHERE name = 'groq'")" = "$(printf 'groq\thttps://api.groq.com/openai/v1\t3')" ]
+  [[ "$(item channels 'id 7 groq')" == *"type 29 (Groq) -> groq (relay's OpenAI-compatible preset)"* ]]
   [[ "$(item channels 'id 8 prompted')" == *"system_prompt dropped"*"config dropped"* ]]
   # redemption codes
   [ "$(sql "SELECT status, quota, redeemed_time FROM redemptions WHERE key = 'fedcba9876543210fedcba9876543210'")" = "$(printf '3\t500000\t1700000500')" ]

@@ -1,6 +1,8 @@
 /* Unit tests of common/provider.c: every row is complete, lookups, the auth header of each shape,
- * the URL rules (/v1, Azure deployments, Gemini as is), the probes and the lists gwctl prints. */
+ * the URL rules (/v1, Azure deployments, Gemini as is, API roots), the probes, the lists and names
+ * gwctl prints, and the default base of the presets (Cloudflare's account id filled in). */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +15,14 @@ static void test_rows(void)
   for (const struct provider *p; (p = provider_at(n)); n++) {
     CHECK(p->name && *p->name && p->serves != 0, "row %zu (%s): a name and an endpoint", n, p->name);
     CHECK((p->serves == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less", p->name);
-    CHECK(!p->base_url || (strncmp(p->base_url, "https://", 8) == 0 && p->base_url[strlen(p->base_url) - 1] != '/'),
-          "row %s: the default base URL is https without a trailing '/'", p->name);
+    /* self-hosted servers listen on the local host over http; every public API is https */
+    bool local = p->base_url && strncmp(p->base_url, "http://localhost:", 17) == 0;
+    CHECK(!p->base_url || ((strncmp(p->base_url, "https://", 8) == 0 || local) &&
+                           p->base_url[strlen(p->base_url) - 1] != '/'),
+          "row %s: the default base URL is https (or a local http server) without a trailing '/'", p->name);
+    CHECK((p->key == KEY_OPTIONAL) == local, "row %s: a key is optional exactly for the local servers", p->name);
+    CHECK(!p->base_url || !strchr(p->base_url, '{') || provider_needs_account(p),
+          "row %s: the only placeholder is the account", p->name);
     CHECK(provider_find(p->name) == p, "row %s is found by its name", p->name);
   }
   CHECK(n >= 11, "eleven types at least (%zu)", n);
@@ -23,11 +31,14 @@ static void test_rows(void)
   CHECK(strcmp(provider_find("openrouter")->base_url, "https://openrouter.ai/api") == 0 &&
             provider_find("openrouter")->api == UPSTREAM_OPENAI,
         "openrouter: an OpenAI-compatible preset");
-  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, deepseek, ollama, vllm, custom, ";
-  CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter"),
+  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, deepseek, ";
+  CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter") &&
+            strstr(provider_type_list(), ", vllm, custom, compatible"),
         "type list: %s", provider_type_list());
-  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, deepseek and openrouter") == 0,
-        "default list: %s", provider_default_list());
+  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, deepseek, moonshot, zhipu, qwen, "
+                                        "doubao, minimax, siliconflow, openrouter, xai, mistral, groq, together, "
+                                        "ollama and vllm") == 0,
+        "default list (cloudflare needs an account): %s", provider_default_list());
 }
 
 static void test_auth(void)
@@ -84,6 +95,73 @@ static void test_urls(void)
         "a URL too long is refused: %s", err);
 }
 
+static void test_presets(void)
+{
+  char u[256], err[160];
+  /* the chat URL of each preset's default base: the provider's documented endpoint */
+  static const struct { const char *type, *chat; } c[] = {
+    { "deepseek", "https://api.deepseek.com/v1/chat/completions" },
+    { "moonshot", "https://api.moonshot.cn/v1/chat/completions" },
+    { "zhipu", "https://open.bigmodel.cn/api/paas/v4/chat/completions" },
+    { "qwen", "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions" },
+    { "doubao", "https://ark.cn-beijing.volces.com/api/v3/chat/completions" },
+    { "minimax", "https://api.minimax.io/v1/chat/completions" },
+    { "siliconflow", "https://api.siliconflow.cn/v1/chat/completions" },
+    { "openrouter", "https://openrouter.ai/api/v1/chat/completions" },
+    { "xai", "https://api.x.ai/v1/chat/completions" },
+    { "mistral", "https://api.mistral.ai/v1/chat/completions" },
+    { "groq", "https://api.groq.com/openai/v1/chat/completions" },
+    { "together", "https://api.together.ai/v1/chat/completions" },
+    { "ollama", "http://localhost:11434/v1/chat/completions" },
+    { "vllm", "http://localhost:8000/v1/chat/completions" },
+  };
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    const struct provider *p = provider_find(c[i].type);
+    char base[200];
+    CHECK(p && p->api == UPSTREAM_OPENAI && p->auth == AUTH_BEARER &&
+              provider_default_base(p, NULL, base, sizeof base, err, sizeof err) == 0 &&
+              provider_url(p, base, "", "/v1/chat/completions", "m", u, sizeof u, err, sizeof err) == 0 &&
+              strcmp(u, c[i].chat) == 0,
+          "%s: %s", c[i].type, u);
+  }
+  const struct provider *cf = provider_find("cloudflare"), *groq = provider_find("groq");
+  char base[200];
+  CHECK(provider_needs_account(cf) && !provider_needs_account(groq), "cloudflare's URL names the account");
+  CHECK(provider_default_base(cf, "0123abcd", base, sizeof base, err, sizeof err) == 0 &&
+            strcmp(base, "https://api.cloudflare.com/client/v4/accounts/0123abcd/ai/v1") == 0,
+        "cloudflare: the account id in its place: %s", base);
+  CHECK(provider_default_base(cf, NULL, base, sizeof base, err, sizeof err) == -1 && strstr(err, "names its account"),
+        "cloudflare without an account: %s", err);
+  CHECK(provider_default_base(cf, "a/../b", base, sizeof base, err, sizeof err) == -1 && strstr(err, "letters"),
+        "an account id that would change the path is refused: %s", err);
+  CHECK(provider_default_base(cf, "", base, sizeof base, err, sizeof err) == -1, "an empty account id is refused");
+  char long_id[PROVIDER_ACCOUNT_MAX + 2];
+  memset(long_id, 'a', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = '\0';
+  CHECK(provider_default_base(cf, long_id, base, sizeof base, err, sizeof err) == -1, "an account id too long");
+  CHECK(provider_default_base(groq, "x", base, sizeof base, err, sizeof err) == -1 && strstr(err, "names no account"),
+        "an account for a type without one: %s", err);
+  CHECK(provider_default_base(provider_find("azure"), NULL, base, sizeof base, err, sizeof err) == -1 &&
+            strstr(err, "no default"),
+        "azure has no default: %s", err);
+  CHECK(provider_default_base(groq, NULL, base, 10, err, sizeof err) == -1 && strstr(err, "longer"),
+        "a default that does not fit: %s", err);
+
+  char ep[64];
+  provider_endpoints(provider_find("deepseek"), ep, sizeof ep);
+  CHECK(strcmp(ep, "chat") == 0 && !provider_serves(provider_find("deepseek"), PE_EMBEDDINGS), "deepseek: %s", ep);
+  provider_endpoints(provider_find("openai"), ep, sizeof ep);
+  CHECK(strcmp(ep, "chat,embeddings,rerank,media") == 0, "openai: %s", ep);
+  provider_endpoints(provider_find("jina"), ep, sizeof ep);
+  CHECK(strcmp(ep, "embeddings,rerank") == 0, "jina: %s", ep);
+  CHECK(strcmp(provider_auth_name(provider_find("anthropic")), "x-api-key") == 0 &&
+            strcmp(provider_auth_name(groq), "Authorization: Bearer") == 0 &&
+            strcmp(provider_api_name(provider_find("gemini")), "gemini") == 0 &&
+            strcmp(provider_rule_name(provider_find("zhipu")), "root") == 0 &&
+            strcmp(provider_rule_name(provider_find("azure")), "azure") == 0,
+        "names for lists");
+}
+
 static void test_probes(void)
 {
   char path[128], err[128];
@@ -125,6 +203,7 @@ int main(void)
   test_rows();
   test_auth();
   test_urls();
+  test_presets();
   test_probes();
   return tap_done();
 }
