@@ -1,4 +1,4 @@
-# relay: plain Makefile. Targets: all check check-asan bench install uninstall clean run mock deps.
+# relay: plain Makefile. Targets: all check check-asan bench install uninstall clean run mock deps po po-check.
 # Objects and binaries go under $(BUILD) (build/ by default, build-asan/ for the sanitizer build).
 
 CC      ?= cc

@@ -37,6 +37,12 @@ fr_locale() {
   export LOCPATH="$BATS_TEST_TMPDIR/locales"
   mkdir -p "$LOCPATH"
   localedef -i fr_FR -f UTF-8 "$LOCPATH/fr_FR.UTF-8" > /dev/null 2>&1 || [ -d "$LOCPATH/fr_FR.UTF-8" ]
+  # glibc's setlocale keeps the LOCPATH list it splits (__argz_add_sep) for the life of the process
+  # where LeakSanitizer cannot see it: 36 bytes reported at exit, only when LOCPATH is set
+  if [ "${RELAY_ASAN:-0}" = 1 ]; then
+    echo 'leak:__argz_add_sep' > "$BATS_TEST_TMPDIR/lsan.supp"
+    export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$BATS_TEST_TMPDIR/lsan.supp:print_suppressions=0"
+  fi
 }
 
 @test "catalogs: msgfmt --check-format finds every message translated, none fuzzy, formats intact" {
