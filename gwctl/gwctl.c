@@ -318,7 +318,7 @@ static void not_live(struct gwctl *g, int code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g->late_msg, sizeof g->late_msg, fmt, ap);
+  vsnprintf(g->late_msg, sizeof g->late_msg, _(fmt), ap);   /* i18n.h: printed by main() */
   va_end(ap);
   g->late_rc = code;
 }

@@ -136,3 +136,12 @@ fr_locale() {
   wait_screen 'touches de gwtui'
   wait_screen 'sélectionne la ligne du dessus'
 }
+
+@test "gwctl: a change saved but not live is said in Japanese, with exit status 6" {
+  relayd_start
+  run env LC_ALL=C.UTF-8 LANGUAGE=ja "$RELAY_BIN/gwctl" --socket "$BATS_TEST_TMPDIR/nobody.sock" \
+    user add bob --quota 1
+  [ "$status" -eq 6 ] || { echo "$status $output" >&2; false; }
+  [[ "$output" == "gwctl: 変更は "*"に保存されましたが、反映されていません"* ]] || { echo "$output" >&2; false; }
+  [ "$(gwj 'd["username"]' user show bob)" = bob ]
+}
