@@ -1,7 +1,12 @@
 /* quota: see quota.h. */
 #include "quota.h"
 
+#include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 int64_t quota_ratio(double units, double ratio)
 {
@@ -25,4 +30,106 @@ int64_t quota_fixed(double price_usd, double units, double group_ratio)
   if (v <= 0 && price_usd * group_ratio > 0)
     v = 1;
   return v;
+}
+
+#define AMOUNT_FORMS "give quota units (500000) or US dollars (10usd, 10 USD, $10, $0.50)"
+
+void quota_usd(int64_t quota, char *buf, size_t len)
+{
+  uint64_t q = quota < 0 ? (uint64_t)0 - (uint64_t)quota : (uint64_t)quota;
+  uint64_t dollars = q / QUOTA_PER_USD, micro = (q % QUOTA_PER_USD) * (1000000 / QUOTA_PER_USD);
+  char frac[8];
+  snprintf(frac, sizeof frac, "%06" PRIu64, micro);
+  for (int n = 6; n > 2 && frac[n - 1] == '0'; n--)
+    frac[n - 1] = '\0';
+  snprintf(buf, len, "%s$%" PRIu64 ".%s", quota < 0 ? "-" : "", dollars, frac);
+}
+
+static int amount_fail(char *why, size_t whylen, const char *msg)
+{
+  if (why && whylen)
+    snprintf(why, whylen, "%s", msg);
+  return -1;
+}
+
+int quota_parse(const char *s, int64_t min, int64_t max, int64_t *out, char *why, size_t whylen)
+{
+  const char *p = s;
+  int usd = 0, digits = 0, fdigits = 0;
+  uint64_t whole = 0, frac = 0;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p == '-')
+    return amount_fail(why, whylen, "is negative: an amount is 0 or more");
+  if (*p == '+')
+    p++;
+  if (*p == '$') {
+    usd = 1;
+    p++;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (*p == '-')
+      return amount_fail(why, whylen, "is negative: an amount is 0 or more");
+  }
+  for (; isdigit((unsigned char)*p); p++, digits++) {
+    if (whole > (UINT64_MAX - 9) / 10)
+      return amount_fail(why, whylen, "is too large");
+    whole = whole * 10 + (uint64_t)(*p - '0');
+  }
+  if (*p == '.') {
+    for (p++; isdigit((unsigned char)*p); p++, fdigits++) {
+      if (fdigits >= 6) {
+        if (*p != '0')
+          return amount_fail(why, whylen, "has more than 6 decimals (one quota unit is 0.000002 USD)");
+        continue;
+      }
+      frac = frac * 10 + (uint64_t)(*p - '0');
+    }
+    if (!fdigits && !digits)
+      return amount_fail(why, whylen, "is not an amount: " AMOUNT_FORMS);
+  } else if (!digits) {
+    return amount_fail(why, whylen, "is not an amount: " AMOUNT_FORMS);
+  }
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (strncasecmp(p, "usd", 3) == 0 || *p == '$') {
+    if (usd)
+      return amount_fail(why, whylen, "names dollars twice: " AMOUNT_FORMS);
+    usd = 1;
+    p += *p == '$' ? 1 : 3;
+    while (*p == ' ' || *p == '\t')
+      p++;
+  }
+  if (*p)
+    return amount_fail(why, whylen, "is not an amount: " AMOUNT_FORMS);
+
+  uint64_t q;
+  if (usd) {
+    for (int i = fdigits < 6 ? fdigits : 6; i < 6; i++)
+      frac *= 10;                                   /* micro-dollars */
+    if (whole > (uint64_t)INT64_MAX / QUOTA_PER_USD)
+      return amount_fail(why, whylen, "is too large");
+    uint64_t micro_per_unit = 1000000 / QUOTA_PER_USD;   /* 2 */
+    if (frac % micro_per_unit)
+      return amount_fail(why, whylen, "is finer than one quota unit (0.000002 USD)");
+    q = whole * QUOTA_PER_USD + frac / micro_per_unit;
+  } else {
+    if (fdigits && frac)
+      return amount_fail(why, whylen, "is not whole: quota units are whole numbers (for dollars write "
+                                      "1.5usd or $1.5)");
+    if (whole > (uint64_t)INT64_MAX)
+      return amount_fail(why, whylen, "is too large");
+    q = whole;
+  }
+  if ((int64_t)q < min || (int64_t)q > max) {
+    char lo[48], hi[48];
+    quota_usd(min, lo, sizeof lo);
+    quota_usd(max, hi, sizeof hi);
+    if (why && whylen)
+      snprintf(why, whylen, "is out of range: from %" PRId64 " to %" PRId64 " quota units (%s to %s)",
+               min, max, lo, hi);
+    return -1;
+  }
+  *out = (int64_t)q;
+  return 0;
 }

@@ -2,11 +2,15 @@
  * quota: One API's quota arithmetic on plain numbers, in one place: relayd's billing (billing.c)
  * charges with it and gwctl log explain (breakdown.c) re-computes a logged charge with it.
  * 500000 quota = 1 USD.
- * Callers: relayd/billing.c, common/breakdown.c. Never: allocates, touches a balance or a database.
+ * Also money as people say it: quota_parse reads an amount given as quota units or US dollars, and
+ * quota_usd writes quota as dollars, for gwctl's options, apply files and tables.
+ * Callers: relayd/billing.c, common/breakdown.c, gwctl (gwctl.c gw_parse_quota, output.c, cmd_apply.c,
+ * cmd_log.c). Never: allocates, touches a balance or a database.
  */
 #ifndef RELAY_QUOTA_H
 #define RELAY_QUOTA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define QUOTA_PER_USD 500000
@@ -19,5 +23,15 @@ int64_t quota_ratio(double units, double ratio);
 /* Fixed mode: round(price_usd x units x 500000 x group_ratio); 0 for units <= 0; at least 1 when
  * units > 0 and price x group_ratio > 0. */
 int64_t quota_fixed(double price_usd, double units, double group_ratio);
+
+/* Parses an amount: quota units as a whole number ("500000"), or US dollars with up to 6 decimals
+ * ("10usd", "10 USD", "$10", "$0.50", "2.5 usd"; case-insensitive, blanks around ignored), converted
+ * exactly (decimal digits, no floating point). Returns 0 with *out in [min, max], or -1 with why (the
+ * reason, without the input) filled: not an amount, negative, finer than one quota unit
+ * (0.000002 USD), or out of range (named in quota units and USD). */
+int quota_parse(const char *s, int64_t min, int64_t max, int64_t *out, char *why, size_t whylen);
+
+/* Writes quota as dollars: "$10.00", "$0.000014", "-$1.50" (at least 2 decimals, at most 6, exact). */
+void quota_usd(int64_t quota, char *buf, size_t len);
 
 #endif

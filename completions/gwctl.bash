@@ -56,7 +56,7 @@ _gwctl()
 
     if [[ -z $noun ]]; then
         if [[ $cur == -* ]]; then
-            _gwctl_reply "--db --socket --json --help --version"
+            _gwctl_reply "--db --socket --json --wide --no-headers --tsv --no-pager --help --version"
         else
             _gwctl_reply "$(cut -f1 <<<"$table" | sort -u) help"
         fi
@@ -85,7 +85,7 @@ _gwctl()
 
     # Options of this command, and the value each takes: "--quota Q" takes Q, "--unlimited" none.
     local -A value=()
-    local opts="--db --socket --json --help" words prevopt="" wd
+    local opts="--db --socket --json --wide --no-headers --tsv --no-pager --help" words prevopt="" wd
     read -r -a words <<<"$usage"
     for wd in "${words[@]}"; do
         wd=${wd//[\[\]\(\)]/}
@@ -111,6 +111,7 @@ _gwctl()
             --kinds)    _gwctl_reply "channels groups prices users tokens options" ;;
             --key-refs) _gwctl_reply "none env file:" ;;
             --flavor)   _gwctl_reply "auto oneapi newapi" ;;
+            --by)       _gwctl_reply "channel day group hour model status token user" ;;
             --user)     _gwctl_reply "$(_gwctl_names user)" ;;
             --token)    _gwctl_reply "$(_gwctl_names token)" ;;
             --channel)  _gwctl_reply "$(_gwctl_names channel)" ;;

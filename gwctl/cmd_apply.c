@@ -19,9 +19,12 @@
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "quota.h"
+#include "when.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -627,6 +630,22 @@ static int get_int(struct check_ctx *c, const cJSON *in, const char *field, int6
   return 0;
 }
 
+/* A quota: a whole number of quota units, or a string of money as people say it (common/quota.h:
+ * "500000", "10usd", "$10", "10 USD"). */
+static int get_quota(struct check_ctx *c, const cJSON *in, const char *field, int64_t min,
+                     int64_t *out)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+  if (!cJSON_IsString(v))
+    return get_int(c, in, field, min, GW_QUOTA_MAX, 0, out);
+  char why[200];
+  if (quota_parse(v->valuestring, min, GW_QUOTA_MAX, out, why, sizeof why) != 0) {
+    cerr(c, field, "'%.40s' %s", v->valuestring, why);
+    return -1;
+  }
+  return 0;
+}
+
 static int get_double(struct check_ctx *c, const cJSON *in, const char *field, double max,
                       double def, double *out)
 {
@@ -954,7 +973,7 @@ static cJSON *check_user(struct check_ctx *c, const cJSON *in, struct item *it)
   const char *status = get_enum(c, in, "status", statuses, "enabled");
   const char *group = get_name(c, in, "group", GW_NAME_MAX, "default", 0);
   int64_t quota;
-  int bad = get_int(c, in, "quota", 0, GW_QUOTA_MAX, 0, &quota);
+  int bad = get_quota(c, in, "quota", 0, &quota);
   if (!name || !role || !status || !group || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -1076,11 +1095,25 @@ static cJSON *check_token(struct check_ctx *c, const cJSON *in, struct item *it)
   const char *status = get_enum(c, in, "status", statuses, "enabled");
   int unlimited = 0, bad = get_bool(c, in, "unlimited", 0, &unlimited);
   int64_t quota = 0, expires = -1;
-  bad |= get_int(c, in, "quota", 0, GW_QUOTA_MAX, 0, &quota);
+  bad |= get_quota(c, in, "quota", 0, &quota);
   const cJSON *ev = cJSON_GetObjectItemCaseSensitive(in, "expires");
-  if (cJSON_IsString(ev) && strcmp(ev->valuestring, "never") == 0)
+  char ewhy[160];
+  if (cJSON_IsString(ev) && strcmp(ev->valuestring, "never") == 0) {
     expires = -1;
-  else if (ev && (!cJSON_IsNumber(ev) || ev->valuedouble != floor(ev->valuedouble)
+  } else if (cJSON_IsString(ev)) {
+    /* a date (common/when.h's ISO 8601 forms); a span such as "30d" would move on every apply */
+    const char *v = ev->valuestring;
+    int iso = strlen(v) >= 10 && isdigit((unsigned char)v[0]) && isdigit((unsigned char)v[3])
+              && v[4] == '-';
+    if (!iso) {
+      cerr(c, "expires", "'%.40s' is not a date: give an ISO 8601 date or time (2026-12-31, "
+           "2026-12-31T12:00:00Z), Unix seconds, or \"never\" (a span would move on every apply)", v);
+      bad = 1;
+    } else if (when_parse(v, (int64_t)time(NULL), WHEN_FUTURE, &expires, ewhy, sizeof ewhy) != 0) {
+      cerr(c, "expires", "'%.40s' %s", v, ewhy);
+      bad = 1;
+    }
+  } else if (ev && (!cJSON_IsNumber(ev) || ev->valuedouble != floor(ev->valuedouble)
                   || (ev->valuedouble < 0 && ev->valuedouble != -1) || ev->valuedouble > 1e12)) {
     cerr(c, "expires", "must be Unix seconds, or -1 / \"never\"");
     bad = 1;

@@ -217,7 +217,7 @@ int cmd_alert_set(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "give one of --percent P (of the quota used, 1-100) or --remain Q (quota left)");
   if (rc == 0)
     rc = pct_s ? gw_parse_int(g, "--percent", pct_s, 1, 100, &v)
-               : gw_parse_int(g, "--remain", rem_s, 0, GW_QUOTA_MAX, &v);
+               : gw_parse_quota(g, "--remain", rem_s, 0, GW_QUOTA_MAX, &v);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
   rc = subject_find(g, token, user, 1, &s);

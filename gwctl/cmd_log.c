@@ -2,11 +2,12 @@
  * gwctl log: list, stats, export and prune rows of the logs table (relayed requests and
  * administrative events), with one set of filters; and explain: how one request's charge was
  * computed, from the breakdown its row keeps in logs.billing (common/breakdown.h), re-computed and
- * compared with logs.quota.
+ * compared with logs.quota; and tail: the newest rows, then (-f) new ones as they come.
  *
  * Callers: the command table in main.c.
  * Never: writes to the logs table except prune (gw_log_manage in main.c does, for changes), or holds
- * an unbounded number of rows in memory (list has a LIMIT, export streams).
+ * an unbounded number of rows in memory (list and tail have a LIMIT, a follow poll reads at most
+ * 1000 rows, stats groups in SQL, export streams).
  */
 #include "breakdown.h"
 #include "quota.h"
@@ -14,7 +15,11 @@
 #include "cmd_log.h"
 #include "output.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio_ext.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -75,7 +80,7 @@ static const struct out_col log_cols[] = {
   { "username", "USER", OUT_PLAIN, 0, NULL },
   { "token_name", "TOKEN", OUT_PLAIN, 0, NULL },
   { "model", "MODEL", OUT_PLAIN, 30, NULL },
-  { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
+  { "quota", "QUOTA", OUT_QUOTA, 0, NULL },
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
   { "elapsed_ms", "MS", OUT_PLAIN, 0, NULL },
   { "content", "CONTENT", OUT_PLAIN, 60, NULL },
@@ -213,55 +218,162 @@ int cmd_log_list(struct gwctl *g, int argc, char **argv)
                  log_cols);
 }
 
-static const struct out_col stats_cols[] = {
-  { "key", "KEY", OUT_PLAIN, 40, NULL },
-  { "requests", "REQUESTS", OUT_PLAIN, 0, NULL },
-  { "prompt_tokens", "PROMPT", OUT_PLAIN, 0, NULL },
-  { "completion_tokens", "COMPLETION", OUT_PLAIN, 0, NULL },
-  { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
-  { 0 },
+/* ---- log stats --------------------------------------------------------------------------------- */
+
+/* What log stats may group by (--by a comma list of these, in that order). Time dimensions are local
+ * days and hours of created_at, per backend; the rest are columns. */
+static const struct stat_dim {
+  const char *name, *header;
+  const char *sqlite, *pg;
+  int time;                     /* sorted by time, not by quota */
+  int number;                   /* a JSON number, not a string */
+} stat_dims[] = {
+  { "day", "DAY", "date(created_at, 'unixepoch', 'localtime')",
+    "to_char(to_timestamp(created_at), 'YYYY-MM-DD')", 1, 0 },
+  { "hour", "HOUR", "strftime('%Y-%m-%d %H:00', created_at, 'unixepoch', 'localtime')",
+    "to_char(to_timestamp(created_at), 'YYYY-MM-DD HH24:00')", 1, 0 },
+  { "model", "MODEL", "model_name", NULL, 0, 0 },
+  { "user", "USER", "username", NULL, 0, 0 },
+  { "token", "TOKEN", "token_name", NULL, 0, 0 },
+  { "channel", "CHANNEL",
+    "COALESCE((SELECT name FROM channels c WHERE c.id = logs.channel_id), '#' || channel_id)", NULL,
+    0, 0 },
+  { "group", "GROUP", "\"group\"", NULL, 0, 0 },
+  { "status", "STATUS", "status", NULL, 0, 1 },
+};
+#define NDIMS (sizeof stat_dims / sizeof stat_dims[0])
+#define STAT_DIMS_LIST "day, hour, model, user, token, channel, group, status"
+
+struct stats_arg {
+  const struct stat_dim *dim[NDIMS];
+  size_t n;
 };
 
-static const struct gw_field stats_fields[] = {
-  { "key", 0, GW_TEXT }, { "requests", 1, GW_INT }, { "prompt_tokens", 2, GW_INT },
-  { "completion_tokens", 3, GW_INT }, { "quota", 4, GW_INT }, { 0 },
-};
+/* One row: the dimensions (k1..kN), then requests, prompt, completion, quota, errors, p95. */
+static cJSON *stats_row(struct db_stmt *st, const void *arg)
+{
+  const struct stats_arg *a = arg;
+  cJSON *o = cJSON_CreateObject();
+  char key[1024] = "";
+  size_t used = 0;
+  if (!o)
+    return NULL;
+  for (size_t i = 0; i < a->n; i++) {
+    const char *v = db_col_text(st, (int)i);
+    if (!v)
+      v = "";
+    if (a->dim[i]->number)
+      cJSON_AddNumberToObject(o, a->dim[i]->name, (double)db_col_int64(st, (int)i));
+    else
+      cJSON_AddStringToObject(o, a->dim[i]->name, v);
+    int n = snprintf(key + used, sizeof key - used, "%s%s", i ? "/" : "", v);
+    if (n > 0 && (size_t)n < sizeof key - used)
+      used += (size_t)n;
+  }
+  int c = (int)a->n;
+  int64_t quota = db_col_int64(st, c + 3);
+  cJSON_AddStringToObject(o, "key", key);
+  cJSON_AddNumberToObject(o, "requests", (double)db_col_int64(st, c));
+  cJSON_AddNumberToObject(o, "prompt_tokens", (double)db_col_int64(st, c + 1));
+  cJSON_AddNumberToObject(o, "completion_tokens", (double)db_col_int64(st, c + 2));
+  cJSON_AddNumberToObject(o, "quota", (double)quota);
+  cJSON_AddNumberToObject(o, "usd", (double)quota / QUOTA_PER_USD);
+  cJSON_AddNumberToObject(o, "errors", (double)db_col_int64(st, c + 4));
+  cJSON_AddNumberToObject(o, "p95_ms", (double)db_col_int64(st, c + 5));
+  if (cJSON_GetArraySize(o) != (int)a->n + 8) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* --by "day,model" into a (each dimension once). */
+static int parse_by(struct gwctl *g, const char *by, struct stats_arg *a)
+{
+  char list[256];
+  int count;
+  int rc = gw_norm_list(g, "--by", by, 16, list, sizeof list, &count);
+  if (rc != 0)
+    return rc;
+  if (count == 0)
+    return gw_usage(g, "--by needs one or more of " STAT_DIMS_LIST);
+  a->n = 0;
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    const struct stat_dim *d = NULL;
+    for (size_t i = 0; i < NDIMS; i++)
+      if (strcmp(stat_dims[i].name, t) == 0)
+        d = &stat_dims[i];
+    if (!d)
+      return gw_usage(g, "--by: '%s' is not one of " STAT_DIMS_LIST, t);
+    for (size_t i = 0; i < a->n; i++)
+      if (a->dim[i] == d)
+        return gw_usage(g, "--by names '%s' twice", t);
+    a->dim[a->n++] = d;
+  }
+  return 0;
+}
 
 int cmd_log_stats(struct gwctl *g, int argc, char **argv)
 {
   struct log_filter f = { 0 };
   const char *by = "model";
   const struct gw_opt opts[] = { LOG_FILTER_OPTS(f), { "by", &by, NULL }, { 0 } };
-  const char *key = NULL;
-  char sql[2048];
+  struct stats_arg a = { 0 };
   int rc = gw_args(g, argc, argv, opts, NULL, NULL);
-  if (rc == 0 && strcmp(by, "model") == 0)
-    key = "model_name";
-  else if (rc == 0 && strcmp(by, "user") == 0)
-    key = "username";
-  else if (rc == 0 && strcmp(by, "channel") == 0)
-    key = "COALESCE((SELECT name FROM channels c WHERE c.id = logs.channel_id), "
-          "'#' || channel_id)";
-  else if (rc == 0 && strcmp(by, "day") == 0)
-    key = NULL;                 /* the backend's date function, once the database is open */
-  else if (rc == 0)
-    rc = gw_usage(g, "--by must be model, user, channel or day, not '%s'", by);
+  if (rc == 0)
+    rc = parse_by(g, by, &a);
   if (rc == 0)
     rc = filter_parse(g, &f);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
     return rc;
-  if (!key)                     /* the local day of a Unix time */
-    key = strcmp(db_backend_name(g->db), "postgres") == 0
-          ? "to_char(to_timestamp(created_at), 'YYYY-MM-DD')"
-          : "date(created_at, 'unixepoch', 'localtime')";
+  int pg = strcmp(db_backend_name(g->db), "postgres") == 0;
   /* without --type: relayed requests (consume and error rows) */
   if (!f.type)
     add_cond(f.where, sizeof f.where, "type IN (" CODE_STR(LOGT_CONSUME) ", " CODE_STR(LOGT_ERROR) ")");
-  snprintf(sql, sizeof sql, "SELECT %s AS k, count(*), sum(prompt_tokens), sum(completion_tokens), "
-           "sum(quota) FROM logs %s GROUP BY k ORDER BY %s LIMIT ?10", key, f.where,
-           strcmp(by, "day") == 0 ? "k" : "5 DESC, k");
+
+  char keys[1024] = "", part[256] = "", order[512] = "", rest[256] = "";
+  for (size_t i = 0; i < a.n; i++) {
+    const struct stat_dim *d = a.dim[i];
+    size_t l = strlen(keys);
+    snprintf(keys + l, sizeof keys - l, "%s AS k%zu, ", pg && d->pg ? d->pg : d->sqlite, i + 1);
+    l = strlen(part);
+    snprintf(part + l, sizeof part - l, "%sk%zu", i ? ", " : "", i + 1);
+    char *dst = d->time ? order : rest;
+    l = strlen(dst);
+    snprintf(dst + l, 256 - l, "k%zu, ", i + 1);
+  }
+  /* time dimensions first (oldest first), then the biggest spenders, then names */
+  size_t l = strlen(order);
+  snprintf(order + l, sizeof order - l, "%zu DESC, %s", a.n + 4, rest);   /* sum(q) */
+  l = strlen(order);
+  order[l - 2] = '\0';          /* the last ", " */
+  /* p95 by nearest rank, in integers so SQLite and PostgreSQL agree to the millisecond: the
+   * smallest elapsed_ms whose rank (ROW_NUMBER in elapsed order within the group) reaches 95% of
+   * the group's rows, i.e. rank >= ceil(0.95 n) */
+  char sql[4096];
+  snprintf(sql, sizeof sql,
+           "WITH b AS (SELECT %sprompt_tokens AS pt, completion_tokens AS ct, quota AS q, "
+           "elapsed_ms AS ms, CASE WHEN type = " CODE_STR(LOGT_ERROR) " OR status >= 400 THEN 1 "
+           "ELSE 0 END AS err FROM logs %s), "
+           "r AS (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY ms) AS rn, "
+           "count(*) OVER (PARTITION BY %s) AS n FROM b) "
+           "SELECT %s, count(*), sum(pt), sum(ct), sum(q), sum(err), "
+           "min(CASE WHEN rn * 100 >= n * 95 THEN ms END) FROM r GROUP BY %s ORDER BY %s "
+           "LIMIT ?10", keys, f.where, part, part, part, part, order);
+  /* the dimensions' columns, then the figures */
+  struct out_col cols[NDIMS + 8];
+  size_t nc = 0;
+  for (size_t i = 0; i < a.n; i++)
+    cols[nc++] = (struct out_col){ a.dim[i]->name, a.dim[i]->header, OUT_PLAIN, 40, NULL };
+  cols[nc++] = (struct out_col){ "requests", "REQUESTS", OUT_PLAIN, 0, NULL };
+  cols[nc++] = (struct out_col){ "prompt_tokens", "PROMPT", OUT_PLAIN, 0, NULL };
+  cols[nc++] = (struct out_col){ "completion_tokens", "COMPLETION", OUT_PLAIN, 0, NULL };
+  cols[nc++] = (struct out_col){ "quota", "QUOTA", OUT_QUOTA, 0, NULL };
+  cols[nc++] = (struct out_col){ "errors", "ERRORS", OUT_PLAIN, 0, NULL };
+  cols[nc++] = (struct out_col){ "p95_ms", "P95_MS", OUT_PLAIN, 0, NULL };
+  cols[nc] = (struct out_col){ 0 };
   return gw_list(g, filter_prepare(g, &f, sql, (int64_t)LOG_LIMIT_MAX), "cannot read the log",
-                 gw_row, stats_fields, stats_cols);
+                 stats_row, &a, cols);
 }
 
 static void csv_out(const char *s, int last)
@@ -396,6 +508,141 @@ int cmd_log_prune(struct gwctl *g, int argc, char **argv)
       printf("%" PRId64 " log row%s deleted\n", n, n == 1 ? "" : "s");
   }
   return rc;
+}
+
+/* ---- log tail --------------------------------------------------------------------------------- */
+
+#define TAIL_BATCH 1000
+
+static volatile sig_atomic_t tail_stop;
+
+static void tail_on_signal(int sig)
+{
+  (void)sig;
+  tail_stop = 1;
+}
+
+/* Reads the rows of st (oldest first) into a new array; *last gets the highest id. NULL after
+ * printing the error. */
+static cJSON *tail_rows(struct gwctl *g, struct db_stmt *st, int64_t *last)
+{
+  if (!st)
+    return NULL;
+  cJSON *rows = cJSON_CreateArray();
+  enum db_step_result r = DB_DONE;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    cJSON *o = log_row(st, NULL);
+    if (!o || !cJSON_AddItemToArray(rows, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(rows);
+      rows = NULL;
+      break;
+    }
+    int64_t id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+    if (id > *last)
+      *last = id;
+  }
+  db_finalize(st);
+  if (r == DB_ERROR) {
+    cJSON_Delete(rows);
+    gw_dberr(g, "cannot read the log");
+    return NULL;
+  }
+  if (!rows)
+    gw_err(GW_FAIL, "out of memory");
+  return rows;
+}
+
+/* Prints rows: a table (its header once), or with --json one object per line (JSON Lines, so a
+ * stream can be read line by line). Returns 0, or -1 when stdout is gone (a closed pipe). */
+static int tail_print(struct gwctl *g, const cJSON *rows, int *headed)
+{
+  if (cJSON_GetArraySize(rows) == 0)
+    return 0;
+  if (g->json) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, rows)
+      out_json(o);
+  } else {
+    int saved = out_flags();
+    out_set_flags(saved | OUT_NO_PAGER | OUT_STREAM | (*headed ? OUT_NO_HEADERS : 0));
+    out_list(0, rows, log_cols);
+    out_set_flags(saved);
+    *headed = 1;
+  }
+  return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+}
+
+int cmd_log_tail(struct gwctl *g, int argc, char **argv)
+{
+  struct log_filter f = { 0 };
+  const char *limit_s = "10", *interval_s = "1";
+  int follow = 0;
+  const struct gw_opt opts[] = {
+    LOG_FILTER_OPTS(f),
+    { "request-id", &f.request_id, NULL },
+    { "limit", &limit_s, NULL },
+    { "f", NULL, &follow },
+    { "follow", NULL, &follow },
+    { "interval", &interval_s, NULL },
+    { 0 },
+  };
+  int64_t limit = 0, last = 0;
+  double interval = 1;
+  char sql[2048];
+  int rc = gw_args(g, argc, argv, opts, NULL, NULL);
+  if (rc == 0)
+    rc = gw_parse_int(g, "--limit", limit_s, 0, LOG_LIMIT_MAX, &limit);
+  if (rc == 0)
+    rc = gw_parse_double(g, "--interval", interval_s, 0.1, 60, &interval);
+  if (rc == 0)
+    rc = filter_parse(g, &f);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
+    return rc;
+
+  /* ^C ends a follow cleanly (exit 0); a closed pipe (gwctl log tail -f | head) is seen as a write
+   * error or as POLLERR on stdout while waiting, and ends it quietly too */
+  struct sigaction sa = { .sa_handler = tail_on_signal }, ign = { .sa_handler = SIG_IGN };
+  sigemptyset(&sa.sa_mask);
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGPIPE, &ign, NULL);
+
+  /* the newest --limit rows that match, oldest first; and where following starts */
+  if (gw_scalar(g, "cannot read the log", "SELECT COALESCE(max(id), 0) FROM logs", &last, "") < 0)
+    return GW_FAIL;
+  snprintf(sql, sizeof sql, "SELECT * FROM (SELECT " LOG_COLS " FROM logs %s ORDER BY id DESC "
+           "LIMIT ?10) t ORDER BY id", f.where);
+  int headed = 0;
+  cJSON *rows = tail_rows(g, filter_prepare(g, &f, sql, limit), &last);
+  if (!rows)
+    return GW_FAIL;
+  int gone = tail_print(g, rows, &headed) != 0;
+  cJSON_Delete(rows);
+
+  /* Follow: poll by id (ids only grow). A row that commits after a row with a higher id (two
+   * writers on PostgreSQL) is not shown: tail is for watching, log list / export for auditing. */
+  add_cond(f.where, sizeof f.where, "id > ?10");
+  snprintf(sql, sizeof sql, "SELECT " LOG_COLS " FROM logs %s ORDER BY id LIMIT %d", f.where,
+           TAIL_BATCH);
+  while (follow && !gone && !tail_stop) {
+    struct pollfd pfd = { .fd = STDOUT_FILENO, .events = 0 };
+    if (poll(&pfd, 1, (int)(interval * 1000)) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+      break;                    /* the reader of our pipe is gone */
+    if (tail_stop)
+      break;
+    rows = tail_rows(g, filter_prepare(g, &f, sql, last), &last);
+    if (!rows)
+      return GW_FAIL;
+    gone = tail_print(g, rows, &headed) != 0;
+    cJSON_Delete(rows);
+  }
+  if (gone || (fflush(stdout) != 0 && errno == EPIPE)) {
+    __fpurge(stdout);           /* nobody reads: drop what is buffered, exit quietly */
+    clearerr(stdout);
+  }
+  return GW_OK;
 }
 
 /* ---- log explain ------------------------------------------------------------------------------ */

@@ -10,6 +10,7 @@ struct gwctl;
 
 int cmd_log_list(struct gwctl *g, int argc, char **argv);
 int cmd_log_stats(struct gwctl *g, int argc, char **argv);
+int cmd_log_tail(struct gwctl *g, int argc, char **argv);
 int cmd_log_export(struct gwctl *g, int argc, char **argv);
 int cmd_log_prune(struct gwctl *g, int argc, char **argv);
 int cmd_log_explain(struct gwctl *g, int argc, char **argv);

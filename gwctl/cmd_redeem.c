@@ -136,7 +136,7 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = gw_parse_int(g, "--count", count_s, 1, REDEEM_COUNT_MAX, &count);
   if (rc == 0)
-    rc = gw_parse_int(g, "--quota", quota_s, 1, GW_QUOTA_MAX, &quota);
+    rc = gw_parse_quota(g, "--quota", quota_s, 1, GW_QUOTA_MAX, &quota);
   if (rc == 0 && *name)
     rc = gw_check_name(g, "--name", name);
   /* --expires WHEN (a span such as 30d, an ISO date, Unix seconds: when.h) | never; the past is
@@ -244,7 +244,7 @@ static const struct out_col redeem_cols[] = {
   { "name", "NAME", OUT_PLAIN, 0, NULL },
   { "code", "CODE", OUT_PLAIN, 0, NULL },
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
-  { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
+  { "quota", "QUOTA", OUT_QUOTA, 0, NULL },
   { "created_time", "CREATED", OUT_TIME, 0, NULL },
   { "redeemed_time", "REDEEMED", OUT_TIME, 0, NULL },
   { "used_by", "USED_BY", OUT_PLAIN, 0, NULL },

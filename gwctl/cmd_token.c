@@ -10,6 +10,7 @@
 #include "cmd_token.h"
 #include "keys.h"
 #include "output.h"
+#include "quota.h"
 
 #include "util.h"
 
@@ -81,9 +82,15 @@ static void render_remain(const cJSON *row, char *buf, size_t len)
 {
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "unlimited_quota")))
     snprintf(buf, len, "unlimited");
-  else
-    snprintf(buf, len, "%.0f",
-             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "remain_quota")));
+  else {
+    int64_t q = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "remain_quota"));
+    char usd[48];
+    quota_usd(q, usd, sizeof usd);
+    if (out_flags() & OUT_TSV)
+      snprintf(buf, len, "%" PRId64, q);
+    else
+      snprintf(buf, len, "%" PRId64 " (%s)", q, usd);
+  }
 }
 
 static const struct out_col token_cols[] = {
@@ -92,7 +99,7 @@ static const struct out_col token_cols[] = {
   { "name", "NAME", OUT_PLAIN, 0, NULL },
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
   { "remain_quota", "REMAIN", OUT_PLAIN, 0, render_remain },
-  { "used_quota", "USED", OUT_PLAIN, 0, NULL },
+  { "used_quota", "USED", OUT_QUOTA, 0, NULL },
   { "models", "MODELS", OUT_PLAIN, 30, NULL },
   { "key_hint", "KEY", OUT_PLAIN, 0, NULL },
   { 0 },
@@ -349,7 +356,7 @@ int cmd_token_create(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !quota_s && !unlimited)
     rc = gw_usage(g, "give --quota Q or --unlimited");
   if (rc == 0 && quota_s)
-    rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &t.quota);
+    rc = gw_parse_quota(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &t.quota);
   if (rc == 0)
     rc = gw_parse_expires(g, "--expires", expires_s, &t.expires);
   if (rc == 0)
@@ -515,7 +522,7 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && quota_s && unlimited)
     rc = gw_usage(g, "give --quota Q or --unlimited, not both");
   if (rc == 0 && quota_s)
-    rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
+    rc = gw_parse_quota(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
   if (rc == 0 && expires_s)
     rc = gw_parse_expires(g, "--expires", expires_s, &expires);
   if (rc == 0 && models)

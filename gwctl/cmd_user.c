@@ -59,8 +59,8 @@ static const struct out_col user_cols[] = {
   { "username", "USERNAME", OUT_PLAIN, 0, NULL },
   { "role", "ROLE", OUT_PLAIN, 0, NULL },
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
-  { "quota", "QUOTA", OUT_PLAIN, 0, NULL },
-  { "used_quota", "USED", OUT_PLAIN, 0, NULL },
+  { "quota", "QUOTA", OUT_QUOTA, 0, NULL },
+  { "used_quota", "USED", OUT_QUOTA, 0, NULL },
   { "request_count", "REQUESTS", OUT_PLAIN, 0, NULL },
   { "group", "GROUP", OUT_PLAIN, 0, NULL },
   { "created_time", "CREATED", OUT_TIME, 0, NULL },
@@ -136,7 +136,7 @@ int cmd_user_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !quota_s)
     rc = gw_usage(g, "missing --quota Q");
   if (rc == 0)
-    rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
+    rc = gw_parse_quota(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
   if (rc == 0)
     rc = gw_check_name(g, "--group", group);
   if (rc == 0)
@@ -229,7 +229,7 @@ int cmd_user_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !quota_s && !group && !status_s && !role_s)
     rc = gw_usage(g, "nothing to change: give --quota, --group, --status or --role");
   if (rc == 0 && quota_s)
-    rc = gw_parse_int(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
+    rc = gw_parse_quota(g, "--quota", quota_s, 0, GW_QUOTA_MAX, &quota);
   if (rc == 0 && group)
     rc = gw_check_name(g, "--group", group);
   if (rc == 0 && status_s)
@@ -292,7 +292,7 @@ int cmd_user_topup(struct gwctl *g, int argc, char **argv)
   int64_t amount = 0, id = 0, quota = 0;
   int rc = gw_argv(g, argc, argv, NULL, 2, 2, names, pos);
   if (rc == 0)
-    rc = gw_parse_int(g, "AMOUNT", pos[1], 1, GW_QUOTA_MAX, &amount);
+    rc = gw_parse_quota(g, "AMOUNT", pos[1], 1, GW_QUOTA_MAX, &amount);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
   rc = gw_user_find(g, pos[0], &id, name, sizeof name);

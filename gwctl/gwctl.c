@@ -8,6 +8,7 @@
 #include "i18n.h"
 #include "admin_client.h"
 #include "options.h"
+#include "quota.h"
 #include "output.h"
 #include "util.h"
 #include "when.h"
@@ -75,6 +76,14 @@ void gw_set_global(struct gwctl *g, int code, const char *arg)
   }
   else if (code == GW_OPT_JSON)
     g->json = 1;
+  else if (code == GW_OPT_WIDE)
+    out_set_flags(out_flags() | OUT_WIDE);
+  else if (code == GW_OPT_NO_HEADERS)
+    out_set_flags(out_flags() | OUT_NO_HEADERS);
+  else if (code == GW_OPT_TSV)
+    out_set_flags(out_flags() | OUT_TSV);
+  else if (code == GW_OPT_NO_PAGER)
+    out_set_flags(out_flags() | OUT_NO_PAGER);
 }
 
 void gw_option_text(int argc, char **argv, char *buf, size_t len)
@@ -101,10 +110,11 @@ int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, c
 int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int nreq, int nmax,
             const char *const *names, const char **pos)
 {
-  struct option lo[40];
+  static const struct option output_lo[] = { GW_OUTPUT_OPTIONS };
+  struct option lo[48];
   size_t n = 0;
   for (const struct gw_opt *o = opts; o && o->name; o++) {
-    if (n + 5 >= sizeof lo / sizeof lo[0])
+    if (n + 9 >= sizeof lo / sizeof lo[0])
       return gw_err(GW_FAIL, "internal error: too many options for %s %s", g->cmd->noun,
                     g->cmd->verb);
     lo[n] = (struct option){ o->name, o->value ? required_argument : no_argument, NULL,
@@ -115,6 +125,8 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
   lo[n++] = (struct option){ "socket", required_argument, NULL, GW_OPT_SOCKET };
   lo[n++] = (struct option){ "json", no_argument, NULL, GW_OPT_JSON };
   lo[n++] = (struct option){ "help", no_argument, NULL, GW_OPT_HELP };
+  for (size_t i = 0; i < sizeof output_lo / sizeof output_lo[0]; i++)
+    lo[n++] = output_lo[i];
   lo[n] = (struct option){ 0, 0, 0, 0 };
 
   /* one-letter options (apply's -f) are also short options */
@@ -158,6 +170,10 @@ int gw_argv(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, i
     case GW_OPT_DB:
     case GW_OPT_SOCKET:
     case GW_OPT_JSON:
+    case GW_OPT_WIDE:
+    case GW_OPT_NO_HEADERS:
+    case GW_OPT_TSV:
+    case GW_OPT_NO_PAGER:
       gw_set_global(g, c, optarg);
       break;
     default: {
@@ -496,6 +512,15 @@ int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min,
   if (v < min || v > max)
     return gw_usage(g, "%s must be from %g to %g, not %s", opt, min, max, s);
   *out = v;
+  return 0;
+}
+
+int gw_parse_quota(struct gwctl *g, const char *opt, const char *s, int64_t min, int64_t max,
+                   int64_t *out)
+{
+  char why[200];
+  if (quota_parse(s, min, max, out, why, sizeof why) != 0)
+    return gw_usage(g, "%s: '%s' %s", opt, s, why);
   return 0;
 }
 

@@ -72,7 +72,14 @@ struct gw_opt {
 
 /* The global options' getopt codes: main.c's parser and gw_argv both accept them and hand them to
  * gw_set_global. Codes from GW_OPT_END on are free for the parsers' own options. */
-enum gw_global_opt { GW_OPT_DB = 1000, GW_OPT_SOCKET, GW_OPT_JSON, GW_OPT_HELP, GW_OPT_END };
+enum gw_global_opt { GW_OPT_DB = 1000, GW_OPT_SOCKET, GW_OPT_JSON, GW_OPT_HELP, GW_OPT_WIDE,
+                     GW_OPT_NO_HEADERS, GW_OPT_TSV, GW_OPT_NO_PAGER, GW_OPT_END };
+/* The output options (output.h), which both parsers accept like --json. */
+#define GW_OUTPUT_OPTIONS                                               \
+  { "wide", no_argument, NULL, GW_OPT_WIDE },                           \
+  { "no-headers", no_argument, NULL, GW_OPT_NO_HEADERS },               \
+  { "tsv", no_argument, NULL, GW_OPT_TSV },                             \
+  { "no-pager", no_argument, NULL, GW_OPT_NO_PAGER }
 void gw_set_global(struct gwctl *g, int code, const char *arg);
 /* The option getopt just stopped at as the user wrote it, for messages: argv[optind - 1] without
  * any "=value". */
@@ -145,6 +152,10 @@ int gw_read_secret(FILE *f, const char *prompt, const char *what, char *out, siz
 /* Parses a finite number in [min, max]. */
 int gw_parse_double(struct gwctl *g, const char *opt, const char *s, double min, double max,
                     double *out);
+/* Parses an amount of money (common/quota.h quota_parse): quota units (500000) or US dollars (10usd,
+ * $10, "10 USD", $0.50), in [min, max] quota units. */
+int gw_parse_quota(struct gwctl *g, const char *opt, const char *s, int64_t min, int64_t max,
+                   int64_t *out);
 /* Parses a point in time (common/when.h: "1h" or "2 days ago" back from now, ISO 8601 dates and times,
  * Unix seconds, today, ...); a bare span counts back. */
 int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out);

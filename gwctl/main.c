@@ -51,7 +51,7 @@ static const struct gw_cmd commands[] = {
     "needs it to exist") },
   { "user", "add", cmd_user_add,
     "NAME --quota Q [--group G] [--role admin|common]",
-    N_("create a user with Q quota units (500000 = 1 USD)") },
+    N_("create a user with a balance of Q (quota units, 500000 = 1 USD, or dollars: 10usd, $10)") },
   { "user", "list", cmd_user_list, "[--status enabled|disabled] [--group G] [--json]", N_("list users") },
   { "user", "show", cmd_user_show, "NAME|ID [--json]", N_("show one user") },
   { "user", "edit", cmd_user_edit,
@@ -60,7 +60,7 @@ static const struct gw_cmd commands[] = {
   { "user", "enable", cmd_user_enable, "NAME|ID", N_("let a user's keys work again") },
   { "user", "disable", cmd_user_disable, "NAME|ID", N_("refuse every key of a user") },
   { "user", "topup", cmd_user_topup, "NAME|ID AMOUNT [--json]",
-    N_("add AMOUNT quota units to a user's balance (logged as a topup)") },
+    N_("add AMOUNT (quota units or dollars: 10usd, $10) to a user's balance (logged as a topup)") },
   { "user", "rm", cmd_user_rm, "NAME|ID [--cascade] [--yes]",
     N_("delete a user (refused while it has tokens, unless --cascade deletes them too)") },
   { "group", "list", cmd_group_list, "[--json]",
@@ -125,7 +125,7 @@ static const struct gw_cmd commands[] = {
   { "alert", "rm", cmd_alert_rm, "ID", N_("remove a budget alert") },
   { "redeem", "create", cmd_redeem_create,
     "--count N --quota Q [--name NAME] [--expires DATE|never] [--csv FILE] [--json]",
-    N_("make N redemption codes worth Q quota units each and print them") },
+    N_("make N redemption codes worth Q each (quota units or dollars) and print them") },
   { "redeem", "list", cmd_redeem_list,
     "[--status enabled|disabled|used|expired] [--name NAME] [--json]", N_("list redemption codes") },
   { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used|expired] [--name NAME]",
@@ -150,9 +150,16 @@ static const struct gw_cmd commands[] = {
     "[--status CODE] [--since DATE] [--until DATE] [--request-id ID] [--json]",
     N_("list log rows, newest first (default 100)") },
   { "log", "stats", cmd_log_stats,
-    "[--by model|user|channel|day] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
+    "[--by DIM[,DIM...]] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--json]",
-    N_("requests, tokens and quota summed by model, user, channel or day") },
+    N_("requests, tokens, quota and USD, errors and p95 latency, grouped by any of day, hour, model, "
+    "user, token, channel, group, status (default model)") },
+  { "log", "tail", cmd_log_tail,
+    "[-f | --follow] [--interval S] [--limit N] [--user NAME] [--token NAME] [--model M] "
+    "[--channel NAME|ID] [--type T] [--status CODE] [--since DATE] [--until DATE] "
+    "[--request-id ID] [--json]",
+    N_("print the newest N matching log rows (default 10), oldest first; -f: then each new one as it "
+    "is written, until ^C (--json: one object a line)") },
   { "log", "export", cmd_log_export,
     "[--format csv|json] [--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--request-id ID]",
@@ -188,7 +195,8 @@ static const struct gw_cmd commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] NOUN VERB [ARGS]";
+static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] [--wide] [--no-headers] "
+                                   "[--tsv] [--no-pager] NOUN VERB [ARGS]";
 
 /* ---- help --------------------------------------------------------------------------------------- */
 
@@ -212,6 +220,10 @@ static void print_help(FILE *f, const char *noun)
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
         "  --              ends the options: what follows is an argument\n"
         "  --json          print JSON instead of a table\n"
+        "  --wide          never cut table cells to fit the terminal\n"
+        "  --no-headers    tables without their header line\n"
+        "  --tsv           tab-separated cells for scripts (\\t \\n \\r \\\\ escaped)\n"
+        "  --no-pager      never page long output on a terminal ($GWCTL_PAGER, $PAGER, less -FRX)\n"
         "  --help          this text (also: gwctl help [NOUN [VERB]])\n"
         "  --version       gwctl's version\n"
         "\nexit status: 0 ok, 1 failure, 2 usage error, 3 not found, 4 conflict (exists, in use,\n"
@@ -365,6 +377,7 @@ static int run(struct gwctl *g, int argc, char **argv)
     { "db", required_argument, NULL, OPT_DB },
     { "socket", required_argument, NULL, OPT_SOCKET },
     { "json", no_argument, NULL, OPT_JSON },
+    GW_OUTPUT_OPTIONS,
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
     { "list-commands", no_argument, NULL, OPT_LIST },
@@ -458,6 +471,8 @@ int main(int argc, char **argv)
 {
   struct gwctl g = { 0 };
   const char *env;
+  i18n_init();                  /* LC_CTYPE (wcwidth of names in the user's encoding) and LC_MESSAGES
+                                   (messages in the user's language); LC_NUMERIC stays C */
   /* Unset variables fall back to an installed relayd's files (relayd.conf(5) defaults), but only
      when they exist: gwctl never creates the system database or expects a daemon that is not there. */
   static const char installed_db[] = RELAY_STATEDIR "/relay.db", installed_sock[] = RELAY_RUNDIR "/admin.sock";
@@ -472,7 +487,6 @@ int main(int argc, char **argv)
   else if (!env && access(installed_sock, F_OK) == 0)
     g.socket = installed_sock;
 
-  i18n_init();                  /* messages in the locale's language; LC_NUMERIC stays C */
   int rc = run(&g, argc, argv);
   if (rc == GW_OK && g.late_rc) {  /* saved but not live: said last, after the command's output */
     fflush(stdout);

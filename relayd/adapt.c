@@ -17,6 +17,40 @@ void adapt_set_err(char *err, size_t errlen, const char *fmt, ...)
   va_end(ap);
 }
 
+const cJSON *adapt_jget(const cJSON *o, const char *name)
+{
+  return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+const cJSON *adapt_jget2(const cJSON *o, const char *camel, const char *snake)
+{
+  const cJSON *v = adapt_jget(o, camel);
+  return v ? v : adapt_jget(o, snake);
+}
+
+cJSON *adapt_text_item(const char *type, const char *text)
+{
+  cJSON *b = cJSON_CreateObject();
+  if (type)
+    cJSON_AddStringToObject(b, "type", type);
+  cJSON_AddStringToObject(b, "text", text);
+  return b;
+}
+
+const cJSON *adapt_list(const cJSON *req, const char *name, const char *bad, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(req)) {
+    adapt_set_err(err, errlen, "the request body must be a JSON object");
+    return NULL;
+  }
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(req, name);
+  if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0) {
+    adapt_set_err(err, errlen, "%s", bad);
+    return NULL;
+  }
+  return l;
+}
+
 const char *adapt_jstr(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -560,4 +594,107 @@ char *adapt_too_large(struct buf *text, struct buf *think, cJSON *calls, cJSON *
   cJSON_Delete(calls);
   cJSON_Delete(root);
   return NULL;
+}
+
+int adapt_copy_bool(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                    size_t errlen)
+{
+  const cJSON *v = adapt_jget(from, name);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsBool(v)) {
+    adapt_set_err(err, errlen, "'%s' must be true or false", name);
+    return -1;
+  }
+  cJSON_AddBoolToObject(to, as, cJSON_IsTrue(v));
+  return 0;
+}
+
+int adapt_copy_modalities(const cJSON *list, const char *name, cJSON *to, const char *as, bool upper,
+                           char *err, size_t errlen)
+{
+  if (!list || cJSON_IsNull(list))
+    return 0;
+  if (!cJSON_IsArray(list))
+    goto bad;
+  cJSON *out = cJSON_CreateArray();
+  const cJSON *it;
+  cJSON_ArrayForEach(it, list)
+  {
+    char v[32];
+    if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof v) {
+      cJSON_Delete(out);
+      goto bad;
+    }
+    size_t i = 0;
+    for (; it->valuestring[i]; i++) {
+      char c = it->valuestring[i];
+      v[i] = upper ? (char)(c >= 'a' && c <= 'z' ? c - 32 : c) : (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    v[i] = '\0';
+    cJSON_AddItemToArray(out, cJSON_CreateString(v));
+  }
+  cJSON_AddItemToObject(to, as, out);
+  return 0;
+bad:
+  adapt_set_err(err, errlen, "'%s' must be an array of strings", name);
+  return -1;
+}
+
+void adapt_rewrite(char **body, enum reasoning_format fmt, const struct reasoning *rs)
+{
+  cJSON *j = cJSON_Parse(*body);
+  if (!j)
+    return;
+  reasoning_apply(j, fmt, rs);
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  if (out) {
+    free(*body);
+    *body = out;
+  }
+}
+
+int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
+                      int (*chunk)(void *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen),
+                      struct buf *out, char *err, size_t errlen)
+{
+  if (done)
+    return 0;
+  if (data && len >= 6 && !memcmp(data, "[DONE]", 6))
+    return chunk(st, NULL, out, err, errlen);
+  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
+  if (!ev)
+    return -1;
+  int rc = chunk(st, ev, out, err, errlen);
+  cJSON_Delete(ev);
+  return rc;
+}
+
+int adapt_finish(void *st, bool done, bool have_end, int (*tail)(void *st, struct buf *out), struct buf *out,
+                 bool *finished)
+{
+  if (done)
+    return 0;
+  if (!have_end)
+    return -1;
+  size_t mark = out->len;
+  if (tail(st, out)) {
+    adapt_restore(out, mark);
+    return -1;
+  }
+  *finished = true;
+  return 0;
+}
+
+const cJSON *adapt_chunk_read(const cJSON *ev, struct usage *u, bool *have_usage, const cJSON **choice)
+{
+  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+  if (cJSON_IsObject(usage)) {
+    adapt_oai_usage(usage, u);
+    *have_usage = true;
+  }
+  *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "choices"), 0);
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(*choice, "delta");
+  return cJSON_IsObject(delta) ? delta : NULL;
 }

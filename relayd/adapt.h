@@ -15,11 +15,26 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "reasoning.h"
 #include "util.h"
 
 /* printf into err (when err and errlen are set). */
 void adapt_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* o[name] (NULL when o is not an object or has no such member). */
+const cJSON *adapt_jget(const cJSON *o, const char *name);
+
+/* o[camel], else o[snake]: Gemini's REST API accepts both spellings. */
+const cJSON *adapt_jget2(const cJSON *o, const char *camel, const char *snake);
+
+/* A text item: {"type": type, "text": text} (Anthropic's text block), or {"text": text} when type
+ * is NULL (Gemini's text part). */
+cJSON *adapt_text_item(const char *type, const char *text);
+
+/* req[name] when req is an object and req[name] a non-empty array; else NULL with "the request body
+ * must be a JSON object" or bad (the caller's wording) in err. */
+const cJSON *adapt_list(const cJSON *req, const char *name, const char *bad, char *err, size_t errlen);
 
 /* o[name] when it is a string, else NULL. */
 const char *adapt_jstr(const cJSON *o, const char *name);
@@ -40,6 +55,15 @@ int adapt_read_max_tokens(const cJSON *req, const char *name, int64_t *out, char
 /* from[name] (a number) copied to to[as]; absent/null is fine; -1 with err otherwise. */
 int adapt_copy_number(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
                       size_t errlen);
+
+/* from[name] (a boolean) copied to to[as]; absent/null is fine; -1 with err otherwise. */
+int adapt_copy_bool(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
+                    size_t errlen);
+
+/* list (an array of strings, named name in errors) copied to to[as], each upper- or lower-cased
+ * (Gemini's TEXT/IMAGE vs OpenAI's text/image); absent/null is fine; -1 with err otherwise. */
+int adapt_copy_modalities(const cJSON *list, const char *name, cJSON *to, const char *as, bool upper,
+                          char *err, size_t errlen);
 
 /* stop (string or array of strings) -> a new array of strings in *out (NULL when absent), or -1
  * with err. */
@@ -117,6 +141,10 @@ int adapt_buffer_full(struct buf *out, size_t mark, char *err, size_t errlen);
 const cJSON *adapt_oai_response(const char *body, size_t len, struct usage *u, cJSON **root,
                                 char *err, size_t errlen);
 
+/* What an OpenAI chunk carries for a client converter: its usage read into u (and *have_usage set)
+ * when it has one, its first choice in *choice, and that choice's delta when an object (else NULL). */
+const cJSON *adapt_chunk_read(const cJSON *ev, struct usage *u, bool *have_usage, const cJSON **choice);
+
 /* An OpenAI message's reasoning_content (or reasoning), or NULL. */
 const char *adapt_oai_reasoning(const cJSON *msg);
 
@@ -157,6 +185,19 @@ int adapt_error_event(struct buf *out, const char *head, const char *tail,
                       int (*error_json)(struct buf *, int, const char *), int status,
                       const char *message);
 
+/* Feeds the data of one OpenAI SSE event to chunk (st's converter): NULL for "[DONE]", else the
+ * parsed chunk (an object; anything else is -1 with err). Nothing when done (the converter
+ * finished or failed): 0. */
+int adapt_feed_openai(void *st, bool done, const char *data, size_t len,
+                      int (*chunk)(void *st, const cJSON *chunk, struct buf *out, char *err, size_t errlen),
+                      struct buf *out, char *err, size_t errlen);
+
+/* Ends st's client stream when its upstream was cut after the end reason came: 0 and nothing when
+ * done (finished or failed) already; -1 and nothing when no end reason came (have_end false);
+ * else tail(st, out), all or nothing: 0 with *finished set, or -1 (out restored). */
+int adapt_finish(void *st, bool done, bool have_end, int (*tail)(void *st, struct buf *out), struct buf *out,
+                 bool *finished);
+
 /* Parses an upstream stream event ("event", "frame", "chunk" in err), NULL with err when it is
  * not a JSON object. */
 cJSON *adapt_parse_event(const char *data, size_t len, const char *what, char *err, size_t errlen);
@@ -164,5 +205,9 @@ cJSON *adapt_parse_event(const char *data, size_t len, const char *what, char *e
 /* "the upstream response is too large": frees text, think, calls and root; returns NULL. */
 char *adapt_too_large(struct buf *text, struct buf *think, cJSON *calls, cJSON *root, char *err,
                       size_t errlen);
+
+/* Writes a reasoning suffix into a converted upstream body *body (format fmt): parsed, changed and
+ * printed again (*body replaced); it stays as it was if that fails. Only suffixed requests pay. */
+void adapt_rewrite(char **body, enum reasoning_format fmt, const struct reasoning *rs);
 
 #endif

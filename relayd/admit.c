@@ -79,18 +79,7 @@ enum MHD_Result dispatch(struct request *r)
 {
   char err[512];
   const char *param;
-  if (client_api(r) != CLIENT_OPENAI) {
-    /* an Anthropic or Gemini request stays in its format: relay reads what it needs from it, and
-     * converts it to OpenAI chat only for a channel of another format (openai_view) */
-    r->native = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
-    if (!cJSON_IsObject(r->native))
-      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "The request body must be a JSON object.");
-    int rc = speaks_claude(r) ? claude_request_info(r->native, &r->rq, err, sizeof err)
-                              : gemini_request_info(r->native, r->client_model, r->client_stream, &r->rq, err,
-                                                    sizeof err);
-    if (rc < 0)
-      return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
-  } else if (r->def->media) {
+  if (r->def->media) {
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     int st = media_parse_request(r->conn, r->def->media, ct, r->body.data, r->body.len, &r->root, &r->rq, &r->mq,
                                  err, sizeof err, &param);
@@ -98,12 +87,20 @@ enum MHD_Result dispatch(struct request *r)
       return fail_now(r, (unsigned)st, "invalid_request_error", st == 415 ? "unsupported_media_type" : NULL, param,
                       "%s", err);
   } else {
-    r->root = oai_parse_request(r->def->api, r->body.data, r->body.len, &r->rq, err, sizeof err, &param);
-    if (!r->root)
-      return fail_now(r, 400, "invalid_request_error", NULL, param, "%s", err);
+    /* a request of another format than the common one stays in its format: relay reads what it
+     * needs from it, and converts it only for a channel of another format (openai_view) */
+    cJSON *root;
+    int st = r->client->ops->read_request(r->def->api, r->body.data, r->body.len, r->path_model, r->path_stream, &root,
+                                          &r->rq, err, sizeof err, &param);
+    if (st)
+      return fail_now(r, (unsigned)st, "invalid_request_error", NULL, param, "%s", err);
+    if (r->client->ops->request_to_openai)
+      r->croot = root;
+    else
+      r->root = root;
   }
   /* what relay authorizes and bills must be what the upstream reads: no key twice (reqbound.h) */
-  const cJSON *parsed = r->native ? r->native : r->root;
+  const cJSON *parsed = r->croot ? r->croot : r->root;
   char dup_path[160];
   if (parsed && reqbound_duplicate_key(parsed, dup_path, sizeof dup_path))
     return fail_now(r, 400, "invalid_request_error", "duplicate_key", NULL,
@@ -160,7 +157,7 @@ enum MHD_Result dispatch(struct request *r)
                     "Channel %lld is disabled.", (long long)ch->id);
   }
   /* a request the first channel's format cannot express is refused now, before any reservation */
-  if (client_api(r) != CLIENT_OPENAI && !is_native(r, ch) && openai_view(r, err, sizeof err) < 0) {
+  if (r->croot && format_of_api(ch->api) != r->client && openai_view(r, err, sizeof err) < 0) {
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   }
@@ -213,12 +210,6 @@ enum MHD_Result dispatch(struct request *r)
   }
   r->billing_open = true;
   note_reservation(r);
-  if (speaks_claude(r))
-    claude_stream_from_openai_init(&r->claude_out, r->rq.model, r->rq.prompt_estimate);
-  if (client_api(r) == CLIENT_GEMINI) {
-    gemini_stream_from_openai_init(&r->gemini_out, r->rq.model);
-    r->gemini_out_used = true;
-  }
   r->phase = PH_UPSTREAM;
   r->suspended = true;
   MHD_suspend_connection(r->conn);

@@ -53,8 +53,8 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
        * (curl has sent the body already: the response is arriving) */
       cJSON_Delete(r->root);
       r->root = NULL;
-      cJSON_Delete(r->native);
-      r->native = NULL;
+      cJSON_Delete(r->croot);
+      r->croot = NULL;
       if (r->suspended) {
         r->suspended = false;
         worker_resume(r->w, r->conn);
@@ -131,15 +131,14 @@ static struct curl_slist *media_channel_headers(const struct curl_slist *chan, s
   return out;
 }
 
-/* An Anthropic or Gemini client's request as the OpenAI chat request relay converts from (made
- * once, the first time a channel of another format is tried): r->root and r->oai_text. The
- * routing and billing fields (r->rq) stay those read from the client's own body. */
+/* A client's request of another format than the common one as the common-form request relay
+ * converts from (made once, the first time a channel of another format is tried): r->root and
+ * r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own body. */
 int openai_view(struct request *r, char *err, size_t errlen)
 {
   if (r->root)
     return 0;
-  char *text = speaks_claude(r) ? claude_request_to_openai(r->native, r->rq.model, err, errlen)
-                                : gemini_request_to_openai(r->native, r->rq.model, r->rq.stream, err, errlen);
+  char *text = r->client->ops->request_to_openai(r->croot, r->rq.model, r->rq.stream, err, errlen);
   if (!text)
     return -1;
   struct oai_request rq;
@@ -155,49 +154,44 @@ int openai_view(struct request *r, char *err, size_t errlen)
   return 0;
 }
 
-/* Writes the reasoning suffix into the converted upstream body r->up_body (format fmt): parsed,
- * changed and printed again; the body stays as it was if that fails. Only suffixed requests pay. */
-static void reason_rewrite(struct request *r, enum reasoning_format fmt)
+/* The channel's headers plus the client's own fields its format passes to a channel of the same
+ * format (Anthropic's anthropic-beta: the features it opts into go with its request), each
+ * replacing the channel's. Returns a new list (caller frees with curl_slist_free_all), or NULL when
+ * the client sent none of them (or one is unusable). */
+static struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
+                                       const char *const *names)
 {
-  cJSON *j = cJSON_Parse(r->up_body);
-  if (!j)
-    return;
-  reasoning_apply(j, fmt, &r->rs);
-  char *out = cJSON_PrintUnformatted(j);
-  cJSON_Delete(j);
-  if (out) {
-    free(r->up_body);
-    r->up_body = out;
-  }
-}
-
-/* Does channel ch speak the client's own format (Anthropic client and channel, Gemini client and
- * channel)? Then the request and the answer pass through unconverted. */
-bool is_native(const struct request *r, const struct snap_channel *ch)
-{
-  return (speaks_claude(r) && ch->api == UPSTREAM_ANTHROPIC) ||
-         (client_api(r) == CLIENT_GEMINI && ch->api == UPSTREAM_GEMINI);
-}
-
-/* The channel's headers plus the Anthropic client's anthropic-beta header (the features it opts
- * into go with its request when it passes through). Returns a new list (caller frees with
- * curl_slist_free_all), or NULL when the client sent none (or it is unusable). */
-static struct curl_slist *anthropic_beta_headers(const struct curl_slist *chan, struct MHD_Connection *c)
-{
-  const char *beta = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "anthropic-beta");
-  char line[600];
-  if (!beta || !*beta || snprintf(line, sizeof line, "anthropic-beta: %s", beta) >= (int)sizeof line)
-    return NULL;
-  struct curl_slist *out = NULL, *n;
-  for (const struct curl_slist *h = chan; h; h = h->next) {
-    if (strncasecmp(h->data, "anthropic-beta:", 15) == 0)
+  char lines[4][600];
+  size_t n = 0;
+  for (size_t i = 0; names && names[i] && n < 4; i++) {
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, names[i]);
+    if (!v || !*v)
       continue;
-    if (!(n = curl_slist_append(out, h->data)))
-      goto oom;
-    out = n;
+    if (snprintf(lines[n], sizeof lines[n], "%s: %s", names[i], v) >= (int)sizeof lines[n])
+      return NULL;
+    n++;
   }
-  if ((n = curl_slist_append(out, line)))
-    return n;
+  if (!n)
+    return NULL;
+  struct curl_slist *out = NULL, *l;
+  for (const struct curl_slist *h = chan; h; h = h->next) {
+    bool replaced = false;
+    for (size_t i = 0; i < n && !replaced; i++) {
+      size_t nl = (size_t)(strchr(lines[i], ':') - lines[i]);
+      replaced = strncasecmp(h->data, lines[i], nl + 1) == 0;
+    }
+    if (replaced)
+      continue;
+    if (!(l = curl_slist_append(out, h->data)))
+      goto oom;
+    out = l;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!(l = curl_slist_append(out, lines[i])))
+      goto oom;
+    out = l;
+  }
+  return out;
 oom:
   curl_slist_free_all(out);
   return NULL;
@@ -210,9 +204,8 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   r->tried[r->attempts++] = ch->id;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  enum reasoning_format rfmt = ch->api == UPSTREAM_ANTHROPIC ? RS_FMT_CLAUDE
-                               : ch->api == UPSTREAM_GEMINI  ? RS_FMT_GEMINI : RS_FMT_OPENAI;
-  bool reason = reasoning_applies(&r->rs, rfmt);
+  r->upstream = format_of_api(ch->api);
+  bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
     size_t ul = strlen(r->upstream_model), sl = strlen(suffix);
@@ -244,35 +237,13 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     refuse_attempt(r, refusal);
     return;
   }
-  /* the bytes sent when no rewrite is needed: the client's, or the OpenAI request made from them */
-  r->native_attempt = is_native(r, ch);
-  r->native_done = r->native_error = false;
+  /* the bytes sent when no rewrite is needed: the client's, or the common-form request made from
+   * them for a channel of another format; a channel of the client's own format gets its request
+   * and sends its answer unconverted (model mapping and a reasoning suffix aside) */
+  bool native = r->upstream == r->client;
   const char *plain = r->body.data;
   size_t plain_len = r->body.len;
-  if (r->native_attempt) {
-    if (speaks_claude(r)) {
-      path = "/v1/messages";
-      r->up_headers = anthropic_beta_headers(ch->headers, r->conn);
-      /* model mapping (or a stripped suffix) and a reasoning suffix: the only rewrites */
-      if (strcmp(r->upstream_model, r->rq.model) != 0 || reason) {
-        cJSON_ReplaceItemInObjectCaseSensitive(r->native, "model", cJSON_CreateString(r->upstream_model));
-        reasoning_apply(r->native, RS_FMT_CLAUDE, &r->rs);
-        r->up_body = cJSON_PrintUnformatted(r->native);
-        r->up_len = r->up_body ? strlen(r->up_body) : 0;
-      }
-    } else {           /* Gemini names the model in the path: the body goes as it came */
-      if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
-        refuse_attempt(r, "the model name cannot be used in a Gemini URL");
-        return;
-      }
-      path = r->gemini_path;
-      if (reason) {
-        reasoning_apply(r->native, RS_FMT_GEMINI, &r->rs);
-        r->up_body = cJSON_PrintUnformatted(r->native);
-        r->up_len = r->up_body ? strlen(r->up_body) : 0;
-      }
-    }
-  } else if (client_api(r) != CLIENT_OPENAI) {
+  if (r->croot && !native) {
     if (openai_view(r, err, sizeof err) < 0) {
       refuse_attempt(r, err);
       return;
@@ -280,6 +251,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     plain = r->oai_text;
     plain_len = r->oai_len;
   }
+  char fpath[FORMAT_PATH_MAX];
   if (r->def->media) {
     bool failed;
     r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
@@ -288,55 +260,24 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, "the model name could not be rewritten in the request body");
       return;
     }
-    curl_slist_free_all(r->up_headers);
-    r->up_headers = NULL;
     if (r->mq.multipart && !(r->up_headers = media_channel_headers(ch->headers, r->conn))) {
       refuse_attempt(r, "out of memory");
       return;
     }
-  } else if (r->native_attempt) {
-    /* nothing to convert */
-  } else if (ch->api == UPSTREAM_ANTHROPIC) {
-    if (r->def->api == API_CHAT)
-      r->up_body = claude_request_from_openai(r->root, r->upstream_model, err, sizeof err);
-    else
-      snprintf(err, sizeof err, "an anthropic channel serves only chat requests");
-    if (!r->up_body) {
-      refuse_attempt(r, err);
-      return;
-    }
-    if (reason)
-      reason_rewrite(r, RS_FMT_CLAUDE);
-    r->up_len = strlen(r->up_body);
-    path = "/v1/messages";
-    claude_stream_to_openai_init(&r->claude_in, true, now_unix());
-  } else if (ch->api == UPSTREAM_GEMINI) {
-    if (r->def->api != API_CHAT) {
-      refuse_attempt(r, "a gemini channel serves only chat requests");
-      return;
-    }
-    if (gemini_model_path(r->gemini_path, sizeof r->gemini_path, r->upstream_model, r->rq.stream) < 0) {
-      refuse_attempt(r, "the model name cannot be used in a Gemini URL");
-      return;
-    }
-    r->up_body = gemini_request_from_openai(r->root, err, sizeof err);
-    if (!r->up_body) {
-      refuse_attempt(r, err);
-      return;
-    }
-    if (reason)
-      reason_rewrite(r, RS_FMT_GEMINI);
-    r->up_len = strlen(r->up_body);
-    path = r->gemini_path;
-    gemini_stream_to_openai_init(&r->gemini_in, r->rq.model, true, now_unix());
   } else {
-    if (reason)
-      reasoning_apply(r->root, RS_FMT_OPENAI, &r->rs);
-    r->up_body = oai_upstream_body(r->root, &r->rq, r->upstream_model, &r->up_len);
-    if (!r->up_body && reason) {
-      r->up_body = cJSON_PrintUnformatted(r->root);
-      r->up_len = r->up_body ? strlen(r->up_body) : 0;
+    struct format_req q = {.root = native && r->croot ? r->croot : r->root, .native = native,
+                           .body = plain, .body_len = plain_len, .api = r->def->api, .rq = &r->rq,
+                           .upstream_model = r->upstream_model, .rs = reason ? &r->rs : NULL};
+    if (r->upstream->ops->write_request(&q, &r->up_body, &r->up_len, fpath, sizeof fpath, err, sizeof err) < 0) {
+      refuse_attempt(r, err);
+      return;
     }
+    if (fpath[0])
+      path = fpath;
+    if (native)
+      r->up_headers = pass_headers(ch->headers, r->conn, r->upstream->pass_headers);
+    format_stream_init(&r->fs, r->client, r->upstream, r->rq.model, r->rq.prompt_estimate, r->rq.client_wants_usage,
+                       now_unix());
   }
 
   if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
@@ -399,21 +340,8 @@ static enum health_outcome stream_outcome(const struct request *r, char *detail,
     snprintf(detail, n, "%s", r->stream_detail);
     return r->stream_health;
   }
-  bool ended;
-  const char *want;
-  if (r->native_attempt) {
-    ended = r->native_done && !r->native_error;
-    want = speaks_claude(r) ? "message_stop" : "finishReason";
-  } else if (r->channel->api == UPSTREAM_ANTHROPIC) {
-    ended = r->claude_in.finished && !r->claude_in.failed;
-    want = "message_stop";
-  } else if (r->channel->api == UPSTREAM_GEMINI) {
-    ended = r->gemini_in.finish_reason && !r->gemini_in.failed;
-    want = "finishReason";
-  } else {
-    ended = r->saw_done && !r->saw_error_event;
-    want = r->def->media ? "response.completed" : "[DONE]";
-  }
+  bool ended = r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed;
+  const char *want = r->def->media ? "response.completed" : r->upstream->end_event;
   snprintf(detail, n, "the stream ended early (no %s)", want);
   return ended ? OUTCOME_OK : OUTCOME_FAIL;
 }
@@ -494,8 +422,8 @@ static void fail_upstream(struct request *r, CURLcode res)
     cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
-    if (is_error && (r->native_attempt || (client_api(r) == CLIENT_OPENAI &&
-                                          (r->channel->api == UPSTREAM_OPENAI || r->channel->api == UPSTREAM_AZURE)))) {
+    /* an error body in the client's own format goes as it is */
+    if (is_error && r->upstream == r->client) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);

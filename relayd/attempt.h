@@ -32,13 +32,10 @@ void relay_tick(struct worker *w);
 /* Takes r off its upstream transfer (the easy handle back to the worker's pool) and gives back a
  * channel slot still held, reporting no outcome. */
 void detach_upstream(struct request *r);
-/* Does channel ch speak the client's own format (Anthropic client and channel, Gemini client and
- * channel)? Then the request and the answer pass through unconverted. */
-bool is_native(const struct request *r, const struct snap_channel *ch);
-/* An Anthropic or Gemini client's request as the OpenAI chat request relay converts from (made
- * once, the first time a channel of another format is tried): r->root and r->oai_text. The
- * routing and billing fields (r->rq) stay those read from the client's own body. 0, or -1 with
- * err. */
+/* A client's request of another format than the common one (r->croot) as the common-form request
+ * relay converts from (made once, the first time a channel of another format is tried): r->root
+ * and r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own
+ * body. 0, or -1 with err. */
 int openai_view(struct request *r, char *err, size_t errlen);
 
 #endif

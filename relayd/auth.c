@@ -14,10 +14,10 @@ bool authenticate(struct request *r, enum MHD_Result *ret)
   const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
   /* Anthropic's clients send the key as x-api-key, Gemini's as x-goog-api-key or ?key= */
   const char *xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-api-key");
-  if ((!xkey || !*xkey) && client_api(r) == CLIENT_GEMINI) {
-    xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-goog-api-key");
-    if (!xkey || !*xkey)
-      xkey = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "key");
+  if ((!xkey || !*xkey) && r->client->key_header) {
+    xkey = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, r->client->key_header);
+    if ((!xkey || !*xkey) && r->client->key_query)
+      xkey = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, r->client->key_query);
   }
   if ((!h || !*h) && (!xkey || !*xkey)) {
     *ret = fail_now(r, 401, "invalid_request_error", "missing_api_key", NULL,

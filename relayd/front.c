@@ -22,29 +22,29 @@
 
 /* The route table: method + path -> handler kind. */
 static const struct endpoint_def endpoints[] = {
-    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL, MEDIA_NONE},
-    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL, MEDIA_NONE},
-    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL, MEDIA_NONE},
-    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE},
-    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE},
+    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL, MEDIA_NONE, &format_openai},
+    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
     /* the Anthropic Messages API, relayed as an OpenAI chat request (claude.c converts both ways) */
-    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions", MEDIA_NONE},
+    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_claude},
     /* Gemini's generateContent / streamGenerateContent, relayed as OpenAI chat (gemini.c) */
-    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE},
+    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_gemini},
     /* relayed as they are to OpenAI-compatible channels; media.c validates and bills them */
-    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES},
-    {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN},
-    {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT},
-    {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH},
-    {"POST", "/v1/audio/transcriptions", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSCRIBE},
-    {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE},
-    {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION},
-    {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK},
+    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES, &format_openai},
+    {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN, &format_openai},
+    {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT, &format_openai},
+    {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH, &format_openai},
+    {"POST", "/v1/audio/transcriptions", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSCRIBE, &format_openai},
+    {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE, &format_openai},
+    {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION, &format_openai},
+    {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK, &format_openai},
     /* the key's balance in OpenAI's legacy dashboard shape, as One API serves it */
-    {"GET", "/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE},
-    {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE},
-    {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE},
-    {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE},
+    {"GET", "/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
 };
 
 /* What begin() needs from the header fields, in one pass over them. */
@@ -180,11 +180,11 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     "Invalid URL (%s %.300s).", method, url);
   }
   r->def = def;
-  if (def->ep == EP_GEMINI &&
-      gemini_parse_path(url, r->client_model, sizeof r->client_model, &r->client_stream) < 0)
-    return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL,
-                    "Invalid URL (%s %.300s): use /v1beta/models/MODEL:generateContent or "
-                    ":streamGenerateContent.", method, url);
+  r->client = client_format(def);
+  if (r->client->ops->parse_path &&
+      r->client->ops->parse_path(url, r->path_model, sizeof r->path_model, &r->path_stream) < 0)
+    return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
+                    url, r->client->path_usage);
   if (!authenticate(r, &ret))
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
@@ -230,15 +230,17 @@ void relay_refusal(struct worker *w, const char *method, const char *target, siz
   struct request r;
   memset(&r, 0, sizeof r);
   route(path, "", &r.def);
+  r.client = client_format(r.def);
   request_make_id(w, r.request_id, sizeof r.request_id);
   struct buf b;
   buf_init(&b, 4096);
   error_body(&r, status, "invalid_request_error", code, NULL, msg, &b);
   buf_appendf(out,
               "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-              "x-request-id: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n",
-              status, reason, r.request_id, speaks_claude(&r) ? "request-id: " : "",
-              speaks_claude(&r) ? r.request_id : "", speaks_claude(&r) ? "\r\n" : "", b.len);
+              "x-request-id: %s\r\n%s%s%s%sContent-Length: %zu\r\n\r\n",
+              status, reason, r.request_id, r.client->request_id_header ? r.client->request_id_header : "",
+              r.client->request_id_header ? ": " : "", r.client->request_id_header ? r.request_id : "",
+              r.client->request_id_header ? "\r\n" : "", b.len);
   buf_append(out, b.data ? b.data : "", b.len);
   buf_free(&b);
   if (writer_access_log()) {
@@ -268,9 +270,10 @@ static void send_early_error(struct request *r, unsigned status, const char *rea
   error_body(r, status, "invalid_request_error", code, NULL, msg, &b);
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %zu\r\nConnection: close\r\nx-request-id: %s\r\n%s%s%s\r\n",
-                   status, reason, b.len, r->request_id, speaks_claude(r) ? "request-id: " : "",
-                   speaks_claude(r) ? r->request_id : "", speaks_claude(r) ? "\r\n" : "");
+                   "Content-Length: %zu\r\nConnection: close\r\nx-request-id: %s\r\n%s%s%s%s\r\n",
+                   status, reason, b.len, r->request_id, r->client->request_id_header ? r->client->request_id_header : "",
+                   r->client->request_id_header ? ": " : "", r->client->request_id_header ? r->request_id : "",
+                   r->client->request_id_header ? "\r\n" : "");
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
   r->final_status = (int)status;   /* phase stays PH_BODY: the rest is read, under client_body_timeout_s */
   r->early_answered = true;
@@ -346,6 +349,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       route(path, method, &path_def);
     }
     r->def = path_def;     /* every answer from here is in the client's format: the 503s below too */
+    r->client = client_format(path_def);
     if (writer_access_log())
       snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
     enum MHD_Result ret;

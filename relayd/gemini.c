@@ -9,18 +9,6 @@
 #include "openai.h"
 #include "sse.h"
 
-static const cJSON *jget(const cJSON *o, const char *name)
-{
-  return cJSON_GetObjectItemCaseSensitive(o, name);
-}
-
-/* camelCase or snake_case: the REST API accepts both */
-static const cJSON *jget2(const cJSON *o, const char *camel, const char *snake)
-{
-  const cJSON *v = jget(o, camel);
-  return v ? v : jget(o, snake);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* paths, maps, errors */
 
@@ -161,13 +149,6 @@ static int content_text(const cJSON *c, struct buf *b, char *err, size_t errlen,
   return adapt_content_text(c, b, "\n", false, err, errlen, where);
 }
 
-static cJSON *text_part(const char *t)
-{
-  cJSON *p = cJSON_CreateObject();
-  cJSON_AddStringToObject(p, "text", t);
-  return p;
-}
-
 static const char *mime_from_url(const char *url)
 {
   size_t n = strcspn(url, "?#");
@@ -211,6 +192,11 @@ static cJSON *image_part(const cJSON *part, char *err, size_t errlen, const char
   return p;
 }
 
+static cJSON *text_part(const char *t)
+{
+  return adapt_text_item(NULL, t);
+}
+
 static int content_parts(const cJSON *c, cJSON *parts, char *err, size_t errlen, const char *where)
 {
   return adapt_content_items(c, parts, text_part, image_part, err, errlen, where);
@@ -224,13 +210,13 @@ static const char *call_name(const cJSON *msgs, const cJSON *upto, const char *i
   {
     if (m == upto)
       break;
-    const cJSON *calls = jget(m, "tool_calls");
+    const cJSON *calls = adapt_jget(m, "tool_calls");
     if (cJSON_IsArray(calls))
       cJSON_ArrayForEach(tc, calls)
       {
         const char *cid = adapt_jstr(tc, "id");
         if (cid && !strcmp(cid, id))
-          return adapt_jstr(jget(tc, "function"), "name");
+          return adapt_jstr(adapt_jget(tc, "function"), "name");
       }
   }
   return NULL;
@@ -244,7 +230,7 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
     adapt_set_err(err, errlen, "%s: each message must be an object with a string 'role'", where);
     return -1;
   }
-  const cJSON *content = jget(m, "content");
+  const cJSON *content = adapt_jget(m, "content");
   if (!strcmp(role, "system") || !strcmp(role, "developer"))
     return content_text(content, sys, err, errlen, where);
   cJSON *parts = cJSON_CreateArray();
@@ -256,14 +242,14 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
     as = "model";
     if (content_parts(content, parts, err, errlen, where) < 0)
       goto bad;
-    const cJSON *calls = jget(m, "tool_calls"), *tc;
+    const cJSON *calls = adapt_jget(m, "tool_calls"), *tc;
     if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
       adapt_set_err(err, errlen, "%s: 'tool_calls' must be an array", where);
       goto bad;
     }
     cJSON_ArrayForEach(tc, calls)
     {
-      const cJSON *fn = jget(tc, "function");
+      const cJSON *fn = adapt_jget(tc, "function");
       const char *name = adapt_jstr(fn, "name"), *args = adapt_jstr(fn, "arguments");
       if (!name) {
         adapt_set_err(err, errlen, "%s: each tool call needs a string 'function.name'", where);
@@ -316,7 +302,7 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
     goto bad;
   }
   if (cJSON_GetArraySize(parts) == 0)
-    cJSON_AddItemToArray(parts, text_part(""));
+    cJSON_AddItemToArray(parts, adapt_text_item(NULL, ""));
   adapt_push_message(contents, as, "parts", parts);
   return 0;
 bad:
@@ -325,53 +311,8 @@ bad:
 }
 
 /* from[name], a boolean, copied to to[as]; absent/null is fine; -1 with err otherwise. */
-static int copy_bool(const cJSON *from, const char *name, cJSON *to, const char *as, char *err,
-                     size_t errlen)
-{
-  const cJSON *v = jget(from, name);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsBool(v)) {
-    adapt_set_err(err, errlen, "'%s' must be true or false", name);
-    return -1;
-  }
-  cJSON_AddBoolToObject(to, as, cJSON_IsTrue(v));
-  return 0;
-}
-
 /* A list of strings (modalities) copied to to[as], upper-cased or lower-cased; -1 with err when
  * it is not an array of short strings. */
-static int copy_modalities(const cJSON *list, const char *name, cJSON *to, const char *as, bool upper,
-                           char *err, size_t errlen)
-{
-  if (!list || cJSON_IsNull(list))
-    return 0;
-  if (!cJSON_IsArray(list))
-    goto bad;
-  cJSON *out = cJSON_CreateArray();
-  const cJSON *it;
-  cJSON_ArrayForEach(it, list)
-  {
-    char v[32];
-    if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof v) {
-      cJSON_Delete(out);
-      goto bad;
-    }
-    size_t i = 0;
-    for (; it->valuestring[i]; i++) {
-      char c = it->valuestring[i];
-      v[i] = upper ? (char)(c >= 'a' && c <= 'z' ? c - 32 : c) : (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
-    v[i] = '\0';
-    cJSON_AddItemToArray(out, cJSON_CreateString(v));
-  }
-  cJSON_AddItemToObject(to, as, out);
-  return 0;
-bad:
-  adapt_set_err(err, errlen, "'%s' must be an array of strings", name);
-  return -1;
-}
-
 /* Gemini safetySettings: an array of {category, threshold} strings (method optional), copied to
  * to["safetySettings"]; -1 with err when it is not one. */
 static int copy_safety(const cJSON *ss, const char *name, cJSON *to, char *err, size_t errlen)
@@ -395,15 +336,9 @@ bad:
 
 char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
 {
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
+  const cJSON *msgs = adapt_list(req, "messages", "'messages' must be a non-empty array", err, errlen);
+  if (!msgs)
     return NULL;
-  }
-  const cJSON *msgs = jget(req, "messages");
-  if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-    adapt_set_err(err, errlen, "'messages' must be a non-empty array");
-    return NULL;
-  }
   cJSON *out = cJSON_CreateObject();
   cJSON *contents = cJSON_AddArrayToObject(out, "contents");
   struct buf sys;
@@ -419,15 +354,15 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
   }
   if (cJSON_GetArraySize(contents) == 0) {
     cJSON *parts = cJSON_CreateArray();
-    cJSON_AddItemToArray(parts, text_part("..."));
+    cJSON_AddItemToArray(parts, adapt_text_item(NULL, "..."));
     adapt_push_message(contents, "user", "parts", parts);
   }
   if (sys.len) {
     cJSON *si = cJSON_AddObjectToObject(out, "systemInstruction");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(si, "parts"), text_part(sys.data));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(si, "parts"), adapt_text_item(NULL, sys.data));
   }
 
-  const cJSON *tools = jget(req, "tools");
+  const cJSON *tools = adapt_jget(req, "tools");
   if (tools && !cJSON_IsNull(tools)) {
     if (!cJSON_IsArray(tools)) {
       adapt_set_err(err, errlen, "'tools' must be an array");
@@ -440,7 +375,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)
     {
-      const cJSON *fn = jget(t, "function");
+      const cJSON *fn = adapt_jget(t, "function");
       const char *name = adapt_jstr(fn, "name"), *desc = adapt_jstr(fn, "description");
       if (!name) {
         adapt_set_err(err, errlen, "each tool needs a string 'function.name'");
@@ -450,8 +385,8 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
       cJSON_AddStringToObject(d, "name", name);
       if (desc)
         cJSON_AddStringToObject(d, "description", desc);
-      const cJSON *params = jget(fn, "parameters");
-      const cJSON *props = jget(params, "properties");
+      const cJSON *params = adapt_jget(fn, "parameters");
+      const cJSON *props = adapt_jget(params, "properties");
       if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && cJSON_GetArraySize(props) == 0) &&
           cJSON_GetArraySize(params) > 0) {
         cJSON *pc = cJSON_Duplicate(params, 1);
@@ -461,10 +396,10 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
       cJSON_AddItemToArray(decls, d);
     }
   }
-  const cJSON *tc = jget(req, "tool_choice");
+  const cJSON *tc = adapt_jget(req, "tool_choice");
   if (tc && !cJSON_IsNull(tc)) {
     cJSON *fcc = cJSON_CreateObject();
-    const char *fname = adapt_jstr(jget(tc, "function"), "name");
+    const char *fname = adapt_jstr(adapt_jget(tc, "function"), "name");
     if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto")) {
       cJSON_AddStringToObject(fcc, "mode", "AUTO");
     } else if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "required")) {
@@ -502,10 +437,10 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
       adapt_copy_number(req, "frequency_penalty", gc, "frequencyPenalty", err, errlen) < 0 ||
       adapt_copy_number(req, "top_k", gc, "topK", err, errlen) < 0 ||
       adapt_copy_number(req, "top_logprobs", gc, "logprobs", err, errlen) < 0 ||
-      copy_bool(req, "logprobs", gc, "responseLogprobs", err, errlen) < 0 ||
+      adapt_copy_bool(req, "logprobs", gc, "responseLogprobs", err, errlen) < 0 ||
       adapt_read_max_tokens(req, "n", &n, err, errlen) < 0 ||
-      copy_modalities(jget(req, "modalities"), "modalities", gc, "responseModalities", true, err, errlen) < 0 ||
-      copy_safety(jget2(req, "safety_settings", "safetySettings") ? jget2(req, "safety_settings", "safetySettings")
+      adapt_copy_modalities(adapt_jget(req, "modalities"), "modalities", gc, "responseModalities", true, err, errlen) < 0 ||
+      copy_safety(adapt_jget2(req, "safety_settings", "safetySettings") ? adapt_jget2(req, "safety_settings", "safetySettings")
                                                                   : NULL,
                   "safety_settings", out, err, errlen) < 0)
     goto bad;
@@ -522,11 +457,11 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     }
   }
   cJSON *stops;
-  if (adapt_stop_list(jget(req, "stop"), "stop", &stops, err, errlen) < 0)
+  if (adapt_stop_list(adapt_jget(req, "stop"), "stop", &stops, err, errlen) < 0)
     goto bad;
   if (stops)
     cJSON_AddItemToObject(gc, "stopSequences", stops);
-  const cJSON *rf = jget(req, "response_format");
+  const cJSON *rf = adapt_jget(req, "response_format");
   if (rf && !cJSON_IsNull(rf)) {
     const char *type = adapt_jstr(rf, "type");
     if (!type) {
@@ -535,7 +470,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     }
     if (!strcmp(type, "json_object") || !strcmp(type, "json_schema")) {
       cJSON_AddStringToObject(gc, "responseMimeType", "application/json");
-      const cJSON *schema = jget(jget(rf, "json_schema"), "schema");
+      const cJSON *schema = adapt_jget(adapt_jget(rf, "json_schema"), "schema");
       if (cJSON_IsObject(schema)) {
         cJSON *sc = cJSON_Duplicate(schema, 1);
         clean_schema(sc);
@@ -595,7 +530,7 @@ int gemini_request_info(const cJSON *req, const char *model, bool stream, struct
     adapt_set_err(err, errlen, "contents: a non-empty array is required");
     return -1;
   }
-  const cJSON *gc = jget2(req, "generationConfig", "generation_config");
+  const cJSON *gc = adapt_jget2(req, "generationConfig", "generation_config");
   if (gc && !cJSON_IsNull(gc) && !cJSON_IsObject(gc)) {
     adapt_set_err(err, errlen, "generationConfig: must be an object");
     return -1;
@@ -607,7 +542,7 @@ int gemini_request_info(const cJSON *req, const char *model, bool stream, struct
       return -1;
   }
   size_t chars = adapt_text_chars(contents) +
-                 adapt_text_chars(jget2(req, "systemInstruction", "system_instruction")) +
+                 adapt_text_chars(adapt_jget2(req, "systemInstruction", "system_instruction")) +
                  16 * (size_t)cJSON_GetArraySize(contents);
   rq->prompt_estimate = oai_tokens_from_chars(chars);
   return 0;
@@ -624,32 +559,32 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
   cJSON *root = adapt_parse_response(body, len, u, err, errlen);
   if (!root)
     return NULL;
-  if (jget(root, "error")) {
+  if (adapt_jget(root, "error")) {
     return adapt_upstream_error(root, err, errlen);
   }
-  const cJSON *cands = jget(root, "candidates");
+  const cJSON *cands = adapt_jget(root, "candidates");
   const cJSON *cand = cJSON_GetArrayItem(cands, 0);
-  bool blocked = adapt_jstr(jget(root, "promptFeedback"), "blockReason") != NULL;
+  bool blocked = adapt_jstr(adapt_jget(root, "promptFeedback"), "blockReason") != NULL;
   if (!cJSON_IsObject(cand) && !blocked) {
     adapt_set_err(err, errlen, "the upstream response has no candidates");
     cJSON_Delete(root);
     return NULL;
   }
-  gemini_usage(jget(root, "usageMetadata"), u);
+  gemini_usage(adapt_jget(root, "usageMetadata"), u);
   struct buf text, think;
   buf_init(&text, (size_t)256 << 20);
   buf_init(&think, (size_t)256 << 20);
   cJSON *calls = cJSON_CreateArray();
-  const cJSON *parts = jget(jget(cand, "content"), "parts"), *p;
+  const cJSON *parts = adapt_jget(adapt_jget(cand, "content"), "parts"), *p;
   int rc = 0, ncall = 0;
   cJSON_ArrayForEach(p, parts)
   {
     const char *t = adapt_jstr(p, "text");
-    const cJSON *fc = jget(p, "functionCall");
+    const cJSON *fc = adapt_jget(p, "functionCall");
     if (t) {
-      rc |= buf_append_str(cJSON_IsTrue(jget(p, "thought")) ? &think : &text, t);
+      rc |= buf_append_str(cJSON_IsTrue(adapt_jget(p, "thought")) ? &think : &text, t);
     } else if (cJSON_IsObject(fc)) {
-      const cJSON *args = jget(fc, "args");
+      const cJSON *args = adapt_jget(fc, "args");
       char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
       char cid[GEMINI_ID_MAX];
       if (adapt_jstr(fc, "id") && adapt_jstr(fc, "id")[0])
@@ -713,7 +648,7 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
   size_t mark = out->len;
   struct gemini_to_openai_stream save = *s;
   int rc = 0;
-  const cJSON *e = jget(ev, "error");
+  const cJSON *e = adapt_jget(ev, "error");
   if (e && !cJSON_IsNull(e)) {
     const char *m = adapt_error_message(ev), *st = adapt_jstr(e, "status");
     rc |= buf_append_str(out, "data: {\"error\":{\"message\":");
@@ -734,17 +669,17 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
     rc |= adapt_chunk_close(out, NULL);
     s->started = true;
   }
-  gemini_usage(jget(ev, "usageMetadata"), &s->usage);
-  const cJSON *cand = cJSON_GetArrayItem(jget(ev, "candidates"), 0);
-  const cJSON *parts = jget(jget(cand, "content"), "parts"), *p;
+  gemini_usage(adapt_jget(ev, "usageMetadata"), &s->usage);
+  const cJSON *cand = cJSON_GetArrayItem(adapt_jget(ev, "candidates"), 0);
+  const cJSON *parts = adapt_jget(adapt_jget(cand, "content"), "parts"), *p;
   cJSON_ArrayForEach(p, parts)
   {
     const char *t = adapt_jstr(p, "text");
-    const cJSON *fc = jget(p, "functionCall");
+    const cJSON *fc = adapt_jget(p, "functionCall");
     if (t && t[0]) {
-      rc |= delta_string(s, out, cJSON_IsTrue(jget(p, "thought")) ? "reasoning_content" : "content", t);
+      rc |= delta_string(s, out, cJSON_IsTrue(adapt_jget(p, "thought")) ? "reasoning_content" : "content", t);
     } else if (cJSON_IsObject(fc)) {
-      const cJSON *args = jget(fc, "args");
+      const cJSON *args = adapt_jget(fc, "args");
       char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
       int ti = s->tool_calls++;
       rc |= chunk_open(s, out);
@@ -763,7 +698,7 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
     }
   }
   const char *fr = adapt_jstr(cand, "finishReason");
-  bool blocked = !cand && adapt_jstr(jget(ev, "promptFeedback"), "blockReason");
+  bool blocked = !cand && adapt_jstr(adapt_jget(ev, "promptFeedback"), "blockReason");
   if ((fr || blocked) && !s->finish_reason) {
     s->finish_reason = blocked ? "content_filter"
                        : s->tool_calls ? "tool_calls"
@@ -794,623 +729,6 @@ int gemini_stream_to_openai_finish(struct gemini_to_openai_stream *s, struct buf
   }
   rc |= buf_append_str(out, "data: [DONE]\n\n");
   if (rc) {
-    adapt_restore(out, mark);
-    return -1;
-  }
-  s->finished = true;
-  return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Gemini request -> OpenAI request */
-
-struct call_ids {
-  int n;
-  int used[64];
-  char name[64][GEMINI_ID_MAX];
-  char id[64][GEMINI_ID_MAX];
-};
-
-static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, char *err,
-                          size_t errlen, const char *where)
-{
-  const char *role = adapt_jstr(c, "role");
-  if (!cJSON_IsObject(c) || (jget(c, "role") && !role)) {
-    adapt_set_err(err, errlen, "%s: each content must be an object with an optional string 'role'",
-                  where);
-    return -1;
-  }
-  bool model = role && !strcmp(role, "model");
-  if (role && !model && strcmp(role, "user") && strcmp(role, "function") && strcmp(role, "tool")) {
-    adapt_set_err(err, errlen, "%s: role '%.32s' is not supported", where, role);
-    return -1;
-  }
-  const cJSON *parts = jget(c, "parts"), *p;
-  if (!cJSON_IsArray(parts)) {
-    adapt_set_err(err, errlen, "%s: 'parts' must be an array", where);
-    return -1;
-  }
-  cJSON *oparts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
-  struct buf text;
-  buf_init(&text, (size_t)256 << 20);
-  cJSON_ArrayForEach(p, parts)
-  {
-    const char *t = adapt_jstr(p, "text");
-    const cJSON *inl = jget2(p, "inlineData", "inline_data"), *fd = jget2(p, "fileData", "file_data");
-    const cJSON *fc = jget2(p, "functionCall", "function_call");
-    const cJSON *fr = jget2(p, "functionResponse", "function_response");
-    if (!cJSON_IsObject(p)) {
-      adapt_set_err(err, errlen, "%s: each part must be an object", where);
-      goto bad;
-    }
-    if (t) {
-      if (cJSON_IsTrue(jget(p, "thought")))
-        continue;
-      if (model) {
-        if (buf_append_str(&text, t) < 0) {
-          adapt_set_err(err, errlen, "%s: too long", where);
-          goto bad;
-        }
-      } else {
-        cJSON *op = cJSON_CreateObject();
-        cJSON_AddStringToObject(op, "type", "text");
-        cJSON_AddStringToObject(op, "text", t);
-        cJSON_AddItemToArray(oparts, op);
-      }
-    } else if (cJSON_IsObject(inl) || cJSON_IsObject(fd)) {
-      if (!cJSON_IsObject(inl))
-        inl = NULL;
-      const cJSON *media = inl ? inl : fd;
-      const cJSON *mtv = jget2(media, "mimeType", "mime_type");
-      const cJSON *uriv = jget2(fd, "fileUri", "file_uri");
-      const char *mt = cJSON_IsString(mtv) ? mtv->valuestring : NULL;
-      const char *data = inl ? adapt_jstr(inl, "data") : NULL;
-      const char *uri = !inl && cJSON_IsString(uriv) ? uriv->valuestring : NULL;
-      if ((inl && (!mt || !data)) || (!inl && !uri)) {
-        adapt_set_err(err, errlen, "%s: inlineData needs mimeType and data; fileData needs fileUri",
-                      where);
-        goto bad;
-      }
-      if (model)
-        continue;    /* model-side media has no OpenAI assistant form */
-      struct buf u;
-      buf_init(&u, (size_t)256 << 20);
-      int rc = inl ? buf_appendf(&u, "data:%s;base64,", mt) | buf_append_str(&u, data)
-                   : buf_append_str(&u, uri);
-      if (rc) {
-        buf_free(&u);
-        adapt_set_err(err, errlen, "%s: too long", where);
-        goto bad;
-      }
-      cJSON *op = cJSON_CreateObject();
-      cJSON_AddStringToObject(op, "type", "image_url");
-      cJSON_AddStringToObject(cJSON_AddObjectToObject(op, "image_url"), "url", u.data);
-      buf_free(&u);
-      cJSON_AddItemToArray(oparts, op);
-    } else if (cJSON_IsObject(fc)) {
-      const char *name = adapt_jstr(fc, "name");
-      if (!name) {
-        adapt_set_err(err, errlen, "%s: functionCall needs a string 'name'", where);
-        goto bad;
-      }
-      if (ids->n >= 64) {
-        adapt_set_err(err, errlen, "%s: more than 64 function calls", where);
-        goto bad;
-      }
-      int k = ids->n++;
-      ids->used[k] = 0;
-      snprintf(ids->name[k], GEMINI_ID_MAX, "%s", name);
-      if (adapt_jstr(fc, "id") && adapt_jstr(fc, "id")[0])
-        snprintf(ids->id[k], GEMINI_ID_MAX, "%s", adapt_jstr(fc, "id"));
-      else
-        snprintf(ids->id[k], GEMINI_ID_MAX, "call_%d", k);
-      const cJSON *args = jget(fc, "args");
-      char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
-      cJSON *tc = cJSON_CreateObject(), *fn;
-      cJSON_AddStringToObject(tc, "id", ids->id[k]);
-      cJSON_AddStringToObject(tc, "type", "function");
-      fn = cJSON_AddObjectToObject(tc, "function");
-      cJSON_AddStringToObject(fn, "name", name);
-      cJSON_AddStringToObject(fn, "arguments", a ? a : "{}");
-      free(a);
-      cJSON_AddItemToArray(calls, tc);
-    } else if (cJSON_IsObject(fr)) {
-      const char *name = adapt_jstr(fr, "name"), *fid = adapt_jstr(fr, "id");
-      if (!name) {
-        adapt_set_err(err, errlen, "%s: functionResponse needs a string 'name'", where);
-        goto bad;
-      }
-      const char *id = NULL;
-      for (int k = 0; k < ids->n && !id; k++)
-        if (!ids->used[k] && (fid ? !strcmp(ids->id[k], fid) : !strcmp(ids->name[k], name))) {
-          ids->used[k] = 1;
-          id = ids->id[k];
-        }
-      if (!id)
-        id = fid ? fid : name;
-      const cJSON *resp = jget(fr, "response");
-      char *r = resp ? cJSON_PrintUnformatted(resp) : NULL;
-      cJSON *tm = cJSON_CreateObject();
-      cJSON_AddStringToObject(tm, "role", "tool");
-      cJSON_AddStringToObject(tm, "tool_call_id", id);
-      cJSON_AddStringToObject(tm, "content", r ? r : "{}");
-      free(r);
-      cJSON_AddItemToArray(omsgs, tm);
-    } else {
-      adapt_set_err(err, errlen, "%s: a part must have text, inlineData, fileData, functionCall or "
-                                 "functionResponse", where);
-      goto bad;
-    }
-  }
-  return adapt_end_message(omsgs, true, model, &text, oparts, calls);
-bad:
-  return adapt_end_message(omsgs, false, model, &text, oparts, calls);
-}
-
-char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, bool stream,
-                               char *err, size_t errlen)
-{
-  if (!cJSON_IsObject(req)) {
-    adapt_set_err(err, errlen, "the request body must be a JSON object");
-    return NULL;
-  }
-  const cJSON *contents = jget(req, "contents");
-  if (!cJSON_IsArray(contents) || cJSON_GetArraySize(contents) == 0) {
-    adapt_set_err(err, errlen, "contents: must be a non-empty array");
-    return NULL;
-  }
-  struct call_ids *ids = calloc(1, sizeof *ids);
-  if (!ids) {
-    adapt_set_err(err, errlen, "out of memory");
-    return NULL;
-  }
-  cJSON *out = cJSON_CreateObject();
-  cJSON_AddStringToObject(out, "model", upstream_model ? upstream_model : "");
-  cJSON *omsgs = cJSON_AddArrayToObject(out, "messages");
-  const cJSON *si = jget2(req, "systemInstruction", "system_instruction");
-  if (si && !cJSON_IsNull(si)) {
-    const cJSON *parts = jget(si, "parts"), *p;
-    if (!cJSON_IsArray(parts)) {
-      adapt_set_err(err, errlen, "systemInstruction: 'parts' must be an array");
-      goto bad;
-    }
-    struct buf sys;
-    buf_init(&sys, (size_t)64 << 20);
-    cJSON_ArrayForEach(p, parts)
-    {
-      const char *t = adapt_jstr(p, "text");
-      if (!t || adapt_append_text(&sys, "\n", t) < 0) {
-        buf_free(&sys);
-        adapt_set_err(err, errlen, "systemInstruction: parts must be text");
-        goto bad;
-      }
-    }
-    adapt_push_system(omsgs, &sys);
-    buf_free(&sys);
-  }
-  int i = 0;
-  const cJSON *c;
-  cJSON_ArrayForEach(c, contents)
-  {
-    char where[48];
-    snprintf(where, sizeof where, "contents[%d]", i++);
-    if (gemini_content(c, omsgs, ids, err, errlen, where) < 0)
-      goto bad;
-  }
-  const cJSON *gc = jget2(req, "generationConfig", "generation_config");
-  if (gc && !cJSON_IsNull(gc)) {
-    if (!cJSON_IsObject(gc)) {
-      adapt_set_err(err, errlen, "generationConfig: must be an object");
-      goto bad;
-    }
-    if (adapt_copy_number(gc, "temperature", out, "temperature", err, errlen) < 0 ||
-        adapt_copy_number(gc, "topP", out, "top_p", err, errlen) < 0 ||
-        adapt_copy_number(gc, "seed", out, "seed", err, errlen) < 0)
-      goto bad;
-    int64_t mt = -1, n = -1;
-    if (adapt_read_max_tokens(gc, "maxOutputTokens", &mt, err, errlen) < 0 ||
-        adapt_read_max_tokens(gc, "candidateCount", &n, err, errlen) < 0)
-      goto bad;
-    if (mt > 0)
-      cJSON_AddNumberToObject(out, "max_tokens", (double)mt);
-    if (n > 1)
-      cJSON_AddNumberToObject(out, "n", (double)n);
-    /* every generationConfig field OpenAI chat can express; topK, thinkingBudget, mediaResolution
-     * and safetySettings have no OpenAI field and are dropped (a gemini channel gets them all:
-     * a Gemini client's request passes through to it unconverted) */
-    if (adapt_copy_number(gc, "presencePenalty", out, "presence_penalty", err, errlen) < 0 ||
-        adapt_copy_number(gc, "frequencyPenalty", out, "frequency_penalty", err, errlen) < 0 ||
-        copy_bool(gc, "responseLogprobs", out, "logprobs", err, errlen) < 0 ||
-        adapt_copy_number(gc, "logprobs", out, "top_logprobs", err, errlen) < 0 ||
-        copy_modalities(jget(gc, "responseModalities"), "generationConfig.responseModalities", out, "modalities",
-                        false, err, errlen) < 0)
-      goto bad;
-    /* thinkingLevel is an effort; a thinkingBudget has no OpenAI form (reasoning_effort "none"
-     * would be refused by models that do not reason) */
-    const char *level = adapt_jstr(jget(gc, "thinkingConfig"), "thinkingLevel");
-    if (level) {
-      char lv[16];
-      size_t i = 0;
-      for (; level[i] && i + 1 < sizeof lv; i++)
-        lv[i] = (char)(level[i] >= 'A' && level[i] <= 'Z' ? level[i] + 32 : level[i]);
-      lv[i] = '\0';
-      cJSON_AddStringToObject(out, "reasoning_effort", lv);
-    }
-    const cJSON *ss = jget(gc, "stopSequences");
-    cJSON *stops;
-    if (cJSON_IsString(ss)) {
-      adapt_set_err(err, errlen, "generationConfig.stopSequences: must be an array of strings");
-      goto bad;
-    }
-    if (adapt_stop_list(ss, "stopSequences", &stops, err, errlen) < 0)
-      goto bad;
-    if (stops)
-      cJSON_AddItemToObject(out, "stop", stops);
-    const char *rmt = adapt_jstr(gc, "responseMimeType");
-    if (rmt && !strcmp(rmt, "application/json")) {
-      cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
-      const cJSON *schema = jget(gc, "responseSchema");
-      if (cJSON_IsObject(schema)) {
-        cJSON_AddStringToObject(rf, "type", "json_schema");
-        cJSON *js = cJSON_AddObjectToObject(rf, "json_schema");
-        cJSON_AddStringToObject(js, "name", "response");
-        cJSON_AddItemToObject(js, "schema", cJSON_Duplicate(schema, 1));
-      } else {
-        cJSON_AddStringToObject(rf, "type", "json_object");
-      }
-    }
-  }
-  const cJSON *tools = jget(req, "tools");
-  if (tools && !cJSON_IsNull(tools)) {
-    if (!cJSON_IsArray(tools)) {
-      adapt_set_err(err, errlen, "tools: must be an array");
-      goto bad;
-    }
-    cJSON *ot = cJSON_CreateArray();
-    cJSON_AddItemToObject(out, "tools", ot);
-    const cJSON *t, *d;
-    cJSON_ArrayForEach(t, tools)
-    {
-      const cJSON *decls = jget2(t, "functionDeclarations", "function_declarations");
-      if (!cJSON_IsArray(decls)) {
-        adapt_set_err(err, errlen, "tools: only functionDeclarations are supported here");
-        goto bad;
-      }
-      cJSON_ArrayForEach(d, decls)
-      {
-        const char *name = adapt_jstr(d, "name"), *desc = adapt_jstr(d, "description");
-        if (!name) {
-          adapt_set_err(err, errlen, "tools: each function declaration needs a string 'name'");
-          goto bad;
-        }
-        cJSON *fn = adapt_add_oai_tool(ot, name, desc);
-        const cJSON *params = jget(d, "parameters");
-        if (!cJSON_IsObject(params))
-          params = jget(d, "parametersJsonSchema");
-        if (cJSON_IsObject(params)) {
-          cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(params, 1));
-        } else {
-          cJSON *s = cJSON_AddObjectToObject(fn, "parameters");
-          cJSON_AddStringToObject(s, "type", "object");
-          cJSON_AddObjectToObject(s, "properties");
-        }
-      }
-    }
-  }
-  const cJSON *fcc = jget2(jget2(req, "toolConfig", "tool_config"), "functionCallingConfig",
-                           "function_calling_config");
-  if (cJSON_IsObject(fcc)) {
-    const char *mode = adapt_jstr(fcc, "mode");
-    const cJSON *allowed = jget(fcc, "allowedFunctionNames");
-    if (mode && !strcmp(mode, "NONE")) {
-      cJSON_AddStringToObject(out, "tool_choice", "none");
-    } else if (mode && !strcmp(mode, "ANY")) {
-      if (cJSON_GetArraySize(allowed) == 1 && cJSON_IsString(cJSON_GetArrayItem(allowed, 0))) {
-        cJSON *o = cJSON_AddObjectToObject(out, "tool_choice");
-        cJSON_AddStringToObject(o, "type", "function");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "function"), "name",
-                                cJSON_GetArrayItem(allowed, 0)->valuestring);
-      } else {
-        cJSON_AddStringToObject(out, "tool_choice", "required");
-      }
-    } else if (!mode || !strcmp(mode, "AUTO") || !strcmp(mode, "MODE_UNSPECIFIED")) {
-      if (mode)
-        cJSON_AddStringToObject(out, "tool_choice", "auto");
-    } else {
-      adapt_set_err(err, errlen,
-                    "toolConfig.functionCallingConfig.mode: must be AUTO, ANY or NONE");
-      goto bad;
-    }
-  }
-  if (stream) {
-    cJSON_AddTrueToObject(out, "stream");
-    cJSON_AddTrueToObject(cJSON_AddObjectToObject(out, "stream_options"), "include_usage");
-  }
-  free(ids);
-  return adapt_print_or_err(out, err, errlen);
-bad:
-  free(ids);
-  cJSON_Delete(out);
-  return NULL;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* OpenAI response -> Gemini response */
-
-static void add_usage_metadata(cJSON *o, const struct usage *u)
-{
-  cJSON *um = cJSON_AddObjectToObject(o, "usageMetadata");
-  cJSON_AddNumberToObject(um, "promptTokenCount", (double)u->prompt_tokens);
-  cJSON_AddNumberToObject(um, "candidatesTokenCount", (double)u->completion_tokens);
-  cJSON_AddNumberToObject(um, "totalTokenCount", (double)(u->prompt_tokens + u->completion_tokens));
-  if (u->cached_tokens)
-    cJSON_AddNumberToObject(um, "cachedContentTokenCount", (double)u->cached_tokens);
-}
-
-static cJSON *function_call_part(const char *id, const char *name, const char *args)
-{
-  cJSON *input = adapt_args_object(args);
-  cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
-  if (id && id[0])
-    cJSON_AddStringToObject(fc, "id", id);
-  cJSON_AddStringToObject(fc, "name", name ? name : "");
-  cJSON_AddItemToObject(fc, "args", input);
-  return p;
-}
-
-char *gemini_response_from_openai(const char *body, size_t len, const char *model,
-                                  struct usage *u, char *err, size_t errlen)
-{
-  cJSON *root;
-  const cJSON *msg = adapt_oai_response(body, len, u, &root, err, errlen);
-  if (!msg)
-    return NULL;
-  const cJSON *choice = cJSON_GetArrayItem(jget(root, "choices"), 0);
-  cJSON *out = cJSON_CreateObject();
-  cJSON *cand = cJSON_CreateObject();
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "candidates"), cand);
-  cJSON *content = cJSON_AddObjectToObject(cand, "content");
-  cJSON_AddStringToObject(content, "role", "model");
-  cJSON *parts = cJSON_AddArrayToObject(content, "parts");
-  const char *reasoning = adapt_oai_reasoning(msg);
-  if (reasoning && reasoning[0]) {
-    cJSON *p = text_part(reasoning);
-    cJSON_AddTrueToObject(p, "thought");
-    cJSON_AddItemToArray(parts, p);
-  }
-  struct buf text;
-  buf_init(&text, (size_t)256 << 20);
-  const cJSON *c = jget(msg, "content");
-  if (content_text(cJSON_IsString(c) || cJSON_IsArray(c) ? c : NULL, &text, err, errlen,
-                   "choices[0].message") < 0) {
-    buf_free(&text);
-    cJSON_Delete(out);
-    cJSON_Delete(root);
-    return NULL;
-  }
-  if (text.len)
-    cJSON_AddItemToArray(parts, text_part(text.data));
-  buf_free(&text);
-  const cJSON *calls = jget(msg, "tool_calls"), *tc;
-  if (cJSON_IsArray(calls))
-    cJSON_ArrayForEach(tc, calls)
-    {
-      const cJSON *fn = jget(tc, "function");
-      cJSON_AddItemToArray(parts, function_call_part(adapt_jstr(tc, "id"), adapt_jstr(fn, "name"),
-                                                     adapt_jstr(fn, "arguments")));
-    }
-  if (cJSON_GetArraySize(parts) == 0)
-    cJSON_AddItemToArray(parts, text_part(""));
-  cJSON_AddStringToObject(cand, "finishReason",
-                          gemini_finish_from_openai(adapt_jstr(choice, "finish_reason")));
-  cJSON_AddNumberToObject(cand, "index", 0);
-  add_usage_metadata(out, u);
-  cJSON_AddStringToObject(out, "modelVersion",
-                          model                       ? model
-                          : adapt_jstr(root, "model") ? adapt_jstr(root, "model")
-                                                      : "");
-  if (adapt_jstr(root, "id"))
-    cJSON_AddStringToObject(out, "responseId", adapt_jstr(root, "id"));
-  cJSON_Delete(root);
-  return adapt_print_or_err(out, err, errlen);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* OpenAI stream -> Gemini frames */
-
-void gemini_stream_from_openai_init(struct openai_to_gemini_stream *s, const char *model)
-{
-  memset(s, 0, sizeof *s);
-  snprintf(s->model, sizeof s->model, "%s", model ? model : "");
-  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
-    buf_init(&s->calls[i].args, GEMINI_TOOL_ARGS_MAX);
-}
-
-void gemini_stream_from_openai_free(struct openai_to_gemini_stream *s)
-{
-  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
-    buf_free(&s->calls[i].args);
-}
-
-static int frame_tail(const struct openai_to_gemini_stream *s, struct buf *o)
-{
-  int rc = buf_append_str(o, ",\"modelVersion\":");
-  rc |= buf_append_json_str(o, s->model);
-  if (s->id[0]) {
-    rc |= buf_append_str(o, ",\"responseId\":");
-    rc |= buf_append_json_str(o, s->id);
-  }
-  rc |= buf_append_str(o, "}\r\n\r\n");
-  return rc;
-}
-
-static int text_frame(const struct openai_to_gemini_stream *s, struct buf *o, const char *t,
-                      bool thought)
-{
-  int rc = buf_append_str(o, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":");
-  rc |= buf_append_json_str(o, t);
-  if (thought)
-    rc |= buf_append_str(o, ",\"thought\":true");
-  rc |= buf_append_str(o, "}]},\"index\":0}]");
-  rc |= frame_tail(s, o);
-  return rc;
-}
-
-static int final_frame(struct openai_to_gemini_stream *s, struct buf *o)
-{
-  int rc = buf_append_str(o, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
-  if (s->ncalls == 0)
-    rc |= buf_append_str(o, "{\"text\":\"\"}");
-  for (int i = 0; i < s->ncalls; i++) {
-    struct gemini_pending_call *c = &s->calls[i];
-    cJSON *p = function_call_part(c->id, c->name, c->args.data);
-    char *txt = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    if (!txt)
-      return -1;
-    if (i)
-      rc |= buf_append_str(o, ",");
-    rc |= buf_append_str(o, txt);
-    free(txt);
-  }
-  rc |= buf_append_str(o, "]},\"finishReason\":");
-  rc |= buf_append_json_str(o, s->finish_reason ? s->finish_reason : "STOP");
-  rc |= buf_append_str(o, ",\"index\":0}]");
-  if (s->have_usage) {
-    const struct usage *u = &s->usage;
-    rc |= buf_appendf(o,
-                      ",\"usageMetadata\":{\"promptTokenCount\":%lld,\"candidatesTokenCount\":%lld,"
-                      "\"totalTokenCount\":%lld",
-                      (long long)u->prompt_tokens, (long long)u->completion_tokens,
-                      (long long)(u->prompt_tokens + u->completion_tokens));
-    if (u->cached_tokens)
-      rc |= buf_appendf(o, ",\"cachedContentTokenCount\":%lld", (long long)u->cached_tokens);
-    rc |= buf_append_str(o, "}");
-  }
-  rc |= frame_tail(s, o);
-  return rc;
-}
-
-int gemini_stream_from_openai_feed(struct openai_to_gemini_stream *s, const char *data, size_t len,
-                                   struct buf *out, char *err, size_t errlen)
-{
-  if (s->finished || s->failed)
-    return 0;
-  size_t mark = out->len;
-  if (data && len >= 6 && !memcmp(data, "[DONE]", 6)) {
-    if (!s->started) {
-      adapt_set_err(err, errlen, "the upstream stream ended before any chunk");
-      return -1;
-    }
-    if (final_frame(s, out)) {
-      return adapt_buffer_full(out, mark, err, errlen);
-    }
-    s->finished = true;
-    return 0;
-  }
-  cJSON *ev = adapt_parse_event(data, len, "chunk", err, errlen);
-  if (!ev)
-    return -1;
-  const cJSON *e = jget(ev, "error");
-  if (e && !cJSON_IsNull(e)) {
-    const char *m = adapt_error_message(ev);
-    int rc = gemini_error_event(out, 500, m ? m : "upstream stream error");
-    cJSON_Delete(ev);
-    if (rc) {
-      adapt_set_err(err, errlen, "the client buffer is full");
-      return -1;
-    }
-    s->failed = true;
-    return 0;
-  }
-  /* state the argument buffers do not undo: remember only the scalar part */
-  bool started = s->started;
-  const char *finish = s->finish_reason;
-  bool have_usage = s->have_usage;
-  struct usage usage = s->usage;
-  char id[GEMINI_ID_MAX];
-  memcpy(id, s->id, sizeof id);
-  int rc = 0;
-  if (!s->started) {
-    if (!s->model[0])
-      snprintf(s->model, sizeof s->model, "%s",
-               adapt_jstr(ev, "model") ? adapt_jstr(ev, "model") : "");
-    snprintf(s->id, sizeof s->id, "%s", adapt_jstr(ev, "id") ? adapt_jstr(ev, "id") : "");
-    s->started = true;
-  }
-  const cJSON *usage_o = jget(ev, "usage");
-  if (cJSON_IsObject(usage_o)) {
-    adapt_oai_usage(usage_o, &s->usage);
-    s->have_usage = true;
-  }
-  const cJSON *choice = cJSON_GetArrayItem(jget(ev, "choices"), 0);
-  const cJSON *delta = jget(choice, "delta");
-  if (cJSON_IsObject(delta) && !s->finish_reason) {
-    const char *r = adapt_jstr(delta, "reasoning_content");
-    if (!r)
-      r = adapt_jstr(delta, "reasoning");
-    if (r && r[0])
-      rc |= text_frame(s, out, r, true);
-    const char *t = adapt_jstr(delta, "content");
-    if (t && t[0])
-      rc |= text_frame(s, out, t, false);
-    const cJSON *calls = jget(delta, "tool_calls"), *tc;
-    if (cJSON_IsArray(calls))
-      cJSON_ArrayForEach(tc, calls)
-      {
-        const cJSON *idx = jget(tc, "index");
-        const cJSON *fn = jget(tc, "function");
-        int ti = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < GEMINI_MAX_TOOL_CALLS
-                     ? (int)idx->valuedouble
-                     : (s->ncalls ? s->ncalls - 1 : 0);
-        if (cJSON_IsNumber(idx) && !(idx->valuedouble >= 0 && idx->valuedouble < GEMINI_MAX_TOOL_CALLS)) {
-          adapt_set_err(err, errlen, "more than %d tool calls in one response",
-                        GEMINI_MAX_TOOL_CALLS);
-          rc = -2;
-          break;
-        }
-        if (ti >= s->ncalls)
-          s->ncalls = ti + 1;
-        struct gemini_pending_call *c = &s->calls[ti];
-        if (adapt_jstr(tc, "id") && adapt_jstr(tc, "id")[0])
-          snprintf(c->id, sizeof c->id, "%s", adapt_jstr(tc, "id"));
-        if (adapt_jstr(fn, "name") && adapt_jstr(fn, "name")[0])
-          snprintf(c->name, sizeof c->name, "%s", adapt_jstr(fn, "name"));
-        const char *args = adapt_jstr(fn, "arguments");
-        if (args && buf_append_str(&c->args, args) < 0) {
-          adapt_set_err(err, errlen, "tool call arguments longer than %zu bytes",
-                        GEMINI_TOOL_ARGS_MAX);
-          rc = -2;
-          break;
-        }
-      }
-  }
-  const char *fr = adapt_jstr(choice, "finish_reason");
-  if (fr && !s->finish_reason)
-    s->finish_reason = gemini_finish_from_openai(fr);
-  cJSON_Delete(ev);
-  if (rc) {
-    s->started = started;
-    s->finish_reason = finish;
-    s->have_usage = have_usage;
-    s->usage = usage;
-    memcpy(s->id, id, sizeof id);
-    adapt_restore(out, mark);
-    if (rc != -2)
-      adapt_set_err(err, errlen, "the client buffer is full");
-    return -1;
-  }
-  return 0;
-}
-
-int gemini_stream_from_openai_finish(struct openai_to_gemini_stream *s, struct buf *out)
-{
-  if (s->finished || s->failed)
-    return 0;
-  if (!s->finish_reason)
-    return -1;
-  size_t mark = out->len;
-  if (final_frame(s, out)) {
     adapt_restore(out, mark);
     return -1;
   }

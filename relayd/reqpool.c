@@ -28,7 +28,6 @@ static void request_destroy(struct request *r)
   buf_free(&r->resp);
   buf_free(&r->errbody);
   buf_free(&r->out);
-  buf_free(&r->converted);
   free(r);
 }
 
@@ -61,13 +60,12 @@ struct request *request_new(struct worker *w, struct MHD_Connection *c)
   if (r) {
     local(w)->request_pool = r->next;
     local(w)->request_pool_len--;
-    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out, conv = r->converted;
+    struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out;
     memset(r, 0, sizeof *r);
     r->body = body;
     r->resp = resp;
     r->errbody = errbody;
     r->out = out;
-    r->converted = conv;
   } else {
     r = calloc(1, sizeof *r);
     if (!r)
@@ -76,8 +74,8 @@ struct request *request_new(struct worker *w, struct MHD_Connection *c)
     buf_init(&r->resp, RESPONSE_MAX);
     buf_init(&r->errbody, ERRBODY_MAX);
     buf_init(&r->out, (size_t)16 << 20);
-    buf_init(&r->converted, EVENT_MAX);
   }
+  r->client = &format_openai;           /* until the endpoint is known */
   r->w = w;
   r->conn = c;
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -126,16 +124,15 @@ void request_free(struct request *r)
   }
   cJSON_Delete(r->root);
   r->root = NULL;
-  cJSON_Delete(r->native);
-  r->native = NULL;
+  cJSON_Delete(r->croot);
+  r->croot = NULL;
   free(r->oai_text);
   r->oai_text = NULL;
   free(r->up_body);
   r->up_body = NULL;
   curl_slist_free_all(r->up_headers);
   r->up_headers = NULL;
-  if (r->gemini_out_used)
-    gemini_stream_from_openai_free(&r->gemini_out);
+  format_stream_free(&r->fs);
   if (r->inflater) {
     inflateEnd(r->inflater);
     free(r->inflater);
@@ -149,7 +146,6 @@ void request_free(struct request *r)
     buf_trim(&r->resp);
     buf_trim(&r->errbody);
     buf_trim(&r->out);
-    buf_trim(&r->converted);
     r->next = local(w)->request_pool;
     local(w)->request_pool = r;
     local(w)->request_pool_len++;

@@ -4,8 +4,8 @@
  * attempt.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
  * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
- * request_free -- the parsed bodies (root, native, oai_text), the upstream body and headers
- * (up_body, up_headers), the converter states, the inflater, a pending response and the snapshot
+ * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
+ * (up_body, up_headers), the format stream (its converter states), the inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
  * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
  * freeing the old one. Never: holds more code than the small inline helpers below (what the
@@ -21,8 +21,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "claude.h"
-#include "gemini.h"
+#include "formats.h"
 #include "health.h"
 #include "limits.h"
 #include "media.h"
@@ -50,6 +49,7 @@ struct endpoint_def {
   enum api_kind api;
   const char *upstream_path;   /* path on an OpenAI-style channel; NULL: the same as path */
   enum media_kind media;       /* EP_MEDIA: which kind media.c validates and bills */
+  const struct format *format; /* the format its clients speak (format.h) */
 };
 
 enum phase {
@@ -118,8 +118,8 @@ struct request {
   char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
   bool upstream_done;
-  bool saw_done;
-  bool saw_error_event;   /* the upstream's stream carried an OpenAI error event (relayed as is) */
+  bool saw_done;          /* EP_MEDIA streams: response.completed came */
+  bool saw_error_event;   /* EP_MEDIA streams: the upstream's error event was relayed */
   bool paused;
   struct buf resp;                     /* non-stream body, or the partial SSE event */
   size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
@@ -132,25 +132,17 @@ struct request {
   struct MHD_Response *pending;        /* built while suspended, queued on resume (owned until then) */
   unsigned pending_status;
 
-  struct openai_to_claude_stream claude_out;   /* EP_MESSAGES streams: OpenAI chunks -> Anthropic events */
-  struct openai_to_gemini_stream gemini_out;   /* EP_GEMINI streams: OpenAI chunks -> Gemini frames */
-  bool gemini_out_used;                        /* gemini_out holds memory to free */
-  char client_model[MODEL_NAME_MAX];           /* EP_GEMINI: the model named in the path */
-  bool client_stream;                          /* EP_GEMINI: streamGenerateContent */
-  struct claude_to_openai_stream claude_in;    /* anthropic channels: their events -> OpenAI chunks */
-  struct gemini_to_openai_stream gemini_in;    /* gemini channels: their frames -> OpenAI chunks */
-  char gemini_path[MODEL_NAME_MAX + 64];
-  struct buf converted;                        /* OpenAI events made from an anthropic channel's */
-  /* Anthropic and Gemini clients: their request stays in their format until a channel of another
-   * format is chosen (see native_attempt) */
-  cJSON *native;                               /* the client's parsed body (owned) */
-  char *oai_text;                              /* the OpenAI chat request made from it, once needed
-                                                * (owned) */
+  /* the formats of this request (format.h): the client's (from its endpoint) and the channel's of
+   * the current attempt; relay works in the common form (OpenAI chat) and converts at the edges */
+  const struct format *client, *upstream;
+  struct format_stream fs;                     /* the stream's event path and converter states (owned) */
+  char path_model[MODEL_NAME_MAX];             /* the model a client path names (Gemini), else "" */
+  bool path_stream;                            /* ... and its stream flag */
+  /* a client of another format than the common one: its request stays in its format until a
+   * channel of another format is chosen */
+  cJSON *croot;                                /* the client's parsed body in its format (owned) */
+  char *oai_text;                              /* the common-form request made from it, once needed */
   size_t oai_len;
-  bool native_attempt;   /* this attempt passes the client's format through to a channel of the same
-                          * format: request bytes (model mapping aside) and answer go unconverted */
-  bool native_done;      /* native stream: its closing event came (message_stop, a finishReason, an error) */
-  bool native_error;     /* ... and it was an error event */
   /* a reasoning suffix on the model name (-high, -thinking-N, ...; reasoning.h) */
   struct reasoning rs;
   char route_model[MODEL_NAME_MAX];    /* the name routes are looked up by: the client's, or its base */
@@ -188,19 +180,10 @@ static inline struct relay_local *local(struct worker *w)
   return worker_data(w);
 }
 
-/* The API the client speaks; relay works in OpenAI's inside and converts at the edges. */
-enum client_api { CLIENT_OPENAI, CLIENT_CLAUDE, CLIENT_GEMINI };
-
-static inline enum client_api client_api(const struct request *r)
+/* The format the clients of an endpoint speak (OpenAI's before the endpoint is known). */
+static inline const struct format *client_format(const struct endpoint_def *def)
 {
-  if (!r->def)
-    return CLIENT_OPENAI;
-  return r->def->ep == EP_MESSAGES ? CLIENT_CLAUDE : r->def->ep == EP_GEMINI ? CLIENT_GEMINI : CLIENT_OPENAI;
-}
-
-static inline bool speaks_claude(const struct request *r)
-{
-  return client_api(r) == CLIENT_CLAUDE;
+  return def ? def->format : &format_openai;
 }
 
 /* Bounded copy that truncates silently (log fields have fixed widths). */

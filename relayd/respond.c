@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapt.h"
 #include "request.h"
 #include "settle.h"
 
@@ -31,8 +30,8 @@ void add_limit_headers(struct MHD_Response *resp, const struct limit_view *v, co
 void add_common_headers(struct request *r, struct MHD_Response *resp)
 {
   MHD_add_response_header(resp, "x-request-id", r->request_id);
-  if (speaks_claude(r))
-    MHD_add_response_header(resp, "request-id", r->request_id);   /* what Anthropic's SDKs read */
+  if (r->client->request_id_header)     /* the name the client format's SDKs read */
+    MHD_add_response_header(resp, r->client->request_id_header, r->request_id);
   add_limit_headers(resp, &r->lim.req, "requests");
   add_limit_headers(resp, &r->lim.tok, "tokens");
 }
@@ -55,34 +54,13 @@ struct MHD_Response *json_response(struct request *r, struct buf *b)
   return body_response(r, b, "application/json");
 }
 
-/* An error body in the client's API format, into b: OpenAI's {"error":{"message","type","param",
- * "code"}}, Anthropic's {"type":"error","error":{"type","message"}} on /v1/messages, Gemini's
- * {"error":{"code","message","status"}} on its endpoints. */
+/* An error body in the client's API format, into b (format.h: OpenAI's {"error":{"message","type",
+ * "param","code"}}, Anthropic's {"type":"error","error":{"type","message"}}, Gemini's
+ * {"error":{"code","message","status"}}). */
 void error_body(struct request *r, unsigned status, const char *type, const char *code, const char *param,
                 const char *msg, struct buf *b)
 {
-  if (client_api(r) != CLIENT_OPENAI) {
-    char *body = speaks_claude(r) ? claude_error_body((int)status, msg) : gemini_error_body((int)status, msg);
-    if (body)
-      buf_append_str(b, body);
-    free(body);
-    return;
-  }
-  buf_append_str(b, "{\"error\":{\"message\":");
-  buf_append_json_str(b, msg);
-  buf_append_str(b, ",\"type\":");
-  buf_append_json_str(b, type);
-  buf_append_str(b, ",\"param\":");
-  if (param)
-    buf_append_json_str(b, param);
-  else
-    buf_append_str(b, "null");
-  buf_append_str(b, ",\"code\":");
-  if (code)
-    buf_append_json_str(b, code);
-  else
-    buf_append_str(b, "null");
-  buf_append_str(b, "}}");
+  r->client->ops->error_body(b, (int)status, type, code, param, msg);
 }
 
 struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,
@@ -159,29 +137,18 @@ void upstream_failure_text(const struct request *r, CURLcode res, char *out, siz
 }
 
 
-/* The usage of a whole answer in the format it came in (native Anthropic / Gemini, or OpenAI), read
- * from the parsed body; without usage, the text relay counted in it. */
-static void read_answer_usage(struct request *r, const char *b, size_t len)
+/* The usage of a whole answer in the format it is in (fmt), read from the parsed body; without
+ * usage, the text relay counted in it. */
+static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len)
 {
   cJSON *j = cJSON_ParseWithLength(b, len);
-  const cJSON *u;
-  if (r->native_attempt && speaks_claude(r)) {
-    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    if (cJSON_IsObject(u))
-      claude_read_usage(u, &r->usage);
-  } else if (r->native_attempt) {
-    u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
-    if (cJSON_IsObject(u))
-      gemini_read_usage(u, &r->usage);
-  } else {
-    u = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    if (cJSON_IsObject(u))
-      oai_parse_usage(u, &r->usage);
-  }
-  r->usage_upstream = cJSON_IsObject(u);
-  r->usage_final = true;
-  r->completion_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(
-      j, r->native_attempt ? (speaks_claude(r) ? "content" : "candidates") : "choices"));
+  struct format_facts f = {0};
+  fmt->ops->read_answer(j, &f);
+  if (f.usage_found)
+    r->usage = f.usage;
+  r->usage_upstream = f.usage_found;
+  r->usage_final = f.usage_final;
+  r->completion_chars = f.text_chars;
   cJSON_Delete(j);
 }
 
@@ -216,43 +183,33 @@ void finish_nonstream(struct request *r)
     finish_media(r);
     return;
   }
-  if (r->native_attempt) {
-    /* the answer goes as it came; billing reads its usage object */
-    read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
-    r->final_status = (int)r->up_status;
-    r->upstream_done = true;
-    r->t_first_us = now_us_mono();
-    settle(r, "done");
-    respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
-    return;
-  }
+  /* a channel of the client's own format: the answer goes as it came, billing reads its usage;
+   * else it is turned into the common form, and from it into the client's format */
+  bool native = r->upstream == r->client;
+  const struct format_ops *up = r->upstream->ops, *cl = r->client->ops;
+  char err[256];
   struct usage conv_usage = {0};
-  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
-    char err[256];
-    const char *b = r->resp.data ? r->resp.data : "";
-    char *conv = r->channel->api == UPSTREAM_GEMINI
-                     ? gemini_response_to_openai(b, r->resp.len, r->rq.model, now_unix(), &conv_usage, err, sizeof err)
-                     : claude_response_to_openai(b, r->resp.len, now_unix(), &conv_usage, err, sizeof err);
-    if (conv) {
-      buf_reset(&r->resp);
-      buf_append_str(&r->resp, conv);
-      free(conv);
-    } else {
+  bool conv_in = !native && up->response_to_openai;
+  if (conv_in) {
+    char *conv = up->response_to_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model, now_unix(),
+                                        &conv_usage, err, sizeof err);
+    if (!conv) {
       unreadable_answer(r, err);
       return;
     }
+    buf_reset(&r->resp);
+    buf_append_str(&r->resp, conv);
+    free(conv);
   }
-  read_answer_usage(r, r->resp.data ? r->resp.data : "", r->resp.len);
-  if (r->channel->api == UPSTREAM_ANTHROPIC || r->channel->api == UPSTREAM_GEMINI) {
+  read_answer_usage(r, conv_in ? &format_openai : r->upstream, r->resp.data ? r->resp.data : "", r->resp.len);
+  if (conv_in) {
     r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
     r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
   }
-  if (client_api(r) != CLIENT_OPENAI) {
-    char err[256];
+  if (!native && cl->response_from_openai) {
     struct usage cu;
-    const char *b = r->resp.data ? r->resp.data : "";
-    char *msg = speaks_claude(r) ? claude_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err)
-                                 : gemini_response_from_openai(b, r->resp.len, r->rq.model, &cu, err, sizeof err);
+    char *msg = cl->response_from_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model, &cu, err,
+                                         sizeof err);
     if (!msg) {
       /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
       unreadable_answer(r, err);
@@ -268,4 +225,3 @@ void finish_nonstream(struct request *r)
   settle(r, "done");
   respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
 }
-

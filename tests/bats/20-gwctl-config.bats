@@ -160,6 +160,6 @@ setup() {
   [ "$(comp redeem '')" = "create disable export list rm use" ]
   [[ " $(comp token create --ex) " == *" --expires "* ]]
   [[ " $(comp status --) " == *" --json "* ]]
-  [ "$(comp log stats --by '')" = "channel day model user" ]
+  [ "$(comp log stats --by '')" = "channel day group hour model status token user" ]
   [ "$(comp user show '')" = "alice" ]
 }

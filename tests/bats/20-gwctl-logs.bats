@@ -27,7 +27,7 @@ setup() {
 @test "log list: every filter, table and JSON" {
   run gwctl log list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  TIME                 TYPE     USER   TOKEN  MODEL        QUOTA  STATUS  MS  CONTENT')" ]
+  [ "${lines[0]}" = "$(printf 'ID  TIME                 TYPE     USER   TOKEN  MODEL        QUOTA          STATUS  MS  CONTENT')" ]
   ids() { gwctl log list --json "$@" | $JGET '[r["request_id"] for r in d if r["request_id"]]'; }
   [ "$(ids)" = '["r4", "r3", "r2", "r1"]' ]
   [ "$(ids --user alice)" = '["r2", "r1"]' ]
@@ -58,14 +58,14 @@ setup() {
 @test "log stats by model, user, channel and day" {
   run gwctl log stats
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'KEY          REQUESTS  PROMPT  COMPLETION  QUOTA')" ]
+  [ "${lines[0]}" = "$(printf 'MODEL        REQUESTS  PROMPT  COMPLETION  QUOTA            ERRORS  P95_MS')" ]
   [ "$(gwj '[[r["key"], r["requests"], r["prompt_tokens"], r["completion_tokens"], r["quota"]] for r in d]' log stats --by model)" = \
     '[["gpt-4o", 3, 14, 6, 107], ["gpt-4o-mini", 1, 20, 10, 30]]' ]
   [ "$(gwj '[[r["key"], r["requests"], r["quota"]] for r in d]' log stats --by user)" = '[["alice", 2, 130], ["bob", 2, 7]]' ]
   [ "$(gwj '[[r["key"], r["requests"], r["quota"]] for r in d]' log stats --by channel)" = '[["c1", 2, 107], ["c2", 2, 30]]' ]
   [ "$(TZ=UTC gwctl log stats --by day --json | $JGET '[[r["key"], r["requests"]] for r in d]')" = '[["2025-01-01", 2], ["2025-01-02", 2]]' ]
   [ "$(gwj '[[r["key"], r["requests"]] for r in d]' log stats --by model --type consume --user bob)" = '[["gpt-4o", 1]]' ]
-  refused 2 "--by must be model, user, channel or day" gwctl log stats --by colour
+  refused 2 "--by: 'colour' is not one of day, hour, model, user, token, channel, group, status" gwctl log stats --by colour
 }
 
 @test "log export: CSV and JSON, filtered, oldest first" {

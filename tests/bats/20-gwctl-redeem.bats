@@ -35,7 +35,7 @@ setup() {
   gwctl redeem create --count 1 --quota 20 --name b > /dev/null
   run gwctl redeem list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  NAME  CODE                              STATUS   QUOTA  CREATED              REDEEMED  USED_BY  EXPIRES')" ]
+  [ "${lines[0]}" = "$(printf 'ID  NAME  CODE                              STATUS   QUOTA          CREATED              REDEEMED  USED_BY  EXPIRES')" ]
   [ "$(gwj '[(r["name"], r["quota"], r["status"]) for r in d]' redeem list)" = '[["a", 10, "enabled"], ["a", 10, "enabled"], ["b", 20, "enabled"]]' ]
   [ "$(gwj 'len(d)' redeem list --name a)" = 2 ]
   gwctl redeem disable "$(head -1 "$BATS_TEST_TMPDIR/a")"
@@ -80,8 +80,8 @@ setup() {
   refused 2 "missing --user" gwctl redeem use "$code"
   refused 2 "missing --count" gwctl redeem create --quota 5
   refused 2 "--count must be from 1" gwctl redeem create --count 0 --quota 5
-  refused 2 "--quota must be" gwctl redeem create --count 1 --quota -5
-  refused 2 "--quota must be" gwctl redeem create --count 1 --quota abc
+  refused 2 "--quota: '-5' is negative" gwctl redeem create --count 1 --quota -5
+  refused 2 "--quota: 'abc' is not an amount" gwctl redeem create --count 1 --quota abc
   refused 3 "no redemption code 'zzz'" gwctl redeem disable zzz
   refused 3 "no redemption code '77'" gwctl redeem rm 77 --yes
   refused 2 "--status must be" gwctl redeem list --status gone

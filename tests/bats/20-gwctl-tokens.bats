@@ -48,7 +48,7 @@ setup() {
   gwctl token disable b1
   run gwctl token list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  USER   NAME  STATUS     REMAIN     USED  MODELS  KEY')" ]
+  [ "${lines[0]}" = "$(printf 'ID  USER   NAME  STATUS     REMAIN        USED       MODELS  KEY')" ]
   [ "${#lines[@]}" -eq 4 ]
   [ "$(gwj '[t["name"] for t in d]' token list --user alice)" = '["a1", "a2"]' ]
   [ "$(gwj '[t["name"] for t in d]' token list --status exhausted)" = '["a2"]' ]
@@ -107,8 +107,8 @@ setup() {
   gwctl token create --user bob --name t --quota 5 > /dev/null
   refused 3 "no user named 'nobody'" gwctl token create --user nobody --name x --quota 1
   refused 4 "already has a token named 't'" gwctl token create --user alice --name t --quota 1
-  refused 2 "non-negative integer, not '-1'" gwctl token create --user alice --name x --quota -1
-  refused 2 "non-negative integer, not '1e3'" gwctl token create --user alice --name x --quota 1e3
+  refused 2 "--quota: '-1' is negative" gwctl token create --user alice --name x --quota -1
+  refused 2 "--quota: '1e3' is not an amount" gwctl token create --user alice --name x --quota 1e3
   refused 2 "give --quota Q or --unlimited" gwctl token create --user alice --name x
   refused 2 "not both" gwctl token create --user alice --name x --quota 1 --unlimited
   refused 2 "is in the past" gwctl token create --user alice --name x --quota 1 --expires 2020-01-01
@@ -130,7 +130,7 @@ setup() {
   refused 3 "no token named 'nope'" gwctl token rotate nope --yes
   refused 3 "no token named 'nope'" gwctl token rm nope --yes
   refused 2 "is in the past" gwctl token edit t --user alice --expires 2001-01-01T00:00
-  refused 2 "non-negative integer" gwctl token edit t --user alice --quota -7
+  refused 2 "--quota: '-7' is negative" gwctl token edit t --user alice --quota -7
   refused 2 "nothing to change" gwctl token edit t --user alice
   gwctl token create --user alice --name u --quota 5 > /dev/null
   refused 4 "already has a token named 'u'" gwctl token edit t --user alice --name u

@@ -16,15 +16,15 @@ setup() {
   [ "$(echo "$output" | $JGET 'd["username"]')" = bob ]
   run gwctl user list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  USERNAME  ROLE    STATUS   QUOTA  USED  REQUESTS  GROUP    CREATED')" ]
-  echo "$output" | grep -Eq '^2 +bob +admin +enabled +5 '
+  [ "${lines[0]}" = "$(printf 'ID  USERNAME  ROLE    STATUS   QUOTA          USED       REQUESTS  GROUP    CREATED')" ]
+  echo "$output" | grep -Eq '^2 +bob +admin +enabled +5 \(\$0\.00001\) +0 \(\$0\.00\) '
   [ "$(gwj 'len(d)' user list)" = 2 ]
   [ "$(gwj '[u["username"] for u in d]' user list --status enabled)" = '["alice", "bob"]' ]
   gwctl user disable bob
   [ "$(gwj '[u["username"] for u in d]' user list --status disabled)" = '["bob"]' ]
   run gwctl user show alice
   [ "$status" -eq 0 ]
-  echo "$output" | grep -Eq '^quota +1000$'
+  echo "$output" | grep -Eq '^quota +1000 \(\$0\.002\)$'
   [ "$(gwj 'd["quota"]' user show 1)" = 1000 ]
   [ "$(gwj 'd["role"]' user show bob)" = admin ]
 }
@@ -72,10 +72,10 @@ setup() {
   refused 3 "no user named 'nobody'" gwctl user topup nobody 5
   refused 3 "no user named 'nobody'" gwctl user rm nobody --yes
   refused 3 "no user named 'nobody'" gwctl user disable nobody
-  refused 2 "non-negative integer, not '-5'" gwctl user add bob --quota -5
-  refused 2 "non-negative integer, not 'lots'" gwctl user edit alice --quota lots
-  refused 2 "AMOUNT must be from 1" gwctl user topup alice 0
-  refused 2 "AMOUNT must be an integer, not 'x'" gwctl user topup alice x
+  refused 2 "--quota: '-5' is negative" gwctl user add bob --quota -5
+  refused 2 "--quota: 'lots' is not an amount: give quota units \\(500000\\) or US dollars" gwctl user edit alice --quota lots
+  refused 2 "AMOUNT: '0' is out of range: from 1 to 1000000000000000 quota units \\(\\\$0.000002 to" gwctl user topup alice 0
+  refused 2 "AMOUNT: 'x' is not an amount" gwctl user topup alice x
   refused 2 "'-3': negative numbers are not accepted" gwctl user topup alice -3
   refused 2 "missing AMOUNT" gwctl user topup alice
   refused 2 "--status must be enabled or disabled" gwctl user edit alice --status maybe

@@ -1,7 +1,7 @@
 /* fuzz_claude: relayd/claude.c both directions: OpenAI request -> Messages request, Messages
  * response and stream events -> OpenAI; Messages request -> OpenAI, OpenAI response and stream
  * chunks -> Messages. Input: mode byte, then a JSON body or an SSE byte stream. */
-#include "claude.h"
+#include "claude_client.h"
 #include "fuzz_common.h"
 
 #define OUT_CAP (1 << 20)

@@ -2,7 +2,7 @@
  * and stream frames -> OpenAI; generateContent request -> OpenAI, OpenAI response and stream chunks
  * -> Gemini; client paths. Input: mode byte, then a JSON body, an SSE byte stream or a path. */
 #include "fuzz_common.h"
-#include "gemini.h"
+#include "gemini_client.h"
 
 #define OUT_CAP (1 << 20)
 

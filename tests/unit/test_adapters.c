@@ -1,45 +1,16 @@
-/* Unit tests of the format adapters (relayd/claude.c, relayd/gemini.c): requests and responses
+/* Unit tests of the format adapters (relayd/claude.c, claude_client.c, gemini.c, gemini_client.c): requests and responses
  * both ways, stop-reason maps, tool calls, images, usage and cache accounting, the stream
  * converters fed event by event, error bodies, and bad input. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../relayd/claude.h"
-#include "../../relayd/gemini.h"
+#include "../../relayd/claude_client.h"
+#include "../../relayd/gemini_client.h"
+#include "jpath.h"
 #include "tap.h"
 #include "util.h"
 
 /* ---- helpers ---- */
-
-/* Follows a dotted path ("choices.0.message.content"); numbers index arrays. */
-static const cJSON *G(const cJSON *o, const char *path)
-{
-  char key[128];
-  while (o && *path) {
-    size_t n = strcspn(path, ".");
-    snprintf(key, sizeof key, "%.*s", (int)n, path);
-    if (cJSON_IsArray(o))
-      o = cJSON_GetArrayItem(o, atoi(key));
-    else
-      o = cJSON_GetObjectItemCaseSensitive(o, key);
-    path += n;
-    if (*path == '.')
-      path++;
-  }
-  return o;
-}
-
-static const char *S(const cJSON *o, const char *path)
-{
-  const cJSON *v = G(o, path);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double N(const cJSON *o, const char *path)
-{
-  const cJSON *v = G(o, path);
-  return cJSON_IsNumber(v) ? v->valuedouble : -999;
-}
 
 static int SZ(const cJSON *o, const char *path)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../../relayd/claude.h"
-#include "../../relayd/gemini.h"
+#include "../../relayd/gemini_client.h"
 #include "../../relayd/reasoning.h"
 #include "tap.h"
 

@@ -1,0 +1,209 @@
+/* format: see format.h. The one event path of a stream, and what the formats share. */
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+#include "openai.h"
+#include "sse.h"
+
+cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+  cJSON *root = cJSON_ParseWithLength(body ? body : "", len);
+  if (cJSON_IsObject(root))
+    return root;
+  cJSON_Delete(root);
+  adapt_set_err(err, errlen, "The request body must be a JSON object.");
+  return NULL;
+}
+
+void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(const cJSON *, struct usage *),
+                        const char *text_key, struct format_facts *f)
+{
+  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, usage_key);
+  if (cJSON_IsObject(u))
+    read(u, &f->usage);
+  f->usage_found = cJSON_IsObject(u);
+  f->usage_final = true;
+  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, text_key));
+}
+
+void format_append_owned(struct buf *b, char *s)
+{
+  if (s)
+    buf_append_str(b, s);
+  free(s);
+}
+
+bool format_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)
+{
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+  const cJSON *uo = cJSON_GetObjectItemCaseSensitive(j, "usage");
+  bool has_usage = cJSON_IsObject(uo);
+  if (has_usage && read_usage) {
+    struct usage u;
+    oai_parse_usage(uo, &u);
+    f->usage = u;
+    f->usage_found = true;
+    f->usage_final = true;       /* OpenAI sends it once, in the last chunk */
+  }
+  f->text_chars += adapt_text_chars(choices);
+  f->failed |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
+  /* the chunk relay asks for on the client's behalf: usage and no choices */
+  return has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
+}
+
+/* ---------------------------------------------------------------- the event path */
+
+void format_stream_free(struct format_stream *s)
+{
+  if (s->out_used && s->client->ops->out_free)
+    s->client->ops->out_free(&s->out);
+  s->out_used = false;
+  buf_free(&s->converted);
+}
+
+void format_stream_init(struct format_stream *s, const struct format *client, const struct format *upstream,
+                        const char *model, int64_t prompt_estimate, bool client_wants_usage, int64_t created)
+{
+  format_stream_free(s);
+  memset(s, 0, sizeof *s);
+  s->client = client;
+  s->upstream = upstream;
+  s->native = client == upstream;
+  s->client_wants_usage = client_wants_usage;
+  buf_init(&s->converted, FORMAT_EVENT_MAX);
+  if (s->native)
+    return;
+  if (upstream->ops->in_init)
+    upstream->ops->in_init(&s->in, model, created);
+  if (client->ops->out_init) {
+    client->ops->out_init(&s->out, model, prompt_estimate);
+    s->out_used = true;
+  }
+}
+
+static int relay_bytes(struct buf *out, const char *ev, size_t evlen, char *err, size_t errlen)
+{
+  if (buf_append(out, ev, evlen) == 0)
+    return 0;
+  adapt_set_err(err, errlen, "the client buffer is full");
+  return FORMAT_FULL;
+}
+
+/* One OpenAI event (the upstream's own when own, else made from the upstream's by its converter):
+ * read once (its text, an error; its usage and [DONE] when own), then to the client as it is or
+ * converted to the client's format. */
+static int common_event(struct format_stream *s, const char *ev, size_t evlen, bool own, struct buf *out,
+                        char *err, size_t errlen)
+{
+  const char *data;
+  size_t dlen;
+  bool has = sse_event_data(ev, evlen, &data, &dlen) == 0, done = false;
+  cJSON *j = NULL;
+  if (has) {
+    if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
+      done = s->done = true;
+      if (own)
+        s->f.ended = true;
+    } else {
+      /* every event is parsed, once: usage, text and errors are read from the JSON, never by bytes */
+      j = cJSON_ParseWithLength(data, dlen);
+      if (format_scan_chunk(j, &s->f, own) && !s->client_wants_usage) {
+        cJSON_Delete(j);
+        return 0;           /* the usage-only chunk relay asked for, for billing's sake */
+      }
+    }
+  }
+  const struct format_ops *cl = s->client->ops;
+  int rc = 0;
+  if (!cl->out_feed) {
+    rc = relay_bytes(out, ev, evlen, err, errlen);
+  } else if (!has) {
+    /* comments and keep-alives: the client's format has its own */
+  } else if (!done && !cJSON_IsObject(j)) {
+    adapt_set_err(err, errlen, "an upstream stream chunk is not a JSON object");
+    rc = FORMAT_BAD;
+  } else if (cl->out_feed(&s->out, done ? NULL : j, out, err, errlen) < 0) {
+    rc = FORMAT_BAD;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* The OpenAI events the upstream's converter wrote into s->converted, one by one. */
+static int relay_converted(struct format_stream *s, struct buf *out, char *err, size_t errlen)
+{
+  size_t off = 0, l;
+  int rc = 0;
+  if (!s->converted.len)
+    return 0;              /* nothing written (and maybe nothing allocated: data is NULL) */
+  while ((l = sse_event_len(s->converted.data + off, s->converted.len - off)) > 0) {
+    int r = common_event(s, s->converted.data + off, l, false, out, err, errlen);
+    rc = rc ? rc : r;
+    off += l;
+  }
+  return rc;
+}
+
+int format_stream_event(struct format_stream *s, const char *ev, size_t evlen, struct buf *out, char *err,
+                        size_t errlen)
+{
+  const struct format_ops *up = s->upstream->ops;
+  if (!up->in_feed)                           /* OpenAI chunks: read as they are */
+    return common_event(s, ev, evlen, true, out, err, errlen);
+  const char *data;
+  size_t dlen;
+  if (s->native) {
+    /* relayed as it came; the usage, text and end in it are read from the parsed event */
+    if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
+      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      up->scan_event(j, &s->f);
+      cJSON_Delete(j);
+    }
+    return relay_bytes(out, ev, evlen, err, errlen);
+  }
+  if (sse_event_data(ev, evlen, &data, &dlen) < 0)
+    return 0;                                 /* comments and keep-alives */
+  const char *name;
+  size_t nlen;
+  char event[64] = "";
+  if (sse_event_field(ev, evlen, "event", &name, &nlen) == 0 && nlen < sizeof event) {
+    memcpy(event, name, nlen);
+    event[nlen] = '\0';
+  }
+  buf_reset(&s->converted);
+  if (up->in_feed(&s->in, event[0] ? event : NULL, data, dlen, &s->converted, err, errlen) < 0)
+    return FORMAT_BAD;
+  up->in_facts(&s->in, &s->f);
+  return relay_converted(s, out, err, errlen);
+}
+
+const char *format_stream_end(struct format_stream *s, bool ok, struct buf *out)
+{
+  const struct format_ops *up = s->upstream->ops, *cl = s->client->ops;
+  if (s->native && up->in_feed)               /* its own closing event, or an error event, ends it */
+    return ok && (s->f.ended || s->f.failed) ? NULL : s->upstream->unended;
+  if (!s->native && up->in_finish && ok && !s->done) {
+    /* a format without [DONE]: the end of its body closes the converted stream */
+    char err[128];
+    buf_reset(&s->converted);
+    if (up->in_finish(&s->in, &s->converted) == 0)
+      relay_converted(s, out, err, sizeof err);
+    up->in_facts(&s->in, &s->f);
+  }
+  if (cl->out_finish && (!ok || !s->done))
+    /* out_finish closes a stream that got its finish_reason; anything else gets an error event */
+    return ok && cl->out_finish(&s->out, out) == 0 ? NULL : "no final event.";
+  if ((!ok || !s->done) && !s->f.failed)
+    return s->client->unended;          /* the common form's: no [DONE] */
+  return NULL;
+}
+
+bool format_stream_complete(const struct format_stream *s)
+{
+  if (s->native && s->upstream->ops->in_feed)
+    return s->f.ended && !s->f.failed;
+  return s->done;
+}

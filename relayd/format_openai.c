@@ -1,0 +1,100 @@
+/* format_openai: the OpenAI chat format behind struct format (format.h): the common form itself, so
+ * it converts nothing; it reads client requests (openai.c), writes the upstream body only when relay
+ * must change it, and has OpenAI's error shapes and chunk reading. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+#include "format.h"
+#include "formats.h"
+
+static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
+                        cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)
+{
+  (void)model, (void)stream;
+  *root = oai_parse_request(api, body, len, rq, err, errlen, param);
+  return *root ? 0 : 400;
+}
+
+/* {"error":{"message","type","param","code"}} */
+static void error_body(struct buf *b, int status, const char *type, const char *code, const char *param,
+                       const char *msg)
+{
+  (void)status;
+  buf_append_str(b, "{\"error\":{\"message\":");
+  buf_append_json_str(b, msg);
+  buf_append_str(b, ",\"type\":");
+  buf_append_json_str(b, type);
+  buf_append_str(b, ",\"param\":");
+  if (param)
+    buf_append_json_str(b, param);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, ",\"code\":");
+  if (code)
+    buf_append_json_str(b, code);
+  else
+    buf_append_str(b, "null");
+  buf_append_str(b, "}}");
+}
+
+static void error_event(struct buf *out, int status, const char *code, const char *msg)
+{
+  struct buf e;
+  buf_init(&e, 2048);
+  buf_append_str(&e, "data: ");
+  error_body(&e, status, "upstream_error", code, NULL, msg);
+  buf_append_str(&e, "\n\n");
+  buf_append(out, e.data, e.len);
+  buf_free(&e);
+}
+
+static int write_request(const struct format_req *q, char **body, size_t *len, char *path, size_t pathlen,
+                         char *err, size_t errlen)
+{
+  (void)err, (void)errlen;
+  if (pathlen)
+    path[0] = '\0';             /* the endpoint's own path */
+  if (q->rs)
+    reasoning_apply(q->root, RS_FMT_OPENAI, q->rs);
+  *body = oai_upstream_body(q->root, q->rq, q->upstream_model, len);
+  if (!*body && q->rs) {
+    *body = cJSON_PrintUnformatted(q->root);
+    *len = *body ? strlen(*body) : 0;
+  }
+  return 0;
+}
+
+static void read_usage(const cJSON *usage, struct usage *u)
+{
+  oai_parse_usage(usage, u);
+}
+
+static void read_answer(const cJSON *root, struct format_facts *f)
+{
+  format_read_answer(root, "usage", read_usage, "choices", f);
+}
+
+
+static void scan_event(const cJSON *j, struct format_facts *f)
+{
+  format_scan_chunk(j, f, true);
+}
+
+static const struct format_ops openai_ops = {
+    .read_request = read_request,
+    .error_body = error_body,
+    .error_event = error_event,
+    .write_request = write_request,
+    .read_answer = read_answer,
+    .scan_event = scan_event,
+};
+
+const struct format format_openai = {
+    .name = "openai",
+    .ops = &openai_ops,
+    .reasoning = RS_FMT_OPENAI,
+    .end_event = "[DONE]",
+    .unended = "no [DONE] event.",
+};

@@ -1,0 +1,16 @@
+/* formats: see formats.h. */
+#include "formats.h"
+
+#include "provider.h"
+
+const struct format *format_of_api(int api)
+{
+  switch ((enum upstream_api)api) {
+  case UPSTREAM_ANTHROPIC:
+    return &format_claude;
+  case UPSTREAM_GEMINI:
+    return &format_gemini;
+  default:
+    return &format_openai;       /* openai, azure, cohere, jina: OpenAI's shapes */
+  }
+}

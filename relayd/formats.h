@@ -1,0 +1,22 @@
+/*
+ * formats: the wire formats relay knows (format.h's interface, one struct format each) and which
+ *   one a channel speaks. A new format is declared here, defined in its format_X.c, and mapped from
+ *   the provider table's api in format_of_api.
+ * Callers: the stages (front.c's route table names each endpoint's format; attempt.c and admit.c
+ *   find a channel's), tests, fuzz targets. Never: holds state; format.c (the event path and the
+ *   formats' shared helpers) does not call it (the formats call format.c).
+ */
+#ifndef RELAY_FORMATS_H
+#define RELAY_FORMATS_H
+
+#include "format.h"
+
+extern const struct format format_openai;   /* OpenAI chat: the common form (format_openai.c) */
+extern const struct format format_claude;   /* Anthropic Messages (format_claude.c) */
+extern const struct format format_gemini;   /* Gemini generateContent (format_gemini.c) */
+
+/* The format a channel speaks (common/provider.h's api: anthropic, gemini, or OpenAI's for the rest,
+ * azure, cohere and jina included). */
+const struct format *format_of_api(int api);
+
+#endif

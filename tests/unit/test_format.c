@@ -1,0 +1,466 @@
+/* Unit tests of the format interface (relayd/format.h): each format's ops (requests read and
+ * written, errors in its shape, whole answers) and the one event path of a stream, fed event by
+ * event for every pairing of client and upstream format: what reaches the client, the usage and
+ * text found on the way, and how a complete, cut or failed stream ends. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../relayd/formats.h"
+#include "provider.h"
+#include "jpath.h"
+#include "tap.h"
+#include "util.h"
+
+static bool eq(const char *a, const char *b)
+{
+  return a && b && strcmp(a, b) == 0;
+}
+
+/* Feeds each NUL-separated event of evs (the list ends with an empty one). Returns the first
+ * non-zero result. */
+static int feed(struct format_stream *s, struct buf *out, const char *const *evs)
+{
+  char err[256];
+  int rc = 0;
+  for (; *evs; evs++) {
+    int r = format_stream_event(s, *evs, strlen(*evs), out, err, sizeof err);
+    rc = rc ? rc : r;
+  }
+  return rc;
+}
+
+/* Counts the data lines of out whose JSON has path == want (want NULL: lines where path exists). */
+static int count_data(const struct buf *out, const char *path, const char *want)
+{
+  int n = 0;
+  const char *p = out->data ? out->data : "";
+  while ((p = strstr(p, "data: "))) {
+    p += 6;
+    size_t l = strcspn(p, "\r\n");
+    cJSON *j = cJSON_ParseWithLength(p, l);
+    const cJSON *v = G(j, path);
+    if (v && (!want || eq(cJSON_IsString(v) ? v->valuestring : NULL, want)))
+      n++;
+    cJSON_Delete(j);
+    p += l;
+  }
+  return n;
+}
+
+static void test_registry(void)
+{
+  CHECK(format_of_api(UPSTREAM_ANTHROPIC) == &format_claude, "an anthropic channel speaks Anthropic's format");
+  CHECK(format_of_api(UPSTREAM_GEMINI) == &format_gemini, "a gemini channel speaks Gemini's");
+  CHECK(format_of_api(UPSTREAM_OPENAI) == &format_openai && format_of_api(UPSTREAM_AZURE) == &format_openai &&
+            format_of_api(UPSTREAM_JINA) == &format_openai,
+        "openai, azure and jina channels speak OpenAI's");
+  const struct format *all[] = {&format_openai, &format_claude, &format_gemini};
+  bool complete = true;
+  for (size_t i = 0; i < 3; i++) {
+    const struct format_ops *o = all[i]->ops;
+    complete &= o->read_request && o->error_body && o->error_event && o->write_request && o->read_answer &&
+                o->scan_event && all[i]->name && all[i]->end_event && all[i]->unended;
+    /* a format converts both ways or not at all */
+    bool conv = o->request_to_openai && o->response_from_openai && o->out_init && o->out_feed && o->out_finish &&
+                o->response_to_openai && o->in_init && o->in_feed && o->in_facts;
+    bool none = !o->request_to_openai && !o->response_from_openai && !o->out_init && !o->out_feed &&
+                !o->response_to_openai && !o->in_init && !o->in_feed && !o->in_facts;
+    complete &= conv || none;
+  }
+  CHECK(complete, "every format fills every op it must (and converts both ways or not at all)");
+  CHECK(eq(format_claude.request_id_header, "request-id") && !format_openai.request_id_header,
+        "Anthropic's SDKs get their request-id header");
+  CHECK(format_claude.pass_headers && eq(format_claude.pass_headers[0], "anthropic-beta") &&
+            !format_gemini.pass_headers,
+        "anthropic-beta passes to an Anthropic channel");
+}
+
+static void test_errors(void)
+{
+  struct buf b;
+  buf_init(&b, 1 << 16);
+  format_openai.ops->error_body(&b, 429, "insufficient_quota", "insufficient_quota", NULL, "no \"quota\"");
+  cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+  CHECK(eq(S(j, "error.message"), "no \"quota\"") && eq(S(j, "error.type"), "insufficient_quota") &&
+            eq(S(j, "error.code"), "insufficient_quota") && cJSON_IsNull(G(j, "error.param")),
+        "OpenAI error body: message, type, code, param null");
+  cJSON_Delete(j);
+  buf_reset(&b);
+  format_claude.ops->error_body(&b, 429, "insufficient_quota", "insufficient_quota", NULL, "slow down");
+  j = cJSON_ParseWithLength(b.data, b.len);
+  CHECK(eq(S(j, "type"), "error") && eq(S(j, "error.type"), "rate_limit_error") && eq(S(j, "error.message"), "slow down"),
+        "Anthropic error body: its type from the status");
+  cJSON_Delete(j);
+  buf_reset(&b);
+  format_gemini.ops->error_body(&b, 400, "invalid_request_error", NULL, "model", "bad");
+  j = cJSON_ParseWithLength(b.data, b.len);
+  CHECK(N(j, "error.code") == 400 && eq(S(j, "error.status"), "INVALID_ARGUMENT") && eq(S(j, "error.message"), "bad"),
+        "Gemini error body: google.rpc status from the HTTP status");
+  cJSON_Delete(j);
+
+  buf_reset(&b);
+  format_openai.ops->error_event(&b, 502, "stream_interrupted", "cut");
+  CHECK(b.len > 8 && !strncmp(b.data, "data: ", 6) && !strcmp(b.data + b.len - 2, "\n\n") &&
+            count_data(&b, "error.code", "stream_interrupted") == 1 && count_data(&b, "error.type", "upstream_error") == 1,
+        "OpenAI error event: a data line with the error object");
+  buf_reset(&b);
+  format_claude.ops->error_event(&b, 502, "stream_interrupted", "cut");
+  CHECK(!strncmp(b.data, "event: error\ndata: ", 19) && count_data(&b, "error.type", "api_error") == 1,
+        "Anthropic error event: event: error, api_error for a 502");
+  buf_reset(&b);
+  format_gemini.ops->error_event(&b, 502, "stream_interrupted", "cut");
+  CHECK(!strncmp(b.data, "data: ", 6) && count_data(&b, "error.message", "cut") == 1, "Gemini error event: a data frame");
+  buf_free(&b);
+}
+
+static void test_read_request(void)
+{
+  cJSON *root;
+  struct oai_request rq;
+  char err[256];
+  const char *param = "x";
+  const char *chat = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  CHECK(format_openai.ops->read_request(API_CHAT, chat, strlen(chat), NULL, false, &root, &rq, err, sizeof err,
+                                        &param) == 0 &&
+            root && eq(rq.model, "gpt-4o") && rq.stream,
+        "OpenAI: a chat request read");
+  cJSON_Delete(root);
+  const char *msgs = "{\"model\":\"claude-x\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  CHECK(format_claude.ops->read_request(API_CHAT, msgs, strlen(msgs), NULL, false, &root, &rq, err, sizeof err,
+                                        &param) == 0 &&
+            eq(rq.model, "claude-x") && rq.max_tokens == 50 && !rq.stream && cJSON_IsObject(root),
+        "Anthropic: model and max_tokens read, the body kept in its format");
+  cJSON_Delete(root);
+  CHECK(format_claude.ops->read_request(API_CHAT, "[1]", 3, NULL, false, &root, &rq, err, sizeof err, &param) == 400 &&
+            !root && strstr(err, "JSON object"),
+        "Anthropic: a body that is not an object is a 400 (%s)", err);
+  CHECK(format_claude.ops->read_request(API_CHAT, "{\"model\":\"m\"}", 13, NULL, false, &root, &rq, err, sizeof err,
+                                        &param) == 400 &&
+            !root && strstr(err, "messages"),
+        "Anthropic: no messages is a 400 (%s)", err);
+  char model[64];
+  bool stream = false;
+  CHECK(format_gemini.ops->parse_path("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", model,
+                                      sizeof model, &stream) == 0 &&
+            eq(model, "gemini-2.5-pro") && stream,
+        "Gemini: model and stream from the path");
+  CHECK(!format_openai.ops->parse_path && !format_claude.ops->parse_path, "the others name them in the body");
+  const char *gen = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                    "\"generationConfig\":{\"maxOutputTokens\":77}}";
+  CHECK(format_gemini.ops->read_request(API_CHAT, gen, strlen(gen), model, stream, &root, &rq, err, sizeof err,
+                                        &param) == 0 &&
+            eq(rq.model, "gemini-2.5-pro") && rq.stream && rq.max_tokens == 77,
+        "Gemini: maxOutputTokens read, model and stream from the path");
+  char *oai = format_gemini.ops->request_to_openai(root, "gemini-2.5-pro", true, err, sizeof err);
+  cJSON *o = cJSON_Parse(oai);
+  CHECK(eq(S(o, "model"), "gemini-2.5-pro") && cJSON_IsTrue(G(o, "stream")) &&
+            eq(S(o, "messages.0.content"), "hi") && N(o, "max_tokens") == 77,
+        "Gemini: the request in the common form");
+  cJSON_Delete(o);
+  free(oai);
+  cJSON_Delete(root);
+  CHECK(!format_openai.ops->request_to_openai, "OpenAI: the common form already");
+}
+
+static void test_write_request(void)
+{
+  char err[256], path[FORMAT_PATH_MAX];
+  char *body;
+  size_t len;
+  struct oai_request rq = {.model = "claude-x", .stream = true, .max_tokens = 100};
+  cJSON *native = cJSON_Parse("{\"model\":\"claude-x\",\"max_tokens\":100,\"stream\":true,"
+                              "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+  struct format_req q = {.root = native, .native = true, .api = API_CHAT, .rq = &rq, .upstream_model = "claude-x"};
+  CHECK(format_claude.ops->write_request(&q, &body, &len, path, sizeof path, err, sizeof err) == 0 && !body &&
+            eq(path, "/v1/messages"),
+        "Anthropic native, same model: the client's bytes go as they are to /v1/messages");
+  q.upstream_model = "claude-y-2025";
+  CHECK(format_claude.ops->write_request(&q, &body, &len, path, sizeof path, err, sizeof err) == 0 && body &&
+            len == strlen(body),
+        "Anthropic native, mapped model: rewritten");
+  cJSON *j = cJSON_Parse(body);
+  CHECK(eq(S(j, "model"), "claude-y-2025") && eq(S(j, "messages.0.content"), "hi"), "... only the model changed");
+  cJSON_Delete(j);
+  free(body);
+  struct reasoning rs;
+  reasoning_parse("claude-x-thinking", &rs);
+  q.rs = &rs;
+  CHECK(format_claude.ops->write_request(&q, &body, &len, path, sizeof path, err, sizeof err) == 0 && body,
+        "Anthropic native with a reasoning suffix: rewritten");
+  j = cJSON_Parse(body);
+  CHECK(eq(S(j, "thinking.type"), "enabled") && N(j, "thinking.budget_tokens") > 0, "... with thinking enabled");
+  cJSON_Delete(j);
+  free(body);
+  cJSON_Delete(native);
+
+  cJSON *oai = cJSON_Parse("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                           "{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":10}");
+  struct oai_request orq = {.model = "m", .max_tokens = 10};
+  struct format_req c = {.root = oai, .api = API_CHAT, .rq = &orq, .upstream_model = "claude-up"};
+  CHECK(format_claude.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) == 0 && body,
+        "OpenAI request -> an Anthropic channel");
+  j = cJSON_Parse(body);
+  CHECK(eq(S(j, "model"), "claude-up") && eq(S(j, "system"), "be brief") && N(j, "max_tokens") == 10,
+        "... converted: model, system, max_tokens");
+  cJSON_Delete(j);
+  free(body);
+  CHECK(format_gemini.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) == 0 && body &&
+            eq(path, "/v1beta/models/claude-up:generateContent"),
+        "OpenAI request -> a Gemini channel: the model in the path (%s)", path);
+  j = cJSON_Parse(body);
+  CHECK(eq(S(j, "contents.0.parts.0.text"), "hi") && !G(j, "model"), "... converted, no model in the body");
+  cJSON_Delete(j);
+  free(body);
+  c.upstream_model = "bad/model";
+  CHECK(format_gemini.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) < 0 &&
+            strstr(err, "Gemini URL"),
+        "Gemini: a model name that cannot be in a URL is refused (%s)", err);
+  c.api = API_EMBEDDINGS;
+  CHECK(format_claude.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) < 0 &&
+            strstr(err, "only chat"),
+        "Anthropic: only chat requests (%s)", err);
+  c.api = API_CHAT;
+  c.upstream_model = "m";
+  CHECK(format_openai.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) == 0 && !body &&
+            path[0] == '\0',
+        "OpenAI, nothing to change: the client's bytes, the endpoint's path");
+  c.upstream_model = "gpt-mapped";
+  CHECK(format_openai.ops->write_request(&c, &body, &len, path, sizeof path, err, sizeof err) == 0 && body,
+        "OpenAI, a mapped model: rewritten");
+  j = cJSON_Parse(body);
+  CHECK(eq(S(j, "model"), "gpt-mapped"), "... with the channel's model name");
+  cJSON_Delete(j);
+  free(body);
+  cJSON_Delete(oai);
+}
+
+static void test_answers(void)
+{
+  char err[256];
+  struct usage u;
+  const char *msg = "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\","
+                    "\"content\":[{\"type\":\"text\",\"text\":\"hello\"}],\"stop_reason\":\"end_turn\","
+                    "\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":3}}";
+  char *oai = format_claude.ops->response_to_openai(msg, strlen(msg), "claude-x", 1700000000, &u, err, sizeof err);
+  cJSON *j = cJSON_Parse(oai);
+  CHECK(eq(S(j, "choices.0.message.content"), "hello") && eq(S(j, "choices.0.finish_reason"), "stop") &&
+            u.prompt_tokens == 15 && u.cached_tokens == 5 && u.completion_tokens == 3,
+        "Anthropic answer -> OpenAI, usage with cache reads");
+  struct format_facts f = {0};
+  format_openai.ops->read_answer(j, &f);
+  CHECK(f.usage_found && f.usage.prompt_tokens == 15 && f.text_chars == 5, "OpenAI answer: usage and text read");
+  char *back = format_gemini.ops->response_from_openai(oai, strlen(oai), "gemini-x", &u, err, sizeof err);
+  cJSON *g = cJSON_Parse(back);
+  CHECK(eq(S(g, "candidates.0.content.parts.0.text"), "hello") && eq(S(g, "candidates.0.finishReason"), "STOP") &&
+            eq(S(g, "modelVersion"), "gemini-x"),
+        "... and on to a Gemini client");
+  memset(&f, 0, sizeof f);
+  format_gemini.ops->read_answer(g, &f);
+  CHECK(f.usage_found && f.usage.prompt_tokens == 15 && f.text_chars == 5, "Gemini answer: usageMetadata and text read");
+  cJSON_Delete(g);
+  free(back);
+  cJSON_Delete(j);
+  free(oai);
+  j = cJSON_Parse(msg);
+  memset(&f, 0, sizeof f);
+  format_claude.ops->read_answer(j, &f);
+  CHECK(f.usage_found && f.usage.prompt_tokens == 15 && f.usage.completion_tokens == 3 && f.text_chars == 5,
+        "Anthropic answer: usage and text read natively");
+  cJSON_Delete(j);
+  CHECK(!format_claude.ops->response_to_openai("{\"type\":\"error\",\"error\":{\"message\":\"x\"}}", 40, NULL, 0, &u,
+                                               err, sizeof err),
+        "an Anthropic error body is no answer (%s)", err);
+}
+
+/* ---- the event path ---- */
+
+static const char *const claude_events[] = {
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude-x\","
+    "\"usage\":{\"input_tokens\":10,\"cache_creation_input_tokens\":4,\"output_tokens\":1}}}\n\n",
+    "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+    "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+    "\"usage\":{\"output_tokens\":7}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    NULL};
+
+static const char *const openai_events[] = {
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+    ": keep-alive\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi there\"}}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt\","
+    "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt\",\"choices\":[],"
+    "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+    "data: [DONE]\n\n",
+    NULL};
+
+static const char *const gemini_events[] = {
+    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}],"
+    "\"usageMetadata\":{\"promptTokenCount\":6,\"candidatesTokenCount\":1},\"modelVersion\":\"gemini-x\"}\r\n\r\n",
+    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]},"
+    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":6,\"candidatesTokenCount\":4}}\r\n\r\n",
+    NULL};
+
+static void test_stream_openai(void)
+{
+  struct format_stream s = {0};
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  format_stream_init(&s, &format_openai, &format_openai, "gpt", 5, false, 1);
+  CHECK(feed(&s, &out, openai_events) == 0, "OpenAI -> OpenAI: every event relayed");
+  CHECK(!strstr(out.data, "\"usage\"") && strstr(out.data, ": keep-alive") && strstr(out.data, "data: [DONE]"),
+        "... the usage chunk relay asked for is not passed to a client that did not ask");
+  CHECK(s.f.usage_found && s.f.usage_final && s.f.usage.prompt_tokens == 9 && s.f.usage.completion_tokens == 2 &&
+            s.f.text_chars == 8,
+        "... usage and text found on the way");
+  CHECK(format_stream_end(&s, true, &out) == NULL && format_stream_complete(&s) && s.f.ended && !s.f.failed,
+        "... complete at [DONE]");
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_openai, "gpt", 5, true, 1);
+  feed(&s, &out, openai_events);
+  CHECK(count_data(&out, "usage.prompt_tokens", NULL) == 1, "a client that asked gets the usage chunk");
+  /* cut before [DONE] */
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_openai, "gpt", 5, false, 1);
+  const char *const cut[] = {openai_events[0], openai_events[2], NULL};
+  feed(&s, &out, cut);
+  const char *why = format_stream_end(&s, true, &out);
+  CHECK(eq(why, "no [DONE] event.") && !format_stream_complete(&s), "a stream cut before [DONE]: %s", why ? why : "-");
+  /* the upstream's own error event reaches the client, and nothing more follows */
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_openai, "gpt", 5, false, 1);
+  const char *const failed[] = {openai_events[0], "data: {\"error\":{\"message\":\"overloaded\"}}\n\n", NULL};
+  feed(&s, &out, failed);
+  CHECK(s.f.failed && count_data(&out, "error.message", "overloaded") == 1 && format_stream_end(&s, true, &out) == NULL,
+        "the upstream's error event is relayed and is the end");
+  CHECK(format_stream_end(&s, false, &out) == NULL, "... even when the transfer then failed");
+  format_stream_free(&s);
+  buf_free(&out);
+}
+
+static void test_stream_claude(void)
+{
+  struct format_stream s = {0};
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  /* native: byte for byte */
+  format_stream_init(&s, &format_claude, &format_claude, "claude-x", 5, false, 1);
+  CHECK(feed(&s, &out, claude_events) == 0, "Anthropic -> Anthropic: every event relayed");
+  size_t total = 0;
+  for (const char *const *e = claude_events; *e; e++)
+    total += strlen(*e);
+  CHECK(out.len == total && !strncmp(out.data, claude_events[0], strlen(claude_events[0])),
+        "... as they came, byte for byte");
+  CHECK(s.f.usage_found && s.f.usage_final && s.f.usage.prompt_tokens == 14 && s.f.usage.completion_tokens == 7 &&
+            s.f.usage.cache_write_5m == 4 && s.f.text_chars == 5,
+        "... usage (with the cache write) and text read from its own events");
+  CHECK(format_stream_end(&s, true, &out) == NULL && format_stream_complete(&s), "... complete at message_stop");
+  buf_reset(&out);
+  format_stream_init(&s, &format_claude, &format_claude, "claude-x", 5, false, 1);
+  const char *const cut[] = {claude_events[0], claude_events[3], NULL};
+  feed(&s, &out, cut);
+  CHECK(eq(format_stream_end(&s, true, &out), "no message_stop event.") && !format_stream_complete(&s) &&
+            !s.f.usage_final,
+        "a native stream cut before message_stop");
+  CHECK(eq(format_stream_end(&s, false, &out), "no message_stop event."), "... or by a failed transfer");
+
+  /* Anthropic channel, OpenAI client */
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_claude, "claude-x", 5, false, 1);
+  CHECK(feed(&s, &out, claude_events) == 0, "Anthropic -> OpenAI: converted");
+  CHECK(count_data(&out, "choices.0.delta.content", "Hello") == 1 &&
+            count_data(&out, "choices.0.finish_reason", "stop") == 1 && strstr(out.data, "data: [DONE]") &&
+            !strstr(out.data, "\"usage\""),
+        "... text, finish_reason and [DONE]; no usage chunk for a client that did not ask");
+  CHECK(s.f.usage_found && s.f.usage.prompt_tokens == 14 && s.f.usage.completion_tokens == 7 && s.f.text_chars == 5,
+        "... the channel's own usage kept");
+  CHECK(format_stream_end(&s, true, &out) == NULL && format_stream_complete(&s) && s.f.ended, "... complete");
+
+  /* Anthropic channel, Gemini client: both converters */
+  buf_reset(&out);
+  format_stream_init(&s, &format_gemini, &format_claude, "gemini-x", 5, false, 1);
+  CHECK(feed(&s, &out, claude_events) == 0, "Anthropic -> Gemini: through the common form");
+  CHECK(count_data(&out, "candidates.0.content.parts.0.text", "Hello") == 1 &&
+            count_data(&out, "candidates.0.finishReason", "STOP") == 1,
+        "... text and finishReason in Gemini frames");
+  CHECK(format_stream_end(&s, true, &out) == NULL, "... closed");
+
+  /* a bad event is dropped, the stream goes on */
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_claude, "claude-x", 5, false, 1);
+  char err[256];
+  const char *bad = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n";
+  CHECK(format_stream_event(&s, bad, strlen(bad), &out, err, sizeof err) == FORMAT_BAD && out.len == 0,
+        "an event that cannot be converted is dropped (%s)", err);
+  const char *notjson = "data: {nope\n\n";
+  CHECK(format_stream_event(&s, notjson, strlen(notjson), &out, err, sizeof err) == FORMAT_BAD,
+        "so is one that is not JSON (%s)", err);
+  /* an error event from the channel */
+  const char *errev = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                      "\"message\":\"busy\"}}\n\n";
+  format_stream_event(&s, errev, strlen(errev), &out, err, sizeof err);
+  CHECK(s.f.failed && count_data(&out, "error.message", "busy") == 1 && format_stream_end(&s, true, &out) == NULL &&
+            !format_stream_complete(&s),
+        "the channel's error event reaches the OpenAI client, and is its end");
+  format_stream_free(&s);
+  buf_free(&out);
+}
+
+static void test_stream_gemini(void)
+{
+  struct format_stream s = {0};
+  struct buf out;
+  buf_init(&out, 1 << 20);
+  format_stream_init(&s, &format_gemini, &format_gemini, "gemini-x", 5, false, 1);
+  feed(&s, &out, gemini_events);
+  CHECK(s.f.usage_found && s.f.usage_final && s.f.usage.prompt_tokens == 6 && s.f.usage.completion_tokens == 4 &&
+            s.f.text_chars == 5 && format_stream_end(&s, true, &out) == NULL && format_stream_complete(&s),
+        "Gemini -> Gemini: relayed, usage read, complete at its finishReason");
+  /* Gemini channel, Anthropic client: Gemini has no [DONE], the end of its body closes */
+  buf_reset(&out);
+  format_stream_init(&s, &format_claude, &format_gemini, "claude-x", 5, false, 1);
+  CHECK(feed(&s, &out, gemini_events) == 0 && !strstr(out.data, "message_stop"), "Gemini -> Anthropic: converted");
+  CHECK(format_stream_end(&s, true, &out) == NULL && strstr(out.data, "event: message_stop") &&
+            format_stream_complete(&s),
+        "... the end of the body writes message_stop");
+  CHECK(s.f.usage.prompt_tokens == 6 && s.f.usage.completion_tokens == 4 && s.f.ended, "... usage kept");
+  /* cut before any finishReason */
+  buf_reset(&out);
+  format_stream_init(&s, &format_claude, &format_gemini, "claude-x", 5, false, 1);
+  const char *const cut[] = {gemini_events[0], NULL};
+  feed(&s, &out, cut);
+  CHECK(eq(format_stream_end(&s, true, &out), "no final event.") && !strstr(out.data, "message_stop") &&
+            !s.f.ended,
+        "a converted stream cut before its end: the caller sends an error event");
+  /* OpenAI channel, Gemini client */
+  buf_reset(&out);
+  /* a Gemini (or Anthropic) client asks for the usage chunk: its converted request sets include_usage */
+  format_stream_init(&s, &format_gemini, &format_openai, "gemini-x", 5, true, 1);
+  feed(&s, &out, openai_events);
+  CHECK(count_data(&out, "candidates.0.content.parts.0.text", "Hi there") == 1 &&
+            count_data(&out, "usageMetadata.promptTokenCount", NULL) >= 1 && s.f.usage.prompt_tokens == 9 &&
+            format_stream_end(&s, true, &out) == NULL,
+        "OpenAI -> Gemini: frames with usageMetadata, usage found");
+  format_stream_free(&s);
+  buf_free(&out);
+}
+
+int main(void)
+{
+  test_registry();
+  test_errors();
+  test_read_request();
+  test_write_request();
+  test_answers();
+  test_stream_openai();
+  test_stream_claude();
+  test_stream_gemini();
+  return tap_done();
+}
