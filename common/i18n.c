@@ -18,6 +18,6 @@ void i18n_init(void)
   setlocale(LC_MESSAGES, "");
   const char *dir = getenv("RELAY_LOCALEDIR");
   bindtextdomain(RELAY_TEXTDOMAIN, dir && *dir ? dir : RELAY_LOCALEDIR);
-  /* the catalogs are UTF-8; gettext converts them to the terminal's codeset */
+  /* the catalogs are UTF-8; gettext converts them to LC_CTYPE's codeset */
   textdomain(RELAY_TEXTDOMAIN);
 }

@@ -6,9 +6,11 @@
  * and CSV never change with the language) and where the catalogs are read from ($RELAY_LOCALEDIR,
  * else the install directory $(DATADIR)/locale compiled in as RELAY_LOCALEDIR). The catalogs are
  * po/<lang>.po, compiled by the Makefile into $(BUILD)/locale/<lang>/LC_MESSAGES/relay.mo.
- * Callers: gwctl/main.c and gwtui/main.c call i18n_init() once, first thing; the printing helpers
- * (gwctl's gw_err, gw_usage, help printer; gwtui's say, status line, key help) translate with _().
- * N_() marks a string a table holds, translated where it is printed.
+ * Callers: gwctl/main.c and gwtui/main.c call i18n_init() once, before printing; the printing helpers
+ * (gwctl's gw_err, gw_usage, not_live, gw_confirm, help and usage printers; gwtui's say,
+ * ask_confirm, header, status line, key help) translate with _(); the Makefile's XGETTEXT_KEYWORDS
+ * names them for xgettext. N_() marks a string a table holds (command summaries, key help),
+ * translated where it is printed. Table headers stay English: they name the --json/--tsv fields.
  * Never: used by relayd (its logs, API errors and metrics are machine-read and stay English), and
  * never translates machine-readable output (JSON, TSV, CSV, exit codes, numbers).
  */
