@@ -13,6 +13,7 @@
  * when the file has an error, or deletes without --prune.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "channels.h"
 #include "cmd_apply.h"
 #include "keys.h"
@@ -1836,7 +1837,7 @@ static char *read_document(const char *path, size_t *len)
   if (f != stdin)
     fclose(f);
   if (ioerr || toolong) {
-    gw_err(GW_FAIL, ioerr ? "cannot read %s" : "%s is larger than 64 MiB", path);
+    gw_err(GW_FAIL, ioerr ? "cannot read %s" : N_("%s is larger than 64 MiB"), path);
     buf_free(&b);
     return NULL;
   }

@@ -5,6 +5,7 @@
  */
 #include "gwctl.h"
 #include "db_mysql.h"
+#include "i18n.h"
 #include "admin_client.h"
 #include "options.h"
 #include "quota.h"
@@ -34,7 +35,7 @@ int gw_err(int code, const char *fmt, ...)
   va_list ap;
   fputs("gwctl: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vfprintf(stderr, _(fmt), ap);     /* the message in the user's language (i18n.h) */
   va_end(ap);
   fputc('\n', stderr);
   return code;
@@ -45,7 +46,7 @@ int gw_usage(struct gwctl *g, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, _(fmt), ap);
   va_end(ap);
   if (g->cmd) {
     const char *sp = *g->cmd->verb ? " " : "";
@@ -96,8 +97,8 @@ void gw_option_text(int argc, char **argv, char *buf, size_t len)
 
 void gw_print_usage(const struct gw_cmd *c)
 {
-  printf("usage: gwctl %s%s%s%s%s\n%s\n", c->noun, *c->verb ? " " : "", c->verb,
-         *c->usage ? " " : "", c->usage, c->summary);
+  printf(_("usage: gwctl %s%s%s%s%s\n%s\n"), c->noun, *c->verb ? " " : "", c->verb,
+         *c->usage ? " " : "", c->usage, _(c->summary));
 }
 
 int gw_args(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, const char *posname,
@@ -333,7 +334,7 @@ static void not_live(struct gwctl *g, int code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g->late_msg, sizeof g->late_msg, fmt, ap);
+  vsnprintf(g->late_msg, sizeof g->late_msg, _(fmt), ap);   /* i18n.h: printed by main() */
   va_end(ap);
   g->late_rc = code;
 }
@@ -563,7 +564,7 @@ int gw_confirm(struct gwctl *g, int yes, const char *what)
     return 0;
   if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
     return gw_usage(g, "refusing to %s without --yes (stdin is not a terminal to ask on)", what);
-  fprintf(stderr, "gwctl: %s? [y/N] ", what);
+  fprintf(stderr, _("gwctl: %s? [y/N] "), what);
   fflush(stderr);
   char line[64];
   if (!fgets(line, sizeof line, stdin))
@@ -826,7 +827,7 @@ int gw_user_find(struct gwctl *g, const char *ref, int64_t *id, char *name, size
     if (r == DB_ROW)
       return 0;
   }
-  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no user with name or id '%s'" : "no user named '%s'",
+  return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no user with name or id '%s'" : N_("no user named '%s'"),
                 ref);
 }
 
@@ -875,7 +876,7 @@ int gw_token_find(struct gwctl *g, const char *ref, const char *user, int64_t *i
   }
   return *uname ? gw_err(GW_NOTFOUND, "user '%s' has no token named '%s'", uname, ref)
                 : gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no token with name or id '%s'"
-                                                    : "no token named '%s'", ref);
+                                                    : N_("no token named '%s'"), ref);
 }
 
 /* Looks a channel up by name, then by id when ref is all digits. */
@@ -903,7 +904,7 @@ int gw_channel_find(struct gwctl *g, const char *ref, int64_t *id, char *name, s
       return 0;
   }
   return gw_err(GW_NOTFOUND, gw_is_id(ref) ? "no channel with name or id '%s'"
-                                           : "no channel named '%s'", ref);
+                                           : N_("no channel named '%s'"), ref);
 }
 
 int gw_group_check(struct gwctl *g, const char *opt, const char *name)

@@ -22,6 +22,7 @@
 #include "cmd_token.h"
 #include "cmd_user.h"
 #include "admin_client.h"
+#include "i18n.h"
 #include "output.h"
 #include "paths.h"
 #include "util.h"
@@ -31,7 +32,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <inttypes.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -47,152 +47,153 @@
 
 static const struct gw_cmd commands[] = {
   { "init", "", cmd_init, "[--json]",
-    "create the database (--db / RELAY_DB), or bring its schema up to date; every other command "
-    "needs it to exist" },
+    N_("create the database (--db / RELAY_DB), or bring its schema up to date; every other command "
+    "needs it to exist") },
   { "user", "add", cmd_user_add,
     "NAME --quota Q [--group G] [--role admin|common]",
-    "create a user with a balance of Q (quota units, 500000 = 1 USD, or dollars: 10usd, $10)" },
-  { "user", "list", cmd_user_list, "[--status enabled|disabled] [--group G] [--json]", "list users" },
-  { "user", "show", cmd_user_show, "NAME|ID [--json]", "show one user" },
+    N_("create a user with a balance of Q (quota units, 500000 = 1 USD, or dollars: 10usd, $10)") },
+  { "user", "list", cmd_user_list, "[--status enabled|disabled] [--group G] [--json]", N_("list users") },
+  { "user", "show", cmd_user_show, "NAME|ID [--json]", N_("show one user") },
   { "user", "edit", cmd_user_edit,
     "NAME|ID [--quota Q] [--group G] [--status enabled|disabled] [--role admin|common]",
-    "change a user (--quota sets the balance)" },
-  { "user", "enable", cmd_user_enable, "NAME|ID", "let a user's keys work again" },
-  { "user", "disable", cmd_user_disable, "NAME|ID", "refuse every key of a user" },
+    N_("change a user (--quota sets the balance)") },
+  { "user", "enable", cmd_user_enable, "NAME|ID", N_("let a user's keys work again") },
+  { "user", "disable", cmd_user_disable, "NAME|ID", N_("refuse every key of a user") },
   { "user", "topup", cmd_user_topup, "NAME|ID AMOUNT [--json]",
-    "add AMOUNT (quota units or dollars: 10usd, $10) to a user's balance (logged as a topup)" },
+    N_("add AMOUNT (quota units or dollars: 10usd, $10) to a user's balance (logged as a topup)") },
   { "user", "rm", cmd_user_rm, "NAME|ID [--cascade] [--yes]",
-    "delete a user (refused while it has tokens, unless --cascade deletes them too)" },
+    N_("delete a user (refused while it has tokens, unless --cascade deletes them too)") },
   { "group", "list", cmd_group_list, "[--json]",
-    "list groups with their ratio and how many users, tokens and channels use them" },
+    N_("list groups with their ratio and how many users, tokens and channels use them") },
   { "group", "set", cmd_group_set, "NAME [--ratio R] [--selectable yes|no]",
-    "create a group or change its price ratio / whether users may pick it" },
-  { "group", "rm", cmd_group_rm, "NAME [--yes]", "delete a group nobody uses" },
+    N_("create a group or change its price ratio / whether users may pick it") },
+  { "group", "rm", cmd_group_rm, "NAME [--yes]", N_("delete a group nobody uses") },
   { "token", "create", cmd_token_create,
     "--user NAME --name N (--quota Q | --unlimited) [--expires DATE|never] [--models M1,M2] "
     "[--ips IP/CIDR,...] [--group G] [--count N] [--key-file F|-]",
-    "create an API key for a user and print it, once (--count N: N keys)" },
+    N_("create an API key for a user and print it, once (--count N: N keys)") },
   { "token", "list", cmd_token_list,
-    "[--user NAME] [--status enabled|disabled|expired|exhausted] [--json]", "list tokens" },
-  { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", "show one token" },
+    "[--user NAME] [--status enabled|disabled|expired|exhausted] [--json]", N_("list tokens") },
+  { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", N_("show one token") },
   { "token", "edit", cmd_token_edit,
     "NAME|ID [--user NAME] [--name N] [--quota Q | --unlimited] [--expires DATE|never] "
     "[--models M1,M2] [--ips IP/CIDR,...] [--group G]",
-    "change a token (\"\" clears --models, --ips, --group)" },
-  { "token", "enable", cmd_token_enable, "NAME|ID [--user NAME]", "let a token work again" },
-  { "token", "disable", cmd_token_disable, "NAME|ID [--user NAME]", "refuse a token" },
+    N_("change a token (\"\" clears --models, --ips, --group)") },
+  { "token", "enable", cmd_token_enable, "NAME|ID [--user NAME]", N_("let a token work again") },
+  { "token", "disable", cmd_token_disable, "NAME|ID [--user NAME]", N_("refuse a token") },
   { "token", "rotate", cmd_token_rotate, "NAME|ID [--user NAME] [--yes] [--json]",
-    "give a token a new key (printed once); the old key stops working" },
-  { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", "delete a token" },
+    N_("give a token a new key (printed once); the old key stops working") },
+  { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", N_("delete a token") },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
     "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--no-key]",
-    "add an upstream channel; its API key is read from stdin" },
+    N_("add an upstream channel; its API key is read from stdin") },
   { "channel", "types", cmd_channel_types, "[--json]",
-    "list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes" },
+    N_("list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes") },
   { "channel", "list", cmd_channel_list,
     "[--tag T] [--status enabled|disabled|auto-disabled] [--reveal] [--json]",
-    "list channels (their upstream keys only with --reveal); auto-disabled ones with the reason" },
+    N_("list channels (their upstream keys only with --reveal); auto-disabled ones with the reason") },
   { "channel", "show", cmd_channel_show, "NAME|ID [--reveal] [--json]",
-    "show one channel (its upstream key only with --reveal)" },
+    N_("show one channel (its upstream key only with --reveal)") },
   { "channel", "edit", cmd_channel_edit,
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
     "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M]",
-    "change one channel, or every channel tagged T (--max-concurrency 0: no limit)" },
+    N_("change one channel, or every channel tagged T (--max-concurrency 0: no limit)") },
   { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
-    "enable one channel, or every channel tagged T" },
+    N_("enable one channel, or every channel tagged T") },
   { "channel", "disable", cmd_channel_disable, "NAME|ID | --tag T [--yes]",
-    "disable one channel, or every channel tagged T (needs --yes)" },
-  { "channel", "rm", cmd_channel_rm, "NAME|ID [--yes]", "delete a channel" },
+    N_("disable one channel, or every channel tagged T (needs --yes)") },
+  { "channel", "rm", cmd_channel_rm, "NAME|ID [--yes]", N_("delete a channel") },
   { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--timeout S] [--json]",
-    "send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency" },
+    N_("send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency") },
   { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
-    "list the models the upstream offers (GET /v1/models)" },
+    N_("list the models the upstream offers (GET /v1/models)") },
   { "limit", "set", cmd_limit_set,
     "(--token NAME|ID [--user NAME] | --user NAME|ID) [--model M] [--rpm N] [--tpm N]",
-    "limit requests / tokens per window (option rate_limit_window_s, 60 s) of a token or user, "
-    "on one model or all (0 removes)" },
+    N_("limit requests / tokens per window (option rate_limit_window_s, 60 s) of a token or user, "
+    "on one model or all (0 removes)") },
   { "limit", "list", cmd_limit_list, "[--token NAME|ID [--user NAME] | --user NAME|ID] [--json]",
-    "list rate limits" },
+    N_("list rate limits") },
   { "limit", "rm", cmd_limit_rm, "(--token NAME|ID [--user NAME] | --user NAME|ID) [--model M]",
-    "remove a rate limit" },
+    N_("remove a rate limit") },
   { "alert", "set", cmd_alert_set,
     "(--token NAME|ID [--user NAME] | --user NAME|ID) (--percent P | --remain Q)",
-    "alert once (log row + webhook_url) when P% of the quota is used or at most Q is left; "
-    "re-armed by a top-up" },
+    /* xgettext:no-c-format */
+    N_("alert once (log row + webhook_url) when P% of the quota is used or at most Q is left; "
+    "re-armed by a top-up") },
   { "alert", "list", cmd_alert_list, "[--token NAME|ID [--user NAME] | --user NAME|ID] [--json]",
-    "list budget alerts and when they fired" },
-  { "alert", "rm", cmd_alert_rm, "ID", "remove a budget alert" },
+    N_("list budget alerts and when they fired") },
+  { "alert", "rm", cmd_alert_rm, "ID", N_("remove a budget alert") },
   { "redeem", "create", cmd_redeem_create,
     "--count N --quota Q [--name NAME] [--expires DATE|never] [--csv FILE] [--json]",
-    "make N redemption codes worth Q each (quota units or dollars) and print them" },
+    N_("make N redemption codes worth Q each (quota units or dollars) and print them") },
   { "redeem", "list", cmd_redeem_list,
-    "[--status enabled|disabled|used|expired] [--name NAME] [--json]", "list redemption codes" },
+    "[--status enabled|disabled|used|expired] [--name NAME] [--json]", N_("list redemption codes") },
   { "redeem", "export", cmd_redeem_export, "[--status enabled|disabled|used|expired] [--name NAME]",
-    "print redemption codes as CSV (name,code,quota,created,status)" },
-  { "redeem", "disable", cmd_redeem_disable, "CODE|ID", "make an unused code unusable" },
-  { "redeem", "rm", cmd_redeem_rm, "CODE|ID [--yes]", "delete a redemption code" },
+    N_("print redemption codes as CSV (name,code,quota,created,status)") },
+  { "redeem", "disable", cmd_redeem_disable, "CODE|ID", N_("make an unused code unusable") },
+  { "redeem", "rm", cmd_redeem_rm, "CODE|ID [--yes]", N_("delete a redemption code") },
   { "redeem", "use", cmd_redeem_use, "CODE --user NAME [--json]",
-    "redeem a code for a user: adds its quota, once" },
-  { "price", "list", cmd_price_list, "[--json]", "list model prices" },
+    N_("redeem a code for a user: adds its quota, once") },
+  { "price", "list", cmd_price_list, "[--json]", N_("list model prices") },
   { "price", "set", cmd_price_set,
     "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] [--cache-write-ratio W] "
     "[--cache-write-1h-ratio H] | --price USD [--per call|image|second|search]) "
     "[--max-output-tokens N]",
-    "set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
-    "second or search; and its maximum output" },
-  { "price", "unset", cmd_price_unset, "MODEL", "remove a model's price (relayd then refuses it)" },
+    N_("set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
+    "second or search; and its maximum output") },
+  { "price", "unset", cmd_price_unset, "MODEL", N_("remove a model's price (relayd then refuses it)") },
   { "price", "import", cmd_price_import, "FILE|- [--replace]",
-    "set prices from a JSON file, all or nothing (--replace: drop models not in it)" },
-  { "price", "export", cmd_price_export, "", "print every price as JSON (the import format)" },
+    N_("set prices from a JSON file, all or nothing (--replace: drop models not in it)") },
+  { "price", "export", cmd_price_export, "", N_("print every price as JSON (the import format)") },
   { "log", "list", cmd_log_list,
     "[--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] [--type T] "
     "[--status CODE] [--since DATE] [--until DATE] [--request-id ID] [--json]",
-    "list log rows, newest first (default 100)" },
+    N_("list log rows, newest first (default 100)") },
   { "log", "stats", cmd_log_stats,
     "[--by DIM[,DIM...]] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--json]",
-    "requests, tokens, quota and USD, errors and p95 latency, grouped by any of day, hour, model, "
-    "user, token, channel, group, status (default model)" },
+    N_("requests, tokens, quota and USD, errors and p95 latency, grouped by any of day, hour, model, "
+    "user, token, channel, group, status (default model)") },
   { "log", "tail", cmd_log_tail,
     "[-f | --follow] [--interval S] [--limit N] [--user NAME] [--token NAME] [--model M] "
     "[--channel NAME|ID] [--type T] [--status CODE] [--since DATE] [--until DATE] "
     "[--request-id ID] [--json]",
-    "print the newest N matching log rows (default 10), oldest first; -f: then each new one as it "
-    "is written, until ^C (--json: one object a line)" },
+    N_("print the newest N matching log rows (default 10), oldest first; -f: then each new one as it "
+    "is written, until ^C (--json: one object a line)") },
   { "log", "export", cmd_log_export,
     "[--format csv|json] [--limit N] [--user NAME] [--token NAME] [--model M] [--channel NAME|ID] "
     "[--type T] [--status CODE] [--since DATE] [--until DATE] [--request-id ID]",
-    "print matching log rows as CSV or JSON lines, oldest first" },
+    N_("print matching log rows as CSV or JSON lines, oldest first") },
   { "log", "explain", cmd_log_explain, "REQUEST_ID [--json]",
-    "how a request's charge was computed: tokens by kind, every ratio, reserved and charged, "
-    "re-computed and checked against the logged quota" },
+    N_("how a request's charge was computed: tokens by kind, every ratio, reserved and charged, "
+    "re-computed and checked against the logged quota") },
   { "log", "prune", cmd_log_prune, "--before DATE [--type T] [--yes]",
-    "delete log rows older than DATE" },
-  { "config", "list", cmd_config_list, "[--json]", "list runtime options with their values" },
-  { "config", "get", cmd_config_get, "KEY [--json]", "print one runtime option" },
-  { "config", "set", cmd_config_set, "KEY VALUE", "set a runtime option" },
-  { "config", "unset", cmd_config_unset, "KEY", "return a runtime option to its default" },
+    N_("delete log rows older than DATE") },
+  { "config", "list", cmd_config_list, "[--json]", N_("list runtime options with their values") },
+  { "config", "get", cmd_config_get, "KEY [--json]", N_("print one runtime option") },
+  { "config", "set", cmd_config_set, "KEY VALUE", N_("set a runtime option") },
+  { "config", "unset", cmd_config_unset, "KEY", N_("return a runtime option to its default") },
   { "config", "show", cmd_config_show, "[--json]",
-    "relayd's start-up settings in force: value, source (default, file, env, cli), reload or restart" },
+    N_("relayd's start-up settings in force: value, source (default, file, env, cli), reload or restart") },
   { "export", "", cmd_export, "[--kinds channels,groups,prices,users,tokens,options] "
     "[--key-refs none|env|file:DIR]",
-    "print the configuration as one JSON document (the apply format; no secrets)" },
+    N_("print the configuration as one JSON document (the apply format; no secrets)") },
   { "apply", "", cmd_apply, "-f FILE|- [--dry-run] [--prune] [--set-balances] [--json]",
-    "make the database match a JSON document: create, update (and with --prune delete); "
-    "--dry-run prints the plan and exits 2 when there are changes" },
+    N_("make the database match a JSON document: create, update (and with --prune delete); "
+    "--dry-run prints the plan and exits 2 when there are changes") },
   { "import", "oneapi", cmd_import_oneapi,
     "--from sqlite:PATH|postgres://...|mysql://... [--flavor auto|oneapi|newapi] [--source NAME] [--dry-run] "
     "[--json]",
-    "import users, groups, prices, tokens (keys keep working), channels and redemption codes "
-    "from a One API or New API database, with a report; run it again to update what it created" },
-  { "status", "", cmd_daemon_status, "[--json]", "ask relayd how it is (admin socket)" },
-  { "stats", "", cmd_daemon_stats, "[--json]", "relayd's live counters (admin socket)" },
-  { "reload", "", cmd_daemon_reload, "[--json]", "make relayd reload the database now" },
+    N_("import users, groups, prices, tokens (keys keep working), channels and redemption codes "
+    "from a One API or New API database, with a report; run it again to update what it created") },
+  { "status", "", cmd_daemon_status, "[--json]", N_("ask relayd how it is (admin socket)") },
+  { "stats", "", cmd_daemon_stats, "[--json]", N_("relayd's live counters (admin socket)") },
+  { "reload", "", cmd_daemon_reload, "[--json]", N_("make relayd reload the database now") },
   { "drain", "", cmd_daemon_drain, "[--json]",
-    "make relayd answer new requests with 503 while the running ones finish" },
-  { "undrain", "", cmd_daemon_undrain, "[--json]", "make relayd take requests again after drain" },
+    N_("make relayd answer new requests with 503 while the running ones finish") },
+  { "undrain", "", cmd_daemon_undrain, "[--json]", N_("make relayd take requests again after drain") },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -204,18 +205,18 @@ static const char global_usage[] = "gwctl [--db URL] [--socket PATH] [--json] [-
 static void print_command(FILE *f, const struct gw_cmd *c)
 {
   fprintf(f, "  gwctl %s%s%s%s%s\n      %s\n", c->noun, *c->verb ? " " : "", c->verb,
-          *c->usage ? " " : "", c->usage, c->summary);
+          *c->usage ? " " : "", c->usage, _(c->summary));
 }
 
 static void print_help(FILE *f, const char *noun)
 {
-  fprintf(f, "usage: %s\n\ncommands:\n", global_usage);
+  fprintf(f, _("usage: %s\n\ncommands:\n"), global_usage);
   for (size_t i = 0; i < NCOMMANDS; i++)
     if (!noun || strcmp(noun, commands[i].noun) == 0)
       print_command(f, &commands[i]);
   if (noun)
     return;
-  fputs("\nglobal options (also accepted after NOUN VERB):\n"
+  fputs(_("\nglobal options (also accepted after NOUN VERB):\n"
         "  --db URL        the database, sqlite:PATH or postgres://... (default: $RELAY_DB)\n"
         "  --socket PATH   relayd's admin socket, told to reload after a change\n"
         "                  (default: $RELAY_SOCKET; unset: relayd is not told)\n"
@@ -232,7 +233,7 @@ static void print_help(FILE *f, const char *noun)
         "  socket serves another database, or was not reached), 69 relayd unreachable,\n"
         "  77 refused by relayd\n"
         "  apply --dry-run: 0 nothing to do, 2 changes to apply (drift), 1 invalid document\n"
-        "see gwctl(1)\n", f);
+        "see gwctl(1)\n"), f);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -472,7 +473,8 @@ int main(int argc, char **argv)
 {
   struct gwctl g = { 0 };
   const char *env;
-  setlocale(LC_CTYPE, "");      /* table widths: wcwidth of names in the user's encoding */
+  i18n_init();                  /* LC_CTYPE (wcwidth of names in the user's encoding) and LC_MESSAGES
+                                   (messages in the user's language); LC_NUMERIC stays C */
   /* Unset variables fall back to an installed relayd's files (relayd.conf(5) defaults), but only
      when they exist: gwctl never creates the system database or expects a daemon that is not there. */
   static const char installed_db[] = RELAY_STATEDIR "/relay.db", installed_sock[] = RELAY_RUNDIR "/admin.sock";

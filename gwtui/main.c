@@ -14,6 +14,7 @@
 #include "data.h"
 #include "gwtui.h"
 #include "screen.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -72,7 +73,7 @@ static void say(struct app *a, enum scr_role r, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+  vsnprintf(a->msg, sizeof a->msg, _(fmt), ap);     /* in the user's language (i18n.h) */
   va_end(ap);
   a->msg_role = r;
   a->msg_at = mono_now();
@@ -112,7 +113,7 @@ static void ask_confirm(struct app *a, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(a->label, sizeof a->label, fmt, ap);
+  vsnprintf(a->label, sizeof a->label, _(fmt), ap);
   va_end(ap);
   a->prompt = PR_CONFIRM;
 }
@@ -212,7 +213,7 @@ static void k_pause(struct app *a, int key)
   a->ui.paused = !a->ui.paused;
   a->ui.pause_seq = a->d.ev_seq;
   a->ui.sel[P_LOG] = a->ui.top[P_LOG] = 0;
-  say(a, SR_STATUS, a->ui.paused ? "live log paused (space resumes)" : "live log resumed");
+  say(a, SR_STATUS, "%s", a->ui.paused ? _("live log paused (space resumes)") : _("live log resumed"));
 }
 
 static void k_window(struct app *a, int key)
@@ -331,31 +332,31 @@ static const struct binding {
   key_fn *fn;
   const char *help;
 } bindings[] = {
-  { { 'q' }, ALL, k_quit, "quit (closes an overlay first)" },
-  { { '?' }, ALL, k_help, "this help" },
-  { { SK_TAB, SK_RIGHT }, ALL, k_panel, "next panel" },
-  { { SK_BTAB, SK_LEFT }, ALL, k_panel, "previous panel" },
-  { { '1', '2', '3' }, ALL, k_panel, "Overview, Channels, Models" },
-  { { '4', '5', '6' }, ALL, k_panel, "Users, Tokens, Log" },
-  { { SK_UP, 'k' }, ALL, k_move, "select the row above" },
-  { { SK_DOWN, 'j' }, ALL, k_move, "select the row below" },
-  { { SK_PGUP, SK_PGDN }, ALL, k_move, "a page up / down" },
-  { { SK_HOME, 'g' }, ALL, k_move, "first row" },
-  { { SK_END, 'G' }, ALL, k_move, "last row" },
-  { { SK_ENTER }, CH | PANEL_BIT(P_LOG), k_detail, "details of the selected row (Esc, q close)" },
-  { { '/' }, ALL, k_filter, "filter rows by text (Enter keeps, Esc clears)" },
-  { { 's' }, CH | TOPS, k_sort, "next sort column" },
-  { { ' ' }, PANEL_BIT(P_LOG), k_pause, "pause / resume the live log" },
-  { { 'w' }, TOPS, k_window, "window: 1m, 5m, 15m, 1h" },
-  { { 'e' }, CH, k_ch_enable, "enable the channel (gwctl channel enable)" },
-  { { 'd' }, CH, k_ch_disable, "disable channel, asks first (gwctl channel disable)" },
-  { { 't' }, CH, k_ch_test, "test the channel upstream (gwctl channel test)" },
-  { { 'p' }, CH, k_ch_number, "set the channel priority (gwctl channel edit)" },
-  { { 'w' }, CH, k_ch_number, "set the channel weight (gwctl channel edit)" },
-  { { 'd' }, PANEL_BIT(P_TOKENS), k_tok_disable, "disable the token, asks first (gwctl token disable)" },
-  { { 'R' }, ALL, k_reload, "relayd reloads the database (gwctl reload)" },
-  { { 'D' }, ALL, k_drain, "drain relayd, asks first (gwctl drain)" },
-  { { 'U' }, ALL, k_undrain, "end a drain (gwctl undrain)" },
+  { { 'q' }, ALL, k_quit, N_("quit (closes an overlay first)") },
+  { { '?' }, ALL, k_help, N_("this help") },
+  { { SK_TAB, SK_RIGHT }, ALL, k_panel, N_("next panel") },
+  { { SK_BTAB, SK_LEFT }, ALL, k_panel, N_("previous panel") },
+  { { '1', '2', '3' }, ALL, k_panel, N_("Overview, Channels, Models") },
+  { { '4', '5', '6' }, ALL, k_panel, N_("Users, Tokens, Log") },
+  { { SK_UP, 'k' }, ALL, k_move, N_("select the row above") },
+  { { SK_DOWN, 'j' }, ALL, k_move, N_("select the row below") },
+  { { SK_PGUP, SK_PGDN }, ALL, k_move, N_("a page up / down") },
+  { { SK_HOME, 'g' }, ALL, k_move, N_("first row") },
+  { { SK_END, 'G' }, ALL, k_move, N_("last row") },
+  { { SK_ENTER }, CH | PANEL_BIT(P_LOG), k_detail, N_("details of the selected row (Esc, q close)") },
+  { { '/' }, ALL, k_filter, N_("filter rows by text (Enter keeps, Esc clears)") },
+  { { 's' }, CH | TOPS, k_sort, N_("next sort column") },
+  { { ' ' }, PANEL_BIT(P_LOG), k_pause, N_("pause / resume the live log") },
+  { { 'w' }, TOPS, k_window, N_("window: 1m, 5m, 15m, 1h") },
+  { { 'e' }, CH, k_ch_enable, N_("enable the channel (gwctl channel enable)") },
+  { { 'd' }, CH, k_ch_disable, N_("disable channel, asks first (gwctl channel disable)") },
+  { { 't' }, CH, k_ch_test, N_("test the channel upstream (gwctl channel test)") },
+  { { 'p' }, CH, k_ch_number, N_("set the channel priority (gwctl channel edit)") },
+  { { 'w' }, CH, k_ch_number, N_("set the channel weight (gwctl channel edit)") },
+  { { 'd' }, PANEL_BIT(P_TOKENS), k_tok_disable, N_("disable the token, asks first (gwctl token disable)") },
+  { { 'R' }, ALL, k_reload, N_("relayd reloads the database (gwctl reload)") },
+  { { 'D' }, ALL, k_drain, N_("drain relayd, asks first (gwctl drain)") },
+  { { 'U' }, ALL, k_undrain, N_("end a drain (gwctl undrain)") },
 };
 #define NBINDINGS (sizeof bindings / sizeof bindings[0])
 
@@ -493,10 +494,10 @@ static void draw_header(struct app *a)
   snprintf(left, sizeof left, " relay gwtui %s", RELAY_VERSION);
   int x = scr_text(0, 0, w, SR_HEADER, left);
   if (a->d.connected)
-    snprintf(right, sizeof right, " | relayd %s | connected%s ", a->d.version,
-             a->d.draining ? " | DRAINING" : "");
+    snprintf(right, sizeof right, _(" | relayd %s | connected%s "), a->d.version,
+             a->d.draining ? _(" | DRAINING") : "");
   else
-    snprintf(right, sizeof right, " | disconnected ");
+    snprintf(right, sizeof right, "%s", _(" | disconnected "));
   scr_text(0, x, w - x - 10, a->d.connected && !a->d.draining ? SR_HEADER : SR_BAD, right);
   scr_text(0, w - 9, 9, SR_HEADER, clock);
 }
@@ -514,7 +515,7 @@ static void draw_tabs(struct app *a)
   if (*f)
     snprintf(flags, sizeof flags, " /%s", f);
   if (a->ui.paused)
-    snprintf(flags + strlen(flags), sizeof flags - strlen(flags), " [paused]");
+    snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%s", _(" [paused]"));
   if (*flags && x + 2 < w)
     scr_text(1, x + 1, w - x - 1, SR_WARN, flags);
 }
@@ -532,24 +533,24 @@ static void draw_status(struct app *a)
     return;
   }
   if (action_running(&a->act)) {
-    scr_printf(y, 0, w, SR_STATUS, "running: gwctl %s ...", a->act.what);
+    scr_printf(y, 0, w, SR_STATUS, _("running: gwctl %s ..."), a->act.what);
     return;
   }
   if (a->msg[0] && mono_now() - a->msg_at < 15) {
     scr_text(y, 0, w, a->msg_role == SR_BAD ? SR_BAD : SR_STATUS, a->msg);
     return;
   }
-  const char *hint = a->ui.panel == P_CHANNELS ? "e enable  d disable  t test  p prio  w weight  "
-                     : a->ui.panel == P_TOKENS ? "d disable token  w window  s sort  "
-                     : a->ui.panel == P_LOG ? "space pause  Enter detail  " : "";
-  scr_printf(y, 0, w, SR_STATUS, "q quit  ? help  / filter  Tab panel  %sR reload  D drain", hint);
+  const char *hint = a->ui.panel == P_CHANNELS ? _("e enable  d disable  t test  p prio  w weight  ")
+                     : a->ui.panel == P_TOKENS ? _("d disable token  w window  s sort  ")
+                     : a->ui.panel == P_LOG ? _("space pause  Enter detail  ") : "";
+  scr_printf(y, 0, w, SR_STATUS, _("q quit  ? help  / filter  Tab panel  %sR reload  D drain"), hint);
 }
 
 static void draw_help(struct app *a, int y, int h)
 {
   int w = scr_cols(), bw = w - 4 > 96 ? 96 : w - 4, bx = (w - bw) / 2;
   scr_box(y, bx, h, bw, SR_NORMAL);
-  scr_text(y, bx + 2, bw - 4, SR_TITLE, " gwtui keys (from the key table; ? or Esc closes) ");
+  scr_text(y, bx + 2, bw - 4, SR_TITLE, _(" gwtui keys (from the key table; ? or Esc closes) "));
   char legend[160];
   size_t used = 0;
   legend[0] = '\0';
@@ -570,7 +571,7 @@ static void draw_help(struct app *a, int y, int h)
     char keys[48], where[64];
     binding_keys(b, keys, sizeof keys);
     binding_where(b, where, sizeof where);
-    scr_printf(y + 1 + r, bx + 2, bw - 4, SR_NORMAL, "%-11s %-8s %s", keys, where, b->help);
+    scr_printf(y + 1 + r, bx + 2, bw - 4, SR_NORMAL, "%-11s %-8s %s", keys, where, _(b->help));
   }
 }
 
@@ -637,7 +638,7 @@ int main(int argc, char **argv)
   const char *sock = getenv("RELAY_SOCKET"), *db = getenv("RELAY_DB");
   long refresh = 1000;
   int c;
-  setlocale(LC_ALL, "");
+  i18n_init();                  /* LC_CTYPE (wide characters) and LC_MESSAGES; LC_NUMERIC stays C */
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
     switch (c) {

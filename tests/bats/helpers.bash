@@ -30,6 +30,10 @@
 # may run at once) take any free port unless a test says otherwise (--metrics-listen wins over this).
 export RELAY_METRICS_LISTEN="${RELAY_METRICS_LISTEN-127.0.0.1:0}"
 
+# gwctl and gwtui speak the locale's language (common/i18n.h); the suites read their English
+# messages, so they find no catalog whatever the machine's locale (63-i18n.bats sets its own).
+export RELAY_LOCALEDIR=/nonexistent/relay-locale
+
 # _relay_scale N: prints N, tripled under RELAY_ASAN=1 (sanitized binaries start and stop slower).
 _relay_scale() {
   if [ "${RELAY_ASAN:-0}" = 1 ]; then echo $(($1 * 3)); else echo "$1"; fi
