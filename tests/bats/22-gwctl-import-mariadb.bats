@@ -1,13 +1,9 @@
 #!/usr/bin/env bats
 # gwctl import oneapi from One API and New API databases on MySQL/MariaDB: a real MariaDB server
 # started for this file (tests/mariadb.sh), the tables as GORM's AutoMigrate creates them on MySQL
-# (gorm.io/driver/mysql DataTypeOf: Go int -> bigint, `type:int` -> int, bool -> boolean i.e.
-# tinyint(1), *uint -> bigint unsigned, float64 -> double, a string with an index, a unique or a
-# default -> varchar(191), other strings -> longtext, gorm.DeletedAt -> datetime(3) NULL) for the
-# models of songquanpeng/one-api model/{user,token,channel,redemption,option,ability,log}.go and
-# QuantumNous/new-api model/{user,token,channel,redemption,option}.go (column names and tags
-# read there). The same rows go into a SQLite database with GORM's SQLite layout; both are
-# imported and must give the same report and the same relay rows.
+# (ONEAPI_MYSQL, NEWAPI_MYSQL of import_sources.py, which cites the upstream models and GORM's type
+# mapping). The same rows go into a SQLite database with GORM's SQLite layout (ONEAPI_SQLITE,
+# NEWAPI_SQLITE); both are imported and must give the same report and the same relay rows.
 
 load helpers
 load gwctl_helpers
@@ -48,137 +44,14 @@ KEY_ALICE=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijkl
 KEY_ALICE2=ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210zyxwvutsrqpo
 
 # fixture FLAVOR: the same rows into MariaDB ($SRC_DB, GORM's MySQL DDL) and SQLite ($SRC_SQLITE,
-# GORM's SQLite DDL). The rows are those of 22-gwctl-import.bats (one case of each mapping and skip
+# GORM's SQLite DDL), both from import_sources.py. The rows are those of 22-gwctl-import.bats (one case of each mapping and skip
 # reason), plus New API's redemption expiry (expired_time: 0 = never).
 fixture() {
   my_sql -e "CREATE DATABASE $SRC_DB CHARACTER SET utf8mb4"
-  python3 - "$1" "$SRC_SQLITE" "$BATS_TEST_TMPDIR/my.sql" "$KEY_ALICE" "$KEY_ALICE2" <<'PY'
+  import_py - "$1" "$SRC_SQLITE" "$BATS_TEST_TMPDIR/my.sql" "$KEY_ALICE" "$KEY_ALICE2" <<'PY'
 import json, sqlite3, sys
+from import_sources import ONEAPI_MYSQL, ONEAPI_SQLITE, NEWAPI_MYSQL, NEWAPI_SQLITE
 flavor, sqlite_path, my_path, ka, ka2 = sys.argv[1:6]
-
-# songquanpeng/one-api model/*.go on MySQL (gorm.io/driver/mysql v1.5, DefaultStringSize unset)
-ONEAPI_MY = '''
-CREATE TABLE `users` (`id` bigint AUTO_INCREMENT,`username` varchar(191) UNIQUE,`password` longtext NOT NULL,
-  `display_name` varchar(191),`role` int DEFAULT 1,`status` int DEFAULT 1,`email` varchar(191),
-  `github_id` varchar(191),`wechat_id` varchar(191),`lark_id` varchar(191),`oidc_id` varchar(191),
-  `access_token` char(32),`quota` bigint DEFAULT 0,`used_quota` bigint DEFAULT 0,`request_count` int DEFAULT 0,
-  `group` varchar(32) DEFAULT 'default',`aff_code` varchar(32),`inviter_id` int,PRIMARY KEY (`id`),
-  INDEX `idx_users_username` (`username`),INDEX `idx_users_display_name` (`display_name`),
-  INDEX `idx_users_email` (`email`),UNIQUE INDEX `idx_users_access_token` (`access_token`),
-  UNIQUE INDEX `idx_users_aff_code` (`aff_code`),INDEX `idx_users_inviter_id` (`inviter_id`));
-CREATE TABLE `tokens` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(48),`status` bigint DEFAULT 1,
-  `name` varchar(191),`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` bigint DEFAULT 0,`unlimited_quota` boolean DEFAULT false,`used_quota` bigint DEFAULT 0,
-  `models` text,`subnet` varchar(191) DEFAULT '',PRIMARY KEY (`id`),UNIQUE INDEX `idx_tokens_key` (`key`),
-  INDEX `idx_tokens_name` (`name`));
-CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key` text,`status` bigint DEFAULT 1,
-  `name` varchar(191),`weight` bigint unsigned DEFAULT 0,`created_time` bigint,`test_time` bigint,
-  `response_time` bigint,`base_url` varchar(191) DEFAULT '',`other` longtext,`balance` double,
-  `balance_updated_time` bigint,`models` longtext,`group` varchar(32) DEFAULT 'default',
-  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
-  `config` longtext,`system_prompt` text,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`));
-CREATE TABLE `redemptions` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(32),`status` bigint DEFAULT 1,
-  `name` varchar(191),`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
-  PRIMARY KEY (`id`),UNIQUE INDEX `idx_redemptions_key` (`key`),INDEX `idx_redemptions_name` (`name`));
-CREATE TABLE `options` (`key` varchar(191),`value` longtext,PRIMARY KEY (`key`));
-CREATE TABLE `abilities` (`group` varchar(32),`model` varchar(191),`channel_id` bigint,`enabled` boolean,
-  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`),INDEX `idx_abilities_channel_id` (`channel_id`),
-  INDEX `idx_abilities_priority` (`priority`));
-CREATE TABLE `logs` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`created_at` bigint,`type` bigint,`content` longtext,
-  `username` varchar(191) DEFAULT '',`token_name` varchar(191) DEFAULT '',`model_name` varchar(191) DEFAULT '',
-  `quota` bigint DEFAULT 0,`prompt_tokens` bigint DEFAULT 0,`completion_tokens` bigint DEFAULT 0,
-  `channel_id` bigint,`request_id` varchar(191) DEFAULT '',`elapsed_time` bigint DEFAULT 0,
-  `is_stream` boolean DEFAULT false,`system_prompt_reset` boolean DEFAULT false,PRIMARY KEY (`id`),
-  INDEX `idx_logs_user_id` (`user_id`),INDEX `idx_created_at_type` (`created_at`,`type`));
-'''
-# the same on SQLite (as 22-gwctl-import.bats)
-ONEAPI_SQ = '''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`wechat_id` text,
-  `lark_id` text,`oidc_id` text,`access_token` char(32) UNIQUE,`quota` bigint DEFAULT 0,
-  `used_quota` bigint DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(32) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`inviter_id` integer,PRIMARY KEY (`id`));
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` bigint DEFAULT 0,`unlimited_quota` numeric DEFAULT false,`used_quota` bigint DEFAULT 0,
-  `models` text,`subnet` text DEFAULT '',PRIMARY KEY (`id`));
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text,`status` integer DEFAULT 1,
-  `name` text,`weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,
-  `response_time` integer,`base_url` text DEFAULT '',`other` text,`balance` real,
-  `balance_updated_time` bigint,`models` text,`group` varchar(32) DEFAULT 'default',
-  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
-  `config` text,`system_prompt` text,PRIMARY KEY (`id`));
-CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-CREATE TABLE `abilities` (`group` varchar(32),`model` text,`channel_id` integer,`enabled` numeric,
-  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`));
-CREATE TABLE `logs` (`id` integer,`user_id` integer,`created_at` bigint,`type` integer,`content` text,
-  `username` text DEFAULT '',`token_name` text DEFAULT '',`model_name` text DEFAULT '',
-  `quota` integer DEFAULT 0,`prompt_tokens` integer DEFAULT 0,`completion_tokens` integer DEFAULT 0,
-  `channel_id` integer,`request_id` text DEFAULT '',`elapsed_time` bigint DEFAULT 0,
-  `is_stream` numeric DEFAULT false,`system_prompt_reset` numeric DEFAULT false,PRIMARY KEY (`id`));
-'''
-# QuantumNous/new-api model/*.go on MySQL (the columns import reads, and their neighbours)
-NEWAPI_MY = '''
-CREATE TABLE `users` (`id` bigint AUTO_INCREMENT,`username` varchar(191) UNIQUE,`password` longtext NOT NULL,
-  `display_name` varchar(191),`role` int DEFAULT 1,`status` int DEFAULT 1,`email` varchar(191),
-  `github_id` varchar(191),`discord_id` varchar(191),`oidc_id` varchar(191),`wechat_id` varchar(191),
-  `telegram_id` varchar(191),`access_token` char(32),`quota` int DEFAULT 0,`used_quota` int DEFAULT 0,
-  `request_count` int DEFAULT 0,`group` varchar(64) DEFAULT 'default',`aff_code` varchar(32),
-  `aff_count` int DEFAULT 0,`aff_quota` int DEFAULT 0,`aff_history` int DEFAULT 0,`inviter_id` int,
-  `deleted_at` datetime(3) NULL,`linux_do_id` varchar(191),`setting` text,`remark` varchar(255),
-  PRIMARY KEY (`id`),INDEX `idx_users_username` (`username`),UNIQUE INDEX `idx_users_access_token` (`access_token`),
-  UNIQUE INDEX `idx_users_aff_code` (`aff_code`),INDEX `idx_users_deleted_at` (`deleted_at`));
-CREATE TABLE `tokens` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(48),`status` bigint DEFAULT 1,
-  `name` varchar(191),`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` bigint DEFAULT 0,`unlimited_quota` boolean,`model_limits_enabled` boolean,
-  `model_limits` varchar(1024) DEFAULT '',`allow_ips` varchar(191) DEFAULT '',`used_quota` bigint DEFAULT 0,
-  `group` varchar(191) DEFAULT '',`deleted_at` datetime(3) NULL,PRIMARY KEY (`id`),
-  INDEX `idx_tokens_user_id` (`user_id`),UNIQUE INDEX `idx_tokens_key` (`key`),INDEX `idx_tokens_name` (`name`),
-  INDEX `idx_tokens_deleted_at` (`deleted_at`));
-CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key` longtext NOT NULL,
-  `open_ai_organization` longtext,`test_model` longtext,`status` bigint DEFAULT 1,`name` varchar(191),
-  `weight` bigint unsigned DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` bigint,
-  `base_url` varchar(191) DEFAULT '',`other` longtext,`balance` double,`balance_updated_time` bigint,
-  `models` longtext,`group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,
-  `model_mapping` text,`status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
-  `auto_ban` bigint DEFAULT 1,`other_info` longtext,`tag` varchar(191),`setting` text,
-  `param_override` text,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`),INDEX `idx_channels_tag` (`tag`));
-CREATE TABLE `redemptions` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(32),`status` bigint DEFAULT 1,
-  `name` varchar(191),`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
-  `used_user_id` bigint,`deleted_at` datetime(3) NULL,`expired_time` bigint,PRIMARY KEY (`id`),
-  UNIQUE INDEX `idx_redemptions_key` (`key`),INDEX `idx_redemptions_name` (`name`),
-  INDEX `idx_redemptions_used_user_id` (`used_user_id`),INDEX `idx_redemptions_deleted_at` (`deleted_at`));
-CREATE TABLE `options` (`key` varchar(191),`value` longtext,PRIMARY KEY (`key`));
-CREATE TABLE `setups` (`id` bigint AUTO_INCREMENT,`version` varchar(50) NOT NULL,`initialized_at` bigint NOT NULL,PRIMARY KEY (`id`));
-'''
-NEWAPI_SQ = '''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`discord_id` text,
-  `oidc_id` text,`wechat_id` text,`telegram_id` text,`access_token` char(32) UNIQUE,`quota` integer DEFAULT 0,
-  `used_quota` integer DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(64) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`aff_count` integer DEFAULT 0,`aff_quota` integer DEFAULT 0,
-  `aff_history` integer DEFAULT 0,`inviter_id` integer,`deleted_at` datetime,`linux_do_id` text,
-  `setting` text,`remark` varchar(255),PRIMARY KEY (`id`));
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` integer DEFAULT 0,`unlimited_quota` numeric,`model_limits_enabled` numeric,
-  `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
-  `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
-  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
-  `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
-  `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
-  `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
-  `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
-  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
-CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`quota` integer DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
-  `used_user_id` integer,`deleted_at` datetime,`expired_time` bigint,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-CREATE TABLE `setups` (`id` integer,`version` varchar(50) NOT NULL,`initialized_at` bigint NOT NULL,PRIMARY KEY (`id`));
-'''
 
 rows = []   # (table, {column: value})
 def add(table, cols, *values):
@@ -220,7 +93,7 @@ if flavor == "oneapi":
             "ModelRatio": json.dumps({"gpt-4o-mini": 0.075, "my-model": 2, "bad model": 1}),
             "CompletionRatio": json.dumps({"gpt-4o-mini": 4}),
             "RetryTimes": "3", "SMTPServer": "smtp.example.com", "QuotaPerUnit": "500000"}
-    ddl_my, ddl_sq = ONEAPI_MY, ONEAPI_SQ
+    ddl_my, ddl_sq = ONEAPI_MYSQL, ONEAPI_SQLITE
 else:
     add("users", ["id", "username", "password", "role", "status", "quota", "group", "deleted_at", "access_token", "aff_code"],
         (1, "admin", "x", 100, 1, 1000, "default", None, "a1", "f1"),
@@ -252,7 +125,7 @@ else:
             "CacheRatio": json.dumps({"deepseek-chat": 0.25}),
             "CreateCacheRatio": json.dumps({"deepseek-chat": 1.5, "not-priced": 2}),
             "RetryTimes": "25"}
-    ddl_my, ddl_sq = NEWAPI_MY, NEWAPI_SQ
+    ddl_my, ddl_sq = NEWAPI_MYSQL, NEWAPI_SQLITE
 for k, v in opts.items():
     rows.append(("options", {"key": k, "value": v}))
 

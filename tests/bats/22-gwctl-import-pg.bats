@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # gwctl import oneapi from a One API database on PostgreSQL: a real server started for this file
 # (tests/pg.sh), a source database with the tables GORM creates for songquanpeng/one-api on
-# PostgreSQL (bigint/integer/text/boolean/varchar), imported into a fresh relay SQLite database.
+# PostgreSQL (ONEAPI_PG of import_sources.py), imported into a fresh relay SQLite database.
 # Proves the same mappings, skip reasons and counts as the SQLite source (22-gwctl-import.bats),
 # that the source is only read, and that an imported key authenticates through a running relayd.
 
@@ -49,43 +49,13 @@ src_dump() {
   src_psql -At -c "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
 }
 
-# oneapi_pg_fixture [CHANNEL_BASE_URL]: the One API database on PostgreSQL (the DDL GORM's
-# AutoMigrate emits for songquanpeng/one-api model/*.go: Go int -> bigint, bool -> boolean,
-# string -> text, size:N -> varchar(N), char(N) kept), with the rows of 22-gwctl-import.bats.
+# oneapi_pg_fixture [CHANNEL_BASE_URL]: the One API database on PostgreSQL (import_sources.py
+# ONEAPI_PG: the DDL GORM's AutoMigrate emits), with the rows of 22-gwctl-import.bats.
 oneapi_pg_fixture() {
   local base=${1:-http://127.0.0.1:9}
   "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$SRC_PGHOST" -U relay -d postgres \
     -c "CREATE DATABASE $SRC_DB" >/dev/null
-  src_psql >/dev/null <<SQL
-CREATE TABLE "users" ("id" bigserial,"username" text UNIQUE,"password" text NOT NULL,"display_name" text,
-  "role" bigint DEFAULT 1,"status" bigint DEFAULT 1,"email" text,"github_id" text,"wechat_id" text,
-  "lark_id" text,"oidc_id" text,"access_token" char(32) UNIQUE,"quota" bigint DEFAULT 0,
-  "used_quota" bigint DEFAULT 0,"request_count" bigint DEFAULT 0,"group" varchar(32) DEFAULT 'default',
-  "aff_code" varchar(32) UNIQUE,"inviter_id" bigint,PRIMARY KEY ("id"));
-CREATE INDEX IF NOT EXISTS "idx_users_display_name" ON "users" ("display_name");
-CREATE TABLE "tokens" ("id" bigserial,"user_id" bigint,"key" char(48) UNIQUE,"status" bigint DEFAULT 1,
-  "name" text,"created_time" bigint,"accessed_time" bigint,"expired_time" bigint DEFAULT -1,
-  "remain_quota" bigint DEFAULT 0,"unlimited_quota" boolean DEFAULT false,"used_quota" bigint DEFAULT 0,
-  "models" text,"subnet" text DEFAULT '',PRIMARY KEY ("id"));
-CREATE INDEX IF NOT EXISTS "idx_tokens_name" ON "tokens" ("name");
-CREATE TABLE "channels" ("id" bigserial,"type" bigint DEFAULT 0,"key" text,"status" bigint DEFAULT 1,
-  "name" text,"weight" bigint DEFAULT 0,"created_time" bigint,"test_time" bigint,
-  "response_time" bigint,"base_url" text DEFAULT '',"other" text,"balance" decimal,
-  "balance_updated_time" bigint,"models" text,"group" varchar(32) DEFAULT 'default',
-  "used_quota" bigint DEFAULT 0,"model_mapping" varchar(1024) DEFAULT '',"priority" bigint DEFAULT 0,
-  "config" text,"system_prompt" text,PRIMARY KEY ("id"));
-CREATE INDEX IF NOT EXISTS "idx_channels_name" ON "channels" ("name");
-CREATE TABLE "redemptions" ("id" bigserial,"user_id" bigint,"key" char(32) UNIQUE,"status" bigint DEFAULT 1,
-  "name" text,"quota" bigint DEFAULT 100,"created_time" bigint,"redeemed_time" bigint,PRIMARY KEY ("id"));
-CREATE TABLE "options" ("key" text,"value" text,PRIMARY KEY ("key"));
-CREATE TABLE "abilities" ("group" varchar(32),"model" text,"channel_id" bigint,"enabled" boolean,
-  "priority" bigint DEFAULT 0,PRIMARY KEY ("group","model","channel_id"));
-CREATE TABLE "logs" ("id" bigserial,"user_id" bigint,"created_at" bigint,"type" bigint,"content" text,
-  "username" text DEFAULT '',"token_name" text DEFAULT '',"model_name" text DEFAULT '',
-  "quota" bigint DEFAULT 0,"prompt_tokens" bigint DEFAULT 0,"completion_tokens" bigint DEFAULT 0,
-  "channel_id" bigint,"request_id" text DEFAULT '',"elapsed_time" bigint DEFAULT 0,
-  "is_stream" boolean DEFAULT false,"system_prompt_reset" boolean DEFAULT false,PRIMARY KEY ("id"));
-
+  { python3 "$BATS_TEST_DIRNAME/import_sources.py" ONEAPI_PG; cat <<SQL; } | src_psql >/dev/null
 INSERT INTO users (id, username, password, role, status, quota, used_quota, request_count, "group", access_token, aff_code) VALUES
   (1, 'root', 'x', 100, 1, 500000000000000, 0, 0, 'default', 'at1', 'af1'),
   (2, 'alice', 'x', 1, 1, 5000000, 1200, 7, 'vip', 'at2', 'af2'),

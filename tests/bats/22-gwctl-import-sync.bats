@@ -4,11 +4,10 @@
 # the channel types that speak the OpenAI API come with their real base URL and path, full-URL
 # ("compatible") channels where the path is not /v1; replayed requests cost what One API charges.
 #
-# The fixture is One API's database as GORM AutoMigrate creates it on SQLite, from
-# songquanpeng/one-api model/user.go, model/token.go, model/channel.go, model/redemption.go,
-# model/option.go, model/ability.go and model/log.go (column names and types as there); its ratio
-# options are a realistic subset written here (the real table has 566 rows: relay/billing/ratio/
-# model.go), with the channel-type key form "llama3-8b-8192(33)" of that file.
+# The fixture is One API's database as GORM AutoMigrate creates it on SQLite (import_sources.py
+# ONEAPI_SQLITE, which cites songquanpeng/one-api model/*.go); its ratio options are a realistic
+# subset written here (the real table has 566 rows: relay/billing/ratio/model.go), with the
+# channel-type key form "llama3-8b-8192(33)" of that file.
 
 load helpers
 load gwctl_helpers
@@ -24,37 +23,12 @@ KEY_U2=DefUserKeyDefUserKeyDefUserKeyDefUserKeyDefUse34
 # oneapi_db PATH BASE_URL: users vip (group vip 1.5x) and plain (default), one token each, channels
 # of several OpenAI-speaking types, a redemption code, ratio options and a few logs.
 oneapi_db() {
-  python3 - "$1" "$2" "$KEY_U1" "$KEY_U2" <<'PY'
+  import_py - "$1" "$2" "$KEY_U1" "$KEY_U2" <<'PY'
 import sqlite3, sys, json
+from import_sources import ONEAPI_SQLITE
 path, base, k1, k2 = sys.argv[1:5]
 c = sqlite3.connect(path)
-c.executescript('''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`wechat_id` text,
-  `lark_id` text,`oidc_id` text,`access_token` char(32) UNIQUE,`quota` bigint DEFAULT 0,
-  `used_quota` bigint DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(32) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`inviter_id` integer,PRIMARY KEY (`id`));
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` bigint DEFAULT 0,`unlimited_quota` numeric DEFAULT false,`used_quota` bigint DEFAULT 0,
-  `models` text,`subnet` text DEFAULT '',PRIMARY KEY (`id`));
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text,`status` integer DEFAULT 1,
-  `name` text,`weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,
-  `response_time` integer,`base_url` text DEFAULT '',`other` text,`balance` real,
-  `balance_updated_time` bigint,`models` text,`group` varchar(32) DEFAULT 'default',
-  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
-  `config` text,`system_prompt` text,PRIMARY KEY (`id`));
-CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-CREATE TABLE `abilities` (`group` varchar(32),`model` text,`channel_id` integer,`enabled` numeric,
-  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`));
-CREATE TABLE `logs` (`id` integer,`user_id` integer,`created_at` bigint,`type` integer,`content` text,
-  `username` text DEFAULT '',`token_name` text DEFAULT '',`model_name` text DEFAULT '',
-  `quota` integer DEFAULT 0,`prompt_tokens` integer DEFAULT 0,`completion_tokens` integer DEFAULT 0,
-  `channel_id` integer,`request_id` text DEFAULT '',`elapsed_time` bigint DEFAULT 0,
-  `is_stream` numeric DEFAULT false,`system_prompt_reset` numeric DEFAULT false,PRIMARY KEY (`id`));
-''')
+c.executescript(ONEAPI_SQLITE)
 c.executemany("INSERT INTO users(id, username, password, role, status, quota, `group`, access_token, aff_code) VALUES (?,?,'x',1,1,?,?,?,?)", [
     (1, "vipuser", 900000000, "vip", "a1", "f1"), (2, "plain", 900000000, "default", "a2", "f2")])
 c.executemany("INSERT INTO tokens(id, user_id, `key`, status, name, created_time, accessed_time, expired_time, remain_quota, unlimited_quota, models, subnet) VALUES (?,?,?,1,?,1700000000,0,-1,0,1,'','')", [
@@ -276,36 +250,16 @@ PY
   [ "$(wc -l < "$BATS_TEST_TMPDIR/artifacts" 2>/dev/null || echo 0)" -le 1 ]
 }
 
-# newapi_db PATH BASE_URL: New API's layout (Calcium-Ion/new-api model/user.go, token.go,
-# channel.go, option.go as GORM creates them on SQLite): one user, one token, one channel that maps
-# the requested model alias-model to upstream-x.
+# newapi_db PATH BASE_URL: New API's layout as GORM creates it on SQLite (import_sources.py
+# NEWAPI_SQLITE): one user, one token, one channel that maps the requested model alias-model to
+# upstream-x.
 newapi_db() {
-  python3 - "$1" "$2" "$KEY_U2" <<'PY'
+  import_py - "$1" "$2" "$KEY_U2" <<'PY'
 import sqlite3, sys, json
+from import_sources import NEWAPI_SQLITE
 path, base, key = sys.argv[1:4]
 c = sqlite3.connect(path)
-c.executescript('''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`oidc_id` text,
-  `wechat_id` text,`telegram_id` text,`access_token` char(32) UNIQUE,`quota` integer DEFAULT 0,
-  `used_quota` integer DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(64) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`aff_count` integer DEFAULT 0,`aff_quota` integer DEFAULT 0,
-  `aff_history` integer DEFAULT 0,`inviter_id` integer,`deleted_at` datetime,`linux_do_id` text,
-  `setting` text,PRIMARY KEY (`id`));
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` integer DEFAULT 0,`unlimited_quota` numeric,`model_limits_enabled` numeric,
-  `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
-  `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
-  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
-  `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
-  `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
-  `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
-  `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
-  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-''')
+c.executescript(NEWAPI_SQLITE)
 c.execute("INSERT INTO users(id, username, password, quota, `group`, access_token, aff_code) VALUES (1, 'nauser', 'x', 900000000, 'default', 'a1', 'f1')")
 c.execute("INSERT INTO tokens(id, user_id, `key`, name, created_time, accessed_time, expired_time, unlimited_quota, model_limits_enabled) VALUES (1, 1, ?, 'main', 1700000000, 0, -1, 1, 0)", (key,))
 c.execute("INSERT INTO channels(id, type, `key`, name, base_url, models, `group`, model_mapping, auto_ban, test_model, created_time) VALUES (1, 1, 'up', 'na', ?, 'alias-model', 'default', ?, 1, '', 1700000000)", (base, json.dumps({"alias-model": "upstream-x"})))

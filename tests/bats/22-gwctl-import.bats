@@ -18,44 +18,15 @@ KEY_DASH=abc-def-ghi-jkl-mno-pqr-stu-vwx-yz0-123-456-7890
 KEY_GHOST=GhostGhostGhostGhostGhostGhostGhostGhostGhost1234
 KEY_SK=sk-StoredWithPrefixStoredWithPrefixStoredWith12
 
-# oneapi_fixture PATH [CHANNEL_BASE_URL]: a One API database (GORM's SQLite layout of
-# songquanpeng/one-api: model/user.go, token.go, channel.go, redemption.go, option.go, ability.go,
-# log.go) with one case of each mapping and skip reason.
+# oneapi_fixture PATH [CHANNEL_BASE_URL]: a One API database (GORM's SQLite layout:
+# import_sources.py ONEAPI_SQLITE) with one case of each mapping and skip reason.
 oneapi_fixture() {
-  python3 - "$1" "${2:-http://127.0.0.1:9}" "$KEY_ALICE" "$KEY_ALICE2" "$KEY_DASH" "$KEY_GHOST" "$KEY_SK" <<'PY'
+  import_py - "$1" "${2:-http://127.0.0.1:9}" "$KEY_ALICE" "$KEY_ALICE2" "$KEY_DASH" "$KEY_GHOST" "$KEY_SK" <<'PY'
 import sqlite3, sys, json
+from import_sources import ONEAPI_SQLITE
 path, base, ka, ka2, kdash, kghost, ksk = sys.argv[1:8]
 c = sqlite3.connect(path)
-c.executescript('''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`wechat_id` text,
-  `lark_id` text,`oidc_id` text,`access_token` char(32) UNIQUE,`quota` bigint DEFAULT 0,
-  `used_quota` bigint DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(32) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`inviter_id` integer,PRIMARY KEY (`id`));
-CREATE INDEX `idx_users_display_name` ON `users`(`display_name`);
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` bigint DEFAULT 0,`unlimited_quota` numeric DEFAULT false,`used_quota` bigint DEFAULT 0,
-  `models` text,`subnet` text DEFAULT '',PRIMARY KEY (`id`));
-CREATE INDEX `idx_tokens_name` ON `tokens`(`name`);
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text,`status` integer DEFAULT 1,
-  `name` text,`weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,
-  `response_time` integer,`base_url` text DEFAULT '',`other` text,`balance` real,
-  `balance_updated_time` bigint,`models` text,`group` varchar(32) DEFAULT 'default',
-  `used_quota` bigint DEFAULT 0,`model_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
-  `config` text,`system_prompt` text,PRIMARY KEY (`id`));
-CREATE INDEX `idx_channels_name` ON `channels`(`name`);
-CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-CREATE TABLE `abilities` (`group` varchar(32),`model` text,`channel_id` integer,`enabled` numeric,
-  `priority` bigint DEFAULT 0,PRIMARY KEY (`group`,`model`,`channel_id`));
-CREATE TABLE `logs` (`id` integer,`user_id` integer,`created_at` bigint,`type` integer,`content` text,
-  `username` text DEFAULT '',`token_name` text DEFAULT '',`model_name` text DEFAULT '',
-  `quota` integer DEFAULT 0,`prompt_tokens` integer DEFAULT 0,`completion_tokens` integer DEFAULT 0,
-  `channel_id` integer,`request_id` text DEFAULT '',`elapsed_time` bigint DEFAULT 0,
-  `is_stream` numeric DEFAULT false,`system_prompt_reset` numeric DEFAULT false,PRIMARY KEY (`id`));
-''')
+c.executescript(ONEAPI_SQLITE)
 users = [  # id, username, role, status, quota, used, requests, group
     (1, "root", 100, 1, 500000000000000, 0, 0, "default"),
     (2, "alice", 1, 1, 5000000, 1200, 7, "vip"),
@@ -103,41 +74,14 @@ c.commit()
 PY
 }
 
-# newapi_fixture PATH: a New API database (Calcium-Ion/new-api model/*.go: the extra columns,
+# newapi_fixture PATH: a New API database (import_sources.py NEWAPI_SQLITE: the extra columns,
 # soft deletes, model limits, allow_ips, token groups, channel tags and settings).
 newapi_fixture() {
-  python3 - "$1" <<'PY'
+  import_py - "$1" <<'PY'
 import sqlite3, sys, json
+from import_sources import NEWAPI_SQLITE
 c = sqlite3.connect(sys.argv[1])
-c.executescript('''
-CREATE TABLE `users` (`id` integer,`username` text UNIQUE,`password` text NOT NULL,`display_name` text,
-  `role` integer DEFAULT 1,`status` integer DEFAULT 1,`email` text,`github_id` text,`oidc_id` text,
-  `wechat_id` text,`telegram_id` text,`access_token` char(32) UNIQUE,`quota` integer DEFAULT 0,
-  `used_quota` integer DEFAULT 0,`request_count` integer DEFAULT 0,`group` varchar(64) DEFAULT 'default',
-  `aff_code` varchar(32) UNIQUE,`aff_count` integer DEFAULT 0,`aff_quota` integer DEFAULT 0,
-  `aff_history` integer DEFAULT 0,`inviter_id` integer,`deleted_at` datetime,`linux_do_id` text,
-  `setting` text,PRIMARY KEY (`id`));
-CREATE INDEX `idx_users_deleted_at` ON `users`(`deleted_at`);
-CREATE TABLE `tokens` (`id` integer,`user_id` integer,`key` char(48) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`created_time` bigint,`accessed_time` bigint,`expired_time` bigint DEFAULT -1,
-  `remain_quota` integer DEFAULT 0,`unlimited_quota` numeric,`model_limits_enabled` numeric,
-  `model_limits` varchar(1024) DEFAULT '',`allow_ips` text DEFAULT '',`used_quota` integer DEFAULT 0,
-  `group` text DEFAULT '',`deleted_at` datetime,PRIMARY KEY (`id`));
-CREATE INDEX `idx_tokens_user_id` ON `tokens`(`user_id`);
-CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NULL,
-  `open_ai_organization` text,`test_model` text,`status` integer DEFAULT 1,`name` text,
-  `weight` integer DEFAULT 0,`created_time` bigint,`test_time` bigint,`response_time` integer,
-  `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
-  `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
-  `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
-  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
-CREATE INDEX `idx_channels_tag` ON `channels`(`tag`);
-CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
-  `name` text,`quota` integer DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
-  `used_user_id` integer,`deleted_at` datetime,PRIMARY KEY (`id`));
-CREATE TABLE `options` (`key` text,`value` text,PRIMARY KEY (`key`));
-CREATE TABLE `setups` (`id` integer,`version` varchar(50) NOT NULL,`initialized_at` bigint NOT NULL,PRIMARY KEY (`id`));
-''')
+c.executescript(NEWAPI_SQLITE)
 c.executemany("INSERT INTO users(id, username, password, role, status, quota, `group`, deleted_at, access_token, aff_code) VALUES (?,?,'x',?,?,?,?,?,?,?)", [
     (1, "admin", 100, 1, 1000, "default", None, "a1", "f1"),
     (2, "carol", 1, 1, 2000000, "default", None, "a2", "f2"),

@@ -8,6 +8,8 @@
 #                      leaves the database exactly as it was (a dump before and after)
 #   chat_as KEY MODEL  POST /v1/chat/completions to the running relayd; sets status_code, body
 #   gwj EXPR ARGS...   runs gwctl ARGS... --json and prints the Python expression EXPR of its output
+#   import_py ARGS...  python3 ARGS... able to `from import_sources import ...` (the One API / New
+#                      API source schemas of the 22-gwctl-import suites), leaving no __pycache__
 
 JGET="$BATS_TEST_DIRNAME/jget"
 
@@ -62,4 +64,8 @@ gwj() {
   local expr=$1
   shift
   gwctl "$@" --json | "$JGET" "$expr"
+}
+
+import_py() {
+  PYTHONPATH="$BATS_TEST_DIRNAME${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 python3 "$@"
 }
