@@ -2,8 +2,8 @@
  * health: the live state of each channel (open upstream requests, consecutive failures, circuit
  * breaker, latency average, auto-disable) and the rules that change it.
  *
- * The states live in a process-wide table keyed by channel id that survives reloads; a snapshot's
- * channels point at theirs (health_state() at load). Workers read and change them with atomics only.
+ * The states (struct chan_health) live in chanstate.h's process-wide table keyed by channel id that
+ * survives reloads; a snapshot's channels point at theirs (chanstate_of() at load). Workers read and change them with atomics only.
  *   - Concurrency: health_acquire() admits a request on a channel only while in_flight is below
  *     max_concurrency (a CAS, exact per node); health_release() ends it.
  *   - Failures (connect errors, timeouts, 5xx, 429, a stream that ended without its format's own
@@ -25,7 +25,7 @@
  *     byte of the upstream's answer (headers and first data; for a non-streaming answer that is
  *     nearly all of it) on successful requests and channel tests; routing = latency picks the
  *     lowest inside a priority tier.
- * Callers: snapshot.c (load), relay's stages (route.c, attempt.c, stream.c: routing, outcomes, the
+ * Callers: relay's stages (route.c, attempt.c, stream.c: routing, outcomes, the
  * stream events and answers it hands on), monitor.c (tests, re-enable), admin.c (stats,
  * channel_test), writer.c (the flag after a commit). Never: blocks a worker, touches
  * the database (the writer does), reads an error message's free text as an account error.
@@ -38,21 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chanstate.h"
+
 struct snap_channel;
 struct snap_options;
-
-enum { HEALTH_ENABLED = 0, HEALTH_DISABLE_PENDING = 1, HEALTH_DISABLED = 2 };
-
-struct chan_health {
-  int64_t id;
-  _Atomic int in_flight;              /* upstream requests open now, all workers */
-  _Atomic int consecutive_failures;
-  _Atomic int64_t open_until_ms;      /* breaker: 0 closed; later than now open; else half-open */
-  _Atomic int trial;                  /* 1 while the half-open trial request runs */
-  _Atomic int auto_disabled;          /* HEALTH_*: 1 = the writer has not committed it yet */
-  _Atomic uint64_t ewma_bits;         /* latency average in ms (a double); 0 = no sample yet */
-  _Atomic uint64_t failures_total, opened_total, disabled_total, busy_total;
-};
 
 enum health_outcome {
   OUTCOME_OK,          /* 2xx */
@@ -63,13 +52,6 @@ enum health_outcome {
 };
 
 enum health_pick { PICK_OK, PICK_BUSY, PICK_OPEN, PICK_DISABLED };
-
-struct chan_health *health_state(int64_t channel_id);
-void health_shutdown(void);
-
-/* At load: the database status of the channel folds into the live flag (an administrator enabled
- * or disabled it). before is the flag read before the database was read. */
-void health_fold_status(struct chan_health *h, int before, int db_status);
 
 /* Whether c may be chosen now (no side effect). */
 enum health_pick health_check(const struct snap_channel *c, int64_t now_ms);

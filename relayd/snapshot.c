@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "health.h"
+#include "chanstate.h"
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
@@ -528,9 +528,9 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->auto_disable = db_col_int64(st, 13) != 0;
     c->test_model = arena_strdup(&s->arena, db_col_text(st, 14));
     c->status_reason = arena_strdup(&s->arena, db_col_text(st, 15));
-    c->health = health_state(c->id);
-    /* the load runs in one transaction that excludes the writer (see health_fold_status) */
-    health_fold_status(c->health, atomic_load(&c->health->auto_disabled), c->status);
+    c->health = chanstate_of(c->id);
+    /* the load runs in one transaction that excludes the writer (see chanstate_fold_status) */
+    chanstate_fold_status(c->health, atomic_load(&c->health->auto_disabled), c->status);
     c->priority = db_col_int64(st, 9);
     c->weight = (int)db_col_int64(st, 10);
     if (c->weight < 0)
@@ -750,5 +750,5 @@ void snapshot_shutdown(void)
   snapshot_release(s);
   ledger_free_all();
   limits_shutdown();
-  health_shutdown();
+  chanstate_free_all();
 }

@@ -15,7 +15,7 @@
 
 #include "commit.h"
 #include "db.h"
-#include "health.h"
+#include "chanstate.h"
 #include "log.h"
 #include "util.h"
 
