@@ -156,6 +156,11 @@ bool provider_needs_account(const struct provider *p)
   return p->base_url && strstr(p->base_url, PROVIDER_ACCOUNT) != NULL;
 }
 
+bool provider_speaks_openai(const struct provider *p)
+{
+  return p->api == UPSTREAM_OPENAI;
+}
+
 int provider_default_base(const struct provider *p, const char *account, char *out, size_t outlen, char *err,
                           size_t errlen)
 {

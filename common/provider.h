@@ -104,6 +104,8 @@ int provider_default_base(const struct provider *p, const char *account, char *o
                           size_t errlen);
 /* Whether p's default base URL names an account (PROVIDER_ACCOUNT). */
 bool provider_needs_account(const struct provider *p);
+/* Whether p speaks the OpenAI API as OpenAI does (openai, custom, compatible and every preset). */
+bool provider_speaks_openai(const struct provider *p);
 /* Names for lists: the wire format ("openai"), the auth header ("Authorization: Bearer"), the URL
  * rule ("v1", "root", "azure", "as-is"); provider_endpoints writes "chat,embeddings,rerank,media"
  * (the PE_* classes served) into out. */

@@ -1525,7 +1525,7 @@ static int import_channels(struct imp *im)
       note(notes, sizeof notes, "type %" PRId64 " (%s) -> %s (%s: relayd calls %.200s/chat/completions, as %s "
            "does); ", type, tm->source_name, tm->type, strcmp(tm->type, "compatible") == 0 ? "a full-URL channel"
            : "its base is the API root", url, flavor_names[im->flavor]);
-    else if (prov->api == UPSTREAM_OPENAI && strcmp(tm->type, "openai") != 0 &&
+    else if (provider_speaks_openai(prov) && strcmp(tm->type, "openai") != 0 &&
              strcmp(tm->type, "custom") != 0)
       note(notes, sizeof notes, "type %" PRId64 " (%s) -> %s (relay's OpenAI-compatible preset); ", type,
            tm->source_name, tm->type);
