@@ -116,8 +116,10 @@ chat() {
   # the objects already built are reused: only what includes paths.h is compiled again
   cp -a "$ROOT/$BUILD/common" "$ROOT/$BUILD/gwtui" "$ROOT/$BUILD/gwctl" "$ROOT/$BUILD/gen" "$B/"
   grep -l 'gen/paths\.h' "$B"/*/*.d | sed 's/\.d$/.o/' | xargs rm -f    # their .d name the old BUILD
+  san=()                      # the sanitizer build's objects link only with its flags
+  if [ "${RELAY_ASAN:-0}" = 1 ]; then san=(SAN=1 OPT=-O1); fi
   make -C "$ROOT" --no-print-directory -s BUILD="$B" RELAY_STATEDIR="$RELAY_DATA" RELAY_RUNDIR="$RELAY_DATA" \
-    "$B/bin/gwtui" "$B/bin/gwctl" > /dev/null
+    "${san[@]}" "$B/bin/gwtui" "$B/bin/gwctl" > /dev/null
   relayd_start
   [ "$(chat "$KEY" gpt-4o-mini)" = 200 ]
   # gwctl and gwtui, both with the variables unset, use the installed files
