@@ -8,6 +8,7 @@
  * bash completion all come from it), takes a secret from argv, or leaves a transaction open.
  */
 #include "gwctl.h"
+#include "installed.h"
 #include "cmd_apply.h"
 #include "cmd_channel.h"
 #include "cmd_config.h"
@@ -24,7 +25,6 @@
 #include "admin_client.h"
 #include "i18n.h"
 #include "output.h"
-#include "paths.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -472,22 +472,15 @@ static int run(struct gwctl *g, int argc, char **argv)
 int main(int argc, char **argv)
 {
   struct gwctl g = { 0 };
-  const char *env;
   i18n_init();                  /* LC_CTYPE (wcwidth of names in the user's encoding) and LC_MESSAGES
                                    (messages in the user's language); LC_NUMERIC stays C */
-  /* Unset variables fall back to an installed relayd's files (relayd.conf(5) defaults), but only
-     when they exist: gwctl never creates the system database or expects a daemon that is not there. */
-  static const char installed_db[] = RELAY_STATEDIR "/relay.db", installed_sock[] = RELAY_RUNDIR "/admin.sock";
-  if ((env = getenv("RELAY_DB")) && *env)
-    g.db_url = env;
-  else if (!env && access(installed_db, F_OK) == 0)
-    g.db_url = "sqlite:" RELAY_STATEDIR "/relay.db";
-  if ((env = getenv("RELAY_SOCKET")) && *env) {
-    g.socket = env;
-    g.socket_given = 1;
-  }
-  else if (!env && access(installed_sock, F_OK) == 0)
-    g.socket = installed_sock;
+  /* RELAY_DB / RELAY_SOCKET, else an installed relayd's files when they exist (common/installed.h,
+     the rule gwtui follows too); --db / --socket override */
+  struct relay_paths paths;
+  relay_paths_default(&paths);
+  g.db_url = paths.db_url;
+  g.socket = paths.socket;
+  g.socket_given = paths.socket_from_env;
 
   int rc = run(&g, argc, argv);
   if (rc == GW_OK && g.late_rc) {  /* saved but not live: said last, after the command's output */

@@ -183,6 +183,7 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     c->completion_tokens = (int64_t)num(o, "completion_tokens");
     c->quota = (int64_t)num(o, "quota");
     c->in_flight = (int64_t)num(o, "in_flight");
+    c->attempt_failures = (int64_t)num(o, "attempt_failures");
     /* live health (relayd knows an auto-disable before the database row says so) */
     const char *st = str(o, "status");
     if (st && *st)
@@ -236,16 +237,18 @@ static void apply_status(struct gw_data *d, const cJSON *r, double now)
     ring_push(&d->h_err, e);
     ring_push(&d->h_nev, (double)d->acc_events);
     ring_push(&d->h_nerr, (double)d->acc_errors);
+    ring_push(&d->h_nref, (double)d->acc_refused);
     /* error rate of the last minute, from events */
     size_t per_min = (size_t)(60000 / (d->refresh_ms > 0 ? d->refresh_ms : 1000));
     if (per_min < 1)
       per_min = 1;
     double nev = ring_sum(&d->h_nev, per_min);
     d->err_pct = nev > 0 ? 100.0 * ring_sum(&d->h_nerr, per_min) / nev : -1;
+    d->refused_1m = (int64_t)ring_sum(&d->h_nref, per_min);
   } else {
     d->rps = d->tps = d->spend_per_min = 0;
   }
-  d->acc_tokens = d->acc_quota = d->acc_events = d->acc_errors = 0;
+  d->acc_tokens = d->acc_quota = d->acc_events = d->acc_errors = d->acc_refused = 0;
   d->prev_total = total;
   d->prev_t = now;
   d->have_status = 1;
@@ -277,6 +280,11 @@ static void add_event(struct gw_data *d, const cJSON *o)
   copy_str(e->token, sizeof e->token, str(o, "token"));
   copy_str(e->user, sizeof e->user, str(o, "user"));
   copy_str(e->end_reason, sizeof e->end_reason, str(o, "end_reason"));
+  copy_str(e->reason, sizeof e->reason, str(o, "reason"));
+  copy_str(e->error, sizeof e->error, str(o, "error"));
+  e->refused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "refused"));
+  d->acc_refused += e->refused;
+  /* a refusal is an error: 401s, 429s and a breaker's 503s raise the rate, never lower it */
   d->acc_tokens += e->prompt_tokens + e->completion_tokens;
   d->acc_quota += e->quota;
   d->acc_events++;
@@ -322,6 +330,8 @@ size_t data_top(const struct gw_data *d, enum gw_top_kind kind, int window_s,
     oldest = e->ts_ms;
     const char *key = kind == GW_TOP_MODEL ? e->model : kind == GW_TOP_USER ? e->user : e->token;
     const char *user = kind == GW_TOP_TOKEN ? e->user : "";
+    if (!key[0])        /* refused before the key or the model was known: one row for them */
+      key = kind == GW_TOP_MODEL ? "(no model)" : "(no valid key)";
     uint64_t h = hash_bytes(key, strlen(key)) ^ (hash_bytes(user, strlen(user)) * 31);
     size_t slot = h & (tabn - 1);
     struct gw_top_row *r = NULL;

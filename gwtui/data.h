@@ -38,6 +38,10 @@ struct gw_event {
   char token[GW_NAME];
   char user[GW_NAME];
   char end_reason[24];
+  char reason[32];              /* the error code relayd answered with ("" none; "upstream": the
+                                 * upstream's own error passed on) */
+  char error[200];              /* that answer's message: a 502's says what the upstream said */
+  int refused;                  /* relayd answered itself before any upstream (401, 403, 429, 503...) */
 };
 
 /* A ring of samples, oldest first when read through gw_ring_copy. */
@@ -64,6 +68,7 @@ struct gw_channel {
   int in_stats;
   int64_t requests, errors, prompt_tokens, completion_tokens, quota;
   int64_t in_flight;            /* upstream transfers open now */
+  int64_t attempt_failures;     /* attempts that failed on this channel, retried elsewhere or not */
   double p50_ms, p99_ms;
   /* derived */
   double rps;                   /* over the last few samples */
@@ -120,6 +125,9 @@ struct gw_data {
   double prev_t;                /* mono time of the previous status */
   int64_t prev_total;
   int64_t acc_tokens, acc_quota, acc_events, acc_errors;   /* events since the previous sample */
+  int64_t acc_refused;
+  struct gw_ring h_nref;        /* refusals per sample */
+  int64_t refused_1m;           /* refusals (relayd's own 4xx/5xx answers) over the last minute */
 
   struct gw_channel *chans;     /* sorted by id */
   size_t nchans, chans_alloc;

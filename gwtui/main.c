@@ -13,8 +13,10 @@
 #include "action.h"
 #include "data.h"
 #include "gwtui.h"
+#include "installed.h"
 #include "screen.h"
 #include "i18n.h"
+#include "paths.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -151,11 +153,20 @@ static void k_filter(struct app *a, int key)
 static void k_move(struct app *a, int key)
 {
   size_t *sel = &a->ui.sel[a->ui.panel], n = rows_of(a);
-  if (a->help) {
+  if (a->help) {                /* draw_help keeps help_top inside the list */
+    size_t pg = (size_t)page();
     if ((key == SK_UP || key == 'k') && a->help_top > 0)
       a->help_top--;
     else if (key == SK_DOWN || key == 'j')
       a->help_top++;
+    else if (key == SK_PGUP)
+      a->help_top = a->help_top > pg ? a->help_top - pg : 0;
+    else if (key == SK_PGDN)
+      a->help_top += pg;
+    else if (key == SK_HOME || key == 'g')
+      a->help_top = 0;
+    else if (key == SK_END || key == 'G')
+      a->help_top = (size_t)-1 / 2;   /* draw_help brings it back to the last page */
     return;
   }
   switch (key) {
@@ -290,6 +301,10 @@ static void k_tok_disable(struct app *a, int key)
   struct gw_top_row t;
   if (tokens_selected(&a->d, &a->ui, &t) != 0 || !t.key[0]) {
     say(a, SR_WARN, "no token selected");
+    return;
+  }
+  if (!t.user[0] && t.key[0] == '(') {     /* data_top's row of requests refused without a valid key */
+    say(a, SR_WARN, "these requests had no valid key: there is no token to disable");
     return;
   }
   if (t.user[0])
@@ -463,7 +478,8 @@ static void on_key(struct app *a, int key)
       a->help = a->detail = 0;
       return;
     }
-    if (a->help && key != SK_UP && key != SK_DOWN && key != 'j' && key != 'k')
+    if (a->help && key != SK_UP && key != SK_DOWN && key != 'j' && key != 'k' && key != SK_PGUP &&
+        key != SK_PGDN && key != SK_HOME && key != SK_END && key != 'g' && key != 'G')
       return;
   }
   if (key == SK_ESC) {
@@ -564,8 +580,17 @@ static void draw_help(struct app *a, int y, int h)
   y++;
   h--;
   int rows = h - 2;
+  if ((size_t)rows < NBINDINGS)   /* too short for all: the last line says where and how to scroll */
+    rows = h - 3;
+  if (rows < 1)
+    rows = 1;
   if (a->help_top + (size_t)rows > NBINDINGS)
     a->help_top = NBINDINGS > (size_t)rows ? NBINDINGS - (size_t)rows : 0;
+  size_t last = a->help_top + (size_t)rows < NBINDINGS ? a->help_top + (size_t)rows : NBINDINGS;
+  if (a->help_top > 0 || last < NBINDINGS)
+    scr_printf(y + h - 2, bx + 2, bw - 4, SR_WARN, "keys %zu-%zu of %zu%s%s   j/k line  PgUp/PgDn page  g/G ends",
+               a->help_top + 1, last, (size_t)NBINDINGS, a->help_top > 0 ? "  ^ more above" : "",
+               last < NBINDINGS ? "  v more below" : "");
   for (int r = 0; r < rows && a->help_top + (size_t)r < NBINDINGS; r++) {
     const struct binding *b = &bindings[a->help_top + (size_t)r];
     char keys[48], where[64];
@@ -614,9 +639,10 @@ static void usage(FILE *f)
   fprintf(f,
           "usage: gwtui [--socket PATH] [--db URL] [--refresh-ms N]\n"
           "live dashboard of relayd: overview, channels, top models/users/tokens, request log\n"
-          "  --socket PATH     relayd's admin socket (default: $RELAY_SOCKET)\n"
+          "  --socket PATH     relayd's admin socket (default: $RELAY_SOCKET; unset: the installed\n"
+          "                    relayd's " RELAY_RUNDIR "/admin.sock when it exists)\n"
           "  --db URL          the database, read only, for channel status/priority/weight/tests\n"
-          "                    (default: $RELAY_DB; e.g. sqlite:data/relay.db)\n"
+          "                    (default: $RELAY_DB; unset: " RELAY_STATEDIR "/relay.db when it exists)\n"
           "  --refresh-ms N    how often to ask relayd for status and stats (100..60000, default 1000)\n"
           "  --list-keys       print the key table (keys, panels, what they do) and exit\n"
           "  --help, --version\n"
@@ -635,7 +661,11 @@ int main(int argc, char **argv)
     { "list-keys", no_argument, NULL, 'L' },
     { 0, 0, 0, 0 },
   };
-  const char *sock = getenv("RELAY_SOCKET"), *db = getenv("RELAY_DB");
+  /* RELAY_DB / RELAY_SOCKET, else the installed relayd's files when they exist: gwctl's rule
+   * (common/installed.h); --socket / --db override */
+  struct relay_paths paths;
+  relay_paths_default(&paths);
+  const char *sock = paths.socket, *db = paths.db_url;
   long refresh = 1000;
   int c;
   i18n_init();                  /* LC_CTYPE (wide characters) and LC_MESSAGES; LC_NUMERIC stays C */

@@ -91,7 +91,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
   int wide = w >= 100;
   char hdr[256];
   snprintf(hdr, sizeof hdr, " %4s %-14s %-8s %5s %5s %7s %7s %7s %6s  %s", "ID", "NAME", "STATUS", "PRI",
-           "WT", "REQ/S", "P50", "P99", "ERR%", wide ? "INFL  REQUESTS  LAST TEST" : "TESTED");
+           "WT", "REQ/S", "P50", "P99", "ERR%", wide ? "INFL  REQUESTS FAIL  LAST TEST" : "TESTED");
   scr_fill(y, 0, w, SR_TITLE);
   scr_text(y, 0, w, SR_TITLE, hdr);
   const struct gw_channel **v;
@@ -148,7 +148,11 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     const char *last = c->status == STATUS_AUTO_DISABLED && c->reason[0] ? why : tested;
     enum scr_role lr = sel ? SR_SELECT : c->status == STATUS_AUTO_DISABLED && c->reason[0] ? SR_BAD : base;
     if (wide) {
-      x += scr_printf(ry, x, w - x, base, "  %4lld  %8s  ", (long long)c->in_flight, total);
+      char fail[16];
+      ui_fmt_count(fail, sizeof fail, (double)c->attempt_failures);
+      x += scr_printf(ry, x, w - x, base, "  %4lld  %8s ", (long long)c->in_flight, total);
+      x += scr_printf(ry, x, w - x, sel ? SR_SELECT : c->attempt_failures ? SR_WARN : base, "%4s", fail);
+      x += scr_printf(ry, x, w - x, base, "  ");
       scr_printf(ry, x, w - x, lr, "%s", last);
     } else {
       scr_printf(ry, x, w - x, lr, "  %s", last);
@@ -160,7 +164,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
 static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
 {
   const struct gw_channel *c = channels_selected(d, ui);
-  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 16 ? 16 : h;
+  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 17 ? 17 : h;
   if (!c)
     return;
   scr_box(y, bx, bh, bw, SR_NORMAL);
@@ -179,6 +183,8 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   r++;
   scr_printf(r++, x, cw, SR_NORMAL, "requests  %lld   errors %lld   in flight %lld",
              (long long)c->requests, (long long)c->errors, (long long)c->in_flight);
+  scr_printf(r++, x, cw, c->attempt_failures ? SR_WARN : SR_NORMAL,
+             "attempts  %lld failed here (retried on another channel or not)", (long long)c->attempt_failures);
   scr_printf(r++, x, cw, SR_NORMAL, "tokens    %lld prompt, %lld completion   quota %lld",
              (long long)c->prompt_tokens, (long long)c->completion_tokens, (long long)c->quota);
   ui_fmt_ms(a, sizeof a, c->p50_ms);

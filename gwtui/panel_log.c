@@ -1,6 +1,8 @@
 /*
  * panel_log: the live request log, newest first: time, token, model, channel, status, tokens,
  * latency, end reason; filtered by the / text, frozen while paused, and the detail of one request.
+ * Refusals (relayd answered itself: 401, 403, 429, 503 ...) are shown dimmed with "refused" and
+ * the error code; an error answer's message (a 502's: what the upstream said) is in the detail.
  *
  * Callers: gwtui/main.c through panel_log.
  * Never: calls curses (screen.h only) or keeps events of its own (data.c's ring holds them).
@@ -33,6 +35,7 @@ static int matches(const struct gw_data *d, const char *f, const struct gw_event
   snprintf(st, sizeof st, "%d", e->status);
   return ui_match(f, e->token) || ui_match(f, e->model) || ui_match(f, e->user)
          || ui_match(f, e->end_reason) || ui_match(f, e->request_id) || ui_match(f, st)
+         || ui_match(f, e->reason) || ui_match(f, e->error)
          || ui_match(f, channel_name(d, e->channel_id, cb, sizeof cb));
 }
 
@@ -76,8 +79,9 @@ static void hms(int64_t ts_ms, char *buf, size_t len)
 static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
 {
   int w = scr_cols();
-  /* 80 columns fit "upstream_error" as the end reason; more width goes to the model */
-  int mw = 14 + (w > 80 ? w - 80 : 0);
+  /* 80 columns fit "upstream_error" as the end reason; up to 100 the width goes to the end (a
+   * refusal's "refused invalid_api_key"), beyond to the model */
+  int mw = 14 + (w > 100 ? w - 100 : 0);
   if (mw > 40)
     mw = 40;
   char hdr[256];
@@ -97,7 +101,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     const struct gw_event *e = v[i];
     int sel = i == ui->sel[P_LOG];
     int bad = strcmp(e->end_reason, "done") != 0 || e->status >= 400;
-    enum scr_role role = sel ? SR_SELECT : bad ? SR_BAD : SR_NORMAL;
+    enum scr_role role = sel ? SR_SELECT : e->refused ? SR_DIM : bad ? SR_BAD : SR_NORMAL;
     char t[16], tok[16], lat[16], cb[32];
     hms(e->ts_ms, t, sizeof t);
     ui_fmt_count(tok, sizeof tok, (double)(e->prompt_tokens + e->completion_tokens));
@@ -107,9 +111,16 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
       snprintf(lat, sizeof lat, e->elapsed_ms < 10 ? "%.1f" : "%.0f", e->elapsed_ms);
     if (sel)
       scr_fill(y + 1 + r, 0, w, SR_SELECT);
-    scr_printf(y + 1 + r, 0, w, role, " %-8s %-10.10s %-*.*s %-10.10s %3d %6s %6s %s%s", t, e->token,
-               mw, mw, e->model, channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat,
-               e->end_reason, e->stream ? " stream" : "");
+    /* a refusal says which ("refused invalid_api_key"); another error answer its code */
+    char end[64];
+    if (e->reason[0] && strcmp(e->reason, e->end_reason) != 0)
+      snprintf(end, sizeof end, "%s %s", e->end_reason, e->reason);
+    else
+      snprintf(end, sizeof end, "%s", e->end_reason);
+    scr_printf(y + 1 + r, 0, w, role, " %-8s %-10.10s %-*.*s %-10.10s %3d %6s %6s %s%s", t,
+               e->token[0] ? e->token : "-", mw, mw, e->model[0] ? e->model : "-",
+               channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat, end,
+               e->stream ? " stream" : "");
   }
   free(v);
 }
@@ -122,7 +133,7 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   free(v);
   if (!e)
     return;
-  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 15 ? 15 : h;
+  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 18 ? 18 : h;
   int x = bx + 2, cw = bw - 4, r = y + 1;
   char t[32], a[32], b[32], cb[32];
   time_t secs = (time_t)(e->ts_ms / 1000);
@@ -144,7 +155,14 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   ui_fmt_ms(a, sizeof a, e->elapsed_ms);
   ui_fmt_ms(b, sizeof b, e->first_byte_ms);
   scr_printf(r++, x, cw, SR_NORMAL, "latency     %s   first byte %s", a, b);
-  scr_printf(r++, x, cw, strcmp(e->end_reason, "done") ? SR_BAD : SR_NORMAL, "end reason  %s", e->end_reason);
+  scr_printf(r++, x, cw, strcmp(e->end_reason, "done") ? SR_BAD : SR_NORMAL, "end reason  %s%s", e->end_reason,
+             e->refused ? "   (relayd answered itself: nothing reached an upstream)" : "");
+  if (e->reason[0])
+    scr_printf(r++, x, cw, SR_BAD, "error       %s", e->reason);
+  /* the message relayd sent, on up to three lines (a 502's holds the upstream's own words) */
+  size_t len = strlen(e->error), off = 0, per = cw > 12 ? (size_t)cw - 12 : 1;
+  for (int k = 0; off < len && k < 3 && r < y + bh - 2; k++, off += per)
+    scr_printf(r++, x, cw, SR_BAD, "%s%.*s", k ? "            " : "message     ", (int)per, e->error + off);
   r++;
   if (r < y + bh - 1)
     scr_text(r, x, cw, SR_DIM, "Esc close   (the log is paused; space resumes)");

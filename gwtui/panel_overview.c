@@ -160,6 +160,8 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
       snprintf(a, sizeof a, "-");
     else
       snprintf(a, sizeof a, "%.1f%%", d->err_pct);
+    if (d->refused_1m > 0 && d->err_pct >= 0)   /* refusals count as errors; say how many */
+      snprintf(a + strlen(a), sizeof a - strlen(a), " %lldr", (long long)d->refused_1m);
     metric(row++, w, "errors (1m)", a, d->err_pct >= 5 ? SR_BAD : d->err_pct > 0 ? SR_WARN : SR_OK,
            &d->h_err);
   }

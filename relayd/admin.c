@@ -189,11 +189,28 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   cJSON *res = cJSON_CreateObject();
   cJSON *chans = cJSON_AddArrayToObject(res, "channels");
   cJSON *models = cJSON_AddArrayToObject(res, "models");
+  cJSON *responses = cJSON_AddArrayToObject(res, "responses");
   for (size_t k = 0; k < merged.nslots; k++) {
     void *v;
     const char *key = strmap_slot(&merged, k, &v);
     if (!key)
       continue;
+    if (key[0] == 's') {                     /* every answer, by status and reason */
+      char kb[64];
+      snprintf(kb, sizeof kb, "%s", key + 1);
+      char *sep = strchr(kb, '\x1f');
+      if (sep) {
+        *sep = '\0';
+        int64_t code = 0;
+        parse_int64(kb, &code);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "status", (double)code);
+        cJSON_AddStringToObject(o, "reason", sep + 1);
+        cJSON_AddNumberToObject(o, "count", (double)((const struct stat_entry *)v)->requests);
+        cJSON_AddItemToArray(responses, o);
+      }
+      continue;
+    }
     if (key[0] != 'c' && key[0] != 'm')    /* the finer keys are for /metrics */
       continue;
     cJSON *o = entry_json(v);
@@ -204,6 +221,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
       cJSON_AddNumberToObject(o, "id", (double)id);
       cJSON_AddNumberToObject(o, "in_flight", (double)((const struct stat_entry *)v)->in_flight);
       cJSON_AddStringToObject(o, "name", c ? c->name : "");
+      cJSON_AddNumberToObject(o, "attempt_failures", (double)((const struct stat_entry *)v)->attempt_failures);
       if (c)
         add_health(o, c);
       cJSON_AddItemToArray(chans, o);
@@ -222,6 +240,7 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
     cJSON_AddNumberToObject(o, "id", (double)s->channels[i].id);
     cJSON_AddNumberToObject(o, "in_flight", 0);
     cJSON_AddStringToObject(o, "name", s->channels[i].name);
+    cJSON_AddNumberToObject(o, "attempt_failures", 0);
     add_health(o, &s->channels[i]);
     cJSON_AddItemToArray(chans, o);
   }

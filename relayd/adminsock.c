@@ -330,6 +330,9 @@ static void send_event(struct admin_client *clients, const struct req_event *ev)
   cJSON_AddNumberToObject(o, "elapsed_ms", (double)ev->elapsed_us / 1000.0);
   cJSON_AddNumberToObject(o, "first_byte_ms", (double)ev->first_byte_us / 1000.0);
   cJSON_AddStringToObject(o, "end_reason", ev->end_reason);
+  cJSON_AddStringToObject(o, "reason", ev->reason);
+  cJSON_AddStringToObject(o, "error", ev->error);
+  cJSON_AddBoolToObject(o, "refused", ev->refused);
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   if (!text)

@@ -374,6 +374,8 @@ static void report_attempt(struct request *r, CURLcode res)
     snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
   }
   r->attempt_outcome = out;
+  if (out == OUTCOME_FAIL || out == OUTCOME_ACCOUNT)   /* the channel's own count, retried or not */
+    stats_attempt_failed(worker_stats(r->w), r->channel->id);
   release_channel(r, out, detail);
 }
 

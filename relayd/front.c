@@ -243,6 +243,9 @@ void relay_refusal(struct worker *w, const char *method, const char *target, siz
               r.client->request_id_header ? "\r\n" : "", b.len);
   buf_append(out, b.data ? b.data : "", b.len);
   buf_free(&b);
+  r.w = w;
+  r.final_status = (int)status;
+  respond_done(&r, false);      /* counted and shown like every answer */
   if (writer_access_log()) {
     struct log_record rec;
     memset(&rec, 0, sizeof rec);
@@ -474,5 +477,6 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
               : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->end_reason ? r->end_reason
                                                                            : "client_gone");
   }
+  respond_done(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);   /* every answer counted, once */
   request_free(r);
 }

@@ -226,6 +226,34 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     }
   }
 
+  /* every answer, refusals included ("s<status>\x1f<reason>": stats_response) */
+  family(&b, "relayd_responses_total", "counter",
+         "every answer relayd sent, by HTTP status and reason (the error code it carried: invalid_api_key, "
+         "insufficient_quota, rate_limited, model_price_unset, ...; upstream: an upstream's error passed on; "
+         "ok: none), refusals before any upstream included");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 's') {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      char kb[64];
+      snprintf(kb, sizeof kb, "%s", keys[k] + 1);
+      char *sep = strchr(kb, '\x1f');
+      if (!sep)
+        continue;
+      *sep = '\0';
+      const char *kv[] = {"code", kb, "reason", sep + 1};
+      series(&b, "relayd_responses_total", kv, 2);
+      buf_appendf(&b, " %llu\n", (unsigned long long)e->requests);
+    }
+  family(&b, "relayd_channel_attempt_failures_total", "counter",
+         "upstream attempts that failed on a channel's side (5xx, 429, timeout, connection, broken stream), "
+         "whether the request was then retried on another channel or not");
+  for (size_t k = 0; k < nkeys; k++)
+    if (keys[k][0] == 'c' && strcmp(keys[k], "c0") != 0) {
+      const struct stat_entry *e = strmap_get(&merged, keys[k]);
+      const char *kv[] = {"channel", channel_name(s, keys[k] + 1, tmp, sizeof tmp)};
+      series(&b, "relayd_channel_attempt_failures_total", kv, 1);
+      buf_appendf(&b, " %llu\n", (unsigned long long)e->attempt_failures);
+    }
   family(&b, "relayd_request_duration_seconds", "histogram",
          "request duration from arrival to the last byte, by model");
   for (size_t k = 0; k < nkeys; k++)

@@ -159,6 +159,11 @@ struct request {
   size_t completion_chars;             /* text relay saw go out (counted in parsed JSON strings) */
   int final_status;
   const char *end_reason;
+  char err_code[32];                   /* the error code of relayd's error answer (respond.c's
+                                        * error_body), "" while none was made */
+  char err_text[200];                  /* ... and its message, cut */
+  struct req_event ev;                 /* settle's figures; respond_done adds the answer and sends it */
+  bool ev_set;                         /* settle filled ev */
   uint64_t t0_us, t_first_us;
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
 };

@@ -60,7 +60,43 @@ struct MHD_Response *json_response(struct request *r, struct buf *b)
 void error_body(struct request *r, unsigned status, const char *type, const char *code, const char *param,
                 const char *msg, struct buf *b)
 {
+  /* every error answer relayd makes passes here: what it said is counted and shown (respond_done) */
+  copy_str(r->err_code, sizeof r->err_code, code ? code : type);
+  copy_str(r->err_text, sizeof r->err_text, msg);
   r->client->ops->error_body(b, (int)status, type, code, param, msg);
+}
+
+void respond_done(struct request *r, bool client_left)
+{
+  int status = r->final_status ? r->final_status : 499;
+  const char *reason = r->err_code[0]      ? r->err_code
+                       : !r->final_status ? "client_gone"
+                       : status >= 400    ? "upstream"    /* the upstream's own error body, passed on */
+                                          : "ok";
+  struct worker_stats *ws = worker_stats(r->w);
+  stats_response(ws, status, reason);
+  struct req_event *ev = &r->ev;
+  if (!r->ev_set) {
+    /* answered by relayd itself before anything was reserved: a refusal, or a free answer
+     * (/v1/models, the billing endpoints); the event says what is known of it */
+    memset(ev, 0, sizeof *ev);
+    copy_str(ev->request_id, sizeof ev->request_id, r->request_id);
+    ev->ts_ms = now_unix_ms();
+    copy_str(ev->model, sizeof ev->model, r->rq.model[0] ? r->rq.model : r->path_model);
+    if (r->token) {
+      copy_str(ev->token, sizeof ev->token, r->token->name);
+      copy_str(ev->user, sizeof ev->user, r->token->user->username);
+    }
+    ev->stream = r->rq.stream;
+    ev->elapsed_us = r->t0_us ? (int64_t)(now_us_mono() - r->t0_us) : 0;
+    ev->refused = status >= 400;
+    copy_str(ev->end_reason, sizeof ev->end_reason,
+             client_left && !r->final_status ? "client_gone" : status >= 400 ? "refused" : "done");
+  }
+  ev->status = status;
+  copy_str(ev->reason, sizeof ev->reason, strcmp(reason, "ok") ? reason : "");
+  copy_str(ev->error, sizeof ev->error, r->err_text);
+  stats_event(ws, ev);
 }
 
 struct MHD_Response *error_response(struct request *r, unsigned status, const char *type,

@@ -5,7 +5,8 @@
  * and queued when the suspended connection resumes (respond_later), and the end of a non-streaming
  * upstream answer (finish_nonstream: converted to the client's format, settled, queued).
  * Callers: every stage that answers: front.c, auth.c, selfserve.c, admit.c, attempt.c, stream.c,
- * relay.c. Never: starts or ends an upstream transfer, or queues an MHD response outside the
+ * relay.c; and the one place every answer is counted (respond_done: stats by status and reason,
+ * the admin event). Never: starts or ends an upstream transfer, or queues an MHD response outside the
  * access handler (respond_later only keeps it).
  */
 #ifndef RELAY_RESPOND_H
@@ -13,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <microhttpd.h>
+#include <stdbool.h>
 
 struct request;
 struct buf;
@@ -37,6 +39,11 @@ enum MHD_Result queue_now(struct request *r, unsigned status, struct MHD_Respons
 /* queue_now of an error_response with a printf message. */
 enum MHD_Result fail_now(struct request *r, unsigned status, const char *type, const char *code,
                          const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* r's answer is over (relay_on_completed; the gate's refusals through relay_refusal): counts it
+ * by status and reason -- the error code relayd sent (error_body), "upstream" for an upstream's own
+ * error passed on, "client_gone", "ok" -- and sends its event to admin subscribers: settle's figures
+ * when r was billed, else a refusal (or free answer) event. Exactly once per answer. */
+void respond_done(struct request *r, bool client_left);
 /* From outside the access handler: keeps resp (owned from here) and resumes the connection. */
 void respond_later(struct request *r, unsigned status, struct MHD_Response *resp);
 /* Why the upstream call of r ended with res, for the client: which limit, or what went wrong. */

@@ -125,25 +125,28 @@ void settle(struct request *r, const char *end_reason)
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);
 
-  struct req_event ev;
-  copy_str(ev.request_id, sizeof ev.request_id, r->request_id);
-  ev.ts_ms = now_unix_ms();
-  ev.channel_id = rec.channel_id;
-  copy_str(ev.model, sizeof ev.model, r->rq.model);
+  /* the event goes to admin subscribers with the answer (respond_done) */
+  struct req_event *ev = &r->ev;
+  memset(ev, 0, sizeof *ev);
+  r->ev_set = true;
+  copy_str(ev->request_id, sizeof ev->request_id, r->request_id);
+  ev->ts_ms = now_unix_ms();
+  ev->channel_id = rec.channel_id;
+  copy_str(ev->model, sizeof ev->model, r->rq.model);
   /* only names the snapshot knows get their own stats series (stats.h: the tables are bounded) */
-  ev.model_known = strlen(r->rq.model) < sizeof ev.model &&
+  ev->model_known = strlen(r->rq.model) < sizeof ev->model &&
                    (snapshot_price(r->snap, r->rq.model) || snapshot_route(r->snap, t->group, r->rq.model));
-  copy_str(ev.token, sizeof ev.token, t->name);
-  copy_str(ev.user, sizeof ev.user, t->user->username);
-  ev.status = r->final_status;
-  ev.stream = r->rq.stream;
-  ev.prompt_tokens = rec.prompt_tokens;
-  ev.completion_tokens = rec.completion_tokens;
-  ev.cached_tokens = produced ? r->usage.cached_tokens : 0;
-  ev.quota = charged;
-  ev.elapsed_us = (int64_t)(now - r->t0_us);
-  ev.first_byte_us = r->t_first_us ? (int64_t)(r->t_first_us - r->t0_us) : 0;
-  copy_str(ev.end_reason, sizeof ev.end_reason, end_reason);
-  stats_record(worker_stats(r->w), &ev, !produced || strcmp(end_reason, "done") != 0);
+  copy_str(ev->token, sizeof ev->token, t->name);
+  copy_str(ev->user, sizeof ev->user, t->user->username);
+  ev->status = r->final_status;
+  ev->stream = r->rq.stream;
+  ev->prompt_tokens = rec.prompt_tokens;
+  ev->completion_tokens = rec.completion_tokens;
+  ev->cached_tokens = produced ? r->usage.cached_tokens : 0;
+  ev->quota = charged;
+  ev->elapsed_us = (int64_t)(now - r->t0_us);
+  ev->first_byte_us = r->t_first_us ? (int64_t)(r->t_first_us - r->t0_us) : 0;
+  copy_str(ev->end_reason, sizeof ev->end_reason, end_reason);
+  stats_record(worker_stats(r->w), ev, !produced || strcmp(end_reason, "done") != 0);
 }
 

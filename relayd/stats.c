@@ -72,6 +72,7 @@ static struct stat_entry *entry(struct worker_stats *ws, const char *key)
   const char *spill = key[0] == 'm'   ? "m" STATS_OTHER
                       : key[0] == 'r' ? "r" STATS_OTHER "\x1f" "0\x1f" "0"
                       : key[0] == 'c' ? "c0"
+                      : key[0] == 's' ? "s0\x1f" "other"
                                       : "x";   /* e and l keys are fixed names: never here */
   ws->overflow++;
   e = strmap_get(&ws->entries, spill);
@@ -106,6 +107,7 @@ void stats_entry_add(struct stat_entry *dst, const struct stat_entry *src)
   dst->latency_sum_us += src->latency_sum_us;
   dst->first_byte_sum_us += src->first_byte_sum_us;
   dst->upstream_sum_us += src->upstream_sum_us;
+  dst->attempt_failures += src->attempt_failures;
   for (int b = 0; b < LAT_BUCKETS; b++) {
     dst->latency[b] += src->latency[b];
     dst->first_byte[b] += src->first_byte[b];
@@ -196,7 +198,41 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
   if (ev->stream)
     entry(ws, ek)->requests++;
   pthread_mutex_unlock(&ws->lock);
+}
 
+void stats_attempt_failed(struct worker_stats *ws, int64_t channel_id)
+{
+  char ck[32];
+  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  pthread_mutex_lock(&ws->lock);
+  entry(ws, ck)->attempt_failures++;
+  pthread_mutex_unlock(&ws->lock);
+}
+
+/* reason as a label: a short word of [a-z0-9_] (relayd's own error codes), else "other". */
+static const char *reason_label(const char *reason)
+{
+  if (!reason || !*reason)
+    return "ok";
+  size_t n = 0;
+  for (; reason[n]; n++)
+    if (n >= 31 || !((reason[n] >= 'a' && reason[n] <= 'z') || (reason[n] >= '0' && reason[n] <= '9') ||
+                     reason[n] == '_'))
+      return "other";
+  return reason;
+}
+
+void stats_response(struct worker_stats *ws, int status, const char *reason)
+{
+  char k[48];
+  snprintf(k, sizeof k, "s%d\x1f%s", status >= 100 && status <= 599 ? status : 0, reason_label(reason));
+  pthread_mutex_lock(&ws->lock);
+  entry(ws, k)->requests++;
+  pthread_mutex_unlock(&ws->lock);
+}
+
+void stats_event(struct worker_stats *ws, const struct req_event *ev)
+{
   if (atomic_load_explicit(&stats_subscribers, memory_order_relaxed) == 0)
     return;
   uint64_t head = atomic_load_explicit(&ws->ring_head, memory_order_relaxed);

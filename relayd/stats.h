@@ -7,7 +7,8 @@
  * ring that never blocks the worker: when it is full the event is dropped and counted.
  * Entries are keyed by a kind letter: "c<channel id>", "m<model>", "r<model>\x1f<channel id>\x1f
  * <status>" (requests, tokens and quota by model, channel and status, for /metrics), "e<reason>"
- * (how streams ended), "l<scope>" (rate-limit rejections).
+ * (how streams ended), "l<scope>" (rate-limit rejections), "s<status>\x1f<reason>" (every answer relayd
+ * sent, by HTTP status and the error code it carried: refusals before any upstream included).
  * Bounded (issue #18: client-chosen names must not grow the tables): a model name gets its own
  * entries only when the request's snapshot knows it (req_event.model_known: priced, or routed for
  * the key's group); any other name (an unknown or reasoning-suffixed one, "gpt-4o-thinking-517")
@@ -15,7 +16,8 @@
  * most STATS_MAX_KEYS entries: past that, a new key's counts go to its kind's overflow entry
  * ("mother", "rother\x1f0\x1f0", "c0") and stats_overflow() counts them, so memory and the /metrics
  * and `stats` answers stay bounded whatever clients send.
- * Callers: relay's stages (settle.c: record; attempt.c, admit.c: counters), admin.c (collect),
+ * Callers: relay's stages (settle.c: record; respond.c: responses and events; attempt.c, admit.c:
+ * counters), front.c (the gate's refusals, through respond.c), admin.c (collect),
  * adminsock.c (drain events), metrics.c (collect).
  * Never: allocates per request once a key has been seen; blocks a worker on anything slow.
  */
@@ -42,6 +44,9 @@ struct stat_entry {
   uint32_t latency[LAT_BUCKETS];
   uint32_t first_byte[LAT_BUCKETS];
   uint32_t upstream[LAT_BUCKETS];  /* channel entries: one upstream transfer, start to end */
+  uint64_t attempt_failures;    /* channel entries: attempts that failed on the channel's side
+                                 * (5xx, 429, timeout, connection, broken stream, account), retried
+                                 * on another channel or not */
 };
 
 /* What a finished request reports. */
@@ -59,6 +64,11 @@ struct req_event {
   int64_t prompt_tokens, completion_tokens, cached_tokens, quota;
   int64_t elapsed_us, first_byte_us;
   char end_reason[16];
+  char reason[32];              /* the error code of relayd's answer (invalid_api_key, ...), "upstream"
+                                 * for an upstream's own error passed on, "" for none */
+  char error[200];              /* the message of that error answer (a 502's says what the upstream
+                                 * said), cut; "" for none */
+  bool refused;                 /* answered by relayd itself, nothing billed (end_reason "refused") */
 };
 
 struct worker_stats {
@@ -77,7 +87,17 @@ extern _Atomic int stats_subscribers;
 
 void stats_init(struct worker_stats *ws);
 void stats_free(struct worker_stats *ws);
+/* Counts a billed request's figures (channel, model, model x channel x status, stream end). */
 void stats_record(struct worker_stats *ws, const struct req_event *ev, bool error);
+/* Puts a finished request's event in the ring for admin subscribers (dropped and counted when the
+ * ring is full; nothing while nobody subscribes). Called once per answer (respond.c). */
+void stats_event(struct worker_stats *ws, const struct req_event *ev);
+/* One answer sent: status (outside 100..599 counts as 0) and reason, the error code it carried
+ * ("ok" for none). A reason that is not a short [a-z0-9_] word counts as "other": the label set
+ * stays bounded. */
+void stats_response(struct worker_stats *ws, int status, const char *reason);
+/* An upstream attempt on channel_id failed on the channel's side (attempt.c). */
+void stats_attempt_failed(struct worker_stats *ws, int64_t channel_id);
 /* An upstream transfer on channel_id starts (+1) or ends (-1). */
 void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta);
 /* An upstream transfer on channel_id ended after upstream_us: in_flight -1 and the histogram. */

@@ -38,7 +38,7 @@ chat() {
   [ "$(chat gpt-4o)" = 502 ]              # c3 fails once: its breaker opens
   gwtui_start 120 30
   keys 2
-  wait_screen '^ +1 c1 +auto-off .*off: authentication or account'
+  wait_screen '^ +1 c1 +auto-off .*off: authentication'   # the whole reason: the detail below
   wait_screen '^ +2 c2 +enabled'
   wait_screen '^ +3 c3 +breaker'
   keys Enter
