@@ -2113,7 +2113,9 @@ static void reject_field(struct req *r, const char *field)
 
 /* strict: the request rules of the real APIs that relay's converted requests must keep, each
  * refused with the API's own 400 wording:
- *  - Anthropic Messages: roles are user and assistant only ("messages: Unexpected role"; the
+ *  - Anthropic Messages: with thinking enabled the last assistant turn's tool calls follow its
+ *    signed thinking block (docs.anthropic.com/en/docs/build-with-claude/extended-thinking,
+ *    "Preserving thinking blocks"); roles are user and assistant only ("messages: Unexpected role"; the
  *    system prompt is the top-level "system", docs.anthropic.com/en/api/messages); temperature and
  *    top_p together are refused by current models ("`temperature` and `top_p` cannot both be
  *    specified for this model. Please use only one.", docs.anthropic.com/en/docs/about-claude/
@@ -2125,7 +2127,8 @@ static void reject_field(struct req *r, const char *field)
  *  - Gemini generateContent: function parameters are the Schema object's fields only
  *    (ai.google.dev/api/caching#Schema: "Invalid JSON payload received. Unknown name ..."), and
  *    models before Gemini 3 refuse thinkingLevel ("Thinking level is not supported for this
- *    model.", ai.google.dev/gemini-api/docs/thinking). */
+ *    model.", ai.google.dev/gemini-api/docs/thinking); Gemini 3 refuses a model turn whose first
+ *    functionCall has no thoughtSignature (ai.google.dev/gemini-api/docs/thought-signatures). */
 static const char *const gemini_schema_fields[] = {
     "type", "format", "title", "description", "nullable", "enum", "items", "minItems", "maxItems",
     "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
@@ -2183,6 +2186,30 @@ static bool strict_refusal(struct req *r, const char *url)
       }
       i++;
     }
+    /* thinking on: the last assistant turn, when it made tool calls, starts with its thinking */
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "thinking"), "type");
+    const cJSON *last = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "messages"))
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+      if (cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0) last = m;
+    }
+    const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(last, "content"), *blk;
+    const cJSON *blist = cJSON_IsArray(blocks) ? blocks : NULL;
+    bool calls = false;
+    cJSON_ArrayForEach(blk, blist)
+    {
+      const cJSON *bt = cJSON_GetObjectItemCaseSensitive(blk, "type");
+      calls = calls || (cJSON_IsString(bt) && strcmp(bt->valuestring, "tool_use") == 0);
+    }
+    const cJSON *ft = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(blocks, 0), "type");
+    if (cJSON_IsString(tt) && strcmp(tt->valuestring, "enabled") == 0 && calls &&
+        !(cJSON_IsString(ft) && (strcmp(ft->valuestring, "thinking") == 0 || strcmp(ft->valuestring, "redacted_thinking") == 0))) {
+      set_error(r, 400, "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+                "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding "
+                "the lastmost set of `tool_use` and `tool_result` blocks).", NULL, NULL);
+      return true;
+    }
     if (cJSON_GetObjectItemCaseSensitive(doc, "temperature") && cJSON_GetObjectItemCaseSensitive(doc, "top_p")) {
       set_error(r, 400, "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
                 NULL, NULL);
@@ -2234,6 +2261,31 @@ static bool strict_refusal(struct req *r, const char *url)
     }
     const char *mp = strstr(url, "/models/");
     bool gemini3 = mp && strncmp(mp + 8, "gemini-", 7) == 0 && atoi(mp + 15) >= 3;
+    /* Gemini 3: the first functionCall of each model turn carries its thoughtSignature */
+    const cJSON *c, *contents = gemini3 ? cJSON_GetObjectItemCaseSensitive(doc, "contents") : NULL;
+    int ci = 0;
+    cJSON_ArrayForEach(c, contents)
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(c, "role"), *p;
+      const cJSON *parts = cJSON_IsString(role) && strcmp(role->valuestring, "model") == 0
+                               ? cJSON_GetObjectItemCaseSensitive(c, "parts") : NULL;
+      cJSON_ArrayForEach(p, parts)
+      {
+        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(p, "functionCall");
+        if (!fc) continue;
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "thoughtSignature"))) {
+          const cJSON *fname = cJSON_GetObjectItemCaseSensitive(fc, "name");
+          snprintf(msg, sizeof msg, "Function call is missing a thought_signature in functionCall parts. This is "
+                   "required for tools to work correctly, and missing thought_signature may lead to degraded model "
+                   "performance. Additional data, function call `default_api:%.64s` , position %d.",
+                   cJSON_IsString(fname) ? fname->valuestring : "", ci + 1);
+          set_error(r, 400, msg, NULL, NULL);
+          return true;
+        }
+        break;
+      }
+      ci++;
+    }
     const cJSON *gc = cJSON_GetObjectItemCaseSensitive(doc, "generationConfig");
     const cJSON *tc = cJSON_GetObjectItemCaseSensitive(gc, "thinkingConfig");
     if (!gemini3 && cJSON_GetObjectItemCaseSensitive(tc, "thinkingLevel")) {
