@@ -217,14 +217,17 @@ void reqfit_gemini_schema(cJSON *schema)
 
 /* Anthropic with thinking on: the last assistant turn, when it made tool calls, must start with
  * its signed thinking block ("Expected `thinking` or `redacted_thinking`, but found `tool_use`").
- * When the client did not send one back, thinking is turned off for this request. True when it
- * changed. */
+ * When the client did not send one back, or when tool_choice forces a tool (which thinking
+ * refuses), thinking is turned off for this request. True when it changed. */
 static bool claude_thinking_turn(cJSON *req)
 {
   const cJSON *th = cJSON_GetObjectItemCaseSensitive(req, "thinking");
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(th, "type");
   if (!cJSON_IsString(type) || !strcmp(type->valuestring, "disabled"))
     return false;
+  /* "Thinking may not be enabled when tool_choice forces tool use": the client's choice wins */
+  const cJSON *tc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), "type");
+  bool forced = cJSON_IsString(tc) && (!strcmp(tc->valuestring, "any") || !strcmp(tc->valuestring, "tool"));
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages"), *m, *last = NULL;
   cJSON_ArrayForEach(m, msgs)
   {
@@ -241,8 +244,8 @@ static bool claude_thinking_turn(cJSON *req)
     calls |= cJSON_IsString(bt) && !strcmp(bt->valuestring, "tool_use");
   }
   const cJSON *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(blocks, 0), "type");
-  if (!calls || (cJSON_IsString(first) && (!strcmp(first->valuestring, "thinking") ||
-                                           !strcmp(first->valuestring, "redacted_thinking"))))
+  if (!forced && (!calls || (cJSON_IsString(first) && (!strcmp(first->valuestring, "thinking") ||
+                                                        !strcmp(first->valuestring, "redacted_thinking")))))
     return false;
   cJSON *off = cJSON_CreateObject();
   cJSON_AddStringToObject(off, "type", "disabled");

@@ -24,7 +24,7 @@
  *   - Signed reasoning state (doc/design.md "Signatures across formats"): Anthropic with thinking
  *     on needs the last assistant turn's tool calls preceded by their signed thinking block: when
  *     the client did not send it back, thinking is turned OFF for that request (documented
- *     fallback, issue #20); Gemini 3 needs a thoughtSignature on a model turn's first functionCall:
+ *     fallback, issue #20), as it is when tool_choice forces a tool (Anthropic refuses both); Gemini 3 needs a thoughtSignature on a model turn's first functionCall:
  *     when missing, Google's documented placeholder "skip_thought_signature_validator". OpenAI's
  *     own models get neither reasoning_details nor extra_content (unknown message fields).
  * Callers: gemini.c (schemas), format_*.c write_request. Never: allocates beyond
@@ -47,7 +47,7 @@ void reqfit_gemini_schema(cJSON *schema);
 /* body (malloc'd JSON of format fmt, converted from the common-form oai_req) fitted for the
  * upstream model: the reasoning setting written (the suffix when given, else oai_req's
  * reasoning_effort); Anthropic: thinking turned off when the last assistant turn made tool calls
- * without its signed thinking block first; Gemini 3: a model turn's first functionCall without a
+ * without its signed thinking block first, or tool_choice forces a tool; Gemini 3: a model turn's first functionCall without a
  * thoughtSignature gets "skip_thought_signature_validator". *body is replaced (the old one freed)
  * when anything changed. */
 void reqfit_body(char **body, const cJSON *oai_req, enum reasoning_format fmt, const struct reasoning *suffix,

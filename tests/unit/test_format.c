@@ -687,6 +687,12 @@ static void test_signatures_back(void)
         "no signature sent back -> Anthropic gets thinking disabled for that turn (it would refuse the tool_use "
         "turn without its thinking block) (%s)", err);
   cJSON_Delete(j);
+  const char *forced = "{\"model\":\"m\",\"reasoning_effort\":\"low\",\"tool_choice\":\"required\",\"tools\":[{\"type\":"
+                       "\"function\",\"function\":{\"name\":\"w\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  j = through(&format_openai, NULL, forced, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "disabled") && eq(S(j, "tool_choice.type"), "any"),
+        "a forced tool_choice with reasoning_effort -> Anthropic: thinking off (it refuses both) (%s)", err);
+  cJSON_Delete(j);
   j = through(&format_openai, NULL, unsigned2, &format_gemini, "gemini-3-flash-preview", err, sizeof err);
   CHECK(j && eq(S(j, "contents.1.parts.1.thoughtSignature"), "skip_thought_signature_validator"),
         "... Gemini 3 gets Google's documented placeholder on the turn's first call (%s)", err);
