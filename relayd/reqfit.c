@@ -177,6 +177,11 @@ static void schema_node(cJSON *s, int depth)
     props = NULL;
   }
   schema_list(props, depth);           /* each value is a schema, each key a name */
+  if (props && depth > 0 && cJSON_GetArraySize(props) == 0) {
+    /* "properties: should be non-empty for OBJECT type": an open object is sent without the map */
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "properties");
+    props = NULL;
+  }
   cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
   if (cJSON_IsArray(items)) {          /* a tuple: its first schema */
     cJSON *first = cJSON_DetachItemFromArray(items, 0);

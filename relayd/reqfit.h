@@ -17,7 +17,8 @@
  *     $ref, additionalProperties, ...) are dropped; "const" becomes a one-value enum; a type list
  *     ["T","null"] becomes type T + nullable; oneOf becomes anyOf; a string format other than enum
  *     and date-time is dropped (Gemini refuses others); enum keeps only string lists; required
- *     keeps only the names properties define. (relay does not send parametersJsonSchema: Vertex
+ *     keeps only the names properties define; a nested empty properties map is dropped
+ *     ("should be non-empty for OBJECT type"). (relay does not send parametersJsonSchema: Vertex
  *     and models before 2.5 refuse it; the subset works on all of them.)
  *   - The client's reasoning setting, read from the common form's reasoning_effort, is written
  *     for an Anthropic or Gemini channel as reasoning.h's tables say (a model-name suffix wins).

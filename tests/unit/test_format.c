@@ -621,7 +621,7 @@ static void test_converted_fidelity(void)
       "\"path\":{\"type\":\"string\",\"format\":\"uri\"},"
       "\"limit\":{\"type\":\"integer\",\"exclusiveMinimum\":0},"
       "\"mode\":{\"const\":\"fast\"},"
-      "\"tags\":{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^[a-z]+$\"},\"additionalProperties\":{\"type\":\"string\"}},"
+      "\"tags\":{\"type\":\"object\",\"properties\":{},\"propertyNames\":{\"pattern\":\"^[a-z]+$\"},\"additionalProperties\":{\"type\":\"string\"}},"
       "\"when\":{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"},"
       "\"pick\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"number\",\"exclusiveMaximum\":3}]},"
       "\"properties\":{\"type\":\"string\",\"description\":\"a property named properties\"}}}}}]}";
