@@ -170,6 +170,36 @@ static int tool_use_blocks(const cJSON *calls, cJSON *blocks, char *err, size_t 
   return 0;
 }
 
+/* The signed thinking an OpenAI client got from an Anthropic channel and sends back (the
+ * assistant message's "reasoning_details", OpenRouter's list, doc/design.md "Signatures across
+ * formats"): Anthropic's thinking / redacted_thinking blocks, first in the assistant turn as
+ * Anthropic requires. Entries of another format (a Gemini signature) or without a signature are
+ * skipped: Anthropic would refuse a thinking block it did not sign. */
+static void thinking_blocks(const cJSON *details, cJSON *blocks)
+{
+  const cJSON *d, *list = cJSON_IsArray(details) ? details : NULL;
+  cJSON_ArrayForEach(d, list)
+  {
+    const char *type = adapt_jstr(d, "type"), *format = adapt_jstr(d, "format");
+    if (!type || (format && strncmp(format, "anthropic-", 10) != 0))
+      continue;
+    const char *sig = adapt_jstr(d, "signature"), *text = adapt_jstr(d, "text"), *data = adapt_jstr(d, "data");
+    cJSON *b = NULL;
+    if (!strcmp(type, "reasoning.text") && sig && sig[0]) {
+      b = cJSON_CreateObject();
+      cJSON_AddStringToObject(b, "type", "thinking");
+      cJSON_AddStringToObject(b, "thinking", text ? text : "");
+      cJSON_AddStringToObject(b, "signature", sig);
+    } else if (!strcmp(type, "reasoning.encrypted") && data && data[0]) {
+      b = cJSON_CreateObject();
+      cJSON_AddStringToObject(b, "type", "redacted_thinking");
+      cJSON_AddStringToObject(b, "data", data);
+    }
+    if (b)
+      cJSON_AddItemToArray(blocks, b);
+  }
+}
+
 char *claude_request_from_openai(const cJSON *req, const char *upstream_model, char *err,
                                  size_t errlen)
 {
@@ -212,6 +242,7 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
       if (content_blocks(content, blocks, err, errlen, where) < 0)
         goto bad_blocks;
     } else if (!strcmp(role, "assistant")) {
+      thinking_blocks(cJSON_GetObjectItemCaseSensitive(m, "reasoning_details"), blocks);
       if (content_blocks(content, blocks, err, errlen, where) < 0 ||
           tool_use_blocks(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), blocks, err, errlen,
                           where) < 0)
@@ -313,9 +344,13 @@ char *claude_request_from_openai(const cJSON *req, const char *upstream_model, c
       cJSON_AddTrueToObject(o, "disable_parallel_tool_use");
     cJSON_AddItemToObject(out, "tool_choice", o);
   }
+  /* Anthropic's current models refuse temperature and top_p together ("temperature and top_p
+   * cannot both be specified for this model"): temperature wins, top_p is sent only alone */
   if (adapt_copy_number(req, "temperature", out, "temperature", err, errlen) < 0 ||
       adapt_copy_number(req, "top_p", out, "top_p", err, errlen) < 0)
     goto bad;
+  if (present(out, "temperature"))
+    cJSON_DeleteItemFromObjectCaseSensitive(out, "top_p");
   cJSON *stops;
   if (adapt_stop_list(cJSON_GetObjectItemCaseSensitive(req, "stop"), "stop", &stops, err,
                       errlen) < 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "reasoning.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Anthropic request -> OpenAI request */
@@ -85,11 +86,24 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
                                     const char *where)
 {
   const char *role = adapt_jstr(m, "role");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+  if (role && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
+    /* Claude Code sends these inside messages to a model it does not know as Claude (Anthropic's
+     * own API refuses them): a system message in its place, which each channel format puts in
+     * its system instruction in order */
+    struct buf sys;
+    buf_init(&sys, (size_t)64 << 20);
+    int rc = claude_text(c, &sys, "\n", err, errlen, where);
+    if (rc == 0)
+      adapt_push_system(omsgs, &sys);
+    buf_free(&sys);
+    return rc;
+  }
   if (!role || (strcmp(role, "user") && strcmp(role, "assistant"))) {
-    adapt_set_err(err, errlen, "%s: 'role' must be \"user\" or \"assistant\"", where);
+    adapt_set_err(err, errlen, "%s: 'role' must be \"user\", \"assistant\", \"system\" or \"developer\"",
+                  where);
     return -1;
   }
-  const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
   if (cJSON_IsString(c)) {
     cJSON *om = cJSON_CreateObject();
     cJSON_AddStringToObject(om, "role", role);
@@ -102,7 +116,8 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
     return -1;
   }
   bool assistant = !strcmp(role, "assistant");
-  cJSON *parts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
+  cJSON *parts = cJSON_CreateArray(), *calls = cJSON_CreateArray(), *details = cJSON_CreateArray();
+  const char *call_sig = NULL;
   struct buf text;
   buf_init(&text, (size_t)256 << 20);
   const cJSON *blk;
@@ -147,6 +162,10 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
       cJSON_AddStringToObject(fn, "name", name);
       cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
       free(args);
+      if (call_sig)   /* the Gemini signature of this call, back in Google's field */
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "extra_content"), "google"),
+                                "thought_signature", call_sig);
+      call_sig = NULL;
       cJSON_AddItemToArray(calls, tc);
     } else if (!strcmp(type, "tool_result") && !assistant) {
       const char *id = adapt_jstr(blk, "tool_use_id");
@@ -167,6 +186,23 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
       cJSON_AddStringToObject(tm, "content", t.data ? t.data : "");
       buf_free(&t);
       cJSON_AddItemToArray(omsgs, tm);    /* tool messages right after the assistant's call */
+    } else if (!strcmp(type, "thinking") && assistant) {
+      /* signed thinking reached this client only from a Gemini channel (an Anthropic channel is
+       * native): an empty one just before a tool_use signs that call, the others are thoughts
+       * (doc/design.md "Signatures across formats"); unsigned thinking is not sent back */
+      const char *sig = adapt_jstr(blk, "signature"), *th = adapt_jstr(blk, "thinking");
+      const char *next = adapt_jstr(blk->next, "type");
+      if (sig && sig[0] && (!th || !th[0]) && next && !strcmp(next, "tool_use")) {
+        call_sig = sig;
+      } else if (sig && sig[0]) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "type", "reasoning.text");
+        cJSON_AddStringToObject(d, "text", th ? th : "");
+        cJSON_AddStringToObject(d, "signature", sig);
+        cJSON_AddStringToObject(d, "format", "google-gemini-v1");
+        cJSON_AddNumberToObject(d, "index", cJSON_GetArraySize(details));
+        cJSON_AddItemToArray(details, d);
+      }
     } else if (!strcmp(type, "thinking") || !strcmp(type, "redacted_thinking")) {
       /* prior reasoning is not sent back to an OpenAI model */
     } else {
@@ -175,9 +211,56 @@ static int claude_message_to_openai(const cJSON *m, cJSON *omsgs, char *err, siz
       goto bad;
     }
   }
-  return adapt_end_message(omsgs, true, assistant, &text, parts, calls);
+  int before = cJSON_GetArraySize(omsgs);
+  adapt_end_message(omsgs, true, assistant, &text, parts, calls);
+  cJSON *last = cJSON_GetArrayItem(omsgs, cJSON_GetArraySize(omsgs) - 1);
+  if (cJSON_GetArraySize(details) && cJSON_GetArraySize(omsgs) > before)
+    cJSON_AddItemToObject(last, "reasoning_details", details);
+  else
+    cJSON_Delete(details);
+  return 0;
 bad:
+  cJSON_Delete(details);
   return adapt_end_message(omsgs, false, assistant, &text, parts, calls);
+}
+
+/* Anthropic's reasoning controls -> the common form's reasoning_effort (reasoning.h's tables):
+ * thinking {type: enabled, budget_tokens} by its budget; {type: adaptive} (the model decides) by
+ * output_config.effort (low/medium/high/max), else "high", Anthropic's default effort; {type:
+ * disabled} "none". output_config.effort names the effort of enabled thinking too. */
+static int thinking_effort(const cJSON *req, cJSON *out, char *err, size_t errlen)
+{
+  const cJSON *th = cJSON_GetObjectItemCaseSensitive(req, "thinking");
+  const cJSON *oc = cJSON_GetObjectItemCaseSensitive(req, "output_config");
+  if (!th || cJSON_IsNull(th))
+    return 0;
+  const char *type = adapt_jstr(th, "type");
+  if (!type) {
+    adapt_set_err(err, errlen, "thinking: must be an object with a 'type'");
+    return -1;
+  }
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(oc, "effort");
+  struct reasoning rs = {.kind = RS_NONE};
+  if (ev && !cJSON_IsNull(ev) && (!cJSON_IsString(ev) || !reasoning_from_effort(ev->valuestring, &rs))) {
+    adapt_set_err(err, errlen, "output_config.effort: must be low, medium, high or max");
+    return -1;
+  }
+  const char *effort;
+  if (!strcmp(type, "disabled")) {
+    effort = "none";
+  } else if (!strcmp(type, "adaptive")) {
+    effort = rs.kind == RS_EFFORT ? rs.effort : "high";
+  } else if (!strcmp(type, "enabled")) {
+    int64_t budget = -1;
+    if (adapt_read_max_tokens(th, "budget_tokens", &budget, err, errlen) < 0)
+      return -1;
+    effort = rs.kind == RS_EFFORT ? rs.effort : reasoning_effort_of_budget(budget);
+  } else {
+    adapt_set_err(err, errlen, "thinking.type: must be enabled, adaptive or disabled");
+    return -1;
+  }
+  cJSON_AddStringToObject(out, "reasoning_effort", effort);
+  return 0;
 }
 
 char *claude_request_to_openai(const cJSON *req, const char *upstream_model, char *err,
@@ -274,6 +357,8 @@ char *claude_request_to_openai(const cJSON *req, const char *upstream_model, cha
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tc, "disable_parallel_tool_use")))
       cJSON_AddFalseToObject(out, "parallel_tool_calls");
   }
+  if (thinking_effort(req, out, err, errlen) < 0)
+    goto bad;
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
   if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
     adapt_set_err(err, errlen, "stream: must be true or false");

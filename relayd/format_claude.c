@@ -8,6 +8,7 @@
 #include "claude_client.h"
 #include "format.h"
 #include "formats.h"
+#include "reqfit.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
                         cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)
@@ -80,8 +81,7 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   } else {
     if (!(*body = claude_request_from_openai(q->root, q->upstream_model, err, errlen)))
       return -1;
-    if (q->rs)
-      adapt_rewrite(body, RS_FMT_CLAUDE, q->rs);
+    reqfit_body(body, q->root, RS_FMT_CLAUDE, q->rs, q->upstream_model);
   }
   *len = *body ? strlen(*body) : 0;
   return 0;

@@ -8,6 +8,7 @@
 #include "format.h"
 #include "formats.h"
 #include "gemini_client.h"
+#include "reqfit.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
                         cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)
@@ -76,14 +77,13 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   }
   if (q->native) {            /* the body goes as it came, but for a reasoning suffix */
     if (q->rs) {
-      reasoning_apply(q->root, RS_FMT_GEMINI, q->rs);
+      reasoning_apply_model(q->root, RS_FMT_GEMINI, q->rs, q->upstream_model);
       *body = cJSON_PrintUnformatted(q->root);
     }
   } else {
     if (!(*body = gemini_request_from_openai(q->root, err, errlen)))
       return -1;
-    if (q->rs)
-      adapt_rewrite(body, RS_FMT_GEMINI, q->rs);
+    reqfit_body(body, q->root, RS_FMT_GEMINI, q->rs, q->upstream_model);
   }
   *len = *body ? strlen(*body) : 0;
   return 0;

@@ -8,6 +8,7 @@
 #include "adapt.h"
 #include "format.h"
 #include "formats.h"
+#include "reqfit.h"
 
 static int read_request(enum api_kind api, const char *body, size_t len, const char *model, bool stream,
                         cJSON **root, struct oai_request *rq, char *err, size_t errlen, const char **param)
@@ -56,13 +57,20 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   (void)err, (void)errlen;
   if (pathlen)
     path[0] = '\0';             /* the endpoint's own path */
+  /* a request converted from another client format is fitted to the model (reqfit.h) on a copy:
+   * a retry on another channel starts again from the common form */
+  cJSON *fit = q->native ? NULL : cJSON_Duplicate(q->root, 1);
+  cJSON *root = fit ? fit : q->root;
   if (q->rs)
-    reasoning_apply(q->root, RS_FMT_OPENAI, q->rs);
-  *body = oai_upstream_body(q->root, q->rq, q->upstream_model, len);
-  if (!*body && q->rs) {
-    *body = cJSON_PrintUnformatted(q->root);
+    reasoning_apply(root, RS_FMT_OPENAI, q->rs);
+  bool changed = reqfit_openai(fit, q->upstream_model);
+  *body = oai_upstream_body(root, q->rq, q->upstream_model, len);
+  if (!*body && (q->rs || changed)) {
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(q->upstream_model));
+    *body = cJSON_PrintUnformatted(root);
     *len = *body ? strlen(*body) : 0;
   }
+  cJSON_Delete(fit);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "reqfit.h"
 #include "openai.h"
 #include "sse.h"
 
@@ -127,22 +128,6 @@ int gemini_error_event(struct buf *out, int status, const char *message)
 /* ------------------------------------------------------------------------------------------ */
 /* OpenAI request -> Gemini request */
 
-/* Drops JSON-schema keywords Gemini refuses, recursively. */
-static void clean_schema(cJSON *s)
-{
-  if (cJSON_IsObject(s)) {
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "additionalProperties");
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "$schema");
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "strict");
-  }
-  cJSON *c;
-  cJSON_ArrayForEach(c, s)
-  {
-    if (cJSON_IsObject(c) || cJSON_IsArray(c))
-      clean_schema(c);
-  }
-}
-
 /* The text of an OpenAI content (string or text parts). */
 static int content_text(const cJSON *c, struct buf *b, char *err, size_t errlen, const char *where)
 {
@@ -222,6 +207,25 @@ static const char *call_name(const cJSON *msgs, const cJSON *upto, const char *i
   return NULL;
 }
 
+/* Gemini's signed thoughts an OpenAI client sends back (reasoning_details entries of format
+ * google-gemini-v1, doc/design.md "Signatures across formats"): thought parts with their
+ * thoughtSignature, first in the model turn. Other formats' entries are skipped. */
+static void thought_parts(const cJSON *details, cJSON *parts)
+{
+  const cJSON *d, *list = cJSON_IsArray(details) ? details : NULL;
+  cJSON_ArrayForEach(d, list)
+  {
+    const char *type = adapt_jstr(d, "type"), *format = adapt_jstr(d, "format");
+    const char *sig = adapt_jstr(d, "signature"), *text = adapt_jstr(d, "text");
+    if (!type || strcmp(type, "reasoning.text") || !format || strncmp(format, "google-", 7) || !sig || !sig[0])
+      continue;
+    cJSON *p = adapt_text_item(NULL, text ? text : "");
+    cJSON_AddTrueToObject(p, "thought");
+    cJSON_AddStringToObject(p, "thoughtSignature", sig);
+    cJSON_AddItemToArray(parts, p);
+  }
+}
+
 static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, struct buf *sys,
                           char *err, size_t errlen, const char *where)
 {
@@ -240,6 +244,7 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
       goto bad;
   } else if (!strcmp(role, "assistant")) {
     as = "model";
+    thought_parts(adapt_jget(m, "reasoning_details"), parts);
     if (content_parts(content, parts, err, errlen, where) < 0)
       goto bad;
     const cJSON *calls = adapt_jget(m, "tool_calls"), *tc;
@@ -268,6 +273,10 @@ static int openai_message(const cJSON *msgs, const cJSON *m, cJSON *contents, st
       cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
       cJSON_AddStringToObject(fc, "name", name);
       cJSON_AddItemToObject(fc, "args", input);
+      /* the call's signature, back where Gemini put it (Google's OpenAI-compatible field) */
+      const char *sig = adapt_jstr(adapt_jget(adapt_jget(tc, "extra_content"), "google"), "thought_signature");
+      if (sig && sig[0])
+        cJSON_AddStringToObject(p, "thoughtSignature", sig);
       cJSON_AddItemToArray(parts, p);
     }
   } else if (!strcmp(role, "tool")) {
@@ -390,7 +399,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
       if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && cJSON_GetArraySize(props) == 0) &&
           cJSON_GetArraySize(params) > 0) {
         cJSON *pc = cJSON_Duplicate(params, 1);
-        clean_schema(pc);
+        reqfit_gemini_schema(pc);
         cJSON_AddItemToObject(d, "parameters", pc);
       }
       cJSON_AddItemToArray(decls, d);
@@ -446,16 +455,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
     goto bad;
   if (n > 1)
     cJSON_AddNumberToObject(gc, "candidateCount", (double)n);
-  const char *effort = adapt_jstr(req, "reasoning_effort");
-  if (effort) {
-    cJSON *tc = cJSON_AddObjectToObject(gc, "thinkingConfig");
-    if (!strcmp(effort, "none")) {
-      cJSON_AddNumberToObject(tc, "thinkingBudget", 0);
-    } else {
-      cJSON_AddTrueToObject(tc, "includeThoughts");
-      cJSON_AddStringToObject(tc, "thinkingLevel", effort);
-    }
-  }
+  /* reasoning_effort: written by the caller for the model (reqfit_reasoning) */
   cJSON *stops;
   if (adapt_stop_list(adapt_jget(req, "stop"), "stop", &stops, err, errlen) < 0)
     goto bad;
@@ -473,7 +473,7 @@ char *gemini_request_from_openai(const cJSON *req, char *err, size_t errlen)
       const cJSON *schema = adapt_jget(adapt_jget(rf, "json_schema"), "schema");
       if (cJSON_IsObject(schema)) {
         cJSON *sc = cJSON_Duplicate(schema, 1);
-        clean_schema(sc);
+        reqfit_gemini_schema(sc);
         cJSON_AddItemToObject(gc, "responseSchema", sc);
       }
     } else if (strcmp(type, "text") != 0) {

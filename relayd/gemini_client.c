@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "reasoning.h"
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -17,6 +18,26 @@ struct call_ids {
   char name[64][GEMINI_ID_MAX];
   char id[64][GEMINI_ID_MAX];
 };
+
+/* An Anthropic signature carried in a thought part: thinking {text, signature}, or redacted
+ * thinking ("redacted_thinking:" + data), as a reasoning_details entry of format
+ * anthropic-claude-v1. */
+static void thought_detail(cJSON *details, const char *text, const char *sig)
+{
+  static const char redacted[] = "redacted_thinking:";
+  cJSON *d = cJSON_CreateObject();
+  if (!strncmp(sig, redacted, sizeof redacted - 1)) {
+    cJSON_AddStringToObject(d, "type", "reasoning.encrypted");
+    cJSON_AddStringToObject(d, "data", sig + sizeof redacted - 1);
+  } else {
+    cJSON_AddStringToObject(d, "type", "reasoning.text");
+    cJSON_AddStringToObject(d, "text", text);
+    cJSON_AddStringToObject(d, "signature", sig);
+  }
+  cJSON_AddStringToObject(d, "format", "anthropic-claude-v1");
+  cJSON_AddNumberToObject(d, "index", cJSON_GetArraySize(details));
+  cJSON_AddItemToArray(details, d);
+}
 
 static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, char *err,
                           size_t errlen, const char *where)
@@ -37,7 +58,7 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
     adapt_set_err(err, errlen, "%s: 'parts' must be an array", where);
     return -1;
   }
-  cJSON *oparts = cJSON_CreateArray(), *calls = cJSON_CreateArray();
+  cJSON *oparts = cJSON_CreateArray(), *calls = cJSON_CreateArray(), *details = cJSON_CreateArray();
   struct buf text;
   buf_init(&text, (size_t)256 << 20);
   cJSON_ArrayForEach(p, parts)
@@ -51,8 +72,15 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       goto bad;
     }
     if (t) {
-      if (cJSON_IsTrue(adapt_jget(p, "thought")))
+      if (cJSON_IsTrue(adapt_jget(p, "thought"))) {
+        /* a signed thought reached this client only from an Anthropic channel (a Gemini channel is
+         * native): Anthropic's thinking, back as a reasoning_details entry (doc/design.md
+         * "Signatures across formats"); unsigned thoughts are not sent back */
+        const char *sig = adapt_jstr(p, "thoughtSignature");
+        if (model && sig && sig[0])
+          thought_detail(details, t, sig);
         continue;
+      }
       if (model) {
         if (buf_append_str(&text, t) < 0) {
           adapt_set_err(err, errlen, "%s: too long", where);
@@ -120,6 +148,10 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       cJSON_AddStringToObject(fn, "name", name);
       cJSON_AddStringToObject(fn, "arguments", a ? a : "{}");
       free(a);
+      const char *sig = adapt_jstr(p, "thoughtSignature");
+      if (sig && sig[0])   /* Google's OpenAI-compatible field for a call's signature */
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "extra_content"), "google"),
+                                "thought_signature", sig);
       cJSON_AddItemToArray(calls, tc);
     } else if (cJSON_IsObject(fr)) {
       const char *name = adapt_jstr(fr, "name"), *fid = adapt_jstr(fr, "id");
@@ -149,8 +181,15 @@ static int gemini_content(const cJSON *c, cJSON *omsgs, struct call_ids *ids, ch
       goto bad;
     }
   }
-  return adapt_end_message(omsgs, true, model, &text, oparts, calls);
+  int before = cJSON_GetArraySize(omsgs);
+  adapt_end_message(omsgs, true, model, &text, oparts, calls);
+  if (cJSON_GetArraySize(details) && cJSON_GetArraySize(omsgs) > before)
+    cJSON_AddItemToObject(cJSON_GetArrayItem(omsgs, cJSON_GetArraySize(omsgs) - 1), "reasoning_details", details);
+  else
+    cJSON_Delete(details);
+  return 0;
 bad:
+  cJSON_Delete(details);
   return adapt_end_message(omsgs, false, model, &text, oparts, calls);
 }
 
@@ -226,16 +265,25 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
         adapt_copy_modalities(adapt_jget(gc, "responseModalities"), "generationConfig.responseModalities", out, "modalities",
                         false, err, errlen) < 0)
       goto bad;
-    /* thinkingLevel is an effort; a thinkingBudget has no OpenAI form (reasoning_effort "none"
-     * would be refused by models that do not reason) */
-    const char *level = adapt_jstr(adapt_jget(gc, "thinkingConfig"), "thinkingLevel");
-    if (level) {
-      char lv[16];
-      size_t i = 0;
-      for (; level[i] && i + 1 < sizeof lv; i++)
-        lv[i] = (char)(level[i] >= 'A' && level[i] <= 'Z' ? level[i] + 32 : level[i]);
-      lv[i] = '\0';
-      cJSON_AddStringToObject(out, "reasoning_effort", lv);
+    /* thinkingConfig -> reasoning_effort (reasoning.h's tables): thinkingLevel is an effort, a
+     * thinkingBudget becomes one (0: "none", -1 dynamic: "medium"); includeThoughts alone is no
+     * setting */
+    const cJSON *tcfg = adapt_jget2(gc, "thinkingConfig", "thinking_config");
+    const char *level = adapt_jstr(tcfg, "thinkingLevel");
+    const cJSON *tb = adapt_jget2(tcfg, "thinkingBudget", "thinking_budget");
+    struct reasoning rs;
+    if (level && reasoning_from_effort(level, &rs)) {
+      cJSON_AddStringToObject(out, "reasoning_effort", rs.kind == RS_EFFORT ? rs.effort : "none");
+    } else if (level) {
+      adapt_set_err(err, errlen, "generationConfig.thinkingConfig.thinkingLevel: must be minimal, low, "
+                                 "medium or high");
+      goto bad;
+    } else if (cJSON_IsNumber(tb) && tb->valuedouble >= -1 && tb->valuedouble <= 1e9) {
+      cJSON_AddStringToObject(out, "reasoning_effort", reasoning_effort_of_budget((int64_t)tb->valuedouble));
+    } else if (tb && !cJSON_IsNull(tb)) {
+      adapt_set_err(err, errlen, "generationConfig.thinkingConfig.thinkingBudget: must be a number of "
+                                 "tokens, 0 or -1");
+      goto bad;
     }
     const cJSON *ss = adapt_jget(gc, "stopSequences");
     cJSON *stops;
@@ -247,10 +295,14 @@ char *gemini_request_to_openai(const cJSON *req, const char *upstream_model, boo
       goto bad;
     if (stops)
       cJSON_AddItemToObject(out, "stop", stops);
+    /* a schema (responseJsonSchema: JSON Schema; responseSchema: Gemini's OpenAPI subset, a JSON
+     * Schema too) is OpenAI's json_schema response format; application/json alone is json_object */
     const char *rmt = adapt_jstr(gc, "responseMimeType");
-    if (rmt && !strcmp(rmt, "application/json")) {
+    const cJSON *schema = adapt_jget2(gc, "responseJsonSchema", "response_json_schema");
+    if (!cJSON_IsObject(schema))
+      schema = adapt_jget2(gc, "responseSchema", "response_schema");
+    if ((rmt && !strcmp(rmt, "application/json")) || cJSON_IsObject(schema)) {
       cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
-      const cJSON *schema = adapt_jget(gc, "responseSchema");
       if (cJSON_IsObject(schema)) {
         cJSON_AddStringToObject(rf, "type", "json_schema");
         cJSON *js = cJSON_AddObjectToObject(rf, "json_schema");

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "reasoning.h"
+
 #define FORM_FIELD_MAX 128          /* the text fields relay reads from a form */
 #define RERANK_DOCS_MAX 10000
 #define IMAGES_MAX 10
@@ -554,6 +556,12 @@ char *media_form_replace_field(const char *body, size_t len, const char *boundar
   return out;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *body, size_t len,
                           const char *client_model, const char *upstream_model, size_t *outlen,
                           bool *failed)
@@ -577,7 +585,25 @@ char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *b
     cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(upstream_model));
   else
     cJSON_AddStringToObject(root, "model", upstream_model);
+  /* a Responses request whose effort suffix was stripped from the model (attempt.c) asks for that
+   * effort: reasoning.effort, the client's other reasoning fields kept (issue #20) */
+  struct reasoning rs;
+  cJSON *own_reasoning = NULL;
+  bool effort = mq->kind == MEDIA_RESPONSES && reasoning_parse(client_model, &rs) && rs.kind == RS_EFFORT &&
+                !ends_with(upstream_model, client_model + rs.base_len);
+  if (effort) {
+    own_reasoning = cJSON_DetachItemFromObjectCaseSensitive(root, "reasoning");
+    cJSON *nr = cJSON_IsObject(own_reasoning) ? cJSON_Duplicate(own_reasoning, 1) : cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(nr, "effort");
+    cJSON_AddStringToObject(nr, "effort", rs.effort);
+    cJSON_AddItemToObject(root, "reasoning", nr);
+  }
   char *out = cJSON_PrintUnformatted(root);
+  if (effort) {
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "reasoning");
+    if (own_reasoning)
+      cJSON_AddItemToObject(root, "reasoning", own_reasoning);
+  }
   /* the next attempt starts again from the client's request */
   if (!mq->model_in_body)
     cJSON_DeleteItemFromObjectCaseSensitive(root, "model");

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 static bool ends_with(const char *s, size_t n, const char *suffix, size_t *base)
 {
@@ -123,8 +124,31 @@ static void apply_claude(cJSON *req, const struct reasoning *rs)
   cJSON_DeleteItemFromObjectCaseSensitive(req, "top_k");
 }
 
-static void apply_gemini(cJSON *req, const struct reasoning *rs)
+bool reasoning_gemini_levels(const char *model)
 {
+  if (!model)
+    return false;
+  const char *m = strncmp(model, "models/", 7) == 0 ? model + 7 : model;
+  if (strncmp(m, "gemini-", 7) != 0)
+    return false;
+  /* gemini-3-pro-preview, gemini-3.5-flash, gemini-10-...: a major version of 3 or more */
+  long major = 0;
+  const char *p = m + 7;
+  if (*p < '0' || *p > '9')
+    return false;
+  for (; *p >= '0' && *p <= '9' && major < 1000; p++)
+    major = major * 10 + (*p - '0');
+  return major >= 3;
+}
+
+static int64_t gemini_effort_budget(const char *effort)
+{
+  return !strcmp(effort, "low") ? 1024 : !strcmp(effort, "medium") ? 8192 : 24576;
+}
+
+static void apply_gemini(cJSON *req, const struct reasoning *rs, const char *model)
+{
+  bool levels = reasoning_gemini_levels(model);
   cJSON *gc = cJSON_GetObjectItemCaseSensitive(req, "generationConfig");
   if (!gc)
     gc = cJSON_GetObjectItemCaseSensitive(req, "generation_config");
@@ -135,10 +159,16 @@ static void apply_gemini(cJSON *req, const struct reasoning *rs)
   cJSON_DeleteItemFromObjectCaseSensitive(gc, "thinking_config");
   cJSON *tc = cJSON_CreateObject();
   if (rs->kind == RS_NOTHINKING) {
-    cJSON_AddNumberToObject(tc, "thinkingBudget", 0);
+    if (levels)
+      cJSON_AddStringToObject(tc, "thinkingLevel", "low");
+    else
+      cJSON_AddNumberToObject(tc, "thinkingBudget", 0);
   } else if (rs->kind == RS_EFFORT) {
     cJSON_AddTrueToObject(tc, "includeThoughts");
-    cJSON_AddStringToObject(tc, "thinkingLevel", rs->effort);
+    if (levels)
+      cJSON_AddStringToObject(tc, "thinkingLevel", !strcmp(rs->effort, "low") ? "low" : "high");
+    else
+      cJSON_AddNumberToObject(tc, "thinkingBudget", (double)gemini_effort_budget(rs->effort));
   } else {
     cJSON_AddTrueToObject(tc, "includeThoughts");
     int64_t max_out = count(gc, "maxOutputTokens");
@@ -152,7 +182,8 @@ static void apply_gemini(cJSON *req, const struct reasoning *rs)
   set_item(gc, "thinkingConfig", tc);
 }
 
-void reasoning_apply(cJSON *req, enum reasoning_format fmt, const struct reasoning *rs)
+void reasoning_apply_model(cJSON *req, enum reasoning_format fmt, const struct reasoning *rs,
+                           const char *model)
 {
   if (!cJSON_IsObject(req) || !reasoning_applies(rs, fmt))
     return;
@@ -161,5 +192,43 @@ void reasoning_apply(cJSON *req, enum reasoning_format fmt, const struct reasoni
   else if (fmt == RS_FMT_CLAUDE)
     apply_claude(req, rs);
   else
-    apply_gemini(req, rs);
+    apply_gemini(req, rs, model);
+}
+
+void reasoning_apply(cJSON *req, enum reasoning_format fmt, const struct reasoning *rs)
+{
+  reasoning_apply_model(req, fmt, rs, NULL);
+}
+
+bool reasoning_from_effort(const char *effort, struct reasoning *rs)
+{
+  *rs = (struct reasoning){.kind = RS_NONE, .budget = -1};
+  if (!effort)
+    return false;
+  static const struct {
+    const char *name, *effort;
+  } names[] = {{"minimal", "low"}, {"low", "low"},   {"medium", "medium"}, {"high", "high"},
+               {"xhigh", "high"},  {"max", "high"},  {"none", NULL}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcasecmp(effort, names[i].name)) {
+      rs->kind = names[i].effort ? RS_EFFORT : RS_NOTHINKING;
+      rs->effort = names[i].effort;
+      return true;
+    }
+  return false;
+}
+
+bool reasoning_from_request(const cJSON *oai_req, struct reasoning *rs)
+{
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(oai_req, "reasoning_effort");
+  return reasoning_from_effort(cJSON_IsString(e) ? e->valuestring : NULL, rs);
+}
+
+const char *reasoning_effort_of_budget(int64_t budget)
+{
+  if (budget == 0)
+    return "none";
+  if (budget < 0)
+    return "medium";
+  return budget <= 1024 ? "low" : budget <= 8192 ? "medium" : "high";
 }

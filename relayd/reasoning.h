@@ -8,6 +8,22 @@
  *                                 thinkingBudget 60 % of maxOutputTokens when set}
  *   -thinking-N                   the same with a budget of N tokens
  *   -nothinking                   Anthropic thinking {type: disabled}; Gemini thinkingBudget 0
+ * The client's own reasoning parameters travel the same way (reasoning_from_request): each client
+ * format's are written as OpenAI "reasoning_effort" in the common form (claude_client.c,
+ * gemini_client.c: a budget becomes an effort by reasoning_effort_of_budget), and a channel of
+ * another format reads that effort back as an RS_EFFORT (or RS_NOTHINKING for "none") and writes
+ * it as above. The tables:
+ *   budget -> effort        0: none; 1..1024: low; 1025..8192 or -1 (dynamic): medium; more: high
+ *                           (Gemini's own reasoning_effort <-> thinkingBudget points, see below)
+ *   effort -> Anthropic     low / medium / high: 20 / 50 / 80 % of max_tokens (at least 1024);
+ *                           none: thinking disabled; minimal counts as low, xhigh and max as high
+ *   effort -> Gemini 2.5    thinkingBudget 1024 / 8192 / 24576 (Google's OpenAI-compatible endpoint's
+ *                           own mapping, ai.google.dev/gemini-api/docs/openai#thinking); none: 0
+ *   effort -> Gemini 3      thinkingLevel "low" for low, "high" for medium and high (Gemini 3 Pro
+ *                           takes only those, ai.google.dev/gemini-api/docs/gemini-3); none: "low"
+ *                           (Gemini 3 Pro cannot turn thinking off)
+ * A model whose version is unknown (reasoning_apply without a model) gets the 2.5 form: Gemini 3
+ * accepts thinkingBudget too, 2.5 refuses thinkingLevel.
  * Which channel formats read which suffix: openai/azure only the effort suffixes (a "-thinking"
  * model name there is a real upstream name and is left alone); anthropic and gemini all of them.
  * A suffix a channel reads is stripped from the upstream model name; routing, pricing and logging
@@ -51,5 +67,20 @@ bool reasoning_applies(const struct reasoning *rs, enum reasoning_format fmt);
  * models take only that). Anthropic: thinking, max_tokens raised above the budget when needed,
  * temperature/top_p/top_k removed (thinking refuses them). Gemini: generationConfig.thinkingConfig. */
 void reasoning_apply(cJSON *req, enum reasoning_format fmt, const struct reasoning *rs);
+/* The same for the named upstream model (Gemini: 2.5 and older take thinkingBudget, 3 and later
+ * thinkingLevel). model may be NULL (unknown: the 2.5 form). */
+void reasoning_apply_model(cJSON *req, enum reasoning_format fmt, const struct reasoning *rs,
+                           const char *model);
+
+/* An effort name ("minimal", "low", "medium", "high", "xhigh", "max", "none", any case) as a
+ * reasoning setting: RS_EFFORT with the static low/medium/high, or RS_NOTHINKING. False (rs kind
+ * RS_NONE) for anything else. */
+bool reasoning_from_effort(const char *effort, struct reasoning *rs);
+/* The common form's "reasoning_effort" of an OpenAI chat request as a reasoning setting. */
+bool reasoning_from_request(const cJSON *oai_req, struct reasoning *rs);
+/* A thinking budget in tokens (-1: dynamic) as an effort name (static), by the table above. */
+const char *reasoning_effort_of_budget(int64_t budget);
+/* Is model a Gemini 3 (or later) model, which takes thinkingLevel? */
+bool reasoning_gemini_levels(const char *model);
 
 #endif

@@ -231,6 +231,7 @@ struct behaviour {
   bool gzip;              /* the answer's body gzip-compressed (Content-Encoding: gzip), asked or not */
   const char *raw;        /* the answer's body exactly this (status from status; borrowed) */
   const char *reject_field;  /* a request naming this top-level field gets the API's 400 (borrowed) */
+  bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
 };
 
 static struct {
@@ -901,9 +902,10 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       bool *dst = k[0] == 'h' ? &b->hang_up : &b->malformed;
       if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
       else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
-    } else if (strcmp(k, "gzip") == 0) {
-      if (cJSON_IsBool(it)) b->gzip = cJSON_IsTrue(it);
-      else ok = false, snprintf(err, errlen, "mock.gzip must be a boolean");
+    } else if (strcmp(k, "gzip") == 0 || strcmp(k, "strict") == 0) {
+      bool *dst = k[0] == 'g' ? &b->gzip : &b->strict;
+      if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
+      else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
     } else if (strcmp(k, "raw") == 0 || strcmp(k, "reject_field") == 0) {
       const char **dst = k[0] == 'r' && k[1] == 'a' ? &b->raw : &b->reject_field;
       if (cJSON_IsNull(it)) *dst = NULL;
@@ -2109,6 +2111,191 @@ static void reject_field(struct req *r, const char *field)
   sb_free(&m);
 }
 
+/* strict: the request rules of the real APIs that relay's converted requests must keep, each
+ * refused with the API's own 400 wording:
+ *  - Anthropic Messages: with thinking enabled the last assistant turn's tool calls follow its
+ *    signed thinking block (docs.anthropic.com/en/docs/build-with-claude/extended-thinking,
+ *    "Preserving thinking blocks"); roles are user and assistant only ("messages: Unexpected role"; the
+ *    system prompt is the top-level "system", docs.anthropic.com/en/api/messages); temperature and
+ *    top_p together are refused by current models ("`temperature` and `top_p` cannot both be
+ *    specified for this model. Please use only one.", docs.anthropic.com/en/docs/about-claude/
+ *    models/migrating-to-claude-4).
+ *  - OpenAI chat: reasoning models (o1, o3, o4-*, gpt-5 but -chat) refuse max_tokens ("Unsupported
+ *    parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'
+ *    instead.") and a temperature other than 1 (platform.openai.com/docs/guides/reasoning); gpt-4*
+ *    and gpt-3.5* refuse reasoning_effort.
+ *  - Gemini generateContent: function parameters are the Schema object's fields only
+ *    (ai.google.dev/api/caching#Schema: "Invalid JSON payload received. Unknown name ..."), and
+ *    models before Gemini 3 refuse thinkingLevel ("Thinking level is not supported for this
+ *    model.", ai.google.dev/gemini-api/docs/thinking); Gemini 3 refuses a model turn whose first
+ *    functionCall has no thoughtSignature (ai.google.dev/gemini-api/docs/thought-signatures). */
+static const char *const gemini_schema_fields[] = {
+    "type", "format", "title", "description", "nullable", "enum", "items", "minItems", "maxItems",
+    "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+    "minimum", "maximum", "anyOf", "propertyOrdering", "default", "example", NULL};
+
+static const char *gemini_bad_schema_key(const cJSON *s, int depth)
+{
+  if (!cJSON_IsObject(s) || depth > 64) return NULL;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, s)
+  {
+    bool known = false;
+    for (const char *const *f = gemini_schema_fields; *f && !known; f++) known = strcmp(*f, c->string) == 0;
+    if (!known) return c->string;
+    const char *bad = NULL;
+    if (strcmp(c->string, "properties") == 0) {
+      const cJSON *p;
+      cJSON_ArrayForEach(p, c) if (!bad) bad = gemini_bad_schema_key(p, depth + 1);
+    } else if (strcmp(c->string, "items") == 0) {
+      bad = gemini_bad_schema_key(c, depth + 1);
+    } else if (strcmp(c->string, "anyOf") == 0) {
+      const cJSON *p;
+      cJSON_ArrayForEach(p, c) if (!bad) bad = gemini_bad_schema_key(p, depth + 1);
+    } else if (strcmp(c->string, "type") == 0 && !cJSON_IsString(c)) {
+      return "type";
+    }
+    if (bad) return bad;
+  }
+  return NULL;
+}
+
+static bool openai_reasoning_model(const char *m)
+{
+  bool o = m[0] == 'o' && m[1] >= '1' && m[1] <= '9' && (m[2] == '\0' || m[2] == '-');
+  return o || (strncmp(m, "gpt-5", 5) == 0 && !strstr(m, "-chat"));
+}
+
+static bool strict_refusal(struct req *r, const char *url)
+{
+  const cJSON *doc = r->doc;
+  char msg[512];
+  if (!cJSON_IsObject(doc)) return false;
+  if (r->dialect == DL_ANTHROPIC) {
+    const cJSON *m;
+    int i = 0;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "messages"))
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+      if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") && strcmp(role->valuestring, "assistant"))) {
+        snprintf(msg, sizeof msg, "messages.%d: Unexpected role \"%.40s\". Allowed roles are \"user\" or \"assistant\". "
+                 "For instructions to the model, use the top-level \"system\" parameter.", i,
+                 cJSON_IsString(role) ? role->valuestring : "");
+        set_error(r, 400, msg, NULL, NULL);
+        return true;
+      }
+      i++;
+    }
+    /* thinking on: the last assistant turn, when it made tool calls, starts with its thinking */
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "thinking"), "type");
+    const cJSON *last = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "messages"))
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+      if (cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0) last = m;
+    }
+    const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(last, "content"), *blk;
+    const cJSON *blist = cJSON_IsArray(blocks) ? blocks : NULL;
+    bool calls = false;
+    cJSON_ArrayForEach(blk, blist)
+    {
+      const cJSON *bt = cJSON_GetObjectItemCaseSensitive(blk, "type");
+      calls = calls || (cJSON_IsString(bt) && strcmp(bt->valuestring, "tool_use") == 0);
+    }
+    const cJSON *ft = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(blocks, 0), "type");
+    if (cJSON_IsString(tt) && strcmp(tt->valuestring, "enabled") == 0 && calls &&
+        !(cJSON_IsString(ft) && (strcmp(ft->valuestring, "thinking") == 0 || strcmp(ft->valuestring, "redacted_thinking") == 0))) {
+      set_error(r, 400, "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+                "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding "
+                "the lastmost set of `tool_use` and `tool_result` blocks).", NULL, NULL);
+      return true;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(doc, "temperature") && cJSON_GetObjectItemCaseSensitive(doc, "top_p")) {
+      set_error(r, 400, "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+                NULL, NULL);
+      return true;
+    }
+    return false;
+  }
+  if (r->dialect == DL_OPENAI && r->route == RT_CHAT) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
+    const char *mn = cJSON_IsString(model) ? model->valuestring : "";
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "temperature");
+    if (openai_reasoning_model(mn) && cJSON_GetObjectItemCaseSensitive(doc, "max_tokens")) {
+      set_error(r, 400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.", "invalid_request_error", "unsupported_parameter");
+      return true;
+    }
+    if (openai_reasoning_model(mn) && cJSON_IsNumber(t) && t->valuedouble != 1) {
+      snprintf(msg, sizeof msg, "Unsupported value: 'temperature' does not support %g with this model. Only "
+               "the default (1) value is supported.", t->valuedouble);
+      set_error(r, 400, msg, "invalid_request_error", "unsupported_value");
+      return true;
+    }
+    if ((strncmp(mn, "gpt-4", 5) == 0 || strncmp(mn, "gpt-3.5", 7) == 0) &&
+        cJSON_GetObjectItemCaseSensitive(doc, "reasoning_effort")) {
+      set_error(r, 400, "Unrecognized request argument supplied: reasoning_effort", "invalid_request_error", NULL);
+      return true;
+    }
+    return false;
+  }
+  if (r->dialect == DL_GEMINI) {
+    int ti = 0;
+    const cJSON *tool;
+    cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(doc, "tools"))
+    {
+      int di = 0;
+      const cJSON *d;
+      cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(tool, "functionDeclarations"))
+      {
+        const char *bad = gemini_bad_schema_key(cJSON_GetObjectItemCaseSensitive(d, "parameters"), 0);
+        if (bad) {
+          snprintf(msg, sizeof msg, "Invalid JSON payload received. Unknown name \"%.64s\" at "
+                   "'tools[%d].function_declarations[%d].parameters': Cannot find field.", bad, ti, di);
+          set_error(r, 400, msg, NULL, NULL);
+          return true;
+        }
+        di++;
+      }
+      ti++;
+    }
+    const char *mp = strstr(url, "/models/");
+    bool gemini3 = mp && strncmp(mp + 8, "gemini-", 7) == 0 && atoi(mp + 15) >= 3;
+    /* Gemini 3: the first functionCall of each model turn carries its thoughtSignature */
+    const cJSON *c, *contents = gemini3 ? cJSON_GetObjectItemCaseSensitive(doc, "contents") : NULL;
+    int ci = 0;
+    cJSON_ArrayForEach(c, contents)
+    {
+      const cJSON *role = cJSON_GetObjectItemCaseSensitive(c, "role"), *p;
+      const cJSON *parts = cJSON_IsString(role) && strcmp(role->valuestring, "model") == 0
+                               ? cJSON_GetObjectItemCaseSensitive(c, "parts") : NULL;
+      cJSON_ArrayForEach(p, parts)
+      {
+        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(p, "functionCall");
+        if (!fc) continue;
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "thoughtSignature"))) {
+          const cJSON *fname = cJSON_GetObjectItemCaseSensitive(fc, "name");
+          snprintf(msg, sizeof msg, "Function call is missing a thought_signature in functionCall parts. This is "
+                   "required for tools to work correctly, and missing thought_signature may lead to degraded model "
+                   "performance. Additional data, function call `default_api:%.64s` , position %d.",
+                   cJSON_IsString(fname) ? fname->valuestring : "", ci + 1);
+          set_error(r, 400, msg, NULL, NULL);
+          return true;
+        }
+        break;
+      }
+      ci++;
+    }
+    const cJSON *gc = cJSON_GetObjectItemCaseSensitive(doc, "generationConfig");
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(gc, "thinkingConfig");
+    if (!gemini3 && cJSON_GetObjectItemCaseSensitive(tc, "thinkingLevel")) {
+      set_error(r, 400, "Thinking level is not supported for this model.", NULL, NULL);
+      return true;
+    }
+  }
+  return false;
+}
+
 static void prepare(struct req *r, const char *url)
 {
   char err[640];
@@ -2199,6 +2386,8 @@ static void prepare(struct req *r, const char *url)
     reject_field(r, r->b.reject_field);
     return;
   }
+  if (r->b.strict && strict_refusal(r, url))
+    return;
   if (r->b.status != 200) {
     snprintf(err, sizeof err, "mock error %d", r->b.status);
     if (r->b.echo_key) {   /* like OpenAI's "Incorrect API key provided: sk-..." */
@@ -2939,6 +3128,11 @@ static void usage(FILE *f)
       "                                            status, default 200; SSE type for a stream request)\n"
       "                        reject_field        NAME: a request with top-level field NAME gets the API's\n"
       "                                            real 400 for an unknown field, quoting NAME\n"
+      "                        strict              true: refuse what the real API refuses in a request\n"
+      "                                            (strict_refusal: Anthropic roles, temperature+top_p;\n"
+      "                                            OpenAI reasoning models' max_tokens / temperature,\n"
+      "                                            reasoning_effort elsewhere; Gemini's Schema subset in\n"
+      "                                            tools, thinkingLevel before Gemini 3), with its 400\n"
       "                        (echo_key also makes the in-band error_after event quote the key)\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"

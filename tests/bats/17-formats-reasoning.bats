@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Reasoning suffixes on model names (relayd/reasoning.h): -low/-medium/-high become OpenAI
-# reasoning_effort (an Anthropic thinking budget share, a Gemini thinkingLevel); -thinking,
+# reasoning_effort (an Anthropic thinking budget share, a Gemini 2.5 thinkingBudget or Gemini 3
+# thinkingLevel); -thinking,
 # -thinking-N and -nothinking become Anthropic thinking / Gemini thinkingConfig. A suffix the
 # channel reads is stripped from the upstream model; routing, pricing and the log keep the client's
 # name, falling back to the base model when the full name has no route or price.
@@ -110,8 +111,9 @@ last() { mock_requests "${1:-up}" | tail -1; }
   post '/v1beta/models/gem-1-thinking:generateContent' \
     '{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":1000}}' -H "x-goog-api-key: $KEY"
   [ "$(last | $JGET 'd["body"]["generationConfig"]')" = '{"maxOutputTokens": 1000, "thinkingConfig": {"includeThoughts": true, "thinkingBudget": 600}}' ]
+  # gem-1 is no Gemini 3: an effort is the 2.5 form, a budget (every Gemini takes it; 2.5 refuses thinkingLevel)
   chat '{"model":"gem-1-high","messages":[{"role":"user","content":"hi"}]}'
-  [ "$(last | $JGET 'd["body"]["generationConfig"]["thinkingConfig"]')" = '{"includeThoughts": true, "thinkingLevel": "high"}' ]
+  [ "$(last | $JGET 'd["body"]["generationConfig"]["thinkingConfig"]')" = '{"includeThoughts": true, "thinkingBudget": 24576}' ]
 }
 
 @test "a suffixed model with no route for it or its base is refused as unknown, nothing logged" {

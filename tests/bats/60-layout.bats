@@ -134,7 +134,8 @@ RELAY_STAGES=(relay front auth selfserve admit route attempt respond stream sett
 }
 
 # the format adapters (relayd/format.h: one struct format per wire format) and the code they call
-FORMAT_FILES='^(format|formats|format_[a-z]+|claude|claude_client|gemini|gemini_client|adapt|openai|reasoning)\.[ch]$'
+# (reqfit.c: what a converted request must look like for each upstream format)
+FORMAT_FILES='^(format|formats|format_[a-z]+|claude|claude_client|gemini|gemini_client|adapt|openai|reasoning|reqfit)\.[ch]$'
 # the old per-format flags and branches: the client's API, the channel's api compared, the native
 # pass-through flags, an adapter's functions called by name, the format-specific endpoints compared
 OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPENAI|ANTHROPIC|AZURE|GEMINI|COHERE|JINA)\b|native_attempt|native_done|native_error|\bclaude_[a-z_]+\(|\bgemini_[a-z_]+\(|[=!]= *EP_(MESSAGES|GEMINI)|\b(channel|ch)->api *[=!]='

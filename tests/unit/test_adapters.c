@@ -116,7 +116,8 @@ static void test_claude_request_from_openai(void)
   cJSON *o = P(s);
   CHECK(streq(S(o, "model"), "claude-sonnet-4"), "upstream model name from the caller");
   CHECK(N(o, "max_tokens") == 300, "max_tokens kept");
-  CHECK(N(o, "temperature") == 0.5 && N(o, "top_p") == 0.9, "temperature and top_p kept");
+  CHECK(N(o, "temperature") == 0.5 && !G(o, "top_p"),
+        "temperature kept, top_p dropped: Anthropic refuses the two together (temperature wins)");
   CHECK(cJSON_IsTrue(G(o, "stream")), "stream kept");
   CHECK(SZ(o, "stop_sequences") == 1 && streq(S(o, "stop_sequences.0"), "END"),
         "stop string -> stop_sequences array");
@@ -614,7 +615,7 @@ static void test_claude_request_to_openai(void)
   } bad[] = {
       {"\"str\"", "JSON object"},
       {"{\"messages\":{}}", "messages"},
-      {"{\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", "'role'"},
+      {"{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "'role'"},
       {"{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "'content'"},
       {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]}]}", "video"},
       {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]}", "'type'"},

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../relayd/formats.h"
+#include "../../relayd/openai.h"
 #include "provider.h"
 #include "jpath.h"
 #include "tap.h"
@@ -452,12 +453,294 @@ static void test_stream_gemini(void)
   buf_free(&out);
 }
 
+/* A client's request of format cl (Gemini: the model and stream from gpath) as a channel of format
+ * up would receive it for upstream_model, through the ops relayd calls (read_request,
+ * request_to_openai, the common form parsed, write_request). The parsed upstream body, or NULL with
+ * err. *ppath gets the upstream path when the op sets one. */
+static cJSON *through(const struct format *cl, const char *gpath, const char *body, const struct format *up,
+                      const char *upstream_model, char *err, size_t errlen)
+{
+  struct oai_request rq = {0};
+  const char *param;
+  cJSON *croot = NULL, *root = NULL, *res = NULL;
+  char model[128] = "", path[FORMAT_PATH_MAX], *text = NULL, *out = NULL;
+  bool stream = false;
+  size_t len = 0;
+  err[0] = '\0';
+  if (cl->ops->parse_path && cl->ops->parse_path(gpath, model, sizeof model, &stream) < 0)
+    return NULL;
+  if (cl->ops->read_request(API_CHAT, body, strlen(body), model, stream, &croot, &rq, err, errlen, &param) != 0)
+    return NULL;
+  root = croot;
+  if (cl != up && cl->ops->request_to_openai) {
+    struct oai_request orq;
+    if (!(text = cl->ops->request_to_openai(croot, rq.model, rq.stream, err, errlen)) ||
+        !(root = oai_parse_request(API_CHAT, text, strlen(text), &orq, err, errlen, &param)))
+      goto done;
+  }
+  struct format_req q = {.root = root, .native = cl == up, .body = text ? text : body,
+                         .body_len = strlen(text ? text : body), .api = API_CHAT, .rq = &rq,
+                         .upstream_model = upstream_model};
+  if (up->ops->write_request(&q, &out, &len, path, sizeof path, err, errlen) < 0)
+    goto done;
+  res = cJSON_Parse(out ? out : q.body);
+done:
+  free(out);
+  free(text);
+  if (root != croot)
+    cJSON_Delete(root);
+  cJSON_Delete(croot);
+  return res;
+}
+
+/* Issue #20: converted requests the real upstreams accept (the mock's "strict" key checks the same
+ * rules end to end in 17-formats-wire.bats). */
+static void test_converted_fidelity(void)
+{
+  char err[256];
+  cJSON *j;
+  /* Claude Code pointed at a non-Claude model: system and developer messages inside messages,
+   * adaptive thinking with output_config.effort */
+  const char *cc = "{\"model\":\"m\",\"max_tokens\":32000,\"system\":[{\"type\":\"text\",\"text\":\"S0\"}],"
+                   "\"messages\":[{\"role\":\"system\",\"content\":\"S1\"},{\"role\":\"user\",\"content\":\"hi\"},"
+                   "{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"S2\"}]},"
+                   "{\"role\":\"user\",\"content\":\"go\"}],"
+                   "\"thinking\":{\"type\":\"adaptive\"},\"output_config\":{\"effort\":\"low\"},\"temperature\":1}";
+  j = through(&format_claude, NULL, cc, &format_openai, "gpt-5", err, sizeof err);
+  CHECK(j && eq(S(j, "messages.0.content"), "S0") && eq(S(j, "messages.1.role"), "system") &&
+            eq(S(j, "messages.1.content"), "S1") && eq(S(j, "messages.3.role"), "system") &&
+            eq(S(j, "messages.3.content"), "S2") && eq(S(j, "messages.4.content"), "go"),
+        "Anthropic client, system/developer in messages -> OpenAI system messages in order (%s)", err);
+  CHECK(j && eq(S(j, "reasoning_effort"), "low") && N(j, "max_completion_tokens") == 32000 && !G(j, "max_tokens") &&
+            !G(j, "temperature"),
+        "... adaptive thinking + effort low -> reasoning_effort low; gpt-5 gets max_completion_tokens, no "
+        "temperature");
+  cJSON_Delete(j);
+  j = through(&format_claude, NULL, cc, &format_openai, "gpt-4o", err, sizeof err);
+  CHECK(j && !G(j, "reasoning_effort") && N(j, "max_tokens") == 32000 && N(j, "temperature") == 1,
+        "... to gpt-4o (no reasoning): no reasoning_effort, max_tokens and temperature kept (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_claude, NULL, cc, &format_gemini, "gemini-2.5-pro", err, sizeof err);
+  CHECK(j && eq(S(j, "systemInstruction.parts.0.text"), "S0\nS1\nS2") && eq(S(j, "contents.0.parts.1.text"), "go") &&
+            N(j, "generationConfig.thinkingConfig.thinkingBudget") == 1024 &&
+            !G(j, "generationConfig.thinkingConfig.thinkingLevel"),
+        "... to Gemini 2.5: the system texts in order in systemInstruction (the user turns around one joined), effort low -> thinkingBudget 1024 (%s)",
+        err);
+  cJSON_Delete(j);
+  j = through(&format_claude, NULL, cc, &format_gemini, "gemini-3-pro-preview", err, sizeof err);
+  CHECK(j && eq(S(j, "generationConfig.thinkingConfig.thinkingLevel"), "low") &&
+            !G(j, "generationConfig.thinkingConfig.thinkingBudget"),
+        "... to Gemini 3: thinkingLevel low (%s)", err);
+  cJSON_Delete(j);
+  const char *ccmax = "{\"model\":\"m\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                      "\"thinking\":{\"type\":\"adaptive\"},\"output_config\":{\"effort\":\"max\"}}";
+  j = through(&format_claude, NULL, ccmax, &format_gemini, "gemini-3-flash", err, sizeof err);
+  CHECK(j && eq(S(j, "generationConfig.thinkingConfig.thinkingLevel"), "high"), "effort max -> thinkingLevel high");
+  cJSON_Delete(j);
+  const char *budget = "{\"model\":\"m\",\"max_tokens\":9000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                       "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4000}}";
+  j = through(&format_claude, NULL, budget, &format_gemini, "gemini-2.5-flash", err, sizeof err);
+  CHECK(j && N(j, "generationConfig.thinkingConfig.thinkingBudget") == 8192 &&
+            cJSON_IsTrue(G(j, "generationConfig.thinkingConfig.includeThoughts")),
+        "Anthropic thinking budget 4000 -> effort medium -> Gemini 2.5 thinkingBudget 8192 (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_claude, NULL, budget, &format_openai, "o3", err, sizeof err);
+  CHECK(j && eq(S(j, "reasoning_effort"), "medium") && N(j, "max_completion_tokens") == 9000,
+        "... -> OpenAI o3: reasoning_effort medium (%s)", err);
+  cJSON_Delete(j);
+  const char *off = "{\"model\":\"m\",\"max_tokens\":900,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                    "\"thinking\":{\"type\":\"disabled\"}}";
+  j = through(&format_claude, NULL, off, &format_gemini, "gemini-2.5-flash", err, sizeof err);
+  CHECK(j && N(j, "generationConfig.thinkingConfig.thinkingBudget") == 0, "thinking disabled -> thinkingBudget 0");
+  cJSON_Delete(j);
+  j = through(&format_claude, NULL, off, &format_openai, "o4-mini", err, sizeof err);
+  CHECK(j && !G(j, "reasoning_effort"), "... -> o4-mini: no reasoning_effort \"none\" (o-series refuse it)");
+  cJSON_Delete(j);
+  const char *badth = "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                      "\"thinking\":{\"type\":\"sometimes\"}}";
+  j = through(&format_claude, NULL, badth, &format_openai, "gpt-5", err, sizeof err);
+  CHECK(!j && strstr(err, "thinking.type"), "an unknown thinking type is a clear 400 (%s)", err);
+
+  /* OpenAI reasoning_effort -> Anthropic thinking and Gemini thinkingConfig */
+  const char *oe = "{\"model\":\"m\",\"max_tokens\":10000,\"reasoning_effort\":\"medium\",\"temperature\":0.2,"
+                   "\"top_p\":0.9,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  j = through(&format_openai, NULL, oe, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "enabled") && N(j, "thinking.budget_tokens") == 5000 &&
+            N(j, "max_tokens") == 10000 && !G(j, "temperature") && !G(j, "top_p") && !G(j, "reasoning_effort"),
+        "OpenAI reasoning_effort medium -> Anthropic thinking, budget 50%% of max_tokens; sampling dropped (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, oe, &format_gemini, "gemini-3-pro-preview", err, sizeof err);
+  CHECK(j && eq(S(j, "generationConfig.thinkingConfig.thinkingLevel"), "high"),
+        "... -> Gemini 3: medium -> thinkingLevel high (Gemini 3 Pro takes low and high)");
+  cJSON_Delete(j);
+  const char *tp = "{\"model\":\"m\",\"temperature\":0.2,\"top_p\":0.9,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  j = through(&format_openai, NULL, tp, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && N(j, "temperature") == 0.2 && !G(j, "top_p"),
+        "OpenAI temperature + top_p -> Anthropic: temperature only (current models refuse both)");
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, tp, &format_openai, "o3", err, sizeof err);
+  CHECK(j && N(j, "temperature") == 0.2 && N(j, "top_p") == 0.9,
+        "an OpenAI client's own request to an OpenAI channel is never refitted (pass-through)");
+  cJSON_Delete(j);
+
+  /* Gemini thinkingConfig -> Anthropic / OpenAI */
+  const char *gp = "/v1beta/models/m:generateContent";
+  const char *gb = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                   "\"generationConfig\":{\"maxOutputTokens\":20000,\"thinkingConfig\":{\"thinkingBudget\":12000,"
+                   "\"includeThoughts\":true}}}";
+  j = through(&format_gemini, gp, gb, &format_claude, "claude-opus-4-1", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "enabled") && N(j, "thinking.budget_tokens") == 16000,
+        "Gemini thinkingBudget 12000 -> effort high -> Anthropic thinking 80%% of 20000 (%s)", err);
+  cJSON_Delete(j);
+  const char *gl = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                   "\"generationConfig\":{\"maxOutputTokens\":300,\"thinkingConfig\":{\"thinkingLevel\":\"LOW\"}}}";
+  j = through(&format_gemini, gp, gl, &format_openai, "o3", err, sizeof err);
+  CHECK(j && eq(S(j, "reasoning_effort"), "low") && N(j, "max_completion_tokens") == 300 && !G(j, "max_tokens"),
+        "Gemini thinkingLevel LOW -> OpenAI o3 reasoning_effort low, max_completion_tokens (%s)", err);
+  cJSON_Delete(j);
+  const char *g0 = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                   "\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":0}}}";
+  j = through(&format_gemini, gp, g0, &format_claude, "claude-x", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "disabled"), "Gemini thinkingBudget 0 -> Anthropic thinking disabled");
+  cJSON_Delete(j);
+  /* responseJsonSchema -> json_schema */
+  const char *gs = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                   "\"generationConfig\":{\"responseMimeType\":\"application/json\",\"responseJsonSchema\":"
+                   "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}}";
+  j = through(&format_gemini, gp, gs, &format_openai, "gpt-4o", err, sizeof err);
+  CHECK(j && eq(S(j, "response_format.type"), "json_schema") &&
+            eq(S(j, "response_format.json_schema.schema.properties.a.type"), "integer"),
+        "Gemini responseJsonSchema -> OpenAI response_format json_schema, not json_object (%s)", err);
+  cJSON_Delete(j);
+
+  /* Claude Code's tool schemas -> Gemini's Schema subset */
+  const char *tools =
+      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"Read\",\"parameters\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
+      "\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\",\"ghost\"],\"properties\":{"
+      "\"path\":{\"type\":\"string\",\"format\":\"uri\"},"
+      "\"limit\":{\"type\":\"integer\",\"exclusiveMinimum\":0},"
+      "\"mode\":{\"const\":\"fast\"},"
+      "\"tags\":{\"type\":\"object\",\"properties\":{},\"propertyNames\":{\"pattern\":\"^[a-z]+$\"},\"additionalProperties\":{\"type\":\"string\"}},"
+      "\"when\":{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"},"
+      "\"pick\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"number\",\"exclusiveMaximum\":3}]},"
+      "\"properties\":{\"type\":\"string\",\"description\":\"a property named properties\"}}}}}]}";
+  j = through(&format_openai, NULL, tools, &format_gemini, "gemini-2.5-pro", err, sizeof err);
+  const cJSON *p = G(j, "tools.0.functionDeclarations.0.parameters");
+  char *ps = p ? cJSON_PrintUnformatted(p) : NULL;
+  CHECK(ps && !strcmp(ps, "{\"type\":\"object\",\"required\":[\"path\"],\"properties\":{"
+                          "\"path\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\"},"
+                          "\"mode\":{\"enum\":[\"fast\"],\"type\":\"string\"},\"tags\":{\"type\":\"object\"},"
+                          "\"when\":{\"format\":\"date-time\",\"type\":\"string\",\"nullable\":true},"
+                          "\"pick\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"number\"}]},"
+                          "\"properties\":{\"type\":\"string\",\"description\":\"a property named properties\"}}}"),
+        "tool parameters reduced to Gemini's Schema subset: %s", ps ? ps : err);
+  free(ps);
+  cJSON_Delete(j);
+}
+
+/* Issue #20, turn 2 of a tool loop with signed reasoning (fields as doc/design.md "Signatures
+ * across formats" names them): the signature the client sends back reaches the channel in its own
+ * field; without one, thinking is off (Anthropic) or Google's placeholder is used (Gemini 3). */
+static void test_signatures_back(void)
+{
+  char err[256];
+  cJSON *j;
+  const char *turn2 =
+      "{\"model\":\"m\",\"max_tokens\":8000,\"reasoning_effort\":\"high\",\"messages\":["
+      "{\"role\":\"user\",\"content\":\"weather?\"},"
+      "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"plan\",\"reasoning_details\":["
+      "{\"type\":\"reasoning.text\",\"text\":\"plan\",\"signature\":\"sigA\",\"format\":\"anthropic-claude-v1\",\"index\":0},"
+      "{\"type\":\"reasoning.encrypted\",\"data\":\"red\",\"format\":\"anthropic-claude-v1\",\"index\":1},"
+      "{\"type\":\"reasoning.text\",\"text\":\"g\",\"signature\":\"gsig\",\"format\":\"google-gemini-v1\",\"index\":2}],"
+      "\"tool_calls\":[{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{}\"},"
+      "\"extra_content\":{\"google\":{\"thought_signature\":\"callsig\"}}}]},"
+      "{\"role\":\"tool\",\"tool_call_id\":\"toolu_1\",\"content\":\"sunny\"}]}";
+  j = through(&format_openai, NULL, turn2, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && eq(S(j, "messages.1.content.0.type"), "thinking") && eq(S(j, "messages.1.content.0.thinking"), "plan") &&
+            eq(S(j, "messages.1.content.0.signature"), "sigA") &&
+            eq(S(j, "messages.1.content.1.type"), "redacted_thinking") && eq(S(j, "messages.1.content.1.data"), "red") &&
+            eq(S(j, "messages.1.content.2.type"), "tool_use") && !G(j, "messages.1.content.3") &&
+            eq(S(j, "thinking.type"), "enabled"),
+        "OpenAI client turn 2 -> Anthropic: signed thinking and redacted thinking first, then tool_use; the "
+        "Gemini entry skipped; thinking stays on (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, turn2, &format_gemini, "gemini-3-pro-preview", err, sizeof err);
+  CHECK(j && cJSON_IsTrue(G(j, "contents.1.parts.0.thought")) && eq(S(j, "contents.1.parts.0.thoughtSignature"), "gsig") &&
+            eq(S(j, "contents.1.parts.1.functionCall.name"), "w") &&
+            eq(S(j, "contents.1.parts.1.thoughtSignature"), "callsig") && !G(j, "contents.1.parts.2"),
+        "... -> Gemini 3: the Gemini thought part, the call's thoughtSignature from extra_content (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, turn2, &format_openai, "o3", err, sizeof err);
+  CHECK(j && G(j, "messages.1.reasoning_details") && G(j, "messages.1.tool_calls.0.extra_content"),
+        "... an OpenAI client's own request to an OpenAI channel: untouched");
+  cJSON_Delete(j);
+
+  const char *unsigned2 =
+      "{\"model\":\"m\",\"max_tokens\":8000,\"reasoning_effort\":\"high\",\"messages\":["
+      "{\"role\":\"user\",\"content\":\"weather?\"},"
+      "{\"role\":\"assistant\",\"content\":\"let me look\",\"tool_calls\":[{\"id\":\"toolu_1\",\"type\":\"function\","
+      "\"function\":{\"name\":\"w\",\"arguments\":\"{}\"}}]},"
+      "{\"role\":\"tool\",\"tool_call_id\":\"toolu_1\",\"content\":\"sunny\"}]}";
+  j = through(&format_openai, NULL, unsigned2, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "disabled") && eq(S(j, "messages.1.content.0.type"), "text"),
+        "no signature sent back -> Anthropic gets thinking disabled for that turn (it would refuse the tool_use "
+        "turn without its thinking block) (%s)", err);
+  cJSON_Delete(j);
+  const char *forced = "{\"model\":\"m\",\"reasoning_effort\":\"low\",\"tool_choice\":\"required\",\"tools\":[{\"type\":"
+                       "\"function\",\"function\":{\"name\":\"w\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  j = through(&format_openai, NULL, forced, &format_claude, "claude-sonnet-4-5", err, sizeof err);
+  CHECK(j && eq(S(j, "thinking.type"), "disabled") && eq(S(j, "tool_choice.type"), "any"),
+        "a forced tool_choice with reasoning_effort -> Anthropic: thinking off (it refuses both) (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, unsigned2, &format_gemini, "gemini-3-flash-preview", err, sizeof err);
+  CHECK(j && eq(S(j, "contents.1.parts.1.thoughtSignature"), "skip_thought_signature_validator"),
+        "... Gemini 3 gets Google's documented placeholder on the turn's first call (%s)", err);
+  cJSON_Delete(j);
+  j = through(&format_openai, NULL, unsigned2, &format_gemini, "gemini-2.5-flash", err, sizeof err);
+  CHECK(j && eq(S(j, "contents.1.parts.1.functionCall.name"), "w") && !G(j, "contents.1.parts.1.thoughtSignature"),
+        "... Gemini 2.5 needs none: none added");
+  cJSON_Delete(j);
+
+  /* an Anthropic client (Claude Code on a Gemini model) sends back the thinking blocks it got */
+  const char *a2 =
+      "{\"model\":\"m\",\"max_tokens\":4000,\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+      "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hmm\",\"signature\":\"T1\"},"
+      "{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"C1\"},"
+      "{\"type\":\"tool_use\",\"id\":\"c1\",\"name\":\"Read\",\"input\":{\"p\":1}}]},"
+      "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"c1\",\"content\":\"x\"}]}]}";
+  j = through(&format_claude, NULL, a2, &format_gemini, "gemini-3-pro-preview", err, sizeof err);
+  CHECK(j && cJSON_IsTrue(G(j, "contents.1.parts.0.thought")) && eq(S(j, "contents.1.parts.0.text"), "hmm") &&
+            eq(S(j, "contents.1.parts.0.thoughtSignature"), "T1") && eq(S(j, "contents.1.parts.1.text"), "ok") &&
+            eq(S(j, "contents.1.parts.2.thoughtSignature"), "C1") && eq(S(j, "contents.1.parts.2.functionCall.name"), "Read"),
+        "Anthropic client turn 2 -> Gemini: the thought with its signature, the call's signature on its "
+        "functionCall (%s)", err);
+  cJSON_Delete(j);
+
+  /* a Gemini client sends back the thought parts it got from an Anthropic channel */
+  const char *g2 =
+      "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"go\"}]},"
+      "{\"role\":\"model\",\"parts\":[{\"text\":\"plan\",\"thought\":true,\"thoughtSignature\":\"S1\"},"
+      "{\"text\":\"\",\"thought\":true,\"thoughtSignature\":\"redacted_thinking:R1\"},"
+      "{\"functionCall\":{\"name\":\"Read\",\"args\":{}}}]},"
+      "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"Read\",\"response\":{\"r\":1}}}]}],"
+      "\"generationConfig\":{\"maxOutputTokens\":9000,\"thinkingConfig\":{\"thinkingBudget\":3000}}}";
+  j = through(&format_gemini, "/v1beta/models/m:generateContent", g2, &format_claude, "claude-opus-4-1", err, sizeof err);
+  CHECK(j && eq(S(j, "messages.1.content.0.type"), "thinking") && eq(S(j, "messages.1.content.0.signature"), "S1") &&
+            eq(S(j, "messages.1.content.1.type"), "redacted_thinking") && eq(S(j, "messages.1.content.1.data"), "R1") &&
+            eq(S(j, "messages.1.content.2.type"), "tool_use") && eq(S(j, "thinking.type"), "enabled"),
+        "Gemini client turn 2 -> Anthropic: thinking and redacted thinking back first, thinking on (%s)", err);
+  cJSON_Delete(j);
+}
+
 int main(void)
 {
   test_registry();
   test_errors();
   test_read_request();
   test_write_request();
+  test_converted_fidelity();
+  test_signatures_back();
   test_answers();
   test_stream_openai();
   test_stream_claude();

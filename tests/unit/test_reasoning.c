@@ -6,6 +6,7 @@
 #include "../../relayd/claude.h"
 #include "../../relayd/gemini_client.h"
 #include "../../relayd/reasoning.h"
+#include "../../relayd/reqfit.h"
 #include "tap.h"
 
 /* applies model's suffix to body (JSON) in format fmt; returns the printed result (static) */
@@ -97,8 +98,8 @@ static void test_apply(void)
   CHECK(!strcmp(s, "{\"generationConfig\":{\"temperature\":1,\"thinkingConfig\":{\"thinkingBudget\":0}}}"),
         "gemini: -nothinking = budget 0: %s", s);
   s = applied("g-high", RS_FMT_GEMINI, "{}");
-  CHECK(!strcmp(s, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingLevel\":\"high\"}}}"),
-        "gemini: -high = thinkingLevel: %s", s);
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingBudget\":24576}}}"),
+        "gemini, version unknown: -high = the 2.5 form, thinkingBudget 24576 (every Gemini takes it): %s", s);
   s = applied("g", RS_FMT_GEMINI, "{}");
   CHECK(!strcmp(s, "{}"), "no suffix, no change");
 }
@@ -169,9 +170,9 @@ static void test_gemini_config(void)
   CHECK(gcs && !strcmp(gcs, "{\"temperature\":0.5,\"topP\":0.9,\"seed\":3,\"maxOutputTokens\":99,"
                             "\"presencePenalty\":0.1,\"frequencyPenalty\":0.2,\"topK\":7,\"logprobs\":4,"
                             "\"responseLogprobs\":true,\"responseModalities\":[\"TEXT\"],\"candidateCount\":2,"
-                            "\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingLevel\":\"low\"},"
                             "\"stopSequences\":[\"END\"]}"),
-        "OpenAI -> Gemini: every sampling knob in generationConfig: %s", gcs ? gcs : err);
+        "OpenAI -> Gemini: every sampling knob in generationConfig (reasoning_effort is written for the "
+        "model by the caller, reqfit_reasoning): %s", gcs ? gcs : err);
   const cJSON *ss = cJSON_GetObjectItemCaseSensitive(g, "safetySettings");
   CHECK(cJSON_GetArraySize(ss) == 1 &&
             !strcmp(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ss, 0), "threshold")->valuestring, "BLOCK_NONE"),
@@ -212,11 +213,72 @@ static void test_gemini_config(void)
   cJSON_Delete(req);
 }
 
+/* the client's own reasoning parameters across formats: the tables of reasoning.h */
+static void test_tables(void)
+{
+  CHECK(!strcmp(reasoning_effort_of_budget(0), "none") && !strcmp(reasoning_effort_of_budget(1), "low") &&
+            !strcmp(reasoning_effort_of_budget(1024), "low") && !strcmp(reasoning_effort_of_budget(1025), "medium") &&
+            !strcmp(reasoning_effort_of_budget(8192), "medium") && !strcmp(reasoning_effort_of_budget(8193), "high") &&
+            !strcmp(reasoning_effort_of_budget(-1), "medium"),
+        "budget -> effort: 0 none, ..1024 low, ..8192 medium, more high, dynamic medium");
+  struct reasoning rs;
+  CHECK(reasoning_from_effort("MINIMAL", &rs) && rs.kind == RS_EFFORT && !strcmp(rs.effort, "low") &&
+            reasoning_from_effort("max", &rs) && !strcmp(rs.effort, "high") &&
+            reasoning_from_effort("xhigh", &rs) && !strcmp(rs.effort, "high") &&
+            reasoning_from_effort("none", &rs) && rs.kind == RS_NOTHINKING &&
+            !reasoning_from_effort("lots", &rs) && rs.kind == RS_NONE && !reasoning_from_effort(NULL, &rs),
+        "effort names: minimal -> low, max/xhigh -> high, none -> no thinking, others none");
+  CHECK(reasoning_gemini_levels("gemini-3-pro-preview") && reasoning_gemini_levels("models/gemini-3.5-flash") &&
+            reasoning_gemini_levels("gemini-10-ultra") && !reasoning_gemini_levels("gemini-2.5-pro") &&
+            !reasoning_gemini_levels("gemini-exp-1206") && !reasoning_gemini_levels("gem-3") &&
+            !reasoning_gemini_levels(NULL),
+        "Gemini 3 and later take thinkingLevel; 2.x and unknown names the budget");
+  const char *s = applied("g-low", RS_FMT_GEMINI, "{}");
+  CHECK(!strcmp(s, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingBudget\":1024}}}"),
+        "gemini 2.5: -low = thinkingBudget 1024: %s", s);
+  reasoning_parse("g-medium", &rs);
+  cJSON *j = cJSON_Parse("{}");
+  reasoning_apply_model(j, RS_FMT_GEMINI, &rs, "gemini-3-pro-preview");
+  char *p = cJSON_PrintUnformatted(j);
+  CHECK(p && !strcmp(p, "{\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true,\"thinkingLevel\":\"high\"}}}"),
+        "gemini 3: -medium = thinkingLevel high: %s", p);
+  free(p);
+  cJSON_Delete(j);
+  reasoning_parse("g-nothinking", &rs);
+  j = cJSON_Parse("{}");
+  reasoning_apply_model(j, RS_FMT_GEMINI, &rs, "gemini-3-pro-preview");
+  p = cJSON_PrintUnformatted(j);
+  CHECK(p && !strcmp(p, "{\"generationConfig\":{\"thinkingConfig\":{\"thinkingLevel\":\"low\"}}}"),
+        "gemini 3: -nothinking = thinkingLevel low (Gemini 3 Pro cannot turn thinking off): %s", p);
+  free(p);
+  cJSON_Delete(j);
+  CHECK(reqfit_openai_reasoning_model("o3") && reqfit_openai_reasoning_model("o4-mini") &&
+            reqfit_openai_reasoning_model("gpt-5.1") && !reqfit_openai_reasoning_model("gpt-5-chat-latest") &&
+            !reqfit_openai_reasoning_model("gpt-4o") && !reqfit_openai_reasoning_model("omni") &&
+            !reqfit_openai_reasoning_model("o3x"),
+        "OpenAI reasoning models: o-series and gpt-5 but its -chat models");
+  j = cJSON_Parse("{\"max_tokens\":5,\"temperature\":0.1,\"top_p\":1,\"reasoning_effort\":\"none\",\"seed\":1}");
+  CHECK(reqfit_openai(j, "gpt-5.1") && !cJSON_GetObjectItem(j, "max_tokens") &&
+            cJSON_GetObjectItem(j, "max_completion_tokens") && !cJSON_GetObjectItem(j, "temperature") &&
+            !cJSON_GetObjectItem(j, "top_p") && cJSON_GetObjectItem(j, "reasoning_effort") && cJSON_GetObjectItem(j, "seed"),
+        "reqfit gpt-5.1: max_completion_tokens, sampling dropped, effort none kept");
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"max_tokens\":5,\"reasoning_effort\":\"none\"}");
+  CHECK(reqfit_openai(j, "deepseek-chat") && !cJSON_GetObjectItem(j, "reasoning_effort") &&
+            cJSON_GetObjectItem(j, "max_tokens"),
+        "another provider's model: only an effort of none dropped");
+  cJSON_Delete(j);
+  j = cJSON_Parse("{\"max_tokens\":5,\"reasoning_effort\":\"low\"}");
+  CHECK(!reqfit_openai(j, "qwen3-max") && cJSON_GetObjectItem(j, "reasoning_effort"), "... other efforts kept");
+  cJSON_Delete(j);
+}
+
 int main(void)
 {
   test_gemini_config();
   test_parse();
   test_apply();
+  test_tables();
   test_native_info();
   return tap_done();
 }
