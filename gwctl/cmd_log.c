@@ -720,6 +720,13 @@ static void explain_text(const struct explained *e)
                                           : "deleted");
   else
     printf("  %-15s -\n", "channel");
+  {
+    /* the client's inbound API, as relayd wrote it into the breakdown (absent in older rows) */
+    cJSON *bj = e->billing_text ? cJSON_Parse(e->billing_text) : NULL;
+    const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
+    printf("  %-15s %s\n", "api", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
+    cJSON_Delete(bj);
+  }
   printf("  %-15s %" PRId64 ", end %s, %s, %" PRId64 " ms\n", "status", row_int(row, "status"),
          *row_str(row, "end_reason") ? clean(row_str(row, "end_reason"), t1, sizeof t1) : "-",
          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "is_stream")) ? "stream" : "not streamed",
