@@ -213,6 +213,11 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
       r->client->ops->parse_path(url, r->path_model, sizeof r->path_model, &r->path_stream) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
+  if (def->ep == EP_GEMINI && r->path_stream) {
+    /* Google answers streamGenerateContent as a JSON array unless the client asks alt=sse */
+    const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
+    r->json_array = !alt || strcmp(alt, "sse") != 0;
+  }
   if (!authenticate(r, &ret))
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)

@@ -23,6 +23,7 @@
 
 #include "formats.h"
 #include "health.h"
+#include "jsonarray.h"
 #include "limits.h"
 #include "media.h"
 #include "openai.h"
@@ -140,6 +141,10 @@ struct request {
   struct format_stream fs;                     /* the stream's event path and converter states (owned) */
   char path_model[MODEL_NAME_MAX];             /* the model a client path names (Gemini), else "" */
   bool path_stream;                            /* ... and its stream flag */
+  bool json_array;                             /* the stream goes out as a JSON array, not SSE
+                                                * (Gemini's streamGenerateContent without alt=sse) */
+  struct json_array arr;                       /* ... its state (jsonarray.h) */
+  size_t arr_done;                             /* ... out's first bytes already in array form */
   /* a client of another format than the common one: its request stays in its format until a
    * channel of another format is chosen */
   cJSON *croot;                                /* the client's parsed body in its format (owned) */

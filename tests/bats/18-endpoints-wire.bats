@@ -194,3 +194,32 @@ quota_of() { sql "SELECT remain_quota FROM tokens WHERE name='t1'"; }
   echo "$output" | grep -Eq '^  api +anthropic$'
   [ "$(gwctl log explain "$id_gemini" --json | $JGET 'd["rows"][0]["billing"]["api"]')" = gemini ]
 }
+
+@test "streamGenerateContent without alt=sse: Google's JSON array form, converted and native" {
+  printf 'gemini-key\n' | gwctl channel add --name gm --type gemini --base-url "http://127.0.0.1:$MOCK_PORT" \
+    --models gemini-native
+  gwctl price set gemini-native --ratio 1 >/dev/null
+  for model in gpt-4o-mini gemini-native; do
+    wait_until 10 sh -c "curl -s '$RELAY_URL/v1/models' -H 'Authorization: Bearer $KEY' | grep -q '\"$model\"'"
+    req POST "/v1beta/models/$model:streamGenerateContent" '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' \
+      -H "x-goog-api-key: $KEY"
+    [ "$status_code" = 200 ]
+    echo "$headers" | grep -q '^content-type: application/json'
+    # one JSON array of GenerateContentResponse objects: the text in order, finishReason and usage on the last
+    printf '%s' "$body" | python3 -c '
+import json, sys
+arr = json.load(sys.stdin)
+assert isinstance(arr, list) and len(arr) >= 2, arr
+text = "".join(p.get("text", "") for f in arr for c in f.get("candidates", []) for p in c["content"]["parts"])
+assert text == "hello " * 2, text
+assert arr[-1]["candidates"][0]["finishReason"] == "STOP", arr[-1]
+assert arr[-1]["usageMetadata"]["candidatesTokenCount"] == 2, arr[-1]
+'
+  done
+  # alt=sse still streams SSE
+  req POST "/v1beta/models/gpt-4o-mini:streamGenerateContent?alt=sse" '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' \
+    -H "x-goog-api-key: $KEY"
+  [ "$status_code" = 200 ]
+  echo "$headers" | grep -q '^content-type: text/event-stream'
+  printf '%s\n' "$body" | grep -q '^data: {'
+}
