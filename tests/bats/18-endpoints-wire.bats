@@ -193,6 +193,11 @@ quota_of() { sql "SELECT remain_quota FROM tokens WHERE name='t1'"; }
   [ "$status" = 0 ]
   echo "$output" | grep -Eq '^  api +anthropic$'
   [ "$(gwctl log explain "$id_gemini" --json | $JGET 'd["rows"][0]["billing"]["api"]')" = gemini ]
+  # gwctl log list: an API column, and "api" in its JSON
+  [ "$(gwctl log list --json --type consume | $JGET 'sorted(r["api"] for r in d)')" = '["anthropic", "gemini", "openai"]' ]
+  run gwctl log list --tsv --type consume
+  [ "$(echo "${lines[0]}" | cut -f10)" = API ]
+  [ "$(printf '%s\n' "${lines[@]:1}" | cut -f10 | sort | tr '\n' ' ')" = 'anthropic gemini openai ' ]
 }
 
 @test "streamGenerateContent without alt=sse: Google's JSON array form, converted and native" {
