@@ -147,7 +147,11 @@ struct format {
   const char *const *pass_headers;  /* client header fields passed to a channel of the same format
                                      * (replacing the channel's own), NULL-terminated, or NULL */
   const char *models_head, *models_tail;   /* its model listing around the model_entry objects */
+  const char *model_prefix;         /* its resource names' prefix ("models/": /v1beta/models/models/M
+                                     * names M too), or NULL */
   const char *count_tokens_key;     /* its token count answer {"KEY":N} (count_tokens), or NULL */
+  bool stream_json_array;           /* its streams are a JSON array unless the query has alt=sse
+                                     * (Gemini's streamGenerateContent; jsonarray.h) */
 };
 
 /* ---- the one event path of a stream ---- */

@@ -192,5 +192,7 @@ const struct format format_gemini = {
     .path_usage = "/v1beta/models/MODEL:generateContent, :streamGenerateContent or :countTokens",
     .models_head = "{\"models\":[",
     .models_tail = "]}",
+    .stream_json_array = true,
+    .model_prefix = "models/",
     .count_tokens_key = "totalTokens",   /* https://ai.google.dev/api/tokens#response-body */
 };

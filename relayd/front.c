@@ -32,6 +32,9 @@ static const struct endpoint_def endpoints[] = {
     /* token counts, answered by relay itself and never billed (selfserve.c) */
     {"POST", "/v1/messages/count_tokens", false, EP_COUNT_TOKENS, API_CHAT, NULL, MEDIA_NONE, &format_claude, NULL},
     {"POST", "/v1beta/models/", true, EP_COUNT_TOKENS, API_CHAT, NULL, MEDIA_NONE, &format_gemini, ":countTokens"},
+    /* Gemini's embeddings, relayed as OpenAI embeddings (format_embed.c) */
+    {"POST", "/v1beta/models/", true, EP_EMBEDDINGS, API_EMBEDDINGS, "/v1/embeddings", MEDIA_NONE, &format_gemini_embed, ":embedContent"},
+    {"POST", "/v1beta/models/", true, EP_EMBEDDINGS, API_EMBEDDINGS, "/v1/embeddings", MEDIA_NONE, &format_gemini_batch_embed, ":batchEmbedContents"},
     /* Gemini's generateContent / streamGenerateContent, relayed as OpenAI chat (gemini.c) */
     {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_gemini, NULL},
     /* Gemini's model listing, in Google's shape (selfserve.c) */
@@ -209,11 +212,13 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
   }
   r->def = def;
   r->client = client_format(def);
-  if (def->ep == EP_GEMINI && r->client->ops->parse_path &&
+  /* a relayed route whose format names the model in its path (not its listings, token counts
+   * and embeddings, which share the path's tree) */
+  if (def->upstream_path && r->client->ops->parse_path &&
       r->client->ops->parse_path(url, r->path_model, sizeof r->path_model, &r->path_stream) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
-  if (def->ep == EP_GEMINI && r->path_stream) {
+  if (r->path_stream && r->client->stream_json_array) {
     /* Google answers streamGenerateContent as a JSON array unless the client asks alt=sse */
     const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
     r->json_array = !alt || strcmp(alt, "sse") != 0;
@@ -224,10 +229,9 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return serve_models(r, url);
   if (def->ep == EP_BILLING_SUBSCRIPTION || def->ep == EP_BILLING_USAGE)
     return serve_billing(r);
-  if (def->ep == EP_COUNT_TOKENS && def->prefix &&
-      serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
+  if (def->suffix && serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
-                    url, "/v1beta/models/MODEL:countTokens");
+                    url, r->client->path_usage);
   /* a gzip or deflate body is inflated as it arrives, max_body_bytes bounding what it inflates to
    * (body_take); any other encoding is refused before the body is read */
   const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);

@@ -76,8 +76,8 @@ enum MHD_Result serve_models(struct request *r, const char *url)
     ret = queue_now(r, 200, json_response(r, &b));
   } else {
     const char *id = url + strlen(r->def->path);
-    if (f == &format_gemini && strncmp(id, "models/", 7) == 0)
-      id += 7;
+    if (f->model_prefix && strncmp(id, f->model_prefix, strlen(f->model_prefix)) == 0)
+      id += strlen(f->model_prefix);
     const char **hit = bsearch(&id, list, n, sizeof *list, cmp_str);
     if (hit) {
       f->ops->model_entry(&b, *hit);

@@ -228,3 +228,31 @@ assert arr[-1]["usageMetadata"]["candidatesTokenCount"] == 2, arr[-1]
   echo "$headers" | grep -q '^content-type: text/event-stream'
   printf '%s\n' "$body" | grep -q '^data: {'
 }
+
+@test ":embedContent and :batchEmbedContents: converted to an OpenAI embeddings channel, billed as embeddings" {
+  gwctl price set text-embedding-3-small --ratio 0.01 >/dev/null
+  gwctl channel edit c1 --models gpt-4o-mini,house-model,gemini-2.5-flash,claude-sonnet-4-5,gpt-4o,text-embedding-3-small >/dev/null
+  wait_until 10 sh -c "curl -s '$RELAY_URL/v1/models' -H 'Authorization: Bearer $KEY' | grep -q text-embedding-3-small"
+  req POST /v1beta/models/text-embedding-3-small:embedContent \
+    '{"model":"models/text-embedding-3-small","content":{"parts":[{"text":"hello"},{"text":"world"}]},"outputDimensionality":8}' \
+    -H "x-goog-api-key: $KEY"
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | $JGET 'len(d["embedding"]["values"]) > 0')" = true ]
+  up=$(mock_requests up | tail -1)
+  [ "$(echo "$up" | $JGET 'd["path"]')" = /v1/embeddings ]
+  [ "$(echo "$up" | $JGET 'd["body"]["model"], d["body"]["input"], d["body"]["dimensions"]')" = \
+    '["text-embedding-3-small", ["hello\nworld"], 8]' ]
+  req POST "/v1beta/models/text-embedding-3-small:batchEmbedContents?key=$KEY" \
+    '{"requests":[{"model":"models/text-embedding-3-small","content":{"parts":[{"text":"a"}]}},{"model":"models/text-embedding-3-small","content":{"parts":[{"text":"b"}]}}]}'
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | $JGET 'len(d["embeddings"]), all(len(e["values"]) > 0 for e in d["embeddings"])')" = '[2, true]' ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["body"]["input"]')" = '["a", "b"]' ]
+  # a bad body: Google's error shape, nothing sent upstream, nothing billed
+  n=$(mock_requests up | wc -l)
+  req POST /v1beta/models/text-embedding-3-small:embedContent '{"content":{}}' -H "x-goog-api-key: $KEY"
+  [ "$status_code" = 400 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["status"]')" = INVALID_ARGUMENT ]
+  [ "$(mock_requests up | wc -l)" = "$n" ]
+  # billed as embeddings: two rows, prompt tokens only
+  wait_until 10 sql_is 2 "SELECT count(*) FROM logs WHERE type=2 AND model_name='text-embedding-3-small' AND completion_tokens=0 AND prompt_tokens>0"
+}
