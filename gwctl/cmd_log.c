@@ -87,6 +87,39 @@ static const struct out_col log_cols[] = {
   { 0 },
 };
 
+/* log list's columns: log_cols with the inbound API before CONTENT */
+static const struct out_col log_list_cols[] = {
+  { "id", "ID", OUT_PLAIN, 0, NULL },
+  { "created_at", "TIME", OUT_TIME, 0, NULL },
+  { "type", "TYPE", OUT_PLAIN, 0, NULL },
+  { "username", "USER", OUT_PLAIN, 0, NULL },
+  { "token_name", "TOKEN", OUT_PLAIN, 0, NULL },
+  { "model", "MODEL", OUT_PLAIN, 30, NULL },
+  { "quota", "QUOTA", OUT_QUOTA, 0, NULL },
+  { "status", "STATUS", OUT_PLAIN, 0, NULL },
+  { "elapsed_ms", "MS", OUT_PLAIN, 0, NULL },
+  { "api", "API", OUT_PLAIN, 0, NULL },
+  { "content", "CONTENT", OUT_PLAIN, 60, NULL },
+  { 0 },
+};
+
+/* log_row plus "api": the API the client spoke, from the row's breakdown (column 22, logs.billing;
+ * "" when it has none, as rows written before relayd recorded it) */
+static cJSON *log_list_row(struct db_stmt *st, const void *unused)
+{
+  cJSON *o = log_row(st, unused);
+  if (!o)
+    return NULL;
+  cJSON *bj = db_col_is_null(st, 22) ? NULL : cJSON_Parse(db_col_text(st, 22));   /* owned here */
+  const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
+  if (!cJSON_AddStringToObject(o, "api", cJSON_IsString(api) ? api->valuestring : "")) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  cJSON_Delete(bj);
+  return o;
+}
+
 /* Appends " AND cond" to the WHERE clause being built. */
 static void add_cond(char *where, size_t len, const char *cond)
 {
@@ -212,10 +245,10 @@ int cmd_log_list(struct gwctl *g, int argc, char **argv)
     rc = filter_parse(g, &f);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = filter_resolve(g, &f)) != 0)
     return rc;
-  snprintf(sql, sizeof sql, "SELECT " LOG_COLS " FROM logs %s ORDER BY created_at DESC, id DESC "
+  snprintf(sql, sizeof sql, "SELECT " LOG_COLS ", billing FROM logs %s ORDER BY created_at DESC, id DESC "
            "LIMIT ?10", f.where);
-  return gw_list(g, filter_prepare(g, &f, sql, limit), "cannot read the log", log_row, NULL,
-                 log_cols);
+  return gw_list(g, filter_prepare(g, &f, sql, limit), "cannot read the log", log_list_row, NULL,
+                 log_list_cols);
 }
 
 /* ---- log stats --------------------------------------------------------------------------------- */
@@ -720,6 +753,13 @@ static void explain_text(const struct explained *e)
                                           : "deleted");
   else
     printf("  %-15s -\n", "channel");
+  {
+    /* the client's inbound API, as relayd wrote it into the breakdown (absent in older rows) */
+    cJSON *bj = e->billing_text ? cJSON_Parse(e->billing_text) : NULL;
+    const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
+    printf("  %-15s %s\n", "api", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
+    cJSON_Delete(bj);
+  }
   printf("  %-15s %" PRId64 ", end %s, %s, %" PRId64 " ms\n", "status", row_int(row, "status"),
          *row_str(row, "end_reason") ? clean(row_str(row, "end_reason"), t1, sizeof t1) : "-",
          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "is_stream")) ? "stream" : "not streamed",

@@ -75,6 +75,20 @@ static enum MHD_Result refuse_rate_limited(struct request *r, const struct limit
   return queue_now(r, 429, resp);
 }
 
+/* Does a channel that is not enabled list model? (only on the refusal path: a linear scan) */
+static bool on_a_disabled_channel(const struct snapshot *s, const char *model)
+{
+  for (size_t i = 0; i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    if (c->status == STATUS_ENABLED)
+      continue;
+    for (size_t m = 0; m < c->nmodels; m++)
+      if (strcmp(c->models[m], model) == 0)
+        return true;
+  }
+  return false;
+}
+
 enum MHD_Result dispatch(struct request *r)
 {
   char err[512];
@@ -148,8 +162,16 @@ enum MHD_Result dispatch(struct request *r)
       return fail_now(r, 503, "relay_error", "model_not_available", "model",
                       "Every channel in group '%s' that serves the model '%s' is disabled.", t->group,
                       r->rq.model);
-    return fail_now(r, 503, "relay_error", "model_not_available", "model",
-                    "No channel in group '%s' serves the model '%s'.", t->group, r->rq.model);
+    /* channels that list it are all disabled (by hand or by health; the snapshot routes only
+     * enabled ones): it exists, try later */
+    if (on_a_disabled_channel(r->snap, r->route_model) || on_a_disabled_channel(r->snap, r->rq.model))
+      return fail_now(r, 503, "relay_error", "model_not_available", "model",
+                      "Every channel that serves the model '%s' is disabled.", r->rq.model);
+    /* no channel serves it at all: a 404 in the client's shape (a 503 is retried by agents for a
+     * minute) */
+    return fail_now(r, 404, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' does not exist or you do not have access to it: no channel in group "
+                    "'%s' serves it.", r->rq.model, t->group);
   }
   if (ch->status != STATUS_ENABLED || atomic_load(&ch->health->auto_disabled) != HEALTH_ENABLED) {
     release_channel(r, OUTCOME_ABANDON, NULL);

@@ -143,7 +143,7 @@ int openai_view(struct request *r, char *err, size_t errlen)
     return -1;
   struct oai_request rq;
   const char *param;
-  r->root = oai_parse_request(API_CHAT, text, strlen(text), &rq, err, errlen, &param);
+  r->root = oai_parse_request(r->def->api, text, strlen(text), &rq, err, errlen, &param);
   if (!r->root) {
     free(text);
     return -1;

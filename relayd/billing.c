@@ -93,6 +93,8 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
   cJSON_AddStringToObject(o, "usage_source", e->usage_source ? e->usage_source : "none");
   if (e->counter && e->counter[0])
     cJSON_AddStringToObject(o, "counter", e->counter);
+  if (e->api && e->api[0])
+    cJSON_AddStringToObject(o, "api", e->api);
   if (e->usage && !(p && p->has_fixed && p->unit != PRICE_PER_CALL)) {
     struct usage u = *e->usage;
     usage_normalize(&u);

@@ -72,6 +72,8 @@ struct billing_explain {
                                  NULL when none was (written as "counter" when set) */
   int64_t reserved, charged;
   const char *note;           /* "" or why */
+  const char *api;            /* the client's inbound API (openai, anthropic, gemini, responses),
+                                 written as "api" when set */
 };
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n);
 

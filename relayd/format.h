@@ -103,6 +103,9 @@ struct format_ops {
                      const char *msg);
   /* An in-band error event in this format appended to out (all or nothing). */
   void (*error_event)(struct buf *out, int status, const char *code, const char *msg);
+  /* One model of its model listing (GET /v1/models, /v1beta/models), as an object into b; the
+   * listing is models_head, the entries comma-separated, models_tail. NULL: it has none. */
+  void (*model_entry)(struct buf *b, const char *id);
 
   /* ---- an upstream speaking this format ---- */
 
@@ -143,6 +146,12 @@ struct format {
   const char *path_usage;           /* its client paths, for a 404 when parse_path refuses one */
   const char *const *pass_headers;  /* client header fields passed to a channel of the same format
                                      * (replacing the channel's own), NULL-terminated, or NULL */
+  const char *models_head, *models_tail;   /* its model listing around the model_entry objects */
+  const char *model_prefix;         /* its resource names' prefix ("models/": /v1beta/models/models/M
+                                     * names M too), or NULL */
+  const char *count_tokens_key;     /* its token count answer {"KEY":N} (count_tokens), or NULL */
+  bool stream_json_array;           /* its streams are a JSON array unless the query has alt=sse
+                                     * (Gemini's streamGenerateContent; jsonarray.h) */
 };
 
 /* ---- the one event path of a stream ---- */

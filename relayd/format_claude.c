@@ -179,4 +179,5 @@ const struct format format_claude = {
     .unended = "no message_stop event.",
     .request_id_header = "request-id",      /* what Anthropic's SDKs read */
     .pass_headers = claude_pass_headers,
+    .count_tokens_key = "input_tokens",   /* https://docs.anthropic.com/en/api/messages-count-tokens */
 };

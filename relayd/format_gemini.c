@@ -143,7 +143,24 @@ static void scan_event(const cJSON *j, struct format_facts *f)
     f->ended = true;
 }
 
+/* a Model resource of GET /v1beta/models (https://ai.google.dev/api/models#Model): "models/ID" and
+ * the methods relay serves for it */
+static void model_entry(struct buf *b, const char *id)
+{
+  buf_append_str(b, "{\"name\":");
+  char name[MODEL_NAME_MAX + 8];
+  snprintf(name, sizeof name, "models/%s", id);
+  buf_append_json_str(b, name);
+  buf_append_str(b, ",\"baseModelId\":");
+  buf_append_json_str(b, id);
+  buf_append_str(b, ",\"version\":\"relay\",\"displayName\":");
+  buf_append_json_str(b, id);
+  buf_append_str(b, ",\"description\":\"served by relay\",\"supportedGenerationMethods\":"
+                    "[\"generateContent\",\"streamGenerateContent\",\"countTokens\"]}");
+}
+
 static const struct format_ops gemini_ops = {
+    .model_entry = model_entry,
     .parse_path = gemini_parse_path,
     .read_request = read_request,
     .request_to_openai = gemini_request_to_openai,
@@ -172,5 +189,10 @@ const struct format format_gemini = {
     .unended = "no finishReason.",
     .key_header = "x-goog-api-key",
     .key_query = "key",
-    .path_usage = "/v1beta/models/MODEL:generateContent or :streamGenerateContent",
+    .path_usage = "/v1beta/models/MODEL:generateContent, :streamGenerateContent or :countTokens",
+    .models_head = "{\"models\":[",
+    .models_tail = "]}",
+    .stream_json_array = true,
+    .model_prefix = "models/",
+    .count_tokens_key = "totalTokens",   /* https://ai.google.dev/api/tokens#response-body */
 };

@@ -90,10 +90,19 @@ static void scan_event(const cJSON *j, struct format_facts *f)
   format_scan_chunk(j, f, true);
 }
 
+/* a Model object of GET /v1/models (https://platform.openai.com/docs/api-reference/models/object) */
+static void model_entry(struct buf *b, const char *id)
+{
+  buf_append_str(b, "{\"id\":");
+  buf_append_json_str(b, id);
+  buf_append_str(b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"relay\"}");
+}
+
 static const struct format_ops openai_ops = {
     .read_request = read_request,
     .error_body = error_body,
     .error_event = error_event,
+    .model_entry = model_entry,
     .write_request = write_request,
     .read_answer = read_answer,
     .scan_event = scan_event,
@@ -105,4 +114,6 @@ const struct format format_openai = {
     .reasoning = RS_FMT_OPENAI,
     .end_event = "[DONE]",
     .unended = "no [DONE] event.",
+    .models_head = "{\"object\":\"list\",\"data\":[",
+    .models_tail = "]}",
 };

@@ -22,29 +22,38 @@
 
 /* The route table: method + path -> handler kind. */
 static const struct endpoint_def endpoints[] = {
-    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL, MEDIA_NONE, &format_openai},
-    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL, MEDIA_NONE, &format_openai},
-    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL, MEDIA_NONE, &format_openai},
-    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_openai},
-    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"POST", "/v1/chat/completions", false, EP_CHAT, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"POST", "/v1/completions", false, EP_COMPLETIONS, API_COMPLETIONS, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"POST", "/v1/embeddings", false, EP_EMBEDDINGS, API_EMBEDDINGS, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/v1/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/v1/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
     /* the Anthropic Messages API, relayed as an OpenAI chat request (claude.c converts both ways) */
-    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_claude},
+    {"POST", "/v1/messages", false, EP_MESSAGES, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_claude, NULL},
+    /* token counts, answered by relay itself and never billed (selfserve.c) */
+    {"POST", "/v1/messages/count_tokens", false, EP_COUNT_TOKENS, API_CHAT, NULL, MEDIA_NONE, &format_claude, NULL},
+    {"POST", "/v1beta/models/", true, EP_COUNT_TOKENS, API_CHAT, NULL, MEDIA_NONE, &format_gemini, ":countTokens"},
+    /* Gemini's embeddings, relayed as OpenAI embeddings (format_embed.c) */
+    {"POST", "/v1beta/models/", true, EP_EMBEDDINGS, API_EMBEDDINGS, "/v1/embeddings", MEDIA_NONE, &format_gemini_embed, ":embedContent"},
+    {"POST", "/v1beta/models/", true, EP_EMBEDDINGS, API_EMBEDDINGS, "/v1/embeddings", MEDIA_NONE, &format_gemini_batch_embed, ":batchEmbedContents"},
     /* Gemini's generateContent / streamGenerateContent, relayed as OpenAI chat (gemini.c) */
-    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_gemini},
+    {"POST", "/v1beta/models/", true, EP_GEMINI, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_gemini, NULL},
+    /* Gemini's model listing, in Google's shape (selfserve.c) */
+    {"GET", "/v1beta/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
+    {"GET", "/v1beta/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
     /* relayed as they are to OpenAI-compatible channels; media.c validates and bills them */
-    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES, &format_openai},
-    {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN, &format_openai},
-    {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT, &format_openai},
-    {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH, &format_openai},
-    {"POST", "/v1/audio/transcriptions", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSCRIBE, &format_openai},
-    {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE, &format_openai},
-    {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION, &format_openai},
-    {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK, &format_openai},
+    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES, &format_openai, NULL},
+    {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN, &format_openai, NULL},
+    {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT, &format_openai, NULL},
+    {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH, &format_openai, NULL},
+    {"POST", "/v1/audio/transcriptions", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSCRIBE, &format_openai, NULL},
+    {"POST", "/v1/audio/translations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_TRANSLATE, &format_openai, NULL},
+    {"POST", "/v1/moderations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_MODERATION, &format_openai, NULL},
+    {"POST", "/v1/rerank", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RERANK, &format_openai, NULL},
     /* the key's balance in OpenAI's legacy dashboard shape, as One API serves it */
-    {"GET", "/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai},
-    {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai},
-    {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
-    {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai},
+    {"GET", "/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
 };
 
 /* What begin() needs from the header fields, in one pass over them. */
@@ -85,7 +94,9 @@ static const struct endpoint_def *route(const char *url, const char *method, con
   *path_def = NULL;
   for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
     const struct endpoint_def *e = &endpoints[i];
-    bool match = e->prefix ? strncmp(url, e->path, strlen(e->path)) == 0 && url[strlen(e->path)]
+    size_t pl = strlen(e->path), ul = strlen(url), sl = e->suffix ? strlen(e->suffix) : 0;
+    bool match = e->prefix ? strncmp(url, e->path, pl) == 0 && url[pl] &&
+                                 (!sl || (ul > pl + sl && strcmp(url + ul - sl, e->suffix) == 0))
                            : strcmp(url, e->path) == 0;
     if (!match)
       continue;
@@ -95,6 +106,26 @@ static const struct endpoint_def *route(const char *url, const char *method, con
       return e;
   }
   return NULL;
+}
+
+/* The API of a path no route has, by its prefix: an unknown path under an API's own tree is
+ * answered in that API's error shape (an Anthropic SDK reads a 404 under /v1/messages/). */
+static const struct {
+  const char *prefix;
+  const struct format *format;
+} path_trees[] = {
+    {"/v1/messages/", &format_claude},
+    {"/v1beta/", &format_gemini},
+};
+
+static const struct format *client_of(const char *url, const struct endpoint_def *path_def)
+{
+  if (path_def)
+    return path_def->format;
+  for (size_t i = 0; url && i < sizeof path_trees / sizeof path_trees[0]; i++)
+    if (strncmp(url, path_trees[i].prefix, strlen(path_trees[i].prefix)) == 0)
+      return path_trees[i].format;
+  return &format_openai;
 }
 
 /*
@@ -181,16 +212,26 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
   }
   r->def = def;
   r->client = client_format(def);
-  if (r->client->ops->parse_path &&
+  /* a relayed route whose format names the model in its path (not its listings, token counts
+   * and embeddings, which share the path's tree) */
+  if (def->upstream_path && r->client->ops->parse_path &&
       r->client->ops->parse_path(url, r->path_model, sizeof r->path_model, &r->path_stream) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
+  if (r->path_stream && r->client->stream_json_array) {
+    /* Google answers streamGenerateContent as a JSON array unless the client asks alt=sse */
+    const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
+    r->json_array = !alt || strcmp(alt, "sse") != 0;
+  }
   if (!authenticate(r, &ret))
     return ret;
   if (def->ep == EP_MODELS || def->ep == EP_MODEL_ONE)
     return serve_models(r, url);
   if (def->ep == EP_BILLING_SUBSCRIPTION || def->ep == EP_BILLING_USAGE)
     return serve_billing(r);
+  if (def->suffix && serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
+    return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
+                    url, r->client->path_usage);
   /* a gzip or deflate body is inflated as it arrives, max_body_bytes bounding what it inflates to
    * (body_take); any other encoding is refused before the body is read */
   const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -230,7 +271,7 @@ void relay_refusal(struct worker *w, const char *method, const char *target, siz
   struct request r;
   memset(&r, 0, sizeof r);
   route(path, "", &r.def);
-  r.client = client_format(r.def);
+  r.client = client_of(path, r.def);
   request_make_id(w, r.request_id, sizeof r.request_id);
   struct buf b;
   buf_init(&b, 4096);
@@ -254,6 +295,7 @@ void relay_refusal(struct worker *w, const char *method, const char *target, siz
     snprintf(rec.content, sizeof rec.content, "%.16s %.200s", method ? method : "-", path[0] ? path : "-");
     rec.status = (int)status;
     copy_str(rec.end_reason, sizeof rec.end_reason, "refused");
+    copy_str(rec.api, sizeof rec.api, inbound_api(&r));
     writer_submit(&rec);
   }
 }
@@ -352,7 +394,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       route(path, method, &path_def);
     }
     r->def = path_def;     /* every answer from here is in the client's format: the 503s below too */
-    r->client = client_format(path_def);
+    r->client = client_of(url, path_def);
     if (writer_access_log())
       snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
     enum MHD_Result ret;
@@ -424,7 +466,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
                       "The request body ended before the end of its compressed stream.");
     if (r->cc)
       r->cc->wait = CONN_BUSY;
-    return dispatch(r);
+    return r->def->ep == EP_COUNT_TOKENS ? serve_count_tokens(r) : dispatch(r);
   case PH_RESPOND: {
     struct MHD_Response *resp = r->pending;
     r->pending = NULL;
@@ -461,6 +503,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     copy_str(rec.request_id, sizeof rec.request_id, r->request_id);
     copy_str(rec.content, sizeof rec.content, r->access_path);
     copy_str(rec.model, sizeof rec.model, r->rq.model);
+    copy_str(rec.api, sizeof rec.api, inbound_api(r));
     rec.status = r->final_status ? r->final_status : 499;
     rec.elapsed_ms = (int64_t)((now_us_mono() - r->t0_us) / 1000);
     copy_str(rec.end_reason, sizeof rec.end_reason,

@@ -33,6 +33,7 @@ struct log_record {
   int64_t elapsed_ms, first_byte_ms;
   char end_reason[16];
   char usage_source[12];
+  char api[16];               /* the client's inbound API (request.h inbound_api), "" unknown */
   char content[256];
   char billing[1024];         /* how the charge was computed: a JSON object (billing_explain_json), or "" */
   struct balance *user_bal;   /* the request's balances, also when it charged 0 (ledger_committed) */

@@ -3,7 +3,7 @@
  * this face and its stages, each a .c + .h of its own, sharing the request's state (request.h):
  *   front.c     headers -> route table -> framing -> early refusals -> body (bounded, inflated)
  *   auth.c        the key and its owner (snapshot)
- *   selfserve.c   the endpoints answered without an upstream (/v1/models, dashboard billing)
+ *   selfserve.c   the endpoints answered without an upstream (model listings, token counts, dashboard billing)
  *   admit.c     validate -> model, group, first channel, price -> rate limits -> reserve
  *   route.c       channel choice: tiers, weight or latency, health, pins
  *   attempt.c   upstream transfer on the worker's curl multi (connection suspended), retry on

@@ -23,6 +23,7 @@
 
 #include "formats.h"
 #include "health.h"
+#include "jsonarray.h"
 #include "limits.h"
 #include "media.h"
 #include "openai.h"
@@ -39,7 +40,8 @@
 #define OUT_LOW (64 * 1024)            /* and let it go on below this */
 
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
-                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE };
+                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE,
+                EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
 
 struct endpoint_def {
   const char *method;
@@ -50,6 +52,7 @@ struct endpoint_def {
   const char *upstream_path;   /* path on an OpenAI-style channel; NULL: the same as path */
   enum media_kind media;       /* EP_MEDIA: which kind media.c validates and bills */
   const struct format *format; /* the format its clients speak (format.h) */
+  const char *suffix;          /* prefix routes: the path must also end so (Gemini ":countTokens") */
 };
 
 enum phase {
@@ -138,6 +141,10 @@ struct request {
   struct format_stream fs;                     /* the stream's event path and converter states (owned) */
   char path_model[MODEL_NAME_MAX];             /* the model a client path names (Gemini), else "" */
   bool path_stream;                            /* ... and its stream flag */
+  bool json_array;                             /* the stream goes out as a JSON array, not SSE
+                                                * (Gemini's streamGenerateContent without alt=sse) */
+  struct json_array arr;                       /* ... its state (jsonarray.h) */
+  size_t arr_done;                             /* ... out's first bytes already in array form */
   /* a client of another format than the common one: its request stays in its format until a
    * channel of another format is chosen */
   cJSON *croot;                                /* the client's parsed body in its format (owned) */
@@ -189,6 +196,15 @@ static inline struct relay_local *local(struct worker *w)
 static inline const struct format *client_format(const struct endpoint_def *def)
 {
   return def ? def->format : &format_openai;
+}
+
+/* The API the client spoke, for the access log and the log row: its format's name, or "responses"
+ * for the OpenAI Responses API; "" before its path is known. */
+static inline const char *inbound_api(const struct request *r)
+{
+  if (r->def && r->def->media == MEDIA_RESPONSES)
+    return "responses";
+  return r->client ? r->client->name : "";
 }
 
 /* Bounded copy that truncates silently (log fields have fixed widths). */

@@ -86,6 +86,7 @@ void settle(struct request *r, const char *end_reason)
   copy_str(rec.model, sizeof rec.model, r->rq.model);
   copy_str(rec.upstream_model, sizeof rec.upstream_model, r->upstream_model);
   copy_str(rec.group, sizeof rec.group, t->group);
+  copy_str(rec.api, sizeof rec.api, inbound_api(r));
   if (produced) {
     rec.prompt_tokens = r->usage.prompt_tokens;
     rec.completion_tokens = r->usage.completion_tokens;
@@ -121,6 +122,7 @@ void settle(struct request *r, const char *end_reason)
       .reserved = r->reserved,
       .charged = charged,
       .note = note[0] ? note : media_note,
+      .api = inbound_api(r),
   };
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);

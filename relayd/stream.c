@@ -123,6 +123,22 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
   (void)pos;
   struct request *r = cls;
+  if (r->json_array && r->arr_done < r->out.len) {
+    /* the whole events written since: their data as array elements, in place of the SSE bytes
+     * (never longer than them) */
+    struct buf ev;
+    buf_init(&ev, r->out.len - r->arr_done);   /* owned here */
+    if (buf_append(&ev, r->out.data + r->arr_done, r->out.len - r->arr_done) == 0) {
+      r->out.len = r->arr_done;
+      json_array_events(&r->arr, ev.data, ev.len, &r->out);
+    }
+    buf_free(&ev);
+    r->arr_done = r->out.len;
+  }
+  if (r->json_array && r->upstream_done && r->out.len == r->out_off && !r->arr.closed) {
+    json_array_close(&r->arr, &r->out);
+    r->arr_done = r->out.len;
+  }
   size_t avail = r->out.len - r->out_off;
   if (avail) {
     size_t n = avail < max ? avail : max;
@@ -131,6 +147,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (r->out_off == r->out.len) {
       buf_reset(&r->out);
       r->out_off = 0;
+      r->arr_done = 0;
     }
     if (!r->t_first_us)
       r->t_first_us = now_us_mono();
@@ -155,7 +172,7 @@ enum MHD_Result start_stream_response(struct request *r)
 {
   struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                 stream_reader, r, NULL);
-  MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+  MHD_add_response_header(resp, "Content-Type", r->json_array ? "application/json" : "text/event-stream");
   MHD_add_response_header(resp, "Cache-Control", "no-cache");
   MHD_add_response_header(resp, "X-Accel-Buffering", "no");
   add_common_headers(r, resp);

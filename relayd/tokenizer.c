@@ -431,6 +431,8 @@ static int64_t count_text(const struct tokenizer *t, const char *text, size_t le
 
 int64_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len)
 {
+  if (!t)
+    return (int64_t)(len + 3) / 4;   /* no encoding for the model: characters/4 */
   size_t rest;
   return count_text(t, text, len, false, &rest);
 }

@@ -43,7 +43,8 @@ void tokenizer_free(struct tokenizer *t);
 const char *tokenizer_name(const struct tokenizer *t);   /* "o200k_base" */
 size_t tokenizer_vocab(const struct tokenizer *t);       /* ranks loaded */
 
-/* Tokens of text[0..len) (as tiktoken's encode_ordinary: special tokens are plain text). */
+/* Tokens of text[0..len) (as tiktoken's encode_ordinary: special tokens are plain text); t NULL:
+ * characters/4 (so tokenizer_count_request(NULL, ...) counts a request's text by characters/4). */
 int64_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len);
 
 /* Tokens of the text of a client's request body in any API format (OpenAI chat, completions and

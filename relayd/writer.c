@@ -113,6 +113,7 @@ static void access_lines(const struct log_record *recs, size_t n)
     f[nf++] = LOG_I("ttfb_ms", r->first_byte_ms);
     f[nf++] = LOG_T("end_reason", r->end_reason[0] ? r->end_reason : "-");
     f[nf++] = LOG_T("usage", r->usage_source[0] ? r->usage_source : "-");
+    f[nf++] = LOG_T("api", r->api[0] ? r->api : "-");   /* the client's inbound API */
     size_t len = log_fields_line(line, sizeof line, LOG_INFO, "request", f, nf);
     if (used + len > sizeof out) {
       ssize_t w = write(STDERR_FILENO, out, used);

@@ -200,7 +200,8 @@ assert times[-1] - times[0] > 0.7, times
   chat '{"model":"gpt-4o-mini","messages":[{}],"stream":"yes"}'
   [ "$status_code" = 400 ]; [ "$(echo "$body" | $JGET 'd["error"]["param"]')" = stream ]
   chat '{"model":"unknown-model","messages":[{}]}'
-  [ "$status_code" = 503 ]; echo "$body" | $JGET 'd["error"]["message"]' | grep -q "serves the model 'unknown-model'"
+  [ "$status_code" = 404 ]; [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = model_not_found ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q "serves it"
   post /v1/chat/completions '{}' -H "Authorization: Bearer sk-wrongwrongwrong"
   [ "$status_code" = 401 ]; [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = invalid_api_key ]
   post /v1/chat/completions '{}'

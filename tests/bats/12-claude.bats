@@ -105,7 +105,8 @@ assert delta["usage"]["output_tokens"] == 3, delta
   [ "$status_code" = 400 ]
   echo "$body" | $JGET 'd["error"]["message"]' | grep -q messages
   messages '{"model":"no-such-model","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
-  [ "$status_code" = 503 ]
+  [ "$status_code" = 404 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["type"]')" = not_found_error ]
   echo "$body" | $JGET 'd["error"]["message"]' | grep -q "no-such-model"
   [ "$(echo "$body" | $JGET 'd["type"]')" = error ]
 }

@@ -65,7 +65,7 @@ assert last["usageMetadata"]["candidatesTokenCount"] == 3, last
   gem /v1beta/models/gemini-2.5-flash:generateContent '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
   [ "$status_code" = 401 ]
   [ "$(echo "$body" | $JGET 'd["error"]["code"], d["error"]["status"]')" = '[401, "UNAUTHENTICATED"]' ]
-  gem /v1beta/models/gemini-2.5-flash:countTokens '{}' -H "x-goog-api-key: $KEY"
+  gem /v1beta/models/gemini-2.5-flash:embedText '{}' -H "x-goog-api-key: $KEY"
   [ "$status_code" = 404 ]
   [ "$(echo "$body" | $JGET 'd["error"]["status"]')" = NOT_FOUND ]
   gem /v1beta/models/gemini-2.5-flash:generateContent '{"contents":"hi"}' -H "x-goog-api-key: $KEY"
@@ -73,6 +73,7 @@ assert last["usageMetadata"]["candidatesTokenCount"] == 3, last
   [ "$(echo "$body" | $JGET 'd["error"]["status"]')" = INVALID_ARGUMENT ]
   gem /v1beta/models/no-such-model:generateContent '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' \
     -H "x-goog-api-key: $KEY"
-  [ "$status_code" = 503 ]
+  [ "$status_code" = 404 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["status"]')" = NOT_FOUND ]
   echo "$body" | $JGET 'd["error"]["message"]' | grep -q no-such-model
 }

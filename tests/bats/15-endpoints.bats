@@ -475,7 +475,7 @@ print(math.ceil((u["input_tokens"] + u["output_tokens"] * 4) * 1.25 - 1e-9))')
   [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = model_price_unit ]
   # a model nobody serves
   pj /v1/audio/speech '{"model":"no-such-tts","input":"x","voice":"alloy"}'
-  [ "$code" = 503 ]
+  [ "$code" = 404 ]
   [ -z "$(mock_requests up)" ]
   sleep 0.3
   [ "$(logs)" = 0 ]

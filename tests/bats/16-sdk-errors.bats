@@ -113,21 +113,21 @@ err() { echo "$out" | $JGET "$1"; }
   [ "$(sql 'SELECT used_quota FROM tokens')" = 0 ]
 }
 
-@test "no channel for the model: each SDK's error for relay's 503" {
+@test "no channel for the model: each SDK's error for relay's 404 model_not_found (not a retried 503)" {
   mock_start up
   printf 'sk-provider\n' | gwctl channel add --name ch --type openai --base-url "$MOCK_URL" --models sdk-model
   RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
   export RELAY_KEY
   relayd_start
   sdk openai error no-such-model
-  [ "$(err 'd["error"]["class"], d["error"]["status"]')" = '["InternalServerError", 503]' ]
+  [ "$(err 'd["error"]["class"], d["error"]["status"]')" = '["NotFoundError", 404]' ]
   err 'd["error"]["message"]' | grep -q no-such-model
   sdk anthropic error no-such-model
-  [ "$(err 'd["error"]["status"]')" = 503 ]
+  [ "$(err 'd["error"]["class"], d["error"]["status"], d["error"]["type"]')" = '["NotFoundError", 404, "not_found_error"]' ]
   err 'd["error"]["message"]' | grep -q no-such-model
   sdk gemini error no-such-model
-  [ "$(err 'd["error"]["class"], d["error"]["status"]')" = '["ApiError", 503]' ]
-  err 'd["error"]["message"]' | grep -q UNAVAILABLE
+  [ "$(err 'd["error"]["class"], d["error"]["status"]')" = '["ApiError", 404]' ]
+  err 'd["error"]["message"]' | grep -q NOT_FOUND
 }
 
 # stream_errors NAME WHAT: for each SDK and channel type, a stream from mock NAME fails after two

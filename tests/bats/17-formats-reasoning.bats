@@ -123,7 +123,8 @@ last() { mock_requests "${1:-up}" | tail -1; }
   KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
   relayd_start
   chat '{"model":"other-high","messages":[{"role":"user","content":"hi"}]}'
-  [ "$status_code" = 503 ]
+  [ "$status_code" = 404 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = model_not_found ]
   echo "$body" | $JGET 'd["error"]["message"]' | grep -q "other-high"
   [ "$(mock_requests up | wc -l)" = 0 ]
 }

@@ -241,8 +241,8 @@ c\\d')"
   [ "$(gwctl user list --no-headers | wc -l)" -eq 3 ]
   ! gwctl user list --no-headers | grep -q USERNAME
   run gwctl log list --tsv --type consume
-  [ "${lines[0]}" = "$(printf 'ID\tTIME\tTYPE\tUSER\tTOKEN\tMODEL\tQUOTA\tSTATUS\tMS\tCONTENT')" ]
-  [ "$(echo "${lines[1]}" | cut -f3-)" = $'consume\tbob\t\tm\t7\t200\t0\ta\\tb\\nc\\\\d' ]
+  [ "${lines[0]}" = "$(printf 'ID\tTIME\tTYPE\tUSER\tTOKEN\tMODEL\tQUOTA\tSTATUS\tMS\tAPI\tCONTENT')" ]
+  [ "$(echo "${lines[1]}" | cut -f3-)" = $'consume\tbob\t\tm\t7\t200\t0\t\ta\\tb\\nc\\\\d' ]
   [ "${#lines[@]}" -eq 2 ]
   [ "$(COLUMNS=30 gwctl user list --tsv --no-headers | cut -f2,8 | head -1)" = "$(printf '数据科学团队的长名字用户\tresearch-and-development-long-group-name')" ]
   [ "$(gwctl user list --json --tsv | $JGET 'len(d)')" = 3 ]

@@ -27,7 +27,7 @@ setup() {
 @test "log list: every filter, table and JSON" {
   run gwctl log list
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = "$(printf 'ID  TIME                 TYPE     USER   TOKEN  MODEL        QUOTA          STATUS  MS  CONTENT')" ]
+  [ "${lines[0]}" = "$(printf 'ID  TIME                 TYPE     USER   TOKEN  MODEL        QUOTA          STATUS  MS  API  CONTENT')" ]
   ids() { gwctl log list --json "$@" | $JGET '[r["request_id"] for r in d if r["request_id"]]'; }
   [ "$(ids)" = '["r4", "r3", "r2", "r1"]' ]
   [ "$(ids --user alice)" = '["r2", "r1"]' ]

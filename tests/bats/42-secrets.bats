@@ -123,7 +123,7 @@ PY
   [ "$(admin '{"cmd":"status"}' | $JGET 'd["snapshot_version"]')" = "$v1" ]
   grep -q 'reload failed, the previous configuration stays.*channel 2 (c2): cannot decrypt' "$BATS_TEST_TMPDIR/relayd.log"
   mock_reset
-  [ "$(chat "$KEY" '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')" = 503 ]
+  [ "$(chat "$KEY" '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')" = 404 ]   # c2 never loaded: no channel serves gpt-4o
   [ -z "$(mock_requests)" ]
   [ "$(chat "$KEY")" = 200 ]   # the old snapshot still serves
   # gwctl cannot open it with the right key either: a clear error, no garbage

@@ -72,12 +72,12 @@ PY
   rss0=$(vmrss "$RELAYD_PID")
 
   # 3,500 names that reach routing through the reasoning suffix (relayed and billed: each made
-  # series before) and 500 unknown ones (refused 503 before billing)
+  # series before) and 500 unknown ones (refused 404 model_not_found before billing)
   run flood 3500 gpt-4o-mini-thinking-1
   echo "$output" >&2
   [ "$output" = "200 3500" ]
   run flood 500 no-such-model-
-  [ "$output" = "503 500" ]
+  [ "$output" = "404 500" ]
 
   curl -sS -o "$out.txt" "http://127.0.0.1:$mport/metrics"
   python3 "$BATS_TEST_DIRNAME/promparse.py" "$out.txt" > "$out.jsonl"
