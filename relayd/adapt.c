@@ -179,23 +179,34 @@ static bool is_output_text_key(const char *k)
   return false;
 }
 
-static size_t text_chars(const cJSON *node, int depth)
+static void text_each(const cJSON *node, int depth, void (*fn)(const char *s, size_t n, void *ctx), void *ctx)
 {
-  size_t n = 0;
   if (depth > CJSON_NESTING_LIMIT)
-    return 0;
+    return;
   for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
     if (cJSON_IsString(c) && is_output_text_key(c->string))
-      n += strlen(c->valuestring);
+      fn(c->valuestring, strlen(c->valuestring), ctx);
     else if (cJSON_IsObject(c) || cJSON_IsArray(c))
-      n += text_chars(c, depth + 1);
+      text_each(c, depth + 1, fn, ctx);
   }
-  return n;
+}
+
+void adapt_text_each(const cJSON *node, void (*fn)(const char *s, size_t n, void *ctx), void *ctx)
+{
+  text_each(node, 0, fn, ctx);
+}
+
+static void add_len(const char *s, size_t n, void *ctx)
+{
+  (void)s;
+  *(size_t *)ctx += n;
 }
 
 size_t adapt_text_chars(const cJSON *node)
 {
-  return text_chars(node, 0);
+  size_t n = 0;
+  text_each(node, 0, add_len, &n);
+  return n;
 }
 
 void adapt_add_oai_usage(cJSON *o, const struct usage *u)

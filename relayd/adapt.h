@@ -79,6 +79,9 @@ void adapt_oai_usage(const cJSON *usage, struct usage *u);
 /* Characters of model-made text under node (content, text, reasoning, tool arguments, thinking, in
  * any format; strings only, never bytes matched): relay's own count when an upstream gives no usage. */
 size_t adapt_text_chars(const cJSON *node);
+/* Calls fn for each string of model-produced text under node (the strings adapt_text_chars
+ * counts), e.g. for relayd/tokenizer.h's running count. */
+void adapt_text_each(const cJSON *node, void (*fn)(const char *s, size_t n, void *ctx), void *ctx);
 
 /* Adds an OpenAI "usage" object built from u to o. */
 void adapt_add_oai_usage(cJSON *o, const struct usage *u);

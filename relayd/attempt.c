@@ -253,6 +253,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   }
   char fpath[FORMAT_PATH_MAX];
   if (r->def->media) {
+    format_stream_free(&r->fs);      /* its stream is read afresh (format_stream_block) */
     bool failed;
     r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
                                      &r->up_len, &failed);
@@ -278,6 +279,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
       r->up_headers = pass_headers(ch->headers, r->conn, r->upstream->pass_headers);
     format_stream_init(&r->fs, r->client, r->upstream, r->rq.model, r->rq.prompt_estimate, r->rq.client_wants_usage,
                        now_unix());
+    r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
   if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {

@@ -128,7 +128,7 @@ static void in_facts(const union format_in_state *st, struct format_facts *f)
 static void scan_event(const cJSON *j, struct format_facts *f)
 {
   const cJSON *candidates = cJSON_GetObjectItemCaseSensitive(j, "candidates");
-  f->text_chars += adapt_text_chars(candidates);
+  format_count_text(f, candidates);
   const cJSON *c0 = cJSON_GetArrayItem(candidates, 0);
   bool finished = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c0, "finishReason"));
   const cJSON *um = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");

@@ -28,6 +28,7 @@
 #include "openai.h"
 #include "reasoning.h"
 #include "snapshot.h"
+#include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
 
@@ -157,6 +158,9 @@ struct request {
   bool usage_upstream;                 /* usage holds what the upstream reported */
   bool usage_final;                    /* ... in the event that ends its answer (not a running count) */
   size_t completion_chars;             /* text relay saw go out (counted in parsed JSON strings) */
+  struct tok_count out_tokens;         /* the same text, counted by the model's tokenizer (owned when
+                                        * out_tokens_on: settle_count_restart, request_free) */
+  bool out_tokens_on;
   int final_status;
   const char *end_reason;
   uint64_t t0_us, t_first_us;
