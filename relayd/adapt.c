@@ -361,10 +361,65 @@ void adapt_add_oai_call(cJSON *calls, const char *id, const char *name, const ch
   cJSON_AddItemToArray(calls, c);
 }
 
+void adapt_set_call_signature(cJSON *call, const char *sig)
+{
+  if (!call || !sig)
+    return;
+  cJSON *g = cJSON_AddObjectToObject(cJSON_AddObjectToObject(call, "extra_content"), "google");
+  cJSON_AddStringToObject(g, "thought_signature", sig);
+}
+
+const char *adapt_call_signature(const cJSON *call)
+{
+  return adapt_jstr(adapt_jget(adapt_jget(call, "extra_content"), "google"), "thought_signature");
+}
+
+cJSON *adapt_add_reasoning_detail(cJSON *details, const char *text, const char *sig, const char *data,
+                                  const char *format)
+{
+  cJSON *d = cJSON_CreateObject();
+  int index = cJSON_GetArraySize(details);
+  if (data) {
+    cJSON_AddStringToObject(d, "type", "reasoning.encrypted");
+    cJSON_AddStringToObject(d, "data", data);
+  } else {
+    cJSON_AddStringToObject(d, "type", "reasoning.text");
+    cJSON_AddStringToObject(d, "text", text ? text : "");
+    if (sig)
+      cJSON_AddStringToObject(d, "signature", sig);
+  }
+  cJSON_AddStringToObject(d, "format", format);
+  cJSON_AddNumberToObject(d, "index", index);
+  cJSON_AddItemToArray(details, d);
+  return d;
+}
+
+int adapt_delta_detail(struct buf *o, const char *id, const char *model, int64_t created, const cJSON *detail)
+{
+  char *s = cJSON_PrintUnformatted(detail);
+  if (!s)
+    return -1;
+  int rc = adapt_chunk_open(o, id, model, created);
+  rc |= buf_append_str(o, "\"reasoning_details\":[");
+  rc |= buf_append_str(o, s);
+  rc |= buf_append_str(o, "]");
+  rc |= adapt_chunk_close(o, NULL);
+  free(s);
+  return rc;
+}
+
 char *adapt_oai_completion(const char *id, int64_t created, const char *model,
                            const struct buf *text, const struct buf *think, cJSON *calls,
                            bool has_calls, const char *finish, const struct usage *u, char *err,
                            size_t errlen)
+{
+  return adapt_oai_completion_details(id, created, model, text, think, calls, has_calls, NULL, finish, u, err,
+                                      errlen);
+}
+
+char *adapt_oai_completion_details(const char *id, int64_t created, const char *model, const struct buf *text,
+                                   const struct buf *think, cJSON *calls, bool has_calls, cJSON *details,
+                                   const char *finish, const struct usage *u, char *err, size_t errlen)
 {
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "id", id);
@@ -382,6 +437,10 @@ char *adapt_oai_completion(const char *id, int64_t created, const char *model,
     cJSON_AddNullToObject(msg, "content");
   if (think->len)
     cJSON_AddStringToObject(msg, "reasoning_content", think->data);
+  if (cJSON_GetArraySize(details) > 0)
+    cJSON_AddItemToObject(msg, "reasoning_details", details);
+  else
+    cJSON_Delete(details);
   if (has_calls)
     cJSON_AddItemToObject(msg, "tool_calls", calls);
   else
