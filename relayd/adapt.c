@@ -217,6 +217,8 @@ void adapt_add_oai_usage(cJSON *o, const struct usage *u)
   cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
   cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
                           (double)u->cached_tokens);
+  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "completion_tokens_details"), "reasoning_tokens",
+                          (double)u->reasoning_tokens);
 }
 
 int adapt_chunk_head(struct buf *o, const char *id, const char *model, int64_t created)
@@ -260,10 +262,11 @@ int adapt_usage_chunk(struct buf *o, const char *id, const char *model, int64_t 
   int rc = adapt_chunk_head(o, id, model, created);
   rc |= buf_appendf(o,
                     ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                    "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
+                    "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld},"
+                    "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}}}\n\n",
                     (long long)u->prompt_tokens, (long long)u->completion_tokens,
                     (long long)(u->prompt_tokens + u->completion_tokens),
-                    (long long)u->cached_tokens);
+                    (long long)u->cached_tokens, (long long)u->reasoning_tokens);
   return rc;
 }
 

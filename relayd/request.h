@@ -115,6 +115,8 @@ struct request {
   uint64_t up_t0_us;                   /* this attempt started */
   uint64_t up_last_us;                 /* last bytes from the upstream (0: none yet) */
   const char *timeout_kind;            /* set when relay_tick ended the attempt: which limit */
+  bool refused;                        /* relay itself would not send the request to the channel
+                                        * (refuse_attempt): errbody holds why; no upstream was asked */
   const char *fault;                   /* why relay itself cut the upstream transfer, or NULL */
   char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
