@@ -707,9 +707,10 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
     if (t && t[0])
       rc |= delta_string(s, out, thought ? "reasoning_content" : "content", t);
     if (sig && !cJSON_IsObject(fc)) {
-      /* a text or thought part's signature: its own reasoning_details item (the text went above) */
+      /* a text or thought part's signature: its own reasoning_details item, text "" (its text
+       * went just above, as reasoning_content or content) */
       cJSON *one = cJSON_CreateArray();
-      cJSON *d = adapt_add_reasoning_detail(one, thought ? t : "", sig, NULL, ADAPT_SIG_GEMINI);
+      cJSON *d = adapt_add_reasoning_detail(one, "", sig, NULL, ADAPT_SIG_GEMINI);
       cJSON_ReplaceItemInObject(d, "index", cJSON_CreateNumber(s->details++));
       rc |= adapt_delta_detail(out, s->id, s->model, s->created, d);
       cJSON_Delete(one);
