@@ -82,7 +82,8 @@ call = {"functionCall": {"name": "check_flight", "args": {"flight": "AA100"}}, "
 whole = {"candidates": [{"content": {"role": "model", "parts": [call]}, "finishReason": "STOP", "index": 0}],
          "usageMetadata": um, "modelVersion": "gemini-3-pro-preview", "responseId": "r1"}
 open(d + "/g-call.json", "w").write(json.dumps(whole, indent=2))
-f1 = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Checking the flight.", "thought": True}]},
+f1 = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Checking the flight.", "thought": True,
+                                                                 "thoughtSignature": "Sig_T=="}]},
                       "index": 0}], "usageMetadata": {"promptTokenCount": 30, "totalTokenCount": 30},
       "modelVersion": "gemini-3-pro-preview", "responseId": "r1"}
 f2 = {"candidates": [{"content": {"role": "model", "parts": [call]}, "finishReason": "STOP", "index": 0}],
@@ -109,6 +110,10 @@ PY
   [ "$status_code" = 200 ]
   [ "$(fj '[tc["extra_content"]["google"]["thought_signature"] for d in F for c in d.get("choices",[]) for tc in c.get("delta",{}).get("tool_calls",[]) if "extra_content" in tc]')" = "['Sig_A==']" ]
   [ "$(fj 'F[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"]')" = 50 ]
+  # the thought part's own signature: a reasoning_details item after its reasoning_content
+  [ "$(fj '"".join(c["delta"].get("reasoning_content","") for d in F for c in d.get("choices",[]))')" = "Checking the flight." ]
+  [ "$(fj '[(x["type"], x["text"], x["signature"], x["format"]) for d in F for c in d.get("choices",[]) for x in c.get("delta",{}).get("reasoning_details",[])]')" = \
+    "[('reasoning.text', '', 'Sig_T==', 'google-gemini-v1')]" ]
   printf '%s' "$body" | grep -q '^data: \[DONE\]'
 }
 
@@ -126,7 +131,8 @@ PY
   [ "$status_code" = 200 ]
   # the block order the client rebuilds: thinking (the thought text), thinking (signed), tool_use
   [ "$(fj '[d["content_block"]["type"] for d in F if "content_block" in d]')" = "['thinking', 'thinking', 'tool_use']" ]
-  [ "$(fj '[d["delta"]["signature"] for d in F if d.get("delta",{}).get("type") == "signature_delta"]')" = "['Sig_A==']" ]
+  [ "$(fj '[d["delta"]["signature"] for d in F if d.get("delta",{}).get("type") == "signature_delta"]')" = "['Sig_T==', 'Sig_A==']" ]
+  [ "$(fj '"".join(d["delta"].get("thinking","") for d in F if d.get("type") == "content_block_delta")')" = "Checking the flight." ]
 }
 
 # Anthropic extended thinking, whole and streamed: the shapes of
