@@ -83,6 +83,14 @@ const struct config_key config_keys[] = {
         "directory of the BPE ranks (o200k_base.json, cl100k_base.json from the tiktoken npm package, "
         "installed by make install) that count an OpenAI model's tokens when the upstream reports no "
         "usage; missing: characters/4, and relayd says so at start"),
+    INT("image_fetch_max_bytes", image_fetch_max_bytes, 1024, 1LL << 30, "20971520", RESTART,
+        "largest image relayd fetches by URL to inline it for a channel that cannot fetch it (Gemini: "
+        "any http(s) URL but its Files API); the worker waits for the fetch"),
+    INT("image_fetch_timeout_ms", image_fetch_timeout_ms, 100, 600000, "10000", RESTART,
+        "the whole fetch of one such image, in milliseconds (the request, and its worker, wait for it)"),
+    BOOL("image_fetch_allow_private", image_fetch_allow_private, "no", RESTART,
+         "also fetch images from loopback, private (RFC 1918, fc00::/7) and link-local addresses; no: "
+         "refused, checked on the address connected to"),
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_MAX_KEYS,

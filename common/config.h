@@ -55,6 +55,9 @@ struct config {
   char admin_group[64];        /* members may use the admin socket (then mode 0660); "none" */
   int64_t writer_buffer_max;   /* log records held while the database is unreachable */
   char tokenizer_dir[512];     /* BPE data (o200k_base.json, cl100k_base.json) for local counts */
+  int64_t image_fetch_max_bytes;   /* an image by URL inlined for a channel that needs inline data */
+  int64_t image_fetch_timeout_ms;
+  int64_t image_fetch_allow_private; /* yes/no: also loopback, private and link-local addresses */
 
   /* not keys: where the values came from */
   char file[512];              /* the config file read ("" when none) */

@@ -179,23 +179,34 @@ static bool is_output_text_key(const char *k)
   return false;
 }
 
-static size_t text_chars(const cJSON *node, int depth)
+static void text_each(const cJSON *node, int depth, void (*fn)(const char *s, size_t n, void *ctx), void *ctx)
 {
-  size_t n = 0;
   if (depth > CJSON_NESTING_LIMIT)
-    return 0;
+    return;
   for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
     if (cJSON_IsString(c) && is_output_text_key(c->string))
-      n += strlen(c->valuestring);
+      fn(c->valuestring, strlen(c->valuestring), ctx);
     else if (cJSON_IsObject(c) || cJSON_IsArray(c))
-      n += text_chars(c, depth + 1);
+      text_each(c, depth + 1, fn, ctx);
   }
-  return n;
+}
+
+void adapt_text_each(const cJSON *node, void (*fn)(const char *s, size_t n, void *ctx), void *ctx)
+{
+  text_each(node, 0, fn, ctx);
+}
+
+static void add_len(const char *s, size_t n, void *ctx)
+{
+  (void)s;
+  *(size_t *)ctx += n;
 }
 
 size_t adapt_text_chars(const cJSON *node)
 {
-  return text_chars(node, 0);
+  size_t n = 0;
+  text_each(node, 0, add_len, &n);
+  return n;
 }
 
 void adapt_add_oai_usage(cJSON *o, const struct usage *u)
@@ -206,6 +217,8 @@ void adapt_add_oai_usage(cJSON *o, const struct usage *u)
   cJSON_AddNumberToObject(us, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
   cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "prompt_tokens_details"), "cached_tokens",
                           (double)u->cached_tokens);
+  cJSON_AddNumberToObject(cJSON_AddObjectToObject(us, "completion_tokens_details"), "reasoning_tokens",
+                          (double)u->reasoning_tokens);
 }
 
 int adapt_chunk_head(struct buf *o, const char *id, const char *model, int64_t created)
@@ -249,10 +262,11 @@ int adapt_usage_chunk(struct buf *o, const char *id, const char *model, int64_t 
   int rc = adapt_chunk_head(o, id, model, created);
   rc |= buf_appendf(o,
                     ",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                    "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}}\n\n",
+                    "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld},"
+                    "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}}}\n\n",
                     (long long)u->prompt_tokens, (long long)u->completion_tokens,
                     (long long)(u->prompt_tokens + u->completion_tokens),
-                    (long long)u->cached_tokens);
+                    (long long)u->cached_tokens, (long long)u->reasoning_tokens);
   return rc;
 }
 
@@ -350,10 +364,65 @@ void adapt_add_oai_call(cJSON *calls, const char *id, const char *name, const ch
   cJSON_AddItemToArray(calls, c);
 }
 
+void adapt_set_call_signature(cJSON *call, const char *sig)
+{
+  if (!call || !sig)
+    return;
+  cJSON *g = cJSON_AddObjectToObject(cJSON_AddObjectToObject(call, "extra_content"), "google");
+  cJSON_AddStringToObject(g, "thought_signature", sig);
+}
+
+const char *adapt_call_signature(const cJSON *call)
+{
+  return adapt_jstr(adapt_jget(adapt_jget(call, "extra_content"), "google"), "thought_signature");
+}
+
+cJSON *adapt_add_reasoning_detail(cJSON *details, const char *text, const char *sig, const char *data,
+                                  const char *format)
+{
+  cJSON *d = cJSON_CreateObject();
+  int index = cJSON_GetArraySize(details);
+  if (data) {
+    cJSON_AddStringToObject(d, "type", "reasoning.encrypted");
+    cJSON_AddStringToObject(d, "data", data);
+  } else {
+    cJSON_AddStringToObject(d, "type", "reasoning.text");
+    cJSON_AddStringToObject(d, "text", text ? text : "");
+    if (sig)
+      cJSON_AddStringToObject(d, "signature", sig);
+  }
+  cJSON_AddStringToObject(d, "format", format);
+  cJSON_AddNumberToObject(d, "index", index);
+  cJSON_AddItemToArray(details, d);
+  return d;
+}
+
+int adapt_delta_detail(struct buf *o, const char *id, const char *model, int64_t created, const cJSON *detail)
+{
+  char *s = cJSON_PrintUnformatted(detail);
+  if (!s)
+    return -1;
+  int rc = adapt_chunk_open(o, id, model, created);
+  rc |= buf_append_str(o, "\"reasoning_details\":[");
+  rc |= buf_append_str(o, s);
+  rc |= buf_append_str(o, "]");
+  rc |= adapt_chunk_close(o, NULL);
+  free(s);
+  return rc;
+}
+
 char *adapt_oai_completion(const char *id, int64_t created, const char *model,
                            const struct buf *text, const struct buf *think, cJSON *calls,
                            bool has_calls, const char *finish, const struct usage *u, char *err,
                            size_t errlen)
+{
+  return adapt_oai_completion_details(id, created, model, text, think, calls, has_calls, NULL, finish, u, err,
+                                      errlen);
+}
+
+char *adapt_oai_completion_details(const char *id, int64_t created, const char *model, const struct buf *text,
+                                   const struct buf *think, cJSON *calls, bool has_calls, cJSON *details,
+                                   const char *finish, const struct usage *u, char *err, size_t errlen)
 {
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "id", id);
@@ -371,6 +440,10 @@ char *adapt_oai_completion(const char *id, int64_t created, const char *model,
     cJSON_AddNullToObject(msg, "content");
   if (think->len)
     cJSON_AddStringToObject(msg, "reasoning_content", think->data);
+  if (cJSON_GetArraySize(details) > 0)
+    cJSON_AddItemToObject(msg, "reasoning_details", details);
+  else
+    cJSON_Delete(details);
   if (has_calls)
     cJSON_AddItemToObject(msg, "tool_calls", calls);
   else

@@ -79,6 +79,9 @@ void adapt_oai_usage(const cJSON *usage, struct usage *u);
 /* Characters of model-made text under node (content, text, reasoning, tool arguments, thinking, in
  * any format; strings only, never bytes matched): relay's own count when an upstream gives no usage. */
 size_t adapt_text_chars(const cJSON *node);
+/* Calls fn for each string of model-produced text under node (the strings adapt_text_chars
+ * counts), e.g. for relayd/tokenizer.h's running count. */
+void adapt_text_each(const cJSON *node, void (*fn)(const char *s, size_t n, void *ctx), void *ctx);
 
 /* Adds an OpenAI "usage" object built from u to o. */
 void adapt_add_oai_usage(cJSON *o, const struct usage *u);
@@ -125,6 +128,29 @@ char *adapt_oai_completion(const char *id, int64_t created, const char *model,
                            const struct buf *text, const struct buf *think, cJSON *calls,
                            bool has_calls, const char *finish, const struct usage *u, char *err,
                            size_t errlen);
+/* The same, with the message's reasoning_details (owned: added when it has items, else deleted;
+ * may be NULL). */
+char *adapt_oai_completion_details(const char *id, int64_t created, const char *model, const struct buf *text,
+                                   const struct buf *think, cJSON *calls, bool has_calls, cJSON *details,
+                                   const char *finish, const struct usage *u, char *err, size_t errlen);
+
+/* ---- signatures across formats (doc/design.md "Signatures across formats") ---- */
+#define ADAPT_SIG_ANTHROPIC "anthropic-claude-v1"   /* reasoning_details "format" of each provider */
+#define ADAPT_SIG_GEMINI "google-gemini-v1"
+#define ADAPT_SIG_REDACTED "redacted_thinking:"     /* Gemini clients: a redacted block's thoughtSignature */
+
+/* Sets an OpenAI tool call's extra_content.google.thought_signature (Google's OpenAI-compatible
+ * field for a Gemini functionCall's thoughtSignature). */
+void adapt_set_call_signature(cJSON *call, const char *sig);
+/* That field of an OpenAI tool call (whole or a stream delta), or NULL. */
+const char *adapt_call_signature(const cJSON *call);
+/* Appends one reasoning_details item to details: {"type":"reasoning.text","text","signature",
+ * "format","index"} when data is NULL (text may be NULL: ""), else the redacted form
+ * {"type":"reasoning.encrypted","data","format","index"}. index: its place in details. */
+cJSON *adapt_add_reasoning_detail(cJSON *details, const char *text, const char *sig, const char *data,
+                                  const char *format);
+/* A whole chunk whose delta is {"reasoning_details":[detail]} (detail printed as it is). */
+int adapt_delta_detail(struct buf *o, const char *id, const char *model, int64_t created, const cJSON *detail);
 
 /* memsets u and parses an upstream response body: the root object, or NULL with err. */
 cJSON *adapt_parse_response(const char *body, size_t len, struct usage *u, char *err,

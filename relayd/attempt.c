@@ -17,6 +17,7 @@
 #include "settle.h"
 #include "sse.h"
 #include "stream.h"
+#include "tokenizer.h"
 
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
@@ -101,6 +102,7 @@ static void fail_upstream(struct request *r, CURLcode res);
 static void refuse_attempt(struct request *r, const char *why)
 {
   release_channel(r, OUTCOME_ABANDON, NULL);     /* relay's refusal says nothing about the channel */
+  r->refused = true;
   r->status_known = true;
   r->up_status = 400;
   buf_reset(&r->errbody);
@@ -253,6 +255,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   }
   char fpath[FORMAT_PATH_MAX];
   if (r->def->media) {
+    format_stream_free(&r->fs);      /* its stream is read afresh (format_stream_block) */
     bool failed;
     r->up_body = media_upstream_body(&r->mq, r->root, r->body.data, r->body.len, r->rq.model, r->upstream_model,
                                      &r->up_len, &failed);
@@ -276,8 +279,13 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
       path = fpath;
     if (native)
       r->up_headers = pass_headers(ch->headers, r->conn, r->upstream->pass_headers);
-    format_stream_init(&r->fs, r->client, r->upstream, r->rq.model, r->rq.prompt_estimate, r->rq.client_wants_usage,
-                       now_unix());
+    /* the input a converted stream announces before the upstream's usage comes (Anthropic's
+     * message_start): the model's tokenizer over the client's body when one is loaded */
+    const struct tokenizer *tk = native ? NULL : tokenizer_for_model(r->upstream_model);
+    int64_t counted = tk && r->body.len ? tokenizer_count_request(tk, r->body.data, r->body.len) : -1;
+    format_stream_init(&r->fs, r->client, r->upstream, r->rq.model, counted >= 0 ? counted : r->rq.prompt_estimate,
+                       r->rq.client_wants_usage, now_unix());
+    r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
   if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
@@ -396,6 +404,18 @@ static void fail_upstream(struct request *r, CURLcode res)
   char msg[1024], up[600];
   unsigned status;
   struct MHD_Response *resp;
+  if (r->refused) {
+    /* relay's own refusal (the channel cannot take this request): worded as relay's, in the
+     * client's format, and no upstream error (no upstream was asked) */
+    r->refused = false;
+    upstream_message(r, up, sizeof up);
+    snprintf(msg, sizeof msg, "relay cannot send this request to channel %lld: %s.", (long long)r->channel->id, up);
+    resp = error_response(r, 400, "invalid_request_error", "unsupported_by_channel", NULL, msg);
+    r->final_status = 400;
+    settle(r, "refused");
+    respond_later(r, 400, resp);
+    return;
+  }
   atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
   if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
     r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
@@ -411,7 +431,13 @@ static void fail_upstream(struct request *r, CURLcode res)
                           NULL, msg);
   } else if (r->up_status >= 500) {
     upstream_message(r, up, sizeof up);
-    status = r->up_status == 504 ? 504 : 502;
+    /* an overloaded upstream (503, Anthropic's 529) is the client's 503 in its own format (Gemini:
+     * UNAVAILABLE, what Google answers then); a client of the channel's own format keeps 529 */
+    bool overloaded = r->up_status == 503 || r->up_status == 529;
+    status = r->up_status == 504                                       ? 504
+             : overloaded && r->up_status == 529 && r->upstream == r->client ? 529
+             : overloaded                                              ? 503
+                                                                       : 502;
     snprintf(msg, sizeof msg, "The upstream of channel %lld answered %ld: %s", (long long)r->channel->id,
              r->up_status, up);
     resp = error_response(r, status, "upstream_error", "bad_upstream_status", NULL, msg);

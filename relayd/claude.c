@@ -465,7 +465,7 @@ char *claude_response_to_openai(const char *body, size_t len, int64_t created, s
   struct buf text, think;
   buf_init(&text, (size_t)256 << 20);
   buf_init(&think, (size_t)256 << 20);
-  cJSON *calls = cJSON_CreateArray();
+  cJSON *calls = cJSON_CreateArray(), *details = cJSON_CreateArray();
   const cJSON *b;
   int rc = 0;
   cJSON_ArrayForEach(b, content)
@@ -476,7 +476,14 @@ char *claude_response_to_openai(const char *body, size_t len, int64_t created, s
     if (!strcmp(bt, "text") && adapt_jstr(b, "text")) {
       rc |= buf_append_str(&text, adapt_jstr(b, "text"));
     } else if (!strcmp(bt, "thinking") && adapt_jstr(b, "thinking")) {
+      /* the signed block goes back whole on the next turn (doc/design.md "Signatures across
+       * formats"): its text and signature as one reasoning_details item */
       rc |= buf_append_str(&think, adapt_jstr(b, "thinking"));
+      if (adapt_jstr(b, "signature"))
+        adapt_add_reasoning_detail(details, adapt_jstr(b, "thinking"), adapt_jstr(b, "signature"), NULL,
+                                   ADAPT_SIG_ANTHROPIC);
+    } else if (!strcmp(bt, "redacted_thinking") && adapt_jstr(b, "data")) {
+      adapt_add_reasoning_detail(details, NULL, NULL, adapt_jstr(b, "data"), ADAPT_SIG_ANTHROPIC);
     } else if (!strcmp(bt, "tool_use")) {
       const cJSON *input = cJSON_GetObjectItemCaseSensitive(b, "input");
       char *args = input ? cJSON_PrintUnformatted(input) : NULL;
@@ -485,15 +492,17 @@ char *claude_response_to_openai(const char *body, size_t len, int64_t created, s
       free(args);
     }
   }
-  if (rc)
+  if (rc) {
+    cJSON_Delete(details);
     return adapt_too_large(&text, &think, calls, root, err, errlen);
+  }
   claude_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), u, NULL);
 
-  char *s = adapt_oai_completion(adapt_jstr(root, "id") ? adapt_jstr(root, "id") : "", created,
-                                 adapt_jstr(root, "model") ? adapt_jstr(root, "model") : "", &text,
-                                 &think, calls, cJSON_GetArraySize(calls) != 0,
-                                 claude_stop_to_openai(adapt_jstr(root, "stop_reason")), u, err,
-                                 errlen);
+  char *s = adapt_oai_completion_details(adapt_jstr(root, "id") ? adapt_jstr(root, "id") : "", created,
+                                         adapt_jstr(root, "model") ? adapt_jstr(root, "model") : "", &text,
+                                         &think, calls, cJSON_GetArraySize(calls) != 0, details,
+                                         claude_stop_to_openai(adapt_jstr(root, "stop_reason")), u, err,
+                                         errlen);
   buf_free(&text);
   buf_free(&think);
   cJSON_Delete(root);
@@ -522,6 +531,18 @@ static int delta_string(const struct claude_to_openai_stream *s, struct buf *o, 
                         const char *val)
 {
   return adapt_delta_string(o, s->id, s->model, s->created, key, val);
+}
+
+/* One reasoning_details item as a chunk of its own: a thinking block's signature (text "": the
+ * block's text is the reasoning_content streamed before it) or a redacted block's data. */
+static int delta_detail(struct claude_to_openai_stream *s, struct buf *o, const char *sig, const char *data)
+{
+  cJSON *one = cJSON_CreateArray();
+  cJSON *d = adapt_add_reasoning_detail(one, "", sig, data, ADAPT_SIG_ANTHROPIC);
+  cJSON_ReplaceItemInObject(d, "index", cJSON_CreateNumber(s->details++));
+  int rc = adapt_delta_detail(o, s->id, s->model, s->created, d);
+  cJSON_Delete(one);
+  return rc;
 }
 
 int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *event,
@@ -583,6 +604,8 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
     } else if (!strcmp(bt, "thinking") && adapt_jstr(cb, "thinking") &&
                adapt_jstr(cb, "thinking")[0]) {
       rc |= delta_string(s, out, "reasoning_content", adapt_jstr(cb, "thinking"));
+    } else if (!strcmp(bt, "redacted_thinking") && adapt_jstr(cb, "data")) {
+      rc |= delta_detail(s, out, NULL, adapt_jstr(cb, "data"));
     }
   } else if (!strcmp(name, "content_block_delta")) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
@@ -604,7 +627,9 @@ int claude_stream_to_openai_feed(struct claude_to_openai_stream *s, const char *
       rc |= buf_append_str(out, "}}]");
       rc |= adapt_chunk_close(out, NULL);
     }
-    /* signature_delta and unknown deltas carry nothing for an OpenAI client */
+    else if (!strcmp(dt, "signature_delta") && adapt_jstr(d, "signature"))
+      rc |= delta_detail(s, out, adapt_jstr(d, "signature"), NULL);
+    /* unknown deltas carry nothing for an OpenAI client */
   } else if (!strcmp(name, "content_block_stop")) {
     s->tool_block = -1;
   } else if (!strcmp(name, "message_delta")) {

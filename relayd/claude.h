@@ -49,6 +49,7 @@ struct claude_to_openai_stream {
   bool failed;             /* an error event was seen: the error was written, nothing follows */
   int tool_block;          /* Anthropic index of the open tool_use block, or -1 */
   int tool_calls;          /* tool_use blocks seen (the next OpenAI tool_calls index) */
+  int details;             /* reasoning_details items written (the next index) */
   const char *finish_reason;   /* static string once message_delta gave one, else NULL */
   struct usage usage;      /* prompt incl. cache reads and writes, cached = cache reads */
 };

@@ -390,6 +390,15 @@ static void msg_id(char *id, size_t n, const char *from)
     snprintf(id, n, "msg_%s", from);
 }
 
+static cJSON *thinking_block(const char *text, const char *sig)
+{
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddStringToObject(b, "type", "thinking");
+  cJSON_AddStringToObject(b, "thinking", text);
+  cJSON_AddStringToObject(b, "signature", sig);
+  return b;
+}
+
 char *claude_response_from_openai(const char *body, size_t len, const char *model,
                                   struct usage *u, char *err, size_t errlen)
 {
@@ -410,13 +419,27 @@ char *claude_response_from_openai(const char *body, size_t len, const char *mode
                                                       : "");
   cJSON *content = cJSON_AddArrayToObject(out, "content");
   const char *reasoning = adapt_oai_reasoning(msg);
-  if (reasoning && reasoning[0]) {
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "type", "thinking");
-    cJSON_AddStringToObject(b, "thinking", reasoning);
-    cJSON_AddStringToObject(b, "signature", "");
-    cJSON_AddItemToArray(content, b);
+  /* signed reasoning (reasoning_details, doc/design.md "Signatures across formats") as the signed
+   * blocks an Anthropic client keeps and sends back; unsigned reasoning as one thinking block */
+  const cJSON *details = cJSON_GetObjectItemCaseSensitive(msg, "reasoning_details"), *rd;
+  bool signed_any = false;
+  cJSON_ArrayForEach(rd, (cJSON_IsArray(details) ? details : NULL))
+  {
+    const char *ty = adapt_jstr(rd, "type"), *sig = adapt_jstr(rd, "signature"), *data = adapt_jstr(rd, "data");
+    if (ty && !strcmp(ty, "reasoning.encrypted") && data) {
+      cJSON *b = cJSON_CreateObject();
+      cJSON_AddStringToObject(b, "type", "redacted_thinking");
+      cJSON_AddStringToObject(b, "data", data);
+      cJSON_AddItemToArray(content, b);
+      signed_any = true;
+    } else if (ty && !strcmp(ty, "reasoning.text") && sig) {
+      const char *t = adapt_jstr(rd, "text");
+      cJSON_AddItemToArray(content, thinking_block(t && t[0] ? t : !signed_any && reasoning ? reasoning : "", sig));
+      signed_any = true;
+    }
   }
+  if (reasoning && reasoning[0] && !signed_any)
+    cJSON_AddItemToArray(content, thinking_block(reasoning, ""));
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
   struct buf text;
   buf_init(&text, (size_t)256 << 20);
@@ -437,6 +460,8 @@ char *claude_response_from_openai(const char *body, size_t len, const char *mode
       const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
       const char *args = adapt_jstr(fn, "arguments");
       cJSON *input = adapt_args_object(args);
+      if (adapt_call_signature(tc))      /* a Gemini call's signature: a thinking block before it */
+        cJSON_AddItemToArray(content, thinking_block("", adapt_call_signature(tc)));
       cJSON *b = cJSON_CreateObject();
       cJSON_AddStringToObject(b, "type", "tool_use");
       cJSON_AddStringToObject(b, "id", adapt_jstr(tc, "id") ? adapt_jstr(tc, "id") : "");
@@ -517,6 +542,19 @@ static int block_delta(struct openai_to_claude_stream *s, struct buf *o, const c
   return rc;
 }
 
+/* A redacted_thinking block, whole: its start (with the data) and its stop. */
+static int redacted_block(struct openai_to_claude_stream *s, struct buf *o, const char *data)
+{
+  int rc = close_block(s, o);
+  rc |= frame_open(o, "content_block_start");
+  rc |= buf_appendf(o, ",\"index\":%d,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":", s->blocks++);
+  rc |= buf_append_json_str(o, data);
+  rc |= buf_append_str(o, "}}\n\n");
+  s->open = CLAUDE_BLOCK_TEXT;     /* closed by close_block like any other */
+  rc |= close_block(s, o);
+  return rc;
+}
+
 static int message_tail(struct openai_to_claude_stream *s, struct buf *o)
 {
   int rc = close_block(s, o);
@@ -589,6 +627,23 @@ int claude_stream_from_openai_chunk(struct openai_to_claude_stream *s, const cJS
         rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
       rc |= block_delta(s, out, "thinking_delta", "thinking", r);
     }
+    const cJSON *details = cJSON_GetObjectItemCaseSensitive(delta, "reasoning_details"), *rd;
+    cJSON_ArrayForEach(rd, (cJSON_IsArray(details) ? details : NULL))
+    {
+      const char *ty = adapt_jstr(rd, "type"), *sig = adapt_jstr(rd, "signature"), *data = adapt_jstr(rd, "data");
+      if (ty && !strcmp(ty, "reasoning.encrypted") && data) {
+        rc |= redacted_block(s, out, data);
+      } else if (ty && !strcmp(ty, "reasoning.text") && sig) {
+        /* the signature of the thinking streamed so far (or of this item's own text) */
+        const char *t = adapt_jstr(rd, "text");
+        if (s->open != CLAUDE_BLOCK_THINKING || (t && t[0]))
+          rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
+        if (t && t[0])
+          rc |= block_delta(s, out, "thinking_delta", "thinking", t);
+        rc |= block_delta(s, out, "signature_delta", "signature", sig);
+        rc |= close_block(s, out);
+      }
+    }
     const char *t = adapt_jstr(delta, "content");
     if (t && t[0]) {
       if (s->open != CLAUDE_BLOCK_TEXT)
@@ -605,6 +660,12 @@ int claude_stream_from_openai_chunk(struct openai_to_claude_stream *s, const cJS
                      ? (int)idx->valuedouble
                      : (s->open == CLAUDE_BLOCK_TOOL ? s->tool_index : 0);
         const char *id = adapt_jstr(tc, "id"), *name = adapt_jstr(fn, "name");
+        if (adapt_call_signature(tc)) {
+          /* a Gemini call's signature: a signed thinking block of its own before the call */
+          rc |= open_block(s, out, CLAUDE_BLOCK_THINKING, NULL, NULL);
+          rc |= block_delta(s, out, "signature_delta", "signature", adapt_call_signature(tc));
+          rc |= close_block(s, out);
+        }
         if (s->open != CLAUDE_BLOCK_TOOL || ti != s->tool_index) {
           rc |= open_block(s, out, CLAUDE_BLOCK_TOOL, id, name);
           s->tool_index = ti;

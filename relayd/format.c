@@ -26,7 +26,20 @@ void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(c
     read(u, &f->usage);
   f->usage_found = cJSON_IsObject(u);
   f->usage_final = true;
-  f->text_chars = adapt_text_chars(cJSON_GetObjectItemCaseSensitive(root, text_key));
+  f->text_chars = 0;
+  format_count_text(f, cJSON_GetObjectItemCaseSensitive(root, text_key));
+}
+
+static void count_tokens(const char *s, size_t n, void *ctx)
+{
+  tok_count_add(ctx, s, n);
+}
+
+void format_count_text(struct format_facts *f, const cJSON *node)
+{
+  f->text_chars += adapt_text_chars(node);
+  if (f->tokens)
+    adapt_text_each(node, count_tokens, f->tokens);   /* no tokenizer for the model: characters/4 */
 }
 
 void format_append_owned(struct buf *b, char *s)
@@ -48,7 +61,7 @@ bool format_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)
     f->usage_found = true;
     f->usage_final = true;       /* OpenAI sends it once, in the last chunk */
   }
-  f->text_chars += adapt_text_chars(choices);
+  format_count_text(f, choices);
   f->failed |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
   /* the chunk relay asks for on the client's behalf: usage and no choices */
   return has_usage && (!choices || (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0));
@@ -62,6 +75,38 @@ void format_stream_free(struct format_stream *s)
     s->client->ops->out_free(&s->out);
   s->out_used = false;
   buf_free(&s->converted);
+  if (s->rd_on)
+    sse_reader_free(&s->rd);
+  s->rd_on = false;
+}
+
+static void on_sse(const struct sse_event *e, void *ctx)
+{
+  struct format_stream *s = ctx;
+  s->ev_has = true;
+  s->ev_data = e->data;
+  s->ev_dlen = e->data_len;
+  s->ev_type[0] = '\0';
+  if (e->type_len < sizeof s->ev_type && !(e->type_len == 7 && memcmp(e->type, "message", 7) == 0)) {
+    memcpy(s->ev_type, e->type, e->type_len);
+    s->ev_type[e->type_len] = '\0';
+  }
+}
+
+int format_stream_block(struct format_stream *s, const char *ev, size_t evlen, const char **data, size_t *dlen)
+{
+  if (!s->rd_on) {
+    sse_reader_init(&s->rd, FORMAT_EVENT_MAX);
+    s->rd_on = true;
+  }
+  s->ev_has = false;
+  s->ev_type[0] = '\0';
+  sse_reader_block(&s->rd, ev, evlen, on_sse, s);   /* the last event the block dispatched */
+  if (!s->ev_has)
+    return -1;
+  *data = s->ev_data;
+  *dlen = s->ev_dlen;
+  return 0;
 }
 
 void format_stream_init(struct format_stream *s, const struct format *client, const struct format *upstream,
@@ -100,7 +145,9 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
 {
   const char *data;
   size_t dlen;
-  bool has = sse_event_data(ev, evlen, &data, &dlen) == 0, done = false;
+  /* the upstream's own block as the standard reads it; relay's own chunks have one data line */
+  bool has = (own ? format_stream_block(s, ev, evlen, &data, &dlen) : sse_event_data(ev, evlen, &data, &dlen)) == 0;
+  bool done = false;
   cJSON *j = NULL;
   if (has) {
     if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
@@ -155,26 +202,20 @@ int format_stream_event(struct format_stream *s, const char *ev, size_t evlen, s
     return common_event(s, ev, evlen, true, out, err, errlen);
   const char *data;
   size_t dlen;
+  bool has = format_stream_block(s, ev, evlen, &data, &dlen) == 0;
   if (s->native) {
     /* relayed as it came; the usage, text and end in it are read from the parsed event */
-    if (sse_event_data(ev, evlen, &data, &dlen) == 0) {
+    if (has) {
       cJSON *j = cJSON_ParseWithLength(data, dlen);
       up->scan_event(j, &s->f);
       cJSON_Delete(j);
     }
     return relay_bytes(out, ev, evlen, err, errlen);
   }
-  if (sse_event_data(ev, evlen, &data, &dlen) < 0)
+  if (!has)
     return 0;                                 /* comments and keep-alives */
-  const char *name;
-  size_t nlen;
-  char event[64] = "";
-  if (sse_event_field(ev, evlen, "event", &name, &nlen) == 0 && nlen < sizeof event) {
-    memcpy(event, name, nlen);
-    event[nlen] = '\0';
-  }
   buf_reset(&s->converted);
-  if (up->in_feed(&s->in, event[0] ? event : NULL, data, dlen, &s->converted, err, errlen) < 0)
+  if (up->in_feed(&s->in, s->ev_type[0] ? s->ev_type : NULL, data, dlen, &s->converted, err, errlen) < 0)
     return FORMAT_BAD;
   up->in_facts(&s->in, &s->f);
   return relay_converted(s, out, err, errlen);

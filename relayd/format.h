@@ -31,6 +31,8 @@
 #include "gemini_client.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "sse.h"
+#include "tokenizer.h"
 #include "util.h"
 
 #define FORMAT_PATH_MAX (MODEL_NAME_MAX + 64)   /* an upstream path a format writes */
@@ -44,6 +46,8 @@ struct format_facts {
   bool usage_found;
   bool usage_final;        /* ... in the event that ends its answer (not a running count) */
   size_t text_chars;       /* model-made text seen (counted in parsed JSON strings) */
+  struct tok_count *tokens; /* not NULL: the same text also counted by the model's tokenizer (the
+                            * caller's count, not owned; format_stream_init clears it) */
   bool ended;              /* the upstream's own end came (message_stop, finishReason, [DONE]) */
   bool failed;             /* the upstream sent an error event */
 };
@@ -166,6 +170,12 @@ struct format_stream {
   union format_out_state out;
   struct buf converted;        /* OpenAI chunks made from one upstream event (owned) */
   struct format_facts f;       /* found in the upstream's events */
+  struct sse_reader rd;        /* the upstream's stream read by the standard (owned when rd_on) */
+  bool rd_on;
+  bool ev_has;                 /* the block being read dispatched an event: its data and type */
+  const char *ev_data;         /* (point into rd, valid while that block is handled) */
+  size_t ev_dlen;
+  char ev_type[64];            /* "" when it had none ("message") or a longer one */
 };
 
 /* Starts the path of one upstream attempt (an earlier attempt's state is freed first when s was
@@ -184,6 +194,12 @@ int format_stream_event(struct format_stream *s, const char *ev, size_t evlen, s
 const char *format_stream_end(struct format_stream *s, bool ok, struct buf *out);
 /* Did the upstream's stream end as its format ends one (no error event)? */
 bool format_stream_complete(const struct format_stream *s);
+/* Reads one upstream block through s's SSE reader (the standard's rules: CR, LF or CRLF line ends,
+ * data lines joined with LF): 0 with its data (pointing into s, valid until the next block), or
+ * -1 when the block dispatched no event (a comment, a keep-alive). Every block of the stream must
+ * pass here in order (format_stream_event does; a stream relayed outside it, the Responses API's,
+ * calls it itself). Works on a zeroed s too. */
+int format_stream_block(struct format_stream *s, const char *ev, size_t evlen, const char **data, size_t *dlen);
 void format_stream_free(struct format_stream *s);
 
 /* ---- helpers for the formats ---- */
@@ -195,6 +211,8 @@ cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errle
  * root[text_key]. */
 void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(const cJSON *, struct usage *),
                         const char *text_key, struct format_facts *f);
+/* Counts the model-made text under node into f: characters, and tokens when f->tokens is set. */
+void format_count_text(struct format_facts *f, const cJSON *node);
 /* Appends s (when not NULL) to b and frees it. */
 void format_append_owned(struct buf *b, char *s);
 /* Reads one parsed OpenAI chunk (the common form's) into f: text, an error, and the usage when

@@ -139,7 +139,7 @@ static void scan_event(const cJSON *j, struct format_facts *f)
       f->usage_final = strcmp(ty, "message_delta") == 0;   /* output_tokens: the total so far */
     }
   } else if (strcmp(ty, "content_block_delta") == 0) {
-    f->text_chars += adapt_text_chars(cJSON_GetObjectItemCaseSensitive(j, "delta"));
+    format_count_text(f, cJSON_GetObjectItemCaseSensitive(j, "delta"));
   }
   if (strcmp(ty, "message_stop") == 0) {
     f->ended = true;

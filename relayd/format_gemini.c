@@ -128,9 +128,14 @@ static void in_facts(const union format_in_state *st, struct format_facts *f)
 static void scan_event(const cJSON *j, struct format_facts *f)
 {
   const cJSON *candidates = cJSON_GetObjectItemCaseSensitive(j, "candidates");
-  f->text_chars += adapt_text_chars(candidates);
+  format_count_text(f, candidates);
   const cJSON *c0 = cJSON_GetArrayItem(candidates, 0);
   bool finished = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c0, "finishReason"));
+  /* a blocked prompt: promptFeedback.blockReason and no candidates is Google's whole answer
+   * (https://ai.google.dev/api/generate-content#PromptFeedback), its stream's end, no failure */
+  const cJSON *pf = cJSON_GetObjectItemCaseSensitive(j, "promptFeedback");
+  if (!c0 && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(pf, "blockReason")))
+    finished = true;
   const cJSON *um = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
   if (cJSON_IsObject(um)) {
     gemini_read_usage(um, &f->usage);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "imgfetch.h"
 #include "reqfit.h"
 #include "openai.h"
 #include "sse.h"
@@ -169,6 +170,22 @@ static cJSON *image_part(const cJSON *part, char *err, size_t errlen, const char
     cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
     cJSON_AddStringToObject(d, "mimeType", mt);
     cJSON_AddStringToObject(d, "data", data);
+  } else if (imgfetch_defaults()->max_bytes > 0 && (has_prefix_ci(url, "http://") || has_prefix_ci(url, "https://")) &&
+             !has_prefix_ci(url, "https://generativelanguage.googleapis.com/")) {
+    /* Gemini fetches only its own Files API URIs: any other web URL is fetched here and inlined
+     * (imgfetch: bounded size and time, no private address unless configured). Blocking: the
+     * worker waits at most image_fetch_timeout_ms per image. */
+    struct imgfetch_result img;
+    char ierr[256];
+    if (imgfetch(url, imgfetch_defaults(), &img, ierr, sizeof ierr) < 0) {
+      adapt_set_err(err, errlen, "%s: %s", where, ierr);
+      cJSON_Delete(p);
+      return NULL;
+    }
+    cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
+    cJSON_AddStringToObject(d, "mimeType", img.mime);
+    cJSON_AddStringToObject(d, "data", img.b64);
+    imgfetch_result_free(&img);
   } else {
     cJSON *d = cJSON_AddObjectToObject(p, "fileData");
     cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
@@ -574,15 +591,21 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
   struct buf text, think;
   buf_init(&text, (size_t)256 << 20);
   buf_init(&think, (size_t)256 << 20);
-  cJSON *calls = cJSON_CreateArray();
+  cJSON *calls = cJSON_CreateArray(), *details = cJSON_CreateArray();
   const cJSON *parts = adapt_jget(adapt_jget(cand, "content"), "parts"), *p;
   int rc = 0, ncall = 0;
   cJSON_ArrayForEach(p, parts)
   {
     const char *t = adapt_jstr(p, "text");
     const cJSON *fc = adapt_jget(p, "functionCall");
+    /* Gemini 3 wants each signature back on the part it came on (doc/design.md "Signatures across
+     * formats"): a call's on the tool call, any other part's as a reasoning_details item */
+    const char *sig = adapt_jstr(p, "thoughtSignature");
+    bool thought = cJSON_IsTrue(adapt_jget(p, "thought"));
+    if (sig && !cJSON_IsObject(fc))
+      adapt_add_reasoning_detail(details, thought ? t : "", sig, NULL, ADAPT_SIG_GEMINI);
     if (t) {
-      rc |= buf_append_str(cJSON_IsTrue(adapt_jget(p, "thought")) ? &think : &text, t);
+      rc |= buf_append_str(thought ? &think : &text, t);
     } else if (cJSON_IsObject(fc)) {
       const cJSON *args = adapt_jget(fc, "args");
       char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
@@ -593,11 +616,14 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
         snprintf(cid, sizeof cid, "call_%d", ncall);
       ncall++;
       adapt_add_oai_call(calls, cid, adapt_jstr(fc, "name"), a);
+      adapt_set_call_signature(cJSON_GetArrayItem(calls, cJSON_GetArraySize(calls) - 1), sig);
       free(a);
     }
   }
-  if (rc)
+  if (rc) {
+    cJSON_Delete(details);
     return adapt_too_large(&text, &think, calls, root, err, errlen);
+  }
   char id[GEMINI_ID_MAX + 16];
   chat_id(id, sizeof id, adapt_jstr(root, "responseId"));
   const char *mv = adapt_jstr(root, "modelVersion");
@@ -605,8 +631,8 @@ char *gemini_response_to_openai(const char *body, size_t len, const char *model,
   const char *fr = !cJSON_IsObject(cand) ? "content_filter"
                    : ncall                ? "tool_calls"
                                           : gemini_finish_to_openai(gfr);
-  char *s = adapt_oai_completion(id, created, model ? model : mv ? mv : "", &text, &think, calls,
-                                 ncall != 0, fr, u, err, errlen);
+  char *s = adapt_oai_completion_details(id, created, model ? model : mv ? mv : "", &text, &think, calls,
+                                         ncall != 0, details, fr, u, err, errlen);
   buf_free(&text);
   buf_free(&think);
   cJSON_Delete(root);
@@ -676,9 +702,20 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
   {
     const char *t = adapt_jstr(p, "text");
     const cJSON *fc = adapt_jget(p, "functionCall");
-    if (t && t[0]) {
-      rc |= delta_string(s, out, cJSON_IsTrue(adapt_jget(p, "thought")) ? "reasoning_content" : "content", t);
-    } else if (cJSON_IsObject(fc)) {
+    const char *sig = adapt_jstr(p, "thoughtSignature");
+    bool thought = cJSON_IsTrue(adapt_jget(p, "thought"));
+    if (t && t[0])
+      rc |= delta_string(s, out, thought ? "reasoning_content" : "content", t);
+    if (sig && !cJSON_IsObject(fc)) {
+      /* a text or thought part's signature: its own reasoning_details item, text "" (its text
+       * went just above, as reasoning_content or content) */
+      cJSON *one = cJSON_CreateArray();
+      cJSON *d = adapt_add_reasoning_detail(one, "", sig, NULL, ADAPT_SIG_GEMINI);
+      cJSON_ReplaceItemInObject(d, "index", cJSON_CreateNumber(s->details++));
+      rc |= adapt_delta_detail(out, s->id, s->model, s->created, d);
+      cJSON_Delete(one);
+    }
+    if (!(t && t[0]) && cJSON_IsObject(fc)) {
       const cJSON *args = adapt_jget(fc, "args");
       char *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
       int ti = s->tool_calls++;
@@ -692,7 +729,13 @@ int gemini_stream_to_openai_feed(struct gemini_to_openai_stream *s, const char *
       rc |= buf_append_json_str(out, adapt_jstr(fc, "name") ? adapt_jstr(fc, "name") : "");
       rc |= buf_append_str(out, ",\"arguments\":");
       rc |= buf_append_json_str(out, a ? a : "{}");
-      rc |= buf_append_str(out, "}}]");
+      rc |= buf_append_str(out, "}");
+      if (sig) {      /* Google's OpenAI-compatible field, on the call's (only) delta */
+        rc |= buf_append_str(out, ",\"extra_content\":{\"google\":{\"thought_signature\":");
+        rc |= buf_append_json_str(out, sig);
+        rc |= buf_append_str(out, "}}");
+      }
+      rc |= buf_append_str(out, "}]");
       rc |= adapt_chunk_close(out, NULL);
       free(a);
     }

@@ -58,6 +58,7 @@ struct gemini_to_openai_stream {
   bool finished;          /* [DONE] written */
   bool failed;            /* an in-band error was written */
   int tool_calls;         /* functionCall parts seen (the next tool_calls index) */
+  int details;            /* reasoning_details items written (the next index) */
   const char *finish_reason;   /* static string once a finishReason came */
   struct usage usage;
 };

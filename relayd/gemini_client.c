@@ -390,17 +390,21 @@ bad:
 /* ------------------------------------------------------------------------------------------ */
 /* OpenAI response -> Gemini response */
 
+/* Gemini's usageMetadata: candidatesTokenCount without the thoughts, thoughtsTokenCount beside it
+ * (https://ai.google.dev/api/generate-content#UsageMetadata); relay's completion includes them. */
 static void add_usage_metadata(cJSON *o, const struct usage *u)
 {
   cJSON *um = cJSON_AddObjectToObject(o, "usageMetadata");
   cJSON_AddNumberToObject(um, "promptTokenCount", (double)u->prompt_tokens);
-  cJSON_AddNumberToObject(um, "candidatesTokenCount", (double)u->completion_tokens);
+  cJSON_AddNumberToObject(um, "candidatesTokenCount", (double)(u->completion_tokens - u->reasoning_tokens));
   cJSON_AddNumberToObject(um, "totalTokenCount", (double)(u->prompt_tokens + u->completion_tokens));
   if (u->cached_tokens)
     cJSON_AddNumberToObject(um, "cachedContentTokenCount", (double)u->cached_tokens);
+  if (u->reasoning_tokens)
+    cJSON_AddNumberToObject(um, "thoughtsTokenCount", (double)u->reasoning_tokens);
 }
 
-static cJSON *function_call_part(const char *id, const char *name, const char *args)
+static cJSON *function_call_part(const char *id, const char *name, const char *args, const char *sig)
 {
   cJSON *input = adapt_args_object(args);
   cJSON *p = cJSON_CreateObject(), *fc = cJSON_AddObjectToObject(p, "functionCall");
@@ -408,6 +412,37 @@ static cJSON *function_call_part(const char *id, const char *name, const char *a
     cJSON_AddStringToObject(fc, "id", id);
   cJSON_AddStringToObject(fc, "name", name ? name : "");
   cJSON_AddItemToObject(fc, "args", input);
+  if (sig && sig[0])
+    cJSON_AddStringToObject(p, "thoughtSignature", sig);
+  return p;
+}
+
+/* A signed reasoning_details item (doc/design.md "Signatures across formats") as a thought part
+ * with its thoughtSignature (fallback: the text when the item has none), or NULL when unsigned. */
+static cJSON *signed_thought_part(const cJSON *rd, const char *fallback)
+{
+  const char *ty = adapt_jstr(rd, "type"), *sig = adapt_jstr(rd, "signature"), *data = adapt_jstr(rd, "data");
+  const char *t = adapt_jstr(rd, "text");
+  if (!ty)
+    return NULL;
+  if (!strcmp(ty, "reasoning.encrypted") && data) {
+    struct buf b;
+    buf_init(&b, (size_t)64 << 20);
+    if (buf_append_str(&b, ADAPT_SIG_REDACTED) < 0 || buf_append_str(&b, data) < 0) {
+      buf_free(&b);
+      return NULL;
+    }
+    cJSON *p = adapt_text_item(NULL, "");
+    cJSON_AddTrueToObject(p, "thought");
+    cJSON_AddStringToObject(p, "thoughtSignature", b.data);
+    buf_free(&b);
+    return p;
+  }
+  if (strcmp(ty, "reasoning.text") || !sig)
+    return NULL;
+  cJSON *p = adapt_text_item(NULL, t && t[0] ? t : fallback ? fallback : "");
+  cJSON_AddTrueToObject(p, "thought");
+  cJSON_AddStringToObject(p, "thoughtSignature", sig);
   return p;
 }
 
@@ -426,7 +461,17 @@ char *gemini_response_from_openai(const char *body, size_t len, const char *mode
   cJSON_AddStringToObject(content, "role", "model");
   cJSON *parts = cJSON_AddArrayToObject(content, "parts");
   const char *reasoning = adapt_oai_reasoning(msg);
-  if (reasoning && reasoning[0]) {
+  const cJSON *details = adapt_jget(msg, "reasoning_details"), *rd;
+  bool signed_any = false;
+  cJSON_ArrayForEach(rd, (cJSON_IsArray(details) ? details : NULL))
+  {
+    cJSON *p = signed_thought_part(rd, signed_any ? NULL : reasoning);
+    if (p) {
+      cJSON_AddItemToArray(parts, p);
+      signed_any = true;
+    }
+  }
+  if (reasoning && reasoning[0] && !signed_any) {
     cJSON *p = adapt_text_item(NULL, reasoning);
     cJSON_AddTrueToObject(p, "thought");
     cJSON_AddItemToArray(parts, p);
@@ -450,7 +495,7 @@ char *gemini_response_from_openai(const char *body, size_t len, const char *mode
     {
       const cJSON *fn = adapt_jget(tc, "function");
       cJSON_AddItemToArray(parts, function_call_part(adapt_jstr(tc, "id"), adapt_jstr(fn, "name"),
-                                                     adapt_jstr(fn, "arguments")));
+                                                     adapt_jstr(fn, "arguments"), adapt_call_signature(tc)));
     }
   if (cJSON_GetArraySize(parts) == 0)
     cJSON_AddItemToArray(parts, adapt_text_item(NULL, ""));
@@ -475,14 +520,18 @@ void gemini_stream_from_openai_init(struct openai_to_gemini_stream *s, const cha
 {
   memset(s, 0, sizeof *s);
   snprintf(s->model, sizeof s->model, "%s", model ? model : "");
-  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
+  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++) {
     buf_init(&s->calls[i].args, GEMINI_TOOL_ARGS_MAX);
+    buf_init(&s->calls[i].sig, GEMINI_TOOL_ARGS_MAX);
+  }
 }
 
 void gemini_stream_from_openai_free(struct openai_to_gemini_stream *s)
 {
-  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++)
+  for (int i = 0; i < GEMINI_MAX_TOOL_CALLS; i++) {
     buf_free(&s->calls[i].args);
+    buf_free(&s->calls[i].sig);
+  }
 }
 
 static int frame_tail(const struct openai_to_gemini_stream *s, struct buf *o)
@@ -516,7 +565,7 @@ static int final_frame(struct openai_to_gemini_stream *s, struct buf *o)
     rc |= buf_append_str(o, "{\"text\":\"\"}");
   for (int i = 0; i < s->ncalls; i++) {
     struct gemini_pending_call *c = &s->calls[i];
-    cJSON *p = function_call_part(c->id, c->name, c->args.data);
+    cJSON *p = function_call_part(c->id, c->name, c->args.data, c->sig.data);
     char *txt = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
     if (!txt)
@@ -534,10 +583,12 @@ static int final_frame(struct openai_to_gemini_stream *s, struct buf *o)
     rc |= buf_appendf(o,
                       ",\"usageMetadata\":{\"promptTokenCount\":%lld,\"candidatesTokenCount\":%lld,"
                       "\"totalTokenCount\":%lld",
-                      (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                      (long long)u->prompt_tokens, (long long)(u->completion_tokens - u->reasoning_tokens),
                       (long long)(u->prompt_tokens + u->completion_tokens));
     if (u->cached_tokens)
       rc |= buf_appendf(o, ",\"cachedContentTokenCount\":%lld", (long long)u->cached_tokens);
+    if (u->reasoning_tokens)
+      rc |= buf_appendf(o, ",\"thoughtsTokenCount\":%lld", (long long)u->reasoning_tokens);
     rc |= buf_append_str(o, "}");
   }
   rc |= frame_tail(s, o);
@@ -593,6 +644,20 @@ int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJS
     const char *r = adapt_oai_reasoning(delta);
     if (r && r[0])
       rc |= text_frame(s, out, r, true);
+    const cJSON *details = adapt_jget(delta, "reasoning_details"), *rd;
+    cJSON_ArrayForEach(rd, (cJSON_IsArray(details) ? details : NULL))
+    {
+      cJSON *p = signed_thought_part(rd, NULL);   /* the text went in the frames before it */
+      char *txt = p ? cJSON_PrintUnformatted(p) : NULL;
+      cJSON_Delete(p);
+      if (txt) {
+        rc |= buf_append_str(out, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
+        rc |= buf_append_str(out, txt);
+        rc |= buf_append_str(out, "]},\"index\":0}]");
+        rc |= frame_tail(s, out);
+        free(txt);
+      }
+    }
     const char *t = adapt_jstr(delta, "content");
     if (t && t[0])
       rc |= text_frame(s, out, t, false);
@@ -619,6 +684,12 @@ int gemini_stream_from_openai_chunk(struct openai_to_gemini_stream *s, const cJS
         if (adapt_jstr(fn, "name") && adapt_jstr(fn, "name")[0])
           snprintf(c->name, sizeof c->name, "%s", adapt_jstr(fn, "name"));
         const char *args = adapt_jstr(fn, "arguments");
+        const char *sig = adapt_call_signature(tc);
+        if (sig && !c->sig.len && buf_append_str(&c->sig, sig) < 0) {
+          adapt_set_err(err, errlen, "a tool call's thought signature is longer than %zu bytes", GEMINI_TOOL_ARGS_MAX);
+          rc = -2;
+          break;
+        }
         if (args && buf_append_str(&c->args, args) < 0) {
           adapt_set_err(err, errlen, "tool call arguments longer than %zu bytes",
                         GEMINI_TOOL_ARGS_MAX);

@@ -29,6 +29,7 @@ struct gemini_pending_call {
   char id[GEMINI_ID_MAX];
   char name[GEMINI_ID_MAX];
   struct buf args;        /* argument fragments, bounded by GEMINI_TOOL_ARGS_MAX */
+  struct buf sig;         /* its extra_content.google.thought_signature (same bound) */
 };
 
 struct openai_to_gemini_stream {

@@ -10,7 +10,7 @@
  * multicast and reserved addresses are refused unless allow_private is set (tests, a trusted LAN).
  * The answer must be 200 with a Content-Type image/... (png, jpeg, gif, webp, heic, heif).
  *
- * Callers: the Gemini adapter (wiring: /work/wt/notes/fidelity-wiring.patch), tests. Blocking: call
+ * Callers: gemini.c (the Gemini request converter's image parts), main.c (the defaults), tests. Blocking: call
  * it from a thread that may wait timeout_ms. Never: keeps a connection or state between calls.
  */
 #ifndef RELAY_IMGFETCH_H

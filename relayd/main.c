@@ -31,6 +31,7 @@
 #include "secret.h"
 #include "monitor.h"
 #include "snapshot.h"
+#include "imgfetch.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
@@ -393,6 +394,9 @@ int main(int argc, char **argv)
             "max_connections=%lld effective=%ld open_file_limit=%ld workers=%d",
             (long long)cfg->max_connections, max_conns, nofile, n);
   tokenizer_setup(cfg->tokenizer_dir);     /* read-only once the workers run */
+  imgfetch_set_defaults(&(struct imgfetch_opts){.max_bytes = (size_t)cfg->image_fetch_max_bytes,
+                                                 .timeout_ms = (long)cfg->image_fetch_timeout_ms,
+                                                 .allow_private = cfg->image_fetch_allow_private != 0});
   workers = calloc((size_t)n, sizeof *workers);
   if (!workers)
     goto out;

@@ -133,6 +133,9 @@ void request_free(struct request *r)
   curl_slist_free_all(r->up_headers);
   r->up_headers = NULL;
   format_stream_free(&r->fs);
+  if (r->out_tokens_on)
+    tok_count_free(&r->out_tokens);
+  r->out_tokens_on = false;
   if (r->inflater) {
     inflateEnd(r->inflater);
     free(r->inflater);

@@ -29,6 +29,7 @@
 #include "openai.h"
 #include "reasoning.h"
 #include "snapshot.h"
+#include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
 
@@ -117,6 +118,8 @@ struct request {
   uint64_t up_t0_us;                   /* this attempt started */
   uint64_t up_last_us;                 /* last bytes from the upstream (0: none yet) */
   const char *timeout_kind;            /* set when relay_tick ended the attempt: which limit */
+  bool refused;                        /* relay itself would not send the request to the channel
+                                        * (refuse_attempt): errbody holds why; no upstream was asked */
   const char *fault;                   /* why relay itself cut the upstream transfer, or NULL */
   char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
@@ -164,6 +167,9 @@ struct request {
   bool usage_upstream;                 /* usage holds what the upstream reported */
   bool usage_final;                    /* ... in the event that ends its answer (not a running count) */
   size_t completion_chars;             /* text relay saw go out (counted in parsed JSON strings) */
+  struct tok_count out_tokens;         /* the same text, counted by the model's tokenizer (owned when
+                                        * out_tokens_on: settle_count_restart, request_free) */
+  bool out_tokens_on;
   int final_status;
   const char *end_reason;
   char err_code[32];                   /* the error code of relayd's error answer (respond.c's

@@ -178,7 +178,7 @@ void upstream_failure_text(const struct request *r, CURLcode res, char *out, siz
 static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len)
 {
   cJSON *j = cJSON_ParseWithLength(b, len);
-  struct format_facts f = {0};
+  struct format_facts f = {.tokens = settle_count_restart(r)};   /* a whole answer: counted afresh */
   fmt->ops->read_answer(j, &f);
   if (f.usage_found)
     r->usage = f.usage;

@@ -11,6 +11,15 @@
 #include "stats.h"
 #include "writer.h"
 
+struct tok_count *settle_count_restart(struct request *r)
+{
+  if (r->out_tokens_on)
+    tok_count_free(&r->out_tokens);
+  tok_count_init(&r->out_tokens, r->upstream_model[0] ? r->upstream_model : r->rq.model);
+  r->out_tokens_on = true;
+  return &r->out_tokens;
+}
+
 /* Charges what the request used, gives back the rest of the reservation, and queues the log row.
  * Runs exactly once for every request that reserved quota. */
 void settle(struct request *r, const char *end_reason)
@@ -19,7 +28,7 @@ void settle(struct request *r, const char *end_reason)
     return;
   r->settled = true;
   r->end_reason = end_reason;
-  const char *source = "none";
+  const char *source = "none", *counter = NULL;
   char note[200] = "";
   int64_t charged = 0;
   double units = 0;
@@ -30,7 +39,8 @@ void settle(struct request *r, const char *end_reason)
     media_describe(&r->mq, &r->mres, r->price, media_note, sizeof media_note);
     units = media_units(&r->mq, &r->mres, r->price);
   } else if (produced) {
-    int64_t local_out = oai_tokens_from_chars(r->completion_chars);
+    int64_t local_out = r->out_tokens_on ? tok_count_total(&r->out_tokens) : oai_tokens_from_chars(r->completion_chars);
+    counter = r->out_tokens_on ? tok_count_source(&r->out_tokens) : "chars/4";
     if (r->usage_upstream && r->usage.bad) {
       /* negative, fractional, huge or not a number: never free, never a fortune */
       r->usage_upstream = false;
@@ -49,6 +59,11 @@ void settle(struct request *r, const char *end_reason)
     } else {
       memset(&r->usage, 0, sizeof r->usage);
       r->usage.prompt_tokens = r->rq.prompt_estimate;
+      /* the prompt by the model's tokenizer too, from the client's body (only here: no usage came) */
+      const struct tokenizer *tk = r->out_tokens_on ? r->out_tokens.t : NULL;
+      int64_t prompt = tk && r->body.len ? tokenizer_count_request(tk, r->body.data, r->body.len) : -1;
+      if (prompt >= 0)
+        r->usage.prompt_tokens = prompt;
       r->usage.completion_tokens = local_out;
       source = "local";
     }
@@ -119,6 +134,7 @@ void settle(struct request *r, const char *end_reason)
       .usage = produced ? &r->usage : NULL,
       .units = units,
       .usage_source = source,
+      .counter = strcmp(source, "local") == 0 || strcmp(source, "partial") == 0 ? counter : NULL,
       .reserved = r->reserved,
       .charged = charged,
       .note = note[0] ? note : media_note,

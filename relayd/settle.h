@@ -16,4 +16,9 @@ struct request;
  * reserved quota. */
 void settle(struct request *r, const char *end_reason);
 
+/* Starts the count of the model-made text of an answer afresh (an attempt, a whole answer): the
+ * model's tokenizer when one is loaded for it (tokenizer.h), else characters/4; settle reads it when
+ * the upstream gives no usage. Returns the count, for struct format_facts' tokens. */
+struct tok_count *settle_count_restart(struct request *r);
+
 #endif

@@ -13,7 +13,8 @@
  * caller can relay them unchanged. The reader (struct sse_reader) interprets the blocks of one
  * stream in order with the standard's state (joined data, event type, last event ID, retry).
  *
- * Callers: attempt.c and stream.c (stream relaying), health.c (error events), tests/fuzz/fuzz_sse.c (against a
+ * Callers: attempt.c (cutting blocks), format.c (every upstream block through the reader:
+ * format_stream_block), stream.c, health.c (error events), tests/fuzz/fuzz_sse.c (against a
  * reference reading written from the standard). Never: touches sockets; the stateless helpers never
  * allocate; the reader allocates only inside its own buffers, bounded by the cap given to
  * sse_reader_init.

@@ -20,7 +20,7 @@ static void media_event(struct request *r, const char *ev, size_t evlen)
 {
   const char *data;
   size_t dlen;
-  if (sse_event_data(ev, evlen, &data, &dlen) == 0 && media_responses_event(data, dlen, &r->mres))
+  if (format_stream_block(&r->fs, ev, evlen, &data, &dlen) == 0 && media_responses_event(data, dlen, &r->mres))
     r->saw_done = true;
   r->saw_error_event |= r->mres.error_event;    /* relay adds no error event of its own after it */
   if (buf_append(&r->out, ev, evlen) < 0)

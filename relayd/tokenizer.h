@@ -19,8 +19,9 @@
  * slice whatever the input (about 3 MB) and time is O(n log n) overall. Such a slice's count may
  * differ from tiktoken's by a token or two at each cut.
  *
- * Callers: main.c (tokenizer_setup at start, tokenizer_teardown at exit), relay.c (tok_count_*
- * for a response without usage), tests. Thread safety: after tokenizer_setup everything here is
+ * Callers: main.c (tokenizer_setup at start, tokenizer_teardown at exit), settle.c and format.c
+ * (tok_count_* over an answer's text, the prompt when no usage came), attempt.c (a converted
+ * stream's announced input), tests. Thread safety: after tokenizer_setup everything here is
  * read-only and may be used by every worker at once. Never: allocates more than the bounds above
  * per call, touches the network, or writes files.
  */

@@ -138,16 +138,18 @@ second_relayd() {
   node=$(sql "SELECT node FROM reservations")
   [ "$node" = "$(hostname)/127.0.0.1:$RELAY_PORT" ]        # the default name: HOSTNAME/LISTEN
 
-  # the same listen address (SO_REUSEPORT would let it bind) gives the same default node name
+  # the same listen address (SO_REUSEPORT would let it bind, with the same default node name) is
+  # refused before the database is opened: the address is served (relayd/portguard.c)
   second_relayd --listen "127.0.0.1:$RELAY_PORT"
   [ "$status" -eq 75 ]
-  [[ "$output" == *"node name '$node' is held by another live relayd: pid $RELAYD_PID on host $(hostname) (this host)"* ]]
+  [[ "$output" == *"listen 127.0.0.1:$RELAY_PORT is already served by another relayd"* ]]
   # it touched nothing: the reservation is still open, nothing was refunded
   [ "$(sql "SELECT count(*) FROM reservations")" = 1 ]
   [ "$(sql "SELECT count(*) FROM logs WHERE content LIKE '%restart%' OR type = 6")" = 0 ]
   # an explicit --node-name that another node holds is refused the same way
   second_relayd --listen "127.0.0.1:$(free_port)" --node-name "$node"
   [ "$status" -eq 75 ]
+  [[ "$output" == *"node name '$node' is held by another live relayd: pid $RELAYD_PID on host $(hostname) (this host)"* ]]
 
   # the first keeps serving: the slow request finishes, billed once
   wait "$slow"

@@ -185,6 +185,9 @@ relay_env() {
     [ -e "$RELAY_DATA/relay.db" ] || "$RELAY_BIN/gwctl" --socket '' init >/dev/null 2>&1 || true
   fi
   export RELAY_SOCKET="$RELAY_DATA/admin.sock"
+  # local token counts stay characters/4 (the suites' expected numbers) whatever an install left in
+  # the default tokenizer_dir; 18-fidelity.bats passes --tokenizer-dir with the real data
+  export RELAY_TOKENIZER_DIR="$RELAY_DATA/no-tokenizer"
 }
 
 # pg_bin: the directory of PostgreSQL's programs ($PG_BIN, else the newest /usr/lib/postgresql/NN/bin).

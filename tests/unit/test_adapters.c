@@ -415,7 +415,7 @@ static void test_claude_stream_to_openai(void)
   CHECK(st.finished, "finished after message_stop");
   cJSON *f = oai_frames(out.data);
   CHECK(f != NULL, "output is well-formed data: frames");
-  CHECK(SZ(f, "") == 9, "9 frames: role, thinking, text, tool start, 2 args, finish, usage, DONE (%d)",
+  CHECK(SZ(f, "") == 10, "10 frames: role, thinking, signature, text, tool start, 2 args, finish, usage, DONE (%d)",
         SZ(f, ""));
   CHECK(streq(S(f, "0.id"), "msg_9") && streq(S(f, "0.object"), "chat.completion.chunk") &&
             N(f, "0.created") == 1700000001 && streq(S(f, "0.model"), "claude-haiku") &&
@@ -423,22 +423,26 @@ static void test_claude_stream_to_openai(void)
             cJSON_IsNull(G(f, "0.choices.0.finish_reason")),
         "message_start -> first chunk with role assistant");
   CHECK(streq(S(f, "1.choices.0.delta.reasoning_content"), "plan"), "thinking_delta -> reasoning_content");
-  CHECK(streq(S(f, "2.choices.0.delta.content"), "Hel\"lo\n"), "text_delta -> content, escapes kept");
-  CHECK(N(f, "3.choices.0.delta.tool_calls.0.index") == 0 &&
-            streq(S(f, "3.choices.0.delta.tool_calls.0.id"), "toolu_7") &&
-            streq(S(f, "3.choices.0.delta.tool_calls.0.function.name"), "lookup") &&
-            streq(S(f, "3.choices.0.delta.tool_calls.0.type"), "function"),
+  CHECK(streq(S(f, "2.choices.0.delta.reasoning_details.0.type"), "reasoning.text") &&
+            streq(S(f, "2.choices.0.delta.reasoning_details.0.signature"), "x") &&
+            streq(S(f, "2.choices.0.delta.reasoning_details.0.format"), "anthropic-claude-v1"),
+        "signature_delta -> a reasoning_details item with the signature (doc/design.md)");
+  CHECK(streq(S(f, "3.choices.0.delta.content"), "Hel\"lo\n"), "text_delta -> content, escapes kept");
+  CHECK(N(f, "4.choices.0.delta.tool_calls.0.index") == 0 &&
+            streq(S(f, "4.choices.0.delta.tool_calls.0.id"), "toolu_7") &&
+            streq(S(f, "4.choices.0.delta.tool_calls.0.function.name"), "lookup") &&
+            streq(S(f, "4.choices.0.delta.tool_calls.0.type"), "function"),
         "tool_use start -> tool_calls entry with id and name");
-  CHECK(streq(S(f, "4.choices.0.delta.tool_calls.0.function.arguments"), "{\"q\":") &&
-            streq(S(f, "5.choices.0.delta.tool_calls.0.function.arguments"), "\"x\"}") &&
-            N(f, "5.choices.0.delta.tool_calls.0.index") == 0,
+  CHECK(streq(S(f, "5.choices.0.delta.tool_calls.0.function.arguments"), "{\"q\":") &&
+            streq(S(f, "6.choices.0.delta.tool_calls.0.function.arguments"), "\"x\"}") &&
+            N(f, "6.choices.0.delta.tool_calls.0.index") == 0,
         "input_json_delta -> tool arguments");
-  CHECK(streq(S(f, "6.choices.0.finish_reason"), "tool_calls"), "message_delta -> finish_reason");
-  CHECK(SZ(f, "7.choices") == 0 && N(f, "7.usage.prompt_tokens") == 65 &&
-            N(f, "7.usage.completion_tokens") == 33 && N(f, "7.usage.total_tokens") == 98 &&
-            N(f, "7.usage.prompt_tokens_details.cached_tokens") == 50,
+  CHECK(streq(S(f, "7.choices.0.finish_reason"), "tool_calls"), "message_delta -> finish_reason");
+  CHECK(SZ(f, "8.choices") == 0 && N(f, "8.usage.prompt_tokens") == 65 &&
+            N(f, "8.usage.completion_tokens") == 33 && N(f, "8.usage.total_tokens") == 98 &&
+            N(f, "8.usage.prompt_tokens_details.cached_tokens") == 50,
         "usage chunk with empty choices when the client asked");
-  CHECK(streq(S(f, "8"), "[DONE]"), "[DONE] last");
+  CHECK(streq(S(f, "9"), "[DONE]"), "[DONE] last");
   cJSON_Delete(f);
 
   /* events after the end are ignored */
