@@ -108,8 +108,7 @@ quota_of() { sql "SELECT remain_quota FROM tokens WHERE name='t1'"; }
   [[ "$dir" = /* ]] || dir="$BATS_TEST_DIRNAME/../../$dir"
   if [ -f "$dir/o200k_base.json" ]; then
     relayd_stop
-    printf 'tokenizer_dir = %s\n' "$dir" > "$BATS_TEST_TMPDIR/relayd.conf"
-    relayd_start --config "$BATS_TEST_TMPDIR/relayd.conf"
+    relayd_start --tokenizer-dir "$dir"      # the argument beats helpers.bash's RELAY_TOKENIZER_DIR
     req POST /v1/messages/count_tokens '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello world"}]}' \
       -H "x-api-key: $KEY"
     [ "$status_code" = 200 ]
