@@ -1402,13 +1402,16 @@ static int import_prices(struct imp *im)
         continue;
       }
       /* completion and cache ratios: the source's; One API's rules by name when it has none;
-       * New API's: relay's own price when it has one, else 1 */
+       * New API's rules by name (below). New API bills a model its saved CacheRatio lacks at 1
+       * (setting/ratio_setting/cache_ratio.go GetCacheRatio): so does relay then */
       const cJSON *kv = cJSON_GetObjectItemCaseSensitive(cache, m);
       double c = 1, k = 1;
       int has_c = src_ratio(comp, m, -1, &c);
       int has_k = cJSON_IsNumber(kv) && kv->valuedouble >= 0 && kv->valuedouble <= RATIO_MAX;
       if (has_k)
         k = kv->valuedouble;
+      else if (!oa && pk && !kv)
+        has_k = 1;
       char how[640] = "";
       struct bill *b = strmap_get(&im->bills, m);
       if (b && !b->conflict) {
@@ -1441,17 +1444,24 @@ static int import_prices(struct imp *im)
         rc = GW_FAIL;
         break;
       }
+      /* the cache write ratio: New API's CreateCacheRatio, 1.25 for a model it lacks
+       * (cache_ratio.go GetCreateCacheRatio) */
       const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cwrite, m);
-      char cw[96] = "";
+      char cw[192] = "";
+      double wr = -1;
       if (cJSON_IsNumber(wv) && isfinite(wv->valuedouble) && wv->valuedouble >= 0
-          && wv->valuedouble <= RATIO_MAX) {
-        double w1h = wv->valuedouble * NEWAPI_CACHE_1H_MULTIPLIER;
+          && wv->valuedouble <= RATIO_MAX)
+        wr = wv->valuedouble;
+      else if (!wv && !oa && pw)
+        wr = 1.25;
+      if (wr >= 0) {
+        double w1h = wr * NEWAPI_CACHE_1H_MULTIPLIER;
         rc = gw_exec(im->g, "cannot write the price", "UPDATE prices SET cache_write_ratio = ?2, "
-                     "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wv->valuedouble, w1h);
+                     "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wr, w1h);
         if (rc != 0)
           break;
-        snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6)",
-                 wv->valuedouble, w1h);
+        snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6%s)", wr,
+                 w1h, wv ? "" : "; New API's default for a model its CreateCacheRatio lacks");
       } else if (wv) {
         snprintf(cw, sizeof cw, "; CreateCacheRatio not a number from 0 to %g: default kept",
                  RATIO_MAX);

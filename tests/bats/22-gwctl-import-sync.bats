@@ -318,7 +318,11 @@ c.executemany("INSERT INTO options(`key`, value) VALUES (?,?)", {
     # claude-3-5 and gemini-1.5; the others have none saved
     "CompletionRatio": json.dumps({"gpt-4o": 3, "gpt-4-turbo": 1, "o1": 1,
                                    "claude-3-5-sonnet-20241022": 3, "gemini-1.5-pro": 3,
-                                   "deepseek-chat": 2})}.items())
+                                   "deepseek-chat": 2}),
+    # saved: New API bills a model they lack at cache ratio 1, cache write 1.25 (GetCacheRatio,
+    # GetCreateCacheRatio)
+    "CacheRatio": json.dumps({"claude-3-5-sonnet-20241022": 0.1}),
+    "CreateCacheRatio": json.dumps({"claude-3-5-sonnet-20241022": 1.25})}.items())
 c.commit()
 PY
 }
@@ -368,6 +372,8 @@ PY
 @test "replayed requests cost what New API charges: its completion ratio rules by name, self-use default, rounding" {
   mock_start up
   newapi_rules_db "$SRC" "$MOCK_URL"
+  # relay's own price for gpt-4o before the import, with other cache ratios than New API's
+  gwctl price set gpt-4o --ratio 1 --cache-ratio 0.5 --cache-write-ratio 2 --cache-write-1h-ratio 3
   run gwctl import oneapi --from "sqlite:$SRC" --json
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   report=$output
@@ -377,6 +383,9 @@ PY
   [[ "$(item prices gpt-4o)" == *"imported"*"completion ratio 3"* ]]
   [[ "$(item prices mystery-model)" == *"self-use mode default ratio 37.5"* ]]
   [[ "$(item prices rounding)" == *"1 unit (1/500000 USD) higher in relay, never more"* ]]
+  # cached tokens and cache writes as New API bills them: the saved maps, else its defaults
+  [ "$(sql "SELECT cache_ratio, cache_write_ratio, cache_write_1h_ratio FROM prices WHERE model = 'gpt-4o'")" = "$(printf '1.0\t1.25\t2.0')" ]
+  [ "$(sql "SELECT cache_ratio, cache_write_ratio FROM prices WHERE model = 'claude-3-5-sonnet-20241022'")" = "$(printf '0.1\t1.25')" ]
   relayd_start
   # gpt-4-turbo, 1,000 + 2,000 tokens, default group: (1000 + 2000 * 3) * 5 = 35,000 in New API
   [ "$(newapi_bill "$SRC" gpt-4-turbo default 1000 2000 | cut -d' ' -f1)" = 35000 ]
