@@ -9,7 +9,9 @@
  * id, leaves it alone when the source row is the same and updates the differing columns when not.
  * Channels keep their source id where relay has none by it. Prices are written as the source bills
  * (plan_bills: One API prices the mapped model, per channel type, at ratio 30 without one, with
- * completion ratios derived from the name).
+ * completion ratios derived from the name; New API the requested model, with the completion ratio
+ * its rules by name give, over its saved map where they are locked: newapi_completion_ratio).
+ * New API rounds a bill to the nearest unit where relay rounds up: reported, at most 1 unit.
  *
  * Owns: the per-source mapping tables (channel type ids diverge between the two projects after 3),
  * the flavor detection, the billing plan, import_sources, and the report.
@@ -1076,6 +1078,107 @@ static double oneapi_completion_rule(const char *model)
 #undef IS
 }
 
+/* New API's completion ratio for a requested model: its rules by name, some of which override the
+ * saved CompletionRatio ("locked": gpt-4-turbo, gpt-5, o1/o3, claude-3 and -4, gemini-1.5/2.0,
+ * mistral-...), the others a default for a model the map lacks (gpt-4o 4, gpt-* 2, gemini-2.5-pro
+ * 8, gemini-2.5-flash 2.5/0.3, ...), 1 for anything else. Re-stated, not copied, from
+ * QuantumNous/new-api setting/ratio_setting/model_ratio.go (commit 00f6587d): GetCompletionRatio,
+ * getHardcodedCompletionModelRatio, FormatMatchingModelName. *rule is set when the rule, not
+ * the map, gave the ratio. */
+static double newapi_completion_ratio(const char *model, const cJSON *map, bool *rule)
+{
+  char name[MODEL_NAME_MAX + 1];
+  snprintf(name, sizeof name, "%s", model);
+  size_t n = strlen(name);
+#define PFX(p) (strncmp(name, p, strlen(p)) == 0)
+#define SFX(x) (n >= strlen(x) && strcmp(name + n - strlen(x), x) == 0)
+#define IS(x) (strcmp(name, x) == 0)
+#define HAS(x) (strstr(name, x) != NULL)
+  /* FormatMatchingModelName: thinking-budget names and GPTs share one key */
+  const char *wild = NULL;
+  if (PFX("gemini-2.5-flash-lite"))
+    wild = "gemini-2.5-flash-lite-thinking-*";
+  else if (PFX("gemini-2.5-flash"))
+    wild = "gemini-2.5-flash-thinking-*";
+  else if (PFX("gemini-2.5-pro"))
+    wild = "gemini-2.5-pro-thinking-*";
+  if (wild && HAS("-thinking-"))
+    snprintf(name, sizeof name, "%s", wild);
+  if (PFX("gpt-4-gizmo"))
+    snprintf(name, sizeof name, "gpt-4-gizmo-*");
+  if (PFX("gpt-4o-gizmo"))
+    snprintf(name, sizeof name, "gpt-4o-gizmo-*");
+  n = strlen(name);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(map, name);
+  bool saved = cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 0
+               && v->valuedouble <= RATIO_MAX;
+  *rule = false;
+  if (saved && HAS("/"))
+    return v->valuedouble;      /* a vendor/model name: the saved ratio first */
+  double r = 1;
+  bool locked = false;
+  if (SFX("-all") || SFX("-gizmo-*"))
+    r = 2;
+  else if (PFX("gpt-")) {       /* (New API's gpt-3.5 rules below this are never reached) */
+    if (PFX("gpt-4o"))
+      r = IS("gpt-4o-2024-05-13") ? 3 : PFX("gpt-4o-mini-tts") ? 20 : 4,
+      locked = IS("gpt-4o-2024-05-13");
+    else if (PFX("gpt-5"))
+      r = !strchr(name, '.') ? 8 : PFX("gpt-5.4-nano") ? 6.25 : 6,
+      locked = !strchr(name, '.') || PFX("gpt-5.4");
+    else if (PFX("gpt-4.5-preview"))
+      r = 2, locked = true;
+    else if (PFX("gpt-4-turbo") || SFX("gpt-4-1106") || SFX("gpt-4-1105"))
+      r = 3, locked = true;
+    else
+      r = 2;
+  } else if (PFX("o1") || PFX("o3"))
+    r = 4, locked = true;
+  else if (IS("chatgpt-4o-latest"))
+    r = 3, locked = true;
+  else if (HAS("claude-3") || HAS("claude-sonnet-4") || HAS("claude-opus-4") || HAS("claude-haiku-4")
+           || HAS("claude-fable-5") || HAS("claude-sonnet-5") || HAS("claude-opus-5"))
+    r = 5, locked = true;
+  else if (PFX("mistral-"))
+    r = 3, locked = true;
+  else if (PFX("gemini-")) {
+    if (PFX("gemini-1.5") || PFX("gemini-2.0"))
+      r = 4, locked = true;
+    else if (PFX("gemini-2.5-pro"))
+      r = 8;
+    else if (PFX("gemini-2.5-flash-preview"))
+      r = SFX("-nothinking") ? 4 : 3.5 / 0.15;
+    else if (PFX("gemini-2.5-flash-lite"))
+      r = 4;
+    else if (PFX("gemini-2.5-flash") || PFX("gemini-robotics-er-1.5"))
+      r = 2.5 / 0.3;
+    else if (PFX("gemini-3-pro"))
+      r = PFX("gemini-3-pro-image") ? 60 : 6;
+    else
+      r = 4;
+  } else if (PFX("command")) {
+    locked = true;
+    r = IS("command-r") ? 3 : IS("command-r-plus") ? 5
+        : IS("command-r-08-2024") || IS("command-r-plus-08-2024") ? 4 : (locked = false, 4);
+  } else if (PFX("ERNIE-Speed-") || PFX("ERNIE-Lite-") || PFX("ERNIE-Character")
+             || PFX("ERNIE-Functions"))
+    r = 2, locked = true;
+  else if (IS("llama2-70b-4096"))
+    r = 0.8 / 0.64, locked = true;
+  else if (IS("llama3-8b-8192"))
+    r = 2, locked = true;
+  else if (IS("llama3-70b-8192"))
+    r = 0.79 / 0.59, locked = true;
+  if (!locked && saved)
+    return v->valuedouble;
+  *rule = true;
+  return r;
+#undef PFX
+#undef SFX
+#undef IS
+#undef HAS
+}
+
 /* A ratio from a source map for model on a channel of type (One API tries "model(type)" first,
  * then "model"). Returns whether found. */
 static bool src_ratio(const cJSON *map, const char *model, int64_t type, double *out)
@@ -1160,9 +1263,9 @@ static int plan_bills(struct imp *im, const cJSON *model, const cJSON *comp, con
         if (cJSON_HasObjectItem(model, m) || cJSON_HasObjectItem(fixed, m) || !na_default)
           continue;
         b.ratio = NEWAPI_SELF_USE_RATIO;
-        b.comp_known = src_ratio(comp, m, -1, &b.comp);
-        if (!b.comp_known)
-          b.comp = 1;
+        bool rule;
+        b.comp = newapi_completion_ratio(m, comp, &rule);
+        b.comp_known = true;
         snprintf(b.via, sizeof b.via, "no ModelRatio: New API's self-use mode default ratio %g; ",
                  NEWAPI_SELF_USE_RATIO);
       }
@@ -1250,11 +1353,9 @@ static int import_prices(struct imp *im)
     report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
            "built-in ratios): relay's own prices are kept");
   if (!oa)   /* Calcium-Ion/new-api relay/relay-text.go: quotaCalculateDecimal.Round(0) */
-    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit, "
-           "relay rounds it up: a bill with a fraction of a unit is up to 1 unit (1/500000 USD) "
-           "higher in relay; New API's own completion ratio rules by name (which override its "
-           "CompletionRatio for gpt-4*, o1/o3, claude, gemini...) are not imported: set "
-           "CompletionRatio explicitly or check those prices");
+    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit "
+           "(half up), relay rounds it up: a bill whose exact amount has a fraction below one "
+           "half is 1 unit (1/500000 USD) higher in relay, never more, never lower");
   /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
   for (int pass = 0; pass < 2 && rc == 0; pass++) {
     const cJSON *it, *list = pass == 0 ? model : price;
@@ -1301,13 +1402,16 @@ static int import_prices(struct imp *im)
         continue;
       }
       /* completion and cache ratios: the source's; One API's rules by name when it has none;
-       * New API's: relay's own price when it has one, else 1 */
+       * New API's rules by name (below). New API bills a model its saved CacheRatio lacks at 1
+       * (setting/ratio_setting/cache_ratio.go GetCacheRatio): so does relay then */
       const cJSON *kv = cJSON_GetObjectItemCaseSensitive(cache, m);
       double c = 1, k = 1;
       int has_c = src_ratio(comp, m, -1, &c);
       int has_k = cJSON_IsNumber(kv) && kv->valuedouble >= 0 && kv->valuedouble <= RATIO_MAX;
       if (has_k)
         k = kv->valuedouble;
+      else if (!oa && pk && !kv)
+        has_k = 1;
       char how[640] = "";
       struct bill *b = strmap_get(&im->bills, m);
       if (b && !b->conflict) {
@@ -1327,28 +1431,37 @@ static int import_prices(struct imp *im)
         c = oneapi_completion_rule(m);
         has_c = 1;
       }
-      int64_t known = 0;
-      int r = relay_has(im, "SELECT 1 FROM prices WHERE model = ?1", m, &known);
-      if (r < 0) {
-        rc = GW_FAIL;
-        break;
+      /* New API: its rules by name, over the saved ratio where they are locked */
+      bool narule = false;
+      double na_saved = c;
+      int na_had = has_c;
+      if (!oa) {
+        c = newapi_completion_ratio(m, comp, &narule);
+        has_c = 1;
       }
       int res = put_price(im, m, v, c, !has_c, has_k, k);
       if (res < 0) {
         rc = GW_FAIL;
         break;
       }
+      /* the cache write ratio: New API's CreateCacheRatio, 1.25 for a model it lacks
+       * (cache_ratio.go GetCreateCacheRatio) */
       const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cwrite, m);
-      char cw[96] = "";
+      char cw[192] = "";
+      double wr = -1;
       if (cJSON_IsNumber(wv) && isfinite(wv->valuedouble) && wv->valuedouble >= 0
-          && wv->valuedouble <= RATIO_MAX) {
-        double w1h = wv->valuedouble * NEWAPI_CACHE_1H_MULTIPLIER;
+          && wv->valuedouble <= RATIO_MAX)
+        wr = wv->valuedouble;
+      else if (!wv && !oa && pw)
+        wr = 1.25;
+      if (wr >= 0) {
+        double w1h = wr * NEWAPI_CACHE_1H_MULTIPLIER;
         rc = gw_exec(im->g, "cannot write the price", "UPDATE prices SET cache_write_ratio = ?2, "
-                     "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wv->valuedouble, w1h);
+                     "cache_write_1h_ratio = ?3 WHERE model = ?1", "sdd", m, wr, w1h);
         if (rc != 0)
           break;
-        snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6)",
-                 wv->valuedouble, w1h);
+        snprintf(cw, sizeof cw, ", cache write ratio %g (1h: %g, CreateCacheRatio x 1.6%s)", wr,
+                 w1h, wv ? "" : "; New API's default for a model its CreateCacheRatio lacks");
       } else if (wv) {
         snprintf(cw, sizeof cw, "; CreateCacheRatio not a number from 0 to %g: default kept",
                  RATIO_MAX);
@@ -1358,13 +1471,16 @@ static int import_prices(struct imp *im)
       else if (rule)
         report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
                "source: completion ratio %g by One API's rule for the name%s%s", v, c, cw, how);
-      else if (has_c)
+      else if (narule && na_had && na_saved != c)
+        report(im, "prices", m, m, R_MAPPED, "model ratio %g; completion ratio %g by New API's "
+               "rule for the name, which overrides its CompletionRatio %g%s%s", v, c, na_saved, cw,
+               how);
+      else if (narule && !na_had)
+        report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
+               "source: completion ratio %g by New API's rule for the name%s%s", v, c, cw, how);
+      else
         report(im, "prices", m, m, *how ? R_MAPPED : R_IMPORTED, "model ratio %g, completion "
                "ratio %g%s%s", v, c, cw, how);
-      else
-        report(im, "prices", m, m, R_MAPPED, "model ratio %g; no CompletionRatio for it in the "
-               "source (New API derives one from the name; its rules are not imported): "
-               "completion ratio %s%s%s", v, r > 0 ? "kept from relay's price" : "1", cw, how);
     }
   }
   /* models the channels serve that the ratio map does not name (mapped to a priced model, or at

@@ -2,7 +2,9 @@
 # gwctl import oneapi, issue #22: a second import updates what the first created (import_sources,
 # migration 010) and creates nothing twice; source channel ids are kept (admin pins sk-KEY-ID);
 # the channel types that speak the OpenAI API come with their real base URL and path, full-URL
-# ("compatible") channels where the path is not /v1; replayed requests cost what One API charges.
+# ("compatible") channels where the path is not /v1; replayed requests cost what One API charges,
+# and what New API charges (its completion ratio rules by name; its rounding to the nearest unit
+# where relay rounds up: at most 1 unit, checked case by case).
 #
 # The fixture is One API's database as GORM AutoMigrate creates it on SQLite (import_sources.py
 # ONEAPI_SQLITE, which cites songquanpeng/one-api model/*.go); its ratio options are a realistic
@@ -287,4 +289,131 @@ PY
   wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2 AND model_name = 'alias-model'"
   [ "$(sql "SELECT quota FROM logs WHERE type = 2 AND model_name = 'alias-model'")" = 14000 ]
   [ "$(mock_requests up | $JGET 'd["body"]["model"]')" = upstream-x ]
+}
+
+# newapi_rules_db PATH BASE_URL: a New API database (import_sources.py NEWAPI_SQLITE) whose one
+# channel serves models New API's completion-ratio rules by name cover, users in two groups
+# (default 1x, vip 1.5x), self-use mode on (an unpriced model bills at ratio 37.5), and a saved
+# CompletionRatio some of whose values New API's locked rules override.
+newapi_rules_db() {
+  import_py - "$1" "$2" "$KEY_U1" "$KEY_U2" <<'PY'
+import sqlite3, sys, json
+from import_sources import NEWAPI_SQLITE
+path, base, k1, k2 = sys.argv[1:5]
+c = sqlite3.connect(path)
+c.executescript(NEWAPI_SQLITE)
+c.executemany("INSERT INTO users(id, username, password, quota, `group`, access_token, aff_code) VALUES (?,?,'x',900000000,?,?,?)", [
+    (1, "vipuser", "vip", "a1", "f1"), (2, "plain", "default", "a2", "f2")])
+c.executemany("INSERT INTO tokens(id, user_id, `key`, name, created_time, accessed_time, expired_time, unlimited_quota, model_limits_enabled) VALUES (?,?,?,'main',1700000000,0,-1,1,0)", [
+    (1, 1, k1), (2, 2, k2)])
+served = "gpt-4o,gpt-4-turbo,o1,o3-mini,claude-3-5-sonnet-20241022,claude-sonnet-4-20250514,gemini-1.5-pro,gemini-2.5-flash,deepseek-chat,mystery-model"
+c.execute("INSERT INTO channels(id, type, `key`, name, base_url, models, `group`, model_mapping, auto_ban, test_model, created_time) VALUES (1, 1, 'up', 'na', ?, ?, 'default,vip', '', 1, '', 1700000000)", (base, served))
+c.executemany("INSERT INTO options(`key`, value) VALUES (?,?)", {
+    "GroupRatio": json.dumps({"default": 1, "vip": 1.5}),
+    "SelfUseModeEnabled": "true",
+    "ModelRatio": json.dumps({"gpt-4o": 1.25, "gpt-4-turbo": 5, "o1": 7.5, "o3-mini": 0.55,
+                              "claude-3-5-sonnet-20241022": 1.5, "claude-sonnet-4-20250514": 1.5,
+                              "gemini-1.5-pro": 1.25, "gemini-2.5-flash": 0.15, "deepseek-chat": 0.135}),
+    # gpt-4o's 3 stands (its rule is a default); the locked rules override gpt-4-turbo, o1,
+    # claude-3-5 and gemini-1.5; the others have none saved
+    "CompletionRatio": json.dumps({"gpt-4o": 3, "gpt-4-turbo": 1, "o1": 1,
+                                   "claude-3-5-sonnet-20241022": 3, "gemini-1.5-pro": 3,
+                                   "deepseek-chat": 2}),
+    # saved: New API bills a model they lack at cache ratio 1, cache write 1.25 (GetCacheRatio,
+    # GetCreateCacheRatio)
+    "CacheRatio": json.dumps({"claude-3-5-sonnet-20241022": 0.1}),
+    "CreateCacheRatio": json.dumps({"claude-3-5-sonnet-20241022": 1.25})}.items())
+c.commit()
+PY
+}
+
+# newapi_bill DB MODEL GROUP PROMPT COMPLETION: what New API charges, written from
+# QuantumNous/new-api: service/text_quota.go calculateTextQuotaSummary (quota = (prompt +
+# completion * completionRatio) * modelRatio * groupRatio in shopspring decimals made by
+# NewFromFloat, i.e. the floats' shortest decimal forms; Round(0): half away from zero; at least 1
+# when the ratio is not 0), setting/ratio_setting/model_ratio.go GetModelRatio (37.5 unpriced, in
+# self-use mode) and GetCompletionRatio with getHardcodedCompletionModelRatio (locked rules beat
+# the saved map, unlocked ones only fill in for a model it lacks). Prints "NEWAPI EXACT".
+newapi_bill() {
+  python3 - "$@" <<'PY'
+import sqlite3, sys, json
+from decimal import Decimal, ROUND_HALF_UP
+db, model, group, p, c = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+o = dict(sqlite3.connect(db).execute("SELECT key, value FROM options").fetchall())
+mr, cr, gr = (json.loads(o[k]) for k in ("ModelRatio", "CompletionRatio", "GroupRatio"))
+def rule(n):   # (ratio, locked), for the models this suite serves and their neighbours
+    if n.startswith("gpt-4o"):
+        return (3, True) if n == "gpt-4o-2024-05-13" else (4, False)
+    if n.startswith("gpt-4-turbo"):
+        return 3, True
+    if n.startswith("gpt-"):
+        return 2, False
+    if n.startswith("o1") or n.startswith("o3"):
+        return 4, True
+    if any(x in n for x in ("claude-3", "claude-sonnet-4", "claude-opus-4", "claude-haiku-4")):
+        return 5, True
+    if n.startswith("gemini-1.5") or n.startswith("gemini-2.0"):
+        return 4, True
+    if n.startswith("gemini-2.5-pro"):
+        return 8, False
+    if n.startswith("gemini-2.5-flash"):
+        return 2.5 / 0.3, False
+    if n.startswith("gemini-"):
+        return 4, False
+    return 1, False
+r, locked = rule(model)
+comp = r if locked or model not in cr else cr[model]
+d = lambda x: Decimal(repr(float(x)))
+exact = (Decimal(p) + Decimal(c) * d(comp)) * (d(mr.get(model, 37.5)) * d(gr[group]))
+print(max(1, int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))), exact)
+PY
+}
+
+@test "replayed requests cost what New API charges: its completion ratio rules by name, self-use default, rounding" {
+  mock_start up
+  newapi_rules_db "$SRC" "$MOCK_URL"
+  # relay's own price for gpt-4o before the import, with other cache ratios than New API's
+  gwctl price set gpt-4o --ratio 1 --cache-ratio 0.5 --cache-write-ratio 2 --cache-write-1h-ratio 3
+  run gwctl import oneapi --from "sqlite:$SRC" --json
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  report=$output
+  [ "$(echo "$report" | $JGET 'd["flavor"]')" = newapi ]
+  [[ "$(item prices gpt-4-turbo)" == *"completion ratio 3 by New API's rule for the name, which overrides its CompletionRatio 1"* ]]
+  [[ "$(item prices o3-mini)" == *"no CompletionRatio for it in the source: completion ratio 4 by New API's rule"* ]]
+  [[ "$(item prices gpt-4o)" == *"imported"*"completion ratio 3"* ]]
+  [[ "$(item prices mystery-model)" == *"self-use mode default ratio 37.5"* ]]
+  [[ "$(item prices rounding)" == *"1 unit (1/500000 USD) higher in relay, never more"* ]]
+  # cached tokens and cache writes as New API bills them: the saved maps, else its defaults
+  [ "$(sql "SELECT cache_ratio, cache_write_ratio, cache_write_1h_ratio FROM prices WHERE model = 'gpt-4o'")" = "$(printf '1.0\t1.25\t2.0')" ]
+  [ "$(sql "SELECT cache_ratio, cache_write_ratio FROM prices WHERE model = 'claude-3-5-sonnet-20241022'")" = "$(printf '0.1\t1.25')" ]
+  relayd_start
+  # gpt-4-turbo, 1,000 + 2,000 tokens, default group: (1000 + 2000 * 3) * 5 = 35,000 in New API
+  [ "$(newapi_bill "$SRC" gpt-4-turbo default 1000 2000 | cut -d' ' -f1)" = 35000 ]
+  n=0
+  for model in gpt-4o gpt-4-turbo o1 o3-mini claude-3-5-sonnet-20241022 claude-sonnet-4-20250514 gemini-1.5-pro gemini-2.5-flash deepseek-chat mystery-model; do
+    for who in vip plain; do
+      for tokens in "1000 2000" "37 5"; do
+        set -- $tokens
+        key=$KEY_U1 group=vip user=vipuser
+        [ "$who" = plain ] && key=$KEY_U2 group=default user=plain
+        code=$(curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
+          -H "Authorization: Bearer sk-$key" -H 'Content-Type: application/json' \
+          --data-binary "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"prompt_tokens\":$1,\"completion_tokens\":$2}}")
+        [ "$code" = 200 ] || { echo "$model: $code $(cat "$BATS_TEST_TMPDIR/b")"; false; }
+        read -r want exact < <(newapi_bill "$SRC" "$model" "$group" "$1" "$2")
+        wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2 AND model_name = '$model' AND prompt_tokens = $1 AND username = '$user'"
+        got=$(sql "SELECT quota FROM logs WHERE type = 2 AND model_name = '$model' AND prompt_tokens = $1 AND username = '$user'")
+        if [ "$got" != "$want" ]; then
+          # rounding only: relay rounds the exact amount up, New API to the nearest unit, so relay
+          # is 1 higher exactly when the fraction is below one half
+          up=$(python3 -c 'import sys, math; from decimal import Decimal; print(math.ceil(Decimal(sys.argv[1])))' "$exact")
+          [ "$got" = "$up" ] && [ $((got - want)) = 1 ] || { echo "$model $group $1+$2: relay billed $got, New API $want (exact $exact)" >&2; false; }
+          echo "$model $group $1+$2: exact $exact, New API $want, relay $got" >> "$BATS_TEST_TMPDIR/rounded"
+        fi
+        n=$((n + 1))
+      done
+    done
+  done
+  [ "$n" = 40 ]
+  cat "$BATS_TEST_TMPDIR/rounded" 2>/dev/null || true
 }
