@@ -648,6 +648,7 @@ static void *worker_main(void *arg)
         uint64_t x;
         ssize_t rd = read(w->wakefd, &x, sizeof x);
         (void)rd;
+        mhd_ready = true;     /* worker_wake: a connection resumed from another thread */
         break;
       }
       case EV_CURL_SOCK:
@@ -710,6 +711,13 @@ int worker_start(struct worker *w)
 void worker_request_stop(struct worker *w)
 {
   atomic_store(&w->stop, true);
+  uint64_t one = 1;
+  ssize_t wr = write(w->wakefd, &one, sizeof one);
+  (void)wr;
+}
+
+void worker_wake(struct worker *w)
+{
   uint64_t one = 1;
   ssize_t wr = write(w->wakefd, &one, sizeof one);
   (void)wr;
