@@ -66,22 +66,27 @@ err_code() { echo "$HTTP_BODY" | json_get 'd["error"]["code"]'; }
   key=$(gwctl token create --user alice --name t --unlimited)
   relayd_start
   redeem "$key" 0123456789abcdef0123456789abcdef
-  [ "$HTTP_STATUS" = 404 ] && [ "$(err_code)" = redemption_code_not_found ]
+  [ "$HTTP_STATUS" = 404 ]
+  [ "$(err_code)" = redemption_code_not_found ]
   c=$(gwctl redeem create --count 1 --quota 10)
   gwctl redeem disable "$c"
   redeem "$key" "$c"
-  [ "$HTTP_STATUS" = 403 ] && [ "$(err_code)" = redemption_code_disabled ]
+  [ "$HTTP_STATUS" = 403 ]
+  [ "$(err_code)" = redemption_code_disabled ]
   c=$(gwctl redeem create --count 1 --quota 10 --expires 30d)
   sql "UPDATE redemptions SET expired_time = $(($(date +%s) - 1)) WHERE key = '$c'"
   redeem "$key" "$c"
-  [ "$HTTP_STATUS" = 410 ] && [ "$(err_code)" = redemption_code_expired ]
+  [ "$HTTP_STATUS" = 410 ]
+  [ "$(err_code)" = redemption_code_expired ]
   [ "$(echo "$HTTP_BODY" | json_get 'd["error"]["param"]')" = code ]
   c=$(gwctl redeem create --count 1 --quota 10)
   gwctl redeem use "$c" --user alice > /dev/null
   redeem "$key" "$c"
-  [ "$HTTP_STATUS" = 409 ] && [ "$(err_code)" = redemption_code_used ]
+  [ "$HTTP_STATUS" = 409 ]
+  [ "$(err_code)" = redemption_code_used ]
   http POST "$RELAY_URL/v1/relay/redeem" -H "Authorization: Bearer $key" --data-binary '{"code":42}'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_code ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_code ]
   http POST "$RELAY_URL/v1/relay/redeem" -H "Authorization: Bearer $key" --data-binary 'not json'
   [ "$HTTP_STATUS" = 400 ]
   c=$(gwctl redeem create --count 1 --quota 10)
@@ -104,7 +109,8 @@ err_code() { echo "$HTTP_BODY" | json_get 'd["error"]["code"]'; }
   done
   good=$(gwctl redeem create --count 1 --quota 10)
   redeem "$key" "$good"
-  [ "$HTTP_STATUS" = 429 ] && [ "$(err_code)" = too_many_redeem_attempts ]
+  [ "$HTTP_STATUS" = 429 ]
+  [ "$(err_code)" = too_many_redeem_attempts ]
   [ "$(sql "SELECT status FROM redemptions WHERE key = '$good'")" = 1 ]
   grep -q 'redeem refused.*reason=too_many_failures' "$BATS_TEST_TMPDIR/relayd.log"
   [ "$(grep -c 'redeem refused.*reason=redemption_code_not_found' "$BATS_TEST_TMPDIR/relayd.log")" = 10 ]
@@ -150,24 +156,31 @@ err_code() { echo "$HTTP_BODY" | json_get 'd["error"]["code"]'; }
   [ "$(echo "$HTTP_BODY" | json_get '[(r["day"], r["requests"], "model" in r) for r in d["data"]]')" = "[[\"$day\", 4, false]]" ]
   # a range that holds none of them
   usage "$a1" 'since=2020-01-01&until=2020-01-02'
-  [ "$HTTP_STATUS" = 200 ] && [ "$(echo "$HTTP_BODY" | json_get 'd["data"]')" = '[]' ]
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(echo "$HTTP_BODY" | json_get 'd["data"]')" = '[]' ]
 }
 
 @test "usage: bad parameters and a bad key are refused in OpenAI's error shape" {
   key=$(gwctl token create --user alice --name t --unlimited)
   relayd_start
   usage "$key" 'by=channel'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_by ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_by ]
   usage "$key" 'by=day,day'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_by ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_by ]
   usage "$key" 'since=yesterday-ish'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_time ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_time ]
   usage "$key" 'since=2026-01-02&until=2026-01-01'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_time ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_time ]
   usage "$key" 'since=2020-01-01&until=2021-01-01'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = range_too_long ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = range_too_long ]
   usage "$key" 'scope=everyone'
-  [ "$HTTP_STATUS" = 400 ] && [ "$(err_code)" = invalid_scope ]
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(err_code)" = invalid_scope ]
   usage sk-nope 'by=day'
   [ "$HTTP_STATUS" = 401 ]
   http POST "$RELAY_URL/v1/relay/usage" -H "Authorization: Bearer $key"
