@@ -22,6 +22,7 @@
 #include "respond.h"
 #include "snapshot.h"
 #include "when.h"
+#include "writer.h"
 
 #define QUEUE_MAX 64
 #define CODE_MAX 64
@@ -218,7 +219,15 @@ static unsigned redeem_tx(const struct job *j, int64_t now, int64_t *id, int64_t
   db_bind_int64(st, 7, *quota);
   rc = db_step(st);
   db_finalize(st);
-  if (rc == DB_ERROR || db_commit(S.db) != 0)
+  if (rc == DB_ERROR)
+    goto rollback;
+  if (S.pg) {   /* the other nodes fold the user's balance when this commits (commit.c's payload) */
+    char payload[64];
+    snprintf(payload, sizeof payload, "%016llx u%lld", (unsigned long long)writer_node_id(), (long long)j->user_id);
+    if (db_notify(S.db, RELAY_BALANCE_CHANNEL, payload) != 0)
+      goto rollback;
+  }
+  if (db_commit(S.db) != 0)
     goto rollback;
   return 0;
 rollback:
