@@ -70,7 +70,9 @@ bool authenticate(struct request *r, enum MHD_Result *ret)
     *ret = fail_now(r, 401, "invalid_request_error", "invalid_api_key", NULL, "This API key has expired.");
     return false;
   }
-  if (!t->unlimited && atomic_load_explicit(&t->bal->avail, memory_order_relaxed) <= 0) {
+  /* a key with no quota left may still redeem a code and read its usage (selfsvc.h) */
+  bool free_ep = r->def && (r->def->ep == EP_REDEEM || r->def->ep == EP_USAGE);
+  if (!free_ep && !t->unlimited && atomic_load_explicit(&t->bal->avail, memory_order_relaxed) <= 0) {
     *ret = fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                     "This API key has no quota left.");
     return false;
@@ -86,7 +88,7 @@ bool authenticate(struct request *r, enum MHD_Result *ret)
                     "The user that owns this API key is disabled.");
     return false;
   }
-  if (atomic_load_explicit(&t->user->bal->avail, memory_order_relaxed) <= 0) {
+  if (!free_ep && atomic_load_explicit(&t->user->bal->avail, memory_order_relaxed) <= 0) {
     *ret = fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                     "The user that owns this API key has no quota left.");
     return false;

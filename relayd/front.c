@@ -16,6 +16,7 @@
 #include "request.h"
 #include "respond.h"
 #include "selfserve.h"
+#include "selfsvc.h"
 #include "settle.h"
 #include "stream.h"
 #include "writer.h"
@@ -54,6 +55,9 @@ static const struct endpoint_def endpoints[] = {
     {"GET", "/v1/dashboard/billing/subscription", false, EP_BILLING_SUBSCRIPTION, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
     {"GET", "/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
     {"GET", "/v1/dashboard/billing/usage", false, EP_BILLING_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    /* the key holder's own account: redeem a code, read its usage (selfsvc.c, off the worker) */
+    {"POST", "/v1/relay/redeem", false, EP_REDEEM, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/v1/relay/usage", false, EP_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
 };
 
 /* What begin() needs from the header fields, in one pass over them. */
@@ -229,6 +233,8 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return serve_models(r, url);
   if (def->ep == EP_BILLING_SUBSCRIPTION || def->ep == EP_BILLING_USAGE)
     return serve_billing(r);
+  if (def->ep == EP_USAGE)
+    return selfsvc_usage(r);
   if (def->suffix && serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
@@ -466,7 +472,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
                       "The request body ended before the end of its compressed stream.");
     if (r->cc)
       r->cc->wait = CONN_BUSY;
-    return r->def->ep == EP_COUNT_TOKENS ? serve_count_tokens(r) : dispatch(r);
+    return r->def->ep == EP_COUNT_TOKENS ? serve_count_tokens(r) : r->def->ep == EP_REDEEM ? selfsvc_redeem(r) : dispatch(r);
   case PH_RESPOND: {
     struct MHD_Response *resp = r->pending;
     r->pending = NULL;

@@ -35,6 +35,7 @@
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
+#include "selfsvc.h"
 #include "writer.h"
 
 static void usage(FILE *f)
@@ -320,6 +321,14 @@ int main(int argc, char **argv)
     free(cl.args);
     return 1;
   }
+  if (selfsvc_start(cfg->db, err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot start the self-service thread", "error=\"%s\"", err);
+    writer_stop();
+    db_close(ctx.db);
+    free(cfg);
+    free(cl.args);
+    return 1;
+  }
   char host[200] = "", node[400];
   if (gethostname(host, sizeof host) != 0)
     snprintf(host, sizeof host, "localhost");
@@ -452,6 +461,7 @@ out:
   for (int i = 0; i < started; i++)
     worker_join(&workers[i]);
   free(workers);
+  selfsvc_stop();               /* after the workers: no request waits on it any more */
   monitor_stop();
   writer_stop();
   lease_stop();                 /* after the writer: every reservation of the name is settled */

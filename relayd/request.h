@@ -41,7 +41,7 @@
 #define OUT_LOW (64 * 1024)            /* and let it go on below this */
 
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
-                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE,
+                EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE, EP_REDEEM, EP_USAGE,
                 EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
 
 struct endpoint_def {

@@ -645,9 +645,8 @@ static void *worker_main(void *arg)
         break;
       }
       case EV_WAKE: {
-        uint64_t x;
-        ssize_t rd = read(w->wakefd, &x, sizeof x);
-        (void)rd;
+        (void)!read(w->wakefd, &(uint64_t){0}, sizeof(uint64_t));
+        mhd_ready = true;     /* worker_wake: a connection resumed from another thread */
         break;
       }
       case EV_CURL_SOCK:
@@ -707,20 +706,22 @@ int worker_start(struct worker *w)
   return pthread_create(&w->thread, NULL, worker_main, w);
 }
 
+void worker_wake(struct worker *w)
+{
+  ssize_t wr = write(w->wakefd, &(uint64_t){1}, sizeof(uint64_t));
+  (void)wr;
+}
+
 void worker_request_stop(struct worker *w)
 {
   atomic_store(&w->stop, true);
-  uint64_t one = 1;
-  ssize_t wr = write(w->wakefd, &one, sizeof one);
-  (void)wr;
+  worker_wake(w);
 }
 
 void worker_request_stop_now(struct worker *w)
 {
   atomic_store(&w->stop_now, true);
-  uint64_t one = 1;
-  ssize_t wr = write(w->wakefd, &one, sizeof one);
-  (void)wr;
+  worker_wake(w);
 }
 
 void worker_join(struct worker *w)

@@ -170,6 +170,9 @@ void worker_easy_put(struct worker *w, CURL *e);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
 
+/* From any thread: after MHD_resume_connection of one of w's connections, makes w run MHD. */
+void worker_wake(struct worker *w);
+
 /* What the handler may know of its worker. */
 void *worker_data(struct worker *w);                     /* what h->attach returned */
 int worker_index(const struct worker *w);
