@@ -1281,10 +1281,8 @@ static int plan_bills(struct imp *im, const cJSON *model, const cJSON *comp, con
         have->conflict = true;
         size_t hl = strlen(have->via);
         snprintf(have->via + hl, sizeof have->via - hl, "%sbut channel %.40s bills it at model "
-                 "ratio %g, completion ratio %g%s%.100s", hl ? "; " : "", db_col_text(st, 4),
-                 b.ratio, b.comp, *b.via ? " (" : "", b.via);
-        if (*b.via && strlen(have->via) + 2 < sizeof have->via)
-          strcat(have->via, ")");
+                 "ratio %g, completion ratio %g%s%.100s%s", hl ? "; " : "", db_col_text(st, 4),
+                 b.ratio, b.comp, *b.via ? " (" : "", b.via, *b.via ? ")" : "");
       }
     }
     cJSON_Delete(map);
