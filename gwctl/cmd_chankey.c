@@ -161,7 +161,7 @@ cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
     int64_t idx = db_col_int64(st, 0), status = db_col_int64(st, 2);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "index", (double)idx);
-    cJSON_AddStringToObject(o, "key", masked);
+    cJSON_AddStringToObject(o, "masked", masked);   /* never "key": the key itself is never listed */
     cJSON_AddStringToObject(o, "status", key_status_name(status));
     cJSON_AddStringToObject(o, "status_reason", status == STATUS_ENABLED ? "" : db_col_text(st, 3));
     cJSON_AddNumberToObject(o, "disabled_at", status == STATUS_ENABLED ? 0 : (double)db_col_int64(st, 4));
@@ -191,7 +191,7 @@ cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
 
 const struct out_col gw_pool_cols[] = {
   { "index", "N", OUT_PLAIN, 0, NULL },
-  { "key", "KEY", OUT_PLAIN, 0, NULL },
+  { "masked", "KEY", OUT_PLAIN, 0, NULL },
   { "status", "STATUS", OUT_PLAIN, 0, NULL },
   { "status_reason", "REASON", OUT_PLAIN, 60, NULL },
   { "disabled_at", "DISABLED_AT", OUT_TIME, 0, NULL },

@@ -8,6 +8,7 @@
 # never show up in relayd's log, the logs table, /metrics or gwctl's output.
 
 load helpers
+load gwtui_helpers
 
 JGET="$BATS_TEST_DIRNAME/jget"
 K1=sk-pool-key-one-1111
@@ -15,7 +16,11 @@ K2=sk-pool-key-two-2222
 K3=sk-pool-key-three-3333
 K4=sk-pool-key-four-4444
 
+teardown() { gwtui_teardown; }
+
 setup() {
+  TM="$BATS_TEST_TMPDIR/tmux.sock"
+  LIMIT=$(_relay_scale 10)
   relay_env
   gwctl user add alice --quota 1000000000 > /dev/null
   mock_start
@@ -61,7 +66,7 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   pool p round-robin "$K1" "$K2" "$K3"
   [ "$(gwctl channel key list p --json | $JGET 'len(d)')" = 3 ]
   [ "$(gwctl channel key list p --json | $JGET '[k["index"] for k in d]')" = '[1, 2, 3]' ]
-  [ "$(keyfield p 2 key)" = "sk-…2222" ]
+  [ "$(keyfield p 2 masked)" = "sk-…2222" ]
   [ "$(keyfield p 2 status)" = enabled ]
   # sealed like channels.key; channels.key is a copy of key 1
   [ "$(sql "SELECT count(*) FROM channel_keys WHERE key LIKE 'enc:%'")" = 3 ]
@@ -113,7 +118,7 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   [ "$(gwctl stats --json | $JGET '[c for c in d["channels"] if c["name"]=="p"][0]["keys"][0]["requests"]')" = 2 ]
   # the legacy channel: its one key is key 1, no pool rows
   [ "$(gwctl channel key list one --json | $JGET '[k["index"] for k in d]')" = '[1]' ]
-  [ "$(keyfield one 1 key)" = "sk-…9999" ]
+  [ "$(keyfield one 1 masked)" = "sk-…9999" ]
   [ "$(sql "SELECT count(*) FROM channel_keys k JOIN channels c ON c.id = k.channel_id WHERE c.name = 'one'")" = 0 ]
   curl -s -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
     -d '{"model":"other-model","messages":[{"role":"user","content":"hi"}]}' | grep -qx 200
@@ -121,7 +126,7 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   # key add turns it into a pool whose key 1 is the old key
   printf '%s\n' sk-legacy-second-8888 | gwctl channel key add one > /dev/null
   gwctl channel edit one --key-mode round-robin > /dev/null
-  [ "$(gwctl channel key list one --json | $JGET '" ".join(k["key"] for k in d)')" = "sk-…9999 sk-…8888" ]
+  [ "$(gwctl channel key list one --json | $JGET '" ".join(k["masked"] for k in d)')" = "sk-…9999 sk-…8888" ]
   for i in 1 2; do
     curl -s -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
       -d '{"model":"other-model","messages":[{"role":"user","content":"hi"}]}'
@@ -146,7 +151,7 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   # another key disabled: alice stays where she was
   other=1
   for i in 1 2 3 4; do
-    k=$(gwctl channel key list p --json | $JGET "[k[\"key\"] for k in d if k[\"index\"]==$i][0]")
+    k=$(gwctl channel key list p --json | $JGET "[k[\"masked\"] for k in d if k[\"index\"]==$i][0]")
     [ "$k" = "sk-…${alice: -4}" ] || { other=$i; break; }
   done
   gwctl channel key disable p "$other"
@@ -205,4 +210,22 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
     [ "$(sql "SELECT count(*) FROM logs WHERE content LIKE '%$k%'")" = 0 ]
     ! gwctl channel show p | grep -q -- "$k"
   done
+}
+
+@test "gwtui: a pooled channel's detail shows each key's status and counters" {
+  command -v tmux > /dev/null || skip "tmux is not installed"
+  pool p round-robin "$K1" "$K2"
+  gwctl config set retry_times 2 > /dev/null
+  relayd_start
+  set_mock "{\"reject_keys\":\"$K2\"}"
+  for i in 1 2 3; do chat; [ "$status_code" = 200 ]; done
+  wait_until 10 is auto-disabled keyfield p 2 status
+  gwtui_start 120 40
+  keys 2
+  wait_screen '^ +1 p +enabled'
+  keys Enter
+  wait_screen 'keys +2 \(round-robin\), 1 not chosen'
+  wait_screen '#1 +enabled +req [0-9]+ +err 0'
+  wait_screen '#2 +auto-disabled +req 1 +err 1'
+  ! screen | grep -q 'pool-key'
 }
