@@ -2,7 +2,7 @@
 """bench/keypool.py: what a key pool costs relayd (issue #23). Two relayd processes on one mock
 upstream, each with its own SQLite database: one serves a channel of one key, the other a channel
 of a 16-key round-robin pool. wrk (c64, non-streaming chat, billing and logging on) takes turns on
-them, REPEATS rounds of DUR seconds; prints req/s and CPU us/request of each (medians) and writes
+them, REPEATS rounds (KEYPOOL_REPEATS, default 3) of DUR seconds, alternating which goes first; prints req/s and CPU us/request of each (medians) and writes
 bench/results/keypool-*.json. Run: BUILD=build python3 bench/keypool.py (BENCH_QUICK=1: 1 s, 1 round).
 Uses bench.py's helpers (the same wrk, CPU and port code as make bench)."""
 import json
@@ -15,6 +15,8 @@ import shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+
+REPEATS = int(os.environ.get("KEYPOOL_REPEATS", bench.REPEATS))
 
 
 def relayd_with(procs, tmp, name, mock_port, keys, mode):
@@ -34,7 +36,7 @@ def relayd_with(procs, tmp, name, mock_port, keys, mode):
                          env=env, check=True, capture_output=True, text=True).stdout.strip()
     port = bench.free_port()
     p = procs.start(name, [os.path.join(bench.BIN, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
-                           "--admin-socket", sock, "--log-level", "warn"], env=env)
+                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
     bench.wait_port(port)
     lua = os.path.join(tmp, f"{name}.lua")
     with open(lua, "w") as f:
@@ -60,8 +62,9 @@ def main():
         for url, lua, pids in targets.values():
             bench.wrk(url, lua, 16, 1, pids)          # warm-up
         res = {n: [] for n in targets}
-        for _ in range(bench.REPEATS):
-            for n, (url, lua, pids) in targets.items():
+        for i in range(REPEATS):
+            order = list(targets.items())
+            for n, (url, lua, pids) in (order if i % 2 == 0 else order[::-1]):   # neither always goes first
                 res[n].append(bench.wrk(url, lua, 64, bench.DUR, pids))
         out = {}
         print(f"{'relayd, c64, non-streaming chat':34} {'req/s':>10} {'CPU us/req':>11} {'p99 ms':>8} {'errors':>7}")
@@ -72,7 +75,7 @@ def main():
         os.makedirs(bench.RESULTS, exist_ok=True)
         path = os.path.join(bench.RESULTS, time.strftime("keypool-%Y%m%d-%H%M%S.json"))
         with open(path, "w") as f:
-            json.dump({"dur_s": bench.DUR, "repeats": bench.REPEATS, "results": out}, f, indent=1)
+            json.dump({"dur_s": bench.DUR, "repeats": REPEATS, "results": out}, f, indent=1)
         print(f"written: {path}")
         return 0
     finally:
