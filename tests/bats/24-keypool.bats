@@ -135,7 +135,7 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   [ "$(count sk-legacy-second-8888)" = 1 ]
 }
 
-@test "sticky keeps an end user (OpenAI user, prompt_cache_key) on one key, also when another key goes" {
+@test "sticky keeps an end user (OpenAI user, Anthropic metadata.user_id, prompt_cache_key) on one key, also when another key goes" {
   pool p sticky "$K1" "$K2" "$K3" "$K4"
   relayd_start
   for i in 1 2 3 4 5; do chat ',"user":"user-alice"'; [ "$status_code" = 200 ]; done
@@ -148,6 +148,22 @@ channel_status() { gwctl channel show "$1" --json | $JGET 'd["status"]'; }
   mock_reset
   for i in 1 2 3; do chat ',"prompt_cache_key":"conversation-42"'; done
   [ "$(used | sort -u | wc -l)" = 1 ]
+  # an Anthropic client: metadata.user_id is the end user
+  mock_reset
+  for i in 1 2 3; do
+    curl -s -o /dev/null -w '%{http_code}\n' "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" \
+      -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+      -d '{"model":"gpt-4o-mini","max_tokens":16,"metadata":{"user_id":"user-alice"},"messages":[{"role":"user","content":"hi"}]}'
+  done | sort -u | grep -qx 200
+  [ "$(used | sort -u | wc -l)" = 1 ]
+  # ... read, not the token's fallback: many Anthropic users spread over the keys
+  mock_reset
+  for i in $(seq 1 16); do
+    curl -s -o /dev/null "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+      -H 'content-type: application/json' \
+      -d "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"metadata\":{\"user_id\":\"a$i\"},\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+  done
+  [ "$(used | sort -u | wc -l)" -ge 2 ]
   # another key disabled: alice stays where she was
   other=1
   for i in 1 2 3 4; do
