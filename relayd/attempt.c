@@ -13,6 +13,7 @@
 #include "request.h"
 #include "respond.h"
 #include "route.h"
+#include "selfserve.h"
 #include "secret.h"
 #include "settle.h"
 #include "sse.h"
@@ -160,8 +161,8 @@ int openai_view(struct request *r, char *err, size_t errlen)
  * format (Anthropic's anthropic-beta: the features it opts into go with its request), each
  * replacing the channel's. Returns a new list (caller frees with curl_slist_free_all), or NULL when
  * the client sent none of them (or one is unusable). */
-static struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
-                                       const char *const *names)
+struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
+                                const char *const *names)
 {
   char lines[4][600];
   size_t n = 0;
@@ -242,7 +243,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   /* the bytes sent when no rewrite is needed: the client's, or the common-form request made from
    * them for a channel of another format; a channel of the client's own format gets its request
    * and sends its answer unconverted (model mapping and a reasoning suffix aside) */
-  bool native = r->upstream == r->client;
+  bool native = format_native(r->client, r->upstream);
   const char *plain = r->body.data;
   size_t plain_len = r->body.len;
   if (r->croot && !native) {
@@ -451,7 +452,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
     /* an error body in the client's own format goes as it is */
-    if (is_error && r->upstream == r->client) {
+    if (is_error && format_native(r->client, r->upstream)) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -473,6 +474,10 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  if (r->def && r->def->ep == EP_COUNT_TOKENS) {   /* a free token count asked of its channel */
+    count_tokens_done(r, res);
+    return;
+  }
   if (!r->status_known && r->easy && res == CURLE_OK) {
     /* an answer without a body never reached on_upstream_data */
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
