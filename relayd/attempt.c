@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imginline.h"
 #include "log.h"
 #include "mediareq.h"
 #include "request.h"
@@ -24,6 +25,7 @@
 
 void detach_upstream(struct request *r)
 {
+  imginline_cancel(r);                           /* an image fetch the attempt waits on */
   release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
   if (!r->easy)
     return;
@@ -203,6 +205,9 @@ oom:
 void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
+  const char *img_refusal = NULL;
+  if (imginline_begin(r, ch, &img_refusal))
+    return;     /* images by URL are fetched first, on this worker's multi: this runs again then */
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
@@ -236,8 +241,8 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
   const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->provider);
-  if (refusal) {
-    refuse_attempt(r, refusal);
+  if (refusal || img_refusal) {
+    refuse_attempt(r, refusal ? refusal : img_refusal);
     return;
   }
   /* the bytes sent when no rewrite is needed: the client's, or the common-form request made from
@@ -474,6 +479,10 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  if (imginline_active(r)) {   /* an image the attempt waits for (imginline.h) */
+    imginline_done(r, res);
+    return;
+  }
   if (r->def && r->def->ep == EP_COUNT_TOKENS) {   /* a free token count asked of its channel */
     count_tokens_done(r, res);
     return;

@@ -16,7 +16,7 @@
 static void relay_end_all(struct worker *w)
 {
   for (struct request *r = local(w)->requests; r; r = r->next) {
-    if (!r->easy)
+    if (!r->easy && !imginline_active(r))
       continue;
     detach_upstream(r);
     if (r->committed) {
