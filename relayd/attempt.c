@@ -8,12 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imginline.h"
 #include "keypool.h"
 #include "log.h"
 #include "mediareq.h"
 #include "request.h"
 #include "respond.h"
 #include "route.h"
+#include "selfserve.h"
 #include "secret.h"
 #include "settle.h"
 #include "sse.h"
@@ -24,6 +26,7 @@
 
 void detach_upstream(struct request *r)
 {
+  imginline_cancel(r);                           /* an image fetch the attempt waits on */
   release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
   if (!r->easy)
     return;
@@ -161,8 +164,8 @@ int openai_view(struct request *r, char *err, size_t errlen)
  * format (Anthropic's anthropic-beta: the features it opts into go with its request), each
  * replacing the channel's. Returns a new list (caller frees with curl_slist_free_all), or NULL when
  * the client sent none of them (or one is unusable). */
-static struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
-                                       const char *const *names)
+struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
+                                const char *const *names)
 {
   char lines[4][600];
   size_t n = 0;
@@ -203,6 +206,9 @@ oom:
 void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
+  const char *img_refusal = NULL;
+  if (imginline_begin(r, ch, &img_refusal))
+    return;     /* images by URL are fetched first, on this worker's multi: this runs again then */
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
   /* a pooled channel: the key of this attempt (keypool.h); else the channel's one key */
@@ -240,14 +246,14 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
   const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->provider);
-  if (refusal) {
-    refuse_attempt(r, refusal);
+  if (refusal || img_refusal) {
+    refuse_attempt(r, refusal ? refusal : img_refusal);
     return;
   }
   /* the bytes sent when no rewrite is needed: the client's, or the common-form request made from
    * them for a channel of another format; a channel of the client's own format gets its request
    * and sends its answer unconverted (model mapping and a reasoning suffix aside) */
-  bool native = r->upstream == r->client;
+  bool native = format_native(r->client, r->upstream);
   const char *plain = r->body.data;
   size_t plain_len = r->body.len;
   if (r->croot && !native) {
@@ -457,7 +463,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
     /* an error body in the client's own format goes as it is */
-    if (is_error && r->upstream == r->client) {
+    if (is_error && format_native(r->client, r->upstream)) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -479,6 +485,14 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  if (imginline_active(r)) {   /* an image the attempt waits for (imginline.h) */
+    imginline_done(r, res);
+    return;
+  }
+  if (r->def && r->def->ep == EP_COUNT_TOKENS) {   /* a free token count asked of its channel */
+    count_tokens_done(r, res);
+    return;
+  }
   if (!r->status_known && r->easy && res == CURLE_OK) {
     /* an answer without a body never reached on_upstream_data */
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);

@@ -37,5 +37,12 @@ void detach_upstream(struct request *r);
  * and r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own
  * body. 0, or -1 with err. */
 int openai_view(struct request *r, char *err, size_t errlen);
+/* The channel's headers plus the client's own fields names lists (a format's pass_headers: what a
+ * client sends a channel of its own format, Anthropic's anthropic-beta), each replacing the
+ * channel's. A new list (caller frees with curl_slist_free_all), or NULL when the client sent none
+ * of them (or one is unusable): then the channel's own. */
+struct curl_slist;
+struct MHD_Connection;
+struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c, const char *const *names);
 
 #endif

@@ -7,6 +7,7 @@
 #include "reqpool.h"
 #include "request.h"
 #include "respond.h"
+#include "selfserve.h"
 #include "settle.h"
 #include "stream.h"
 
@@ -15,7 +16,7 @@
 static void relay_end_all(struct worker *w)
 {
   for (struct request *r = local(w)->requests; r; r = r->next) {
-    if (!r->easy)
+    if (!r->easy && !imginline_active(r))
       continue;
     detach_upstream(r);
     if (r->committed) {
@@ -25,6 +26,8 @@ static void relay_end_all(struct worker *w)
       r->upstream_done = true;
       settle(r, "interrupted");
       wake_reader(r);
+    } else if (r->def && r->def->ep == EP_COUNT_TOKENS) {
+      count_tokens_done(r, CURLE_ABORTED_BY_CALLBACK);   /* relay counts itself */
     } else if (r->billing_open) {
       r->final_status = 503;
       settle(r, "interrupted");

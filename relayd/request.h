@@ -1,11 +1,12 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
+ * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
  * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
- * (up_body, up_headers), the format stream (its converter states), the inflater, a pending response and the snapshot
+ * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
+ * inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
  * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
  * freeing the old one. Never: holds more code than the small inline helpers below (what the
@@ -23,6 +24,7 @@
 
 #include "formats.h"
 #include "health.h"
+#include "imginline.h"
 #include "jsonarray.h"
 #include "limits.h"
 #include "media.h"
@@ -163,6 +165,8 @@ struct request {
   struct reasoning rs;
   char route_model[MODEL_NAME_MAX];    /* the name routes are looked up by: the client's, or its base */
 
+  struct img_wait *imgs;                       /* images by URL fetched for a channel that takes them
+                                                * only inline (imginline.h; owned: imginline_free) */
   struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
   struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
   struct curl_slist *up_headers;               /* EP_MEDIA multipart: channel headers + the client's

@@ -10,8 +10,9 @@
  *
  * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
  * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset; in other APIs'
- * shapes: POST /v1/messages (Anthropic), POST /v1beta/models/{model}:generateContent and
- * :streamGenerateContent (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure);
+ * shapes: POST /v1/messages and /v1/messages/count_tokens (Anthropic), POST
+ * /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens, :embedContent and
+ * :batchEmbedContents (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure);
  * the media endpoints (section "media endpoints" below): POST /v1/responses (stream too),
  * /v1/images/generations, /v1/images/edits (multipart), /v1/audio/speech (audio bytes),
  * /v1/audio/transcriptions and /v1/audio/translations (multipart), /v1/moderations, /v1/rerank
@@ -526,6 +527,10 @@ enum route {
   RT_TRANSLATE,   /* POST /v1/audio/translations (multipart) */
   RT_MODERATIONS, /* POST /v1/moderations */
   RT_RERANK,      /* POST /v1/rerank (Cohere / Jina) */
+  RT_ANTH_COUNT,  /* Anthropic POST /v1/messages/count_tokens */
+  RT_GEM_COUNT,   /* Gemini POST /v1beta/models/{model}:countTokens */
+  RT_GEM_EMBED,   /* Gemini POST /v1beta/models/{model}:embedContent */
+  RT_GEM_BATCH,   /* Gemini POST /v1beta/models/{model}:batchEmbedContents */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
@@ -535,8 +540,9 @@ enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI };
 
 static enum dialect dialect_of(enum route rt)
 {
-  if (rt == RT_MESSAGES) return DL_ANTHROPIC;
-  if (rt == RT_GEM_GEN || rt == RT_GEM_STREAM) return DL_GEMINI;
+  if (rt == RT_MESSAGES || rt == RT_ANTH_COUNT) return DL_ANTHROPIC;
+  if (rt == RT_GEM_GEN || rt == RT_GEM_STREAM || rt == RT_GEM_COUNT || rt == RT_GEM_EMBED || rt == RT_GEM_BATCH)
+    return DL_GEMINI;
   return DL_OPENAI;
 }
 
@@ -1142,7 +1148,7 @@ static bool has_value(const char *v) { return v && *v; }
 static bool check_keys(struct req *r)
 {
   struct MHD_Connection *c = r->conn;
-  if (r->route == RT_MESSAGES) {
+  if (r->route == RT_MESSAGES || r->route == RT_ANTH_COUNT) {
     if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"))) {
       set_error(r, 401, "x-api-key header is required", NULL, NULL);
       return false;
@@ -1151,7 +1157,7 @@ static bool check_keys(struct req *r)
       set_error(r, 400, "anthropic-version: header is required", NULL, NULL);
       return false;
     }
-  } else if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
+  } else if (dialect_of(r->route) == DL_GEMINI) {
     if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key")) &&
         !has_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key"))) {
       free(r->resp);
@@ -1397,6 +1403,116 @@ static void prepare_gemini(struct req *r, const char *url)
     sb_puts(&o, "]");
   }
   sb_puts(&o, "\n");
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+/* POST /v1/messages/count_tokens and :countTokens: the provider's own count, 1000 + the number of
+ * messages (contents) so a test tells it from relay's own count. Shapes: Anthropic's
+ * {"input_tokens":N} (https://docs.anthropic.com/en/api/messages-count-tokens, and the SDK's
+ * anthropics/anthropic-sdk-typescript src/resources/messages/messages.ts MessageTokensCount);
+ * Google's CountTokensResponse {"totalTokens":N,"promptTokensDetails":[{"modality","tokenCount"}]}
+ * (https://ai.google.dev/api/tokens#CountTokensResponse, googleapis/js-genai src/types.ts).
+ * Gemini takes contents or a whole generateContentRequest, not both. */
+static void prepare_count(struct req *r)
+{
+  long n;
+  if (r->route == RT_ANTH_COUNT) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->doc, "model");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->doc, "messages");
+    if (!cJSON_IsString(model) || !cJSON_IsArray(msgs)) {
+      set_error(r, 400, cJSON_IsString(model) ? "messages: Field required" : "model: Field required", NULL, NULL);
+      return;
+    }
+    n = 1000 + cJSON_GetArraySize(msgs);
+  } else {
+    const cJSON *contents = cJSON_GetObjectItemCaseSensitive(r->doc, "contents");
+    const cJSON *gcr = cJSON_GetObjectItemCaseSensitive(r->doc, "generateContentRequest");
+    if (contents && gcr) {
+      set_error(r, 400, "contents and generateContentRequest cannot both be set", NULL, NULL);
+      return;
+    }
+    if (cJSON_IsObject(gcr)) contents = cJSON_GetObjectItemCaseSensitive(gcr, "contents");
+    if (!cJSON_IsArray(contents)) {
+      set_error(r, 400, "* CountTokensRequest.contents: contents is not specified", NULL, NULL);
+      return;
+    }
+    n = 1000 + cJSON_GetArraySize(contents);
+  }
+  if (r->b.prompt_tokens >= 0) n = r->b.prompt_tokens;
+  struct sbuf o = {0};
+  if (r->route == RT_ANTH_COUNT)
+    sb_printf(&o, "{\"input_tokens\":%ld}\n", n);
+  else
+    sb_printf(&o, "{\"totalTokens\":%ld,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":%ld}]}\n", n, n);
+  r->status = 200;
+  r->resp = sb_steal(&o, &r->resp_len);
+}
+
+/* One EmbedContentRequest's values into o: its text parts hashed as /v1/embeddings does, in
+ * outputDimensionality dimensions (8 by default). false with an error set when it has no text. */
+static bool gemini_embedding(struct req *r, const cJSON *ecr, struct sbuf *o)
+{
+  const cJSON *parts = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ecr, "content"), "parts");
+  const cJSON *p, *t = NULL;
+  cJSON_ArrayForEach(p, parts) if (!t && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "text")))
+    t = cJSON_GetObjectItemCaseSensitive(p, "text");
+  if (!t) {
+    set_error(r, 400, "* EmbedContentRequest.content: contents is not specified", NULL, NULL);
+    return false;
+  }
+  long dims = EMBED_DIMS;
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(ecr, "outputDimensionality");
+  if (cJSON_IsNumber(d) && d->valuedouble >= 1 && d->valuedouble <= MAX_EMBED_DIMS) dims = (long)d->valuedouble;
+  uint64_t h = fnv1a(t->valuestring, 1469598103934665603u);
+  sb_puts(o, "{\"values\":[");
+  for (long k = 0; k < dims; k++) sb_printf(o, "%s%.6f", k ? "," : "", embed_value(h, k));
+  sb_puts(o, "]}");
+  return true;
+}
+
+/* :embedContent -> {"embedding":{"values":[...]}}; :batchEmbedContents -> {"embeddings":[...]},
+ * each request naming the path's model as "models/M" as Google requires
+ * (https://ai.google.dev/api/embeddings; googleapis/js-genai src/types.ts EmbedContentResponse). */
+static void prepare_gemini_embed(struct req *r, const char *url)
+{
+  const char *m = url + strlen(GEMINI_PREFIX);
+  size_t mlen = (size_t)(strrchr(m, ':') - m);
+  struct sbuf o = {0};
+  if (r->route == RT_GEM_EMBED) {
+    sb_puts(&o, "{\"embedding\":");
+    if (!gemini_embedding(r, r->doc, &o)) {
+      sb_free(&o);
+      return;
+    }
+  } else {
+    const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(r->doc, "requests"), *q;
+    if (!cJSON_IsArray(reqs) || !reqs->child) {
+      set_error(r, 400, "* BatchEmbedContentsRequest.requests: requests is not specified", NULL, NULL);
+      return;
+    }
+    sb_puts(&o, "{\"embeddings\":[");
+    bool first = true;
+    cJSON_ArrayForEach(q, reqs)
+    {
+      const cJSON *qm = cJSON_GetObjectItemCaseSensitive(q, "model");
+      if (!cJSON_IsString(qm) || strncmp(qm->valuestring, "models/", 7) != 0 ||
+          strlen(qm->valuestring + 7) != mlen || strncmp(qm->valuestring + 7, m, mlen) != 0) {
+        set_error(r, 400, "* BatchEmbedContentsRequest.requests[].model: the model of every request must be "
+                  "the model of the URL, as models/{model}", NULL, NULL);
+        sb_free(&o);
+        return;
+      }
+      if (!first) sb_puts(&o, ",");
+      first = false;
+      if (!gemini_embedding(r, q, &o)) {
+        sb_free(&o);
+        return;
+      }
+    }
+    sb_puts(&o, "]");
+  }
+  sb_puts(&o, "}\n");
+  r->status = 200;
   r->resp = sb_steal(&o, &r->resp_len);
 }
 
@@ -2359,7 +2475,8 @@ static void prepare(struct req *r, const char *url)
   }
   bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS ||
                     r->route == RT_MESSAGES || r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM ||
-                    r->route == RT_AZURE_CHAT;
+                    r->route == RT_AZURE_CHAT || r->route == RT_ANTH_COUNT || r->route == RT_GEM_COUNT ||
+                    r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH;
   if (wants_body) {
     if (!r->doc) {
       set_error(r, 400,
@@ -2442,6 +2559,14 @@ static void prepare(struct req *r, const char *url)
   }
   if (r->route == RT_MESSAGES) {
     prepare_messages(r);
+    return;
+  }
+  if (r->route == RT_ANTH_COUNT || r->route == RT_GEM_COUNT) {
+    prepare_count(r);
+    return;
+  }
+  if (r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH) {
+    prepare_gemini_embed(r, url);
     return;
   }
   if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
@@ -2844,12 +2969,16 @@ static enum route route_of(const char *method, const char *url)
   enum route mr = media_route(url);
   if (mr != RT_NOT_FOUND) return post ? mr : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
+  if (strcmp(url, "/v1/messages/count_tokens") == 0) return post ? RT_ANTH_COUNT : RT_BAD_METHOD;
   if (strncmp(url, "/webhook", 8) == 0 && post) return RT_WEBHOOK;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
     if (colon && colon > m && !memchr(m, '/', (size_t)(colon - m))) {
       enum route rt = strcmp(colon, ":generateContent") == 0         ? RT_GEM_GEN
                       : strcmp(colon, ":streamGenerateContent") == 0 ? RT_GEM_STREAM
+                      : strcmp(colon, ":countTokens") == 0           ? RT_GEM_COUNT
+                      : strcmp(colon, ":embedContent") == 0          ? RT_GEM_EMBED
+                      : strcmp(colon, ":batchEmbedContents") == 0    ? RT_GEM_BATCH
                                                                      : RT_NOT_FOUND;
       if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
     }
@@ -3170,7 +3299,8 @@ static void usage(FILE *f)
       "    answer when \"tools\" are given and the last user message says \"use tool\"; the same\n"
       "    rule gives chat tool_calls and Gemini functionCall answers, streamed or not),\n"
       "  POST /v1beta/models/M:generateContent, M:streamGenerateContent?alt=sse (Gemini; needs\n"
-      "    x-goog-api-key or ?key=), POST /openai/deployments/D/chat/completions?api-version=V\n"
+      "    x-goog-api-key or ?key=); M:countTokens and POST /v1/messages/count_tokens (1000 + messages,\n"
+      "    or prompt_tokens); M:embedContent, M:batchEmbedContents (requests[].model = models/M); POST /openai/deployments/D/chat/completions?api-version=V\n"
       "    (Azure; needs api-key; answered like /v1/chat/completions, model D unless the body has one).\n"
       "  Media: POST /v1/responses (stream: response.created ... response.completed events; usage\n"
       "    input_tokens = 10 + input items, cached = mock.cached_tokens), /v1/images/generations and\n"

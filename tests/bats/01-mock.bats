@@ -492,7 +492,7 @@ print("".join(json.loads(l)["delta"]["partial_json"] for l in sys.stdin if json.
   [ "${#lines[@]}" -eq 3 ]
   [ "$(json_get 'd["error"]["status"]' <<< "${lines[2]}")" = INTERNAL ]
   # unknown method on a model, GET on generateContent
-  post "$GEM:countTokens?key=k" "$(gem_body)"
+  post "$GEM:predict?key=k" "$(gem_body)"
   [ "$HTTP_STATUS" = 404 ]
   http GET "$MOCK_URL$GEM:generateContent?key=k"
   [ "$HTTP_STATUS" = 405 ]
