@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "formats.h"
 #include "health.h"
 #include "log.h"
 #include "secret.h"
@@ -57,15 +58,24 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
     cJSON_free(body);
     return -1;
   }
+  /* a channel that signs each request (Bedrock's SigV4) signs its probe too */
+  const struct format_ops *fo = format_of_api(c->api)->ops;
+  struct curl_slist *signed_h = NULL;
+  if (fo->sign && !(signed_h = fo->sign(c->headers, c->key ? c->key : "", c->region, url, body, strlen(body),
+                                        now_unix(), out->error, sizeof out->error))) {
+    cJSON_free(body);
+    return -1;
+  }
   CURL *e = curl_easy_init();
   if (!e) {
     cJSON_free(body);
+    curl_slist_free_all(signed_h);
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
     return -1;
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, signed_h ? signed_h : c->headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as attempt.c: an answer compressed anyway is read */
@@ -79,6 +89,7 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   else
     snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
   curl_easy_cleanup(e);
+  curl_slist_free_all(signed_h);
   cJSON_free(body);
   /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
   out->body_len = secret_redact(out->body, out->body_len, c->key);

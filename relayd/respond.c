@@ -221,7 +221,7 @@ void finish_nonstream(struct request *r)
   }
   /* a channel of the client's own format: the answer goes as it came, billing reads its usage;
    * else it is turned into the common form, and from it into the client's format */
-  bool native = r->upstream == r->client;
+  bool native = format_native(r->client, r->upstream);
   const struct format_ops *up = r->upstream->ops, *cl = r->client->ops;
   char err[256];
   struct usage conv_usage = {0};
