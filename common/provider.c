@@ -29,13 +29,6 @@ static const struct provider providers[] = {
   { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
     .probe = PROBE_RERANK, .serves = PE_RERANK | PE_EMBEDDINGS,
     .refusal = "a jina channel serves only /v1/rerank and /v1/embeddings" },
-  /* Claude on AWS Bedrock (InvokeModel, docs.aws.amazon.com/bedrock/latest/APIReference/
-   * API_runtime_InvokeModel.html): base https://bedrock-runtime.REGION.amazonaws.com (gwctl
-   * --region), model ids by the channel's model mapping, the key ACCESS_KEY_ID|SECRET|REGION */
-  { .name = "bedrock", .api = UPSTREAM_BEDROCK, .auth = AUTH_SIGV4, .url = URLR_AS_IS, .probe = PROBE_BEDROCK,
-    .serves = PE_TEXT, .refusal = "a bedrock channel serves only chat requests",
-    .region_url = "https://bedrock-runtime." PROVIDER_REGION ".amazonaws.com" },
-
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
   { .name = "deepseek", .api = UPSTREAM_OPENAI, .base_url = "https://api.deepseek.com", .auth = AUTH_BEARER,
@@ -106,6 +99,12 @@ static const struct provider providers[] = {
    * Doubao .../api/v3, DashScope .../compatible-mode/v1, Gemini's .../v1beta/openai */
   { .name = "compatible", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT,
     .serves = PE_ALL },
+  /* Claude on AWS Bedrock (InvokeModel, docs.aws.amazon.com/bedrock/latest/APIReference/
+   * API_runtime_InvokeModel.html): base https://bedrock-runtime.REGION.amazonaws.com (gwctl
+   * --region), model ids by the channel's model mapping, the key ACCESS_KEY_ID|SECRET|REGION */
+  { .name = "bedrock", .api = UPSTREAM_BEDROCK, .auth = AUTH_SIGV4, .url = URLR_AS_IS, .probe = PROBE_BEDROCK,
+    .serves = PE_TEXT, .refusal = "a bedrock channel serves only chat requests",
+    .region_url = "https://bedrock-runtime." PROVIDER_REGION ".amazonaws.com" },
 };
 #define NPROVIDERS (sizeof providers / sizeof providers[0])
 

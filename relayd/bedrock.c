@@ -40,8 +40,9 @@ static int error_event(struct buf *out, const char *exc, const char *msg)
 {
   char text[1200];
   snprintf(text, sizeof text, "Bedrock %s: %s", exc[0] ? exc : "error", msg[0] ? msg : "(no message)");
-  cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
+  cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "type", "error");
+  cJSON *e = cJSON_AddObjectToObject(j, "error");
   cJSON_AddStringToObject(e, "type", error_type_of(exc));
   cJSON_AddStringToObject(e, "message", text);
   char *s = cJSON_PrintUnformatted(j);

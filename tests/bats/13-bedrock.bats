@@ -299,3 +299,20 @@ PY
   run python3 "$BATS_TEST_TMPDIR/boto.py" "$MOCK_PORT" "$AK" "$SK" "$MODEL_ID" wrong-secret
   [ "$output" = '403 InvalidSignatureException The request signature we calculated does' ]
 }
+
+@test "import: One API's AWS channel (type 33, key AK|SK|REGION) becomes a bedrock channel of that region" {
+  src="$BATS_TEST_TMPDIR/oneapi.db"
+  PYTHONPATH="$BATS_TEST_DIRNAME" PYTHONDONTWRITEBYTECODE=1 python3 - "$src" "$AK|$SK|ap-northeast-1" <<'PY'
+import sqlite3, sys
+from import_sources import ONEAPI_SQLITE
+c = sqlite3.connect(sys.argv[1])
+c.executescript(ONEAPI_SQLITE)
+c.execute("INSERT INTO channels(id, type, `key`, status, name, base_url, other, models, `group`, model_mapping, priority, weight, config, created_time) VALUES (1, 33, ?, 1, 'aws', '', '', 'claude-3-5-sonnet-20240620', 'default', '', 0, 0, '', 1700000000)", (sys.argv[2],))
+c.commit()
+PY
+  run gwctl import oneapi --from "sqlite:$src" --json
+  [ "$status" -eq 0 ]
+  echo "$output" | $JGET "[i['note'] for i in d['items'] if i['kind'] == 'channels']" | grep -q 'type 33 (AWS) -> bedrock'
+  [ "$(sql "SELECT type, base_url FROM channels WHERE name='aws'")" = "$(printf 'bedrock\thttps://bedrock-runtime.ap-northeast-1.amazonaws.com')" ]
+  [ "$(gwctl channel show aws --reveal --json | $JGET 'd["key"]')" = "$AK|$SK|ap-northeast-1" ]
+}
