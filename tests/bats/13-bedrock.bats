@@ -178,6 +178,18 @@ assert calls and calls[0]["name"] == "lookup" and calls[0]["args"] == {"q": "x"}
   [ "$(sql "SELECT used_quota FROM users WHERE username='alice'")" = 0 ]
 }
 
+@test "bedrock: AWS's throttling (429 ThrottlingException) is each client's 429 in its own shape" {
+  bedrock "$AK|$SK|us-east-1" --status 429
+  chat '{"model":"claude-sonnet-4-0","messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 429 ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'mock error 429'
+  messages '{"model":"claude-sonnet-4-0","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 429 ]
+  [ "$(echo "$body" | $JGET 'd["type"], d["error"]["type"]')" = '["error", "rate_limit_error"]' ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["path"]')" = "/model/$MODEL_ID/invoke-with-response-stream" ]
+  [ "$(sql 'SELECT count(*) FROM logs WHERE type=2')" = 0 ]
+}
+
 @test "bedrock: a wrong secret disables the channel with AWS's reason" {
   bedrock "$AK|not-the-secret|us-east-1"
   chat '{"model":"claude-sonnet-4-0","messages":[{"role":"user","content":"hi"}]}'
