@@ -1007,6 +1007,7 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
 struct upstream {
   char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX], api_version[64];
   char region[40];              /* other.region (a bedrock channel's), or "" */
+  char model_map[GW_LIST_MAX];  /* model_mapping, the JSON object stored ("" when none) */
   char key[UPSTREAM_KEY_MAX + 1];
   int64_t id;
   const struct provider *p;     /* the type's row; an unknown stored type: openai's, as relayd */
@@ -1018,7 +1019,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
   if (rc != 0)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot read the channel",
-      "SELECT type, base_url, models, key, other FROM channels WHERE id = ?1", "i", u->id);
+      "SELECT type, base_url, models, key, other, model_mapping FROM channels WHERE id = ?1", "i", u->id);
   if (!st)
     return GW_FAIL;
   if (db_step(st) == DB_ROW) {
@@ -1031,6 +1032,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : AZURE_DEFAULT_API_VERSION);
     const char *rg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "region"));
     snprintf(u->region, sizeof u->region, "%s", rg ? rg : "");
+    snprintf(u->model_map, sizeof u->model_map, "%s", db_col_text(st, 5));
     cJSON_Delete(other);
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
@@ -1143,8 +1145,16 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
   snprintf(first, sizeof first, "%.*s", (int)strcspn(u.models, ","), u.models);
-  if (!model)
+  if (!model) {
+    /* the first model, by the name the channel's model mapping sends upstream (a bedrock
+     * channel's model id) */
+    cJSON *mm = cJSON_Parse(u.model_map);
+    const char *up = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(mm, first));
+    if (up && *up && strlen(up) < sizeof first)
+      snprintf(first, sizeof first, "%s", up);
+    cJSON_Delete(mm);
     model = first;
+  }
   if (!*model)
     return gw_err(GW_USAGE, "channel '%s' lists no models: give --model M", u.name);
 

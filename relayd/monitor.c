@@ -48,6 +48,10 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   out->body_len = 0;
   const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
   snprintf(out->model, sizeof out->model, "%s", m);
+  /* the upstream's name for it, as a request would send it (a bedrock channel's model id) */
+  const char *mapped = strmap_get(&c->model_map, m);
+  if (mapped && *mapped)
+    m = mapped;
   /* the smallest real request of the channel's own API (provider_probe: a 5-token "hi" in chat,
    * Azure deployment, Anthropic Messages or Gemini generateContent shape, or a two-document rerank) */
   char path[512], url[2048];

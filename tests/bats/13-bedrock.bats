@@ -267,8 +267,8 @@ assert calls and calls[0]["name"] == "lookup" and calls[0]["args"] == {"q": "x"}
   # channel test: the signed probe reaches the mock (200); with a wrong secret AWS's 403 message
   mock_start up --aws-access-key "$AK" --aws-secret "$SK" --aws-region us-east-1
   printf '%s\n' "$AK|$SK|us-east-1" | gwctl channel add --name ok --type bedrock --base-url "http://127.0.0.1:$MOCK_PORT" \
-    --models "$MODEL_ID"
-  run gwctl channel test ok
+    --models claude-sonnet-4-0 --model-map "{\"claude-sonnet-4-0\":\"$MODEL_ID\"}"
+  run gwctl channel test ok     # the first model, by its Bedrock id
   [ "$status" -eq 0 ]
   [[ "$output" == *"ok, HTTP 200"* ]]
   [ "$(mock_requests up | tail -1 | $JGET 'd["path"], d["body"]["anthropic_version"], d["body"]["max_tokens"]')" = "[\"/model/$MODEL_ID/invoke\", \"bedrock-2023-05-31\", 5]" ]
@@ -327,4 +327,22 @@ PY
   echo "$output" | $JGET "[i['note'] for i in d['items'] if i['kind'] == 'channels']" | grep -q 'type 33 (AWS) -> bedrock'
   [ "$(sql "SELECT type, base_url FROM channels WHERE name='aws'")" = "$(printf 'bedrock\thttps://bedrock-runtime.ap-northeast-1.amazonaws.com')" ]
   [ "$(gwctl channel show aws --reveal --json | $JGET 'd["key"]')" = "$AK|$SK|ap-northeast-1" ]
+}
+
+@test "bedrock: relayd's periodic test signs its probe; a passing one re-enables the channel" {
+  bedrock "$AK|$SK|us-east-1"
+  mock_defaults '{"status":403}'     # AWS's AccessDeniedException, after the signature passed
+  chat '{"model":"claude-sonnet-4-0","messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 403 ]
+  wait_until "$(_relay_scale 5)" sql_is 3 "SELECT status FROM channels WHERE name='br'"
+  mock_reset up
+  mock_defaults '{}'
+  gwctl config set channel_test_interval_s 1
+  wait_until "$(_relay_scale 10)" sql_is 1 "SELECT status FROM channels WHERE name='br'"
+  # the probe: InvokeModel of the model's Bedrock id, Bedrock's body, a signature the mock accepted
+  probe=$(mock_requests up | head -1)
+  [ "$(echo "$probe" | $JGET 'd["path"], d["body"]["anthropic_version"], d["body"]["max_tokens"], "model" in d["body"]')" = "[\"/model/$MODEL_ID/invoke\", \"bedrock-2023-05-31\", 5, false]" ]
+  echo "$probe" | $JGET 'd["headers"]["authorization"]' | grep -q "^AWS4-HMAC-SHA256 Credential=$AK/"
+  chat '{"model":"claude-sonnet-4-0","messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
 }
