@@ -65,6 +65,14 @@ mock_defaults() {
   [ "$(echo "$body" | $JGET 'd["usage"]["prompt_tokens"], d["usage"]["completion_tokens"]')" = '[12, 5]' ]
   wait_logs 1
   [ "$(sql 'SELECT quota, usage_source, prompt_tokens, completion_tokens FROM logs WHERE type=2')" = "$(printf '56\tupstream\t12\t5')" ]
+  # embeddings: refused before any upstream call, in the client's shape
+  n=$(mock_requests up | wc -l)
+  post /v1/embeddings '{"model":"claude-sonnet-4-0","input":"x"}' -H "Authorization: Bearer $KEY"
+  [ "$status_code" = 400 ]
+  echo "$body" | $JGET 'd["error"]["message"]' | grep -q 'a bedrock channel serves only chat requests'
+  [ "$(mock_requests up | wc -l)" = "$n" ]
+  # the key never shows in gwctl's listing
+  ( ! gwctl channel show br --json | grep -q "$SK" )
 }
 
 @test "bedrock: an OpenAI stream comes back from event-stream frames as chunks with [DONE] and usage" {
