@@ -17,6 +17,7 @@
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
+#include "sigv4.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -332,6 +333,25 @@ static int make_other(struct gwctl *g, const char *old, const char *api_version,
   return *out ? 0 : gw_err(GW_FAIL, "out of memory");
 }
 
+/* other with "region" set (a bedrock channel's; the key's own region comes first); *other is
+ * replaced (the caller frees it). */
+static int other_set_region(struct gwctl *g, const char *region, char **other)
+{
+  (void)g;
+  cJSON *o = *other && **other ? cJSON_Parse(*other) : cJSON_CreateObject();
+  if (!cJSON_IsObject(o) || !cJSON_AddStringToObject(o, "region", region)) {
+    cJSON_Delete(o);
+    return gw_err(GW_FAIL, "out of memory");
+  }
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!s)
+    return gw_err(GW_FAIL, "out of memory");
+  free(*other);
+  *other = s;
+  return 0;
+}
+
 struct channel_new {
   const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other, *key_mode;
   char **more_keys;             /* keys 2.. of a key pool (NULL: one key) */
@@ -379,7 +399,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
              *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL,
-             *account = NULL, *key_mode = NULL;
+             *account = NULL, *key_mode = NULL, *region = NULL;
   char **more = NULL;
   size_t nmore = 0;
   int no_key = 0, nmodels = 0, ngroups = 0;
@@ -396,6 +416,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "api-version", &api_version, NULL },
     { "account-id", &account, NULL },
     { "key-mode", &key_mode, NULL },
+    { "region", &region, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
@@ -419,6 +440,16 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   const struct provider *p = rc == 0 ? provider_find(type) : NULL;
   if (rc == 0 && base && account)
     rc = gw_usage(g, "give --base-url URL or --account-id ID, not both");
+  if (rc == 0 && region && !p->region_url)
+    rc = gw_usage(g, "--region is for a channel whose URL names its region (bedrock), not a %s channel", type);
+  /* a regional type (bedrock): its URL from --region unless --base-url names one */
+  if (rc == 0 && region && provider_region_base(p, region, defurl, sizeof defurl, err, sizeof err) < 0)
+    rc = gw_usage(g, "--region: %s", err);
+  else if (rc == 0 && !base && p->region_url && !region)
+    rc = gw_usage(g, "missing --region R (us-east-1, ...): a %s channel's URL names its region, or give "
+                  "--base-url URL", type);
+  else if (rc == 0 && !base && region)
+    base = defurl;
   if (rc == 0 && !base && !p->base_url)
     rc = gw_usage(g, "missing --base-url URL: a%s %s channel has no default (%s do)",
                   strchr("aeiou", type[0]) ? "n" : "", type, provider_default_list());
@@ -454,6 +485,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
   if (rc == 0)
     rc = make_other(g, NULL, api_version, &other);
+  if (rc == 0 && region)
+    rc = other_set_region(g, region, &other);
   /* a keyless type (Ollama, vLLM) reads a key only from a pipe, and may have none */
   int key_optional = rc == 0 && p->key == KEY_OPTIONAL;
   if (key_optional && isatty(STDIN_FILENO))
@@ -466,6 +499,13 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
                     "gwctl channel add ...) or give --no-key");
     if (rc == 0 && *key)
       rc = more_keys(g, &more, &nmore);
+    struct sigv4_creds cr;   /* a signed type's key: its shape and region are checked now */
+    if (rc == 0 && p->auth == AUTH_SIGV4 && sigv4_creds_parse(key, region, &cr, err, sizeof err) < 0)
+      rc = gw_usage(g, "%s", err);
+    for (size_t i = 0; rc == 0 && p->auth == AUTH_SIGV4 && i < nmore; i++)
+      if (sigv4_creds_parse(more[i], region, &cr, err, sizeof err) < 0)
+        rc = gw_usage(g, "%s", err);
+    OPENSSL_cleanse(&cr, sizeof cr);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -1039,6 +1079,8 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
 
 struct upstream {
   char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX], api_version[64];
+  char region[40];              /* other.region (a bedrock channel's), or "" */
+  char model_map[GW_LIST_MAX];  /* model_mapping, the JSON object stored ("" when none) */
   char key[UPSTREAM_KEY_MAX + 1];
   int64_t id;
   const struct provider *p;     /* the type's row; an unknown stored type: openai's, as relayd */
@@ -1050,7 +1092,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
   if (rc != 0)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot read the channel",
-      "SELECT type, base_url, models, key, other FROM channels WHERE id = ?1", "i", u->id);
+      "SELECT type, base_url, models, key, other, model_mapping FROM channels WHERE id = ?1", "i", u->id);
   if (!st)
     return GW_FAIL;
   if (db_step(st) == DB_ROW) {
@@ -1061,6 +1103,9 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     cJSON *other = cJSON_Parse(db_col_text(st, 4));
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "api_version"));
     snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : AZURE_DEFAULT_API_VERSION);
+    const char *rg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "region"));
+    snprintf(u->region, sizeof u->region, "%s", rg ? rg : "");
+    snprintf(u->model_map, sizeof u->model_map, "%s", db_col_text(st, 5));
     cJSON_Delete(other);
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
@@ -1102,6 +1147,16 @@ static int upstream_call(const struct upstream *u, const char *url, const char *
     h = curl_slist_append(h, u->p->extra_header);
   if (*u->key && *auth)
     h = curl_slist_append(h, auth);
+  if (u->p->auth == AUTH_SIGV4 && body) {   /* a signed type (bedrock): this request's SigV4 */
+    struct curl_slist *s = sigv4_sign(h, u->key, u->region, url, body, strlen(body), (int64_t)time(NULL), err,
+                                      errlen);
+    curl_slist_free_all(h);
+    if (!s) {
+      curl_easy_cleanup(c);
+      return -1;
+    }
+    h = s;
+  }
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
@@ -1135,6 +1190,8 @@ static void upstream_error(const struct buf *b, char *msg, size_t len)
   const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
   if (!m)
     m = cJSON_GetStringValue(e);
+  if (!m)          /* AWS's shape: {"message": ...} */
+    m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "message"));
   if (m)
     snprintf(msg, len, "%s", m);
   else
@@ -1194,8 +1251,16 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
     return rc;
   }
   snprintf(first, sizeof first, "%.*s", (int)strcspn(u.models, ","), u.models);
-  if (!model)
+  if (!model) {
+    /* the first model, by the name the channel's model mapping sends upstream (a bedrock
+     * channel's model id) */
+    cJSON *mm = cJSON_Parse(u.model_map);
+    const char *up = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(mm, first));
+    if (up && *up && strlen(up) < sizeof first)
+      snprintf(first, sizeof first, "%s", up);
+    cJSON_Delete(mm);
     model = first;
+  }
   if (!*model)
     return gw_err(GW_USAGE, "channel '%s' lists no models: give --model M", u.name);
 

@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "sigv4.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -944,7 +945,7 @@ static const struct type_map shared_types[] = {
   { 24, "Gemini", "gemini", NULL, NULL },
   { 25, "Moonshot", "moonshot", NULL, NULL },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
-  { 33, "AWS", NULL, NULL, NULL },
+  { 33, "AWS", "bedrock", NULL, NULL },   /* key "AK|SK|REGION": relay/adaptor/aws (One API) */
   { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map newapi_types[] = {
@@ -1727,6 +1728,20 @@ static int import_channels(struct imp *im)
     const struct provider *prov = provider_find(tm->type);   /* known: checked above */
     const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
     bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    char regional[256];
+    if (n == 0 && !defurl && prov->region_url) {
+      /* an AWS channel (bedrock): its URL is its region's, named in its key AK|SK|REGION */
+      struct sigv4_creds cr;
+      char rerr[200];
+      if (sigv4_creds_parse(key, NULL, &cr, rerr, sizeof rerr) == 0 &&
+          provider_region_base(prov, cr.region, regional, sizeof regional, rerr, sizeof rerr) == 0)
+        defurl = regional;
+      OPENSSL_cleanse(&cr, sizeof cr);
+      if (defurl)
+        note(notes, sizeof notes, "type %" PRId64 " (%s) -> bedrock (the URL of the key's region); map its "
+             "model names to Bedrock model ids (gwctl channel edit --model-map: %s maps them itself); ",
+             type, tm->source_name, flavor_names[im->flavor]);
+    }
     if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);

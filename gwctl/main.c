@@ -87,7 +87,7 @@ static const struct gw_cmd commands[] = {
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", N_("delete a token") },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] "
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--region R] "
     "[--key-mode random|round-robin|sticky] [--no-key]",
     N_("add an upstream channel; its API key is read from stdin (several lines: a key pool)") },
   { "channel", "types", cmd_channel_types, "[--json]",

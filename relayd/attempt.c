@@ -81,9 +81,11 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
-    r->fault = "it sent a stream event larger than 4 MiB";
-    return 0;         /* one event larger than EVENT_MAX */
+  /* one event larger than EVENT_MAX, or a frame of a binary framing (Bedrock's) that cannot be read */
+  const char *why = "it sent a stream event larger than 4 MiB";
+  if (r->resp.len + n > EVENT_MAX || format_stream_bytes(&r->fs, ptr, n, &r->resp, &why) < 0) {
+    r->fault = why;
+    return 0;
   }
   /* an event arriving in many pieces is scanned once, not from its start at every piece */
   size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
@@ -303,6 +305,18 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     refuse_attempt(r, err);
     return;
   }
+  if (r->upstream->ops->sign) {      /* a signature of this very request (Bedrock's SigV4) */
+    struct curl_slist *signed_h = r->upstream->ops->sign(r->up_headers ? r->up_headers : ch->headers, ch->key,
+                                                         ch->region, url, r->up_body ? r->up_body : plain,
+                                                         r->up_body ? r->up_len : plain_len, now_unix(), err,
+                                                         sizeof err);
+    if (!signed_h) {
+      refuse_attempt(r, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = signed_h;
+  }
 
   CURL *e = worker_easy_get(w);
   r->easy = e;
@@ -403,6 +417,8 @@ static void upstream_message(struct request *r, char *out, size_t n)
 {
   cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (!cJSON_IsString(m))         /* AWS's error shape: {"message": "..."} */
+    m = cJSON_GetObjectItemCaseSensitive(j, "message");
   if (cJSON_IsString(m))
     snprintf(out, n, "%s", m->valuestring);
   else

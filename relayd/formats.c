@@ -16,6 +16,8 @@ const struct format *format_of_api(int api)
     return &format_claude;
   case UPSTREAM_GEMINI:
     return &format_gemini;
+  case UPSTREAM_BEDROCK:
+    return &format_bedrock;
   default:
     return &format_openai;       /* openai, azure, cohere, jina: OpenAI's shapes */
   }

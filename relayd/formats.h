@@ -14,6 +14,7 @@
 extern const struct format format_openai;   /* OpenAI chat: the common form (format_openai.c) */
 extern const struct format format_claude;   /* Anthropic Messages (format_claude.c) */
 extern const struct format format_gemini;   /* Gemini generateContent (format_gemini.c) */
+extern const struct format format_bedrock;  /* Anthropic Messages on AWS Bedrock (bedrock.c) */
 /* Gemini embedContent / batchEmbedContents: clients only, converted to OpenAI embeddings
  * (format_embed.c) */
 extern const struct format format_gemini_embed, format_gemini_batch_embed;

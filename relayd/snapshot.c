@@ -492,6 +492,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(other, "api_version");
     if (cJSON_IsString(av) && av->valuestring[0])
       c->api_version = arena_strdup(&s->arena, av->valuestring);
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(other, "region");
+    c->region = cJSON_IsString(rg) && rg->valuestring[0] ? arena_strdup(&s->arena, rg->valuestring) : NULL;
     cJSON_Delete(other);
     char kerr[300];
     char *key = secret_open(master_key, db_col_text(st, 3), kerr, sizeof kerr);
@@ -544,8 +546,10 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     if (c->provider->extra_header)
       c->headers = curl_slist_append(c->headers, c->provider->extra_header);
     if (*key) {
-      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0)
-        c->headers = curl_slist_append(c->headers, auth);
+      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0) {
+        if (auth[0])         /* a signed type (bedrock) has none: attempt.c signs each request */
+          c->headers = curl_slist_append(c->headers, auth);
+      }
       else
         log_msg(LOG_WARN, "channel key too long for its auth header, not sent", "channel_id=%lld",
                 (long long)c->id);

@@ -12,7 +12,9 @@
  * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset; in other APIs'
  * shapes: POST /v1/messages and /v1/messages/count_tokens (Anthropic), POST
  * /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens, :embedContent and
- * :batchEmbedContents (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure);
+ * :batchEmbedContents (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure),
+ * POST /model/{model-id}/invoke and /invoke-with-response-stream (AWS Bedrock: the SigV4 signature
+ * checked as AWS computes it, the stream in AWS's binary event-stream framing; section "AWS Bedrock");
  * the media endpoints (section "media endpoints" below): POST /v1/responses (stream too),
  * /v1/images/generations, /v1/images/edits (multipart), /v1/audio/speech (audio bytes),
  * /v1/audio/transcriptions and /v1/audio/translations (multipart), /v1/moderations, /v1/rerank
@@ -27,6 +29,8 @@
  */
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <zlib.h>
 
@@ -234,6 +238,7 @@ struct behaviour {
   const char *reject_field;  /* a request naming this top-level field gets the API's 400 (borrowed) */
   const char *reject_keys;   /* comma list: a request sent with one of these keys gets the API's 401 (borrowed) */
   bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
+  long bad_crc;           /* Bedrock stream: frame N (1-based) gets a wrong message CRC; 0 off */
 };
 
 static struct {
@@ -250,6 +255,7 @@ static struct {
   char **models;
   size_t nmodels;
   char *models_json; /* prebuilt GET /v1/models body */
+  const char *aws_access_key, *aws_secret, *aws_token, *aws_region;  /* Bedrock's SigV4 check */
 } cfg;
 
 static atomic_bool g_shutting;
@@ -531,18 +537,21 @@ enum route {
   RT_GEM_COUNT,   /* Gemini POST /v1beta/models/{model}:countTokens */
   RT_GEM_EMBED,   /* Gemini POST /v1beta/models/{model}:embedContent */
   RT_GEM_BATCH,   /* Gemini POST /v1beta/models/{model}:batchEmbedContents */
+  RT_BEDROCK,     /* AWS Bedrock POST /model/{model-id}/invoke */
+  RT_BEDROCK_STREAM, /* AWS Bedrock POST /model/{model-id}/invoke-with-response-stream */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
 
 /* Which API's shapes (error bodies, stream events) a request gets. */
-enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI };
+enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI, DL_BEDROCK };
 
 static enum dialect dialect_of(enum route rt)
 {
   if (rt == RT_MESSAGES || rt == RT_ANTH_COUNT) return DL_ANTHROPIC;
   if (rt == RT_GEM_GEN || rt == RT_GEM_STREAM || rt == RT_GEM_COUNT || rt == RT_GEM_EMBED || rt == RT_GEM_BATCH)
     return DL_GEMINI;
+  if (rt == RT_BEDROCK || rt == RT_BEDROCK_STREAM) return DL_BEDROCK;
   return DL_OPENAI;
 }
 
@@ -625,6 +634,11 @@ struct req {
   char *rp_ctype;
   bool rp_cut;         /* stop_after_bytes: close after rp_stop bytes with no end of body */
   bool rp_fb_pending, rp_gap_pending, rp_cut_armed;
+
+  /* AWS Bedrock */
+  char *raw_path;        /* the request path as it came, before percent-decoding (the SigV4 check) */
+  const char *aws_etype; /* an error's x-amzn-ErrorType (static), or NULL */
+  long frames;           /* event-stream frames rendered */
 };
 
 static void form_free(struct form *f)
@@ -653,6 +667,7 @@ static void req_free(struct req *r)
   free(r->raw_copy);
   free(r->reject_copy);
   free(r->reject_keys_copy);
+  free(r->raw_path);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
@@ -720,6 +735,12 @@ static char *error_json_d(enum dialect d, int status, const char *message, const
     sb_puts(&b, "},\"request_id\":\"req_mock\"}\n");
     return sb_steal(&b, len);
   }
+  if (d == DL_BEDROCK) {   /* AWS's JSON error: {"message": ...} (the type is a header) */
+    sb_puts(&b, "{\"message\":");
+    sb_json_str(&b, message);
+    sb_puts(&b, "}\n");
+    return sb_steal(&b, len);
+  }
   if (d == DL_GEMINI) {
     sb_printf(&b, "{\"error\":{\"code\":%d,\"message\":", status);
     sb_json_str(&b, message);
@@ -745,6 +766,13 @@ static void set_error(struct req *r, int status, const char *message, const char
   r->status = status;
   r->stream = false;
   r->resp = error_json_d(r->dialect, status, message, type, code, &r->resp_len);
+  if (r->dialect == DL_BEDROCK)   /* AWS names the error in a header (Bedrock's InvokeModel errors) */
+    r->aws_etype = status == 429   ? "ThrottlingException"
+                   : status == 403 ? "AccessDeniedException"
+                   : status == 404 ? "ResourceNotFoundException"
+                   : status == 503 ? "ServiceUnavailableException"
+                   : status >= 500 ? "InternalServerException"
+                                   : "ValidationException";
 }
 
 static void add_extra_headers(struct MHD_Response *resp, const cJSON *headers)
@@ -924,6 +952,8 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       if (cJSON_IsNull(it)) *dst = NULL;
       else if (cJSON_IsString(it)) *dst = it->valuestring;
       else ok = false, snprintf(err, errlen, "mock.%s must be a string or null", k);
+    } else if (strcmp(k, "bad_crc") == 0) {
+      ok = num_field(it, 0, MAX_CHUNKS, &b->bad_crc, err, errlen);
     } else if (strcmp(k, "headers") == 0) {
       if (!cJSON_IsObject(it)) {
         snprintf(err, errlen, "mock.headers must be an object of strings");
@@ -1144,10 +1174,13 @@ static void prepare_model_one(struct req *r, const char *url)
 
 static bool has_value(const char *v) { return v && *v; }
 
+static bool aws_verify(struct req *r);
+
 /* The credentials each API wants; false (r answered with the API's error) when missing. */
 static bool check_keys(struct req *r)
 {
   struct MHD_Connection *c = r->conn;
+  if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) return aws_verify(r);
   if (r->route == RT_MESSAGES || r->route == RT_ANTH_COUNT) {
     if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"))) {
       set_error(r, 401, "x-api-key header is required", NULL, NULL);
@@ -1328,6 +1361,286 @@ static void prepare_messages(struct req *r)
   anthropic_usage(&o, r, r->prompt_tokens, r->completion_tokens);
   sb_puts(&o, "}\n");
   r->resp = sb_steal(&o, &r->resp_len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* AWS Bedrock                                                                                  */
+/* InvokeModel / InvokeModelWithResponseStream for Anthropic models
+ * (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModelWithResponseStream.html):
+ * the body is a Messages request with anthropic_version "bedrock-2023-05-31" and no model (it is
+ * in the path); every request is signed with SigV4, checked here with the mock's own code exactly
+ * as AWS computes it (docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html:
+ * canonical request, string to sign, key derived from --aws-secret), a bad one answered 403 with
+ * AWS's error shape ({"message"} and x-amzn-ErrorType); the stream is AWS's event-stream framing
+ * (prelude: total and header lengths and their CRC32; headers; payload; message CRC32 -- the layout
+ * botocore/eventstream.py reads), each `chunk` event's payload {"bytes": base64 of one Anthropic
+ * event}, message_stop carrying "amazon-bedrock-invocationMetrics", errors as `exception` messages. */
+
+static const char AWS_SIG_MISMATCH[] =
+    "The request signature we calculated does not match the signature you provided. Check your AWS "
+    "Secret Access Key and signing method. Consult the service documentation for details.";
+
+static void aws_error(struct req *r, int status, const char *etype, const char *message)
+{
+  set_error(r, status, message, NULL, NULL);
+  r->aws_etype = etype;
+}
+
+static void hex_lower(const unsigned char *p, size_t n, char *out)
+{
+  for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+  out[2 * n] = '\0';
+}
+
+static void hmac_sha256(const unsigned char *key, size_t klen, const char *msg, unsigned char out[32])
+{
+  unsigned int ol = 32;
+  HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &ol);
+}
+
+/* AWS's URI encoding: unreserved characters kept, '/' kept in a path, the rest %XX. */
+static void aws_uri_encode(struct sbuf *b, const char *s, bool path)
+{
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (path && *p == '/'))
+      sb_put(b, (const char *)p, 1);
+    else
+      sb_printf(b, "%%%02X", *p);
+  }
+}
+
+/* A header value as SigV4 canonicalizes it: trimmed, inner runs of spaces as one. */
+static void aws_header_value(struct sbuf *b, const char *v)
+{
+  while (*v == ' ' || *v == '\t') v++;
+  bool space = false;
+  for (; *v; v++) {
+    if (*v == ' ' || *v == '\t') {
+      space = true;
+      continue;
+    }
+    if (space) sb_put(b, " ", 1);
+    space = false;
+    sb_put(b, v, 1);
+  }
+}
+
+/* The SigV4 check of a Bedrock request; false when r was answered with AWS's 403. */
+static bool aws_verify(struct req *r)
+{
+  struct MHD_Connection *c = r->conn;
+  if (!cfg.aws_secret || !cfg.aws_access_key) {
+    aws_error(r, 500, "InternalServerException", "mock-upstream: start it with --aws-access-key and --aws-secret");
+    return false;
+  }
+  const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  const char *amzdate = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Date");
+  if (!auth || strncmp(auth, "AWS4-HMAC-SHA256 ", 17) != 0) {
+    aws_error(r, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
+    return false;
+  }
+  char ak[129], date8[9], region[33], service[33], term[33], signed_h[513], sig[65];
+  const char *cr = strstr(auth, "Credential="), *sh = strstr(auth, "SignedHeaders="), *sg = strstr(auth, "Signature=");
+  if (!cr || !sh || !sg ||
+      sscanf(cr, "Credential=%128[^/]/%8[0-9]/%32[^/]/%32[^/]/%32[^,]", ak, date8, region, service, term) != 5 ||
+      sscanf(sh, "SignedHeaders=%512[^,]", signed_h) != 1 || sscanf(sg, "Signature=%64[0-9a-f]", sig) != 1 ||
+      strlen(sig) != 64 || strcmp(term, "aws4_request") != 0) {
+    aws_error(r, 403, "IncompleteSignatureException",
+              "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.");
+    return false;
+  }
+  if (strcmp(ak, cfg.aws_access_key) != 0) {
+    aws_error(r, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+    return false;
+  }
+  if (cfg.aws_token) {
+    const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Security-Token");
+    if (!tok || strcmp(tok, cfg.aws_token) != 0) {
+      aws_error(r, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+      return false;
+    }
+  }
+  if (cfg.aws_region && strcmp(region, cfg.aws_region) != 0) {
+    char m[128];
+    snprintf(m, sizeof m, "Credential should be scoped to a valid region. ");
+    aws_error(r, 403, "InvalidSignatureException", m);
+    return false;
+  }
+  if (strcmp(service, "bedrock") != 0) {
+    aws_error(r, 403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'. ");
+    return false;
+  }
+  /* X-Amz-Date: YYYYMMDDTHHMMSSZ, its day the scope's, within 15 minutes of now */
+  struct tm tm = {0};
+  const char *end = amzdate ? strptime(amzdate, "%Y%m%dT%H%M%SZ", &tm) : NULL;
+  if (!end || *end || strncmp(amzdate, date8, 8) != 0) {
+    aws_error(r, 403, "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'.");
+    return false;
+  }
+  time_t t = timegm(&tm), now = time(NULL);
+  if (t < now - 900 || t > now + 900) {
+    aws_error(r, 403, "InvalidSignatureException", "Signature expired: the X-Amz-Date is more than 15 minutes "
+                                                   "from now.");
+    return false;
+  }
+  /* the signed headers: lower case, sorted, host and x-amz-date among them */
+  char names[513];
+  snprintf(names, sizeof names, "%s", signed_h);
+  bool has_host = false, has_date = false;
+  struct sbuf canon = {0};
+  sb_puts(&canon, "POST\n");
+  aws_uri_encode(&canon, r->raw_path ? r->raw_path : "/", true);   /* the path as sent, encoded again */
+  sb_puts(&canon, "\n");
+  /* the query: none of Bedrock's runtime calls has one (anything else fails the signature) */
+  sb_puts(&canon, "\n");
+  char prev[128] = "";
+  for (char *save = NULL, *n = strtok_r(names, ";", &save); n; n = strtok_r(NULL, ";", &save)) {
+    for (char *q = n; *q; q++)
+      if (*q >= 'A' && *q <= 'Z') goto bad;
+    if (strlen(n) >= sizeof prev || strcmp(n, prev) <= 0) goto bad;
+    snprintf(prev, sizeof prev, "%s", n);
+    has_host |= strcmp(n, "host") == 0;
+    has_date |= strcmp(n, "x-amz-date") == 0;
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, n);
+    if (!v) goto bad;
+    sb_printf(&canon, "%s:", n);
+    aws_header_value(&canon, v);
+    sb_puts(&canon, "\n");
+  }
+  if (!has_host || !has_date) {
+    sb_free(&canon);
+    aws_error(r, 403, "InvalidSignatureException",
+              "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    return false;
+  }
+  unsigned char d[32];
+  char hex[65];
+  SHA256((const unsigned char *)(r->body ? r->body : ""), r->body_len, d);
+  hex_lower(d, 32, hex);
+  sb_printf(&canon, "\n%s\n%s", signed_h, hex);
+  SHA256((const unsigned char *)canon.p, canon.len, d);
+  hex_lower(d, 32, hex);
+  sb_free(&canon);
+  struct sbuf sts = {0}, k = {0};
+  sb_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amzdate, date8, region, service, hex);
+  sb_printf(&k, "AWS4%s", cfg.aws_secret);
+  unsigned char kd[32];
+  hmac_sha256((const unsigned char *)k.p, k.len, date8, kd);
+  hmac_sha256(kd, 32, region, kd);
+  hmac_sha256(kd, 32, service, kd);
+  hmac_sha256(kd, 32, "aws4_request", kd);
+  hmac_sha256(kd, 32, sts.p, d);
+  hex_lower(d, 32, hex);
+  sb_free(&sts);
+  sb_free(&k);
+  if (strcmp(hex, sig) != 0) {
+    aws_error(r, 403, "InvalidSignatureException", AWS_SIG_MISMATCH);
+    return false;
+  }
+  return true;
+bad:
+  sb_free(&canon);
+  aws_error(r, 403, "InvalidSignatureException", AWS_SIG_MISMATCH);
+  return false;
+}
+
+/* POST /model/{model-id}/invoke[-with-response-stream]: answered as /v1/messages for that model. */
+static void prepare_bedrock(struct req *r, const char *url)
+{
+  const char *m = url + strlen("/model/"), *slash = strrchr(m, '/');
+  if (!cJSON_IsObject(r->doc)) {
+    aws_error(r, 400, "ValidationException", "Malformed input request, please reformat your input and try again.");
+    return;
+  }
+  const cJSON *av = cJSON_GetObjectItemCaseSensitive(r->doc, "anthropic_version");
+  if (!cJSON_IsString(av) || strcmp(av->valuestring, "bedrock-2023-05-31") != 0) {
+    aws_error(r, 400, "ValidationException",
+              "Malformed input request: #: required key [anthropic_version] not found, please reformat your "
+              "input and try again.");
+    return;
+  }
+  static const char *const extraneous[] = {"model", "stream"};
+  for (size_t i = 0; i < 2; i++)
+    if (cJSON_HasObjectItem(r->doc, extraneous[i])) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "Malformed input request: #: extraneous key [%s] is not permitted, please "
+                                "reformat your input and try again.", extraneous[i]);
+      aws_error(r, 400, "ValidationException", msg);
+      return;
+    }
+  char *model = strndup(m, (size_t)(slash - m));
+  if (!model) die("out of memory");
+  cJSON_AddStringToObject(r->doc, "model", model);
+  if (r->route == RT_BEDROCK_STREAM) cJSON_AddBoolToObject(r->doc, "stream", true);
+  free(model);
+  prepare_messages(r);
+}
+
+static void put_be32(struct sbuf *b, uint32_t v)
+{
+  unsigned char p[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                        (unsigned char)v};
+  sb_put(b, (const char *)p, 4);
+}
+
+/* One event-stream header of string type (7): name length, name, 7, value length (2), value. */
+static void frame_header(struct sbuf *h, const char *name, const char *value)
+{
+  unsigned char nl = (unsigned char)strlen(name), t = 7;
+  size_t vl = strlen(value);
+  sb_put(h, (const char *)&nl, 1);
+  sb_puts(h, name);
+  sb_put(h, (const char *)&t, 1);
+  unsigned char l[2] = {(unsigned char)(vl >> 8), (unsigned char)vl};
+  sb_put(h, (const char *)l, 2);
+  sb_puts(h, value);
+}
+
+/* One event-stream message (headers h, payload) appended to the stream; mock.bad_crc N spoils the
+ * message CRC of the Nth. */
+static void ev_frame(struct req *r, const struct sbuf *h, const char *payload, size_t plen)
+{
+  struct sbuf f = {0};
+  put_be32(&f, (uint32_t)(12 + h->len + plen + 4));
+  put_be32(&f, (uint32_t)h->len);
+  put_be32(&f, (uint32_t)crc32(0, (const Bytef *)f.p, 8));
+  sb_put(&f, h->p, h->len);
+  sb_put(&f, payload, plen);
+  uint32_t crc = (uint32_t)crc32(0, (const Bytef *)f.p, (uInt)f.len);
+  if (r->b.bad_crc > 0 && ++r->frames == r->b.bad_crc) crc ^= 0x5a5a5a5au;
+  put_be32(&f, crc);
+  sb_put(&r->ev, f.p, f.len);
+  sb_free(&f);
+}
+
+/* A `chunk` event holding one Anthropic event (its JSON text). */
+static void ev_bedrock_chunk(struct req *r, const char *json, size_t len)
+{
+  struct sbuf h = {0}, p = {0};
+  frame_header(&h, ":event-type", "chunk");
+  frame_header(&h, ":content-type", "application/json");
+  frame_header(&h, ":message-type", "event");
+  sb_puts(&p, "{\"bytes\":\"");
+  base64_append(&p, (const unsigned char *)json, len);
+  sb_puts(&p, "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGH\"}");
+  ev_frame(r, &h, p.p, p.len);
+  sb_free(&h);
+  sb_free(&p);
+}
+
+/* An `exception` message (error_after): a modelStreamErrorException. */
+static void ev_bedrock_exception(struct req *r, const char *message)
+{
+  struct sbuf h = {0}, p = {0};
+  frame_header(&h, ":exception-type", "modelStreamErrorException");
+  frame_header(&h, ":content-type", "application/json");
+  frame_header(&h, ":message-type", "exception");
+  sb_puts(&p, "{\"message\":");
+  sb_json_str(&p, message);
+  sb_puts(&p, ",\"originalStatusCode\":500}");
+  ev_frame(r, &h, p.p, p.len);
+  sb_free(&h);
+  sb_free(&p);
 }
 
 /* One GenerateContentResponse: text as the only part; the last one has finishReason and usage. */
@@ -2476,7 +2789,8 @@ static void prepare(struct req *r, const char *url)
   bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS ||
                     r->route == RT_MESSAGES || r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM ||
                     r->route == RT_AZURE_CHAT || r->route == RT_ANTH_COUNT || r->route == RT_GEM_COUNT ||
-                    r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH;
+                    r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH || r->route == RT_BEDROCK ||
+                    r->route == RT_BEDROCK_STREAM;
   if (wants_body) {
     if (!r->doc) {
       set_error(r, 400,
@@ -2569,6 +2883,10 @@ static void prepare(struct req *r, const char *url)
     prepare_gemini_embed(r, url);
     return;
   }
+  if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) {
+    prepare_bedrock(r, url);
+    return;
+  }
   if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
     prepare_gemini(r, url);
     return;
@@ -2634,9 +2952,22 @@ static void ev_text_chunk(struct req *r, const char *text, const char *finish)
 __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, const char *name,
                                                                 const char *fmt, ...)
 {
-  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\"", name, name);
   va_list ap;
   va_start(ap, fmt);
+  if (r->route == RT_BEDROCK_STREAM) {   /* the same event, as a Bedrock chunk frame */
+    struct sbuf j = {0};
+    sb_printf(&j, "{\"type\":\"%s\"", name);
+    sb_vprintf(&j, fmt, ap);
+    if (strcmp(name, "message_stop") == 0)
+      sb_printf(&j, ",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":%ld,\"outputTokenCount\":%ld,"
+                    "\"invocationLatency\":1234,\"firstByteLatency\":321}", r->prompt_tokens, r->completion_tokens);
+    sb_puts(&j, "}");
+    ev_bedrock_chunk(r, j.p, j.len);
+    sb_free(&j);
+    va_end(ap);
+    return;
+  }
+  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\"", name, name);
   sb_vprintf(&r->ev, fmt, ap);
   va_end(ap);
   sb_puts(&r->ev, "}\n\n");
@@ -2645,6 +2976,10 @@ __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, co
 /* The in-band stream error of dialect d (error_after). */
 static void ev_stream_error(struct req *r)
 {
+  if (r->route == RT_BEDROCK_STREAM) {
+    ev_bedrock_exception(r, "mock stream error");
+    return;
+  }
   if (r->b.echo_key) {     /* the message quotes the key received (echo_key) */
     const char *k = received_key(r);
     struct sbuf m = {0};
@@ -2970,6 +3305,12 @@ static enum route route_of(const char *method, const char *url)
   if (mr != RT_NOT_FOUND) return post ? mr : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages/count_tokens") == 0) return post ? RT_ANTH_COUNT : RT_BAD_METHOD;
+  if (strncmp(url, "/model/", 7) == 0) {
+    const char *slash = strrchr(url + 7, '/');
+    if (slash && slash > url + 7 && strcmp(slash, "/invoke") == 0) return post ? RT_BEDROCK : RT_BAD_METHOD;
+    if (slash && slash > url + 7 && strcmp(slash, "/invoke-with-response-stream") == 0)
+      return post ? RT_BEDROCK_STREAM : RT_BAD_METHOD;
+  }
   if (strncmp(url, "/webhook", 8) == 0 && post) return RT_WEBHOOK;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
@@ -3113,6 +3454,17 @@ static enum MHD_Result answer(struct req *r)
   }
   if (r->replay) return replay_answer(r);
   if (r->b.gzip) return answer_gzip(r);
+  if (!r->stream && r->aws_etype) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    r->resp = NULL;
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "x-amzn-ErrorType", r->aws_etype);
+    MHD_add_response_header(resp, "x-amzn-RequestId", "5f8a2c1e-0000-4000-8000-mock00000000");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+  }
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
@@ -3122,12 +3474,51 @@ static enum MHD_Result answer(struct req *r)
   struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                 stream_reader, r, NULL);
   if (!resp) return MHD_NO;
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  if (r->route == RT_BEDROCK_STREAM) {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/vnd.amazon.eventstream");
+    MHD_add_response_header(resp, "x-amzn-bedrock-content-type", "application/json");
+  } else {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  }
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   add_extra_headers(resp, r->b.headers);
   enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
   return ret;
+}
+
+/* The request path before libmicrohttpd percent-decodes it (SigV4 signs the path as sent): the
+ * unescape callback keeps it in the connection's socket context (one slot per connection). */
+struct conn_ctx {
+  char *raw_path;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+  (void)cls, (void)c;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    *socket_context = xcalloc(1, sizeof(struct conn_ctx));
+  } else if (*socket_context) {
+    struct conn_ctx *x = *socket_context;
+    free(x->raw_path);
+    free(x);
+    *socket_context = NULL;
+  }
+}
+
+static size_t unescape_keep_raw(void *cls, struct MHD_Connection *c, char *s)
+{
+  (void)cls;
+  if (strncmp(s, "/model/", 7) == 0) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *x = ci ? ci->socket_context : NULL;
+    if (x) {
+      free(x->raw_path);
+      x->raw_path = xstrdup(s);
+    }
+  }
+  return MHD_http_unescape(s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -3143,6 +3534,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->route = route_of(method, url);
     r->dialect = dialect_of(r->route);
     r->azure = strncmp(url, "/openai/", 8) == 0;
+    if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) {
+      const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+      struct conn_ctx *x = ci ? ci->socket_context : NULL;
+      if (x && x->raw_path) r->raw_path = xstrdup(x->raw_path);
+    }
     *req_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -3244,6 +3640,8 @@ static void usage(FILE *f)
       "  --models LIST         comma-separated ids for GET /v1/models\n"
       "  --verbose             libmicrohttpd error log to stderr\n"
       "  --mock JSON           default behaviour as a \"mock\" object (any key below)\n"
+      "  --aws-access-key AK, --aws-secret SK, --aws-region R, --aws-session-token T\n"
+      "                        the credentials Bedrock requests must be signed with (SigV4)\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
       "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
@@ -3290,6 +3688,7 @@ static void usage(FILE *f)
       "                                            OpenAI reasoning models' max_tokens / temperature,\n"
       "                                            reasoning_effort elsewhere; Gemini's Schema subset in\n"
       "                                            tools, thinkingLevel before Gemini 3), with its 400\n"
+      "                        bad_crc             N: Bedrock stream, frame N gets a wrong message CRC\n"
       "                        (echo_key also makes the in-band error_after event quote the key)\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
@@ -3312,6 +3711,10 @@ static void usage(FILE *f)
       "    usage.total_tokens = 10 + 5 x documents, others Cohere's with search_units = ceil(docs/100)).\n"
       "    Multipart requests take their mock object from a form field \"mock\". Recorded requests carry\n"
       "    body_len, body_sha256 and, for multipart, the parsed form.\n"
+      "  POST /model/ID/invoke, /model/ID/invoke-with-response-stream (AWS Bedrock, Anthropic models:\n"
+      "    SigV4 checked against --aws-* (403 with AWS's {\"message\"} and x-amzn-ErrorType when it does\n"
+      "    not match); the body must have anthropic_version bedrock-2023-05-31 and no model or stream;\n"
+      "    answered as /v1/messages for model ID, the stream in event-stream frames of base64 chunks).\n"
       "  Errors (status, bad requests) come in the shape of the endpoint's API.\n"
       "usage numbers: prompt_tokens = 10 + messages (prompts, inputs, contents; +1 for an Anthropic\n"
       "  system or Gemini systemInstruction); completion_tokens = chunks; content = chunks x \"hello \".\n",
@@ -3369,7 +3772,7 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
-         O_PTOK, O_CTOK, O_MOCK, O_HELP };
+         O_PTOK, O_CTOK, O_MOCK, O_AWS_AK, O_AWS_SK, O_AWS_TOKEN, O_AWS_REGION, O_HELP };
   static cJSON *mock_doc;   /* --mock: parsed once, kept for the process (headers point into it) */
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
@@ -3393,6 +3796,10 @@ static void parse_args(int argc, char **argv)
       {"mock", required_argument, NULL, O_MOCK},
       {"prompt-tokens", required_argument, NULL, O_PTOK},
       {"completion-tokens", required_argument, NULL, O_CTOK},
+      {"aws-access-key", required_argument, NULL, O_AWS_AK},
+      {"aws-secret", required_argument, NULL, O_AWS_SK},
+      {"aws-session-token", required_argument, NULL, O_AWS_TOKEN},
+      {"aws-region", required_argument, NULL, O_AWS_REGION},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -3446,6 +3853,10 @@ static void parse_args(int argc, char **argv)
       }
       break;
     }
+    case O_AWS_AK: cfg.aws_access_key = optarg; break;
+    case O_AWS_SK: cfg.aws_secret = optarg; break;
+    case O_AWS_TOKEN: cfg.aws_token = optarg; break;
+    case O_AWS_REGION: cfg.aws_region = optarg; break;
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);
@@ -3547,12 +3958,14 @@ int main(int argc, char **argv)
   }
   if (cfg.verbose) flags |= MHD_USE_ERROR_LOG;
 
-  struct MHD_OptionItem ops[10];
+  struct MHD_OptionItem ops[12];
   size_t no = 0;
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_raw, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, NULL};
   if (cfg.threads > 1)
