@@ -25,7 +25,8 @@
  * deployment paths; gemini -> generateContent; cohere and jina -> their own /v1/rerank dialects
  * (jina also OpenAI-style embeddings); openai -> OpenAI chat and everything compatible. */
 enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
-                    UPSTREAM_JINA };
+                    UPSTREAM_JINA,
+                    UPSTREAM_VERTEX /* Google Vertex AI: Gemini or Claude by model (common/vertexapi.h) */ };
 
 /* The header the key goes in. */
 enum provider_auth {
@@ -33,6 +34,8 @@ enum provider_auth {
   AUTH_X_API_KEY,  /* x-api-key: KEY (Anthropic) */
   AUTH_API_KEY,    /* api-key: KEY (Azure) */
   AUTH_GOOG,       /* x-goog-api-key: KEY (Gemini) */
+  AUTH_GOOGLE_SA,  /* the key is a service-account key: Authorization: Bearer ACCESS-TOKEN, the token
+                    * got for it (common/gcpauth.h; relayd/vertex.c keeps it fresh) */
 };
 
 /* How an upstream URL is built from the base URL and an OpenAI-style path ("/v1/..."). */
@@ -42,6 +45,8 @@ enum provider_url_rule {
   URLR_AS_IS,      /* base + path as given (Gemini: the model is already in the path) */
   URLR_ROOT,       /* the base is the API root (.../api/paas/v4, .../compatible-mode/v1): base + path
                     * without its leading /v1 (One API's type 50 "OpenAI compatible" rule) */
+  URLR_VERTEX,     /* base/v1/projects/P/locations/R/publishers/PUB/models/M:METHOD: built by
+                    * common/vertexapi.h from the channel's project and region, not by provider_url */
 };
 
 /* The smallest real request a channel test sends (relayd's periodic test and gwctl channel test). */

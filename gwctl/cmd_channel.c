@@ -13,10 +13,13 @@
 #include "gwctl.h"
 #include "cmd_channel.h"
 #include "channels.h"
+#include "gcpauth.h"
+#include "i18n.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
 #include "util.h"
+#include "vertexapi.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -328,6 +331,58 @@ static int make_other(struct gwctl *g, const char *old, const char *api_version,
   return *out ? 0 : gw_err(GW_FAIL, "out of memory");
 }
 
+/* A service-account key (a vertex channel's) from stdin: the whole JSON, over any number of lines,
+ * checked (gcpauth.h) and stored compact in key; the project it names (or --project) and the
+ * region (--region, default global) go into *other as {"region","project"}. 0, or a usage error. */
+static int read_service_account(struct gwctl *g, const char *region, const char *project, char *key,
+                                size_t keylen, char **other)
+{
+  size_t n = 0;
+  int c;
+  if (isatty(STDIN_FILENO))
+    fputs(_("paste the service-account key (JSON), then Ctrl-D: "), stderr);
+  while ((c = getc(stdin)) != EOF) {
+    if (n + 1 >= keylen) {
+      OPENSSL_cleanse(key, keylen);
+      return gw_usage(g, "the service-account key on stdin is longer than %zu bytes", keylen - 1);
+    }
+    key[n++] = (char)c;
+  }
+  key[n] = '\0';
+  struct gcp_sa sa;
+  char err[300];
+  if (gcp_sa_parse(key, &sa, err, sizeof err) < 0) {
+    gcp_sa_free(&sa);
+    OPENSSL_cleanse(key, keylen);
+    return gw_usage(g, "a vertex channel's key is a Google Cloud service-account key (JSON) on stdin: %s", err);
+  }
+  gcp_sa_free(&sa);
+  if (!project && !vertex_name_ok(sa.project_id)) {
+    OPENSSL_cleanse(key, keylen);
+    return gw_usage(g, "the service-account key names no usable project_id: give --project P");
+  }
+  /* stored on one line, as every other key */
+  cJSON *j = cJSON_Parse(key);
+  char *compact = j ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  OPENSSL_cleanse(key, keylen);
+  if (!compact || strlen(compact) >= keylen) {
+    if (compact)
+      OPENSSL_cleanse(compact, strlen(compact));
+    cJSON_free(compact);
+    return gw_usage(g, "the service-account key on stdin is longer than %zu bytes", keylen - 1);
+  }
+  memcpy(key, compact, strlen(compact) + 1);
+  OPENSSL_cleanse(compact, strlen(compact));
+  cJSON_free(compact);
+  cJSON *o = cJSON_CreateObject();
+  if (o && cJSON_AddStringToObject(o, "region", region) &&
+      cJSON_AddStringToObject(o, "project", project ? project : sa.project_id))
+    *other = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return *other ? 0 : gw_err(GW_FAIL, "out of memory");
+}
+
 struct channel_new {
   const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other;
   int64_t priority, weight;
@@ -366,7 +421,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
              *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL,
-             *account = NULL;
+             *account = NULL, *region = NULL, *project = NULL;
   int no_key = 0, nmodels = 0, ngroups = 0;
   const struct gw_opt opts[] = {
     { "name", &name, NULL },
@@ -380,6 +435,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "tag", &tag, NULL },
     { "api-version", &api_version, NULL },
     { "account-id", &account, NULL },
+    { "region", &region, NULL },
+    { "project", &project, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
@@ -401,6 +458,19 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = check_type(g, type);
   const struct provider *p = rc == 0 ? provider_find(type) : NULL;
+  bool sa_key = rc == 0 && p->auth == AUTH_GOOGLE_SA;   /* vertex: a service-account key */
+  if (rc == 0 && !sa_key && (region || project))
+    rc = gw_usage(g, "--region and --project are for vertex channels only");
+  if (rc == 0 && sa_key && no_key)
+    rc = gw_usage(g, "a vertex channel needs its service-account key on stdin: --no-key does not apply");
+  if (rc == 0 && project && !vertex_name_ok(project))
+    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
+                  project);
+  if (rc == 0 && region && !vertex_name_ok(region))
+    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
+  if (rc == 0 && sa_key && !base && vertex_default_base(region ? region : VERTEX_DEFAULT_REGION, defurl,
+                                                       sizeof defurl) == 0)
+    base = defurl;           /* the region's endpoint (vertexapi.h) */
   if (rc == 0 && base && account)
     rc = gw_usage(g, "give --base-url URL or --account-id ID, not both");
   if (rc == 0 && !base && !p->base_url)
@@ -434,13 +504,15 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = check_word(g, "--api-version", api_version);
   if (rc == 0)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
-  if (rc == 0)
+  if (rc == 0 && !sa_key)
     rc = make_other(g, NULL, api_version, &other);
+  if (rc == 0 && sa_key)
+    rc = read_service_account(g, region ? region : VERTEX_DEFAULT_REGION, project, key, sizeof key, &other);
   /* a keyless type (Ollama, vLLM) reads a key only from a pipe, and may have none */
   int key_optional = rc == 0 && p->key == KEY_OPTIONAL;
   if (key_optional && isatty(STDIN_FILENO))
     no_key = 1;
-  if (rc == 0 && !no_key) {
+  if (rc == 0 && !no_key && !sa_key) {
     snprintf(prompt, sizeof prompt, "upstream API key for channel %s: ", name);
     rc = gw_read_secret(stdin, prompt, "the upstream API key (stdin)", key, sizeof key);
     if (rc == 0 && !*key && !key_optional)
@@ -969,6 +1041,7 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
 
 struct upstream {
   char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX], api_version[64];
+  char region[VERTEX_NAME_MAX + 1], project[VERTEX_NAME_MAX + 1];   /* vertex (other JSON) */
   char key[UPSTREAM_KEY_MAX + 1];
   int64_t id;
   const struct provider *p;     /* the type's row; an unknown stored type: openai's, as relayd */
@@ -992,6 +1065,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "api_version"));
     snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : AZURE_DEFAULT_API_VERSION);
     cJSON_Delete(other);
+    vertex_other(db_col_text(st, 4), u->region, sizeof u->region, u->project, sizeof u->project);
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
     if (secret_is_sealed(stored))
@@ -1075,6 +1149,31 @@ static void upstream_error(const struct buf *b, char *msg, size_t len)
   cJSON_Delete(j);
 }
 
+/* A vertex channel's access token for its service-account key (gcpauth.h) in place of the key in
+ * u->key (upstream_call sends it as a Bearer token); the project defaults to the key's. 0, or
+ * GW_UPSTREAM after saying why. */
+static int vertex_token(struct upstream *u, int64_t timeout)
+{
+  struct gcp_sa sa;
+  char err[512], token[GCP_TOKEN_MAX];
+  int64_t expires_in = 0;
+  int rc = gcp_sa_parse(u->key, &sa, err, sizeof err);
+  if (rc == 0 && !*u->project && vertex_name_ok(sa.project_id))
+    snprintf(u->project, sizeof u->project, "%.*s", VERTEX_NAME_MAX, sa.project_id);
+  if (rc == 0) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = gcp_fetch_token(&sa, (long)timeout, token, sizeof token, &expires_in, err, sizeof err);
+    curl_global_cleanup();
+  }
+  gcp_sa_free(&sa);
+  OPENSSL_cleanse(u->key, sizeof u->key);
+  if (rc != 0)
+    return gw_err(GW_UPSTREAM, "channel %s: no Vertex AI access token: %s", u->name, err);
+  snprintf(u->key, sizeof u->key, "%s", token);
+  OPENSSL_cleanse(token, sizeof token);
+  return 0;
+}
+
 int cmd_channel_test(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL, *model = NULL, *timeout_s = "30";
@@ -1098,10 +1197,20 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
 
   /* the smallest real request of the channel's own API (provider_probe), at its URL */
   char path[URL_MAX], url[URL_MAX + 512];
-  char *body = provider_probe(u.p, model, path, sizeof path, err, sizeof err);
-  if (body && provider_url(u.p, u.base, u.api_version, path, model, url, sizeof url, err, sizeof err) < 0) {
-    cJSON_free(body);
-    body = NULL;
+  char *body = NULL;
+  if (u.p->auth == AUTH_GOOGLE_SA) {
+    rc = vertex_token(&u, timeout);
+    if (rc != 0)
+      return rc;
+    if (vertex_url(u.base, u.project, *u.region ? u.region : VERTEX_DEFAULT_REGION, model, false, url, sizeof url,
+                   err, sizeof err) == 0)
+      body = vertex_probe_body(model, err, sizeof err);
+  } else {
+    body = provider_probe(u.p, model, path, sizeof path, err, sizeof err);
+    if (body && provider_url(u.p, u.base, u.api_version, path, model, url, sizeof url, err, sizeof err) < 0) {
+      cJSON_free(body);
+      body = NULL;
+    }
   }
   if (!body)
     return gw_err(GW_USAGE, "channel '%s': the model name '%s' cannot be used in the test URL",

@@ -31,6 +31,7 @@
 struct db;
 struct curl_slist;
 struct chan_health;
+struct vertex_chan;
 
 struct snap_user {
   int64_t id;
@@ -91,6 +92,7 @@ struct snap_channel {
   const char *test_model;     /* "" = the first model */
   const char *status_reason;
   struct chan_health *health; /* live state, process-wide (health.h) */
+  struct vertex_chan *vertex; /* a vertex channel's key and token (vertex.h, process-wide), else NULL */
 };
 
 struct route_tier {

@@ -1,0 +1,57 @@
+/*
+ * vertex: relayd's side of Google Vertex AI channels (type "vertex", common/vertexapi.h): the
+ *   service-account key of each channel (parsed once per key), its access token cache, the thread
+ *   that keeps the tokens fresh, and the request of one attempt or probe (URL, Claude's body fix-up,
+ *   the Authorization header).
+ * Tokens: a thread of its own fetches a channel's token (common/gcpauth.h: JWT signed RS256,
+ *   exchanged at the key's token_uri) as soon as a snapshot names the channel, and again before it
+ *   expires (when a third of its lifetime, at most 5 minutes, is left); a failed fetch is tried
+ *   again after 1 s, doubling up to 60 s. A worker only copies the cached token under a short lock:
+ *   without one (not fetched yet, or the key was refused) the attempt ends at once as if the
+ *   upstream had answered 503 / 401 with the reason, so it fails over (attempt.c) and a refused key
+ *   is the channel's authentication failure (health.h).
+ * The state of a channel outlives snapshots (keyed by channel id, like chanstate.h); a reload with
+ *   a new key (or project, region) replaces it and drops the old token.
+ * Callers: snapshot.c (vertex_load, admin thread), attempt.c (vertex_attempt, workers),
+ *   monitor.c (vertex_probe), formats.c (the format of a model), main.c (start, stop, free).
+ * Never: calls the token endpoint from a worker, logs a key or a token, or holds its lock across I/O.
+ */
+#ifndef RELAY_VERTEX_H
+#define RELAY_VERTEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct curl_slist;
+struct vertex_chan;
+
+/* The state of channel id for its key (the service-account JSON) and other (its region and project):
+ * created or updated; never NULL (a key that cannot be read is kept as the reason every attempt
+ * fails). Admin thread only (snapshot loads). */
+struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other);
+
+/* One attempt's request to model (the channel's upstream name) on base: the URL into url; *body
+ * replaced by Claude's fix-up of *body (or of plain when *body is NULL) for an anthropic model;
+ * *headers a new list: chan plus the Authorization header (caller frees with curl_slist_free_all).
+ * Returns 0; -1 with err when the request cannot go there (a model name unfit for the URL); or 401
+ * (the key was refused, or cannot be read) / 503 (no token yet) with the reason in err. */
+int vertex_attempt(struct vertex_chan *v, const char *base, const struct curl_slist *chan, const char *model,
+                   bool stream, char **body, size_t *len, const char *plain, size_t plain_len, char *url,
+                   size_t urllen, struct curl_slist **headers, char *err, size_t errlen);
+
+/* A channel test's request to model (a 5-token "hi" in the publisher's shape): url, *body
+ * (cJSON_free) and *headers (curl_slist_free_all); returns as vertex_attempt. */
+int vertex_probe(struct vertex_chan *v, const char *base, const struct curl_slist *chan, const char *model,
+                 char *url, size_t urllen, char **body, struct curl_slist **headers, char *err, size_t errlen);
+
+/* Whether model goes to Claude on Vertex (the anthropic publisher) rather than Gemini. */
+bool vertex_is_claude(const char *model);
+
+/* The refresher thread (after the first snapshot is published) and its end; vertex_free_all after
+ * the last snapshot is gone. */
+int vertex_start(char *err, size_t errlen);
+void vertex_stop(void);
+void vertex_free_all(void);
+
+#endif
