@@ -694,6 +694,9 @@ int cmd_channel_types(struct gwctl *g, int argc, char **argv)
                              sizeof err) < 0)
       probe[0] = '\0';
     cJSON_free(body);
+    if (p->url == URLR_VERTEX)   /* vertexapi.h: the project and region are the channel's */
+      snprintf(probe, sizeof probe, "%s/v1/projects/PROJECT/locations/REGION/publishers/google/models/"
+               "MODEL:generateContent", p->base_url);
     cJSON *o = cJSON_CreateObject();   /* owned here until rows takes it */
     int ok = o && cJSON_AddStringToObject(o, "type", p->name) &&
              cJSON_AddStringToObject(o, "api", provider_api_name(p)) &&

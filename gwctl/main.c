@@ -86,7 +86,8 @@ static const struct gw_cmd commands[] = {
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", N_("delete a token") },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--no-key]",
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--region R] "
+    "[--project P] [--no-key]",
     N_("add an upstream channel; its API key is read from stdin") },
   { "channel", "types", cmd_channel_types, "[--json]",
     N_("list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes") },

@@ -545,7 +545,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
       c->headers = curl_slist_append(c->headers, c->provider->extra_header);
     if (c->provider->auth == AUTH_GOOGLE_SA) {
       /* the key is a service-account key: the header carries the token got for it (vertex.h) */
-      c->vertex = vertex_load(c->id, key, db_col_text(st, 11));
+      c->vertex = vertex_load(c->id, key, db_col_text(st, 11), c->status != STATUS_DISABLED);
       c->key = arena_strdup(&s->arena, key);
     } else if (*key) {
       if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0)
@@ -607,6 +607,8 @@ static void snapshot_free(struct snapshot *s)
       explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(s->channels[i].headers);
     strmap_free(&s->channels[i].model_map);
+    if (s->channels[i].vertex)
+      vertex_unload(s->channels[i].vertex, s->channels[i].status != STATUS_DISABLED);
   }
   strmap_free(&s->tokens);
   strmap_free(&s->routes);

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,6 @@
 
 #include "gcpauth.h"
 #include "log.h"
-#include "snapshot.h"
 #include "util.h"
 #include "vertexapi.h"
 
@@ -26,8 +26,8 @@
 struct vertex_chan {
   int64_t id;
   unsigned char digest[32];        /* of key and other: a change replaces the state (admin thread) */
-  struct vertex_chan *next;        /* the table (admin thread; the refresher reaches entries through
-                                    * snapshots only) */
+  struct vertex_chan *next;        /* the table (under table_lock) */
+  atomic_int refs, active;         /* snapshots naming the channel; of them, with it not disabled */
   pthread_mutex_t lock;
   /* ---- under lock ---- */
   struct gcp_sa sa;                /* the parsed key (sa.pkey owned), when sa_ok */
@@ -41,7 +41,8 @@ struct vertex_chan {
   char why[400];                   /* why there is no token: the key's problem, the last failure */
 };
 
-static struct vertex_chan *table;  /* admin thread (vertex_load), then vertex_free_all */
+static struct vertex_chan *table;  /* entries are added (admin thread), never removed before vertex_free_all */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
   pthread_t thread;
@@ -67,17 +68,23 @@ static void digest_of(const char *key, const char *other, unsigned char out[32])
   EVP_MD_CTX_free(md);
 }
 
-struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other)
+void vertex_unload(struct vertex_chan *v, bool active)
+{
+  atomic_fetch_sub(&v->refs, 1);
+  if (active)
+    atomic_fetch_sub(&v->active, 1);
+}
+
+struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other, bool active)
 {
   unsigned char d[32];
   key = key ? key : "";
   other = other ? other : "";
   digest_of(key, other, d);
+  pthread_mutex_lock(&table_lock);
   struct vertex_chan *v = table;
   while (v && v->id != channel_id)
     v = v->next;
-  if (v && memcmp(v->digest, d, sizeof d) == 0)
-    return v;                       /* the same key: the token stays */
   if (!v) {
     v = calloc(1, sizeof *v);
     if (!v)
@@ -87,6 +94,13 @@ struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char 
     v->next = table;
     table = v;
   }
+  atomic_fetch_add(&v->refs, 1);
+  if (active)
+    atomic_fetch_add(&v->active, 1);
+  pthread_mutex_unlock(&table_lock);
+  /* the digest is the admin thread's alone (vertex_load's only caller) */
+  if (memcmp(v->digest, d, sizeof d) == 0 && (v->sa_ok || v->why[0]))
+    return v;                       /* the same key: the token stays */
   memcpy(v->digest, d, sizeof d);
   struct gcp_sa sa;
   char err[300] = "";
@@ -173,6 +187,24 @@ static void refresh_one(struct vertex_chan *v)
             rc, err);
 }
 
+/* More than 256 channels want tokens: the first ones go to the end, so every one gets its turn. */
+static void rotate_table(void)
+{
+  pthread_mutex_lock(&table_lock);
+  struct vertex_chan *head = table, *tail = table;
+  for (size_t i = 0; i < 255 && tail && tail->next; i++)
+    tail = tail->next;
+  if (tail && tail->next) {
+    struct vertex_chan *last = tail->next;
+    while (last->next)
+      last = last->next;
+    table = tail->next;
+    tail->next = NULL;
+    last->next = head;
+  }
+  pthread_mutex_unlock(&table_lock);
+}
+
 static void *refresher_main(void *arg)
 {
   (void)arg;
@@ -191,14 +223,24 @@ static void *refresher_main(void *arg)
     pthread_mutex_unlock(&T.lock);
     if (stop)
       break;
-    struct snapshot *s = snapshot_acquire(NULL);
-    for (size_t i = 0; s && i < s->nchannels; i++) {
-      const struct snap_channel *c = &s->channels[i];
-      /* an administrator's disabled channel needs none; an auto-disabled one does (its tests) */
-      if (c->vertex && c->status != STATUS_DISABLED)
-        refresh_one(c->vertex);
-    }
-    snapshot_release(s);
+    /* the channels a live snapshot names, but for an administrator's disabled ones (an
+     * auto-disabled one needs its token: its tests) */
+    struct vertex_chan *due[256];
+    size_t n = 0;
+    bool more = false;
+    pthread_mutex_lock(&table_lock);
+    for (struct vertex_chan *v = table; v; v = v->next)
+      if (atomic_load(&v->active) > 0) {
+        if (n < sizeof due / sizeof due[0])
+          due[n++] = v;
+        else
+          more = true;
+      }
+    pthread_mutex_unlock(&table_lock);
+    for (size_t i = 0; i < n; i++)
+      refresh_one(due[i]);
+    if (more)
+      rotate_table();
   }
   return NULL;
 }

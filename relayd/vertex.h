@@ -12,7 +12,7 @@
  *   is the channel's authentication failure (health.h).
  * The state of a channel outlives snapshots (keyed by channel id, like chanstate.h); a reload with
  *   a new key (or project, region) replaces it and drops the old token.
- * Callers: snapshot.c (vertex_load, admin thread), attempt.c (vertex_attempt, workers),
+ * Callers: snapshot.c (vertex_load, admin thread; vertex_unload), attempt.c (vertex_attempt, workers),
  *   monitor.c (vertex_probe), formats.c (the format of a model), main.c (start, stop, free).
  * Never: calls the token endpoint from a worker, logs a key or a token, or holds its lock across I/O.
  */
@@ -27,9 +27,12 @@ struct curl_slist;
 struct vertex_chan;
 
 /* The state of channel id for its key (the service-account JSON) and other (its region and project):
- * created or updated; never NULL (a key that cannot be read is kept as the reason every attempt
- * fails). Admin thread only (snapshot loads). */
-struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other);
+ * created or updated, and counted as named by one more snapshot (active: with the channel not
+ * disabled by an administrator: its token is kept fresh); never NULL (a key that cannot be read is
+ * kept as the reason every attempt fails). Admin thread only (snapshot loads). vertex_unload drops
+ * the count when that snapshot is freed (any thread). */
+struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other, bool active);
+void vertex_unload(struct vertex_chan *v, bool active);
 
 /* One attempt's request to model (the channel's upstream name) on base: the URL into url; *body
  * replaced by Claude's fix-up of *body (or of plain when *body is NULL) for an anthropic model;
