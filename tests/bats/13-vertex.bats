@@ -238,3 +238,57 @@ EOF
   [ "$status" = 5 ]
   [[ "$output" == *"Invalid JWT Signature."* ]]
 }
+
+# src_db FLAVOR PATH KEYFILE: a One API (type 42) or New API (type 41) database with Vertex AI channels
+src_db() {
+  PYTHONPATH="$BATS_TEST_DIRNAME" PYTHONDONTWRITEBYTECODE=1 python3 - "$@" <<'PY'
+import json, sqlite3, sys
+from import_sources import ONEAPI_SQLITE, NEWAPI_SQLITE
+flavor, path, keyfile = sys.argv[1:4]
+key = open(keyfile).read()          # indented JSON over many lines, as pasted into the web UI
+c = sqlite3.connect(path)
+if flavor == "oneapi":
+    c.executescript(ONEAPI_SQLITE)
+    cfg = json.dumps({"region": "us-east5", "vertex_ai_project_id": "oneapi-proj", "vertex_ai_adc": key})
+    c.execute("INSERT INTO channels(id, type, `key`, status, name, base_url, other, models, `group`, model_mapping, "
+              "priority, weight, created_time, config) VALUES (1, 42, '', 1, 'vx', '', '', 'gemini-2.5-flash', "
+              "'default', '', 0, 0, 1700000000, ?)", (cfg,))
+else:
+    c.executescript(NEWAPI_SQLITE)
+    rows = [(1, key, "vx", json.dumps({"default": "europe-west4", "gemini-2.5-pro": "us-central1"})),
+            (2, "AIzaSy-express-mode-api-key", "vx-express", "global")]
+    for i, k, name, other in rows:
+        c.execute("INSERT INTO channels(id, type, `key`, status, name, base_url, other, models, `group`, "
+                  "model_mapping, priority, weight, tag, status_code_mapping, auto_ban, created_time) "
+                  "VALUES (?, 41, ?, 1, ?, '', ?, 'gemini-2.5-flash', 'default', '{}', 0, 0, '', '', 1, 1700000000)",
+                  (i, k, name, other))
+c.commit()
+PY
+}
+
+@test "import: One API's and New API's Vertex AI channels become vertex channels with their key, region and project" {
+  sa_json "$BATS_TEST_TMPDIR/sa.pem" "https://oauth2.googleapis.com/token" > "$BATS_TEST_TMPDIR/sa.json"
+  src_db oneapi "$BATS_TEST_TMPDIR/one.db" "$BATS_TEST_TMPDIR/sa.json"
+  run gwctl import oneapi --from "sqlite:$BATS_TEST_TMPDIR/one.db"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "$(sql "SELECT type, base_url, other FROM channels WHERE name = 'vx'")" = "$(printf 'vertex\thttps://us-east5-aiplatform.googleapis.com\t{"region":"us-east5","project":"oneapi-proj"}')" ]
+  # the key is the service-account JSON (One API's config.vertex_ai_adc), on one line, sealed
+  gwctl channel show vx --reveal --json | $JGET 'd["key"]' > "$BATS_TEST_TMPDIR/k1"
+  [ "$(wc -l < "$BATS_TEST_TMPDIR/k1")" = 1 ]
+  python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.loads(open(sys.argv[2]).read()); assert a == b' \
+    "$BATS_TEST_TMPDIR/sa.json" "$BATS_TEST_TMPDIR/k1"
+  sql "SELECT key FROM channels WHERE name = 'vx'" | grep -q '^enc:'
+  [[ "$output" != *"config dropped"* ]]
+
+  sql "DELETE FROM channels"
+  sql "DELETE FROM import_sources"
+  src_db newapi "$BATS_TEST_TMPDIR/new.db" "$BATS_TEST_TMPDIR/sa.json"
+  run gwctl import oneapi --from "sqlite:$BATS_TEST_TMPDIR/new.db"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  # New API: the key column, the region in other (its default; per-model regions said dropped), the key's project
+  [ "$(sql "SELECT type, base_url, other FROM channels WHERE name = 'vx'")" = "$(printf 'vertex\thttps://europe-west4-aiplatform.googleapis.com\t{"region":"europe-west4","project":"relay-test"}')" ]
+  [[ "$output" == *"per-model regions dropped"* ]]
+  # an express-mode API key is no service-account key: skipped, said why
+  [[ "$output" == *"vx-express"*"not a service-account key"* ]]
+  [ "$(sql "SELECT count(*) FROM channels WHERE name = 'vx-express'")" = 0 ]
+}
