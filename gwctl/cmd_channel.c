@@ -332,13 +332,13 @@ static int make_other(struct gwctl *g, const char *old, const char *api_version,
 }
 
 /* A service-account key (a vertex channel's) from stdin: the whole JSON, over any number of lines,
- * checked (gcpauth.h) and stored compact in key; the project it names (or --project) and the
- * region (--region, default global) go into *other as {"region","project"}. 0, or a usage error. */
-static int read_service_account(struct gwctl *g, const char *region, const char *project, char *key,
-                                size_t keylen, char **other)
+ * checked (gcpauth.h) and stored compact in key (one line, as every other key); the project it
+ * names, when usable, into project (else ""). 0, or a usage error (key wiped). */
+static int read_service_account(struct gwctl *g, char *key, size_t keylen, char *project, size_t projectlen)
 {
   size_t n = 0;
   int c;
+  project[0] = '\0';
   if (isatty(STDIN_FILENO))
     fputs(_("paste the service-account key (JSON), then Ctrl-D: "), stderr);
   while ((c = getc(stdin)) != EOF) {
@@ -351,17 +351,14 @@ static int read_service_account(struct gwctl *g, const char *region, const char 
   key[n] = '\0';
   struct gcp_sa sa;
   char err[300];
-  if (gcp_sa_parse(key, &sa, err, sizeof err) < 0) {
-    gcp_sa_free(&sa);
+  int ok = gcp_sa_parse(key, &sa, err, sizeof err) == 0;
+  gcp_sa_free(&sa);
+  if (!ok) {
     OPENSSL_cleanse(key, keylen);
     return gw_usage(g, "a vertex channel's key is a Google Cloud service-account key (JSON) on stdin: %s", err);
   }
-  gcp_sa_free(&sa);
-  if (!project && !vertex_name_ok(sa.project_id)) {
-    OPENSSL_cleanse(key, keylen);
-    return gw_usage(g, "the service-account key names no usable project_id: give --project P");
-  }
-  /* stored on one line, as every other key */
+  if (vertex_name_ok(sa.project_id))
+    snprintf(project, projectlen, "%.*s", VERTEX_NAME_MAX, sa.project_id);
   cJSON *j = cJSON_Parse(key);
   char *compact = j ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
@@ -375,12 +372,31 @@ static int read_service_account(struct gwctl *g, const char *region, const char 
   memcpy(key, compact, strlen(compact) + 1);
   OPENSSL_cleanse(compact, strlen(compact));
   cJSON_free(compact);
-  cJSON *o = cJSON_CreateObject();
-  if (o && cJSON_AddStringToObject(o, "region", region) &&
-      cJSON_AddStringToObject(o, "project", project ? project : sa.project_id))
-    *other = cJSON_PrintUnformatted(o);
+  return 0;
+}
+
+/* A vertex channel's other JSON: old (may be NULL or "") with region and project set where given
+ * (NULL: kept). *out malloc'd; 0, or GW_FAIL. */
+static int vertex_other_json(const char *old, const char *region, const char *project, char **out)
+{
+  cJSON *o = old && *old ? cJSON_Parse(old) : NULL;
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    o = cJSON_CreateObject();
+  }
+  const char *set[2][2] = { { "region", region }, { "project", project } };
+  for (int i = 0; o && i < 2; i++) {
+    if (!set[i][1])
+      continue;
+    cJSON_DeleteItemFromObjectCaseSensitive(o, set[i][0]);
+    if (!cJSON_AddStringToObject(o, set[i][0], set[i][1])) {
+      cJSON_Delete(o);
+      o = NULL;
+    }
+  }
+  *out = o ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
-  return *other ? 0 : gw_err(GW_FAIL, "out of memory");
+  return *out ? 0 : gw_err(GW_FAIL, "out of memory");
 }
 
 struct channel_new {
@@ -506,8 +522,15 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
   if (rc == 0 && !sa_key)
     rc = make_other(g, NULL, api_version, &other);
+  char key_project[VERTEX_NAME_MAX + 1] = "";
   if (rc == 0 && sa_key)
-    rc = read_service_account(g, region ? region : VERTEX_DEFAULT_REGION, project, key, sizeof key, &other);
+    rc = read_service_account(g, key, sizeof key, key_project, sizeof key_project);
+  if (rc == 0 && sa_key && !project && !*key_project) {
+    OPENSSL_cleanse(key, sizeof key);
+    rc = gw_usage(g, "the service-account key names no usable project_id: give --project P");
+  }
+  if (rc == 0 && sa_key)
+    rc = vertex_other_json(NULL, region ? region : VERTEX_DEFAULT_REGION, project ? project : key_project, &other);
   /* a keyless type (Ollama, vLLM) reads a key only from a pipe, and may have none */
   int key_optional = rc == 0 && p->key == KEY_OPTIONAL;
   if (key_optional && isatty(STDIN_FILENO))
@@ -777,13 +800,55 @@ static int one_or_tag(struct gwctl *g, const char *ref, const char *tag)
   return 0;
 }
 
+/* channel edit's vertex part for channel id (new_type: --type, or NULL): --region and --project only
+ * on a vertex channel, a service-account key only for one and one only for it; *other the channel's
+ * other with region and project set (NULL when neither is given), and vbase the new region's
+ * endpoint when the base is the old region's and no --base-url is given. 0, or an error. */
+static int vertex_edit(struct gwctl *g, int64_t id, const char *new_type, const char *region, const char *project,
+                       int key_stdin, bool sa_key, const char *key_project, bool base_given, char **other,
+                       char *vbase, size_t vbaselen)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read the channel",
+                                  "SELECT type, other, base_url FROM channels WHERE id = ?1", "i", id);
+  if (!st)
+    return GW_FAIL;
+  int rc = 0;
+  if (db_step(st) != DB_ROW) {
+    db_finalize(st);
+    return gw_dberr(g, "cannot read the channel");
+  }
+  const struct provider *p = provider_for_type(new_type ? new_type : db_col_text(st, 0));
+  bool vertex = p->auth == AUTH_GOOGLE_SA;
+  char old_region[VERTEX_NAME_MAX + 1], old_project[VERTEX_NAME_MAX + 1], old_base[URL_MAX] = "";
+  vertex_other(db_col_text(st, 1), old_region, sizeof old_region, old_project, sizeof old_project);
+  if (!vertex && (region || project))
+    rc = gw_usage(g, "--region and --project are for vertex channels only");
+  else if (!vertex && sa_key)
+    rc = gw_usage(g, "a service-account key (JSON) is for vertex channels only");
+  else if (vertex && key_stdin && !sa_key)
+    rc = gw_usage(g, "a vertex channel's key is a Google Cloud service-account key (JSON) on stdin: %s",
+                  "not a JSON object");
+  else if (vertex && !project && !*old_project && key_stdin && !*key_project)
+    rc = gw_usage(g, "the service-account key names no usable project_id: give --project P");
+  if (rc == 0 && vertex && (region || project || (key_stdin && !*old_project)))
+    rc = vertex_other_json(db_col_text(st, 1), region, project ? project : *old_project ? NULL : key_project, other);
+  if (rc == 0 && vertex && region && !base_given &&
+      vertex_default_base(*old_region ? old_region : VERTEX_DEFAULT_REGION, old_base, sizeof old_base) == 0 &&
+      strcmp(old_base, db_col_text(st, 2)) == 0)
+    vertex_default_base(region, vbase, vbaselen);     /* the base followed the region: it still does */
+  db_finalize(st);
+  return rc;
+}
+
 int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
 {
   static const char *const names[] = { "NAME|ID" };
   const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
-             *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL;
+             *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL,
+             *region = NULL, *project = NULL;
   int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
+  bool sa_key = false;               /* --key-stdin read a service-account key (vertex) */
   int64_t maxc = 0;
   const struct gw_opt opts[] = {
     { "name", &newname, NULL },
@@ -801,9 +866,12 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "max-concurrency", &maxc_s, NULL },
     { "auto-disable", &autod_s, NULL },
     { "test-model", &test_model, NULL },
+    { "region", &region, NULL },
+    { "project", &project, NULL },
     { 0 },
   };
   char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
+  char key_project[VERTEX_NAME_MAX + 1] = "";
   char key[UPSTREAM_KEY_MAX + 1] = "", what[GW_LIST_MAX * 2 + 1024] = "";
   char *map = NULL;
   int64_t prio = 0, weight = 0, *ids = NULL;
@@ -823,10 +891,15 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = one_or_tag(g, ref, tag);
   if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
-      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model)
+      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model && !region && !project)
     rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
                   "--weight, --group, --model-map, --tag, --api-version, --key-stdin, "
-                  "--max-concurrency, --auto-disable or --test-model");
+                  "--max-concurrency, --auto-disable, --test-model, --region or --project");
+  if (rc == 0 && project && !vertex_name_ok(project))
+    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
+                  project);
+  if (rc == 0 && region && !vertex_name_ok(region))
+    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
   if (rc == 0 && maxc_s)
     rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
   if (rc == 0 && autod_s)
@@ -860,7 +933,18 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = check_word(g, "--api-version", api_version);
   if (rc == 0 && map_s)
     rc = parse_model_map(g, map_s, &map);
-  if (rc == 0 && key_stdin) {
+  if (rc == 0 && key_stdin && !isatty(STDIN_FILENO)) {
+    /* a JSON object on stdin is a service-account key (vertex), over any number of lines */
+    int c;
+    while ((c = getc(stdin)) != EOF && isspace(c))
+      ;
+    if (c != EOF)
+      ungetc(c, stdin);
+    sa_key = c == '{';
+  }
+  if (rc == 0 && key_stdin && sa_key) {
+    rc = read_service_account(g, key, sizeof key, key_project, sizeof key_project);
+  } else if (rc == 0 && key_stdin) {
     rc = gw_read_secret(stdin, "new upstream API key: ", "the upstream API key (stdin)", key,
                         sizeof key);
     if (rc == 0 && !*key)
@@ -887,7 +971,13 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   }
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *other = NULL;
-    if (api_version) {
+    char vbase[URL_MAX] = "";
+    if (region || project || key_stdin)
+      rc = vertex_edit(g, ids[i], type, region, project, key_stdin, sa_key, key_project, base != NULL, &other,
+                       vbase, sizeof vbase);
+    if (rc != 0)
+      break;
+    if (api_version && !other) {
       struct db_stmt *st = gw_prepare(g, "cannot read the channel",
                                       "SELECT other FROM channels WHERE id = ?1", "i", ids[i]);
       if (!st) {
@@ -911,7 +1001,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "auto_disable = CASE WHEN ?16 <> 0 THEN ?17 ELSE auto_disable END, "
                  "test_model = COALESCE(?18, test_model) "
                  "WHERE id = ?1",
-                 "issssiiiissssiiiis", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiissssiiiis", ids[i], newname, type, base ? url : *vbase ? vbase : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
                  (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
                  (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
@@ -946,6 +1036,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" tag=%s", set_tag);
     if (api_version)
       ADDW(" api_version=%s", api_version);
+    if (region)
+      ADDW(" region=%s", region);
+    if (project)
+      ADDW(" project=%s", project);
     if (key_stdin)
       ADDW(" key=changed");
     if (maxc_s)

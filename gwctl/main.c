@@ -99,7 +99,8 @@ static const struct gw_cmd commands[] = {
   { "channel", "edit", cmd_channel_edit,
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
-    "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M]",
+    "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M] "
+    "[--region R] [--project P]",
     N_("change one channel, or every channel tagged T (--max-concurrency 0: no limit)") },
   { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
     N_("enable one channel, or every channel tagged T") },

@@ -217,6 +217,22 @@ EOF
   # global is the default region; --project overrides the key's
   gwctl channel add --name v2 --type vertex --project other-proj --models gemini-2.5-flash < "$BATS_TEST_TMPDIR/sa.json"
   [ "$(gwctl channel show v2 --json | $JGET 'd["base_url"], d["other"]')" = '["https://aiplatform.googleapis.com", {"region": "global", "project": "other-proj"}]' ]
+  # edit: the region moves the base that followed it; a new key over many lines; refusals
+  gwctl channel edit v1 --region us-central1
+  [ "$(gwctl channel show v1 --json | $JGET 'd["base_url"], d["other"]["region"], d["other"]["project"]')" = '["https://us-central1-aiplatform.googleapis.com", "us-central1", "relay-test"]' ]
+  before=$(sql "SELECT key FROM channels WHERE name = 'v1'")
+  gwctl channel edit v1 --key-stdin < "$BATS_TEST_TMPDIR/sa.json"
+  [ "$(sql "SELECT key FROM channels WHERE name = 'v1'")" != "$before" ]
+  [ "$(gwctl channel show v1 --reveal --json | $JGET 'd["key"]' | wc -l)" = 1 ]
+  run gwctl channel edit v1 --key-stdin <<< 'sk-not-a-json-key'
+  [ "$status" = 2 ]
+  [[ "$output" == *"service-account key"* ]]
+  printf 'sk-x\n' | gwctl channel add --name plain --type openai --models gpt-4o
+  run gwctl channel edit plain --project p1
+  [ "$status" = 2 ]
+  run gwctl channel edit plain --key-stdin < "$BATS_TEST_TMPDIR/sa.json"
+  [ "$status" = 2 ]
+  [ "$(gwctl channel show plain --json | $JGET 'd["other"]')" = '{}' ]
   # types
   gwctl channel types --json | $JGET '[t for t in d if t["type"] == "vertex"][0]' > "$BATS_TEST_TMPDIR/type.json"
   [ "$($JGET 'd["api"], d["url_rule"], d["endpoints"]' < "$BATS_TEST_TMPDIR/type.json")" = '["vertex", "vertex", ["chat"]]' ]
