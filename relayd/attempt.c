@@ -115,9 +115,12 @@ static void refuse_attempt(struct request *r, const char *why)
 
 /* The channel cannot be called now (a Vertex AI channel without an access token): the attempt ends
  * as if the upstream had answered status with why as its error, so health counts it (401: the
- * channel's authentication failure) and another channel may take the request. */
+ * channel's authentication failure; 502: a failure; 503, its token still being fetched: nothing)
+ * and another channel may take the request. */
 static void no_call(struct request *r, int status, const char *why)
 {
+  if (status == 503)
+    release_channel(r, OUTCOME_ABANDON, NULL);   /* says nothing of the channel yet */
   r->status_known = true;
   r->up_status = status;
   buf_reset(&r->errbody);

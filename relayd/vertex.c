@@ -281,7 +281,9 @@ void vertex_free_all(void)
 
 /* ---------------------------------------------------------------- requests */
 
-/* The token, project and region of v now: 0, or 401 / 503 with the reason in err. */
+/* The token, project and region of v now: 0, or with the reason in err 401 (the key was refused or
+ * cannot be used), 502 (the last fetch failed: the token endpoint is down or answered nonsense) or
+ * 503 (the first fetch is under way). */
 static int current(struct vertex_chan *v, char *token, size_t toklen, char *project, char *region, char *err,
                    size_t errlen)
 {
@@ -296,6 +298,9 @@ static int current(struct vertex_chan *v, char *token, size_t toklen, char *proj
   } else if (!v->sa_ok || v->refused) {
     snprintf(err, errlen, "Vertex AI channel %lld has no access token: %s", (long long)v->id, v->why);
     rc = 401;
+  } else if (v->backoff_ms) {
+    snprintf(err, errlen, "Vertex AI channel %lld has no access token: %s", (long long)v->id, v->why);
+    rc = 502;
   } else {
     snprintf(err, errlen, "Vertex AI channel %lld has no access token yet: %s", (long long)v->id, v->why);
     rc = 503;

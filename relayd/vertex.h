@@ -7,9 +7,11 @@
  *   exchanged at the key's token_uri) as soon as a snapshot names the channel, and again before it
  *   expires (when a third of its lifetime, at most 5 minutes, is left); a failed fetch is tried
  *   again after 1 s, doubling up to 60 s. A worker only copies the cached token under a short lock:
- *   without one (not fetched yet, or the key was refused) the attempt ends at once as if the
- *   upstream had answered 503 / 401 with the reason, so it fails over (attempt.c) and a refused key
- *   is the channel's authentication failure (health.h).
+ *   without one the attempt ends at once as if the upstream had answered with the reason, so it
+ *   fails over (attempt.c): 401 when the key was refused (the channel's authentication failure,
+ *   health.h), 502 when the token endpoint failed (a failure of the channel), 503 while the first
+ *   fetch is under way (no outcome for the channel: a burst of requests at start-up must not
+ *   disable it).
  * The state of a channel outlives snapshots (keyed by channel id, like chanstate.h); a reload with
  *   a new key (or project, region) replaces it and drops the old token.
  * Callers: snapshot.c (vertex_load, admin thread; vertex_unload), attempt.c (vertex_attempt, workers),
@@ -37,8 +39,9 @@ void vertex_unload(struct vertex_chan *v, bool active);
 /* One attempt's request to model (the channel's upstream name) on base: the URL into url; *body
  * replaced by Claude's fix-up of *body (or of plain when *body is NULL) for an anthropic model;
  * *headers a new list: chan plus the Authorization header (caller frees with curl_slist_free_all).
- * Returns 0; -1 with err when the request cannot go there (a model name unfit for the URL); or 401
- * (the key was refused, or cannot be read) / 503 (no token yet) with the reason in err. */
+ * Returns 0; -1 with err when the request cannot go there (a model name unfit for the URL); or, with
+ * the reason in err, 401 (the key was refused, or cannot be read), 502 (the last fetch failed) or
+ * 503 (the first fetch is under way: nothing is known against the channel yet). */
 int vertex_attempt(struct vertex_chan *v, const char *base, const struct curl_slist *chan, const char *model,
                    bool stream, char **body, size_t *len, const char *plain, size_t plain_len, char *url,
                    size_t urllen, struct curl_slist **headers, char *err, size_t errlen);

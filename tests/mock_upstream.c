@@ -535,6 +535,7 @@ enum route {
   RT_MODERATIONS, /* POST /v1/moderations */
   RT_RERANK,      /* POST /v1/rerank (Cohere / Jina) */
   RT_GCP_TOKEN,   /* POST /token: Google's OAuth 2.0 token endpoint (JWT bearer grant) */
+  RT_GCP_RELEASE, /* POST /__mock/gcp-release: /token answers again (--gcp-token-hold) */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
@@ -2820,6 +2821,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static EVP_PKEY *gcp_pubkey;     /* --gcp-public-key: the service account's public key */
 static long gcp_token_ttl = 3600; /* --gcp-token-ttl: expires_in of the tokens issued */
+static atomic_bool gcp_hold;     /* --gcp-token-hold: /token answers nothing until POST /__mock/gcp-release */
 static struct {
   pthread_mutex_t mu;
   char tok[GCP_TOKENS_MAX][48];
@@ -3078,6 +3080,7 @@ static enum route route_of(const char *method, const char *url)
     }
   }
   if (strcmp(url, "/token") == 0) return post ? RT_GCP_TOKEN : RT_BAD_METHOD;
+  if (strcmp(url, "/__mock/gcp-release") == 0) return post ? RT_GCP_RELEASE : RT_BAD_METHOD;
   if (strncmp(url, VERTEX_PREFIX, strlen(VERTEX_PREFIX)) == 0) {
     enum route rt = vertex_route(url);
     if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
@@ -3280,6 +3283,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   /* the whole request is in (or we were resumed after a delay) */
+  if (r->route == RT_GCP_TOKEN) {
+    if (r->phase == PH_BODY) record_request(r, method, url);
+    if (atomic_load(&gcp_hold) && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
+      r->phase = PH_DELAYING;   /* held: looked at again every 50 ms */
+      suspend_for(conn, 50);
+      return MHD_YES;
+    }
+    return gcp_token(r);
+  }
+  if (r->route == RT_GCP_RELEASE) {
+    atomic_store(&gcp_hold, false);
+    return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+  }
   if (r->phase == PH_BODY) {
     if (r->route == RT_MOCK_REQUESTS) {
       size_t len;
@@ -3305,10 +3321,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       defaults_doc = doc;
       pthread_mutex_unlock(&defaults_mu);
       return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
-    }
-    if (r->route == RT_GCP_TOKEN) {
-      record_request(r, method, url);
-      return gcp_token(r);
     }
     if (r->route == RT_WEBHOOK) {
       if (r->body_len > 0 && !r->too_large) r->doc = cJSON_ParseWithLength(r->body, r->body_len);
@@ -3351,6 +3363,7 @@ static void usage(FILE *f)
       "  --mock JSON           default behaviour as a \"mock\" object (any key below)\n"
       "  --gcp-public-key PEM  POST /token verifies service-account JWTs (RS256) with this public key\n"
       "  --gcp-token-ttl N     expires_in of the access tokens /token issues (default 3600)\n"
+      "  --gcp-token-hold      /token answers nothing until POST /__mock/gcp-release\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
       "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
@@ -3473,7 +3486,7 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
-         O_PTOK, O_CTOK, O_MOCK, O_GCPKEY, O_GCPTTL, O_HELP };
+         O_PTOK, O_CTOK, O_MOCK, O_GCPKEY, O_GCPTTL, O_GCPHOLD, O_HELP };
   static cJSON *mock_doc;   /* --mock: parsed once, kept for the process (headers point into it) */
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
@@ -3499,6 +3512,7 @@ static void parse_args(int argc, char **argv)
       {"completion-tokens", required_argument, NULL, O_CTOK},
       {"gcp-public-key", required_argument, NULL, O_GCPKEY},
       {"gcp-token-ttl", required_argument, NULL, O_GCPTTL},
+      {"gcp-token-hold", no_argument, NULL, O_GCPHOLD},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -3563,6 +3577,7 @@ static void parse_args(int argc, char **argv)
       break;
     }
     case O_GCPTTL: gcp_token_ttl = parse_num("--gcp-token-ttl", optarg, 1, 86400); break;
+    case O_GCPHOLD: atomic_store(&gcp_hold, true); break;
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);

@@ -180,6 +180,27 @@ EOF
   [ "$(sql 'SELECT count(*) FROM logs WHERE type = 2')" = 0 ]
 }
 
+@test "vertex: before the first token a request gets a clear 503 and the channel's health is untouched" {
+  vertex_channel --gcp-token-hold
+  gwctl config set channel_disable_failures 3
+  relayd_start
+  wait_until 20 tokens_at_least 1           # relay's first fetch is at the token endpoint, held there
+  for _ in 1 2 3 4 5 6 7 8; do
+    call openai gemini-2.5-flash false
+    [ "$status_code" = 503 ]
+    [[ "$(echo "$body" | $JGET 'd["error"]["message"]')" == *"Vertex AI channel 1 has no access token yet"* ]]
+  done
+  [ -z "$(vertex_requests)" ]
+  # eight attempts without a token: neither disabled (3 failures would) nor its breaker opened (5 would)
+  [ "$(sql "SELECT status FROM channels WHERE name = 'vx'")" = 1 ]
+  curl -sf -o /dev/null -X POST "$MOCK_URL/__mock/gcp-release"
+  wait_until 20 log_has 'vertex access token fetched'
+  call openai gemini-2.5-flash false
+  [ "$status_code" = 200 ]
+  [ "$(sql "SELECT status FROM channels WHERE name = 'vx'")" = 1 ]
+  [ "$(token_requests)" = 1 ]
+}
+
 @test "vertex: without a token the attempt fails over to the next channel" {
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$BATS_TEST_TMPDIR/other.pem" 2>/dev/null
   PEM=$BATS_TEST_TMPDIR/other.pem vertex_channel
