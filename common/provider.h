@@ -2,7 +2,8 @@
  * provider: what relay knows about each channel type, in ONE table (provider.c `providers[]`):
  * its name, the wire format it speaks, its public API's default base URL, the header the key goes
  * in, whether a key is needed at all, how an upstream URL is built from the base (the /v1 rule, Azure
- * deployments, Gemini's model in the path, an API root), the probe a channel test sends, and which
+ * deployments, Gemini's model in the path, an API root; Vertex AI's project/region/publisher paths
+ * are common/vertexapi.h's), the probe a channel test sends, and which
  * endpoints it serves. The OpenAI-compatible presets (DeepSeek, Moonshot, Zhipu, Qwen, Doubao,
  * MiniMax, SiliconFlow, OpenRouter, xAI, Mistral, Groq, Together, Cloudflare Workers AI, Ollama,
  * vLLM) carry their provider's documented API root, cited beside each row.
