@@ -26,6 +26,7 @@
 struct vertex_chan {
   int64_t id;
   unsigned char digest[32];        /* of key and other: a change replaces the state (admin thread) */
+  bool loaded;                     /* digest and the state below set once (admin thread) */
   struct vertex_chan *next;        /* the table (under table_lock) */
   atomic_int refs, active;         /* snapshots naming the channel; of them, with it not disabled */
   pthread_mutex_t lock;
@@ -98,9 +99,10 @@ struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char 
   if (active)
     atomic_fetch_add(&v->active, 1);
   pthread_mutex_unlock(&table_lock);
-  /* the digest is the admin thread's alone (vertex_load's only caller) */
-  if (memcmp(v->digest, d, sizeof d) == 0 && (v->sa_ok || v->why[0]))
+  /* digest and loaded are the admin thread's alone (vertex_load's only caller) */
+  if (v->loaded && memcmp(v->digest, d, sizeof d) == 0)
     return v;                       /* the same key: the token stays */
+  v->loaded = true;
   memcpy(v->digest, d, sizeof d);
   struct gcp_sa sa;
   char err[300] = "";

@@ -178,6 +178,12 @@ EOF
   sql "SELECT status_reason FROM channels WHERE name = 'vx'" | grep -q 'Invalid JWT Signature'
   [ "$(sql "SELECT quota FROM users WHERE username = 'alice'")" = "$before" ]
   [ "$(sql 'SELECT count(*) FROM logs WHERE type = 2')" = 0 ]
+  # the right key, given to the running relayd: a token for it, and the channel serves again
+  sa_json "$BATS_TEST_TMPDIR/sa.pem" "$MOCK_URL/token" | gwctl channel edit vx --key-stdin
+  gwctl channel enable vx
+  wait_until 20 log_has 'vertex access token fetched'
+  call openai gemini-2.5-flash false
+  [ "$status_code" = 200 ]
 }
 
 @test "vertex: before the first token a request gets a clear 503 and the channel's health is untouched" {
