@@ -2,7 +2,9 @@
  * gwctl channel: add, list, show, edit, enable, disable, rm upstream channels (table channels), one
  * by name or id or every one with a tag; test and models call the upstream itself; types prints the
  * provider table (provider.h: defaults, auth, endpoints). A preset's default base URL comes from
- * that table (cloudflare's with --account-id); keyless types (ollama, vllm) may have no key.
+ * that table (cloudflare's with --account-id); keyless types (ollama, vllm) may have no key; a
+ * vertex channel's key is a whole service-account JSON (gcpauth.h), its region and project in other
+ * (vertexapi.h), and its test fetches an access token first.
  *
  * Callers: the command table in main.c.
  * Upstream keys are stored sealed with the master key (secret.h): add and edit seal, test and models
