@@ -1380,6 +1380,11 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
+  if (u.p->auth == AUTH_GOOGLE_SA) {   /* Vertex AI has no OpenAI-style list; its key is no Bearer */
+    OPENSSL_cleanse(u.key, sizeof u.key);
+    return gw_err(GW_USAGE, "channel %s: Vertex AI has no model list gwctl can read: name the models with "
+                  "--models (gemini-2.5-flash, claude-sonnet-4@20250514, ...)", u.name);
+  }
   char url[URL_MAX + 512];
   /* fits: the base is under URL_MAX; an API-root channel's list is at ROOT/models */
   if (u.p->url == URLR_ROOT)

@@ -273,6 +273,9 @@ EOF
   [ "$status" = 0 ]
   [ "$(token_requests)" = 2 ]
   [ "$(vertex_requests | python3 -c 'import json,sys; print(" ".join(json.loads(l)["path"] for l in sys.stdin))')" = "/v1/projects/relay-test/locations/us-east5/publishers/google/models/gemini-2.5-flash:generateContent /v1/projects/relay-test/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict" ]
+  run gwctl channel models vt
+  [ "$status" = 2 ]
+  [[ "$output" == *"no model list"* ]]
   # a refused key: the token endpoint's reason, exit 5
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$BATS_TEST_TMPDIR/other.pem" 2>/dev/null
   sa_json "$BATS_TEST_TMPDIR/other.pem" "$MOCK_URL/token" | gwctl channel add --name vbad --type vertex \
