@@ -260,6 +260,28 @@ EOF
   run gwctl channel edit plain --key-stdin < "$BATS_TEST_TMPDIR/sa.json"
   [ "$status" = 2 ]
   [ "$(gwctl channel show plain --json | $JGET 'd["other"]')" = '{}' ]
+  # apply: a key file over many lines is the service-account JSON, stored compact; a wrong one is refused
+  printf '{"version":1,"channels":[{"name":"va","type":"vertex","base_url":"https://us-east5-aiplatform.googleapis.com","models":["gemini-2.5-flash"],"other":{"region":"us-east5","project":"relay-test"},"key":{"file":"%s"}}]}' \
+    "$BATS_TEST_TMPDIR/sa.json" > "$BATS_TEST_TMPDIR/doc.json"
+  gwctl export --kinds channels > "$BATS_TEST_TMPDIR/before.json"
+  python3 - "$BATS_TEST_TMPDIR/before.json" "$BATS_TEST_TMPDIR/doc.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[2]))
+have = json.load(open(sys.argv[1]))["channels"]
+for c in have:                      # keep the channels made above (apply deletes what a document omits)
+    c.pop("key", None)
+doc["channels"] = have + doc["channels"]
+json.dump(doc, open(sys.argv[2], "w"))
+PY
+  gwctl apply -f "$BATS_TEST_TMPDIR/doc.json"
+  [ "$(gwctl channel show va --reveal --json | $JGET 'd["type"], d["other"]["region"], len(d["key"].splitlines())')" = '["vertex", "us-east5", 1]' ]
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["channels"][-1]["key"]={"file":"/dev/null"}; d["channels"][-1]["name"]="vb"; json.dump(d, open(sys.argv[1],"w"))' "$BATS_TEST_TMPDIR/doc.json"
+  echo '{"type":"authorized_user"}' > "$BATS_TEST_TMPDIR/user.json"
+  sed -i "s|/dev/null|$BATS_TEST_TMPDIR/user.json|" "$BATS_TEST_TMPDIR/doc.json"
+  run gwctl apply -f "$BATS_TEST_TMPDIR/doc.json"
+  [ "$status" != 0 ]
+  [[ "$output" == *"service-account key"* ]]
+  [ "$(sql "SELECT count(*) FROM channels WHERE name = 'vb'")" = 0 ]
   # types
   gwctl channel types --json | $JGET '[t for t in d if t["type"] == "vertex"][0]' > "$BATS_TEST_TMPDIR/type.json"
   [ "$($JGET 'd["api"], d["url_rule"], d["endpoints"]' < "$BATS_TEST_TMPDIR/type.json")" = '["vertex", "vertex", ["chat"]]' ]
