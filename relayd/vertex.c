@@ -28,7 +28,7 @@ struct vertex_chan {
   unsigned char digest[32];        /* of key and other: a change replaces the state (admin thread) */
   bool loaded;                     /* digest and the state below set once (admin thread) */
   struct vertex_chan *next;        /* the table (under table_lock) */
-  atomic_int refs, active;         /* snapshots naming the channel; of them, with it not disabled */
+  atomic_int active;               /* snapshots naming the channel, not disabled: its token is kept fresh */
   pthread_mutex_t lock;
   /* ---- under lock ---- */
   struct gcp_sa sa;                /* the parsed key (sa.pkey owned), when sa_ok */
@@ -71,7 +71,6 @@ static void digest_of(const char *key, const char *other, unsigned char out[32])
 
 void vertex_unload(struct vertex_chan *v, bool active)
 {
-  atomic_fetch_sub(&v->refs, 1);
   if (active)
     atomic_fetch_sub(&v->active, 1);
 }
@@ -95,7 +94,6 @@ struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char 
     v->next = table;
     table = v;
   }
-  atomic_fetch_add(&v->refs, 1);
   if (active)
     atomic_fetch_add(&v->active, 1);
   pthread_mutex_unlock(&table_lock);
