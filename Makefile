@@ -176,7 +176,7 @@ FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_clien
                 relayd/format_claude.c relayd/format_gemini.c relayd/reasoning.c relayd/reqfit.c \
                 relayd/media.c relayd/mediareq.c relayd/billing.c relayd/reqbound.c \
                 common/util.c common/log.c common/quota.c \
-                common/provider.c relayd/imgfetch.c relayd/tokenizer.c
+                common/provider.c common/vertexapi.c relayd/imgfetch.c relayd/tokenizer.c
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
                 $(PKG_CFLAGS)

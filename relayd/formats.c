@@ -2,7 +2,7 @@
 #include "formats.h"
 
 #include "provider.h"
-#include "vertex.h"
+#include "vertexapi.h"
 
 const struct format *format_of_api(int api)
 {
@@ -18,7 +18,8 @@ const struct format *format_of_api(int api)
 
 const struct format *format_for_model(int api, const char *upstream_model)
 {
-  if (api == UPSTREAM_VERTEX)
-    return vertex_is_claude(upstream_model) ? &format_claude : &format_gemini;
+  const char *name;
+  if (api == UPSTREAM_VERTEX)    /* the publisher of the model (vertexapi.h): Claude's or Gemini's */
+    return vertex_publisher(upstream_model, &name) == VERTEX_ANTHROPIC ? &format_claude : &format_gemini;
   return format_of_api(api);
 }

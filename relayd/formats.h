@@ -22,7 +22,7 @@ extern const struct format format_gemini_embed, format_gemini_batch_embed;
  * azure, cohere and jina included). */
 const struct format *format_of_api(int api);
 /* The format a channel of api speaks for upstream_model (its name after the channel's mapping): a
- * vertex channel speaks Claude's for anthropic models and Gemini's for the others (vertex.h);
+ * vertex channel speaks Claude's for anthropic models and Gemini's for the others (vertexapi.h);
  * every other api, format_of_api's. */
 const struct format *format_for_model(int api, const char *upstream_model);
 

@@ -52,7 +52,8 @@ static struct {
   bool stop, started, kick;
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-bool vertex_is_claude(const char *model)
+/* Whether model goes to Claude on Vertex (the anthropic publisher) rather than Gemini. */
+static bool vertex_is_claude(const char *model)
 {
   const char *name;
   return vertex_publisher(model, &name) == VERTEX_ANTHROPIC;

@@ -15,7 +15,7 @@
  * The state of a channel outlives snapshots (keyed by channel id, like chanstate.h); a reload with
  *   a new key (or project, region) replaces it and drops the old token.
  * Callers: snapshot.c (vertex_load, admin thread; vertex_unload), attempt.c (vertex_attempt, workers),
- *   monitor.c (vertex_probe), formats.c (the format of a model), main.c (start, stop, free).
+ *   monitor.c (vertex_probe), main.c (start, stop, free).
  * Never: calls the token endpoint from a worker, logs a key or a token, or holds its lock across I/O.
  */
 #ifndef RELAY_VERTEX_H
@@ -50,9 +50,6 @@ int vertex_attempt(struct vertex_chan *v, const char *base, const struct curl_sl
  * (cJSON_free) and *headers (curl_slist_free_all); returns as vertex_attempt. */
 int vertex_probe(struct vertex_chan *v, const char *base, const struct curl_slist *chan, const char *model,
                  char *url, size_t urllen, char **body, struct curl_slist **headers, char *err, size_t errlen);
-
-/* Whether model goes to Claude on Vertex (the anthropic publisher) rather than Gemini. */
-bool vertex_is_claude(const char *model);
 
 /* The refresher thread (after the first snapshot is published) and its end; vertex_free_all after
  * the last snapshot is gone. */
