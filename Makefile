@@ -177,7 +177,7 @@ FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_clien
                 relayd/reqfit.c \
                 relayd/media.c relayd/mediareq.c relayd/billing.c relayd/reqbound.c \
                 common/util.c common/log.c common/quota.c \
-                common/provider.c relayd/imgfetch.c relayd/tokenizer.c relayd/bedrock.c common/sigv4.c
+                common/provider.c common/vertexapi.c relayd/imgfetch.c relayd/tokenizer.c relayd/bedrock.c common/sigv4.c
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
                 $(PKG_CFLAGS)

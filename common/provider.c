@@ -29,6 +29,12 @@ static const struct provider providers[] = {
   { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
     .probe = PROBE_RERANK, .serves = PE_RERANK | PE_EMBEDDINGS,
     .refusal = "a jina channel serves only /v1/rerank and /v1/embeddings" },
+  /* Google Vertex AI (common/vertexapi.h): Gemini and Claude by model, a service-account key for
+   * auth; the base is the region's endpoint (gwctl channel add --region; global's is this one) */
+  { .name = "vertex", .api = UPSTREAM_VERTEX, .base_url = "https://aiplatform.googleapis.com",
+    .auth = AUTH_GOOGLE_SA, .url = URLR_VERTEX, .probe = PROBE_GENERATE, .serves = PE_TEXT,
+    .refusal = "a vertex channel serves only chat requests" },
+
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
   { .name = "deepseek", .api = UPSTREAM_OPENAI, .base_url = "https://api.deepseek.com", .auth = AUTH_BEARER,
@@ -235,6 +241,7 @@ const char *provider_api_name(const struct provider *p)
   case UPSTREAM_COHERE: return "cohere";
   case UPSTREAM_JINA: return "jina";
   case UPSTREAM_BEDROCK: return "bedrock";
+  case UPSTREAM_VERTEX: return "vertex";
   case UPSTREAM_OPENAI: break;
   }
   return "openai";
@@ -247,6 +254,7 @@ const char *provider_auth_name(const struct provider *p)
   case AUTH_API_KEY: return "api-key";
   case AUTH_GOOG: return "x-goog-api-key";
   case AUTH_SIGV4: return "AWS SigV4";
+  case AUTH_GOOGLE_SA: return "Authorization: Bearer (service-account token)";
   case AUTH_BEARER: break;
   }
   return "Authorization: Bearer";
@@ -258,6 +266,7 @@ const char *provider_rule_name(const struct provider *p)
   case URLR_AZURE: return "azure";
   case URLR_AS_IS: return "as-is";
   case URLR_ROOT: return "root";
+  case URLR_VERTEX: return "vertex";
   case URLR_V1: break;
   }
   return "v1";
@@ -316,6 +325,10 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
                  const char *model, char *out, size_t outlen, char *err, size_t errlen)
 {
   int n;
+  if (p->url == URLR_VERTEX) {
+    snprintf(err, errlen, "a %s channel's URL is built from its project and region (common/vertexapi.h)", p->name);
+    return -1;
+  }
   if (p->url == URLR_AZURE && strcmp(path, "/v1/responses") == 0) {
     /* Azure's Responses API is not under a deployment: the model travels in the body */
     n = snprintf(out, outlen, "%s/openai/responses?api-version=%s", base, api_version);

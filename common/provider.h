@@ -2,7 +2,8 @@
  * provider: what relay knows about each channel type, in ONE table (provider.c `providers[]`):
  * its name, the wire format it speaks, its public API's default base URL, the header the key goes
  * in, whether a key is needed at all, how an upstream URL is built from the base (the /v1 rule, Azure
- * deployments, Gemini's model in the path, an API root), the probe a channel test sends, and which
+ * deployments, Gemini's model in the path, an API root; Vertex AI's project/region/publisher paths
+ * are common/vertexapi.h's), the probe a channel test sends, and which
  * endpoints it serves. The OpenAI-compatible presets (DeepSeek, Moonshot, Zhipu, Qwen, Doubao,
  * MiniMax, SiliconFlow, OpenRouter, xAI, Mistral, Groq, Together, Cloudflare Workers AI, Ollama,
  * vLLM) carry their provider's documented API root, cited beside each row.
@@ -26,7 +27,8 @@
  * (jina also OpenAI-style embeddings); openai -> OpenAI chat and everything compatible. */
 enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
                     UPSTREAM_JINA,
-                    UPSTREAM_BEDROCK   /* the Messages API through AWS Bedrock's InvokeModel (relayd/bedrock.h) */ };
+                    UPSTREAM_BEDROCK,  /* the Messages API through AWS Bedrock's InvokeModel (relayd/bedrock.h) */
+                    UPSTREAM_VERTEX /* Google Vertex AI: Gemini or Claude by model (common/vertexapi.h) */ };
 
 /* The header the key goes in. */
 enum provider_auth {
@@ -35,6 +37,8 @@ enum provider_auth {
   AUTH_API_KEY,    /* api-key: KEY (Azure) */
   AUTH_GOOG,       /* x-goog-api-key: KEY (Gemini) */
   AUTH_SIGV4,      /* no key header: each request is signed with AWS SigV4 (common/sigv4.h) */
+  AUTH_GOOGLE_SA,  /* the key is a service-account key: Authorization: Bearer ACCESS-TOKEN, the token
+                    * got for it (common/gcpauth.h; relayd/vertex.c keeps it fresh) */
 };
 
 /* How an upstream URL is built from the base URL and an OpenAI-style path ("/v1/..."). */
@@ -44,6 +48,8 @@ enum provider_url_rule {
   URLR_AS_IS,      /* base + path as given (Gemini: the model is already in the path) */
   URLR_ROOT,       /* the base is the API root (.../api/paas/v4, .../compatible-mode/v1): base + path
                     * without its leading /v1 (One API's type 50 "OpenAI compatible" rule) */
+  URLR_VERTEX,     /* base/v1/projects/P/locations/R/publishers/PUB/models/M:METHOD: built by
+                    * common/vertexapi.h from the channel's project and region, not by provider_url */
 };
 
 /* The smallest real request a channel test sends (relayd's periodic test and gwctl channel test). */

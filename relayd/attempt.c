@@ -21,6 +21,7 @@
 #include "sse.h"
 #include "stream.h"
 #include "tokenizer.h"
+#include "vertex.h"
 
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
@@ -116,6 +117,23 @@ static void refuse_attempt(struct request *r, const char *why)
   buf_append_json_str(&r->errbody, why);
   buf_append_str(&r->errbody, "}}");
   fail_upstream(r, CURLE_OK);
+}
+
+/* The channel cannot be called now (a Vertex AI channel without an access token): the attempt ends
+ * as if the upstream had answered status with why as its error, so health counts it (401: the
+ * channel's authentication failure; 502: a failure; 503, its token still being fetched: nothing)
+ * and another channel may take the request. */
+static void no_call(struct request *r, int status, const char *why)
+{
+  if (status == 503)
+    release_channel(r, OUTCOME_ABANDON, NULL);   /* says nothing of the channel yet */
+  r->status_known = true;
+  r->up_status = status;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  relay_on_upstream_done(r, CURLE_OK);
 }
 
 /* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
@@ -219,7 +237,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  r->upstream = format_of_api(ch->api);
+  r->upstream = format_for_model(ch->api, r->upstream_model);
   bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
@@ -301,7 +319,24 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
-  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+  if (ch->vertex) {
+    /* Vertex AI: its URL, Claude's body, the cached access token (vertex.h); without a token the
+     * attempt ends as if the upstream had answered (401 a refused key, 503 none yet): it fails over */
+    struct curl_slist *vh = NULL;
+    int vs = vertex_attempt(ch->vertex, ch->base_url, r->up_headers ? r->up_headers : ch->headers,
+                            r->upstream_model, r->rq.stream, &r->up_body, &r->up_len, plain, plain_len, url,
+                            sizeof url, &vh, err, sizeof err);
+    if (vs < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (vs > 0) {
+      no_call(r, vs, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = vh;
+  } else if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
     refuse_attempt(r, err);
     return;
   }

@@ -43,5 +43,9 @@ char *gemini_embed_to_openai(const cJSON *j, const char *model, char *err, size_
 /* An OpenAI embeddings answer with usage prompt_tokens (when >= 0) written in, and each embedding
  * as base64 of its float32 values (little-endian) when base64 (malloc'd), or NULL. */
 char *format_embed_openai_answer(const char *body, size_t len, int64_t prompt_tokens, bool base64);
+/* The format a channel of api speaks for upstream_model (its name after the channel's mapping): a
+ * vertex channel speaks Claude's for anthropic models and Gemini's for the others (vertexapi.h);
+ * every other api, format_of_api's. */
+const struct format *format_for_model(int api, const char *upstream_model);
 
 #endif

@@ -32,6 +32,7 @@ struct db;
 struct curl_slist;
 struct chan_health;
 struct key_pool;
+struct vertex_chan;
 
 struct snap_user {
   int64_t id;
@@ -96,6 +97,7 @@ struct snap_channel {
   struct chan_health *health; /* live state, process-wide (health.h) */
   struct key_pool *pool;      /* its keys when it has a key pool (keypool.h), else NULL: the one key
                                * above (headers, key) */
+  struct vertex_chan *vertex; /* a vertex channel's key and token (vertex.h, process-wide), else NULL */
 };
 
 struct route_tier {

@@ -21,6 +21,13 @@
  * (Cohere or Jina shape), also under Azure's /openai/deployments/{d}/... and /openai/responses.
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
+ * Google Vertex AI (section "vertex"): POST /token is an OAuth 2.0 token endpoint for service-account
+ * keys (--gcp-public-key PEM: the JWT's RS256 signature and claims are verified the way Google does,
+ * then an access token lasting --gcp-token-ttl seconds is issued); POST /v1/projects/P/locations/R/
+ * publishers/google/models/M:generateContent | :streamGenerateContent?alt=sse (Gemini's answers) and
+ * .../publishers/anthropic/models/M:rawPredict | :streamRawPredict (Anthropic's; the body must have
+ * no "model" and anthropic_version "vertex-2023-10-16") need "Authorization: Bearer" with a token
+ * it issued that has not expired.
  * The "replay" key (section "replay") answers any endpoint with a file's bytes as they are: the
  * recorded provider output (a real API's SSE or JSON body), sent whole, in pieces, or cut short.
  *
@@ -31,6 +38,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <zlib.h>
 
@@ -539,6 +547,8 @@ enum route {
   RT_GEM_BATCH,   /* Gemini POST /v1beta/models/{model}:batchEmbedContents */
   RT_BEDROCK,     /* AWS Bedrock POST /model/{model-id}/invoke */
   RT_BEDROCK_STREAM, /* AWS Bedrock POST /model/{model-id}/invoke-with-response-stream */
+  RT_GCP_TOKEN,   /* POST /token: Google's OAuth 2.0 token endpoint (JWT bearer grant) */
+  RT_GCP_RELEASE, /* POST /__mock/gcp-release: /token answers again (--gcp-token-hold) */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
@@ -582,6 +592,7 @@ struct req {
   struct MHD_Connection *conn;
   enum route route;
   bool azure;         /* came in under /openai/: needs api-key and api-version */
+  bool vertex;        /* came in under /v1/projects/: Vertex AI, needs a token /token issued */
   struct form *form;  /* multipart routes: the parsed form */
   const char *ctype;  /* non-stream answer's Content-Type (static); NULL = application/json */
   long seq;           /* Responses stream: sequence_number */
@@ -1004,6 +1015,7 @@ static long count_items(const cJSON *v)
 }
 
 static void chat_tool_choice(struct req *r);
+static bool vertex_checks(struct req *r, const char *url);
 
 /* Fills in the chat / completions answer (stream or not) for a valid request. */
 static void prepare_generation(struct req *r, const char *model)
@@ -1180,6 +1192,7 @@ static bool aws_verify(struct req *r);
 static bool check_keys(struct req *r)
 {
   struct MHD_Connection *c = r->conn;
+  if (r->vertex) return true;   /* vertex_checks: an OAuth token, not a key */
   if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) return aws_verify(r);
   if (r->route == RT_MESSAGES || r->route == RT_ANTH_COUNT) {
     if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"))) {
@@ -1670,7 +1683,7 @@ static void prepare_gemini(struct req *r, const char *url)
     set_error(r, 400, "* GenerateContentRequest.contents: contents is not specified", NULL, NULL);
     return;
   }
-  const char *m = url + strlen(GEMINI_PREFIX);
+  const char *m = strstr(url, "/models/") + 8;   /* route_of matched it (Gemini or Vertex) */
   size_t n = (size_t)(strrchr(m, ':') - m);
   char *model = xrealloc(NULL, n + 1);
   memcpy(model, m, n);
@@ -2824,6 +2837,7 @@ static void prepare(struct req *r, const char *url)
     return;
   }
   if (!check_keys(r)) return;
+  if (r->vertex && r->doc && !vertex_checks(r, url)) return;
   if (r->b.raw) {
     free(r->resp);
     r->status = r->b.status;
@@ -3283,6 +3297,242 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 /* ------------------------------------------------------------------------------------------ */
 /* the access handler                                                                           */
 
+/* ------------------------------------------------------------------------------------------ */
+/* vertex: Google's token endpoint and Vertex AI's Gemini and Claude paths                      */
+
+#define VERTEX_PREFIX "/v1/projects/"
+#define GCP_SCOPE "https://www.googleapis.com/auth/cloud-platform"
+#define GCP_TOKENS_MAX 4096
+
+static EVP_PKEY *gcp_pubkey;     /* --gcp-public-key: the service account's public key */
+static long gcp_token_ttl = 3600; /* --gcp-token-ttl: expires_in of the tokens issued */
+static atomic_bool gcp_hold;     /* --gcp-token-hold: /token answers nothing until POST /__mock/gcp-release */
+static struct {
+  pthread_mutex_t mu;
+  char tok[GCP_TOKENS_MAX][48];
+  time_t exp[GCP_TOKENS_MAX];
+  size_t n;
+} G = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* /v1/projects/P/locations/L/publishers/{google,anthropic}/models/M:METHOD, each segment non-empty */
+static enum route vertex_route(const char *url)
+{
+  const char *p = url + strlen(VERTEX_PREFIX);
+  const char *loc = strstr(p, "/locations/"), *pub = loc ? strstr(loc, "/publishers/") : NULL;
+  const char *mod = pub ? strstr(pub, "/models/") : NULL, *colon = mod ? strrchr(mod, ':') : NULL;
+  if (!loc || loc == p || !pub || pub == loc + 11 || !mod || !colon || colon == mod + 8 ||
+      memchr(p, '/', (size_t)(loc - p)) || memchr(loc + 11, '/', (size_t)(pub - loc - 11)) ||
+      memchr(mod + 8, '/', (size_t)(colon - mod - 8)))
+    return RT_NOT_FOUND;
+  const char *publisher = pub + 12;
+  size_t pl = (size_t)(mod - publisher);
+  if (pl == 6 && strncmp(publisher, "google", 6) == 0)
+    return strcmp(colon, ":generateContent") == 0         ? RT_GEM_GEN
+           : strcmp(colon, ":streamGenerateContent") == 0 ? RT_GEM_STREAM
+                                                          : RT_NOT_FOUND;
+  if (pl == 9 && strncmp(publisher, "anthropic", 9) == 0)
+    return strcmp(colon, ":rawPredict") == 0 || strcmp(colon, ":streamRawPredict") == 0 ? RT_MESSAGES : RT_NOT_FOUND;
+  return RT_NOT_FOUND;
+}
+
+/* base64url (no padding) of s[0..n) decoded into a malloc'd buffer; NULL when it is not base64url. */
+static unsigned char *b64url_decode(const char *s, size_t n, size_t *outlen)
+{
+  unsigned char *out = xrealloc(NULL, n * 3 / 4 + 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '-' ? 62 : c == '_' ? 63 : -1;
+    if (v < 0) {
+      free(out);
+      return NULL;
+    }
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (unsigned char)(acc >> bits);
+    }
+  }
+  *outlen = o;
+  return out;
+}
+
+static cJSON *b64url_json(const char *s, size_t n)
+{
+  size_t len;
+  unsigned char *d = b64url_decode(s, n, &len);
+  cJSON *j = d ? cJSON_ParseWithLength((const char *)d, len) : NULL;
+  free(d);
+  return j;
+}
+
+/* The value of form field name in an x-www-form-urlencoded body, percent-decoded, malloc'd. */
+static char *form_field(const char *body, const char *name)
+{
+  size_t nl = strlen(name);
+  for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+    if (strncmp(p, name, nl) != 0 || p[nl] != '=') continue;
+    const char *v = p + nl + 1, *end = strchr(v, '&');
+    size_t n = end ? (size_t)(end - v) : strlen(v), o = 0;
+    char *out = xrealloc(NULL, n + 1);
+    for (size_t i = 0; i < n; i++) {
+      if (v[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)v[i + 1]) && isxdigit((unsigned char)v[i + 2])) {
+        char hex[3] = {v[i + 1], v[i + 2], 0};
+        out[o++] = (char)strtol(hex, NULL, 16);
+        i += 2;
+      } else {
+        out[o++] = v[i] == '+' ? ' ' : v[i];
+      }
+    }
+    out[o] = '\0';
+    return out;
+  }
+  return NULL;
+}
+
+static enum MHD_Result gcp_refuse(struct MHD_Connection *c, int status, const char *error, const char *desc)
+{
+  struct sbuf b = {0};
+  sb_puts(&b, "{\"error\":");
+  sb_json_str(&b, error);
+  sb_puts(&b, ",\"error_description\":");
+  sb_json_str(&b, desc);
+  sb_puts(&b, "}\n");
+  size_t len;
+  char *body = sb_steal(&b, &len);
+  return queue_buffer(c, status, body, len, "application/json", NULL);
+}
+
+/* POST /token: the JWT bearer grant, checked as Google's token endpoint checks it (RFC 7523;
+ * developers.google.com/identity/protocols/oauth2/service-account): the assertion's RS256 signature
+ * against --gcp-public-key, alg, iss, scope, aud = this endpoint's URL, iat and exp (at most an hour
+ * apart, exp in the future). */
+static enum MHD_Result gcp_token(struct req *r)
+{
+  char *grant = form_field(r->body ? r->body : "", "grant_type");
+  char *jwt = form_field(r->body ? r->body : "", "assertion");
+  enum MHD_Result ret;
+  const char *dot1 = jwt ? strchr(jwt, '.') : NULL, *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+  cJSON *hdr = NULL, *claims = NULL;
+  if (!grant || strcmp(grant, "urn:ietf:params:oauth:grant-type:jwt-bearer") != 0) {
+    ret = gcp_refuse(r->conn, 400, "unsupported_grant_type", "Invalid grant_type.");
+    goto out;
+  }
+  if (!gcp_pubkey) {
+    ret = gcp_refuse(r->conn, 500, "server_error", "the mock has no --gcp-public-key");
+    goto out;
+  }
+  if (!dot2 || strchr(dot2 + 1, '.') || !(hdr = b64url_json(jwt, (size_t)(dot1 - jwt))) ||
+      !(claims = b64url_json(dot1 + 1, (size_t)(dot2 - dot1 - 1)))) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT: the assertion is not a JWS.");
+    goto out;
+  }
+  const char *alg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hdr, "alg"));
+  size_t siglen = 0;
+  unsigned char *sig = b64url_decode(dot2 + 1, strlen(dot2 + 1), &siglen);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  bool good = alg && strcmp(alg, "RS256") == 0 && sig && md &&
+              EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, gcp_pubkey) == 1 &&
+              EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;
+  EVP_MD_CTX_free(md);
+  free(sig);
+  if (!good) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT Signature.");
+    goto out;
+  }
+  const char *iss = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "iss"));
+  const char *scope = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "scope"));
+  const char *aud = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "aud"));
+  const cJSON *iat = cJSON_GetObjectItemCaseSensitive(claims, "iat");
+  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+  const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+  char want_aud[300];
+  snprintf(want_aud, sizeof want_aud, "http://%.200s/token", host ? host : "");
+  double now = (double)time(NULL);
+  if (!iss || !*iss || !scope || strcmp(scope, GCP_SCOPE) != 0) {
+    ret = gcp_refuse(r->conn, 400, "invalid_scope", "Invalid JWT: iss or scope missing or wrong.");
+  } else if (!aud || strcmp(aud, want_aud) != 0) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT: aud is not this token endpoint.");
+  } else if (!cJSON_IsNumber(iat) || !cJSON_IsNumber(exp) || exp->valuedouble <= now ||
+             iat->valuedouble > now + 60 || exp->valuedouble - iat->valuedouble > 3600) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant",
+                     "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+  } else {
+    pthread_mutex_lock(&G.mu);
+    size_t i = G.n < GCP_TOKENS_MAX ? G.n++ : G.n % GCP_TOKENS_MAX;
+    snprintf(G.tok[i], sizeof G.tok[i], "ya29.mock-%zu-%08lx", i + 1, (unsigned long)(now_ns() & 0xffffffffu));
+    G.exp[i] = time(NULL) + gcp_token_ttl;
+    char tok[48];
+    memcpy(tok, G.tok[i], sizeof tok);
+    pthread_mutex_unlock(&G.mu);
+    struct sbuf b = {0};
+    sb_printf(&b, "{\"access_token\":\"%s\",\"expires_in\":%ld,\"token_type\":\"Bearer\"}\n", tok, gcp_token_ttl);
+    size_t len;
+    char *body = sb_steal(&b, &len);
+    ret = queue_buffer(r->conn, 200, body, len, "application/json", NULL);
+  }
+out:
+  cJSON_Delete(hdr);
+  cJSON_Delete(claims);
+  free(grant);
+  free(jwt);
+  return ret;
+}
+
+/* Is "Authorization: Bearer T" a token /token issued that has not expired? */
+static bool gcp_token_live(struct MHD_Connection *c)
+{
+  const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  if (!a || strncmp(a, "Bearer ", 7) != 0) return false;
+  bool live = false;
+  time_t now = time(NULL);
+  pthread_mutex_lock(&G.mu);
+  for (size_t i = 0; i < G.n && i < GCP_TOKENS_MAX && !live; i++)
+    live = strcmp(G.tok[i], a + 7) == 0 && now < G.exp[i];
+  pthread_mutex_unlock(&G.mu);
+  return live;
+}
+
+/* Vertex's own checks: the token, and Claude's body (no model, its anthropic_version, stream as the
+ * method says); the model from the path goes into the body for prepare_messages. false: answered. */
+static bool vertex_checks(struct req *r, const char *url)
+{
+  if (!gcp_token_live(r->conn)) {
+    free(r->resp);
+    r->status = 401;
+    r->stream = false;
+    r->resp = xstrdup("{\"error\":{\"code\":401,\"message\":\"Request had invalid authentication credentials. "
+                      "Expected OAuth 2 access token, login cookie or other valid authentication credential.\","
+                      "\"status\":\"UNAUTHENTICATED\"}}\n");
+    r->resp_len = strlen(r->resp);
+    return false;
+  }
+  if (r->route != RT_MESSAGES) return true;
+  const char *ver = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->doc, "anthropic_version"));
+  bool streamed = strstr(url, ":streamRawPredict") != NULL;
+  if (cJSON_GetObjectItemCaseSensitive(r->doc, "model")) {
+    set_error(r, 400, "model: Extra inputs are not permitted", NULL, NULL);
+    return false;
+  }
+  if (!ver || strcmp(ver, "vertex-2023-10-16") != 0) {
+    set_error(r, 400, "anthropic_version: must be vertex-2023-10-16", NULL, NULL);
+    return false;
+  }
+  if (streamed != cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"))) {
+    set_error(r, 400, "stream: streamRawPredict needs \"stream\": true, rawPredict none", NULL, NULL);
+    return false;
+  }
+  const char *m = strstr(url, "/models/") + 8;
+  char model[256];
+  snprintf(model, sizeof model, "%.*s", (int)(strrchr(m, ':') - m), m);
+  cJSON_AddStringToObject(r->doc, "model", model);
+  return true;
+}
+
 static enum route route_of(const char *method, const char *url)
 {
   bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -3323,6 +3573,12 @@ static enum route route_of(const char *method, const char *url)
                                                                      : RT_NOT_FOUND;
       if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
     }
+  }
+  if (strcmp(url, "/token") == 0) return post ? RT_GCP_TOKEN : RT_BAD_METHOD;
+  if (strcmp(url, "/__mock/gcp-release") == 0) return post ? RT_GCP_RELEASE : RT_BAD_METHOD;
+  if (strncmp(url, VERTEX_PREFIX, strlen(VERTEX_PREFIX)) == 0) {
+    enum route rt = vertex_route(url);
+    if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
   }
   if (strncmp(url, AZURE_PREFIX, strlen(AZURE_PREFIX)) == 0) {
     const char *d = url + strlen(AZURE_PREFIX), *slash = strchr(d, '/');
@@ -3539,6 +3795,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       struct conn_ctx *x = ci ? ci->socket_context : NULL;
       if (x && x->raw_path) r->raw_path = xstrdup(x->raw_path);
     }
+    r->vertex = strncmp(url, VERTEX_PREFIX, strlen(VERTEX_PREFIX)) == 0 && r->route != RT_NOT_FOUND &&
+                r->route != RT_BAD_METHOD;
     *req_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -3575,6 +3833,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   /* the whole request is in (or we were resumed after a delay) */
+  if (r->route == RT_GCP_TOKEN) {
+    if (r->phase == PH_BODY) record_request(r, method, url);
+    if (atomic_load(&gcp_hold) && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
+      r->phase = PH_DELAYING;   /* held: looked at again every 50 ms */
+      suspend_for(conn, 50);
+      return MHD_YES;
+    }
+    return gcp_token(r);
+  }
+  if (r->route == RT_GCP_RELEASE) {
+    atomic_store(&gcp_hold, false);
+    return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+  }
   if (r->phase == PH_BODY) {
     if (r->route == RT_MOCK_REQUESTS) {
       size_t len;
@@ -3642,6 +3913,9 @@ static void usage(FILE *f)
       "  --mock JSON           default behaviour as a \"mock\" object (any key below)\n"
       "  --aws-access-key AK, --aws-secret SK, --aws-region R, --aws-session-token T\n"
       "                        the credentials Bedrock requests must be signed with (SigV4)\n"
+      "  --gcp-public-key PEM  POST /token verifies service-account JWTs (RS256) with this public key\n"
+      "  --gcp-token-ttl N     expires_in of the access tokens /token issues (default 3600)\n"
+      "  --gcp-token-hold      /token answers nothing until POST /__mock/gcp-release\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
       "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
@@ -3772,7 +4046,8 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
-         O_PTOK, O_CTOK, O_MOCK, O_AWS_AK, O_AWS_SK, O_AWS_TOKEN, O_AWS_REGION, O_HELP };
+         O_PTOK, O_CTOK, O_MOCK, O_AWS_AK, O_AWS_SK, O_AWS_TOKEN, O_AWS_REGION, O_GCPKEY, O_GCPTTL, O_GCPHOLD,
+         O_HELP };
   static cJSON *mock_doc;   /* --mock: parsed once, kept for the process (headers point into it) */
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
@@ -3800,6 +4075,9 @@ static void parse_args(int argc, char **argv)
       {"aws-secret", required_argument, NULL, O_AWS_SK},
       {"aws-session-token", required_argument, NULL, O_AWS_TOKEN},
       {"aws-region", required_argument, NULL, O_AWS_REGION},
+      {"gcp-public-key", required_argument, NULL, O_GCPKEY},
+      {"gcp-token-ttl", required_argument, NULL, O_GCPTTL},
+      {"gcp-token-hold", no_argument, NULL, O_GCPHOLD},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -3857,6 +4135,18 @@ static void parse_args(int argc, char **argv)
     case O_AWS_SK: cfg.aws_secret = optarg; break;
     case O_AWS_TOKEN: cfg.aws_token = optarg; break;
     case O_AWS_REGION: cfg.aws_region = optarg; break;
+    case O_GCPKEY: {
+      FILE *f = fopen(optarg, "r");
+      gcp_pubkey = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+      if (f) fclose(f);
+      if (!gcp_pubkey) {
+        fprintf(stderr, "mock-upstream: --gcp-public-key: cannot read a PEM public key from %s\n", optarg);
+        exit(2);
+      }
+      break;
+    }
+    case O_GCPTTL: gcp_token_ttl = parse_num("--gcp-token-ttl", optarg, 1, 86400); break;
+    case O_GCPHOLD: atomic_store(&gcp_hold, true); break;
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);
