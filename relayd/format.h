@@ -175,7 +175,9 @@ struct format {
                                      * unconverted, as with the format itself; or NULL */
 };
 
-/* Whether a client of format client and a channel of format upstream talk unconverted. */
+/* Whether a client of format client and a channel of format upstream talk unconverted: the same
+ * format, a transport of it (native_for: Bedrock for Anthropic clients), or Gemini's embeddings
+ * formats and a Gemini channel. Defined in formats.c (it knows every format). */
 bool format_native(const struct format *client, const struct format *upstream);
 
 /* ---- the one event path of a stream ---- */

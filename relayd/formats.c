@@ -6,7 +6,7 @@
 
 bool format_native(const struct format *client, const struct format *upstream)
 {
-  return client == upstream ||
+  return client == upstream || (upstream && upstream->native_for == client) ||
          (upstream == &format_gemini && (client == &format_gemini_embed || client == &format_gemini_batch_embed));
 }
 

@@ -22,11 +22,6 @@ extern const struct format format_gemini_embed, format_gemini_batch_embed;
 /* The format a channel speaks (common/provider.h's api: anthropic, gemini, or OpenAI's for the rest,
  * azure, cohere and jina included). */
 const struct format *format_of_api(int api);
-/* Whether a client of format client and a channel of format upstream speak the same wire format
- * (the request and answer pass unconverted): the same format, or Gemini's embeddings formats and a
- * Gemini channel. */
-bool format_native(const struct format *client, const struct format *upstream);
-
 /* ---- Gemini's embeddings on a Gemini channel (format_embed.c) ---- */
 
 /* "/v1beta/models/MODEL:METHOD" into out ("models/" dropped, the name's characters checked): its
