@@ -991,12 +991,12 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
 
 static const char WORD[] = "hello ";
 
-/* The text of one content chunk (JSON-escaped), and a tool call's arguments (JSON text). */
-static const char *rword(const struct req *r) { return r->word ? r->word : WORD; }
 /* mock.agent's thinking block (Anthropic, thinking on) */
 #define AGENT_THOUGHT "The user wants the file read: call the tool."
 #define AGENT_SIGNATURE "mock-signature-EqQBCgIYAhIM"
 
+/* The text of one content chunk (JSON-escaped), and a tool call's arguments (JSON text). */
+static const char *rword(const struct req *r) { return r->word ? r->word : WORD; }
 static const char *rargs(const struct req *r) { return r->tool_args ? r->tool_args : "{\"q\":\"x\"}"; }
 
 /* Appends s as the inside of a JSON string literal (escaped, no quotes). */
