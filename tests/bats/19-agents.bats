@@ -64,7 +64,7 @@ agent_relay() {
   relayd_start
 }
 
-# agent CMD...: runs an agent in $WORK with nothing of the test's environment but PATH, HOME=$AHOME,
+# agent CMD...: runs an agent in $WORK with nothing of the test's environment but PATH, HOME=$AHOME, TMPDIR,
 # proxies at a closed port (NO_PROXY for relayd's 127.0.0.1) and the VAR=VALUE words before CMD.
 # Output (stdout + stderr) in $output, status in $status; the agent has 120 s.
 agent() {
@@ -72,7 +72,9 @@ agent() {
   closed="http://127.0.0.1:$(free_port)"
   while [[ "$1" == [A-Z]*=* ]]; do vars+=("$1"); shift; done
   cd "$WORK"
+  mkdir -p "$BATS_TEST_TMPDIR/tmp"
   run env -i PATH="$AGENTS_DIR/node_modules/.bin:/usr/local/bin:/usr/bin:/bin" HOME="$AHOME" TERM=dumb LANG=C.UTF-8 \
+    TMPDIR="$BATS_TEST_TMPDIR/tmp" \
     HTTP_PROXY="$closed" HTTPS_PROXY="$closed" ALL_PROXY="$closed" http_proxy="$closed" https_proxy="$closed" \
     all_proxy="$closed" NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost "${vars[@]}" \
     timeout 120 "$@" < /dev/null
@@ -309,6 +311,24 @@ opencode_read() {
 
 @test "opencode, Anthropic provider -> OpenAI channel (converted): a read tool round trip" {
   opencode_read relay-anthropic/gpt-4.1 anthropic oa
+}
+
+# ---- a model no channel serves: 404 model_not_found in the agent's own format, which agents do
+# not retry (a 503 they retry for a minute), and which they show as the model's problem ----
+@test "an unserved model: Claude Code, Gemini CLI and qwen-code stop at relay's 404 model_not_found, no retries" {
+  agent_relay Read "{\"file_path\": \"$NOTE\"}"
+  run_claude no-such-model "Read note.txt and tell me the secret word" --allowedTools Read
+  [ "$status" -ne 0 ] && [[ "$output" == *"issue with the selected model (no-such-model)"* ]]
+  run_gemini no-such-model
+  [ "$status" -ne 0 ] && [[ "$output" == *"ModelNotFoundError: The model 'no-such-model' does not exist"* ]]
+  run_qwen no-such-model
+  [[ "$output" == *"404 The model 'no-such-model' does not exist"* ]]
+  local log="$BATS_TEST_TMPDIR/relayd.log"
+  # every attempt was answered 404 in its API (Claude Code checks the model once more; no retry loop)
+  [ "$(grep -c 'msg="request".*model="no-such-model"' "$log")" -le 4 ]
+  [ "$(grep 'msg="request".*model="no-such-model"' "$log" | grep -vc ' status=404 ')" = 0 ]
+  for api in anthropic gemini openai; do grep -q "msg=\"request\".*model=\"no-such-model\".* status=404 .*api=$api\$" "$log"; done
+  [ "$(cat "$BATS_TEST_TMPDIR"/{oa,an,ge}.jsonl 2>/dev/null | wc -l)" = 0 ]
 }
 
 # ---- Codex (@openai/codex): the Responses API only ----
