@@ -3,9 +3,10 @@
 # channels point at the mock upstream: Claude Code (Anthropic Messages), Gemini CLI (Gemini),
 # qwen-code (OpenAI chat), opencode (its OpenAI-compatible and its Anthropic provider) and Codex
 # (Responses), each pinned by tests/agents/package-lock.json and installed by `make agent-deps`
-# (which make check runs). Nothing but relayd is reachable: each agent's telemetry, update and
-# auth traffic is switched off by its own settings, HTTP(S)_PROXY points at a closed port with
-# NO_PROXY=127.0.0.1,localhost (anything else fails loudly), HOME is the test's temp directory.
+# (which make check runs). Nothing but relayd is reachable: each agent's telemetry, update,
+# plugin and auth traffic is switched off by its own settings, HTTP(S)_PROXY points at a trap that
+# records and drops every connection (NO_PROXY=127.0.0.1,localhost), and a test fails, naming the
+# host, if an agent tried to reach anything else; HOME and TMPDIR are the test's temp directory.
 #
 # One short exchange each, native and converted: the prompt asks for a file's secret word; the
 # mock (tests/mock_upstream.c, mock.agent) answers turn 1 with a call of the agent's OWN file tool
@@ -56,21 +57,51 @@ agent_relay() {
   for n in oa:openai:gpt-4.1 an:anthropic:claude-sonnet-4-5 ge:gemini:gemini-2.5-flash; do
     IFS=: read -r name type model <<< "$n"
     mock_start "$name" --mock "$mock"
-    printf 'sk-upstream\n' | gwctl channel add --name "$name" --type "$type" --base-url "$MOCK_URL" --models "$model" >/dev/null
     gwctl price set "$model" --ratio 1 --completion-ratio 1 >/dev/null
+    printf 'sk-upstream\n' | gwctl channel add --name "$name" --type "$type" --base-url "$MOCK_URL" --models "$model" >/dev/null
   done
   gwctl user add alice --quota 100000000 >/dev/null
   KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
   relayd_start
 }
 
+# proxy_trap: a listener on 127.0.0.1 that records the first line of every connection (a proxy's
+# "CONNECT host:443") in $BATS_TEST_TMPDIR/outbound.log and closes it; its URL in TRAP_URL.
+proxy_trap() {
+  [ -n "${TRAP_URL:-}" ] && return 0
+  cat > "$BATS_TEST_TMPDIR/trap.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+log = open(sys.argv[1] + "/outbound.log", "a", buffering=1)
+open(sys.argv[1] + "/trap.port.tmp", "w").write(str(s.getsockname()[1]))
+__import__("os").rename(sys.argv[1] + "/trap.port.tmp", sys.argv[1] + "/trap.port")
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        line = c.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
+    except OSError:
+        line = "(a connection that sent nothing)"
+    log.write(line + "\n")
+    c.close()
+PY
+  : > "$BATS_TEST_TMPDIR/outbound.log"
+  _spawn proxytrap "$BATS_TEST_TMPDIR/trap.err" python3 "$BATS_TEST_TMPDIR/trap.py" "$BATS_TEST_TMPDIR"
+  wait_until 10 test -s "$BATS_TEST_TMPDIR/trap.port"
+  TRAP_URL="http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/trap.port")"
+}
+
 # agent CMD...: runs an agent in $WORK with nothing of the test's environment but PATH, HOME=$AHOME, TMPDIR,
-# proxies at a closed port (NO_PROXY for relayd's 127.0.0.1) and the VAR=VALUE words before CMD.
-# Output (stdout + stderr) in $output, status in $status; the agent has 120 s.
+# proxies at the trap (NO_PROXY for relayd's 127.0.0.1) and the VAR=VALUE words before CMD.
+# Output (stdout + stderr) in $output, status in $status; the agent has 120 s. Fails when the agent
+# tried to reach anything but relayd.
 agent() {
   local closed vars=()
-  closed="http://127.0.0.1:$(free_port)"
-  while [[ "$1" == [A-Z]*=* ]]; do vars+=("$1"); shift; done
+  proxy_trap
+  closed=$TRAP_URL
+  while [[ "$1" == [A-Za-z_]*=* ]]; do vars+=("$1"); shift; done
   cd "$WORK"
   mkdir -p "$BATS_TEST_TMPDIR/tmp"
   run env -i PATH="$AGENTS_DIR/node_modules/.bin:/usr/local/bin:/usr/bin:/bin" HOME="$AHOME" TERM=dumb LANG=C.UTF-8 \
@@ -81,6 +112,11 @@ agent() {
   cd - >/dev/null
   echo "agent exit $status; output:" >&3
   echo "$output" | tail -n 15 | sed 's/^/  | /' >&3
+  if [ -s "$BATS_TEST_TMPDIR/outbound.log" ]; then
+    echo "the agent tried to reach more than relayd:" >&2
+    cat "$BATS_TEST_TMPDIR/outbound.log" >&2
+    return 1
+  fi
 }
 
 # round_trip API CHANNEL TOOL: the agent printed the answer; upstream CHANNEL's mock (oa, an, ge)
@@ -273,7 +309,9 @@ qwen_read() {
 }
 
 # ---- opencode (opencode-ai): its bundled @ai-sdk/openai-compatible and @ai-sdk/anthropic providers ----
-# (opencode.ai/docs/config, /docs/providers): no autoupdate, no sharing, no models.dev fetch.
+# (opencode.ai/docs/config, /docs/providers): no autoupdate, no sharing, no models.dev fetch, no
+# external plugins or LSP downloads; its embedded npm (it installs into its config directory)
+# offline -- without that it reaches registry.npmjs.org.
 run_opencode() {
   cat > "$AHOME/opencode.json" <<EOF
 {"\$schema": "https://opencode.ai/config.json", "autoupdate": false, "share": "disabled",
@@ -288,7 +326,8 @@ run_opencode() {
 EOF
   agent RELAY_KEY="$KEY" OPENCODE_CONFIG="$AHOME/opencode.json" OPENCODE_DISABLE_MODELS_FETCH=1 \
     OPENCODE_DISABLE_AUTOUPDATE=1 OPENCODE_DISABLE_SHARE=1 OPENCODE_DISABLE_DEFAULT_PLUGINS=1 \
-    OPENCODE_DISABLE_CLAUDE_CODE=1 opencode run -m "$1" "Read note.txt and tell me the secret word"
+    OPENCODE_DISABLE_CLAUDE_CODE=1 OPENCODE_PURE=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1 npm_config_offline=true \
+    opencode run -m "$1" "Read note.txt and tell me the secret word"
 }
 
 opencode_read() {
@@ -333,7 +372,8 @@ opencode_read() {
 
 # ---- Codex (@openai/codex): the Responses API only ----
 # (github.com/openai/codex docs/config.md: model_providers, wire_api = "responses";
-# check_for_update_on_startup, analytics, otel)
+# check_for_update_on_startup, analytics, otel; features.plugins = false, else it syncs the
+# curated plugin marketplace from github.com and chatgpt.com)
 run_codex() {
   mkdir -p "$AHOME/.codex"
   cat > "$AHOME/.codex/config.toml" <<EOF
@@ -352,6 +392,9 @@ enabled = false
 
 [otel]
 exporter = "none"
+
+[features]
+plugins = false
 EOF
   agent RELAY_KEY="$KEY" CODEX_HOME="$AHOME/.codex" codex exec --skip-git-repo-check \
     "Read note.txt and tell me the secret word"
@@ -410,8 +453,8 @@ answer_then_hold() {
   printf '%s' "$4" > "$BATS_TEST_TMPDIR/answer.sse"
   printf ': the upstream holds the connection a moment\n\n' >> "$BATS_TEST_TMPDIR/answer.sse"
   mock_start "$1" --mock "{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/answer.sse\",\"content_type\":\"text/event-stream\",\"chunk_bytes\":${#4}},\"chunk_gap_ms\":2000}"
-  printf 'sk-upstream\n' | gwctl channel add --name "$1" --type "$2" --base-url "$MOCK_URL" --models "$3" >/dev/null
   gwctl price set "$3" --ratio 1 --completion-ratio 1 >/dev/null
+  printf 'sk-upstream\n' | gwctl channel add --name "$1" --type "$2" --base-url "$MOCK_URL" --models "$3" >/dev/null
   gwctl user add alice --quota 100000000 >/dev/null
   KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
   relayd_start
