@@ -247,6 +247,7 @@ struct behaviour {
   const char *reject_keys;   /* comma list: a request sent with one of these keys gets the API's 401 (borrowed) */
   bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
   long bad_crc;           /* Bedrock stream: frame N (1-based) gets a wrong message CRC; 0 off */
+  const cJSON *agent;     /* {"tool","args","expect","answer"}: a scripted tool round trip (agent_turn; borrowed) */
 };
 
 static struct {
@@ -619,6 +620,11 @@ struct req {
   bool chat;          /* chat.completion.chunk (else text_completion) */
   bool tool;          /* answer with a call of the first tool (tool_use, tool_calls, functionCall) */
   char *tool_name_json; /* that tool's name as a JSON string literal */
+  char *tool_args;    /* the call's arguments as JSON text (owned; NULL = {"q":"x"}) */
+  bool thinking;      /* Anthropic, mock.agent turn 1 with thinking on: a signed thinking block first */
+  int blk;            /* Anthropic stream: the index of the block being streamed */
+  char *word;         /* the text of each content chunk, JSON-escaped without quotes (owned; NULL = WORD) */
+  cJSON *agent_copy;  /* the default agent object, copied (may be NULL) */
   bool include_usage; /* stream_options.include_usage */
   char *model_json;   /* the model as a JSON string literal */
   long long created;
@@ -682,6 +688,9 @@ static void req_free(struct req *r)
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
+  free(r->tool_args);
+  free(r->word);
+  cJSON_Delete(r->agent_copy);
   sb_free(&r->ev);
   free(r);
 }
@@ -897,6 +906,40 @@ static bool replay_parse(const cJSON *m, struct replay_opts *o, char *err, size_
   return true;
 }
 
+/* Checks a mock.agent object: {"tool": NAME, "args": {...}, "expect": TEXT, "answer": TEXT}. */
+static bool agent_parse(const cJSON *a, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(a)) {
+    snprintf(err, errlen, "mock.agent must be an object {\"tool\", \"args\", \"expect\", \"answer\"}");
+    return false;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, a)
+  {
+    const char *k = it->string ? it->string : "";
+    bool str = strcmp(k, "tool") == 0 || strcmp(k, "expect") == 0 || strcmp(k, "answer") == 0;
+    if (str && !(cJSON_IsString(it) && it->valuestring[0] && strlen(it->valuestring) <= 4096)) {
+      snprintf(err, errlen, "mock.agent.%s must be a string of 1 to 4096 bytes", k);
+      return false;
+    }
+    if (strcmp(k, "args") == 0 && !cJSON_IsObject(it)) {
+      snprintf(err, errlen, "mock.agent.args must be an object (the tool call's arguments)");
+      return false;
+    }
+    if (!str && strcmp(k, "args") != 0) {
+      snprintf(err, errlen, "unknown mock.agent key '%.64s'", k);
+      return false;
+    }
+  }
+  static const char *const need[] = {"tool", "args", "expect", "answer"};
+  for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+    if (!cJSON_GetObjectItemCaseSensitive(a, need[i])) {
+      snprintf(err, errlen, "mock.agent.%s is required", need[i]);
+      return false;
+    }
+  return true;
+}
+
 /* Applies a "mock" object onto b. Returns false (with err) on an invalid key or value. */
 static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t errlen)
 {
@@ -979,6 +1022,10 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
         }
       }
       b->headers = it;
+    } else if (strcmp(k, "agent") == 0) {
+      if (cJSON_IsNull(it)) b->agent = NULL;
+      else if (agent_parse(it, err, errlen)) b->agent = it;
+      else return false;
     } else if (strcmp(k, "replay") == 0) {
       struct replay_opts ro;
       if (cJSON_IsNull(it)) b->replay = NULL;
@@ -997,6 +1044,44 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
 /* answers                                                                                      */
 
 static const char WORD[] = "hello ";
+
+/* mock.agent's thinking block (Anthropic, thinking on) */
+#define AGENT_THOUGHT "The user wants the file read: call the tool."
+#define AGENT_SIGNATURE "mock-signature-EqQBCgIYAhIM"
+
+/* The text of one content chunk (JSON-escaped), and a tool call's arguments (JSON text). */
+static const char *rword(const struct req *r) { return r->word ? r->word : WORD; }
+static const char *rargs(const struct req *r) { return r->tool_args ? r->tool_args : "{\"q\":\"x\"}"; }
+
+/* Appends s as the inside of a JSON string literal (escaped, no quotes). */
+static void sb_json_inner(struct sbuf *b, const char *s, size_t n)
+{
+  char *tmp = xrealloc(NULL, n + 1);
+  memcpy(tmp, s, n);
+  tmp[n] = '\0';
+  struct sbuf q = {0};
+  sb_json_str(&q, tmp);
+  sb_put(b, q.p + 1, q.len - 2);
+  sb_free(&q);
+  free(tmp);
+}
+
+/* A streamed call's arguments go out in two pieces: half i (0 or 1) of rargs, escaped for a JSON
+ * string; the cut never splits a UTF-8 sequence. */
+static void sb_args_piece(struct sbuf *b, const struct req *r, int i)
+{
+  const char *a = rargs(r);
+  size_t n = strlen(a), mid = n / 2;
+  while (mid < n && ((unsigned char)a[mid] & 0xC0) == 0x80) mid++;
+  if (i == 0) sb_json_inner(b, a, mid);
+  else sb_json_inner(b, a + mid, n - mid);
+}
+
+/* Appends the whole of the content: chunks x rword. */
+static void sb_words(struct sbuf *b, const struct req *r)
+{
+  for (long i = 0; i < r->b.chunks; i++) sb_puts(b, rword(r));
+}
 #define GEMINI_PREFIX "/v1beta/models/"
 #define AZURE_PREFIX "/openai/deployments/"
 
@@ -1032,6 +1117,7 @@ static void prepare_generation(struct req *r, const char *model)
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
 
   if (r->chat) chat_tool_choice(r);
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks; /* agent may set chunks */
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->doc, "stream");
   r->stream = cJSON_IsTrue(stream);
   if (r->stream) {
@@ -1049,13 +1135,16 @@ static void prepare_generation(struct req *r, const char *model)
   }
   struct sbuf o = {0};
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
-  if (r->chat && r->tool)
+  if (r->chat && r->tool) {
     sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
                   "\"tool_calls\":[{\"id\":\"call_mock\",\"type\":\"function\",\"function\":{\"name\":%s,"
-                  "\"arguments\":\"{\\\"q\\\":\\\"x\\\"}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]",
+                  "\"arguments\":\"",
               r->created, r->model_json, r->tool_name_json);
-  else if (r->chat)
+    sb_args_piece(&o, r, 0);
+    sb_args_piece(&o, r, 1);
+    sb_puts(&o, "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
+  } else if (r->chat)
     sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
               r->created, r->model_json);
@@ -1063,8 +1152,7 @@ static void prepare_generation(struct req *r, const char *model)
     sb_printf(&o, "{\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"text\":\"",
               r->created, r->model_json);
-  if (!r->tool)
-    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+  if (!r->tool) sb_words(&o, r);
   if (r->chat && r->tool) {
   } else if (r->chat) sb_puts(&o, "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
   else sb_puts(&o, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
@@ -1258,10 +1346,138 @@ static void want_tool(struct req *r, const cJSON *name)
   r->tool = true;
 }
 
+/* ---- agent: a scripted tool round trip, for the coding agents (tests/bats/19-agents.bats) ----
+ * mock.agent = {"tool": NAME, "args": {...}, "expect": TEXT, "answer": TEXT}. A request in any of
+ * the four generation formats (OpenAI chat, Anthropic Messages, Gemini, Responses):
+ *  - carrying a tool result (OpenAI role "tool", Anthropic tool_result block, Gemini
+ *    functionResponse part, Responses function_call_output item): turn 2, answered in text: ANSWER
+ *    when a string inside some tool result contains EXPECT, else a text saying it did not;
+ *  - else offering a tool named NAME: turn 1, answered with a call of NAME with ARGS;
+ *  - else (an agent's side request: a title, a summary) the ordinary answer. */
+
+/* Does any string inside v contain needle? */
+static bool json_mentions(const cJSON *v, const char *needle, int depth)
+{
+  if (depth > 64) return false;
+  if (cJSON_IsString(v)) return strstr(v->valuestring, needle) != NULL;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, v) if (json_mentions(c, needle, depth + 1)) return true;
+  return false;
+}
+
+/* Counts the tool results in request doc (any format); *found tells whether one mentions needle. */
+static int agent_results(const cJSON *doc, const char *needle, bool *found)
+{
+  int n = 0;
+  const cJSON *m, *blk, *p;
+  *found = false;
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "messages"))
+  {
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (role && strcmp(role, "tool") == 0) { /* OpenAI chat */
+      n++;
+      *found = *found || json_mentions(content, needle, 0);
+    }
+    const cJSON *blocks = cJSON_IsArray(content) ? content : NULL;
+    cJSON_ArrayForEach(blk, blocks) /* Anthropic */
+    {
+      const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "type"));
+      if (t && strcmp(t, "tool_result") == 0) {
+        n++;
+        *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(blk, "content"), needle, 0);
+      }
+    }
+  }
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "contents")) /* Gemini */
+  {
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "parts"))
+    {
+      const cJSON *fr = cJSON_GetObjectItemCaseSensitive(p, "functionResponse");
+      if (fr) {
+        n++;
+        *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(fr, "response"), needle, 0);
+      }
+    }
+  }
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input"); /* Responses */
+  const cJSON *items = cJSON_IsArray(input) ? input : NULL;
+  cJSON_ArrayForEach(m, items)
+  {
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
+    if (t && strcmp(t, "function_call_output") == 0) {
+      n++;
+      *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(m, "output"), needle, 0);
+    }
+  }
+  return n;
+}
+
+/* The tool named name among the request's tools (any format), or NULL. */
+static const cJSON *agent_offered(const cJSON *doc, const char *name)
+{
+  const cJSON *t, *d;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(doc, "tools"))
+  {
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function"); /* OpenAI chat */
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn ? fn : t, "name"); /* Anthropic, Responses */
+    if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0) return nm;
+    const cJSON *decls = cJSON_GetObjectItemCaseSensitive(t, "functionDeclarations"); /* Gemini */
+    if (!decls) decls = cJSON_GetObjectItemCaseSensitive(t, "function_declarations");
+    cJSON_ArrayForEach(d, decls)
+    {
+      nm = cJSON_GetObjectItemCaseSensitive(d, "name");
+      if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0) return nm;
+    }
+  }
+  return NULL;
+}
+
+/* Decides turn 1 or turn 2 of mock.agent for r (see above); false when mock.agent is off. */
+static bool agent_turn(struct req *r)
+{
+  const cJSON *a = r->b.agent;
+  if (!a) return false;
+  const char *tool = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "tool"));
+  const char *expect = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "expect"));
+  const char *answer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "answer"));
+  bool found;
+  if (agent_results(r->doc, expect, &found) > 0) {
+    struct sbuf t = {0}, w = {0};
+    if (found) sb_puts(&t, answer);
+    else sb_printf(&t, "mock agent: no tool result contains '%s'", expect);
+    sb_json_str(&w, t.p);
+    sb_free(&t);
+    size_t n;
+    char *q = sb_steal(&w, &n); /* drop the quotes */
+    memmove(q, q + 1, n - 2);
+    q[n - 2] = '\0';
+    free(r->word);
+    r->word = q;
+    r->b.chunks = 1;
+    return true;
+  }
+  const cJSON *nm = agent_offered(r->doc, tool);
+  if (nm) {
+    /* with thinking on, Anthropic answers a signed thinking block before the tool_use (and wants it
+     * back first in the next turn: strict_refusal) */
+    const char *tt = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->doc, "thinking"), "type"));
+    r->thinking = r->dialect == DL_ANTHROPIC && tt && (strcmp(tt, "enabled") == 0 || strcmp(tt, "adaptive") == 0);
+    want_tool(r, nm);
+    free(r->tool_args);
+    r->tool_args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(a, "args"));
+    if (!r->tool_args) die("out of memory");
+  }
+  return true;
+}
+
+
 /* OpenAI chat: a tool call when tools are offered and the LAST message is a user message saying
  * "use tool" (after a tool result the model answers in text). */
 static void chat_tool_choice(struct req *r)
 {
+  if (agent_turn(r)) return;
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->doc, "messages");
   if (!cJSON_IsArray(tools) || !tools->child || !cJSON_IsArray(msgs)) return;
@@ -1276,6 +1492,7 @@ static void chat_tool_choice(struct req *r)
  * with a text part saying "use tool". */
 static void gemini_tool_choice(struct req *r, const cJSON *contents)
 {
+  if (agent_turn(r)) return;
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools"), *tool;
   const cJSON *decl = NULL;
   cJSON_ArrayForEach(tool, tools)
@@ -1336,7 +1553,9 @@ static void prepare_messages(struct req *r)
 
   /* tool_use when tools are offered and the last user message says "use tool" */
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
-  if (cJSON_IsArray(tools) && tools->child) {
+  if (agent_turn(r)) {
+    r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+  } else if (cJSON_IsArray(tools) && tools->child) {
     const cJSON *last_user = NULL, *it;
     cJSON_ArrayForEach(it, msgs)
     {
@@ -1362,12 +1581,14 @@ static void prepare_messages(struct req *r)
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
   sb_printf(&o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[",
             r->model_json);
+  if (r->thinking)
+    sb_printf(&o, "{\"type\":\"thinking\",\"thinking\":\"%s\",\"signature\":\"%s\"},", AGENT_THOUGHT, AGENT_SIGNATURE);
   if (r->tool) {
-    sb_printf(&o, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":%s,\"input\":{\"q\":\"x\"}}",
-              r->tool_name_json);
+    sb_printf(&o, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":%s,\"input\":%s}",
+              r->tool_name_json, rargs(r));
   } else {
     sb_puts(&o, "{\"type\":\"text\",\"text\":\"");
-    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+    sb_words(&o, r);
     sb_puts(&o, "\"}");
   }
   sb_printf(&o, "],\"stop_reason\":\"%s\",\"stop_sequence\":null", r->tool ? "tool_use" : "end_turn");
@@ -1661,8 +1882,8 @@ static void gemini_frame(struct sbuf *o, const struct req *r, const char *text, 
 {
   if (r->tool)
     sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":"
-                 "{\"name\":%s,\"args\":{\"q\":\"x\"}}}]},\"finishReason\":\"STOP\",\"index\":0}]",
-              r->tool_name_json);
+                 "{\"name\":%s,\"args\":%s}}]},\"finishReason\":\"STOP\",\"index\":0}]",
+              r->tool_name_json, rargs(r));
   else
     sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"%s\"}]}%s,"
                  "\"index\":0}]",
@@ -1699,6 +1920,7 @@ static void prepare_gemini(struct req *r, const char *url)
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
   r->status = 200;
   gemini_tool_choice(r, contents);
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks; /* agent may set chunks */
 
   const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
   bool sse = alt && strcmp(alt, "sse") == 0;
@@ -1716,7 +1938,7 @@ static void prepare_gemini(struct req *r, const char *url)
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
   if (r->route == RT_GEM_GEN) {
     struct sbuf t = {0};
-    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    sb_words(&t, r);
     gemini_frame(&o, r, t.p ? t.p : "", true);
     sb_free(&t);
   } else { /* streamGenerateContent without alt=sse: one JSON array of all the frames */
@@ -1724,7 +1946,7 @@ static void prepare_gemini(struct req *r, const char *url)
     long frames = b->chunks > 0 && !r->tool ? b->chunks : 1;
     for (long i = 0; i < frames; i++) {
       if (i) sb_puts(&o, ",\n");
-      gemini_frame(&o, r, b->chunks > 0 ? WORD : "", i + 1 == frames);
+      gemini_frame(&o, r, b->chunks > 0 ? rword(r) : "", i + 1 == frames);
     }
     sb_puts(&o, "]");
   }
@@ -2106,6 +2328,19 @@ static bool is_form_route(enum route rt)
   return rt == RT_IMAGES_EDIT || rt == RT_TRANSCRIBE || rt == RT_TRANSLATE;
 }
 
+/* A Responses API function_call output item (mock.agent's turn 1), whole or (done false) as
+ * output_item.added announces it, its arguments still empty. */
+static void response_call_item(struct sbuf *o, const struct req *r, bool done)
+{
+  sb_printf(o, "{\"id\":\"fc_mock\",\"type\":\"function_call\",\"status\":\"%s\",\"call_id\":\"call_mock\","
+               "\"name\":%s,\"arguments\":\"", done ? "completed" : "in_progress", r->tool_name_json);
+  if (done) {
+    sb_args_piece(o, r, 0);
+    sb_args_piece(o, r, 1);
+  }
+  sb_puts(o, "\"}");
+}
+
 /* A Responses API object (status completed or in_progress). */
 static void response_object(struct sbuf *o, struct req *r, bool done)
 {
@@ -2113,10 +2348,12 @@ static void response_object(struct sbuf *o, struct req *r, bool done)
   sb_printf(o, "{\"id\":\"resp_mock\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
                "\"error\":null,\"incomplete_details\":null,\"model\":%s,\"output\":[",
             r->created, done ? "completed" : "in_progress", r->model_json);
-  if (done) {
+  if (done && r->tool) {
+    response_call_item(o, r, true);
+  } else if (done) {
     sb_puts(o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\","
                "\"content\":[{\"type\":\"output_text\",\"text\":\"");
-    for (long i = 0; i < b->chunks; i++) sb_put(o, WORD, sizeof WORD - 1);
+    sb_words(o, r);
     sb_puts(o, "\",\"annotations\":[]}]}");
   }
   sb_puts(o, "],\"usage\":");
@@ -2158,6 +2395,12 @@ static void responses_next(struct req *r)
     r->st = r->st == SS_R_CREATED ? SS_R_PROGRESS : r->st == SS_R_PROGRESS ? SS_R_ITEM_ADDED : SS_END;
     break;
   case SS_R_ITEM_ADDED:
+    if (r->tool) { /* a function call: added, its arguments in two deltas, done, then the item */
+      response_call_item(&t, r, false);
+      ev_responses(r, "response.output_item.added", ",\"output_index\":0,\"item\":%s", t.p);
+      r->st = SS_R_DELTA;
+      break;
+    }
     ev_responses(r, "response.output_item.added", ",\"output_index\":0,\"item\":{\"id\":\"msg_mock\",\"type\":"
                  "\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}");
     r->st = SS_R_PART_ADDED;
@@ -2169,19 +2412,40 @@ static void responses_next(struct req *r)
     r->gap_pending = b->chunk_gap_ms > 0;
     break;
   case SS_R_DELTA:
+    if (r->tool && r->content_sent >= 2) {
+      sb_args_piece(&t, r, 0);
+      sb_args_piece(&t, r, 1);
+      ev_responses(r, "response.function_call_arguments.done", ",\"item_id\":\"fc_mock\",\"output_index\":0,"
+                   "\"arguments\":\"%s\"", t.p);
+      r->st = SS_R_ITEM_DONE;
+      break;
+    }
+    if (r->tool) {
+      sb_args_piece(&t, r, (int)r->content_sent);
+      ev_responses(r, "response.function_call_arguments.delta", ",\"item_id\":\"fc_mock\",\"output_index\":0,"
+                   "\"delta\":\"%s\"", t.p ? t.p : "");
+      r->content_sent++;
+      break;
+    }
     if (r->content_sent >= b->chunks) {
       r->st = SS_R_TEXT_DONE;
       break;
     }
     ev_responses(r, "response.output_text.delta", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
-                 "\"content_index\":0,\"delta\":\"%s\"", WORD);
+                 "\"content_index\":0,\"delta\":\"%s\"", rword(r));
     r->content_sent++;
     r->gap_pending = b->chunk_gap_ms > 0 && r->content_sent < b->chunks;
     break;
   case SS_R_TEXT_DONE:
   case SS_R_PART_DONE:
   case SS_R_ITEM_DONE:
-    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    if (r->tool) {
+      response_call_item(&t, r, true);
+      ev_responses(r, "response.output_item.done", ",\"output_index\":0,\"item\":%s", t.p);
+      r->st = SS_R_COMPLETED;
+      break;
+    }
+    sb_words(&t, r);
     sb_put(&t, "", 1);
     if (r->st == SS_R_TEXT_DONE)
       ev_responses(r, "response.output_text.done", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
@@ -2423,6 +2687,7 @@ static void prepare_media(struct req *r, const char *url)
     }
     r->prompt_tokens = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens
                        : 10 + count_items(input) + (cJSON_GetObjectItemCaseSensitive(doc, "instructions") ? 1 : 0);
+    agent_turn(r);
     r->completion_tokens = r->b.completion_tokens >= 0 ? r->b.completion_tokens : r->b.chunks;
     r->status = 200;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "stream"))) {
@@ -2767,6 +3032,8 @@ static void prepare(struct req *r, const char *url)
     r->b.headers = r->xmock_headers_copy = cJSON_Duplicate(r->b.headers, 1);
   if (r->b.replay) /* likewise */
     r->b.replay = r->replay_copy = cJSON_Duplicate(r->b.replay, 1);
+  if (r->b.agent) /* likewise */
+    r->b.agent = r->agent_copy = cJSON_Duplicate(r->b.agent, 1);
   if (r->b.raw) r->b.raw = r->raw_copy = xstrdup(r->b.raw);
   if (r->b.reject_field) r->b.reject_field = r->reject_copy = xstrdup(r->b.reject_field);
   if (r->b.reject_keys) r->b.reject_keys = r->reject_keys_copy = xstrdup(r->b.reject_keys);
@@ -3033,7 +3300,6 @@ static void ev_stream_error(struct req *r)
 }
 
 /* Anthropic tool_use stream: the input JSON {"q":"x"} in two input_json_delta pieces. */
-static const char *const TOOL_PIECES[] = {"{\\\"q\\\":", "\\\"x\\\"}"};
 
 /* Renders the next event into r->ev, or sets r->cut / r->ended. */
 static void stream_next(struct req *r)
@@ -3074,7 +3340,7 @@ static void stream_next(struct req *r)
   if (r->dialect == DL_GEMINI && r->st == SS_CONTENT) {
     bool last = r->tool || r->content_sent + 1 >= b->chunks;
     sb_puts(&r->ev, "data: ");
-    gemini_frame(&r->ev, r, b->chunks > 0 ? WORD : "", last);
+    gemini_frame(&r->ev, r, b->chunks > 0 ? rword(r) : "", last);
     sb_puts(&r->ev, "\r\n\r\n");
     r->content_sent++;
     if (last) r->st = SS_END;
@@ -3094,11 +3360,21 @@ static void stream_next(struct req *r)
     return;
   }
   case SS_A_BLOCK:
+    if (r->thinking) { /* the whole thinking block at once, then the call as block 1 */
+      ev_anthropic(r, "content_block_start",
+                   ",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"%s\"}", AGENT_THOUGHT);
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"%s\"}", AGENT_SIGNATURE);
+      ev_anthropic(r, "content_block_stop", ",\"index\":0");
+      r->blk = 1;
+    }
     if (r->tool)
       ev_anthropic(r, "content_block_start",
-                   ",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_mock\","
+                   ",\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_mock\","
                    "\"name\":%s,\"input\":{}}",
-                   r->tool_name_json);
+                   r->blk, r->tool_name_json);
     else
       ev_anthropic(r, "content_block_start", ",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}");
     r->st = SS_A_PING;
@@ -3114,20 +3390,24 @@ static void stream_next(struct req *r)
       r->st = SS_A_BLOCK_STOP;
       return;
     }
-    if (r->tool)
+    if (r->tool) {
+      struct sbuf piece = {0};
+      sb_args_piece(&piece, r, (int)r->content_sent);
       ev_anthropic(r, "content_block_delta",
-                   ",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"%s\"}",
-                   TOOL_PIECES[r->content_sent]);
-    else
+                   ",\"index\":%d,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"%s\"}",
+                   r->blk, piece.p ? piece.p : "");
+      sb_free(&piece);
+    } else {
       ev_anthropic(r, "content_block_delta",
-                   ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", WORD);
+                   ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", rword(r));
+    }
     r->content_sent++;
     if (r->content_sent >= total) r->st = SS_A_BLOCK_STOP;
     else r->gap_pending = b->chunk_gap_ms > 0;
     return;
   }
   case SS_A_BLOCK_STOP:
-    ev_anthropic(r, "content_block_stop", ",\"index\":0");
+    ev_anthropic(r, "content_block_stop", ",\"index\":%d", r->blk);
     r->st = SS_A_MSG_DELTA;
     return;
   case SS_A_MSG_DELTA:
@@ -3160,21 +3440,28 @@ static void stream_next(struct req *r)
     if (r->tool && r->content_sent == 0) {  /* the call's head, then its arguments in two pieces */
       struct sbuf d = {0};
       sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_mock\",\"type\":\"function\","
-                    "\"function\":{\"name\":%s,\"arguments\":\"%s\"}}]}", r->tool_name_json, TOOL_PIECES[0]);
+                    "\"function\":{\"name\":%s,\"arguments\":\"", r->tool_name_json);
+      sb_args_piece(&d, r, 0);
+      sb_puts(&d, "\"}}]}");
       ev_chat_chunk(r, d.p, finish);
       sb_free(&d);
     } else if (r->tool) {
       struct sbuf d = {0};
-      sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"%s\"}}]}", TOOL_PIECES[1]);
+      sb_puts(&d, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"");
+      sb_args_piece(&d, r, 1);
+      sb_puts(&d, "\"}}]}");
       ev_chat_chunk(r, d.p, finish);
       sb_free(&d);
     } else if (total == 0) { /* nothing to say: one empty closing chunk */
       if (r->chat) ev_chat_chunk(r, "{}", finish);
       else ev_text_chunk(r, "", finish);
     } else if (r->chat) {
-      ev_chat_chunk(r, "{\"content\":\"hello \"}", finish);
+      struct sbuf d = {0};
+      sb_printf(&d, "{\"content\":\"%s\"}", rword(r));
+      ev_chat_chunk(r, d.p, finish);
+      sb_free(&d);
     } else {
-      ev_text_chunk(r, WORD, finish);
+      ev_text_chunk(r, rword(r), finish);
     }
     r->content_sent++;
     if (last) r->st = r->include_usage ? SS_USAGE : SS_DONE;
@@ -3963,6 +4250,11 @@ static void usage(FILE *f)
       "                                            reasoning_effort elsewhere; Gemini's Schema subset in\n"
       "                                            tools, thinkingLevel before Gemini 3), with its 400\n"
       "                        bad_crc             N: Bedrock stream, frame N gets a wrong message CRC\n"
+      "                        agent               {\"tool\":NAME,\"args\":{...},\"expect\":TEXT,\"answer\":TEXT}:\n"
+      "                                            a scripted tool round trip in every format (agent_turn):\n"
+      "                                            a request offering tool NAME gets a call of it with\n"
+      "                                            args; one carrying a tool result gets the text ANSWER\n"
+      "                                            if some result contains EXPECT (else says it did not)\n"
       "                        (echo_key also makes the in-band error_after event quote the key)\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
