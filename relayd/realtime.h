@@ -1,0 +1,58 @@
+/*
+ * realtime: OpenAI's Realtime API through relay -- GET /v1/realtime?model=M and Azure's
+ * /openai/realtime?api-version=V&deployment=D upgraded to a WebSocket and relayed, message by
+ * message, to an OpenAI or Azure channel with the channel's key.
+ *   before the upgrade (still an HTTP request, refusals in OpenAI's error shape): the client's key
+ *     (auth.c; or the subprotocol openai-insecure-api-key.KEY browser clients send), the model
+ *     routed as for chat (route.c), its price, and a hold on the balances (RT_HOLD_* tokens at the
+ *     model's price); the connection is suspended while the upstream connection is opened on the
+ *     worker's curl multi (CURLOPT_CONNECT_ONLY: resolution, proxies and TLS stay libcurl's) and the
+ *     upstream answers the upgrade request with 101; only then does the client get its 101 (an
+ *     upstream refusal is the client's HTTP error).
+ *   the session: both sockets sit on the worker's epoll set (worker_watch), no thread per session;
+ *     the framing is wslay's on both sides (server for the client over MHD's upgraded socket,
+ *     client with masking for the upstream, over curl_easy_send/recv). Every response.done from
+ *     the upstream is billed from its usage (input/output, text and audio, cached) against the
+ *     hold: one log row per response (usage_source upstream), then a new hold is taken; a hold
+ *     that no longer fits ends the session (an error event insufficient_quota, then close frames).
+ *   the end: a client or upstream that leaves, a protocol error, quota, or a stopping relayd (close
+ *     frames 1001 to both, then the sockets close) -- the hold still open is given back unbilled.
+ * Callers: front.c (realtime_begin, realtime_request_gone), relay.c (tick, busy, end_all),
+ * metrics.c and admin.c (realtime_sessions_open / _total).
+ * Never: parses a message by its bytes (cJSON), blocks the worker, or bills a response twice.
+ */
+#ifndef RELAY_REALTIME_H
+#define RELAY_REALTIME_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct request;
+struct worker;
+
+/* What one hold reserves: a response of up to this many input and output tokens at the model's
+ * price. A response that costs more takes the difference when the balance has it. */
+#define RT_HOLD_INPUT 4096
+#define RT_HOLD_OUTPUT 4096
+
+/* The key of a realtime client that sent no Authorization header: Azure's api-key header, or the
+ * subprotocol openai-insecure-api-key.KEY; false when neither (or it does not fit in n). */
+bool realtime_client_key(struct MHD_Connection *c, char *out, size_t n);
+/* From the access handler, r authenticated on a realtime route: refused (queued error) or
+ * suspended while the upstream connection opens (MHD_YES). */
+enum MHD_Result realtime_begin(struct request *r, const char *url);
+/* r is being freed while its session still waited on the upstream (its client left, or MHD
+ * stops): the session ends. */
+void realtime_request_gone(struct request *r);
+/* Every tick: handshake and close timeouts; a stopping worker closes its sessions (close frames). */
+void realtime_tick(struct worker *w);
+/* Whether w still has sessions. */
+bool realtime_busy(struct worker *w);
+/* Ends every session of w now (the shutdown deadline). */
+void realtime_end_all(struct worker *w);
+/* Sessions open now / since relayd started, all workers. */
+int64_t realtime_sessions_open(void);
+uint64_t realtime_sessions_total(void);
+
+#endif
