@@ -357,7 +357,7 @@ static void fail_http(struct rt_session *s, unsigned status, const char *code, e
   snprintf(msg, sizeof msg, fmt, arg ? arg : "");
   if (r) {
     release_channel(r, out, msg);
-    respond_later(r, status, error_response(r, status, status == 502 ? "relay_error" : "invalid_request_error",
+    respond_later(r, status, error_response(r, status, status >= 500 ? "relay_error" : "invalid_request_error",
                                             code, NULL, msg));
   }
   s->end_reason = code;

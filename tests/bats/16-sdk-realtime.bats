@@ -175,3 +175,18 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   [ "$(echo "$out" | json_get 'd["events"][0]')" = session.created ]
   [ "$(echo "$out" | json_get 'd["close"]["code"]')" = 1000 ]
 }
+
+@test "realtime: an upstream that refuses the channel key is a 502 before the client's upgrade" {
+  rt_mock
+  printf 'sk-not-the-providers\n' | gwctl channel add --name ch --type openai --base-url "http://127.0.0.1:$RT_PORT" \
+    --models rt-model
+  RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  export RELAY_KEY
+  relayd_start
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["status"]')" = 502 ]
+  [ "$(echo "$out" | json_get 'd["body"]["error"]["code"]')" = upstream_error ]
+  echo "$out" | json_get 'd["body"]["error"]["message"]' | grep -q 'HTTP 401'
+  grep -q '"ok":false' "$RT_REC"
+  rows_are 0
+}
