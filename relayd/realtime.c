@@ -61,6 +61,8 @@ struct rt_session {
   char subprotocol[32];             /* the one answered to the client, "" none */
   char beta[64];                    /* OpenAI-Beta to pass on, "" none */
   int64_t hold;                     /* reserved on the balances now (0: none) */
+  struct limit_hold lim;            /* what the rate limits took for the hold (open while hold is) */
+  bool rate_limited;                /* the last take_hold failed on a rate limit, not the balance */
   unsigned responses;               /* billed so far */
   uint64_t t0_us, resp_t0_us, deadline_us;
   const char *end_reason;
@@ -160,13 +162,24 @@ static int64_t hold_size(const struct rt_session *s)
   return billing_bound(s->price, s->group_ratio, RT_HOLD_INPUT, RT_HOLD_OUTPUT);
 }
 
-/* Takes a new hold; false when the balances cannot cover it (*avail: what is left). */
-static bool take_hold(struct rt_session *s, int64_t *avail)
+/* Takes a new hold: one request of RT_HOLD_INPUT + RT_HOLD_OUTPUT tokens for the rate limits, and
+ * its price on the balances; false when a rate limit refuses it (s->rate_limited, *why) or the
+ * balances cannot cover it (*avail: what is left). */
+static bool take_hold(struct rt_session *s, int64_t *avail, struct limit_refusal *why)
 {
   const struct snap_token *t = s->token;
   int64_t amount = hold_size(s);
-  if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, amount, avail))
+  s->rate_limited = false;
+  if (!limits_admit(&t->limits, &t->user->limits, s->model, RT_HOLD_INPUT + RT_HOLD_OUTPUT,
+                    s->snap->opt.rate_limit_window_s, &s->lim, why)) {
+    s->rate_limited = true;
+    stats_ratelimit_rejected(worker_stats(s->w), why->scope == LIMIT_TOKEN ? "token" : "user");
     return false;
+  }
+  if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, amount, avail)) {
+    limits_undo(&s->lim);
+    return false;
+  }
   s->hold = amount;
   return true;
 }
@@ -178,6 +191,7 @@ static void drop_hold(struct rt_session *s)
     return;
   const struct snap_token *t = s->token;
   ledger_settle(t->user->bal, t->unlimited ? NULL : t->bal, t->bal, s->hold, 0);
+  limits_undo(&s->lim);
   s->hold = 0;
 }
 
@@ -237,6 +251,7 @@ static bool bill_response(struct rt_session *s, const cJSON *resp)
     }
   }
   ledger_settle(t->user->bal, t->unlimited ? NULL : t->bal, t->bal, held, charged);
+  limits_settle(&s->lim, use.prompt_tokens + use.completion_tokens);
   s->hold = 0;
   s->responses++;
 
@@ -563,13 +578,23 @@ static void u_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_r
     const cJSON *resp = cJSON_GetObjectItemCaseSensitive(o, "response");
     bool covered = bill_response(s, cJSON_IsObject(resp) ? resp : NULL);
     int64_t avail = 0;
-    if (!covered || !take_hold(s, &avail)) {
+    struct limit_refusal why;
+    if (!covered || !take_hold(s, &avail, &why)) {
       char msg[300];
-      snprintf(msg, sizeof msg, "Not enough quota for another response: a response may cost up to %lld and "
-               "only %lld is left. The session is closed; top up and connect again.",
-               (long long)hold_size(s), (long long)avail);
-      send_error_event(s, "insufficient_quota", "insufficient_quota", msg);
-      begin_close(s, 1008, 1000, "insufficient quota", "quota");
+      if (covered && s->rate_limited) {
+        snprintf(msg, sizeof msg, "Rate limit reached for %s: this %s may make %lld per %lld s. The session is "
+                 "closed; connect again later.", why.kind == LIMIT_REQUESTS ? "requests" : "tokens",
+                 why.scope == LIMIT_TOKEN ? "API key" : "user", (long long)why.limit,
+                 (long long)s->snap->opt.rate_limit_window_s);
+        send_error_event(s, why.kind == LIMIT_REQUESTS ? "requests" : "tokens", "rate_limit_exceeded", msg);
+        begin_close(s, 1008, 1000, "rate limit exceeded", "rate_limited");
+      } else {
+        snprintf(msg, sizeof msg, "Not enough quota for another response: a response may cost up to %lld and "
+                 "only %lld is left. The session is closed; top up and connect again.",
+                 (long long)hold_size(s), (long long)avail);
+        send_error_event(s, "insufficient_quota", "insufficient_quota", msg);
+        begin_close(s, 1008, 1000, "insufficient quota", "quota");
+      }
     }
   }
   cJSON_Delete(o);
@@ -1029,11 +1054,20 @@ enum MHD_Result realtime_begin(struct request *r, const char *url)
   *list_of(r->w) = s;
   r->rt = s;
   int64_t avail = 0;
-  if (!take_hold(s, &avail)) {
+  struct limit_refusal why;
+  if (!take_hold(s, &avail, &why)) {
+    bool rate = s->rate_limited;
     release_channel(r, OUTCOME_ABANDON, NULL);
     r->rt = NULL;
     s->r = NULL;
     rt_free(s);
+    if (rate)
+      return fail_now(r, 429, why.kind == LIMIT_REQUESTS ? "requests" : "tokens", "rate_limit_exceeded", NULL,
+                      "Rate limit reached for %s: this %s may make %lld per %lld s; a realtime session "
+                      "counts each response as one request of %d tokens until its usage is known.",
+                      why.kind == LIMIT_REQUESTS ? "requests" : "tokens",
+                      why.scope == LIMIT_TOKEN ? "API key" : "user", (long long)why.limit,
+                      (long long)r->snap->opt.rate_limit_window_s, RT_HOLD_INPUT + RT_HOLD_OUTPUT);
     return fail_now(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                     "Not enough quota: a realtime response may cost up to %lld and only %lld is left.",
                     (long long)billing_bound(r->price, r->group_ratio, RT_HOLD_INPUT, RT_HOLD_OUTPUT),

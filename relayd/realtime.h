@@ -13,8 +13,9 @@
  *     the framing is wslay's on both sides (server for the client over MHD's upgraded socket,
  *     client with masking for the upstream, over curl_easy_send/recv). Every response.done from
  *     the upstream is billed from its usage (input/output, text and audio, cached) against the
- *     hold: one log row per response (usage_source upstream), then a new hold is taken; a hold
- *     that no longer fits ends the session (an error event insufficient_quota, then close frames).
+ *     hold: one log row per response (usage_source upstream), then a new hold is taken (one
+ *     request for the rate limits); a hold that no longer fits ends the session (an error event
+ *     insufficient_quota or rate_limit_exceeded, then close frames).
  *   the end: a client or upstream that leaves, a protocol error, quota, or a stopping relayd (close
  *     frames 1001 to both, then the sockets close) -- the hold still open is given back unbilled.
  * Callers: front.c (realtime_begin, realtime_request_gone), relay.c (tick, busy, end_all),

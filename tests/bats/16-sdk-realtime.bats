@@ -190,3 +190,22 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   grep -q '"ok":false' "$RT_REC"
   rows_are 0
 }
+
+@test "realtime: rate limits count each response; a session past its rpm is closed with rate_limit_exceeded" {
+  rt_mock
+  printf 'sk-provider\n' | gwctl channel add --name ch --type openai --base-url "http://127.0.0.1:$RT_PORT" --models rt-model
+  RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  export RELAY_KEY
+  # one request for the session's first hold, one for the hold after response 1; none after response 2
+  gwctl limit set --token t1 --rpm 2
+  relayd_start
+  rt quota
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1", "Hello 2"]' ]
+  [ "$(echo "$out" | json_get 'd["errors"][0]["code"]')" = rate_limit_exceeded ]
+  [ "$(echo "$out" | json_get 'd["close"]["code"]')" = 1008 ]
+  wait_until 10 rows_are 2
+  # a new session within the window is refused before its upgrade, in OpenAI's shape
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["status"]')" = 429 ]
+  [ "$(echo "$out" | json_get 'd["body"]["error"]["code"]')" = rate_limit_exceeded ]
+}
