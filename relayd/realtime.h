@@ -9,7 +9,7 @@
  *     worker's curl multi (CURLOPT_CONNECT_ONLY: resolution, proxies and TLS stay libcurl's) and the
  *     upstream answers the upgrade request with 101; only then does the client get its 101 (an
  *     upstream refusal is the client's HTTP error).
- *   the session: both sockets sit on the worker's epoll set (worker_watch), no thread per session;
+ *   the session: both sockets sit on the worker's epoll set (EV_WATCH), no thread per session;
  *     the framing is wslay's on both sides (server for the client over MHD's upgraded socket,
  *     client with masking for the upstream, over curl_easy_send/recv). Every response.done from
  *     the upstream is billed from its usage (input/output, text and audio, cached) against the
@@ -18,24 +18,23 @@
  *     insufficient_quota or rate_limit_exceeded, then close frames).
  *   the end: a client or upstream that leaves, a protocol error, quota, or a stopping relayd (close
  *     frames 1001 to both, then the sockets close) -- the hold still open is given back unbilled.
- * Callers: front.c (realtime_begin, realtime_request_gone), relay.c (tick, busy, end_all),
- * metrics.c and admin.c (realtime_sessions_open / _total).
+ * The parts: this module (the way in, the HTTP side until the 101, the tick), rtup.c (the upstream
+ * connection and its upgrade), rtwire.c (the relay and the ends), rtbill.c (holds and bills), over
+ * the session's state (rtstate.h).
+ * Callers: front.c (realtime_begin, realtime_request_gone), auth.c (realtime_client_key), relay.c
+ * (connected, watch events, tick, busy, end_all), metrics.c and admin.c (the session counts).
  * Never: parses a message by its bytes (cJSON), blocks the worker, or bills a response twice.
  */
 #ifndef RELAY_REALTIME_H
 #define RELAY_REALTIME_H
 
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct request;
 struct worker;
-
-/* What one hold reserves: a response of up to this many input and output tokens at the model's
- * price. A response that costs more takes the difference when the balance has it. */
-#define RT_HOLD_INPUT 4096
-#define RT_HOLD_OUTPUT 4096
 
 /* The key of a realtime client that sent no Authorization header: Azure's api-key header, or the
  * subprotocol openai-insecure-api-key.KEY; false when neither (or it does not fit in n). */
@@ -46,6 +45,11 @@ enum MHD_Result realtime_begin(struct request *r, const char *url);
 /* r is being freed while its session still waited on the upstream (its client left, or MHD
  * stops): the session ends. */
 void realtime_request_gone(struct request *r);
+/* The upstream connection of r's session opened (or failed): relay.c's on_upstream_done for a
+ * request with a session (its transfer's CURLINFO_PRIVATE is r). */
+void realtime_connected(struct request *r, CURLcode res);
+/* An event on a descriptor a session watches (the worker's EV_WATCH). */
+void realtime_watch_event(struct worker *w, int fd, uint32_t events);
 /* Every tick: handshake and close timeouts; a stopping worker closes its sessions (close frames). */
 void realtime_tick(struct worker *w);
 /* Whether w still has sessions. */

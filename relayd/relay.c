@@ -66,6 +66,15 @@ static void relay_tick_all(struct worker *w)
   realtime_tick(w);
 }
 
+/* An upstream transfer ended: a request's, or a realtime session's connection (realtime.c). */
+static void relay_upstream_done_all(struct request *r, CURLcode res)
+{
+  if (r->rt)
+    realtime_connected(r, res);
+  else
+    relay_on_upstream_done(r, res);
+}
+
 static bool relay_busy_all(struct worker *w)
 {
   return relay_busy(w) || realtime_busy(w);
@@ -80,7 +89,7 @@ static void relay_conn_closed(struct request *r)
 const struct worker_handlers relay_worker_handlers = {
     .on_request = relay_on_request,
     .on_completed = relay_on_completed,
-    .on_upstream_done = relay_on_upstream_done,
+    .on_upstream_done = relay_upstream_done_all,
     .attach = relay_attach,
     .busy = relay_busy_all,
     .end_all = relay_end_all,
@@ -89,4 +98,5 @@ const struct worker_handlers relay_worker_handlers = {
     .conn_closed = relay_conn_closed,
     .refusal = relay_refusal,
     .pool_free = relay_pool_free,
+    .watch_event = realtime_watch_event,
 };

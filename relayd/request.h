@@ -28,6 +28,7 @@
 #include "media.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "rtstate.h"
 #include "snapshot.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -194,7 +195,7 @@ struct relay_local {
   struct request *requests;    /* all live requests of this worker (doubly linked) */
   struct request *request_pool;/* idle request objects for reuse */
   size_t request_pool_len;
-  struct rt_session *rt_sessions; /* this worker's realtime sessions (realtime.c owns them) */
+  struct rt_worker rt;         /* this worker's realtime sessions (realtime.c, rtwire.c) */
 };
 
 static inline struct relay_local *local(struct worker *w)

@@ -208,16 +208,9 @@ static void curl_collect(struct worker *w)
   while ((msg = curl_multi_info_read(w->multi, &left))) {
     if (msg->msg != CURLMSG_DONE)
       continue;
-    CURLcode res = msg->data.result;
-    struct worker_xfer *x = w->xfers;
-    while (x && x->easy != msg->easy_handle)
-      x = x->next;
-    if (x) {
-      x->done(x->arg, res);
-      continue;
-    }
     struct request *r = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    CURLcode res = msg->data.result;
     if (r)
       w->h->on_upstream_done(r, res);
   }
@@ -260,56 +253,6 @@ void worker_easy_put(struct worker *w, CURL *e)
   }
   curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
   w->easy_pool[w->easy_pool_len++] = e;
-}
-
-int worker_watch(struct worker *w, int fd, uint32_t events, worker_fd_fn fn, void *arg)
-{
-  if (fd < 0)
-    return -1;
-  if ((size_t)fd >= w->nwatches) {
-    size_t n = w->nwatches ? w->nwatches : 1024;
-    while (n <= (size_t)fd)
-      n *= 2;
-    struct worker_watch *p = realloc(w->watches, n * sizeof *p);
-    if (!p)
-      return -1;
-    memset(p + w->nwatches, 0, (n - w->nwatches) * sizeof *p);
-    w->watches = p;
-    w->nwatches = n;
-  }
-  struct epoll_event ev = {.events = events, .data.u64 = EV_DATA(EV_WATCH, fd)};
-  if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-    return -1;
-  w->watches[fd] = (struct worker_watch){fn, arg};
-  return 0;
-}
-
-void worker_unwatch(struct worker *w, int fd)
-{
-  if (fd < 0)
-    return;
-  epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-  if ((size_t)fd < w->nwatches)
-    w->watches[fd] = (struct worker_watch){0};
-}
-
-int worker_xfer_add(struct worker *w, struct worker_xfer *x)
-{
-  if (curl_multi_add_handle(w->multi, x->easy) != CURLM_OK)
-    return -1;
-  x->next = w->xfers;
-  w->xfers = x;
-  return 0;
-}
-
-void worker_xfer_remove(struct worker *w, struct worker_xfer *x)
-{
-  for (struct worker_xfer **p = &w->xfers; *p; p = &(*p)->next)
-    if (*p == x) {
-      *p = x->next;
-      curl_multi_remove_handle(w->multi, x->easy);
-      break;
-    }
 }
 
 void worker_resume(struct worker *w, struct MHD_Connection *c)
@@ -694,9 +637,7 @@ static void *worker_main(void *arg)
         mhd_ready = true;
         break;
       case EV_CURL_TIMER: {
-        uint64_t x;
-        ssize_t rd = read(w->timerfd, &x, sizeof x);
-        (void)rd;
+        (void)!read(w->timerfd, &(uint64_t){0}, sizeof(uint64_t));
         w->timer_due_us = 0;
         w->curl_timeout_due = true;
         break;
@@ -710,9 +651,7 @@ static void *worker_main(void *arg)
         curl_sock_event(w, fd, evs[i].events);
         break;
       case EV_TICK: {
-        uint64_t x;
-        ssize_t rd = read(w->tickfd, &x, sizeof x);
-        (void)rd;
+        (void)!read(w->tickfd, &(uint64_t){0}, sizeof(uint64_t));
         w->h->tick(w);
         if (++w->ticks % CONN_SWEEP_TICKS == 0) {
           sweep_slow_clients(w);
@@ -730,8 +669,7 @@ static void *worker_main(void *arg)
         gate_event(w->gate, fd, evs[i].events);
         break;
       case EV_WATCH:
-        if ((size_t)fd < w->nwatches && w->watches[fd].fn)
-          w->watches[fd].fn(w->watches[fd].arg, fd, evs[i].events);
+        w->h->watch_event(w, fd, evs[i].events);
         break;
       }
     }
@@ -800,7 +738,6 @@ void worker_join(struct worker *w)
     curl_easy_cleanup(w->easy_pool[i]);
   free(w->easy_pool);
   free(w->socks);
-  free(w->watches);
   if (w->listen_fd >= 0)
     close(w->listen_fd);
   if (w->epfd >= 0)

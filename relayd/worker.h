@@ -59,11 +59,15 @@ struct worker_handlers {
                   struct buf *out);
   /* worker_join, after MHD stopped: frees what attach made. */
   void (*pool_free)(struct worker *w);
+  /* An event on a descriptor the handler added to worker_epoll_fd(w) with tag EV_WATCH
+   * (realtime.c's WebSocket sessions). */
+  void (*watch_event)(struct worker *w, int fd, uint32_t events);
 };
 
 /* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
  * epoll_data.u64, the descriptor in the low ones. */
-enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE, EV_WATCH };
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE,
+                    EV_WATCH };   /* a descriptor the handler put in the set itself (watch_event) */
 #define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
 /*
@@ -88,19 +92,6 @@ struct client_conn {
    * unless the target holds a raw NUL), and whether it holds a %00 or a control byte. */
   const char *uri_end;
   bool uri_bad;
-};
-
-/* A descriptor watched for another module (realtime.c's websocket sessions): its callback runs on
- * the worker's thread for each event (EV_WATCH). */
-typedef void (*worker_fd_fn)(void *arg, int fd, uint32_t events);
-struct worker_watch { worker_fd_fn fn; void *arg; };
-/* A transfer on the worker's multi that is not a request's (a CONNECT_ONLY connect): its callback
- * runs when curl reports it done. */
-struct worker_xfer {
-  struct worker_xfer *next;
-  CURL *easy;
-  void (*done)(void *arg, CURLcode res);
-  void *arg;
 };
 
 struct worker_counters {
@@ -138,9 +129,6 @@ struct worker {
   uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
   struct sock_state *socks;    /* per upstream descriptor, indexed by fd (worker.c) */
   size_t nsocks;
-  struct worker_watch *watches;/* EV_WATCH descriptors, indexed by fd (worker_watch) */
-  size_t nwatches;
-  struct worker_xfer *xfers;   /* transfers that are not requests' (worker_xfer_add) */
    _Atomic bool stop;           /* set by the main thread, then wakefd is written */
   _Atomic bool stop_now;       /* a second signal: end in-flight requests at once */
   _Atomic bool finished;       /* the worker's loop has ended (worker_join will not wait) */
@@ -183,15 +171,6 @@ void worker_join(struct worker *w);
 /* For attempt.c: an easy handle from the pool (reset) or a new one; and back. */
 CURL *worker_easy_get(struct worker *w);
 void worker_easy_put(struct worker *w, CURL *e);
-/* Watches fd on the worker's epoll set for events (EPOLLIN, EPOLLOUT, ...), calling fn(arg, fd,
- * events); called again, changes the interest (an fd already in the set, a client connection's,
- * is taken over). 0, or -1 (errno). worker_unwatch takes it out, before fd is closed. */
-int worker_watch(struct worker *w, int fd, uint32_t events, worker_fd_fn fn, void *arg);
-void worker_unwatch(struct worker *w, int fd);
-/* Adds e to the worker's multi with done(arg, res) called when curl reports it finished (x is the
- * caller's, and must live until worker_xfer_remove, which also takes e off the multi). */
-int worker_xfer_add(struct worker *w, struct worker_xfer *x);
-void worker_xfer_remove(struct worker *w, struct worker_xfer *x);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
 
@@ -206,6 +185,9 @@ int worker_index(const struct worker *w);
 const struct config *worker_cfg(const struct worker *w);
 void worker_set_cfg(struct worker *w, const struct config *cfg);
 CURLM *worker_multi(struct worker *w);                   /* add and remove upstream transfers */
+/* The worker's epoll set, for descriptors the handler watches itself: data WORKER_EV_DATA(EV_WATCH,
+ * fd), events to h->watch_event; taken out (EPOLL_CTL_DEL) before the descriptor is closed. */
+static inline int worker_epoll_fd(const struct worker *w) { return w->epfd; }
 struct worker_counters *worker_counters(struct worker *w);
 struct worker_stats *worker_stats(struct worker *w);
 bool worker_stopping(const struct worker *w);            /* worker_request_stop was called */

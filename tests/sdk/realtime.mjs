@@ -23,7 +23,9 @@ const relay = process.env.RELAY_URL, key = process.env.RELAY_KEY;
 const plain = (opts) => net.connect({ host: opts.host, port: Number(opts.port) });
 const out = { texts: [], usages: [], errors: [], events: [], close: null };
 const done = (extra = {}) => { console.log(JSON.stringify({ ...out, ...extra })); process.exit(0); };
-setTimeout(() => done({ timeout: true }), 30000).unref();
+// RT_IDLE_S: the session idles this long before its first response (an idle session must stay open)
+const idle = Number(process.env.RT_IDLE_S || 0);
+setTimeout(() => done({ timeout: true }), 30000 + idle * 1000).unref();
 
 function watch(rt, socket) {
   let text = '';
@@ -71,6 +73,7 @@ if (scenario === 'subproto') {
   await next(rt, 'session.created');
   const ask = (instructions) => rt.send({ type: 'response.create', response: instructions ? { instructions } : {} });
   if (scenario === 'text' || scenario === 'azure') {
+    if (idle) await new Promise((r) => setTimeout(r, idle * 1000));
     for (let i = 0; i < Number(arg); i++) {
       ask();
       await next(rt, 'response.done');
