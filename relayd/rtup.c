@@ -82,15 +82,15 @@ static void upstream_accepted(struct rt_session *s, size_t head_len)
 static void handshake_read(struct rt_session *s)
 {
   char tmp[4096];
+  bool eof = false;              /* a refusal may come with the connection's end in one read */
   for (;;) {
     size_t n = 0;
     CURLcode rc = curl_easy_recv(s->easy, tmp, sizeof tmp, &n);
     if (rc == CURLE_AGAIN)
       break;
     if (rc != CURLE_OK || n == 0) {
-      up_fail(s, 502, "upstream_error", OUTCOME_FAIL,
-                "The upstream closed the connection before it accepted the realtime session.%s", "");
-      return;
+      eof = true;
+      break;
     }
     if (s->hs.len + n > RT_HANDSHAKE_MAX || buf_append(&s->hs, tmp, n) < 0) {
       up_fail(s, 502, "upstream_error", OUTCOME_FAIL,
@@ -98,9 +98,12 @@ static void handshake_read(struct rt_session *s)
       return;
     }
   }
-  if (!s->hs.data)
+  const char *end = s->hs.data ? memmem(s->hs.data, s->hs.len, "\r\n\r\n", 4) : NULL;
+  if (!end && eof) {
+    up_fail(s, 502, "upstream_error", OUTCOME_FAIL,
+            "The upstream closed the connection before it accepted the realtime session.%s", "");
     return;
-  const char *end = memmem(s->hs.data, s->hs.len, "\r\n\r\n", 4);
+  }
   if (!end)
     return;
   size_t head_len = (size_t)(end - s->hs.data) + 4;
