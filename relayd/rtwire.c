@@ -346,12 +346,14 @@ void rt_progress(struct rt_session *s)
 {
   for (int round = 0; round < 4; round++) {
     bool again = false;
-    if (s->cctx && !s->c_dead) {
-      if ((s->cev & EPOLLIN) && wslay_event_want_read(s->cctx) && wslay_event_recv(s->cctx) != 0)
+    /* reads until the socket is empty (or the peer's queue is full: the recv callbacks stop);
+     * also when epoll said nothing, as TLS may hold bytes already read from the socket */
+    if (s->cctx && !s->c_dead && s->state >= RT_OPEN) {
+      if (wslay_event_want_read(s->cctx) && wslay_event_recv(s->cctx) != 0)
         s->c_dead = true;
     }
-    if (s->uctx && !s->u_dead) {
-      if ((s->uev & EPOLLIN) && wslay_event_want_read(s->uctx) && wslay_event_recv(s->uctx) != 0)
+    if (s->uctx && !s->u_dead && s->state >= RT_OPEN) {
+      if (wslay_event_want_read(s->uctx) && wslay_event_recv(s->uctx) != 0)
         s->u_dead = true;
       if (!s->u_dead && wslay_event_want_write(s->uctx) && wslay_event_send(s->uctx) != 0)
         s->u_dead = true;
@@ -387,15 +389,19 @@ void rt_progress(struct rt_session *s)
       return;
     }
   }
+  /* a side is not read while the other has RT_QUEUE_MAX bytes waiting to go out (backpressure; its
+   * EPOLLOUT brings the reading back) */
   uint32_t cw = 0, uw = 0;
+  bool c_full = s->cctx && wslay_event_get_queued_msg_length(s->cctx) > RT_QUEUE_MAX;
+  bool u_full = s->uctx && wslay_event_get_queued_msg_length(s->uctx) > RT_QUEUE_MAX;
   if (s->cctx && !s->c_dead) {
-    if (wslay_event_want_read(s->cctx))
+    if (wslay_event_want_read(s->cctx) && !u_full)
       cw |= EPOLLIN;
     if (wslay_event_want_write(s->cctx))
       cw |= EPOLLOUT;
   }
   if (s->uctx && !s->u_dead) {
-    if (wslay_event_want_read(s->uctx))
+    if (wslay_event_want_read(s->uctx) && !c_full)
       uw |= EPOLLIN;
     if (wslay_event_want_write(s->uctx))
       uw |= EPOLLOUT;

@@ -209,3 +209,12 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   [ "$(echo "$out" | json_get 'd["status"]')" = 429 ]
   [ "$(echo "$out" | json_get 'd["body"]["error"]["code"]')" = rate_limit_exceeded ]
 }
+
+@test "realtime: a 2 MiB audio message reaches the upstream whole, then the response is billed" {
+  rt_setup openai
+  rt audio
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1"]' ]
+  # the mock parsed the whole message: its audio field has every base64 byte of 1.5 MiB
+  grep '"type":"input_audio_buffer.append"' "$RT_REC" | grep -q '"audio":2097152'
+  wait_until 10 rows_are 1
+}

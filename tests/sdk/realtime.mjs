@@ -11,6 +11,7 @@
 //           updrop   a response whose upstream drops the connection
 //           clientdrop  a response that hangs, then the TCP connection is cut (no close frame)
 //           drain    waits, after printing {"ready":true}, until relayd closes the session
+//           audio    2 MiB of base64 audio in input_audio_buffer.append, then one response
 //           azure    one response through AzureOpenAI's realtime client
 //           subproto the browser clients' way: key in the subprotocol, no Authorization (raw ws)
 import net from 'node:net';
@@ -78,6 +79,12 @@ if (scenario === 'subproto') {
       ask();
       await next(rt, 'response.done');
     }
+    rt.close({ code: 1000, reason: 'done' });
+  } else if (scenario === 'audio') {
+    const pcm = Buffer.alloc(1536 * 1024, 7);       /* 1.5 MiB of PCM16 -> 2 MiB of base64 */
+    rt.send({ type: 'input_audio_buffer.append', audio: pcm.toString('base64') });
+    ask();
+    await next(rt, 'response.done');
     rt.close({ code: 1000, reason: 'done' });
   } else if (scenario === 'quota') {
     for (let i = 0; i < 50; i++) {

@@ -59,7 +59,7 @@ function session(ws, model, path) {
   ws.on('message', (data) => {
     let ev;
     try { ev = JSON.parse(data.toString()); } catch { rec({ ev: 'bad_json' }); return; }
-    rec({ ev: 'msg', type: ev.type });
+    rec({ ev: 'msg', type: ev.type, bytes: data.length, audio: ev.audio ? ev.audio.length : undefined });
     if (ev.type === 'session.update') {
       send({ type: 'session.updated', session: { id: 'sess_mock1', object: 'realtime.session', model, ...(ev.session || {}) } });
       return;
