@@ -6,6 +6,9 @@
 # Azure's path and the browser clients' subprotocol key.
 
 load helpers
+load gwtui_helpers
+
+teardown() { gwtui_teardown; }   # quits gwtui when a test started one, then relay_teardown
 
 SDK_DIR="$BATS_TEST_DIRNAME/../sdk"
 
@@ -217,4 +220,19 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   # the mock parsed the whole message: its audio field has every base64 byte of 1.5 MiB
   grep '"type":"input_audio_buffer.append"' "$RT_REC" | grep -q '"audio":2097152'
   wait_until 10 rows_are 1
+}
+
+@test "realtime: gwtui's overview counts the open sessions" {
+  rt_setup openai
+  TM="$BATS_TEST_TMPDIR/tmux.sock"
+  LIMIT=$(_relay_scale 10)
+  local f="$BATS_TEST_TMPDIR/held.out"
+  (cd "$SDK_DIR" && node realtime.mjs drain rt-model > "$f") &
+  local client=$!
+  wait_until 10 grep -q ready "$f"
+  gwtui_start 100 30
+  wait_screen 'realtime sessions 1 open, 1 total'
+  [ "$(gwctl status --json | json_get 'd["realtime_sessions"]')" = 1 ]
+  relayd_stop
+  wait "$client"
 }
