@@ -105,7 +105,7 @@ static void client_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, 
     s->r->rt = NULL;
     s->r = NULL;                          /* MHD completes the request on its own now */
   }
-  rt_open_client(s, sock, urh, extra_in, extra_in_size);
+  rt_open_client(s, sock, urh, extra_in, extra_in_size, worker_stopping(s->w));
 }
 
 /* The upstream accepted (s->ready): the client gets its 101 (Sec-WebSocket-Accept for its key). */

@@ -421,7 +421,7 @@ void rt_wire_event(struct rt_session *s, int fd, uint32_t events)
 }
 
 void rt_open_client(struct rt_session *s, int sock, struct MHD_UpgradeResponseHandle *urh, const char *extra_in,
-                    size_t extra_in_size)
+                    size_t extra_in_size, bool stopping)
 {
   s->urh = urh;
   s->cfd = sock;
@@ -454,6 +454,11 @@ void rt_open_client(struct rt_session *s, int sock, struct MHD_UpgradeResponseHa
   if (!s->cev || !s->uev) {
     s->c_dead = s->u_dead = true;
     rt_begin_close(s, 1011, 1011, "cannot watch", "error");
+  } else if (stopping) {
+    /* the worker stops (its tick may not come again): closed at once, as the tick closes the others */
+    rt_send_error_event(s, "server_error", "shutting_down",
+                        "The relay is shutting down: this session is closed. Connect again.");
+    rt_begin_close(s, 1001, 1001, "relay shutting down", "interrupted");
   }
   rt_progress(s);
 }

@@ -13,6 +13,8 @@
 #define RELAY_RTWIRE_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rt_session;
@@ -25,9 +27,10 @@ void rt_set_interest(struct rt_session *s, int fd, uint32_t *cur, uint32_t want)
 void rt_unwatch(struct rt_session *s, int fd, uint32_t *ev);
 /* The upstream's wslay context (client side, masking), once its 101 is in: 0 or -1 (memory). */
 int rt_upstream_ws(struct rt_session *s);
-/* MHD handed over the client's socket (and bytes it read past the request): relaying starts. */
+/* MHD handed over the client's socket (and bytes it read past the request): relaying starts, or,
+ * when the worker is stopping, the session is closed at once (error event, close frames). */
 void rt_open_client(struct rt_session *s, int sock, struct MHD_UpgradeResponseHandle *urh, const char *extra_in,
-                    size_t extra_in_size);
+                    size_t extra_in_size, bool stopping);
 /* An event on one of an open session's sockets. */
 void rt_wire_event(struct rt_session *s, int fd, uint32_t events);
 /* Reads and writes what each side allows, notices ends, frees a session whose close is done. */
