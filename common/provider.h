@@ -67,6 +67,7 @@ enum provider_probe {
 #define PE_RERANK 4u      /* /v1/rerank */
 #define PE_MEDIA 8u       /* responses, images, audio, moderations */
 #define PE_ALL (PE_TEXT | PE_EMBEDDINGS | PE_RERANK | PE_MEDIA)
+#define PE_REALTIME 16u   /* the Realtime API's WebSocket, /v1/realtime (OpenAI's and Azure's own) */
 
 #define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 

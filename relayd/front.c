@@ -12,6 +12,7 @@
 #include "attempt.h"
 #include "auth.h"
 #include "log.h"
+#include "realtime.h"
 #include "reqpool.h"
 #include "request.h"
 #include "respond.h"
@@ -58,6 +59,9 @@ static const struct endpoint_def endpoints[] = {
     /* the key holder's own account: redeem a code, read its usage (selfsvc.c, off the worker) */
     {"POST", "/v1/relay/redeem", false, EP_REDEEM, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
     {"GET", "/v1/relay/usage", false, EP_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    /* the Realtime API: a WebSocket relayed to an OpenAI or Azure channel (realtime.c) */
+    {"GET", "/v1/realtime", false, EP_REALTIME, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/openai/realtime", false, EP_REALTIME, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
 };
 
 /* What begin() needs from the header fields, in one pass over them. */
@@ -235,6 +239,8 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return serve_billing(r);
   if (def->ep == EP_USAGE)
     return selfsvc_usage(r);
+  if (def->ep == EP_REALTIME)
+    return realtime_begin(r, url);
   if (def->suffix && serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
@@ -527,5 +533,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                                                                            : "client_gone");
   }
   respond_done(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);   /* every answer counted, once */
+  if (r->rt)
+    realtime_request_gone(r);        /* its session still waited on the upstream */
   request_free(r);
 }

@@ -4,6 +4,7 @@
 
 #include "attempt.h"
 #include "front.h"
+#include "realtime.h"
 #include "reqpool.h"
 #include "request.h"
 #include "respond.h"
@@ -15,6 +16,7 @@
  * or an error event, and billing is settled as "interrupted". */
 static void relay_end_all(struct worker *w)
 {
+  realtime_end_all(w);
   for (struct request *r = local(w)->requests; r; r = r->next) {
     if (!r->easy && !imginline_active(r))
       continue;
@@ -66,6 +68,27 @@ static void relay_client_gone(struct request *r)
   }
 }
 
+/* The tick: upstream timeouts, and the realtime sessions' (a stopping worker closes them). */
+static void relay_tick_all(struct worker *w)
+{
+  relay_tick(w);
+  realtime_tick(w);
+}
+
+/* An upstream transfer ended: a request's, or a realtime session's connection (realtime.c). */
+static void relay_upstream_done_all(struct request *r, CURLcode res)
+{
+  if (r->rt)
+    realtime_connected(r, res);
+  else
+    relay_on_upstream_done(r, res);
+}
+
+static bool relay_busy_all(struct worker *w)
+{
+  return relay_busy(w) || realtime_busy(w);
+}
+
 /* r's connection is being closed by MHD (it must forget the connection). */
 static void relay_conn_closed(struct request *r)
 {
@@ -75,13 +98,14 @@ static void relay_conn_closed(struct request *r)
 const struct worker_handlers relay_worker_handlers = {
     .on_request = relay_on_request,
     .on_completed = relay_on_completed,
-    .on_upstream_done = relay_on_upstream_done,
+    .on_upstream_done = relay_upstream_done_all,
     .attach = relay_attach,
-    .busy = relay_busy,
+    .busy = relay_busy_all,
     .end_all = relay_end_all,
-    .tick = relay_tick,
+    .tick = relay_tick_all,
     .client_gone = relay_client_gone,
     .conn_closed = relay_conn_closed,
     .refusal = relay_refusal,
     .pool_free = relay_pool_free,
+    .watch_event = realtime_watch_event,
 };

@@ -1,7 +1,7 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
+ * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c; nothing outside relay's stages
  * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
@@ -30,6 +30,7 @@
 #include "media.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "rtstate.h"
 #include "snapshot.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -44,7 +45,8 @@
 
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
                 EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE, EP_REDEEM, EP_USAGE,
-                EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
+                EP_COUNT_TOKENS,     /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
+                EP_REALTIME };       /* the Realtime API's WebSocket (realtime.c) */
 
 struct pool_key;
 
@@ -189,6 +191,8 @@ struct request {
   bool ev_set;                         /* settle filled ev */
   uint64_t t0_us, t_first_us;
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
+  struct rt_session *rt;       /* EP_REALTIME: its session while the upgrade waits on the upstream
+                                * (realtime.c owns it; realtime_request_gone when r goes first) */
 };
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free
@@ -201,6 +205,7 @@ struct relay_local {
   struct request *requests;    /* all live requests of this worker (doubly linked) */
   struct request *request_pool;/* idle request objects for reuse */
   size_t request_pool_len;
+  struct rt_worker rt;         /* this worker's realtime sessions (realtime.c, rtwire.c) */
 };
 
 static inline struct relay_local *local(struct worker *w)

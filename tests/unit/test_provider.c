@@ -14,7 +14,9 @@ static void test_rows(void)
   size_t n = 0;
   for (const struct provider *p; (p = provider_at(n)); n++) {
     CHECK(p->name && *p->name && p->serves != 0, "row %zu (%s): a name and an endpoint", n, p->name);
-    CHECK((p->serves == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less", p->name);
+    /* PE_REALTIME (a WebSocket, refused by realtime.c itself) is outside the refusal's classes */
+    CHECK(((p->serves & PE_ALL) == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less",
+          p->name);
     /* self-hosted servers listen on the local host over http; every public API is https */
     bool local = p->base_url && strncmp(p->base_url, "http://localhost:", 17) == 0;
     CHECK(!p->base_url || ((strncmp(p->base_url, "https://", 8) == 0 || local) &&
@@ -76,6 +78,15 @@ static void test_urls(void)
   CHECK(provider_url(az, "http://h", "V", "/v1/responses", "gpt-4.1", u, sizeof u, err, sizeof err) == 0 &&
             strcmp(u, "http://h/openai/responses?api-version=V") == 0,
         "azure responses: %s", u);
+  CHECK(provider_url(az, "http://h", "V", "/v1/realtime", "gpt-rt", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/openai/realtime?api-version=V&deployment=gpt-rt") == 0,
+        "azure realtime: the deployment is a query parameter: %s", u);
+  CHECK(provider_url(oai, "http://h/v1", "", "/v1/realtime", "gpt-rt", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/v1/realtime?model=gpt-rt") == 0,
+        "openai realtime: the model is a query parameter: %s", u);
+  CHECK(provider_serves(oai, PE_REALTIME) && provider_serves(az, PE_REALTIME) && !provider_serves(gem, PE_REALTIME) &&
+            !provider_serves(provider_find("deepseek"), PE_REALTIME),
+        "the realtime WebSocket: openai and azure channels only");
   CHECK(provider_url(az, "http://h", "V", "/v1/chat/completions", "a/b", u, sizeof u, err, sizeof err) == -1 &&
             strstr(err, "Azure deployment"),
         "azure: a deployment name that cannot go in a URL");
