@@ -22,6 +22,11 @@ static const struct provider providers[] = {
   { .name = "gemini", .api = UPSTREAM_GEMINI, .base_url = "https://generativelanguage.googleapis.com",
     .auth = AUTH_GOOG, .url = URLR_AS_IS, .probe = PROBE_GENERATE, .serves = PE_TEXT | PE_EMBEDDINGS,
     .refusal = "a gemini channel serves only chat requests" },
+  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
+   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
+  { .name = "openai-responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
+    .refusal = "an openai-responses channel serves only chat and Responses requests" },
   { .name = "cohere", .api = UPSTREAM_COHERE, .base_url = "https://api.cohere.ai", .auth = AUTH_BEARER,
     .url = URLR_V1, .probe = PROBE_RERANK, .serves = PE_RERANK, .refusal = "a cohere channel serves only /v1/rerank" },
   { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
@@ -205,6 +210,7 @@ const char *provider_api_name(const struct provider *p)
   case UPSTREAM_GEMINI: return "gemini";
   case UPSTREAM_COHERE: return "cohere";
   case UPSTREAM_JINA: return "jina";
+  case UPSTREAM_RESPONSES: return "responses";
   case UPSTREAM_OPENAI: break;
   }
   return "openai";
@@ -358,6 +364,14 @@ char *provider_probe(const struct provider *p, const char *model, char *path, si
     cJSON_AddNumberToObject(req, "top_n", 1);
     break;
   }
+  case PROBE_RESPONSES:
+    /* the Responses API's smallest answer is 16 tokens (max_output_tokens' minimum) */
+    snprintf(path, pathlen, "/v1/responses");
+    cJSON_AddStringToObject(req, "model", model);
+    cJSON_AddStringToObject(req, "input", "hi");
+    cJSON_AddNumberToObject(req, "max_output_tokens", 16);
+    cJSON_AddBoolToObject(req, "store", false);
+    break;
   case PROBE_MESSAGES:
   case PROBE_CHAT: {
     snprintf(path, pathlen, p->probe == PROBE_MESSAGES ? "/v1/messages" : "/v1/chat/completions");
