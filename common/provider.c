@@ -22,16 +22,17 @@ static const struct provider providers[] = {
   { .name = "gemini", .api = UPSTREAM_GEMINI, .base_url = "https://generativelanguage.googleapis.com",
     .auth = AUTH_GOOG, .url = URLR_AS_IS, .probe = PROBE_GENERATE, .serves = PE_TEXT | PE_EMBEDDINGS,
     .refusal = "a gemini channel serves only chat requests" },
-  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
-   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
-  { .name = "openai-responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
-    .refusal = "an openai-responses channel serves only chat and Responses requests" },
   { .name = "cohere", .api = UPSTREAM_COHERE, .base_url = "https://api.cohere.ai", .auth = AUTH_BEARER,
     .url = URLR_V1, .probe = PROBE_RERANK, .serves = PE_RERANK, .refusal = "a cohere channel serves only /v1/rerank" },
   { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
     .probe = PROBE_RERANK, .serves = PE_RERANK | PE_EMBEDDINGS,
     .refusal = "a jina channel serves only /v1/rerank and /v1/embeddings" },
+
+  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
+   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
+  { .name = "responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
+    .refusal = "a responses channel serves only chat requests (sent as /v1/responses)" },
 
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */

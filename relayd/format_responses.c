@@ -3,7 +3,7 @@
  * formats.c's format_of_channel) is native: its bytes go as they came (a mapped model and an effort
  * suffix aside) and its named events come back as they are; of any other channel it is converted
  * through the common form (responses_client.c). A channel that serves only Responses (the
- * openai-responses type) behind a chat, Anthropic or Gemini client: responses.c. Shapes as the
+ * responses type) behind a chat, Anthropic or Gemini client: responses.c. Shapes as the
  * official openai SDK declares them (openai-node src/resources/responses/responses.ts). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +84,7 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   *body = NULL;
   *len = 0;
   if (q->api != API_CHAT) {
-    adapt_set_err(err, errlen, "an openai-responses channel serves only chat and Responses requests");
+    adapt_set_err(err, errlen, "a responses channel serves only chat and Responses requests");
     return -1;
   }
   snprintf(path, pathlen, "/v1/responses");

@@ -1,6 +1,6 @@
 /*
  * responses: a channel that serves a model only through the OpenAI Responses API (channel type
- *   openai-responses) behind a client of another format, which relay has in the common form (an
+ *   responses) behind a client of another format, which relay has in the common form (an
  *   OpenAI chat request): the request -> a Responses request (store false: relay keeps no state),
  *   the Response object -> a chat.completion, and the stateful stream converter (the Responses
  *   API's named events in, OpenAI chunks out). The other direction (a Responses client) is

@@ -18,7 +18,8 @@
  *   refused here (the client's 400); a channel that serves Responses natively gets them as they are.
  * Pure functions: every field of the untrusted body is type-checked; a bad body gives NULL or -1 with
  *   a client-facing message in err, never a crash.
- * Callers: format_responses.c (the format's ops), tests, fuzz targets.
+ * The stream converter is in responses_events.c (split by size), the rest in responses_client.c.
+ * Callers: format_responses.c (the format's ops), responses.c (usage), tests, fuzz targets.
  * Never: touches sockets, balances, the snapshot or clocks.
  */
 #ifndef RELAY_RESPONSES_CLIENT_H
@@ -82,6 +83,25 @@ void responses_stream_from_openai_free(struct openai_to_responses_stream *s);
 /* The Responses API's in-band error event {"type":"error","code","message","param","sequence_number"}
  * appended to out (all or nothing: -1 when it does not fit). */
 int responses_error_event(struct buf *out, int64_t seq, const char *code, const char *msg);
+
+/* ---- the Responses API's shapes, built (responses_client.c; responses_events.c uses them) ---- */
+
+/* usage {"input_tokens","input_tokens_details":{"cached_tokens"},"output_tokens",
+ * "output_tokens_details":{"reasoning_tokens"},"total_tokens"} added to o */
+void responses_add_usage(cJSON *o, const struct usage *u);
+/* prefix + the letters and digits of upstream_id ("relay" when none) into out */
+void responses_make_id(char *out, size_t n, const char *prefix, const char *upstream_id);
+/* A Response object with an empty output (status: in_progress, completed or incomplete) */
+cJSON *responses_object(const char *id, int64_t created, const char *model, const char *status);
+/* output items: a message (one output_text part when text is not NULL), a reasoning item (its
+ * summary, and detail -- a reasoning_details entry or a call signature -- printed into
+ * encrypted_content), a function_call */
+cJSON *responses_message_item(const char *id, const char *text, const char *status);
+cJSON *responses_reasoning_item(const char *id, const char *summary, const cJSON *detail);
+cJSON *responses_call_item(const char *id, const char *call_id, const char *name, const char *args,
+                           const char *status);
+/* a Gemini call's thoughtSignature as a reasoning item's detail {"type":"call.signature",...} */
+cJSON *responses_call_signature(const char *sig);
 
 /* Reads a Responses "usage" object (input_tokens, input_tokens_details.cached_tokens, output_tokens,
  * output_tokens_details.reasoning_tokens) into u. */

@@ -5,7 +5,7 @@
 # Gemini, an OpenAI chat-only channel (deepseek) converted; an openai channel native -- with a
 # function tool round trip whose turn 2 sends the function_call item and its function_call_output
 # back to a "strict" mock (tests/mock_upstream.c strict_refusal). The other way: chat, Anthropic and
-# Gemini clients of a model offered only through Responses (channel type openai-responses).
+# Gemini clients of a model offered only through Responses (channel type responses).
 # Billing and the log row (api=responses) as for chat; previous_response_id on a converted path is
 # the client's 400 in OpenAI's error shape, with nothing billed or logged.
 
@@ -181,8 +181,8 @@ for l in sys.stdin:
 }
 
 # the other way: a model offered only through the Responses API
-@test "chat, anthropic and gemini SDKs reach an openai-responses channel: converted to /v1/responses" {
-  chan openai-responses --chunks 4
+@test "chat, anthropic and gemini SDKs reach a responses channel: converted to /v1/responses" {
+  chan responses --chunks 4
   for client in openai anthropic gemini; do
     for sc in text stream; do
       sdk "$client" $sc
