@@ -194,3 +194,60 @@ for l in sys.stdin:
   done
   wait_until 10 sql_is 6 "SELECT count(*) FROM logs WHERE type=2 AND usage_source='upstream'"
 }
+
+# ---- recorded real Responses output (RELAY_RECORDED; tests skip without it): OpenAI's own answers
+# replayed by the mock, read by relay on the way to clients of every format
+RECORDED="${RELAY_RECORDED:-$BATS_TEST_DIRNAME/../../../shared/fixtures/recorded}"
+need_recorded() {
+  [ -f "$RECORDED/$1" ] || skip "recorded provider output $RECORDED/$1 is not here (RELAY_RECORDED)"
+}
+
+# replay TYPE FILE CTYPE: a channel of TYPE serving sdk-model whose every answer is FILE, in pieces
+replay() {
+  chan "$1" --mock "{\"replay\":{\"file\":\"$RECORDED/$2\",\"content_type\":\"$3\",\"chunk_bytes\":97}}"
+}
+
+@test "recorded: a real Responses stream (reasoning summary, a call) reaches chat and anthropic clients whole, billed by its usage" {
+  need_recorded openai-responses-stream-reasoning-call.sse
+  replay responses openai-responses-stream-reasoning-call.sse text/event-stream
+  sdk openai stream
+  echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["text"] == "", d
+calls = [(c["id"], c["name"], json.loads(c["args"])) for c in d["calls"]]
+assert calls == [("call_AB6AaRZ1FYZB2RwS6A5vbdqn", "calculator", {"a": 12, "b": 7, "op": "add"})], calls
+assert d["reasoning"].startswith("**Calculating step-by-step using calculator**") and len(d["reasoning"]) == 163, d["reasoning"]
+assert d["finish"] == "tool_calls" and d["usage"] == {"input": 134, "output": 28}, d
+'
+  wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type=2"
+  [ "$(sql "SELECT prompt_tokens, completion_tokens, usage_source FROM logs WHERE type=2")" = "$(printf '134\t28\tupstream')" ]
+  # the anthropic SDK gets the same calls as tool_use blocks
+  sdk anthropic stream
+  [ "$(echo "$out" | $JGET '[(c["id"], c["input"]) for c in d["content"] if c["type"] == "tool_use"], d["finish"], d["usage"]')" = '[[["call_AB6AaRZ1FYZB2RwS6A5vbdqn", {"a": 12, "b": 7, "op": "add"}]], "tool_use", {"input": 134, "output": 28}]' ]
+  echo "$out" | $JGET 'd["thinking"]' | grep -q 'Calculating step-by-step using calculator'
+}
+
+@test "recorded: a real Responses answer (reasoning and text) reaches chat and gemini clients with its reasoning tokens" {
+  need_recorded openai-responses-reasoning.json
+  replay responses openai-responses-reasoning.json application/json
+  sdk openai text
+  echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["text"] == "12 + 7 = 19\n19 \u00d7 3 = 57\n57 \u00d7 10 = 570\n\nFinal result: 570", d
+assert d["reasoning"].startswith("**Reporting final result**"), d
+assert d["finish"] == "stop" and d["usage"] == {"input": 865, "output": 163}, d
+'
+  sdk gemini text
+  [ "$(echo "$out" | $JGET 'd["usage"], d["finish"]')" = '[{"input": 865, "output": 35}, "STOP"]' ]   # Gemini counts output without the 128 thoughts
+  wait_until 10 sql_is 2 "SELECT count(*) FROM logs WHERE type=2 AND usage_source='upstream' AND prompt_tokens=865"
+}
+
+@test "recorded: a real Responses stream relayed natively reaches the Responses SDK as OpenAI sent it" {
+  need_recorded openai-responses-stream-reasoning-call.sse
+  replay openai openai-responses-stream-reasoning-call.sse text/event-stream
+  sdk responses stream
+  [ "$(echo "$out" | $JGET 'd["items"], d["calls"], d["usage"]["input"], d["ordered"]')" = '[["reasoning", "function_call"], [{"id": "call_AB6AaRZ1FYZB2RwS6A5vbdqn", "name": "calculator", "args": "{\"a\":12,\"b\":7,\"op\":\"add\"}"}], 134, true]' ]
+  wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type=2 AND usage_source='upstream' AND prompt_tokens=134 AND completion_tokens=28"
+}
