@@ -301,7 +301,7 @@ char *responses_response_to_openai(const char *body, size_t len, int64_t created
   const char *finish = has_calls ? "tool_calls" : status && !strcmp(status, "incomplete") ? "length" : "stop";
   const cJSON *ca = cJSON_GetObjectItemCaseSensitive(root, "created_at");
   char *res = adapt_oai_completion(adapt_jstr(root, "id") ? adapt_jstr(root, "id") : "resp_relay",
-                                   cJSON_IsNumber(ca) ? (int64_t)ca->valuedouble : created,
+                                   responses_int(ca, created, 0, INT32_MAX * 1000LL),
                                    adapt_jstr(root, "model") ? adapt_jstr(root, "model") : "", &text, &think, calls,
                                    has_calls, finish, u, err, errlen);
   buf_free(&text);
@@ -366,7 +366,7 @@ int responses_stream_to_openai_feed(struct responses_to_openai_stream *s, const 
     const char *ity = adapt_jstr(item, "type");
     if (ity && !strcmp(ity, "function_call")) {
       const cJSON *oi = cJSON_GetObjectItemCaseSensitive(ev, "output_index");
-      s->call_output = cJSON_IsNumber(oi) ? (int)oi->valuedouble : s->call_output + 1;
+      s->call_output = (int)responses_int(oi, s->call_output < INT32_MAX - 1 ? s->call_output + 1 : 0, 0, INT32_MAX - 1);
       const char *cid = adapt_jstr(item, "call_id") ? adapt_jstr(item, "call_id") : adapt_jstr(item, "id");
       const char *args = adapt_jstr(item, "arguments");
       rc |= adapt_chunk_open(out, s->id, s->model, s->created);

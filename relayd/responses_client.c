@@ -15,6 +15,13 @@ static const cJSON *array_or_null(const cJSON *o)
   return cJSON_IsArray(o) ? o : NULL;
 }
 
+int64_t responses_int(const cJSON *n, int64_t dflt, int64_t lo, int64_t hi)
+{
+  if (!cJSON_IsNumber(n) || !(n->valuedouble >= (double)lo && n->valuedouble <= (double)hi))
+    return dflt;
+  return (int64_t)n->valuedouble;
+}
+
 /* ---------------------------------------------------------------- the request */
 
 /* characters of text in a Responses input: strings under it (text, content, arguments, output) */
@@ -80,8 +87,8 @@ int responses_request_info(const cJSON *req, struct oai_request *rq, char *err, 
   *param = "max_output_tokens";
   const cJSON *mo = cJSON_GetObjectItemCaseSensitive(req, "max_output_tokens");
   if (mo && !cJSON_IsNull(mo)) {
-    if (!cJSON_IsNumber(mo) || mo->valuedouble != (double)(int64_t)mo->valuedouble || mo->valuedouble < 1 ||
-        mo->valuedouble > 100000000) {
+    if (!cJSON_IsNumber(mo) || !(mo->valuedouble >= 1 && mo->valuedouble <= 100000000) ||
+        mo->valuedouble != (double)(int64_t)mo->valuedouble) {
       adapt_set_err(err, errlen, "'max_output_tokens' must be an integer from 1 to 100000000");
       return -1;
     }
@@ -645,7 +652,7 @@ char *responses_response_from_openai(const char *body, size_t len, const char *m
   const char *finish =
       adapt_jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0), "finish_reason");
   bool incomplete = finish && !strcmp(finish, "length");
-  cJSON *r = responses_object(id, cJSON_IsNumber(created) ? (int64_t)created->valuedouble : 0,
+  cJSON *r = responses_object(id, responses_int(created, 0, 0, INT32_MAX * 1000LL),
                              model ? model : adapt_jstr(root, "model") ? adapt_jstr(root, "model") : "",
                              incomplete ? "incomplete" : "completed");
   cJSON *output = cJSON_GetObjectItemCaseSensitive(r, "output");

@@ -103,6 +103,10 @@ cJSON *responses_call_item(const char *id, const char *call_id, const char *name
 /* a Gemini call's thoughtSignature as a reasoning item's detail {"type":"call.signature",...} */
 cJSON *responses_call_signature(const char *sig);
 
+/* n as an integer when it is a number in [lo, hi] (truncated), else dflt: no conversion of an
+ * untrusted double that does not fit */
+int64_t responses_int(const cJSON *n, int64_t dflt, int64_t lo, int64_t hi);
+
 /* Reads a Responses "usage" object (input_tokens, input_tokens_details.cached_tokens, output_tokens,
  * output_tokens_details.reasoning_tokens) into u. */
 void responses_read_usage(const cJSON *usage, struct usage *u);

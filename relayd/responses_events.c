@@ -255,7 +255,7 @@ static int chunk_body(struct openai_to_responses_stream *s, const cJSON *ev, str
       snprintf(s->model, sizeof s->model, "%s", adapt_jstr(ev, "model") ? adapt_jstr(ev, "model") : "");
     responses_make_id(s->id, sizeof s->id, "resp_", adapt_jstr(ev, "id"));
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(ev, "created");
-    s->created = cJSON_IsNumber(cr) ? (int64_t)cr->valuedouble : 0;
+    s->created = responses_int(cr, 0, 0, INT32_MAX * 1000LL);
     cJSON *w = cJSON_CreateObject();
     cJSON_AddItemToObject(w, "response", responses_object(s->id, s->created, s->model, "in_progress"));
     rc |= emit(s, out, "response.created", w);
@@ -296,7 +296,7 @@ static int chunk_body(struct openai_to_responses_stream *s, const cJSON *ev, str
     cJSON_ArrayForEach(tc, array_or_null(calls))
     {
       const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
-      int index = cJSON_IsNumber(ix) ? (int)ix->valuedouble : 0;
+      int index = (int)responses_int(ix, 0, 0, INT32_MAX);
       const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
       if (s->open != RESP_ITEM_CALL || index != s->tool_index) {
         const char *sig = adapt_call_signature(tc);
