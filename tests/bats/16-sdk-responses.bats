@@ -251,3 +251,34 @@ assert d["finish"] == "stop" and d["usage"] == {"input": 865, "output": 163}, d
   [ "$(echo "$out" | $JGET 'd["items"], d["calls"], d["usage"]["input"], d["ordered"]')" = '[["reasoning", "function_call"], [{"id": "call_AB6AaRZ1FYZB2RwS6A5vbdqn", "name": "calculator", "args": "{\"a\":12,\"b\":7,\"op\":\"add\"}"}], 134, true]' ]
   wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE type=2 AND usage_source='upstream' AND prompt_tokens=134 AND completion_tokens=28"
 }
+
+@test "responses: a converted stream cut or failed mid-way reaches the Responses SDK as an error after the text" {
+  local i=0 kind type url cases=()
+  for kind in disconnect_after error_after; do
+    for type in anthropic gemini deepseek; do
+      i=$((i + 1))
+      mock_start "m$i" --chunks 5 --mock "{\"$kind\":2}"
+      url="MOCK_M${i}_URL"
+      printf 'k\n' | gwctl channel add --name "c$i" --type "$type" --base-url "${!url}" --models "m$i" > /dev/null
+      gwctl price set "m$i" --ratio 1 > /dev/null
+      cases+=("$i $kind")
+    done
+  done
+  RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  export RELAY_KEY
+  relayd_start
+  for c in "${cases[@]}"; do
+    set -- $c
+    sdk responses stream-error "m$1"
+    [ "$(mock_requests "m$1" | tail -1 | $JGET 'd["path"] != "/v1/responses"')" = true ]   # converted
+    [ "$(echo "$out" | $JGET '"unexpected" in d, d["text"]')" = '[false, "hello hello "]' ]
+    [ "$(echo "$out" | $JGET 'd["events"][:3]')" = '["response.created", "response.in_progress", "response.output_item.added"]' ]
+    # one error event, the last: relay's own for a cut stream, the upstream's message for its error
+    [ "$(echo "$out" | $JGET 'd["events"].count("error"), d["events"][-1]')" = '[1, "error"]' ]
+    if [ "$2" = disconnect_after ]; then
+      [ "$(echo "$out" | $JGET 'd["error_event"]["code"]')" = stream_interrupted ]
+    else
+      echo "$out" | $JGET 'd["error_event"]["message"]' | grep -q 'mock stream error'
+    fi
+  done
+}

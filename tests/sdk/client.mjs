@@ -290,8 +290,10 @@ async function responsesRun() {
         for await (const ev of s) {
           out.events.push(ev.type);
           if (ev.type === 'response.output_text.delta') out.text += ev.delta;
+          // the SDK yields the Responses API's error event ({"type":"error","code","message"}) as an event
+          if (ev.type === 'error') out.error_event = { code: ev.code, message: ev.message };
         }
-        out.unexpected = 'the stream ended without an error';
+        if (!out.error_event) out.unexpected = 'the stream ended without an error';
       } catch (e) { out.error = errorInfo(e); }
       return out;
     }
