@@ -9,7 +9,7 @@
  * search units), and the charge. The billing rule of each kind is in doc/endpoints.md.
  * Reading and rewriting the client's request is mediareq.c's; this module has the types, the
  * channel and price rules, the reservation, the answers and the charge.
- * Callers: relay's stages (admit.c, attempt.c, stream.c, settle.c), mediareq.c, tests (the pure
+ * Callers: relay's stages (admit.c, attempt.c, respond.c, settle.c), mediareq.c, tests (the pure
  * helpers).
  * Never: touches balances, sockets or the database; keeps pointers into the buffers it is given.
  */

@@ -199,8 +199,12 @@ static int message_item(const cJSON *it, int i, cJSON *msgs, struct turn *t, cha
   }
   if (!strcmp(role, "assistant")) {
     turn_get(t);
-    if (cJSON_IsString(c))
-      return adapt_append_text(&t->text, "", c->valuestring) < 0 ? adapt_set_err(err, errlen, "input too large"), -1 : 0;
+    if (cJSON_IsString(c)) {
+      if (adapt_append_text(&t->text, "", c->valuestring) == 0)
+        return 0;
+      adapt_set_err(err, errlen, "input[%d]: the assistant text is too large", i);
+      return -1;
+    }
     const cJSON *p;
     int k = 0;
     cJSON_ArrayForEach(p, c)
