@@ -193,6 +193,17 @@ for l in sys.stdin:
     done
   done
   wait_until 10 sql_is 6 "SELECT count(*) FROM logs WHERE type=2 AND usage_source='upstream'"
+  # its channel test is the smallest Responses request
+  run gwctl channel test ch --json
+  [ "$status" -eq 0 ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["path"], d["body"]["input"], d["body"]["max_output_tokens"]')" = '["/v1/responses", "hi", 16]' ]
+  # a responses channel serves no other endpoint (relay's own 400, nothing sent)
+  n=$(mock_requests up | wc -l)
+  code=$(curl -sS -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' "$RELAY_URL/v1/embeddings" -H "Authorization: Bearer $RELAY_KEY" \
+    -H 'Content-Type: application/json' -d '{"model":"sdk-model","input":"hi"}')
+  [ "$code" = 400 ]
+  $JGET 'd["error"]["message"]' < "$BATS_TEST_TMPDIR/b" | grep -q 'a responses channel serves only chat requests'
+  [ "$(mock_requests up | wc -l)" = "$n" ]
 }
 
 # ---- recorded real Responses output (RELAY_RECORDED; tests skip without it): OpenAI's own answers
