@@ -395,10 +395,16 @@ static int convert_tools(const cJSON *req, cJSON *out, char *err, size_t errlen)
     cJSON_ArrayForEach(t, tools)
     {
       const char *ty = adapt_jstr(t, "type"), *name = adapt_jstr(t, "name");
-      if (!ty || strcmp(ty, "function")) {
-        adapt_set_err(err, errlen, "tools[%d]: relay converts only function tools for a channel that does not "
-                      "serve the Responses API (got '%s')", i, ty ? ty : "(none)");
+      if (!ty) {
+        adapt_set_err(err, errlen, "tools[%d]: a tool needs a 'type'", i);
         return -1;
+      }
+      if (strcmp(ty, "function")) {
+        /* OpenAI's own tools (web_search, file_search, code_interpreter, ...), namespaces and custom
+         * tools have no chat form: a channel that does not serve Responses cannot run them, so
+         * they are not offered to it (doc/endpoints.md); the function tools are */
+        i++;
+        continue;
       }
       if (!name) {
         adapt_set_err(err, errlen, "tools[%d]: a function tool needs 'name'", i);
@@ -413,6 +419,8 @@ static int convert_tools(const cJSON *req, cJSON *out, char *err, size_t errlen)
         cJSON_AddBoolToObject(fn, "strict", cJSON_IsTrue(strict));
       i++;
     }
+    if (!cJSON_GetArraySize(ot))
+      cJSON_DeleteItemFromObjectCaseSensitive(out, "tools");
   }
   const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
   if (cJSON_IsString(tc)) {
@@ -421,7 +429,7 @@ static int convert_tools(const cJSON *req, cJSON *out, char *err, size_t errlen)
     const char *ty = adapt_jstr(tc, "type"), *name = adapt_jstr(tc, "name");
     if (!ty || strcmp(ty, "function") || !name) {
       adapt_set_err(err, errlen, "'tool_choice': relay converts only auto, none, required or a function by name "
-                    "for a channel that does not serve the Responses API");
+                    "for a channel that does not serve the Responses API (OpenAI's own tools run only there)");
       return -1;
     }
     cJSON *o = cJSON_AddObjectToObject(out, "tool_choice");

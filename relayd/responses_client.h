@@ -14,6 +14,8 @@
  *   encrypted_content: the common form's reasoning_details entry printed as JSON text (opaque to
  *   the client, which sends the item back unchanged; read back into reasoning_details). A Gemini
  *   call's signature is a reasoning item just before its function_call item.
+ *   Tools other than function tools (OpenAI's built-in ones, namespaces, custom tools) have no chat
+ *   form: they are not offered to such a channel; a tool_choice that forces one is refused.
  *   relay keeps no conversation state: previous_response_id, conversation and item_reference are
  *   refused here (the client's 400); a channel that serves Responses natively gets them as they are.
  * Pure functions: every field of the untrusted body is type-checked; a bad body gives NULL or -1 with

@@ -171,13 +171,19 @@ for l in sys.stdin:
   [ "$(mock_requests conv | tail -1 | $JGET 'd["path"], d["body"]["model"], d["body"]["reasoning_effort"]')" = '["/v1/chat/completions", "deepseek-reasoner", "low"]' ]
 }
 
-@test "responses: a built-in tool cannot be converted: the client's 400, nothing billed" {
+@test "responses: OpenAI's own tools are not offered to a converted channel; forcing one is the client's 400" {
   chan anthropic
+  # Codex's tool list: function tools, a namespace, web_search
   code=$(curl -sS -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' "$RELAY_URL/v1/responses" -H "Authorization: Bearer $RELAY_KEY" \
-    -H 'Content-Type: application/json' -d '{"model":"sdk-model","input":"hi","tools":[{"type":"web_search"}]}')
+    -H 'Content-Type: application/json' -d '{"model":"sdk-model","input":"hi","tools":[{"type":"function","name":"exec_command","parameters":{"type":"object"}},{"type":"namespace","name":"ns","description":"d","tools":[{"type":"function","name":"f"}]},{"type":"web_search"}]}')
+  [ "$code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET '[t["name"] for t in d["body"]["tools"]]')" = '["exec_command"]' ]
+  n=$(mock_requests up | wc -l)
+  code=$(curl -sS -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' "$RELAY_URL/v1/responses" -H "Authorization: Bearer $RELAY_KEY" \
+    -H 'Content-Type: application/json' -d '{"model":"sdk-model","input":"hi","tools":[{"type":"web_search"}],"tool_choice":{"type":"web_search"}}')
   [ "$code" = 400 ]
-  $JGET 'd["error"]["message"]' < "$BATS_TEST_TMPDIR/b" | grep -q "only function tools"
-  [ -z "$(mock_requests up)" ]
+  $JGET 'd["error"]["message"]' < "$BATS_TEST_TMPDIR/b" | grep -q "OpenAI's own tools run only there"
+  [ "$(mock_requests up | wc -l)" = "$n" ]
 }
 
 # the other way: a model offered only through the Responses API
