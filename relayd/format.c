@@ -111,6 +111,12 @@ int format_stream_block(struct format_stream *s, const char *ev, size_t evlen, c
   return 0;
 }
 
+bool format_native(const struct format *client, const struct format *upstream)
+{
+  return client == upstream || (upstream && upstream->native_for == client) ||
+         (client && upstream && client->dialect && strcmp(client->name, upstream->name) == 0);
+}
+
 int format_stream_bytes(struct format_stream *s, const char *p, size_t n, struct buf *sse, const char **why)
 {
   if (!s->upstream || !s->upstream->ops->unframe) {

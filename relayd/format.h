@@ -177,11 +177,14 @@ struct format {
   const struct format *native_for;  /* a transport of another format's bodies and events (Bedrock:
                                      * Anthropic's): a client of that format talks through it
                                      * unconverted, as with the format itself; or NULL */
+  bool dialect;                     /* a client-side dialect of the format of the same name, whose
+                                     * channels take it unconverted (Gemini's embedContent and
+                                     * batchEmbedContents) */
 };
 
 /* Whether a client of format client and a channel of format upstream talk unconverted: the same
  * format, a transport of it (native_for: Bedrock for Anthropic clients), or Gemini's embeddings
- * formats and a Gemini channel. Defined in formats.c (it knows every format). */
+ * formats and a Gemini channel (dialect). */
 bool format_native(const struct format *client, const struct format *upstream);
 
 /* ---- the one event path of a stream ---- */

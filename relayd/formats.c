@@ -4,12 +4,6 @@
 #include "provider.h"
 #include "vertexapi.h"
 
-bool format_native(const struct format *client, const struct format *upstream)
-{
-  return client == upstream || (upstream && upstream->native_for == client) ||
-         (upstream == &format_gemini && (client == &format_gemini_embed || client == &format_gemini_batch_embed));
-}
-
 const struct format *format_of_api(int api)
 {
   switch ((enum upstream_api)api) {
