@@ -35,6 +35,12 @@ static const struct provider providers[] = {
     .auth = AUTH_GOOGLE_SA, .url = URLR_VERTEX, .probe = PROBE_GENERATE, .serves = PE_TEXT,
     .refusal = "a vertex channel serves only chat requests" },
 
+  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
+   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
+  { .name = "responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
+    .refusal = "a responses channel serves only chat requests (sent as /v1/responses)" },
+
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
   { .name = "deepseek", .api = UPSTREAM_OPENAI, .base_url = "https://api.deepseek.com", .auth = AUTH_BEARER,
@@ -242,6 +248,7 @@ const char *provider_api_name(const struct provider *p)
   case UPSTREAM_JINA: return "jina";
   case UPSTREAM_BEDROCK: return "bedrock";
   case UPSTREAM_VERTEX: return "vertex";
+  case UPSTREAM_RESPONSES: return "responses";
   case UPSTREAM_OPENAI: break;
   }
   return "openai";
@@ -416,6 +423,14 @@ char *provider_probe(const struct provider *p, const char *model, char *path, si
     cJSON_AddNumberToObject(req, "top_n", 1);
     break;
   }
+  case PROBE_RESPONSES:
+    /* the Responses API's smallest answer is 16 tokens (max_output_tokens' minimum) */
+    snprintf(path, pathlen, "/v1/responses");
+    cJSON_AddStringToObject(req, "model", model);
+    cJSON_AddStringToObject(req, "input", "hi");
+    cJSON_AddNumberToObject(req, "max_output_tokens", 16);
+    cJSON_AddBoolToObject(req, "store", false);
+    break;
   case PROBE_BEDROCK: {
     if (sigv4_bedrock_path(model, 0, path, pathlen) < 0) {
       snprintf(err, errlen, "the model name '%s' cannot be used in a Bedrock URL", model);

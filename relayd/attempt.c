@@ -237,7 +237,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  r->upstream = format_for_model(ch->api, r->upstream_model);
+  r->upstream = format_of_channel(r->client, ch->provider, r->upstream_model);
   bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
@@ -408,8 +408,8 @@ static enum health_outcome stream_outcome(const struct request *r, char *detail,
     snprintf(detail, n, "%s", r->stream_detail);
     return r->stream_health;
   }
-  bool ended = r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed;
-  const char *want = r->def->media ? "response.completed" : r->upstream->end_event;
+  bool ended = r->fs.f.ended && !r->fs.f.failed;
+  const char *want = r->upstream->end_event;
   snprintf(detail, n, "the stream ended early (no %s)", want);
   return ended ? OUTCOME_OK : OUTCOME_FAIL;
 }

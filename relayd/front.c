@@ -42,8 +42,9 @@ static const struct endpoint_def endpoints[] = {
     /* Gemini's model listing, in Google's shape (selfserve.c) */
     {"GET", "/v1beta/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
     {"GET", "/v1beta/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
+    /* the OpenAI Responses API: native to a channel that serves it, converted for any other */
+    {"POST", "/v1/responses", false, EP_CHAT, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_responses, NULL},
     /* relayed as they are to OpenAI-compatible channels; media.c validates and bills them */
-    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES, &format_openai, NULL},
     {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN, &format_openai, NULL},
     {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT, &format_openai, NULL},
     {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH, &format_openai, NULL},

@@ -53,7 +53,7 @@ static void relay_client_gone(struct request *r)
    * end came from the upstream (message_stop, finishReason, [DONE], response.completed) and every
    * byte before it went out. */
   bool answered = r->committed && r->out.len == r->out_off &&
-                  (r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed);
+                  r->fs.f.ended && !r->fs.f.failed;
   detach_upstream(r);
   if (!r->committed)
     r->final_status = 499;

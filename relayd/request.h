@@ -134,8 +134,6 @@ struct request {
   char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
   bool upstream_done;
-  bool saw_done;          /* EP_MEDIA streams: response.completed came */
-  bool saw_error_event;   /* EP_MEDIA streams: the upstream's error event was relayed */
   bool paused;
   struct buf resp;                     /* non-stream body, or the partial SSE event */
   size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
@@ -219,12 +217,10 @@ static inline const struct format *client_format(const struct endpoint_def *def)
   return def ? def->format : &format_openai;
 }
 
-/* The API the client spoke, for the access log and the log row: its format's name, or "responses"
- * for the OpenAI Responses API; "" before its path is known. */
+/* The API the client spoke, for the access log and the log row: its format's name (openai,
+ * anthropic, gemini, responses); "" before its path is known. */
 static inline const char *inbound_api(const struct request *r)
 {
-  if (r->def && r->def->media == MEDIA_RESPONSES)
-    return "responses";
   return r->client ? r->client->name : "";
 }
 

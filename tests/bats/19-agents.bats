@@ -410,12 +410,16 @@ EOF
   round_trip responses oa exec_command
 }
 
-@test "Codex -> Anthropic channel (Responses converted): skipped until Responses converts to other channels" {
-  skip "Responses to Anthropic/Gemini channels is being built beside this (issue #20, 'Codex speaks only the Responses API')"
+@test "Codex -> Anthropic channel (Responses converted, issue #24): an exec_command tool round trip" {
+  agent_relay exec_command "{\"cmd\": \"cat $NOTE\"}"
+  run_codex claude-sonnet-4-5
+  round_trip responses an exec_command
 }
 
-@test "Codex -> Gemini channel (Responses converted): skipped until Responses converts to other channels" {
-  skip "Responses to Anthropic/Gemini channels is being built beside this (issue #20, 'Codex speaks only the Responses API')"
+@test "Codex -> Gemini channel (Responses converted, issue #24): an exec_command tool round trip" {
+  agent_relay exec_command "{\"cmd\": \"cat $NOTE\"}"
+  run_codex gemini-2.5-flash
+  round_trip responses ge exec_command
 }
 
 # ---- a client that hangs up once its answer's end reached it (as Codex does) ----

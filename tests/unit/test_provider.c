@@ -33,11 +33,11 @@ static void test_rows(void)
   CHECK(strcmp(provider_find("openrouter")->base_url, "https://openrouter.ai/api") == 0 &&
             provider_find("openrouter")->api == UPSTREAM_OPENAI,
         "openrouter: an OpenAI-compatible preset");
-  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, vertex, deepseek, ";
+  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, vertex, responses, deepseek, ";
   CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter") &&
             strstr(provider_type_list(), ", vllm, custom, compatible"),
         "type list: %s", provider_type_list());
-  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, vertex, deepseek, moonshot, zhipu, qwen, "
+  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, vertex, responses, deepseek, moonshot, zhipu, qwen, "
                                         "doubao, minimax, siliconflow, openrouter, xai, mistral, groq, together, "
                                         "ollama and vllm") == 0,
         "default list (cloudflare needs an account): %s", provider_default_list());
@@ -186,6 +186,11 @@ static void test_probes(void)
   CHECK(!provider_probe(provider_find("gemini"), "a/b", path, sizeof path, err, sizeof err) &&
             strstr(err, "cannot be used in a Gemini URL"),
         "gemini: a model that cannot go in the path");
+  b = provider_probe(provider_find("responses"), "gpt-5-codex", path, sizeof path, err, sizeof err);
+  CHECK(b && strcmp(path, "/v1/responses") == 0 &&
+            strcmp(b, "{\"model\":\"gpt-5-codex\",\"input\":\"hi\",\"max_output_tokens\":16,\"store\":false}") == 0,
+        "responses: the smallest Responses request: %s", b ? b : err);
+  free(b);
   b = provider_probe(provider_find("jina"), "r", path, sizeof path, err, sizeof err);
   j = cJSON_Parse(b);
   CHECK(strcmp(path, "/v1/rerank") == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "documents")) == 2,
