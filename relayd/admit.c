@@ -12,6 +12,7 @@
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
+#include "reqview.h"
 #include "respond.h"
 #include "route.h"
 #include "stats.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "attempt.h"
+#include "imginline.h"
 #include "request.h"
 
 #define POOL_MAX 1024               /* idle request objects a worker keeps */

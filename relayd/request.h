@@ -1,8 +1,9 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c; nothing outside relay's stages
- * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
+ * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c;
+ * nothing outside relay's stages ever sees a struct request (worker.c and gate.c hold it as an opaque
+ * pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
  * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
@@ -24,8 +25,8 @@
 
 #include "formats.h"
 #include "health.h"
-#include "imginline.h"
 #include "jsonarray.h"
+#include "keypool.h"
 #include "limits.h"
 #include "media.h"
 #include "openai.h"
@@ -49,6 +50,7 @@ enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE,
                 EP_REALTIME };       /* the Realtime API's WebSocket (realtime.c) */
 
 struct pool_key;
+struct img_wait;                 /* imginline.c's */
 
 struct endpoint_def {
   const char *method;
@@ -116,8 +118,7 @@ struct request {
   const struct snap_channel *channel;
   const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
   const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
-  int64_t keys_chan;                   /* the channel keys_tried is about */
-  uint64_t keys_tried;                 /* its pool positions tried (bit pos % 64) */
+  struct key_tries keys;               /* the pool keys tried on one channel (keypool.h) */
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;
@@ -209,6 +210,12 @@ struct relay_local {
 static inline struct relay_local *local(struct worker *w)
 {
   return worker_data(w);
+}
+
+/* The pool key of r's attempt on c (keypool_pick with r's tries, its end user and the worker's rng). */
+static inline const struct pool_key *pick_pool_key(struct request *r, const struct snap_channel *c)
+{
+  return keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id, &local(r->w)->rng);
 }
 
 /* The format the clients of an endpoint speak (OpenAI's before the endpoint is known). */
