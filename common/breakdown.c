@@ -75,7 +75,7 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
   if (!j)
     return fail(err, errlen, "not valid JSON");
   int rc = 0;
-  char mode[16] = "";
+  char mode[16] = "", rounding[16] = "";
   if (!cJSON_IsObject(j)) {
     rc = fail(err, errlen, "not a JSON object");
     goto out;
@@ -115,9 +115,18 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
            err, errlen) < 0 ||
       text(j, "group", b->group, sizeof b->group, &b->have, BD_GROUP, err, errlen) < 0 ||
       text(j, "unit", b->unit, sizeof b->unit, &b->have, BD_UNIT, err, errlen) < 0 ||
-      text(j, "note", b->note, sizeof b->note, &b->have, BD_NOTE, err, errlen) < 0) {
+      text(j, "note", b->note, sizeof b->note, &b->have, BD_NOTE, err, errlen) < 0 ||
+      text(j, "rounding", rounding, sizeof rounding, &b->have, BD_ROUNDING, err, errlen) < 0) {
     rc = -1;
     goto out;
+  }
+  if (b->have & BD_ROUNDING) {
+    int r = quota_rounding_parse(rounding);
+    if (r < 0) {
+      rc = fail(err, errlen, "unknown rounding '%.15s' (up or half_up)", rounding);
+      goto out;
+    }
+    b->rounding = r;
   }
   if (b->have & BD_MODE) {
     if (strcmp(mode, "ratio") == 0)
@@ -180,7 +189,8 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
       return fail(why, whylen, "the breakdown has no model_ratio");
     if (!(b->have & BD_GROUP_RATIO))
       return fail(why, whylen, "the breakdown has no group_ratio");
-    *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio);
+    *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio,
+                         (enum quota_rounding)b->rounding);
     return 0;
   }
   if (b->mode == BD_MODE_FIXED) {
@@ -220,7 +230,8 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
     ADD("no tokens used = 0");
     return;
   }
-  ADD("ceil((%" PRId64, b->prompt);
+  const char *fn = b->rounding == QUOTA_ROUND_HALF_UP ? "round_half_up" : "ceil";
+  ADD("%s((%" PRId64, fn, b->prompt);
   if (b->cached)
     ADD(" - %" PRId64, b->cached);
   if (b->cache_write_5m)
@@ -236,9 +247,11 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
   if (b->completion)
     ADD(" + %" PRId64 " x %.10g", b->completion, b->completion_ratio);
   double units = ratio_units(b), prod = units * b->model_ratio * b->group_ratio;
-  ADD(") x %.10g x %.10g) = ceil(%.10g x %.10g x %.10g) = ceil(%.10g) = %" PRId64, b->model_ratio,
-      b->group_ratio, units, b->model_ratio, b->group_ratio, prod, q);
-  if ((int64_t)ceil(prod - 1e-9) <= 0 && q == 1)
+  ADD(") x %.10g x %.10g) = %s(%.10g x %.10g x %.10g) = %s(%.10g) = %" PRId64, b->model_ratio,
+      b->group_ratio, fn, units, b->model_ratio, b->group_ratio, fn, prod, q);
+  int64_t raw = b->rounding == QUOTA_ROUND_HALF_UP ? (int64_t)floor(prod + 0.5 + 1e-9)
+                                                   : (int64_t)ceil(prod - 1e-9);
+  if (raw <= 0 && q == 1)
     ADD(" (at least 1 when tokens were used)");
 #undef ADD
 }

@@ -8,12 +8,27 @@
 #include <string.h>
 #include <strings.h>
 
-int64_t quota_ratio(double units, double ratio)
+static const char *const rounding_names[] = { [QUOTA_ROUND_UP] = "up", [QUOTA_ROUND_HALF_UP] = "half_up" };
+
+const char *quota_rounding_name(enum quota_rounding r)
+{
+  return r == QUOTA_ROUND_HALF_UP ? rounding_names[QUOTA_ROUND_HALF_UP] : rounding_names[QUOTA_ROUND_UP];
+}
+
+int quota_rounding_parse(const char *s)
+{
+  for (size_t i = 0; i < sizeof rounding_names / sizeof rounding_names[0]; i++)
+    if (s && strcmp(s, rounding_names[i]) == 0)
+      return (int)i;
+  return -1;
+}
+
+int64_t quota_ratio(double units, double ratio, enum quota_rounding rounding)
 {
   double q = units * ratio;
   if (q > QUOTA_MAX)
     q = QUOTA_MAX;
-  int64_t v = (int64_t)ceil(q - 1e-9);
+  int64_t v = rounding == QUOTA_ROUND_HALF_UP ? (int64_t)floor(q + 0.5 + 1e-9) : (int64_t)ceil(q - 1e-9);
   if (v <= 0 && ratio > 0)
     v = 1;
   return v;

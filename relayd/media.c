@@ -296,8 +296,8 @@ bool media_responses_event(const char *data, size_t dlen, struct media_result *r
 }
 
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                     double group_ratio, const struct media_result *res, struct usage *u,
-                     const char **source)
+                     double group_ratio, enum quota_rounding rounding,
+                     const struct media_result *res, struct usage *u, const char **source)
 {
   memset(u, 0, sizeof *u);
   if (res->has_tokens)
@@ -316,7 +316,7 @@ int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, c
     *u = local_tokens(mq, rq, res, 0);
     *source = mq->kind == MEDIA_SPEECH ? "request" : "local";
   }
-  return billing_quota(p, group_ratio, u);
+  return billing_quota(p, group_ratio, u, rounding);
 }
 
 double media_units(const struct media_req *mq, const struct media_result *res, const struct price *p)
