@@ -7,6 +7,7 @@
 
 load helpers
 load gwctl_helpers
+load import_replay
 
 setup_file() {
   SRC_PGHOST=$(sh "$BATS_TEST_DIRNAME/../pg.sh" start)
@@ -197,4 +198,25 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   # a key that was skipped does not work
   chat_as "sk-$KEY_GHOST" gpt-4o-mini
   [ "$status_code" = 401 ]
+}
+
+# replay_source KIND FLAVOR (import_replay.bash): the rows of the SQLite source $SRC in a fresh
+# PostgreSQL database, tables as GORM creates them on PostgreSQL
+replay_source() {
+  local ddl=ONEAPI_PG
+  [ "$2" = newapi ] && ddl=NEWAPI_PG
+  "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$SRC_PGHOST" -U relay -d postgres \
+    -c "CREATE DATABASE $SRC_DB" >/dev/null
+  python3 "$BATS_TEST_DIRNAME/import_sources.py" "$ddl" "$SRC" | src_psql >/dev/null
+  echo "postgres:///$SRC_DB?host=$SRC_PGHOST&user=relay"
+}
+
+@test "bills and kept channel ids from a PostgreSQL source: One API's 36 replayed requests cost what One API charges" {
+  SRC="$BATS_TEST_TMPDIR/one-api.db"
+  oneapi_replay pg
+}
+
+@test "bills from a PostgreSQL source: New API's 40 replayed requests cost what New API charges" {
+  SRC="$BATS_TEST_TMPDIR/new-api.db"
+  newapi_replay pg
 }
