@@ -312,8 +312,12 @@ po:
 
 # Fails unless every catalog translates every message the sources hold today (msgcmp against a fresh
 # template: a message added or changed since the last `make po` counts as untranslated) and msgfmt
-# finds no format mismatch, untranslated or fuzzy entry. tests/bats/63-i18n.bats runs it.
+# finds no format mismatch, untranslated or fuzzy entry, and unless scripts/i18n-check.py finds no
+# text printed outside gettext in gwctl and gwtui (a string literal with words given to printf,
+# fprintf, fputs, puts, scr_printf or scr_text; machine-read output carries an "i18n: not
+# translated" marker with the reason). tests/bats/63-i18n.bats runs it.
 po-check:
+	@python3 scripts/i18n-check.py $(PO_SRC)
 	@mkdir -p $(BUILD)/po
 	@$(XGETTEXT) -o $(BUILD)/po/relay.pot $(PO_SRC)
 	@for l in $(LANGS); do \

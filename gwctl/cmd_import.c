@@ -21,6 +21,7 @@
  * overwrites a user, token, channel or code that it did not create itself (import_sources).
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "channels.h"
 #include "cmd_import.h"
 #include "keys.h"
@@ -2185,7 +2186,8 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "source")),
            *name ? " -> " : "", name, *note ? ": " : "", note);
   }
-  printf("%s from %s:", dry ? "would import (dry run, nothing changed)" : "imported",
+  /* the item lines above are the report's fields (as --json has them); the summary is for people */
+  printf(dry ? _("would import (dry run, nothing changed) from %s:") : _("imported from %s:"),
          flavor_names[im->flavor]);
   cJSON_ArrayForEach(it, im->counts)
     printf(" %s %.0f/%.0f/%.0f/%.0f/%.0f", it->string,
@@ -2194,7 +2196,7 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "skipped")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "updated")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "unchanged")));
-  printf(" (imported/mapped/skipped/updated/unchanged)\n");
+  printf("%s\n", _(" (imported/mapped/skipped/updated/unchanged)"));
 }
 
 int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)

@@ -55,6 +55,75 @@ fr_locale() {
   run make -C "$ROOT" --no-print-directory -s BUILD="$BATS_TEST_TMPDIR/b" po-check
   [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
   [ "$(echo "$output" | grep -c ' translated messages\.$')" -eq 4 ]
+  # the guard finds a line printed outside gettext (scripts/i18n-check.py, run by po-check)
+  mkdir -p "$BATS_TEST_TMPDIR/src"
+  sed 's|^int cmd_user_list(|static void hello(const char *n) { printf("created user %s\\n", n); }\n&|' \
+    "$ROOT/gwctl/cmd_user.c" > "$BATS_TEST_TMPDIR/src/cmd_user.c"
+  grep -q 'printf("created user' "$BATS_TEST_TMPDIR/src/cmd_user.c"
+  run python3 "$ROOT/scripts/i18n-check.py" "$BATS_TEST_TMPDIR/src/cmd_user.c"
+  [ "$status" -eq 1 ] && [[ "$output" == *'cmd_user.c:'*'"created user %s\n" is printed untranslated'* ]] \
+    || { echo "$status $output" >&2; false; }
+  run python3 "$ROOT/scripts/i18n-check.py" "$ROOT/gwctl/cmd_user.c"
+  [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+}
+
+@test "gwctl: a command's confirmation line in each language; --json and --tsv stay as they are" {
+  declare -A topup=([fr]="alice : %d unités de quota" [ja]="alice: %d クォータ単位"
+                    [zh_CN]="alice：%d 额度单位" [zh_TW]="alice：%d 額度單位" [en]="alice: %d quota units")
+  declare -A init=([fr]="à jour : " [ja]="最新です: " [zh_CN]="已是最新：" [zh_TW]="已是最新："
+                   [en]="up to date: ")
+  gwctl user add alice --quota 100 > /dev/null
+  gwctl price set gpt-4o-mini --ratio 0.075 --completion-ratio 4 > /dev/null
+  n=100
+  for l in en $LANGS; do
+    lang=$l; [ "$l" = en ] && lang=
+    n=$((n + 5))
+    run inlang "$lang" "$RELAY_BIN/gwctl" user topup alice 5
+    # shellcheck disable=SC2059
+    [ "$status" -eq 0 ] && [ "$output" = "$(printf "${topup[$l]}" "$n")" ] || { echo "$l: $status $output" >&2; false; }
+    run inlang "$lang" "$RELAY_BIN/gwctl" init
+    [ "$status" -eq 0 ] && [[ "$output" == "${init[$l]}"* ]] || { echo "$l: $status $output" >&2; false; }
+  done
+  # what scripts read does not change: --tsv and --json of listings, a change's --json
+  for cmd in "user list --tsv" "price list --tsv" "user list --tsv --no-headers" "user show alice --json"; do
+    # shellcheck disable=SC2086
+    base=$(inlang "" "$RELAY_BIN/gwctl" $cmd)
+    [ -n "$base" ]
+    for l in $LANGS; do
+      # shellcheck disable=SC2086
+      [ "$(inlang "$l" "$RELAY_BIN/gwctl" $cmd)" = "$base" ] || { echo "$l: $cmd differs" >&2; false; }
+    done
+  done
+  echo "$base" | grep -q '"quota":125'
+}
+
+@test "gwtui: the panel names and the overview in each language under tmux" {
+  relayd_start
+  TM="$BATS_TEST_TMPDIR/tmux.sock"
+  LIMIT=$(_relay_scale 10)
+  declare -A tab=([fr]=' 2 Canaux ' [ja]=' 2 チャネル ' [zh_CN]=' 2 渠道 ' [zh_TW]=' 2 通道 ' [en]=' 2 Channels ')
+  declare -A log=([fr]=' 6 Journal( |$)' [ja]=' 6 ログ( |$)' [zh_CN]=' 6 日志( |$)' [zh_TW]=' 6 記錄( |$)' [en]=' 6 Log( |$)')
+  declare -A rps=([fr]='requêtes/s' [ja]='リクエスト/秒' [zh_CN]='请求/秒' [zh_TW]='請求/秒' [en]='requests/s')
+  declare -A empty=([fr]='aucun canal' [ja]='チャネルがありません' [zh_CN]='没有渠道' [zh_TW]='沒有通道'
+                    [en]='no channels')
+  export LC_ALL=C.UTF-8
+  for l in en $LANGS; do
+    if [ "$l" = en ]; then unset LANGUAGE; else export LANGUAGE=$l; fi
+    gwtui_start 120 30
+    wait_screen "${tab[$l]}"
+    wait_screen "${log[$l]}"
+    wait_screen "${rps[$l]}"
+    # the channels panel (2) says it has none, in the language
+    keys 2
+    wait_screen "${empty[$l]}"
+    if [ "$l" != en ]; then ! screen | grep -q ' 2 Channels '; fi
+    # quit as a user does; the next language gets a new tmux server (its environment)
+    keys q
+    wait_until 10 sh -c "! tmux -S '$TM' has-session -t gw 2>/dev/null"
+    tmux -S "$TM" kill-server 2>/dev/null || true
+    wait_until 10 sh -c "! tmux -S '$TM' list-sessions > /dev/null 2>&1"
+    rm -f "$TM"
+  done
 }
 
 @test "gwctl: a usage error, a not-found error and a help text in each language" {
