@@ -149,7 +149,7 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   scr_printf(r++, x, cw, SR_NORMAL, _("model       %s"), e->model);
   scr_printf(r++, x, cw, SR_NORMAL, _("channel     %s (id %lld)"), channel_name(d, e->channel_id, cb, sizeof cb),
              (long long)e->channel_id);
-  scr_printf(r++, x, cw, SR_NORMAL, _("status      %d   %s"), e->status, e->stream ? _("streamed") : _("not streamed"));
+  scr_printf(r++, x, cw, SR_NORMAL, _("status      %d   %s"), e->status, e->stream ? _("stream") : _("not streamed"));
   scr_printf(r++, x, cw, SR_NORMAL, _("tokens      %lld prompt + %lld completion"),
              (long long)e->prompt_tokens, (long long)e->completion_tokens);
   scr_printf(r++, x, cw, SR_NORMAL, _("quota       %lld ($%.6f)"), (long long)e->quota, (double)e->quota / QUOTA_PER_USD);
