@@ -97,6 +97,29 @@ fr_locale() {
   echo "$base" | grep -q '"quota":125'
 }
 
+@test "gwctl: the reasons of common's input checks (amounts, times, options) in each language" {
+  declare -A amount=([fr]="'5x' n'est pas un montant" [ja]="'5x' は金額ではありません" [zh_CN]="'5x' 不是金额"
+                     [zh_TW]="'5x' 不是金額" [en]="'5x' is not an amount")
+  declare -A span=([fr]="'3x' a une unité inconnue 'x'" [ja]="'3x' の単位 'x' が不明です"
+                   [zh_CN]="'3x' 单位 'x' 未知" [zh_TW]="'3x' 單位 'x' 未知" [en]="'3x' has an unknown unit 'x'")
+  declare -A opt=([fr]="doit être l'une de weighted|latency, pas 'fast'"
+                  [ja]="weighted|latency のいずれかでなければなりません ('fast' ではなく)"
+                  [zh_CN]="必须是 weighted|latency 之一，而不是 'fast'" [zh_TW]="必須是 weighted|latency 之一，而不是 'fast'"
+                  [en]="must be one of weighted|latency, not 'fast'")
+  for l in en $LANGS; do
+    lang=$l; [ "$l" = en ] && lang=
+    run inlang "$lang" "$RELAY_BIN/gwctl" user add bob --quota 5x
+    [ "$status" -eq 2 ] && [[ "$output" == *"${amount[$l]}"* ]] || { echo "$l: $status $output" >&2; false; }
+    run inlang "$lang" "$RELAY_BIN/gwctl" log list --since 3x
+    [ "$status" -eq 2 ] && [[ "$output" == *"${span[$l]}"* ]] || { echo "$l: $status $output" >&2; false; }
+    run inlang "$lang" "$RELAY_BIN/gwctl" config set routing fast
+    [ "$status" -eq 2 ] && [[ "$output" == *"${opt[$l]}"* ]] || { echo "$l: $status $output" >&2; false; }
+  done
+  # nothing was created or set
+  [ "$(sql "SELECT count(*) FROM users WHERE username = 'bob'")" = 0 ]
+  [ "$(sql "SELECT count(*) FROM options WHERE key = 'routing'")" = 0 ]
+}
+
 @test "gwtui: the panel names and the overview in each language under tmux" {
   relayd_start
   TM="$BATS_TEST_TMPDIR/tmux.sock"
