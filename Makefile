@@ -292,10 +292,10 @@ PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC) common/quota.c common/options.c com
 MO_FILES := $(LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/relay.mo)
 XGETTEXT_KEYWORDS := --keyword=_ --keyword=N_ --keyword=gw_err:2 --keyword=gw_usage:2 \
                      --keyword=say:3 --keyword=ask_confirm:2 \
-                     --keyword=not_live:3
+                     --keyword=not_live:3 --keyword=aerr:3 --keyword=cerr:3
 XGETTEXT := xgettext --language=C --from-code=UTF-8 --add-comments=TRANSLATORS: $(XGETTEXT_KEYWORDS) \
   --flag=gw_err:2:c-format --flag=gw_usage:2:c-format --flag=say:3:c-format \
-  --flag=ask_confirm:2:c-format --flag=not_live:3:c-format --package-name=relay --package-version=$(VERSION) \
+  --flag=ask_confirm:2:c-format --flag=not_live:3:c-format --flag=aerr:3:c-format --flag=cerr:3:c-format --package-name=relay --package-version=$(VERSION) \
   --msgid-bugs-address='the relay issue tracker' --sort-by-file
 .PHONY: mo po po-check
 mo: $(MO_FILES)

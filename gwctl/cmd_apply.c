@@ -516,7 +516,7 @@ static void aerr(struct apply *a, const char *field, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, _(fmt), ap);   /* i18n.h: aerr is an xgettext keyword */
   va_end(ap);
   a->errors++;
   if (field)
@@ -538,7 +538,7 @@ static void cerr(struct check_ctx *c, const char *field, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, _(fmt), ap);   /* i18n.h: cerr is an xgettext keyword */
   va_end(ap);
   c->a->errors++;
   if (field)

@@ -115,6 +115,11 @@ fr_locale() {
     run inlang "$lang" "$RELAY_BIN/gwctl" config set routing fast
     [ "$status" -eq 2 ] && [[ "$output" == *"${opt[$l]}"* ]] || { echo "$l: $status $output" >&2; false; }
   done
+  # an apply file's entry errors (cmd_apply.c cerr), in French; nothing applied
+  printf '{"version": 1, "users": [{"name": "bob", "quota": 5, "bogus": 1}]}' > "$BATS_TEST_TMPDIR/a.json"
+  run inlang fr "$RELAY_BIN/gwctl" apply -f "$BATS_TEST_TMPDIR/a.json"
+  [ "$status" -ne 0 ] && [[ "$output" == *'users[0] "bob" : champ "bogus" : champ inconnu (connus : '* ]] \
+    || { echo "$status $output" >&2; false; }
   # nothing was created or set
   [ "$(sql "SELECT count(*) FROM users WHERE username = 'bob'")" = 0 ]
   [ "$(sql "SELECT count(*) FROM options WHERE key = 'routing'")" = 0 ]
