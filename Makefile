@@ -287,8 +287,10 @@ deps:
 # printing helpers are the keywords) and merges it into every po/LANG.po; translate what it marks
 # new or fuzzy, then tests/bats/63-i18n.bats checks that nothing is left.
 LANGS    := zh_CN zh_TW ja fr
-# and the common modules whose messages gwctl shows (input checks: amounts, options, times)
-PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC) common/quota.c common/options.c common/when.c)
+# and the common modules whose messages gwctl and gwtui show (input checks: amounts, options,
+# times; the admin client's connection errors)
+PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC) common/quota.c common/options.c common/when.c \
+                   common/admin_client.c)
 MO_FILES := $(LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/relay.mo)
 XGETTEXT_KEYWORDS := --keyword=_ --keyword=N_ --keyword=gw_err:2 --keyword=gw_usage:2 \
                      --keyword=say:3 --keyword=ask_confirm:2 \

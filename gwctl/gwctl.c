@@ -944,7 +944,7 @@ int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
     return gw_err(GW_UNAVAILABLE, "no admin socket: give --socket PATH or set RELAY_SOCKET");
   int fd = admin_connect(g->socket, err, sizeof err);
   if (fd < 0) {
-    if (strstr(err, "refused the connection"))
+    if (errno == EACCES)          /* relayd refused us (admin_group): the message is translated */
       return gw_err(GW_NOPERM, "%s", err);
     return gw_err(GW_UNAVAILABLE, "%s", err);
   }
