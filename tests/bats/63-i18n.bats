@@ -97,7 +97,7 @@ fr_locale() {
   echo "$base" | grep -q '"quota":125'
 }
 
-@test "gwctl: the reasons of common's checks (amounts, times, options, apply files, the admin socket) in each language" {
+@test "gwctl: the reasons of common's checks (amounts, times, options, apply files, the admin socket, the database) in each language" {
   declare -A amount=([fr]="'5x' n'est pas un montant" [ja]="'5x' は金額ではありません" [zh_CN]="'5x' 不是金额"
                      [zh_TW]="'5x' 不是金額" [en]="'5x' is not an amount")
   declare -A span=([fr]="'3x' a une unité inconnue 'x'" [ja]="'3x' の単位 'x' が不明です"
@@ -123,6 +123,9 @@ fr_locale() {
   # the admin client's connection errors (common/admin_client.c), in Chinese; the exit code stays
   run inlang zh_CN "$RELAY_BIN/gwctl" --socket "$BATS_TEST_TMPDIR/nobody.sock" status
   [ "$status" -eq 69 ] && [[ "$output" == *"/nobody.sock 上没有运行 relayd"* ]] || { echo "$status $output" >&2; false; }
+  # opening a database (common/db.c), in Japanese
+  run inlang ja "$RELAY_BIN/gwctl" --db foo:bar user list
+  [ "$status" -ne 0 ] && [[ "$output" == "gwctl: 未対応のデータベース URL"* ]] || { echo "$status $output" >&2; false; }
   # nothing was created or set
   [ "$(sql "SELECT count(*) FROM users WHERE username = 'bob'")" = 0 ]
   [ "$(sql "SELECT count(*) FROM options WHERE key = 'routing'")" = 0 ]
