@@ -288,9 +288,10 @@ deps:
 # new or fuzzy, then tests/bats/63-i18n.bats checks that nothing is left.
 LANGS    := zh_CN zh_TW ja fr
 # and the common modules whose messages gwctl and gwtui show (input checks: amounts, options,
-# times; the admin client's connection errors; opening a database)
+# times; the admin client's connection errors; opening a database; a
+# logged charge's breakdown, for log explain)
 PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC) common/quota.c common/options.c common/when.c \
-                   common/admin_client.c common/db.c)
+                   common/admin_client.c common/db.c common/breakdown.c)
 MO_FILES := $(LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/relay.mo)
 XGETTEXT_KEYWORDS := --keyword=_ --keyword=N_ --keyword=gw_err:2 --keyword=gw_usage:2 \
                      --keyword=say:3 --keyword=ask_confirm:2 \

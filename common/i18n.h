@@ -16,9 +16,10 @@
  * printed. Table headers and column values stay English: they name the --json/--tsv fields.
  * The guard: scripts/i18n-check.py (make po-check) fails on a literal with words printed outside
  * gettext; machine-read output is marked "i18n: not translated: why" in the source.
- * The input checks of common/ whose reasons gwctl prints (quota.c amounts, options.c values, when.c
- * times) translate them with _() too: relayd, which links them but never calls i18n_init(), stays in
- * the "C" locale, where gettext returns the English text.
+ * The common/ modules whose reasons gwctl and gwtui print (quota.c amounts, options.c values, when.c
+ * times, admin_client.c connection errors, db.c opening a database, breakdown.c a logged charge)
+ * translate them with _() too: relayd, which links them but never calls i18n_init(), stays in the
+ * "C" locale, where gettext returns the English text. No code matches a message's text.
  * Never: used by relayd (its logs, API errors and metrics are machine-read and stay English), and
  * never translates machine-readable output (JSON, TSV, CSV, exit codes, numbers).
  */
