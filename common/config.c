@@ -85,9 +85,9 @@ const struct config_key config_keys[] = {
         "usage; missing: characters/4, and relayd says so at start"),
     INT("image_fetch_max_bytes", image_fetch_max_bytes, 1024, 1LL << 30, "20971520", RESTART,
         "largest image relayd fetches by URL to inline it for a channel that cannot fetch it (Gemini: "
-        "any http(s) URL but its Files API); the worker waits for the fetch"),
+        "any http(s) URL but its Files API); the request waits for the fetch, its worker serves others"),
     INT("image_fetch_timeout_ms", image_fetch_timeout_ms, 100, 600000, "10000", RESTART,
-        "the whole fetch of one such image, in milliseconds (the request, and its worker, wait for it)"),
+        "the whole fetch of one such image, in milliseconds (the request waits for it)"),
     BOOL("image_fetch_allow_private", image_fetch_allow_private, "no", RESTART,
          "also fetch images from loopback, private (RFC 1918, fc00::/7) and link-local addresses; no: "
          "refused, checked on the address connected to"),

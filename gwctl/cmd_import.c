@@ -28,7 +28,9 @@
 #include "output.h"
 #include "provider.h"
 #include "quota.h"
+#include "sigv4.h"
 #include "util.h"
+#include "vertexapi.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -946,7 +948,7 @@ static const struct type_map shared_types[] = {
   { 24, "Gemini", "gemini", NULL, NULL },
   { 25, "Moonshot", "moonshot", NULL, NULL },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
-  { 33, "AWS", NULL, NULL, NULL },
+  { 33, "AWS", "bedrock", NULL, NULL },   /* key "AK|SK|REGION": relay/adaptor/aws (One API) */
   { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map newapi_types[] = {
@@ -964,7 +966,7 @@ static const struct type_map newapi_types[] = {
   { 38, "Jina", "jina", NULL, NULL },
   { 39, "Cloudflare", NULL, NULL, NULL },
   { 40, "SiliconFlow", "siliconflow", NULL, NULL },
-  { 41, "VertexAI", NULL, NULL, NULL },
+  { 41, "VertexAI", "vertex", NULL, NULL },
   { 42, "Mistral", "mistral", NULL, NULL },
   { 43, "DeepSeek", "deepseek", NULL, NULL },
   { 44, "MokaAI", NULL, NULL, NULL },
@@ -995,7 +997,7 @@ static const struct type_map oneapi_types[] = {
   { 39, "TogetherAI", "together", NULL, NULL },
   { 40, "Doubao", "doubao", "https://ark.cn-beijing.volces.com", "/api/v3" },
   { 41, "Novita", "compatible", "https://api.novita.ai/v3/openai", "" },
-  { 42, "VertexAI", NULL, NULL, NULL },
+  { 42, "VertexAI", "vertex", NULL, NULL },
   { 43, "Proxy", NULL, NULL, NULL },
   { 44, "SiliconFlow", "siliconflow", NULL, NULL },
   { 45, "xAI", "xai", NULL, NULL },
@@ -1566,15 +1568,173 @@ static bool column_set(const char *v, const char *unset)
   return set;
 }
 
+/* A New API multi-key channel (QuantumNous/new-api model/channel.go: key holds the keys one a line;
+ * channel_info is {"is_multi_key", "multi_key_status_list": {index: status}, "multi_key_disabled_reason",
+ * "multi_key_disabled_time", "multi_key_mode": "random"|"polling"}, indexes from 0). */
+struct src_pool {
+  char *buf;                    /* the keys, copied, cut at each newline (owned; wiped by pool_clear) */
+  size_t buflen;
+  char *keys[POOL_KEYS_MAX];    /* into buf */
+  size_t n, noff;
+  const char *mode;             /* relay's key_mode */
+  int status[POOL_KEYS_MAX];    /* relay's status of each key */
+  char *reason[POOL_KEYS_MAX];  /* the source's disable reason (owned) or NULL */
+  int64_t when[POOL_KEYS_MAX];
+};
+
+static void pool_clear(struct src_pool *p)
+{
+  if (p->buf) {
+    OPENSSL_cleanse(p->buf, p->buflen);
+    free(p->buf);
+  }
+  for (size_t i = 0; i < p->n; i++)
+    free(p->reason[i]);
+  p->buf = NULL;
+  p->n = 0;
+}
+
+/* Splits key (one a line, blank lines and blanks around each skipped) and reads channel_info.
+ * 0, or -1 when out of memory. A key without a newline gives n = 1 (or 0 when empty). */
+static int pool_read(struct src_pool *p, const char *key, const char *info)
+{
+  memset(p, 0, sizeof *p);
+  p->mode = "random";
+  if (!strchr(key, '\n'))
+    return 0;
+  p->buflen = strlen(key) + 1;
+  if (!(p->buf = malloc(p->buflen)))
+    return -1;
+  memcpy(p->buf, key, p->buflen);
+  cJSON *ci = cJSON_Parse(info ? info : "");
+  const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ci, "multi_key_mode"));
+  if (mode && strcmp(mode, "polling") == 0)
+    p->mode = "round-robin";
+  const cJSON *sl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_status_list");
+  const cJSON *rl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_disabled_reason");
+  const cJSON *tl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_disabled_time");
+  size_t src_index = 0;
+  for (char *line = p->buf, *next; line && p->n < POOL_KEYS_MAX; line = next, src_index++) {
+    next = strchr(line, '\n');
+    if (next)
+      *next++ = '\0';
+    while (*line == ' ' || *line == '\t')
+      line++;
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+      line[--l] = '\0';
+    if (!l)
+      continue;
+    char idx[24];
+    snprintf(idx, sizeof idx, "%zu", src_index);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(sl, idx);
+    int s = cJSON_IsNumber(st) ? (int)st->valuedouble : STATUS_ENABLED;
+    /* New API: 1 enabled, 2 disabled by hand, 3 disabled automatically (as relay's) */
+    p->status[p->n] = s == STATUS_DISABLED || s == STATUS_AUTO_DISABLED ? s : STATUS_ENABLED;
+    p->noff += p->status[p->n] != STATUS_ENABLED;
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rl, idx));
+    p->reason[p->n] = p->status[p->n] != STATUS_ENABLED && why ? strndup(why, 190) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(tl, idx);
+    p->when[p->n] = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
+    p->keys[p->n++] = line;
+  }
+  cJSON_Delete(ci);
+  return 0;
+}
+
+/* Channel cid (its key set to keys[0]) becomes the pool: the other keys, each key's status from
+ * the source, and the key mode. 0 or GW_FAIL. */
+static int pool_store(struct imp *im, int64_t cid, const struct src_pool *p)
+{
+  int rc = gw_pool_add(im->g, cid, p->keys + 1, p->n - 1, NULL);
+  for (size_t i = 0; rc == 0 && i < p->n; i++)
+    if (p->status[i] != STATUS_ENABLED)
+      rc = gw_exec(im->g, "cannot store the key pool", "UPDATE channel_keys SET status = ?3, status_reason = ?4, "
+                   "status_time = ?5 WHERE channel_id = ?1 AND idx = ?2", "iiisi", cid, (int64_t)i + 1,
+                   (int64_t)p->status[i], p->reason[i] ? p->reason[i] : "disabled in the source", p->when[i]);
+  if (rc == 0)
+    rc = gw_exec(im->g, "cannot store the key pool", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", cid,
+                 p->mode);
+  return rc;
+}
+
+/* A Vertex AI channel of the source as relay's vertex channel: the service-account key (New API:
+ * the key column; One API: config.vertex_ai_adc) compact into key, {"region","project"} into other,
+ * the region's endpoint into base. New API keeps the region in other (a name, or {"MODEL": R,
+ * "default": R}: relay has one region a channel, the default's), One API in config.region and the
+ * project in config.vertex_ai_project_id (QuantumNous/new-api relay/channel/vertex GetModelRegion;
+ * songquanpeng/one-api relay/adaptor/vertexai). 0, or -1 with why the channel is skipped. */
+static int vertex_source(enum flavor f, const char *src_key, const char *src_other, const char *config, char *key,
+                         size_t keylen, char *other, size_t otherlen, char *base, size_t baselen, char *notes,
+                         size_t noteslen, char *why, size_t whylen)
+{
+  cJSON *cfg = cJSON_Parse(config), *oj = NULL;
+  const char *adc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_adc"));
+  const char *region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "region"));
+  const char *project = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_project_id"));
+  if (f == FLAVOR_NEWAPI) {
+    adc = src_key;
+    project = NULL;
+    region = src_other;
+    if (*src_other == '{') {
+      oj = cJSON_Parse(src_other);
+      region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(oj, "default"));
+      if (cJSON_GetArraySize(oj) > (region ? 1 : 0))
+        note(notes, noteslen, "per-model regions dropped (one region a channel); ");
+    }
+  }
+  region = region && *region ? region : VERTEX_DEFAULT_REGION;
+  cJSON *k = cJSON_Parse(adc ? adc : "");
+  char *compact = cJSON_IsObject(k) ? cJSON_PrintUnformatted(k) : NULL;
+  cJSON_Delete(k);
+  char key_project[VERTEX_NAME_MAX + 1] = "";     /* the key's own project_id */
+  cJSON *kj = compact ? cJSON_Parse(compact) : NULL;
+  const char *kp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kj, "project_id"));
+  if (vertex_name_ok(kp))
+    snprintf(key_project, sizeof key_project, "%s", kp);
+  cJSON_Delete(kj);
+  if (!project || !*project)
+    project = key_project;
+  int rc = -1;
+  if (!compact)
+    snprintf(why, whylen, "its key is not a service-account key (JSON): relay's vertex channels need one");
+  else if (strlen(compact) >= keylen)
+    snprintf(why, whylen, "its service-account key is longer than %zu bytes", keylen - 1);
+  else if (!vertex_name_ok(region))
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else if (!vertex_name_ok(project))
+    snprintf(why, whylen, "no project: neither the channel nor its key names one");
+  else if (vertex_default_base(region, base, baselen) < 0)
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else
+    rc = 0;
+  if (rc == 0) {
+    memcpy(key, compact, strlen(compact) + 1);
+    cJSON *o = cJSON_CreateObject();
+    char *t = NULL;
+    if (o && cJSON_AddStringToObject(o, "region", region) && cJSON_AddStringToObject(o, "project", project))
+      t = cJSON_PrintUnformatted(o);
+    snprintf(other, otherlen, "%s", t ? t : "");
+    free(t);
+    cJSON_Delete(o);
+  }
+  if (compact)
+    OPENSSL_cleanse(compact, strlen(compact));
+  cJSON_free(compact);
+  cJSON_Delete(oj);
+  cJSON_Delete(cfg);
+  return rc;
+}
+
 static int import_channels(struct imp *im)
 {
   char sql[2048];
   snprintf(sql, sizeof sql,
            "SELECT id, type, \"key\", status, name, weight, created_time, test_time, response_time, "
            "base_url, other, models, \"group\", model_mapping, priority, used_quota, %s, %s, %s, "
-           "%s FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
+           "%s, %s FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
            col(im, "channels", "config", "''"), col(im, "channels", "test_model", "''"),
-           col(im, "channels", "auto_ban", "1"));
+           col(im, "channels", "auto_ban", "1"), col(im, "channels", "channel_info", "''"));
   struct db_stmt *st = src_prepare(im, sql);
   if (!st)
     return GW_FAIL;
@@ -1595,7 +1755,10 @@ static int import_channels(struct imp *im)
     has_drop[i] = src_has_column(im, "channels", dropped_columns[i].column);
   enum db_step_result r;
   int rc = 0;
+  struct src_pool pool;       /* the current row's keys when it has several */
+  memset(&pool, 0, sizeof pool);
   while (rc == 0 && (r = db_step(st)) == DB_ROW) {
+    pool_clear(&pool);
     int64_t sid = db_col_int64(st, 0), type = db_col_int64(st, 1);
     char source[160], name[GW_NAME_MAX + 24], fallback[32], notes[1536] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 4));
@@ -1622,10 +1785,26 @@ static int import_channels(struct imp *im)
       continue;
     }
     const char *key = db_col_text(st, 2);
-    if (strchr(key, '\n')) {
-      report(im, "channels", source, NULL, R_SKIPPED, "several keys (one a line): relay has one "
-             "key per channel; add one channel per key");
+    const struct provider *vp = provider_find(tm->type);
+    char vkey[8193], vother[256] = "", vbase[128] = "", why[160];
+    bool vertex = vp->auth == AUTH_GOOGLE_SA;
+    if (vertex && vertex_source(im->flavor, key, db_col_text(st, 10), db_col_text(st, 17), vkey, sizeof vkey, vother,
+                                sizeof vother, vbase, sizeof vbase, notes, sizeof notes, why, sizeof why) < 0) {
+      report(im, "channels", source, NULL, R_SKIPPED, "type %" PRId64 " (%s): %s", type, tm->source_name, why);
       continue;
+    }
+    if (vertex)
+      key = vkey;             /* one line now: the key JSON compact */
+    /* New API's multi-key channel: its keys one a line; it becomes a key pool */
+    if (pool_read(&pool, key, db_col_text(st, 20)) < 0) {
+      rc = gw_err(GW_FAIL, "out of memory");
+      break;
+    }
+    if (pool.buf)         /* several lines: the first key (or none when all are blank) */
+      key = pool.n ? pool.keys[0] : "";
+    if (pool.n > 1) {
+      note(notes, sizeof notes, "%zu keys (one a line) -> a key pool, key mode %s%s; ", pool.n, pool.mode,
+           pool.noff ? ", the keys disabled in the source stay disabled" : "");
     }
     /* base URL */
     char url[2048];
@@ -1634,8 +1813,22 @@ static int import_channels(struct imp *im)
     while (n > 0 && base[n - 1] == '/')
       n--;
     const struct provider *prov = provider_find(tm->type);   /* known: checked above */
-    const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
+    const char *defurl = tm->base_url ? tm->base_url : vertex ? vbase : prov->base_url;
     bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    char regional[256];
+    if (n == 0 && !defurl && prov->region_url) {
+      /* an AWS channel (bedrock): its URL is its region's, named in its key AK|SK|REGION */
+      struct sigv4_creds cr;
+      char rerr[200];
+      if (sigv4_creds_parse(key, NULL, &cr, rerr, sizeof rerr) == 0 &&
+          provider_region_base(prov, cr.region, regional, sizeof regional, rerr, sizeof rerr) == 0)
+        defurl = regional;
+      OPENSSL_cleanse(&cr, sizeof cr);
+      if (defurl)
+        note(notes, sizeof notes, "type %" PRId64 " (%s) -> bedrock (the URL of the key's region); map its "
+             "model names to Bedrock model ids (gwctl channel edit --model-map: %s maps them itself); ",
+             type, tm->source_name, flavor_names[im->flavor]);
+    }
     if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);
@@ -1712,6 +1905,8 @@ static int import_channels(struct imp *im)
         free(t);
         cJSON_Delete(o);
       }
+    } else if (vertex) {
+      snprintf(other, sizeof other, "%s", vother);   /* region and project (vertex_source) */
     } else if (*oth) {
       note(notes, sizeof notes, "other '%.40s' dropped; ", oth);
     }
@@ -1719,8 +1914,7 @@ static int import_channels(struct imp *im)
     {
       char q[160];
       for (int i = 0; dropped_columns[i].column; i++) {
-        if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
-                                                                       "config") == 0))
+        if (!has_drop[i] || ((azure || vertex) && strcmp(dropped_columns[i].column, "config") == 0))
           continue;
         /* read as text on every backend (NULL reads as "") */
         snprintf(q, sizeof q, "SELECT \"%s\" FROM channels WHERE id = ?1", dropped_columns[i].column);
@@ -1779,6 +1973,10 @@ static int import_channels(struct imp *im)
       free(map);                /* after f, which points at it, is used */
       if (rc == 0 && rekey) {
         rc = gw_channel_set_key(im->g, rid, key);
+        if (rc == 0)      /* the source's keys replace the pool */
+          rc = gw_exec(im->g, "cannot replace the key pool", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", rid);
+        if (rc == 0 && pool.n > 1)
+          rc = pool_store(im, rid, &pool);
         if (rc == 0)
           report(im, "channels", source, NULL, R_UPDATED, "id %" PRId64 ": key changed in the "
                  "source: set again", rid);
@@ -1854,6 +2052,8 @@ static int import_channels(struct imp *im)
     free(map);
     if (rc == 0 && *key)
       rc = gw_channel_set_key(im->g, cid, key);     /* stored as channel add stores keys */
+    if (rc == 0 && pool.n > 1)
+      rc = pool_store(im, cid, &pool);
     if (rc == 0)
       rc = source_put(im, "channels", sid, cid, digest);
     if (rc != 0)
@@ -1870,6 +2070,7 @@ static int import_channels(struct imp *im)
                        "models=%s group=%s (by %s)", name, sid, tm->type, models, groups, im->who);
     report_row(im, "channels", source, name, notes, NULL);
   }
+  pool_clear(&pool);
   /* PostgreSQL: ids given explicitly do not move the identity sequence */
   if (rc == 0 && im->kept_ids && strcmp(db_backend_name(im->g->db), "postgres") == 0) {
     int64_t v = 0;

@@ -8,21 +8,26 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imginline.h"
+#include "keypool.h"
 #include "log.h"
 #include "mediareq.h"
 #include "request.h"
 #include "respond.h"
 #include "route.h"
+#include "selfserve.h"
 #include "secret.h"
 #include "settle.h"
 #include "sse.h"
 #include "stream.h"
 #include "tokenizer.h"
+#include "vertex.h"
 
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
 void detach_upstream(struct request *r)
 {
+  imginline_cancel(r);                           /* an image fetch the attempt waits on */
   release_channel(r, OUTCOME_ABANDON, NULL);    /* no-op when the outcome was reported */
   if (!r->easy)
     return;
@@ -77,9 +82,11 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
-    r->fault = "it sent a stream event larger than 4 MiB";
-    return 0;         /* one event larger than EVENT_MAX */
+  /* one event larger than EVENT_MAX, or a frame of a binary framing (Bedrock's) that cannot be read */
+  const char *why = "it sent a stream event larger than 4 MiB";
+  if (r->resp.len + n > EVENT_MAX || format_stream_bytes(&r->fs, ptr, n, &r->resp, &why) < 0) {
+    r->fault = why;
+    return 0;
   }
   /* an event arriving in many pieces is scanned once, not from its start at every piece */
   size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
@@ -110,6 +117,23 @@ static void refuse_attempt(struct request *r, const char *why)
   buf_append_json_str(&r->errbody, why);
   buf_append_str(&r->errbody, "}}");
   fail_upstream(r, CURLE_OK);
+}
+
+/* The channel cannot be called now (a Vertex AI channel without an access token): the attempt ends
+ * as if the upstream had answered status with why as its error, so health counts it (401: the
+ * channel's authentication failure; 502: a failure; 503, its token still being fetched: nothing)
+ * and another channel may take the request. */
+static void no_call(struct request *r, int status, const char *why)
+{
+  if (status == 503)
+    release_channel(r, OUTCOME_ABANDON, NULL);   /* says nothing of the channel yet */
+  r->status_known = true;
+  r->up_status = status;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  relay_on_upstream_done(r, CURLE_OK);
 }
 
 /* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
@@ -160,8 +184,8 @@ int openai_view(struct request *r, char *err, size_t errlen)
  * format (Anthropic's anthropic-beta: the features it opts into go with its request), each
  * replacing the channel's. Returns a new list (caller frees with curl_slist_free_all), or NULL when
  * the client sent none of them (or one is unusable). */
-static struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
-                                       const char *const *names)
+struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
+                                const char *const *names)
 {
   char lines[4][600];
   size_t n = 0;
@@ -202,11 +226,18 @@ oom:
 void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
+  const char *img_refusal = NULL;
+  if (imginline_begin(r, ch, &img_refusal))
+    return;     /* images by URL are fetched first, on this worker's multi: this runs again then */
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
+  /* a pooled channel: the key of this attempt (keypool.h); else the channel's one key */
+  r->pkey = keypool_pick(r, ch);
+  r->up_key = r->pkey ? r->pkey->key : ch->key;
+  const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  r->upstream = format_of_api(ch->api);
+  r->upstream = format_for_model(ch->api, r->upstream_model);
   bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
@@ -235,14 +266,14 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const char *path = r->def->upstream_path ? r->def->upstream_path : r->def->path;
   char url[2048], err[256];
   const char *refusal = media_channel_refusal(r->def->media, r->def->api, ch->provider);
-  if (refusal) {
-    refuse_attempt(r, refusal);
+  if (refusal || img_refusal) {
+    refuse_attempt(r, refusal ? refusal : img_refusal);
     return;
   }
   /* the bytes sent when no rewrite is needed: the client's, or the common-form request made from
    * them for a channel of another format; a channel of the client's own format gets its request
    * and sends its answer unconverted (model mapping and a reasoning suffix aside) */
-  bool native = r->upstream == r->client;
+  bool native = format_native(r->client, r->upstream);
   const char *plain = r->body.data;
   size_t plain_len = r->body.len;
   if (r->croot && !native) {
@@ -263,7 +294,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, "the model name could not be rewritten in the request body");
       return;
     }
-    if (r->mq.multipart && !(r->up_headers = media_channel_headers(ch->headers, r->conn))) {
+    if (r->mq.multipart && !(r->up_headers = media_channel_headers(chh, r->conn))) {
       refuse_attempt(r, "out of memory");
       return;
     }
@@ -278,7 +309,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     if (fpath[0])
       path = fpath;
     if (native)
-      r->up_headers = pass_headers(ch->headers, r->conn, r->upstream->pass_headers);
+      r->up_headers = pass_headers(chh, r->conn, r->upstream->pass_headers);
     /* the input a converted stream announces before the upstream's usage comes (Anthropic's
      * message_start): the model's tokenizer over the client's body when one is loaded */
     const struct tokenizer *tk = native ? NULL : tokenizer_for_model(r->upstream_model);
@@ -288,9 +319,38 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
-  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+  if (ch->vertex) {
+    /* Vertex AI: its URL, Claude's body, the cached access token (vertex.h); without a token the
+     * attempt ends as if the upstream had answered (401 a refused key, 503 none yet): it fails over */
+    struct curl_slist *vh = NULL;
+    int vs = vertex_attempt(ch->vertex, ch->base_url, r->up_headers ? r->up_headers : ch->headers,
+                            r->upstream_model, r->rq.stream, &r->up_body, &r->up_len, plain, plain_len, url,
+                            sizeof url, &vh, err, sizeof err);
+    if (vs < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (vs > 0) {
+      no_call(r, vs, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = vh;
+  } else if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
     refuse_attempt(r, err);
     return;
+  }
+  if (r->upstream->ops->sign) {      /* a signature of this very request (Bedrock's SigV4) */
+    struct curl_slist *signed_h = r->upstream->ops->sign(r->up_headers ? r->up_headers : ch->headers, ch->key,
+                                                         ch->region, url, r->up_body ? r->up_body : plain,
+                                                         r->up_body ? r->up_len : plain_len, now_unix(), err,
+                                                         sizeof err);
+    if (!signed_h) {
+      refuse_attempt(r, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = signed_h;
   }
 
   CURL *e = worker_easy_get(w);
@@ -300,7 +360,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -374,7 +434,7 @@ static void report_attempt(struct request *r, CURLcode res)
     out = stream_outcome(r, detail, sizeof detail);
   } else {
     if (r->errbody.data) {   /* the reason is stored and logged: an echoed key must not be in it */
-      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->up_key);
       r->errbody.data[r->errbody.len] = '\0';
     }
     out = health_classify(r->up_status, r->errbody.data, r->errbody.len, r->snap->opt.disable_keywords);
@@ -384,13 +444,16 @@ static void report_attempt(struct request *r, CURLcode res)
   r->attempt_outcome = out;
   if (out == OUTCOME_FAIL || out == OUTCOME_ACCOUNT)   /* the channel's own count, retried or not */
     stats_attempt_failed(worker_stats(r->w), r->channel->id);
-  release_channel(r, out, detail);
+  /* a key of a pool fails alone: the channel hears of it only when it was its last key */
+  release_channel(r, keypool_outcome(r->channel, r->pkey, &r->snap->opt, out, detail), detail);
 }
 
 static void upstream_message(struct request *r, char *out, size_t n)
 {
   cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (!cJSON_IsString(m))         /* AWS's error shape: {"message": "..."} */
+    m = cJSON_GetObjectItemCaseSensitive(j, "message");
   if (cJSON_IsString(m))
     snprintf(out, n, "%s", m->valuestring);
   else
@@ -418,7 +481,7 @@ static void fail_upstream(struct request *r, CURLcode res)
   }
   atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
   if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
-    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->up_key);
     r->errbody.data[r->errbody.len] = '\0';
   }
   if (res != CURLE_OK) {
@@ -451,7 +514,7 @@ static void fail_upstream(struct request *r, CURLcode res)
     bool is_error = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"));
     cJSON_Delete(j);
     /* an error body in the client's own format goes as it is */
-    if (is_error && r->upstream == r->client) {
+    if (is_error && format_native(r->client, r->upstream)) {
       resp = json_response(r, &b);
     } else {
       buf_free(&b);
@@ -473,6 +536,14 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
+  if (imginline_active(r)) {   /* an image the attempt waits for (imginline.h) */
+    imginline_done(r, res);
+    return;
+  }
+  if (r->def && r->def->ep == EP_COUNT_TOKENS) {   /* a free token count asked of its channel */
+    count_tokens_done(r, res);
+    return;
+  }
   if (!r->status_known && r->easy && res == CURLE_OK) {
     /* an answer without a body never reached on_upstream_data */
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
@@ -480,7 +551,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
   }
   report_attempt(r, res);
   if (!r->committed && r->resp.data) {   /* a whole answer that may quote the key: never passed on */
-    r->resp.len = health_redact(r->resp.data, r->resp.len, r->channel->key);
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->up_key);
     r->resp.data[r->resp.len] = '\0';
   }
   r->retry_after[0] = '\0';

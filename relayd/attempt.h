@@ -1,6 +1,7 @@
 /*
  * attempt: one upstream call of a request and the retries after it -- the request made for the
- * chosen channel (its format, model mapping, reasoning suffix, media body and headers), the
+ * chosen channel (its format, model mapping, reasoning suffix, media body and headers, and for a
+ * key pool the key keypool.h picks, whose outcome it reports there), the
  * transfer on the worker's curl multi (start_attempt), the bytes as they arrive (whole answer, or
  * cut into events for stream.c), the channel's outcome reported to health, and at the end: the
  * answer handed to respond.c or stream.c, another channel tried (a connect failure, 429 or 5xx
@@ -37,5 +38,12 @@ void detach_upstream(struct request *r);
  * and r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own
  * body. 0, or -1 with err. */
 int openai_view(struct request *r, char *err, size_t errlen);
+/* The channel's headers plus the client's own fields names lists (a format's pass_headers: what a
+ * client sends a channel of its own format, Anthropic's anthropic-beta), each replacing the
+ * channel's. A new list (caller frees with curl_slist_free_all), or NULL when the client sent none
+ * of them (or one is unusable): then the channel's own. */
+struct curl_slist;
+struct MHD_Connection;
+struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c, const char *const *names);
 
 #endif

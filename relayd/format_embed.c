@@ -1,14 +1,22 @@
-/* format_embed: Gemini's embedContent and batchEmbedContents behind struct format
- * (format.h), for clients only: relay reads them and converts them to an OpenAI embeddings request
- * (POST /v1/embeddings on an OpenAI-style channel), and the answer back. Billed as embeddings
- * (the channel's usage.prompt_tokens). A Gemini channel refuses them (gemini's write_request
- * serves only chat). Shapes: https://ai.google.dev/api/embeddings (EmbedContentRequest {content:
+/* format_embed: Gemini's embedContent and batchEmbedContents. For Gemini clients, behind struct
+ * format (format.h): relay reads them and converts them to an OpenAI embeddings request (POST
+ * /v1/embeddings on an OpenAI-style channel), and the answer back, billed as embeddings (the
+ * channel's usage.prompt_tokens); to a Gemini channel they go natively (format_native: a dialect),
+ * the model renamed when mapped. For Gemini channels (format_gemini.c's write_request and
+ * response_to_openai call it): an OpenAI embeddings request as batchEmbedContents (input string or
+ * strings, dimensions -> outputDimensionality) and Google's answer as OpenAI's; Google reports no
+ * usage, so relay's own count (settle.c's, logged as source local with its counter) is written
+ * into the OpenAI answer afterwards (format_embed_openai_answer), and base64 for a client that
+ * asked encoding_format base64 (the openai SDKs' default). Shapes: https://ai.google.dev/api/embeddings (EmbedContentRequest {content:
  * {parts:[{text}]}, outputDimensionality}, EmbedContentResponse {embedding:{values}},
  * BatchEmbedContentsRequest {requests:[EmbedContentRequest]}, {embeddings:[{values}]}); OpenAI's
  * https://platform.openai.com/docs/api-reference/embeddings. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "adapt.h"
 #include "format.h"
@@ -233,6 +241,7 @@ const struct format format_gemini_embed = {
     .key_query = "key",
     .path_usage = "/v1beta/models/MODEL:embedContent",
     .unended = "",
+    .dialect = true,
 };
 
 const struct format format_gemini_batch_embed = {
@@ -242,4 +251,213 @@ const struct format format_gemini_batch_embed = {
     .key_query = "key",
     .path_usage = "/v1beta/models/MODEL:batchEmbedContents",
     .unended = "",
+    .dialect = true,
 };
+
+/* ---------------------------------------------------------------- a Gemini channel's embeddings */
+
+int format_gemini_method_path(char *out, size_t outlen, const char *model, const char *method)
+{
+  char p[FORMAT_PATH_MAX];
+  if (gemini_model_path(p, sizeof p, model, false) < 0)   /* checks the name's characters */
+    return -1;
+  char *colon = strrchr(p, ':');
+  if (!colon)
+    return -1;
+  *colon = '\0';
+  int n = snprintf(out, outlen, "%s:%s", p, method);
+  return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+/* Sets o's "model" to models/M when it names another (or none, when required): 1 when changed. */
+static int set_model(cJSON *o, const char *want, bool required)
+{
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
+  if (cJSON_IsString(m) ? strcmp(m->valuestring, want) == 0 : !required)
+    return 0;
+  cJSON_DeleteItemFromObjectCaseSensitive(o, "model");
+  cJSON_AddStringToObject(o, "model", want);
+  return 1;
+}
+
+/* One EmbedContentRequest for text into requests. */
+static void add_embed_request(cJSON *requests, const char *model, const char *text, const cJSON *dims)
+{
+  cJSON *q = cJSON_CreateObject();
+  cJSON_AddStringToObject(q, "model", model);
+  cJSON *parts = cJSON_AddArrayToObject(cJSON_AddObjectToObject(q, "content"), "parts");
+  cJSON *t = cJSON_CreateObject();
+  cJSON_AddStringToObject(t, "text", text);
+  cJSON_AddItemToArray(parts, t);
+  if (dims)
+    cJSON_AddNumberToObject(q, "outputDimensionality", (double)(int64_t)dims->valuedouble);
+  cJSON_AddItemToArray(requests, q);
+}
+
+int gemini_embed_request(const struct format_req *q, char **body, size_t *len, char *path, size_t pathlen, char *err,
+                         size_t errlen)
+{
+  *body = NULL;
+  *len = 0;
+  char want[MODEL_NAME_MAX + 8];
+  snprintf(want, sizeof want, "models/%s", strncmp(q->upstream_model, "models/", 7) == 0 ? q->upstream_model + 7
+                                                                                         : q->upstream_model);
+  if (q->native) {
+    /* a Gemini client's own embedContent or batchEmbedContents, as it came but for the model the
+     * channel calls it (batch requests each name it, as Google requires) */
+    const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(q->root, "requests");
+    bool batch = cJSON_IsArray(reqs);
+    if (format_gemini_method_path(path, pathlen, q->upstream_model, batch ? "batchEmbedContents" : "embedContent") < 0) {
+      adapt_set_err(err, errlen, "the model name cannot be used in a Gemini URL");
+      return -1;
+    }
+    int changed = 0;
+    cJSON *r;
+    if (batch)
+      cJSON_ArrayForEach(r, reqs) changed |= cJSON_IsObject(r) ? set_model(r, want, true) : 0;
+    else
+      changed = set_model(q->root, want, false);
+    if (changed && !(*body = cJSON_PrintUnformatted(q->root))) {
+      adapt_set_err(err, errlen, "out of memory");
+      return -1;
+    }
+    *len = *body ? strlen(*body) : 0;
+    return 0;
+  }
+  /* an OpenAI embeddings request: input (a string or strings; token ids have no Gemini form) ->
+   * batchEmbedContents, dimensions -> outputDimensionality */
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(q->root, "input");
+  const cJSON *dims = cJSON_GetObjectItemCaseSensitive(q->root, "dimensions");
+  if (dims && (!cJSON_IsNumber(dims) || dims->valuedouble < 1 || dims->valuedouble > 65536 ||
+               dims->valuedouble != (double)(int64_t)dims->valuedouble)) {
+    adapt_set_err(err, errlen, "dimensions: a positive whole number is required");
+    return -1;
+  }
+  if (format_gemini_method_path(path, pathlen, q->upstream_model, "batchEmbedContents") < 0) {
+    adapt_set_err(err, errlen, "the model name cannot be used in a Gemini URL");
+    return -1;
+  }
+  cJSON *o = cJSON_CreateObject();   /* owned here */
+  cJSON *requests = cJSON_AddArrayToObject(o, "requests");
+  if (cJSON_IsString(input)) {
+    add_embed_request(requests, want, input->valuestring, dims);
+  } else if (cJSON_IsArray(input) && input->child) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, input) {
+      if (!cJSON_IsString(it)) {
+        cJSON_Delete(o);
+        adapt_set_err(err, errlen, "input: a Gemini channel embeds text only (a string or an array of strings), "
+                      "not token ids");
+        return -1;
+      }
+      add_embed_request(requests, want, it->valuestring, dims);
+    }
+  } else {
+    cJSON_Delete(o);
+    adapt_set_err(err, errlen, "input: a string or a non-empty array of strings is required");
+    return -1;
+  }
+  *body = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!*body) {
+    adapt_set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  *len = strlen(*body);
+  return 0;
+}
+
+char *gemini_embed_to_openai(const cJSON *j, const char *model, char *err, size_t errlen)
+{
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "embeddings");
+  const cJSON *one = cJSON_GetObjectItemCaseSensitive(j, "embedding");
+  if (!cJSON_IsArray(list) && !cJSON_IsObject(one)) {
+    adapt_set_err(err, errlen, "the upstream's embeddings answer has no embeddings");
+    return NULL;
+  }
+  cJSON *o = cJSON_CreateObject();   /* owned here */
+  cJSON_AddStringToObject(o, "object", "list");
+  cJSON *data = cJSON_AddArrayToObject(o, "data");
+  int i = 0;
+  for (const cJSON *e = cJSON_IsArray(list) ? list->child : one; e; e = cJSON_IsArray(list) ? e->next : NULL, i++) {
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values"), *v;
+    bool ok = cJSON_IsArray(values);
+    cJSON_ArrayForEach(v, values) ok = ok && cJSON_IsNumber(v);
+    if (!ok) {
+      cJSON_Delete(o);
+      adapt_set_err(err, errlen, "the upstream's embedding %d is not an array of numbers", i);
+      return NULL;
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "object", "embedding");
+    cJSON_AddNumberToObject(d, "index", i);
+    cJSON_AddItemToObject(d, "embedding", cJSON_Duplicate(values, 1));
+    cJSON_AddItemToArray(data, d);
+  }
+  if (i == 0) {
+    cJSON_Delete(o);
+    adapt_set_err(err, errlen, "the upstream's embeddings answer has no embeddings");
+    return NULL;
+  }
+  cJSON_AddStringToObject(o, "model", model ? model : "");
+  /* Google reports no usage for embeddings: relay's count is written in by
+   * format_embed_openai_answer once billing has counted */
+  cJSON *u = cJSON_AddObjectToObject(o, "usage");
+  cJSON_AddNumberToObject(u, "prompt_tokens", 0);
+  cJSON_AddNumberToObject(u, "total_tokens", 0);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!s)
+    adapt_set_err(err, errlen, "out of memory");
+  return s;
+}
+
+char *format_embed_openai_answer(const char *body, size_t len, int64_t prompt_tokens, bool base64)
+{
+  cJSON *j = cJSON_ParseWithLength(body, len);   /* owned here */
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+  if (!cJSON_IsArray(data)) {
+    cJSON_Delete(j);
+    return NULL;
+  }
+  if (prompt_tokens >= 0) {
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)prompt_tokens);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)prompt_tokens);
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "usage");
+    cJSON_AddItemToObject(j, "usage", u);
+  }
+  cJSON *d;
+  cJSON_ArrayForEach(d, data) {
+    /* OpenAI's base64: the float32 values, little-endian, as the SDKs decode them */
+    const cJSON *emb = cJSON_GetObjectItemCaseSensitive(d, "embedding");
+    int n = cJSON_GetArraySize(emb);
+    if (!base64 || !cJSON_IsArray(emb) || n <= 0)
+      continue;
+    unsigned char *raw = malloc((size_t)n * 4);
+    char *b64 = malloc(4 * (((size_t)n * 4 + 2) / 3) + 1);
+    if (!raw || !b64) {
+      free(raw);
+      free(b64);
+      cJSON_Delete(j);
+      return NULL;
+    }
+    int k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, emb) {
+      float f = (float)v->valuedouble;
+      uint32_t bits;
+      memcpy(&bits, &f, 4);
+      for (int b = 0; b < 4; b++)
+        raw[k * 4 + b] = (unsigned char)(bits >> (8 * b));
+      k++;
+    }
+    EVP_EncodeBlock((unsigned char *)b64, raw, n * 4);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "embedding", cJSON_CreateString(b64));
+    free(raw);
+    free(b64);
+  }
+  char *s = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return s;
+}

@@ -66,8 +66,10 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
 {
   *body = NULL;
   *len = 0;
+  if (q->api == API_EMBEDDINGS)
+    return gemini_embed_request(q, body, len, path, pathlen, err, errlen);
   if (q->api != API_CHAT) {
-    adapt_set_err(err, errlen, "a gemini channel serves only chat requests");
+    adapt_set_err(err, errlen, "a gemini channel serves only chat and embeddings requests");
     return -1;
   }
   /* Gemini names the model in the path */
@@ -87,6 +89,24 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   }
   *len = *body ? strlen(*body) : 0;
   return 0;
+}
+
+/* A whole answer: an embeddings one (Google's {"embeddings"} or {"embedding"}, no candidates) is
+ * OpenAI's embeddings list, any other a chat completion. */
+static char *response_to_openai(const char *body, size_t len, const char *model, int64_t created, struct usage *u,
+                                char *err, size_t errlen)
+{
+  cJSON *j = cJSON_ParseWithLength(body, len);   /* owned here */
+  bool embed = cJSON_IsObject(j) && !cJSON_GetObjectItemCaseSensitive(j, "candidates") &&
+               (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "embeddings")) ||
+                cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "embedding")));
+  char *s = NULL;
+  if (embed) {
+    memset(u, 0, sizeof *u);
+    s = gemini_embed_to_openai(j, model, err, errlen);
+  }
+  cJSON_Delete(j);
+  return embed ? s : gemini_response_to_openai(body, len, model, created, u, err, errlen);
 }
 
 static void read_answer(const cJSON *root, struct format_facts *f)
@@ -177,7 +197,7 @@ static const struct format_ops gemini_ops = {
     .error_body = error_body,
     .error_event = error_event,
     .write_request = write_request,
-    .response_to_openai = gemini_response_to_openai,
+    .response_to_openai = response_to_openai,
     .read_answer = read_answer,
     .in_init = in_init,
     .in_feed = in_feed,

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "adapt.h"
-#include "imgfetch.h"
 #include "reqfit.h"
 #include "openai.h"
 #include "sse.h"
@@ -170,23 +169,10 @@ static cJSON *image_part(const cJSON *part, char *err, size_t errlen, const char
     cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
     cJSON_AddStringToObject(d, "mimeType", mt);
     cJSON_AddStringToObject(d, "data", data);
-  } else if (imgfetch_defaults()->max_bytes > 0 && (has_prefix_ci(url, "http://") || has_prefix_ci(url, "https://")) &&
-             !has_prefix_ci(url, "https://generativelanguage.googleapis.com/")) {
-    /* Gemini fetches only its own Files API URIs: any other web URL is fetched here and inlined
-     * (imgfetch: bounded size and time, no private address unless configured). Blocking: the
-     * worker waits at most image_fetch_timeout_ms per image. */
-    struct imgfetch_result img;
-    char ierr[256];
-    if (imgfetch(url, imgfetch_defaults(), &img, ierr, sizeof ierr) < 0) {
-      adapt_set_err(err, errlen, "%s: %s", where, ierr);
-      cJSON_Delete(p);
-      return NULL;
-    }
-    cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
-    cJSON_AddStringToObject(d, "mimeType", img.mime);
-    cJSON_AddStringToObject(d, "data", img.b64);
-    imgfetch_result_free(&img);
   } else {
+    /* Gemini fetches only its own Files API URIs: relayd has fetched any other web URL before
+     * (imginline.c, on the worker's loop) and it came here as a data: URL; this one stays a URL
+     * (fetching off, or Google's own) */
     cJSON *d = cJSON_AddObjectToObject(p, "fileData");
     cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
     cJSON_AddStringToObject(d, "fileUri", url);

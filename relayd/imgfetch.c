@@ -114,40 +114,57 @@ static bool image_type(const char *ct, char *mime, size_t n)
   return false;
 }
 
-int imgfetch(const char *url, const struct imgfetch_opts *o, struct imgfetch_result *out, char *err, size_t errlen)
+struct imgfetch_job {
+  struct fetch f;
+  struct imgfetch_opts o;      /* a copy: the job outlives its caller's frame */
+  CURL *c;                     /* the caller's handle (not owned) */
+};
+
+struct imgfetch_job *imgfetch_start(CURL *c, const char *url, const struct imgfetch_opts *o)
 {
-  memset(out, 0, sizeof *out);
-  struct fetch f = {.o = o};
-  buf_init(&f.body, o->max_bytes + 1);
-  CURL *c = curl_easy_init();
-  if (!c) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
+  struct imgfetch_job *j = calloc(1, sizeof *j);   /* owned by the caller: imgfetch_job_free */
+  if (!j)
+    return NULL;
+  j->o = *o;
+  j->c = c;
+  j->f.o = &j->o;
+  buf_init(&j->f.body, o->max_bytes + 1);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");  /* the socket checked is the image server's */
+  /* a connection of its own, closed after: never one another transfer of the same multi opened
+   * (to a channel on a private address) without the address check */
+  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &f);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &j->f);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &j->f);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "relayd-imgfetch");
-  CURLcode rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, NULL);
+  return j;
+}
+
+int imgfetch_finish(struct imgfetch_job *j, CURLcode rc, struct imgfetch_result *out, char *err, size_t errlen)
+{
+  memset(out, 0, sizeof *out);
+  const struct imgfetch_opts *o = &j->o;
+  struct fetch *f = &j->f;
   long status = 0;
   char *ct = NULL;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+  curl_easy_getinfo(j->c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(j->c, CURLINFO_CONTENT_TYPE, &ct);
   int ret = -1;
-  if (f.refused_addr)
-    snprintf(err, errlen, "the image URL leads to a private, loopback or link-local address (%s): not fetched", f.addr);
-  else if (f.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+  if (f->refused_addr)
+    snprintf(err, errlen, "the image URL leads to a private, loopback or link-local address (%s): not fetched", f->addr);
+  else if (f->too_big || rc == CURLE_FILESIZE_EXCEEDED)
     snprintf(err, errlen, "the image is larger than %zu bytes", o->max_bytes);
   else if (rc == CURLE_OPERATION_TIMEDOUT)
     snprintf(err, errlen, "the image did not arrive within %ld ms", o->timeout_ms);
@@ -159,24 +176,48 @@ int imgfetch(const char *url, const struct imgfetch_opts *o, struct imgfetch_res
     snprintf(err, errlen, "the image URL answered HTTP %ld", status);
   else if (!image_type(ct, out->mime, sizeof out->mime))
     snprintf(err, errlen, "the URL's answer is not an image (Content-Type %.64s)", ct ? ct : "none");
-  else if (f.body.len == 0)
+  else if (f->body.len == 0)
     snprintf(err, errlen, "the image URL answered an empty body");
   else {
-    size_t cap = 4 * ((f.body.len + 2) / 3) + 1;
+    size_t cap = 4 * ((f->body.len + 2) / 3) + 1;
     out->b64 = malloc(cap);
     if (!out->b64) {
       snprintf(err, errlen, "out of memory");
     } else {
-      out->b64_len = (size_t)EVP_EncodeBlock((unsigned char *)out->b64, (const unsigned char *)f.body.data,
-                                             (int)f.body.len);
-      out->bytes = f.body.len;
+      out->b64_len = (size_t)EVP_EncodeBlock((unsigned char *)out->b64, (const unsigned char *)f->body.data,
+                                             (int)f->body.len);
+      out->bytes = f->body.len;
       ret = 0;
     }
   }
   if (ret < 0)
     out->mime[0] = '\0';
+  return ret;
+}
+
+void imgfetch_job_free(struct imgfetch_job *j)
+{
+  if (!j)
+    return;
+  buf_free(&j->f.body);
+  free(j);
+}
+
+int imgfetch(const char *url, const struct imgfetch_opts *o, struct imgfetch_result *out, char *err, size_t errlen)
+{
+  memset(out, 0, sizeof *out);
+  CURL *c = curl_easy_init();
+  struct imgfetch_job *j = c ? imgfetch_start(c, url, o) : NULL;
+  if (!j) {
+    if (c)
+      curl_easy_cleanup(c);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  CURLcode rc = curl_easy_perform(c);
+  int ret = imgfetch_finish(j, rc, out, err, errlen);
+  imgfetch_job_free(j);
   curl_easy_cleanup(c);
-  buf_free(&f.body);
   return ret;
 }
 

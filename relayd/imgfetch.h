@@ -10,12 +10,18 @@
  * multicast and reserved addresses are refused unless allow_private is set (tests, a trusted LAN).
  * The answer must be 200 with a Content-Type image/... (png, jpeg, gif, webp, heic, heif).
  *
- * Callers: gemini.c (the Gemini request converter's image parts), main.c (the defaults), tests. Blocking: call
- * it from a thread that may wait timeout_ms. Never: keeps a connection or state between calls.
+ * Two ways to fetch: imgfetch_start sets up a transfer on the caller's easy handle, which the caller
+ * drives on its own curl multi (a worker's loop: imginline.c) and ends with imgfetch_finish; or
+ * imgfetch, which does the same blocking (tests, tools: a thread that may wait timeout_ms).
+ * Callers: imginline.c (the images of a request for a channel that needs them inline), main.c (the
+ * defaults), tests. Never: keeps state between fetches, or uses a connection another transfer
+ * opened or leaves one for another (FRESH_CONNECT, FORBID_REUSE: every connection it uses has
+ * passed its address check).
  */
 #ifndef RELAY_IMGFETCH_H
 #define RELAY_IMGFETCH_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -38,8 +44,18 @@ struct imgfetch_result {
 void imgfetch_set_defaults(const struct imgfetch_opts *o);
 const struct imgfetch_opts *imgfetch_defaults(void);
 
-/* Fetches url. Returns 0 and fills out, or -1 with a sentence in err (the address refused, too
- * large, too slow, not an image, the status, ...). */
+/* A fetch of url set up on c (a reset easy handle the caller owns, adds to its multi and gives
+ * back after imgfetch_finish; it sets CURLOPT_PRIVATE itself if it needs it). The job (owned by
+ * the caller: imgfetch_job_free, after the transfer is off its multi) holds the body as it comes.
+ * NULL: out of memory. */
+struct imgfetch_job;
+struct imgfetch_job *imgfetch_start(CURL *c, const char *url, const struct imgfetch_opts *o);
+/* The transfer of j ended with rc: 0 and out filled, or -1 with a sentence in err. */
+int imgfetch_finish(struct imgfetch_job *j, CURLcode rc, struct imgfetch_result *out, char *err, size_t errlen);
+void imgfetch_job_free(struct imgfetch_job *j);
+
+/* Fetches url, blocking. Returns 0 and fills out, or -1 with a sentence in err (the address
+ * refused, too large, too slow, not an image, the status, ...). */
 int imgfetch(const char *url, const struct imgfetch_opts *o, struct imgfetch_result *out, char *err, size_t errlen);
 void imgfetch_result_free(struct imgfetch_result *r);
 

@@ -9,11 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "formats.h"
 #include "health.h"
+#include "keypool.h"
 #include "log.h"
 #include "secret.h"
 #include "snapshot.h"
 #include "util.h"
+#include "vertex.h"
 #include "writer.h"
 
 #define TICK_MS 500
@@ -39,7 +42,9 @@ static size_t keep_start(char *p, size_t size, size_t n, void *ud)
   return size * n;
 }
 
-int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out)
+/* The probe with the given headers and key (the channel's own, or one key of its pool). */
+static int probe_with(const struct snap_channel *c, const struct curl_slist *headers, const char *key,
+                      const char *model, long timeout_s, struct probe_result *out)
 {
   out->status = 0;
   out->latency_ms = 0;
@@ -47,25 +52,58 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   out->body_len = 0;
   const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
   snprintf(out->model, sizeof out->model, "%s", m);
+  /* the upstream's name for it, as a request would send it (a bedrock channel's model id) */
+  const char *mapped = strmap_get(&c->model_map, m);
+  if (mapped && *mapped)
+    m = mapped;
   /* the smallest real request of the channel's own API (provider_probe: a 5-token "hi" in chat,
    * Azure deployment, Anthropic Messages or Gemini generateContent shape, or a two-document rerank) */
   char path[512], url[2048];
-  char *body = provider_probe(c->provider, m, path, sizeof path, out->error, sizeof out->error);
-  if (!body)
-    return -1;
-  if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0) {
+  struct curl_slist *own = NULL;   /* a vertex channel's headers with its access token */
+  char *body = NULL;
+  if (c->vertex) {
+    int vs = vertex_probe(c->vertex, c->base_url, c->headers, m, url, sizeof url, &body, &own, out->error,
+                          sizeof out->error);
+    if (vs < 0)
+      return -1;
+    if (vs > 0) {                  /* no token: the reason, as the upstream's error would carry it */
+      out->status = vs;
+      cJSON *e = cJSON_CreateObject();
+      cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "error"), "message", out->error);
+      if (!cJSON_PrintPreallocated(e, out->body, (int)sizeof out->body, false))
+        snprintf(out->body, sizeof out->body, "{}");
+      out->body_len = strlen(out->body);
+      cJSON_Delete(e);
+      return 0;
+    }
+  } else {
+    body = provider_probe(c->provider, m, path, sizeof path, out->error, sizeof out->error);
+    if (!body)
+      return -1;
+    if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0) {
+      cJSON_free(body);
+      return -1;
+    }
+  }
+  /* a channel that signs each request (Bedrock's SigV4) signs its probe too */
+  const struct format_ops *fo = format_of_api(c->api)->ops;
+  struct curl_slist *signed_h = NULL;
+  if (fo->sign && !(signed_h = fo->sign(headers, key ? key : "", c->region, url, body, strlen(body),
+                                        now_unix(), out->error, sizeof out->error))) {
     cJSON_free(body);
     return -1;
   }
   CURL *e = curl_easy_init();
   if (!e) {
     cJSON_free(body);
+    curl_slist_free_all(signed_h);
+    curl_slist_free_all(own);
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
     return -1;
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, signed_h ? signed_h : own ? own : headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as attempt.c: an answer compressed anyway is read */
@@ -79,11 +117,73 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   else
     snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
   curl_easy_cleanup(e);
+  curl_slist_free_all(signed_h);
   cJSON_free(body);
+  curl_slist_free_all(own);
   /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
-  out->body_len = secret_redact(out->body, out->body_len, c->key);
+  out->body_len = secret_redact(out->body, out->body_len, key);
   out->body[out->body_len] = '\0';
   return 0;
+}
+
+int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out)
+{
+  return probe_with(c, c->headers, c->key, model, timeout_s, out);
+}
+
+/* The periodic test of each key of a pool that relayd disabled (and, when the channel itself is
+ * auto-disabled or option channel_test_all is on, of its enabled keys): a key that passes is
+ * re-enabled, and with it the channel when relayd had disabled it; one that gets an account error
+ * is disabled (New API never re-tests a disabled key). */
+static void test_pool(const struct snapshot *s, const struct snap_channel *c)
+{
+  bool chan_off = c->status == STATUS_AUTO_DISABLED;
+  bool any_passed = false;
+  for (size_t i = 0; i < c->pool->n; i++) {
+    const struct pool_key *k = &c->pool->keys[i];
+    bool off = k->status == STATUS_AUTO_DISABLED;
+    if (!off && !(k->status == STATUS_ENABLED && (chan_off || s->opt.test_all)))
+      continue;
+    pthread_mutex_lock(&M.lock);
+    bool stop = M.stop;
+    pthread_mutex_unlock(&M.lock);
+    if (stop)
+      return;
+    struct probe_result pr;
+    if (probe_with(c, k->headers, k->key, NULL, (long)s->opt.test_timeout_s, &pr) < 0)
+      continue;
+    bool passed = pr.status >= 200 && pr.status < 300;
+    if (passed) {
+      any_passed = true;
+      health_latency(c->health, pr.latency_ms);
+      if (off && atomic_load(&k->st->flag) == HEALTH_DISABLED) {
+        char text[256];
+        snprintf(text, sizeof text, "channel %s key %d re-enabled: a test passed (HTTP %ld in %.0f ms)", c->name,
+                 k->idx, pr.status, pr.latency_ms);
+        keypool_reenable(c, k, text);
+      }
+      continue;
+    }
+    log_msg(LOG_INFO, "pool key test failed", "channel_id=%lld name=\"%s\" key=%d status=%ld error=\"%s\"",
+            (long long)c->id, c->name, k->idx, pr.status, pr.error);
+    if (!off && pr.status && s->opt.auto_disable && c->auto_disable &&
+        health_classify(pr.status, pr.body, pr.body_len, s->opt.disable_keywords) == OUTCOME_ACCOUNT) {
+      char reason[200];
+      snprintf(reason, sizeof reason, "authentication or account error: a key test got HTTP %ld", pr.status);
+      keypool_disable(c, k, reason);
+    }
+  }
+  if (any_passed && chan_off && atomic_load(&c->health->auto_disabled) == HEALTH_DISABLED) {
+    struct writer_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = WOP_CHANNEL_STATUS;
+    op.id = c->id;
+    op.status = STATUS_ENABLED;
+    snprintf(op.text, sizeof op.text, "channel %s re-enabled: a key of its pool passed a test", c->name);
+    log_msg(LOG_INFO, "channel re-enabled by a passing key test", "channel_id=%lld name=\"%s\"", (long long)c->id,
+            c->name);
+    writer_submit_op(&op);
+  }
 }
 
 /* A periodic test of one channel and what follows from it. */
@@ -137,6 +237,10 @@ static void run_tests(const struct snapshot *s)
   for (size_t i = 0; i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
     bool auto_disabled = c->status == STATUS_AUTO_DISABLED;
+    if (c->pool && c->status != STATUS_DISABLED) {   /* a key pool is tested key by key */
+      test_pool(s, c);
+      continue;
+    }
     if (!auto_disabled && !(s->opt.test_all && c->status == STATUS_ENABLED))
       continue;
     pthread_mutex_lock(&M.lock);

@@ -7,6 +7,7 @@
 #include "reqpool.h"
 #include "request.h"
 #include "respond.h"
+#include "selfserve.h"
 #include "settle.h"
 #include "stream.h"
 
@@ -15,7 +16,7 @@
 static void relay_end_all(struct worker *w)
 {
   for (struct request *r = local(w)->requests; r; r = r->next) {
-    if (!r->easy)
+    if (!r->easy && !imginline_active(r))
       continue;
     detach_upstream(r);
     if (r->committed) {
@@ -25,6 +26,8 @@ static void relay_end_all(struct worker *w)
       r->upstream_done = true;
       settle(r, "interrupted");
       wake_reader(r);
+    } else if (r->def && r->def->ep == EP_COUNT_TOKENS) {
+      count_tokens_done(r, CURLE_ABORTED_BY_CALLBACK);   /* relay counts itself */
     } else if (r->billing_open) {
       r->final_status = 503;
       settle(r, "interrupted");
@@ -43,10 +46,16 @@ static void relay_client_gone(struct request *r)
 {
   if (!r->billing_open || r->settled)
     return;           /* nothing waits on an upstream: MHD sees the closed socket itself */
+  /* A client that leaves once its answer's own end reached it is done, not gone: Codex exits on
+   * response.completed, before the upstream's end of body comes (tests/bats/19-agents.bats). The
+   * end came from the upstream (message_stop, finishReason, [DONE], response.completed) and every
+   * byte before it went out. */
+  bool answered = r->committed && r->out.len == r->out_off &&
+                  (r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed);
   detach_upstream(r);
   if (!r->committed)
     r->final_status = 499;
-  settle(r, "client_gone");
+  settle(r, answered ? "done" : "client_gone");
   if (r->committed) {
     r->upstream_done = true;
     wake_reader(r);

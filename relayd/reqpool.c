@@ -130,6 +130,7 @@ void request_free(struct request *r)
   r->oai_text = NULL;
   free(r->up_body);
   r->up_body = NULL;
+  imginline_free(r);
   curl_slist_free_all(r->up_headers);
   r->up_headers = NULL;
   format_stream_free(&r->fs);

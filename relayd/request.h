@@ -1,11 +1,12 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
+ * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
  * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
- * (up_body, up_headers), the format stream (its converter states), the inflater, a pending response and the snapshot
+ * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
+ * inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
  * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
  * freeing the old one. Never: holds more code than the small inline helpers below (what the
@@ -23,6 +24,7 @@
 
 #include "formats.h"
 #include "health.h"
+#include "imginline.h"
 #include "jsonarray.h"
 #include "limits.h"
 #include "media.h"
@@ -43,6 +45,8 @@
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
                 EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE, EP_REDEEM, EP_USAGE,
                 EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
+
+struct pool_key;
 
 struct endpoint_def {
   const char *method;
@@ -108,6 +112,10 @@ struct request {
   CURL *easy;                          /* the attempt's transfer (the worker's pool owns it; back with
                                         * detach_upstream) */
   const struct snap_channel *channel;
+  const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
+  const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
+  int64_t keys_chan;                   /* the channel keys_tried is about */
+  uint64_t keys_tried;                 /* its pool positions tried (bit pos % 64) */
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;
@@ -157,6 +165,8 @@ struct request {
   struct reasoning rs;
   char route_model[MODEL_NAME_MAX];    /* the name routes are looked up by: the client's, or its base */
 
+  struct img_wait *imgs;                       /* images by URL fetched for a channel that takes them
+                                                * only inline (imginline.h; owned: imginline_free) */
   struct media_req mq;                         /* EP_MEDIA: what billing needs from the request */
   struct media_result mres;                    /* EP_MEDIA: what the upstream said was used */
   struct curl_slist *up_headers;               /* EP_MEDIA multipart: channel headers + the client's

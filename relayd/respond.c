@@ -221,7 +221,7 @@ void finish_nonstream(struct request *r)
   }
   /* a channel of the client's own format: the answer goes as it came, billing reads its usage;
    * else it is turned into the common form, and from it into the client's format */
-  bool native = r->upstream == r->client;
+  bool native = format_native(r->client, r->upstream);
   const struct format_ops *up = r->upstream->ops, *cl = r->client->ops;
   char err[256];
   struct usage conv_usage = {0};
@@ -259,5 +259,23 @@ void finish_nonstream(struct request *r)
   r->upstream_done = true;
   r->t_first_us = now_us_mono();      /* the whole answer goes out from here */
   settle(r, "done");
-  respond_later(r, (unsigned)r->up_status, json_response(r, &r->resp));
+  bool relay_counted = false;
+  if (r->def->api == API_EMBEDDINGS && !native && r->client == &format_openai) {
+    /* embeddings converted from another format (Gemini's): the usage relay billed (settle's own
+     * count when the channel reported none) and the encoding the client asked for */
+    const cJSON *ef = cJSON_GetObjectItemCaseSensitive(r->root, "encoding_format");
+    relay_counted = !r->usage_upstream;
+    char *fixed = format_embed_openai_answer(r->resp.data ? r->resp.data : "", r->resp.len,
+                                             relay_counted ? r->usage.prompt_tokens : -1,
+                                             cJSON_IsString(ef) && strcmp(ef->valuestring, "base64") == 0);
+    if (fixed) {
+      buf_reset(&r->resp);
+      buf_append_str(&r->resp, fixed);
+      free(fixed);
+    }
+  }
+  struct MHD_Response *resp = json_response(r, &r->resp);
+  if (relay_counted)
+    MHD_add_response_header(resp, "x-relay-usage", "local");   /* the upstream reported none */
+  respond_later(r, (unsigned)r->up_status, resp);
 }

@@ -6,10 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attempt.h"
 #include "format.h"
+#include "formats.h"
+#include "health.h"
+#include "keypool.h"
+#include "log.h"
 #include "reasoning.h"
 #include "request.h"
 #include "respond.h"
+#include "route.h"
+#include "stats.h"
 #include "tokenizer.h"
 
 /* ---------------------------------------------------------------- models */
@@ -108,6 +115,190 @@ int serve_path_model(const char *url, const char *prefix, char *model, size_t mo
   return 0;
 }
 
+/* relay's own count of the request body: the model family's BPE or characters/4, named in
+ * x-relay-counter, and x-relay-token-count: local. *status: 200, or 400 for a body with nothing
+ * countable. */
+static struct MHD_Response *local_count(struct request *r, unsigned *status)
+{
+  /* Gemini's countTokens takes contents, or a whole generateContentRequest */
+  cJSON *root = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);   /* owned here */
+  const cJSON *gcr = cJSON_GetObjectItemCaseSensitive(root, "generateContentRequest");
+  char *text = cJSON_IsObject(gcr) ? cJSON_PrintUnformatted(gcr) : NULL;   /* owned here */
+  cJSON_Delete(root);
+  const struct tokenizer *t = tokenizer_for_model(r->rq.model);
+  int64_t n = text ? tokenizer_count_request(t, text, strlen(text))
+                   : tokenizer_count_request(t, r->body.data, r->body.len);
+  free(text);
+  if (n < 0) {
+    *status = 400;
+    return error_response(r, 400, "invalid_request_error", NULL, NULL, "The request body must be a JSON object.");
+  }
+  struct buf b;
+  buf_init(&b, 4096);
+  buf_appendf(&b, "{\"%s\":%lld}", r->client->count_tokens_key, (long long)n);
+  struct MHD_Response *resp = json_response(r, &b);
+  MHD_add_response_header(resp, "x-relay-counter", t ? tokenizer_name(t) : "chars/4");
+  MHD_add_response_header(resp, "x-relay-token-count", "local");
+  *status = 200;
+  return resp;
+}
+
+/* The largest count answer read from a channel (Google's carries per-modality details). */
+#define COUNT_ANSWER_MAX (64 * 1024)
+
+static size_t count_data(char *p, size_t size, size_t n, void *ud)
+{
+  struct request *r = ud;
+  size_t len = size * n;
+  r->up_last_us = now_us_mono();
+  if (r->resp.len + len > COUNT_ANSWER_MAX || buf_append(&r->resp, p, len) < 0)
+    return 0;    /* aborts the transfer: relay counts instead */
+  return len;
+}
+
+/* The body for the channel: the client's, with the model renamed when the channel calls it
+ * otherwise (Anthropic's "model"; Gemini's generateContentRequest.model "models/M"). Sets
+ * r->up_body (owned by r) or leaves it NULL for the client's bytes. -1: out of memory. */
+static int count_body(struct request *r, cJSON *root)
+{
+  bool gemini = r->client == &format_gemini;
+  cJSON *holder = gemini ? cJSON_GetObjectItemCaseSensitive(root, "generateContentRequest") : root;
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(holder, "model");
+  if (!cJSON_IsString(m))
+    return 0;
+  char want[MODEL_NAME_MAX + 8];
+  snprintf(want, sizeof want, "%s%s", gemini ? "models/" : "", r->upstream_model);
+  if (strcmp(m->valuestring, want) == 0)
+    return 0;
+  cJSON_ReplaceItemInObjectCaseSensitive(holder, "model", cJSON_CreateString(want));
+  if (!(r->up_body = cJSON_PrintUnformatted(root)))
+    return -1;
+  r->up_len = strlen(r->up_body);
+  return 0;
+}
+
+/* Asks the channel that serves the model to count, when it speaks the client's own format
+ * (Anthropic's POST /v1/messages/count_tokens, Gemini's models/M:countTokens): the client's body
+ * with the channel's key and headers (and the client's anthropic-beta), on the worker's curl multi,
+ * the connection suspended; count_tokens_done answers. false (no slot held): relay counts itself
+ * -- no such channel, a converted path, or the call could not be made. */
+static bool count_upstream(struct request *r, cJSON *root)
+{
+  const struct snapshot *s = r->snap;
+  /* the route name, as dispatch finds it: a suffixed name without a route of its own is its base's */
+  copy_str(r->route_model, sizeof r->route_model, r->rq.model);
+  if (reasoning_parse(r->rq.model, &r->rs) && r->rs.base_len < sizeof r->route_model &&
+      !snapshot_route(s, r->token->group, r->rq.model)) {
+    char base[MODEL_NAME_MAX];
+    memcpy(base, r->rq.model, r->rs.base_len);
+    base[r->rs.base_len] = '\0';
+    if (snapshot_route(s, r->token->group, base))
+      copy_str(r->route_model, sizeof r->route_model, base);
+  }
+  struct choice_miss miss;
+  const struct snap_channel *ch = choose_channel(r, &miss);
+  if (!ch)
+    return false;
+  if (format_of_api(ch->api) != r->client || ch->status != STATUS_ENABLED ||
+      atomic_load(&ch->health->auto_disabled) != HEALTH_ENABLED) {
+    release_channel(r, OUTCOME_ABANDON, NULL);
+    return false;
+  }
+  r->channel = ch;
+  r->upstream = r->client;
+  r->tried[r->attempts++] = ch->id;
+  r->pkey = keypool_pick(r, ch);         /* a pooled channel: one of its keys (keypool.h) */
+  r->up_key = r->pkey ? r->pkey->key : ch->key;
+  const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
+  const char *mapped = strmap_get(&ch->model_map, r->route_model);
+  copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
+  if (reasoning_applies(&r->rs, r->upstream->reasoning)) {   /* the suffix never reaches the channel */
+    const char *suffix = r->rq.model + r->rs.base_len;
+    size_t ul = strlen(r->upstream_model), sl = strlen(suffix);
+    if (ul > sl && strcmp(r->upstream_model + ul - sl, suffix) == 0)
+      r->upstream_model[ul - sl] = '\0';
+  }
+  char path[FORMAT_PATH_MAX], url[2048], err[256];
+  if (r->client == &format_gemini) {
+    if (format_gemini_method_path(path, sizeof path, r->upstream_model, "countTokens") < 0)
+      goto local;
+  } else {
+    copy_str(path, sizeof path, r->def->path);
+  }
+  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0 || count_body(r, root) < 0)
+    goto local;
+  curl_slist_free_all(r->up_headers);
+  r->up_headers = pass_headers(chh, r->conn, r->client->pass_headers);
+  buf_reset(&r->resp);
+  r->rq.stream = false;
+  r->status_known = false;
+  r->up_status = 0;
+  r->timeout_kind = NULL;
+  r->up_t0_us = r->t_upstream_us = r->attempt_t0_us = now_us_mono();
+  r->up_last_us = 0;
+  CURL *e = worker_easy_get(r->w);
+  if (!e)
+    goto local;
+  r->easy = e;
+  stats_channel_busy(worker_stats(r->w), ch->id, +1);
+  const struct config *cfg = worker_cfg(r->w);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
+  /* a count is one small answer: its first byte is all of it (relay_tick's total limit stays too) */
+  if (cfg->first_byte_timeout_s > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->first_byte_timeout_s * 1000L);
+  r->phase = PH_UPSTREAM;
+  r->suspended = true;
+  MHD_suspend_connection(r->conn);
+  CURLMcode mc = curl_multi_add_handle(worker_multi(r->w), e);
+  if (mc != CURLM_OK) {
+    log_msg(LOG_ERR, "curl_multi_add_handle failed", "error=\"%s\"", curl_multi_strerror(mc));
+    count_tokens_done(r, CURLE_FAILED_INIT);
+  }
+  return true;
+local:
+  release_channel(r, OUTCOME_ABANDON, NULL);
+  return false;
+}
+
+void count_tokens_done(struct request *r, CURLcode res)
+{
+  long status = 0;
+  if (r->easy)
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  long long chan = r->channel ? (long long)r->channel->id : 0LL;
+  if (r->resp.data && r->channel)   /* an answer that quotes the channel's key never passes on */
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->up_key);
+  detach_upstream(r);   /* the slot back with no outcome: a refused count is never the channel's failure */
+  cJSON *j = res == CURLE_OK && status >= 200 && status < 300 && r->resp.data
+                 ? cJSON_ParseWithLength(r->resp.data, r->resp.len) : NULL;   /* owned here */
+  const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, r->client->count_tokens_key);
+  struct MHD_Response *resp;
+  unsigned st = 200;
+  if (cJSON_IsObject(j) && cJSON_IsNumber(n) && n->valuedouble >= 0) {
+    /* the channel's own answer, in the client's own shape (the same format), as it came */
+    struct buf b;
+    buf_init(&b, COUNT_ANSWER_MAX + 1);
+    buf_append(&b, r->resp.data, r->resp.len);
+    resp = json_response(r, &b);
+    MHD_add_response_header(resp, "x-relay-token-count", "upstream");
+  } else {
+    log_msg(LOG_INFO, "the channel did not count the tokens: relay counted them",
+            "request_id=%s channel=%lld status=%ld curl=%d", r->request_id, chan, status, (int)res);
+    resp = local_count(r, &st);
+  }
+  cJSON_Delete(j);
+  buf_reset(&r->resp);
+  respond_later(r, st, resp);
+}
+
 enum MHD_Result serve_count_tokens(struct request *r)
 {
   char err[300];
@@ -131,22 +322,13 @@ enum MHD_Result serve_count_tokens(struct request *r)
     return fail_now(r, 404, "invalid_request_error", "model_not_found", "model",
                     "The model '%.200s' does not exist or you do not have access to it.", model);
   }
-  /* Gemini's countTokens takes contents, or a whole generateContentRequest */
-  const cJSON *gcr = cJSON_GetObjectItemCaseSensitive(root, "generateContentRequest");
-  char *text = cJSON_IsObject(gcr) ? cJSON_PrintUnformatted(gcr) : NULL;   /* owned here */
-  const struct tokenizer *t = tokenizer_for_model(model);
-  int64_t n = text ? tokenizer_count_request(t, text, strlen(text))
-                   : tokenizer_count_request(t, r->body.data, r->body.len);
-  free(text);
+  bool asked = count_upstream(r, root);
   cJSON_Delete(root);
-  if (n < 0)
-    return fail_now(r, 400, "invalid_request_error", NULL, NULL, "The request body must be a JSON object.");
-  struct buf b;
-  buf_init(&b, 4096);
-  buf_appendf(&b, "{\"%s\":%lld}", r->client->count_tokens_key, (long long)n);
-  struct MHD_Response *resp = json_response(r, &b);
-  MHD_add_response_header(resp, "x-relay-counter", t ? tokenizer_name(t) : "chars/4");
-  return queue_now(r, 200, resp);
+  if (asked)
+    return MHD_YES;
+  unsigned st;
+  struct MHD_Response *resp = local_count(r, &st);
+  return queue_now(r, st, resp);
 }
 
 /* ---------------------------------------------------------------- balance */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "keypool.h"
 #include "ledger.h"
 #include "log.h"
 #include "request.h"
@@ -109,6 +110,7 @@ void settle(struct request *r, const char *end_reason)
     rec.completion_tokens = r->usage.completion_tokens;
   }
   rec.quota = charged;
+  keypool_spent(r->pkey, charged);     /* a pooled channel's key: its spend */
   rec.status = r->final_status;
   rec.is_stream = r->rq.stream;
   uint64_t now = now_us_mono();

@@ -134,3 +134,47 @@ img_setup() {
   [ "$(mock_requests up | wc -l)" -eq 0 ]
   [ "$(sql 'SELECT count(*) FROM logs WHERE type=2')" -eq 0 ]
 }
+
+@test "an image fetch waits off the worker: the worker serves other requests meanwhile; a client that leaves cancels it" {
+  IMG="$BATS_TEST_TMPDIR/cat.png"
+  python3 -c 'import sys; open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)) * 4)' "$IMG"
+  # the image server holds its answer's first byte for ten minutes (mock.first_byte_ms)
+  mock_start img --mock "{\"replay\":{\"file\":\"$IMG\",\"content_type\":\"image/png\",\"chunk_bytes\":4096},\"first_byte_ms\":600000}"
+  # a second one trickles it: 64 bytes at a time
+  mock_start trickle --mock "{\"replay\":{\"file\":\"$IMG\",\"content_type\":\"image/png\",\"chunk_bytes\":64},\"chunk_gap_ms\":20}"
+  printf 'gemini-key\n' | gwctl channel add --name gm --type gemini --base-url "http://127.0.0.1:$MOCK_UP_PORT" \
+    --models gemini-2.5-flash
+  # one worker: every request below is on the one that waits for the image
+  relayd_start --workers 1 --image-fetch-allow-private yes --image-fetch-timeout-ms 600000
+  img_body() {
+    echo "{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"what is it?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"$1\"}}]}]}"
+  }
+  curl -s -o "$BATS_TEST_TMPDIR/held.body" -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
+    -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
+    --data-binary "$(img_body "http://127.0.0.1:$MOCK_IMG_PORT/cat.png")" > "$BATS_TEST_TMPDIR/held.status" &
+  held=$!
+  # the worker has asked for the image and waits for it
+  wait_until 10 sh -c "[ \$(cat '$BATS_TEST_TMPDIR/img.jsonl' 2>/dev/null | wc -l) -ge 1 ]"
+  # meanwhile the same worker answers others: a chat relayed to another channel, a listing, a
+  # count (an old worker blocked in the fetch answers none of them before the image: curl gives up)
+  chat_out=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
+    -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
+    --data-binary '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}') || true
+  [ "$chat_out" = 200 ]
+  [ "$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$RELAY_URL/v1/models" -H "Authorization: Bearer $KEY")" = 200 ]
+  # ... while the image request still waits: no answer yet, nothing sent to Gemini
+  kill -0 "$held"
+  [ ! -s "$BATS_TEST_TMPDIR/held.body" ]
+  [ "$(mock_requests up | grep -c generateContent)" = 0 ]
+  # the client leaves: the fetch is cancelled, the request settled as client_gone, nothing charged
+  kill "$held"; wait "$held" || true
+  wait_until 10 sql_is 1 "SELECT count(*) FROM logs WHERE end_reason='client_gone'"
+  [ "$(sql "SELECT quota FROM logs WHERE end_reason='client_gone'")" = 0 ]
+  [ "$(mock_requests up | grep -c generateContent)" = 0 ]
+  # an image that trickles in is inlined whole once it is all there
+  chat "$(img_body "http://127.0.0.1:$MOCK_TRICKLE_PORT/cat.png")"
+  [ "$status_code" = 200 ]
+  part=$(mock_requests up | grep generateContent | tail -1 | $JGET 'd["body"]["contents"][0]["parts"][1]')
+  [ "$(echo "$part" | $JGET 'd["inlineData"]["mimeType"]')" = image/png ]
+  [ "$(echo "$part" | $JGET 'd["inlineData"]["data"]')" = "$(base64 -w0 "$IMG")" ]
+}

@@ -242,8 +242,8 @@ blocked_fixture() {
 }
 
 @test "relay's own refusal (a chat-only channel asked for embeddings) is worded as relay's, in the client's format, and asks no upstream" {
-  gemini_call_fixtures
-  setup_replay gemini M "$BATS_TEST_TMPDIR/g-call.json" application/json
+  anthropic_thinking_fixtures   # an Anthropic channel serves only chat (a Gemini one takes embeddings)
+  setup_replay anthropic M "$BATS_TEST_TMPDIR/a-think.json" application/json
   post /v1/embeddings '{"model":"M","input":"x"}'
   [ "$status_code" = 400 ]
   msg=$(echo "$body" | $JGET 'd["error"]["message"]')

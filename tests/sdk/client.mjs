@@ -12,6 +12,8 @@
 //   tools-stream  the same round trip with both calls streamed
 //   error         a call expected to fail (non-streaming)
 //   stream-error  a streaming call expected to fail, possibly after some text
+//   embed         embeddings of two texts in 4 dimensions (openai: embeddings.create with the SDK's
+//                 default encoding, base64; gemini: models.embedContent): {"vectors", "usage"?}
 // Prints one JSON object on stdout:
 //   {"text", "finish", "usage": {"input", "output"}, "model"?, "events"?: [names], "call"?: {"id",
 //    "name", "args"}, "final"?: {...}, "error"?: {"class", "status", "message", "type"?}}
@@ -86,6 +88,10 @@ async function openaiRun() {
   switch (scenario) {
     case 'text': return call(user, false, false);
     case 'stream': return call(user, true, false);
+    case 'embed': {
+      const r = await client.embeddings.create({ model, input: ['hello', 'world'], dimensions: 4 });
+      return { vectors: r.data.map((d) => Array.from(d.embedding)), usage: r.usage, model: r.model };
+    }
     case 'tools':
     case 'tools-stream': {
       const stream = scenario === 'tools-stream';
@@ -207,6 +213,10 @@ async function geminiRun() {
   switch (scenario) {
     case 'text': return call(user, false, config);
     case 'stream': return call(user, true, config);
+    case 'embed': {
+      const r = await ai.models.embedContent({ model, contents: ['hello', 'world'], config: { outputDimensionality: 4 } });
+      return { vectors: r.embeddings.map((e) => e.values) };
+    }
     case 'tools':
     case 'tools-stream': {
       const stream = scenario === 'tools-stream';

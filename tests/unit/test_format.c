@@ -733,12 +733,84 @@ static void test_signatures_back(void)
   cJSON_Delete(j);
 }
 
+/* Embeddings on a Gemini channel (format_embed.c): an OpenAI request as batchEmbedContents, a
+ * Gemini client's own request renamed for a mapped model, Google's answer as OpenAI's, and the
+ * usage and base64 written in afterwards. */
+static void test_gemini_embeddings(void)
+{
+  char err[256], path[FORMAT_PATH_MAX];
+  char *body;
+  size_t len;
+  struct oai_request rq = {.model = "emb", .max_tokens = -1};
+  cJSON *oai = cJSON_Parse("{\"model\":\"emb\",\"input\":[\"hello\",\"world\"],\"dimensions\":4}");
+  struct format_req q = {.root = oai, .api = API_EMBEDDINGS, .rq = &rq, .upstream_model = "text-embedding-004"};
+  CHECK(format_gemini.ops->write_request(&q, &body, &len, path, sizeof path, err, sizeof err) == 0 && body &&
+            eq(path, "/v1beta/models/text-embedding-004:batchEmbedContents"),
+        "OpenAI embeddings to a Gemini channel: batchEmbedContents of the channel's model");
+  cJSON *j = cJSON_Parse(body);
+  CHECK(cJSON_GetArraySize(G(j, "requests")) == 2 && eq(S(j, "requests.0.model"), "models/text-embedding-004") &&
+            eq(S(j, "requests.1.content.parts.0.text"), "world") && N(j, "requests.1.outputDimensionality") == 4,
+        "... one request per input, each naming the model, dimensions as outputDimensionality");
+  cJSON_Delete(j);
+  free(body);
+  cJSON_Delete(oai);
+  oai = cJSON_Parse("{\"model\":\"emb\",\"input\":[[1,2,3]]}");
+  q.root = oai;
+  CHECK(format_gemini.ops->write_request(&q, &body, &len, path, sizeof path, err, sizeof err) == -1 &&
+            strstr(err, "text only"),
+        "token-id input: refused (Gemini embeds text only)");
+  cJSON_Delete(oai);
+
+  cJSON *native = cJSON_Parse("{\"requests\":[{\"model\":\"models/emb\",\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}");
+  struct format_req n = {.root = native, .native = true, .api = API_EMBEDDINGS, .rq = &rq, .upstream_model = "emb"};
+  CHECK(format_gemini.ops->write_request(&n, &body, &len, path, sizeof path, err, sizeof err) == 0 && !body &&
+            eq(path, "/v1beta/models/emb:batchEmbedContents"),
+        "a Gemini client's batchEmbedContents, same model: its bytes as they are");
+  n.upstream_model = "emb-real";
+  CHECK(format_gemini.ops->write_request(&n, &body, &len, path, sizeof path, err, sizeof err) == 0 && body &&
+            eq(path, "/v1beta/models/emb-real:batchEmbedContents"),
+        "... a mapped model: rewritten for the channel's name");
+  j = cJSON_Parse(body);
+  CHECK(eq(S(j, "requests.0.model"), "models/emb-real") && eq(S(j, "requests.0.content.parts.0.text"), "a"),
+        "... every request names it");
+  cJSON_Delete(j);
+  free(body);
+  cJSON_Delete(native);
+  CHECK(format_native(&format_gemini_embed, &format_gemini) && format_native(&format_gemini_batch_embed, &format_gemini) &&
+            !format_native(&format_gemini_embed, &format_openai),
+        "Gemini's embeddings formats are native on a Gemini channel only");
+
+  const char *ans = "{\"embeddings\":[{\"values\":[0.5,-1]},{\"values\":[0.25,2]}]}";
+  struct usage u;
+  char *o = format_gemini.ops->response_to_openai(ans, strlen(ans), "emb", 1, &u, err, sizeof err);
+  j = cJSON_Parse(o);
+  CHECK(eq(S(j, "object"), "list") && N(j, "data.1.index") == 1 && N(j, "data.1.embedding.1") == 2 &&
+            eq(S(j, "model"), "emb") && u.prompt_tokens == 0,
+        "Google's embeddings answer -> OpenAI's list, no usage from the channel");
+  cJSON_Delete(j);
+  char *fixed = format_embed_openai_answer(o, strlen(o), 7, true);
+  j = cJSON_Parse(fixed);
+  /* 0.5f, -1.0f little-endian: 00 00 00 3f 00 00 80 bf */
+  CHECK(N(j, "usage.prompt_tokens") == 7 && N(j, "usage.total_tokens") == 7 && eq(S(j, "data.0.embedding"), "AAAAPwAAgL8="),
+        "... relay's count as usage, base64 of float32 little-endian when asked");
+  cJSON_Delete(j);
+  free(fixed);
+  free(o);
+  const char *chat = "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}";
+  o = format_gemini.ops->response_to_openai(chat, strlen(chat), "g", 1, &u, err, sizeof err);
+  j = cJSON_Parse(o);
+  CHECK(eq(S(j, "choices.0.message.content"), "hi"), "a chat answer is still a chat completion");
+  cJSON_Delete(j);
+  free(o);
+}
+
 int main(void)
 {
   test_registry();
   test_errors();
   test_read_request();
   test_write_request();
+  test_gemini_embeddings();
   test_converted_fidelity();
   test_signatures_back();
   test_answers();
