@@ -6,6 +6,7 @@
 # events; a dead webhook receiver never holds up requests; `gwctl notify test`.
 
 load helpers
+load gwtui_helpers
 
 JGET="$BATS_TEST_DIRNAME/jget"
 
@@ -16,7 +17,7 @@ setup() {
 
 teardown() {
   if [ -n "${SINK_PID:-}" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
-  relay_teardown
+  if [ -n "${TM:-}" ]; then gwtui_teardown; else relay_teardown; fi
   if [ -n "${BAL_PGHOST:-}" ]; then sh "$BATS_TEST_DIRNAME/../pg.sh" stop "$BAL_PGHOST" || true; fi
 }
 
@@ -102,6 +103,25 @@ chat() {
   [ "$(gwctl channel list --json | $JGET '[c["balance"] for c in d]')" = '[7.25, 7.25, 7.25, 7.25, 7.25]' ]
   # the key never shows in what gwctl prints
   ! gwctl channel balance --json | grep -q secret
+}
+
+@test "gwtui's channel detail shows the last balance read" {
+  mock_start up --mock '{"balance":42.5}'
+  add ds deepseek "$MOCK_UP_URL"
+  add an anthropic "$MOCK_UP_URL"
+  gwctl channel balance ds > /dev/null
+  relayd_start
+  TM="$BATS_TEST_TMPDIR/tmux.sock"
+  LIMIT=$(_relay_scale 10)
+  gwtui_start 120 30
+  keys 2
+  wait_screen '^ +1 ds '
+  keys Enter
+  wait_screen 'channel 1: ds'
+  wait_screen 'balance +42\.50 CNY \(read '
+  keys Escape j Enter
+  wait_screen 'channel 2: an'
+  wait_screen 'balance +-'
 }
 
 @test "channel balance: a provider without a balance endpoint says so (exit 4); an upstream error is exit 5 without the key" {
