@@ -1283,6 +1283,8 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
     rc = gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the channel's keys", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", id);
+  if (rc == 0)   /* its last balance (migration 016): a channel added later under the same id starts bare */
+    rc = gw_exec(g, "cannot delete the channel's balance", "DELETE FROM channel_balances WHERE channel_id = ?1", "i", id);
   struct gw_subject s = { .channel_id = id };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel rm %s", name);

@@ -104,6 +104,9 @@ chat() {
   [ "$(gwctl channel list --json | $JGET '[c["balance"] for c in d]')" = '[7.25, 7.25, 7.25, 7.25, 7.25]' ]
   # the key never shows in what gwctl prints
   ! gwctl channel balance --json | grep -q secret
+  # channel rm takes its balance with it
+  gwctl channel rm oa --yes > /dev/null
+  [ "$(sql "SELECT count(*) FROM channel_balances")" = 4 ]
 }
 
 @test "gwtui's channel detail shows the last balance read" {
