@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,13 @@ static struct {
   bool stop, started;
   struct webhook_stats st;
 } H = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static atomic_bool stopping;   /* webhook_stop: a POST in flight is abandoned (libcurl's progress callback) */
+
+static int abandon(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+  (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+  return atomic_load(&stopping) ? 1 : 0;
+}
 
 void webhook_post(const char *body)
 {
@@ -93,6 +101,8 @@ static int post_once(const char *url, const char *body, long *status, CURLcode *
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, abandon);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "relayd/" RELAY_VERSION);
     *rc = curl_easy_perform(e);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
@@ -173,6 +183,7 @@ int webhook_start(char *err, size_t errlen)
   pthread_mutex_lock(&H.lock);
   H.stop = false;
   pthread_mutex_unlock(&H.lock);
+  atomic_store(&stopping, false);
   if (pthread_create(&H.thread, NULL, webhook_main, NULL) != 0) {
     snprintf(err, errlen, "webhook: cannot start thread");
     return -1;
@@ -185,6 +196,7 @@ void webhook_stop(void)
 {
   if (!H.started)
     return;
+  atomic_store(&stopping, true);
   pthread_mutex_lock(&H.lock);
   H.stop = true;
   pthread_cond_signal(&H.wake);

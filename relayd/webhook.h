@@ -6,7 +6,8 @@
  * quota_reminder bodies. A channel event's body is common/hookevent.h's.
  * The queue is bounded (WEBHOOK_QUEUE_MAX: when full the new event is dropped and counted); each
  * POST has a 5 s timeout and a failed one is retried up to WEBHOOK_TRIES times, 1 s doubling
- * between tries; an empty webhook_url drops what is queued. The system log row of each event is the
+ * between tries; an empty webhook_url drops what is queued; at stop, what is queued is dropped and a
+ * POST in flight abandoned (a dead receiver does not hold up relayd's exit). The system log row of each event is the
  * caller's (through the writer).
  * Callers: health.c, keypool.c, monitor.c (re-enables, budget alerts), balpoll.c (any thread: a
  * post only copies under a short lock); main.c (start, stop); metrics.c (stats).
