@@ -863,6 +863,7 @@ int cmd_channel_types(struct gwctl *g, int argc, char **argv)
              cJSON_AddStringToObject(o, "url_rule", provider_rule_name(p)) &&
              cJSON_AddStringToObject(o, "base_url", p->base_url ? p->base_url : "") &&
              cJSON_AddStringToObject(o, "probe_url", probe) &&
+             cJSON_AddStringToObject(o, "balance", upbalance_kind_name(p->balance)) &&
              cJSON_AddBoolToObject(o, "account_id", provider_needs_account(p)) && cJSON_AddItemToArray(rows, o);
     if (!ok) {
       cJSON_Delete(o);

@@ -149,6 +149,8 @@ chat() {
   run gwctl channel balance ds
   [ "$status" -eq 5 ]
   [[ "$output" == *"documented shape"* ]]
+  # channel types says which have an endpoint
+  [ "$(gwctl channel types --json | $JGET '[[t["type"], t["balance"]] for t in d if t["type"] in ("anthropic", "deepseek", "openai", "moonshot")]')" = '[["openai", "openai-billing"], ["anthropic", "none"], ["deepseek", "deepseek"], ["moonshot", "moonshot"]]' ]
   run gwctl channel balance nosuch
   [ "$status" -eq 3 ]
   run gwctl channel balance ds --timeout 0
