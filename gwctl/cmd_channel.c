@@ -17,7 +17,6 @@
 #include "cmd_channel.h"
 #include "channels.h"
 #include "gcpauth.h"
-#include "i18n.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
@@ -1717,7 +1716,7 @@ static int balance_one(struct gwctl *g, int64_t id, int64_t timeout, cJSON **row
     cJSON_AddStringToObject(o, "error", rc == GW_CONFLICT || rc == GW_UPSTREAM ? err : "");
   }
   if (rc == GW_CONFLICT || rc == GW_UPSTREAM)
-    fprintf(stderr, "gwctl: channel %s: %s\n", u->name, err);
+    fprintf(stderr, _("gwctl: channel %s: %s\n"), u->name, err);
   free(u);
   *row = o;
   return rc;
