@@ -31,6 +31,7 @@ const struct option_key option_keys[] = {
   { "display_token_stat", OPTION_BOOL, OFF(display_token_stat), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 the key's own quota, 0 its user's" },
   { "display_in_currency", OPTION_BOOL, OFF(display_in_currency), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
+  { "realtime_idle_timeout_s", OPTION_INT, OFF(realtime_idle_timeout_s), "1800", 0, 604800, NULL, false, "a realtime session with no frame either way for this many seconds is closed (error event idle_timeout, close 1000; 0: never)" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];
 

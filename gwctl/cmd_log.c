@@ -788,6 +788,10 @@ static void explain_text(const struct explained *e)
              b->cache_write_5m, b->cache_write_1h);
       printf("  %-15s completion %" PRId64 " (reasoning %" PRId64 ", inside completion)\n", "",
              b->completion, b->reasoning);
+      if (b->audio_prompt || b->audio_completion)
+        printf("  %-15s audio: prompt %" PRId64 " (cached %" PRId64 ", at the cache ratio), "
+               "completion %" PRId64 " (inside prompt and completion)\n", "", b->audio_prompt,
+               b->audio_cached, b->audio_completion);
     }
     if (b->mode == BD_MODE_RATIO) {
       printf("  %-15s ratio: model_ratio %.10g (%.10g USD per 1M prompt tokens)\n", "price",
@@ -795,6 +799,10 @@ static void explain_text(const struct explained *e)
       printf("  %-15s completion_ratio %.10g, cache_ratio %.10g, cache_write_ratio %.10g, "
              "cache_write_1h_ratio %.10g\n", "", b->completion_ratio, b->cache_ratio,
              b->cache_write_ratio, b->cache_write_1h_ratio);
+      if (b->have & (BD_AUDIO_RATIO | BD_AUDIO_COMPLETION_RATIO))
+        printf("  %-15s audio_ratio %.10g, audio_completion_ratio %.10g (audio output %.10g x the "
+               "prompt price)\n", "", b->audio_ratio, b->audio_completion_ratio,
+               b->audio_ratio * b->audio_completion_ratio);
     } else if (b->mode == BD_MODE_FIXED) {
       printf("  %-15s fixed: fixed_price %.10g USD per %s, units %.10g\n", "price", b->fixed_price,
              *b->unit ? clean(b->unit, t1, sizeof t1) : "call", b->have & BD_UNITS ? b->units : 1.0);
