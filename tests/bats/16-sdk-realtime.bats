@@ -233,6 +233,11 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   gwtui_start 100 30
   wait_screen 'realtime sessions 1 open, 1 total'
   [ "$(gwctl status --json | json_get 'd["realtime_sessions"]')" = 1 ]
+  # the line is translated (po/: zh_CN, zh_TW, ja, fr)
+  tmux -S "$TM" kill-server
+  export RELAY_LOCALEDIR="$RELAY_BIN/../locale" LC_ALL=C.UTF-8 LANGUAGE=fr
+  gwtui_start 100 30
+  wait_screen 'sessions realtime : 1 ouvertes, 1 en tout'
   relayd_stop
   wait "$client"
 }
