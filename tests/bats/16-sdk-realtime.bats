@@ -153,8 +153,12 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   (cd "$SDK_DIR" && node realtime.mjs drain rt-model > "$f") &
   local client=$!
   wait_until 10 grep -q ready "$f"
+  # the session's hold is on disk while it is open; the drain releases it (R2: none left open)
+  wait_until 10 sql_is 1 "SELECT count(*) FROM reservations"
   relayd_stop
   wait "$client"
+  [ "$(sql "SELECT count(*) FROM reservations")" = 0 ]
+  rows_are 0
   out=$(tail -n 1 "$f")
   echo "drain: $out" >&3
   [ "$(echo "$out" | json_get 'd["close"]["code"]')" = 1001 ]
