@@ -93,7 +93,15 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
         count(tok, tp, "cache_write_5m", &b->cache_write_5m, &b->have, BD_CW5M, err, errlen) < 0 ||
         count(tok, tp, "cache_write_1h", &b->cache_write_1h, &b->have, BD_CW1H, err, errlen) < 0 ||
         count(tok, tp, "completion", &b->completion, &b->have, BD_COMPLETION, err, errlen) < 0 ||
-        count(tok, tp, "reasoning", &b->reasoning, &b->have, BD_REASONING, err, errlen) < 0)) ||
+        count(tok, tp, "reasoning", &b->reasoning, &b->have, BD_REASONING, err, errlen) < 0 ||
+        count(tok, tp, "audio_prompt", &b->audio_prompt, &b->have, BD_AUDIO_PROMPT, err, errlen) < 0 ||
+        count(tok, tp, "audio_cached", &b->audio_cached, &b->have, BD_AUDIO_CACHED, err, errlen) < 0 ||
+        count(tok, tp, "audio_completion", &b->audio_completion, &b->have, BD_AUDIO_COMPLETION, err,
+              errlen) < 0)) ||
+      num(j, "", "audio_ratio", RATIO_MAX, false, &b->audio_ratio, &b->have, BD_AUDIO_RATIO, err,
+          errlen) < 0 ||
+      num(j, "", "audio_completion_ratio", RATIO_MAX, false, &b->audio_completion_ratio, &b->have,
+          BD_AUDIO_COMPLETION_RATIO, err, errlen) < 0 ||
       num(j, "", "model_ratio", RATIO_MAX, false, &b->model_ratio, &b->have, BD_MODEL_RATIO, err,
           errlen) < 0 ||
       num(j, "", "completion_ratio", RATIO_MAX, false, &b->completion_ratio, &b->have,
@@ -156,10 +164,14 @@ static int64_t uncached(const struct breakdown *b)
 
 static double ratio_units(const struct breakdown *b)
 {
-  return (double)uncached(b) + (double)b->cached * b->cache_ratio +
+  double u = (double)uncached(b) + (double)b->cached * b->cache_ratio +
          (double)b->cache_write_5m * b->cache_write_ratio +
          (double)b->cache_write_1h * b->cache_write_1h_ratio +
          (double)b->completion * b->completion_ratio;
+  /* as relayd/billing.c: the audio parts repriced, never below 0 in all */
+  u += quota_audio_units(b->audio_prompt - b->audio_cached, b->audio_completion, b->audio_ratio,
+                         b->audio_completion_ratio, b->completion_ratio);
+  return u < 0 ? 0 : u;
 }
 
 int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_t whylen)
@@ -172,13 +184,26 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
     if (b->reasoning > b->completion)
       return fail(why, whylen, _("tokens.reasoning (%" PRId64 ") is more than tokens.completion "
                                  "(%" PRId64 ")"), b->reasoning, b->completion);
+    if (b->audio_cached > b->audio_prompt || b->audio_cached > b->cached)
+      return fail(why, whylen, _("tokens.audio_cached (%" PRId64 ") is more than tokens.audio_prompt "
+                                 "or tokens.cached"), b->audio_cached);
+    if (b->audio_prompt - b->audio_cached > uncached(b))
+      return fail(why, whylen, _("tokens.audio_prompt (%" PRId64 ") does not fit in tokens.prompt"),
+                  b->audio_prompt);
+    if (b->audio_completion > b->completion)
+      return fail(why, whylen, _("tokens.audio_completion (%" PRId64 ") is more than "
+                                 "tokens.completion (%" PRId64 ")"), b->audio_completion, b->completion);
     static const struct { unsigned tok, ratio; const char *name; } need[] = {
       { BD_CACHED, BD_CACHE_RATIO, "cache_ratio" },
       { BD_CW5M, BD_CW_RATIO, "cache_write_ratio" },
       { BD_CW1H, BD_CW1H_RATIO, "cache_write_1h_ratio" },
       { BD_COMPLETION, BD_COMPLETION_RATIO, "completion_ratio" },
+      { BD_AUDIO_PROMPT, BD_AUDIO_RATIO, "audio_ratio" },
+      { BD_AUDIO_COMPLETION, BD_AUDIO_RATIO, "audio_ratio" },
+      { BD_AUDIO_COMPLETION, BD_AUDIO_COMPLETION_RATIO, "audio_completion_ratio" },
     };
-    const int64_t used[] = { b->cached, b->cache_write_5m, b->cache_write_1h, b->completion };
+    const int64_t used[] = { b->cached, b->cache_write_5m, b->cache_write_1h, b->completion,
+                             b->audio_prompt - b->audio_cached, b->audio_completion, b->audio_completion };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
       if (used[i] > 0 && !(b->have & need[i].ratio))
         return fail(why, whylen, _("the breakdown has no %s"), need[i].name);
@@ -247,6 +272,11 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
     ADD(" + %" PRId64 " x %.10g", b->cache_write_1h, b->cache_write_1h_ratio);
   if (b->completion)
     ADD(" + %" PRId64 " x %.10g", b->completion, b->completion_ratio);
+  if (b->audio_prompt - b->audio_cached > 0)
+    ADD(" + %" PRId64 " audio x (%.10g - 1)", b->audio_prompt - b->audio_cached, b->audio_ratio);
+  if (b->audio_completion > 0)
+    ADD(" + %" PRId64 " audio x (%.10g x %.10g - %.10g)", b->audio_completion, b->audio_ratio,
+        b->audio_completion_ratio, b->completion_ratio);
   double units = ratio_units(b), prod = units * b->model_ratio * b->group_ratio;
   ADD(") x %.10g x %.10g) = %s(%.10g x %.10g x %.10g) = %s(%.10g) = %" PRId64, b->model_ratio,
       b->group_ratio, fn, units, b->model_ratio, b->group_ratio, fn, prod, q);

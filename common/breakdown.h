@@ -4,16 +4,19 @@
  * The breakdown relayd stores with each request's log row (issue #17, "money you can audit"):
  *   {"mode":"ratio"|"fixed", "usage_source":"upstream"|"local"|"reserved"|"none",
  *    "tokens":{"prompt":N,"cached":N,"cache_write_5m":N,"cache_write_1h":N,"completion":N,
- *              "reasoning":N},
+ *              "reasoning":N,"audio_prompt":N,"audio_cached":N,"audio_completion":N},
  *    "model_ratio":x,"completion_ratio":x,"cache_ratio":x,"cache_write_ratio":x,
- *    "cache_write_1h_ratio":x,"group":"name","group_ratio":x,"fixed_price":x,"units":x,
- *    "unit":"call|image|second|search","reserved":N,"charged":N,"note":"text",
+ *    "cache_write_1h_ratio":x,"audio_ratio":x,"audio_completion_ratio":x,"group":"name","group_ratio":x,
+ *    "fixed_price":x,"units":x,"unit":"call|image|second|search","reserved":N,"charged":N,"note":"text",
     "rounding":"half_up"}
  * Absent keys mean 0 / not applicable. prompt includes cached and cache writes (as OpenAI counts
  * prompt_tokens); reasoning is inside completion (informational).
  *   ratio mode: ceil((prompt - cached - cache_write_5m - cache_write_1h + cached * cache_ratio
  *                     + cache_write_5m * cache_write_ratio + cache_write_1h * cache_write_1h_ratio
- *                     + completion * completion_ratio) * model_ratio * group_ratio),
+ *                     + completion * completion_ratio + quota_audio_units(audio_prompt -
+ *                     audio_cached, audio_completion, audio_ratio, audio_completion_ratio,
+ *                     completion_ratio)) * model_ratio * group_ratio) (common/quota.h: audio
+ *                     repriced at the audio ratios; the audio keys are absent without audio),
  *               at least 1 when tokens were used and model_ratio * group_ratio is not 0; 0 without
  *               tokens (relayd/billing.h: the same arithmetic, the same 1e-9 shave before ceil).
  *               With "rounding":"half_up" (the option quota_rounding when the charge was made):
@@ -43,6 +46,8 @@ enum breakdown_field {
   BD_UNITS = 1u << 13, BD_RESERVED = 1u << 14, BD_CHARGED = 1u << 15, BD_GROUP = 1u << 16,
   BD_USAGE_SOURCE = 1u << 17, BD_NOTE = 1u << 18, BD_UNIT = 1u << 19, BD_MODE = 1u << 20,
   BD_ROUNDING = 1u << 21,
+  BD_AUDIO_PROMPT = 1u << 22, BD_AUDIO_CACHED = 1u << 23, BD_AUDIO_COMPLETION = 1u << 24,
+  BD_AUDIO_RATIO = 1u << 25, BD_AUDIO_COMPLETION_RATIO = 1u << 26,
 };
 
 struct breakdown {
@@ -50,7 +55,9 @@ struct breakdown {
   enum breakdown_mode mode;
   int rounding;                         /* enum quota_rounding: "rounding" (absent: up) */
   int64_t prompt, cached, cache_write_5m, cache_write_1h, completion, reasoning;
+  int64_t audio_prompt, audio_cached, audio_completion;   /* parts of prompt, cached, completion */
   double model_ratio, completion_ratio, cache_ratio, cache_write_ratio, cache_write_1h_ratio;
+  double audio_ratio, audio_completion_ratio;
   double group_ratio, fixed_price, units;
   int64_t reserved, charged;
   char usage_source[16];

@@ -35,6 +35,7 @@ const struct option_key option_keys[] = {
   { "display_in_currency", OPTION_BOOL, OFF(display_in_currency), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units" },
   { "quota_rounding", OPTION_ENUM, OFF(quota_rounding), "up", 0, 0, "up|half_up", false, "how a charge becomes whole quota units: up (One API, relay's default) or half_up (to the nearest unit, a half up, as New API bills)" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
+  { "realtime_idle_timeout_s", OPTION_INT, OFF(realtime_idle_timeout_s), "1800", 0, 604800, NULL, false, "a realtime session with no frame either way for this many seconds is closed (error event idle_timeout, close 1000; 0: never)" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];
 

@@ -34,6 +34,7 @@ struct snap_options {
   int64_t retry_times;                /* extra attempts on other channels */
   int64_t preconsume_completion;      /* completion tokens assumed when max_tokens is absent (rate limits) */
   int64_t default_max_output;         /* output bound of a model whose price has no max_output_tokens */
+  int64_t realtime_idle_timeout_s;    /* a realtime session idle this long is closed, 0 = never */
   int64_t rate_limit_window_s;        /* the window of rpm / tpm limits */
   int routing;                        /* enum routing_mode: choice inside a priority tier */
   int64_t breaker_failures;           /* failures in a row that open the breaker, 0 = never */

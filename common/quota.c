@@ -35,6 +35,15 @@ int64_t quota_ratio(double units, double ratio, enum quota_rounding rounding)
   return v;
 }
 
+double quota_audio_units(int64_t audio_in, int64_t audio_out, double audio_ratio, double audio_completion_ratio,
+                         double completion_ratio)
+{
+  if (audio_in <= 0 && audio_out <= 0)
+    return 0;
+  return (double)(audio_in > 0 ? audio_in : 0) * (audio_ratio - 1) +
+         (double)(audio_out > 0 ? audio_out : 0) * (audio_ratio * audio_completion_ratio - completion_ratio);
+}
+
 int64_t quota_fixed(double price_usd, double units, double group_ratio)
 {
   if (!(units > 0))

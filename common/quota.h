@@ -34,6 +34,14 @@ int quota_rounding_parse(const char *s);
  * half_up). At least 1 when ratio > 0. A bound (the most a request may cost) rounds up. */
 int64_t quota_ratio(double units, double ratio, enum quota_rounding rounding);
 
+/* Audio priced as audio (New API's AudioRatio / AudioCompletionRatio): what the audio part of a
+ * usage adds, in input-token units, to units that counted it at the text ratios (input at 1, output
+ * at completion_ratio): audio_in (uncached audio input) x (audio_ratio - 1) + audio_out x
+ * (audio_ratio x audio_completion_ratio - completion_ratio). Cached audio is not audio_in: it costs
+ * the cache ratio, as cached text does. 0 without audio tokens. */
+double quota_audio_units(int64_t audio_in, int64_t audio_out, double audio_ratio, double audio_completion_ratio,
+                         double completion_ratio);
+
 /* Fixed mode: round(price_usd x units x 500000 x group_ratio); 0 for units <= 0; at least 1 when
  * units > 0 and price x group_ratio > 0. */
 int64_t quota_fixed(double price_usd, double units, double group_ratio);

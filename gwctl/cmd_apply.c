@@ -279,12 +279,13 @@ static const struct reader {
   },
   [K_PRICE] = {
     "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-    "cache_write_ratio, cache_write_1h_ratio, NULLIF(max_output_tokens, 0) FROM prices "
-    "ORDER BY model", 0, -1,
+    "cache_write_ratio, cache_write_1h_ratio, NULLIF(max_output_tokens, 0), audio_ratio, "
+    "audio_completion_ratio FROM prices ORDER BY model", 0, -1,
     { { "model", COL_TEXT }, { "model_ratio", COL_REAL }, { "completion_ratio", COL_REAL },
       { "cache_ratio", COL_REAL }, { "fixed_price", COL_REAL_OR_NULL }, { "unit", COL_TEXT },
       { "cache_write_ratio", COL_REAL_OR_NULL }, { "cache_write_1h_ratio", COL_REAL_OR_NULL },
-      { "max_output_tokens", COL_REAL_OR_NULL } },
+      { "max_output_tokens", COL_REAL_OR_NULL }, { "audio_ratio", COL_REAL_OR_NULL },
+      { "audio_completion_ratio", COL_REAL_OR_NULL } },
   },
   [K_OPTION] = {
     "SELECT key, value FROM options ORDER BY key", 0, -1,
@@ -884,7 +885,8 @@ static const char *const group_fields[] = { "name", "ratio", "selectable", NULL 
 static const char *const price_fields[] = { "model", "model_ratio", "completion_ratio",
                                             "cache_ratio", "fixed_price", "unit",
                                             "cache_write_ratio", "cache_write_1h_ratio",
-                                            "max_output_tokens", NULL };
+                                            "max_output_tokens", "audio_ratio",
+                                            "audio_completion_ratio", NULL };
 #define MAX_OUTPUT_MAX INT64_C(100000000)
 static const char *const user_fields[] = { "name", "role", "status", "group", "quota", NULL };
 static const char *const channel_fields[] = { "name", "type", "status", "base_url", "models",
@@ -947,6 +949,15 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     bad |= get_double(c, in, "cache_write_1h_ratio", RATIO_MAX, 0, &cw1h);
   if (has_mo)
     bad |= get_int(c, in, "max_output_tokens", 0, MAX_OUTPUT_MAX, 0, &max_out);
+  /* audio ratios (migration 013): null or absent = priced as text */
+  double ar = 0, acr = 0;
+  const cJSON *arv = cJSON_GetObjectItemCaseSensitive(in, "audio_ratio");
+  const cJSON *acrv = cJSON_GetObjectItemCaseSensitive(in, "audio_completion_ratio");
+  int has_ar = arv && !cJSON_IsNull(arv), has_acr = acrv && !cJSON_IsNull(acrv);
+  if (has_ar)
+    bad |= get_double(c, in, "audio_ratio", RATIO_MAX, 0, &ar);
+  if (has_acr)
+    bad |= get_double(c, in, "audio_completion_ratio", RATIO_MAX, 0, &acr);
   if (!model || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -971,6 +982,14 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     cJSON_AddNumberToObject(o, "max_output_tokens", (double)max_out);
   else
     cJSON_AddNullToObject(o, "max_output_tokens");
+  if (has_ar)
+    cJSON_AddNumberToObject(o, "audio_ratio", ar);
+  else
+    cJSON_AddNullToObject(o, "audio_ratio");
+  if (has_acr)
+    cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
+  else
+    cJSON_AddNullToObject(o, "audio_completion_ratio");
   return o;
 }
 
@@ -1776,28 +1795,36 @@ static int exec_change(struct apply *a, struct change *c)
       const cJSON *cw = cJSON_GetObjectItemCaseSensitive(o, "cache_write_ratio");
       const cJSON *cw1h = cJSON_GetObjectItemCaseSensitive(o, "cache_write_1h_ratio");
       const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "max_output_tokens");
+      const cJSON *ar = cJSON_GetObjectItemCaseSensitive(o, "audio_ratio");
+      const cJSON *acr = cJSON_GetObjectItemCaseSensitive(o, "audio_completion_ratio");
       rc = gw_exec(g, "cannot write the price",
                    "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
                    "fixed_price, price_unit, cache_write_ratio, cache_write_1h_ratio, "
-                   "max_output_tokens) VALUES (?1, ?2, ?3, ?4, "
+                   "max_output_tokens, audio_ratio, audio_completion_ratio) VALUES (?1, ?2, ?3, ?4, "
                    "CASE WHEN ?7 <> 0 THEN CAST(?5 AS DOUBLE PRECISION) END, ?6, "
                    "CASE WHEN ?9 <> 0 THEN CAST(?8 AS DOUBLE PRECISION) END, "
                    "CASE WHEN ?11 <> 0 THEN CAST(?10 AS DOUBLE PRECISION) END, "
-                   "CASE WHEN ?13 <> 0 THEN CAST(?12 AS BIGINT) END) "
+                   "CASE WHEN ?13 <> 0 THEN CAST(?12 AS BIGINT) END, "
+                   "CASE WHEN ?15 <> 0 THEN CAST(?14 AS DOUBLE PRECISION) END, "
+                   "CASE WHEN ?17 <> 0 THEN CAST(?16 AS DOUBLE PRECISION) END) "
                    "ON CONFLICT(model) DO UPDATE SET "
                    "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
                    "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "
                    "price_unit = excluded.price_unit, cache_write_ratio = excluded.cache_write_ratio, "
                    "cache_write_1h_ratio = excluded.cache_write_1h_ratio, "
-                   "max_output_tokens = excluded.max_output_tokens",
-                   "sddddsididiii", str_of(o, "model"), num_of(o, "model_ratio"),
+                   "max_output_tokens = excluded.max_output_tokens, "
+                   "audio_ratio = excluded.audio_ratio, "
+                   "audio_completion_ratio = excluded.audio_completion_ratio",
+                   "sddddsididiiididi", str_of(o, "model"), num_of(o, "model_ratio"),
                    num_of(o, "completion_ratio"), num_of(o, "cache_ratio"),
                    cJSON_IsNumber(fp) ? fp->valuedouble : 0.0, str_of(o, "unit"),
                    (int64_t)cJSON_IsNumber(fp), cJSON_IsNumber(cw) ? cw->valuedouble : 0.0,
                    (int64_t)cJSON_IsNumber(cw), cJSON_IsNumber(cw1h) ? cw1h->valuedouble : 0.0,
                    (int64_t)cJSON_IsNumber(cw1h),
                    cJSON_IsNumber(mo) ? (int64_t)mo->valuedouble : INT64_C(0),
-                   (int64_t)cJSON_IsNumber(mo));
+                   (int64_t)cJSON_IsNumber(mo), cJSON_IsNumber(ar) ? ar->valuedouble : 0.0,
+                   (int64_t)cJSON_IsNumber(ar), cJSON_IsNumber(acr) ? acr->valuedouble : 0.0,
+                   (int64_t)cJSON_IsNumber(acr));
       break;
     }
     case K_OPTION:

@@ -6,12 +6,16 @@
  * (fixed_price, which wins when set) per unit: per call, or per image, per second of audio or per
  * search unit (price_unit; doc/endpoints.md). A ratio price may also carry cache_write_ratio and
  * cache_write_1h_ratio (x the input price for 5-minute and 1-hour cache writes; NULL = relayd's
- * defaults 1.25 and 2.0), and any price max_output_tokens (the model's maximum output, the bound
+ * defaults 1.25 and 2.0), audio_ratio and audio_completion_ratio (migration 013, New API's
+ * AudioRatio and AudioCompletionRatio: an uncached input audio token costs audio_ratio x the input
+ * price, an output audio token audio_ratio x audio_completion_ratio x it; NULL = priced as text),
+ * and any price max_output_tokens (the model's maximum output, the bound
  * relayd reserves for a request without max_tokens; NULL = unknown). A model without a row is
  * refused by relayd (403 model_price_unset). The import/export format:
  *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K,"cache_write_ratio":W,
- *             "cache_write_1h_ratio":H,"max_output_tokens":N}, "MODEL2":{"fixed_price":P},
- *    "MODEL3":{"fixed_price":P,"unit":"image"}}   (cache_write_*, max_output_tokens optional)
+ *             "cache_write_1h_ratio":H,"audio_ratio":A,"audio_completion_ratio":B,
+ *             "max_output_tokens":N}, "MODEL2":{"fixed_price":P},
+ *    "MODEL3":{"fixed_price":P,"unit":"image"}}   (cache_write_*, audio_*, max_output_tokens optional)
  * Callers: the command table in main.c.
  * Never: writes part of an import: every entry is checked before the first write.
  */
@@ -61,7 +65,8 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
       "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices ORDER BY model", "");
+      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio "
+      "FROM prices ORDER BY model", "");
   if (!st) {
     *rc = GW_FAIL;
     return NULL;
@@ -91,7 +96,16 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
       cJSON_AddNullToObject(o, "max_output_tokens");
     else
       cJSON_AddNumberToObject(o, "max_output_tokens", (double)db_col_int64(st, 8));
-    if (cJSON_GetArraySize(o) != 11 || !cJSON_AddItemToArray(rows, o)) {
+    /* audio (relayd/snapshot.c's defaults when NULL: priced as text, input 1, output the
+     * completion ratio, i.e. audio_completion_ratio = completion_ratio / audio_ratio) */
+    double ar = db_col_is_null(st, 9) ? 1.0 : db_col_double(st, 9);
+    double acr = !db_col_is_null(st, 10) ? db_col_double(st, 10)
+                 : ar > 0 ? db_col_double(st, 2) / ar : db_col_double(st, 2);
+    cJSON_AddNumberToObject(o, "audio_ratio", ar);
+    cJSON_AddBoolToObject(o, "audio_ratio_set", !db_col_is_null(st, 9));
+    cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
+    cJSON_AddBoolToObject(o, "audio_completion_ratio_set", !db_col_is_null(st, 10));
+    if (cJSON_GetArraySize(o) != 15 || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
       cJSON_Delete(rows);
       rows = NULL;
@@ -125,6 +139,8 @@ static const struct out_col price_cols[] = {
   { "cache_ratio", "CACHE", OUT_PLAIN, 0, NULL },
   { "cache_write_ratio", "CACHE_WRITE", OUT_PLAIN, 0, NULL },
   { "cache_write_1h_ratio", "CACHE_1H", OUT_PLAIN, 0, NULL },
+  { "audio_ratio", "AUDIO", OUT_PLAIN, 0, NULL },
+  { "audio_completion_ratio", "AUDIO_OUT", OUT_PLAIN, 0, NULL },
   { "max_output_tokens", "MAX_OUTPUT", OUT_PLAIN, 0, NULL },
   { "fixed_price", "FIXED", OUT_PLAIN, 0, render_price },
   { 0 },
@@ -149,8 +165,9 @@ struct price {
   int has_ratio, has_fixed;
   double ratio, completion, cache, fixed;
   const char *unit;           /* of fixed; "call" when not given */
-  int has_cw, has_cw1h, has_max_out;
+  int has_cw, has_cw1h, has_max_out, has_ar, has_acr;
   double cw, cw1h;            /* cache write ratios: NULL (relayd's default) unless has_cw/has_cw1h */
+  double ar, acr;             /* audio ratios: NULL (priced as text) unless has_ar/has_acr */
   int64_t max_out;            /* 0 stores NULL (unknown) */
 };
 
@@ -161,14 +178,16 @@ static int price_write(struct gwctl *g, const struct price *p)
 {
   static const char sql[] =
       "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?11) ON CONFLICT(model) DO UPDATE SET "
+      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?11, ?12, ?13) ON CONFLICT(model) DO UPDATE SET "
       "model_ratio = CASE WHEN ?6 <> 0 THEN ?2 ELSE prices.model_ratio END, "
       "completion_ratio = CASE WHEN ?6 <> 0 THEN ?3 ELSE prices.completion_ratio END, "
       "cache_ratio = CASE WHEN ?6 <> 0 THEN ?4 ELSE prices.cache_ratio END, fixed_price = ?5, "
       "price_unit = ?7, "
       "cache_write_ratio = CASE WHEN ?6 <> 0 THEN ?8 ELSE prices.cache_write_ratio END, "
       "cache_write_1h_ratio = CASE WHEN ?6 <> 0 THEN ?9 ELSE prices.cache_write_1h_ratio END, "
+      "audio_ratio = CASE WHEN ?6 <> 0 THEN ?12 ELSE prices.audio_ratio END, "
+      "audio_completion_ratio = CASE WHEN ?6 <> 0 THEN ?13 ELSE prices.audio_completion_ratio END, "
       "max_output_tokens = CASE WHEN ?10 <> 0 THEN ?11 ELSE prices.max_output_tokens END";
   const char *unit = p->has_fixed && p->unit ? p->unit : "call";
   struct db_stmt *st = db_prepare(g->db, sql);
@@ -182,7 +201,9 @@ static int price_write(struct gwctl *g, const struct price *p)
             | (p->has_cw1h ? db_bind_double(st, 9, p->cw1h) : db_bind_null(st, 9))
             | db_bind_int64(st, 10, p->has_max_out)
             | (p->has_max_out && p->max_out > 0 ? db_bind_int64(st, 11, p->max_out)
-                                                : db_bind_null(st, 11));
+                                                : db_bind_null(st, 11))
+            | (p->has_ar ? db_bind_double(st, 12, p->ar) : db_bind_null(st, 12))
+            | (p->has_acr ? db_bind_double(st, 13, p->acr) : db_bind_null(st, 13));
   enum db_step_result r = bad ? DB_ERROR : db_step(st);
   db_finalize(st);
   return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price");
@@ -191,12 +212,16 @@ static int price_write(struct gwctl *g, const struct price *p)
 static int price_log(struct gwctl *g, const char *verb, const struct price *p)
 {
   struct gw_subject s = { 0 };
-  char extra[160] = "";
+  char extra[240] = "";
   size_t n = 0;
   if (p->has_cw)
     n += (size_t)snprintf(extra + n, sizeof extra - n, " cache_write_ratio=%g", p->cw);
   if (p->has_cw1h && n < sizeof extra)
     n += (size_t)snprintf(extra + n, sizeof extra - n, " cache_write_1h_ratio=%g", p->cw1h);
+  if (p->has_ar && n < sizeof extra)
+    n += (size_t)snprintf(extra + n, sizeof extra - n, " audio_ratio=%g", p->ar);
+  if (p->has_acr && n < sizeof extra)
+    n += (size_t)snprintf(extra + n, sizeof extra - n, " audio_completion_ratio=%g", p->acr);
   if (p->has_max_out && n < sizeof extra)
     snprintf(extra + n, sizeof extra - n, " max_output_tokens=%" PRId64, p->max_out);
   if (p->has_fixed)
@@ -211,13 +236,15 @@ static int price_log(struct gwctl *g, const char *verb, const struct price *p)
 int cmd_price_set(struct gwctl *g, int argc, char **argv)
 {
   const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL,
-             *per = NULL, *cw_s = NULL, *cw1h_s = NULL, *max_s = NULL;
+             *per = NULL, *cw_s = NULL, *cw1h_s = NULL, *max_s = NULL, *ar_s = NULL, *acr_s = NULL;
   const struct gw_opt opts[] = {
     { "ratio", &ratio_s, NULL },
     { "completion-ratio", &comp_s, NULL },
     { "cache-ratio", &cache_s, NULL },
     { "cache-write-ratio", &cw_s, NULL },
     { "cache-write-1h-ratio", &cw1h_s, NULL },
+    { "audio-ratio", &ar_s, NULL },
+    { "audio-completion-ratio", &acr_s, NULL },
     { "max-output-tokens", &max_s, NULL },
     { "price", &price_s, NULL },
     { "per", &per, NULL },
@@ -229,17 +256,18 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
     rc = check_model(g, "MODEL", model);
   if (rc == 0 && !ratio_s && !price_s && !max_s)
     rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K] "
-                  "[--cache-write-ratio W] [--cache-write-1h-ratio H], or --price USD "
+                  "[--cache-write-ratio W] [--cache-write-1h-ratio H] [--audio-ratio A] "
+                  "[--audio-completion-ratio B], or --price USD "
                   "(--max-output-tokens N with either, or alone for a priced model)");
-  if (rc == 0 && price_s && (ratio_s || comp_s || cache_s || cw_s || cw1h_s))
+  if (rc == 0 && price_s && (ratio_s || comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
     rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
   if (rc == 0 && per && !price_s)
     rc = gw_usage(g, "--per UNIT goes with --price USD");
   if (rc == 0 && per)
     rc = check_unit(g, "--per", per);
-  if (rc == 0 && !ratio_s && (comp_s || cache_s || cw_s || cw1h_s))
-    rc = gw_usage(g, "--completion-ratio, --cache-ratio, --cache-write-ratio and "
-                  "--cache-write-1h-ratio need --ratio R");
+  if (rc == 0 && !ratio_s && (comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
+    rc = gw_usage(g, "--completion-ratio, --cache-ratio, --cache-write-ratio, "
+                  "--cache-write-1h-ratio, --audio-ratio and --audio-completion-ratio need --ratio R");
   if (rc == 0 && ratio_s)
     rc = gw_parse_double(g, "--ratio", ratio_s, 0, RATIO_MAX, &p.ratio);
   if (rc == 0 && comp_s)
@@ -250,6 +278,10 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_double(g, "--cache-write-ratio", cw_s, 0, RATIO_MAX, &p.cw);
   if (rc == 0 && cw1h_s)
     rc = gw_parse_double(g, "--cache-write-1h-ratio", cw1h_s, 0, RATIO_MAX, &p.cw1h);
+  if (rc == 0 && ar_s)
+    rc = gw_parse_double(g, "--audio-ratio", ar_s, 0, RATIO_MAX, &p.ar);
+  if (rc == 0 && acr_s)
+    rc = gw_parse_double(g, "--audio-completion-ratio", acr_s, 0, RATIO_MAX, &p.acr);
   if (rc == 0 && max_s)
     rc = gw_parse_int(g, "--max-output-tokens", max_s, 0, MAX_OUTPUT_MAX, &p.max_out);
   if (rc == 0 && price_s)
@@ -262,6 +294,8 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   p.unit = per;
   p.has_cw = cw_s != NULL;
   p.has_cw1h = cw1h_s != NULL;
+  p.has_ar = ar_s != NULL;
+  p.has_acr = acr_s != NULL;
   p.has_max_out = max_s != NULL;
   if (!p.has_ratio && !p.has_fixed) {
     /* --max-output-tokens alone changes a price that exists */
@@ -414,10 +448,12 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
         if (strcmp(f->string, "model_ratio") && strcmp(f->string, "completion_ratio")
             && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")
             && strcmp(f->string, "unit") && strcmp(f->string, "cache_write_ratio")
-            && strcmp(f->string, "cache_write_1h_ratio") && strcmp(f->string, "max_output_tokens")) {
+            && strcmp(f->string, "cache_write_1h_ratio") && strcmp(f->string, "max_output_tokens")
+            && strcmp(f->string, "audio_ratio") && strcmp(f->string, "audio_completion_ratio")) {
           rc = gw_usage(g, "import: %s: unknown field '%s' (model_ratio, completion_ratio, "
-                        "cache_ratio, cache_write_ratio, cache_write_1h_ratio, max_output_tokens, "
-                        "fixed_price, unit)", e->string, f->string);
+                        "cache_ratio, cache_write_ratio, cache_write_1h_ratio, audio_ratio, "
+                        "audio_completion_ratio, max_output_tokens, fixed_price, unit)", e->string,
+                        f->string);
           break;
         }
       const cJSON *unit = cJSON_GetObjectItemCaseSensitive(e, "unit");
@@ -439,6 +475,10 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
         rc = import_num(g, e->string, e, "cache_write_ratio", RATIO_MAX, &p->cw, &p->has_cw);
       if (rc == 0)
         rc = import_num(g, e->string, e, "cache_write_1h_ratio", RATIO_MAX, &p->cw1h, &p->has_cw1h);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "audio_ratio", RATIO_MAX, &p->ar, &p->has_ar);
+      if (rc == 0)
+        rc = import_num(g, e->string, e, "audio_completion_ratio", RATIO_MAX, &p->acr, &p->has_acr);
       double max_out = 0;
       if (rc == 0)
         rc = import_num(g, e->string, e, "max_output_tokens", (double)MAX_OUTPUT_MAX, &max_out,
@@ -453,9 +493,10 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
         rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
       if (rc == 0 && p->unit && !p->has_fixed)
         rc = gw_usage(g, "import: %s: unit goes with fixed_price", e->string);
-      if (rc == 0 && !p->has_ratio && (has_comp || has_cache || p->has_cw || p->has_cw1h))
-        rc = gw_usage(g, "import: %s: completion_ratio, cache_ratio and the cache write ratios "
-                      "need model_ratio", e->string);
+      if (rc == 0 && !p->has_ratio && (has_comp || has_cache || p->has_cw || p->has_cw1h || p->has_ar
+                                       || p->has_acr))
+        rc = gw_usage(g, "import: %s: completion_ratio, cache_ratio, the cache write ratios and "
+                      "the audio ratios need model_ratio", e->string);
       if (rc != 0)
         break;
     }
@@ -520,9 +561,10 @@ int cmd_price_export(struct gwctl *g, int argc, char **argv)
       for (int k = 0; k < 3; k++)
         cJSON_AddNumberToObject(e, f[k], cJSON_GetNumberValue(
                                              cJSON_GetObjectItemCaseSensitive(row, f[k])));
-      /* the cache write ratios only when the row has its own (else relayd's default applies) */
-      static const char *const w[] = { "cache_write_ratio", "cache_write_1h_ratio" };
-      for (int k = 0; k < 2; k++) {
+      /* the cache write and audio ratios only when the row has its own (else relayd's default) */
+      static const char *const w[] = { "cache_write_ratio", "cache_write_1h_ratio", "audio_ratio",
+                                       "audio_completion_ratio" };
+      for (int k = 0; k < 4; k++) {
         char set[48];
         snprintf(set, sizeof set, "%s_set", w[k]);
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, set)))

@@ -8,6 +8,7 @@
  */
 #include "db.h"
 #include "gwtui.h"
+#include "i18n.h"
 #include "screen.h"
 
 #include <ctype.h>
@@ -147,6 +148,7 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
   if (row < end)
     scr_printf(row++, 1, w - 2, SR_NORMAL, _("requests %lld total"), (long long)d->requests_total);
   if (row < end && (d->rt_sessions || d->rt_sessions_total))
+    /* TRANSLATORS: Realtime API (WebSocket) sessions relayd has open now, and opened since it started */
     scr_printf(row++, 1, w - 2, SR_NORMAL, _("realtime sessions %lld open, %lld total"), (long long)d->rt_sessions,
                (long long)d->rt_sessions_total);
   row++;

@@ -47,6 +47,19 @@ void usage_normalize(struct usage *u)
   u->cache_write_5m = clamp(u->cache_write_5m, u->prompt_tokens - u->cached_tokens);
   u->cache_write_1h = clamp(u->cache_write_1h, u->prompt_tokens - u->cached_tokens - u->cache_write_5m);
   u->reasoning_tokens = clamp(u->reasoning_tokens, u->completion_tokens);
+  u->audio_cached_tokens = clamp(u->audio_cached_tokens, u->cached_tokens);
+  /* the uncached audio fits in the uncached input */
+  u->audio_prompt_tokens = clamp(u->audio_prompt_tokens, u->prompt_tokens - u->cached_tokens - u->cache_write_5m -
+                                 u->cache_write_1h + u->audio_cached_tokens);
+  if (u->audio_prompt_tokens < u->audio_cached_tokens)
+    u->audio_prompt_tokens = u->audio_cached_tokens;
+  u->audio_completion_tokens = clamp(u->audio_completion_tokens, u->completion_tokens);
+}
+
+/* What an output audio token costs, in input-token units (x model_ratio). */
+static double audio_out_ratio(const struct price *p)
+{
+  return p->audio_ratio * p->audio_completion_ratio;
 }
 
 int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
@@ -62,6 +75,11 @@ int64_t billing_quota(const struct price *p, double group_ratio, const struct us
   double units = (double)uncached + (double)n.cached_tokens * p->cache_ratio +
                  (double)n.cache_write_5m * p->cache_write_ratio + (double)n.cache_write_1h * p->cache_write_1h_ratio +
                  (double)n.completion_tokens * p->completion_ratio;
+  /* the audio parts were counted at the text ratios above: repriced at the audio ones */
+  units += quota_audio_units(n.audio_prompt_tokens - n.audio_cached_tokens, n.audio_completion_tokens,
+                             p->audio_ratio, p->audio_completion_ratio, p->completion_ratio);
+  if (units < 0)
+    units = 0;
   return quota_ratio(units, p->model_ratio * group_ratio, rounding);
 }
 
@@ -81,8 +99,11 @@ int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_t
     in_ratio = p->cache_write_ratio;
   if (p->cache_write_1h_ratio > in_ratio)
     in_ratio = p->cache_write_1h_ratio;
+  if (p->audio_ratio > in_ratio)
+    in_ratio = p->audio_ratio;
+  double out_ratio = p->completion_ratio > audio_out_ratio(p) ? p->completion_ratio : audio_out_ratio(p);
   double units = (double)clamp(input_tokens, USAGE_TOKENS_MAX) * in_ratio +
-                 (double)clamp(output_tokens, USAGE_TOKENS_MAX) * p->completion_ratio;
+                 (double)clamp(output_tokens, USAGE_TOKENS_MAX) * out_ratio;
   /* up, whatever quota_rounding says: the bound is never below the charge */
   return quota_ratio(units, p->model_ratio * group_ratio, QUOTA_ROUND_UP);
 }
@@ -107,6 +128,11 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
     cJSON_AddNumberToObject(t, "cache_write_1h", (double)u.cache_write_1h);
     cJSON_AddNumberToObject(t, "completion", (double)u.completion_tokens);
     cJSON_AddNumberToObject(t, "reasoning", (double)u.reasoning_tokens);
+    if (u.audio_prompt_tokens || u.audio_completion_tokens) {
+      cJSON_AddNumberToObject(t, "audio_prompt", (double)u.audio_prompt_tokens);
+      cJSON_AddNumberToObject(t, "audio_cached", (double)u.audio_cached_tokens);
+      cJSON_AddNumberToObject(t, "audio_completion", (double)u.audio_completion_tokens);
+    }
   }
   if (p && p->has_fixed) {
     cJSON_AddNumberToObject(o, "fixed_price", p->fixed_price);
@@ -120,6 +146,10 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
     cJSON_AddNumberToObject(o, "cache_write_1h_ratio", p->cache_write_1h_ratio);
     if (e->rounding != QUOTA_ROUND_UP)
       cJSON_AddStringToObject(o, "rounding", quota_rounding_name(e->rounding));
+    if (e->usage && (e->usage->audio_prompt_tokens || e->usage->audio_completion_tokens)) {
+      cJSON_AddNumberToObject(o, "audio_ratio", p->audio_ratio);
+      cJSON_AddNumberToObject(o, "audio_completion_ratio", p->audio_completion_ratio);
+    }
   }
   cJSON_AddStringToObject(o, "group", e->group ? e->group : "");
   cJSON_AddNumberToObject(o, "group_ratio", e->group_ratio);

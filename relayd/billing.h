@@ -3,11 +3,16 @@
  * charge. 500000 quota = 1 USD; model ratio 1 = 2 USD per million prompt tokens.
  *   ratio mode: quota = ceil((uncached + cached * cache_ratio + cache_write_5m * cache_write_ratio
  *                             + cache_write_1h * cache_write_1h_ratio
- *                             + completion * completion_ratio) * model_ratio * group_ratio)
+ *                             + completion * completion_ratio
+ *                             + uncached_audio * (audio_ratio - 1)
+ *                             + audio_completion * (audio_ratio * audio_completion_ratio
+ *                                                   - completion_ratio)) * model_ratio * group_ratio)
  *               where uncached = prompt - cached - cache writes (prompt counts them all, as OpenAI's
- *               prompt_tokens does); at least 1 when the ratio is not 0 and tokens were used; 0 when
+ *               prompt_tokens does), uncached_audio = audio prompt - audio cached (cached audio costs
+ *               the cache ratio, as cached text does), and the audio lines reprice the audio part of
+ *               input and output (New API's AudioRatio and AudioCompletionRatio; unset: as text); at least 1 when the ratio is not 0 and tokens were used; 0 when
  *               no tokens were used. ceil is the option quota_rounding's default "up"; "half_up"
-               rounds to the nearest unit instead (common/quota.h).
+ *               rounds to the nearest unit instead (common/quota.h).
  *   fixed mode: quota = round(fixed_price * 500000 * group_ratio) per call; prices with another
  *               unit (image, second, search unit) are charged by billing_fixed() for the units a
  *               request used (media.c counts them).
@@ -39,6 +44,9 @@ struct usage {
   int64_t cache_write_5m;     /* input written to a cache (Anthropic's 5-minute cache: the default) */
   int64_t cache_write_1h;     /* input written to Anthropic's 1-hour cache */
   int64_t reasoning_tokens;   /* part of completion_tokens; for the explanation only */
+  int64_t audio_prompt_tokens;     /* part of prompt_tokens that is audio (cached included) */
+  int64_t audio_cached_tokens;     /* part of cached_tokens (and of audio_prompt_tokens) that is audio */
+  int64_t audio_completion_tokens; /* part of completion_tokens that is audio */
   bool bad;                   /* a count the upstream gave was not a count: the usage is not used */
 };
 

@@ -323,10 +323,10 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
     const struct log_record *r = &recs[i];
     if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
       struct rid_slot *sl = rid_find(rids, cap, r->request_id);
-      if (r->reservation || r->type == LOGT_ACCESS)
+      if (r->reservation && !r->release)
         sl->reserved = true;
       else
-        sl->settled = true;
+        sl->settled = true;       /* a settle record, or a release: both end the reservation */
     }
     if (r->reservation || r->type == LOGT_ACCESS)
       continue;
@@ -363,7 +363,7 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
     if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
       /* a reservation opened and settled within this batch never reaches the table */
       const struct rid_slot *sl = rid_find(rids, cap, r->request_id);
-      if (r->reservation && !sl->settled) {
+      if (r->reservation && !r->release && !sl->settled) {
         struct db_stmt *st = C.ins_resv;
         db_reset(st);
         db_bind_text(st, 1, r->request_id);
@@ -380,7 +380,7 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
         db_bind_int64(st, 12, r->quota);
         if (db_step(st) == DB_ERROR)
           goto rollback;
-      } else if (!r->reservation && !sl->reserved) {
+      } else if ((!r->reservation || r->release) && !sl->reserved) {
         struct db_stmt *st = C.del_resv;
         db_reset(st);
         db_bind_text(st, 1, r->request_id);

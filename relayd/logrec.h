@@ -17,6 +17,8 @@ struct chan_health;
 
 struct log_record {
   bool reservation;           /* not a log row: "request_id reserved quota" (see writer.c) */
+  bool release;               /* with reservation: "request_id's reservation ends unbilled" (no row,
+                               * nothing charged: a realtime session's last hold, rtbill.c) */
   char request_id[40];
   int64_t created_at;
   int type;

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 
 #include "billing.h"
+#include "chanstate.h"
 #include "provider.h"
 #include "request.h"
 #include "respond.h"
@@ -125,6 +126,12 @@ static void upstream_ready(struct rt_session *s)
   if (s->subprotocol[0])
     MHD_add_response_header(resp, "Sec-WebSocket-Protocol", s->subprotocol);
   add_common_headers(r, resp);
+  /* the upgrade is the attempt's success for the channel's health; its concurrency slot stays the
+   * session's (taken again before the release, so no other request gets it in between) */
+  if (r->held) {
+    atomic_fetch_add_explicit(&r->held->health->in_flight, 1, memory_order_relaxed);
+    s->slot = r->held;
+  }
   release_channel(r, OUTCOME_OK, NULL);
   s->state = RT_UPGRADING;
   respond_later(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
@@ -318,7 +325,17 @@ void realtime_tick(struct worker *w)
       break;
     case RT_UPGRADING:
       break;                              /* MHD hands the socket over, or completes the request */
-    case RT_OPEN:
+    case RT_OPEN: {
+      int64_t idle_s = s->snap->opt.realtime_idle_timeout_s;
+      if (!stopping && idle_s > 0 && now - s->last_frame_us >= (uint64_t)idle_s * 1000000u) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "This realtime session was idle for %lld s (no event either way): it is closed. "
+                 "Connect again.", (long long)idle_s);
+        rt_send_error_event(s, "invalid_request_error", "idle_timeout", msg);
+        rt_begin_close(s, 1000, 1000, "idle timeout", "idle_timeout");
+        rt_progress(s);
+        break;
+      }
       if (stopping) {
         rt_send_error_event(s, "server_error", "shutting_down",
                          "The relay is shutting down: this session is closed. Connect again.");
@@ -326,6 +343,7 @@ void realtime_tick(struct worker *w)
         rt_progress(s);
       }
       break;
+    }
     case RT_CLOSING:
       if (now >= s->deadline_us)
         rt_free(s);

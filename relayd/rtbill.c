@@ -21,6 +21,35 @@ static void copy_str(char *dst, size_t n, const char *src)
   dst[l] = '\0';
 }
 
+/* The request id of the response the open hold is for: the session's id and the response's number
+ * (its log row, and the reservation row that row settles, carry it). */
+static void hold_id(const struct rt_session *s, unsigned n, char *out, size_t len)
+{
+  snprintf(out, len, "%.28s-%u", s->id, n);
+}
+/* Tells the writer about the hold (durable within a batch: a kill -9 leaves it in `reservations`,
+ * resolved at the next start as any request's), or (release) that it ended unbilled. */
+static void note_hold(const struct rt_session *s, int64_t amount, bool release)
+{
+  const struct snap_token *t = s->token;
+  struct log_record rec;
+  memset(&rec, 0, sizeof rec);
+  rec.reservation = true;
+  rec.release = release;
+  hold_id(s, s->responses + 1, rec.request_id, sizeof rec.request_id);
+  rec.created_at = now_unix();
+  rec.user_id = t->user->id;
+  copy_str(rec.username, sizeof rec.username, t->user->username);
+  rec.token_id = t->id;
+  copy_str(rec.token_name, sizeof rec.token_name, t->name);
+  copy_str(rec.model, sizeof rec.model, s->model);
+  copy_str(rec.group, sizeof rec.group, t->group);
+  rec.is_stream = true;
+  rec.quota = amount;
+  rec.token_bal = t->unlimited ? NULL : t->bal;     /* only read as "limited"; never moved */
+  writer_submit(&rec);
+}
+
 int64_t rt_hold_size(const struct rt_session *s)
 {
   return billing_bound(s->price, s->group_ratio, RT_HOLD_INPUT, RT_HOLD_OUTPUT);
@@ -44,6 +73,7 @@ bool rt_take_hold(struct rt_session *s, int64_t *avail, struct limit_refusal *wh
     return false;
   }
   s->hold = amount;
+  note_hold(s, amount, false);
   return true;
 }
 /* Gives back the hold still open, unbilled (no response was in progress, or it never finished). */
@@ -54,6 +84,7 @@ void rt_drop_hold(struct rt_session *s)
   const struct snap_token *t = s->token;
   ledger_settle(t->user->bal, t->unlimited ? NULL : t->bal, t->bal, s->hold, 0);
   limits_undo(&s->lim);
+  note_hold(s, s->hold, true);
   s->hold = 0;
 }
 /* One response.done: charged against the hold (grown when it costs more and the balance has it),
@@ -75,11 +106,17 @@ bool rt_bill_response(struct rt_session *s, const cJSON *resp)
       use.cached_tokens = usage_count(id, "cached_tokens", &use);
       in_text = usage_count(id, "text_tokens", &use);
       in_audio = usage_count(id, "audio_tokens", &use);
+      const cJSON *cd = cJSON_GetObjectItemCaseSensitive(id, "cached_tokens_details");
+      if (cJSON_IsObject(cd))
+        use.audio_cached_tokens = usage_count(cd, "audio_tokens", &use);
     }
     if (cJSON_IsObject(od)) {
       out_text = usage_count(od, "text_tokens", &use);
       out_audio = usage_count(od, "audio_tokens", &use);
     }
+    /* audio priced at the price's audio ratios (billing.h); cached audio at the cache ratio */
+    use.audio_prompt_tokens = in_audio;
+    use.audio_completion_tokens = out_audio;
     source = "upstream";
     if (use.bad) {
       /* not a count: bill the hold, never nothing and never a fortune */
@@ -119,7 +156,7 @@ bool rt_bill_response(struct rt_session *s, const cJSON *resp)
 
   struct log_record rec;
   memset(&rec, 0, sizeof rec);
-  snprintf(rec.request_id, sizeof rec.request_id, "%.28s-%u", s->id, s->responses);
+  hold_id(s, s->responses, rec.request_id, sizeof rec.request_id);   /* settles the hold's reservation */
   rec.created_at = now_unix();
   rec.type = LOGT_CONSUME;
   rec.user_id = t->user->id;

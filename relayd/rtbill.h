@@ -2,9 +2,12 @@
  * rtbill: what a Realtime API session holds on the balances and what each response costs
  * (rtstate.h). A hold is what a response of RT_HOLD_INPUT input and RT_HOLD_OUTPUT output tokens may
  * cost at the model's price (input at the dearest input ratio), and one request of that many tokens
- * for the rate limits; each response.done settles it from its usage (input/output tokens, text and
- * audio alike at the model's ratios, cached at the cache ratio) with one log row (api realtime,
- * usage_source upstream) and the worker's stats.
+ * for the rate limits; each response.done settles it from its usage (input/output tokens, audio at
+ * the price's audio ratios, cached at the cache ratio) with one log row (api realtime,
+ * usage_source upstream) and the worker's stats. A hold is a ledger reservation like any request's:
+ * noted to the writer under the request id of the response it is for (SESSION-N), so it is on disk
+ * within a batch and a kill -9 leaves it to be resolved at the next start (doc/design.md, "Money");
+ * the response's log row settles it, and a hold that ends unbilled is released (a release record).
  * Callers: realtime.c (the first hold), rtwire.c (a response.done, the next hold), rt_free (the
  * hold still open goes back unbilled). Never: lets a balance go below zero (a response that costs
  * more than the hold takes the rest only when the balance has it), or bills a hold twice.

@@ -69,6 +69,9 @@ struct rt_session {
   bool rate_limited;                /* the last hold failed on a rate limit, not the balance */
   unsigned responses;               /* billed so far */
   uint64_t t0_us, resp_t0_us, deadline_us;
+  uint64_t last_frame_us;           /* the last frame either way (the idle timeout runs from it) */
+  const struct snap_channel *slot;  /* the channel's concurrency slot, held from the upgrade to
+                                     * rt_free (in_flight stays counted: max_concurrency sees it) */
   const char *end_reason;
   /* upstream */
   CURL *easy;                       /* owned: curl_easy_cleanup in rt_free (closes the socket) */

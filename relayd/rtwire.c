@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "chanstate.h"
 #include "log.h"
 #include "rtbill.h"
 #include "rtstate.h"
@@ -92,6 +93,8 @@ void rt_free(struct rt_session *s)
     worker_wake(w);                     /* MHD cleans the connection up on its next run */
   }
   rt_drop_hold(s);
+  if (s->slot)                          /* the channel's concurrency slot, held for the session */
+    atomic_fetch_sub_explicit(&s->slot->health->in_flight, 1, memory_order_relaxed);
   if (s->counted) {
     atomic_fetch_sub_explicit(&sessions_open, 1, memory_order_relaxed);
     log_msg(LOG_INFO, "realtime session ended", "session=%s channel=%lld responses=%u reason=%s seconds=%llu",
@@ -262,6 +265,7 @@ static void c_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_r
 {
   (void)ctx;
   struct rt_session *s = user;
+  s->last_frame_us = now_us_mono();
   if (a->opcode == WSLAY_CONNECTION_CLOSE) {
     /* wslay answers the client's close itself; the upstream gets the same code */
     uint16_t code = a->status_code && a->status_code != 1005 ? a->status_code : 1000;
@@ -288,6 +292,7 @@ static void u_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_r
 {
   (void)ctx;
   struct rt_session *s = user;
+  s->last_frame_us = now_us_mono();
   if (a->opcode == WSLAY_CONNECTION_CLOSE) {
     uint16_t code = a->status_code && a->status_code != 1005 ? a->status_code : 1000;
     rt_begin_close(s, code, code, "upstream closed", "upstream_closed");
@@ -426,7 +431,7 @@ void rt_open_client(struct rt_session *s, int sock, struct MHD_UpgradeResponseHa
   s->urh = urh;
   s->cfd = sock;
   s->state = RT_OPEN;
-  s->t0_us = now_us_mono();
+  s->t0_us = s->last_frame_us = now_us_mono();
   s->counted = true;
   atomic_fetch_add_explicit(&sessions_open, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&sessions_total, 1, memory_order_relaxed);

@@ -223,7 +223,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   db_finalize(st);
 
   st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices");
+                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, "
+                      "audio_completion_ratio FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -245,6 +246,12 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->cache_write_1h_ratio = !db_col_is_null(st, 7) && db_col_double(st, 7) >= 0
                               ? db_col_double(st, 7) : PRICE_CACHE_WRITE_1H_RATIO_DEFAULT;
     p->max_output_tokens = db_col_is_null(st, 8) || db_col_int64(st, 8) < 0 ? 0 : db_col_int64(st, 8);
+    /* audio (migration 013): NULL priced as text -- input at 1, output at the completion ratio */
+    p->audio_ratio = !db_col_is_null(st, 9) && db_col_double(st, 9) >= 0 ? db_col_double(st, 9) : 1.0;
+    p->audio_completion_ratio = !db_col_is_null(st, 10) && db_col_double(st, 10) >= 0
+                                ? db_col_double(st, 10) : p->completion_ratio / p->audio_ratio;
+    if (!(p->audio_completion_ratio >= 0) || p->audio_completion_ratio > 1e9)
+      p->audio_completion_ratio = p->completion_ratio;   /* audio_ratio 0 with no completion ratio */
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);

@@ -128,6 +128,9 @@ struct price {
   double cache_write_ratio;   /* x input price, 5-minute cache write (NULL in the row: 1.25) */
   double cache_write_1h_ratio;/* x input price, 1-hour cache write (NULL in the row: 2.0) */
   int64_t max_output_tokens;  /* the model's maximum output; 0 = unknown (NULL or 0 in the row) */
+  double audio_ratio;         /* x input price, an uncached input audio token (NULL in the row: 1) */
+  double audio_completion_ratio; /* x audio input price, an output audio token (NULL in the row:
+                                    completion_ratio / audio_ratio, i.e. priced as text output) */
 };
 #define PRICE_CACHE_WRITE_RATIO_DEFAULT 1.25
 #define PRICE_CACHE_WRITE_1H_RATIO_DEFAULT 2.0

@@ -19,7 +19,8 @@
  * thread, when it takes the records: the workers pay nothing for it.
  * Reservations: a worker also submits a record (reservation = true) when a request reserves
  * quota; the writer stores it in the reservations table unless the same batch settles that
- * request, and the batch that settles it deletes it, so a crash leaves exactly the reservations
+ * request, and the batch that settles it deletes it (as does a release record: reservation and
+ * release = true, a reservation that ends unbilled with no row), so a crash leaves exactly the reservations
  * that were open (up to one batch late), and writer_resolve_unsettled() resolves them at the next
  * start. Nothing is written synchronously on a worker's path.
  * The transaction itself (its SQL) is commit.c's; this module owns the queue, the thread, the

@@ -153,8 +153,12 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   (cd "$SDK_DIR" && node realtime.mjs drain rt-model > "$f") &
   local client=$!
   wait_until 10 grep -q ready "$f"
+  # the session's hold is on disk while it is open; the drain releases it (R2: none left open)
+  wait_until 10 sql_is 1 "SELECT count(*) FROM reservations"
   relayd_stop
   wait "$client"
+  [ "$(sql "SELECT count(*) FROM reservations")" = 0 ]
+  rows_are 0
   out=$(tail -n 1 "$f")
   echo "drain: $out" >&3
   [ "$(echo "$out" | json_get 'd["close"]["code"]')" = 1001 ]
@@ -233,6 +237,130 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   gwtui_start 100 30
   wait_screen 'realtime sessions 1 open, 1 total'
   [ "$(gwctl status --json | json_get 'd["realtime_sessions"]')" = 1 ]
+  # the line is translated (po/: zh_CN, zh_TW, ja, fr)
+  tmux -S "$TM" kill-server
+  export RELAY_LOCALEDIR="$RELAY_BIN/../locale" LC_ALL=C.UTF-8 LANGUAGE=fr
+  gwtui_start 100 30
+  wait_screen 'sessions realtime : 1 ouvertes, 1 en tout'
   relayd_stop
   wait "$client"
+}
+
+@test "realtime: a session's hold is a stored reservation: kill -9 mid-response leaves it on disk, the restart charges it, the books balance" {
+  rt_mock
+  printf 'sk-provider\n' | gwctl channel add --name ch --type openai --base-url "http://127.0.0.1:$RT_PORT" --models rt-model
+  RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  export RELAY_KEY
+  # one node name for both starts (auto is HOSTNAME/LISTEN and the restart takes a new port)
+  relayd_start --node-name rt-node
+  local f="$BATS_TEST_TMPDIR/midcrash.out"
+  (cd "$SDK_DIR" && node realtime.mjs midcrash rt-model > "$f") &
+  local client=$!
+  wait_until 10 grep -q ready "$f"
+  # response 1 is billed (356); the hold for response 2 (in progress: the mock hangs) is on disk
+  wait_until 10 rows_are 1
+  wait_until 10 sql_is 1 "SELECT count(*) FROM reservations WHERE node = 'rt-node'"
+  local rid1 rid2
+  rid1=$(sql "SELECT request_id FROM logs WHERE type=2")
+  rid2=$(sql "SELECT request_id FROM reservations")
+  [ "${rid2%-2}-1" = "$rid1" ]
+  [ "$(sql "SELECT quota, token_limited, is_stream, model_name FROM reservations")" = "$(printf '40960\t1\t1\trt-model')" ]
+  kill -KILL "$RELAYD_PID"
+  wait_until 5 test -e "$BATS_TEST_TMPDIR/relayd.rc"
+  [ "$(cat "$BATS_TEST_TMPDIR/relayd.rc")" = 137 ]
+  rm -f "$BATS_TEST_TMPDIR/relayd.pid"
+  wait "$client" || true
+  # on disk after the crash: used = logged, remain + used = granted (token and user)
+  [ "$(sql "SELECT used_quota, remain_quota + used_quota FROM tokens")" = "$(printf '356\t50000000')" ]
+  [ "$(sql "SELECT used_quota, quota + used_quota FROM users WHERE username='alice'")" = "$(printf '356\t100000000')" ]
+  [ "$(sql "SELECT sum(quota) FROM logs WHERE type IN (2,5)")" = 356 ]
+  # the restart resolves the hold: charged in full (unsettled_reservations charge), with its row
+  relayd_start --node-name rt-node --unsettled-reservations charge
+  [ "$(sql "SELECT count(*) FROM reservations")" = 0 ]
+  [ "$(sql "SELECT quota, end_reason, usage_source FROM logs WHERE request_id = '$rid2'")" = \
+    "$(printf '40960\trestart_charge\treserved')" ]
+  [ "$(sql "SELECT used_quota, remain_quota + used_quota FROM tokens")" = "$(printf '41316\t50000000')" ]
+  [ "$(sql "SELECT used_quota, quota + used_quota FROM users WHERE username='alice'")" = "$(printf '41316\t100000000')" ]
+  [ "$(sql "SELECT sum(quota) FROM logs WHERE type IN (2,5)")" = 41316 ]
+  [ -z "$(sql "SELECT request_id FROM logs WHERE type IN (2,5) GROUP BY request_id HAVING count(*) > 1")" ]
+  # a session that ends cleanly leaves no reservation: its last hold is released (no row, no charge)
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1"]' ]
+  wait_until 10 sql_is 41672 "SELECT used_quota FROM tokens"
+  relayd_stop
+  [ "$(sql "SELECT count(*) FROM reservations")" = 0 ]
+  [ "$(sql "SELECT sum(quota) FROM logs WHERE type IN (2,5)")" = 41672 ]
+  [ "$(sql "SELECT remain_quota + used_quota FROM tokens")" = 50000000 ]
+}
+
+@test "realtime: audio tokens cost the price's audio ratios (cached audio the cache ratio); log explain shows and re-computes it" {
+  # the mock's usage: input 120 = text 100 + audio 20, cached 64 (text 54, audio 10); output 30 =
+  # text 10 + audio 20. At ratio 2, completion 3, cache 0.5, audio 8, audio completion 2:
+  # (text uncached 46 + audio uncached 10 x 8 + cached 64 x 0.5 + text out 10 x 3
+  #  + audio out 20 x 8 x 2) x 2 = (46 + 80 + 32 + 30 + 320) x 2 = 1016
+  gwctl price set rt-model --ratio 2 --completion-ratio 3 --cache-ratio 0.5 --audio-ratio 8 --audio-completion-ratio 2
+  [ "$(gwctl price list --json | json_get '[p for p in d if p["model"] == "rt-model"][0]["audio_ratio"]')" = 8 ]
+  rt_setup openai
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1"]' ]
+  wait_until 10 rows_are 1
+  [ "$(sql "SELECT quota FROM logs WHERE type=2")" = 1016 ]
+  wait_until 10 sql_is 1016 "SELECT used_quota FROM tokens"
+  local rid
+  rid=$(sql "SELECT request_id FROM logs WHERE type=2")
+  run gwctl log explain "$rid"
+  echo "$output" >&3
+  [ "$status" = 0 ]
+  echo "$output" | grep -q 'audio: prompt 20 (cached 10, at the cache ratio), completion 20'
+  echo "$output" | grep -q 'audio_ratio 8, audio_completion_ratio 2'
+  echo "$output" | grep -q 're-computed 1016 = logs.quota 1016: matches'
+  # OpenAI's realtime models come priced as audio (migration 013)
+  [ "$(gwctl price list --json | json_get '[[p["model_ratio"], p["completion_ratio"], p["cache_ratio"], p["audio_ratio"], p["audio_completion_ratio"]] for p in d if p["model"] == "gpt-realtime"][0]')" = '[2, 4, 0.1, 8, 2]' ]
+  # the ratios go with --ratio only, and no negative ratio
+  run gwctl price set rt-model --audio-ratio 8
+  [ "$status" = 2 ]
+  run gwctl price set rt-model --ratio 2 --audio-ratio -1
+  [ "$status" = 2 ]
+}
+
+@test "realtime: a session idle longer than realtime_idle_timeout_s gets an error event and a close 1000" {
+  gwctl config set realtime_idle_timeout_s 1
+  rt_setup openai
+  # the client idles 3 s before its first response
+  RT_IDLE_S=3 rt text 1
+  [ "$(echo "$out" | json_get 'd["errors"][0]["code"]')" = idle_timeout ]
+  [ "$(echo "$out" | json_get 'd["close"]["code"]')" = 1000 ]
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '[]' ]
+  wait_until 10 mock_saw '"ev":"close","code":1000'
+  rows_are 0
+  # a session that talks is not idle
+  rt text 2
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1", "Hello 2"]' ]
+}
+
+@test "realtime: a session holds its channel's concurrency slot for its whole life (max_concurrency counts it)" {
+  rt_mock
+  printf 'sk-provider\n' | gwctl channel add --name ch --type openai --base-url "http://127.0.0.1:$RT_PORT" --models rt-model
+  gwctl channel edit ch --max-concurrency 1
+  RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  export RELAY_KEY
+  relayd_start
+  local f="$BATS_TEST_TMPDIR/held.out"
+  (cd "$SDK_DIR" && exec node realtime.mjs drain rt-model > "$f") &
+  local client=$!
+  wait_until 10 grep -q ready "$f"
+  # the open session has the channel's one slot: a second session is refused before its upgrade
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["status"]')" = 503 ]
+  [ "$(echo "$out" | json_get 'd["body"]["error"]["code"]')" = model_not_available ]
+  # and so is a plain request on the channel
+  run curl -s "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $RELAY_KEY" \
+    -H 'Content-Type: application/json' -d '{"model":"rt-model","messages":[{"role":"user","content":"hi"}]}'
+  [ "$(echo "$output" | json_get 'd["error"]["code"]')" = channels_busy ]
+  # the slot comes back when the session ends (its client goes away: the upstream gets its 1001)
+  kill "$client"
+  wait "$client" || true
+  wait_until 10 mock_saw '"ev":"close","code":1001'
+  rt text 1
+  [ "$(echo "$out" | json_get 'd["texts"]')" = '["Hello 1"]' ]
 }

@@ -80,6 +80,9 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   # cache write ratios and output bounds come through (null = relayd's default / unknown)
   [ "$($JGET '[[p["cache_write_ratio"], p["cache_write_1h_ratio"], p["max_output_tokens"]] for p in d["prices"] if p["model"] in ("my-model", "gpt-4o", "img")]' < "$BATS_TEST_TMPDIR/b.json")" = '[[null, null, 16384], [null, null, null], [1.5, null, 4096]]' ]
   [ "$(sql "SELECT cache_write_ratio, cache_write_1h_ratio IS NULL, max_output_tokens FROM prices WHERE model = 'my-model'")" = "$(printf '1.5\t1\t4096')" ]
+  # so do the audio ratios (migration 013; the seeded realtime models have them, the others null)
+  [ "$($JGET '[[p["audio_ratio"], p["audio_completion_ratio"]] for p in d["prices"] if p["model"] in ("gpt-realtime", "my-model")]' < "$BATS_TEST_TMPDIR/b.json")" = '[[8, 2], [null, null]]' ]
+  [ "$(sql "SELECT audio_ratio, audio_completion_ratio FROM prices WHERE model = 'gpt-realtime'")" = "$(printf '8.0\t2.0')" ]
   # the channel key came through the reference (compared, not read: it may be sealed at rest)
   [ "$(sql "SELECT name, key <> '' FROM channels ORDER BY name" | tr '\t\n' ' |')" = "az 0|oa-main 1|" ]
   run gwctl apply --dry-run -f "$BATS_TEST_TMPDIR/a.json"

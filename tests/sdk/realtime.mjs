@@ -10,6 +10,7 @@
 //           quota    responses until relayd closes the session
 //           updrop   a response whose upstream drops the connection
 //           clientdrop  a response that hangs, then the TCP connection is cut (no close frame)
+//           midcrash one response, then a second that hangs; prints {"ready":true} and waits
 //           drain    waits, after printing {"ready":true}, until relayd closes the session
 //           audio    2 MiB of base64 audio in input_audio_buffer.append, then one response
 //           azure    one response through AzureOpenAI's realtime client
@@ -97,6 +98,11 @@ if (scenario === 'subproto') {
   } else if (scenario === 'clientdrop') {
     ask('hang');
     setTimeout(() => { socket._socket.destroy(); done({ dropped: true }); }, 200);
+  } else if (scenario === 'midcrash') {
+    ask();
+    await next(rt, 'response.done');
+    ask('hang');                          /* a response in progress when relayd is killed */
+    console.log(JSON.stringify({ ready: true }));
   } else if (scenario === 'drain') {
     console.log(JSON.stringify({ ready: true }));
   }

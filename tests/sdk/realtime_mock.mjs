@@ -22,7 +22,7 @@ const rec = (o) => fs.appendFileSync(recordFile, JSON.stringify(o) + '\n');
 export const USAGE = {
   total_tokens: 150, input_tokens: 120, output_tokens: 30,
   input_token_details: { text_tokens: 100, audio_tokens: 20, cached_tokens: 64,
-                         cached_tokens_details: { text_tokens: 64, audio_tokens: 0 } },
+                         cached_tokens_details: { text_tokens: 54, audio_tokens: 10 } },
   output_token_details: { text_tokens: 10, audio_tokens: 20 },
 };
 

@@ -86,6 +86,20 @@ static void test_charge(void)
                      "\"group\":\"default\",\"group_ratio\":1}";
   int64_t q = charge_of(full, &rc, why, sizeof why);
   CHECK(rc == 0 && q == 5003, "ratio mode with every kind of token: %lld (want 5003)", (long long)q);
+  /* audio (migration 013): the realtime mock's usage, as relayd's billing computes it (1016) */
+  const char *audio = "{\"mode\":\"ratio\",\"tokens\":{\"prompt\":120,\"cached\":64,\"completion\":30,"
+                      "\"audio_prompt\":20,\"audio_cached\":10,\"audio_completion\":20},\"model_ratio\":2,"
+                      "\"completion_ratio\":3,\"cache_ratio\":0.5,\"audio_ratio\":8,"
+                      "\"audio_completion_ratio\":2,\"group_ratio\":1}";
+  q = charge_of(audio, &rc, why, sizeof why);
+  CHECK(rc == 0 && q == 1016, "audio at the audio ratios: %lld (want 1016)", (long long)q);
+  q = charge_of("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":120,\"completion\":30,\"audio_prompt\":20},"
+                "\"model_ratio\":2,\"completion_ratio\":3,\"group_ratio\":1}", &rc, why, sizeof why);
+  CHECK(rc < 0 && strstr(why, "audio_ratio"), "audio tokens without audio_ratio: cannot re-compute (%s)", why);
+  q = charge_of("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":120,\"cached\":5,\"audio_prompt\":2,"
+                "\"audio_cached\":5},\"model_ratio\":2,\"cache_ratio\":1,\"audio_ratio\":8,"
+                "\"audio_completion_ratio\":2,\"group_ratio\":1}", &rc, why, sizeof why);
+  CHECK(rc < 0 && strstr(why, "audio_cached"), "cached audio above the audio prompt: refused (%s)", why);
   /* 0.07 x 100 is 7.000000000000001 in binary: relayd shaves 1e-9 before ceil, so must the audit */
   q = charge_of("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":100},\"model_ratio\":0.07,"
                 "\"group_ratio\":1}", &rc, why, sizeof why);

@@ -175,6 +175,32 @@ static void test_explain(void)
   CHECK(!strcmp(small, "{}"), "explain: a buffer too small gets {} (%s)", small);
 }
 
+/* Audio priced as audio (migration 013): the realtime mock's usage at ratio 2, completion 3, cache
+ * 0.5, audio 8, audio completion 2 (tests/bats/16-sdk-realtime.bats works the same numbers). */
+static void test_audio(void)
+{
+  struct price p = {.model_ratio = 2, .completion_ratio = 3, .cache_ratio = 0.5, .cache_write_ratio = 1.25,
+                    .cache_write_1h_ratio = 2, .audio_ratio = 8, .audio_completion_ratio = 2};
+  struct usage u = {.prompt_tokens = 120, .cached_tokens = 64, .completion_tokens = 30, .audio_prompt_tokens = 20,
+                    .audio_cached_tokens = 10, .audio_completion_tokens = 20};
+  /* (46 text + 10 audio x 8 + 64 cached x 0.5 + 10 text out x 3 + 20 audio out x 16) x 2 */
+  CHECK(billing_quota(&p, 1, &u) == 1016, "audio at the audio ratios: %lld (want 1016)",
+        (long long)billing_quota(&p, 1, &u));
+  struct price text = p;
+  text.audio_ratio = 1;
+  text.audio_completion_ratio = 3;    /* relayd's defaults when the row has none: priced as text */
+  CHECK(billing_quota(&text, 1, &u) == 356, "unset audio ratios price audio as text: %lld (want 356)",
+        (long long)billing_quota(&text, 1, &u));
+  /* the bound takes the dearest input (audio 8) and output (audio 8 x 2 = 16) ratios */
+  CHECK(billing_bound(&p, 1, 4096, 4096) == (4096 * 8 + 4096 * 16) * 2, "bound with audio ratios: %lld",
+        (long long)billing_bound(&p, 1, 4096, 4096));
+  /* counts that do not add up are clamped into their totals, never billed beyond them */
+  struct usage wild = {.prompt_tokens = 10, .completion_tokens = 5, .audio_prompt_tokens = 1000,
+                       .audio_cached_tokens = 500, .audio_completion_tokens = 900};
+  CHECK(billing_quota(&p, 1, &wild) == (10 * 8 + 5 * 16) * 2, "audio counts clamped to the totals: %lld",
+        (long long)billing_quota(&p, 1, &wild));
+}
+
 static void test_sse(void)
 {
   const char *s = "data: {\"a\":1}\n\ndata: [DONE]\r\n\r\npartial";
@@ -338,6 +364,7 @@ int main(void)
   test_usage_counts();
   test_reqbound();
   test_explain();
+  test_audio();
   test_sse();
   test_openai();
   test_cidr();
