@@ -827,10 +827,11 @@ static void explain_text(const struct explained *e)
       printf("completion_ratio %.10g, cache_ratio %.10g, cache_write_ratio %.10g, "
              "cache_write_1h_ratio %.10g\n", b->completion_ratio, b->cache_ratio,
              b->cache_write_ratio, b->cache_write_1h_ratio);
-      if (b->have & (BD_AUDIO_RATIO | BD_AUDIO_COMPLETION_RATIO))
-        printf("  %-15s audio_ratio %.10g, audio_completion_ratio %.10g (audio output %.10g x the "
-               "prompt price)\n", "", b->audio_ratio, b->audio_completion_ratio,
-               b->audio_ratio * b->audio_completion_ratio);
+      if (b->have & (BD_AUDIO_RATIO | BD_AUDIO_COMPLETION_RATIO)) {
+        label("");
+        printf(_("audio_ratio %.10g, audio_completion_ratio %.10g (audio output %.10g x the prompt price)\n"),
+               b->audio_ratio, b->audio_completion_ratio, b->audio_ratio * b->audio_completion_ratio);
+      }
     } else if (b->mode == BD_MODE_FIXED) {
       /* i18n: not translated: "call" is a price unit's name (price set --unit) */
       printf(_("fixed: fixed_price %.10g USD per %s, units %.10g\n"), b->fixed_price,
