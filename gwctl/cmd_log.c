@@ -758,6 +758,19 @@ static void explain_text(const struct explained *e)
     cJSON *bj = e->billing_text ? cJSON_Parse(e->billing_text) : NULL;
     const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
     printf("  %-15s %s\n", "api", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
+    /* issue #25: a fallback chain's served model, a response cache hit, a long-context tier */
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(bj, "requested_model");
+    const cJSON *srv = cJSON_GetObjectItemCaseSensitive(bj, "served_model");
+    if (cJSON_IsString(req) && cJSON_IsString(srv))
+      printf("  %-15s requested %s, served %s (priced as %s)\n", "fallback",
+             clean(req->valuestring, t1, sizeof t1), clean(srv->valuestring, t2, sizeof t2),
+             clean(srv->valuestring, t2, sizeof t2));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bj, "cache_hit")))
+      printf("  %-15s hit: answered from relayd's response cache, no upstream call\n", "cache");
+    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(bj, "tier_above");
+    if (cJSON_IsNumber(tier))
+      printf("  %-15s long-context tier: prompt above %.0f tokens, the tier's ratios below\n",
+             "price tier", tier->valuedouble);
     cJSON_Delete(bj);
   }
   printf("  %-15s %" PRId64 ", end %s, %s, %" PRId64 " ms\n", "status", row_int(row, "status"),

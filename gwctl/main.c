@@ -140,7 +140,7 @@ static const struct gw_cmd commands[] = {
   { "price", "set", cmd_price_set,
     "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] [--cache-write-ratio W] "
     "[--cache-write-1h-ratio H] | --price USD [--per call|image|second|search]) "
-    "[--max-output-tokens N]",
+    "[--max-output-tokens N] [--tier ABOVE:ratio=R[,completion=C][,cache=K]|none]",
     N_("set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
     "second or search; and its maximum output") },
   { "price", "unset", cmd_price_unset, "MODEL", N_("remove a model's price (relayd then refuses it)") },

@@ -214,7 +214,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   db_finalize(st);
 
   st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices");
+                      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, tier_above, tier_model_ratio, "
+                      "tier_completion_ratio, tier_cache_ratio FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -236,6 +237,11 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->cache_write_1h_ratio = !db_col_is_null(st, 7) && db_col_double(st, 7) >= 0
                               ? db_col_double(st, 7) : PRICE_CACHE_WRITE_1H_RATIO_DEFAULT;
     p->max_output_tokens = db_col_is_null(st, 8) || db_col_int64(st, 8) < 0 ? 0 : db_col_int64(st, 8);
+    /* the long-context tier: a ratio left NULL is the base one */
+    p->tier_above = db_col_is_null(st, 9) || db_col_int64(st, 9) < 1 ? 0 : db_col_int64(st, 9);
+    p->tier_model_ratio = db_col_is_null(st, 10) ? p->model_ratio : db_col_double(st, 10);
+    p->tier_completion_ratio = db_col_is_null(st, 11) ? p->completion_ratio : db_col_double(st, 11);
+    p->tier_cache_ratio = db_col_is_null(st, 12) ? p->cache_ratio : db_col_double(st, 12);
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);

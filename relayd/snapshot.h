@@ -121,6 +121,9 @@ struct price {
   double cache_write_ratio;   /* x input price, 5-minute cache write (NULL in the row: 1.25) */
   double cache_write_1h_ratio;/* x input price, 1-hour cache write (NULL in the row: 2.0) */
   int64_t max_output_tokens;  /* the model's maximum output; 0 = unknown (NULL or 0 in the row) */
+  int64_t tier_above;         /* long-context tier (prices.tier_*): a request of more prompt tokens is
+                                 priced with the tier's ratios (billing.h); 0 = no tier */
+  double tier_model_ratio, tier_completion_ratio, tier_cache_ratio;
 };
 #define PRICE_CACHE_WRITE_RATIO_DEFAULT 1.25
 #define PRICE_CACHE_WRITE_1H_RATIO_DEFAULT 2.0
