@@ -31,6 +31,10 @@ const struct option_key option_keys[] = {
   { "display_token_stat", OPTION_BOOL, OFF(display_token_stat), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 the key's own quota, 0 its user's" },
   { "display_in_currency", OPTION_BOOL, OFF(display_in_currency), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
+  { "response_cache_models", OPTION_TEXT, OFF(response_cache_models), "", 0, 0, NULL, false, "comma list of models whose answers relayd caches and replays for every key (\"*\": all; keys opt in with gwctl token edit --response-cache yes; a request with x-relay-cache: force|no-store decides for itself)" },
+  { "response_cache_ttl_s", OPTION_INT, OFF(response_cache_ttl_s), "300", 1, 604800, NULL, false, "seconds a cached answer is replayed" },
+  { "response_cache_mb", OPTION_INT, OFF(response_cache_mb), "64", 0, 65536, NULL, false, "memory bound of the response cache in MiB: the least recently used answers go first (0: no cache)" },
+  { "response_cache_hit_percent", OPTION_INT, OFF(response_cache_hit_percent), "0", 0, 100, NULL, false, "a cache hit costs this percent of what the answer cost (0: free)" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];
 

@@ -49,6 +49,11 @@ struct snap_options {
   int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
+  const char *response_cache_models;  /* comma list of models whose answers relayd caches for every
+                                       * token ("*": all; relayd/respcache.h) */
+  int64_t response_cache_ttl_s;       /* how long a cached answer is served */
+  int64_t response_cache_mb;          /* the cache's memory bound, 0 = no cache at all */
+  int64_t response_cache_hit_percent; /* a hit costs this percent of the answer's price */
 };
 
 enum option_type {

@@ -77,7 +77,7 @@ static const struct gw_cmd commands[] = {
   { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", N_("show one token") },
   { "token", "edit", cmd_token_edit,
     "NAME|ID [--user NAME] [--name N] [--quota Q | --unlimited] [--expires DATE|never] "
-    "[--models M1,M2] [--ips IP/CIDR,...] [--group G]",
+    "[--models M1,M2] [--ips IP/CIDR,...] [--group G] [--response-cache yes|no]",
     N_("change a token (\"\" clears --models, --ips, --group)") },
   { "token", "enable", cmd_token_enable, "NAME|ID [--user NAME]", N_("let a token work again") },
   { "token", "disable", cmd_token_disable, "NAME|ID [--user NAME]", N_("refuse a token") },

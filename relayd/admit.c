@@ -12,8 +12,10 @@
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
+#include "respcache.h"
 #include "respond.h"
 #include "route.h"
+#include "settle.h"
 #include "stats.h"
 #include "writer.h"
 
@@ -232,6 +234,14 @@ enum MHD_Result dispatch(struct request *r)
   }
   r->billing_open = true;
   note_reservation(r);
+  respcache_begin(r);                 /* opted in: the same question answered before replays */
+  struct MHD_Response *cached = respcache_hit(r);
+  if (cached) {
+    release_channel(r, OUTCOME_ABANDON, NULL);    /* no upstream call: the channel is not told */
+    add_common_headers(r, cached);
+    settle(r, "done");
+    return queue_now(r, 200, cached);
+  }
   r->phase = PH_UPSTREAM;
   r->suspended = true;
   MHD_suspend_connection(r->conn);

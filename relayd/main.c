@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "portguard.h"
 #include "relay.h"
+#include "respcache.h"
 #include "secret.h"
 #include "monitor.h"
 #include "snapshot.h"
@@ -471,6 +472,7 @@ out:
   }
   dbnotify_stop();
   snapshot_shutdown();
+  respcache_clear();
   db_close(ctx.db);
   secret_key_wipe(&master);
   tokenizer_teardown();

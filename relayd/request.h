@@ -183,6 +183,13 @@ struct request {
   bool ev_set;                         /* settle filled ev */
   uint64_t t0_us, t_first_us;
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
+
+  /* the response cache (respcache.h) */
+  bool rc_on;                  /* takes part: rc_key is its key */
+  bool cache_hit;              /* answered from the cache, no upstream call */
+  bool rc_dead;                /* its stream went over the entry bound: not stored */
+  unsigned char rc_key[32];
+  struct buf *rc_fill;         /* the stream's bytes as they went out (owned: respcache_request_free) */
 };
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free

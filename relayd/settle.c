@@ -6,6 +6,7 @@
 
 #include "billing.h"
 #include "ledger.h"
+#include "respcache.h"
 #include "log.h"
 #include "request.h"
 #include "stats.h"
@@ -68,6 +69,12 @@ void settle(struct request *r, const char *end_reason)
       source = "local";
     }
     charged = billing_quota(r->price, r->group_ratio, &r->usage);
+    if (r->cache_hit) {             /* replayed by the response cache: its configured share */
+      charged = respcache_charge(r, charged);
+      source = "cache";
+      snprintf(note, sizeof note, "answered from the response cache at %lld%% of its price",
+               (long long)r->snap->opt.response_cache_hit_percent);
+    }
   }
   if (charged > r->reserved) {
     /* the reservation is the most this request could cost (its input bound and its output bound at
@@ -139,6 +146,7 @@ void settle(struct request *r, const char *end_reason)
       .charged = charged,
       .note = note[0] ? note : media_note,
       .api = inbound_api(r),
+      .cache_hit = r->cache_hit,
   };
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);

@@ -370,7 +370,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
   struct strmap tokens_by_id;
   strmap_init(&tokens_by_id, 64);
   st = db_prepare(db, "SELECT id, user_id, name, key_hash, status, expired_time, remain_quota, "
-                      "unlimited_quota, models, subnet, \"group\", used_quota FROM tokens ORDER BY id");
+                      "unlimited_quota, models, subnet, \"group\", used_quota, response_cache FROM tokens ORDER BY id");
   if (!st) {
     strmap_free(&users_by_id);
     strmap_free(&tokens_by_id);
@@ -411,6 +411,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     t->group = *g ? arena_strdup(&s->arena, g) : u->group;
     t->quota_total = db_col_int64(st, 6) + db_col_int64(st, 11);
     t->used_at_load = db_col_int64(st, 11);
+    t->response_cache = db_col_int64(st, 12) != 0;
     t->spent_at_load = atomic_load(&t->bal->spent);
     if (s->ntokens >= nt)
       continue;

@@ -67,6 +67,7 @@ struct snap_token {
   int64_t used_at_load;       /* used_quota at load, and bal->spent then: an unlimited key's */
   int64_t spent_at_load;      /* used quota now = used_at_load + bal->spent - spent_at_load */
   struct snap_limits limits;  /* rate_limits rows of scope 'token' */
+  bool response_cache;        /* tokens.response_cache: its answers may be cached (respcache.h) */
 };
 
 struct snap_channel {

@@ -102,3 +102,155 @@ chat_body() {
   [ "$status" -eq 2 ]
   [ "$(sql "SELECT count(*) FROM prices WHERE model = 'm3'")" = 0 ]
 }
+
+# up_calls: how many requests the mock upstream "up" received
+up_calls() { mock_requests | grep -c '"path":"/v1/chat/completions"' || true; }
+
+@test "response cache: a hit replays the answer with no upstream call, whole and streamed; x-relay-cache; free and logged as a hit" {
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 1000000)
+  gwctl token edit t1 --response-cache yes >/dev/null
+  [ "$(gwctl token show t1 --json | $JGET 'd["response_cache"]')" = true ]
+  relayd_start
+  q='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"cache me"}],"temperature":0,"mock":{"chunks":7}}'
+  post /v1/chat/completions "$q"
+  [ "$status_code" = 200 ]
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  first=$body
+  [ "$(up_calls)" = 1 ]
+  # the same question with other spacing and key order: the same canonical body
+  post /v1/chat/completions '{ "temperature": 0, "mock": {"chunks": 7}, "messages": [{"content": "cache me", "role": "user"}], "model": "gpt-4o-mini" }'
+  [ "$status_code" = 200 ]
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+  [ "$body" = "$first" ]
+  [ "$(up_calls)" = 1 ]
+  # streamed: its own entry (the form is in the key); the hit replays the same events
+  s='{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"cache me"}],"temperature":0,"mock":{"chunks":7}}'
+  post /v1/chat/completions "$s"
+  [ "$status_code" = 200 ]
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  sfirst=$body
+  [ "$(up_calls)" = 2 ]
+  post /v1/chat/completions "$s"
+  [ "$status_code" = 200 ]
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+  echo "$headers" | grep -qi '^content-type: text/event-stream'
+  [ "$body" = "$sfirst" ]
+  echo "$body" | grep -q '^data: \[DONE\]'
+  [ "$(up_calls)" = 2 ]
+  # logged: two hits free, usage_source cache, no channel; the breakdown says cache_hit
+  wait_until 20 sql_is 4 "SELECT count(*) FROM logs WHERE type = 2"
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND usage_source = 'cache' AND quota = 0 AND channel_id = 0")" = 2 ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND usage_source = 'upstream' AND quota > 0")" = 2 ]
+  hit=$(sql "SELECT request_id FROM logs WHERE usage_source = 'cache' ORDER BY id LIMIT 1")
+  [ "$(gwctl log explain "$hit" --json | $JGET 'd["rows"][0]["billing"]["cache_hit"]')" = true ]
+  run gwctl log explain "$hit"
+  echo "$output" | grep -q "hit: answered from relayd's response cache"
+  relayd_stop
+  remain=$(sql "SELECT remain_quota FROM tokens WHERE name='t1'")
+  used=$(sql "SELECT used_quota FROM tokens WHERE name='t1'")
+  [ $((remain + used)) = 1000000 ]
+  [ "$used" = "$(sql "SELECT sum(quota) FROM logs WHERE token_id = (SELECT id FROM tokens WHERE name='t1')")" ]
+}
+
+@test "response cache: keys differ per group and field, never errors or cut streams; no-store, force, opt-in by model, hit percent" {
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini,gpt-4o
+  gwctl group set vip --ratio 1 --selectable yes >/dev/null
+  printf 'sk-upstream\n' | gwctl channel add --name c2 --type openai --base-url "$MOCK_UP_URL" --models gpt-4o-mini --group vip >/dev/null
+  gwctl user add alice --quota 100000000
+  KEY_A=$(gwctl token create --user alice --name a --unlimited)
+  KEY_B=$(gwctl token create --user alice --name b --unlimited --group vip)
+  KEY_C=$(gwctl token create --user alice --name c --unlimited)
+  gwctl token edit a --response-cache yes >/dev/null
+  gwctl token edit b --response-cache yes >/dev/null
+  gwctl config set response_cache_hit_percent 50 >/dev/null
+  relayd_start
+  q='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"q1"}],"user":"u1"}'
+  KEY=$KEY_A post /v1/chat/completions "$q"
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  [ "$(up_calls)" = 1 ]
+  # another group: another key
+  KEY=$KEY_B post /v1/chat/completions "$q"
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  [ "$(up_calls)" = 2 ]
+  # a field that changes the answer: another key; "user" does not
+  KEY=$KEY_A post /v1/chat/completions '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"q1"}],"user":"u1","temperature":0.5}'
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  [ "$(up_calls)" = 3 ]
+  KEY=$KEY_A post /v1/chat/completions '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"q1"}],"user":"someone else"}'
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+  [ "$(up_calls)" = 3 ]
+  # no-store: neither read nor stored, no header
+  KEY=$KEY_A post /v1/chat/completions "$q" -H 'x-relay-cache: no-store'
+  [ "$status_code" = 200 ]
+  ! echo "$headers" | grep -qi '^x-relay-cache'
+  [ "$(up_calls)" = 4 ]
+  # errors are never stored: the same failing question goes upstream each time
+  e='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"q2"}],"mock":{"status":400}}'
+  KEY=$KEY_A post /v1/chat/completions "$e"
+  [ "$status_code" = 400 ]
+  KEY=$KEY_A post /v1/chat/completions "$e"
+  [ "$status_code" = 400 ]
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  [ "$(up_calls)" = 6 ]
+  # a stream cut short is never stored
+  cut='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"q3"}],"mock":{"chunks":6,"disconnect_after":2}}'
+  KEY=$KEY_A post /v1/chat/completions "$cut"
+  KEY=$KEY_A post /v1/chat/completions "$cut"
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  [ "$(up_calls)" = 8 ]
+  # a token that did not opt in: no cache, unless the request forces it
+  KEY=$KEY_C post /v1/chat/completions "$q"
+  ! echo "$headers" | grep -qi '^x-relay-cache'
+  [ "$(up_calls)" = 9 ]
+  KEY=$KEY_C post /v1/chat/completions "$q" -H 'x-relay-cache: force'
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+  [ "$(up_calls)" = 9 ]
+  # opt-in by model for every token
+  gwctl config set response_cache_models 'gpt-4o' >/dev/null
+  gwctl reload >/dev/null
+  m='{"model":"gpt-4o","messages":[{"role":"user","content":"q4"}]}'
+  KEY=$KEY_C post /v1/chat/completions "$m"
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  KEY=$KEY_C post /v1/chat/completions "$m"
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+  [ "$(up_calls)" = 10 ]
+  # hits cost response_cache_hit_percent (50) of the answer's price
+  wait_until 20 sql_is 3 "SELECT count(*) FROM logs WHERE usage_source = 'cache'"
+  full=$(sql "SELECT quota FROM logs WHERE model_name = 'gpt-4o' AND usage_source = 'upstream'")
+  half=$(sql "SELECT quota FROM logs WHERE model_name = 'gpt-4o' AND usage_source = 'cache'")
+  [ "$full" -gt 1 ]
+  [ "$half" = $(( (full + 1) / 2 )) ]
+}
+
+@test "response cache: bounded under a flood of distinct requests (least recently used out)" {
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --unlimited)
+  gwctl token edit t1 --response-cache yes >/dev/null
+  gwctl config set response_cache_mb 1 >/dev/null
+  relayd_start
+  maddr=$(gwctl status --json | $JGET 'd["metrics_listen"]')
+  # 300 distinct answers of ~12 KB each: 3.6 MB through a 1 MiB cache
+  for i in $(seq 1 300); do
+    curl -s -o /dev/null --max-time 30 "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+      -H 'Content-Type: application/json' \
+      -d "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"flood $i\"}],\"mock\":{\"chunks\":2000}}"
+  done
+  curl -s "http://$maddr/metrics" > "$BATS_TEST_TMPDIR/m.txt"
+  bytes=$(awk '$1 == "relayd_response_cache_bytes" {print $2}' "$BATS_TEST_TMPDIR/m.txt")
+  entries=$(awk '$1 == "relayd_response_cache_entries" {print $2}' "$BATS_TEST_TMPDIR/m.txt")
+  echo "cache: $entries entries, $bytes bytes" >&2
+  [ "$bytes" -le 1048576 ]
+  [ "$entries" -ge 10 ]
+  [ "$entries" -lt 300 ]
+  # the first ones went first; the last one is still there
+  post /v1/chat/completions '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"flood 1"}],"mock":{"chunks":2000}}'
+  echo "$headers" | grep -qix 'x-relay-cache: miss'
+  post /v1/chat/completions '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"flood 300"}],"mock":{"chunks":2000}}'
+  echo "$headers" | grep -qix 'x-relay-cache: hit'
+}
