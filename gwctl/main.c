@@ -17,6 +17,7 @@
 #include "cmd_import.h"
 #include "cmd_init.h"
 #include "cmd_limit.h"
+#include "cmd_fallback.h"
 #include "cmd_log.h"
 #include "cmd_price.h"
 #include "cmd_redeem.h"
@@ -117,6 +118,13 @@ static const struct gw_cmd commands[] = {
     N_("list rate limits") },
   { "limit", "rm", cmd_limit_rm, "(--token NAME|ID [--user NAME] | --user NAME|ID) [--model M]",
     N_("remove a rate limit") },
+  { "fallback", "set", cmd_fallback_set,
+    "MODEL --chain M1,M2 [--token NAME|ID [--user NAME] | --group G] [--on context,policy|none]",
+    N_("set the models tried in order when every channel of MODEL failed (for everyone, a group or a "
+    "token; --on: also after a context-length or content-policy refusal)") },
+  { "fallback", "list", cmd_fallback_list, "[--json]", N_("list model fallback chains") },
+  { "fallback", "rm", cmd_fallback_rm, "MODEL [--token NAME|ID [--user NAME] | --group G]",
+    N_("remove a model fallback chain") },
   { "alert", "set", cmd_alert_set,
     "(--token NAME|ID [--user NAME] | --user NAME|ID) (--percent P | --remain Q)",
     /* xgettext:no-c-format */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "attempt.h"
+#include "fallback.h"
 #include "billing.h"
 #include "ledger.h"
 #include "mediareq.h"
@@ -224,6 +225,7 @@ enum MHD_Result dispatch(struct request *r)
   out_bound *= reqbound_choices(parsed);
   r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio, out_bound)
                               : billing_bound(r->price, r->group_ratio, r->rq.input_bound, out_bound);
+  r->reserved = fallback_bound(r, r->reserved, reqbound_choices(parsed));   /* its chain's dearest */
   int64_t avail = 0;
   if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
     release_channel(r, OUTCOME_ABANDON, NULL);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fallback.h"
 #include "imginline.h"
 #include "log.h"
 #include "mediareq.h"
@@ -512,7 +513,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     finish_nonstream(r);
     return;
   }
-  if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
+  if (retryable(r, res, r->up_status) && r->attempts - r->fb_base <= r->snap->opt.retry_times &&
       r->attempts < MAX_ATTEMPTS && !worker_stopping(r->w)) {
     struct choice_miss miss;
     const struct snap_channel *next = choose_channel(r, &miss);
@@ -524,6 +525,8 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
       return;
     }
   }
+  if (fallback_next(r, res))           /* the next model of its chain, while nothing went out */
+    return;
   fail_upstream(r, res);
 }
 

@@ -190,6 +190,11 @@ struct request {
   bool rc_dead;                /* its stream went over the entry bound: not stored */
   unsigned char rc_key[32];
   struct buf *rc_fill;         /* the stream's bytes as they went out (owned: respcache_request_free) */
+
+  /* a model fallback chain (fallback.h) */
+  int fb_next;                 /* models of the chain already taken */
+  int fb_base;                 /* attempts made before the current model (route.c skips only later ones) */
+  bool fb_used;                /* served by a model of the chain: route_model and price are its */
 };
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free

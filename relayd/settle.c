@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "fallback.h"
 #include "ledger.h"
 #include "respcache.h"
 #include "log.h"
@@ -148,6 +149,7 @@ void settle(struct request *r, const char *end_reason)
       .api = inbound_api(r),
       .cache_hit = r->cache_hit,
   };
+  fallback_names(r, &ex.requested_model, &ex.served_model);
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);
 

@@ -245,6 +245,21 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);
+
+  if (!(st = db_prepare(db, "SELECT scope, subject, model, chain, on_errors FROM fallbacks")))
+    return -1;
+  strmap_init(&s->fallbacks, 16);
+  while (db_step(st) == DB_ROW) {     /* keyed as fallback.c looks them up */
+    struct fallback_chain *f = arena_alloc(&s->arena, sizeof *f);
+    f->n = split_list(&s->arena, db_col_text(st, 3), &f->models);
+    f->on_context = strstr(db_col_text(st, 4), "context") != NULL;
+    f->on_policy = strstr(db_col_text(st, 4), "policy") != NULL;
+    char key[400];
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%s", db_col_text(st, 0), db_col_text(st, 1), db_col_text(st, 2));
+    strmap_put(&s->fallbacks, arena_strdup(&s->arena, key), f);
+    s->nfallbacks++;
+  }
+  db_finalize(st);
   return 0;
 }
 
@@ -613,6 +628,7 @@ static void snapshot_free(struct snapshot *s)
   strmap_free(&s->tokens);
   strmap_free(&s->routes);
   strmap_free(&s->prices);
+  strmap_free(&s->fallbacks);
   strmap_free(&s->groups);
   arena_free(&s->arena);
   free(s);

@@ -133,6 +133,14 @@ struct price {
 int price_unit_parse(const char *s);
 const char *price_unit_name(enum price_unit u);
 
+/* A model fallback chain (table fallbacks; relayd/fallback.h walks it): the models tried in order
+ * once every channel of the requested one failed. */
+struct fallback_chain {
+  char **models;
+  size_t n;
+  bool on_context, on_policy;         /* also after a context-length / content-policy refusal */
+};
+
 /* One budget alert (table budget_alerts). */
 struct snap_alert {
   int64_t id;
@@ -158,6 +166,8 @@ struct snapshot {
   struct strmap routes;       /* "group\x1fmodel" -> struct route */
   struct strmap prices;       /* model -> struct price */
   struct strmap groups;       /* name -> double ratio */
+  struct strmap fallbacks;    /* "scope\x1fsubject\x1fmodel" -> struct fallback_chain (fallback.h) */
+  size_t nfallbacks;
   struct snap_channel *channels;
   size_t nchannels;
   size_t nusers, ntokens;

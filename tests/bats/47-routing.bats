@@ -254,3 +254,126 @@ up_calls() { mock_requests | grep -c '"path":"/v1/chat/completions"' || true; }
   post /v1/chat/completions '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"flood 300"}],"mock":{"chunks":2000}}'
   echo "$headers" | grep -qix 'x-relay-cache: hit'
 }
+
+# calls NAME: chat requests the mock NAME received
+calls() { mock_requests "$1" | grep -c '"path":"/v1/chat/completions"' || true; }
+
+@test "fallback chain: walked when every channel of the model failed, billed at the served model, logged with both names" {
+  mock_start bad --status 500
+  mock_start good
+  openai_channel cb1 "$MOCK_BAD_URL" big-a,big-c
+  openai_channel cb2 "$MOCK_BAD_URL" big-a
+  openai_channel cg "$MOCK_GOOD_URL" small-b,small-c
+  gwctl price set big-a --ratio 1 >/dev/null
+  gwctl price set big-c --ratio 1 >/dev/null
+  gwctl price set small-b --ratio 5 >/dev/null
+  gwctl price set small-c --ratio 3 >/dev/null
+  gwctl fallback set big-a --chain nosuch,small-b 2>"$BATS_TEST_TMPDIR/warn"
+  grep -q "'nosuch' has no price" "$BATS_TEST_TMPDIR/warn"
+  [ "$(gwctl fallback list --json | $JGET 'd[0]["chain"]')" = nosuch,small-b ]
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 1000000)
+  relayd_start
+  post /v1/chat/completions '{"model":"big-a","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  [ "$(echo "$body" | $JGET 'd["choices"][0]["message"]["content"]')" != "" ]
+  # both channels of big-a were tried, then small-b's
+  [ "$(calls bad)" = 2 ]
+  [ "$(calls good)" = 1 ]
+  [ "$(mock_requests good | $JGET 'd["body"]["model"]')" = small-b ]
+  # a model without a chain fails as before
+  post /v1/chat/completions '{"model":"big-c","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 502 ]
+  [ "$(calls good)" = 1 ]
+  wait_until 20 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2"
+  # the row: requested model, served model; billed at small-b's ratio 5: (11 + 5) x 5 = 80
+  [ "$(sql "SELECT model_name || ' ' || upstream_model || ' ' || quota FROM logs WHERE type = 2")" = "big-a small-b 80" ]
+  rid=$(sql "SELECT request_id FROM logs WHERE type = 2")
+  [ "$(gwctl log explain "$rid" --json | $JGET 'd["rows"][0]["billing"]["served_model"]')" = small-b ]
+  [ "$(gwctl log explain "$rid" --json | $JGET 'd["rows"][0]["billing"]["requested_model"]')" = big-a ]
+  [ "$(gwctl log explain "$rid" --json | $JGET 'd["rows"][0]["billing"]["model_ratio"]')" = 5 ]
+  run gwctl log explain "$rid"
+  echo "$output" | grep -q 'requested big-a, served small-b'
+  echo "$output" | grep -q 're-computed 80 = logs.quota 80: matches'
+  # the reservation covered the chain's dearest model: (input bound + 100) x 5, not x 1
+  res=$(gwctl log explain "$rid" --json | $JGET 'd["rows"][0]["billing"]["reserved"]')
+  [ "$res" -gt $(( (1024 + 100) * 5 )) ]
+  # a token's chain wins over the model's; a group's over the model's
+  gwctl fallback set big-a --chain small-c --token t1 >/dev/null
+  gwctl reload >/dev/null
+  post /v1/chat/completions '{"model":"big-a","max_tokens":100,"messages":[{"role":"user","content":"again"}]}'
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests good | tail -1 | $JGET 'd["body"]["model"]')" = small-c ]
+  relayd_stop
+  remain=$(sql "SELECT remain_quota FROM tokens WHERE name='t1'")
+  used=$(sql "SELECT used_quota FROM tokens WHERE name='t1'")
+  [ $((remain + used)) = 1000000 ]
+  [ "$used" = "$(sql "SELECT sum(quota) FROM logs WHERE token_id = (SELECT id FROM tokens WHERE name='t1')")" ]
+}
+
+@test "fallback chain: never walked after the first byte reached the client; refusals walk it only when asked (--on context)" {
+  mock_start cut --mock '{"disconnect_after":2,"chunks":6}'
+  mock_start ctx --mock '{"status":400,"raw":"{\"error\":{\"message\":\"This model'"'"'s maximum context length is 8192 tokens.\",\"type\":\"invalid_request_error\",\"code\":\"context_length_exceeded\"}}"}'
+  mock_start good
+  openai_channel cc "$MOCK_CUT_URL" cut-a
+  openai_channel cx "$MOCK_CTX_URL" short-a
+  openai_channel cg "$MOCK_GOOD_URL" small-b
+  for m in cut-a short-a small-b; do gwctl price set $m --ratio 1 >/dev/null; done
+  gwctl fallback set cut-a --chain small-b >/dev/null
+  gwctl fallback set short-a --chain small-b >/dev/null
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --unlimited)
+  relayd_start
+  # the stream started (200, events went out) then broke: the client is told in the stream, no fallback
+  post /v1/chat/completions '{"model":"cut-a","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+  [ "$status_code" = 200 ]
+  echo "$body" | grep -q 'hello'
+  echo "$body" | grep -q 'stream_interrupted\|error'
+  [ "$(calls cut)" = 1 ]
+  [ "$(calls good)" = 0 ]
+  # a context-length refusal is the client's error: passed on unless the chain says --on context
+  post /v1/chat/completions '{"model":"short-a","messages":[{"role":"user","content":"long"}]}'
+  [ "$status_code" = 400 ]
+  echo "$body" | grep -q context_length_exceeded
+  [ "$(calls good)" = 0 ]
+  gwctl fallback set short-a --chain small-b --on context >/dev/null
+  [ "$(gwctl fallback list --json | $JGET '[r for r in d if r["model"]=="short-a"][0]["on"]')" = context ]
+  gwctl reload >/dev/null
+  post /v1/chat/completions '{"model":"short-a","messages":[{"role":"user","content":"long"}]}'
+  [ "$status_code" = 200 ]
+  [ "$(calls good)" = 1 ]
+  # gwctl checks what it stores
+  run gwctl fallback set short-a --chain short-a
+  [ "$status" -eq 2 ]
+  run gwctl fallback set short-a --chain small-b --on bogus
+  [ "$status" -eq 2 ]
+  run gwctl fallback set short-a --chain small-b --group nosuchgroup
+  [ "$status" -ne 0 ]
+  gwctl fallback rm short-a >/dev/null
+  run gwctl fallback rm short-a
+  [ "$status" -ne 0 ]
+}
+
+@test "fallback chain: a token whose quota covers its model but not the chain's dearest is refused up front" {
+  mock_start bad --status 500
+  mock_start good
+  openai_channel cb "$MOCK_BAD_URL" big-a
+  openai_channel cg "$MOCK_GOOD_URL" small-b
+  gwctl price set big-a --ratio 1 >/dev/null
+  gwctl price set small-b --ratio 50 >/dev/null
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 20000)
+  relayd_start
+  q='{"model":"big-a","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+  # without a chain the bound ((~1100 + 100) x 1) fits: relayd asks the upstream (which fails)
+  post /v1/chat/completions "$q"
+  [ "$status_code" = 502 ]
+  gwctl fallback set big-a --chain small-b >/dev/null
+  gwctl reload >/dev/null
+  # with it the bound is small-b's (x 50): refused before any upstream call, nothing charged
+  post /v1/chat/completions "$q"
+  [ "$status_code" = 429 ]
+  echo "$body" | grep -q insufficient_quota
+  [ "$(calls bad)" = 1 ]
+  [ "$(calls good)" = 0 ]
+}
