@@ -525,8 +525,11 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
       return;
     }
   }
-  if (fallback_next(r, res))           /* the next model of its chain, while nothing went out */
+  const struct snap_channel *fb = fallback_next(r, res);   /* its chain's next model: nothing went out */
+  if (fb) {
+    start_attempt(r, fb);
     return;
+  }
   fail_upstream(r, res);
 }
 

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "attempt.h"
 #include "billing.h"
 #include "log.h"
 #include "request.h"
@@ -99,13 +98,13 @@ static bool covered(const struct request *r, CURLcode res, const struct fallback
   return s >= 400 && (f->on_context || f->on_policy) && covered_refusal(r, f);
 }
 
-bool fallback_next(struct request *r, CURLcode res)
+const struct snap_channel *fallback_next(struct request *r, CURLcode res)
 {
   if (r->committed || r->pin_channel || r->def->media || worker_stopping(r->w))
-    return false;
+    return NULL;
   const struct fallback_chain *f = chain_of(r);
   if (!f || !covered(r, res, f))
-    return false;
+    return NULL;
   char was_model[MODEL_NAME_MAX];
   const struct price *was_price = r->price;
   int was_base = r->fb_base;
@@ -126,13 +125,12 @@ bool fallback_next(struct request *r, CURLcode res)
     r->fb_used = true;
     log_msg(LOG_INFO, "model fallback", "request_id=%s failed_model=\"%s\" status=%ld curl=%d next_model=\"%s\" "
             "next_channel=%lld", r->request_id, was_model, r->up_status, (int)res, m, (long long)ch->id);
-    start_attempt(r, ch);
-    return true;
+    return ch;
   }
   copy_str(r->route_model, sizeof r->route_model, was_model);   /* the failure is told as it was */
   r->price = was_price;
   r->fb_base = was_base;
-  return false;
+  return NULL;
 }
 
 void fallback_names(const struct request *r, const char **requested, const char **served)

@@ -12,7 +12,7 @@
  *     log row keeps the requested name in model_name and the served one in upstream_model (as sent
  *     to the channel), and the breakdown says both (requested_model, served_model).
  * Callers: admit.c (fallback_bound), attempt.c (fallback_next, before the client is told the
- * failure), settle.c (fallback_names), route.c (r->fb_base: channels tried for an earlier model
+ * failure; it starts the attempt), settle.c (fallback_names), route.c (r->fb_base: channels tried for an earlier model
  * may serve this one). Never: starts an attempt after the stream committed, retries past
  * MAX_ATTEMPTS, or moves a balance.
  */
@@ -29,9 +29,11 @@ struct request;
  * largest bound of the chain's priced models for the same input bound and choices. */
 int64_t fallback_bound(const struct request *r, int64_t reserved, int64_t choices);
 /* After the last attempt of r's current model failed with res before anything reached the client:
- * starts an attempt on the next model of its chain and returns true, or returns false (no chain, a
- * failure the chain does not cover, or no model left that has a channel free). */
-bool fallback_next(struct request *r, CURLcode res);
+ * switches r to the next model of its chain (route_model, price) and returns the channel chosen for
+ * it (its slot held, route.h) for the caller to start; or NULL, r unchanged (no chain, a failure
+ * the chain does not cover, or no model left that has a channel free). */
+struct snap_channel;
+const struct snap_channel *fallback_next(struct request *r, CURLcode res);
 /* For the log: the requested and served model when a chain served r, else both NULL. */
 void fallback_names(const struct request *r, const char **requested, const char **served);
 
