@@ -33,7 +33,7 @@ _gwctl()
 
     # gwctl and the global options seen so far (so --db reaches the right database for names)
     local -a _gwctl_cmd=("$gwctl")
-    local i w noun="" verb="" nounpos=0
+    local i w noun="" verb="" nounpos=0 verbpos=0 group=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
         case $w in
@@ -44,7 +44,13 @@ _gwctl()
             -*) ;;
             *)
                 if [[ -z $noun ]]; then noun=$w; nounpos=$i
-                elif [[ -z $verb ]]; then verb=$w; break
+                elif [[ -z $verb ]]; then verb=$w; verbpos=$i
+                    # a verb of two words ("channel key add"): the table names it whole
+                    if awk -F'\t' -v n="$noun" -v v="$w" '$1 == n && index($2, v " ") == 1 { f = 1 } END { exit !f }' <<<"$table"; then
+                        group=$w
+                        if ((i + 1 < COMP_CWORD)); then verb="$w ${COMP_WORDS[i+1]}"; verbpos=$((i + 1)); fi
+                    fi
+                    break
                 fi ;;
         esac
     done
@@ -74,7 +80,12 @@ _gwctl()
     fi
     if [[ -z $verb && $oneword == 0 ]]; then
         ((COMP_CWORD == nounpos + 1)) &&
-            _gwctl_reply "$(awk -F'\t' -v n="$noun" '$1 == n { print $2 }' <<<"$table")"
+            _gwctl_reply "$(awk -F'\t' -v n="$noun" '$1 == n { split($2, w, " "); print w[1] }' <<<"$table" | sort -u)"
+        return 0
+    fi
+    if [[ -n $group && $verb == "$group" ]]; then     # "channel key <TAB>": the second words
+        ((COMP_CWORD == verbpos + 1)) &&
+            _gwctl_reply "$(awk -F'\t' -v n="$noun" -v v="$group" '$1 == n && index($2, v " ") == 1 { print substr($2, length(v) + 2) }' <<<"$table")"
         return 0
     fi
 
@@ -134,7 +145,7 @@ _gwctl()
 
     if [[ $cur == -* ]]; then
         _gwctl_reply "$opts"
-    elif [[ $prev == "$verb" || ($oneword == 1 && $prev == "$noun") ]]; then
+    elif [[ $prev == "${verb##* }" && $COMP_CWORD == $((verbpos + 1)) || ($oneword == 1 && $prev == "$noun") ]]; then
         # the first argument after the verb
         case "${usage#(}" in
             NAME\|ID*|NAME\ *|NAME)

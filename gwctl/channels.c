@@ -1,9 +1,13 @@
 /* channels: see channels.h. */
 #include "channels.h"
 #include "gwctl.h"
+#include "codes.h"
 #include "secret.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +83,106 @@ int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
     return -1;
   }
   return eq;
+}
+
+/* ---- key pools ---------------------------------------------------------------------------------- */
+
+int gw_pool_sync_first(struct gwctl *g, int64_t id)
+{
+  /* the stored (sealed) value is copied as it is: the seal does not name its row */
+  return gw_exec(g, "cannot store the channel key",
+                 "UPDATE channels SET key = (SELECT k.key FROM channel_keys k WHERE k.channel_id = ?1 "
+                 "ORDER BY k.idx LIMIT 1) WHERE id = ?1 AND EXISTS (SELECT 1 FROM channel_keys k "
+                 "WHERE k.channel_id = ?1)", "i", id);
+}
+
+int gw_pool_add(struct gwctl *g, int64_t id, char *const *keys, size_t n, int64_t *first)
+{
+  int64_t count = 0, next = 0;
+  int rc = gw_scalar(g, "cannot read the key pool", "SELECT count(*) FROM channel_keys WHERE channel_id = ?1",
+                     &count, "i", id) < 0 ? GW_FAIL : 0;
+  if (rc == 0 && count == 0)   /* the channel's one key becomes key 1 of its new pool */
+    rc = gw_exec(g, "cannot make the key pool",
+                 "INSERT INTO channel_keys(channel_id, idx, key, status, created_time) "
+                 "SELECT id, 1, key, " CODE_STR(STATUS_ENABLED) ", ?2 FROM channels WHERE id = ?1 AND key <> ''",
+                 "ii", id, (int64_t)time(NULL));
+  if (rc == 0 && gw_scalar(g, "cannot read the key pool",
+                           "SELECT COALESCE(max(idx), 0) + 1 FROM channel_keys WHERE channel_id = ?1", &next, "i",
+                           id) < 0)
+    rc = GW_FAIL;
+  if (first)
+    *first = next;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char *sealed = NULL;
+    rc = seal_key(g, keys[i], &sealed);
+    if (rc == 0)
+      rc = gw_exec(g, "cannot store the key", "INSERT INTO channel_keys(channel_id, idx, key, status, created_time) "
+                   "VALUES (?1, ?2, ?3, " CODE_STR(STATUS_ENABLED) ", ?4)", "iisi", id, next + (int64_t)i, sealed,
+                   (int64_t)time(NULL));
+    free(sealed);
+  }
+  if (rc == 0)
+    rc = gw_pool_sync_first(g, id);
+  return rc;
+}
+
+void gw_keys_free(char **keys, size_t n)
+{
+  for (size_t i = 0; keys && i < n; i++) {
+    OPENSSL_cleanse(keys[i], strlen(keys[i]));
+    free(keys[i]);
+  }
+  free(keys);
+}
+
+int gw_read_keys(struct gwctl *g, FILE *f, size_t max, char ***keys, size_t *n)
+{
+  (void)g;
+  *keys = NULL;
+  *n = 0;
+  char line[UPSTREAM_KEY_MAX + 2];
+  int rc = 0;
+  size_t lineno = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    lineno++;
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n') {
+      rc = gw_err(GW_USAGE, "key on line %zu is longer than %d bytes", lineno, UPSTREAM_KEY_MAX);
+      break;
+    }
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+      s++;
+    len = strlen(s);
+    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+      s[--len] = '\0';
+    if (!len)
+      continue;
+    for (char *p = s; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+        rc = gw_err(GW_USAGE, "key on line %zu holds a control character", lineno);
+        break;
+      }
+    if (rc == 0 && *n >= max)
+      rc = gw_err(GW_USAGE, "more than %zu keys", max);
+    char **more = rc == 0 ? realloc(*keys, (*n + 1) * sizeof **keys) : NULL;
+    if (rc == 0 && !more)
+      rc = gw_err(GW_FAIL, "out of memory");
+    if (rc == 0) {
+      *keys = more;
+      if (!((*keys)[*n] = strdup(s)))
+        rc = gw_err(GW_FAIL, "out of memory");
+      else
+        (*n)++;
+    }
+  }
+  OPENSSL_cleanse(line, sizeof line);
+  if (rc == 0 && ferror(f))
+    rc = gw_err(GW_FAIL, "cannot read the keys: %s", strerror(errno));
+  if (rc != 0) {
+    gw_keys_free(*keys, *n);
+    *keys = NULL;
+    *n = 0;
+  }
+  return rc;
 }

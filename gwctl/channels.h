@@ -1,13 +1,20 @@
 /*
  * channels: the one place gwctl writes and compares channels.key (so key storage, encryption at rest
  * with the master key, is decided in one spot). The channel types are common/provider.h's.
- * Callers: cmd_channel.c, cmd_apply.c, cmd_import.c.
+ * Also the key pools (table channel_keys, migration 012): each key sealed the same way, channels.key
+ * kept as a copy of the pool's lowest-index key (tools that read channels.key find a working key).
+ * Callers: cmd_channel.c, cmd_chankey.c, cmd_apply.c, cmd_import.c.
  * Never: prints or logs an upstream key, or stores one in clear.
  */
 #ifndef RELAY_GWCTL_CHANNELS_H
 #define RELAY_GWCTL_CHANNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#define UPSTREAM_KEY_MAX 8192     /* bytes of one upstream key */
+#define POOL_KEYS_MAX 1024        /* keys of one key pool */
 
 struct gwctl;
 struct secret_key;
@@ -20,5 +27,18 @@ int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key);
  * master.key beside the SQLite database), creating it when missing, so channels can be added before
  * relayd's first start. Returns 0 or GW_FAIL after printing. */
 int gw_master_key(struct gwctl *g, struct secret_key *k);
+
+/* Adds n keys to channel id's pool inside the current transaction, at the next indexes. A channel
+ * without a pool first becomes one: its channels.key is key 1. Returns 0 or GW_FAIL; *first gets the
+ * index of the first key added when not NULL. */
+int gw_pool_add(struct gwctl *g, int64_t id, char *const *keys, size_t n, int64_t *first);
+/* Sets channels.key to the sealed value of the pool's lowest-index key (nothing when the channel has
+ * no pool). Inside the current transaction. 0 or GW_FAIL. */
+int gw_pool_sync_first(struct gwctl *g, int64_t id);
+/* Reads upstream keys, one a line (blank lines skipped, blanks around each trimmed), from f into a
+ * malloc'd array of malloc'd strings (*keys, *n; free with gw_keys_free, which wipes them). At most
+ * max keys of at most UPSTREAM_KEY_MAX bytes. Returns 0 or an exit code after printing. */
+int gw_read_keys(struct gwctl *g, FILE *f, size_t max, char ***keys, size_t *n);
+void gw_keys_free(char **keys, size_t n);
 
 #endif

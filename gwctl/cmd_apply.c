@@ -1602,7 +1602,9 @@ static int exec_delete(struct apply *a, struct change *c, struct gw_subject *sub
     return gw_exec(g, "cannot delete the user", "DELETE FROM users WHERE id = ?1", "i", id);
   case K_CHANNEL:
     subj->channel_id = id;
-    return gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
+    return gw_exec(g, "cannot delete the channel's keys", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", id)
+               ? GW_FAIL
+               : gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
   case K_TOKEN:
     subj->token_id = id;
     subj->token_name = str_of(c->have->obj, "name");

@@ -13,6 +13,7 @@
 #include "gwctl.h"
 #include "cmd_channel.h"
 #include "channels.h"
+#include "cmd_chankey.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
@@ -30,7 +31,6 @@
 
 /* The types a channel may have, their default base URLs, auth headers and URL rules: provider.h. */
 #define URL_MAX 2048
-#define UPSTREAM_KEY_MAX 8192
 #define MODEL_NAME_MAX 128
 
 #define CHANNEL_COLS "id, name, type, status, base_url, models, \"group\", model_mapping, " \
@@ -274,18 +274,22 @@ static void warn_unpriced(struct gwctl *g, const char *list)
   cJSON_Delete(models);
 }
 
-/* A channel has one upstream key: stdin holding more (another non-blank line after the key) is
- * refused rather than keeping the first silently. Not checked on a terminal (one line is read). */
-static int one_key_only(struct gwctl *g)
+/* More keys after the first on stdin (not a terminal: one line is read there) make the channel a
+ * key pool (gwctl/channels.h): they are read here, one a line. */
+static int more_keys(struct gwctl *g, char ***keys, size_t *n)
 {
+  *keys = NULL;
+  *n = 0;
   if (isatty(STDIN_FILENO))
     return 0;
-  int c;
-  while ((c = getc(stdin)) != EOF)
-    if (!isspace(c))
-      return gw_usage(g, "stdin holds more than one key: a channel takes one upstream key (key "
-                      "pools are not supported yet: add one channel per key, with the same --tag "
-                      "to manage them together)");
+  return gw_read_keys(g, stdin, POOL_KEYS_MAX - 1, keys, n);
+}
+
+/* --key-mode: how a key pool chooses its key (relayd/keypool.h). */
+static int check_key_mode(struct gwctl *g, const char *m)
+{
+  if (strcmp(m, "random") && strcmp(m, "round-robin") && strcmp(m, "sticky"))
+    return gw_usage(g, "--key-mode must be random, round-robin or sticky, not '%s'", m);
   return 0;
 }
 
@@ -329,7 +333,9 @@ static int make_other(struct gwctl *g, const char *old, const char *api_version,
 }
 
 struct channel_new {
-  const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other;
+  const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other, *key_mode;
+  char **more_keys;             /* keys 2.. of a key pool (NULL: one key) */
+  size_t nmore;
   int64_t priority, weight;
 };
 
@@ -353,20 +359,29 @@ static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t 
   int rc;
   if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
     return rc;
+  if (c->key_mode && (rc = gw_exec(g, "cannot add the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1",
+                                   "is", *id, c->key_mode)) != 0)
+    return rc;
+  /* several keys: a key pool, the first key its key 1 */
+  if (c->nmore && (rc = gw_pool_add(g, *id, c->more_keys, c->nmore, NULL)) != 0)
+    return rc;
   warn_unknown_groups(g, c->group);
   warn_unpriced(g, c->models);
   struct gw_subject s = { .channel_id = *id };
   return gw_log_manage(g, &s, "channel add %s type=%s models=%s group=%s priority=%" PRId64
-                       " weight=%" PRId64 "%s%s%s%s%s%s", c->name, c->type, c->models, c->group,
+                       " weight=%" PRId64 "%s%s%s%s%s%s keys=%zu%s%s", c->name, c->type, c->models, c->group,
                        c->priority, c->weight, *c->model_map ? " model_map=" : "", c->model_map,
-                       *c->tag ? " tag=" : "", c->tag, *c->other ? " other=" : "", c->other);
+                       *c->tag ? " tag=" : "", c->tag, *c->other ? " other=" : "", c->other,
+                       (*c->key ? 1 : 0) + c->nmore, c->key_mode ? " key_mode=" : "", c->key_mode ? c->key_mode : "");
 }
 
 int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
              *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL,
-             *account = NULL;
+             *account = NULL, *key_mode = NULL;
+  char **more = NULL;
+  size_t nmore = 0;
   int no_key = 0, nmodels = 0, ngroups = 0;
   const struct gw_opt opts[] = {
     { "name", &name, NULL },
@@ -380,6 +395,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "tag", &tag, NULL },
     { "api-version", &api_version, NULL },
     { "account-id", &account, NULL },
+    { "key-mode", &key_mode, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
@@ -432,6 +448,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = gw_check_name(g, "--tag", tag);
   if (rc == 0 && api_version && *api_version)
     rc = check_word(g, "--api-version", api_version);
+  if (rc == 0 && key_mode)
+    rc = check_key_mode(g, key_mode);
   if (rc == 0)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
   if (rc == 0)
@@ -446,8 +464,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     if (rc == 0 && !*key && !key_optional)
       rc = gw_usage(g, "no upstream API key on stdin: pipe it in (printf '%%s\\n' \"$KEY\" | "
                     "gwctl channel add ...) or give --no-key");
-    if (rc == 0)
-      rc = one_key_only(g);
+    if (rc == 0 && *key)
+      rc = more_keys(g, &more, &nmore);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -461,9 +479,13 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     c.key = key;
     c.tag = tag;
     c.other = other;
+    c.key_mode = key_mode;
+    c.more_keys = more;
+    c.nmore = nmore;
     rc = gw_end(g, channel_insert(g, &c, &id));
   }
   OPENSSL_cleanse(key, sizeof key);
+  gw_keys_free(more, nmore);
   free(map);
   free(other);
   if (rc != 0)
@@ -488,6 +510,31 @@ static const struct out_col channel_reveal_cols[] = {
   { "key", "KEY", OUT_PLAIN, 0, NULL },
   { 0 },
 };
+
+/* channel show: the channel's fields, then its keys (gwctl channel key list's rows: one key, or its
+ * key pool with the live counters of each key), in JSON under "keys". */
+static int show_one(struct gwctl *g, int json, int64_t id, cJSON *row)
+{
+  cJSON *keys = gw_pool_rows(g, id);
+  if (!keys)
+    return GW_FAIL;
+  int64_t n = cJSON_GetArraySize(keys);
+  struct db_stmt *st = gw_prepare(g, "cannot read the channel", "SELECT key_mode FROM channels WHERE id = ?1", "i", id);
+  if (st && db_step(st) == DB_ROW)
+    cJSON_AddStringToObject(row, "key_mode", db_col_text(st, 0));
+  db_finalize(st);
+  if (json) {
+    cJSON_AddItemToObject(row, "keys", keys);
+    return out_object(1, row, channel_show_cols) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  }
+  int rc = out_object(0, row, channel_show_cols) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  if (rc == 0 && n) {
+    printf("\n");
+    rc = out_list(0, keys, gw_pool_cols) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
+  }
+  cJSON_Delete(keys);
+  return rc;
+}
 
 /* Shows channel id (id != 0), or lists those matching tag and status (NULL: any). reveal adds each
  * channel's upstream key in clear ("key"). */
@@ -559,8 +606,8 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     rc = gw_err(GW_FAIL, "out of memory");
   else if (id && cJSON_GetArraySize(rows) == 0)
     rc = gw_err(GW_NOTFOUND, "channel %" PRId64 " is gone", id);
-  else if (id && out_object(json, cJSON_GetArrayItem(rows, 0), channel_show_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
+  else if (id)
+    rc = show_one(g, json, id, cJSON_GetArrayItem(rows, 0));
   else if (!id && out_list(json, rows, reveal ? channel_reveal_cols : channel_cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
@@ -707,7 +754,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   static const char *const names[] = { "NAME|ID" };
   const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
-             *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL;
+             *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL,
+             *key_mode = NULL;
   int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
   int64_t maxc = 0;
   const struct gw_opt opts[] = {
@@ -726,6 +774,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "max-concurrency", &maxc_s, NULL },
     { "auto-disable", &autod_s, NULL },
     { "test-model", &test_model, NULL },
+    { "key-mode", &key_mode, NULL },
     { 0 },
   };
   char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
@@ -748,10 +797,12 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = one_or_tag(g, ref, tag);
   if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
-      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model)
+      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model && !key_mode)
     rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
                   "--weight, --group, --model-map, --tag, --api-version, --key-stdin, "
-                  "--max-concurrency, --auto-disable or --test-model");
+                  "--max-concurrency, --auto-disable, --test-model or --key-mode");
+  if (rc == 0 && key_mode)
+    rc = check_key_mode(g, key_mode);
   if (rc == 0 && maxc_s)
     rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
   if (rc == 0 && autod_s)
@@ -790,8 +841,12 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                         sizeof key);
     if (rc == 0 && !*key)
       rc = gw_usage(g, "--key-stdin: no key on stdin");
-    if (rc == 0)
-      rc = one_key_only(g);
+    char **more = NULL;
+    size_t nmore = 0;
+    if (rc == 0 && (rc = more_keys(g, &more, &nmore)) == 0 && nmore)
+      rc = gw_usage(g, "--key-stdin replaces the one key of a channel, and stdin holds %zu: add keys to "
+                    "a key pool with gwctl channel key add NAME", nmore + 1);
+    gw_keys_free(more, nmore);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -840,8 +895,19 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
                  (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
                  (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
+    int64_t pooled = 0;
+    if (rc == 0 && key_stdin &&
+        gw_scalar(g, "cannot read the key pool", "SELECT count(*) FROM channel_keys WHERE channel_id = ?1",
+                  &pooled, "i", ids[i]) < 0)
+      rc = GW_FAIL;
+    if (rc == 0 && pooled)
+      rc = gw_err(GW_CONFLICT, "channel %" PRId64 " has a key pool of %" PRId64 " keys: change its keys with "
+                  "gwctl channel key add|remove", ids[i], pooled);
     if (rc == 0 && key_stdin)
       rc = gw_channel_set_key(g, ids[i], key);
+    if (rc == 0 && key_mode)
+      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", ids[i],
+                   key_mode);
     free(other);
   }
   if (rc == 0 && group)
@@ -879,6 +945,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" auto_disable=%d", autod);
     if (test_model)
       ADDW(" test_model=%s", test_model);
+    if (key_mode)
+      ADDW(" key_mode=%s", key_mode);
 #undef ADDW
     struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
     rc = gw_log_manage(g, &s, "channel edit %s%s%s", name, n > 1 ? " (several)" : "", what);
@@ -957,6 +1025,8 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
   rc = gw_channel_find(g, ref, &id, name, sizeof name);
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot delete the channel's keys", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", id);
   struct gw_subject s = { .channel_id = id };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel rm %s", name);
@@ -1075,10 +1145,37 @@ static void upstream_error(const struct buf *b, char *msg, size_t len)
   cJSON_Delete(j);
 }
 
+/* u->key becomes key idx of u's key pool (channel test --key N). 0 or an exit code after printing. */
+static int pool_key_load(struct gwctl *g, struct upstream *u, int64_t idx)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read the key pool",
+                                  "SELECT key FROM channel_keys WHERE channel_id = ?1 AND idx = ?2", "ii", u->id, idx);
+  if (!st)
+    return GW_FAIL;
+  int rc;
+  enum db_step_result r = db_step(st);
+  if (r == DB_ROW) {
+    struct secret_key k = { 0 };
+    const char *stored = db_col_text(st, 0);
+    rc = secret_is_sealed(stored) ? gw_master_key(g, &k) : 0;
+    if (rc == 0)
+      rc = open_key(&k, u->id, stored, u->key, sizeof u->key);
+    secret_key_wipe(&k);
+  } else if (r == DB_DONE) {
+    rc = gw_err(GW_NOTFOUND, "channel %s has no key %" PRId64 " (gwctl channel key list %s)", u->name, idx, u->name);
+  } else {
+    rc = gw_dberr(g, "cannot read the key pool");
+  }
+  db_finalize(st);
+  return rc;
+}
+
 int cmd_channel_test(struct gwctl *g, int argc, char **argv)
 {
-  const char *ref = NULL, *model = NULL, *timeout_s = "30";
-  const struct gw_opt opts[] = { { "model", &model, NULL }, { "timeout", &timeout_s, NULL }, { 0 } };
+  const char *ref = NULL, *model = NULL, *timeout_s = "30", *key_s = NULL;
+  const struct gw_opt opts[] = { { "model", &model, NULL }, { "timeout", &timeout_s, NULL }, { "key", &key_s, NULL },
+                                 { 0 } };
+  int64_t key_idx = 0;
   struct upstream u = { 0 };
   char first[MODEL_NAME_MAX + 1], err[512] = "", msg[512] = "";
   int64_t timeout = 0, ms = 0;
@@ -1088,8 +1185,14 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
   if (rc == 0 && model)
     rc = gw_check_name(g, "--model", model);
+  if (rc == 0 && key_s)
+    rc = gw_parse_int(g, "--key", key_s, 1, 1000000000, &key_idx);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
+  if (key_idx && (rc = pool_key_load(g, &u, key_idx)) != 0) {
+    OPENSSL_cleanse(u.key, sizeof u.key);
+    return rc;
+  }
   snprintf(first, sizeof first, "%.*s", (int)strcspn(u.models, ","), u.models);
   if (!model)
     model = first;
@@ -1140,6 +1243,8 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
     cJSON_AddNumberToObject(o, "id", (double)u.id);
     cJSON_AddStringToObject(o, "name", u.name);
     cJSON_AddStringToObject(o, "model", model);
+    if (key_idx)
+      cJSON_AddNumberToObject(o, "key", (double)key_idx);
     cJSON_AddBoolToObject(o, "ok", ok);
     cJSON_AddNumberToObject(o, "status", (double)status);
     cJSON_AddNumberToObject(o, "response_time", (double)ms);

@@ -1558,15 +1558,105 @@ static bool column_set(const char *v, const char *unset)
   return set;
 }
 
+/* A New API multi-key channel (QuantumNous/new-api model/channel.go: key holds the keys one a line;
+ * channel_info is {"is_multi_key", "multi_key_status_list": {index: status}, "multi_key_disabled_reason",
+ * "multi_key_disabled_time", "multi_key_mode": "random"|"polling"}, indexes from 0). */
+struct src_pool {
+  char *buf;                    /* the keys, copied, cut at each newline (owned; wiped by pool_clear) */
+  size_t buflen;
+  char *keys[POOL_KEYS_MAX];    /* into buf */
+  size_t n, noff;
+  const char *mode;             /* relay's key_mode */
+  int status[POOL_KEYS_MAX];    /* relay's status of each key */
+  char *reason[POOL_KEYS_MAX];  /* the source's disable reason (owned) or NULL */
+  int64_t when[POOL_KEYS_MAX];
+};
+
+static void pool_clear(struct src_pool *p)
+{
+  if (p->buf) {
+    OPENSSL_cleanse(p->buf, p->buflen);
+    free(p->buf);
+  }
+  for (size_t i = 0; i < p->n; i++)
+    free(p->reason[i]);
+  p->buf = NULL;
+  p->n = 0;
+}
+
+/* Splits key (one a line, blank lines and blanks around each skipped) and reads channel_info.
+ * 0, or -1 when out of memory. A key without a newline gives n = 1 (or 0 when empty). */
+static int pool_read(struct src_pool *p, const char *key, const char *info)
+{
+  memset(p, 0, sizeof *p);
+  p->mode = "random";
+  if (!strchr(key, '\n'))
+    return 0;
+  p->buflen = strlen(key) + 1;
+  if (!(p->buf = malloc(p->buflen)))
+    return -1;
+  memcpy(p->buf, key, p->buflen);
+  cJSON *ci = cJSON_Parse(info ? info : "");
+  const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ci, "multi_key_mode"));
+  if (mode && strcmp(mode, "polling") == 0)
+    p->mode = "round-robin";
+  const cJSON *sl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_status_list");
+  const cJSON *rl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_disabled_reason");
+  const cJSON *tl = cJSON_GetObjectItemCaseSensitive(ci, "multi_key_disabled_time");
+  size_t src_index = 0;
+  for (char *line = p->buf, *next; line && p->n < POOL_KEYS_MAX; line = next, src_index++) {
+    next = strchr(line, '\n');
+    if (next)
+      *next++ = '\0';
+    while (*line == ' ' || *line == '\t')
+      line++;
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+      line[--l] = '\0';
+    if (!l)
+      continue;
+    char idx[24];
+    snprintf(idx, sizeof idx, "%zu", src_index);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(sl, idx);
+    int s = cJSON_IsNumber(st) ? (int)st->valuedouble : STATUS_ENABLED;
+    /* New API: 1 enabled, 2 disabled by hand, 3 disabled automatically (as relay's) */
+    p->status[p->n] = s == STATUS_DISABLED || s == STATUS_AUTO_DISABLED ? s : STATUS_ENABLED;
+    p->noff += p->status[p->n] != STATUS_ENABLED;
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rl, idx));
+    p->reason[p->n] = p->status[p->n] != STATUS_ENABLED && why ? strndup(why, 190) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(tl, idx);
+    p->when[p->n] = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
+    p->keys[p->n++] = line;
+  }
+  cJSON_Delete(ci);
+  return 0;
+}
+
+/* Channel cid (its key set to keys[0]) becomes the pool: the other keys, each key's status from
+ * the source, and the key mode. 0 or GW_FAIL. */
+static int pool_store(struct imp *im, int64_t cid, const struct src_pool *p)
+{
+  int rc = gw_pool_add(im->g, cid, p->keys + 1, p->n - 1, NULL);
+  for (size_t i = 0; rc == 0 && i < p->n; i++)
+    if (p->status[i] != STATUS_ENABLED)
+      rc = gw_exec(im->g, "cannot store the key pool", "UPDATE channel_keys SET status = ?3, status_reason = ?4, "
+                   "status_time = ?5 WHERE channel_id = ?1 AND idx = ?2", "iiisi", cid, (int64_t)i + 1,
+                   (int64_t)p->status[i], p->reason[i] ? p->reason[i] : "disabled in the source", p->when[i]);
+  if (rc == 0)
+    rc = gw_exec(im->g, "cannot store the key pool", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", cid,
+                 p->mode);
+  return rc;
+}
+
 static int import_channels(struct imp *im)
 {
   char sql[2048];
   snprintf(sql, sizeof sql,
            "SELECT id, type, \"key\", status, name, weight, created_time, test_time, response_time, "
            "base_url, other, models, \"group\", model_mapping, priority, used_quota, %s, %s, %s, "
-           "%s FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
+           "%s, %s FROM channels ORDER BY id", col(im, "channels", "tag", "''"),
            col(im, "channels", "config", "''"), col(im, "channels", "test_model", "''"),
-           col(im, "channels", "auto_ban", "1"));
+           col(im, "channels", "auto_ban", "1"), col(im, "channels", "channel_info", "''"));
   struct db_stmt *st = src_prepare(im, sql);
   if (!st)
     return GW_FAIL;
@@ -1587,7 +1677,10 @@ static int import_channels(struct imp *im)
     has_drop[i] = src_has_column(im, "channels", dropped_columns[i].column);
   enum db_step_result r;
   int rc = 0;
+  struct src_pool pool;       /* the current row's keys when it has several */
+  memset(&pool, 0, sizeof pool);
   while (rc == 0 && (r = db_step(st)) == DB_ROW) {
+    pool_clear(&pool);
     int64_t sid = db_col_int64(st, 0), type = db_col_int64(st, 1);
     char source[160], name[GW_NAME_MAX + 24], fallback[32], notes[1536] = "";
     snprintf(source, sizeof source, "id %" PRId64 " %.64s", sid, db_col_text(st, 4));
@@ -1614,10 +1707,16 @@ static int import_channels(struct imp *im)
       continue;
     }
     const char *key = db_col_text(st, 2);
-    if (strchr(key, '\n')) {
-      report(im, "channels", source, NULL, R_SKIPPED, "several keys (one a line): relay has one "
-             "key per channel; add one channel per key");
-      continue;
+    /* New API's multi-key channel: its keys one a line; it becomes a key pool */
+    if (pool_read(&pool, key, db_col_text(st, 20)) < 0) {
+      rc = gw_err(GW_FAIL, "out of memory");
+      break;
+    }
+    if (pool.buf)         /* several lines: the first key (or none when all are blank) */
+      key = pool.n ? pool.keys[0] : "";
+    if (pool.n > 1) {
+      note(notes, sizeof notes, "%zu keys (one a line) -> a key pool, key mode %s%s; ", pool.n, pool.mode,
+           pool.noff ? ", the keys disabled in the source stay disabled" : "");
     }
     /* base URL */
     char url[2048];
@@ -1771,6 +1870,10 @@ static int import_channels(struct imp *im)
       free(map);                /* after f, which points at it, is used */
       if (rc == 0 && rekey) {
         rc = gw_channel_set_key(im->g, rid, key);
+        if (rc == 0)      /* the source's keys replace the pool */
+          rc = gw_exec(im->g, "cannot replace the key pool", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", rid);
+        if (rc == 0 && pool.n > 1)
+          rc = pool_store(im, rid, &pool);
         if (rc == 0)
           report(im, "channels", source, NULL, R_UPDATED, "id %" PRId64 ": key changed in the "
                  "source: set again", rid);
@@ -1846,6 +1949,8 @@ static int import_channels(struct imp *im)
     free(map);
     if (rc == 0 && *key)
       rc = gw_channel_set_key(im->g, cid, key);     /* stored as channel add stores keys */
+    if (rc == 0 && pool.n > 1)
+      rc = pool_store(im, cid, &pool);
     if (rc == 0)
       rc = source_put(im, "channels", sid, cid, digest);
     if (rc != 0)
@@ -1862,6 +1967,7 @@ static int import_channels(struct imp *im)
                        "models=%s group=%s (by %s)", name, sid, tm->type, models, groups, im->who);
     report_row(im, "channels", source, name, notes, NULL);
   }
+  pool_clear(&pool);
   /* PostgreSQL: ids given explicitly do not move the identity sequence */
   if (rc == 0 && im->kept_ids && strcmp(db_backend_name(im->g->db), "postgres") == 0) {
     int64_t v = 0;

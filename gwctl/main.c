@@ -11,6 +11,7 @@
 #include "installed.h"
 #include "cmd_apply.h"
 #include "cmd_channel.h"
+#include "cmd_chankey.h"
 #include "cmd_config.h"
 #include "cmd_daemon.h"
 #include "cmd_group.h"
@@ -87,8 +88,9 @@ static const struct gw_cmd commands[] = {
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", N_("delete a token") },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--no-key]",
-    N_("add an upstream channel; its API key is read from stdin") },
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] "
+    "[--key-mode random|round-robin|sticky] [--no-key]",
+    N_("add an upstream channel; its API key is read from stdin (several lines: a key pool)") },
   { "channel", "types", cmd_channel_types, "[--json]",
     N_("list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes") },
   { "channel", "list", cmd_channel_list,
@@ -99,14 +101,22 @@ static const struct gw_cmd commands[] = {
   { "channel", "edit", cmd_channel_edit,
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
-    "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M]",
+    "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M] "
+    "[--key-mode random|round-robin|sticky]",
     N_("change one channel, or every channel tagged T (--max-concurrency 0: no limit)") },
   { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
     N_("enable one channel, or every channel tagged T") },
   { "channel", "disable", cmd_channel_disable, "NAME|ID | --tag T [--yes]",
     N_("disable one channel, or every channel tagged T (needs --yes)") },
   { "channel", "rm", cmd_channel_rm, "NAME|ID [--yes]", N_("delete a channel") },
-  { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--timeout S] [--json]",
+  { "channel", "key add", cmd_channel_key_add, "NAME|ID [--file F|-] [--json]",
+    N_("add keys to a channel's key pool, one a line from stdin or --file (never argv)") },
+  { "channel", "key list", cmd_channel_key_list, "NAME|ID [--json]",
+    N_("list a channel's keys: index, masked key, status, reason, requests, errors, spend") },
+  { "channel", "key remove", cmd_channel_key_remove, "NAME|ID N [--yes]", N_("remove key N of a channel's pool") },
+  { "channel", "key enable", cmd_channel_key_enable, "NAME|ID N", N_("let key N of a channel's pool be chosen again") },
+  { "channel", "key disable", cmd_channel_key_disable, "NAME|ID N", N_("stop choosing key N of a channel's pool") },
+  { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--key N] [--timeout S] [--json]",
     N_("send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency") },
   { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
     N_("list the models the upstream offers (GET /v1/models)") },
@@ -470,10 +480,19 @@ static int run(struct gwctl *g, int argc, char **argv)
   verbs_of(argv[0], list, sizeof list);
   if (argc < 2)
     return gw_usage(g, "%s: missing verb; verbs: %s", argv[0], list);
-  g->cmd = find_command(argv[0], argv[1]);
+  /* a verb of two words ("channel key add"): the table names it whole */
+  char two[64];
+  int skip = 1;
+  if (argc >= 3 && snprintf(two, sizeof two, "%s %s", argv[1], argv[2]) < (int)sizeof two &&
+      find_command(argv[0], two)) {
+    g->cmd = find_command(argv[0], two);
+    skip = 2;
+  } else {
+    g->cmd = find_command(argv[0], argv[1]);
+  }
   if (!g->cmd)
     return gw_usage(g, "%s: unknown verb '%s'; verbs: %s", argv[0], argv[1], list);
-  int rc = g->cmd->run(g, argc - 1, argv + 1);
+  int rc = g->cmd->run(g, argc - skip, argv + skip);
   return rc == GW_HELP ? GW_OK : rc;
 }
 

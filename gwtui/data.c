@@ -184,6 +184,23 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     c->quota = (int64_t)num(o, "quota");
     c->in_flight = (int64_t)num(o, "in_flight");
     c->attempt_failures = (int64_t)num(o, "attempt_failures");
+    /* a key pool: its keys by index (never the key) */
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(o, "keys"), *k;
+    copy_str(c->key_mode, sizeof c->key_mode, cJSON_IsArray(keys) && str(o, "key_mode") ? str(o, "key_mode") : "");
+    c->nkeys = c->keys_off = 0;
+    cJSON_ArrayForEach(k, keys) {
+      const char *ks = str(k, "status") ? str(k, "status") : "";
+      c->keys_off += strcmp(ks, "enabled") != 0;
+      if (c->nkeys < GW_POOL_SHOWN) {
+        struct gw_pool_key *pk = &c->keys[c->nkeys];
+        pk->index = (int64_t)num(k, "index");
+        pk->requests = (int64_t)num(k, "requests");
+        pk->errors = (int64_t)num(k, "errors");
+        pk->spend = (int64_t)num(k, "spend");
+        copy_str(pk->status, sizeof pk->status, ks);
+      }
+      c->nkeys++;
+    }
     /* live health (relayd knows an auto-disable before the database row says so) */
     const char *st = str(o, "status");
     if (st && *st)

@@ -50,6 +50,8 @@ struct gw_ring {
   size_t head, n;
 };
 
+#define GW_POOL_SHOWN 8
+
 struct gw_channel {
   int64_t id;
   char name[GW_NAME];
@@ -70,6 +72,13 @@ struct gw_channel {
   int64_t in_flight;            /* upstream transfers open now */
   int64_t attempt_failures;     /* attempts that failed on this channel, retried elsewhere or not */
   double p50_ms, p99_ms;
+  /* a key pool's keys (stats "keys"; relayd/keypool.h), the first GW_POOL_SHOWN of them */
+  char key_mode[16];            /* "" when the channel has no pool */
+  int nkeys, keys_off;          /* keys in the pool, of which not chosen now */
+  struct gw_pool_key {
+    int64_t index, requests, errors, spend;
+    char status[16];
+  } keys[GW_POOL_SHOWN];
   /* derived */
   double rps;                   /* over the last few samples */
   double err_pct;               /* over the last minute; -1 when no request in it */

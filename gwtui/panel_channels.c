@@ -164,9 +164,10 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
 static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
 {
   const struct gw_channel *c = channels_selected(d, ui);
-  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > 17 ? 17 : h;
   if (!c)
     return;
+  int shown = c->nkeys < GW_POOL_SHOWN ? c->nkeys : GW_POOL_SHOWN, want = 17 + (c->nkeys ? 1 + shown : 0);
+  int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > want ? want : h;
   scr_box(y, bx, bh, bw, SR_NORMAL);
   scr_printf(y, bx + 2, bw - 4, SR_TITLE, " channel %lld: %s ", (long long)c->id, c->name);
   char a[64], b[64], t[64];
@@ -196,6 +197,16 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   else
     snprintf(b, sizeof b, "%.1f%%", c->err_pct);
   scr_printf(r++, x, cw, SR_NORMAL, "now       %s req/s   errors %s (last minute)", a, b);
+  if (c->nkeys && r < y + bh - 2) {       /* a key pool: each key's status and counters */
+    scr_printf(r++, x, cw, c->keys_off ? SR_WARN : SR_NORMAL, "keys      %d (%s), %d not chosen", c->nkeys,
+               c->key_mode, c->keys_off);
+    for (int i = 0; i < shown && r < y + bh - 2; i++) {
+      const struct gw_pool_key *k = &c->keys[i];
+      scr_printf(r++, x, cw, strcmp(k->status, "enabled") ? SR_BAD : SR_NORMAL,
+                 "  #%-4lld %-13s req %lld  err %lld  quota %lld", (long long)k->index, k->status,
+                 (long long)k->requests, (long long)k->errors, (long long)k->spend);
+    }
+  }
   r++;
   if (r < y + bh - 1)
     scr_text(r, x, cw, SR_DIM, "e enable  d disable  t test  p priority  w weight  Esc close");

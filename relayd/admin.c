@@ -11,6 +11,7 @@
 #include "dbnotify.h"
 #include "health.h"
 #include "lease.h"
+#include "keypool.h"
 #include "log.h"
 #include "monitor.h"
 #include "snapshot.h"
@@ -173,6 +174,7 @@ static void add_health(cJSON *o, const struct snap_channel *c)
   cJSON_AddNumberToObject(o, "breaker_opened_total", (double)atomic_load(&h->opened_total));
   cJSON_AddNumberToObject(o, "auto_disabled_total", (double)atomic_load(&h->disabled_total));
   cJSON_AddNumberToObject(o, "busy_total", (double)atomic_load(&h->busy_total));
+  keypool_stats_json(o, c);      /* a pooled channel: its keys by index */
 }
 
 static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)

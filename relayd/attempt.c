@@ -10,6 +10,7 @@
 
 #include "fallback.h"
 #include "imginline.h"
+#include "keypool.h"
 #include "log.h"
 #include "mediareq.h"
 #include "request.h"
@@ -211,6 +212,10 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     return;     /* images by URL are fetched first, on this worker's multi: this runs again then */
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
+  /* a pooled channel: the key of this attempt (keypool.h); else the channel's one key */
+  r->pkey = keypool_pick(r, ch);
+  r->up_key = r->pkey ? r->pkey->key : ch->key;
+  const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
   r->upstream = format_of_api(ch->api);
@@ -270,7 +275,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
       refuse_attempt(r, "the model name could not be rewritten in the request body");
       return;
     }
-    if (r->mq.multipart && !(r->up_headers = media_channel_headers(ch->headers, r->conn))) {
+    if (r->mq.multipart && !(r->up_headers = media_channel_headers(chh, r->conn))) {
       refuse_attempt(r, "out of memory");
       return;
     }
@@ -285,7 +290,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     if (fpath[0])
       path = fpath;
     if (native)
-      r->up_headers = pass_headers(ch->headers, r->conn, r->upstream->pass_headers);
+      r->up_headers = pass_headers(chh, r->conn, r->upstream->pass_headers);
     /* the input a converted stream announces before the upstream's usage comes (Anthropic's
      * message_start): the model's tokenizer over the client's body when one is loaded */
     const struct tokenizer *tk = native ? NULL : tokenizer_for_model(r->upstream_model);
@@ -307,7 +312,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -381,7 +386,7 @@ static void report_attempt(struct request *r, CURLcode res)
     out = stream_outcome(r, detail, sizeof detail);
   } else {
     if (r->errbody.data) {   /* the reason is stored and logged: an echoed key must not be in it */
-      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+      r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->up_key);
       r->errbody.data[r->errbody.len] = '\0';
     }
     out = health_classify(r->up_status, r->errbody.data, r->errbody.len, r->snap->opt.disable_keywords);
@@ -391,7 +396,8 @@ static void report_attempt(struct request *r, CURLcode res)
   r->attempt_outcome = out;
   if (out == OUTCOME_FAIL || out == OUTCOME_ACCOUNT)   /* the channel's own count, retried or not */
     stats_attempt_failed(worker_stats(r->w), r->channel->id);
-  release_channel(r, out, detail);
+  /* a key of a pool fails alone: the channel hears of it only when it was its last key */
+  release_channel(r, keypool_outcome(r->channel, r->pkey, &r->snap->opt, out, detail), detail);
 }
 
 static void upstream_message(struct request *r, char *out, size_t n)
@@ -425,7 +431,7 @@ static void fail_upstream(struct request *r, CURLcode res)
   }
   atomic_fetch_add_explicit(&worker_counters(r->w)->upstream_errors, 1, memory_order_relaxed);
   if (r->errbody.data) {   /* upstreams echo the key they got: it never reaches the client */
-    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->channel->key);
+    r->errbody.len = secret_redact(r->errbody.data, r->errbody.len, r->up_key);
     r->errbody.data[r->errbody.len] = '\0';
   }
   if (res != CURLE_OK) {
@@ -495,7 +501,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
   }
   report_attempt(r, res);
   if (!r->committed && r->resp.data) {   /* a whole answer that may quote the key: never passed on */
-    r->resp.len = health_redact(r->resp.data, r->resp.len, r->channel->key);
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->up_key);
     r->resp.data[r->resp.len] = '\0';
   }
   r->retry_after[0] = '\0';

@@ -1,6 +1,7 @@
 /*
  * attempt: one upstream call of a request and the retries after it -- the request made for the
- * chosen channel (its format, model mapping, reasoning suffix, media body and headers), the
+ * chosen channel (its format, model mapping, reasoning suffix, media body and headers, and for a
+ * key pool the key keypool.h picks, whose outcome it reports there), the
  * transfer on the worker's curl multi (start_attempt), the bytes as they arrive (whole answer, or
  * cut into events for stream.c), the channel's outcome reported to health, and at the end: the
  * answer handed to respond.c or stream.c, another channel tried (a connect failure, 429 or 5xx

@@ -62,6 +62,13 @@ static int apply_op(const struct writer_op *op, int64_t now)
                      op->status == STATUS_ENABLED ? "" : op->reason, now,
                      (int64_t)(op->status == STATUS_ENABLED ? 3 : STATUS_ENABLED));
     break;
+  case WOP_KEY_STATUS:
+    /* the same rule for a key of a pool: never over a manual disable */
+    rc = exec_op_sql("UPDATE channel_keys SET status = ?3, status_reason = ?4, status_time = ?5 "
+                     "WHERE channel_id = ?1 AND idx = ?2 AND status = ?6", "iiisii", op->id, op->a,
+                     (int64_t)op->status, op->status == STATUS_ENABLED ? "" : op->reason, now,
+                     (int64_t)(op->status == STATUS_ENABLED ? STATUS_AUTO_DISABLED : STATUS_ENABLED));
+    break;
   case WOP_CHANNEL_TESTED:
     rc = exec_op_sql("UPDATE channels SET test_time = ?2, response_time = ?3 WHERE id = ?1", "iii", op->id,
                      op->a, op->b);
@@ -88,7 +95,8 @@ static int apply_op(const struct writer_op *op, int64_t now)
     db_bind_text(st, 6, op->log_username);
     db_bind_int64(st, 7, 0);
     db_bind_text(st, 8, "");
-    db_bind_int64(st, 9, op->kind == WOP_CHANNEL_STATUS || op->kind == WOP_CHANNEL_TESTED ? op->id : 0);
+    db_bind_int64(st, 9, op->kind == WOP_CHANNEL_STATUS || op->kind == WOP_CHANNEL_TESTED || op->kind == WOP_KEY_STATUS
+                              ? op->id : 0);
     for (int i = 10; i <= 11; i++)
       db_bind_text(st, i, "");
     for (int i = 12; i <= 18; i++)

@@ -8,6 +8,7 @@
 #ifndef RELAY_LOGREC_H
 #define RELAY_LOGREC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,6 +48,7 @@ enum writer_op_kind {
   WOP_CHANNEL_TESTED,   /* id = channel: a = test_time, b = response_time (ms) */
   WOP_ALERT_STATE,      /* id = budget_alerts.id: a = fired_at (0 re-arms), b = fired_total */
   WOP_REMINDER_STATE,   /* id = user: a = fired_at (0 re-arms), b = fired_total */
+  WOP_KEY_STATUS,       /* id = channel, a = channel_keys.idx: status (1 from 3, 3 from 1), reason */
 };
 
 struct writer_op {
@@ -59,6 +61,7 @@ struct writer_op {
   int64_t log_user_id;        /* the log row's user (alerts), channel_id = id for channel ops */
   char log_username[64];
   struct chan_health *health; /* WOP_CHANNEL_STATUS: its auto_disabled flag follows the commit */
+  _Atomic int *key_flag;      /* WOP_KEY_STATUS: the key's flag (keypool.h), likewise */
 };
 
 #endif

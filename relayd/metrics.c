@@ -12,12 +12,15 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "keypool.h"
 #include "respcache.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
 #include "writer.h"
+
+static void pool_series(struct buf *b, const struct snapshot *s);
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
@@ -355,11 +358,43 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     series(&b, "relayd_channel_failures_total", kv, 1);
     buf_appendf(&b, " %llu\n", (unsigned long long)atomic_load(&c->health->failures_total));
   }
+  pool_series(&b, s);
 
   snapshot_release(s);
   strmap_free(&merged);
   arena_free(&a);
   return buf_steal(&b, len);
+}
+
+/* The keys of key pools (keypool.h), labelled by channel and key index, never by the key. */
+static void pool_series(struct buf *b, const struct snapshot *s)
+{
+  static const struct {
+    const char *name, *type, *help;
+  } fams[] = {
+      {"relayd_channel_key_up", "gauge", "1 when a key of a channel's key pool is chosen; by channel and key index"},
+      {"relayd_channel_key_requests_total", "counter", "upstream attempts on a key of a key pool"},
+      {"relayd_channel_key_errors_total", "counter", "failed upstream attempts on a key of a key pool"},
+      {"relayd_channel_key_spend_quota_total", "counter", "quota charged for requests a key of a key pool served"},
+  };
+  for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+    family(b, fams[f].name, fams[f].type, fams[f].help);
+    for (size_t i = 0; s && i < s->nchannels; i++) {
+      const struct snap_channel *c = &s->channels[i];
+      for (size_t j = 0; c->pool && j < c->pool->n; j++) {
+        const struct pool_key *k = &c->pool->keys[j];
+        char idx[24];
+        snprintf(idx, sizeof idx, "%d", k->idx);
+        const char *kv[] = {"channel", c->name, "key", idx};
+        series(b, fams[f].name, kv, 2);
+        unsigned long long v = f == 0   ? (unsigned long long)keypool_key_ok(k)
+                               : f == 1 ? (unsigned long long)atomic_load(&k->st->requests)
+                               : f == 2 ? (unsigned long long)atomic_load(&k->st->errors)
+                                        : (unsigned long long)atomic_load(&k->st->spend);
+        buf_appendf(b, " %llu\n", v);
+      }
+    }
+  }
 }
 
 /* ---------------------------------------------------------------- HTTP */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "health.h"
+#include "keypool.h"
 #include "log.h"
 #include "secret.h"
 #include "snapshot.h"
@@ -39,7 +40,9 @@ static size_t keep_start(char *p, size_t size, size_t n, void *ud)
   return size * n;
 }
 
-int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out)
+/* The probe with the given headers and key (the channel's own, or one key of its pool). */
+static int probe_with(const struct snap_channel *c, const struct curl_slist *headers, const char *key,
+                      const char *model, long timeout_s, struct probe_result *out)
 {
   out->status = 0;
   out->latency_ms = 0;
@@ -65,7 +68,7 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as attempt.c: an answer compressed anyway is read */
@@ -81,9 +84,69 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   curl_easy_cleanup(e);
   cJSON_free(body);
   /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
-  out->body_len = secret_redact(out->body, out->body_len, c->key);
+  out->body_len = secret_redact(out->body, out->body_len, key);
   out->body[out->body_len] = '\0';
   return 0;
+}
+
+int monitor_probe(const struct snap_channel *c, const char *model, long timeout_s, struct probe_result *out)
+{
+  return probe_with(c, c->headers, c->key, model, timeout_s, out);
+}
+
+/* The periodic test of each key of a pool that relayd disabled (and, when the channel itself is
+ * auto-disabled or option channel_test_all is on, of its enabled keys): a key that passes is
+ * re-enabled, and with it the channel when relayd had disabled it; one that gets an account error
+ * is disabled (New API never re-tests a disabled key). */
+static void test_pool(const struct snapshot *s, const struct snap_channel *c)
+{
+  bool chan_off = c->status == STATUS_AUTO_DISABLED;
+  bool any_passed = false;
+  for (size_t i = 0; i < c->pool->n; i++) {
+    const struct pool_key *k = &c->pool->keys[i];
+    bool off = k->status == STATUS_AUTO_DISABLED;
+    if (!off && !(k->status == STATUS_ENABLED && (chan_off || s->opt.test_all)))
+      continue;
+    pthread_mutex_lock(&M.lock);
+    bool stop = M.stop;
+    pthread_mutex_unlock(&M.lock);
+    if (stop)
+      return;
+    struct probe_result pr;
+    if (probe_with(c, k->headers, k->key, NULL, (long)s->opt.test_timeout_s, &pr) < 0)
+      continue;
+    bool passed = pr.status >= 200 && pr.status < 300;
+    if (passed) {
+      any_passed = true;
+      health_latency(c->health, pr.latency_ms);
+      if (off && atomic_load(&k->st->flag) == HEALTH_DISABLED) {
+        char text[256];
+        snprintf(text, sizeof text, "channel %s key %d re-enabled: a test passed (HTTP %ld in %.0f ms)", c->name,
+                 k->idx, pr.status, pr.latency_ms);
+        keypool_reenable(c, k, text);
+      }
+      continue;
+    }
+    log_msg(LOG_INFO, "pool key test failed", "channel_id=%lld name=\"%s\" key=%d status=%ld error=\"%s\"",
+            (long long)c->id, c->name, k->idx, pr.status, pr.error);
+    if (!off && pr.status && s->opt.auto_disable && c->auto_disable &&
+        health_classify(pr.status, pr.body, pr.body_len, s->opt.disable_keywords) == OUTCOME_ACCOUNT) {
+      char reason[200];
+      snprintf(reason, sizeof reason, "authentication or account error: a key test got HTTP %ld", pr.status);
+      keypool_disable(c, k, reason);
+    }
+  }
+  if (any_passed && chan_off && atomic_load(&c->health->auto_disabled) == HEALTH_DISABLED) {
+    struct writer_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = WOP_CHANNEL_STATUS;
+    op.id = c->id;
+    op.status = STATUS_ENABLED;
+    snprintf(op.text, sizeof op.text, "channel %s re-enabled: a key of its pool passed a test", c->name);
+    log_msg(LOG_INFO, "channel re-enabled by a passing key test", "channel_id=%lld name=\"%s\"", (long long)c->id,
+            c->name);
+    writer_submit_op(&op);
+  }
 }
 
 /* A periodic test of one channel and what follows from it. */
@@ -137,6 +200,10 @@ static void run_tests(const struct snapshot *s)
   for (size_t i = 0; i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
     bool auto_disabled = c->status == STATUS_AUTO_DISABLED;
+    if (c->pool && c->status != STATUS_DISABLED) {   /* a key pool is tested key by key */
+      test_pool(s, c);
+      continue;
+    }
     if (!auto_disabled && !(s->opt.test_all && c->status == STATUS_ENABLED))
       continue;
     pthread_mutex_lock(&M.lock);

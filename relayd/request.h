@@ -46,6 +46,8 @@ enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE,
                 EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE, EP_REDEEM, EP_USAGE,
                 EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
 
+struct pool_key;
+
 struct endpoint_def {
   const char *method;
   const char *path;
@@ -110,6 +112,10 @@ struct request {
   CURL *easy;                          /* the attempt's transfer (the worker's pool owns it; back with
                                         * detach_upstream) */
   const struct snap_channel *channel;
+  const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
+  const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
+  int64_t keys_chan;                   /* the channel keys_tried is about */
+  uint64_t keys_tried;                 /* its pool positions tried (bit pos % 64) */
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "keypool.h"
 #include "request.h"
 #include "util.h"
 
@@ -90,8 +91,13 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
     for (size_t i = 0; i < tier->n; i++) {
       const struct snap_channel *c = tier->chans[i];
       ok[i] = false;
-      if (tried(r, c->id))
+      /* a pooled channel already tried may serve again with a key this request has not tried */
+      if (tried(r, c->id) && !keypool_untried(c, r))
         continue;
+      if (!keypool_usable(c)) {     /* every key of its pool is disabled */
+        miss->disabled++;
+        continue;
+      }
       switch (health_check(c, now_ms)) {
       case PICK_OK:
         ok[i] = true;

@@ -2,7 +2,9 @@
  * route: which channel serves a request -- the route of its group and model (snapshot.h), tier by
  * tier, inside a tier by weight or by latency (the routing option), skipping channels already
  * tried, disabled, with an open breaker or at their maximum concurrency; a pinned channel
- * (sk-KEY-CHANNELID) instead of the route. The chosen channel's slot (health.h) is held by the
+ * (sk-KEY-CHANNELID) instead of the route. A channel with a key pool (keypool.h) is skipped when
+ * none of its keys is enabled, and may be tried again by the same request while it has a healthy
+ * key that request has not tried. The chosen channel's slot (health.h) is held by the
  * request until release_channel gives it back with the attempt's outcome.
  * Callers: admit.c (the first channel), attempt.c (a retry, and the outcome of each attempt).
  * Never: starts a transfer, answers the client, or holds more than one slot per request.

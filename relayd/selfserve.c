@@ -10,6 +10,7 @@
 #include "format.h"
 #include "formats.h"
 #include "health.h"
+#include "keypool.h"
 #include "log.h"
 #include "reasoning.h"
 #include "request.h"
@@ -206,6 +207,9 @@ static bool count_upstream(struct request *r, cJSON *root)
   r->channel = ch;
   r->upstream = r->client;
   r->tried[r->attempts++] = ch->id;
+  r->pkey = keypool_pick(r, ch);         /* a pooled channel: one of its keys (keypool.h) */
+  r->up_key = r->pkey ? r->pkey->key : ch->key;
+  const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
   if (reasoning_applies(&r->rs, r->upstream->reasoning)) {   /* the suffix never reaches the channel */
@@ -224,7 +228,7 @@ static bool count_upstream(struct request *r, cJSON *root)
   if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0 || count_body(r, root) < 0)
     goto local;
   curl_slist_free_all(r->up_headers);
-  r->up_headers = pass_headers(ch->headers, r->conn, r->client->pass_headers);
+  r->up_headers = pass_headers(chh, r->conn, r->client->pass_headers);
   buf_reset(&r->resp);
   r->rq.stream = false;
   r->status_known = false;
@@ -241,7 +245,7 @@ static bool count_upstream(struct request *r, cJSON *root)
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : r->body.data);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : r->body.len));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : ch->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -271,7 +275,7 @@ void count_tokens_done(struct request *r, CURLcode res)
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   long long chan = r->channel ? (long long)r->channel->id : 0LL;
   if (r->resp.data && r->channel)   /* an answer that quotes the channel's key never passes on */
-    r->resp.len = health_redact(r->resp.data, r->resp.len, r->channel->key);
+    r->resp.len = health_redact(r->resp.data, r->resp.len, r->up_key);
   detach_upstream(r);   /* the slot back with no outcome: a refused count is never the channel's failure */
   cJSON *j = res == CURLE_OK && status >= 200 && status < 300 && r->resp.data
                  ? cJSON_ParseWithLength(r->resp.data, r->resp.len) : NULL;   /* owned here */

@@ -6,6 +6,7 @@
 
 #include "billing.h"
 #include "fallback.h"
+#include "keypool.h"
 #include "ledger.h"
 #include "respcache.h"
 #include "log.h"
@@ -115,6 +116,7 @@ void settle(struct request *r, const char *end_reason)
     rec.completion_tokens = r->usage.completion_tokens;
   }
   rec.quota = charged;
+  keypool_spent(r->pkey, charged);     /* a pooled channel's key: its spend */
   rec.status = r->final_status;
   rec.is_stream = r->rq.stream;
   uint64_t now = now_us_mono();

@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "chanstate.h"
+#include "keypool.h"
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
@@ -616,6 +617,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
 
 static void snapshot_free(struct snapshot *s)
 {
+  keypool_free(s);
   for (size_t i = 0; i < s->nchannels; i++) {
     /* the key lives in the arena and in the auth header: wipe both before they are freed */
     if (s->channels[i].key)
@@ -711,6 +713,8 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
   if (rc == 0)
     rc = load_channels(db, s, err, errlen);
   if (rc == 0)
+    rc = keypool_load(db, s, master_key, err, errlen);
+  if (rc == 0)
     rc = load_alerts(db, s);
   if (rc == -1)
     snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
@@ -774,4 +778,5 @@ void snapshot_shutdown(void)
   ledger_free_all();
   limits_shutdown();
   chanstate_free_all();
+  keypool_free_states();
 }

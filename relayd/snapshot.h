@@ -31,6 +31,7 @@
 struct db;
 struct curl_slist;
 struct chan_health;
+struct key_pool;
 
 struct snap_user {
   int64_t id;
@@ -92,6 +93,8 @@ struct snap_channel {
   const char *test_model;     /* "" = the first model */
   const char *status_reason;
   struct chan_health *health; /* live state, process-wide (health.h) */
+  struct key_pool *pool;      /* its keys when it has a key pool (keypool.h), else NULL: the one key
+                               * above (headers, key) */
 };
 
 struct route_tier {

@@ -44,7 +44,7 @@ void upstream_event(struct request *r, char *ev, size_t evlen)
 {
   /* the single point every upstream event passes: the key is redacted from it before any of it
    * can reach the client, and an error event is noted for the channel's health */
-  evlen = health_redact(ev, evlen, r->channel->key);
+  evlen = health_redact(ev, evlen, r->up_key);
   if (r->stream_health == OUTCOME_OK)
     r->stream_health = health_stream_event(ev, evlen, r->snap->opt.disable_keywords, r->stream_detail,
                                            sizeof r->stream_detail);

@@ -181,6 +181,13 @@ static void after_commit(const struct writer_op *ops, size_t nops)
 {
   bool status_changed = false;
   for (size_t i = 0; i < nops; i++) {
+    if (ops[i].kind == WOP_KEY_STATUS) {     /* a key of a pool (keypool.h), the same way */
+      status_changed = true;
+      int pending = HEALTH_DISABLE_PENDING;
+      if (ops[i].key_flag && ops[i].status != STATUS_ENABLED)
+        atomic_compare_exchange_strong(ops[i].key_flag, &pending, HEALTH_DISABLED);
+      continue;
+    }
     if (ops[i].kind != WOP_CHANNEL_STATUS)
       continue;
     status_changed = true;

@@ -232,6 +232,7 @@ struct behaviour {
   bool gzip;              /* the answer's body gzip-compressed (Content-Encoding: gzip), asked or not */
   const char *raw;        /* the answer's body exactly this (status from status; borrowed) */
   const char *reject_field;  /* a request naming this top-level field gets the API's 400 (borrowed) */
+  const char *reject_keys;   /* comma list: a request sent with one of these keys gets the API's 401 (borrowed) */
   bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
 };
 
@@ -584,6 +585,7 @@ struct req {
   cJSON *xmock; /* parsed X-Mock header (may be NULL) */
   cJSON *xmock_headers_copy; /* the default headers, copied (may be NULL) */
   char *raw_copy, *reject_copy; /* the default raw / reject_field, copied (may be NULL) */
+  char *reject_keys_copy;       /* the default reject_keys, copied (may be NULL) */
   struct behaviour b;
 
   /* the prepared answer */
@@ -650,6 +652,7 @@ static void req_free(struct req *r)
   free(r->rp_ctype);
   free(r->raw_copy);
   free(r->reject_copy);
+  free(r->reject_keys_copy);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
@@ -912,6 +915,10 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       bool *dst = k[0] == 'g' ? &b->gzip : &b->strict;
       if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
       else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
+    } else if (strcmp(k, "reject_keys") == 0) {
+      if (cJSON_IsNull(it)) b->reject_keys = NULL;
+      else if (cJSON_IsString(it)) b->reject_keys = it->valuestring;
+      else ok = false, snprintf(err, errlen, "mock.reject_keys must be a string or null");
     } else if (strcmp(k, "raw") == 0 || strcmp(k, "reject_field") == 0) {
       const char **dst = k[0] == 'r' && k[1] == 'a' ? &b->raw : &b->reject_field;
       if (cJSON_IsNull(it)) *dst = NULL;
@@ -2198,6 +2205,19 @@ static const char *received_key(struct req *r)
   return k;
 }
 
+/* Is key one of the comma-separated keys of list (each compared whole)? */
+static bool key_rejected(const char *list, const char *key)
+{
+  size_t kl = key ? strlen(key) : 0;
+  while (kl && list && *list) {
+    size_t n = strcspn(list, ",");
+    if (n == kl && memcmp(list, key, n) == 0) return true;
+    list += n;
+    if (*list == ',') list++;
+  }
+  return false;
+}
+
 /* reject_field: the 400 each real API gives a request with an unknown top-level field, quoting
  * its name (OpenAI "Unrecognized request argument supplied: F", Anthropic "F: Extra inputs are not
  * permitted", Gemini "Invalid JSON payload received. Unknown name \"F\": Cannot find field."). */
@@ -2423,6 +2443,7 @@ static void prepare(struct req *r, const char *url)
     r->b.replay = r->replay_copy = cJSON_Duplicate(r->b.replay, 1);
   if (r->b.raw) r->b.raw = r->raw_copy = xstrdup(r->b.raw);
   if (r->b.reject_field) r->b.reject_field = r->reject_copy = xstrdup(r->b.reject_field);
+  if (r->b.reject_keys) r->b.reject_keys = r->reject_keys_copy = xstrdup(r->b.reject_keys);
   pthread_mutex_unlock(&defaults_mu);
   if (r->too_large) {
     set_error(r, 413, "request body too large", "invalid_request_error", "request_too_large");
@@ -2497,6 +2518,11 @@ static void prepare(struct req *r, const char *url)
     r->resp_len = strlen(r->resp);
     bool streamed = r->route == RT_GEM_STREAM || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"));
     r->ctype = streamed && r->status == 200 ? "text/event-stream" : NULL;
+    return;
+  }
+  if (r->b.reject_keys && key_rejected(r->b.reject_keys, received_key(r))) {
+    /* OpenAI's answer to a revoked key (Anthropic: authentication_error, by the route's shape) */
+    set_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key");
     return;
   }
   if (r->b.reject_field && cJSON_GetObjectItemCaseSensitive(r->doc, r->b.reject_field)) {
@@ -3255,6 +3281,8 @@ static void usage(FILE *f)
       "                                            asked for or not (a stream is rendered whole first)\n"
       "                        raw                 STRING: the answer's body is exactly this (status from\n"
       "                                            status, default 200; SSE type for a stream request)\n"
+      "                        reject_keys         K1,K2: a request sent with one of these upstream keys gets\n"
+      "                                            401 invalid_api_key (a revoked key; key pools' tests)\n"
       "                        reject_field        NAME: a request with top-level field NAME gets the API's\n"
       "                                            real 400 for an unknown field, quoting NAME\n"
       "                        strict              true: refuse what the real API refuses in a request\n"

@@ -100,6 +100,10 @@ c.executemany("INSERT INTO channels(id, type, `key`, status, name, base_url, oth
     (6, 999, "x", 1, "future", "", "", "m", "default", "", 0, 0, "", "", 1)])
 # GORM names OpenAIOrganization open_ai_organization (QuantumNous/new-api model/channel.go)
 c.execute("UPDATE channels SET open_ai_organization = 'org-123', test_model = 'deepseek-chat' WHERE id = 1")
+# a multi-key channel (New API's ChannelInfo): polling, its second key disabled automatically
+c.execute("UPDATE channels SET channel_info = ? WHERE id = 4", (json.dumps({"is_multi_key": True, "multi_key_size": 2,
+    "multi_key_status_list": {"1": 3}, "multi_key_disabled_reason": {"1": "invalid api key"},
+    "multi_key_disabled_time": {"1": 1700000500}, "multi_key_polling_index": 0, "multi_key_mode": "polling"}),))
 c.executemany("INSERT INTO redemptions(id, user_id, `key`, status, name, quota, created_time, redeemed_time, used_user_id, deleted_at) VALUES (?,1,?,?,?,?,1700000000,?,?,?)", [
     (1, "aaaabbbbccccddddaaaabbbbccccdddd", 3, "gift", 1000, 1700000900, 2, None),
     (2, "eeeeffff00001111eeeeffff00001111", 1, "gift", 1000, 0, 0, "2025-02-02 00:00:00")])
@@ -218,7 +222,12 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [ "$(sql "SELECT type, base_url, key <> '' FROM channels WHERE name = 'local'")" = "$(printf 'ollama\thttp://127.0.0.1:11434\t0')" ]
   [[ "$(item channels 'id 2 local')" == *"no key in the source"* ]]
   [[ "$(item channels 'id 3 mj')" == *'"skipped"'*"type 2 (Midjourney) has no relay equivalent"* ]]
-  [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
+  # New API's multi-key channel is a key pool: each key, the source's key status, polling -> round-robin
+  [[ "$(item channels 'id 4 multi')" == *'"mapped"'*"2 keys (one a line) -> a key pool, key mode round-robin"* ]]
+  [ "$(gwctl channel key list multi --json | $JGET '[k["status"] for k in d]')" = '["enabled", "auto-disabled"]' ]
+  [ "$(gwctl channel key list multi --json | $JGET 'd[1]["status_reason"]')" = "invalid api key" ]
+  [ "$(sql "SELECT key_mode FROM channels WHERE name = 'multi'")" = round-robin ]
+  [ "$(sql "SELECT count(*) FROM channel_keys WHERE key LIKE 'enc:%'")" = 2 ]
   [[ "$(item channels 'id 5 remapped')" == *'"mapped"'*"status_code_mapping dropped"*"auto_ban 0 -> auto disable off"* ]]
   [ "$(sql "SELECT auto_disable FROM channels WHERE name = 'remapped'")" = 0 ]
   [[ "$(item channels 'id 6 future')" == *'"skipped"'*"type 999 (unknown)"* ]]

@@ -137,8 +137,11 @@ zcomp() {
     split_row "$row"
     [[ " $nouns " == *" $noun "* ]] || { echo "bash: noun $noun not offered" >&2; false; }
     if [ -n "$verb" ]; then
-      [[ " $(bcomp "$noun" '') " == *" $verb "* ]] || { echo "bash: $noun $verb not offered" >&2; false; }
-      words=("$noun" "$verb")
+      # a verb of two words ("channel key add"): each word offered in its turn
+      [[ " $(bcomp "$noun" '') " == *" ${verb%% *} "* ]] || { echo "bash: $noun $verb not offered" >&2; false; }
+      [[ "$verb" != *" "* || " $(bcomp "$noun" "${verb%% *}" '') " == *" ${verb#* } "* ]] ||
+        { echo "bash: $noun $verb not offered" >&2; false; }
+      read -r -a words <<< "$noun $verb"
     else
       words=("$noun")
     fi
@@ -169,8 +172,10 @@ zcomp() {
     split_row "$row"
     [[ "$nouns" == *" $noun "* ]] || { echo "zsh: noun $noun not offered" >&2; false; }
     if [ -n "$verb" ]; then
-      [[ " $(zcomp "$noun" '' | tr '\n' ' ') " == *" $verb "* ]] || { echo "zsh: $noun $verb not offered" >&2; false; }
-      words=("$noun" "$verb")
+      [[ " $(zcomp "$noun" '' | tr '\n' ' ') " == *" ${verb%% *} "* ]] || { echo "zsh: $noun $verb not offered" >&2; false; }
+      [[ "$verb" != *" "* || " $(zcomp "$noun" "${verb%% *}" '' | tr '\n' ' ') " == *" ${verb#* } "* ]] ||
+        { echo "zsh: $noun $verb not offered" >&2; false; }
+      read -r -a words <<< "$noun $verb"
     else
       words=("$noun")
     fi

@@ -9,7 +9,8 @@ The tables are those GORM's AutoMigrate creates (model/main.go) for the models o
                         log.go  (column names, types and tags read there, commit 8df4a26)
   QuantumNous/new-api   model/user.go, token.go, channel.go, redemption.go, option.go, setup.go
                         (the columns import reads, and their neighbours; the project was
-                        Calcium-Ion/new-api before)
+                        Calcium-Ion/new-api before; channel_info is its ChannelInfo, gorm type json:
+                        is_multi_key, multi_key_status_list, multi_key_mode random|polling, ...)
 GORM's naming: a field's snake case, runs of capitals split as GORM does (OpenAIOrganization ->
 open_ai_organization); `gorm:"column:..."` where given. Per database:
   SQLite      gorm.io/driver/sqlite: Go int -> integer, int64 `bigint` -> bigint, bool -> numeric,
@@ -85,7 +86,7 @@ CREATE TABLE `channels` (`id` integer,`type` integer DEFAULT 0,`key` text NOT NU
   `base_url` text DEFAULT '',`other` text,`balance` real,`balance_updated_time` bigint,`models` text,
   `group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,`model_mapping` text,
   `status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,`auto_ban` integer DEFAULT 1,
-  `other_info` text,`tag` text,`setting` text,`param_override` text,PRIMARY KEY (`id`));
+  `other_info` text,`tag` text,`setting` text,`param_override` text,`channel_info` json,PRIMARY KEY (`id`));
 CREATE INDEX `idx_channels_tag` ON `channels`(`tag`);
 CREATE TABLE `redemptions` (`id` integer,`user_id` integer,`key` char(32) UNIQUE,`status` integer DEFAULT 1,
   `name` text,`quota` integer DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
@@ -155,7 +156,7 @@ CREATE TABLE `channels` (`id` bigint AUTO_INCREMENT,`type` bigint DEFAULT 0,`key
   `models` longtext,`group` varchar(64) DEFAULT 'default',`used_quota` bigint DEFAULT 0,
   `model_mapping` text,`status_code_mapping` varchar(1024) DEFAULT '',`priority` bigint DEFAULT 0,
   `auto_ban` bigint DEFAULT 1,`other_info` longtext,`tag` varchar(191),`setting` text,
-  `param_override` text,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`),INDEX `idx_channels_tag` (`tag`));
+  `param_override` text,`channel_info` json,PRIMARY KEY (`id`),INDEX `idx_channels_name` (`name`),INDEX `idx_channels_tag` (`tag`));
 CREATE TABLE `redemptions` (`id` bigint AUTO_INCREMENT,`user_id` bigint,`key` char(32),`status` bigint DEFAULT 1,
   `name` varchar(191),`quota` bigint DEFAULT 100,`created_time` bigint,`redeemed_time` bigint,
   `used_user_id` bigint,`deleted_at` datetime(3) NULL,`expired_time` bigint,PRIMARY KEY (`id`),

@@ -1,0 +1,291 @@
+/*
+ * cmd_chankey: gwctl channel key add|list|remove|enable|disable -- the keys of a channel's key pool
+ * (table channel_keys, migration 012; relayd/keypool.h chooses among them). Keys come one a line on
+ * stdin or from --file F, never from argv; each is sealed with the master key (gwctl/channels.c);
+ * listings show a masked key (its first 3 and last 4 characters), never the key. The live counters
+ * (requests, errors, spend) come from relayd's admin socket "stats" when it answers.
+ * Callers: main.c's command table. Never: prints or logs a key, or renumbers keys (an index names
+ * the same key for its whole life: /metrics labels and the log rows use it).
+ */
+#include "gwctl.h"
+#include "cmd_chankey.h"
+#include "admin_client.h"
+#include "channels.h"
+#include "i18n.h"
+#include "output.h"
+#include "secret.h"
+
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* "sk-…WXYZ": the first 3 and last 4 characters of a key of 12 or more, else "…" alone. */
+static void mask_key(const char *k, char *out, size_t len)
+{
+  size_t n = strlen(k);
+  if (n >= 12)
+    snprintf(out, len, "%.3s…%s", k, k + n - 4);
+  else
+    snprintf(out, len, "…");
+}
+
+/* NAME and the key index N of argv: 0, or an exit code after printing. */
+static int name_and_index(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int64_t *id,
+                          char *name, size_t namelen, int64_t *idx)
+{
+  static const char *const names[] = { "NAME|ID", "N" };
+  const char *pos[2] = { 0 };
+  int rc = gw_argv(g, argc, argv, opts, 2, 2, names, pos);
+  if (rc == 0)
+    rc = gw_parse_int(g, "N", pos[1], 1, 1000000000, idx);
+  if (rc == 0)
+    rc = gw_open(g);
+  if (rc == 0)
+    rc = gw_channel_find(g, pos[0], id, name, namelen);
+  return rc;
+}
+
+int cmd_channel_key_add(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *file = NULL;
+  const struct gw_opt opts[] = { { "file", &file, NULL }, { 0 } };
+  char name[GW_NAME_MAX + 8];
+  int64_t id = 0, first = 0, total = 0;
+  char **keys = NULL;
+  size_t n = 0;
+  int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
+  if (rc != 0)
+    return rc;
+  FILE *f = stdin;
+  if (file && strcmp(file, "-") != 0 && !(f = fopen(file, "r")))
+    return gw_err(GW_USAGE, "--file %s: cannot open it", file);
+  rc = gw_read_keys(g, f, POOL_KEYS_MAX, &keys, &n);
+  if (f != stdin)
+    fclose(f);
+  if (rc == 0 && n == 0)
+    rc = gw_usage(g, "no key on %s: one key a line (printf '%%s\\n' \"$K1\" \"$K2\" | gwctl channel key add "
+                  "NAME)", file ? "the file" : "stdin");
+  if (rc == 0)
+    rc = gw_open(g);
+  if (rc == 0)
+    rc = gw_begin(g);
+  if (rc == 0) {
+    rc = gw_channel_find(g, ref, &id, name, sizeof name);
+    if (rc == 0)
+      rc = gw_pool_add(g, id, keys, n, &first);
+    if (rc == 0 && gw_scalar(g, "cannot read the key pool", "SELECT count(*) FROM channel_keys WHERE channel_id = ?1",
+                             &total, "i", id) < 0)
+      rc = GW_FAIL;
+    if (rc == 0 && total > POOL_KEYS_MAX)
+      rc = gw_err(GW_CONFLICT, "channel %s would hold %" PRId64 " keys, more than %d", name, total, POOL_KEYS_MAX);
+    struct gw_subject s = { .channel_id = id };
+    if (rc == 0)
+      rc = gw_log_manage(g, &s, "channel key add %s keys=%zu first_index=%" PRId64, name, n, first);
+    rc = gw_end(g, rc);
+  }
+  gw_keys_free(keys, n);
+  if (rc != 0)
+    return rc;
+  if (g->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)id);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddNumberToObject(o, "added", (double)n);
+    cJSON_AddNumberToObject(o, "first_index", (double)first);
+    cJSON_AddNumberToObject(o, "keys", (double)total);
+    rc = out_json(o) == 0 ? GW_OK : gw_err(GW_FAIL, "out of memory");
+    cJSON_Delete(o);
+    return rc;
+  }
+  printf(_("channel %s: %zu key(s) added as %" PRId64 "..%" PRId64 ", %" PRId64 " in its pool\n"), name, n, first,
+         first + (int64_t)n - 1, total);
+  return GW_OK;
+}
+
+/* relayd's live counters of channel id's keys ("stats"), or NULL when relayd does not answer. */
+static cJSON *live_keys(struct gwctl *g, int64_t id)
+{
+  char err[512];
+  if (!g->socket)
+    return NULL;
+  int fd = admin_connect(g->socket, err, sizeof err);
+  if (fd < 0)
+    return NULL;
+  cJSON *r = admin_call(fd, "{\"cmd\":\"stats\"}", err, sizeof err);
+  admin_close(fd);
+  const cJSON *c, *keys = NULL;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "channels"))
+  if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "id")) == (double)id)
+    keys = cJSON_GetObjectItemCaseSensitive(c, "keys");
+  cJSON *out = keys ? cJSON_Duplicate(keys, 1) : NULL;
+  cJSON_Delete(r);
+  return out;
+}
+
+static const char *key_status_name(int64_t s)
+{
+  return s == STATUS_ENABLED ? "enabled" : s == STATUS_DISABLED ? "disabled" : "auto-disabled";
+}
+
+/* The keys of channel id as rows (index, key (masked), status, reason, disabled_at, requests,
+ * errors, spend), or NULL after printing an error. A channel without a pool: its one key as key 1. */
+cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
+{
+  struct secret_key k = { 0 };
+  if (gw_master_key(g, &k) != 0)
+    return NULL;
+  struct db_stmt *st = gw_prepare(g, "cannot read the key pool",
+      "SELECT idx, key, status, status_reason, status_time FROM channel_keys WHERE channel_id = ?1 "
+      "UNION ALL SELECT 1, key, status, status_reason, status_time FROM channels WHERE id = ?1 AND key <> '' "
+      "AND NOT EXISTS (SELECT 1 FROM channel_keys WHERE channel_id = ?1) ORDER BY 1", "i", id);
+  if (!st) {
+    secret_key_wipe(&k);
+    return NULL;
+  }
+  cJSON *rows = cJSON_CreateArray(), *live = live_keys(g, id);
+  enum db_step_result r;
+  while (rows && (r = db_step(st)) == DB_ROW) {
+    char err[400], masked[32];
+    char *plain = secret_open(&k, db_col_text(st, 1), err, sizeof err);
+    if (!plain) {
+      gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt key %" PRId64 ": %s", id, db_col_int64(st, 0), err);
+      cJSON_Delete(rows);
+      rows = NULL;
+      break;
+    }
+    mask_key(plain, masked, sizeof masked);
+    secret_free(plain);
+    int64_t idx = db_col_int64(st, 0), status = db_col_int64(st, 2);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", (double)idx);
+    cJSON_AddStringToObject(o, "masked", masked);   /* never "key": the key itself is never listed */
+    cJSON_AddStringToObject(o, "status", key_status_name(status));
+    cJSON_AddStringToObject(o, "status_reason", status == STATUS_ENABLED ? "" : db_col_text(st, 3));
+    cJSON_AddNumberToObject(o, "disabled_at", status == STATUS_ENABLED ? 0 : (double)db_col_int64(st, 4));
+    double req = 0, errs = 0, spend = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, live)
+    if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "index")) == (double)idx) {
+      req = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "requests"));
+      errs = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "errors"));
+      spend = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "spend"));
+    }
+    cJSON_AddNumberToObject(o, "requests", req);
+    cJSON_AddNumberToObject(o, "errors", errs);
+    cJSON_AddNumberToObject(o, "spend", spend);
+    cJSON_AddItemToArray(rows, o);
+  }
+  db_finalize(st);
+  secret_key_wipe(&k);
+  cJSON_Delete(live);
+  if (rows && r == DB_ERROR) {
+    gw_dberr(g, "cannot read the key pool");
+    cJSON_Delete(rows);
+    rows = NULL;
+  }
+  return rows;
+}
+
+const struct out_col gw_pool_cols[] = {
+  { "index", "N", OUT_PLAIN, 0, NULL },
+  { "masked", "KEY", OUT_PLAIN, 0, NULL },
+  { "status", "STATUS", OUT_PLAIN, 0, NULL },
+  { "status_reason", "REASON", OUT_PLAIN, 60, NULL },
+  { "disabled_at", "DISABLED_AT", OUT_TIME, 0, NULL },
+  { "requests", "REQUESTS", OUT_PLAIN, 0, NULL },
+  { "errors", "ERRORS", OUT_PLAIN, 0, NULL },
+  { "spend", "SPEND", OUT_QUOTA, 0, NULL },
+  { 0 },
+};
+
+int cmd_channel_key_list(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL;
+  int64_t id = 0;
+  int rc = gw_args(g, argc, argv, NULL, "NAME|ID", &ref);
+  if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = gw_channel_find(g, ref, &id, NULL, 0)) != 0)
+    return rc;
+  cJSON *rows = gw_pool_rows(g, id);
+  if (!rows)
+    return GW_FAIL;
+  rc = out_list(g->json, rows, gw_pool_cols) == 0 ? GW_OK : gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return rc;
+}
+
+/* The pool row of key idx of channel id exists? 0, or GW_NOTFOUND after printing. */
+static int key_exists(struct gwctl *g, int64_t id, const char *name, int64_t idx)
+{
+  int64_t one = 0;
+  int r = gw_scalar(g, "cannot read the key pool", "SELECT 1 FROM channel_keys WHERE channel_id = ?1 AND idx = ?2",
+                    &one, "ii", id, idx);
+  if (r < 0)
+    return GW_FAIL;
+  if (r == 0)
+    return gw_err(GW_NOTFOUND, "channel %s has no key %" PRId64 " (gwctl channel key list %s)", name, idx, name);
+  return 0;
+}
+
+int cmd_channel_key_remove(struct gwctl *g, int argc, char **argv)
+{
+  int yes = 0;
+  const struct gw_opt opts[] = { { "yes", NULL, &yes }, { 0 } };
+  char name[GW_NAME_MAX + 8], what[GW_NAME_MAX + 64];
+  int64_t id = 0, idx = 0, left = 0;
+  int rc = name_and_index(g, argc, argv, opts, &id, name, sizeof name, &idx);
+  if (rc != 0)
+    return rc;
+  snprintf(what, sizeof what, "remove key %" PRId64 " of channel %s", idx, name);
+  if ((rc = gw_confirm(g, yes, what)) != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = key_exists(g, id, name, idx);
+  if (rc == 0 && gw_scalar(g, "cannot read the key pool",
+                           "SELECT count(*) FROM channel_keys WHERE channel_id = ?1 AND idx <> ?2", &left, "ii", id,
+                           idx) < 0)
+    rc = GW_FAIL;
+  if (rc == 0 && left == 0)
+    rc = gw_err(GW_CONFLICT, "key %" PRId64 " is the last key of channel %s: add another first, or remove the "
+                "channel (gwctl channel rm %s)", idx, name, name);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot remove the key", "DELETE FROM channel_keys WHERE channel_id = ?1 AND idx = ?2", "ii", id,
+                 idx);
+  if (rc == 0)
+    rc = gw_pool_sync_first(g, id);
+  struct gw_subject s = { .channel_id = id };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "channel key remove %s %" PRId64, name, idx);
+  return gw_end(g, rc);
+}
+
+static int key_status(struct gwctl *g, int argc, char **argv, int64_t status)
+{
+  char name[GW_NAME_MAX + 8];
+  int64_t id = 0, idx = 0;
+  int rc = name_and_index(g, argc, argv, NULL, &id, name, sizeof name, &idx);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = key_exists(g, id, name, idx);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot change the key",
+                 "UPDATE channel_keys SET status = ?3, status_reason = ?4, status_time = ?5 WHERE channel_id = ?1 "
+                 "AND idx = ?2", "iiisi", id, idx, status, status == STATUS_ENABLED ? "" : "disabled by an administrator",
+                 (int64_t)time(NULL));
+  struct gw_subject s = { .channel_id = id };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "channel key %s %s %" PRId64, status == STATUS_ENABLED ? "enable" : "disable", name,
+                       idx);
+  return gw_end(g, rc);
+}
+
+int cmd_channel_key_enable(struct gwctl *g, int argc, char **argv)
+{
+  return key_status(g, argc, argv, STATUS_ENABLED);
+}
+
+int cmd_channel_key_disable(struct gwctl *g, int argc, char **argv)
+{
+  return key_status(g, argc, argv, STATUS_DISABLED);
+}
