@@ -88,9 +88,11 @@ chat_body() {
   run gwctl price set m1 --price 0.01 --tier 2000:ratio=2
   [ "$status" -eq 2 ]
   gwctl price set m1 --tier 2000:ratio=2 >/dev/null
-  [ "$(sql "SELECT tier_above || ' ' || tier_model_ratio || ' ' || coalesce(tier_completion_ratio, 'base') FROM prices WHERE model = 'm1'")" = "2000 2.0 base" ]
+  [ "$(sql "SELECT tier_above FROM prices WHERE model = 'm1'")" = 2000 ]
+  # a ratio not given is NULL: the base one applies
+  [ "$(sql "SELECT count(*) FROM prices WHERE model = 'm1' AND tier_model_ratio = 2 AND tier_completion_ratio IS NULL AND tier_cache_ratio IS NULL")" = 1 ]
   gwctl price set m1 --tier none >/dev/null
-  [ "$(sql "SELECT coalesce(tier_above, 'none') FROM prices WHERE model = 'm1'")" = none ]
+  [ "$(sql "SELECT count(*) FROM prices WHERE model = 'm1' AND tier_above IS NULL AND tier_model_ratio IS NULL")" = 1 ]
   run gwctl price set nosuch --tier 2000:ratio=2
   [ "$status" -ne 0 ]
   # import takes the same text; a tier on a fixed price is refused before anything is written
