@@ -144,6 +144,8 @@ enum MHD_Result dispatch(struct request *r)
                     "The group '%s' of this API key does not exist.", t->group);
   struct choice_miss miss;
   const struct snap_channel *ch = choose_channel(r, &miss);
+  if (!ch && !miss.busy)
+    ch = fallback_first(r);          /* every channel of the model disabled or failing: its chain */
   if (!ch) {
     if (r->pin_channel && !miss.busy)
       return fail_now(r, 503, "relay_error", "channel_not_found", NULL,
@@ -186,7 +188,7 @@ enum MHD_Result dispatch(struct request *r)
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   }
-  r->price = snapshot_price(r->snap, r->rq.model);
+  r->price = r->fb_used ? snapshot_price(r->snap, r->route_model) : snapshot_price(r->snap, r->rq.model);
   if (!r->price && base_model[0])
     r->price = snapshot_price(r->snap, base_model);
   if (!r->price) {

@@ -98,13 +98,10 @@ static bool covered(const struct request *r, CURLcode res, const struct fallback
   return s >= 400 && (f->on_context || f->on_policy) && covered_refusal(r, f);
 }
 
-const struct snap_channel *fallback_next(struct request *r, CURLcode res)
+/* The next model of f with a channel free: r switched to it (route_model, price, fb_base) and the
+ * channel returned with its slot held; or NULL with r as it was. why: for the log line. */
+static const struct snap_channel *walk(struct request *r, const struct fallback_chain *f, const char *why)
 {
-  if (r->committed || r->pin_channel || r->def->media || worker_stopping(r->w))
-    return NULL;
-  const struct fallback_chain *f = chain_of(r);
-  if (!f || !covered(r, res, f))
-    return NULL;
   char was_model[MODEL_NAME_MAX];
   const struct price *was_price = r->price;
   int was_base = r->fb_base;
@@ -123,14 +120,30 @@ const struct snap_channel *fallback_next(struct request *r, CURLcode res)
       continue;
     r->price = p;                      /* billed at the model served: the reservation covers it */
     r->fb_used = true;
-    log_msg(LOG_INFO, "model fallback", "request_id=%s failed_model=\"%s\" status=%ld curl=%d next_model=\"%s\" "
-            "next_channel=%lld", r->request_id, was_model, r->up_status, (int)res, m, (long long)ch->id);
+    log_msg(LOG_INFO, "model fallback", "request_id=%s failed_model=\"%s\" why=\"%s\" status=%ld next_model=\"%s\" "
+            "next_channel=%lld", r->request_id, was_model, why, r->up_status, m, (long long)ch->id);
     return ch;
   }
   copy_str(r->route_model, sizeof r->route_model, was_model);   /* the failure is told as it was */
   r->price = was_price;
   r->fb_base = was_base;
   return NULL;
+}
+
+const struct snap_channel *fallback_next(struct request *r, CURLcode res)
+{
+  if (r->committed || r->pin_channel || r->def->media || worker_stopping(r->w))
+    return NULL;
+  const struct fallback_chain *f = chain_of(r);
+  if (!f || !covered(r, res, f))
+    return NULL;
+  return walk(r, f, res != CURLE_OK ? curl_easy_strerror(res) : r->timeout_kind ? "timeout" : "upstream error");
+}
+
+const struct snap_channel *fallback_first(struct request *r)
+{
+  const struct fallback_chain *f = r->pin_channel || r->def->media ? NULL : chain_of(r);
+  return f ? walk(r, f, "no channel can take it") : NULL;
 }
 
 void fallback_names(const struct request *r, const char **requested, const char **served)

@@ -11,7 +11,7 @@
  *   Billing and the log: the model served is priced (r->price) and routed (r->route_model); the
  *     log row keeps the requested name in model_name and the served one in upstream_model (as sent
  *     to the channel), and the breakdown says both (requested_model, served_model).
- * Callers: admit.c (fallback_bound), attempt.c (fallback_next, before the client is told the
+ * Callers: admit.c (fallback_bound; fallback_first when no channel of the model can take it), attempt.c (fallback_next, before the client is told the
  * failure; it starts the attempt), settle.c (fallback_names), route.c (r->fb_base: channels tried for an earlier model
  * may serve this one). Never: starts an attempt after the stream committed, retries past
  * MAX_ATTEMPTS, or moves a balance.
@@ -34,6 +34,10 @@ int64_t fallback_bound(const struct request *r, int64_t reserved, int64_t choice
  * the chain does not cover, or no model left that has a channel free). */
 struct snap_channel;
 const struct snap_channel *fallback_next(struct request *r, CURLcode res);
+/* At admission, when no channel of r's model can take it (disabled, breakers open, none): r
+ * switched to the first model of its chain with a channel free, that channel returned (its slot
+ * held), or NULL. Not for a channel at its maximum concurrency (busy is not failing). */
+const struct snap_channel *fallback_first(struct request *r);
 /* For the log: the requested and served model when a chain served r, else both NULL. */
 void fallback_names(const struct request *r, const char **requested, const char **served);
 

@@ -379,3 +379,28 @@ calls() { mock_requests "$1" | grep -c '"path":"/v1/chat/completions"' || true; 
   [ "$(calls bad)" = 1 ]
   [ "$(calls good)" = 0 ]
 }
+
+@test "fallback chain: a model whose channels are all disabled goes to its chain at admission" {
+  mock_start good
+  openai_channel cb "$MOCK_GOOD_URL" big-a
+  openai_channel cg "$MOCK_GOOD_URL" small-b
+  gwctl channel disable cb >/dev/null
+  gwctl price set big-a --ratio 1 >/dev/null
+  gwctl price set small-b --ratio 2 >/dev/null
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --unlimited)
+  relayd_start
+  q='{"model":"big-a","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+  post /v1/chat/completions "$q"
+  [ "$status_code" = 503 ]
+  [ "$(calls good)" = 0 ]
+  gwctl fallback set big-a --chain small-b >/dev/null
+  gwctl reload >/dev/null
+  post /v1/chat/completions "$q"
+  [ "$status_code" = 200 ]
+  [ "$(calls good)" = 1 ]
+  [ "$(mock_requests good | $JGET 'd["body"]["model"]')" = small-b ]
+  wait_until 20 sql_is 1 "SELECT count(*) FROM logs WHERE type = 2"
+  # (11 + 5) x 2: small-b's price
+  [ "$(sql "SELECT model_name || ' ' || upstream_model || ' ' || quota FROM logs WHERE type = 2")" = "big-a small-b 32" ]
+}
