@@ -81,7 +81,7 @@ BIN := $(BUILD)/bin
 PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(BIN)/mock-upstream
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BIN)/unit/%)
 
-.PHONY: all check check-asan bench install uninstall clean run mock deps unit sdk-deps
+.PHONY: all check check-asan bench install uninstall clean run mock deps unit sdk-deps agent-deps
 all: $(PROGRAMS) docs mo
 
 $(BUILD)/%.o: %.c | $(PATHS_H)
@@ -177,7 +177,7 @@ FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_clien
                 relayd/reqfit.c \
                 relayd/media.c relayd/mediareq.c relayd/billing.c relayd/reqbound.c \
                 common/util.c common/log.c common/quota.c \
-                common/provider.c relayd/imgfetch.c relayd/tokenizer.c
+                common/provider.c common/vertexapi.c relayd/imgfetch.c relayd/tokenizer.c relayd/bedrock.c common/sigv4.c
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
                 $(PKG_CFLAGS)
@@ -225,6 +225,25 @@ $(SDK_DIR)/node_modules/.relay-installed: $(SDK_DIR)/package.json $(SDK_DIR)/pac
 
 sdk-deps: $(SDK_DIR)/node_modules/.relay-installed
 
+# The coding agents tests/bats/19-agents.bats runs headless through relayd (Claude Code, Gemini CLI,
+# qwen-code, opencode, Codex), pinned by tests/agents/package-lock.json. npm ci refuses a lockfile
+# whose other-platform optional packages the registry (a partial mirror) lacks; npm install then
+# installs the same locked versions without writing the lockfile. Install scripts are not run but
+# for the two that only put the platform's native binary in place (claude-code, opencode-ai: from
+# the optional package already installed, no download). npm's output goes to install.log, whose
+# error line the suite names when it skips.
+AGENTS_DIR := tests/agents
+AGENTS_NATIVE := @anthropic-ai/claude-code opencode-ai
+NPM_AGENTS := --no-audit --no-fund --ignore-scripts --loglevel=error $(if $(NPM_CAFILE),--cafile=$(NPM_CAFILE))
+$(AGENTS_DIR)/node_modules/.relay-installed: $(AGENTS_DIR)/package.json $(AGENTS_DIR)/package-lock.json
+	@rm -f $@
+	cd $(AGENTS_DIR) && { npm ci $(NPM_AGENTS) || npm install --no-save $(NPM_AGENTS); } > install.log 2>&1 \
+	  && npm rebuild $(AGENTS_NATIVE) --loglevel=error >> install.log 2>&1 \
+	  || { tail -n 5 install.log; exit 1; }
+	@touch $@
+
+agent-deps: $(AGENTS_DIR)/node_modules/.relay-installed
+
 # The BPE data relayd counts tokens with (relayd/tokenizer.h): the tiktoken npm package pinned by
 # dist/tokenizer/package-lock.json ships encoders/NAME.json (pat_str, bpe_ranks); copied to
 # $(TOKENIZER_DATA), which the tests point tokenizer_dir at, and installed to
@@ -247,6 +266,7 @@ check:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory all unit fuzz-build
 	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
+	@$(MAKE) --no-print-directory agent-deps || echo "npm failed in $(AGENTS_DIR) (see its install.log): 19-agents.bats skips"
 	@$(MAKE) --no-print-directory tokenizer-data || echo "npm ci failed in $(TOKENIZER_NPM): test_tokenizer will fail"
 	@BUILD=$(BUILD) sh tests/run.sh
 
@@ -254,6 +274,7 @@ check-asan:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build
 	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
+	@$(MAKE) --no-print-directory agent-deps || echo "npm failed in $(AGENTS_DIR) (see its install.log): 19-agents.bats skips"
 	@$(MAKE) --no-print-directory BUILD=build-asan tokenizer-data || echo "npm ci failed in $(TOKENIZER_NPM): test_tokenizer will fail"
 	@BUILD=build-asan RELAY_ASAN=1 sh tests/run.sh
 

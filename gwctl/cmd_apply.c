@@ -18,6 +18,7 @@
 #include "cmd_apply.h"
 #include "keys.h"
 #include "output.h"
+#include "gcpauth.h"
 #include "provider.h"
 #include "quota.h"
 #include "when.h"
@@ -845,6 +846,17 @@ static char *resolve_secret(struct check_ctx *c, const cJSON *ref, const char *f
     }
     snprintf(out, SECRET_MAX + 1, "%s", e);
   }
+  /* a JSON object (a vertex channel's service-account key) may span lines: stored compact */
+  if (out[strspn(out, " \t\r\n")] == '{') {
+    cJSON *j = cJSON_Parse(out);
+    char *compact = cJSON_IsObject(j) ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (compact && strlen(compact) <= SECRET_MAX)
+      snprintf(out, SECRET_MAX + 1, "%s", compact);
+    if (compact)
+      OPENSSL_cleanse(compact, strlen(compact));
+    cJSON_free(compact);
+  }
   /* one line; blanks around it do not count */
   size_t n = strlen(out);
   while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '
@@ -1042,6 +1054,15 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   const cJSON *key = cJSON_GetObjectItemCaseSensitive(in, "key");
   if (key && !(it->secret = resolve_secret(c, key, "key")))
     bad = 1;
+  if (type && it->secret && provider_find(type) && provider_find(type)->auth == AUTH_GOOGLE_SA) {
+    struct gcp_sa sa;
+    char why[300];
+    if (gcp_sa_parse(it->secret, &sa, why, sizeof why) < 0) {
+      cerr(c, "key", "a vertex channel's key is a Google Cloud service-account key (JSON): %s", why);
+      bad = 1;
+    }
+    gcp_sa_free(&sa);
+  }
   if (!name || !type || !status || !base || !models || !groups || !map || !other || !tag || bad) {
     cJSON_Delete(models);
     cJSON_Delete(groups);

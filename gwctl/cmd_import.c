@@ -26,7 +26,9 @@
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "sigv4.h"
 #include "util.h"
+#include "vertexapi.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -944,7 +946,7 @@ static const struct type_map shared_types[] = {
   { 24, "Gemini", "gemini", NULL, NULL },
   { 25, "Moonshot", "moonshot", NULL, NULL },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
-  { 33, "AWS", NULL, NULL, NULL },
+  { 33, "AWS", "bedrock", NULL, NULL },   /* key "AK|SK|REGION": relay/adaptor/aws (One API) */
   { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map newapi_types[] = {
@@ -962,7 +964,7 @@ static const struct type_map newapi_types[] = {
   { 38, "Jina", "jina", NULL, NULL },
   { 39, "Cloudflare", NULL, NULL, NULL },
   { 40, "SiliconFlow", "siliconflow", NULL, NULL },
-  { 41, "VertexAI", NULL, NULL, NULL },
+  { 41, "VertexAI", "vertex", NULL, NULL },
   { 42, "Mistral", "mistral", NULL, NULL },
   { 43, "DeepSeek", "deepseek", NULL, NULL },
   { 44, "MokaAI", NULL, NULL, NULL },
@@ -993,7 +995,7 @@ static const struct type_map oneapi_types[] = {
   { 39, "TogetherAI", "together", NULL, NULL },
   { 40, "Doubao", "doubao", "https://ark.cn-beijing.volces.com", "/api/v3" },
   { 41, "Novita", "compatible", "https://api.novita.ai/v3/openai", "" },
-  { 42, "VertexAI", NULL, NULL, NULL },
+  { 42, "VertexAI", "vertex", NULL, NULL },
   { 43, "Proxy", NULL, NULL, NULL },
   { 44, "SiliconFlow", "siliconflow", NULL, NULL },
   { 45, "xAI", "xai", NULL, NULL },
@@ -1648,6 +1650,74 @@ static int pool_store(struct imp *im, int64_t cid, const struct src_pool *p)
   return rc;
 }
 
+/* A Vertex AI channel of the source as relay's vertex channel: the service-account key (New API:
+ * the key column; One API: config.vertex_ai_adc) compact into key, {"region","project"} into other,
+ * the region's endpoint into base. New API keeps the region in other (a name, or {"MODEL": R,
+ * "default": R}: relay has one region a channel, the default's), One API in config.region and the
+ * project in config.vertex_ai_project_id (QuantumNous/new-api relay/channel/vertex GetModelRegion;
+ * songquanpeng/one-api relay/adaptor/vertexai). 0, or -1 with why the channel is skipped. */
+static int vertex_source(enum flavor f, const char *src_key, const char *src_other, const char *config, char *key,
+                         size_t keylen, char *other, size_t otherlen, char *base, size_t baselen, char *notes,
+                         size_t noteslen, char *why, size_t whylen)
+{
+  cJSON *cfg = cJSON_Parse(config), *oj = NULL;
+  const char *adc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_adc"));
+  const char *region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "region"));
+  const char *project = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_project_id"));
+  if (f == FLAVOR_NEWAPI) {
+    adc = src_key;
+    project = NULL;
+    region = src_other;
+    if (*src_other == '{') {
+      oj = cJSON_Parse(src_other);
+      region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(oj, "default"));
+      if (cJSON_GetArraySize(oj) > (region ? 1 : 0))
+        note(notes, noteslen, "per-model regions dropped (one region a channel); ");
+    }
+  }
+  region = region && *region ? region : VERTEX_DEFAULT_REGION;
+  cJSON *k = cJSON_Parse(adc ? adc : "");
+  char *compact = cJSON_IsObject(k) ? cJSON_PrintUnformatted(k) : NULL;
+  cJSON_Delete(k);
+  char key_project[VERTEX_NAME_MAX + 1] = "";     /* the key's own project_id */
+  cJSON *kj = compact ? cJSON_Parse(compact) : NULL;
+  const char *kp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kj, "project_id"));
+  if (vertex_name_ok(kp))
+    snprintf(key_project, sizeof key_project, "%s", kp);
+  cJSON_Delete(kj);
+  if (!project || !*project)
+    project = key_project;
+  int rc = -1;
+  if (!compact)
+    snprintf(why, whylen, "its key is not a service-account key (JSON): relay's vertex channels need one");
+  else if (strlen(compact) >= keylen)
+    snprintf(why, whylen, "its service-account key is longer than %zu bytes", keylen - 1);
+  else if (!vertex_name_ok(region))
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else if (!vertex_name_ok(project))
+    snprintf(why, whylen, "no project: neither the channel nor its key names one");
+  else if (vertex_default_base(region, base, baselen) < 0)
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else
+    rc = 0;
+  if (rc == 0) {
+    memcpy(key, compact, strlen(compact) + 1);
+    cJSON *o = cJSON_CreateObject();
+    char *t = NULL;
+    if (o && cJSON_AddStringToObject(o, "region", region) && cJSON_AddStringToObject(o, "project", project))
+      t = cJSON_PrintUnformatted(o);
+    snprintf(other, otherlen, "%s", t ? t : "");
+    free(t);
+    cJSON_Delete(o);
+  }
+  if (compact)
+    OPENSSL_cleanse(compact, strlen(compact));
+  cJSON_free(compact);
+  cJSON_Delete(oj);
+  cJSON_Delete(cfg);
+  return rc;
+}
+
 static int import_channels(struct imp *im)
 {
   char sql[2048];
@@ -1707,6 +1777,16 @@ static int import_channels(struct imp *im)
       continue;
     }
     const char *key = db_col_text(st, 2);
+    const struct provider *vp = provider_find(tm->type);
+    char vkey[8193], vother[256] = "", vbase[128] = "", why[160];
+    bool vertex = vp->auth == AUTH_GOOGLE_SA;
+    if (vertex && vertex_source(im->flavor, key, db_col_text(st, 10), db_col_text(st, 17), vkey, sizeof vkey, vother,
+                                sizeof vother, vbase, sizeof vbase, notes, sizeof notes, why, sizeof why) < 0) {
+      report(im, "channels", source, NULL, R_SKIPPED, "type %" PRId64 " (%s): %s", type, tm->source_name, why);
+      continue;
+    }
+    if (vertex)
+      key = vkey;             /* one line now: the key JSON compact */
     /* New API's multi-key channel: its keys one a line; it becomes a key pool */
     if (pool_read(&pool, key, db_col_text(st, 20)) < 0) {
       rc = gw_err(GW_FAIL, "out of memory");
@@ -1725,8 +1805,22 @@ static int import_channels(struct imp *im)
     while (n > 0 && base[n - 1] == '/')
       n--;
     const struct provider *prov = provider_find(tm->type);   /* known: checked above */
-    const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
+    const char *defurl = tm->base_url ? tm->base_url : vertex ? vbase : prov->base_url;
     bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    char regional[256];
+    if (n == 0 && !defurl && prov->region_url) {
+      /* an AWS channel (bedrock): its URL is its region's, named in its key AK|SK|REGION */
+      struct sigv4_creds cr;
+      char rerr[200];
+      if (sigv4_creds_parse(key, NULL, &cr, rerr, sizeof rerr) == 0 &&
+          provider_region_base(prov, cr.region, regional, sizeof regional, rerr, sizeof rerr) == 0)
+        defurl = regional;
+      OPENSSL_cleanse(&cr, sizeof cr);
+      if (defurl)
+        note(notes, sizeof notes, "type %" PRId64 " (%s) -> bedrock (the URL of the key's region); map its "
+             "model names to Bedrock model ids (gwctl channel edit --model-map: %s maps them itself); ",
+             type, tm->source_name, flavor_names[im->flavor]);
+    }
     if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);
@@ -1803,6 +1897,8 @@ static int import_channels(struct imp *im)
         free(t);
         cJSON_Delete(o);
       }
+    } else if (vertex) {
+      snprintf(other, sizeof other, "%s", vother);   /* region and project (vertex_source) */
     } else if (*oth) {
       note(notes, sizeof notes, "other '%.40s' dropped; ", oth);
     }
@@ -1810,8 +1906,7 @@ static int import_channels(struct imp *im)
     {
       char q[160];
       for (int i = 0; dropped_columns[i].column; i++) {
-        if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
-                                                                       "config") == 0))
+        if (!has_drop[i] || ((azure || vertex) && strcmp(dropped_columns[i].column, "config") == 0))
           continue;
         /* read as text on every backend (NULL reads as "") */
         snprintf(q, sizeof q, "SELECT \"%s\" FROM channels WHERE id = ?1", dropped_columns[i].column);

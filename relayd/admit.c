@@ -184,7 +184,9 @@ enum MHD_Result dispatch(struct request *r)
                     "Channel %lld is disabled.", (long long)ch->id);
   }
   /* a request the first channel's format cannot express is refused now, before any reservation */
-  if (r->croot && !format_native(r->client, format_of_api(ch->api)) && openai_view(r, err, sizeof err) < 0) {
+  const char *first_model = strmap_get(&ch->model_map, r->route_model);
+  if (r->croot && !format_native(r->client, format_for_model(ch->api, first_model ? first_model : r->route_model)) &&
+      openai_view(r, err, sizeof err) < 0) {
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   }

@@ -22,6 +22,7 @@
 #include "sse.h"
 #include "stream.h"
 #include "tokenizer.h"
+#include "vertex.h"
 
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
@@ -82,9 +83,11 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
-    r->fault = "it sent a stream event larger than 4 MiB";
-    return 0;         /* one event larger than EVENT_MAX */
+  /* one event larger than EVENT_MAX, or a frame of a binary framing (Bedrock's) that cannot be read */
+  const char *why = "it sent a stream event larger than 4 MiB";
+  if (r->resp.len + n > EVENT_MAX || format_stream_bytes(&r->fs, ptr, n, &r->resp, &why) < 0) {
+    r->fault = why;
+    return 0;
   }
   /* an event arriving in many pieces is scanned once, not from its start at every piece */
   size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
@@ -115,6 +118,23 @@ static void refuse_attempt(struct request *r, const char *why)
   buf_append_json_str(&r->errbody, why);
   buf_append_str(&r->errbody, "}}");
   fail_upstream(r, CURLE_OK);
+}
+
+/* The channel cannot be called now (a Vertex AI channel without an access token): the attempt ends
+ * as if the upstream had answered status with why as its error, so health counts it (401: the
+ * channel's authentication failure; 502: a failure; 503, its token still being fetched: nothing)
+ * and another channel may take the request. */
+static void no_call(struct request *r, int status, const char *why)
+{
+  if (status == 503)
+    release_channel(r, OUTCOME_ABANDON, NULL);   /* says nothing of the channel yet */
+  r->status_known = true;
+  r->up_status = status;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  relay_on_upstream_done(r, CURLE_OK);
 }
 
 /* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
@@ -218,7 +238,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  r->upstream = format_of_api(ch->api);
+  r->upstream = format_for_model(ch->api, r->upstream_model);
   bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
@@ -300,9 +320,38 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
-  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+  if (ch->vertex) {
+    /* Vertex AI: its URL, Claude's body, the cached access token (vertex.h); without a token the
+     * attempt ends as if the upstream had answered (401 a refused key, 503 none yet): it fails over */
+    struct curl_slist *vh = NULL;
+    int vs = vertex_attempt(ch->vertex, ch->base_url, r->up_headers ? r->up_headers : ch->headers,
+                            r->upstream_model, r->rq.stream, &r->up_body, &r->up_len, plain, plain_len, url,
+                            sizeof url, &vh, err, sizeof err);
+    if (vs < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (vs > 0) {
+      no_call(r, vs, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = vh;
+  } else if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
     refuse_attempt(r, err);
     return;
+  }
+  if (r->upstream->ops->sign) {      /* a signature of this very request (Bedrock's SigV4) */
+    struct curl_slist *signed_h = r->upstream->ops->sign(r->up_headers ? r->up_headers : ch->headers, ch->key,
+                                                         ch->region, url, r->up_body ? r->up_body : plain,
+                                                         r->up_body ? r->up_len : plain_len, now_unix(), err,
+                                                         sizeof err);
+    if (!signed_h) {
+      refuse_attempt(r, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = signed_h;
   }
 
   CURL *e = worker_easy_get(w);
@@ -404,6 +453,8 @@ static void upstream_message(struct request *r, char *out, size_t n)
 {
   cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (!cJSON_IsString(m))         /* AWS's error shape: {"message": "..."} */
+    m = cJSON_GetObjectItemCaseSensitive(j, "message");
   if (cJSON_IsString(m))
     snprintf(out, n, "%s", m->valuestring);
   else

@@ -36,6 +36,7 @@
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
+#include "vertex.h"
 #include "selfsvc.h"
 #include "writer.h"
 
@@ -392,6 +393,10 @@ int main(int argc, char **argv)
     log_msg(LOG_ERR, "cannot start the monitor", "error=\"%s\"", err);
     goto out;
   }
+  if (vertex_start(err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot start the Vertex AI token thread", "error=\"%s\"", err);
+    goto out;
+  }
   int n = (int)cfg->workers;
   if (n <= 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -464,6 +469,7 @@ out:
   free(workers);
   selfsvc_stop();               /* after the workers: no request waits on it any more */
   monitor_stop();
+  vertex_stop();
   writer_stop();
   lease_stop();                 /* after the writer: every reservation of the name is settled */
   if (admin_fd >= 0) {
@@ -472,6 +478,7 @@ out:
   }
   dbnotify_stop();
   snapshot_shutdown();
+  vertex_free_all();            /* after the last snapshot that pointed at the channels' states */
   respcache_clear();
   db_close(ctx.db);
   secret_key_wipe(&master);

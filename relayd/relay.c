@@ -46,10 +46,16 @@ static void relay_client_gone(struct request *r)
 {
   if (!r->billing_open || r->settled)
     return;           /* nothing waits on an upstream: MHD sees the closed socket itself */
+  /* A client that leaves once its answer's own end reached it is done, not gone: Codex exits on
+   * response.completed, before the upstream's end of body comes (tests/bats/19-agents.bats). The
+   * end came from the upstream (message_stop, finishReason, [DONE], response.completed) and every
+   * byte before it went out. */
+  bool answered = r->committed && r->out.len == r->out_off &&
+                  (r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed);
   detach_upstream(r);
   if (!r->committed)
     r->final_status = 499;
-  settle(r, "client_gone");
+  settle(r, answered ? "done" : "client_gone");
   if (r->committed) {
     r->upstream_done = true;
     wake_reader(r);

@@ -14,6 +14,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
+#include "vertex.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;          /* holds one reference; under current_lock */
@@ -514,6 +515,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(other, "api_version");
     if (cJSON_IsString(av) && av->valuestring[0])
       c->api_version = arena_strdup(&s->arena, av->valuestring);
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(other, "region");
+    c->region = cJSON_IsString(rg) && rg->valuestring[0] ? arena_strdup(&s->arena, rg->valuestring) : NULL;
     cJSON_Delete(other);
     char kerr[300];
     char *key = secret_open(master_key, db_col_text(st, 3), kerr, sizeof kerr);
@@ -565,9 +568,15 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->headers = curl_slist_append(c->headers, "Expect:");
     if (c->provider->extra_header)
       c->headers = curl_slist_append(c->headers, c->provider->extra_header);
-    if (*key) {
-      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0)
-        c->headers = curl_slist_append(c->headers, auth);
+    if (c->provider->auth == AUTH_GOOGLE_SA) {
+      /* the key is a service-account key: the header carries the token got for it (vertex.h) */
+      c->vertex = vertex_load(c->id, key, db_col_text(st, 11), c->status != STATUS_DISABLED);
+      c->key = arena_strdup(&s->arena, key);
+    } else if (*key) {
+      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0) {
+        if (auth[0])         /* a signed type (bedrock) has none: attempt.c signs each request */
+          c->headers = curl_slist_append(c->headers, auth);
+      }
       else
         log_msg(LOG_WARN, "channel key too long for its auth header, not sent", "channel_id=%lld",
                 (long long)c->id);
@@ -626,6 +635,8 @@ static void snapshot_free(struct snapshot *s)
       explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(s->channels[i].headers);
     strmap_free(&s->channels[i].model_map);
+    if (s->channels[i].vertex)
+      vertex_unload(s->channels[i].vertex, s->channels[i].status != STATUS_DISABLED);
   }
   strmap_free(&s->tokens);
   strmap_free(&s->routes);

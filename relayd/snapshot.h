@@ -32,6 +32,7 @@ struct db;
 struct curl_slist;
 struct chan_health;
 struct key_pool;
+struct vertex_chan;
 
 struct snap_user {
   int64_t id;
@@ -78,6 +79,7 @@ struct snap_channel {
   const struct provider *provider; /* the type's row (provider.h); an unknown type: openai's */
   enum upstream_api api;      /* provider->api */
   const char *api_version;    /* azure: other.api_version, else AZURE_DEFAULT_API_VERSION */
+  const char *region;         /* bedrock: other.region (the key's own region comes first), or NULL */
   const char *base_url;       /* without trailing '/' */
   int status;
   int64_t priority;
@@ -87,7 +89,8 @@ struct snap_channel {
   struct strmap model_map;    /* requested -> upstream model name (const char *) */
   struct curl_slist *headers; /* upstream request headers incl. auth; read-only, shared by workers */
   const char *key;            /* the upstream key in clear (NULL when none), only to redact echoes of
-                               * it from upstream answers; never logged or sent anywhere else */
+                               * it from upstream answers and to sign a request (a bedrock channel's
+                               * SigV4); never logged or sent anywhere else */
   int max_concurrency;        /* 0 = no limit */
   bool auto_disable;          /* health may disable it (channels.auto_disable) */
   const char *test_model;     /* "" = the first model */
@@ -95,6 +98,7 @@ struct snap_channel {
   struct chan_health *health; /* live state, process-wide (health.h) */
   struct key_pool *pool;      /* its keys when it has a key pool (keypool.h), else NULL: the one key
                                * above (headers, key) */
+  struct vertex_chan *vertex; /* a vertex channel's key and token (vertex.h, process-wide), else NULL */
 };
 
 struct route_tier {

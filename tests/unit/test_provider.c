@@ -31,11 +31,11 @@ static void test_rows(void)
   CHECK(strcmp(provider_find("openrouter")->base_url, "https://openrouter.ai/api") == 0 &&
             provider_find("openrouter")->api == UPSTREAM_OPENAI,
         "openrouter: an OpenAI-compatible preset");
-  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, deepseek, ";
+  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, vertex, deepseek, ";
   CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter") &&
             strstr(provider_type_list(), ", vllm, custom, compatible"),
         "type list: %s", provider_type_list());
-  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, deepseek, moonshot, zhipu, qwen, "
+  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, vertex, deepseek, moonshot, zhipu, qwen, "
                                         "doubao, minimax, siliconflow, openrouter, xai, mistral, groq, together, "
                                         "ollama and vllm") == 0,
         "default list (cloudflare needs an account): %s", provider_default_list());
