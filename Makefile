@@ -48,7 +48,11 @@ CFLAGS  ?=
 CFLAGS  += -std=c17 -D_GNU_SOURCE -DRELAY_VERSION=\"$(VERSION)\" -Wall -Wextra -Werror -Wno-format-zero-length \
            -g $(OPT) -pthread -Icommon -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS ?=
-LDLIBS  += $(PKG_LIBS) -pthread -lm
+# wslay (relayd/realtime.c's WebSocket framing): Debian's libwslay-dev ships no pkg-config file
+WSLAY_CFLAGS := $(shell pkg-config --cflags libwslay 2>/dev/null)
+WSLAY_LIBS   := $(shell pkg-config --libs libwslay 2>/dev/null || echo -lwslay)
+CFLAGS  += $(WSLAY_CFLAGS)
+LDLIBS  += $(PKG_LIBS) $(WSLAY_LIBS) -pthread -lm
 # gwtui alone links curses (wide-character ncurses when available)
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null || pkg-config --cflags ncurses 2>/dev/null)
 CURSES_LIBS   := $(shell pkg-config --libs ncursesw 2>/dev/null || pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
@@ -173,7 +177,8 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_client.c relayd/gemini.c \
                 relayd/gemini_client.c relayd/adapt.c relayd/format.c relayd/formats.c relayd/format_openai.c \
-                relayd/format_claude.c relayd/format_gemini.c relayd/format_embed.c relayd/reasoning.c \
+                relayd/format_claude.c relayd/format_gemini.c relayd/format_embed.c relayd/format_responses.c \
+                relayd/responses.c relayd/responses_client.c relayd/responses_events.c relayd/reasoning.c \
                 relayd/reqfit.c \
                 relayd/media.c relayd/mediareq.c relayd/billing.c relayd/reqbound.c \
                 common/util.c common/log.c common/quota.c \

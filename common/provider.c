@@ -14,9 +14,9 @@
 #define OAI_TEXT_ONLY(t) "a " t " channel serves only chat requests (/v1/chat/completions, /v1/completions)"
 static const struct provider providers[] = {
   { .name = "openai", .api = UPSTREAM_OPENAI, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL | PE_REALTIME },
   { .name = "azure", .api = UPSTREAM_AZURE, .auth = AUTH_API_KEY, .url = URLR_AZURE, .probe = PROBE_CHAT,
-    .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA, .refusal = "an azure channel does not serve /v1/rerank" },
+    .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA | PE_REALTIME, .refusal = "an azure channel does not serve /v1/rerank" },
   { .name = "anthropic", .api = UPSTREAM_ANTHROPIC, .base_url = "https://api.anthropic.com",
     .auth = AUTH_X_API_KEY, .extra_header = "anthropic-version: 2023-06-01", .url = URLR_V1,
     .probe = PROBE_MESSAGES, .serves = PE_TEXT | PE_EMBEDDINGS,
@@ -34,6 +34,12 @@ static const struct provider providers[] = {
   { .name = "vertex", .api = UPSTREAM_VERTEX, .base_url = "https://aiplatform.googleapis.com",
     .auth = AUTH_GOOGLE_SA, .url = URLR_VERTEX, .probe = PROBE_GENERATE, .serves = PE_TEXT,
     .refusal = "a vertex channel serves only chat requests" },
+
+  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
+   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
+  { .name = "responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
+    .refusal = "a responses channel serves only chat requests (sent as /v1/responses)" },
 
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
@@ -242,6 +248,7 @@ const char *provider_api_name(const struct provider *p)
   case UPSTREAM_JINA: return "jina";
   case UPSTREAM_BEDROCK: return "bedrock";
   case UPSTREAM_VERTEX: return "vertex";
+  case UPSTREAM_RESPONSES: return "responses";
   case UPSTREAM_OPENAI: break;
   }
   return "openai";
@@ -329,9 +336,13 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
     snprintf(err, errlen, "a %s channel's URL is built from its project and region (common/vertexapi.h)", p->name);
     return -1;
   }
+  bool realtime = strcmp(path, "/v1/realtime") == 0;   /* the model is a query parameter */
   if (p->url == URLR_AZURE && strcmp(path, "/v1/responses") == 0) {
     /* Azure's Responses API is not under a deployment: the model travels in the body */
     n = snprintf(out, outlen, "%s/openai/responses?api-version=%s", base, api_version);
+  } else if (p->url == URLR_AZURE && realtime) {
+    /* Azure's realtime WebSocket (learn.microsoft.com/azure/ai-foundry/openai/realtime-audio-reference) */
+    n = snprintf(out, outlen, "%s/openai/realtime?api-version=%s&deployment=%s", base, api_version, model);
   } else if (p->url == URLR_AZURE) {
     char deployment[256];
     size_t d = 0;
@@ -355,6 +366,11 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
     n = snprintf(out, outlen, "%s%s", base, strncmp(path, "/v1/", 4) == 0 ? path + 3 : path);
   } else {
     n = snprintf(out, outlen, "%s%s", base, path);
+  }
+  if (n >= 0 && (size_t)n < outlen && realtime && p->url != URLR_AZURE) {
+    size_t l = strlen(out);
+    n = snprintf(out + l, outlen - l, "?model=%s", model);
+    n = n < 0 ? n : n + (int)l;
   }
   if (n < 0 || (size_t)n >= outlen) {
     snprintf(err, errlen, "the upstream URL is longer than %zu bytes", outlen - 1);
@@ -407,6 +423,14 @@ char *provider_probe(const struct provider *p, const char *model, char *path, si
     cJSON_AddNumberToObject(req, "top_n", 1);
     break;
   }
+  case PROBE_RESPONSES:
+    /* the Responses API's smallest answer is 16 tokens (max_output_tokens' minimum) */
+    snprintf(path, pathlen, "/v1/responses");
+    cJSON_AddStringToObject(req, "model", model);
+    cJSON_AddStringToObject(req, "input", "hi");
+    cJSON_AddNumberToObject(req, "max_output_tokens", 16);
+    cJSON_AddBoolToObject(req, "store", false);
+    break;
   case PROBE_BEDROCK: {
     if (sigv4_bedrock_path(model, 0, path, pathlen) < 0) {
       snprintf(err, errlen, "the model name '%s' cannot be used in a Bedrock URL", model);

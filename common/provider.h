@@ -24,11 +24,14 @@
 
 /* The wire format a channel speaks: anthropic -> the Messages API; azure -> the OpenAI API on
  * deployment paths; gemini -> generateContent; cohere and jina -> their own /v1/rerank dialects
- * (jina also OpenAI-style embeddings); openai -> OpenAI chat and everything compatible. */
+ * (jina also OpenAI-style embeddings); openai -> OpenAI chat and everything compatible; responses ->
+ * the OpenAI Responses API only (/v1/responses: models offered only there; every client format is
+ * converted to it). */
 enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREAM_GEMINI, UPSTREAM_COHERE,
                     UPSTREAM_JINA,
                     UPSTREAM_BEDROCK,  /* the Messages API through AWS Bedrock's InvokeModel (relayd/bedrock.h) */
-                    UPSTREAM_VERTEX /* Google Vertex AI: Gemini or Claude by model (common/vertexapi.h) */ };
+                    UPSTREAM_VERTEX, /* Google Vertex AI: Gemini or Claude by model (common/vertexapi.h) */
+                    UPSTREAM_RESPONSES /* the OpenAI Responses API only (relayd/responses.h) */ };
 
 /* The header the key goes in. */
 enum provider_auth {
@@ -59,6 +62,7 @@ enum provider_probe {
   PROBE_GENERATE,  /* POST /v1beta/models/MODEL:generateContent */
   PROBE_RERANK,    /* POST /v1/rerank, two documents */
   PROBE_BEDROCK,   /* POST /model/MODEL_ID/invoke, PROBE_MESSAGES's body for Bedrock */
+  PROBE_RESPONSES, /* POST /v1/responses, "hi" in at most 16 tokens */
 };
 
 /* Endpoint classes a type serves (provider.serves). */
@@ -67,6 +71,7 @@ enum provider_probe {
 #define PE_RERANK 4u      /* /v1/rerank */
 #define PE_MEDIA 8u       /* responses, images, audio, moderations */
 #define PE_ALL (PE_TEXT | PE_EMBEDDINGS | PE_RERANK | PE_MEDIA)
+#define PE_REALTIME 16u   /* the Realtime API's WebSocket, /v1/realtime (OpenAI's and Azure's own) */
 
 #define AZURE_DEFAULT_API_VERSION "2024-12-01-preview"
 

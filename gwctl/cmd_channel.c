@@ -15,7 +15,6 @@
 #include "gwctl.h"
 #include "cmd_channel.h"
 #include "channels.h"
-#include "cmd_chankey.h"
 #include "gcpauth.h"
 #include "i18n.h"
 #include "output.h"

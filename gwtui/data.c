@@ -234,6 +234,8 @@ static void apply_status(struct gw_data *d, const cJSON *r, double now)
   d->uptime_s = (int64_t)num(r, "uptime_s");
   d->workers = (int64_t)num(r, "workers");
   d->in_flight = (int64_t)num(r, "in_flight");
+  d->rt_sessions = (int64_t)num(r, "realtime_sessions");
+  d->rt_sessions_total = (int64_t)num(r, "realtime_sessions_total");
   int64_t total = (int64_t)num(r, "requests_total");
   d->requests_total = total;
   d->snapshot_version = (int64_t)num(r, "snapshot_version");
@@ -403,6 +405,7 @@ static void went_down(struct gw_data *d, const char *why)
   d->have_status = 0;
   d->err_pct = -1;
   d->in_flight = 0;
+  d->rt_sessions = 0;
   d->rps = d->tps = d->spend_per_min = 0;
 }
 

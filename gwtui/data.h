@@ -124,6 +124,7 @@ struct gw_data {
   char version[32];
   int64_t pid, uptime_s, workers, in_flight, requests_total, snapshot_version;
   int64_t writer_backlog, writer_rows_total, events_dropped;
+  int64_t rt_sessions, rt_sessions_total;   /* Realtime API sessions open now / since start */
   int draining;
 
   /* rates of the last sample and their history */

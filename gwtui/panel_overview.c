@@ -146,6 +146,9 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
   row++;
   if (row < end)
     scr_printf(row++, 1, w - 2, SR_NORMAL, "requests %lld total", (long long)d->requests_total);
+  if (row < end && (d->rt_sessions || d->rt_sessions_total))
+    scr_printf(row++, 1, w - 2, SR_NORMAL, "realtime sessions %lld open, %lld total", (long long)d->rt_sessions,
+               (long long)d->rt_sessions_total);
   row++;
   if (row + 5 <= end) {
     ui_fmt_count(a, sizeof a, d->rps);

@@ -13,6 +13,7 @@
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
+#include "reqview.h"
 #include "respcache.h"
 #include "respond.h"
 #include "route.h"
@@ -185,7 +186,7 @@ enum MHD_Result dispatch(struct request *r)
   }
   /* a request the first channel's format cannot express is refused now, before any reservation */
   const char *first_model = strmap_get(&ch->model_map, r->route_model);
-  if (r->croot && !format_native(r->client, format_for_model(ch->api, first_model ? first_model : r->route_model)) &&
+  if (r->croot && !format_native(r->client, format_of_channel(r->client, ch->provider, first_model ? first_model : r->route_model)) &&
       openai_view(r, err, sizeof err) < 0) {
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);

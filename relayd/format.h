@@ -1,7 +1,7 @@
 /*
  * format: one interface per wire format, the way haproxy puts each protocol behind one mux_ops.
- *   A struct format (OpenAI chat, Anthropic Messages, Gemini generateContent; OpenAI Responses
- *   would be a fourth) knows how to read a client request in its shape, turn it into the common
+ *   A struct format (OpenAI chat, Anthropic Messages, Gemini generateContent, OpenAI Responses)
+ *   knows how to read a client request in its shape, turn it into the common
  *   form (an OpenAI chat request) and back into an upstream request, convert a whole answer and a
  *   stream both ways, write errors and in-band error events in its shape, and find usage, text and
  *   the end of a stream in its own events. relay works in the common form inside and converts at
@@ -31,6 +31,8 @@
 #include "gemini_client.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "responses.h"
+#include "responses_client.h"
 #include "sse.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -59,10 +61,12 @@ struct format_facts {
 union format_in_state {           /* an upstream's events -> OpenAI chunks */
   struct claude_to_openai_stream claude;
   struct gemini_to_openai_stream gemini;
+  struct responses_to_openai_stream responses;
 };
 union format_out_state {          /* OpenAI chunks -> a client's events */
   struct openai_to_claude_stream claude;
   struct openai_to_gemini_stream gemini;
+  struct openai_to_responses_stream responses;
 };
 
 /* What an upstream request is written from. */
@@ -152,7 +156,7 @@ struct format_ops {
 };
 
 struct format {
-  const char *name;                 /* "openai", "anthropic", "gemini" */
+  const char *name;                 /* "openai", "anthropic", "gemini", "responses" */
   const struct format_ops *ops;
   enum reasoning_format reasoning;  /* how a reasoning suffix is written in its requests */
   const char *end_event;            /* its stream's end, as health details name it */

@@ -14,6 +14,7 @@
 extern const struct format format_openai;   /* OpenAI chat: the common form (format_openai.c) */
 extern const struct format format_claude;   /* Anthropic Messages (format_claude.c) */
 extern const struct format format_gemini;   /* Gemini generateContent (format_gemini.c) */
+extern const struct format format_responses;   /* the OpenAI Responses API (format_responses.c) */
 extern const struct format format_bedrock;  /* Anthropic Messages on AWS Bedrock (bedrock.c) */
 /* Gemini embedContent / batchEmbedContents: clients only, converted to OpenAI embeddings
  * (format_embed.c) */
@@ -42,5 +43,12 @@ char *format_embed_openai_answer(const char *body, size_t len, int64_t prompt_to
  * vertex channel speaks Claude's for anthropic models and Gemini's for the others (vertexapi.h);
  * every other api, format_of_api's. */
 const struct format *format_for_model(int api, const char *upstream_model);
+/* The format a channel of provider p (common/provider.h) speaks to a client of format client for
+ * upstream_model: a Responses client and a channel whose type serves the Responses API (an
+ * OpenAI-style type that serves "media": openai, azure, custom, ...) talk natively; otherwise
+ * format_for_model(p->api, upstream_model). */
+struct provider;
+const struct format *format_of_channel(const struct format *client, const struct provider *p,
+                                       const char *upstream_model);
 
 #endif

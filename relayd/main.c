@@ -33,6 +33,7 @@
 #include "monitor.h"
 #include "snapshot.h"
 #include "imgfetch.h"
+#include "keypool.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
@@ -302,6 +303,9 @@ int main(int argc, char **argv)
   if (key_created)
     log_msg(LOG_INFO, "created a new master key file", "path=\"%s\" key_id=%s", keypath, master.id);
   snapshot_set_master_key(&master);
+  /* the key pools load with every snapshot (keypool.h) */
+  static const struct snapshot_extra pools = { keypool_load, keypool_free, keypool_free_states };
+  snapshot_set_extra(&pools);
   int sealed = snapshot_seal_channel_keys(ctx.db, &master, err, sizeof err);
   if (sealed < 0) {
     log_msg(LOG_ERR, "cannot encrypt plaintext channel keys", "error=\"%s\"", err);

@@ -92,7 +92,7 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
       const struct snap_channel *c = tier->chans[i];
       ok[i] = false;
       /* a pooled channel already tried may serve again with a key this request has not tried */
-      if (tried(r, c->id) && !keypool_untried(c, r))
+      if (tried(r, c->id) && !keypool_untried(c, &r->keys))
         continue;
       if (!keypool_usable(c)) {     /* every key of its pool is disabled */
         miss->disabled++;

@@ -10,7 +10,6 @@
 
 #include "db.h"
 #include "chanstate.h"
-#include "keypool.h"
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
@@ -25,6 +24,14 @@ static const struct secret_key *master_key;
 void snapshot_set_master_key(const struct secret_key *k)
 {
   master_key = k;
+}
+
+/* the extra loader (set by main before the first load; read-only after) */
+static const struct snapshot_extra *extra;
+
+void snapshot_set_extra(const struct snapshot_extra *x)
+{
+  extra = x;
 }
 
 /* ids: digits and commas only (checked), or "" for none. */
@@ -626,7 +633,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
 
 static void snapshot_free(struct snapshot *s)
 {
-  keypool_free(s);
+  if (extra && extra->unload)
+    extra->unload(s);
   for (size_t i = 0; i < s->nchannels; i++) {
     /* the key lives in the arena and in the auth header: wipe both before they are freed */
     if (s->channels[i].key)
@@ -723,8 +731,8 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
     rc = load_users_tokens(db, s);
   if (rc == 0)
     rc = load_channels(db, s, err, errlen);
-  if (rc == 0)
-    rc = keypool_load(db, s, master_key, err, errlen);
+  if (rc == 0 && extra && extra->load)
+    rc = extra->load(db, s, master_key, err, errlen);
   if (rc == 0)
     rc = load_alerts(db, s);
   if (rc == -1)
@@ -789,5 +797,6 @@ void snapshot_shutdown(void)
   ledger_free_all();
   limits_shutdown();
   chanstate_free_all();
-  keypool_free_states();
+  if (extra && extra->shutdown)
+    extra->shutdown();
 }

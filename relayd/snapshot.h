@@ -196,6 +196,18 @@ void snapshot_set_master_key(const struct secret_key *k);
  * with the master key, in one transaction on db. relayd runs it at start, before the first load.
  * Returns the number of keys sealed, or -1 with err set. */
 int snapshot_seal_channel_keys(struct db *db, const struct secret_key *k, char *err, size_t errlen);
+/* More channel data loaded with every snapshot (relayd: keypool.c's key pools), registered by main
+ * before the first load, so that this module names no module that reads snapshots back (keypool.c
+ * reads struct snap_channel: calling it from here made an include cycle). load runs inside
+ * snapshot_load's transaction, after the channels: 0, -1 (database error: db_errmsg) or -2 with
+ * err set. unload frees what load attached to s (it also runs after a failed or partial load).
+ * shutdown (may be NULL) runs last in snapshot_shutdown. None registered: channels have no extra. */
+struct snapshot_extra {
+  int (*load)(struct db *db, struct snapshot *s, const struct secret_key *master, char *err, size_t errlen);
+  void (*unload)(struct snapshot *s);
+  void (*shutdown)(void);
+};
+void snapshot_set_extra(const struct snapshot_extra *x);
 /* Reads the database and builds a new snapshot (not yet published). NULL on failure with err set. */
 struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen);
 /* Makes s the current snapshot; the previous one is released. */

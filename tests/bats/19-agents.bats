@@ -233,12 +233,16 @@ assert a[1]["type"] == "tool_use" and a[1]["name"] == "Read", a'
   claude_read gemini-2.5-flash ge
 }
 
-@test "Claude Code /context: its count_tokens calls are answered free, never sent upstream nor billed" {
+@test "Claude Code /context: its count_tokens calls are answered free, only counted upstream, never billed" {
   agent_relay Read "{\"file_path\": \"$NOTE\"}"
   run_claude claude-sonnet-4-5 "/context"
   [ "$status" -eq 0 ]
   echo "upstream got $(mock_requests an | wc -l) requests; billed: $(sql "SELECT count(*), sum(quota) FROM logs WHERE type=2 AND quota > 0")" >&3
-  [ "$(mock_requests an | wc -l)" -eq 0 ]
+  # the native channel counts them itself (its count_tokens endpoint); nothing is generated upstream
+  mock_requests an | python3 -c '
+import json, sys
+paths = [json.loads(l)["path"] for l in sys.stdin if l.strip()]
+assert paths and all(p == "/v1/messages/count_tokens" for p in paths), paths'
   [ "$(sql "SELECT count(*) FROM logs WHERE type=2 AND quota > 0")" = 0 ]
   [ "$(sql "SELECT used_quota FROM tokens WHERE name='t1'")" = 0 ]
   [ "$(grep -c 'msg="request".*path="POST /v1/messages/count_tokens".* status=200 .* quota=0 ' "$BATS_TEST_TMPDIR/relayd.log")" -ge 1 ]
@@ -406,12 +410,16 @@ EOF
   round_trip responses oa exec_command
 }
 
-@test "Codex -> Anthropic channel (Responses converted): skipped until Responses converts to other channels" {
-  skip "Responses to Anthropic/Gemini channels is being built beside this (issue #20, 'Codex speaks only the Responses API')"
+@test "Codex -> Anthropic channel (Responses converted, issue #24): an exec_command tool round trip" {
+  agent_relay exec_command "{\"cmd\": \"cat $NOTE\"}"
+  run_codex claude-sonnet-4-5
+  round_trip responses an exec_command
 }
 
-@test "Codex -> Gemini channel (Responses converted): skipped until Responses converts to other channels" {
-  skip "Responses to Anthropic/Gemini channels is being built beside this (issue #20, 'Codex speaks only the Responses API')"
+@test "Codex -> Gemini channel (Responses converted, issue #24): an exec_command tool round trip" {
+  agent_relay exec_command "{\"cmd\": \"cat $NOTE\"}"
+  run_codex gemini-2.5-flash
+  round_trip responses ge exec_command
 }
 
 # ---- a client that hangs up once its answer's end reached it (as Codex does) ----
