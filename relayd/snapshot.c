@@ -246,27 +246,23 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
     p->cache_write_1h_ratio = !db_col_is_null(st, 7) && db_col_double(st, 7) >= 0
                               ? db_col_double(st, 7) : PRICE_CACHE_WRITE_1H_RATIO_DEFAULT;
     p->max_output_tokens = db_col_is_null(st, 8) || db_col_int64(st, 8) < 0 ? 0 : db_col_int64(st, 8);
-    /* the long-context tier: a ratio left NULL is the base one */
-    p->tier_above = db_col_is_null(st, 9) || db_col_int64(st, 9) < 1 ? 0 : db_col_int64(st, 9);
+    p->tier_above = db_col_is_null(st, 9) || db_col_int64(st, 9) < 1 ? 0 : db_col_int64(st, 9);   /* NULL ratio: base */
     p->tier_model_ratio = db_col_is_null(st, 10) ? p->model_ratio : db_col_double(st, 10);
     p->tier_completion_ratio = db_col_is_null(st, 11) ? p->completion_ratio : db_col_double(st, 11);
     p->tier_cache_ratio = db_col_is_null(st, 12) ? p->cache_ratio : db_col_double(st, 12);
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
   }
   db_finalize(st);
-
   if (!(st = db_prepare(db, "SELECT scope, subject, model, chain, on_errors FROM fallbacks")))
     return -1;
   strmap_init(&s->fallbacks, 16);
-  while (db_step(st) == DB_ROW) {     /* keyed as fallback.c looks them up */
+  for (char key[400]; db_step(st) == DB_ROW; s->nfallbacks++) {   /* keyed as fallback.c looks them up */
     struct fallback_chain *f = arena_alloc(&s->arena, sizeof *f);
     f->n = split_list(&s->arena, db_col_text(st, 3), &f->models);
     f->on_context = strstr(db_col_text(st, 4), "context") != NULL;
     f->on_policy = strstr(db_col_text(st, 4), "policy") != NULL;
-    char key[400];
     snprintf(key, sizeof key, "%s\x1f%s\x1f%s", db_col_text(st, 0), db_col_text(st, 1), db_col_text(st, 2));
     strmap_put(&s->fallbacks, arena_strdup(&s->arena, key), f);
-    s->nfallbacks++;
   }
   db_finalize(st);
   return 0;
