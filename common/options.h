@@ -49,6 +49,7 @@ struct snap_options {
   int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
+  int quota_rounding;                 /* enum quota_rounding (quota.h), choices "up|half_up" */
   const char *response_cache_models;  /* comma list of models whose answers relayd caches for every
                                        * token ("*": all; relayd/respcache.h) */
   int64_t response_cache_ttl_s;       /* how long a cached answer is served */

@@ -13,6 +13,7 @@
  * asks (list and show otherwise only say whether one is set), or stores it in clear.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_channel.h"
 #include "channels.h"
 #include "gcpauth.h"
@@ -1204,7 +1205,8 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
   free(ids);
   rc = gw_end(g, rc);
   if (rc == 0 && tag && !g->json)
-    printf("%zu channel%s %s\n", n, n == 1 ? "" : "s", status == STATUS_ENABLED ? "enabled" : "disabled");
+    printf(status == STATUS_ENABLED ? ngettext("%zu channel enabled\n", "%zu channels enabled\n", n)
+                                    : ngettext("%zu channel disabled\n", "%zu channels disabled\n", n), n);
   return rc;
 }
 
@@ -1521,7 +1523,7 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
       rc = gw_err(GW_FAIL, "out of memory");
     cJSON_Delete(o);
   } else if (ok) {
-    printf("channel %s: ok, HTTP %ld in %" PRId64 " ms (model %s)\n", u.name, status, ms, model);
+    printf(_("channel %s: ok, HTTP %ld in %" PRId64 " ms (model %s)\n"), u.name, status, ms, model);
   }
   if (net != 0)
     return gw_err(GW_UPSTREAM, "channel %s: the upstream is unreachable after %" PRId64 " ms: %s",

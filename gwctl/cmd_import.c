@@ -21,11 +21,13 @@
  * overwrites a user, token, channel or code that it did not create itself (import_sources).
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "channels.h"
 #include "cmd_import.h"
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "quota.h"
 #include "sigv4.h"
 #include "util.h"
 #include "vertexapi.h"
@@ -1214,6 +1216,9 @@ struct bill {
  * with its channel type's ratio ("name(type)") when there is one, at ratio 30 when there is none,
  * completion ratio by its rules; New API prices the requested model (relay's rule too), so only its
  * self-use default needs a row. */
+static int import_option(struct imp *im, const char *kind, const char *key, const char *value,
+                         const char *relay, bool boolean, const char *why_set);
+
 static int plan_bills(struct imp *im, const cJSON *model, const cJSON *comp, const cJSON *fixed)
 {
   strmap_init(&im->bills, 64);
@@ -1352,10 +1357,13 @@ static int import_prices(struct imp *im)
   if (!pm)
     report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
            "built-in ratios): relay's own prices are kept");
-  if (!oa)   /* Calcium-Ion/new-api relay/relay-text.go: quotaCalculateDecimal.Round(0) */
-    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit "
-           "(half up), relay rounds it up: a bill whose exact amount has a fraction below one "
-           "half is 1 unit (1/500000 USD) higher in relay, never more, never lower");
+  /* QuantumNous/new-api service/text_quota.go: quotaCalculateDecimal.Round(0), half away from
+   * zero: relay's option quota_rounding=half_up does the same (common/quota.h) */
+  if (!oa && rc == 0)
+    rc = import_option(im, "prices", "rounding", "half_up", "quota_rounding", false,
+                       "New API rounds a bill to the nearest unit (half up), One API and relay's "
+                       "default round it up: option quota_rounding set to half_up (every bill of "
+                       "this relay rounds so)");
   /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
   for (int pass = 0; pass < 2 && rc == 0; pass++) {
     const cJSON *it, *list = pass == 0 ? model : price;
@@ -2224,20 +2232,42 @@ static const struct {
   { NULL, NULL, false },
 };
 
+/* Source options relay has no equivalent for, each named in the report with why (when set).
+ * Option names: songquanpeng/one-api model/option.go InitOptionMap, QuantumNous/new-api
+ * model/option.go (ModelRequestRateLimit*, AutomaticDisableKeywords). */
+static const struct {
+  const char *source, *why;
+} option_none[] = {
+  { "QuotaForNewUser", "relay has no self-registration: each user gets the quota 'gwctl user add --quota' gives" },
+  { "QuotaForInviter", "relay has no invitations" },
+  { "QuotaForInvitee", "relay has no invitations" },
+  { "PreConsumedQuota", "relay reserves each request's own worst case instead (the price's max_output_tokens, option default_max_output_tokens) and settles the exact charge" },
+  { "ChannelDisableThreshold", "relay's channel tests fail on an error or after channel_test_timeout_s, not on a slow answer" },
+  { "AutomaticDisableKeywords", "relay disables a channel on the provider's error codes and types (option channel_disable_keywords), never on message text" },
+  { "ModelRequestRateLimitEnabled", "relay's rate limits are set per user or token: gwctl limit set --user NAME --rpm N (window: option rate_limit_window_s)" },
+  { "ModelRequestRateLimitCount", "see ModelRequestRateLimitEnabled" },
+  { "ModelRequestRateLimitSuccessCount", "see ModelRequestRateLimitEnabled" },
+  { "ModelRequestRateLimitDurationMinutes", "see ModelRequestRateLimitEnabled" },
+  { "LogConsumeEnabled", "relay logs every request" },
+  { "ApproximateTokenEnabled", "relay counts with the model's tokenizer when the upstream reports no usage" },
+  { NULL, NULL },
+};
+
 /* Options the import reads elsewhere (prices, groups, billing). */
 static const char *const options_read[] = { "GroupRatio", "ModelRatio", "CompletionRatio",
                                             "ModelPrice", "CacheRatio", "CreateCacheRatio",
-                                            "UserUsableGroups", "SelfUseModeEnabled", NULL };
+                                            "UserUsableGroups", "SelfUseModeEnabled",
+                                            "QuotaPerUnit", "AutomaticEnableChannelEnabled", NULL };
 
-static int import_option(struct imp *im, const char *key, const char *value, const char *relay,
-                         bool boolean)
+static int import_option(struct imp *im, const char *kind, const char *key, const char *value,
+                         const char *relay, bool boolean, const char *why_set)
 {
   char norm[64], why[128];
   const char *v = value;
   if (boolean)
     v = strcmp(value, "true") == 0 ? "1" : strcmp(value, "false") == 0 ? "0" : value;
   if (gw_config_check(relay, v, norm, sizeof norm, why, sizeof why) != 0) {
-    report(im, "options", key, relay, R_SKIPPED, "'%.20s': %s", value, why);
+    report(im, kind, key, relay, R_SKIPPED, "'%.20s': %s", value, why);
     return 0;
   }
   int64_t same = 0;
@@ -2246,7 +2276,8 @@ static int import_option(struct imp *im, const char *key, const char *value, con
   if (r < 0)
     return GW_FAIL;
   if (r > 0) {
-    report(im, "options", key, relay, R_UNCHANGED, "%s", norm);
+    report(im, kind, key, relay, R_UNCHANGED, "%s%s%s", norm, why_set ? ": " : "",
+           why_set ? why_set : "");
     return 0;
   }
   int rc = gw_exec(im->g, "cannot set the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
@@ -2254,7 +2285,7 @@ static int import_option(struct imp *im, const char *key, const char *value, con
   struct gw_subject s = { 0 };
   if (rc == 0)
     rc = gw_log_manage(im->g, &s, "import oneapi: config set %s=%s (by %s)", relay, norm, im->who);
-  report(im, "options", key, relay, R_IMPORTED, "%s", norm);
+  report(im, kind, key, relay, R_IMPORTED, "%s%s%s", norm, why_set ? ": " : "", why_set ? why_set : "");
   return rc;
 }
 
@@ -2264,7 +2295,39 @@ static int import_options(struct imp *im)
   for (int i = 0; rc == 0 && option_map[i].source; i++) {
     const char *v = option(im, option_map[i].source);
     if (v)
-      rc = import_option(im, option_map[i].source, v, option_map[i].relay, option_map[i].boolean);
+      rc = import_option(im, "options", option_map[i].source, v, option_map[i].relay,
+                         option_map[i].boolean, NULL);
+  }
+  /* AutomaticEnableChannelEnabled false: a passing test never re-enables a channel. relay's
+   * periodic tests are what re-enables (of auto-disabled channels only, unless channel_test_all):
+   * off. true is relay's own behaviour. */
+  const char *ae = option(im, "AutomaticEnableChannelEnabled");
+  if (rc == 0 && ae && strcmp(ae, "false") == 0)
+    rc = import_option(im, "options", "AutomaticEnableChannelEnabled", "0", "channel_test_interval_s",
+                       false, "the source never re-enables a channel after a passing test: relay's "
+                       "periodic tests, which re-enable, are off");
+  else if (ae && strcmp(ae, "true") == 0)
+    report(im, "options", "AutomaticEnableChannelEnabled", "channel_test_interval_s", R_MAPPED,
+           "relay's periodic channel tests re-enable a channel that passes (as set: see gwctl config "
+           "get channel_test_interval_s)");
+  /* QuotaPerUnit: quota per USD in the source's display; relay's is fixed */
+  const char *qpu = option(im, "QuotaPerUnit");
+  if (qpu && *qpu) {
+    char *end;
+    double q = strtod(qpu, &end);
+    if (*end == '\0' && q == QUOTA_PER_USD)
+      report(im, "options", "QuotaPerUnit", NULL, R_UNCHANGED, "%.20s: relay's own unit (%d quota = "
+             "1 USD)", qpu, QUOTA_PER_USD);
+    else
+      report(im, "options", "QuotaPerUnit", NULL, R_SKIPPED, "'%.20s' QUOTA UNIT DIFFERS: relay's is "
+             "fixed at %d quota = 1 USD; balances and prices keep their quota numbers, so every USD "
+             "figure relay shows differs from the source's", qpu, QUOTA_PER_USD);
+  }
+  for (int i = 0; option_none[i].source; i++) {
+    const char *v = option(im, option_none[i].source);
+    if (v && *v)
+      report(im, "options", option_none[i].source, NULL, R_SKIPPED, "'%.40s' not imported: %s", v,
+             option_none[i].why);
   }
   /* the rest: named in one line; empty ones (the web UI saves every field) are only counted */
   char rest[2048] = "";
@@ -2279,6 +2342,8 @@ static int import_options(struct imp *im)
       known |= strcmp(*u, k) == 0;
     for (int j = 0; option_map[j].source; j++)
       known |= strcmp(option_map[j].source, k) == 0;
+    for (int j = 0; option_none[j].source; j++)
+      known |= strcmp(option_none[j].source, k) == 0;
     if (known)
       continue;
     if (!column_set(v, "")) {
@@ -2322,7 +2387,8 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "source")),
            *name ? " -> " : "", name, *note ? ": " : "", note);
   }
-  printf("%s from %s:", dry ? "would import (dry run, nothing changed)" : "imported",
+  /* the item lines above are the report's fields (as --json has them); the summary is for people */
+  printf(dry ? _("would import (dry run, nothing changed) from %s:") : _("imported from %s:"),
          flavor_names[im->flavor]);
   cJSON_ArrayForEach(it, im->counts)
     printf(" %s %.0f/%.0f/%.0f/%.0f/%.0f", it->string,
@@ -2331,7 +2397,7 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "skipped")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "updated")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "unchanged")));
-  printf(" (imported/mapped/skipped/updated/unchanged)\n");
+  printf("%s\n", _(" (imported/mapped/skipped/updated/unchanged)"));
 }
 
 int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)

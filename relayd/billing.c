@@ -60,7 +60,8 @@ const struct price *billing_price_at(const struct price *p, int64_t prompt_token
   return tier;
 }
 
-int64_t billing_quota(const struct price *p0, double group_ratio, const struct usage *u)
+int64_t billing_quota(const struct price *p0, double group_ratio, const struct usage *u,
+                      enum quota_rounding rounding)
 {
   if (p0->has_fixed)
     return quota_fixed(p0->fixed_price, 1, group_ratio);
@@ -74,7 +75,7 @@ int64_t billing_quota(const struct price *p0, double group_ratio, const struct u
   double units = (double)uncached + (double)n.cached_tokens * p->cache_ratio +
                  (double)n.cache_write_5m * p->cache_write_ratio + (double)n.cache_write_1h * p->cache_write_1h_ratio +
                  (double)n.completion_tokens * p->completion_ratio;
-  return quota_ratio(units, p->model_ratio * group_ratio);
+  return quota_ratio(units, p->model_ratio * group_ratio, rounding);
 }
 
 int64_t billing_fixed(const struct price *p, double group_ratio, double units)
@@ -93,7 +94,8 @@ static int64_t bound_at(const struct price *p, double group_ratio, int64_t input
     in_ratio = p->cache_write_1h_ratio;
   double units = (double)clamp(input_tokens, USAGE_TOKENS_MAX) * in_ratio +
                  (double)clamp(output_tokens, USAGE_TOKENS_MAX) * p->completion_ratio;
-  return quota_ratio(units, p->model_ratio * group_ratio);
+  /* up, whatever quota_rounding says: the bound is never below the charge */
+  return quota_ratio(units, p->model_ratio * group_ratio, QUOTA_ROUND_UP);
 }
 
 int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
@@ -149,6 +151,8 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
     cJSON_AddNumberToObject(o, "cache_ratio", p->cache_ratio);
     cJSON_AddNumberToObject(o, "cache_write_ratio", p->cache_write_ratio);
     cJSON_AddNumberToObject(o, "cache_write_1h_ratio", p->cache_write_1h_ratio);
+    if (e->rounding != QUOTA_ROUND_UP)
+      cJSON_AddStringToObject(o, "rounding", quota_rounding_name(e->rounding));
   }
   if (e->requested_model && e->requested_model[0])
     cJSON_AddStringToObject(o, "requested_model", e->requested_model);

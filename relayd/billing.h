@@ -6,7 +6,8 @@
  *                             + completion * completion_ratio) * model_ratio * group_ratio)
  *               where uncached = prompt - cached - cache writes (prompt counts them all, as OpenAI's
  *               prompt_tokens does); at least 1 when the ratio is not 0 and tokens were used; 0 when
- *               no tokens were used.
+ *               no tokens were used. ceil is the option quota_rounding's default "up"; "half_up"
+ *               rounds to the nearest unit instead (common/quota.h).
  *               A price with a long-context tier (prices.tier_*) uses the tier's model, completion
  *               and cache ratios for the whole request when prompt > tier_above
  *               (quota_tier_applies); the explanation then says "tier_above".
@@ -54,8 +55,10 @@ void usage_normalize(struct usage *u);
  * tier's ratios written into *tier, which is returned) when quota_tier_applies(). */
 const struct price *billing_price_at(const struct price *p, int64_t prompt_tokens, struct price *tier);
 
-/* The charge of usage u, at p's long-context tier when its prompt is above the tier's threshold. */
-int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u);
+/* The ratio-mode charge of usage u, made whole by rounding (the option quota_rounding), at p's
+ * long-context tier when its prompt is above the tier's threshold. */
+int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
+                      enum quota_rounding rounding);
 
 /* Fixed-price charge for units of the price's unit: round(fixed_price * units * 500000 *
  * group_ratio); at least 1 when units > 0 and the price is not 0. */
@@ -83,6 +86,7 @@ struct billing_explain {
   const char *note;           /* "" or why */
   const char *api;            /* the client's inbound API (openai, anthropic, gemini, responses),
                                  written as "api" when set */
+  enum quota_rounding rounding; /* of a ratio charge: written as "rounding" when not "up" */
   const char *requested_model;/* a fallback chain served another model (fallback.h): both names */
   const char *served_model;   /* are written when set; the price is the served model's */
   bool cache_hit;             /* answered from the response cache (respcache.h): "cache_hit":true */

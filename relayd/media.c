@@ -256,8 +256,8 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
 }
 
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                     double group_ratio, const struct media_result *res, struct usage *u,
-                     const char **source)
+                     double group_ratio, enum quota_rounding rounding,
+                     const struct media_result *res, struct usage *u, const char **source)
 {
   memset(u, 0, sizeof *u);
   if (res->has_tokens)
@@ -276,7 +276,7 @@ int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, c
     *u = local_tokens(mq, rq, res, 0);
     *source = mq->kind == MEDIA_SPEECH ? "request" : "local";
   }
-  return billing_quota(p, group_ratio, u);
+  return billing_quota(p, group_ratio, u, rounding);
 }
 
 double media_units(const struct media_req *mq, const struct media_result *res, const struct price *p)

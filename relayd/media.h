@@ -96,8 +96,8 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
 /* The charge of a request that produced an answer; fills *u (log tokens) and *source ("upstream",
  * "local" or "request"). */
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                     double group_ratio, const struct media_result *res, struct usage *u,
-                     const char **source);
+                     double group_ratio, enum quota_rounding rounding,
+                     const struct media_result *res, struct usage *u, const char **source);
 
 /* A short note for the log row's content: "images=2 size=1024x1792 quality=hd", "seconds=9", ... */
 /* The units a fixed price charged for (images, seconds, search units; 1 per call); 0 for ratio prices. */

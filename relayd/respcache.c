@@ -315,7 +315,7 @@ void respcache_stream_end(struct request *r, bool complete)
 int64_t respcache_charge(const struct request *r, int64_t full)
 {
   int64_t pct = r->snap->opt.response_cache_hit_percent;
-  return pct <= 0 || full <= 0 ? 0 : quota_ratio((double)full, (double)pct / 100.0);
+  return pct <= 0 || full <= 0 ? 0 : quota_ratio((double)full, (double)pct / 100.0, QUOTA_ROUND_UP);
 }
 
 void respcache_request_free(struct request *r)

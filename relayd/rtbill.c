@@ -95,7 +95,8 @@ bool rt_bill_response(struct rt_session *s, const cJSON *resp)
   } else {
     snprintf(note, sizeof note, "response.done carried no usage: nothing was charged");
   }
-  int64_t charged = strcmp(source, "upstream") == 0 ? billing_quota(s->price, s->group_ratio, &use)
+  enum quota_rounding rounding = (enum quota_rounding)s->snap->opt.quota_rounding;
+  int64_t charged = strcmp(source, "upstream") == 0 ? billing_quota(s->price, s->group_ratio, &use, rounding)
                     : strcmp(source, "reserved") == 0 ? s->hold : 0;
   const struct snap_token *t = s->token;
   bool covered = true;
@@ -149,6 +150,7 @@ bool rt_bill_response(struct rt_session *s, const cJSON *resp)
       .price = s->price, .group = t->group, .group_ratio = s->group_ratio,
       .usage = strcmp(source, "upstream") == 0 ? &use : NULL, .usage_source = source,
       .reserved = held, .charged = charged, .note = note, .api = "realtime",
+      .rounding = rounding,
   };
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);

@@ -140,26 +140,26 @@ static void test_answers_and_charges(void)
   CHECK(res.has_tokens && res.tokens.prompt_tokens == 20 && res.tokens.cached_tokens == 8 &&
             res.tokens.completion_tokens == 10, "usage in the input_tokens shape");
   /* (12 + 8*0.5 + 10*4) * 1.25 = 70 */
-  CHECK(media_charge(&mq, &rq, &gpt4o, 1, &res, &u, &src) == 70 && strcmp(src, "upstream") == 0,
+  CHECK(media_charge(&mq, &rq, &gpt4o, 1, QUOTA_ROUND_UP, &res, &u, &src) == 70 && strcmp(src, "upstream") == 0,
         "charge from usage");
 
   struct media_req img = {.kind = MEDIA_IMAGE_GEN, .n = 2, .image_mult = 3};
   struct price d3 = {.has_fixed = true, .fixed_price = 0.04, .unit = PRICE_PER_IMAGE};
   static const char images[] = "{\"data\":[{\"url\":\"a\"}]}";
   media_read_response(MEDIA_IMAGE_GEN, images, strlen(images), "application/json", &res);
-  CHECK(media_charge(&img, &rq, &d3, 1, &res, &u, &src) == 60000, "images: the images returned x multiplier");
+  CHECK(media_charge(&img, &rq, &d3, 1, QUOTA_ROUND_UP, &res, &u, &src) == 60000, "images: the images returned x multiplier");
   CHECK(media_reserve(&img, &rq, &d3, 1, 0) == 120000, "images: reserve n x multiplier");
 
   struct media_req au = {.kind = MEDIA_TRANSCRIBE, .n = 1, .image_mult = 1, .file_bytes = 10000};
   struct price w = {.has_fixed = true, .fixed_price = 0.0001, .unit = PRICE_PER_SECOND};
   static const char tr[] = "{\"text\":\"hi\",\"usage\":{\"type\":\"duration\",\"seconds\":12}}";
   media_read_response(MEDIA_TRANSCRIBE, tr, strlen(tr), "application/json", &res);
-  CHECK(res.has_seconds && media_charge(&au, &rq, &w, 1, &res, &u, &src) == 600, "transcription: usage.seconds");
+  CHECK(res.has_seconds && media_charge(&au, &rq, &w, 1, QUOTA_ROUND_UP, &res, &u, &src) == 600, "transcription: usage.seconds");
   static const char vj[] = "{\"duration\":4.2,\"text\":\"x\"}";
   media_read_response(MEDIA_TRANSCRIBE, vj, strlen(vj), "application/json", &res);
-  CHECK(media_charge(&au, &rq, &w, 2, &res, &u, &src) == 500, "verbose_json duration rounds up, group ratio 2");
+  CHECK(media_charge(&au, &rq, &w, 2, QUOTA_ROUND_UP, &res, &u, &src) == 500, "verbose_json duration rounds up, group ratio 2");
   media_read_response(MEDIA_TRANSCRIBE, "0123456789012345678901234567890", 31, "text/plain", &res);
-  CHECK(media_charge(&au, &rq, &w, 1, &res, &u, &src) == 150 && strcmp(src, "local") == 0,
+  CHECK(media_charge(&au, &rq, &w, 1, QUOTA_ROUND_UP, &res, &u, &src) == 150 && strcmp(src, "local") == 0,
         "text answers: 31 characters -> 3 seconds, local");
   CHECK(media_reserve(&au, &rq, &w, 1, 0) == 700, "transcription reserve: 10000 bytes at 750 B/s -> 14 s");
 
@@ -167,14 +167,14 @@ static void test_answers_and_charges(void)
   struct price co = {.has_fixed = true, .fixed_price = 0.002, .unit = PRICE_PER_SEARCH};
   static const char cohere[] = "{\"results\":[],\"meta\":{\"billed_units\":{\"search_units\":3}}}";
   media_read_response(MEDIA_RERANK, cohere, strlen(cohere), "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &co, 1, &res, &u, &src) == 3000, "cohere: billed search units");
+  CHECK(media_charge(&rr, &rq, &co, 1, QUOTA_ROUND_UP, &res, &u, &src) == 3000, "cohere: billed search units");
   media_read_response(MEDIA_RERANK, "{\"results\":[]}", 14, "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &co, 1, &res, &u, &src) == 3000 && strcmp(src, "local") == 0,
+  CHECK(media_charge(&rr, &rq, &co, 1, QUOTA_ROUND_UP, &res, &u, &src) == 3000 && strcmp(src, "local") == 0,
         "no billed units: ceil(250/100)");
   struct price jina = {.model_ratio = 2, .completion_ratio = 1, .cache_ratio = 1};
   static const char jn[] = "{\"usage\":{\"total_tokens\":40,\"prompt_tokens\":40},\"results\":[]}";
   media_read_response(MEDIA_RERANK, jn, strlen(jn), "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &jina, 1, &res, &u, &src) == 80, "jina: tokens x ratio");
+  CHECK(media_charge(&rr, &rq, &jina, 1, QUOTA_ROUND_UP, &res, &u, &src) == 80, "jina: tokens x ratio");
 
   static const char huge[] = "{\"results\":[],\"meta\":{\"billed_units\":{\"search_units\":1e300}}}";
   media_read_response(MEDIA_RERANK, huge, strlen(huge), "application/json", &res);
@@ -188,7 +188,7 @@ static void test_answers_and_charges(void)
   struct media_req sp = {.kind = MEDIA_SPEECH, .n = 1, .image_mult = 1, .input_chars = 11};
   struct price tts = {.model_ratio = 7.5, .completion_ratio = 1, .cache_ratio = 1};
   media_read_response(MEDIA_SPEECH, "\xff\xfb", 2, "audio/mpeg", &res);
-  CHECK(media_charge(&sp, &rq, &tts, 1, &res, &u, &src) == 83 && u.prompt_tokens == 11 && strcmp(src, "request") == 0,
+  CHECK(media_charge(&sp, &rq, &tts, 1, QUOTA_ROUND_UP, &res, &u, &src) == 83 && u.prompt_tokens == 11 && strcmp(src, "request") == 0,
         "speech: 11 characters x 7.5 = 82.5 -> 83");
 }
 
