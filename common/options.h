@@ -45,7 +45,9 @@ struct snap_options {
   int64_t test_interval_s;            /* periodic channel tests, 0 = off */
   bool test_all;                      /* test enabled channels too, not only auto-disabled ones */
   int64_t test_timeout_s;
-  const char *webhook_url;            /* budget alerts and reminders, "" = log rows only */
+  const char *webhook_url;            /* notifications (relayd/webhook.h), "" = log rows only */
+  int64_t balance_poll_interval_s;    /* upstream balance reads (relayd/balpoll.h), 0 = off */
+  int64_t balance_low_threshold;      /* low-balance alert below this, in the channel's currency; 0 = off */
   int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */

@@ -14,7 +14,7 @@
 #define OAI_TEXT_ONLY(t) "a " t " channel serves only chat requests (/v1/chat/completions, /v1/completions)"
 static const struct provider providers[] = {
   { .name = "openai", .api = UPSTREAM_OPENAI, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL | PE_REALTIME },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL | PE_REALTIME, .balance = BAL_OPENAI },
   { .name = "azure", .api = UPSTREAM_AZURE, .auth = AUTH_API_KEY, .url = URLR_AZURE, .probe = PROBE_CHAT,
     .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA | PE_REALTIME, .refusal = "an azure channel does not serve /v1/rerank" },
   { .name = "anthropic", .api = UPSTREAM_ANTHROPIC, .base_url = "https://api.anthropic.com",
@@ -44,10 +44,10 @@ static const struct provider providers[] = {
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
   { .name = "deepseek", .api = UPSTREAM_OPENAI, .base_url = "https://api.deepseek.com", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("deepseek") },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("deepseek"), .balance = BAL_DEEPSEEK },
   /* platform.kimi.com/docs/api/overview (Moonshot / Kimi: "base_url https://api.moonshot.cn/v1") */
   { .name = "moonshot", .api = UPSTREAM_OPENAI, .base_url = "https://api.moonshot.cn/v1", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("moonshot") },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT, .refusal = OAI_TEXT_ONLY("moonshot"), .balance = BAL_MOONSHOT },
   /* docs.bigmodel.cn (Zhipu GLM, OpenAI-compatible at https://open.bigmodel.cn/api/paas/v4):
    * chat, embeddings, images, rerank */
   { .name = "zhipu", .api = UPSTREAM_OPENAI, .base_url = "https://open.bigmodel.cn/api/paas/v4",
@@ -69,10 +69,10 @@ static const struct provider providers[] = {
   /* docs.siliconflow.cn/docs/userguide/quickstart ("base_url https://api.siliconflow.cn/v1"): chat,
    * embeddings, rerank, images, audio */
   { .name = "siliconflow", .api = UPSTREAM_OPENAI, .base_url = "https://api.siliconflow.cn/v1",
-    .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+    .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL, .balance = BAL_SILICONFLOW },
   /* openrouter.ai/docs/api-reference/overview (https://openrouter.ai/api/v1; stored without the /v1) */
   { .name = "openrouter", .api = UPSTREAM_OPENAI, .base_url = "https://openrouter.ai/api", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL, .balance = BAL_OPENROUTER },
   /* docs.x.ai/docs/api-reference (https://api.x.ai/v1: chat, responses, images; no embeddings) */
   { .name = "xai", .api = UPSTREAM_OPENAI, .base_url = "https://api.x.ai/v1", .auth = AUTH_BEARER,
     .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_TEXT | PE_MEDIA,
@@ -106,7 +106,7 @@ static const struct provider providers[] = {
   { .name = "vllm", .api = UPSTREAM_OPENAI, .base_url = "http://localhost:8000/v1", .auth = AUTH_BEARER,
     .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL, .key = KEY_OPTIONAL },
   { .name = "custom", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_V1, .probe = PROBE_CHAT,
-    .serves = PE_ALL },
+    .serves = PE_ALL, .balance = BAL_OPENAI },
   /* an OpenAI-compatible API whose base URL names its API root: Zhipu https://open.bigmodel.cn/api/paas/v4,
    * Doubao .../api/v3, DashScope .../compatible-mode/v1, Gemini's .../v1beta/openai */
   { .name = "compatible", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT,

@@ -33,6 +33,17 @@ enum upstream_api { UPSTREAM_OPENAI, UPSTREAM_ANTHROPIC, UPSTREAM_AZURE, UPSTREA
                     UPSTREAM_VERTEX, /* Google Vertex AI: Gemini or Claude by model (common/vertexapi.h) */
                     UPSTREAM_RESPONSES /* the OpenAI Responses API only (relayd/responses.h) */ };
 
+/* The balance endpoint a provider publishes (common/upbalance.h fetches and parses it; one parser
+ * per kind). BAL_NONE: the provider has none that an API key can read. */
+enum provider_balance {
+  BAL_NONE,
+  BAL_OPENAI,      /* GET /v1/dashboard/billing/subscription + /usage (OpenAI's, as One API reads it) */
+  BAL_DEEPSEEK,    /* GET /user/balance (api-docs.deepseek.com/api/get-user-balance) */
+  BAL_OPENROUTER,  /* GET /v1/credits (openrouter.ai/docs/api-reference/get-credits) */
+  BAL_SILICONFLOW, /* GET /v1/user/info (docs.siliconflow.cn/api-reference/userinfo/get-user-info) */
+  BAL_MOONSHOT,    /* GET /v1/users/me/balance (platform.moonshot.cn/docs/api/misc) */
+};
+
 /* The header the key goes in. */
 enum provider_auth {
   AUTH_BEARER,     /* Authorization: Bearer KEY */
@@ -101,6 +112,7 @@ struct provider {
   enum provider_key key;
   const char *region_url;      /* the base URL in a region, PROVIDER_REGION in it (Bedrock's), or NULL:
                                 * gwctl channel add --region fills it in */
+  enum provider_balance balance;  /* its balance endpoint, BAL_NONE when it publishes none */
 };
 
 /* The row of a type name, or NULL when relay has no such type. */

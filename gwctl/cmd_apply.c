@@ -1626,6 +1626,8 @@ static int exec_delete(struct apply *a, struct change *c, struct gw_subject *sub
   case K_CHANNEL:
     subj->channel_id = id;
     return gw_exec(g, "cannot delete the channel's keys", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", id)
+                   || gw_exec(g, "cannot delete the channel's balance",
+                              "DELETE FROM channel_balances WHERE channel_id = ?1", "i", id)
                ? GW_FAIL
                : gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
   case K_TOKEN:

@@ -17,12 +17,12 @@
 #include "cmd_channel.h"
 #include "channels.h"
 #include "gcpauth.h"
-#include "i18n.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
 #include "sigv4.h"
 #include "util.h"
+#include "upbalance.h"
 #include "vertexapi.h"
 
 #include <ctype.h>
@@ -114,6 +114,17 @@ static cJSON *channel_row(struct db_stmt *st)
   return o;
 }
 
+/* "12.34 USD": a channel's last upstream balance (table channel_balances), "-" when never read. */
+static void render_balance(const cJSON *row, char *buf, size_t len)
+{
+  const cJSON *b = cJSON_GetObjectItemCaseSensitive(row, "balance");
+  const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "balance_currency"));
+  if (cJSON_IsNumber(b))
+    snprintf(buf, len, "%.2f %s", b->valuedouble, c ? c : "");
+  else
+    snprintf(buf, len, "-");
+}
+
 static const struct out_col channel_cols[] = {
   { "id", "ID", OUT_PLAIN, 0, NULL },
   { "name", "NAME", OUT_PLAIN, 0, NULL },
@@ -125,6 +136,7 @@ static const struct out_col channel_cols[] = {
   { "group", "GROUP", OUT_PLAIN, 30, NULL },
   { "models", "MODELS", OUT_PLAIN, 40, NULL },
   { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
+  { "balance", "BALANCE", OUT_PLAIN, 0, render_balance },
   { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
   { "models_without_price", "NO_PRICE", OUT_PLAIN, 40, NULL },
   { "status_reason", "REASON", OUT_PLAIN, 80, NULL },
@@ -133,6 +145,7 @@ static const struct out_col channel_cols[] = {
 
 static const struct out_col channel_show_cols[] = {
   { "created_time", NULL, OUT_TIME, 0, NULL },
+  { "balance_time", NULL, OUT_TIME, 0, NULL },
   { "test_time", NULL, OUT_TIME, 0, NULL },
   { "status_time", NULL, OUT_TIME, 0, NULL },
   { 0 },
@@ -672,6 +685,36 @@ static int show_one(struct gwctl *g, int json, int64_t id, cJSON *row)
   return rc;
 }
 
+/* Adds each row's last upstream balance (table channel_balances, migration 016): "balance" (a number,
+ * null when never read), "balance_currency" and "balance_time". 0 or GW_FAIL after printing. */
+static int attach_balances(struct gwctl *g, cJSON *rows)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read channel balances",
+                                  "SELECT channel_id, balance, currency, updated_time FROM channel_balances", "");
+  if (!st)
+    return GW_FAIL;
+  cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    cJSON_AddNullToObject(row, "balance");
+    cJSON_AddStringToObject(row, "balance_currency", "");
+    cJSON_AddNumberToObject(row, "balance_time", 0);
+  }
+  enum db_step_result r;
+  while ((r = db_step(st)) == DB_ROW) {
+    double id = (double)db_col_int64(st, 0);
+    cJSON_ArrayForEach(row, rows) {
+      const cJSON *rid = cJSON_GetObjectItemCaseSensitive(row, "id");
+      if (!cJSON_IsNumber(rid) || rid->valuedouble != id)
+        continue;
+      cJSON_ReplaceItemInObjectCaseSensitive(row, "balance", cJSON_CreateNumber(db_col_double(st, 1)));
+      cJSON_ReplaceItemInObjectCaseSensitive(row, "balance_currency", cJSON_CreateString(db_col_text(st, 2)));
+      cJSON_ReplaceItemInObjectCaseSensitive(row, "balance_time", cJSON_CreateNumber((double)db_col_int64(st, 3)));
+    }
+  }
+  db_finalize(st);
+  return r == DB_ERROR ? gw_dberr(g, "cannot read channel balances") : 0;
+}
+
 /* Shows channel id (id != 0), or lists those matching tag and status (NULL: any). reveal adds each
  * channel's upstream key in clear ("key"). */
 static int channel_query(struct gwctl *g, int64_t id, const char *tag, const char *status, int json,
@@ -722,6 +765,8 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
   }
   db_finalize(st);
   secret_key_wipe(&k);
+  if (rows && krc == 0 && attach_balances(g, rows) != 0)
+    krc = GW_FAIL;
   /* each row says which of its models have no price (relayd refuses those) */
   cJSON *row;
   cJSON_ArrayForEach(row, rows) {
@@ -817,6 +862,7 @@ int cmd_channel_types(struct gwctl *g, int argc, char **argv)
              cJSON_AddStringToObject(o, "url_rule", provider_rule_name(p)) &&
              cJSON_AddStringToObject(o, "base_url", p->base_url ? p->base_url : "") &&
              cJSON_AddStringToObject(o, "probe_url", probe) &&
+             cJSON_AddStringToObject(o, "balance", upbalance_kind_name(p->balance)) &&
              cJSON_AddBoolToObject(o, "account_id", provider_needs_account(p)) && cJSON_AddItemToArray(rows, o);
     if (!ok) {
       cJSON_Delete(o);
@@ -1238,6 +1284,8 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
     rc = gw_exec(g, "cannot delete the channel", "DELETE FROM channels WHERE id = ?1", "i", id);
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the channel's keys", "DELETE FROM channel_keys WHERE channel_id = ?1", "i", id);
+  if (rc == 0)   /* its last balance (migration 016): a channel added later under the same id starts bare */
+    rc = gw_exec(g, "cannot delete the channel's balance", "DELETE FROM channel_balances WHERE channel_id = ?1", "i", id);
   struct gw_subject s = { .channel_id = id };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel rm %s", name);
@@ -1608,4 +1656,135 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
   }
   cJSON_Delete(ids);
   return rc;
+}
+
+/* ---- channel balance: the upstream account's balance, read now (common/upbalance.h) ------------ */
+
+static const struct out_col balance_cols[] = {
+  { "name", "NAME", OUT_PLAIN, 0, NULL },
+  { "type", "TYPE", OUT_PLAIN, 0, NULL },
+  { "balance", "BALANCE", OUT_PLAIN, 0, render_balance },
+  { "balance_time", "UPDATED", OUT_TIME, 0, NULL },
+  { "error", "ERROR", OUT_PLAIN, 80, NULL },
+  { 0 },
+};
+
+/* Reads and stores one channel's balance; the row (name, type, balance...) goes in *row. Returns 0,
+ * GW_CONFLICT when its type publishes no balance endpoint, GW_UPSTREAM when the upstream failed. */
+static int balance_one(struct gwctl *g, int64_t id, int64_t timeout, cJSON **row)
+{
+  char ref[32], err[512];
+  snprintf(ref, sizeof ref, "%" PRId64, id);
+  struct upstream *u = calloc(1, sizeof *u);   /* big (a key, a URL): on the heap; freed below */
+  if (!u)
+    return gw_err(GW_FAIL, "out of memory");
+  int rc = upstream_load(g, ref, u);
+  if (rc != 0) {
+    free(u);
+    return rc;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "id", (double)u->id);
+  cJSON_AddStringToObject(o, "name", u->name);
+  cJSON_AddStringToObject(o, "type", u->type);
+  cJSON_AddStringToObject(o, "kind", upbalance_kind_name(u->p->balance));
+  struct upbalance ub;
+  if (u->p->balance == BAL_NONE) {
+    rc = GW_CONFLICT;
+    snprintf(err, sizeof err, _("a %s channel has no balance endpoint (its provider publishes none)"), u->type);
+  } else if (upbalance_fetch(u->p, u->base, u->key, (long)timeout, &ub, err, sizeof err) < 0) {
+    rc = GW_UPSTREAM;
+  }
+  OPENSSL_cleanse(u->key, sizeof u->key);
+  int64_t now = (int64_t)time(NULL);
+  if (rc == 0) {
+    rc = gw_exec(g, "cannot store the balance",
+                 "INSERT INTO channel_balances(channel_id, balance, currency, updated_time, source) "
+                 "VALUES (?1, ?2, ?3, ?4, 'gwctl') ON CONFLICT(channel_id) DO UPDATE SET balance = excluded.balance, "
+                 "currency = excluded.currency, updated_time = excluded.updated_time, source = excluded.source",
+                 "idsi", u->id, ub.amount, ub.currency, now);
+  }
+  if (rc == 0) {
+    cJSON_AddNumberToObject(o, "balance", ub.amount);
+    cJSON_AddStringToObject(o, "balance_currency", ub.currency);
+    cJSON_AddNumberToObject(o, "balance_time", (double)now);
+    cJSON_AddStringToObject(o, "error", "");
+  } else {
+    cJSON_AddNullToObject(o, "balance");
+    cJSON_AddStringToObject(o, "balance_currency", "");
+    cJSON_AddNumberToObject(o, "balance_time", 0);
+    cJSON_AddStringToObject(o, "error", rc == GW_CONFLICT || rc == GW_UPSTREAM ? err : "");
+  }
+  if (rc == GW_CONFLICT || rc == GW_UPSTREAM)
+    fprintf(stderr, _("gwctl: channel %s: %s\n"), u->name, err);
+  free(u);
+  *row = o;
+  return rc;
+}
+
+int cmd_channel_balance(struct gwctl *g, int argc, char **argv)
+{
+  const char *ref = NULL, *timeout_s = "30";
+  const char *names[] = { "NAME|ID" };
+  const struct gw_opt opts[] = { { "timeout", &timeout_s, NULL }, { 0 } };
+  int64_t timeout = 0, id = 0;
+  int rc = gw_argv(g, argc, argv, opts, 0, 1, names, &ref);
+  if (rc == 0)
+    rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
+  if (rc != 0 || (rc = gw_open(g)) != 0)
+    return rc;
+  if (ref) {
+    if ((rc = gw_channel_find(g, ref, &id, NULL, 0)) != 0)
+      return rc;
+    cJSON *row = NULL;
+    rc = balance_one(g, id, timeout, &row);
+    if (rc == 0 && g->json && out_json(row) != 0)
+      rc = gw_err(GW_FAIL, "out of memory");
+    else if (rc == 0 && !g->json) {
+      cJSON *rows = cJSON_CreateArray();
+      cJSON_AddItemReferenceToArray(rows, row);
+      if (out_list(0, rows, balance_cols) != 0)
+        rc = gw_err(GW_FAIL, "out of memory");
+      cJSON_Delete(rows);
+    }
+    cJSON_Delete(row);
+    return rc;
+  }
+  /* every channel whose type publishes a balance (a manually disabled one too: it is still paid for) */
+  struct db_stmt *st = gw_prepare(g, "cannot read channels", "SELECT id, type FROM channels ORDER BY id", "");
+  if (!st)
+    return GW_FAIL;
+  int64_t *ids = NULL;
+  size_t n = 0;
+  while (db_step(st) == DB_ROW) {
+    if (provider_for_type(db_col_text(st, 1))->balance == BAL_NONE)
+      continue;
+    int64_t *more = realloc(ids, (n + 1) * sizeof *ids);
+    if (!more)
+      break;
+    ids = more;
+    ids[n++] = db_col_int64(st, 0);
+  }
+  db_finalize(st);
+  cJSON *rows = cJSON_CreateArray();
+  int worst = 0;
+  for (size_t i = 0; i < n && rows; i++) {
+    cJSON *row = NULL;
+    int r1 = balance_one(g, ids[i], timeout, &row);
+    if (row)
+      cJSON_AddItemToArray(rows, row);
+    if (r1 != 0 && r1 != GW_UPSTREAM) {   /* the database failed: stop */
+      worst = r1;
+      break;
+    }
+    if (r1)
+      worst = r1;
+  }
+  free(ids);
+  if (!rows)
+    return gw_err(GW_FAIL, "out of memory");
+  if (worst != GW_FAIL && out_list(g->json, rows, balance_cols) != 0)
+    worst = gw_err(GW_FAIL, "out of memory");
+  cJSON_Delete(rows);
+  return worst;
 }

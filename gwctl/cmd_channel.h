@@ -16,6 +16,7 @@ int cmd_channel_enable(struct gwctl *g, int argc, char **argv);
 int cmd_channel_disable(struct gwctl *g, int argc, char **argv);
 int cmd_channel_rm(struct gwctl *g, int argc, char **argv);
 int cmd_channel_test(struct gwctl *g, int argc, char **argv);
+int cmd_channel_balance(struct gwctl *g, int argc, char **argv);
 int cmd_channel_models(struct gwctl *g, int argc, char **argv);
 int cmd_channel_types(struct gwctl *g, int argc, char **argv);
 

@@ -20,6 +20,7 @@
 #include "cmd_limit.h"
 #include "cmd_fallback.h"
 #include "cmd_log.h"
+#include "cmd_notify.h"
 #include "cmd_price.h"
 #include "cmd_redeem.h"
 #include "cmd_token.h"
@@ -118,6 +119,8 @@ static const struct gw_cmd commands[] = {
   { "channel", "key disable", cmd_channel_key_disable, "NAME|ID N", N_("stop choosing key N of a channel's pool") },
   { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--key N] [--timeout S] [--json]",
     N_("send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency") },
+  { "channel", "balance", cmd_channel_balance, "[NAME|ID] [--timeout S] [--json]",
+    N_("read the upstream account's balance now (providers that publish one) and store it") },
   { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
     N_("list the models the upstream offers (GET /v1/models)") },
   { "limit", "set", cmd_limit_set,
@@ -143,6 +146,8 @@ static const struct gw_cmd commands[] = {
   { "alert", "list", cmd_alert_list, "[--token NAME|ID [--user NAME] | --user NAME|ID] [--json]",
     N_("list budget alerts and when they fired") },
   { "alert", "rm", cmd_alert_rm, "ID", N_("remove a budget alert") },
+  { "notify", "test", cmd_notify_test, "[--url URL] [--timeout S] [--json]",
+    N_("POST a test event to webhook_url (relayd's notifications: auto-disables, re-enables, low balances)") },
   { "redeem", "create", cmd_redeem_create,
     "--count N --quota Q [--name NAME] [--expires DATE|never] [--csv FILE] [--json]",
     N_("make N redemption codes worth Q each (quota units or dollars) and print them") },

@@ -599,7 +599,8 @@ static void db_read(struct gw_data *d)
   }
   struct db_stmt *st = db_prepare(d->db,
       "SELECT id, name, status, priority, weight, test_time, response_time, type, tag, models, "
-      "status_reason FROM channels ORDER BY id");
+      "status_reason, COALESCE(b.balance, 0), COALESCE(b.currency, ''), COALESCE(b.updated_time, 0) "
+      "FROM channels LEFT JOIN channel_balances b ON b.channel_id = channels.id ORDER BY id");
   if (!st) {
     db_fail(d, db_errmsg(d->db));
     return;
@@ -622,6 +623,9 @@ static void db_read(struct gw_data *d)
     copy_str(c->tag, sizeof c->tag, db_col_text(st, 8));
     copy_str(c->models, sizeof c->models, db_col_text(st, 9));
     copy_str(c->reason, sizeof c->reason, c->status == STATUS_AUTO_DISABLED ? db_col_text(st, 10) : "");
+    c->balance = db_col_double(st, 11);
+    copy_str(c->balance_cur, sizeof c->balance_cur, db_col_text(st, 12));
+    c->balance_time = db_col_int64(st, 13);
   }
   db_finalize(st);
   if (r == DB_ERROR) {

@@ -64,6 +64,9 @@ struct gw_channel {
   char tag[GW_NAME];
   char models[256];
   char reason[160];             /* why relayd disabled it (status 3); stats, else the database */
+  double balance;               /* the upstream's last balance (channel_balances), when balance_time */
+  char balance_cur[8];
+  int64_t balance_time;         /* 0: never read */
   char breaker[12];             /* circuit breaker from stats: closed, open, half-open; "" unknown */
   double latency_ewma_ms;       /* stats: the latency average routing = latency uses */
   /* from stats (in_stats), counters since relayd started */

@@ -167,7 +167,7 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   const struct gw_channel *c = channels_selected(d, ui);
   if (!c)
     return;
-  int shown = c->nkeys < GW_POOL_SHOWN ? c->nkeys : GW_POOL_SHOWN, want = 17 + (c->nkeys ? 1 + shown : 0);
+  int shown = c->nkeys < GW_POOL_SHOWN ? c->nkeys : GW_POOL_SHOWN, want = 18 + (c->nkeys ? 1 + shown : 0);
   int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > want ? want : h;
   scr_box(y, bx, bh, bw, SR_NORMAL);
   scr_printf(y, bx + 2, bw - 4, SR_TITLE, _(" channel %lld: %s "), (long long)c->id, c->name);
@@ -182,6 +182,12 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   scr_printf(r++, x, cw, SR_NORMAL, _("models    %s"), c->models[0] ? c->models : "-");
   ui_fmt_age(t, sizeof t, c->test_time);
   scr_printf(r++, x, cw, SR_NORMAL, _("tested    %s (%lld ms)"), c->in_db ? t : "-", (long long)c->response_time);
+  if (c->balance_time) {          /* the upstream account's balance (gwctl channel balance, relayd's poll) */
+    ui_fmt_age(t, sizeof t, c->balance_time);
+    scr_printf(r++, x, cw, SR_NORMAL, _("balance   %.2f %s (read %s)"), c->balance, c->balance_cur, t);
+  } else {
+    scr_printf(r++, x, cw, SR_DIM, _("balance   -"));
+  }
   r++;
   scr_printf(r++, x, cw, SR_NORMAL, _("requests  %lld   errors %lld   in flight %lld"),
              (long long)c->requests, (long long)c->errors, (long long)c->in_flight);

@@ -73,6 +73,16 @@ static int apply_op(const struct writer_op *op, int64_t now)
     rc = exec_op_sql("UPDATE channels SET test_time = ?2, response_time = ?3 WHERE id = ?1", "iii", op->id,
                      op->a, op->b);
     break;
+  case WOP_BALANCE:
+    rc = exec_op_sql("INSERT INTO channel_balances(channel_id, balance, currency, updated_time, source) "
+                     "VALUES (?1, ?2 / 1000000.0, ?3, ?4, 'relayd') ON CONFLICT(channel_id) DO UPDATE SET "
+                     "balance = excluded.balance, currency = excluded.currency, "
+                     "updated_time = excluded.updated_time, source = excluded.source", "iisi", op->id, op->a,
+                     op->reason, op->b);
+    break;
+  case WOP_BALANCE_LOW:
+    rc = exec_op_sql("UPDATE channel_balances SET low_fired_time = ?2 WHERE channel_id = ?1", "ii", op->id, op->a);
+    break;
   case WOP_ALERT_STATE:
     rc = exec_op_sql("UPDATE budget_alerts SET fired_at = ?2, fired_total = ?3 WHERE id = ?1", "iii", op->id,
                      op->a, op->b);
@@ -96,6 +106,7 @@ static int apply_op(const struct writer_op *op, int64_t now)
     db_bind_int64(st, 7, 0);
     db_bind_text(st, 8, "");
     db_bind_int64(st, 9, op->kind == WOP_CHANNEL_STATUS || op->kind == WOP_CHANNEL_TESTED || op->kind == WOP_KEY_STATUS
+                                  || op->kind == WOP_BALANCE || op->kind == WOP_BALANCE_LOW
                               ? op->id : 0);
     for (int i = 10; i <= 11; i++)
       db_bind_text(st, i, "");

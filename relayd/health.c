@@ -14,6 +14,7 @@
 #include "sse.h"
 #include "snapshot.h"
 #include "util.h"
+#include "webhook.h"
 #include "writer.h"
 
 #define EWMA_ALPHA 0.3
@@ -109,6 +110,7 @@ void health_auto_disable(const struct snap_channel *c, const char *reason)
   snprintf(op.reason, sizeof op.reason, "%s", reason);
   snprintf(op.text, sizeof op.text, "channel %s auto-disabled: %s", c->name, reason);
   writer_submit_op(&op);
+  webhook_channel_event("channel_disabled", c->id, c->name, -1, reason, NULL, NULL);
 }
 
 void health_release(const struct snap_channel *c, const struct snap_options *o, bool trial,

@@ -13,6 +13,7 @@
 #include "secret.h"
 #include "snapshot.h"
 #include "util.h"
+#include "webhook.h"
 #include "writer.h"
 
 static const char *const mode_names[] = {"random", "round-robin", "sticky"};
@@ -340,6 +341,7 @@ bool keypool_disable(const struct snap_channel *c, const struct pool_key *k, con
   snprintf(op.reason, sizeof op.reason, "%s", reason);
   snprintf(op.text, sizeof op.text, "channel %s key %d auto-disabled: %s", c->name, k->idx, reason);
   writer_submit_op(&op);
+  webhook_channel_event("key_disabled", c->id, c->name, k->idx, reason, NULL, NULL);
   return true;
 }
 
@@ -357,6 +359,7 @@ void keypool_reenable(const struct snap_channel *c, const struct pool_key *k, co
   log_msg(LOG_INFO, "pool key re-enabled by a passing test", "channel_id=%lld name=\"%s\" key=%d", (long long)c->id,
           c->name, k->idx);
   writer_submit_op(&op);
+  webhook_channel_event("key_enabled", c->id, c->name, k->idx, "a key test passed", NULL, NULL);
 }
 
 enum health_outcome keypool_outcome(const struct snap_channel *c, const struct pool_key *k,

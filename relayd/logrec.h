@@ -49,6 +49,9 @@ enum writer_op_kind {
   WOP_ALERT_STATE,      /* id = budget_alerts.id: a = fired_at (0 re-arms), b = fired_total */
   WOP_REMINDER_STATE,   /* id = user: a = fired_at (0 re-arms), b = fired_total */
   WOP_KEY_STATUS,       /* id = channel, a = channel_keys.idx: status (1 from 3, 3 from 1), reason */
+  WOP_BALANCE,          /* id = channel: a = balance in millionths, b = updated_time, reason = currency
+                         * (channel_balances, relayd/balpoll.h) */
+  WOP_BALANCE_LOW,      /* id = channel: a = low_fired_time (0 re-arms the low-balance alert) */
 };
 
 struct writer_op {

@@ -30,6 +30,7 @@
 #include "relay.h"
 #include "respcache.h"
 #include "secret.h"
+#include "balpoll.h"
 #include "monitor.h"
 #include "snapshot.h"
 #include "imgfetch.h"
@@ -38,6 +39,7 @@
 #include "util.h"
 #include "worker.h"
 #include "vertex.h"
+#include "webhook.h"
 #include "selfsvc.h"
 #include "writer.h"
 
@@ -393,7 +395,8 @@ int main(int argc, char **argv)
       exit_code = PORTGUARD_EXIT_CODE;
     goto out;
   }
-  if (monitor_start(err, sizeof err) < 0) {
+  if (webhook_start(err, sizeof err) < 0 || monitor_start(err, sizeof err) < 0 ||
+      balpoll_start(cfg->db, err, sizeof err) < 0) {
     log_msg(LOG_ERR, "cannot start the monitor", "error=\"%s\"", err);
     goto out;
   }
@@ -472,7 +475,9 @@ out:
     worker_join(&workers[i]);
   free(workers);
   selfsvc_stop();               /* after the workers: no request waits on it any more */
+  balpoll_stop();
   monitor_stop();
+  webhook_stop();               /* after its producers but the workers' last auto-disables */
   vertex_stop();
   writer_stop();
   lease_stop();                 /* after the writer: every reservation of the name is settled */

@@ -19,9 +19,12 @@
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
+#include "balpoll.h"
+#include "webhook.h"
 #include "writer.h"
 
 static void pool_series(struct buf *b, const struct snapshot *s);
+static void balance_series(struct buf *b, const struct snapshot *s);
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
@@ -364,6 +367,7 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     buf_appendf(&b, " %llu\n", (unsigned long long)atomic_load(&c->health->failures_total));
   }
   pool_series(&b, s);
+  balance_series(&b, s);
 
   snapshot_release(s);
   strmap_free(&merged);
@@ -522,4 +526,33 @@ void metrics_stop(struct metrics *m)
     return;
   MHD_stop_daemon(m->mhd);       /* closes the listen socket it was given */
   free(m);
+}
+
+/* Upstream balances (balpoll.h) and the notifications' queue (webhook.h). */
+static void balance_series(struct buf *b, const struct snapshot *s)
+{
+  family(b, "relayd_channel_balance", "gauge",
+         "the last balance a channel's upstream reported, in its currency (gwctl channel balance or the poll)");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    double amount;
+    char currency[8];
+    int64_t updated;
+    if (!balpoll_get(c->id, &amount, currency, &updated))
+      continue;
+    const char *kv[] = {"channel", c->name, "currency", currency};
+    series(b, "relayd_channel_balance", kv, 2);
+    buf_appendf(b, " %.6f\n", amount);
+  }
+  struct webhook_stats ws;
+  webhook_get_stats(&ws);
+  family(b, "relayd_webhook_events_total", "counter",
+         "notifications by outcome: queued, delivered, failed (gave up after retries), dropped (queue full)");
+  const char *names[] = {"queued", "delivered", "failed", "dropped"};
+  uint64_t vals[] = {ws.queued, ws.delivered, ws.failed, ws.dropped};
+  for (int i = 0; i < 4; i++) {
+    const char *kv[] = {"outcome", names[i]};
+    series(b, "relayd_webhook_events_total", kv, 1);
+    buf_appendf(b, " %llu\n", (unsigned long long)vals[i]);
+  }
 }

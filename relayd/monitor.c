@@ -17,11 +17,10 @@
 #include "snapshot.h"
 #include "util.h"
 #include "vertex.h"
+#include "webhook.h"
 #include "writer.h"
 
 #define TICK_MS 500
-#define WEBHOOK_TIMEOUT_S 5L
-#define WEBHOOK_TRIES 3
 
 static struct {
   pthread_t thread;
@@ -180,6 +179,7 @@ static void test_pool(const struct snapshot *s, const struct snap_channel *c)
     op.id = c->id;
     op.status = STATUS_ENABLED;
     snprintf(op.text, sizeof op.text, "channel %s re-enabled: a key of its pool passed a test", c->name);
+    webhook_channel_event("channel_enabled", c->id, c->name, -1, "a key of its pool passed a test", NULL, NULL);
     log_msg(LOG_INFO, "channel re-enabled by a passing key test", "channel_id=%lld name=\"%s\"", (long long)c->id,
             c->name);
     writer_submit_op(&op);
@@ -212,6 +212,7 @@ static void test_channel(const struct snapshot *s, const struct snap_channel *c)
                pr.status, pr.latency_ms);
       log_msg(LOG_INFO, "channel re-enabled by a passing test", "channel_id=%lld name=\"%s\" latency_ms=%.0f",
               (long long)c->id, c->name, pr.latency_ms);
+      webhook_channel_event("channel_enabled", c->id, c->name, -1, "a channel test passed", NULL, NULL);
       writer_submit_op(&op);
     }
     return;
@@ -287,71 +288,13 @@ static struct alert_state *state_of(const char *key, int64_t loaded_at, int64_t 
   return st;
 }
 
-struct webhook {
-  char *body;
-  int tries;
-};
-static struct webhook *hooks;  /* monitor thread only */
-static size_t nhooks;
-
+/* A budget alert's or reminder's webhook body: queued for webhook.c's thread (never posted here). */
 static void queue_webhook(cJSON *o)
 {
   char *body = cJSON_PrintUnformatted(o);
-  if (!body)
-    return;
-  struct webhook *h = realloc(hooks, (nhooks + 1) * sizeof *hooks);
-  if (!h) {
-    cJSON_free(body);
-    return;
-  }
-  hooks = h;
-  hooks[nhooks].body = body;
-  hooks[nhooks].tries = 0;
-  nhooks++;
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-  (void)p;
-  (void)ud;
-  return size * n;
-}
-
-static void deliver_webhooks(const char *url)
-{
-  size_t kept = 0;
-  for (size_t i = 0; i < nhooks; i++) {
-    struct webhook *h = &hooks[i];
-    long status = 0;
-    CURLcode rc = CURLE_FAILED_INIT;
-    if (url && *url) {
-      CURL *e = curl_easy_init();
-      struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-      if (e) {
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT, WEBHOOK_TIMEOUT_S);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "relayd/" RELAY_VERSION);
-        rc = curl_easy_perform(e);
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(e);
-      }
-      curl_slist_free_all(hd);
-    }
-    bool ok = rc == CURLE_OK && status >= 200 && status < 300;
-    if (ok || !url || !*url || ++h->tries >= WEBHOOK_TRIES) {
-      if (!ok && url && *url)
-        log_msg(LOG_WARN, "webhook not delivered, dropped", "tries=%d status=%ld error=\"%s\"", h->tries, status,
-                curl_easy_strerror(rc));
-      cJSON_free(h->body);
-      continue;
-    }
-    hooks[kept++] = *h;
-  }
-  nhooks = kept;
+  if (body)
+    webhook_post(body);
+  cJSON_free(body);
 }
 
 static int cmp_user(const void *key, const void *elem)
@@ -533,7 +476,6 @@ static void *monitor_main(void *arg)
     if (!s)
       continue;
     check_alerts(s);
-    deliver_webhooks(s->opt.webhook_url);
     uint64_t now = now_us_mono();
     if (s->opt.test_interval_s > 0) {
       if (!next_tests || interval != s->opt.test_interval_s)
@@ -557,11 +499,6 @@ static void *monitor_main(void *arg)
     }
   }
   strmap_free(&states);
-  for (size_t i = 0; i < nhooks; i++)
-    cJSON_free(hooks[i].body);
-  free(hooks);
-  hooks = NULL;
-  nhooks = 0;
   return NULL;
 }
 

@@ -7,7 +7,7 @@
  *     changes go to the writer; latencies feed the routing average (health.h);
  *   - budget alerts (table budget_alerts) and quota reminders (option quota_remind_threshold),
  *     checked twice a second against the live balances: once per crossing a log row (through the
- *     writer) and a webhook POST to option webhook_url (libcurl, 5 s timeout, 3 tries);
+ *     writer) and a webhook (webhook.h: queued for its own thread, never posted here);
  *     re-armed when a top-up lifts the subject's quota again.
  * Callers: main.c (start, stop); admin.c (channel_test uses monitor_probe). Never: writes the
  * database itself, or holds a lock a worker waits on.

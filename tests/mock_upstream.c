@@ -248,6 +248,7 @@ struct behaviour {
   bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
   long bad_crc;           /* Bedrock stream: frame N (1-based) gets a wrong message CRC; 0 off */
   const cJSON *agent;     /* {"tool","args","expect","answer"}: a scripted tool round trip (agent_turn; borrowed) */
+  double balance;         /* what the balance endpoints report is left (section "balances") */
 };
 
 static struct {
@@ -550,6 +551,7 @@ enum route {
   RT_BEDROCK_STREAM, /* AWS Bedrock POST /model/{model-id}/invoke-with-response-stream */
   RT_GCP_TOKEN,   /* POST /token: Google's OAuth 2.0 token endpoint (JWT bearer grant) */
   RT_GCP_RELEASE, /* POST /__mock/gcp-release: /token answers again (--gcp-token-hold) */
+  RT_BALANCE,     /* GET a provider's balance endpoint (section "balances") */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
@@ -997,6 +999,9 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       bool *dst = k[0] == 'g' ? &b->gzip : &b->strict;
       if (cJSON_IsBool(it)) *dst = cJSON_IsTrue(it);
       else ok = false, snprintf(err, errlen, "mock.%s must be a boolean", k);
+    } else if (strcmp(k, "balance") == 0) {
+      if (cJSON_IsNumber(it) && fabs(it->valuedouble) < 1e12) b->balance = it->valuedouble;
+      else ok = false, snprintf(err, errlen, "mock.balance must be a number");
     } else if (strcmp(k, "reject_keys") == 0) {
       if (cJSON_IsNull(it)) b->reject_keys = NULL;
       else if (cJSON_IsString(it)) b->reject_keys = it->valuestring;
@@ -1248,6 +1253,8 @@ static void prepare_embeddings(struct req *r, const char *model)
   r->status = 200;
   r->resp = sb_steal(&o, &r->resp_len);
 }
+
+static void prepare_balance(struct req *r, const char *url);
 
 static void prepare_model_one(struct req *r, const char *url)
 {
@@ -3148,6 +3155,10 @@ static void prepare(struct req *r, const char *url)
     prepare_model_one(r, url);
     return;
   }
+  if (r->route == RT_BALANCE) {
+    prepare_balance(r, url);
+    return;
+  }
   if (!cJSON_IsObject(r->doc)) {
     set_error(r, 400, "the request body must be a JSON object", "invalid_request_error", NULL);
     return;
@@ -3820,6 +3831,64 @@ static bool vertex_checks(struct req *r, const char *url)
   return true;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* balances: each provider's balance endpoint in its documented shape; "balance" (mock key,
+ * default 100) is what is left.                                                              */
+
+enum bal_shape { BS_NONE, BS_OAI_SUB, BS_OAI_USAGE, BS_DEEPSEEK, BS_OPENROUTER, BS_SILICONFLOW, BS_MOONSHOT };
+
+static enum bal_shape balance_shape(const char *url)
+{
+  static const struct { const char *path; enum bal_shape s; } t[] = {
+      {"/v1/dashboard/billing/subscription", BS_OAI_SUB}, {"/dashboard/billing/subscription", BS_OAI_SUB},
+      {"/v1/dashboard/billing/usage", BS_OAI_USAGE},      {"/dashboard/billing/usage", BS_OAI_USAGE},
+      {"/user/balance", BS_DEEPSEEK},                     {"/v1/credits", BS_OPENROUTER},
+      {"/api/v1/credits", BS_OPENROUTER},                 {"/v1/user/info", BS_SILICONFLOW},
+      {"/v1/users/me/balance", BS_MOONSHOT},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(url, t[i].path) == 0) return t[i].s;
+  return BS_NONE;
+}
+
+static void prepare_balance(struct req *r, const char *url)
+{
+  double b = r->b.balance;
+  char out[1024];
+  switch (balance_shape(url)) {
+  case BS_OAI_SUB:   /* OpenAI's billing subscription, as One API reads it (controller/channel-billing.go) */
+    snprintf(out, sizeof out, "{\"object\":\"billing_subscription\",\"has_payment_method\":true,"
+             "\"soft_limit_usd\":%.2f,\"hard_limit_usd\":%.2f,\"system_hard_limit_usd\":%.2f,\"access_until\":0}",
+             b + 20, b + 20, b + 20);
+    break;
+  case BS_OAI_USAGE: /* total_usage in cents: 20 USD used */
+    snprintf(out, sizeof out, "{\"object\":\"list\",\"daily_costs\":[],\"total_usage\":2000.0}");
+    break;
+  case BS_DEEPSEEK:  /* api-docs.deepseek.com/api/get-user-balance: figures are strings */
+    snprintf(out, sizeof out, "{\"is_available\":true,\"balance_infos\":[{\"currency\":\"CNY\","
+             "\"total_balance\":\"%.2f\",\"granted_balance\":\"10.00\",\"topped_up_balance\":\"%.2f\"}]}", b, b - 10);
+    break;
+  case BS_OPENROUTER: /* openrouter.ai/docs/api-reference/get-credits */
+    snprintf(out, sizeof out, "{\"data\":{\"total_credits\":%.4f,\"total_usage\":25.5}}", b + 25.5);
+    break;
+  case BS_SILICONFLOW: /* docs.siliconflow.cn/api-reference/userinfo/get-user-info */
+    snprintf(out, sizeof out, "{\"code\":20000,\"message\":\"OK\",\"status\":true,\"data\":{\"id\":\"u1\","
+             "\"name\":\"mock\",\"email\":\"\",\"isAdmin\":false,\"balance\":\"0.88\",\"status\":\"normal\","
+             "\"chargeBalance\":\"%.2f\",\"totalBalance\":\"%.2f\"}}", b - 0.88, b);
+    break;
+  case BS_MOONSHOT:  /* platform.moonshot.cn/docs/api/misc (check balance) */
+    snprintf(out, sizeof out, "{\"code\":0,\"data\":{\"available_balance\":%.5f,\"voucher_balance\":1.0,"
+             "\"cash_balance\":%.5f},\"scode\":\"0x0\",\"status\":true}", b, b - 1.0);
+    break;
+  case BS_NONE:
+    set_error(r, 404, "no such balance endpoint", "invalid_request_error", NULL);
+    return;
+  }
+  r->status = 200;
+  r->resp = xstrdup(out);
+  r->resp_len = strlen(r->resp);
+}
+
 static enum route route_of(const char *method, const char *url)
 {
   bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -3849,6 +3918,7 @@ static enum route route_of(const char *method, const char *url)
       return post ? RT_BEDROCK_STREAM : RT_BAD_METHOD;
   }
   if (strncmp(url, "/webhook", 8) == 0 && post) return RT_WEBHOOK;
+  if (balance_shape(url)) return get ? RT_BALANCE : RT_BAD_METHOD;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
     if (colon && colon > m && !memchr(m, '/', (size_t)(colon - m))) {
@@ -4250,6 +4320,7 @@ static void usage(FILE *f)
       "                                            reasoning_effort elsewhere; Gemini's Schema subset in\n"
       "                                            tools, thinkingLevel before Gemini 3), with its 400\n"
       "                        bad_crc             N: Bedrock stream, frame N gets a wrong message CRC\n"
+      "                        balance             N: what the balance endpoints report is left (default 100)\n"
       "                        agent               {\"tool\":NAME,\"args\":{...},\"expect\":TEXT,\"answer\":TEXT}:\n"
       "                                            a scripted tool round trip in every format (agent_turn):\n"
       "                                            a request offering tool NAME gets a call of it with\n"
@@ -4260,6 +4331,9 @@ static void usage(FILE *f)
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
       "  POST /__mock/defaults {mock keys}: the defaults become the startup flags plus these keys.\n"
       "  POST /webhook...: answered 200 {\"ok\":true} and recorded (a webhook receiver).\n"
+      "  GET balance endpoints in each provider's shape (mock key balance, default 100, is what is\n"
+      "    left): /v1/dashboard/billing/subscription + /usage (OpenAI), /user/balance (DeepSeek),\n"
+      "    /v1/credits (OpenRouter), /v1/user/info (SiliconFlow), /v1/users/me/balance (Moonshot).\n"
       "  POST /v1/messages (Anthropic; needs x-api-key and anthropic-version headers; a tool_use\n"
       "    answer when \"tools\" are given and the last user message says \"use tool\"; the same\n"
       "    rule gives chat tool_calls and Gemini functionCall answers, streamed or not),\n"
@@ -4377,7 +4451,7 @@ static void parse_args(int argc, char **argv)
   cfg.threads = 1;
   cfg.max_conns = 20000;
   cfg.record_limit = 1000;
-  cfg.defaults = (struct behaviour){.status = 200, .chunks = 5, .disconnect_after = -1,
+  cfg.defaults = (struct behaviour){.status = 200, .chunks = 5, .disconnect_after = -1, .balance = 100.0,
                                     .error_after = -1, .prompt_tokens = -1, .completion_tokens = -1,
                                     .stall_after = -1};
   bool have_port = false;

@@ -1,0 +1,33 @@
+/*
+ * balpoll: upstream balances in relayd. Its own thread, off every request's path:
+ *   - every option balance_poll_interval_s seconds (0: off; the first read one interval after start
+ *     or after the option changes) it reads the balance of each channel
+ *     whose provider publishes one (provider.h `balance`, common/upbalance.h; a manually disabled
+ *     channel is skipped; a key pool is read with its lowest-index key) and hands the figure to the
+ *     writer (WOP_BALANCE: table channel_balances, migration 016);
+ *   - every BALPOLL_RELOAD_S seconds it re-reads channel_balances on its own read-only connection,
+ *     so a figure `gwctl channel balance` stored (or another node polled) shows here too;
+ *   - a figure below option balance_low_threshold raises the low-balance alert once (a system log
+ *     row through the writer, a balance_low webhook, channel_balances.low_fired_time set); a figure
+ *     at or above it re-arms the alert.
+ * The figures feed /metrics (relayd_channel_balance{channel,currency}) through balpoll_get.
+ * Callers: main.c (start, stop), metrics.c (get).
+ * Never: writes the database itself (the writer does), runs on a worker, logs or sends a key
+ * anywhere but the channel's own upstream.
+ */
+#ifndef RELAY_BALPOLL_H
+#define RELAY_BALPOLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BALPOLL_RELOAD_S 2
+
+/* db_url: the database relayd serves (read-only connection of its own). */
+int balpoll_start(const char *db_url, char *err, size_t errlen);
+void balpoll_stop(void);
+/* The last figure known for channel id: true with amount, currency (8 bytes) and its time. */
+bool balpoll_get(int64_t channel_id, double *amount, char *currency, int64_t *updated);
+
+#endif

@@ -1,0 +1,206 @@
+/* webhook: see webhook.h. */
+#include "webhook.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hookevent.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+#define POST_TIMEOUT_S 5L
+#define CONNECT_TIMEOUT_S 3L
+#define FIRST_BACKOFF_MS 1000u
+
+struct hook {
+  char *body;                  /* owned by the queue: malloc'd, freed when delivered or dropped */
+  int tries;
+  uint64_t due_us;             /* monotonic: not before */
+};
+
+static struct {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct hook q[WEBHOOK_QUEUE_MAX];
+  size_t n;
+  bool stop, started;
+  struct webhook_stats st;
+} H = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static atomic_bool stopping;   /* webhook_stop: a POST in flight is abandoned (libcurl's progress callback) */
+
+static int abandon(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+  (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+  return atomic_load(&stopping) ? 1 : 0;
+}
+
+void webhook_post(const char *body)
+{
+  char *copy = body ? strdup(body) : NULL;
+  if (!copy)
+    return;
+  pthread_mutex_lock(&H.lock);
+  if (H.n >= WEBHOOK_QUEUE_MAX || H.stop) {
+    H.st.dropped++;
+    pthread_mutex_unlock(&H.lock);
+    free(copy);
+    log_msg(LOG_WARN, "webhook queue full, event dropped", "queued=%d", WEBHOOK_QUEUE_MAX);
+    return;
+  }
+  H.q[H.n++] = (struct hook){.body = copy, .due_us = now_us_mono()};
+  H.st.queued++;
+  pthread_cond_signal(&H.wake);
+  pthread_mutex_unlock(&H.lock);
+}
+
+void webhook_channel_event(const char *event, int64_t channel_id, const char *channel, int key_index,
+                           const char *reason, const double *balance, const char *currency)
+{
+  char *body = hookevent_json(event, channel_id, channel, key_index, reason, balance, currency, now_unix());
+  if (body)
+    webhook_post(body);
+  cJSON_free(body);
+}
+
+void webhook_get_stats(struct webhook_stats *out)
+{
+  pthread_mutex_lock(&H.lock);
+  *out = H.st;
+  pthread_mutex_unlock(&H.lock);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+  (void)p;
+  (void)ud;
+  return size * n;
+}
+
+/* One POST: 0 when the receiver answered 2xx. */
+static int post_once(const char *url, const char *body, long *status, CURLcode *rc)
+{
+  *status = 0;
+  *rc = CURLE_FAILED_INIT;
+  CURL *e = curl_easy_init();
+  struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+  if (e && hd) {
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, POST_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, abandon);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "relayd/" RELAY_VERSION);
+    *rc = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+  }
+  if (e)
+    curl_easy_cleanup(e);
+  curl_slist_free_all(hd);
+  return *rc == CURLE_OK && *status >= 200 && *status < 300 ? 0 : -1;
+}
+
+static void *webhook_main(void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock(&H.lock);
+  while (!H.stop) {
+    /* the earliest due hook */
+    size_t pick = H.n;
+    uint64_t now = now_us_mono(), next = UINT64_MAX;
+    for (size_t i = 0; i < H.n; i++) {
+      if (H.q[i].due_us <= now && (pick == H.n || H.q[i].due_us < H.q[pick].due_us))
+        pick = i;
+      if (H.q[i].due_us < next)
+        next = H.q[i].due_us;
+    }
+    if (pick == H.n) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      uint64_t wait_us = next == UINT64_MAX ? 1000000u : next - now;
+      if (wait_us > 1000000u)
+        wait_us = 1000000u;
+      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&H.wake, &H.lock, &ts);
+      continue;
+    }
+    struct hook h = H.q[pick];
+    H.q[pick] = H.q[--H.n];
+    pthread_mutex_unlock(&H.lock);
+
+    struct snapshot *s = snapshot_acquire(NULL);
+    char url[OPTION_VALUE_MAX + 1] = "";
+    if (s) {
+      snprintf(url, sizeof url, "%s", s->opt.webhook_url ? s->opt.webhook_url : "");
+      snapshot_release(s);
+    }
+    long status = 0;
+    CURLcode rc = CURLE_OK;
+    bool ok = url[0] && post_once(url, h.body, &status, &rc) == 0;
+    bool requeue = false;
+    if (url[0] && !ok && ++h.tries < WEBHOOK_TRIES) {
+      requeue = true;
+      h.due_us = now_us_mono() + (uint64_t)(FIRST_BACKOFF_MS << (h.tries - 1)) * 1000u;
+    } else if (url[0] && !ok) {
+      log_msg(LOG_WARN, "webhook not delivered, dropped", "tries=%d status=%ld error=\"%s\"", h.tries, status,
+              curl_easy_strerror(rc));
+    }
+    pthread_mutex_lock(&H.lock);
+    if (requeue && !H.stop && H.n < WEBHOOK_QUEUE_MAX) {
+      H.q[H.n++] = h;
+      continue;
+    }
+    if (ok)
+      H.st.delivered++;
+    else if (url[0])
+      H.st.failed++;
+    free(h.body);
+  }
+  for (size_t i = 0; i < H.n; i++)
+    free(H.q[i].body);
+  H.n = 0;
+  pthread_mutex_unlock(&H.lock);
+  return NULL;
+}
+
+int webhook_start(char *err, size_t errlen)
+{
+  pthread_mutex_lock(&H.lock);
+  H.stop = false;
+  pthread_mutex_unlock(&H.lock);
+  atomic_store(&stopping, false);
+  if (pthread_create(&H.thread, NULL, webhook_main, NULL) != 0) {
+    snprintf(err, errlen, "webhook: cannot start thread");
+    return -1;
+  }
+  H.started = true;
+  return 0;
+}
+
+void webhook_stop(void)
+{
+  if (!H.started)
+    return;
+  atomic_store(&stopping, true);
+  pthread_mutex_lock(&H.lock);
+  H.stop = true;
+  pthread_cond_signal(&H.wake);
+  pthread_mutex_unlock(&H.lock);
+  pthread_join(H.thread, NULL);
+  H.started = false;
+}
