@@ -36,6 +36,10 @@ const struct option_key option_keys[] = {
   { "quota_rounding", OPTION_ENUM, OFF(quota_rounding), "up", 0, 0, "up|half_up", false, "how a charge becomes whole quota units: up (One API, relay's default) or half_up (to the nearest unit, a half up, as New API bills)" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
   { "realtime_idle_timeout_s", OPTION_INT, OFF(realtime_idle_timeout_s), "1800", 0, 604800, NULL, false, "a realtime session with no frame either way for this many seconds is closed (error event idle_timeout, close 1000; 0: never)" },
+  { "response_cache_models", OPTION_TEXT, OFF(response_cache_models), "", 0, 0, NULL, false, "comma list of models whose answers relayd caches and replays for every key (\"*\": all; keys opt in with gwctl token edit --response-cache yes; a request with x-relay-cache: force|no-store decides for itself)" },
+  { "response_cache_ttl_s", OPTION_INT, OFF(response_cache_ttl_s), "300", 1, 604800, NULL, false, "seconds a cached answer is replayed" },
+  { "response_cache_mb", OPTION_INT, OFF(response_cache_mb), "64", 0, 65536, NULL, false, "memory bound of the response cache in MiB: the least recently used answers go first (0: no cache)" },
+  { "response_cache_hit_percent", OPTION_INT, OFF(response_cache_hit_percent), "0", 0, 100, NULL, false, "a cache hit costs this percent of what the answer cost (0: free)" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];
 

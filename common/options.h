@@ -53,6 +53,11 @@ struct snap_options {
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
   int quota_rounding;                 /* enum quota_rounding (quota.h), choices "up|half_up" */
+  const char *response_cache_models;  /* comma list of models whose answers relayd caches for every
+                                       * token ("*": all; relayd/respcache.h) */
+  int64_t response_cache_ttl_s;       /* how long a cached answer is served */
+  int64_t response_cache_mb;          /* the cache's memory bound, 0 = no cache at all */
+  int64_t response_cache_hit_percent; /* a hit costs this percent of the answer's price */
 };
 
 enum option_type {

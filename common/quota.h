@@ -46,6 +46,14 @@ double quota_audio_units(int64_t audio_in, int64_t audio_out, double audio_ratio
  * units > 0 and price x group_ratio > 0. */
 int64_t quota_fixed(double price_usd, double units, double group_ratio);
 
+/* Tiered prices (issue #25): whether a price's long-context tier, starting above `above` prompt
+ * tokens (0 = the price has none), prices a request of prompt_tokens: strictly above the threshold,
+ * as Gemini and Anthropic price prompts "over 200k". The whole request then takes the tier's ratios. */
+static inline int quota_tier_applies(int64_t above, int64_t prompt_tokens)
+{
+  return above > 0 && prompt_tokens > above;
+}
+
 /* Parses an amount: quota units as a whole number ("500000"), or US dollars with up to 6 decimals
  * ("10usd", "10 USD", "$10", "$0.50", "2.5 usd"; case-insensitive, blanks around ignored), converted
  * exactly (decimal digits, no floating point). Returns 0 with *out in [min, max], or -1 with why (the

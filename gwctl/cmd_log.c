@@ -775,6 +775,23 @@ static void explain_text(const struct explained *e)
     const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
     label(_("api"));
     printf("%s\n", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
+    /* issue #25: a fallback chain's served model, a response cache hit, a long-context tier */
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(bj, "requested_model");
+    const cJSON *srv = cJSON_GetObjectItemCaseSensitive(bj, "served_model");
+    if (cJSON_IsString(req) && cJSON_IsString(srv)) {
+      label(_("fallback"));
+      printf(_("requested %s, served %s (priced as %s)\n"), clean(req->valuestring, t1, sizeof t1),
+             clean(srv->valuestring, t2, sizeof t2), clean(srv->valuestring, t2, sizeof t2));
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bj, "cache_hit"))) {
+      label(_("cache"));
+      printf("%s\n", _("hit: answered from relayd's response cache, no upstream call"));
+    }
+    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(bj, "tier_above");
+    if (cJSON_IsNumber(tier)) {
+      label(_("price tier"));
+      printf(_("long-context tier: prompt above %.0f tokens, the tier's ratios below\n"), tier->valuedouble);
+    }
     cJSON_Delete(bj);
   }
   label(_("status"));

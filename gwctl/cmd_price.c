@@ -11,11 +11,15 @@
  * price, an output audio token audio_ratio x audio_completion_ratio x it; NULL = priced as text),
  * and any price max_output_tokens (the model's maximum output, the bound
  * relayd reserves for a request without max_tokens; NULL = unknown). A model without a row is
- * refused by relayd (403 model_price_unset). The import/export format:
+ * refused by relayd (403 model_price_unset). A ratio price may have one long-context tier (issue
+ * #25, migration 014): --tier ABOVE:ratio=R[,completion=C][,cache=K] prices a whole request of more
+ * than ABOVE prompt tokens at the tier's ratios (a ratio not given is the base one); --tier none
+ * removes it. The import/export format:
  *   {"MODEL":{"model_ratio":R,"completion_ratio":C,"cache_ratio":K,"cache_write_ratio":W,
  *             "cache_write_1h_ratio":H,"audio_ratio":A,"audio_completion_ratio":B,
  *             "max_output_tokens":N}, "MODEL2":{"fixed_price":P},
- *    "MODEL3":{"fixed_price":P,"unit":"image"}}   (cache_write_*, audio_*, max_output_tokens optional)
+ *    "MODEL3":{"fixed_price":P,"unit":"image"}}   (cache_write_*, audio_*, max_output_tokens optional;
+ *    "tier":"ABOVE:ratio=R,completion=C,cache=K" as --tier writes it, optional)
  * Callers: the command table in main.c.
  * Never: writes part of an import: every entry is checked before the first write.
  */
@@ -37,6 +41,7 @@
 #define IMPORT_MAX (16 * 1024 * 1024)
 #define PRICE_UNITS "call, image, second, search"
 #define MAX_OUTPUT_MAX INT64_C(100000000)
+#define TIER_ABOVE_MAX INT64_C(1000000000)
 /* relayd's defaults for a NULL cache write ratio (relayd/snapshot.h) */
 #define CACHE_WRITE_DEFAULT 1.25
 #define CACHE_WRITE_1H_DEFAULT 2.0
@@ -65,8 +70,8 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
       "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio "
-      "FROM prices ORDER BY model", "");
+      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio, "
+      "tier_above, tier_model_ratio, tier_completion_ratio, tier_cache_ratio FROM prices ORDER BY model", "");
   if (!st) {
     *rc = GW_FAIL;
     return NULL;
@@ -105,7 +110,17 @@ static cJSON *price_rows(struct gwctl *g, int *rc)
     cJSON_AddBoolToObject(o, "audio_ratio_set", !db_col_is_null(st, 9));
     cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
     cJSON_AddBoolToObject(o, "audio_completion_ratio_set", !db_col_is_null(st, 10));
-    if (cJSON_GetArraySize(o) != 15 || !cJSON_AddItemToArray(rows, o)) {
+    /* the long-context tier with the ratios relayd applies (a NULL ratio is the base one) */
+    if (db_col_is_null(st, 11) || db_col_int64(st, 11) < 1) {
+      cJSON_AddNullToObject(o, "tier");
+    } else {
+      cJSON *t = cJSON_AddObjectToObject(o, "tier");
+      cJSON_AddNumberToObject(t, "above", (double)db_col_int64(st, 11));
+      for (int k = 0; k < 3; k++)
+        cJSON_AddNumberToObject(t, k == 0 ? "model_ratio" : k == 1 ? "completion_ratio" : "cache_ratio",
+                                db_col_double(st, db_col_is_null(st, 12 + k) ? 1 + k : 12 + k));
+    }
+    if (cJSON_GetArraySize(o) != 16 || !cJSON_AddItemToArray(rows, o)) {
       cJSON_Delete(o);
       cJSON_Delete(rows);
       rows = NULL;
@@ -132,6 +147,25 @@ static void render_price(const cJSON *row, char *buf, size_t len)
     snprintf(buf, len, "-");
 }
 
+/* A tier as --tier writes it: "200000:ratio=2.5,completion=6,cache=0.25". */
+static void tier_text(const cJSON *tier, char *buf, size_t len)
+{
+  if (!cJSON_IsObject(tier)) {
+    snprintf(buf, len, "-");
+    return;
+  }
+  snprintf(buf, len, "%.0f:ratio=%g,completion=%g,cache=%g",
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(tier, "above")),
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(tier, "model_ratio")),
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(tier, "completion_ratio")),
+           cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(tier, "cache_ratio")));
+}
+
+static void render_tier(const cJSON *row, char *buf, size_t len)
+{
+  tier_text(cJSON_GetObjectItemCaseSensitive(row, "tier"), buf, len);
+}
+
 static const struct out_col price_cols[] = {
   { "model", "MODEL", OUT_PLAIN, 0, NULL },
   { "model_ratio", "RATIO", OUT_PLAIN, 0, NULL },
@@ -143,6 +177,7 @@ static const struct out_col price_cols[] = {
   { "audio_completion_ratio", "AUDIO_OUT", OUT_PLAIN, 0, NULL },
   { "max_output_tokens", "MAX_OUTPUT", OUT_PLAIN, 0, NULL },
   { "fixed_price", "FIXED", OUT_PLAIN, 0, render_price },
+  { "tier", "TIER", OUT_PLAIN, 0, render_tier },
   { 0 },
 };
 
@@ -169,7 +204,62 @@ struct price {
   double cw, cw1h;            /* cache write ratios: NULL (relayd's default) unless has_cw/has_cw1h */
   double ar, acr;             /* audio ratios: NULL (priced as text) unless has_ar/has_acr */
   int64_t max_out;            /* 0 stores NULL (unknown) */
+  int has_tier;               /* --tier given: tier_above 0 removes the tier */
+  int64_t tier_above;
+  double tier_ratio[3];       /* model, completion, cache; < 0: NULL (the base ratio) */
 };
+
+/* Parses a tier: "none", or "ABOVE:ratio=R[,completion=C][,cache=K]" (ratio required). */
+static int tier_parse(struct gwctl *g, const char *what, const char *spec, struct price *p)
+{
+  static const char *const names[] = { "ratio", "completion", "cache" };
+  p->has_tier = 1;
+  p->tier_above = 0;
+  for (int k = 0; k < 3; k++)
+    p->tier_ratio[k] = -1;
+  if (strcmp(spec, "none") == 0)
+    return 0;
+  char buf[256], *colon;
+  if (strlen(spec) >= sizeof buf || !(colon = strchr(strcpy(buf, spec), ':')))
+    return gw_usage(g, "%s: '%s' is not a tier: give ABOVE:ratio=R[,completion=C][,cache=K] "
+                    "(e.g. 200000:ratio=2.5,completion=6) or none", what, spec);
+  *colon = '\0';
+  int rc = gw_parse_int(g, what, buf, 1, TIER_ABOVE_MAX, &p->tier_above);
+  for (char *save = NULL, *kv = strtok_r(colon + 1, ",", &save); rc == 0 && kv;
+       kv = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(kv, '=');
+    int k = 0;
+    if (eq)
+      *eq = '\0';
+    while (k < 3 && strcmp(kv, names[k]) != 0)
+      k++;
+    if (!eq || k == 3)
+      return gw_usage(g, "%s: unknown tier field '%s' (ratio, completion, cache)", what, kv);
+    rc = gw_parse_double(g, what, eq + 1, 0, RATIO_MAX, &p->tier_ratio[k]);
+  }
+  if (rc == 0 && p->tier_ratio[0] < 0)
+    rc = gw_usage(g, "%s: a tier needs ratio=R (the input price above the threshold)", what);
+  return rc;
+}
+
+/* Writes p's tier (when given) onto its stored row. */
+static int tier_write(struct gwctl *g, const struct price *p)
+{
+  if (!p->has_tier)
+    return 0;
+  struct db_stmt *st = db_prepare(g->db, "UPDATE prices SET tier_above = ?2, tier_model_ratio = ?3, "
+                                  "tier_completion_ratio = ?4, tier_cache_ratio = ?5 WHERE model = ?1");
+  if (!st)
+    return gw_dberr(g, "cannot set the price tier");
+  int bad = db_bind_text(st, 1, p->model) |
+            (p->tier_above > 0 ? db_bind_int64(st, 2, p->tier_above) : db_bind_null(st, 2));
+  for (int k = 0; k < 3; k++)
+    bad |= p->tier_above > 0 && p->tier_ratio[k] >= 0 ? db_bind_double(st, 3 + k, p->tier_ratio[k])
+                                                      : db_bind_null(st, 3 + k);
+  enum db_step_result r = bad ? DB_ERROR : db_step(st);
+  db_finalize(st);
+  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price tier");
+}
 
 /* Upserts one price. Ratios not given keep their stored value (1 for a new model); with a ratio
  * price (has_ratio) the cache write ratios not given return to the default (NULL), like the other
@@ -223,7 +313,10 @@ static int price_log(struct gwctl *g, const char *verb, const struct price *p)
   if (p->has_acr && n < sizeof extra)
     n += (size_t)snprintf(extra + n, sizeof extra - n, " audio_completion_ratio=%g", p->acr);
   if (p->has_max_out && n < sizeof extra)
-    snprintf(extra + n, sizeof extra - n, " max_output_tokens=%" PRId64, p->max_out);
+    n += (size_t)snprintf(extra + n, sizeof extra - n, " max_output_tokens=%" PRId64, p->max_out);
+  if (p->has_tier && n < sizeof extra)
+    snprintf(extra + n, sizeof extra - n, " tier_above=%" PRId64 " tier_ratio=%g", p->tier_above,
+             p->tier_ratio[0]);
   if (p->has_fixed)
     return gw_log_manage(g, &s, "price %s %s fixed_price=%g per %s%s", verb, p->model, p->fixed,
                          p->unit ? p->unit : "call", extra);
@@ -236,7 +329,8 @@ static int price_log(struct gwctl *g, const char *verb, const struct price *p)
 int cmd_price_set(struct gwctl *g, int argc, char **argv)
 {
   const char *model = NULL, *ratio_s = NULL, *comp_s = NULL, *cache_s = NULL, *price_s = NULL,
-             *per = NULL, *cw_s = NULL, *cw1h_s = NULL, *max_s = NULL, *ar_s = NULL, *acr_s = NULL;
+             *per = NULL, *cw_s = NULL, *cw1h_s = NULL, *max_s = NULL, *ar_s = NULL, *acr_s = NULL,
+             *tier_s = NULL;
   const struct gw_opt opts[] = {
     { "ratio", &ratio_s, NULL },
     { "completion-ratio", &comp_s, NULL },
@@ -246,6 +340,7 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
     { "audio-ratio", &ar_s, NULL },
     { "audio-completion-ratio", &acr_s, NULL },
     { "max-output-tokens", &max_s, NULL },
+    { "tier", &tier_s, NULL },
     { "price", &price_s, NULL },
     { "per", &per, NULL },
     { 0 },
@@ -254,11 +349,15 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   int rc = gw_args(g, argc, argv, opts, "MODEL", &model);
   if (rc == 0)
     rc = check_model(g, "MODEL", model);
-  if (rc == 0 && !ratio_s && !price_s && !max_s)
+  if (rc == 0 && !ratio_s && !price_s && !max_s && !tier_s)
     rc = gw_usage(g, "give --ratio R [--completion-ratio C] [--cache-ratio K] "
                   "[--cache-write-ratio W] [--cache-write-1h-ratio H] [--audio-ratio A] "
                   "[--audio-completion-ratio B], or --price USD "
-                  "(--max-output-tokens N with either, or alone for a priced model)");
+                  "(--max-output-tokens N and --tier ABOVE:ratio=R with either, or alone for a priced model)");
+  if (rc == 0 && price_s && tier_s && strcmp(tier_s, "none") != 0)
+    rc = gw_usage(g, "--tier (a long-context ratio tier) does not go with --price");
+  if (rc == 0 && tier_s)
+    rc = tier_parse(g, "--tier", tier_s, &p);
   if (rc == 0 && price_s && (ratio_s || comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
     rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
   if (rc == 0 && per && !price_s)
@@ -298,20 +397,24 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   p.has_acr = acr_s != NULL;
   p.has_max_out = max_s != NULL;
   if (!p.has_ratio && !p.has_fixed) {
-    /* --max-output-tokens alone changes a price that exists */
+    /* --max-output-tokens or --tier alone changes a price that exists */
     int64_t one = 0;
     int r = gw_scalar(g, "cannot read prices", "SELECT 1 FROM prices WHERE model = ?1", &one, "s",
                       model);
     rc = r < 0 ? GW_FAIL
          : r == 0 ? gw_err(GW_NOTFOUND, "model '%s' has no price; give --ratio R or --price USD "
-                           "with --max-output-tokens", model)
+                           "with --max-output-tokens or --tier", model)
                   : 0;
-    if (rc == 0)
+    if (rc == 0 && max_s)
       rc = gw_exec(g, "cannot set the price", "UPDATE prices SET max_output_tokens = ?2 "
                    "WHERE model = ?1", p.max_out > 0 ? "si" : "sn", model, p.max_out);
   } else {
     rc = price_write(g, &p);
   }
+  if (rc == 0 && p.has_fixed && !p.has_tier)
+    tier_parse(g, "--tier", "none", &p);      /* a fixed price has no ratio tier */
+  if (rc == 0)
+    rc = tier_write(g, &p);
   if (rc == 0)
     rc = price_log(g, "set", &p);
   return gw_end(g, rc);
@@ -449,10 +552,11 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
             && strcmp(f->string, "cache_ratio") && strcmp(f->string, "fixed_price")
             && strcmp(f->string, "unit") && strcmp(f->string, "cache_write_ratio")
             && strcmp(f->string, "cache_write_1h_ratio") && strcmp(f->string, "max_output_tokens")
-            && strcmp(f->string, "audio_ratio") && strcmp(f->string, "audio_completion_ratio")) {
+            && strcmp(f->string, "audio_ratio") && strcmp(f->string, "audio_completion_ratio")
+            && strcmp(f->string, "tier")) {
           rc = gw_usage(g, "import: %s: unknown field '%s' (model_ratio, completion_ratio, "
                         "cache_ratio, cache_write_ratio, cache_write_1h_ratio, audio_ratio, "
-                        "audio_completion_ratio, max_output_tokens, fixed_price, unit)", e->string,
+                        "audio_completion_ratio, max_output_tokens, fixed_price, unit, tier)", e->string,
                         f->string);
           break;
         }
@@ -489,6 +593,16 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       p->max_out = (int64_t)max_out;
       if (rc == 0)
         rc = import_num(g, e->string, e, "fixed_price", PRICE_MAX, &p->fixed, &p->has_fixed);
+      /* an imported entry is the whole price: no "tier" removes a stored one */
+      const cJSON *tier = cJSON_GetObjectItemCaseSensitive(e, "tier");
+      char twhat[MODEL_NAME_MAX + 32];
+      snprintf(twhat, sizeof twhat, "import: %s.tier", e->string);
+      if (rc == 0 && tier && !cJSON_IsString(tier))
+        rc = gw_usage(g, "%s must be a string (ABOVE:ratio=R,completion=C,cache=K)", twhat);
+      if (rc == 0)
+        rc = tier_parse(g, twhat, tier ? tier->valuestring : "none", p);
+      if (rc == 0 && p->tier_above > 0 && p->has_fixed)
+        rc = gw_usage(g, "%s goes with model_ratio, not fixed_price", twhat);
       if (rc == 0 && !p->has_ratio && !p->has_fixed)
         rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
       if (rc == 0 && p->unit && !p->has_fixed)
@@ -522,6 +636,8 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       if (!p.has_ratio)
         p.has_ratio = 1, p.ratio = 0;
       rc = price_write(g, &p);
+      if (rc == 0)
+        rc = tier_write(g, &p);
     }
     struct gw_subject s = { 0 };
     if (rc == 0)
@@ -575,6 +691,12 @@ int cmd_price_export(struct gwctl *g, int argc, char **argv)
     const cJSON *max_out = cJSON_GetObjectItemCaseSensitive(row, "max_output_tokens");
     if (cJSON_IsNumber(max_out))
       cJSON_AddNumberToObject(e, "max_output_tokens", max_out->valuedouble);
+    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(row, "tier");
+    if (cJSON_IsObject(tier)) {
+      char t[200];
+      tier_text(tier, t, sizeof t);
+      cJSON_AddStringToObject(e, "tier", t);
+    }
     cJSON_AddItemToObject(all, model, e);
   }
   char *s = g->json ? cJSON_PrintUnformatted(all) : cJSON_Print(all);

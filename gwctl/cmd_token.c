@@ -27,7 +27,7 @@
 
 #define TOKEN_SELECT "SELECT t.id, t.name, t.user_id, COALESCE(u.username, ''), t.status, " \
   "t.remain_quota, t.used_quota, t.unlimited_quota, t.models, t.subnet, t.\"group\", " \
-  "t.expired_time, t.created_time, t.accessed_time, t.key_hint " \
+  "t.expired_time, t.created_time, t.accessed_time, t.key_hint, t.response_cache " \
   "FROM tokens t LEFT JOIN users u ON u.id = t.user_id "
 
 /* The status relayd acts on: a stored "enabled" past its expiry or out of quota is not usable. */
@@ -71,7 +71,8 @@ static cJSON *token_row(struct db_stmt *st, time_t now)
   cJSON_AddNumberToObject(o, "created_time", (double)db_col_int64(st, 12));
   cJSON_AddNumberToObject(o, "accessed_time", (double)db_col_int64(st, 13));
   cJSON_AddStringToObject(o, "key_hint", db_col_text(st, 14));
-  if (cJSON_GetArraySize(o) != 15) {
+  cJSON_AddBoolToObject(o, "response_cache", db_col_int64(st, 15) != 0);
+  if (cJSON_GetArraySize(o) != 16) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -497,11 +498,12 @@ static int token_subject(struct gwctl *g, int64_t id, int64_t *uid, char *uname,
 int cmd_token_edit(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL, *user = NULL, *newname = NULL, *quota_s = NULL, *expires_s = NULL,
-             *models = NULL, *ips = NULL, *group = NULL;
-  int unlimited = 0, nmodels = 0;
+             *models = NULL, *ips = NULL, *group = NULL, *cache_s = NULL;
+  int unlimited = 0, nmodels = 0, cache = 0;
   const struct gw_opt opts[] = {
     { "user", &user, NULL },
     { "name", &newname, NULL },
+    { "response-cache", &cache_s, NULL },
     { "quota", &quota_s, NULL },
     { "unlimited", NULL, &unlimited },
     { "expires", &expires_s, NULL },
@@ -514,9 +516,12 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
        uname[GW_NAME_MAX + 1] = "", what[GW_LIST_MAX * 2 + 512] = "";
   int64_t quota = 0, expires = 0, id = 0, uid = 0, other = 0;
   int rc = gw_args(g, argc, argv, opts, "NAME|ID", &ref);
-  if (rc == 0 && !newname && !quota_s && !unlimited && !expires_s && !models && !ips && !group)
+  if (rc == 0 && !newname && !quota_s && !unlimited && !expires_s && !models && !ips && !group &&
+      !cache_s)
     rc = gw_usage(g, "nothing to change: give --name, --quota, --unlimited, --expires, --models, "
-                  "--ips or --group");
+                  "--ips, --group or --response-cache");
+  if (rc == 0 && cache_s)
+    rc = gw_parse_bool(g, "--response-cache", cache_s, &cache);
   if (rc == 0 && newname)
     rc = gw_check_name(g, "--name", newname);
   if (rc == 0 && quota_s && unlimited)
@@ -558,12 +563,13 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
                  "expired_time = CASE WHEN ?6 <> 0 THEN ?7 ELSE expired_time END, "
                  "models = COALESCE(?8, models), subnet = COALESCE(?9, subnet), "
                  "\"group\" = COALESCE(?10, \"group\"), "
+                 "response_cache = CASE WHEN ?11 <> 0 THEN ?12 ELSE response_cache END, "
                  "status = CASE WHEN status = " CODE_STR(STATUS_EXHAUSTED) " AND (?3 <> 0 OR ?5 <> 0) "
                  "THEN " CODE_STR(STATUS_ENABLED) " WHEN status = " CODE_STR(STATUS_EXPIRED) " AND ?6 <> 0 "
                  "THEN " CODE_STR(STATUS_ENABLED) " ELSE status END WHERE id = ?1",
-                 "isiiiiisss", id, newname, (int64_t)(quota_s != NULL), quota, (int64_t)unlimited,
+                 "isiiiiisssii", id, newname, (int64_t)(quota_s != NULL), quota, (int64_t)unlimited,
                  (int64_t)(expires_s != NULL), expires, models ? model_list : NULL,
-                 ips ? ip_list : NULL, group);
+                 ips ? ip_list : NULL, group, (int64_t)(cache_s != NULL), (int64_t)cache);
   if (rc == 0) {
     size_t n = 0;
 #define ADDW(...) (n += (size_t)snprintf(what + n, n < sizeof what ? sizeof what - n : 0, __VA_ARGS__))
@@ -581,6 +587,8 @@ int cmd_token_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" ips=%s", *ip_list ? ip_list : "any");
     if (group)
       ADDW(" group=%s", *group ? group : "user's");
+    if (cache_s)
+      ADDW(" response_cache=%s", cache ? "yes" : "no");
 #undef ADDW
     struct gw_subject s = { .user_id = uid, .username = uname, .token_id = id, .token_name = name };
     rc = gw_log_manage(g, &s, "token edit %s%s", name, what);

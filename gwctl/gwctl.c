@@ -927,6 +927,9 @@ int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id)
   if (rc == 0)
     rc = gw_exec(g, "cannot delete the budget alerts", "DELETE FROM budget_alerts WHERE scope = ?1 AND "
                  "subject_id = ?2", "si", scope, id);
+  if (rc == 0 && strcmp(scope, "token") == 0)     /* its model fallback chains (cmd_fallback.c) */
+    rc = gw_exec(g, "cannot delete the fallback chains", "DELETE FROM fallbacks WHERE scope = 'token' AND "
+                 "subject = CAST(?1 AS TEXT)", "i", id);
   if (rc == 0 && strcmp(scope, "user") == 0)
     rc = gw_exec(g, "cannot delete the quota reminder", "DELETE FROM quota_reminders WHERE user_id = ?1",
                  "i", id);

@@ -18,6 +18,7 @@
 #include "cmd_import.h"
 #include "cmd_init.h"
 #include "cmd_limit.h"
+#include "cmd_fallback.h"
 #include "cmd_log.h"
 #include "cmd_notify.h"
 #include "cmd_price.h"
@@ -79,7 +80,7 @@ static const struct gw_cmd commands[] = {
   { "token", "show", cmd_token_show, "NAME|ID [--user NAME] [--json]", N_("show one token") },
   { "token", "edit", cmd_token_edit,
     "NAME|ID [--user NAME] [--name N] [--quota Q | --unlimited] [--expires DATE|never] "
-    "[--models M1,M2] [--ips IP/CIDR,...] [--group G]",
+    "[--models M1,M2] [--ips IP/CIDR,...] [--group G] [--response-cache yes|no]",
     N_("change a token (\"\" clears --models, --ips, --group)") },
   { "token", "enable", cmd_token_enable, "NAME|ID [--user NAME]", N_("let a token work again") },
   { "token", "disable", cmd_token_disable, "NAME|ID [--user NAME]", N_("refuse a token") },
@@ -130,6 +131,13 @@ static const struct gw_cmd commands[] = {
     N_("list rate limits") },
   { "limit", "rm", cmd_limit_rm, "(--token NAME|ID [--user NAME] | --user NAME|ID) [--model M]",
     N_("remove a rate limit") },
+  { "fallback", "set", cmd_fallback_set,
+    "MODEL --chain M1,M2 [--token NAME|ID [--user NAME] | --group G] [--on context,policy|none]",
+    N_("set the models tried in order when every channel of MODEL failed (for everyone, a group or a "
+    "token; --on: also after a context-length or content-policy refusal)") },
+  { "fallback", "list", cmd_fallback_list, "[--json]", N_("list model fallback chains") },
+  { "fallback", "rm", cmd_fallback_rm, "MODEL [--token NAME|ID [--user NAME] | --group G]",
+    N_("remove a model fallback chain") },
   { "alert", "set", cmd_alert_set,
     "(--token NAME|ID [--user NAME] | --user NAME|ID) (--percent P | --remain Q)",
     /* xgettext:no-c-format */
@@ -155,7 +163,7 @@ static const struct gw_cmd commands[] = {
   { "price", "set", cmd_price_set,
     "MODEL (--ratio R [--completion-ratio C] [--cache-ratio K] [--cache-write-ratio W] "
     "[--cache-write-1h-ratio H] | --price USD [--per call|image|second|search]) "
-    "[--max-output-tokens N]",
+    "[--max-output-tokens N] [--tier ABOVE:ratio=R[,completion=C][,cache=K]|none]",
     N_("set a model's price: token ratios (1 = 2 USD per 1M prompt tokens) or USD per call, image, "
     "second or search; and its maximum output") },
   { "price", "unset", cmd_price_unset, "MODEL", N_("remove a model's price (relayd then refuses it)") },

@@ -7,14 +7,17 @@
 #include <string.h>
 
 #include "attempt.h"
+#include "fallback.h"
 #include "billing.h"
 #include "ledger.h"
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
 #include "reqview.h"
+#include "respcache.h"
 #include "respond.h"
 #include "route.h"
+#include "settle.h"
 #include "stats.h"
 #include "writer.h"
 
@@ -142,6 +145,8 @@ enum MHD_Result dispatch(struct request *r)
                     "The group '%s' of this API key does not exist.", t->group);
   struct choice_miss miss;
   const struct snap_channel *ch = choose_channel(r, &miss);
+  if (!ch && !miss.busy)
+    ch = fallback_first(r);          /* every channel of the model disabled or failing: its chain */
   if (!ch) {
     if (r->pin_channel && !miss.busy)
       return fail_now(r, 503, "relay_error", "channel_not_found", NULL,
@@ -186,7 +191,7 @@ enum MHD_Result dispatch(struct request *r)
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   }
-  r->price = snapshot_price(r->snap, r->rq.model);
+  r->price = r->fb_used ? snapshot_price(r->snap, r->route_model) : snapshot_price(r->snap, r->rq.model);
   if (!r->price && base_model[0])
     r->price = snapshot_price(r->snap, base_model);
   if (!r->price) {
@@ -225,6 +230,7 @@ enum MHD_Result dispatch(struct request *r)
   out_bound *= reqbound_choices(parsed);
   r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio, out_bound)
                               : billing_bound(r->price, r->group_ratio, r->rq.input_bound, out_bound);
+  r->reserved = fallback_bound(r, r->reserved, reqbound_choices(parsed));   /* its chain's dearest */
   int64_t avail = 0;
   if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
     release_channel(r, OUTCOME_ABANDON, NULL);
@@ -235,6 +241,14 @@ enum MHD_Result dispatch(struct request *r)
   }
   r->billing_open = true;
   note_reservation(r);
+  respcache_begin(r);                 /* opted in: the same question answered before replays */
+  struct MHD_Response *cached = respcache_hit(r);
+  if (cached) {
+    release_channel(r, OUTCOME_ABANDON, NULL);    /* no upstream call: the channel is not told */
+    add_common_headers(r, cached);
+    settle(r, "done");
+    return queue_now(r, 200, cached);
+  }
   r->phase = PH_UPSTREAM;
   r->suspended = true;
   MHD_suspend_connection(r->conn);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fallback.h"
 #include "imginline.h"
 #include "keypool.h"
 #include "log.h"
@@ -495,7 +496,7 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     finish_nonstream(r);
     return;
   }
-  if (retryable(r, res, r->up_status) && r->attempts <= r->snap->opt.retry_times &&
+  if (retryable(r, res, r->up_status) && r->attempts - r->fb_base <= r->snap->opt.retry_times &&
       r->attempts < MAX_ATTEMPTS && !worker_stopping(r->w)) {
     struct choice_miss miss;
     const struct snap_channel *next = choose_channel(r, &miss);
@@ -506,6 +507,11 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
       start_attempt(r, next);
       return;
     }
+  }
+  const struct snap_channel *fb = fallback_next(r, res);   /* its chain's next model: nothing went out */
+  if (fb) {
+    start_attempt(r, fb);
+    return;
   }
   fail_upstream(r, res);
 }

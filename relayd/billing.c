@@ -62,13 +62,26 @@ static double audio_out_ratio(const struct price *p)
   return p->audio_ratio * p->audio_completion_ratio;
 }
 
-int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
+const struct price *billing_price_at(const struct price *p, int64_t prompt_tokens, struct price *tier)
+{
+  if (!p || p->has_fixed || !quota_tier_applies(p->tier_above, prompt_tokens))
+    return p;
+  *tier = *p;
+  tier->model_ratio = p->tier_model_ratio;
+  tier->completion_ratio = p->tier_completion_ratio;
+  tier->cache_ratio = p->tier_cache_ratio;
+  return tier;
+}
+
+int64_t billing_quota(const struct price *p0, double group_ratio, const struct usage *u,
                       enum quota_rounding rounding)
 {
-  if (p->has_fixed)
-    return quota_fixed(p->fixed_price, 1, group_ratio);
+  if (p0->has_fixed)
+    return quota_fixed(p0->fixed_price, 1, group_ratio);
   struct usage n = *u;
   usage_normalize(&n);
+  struct price tier;
+  const struct price *p = billing_price_at(p0, n.prompt_tokens, &tier);
   if (n.prompt_tokens + n.completion_tokens <= 0)
     return 0;
   int64_t uncached = n.prompt_tokens - n.cached_tokens - n.cache_write_5m - n.cache_write_1h;
@@ -88,10 +101,8 @@ int64_t billing_fixed(const struct price *p, double group_ratio, double units)
   return quota_fixed(p->fixed_price, units, group_ratio);
 }
 
-int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
+static int64_t bound_at(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
 {
-  if (p->has_fixed)
-    return quota_fixed(p->fixed_price, 1, group_ratio);
   double in_ratio = 1;
   if (p->cache_ratio > in_ratio)
     in_ratio = p->cache_ratio;
@@ -108,10 +119,32 @@ int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_t
   return quota_ratio(units, p->model_ratio * group_ratio, QUOTA_ROUND_UP);
 }
 
+int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens)
+{
+  if (p->has_fixed)
+    return quota_fixed(p->fixed_price, 1, group_ratio);
+  int64_t b = bound_at(p, group_ratio, input_tokens, output_tokens);
+  struct price tier;
+  const struct price *t = billing_price_at(p, input_tokens, &tier);
+  if (t != p) {      /* the input may be above the tier's threshold: the dearer of the two prices */
+    int64_t bt = bound_at(t, group_ratio, input_tokens, output_tokens);
+    b = bt > b ? bt : b;
+  }
+  return b;
+}
+
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
 {
   cJSON *o = cJSON_CreateObject();
+  struct price tier;
   const struct price *p = e->price;
+  if (p && e->usage) {      /* the ratios applied: the long-context tier's when it priced it */
+    struct usage u = *e->usage;
+    usage_normalize(&u);
+    p = billing_price_at(p, u.prompt_tokens, &tier);
+    if (p != e->price)
+      cJSON_AddNumberToObject(o, "tier_above", (double)p->tier_above);
+  }
   cJSON_AddStringToObject(o, "mode", p && p->has_fixed ? "fixed" : "ratio");
   cJSON_AddStringToObject(o, "usage_source", e->usage_source ? e->usage_source : "none");
   if (e->counter && e->counter[0])
@@ -151,6 +184,12 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
       cJSON_AddNumberToObject(o, "audio_completion_ratio", p->audio_completion_ratio);
     }
   }
+  if (e->requested_model && e->requested_model[0])
+    cJSON_AddStringToObject(o, "requested_model", e->requested_model);
+  if (e->served_model && e->served_model[0])
+    cJSON_AddStringToObject(o, "served_model", e->served_model);
+  if (e->cache_hit)
+    cJSON_AddBoolToObject(o, "cache_hit", true);
   cJSON_AddStringToObject(o, "group", e->group ? e->group : "");
   cJSON_AddNumberToObject(o, "group_ratio", e->group_ratio);
   cJSON_AddNumberToObject(o, "reserved", (double)e->reserved);

@@ -13,6 +13,9 @@
  *               input and output (New API's AudioRatio and AudioCompletionRatio; unset: as text); at least 1 when the ratio is not 0 and tokens were used; 0 when
  *               no tokens were used. ceil is the option quota_rounding's default "up"; "half_up"
  *               rounds to the nearest unit instead (common/quota.h).
+ *               A price with a long-context tier (prices.tier_*) uses the tier's model, completion
+ *               and cache ratios for the whole request when prompt > tier_above
+ *               (quota_tier_applies); the explanation then says "tier_above".
  *   fixed mode: quota = round(fixed_price * 500000 * group_ratio) per call; prices with another
  *               unit (image, second, search unit) are charged by billing_fixed() for the units a
  *               request used (media.c counts them).
@@ -56,7 +59,12 @@ int64_t usage_count(const cJSON *o, const char *name, struct usage *u);
 /* Clamps the parts of u into [0, prompt] / [0, completion] so they add up. */
 void usage_normalize(struct usage *u);
 
-/* The ratio-mode charge of usage u, made whole by rounding (the option quota_rounding). */
+/* The price that applies to a request of prompt_tokens: p itself, or its long-context tier (the
+ * tier's ratios written into *tier, which is returned) when quota_tier_applies(). */
+const struct price *billing_price_at(const struct price *p, int64_t prompt_tokens, struct price *tier);
+
+/* The ratio-mode charge of usage u, made whole by rounding (the option quota_rounding), at p's
+ * long-context tier when its prompt is above the tier's threshold. */
 int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
                       enum quota_rounding rounding);
 
@@ -65,7 +73,8 @@ int64_t billing_quota(const struct price *p, double group_ratio, const struct us
 int64_t billing_fixed(const struct price *p, double group_ratio, double units);
 
 /* The most a request of at most input_tokens in and output_tokens out can cost: input at the
- * largest of 1, cache_ratio and the cache-write ratios, output at the completion ratio. */
+ * largest of 1, cache_ratio and the cache-write ratios, output at the completion ratio; when
+ * input_tokens is above the long-context tier's threshold, the larger of the base and tier bounds. */
 int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_tokens, int64_t output_tokens);
 
 /* The explanation of one charge (gwctl log explain): a JSON object written into out (at most n
@@ -86,6 +95,9 @@ struct billing_explain {
   const char *api;            /* the client's inbound API (openai, anthropic, gemini, responses),
                                  written as "api" when set */
   enum quota_rounding rounding; /* of a ratio charge: written as "rounding" when not "up" */
+  const char *requested_model;/* a fallback chain served another model (fallback.h): both names */
+  const char *served_model;   /* are written when set; the price is the served model's */
+  bool cache_hit;             /* answered from the response cache (respcache.h): "cache_hit":true */
 };
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n);
 

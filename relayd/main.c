@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "portguard.h"
 #include "relay.h"
+#include "respcache.h"
 #include "secret.h"
 #include "balpoll.h"
 #include "monitor.h"
@@ -487,6 +488,7 @@ out:
   dbnotify_stop();
   snapshot_shutdown();
   vertex_free_all();            /* after the last snapshot that pointed at the channels' states */
+  respcache_clear();
   db_close(ctx.db);
   secret_key_wipe(&master);
   tokenizer_teardown();

@@ -14,6 +14,7 @@
 
 #include "health.h"
 #include "keypool.h"
+#include "respcache.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -192,6 +193,13 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
   buf_appendf(&b, "relayd_realtime_sessions_total %llu\n", (unsigned long long)realtime_sessions_total());
   family(&b, "relayd_writer_backlog", "gauge", "request log rows waiting for the database writer");
   buf_appendf(&b, "relayd_writer_backlog %llu\n", (unsigned long long)wst.backlog);
+  size_t rc_entries, rc_bytes;
+  respcache_stats(&rc_entries, &rc_bytes);
+  family(&b, "relayd_response_cache_entries", "gauge", "answers held by the response cache");
+  buf_appendf(&b, "relayd_response_cache_entries %zu\n", rc_entries);
+  family(&b, "relayd_response_cache_bytes", "gauge",
+         "bytes the response cache holds, with its per-entry overhead (bounded by response_cache_mb)");
+  buf_appendf(&b, "relayd_response_cache_bytes %zu\n", rc_bytes);
   family(&b, "relayd_events_dropped_total", "counter",
          "request events admin subscribers missed because a worker's ring was full");
   buf_appendf(&b, "relayd_events_dropped_total %llu\n", (unsigned long long)dropped);

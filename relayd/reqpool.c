@@ -9,6 +9,7 @@
 #include "attempt.h"
 #include "imginline.h"
 #include "request.h"
+#include "respcache.h"
 
 #define POOL_MAX 1024               /* idle request objects a worker keeps */
 #define POOL_BUF_KEEP (64 * 1024)    /* buffers up to this size are kept with them */
@@ -135,6 +136,7 @@ void request_free(struct request *r)
   curl_slist_free_all(r->up_headers);
   r->up_headers = NULL;
   format_stream_free(&r->fs);
+  respcache_request_free(r);
   if (r->out_tokens_on)
     tok_count_free(&r->out_tokens);
   r->out_tokens_on = false;

@@ -192,6 +192,18 @@ struct request {
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
   struct rt_session *rt;       /* EP_REALTIME: its session while the upgrade waits on the upstream
                                 * (realtime.c owns it; realtime_request_gone when r goes first) */
+
+  /* the response cache (respcache.h) */
+  bool rc_on;                  /* takes part: rc_key is its key */
+  bool cache_hit;              /* answered from the cache, no upstream call */
+  bool rc_dead;                /* its stream went over the entry bound: not stored */
+  unsigned char rc_key[32];
+  struct buf *rc_fill;         /* the stream's bytes as they went out (owned: respcache_request_free) */
+
+  /* a model fallback chain (fallback.h) */
+  int fb_next;                 /* models of the chain already taken */
+  int fb_base;                 /* attempts made before the current model (route.c skips only later ones) */
+  bool fb_used;                /* served by a model of the chain: route_model and price are its */
 };
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "request.h"
+#include "respcache.h"
 #include "settle.h"
 
 /* x-ratelimit-{limit,remaining,reset}-{requests,tokens}, as OpenAI sends them */
@@ -34,6 +35,7 @@ void add_common_headers(struct request *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, r->client->request_id_header, r->request_id);
   add_limit_headers(resp, &r->lim.req, "requests");
   add_limit_headers(resp, &r->lim.tok, "tokens");
+  respcache_header(r, resp);          /* x-relay-cache: hit|miss, for a request that takes part */
 }
 
 /* b's bytes as the response body (b is emptied), with the given Content-Type. */
@@ -274,6 +276,7 @@ void finish_nonstream(struct request *r)
       free(fixed);
     }
   }
+  respcache_store_whole(r, r->resp.data, r->resp.len);   /* opted in: kept as the client gets it */
   struct MHD_Response *resp = json_response(r, &r->resp);
   if (relay_counted)
     MHD_add_response_header(resp, "x-relay-usage", "local");   /* the upstream reported none */

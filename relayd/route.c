@@ -19,7 +19,7 @@ static uint64_t rng_next(struct worker *w)
 
 static bool tried(const struct request *r, int64_t id)
 {
-  for (int i = 0; i < r->attempts; i++)
+  for (int i = r->fb_base; i < r->attempts; i++)     /* since the current model (fallback.h) */
     if (r->tried[i] == id)
       return true;
   return false;

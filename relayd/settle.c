@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "billing.h"
+#include "fallback.h"
 #include "keypool.h"
 #include "ledger.h"
+#include "respcache.h"
 #include "log.h"
 #include "request.h"
 #include "stats.h"
@@ -71,6 +73,12 @@ void settle(struct request *r, const char *end_reason)
       source = "local";
     }
     charged = billing_quota(r->price, r->group_ratio, &r->usage, rounding);
+    if (r->cache_hit) {             /* replayed by the response cache: its configured share */
+      charged = respcache_charge(r, charged);
+      source = "cache";
+      snprintf(note, sizeof note, "answered from the response cache at %lld%% of its price",
+               (long long)r->snap->opt.response_cache_hit_percent);
+    }
   }
   if (charged > r->reserved) {
     /* the reservation is the most this request could cost (its input bound and its output bound at
@@ -144,7 +152,9 @@ void settle(struct request *r, const char *end_reason)
       .note = note[0] ? note : media_note,
       .api = inbound_api(r),
       .rounding = rounding,
+      .cache_hit = r->cache_hit,
   };
+  fallback_names(r, &ex.requested_model, &ex.served_model);
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);
 

@@ -224,7 +224,8 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
 
   st = db_prepare(db, "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
                       "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, "
-                      "audio_completion_ratio FROM prices");
+                      "audio_completion_ratio, tier_above, tier_model_ratio, tier_completion_ratio, tier_cache_ratio "
+                      "FROM prices");
   if (!st)
     return -1;
   strmap_init(&s->prices, 64);
@@ -252,7 +253,23 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
                                 ? db_col_double(st, 10) : p->completion_ratio / p->audio_ratio;
     if (!(p->audio_completion_ratio >= 0) || p->audio_completion_ratio > 1e9)
       p->audio_completion_ratio = p->completion_ratio;   /* audio_ratio 0 with no completion ratio */
+    p->tier_above = db_col_is_null(st, 11) || db_col_int64(st, 11) < 1 ? 0 : db_col_int64(st, 11);   /* NULL ratio: base */
+    p->tier_model_ratio = db_col_is_null(st, 12) ? p->model_ratio : db_col_double(st, 12);
+    p->tier_completion_ratio = db_col_is_null(st, 13) ? p->completion_ratio : db_col_double(st, 13);
+    p->tier_cache_ratio = db_col_is_null(st, 14) ? p->cache_ratio : db_col_double(st, 14);
     strmap_put(&s->prices, arena_strdup(&s->arena, db_col_text(st, 0)), p);
+  }
+  db_finalize(st);
+  if (!(st = db_prepare(db, "SELECT scope, subject, model, chain, on_errors FROM fallbacks")))
+    return -1;
+  strmap_init(&s->fallbacks, 16);
+  for (char key[400]; db_step(st) == DB_ROW; s->nfallbacks++) {   /* keyed as fallback.c looks them up */
+    struct fallback_chain *f = arena_alloc(&s->arena, sizeof *f);
+    f->n = split_list(&s->arena, db_col_text(st, 3), &f->models);
+    f->on_context = strstr(db_col_text(st, 4), "context") != NULL;
+    f->on_policy = strstr(db_col_text(st, 4), "policy") != NULL;
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%s", db_col_text(st, 0), db_col_text(st, 1), db_col_text(st, 2));
+    strmap_put(&s->fallbacks, arena_strdup(&s->arena, key), f);
   }
   db_finalize(st);
   return 0;
@@ -380,7 +397,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
   struct strmap tokens_by_id;
   strmap_init(&tokens_by_id, 64);
   st = db_prepare(db, "SELECT id, user_id, name, key_hash, status, expired_time, remain_quota, "
-                      "unlimited_quota, models, subnet, \"group\", used_quota FROM tokens ORDER BY id");
+                      "unlimited_quota, models, subnet, \"group\", used_quota, response_cache FROM tokens ORDER BY id");
   if (!st) {
     strmap_free(&users_by_id);
     strmap_free(&tokens_by_id);
@@ -421,6 +438,7 @@ static int load_users_tokens(struct db *db, struct snapshot *s)
     t->group = *g ? arena_strdup(&s->arena, g) : u->group;
     t->quota_total = db_col_int64(st, 6) + db_col_int64(st, 11);
     t->used_at_load = db_col_int64(st, 11);
+    t->response_cache = db_col_int64(st, 12) != 0;
     t->spent_at_load = atomic_load(&t->bal->spent);
     if (s->ntokens >= nt)
       continue;
@@ -634,6 +652,7 @@ static void snapshot_free(struct snapshot *s)
   strmap_free(&s->tokens);
   strmap_free(&s->routes);
   strmap_free(&s->prices);
+  strmap_free(&s->fallbacks);
   strmap_free(&s->groups);
   arena_free(&s->arena);
   free(s);

@@ -69,6 +69,7 @@ struct snap_token {
   int64_t used_at_load;       /* used_quota at load, and bal->spent then: an unlimited key's */
   int64_t spent_at_load;      /* used quota now = used_at_load + bal->spent - spent_at_load */
   struct snap_limits limits;  /* rate_limits rows of scope 'token' */
+  bool response_cache;        /* tokens.response_cache: its answers may be cached (respcache.h) */
 };
 
 struct snap_channel {
@@ -131,6 +132,9 @@ struct price {
   double audio_ratio;         /* x input price, an uncached input audio token (NULL in the row: 1) */
   double audio_completion_ratio; /* x audio input price, an output audio token (NULL in the row:
                                     completion_ratio / audio_ratio, i.e. priced as text output) */
+  int64_t tier_above;         /* long-context tier (prices.tier_*): a request of more prompt tokens is
+                                 priced with the tier's ratios (billing.h); 0 = no tier */
+  double tier_model_ratio, tier_completion_ratio, tier_cache_ratio;
 };
 #define PRICE_CACHE_WRITE_RATIO_DEFAULT 1.25
 #define PRICE_CACHE_WRITE_1H_RATIO_DEFAULT 2.0
@@ -138,6 +142,14 @@ struct price {
 /* "call", "image", "second", "search" -> the unit; -1 for anything else. */
 int price_unit_parse(const char *s);
 const char *price_unit_name(enum price_unit u);
+
+/* A model fallback chain (table fallbacks; relayd/fallback.h walks it): the models tried in order
+ * once every channel of the requested one failed. */
+struct fallback_chain {
+  char **models;
+  size_t n;
+  bool on_context, on_policy;         /* also after a context-length / content-policy refusal */
+};
 
 /* One budget alert (table budget_alerts). */
 struct snap_alert {
@@ -164,6 +176,8 @@ struct snapshot {
   struct strmap routes;       /* "group\x1fmodel" -> struct route */
   struct strmap prices;       /* model -> struct price */
   struct strmap groups;       /* name -> double ratio */
+  struct strmap fallbacks;    /* "scope\x1fsubject\x1fmodel" -> struct fallback_chain (fallback.h) */
+  size_t nfallbacks;
   struct snap_channel *channels;
   size_t nchannels;
   size_t nusers, ntokens;

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "request.h"
+#include "respcache.h"
 #include "respond.h"
 #include "settle.h"
 #include "sse.h"
@@ -108,6 +109,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
   if (avail) {
     size_t n = avail < max ? avail : max;
     memcpy(buf, r->out.data + r->out_off, n);
+    respcache_capture(r, buf, n);
     r->out_off += n;
     if (r->out_off == r->out.len) {
       buf_reset(&r->out);
@@ -125,6 +127,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
   }
   if (r->upstream_done) {
     settle(r, r->end_reason ? r->end_reason : "done");
+    /* kept only when it reached its format's end with nothing cut or failed */
+    respcache_stream_end(r, r->end_reason && strcmp(r->end_reason, "done") == 0 && !r->def->media &&
+                            !r->fs.f.failed && format_stream_complete(&r->fs));
     return MHD_CONTENT_READER_END_OF_STREAM;
   }
   r->reader_waiting = true;

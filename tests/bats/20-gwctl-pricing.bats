@@ -13,10 +13,10 @@ setup() {
 @test "price list and export show the shipped prices; export round-trips through import" {
   run gwctl price list
   [ "$status" -eq 0 ]
-  echo "${lines[0]}" | grep -Eq '^MODEL +RATIO  COMPLETION  CACHE  CACHE_WRITE  CACHE_1H  AUDIO  AUDIO_OUT  MAX_OUTPUT  FIXED$'
-  echo "$output" | grep -Eq '^gpt-4o-mini +0.075 +4 +0.5 +1.25 +2 +1 +4 +16384 +-$'
-  echo "$output" | grep -Eq '^text-embedding-3-small +0.01 +1 +1 +1.25 +2 +1 +1 +- +-$'
-  [ "$(gwj '[p for p in d if p["model"] == "gpt-4o"][0]' price list)" = '{"model": "gpt-4o", "model_ratio": 1.25, "completion_ratio": 4, "cache_ratio": 0.5, "fixed_price": null, "unit": "call", "cache_write_ratio": 1.25, "cache_write_ratio_set": false, "cache_write_1h_ratio": 2, "cache_write_1h_ratio_set": false, "max_output_tokens": 16384, "audio_ratio": 1, "audio_ratio_set": false, "audio_completion_ratio": 4, "audio_completion_ratio_set": false}' ]
+  echo "${lines[0]}" | grep -Eq '^MODEL +RATIO  COMPLETION  CACHE  CACHE_WRITE  CACHE_1H  AUDIO  AUDIO_OUT  MAX_OUTPUT  FIXED +TIER$'
+  echo "$output" | grep -Eq '^gpt-4o-mini +0.075 +4 +0.5 +1.25 +2 +1 +4 +16384 +- +-$'
+  echo "$output" | grep -Eq '^text-embedding-3-small +0.01 +1 +1 +1.25 +2 +1 +1 +- +- +-$'
+  [ "$(gwj '[p for p in d if p["model"] == "gpt-4o"][0]' price list)" = '{"model": "gpt-4o", "model_ratio": 1.25, "completion_ratio": 4, "cache_ratio": 0.5, "fixed_price": null, "unit": "call", "cache_write_ratio": 1.25, "cache_write_ratio_set": false, "cache_write_1h_ratio": 2, "cache_write_1h_ratio_set": false, "max_output_tokens": 16384, "audio_ratio": 1, "audio_ratio_set": false, "audio_completion_ratio": 4, "audio_completion_ratio_set": false, "tier": null}' ]
   # the providers' documented maximum output, seeded by migration 007
   [ "$(gwj '{p["model"]: p["max_output_tokens"] for p in d if p["model"] in ("claude-sonnet-4-0", "claude-opus-4-0", "claude-3-5-haiku-latest", "gpt-4.1", "o3", "gemini-2.5-pro", "deepseek-chat", "deepseek-reasoner", "dall-e-3")}' price list)" = '{"claude-3-5-haiku-latest": 8192, "claude-opus-4-0": 32000, "claude-sonnet-4-0": 64000, "dall-e-3": null, "deepseek-chat": 8192, "deepseek-reasoner": 65536, "gemini-2.5-pro": 65536, "gpt-4.1": 32768, "o3": 100000}' ]
   gwctl price export > "$BATS_TEST_TMPDIR/p.json"
@@ -36,7 +36,7 @@ setup() {
   gwctl price set my-model --price 0.02
   [ "$(sql "SELECT model_ratio, fixed_price FROM prices WHERE model='my-model'")" = "$(printf '2.0\t0.02')" ]
   [ "$(gwj '[p["fixed_price"] for p in d if p["model"] == "my-model"]' price list)" = '[0.02]' ]
-  gwctl price list | grep -Eq '^my-model +2 +3 +0.1 +1.25 +2 +1 +3 +- +0.02 USD/call$'
+  gwctl price list | grep -Eq '^my-model +2 +3 +0.1 +1.25 +2 +1 +3 +- +0.02 USD/call +-$'
   gwctl price set my-model --ratio 1
   [ "$(sql "SELECT model_ratio, completion_ratio, cache_ratio, fixed_price FROM prices WHERE model='my-model'")" = "$(printf '1.0\t1.0\t1.0\tNone')" ]
   gwctl price export | $JGET 'd["my-model"]' | grep -qx '{"model_ratio": 1, "completion_ratio": 1, "cache_ratio": 1}'
@@ -50,7 +50,7 @@ setup() {
   [ "$status" -eq 0 ]
   [ "$(sql "SELECT model_ratio, cache_write_ratio, cache_write_1h_ratio, max_output_tokens FROM prices WHERE model='cw-model'")" = "$(printf '1.5\t1.1\t1.8\t64000')" ]
   [ "$(gwj '[[p[k] for k in ("cache_write_ratio", "cache_write_ratio_set", "cache_write_1h_ratio", "cache_write_1h_ratio_set", "max_output_tokens")] for p in d if p["model"] == "cw-model"]' price list)" = '[[1.1, true, 1.8, true, 64000]]' ]
-  gwctl price list | grep -Eq '^cw-model +1.5 +5 +0.1 +1.1 +1.8 +1 +5 +64000 +-$'
+  gwctl price list | grep -Eq '^cw-model +1.5 +5 +0.1 +1.1 +1.8 +1 +5 +64000 +- +-$'
   [ "$(gwctl price export | $JGET 'd["cw-model"]')" = '{"model_ratio": 1.5, "completion_ratio": 5, "cache_ratio": 0.1, "cache_write_ratio": 1.1, "cache_write_1h_ratio": 1.8, "max_output_tokens": 64000}' ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3 AND content = 'price set cw-model model_ratio=1.5 completion_ratio=5 cache_ratio=0.1 cache_write_ratio=1.1 cache_write_1h_ratio=1.8 max_output_tokens=64000'")" = 1 ]
   # audio ratios (migration 013): set, listed, exported, imported, logged

@@ -45,7 +45,7 @@ objdir() { printf '%s' "${RELAY_BIN:-$ROOT/build/bin}" | sed 's|/bin$||'; }
 }
 
 # relay's modules: relay.c (the worker's handlers) and its stages, which share request.h
-RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt imginline reqview respond stream settle reqpool realtime)
+RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt imginline reqview respond stream settle reqpool realtime fallback respcache)
 
 @test "the worker calls its handler only through struct worker_handlers; relay's stages use worker.h's functions" {
   # worker.c names no relay_* function and does not include relay.h; gate.c neither

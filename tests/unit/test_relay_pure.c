@@ -54,6 +54,30 @@ static void test_billing(void)
         quota_rounding_parse("nearest") == -1 && strcmp(quota_rounding_name(QUOTA_ROUND_HALF_UP), "half_up") == 0,
         "rounding names");
 
+  /* a long-context tier (issue #25): above 1000 prompt tokens the whole request takes the tier's
+   * ratios; at the threshold itself the base ones */
+  struct price lc = {.model_ratio = 1, .completion_ratio = 2, .cache_ratio = 0.5, .cache_write_ratio = 1.25,
+                     .cache_write_1h_ratio = 2, .tier_above = 1000, .tier_model_ratio = 2,
+                     .tier_completion_ratio = 3, .tier_cache_ratio = 0.25};
+  u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 10};
+  CHECK(billing_quota(&lc, 1.0, &u, QUOTA_ROUND_UP) == 1020, "at the threshold: base ratios (1000 + 10 x 2) x 1");
+  u = (struct usage){.prompt_tokens = 1001, .completion_tokens = 10, .cached_tokens = 400};
+  /* (601 + 400 x 0.25 + 10 x 3) x 2 = 1462 */
+  CHECK(billing_quota(&lc, 1.0, &u, QUOTA_ROUND_UP) == 1462, "above it: the tier's ratios for every token: %lld",
+        (long long)billing_quota(&lc, 1.0, &u, QUOTA_ROUND_UP));
+  /* the bound: below the threshold the base price; above it the dearer of base and tier */
+  CHECK(billing_bound(&lc, 1.0, 900, 100) == (900 * 2 + 100 * 2), "bound below the threshold: base (input at 2x, the 1h write)");
+  CHECK(billing_bound(&lc, 1.0, 2000, 100) == (2000 * 2 + 100 * 3) * 2, "bound above it: the tier's");
+  struct price cheap = lc;
+  cheap.tier_model_ratio = 0.5;
+  cheap.tier_completion_ratio = 1;
+  CHECK(billing_bound(&cheap, 1.0, 2000, 100) == 2000 * 2 + 100 * 2, "a cheaper tier never lowers the bound");
+  char lcx[1024];
+  u = (struct usage){.prompt_tokens = 1001, .completion_tokens = 10};
+  billing_explain_json(&(struct billing_explain){.price = &lc, .usage = &u, .group_ratio = 1, .usage_source = "upstream"},
+                       lcx, sizeof lcx);
+  CHECK(strstr(lcx, "\"tier_above\":1000") && strstr(lcx, "\"model_ratio\":2,"), "the explanation names the tier: %s", lcx);
+
   struct balance ub, tb;
   atomic_init(&ub.avail, 100);
   atomic_init(&tb.avail, 50);
