@@ -56,7 +56,7 @@ setup() {
   # audio ratios (migration 013): set, listed, exported, imported, logged
   gwctl price set au-model --ratio 2 --completion-ratio 4 --audio-ratio 8 --audio-completion-ratio 2
   [ "$(sql "SELECT audio_ratio, audio_completion_ratio FROM prices WHERE model='au-model'")" = "$(printf '8.0\t2.0')" ]
-  gwctl price list | grep -Eq '^au-model +2 +4 +1 +1.25 +2 +8 +2 +- +-$'
+  gwctl price list | grep -Eq '^au-model +2 +4 +1 +1.25 +2 +8 +2 +- +- +-$'
   [ "$(gwctl price export | $JGET 'd["au-model"]')" = '{"model_ratio": 2, "completion_ratio": 4, "cache_ratio": 1, "audio_ratio": 8, "audio_completion_ratio": 2}' ]
   [ "$(sql "SELECT count(*) FROM logs WHERE type=3 AND content = 'price set au-model model_ratio=2 completion_ratio=4 cache_ratio=1 audio_ratio=8 audio_completion_ratio=2'")" = 1 ]
   echo '{"au-model":{"model_ratio":2,"audio_ratio":5}}' | gwctl price import -
