@@ -30,6 +30,8 @@ const struct option_key option_keys[] = {
   { "quota_remind_threshold", OPTION_INT, OFF(quota_remind_threshold), "0", 0, INT64_C(1000000000000000), NULL, false, "remind (log row + webhook) once when a user's quota falls below this (0: off)" },
   { "display_token_stat", OPTION_BOOL, OFF(display_token_stat), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 the key's own quota, 0 its user's" },
   { "display_in_currency", OPTION_BOOL, OFF(display_in_currency), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units" },
+  { "affinity_ttl_s", OPTION_INT, OFF(affinity_ttl_s), "0", 0, 86400, NULL, false, "seconds a prompt_cache_key, user or affinity_header value stays on the channel (and key) that served it, while healthy (0: off)" },
+  { "affinity_header", OPTION_TEXT, OFF(affinity_header), "", 0, 0, NULL, false, "a request header whose value is the affinity key, before prompt_cache_key and user (empty: none)" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];

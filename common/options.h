@@ -49,6 +49,8 @@ struct snap_options {
   int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
+  int64_t affinity_ttl_s;             /* channel affinity (relayd/affinity.h), 0 = off */
+  const char *affinity_header;        /* a header whose value is the affinity key, "" = none */
 };
 
 enum option_type {

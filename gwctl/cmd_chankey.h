@@ -18,6 +18,7 @@ int cmd_channel_key_list(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_remove(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_enable(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_disable(struct gwctl *g, int argc, char **argv);
+int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv);
 
 /* Channel id's keys as listing rows (masked keys, status, live counters from relayd when it
  * answers); a channel without a pool: its one key as key 1. NULL after printing an error. */

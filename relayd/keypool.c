@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chanlimit.h"
 #include "db.h"
 #include "log.h"
 #include "request.h"
@@ -227,6 +228,13 @@ bool keypool_untried(const struct snap_channel *c, const struct request *r)
   return false;
 }
 
+/* May r's attempt take the key at pos: enabled, not tried by r, room under its limits (chanlimit.h). */
+static bool eligible(const struct request *r, const struct snap_channel *c, size_t pos)
+{
+  return keypool_key_ok(&c->pool->keys[pos]) && !was_tried(r, c, pos) &&
+         (!c->limits || chanlimit_key_room(r, c, pos));
+}
+
 static uint64_t mix64(uint64_t x)
 {
   x ^= x >> 33;
@@ -270,12 +278,17 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
     r->keys_tried = 0;
   }
   size_t n = p->n, pick = n;
+  if (r->aff_hash && r->aff_key_idx >= 0)     /* affinity (affinity.h): the key that served it last */
+    for (size_t pos = 0; pos < n && pick == n; pos++)
+      if (p->keys[pos].idx == r->aff_key_idx && eligible(r, c, pos))
+        pick = pos;
+  if (pick == n)
   switch (p->mode) {
   case KEY_MODE_ROUND_ROBIN: {
     size_t start = (size_t)(atomic_fetch_add_explicit(&p->cursor, 1, memory_order_relaxed) % n);
     for (size_t i = 0; i < n && pick == n; i++) {
       size_t pos = (start + i) % n;
-      if (keypool_key_ok(&p->keys[pos]) && !was_tried(r, c, pos))
+      if (eligible(r, c, pos))
         pick = pos;
     }
     break;
@@ -284,7 +297,7 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
     /* rendezvous hashing: the user's key stays its key while that key is healthy */
     uint64_t h = sticky_hash(r), best = 0;
     for (size_t pos = 0; pos < n; pos++) {
-      if (!keypool_key_ok(&p->keys[pos]) || was_tried(r, c, pos))
+      if (!eligible(r, c, pos))
         continue;
       uint64_t score = mix64(h ^ mix64((uint64_t)p->keys[pos].idx + 0x9e3779b97f4a7c15ULL));
       if (pick == n || score > best) {
@@ -298,7 +311,7 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
   default: {
     size_t ok = 0;
     for (size_t pos = 0; pos < n; pos++)
-      ok += keypool_key_ok(&p->keys[pos]) && !was_tried(r, c, pos);
+      ok += eligible(r, c, pos);
     if (!ok)
       break;
     uint64_t x = local(r->w)->rng;       /* the worker's xorshift, as route.c */
@@ -308,7 +321,7 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
     local(r->w)->rng = x;
     size_t nth = (size_t)(x % ok);
     for (size_t pos = 0; pos < n && pick == n; pos++)
-      if (keypool_key_ok(&p->keys[pos]) && !was_tried(r, c, pos) && nth-- == 0)
+      if (eligible(r, c, pos) && nth-- == 0)
         pick = pos;
     break;
   }
@@ -316,6 +329,8 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
   if (pick == n)     /* every key went between route's check and now: the first key, once */
     pick = 0;
   r->keys_tried |= (uint64_t)1 << (pick % 64);
+  if (c->limits)
+    chanlimit_key_take(r, c, pick);
   const struct pool_key *k = &p->keys[pick];
   atomic_fetch_add_explicit(&k->st->requests, 1, memory_order_relaxed);
   return k;

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "affinity.h"
+#include "chanlimit.h"
 #include "formats.h"
 #include "health.h"
 #include "imginline.h"
@@ -116,6 +118,10 @@ struct request {
   const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
   int64_t keys_chan;                   /* the channel keys_tried is about */
   uint64_t keys_tried;                 /* its pool positions tried (bit pos % 64) */
+  struct chanlimit_hold clh;           /* what channel / key limits took (chanlimit.h) */
+  uint64_t aff_hash;                   /* affinity key's hash (affinity.h), 0: none */
+  int aff_key_idx;                     /* the key index affinity prefers, -1: none */
+  char aff_text[AFFINITY_TEXT_MAX + 1];
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "chanlimit.h"
 #include "keypool.h"
 #include "ledger.h"
 #include "log.h"
@@ -88,6 +89,7 @@ void settle(struct request *r, const char *end_reason)
     r->lim_open = false;
     limits_settle(&r->lim, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
   }
+  chanlimit_settle(r, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
 
   struct log_record rec;
   memset(&rec, 0, sizeof rec);

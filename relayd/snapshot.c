@@ -10,6 +10,8 @@
 
 #include "db.h"
 #include "chanstate.h"
+#include "affinity.h"
+#include "chanlimit.h"
 #include "keypool.h"
 #include "ledger.h"
 #include "log.h"
@@ -692,6 +694,8 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
   if (rc == 0)
     rc = keypool_load(db, s, master_key, err, errlen);
   if (rc == 0)
+    rc = chanlimit_load(db, s);
+  if (rc == 0)
     rc = load_alerts(db, s);
   if (rc == -1)
     snprintf(err, errlen, "loading the configuration: %s", db_errmsg(db));
@@ -756,4 +760,6 @@ void snapshot_shutdown(void)
   limits_shutdown();
   chanstate_free_all();
   keypool_free_states();
+  chanlimit_free_states();
+  affinity_free();
 }

@@ -1,0 +1,96 @@
+/*
+ * chanlimit: requests (rpm) and tokens (tpm) per window (option rate_limit_window_s) of a channel
+ * and of each key of its pool, and the upstream requests a pool key may have open at once
+ * (channels.rpm/tpm, channel_keys.rpm/tpm/max_concurrency, migration 015; a channel's own
+ * concurrency stays health.h's max_concurrency). Set with gwctl channel edit --rpm/--tpm and
+ * gwctl channel key limit.
+ *
+ * Algorithm: as limits.h, one GCRA bucket per limit ("theoretical arrival time", CASed forward by a
+ * request's cost), shared by every worker: exact per relayd node. A request costs 1 request and its
+ * token estimate (prompt estimate + max_tokens, else preconsume_completion_tokens); settle.c gives
+ * back or takes the difference to what it used. A pool key's concurrency is an atomic counter held
+ * for the attempt (released with the channel's slot, route.c's release_channel).
+ * A channel or key at its limit is skipped like a busy one: the next key (keypool_pick), the next
+ * channel of the tier, the next tier; it is never the channel's failure (no health outcome). When
+ * every candidate is at a limit, admit.c answers 429 with Retry-After (the soonest a bucket has
+ * room) in the client's format.
+ *
+ * The live states (struct climit_state) live in one process-wide table keyed by (channel id, key
+ * index; 0 = the channel) that survives reloads; a snapshot channel points at its limits
+ * (c->limits), NULL when it has none: then routing costs one branch per candidate.
+ * Callers: snapshot.c (load), route.c (free / take / release), keypool.c (a key's limit),
+ * settle.c (the token difference), metrics.c and admin.c (counters).
+ * Never: blocks, allocates or touches the database on the request path; counts a limit as a failure.
+ */
+#ifndef RELAY_CHANLIMIT_H
+#define RELAY_CHANLIMIT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct snapshot;
+struct snap_channel;
+struct request;
+struct cJSON;
+
+/* The live state of one channel's or key's limits, process-wide; owned by the table. */
+struct climit_state {
+  _Atomic int64_t req_tat_ns, tok_tat_ns;   /* GCRA theoretical arrival times (monotonic ns) */
+  _Atomic int in_flight;                    /* a key's open upstream requests */
+  _Atomic uint64_t limited_total;           /* candidates skipped at this limit */
+};
+
+struct climit {
+  int64_t rpm, tpm;                         /* per window; 0 = none */
+  int max_concurrency;                      /* keys only; 0 = none */
+  struct climit_state *st;
+};
+
+/* A channel's limits (arena of the snapshot). keys[i] is c->pool->keys[i]'s (NULL: no key limit). */
+struct chan_limits {
+  struct climit chan;
+  struct climit *keys;
+  size_t nkeys;
+};
+
+/* What one request took, to settle: [0] the channel, [1] the key of its last attempt. */
+struct chanlimit_hold {
+  struct climit *l[2];
+  int64_t tok_inc[2];                       /* ns taken from each token bucket */
+  int64_t tokens;                           /* the estimate taken */
+  int64_t window_ns;
+  struct climit *conc;                      /* the key whose concurrency slot is held, or NULL */
+};
+
+/* Reads the limits of s's channels and pool keys (after keypool_load, in the load's transaction).
+ * 0 or -1 (database error). */
+int chanlimit_load(struct db *db, struct snapshot *s);
+/* Frees the live states (relayd's exit). */
+void chanlimit_free_states(void);
+
+/* May r go to c as far as its limits go (the channel's buckets have room, and when its keys have
+ * limits: one usable key has)? Takes nothing. On false *retry_ms is the soonest there may be room. */
+bool chanlimit_room(const struct request *r, const struct snap_channel *c, int64_t *retry_ms);
+/* Takes r's cost from c's buckets (false: lost a race for the last room; nothing taken). */
+bool chanlimit_take(struct request *r, const struct snap_channel *c);
+/* Gives back what chanlimit_take took (the channel's slot could not be had after all). */
+void chanlimit_untake(struct request *r);
+/* Key at pool position pos of c: has it room now? */
+bool chanlimit_key_room(const struct request *r, const struct snap_channel *c, size_t pos);
+/* Takes r's cost from that key's buckets and a concurrency slot (counts even when a race took the
+ * last room since chanlimit_key_room: a limit may then go over by one request). */
+void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t pos);
+/* The attempt ended: gives back the key's concurrency slot. */
+void chanlimit_release(struct request *r);
+/* The request used `used` tokens: the token buckets it took from get the difference. */
+void chanlimit_settle(struct request *r, int64_t used);
+
+/* Adds c's limits to a stats object ("rpm", "tpm", "limited_total"; per key in "keys" by index). */
+void chanlimit_stats_json(struct cJSON *o, const struct snap_channel *c);
+/* Candidates skipped at c's limits (its own and its keys') since start. */
+uint64_t chanlimit_limited_total(const struct snap_channel *c);
+
+#endif
