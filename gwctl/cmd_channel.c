@@ -122,8 +122,6 @@ static const struct out_col channel_cols[] = {
   { "models", "MODELS", OUT_PLAIN, 40, NULL },
   { "base_url", "BASE_URL", OUT_PLAIN, 0, NULL },
   { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
-  { "rpm", "RPM", OUT_PLAIN, 0, NULL },
-  { "tpm", "TPM", OUT_PLAIN, 0, NULL },
   { "models_without_price", "NO_PRICE", OUT_PLAIN, 40, NULL },
   { "status_reason", "REASON", OUT_PLAIN, 80, NULL },
   { 0 },
@@ -570,7 +568,7 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     if (o && reveal) {
       char err[400];
       /* key is the column after CHANNEL_COLS (24 of them) */
-      char *plain = secret_open(&k, db_col_text(st, 22), err, sizeof err);
+      char *plain = secret_open(&k, db_col_text(st, 24), err, sizeof err);
       if (!plain) {
         krc = gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s",
                      db_col_int64(st, 0), err);

@@ -73,7 +73,7 @@ metric() { metrics | awk -v m="$1" '$1==m{print $2}'; }
   [ "$(echo "$output" | $JGET 'd["rpm"]')" = 30 ]
   [ "$(echo "$output" | $JGET 'd["tpm"]')" = 9000 ]
   [ "$(echo "$output" | $JGET 'd["max_concurrency"]')" = 4 ]
-  gwctl channel list | head -1 | grep -q 'RPM'
+  [ "$(gwctl channel list --json | $JGET '[c["rpm"] for c in d if c["name"]=="c1"]')" = '[30]' ]
   # one flag keeps the others; 0 removes
   gwctl channel edit c1 --rpm 0
   [ "$(gwctl channel show c1 --json | $JGET '[d["rpm"], d["tpm"]]')" = '[0, 9000]' ]
