@@ -254,6 +254,10 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   const struct stat_entry *lt = strmap_get(&merged, "ltoken"), *lu = strmap_get(&merged, "luser");
   cJSON_AddNumberToObject(rl, "token", lt ? (double)lt->requests : 0);
   cJSON_AddNumberToObject(rl, "user", lu ? (double)lu->requests : 0);
+  cJSON *aff = cJSON_AddObjectToObject(res, "affinity");     /* affinity.h's counters */
+  cJSON_AddNumberToObject(aff, "entries", (double)affinity_entries());
+  cJSON_AddNumberToObject(aff, "hits", (double)affinity_hits());
+  cJSON_AddNumberToObject(aff, "misses", (double)affinity_misses());
   cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
   cJSON_AddNumberToObject(res, "stats_overflow", (double)stats_overflow(ws, ctx->nworkers));
   snapshot_release(s);

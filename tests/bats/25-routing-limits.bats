@@ -8,10 +8,15 @@
 # The gwctl parts also run on PostgreSQL (RELAY_TEST_DB=postgres).
 
 load helpers
+load gwtui_helpers
 
 JGET="$BATS_TEST_DIRNAME/jget"
 
+teardown() { gwtui_teardown; }
+
 setup() {
+  TM="$BATS_TEST_TMPDIR/tmux.sock"
+  LIMIT=$(_relay_scale 10)
   relay_env
   gwctl user add alice --quota 1000000000 > /dev/null
   KEY=$(gwctl token create --user alice --name t1 --quota 500000000)
@@ -151,22 +156,31 @@ metric() { metrics | awk -v m="$1" '$1==m{print $2}'; }
   wait_until 5 is 2 sql "SELECT count(*) FROM logs WHERE type = 2"
 }
 
-@test "a channel at its tpm sends the next request to the lower tier; settle counts what was used" {
+@test "a channel at its tpm sends the next request to the lower tier; settle gives back what was not used" {
   mock_start a
   mock_start b
   add_channel ca a --priority 10
   add_channel cb b --priority 0
   gwctl channel edit ca --tpm 100
   start
-  # the first fits the full bucket; the bucket is then spent, the next goes to cb
+  # each request is counted for its prompt estimate + max_tokens (61 or more) until settled at what
+  # it used (the mock's usage, far less): so a second one still fits the bucket of 100
+  chat ',"max_tokens":60'
+  [ "$status_code" = 200 ]
+  wait_until 5 is 1 sql "SELECT count(*) FROM logs WHERE type = 2"
+  used=$(sql "SELECT prompt_tokens + completion_tokens FROM logs WHERE type = 2")
+  [ "$used" -lt 30 ]
+  chat ',"max_tokens":60'
+  [ "$status_code" = 200 ]
+  [ "$(chats_on a)" = 2 ]
+  # one that cannot fit what is left goes to the lower tier, not counted as ca's failure
   chat ',"max_tokens":90'
   [ "$status_code" = 200 ]
-  chat ',"max_tokens":90'
-  [ "$status_code" = 200 ]
-  [ "$(chats_on a)" = 1 ]
+  [ "$(chats_on a)" = 2 ]
   [ "$(chats_on b)" = 1 ]
   [ "$(chstat ca attempt_failures)" = 0 ]
   [ "$(chstat ca tpm)" = 100 ]
+  [ "$(chstat ca limited_total)" -ge 1 ]
 }
 
 @test "pool keys at their rpm: the next key, then 429; a key's concurrency limit holds with open streams" {
@@ -311,4 +325,23 @@ PY
   [ "$n" -ge 3000 ]
   [ "$(gwctl affinity list --json | $JGET 'len(d["entries"]) <= d["capacity"] == 4096')" = true ]
   [ "$(metric relayd_affinity_misses_total)" -ge 4500 ]
+}
+
+@test "gwtui: a channel's limits and skips in its detail, the affinity counters on the overview" {
+  command -v tmux > /dev/null || skip "tmux is not installed"
+  mock_start a
+  add_channel ca a
+  gwctl channel edit ca --rpm 1 --tpm 5000
+  gwctl config set affinity_ttl_s 300
+  start
+  chat ',"prompt_cache_key":"conv-tui"'
+  [ "$status_code" = 200 ]
+  chat ',"prompt_cache_key":"conv-tui"'
+  [ "$status_code" = 429 ]
+  gwtui_start 120 40
+  wait_screen 'affinity +entries 1 +hits 0 +misses 2'
+  keys 2
+  wait_screen '^ +1 ca +enabled'
+  keys Enter
+  wait_screen 'limits +rpm 1 +tpm 5000 +passed over [1-9]'
 }
