@@ -8,7 +8,9 @@
  * Algorithm: as limits.h, one GCRA bucket per limit ("theoretical arrival time", CASed forward by a
  * request's cost), shared by every worker: exact per relayd node. A request costs 1 request and its
  * token estimate (prompt estimate + max_tokens, else preconsume_completion_tokens); settle.c gives
- * back or takes the difference to what it used. A pool key's concurrency is an atomic counter held
+ * back or takes the difference to what it used (an attempt that failed keeps its estimate in that
+ * channel's bucket: the upstream saw it; a request refused before any upstream call gives it back,
+ * route.c's release_channel). A pool key's concurrency is an atomic counter held
  * for the attempt (released with the channel's slot, route.c's release_channel).
  * A channel or key at its limit is skipped like a busy one: the next key (keypool_pick), the next
  * channel of the tier, the next tier; it is never the channel's failure (no health outcome). When

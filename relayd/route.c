@@ -206,6 +206,8 @@ void release_channel(struct request *r, enum health_outcome out, const char *det
   if (!r->held)
     return;
   chanlimit_release(r);
+  if (r->attempts == 0 && r->held->limits)   /* refused before any upstream call: nothing was used */
+    chanlimit_untake(r);
   if (r->aff_hash && (out == OUTCOME_OK || out == OUTCOME_CLIENT))
     affinity_remember(r, r->held->id, r->pkey ? r->pkey->idx : -1);
   health_release(r->held, &r->snap->opt, r->held_trial, out, r->attempt_ttfb_ms, detail);
