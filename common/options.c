@@ -32,6 +32,8 @@ const struct option_key option_keys[] = {
   { "display_in_currency", OPTION_BOOL, OFF(display_in_currency), "1", 0, 1, NULL, false, "dashboard billing endpoints: 1 USD (500000 quota = 1 USD), 0 quota units" },
   { "affinity_ttl_s", OPTION_INT, OFF(affinity_ttl_s), "0", 0, 86400, NULL, false, "seconds a prompt_cache_key, user or affinity_header value stays on the channel (and key) that served it, while healthy (0: off)" },
   { "affinity_header", OPTION_TEXT, OFF(affinity_header), "", 0, 0, NULL, false, "a request header whose value is the affinity key, before prompt_cache_key and user (empty: none)" },
+  { "channel_limit_wait_ms", OPTION_INT, OFF(channel_limit_wait_ms), "0", 0, 60000, NULL, false, "when every channel is at its rpm/tpm/concurrency limit, wait up to this long for room before answering 429 (0: answer at once)" },
+  { "channel_limit_queue", OPTION_INT, OFF(channel_limit_queue), "1000", 1, 100000, NULL, false, "most requests that wait for channel room at once (channel_limit_wait_ms); past it, 429 at once" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];

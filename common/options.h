@@ -51,6 +51,8 @@ struct snap_options {
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
   int64_t affinity_ttl_s;             /* channel affinity (relayd/affinity.h), 0 = off */
   const char *affinity_header;        /* a header whose value is the affinity key, "" = none */
+  int64_t channel_limit_wait_ms;      /* wait for channel room instead of 429 (limitwait.h), 0 = no */
+  int64_t channel_limit_queue;        /* at most this many requests wait at once */
 };
 
 enum option_type {

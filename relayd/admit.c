@@ -9,6 +9,7 @@
 #include "attempt.h"
 #include "billing.h"
 #include "ledger.h"
+#include "limitwait.h"
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
@@ -82,6 +83,8 @@ static enum MHD_Result refuse_channels_limited(struct request *r, const struct c
 {
   char msg[400], wait[32], v[32];
   int64_t ms = miss->limited_ms > 0 ? miss->limited_ms : 1000;
+  if (limitwait_begin(r, ms))     /* the operator's queue: wait for room (limitwait.h) */
+    return MHD_YES;
   limits_format_duration(ms, wait, sizeof wait);
   snprintf(msg, sizeof msg, "Every channel that serves the model '%.120s' is at its request, token or "
            "concurrency limit (%d skipped). Please try again in %s.", r->rq.model, miss->limited, wait);
@@ -104,6 +107,19 @@ static bool on_a_disabled_channel(const struct snapshot *s, const char *model)
         return true;
   }
   return false;
+}
+
+static enum MHD_Result admit_route(struct request *r, const char *base_model);
+
+enum MHD_Result admit_retry(struct request *r)
+{
+  char base_model[MODEL_NAME_MAX] = "";
+  struct reasoning rs;
+  if (reasoning_parse(r->rq.model, &rs)) {
+    memcpy(base_model, r->rq.model, rs.base_len);
+    base_model[rs.base_len] = '\0';
+  }
+  return admit_route(r, base_model);
 }
 
 enum MHD_Result dispatch(struct request *r)
@@ -156,6 +172,16 @@ enum MHD_Result dispatch(struct request *r)
   if (r->group_ratio < 0)
     return fail_now(r, 403, "permission_error", "group_not_found", NULL,
                     "The group '%s' of this API key does not exist.", t->group);
+  return admit_route(r, base_model);
+}
+
+/* The route and everything after it: the channel, its price, the rate limits, the reservation, the
+ * first attempt. Runs again for a request that waited for channel room (limitwait.h). */
+static enum MHD_Result admit_route(struct request *r, const char *base_model)
+{
+  const struct snap_token *t = r->token;
+  const cJSON *parsed = r->croot ? r->croot : r->root;
+  char err[512];
   struct choice_miss miss;
   const struct snap_channel *ch = choose_channel(r, &miss);
   if (!ch) {

@@ -10,6 +10,7 @@
 
 #include "imginline.h"
 #include "keypool.h"
+#include "limitwait.h"
 #include "log.h"
 #include "mediareq.h"
 #include "request.h"
@@ -544,6 +545,8 @@ void relay_tick(struct worker *w)
   struct request *next;
   for (struct request *r = local(w)->requests; r; r = next) {
     next = r->next;
+    if (r->phase == PH_LIMIT_WAIT)       /* waiting for channel room (limitwait.h) */
+      limitwait_tick(r, now);
     if (!r->easy)
       continue;
     uint64_t age = now - r->up_t0_us;

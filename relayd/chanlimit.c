@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "db.h"
-#include "keypool.h"
+#include "keypool.h"     /* struct key_pool (data only: no call into keypool.c) */
 #include "request.h"
 #include "snapshot.h"
 #include "util.h"
@@ -216,27 +216,14 @@ static int64_t limit_wait(const struct climit *l, const struct request *r, int64
   return ms;
 }
 
-bool chanlimit_room(const struct request *r, const struct snap_channel *c, int64_t *retry_ms)
+int64_t chanlimit_wait(const struct request *r, const struct snap_channel *c)
 {
-  const struct chan_limits *cl = c->limits;
-  int64_t now = now_ns(), window = window_of(r);
-  int64_t ms = limit_wait(&cl->chan, r, now, window);
-  if (ms == 0 && cl->keys) {
-    int64_t best = -1;
-    for (size_t i = 0; i < cl->nkeys && best != 0; i++) {
-      if (!keypool_key_ok(&c->pool->keys[i]))
-        continue;
-      int64_t k = limit_wait(&cl->keys[i], r, now, window);
-      if (best < 0 || k < best)
-        best = k;
-    }
-    ms = best < 0 ? 0 : best;
-  }
-  if (ms == 0)
-    return true;
-  atomic_fetch_add_explicit(&cl->chan.st->limited_total, 1, memory_order_relaxed);
-  *retry_ms = ms;
-  return false;
+  return limit_wait(&c->limits->chan, r, now_ns(), window_of(r));
+}
+
+void chanlimit_skipped(const struct snap_channel *c)
+{
+  atomic_fetch_add_explicit(&c->limits->chan.st->limited_total, 1, memory_order_relaxed);
 }
 
 bool chanlimit_take(struct request *r, const struct snap_channel *c)
@@ -274,12 +261,12 @@ void chanlimit_untake(struct request *r)
   r->clh.l[0] = NULL;
 }
 
-bool chanlimit_key_room(const struct request *r, const struct snap_channel *c, size_t pos)
+int64_t chanlimit_key_wait(const struct request *r, const struct snap_channel *c, size_t pos)
 {
   const struct chan_limits *cl = c->limits;
   if (!cl || !cl->keys || pos >= cl->nkeys || !cl->keys[pos].st)
-    return true;
-  return limit_wait(&cl->keys[pos], r, now_ns(), window_of(r)) == 0;
+    return 0;
+  return limit_wait(&cl->keys[pos], r, now_ns(), window_of(r));
 }
 
 void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t pos)

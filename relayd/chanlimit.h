@@ -15,12 +15,12 @@
  * A channel or key at its limit is skipped like a busy one: the next key (keypool_pick), the next
  * channel of the tier, the next tier; it is never the channel's failure (no health outcome). When
  * every candidate is at a limit, admit.c answers 429 with Retry-After (the soonest a bucket has
- * room) in the client's format.
+ * room) in the client's format, or parks the request in limitwait.h's bounded queue.
  *
  * The live states (struct climit_state) live in one process-wide table keyed by (channel id, key
  * index; 0 = the channel) that survives reloads; a snapshot channel points at its limits
  * (c->limits), NULL when it has none: then routing costs one branch per candidate.
- * Callers: snapshot.c (load), route.c (free / take / release), keypool.c (a key's limit),
+ * Callers: snapshot.c (load), route.c (wait / take / release), keypool.c (a key's limit),
  * settle.c (the token difference), metrics.c and admin.c (counters).
  * Never: blocks, allocates or touches the database on the request path; counts a limit as a failure.
  */
@@ -73,17 +73,18 @@ int chanlimit_load(struct db *db, struct snapshot *s);
 /* Frees the live states (relayd's exit). */
 void chanlimit_free_states(void);
 
-/* May r go to c as far as its limits go (the channel's buckets have room, and when its keys have
- * limits: one usable key has)? Takes nothing. On false *retry_ms is the soonest there may be room. */
-bool chanlimit_room(const struct request *r, const struct snap_channel *c, int64_t *retry_ms);
+/* ms until c's own buckets have room for r (0: now); takes nothing. c->limits must be set. */
+int64_t chanlimit_wait(const struct request *r, const struct snap_channel *c);
+/* Counts one time c was passed over at a limit (its own or its keys'). */
+void chanlimit_skipped(const struct snap_channel *c);
 /* Takes r's cost from c's buckets (false: lost a race for the last room; nothing taken). */
 bool chanlimit_take(struct request *r, const struct snap_channel *c);
 /* Gives back what chanlimit_take took (the channel's slot could not be had after all). */
 void chanlimit_untake(struct request *r);
-/* Key at pool position pos of c: has it room now? */
-bool chanlimit_key_room(const struct request *r, const struct snap_channel *c, size_t pos);
+/* ms until the key at pool position pos of c has room for r (0: now, or it has no limit). */
+int64_t chanlimit_key_wait(const struct request *r, const struct snap_channel *c, size_t pos);
 /* Takes r's cost from that key's buckets and a concurrency slot (counts even when a race took the
- * last room since chanlimit_key_room: a limit may then go over by one request). */
+ * last room since chanlimit_key_wait: a limit may then go over by one request). */
 void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t pos);
 /* The attempt ended: gives back the key's concurrency slot. */
 void chanlimit_release(struct request *r);

@@ -232,7 +232,20 @@ bool keypool_untried(const struct snap_channel *c, const struct request *r)
 static bool eligible(const struct request *r, const struct snap_channel *c, size_t pos)
 {
   return keypool_key_ok(&c->pool->keys[pos]) && !was_tried(r, c, pos) &&
-         (!c->limits || chanlimit_key_room(r, c, pos));
+         (!c->limits || chanlimit_key_wait(r, c, pos) == 0);
+}
+
+int64_t keypool_limit_wait(const struct request *r, const struct snap_channel *c)
+{
+  int64_t best = -1;
+  for (size_t i = 0; c->pool && i < c->pool->n && best != 0; i++) {
+    if (!keypool_key_ok(&c->pool->keys[i]))
+      continue;
+    int64_t ms = chanlimit_key_wait(r, c, i);
+    if (best < 0 || ms < best)
+      best = ms;
+  }
+  return best < 0 ? 0 : best;
 }
 
 static uint64_t mix64(uint64_t x)

@@ -87,6 +87,8 @@ void keypool_free_states(void);
 bool keypool_usable(const struct snap_channel *c);
 /* c was tried already by r: has it a usable key r has not tried (a retry may take it)? */
 bool keypool_untried(const struct snap_channel *c, const struct request *r);
+/* ms until one usable key of c has room under its limits for r (chanlimit.h; 0: one has now). */
+int64_t keypool_limit_wait(const struct request *r, const struct snap_channel *c);
 /* The key of r's attempt on c (NULL: c has no pool; use c->headers and c->key). Counts a request. */
 const struct pool_key *keypool_pick(struct request *r, const struct snap_channel *c);
 /* The attempt on key k (may be NULL) of channel c ended with out: counts an error, disables the key

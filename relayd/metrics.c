@@ -15,6 +15,7 @@
 #include "affinity.h"
 #include "chanlimit.h"
 #include "keypool.h"
+#include "limitwait.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -364,6 +365,9 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
     series(&b, "relayd_channel_limited_total", kv, 1);
     buf_appendf(&b, " %llu\n", (unsigned long long)chanlimit_limited_total(c));
   }
+  family(&b, "relayd_channel_limit_waiting", "gauge",
+         "requests waiting for channel room now (channel_limit_wait_ms; at most channel_limit_queue)");
+  buf_appendf(&b, "relayd_channel_limit_waiting %lld\n", (long long)limitwait_waiting());
   family(&b, "relayd_affinity_hits_total", "counter", "requests with an affinity key sent to the channel that served it last");
   buf_appendf(&b, "relayd_affinity_hits_total %llu\n", (unsigned long long)affinity_hits());
   family(&b, "relayd_affinity_misses_total", "counter",

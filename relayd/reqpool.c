@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "attempt.h"
+#include "limitwait.h"
 #include "request.h"
 
 #define POOL_MAX 1024               /* idle request objects a worker keeps */
@@ -118,6 +119,7 @@ void request_free(struct request *r)
     r->next->prev = r->prev;
   if (r->pending)
     MHD_destroy_response(r->pending);
+  limitwait_forget(r);                  /* still waiting for channel room: leaves the queue */
   if (r->lim_open) {
     limits_undo(&r->lim);
     r->lim_open = false;

@@ -69,6 +69,8 @@ enum phase {
   PH_STREAM_START,  /* resumed to start an SSE response */
   PH_STREAMING,     /* SSE response queued; the reader drains out */
   PH_DONE,
+  PH_LIMIT_WAIT,    /* suspended: every channel at its limit, waiting for room (limitwait.h) */
+  PH_LIMIT_RETRY,   /* resumed from that wait: route again (admit_retry) */
 };
 
 struct request {
@@ -122,6 +124,8 @@ struct request {
   uint64_t aff_hash;                   /* affinity key's hash (affinity.h), 0: none */
   int aff_key_idx;                     /* the key index affinity prefers, -1: none */
   char aff_text[AFFINITY_TEXT_MAX + 1];
+  uint64_t lw_deadline_us, lw_retry_us;  /* a wait for channel room (limitwait.h): until, next try */
+  int lw_waits;                        /* how many times it waited */
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;

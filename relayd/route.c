@@ -61,6 +61,20 @@ static int pick_in_tier(struct request *r, const struct route_tier *tier, const 
   return -1;
 }
 
+/* Has c room for r under its limits: its own, and one usable key's (chanlimit.h)? Counts a skip
+ * when not, with the soonest there may be room in *wait. */
+static bool room_for(const struct request *r, const struct snap_channel *c, int64_t *wait)
+{
+  int64_t ms = chanlimit_wait(r, c);
+  if (ms == 0 && c->limits->keys)
+    ms = keypool_limit_wait(r, c);
+  if (ms == 0)
+    return true;
+  chanlimit_skipped(c);
+  *wait = ms;
+  return false;
+}
+
 static void note_limited(struct choice_miss *miss, int64_t ms)
 {
   miss->limited++;
@@ -101,7 +115,7 @@ static const struct snap_channel *affinity_channel(struct request *r, const stru
       if (c->id != id)
         continue;
       if (!keypool_usable(c) || health_check(c, now_ms) != PICK_OK ||
-          (c->limits && !chanlimit_room(r, c, &wait)))
+          (c->limits && !room_for(r, c, &wait)))
         return NULL;
       struct choice_miss ignored;     /* a lost race: the route decides, and counts it */
       memset(&ignored, 0, sizeof ignored);
@@ -131,7 +145,7 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
         return NULL;
       }
       int64_t wait = 1000;
-      if (c->limits && (!chanlimit_room(r, c, &wait) || !chanlimit_take(r, c))) {
+      if (c->limits && (!room_for(r, c, &wait) || !chanlimit_take(r, c))) {
         note_limited(miss, wait);
         return NULL;
       }
@@ -166,7 +180,7 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
       switch (health_check(c, now_ms)) {
       case PICK_OK: {
         int64_t wait;
-        if (c->limits && !chanlimit_room(r, c, &wait)) {   /* at a limit: the next one, no failure */
+        if (c->limits && !room_for(r, c, &wait)) {   /* at a limit: the next one, no failure */
           note_limited(miss, wait);
           break;
         }

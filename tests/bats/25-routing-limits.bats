@@ -156,6 +156,53 @@ metric() { metrics | awk -v m="$1" '$1==m{print $2}'; }
   wait_until 5 is 2 sql "SELECT count(*) FROM logs WHERE type = 2"
 }
 
+@test "channel_limit_wait_ms: a request waits for room instead of 429; the queue is bounded; past the wait, 429" {
+  mock_start a
+  add_channel ca a
+  gwctl channel edit ca --rpm 1
+  gwctl config set rate_limit_window_s 2
+  gwctl config set channel_limit_wait_ms 10000
+  start
+  chat
+  [ "$status_code" = 200 ]
+  # the bucket has room again within 2 s: the second request waits and is served, no 429
+  chat
+  [ "$status_code" = 200 ]
+  [ "$(chats_on a)" = 2 ]
+  # a long window and a queue of one: one request waits, the next is refused at once
+  gwctl config set rate_limit_window_s 3600
+  gwctl config set channel_limit_queue 1
+  gwctl config set channel_limit_wait_ms 3000
+  chat
+  [ "$status_code" = 200 ]
+  curl -s -o "$BATS_TEST_TMPDIR/waited" -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
+    > "$BATS_TEST_TMPDIR/waited.code" &
+  waiter=$!
+  wait_until 5 is 1 metric relayd_channel_limit_waiting
+  chat
+  [ "$status_code" = 429 ]
+  [ "$(echo "$body" | $JGET 'd["error"]["code"]')" = channel_limit_reached ]
+  wait "$waiter"
+  # past its wait: 429 in the client's format, nothing relayed, the queue empty again
+  [ "$(cat "$BATS_TEST_TMPDIR/waited.code")" = 429 ]
+  [ "$(cat "$BATS_TEST_TMPDIR/waited" | $JGET 'd["error"]["code"]')" = channel_limit_reached ]
+  [ "$(chats_on a)" = 3 ]
+  [ "$(metric relayd_channel_limit_waiting)" = 0 ]
+  [ "$(chstat ca attempt_failures)" = 0 ]
+  # relayd stops while one waits: it is answered 503 shutting_down and relayd exits cleanly
+  gwctl config set channel_limit_wait_ms 60000
+  curl -s -o "$BATS_TEST_TMPDIR/stopped" -w '%{http_code}' "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
+    > "$BATS_TEST_TMPDIR/stopped.code" &
+  waiter=$!
+  wait_until 5 is 1 metric relayd_channel_limit_waiting
+  relayd_stop
+  wait "$waiter" || true
+  [ "$(cat "$BATS_TEST_TMPDIR/stopped.code")" = 503 ]
+  [ "$(cat "$BATS_TEST_TMPDIR/stopped" | $JGET 'd["error"]["code"]')" = shutting_down ]
+}
+
 @test "a channel at its tpm sends the next request to the lower tier; settle gives back what was not used" {
   mock_start a
   mock_start b
