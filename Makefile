@@ -48,7 +48,11 @@ CFLAGS  ?=
 CFLAGS  += -std=c17 -D_GNU_SOURCE -DRELAY_VERSION=\"$(VERSION)\" -Wall -Wextra -Werror -Wno-format-zero-length \
            -g $(OPT) -pthread -Icommon -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS ?=
-LDLIBS  += $(PKG_LIBS) -pthread -lm
+# wslay (relayd/realtime.c's WebSocket framing): Debian's libwslay-dev ships no pkg-config file
+WSLAY_CFLAGS := $(shell pkg-config --cflags libwslay 2>/dev/null)
+WSLAY_LIBS   := $(shell pkg-config --libs libwslay 2>/dev/null || echo -lwslay)
+CFLAGS  += $(WSLAY_CFLAGS)
+LDLIBS  += $(PKG_LIBS) $(WSLAY_LIBS) -pthread -lm
 # gwtui alone links curses (wide-character ncurses when available)
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null || pkg-config --cflags ncurses 2>/dev/null)
 CURSES_LIBS   := $(shell pkg-config --libs ncursesw 2>/dev/null || pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
@@ -81,7 +85,7 @@ BIN := $(BUILD)/bin
 PROGRAMS := $(BIN)/relayd $(BIN)/gwctl $(BIN)/gwtui $(BIN)/mock-upstream
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BIN)/unit/%)
 
-.PHONY: all check check-asan bench install uninstall clean run mock deps unit sdk-deps
+.PHONY: all check check-asan bench install uninstall clean run mock deps unit sdk-deps agent-deps
 all: $(PROGRAMS) docs mo
 
 $(BUILD)/%.o: %.c | $(PATHS_H)
@@ -173,11 +177,12 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_client.c relayd/gemini.c \
                 relayd/gemini_client.c relayd/adapt.c relayd/format.c relayd/formats.c relayd/format_openai.c \
-                relayd/format_claude.c relayd/format_gemini.c relayd/format_embed.c relayd/reasoning.c \
+                relayd/format_claude.c relayd/format_gemini.c relayd/format_embed.c relayd/format_responses.c \
+                relayd/responses.c relayd/responses_client.c relayd/responses_events.c relayd/reasoning.c \
                 relayd/reqfit.c \
                 relayd/media.c relayd/mediareq.c relayd/billing.c relayd/reqbound.c \
                 common/util.c common/log.c common/quota.c \
-                common/provider.c relayd/imgfetch.c relayd/tokenizer.c
+                common/provider.c common/vertexapi.c relayd/imgfetch.c relayd/tokenizer.c relayd/bedrock.c common/sigv4.c
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Icommon -Irelayd \
                 $(PKG_CFLAGS)
@@ -225,6 +230,25 @@ $(SDK_DIR)/node_modules/.relay-installed: $(SDK_DIR)/package.json $(SDK_DIR)/pac
 
 sdk-deps: $(SDK_DIR)/node_modules/.relay-installed
 
+# The coding agents tests/bats/19-agents.bats runs headless through relayd (Claude Code, Gemini CLI,
+# qwen-code, opencode, Codex), pinned by tests/agents/package-lock.json. npm ci refuses a lockfile
+# whose other-platform optional packages the registry (a partial mirror) lacks; npm install then
+# installs the same locked versions without writing the lockfile. Install scripts are not run but
+# for the two that only put the platform's native binary in place (claude-code, opencode-ai: from
+# the optional package already installed, no download). npm's output goes to install.log, whose
+# error line the suite names when it skips.
+AGENTS_DIR := tests/agents
+AGENTS_NATIVE := @anthropic-ai/claude-code opencode-ai
+NPM_AGENTS := --no-audit --no-fund --ignore-scripts --loglevel=error $(if $(NPM_CAFILE),--cafile=$(NPM_CAFILE))
+$(AGENTS_DIR)/node_modules/.relay-installed: $(AGENTS_DIR)/package.json $(AGENTS_DIR)/package-lock.json
+	@rm -f $@
+	cd $(AGENTS_DIR) && { npm ci $(NPM_AGENTS) || npm install --no-save $(NPM_AGENTS); } > install.log 2>&1 \
+	  && npm rebuild $(AGENTS_NATIVE) --loglevel=error >> install.log 2>&1 \
+	  || { tail -n 5 install.log; exit 1; }
+	@touch $@
+
+agent-deps: $(AGENTS_DIR)/node_modules/.relay-installed
+
 # The BPE data relayd counts tokens with (relayd/tokenizer.h): the tiktoken npm package pinned by
 # dist/tokenizer/package-lock.json ships encoders/NAME.json (pat_str, bpe_ranks); copied to
 # $(TOKENIZER_DATA), which the tests point tokenizer_dir at, and installed to
@@ -247,6 +271,7 @@ check:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory all unit fuzz-build
 	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
+	@$(MAKE) --no-print-directory agent-deps || echo "npm failed in $(AGENTS_DIR) (see its install.log): 19-agents.bats skips"
 	@$(MAKE) --no-print-directory tokenizer-data || echo "npm ci failed in $(TOKENIZER_NPM): test_tokenizer will fail"
 	@BUILD=$(BUILD) sh tests/run.sh
 
@@ -254,6 +279,7 @@ check-asan:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit fuzz-build
 	@$(MAKE) --no-print-directory sdk-deps || echo "npm ci failed in $(SDK_DIR): the SDK suites will fail"
+	@$(MAKE) --no-print-directory agent-deps || echo "npm failed in $(AGENTS_DIR) (see its install.log): 19-agents.bats skips"
 	@$(MAKE) --no-print-directory BUILD=build-asan tokenizer-data || echo "npm ci failed in $(TOKENIZER_NPM): test_tokenizer will fail"
 	@BUILD=build-asan RELAY_ASAN=1 sh tests/run.sh
 
@@ -288,14 +314,18 @@ deps:
 # printing helpers are the keywords) and merges it into every po/LANG.po; translate what it marks
 # new or fuzzy, then tests/bats/63-i18n.bats checks that nothing is left.
 LANGS    := zh_CN zh_TW ja fr
-PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC))
+# and the common modules whose messages gwctl and gwtui show (input checks: amounts, options,
+# times; the admin client's connection errors; opening a database; a
+# logged charge's breakdown, for log explain)
+PO_SRC   := $(sort $(GWCTL_SRC) $(GWTUI_SRC) common/quota.c common/options.c common/when.c \
+                   common/admin_client.c common/db.c common/breakdown.c)
 MO_FILES := $(LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/relay.mo)
 XGETTEXT_KEYWORDS := --keyword=_ --keyword=N_ --keyword=gw_err:2 --keyword=gw_usage:2 \
                      --keyword=say:3 --keyword=ask_confirm:2 \
-                     --keyword=not_live:3
+                     --keyword=not_live:3 --keyword=aerr:3 --keyword=cerr:3
 XGETTEXT := xgettext --language=C --from-code=UTF-8 --add-comments=TRANSLATORS: $(XGETTEXT_KEYWORDS) \
   --flag=gw_err:2:c-format --flag=gw_usage:2:c-format --flag=say:3:c-format \
-  --flag=ask_confirm:2:c-format --flag=not_live:3:c-format --package-name=relay --package-version=$(VERSION) \
+  --flag=ask_confirm:2:c-format --flag=not_live:3:c-format --flag=aerr:3:c-format --flag=cerr:3:c-format --package-name=relay --package-version=$(VERSION) \
   --msgid-bugs-address='the relay issue tracker' --sort-by-file
 .PHONY: mo po po-check
 mo: $(MO_FILES)
@@ -313,8 +343,12 @@ po:
 
 # Fails unless every catalog translates every message the sources hold today (msgcmp against a fresh
 # template: a message added or changed since the last `make po` counts as untranslated) and msgfmt
-# finds no format mismatch, untranslated or fuzzy entry. tests/bats/63-i18n.bats runs it.
+# finds no format mismatch, untranslated or fuzzy entry, and unless scripts/i18n-check.py finds no
+# text printed outside gettext in gwctl and gwtui (a string literal with words given to printf,
+# fprintf, fputs, puts, scr_printf or scr_text; machine-read output carries an "i18n: not
+# translated" marker with the reason). tests/bats/63-i18n.bats runs it.
 po-check:
+	@python3 scripts/i18n-check.py $(PO_SRC)
 	@mkdir -p $(BUILD)/po
 	@$(XGETTEXT) -o $(BUILD)/po/relay.pot $(PO_SRC)
 	@for l in $(LANGS); do \

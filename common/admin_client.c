@@ -1,5 +1,6 @@
 /* admin_client: see admin_client.h. */
 #include "admin_client.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,15 +8,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <stdbool.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-static void io_error(const char *what, char *err, size_t errlen)
+static void io_error(bool reading, char *err, size_t errlen)
 {
   if (errno == EAGAIN || errno == EWOULDBLOCK)
-    snprintf(err, errlen, "timed out after %d s %s relayd", ADMIN_TIMEOUT_S, what);
+    snprintf(err, errlen, reading ? _("timed out after %d s reading from relayd")
+                                  : _("timed out after %d s writing to relayd"), ADMIN_TIMEOUT_S);
   else
-    snprintf(err, errlen, "error %s relayd: %s", what, strerror(errno));
+    snprintf(err, errlen, reading ? _("error reading from relayd: %s") : _("error writing to relayd: %s"),
+             strerror(errno));
 }
 
 /* Reads one line (without its newline) into a fresh NUL-terminated buffer at *out; the caller frees.
@@ -25,20 +29,20 @@ static int read_line(int fd, char **out, char *err, size_t errlen)
   size_t cap = 16384, len = 0;
   char *buf = malloc(cap + 1);
   if (!buf) {
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, _("out of memory"));
     return -1;
   }
   for (;;) {
     char peek[4096];
     if (len == ADMIN_REPLY_MAX) {
-      snprintf(err, errlen, "relayd sent a line longer than %d bytes", ADMIN_REPLY_MAX);
+      snprintf(err, errlen, _("relayd sent a line longer than %d bytes"), ADMIN_REPLY_MAX);
       break;
     }
     if (cap - len < sizeof peek && cap < ADMIN_REPLY_MAX) {    /* grows by doubling up to the bound */
       size_t ncap = cap * 2 < ADMIN_REPLY_MAX ? cap * 2 : ADMIN_REPLY_MAX;
       char *nb = realloc(buf, ncap + 1);
       if (!nb) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, _("out of memory"));
         break;
       }
       buf = nb;
@@ -49,12 +53,12 @@ static int read_line(int fd, char **out, char *err, size_t errlen)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      io_error("reading from", err, errlen);
+      io_error(true, err, errlen);
       break;
     }
     if (n == 0) {
-      snprintf(err, errlen, len ? "relayd closed the connection in the middle of a line"
-                                : "relayd closed the connection");
+      snprintf(err, errlen, "%s", len ? _("relayd closed the connection in the middle of a line")
+                                      : _("relayd closed the connection"));
       break;
     }
     char *nl = memchr(peek, '\n', (size_t)n);
@@ -64,11 +68,11 @@ static int read_line(int fd, char **out, char *err, size_t errlen)
       got = recv(fd, buf + len, take, 0);
     while (got < 0 && errno == EINTR);
     if (got < 0) {
-      io_error("reading from", err, errlen);
+      io_error(true, err, errlen);
       break;
     }
     if (got != (ssize_t)take) {     /* the peeked bytes were queued: a short read is a bug */
-      snprintf(err, errlen, "short read from relayd (%zd of %zu bytes)", got, take);
+      snprintf(err, errlen, _("short read from relayd (%zd of %zu bytes)"), got, take);
       break;
     }
     len += take;
@@ -89,7 +93,7 @@ static int write_all(int fd, const char *p, size_t n, char *err, size_t errlen)
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0) {
-      io_error("writing to", err, errlen);
+      io_error(false, err, errlen);
       return -1;
     }
     p += w;
@@ -106,7 +110,7 @@ static cJSON *read_object(int fd, char *err, size_t errlen)
     return NULL;
   cJSON *o = cJSON_Parse(line);
   if (!cJSON_IsObject(o)) {
-    snprintf(err, errlen, "relayd sent a line that is not a JSON object: '%.80s'", line);
+    snprintf(err, errlen, _("relayd sent a line that is not a JSON object: '%.80s'"), line);
     cJSON_Delete(o);
     o = NULL;
   }
@@ -128,12 +132,12 @@ int admin_connect(const char *path, char *err, size_t errlen)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   if (!path || !*path) {
-    snprintf(err, errlen, "no admin socket path");
+    snprintf(err, errlen, _("no admin socket path"));
     errno = EINVAL;
     return -1;
   }
   if (strlen(path) >= sizeof sa.sun_path) {
-    snprintf(err, errlen, "admin socket path is longer than %zu bytes: %s", sizeof sa.sun_path - 1,
+    snprintf(err, errlen, _("admin socket path is longer than %zu bytes: %s"), sizeof sa.sun_path - 1,
              path);
     errno = ENAMETOOLONG;
     return -1;
@@ -142,14 +146,14 @@ int admin_connect(const char *path, char *err, size_t errlen)
 
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+    snprintf(err, errlen, _("cannot create a socket: %s"), strerror(errno));
     return -1;
   }
   struct timeval tv = { .tv_sec = ADMIN_TIMEOUT_S };
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0
       || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
     int e = errno;
-    snprintf(err, errlen, "cannot set a timeout on the admin socket: %s", strerror(e));
+    snprintf(err, errlen, _("cannot set a timeout on the admin socket: %s"), strerror(e));
     close(fd);
     errno = e;
     return -1;
@@ -157,9 +161,9 @@ int admin_connect(const char *path, char *err, size_t errlen)
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     int e = errno;
     if (e == ENOENT || e == ECONNREFUSED)
-      snprintf(err, errlen, "relayd is not running at %s (%s)", path, strerror(e));
+      snprintf(err, errlen, _("relayd is not running at %s (%s)"), path, strerror(e));
     else
-      snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(e));
+      snprintf(err, errlen, _("cannot connect to %s: %s"), path, strerror(e));
     close(fd);
     errno = e;
     return -1;
@@ -173,20 +177,21 @@ int admin_connect(const char *path, char *err, size_t errlen)
   }
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, "relay_admin");
   int rc = -1;
-  if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "ok")))
-    snprintf(err, errlen, "relayd refused the connection: %s", error_message(g));
+  bool refused = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "ok"));
+  if (refused)
+    snprintf(err, errlen, _("relayd refused the connection: %s"), error_message(g));
   else if (!cJSON_IsNumber(v))
-    snprintf(err, errlen, "%s does not speak the relay admin protocol (no \"relay_admin\" in the "
-             "greeting)", path);
+    snprintf(err, errlen, _("%s does not speak the relay admin protocol (no \"relay_admin\" in the "
+             "greeting)"), path);
   else if (v->valuedouble != ADMIN_PROTOCOL_VERSION)
-    snprintf(err, errlen, "relayd speaks admin protocol version %g; this client speaks version %d",
+    snprintf(err, errlen, _("relayd speaks admin protocol version %g; this client speaks version %d"),
              v->valuedouble, ADMIN_PROTOCOL_VERSION);
   else
     rc = 0;
   cJSON_Delete(g);
   if (rc != 0) {
     close(fd);
-    errno = EPROTO;
+    errno = refused ? EACCES : EPROTO;
     return -1;
   }
   return fd;
@@ -197,11 +202,11 @@ cJSON *admin_call(int fd, const char *cmd_json_line, char *err, size_t errlen)
   size_t n = strlen(cmd_json_line);
   int add_nl = n == 0 || cmd_json_line[n - 1] != '\n';
   if (n + (size_t)add_nl > ADMIN_LINE_MAX) {
-    snprintf(err, errlen, "request is longer than %d bytes", ADMIN_LINE_MAX);
+    snprintf(err, errlen, _("request is longer than %d bytes"), ADMIN_LINE_MAX);
     return NULL;
   }
   if (memchr(cmd_json_line, '\n', n - (size_t)!add_nl)) {
-    snprintf(err, errlen, "a request must be a single line");
+    snprintf(err, errlen, _("a request must be a single line"));
     return NULL;
   }
   if (write_all(fd, cmd_json_line, n, err, errlen) != 0
@@ -221,7 +226,7 @@ int admin_reload_db(const char *socket_path, char *dbid, size_t dbidlen, char *e
   if (dbid && dbidlen)
     dbid[0] = '\0';
   if (!socket_path || !*socket_path) {
-    snprintf(err, errlen, "no admin socket given");
+    snprintf(err, errlen, _("no admin socket given"));
     return 1;
   }
   int fd = admin_connect(socket_path, err, errlen);
@@ -253,7 +258,7 @@ int admin_notify_reload(const char *socket_path, int quiet)
   char err[512];
   int rc = admin_reload(socket_path, err, sizeof err);
   if (rc < 0 && !quiet)
-    fprintf(stderr, "%s: relayd at %s did not reload: %s\n", program_invocation_short_name,
+    fprintf(stderr, _("%s: relayd at %s did not reload: %s\n"), program_invocation_short_name,
             socket_path, err);
   return rc;
 }

@@ -19,8 +19,9 @@
 #define ADMIN_TIMEOUT_S 5
 
 /* Connects to the admin socket at path and checks the greeting {"relay_admin":1,...}.
- * Returns the connected fd, or -1 with a message in err. When nobody listens at path, errno is
- * ENOENT or ECONNREFUSED after the failure. */
+ * Returns the connected fd, or -1 with a message in err (in the user's language: i18n.h; never
+ * match its text). When nobody listens at path, errno is ENOENT or ECONNREFUSED after the failure;
+ * when relayd refused the connection (admin_group), EACCES. */
 int admin_connect(const char *path, char *err, size_t errlen);
 
 /* Sends one request line (a JSON object; the newline is added if missing) and reads one response line.

@@ -2,6 +2,7 @@
 #include "breakdown.h"
 
 #include "quota.h"
+#include "i18n.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -33,11 +34,11 @@ static int num(const cJSON *o, const char *prefix, const char *key, double max, 
   if (!x || cJSON_IsNull(x))
     return 0;
   if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-    return fail(err, errlen, "%s%s is not a number", prefix, key);
+    return fail(err, errlen, _("%s%s is not a number"), prefix, key);
   if (x->valuedouble < 0 || x->valuedouble > max)
-    return fail(err, errlen, "%s%s is out of range (%.10g)", prefix, key, x->valuedouble);
+    return fail(err, errlen, _("%s%s is out of range (%.10g)"), prefix, key, x->valuedouble);
   if (integer && x->valuedouble != floor(x->valuedouble))
-    return fail(err, errlen, "%s%s is not a whole number (%.10g)", prefix, key, x->valuedouble);
+    return fail(err, errlen, _("%s%s is not a whole number (%.10g)"), prefix, key, x->valuedouble);
   *v = x->valuedouble;
   *have |= bit;
   return 0;
@@ -60,7 +61,7 @@ static int text(const cJSON *o, const char *key, char *out, size_t outlen, unsig
   if (!x || cJSON_IsNull(x))
     return 0;
   if (!cJSON_IsString(x))
-    return fail(err, errlen, "%s is not a string", key);
+    return fail(err, errlen, _("%s is not a string"), key);
   snprintf(out, outlen, "%s", x->valuestring);
   *have |= bit;
   return 0;
@@ -73,16 +74,16 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
     return 1;
   cJSON *j = cJSON_Parse(s);
   if (!j)
-    return fail(err, errlen, "not valid JSON");
+    return fail(err, errlen, _("not valid JSON"));
   int rc = 0;
-  char mode[16] = "";
+  char mode[16] = "", rounding[16] = "";
   if (!cJSON_IsObject(j)) {
-    rc = fail(err, errlen, "not a JSON object");
+    rc = fail(err, errlen, _("not a JSON object"));
     goto out;
   }
   const cJSON *tok = cJSON_GetObjectItemCaseSensitive(j, "tokens");
   if (tok && !cJSON_IsNull(tok) && !cJSON_IsObject(tok)) {
-    rc = fail(err, errlen, "tokens is not an object");
+    rc = fail(err, errlen, _("tokens is not an object"));
     goto out;
   }
   const char *tp = "tokens.";
@@ -115,9 +116,18 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
            err, errlen) < 0 ||
       text(j, "group", b->group, sizeof b->group, &b->have, BD_GROUP, err, errlen) < 0 ||
       text(j, "unit", b->unit, sizeof b->unit, &b->have, BD_UNIT, err, errlen) < 0 ||
-      text(j, "note", b->note, sizeof b->note, &b->have, BD_NOTE, err, errlen) < 0) {
+      text(j, "note", b->note, sizeof b->note, &b->have, BD_NOTE, err, errlen) < 0 ||
+      text(j, "rounding", rounding, sizeof rounding, &b->have, BD_ROUNDING, err, errlen) < 0) {
     rc = -1;
     goto out;
+  }
+  if (b->have & BD_ROUNDING) {
+    int r = quota_rounding_parse(rounding);
+    if (r < 0) {
+      rc = fail(err, errlen, _("unknown rounding '%.15s' (up or half_up)"), rounding);
+      goto out;
+    }
+    b->rounding = r;
   }
   if (b->have & BD_MODE) {
     if (strcmp(mode, "ratio") == 0)
@@ -125,7 +135,7 @@ int breakdown_parse(const char *s, struct breakdown *b, char *err, size_t errlen
     else if (strcmp(mode, "fixed") == 0)
       b->mode = BD_MODE_FIXED;
     else
-      rc = fail(err, errlen, "unknown mode '%.15s' (ratio or fixed)", mode);
+      rc = fail(err, errlen, _("unknown mode '%.15s' (ratio or fixed)"), mode);
   }
 out:
   cJSON_Delete(j);
@@ -156,12 +166,12 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
 {
   if (b->mode == BD_MODE_RATIO) {
     if (uncached(b) < 0)
-      return fail(why, whylen, "tokens.prompt (%" PRId64 ") is less than its cached and "
-                   "cache-written parts (%" PRId64 ")", b->prompt,
+      return fail(why, whylen, _("tokens.prompt (%" PRId64 ") is less than its cached and "
+                                 "cache-written parts (%" PRId64 ")"), b->prompt,
                    b->cached + b->cache_write_5m + b->cache_write_1h);
     if (b->reasoning > b->completion)
-      return fail(why, whylen, "tokens.reasoning (%" PRId64 ") is more than tokens.completion "
-                   "(%" PRId64 ")", b->reasoning, b->completion);
+      return fail(why, whylen, _("tokens.reasoning (%" PRId64 ") is more than tokens.completion "
+                                 "(%" PRId64 ")"), b->reasoning, b->completion);
     static const struct { unsigned tok, ratio; const char *name; } need[] = {
       { BD_CACHED, BD_CACHE_RATIO, "cache_ratio" },
       { BD_CW5M, BD_CW_RATIO, "cache_write_ratio" },
@@ -171,27 +181,28 @@ int breakdown_charge(const struct breakdown *b, int64_t *quota, char *why, size_
     const int64_t used[] = { b->cached, b->cache_write_5m, b->cache_write_1h, b->completion };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
       if (used[i] > 0 && !(b->have & need[i].ratio))
-        return fail(why, whylen, "the breakdown has no %s", need[i].name);
+        return fail(why, whylen, _("the breakdown has no %s"), need[i].name);
     if (b->prompt + b->completion <= 0) {
       *quota = 0;
       return 0;
     }
     if (!(b->have & BD_MODEL_RATIO))
-      return fail(why, whylen, "the breakdown has no model_ratio");
+      return fail(why, whylen, _("the breakdown has no model_ratio"));
     if (!(b->have & BD_GROUP_RATIO))
-      return fail(why, whylen, "the breakdown has no group_ratio");
-    *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio);
+      return fail(why, whylen, _("the breakdown has no group_ratio"));
+    *quota = quota_ratio(ratio_units(b), b->model_ratio * b->group_ratio,
+                         (enum quota_rounding)b->rounding);
     return 0;
   }
   if (b->mode == BD_MODE_FIXED) {
     if (!(b->have & BD_FIXED_PRICE))
-      return fail(why, whylen, "the breakdown has no fixed_price");
+      return fail(why, whylen, _("the breakdown has no fixed_price"));
     if (!(b->have & BD_GROUP_RATIO))
-      return fail(why, whylen, "the breakdown has no group_ratio");
+      return fail(why, whylen, _("the breakdown has no group_ratio"));
     *quota = quota_fixed(b->fixed_price, b->have & BD_UNITS ? b->units : 1, b->group_ratio);
     return 0;
   }
-  return fail(why, whylen, "the breakdown has no mode (ratio or fixed)");
+  return fail(why, whylen, _("the breakdown has no mode (ratio or fixed)"));
 }
 
 void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
@@ -220,7 +231,8 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
     ADD("no tokens used = 0");
     return;
   }
-  ADD("ceil((%" PRId64, b->prompt);
+  const char *fn = b->rounding == QUOTA_ROUND_HALF_UP ? "round_half_up" : "ceil";
+  ADD("%s((%" PRId64, fn, b->prompt);
   if (b->cached)
     ADD(" - %" PRId64, b->cached);
   if (b->cache_write_5m)
@@ -236,9 +248,11 @@ void breakdown_formula(const struct breakdown *b, char *out, size_t outlen)
   if (b->completion)
     ADD(" + %" PRId64 " x %.10g", b->completion, b->completion_ratio);
   double units = ratio_units(b), prod = units * b->model_ratio * b->group_ratio;
-  ADD(") x %.10g x %.10g) = ceil(%.10g x %.10g x %.10g) = ceil(%.10g) = %" PRId64, b->model_ratio,
-      b->group_ratio, units, b->model_ratio, b->group_ratio, prod, q);
-  if ((int64_t)ceil(prod - 1e-9) <= 0 && q == 1)
+  ADD(") x %.10g x %.10g) = %s(%.10g x %.10g x %.10g) = %s(%.10g) = %" PRId64, b->model_ratio,
+      b->group_ratio, fn, units, b->model_ratio, b->group_ratio, fn, prod, q);
+  int64_t raw = b->rounding == QUOTA_ROUND_HALF_UP ? (int64_t)floor(prod + 0.5 + 1e-9)
+                                                   : (int64_t)ceil(prod - 1e-9);
+  if (raw <= 0 && q == 1)
     ADD(" (at least 1 when tokens were used)");
 #undef ADD
 }

@@ -7,7 +7,8 @@
  *              "reasoning":N},
  *    "model_ratio":x,"completion_ratio":x,"cache_ratio":x,"cache_write_ratio":x,
  *    "cache_write_1h_ratio":x,"group":"name","group_ratio":x,"fixed_price":x,"units":x,
- *    "unit":"call|image|second|search","reserved":N,"charged":N,"note":"text"}
+ *    "unit":"call|image|second|search","reserved":N,"charged":N,"note":"text",
+    "rounding":"half_up"}
  * Absent keys mean 0 / not applicable. prompt includes cached and cache writes (as OpenAI counts
  * prompt_tokens); reasoning is inside completion (informational).
  *   ratio mode: ceil((prompt - cached - cache_write_5m - cache_write_1h + cached * cache_ratio
@@ -15,6 +16,8 @@
  *                     + completion * completion_ratio) * model_ratio * group_ratio),
  *               at least 1 when tokens were used and model_ratio * group_ratio is not 0; 0 without
  *               tokens (relayd/billing.h: the same arithmetic, the same 1e-9 shave before ceil).
+ *               With "rounding":"half_up" (the option quota_rounding when the charge was made):
+ *               floor(x + 0.5) in place of ceil (common/quota.h quota_ratio).
  *   fixed mode: round(fixed_price * units * 500000 * group_ratio) (units absent: 1), at least 1 when
  *               units > 0 and fixed_price * group_ratio is not 0.
  * Callers: gwctl log explain (cmd_log.c), tests/unit/test_breakdown.c.
@@ -39,11 +42,13 @@ enum breakdown_field {
   BD_CW1H_RATIO = 1u << 10, BD_GROUP_RATIO = 1u << 11, BD_FIXED_PRICE = 1u << 12,
   BD_UNITS = 1u << 13, BD_RESERVED = 1u << 14, BD_CHARGED = 1u << 15, BD_GROUP = 1u << 16,
   BD_USAGE_SOURCE = 1u << 17, BD_NOTE = 1u << 18, BD_UNIT = 1u << 19, BD_MODE = 1u << 20,
+  BD_ROUNDING = 1u << 21,
 };
 
 struct breakdown {
   unsigned have;                        /* enum breakdown_field bits */
   enum breakdown_mode mode;
+  int rounding;                         /* enum quota_rounding: "rounding" (absent: up) */
   int64_t prompt, cached, cache_write_5m, cache_write_1h, completion, reasoning;
   double model_ratio, completion_ratio, cache_ratio, cache_write_ratio, cache_write_1h_ratio;
   double group_ratio, fixed_price, units;

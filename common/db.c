@@ -8,6 +8,7 @@
  * Never: prints anything, exits, or echoes a database URL that may hold a password.
  */
 #include "db.h"
+#include "i18n.h"
 #include "db_backend.h"
 #include "db_mysql.h"
 
@@ -161,7 +162,7 @@ static int make_parents(const char *path, char *err, size_t errlen)
   char dir[4096];
   int n = snprintf(dir, sizeof dir, "%s", path);
   if (n < 0 || (size_t)n >= sizeof dir) {
-    snprintf(err, errlen, "database path is longer than %zu bytes", sizeof dir - 1);
+    snprintf(err, errlen, _("database path is longer than %zu bytes"), sizeof dir - 1);
     return -1;
   }
   char *slash = strrchr(dir, '/');
@@ -175,7 +176,7 @@ static int make_parents(const char *path, char *err, size_t errlen)
     *p = '\0';
     struct stat sb;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST && !(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))) {
-      snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+      snprintf(err, errlen, _("cannot create directory %s: %s"), dir, strerror(errno));
       return -1;
     }
     *p = c;
@@ -211,14 +212,14 @@ static struct db *sqlite_open(const char *path, int existing, char *err, size_t 
 {
   int memory = strcmp(path, ":memory:") == 0;
   if (!*path) {
-    snprintf(err, errlen, "database URL 'sqlite:' has no path: use sqlite:PATH");
+    snprintf(err, errlen, _("database URL 'sqlite:' has no path: use sqlite:PATH"));
     return NULL;
   }
   int created = 0;
   if (existing && !memory) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
-      snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+      snprintf(err, errlen, _("cannot open database %s: %s"), path, strerror(errno));
       return NULL;
     }
   } else if (!memory) {
@@ -230,7 +231,7 @@ static struct db *sqlite_open(const char *path, int existing, char *err, size_t 
 
   struct db *db = calloc(1, sizeof *db);
   if (!db) {
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, _("out of memory"));
     return NULL;
   }
   db->be = &sqlite_backend;
@@ -238,7 +239,7 @@ static struct db *sqlite_open(const char *path, int existing, char *err, size_t 
   int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | (existing ? 0 : SQLITE_OPEN_CREATE), NULL);
   db->conn = h;
   if (rc != SQLITE_OK) {
-    snprintf(err, errlen, "cannot open database %s: %s", path,
+    snprintf(err, errlen, _("cannot open database %s: %s"), path,
              h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);
     free(db);
@@ -249,7 +250,7 @@ static struct db *sqlite_open(const char *path, int existing, char *err, size_t 
    * to it (SQLite's locks), and another connection would then checkpoint and remove the WAL under
    * it. SQLite gives the -wal and -shm files the mode of the database file. */
   if (created && chmod(path, 0600) != 0) {
-    snprintf(err, errlen, "cannot make database %s private: %s", path, strerror(errno));
+    snprintf(err, errlen, _("cannot make database %s private: %s"), path, strerror(errno));
     db_close(db);
     return NULL;
   }
@@ -266,12 +267,12 @@ static struct db *sqlite_open(const char *path, int existing, char *err, size_t 
   if (sqlite_pragma(db, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0
       || sqlite_pragma(db, "PRAGMA synchronous=FULL", NULL, 0) != 0
       || sqlite_pragma(db, "PRAGMA foreign_keys=ON", NULL, 0) != 0) {
-    snprintf(err, errlen, "cannot set up database %s: %s", path, db->err);
+    snprintf(err, errlen, _("cannot set up database %s: %s"), path, db->err);
     db_close(db);
     return NULL;
   }
   if (!memory && strcmp(mode, "wal") != 0) {
-    snprintf(err, errlen, "database %s cannot use WAL mode (journal_mode is '%s')", path, mode);
+    snprintf(err, errlen, _("database %s cannot use WAL mode (journal_mode is '%s')"), path, mode);
     db_close(db);
     return NULL;
   }
@@ -327,7 +328,7 @@ static int migrate_locked(struct db *db, char *err, size_t errlen);
 static int migrate(struct db *db, char *err, size_t errlen)
 {
   if (db->be->migrate_lock && db->be->migrate_lock(db) != 0) {
-    snprintf(err, errlen, "cannot lock the schema for migration: %s", db->err);
+    snprintf(err, errlen, _("cannot lock the schema for migration: %s"), db->err);
     return -1;
   }
   int rc = migrate_locked(db, err, errlen);
@@ -347,12 +348,12 @@ static int migrate_locked(struct db *db, char *err, size_t errlen)
   if (db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                   "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)") != 0
       || read_version(db, &db->version) != 0) {
-    snprintf(err, errlen, "cannot read the schema version: %s", db->err);
+    snprintf(err, errlen, _("cannot read the schema version: %s"), db->err);
     return -1;
   }
   if (db->version > latest) {
-    snprintf(err, errlen, "database schema version %d is newer than this build of relay knows "
-             "(%d): upgrade relay", db->version, latest);
+    snprintf(err, errlen, _("database schema version %d is newer than this build of relay knows "
+             "(%d): upgrade relay"), db->version, latest);
     return -1;
   }
   for (; m->version; m++) {
@@ -363,7 +364,7 @@ static int migrate_locked(struct db *db, char *err, size_t errlen)
     /* BEGIN IMMEDIATE takes the write lock, so a second process starting now waits here and then
      * sees the version this one wrote. */
     if (db_begin(db) != 0) {
-      snprintf(err, errlen, "cannot start migration %s: %s", m->name, db->err);
+      snprintf(err, errlen, _("cannot start migration %s: %s"), m->name, db->err);
       return -1;
     }
     if (migration_applied(db, m->version)) {
@@ -371,12 +372,12 @@ static int migrate_locked(struct db *db, char *err, size_t errlen)
       continue;
     }
     if (apply_one(db, m) != 0) {
-      snprintf(err, errlen, "migration %s failed: %s", m->name, db->err);
+      snprintf(err, errlen, _("migration %s failed: %s"), m->name, db->err);
       db_rollback(db);
       return -1;
     }
     if (db_commit(db) != 0) {
-      snprintf(err, errlen, "migration %s failed to commit: %s", m->name, db->err);
+      snprintf(err, errlen, _("migration %s failed to commit: %s"), m->name, db->err);
       db_rollback(db);
       return -1;
     }
@@ -467,7 +468,7 @@ static struct db *open_url(const char *url, int existing, char *err, size_t errl
 {
   struct db *db = NULL;
   if (!url || !*url) {
-    snprintf(err, errlen, "no database URL: use sqlite:PATH or postgres://...");
+    snprintf(err, errlen, _("no database URL: use sqlite:PATH or postgres://..."));
     return NULL;
   }
   if (has_prefix(url, "sqlite:")) {
@@ -475,14 +476,14 @@ static struct db *open_url(const char *url, int existing, char *err, size_t errl
   } else if (db_url_is_postgres(url)) {
     db = pg_open(url, err, errlen);
   } else if (mysql_url_is(url)) {
-    snprintf(err, errlen, "MySQL/MariaDB is read only as a source to import from (gwctl import "
-             "oneapi --from mysql://...): relay's own database is SQLite or PostgreSQL");
+    snprintf(err, errlen, _("MySQL/MariaDB is read only as a source to import from (gwctl import "
+             "oneapi --from mysql://...): relay's own database is SQLite or PostgreSQL"));
     return NULL;
   } else {
     char shown[512];
     db_url_redact(url, shown, sizeof shown);
-    snprintf(err, errlen, "unsupported database URL '%s': use sqlite:PATH, postgres://... or a "
-             "libpq key=value string", shown);
+    snprintf(err, errlen, _("unsupported database URL '%s': use sqlite:PATH, postgres://... or a "
+             "libpq key=value string"), shown);
     return NULL;
   }
   if (!db || existing)
@@ -511,14 +512,14 @@ struct db *db_open_existing(const char *url, char *err, size_t errlen)
   if (mysql_url_is(url))
     return mysql_open(url, err, errlen);
   if (!url || !has_prefix(url, "sqlite:") || !url[strlen("sqlite:")]) {
-    snprintf(err, errlen, "unsupported database URL: use sqlite:PATH, postgres://..., a libpq "
-             "key=value string or mysql://...");
+    snprintf(err, errlen, _("unsupported database URL: use sqlite:PATH, postgres://..., a libpq "
+             "key=value string or mysql://..."));
     return NULL;
   }
   const char *path = url + strlen("sqlite:");
   struct db *db = calloc(1, sizeof *db);
   if (!db) {
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, _("out of memory"));
     return NULL;
   }
   db->be = &sqlite_backend;
@@ -526,7 +527,7 @@ struct db *db_open_existing(const char *url, char *err, size_t errlen)
   int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL);
   db->conn = h;
   if (rc != SQLITE_OK) {
-    snprintf(err, errlen, "cannot open database %s read-only: %s", path,
+    snprintf(err, errlen, _("cannot open database %s read-only: %s"), path,
              h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     db_close(db);
     return NULL;
@@ -535,7 +536,7 @@ struct db *db_open_existing(const char *url, char *err, size_t errlen)
   sqlite3_busy_timeout(h, 5000);
   /* an empty or non-database file fails here rather than at the first query */
   if (sqlite3_exec(h, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s is not a readable SQLite database: %s", path, sqlite3_errmsg(h));
+    snprintf(err, errlen, _("%s is not a readable SQLite database: %s"), path, sqlite3_errmsg(h));
     db_close(db);
     return NULL;
   }

@@ -9,8 +9,17 @@
  * Callers: gwctl/main.c and gwtui/main.c call i18n_init() once, before printing; the printing helpers
  * (gwctl's gw_err, gw_usage, not_live, gw_confirm, help and usage printers; gwtui's say,
  * ask_confirm, header, status line, key help) translate with _(); the Makefile's XGETTEXT_KEYWORDS
- * names them for xgettext. N_() marks a string a table holds (command summaries, key help),
- * translated where it is printed. Table headers stay English: they name the --json/--tsv fields.
+ * names them for xgettext. Every other line a person reads is _() (ngettext() for a count) where
+ * it is printed: gwctl's confirmation lines ("created ...", "N channels enabled"), log explain,
+ * import and apply summaries; gwtui's panels, headings, details, hints and messages. N_() marks a
+ * string a table holds (command summaries, key help, gwtui's panel names), translated where it is
+ * printed. Table headers and column values stay English: they name the --json/--tsv fields.
+ * The guard: scripts/i18n-check.py (make po-check) fails on a literal with words printed outside
+ * gettext; machine-read output is marked "i18n: not translated: why" in the source.
+ * The common/ modules whose reasons gwctl and gwtui print (quota.c amounts, options.c values, when.c
+ * times, admin_client.c connection errors, db.c opening a database, breakdown.c a logged charge)
+ * translate them with _() too: relayd, which links them but never calls i18n_init(), stays in the
+ * "C" locale, where gettext returns the English text. No code matches a message's text.
  * Never: used by relayd (its logs, API errors and metrics are machine-read and stay English), and
  * never translates machine-readable output (JSON, TSV, CSV, exit codes, numbers).
  */

@@ -2,6 +2,7 @@
  * options: the one table of runtime options and its checks (see options.h).
  */
 #include "options.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +35,7 @@ const struct option_key option_keys[] = {
   { "affinity_header", OPTION_TEXT, OFF(affinity_header), "", 0, 0, NULL, false, "a request header whose value is the affinity key, before prompt_cache_key and user (empty: none)" },
   { "channel_limit_wait_ms", OPTION_INT, OFF(channel_limit_wait_ms), "0", 0, 60000, NULL, false, "when every channel is at its rpm/tpm/concurrency limit, wait up to this long for room before answering 429 (0: answer at once)" },
   { "channel_limit_queue", OPTION_INT, OFF(channel_limit_queue), "1000", 1, 100000, NULL, false, "most requests that wait for channel room at once (channel_limit_wait_ms); past it, 429 at once" },
+  { "quota_rounding", OPTION_ENUM, OFF(quota_rounding), "up", 0, 0, "up|half_up", false, "how a charge becomes whole quota units: up (One API, relay's default) or half_up (to the nearest unit, a half up, as New API bills)" },
   { "default_max_output_tokens", OPTION_INT, OFF(default_max_output), "32768", 1, T1E9, NULL, false, "the output bound reserved when a request sets no max_tokens and its model's price has no max_output_tokens" },
 };
 const size_t option_nkeys = sizeof option_keys / sizeof option_keys[0];
@@ -82,28 +84,28 @@ int option_check(const struct option_key *k, const char *v, char *out, size_t ou
   if (k->type == OPTION_INT || k->type == OPTION_BOOL) {
     int64_t n = 0;
     if (strict_int(v, &n) != 0 || n < k->min || n > k->max) {
-      snprintf(why, whylen, "must be an integer from %" PRId64 " to %" PRId64, k->min, k->max);
+      snprintf(why, whylen, _("must be an integer from %" PRId64 " to %" PRId64), k->min, k->max);
       return -1;
     }
     snprintf(out, outlen, "%" PRId64, n);
     return 0;
   }
   if (strlen(v) >= outlen || strlen(v) >= OPTION_VALUE_MAX) {
-    snprintf(why, whylen, "the value is longer than %zu bytes",
+    snprintf(why, whylen, _("the value is longer than %zu bytes"),
              (outlen < OPTION_VALUE_MAX ? outlen : OPTION_VALUE_MAX) - 1);
     return -1;
   }
   for (const unsigned char *p = (const unsigned char *)v; *p; p++)
     if (*p < 0x20 || *p == 0x7f) {
-      snprintf(why, whylen, "the value may not contain control characters");
+      snprintf(why, whylen, _("the value may not contain control characters"));
       return -1;
     }
   if (k->type == OPTION_ENUM && choice_index(k->choices, v) < 0) {
-    snprintf(why, whylen, "must be one of %s, not '%.100s'", k->choices, v);
+    snprintf(why, whylen, _("must be one of %s, not '%.100s'"), k->choices, v);
     return -1;
   }
   if (k->type == OPTION_URL && *v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
-    snprintf(why, whylen, "must start with http:// or https:// (or be empty), not '%.100s'", v);
+    snprintf(why, whylen, _("must start with http:// or https:// (or be empty), not '%.100s'"), v);
     return -1;
   }
   snprintf(out, outlen, "%s", v);

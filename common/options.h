@@ -53,6 +53,7 @@ struct snap_options {
   const char *affinity_header;        /* a header whose value is the affinity key, "" = none */
   int64_t channel_limit_wait_ms;      /* wait for channel room instead of 429 (limitwait.h), 0 = no */
   int64_t channel_limit_queue;        /* at most this many requests wait at once */
+  int quota_rounding;                 /* enum quota_rounding (quota.h), choices "up|half_up" */
 };
 
 enum option_type {

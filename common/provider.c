@@ -1,6 +1,8 @@
 /* provider: see provider.h. */
 #include "provider.h"
 
+#include "sigv4.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,9 +14,9 @@
 #define OAI_TEXT_ONLY(t) "a " t " channel serves only chat requests (/v1/chat/completions, /v1/completions)"
 static const struct provider providers[] = {
   { .name = "openai", .api = UPSTREAM_OPENAI, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
-    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL },
+    .url = URLR_V1, .probe = PROBE_CHAT, .serves = PE_ALL | PE_REALTIME },
   { .name = "azure", .api = UPSTREAM_AZURE, .auth = AUTH_API_KEY, .url = URLR_AZURE, .probe = PROBE_CHAT,
-    .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA, .refusal = "an azure channel does not serve /v1/rerank" },
+    .serves = PE_TEXT | PE_EMBEDDINGS | PE_MEDIA | PE_REALTIME, .refusal = "an azure channel does not serve /v1/rerank" },
   { .name = "anthropic", .api = UPSTREAM_ANTHROPIC, .base_url = "https://api.anthropic.com",
     .auth = AUTH_X_API_KEY, .extra_header = "anthropic-version: 2023-06-01", .url = URLR_V1,
     .probe = PROBE_MESSAGES, .serves = PE_TEXT | PE_EMBEDDINGS,
@@ -27,6 +29,17 @@ static const struct provider providers[] = {
   { .name = "jina", .api = UPSTREAM_JINA, .base_url = "https://api.jina.ai", .auth = AUTH_BEARER, .url = URLR_V1,
     .probe = PROBE_RERANK, .serves = PE_RERANK | PE_EMBEDDINGS,
     .refusal = "a jina channel serves only /v1/rerank and /v1/embeddings" },
+  /* Google Vertex AI (common/vertexapi.h): Gemini and Claude by model, a service-account key for
+   * auth; the base is the region's endpoint (gwctl channel add --region; global's is this one) */
+  { .name = "vertex", .api = UPSTREAM_VERTEX, .base_url = "https://aiplatform.googleapis.com",
+    .auth = AUTH_GOOGLE_SA, .url = URLR_VERTEX, .probe = PROBE_GENERATE, .serves = PE_TEXT,
+    .refusal = "a vertex channel serves only chat requests" },
+
+  /* platform.openai.com/docs/api-reference/responses: a model served only through POST /v1/responses
+   * (codex and pro models); chat, Anthropic and Gemini clients are converted to it */
+  { .name = "responses", .api = UPSTREAM_RESPONSES, .base_url = "https://api.openai.com", .auth = AUTH_BEARER,
+    .url = URLR_V1, .probe = PROBE_RESPONSES, .serves = PE_TEXT,
+    .refusal = "a responses channel serves only chat requests (sent as /v1/responses)" },
 
   /* ---- OpenAI-compatible presets ---- */
   /* api-docs.deepseek.com ("base_url https://api.deepseek.com"; /v1 also accepted): chat and FIM only */
@@ -98,6 +111,12 @@ static const struct provider providers[] = {
    * Doubao .../api/v3, DashScope .../compatible-mode/v1, Gemini's .../v1beta/openai */
   { .name = "compatible", .api = UPSTREAM_OPENAI, .auth = AUTH_BEARER, .url = URLR_ROOT, .probe = PROBE_CHAT,
     .serves = PE_ALL },
+  /* Claude on AWS Bedrock (InvokeModel, docs.aws.amazon.com/bedrock/latest/APIReference/
+   * API_runtime_InvokeModel.html): base https://bedrock-runtime.REGION.amazonaws.com (gwctl
+   * --region), model ids by the channel's model mapping, the key ACCESS_KEY_ID|SECRET|REGION */
+  { .name = "bedrock", .api = UPSTREAM_BEDROCK, .auth = AUTH_SIGV4, .url = URLR_AS_IS, .probe = PROBE_BEDROCK,
+    .serves = PE_TEXT, .refusal = "a bedrock channel serves only chat requests",
+    .region_url = "https://bedrock-runtime." PROVIDER_REGION ".amazonaws.com" },
 };
 #define NPROVIDERS (sizeof providers / sizeof providers[0])
 
@@ -149,6 +168,28 @@ const char *provider_default_list(void)
     }
   }
   return list;
+}
+
+int provider_region_base(const struct provider *p, const char *region, char *out, size_t outlen, char *err,
+                         size_t errlen)
+{
+  size_t rl = region ? strlen(region) : 0;
+  const char *at = p->region_url ? strstr(p->region_url, PROVIDER_REGION) : NULL;
+  if (!at) {
+    snprintf(err, errlen, "a %s channel has no region", p->name);
+    return -1;
+  }
+  if (rl == 0 || rl > 32 || strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != rl) {
+    snprintf(err, errlen, "a region is 1 to 32 lower-case letters, digits and '-' (us-east-1)");
+    return -1;
+  }
+  int n = snprintf(out, outlen, "%.*s%s%s", (int)(at - p->region_url), p->region_url, region,
+                   at + strlen(PROVIDER_REGION));
+  if (n < 0 || (size_t)n >= outlen) {
+    snprintf(err, errlen, "the base URL is longer than %zu bytes", outlen ? outlen - 1 : 0);
+    return -1;
+  }
+  return 0;
 }
 
 bool provider_needs_account(const struct provider *p)
@@ -205,6 +246,9 @@ const char *provider_api_name(const struct provider *p)
   case UPSTREAM_GEMINI: return "gemini";
   case UPSTREAM_COHERE: return "cohere";
   case UPSTREAM_JINA: return "jina";
+  case UPSTREAM_BEDROCK: return "bedrock";
+  case UPSTREAM_VERTEX: return "vertex";
+  case UPSTREAM_RESPONSES: return "responses";
   case UPSTREAM_OPENAI: break;
   }
   return "openai";
@@ -216,6 +260,8 @@ const char *provider_auth_name(const struct provider *p)
   case AUTH_X_API_KEY: return "x-api-key";
   case AUTH_API_KEY: return "api-key";
   case AUTH_GOOG: return "x-goog-api-key";
+  case AUTH_SIGV4: return "AWS SigV4";
+  case AUTH_GOOGLE_SA: return "Authorization: Bearer (service-account token)";
   case AUTH_BEARER: break;
   }
   return "Authorization: Bearer";
@@ -227,6 +273,7 @@ const char *provider_rule_name(const struct provider *p)
   case URLR_AZURE: return "azure";
   case URLR_AS_IS: return "as-is";
   case URLR_ROOT: return "root";
+  case URLR_VERTEX: return "vertex";
   case URLR_V1: break;
   }
   return "v1";
@@ -252,6 +299,11 @@ bool provider_serves(const struct provider *p, unsigned e)
 
 int provider_auth_header(const struct provider *p, const char *key, char *out, size_t outlen)
 {
+  if (p->auth == AUTH_SIGV4) {   /* signed per request: no header carries the key */
+    if (outlen)
+      out[0] = '\0';
+    return 0;
+  }
   const char *fmt = p->auth == AUTH_X_API_KEY ? "x-api-key: %s"
                     : p->auth == AUTH_API_KEY ? "api-key: %s"
                     : p->auth == AUTH_GOOG    ? "x-goog-api-key: %s"
@@ -280,9 +332,17 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
                  const char *model, char *out, size_t outlen, char *err, size_t errlen)
 {
   int n;
+  if (p->url == URLR_VERTEX) {
+    snprintf(err, errlen, "a %s channel's URL is built from its project and region (common/vertexapi.h)", p->name);
+    return -1;
+  }
+  bool realtime = strcmp(path, "/v1/realtime") == 0;   /* the model is a query parameter */
   if (p->url == URLR_AZURE && strcmp(path, "/v1/responses") == 0) {
     /* Azure's Responses API is not under a deployment: the model travels in the body */
     n = snprintf(out, outlen, "%s/openai/responses?api-version=%s", base, api_version);
+  } else if (p->url == URLR_AZURE && realtime) {
+    /* Azure's realtime WebSocket (learn.microsoft.com/azure/ai-foundry/openai/realtime-audio-reference) */
+    n = snprintf(out, outlen, "%s/openai/realtime?api-version=%s&deployment=%s", base, api_version, model);
   } else if (p->url == URLR_AZURE) {
     char deployment[256];
     size_t d = 0;
@@ -306,6 +366,11 @@ int provider_url(const struct provider *p, const char *base, const char *api_ver
     n = snprintf(out, outlen, "%s%s", base, strncmp(path, "/v1/", 4) == 0 ? path + 3 : path);
   } else {
     n = snprintf(out, outlen, "%s%s", base, path);
+  }
+  if (n >= 0 && (size_t)n < outlen && realtime && p->url != URLR_AZURE) {
+    size_t l = strlen(out);
+    n = snprintf(out + l, outlen - l, "?model=%s", model);
+    n = n < 0 ? n : n + (int)l;
   }
   if (n < 0 || (size_t)n >= outlen) {
     snprintf(err, errlen, "the upstream URL is longer than %zu bytes", outlen - 1);
@@ -356,6 +421,28 @@ char *provider_probe(const struct provider *p, const char *model, char *path, si
     cJSON_AddItemToArray(docs, cJSON_CreateString("hello"));
     cJSON_AddItemToArray(docs, cJSON_CreateString("goodbye"));
     cJSON_AddNumberToObject(req, "top_n", 1);
+    break;
+  }
+  case PROBE_RESPONSES:
+    /* the Responses API's smallest answer is 16 tokens (max_output_tokens' minimum) */
+    snprintf(path, pathlen, "/v1/responses");
+    cJSON_AddStringToObject(req, "model", model);
+    cJSON_AddStringToObject(req, "input", "hi");
+    cJSON_AddNumberToObject(req, "max_output_tokens", 16);
+    cJSON_AddBoolToObject(req, "store", false);
+    break;
+  case PROBE_BEDROCK: {
+    if (sigv4_bedrock_path(model, 0, path, pathlen) < 0) {
+      snprintf(err, errlen, "the model name '%s' cannot be used in a Bedrock URL", model);
+      cJSON_Delete(req);
+      return NULL;
+    }
+    cJSON_AddStringToObject(req, "anthropic_version", BEDROCK_ANTHROPIC_VERSION);
+    cJSON *m0 = cJSON_CreateObject();
+    cJSON_AddStringToObject(m0, "role", "user");
+    cJSON_AddStringToObject(m0, "content", "hi");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(req, "messages"), m0);
+    cJSON_AddNumberToObject(req, "max_tokens", 5);
     break;
   }
   case PROBE_MESSAGES:

@@ -16,9 +16,23 @@
 #define QUOTA_PER_USD 500000
 #define QUOTA_MAX 1e15            /* any product is kept far inside int64 before rounding */
 
-/* Ratio mode, for a request that used tokens: ceil(units x ratio) (a ratio product like 0.075 x 100
- * is 7.499999... in binary: a hair is shaved before ceil), at least 1 when ratio > 0. */
-int64_t quota_ratio(double units, double ratio);
+/* How a ratio-mode amount becomes whole quota units: the billing option quota_rounding
+ * (common/options.c; the order of its choices "up|half_up"). One API and relay round up; New API
+ * rounds half up, i.e. to the nearest unit, a half away from zero (QuantumNous/new-api
+ * service/text_quota.go: shopspring decimal Round(0)); gwctl import sets half_up for a New API
+ * source. */
+enum quota_rounding { QUOTA_ROUND_UP, QUOTA_ROUND_HALF_UP };
+
+/* Its name as the option and logs.billing write it ("up", "half_up"); -1 from the parser for
+ * another name. */
+const char *quota_rounding_name(enum quota_rounding r);
+int quota_rounding_parse(const char *s);
+
+/* Ratio mode, for a request that used tokens: units x ratio made whole by rounding (up: ceil;
+ * half_up: floor(x + 0.5)); a ratio product like 0.075 x 100 is 7.499999... in binary, so the
+ * product is nudged by 1e-9 towards the exact decimal before rounding (down for ceil, up for
+ * half_up). At least 1 when ratio > 0. A bound (the most a request may cost) rounds up. */
+int64_t quota_ratio(double units, double ratio, enum quota_rounding rounding);
 
 /* Fixed mode: round(price_usd x units x 500000 x group_ratio); 0 for units <= 0; at least 1 when
  * units > 0 and price x group_ratio > 0. */

@@ -1,5 +1,6 @@
 /* when: see when.h. */
 #include "when.h"
+#include "i18n.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -7,10 +8,11 @@
 #include <strings.h>
 #include <time.h>
 
+/* N_(): gwctl prints it with _() */
 const char when_forms[] =
-  "give a span (30m, 1h, 2d, 1w, 1h30m; \"2 days ago\", \"in 3 hours\"), now, today, yesterday, "
-  "tomorrow, an ISO 8601 date or time (2026-12-01, 2026-12-01T12:00, 2026-12-01T12:00:00Z, "
-  "...+02:00) or Unix seconds";
+  N_("give a span (30m, 1h, 2d, 1w, 1h30m; \"2 days ago\", \"in 3 hours\"), now, today, yesterday, "
+     "tomorrow, an ISO 8601 date or time (2026-12-01, 2026-12-01T12:00, 2026-12-01T12:00:00Z, "
+     "...+02:00) or Unix seconds");
 
 static const struct {
   const char *name;
@@ -67,12 +69,12 @@ static int span_parts(const char **pp, int64_t *secs, int *ago, char *why, size_
       break;
     }
     if (!isdigit((unsigned char)*p))
-      return fail(why, whylen, parts ? "has something after the span" : "is not a time", NULL);
+      return fail(why, whylen, parts ? _("has something after the span") : _("is not a time"), NULL);
     int64_t n = 0;
     int nd = 0;
     for (; isdigit((unsigned char)*p); p++, nd++) {
       if (nd >= 12)
-        return fail(why, whylen, "is too long a span (at most 200 years)", NULL);
+        return fail(why, whylen, _("is too long a span (at most 200 years)"), NULL);
       n = n * 10 + (*p - '0');
     }
     p = skip_blank(p);
@@ -80,12 +82,12 @@ static int span_parts(const char **pp, int64_t *secs, int *ago, char *why, size_
     size_t ul = 0;
     while (isalpha((unsigned char)*p)) {
       if (ul + 1 >= sizeof unit)
-        return fail(why, whylen, "has an unknown unit: use s, m, h, d or w", NULL);
+        return fail(why, whylen, _("has an unknown unit: use s, m, h, d or w"), NULL);
       unit[ul++] = (char)tolower((unsigned char)*p++);
     }
     unit[ul] = '\0';
     if (!ul)
-      return fail(why, whylen, "has a number without a unit: use s, m, h, d or w (30m, 2d)", NULL);
+      return fail(why, whylen, _("has a number without a unit: use s, m, h, d or w (30m, 2d)"), NULL);
     int64_t mul = 0;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
       if (strcmp(units[i].name, unit) == 0)
@@ -93,12 +95,12 @@ static int span_parts(const char **pp, int64_t *secs, int *ago, char *why, size_
     if (!mul) {
       for (size_t i = 0; i < sizeof vague / sizeof vague[0]; i++)
         if (strcmp(vague[i], unit) == 0)
-          return fail(why, whylen, "uses '%s', which has no fixed length: give days (30d) or a date",
+          return fail(why, whylen, _("uses '%s', which has no fixed length: give days (30d) or a date"),
                       unit);
-      return fail(why, whylen, "has an unknown unit '%s': use s, m, h, d or w", unit);
+      return fail(why, whylen, _("has an unknown unit '%s': use s, m, h, d or w"), unit);
     }
     if (n > WHEN_SPAN_MAX / mul || total > WHEN_SPAN_MAX - n * mul)
-      return fail(why, whylen, "is too long a span (at most 200 years)", NULL);
+      return fail(why, whylen, _("is too long a span (at most 200 years)"), NULL);
     total += n * mul;
     parts++;
     p = skip_blank(p);
@@ -106,9 +108,9 @@ static int span_parts(const char **pp, int64_t *secs, int *ago, char *why, size_
       p = skip_blank(p + 1);
   }
   if (!parts)
-    return fail(why, whylen, "is not a time", NULL);
+    return fail(why, whylen, _("is not a time"), NULL);
   if (total == 0)
-    return fail(why, whylen, "is an empty span (0)", NULL);
+    return fail(why, whylen, _("is an empty span (0)"), NULL);
   *secs = total;
   *pp = p;
   return 0;
@@ -121,7 +123,7 @@ int when_span(const char *s, int64_t *secs, char *why, size_t whylen)
   if (span_parts(&p, secs, &ago, why, whylen) != 0)
     return -1;
   if (ago || *p)
-    return fail(why, whylen, "is not a span (30s, 5m, 1h, 2d, 1w)", NULL);
+    return fail(why, whylen, _("is not a span (30s, 5m, 1h, 2d, 1w)"), NULL);
   return 0;
 }
 
@@ -173,7 +175,7 @@ static int iso_time(const char *s, int64_t *out, char *why, size_t whylen)
   if (*skip_blank(p) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
     goto bad;
   if (y < 1970)
-    return fail(why, whylen, "is before 1970", NULL);
+    return fail(why, whylen, _("is before 1970"), NULL);
   struct tm tm = { 0 };
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
@@ -184,12 +186,12 @@ static int iso_time(const char *s, int64_t *out, char *why, size_t whylen)
   tm.tm_isdst = -1;
   time_t t = zone ? timegm(&tm) : mktime(&tm);
   if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2025-02-30 */
-    return fail(why, whylen, "is not a date on the calendar", NULL);
+    return fail(why, whylen, _("is not a date on the calendar"), NULL);
   *out = (int64_t)t - off;
   return 0;
 bad:
-  return fail(why, whylen, "is not an ISO 8601 date or time (2026-12-01, 2026-12-01T12:00[:SS]"
-              "[Z|+HH:MM])", NULL);
+  return fail(why, whylen, _("is not an ISO 8601 date or time (2026-12-01, 2026-12-01T12:00[:SS]"
+              "[Z|+HH:MM])"), NULL);
 }
 
 /* Local midnight of the day now falls on, plus days. */
@@ -198,13 +200,13 @@ static int midnight(int64_t now, int days, int64_t *out, char *why, size_t whyle
   time_t t = (time_t)now;
   struct tm tm;
   if (!localtime_r(&t, &tm))
-    return fail(why, whylen, "cannot be computed in this time zone", NULL);
+    return fail(why, whylen, _("cannot be computed in this time zone"), NULL);
   tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
   tm.tm_mday += days;
   tm.tm_isdst = -1;
   time_t m = mktime(&tm);
   if (m == (time_t)-1)
-    return fail(why, whylen, "cannot be computed in this time zone", NULL);
+    return fail(why, whylen, _("cannot be computed in this time zone"), NULL);
   *out = (int64_t)m;
   return 0;
 }
@@ -215,7 +217,7 @@ int when_parse(const char *s, int64_t now, enum when_dir dir, int64_t *out, char
   const char *p = skip_blank(s), *after;
   int64_t v = 0;
   if (!*p)
-    return fail(why, whylen, "is empty", NULL);
+    return fail(why, whylen, _("is empty"), NULL);
 
   if (word_at(p, "now", &after) && !*skip_blank(after))
     v = now;
@@ -239,7 +241,7 @@ int when_parse(const char *s, int64_t now, enum when_dir dir, int64_t *out, char
         q++;
       if (q > p && !*skip_blank(q)) {
         if (q - p > 12)
-          return fail(why, whylen, "is past the year 9999", NULL);
+          return fail(why, whylen, _("is past the year 9999"), NULL);
         for (v = 0; p < q; p++)
           v = v * 10 + (*p - '0');
       } else {
@@ -258,9 +260,9 @@ int when_parse(const char *s, int64_t now, enum when_dir dir, int64_t *out, char
         if (span_parts(&p, &span, &ago, why, whylen) != 0)
           return -1;
         if (*p)
-          return fail(why, whylen, "has something after the span", NULL);
+          return fail(why, whylen, _("has something after the span"), NULL);
         if (ago && forced)
-          return fail(why, whylen, "says both when and ago", NULL);
+          return fail(why, whylen, _("says both when and ago"), NULL);
         if (ago)
           sign = -1;
         v = now + sign * span;
@@ -268,9 +270,9 @@ int when_parse(const char *s, int64_t now, enum when_dir dir, int64_t *out, char
     }
   }
   if (v < 0)
-    return fail(why, whylen, "is before 1970", NULL);
+    return fail(why, whylen, _("is before 1970"), NULL);
   if (v > WHEN_TIME_MAX)
-    return fail(why, whylen, "is past the year 9999", NULL);
+    return fail(why, whylen, _("is past the year 9999"), NULL);
   *out = v;
   return 0;
 }

@@ -133,7 +133,7 @@ _gwctl()
                 if [[ $noun == log ]]; then
                     _gwctl_reply "consume topup manage system error refund"
                 else
-                    _gwctl_reply "openai azure anthropic gemini cohere jina deepseek moonshot zhipu qwen doubao minimax siliconflow openrouter xai mistral groq together cloudflare ollama vllm custom compatible"
+                    _gwctl_reply "openai azure anthropic gemini cohere jina bedrock vertex responses deepseek moonshot zhipu qwen doubao minimax siliconflow openrouter xai mistral groq together cloudflare ollama vllm custom compatible"
                 fi ;;
             *)  # the lower-case words of the value: "DATE|never" offers never
                 local lw="" x

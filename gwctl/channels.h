@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "output.h"
+
 #define UPSTREAM_KEY_MAX 8192     /* bytes of one upstream key */
 #define POOL_KEYS_MAX 1024        /* keys of one key pool */
 
@@ -40,5 +42,13 @@ int gw_pool_sync_first(struct gwctl *g, int64_t id);
  * max keys of at most UPSTREAM_KEY_MAX bytes. Returns 0 or an exit code after printing. */
 int gw_read_keys(struct gwctl *g, FILE *f, size_t max, char ***keys, size_t *n);
 void gw_keys_free(char **keys, size_t n);
+
+/* Channel id's keys as listing rows (index, masked key, status, reason, disabled_at, and relayd's
+ * live requests / errors / spend when it answers); a channel without a pool: its one key as key 1.
+ * A new array (the caller frees it with cJSON_Delete), or NULL after printing an error. Callers:
+ * cmd_channel.c (channel show), cmd_chankey.c (channel key list). */
+struct cJSON *gw_pool_rows(struct gwctl *g, int64_t id);
+/* The columns of those rows (output.h). */
+extern const struct out_col gw_pool_cols[];
 
 #endif

@@ -18,6 +18,7 @@
 #include "cmd_apply.h"
 #include "keys.h"
 #include "output.h"
+#include "gcpauth.h"
 #include "provider.h"
 #include "quota.h"
 #include "when.h"
@@ -516,11 +517,11 @@ static void aerr(struct apply *a, const char *field, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, _(fmt), ap);   /* i18n.h: aerr is an xgettext keyword */
   va_end(ap);
   a->errors++;
   if (field)
-    fprintf(stderr, "gwctl: field \"%s\": %s\n", field, msg);
+    fprintf(stderr, _("gwctl: field \"%s\": %s\n"), field, msg);
   else
     fprintf(stderr, "gwctl: %s\n", msg);
 }
@@ -538,11 +539,11 @@ static void cerr(struct check_ctx *c, const char *field, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, _(fmt), ap);   /* i18n.h: cerr is an xgettext keyword */
   va_end(ap);
   c->a->errors++;
   if (field)
-    fprintf(stderr, "gwctl: %s: field \"%s\": %s\n", c->label, field, msg);
+    fprintf(stderr, _("gwctl: %s: field \"%s\": %s\n"), c->label, field, msg);
   else
     fprintf(stderr, "gwctl: %s: %s\n", c->label, msg);
 }
@@ -845,6 +846,17 @@ static char *resolve_secret(struct check_ctx *c, const cJSON *ref, const char *f
     }
     snprintf(out, SECRET_MAX + 1, "%s", e);
   }
+  /* a JSON object (a vertex channel's service-account key) may span lines: stored compact */
+  if (out[strspn(out, " \t\r\n")] == '{') {
+    cJSON *j = cJSON_Parse(out);
+    char *compact = cJSON_IsObject(j) ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (compact && strlen(compact) <= SECRET_MAX)
+      snprintf(out, SECRET_MAX + 1, "%s", compact);
+    if (compact)
+      OPENSSL_cleanse(compact, strlen(compact));
+    cJSON_free(compact);
+  }
   /* one line; blanks around it do not count */
   size_t n = strlen(out);
   while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '
@@ -1042,6 +1054,15 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   const cJSON *key = cJSON_GetObjectItemCaseSensitive(in, "key");
   if (key && !(it->secret = resolve_secret(c, key, "key")))
     bad = 1;
+  if (type && it->secret && provider_find(type) && provider_find(type)->auth == AUTH_GOOGLE_SA) {
+    struct gcp_sa sa;
+    char why[300];
+    if (gcp_sa_parse(it->secret, &sa, why, sizeof why) < 0) {
+      cerr(c, "key", "a vertex channel's key is a Google Cloud service-account key (JSON): %s", why);
+      bad = 1;
+    }
+    gcp_sa_free(&sa);
+  }
   if (!name || !type || !status || !base || !models || !groups || !map || !other || !tag || bad) {
     cJSON_Delete(models);
     cJSON_Delete(groups);
@@ -1204,7 +1225,7 @@ static void check_document(struct apply *a, const cJSON *doc)
         else
           snprintf(val, sizeof val, "%s", cJSON_IsString(o) ? o->valuestring : "");
         if (!cJSON_IsNumber(o) && !cJSON_IsString(o)) {
-          fprintf(stderr, "gwctl: options \"%s\": must be a number or a string, not %s\n",
+          fprintf(stderr, _("gwctl: options \"%s\": must be a number or a string, not %s\n"),
                   o->string, type_name(o));
           a->errors++;
         } else if (gw_config_check(o->string, val, norm, sizeof norm, why, sizeof why) != 0) {
@@ -1212,8 +1233,9 @@ static void check_document(struct apply *a, const cJSON *doc)
           for (size_t j = 0; gw_config_key(j); j++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
                      *known ? ", " : "", gw_config_key(j));
+          /* i18n: not translated: the file's field and options.c's reason, as gw_config_check gives it */
           fprintf(stderr, "gwctl: options \"%s\": %s%s%s\n", o->string, why,
-                  strcmp(why, "unknown option") == 0 ? "; known options: " : "",
+                  strcmp(why, "unknown option") == 0 ? _("; known options: ") : "",
                   strcmp(why, "unknown option") == 0 ? known : "");
           a->errors++;
         } else {
@@ -1312,10 +1334,11 @@ static void check_references(struct apply *a)
       a->errors++;
       if (pass == 0) {
         label_of(a, K_USER, &s->v[i], label, sizeof label);
-        fprintf(stderr, "gwctl: %s: field \"group\": no group named '%s'%s\n", label, grp,
-                a->in_file[K_GROUP] ? " in groups" : " (add it to groups)");
+        fprintf(stderr, a->in_file[K_GROUP] ? _("gwctl: %s: field \"group\": no group named '%s' in groups\n")
+                                            : _("gwctl: %s: field \"group\": no group named '%s' (add it to groups)\n"),
+                label, grp);
       } else {
-        fprintf(stderr, "gwctl: groups: group '%s' is still used by user '%s'\n", grp, s->v[i].key);
+        fprintf(stderr, _("gwctl: groups: group '%s' is still used by user '%s'\n"), grp, s->v[i].key);
       }
     }
   }
@@ -1326,7 +1349,7 @@ static void check_references(struct apply *a)
     const cJSON *u = final_get(a, K_USER, str_of(t->obj, "user"));
     if (!u) {
       a->errors++;
-      fprintf(stderr, "gwctl: %s: field \"user\": no user named '%s'\n", label,
+      fprintf(stderr, _("gwctl: %s: field \"user\": no user named '%s'\n"), label,
               str_of(t->obj, "user"));
       continue;
     }
@@ -1336,12 +1359,12 @@ static void check_references(struct apply *a)
     const cJSON *gr = final_get(a, K_GROUP, grp);
     if (!gr) {
       a->errors++;
-      fprintf(stderr, "gwctl: %s: field \"group\": no group named '%s'\n", label, grp);
+      fprintf(stderr, _("gwctl: %s: field \"group\": no group named '%s'\n"), label, grp);
     } else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gr, "selectable"))
                && strcmp(str_of(u, "group"), grp) != 0) {
       a->errors++;
-      fprintf(stderr, "gwctl: %s: field \"group\": group '%s' is not the group of user '%s', and "
-              "users may not pick it (\"selectable\": true)\n", label, grp, str_of(u, "user"));
+      fprintf(stderr, _("gwctl: %s: field \"group\": group '%s' is not the group of user '%s', and "
+                        "users may not pick it (\"selectable\": true)\n"), label, grp, str_of(u, "user"));
     }
   }
   /* tokens left in the database: their user must stay, their group too */
@@ -1352,14 +1375,14 @@ static void check_references(struct apply *a)
         continue;
       if (users_go && !final_get(a, K_USER, str_of(t->obj, "user"))) {
         a->errors++;
-        fprintf(stderr, "gwctl: users: user '%s' is not in the file but still has token '%s': "
-                "list the token in tokens (with --prune it is then deleted) or keep the user\n",
+        fprintf(stderr, _("gwctl: users: user '%s' is not in the file but still has token '%s': "
+                          "list the token in tokens (with --prune it is then deleted) or keep the user\n"),
                 str_of(t->obj, "user"), str_of(t->obj, "name"));
       }
       const char *grp = str_of(t->obj, "group");
       if (groups_go && *grp && !final_get(a, K_GROUP, grp)) {
         a->errors++;
-        fprintf(stderr, "gwctl: groups: group '%s' is still used by token '%s'\n", grp, t->key);
+        fprintf(stderr, _("gwctl: groups: group '%s' is still used by token '%s'\n"), grp, t->key);
       }
     }
   }
@@ -1980,12 +2003,12 @@ int cmd_apply(struct gwctl *g, int argc, char **argv)
       }
       const cJSON *k;
       cJSON_ArrayForEach(k, a.new_keys)
-        printf("key of token %s/%s: %s\n", str_of(k, "user"), str_of(k, "name"), str_of(k, "key"));
+        printf(_("key of token %s/%s: %s\n"), str_of(k, "user"), str_of(k, "name"), str_of(k, "key"));
       if (a.nch == 0)
-        printf("nothing to do: the database matches %s\n", file);
+        printf(_("nothing to do: the database matches %s\n"), file);
       else
-        printf("%s: %d to create, %d to update, %d to delete\n", dry ? "plan" : "applied",
-               ncreate, nupdate, ndelete);
+        printf(dry ? _("plan: %d to create, %d to update, %d to delete\n")
+                   : _("applied: %d to create, %d to update, %d to delete\n"), ncreate, nupdate, ndelete);
     }
     if (dry && a.nch > 0)
       rc = GW_USAGE;              /* documented: 2 = the plan has changes (drift) */

@@ -22,16 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-/* "sk-…WXYZ": the first 3 and last 4 characters of a key of 12 or more, else "…" alone. */
-static void mask_key(const char *k, char *out, size_t len)
-{
-  size_t n = strlen(k);
-  if (n >= 12)
-    snprintf(out, len, "%.3s…%s", k, k + n - 4);
-  else
-    snprintf(out, len, "…");
-}
-
 /* NAME and the key index N of argv: 0, or an exit code after printing. */
 static int name_and_index(struct gwctl *g, int argc, char **argv, const struct gw_opt *opts, int64_t *id,
                           char *name, size_t namelen, int64_t *idx)
@@ -104,109 +94,6 @@ int cmd_channel_key_add(struct gwctl *g, int argc, char **argv)
          first + (int64_t)n - 1, total);
   return GW_OK;
 }
-
-/* relayd's live counters of channel id's keys ("stats"), or NULL when relayd does not answer. */
-static cJSON *live_keys(struct gwctl *g, int64_t id)
-{
-  char err[512];
-  if (!g->socket)
-    return NULL;
-  int fd = admin_connect(g->socket, err, sizeof err);
-  if (fd < 0)
-    return NULL;
-  cJSON *r = admin_call(fd, "{\"cmd\":\"stats\"}", err, sizeof err);
-  admin_close(fd);
-  const cJSON *c, *keys = NULL;
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "channels"))
-  if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "id")) == (double)id)
-    keys = cJSON_GetObjectItemCaseSensitive(c, "keys");
-  cJSON *out = keys ? cJSON_Duplicate(keys, 1) : NULL;
-  cJSON_Delete(r);
-  return out;
-}
-
-static const char *key_status_name(int64_t s)
-{
-  return s == STATUS_ENABLED ? "enabled" : s == STATUS_DISABLED ? "disabled" : "auto-disabled";
-}
-
-/* The keys of channel id as rows (index, key (masked), status, reason, disabled_at, requests,
- * errors, spend), or NULL after printing an error. A channel without a pool: its one key as key 1. */
-cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
-{
-  struct secret_key k = { 0 };
-  if (gw_master_key(g, &k) != 0)
-    return NULL;
-  struct db_stmt *st = gw_prepare(g, "cannot read the key pool",
-      "SELECT idx, key, status, status_reason, status_time, rpm, tpm, max_concurrency FROM channel_keys "
-      "WHERE channel_id = ?1 UNION ALL SELECT 1, key, status, status_reason, status_time, 0, 0, 0 FROM channels "
-      "WHERE id = ?1 AND key <> '' "
-      "AND NOT EXISTS (SELECT 1 FROM channel_keys WHERE channel_id = ?1) ORDER BY 1", "i", id);
-  if (!st) {
-    secret_key_wipe(&k);
-    return NULL;
-  }
-  cJSON *rows = cJSON_CreateArray(), *live = live_keys(g, id);
-  enum db_step_result r;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    char err[400], masked[32];
-    char *plain = secret_open(&k, db_col_text(st, 1), err, sizeof err);
-    if (!plain) {
-      gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt key %" PRId64 ": %s", id, db_col_int64(st, 0), err);
-      cJSON_Delete(rows);
-      rows = NULL;
-      break;
-    }
-    mask_key(plain, masked, sizeof masked);
-    secret_free(plain);
-    int64_t idx = db_col_int64(st, 0), status = db_col_int64(st, 2);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", (double)idx);
-    cJSON_AddStringToObject(o, "masked", masked);   /* never "key": the key itself is never listed */
-    cJSON_AddStringToObject(o, "status", key_status_name(status));
-    cJSON_AddStringToObject(o, "status_reason", status == STATUS_ENABLED ? "" : db_col_text(st, 3));
-    cJSON_AddNumberToObject(o, "disabled_at", status == STATUS_ENABLED ? 0 : (double)db_col_int64(st, 4));
-    double req = 0, errs = 0, spend = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, live)
-    if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "index")) == (double)idx) {
-      req = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "requests"));
-      errs = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "errors"));
-      spend = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "spend"));
-    }
-    cJSON_AddNumberToObject(o, "requests", req);
-    cJSON_AddNumberToObject(o, "errors", errs);
-    cJSON_AddNumberToObject(o, "spend", spend);
-    cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 5));     /* its limits (migration 015) */
-    cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 6));
-    cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 7));
-    cJSON_AddItemToArray(rows, o);
-  }
-  db_finalize(st);
-  secret_key_wipe(&k);
-  cJSON_Delete(live);
-  if (rows && r == DB_ERROR) {
-    gw_dberr(g, "cannot read the key pool");
-    cJSON_Delete(rows);
-    rows = NULL;
-  }
-  return rows;
-}
-
-const struct out_col gw_pool_cols[] = {
-  { "index", "N", OUT_PLAIN, 0, NULL },
-  { "masked", "KEY", OUT_PLAIN, 0, NULL },
-  { "status", "STATUS", OUT_PLAIN, 0, NULL },
-  { "status_reason", "REASON", OUT_PLAIN, 60, NULL },
-  { "disabled_at", "DISABLED_AT", OUT_TIME, 0, NULL },
-  { "requests", "REQUESTS", OUT_PLAIN, 0, NULL },
-  { "errors", "ERRORS", OUT_PLAIN, 0, NULL },
-  { "spend", "SPEND", OUT_QUOTA, 0, NULL },
-  { "rpm", "RPM", OUT_PLAIN, 0, NULL },
-  { "tpm", "TPM", OUT_PLAIN, 0, NULL },
-  { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
-  { 0 },
-};
 
 int cmd_channel_key_list(struct gwctl *g, int argc, char **argv)
 {

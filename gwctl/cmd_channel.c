@@ -2,7 +2,9 @@
  * gwctl channel: add, list, show, edit, enable, disable, rm upstream channels (table channels), one
  * by name or id or every one with a tag; test and models call the upstream itself; types prints the
  * provider table (provider.h: defaults, auth, endpoints). A preset's default base URL comes from
- * that table (cloudflare's with --account-id); keyless types (ollama, vllm) may have no key.
+ * that table (cloudflare's with --account-id); keyless types (ollama, vllm) may have no key; a
+ * vertex channel's key is a whole service-account JSON (gcpauth.h), its region and project in other
+ * (vertexapi.h), and its test fetches an access token first.
  *
  * Callers: the command table in main.c.
  * Upstream keys are stored sealed with the master key (secret.h): add and edit seal, test and models
@@ -11,13 +13,17 @@
  * asks (list and show otherwise only say whether one is set), or stores it in clear.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_channel.h"
 #include "channels.h"
-#include "cmd_chankey.h"
+#include "gcpauth.h"
+#include "i18n.h"
 #include "output.h"
 #include "provider.h"
 #include "secret.h"
+#include "sigv4.h"
 #include "util.h"
+#include "vertexapi.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -334,6 +340,93 @@ static int make_other(struct gwctl *g, const char *old, const char *api_version,
   return *out ? 0 : gw_err(GW_FAIL, "out of memory");
 }
 
+/* other with "region" set (a bedrock channel's; the key's own region comes first); *other is
+ * replaced (the caller frees it). */
+static int other_set_region(struct gwctl *g, const char *region, char **other)
+{
+  (void)g;
+  cJSON *o = *other && **other ? cJSON_Parse(*other) : cJSON_CreateObject();
+  if (!cJSON_IsObject(o) || !cJSON_AddStringToObject(o, "region", region)) {
+    cJSON_Delete(o);
+    return gw_err(GW_FAIL, "out of memory");
+  }
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!s)
+    return gw_err(GW_FAIL, "out of memory");
+  free(*other);
+  *other = s;
+  return 0;
+}
+
+/* A service-account key (a vertex channel's) from stdin: the whole JSON, over any number of lines,
+ * checked (gcpauth.h) and stored compact in key (one line, as every other key); the project it
+ * names, when usable, into project (else ""). 0, or a usage error (key wiped). */
+static int read_service_account(struct gwctl *g, char *key, size_t keylen, char *project, size_t projectlen)
+{
+  size_t n = 0;
+  int c;
+  project[0] = '\0';
+  if (isatty(STDIN_FILENO))
+    fputs(_("paste the service-account key (JSON), then Ctrl-D: "), stderr);
+  while ((c = getc(stdin)) != EOF) {
+    if (n + 1 >= keylen) {
+      OPENSSL_cleanse(key, keylen);
+      return gw_usage(g, "the service-account key on stdin is longer than %zu bytes", keylen - 1);
+    }
+    key[n++] = (char)c;
+  }
+  key[n] = '\0';
+  struct gcp_sa sa;
+  char err[300];
+  int ok = gcp_sa_parse(key, &sa, err, sizeof err) == 0;
+  gcp_sa_free(&sa);
+  if (!ok) {
+    OPENSSL_cleanse(key, keylen);
+    return gw_usage(g, "a vertex channel's key is a Google Cloud service-account key (JSON) on stdin: %s", err);
+  }
+  if (vertex_name_ok(sa.project_id))
+    snprintf(project, projectlen, "%.*s", VERTEX_NAME_MAX, sa.project_id);
+  cJSON *j = cJSON_Parse(key);
+  char *compact = j ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  OPENSSL_cleanse(key, keylen);
+  if (!compact || strlen(compact) >= keylen) {
+    if (compact)
+      OPENSSL_cleanse(compact, strlen(compact));
+    cJSON_free(compact);
+    return gw_usage(g, "the service-account key on stdin is longer than %zu bytes", keylen - 1);
+  }
+  memcpy(key, compact, strlen(compact) + 1);
+  OPENSSL_cleanse(compact, strlen(compact));
+  cJSON_free(compact);
+  return 0;
+}
+
+/* A vertex channel's other JSON: old (may be NULL or "") with region and project set where given
+ * (NULL: kept). *out malloc'd; 0, or GW_FAIL. */
+static int vertex_other_json(const char *old, const char *region, const char *project, char **out)
+{
+  cJSON *o = old && *old ? cJSON_Parse(old) : NULL;
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    o = cJSON_CreateObject();
+  }
+  const char *set[2][2] = { { "region", region }, { "project", project } };
+  for (int i = 0; o && i < 2; i++) {
+    if (!set[i][1])
+      continue;
+    cJSON_DeleteItemFromObjectCaseSensitive(o, set[i][0]);
+    if (!cJSON_AddStringToObject(o, set[i][0], set[i][1])) {
+      cJSON_Delete(o);
+      o = NULL;
+    }
+  }
+  *out = o ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  return *out ? 0 : gw_err(GW_FAIL, "out of memory");
+}
+
 struct channel_new {
   const char *name, *type, *base_url, *models, *group, *model_map, *key, *tag, *other, *key_mode;
   char **more_keys;             /* keys 2.. of a key pool (NULL: one key) */
@@ -381,7 +474,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
 {
   const char *name = NULL, *type = NULL, *base = NULL, *models = NULL, *prio_s = "0",
              *weight_s = "0", *group = "default", *map_s = NULL, *tag = "", *api_version = NULL,
-             *account = NULL, *key_mode = NULL;
+             *account = NULL, *key_mode = NULL, *region = NULL, *project = NULL;
   char **more = NULL;
   size_t nmore = 0;
   int no_key = 0, nmodels = 0, ngroups = 0;
@@ -398,6 +491,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "api-version", &api_version, NULL },
     { "account-id", &account, NULL },
     { "key-mode", &key_mode, NULL },
+    { "region", &region, NULL },
+    { "project", &project, NULL },
     { "no-key", NULL, &no_key },
     { 0 },
   };
@@ -419,8 +514,31 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = check_type(g, type);
   const struct provider *p = rc == 0 ? provider_find(type) : NULL;
+  bool sa_key = rc == 0 && p->auth == AUTH_GOOGLE_SA;   /* vertex: a service-account key */
+  if (rc == 0 && !sa_key && project)
+    rc = gw_usage(g, "--project is for vertex channels only");
+  if (rc == 0 && sa_key && no_key)
+    rc = gw_usage(g, "a vertex channel needs its service-account key on stdin: --no-key does not apply");
+  if (rc == 0 && project && !vertex_name_ok(project))
+    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
+                  project);
+  if (rc == 0 && region && !vertex_name_ok(region))
+    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
+  if (rc == 0 && sa_key && !base && vertex_default_base(region ? region : VERTEX_DEFAULT_REGION, defurl,
+                                                       sizeof defurl) == 0)
+    base = defurl;           /* the region's endpoint (vertexapi.h) */
   if (rc == 0 && base && account)
     rc = gw_usage(g, "give --base-url URL or --account-id ID, not both");
+  if (rc == 0 && region && !p->region_url && !sa_key)
+    rc = gw_usage(g, "--region is for a channel whose URL names its region (bedrock), not a %s channel", type);
+  /* a regional type (bedrock): its URL from --region unless --base-url names one */
+  if (rc == 0 && region && !sa_key && provider_region_base(p, region, defurl, sizeof defurl, err, sizeof err) < 0)
+    rc = gw_usage(g, "--region: %s", err);
+  else if (rc == 0 && !base && p->region_url && !region)
+    rc = gw_usage(g, "missing --region R (us-east-1, ...): a %s channel's URL names its region, or give "
+                  "--base-url URL", type);
+  else if (rc == 0 && !base && region)
+    base = defurl;
   if (rc == 0 && !base && !p->base_url)
     rc = gw_usage(g, "missing --base-url URL: a%s %s channel has no default (%s do)",
                   strchr("aeiou", type[0]) ? "n" : "", type, provider_default_list());
@@ -454,13 +572,24 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = check_key_mode(g, key_mode);
   if (rc == 0)
     rc = map_s ? parse_model_map(g, map_s, &map) : ((map = strdup("")) ? 0 : GW_FAIL);
-  if (rc == 0)
+  if (rc == 0 && !sa_key)
     rc = make_other(g, NULL, api_version, &other);
+  if (rc == 0 && region && !sa_key)
+    rc = other_set_region(g, region, &other);
+  char key_project[VERTEX_NAME_MAX + 1] = "";
+  if (rc == 0 && sa_key)
+    rc = read_service_account(g, key, sizeof key, key_project, sizeof key_project);
+  if (rc == 0 && sa_key && !project && !*key_project) {
+    OPENSSL_cleanse(key, sizeof key);
+    rc = gw_usage(g, "the service-account key names no usable project_id: give --project P");
+  }
+  if (rc == 0 && sa_key)
+    rc = vertex_other_json(NULL, region ? region : VERTEX_DEFAULT_REGION, project ? project : key_project, &other);
   /* a keyless type (Ollama, vLLM) reads a key only from a pipe, and may have none */
   int key_optional = rc == 0 && p->key == KEY_OPTIONAL;
   if (key_optional && isatty(STDIN_FILENO))
     no_key = 1;
-  if (rc == 0 && !no_key) {
+  if (rc == 0 && !no_key && !sa_key) {
     snprintf(prompt, sizeof prompt, "upstream API key for channel %s: ", name);
     rc = gw_read_secret(stdin, prompt, "the upstream API key (stdin)", key, sizeof key);
     if (rc == 0 && !*key && !key_optional)
@@ -468,6 +597,13 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
                     "gwctl channel add ...) or give --no-key");
     if (rc == 0 && *key)
       rc = more_keys(g, &more, &nmore);
+    struct sigv4_creds cr;   /* a signed type's key: its shape and region are checked now */
+    if (rc == 0 && p->auth == AUTH_SIGV4 && sigv4_creds_parse(key, region, &cr, err, sizeof err) < 0)
+      rc = gw_usage(g, "%s", err);
+    for (size_t i = 0; rc == 0 && p->auth == AUTH_SIGV4 && i < nmore; i++)
+      if (sigv4_creds_parse(more[i], region, &cr, err, sizeof err) < 0)
+        rc = gw_usage(g, "%s", err);
+    OPENSSL_cleanse(&cr, sizeof cr);
   }
   if (rc == 0)
     rc = gw_begin(g);
@@ -671,6 +807,9 @@ int cmd_channel_types(struct gwctl *g, int argc, char **argv)
                              sizeof err) < 0)
       probe[0] = '\0';
     cJSON_free(body);
+    if (p->url == URLR_VERTEX)   /* vertexapi.h: the project and region are the channel's */
+      snprintf(probe, sizeof probe, "%s/v1/projects/PROJECT/locations/REGION/publishers/google/models/"
+               "MODEL:generateContent", p->base_url);
     cJSON *o = cJSON_CreateObject();   /* owned here until rows takes it */
     int ok = o && cJSON_AddStringToObject(o, "type", p->name) &&
              cJSON_AddStringToObject(o, "api", provider_api_name(p)) &&
@@ -751,14 +890,55 @@ static int one_or_tag(struct gwctl *g, const char *ref, const char *tag)
   return 0;
 }
 
+/* channel edit's vertex part for channel id (new_type: --type, or NULL): --region and --project only
+ * on a vertex channel, a service-account key only for one and one only for it; *other the channel's
+ * other with region and project set (NULL when neither is given), and vbase the new region's
+ * endpoint when the base is the old region's and no --base-url is given. 0, or an error. */
+static int vertex_edit(struct gwctl *g, int64_t id, const char *new_type, const char *region, const char *project,
+                       int key_stdin, bool sa_key, const char *key_project, bool base_given, char **other,
+                       char *vbase, size_t vbaselen)
+{
+  struct db_stmt *st = gw_prepare(g, "cannot read the channel",
+                                  "SELECT type, other, base_url FROM channels WHERE id = ?1", "i", id);
+  if (!st)
+    return GW_FAIL;
+  int rc = 0;
+  if (db_step(st) != DB_ROW) {
+    db_finalize(st);
+    return gw_dberr(g, "cannot read the channel");
+  }
+  const struct provider *p = provider_for_type(new_type ? new_type : db_col_text(st, 0));
+  bool vertex = p->auth == AUTH_GOOGLE_SA;
+  char old_region[VERTEX_NAME_MAX + 1], old_project[VERTEX_NAME_MAX + 1], old_base[URL_MAX] = "";
+  vertex_other(db_col_text(st, 1), old_region, sizeof old_region, old_project, sizeof old_project);
+  if (!vertex && (region || project))
+    rc = gw_usage(g, "--region and --project are for vertex channels only");
+  else if (!vertex && sa_key)
+    rc = gw_usage(g, "a service-account key (JSON) is for vertex channels only");
+  else if (vertex && key_stdin && !sa_key)
+    rc = gw_usage(g, "a vertex channel's key is a Google Cloud service-account key (JSON) on stdin: %s",
+                  "not a JSON object");
+  else if (vertex && !project && !*old_project && key_stdin && !*key_project)
+    rc = gw_usage(g, "the service-account key names no usable project_id: give --project P");
+  if (rc == 0 && vertex && (region || project || (key_stdin && !*old_project)))
+    rc = vertex_other_json(db_col_text(st, 1), region, project ? project : *old_project ? NULL : key_project, other);
+  if (rc == 0 && vertex && region && !base_given &&
+      vertex_default_base(*old_region ? old_region : VERTEX_DEFAULT_REGION, old_base, sizeof old_base) == 0 &&
+      strcmp(old_base, db_col_text(st, 2)) == 0)
+    vertex_default_base(region, vbase, vbaselen);     /* the base followed the region: it still does */
+  db_finalize(st);
+  return rc;
+}
+
 int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
 {
   static const char *const names[] = { "NAME|ID" };
   const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
              *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL,
-             *key_mode = NULL, *rpm_s = NULL, *tpm_s = NULL;
+             *key_mode = NULL, *rpm_s = NULL, *tpm_s = NULL, *region = NULL, *project = NULL;
   int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
+  bool sa_key = false;               /* --key-stdin read a service-account key (vertex) */
   int64_t maxc = 0, rpm = 0, tpm = 0;
   const struct gw_opt opts[] = {
     { "name", &newname, NULL },
@@ -780,9 +960,12 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "auto-disable", &autod_s, NULL },
     { "test-model", &test_model, NULL },
     { "key-mode", &key_mode, NULL },
+    { "region", &region, NULL },
+    { "project", &project, NULL },
     { 0 },
   };
   char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
+  char key_project[VERTEX_NAME_MAX + 1] = "";
   char key[UPSTREAM_KEY_MAX + 1] = "", what[GW_LIST_MAX * 2 + 1024] = "";
   char *map = NULL;
   int64_t prio = 0, weight = 0, *ids = NULL;
@@ -803,16 +986,22 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = one_or_tag(g, ref, tag);
   if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
       && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model && !key_mode && !rpm_s
-      && !tpm_s)
+      && !tpm_s && !region && !project)
     rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
                   "--weight, --group, --model-map, --tag, --api-version, --key-stdin, "
-                  "--max-concurrency, --rpm, --tpm, --auto-disable, --test-model or --key-mode");
+                  "--max-concurrency, --rpm, --tpm, --auto-disable, --test-model, --key-mode, --region "
+                  "or --project");
   if (rc == 0 && rpm_s)
     rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
   if (rc == 0 && tpm_s)
     rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
+  if (rc == 0 && project && !vertex_name_ok(project))
+    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
+                  project);
+  if (rc == 0 && region && !vertex_name_ok(region))
+    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
   if (rc == 0 && maxc_s)
     rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
   if (rc == 0 && autod_s)
@@ -846,7 +1035,18 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = check_word(g, "--api-version", api_version);
   if (rc == 0 && map_s)
     rc = parse_model_map(g, map_s, &map);
-  if (rc == 0 && key_stdin) {
+  if (rc == 0 && key_stdin && !isatty(STDIN_FILENO)) {
+    /* a JSON object on stdin is a service-account key (vertex), over any number of lines */
+    int c;
+    while ((c = getc(stdin)) != EOF && isspace(c))
+      ;
+    if (c != EOF)
+      ungetc(c, stdin);
+    sa_key = c == '{';
+  }
+  if (rc == 0 && key_stdin && sa_key) {
+    rc = read_service_account(g, key, sizeof key, key_project, sizeof key_project);
+  } else if (rc == 0 && key_stdin) {
     rc = gw_read_secret(stdin, "new upstream API key: ", "the upstream API key (stdin)", key,
                         sizeof key);
     if (rc == 0 && !*key)
@@ -877,7 +1077,13 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   }
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *other = NULL;
-    if (api_version) {
+    char vbase[URL_MAX] = "";
+    if (region || project || key_stdin)
+      rc = vertex_edit(g, ids[i], type, region, project, key_stdin, sa_key, key_project, base != NULL, &other,
+                       vbase, sizeof vbase);
+    if (rc != 0)
+      break;
+    if (api_version && !other) {
       struct db_stmt *st = gw_prepare(g, "cannot read the channel",
                                       "SELECT other FROM channels WHERE id = ?1", "i", ids[i]);
       if (!st) {
@@ -901,7 +1107,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "auto_disable = CASE WHEN ?16 <> 0 THEN ?17 ELSE auto_disable END, "
                  "test_model = COALESCE(?18, test_model) "
                  "WHERE id = ?1",
-                 "issssiiiissssiiiis", ids[i], newname, type, base ? url : NULL,
+                 "issssiiiissssiiiis", ids[i], newname, type, base ? url : *vbase ? vbase : NULL,
                  models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
                  (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
                  (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
@@ -951,6 +1157,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" tag=%s", set_tag);
     if (api_version)
       ADDW(" api_version=%s", api_version);
+    if (region)
+      ADDW(" region=%s", region);
+    if (project)
+      ADDW(" project=%s", project);
     if (key_stdin)
       ADDW(" key=changed");
     if (maxc_s)
@@ -1013,7 +1223,8 @@ static int channel_status(struct gwctl *g, int argc, char **argv, int64_t status
   free(ids);
   rc = gw_end(g, rc);
   if (rc == 0 && tag && !g->json)
-    printf("%zu channel%s %s\n", n, n == 1 ? "" : "s", status == STATUS_ENABLED ? "enabled" : "disabled");
+    printf(status == STATUS_ENABLED ? ngettext("%zu channel enabled\n", "%zu channels enabled\n", n)
+                                    : ngettext("%zu channel disabled\n", "%zu channels disabled\n", n), n);
   return rc;
 }
 
@@ -1057,6 +1268,8 @@ int cmd_channel_rm(struct gwctl *g, int argc, char **argv)
 
 struct upstream {
   char name[GW_NAME_MAX + 1], type[32], base[URL_MAX], models[GW_LIST_MAX], api_version[64];
+  char region[VERTEX_NAME_MAX + 1], project[VERTEX_NAME_MAX + 1];   /* other.region (bedrock, vertex), other.project (vertex) */
+  char model_map[GW_LIST_MAX];  /* model_mapping, the JSON object stored ("" when none) */
   char key[UPSTREAM_KEY_MAX + 1];
   int64_t id;
   const struct provider *p;     /* the type's row; an unknown stored type: openai's, as relayd */
@@ -1068,7 +1281,7 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
   if (rc != 0)
     return rc;
   struct db_stmt *st = gw_prepare(g, "cannot read the channel",
-      "SELECT type, base_url, models, key, other FROM channels WHERE id = ?1", "i", u->id);
+      "SELECT type, base_url, models, key, other, model_mapping FROM channels WHERE id = ?1", "i", u->id);
   if (!st)
     return GW_FAIL;
   if (db_step(st) == DB_ROW) {
@@ -1079,7 +1292,9 @@ static int upstream_load(struct gwctl *g, const char *ref, struct upstream *u)
     cJSON *other = cJSON_Parse(db_col_text(st, 4));
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "api_version"));
     snprintf(u->api_version, sizeof u->api_version, "%s", av && *av ? av : AZURE_DEFAULT_API_VERSION);
+    snprintf(u->model_map, sizeof u->model_map, "%s", db_col_text(st, 5));
     cJSON_Delete(other);
+    vertex_other(db_col_text(st, 4), u->region, sizeof u->region, u->project, sizeof u->project);
     struct secret_key k = { 0 };
     const char *stored = db_col_text(st, 3);
     if (secret_is_sealed(stored))
@@ -1120,6 +1335,16 @@ static int upstream_call(const struct upstream *u, const char *url, const char *
     h = curl_slist_append(h, u->p->extra_header);
   if (*u->key && *auth)
     h = curl_slist_append(h, auth);
+  if (u->p->auth == AUTH_SIGV4 && body) {   /* a signed type (bedrock): this request's SigV4 */
+    struct curl_slist *s = sigv4_sign(h, u->key, u->region, url, body, strlen(body), (int64_t)time(NULL), err,
+                                      errlen);
+    curl_slist_free_all(h);
+    if (!s) {
+      curl_easy_cleanup(c);
+      return -1;
+    }
+    h = s;
+  }
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
@@ -1153,6 +1378,8 @@ static void upstream_error(const struct buf *b, char *msg, size_t len)
   const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
   if (!m)
     m = cJSON_GetStringValue(e);
+  if (!m)          /* AWS's shape: {"message": ...} */
+    m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "message"));
   if (m)
     snprintf(msg, len, "%s", m);
   else
@@ -1188,6 +1415,31 @@ static int pool_key_load(struct gwctl *g, struct upstream *u, int64_t idx)
   return rc;
 }
 
+/* A vertex channel's access token for its service-account key (gcpauth.h) in place of the key in
+ * u->key (upstream_call sends it as a Bearer token); the project defaults to the key's. 0, or
+ * GW_UPSTREAM after saying why. */
+static int vertex_token(struct upstream *u, int64_t timeout)
+{
+  struct gcp_sa sa;
+  char err[512], token[GCP_TOKEN_MAX];
+  int64_t expires_in = 0;
+  int rc = gcp_sa_parse(u->key, &sa, err, sizeof err);
+  if (rc == 0 && !*u->project && vertex_name_ok(sa.project_id))
+    snprintf(u->project, sizeof u->project, "%.*s", VERTEX_NAME_MAX, sa.project_id);
+  if (rc == 0) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = gcp_fetch_token(&sa, (long)timeout, token, sizeof token, &expires_in, err, sizeof err);
+    curl_global_cleanup();
+  }
+  gcp_sa_free(&sa);
+  OPENSSL_cleanse(u->key, sizeof u->key);
+  if (rc != 0)
+    return gw_err(GW_UPSTREAM, "channel %s: no Vertex AI access token: %s", u->name, err);
+  snprintf(u->key, sizeof u->key, "%s", token);
+  OPENSSL_cleanse(token, sizeof token);
+  return 0;
+}
+
 int cmd_channel_test(struct gwctl *g, int argc, char **argv)
 {
   const char *ref = NULL, *model = NULL, *timeout_s = "30", *key_s = NULL;
@@ -1212,17 +1464,35 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
     return rc;
   }
   snprintf(first, sizeof first, "%.*s", (int)strcspn(u.models, ","), u.models);
-  if (!model)
+  if (!model) {
+    /* the first model, by the name the channel's model mapping sends upstream (a bedrock
+     * channel's model id) */
+    cJSON *mm = cJSON_Parse(u.model_map);
+    const char *up = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(mm, first));
+    if (up && *up && strlen(up) < sizeof first)
+      snprintf(first, sizeof first, "%s", up);
+    cJSON_Delete(mm);
     model = first;
+  }
   if (!*model)
     return gw_err(GW_USAGE, "channel '%s' lists no models: give --model M", u.name);
 
   /* the smallest real request of the channel's own API (provider_probe), at its URL */
   char path[URL_MAX], url[URL_MAX + 512];
-  char *body = provider_probe(u.p, model, path, sizeof path, err, sizeof err);
-  if (body && provider_url(u.p, u.base, u.api_version, path, model, url, sizeof url, err, sizeof err) < 0) {
-    cJSON_free(body);
-    body = NULL;
+  char *body = NULL;
+  if (u.p->auth == AUTH_GOOGLE_SA) {
+    rc = vertex_token(&u, timeout);
+    if (rc != 0)
+      return rc;
+    if (vertex_url(u.base, u.project, *u.region ? u.region : VERTEX_DEFAULT_REGION, model, false, url, sizeof url,
+                   err, sizeof err) == 0)
+      body = vertex_probe_body(model, err, sizeof err);
+  } else {
+    body = provider_probe(u.p, model, path, sizeof path, err, sizeof err);
+    if (body && provider_url(u.p, u.base, u.api_version, path, model, url, sizeof url, err, sizeof err) < 0) {
+      cJSON_free(body);
+      body = NULL;
+    }
   }
   if (!body)
     return gw_err(GW_USAGE, "channel '%s': the model name '%s' cannot be used in the test URL",
@@ -1271,7 +1541,7 @@ int cmd_channel_test(struct gwctl *g, int argc, char **argv)
       rc = gw_err(GW_FAIL, "out of memory");
     cJSON_Delete(o);
   } else if (ok) {
-    printf("channel %s: ok, HTTP %ld in %" PRId64 " ms (model %s)\n", u.name, status, ms, model);
+    printf(_("channel %s: ok, HTTP %ld in %" PRId64 " ms (model %s)\n"), u.name, status, ms, model);
   }
   if (net != 0)
     return gw_err(GW_UPSTREAM, "channel %s: the upstream is unreachable after %" PRId64 " ms: %s",
@@ -1295,6 +1565,11 @@ int cmd_channel_models(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--timeout", timeout_s, 1, 600, &timeout);
   if (rc != 0 || (rc = gw_open(g)) != 0 || (rc = upstream_load(g, ref, &u)) != 0)
     return rc;
+  if (u.p->auth == AUTH_GOOGLE_SA) {   /* Vertex AI has no OpenAI-style list; its key is no Bearer */
+    OPENSSL_cleanse(u.key, sizeof u.key);
+    return gw_err(GW_USAGE, "channel %s: Vertex AI has no model list gwctl can read: name the models with "
+                  "--models (gemini-2.5-flash, claude-sonnet-4@20250514, ...)", u.name);
+  }
   char url[URL_MAX + 512];
   /* fits: the base is under URL_MAX; an API-root channel's list is at ROOT/models */
   if (u.p->url == URLR_ROOT)

@@ -9,6 +9,7 @@
  * Callers: the command table in main.c.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_config.h"
 #include "options.h"
 #include "output.h"
@@ -189,7 +190,7 @@ int cmd_config_show(struct gwctl *g, int argc, char **argv)
   else if (g->json)
     rc = out_json(r) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
   else {
-    printf("file: %s\n", file && *file ? file : "(none)");
+    printf(_("file: %s\n"), file && *file ? file : _("(none)"));
     rc = out_list(0, keys, cols) == 0 ? 0 : gw_err(GW_FAIL, "out of memory");
   }
   cJSON_Delete(r);

@@ -21,12 +21,16 @@
  * overwrites a user, token, channel or code that it did not create itself (import_sources).
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "channels.h"
 #include "cmd_import.h"
 #include "keys.h"
 #include "output.h"
 #include "provider.h"
+#include "quota.h"
+#include "sigv4.h"
 #include "util.h"
+#include "vertexapi.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -944,7 +948,7 @@ static const struct type_map shared_types[] = {
   { 24, "Gemini", "gemini", NULL, NULL },
   { 25, "Moonshot", "moonshot", NULL, NULL },
   { 31, "LingYiWanWu", "openai", "https://api.lingyiwanwu.com", NULL },
-  { 33, "AWS", NULL, NULL, NULL },
+  { 33, "AWS", "bedrock", NULL, NULL },   /* key "AK|SK|REGION": relay/adaptor/aws (One API) */
   { 0, NULL, NULL, NULL, NULL },
 };
 static const struct type_map newapi_types[] = {
@@ -962,7 +966,7 @@ static const struct type_map newapi_types[] = {
   { 38, "Jina", "jina", NULL, NULL },
   { 39, "Cloudflare", NULL, NULL, NULL },
   { 40, "SiliconFlow", "siliconflow", NULL, NULL },
-  { 41, "VertexAI", NULL, NULL, NULL },
+  { 41, "VertexAI", "vertex", NULL, NULL },
   { 42, "Mistral", "mistral", NULL, NULL },
   { 43, "DeepSeek", "deepseek", NULL, NULL },
   { 44, "MokaAI", NULL, NULL, NULL },
@@ -993,7 +997,7 @@ static const struct type_map oneapi_types[] = {
   { 39, "TogetherAI", "together", NULL, NULL },
   { 40, "Doubao", "doubao", "https://ark.cn-beijing.volces.com", "/api/v3" },
   { 41, "Novita", "compatible", "https://api.novita.ai/v3/openai", "" },
-  { 42, "VertexAI", NULL, NULL, NULL },
+  { 42, "VertexAI", "vertex", NULL, NULL },
   { 43, "Proxy", NULL, NULL, NULL },
   { 44, "SiliconFlow", "siliconflow", NULL, NULL },
   { 45, "xAI", "xai", NULL, NULL },
@@ -1212,6 +1216,9 @@ struct bill {
  * with its channel type's ratio ("name(type)") when there is one, at ratio 30 when there is none,
  * completion ratio by its rules; New API prices the requested model (relay's rule too), so only its
  * self-use default needs a row. */
+static int import_option(struct imp *im, const char *kind, const char *key, const char *value,
+                         const char *relay, bool boolean, const char *why_set);
+
 static int plan_bills(struct imp *im, const cJSON *model, const cJSON *comp, const cJSON *fixed)
 {
   strmap_init(&im->bills, 64);
@@ -1350,10 +1357,13 @@ static int import_prices(struct imp *im)
   if (!pm)
     report(im, "prices", "ModelRatio", NULL, R_SKIPPED, "option not set in the source (it used its "
            "built-in ratios): relay's own prices are kept");
-  if (!oa)   /* Calcium-Ion/new-api relay/relay-text.go: quotaCalculateDecimal.Round(0) */
-    report(im, "prices", "rounding", NULL, R_MAPPED, "New API rounds a bill to the nearest unit "
-           "(half up), relay rounds it up: a bill whose exact amount has a fraction below one "
-           "half is 1 unit (1/500000 USD) higher in relay, never more, never lower");
+  /* QuantumNous/new-api service/text_quota.go: quotaCalculateDecimal.Round(0), half away from
+   * zero: relay's option quota_rounding=half_up does the same (common/quota.h) */
+  if (!oa && rc == 0)
+    rc = import_option(im, "prices", "rounding", "half_up", "quota_rounding", false,
+                       "New API rounds a bill to the nearest unit (half up), One API and relay's "
+                       "default round it up: option quota_rounding set to half_up (every bill of "
+                       "this relay rounds so)");
   /* model ratios, then fixed prices (a model in both is priced per call, as New API does) */
   for (int pass = 0; pass < 2 && rc == 0; pass++) {
     const cJSON *it, *list = pass == 0 ? model : price;
@@ -1648,6 +1658,74 @@ static int pool_store(struct imp *im, int64_t cid, const struct src_pool *p)
   return rc;
 }
 
+/* A Vertex AI channel of the source as relay's vertex channel: the service-account key (New API:
+ * the key column; One API: config.vertex_ai_adc) compact into key, {"region","project"} into other,
+ * the region's endpoint into base. New API keeps the region in other (a name, or {"MODEL": R,
+ * "default": R}: relay has one region a channel, the default's), One API in config.region and the
+ * project in config.vertex_ai_project_id (QuantumNous/new-api relay/channel/vertex GetModelRegion;
+ * songquanpeng/one-api relay/adaptor/vertexai). 0, or -1 with why the channel is skipped. */
+static int vertex_source(enum flavor f, const char *src_key, const char *src_other, const char *config, char *key,
+                         size_t keylen, char *other, size_t otherlen, char *base, size_t baselen, char *notes,
+                         size_t noteslen, char *why, size_t whylen)
+{
+  cJSON *cfg = cJSON_Parse(config), *oj = NULL;
+  const char *adc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_adc"));
+  const char *region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "region"));
+  const char *project = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "vertex_ai_project_id"));
+  if (f == FLAVOR_NEWAPI) {
+    adc = src_key;
+    project = NULL;
+    region = src_other;
+    if (*src_other == '{') {
+      oj = cJSON_Parse(src_other);
+      region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(oj, "default"));
+      if (cJSON_GetArraySize(oj) > (region ? 1 : 0))
+        note(notes, noteslen, "per-model regions dropped (one region a channel); ");
+    }
+  }
+  region = region && *region ? region : VERTEX_DEFAULT_REGION;
+  cJSON *k = cJSON_Parse(adc ? adc : "");
+  char *compact = cJSON_IsObject(k) ? cJSON_PrintUnformatted(k) : NULL;
+  cJSON_Delete(k);
+  char key_project[VERTEX_NAME_MAX + 1] = "";     /* the key's own project_id */
+  cJSON *kj = compact ? cJSON_Parse(compact) : NULL;
+  const char *kp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kj, "project_id"));
+  if (vertex_name_ok(kp))
+    snprintf(key_project, sizeof key_project, "%s", kp);
+  cJSON_Delete(kj);
+  if (!project || !*project)
+    project = key_project;
+  int rc = -1;
+  if (!compact)
+    snprintf(why, whylen, "its key is not a service-account key (JSON): relay's vertex channels need one");
+  else if (strlen(compact) >= keylen)
+    snprintf(why, whylen, "its service-account key is longer than %zu bytes", keylen - 1);
+  else if (!vertex_name_ok(region))
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else if (!vertex_name_ok(project))
+    snprintf(why, whylen, "no project: neither the channel nor its key names one");
+  else if (vertex_default_base(region, base, baselen) < 0)
+    snprintf(why, whylen, "its region '%.40s' is not a region name", region);
+  else
+    rc = 0;
+  if (rc == 0) {
+    memcpy(key, compact, strlen(compact) + 1);
+    cJSON *o = cJSON_CreateObject();
+    char *t = NULL;
+    if (o && cJSON_AddStringToObject(o, "region", region) && cJSON_AddStringToObject(o, "project", project))
+      t = cJSON_PrintUnformatted(o);
+    snprintf(other, otherlen, "%s", t ? t : "");
+    free(t);
+    cJSON_Delete(o);
+  }
+  if (compact)
+    OPENSSL_cleanse(compact, strlen(compact));
+  cJSON_free(compact);
+  cJSON_Delete(oj);
+  cJSON_Delete(cfg);
+  return rc;
+}
+
 static int import_channels(struct imp *im)
 {
   char sql[2048];
@@ -1707,6 +1785,16 @@ static int import_channels(struct imp *im)
       continue;
     }
     const char *key = db_col_text(st, 2);
+    const struct provider *vp = provider_find(tm->type);
+    char vkey[8193], vother[256] = "", vbase[128] = "", why[160];
+    bool vertex = vp->auth == AUTH_GOOGLE_SA;
+    if (vertex && vertex_source(im->flavor, key, db_col_text(st, 10), db_col_text(st, 17), vkey, sizeof vkey, vother,
+                                sizeof vother, vbase, sizeof vbase, notes, sizeof notes, why, sizeof why) < 0) {
+      report(im, "channels", source, NULL, R_SKIPPED, "type %" PRId64 " (%s): %s", type, tm->source_name, why);
+      continue;
+    }
+    if (vertex)
+      key = vkey;             /* one line now: the key JSON compact */
     /* New API's multi-key channel: its keys one a line; it becomes a key pool */
     if (pool_read(&pool, key, db_col_text(st, 20)) < 0) {
       rc = gw_err(GW_FAIL, "out of memory");
@@ -1725,8 +1813,22 @@ static int import_channels(struct imp *im)
     while (n > 0 && base[n - 1] == '/')
       n--;
     const struct provider *prov = provider_find(tm->type);   /* known: checked above */
-    const char *defurl = tm->base_url ? tm->base_url : prov->base_url;
+    const char *defurl = tm->base_url ? tm->base_url : vertex ? vbase : prov->base_url;
     bool azure = prov->url == URLR_AZURE;                      /* takes an api-version */
+    char regional[256];
+    if (n == 0 && !defurl && prov->region_url) {
+      /* an AWS channel (bedrock): its URL is its region's, named in its key AK|SK|REGION */
+      struct sigv4_creds cr;
+      char rerr[200];
+      if (sigv4_creds_parse(key, NULL, &cr, rerr, sizeof rerr) == 0 &&
+          provider_region_base(prov, cr.region, regional, sizeof regional, rerr, sizeof rerr) == 0)
+        defurl = regional;
+      OPENSSL_cleanse(&cr, sizeof cr);
+      if (defurl)
+        note(notes, sizeof notes, "type %" PRId64 " (%s) -> bedrock (the URL of the key's region); map its "
+             "model names to Bedrock model ids (gwctl channel edit --model-map: %s maps them itself); ",
+             type, tm->source_name, flavor_names[im->flavor]);
+    }
     if (n == 0 && (!defurl || !*defurl)) {
       report(im, "channels", source, NULL, R_SKIPPED, "no base_url, and %s channels have no "
              "default one", tm->source_name);
@@ -1803,6 +1905,8 @@ static int import_channels(struct imp *im)
         free(t);
         cJSON_Delete(o);
       }
+    } else if (vertex) {
+      snprintf(other, sizeof other, "%s", vother);   /* region and project (vertex_source) */
     } else if (*oth) {
       note(notes, sizeof notes, "other '%.40s' dropped; ", oth);
     }
@@ -1810,8 +1914,7 @@ static int import_channels(struct imp *im)
     {
       char q[160];
       for (int i = 0; dropped_columns[i].column; i++) {
-        if (!has_drop[i] || (azure && strcmp(dropped_columns[i].column,
-                                                                       "config") == 0))
+        if (!has_drop[i] || ((azure || vertex) && strcmp(dropped_columns[i].column, "config") == 0))
           continue;
         /* read as text on every backend (NULL reads as "") */
         snprintf(q, sizeof q, "SELECT \"%s\" FROM channels WHERE id = ?1", dropped_columns[i].column);
@@ -2129,20 +2232,42 @@ static const struct {
   { NULL, NULL, false },
 };
 
+/* Source options relay has no equivalent for, each named in the report with why (when set).
+ * Option names: songquanpeng/one-api model/option.go InitOptionMap, QuantumNous/new-api
+ * model/option.go (ModelRequestRateLimit*, AutomaticDisableKeywords). */
+static const struct {
+  const char *source, *why;
+} option_none[] = {
+  { "QuotaForNewUser", "relay has no self-registration: each user gets the quota 'gwctl user add --quota' gives" },
+  { "QuotaForInviter", "relay has no invitations" },
+  { "QuotaForInvitee", "relay has no invitations" },
+  { "PreConsumedQuota", "relay reserves each request's own worst case instead (the price's max_output_tokens, option default_max_output_tokens) and settles the exact charge" },
+  { "ChannelDisableThreshold", "relay's channel tests fail on an error or after channel_test_timeout_s, not on a slow answer" },
+  { "AutomaticDisableKeywords", "relay disables a channel on the provider's error codes and types (option channel_disable_keywords), never on message text" },
+  { "ModelRequestRateLimitEnabled", "relay's rate limits are set per user or token: gwctl limit set --user NAME --rpm N (window: option rate_limit_window_s)" },
+  { "ModelRequestRateLimitCount", "see ModelRequestRateLimitEnabled" },
+  { "ModelRequestRateLimitSuccessCount", "see ModelRequestRateLimitEnabled" },
+  { "ModelRequestRateLimitDurationMinutes", "see ModelRequestRateLimitEnabled" },
+  { "LogConsumeEnabled", "relay logs every request" },
+  { "ApproximateTokenEnabled", "relay counts with the model's tokenizer when the upstream reports no usage" },
+  { NULL, NULL },
+};
+
 /* Options the import reads elsewhere (prices, groups, billing). */
 static const char *const options_read[] = { "GroupRatio", "ModelRatio", "CompletionRatio",
                                             "ModelPrice", "CacheRatio", "CreateCacheRatio",
-                                            "UserUsableGroups", "SelfUseModeEnabled", NULL };
+                                            "UserUsableGroups", "SelfUseModeEnabled",
+                                            "QuotaPerUnit", "AutomaticEnableChannelEnabled", NULL };
 
-static int import_option(struct imp *im, const char *key, const char *value, const char *relay,
-                         bool boolean)
+static int import_option(struct imp *im, const char *kind, const char *key, const char *value,
+                         const char *relay, bool boolean, const char *why_set)
 {
   char norm[64], why[128];
   const char *v = value;
   if (boolean)
     v = strcmp(value, "true") == 0 ? "1" : strcmp(value, "false") == 0 ? "0" : value;
   if (gw_config_check(relay, v, norm, sizeof norm, why, sizeof why) != 0) {
-    report(im, "options", key, relay, R_SKIPPED, "'%.20s': %s", value, why);
+    report(im, kind, key, relay, R_SKIPPED, "'%.20s': %s", value, why);
     return 0;
   }
   int64_t same = 0;
@@ -2151,7 +2276,8 @@ static int import_option(struct imp *im, const char *key, const char *value, con
   if (r < 0)
     return GW_FAIL;
   if (r > 0) {
-    report(im, "options", key, relay, R_UNCHANGED, "%s", norm);
+    report(im, kind, key, relay, R_UNCHANGED, "%s%s%s", norm, why_set ? ": " : "",
+           why_set ? why_set : "");
     return 0;
   }
   int rc = gw_exec(im->g, "cannot set the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
@@ -2159,7 +2285,7 @@ static int import_option(struct imp *im, const char *key, const char *value, con
   struct gw_subject s = { 0 };
   if (rc == 0)
     rc = gw_log_manage(im->g, &s, "import oneapi: config set %s=%s (by %s)", relay, norm, im->who);
-  report(im, "options", key, relay, R_IMPORTED, "%s", norm);
+  report(im, kind, key, relay, R_IMPORTED, "%s%s%s", norm, why_set ? ": " : "", why_set ? why_set : "");
   return rc;
 }
 
@@ -2169,7 +2295,39 @@ static int import_options(struct imp *im)
   for (int i = 0; rc == 0 && option_map[i].source; i++) {
     const char *v = option(im, option_map[i].source);
     if (v)
-      rc = import_option(im, option_map[i].source, v, option_map[i].relay, option_map[i].boolean);
+      rc = import_option(im, "options", option_map[i].source, v, option_map[i].relay,
+                         option_map[i].boolean, NULL);
+  }
+  /* AutomaticEnableChannelEnabled false: a passing test never re-enables a channel. relay's
+   * periodic tests are what re-enables (of auto-disabled channels only, unless channel_test_all):
+   * off. true is relay's own behaviour. */
+  const char *ae = option(im, "AutomaticEnableChannelEnabled");
+  if (rc == 0 && ae && strcmp(ae, "false") == 0)
+    rc = import_option(im, "options", "AutomaticEnableChannelEnabled", "0", "channel_test_interval_s",
+                       false, "the source never re-enables a channel after a passing test: relay's "
+                       "periodic tests, which re-enable, are off");
+  else if (ae && strcmp(ae, "true") == 0)
+    report(im, "options", "AutomaticEnableChannelEnabled", "channel_test_interval_s", R_MAPPED,
+           "relay's periodic channel tests re-enable a channel that passes (as set: see gwctl config "
+           "get channel_test_interval_s)");
+  /* QuotaPerUnit: quota per USD in the source's display; relay's is fixed */
+  const char *qpu = option(im, "QuotaPerUnit");
+  if (qpu && *qpu) {
+    char *end;
+    double q = strtod(qpu, &end);
+    if (*end == '\0' && q == QUOTA_PER_USD)
+      report(im, "options", "QuotaPerUnit", NULL, R_UNCHANGED, "%.20s: relay's own unit (%d quota = "
+             "1 USD)", qpu, QUOTA_PER_USD);
+    else
+      report(im, "options", "QuotaPerUnit", NULL, R_SKIPPED, "'%.20s' QUOTA UNIT DIFFERS: relay's is "
+             "fixed at %d quota = 1 USD; balances and prices keep their quota numbers, so every USD "
+             "figure relay shows differs from the source's", qpu, QUOTA_PER_USD);
+  }
+  for (int i = 0; option_none[i].source; i++) {
+    const char *v = option(im, option_none[i].source);
+    if (v && *v)
+      report(im, "options", option_none[i].source, NULL, R_SKIPPED, "'%.40s' not imported: %s", v,
+             option_none[i].why);
   }
   /* the rest: named in one line; empty ones (the web UI saves every field) are only counted */
   char rest[2048] = "";
@@ -2184,6 +2342,8 @@ static int import_options(struct imp *im)
       known |= strcmp(*u, k) == 0;
     for (int j = 0; option_map[j].source; j++)
       known |= strcmp(option_map[j].source, k) == 0;
+    for (int j = 0; option_none[j].source; j++)
+      known |= strcmp(option_none[j].source, k) == 0;
     if (known)
       continue;
     if (!column_set(v, "")) {
@@ -2227,7 +2387,8 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "source")),
            *name ? " -> " : "", name, *note ? ": " : "", note);
   }
-  printf("%s from %s:", dry ? "would import (dry run, nothing changed)" : "imported",
+  /* the item lines above are the report's fields (as --json has them); the summary is for people */
+  printf(dry ? _("would import (dry run, nothing changed) from %s:") : _("imported from %s:"),
          flavor_names[im->flavor]);
   cJSON_ArrayForEach(it, im->counts)
     printf(" %s %.0f/%.0f/%.0f/%.0f/%.0f", it->string,
@@ -2236,7 +2397,7 @@ static void print_report(struct imp *im, int dry)
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "skipped")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "updated")),
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "unchanged")));
-  printf(" (imported/mapped/skipped/updated/unchanged)\n");
+  printf("%s\n", _(" (imported/mapped/skipped/updated/unchanged)"));
 }
 
 int cmd_import_oneapi(struct gwctl *g, int argc, char **argv)

@@ -8,6 +8,7 @@
  * Never: creates anything but the database named; touches relayd (there is nothing to reload).
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_init.h"
 #include "output.h"
 
@@ -57,7 +58,8 @@ int cmd_init(struct gwctl *g, int argc, char **argv)
   if (g->json)
     rc = out_object(1, o, NULL) != 0 ? gw_err(GW_FAIL, "out of memory") : GW_OK;
   else
-    printf("%s %s (database id %s, schema version %d)\n", existed ? "up to date:" : "created",
+    printf(existed ? _("up to date: %s (database id %s, schema version %d)\n")
+                   : _("created %s (database id %s, schema version %d)\n"),
            shown, id, db_schema_version(g->db));
   cJSON_Delete(o);
   return rc;

@@ -12,6 +12,7 @@
 #include "breakdown.h"
 #include "quota.h"
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_log.h"
 #include "output.h"
 
@@ -458,6 +459,7 @@ int cmd_log_export(struct gwctl *g, int argc, char **argv)
   if (json)
     fputs("[", stdout);
   else
+    /* i18n: not translated: the CSV header: field names */
     fputs("id,request_id,created_at,type,user_id,username,token_id,token_name,channel_id,model,"
           "upstream_model,prompt_tokens,completion_tokens,quota,status,is_stream,elapsed_ms,"
           "first_byte_ms,end_reason,usage_source,group,content\n", stdout);
@@ -536,9 +538,10 @@ int cmd_log_prune(struct gwctl *g, int argc, char **argv)
   rc = gw_end(g, rc);
   if (rc == 0) {
     if (g->json)
+      /* i18n: not translated: JSON */
       printf("{\"deleted\":%" PRId64 "}\n", n);
     else
-      printf("%" PRId64 " log row%s deleted\n", n, n == 1 ? "" : "s");
+      printf(ngettext("%" PRId64 " log row deleted\n", "%" PRId64 " log rows deleted\n", (unsigned long)n), n);
   }
   return rc;
 }
@@ -695,13 +698,13 @@ static const char *clean(const char *s, char *out, size_t outlen)
 static const char *usage_meaning(const char *src)
 {
   if (strcmp(src, "upstream") == 0)
-    return "the provider's usage";
+    return _("the provider's usage");
   if (strcmp(src, "local") == 0)
-    return "relay's own count: the upstream gave no usage, or usage that could not be used";
+    return _("relay's own count: the upstream gave no usage, or usage that could not be used");
   if (strcmp(src, "reserved") == 0)
-    return "no usage known: the reservation was charged";
+    return _("no usage known: the reservation was charged");
   if (strcmp(src, "none") == 0)
-    return "nothing was charged";
+    return _("nothing was charged");
   return "";
 }
 
@@ -729,6 +732,16 @@ static const char *row_str(const cJSON *row, const char *k)
   return s ? s : "";
 }
 
+/* "  LABEL" padded to 15 columns of the terminal (a translated label may be wide: CJK), then a
+ * blank: the left column of log explain's text. */
+static void label(const char *l)
+{
+  size_t w = out_width(l);
+  printf("  %s%*s ", l, w < 15 ? (int)(15 - w) : 0, "");
+}
+
+/* log explain's text, in the user's language; the values and the names of logs.billing's fields
+ * (model_ratio, logs.quota, ...) stay as --json has them. */
 static void explain_text(const struct explained *e)
 {
   const cJSON *row = e->row;
@@ -739,118 +752,148 @@ static void explain_text(const struct explained *e)
   struct tm tm;
   if (localtime_r(&t, &tm))
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  printf("row %" PRId64 ": %s at %s\n", row_int(row, "id"), row_str(row, "type"), when);
-  printf("  %-15s %s / %s\n", "user / token", clean(row_str(row, "username"), t1, sizeof t1),
+  printf(_("row %" PRId64 ": %s at %s\n"), row_int(row, "id"), row_str(row, "type"), when);
+  label(_("user / token"));
+  printf("%s / %s\n", clean(row_str(row, "username"), t1, sizeof t1),
          clean(row_str(row, "token_name"), t2, sizeof t2));
   const char *up = row_str(row, "upstream_model");
-  printf("  %-15s %s", "model", clean(row_str(row, "model"), t1, sizeof t1));
+  label(_("model"));
+  printf("%s", clean(row_str(row, "model"), t1, sizeof t1));
   if (*up)
     printf(" -> %s", clean(up, t2, sizeof t2));
   putchar('\n');
+  label(_("channel"));
   if (row_int(row, "channel_id"))
-    printf("  %-15s %" PRId64 " (%s)\n", "channel", row_int(row, "channel_id"),
+    printf("%" PRId64 " (%s)\n", row_int(row, "channel_id"),
            *row_str(row, "channel_name") ? clean(row_str(row, "channel_name"), t1, sizeof t1)
-                                          : "deleted");
+                                          : _("deleted"));
   else
-    printf("  %-15s -\n", "channel");
+    printf("-\n");
   {
     /* the client's inbound API, as relayd wrote it into the breakdown (absent in older rows) */
     cJSON *bj = e->billing_text ? cJSON_Parse(e->billing_text) : NULL;
     const cJSON *api = cJSON_GetObjectItemCaseSensitive(bj, "api");
-    printf("  %-15s %s\n", "api", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
+    label(_("api"));
+    printf("%s\n", cJSON_IsString(api) ? clean(api->valuestring, t1, sizeof t1) : "-");
     cJSON_Delete(bj);
   }
-  printf("  %-15s %" PRId64 ", end %s, %s, %" PRId64 " ms\n", "status", row_int(row, "status"),
+  label(_("status"));
+  printf(_("%" PRId64 ", end %s, %s, %" PRId64 " ms\n"), row_int(row, "status"),
          *row_str(row, "end_reason") ? clean(row_str(row, "end_reason"), t1, sizeof t1) : "-",
-         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "is_stream")) ? "stream" : "not streamed",
+         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "is_stream")) ? _("stream") : _("not streamed"),
          row_int(row, "elapsed_ms"));
   const char *src = b->have & BD_USAGE_SOURCE ? b->usage_source : row_str(row, "usage_source");
-  printf("  %-15s %s", "usage source", *src ? clean(src, t1, sizeof t1) : "-");
+  label(_("usage source"));
+  printf("%s", *src ? clean(src, t1, sizeof t1) : "-");
   if (*usage_meaning(src))
     printf(" (%s)", usage_meaning(src));
   putchar('\n');
 
   if (e->parsed != 0) {
+    label(_("breakdown"));
     if (e->parsed > 0)
-      printf("  %-15s no breakdown recorded (explained from the row's columns)\n", "breakdown");
+      printf("%s\n", _("no breakdown recorded (explained from the row's columns)"));
     else
-      printf("  %-15s unreadable: %s (explained from the row's columns)\n", "breakdown", e->perr);
-    printf("  %-15s prompt %" PRId64 ", completion %" PRId64 "\n", "tokens",
-           row_int(row, "prompt_tokens"), row_int(row, "completion_tokens"));
-    printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
-           (double)quota / QUOTA_PER_USD);
-    printf("  %-15s cannot re-compute the charge without a breakdown\n", "check");
+      printf(_("unreadable: %s (explained from the row's columns)\n"), e->perr);
+    label(_("tokens"));
+    printf(_("prompt %" PRId64 ", completion %" PRId64 "\n"), row_int(row, "prompt_tokens"),
+           row_int(row, "completion_tokens"));
+    label(_("charged"));
+    printf(_("%" PRId64 " quota = %.6f USD\n"), quota, (double)quota / QUOTA_PER_USD);
+    label(_("check"));
+    printf("%s\n", _("cannot re-compute the charge without a breakdown"));
   } else {
     if (b->mode == BD_MODE_RATIO || (b->have & (BD_PROMPT | BD_COMPLETION))) {
-      printf("  %-15s prompt %" PRId64 " = uncached %" PRId64 " + cached %" PRId64
-             " + cache write 5m %" PRId64 " + cache write 1h %" PRId64 "\n", "tokens", b->prompt,
+      label(_("tokens"));
+      printf(_("prompt %" PRId64 " = uncached %" PRId64 " + cached %" PRId64 " + cache write 5m %" PRId64
+               " + cache write 1h %" PRId64 "\n"), b->prompt,
              b->prompt - b->cached - b->cache_write_5m - b->cache_write_1h, b->cached,
              b->cache_write_5m, b->cache_write_1h);
-      printf("  %-15s completion %" PRId64 " (reasoning %" PRId64 ", inside completion)\n", "",
-             b->completion, b->reasoning);
+      label("");
+      printf(_("completion %" PRId64 " (reasoning %" PRId64 ", inside completion)\n"), b->completion,
+             b->reasoning);
     }
+    label(_("price"));
     if (b->mode == BD_MODE_RATIO) {
-      printf("  %-15s ratio: model_ratio %.10g (%.10g USD per 1M prompt tokens)\n", "price",
-             b->model_ratio, b->model_ratio * 2);
-      printf("  %-15s completion_ratio %.10g, cache_ratio %.10g, cache_write_ratio %.10g, "
-             "cache_write_1h_ratio %.10g\n", "", b->completion_ratio, b->cache_ratio,
+      printf(_("ratio: model_ratio %.10g (%.10g USD per 1M prompt tokens)\n"), b->model_ratio,
+             b->model_ratio * 2);
+      label("");
+      /* i18n: not translated: logs.billing's field names and values */
+      printf("completion_ratio %.10g, cache_ratio %.10g, cache_write_ratio %.10g, "
+             "cache_write_1h_ratio %.10g\n", b->completion_ratio, b->cache_ratio,
              b->cache_write_ratio, b->cache_write_1h_ratio);
     } else if (b->mode == BD_MODE_FIXED) {
-      printf("  %-15s fixed: fixed_price %.10g USD per %s, units %.10g\n", "price", b->fixed_price,
+      /* i18n: not translated: "call" is a price unit's name (price set --unit) */
+      printf(_("fixed: fixed_price %.10g USD per %s, units %.10g\n"), b->fixed_price,
              *b->unit ? clean(b->unit, t1, sizeof t1) : "call", b->have & BD_UNITS ? b->units : 1.0);
     } else {
-      printf("  %-15s none (no mode in the breakdown)\n", "price");
+      printf("%s\n", _("none (no mode in the breakdown)"));
     }
     const char *group = b->have & BD_GROUP ? b->group : row_str(row, "group");
-    if (b->have & BD_GROUP_RATIO)
-      printf("  %-15s %s: group_ratio %.10g\n", "group", *group ? clean(group, t1, sizeof t1) : "-",
-             b->group_ratio);
-    else if (*group)
-      printf("  %-15s %s\n", "group", clean(group, t1, sizeof t1));
+    if (b->have & BD_GROUP_RATIO) {
+      label(_("group"));
+      /* i18n: not translated: the group's name and logs.billing's field */
+      printf("%s: group_ratio %.10g\n", *group ? clean(group, t1, sizeof t1) : "-", b->group_ratio);
+    } else if (*group) {
+      label(_("group"));
+      printf("%s\n", clean(group, t1, sizeof t1));
+    }
     if (e->computed && b->mode != BD_MODE_NONE) {
       char f[1024];
       breakdown_formula(b, f, sizeof f);
-      printf("  %-15s %s\n", "formula", f);
+      label(_("formula"));
+      printf("%s\n", f);
     }
-    printf("  %-15s %" PRId64 " quota = %.6f USD\n", "charged", quota,
-           (double)quota / QUOTA_PER_USD);
+    label(_("charged"));
+    printf(_("%" PRId64 " quota = %.6f USD\n"), quota, (double)quota / QUOTA_PER_USD);
     if (b->have & BD_RESERVED) {
       int64_t charged = b->have & BD_CHARGED ? b->charged : quota;
-      printf("  %-15s reserved %" PRId64 ", charged %" PRId64 ", refunded %" PRId64 "\n",
-             "settlement", b->reserved, charged, b->reserved - charged);
+      label(_("settlement"));
+      printf(_("reserved %" PRId64 ", charged %" PRId64 ", refunded %" PRId64 "\n"), b->reserved,
+             charged, b->reserved - charged);
     }
-    if ((b->have & BD_CHARGED) && b->charged != quota)
-      printf("  %-15s MISMATCH: the breakdown says charged %" PRId64 ", logs.quota is %" PRId64
-             "\n", "check", b->charged, quota);
-    if (e->computed && b->mode != BD_MODE_NONE) {
-      if (e->recomputed == quota)
-        printf("  %-15s re-computed %" PRId64 " = logs.quota %" PRId64 ": matches\n", "check",
-               e->recomputed, quota);
-      else
-        printf("  %-15s MISMATCH: re-computed %" PRId64 ", logs.quota is %" PRId64
-               " (difference %" PRId64 ")\n", "check", e->recomputed, quota,
-               quota - e->recomputed);
-    } else if (b->mode != BD_MODE_NONE) {
-      printf("  %-15s cannot re-compute: %s\n", "check", e->why);
-    } else if (!(b->have & BD_CHARGED)) {
-      printf("  %-15s nothing to re-compute (no mode, no charged)\n", "check");
-    } else if (b->charged == quota) {
-      printf("  %-15s charged %" PRId64 " = logs.quota %" PRId64 ": matches\n", "check",
+    if ((b->have & BD_CHARGED) && b->charged != quota) {
+      label(_("check"));
+      printf(_("MISMATCH: the breakdown says charged %" PRId64 ", logs.quota is %" PRId64 "\n"),
              b->charged, quota);
     }
-    if ((b->have & BD_PROMPT) && b->prompt != row_int(row, "prompt_tokens"))
-      printf("  %-15s MISMATCH: tokens.prompt %" PRId64 ", logs.prompt_tokens %" PRId64 "\n",
-             "check", b->prompt, row_int(row, "prompt_tokens"));
-    if ((b->have & BD_COMPLETION) && b->completion != row_int(row, "completion_tokens"))
-      printf("  %-15s MISMATCH: tokens.completion %" PRId64 ", logs.completion_tokens %" PRId64
-             "\n", "check", b->completion, row_int(row, "completion_tokens"));
-    if (b->have & BD_NOTE)
-      printf("  %-15s %s\n", "note", clean(b->note, t1, sizeof t1));
+    if (e->computed && b->mode != BD_MODE_NONE) {
+      label(_("check"));
+      if (e->recomputed == quota)
+        printf(_("re-computed %" PRId64 " = logs.quota %" PRId64 ": matches\n"), e->recomputed, quota);
+      else
+        printf(_("MISMATCH: re-computed %" PRId64 ", logs.quota is %" PRId64 " (difference %" PRId64
+                 ")\n"), e->recomputed, quota, quota - e->recomputed);
+    } else if (b->mode != BD_MODE_NONE) {
+      label(_("check"));
+      printf(_("cannot re-compute: %s\n"), e->why);
+    } else if (!(b->have & BD_CHARGED)) {
+      label(_("check"));
+      printf("%s\n", _("nothing to re-compute (no mode, no charged)"));
+    } else if (b->charged == quota) {
+      label(_("check"));
+      printf(_("charged %" PRId64 " = logs.quota %" PRId64 ": matches\n"), b->charged, quota);
+    }
+    if ((b->have & BD_PROMPT) && b->prompt != row_int(row, "prompt_tokens")) {
+      label(_("check"));
+      printf(_("MISMATCH: tokens.prompt %" PRId64 ", logs.prompt_tokens %" PRId64 "\n"), b->prompt,
+             row_int(row, "prompt_tokens"));
+    }
+    if ((b->have & BD_COMPLETION) && b->completion != row_int(row, "completion_tokens")) {
+      label(_("check"));
+      printf(_("MISMATCH: tokens.completion %" PRId64 ", logs.completion_tokens %" PRId64 "\n"),
+             b->completion, row_int(row, "completion_tokens"));
+    }
+    if (b->have & BD_NOTE) {
+      label(_("note"));
+      printf("%s\n", clean(b->note, t1, sizeof t1));
+    }
   }
   const char *content = row_str(row, "content");
   if (*content) {
     char c[512];
-    printf("  %-15s %s\n", "content", clean(content, c, sizeof c));
+    label(_("content"));
+    printf("%s\n", clean(content, c, sizeof c));
   }
 }
 
@@ -948,7 +991,7 @@ int cmd_log_explain(struct gwctl *g, int argc, char **argv)
     } else {
       if (n == 0) {
         char c[REQUEST_ID_MAX + 1];
-        printf("request %s\n", clean(rid, c, sizeof c));
+        printf(_("request %s\n"), clean(rid, c, sizeof c));
       }
       putchar('\n');
       explain_text(&e);
@@ -974,9 +1017,11 @@ int cmd_log_explain(struct gwctl *g, int argc, char **argv)
       if (out_json(out) != 0)
         rc = gw_err(GW_FAIL, "out of memory");
     } else {
-      printf("\n%d row%s, %" PRId64 " quota charged in all (%.6f USD)%s\n", n, n == 1 ? "" : "s",
-             total, (double)total / QUOTA_PER_USD,
-             mismatches ? "; MISMATCH: see the check lines above" : "");
+      putchar('\n');
+      printf(ngettext("%d row, %" PRId64 " quota charged in all (%.6f USD)%s\n",
+                      "%d rows, %" PRId64 " quota charged in all (%.6f USD)%s\n", (unsigned long)n),
+             n, total, (double)total / QUOTA_PER_USD,
+             mismatches ? _("; MISMATCH: see the check lines above") : "");
     }
   }
   cJSON_Delete(out);

@@ -16,6 +16,7 @@
  * Never: writes part of an import: every entry is checked before the first write.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_price.h"
 #include "output.h"
 
@@ -487,7 +488,8 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
                          replace ? " --replace" : "", removed);
     rc = gw_end(g, rc);
     if (rc == 0 && !g->json)
-      printf("%zu prices imported%s\n", n, replace ? ", others removed" : "");
+      printf(replace ? ngettext("%zu price imported, others removed\n", "%zu prices imported, others removed\n", n)
+                    : ngettext("%zu price imported\n", "%zu prices imported\n", n), n);
   }
   free(ps);
   cJSON_Delete(j);

@@ -9,6 +9,7 @@
  * Never: writes a code into the log, or changes anything when a code cannot be used.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_redeem.h"
 #include "output.h"
 
@@ -185,6 +186,7 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
       rc = gw_log_manage(g, &s, "redeem create count=%" PRId64 " quota=%" PRId64 " name=%s "
                          "expires=%" PRId64, count, quota, name, expires);
     if (rc == 0 && f) {       /* written and flushed before the commit */
+      /* i18n: not translated: the CSV header: field names */
       fputs("name,code,quota,created\n", f);
       for (int64_t i = 0; i < count; i++) {
         char q[32], t[32];
@@ -223,7 +225,8 @@ int cmd_redeem_create(struct gwctl *g, int argc, char **argv)
       rc = gw_err(GW_FAIL, "out of memory");
     cJSON_Delete(o);
   } else if (rc == 0) {
-    printf("%" PRId64 " codes written to %s\n", count, csv);
+    printf(ngettext("%" PRId64 " code written to %s\n", "%" PRId64 " codes written to %s\n", (unsigned long)count),
+           count, csv);
   }
   OPENSSL_cleanse(codes, (size_t)count * sizeof *codes);
   free(codes);
@@ -303,6 +306,7 @@ int cmd_redeem_export(struct gwctl *g, int argc, char **argv)
   int rc = redeem_filters(g, argc, argv, &st);
   if (rc != 0)
     return rc;
+  /* i18n: not translated: the CSV header: field names */
   fputs("name,code,quota,created,status\n", stdout);
   enum db_step_result r;
   while ((r = db_step(st)) == DB_ROW) {
@@ -418,7 +422,7 @@ int cmd_redeem_use(struct gwctl *g, int argc, char **argv)
   if (rc != 0)
     return rc;
   if (!g->json) {
-    printf("%s: +%" PRId64 " quota units, now %" PRId64 "\n", uname, quota, balance + quota);
+    printf(_("%s: +%" PRId64 " quota units, now %" PRId64 "\n"), uname, quota, balance + quota);
     return GW_OK;
   }
   cJSON *o = cJSON_CreateObject();

@@ -5,6 +5,7 @@
  * Never: changes the database outside a transaction, or prints a user's tokens or keys.
  */
 #include "gwctl.h"
+#include "i18n.h"
 #include "cmd_user.h"
 #include "output.h"
 
@@ -314,7 +315,7 @@ int cmd_user_topup(struct gwctl *g, int argc, char **argv)
   if (rc != 0)
     return rc;
   if (!g->json) {
-    printf("%s: %" PRId64 " quota units\n", name, quota + amount);
+    printf(_("%s: %" PRId64 " quota units\n"), name, quota + amount);
     return GW_OK;
   }
   cJSON *o = cJSON_CreateObject();

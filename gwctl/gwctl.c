@@ -528,7 +528,7 @@ int gw_parse_time(struct gwctl *g, const char *opt, const char *s, int64_t *out)
 {
   char why[160];
   if (when_parse(s, (int64_t)time(NULL), WHEN_PAST, out, why, sizeof why) != 0)
-    return gw_usage(g, "%s: '%s' %s; %s", opt, s, why, when_forms);
+    return gw_usage(g, "%s: '%s' %s; %s", opt, s, why, _(when_forms));
   return 0;
 }
 
@@ -541,7 +541,7 @@ int gw_parse_expires(struct gwctl *g, const char *opt, const char *s, int64_t *o
   char why[160];
   int64_t now = (int64_t)time(NULL);
   if (when_parse(s, now, WHEN_FUTURE, out, why, sizeof why) != 0)
-    return gw_usage(g, "%s: '%s' %s; give never or a time: %s", opt, s, why, when_forms);
+    return gw_usage(g, "%s: '%s' %s; give never or a time: %s", opt, s, why, _(when_forms));
   if (*out <= now)
     return gw_usage(g, "%s %s is in the past", opt, s);
   return 0;
@@ -949,7 +949,7 @@ int gw_admin_args(struct gwctl *g, const char *verb, const cJSON *args, cJSON **
     return gw_err(GW_UNAVAILABLE, "no admin socket: give --socket PATH or set RELAY_SOCKET");
   int fd = admin_connect(g->socket, err, sizeof err);
   if (fd < 0) {
-    if (strstr(err, "refused the connection"))
+    if (errno == EACCES)          /* relayd refused us (admin_group): the message is translated */
       return gw_err(GW_NOPERM, "%s", err);
     return gw_err(GW_UNAVAILABLE, "%s", err);
   }

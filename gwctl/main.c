@@ -88,8 +88,8 @@ static const struct gw_cmd commands[] = {
   { "token", "rm", cmd_token_rm, "NAME|ID [--user NAME] [--yes]", N_("delete a token") },
   { "channel", "add", cmd_channel_add,
     "--name N --type TYPE [--base-url URL] --models M1,M2 [--priority P] [--weight W] "
-    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] "
-    "[--key-mode random|round-robin|sticky] [--no-key]",
+    "[--group G1,G2] [--model-map JSON] [--tag T] [--api-version V] [--account-id ID] [--region R] "
+    "[--project P] [--key-mode random|round-robin|sticky] [--no-key]",
     N_("add an upstream channel; its API key is read from stdin (several lines: a key pool)") },
   { "channel", "types", cmd_channel_types, "[--json]",
     N_("list the channel types: wire format, auth header, key, endpoints, default base URL, the URL channel test probes") },
@@ -102,7 +102,7 @@ static const struct gw_cmd commands[] = {
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
     "[--api-version V] [--key-stdin] [--max-concurrency N] [--rpm N] [--tpm N] [--auto-disable yes|no] "
-    "[--test-model M] [--key-mode random|round-robin|sticky]",
+    "[--test-model M] [--region R] [--project P] [--key-mode random|round-robin|sticky]",
     N_("change one channel, or every channel tagged T (--max-concurrency, --rpm, --tpm 0: no limit)") },
   { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
     N_("enable one channel, or every channel tagged T") },

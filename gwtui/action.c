@@ -8,6 +8,7 @@
  * runs in its own process group so ^C on the dashboard does not reach it).
  */
 #include "action.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +58,7 @@ int action_running(const struct action *a)
 int action_start(struct action *a, const char *const *argv, int changes, char *msg, size_t msglen)
 {
   if (a->pid > 0) {
-    snprintf(msg, msglen, "busy: %s is still running", a->what);
+    snprintf(msg, msglen, _("busy: %s is still running"), a->what);
     return -1;
   }
   const char *args[32];
@@ -85,12 +86,12 @@ int action_start(struct action *a, const char *const *argv, int changes, char *m
 
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
-    snprintf(msg, msglen, "cannot run gwctl: %s", strerror(errno));
+    snprintf(msg, msglen, _("cannot run gwctl: %s"), strerror(errno));
     return -1;
   }
   pid_t pid = fork();
   if (pid < 0) {
-    snprintf(msg, msglen, "cannot run gwctl: %s", strerror(errno));
+    snprintf(msg, msglen, _("cannot run gwctl: %s"), strerror(errno));
     close(p[0]);
     close(p[1]);
     return -1;
@@ -118,7 +119,7 @@ int action_start(struct action *a, const char *const *argv, int changes, char *m
   a->outlen = 0;
   a->out[0] = '\0';
   a->changes = changes;
-  snprintf(msg, msglen, "running: gwctl %s", a->what);
+  snprintf(msg, msglen, _("running: gwctl %s"), a->what);
   return 0;
 }
 
@@ -178,12 +179,12 @@ int action_handle(struct action *a, const struct pollfd *pfd, char *msg, size_t 
   *ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
   pick_line(a->out, *ok, line, sizeof line);
   if (*ok)
-    snprintf(msg, msglen, "gwctl %s: ok%s%s", a->what, line[0] ? ": " : "", line);
+    snprintf(msg, msglen, _("gwctl %s: ok%s%s"), a->what, line[0] ? ": " : "", line);
   else if (WIFEXITED(st))
-    snprintf(msg, msglen, "gwctl %s failed (exit %d)%s%s", a->what, WEXITSTATUS(st),
+    snprintf(msg, msglen, _("gwctl %s failed (exit %d)%s%s"), a->what, WEXITSTATUS(st),
              line[0] ? ": " : "", line);
   else
-    snprintf(msg, msglen, "gwctl %s: killed by signal %d", a->what,
+    snprintf(msg, msglen, _("gwctl %s: killed by signal %d"), a->what,
              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   return 1;
 }

@@ -11,6 +11,7 @@
 #include "quota.h"
 #include "data.h"
 #include "admin_client.h"
+#include "i18n.h"
 #include "db.h"
 #include "util.h"
 
@@ -241,6 +242,8 @@ static void apply_status(struct gw_data *d, const cJSON *r, double now)
   d->uptime_s = (int64_t)num(r, "uptime_s");
   d->workers = (int64_t)num(r, "workers");
   d->in_flight = (int64_t)num(r, "in_flight");
+  d->rt_sessions = (int64_t)num(r, "realtime_sessions");
+  d->rt_sessions_total = (int64_t)num(r, "realtime_sessions_total");
   int64_t total = (int64_t)num(r, "requests_total");
   d->requests_total = total;
   d->snapshot_version = (int64_t)num(r, "snapshot_version");
@@ -410,6 +413,7 @@ static void went_down(struct gw_data *d, const char *why)
   d->have_status = 0;
   d->err_pct = -1;
   d->in_flight = 0;
+  d->rt_sessions = 0;
   d->rps = d->tps = d->spend_per_min = 0;
 }
 
@@ -418,11 +422,11 @@ static int conn_open(struct gw_data *d, struct gw_conn *c)
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   char why[300];
   if (!d->socket_path || !*d->socket_path) {
-    copy_str(d->conn_err, sizeof d->conn_err, "no admin socket: give --socket PATH or set RELAY_SOCKET");
+    copy_str(d->conn_err, sizeof d->conn_err, _("no admin socket: give --socket PATH or set RELAY_SOCKET"));
     return -1;
   }
   if (strlen(d->socket_path) >= sizeof sa.sun_path) {
-    copy_str(d->conn_err, sizeof d->conn_err, "admin socket path too long");
+    copy_str(d->conn_err, sizeof d->conn_err, _("admin socket path too long"));
     return -1;
   }
   memcpy(sa.sun_path, d->socket_path, strlen(d->socket_path) + 1);
@@ -460,7 +464,7 @@ static int ask_poll(struct gw_data *d)
 {
   if (conn_send(&d->poll, "{\"cmd\":\"status\"}\n", 's') != 0
       || conn_send(&d->poll, "{\"cmd\":\"stats\"}\n", 't') != 0) {
-    went_down(d, "relayd closed the admin connection");
+    went_down(d, _("relayd closed the admin connection"));
     return -1;
   }
   return 0;
@@ -472,7 +476,7 @@ static int on_line(struct gw_data *d, struct gw_conn *c, const char *line)
   cJSON *o = cJSON_Parse(line);
   if (!cJSON_IsObject(o)) {
     cJSON_Delete(o);
-    went_down(d, "relayd sent a line that is not JSON");
+    went_down(d, _("relayd sent a line that is not JSON"));
     return -1;
   }
   double now = mono_now();
@@ -481,11 +485,11 @@ static int on_line(struct gw_data *d, struct gw_conn *c, const char *line)
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
     if (err) {
       char why[256];
-      snprintf(why, sizeof why, "relayd refused the connection: %s", str(err, "message"));
+      snprintf(why, sizeof why, _("relayd refused the connection: %s"), str(err, "message"));
       went_down(d, why);
       rc = -1;
     } else if ((int)num(o, "relay_admin") != 1) {
-      went_down(d, "relayd speaks an admin protocol version gwtui does not know");
+      went_down(d, _("relayd speaks an admin protocol version gwtui does not know"));
       rc = -1;
     } else {
       c->state = GW_READY;
@@ -527,12 +531,12 @@ static void conn_read(struct gw_data *d, struct gw_conn *c)
       if (n > LINE_MAX_BYTES * 2)
         n = LINE_MAX_BYTES * 2;
       if (n - c->inlen < 1024) {
-        went_down(d, "relayd sent a line longer than 16 MiB");
+        went_down(d, _("relayd sent a line longer than 16 MiB"));
         return;
       }
       char *p = realloc(c->in, n);
       if (!p) {
-        went_down(d, "out of memory");
+        went_down(d, _("out of memory"));
         return;
       }
       c->in = p;
@@ -548,7 +552,7 @@ static void conn_read(struct gw_data *d, struct gw_conn *c)
         conn_close(c);                  /* the event stream alone went away: reopened at the tick */
         return;
       }
-      went_down(d, n == 0 ? "relayd closed the admin connection" : strerror(errno));
+      went_down(d, n == 0 ? _("relayd closed the admin connection") : strerror(errno));
       return;
     }
     c->inlen += (size_t)n;
@@ -647,7 +651,7 @@ void data_init(struct gw_data *d, const char *socket_path, const char *db_url, i
   d->poll.fd = d->sub.fd = -1;
   d->sub.subscribe = 1;
   d->ev = calloc(GW_EVENTS, sizeof *d->ev);
-  copy_str(d->conn_err, sizeof d->conn_err, "connecting");
+  copy_str(d->conn_err, sizeof d->conn_err, _("connecting"));
   d->down_since = mono_now();
   d->db_dirty = d->db_url != NULL;
   d->err_pct = -1;
@@ -709,7 +713,7 @@ void data_tick(struct gw_data *d)
 
   if (d->poll.state == GW_DOWN) {
     if (d->connected)
-      went_down(d, "relayd closed the admin connection");
+      went_down(d, _("relayd closed the admin connection"));
     if (conn_open(d, &d->poll) == 0)
       conn_open(d, &d->sub);
     else {
@@ -725,11 +729,11 @@ void data_tick(struct gw_data *d)
     if (d->poll.nwant == 0)
       ask_poll(d);
     else if (now - d->poll.asked_at > ANSWER_TIMEOUT_S)
-      went_down(d, "relayd did not answer for 35 s");
+      went_down(d, _("relayd did not answer for 35 s"));
     if (d->poll.state == GW_READY && d->sub.state == GW_DOWN)
       conn_open(d, &d->sub);
   } else if (now - d->down_since > ANSWER_TIMEOUT_S && d->poll.state == GW_GREETING) {
-    went_down(d, "relayd did not greet");
+    went_down(d, _("relayd did not greet"));
   }
 
   if (d->db_url && (d->db_dirty || now - d->db_read_at >= DB_PERIOD_S))

@@ -126,6 +126,7 @@ struct gw_data {
   int64_t pid, uptime_s, workers, in_flight, requests_total, snapshot_version;
   int64_t writer_backlog, writer_rows_total, events_dropped;
   int64_t aff_entries, aff_hits, aff_misses;   /* stats "affinity" (relayd/affinity.h) */
+  int64_t rt_sessions, rt_sessions_total;   /* Realtime API sessions open now / since start */
   int draining;
 
   /* rates of the last sample and their history */

@@ -11,6 +11,7 @@
 #define GWTUI_H
 
 #include "data.h"
+#include "i18n.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -146,7 +146,7 @@ static void k_filter(struct app *a, int key)
     return;
   }
   snprintf(a->input, sizeof a->input, "%s", a->ui.filter[a->ui.panel]);
-  snprintf(a->label, sizeof a->label, "filter %s: ", panels[a->ui.panel]->name);
+  snprintf(a->label, sizeof a->label, _("filter %s: "), _(panels[a->ui.panel]->name));
   a->prompt = PR_FILTER;
 }
 
@@ -208,7 +208,7 @@ static void k_sort(struct app *a, int key)
   (void)key;
   const char *const *s = panels[a->ui.panel]->sorts;
   if (!s) {
-    say(a, SR_WARN, "the %s panel is not sortable", panels[a->ui.panel]->name);
+    say(a, SR_WARN, "the %s panel is not sortable", _(panels[a->ui.panel]->name));
     return;
   }
   int n = 0;
@@ -492,7 +492,7 @@ static void on_key(struct app *a, int key)
     char name[16];
     if (find_binding(P_CHANNELS, key) || find_binding(P_TOKENS, key) || find_binding(P_LOG, key))
       say(a, SR_WARN, "'%s' does nothing on the %s panel (? lists the keys)",
-          scr_key_name(key, name, sizeof name), panels[a->ui.panel]->name);
+          scr_key_name(key, name, sizeof name), _(panels[a->ui.panel]->name));
   }
 }
 
@@ -523,7 +523,7 @@ static void draw_tabs(struct app *a)
   int w = scr_cols(), x = 0;
   for (int p = 0; p < P_COUNT && x < w; p++) {
     char t[32];
-    snprintf(t, sizeof t, " %d %s ", p + 1, panels[p]->name);
+    snprintf(t, sizeof t, " %d %s ", p + 1, _(panels[p]->name));
     x += scr_text(1, x, w - x, p == (int)a->ui.panel ? SR_TAB_ON : SR_TAB, t);
   }
   char flags[160] = "";
@@ -571,8 +571,8 @@ static void draw_help(struct app *a, int y, int h)
   size_t used = 0;
   legend[0] = '\0';
   for (int p = 0; p < P_COUNT; p++) {
-    int n = snprintf(legend + used, sizeof legend - used, "%s%d %s", p ? "  " : "panels: ", p + 1,
-                     panels[p]->name);
+    int n = snprintf(legend + used, sizeof legend - used, "%s%d %s", p ? "  " : _("panels: "), p + 1,
+                     _(panels[p]->name));
     if (n > 0 && (size_t)n < sizeof legend - used)
       used += (size_t)n;
   }
@@ -588,9 +588,9 @@ static void draw_help(struct app *a, int y, int h)
     a->help_top = NBINDINGS > (size_t)rows ? NBINDINGS - (size_t)rows : 0;
   size_t last = a->help_top + (size_t)rows < NBINDINGS ? a->help_top + (size_t)rows : NBINDINGS;
   if (a->help_top > 0 || last < NBINDINGS)
-    scr_printf(y + h - 2, bx + 2, bw - 4, SR_WARN, "keys %zu-%zu of %zu%s%s   j/k line  PgUp/PgDn page  g/G ends",
-               a->help_top + 1, last, (size_t)NBINDINGS, a->help_top > 0 ? "  ^ more above" : "",
-               last < NBINDINGS ? "  v more below" : "");
+    scr_printf(y + h - 2, bx + 2, bw - 4, SR_WARN, _("keys %zu-%zu of %zu%s%s   j/k line  PgUp/PgDn page  g/G ends"),
+               a->help_top + 1, last, (size_t)NBINDINGS, a->help_top > 0 ? _("  ^ more above") : "",
+               last < NBINDINGS ? _("  v more below") : "");
   for (int r = 0; r < rows && a->help_top + (size_t)r < NBINDINGS; r++) {
     const struct binding *b = &bindings[a->help_top + (size_t)r];
     char keys[48], where[64];
@@ -605,7 +605,7 @@ static void draw(struct app *a)
   int w = scr_cols(), h = scr_rows();
   scr_frame_begin();
   if (w < 40 || h < 10) {
-    scr_printf(0, 0, w, SR_BAD, "gwtui needs 40x10 at least (this is %dx%d)", w, h);
+    scr_printf(0, 0, w, SR_BAD, _("gwtui needs 40x10 at least (this is %dx%d)"), w, h);
     scr_frame_end();
     return;
   }
@@ -637,17 +637,19 @@ static void list_keys(void)
 static void usage(FILE *f)
 {
   fprintf(f,
-          "usage: gwtui [--socket PATH] [--db URL] [--refresh-ms N]\n"
-          "live dashboard of relayd: overview, channels, top models/users/tokens, request log\n"
-          "  --socket PATH     relayd's admin socket (default: $RELAY_SOCKET; unset: the installed\n"
-          "                    relayd's " RELAY_RUNDIR "/admin.sock when it exists)\n"
-          "  --db URL          the database, read only, for channel status/priority/weight/tests\n"
-          "                    (default: $RELAY_DB; unset: " RELAY_STATEDIR "/relay.db when it exists)\n"
-          "  --refresh-ms N    how often to ask relayd for status and stats (100..60000, default 1000)\n"
-          "  --list-keys       print the key table (keys, panels, what they do) and exit\n"
-          "  --help, --version\n"
-          "actions run gwctl (next to gwtui, else on PATH) with --db/--socket passed through.\n"
-          "keys: press ? in gwtui; see gwtui(1)\n");
+          _("usage: gwtui [--socket PATH] [--db URL] [--refresh-ms N]\n"
+            "live dashboard of relayd: overview, channels, top models/users/tokens, request log\n"
+            "  --socket PATH     relayd's admin socket (default: $RELAY_SOCKET; unset: the installed\n"
+            "                    relayd's %s when it exists)\n"
+            "  --db URL          the database, read only, for channel status/priority/weight/tests\n"
+            "                    (default: $RELAY_DB; unset: %s when it exists)\n"
+            "  --refresh-ms N    how often to ask relayd for status and stats (100..60000, default 1000)\n"
+            "  --list-keys       print the key table (keys, panels, what they do) and exit\n"
+            "  --help, --version\n"
+            "actions run gwctl (next to gwtui, else on PATH) with --db/--socket passed through.\n"
+            "keys: press ? in gwtui; see gwtui(1)\n"),
+          /* i18n: not translated: the install paths */
+          RELAY_RUNDIR "/admin.sock", RELAY_STATEDIR "/relay.db");
 }
 
 int main(int argc, char **argv)
@@ -679,7 +681,7 @@ int main(int argc, char **argv)
       errno = 0;
       refresh = strtol(optarg, &end, 10);
       if (errno || *end || end == optarg || refresh < 100 || refresh > 60000) {
-        fprintf(stderr, "gwtui: --refresh-ms must be a number from 100 to 60000, not '%s'\n", optarg);
+        fprintf(stderr, _("gwtui: --refresh-ms must be a number from 100 to 60000, not '%s'\n"), optarg);
         return 2;
       }
       break;
@@ -688,15 +690,15 @@ int main(int argc, char **argv)
     case 'V': printf("gwtui %s\n", RELAY_VERSION); return 0;
     case 'L': list_keys(); return 0;
     case ':':
-      fprintf(stderr, "gwtui: option '%s' needs a value (see gwtui --help)\n", argv[optind - 1]);
+      fprintf(stderr, _("gwtui: option '%s' needs a value (see gwtui --help)\n"), argv[optind - 1]);
       return 2;
     default:
-      fprintf(stderr, "gwtui: unknown option '%s' (see gwtui --help)\n", argv[optind - 1]);
+      fprintf(stderr, _("gwtui: unknown option '%s' (see gwtui --help)\n"), argv[optind - 1]);
       return 2;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "gwtui: unexpected argument '%s' (see gwtui --help)\n", argv[optind]);
+    fprintf(stderr, _("gwtui: unexpected argument '%s' (see gwtui --help)\n"), argv[optind]);
     return 2;
   }
 
@@ -704,7 +706,7 @@ int main(int argc, char **argv)
   struct app *a = &app;
   data_init(&a->d, sock && *sock ? sock : NULL, db, (int)refresh);
   if (!a->d.ev) {
-    fprintf(stderr, "gwtui: out of memory\n");
+    fprintf(stderr, _("gwtui: out of memory\n"));
     return 1;
   }
   action_init(&a->act, db, sock);

@@ -100,8 +100,8 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
   ui_scroll(&ui->sel[P_CHANNELS], &ui->top[P_CHANNELS], n, rows);
   if (n == 0)
     scr_text(y + 2, 2, w - 4, SR_DIM,
-             d->db_url ? "no channels (or none match the filter)"
-                       : "no channel has served a request yet (give --db to list them all)");
+             d->db_url ? _("no channels (or none match the filter)")
+                       : _("no channel has served a request yet (give --db to list them all)"));
   for (int r = 0; r < rows && ui->top[P_CHANNELS] + (size_t)r < n; r++) {
     size_t i = ui->top[P_CHANNELS] + (size_t)r;
     const struct gw_channel *c = v[i];
@@ -138,13 +138,14 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     int open = c->status == STATUS_ENABLED && strcmp(c->breaker, "closed") != 0 && c->breaker[0];
     enum scr_role sr = sel ? SR_SELECT : open ? SR_WARN
                      : c->status == STATUS_ENABLED ? SR_OK : c->status > STATUS_ENABLED ? SR_BAD : SR_DIM;
+    /* i18n: not translated: the STATUS column's value (enabled, disabled, auto-off, breaker), as gwctl's tables */
     x += scr_printf(ry, x, w - x, sr, "%-8s", open ? "breaker" : status_name(c->status));
     x += scr_printf(ry, x, w - x, base, " %5s %5s %7s %7s %7s ", pri, wt, rps, p50, p99);
     enum scr_role er = sel ? SR_SELECT : c->err_pct >= 5 ? SR_BAD : c->err_pct > 0 ? SR_WARN : base;
     x += scr_printf(ry, x, w - x, er, "%6s", err);
     /* an auto-disabled channel shows why instead of its last test */
     char why[sizeof c->reason + 8];
-    snprintf(why, sizeof why, "off: %s", c->reason);
+    snprintf(why, sizeof why, _("off: %s"), c->reason);
     const char *last = c->status == STATUS_AUTO_DISABLED && c->reason[0] ? why : tested;
     enum scr_role lr = sel ? SR_SELECT : c->status == STATUS_AUTO_DISABLED && c->reason[0] ? SR_BAD : base;
     if (wide) {
@@ -169,54 +170,54 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   int shown = c->nkeys < GW_POOL_SHOWN ? c->nkeys : GW_POOL_SHOWN, want = 17 + (c->nkeys ? 1 + shown : 0);
   int w = scr_cols(), bw = w > 76 ? 72 : w - 4, bx = (w - bw) / 2, bh = h > want ? want : h;
   scr_box(y, bx, bh, bw, SR_NORMAL);
-  scr_printf(y, bx + 2, bw - 4, SR_TITLE, " channel %lld: %s ", (long long)c->id, c->name);
+  scr_printf(y, bx + 2, bw - 4, SR_TITLE, _(" channel %lld: %s "), (long long)c->id, c->name);
   char a[64], b[64], t[64];
   int r = y + 1, x = bx + 2, cw = bw - 4;
-  scr_printf(r++, x, cw, SR_NORMAL, "status    %s%s%s", status_name(c->status), c->breaker[0] ? "   breaker " : "",
+  scr_printf(r++, x, cw, SR_NORMAL, _("status    %s%s%s"), status_name(c->status), c->breaker[0] ? _("   breaker ") : "",
              c->breaker);
   if (c->status == STATUS_AUTO_DISABLED)
-    scr_printf(r++, x, cw, SR_BAD, "reason    %s", c->reason[0] ? c->reason : "-");
-  scr_printf(r++, x, cw, SR_NORMAL, "type      %s   tag %s", c->in_db ? c->type : "-", c->tag[0] ? c->tag : "-");
-  scr_printf(r++, x, cw, SR_NORMAL, "priority  %lld   weight %lld", (long long)c->priority, (long long)c->weight);
-  scr_printf(r++, x, cw, SR_NORMAL, "models    %s", c->models[0] ? c->models : "-");
+    scr_printf(r++, x, cw, SR_BAD, _("reason    %s"), c->reason[0] ? c->reason : "-");
+  scr_printf(r++, x, cw, SR_NORMAL, _("type      %s   tag %s"), c->in_db ? c->type : "-", c->tag[0] ? c->tag : "-");
+  scr_printf(r++, x, cw, SR_NORMAL, _("priority  %lld   weight %lld"), (long long)c->priority, (long long)c->weight);
+  scr_printf(r++, x, cw, SR_NORMAL, _("models    %s"), c->models[0] ? c->models : "-");
   ui_fmt_age(t, sizeof t, c->test_time);
-  scr_printf(r++, x, cw, SR_NORMAL, "tested    %s (%lld ms)", c->in_db ? t : "-", (long long)c->response_time);
+  scr_printf(r++, x, cw, SR_NORMAL, _("tested    %s (%lld ms)"), c->in_db ? t : "-", (long long)c->response_time);
   r++;
-  scr_printf(r++, x, cw, SR_NORMAL, "requests  %lld   errors %lld   in flight %lld",
+  scr_printf(r++, x, cw, SR_NORMAL, _("requests  %lld   errors %lld   in flight %lld"),
              (long long)c->requests, (long long)c->errors, (long long)c->in_flight);
   scr_printf(r++, x, cw, c->attempt_failures ? SR_WARN : SR_NORMAL,
-             "attempts  %lld failed here (retried on another channel or not)", (long long)c->attempt_failures);
-  scr_printf(r++, x, cw, SR_NORMAL, "tokens    %lld prompt, %lld completion   quota %lld",
+             _("attempts  %lld failed here (retried on another channel or not)"), (long long)c->attempt_failures);
+  scr_printf(r++, x, cw, SR_NORMAL, _("tokens    %lld prompt, %lld completion   quota %lld"),
              (long long)c->prompt_tokens, (long long)c->completion_tokens, (long long)c->quota);
   ui_fmt_ms(a, sizeof a, c->p50_ms);
   ui_fmt_ms(b, sizeof b, c->p99_ms);
-  scr_printf(r++, x, cw, SR_NORMAL, "latency   p50 %s   p99 %s", a, b);
+  scr_printf(r++, x, cw, SR_NORMAL, _("latency   p50 %s   p99 %s"), a, b);
   ui_fmt_count(a, sizeof a, c->rps);
   if (c->err_pct < 0)
     snprintf(b, sizeof b, "-");
   else
     snprintf(b, sizeof b, "%.1f%%", c->err_pct);
-  scr_printf(r++, x, cw, SR_NORMAL, "now       %s req/s   errors %s (last minute)", a, b);
+  scr_printf(r++, x, cw, SR_NORMAL, _("now       %s req/s   errors %s (last minute)"), a, b);
   if ((c->rpm || c->tpm || c->limited_total) && r < y + bh - 2)   /* its limits (chanlimit.h) */
-    scr_printf(r++, x, cw, SR_NORMAL, "limits    rpm %lld   tpm %lld   passed over %lld (never a failure)",
+    scr_printf(r++, x, cw, SR_NORMAL, _("limits    rpm %lld   tpm %lld   passed over %lld (never a failure)"),
                (long long)c->rpm, (long long)c->tpm, (long long)c->limited_total);
   if (c->nkeys && r < y + bh - 2) {       /* a key pool: each key's status and counters */
-    scr_printf(r++, x, cw, c->keys_off ? SR_WARN : SR_NORMAL, "keys      %d (%s), %d not chosen", c->nkeys,
+    scr_printf(r++, x, cw, c->keys_off ? SR_WARN : SR_NORMAL, _("keys      %d (%s), %d not chosen"), c->nkeys,
                c->key_mode, c->keys_off);
     for (int i = 0; i < shown && r < y + bh - 2; i++) {
       const struct gw_pool_key *k = &c->keys[i];
       scr_printf(r++, x, cw, strcmp(k->status, "enabled") ? SR_BAD : SR_NORMAL,
-                 "  #%-4lld %-13s req %lld  err %lld  quota %lld", (long long)k->index, k->status,
+                 _("  #%-4lld %-13s req %lld  err %lld  quota %lld"), (long long)k->index, k->status,
                  (long long)k->requests, (long long)k->errors, (long long)k->spend);
     }
   }
   r++;
   if (r < y + bh - 1)
-    scr_text(r, x, cw, SR_DIM, "e enable  d disable  t test  p priority  w weight  Esc close");
+    scr_text(r, x, cw, SR_DIM, _("e enable  d disable  t test  p priority  w weight  Esc close"));
 }
 
 const struct panel panel_channels = {
-  .name = "Channels",
+  .name = N_("Channels"),
   .sorts = sorts,
   .count = count,
   .draw = draw,

@@ -95,7 +95,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
   ui_scroll(&ui->sel[P_LOG], &ui->top[P_LOG], n, rows);
   if (n == 0)
     scr_text(y + 2, 2, w - 4, SR_DIM,
-             d->ev_seq ? "no request matches the filter" : "waiting for requests (live from relayd)");
+             d->ev_seq ? _("no request matches the filter") : _("waiting for requests (live from relayd)"));
   for (int r = 0; r < rows && ui->top[P_LOG] + (size_t)r < n; r++) {
     size_t i = ui->top[P_LOG] + (size_t)r;
     const struct gw_event *e = v[i];
@@ -120,6 +120,7 @@ static void draw(const struct gw_data *d, struct ui *ui, int y, int h)
     scr_printf(y + 1 + r, 0, w, role, " %-8s %-10.10s %-*.*s %-10.10s %3d %6s %6s %s%s", t,
                e->token[0] ? e->token : "-", mw, mw, e->model[0] ? e->model : "-",
                channel_name(d, e->channel_id, cb, sizeof cb), e->status, tok, lat, end,
+               /* i18n: not translated: the END column's value, beside end reasons (done, upstream_error) */
                e->stream ? " stream" : "");
   }
   free(v);
@@ -141,35 +142,35 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   localtime_r(&secs, &tm);
   strftime(t, sizeof t, "%Y-%m-%d %H:%M:%S", &tm);
   scr_box(y, bx, bh, bw, SR_NORMAL);
-  scr_printf(y, bx + 2, cw, SR_TITLE, " request %s ", e->request_id);
-  scr_printf(r++, x, cw, SR_NORMAL, "time        %s.%03lld", t, (long long)(e->ts_ms % 1000));
-  scr_printf(r++, x, cw, SR_NORMAL, "user        %s", e->user);
-  scr_printf(r++, x, cw, SR_NORMAL, "token       %s", e->token);
-  scr_printf(r++, x, cw, SR_NORMAL, "model       %s", e->model);
-  scr_printf(r++, x, cw, SR_NORMAL, "channel     %s (id %lld)", channel_name(d, e->channel_id, cb, sizeof cb),
+  scr_printf(y, bx + 2, cw, SR_TITLE, _(" request %s "), e->request_id);
+  scr_printf(r++, x, cw, SR_NORMAL, _("time        %s.%03lld"), t, (long long)(e->ts_ms % 1000));
+  scr_printf(r++, x, cw, SR_NORMAL, _("user        %s"), e->user);
+  scr_printf(r++, x, cw, SR_NORMAL, _("token       %s"), e->token);
+  scr_printf(r++, x, cw, SR_NORMAL, _("model       %s"), e->model);
+  scr_printf(r++, x, cw, SR_NORMAL, _("channel     %s (id %lld)"), channel_name(d, e->channel_id, cb, sizeof cb),
              (long long)e->channel_id);
-  scr_printf(r++, x, cw, SR_NORMAL, "status      %d   %s", e->status, e->stream ? "stream" : "not streamed");
-  scr_printf(r++, x, cw, SR_NORMAL, "tokens      %lld prompt + %lld completion",
+  scr_printf(r++, x, cw, SR_NORMAL, _("status      %d   %s"), e->status, e->stream ? _("stream") : _("not streamed"));
+  scr_printf(r++, x, cw, SR_NORMAL, _("tokens      %lld prompt + %lld completion"),
              (long long)e->prompt_tokens, (long long)e->completion_tokens);
-  scr_printf(r++, x, cw, SR_NORMAL, "quota       %lld ($%.6f)", (long long)e->quota, (double)e->quota / QUOTA_PER_USD);
+  scr_printf(r++, x, cw, SR_NORMAL, _("quota       %lld ($%.6f)"), (long long)e->quota, (double)e->quota / QUOTA_PER_USD);
   ui_fmt_ms(a, sizeof a, e->elapsed_ms);
   ui_fmt_ms(b, sizeof b, e->first_byte_ms);
-  scr_printf(r++, x, cw, SR_NORMAL, "latency     %s   first byte %s", a, b);
-  scr_printf(r++, x, cw, strcmp(e->end_reason, "done") ? SR_BAD : SR_NORMAL, "end reason  %s%s", e->end_reason,
-             e->refused ? "   (relayd answered itself: nothing reached an upstream)" : "");
+  scr_printf(r++, x, cw, SR_NORMAL, _("latency     %s   first byte %s"), a, b);
+  scr_printf(r++, x, cw, strcmp(e->end_reason, "done") ? SR_BAD : SR_NORMAL, _("end reason  %s%s"), e->end_reason,
+             e->refused ? _("   (relayd answered itself: nothing reached an upstream)") : "");
   if (e->reason[0])
-    scr_printf(r++, x, cw, SR_BAD, "error       %s", e->reason);
+    scr_printf(r++, x, cw, SR_BAD, _("error       %s"), e->reason);
   /* the message relayd sent, on up to three lines (a 502's holds the upstream's own words) */
   size_t len = strlen(e->error), off = 0, per = cw > 12 ? (size_t)cw - 12 : 1;
   for (int k = 0; off < len && k < 3 && r < y + bh - 2; k++, off += per)
-    scr_printf(r++, x, cw, SR_BAD, "%s%.*s", k ? "            " : "message     ", (int)per, e->error + off);
+    scr_printf(r++, x, cw, SR_BAD, "%s%.*s", k ? "            " : _("message     "), (int)per, e->error + off);
   r++;
   if (r < y + bh - 1)
-    scr_text(r, x, cw, SR_DIM, "Esc close   (the log is paused; space resumes)");
+    scr_text(r, x, cw, SR_DIM, _("Esc close   (the log is paused; space resumes)"));
 }
 
 const struct panel panel_log = {
-  .name = "Log",
+  .name = N_("Log"),
   .sorts = NULL,
   .count = count,
   .draw = draw,

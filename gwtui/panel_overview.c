@@ -77,13 +77,13 @@ static void fmt_dur(char *buf, size_t len, int64_t s)
 void ui_fmt_age(char *buf, size_t len, int64_t unix_s)
 {
   if (unix_s <= 0) {
-    snprintf(buf, len, "never");
+    snprintf(buf, len, _("never"));
     return;
   }
   int64_t age = (int64_t)time(NULL) - unix_s;
   char d[32];
   fmt_dur(d, sizeof d, age < 0 ? 0 : age);
-  snprintf(buf, len, "%s ago", d);
+  snprintf(buf, len, _("%s ago"), d);
 }
 
 void ui_scroll(size_t *sel, size_t *top, size_t n, int h)
@@ -132,66 +132,69 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
   char a[64], b[64];
   if (d->connected) {
     fmt_dur(a, sizeof a, d->uptime_s);
-    int x = scr_printf(row, 1, w - 2, SR_NORMAL, "relayd %s  pid %lld  up %s  workers %lld  snapshot v%lld",
+    int x = scr_printf(row, 1, w - 2, SR_NORMAL, _("relayd %s  pid %lld  up %s  workers %lld  snapshot v%lld"),
                        d->version, (long long)d->pid, a, (long long)d->workers,
                        (long long)d->snapshot_version);
     if (d->draining)
-      scr_text(row, 2 + x, w - 3 - x, SR_BAD, "DRAINING");
+      scr_text(row, 2 + x, w - 3 - x, SR_BAD, _("DRAINING"));
   } else {
     fmt_dur(a, sizeof a, (int64_t)(mono_now() - d->down_since));
-    scr_printf(row, 1, w - 2, SR_BAD, "relayd disconnected for %s: %s", a, d->conn_err);
-    scr_text(row + 1, 1, w - 2, SR_DIM, "retrying every second; the numbers below are the last known");
+    scr_printf(row, 1, w - 2, SR_BAD, _("relayd disconnected for %s: %s"), a, d->conn_err);
+    scr_text(row + 1, 1, w - 2, SR_DIM, _("retrying every second; the numbers below are the last known"));
     row++;
   }
   row++;
   if (row < end)
-    scr_printf(row++, 1, w - 2, SR_NORMAL, "requests %lld total", (long long)d->requests_total);
+    scr_printf(row++, 1, w - 2, SR_NORMAL, _("requests %lld total"), (long long)d->requests_total);
+  if (row < end && (d->rt_sessions || d->rt_sessions_total))
+    scr_printf(row++, 1, w - 2, SR_NORMAL, _("realtime sessions %lld open, %lld total"), (long long)d->rt_sessions,
+               (long long)d->rt_sessions_total);
   row++;
   if (row + 5 <= end) {
     ui_fmt_count(a, sizeof a, d->rps);
-    metric(row++, w, "requests/s", a, SR_NORMAL, &d->h_rps);
+    metric(row++, w, _("requests/s"), a, SR_NORMAL, &d->h_rps);
     ui_fmt_count(a, sizeof a, d->tps);
-    metric(row++, w, "tokens/s", a, SR_NORMAL, &d->h_tps);
+    metric(row++, w, _("tokens/s"), a, SR_NORMAL, &d->h_tps);
     snprintf(a, sizeof a, "$%.4f", d->spend_per_min);
-    metric(row++, w, "spend/min", a, SR_NORMAL, &d->h_spend);
+    metric(row++, w, _("spend/min"), a, SR_NORMAL, &d->h_spend);
     snprintf(a, sizeof a, "%lld", (long long)d->in_flight);
-    metric(row++, w, "in flight", a, SR_NORMAL, &d->h_inflight);
+    metric(row++, w, _("in flight"), a, SR_NORMAL, &d->h_inflight);
     if (d->err_pct < 0)
       snprintf(a, sizeof a, "-");
     else
       snprintf(a, sizeof a, "%.1f%%", d->err_pct);
     if (d->refused_1m > 0 && d->err_pct >= 0)   /* refusals count as errors; say how many */
       snprintf(a + strlen(a), sizeof a - strlen(a), " %lldr", (long long)d->refused_1m);
-    metric(row++, w, "errors (1m)", a, d->err_pct >= 5 ? SR_BAD : d->err_pct > 0 ? SR_WARN : SR_OK,
+    metric(row++, w, _("errors (1m)"), a, d->err_pct >= 5 ? SR_BAD : d->err_pct > 0 ? SR_WARN : SR_OK,
            &d->h_err);
   }
   row++;
   if (row < end) {
     enum scr_role r = d->writer_backlog > 1000 ? SR_BAD : d->writer_backlog > 100 ? SR_WARN : SR_NORMAL;
-    int x = scr_text(row, 1, 13, SR_NORMAL, "database");
+    int x = scr_text(row, 1, 13, SR_NORMAL, _("database"));
     x = 14;
-    x += scr_printf(row, x, w - x - 1, r, "writer backlog %lld", (long long)d->writer_backlog);
+    x += scr_printf(row, x, w - x - 1, r, _("writer backlog %lld"), (long long)d->writer_backlog);
     ui_fmt_count(b, sizeof b, (double)d->writer_rows_total);
-    x += scr_printf(row, x, w - x - 1, SR_NORMAL, "   rows written %s", b);
-    scr_printf(row, x, w - x - 1, d->events_dropped ? SR_WARN : SR_NORMAL, "   events dropped %lld",
+    x += scr_printf(row, x, w - x - 1, SR_NORMAL, _("   rows written %s"), b);
+    scr_printf(row, x, w - x - 1, d->events_dropped ? SR_WARN : SR_NORMAL, _("   events dropped %lld"),
                (long long)d->events_dropped);
     row++;
   }
   if (row < end && (d->aff_entries || d->aff_hits || d->aff_misses)) {
-    scr_text(row, 1, 13, SR_NORMAL, "affinity");
-    scr_printf(row, 14, w - 15, SR_NORMAL, "entries %lld   hits %lld   misses %lld", (long long)d->aff_entries,
-               (long long)d->aff_hits, (long long)d->aff_misses);
+    scr_text(row, 1, 13, SR_NORMAL, _("affinity"));
+    scr_printf(row, 14, w - 15, SR_NORMAL, _("entries %lld   hits %lld   misses %lld"),
+               (long long)d->aff_entries, (long long)d->aff_hits, (long long)d->aff_misses);
     row++;
   }
   if (row < end) {
     if (!d->db_url)
-      scr_text(row, 14, w - 15, SR_DIM, "no --db: channel status, priority and weight come from the database");
+      scr_text(row, 14, w - 15, SR_DIM, _("no --db: channel status, priority and weight come from the database"));
     else if (d->db_err[0])
       scr_printf(row, 14, w - 15, SR_WARN, "%s", d->db_err);
     else {
       char shown[512];          /* never the password of a postgres:// URL */
       db_url_redact(d->db_url, shown, sizeof shown);
-      scr_printf(row, 14, w - 15, SR_DIM, "reading channels from %s (read only)", shown);
+      scr_printf(row, 14, w - 15, SR_DIM, _("reading channels from %s (read only)"), shown);
     }
     row++;
   }
@@ -203,13 +206,13 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
         en++;
       else if (d->chans[i].status > STATUS_ENABLED)
         dis++;
-    scr_printf(row++, 1, w - 2, SR_NORMAL, "channels %zu (%zu enabled, %zu disabled)   events seen %llu",
+    scr_printf(row++, 1, w - 2, SR_NORMAL, _("channels %zu (%zu enabled, %zu disabled)   events seen %llu"),
                d->nchans, en, dis, (unsigned long long)d->ev_seq);
   }
 }
 
 const struct panel panel_overview = {
-  .name = "Overview",
+  .name = N_("Overview"),
   .sorts = NULL,
   .count = count_none,
   .draw = overview_draw,

@@ -84,10 +84,11 @@ static void draw_kind(const struct gw_data *d, struct ui *ui, int y, int h, enum
   int win = ui_windows[ui->window];
   char note[128] = "";
   if (d->ev_seq > GW_EVENTS && cov < win - 1)
-    snprintf(note, sizeof note, " (the last %d events cover only %.0fs)", GW_EVENTS, cov);
-  scr_printf(y, 1, w - 2, SR_NORMAL, "top %ss over the last %s by %s%s  (w window, s sort)",
-             p == P_MODELS ? "model" : p == P_USERS ? "user" : "token", ui_window_names[ui->window],
-             sorts[ui->sort[p]], note);
+    snprintf(note, sizeof note, _(" (the last %d events cover only %.0fs)"), GW_EVENTS, cov);
+  const char *title = p == P_MODELS ? _("top models over the last %s by %s%s  (w window, s sort)")
+                      : p == P_USERS ? _("top users over the last %s by %s%s  (w window, s sort)")
+                      : _("top tokens over the last %s by %s%s  (w window, s sort)");
+  scr_printf(y, 1, w - 2, SR_NORMAL, title, ui_window_names[ui->window], sorts[ui->sort[p]], note);
   char hdr[256];
   if (p == P_TOKENS)
     snprintf(hdr, sizeof hdr, " %-18s %-14s %9s %6s %10s %10s %6s", what, "USER", "REQUESTS", "ERR",
@@ -100,7 +101,7 @@ static void draw_kind(const struct gw_data *d, struct ui *ui, int y, int h, enum
   int lines = h - 2;
   ui_scroll(&ui->sel[p], &ui->top[p], n, lines);
   if (n == 0)
-    scr_text(y + 3, 2, w - 4, SR_DIM, "no requests in this window (or none match the filter)");
+    scr_text(y + 3, 2, w - 4, SR_DIM, _("no requests in this window (or none match the filter)"));
   for (int r = 0; r < lines && ui->top[p] + (size_t)r < n; r++) {
     size_t i = ui->top[p] + (size_t)r;
     const struct gw_top_row *t = &rows[i];
@@ -139,6 +140,6 @@ static void draw_models(const struct gw_data *d, struct ui *ui, int y, int h) { 
 static void draw_users(const struct gw_data *d, struct ui *ui, int y, int h) { draw_kind(d, ui, y, h, P_USERS); }
 static void draw_tokens(const struct gw_data *d, struct ui *ui, int y, int h) { draw_kind(d, ui, y, h, P_TOKENS); }
 
-const struct panel panel_models = { "Models", sorts, count_models, draw_models, NULL };
-const struct panel panel_users = { "Users", sorts, count_users, draw_users, NULL };
-const struct panel panel_tokens = { "Tokens", sorts, count_tokens, draw_tokens, NULL };
+const struct panel panel_models = { N_("Models"), sorts, count_models, draw_models, NULL };
+const struct panel panel_users = { N_("Users"), sorts, count_users, draw_users, NULL };
+const struct panel panel_tokens = { N_("Tokens"), sorts, count_tokens, draw_tokens, NULL };

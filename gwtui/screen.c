@@ -8,6 +8,7 @@
  * input, or knows what the text means.
  */
 #include "screen.h"
+#include "i18n.h"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -59,7 +60,7 @@ static void scheme(void)
 int screen_open(int want_mono)
 {
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-    fprintf(stderr, "gwtui: standard input and output must be a terminal\n");
+    fprintf(stderr, _("gwtui: standard input and output must be a terminal\n"));
     return -1;
   }
   const char *cs = nl_langinfo(CODESET);
@@ -67,7 +68,7 @@ int screen_open(int want_mono)
   if (!getenv("ESCDELAY"))
     set_escdelay(25);
   if (!initscr()) {
-    fprintf(stderr, "gwtui: cannot start curses on this terminal (TERM=%s)\n",
+    fprintf(stderr, _("gwtui: cannot start curses on this terminal (TERM=%s)\n"),
             getenv("TERM") ? getenv("TERM") : "");
     return -1;
   }

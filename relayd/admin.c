@@ -1,5 +1,6 @@
 /* admin: see admin.h. */
 #include "admin.h"
+#include "realtime.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -85,6 +86,8 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "uptime_s", (double)(now_unix() - ctx->started_at));
   cJSON_AddNumberToObject(res, "workers", ctx->nworkers);
   cJSON_AddNumberToObject(res, "in_flight", (double)in_flight);
+  cJSON_AddNumberToObject(res, "realtime_sessions", (double)realtime_sessions_open());
+  cJSON_AddNumberToObject(res, "realtime_sessions_total", (double)realtime_sessions_total());
   cJSON_AddNumberToObject(res, "requests_total", (double)total);
   cJSON_AddNumberToObject(res, "snapshot_version", s ? (double)s->version : 0);
   cJSON_AddNumberToObject(res, "snapshot_loaded_at", s ? (double)s->loaded_at : 0);

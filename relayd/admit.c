@@ -13,6 +13,7 @@
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
+#include "reqview.h"
 #include "respond.h"
 #include "route.h"
 #include "stats.h"
@@ -224,7 +225,9 @@ static enum MHD_Result admit_route(struct request *r, const char *base_model)
                     "Channel %lld is disabled.", (long long)ch->id);
   }
   /* a request the first channel's format cannot express is refused now, before any reservation */
-  if (r->croot && !format_native(r->client, format_of_api(ch->api)) && openai_view(r, err, sizeof err) < 0) {
+  const char *first_model = strmap_get(&ch->model_map, r->route_model);
+  if (r->croot && !format_native(r->client, format_of_channel(r->client, ch->provider, first_model ? first_model : r->route_model)) &&
+      openai_view(r, err, sizeof err) < 0) {
     release_channel(r, OUTCOME_ABANDON, NULL);
     return fail_now(r, 400, "invalid_request_error", NULL, NULL, "%s", err);
   }

@@ -10,18 +10,18 @@
 
 #include "imginline.h"
 #include "keypool.h"
-#include "limitwait.h"
 #include "log.h"
 #include "mediareq.h"
+#include "reqview.h"
 #include "request.h"
 #include "respond.h"
 #include "route.h"
-#include "selfserve.h"
 #include "secret.h"
 #include "settle.h"
 #include "sse.h"
 #include "stream.h"
 #include "tokenizer.h"
+#include "vertex.h"
 
 #define STREAM_CURL_BUFFER 2048L      /* upstream read buffer of a stream: events are small */
 
@@ -82,9 +82,11 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (r->resp.len + n > EVENT_MAX || buf_append(&r->resp, ptr, n) < 0) {
-    r->fault = "it sent a stream event larger than 4 MiB";
-    return 0;         /* one event larger than EVENT_MAX */
+  /* one event larger than EVENT_MAX, or a frame of a binary framing (Bedrock's) that cannot be read */
+  const char *why = "it sent a stream event larger than 4 MiB";
+  if (r->resp.len + n > EVENT_MAX || format_stream_bytes(&r->fs, ptr, n, &r->resp, &why) < 0) {
+    r->fault = why;
+    return 0;
   }
   /* an event arriving in many pieces is scanned once, not from its start at every piece */
   size_t off = 0, evlen, from = r->resp_scanned > 2 ? r->resp_scanned - 2 : 0;
@@ -117,6 +119,23 @@ static void refuse_attempt(struct request *r, const char *why)
   fail_upstream(r, CURLE_OK);
 }
 
+/* The channel cannot be called now (a Vertex AI channel without an access token): the attempt ends
+ * as if the upstream had answered status with why as its error, so health counts it (401: the
+ * channel's authentication failure; 502: a failure; 503, its token still being fetched: nothing)
+ * and another channel may take the request. */
+static void no_call(struct request *r, int status, const char *why)
+{
+  if (status == 503)
+    release_channel(r, OUTCOME_ABANDON, NULL);   /* says nothing of the channel yet */
+  r->status_known = true;
+  r->up_status = status;
+  buf_reset(&r->errbody);
+  buf_append_str(&r->errbody, "{\"error\":{\"message\":");
+  buf_append_json_str(&r->errbody, why);
+  buf_append_str(&r->errbody, "}}");
+  relay_on_upstream_done(r, CURLE_OK);
+}
+
 /* The channel's headers with the client's multipart Content-Type (its boundary) instead of JSON's.
  * Returns a new list (caller frees with curl_slist_free_all) or NULL. */
 static struct curl_slist *media_channel_headers(const struct curl_slist *chan, struct MHD_Connection *c)
@@ -138,72 +157,6 @@ static struct curl_slist *media_channel_headers(const struct curl_slist *chan, s
   return out;
 }
 
-/* A client's request of another format than the common one as the common-form request relay
- * converts from (made once, the first time a channel of another format is tried): r->root and
- * r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own body. */
-int openai_view(struct request *r, char *err, size_t errlen)
-{
-  if (r->root)
-    return 0;
-  char *text = r->client->ops->request_to_openai(r->croot, r->rq.model, r->rq.stream, err, errlen);
-  if (!text)
-    return -1;
-  struct oai_request rq;
-  const char *param;
-  r->root = oai_parse_request(r->def->api, text, strlen(text), &rq, err, errlen, &param);
-  if (!r->root) {
-    free(text);
-    return -1;
-  }
-  r->rq.client_wants_usage = rq.client_wants_usage;
-  r->oai_text = text;
-  r->oai_len = strlen(text);
-  return 0;
-}
-
-/* The channel's headers plus the client's own fields its format passes to a channel of the same
- * format (Anthropic's anthropic-beta: the features it opts into go with its request), each
- * replacing the channel's. Returns a new list (caller frees with curl_slist_free_all), or NULL when
- * the client sent none of them (or one is unusable). */
-struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c,
-                                const char *const *names)
-{
-  char lines[4][600];
-  size_t n = 0;
-  for (size_t i = 0; names && names[i] && n < 4; i++) {
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, names[i]);
-    if (!v || !*v)
-      continue;
-    if (snprintf(lines[n], sizeof lines[n], "%s: %s", names[i], v) >= (int)sizeof lines[n])
-      return NULL;
-    n++;
-  }
-  if (!n)
-    return NULL;
-  struct curl_slist *out = NULL, *l;
-  for (const struct curl_slist *h = chan; h; h = h->next) {
-    bool replaced = false;
-    for (size_t i = 0; i < n && !replaced; i++) {
-      size_t nl = (size_t)(strchr(lines[i], ':') - lines[i]);
-      replaced = strncasecmp(h->data, lines[i], nl + 1) == 0;
-    }
-    if (replaced)
-      continue;
-    if (!(l = curl_slist_append(out, h->data)))
-      goto oom;
-    out = l;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (!(l = curl_slist_append(out, lines[i])))
-      goto oom;
-    out = l;
-  }
-  return out;
-oom:
-  curl_slist_free_all(out);
-  return NULL;
-}
-
 void start_attempt(struct request *r, const struct snap_channel *ch)
 {
   struct worker *w = r->w;
@@ -213,12 +166,12 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
   /* a pooled channel: the key of this attempt (keypool.h); else the channel's one key */
-  r->pkey = keypool_pick(r, ch);
+  r->pkey = pick_pool_key(r, ch);
   r->up_key = r->pkey ? r->pkey->key : ch->key;
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);
   copy_str(r->upstream_model, sizeof r->upstream_model, mapped ? mapped : r->route_model);
-  r->upstream = format_of_api(ch->api);
+  r->upstream = format_of_channel(r->client, ch->provider, r->upstream_model);
   bool reason = reasoning_applies(&r->rs, r->upstream->reasoning);
   if (reason) {        /* a suffix the channel reads never reaches it in the model name */
     const char *suffix = r->rq.model + r->rs.base_len;
@@ -300,9 +253,38 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     r->fs.f.tokens = settle_count_restart(r);   /* this attempt's text, by the model's tokenizer */
   }
 
-  if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
+  if (ch->vertex) {
+    /* Vertex AI: its URL, Claude's body, the cached access token (vertex.h); without a token the
+     * attempt ends as if the upstream had answered (401 a refused key, 503 none yet): it fails over */
+    struct curl_slist *vh = NULL;
+    int vs = vertex_attempt(ch->vertex, ch->base_url, r->up_headers ? r->up_headers : ch->headers,
+                            r->upstream_model, r->rq.stream, &r->up_body, &r->up_len, plain, plain_len, url,
+                            sizeof url, &vh, err, sizeof err);
+    if (vs < 0) {
+      refuse_attempt(r, err);
+      return;
+    }
+    if (vs > 0) {
+      no_call(r, vs, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = vh;
+  } else if (channel_url(ch, path, r->upstream_model, url, sizeof url, err, sizeof err) < 0) {
     refuse_attempt(r, err);
     return;
+  }
+  if (r->upstream->ops->sign) {      /* a signature of this very request (Bedrock's SigV4) */
+    struct curl_slist *signed_h = r->upstream->ops->sign(r->up_headers ? r->up_headers : ch->headers, ch->key,
+                                                         ch->region, url, r->up_body ? r->up_body : plain,
+                                                         r->up_body ? r->up_len : plain_len, now_unix(), err,
+                                                         sizeof err);
+    if (!signed_h) {
+      refuse_attempt(r, err);
+      return;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = signed_h;
   }
 
   CURL *e = worker_easy_get(w);
@@ -360,8 +342,8 @@ static enum health_outcome stream_outcome(const struct request *r, char *detail,
     snprintf(detail, n, "%s", r->stream_detail);
     return r->stream_health;
   }
-  bool ended = r->def->media ? r->saw_done && !r->saw_error_event : r->fs.f.ended && !r->fs.f.failed;
-  const char *want = r->def->media ? "response.completed" : r->upstream->end_event;
+  bool ended = r->fs.f.ended && !r->fs.f.failed;
+  const char *want = r->upstream->end_event;
   snprintf(detail, n, "the stream ended early (no %s)", want);
   return ended ? OUTCOME_OK : OUTCOME_FAIL;
 }
@@ -404,6 +386,8 @@ static void upstream_message(struct request *r, char *out, size_t n)
 {
   cJSON *j = cJSON_ParseWithLength(r->errbody.data ? r->errbody.data : "", r->errbody.len);
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+  if (!cJSON_IsString(m))         /* AWS's error shape: {"message": "..."} */
+    m = cJSON_GetObjectItemCaseSensitive(j, "message");
   if (cJSON_IsString(m))
     snprintf(out, n, "%s", m->valuestring);
   else
@@ -486,14 +470,6 @@ static void fail_upstream(struct request *r, CURLcode res)
 
 void relay_on_upstream_done(struct request *r, CURLcode res)
 {
-  if (imginline_active(r)) {   /* an image the attempt waits for (imginline.h) */
-    imginline_done(r, res);
-    return;
-  }
-  if (r->def && r->def->ep == EP_COUNT_TOKENS) {   /* a free token count asked of its channel */
-    count_tokens_done(r, res);
-    return;
-  }
   if (!r->status_known && r->easy && res == CURLE_OK) {
     /* an answer without a body never reached on_upstream_data */
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
@@ -532,42 +508,4 @@ void relay_on_upstream_done(struct request *r, CURLcode res)
     }
   }
   fail_upstream(r, res);
-}
-
-void relay_tick(struct worker *w)
-{
-  const struct config *cfg = worker_cfg(w);
-  uint64_t now = now_us_mono();
-  uint64_t first_us = (uint64_t)cfg->first_byte_timeout_s * 1000000u;
-  uint64_t idle_us = (uint64_t)cfg->stream_idle_timeout_s * 1000000u;
-  uint64_t stream_us = (uint64_t)cfg->stream_timeout_s * 1000000u;
-  uint64_t whole_us = (uint64_t)cfg->request_timeout_s * 1000000u;
-  struct request *next;
-  for (struct request *r = local(w)->requests; r; r = next) {
-    next = r->next;
-    if (r->phase == PH_LIMIT_WAIT)       /* waiting for channel room (limitwait.h) */
-      limitwait_tick(r, now);
-    if (!r->easy)
-      continue;
-    uint64_t age = now - r->up_t0_us;
-    const char *kind = NULL;
-    if (r->rq.stream) {
-      if (!r->up_last_us) {
-        if (first_us && age > first_us)
-          kind = "first_byte";
-      } else if (!r->paused && now - r->up_last_us > idle_us) {
-        kind = "idle";
-      }
-      if (!kind && stream_us && age > stream_us)
-        kind = "total";
-    } else if (whole_us && age > whole_us) {
-      kind = "total";
-    }
-    if (!kind)
-      continue;
-    r->timeout_kind = kind;
-    log_msg(LOG_INFO, "upstream timed out", "request_id=%s channel=%lld limit=%s", r->request_id,
-            (long long)r->channel->id, kind);
-    relay_on_upstream_done(r, CURLE_OPERATION_TIMEDOUT);
-  }
 }

@@ -5,10 +5,10 @@
  * transfer on the worker's curl multi (start_attempt), the bytes as they arrive (whole answer, or
  * cut into events for stream.c), the channel's outcome reported to health, and at the end: the
  * answer handed to respond.c or stream.c, another channel tried (a connect failure, 429 or 5xx
- * before anything reached the client), or the client told why it failed (fail_upstream). Also the
- * upstream timeouts (relay_tick) and giving the easy handle back (detach_upstream).
- * Callers: admit.c (the first attempt), the worker through relay.h (a transfer done, the tick),
- * reqpool.c, front.c and relay.c (detach_upstream). Never: retries once a byte of the answer went
+ * before anything reached the client), or the client told why it failed (fail_upstream). Also
+ * giving the easy handle back (detach_upstream).
+ * Callers: admit.c (the first attempt), relay.c (a transfer done, an upstream timeout; an image
+ * fetch's end), reqpool.c, front.c, selfserve.c and relay.c (detach_upstream). Never: retries once a byte of the answer went
  * to the client, sends the client's key or the channel's key anywhere but to that channel, or
  * blocks.
  */
@@ -21,29 +21,14 @@
 
 struct request;
 struct snap_channel;
-struct worker;
 
 /* Starts r's call to channel ch (its slot held by route.c); a request ch cannot take ends as if
  * the upstream had refused it with 400. */
 void start_attempt(struct request *r, const struct snap_channel *ch);
-/* The upstream transfer of r (CURLINFO_PRIVATE) ended with res: answer, retry or fail. */
+/* The attempt's upstream transfer of r ended with res: answer, retry or fail. (relay.c's handler
+ * hands an image fetch's end to imginline.c and a count transfer's to selfserve.c instead.) */
 void relay_on_upstream_done(struct request *r, CURLcode res);
-/* Every TICK_MS (worker.c): ends upstream transfers past their first-byte, idle or total timeout. */
-void relay_tick(struct worker *w);
 /* Takes r off its upstream transfer (the easy handle back to the worker's pool) and gives back a
  * channel slot still held, reporting no outcome. */
 void detach_upstream(struct request *r);
-/* A client's request of another format than the common one (r->croot) as the common-form request
- * relay converts from (made once, the first time a channel of another format is tried): r->root
- * and r->oai_text. The routing and billing fields (r->rq) stay those read from the client's own
- * body. 0, or -1 with err. */
-int openai_view(struct request *r, char *err, size_t errlen);
-/* The channel's headers plus the client's own fields names lists (a format's pass_headers: what a
- * client sends a channel of its own format, Anthropic's anthropic-beta), each replacing the
- * channel's. A new list (caller frees with curl_slist_free_all), or NULL when the client sent none
- * of them (or one is unusable): then the channel's own. */
-struct curl_slist;
-struct MHD_Connection;
-struct curl_slist *pass_headers(const struct curl_slist *chan, struct MHD_Connection *c, const char *const *names);
-
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "keys.h"
+#include "realtime.h"
 #include "request.h"
 #include "respond.h"
 
@@ -19,6 +20,10 @@ bool authenticate(struct request *r, enum MHD_Result *ret)
     if ((!xkey || !*xkey) && r->client->key_query)
       xkey = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, r->client->key_query);
   }
+  char rtkey[KEY_MAX_LEN + 64];
+  if ((!h || !*h) && (!xkey || !*xkey) && r->def && r->def->ep == EP_REALTIME &&
+      realtime_client_key(r->conn, rtkey, sizeof rtkey))
+    xkey = rtkey;      /* Azure's api-key, or the subprotocol of OpenAI's browser clients */
   if ((!h || !*h) && (!xkey || !*xkey)) {
     *ret = fail_now(r, 401, "invalid_request_error", "missing_api_key", NULL,
                     "You didn't provide an API key. Send it in the Authorization header as "

@@ -49,7 +49,8 @@ void usage_normalize(struct usage *u)
   u->reasoning_tokens = clamp(u->reasoning_tokens, u->completion_tokens);
 }
 
-int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u)
+int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
+                      enum quota_rounding rounding)
 {
   if (p->has_fixed)
     return quota_fixed(p->fixed_price, 1, group_ratio);
@@ -61,7 +62,7 @@ int64_t billing_quota(const struct price *p, double group_ratio, const struct us
   double units = (double)uncached + (double)n.cached_tokens * p->cache_ratio +
                  (double)n.cache_write_5m * p->cache_write_ratio + (double)n.cache_write_1h * p->cache_write_1h_ratio +
                  (double)n.completion_tokens * p->completion_ratio;
-  return quota_ratio(units, p->model_ratio * group_ratio);
+  return quota_ratio(units, p->model_ratio * group_ratio, rounding);
 }
 
 int64_t billing_fixed(const struct price *p, double group_ratio, double units)
@@ -82,7 +83,8 @@ int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_t
     in_ratio = p->cache_write_1h_ratio;
   double units = (double)clamp(input_tokens, USAGE_TOKENS_MAX) * in_ratio +
                  (double)clamp(output_tokens, USAGE_TOKENS_MAX) * p->completion_ratio;
-  return quota_ratio(units, p->model_ratio * group_ratio);
+  /* up, whatever quota_rounding says: the bound is never below the charge */
+  return quota_ratio(units, p->model_ratio * group_ratio, QUOTA_ROUND_UP);
 }
 
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
@@ -116,6 +118,8 @@ void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
     cJSON_AddNumberToObject(o, "cache_ratio", p->cache_ratio);
     cJSON_AddNumberToObject(o, "cache_write_ratio", p->cache_write_ratio);
     cJSON_AddNumberToObject(o, "cache_write_1h_ratio", p->cache_write_1h_ratio);
+    if (e->rounding != QUOTA_ROUND_UP)
+      cJSON_AddStringToObject(o, "rounding", quota_rounding_name(e->rounding));
   }
   cJSON_AddStringToObject(o, "group", e->group ? e->group : "");
   cJSON_AddNumberToObject(o, "group_ratio", e->group_ratio);

@@ -6,7 +6,8 @@
  *                             + completion * completion_ratio) * model_ratio * group_ratio)
  *               where uncached = prompt - cached - cache writes (prompt counts them all, as OpenAI's
  *               prompt_tokens does); at least 1 when the ratio is not 0 and tokens were used; 0 when
- *               no tokens were used.
+ *               no tokens were used. ceil is the option quota_rounding's default "up"; "half_up"
+               rounds to the nearest unit instead (common/quota.h).
  *   fixed mode: quota = round(fixed_price * 500000 * group_ratio) per call; prices with another
  *               unit (image, second, search unit) are charged by billing_fixed() for the units a
  *               request used (media.c counts them).
@@ -47,7 +48,9 @@ int64_t usage_count(const cJSON *o, const char *name, struct usage *u);
 /* Clamps the parts of u into [0, prompt] / [0, completion] so they add up. */
 void usage_normalize(struct usage *u);
 
-int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u);
+/* The ratio-mode charge of usage u, made whole by rounding (the option quota_rounding). */
+int64_t billing_quota(const struct price *p, double group_ratio, const struct usage *u,
+                      enum quota_rounding rounding);
 
 /* Fixed-price charge for units of the price's unit: round(fixed_price * units * 500000 *
  * group_ratio); at least 1 when units > 0 and the price is not 0. */
@@ -74,6 +77,7 @@ struct billing_explain {
   const char *note;           /* "" or why */
   const char *api;            /* the client's inbound API (openai, anthropic, gemini, responses),
                                  written as "api" when set */
+  enum quota_rounding rounding; /* of a ratio charge: written as "rounding" when not "up" */
 };
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n);
 

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "db.h"
-#include "keypool.h"     /* struct key_pool (data only: no call into keypool.c) */
+#include "keypool.h"     /* struct key_pool, keypool_key_ok (keypool.c never calls back here) */
 #include "request.h"
 #include "snapshot.h"
 #include "util.h"
@@ -267,6 +267,24 @@ int64_t chanlimit_key_wait(const struct request *r, const struct snap_channel *c
   if (!cl || !cl->keys || pos >= cl->nkeys || !cl->keys[pos].st)
     return 0;
   return limit_wait(&cl->keys[pos], r, now_ns(), window_of(r));
+}
+
+bool chanlimit_key_room(const void *ctx, const struct snap_channel *c, size_t pos)
+{
+  return chanlimit_key_wait(ctx, c, pos) == 0;
+}
+
+int64_t chanlimit_pool_wait(const struct request *r, const struct snap_channel *c)
+{
+  int64_t best = -1;
+  for (size_t i = 0; c->pool && i < c->pool->n && best != 0; i++) {
+    if (!keypool_key_ok(&c->pool->keys[i]))
+      continue;
+    int64_t ms = chanlimit_key_wait(r, c, i);
+    if (best < 0 || ms < best)
+      best = ms;
+  }
+  return best < 0 ? 0 : best;
 }
 
 void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t pos)

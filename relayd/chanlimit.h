@@ -20,7 +20,8 @@
  * The live states (struct climit_state) live in one process-wide table keyed by (channel id, key
  * index; 0 = the channel) that survives reloads; a snapshot channel points at its limits
  * (c->limits), NULL when it has none: then routing costs one branch per candidate.
- * Callers: snapshot.c (load), route.c (wait / take / release), keypool.c (a key's limit),
+ * Callers: relayd's main.c (load, through snapshot.h's struct snapshot_extra), route.c (wait / take /
+ * release), request.h's pick_pool_key (a key's limit, keypool.c's room test),
  * settle.c (the token difference), metrics.c and admin.c (counters).
  * Never: blocks, allocates or touches the database on the request path; counts a limit as a failure.
  */
@@ -83,6 +84,10 @@ bool chanlimit_take(struct request *r, const struct snap_channel *c);
 void chanlimit_untake(struct request *r);
 /* ms until the key at pool position pos of c has room for r (0: now, or it has no limit). */
 int64_t chanlimit_key_wait(const struct request *r, const struct snap_channel *c, size_t pos);
+/* The same as struct key_tries' room test (keypool.h): ctx is the request; true when the wait is 0. */
+bool chanlimit_key_room(const void *ctx, const struct snap_channel *c, size_t pos);
+/* ms until one usable key of c's pool has room for r (0: one has now, or c has no pool). */
+int64_t chanlimit_pool_wait(const struct request *r, const struct snap_channel *c);
 /* Takes r's cost from that key's buckets and a concurrency slot (counts even when a race took the
  * last room since chanlimit_key_wait: a limit may then go over by one request). */
 void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t pos);

@@ -18,6 +18,16 @@
 
 enum { HEALTH_ENABLED = 0, HEALTH_DISABLE_PENDING = 1, HEALTH_DISABLED = 2 };
 
+/* What one upstream call says about its channel (health.c's rules act on it; keypool.c's outcome
+ * of one key maps onto it): here, in the leaf, so keypool.h needs no health.h. */
+enum health_outcome {
+  OUTCOME_OK,          /* 2xx */
+  OUTCOME_CLIENT,      /* the upstream answered a client error (4xx): alive */
+  OUTCOME_FAIL,        /* connect error, timeout, 5xx, 429, broken stream */
+  OUTCOME_ACCOUNT,     /* authentication / account error: disable */
+  OUTCOME_ABANDON,     /* the client left or relayd stopped: says nothing about the channel */
+};
+
 struct chan_health {
   int64_t id;
   _Atomic int in_flight;              /* upstream requests open now, all workers */

@@ -1,6 +1,7 @@
 /* format: see format.h. The one event path of a stream, and what the formats share. */
 #include "format.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,7 @@ void format_stream_free(struct format_stream *s)
     s->client->ops->out_free(&s->out);
   s->out_used = false;
   buf_free(&s->converted);
+  buf_free(&s->framed);
   if (s->rd_on)
     sse_reader_free(&s->rd);
   s->rd_on = false;
@@ -109,6 +111,27 @@ int format_stream_block(struct format_stream *s, const char *ev, size_t evlen, c
   return 0;
 }
 
+bool format_native(const struct format *client, const struct format *upstream)
+{
+  return client == upstream || (upstream && upstream->native_for == client) ||
+         (client && upstream && client->dialect && strcmp(client->name, upstream->name) == 0);
+}
+
+int format_stream_bytes(struct format_stream *s, const char *p, size_t n, struct buf *sse, const char **why)
+{
+  if (!s->upstream || !s->upstream->ops->unframe) {
+    if (buf_append(sse, p, n) == 0)
+      return 0;
+    *why = "it sent a stream event larger than 4 MiB";
+    return -1;
+  }
+  if (buf_append(&s->framed, p, n) < 0) {
+    *why = "it sent a stream frame larger than 4 MiB";
+    return -1;
+  }
+  return s->upstream->ops->unframe(&s->framed, sse, why);
+}
+
 void format_stream_init(struct format_stream *s, const struct format *client, const struct format *upstream,
                         const char *model, int64_t prompt_estimate, bool client_wants_usage, int64_t created)
 {
@@ -116,9 +139,10 @@ void format_stream_init(struct format_stream *s, const struct format *client, co
   memset(s, 0, sizeof *s);
   s->client = client;
   s->upstream = upstream;
-  s->native = client == upstream;
+  s->native = format_native(client, upstream);
   s->client_wants_usage = client_wants_usage;
   buf_init(&s->converted, FORMAT_EVENT_MAX);
+  buf_init(&s->framed, FORMAT_EVENT_MAX);
   if (s->native)
     return;
   if (upstream->ops->in_init)

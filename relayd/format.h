@@ -1,7 +1,7 @@
 /*
  * format: one interface per wire format, the way haproxy puts each protocol behind one mux_ops.
- *   A struct format (OpenAI chat, Anthropic Messages, Gemini generateContent; OpenAI Responses
- *   would be a fourth) knows how to read a client request in its shape, turn it into the common
+ *   A struct format (OpenAI chat, Anthropic Messages, Gemini generateContent, OpenAI Responses)
+ *   knows how to read a client request in its shape, turn it into the common
  *   form (an OpenAI chat request) and back into an upstream request, convert a whole answer and a
  *   stream both ways, write errors and in-band error events in its shape, and find usage, text and
  *   the end of a stream in its own events. relay works in the common form inside and converts at
@@ -31,9 +31,13 @@
 #include "gemini_client.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "responses.h"
+#include "responses_client.h"
 #include "sse.h"
 #include "tokenizer.h"
 #include "util.h"
+
+struct curl_slist;
 
 #define FORMAT_PATH_MAX (MODEL_NAME_MAX + 64)   /* an upstream path a format writes */
 #define FORMAT_EVENT_MAX ((size_t)4 << 20)     /* the OpenAI chunks made from one upstream event */
@@ -57,10 +61,12 @@ struct format_facts {
 union format_in_state {           /* an upstream's events -> OpenAI chunks */
   struct claude_to_openai_stream claude;
   struct gemini_to_openai_stream gemini;
+  struct responses_to_openai_stream responses;
 };
 union format_out_state {          /* OpenAI chunks -> a client's events */
   struct openai_to_claude_stream claude;
   struct openai_to_gemini_stream gemini;
+  struct openai_to_responses_stream responses;
 };
 
 /* What an upstream request is written from. */
@@ -135,10 +141,22 @@ struct format_ops {
   void (*in_facts)(const union format_in_state *st, struct format_facts *f);
   /* One parsed event of this format relayed as it is: usage, text, end and error into f. */
   void (*scan_event)(const cJSON *ev, struct format_facts *f);
+
+  /* ---- a channel with a transport of its own (Bedrock: bedrock.h); NULL for the others ---- */
+
+  /* The headers of one request of body to url: base (the channel's) plus its signature, made with
+   * the channel's key and region (its other.region, or NULL) at now (Unix seconds). A new list
+   * (caller frees with curl_slist_free_all), or NULL with err (a key of the wrong shape). */
+  struct curl_slist *(*sign)(const struct curl_slist *base, const char *key, const char *region, const char *url,
+                             const char *body, size_t len, int64_t now, char *err, size_t errlen);
+  /* A stream in a binary framing: moves the whole frames at the front of in out of it, appended to
+   * out as this format's SSE events. 0, or -1 with *why (a static phrase: "it sent ...") on a bad
+   * frame: the stream cannot go on. */
+  int (*unframe)(struct buf *in, struct buf *out, const char **why);
 };
 
 struct format {
-  const char *name;                 /* "openai", "anthropic", "gemini" */
+  const char *name;                 /* "openai", "anthropic", "gemini", "responses" */
   const struct format_ops *ops;
   enum reasoning_format reasoning;  /* how a reasoning suffix is written in its requests */
   const char *end_event;            /* its stream's end, as health details name it */
@@ -156,7 +174,18 @@ struct format {
   const char *count_tokens_key;     /* its token count answer {"KEY":N} (count_tokens), or NULL */
   bool stream_json_array;           /* its streams are a JSON array unless the query has alt=sse
                                      * (Gemini's streamGenerateContent; jsonarray.h) */
+  const struct format *native_for;  /* a transport of another format's bodies and events (Bedrock:
+                                     * Anthropic's): a client of that format talks through it
+                                     * unconverted, as with the format itself; or NULL */
+  bool dialect;                     /* a client-side dialect of the format of the same name, whose
+                                     * channels take it unconverted (Gemini's embedContent and
+                                     * batchEmbedContents) */
 };
+
+/* Whether a client of format client and a channel of format upstream talk unconverted: the same
+ * format, a transport of it (native_for: Bedrock for Anthropic clients), or Gemini's embeddings
+ * formats and a Gemini channel (dialect). */
+bool format_native(const struct format *client, const struct format *upstream);
 
 /* ---- the one event path of a stream ---- */
 
@@ -176,6 +205,7 @@ struct format_stream {
   const char *ev_data;         /* (point into rd, valid while that block is handled) */
   size_t ev_dlen;
   char ev_type[64];            /* "" when it had none ("message") or a longer one */
+  struct buf framed;           /* a framed stream's bytes short of a whole frame (owned; unframe) */
 };
 
 /* Starts the path of one upstream attempt (an earlier attempt's state is freed first when s was
@@ -201,6 +231,11 @@ bool format_stream_complete(const struct format_stream *s);
  * calls it itself). Works on a zeroed s too. */
 int format_stream_block(struct format_stream *s, const char *ev, size_t evlen, const char **data, size_t *dlen);
 void format_stream_free(struct format_stream *s);
+/* A piece of the upstream's stream body appended to sse as SSE text: as it is, or, for a format
+ * with a binary framing (ops->unframe), its whole frames as events (the rest kept in s until its
+ * frame is whole). 0, or -1 with *why, a static phrase ("it sent ..."): a bad frame, or more than
+ * an event's worth pending. */
+int format_stream_bytes(struct format_stream *s, const char *p, size_t n, struct buf *sse, const char **why);
 
 /* ---- helpers for the formats ---- */
 

@@ -1,7 +1,7 @@
 /* format_embed: Gemini's embedContent and batchEmbedContents. For Gemini clients, behind struct
  * format (format.h): relay reads them and converts them to an OpenAI embeddings request (POST
  * /v1/embeddings on an OpenAI-style channel), and the answer back, billed as embeddings (the
- * channel's usage.prompt_tokens); to a Gemini channel they go natively (formats.c's format_native),
+ * channel's usage.prompt_tokens); to a Gemini channel they go natively (format_native: a dialect),
  * the model renamed when mapped. For Gemini channels (format_gemini.c's write_request and
  * response_to_openai call it): an OpenAI embeddings request as batchEmbedContents (input string or
  * strings, dimensions -> outputDimensionality) and Google's answer as OpenAI's; Google reports no
@@ -241,6 +241,7 @@ const struct format format_gemini_embed = {
     .key_query = "key",
     .path_usage = "/v1beta/models/MODEL:embedContent",
     .unended = "",
+    .dialect = true,
 };
 
 const struct format format_gemini_batch_embed = {
@@ -250,6 +251,7 @@ const struct format format_gemini_batch_embed = {
     .key_query = "key",
     .path_usage = "/v1beta/models/MODEL:batchEmbedContents",
     .unended = "",
+    .dialect = true,
 };
 
 /* ---------------------------------------------------------------- a Gemini channel's embeddings */

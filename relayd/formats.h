@@ -14,6 +14,8 @@
 extern const struct format format_openai;   /* OpenAI chat: the common form (format_openai.c) */
 extern const struct format format_claude;   /* Anthropic Messages (format_claude.c) */
 extern const struct format format_gemini;   /* Gemini generateContent (format_gemini.c) */
+extern const struct format format_responses;   /* the OpenAI Responses API (format_responses.c) */
+extern const struct format format_bedrock;  /* Anthropic Messages on AWS Bedrock (bedrock.c) */
 /* Gemini embedContent / batchEmbedContents: clients only, converted to OpenAI embeddings
  * (format_embed.c) */
 extern const struct format format_gemini_embed, format_gemini_batch_embed;
@@ -21,11 +23,6 @@ extern const struct format format_gemini_embed, format_gemini_batch_embed;
 /* The format a channel speaks (common/provider.h's api: anthropic, gemini, or OpenAI's for the rest,
  * azure, cohere and jina included). */
 const struct format *format_of_api(int api);
-/* Whether a client of format client and a channel of format upstream speak the same wire format
- * (the request and answer pass unconverted): the same format, or Gemini's embeddings formats and a
- * Gemini channel. */
-bool format_native(const struct format *client, const struct format *upstream);
-
 /* ---- Gemini's embeddings on a Gemini channel (format_embed.c) ---- */
 
 /* "/v1beta/models/MODEL:METHOD" into out ("models/" dropped, the name's characters checked): its
@@ -42,5 +39,16 @@ char *gemini_embed_to_openai(const cJSON *j, const char *model, char *err, size_
 /* An OpenAI embeddings answer with usage prompt_tokens (when >= 0) written in, and each embedding
  * as base64 of its float32 values (little-endian) when base64 (malloc'd), or NULL. */
 char *format_embed_openai_answer(const char *body, size_t len, int64_t prompt_tokens, bool base64);
+/* The format a channel of api speaks for upstream_model (its name after the channel's mapping): a
+ * vertex channel speaks Claude's for anthropic models and Gemini's for the others (vertexapi.h);
+ * every other api, format_of_api's. */
+const struct format *format_for_model(int api, const char *upstream_model);
+/* The format a channel of provider p (common/provider.h) speaks to a client of format client for
+ * upstream_model: a Responses client and a channel whose type serves the Responses API (an
+ * OpenAI-style type that serves "media": openai, azure, custom, ...) talk natively; otherwise
+ * format_for_model(p->api, upstream_model). */
+struct provider;
+const struct format *format_of_channel(const struct format *client, const struct provider *p,
+                                       const char *upstream_model);
 
 #endif

@@ -12,6 +12,7 @@
 #include "attempt.h"
 #include "auth.h"
 #include "log.h"
+#include "realtime.h"
 #include "reqpool.h"
 #include "request.h"
 #include "respond.h"
@@ -41,8 +42,9 @@ static const struct endpoint_def endpoints[] = {
     /* Gemini's model listing, in Google's shape (selfserve.c) */
     {"GET", "/v1beta/models", false, EP_MODELS, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
     {"GET", "/v1beta/models/", true, EP_MODEL_ONE, API_CHAT, NULL, MEDIA_NONE, &format_gemini, NULL},
+    /* the OpenAI Responses API: native to a channel that serves it, converted for any other */
+    {"POST", "/v1/responses", false, EP_CHAT, API_CHAT, "/v1/chat/completions", MEDIA_NONE, &format_responses, NULL},
     /* relayed as they are to OpenAI-compatible channels; media.c validates and bills them */
-    {"POST", "/v1/responses", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_RESPONSES, &format_openai, NULL},
     {"POST", "/v1/images/generations", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_GEN, &format_openai, NULL},
     {"POST", "/v1/images/edits", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_IMAGE_EDIT, &format_openai, NULL},
     {"POST", "/v1/audio/speech", false, EP_MEDIA, API_MEDIA, NULL, MEDIA_SPEECH, &format_openai, NULL},
@@ -58,6 +60,9 @@ static const struct endpoint_def endpoints[] = {
     /* the key holder's own account: redeem a code, read its usage (selfsvc.c, off the worker) */
     {"POST", "/v1/relay/redeem", false, EP_REDEEM, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
     {"GET", "/v1/relay/usage", false, EP_USAGE, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    /* the Realtime API: a WebSocket relayed to an OpenAI or Azure channel (realtime.c) */
+    {"GET", "/v1/realtime", false, EP_REALTIME, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
+    {"GET", "/openai/realtime", false, EP_REALTIME, API_CHAT, NULL, MEDIA_NONE, &format_openai, NULL},
 };
 
 /* What begin() needs from the header fields, in one pass over them. */
@@ -235,6 +240,8 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
     return serve_billing(r);
   if (def->ep == EP_USAGE)
     return selfsvc_usage(r);
+  if (def->ep == EP_REALTIME)
+    return realtime_begin(r, url);
   if (def->suffix && serve_path_model(url, def->path, r->path_model, sizeof r->path_model) < 0)
     return fail_now(r, 404, "invalid_request_error", "unknown_url", NULL, "Invalid URL (%s %.300s): use %s.", method,
                     url, r->client->path_usage);
@@ -529,5 +536,7 @@ void relay_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                                                                            : "client_gone");
   }
   respond_done(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);   /* every answer counted, once */
+  if (r->rt)
+    realtime_request_gone(r);        /* its session still waited on the upstream */
   request_free(r);
 }

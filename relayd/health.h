@@ -43,13 +43,7 @@
 struct snap_channel;
 struct snap_options;
 
-enum health_outcome {
-  OUTCOME_OK,          /* 2xx */
-  OUTCOME_CLIENT,      /* the upstream answered a client error (4xx): alive */
-  OUTCOME_FAIL,        /* connect error, timeout, 5xx, 429, broken stream */
-  OUTCOME_ACCOUNT,     /* authentication / account error: disable */
-  OUTCOME_ABANDON,     /* the client left or relayd stopped: says nothing about the channel */
-};
+/* enum health_outcome (OUTCOME_OK ... OUTCOME_ABANDON) is chanstate.h's. */
 
 enum health_pick { PICK_OK, PICK_BUSY, PICK_OPEN, PICK_DISABLED };
 

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "attempt.h"
 #include "formats.h"
 #include "imgfetch.h"
 #include "log.h"
 #include "request.h"
+#include "reqview.h"
 
 #define IMGINLINE_MAX 32          /* images by URL one request may have fetched */
 
@@ -54,9 +54,9 @@ static bool fetchable(const char *u)
          strncasecmp(u, "https://generativelanguage.googleapis.com/", 42) != 0;
 }
 
-/* The image URLs of the common-form request, in message order, into w; -1 when there are more
+/* The image URLs of the common-form request, in message order, into iw; -1 when there are more
  * than IMGINLINE_MAX (refusal set). */
-static int collect(cJSON *root, struct img_wait *w)
+static int collect(cJSON *root, struct img_wait *iw)
 {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages"), *m;
   int mi = 0;
@@ -72,12 +72,12 @@ static int collect(cJSON *root, struct img_wait *w)
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(holder, key);
         if (cJSON_IsString(type) && strcmp(type->valuestring, "image_url") == 0 && cJSON_IsString(u) &&
             fetchable(u->valuestring)) {
-          if (w->n == IMGINLINE_MAX) {
-            snprintf(w->refusal, sizeof w->refusal, "the request has more than %d images by URL for a channel that "
+          if (iw->n == IMGINLINE_MAX) {
+            snprintf(iw->refusal, sizeof iw->refusal, "the request has more than %d images by URL for a channel that "
                      "takes them only inline", IMGINLINE_MAX);
             return -1;
           }
-          struct img_slot *s = &w->slots[w->n++];
+          struct img_slot *s = &iw->slots[iw->n++];
           s->holder = holder;
           s->key = key;
           snprintf(s->where, sizeof s->where, "messages[%d].content[%d]", mi, pi);
@@ -89,32 +89,32 @@ static int collect(cJSON *root, struct img_wait *w)
   return 0;
 }
 
-/* Starts the transfer of the next image: true, or false when none is left (w->done). */
+/* Starts the transfer of the next image: true, or false when none is left (iw->done). */
 static bool fetch_next(struct request *r)
 {
-  struct img_wait *w = r->imgs;
-  if (w->next >= w->n) {
-    w->done = true;
+  struct img_wait *iw = r->imgs;
+  if (iw->next >= iw->n) {
+    iw->done = true;
     return false;
   }
-  const struct img_slot *s = &w->slots[w->next];
+  const struct img_slot *s = &iw->slots[iw->next];
   const cJSON *u = cJSON_GetObjectItemCaseSensitive(s->holder, s->key);
   CURL *e = worker_easy_get(r->w);
-  w->job = imgfetch_start(e, u->valuestring, imgfetch_defaults());
-  if (!w->job) {
+  iw->job = imgfetch_start(e, u->valuestring, imgfetch_defaults());
+  if (!iw->job) {
     worker_easy_put(r->w, e);
-    snprintf(w->refusal, sizeof w->refusal, "%s: out of memory", s->where);
-    w->done = true;
+    snprintf(iw->refusal, sizeof iw->refusal, "%s: out of memory", s->where);
+    iw->done = true;
     return false;
   }
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-  w->easy = e;
+  iw->easy = e;
   CURLMcode mc = curl_multi_add_handle(worker_multi(r->w), e);
   if (mc != CURLM_OK) {
     log_msg(LOG_ERR, "curl_multi_add_handle failed", "error=\"%s\"", curl_multi_strerror(mc));
     imginline_cancel(r);
-    snprintf(w->refusal, sizeof w->refusal, "%s: the image fetch could not start", s->where);
-    w->done = true;
+    snprintf(iw->refusal, sizeof iw->refusal, "%s: the image fetch could not start", s->where);
+    iw->done = true;
     return false;
   }
   return true;
@@ -123,30 +123,30 @@ static bool fetch_next(struct request *r)
 bool imginline_begin(struct request *r, const struct snap_channel *ch, const char **refusal)
 {
   *refusal = NULL;
-  struct img_wait *w = r->imgs;
-  if (w && w->done) {
-    *refusal = w->refusal[0] ? w->refusal : NULL;
+  struct img_wait *iw = r->imgs;
+  if (iw && iw->done) {
+    *refusal = iw->refusal[0] ? iw->refusal : NULL;
     return false;
   }
-  if (w || !needs_inline(r, ch))
+  if (iw || !needs_inline(r, ch))
     return false;
   char err[256];
   if (r->croot && openai_view(r, err, sizeof err) < 0)
     return false;                 /* start_attempt refuses it with the same reason */
-  if (!(w = calloc(1, sizeof *w))) {   /* owned by r: imginline_free */
+  if (!(iw = calloc(1, sizeof *iw))) {   /* owned by r: imginline_free */
     *refusal = "out of memory";
     return false;
   }
-  r->imgs = w;
-  w->ch = ch;
-  if (collect(r->root, w) < 0) {
-    w->done = true;
-    *refusal = w->refusal;
+  r->imgs = iw;
+  iw->ch = ch;
+  if (collect(r->root, iw) < 0) {
+    iw->done = true;
+    *refusal = iw->refusal;
     return false;
   }
   if (fetch_next(r))
     return true;
-  *refusal = w->refusal[0] ? w->refusal : NULL;
+  *refusal = iw->refusal[0] ? iw->refusal : NULL;
   return false;
 }
 
@@ -155,17 +155,17 @@ bool imginline_active(const struct request *r)
   return r->imgs && r->imgs->easy;
 }
 
-void imginline_done(struct request *r, CURLcode res)
+const struct snap_channel *imginline_done(struct request *r, CURLcode res)
 {
-  struct img_wait *w = r->imgs;
-  struct img_slot *s = &w->slots[w->next];
+  struct img_wait *iw = r->imgs;
+  struct img_slot *s = &iw->slots[iw->next];
   struct imgfetch_result img;
   char err[256];
-  int rc = imgfetch_finish(w->job, res, &img, err, sizeof err);
+  int rc = imgfetch_finish(iw->job, res, &img, err, sizeof err);
   imginline_cancel(r);           /* the handle back to the pool, the job freed */
   if (rc < 0) {
-    snprintf(w->refusal, sizeof w->refusal, "%s: %s", s->where, err);
-    w->done = true;
+    snprintf(iw->refusal, sizeof iw->refusal, "%s: %s", s->where, err);
+    iw->done = true;
   } else {
     /* the URL becomes the image itself, as a data: URL every converter inlines */
     size_t n = strlen(img.mime) + img.b64_len + 16;
@@ -177,27 +177,27 @@ void imginline_done(struct request *r, CURLcode res)
     }
     imgfetch_result_free(&img);
     if (!data) {
-      snprintf(w->refusal, sizeof w->refusal, "%s: out of memory", s->where);
-      w->done = true;
+      snprintf(iw->refusal, sizeof iw->refusal, "%s: out of memory", s->where);
+      iw->done = true;
     } else {
-      w->next++;
+      iw->next++;
       if (fetch_next(r))
-        return;
+        return NULL;
     }
   }
-  start_attempt(r, w->ch);        /* the images are in (or refused): the attempt goes on */
+  return iw->ch;        /* the images are in (or refused): the caller's attempt goes on */
 }
 
 void imginline_cancel(struct request *r)
 {
-  struct img_wait *w = r->imgs;
-  if (!w || !w->easy)
+  struct img_wait *iw = r->imgs;
+  if (!iw || !iw->easy)
     return;
-  curl_multi_remove_handle(worker_multi(r->w), w->easy);
-  worker_easy_put(r->w, w->easy);
-  w->easy = NULL;
-  imgfetch_job_free(w->job);
-  w->job = NULL;
+  curl_multi_remove_handle(worker_multi(r->w), iw->easy);
+  worker_easy_put(r->w, iw->easy);
+  iw->easy = NULL;
+  imgfetch_job_free(iw->job);
+  iw->job = NULL;
 }
 
 void imginline_free(struct request *r)

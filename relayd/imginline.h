@@ -6,8 +6,10 @@
  * private, loopback or link-local address unless configured); a fetched image replaces its URL in
  * the common-form request (r->root) as a data: URL, which every format's converter inlines, and
  * stays so for a retry on another channel. The attempt waits with its channel slot held; when the
- * last image is in, start_attempt runs again for the same channel. A fetch that fails ends the
- * attempt as relay's own refusal (400, nothing asked of the channel), as before.
+ * last image is in, imginline_done hands the channel back and attempt.c runs start_attempt again
+ * for it. A fetch that fails ends the attempt as relay's own refusal (400, nothing asked of the
+ * channel), as before. One of relay's stages (it works on the request's own state, request.h),
+ * called by attempt.c and never calling back into it.
  * Callers: attempt.c (start_attempt asks imginline_begin first; relay_on_upstream_done hands over
  * an image transfer's end; detach_upstream cancels), reqpool.c (request_free). Never: blocks,
  * fetches for a native request or a channel that takes URLs, or touches the client's own bytes.
@@ -27,8 +29,10 @@ struct snap_channel;
 bool imginline_begin(struct request *r, const struct snap_channel *ch, const char **refusal);
 /* Whether r's finished transfer is an image fetch (then imginline_done takes it). */
 bool imginline_active(const struct request *r);
-/* The image transfer of r ended with res: the next image, or start_attempt again. */
-void imginline_done(struct request *r, CURLcode res);
+/* The image transfer of r ended with res: NULL when the next image's transfer started, else the
+ * channel the attempt waited on (the images are in, or one was refused): the caller runs
+ * start_attempt(r, channel) again. No call back into attempt.c (it is this module's caller). */
+const struct snap_channel *imginline_done(struct request *r, CURLcode res);
 /* Stops an image transfer in progress (the request ends); the state stays until imginline_free. */
 void imginline_cancel(struct request *r);
 void imginline_free(struct request *r);

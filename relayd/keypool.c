@@ -8,10 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chanlimit.h"
 #include "db.h"
 #include "log.h"
-#include "request.h"
 #include "secret.h"
 #include "snapshot.h"
 #include "util.h"
@@ -212,40 +210,26 @@ bool keypool_usable(const struct snap_channel *c)
   return false;
 }
 
-static bool was_tried(const struct request *r, const struct snap_channel *c, size_t pos)
+static bool was_tried(const struct key_tries *t, const struct snap_channel *c, size_t pos)
 {
-  return r->keys_chan == c->id && (r->keys_tried >> (pos % 64)) & 1u;
+  return t->chan == c->id && (t->tried >> (pos % 64)) & 1u;
 }
 
-bool keypool_untried(const struct snap_channel *c, const struct request *r)
+bool keypool_untried(const struct snap_channel *c, const struct key_tries *t)
 {
   const struct key_pool *p = c->pool;
-  if (!p || r->keys_chan != c->id)
+  if (!p || t->chan != c->id)
     return false;
   for (size_t i = 0; i < p->n; i++)
-    if (keypool_key_ok(&p->keys[i]) && !was_tried(r, c, i))
+    if (keypool_key_ok(&p->keys[i]) && !was_tried(t, c, i))
       return true;
   return false;
 }
 
-/* May r's attempt take the key at pos: enabled, not tried by r, room under its limits (chanlimit.h). */
-static bool eligible(const struct request *r, const struct snap_channel *c, size_t pos)
+/* May the attempt take the key at pos: enabled, not tried (t), room under its limits (t->room). */
+static bool eligible(const struct key_tries *t, const struct snap_channel *c, size_t pos)
 {
-  return keypool_key_ok(&c->pool->keys[pos]) && !was_tried(r, c, pos) &&
-         (!c->limits || chanlimit_key_wait(r, c, pos) == 0);
-}
-
-int64_t keypool_limit_wait(const struct request *r, const struct snap_channel *c)
-{
-  int64_t best = -1;
-  for (size_t i = 0; c->pool && i < c->pool->n && best != 0; i++) {
-    if (!keypool_key_ok(&c->pool->keys[i]))
-      continue;
-    int64_t ms = chanlimit_key_wait(r, c, i);
-    if (best < 0 || ms < best)
-      best = ms;
-  }
-  return best < 0 ? 0 : best;
+  return keypool_key_ok(&c->pool->keys[pos]) && !was_tried(t, c, pos) && (!t->room || t->room(t->ctx, c, pos));
 }
 
 static uint64_t mix64(uint64_t x)
@@ -266,10 +250,9 @@ static uint64_t fnv1a(const char *s, uint64_t h)
 }
 
 /* The end user a sticky pool keeps on one key: OpenAI "user", Anthropic metadata.user_id, the
- * prompt cache key, else the client's API key (its token). */
-static uint64_t sticky_hash(const struct request *r)
+ * prompt cache key of the client's body j, else the client's API key (its token's id). */
+static uint64_t sticky_hash(const cJSON *j, int64_t token_id)
 {
-  const cJSON *j = r->croot ? r->croot : r->root;
   const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "user"));
   if (!u || !*u)
     u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "metadata"),
@@ -278,22 +261,23 @@ static uint64_t sticky_hash(const struct request *r)
     u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "prompt_cache_key"));
   if (u && *u)
     return fnv1a(u, 1469598103934665603u);
-  return mix64((uint64_t)r->token->id ^ 0x9e3779b97f4a7c15ULL);
+  return mix64((uint64_t)token_id ^ 0x9e3779b97f4a7c15ULL);
 }
 
-const struct pool_key *keypool_pick(struct request *r, const struct snap_channel *c)
+const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tries *t, const cJSON *body,
+                                    int64_t token_id, uint64_t *rng)
 {
   struct key_pool *p = c->pool;
   if (!p)
     return NULL;
-  if (r->keys_chan != c->id) {
-    r->keys_chan = c->id;
-    r->keys_tried = 0;
+  if (t->chan != c->id) {
+    t->chan = c->id;
+    t->tried = 0;
   }
   size_t n = p->n, pick = n;
-  if (r->aff_hash && r->aff_key_idx >= 0)     /* affinity (affinity.h): the key that served it last */
+  if (t->prefer)     /* affinity (affinity.h): the key that served it last */
     for (size_t pos = 0; pos < n && pick == n; pos++)
-      if (p->keys[pos].idx == r->aff_key_idx && eligible(r, c, pos))
+      if (p->keys[pos].idx == t->prefer_idx && eligible(t, c, pos))
         pick = pos;
   if (pick == n)
   switch (p->mode) {
@@ -301,16 +285,16 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
     size_t start = (size_t)(atomic_fetch_add_explicit(&p->cursor, 1, memory_order_relaxed) % n);
     for (size_t i = 0; i < n && pick == n; i++) {
       size_t pos = (start + i) % n;
-      if (eligible(r, c, pos))
+      if (eligible(t, c, pos))
         pick = pos;
     }
     break;
   }
   case KEY_MODE_STICKY: {
     /* rendezvous hashing: the user's key stays its key while that key is healthy */
-    uint64_t h = sticky_hash(r), best = 0;
+    uint64_t h = sticky_hash(body, token_id), best = 0;
     for (size_t pos = 0; pos < n; pos++) {
-      if (!eligible(r, c, pos))
+      if (!eligible(t, c, pos))
         continue;
       uint64_t score = mix64(h ^ mix64((uint64_t)p->keys[pos].idx + 0x9e3779b97f4a7c15ULL));
       if (pick == n || score > best) {
@@ -324,26 +308,24 @@ const struct pool_key *keypool_pick(struct request *r, const struct snap_channel
   default: {
     size_t ok = 0;
     for (size_t pos = 0; pos < n; pos++)
-      ok += eligible(r, c, pos);
+      ok += eligible(t, c, pos);
     if (!ok)
       break;
-    uint64_t x = local(r->w)->rng;       /* the worker's xorshift, as route.c */
+    uint64_t x = *rng;                   /* the worker's xorshift, as route.c */
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    local(r->w)->rng = x;
+    *rng = x;
     size_t nth = (size_t)(x % ok);
     for (size_t pos = 0; pos < n && pick == n; pos++)
-      if (eligible(r, c, pos) && nth-- == 0)
+      if (eligible(t, c, pos) && nth-- == 0)
         pick = pos;
     break;
   }
   }
   if (pick == n)     /* every key went between route's check and now: the first key, once */
     pick = 0;
-  r->keys_tried |= (uint64_t)1 << (pick % 64);
-  if (c->limits)
-    chanlimit_key_take(r, c, pick);
+  t->tried |= (uint64_t)1 << (pick % 64);
   const struct pool_key *k = &p->keys[pick];
   atomic_fetch_add_explicit(&k->st->requests, 1, memory_order_relaxed);
   return k;

@@ -1,27 +1,29 @@
 /*
  * keypool: the upstream keys of a multi-key channel (table channel_keys, migration 012) and which
- * one serves each attempt. A channel without rows keeps its one channels.key and never reaches
- * this module's choice (c->pool is NULL: the request path is exactly as before).
- *
- * At load (snapshot.c, admin thread): keypool_load reads every channel's keys, opens them with the
- * master key, builds each key's upstream headers (as the channel's own: content type, the type's
- * extra header, its auth header) and points each at its live state. The live state (struct
- * key_state: the auto-disable flag and the requests / errors / spend counters) lives in one
- * process-wide table keyed by (channel id, index) that survives reloads, like chanstate.h's.
+ * one serves each attempt. A channel without rows keeps its one channels.key and never reaches this
+ * module's choice (c->pool is NULL: the request path is exactly as before).
+ * At load (snapshot.c through struct snapshot_extra, registered by main.c; admin thread):
+ * keypool_load reads every channel's keys, opens them with the master key, builds each key's
+ * upstream headers (as the channel's own: content type, the type's extra header, its auth header)
+ * and points each at its live state. The live state (struct key_state: the auto-disable flag and
+ * the requests / errors / spend counters) lives in one process-wide table keyed by (channel id,
+ * index) that survives reloads, like chanstate.h's.
  * The database status folds into the flag at load, as chanstate_fold_status does for channels.
- *
  * Choice (attempt.c, a worker): keypool_pick, in memory, nothing but an index and atomics: the
  * channel's key_mode -- random, round-robin (one atomic counter per pool), or sticky (the same end
  * user: OpenAI "user", Anthropic metadata.user_id, else prompt_cache_key, else the client's API
  * key, hashed by rendezvous hashing onto the healthy keys, so a user moves only when its key goes).
- * A retry of the same request on the same channel takes a key it has not tried yet.
+ * A retry of the same request on the same channel takes a key it has not tried yet. The caller
+ * may prefer one key (affinity.h) and skip keys without room (chanlimit.h) through struct key_tries:
+ * this module calls neither.
  * Outcome (attempt.c): keypool_outcome -- an authentication or account error (health_classify's
  * OUTCOME_ACCOUNT: the same identifiers that disable a channel) disables that key alone, with its
  * reason and time (a writer op, WOP_KEY_STATUS); the channel is disabled only when no key is left.
  * Recovery (monitor.c): keypool_probe_set gives the headers of one key to a periodic test; a
  * passing test re-enables the key (and the channel when it was auto-disabled).
- * Callers: snapshot.c (load, free), route.c (usable / untried), attempt.c (pick, outcome), settle.c
- * (spend), monitor.c (tests), admin.c (stats), metrics.c (series).
+ * Callers: snapshot.c (load, free, exit: through main.c's struct snapshot_extra), route.c (usable /
+ * untried), attempt.c (pick, outcome), settle.c (spend), monitor.c (tests), admin.c (stats),
+ * metrics.c (series).
  * Never: logs, exports or labels a key's text (metrics and stats name keys by index only), blocks a
  * worker, or touches the database outside keypool_load (the writer commits status changes).
  */
@@ -33,18 +35,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "health.h"
+#include "chanstate.h"
 
 struct db;
 struct snapshot;
 struct snap_channel;
 struct snap_options;
 struct secret_key;
-struct request;
 struct curl_slist;
 struct cJSON;
 
 enum key_mode { KEY_MODE_RANDOM, KEY_MODE_ROUND_ROBIN, KEY_MODE_STICKY };
+
+/* Which keys of one channel a request has tried (held by the request, request.h; zero: none), and
+ * what its caller asks of the next pick (set before each keypool_pick, request.h's pick_pool_key). */
+struct key_tries {
+  int64_t chan;                       /* the channel tried is about */
+  uint64_t tried;                     /* its pool positions tried (bit pos % 64) */
+  bool prefer;                        /* take the key of index prefer_idx when eligible (affinity.h) */
+  int prefer_idx;
+  /* has the key at pool position pos of c room for the attempt (its limits, chanlimit.h)? NULL:
+   * every key has; ctx is its first argument. A key without room is skipped like a tried one. */
+  bool (*room)(const void *ctx, const struct snap_channel *c, size_t pos);
+  const void *ctx;
+};
 
 /* The live state of one key, process-wide (survives reloads); owned by the table. */
 struct key_state {
@@ -85,12 +99,15 @@ void keypool_free_states(void);
 
 /* May channel c serve now as far as its keys go: no pool, or a key enabled. */
 bool keypool_usable(const struct snap_channel *c);
-/* c was tried already by r: has it a usable key r has not tried (a retry may take it)? */
-bool keypool_untried(const struct snap_channel *c, const struct request *r);
-/* ms until one usable key of c has room under its limits for r (chanlimit.h; 0: one has now). */
-int64_t keypool_limit_wait(const struct request *r, const struct snap_channel *c);
-/* The key of r's attempt on c (NULL: c has no pool; use c->headers and c->key). Counts a request. */
-const struct pool_key *keypool_pick(struct request *r, const struct snap_channel *c);
+/* c was tried already by a request (its tries t): has it a usable key not tried yet (a retry may
+ * take it)? */
+bool keypool_untried(const struct snap_channel *c, const struct key_tries *t);
+/* The key of a request's attempt on c (NULL: c has no pool; use c->headers and c->key), marked in
+ * its tries t. Counts a request. body (the client's JSON, may be NULL) and token_id name the end
+ * user of a sticky pool; rng is the worker's xorshift state (random mode). Plain parameters: this
+ * module never sees the request itself (request.h is relay's). */
+const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tries *t, const struct cJSON *body,
+                                    int64_t token_id, uint64_t *rng);
 /* The attempt on key k (may be NULL) of channel c ended with out: counts an error, disables the key
  * on an account error, and returns the outcome the channel's health gets (an account error of one
  * key says nothing about the channel while other keys are left). */

@@ -32,9 +32,13 @@
 #include "monitor.h"
 #include "snapshot.h"
 #include "imgfetch.h"
+#include "keypool.h"
+#include "affinity.h"
+#include "chanlimit.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
+#include "vertex.h"
 #include "selfsvc.h"
 #include "writer.h"
 
@@ -197,6 +201,22 @@ static void drain_workers(struct worker *workers, int n)
 }
 
 /* dbnotify's reload callback: a notification asked for a new snapshot. */
+/* struct snapshot_extra's load: the key pools, then the limits of channels and pool keys (they
+ * point into the pools). */
+static int pools_load(struct db *db, struct snapshot *s, const struct secret_key *master, char *err, size_t errlen)
+{
+  int rc = keypool_load(db, s, master, err, errlen);
+  return rc == 0 ? chanlimit_load(db, s) : rc;
+}
+
+/* struct snapshot_extra's shutdown: the process-wide tables of the pools, limits and affinity. */
+static void pools_shutdown(void)
+{
+  keypool_free_states();
+  chanlimit_free_states();
+  affinity_free();
+}
+
 static int reload_snapshot(void *arg, char *err, size_t errlen)
 {
   return admin_load_snapshot(arg, err, errlen);
@@ -300,6 +320,9 @@ int main(int argc, char **argv)
   if (key_created)
     log_msg(LOG_INFO, "created a new master key file", "path=\"%s\" key_id=%s", keypath, master.id);
   snapshot_set_master_key(&master);
+  /* the key pools and then the channel / key limits load with every snapshot (keypool.h, chanlimit.h) */
+  static const struct snapshot_extra pools = { pools_load, keypool_free, pools_shutdown };
+  snapshot_set_extra(&pools);
   int sealed = snapshot_seal_channel_keys(ctx.db, &master, err, sizeof err);
   if (sealed < 0) {
     log_msg(LOG_ERR, "cannot encrypt plaintext channel keys", "error=\"%s\"", err);
@@ -391,6 +414,10 @@ int main(int argc, char **argv)
     log_msg(LOG_ERR, "cannot start the monitor", "error=\"%s\"", err);
     goto out;
   }
+  if (vertex_start(err, sizeof err) < 0) {
+    log_msg(LOG_ERR, "cannot start the Vertex AI token thread", "error=\"%s\"", err);
+    goto out;
+  }
   int n = (int)cfg->workers;
   if (n <= 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -463,6 +490,7 @@ out:
   free(workers);
   selfsvc_stop();               /* after the workers: no request waits on it any more */
   monitor_stop();
+  vertex_stop();
   writer_stop();
   lease_stop();                 /* after the writer: every reservation of the name is settled */
   if (admin_fd >= 0) {
@@ -471,6 +499,7 @@ out:
   }
   dbnotify_stop();
   snapshot_shutdown();
+  vertex_free_all();            /* after the last snapshot that pointed at the channels' states */
   db_close(ctx.db);
   secret_key_wipe(&master);
   tokenizer_teardown();

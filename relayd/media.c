@@ -126,12 +126,11 @@ static struct usage local_tokens(const struct media_req *mq, const struct oai_re
 {
   struct usage u = {.prompt_tokens = rq->prompt_estimate};
   switch (mq->kind) {
-  case MEDIA_RESPONSES:
   case MEDIA_TRANSCRIBE:
   case MEDIA_TRANSLATE:
     u.completion_tokens = res ? oai_tokens_from_chars(res->text_chars)
                           : rq->max_tokens >= 0 ? rq->max_tokens : preconsume_completion;
-    if (!res && mq->kind != MEDIA_RESPONSES)   /* the audio itself, at ~10 tokens a second */
+    if (!res)                                  /* the audio itself, at ~10 tokens a second */
       u.prompt_tokens += (int64_t)ceil((double)mq->file_bytes / AUDIO_BYTES_PER_SECOND) * 10;
     break;
   case MEDIA_IMAGE_GEN:
@@ -200,22 +199,6 @@ static void read_usage(const cJSON *usage, struct media_result *res)
   res->tokens = u;
 }
 
-static size_t text_chars_of(const cJSON *j, const char *key)
-{
-  size_t n = 0;
-  const cJSON *it;
-  if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
-    cJSON_ArrayForEach(it, j)
-    {
-      if (cJSON_IsString(it) && it->string && strcmp(it->string, key) == 0)
-        n += strlen(it->valuestring);
-      else
-        n += text_chars_of(it, key);
-    }
-  }
-  return n;
-}
-
 void media_read_response(enum media_kind k, const char *body, size_t len, const char *content_type,
                          struct media_result *res)
 {
@@ -231,9 +214,6 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
   }
   read_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), res);
   switch (k) {
-  case MEDIA_RESPONSES:
-    res->text_chars = text_chars_of(cJSON_GetObjectItemCaseSensitive(j, "output"), "text");
-    break;
   case MEDIA_IMAGE_GEN:
   case MEDIA_IMAGE_EDIT: {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
@@ -275,29 +255,9 @@ void media_read_response(enum media_kind k, const char *body, size_t len, const 
   cJSON_Delete(j);
 }
 
-bool media_responses_event(const char *data, size_t dlen, struct media_result *res)
-{
-  /* every event is parsed: its type, text and usage are read from the JSON, never by bytes */
-  cJSON *j = cJSON_ParseWithLength(data, dlen);
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-  const char *t = cJSON_IsString(type) && strncmp(type->valuestring, "response.", 9) == 0 ? type->valuestring + 9 : "";
-  bool last = strcmp(t, "completed") == 0 || strcmp(t, "incomplete") == 0 || strcmp(t, "failed") == 0;
-  if (cJSON_IsString(type) && strcmp(type->valuestring, "error") == 0)
-    res->error_event = true;
-  if (strcmp(t, "output_text.delta") == 0 || strcmp(t, "reasoning_summary_text.delta") == 0 ||
-      strcmp(t, "function_call_arguments.delta") == 0) {
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
-    res->text_chars += cJSON_IsString(d) ? strlen(d->valuestring) : 0;
-  }
-  if (last)
-    read_usage(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "response"), "usage"), res);
-  cJSON_Delete(j);
-  return last;
-}
-
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                     double group_ratio, const struct media_result *res, struct usage *u,
-                     const char **source)
+                     double group_ratio, enum quota_rounding rounding,
+                     const struct media_result *res, struct usage *u, const char **source)
 {
   memset(u, 0, sizeof *u);
   if (res->has_tokens)
@@ -316,7 +276,7 @@ int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, c
     *u = local_tokens(mq, rq, res, 0);
     *source = mq->kind == MEDIA_SPEECH ? "request" : "local";
   }
-  return billing_quota(p, group_ratio, u);
+  return billing_quota(p, group_ratio, u, rounding);
 }
 
 double media_units(const struct media_req *mq, const struct media_result *res, const struct price *p)

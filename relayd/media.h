@@ -1,6 +1,6 @@
 /*
  * media: the endpoint kinds beyond chat, completions and embeddings, relayed to OpenAI-compatible
- * (and Azure, Cohere, Jina) channels: POST /v1/responses, /v1/images/generations, /v1/images/edits
+ * (and Azure, Cohere, Jina) channels: POST /v1/images/generations, /v1/images/edits
  * (multipart), /v1/audio/speech, /v1/audio/transcriptions and /v1/audio/translations (multipart),
  * /v1/moderations, /v1/rerank. For each it owns: validating the client request (JSON with cJSON,
  * multipart/form-data with libmicrohttpd's post processor; the client's bytes are forwarded
@@ -9,7 +9,7 @@
  * search units), and the charge. The billing rule of each kind is in doc/endpoints.md.
  * Reading and rewriting the client's request is mediareq.c's; this module has the types, the
  * channel and price rules, the reservation, the answers and the charge.
- * Callers: relay's stages (admit.c, attempt.c, stream.c, settle.c), mediareq.c, tests (the pure
+ * Callers: relay's stages (admit.c, attempt.c, respond.c, settle.c), mediareq.c, tests (the pure
  * helpers).
  * Never: touches balances, sockets or the database; keeps pointers into the buffers it is given.
  */
@@ -28,7 +28,6 @@
 
 enum media_kind {
   MEDIA_NONE,
-  MEDIA_RESPONSES,
   MEDIA_IMAGE_GEN,
   MEDIA_IMAGE_EDIT,
   MEDIA_SPEECH,
@@ -65,8 +64,7 @@ struct media_result {
   double seconds;                  /* audio duration: usage.seconds or "duration" */
   bool has_search;
   int64_t search_units;            /* Cohere meta.billed_units.search_units */
-  size_t text_chars;               /* output text seen (transcripts, Responses text deltas) */
-  bool error_event;                /* a Responses stream carried its own "error" event */
+  size_t text_chars;               /* output text seen (transcripts) */
 };
 
 /* dall-e-2 / dall-e-3 price multiplier of an image size and quality (One API's table); 1 for other
@@ -94,15 +92,12 @@ int64_t media_reserve(const struct media_req *mq, const struct oai_request *rq, 
 void media_read_response(enum media_kind k, const char *body, size_t len, const char *content_type,
                          struct media_result *res);
 
-/* One data payload of a Responses API stream: counts text, reads the final usage. Returns true
- * when this event ends the stream (response.completed, .incomplete or .failed). */
-bool media_responses_event(const char *data, size_t dlen, struct media_result *res);
 
 /* The charge of a request that produced an answer; fills *u (log tokens) and *source ("upstream",
  * "local" or "request"). */
 int64_t media_charge(const struct media_req *mq, const struct oai_request *rq, const struct price *p,
-                     double group_ratio, const struct media_result *res, struct usage *u,
-                     const char **source);
+                     double group_ratio, enum quota_rounding rounding,
+                     const struct media_result *res, struct usage *u, const char **source);
 
 /* A short note for the log row's content: "images=2 size=1024x1792 quality=hd", "seconds=9", ... */
 /* The units a fixed price charged for (images, seconds, search units; 1 per call); 0 for ratio prices. */

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "reasoning.h"
 
 #define FORM_FIELD_MAX 128          /* the text fields relay reads from a form */
 #define RERANK_DOCS_MAX 10000
@@ -25,7 +24,7 @@ static int64_t utf8_chars(const char *s)
   return n;
 }
 
-/* characters of text in a Responses / chat style input: a string, or items whose "content" is a
+/* characters of text in a chat style input (moderations): a string, or items whose "content" is a
  * string or parts with "text" */
 static size_t input_chars(const cJSON *in)
 {
@@ -150,7 +149,7 @@ static int parse_json(enum media_kind k, const char *body, size_t len, cJSON **r
       goto bad;
     }
     rq->stream = cJSON_IsTrue(stream);
-    if (rq->stream && k != MEDIA_RESPONSES) {
+    if (rq->stream) {
       snprintf(err, errlen, "relay does not stream this endpoint: leave 'stream' out or false");
       goto bad;
     }
@@ -158,22 +157,6 @@ static int parse_json(enum media_kind k, const char *body, size_t len, cJSON **r
   const char *text = NULL;
   size_t chars = 0;
   switch (k) {
-  case MEDIA_RESPONSES: {
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
-    *param = "input";
-    if (in && !cJSON_IsNull(in) && !cJSON_IsString(in) && !cJSON_IsArray(in)) {
-      snprintf(err, errlen, "'input' must be a string or an array of input items");
-      goto bad;
-    }
-    *param = "instructions";
-    if (string_field(root, "instructions", false, NULL, 0, &text, err, errlen) < 0)
-      goto bad;
-    *param = "max_output_tokens";
-    if (count_field(root, "max_output_tokens", 1, 100000000, &rq->max_tokens, err, errlen) < 0)
-      goto bad;
-    chars = input_chars(in) + (text ? strlen(text) : 0);
-    break;
-  }
   case MEDIA_IMAGE_GEN:
     *param = "prompt";
     if (string_field(root, "prompt", true, NULL, 0, &text, err, errlen) < 0)
@@ -556,12 +539,6 @@ char *media_form_replace_field(const char *body, size_t len, const char *boundar
   return out;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *body, size_t len,
                           const char *client_model, const char *upstream_model, size_t *outlen,
                           bool *failed)
@@ -585,25 +562,7 @@ char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *b
     cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(upstream_model));
   else
     cJSON_AddStringToObject(root, "model", upstream_model);
-  /* a Responses request whose effort suffix was stripped from the model (attempt.c) asks for that
-   * effort: reasoning.effort, the client's other reasoning fields kept (issue #20) */
-  struct reasoning rs;
-  cJSON *own_reasoning = NULL;
-  bool effort = mq->kind == MEDIA_RESPONSES && reasoning_parse(client_model, &rs) && rs.kind == RS_EFFORT &&
-                !ends_with(upstream_model, client_model + rs.base_len);
-  if (effort) {
-    own_reasoning = cJSON_DetachItemFromObjectCaseSensitive(root, "reasoning");
-    cJSON *nr = cJSON_IsObject(own_reasoning) ? cJSON_Duplicate(own_reasoning, 1) : cJSON_CreateObject();
-    cJSON_DeleteItemFromObjectCaseSensitive(nr, "effort");
-    cJSON_AddStringToObject(nr, "effort", rs.effort);
-    cJSON_AddItemToObject(root, "reasoning", nr);
-  }
   char *out = cJSON_PrintUnformatted(root);
-  if (effort) {
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "reasoning");
-    if (own_reasoning)
-      cJSON_AddItemToObject(root, "reasoning", own_reasoning);
-  }
   /* the next attempt starts again from the client's request */
   if (!mq->model_in_body)
     cJSON_DeleteItemFromObjectCaseSensitive(root, "model");

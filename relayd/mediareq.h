@@ -34,8 +34,7 @@ char *media_form_replace_field(const char *body, size_t len, const char *boundar
                                const char *expect, const char *value, size_t *outlen);
 
 /* The body for the upstream when it must differ from the client's (model renamed, or a
- * moderations request without a model given the default; a Responses request whose effort suffix
- * was stripped from the model also gets reasoning.effort): malloc'd, caller frees; NULL when the
+ * moderations request without a model given the default): malloc'd, caller frees; NULL when the
  * client's bytes go as they are, or on failure (*failed set). root is left as it came. */
 char *media_upstream_body(const struct media_req *mq, cJSON *root, const char *body, size_t len,
                           const char *client_model, const char *upstream_model, size_t *outlen,

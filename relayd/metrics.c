@@ -1,5 +1,6 @@
 /* metrics: see metrics.h. */
 #include "metrics.h"
+#include "realtime.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -185,6 +186,10 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
   buf_appendf(&b, "relayd_http_requests_total %llu\n", (unsigned long long)received);
   family(&b, "relayd_inflight_requests", "gauge", "requests being served now");
   buf_appendf(&b, "relayd_inflight_requests %lld\n", (long long)in_flight);
+  family(&b, "relayd_realtime_sessions", "gauge", "Realtime API WebSocket sessions open now");
+  buf_appendf(&b, "relayd_realtime_sessions %lld\n", (long long)realtime_sessions_open());
+  family(&b, "relayd_realtime_sessions_total", "counter", "Realtime API WebSocket sessions opened since start");
+  buf_appendf(&b, "relayd_realtime_sessions_total %llu\n", (unsigned long long)realtime_sessions_total());
   family(&b, "relayd_writer_backlog", "gauge", "request log rows waiting for the database writer");
   buf_appendf(&b, "relayd_writer_backlog %llu\n", (unsigned long long)wst.backlog);
   family(&b, "relayd_events_dropped_total", "counter",

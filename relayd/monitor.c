@@ -9,12 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "formats.h"
 #include "health.h"
 #include "keypool.h"
 #include "log.h"
 #include "secret.h"
 #include "snapshot.h"
 #include "util.h"
+#include "vertex.h"
 #include "writer.h"
 
 #define TICK_MS 500
@@ -50,25 +52,58 @@ static int probe_with(const struct snap_channel *c, const struct curl_slist *hea
   out->body_len = 0;
   const char *m = model && *model ? model : c->test_model[0] ? c->test_model : c->nmodels ? c->models[0] : "gpt-4o-mini";
   snprintf(out->model, sizeof out->model, "%s", m);
+  /* the upstream's name for it, as a request would send it (a bedrock channel's model id) */
+  const char *mapped = strmap_get(&c->model_map, m);
+  if (mapped && *mapped)
+    m = mapped;
   /* the smallest real request of the channel's own API (provider_probe: a 5-token "hi" in chat,
    * Azure deployment, Anthropic Messages or Gemini generateContent shape, or a two-document rerank) */
   char path[512], url[2048];
-  char *body = provider_probe(c->provider, m, path, sizeof path, out->error, sizeof out->error);
-  if (!body)
-    return -1;
-  if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0) {
+  struct curl_slist *own = NULL;   /* a vertex channel's headers with its access token */
+  char *body = NULL;
+  if (c->vertex) {
+    int vs = vertex_probe(c->vertex, c->base_url, c->headers, m, url, sizeof url, &body, &own, out->error,
+                          sizeof out->error);
+    if (vs < 0)
+      return -1;
+    if (vs > 0) {                  /* no token: the reason, as the upstream's error would carry it */
+      out->status = vs;
+      cJSON *e = cJSON_CreateObject();
+      cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "error"), "message", out->error);
+      if (!cJSON_PrintPreallocated(e, out->body, (int)sizeof out->body, false))
+        snprintf(out->body, sizeof out->body, "{}");
+      out->body_len = strlen(out->body);
+      cJSON_Delete(e);
+      return 0;
+    }
+  } else {
+    body = provider_probe(c->provider, m, path, sizeof path, out->error, sizeof out->error);
+    if (!body)
+      return -1;
+    if (channel_url(c, path, m, url, sizeof url, out->error, sizeof out->error) < 0) {
+      cJSON_free(body);
+      return -1;
+    }
+  }
+  /* a channel that signs each request (Bedrock's SigV4) signs its probe too */
+  const struct format_ops *fo = format_of_api(c->api)->ops;
+  struct curl_slist *signed_h = NULL;
+  if (fo->sign && !(signed_h = fo->sign(headers, key ? key : "", c->region, url, body, strlen(body),
+                                        now_unix(), out->error, sizeof out->error))) {
     cJSON_free(body);
     return -1;
   }
   CURL *e = curl_easy_init();
   if (!e) {
     cJSON_free(body);
+    curl_slist_free_all(signed_h);
+    curl_slist_free_all(own);
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
     return -1;
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, signed_h ? signed_h : own ? own : headers);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");   /* as attempt.c: an answer compressed anyway is read */
@@ -82,7 +117,9 @@ static int probe_with(const struct snap_channel *c, const struct curl_slist *hea
   else
     snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
   curl_easy_cleanup(e);
+  curl_slist_free_all(signed_h);
   cJSON_free(body);
+  curl_slist_free_all(own);
   /* upstreams echo the key they got ("Incorrect API key provided: sk-..."): never keep it */
   out->body_len = secret_redact(out->body, out->body_len, key);
   out->body[out->body_len] = '\0';

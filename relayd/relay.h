@@ -7,7 +7,9 @@
  *   admit.c     validate -> model, group, first channel, price -> rate limits -> reserve
  *   route.c       channel choice: tiers, weight or latency, health, pins
  *   attempt.c   upstream transfer on the worker's curl multi (connection suspended), retry on
- *               another channel while nothing has reached the client, timeouts
+ *               another channel while nothing has reached the client
+ *   imginline.c   images by URL fetched first for a channel that takes them only inline
+ *   reqview.c     the common-form view of a client's request, the client's headers passed on
  *   respond.c   whole answers and error bodies in the client's format
  *   stream.c    event by event (SSE), converted or passed through, drained by MHD's reader
  *   settle.c    settle exactly once -> log record to the writer
@@ -22,8 +24,8 @@
 struct worker_handlers;
 
 /* The worker's callbacks (worker.h): MHD's access handler and completion notice (front.c), an
- * upstream transfer done and the tick (attempt.c), relay's state on a worker (reqpool.c), and the
- * ends of requests below (relay.c). */
+ * upstream transfer done and the tick (relay.c: to attempt.c, imginline.c or selfserve.c), relay's
+ * state on a worker (reqpool.c), and the ends of requests below (relay.c). */
 extern const struct worker_handlers relay_worker_handlers;
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "attempt.h"
+#include "imginline.h"
 #include "limitwait.h"
 #include "request.h"
 

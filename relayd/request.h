@@ -1,8 +1,9 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, imginline.c, respond.c, stream.c, settle.c, reqpool.c and relay.c; nothing outside relay's stages
- * ever sees a struct request (worker.c and gate.c hold it as an opaque pointer).
+ * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c;
+ * nothing outside relay's stages ever sees a struct request (worker.c and gate.c hold it as an opaque
+ * pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
  * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
@@ -26,12 +27,13 @@
 #include "chanlimit.h"
 #include "formats.h"
 #include "health.h"
-#include "imginline.h"
 #include "jsonarray.h"
+#include "keypool.h"
 #include "limits.h"
 #include "media.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "rtstate.h"
 #include "snapshot.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -46,9 +48,11 @@
 
 enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE, EP_MESSAGES, EP_GEMINI, EP_MEDIA,
                 EP_BILLING_SUBSCRIPTION, EP_BILLING_USAGE, EP_REDEEM, EP_USAGE,
-                EP_COUNT_TOKENS };   /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
+                EP_COUNT_TOKENS,     /* Anthropic /v1/messages/count_tokens, Gemini :countTokens: free */
+                EP_REALTIME };       /* the Realtime API's WebSocket (realtime.c) */
 
 struct pool_key;
+struct img_wait;                 /* imginline.c's */
 
 struct endpoint_def {
   const char *method;
@@ -118,8 +122,7 @@ struct request {
   const struct snap_channel *channel;
   const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
   const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
-  int64_t keys_chan;                   /* the channel keys_tried is about */
-  uint64_t keys_tried;                 /* its pool positions tried (bit pos % 64) */
+  struct key_tries keys;               /* the pool keys tried on one channel (keypool.h) */
   struct chanlimit_hold clh;           /* what channel / key limits took (chanlimit.h) */
   uint64_t aff_hash;                   /* affinity key's hash (affinity.h), 0: none */
   int aff_key_idx;                     /* the key index affinity prefers, -1: none */
@@ -142,8 +145,6 @@ struct request {
   char retry_after[24];                /* the upstream's Retry-After on a 429/503, passed on */
   bool committed;                      /* bytes of this attempt go to the client */
   bool upstream_done;
-  bool saw_done;          /* EP_MEDIA streams: response.completed came */
-  bool saw_error_event;   /* EP_MEDIA streams: the upstream's error event was relayed */
   bool paused;
   struct buf resp;                     /* non-stream body, or the partial SSE event */
   size_t resp_scanned;                 /* stream: resp's first bytes known to hold no event end */
@@ -199,6 +200,8 @@ struct request {
   bool ev_set;                         /* settle filled ev */
   uint64_t t0_us, t_first_us;
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
+  struct rt_session *rt;       /* EP_REALTIME: its session while the upgrade waits on the upstream
+                                * (realtime.c owns it; realtime_request_gone when r goes first) */
 };
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free
@@ -211,11 +214,28 @@ struct relay_local {
   struct request *requests;    /* all live requests of this worker (doubly linked) */
   struct request *request_pool;/* idle request objects for reuse */
   size_t request_pool_len;
+  struct rt_worker rt;         /* this worker's realtime sessions (realtime.c, rtwire.c) */
 };
 
 static inline struct relay_local *local(struct worker *w)
 {
   return worker_data(w);
+}
+
+/* The pool key of r's attempt on c (keypool_pick with r's tries, its end user and the worker's rng):
+ * the key affinity remembers first when it is eligible, only keys with room under their limits,
+ * whose cost it then takes (chanlimit.h). */
+static inline const struct pool_key *pick_pool_key(struct request *r, const struct snap_channel *c)
+{
+  r->keys.prefer = r->aff_hash && r->aff_key_idx >= 0;
+  r->keys.prefer_idx = r->aff_key_idx;
+  r->keys.room = c->limits ? chanlimit_key_room : NULL;
+  r->keys.ctx = r;
+  const struct pool_key *k = keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id,
+                                          &local(r->w)->rng);
+  if (k && c->limits)
+    chanlimit_key_take(r, c, (size_t)(k - c->pool->keys));
+  return k;
 }
 
 /* The format the clients of an endpoint speak (OpenAI's before the endpoint is known). */
@@ -224,12 +244,10 @@ static inline const struct format *client_format(const struct endpoint_def *def)
   return def ? def->format : &format_openai;
 }
 
-/* The API the client spoke, for the access log and the log row: its format's name, or "responses"
- * for the OpenAI Responses API; "" before its path is known. */
+/* The API the client spoke, for the access log and the log row: its format's name (openai,
+ * anthropic, gemini, responses); "" before its path is known. */
 static inline const char *inbound_api(const struct request *r)
 {
-  if (r->def && r->def->media == MEDIA_RESPONSES)
-    return "responses";
   return r->client ? r->client->name : "";
 }
 

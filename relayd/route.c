@@ -67,7 +67,7 @@ static bool room_for(const struct request *r, const struct snap_channel *c, int6
 {
   int64_t ms = chanlimit_wait(r, c);
   if (ms == 0 && c->limits->keys)
-    ms = keypool_limit_wait(r, c);
+    ms = chanlimit_pool_wait(r, c);
   if (ms == 0)
     return true;
   chanlimit_skipped(c);
@@ -171,7 +171,7 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
       const struct snap_channel *c = tier->chans[i];
       ok[i] = false;
       /* a pooled channel already tried may serve again with a key this request has not tried */
-      if (tried(r, c->id) && !keypool_untried(c, r))
+      if (tried(r, c->id) && !keypool_untried(c, &r->keys))
         continue;
       if (!keypool_usable(c)) {     /* every key of its pool is disabled */
         miss->disabled++;

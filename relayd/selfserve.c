@@ -14,6 +14,7 @@
 #include "log.h"
 #include "reasoning.h"
 #include "request.h"
+#include "reqview.h"
 #include "respond.h"
 #include "route.h"
 #include "stats.h"
@@ -207,7 +208,7 @@ static bool count_upstream(struct request *r, cJSON *root)
   r->channel = ch;
   r->upstream = r->client;
   r->tried[r->attempts++] = ch->id;
-  r->pkey = keypool_pick(r, ch);         /* a pooled channel: one of its keys (keypool.h) */
+  r->pkey = pick_pool_key(r, ch);        /* a pooled channel: one of its keys (keypool.h) */
   r->up_key = r->pkey ? r->pkey->key : ch->key;
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);

@@ -34,10 +34,12 @@ void settle(struct request *r, const char *end_reason)
   char note[200] = "";
   int64_t charged = 0;
   double units = 0;
+  enum quota_rounding rounding = (enum quota_rounding)r->snap->opt.quota_rounding;
   bool produced = r->committed || (r->status_known && r->up_status < 400 && r->upstream_done);
   char media_note[200] = "";
   if (produced && r->def->media) {
-    charged = media_charge(&r->mq, &r->rq, r->price, r->group_ratio, &r->mres, &r->usage, &source);
+    charged = media_charge(&r->mq, &r->rq, r->price, r->group_ratio, rounding, &r->mres, &r->usage,
+                           &source);
     media_describe(&r->mq, &r->mres, r->price, media_note, sizeof media_note);
     units = media_units(&r->mq, &r->mres, r->price);
   } else if (produced) {
@@ -69,7 +71,7 @@ void settle(struct request *r, const char *end_reason)
       r->usage.completion_tokens = local_out;
       source = "local";
     }
-    charged = billing_quota(r->price, r->group_ratio, &r->usage);
+    charged = billing_quota(r->price, r->group_ratio, &r->usage, rounding);
   }
   if (charged > r->reserved) {
     /* the reservation is the most this request could cost (its input bound and its output bound at
@@ -143,6 +145,7 @@ void settle(struct request *r, const char *end_reason)
       .charged = charged,
       .note = note[0] ? note : media_note,
       .api = inbound_api(r),
+      .rounding = rounding,
   };
   billing_explain_json(&ex, rec.billing, sizeof rec.billing);
   writer_submit(&rec);

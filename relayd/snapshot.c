@@ -10,12 +10,10 @@
 
 #include "db.h"
 #include "chanstate.h"
-#include "affinity.h"
-#include "chanlimit.h"
-#include "keypool.h"
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
+#include "vertex.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;          /* holds one reference; under current_lock */
@@ -26,6 +24,14 @@ static const struct secret_key *master_key;
 void snapshot_set_master_key(const struct secret_key *k)
 {
   master_key = k;
+}
+
+/* the extra loader (set by main before the first load; read-only after) */
+static const struct snapshot_extra *extra;
+
+void snapshot_set_extra(const struct snapshot_extra *x)
+{
+  extra = x;
 }
 
 /* ids: digits and commas only (checked), or "" for none. */
@@ -494,6 +500,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(other, "api_version");
     if (cJSON_IsString(av) && av->valuestring[0])
       c->api_version = arena_strdup(&s->arena, av->valuestring);
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(other, "region");
+    c->region = cJSON_IsString(rg) && rg->valuestring[0] ? arena_strdup(&s->arena, rg->valuestring) : NULL;
     cJSON_Delete(other);
     char kerr[300];
     char *key = secret_open(master_key, db_col_text(st, 3), kerr, sizeof kerr);
@@ -545,9 +553,15 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->headers = curl_slist_append(c->headers, "Expect:");
     if (c->provider->extra_header)
       c->headers = curl_slist_append(c->headers, c->provider->extra_header);
-    if (*key) {
-      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0)
-        c->headers = curl_slist_append(c->headers, auth);
+    if (c->provider->auth == AUTH_GOOGLE_SA) {
+      /* the key is a service-account key: the header carries the token got for it (vertex.h) */
+      c->vertex = vertex_load(c->id, key, db_col_text(st, 11), c->status != STATUS_DISABLED);
+      c->key = arena_strdup(&s->arena, key);
+    } else if (*key) {
+      if (provider_auth_header(c->provider, key, auth, sizeof auth) == 0) {
+        if (auth[0])         /* a signed type (bedrock) has none: attempt.c signs each request */
+          c->headers = curl_slist_append(c->headers, auth);
+      }
       else
         log_msg(LOG_WARN, "channel key too long for its auth header, not sent", "channel_id=%lld",
                 (long long)c->id);
@@ -597,7 +611,8 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
 
 static void snapshot_free(struct snapshot *s)
 {
-  keypool_free(s);
+  if (extra && extra->unload)
+    extra->unload(s);
   for (size_t i = 0; i < s->nchannels; i++) {
     /* the key lives in the arena and in the auth header: wipe both before they are freed */
     if (s->channels[i].key)
@@ -606,6 +621,8 @@ static void snapshot_free(struct snapshot *s)
       explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(s->channels[i].headers);
     strmap_free(&s->channels[i].model_map);
+    if (s->channels[i].vertex)
+      vertex_unload(s->channels[i].vertex, s->channels[i].status != STATUS_DISABLED);
   }
   strmap_free(&s->tokens);
   strmap_free(&s->routes);
@@ -691,10 +708,8 @@ struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_
     rc = load_users_tokens(db, s);
   if (rc == 0)
     rc = load_channels(db, s, err, errlen);
-  if (rc == 0)
-    rc = keypool_load(db, s, master_key, err, errlen);
-  if (rc == 0)
-    rc = chanlimit_load(db, s);
+  if (rc == 0 && extra && extra->load)
+    rc = extra->load(db, s, master_key, err, errlen);
   if (rc == 0)
     rc = load_alerts(db, s);
   if (rc == -1)
@@ -759,7 +774,6 @@ void snapshot_shutdown(void)
   ledger_free_all();
   limits_shutdown();
   chanstate_free_all();
-  keypool_free_states();
-  chanlimit_free_states();
-  affinity_free();
+  if (extra && extra->shutdown)
+    extra->shutdown();
 }

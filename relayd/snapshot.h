@@ -32,6 +32,7 @@ struct db;
 struct curl_slist;
 struct chan_health;
 struct key_pool;
+struct vertex_chan;
 
 struct snap_user {
   int64_t id;
@@ -77,6 +78,7 @@ struct snap_channel {
   const struct provider *provider; /* the type's row (provider.h); an unknown type: openai's */
   enum upstream_api api;      /* provider->api */
   const char *api_version;    /* azure: other.api_version, else AZURE_DEFAULT_API_VERSION */
+  const char *region;         /* bedrock: other.region (the key's own region comes first), or NULL */
   const char *base_url;       /* without trailing '/' */
   int status;
   int64_t priority;
@@ -86,7 +88,8 @@ struct snap_channel {
   struct strmap model_map;    /* requested -> upstream model name (const char *) */
   struct curl_slist *headers; /* upstream request headers incl. auth; read-only, shared by workers */
   const char *key;            /* the upstream key in clear (NULL when none), only to redact echoes of
-                               * it from upstream answers; never logged or sent anywhere else */
+                               * it from upstream answers and to sign a request (a bedrock channel's
+                               * SigV4); never logged or sent anywhere else */
   int max_concurrency;        /* 0 = no limit */
   bool auto_disable;          /* health may disable it (channels.auto_disable) */
   const char *test_model;     /* "" = the first model */
@@ -95,6 +98,7 @@ struct snap_channel {
   struct key_pool *pool;      /* its keys when it has a key pool (keypool.h), else NULL: the one key
                                * above (headers, key) */
   struct chan_limits *limits; /* its rpm / tpm and its keys' limits (chanlimit.h), NULL: none */
+  struct vertex_chan *vertex; /* a vertex channel's key and token (vertex.h, process-wide), else NULL */
 };
 
 struct route_tier {
@@ -179,6 +183,18 @@ void snapshot_set_master_key(const struct secret_key *k);
  * with the master key, in one transaction on db. relayd runs it at start, before the first load.
  * Returns the number of keys sealed, or -1 with err set. */
 int snapshot_seal_channel_keys(struct db *db, const struct secret_key *k, char *err, size_t errlen);
+/* More channel data loaded with every snapshot (relayd: keypool.c's key pools), registered by main
+ * before the first load, so that this module names no module that reads snapshots back (keypool.c
+ * reads struct snap_channel: calling it from here made an include cycle). load runs inside
+ * snapshot_load's transaction, after the channels: 0, -1 (database error: db_errmsg) or -2 with
+ * err set. unload frees what load attached to s (it also runs after a failed or partial load).
+ * shutdown (may be NULL) runs last in snapshot_shutdown. None registered: channels have no extra. */
+struct snapshot_extra {
+  int (*load)(struct db *db, struct snapshot *s, const struct secret_key *master, char *err, size_t errlen);
+  void (*unload)(struct snapshot *s);
+  void (*shutdown)(void);
+};
+void snapshot_set_extra(const struct snapshot_extra *x);
 /* Reads the database and builds a new snapshot (not yet published). NULL on failure with err set. */
 struct snapshot *snapshot_load(struct db *db, uint64_t version, char *err, size_t errlen);
 /* Makes s the current snapshot; the previous one is released. */

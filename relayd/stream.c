@@ -15,18 +15,6 @@
  * connection's own pool, so a large value only costs memory per open stream */
 #define STREAM_BLOCK 2048
 
-/* A Responses API stream (EP_MEDIA): named events, relayed as they come; the last carries the usage. */
-static void media_event(struct request *r, const char *ev, size_t evlen)
-{
-  const char *data;
-  size_t dlen;
-  if (format_stream_block(&r->fs, ev, evlen, &data, &dlen) == 0 && media_responses_event(data, dlen, &r->mres))
-    r->saw_done = true;
-  r->saw_error_event |= r->mres.error_event;    /* relay adds no error event of its own after it */
-  if (buf_append(&r->out, ev, evlen) < 0)
-    log_msg(LOG_WARN, "stream output buffer full, event dropped", "request_id=%s", r->request_id);
-}
-
 /* What the event path found so far, where settlement reads it. */
 static void take_facts(struct request *r)
 {
@@ -47,10 +35,6 @@ void upstream_event(struct request *r, char *ev, size_t evlen)
   if (r->stream_health == OUTCOME_OK)
     r->stream_health = health_stream_event(ev, evlen, r->snap->opt.disable_keywords, r->stream_detail,
                                            sizeof r->stream_detail);
-  if (r->def->media) {
-    media_event(r, ev, evlen);
-    return;
-  }
   char err[256];
   int rc = format_stream_event(&r->fs, ev, evlen, &r->out, err, sizeof err);
   take_facts(r);
@@ -73,18 +57,6 @@ void wake_reader(struct request *r)
 /* An error event in the client's stream format (the stream cannot get a status any more). */
 void stream_error_event(struct request *r, const char *code, const char *msg)
 {
-  if (r->def->media) {                 /* the Responses API's error event */
-    struct buf e;
-    buf_init(&e, 2048);
-    buf_append_str(&e, "event: error\ndata: {\"type\":\"error\",\"code\":");
-    buf_append_json_str(&e, code);
-    buf_append_str(&e, ",\"message\":");
-    buf_append_json_str(&e, msg);
-    buf_append_str(&e, ",\"param\":null}\n\n");
-    buf_append(&r->out, e.data, e.len);
-    buf_free(&e);
-    return;
-  }
   r->client->ops->error_event(&r->out, 502, code, msg);
 }
 
@@ -92,16 +64,9 @@ void finish_stream(struct request *r, CURLcode res)
 {
   /* the stream's end in its formats: closed, or why it is incomplete (then one error event in the
    * client's format, unless the upstream's own error event already reached the client) */
-  const char *why_not;
-  bool complete;
-  if (r->def->media) {
-    complete = r->saw_done;
-    why_not = (res != CURLE_OK || !r->saw_done) && !r->saw_error_event ? "no response.completed event." : NULL;
-  } else {
-    why_not = format_stream_end(&r->fs, res == CURLE_OK, &r->out);
-    take_facts(r);
-    complete = format_stream_complete(&r->fs);
-  }
+  const char *why_not = format_stream_end(&r->fs, res == CURLE_OK, &r->out);
+  take_facts(r);
+  bool complete = format_stream_complete(&r->fs);
   if (why_not) {
     char msg[600], why[512];
     if (res != CURLE_OK)

@@ -503,7 +503,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   nworkers_limit += WORKER_MHD_BACKSTOP;
   /* relay accepts connections itself (gate.c: the first request's header is checked before MHD
    * reads it) and hands them to MHD with MHD_add_connection */
-  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                             MHD_USE_NO_LISTEN_SOCKET,
                             0, NULL, NULL, h->on_request, w,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
@@ -637,9 +637,7 @@ static void *worker_main(void *arg)
         mhd_ready = true;
         break;
       case EV_CURL_TIMER: {
-        uint64_t x;
-        ssize_t rd = read(w->timerfd, &x, sizeof x);
-        (void)rd;
+        (void)!read(w->timerfd, &(uint64_t){0}, sizeof(uint64_t));
         w->timer_due_us = 0;
         w->curl_timeout_due = true;
         break;
@@ -653,9 +651,7 @@ static void *worker_main(void *arg)
         curl_sock_event(w, fd, evs[i].events);
         break;
       case EV_TICK: {
-        uint64_t x;
-        ssize_t rd = read(w->tickfd, &x, sizeof x);
-        (void)rd;
+        (void)!read(w->tickfd, &(uint64_t){0}, sizeof(uint64_t));
         w->h->tick(w);
         if (++w->ticks % CONN_SWEEP_TICKS == 0) {
           sweep_slow_clients(w);
@@ -671,6 +667,9 @@ static void *worker_main(void *arg)
         break;
       case EV_GATE:
         gate_event(w->gate, fd, evs[i].events);
+        break;
+      case EV_WATCH:
+        w->h->watch_event(w, fd, evs[i].events);
         break;
       }
     }

@@ -59,11 +59,15 @@ struct worker_handlers {
                   struct buf *out);
   /* worker_join, after MHD stopped: frees what attach made. */
   void (*pool_free)(struct worker *w);
+  /* An event on a descriptor the handler added to worker_epoll_fd(w) with tag EV_WATCH
+   * (realtime.c's WebSocket sessions). */
+  void (*watch_event)(struct worker *w, int fd, uint32_t events);
 };
 
 /* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
  * epoll_data.u64, the descriptor in the low ones. */
-enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE };
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE,
+                    EV_WATCH };   /* a descriptor the handler put in the set itself (watch_event) */
 #define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
 /*
@@ -181,6 +185,9 @@ int worker_index(const struct worker *w);
 const struct config *worker_cfg(const struct worker *w);
 void worker_set_cfg(struct worker *w, const struct config *cfg);
 CURLM *worker_multi(struct worker *w);                   /* add and remove upstream transfers */
+/* The worker's epoll set, for descriptors the handler watches itself: data WORKER_EV_DATA(EV_WATCH,
+ * fd), events to h->watch_event; taken out (EPOLL_CTL_DEL) before the descriptor is closed. */
+static inline int worker_epoll_fd(const struct worker *w) { return w->epfd; }
 struct worker_counters *worker_counters(struct worker *w);
 struct worker_stats *worker_stats(struct worker *w);
 bool worker_stopping(const struct worker *w);            /* worker_request_stop was called */

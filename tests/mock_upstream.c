@@ -12,13 +12,22 @@
  * GET /v1/models, GET /v1/models/{id}, GET /__mock/requests, POST /__mock/reset; in other APIs'
  * shapes: POST /v1/messages and /v1/messages/count_tokens (Anthropic), POST
  * /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens, :embedContent and
- * :batchEmbedContents (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure);
+ * :batchEmbedContents (Gemini), POST /openai/deployments/{deployment}/chat/completions (Azure),
+ * POST /model/{model-id}/invoke and /invoke-with-response-stream (AWS Bedrock: the SigV4 signature
+ * checked as AWS computes it, the stream in AWS's binary event-stream framing; section "AWS Bedrock");
  * the media endpoints (section "media endpoints" below): POST /v1/responses (stream too),
  * /v1/images/generations, /v1/images/edits (multipart), /v1/audio/speech (audio bytes),
  * /v1/audio/transcriptions and /v1/audio/translations (multipart), /v1/moderations, /v1/rerank
  * (Cohere or Jina shape), also under Azure's /openai/deployments/{d}/... and /openai/responses.
  * Behaviour comes from CLI defaults, overridden per request by a top-level "mock" object in the
  * JSON body, overridden in turn by the X-Mock request header (same JSON). See usage() for keys.
+ * Google Vertex AI (section "vertex"): POST /token is an OAuth 2.0 token endpoint for service-account
+ * keys (--gcp-public-key PEM: the JWT's RS256 signature and claims are verified the way Google does,
+ * then an access token lasting --gcp-token-ttl seconds is issued); POST /v1/projects/P/locations/R/
+ * publishers/google/models/M:generateContent | :streamGenerateContent?alt=sse (Gemini's answers) and
+ * .../publishers/anthropic/models/M:rawPredict | :streamRawPredict (Anthropic's; the body must have
+ * no "model" and anthropic_version "vertex-2023-10-16") need "Authorization: Bearer" with a token
+ * it issued that has not expired.
  * The "replay" key (section "replay") answers any endpoint with a file's bytes as they are: the
  * recorded provider output (a real API's SSE or JSON body), sent whole, in pieces, or cut short.
  *
@@ -27,6 +36,9 @@
  */
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <zlib.h>
 
@@ -234,6 +246,8 @@ struct behaviour {
   const char *reject_field;  /* a request naming this top-level field gets the API's 400 (borrowed) */
   const char *reject_keys;   /* comma list: a request sent with one of these keys gets the API's 401 (borrowed) */
   bool strict;            /* refuse what the real API refuses in a request (strict_refusal) */
+  long bad_crc;           /* Bedrock stream: frame N (1-based) gets a wrong message CRC; 0 off */
+  const cJSON *agent;     /* {"tool","args","expect","answer"}: a scripted tool round trip (agent_turn; borrowed) */
 };
 
 static struct {
@@ -250,6 +264,7 @@ static struct {
   char **models;
   size_t nmodels;
   char *models_json; /* prebuilt GET /v1/models body */
+  const char *aws_access_key, *aws_secret, *aws_token, *aws_region;  /* Bedrock's SigV4 check */
 } cfg;
 
 static atomic_bool g_shutting;
@@ -531,18 +546,23 @@ enum route {
   RT_GEM_COUNT,   /* Gemini POST /v1beta/models/{model}:countTokens */
   RT_GEM_EMBED,   /* Gemini POST /v1beta/models/{model}:embedContent */
   RT_GEM_BATCH,   /* Gemini POST /v1beta/models/{model}:batchEmbedContents */
+  RT_BEDROCK,     /* AWS Bedrock POST /model/{model-id}/invoke */
+  RT_BEDROCK_STREAM, /* AWS Bedrock POST /model/{model-id}/invoke-with-response-stream */
+  RT_GCP_TOKEN,   /* POST /token: Google's OAuth 2.0 token endpoint (JWT bearer grant) */
+  RT_GCP_RELEASE, /* POST /__mock/gcp-release: /token answers again (--gcp-token-hold) */
   RT_NOT_FOUND,
   RT_BAD_METHOD,
 };
 
 /* Which API's shapes (error bodies, stream events) a request gets. */
-enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI };
+enum dialect { DL_OPENAI, DL_ANTHROPIC, DL_GEMINI, DL_BEDROCK };
 
 static enum dialect dialect_of(enum route rt)
 {
   if (rt == RT_MESSAGES || rt == RT_ANTH_COUNT) return DL_ANTHROPIC;
   if (rt == RT_GEM_GEN || rt == RT_GEM_STREAM || rt == RT_GEM_COUNT || rt == RT_GEM_EMBED || rt == RT_GEM_BATCH)
     return DL_GEMINI;
+  if (rt == RT_BEDROCK || rt == RT_BEDROCK_STREAM) return DL_BEDROCK;
   return DL_OPENAI;
 }
 
@@ -573,6 +593,7 @@ struct req {
   struct MHD_Connection *conn;
   enum route route;
   bool azure;         /* came in under /openai/: needs api-key and api-version */
+  bool vertex;        /* came in under /v1/projects/: Vertex AI, needs a token /token issued */
   struct form *form;  /* multipart routes: the parsed form */
   const char *ctype;  /* non-stream answer's Content-Type (static); NULL = application/json */
   long seq;           /* Responses stream: sequence_number */
@@ -599,6 +620,11 @@ struct req {
   bool chat;          /* chat.completion.chunk (else text_completion) */
   bool tool;          /* answer with a call of the first tool (tool_use, tool_calls, functionCall) */
   char *tool_name_json; /* that tool's name as a JSON string literal */
+  char *tool_args;    /* the call's arguments as JSON text (owned; NULL = {"q":"x"}) */
+  bool thinking;      /* Anthropic, mock.agent turn 1 with thinking on: a signed thinking block first */
+  int blk;            /* Anthropic stream: the index of the block being streamed */
+  char *word;         /* the text of each content chunk, JSON-escaped without quotes (owned; NULL = WORD) */
+  cJSON *agent_copy;  /* the default agent object, copied (may be NULL) */
   bool include_usage; /* stream_options.include_usage */
   char *model_json;   /* the model as a JSON string literal */
   long long created;
@@ -625,6 +651,11 @@ struct req {
   char *rp_ctype;
   bool rp_cut;         /* stop_after_bytes: close after rp_stop bytes with no end of body */
   bool rp_fb_pending, rp_gap_pending, rp_cut_armed;
+
+  /* AWS Bedrock */
+  char *raw_path;        /* the request path as it came, before percent-decoding (the SigV4 check) */
+  const char *aws_etype; /* an error's x-amzn-ErrorType (static), or NULL */
+  long frames;           /* event-stream frames rendered */
 };
 
 static void form_free(struct form *f)
@@ -653,9 +684,13 @@ static void req_free(struct req *r)
   free(r->raw_copy);
   free(r->reject_copy);
   free(r->reject_keys_copy);
+  free(r->raw_path);
   free(r->resp);
   free(r->model_json);
   free(r->tool_name_json);
+  free(r->tool_args);
+  free(r->word);
+  cJSON_Delete(r->agent_copy);
   sb_free(&r->ev);
   free(r);
 }
@@ -720,6 +755,12 @@ static char *error_json_d(enum dialect d, int status, const char *message, const
     sb_puts(&b, "},\"request_id\":\"req_mock\"}\n");
     return sb_steal(&b, len);
   }
+  if (d == DL_BEDROCK) {   /* AWS's JSON error: {"message": ...} (the type is a header) */
+    sb_puts(&b, "{\"message\":");
+    sb_json_str(&b, message);
+    sb_puts(&b, "}\n");
+    return sb_steal(&b, len);
+  }
   if (d == DL_GEMINI) {
     sb_printf(&b, "{\"error\":{\"code\":%d,\"message\":", status);
     sb_json_str(&b, message);
@@ -745,6 +786,13 @@ static void set_error(struct req *r, int status, const char *message, const char
   r->status = status;
   r->stream = false;
   r->resp = error_json_d(r->dialect, status, message, type, code, &r->resp_len);
+  if (r->dialect == DL_BEDROCK)   /* AWS names the error in a header (Bedrock's InvokeModel errors) */
+    r->aws_etype = status == 429   ? "ThrottlingException"
+                   : status == 403 ? "AccessDeniedException"
+                   : status == 404 ? "ResourceNotFoundException"
+                   : status == 503 ? "ServiceUnavailableException"
+                   : status >= 500 ? "InternalServerException"
+                                   : "ValidationException";
 }
 
 static void add_extra_headers(struct MHD_Response *resp, const cJSON *headers)
@@ -858,6 +906,40 @@ static bool replay_parse(const cJSON *m, struct replay_opts *o, char *err, size_
   return true;
 }
 
+/* Checks a mock.agent object: {"tool": NAME, "args": {...}, "expect": TEXT, "answer": TEXT}. */
+static bool agent_parse(const cJSON *a, char *err, size_t errlen)
+{
+  if (!cJSON_IsObject(a)) {
+    snprintf(err, errlen, "mock.agent must be an object {\"tool\", \"args\", \"expect\", \"answer\"}");
+    return false;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, a)
+  {
+    const char *k = it->string ? it->string : "";
+    bool str = strcmp(k, "tool") == 0 || strcmp(k, "expect") == 0 || strcmp(k, "answer") == 0;
+    if (str && !(cJSON_IsString(it) && it->valuestring[0] && strlen(it->valuestring) <= 4096)) {
+      snprintf(err, errlen, "mock.agent.%s must be a string of 1 to 4096 bytes", k);
+      return false;
+    }
+    if (strcmp(k, "args") == 0 && !cJSON_IsObject(it)) {
+      snprintf(err, errlen, "mock.agent.args must be an object (the tool call's arguments)");
+      return false;
+    }
+    if (!str && strcmp(k, "args") != 0) {
+      snprintf(err, errlen, "unknown mock.agent key '%.64s'", k);
+      return false;
+    }
+  }
+  static const char *const need[] = {"tool", "args", "expect", "answer"};
+  for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+    if (!cJSON_GetObjectItemCaseSensitive(a, need[i])) {
+      snprintf(err, errlen, "mock.agent.%s is required", need[i]);
+      return false;
+    }
+  return true;
+}
+
 /* Applies a "mock" object onto b. Returns false (with err) on an invalid key or value. */
 static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t errlen)
 {
@@ -924,6 +1006,8 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
       if (cJSON_IsNull(it)) *dst = NULL;
       else if (cJSON_IsString(it)) *dst = it->valuestring;
       else ok = false, snprintf(err, errlen, "mock.%s must be a string or null", k);
+    } else if (strcmp(k, "bad_crc") == 0) {
+      ok = num_field(it, 0, MAX_CHUNKS, &b->bad_crc, err, errlen);
     } else if (strcmp(k, "headers") == 0) {
       if (!cJSON_IsObject(it)) {
         snprintf(err, errlen, "mock.headers must be an object of strings");
@@ -938,6 +1022,10 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
         }
       }
       b->headers = it;
+    } else if (strcmp(k, "agent") == 0) {
+      if (cJSON_IsNull(it)) b->agent = NULL;
+      else if (agent_parse(it, err, errlen)) b->agent = it;
+      else return false;
     } else if (strcmp(k, "replay") == 0) {
       struct replay_opts ro;
       if (cJSON_IsNull(it)) b->replay = NULL;
@@ -956,6 +1044,44 @@ static bool apply_mock(struct behaviour *b, const cJSON *m, char *err, size_t er
 /* answers                                                                                      */
 
 static const char WORD[] = "hello ";
+
+/* mock.agent's thinking block (Anthropic, thinking on) */
+#define AGENT_THOUGHT "The user wants the file read: call the tool."
+#define AGENT_SIGNATURE "mock-signature-EqQBCgIYAhIM"
+
+/* The text of one content chunk (JSON-escaped), and a tool call's arguments (JSON text). */
+static const char *rword(const struct req *r) { return r->word ? r->word : WORD; }
+static const char *rargs(const struct req *r) { return r->tool_args ? r->tool_args : "{\"q\":\"x\"}"; }
+
+/* Appends s as the inside of a JSON string literal (escaped, no quotes). */
+static void sb_json_inner(struct sbuf *b, const char *s, size_t n)
+{
+  char *tmp = xrealloc(NULL, n + 1);
+  memcpy(tmp, s, n);
+  tmp[n] = '\0';
+  struct sbuf q = {0};
+  sb_json_str(&q, tmp);
+  sb_put(b, q.p + 1, q.len - 2);
+  sb_free(&q);
+  free(tmp);
+}
+
+/* A streamed call's arguments go out in two pieces: half i (0 or 1) of rargs, escaped for a JSON
+ * string; the cut never splits a UTF-8 sequence. */
+static void sb_args_piece(struct sbuf *b, const struct req *r, int i)
+{
+  const char *a = rargs(r);
+  size_t n = strlen(a), mid = n / 2;
+  while (mid < n && ((unsigned char)a[mid] & 0xC0) == 0x80) mid++;
+  if (i == 0) sb_json_inner(b, a, mid);
+  else sb_json_inner(b, a + mid, n - mid);
+}
+
+/* Appends the whole of the content: chunks x rword. */
+static void sb_words(struct sbuf *b, const struct req *r)
+{
+  for (long i = 0; i < r->b.chunks; i++) sb_puts(b, rword(r));
+}
 #define GEMINI_PREFIX "/v1beta/models/"
 #define AZURE_PREFIX "/openai/deployments/"
 
@@ -974,6 +1100,7 @@ static long count_items(const cJSON *v)
 }
 
 static void chat_tool_choice(struct req *r);
+static bool vertex_checks(struct req *r, const char *url);
 
 /* Fills in the chat / completions answer (stream or not) for a valid request. */
 static void prepare_generation(struct req *r, const char *model)
@@ -990,6 +1117,7 @@ static void prepare_generation(struct req *r, const char *model)
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
 
   if (r->chat) chat_tool_choice(r);
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks; /* agent may set chunks */
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->doc, "stream");
   r->stream = cJSON_IsTrue(stream);
   if (r->stream) {
@@ -1007,13 +1135,16 @@ static void prepare_generation(struct req *r, const char *model)
   }
   struct sbuf o = {0};
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
-  if (r->chat && r->tool)
+  if (r->chat && r->tool) {
     sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
                   "\"tool_calls\":[{\"id\":\"call_mock\",\"type\":\"function\",\"function\":{\"name\":%s,"
-                  "\"arguments\":\"{\\\"q\\\":\\\"x\\\"}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]",
+                  "\"arguments\":\"",
               r->created, r->model_json, r->tool_name_json);
-  else if (r->chat)
+    sb_args_piece(&o, r, 0);
+    sb_args_piece(&o, r, 1);
+    sb_puts(&o, "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
+  } else if (r->chat)
     sb_printf(&o, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
               r->created, r->model_json);
@@ -1021,8 +1152,7 @@ static void prepare_generation(struct req *r, const char *model)
     sb_printf(&o, "{\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%lld,\"model\":%s,"
                   "\"choices\":[{\"text\":\"",
               r->created, r->model_json);
-  if (!r->tool)
-    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+  if (!r->tool) sb_words(&o, r);
   if (r->chat && r->tool) {
   } else if (r->chat) sb_puts(&o, "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
   else sb_puts(&o, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
@@ -1144,10 +1274,14 @@ static void prepare_model_one(struct req *r, const char *url)
 
 static bool has_value(const char *v) { return v && *v; }
 
+static bool aws_verify(struct req *r);
+
 /* The credentials each API wants; false (r answered with the API's error) when missing. */
 static bool check_keys(struct req *r)
 {
   struct MHD_Connection *c = r->conn;
+  if (r->vertex) return true;   /* vertex_checks: an OAuth token, not a key */
+  if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) return aws_verify(r);
   if (r->route == RT_MESSAGES || r->route == RT_ANTH_COUNT) {
     if (!has_value(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"))) {
       set_error(r, 401, "x-api-key header is required", NULL, NULL);
@@ -1212,10 +1346,138 @@ static void want_tool(struct req *r, const cJSON *name)
   r->tool = true;
 }
 
+/* ---- agent: a scripted tool round trip, for the coding agents (tests/bats/19-agents.bats) ----
+ * mock.agent = {"tool": NAME, "args": {...}, "expect": TEXT, "answer": TEXT}. A request in any of
+ * the four generation formats (OpenAI chat, Anthropic Messages, Gemini, Responses):
+ *  - carrying a tool result (OpenAI role "tool", Anthropic tool_result block, Gemini
+ *    functionResponse part, Responses function_call_output item): turn 2, answered in text: ANSWER
+ *    when a string inside some tool result contains EXPECT, else a text saying it did not;
+ *  - else offering a tool named NAME: turn 1, answered with a call of NAME with ARGS;
+ *  - else (an agent's side request: a title, a summary) the ordinary answer. */
+
+/* Does any string inside v contain needle? */
+static bool json_mentions(const cJSON *v, const char *needle, int depth)
+{
+  if (depth > 64) return false;
+  if (cJSON_IsString(v)) return strstr(v->valuestring, needle) != NULL;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, v) if (json_mentions(c, needle, depth + 1)) return true;
+  return false;
+}
+
+/* Counts the tool results in request doc (any format); *found tells whether one mentions needle. */
+static int agent_results(const cJSON *doc, const char *needle, bool *found)
+{
+  int n = 0;
+  const cJSON *m, *blk, *p;
+  *found = false;
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "messages"))
+  {
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (role && strcmp(role, "tool") == 0) { /* OpenAI chat */
+      n++;
+      *found = *found || json_mentions(content, needle, 0);
+    }
+    const cJSON *blocks = cJSON_IsArray(content) ? content : NULL;
+    cJSON_ArrayForEach(blk, blocks) /* Anthropic */
+    {
+      const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "type"));
+      if (t && strcmp(t, "tool_result") == 0) {
+        n++;
+        *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(blk, "content"), needle, 0);
+      }
+    }
+  }
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(doc, "contents")) /* Gemini */
+  {
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "parts"))
+    {
+      const cJSON *fr = cJSON_GetObjectItemCaseSensitive(p, "functionResponse");
+      if (fr) {
+        n++;
+        *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(fr, "response"), needle, 0);
+      }
+    }
+  }
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input"); /* Responses */
+  const cJSON *items = cJSON_IsArray(input) ? input : NULL;
+  cJSON_ArrayForEach(m, items)
+  {
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
+    if (t && strcmp(t, "function_call_output") == 0) {
+      n++;
+      *found = *found || json_mentions(cJSON_GetObjectItemCaseSensitive(m, "output"), needle, 0);
+    }
+  }
+  return n;
+}
+
+/* The tool named name among the request's tools (any format), or NULL. */
+static const cJSON *agent_offered(const cJSON *doc, const char *name)
+{
+  const cJSON *t, *d;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(doc, "tools"))
+  {
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function"); /* OpenAI chat */
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn ? fn : t, "name"); /* Anthropic, Responses */
+    if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0) return nm;
+    const cJSON *decls = cJSON_GetObjectItemCaseSensitive(t, "functionDeclarations"); /* Gemini */
+    if (!decls) decls = cJSON_GetObjectItemCaseSensitive(t, "function_declarations");
+    cJSON_ArrayForEach(d, decls)
+    {
+      nm = cJSON_GetObjectItemCaseSensitive(d, "name");
+      if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0) return nm;
+    }
+  }
+  return NULL;
+}
+
+/* Decides turn 1 or turn 2 of mock.agent for r (see above); false when mock.agent is off. */
+static bool agent_turn(struct req *r)
+{
+  const cJSON *a = r->b.agent;
+  if (!a) return false;
+  const char *tool = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "tool"));
+  const char *expect = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "expect"));
+  const char *answer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "answer"));
+  bool found;
+  if (agent_results(r->doc, expect, &found) > 0) {
+    struct sbuf t = {0}, w = {0};
+    if (found) sb_puts(&t, answer);
+    else sb_printf(&t, "mock agent: no tool result contains '%s'", expect);
+    sb_json_str(&w, t.p);
+    sb_free(&t);
+    size_t n;
+    char *q = sb_steal(&w, &n); /* drop the quotes */
+    memmove(q, q + 1, n - 2);
+    q[n - 2] = '\0';
+    free(r->word);
+    r->word = q;
+    r->b.chunks = 1;
+    return true;
+  }
+  const cJSON *nm = agent_offered(r->doc, tool);
+  if (nm) {
+    /* with thinking on, Anthropic answers a signed thinking block before the tool_use (and wants it
+     * back first in the next turn: strict_refusal) */
+    const char *tt = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->doc, "thinking"), "type"));
+    r->thinking = r->dialect == DL_ANTHROPIC && tt && (strcmp(tt, "enabled") == 0 || strcmp(tt, "adaptive") == 0);
+    want_tool(r, nm);
+    free(r->tool_args);
+    r->tool_args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(a, "args"));
+    if (!r->tool_args) die("out of memory");
+  }
+  return true;
+}
+
+
 /* OpenAI chat: a tool call when tools are offered and the LAST message is a user message saying
  * "use tool" (after a tool result the model answers in text). */
 static void chat_tool_choice(struct req *r)
 {
+  if (agent_turn(r)) return;
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->doc, "messages");
   if (!cJSON_IsArray(tools) || !tools->child || !cJSON_IsArray(msgs)) return;
@@ -1230,6 +1492,7 @@ static void chat_tool_choice(struct req *r)
  * with a text part saying "use tool". */
 static void gemini_tool_choice(struct req *r, const cJSON *contents)
 {
+  if (agent_turn(r)) return;
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools"), *tool;
   const cJSON *decl = NULL;
   cJSON_ArrayForEach(tool, tools)
@@ -1290,7 +1553,9 @@ static void prepare_messages(struct req *r)
 
   /* tool_use when tools are offered and the last user message says "use tool" */
   const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->doc, "tools");
-  if (cJSON_IsArray(tools) && tools->child) {
+  if (agent_turn(r)) {
+    r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
+  } else if (cJSON_IsArray(tools) && tools->child) {
     const cJSON *last_user = NULL, *it;
     cJSON_ArrayForEach(it, msgs)
     {
@@ -1316,12 +1581,14 @@ static void prepare_messages(struct req *r)
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
   sb_printf(&o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[",
             r->model_json);
+  if (r->thinking)
+    sb_printf(&o, "{\"type\":\"thinking\",\"thinking\":\"%s\",\"signature\":\"%s\"},", AGENT_THOUGHT, AGENT_SIGNATURE);
   if (r->tool) {
-    sb_printf(&o, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":%s,\"input\":{\"q\":\"x\"}}",
-              r->tool_name_json);
+    sb_printf(&o, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":%s,\"input\":%s}",
+              r->tool_name_json, rargs(r));
   } else {
     sb_puts(&o, "{\"type\":\"text\",\"text\":\"");
-    for (long i = 0; i < b->chunks; i++) sb_put(&o, WORD, sizeof WORD - 1);
+    sb_words(&o, r);
     sb_puts(&o, "\"}");
   }
   sb_printf(&o, "],\"stop_reason\":\"%s\",\"stop_sequence\":null", r->tool ? "tool_use" : "end_turn");
@@ -1330,13 +1597,293 @@ static void prepare_messages(struct req *r)
   r->resp = sb_steal(&o, &r->resp_len);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* AWS Bedrock                                                                                  */
+/* InvokeModel / InvokeModelWithResponseStream for Anthropic models
+ * (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModelWithResponseStream.html):
+ * the body is a Messages request with anthropic_version "bedrock-2023-05-31" and no model (it is
+ * in the path); every request is signed with SigV4, checked here with the mock's own code exactly
+ * as AWS computes it (docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html:
+ * canonical request, string to sign, key derived from --aws-secret), a bad one answered 403 with
+ * AWS's error shape ({"message"} and x-amzn-ErrorType); the stream is AWS's event-stream framing
+ * (prelude: total and header lengths and their CRC32; headers; payload; message CRC32 -- the layout
+ * botocore/eventstream.py reads), each `chunk` event's payload {"bytes": base64 of one Anthropic
+ * event}, message_stop carrying "amazon-bedrock-invocationMetrics", errors as `exception` messages. */
+
+static const char AWS_SIG_MISMATCH[] =
+    "The request signature we calculated does not match the signature you provided. Check your AWS "
+    "Secret Access Key and signing method. Consult the service documentation for details.";
+
+static void aws_error(struct req *r, int status, const char *etype, const char *message)
+{
+  set_error(r, status, message, NULL, NULL);
+  r->aws_etype = etype;
+}
+
+static void hex_lower(const unsigned char *p, size_t n, char *out)
+{
+  for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+  out[2 * n] = '\0';
+}
+
+static void hmac_sha256(const unsigned char *key, size_t klen, const char *msg, unsigned char out[32])
+{
+  unsigned int ol = 32;
+  HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &ol);
+}
+
+/* AWS's URI encoding: unreserved characters kept, '/' kept in a path, the rest %XX. */
+static void aws_uri_encode(struct sbuf *b, const char *s, bool path)
+{
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (path && *p == '/'))
+      sb_put(b, (const char *)p, 1);
+    else
+      sb_printf(b, "%%%02X", *p);
+  }
+}
+
+/* A header value as SigV4 canonicalizes it: trimmed, inner runs of spaces as one. */
+static void aws_header_value(struct sbuf *b, const char *v)
+{
+  while (*v == ' ' || *v == '\t') v++;
+  bool space = false;
+  for (; *v; v++) {
+    if (*v == ' ' || *v == '\t') {
+      space = true;
+      continue;
+    }
+    if (space) sb_put(b, " ", 1);
+    space = false;
+    sb_put(b, v, 1);
+  }
+}
+
+/* The SigV4 check of a Bedrock request; false when r was answered with AWS's 403. */
+static bool aws_verify(struct req *r)
+{
+  struct MHD_Connection *c = r->conn;
+  if (!cfg.aws_secret || !cfg.aws_access_key) {
+    aws_error(r, 500, "InternalServerException", "mock-upstream: start it with --aws-access-key and --aws-secret");
+    return false;
+  }
+  const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  const char *amzdate = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Date");
+  if (!auth || strncmp(auth, "AWS4-HMAC-SHA256 ", 17) != 0) {
+    aws_error(r, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
+    return false;
+  }
+  char ak[129], date8[9], region[33], service[33], term[33], signed_h[513], sig[65];
+  const char *cr = strstr(auth, "Credential="), *sh = strstr(auth, "SignedHeaders="), *sg = strstr(auth, "Signature=");
+  if (!cr || !sh || !sg ||
+      sscanf(cr, "Credential=%128[^/]/%8[0-9]/%32[^/]/%32[^/]/%32[^,]", ak, date8, region, service, term) != 5 ||
+      sscanf(sh, "SignedHeaders=%512[^,]", signed_h) != 1 || sscanf(sg, "Signature=%64[0-9a-f]", sig) != 1 ||
+      strlen(sig) != 64 || strcmp(term, "aws4_request") != 0) {
+    aws_error(r, 403, "IncompleteSignatureException",
+              "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.");
+    return false;
+  }
+  if (strcmp(ak, cfg.aws_access_key) != 0) {
+    aws_error(r, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+    return false;
+  }
+  if (cfg.aws_token) {
+    const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Security-Token");
+    if (!tok || strcmp(tok, cfg.aws_token) != 0) {
+      aws_error(r, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+      return false;
+    }
+  }
+  if (cfg.aws_region && strcmp(region, cfg.aws_region) != 0) {
+    char m[128];
+    snprintf(m, sizeof m, "Credential should be scoped to a valid region. ");
+    aws_error(r, 403, "InvalidSignatureException", m);
+    return false;
+  }
+  if (strcmp(service, "bedrock") != 0) {
+    aws_error(r, 403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'. ");
+    return false;
+  }
+  /* X-Amz-Date: YYYYMMDDTHHMMSSZ, its day the scope's, within 15 minutes of now */
+  struct tm tm = {0};
+  const char *end = amzdate ? strptime(amzdate, "%Y%m%dT%H%M%SZ", &tm) : NULL;
+  if (!end || *end || strncmp(amzdate, date8, 8) != 0) {
+    aws_error(r, 403, "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'.");
+    return false;
+  }
+  time_t t = timegm(&tm), now = time(NULL);
+  if (t < now - 900 || t > now + 900) {
+    aws_error(r, 403, "InvalidSignatureException", "Signature expired: the X-Amz-Date is more than 15 minutes "
+                                                   "from now.");
+    return false;
+  }
+  /* the signed headers: lower case, sorted, host and x-amz-date among them */
+  char names[513];
+  snprintf(names, sizeof names, "%s", signed_h);
+  bool has_host = false, has_date = false;
+  struct sbuf canon = {0};
+  sb_puts(&canon, "POST\n");
+  aws_uri_encode(&canon, r->raw_path ? r->raw_path : "/", true);   /* the path as sent, encoded again */
+  sb_puts(&canon, "\n");
+  /* the query: none of Bedrock's runtime calls has one (anything else fails the signature) */
+  sb_puts(&canon, "\n");
+  char prev[128] = "";
+  for (char *save = NULL, *n = strtok_r(names, ";", &save); n; n = strtok_r(NULL, ";", &save)) {
+    for (char *q = n; *q; q++)
+      if (*q >= 'A' && *q <= 'Z') goto bad;
+    if (strlen(n) >= sizeof prev || strcmp(n, prev) <= 0) goto bad;
+    snprintf(prev, sizeof prev, "%s", n);
+    has_host |= strcmp(n, "host") == 0;
+    has_date |= strcmp(n, "x-amz-date") == 0;
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, n);
+    if (!v) goto bad;
+    sb_printf(&canon, "%s:", n);
+    aws_header_value(&canon, v);
+    sb_puts(&canon, "\n");
+  }
+  if (!has_host || !has_date) {
+    sb_free(&canon);
+    aws_error(r, 403, "InvalidSignatureException",
+              "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    return false;
+  }
+  unsigned char d[32];
+  char hex[65];
+  SHA256((const unsigned char *)(r->body ? r->body : ""), r->body_len, d);
+  hex_lower(d, 32, hex);
+  sb_printf(&canon, "\n%s\n%s", signed_h, hex);
+  SHA256((const unsigned char *)canon.p, canon.len, d);
+  hex_lower(d, 32, hex);
+  sb_free(&canon);
+  struct sbuf sts = {0}, k = {0};
+  sb_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amzdate, date8, region, service, hex);
+  sb_printf(&k, "AWS4%s", cfg.aws_secret);
+  unsigned char kd[32];
+  hmac_sha256((const unsigned char *)k.p, k.len, date8, kd);
+  hmac_sha256(kd, 32, region, kd);
+  hmac_sha256(kd, 32, service, kd);
+  hmac_sha256(kd, 32, "aws4_request", kd);
+  hmac_sha256(kd, 32, sts.p, d);
+  hex_lower(d, 32, hex);
+  sb_free(&sts);
+  sb_free(&k);
+  if (strcmp(hex, sig) != 0) {
+    aws_error(r, 403, "InvalidSignatureException", AWS_SIG_MISMATCH);
+    return false;
+  }
+  return true;
+bad:
+  sb_free(&canon);
+  aws_error(r, 403, "InvalidSignatureException", AWS_SIG_MISMATCH);
+  return false;
+}
+
+/* POST /model/{model-id}/invoke[-with-response-stream]: answered as /v1/messages for that model. */
+static void prepare_bedrock(struct req *r, const char *url)
+{
+  const char *m = url + strlen("/model/"), *slash = strrchr(m, '/');
+  if (!cJSON_IsObject(r->doc)) {
+    aws_error(r, 400, "ValidationException", "Malformed input request, please reformat your input and try again.");
+    return;
+  }
+  const cJSON *av = cJSON_GetObjectItemCaseSensitive(r->doc, "anthropic_version");
+  if (!cJSON_IsString(av) || strcmp(av->valuestring, "bedrock-2023-05-31") != 0) {
+    aws_error(r, 400, "ValidationException",
+              "Malformed input request: #: required key [anthropic_version] not found, please reformat your "
+              "input and try again.");
+    return;
+  }
+  static const char *const extraneous[] = {"model", "stream"};
+  for (size_t i = 0; i < 2; i++)
+    if (cJSON_HasObjectItem(r->doc, extraneous[i])) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "Malformed input request: #: extraneous key [%s] is not permitted, please "
+                                "reformat your input and try again.", extraneous[i]);
+      aws_error(r, 400, "ValidationException", msg);
+      return;
+    }
+  char *model = strndup(m, (size_t)(slash - m));
+  if (!model) die("out of memory");
+  cJSON_AddStringToObject(r->doc, "model", model);
+  if (r->route == RT_BEDROCK_STREAM) cJSON_AddBoolToObject(r->doc, "stream", true);
+  free(model);
+  prepare_messages(r);
+}
+
+static void put_be32(struct sbuf *b, uint32_t v)
+{
+  unsigned char p[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                        (unsigned char)v};
+  sb_put(b, (const char *)p, 4);
+}
+
+/* One event-stream header of string type (7): name length, name, 7, value length (2), value. */
+static void frame_header(struct sbuf *h, const char *name, const char *value)
+{
+  unsigned char nl = (unsigned char)strlen(name), t = 7;
+  size_t vl = strlen(value);
+  sb_put(h, (const char *)&nl, 1);
+  sb_puts(h, name);
+  sb_put(h, (const char *)&t, 1);
+  unsigned char l[2] = {(unsigned char)(vl >> 8), (unsigned char)vl};
+  sb_put(h, (const char *)l, 2);
+  sb_puts(h, value);
+}
+
+/* One event-stream message (headers h, payload) appended to the stream; mock.bad_crc N spoils the
+ * message CRC of the Nth. */
+static void ev_frame(struct req *r, const struct sbuf *h, const char *payload, size_t plen)
+{
+  struct sbuf f = {0};
+  put_be32(&f, (uint32_t)(12 + h->len + plen + 4));
+  put_be32(&f, (uint32_t)h->len);
+  put_be32(&f, (uint32_t)crc32(0, (const Bytef *)f.p, 8));
+  sb_put(&f, h->p, h->len);
+  sb_put(&f, payload, plen);
+  uint32_t crc = (uint32_t)crc32(0, (const Bytef *)f.p, (uInt)f.len);
+  if (r->b.bad_crc > 0 && ++r->frames == r->b.bad_crc) crc ^= 0x5a5a5a5au;
+  put_be32(&f, crc);
+  sb_put(&r->ev, f.p, f.len);
+  sb_free(&f);
+}
+
+/* A `chunk` event holding one Anthropic event (its JSON text). */
+static void ev_bedrock_chunk(struct req *r, const char *json, size_t len)
+{
+  struct sbuf h = {0}, p = {0};
+  frame_header(&h, ":event-type", "chunk");
+  frame_header(&h, ":content-type", "application/json");
+  frame_header(&h, ":message-type", "event");
+  sb_puts(&p, "{\"bytes\":\"");
+  base64_append(&p, (const unsigned char *)json, len);
+  sb_puts(&p, "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGH\"}");
+  ev_frame(r, &h, p.p, p.len);
+  sb_free(&h);
+  sb_free(&p);
+}
+
+/* An `exception` message (error_after): a modelStreamErrorException. */
+static void ev_bedrock_exception(struct req *r, const char *message)
+{
+  struct sbuf h = {0}, p = {0};
+  frame_header(&h, ":exception-type", "modelStreamErrorException");
+  frame_header(&h, ":content-type", "application/json");
+  frame_header(&h, ":message-type", "exception");
+  sb_puts(&p, "{\"message\":");
+  sb_json_str(&p, message);
+  sb_puts(&p, ",\"originalStatusCode\":500}");
+  ev_frame(r, &h, p.p, p.len);
+  sb_free(&h);
+  sb_free(&p);
+}
+
 /* One GenerateContentResponse: text as the only part; the last one has finishReason and usage. */
 static void gemini_frame(struct sbuf *o, const struct req *r, const char *text, bool last)
 {
   if (r->tool)
     sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":"
-                 "{\"name\":%s,\"args\":{\"q\":\"x\"}}}]},\"finishReason\":\"STOP\",\"index\":0}]",
-              r->tool_name_json);
+                 "{\"name\":%s,\"args\":%s}}]},\"finishReason\":\"STOP\",\"index\":0}]",
+              r->tool_name_json, rargs(r));
   else
     sb_printf(o, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"%s\"}]}%s,"
                  "\"index\":0}]",
@@ -1357,7 +1904,7 @@ static void prepare_gemini(struct req *r, const char *url)
     set_error(r, 400, "* GenerateContentRequest.contents: contents is not specified", NULL, NULL);
     return;
   }
-  const char *m = url + strlen(GEMINI_PREFIX);
+  const char *m = strstr(url, "/models/") + 8;   /* route_of matched it (Gemini or Vertex) */
   size_t n = (size_t)(strrchr(m, ':') - m);
   char *model = xrealloc(NULL, n + 1);
   memcpy(model, m, n);
@@ -1373,6 +1920,7 @@ static void prepare_gemini(struct req *r, const char *url)
   r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks;
   r->status = 200;
   gemini_tool_choice(r, contents);
+  r->completion_tokens = b->completion_tokens >= 0 ? b->completion_tokens : b->chunks; /* agent may set chunks */
 
   const char *alt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "alt");
   bool sse = alt && strcmp(alt, "sse") == 0;
@@ -1390,7 +1938,7 @@ static void prepare_gemini(struct req *r, const char *url)
   sb_reserve(&o, 320 + (size_t)b->chunks * (sizeof WORD - 1));
   if (r->route == RT_GEM_GEN) {
     struct sbuf t = {0};
-    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    sb_words(&t, r);
     gemini_frame(&o, r, t.p ? t.p : "", true);
     sb_free(&t);
   } else { /* streamGenerateContent without alt=sse: one JSON array of all the frames */
@@ -1398,7 +1946,7 @@ static void prepare_gemini(struct req *r, const char *url)
     long frames = b->chunks > 0 && !r->tool ? b->chunks : 1;
     for (long i = 0; i < frames; i++) {
       if (i) sb_puts(&o, ",\n");
-      gemini_frame(&o, r, b->chunks > 0 ? WORD : "", i + 1 == frames);
+      gemini_frame(&o, r, b->chunks > 0 ? rword(r) : "", i + 1 == frames);
     }
     sb_puts(&o, "]");
   }
@@ -1780,6 +2328,19 @@ static bool is_form_route(enum route rt)
   return rt == RT_IMAGES_EDIT || rt == RT_TRANSCRIBE || rt == RT_TRANSLATE;
 }
 
+/* A Responses API function_call output item (mock.agent's turn 1), whole or (done false) as
+ * output_item.added announces it, its arguments still empty. */
+static void response_call_item(struct sbuf *o, const struct req *r, bool done)
+{
+  sb_printf(o, "{\"id\":\"fc_mock\",\"type\":\"function_call\",\"status\":\"%s\",\"call_id\":\"call_mock\","
+               "\"name\":%s,\"arguments\":\"", done ? "completed" : "in_progress", r->tool_name_json);
+  if (done) {
+    sb_args_piece(o, r, 0);
+    sb_args_piece(o, r, 1);
+  }
+  sb_puts(o, "\"}");
+}
+
 /* A Responses API object (status completed or in_progress). */
 static void response_object(struct sbuf *o, struct req *r, bool done)
 {
@@ -1787,10 +2348,12 @@ static void response_object(struct sbuf *o, struct req *r, bool done)
   sb_printf(o, "{\"id\":\"resp_mock\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
                "\"error\":null,\"incomplete_details\":null,\"model\":%s,\"output\":[",
             r->created, done ? "completed" : "in_progress", r->model_json);
-  if (done) {
+  if (done && r->tool) {
+    response_call_item(o, r, true);
+  } else if (done) {
     sb_puts(o, "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\","
                "\"content\":[{\"type\":\"output_text\",\"text\":\"");
-    for (long i = 0; i < b->chunks; i++) sb_put(o, WORD, sizeof WORD - 1);
+    sb_words(o, r);
     sb_puts(o, "\",\"annotations\":[]}]}");
   }
   sb_puts(o, "],\"usage\":");
@@ -1832,6 +2395,12 @@ static void responses_next(struct req *r)
     r->st = r->st == SS_R_CREATED ? SS_R_PROGRESS : r->st == SS_R_PROGRESS ? SS_R_ITEM_ADDED : SS_END;
     break;
   case SS_R_ITEM_ADDED:
+    if (r->tool) { /* a function call: added, its arguments in two deltas, done, then the item */
+      response_call_item(&t, r, false);
+      ev_responses(r, "response.output_item.added", ",\"output_index\":0,\"item\":%s", t.p);
+      r->st = SS_R_DELTA;
+      break;
+    }
     ev_responses(r, "response.output_item.added", ",\"output_index\":0,\"item\":{\"id\":\"msg_mock\",\"type\":"
                  "\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}");
     r->st = SS_R_PART_ADDED;
@@ -1843,19 +2412,40 @@ static void responses_next(struct req *r)
     r->gap_pending = b->chunk_gap_ms > 0;
     break;
   case SS_R_DELTA:
+    if (r->tool && r->content_sent >= 2) {
+      sb_args_piece(&t, r, 0);
+      sb_args_piece(&t, r, 1);
+      ev_responses(r, "response.function_call_arguments.done", ",\"item_id\":\"fc_mock\",\"output_index\":0,"
+                   "\"arguments\":\"%s\"", t.p);
+      r->st = SS_R_ITEM_DONE;
+      break;
+    }
+    if (r->tool) {
+      sb_args_piece(&t, r, (int)r->content_sent);
+      ev_responses(r, "response.function_call_arguments.delta", ",\"item_id\":\"fc_mock\",\"output_index\":0,"
+                   "\"delta\":\"%s\"", t.p ? t.p : "");
+      r->content_sent++;
+      break;
+    }
     if (r->content_sent >= b->chunks) {
       r->st = SS_R_TEXT_DONE;
       break;
     }
     ev_responses(r, "response.output_text.delta", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
-                 "\"content_index\":0,\"delta\":\"%s\"", WORD);
+                 "\"content_index\":0,\"delta\":\"%s\"", rword(r));
     r->content_sent++;
     r->gap_pending = b->chunk_gap_ms > 0 && r->content_sent < b->chunks;
     break;
   case SS_R_TEXT_DONE:
   case SS_R_PART_DONE:
   case SS_R_ITEM_DONE:
-    for (long i = 0; i < b->chunks; i++) sb_put(&t, WORD, sizeof WORD - 1);
+    if (r->tool) {
+      response_call_item(&t, r, true);
+      ev_responses(r, "response.output_item.done", ",\"output_index\":0,\"item\":%s", t.p);
+      r->st = SS_R_COMPLETED;
+      break;
+    }
+    sb_words(&t, r);
     sb_put(&t, "", 1);
     if (r->st == SS_R_TEXT_DONE)
       ev_responses(r, "response.output_text.done", ",\"item_id\":\"msg_mock\",\"output_index\":0,"
@@ -2097,6 +2687,7 @@ static void prepare_media(struct req *r, const char *url)
     }
     r->prompt_tokens = r->b.prompt_tokens >= 0 ? r->b.prompt_tokens
                        : 10 + count_items(input) + (cJSON_GetObjectItemCaseSensitive(doc, "instructions") ? 1 : 0);
+    agent_turn(r);
     r->completion_tokens = r->b.completion_tokens >= 0 ? r->b.completion_tokens : r->b.chunks;
     r->status = 200;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "stream"))) {
@@ -2441,6 +3032,8 @@ static void prepare(struct req *r, const char *url)
     r->b.headers = r->xmock_headers_copy = cJSON_Duplicate(r->b.headers, 1);
   if (r->b.replay) /* likewise */
     r->b.replay = r->replay_copy = cJSON_Duplicate(r->b.replay, 1);
+  if (r->b.agent) /* likewise */
+    r->b.agent = r->agent_copy = cJSON_Duplicate(r->b.agent, 1);
   if (r->b.raw) r->b.raw = r->raw_copy = xstrdup(r->b.raw);
   if (r->b.reject_field) r->b.reject_field = r->reject_copy = xstrdup(r->b.reject_field);
   if (r->b.reject_keys) r->b.reject_keys = r->reject_keys_copy = xstrdup(r->b.reject_keys);
@@ -2476,7 +3069,8 @@ static void prepare(struct req *r, const char *url)
   bool wants_body = r->route == RT_CHAT || r->route == RT_COMPLETIONS || r->route == RT_EMBEDDINGS ||
                     r->route == RT_MESSAGES || r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM ||
                     r->route == RT_AZURE_CHAT || r->route == RT_ANTH_COUNT || r->route == RT_GEM_COUNT ||
-                    r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH;
+                    r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH || r->route == RT_BEDROCK ||
+                    r->route == RT_BEDROCK_STREAM;
   if (wants_body) {
     if (!r->doc) {
       set_error(r, 400,
@@ -2510,6 +3104,7 @@ static void prepare(struct req *r, const char *url)
     return;
   }
   if (!check_keys(r)) return;
+  if (r->vertex && r->doc && !vertex_checks(r, url)) return;
   if (r->b.raw) {
     free(r->resp);
     r->status = r->b.status;
@@ -2567,6 +3162,10 @@ static void prepare(struct req *r, const char *url)
   }
   if (r->route == RT_GEM_EMBED || r->route == RT_GEM_BATCH) {
     prepare_gemini_embed(r, url);
+    return;
+  }
+  if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) {
+    prepare_bedrock(r, url);
     return;
   }
   if (r->route == RT_GEM_GEN || r->route == RT_GEM_STREAM) {
@@ -2634,9 +3233,22 @@ static void ev_text_chunk(struct req *r, const char *text, const char *finish)
 __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, const char *name,
                                                                 const char *fmt, ...)
 {
-  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\"", name, name);
   va_list ap;
   va_start(ap, fmt);
+  if (r->route == RT_BEDROCK_STREAM) {   /* the same event, as a Bedrock chunk frame */
+    struct sbuf j = {0};
+    sb_printf(&j, "{\"type\":\"%s\"", name);
+    sb_vprintf(&j, fmt, ap);
+    if (strcmp(name, "message_stop") == 0)
+      sb_printf(&j, ",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":%ld,\"outputTokenCount\":%ld,"
+                    "\"invocationLatency\":1234,\"firstByteLatency\":321}", r->prompt_tokens, r->completion_tokens);
+    sb_puts(&j, "}");
+    ev_bedrock_chunk(r, j.p, j.len);
+    sb_free(&j);
+    va_end(ap);
+    return;
+  }
+  sb_printf(&r->ev, "event: %s\ndata: {\"type\":\"%s\"", name, name);
   sb_vprintf(&r->ev, fmt, ap);
   va_end(ap);
   sb_puts(&r->ev, "}\n\n");
@@ -2645,6 +3257,10 @@ __attribute__((format(printf, 3, 4))) static void ev_anthropic(struct req *r, co
 /* The in-band stream error of dialect d (error_after). */
 static void ev_stream_error(struct req *r)
 {
+  if (r->route == RT_BEDROCK_STREAM) {
+    ev_bedrock_exception(r, "mock stream error");
+    return;
+  }
   if (r->b.echo_key) {     /* the message quotes the key received (echo_key) */
     const char *k = received_key(r);
     struct sbuf m = {0};
@@ -2684,7 +3300,6 @@ static void ev_stream_error(struct req *r)
 }
 
 /* Anthropic tool_use stream: the input JSON {"q":"x"} in two input_json_delta pieces. */
-static const char *const TOOL_PIECES[] = {"{\\\"q\\\":", "\\\"x\\\"}"};
 
 /* Renders the next event into r->ev, or sets r->cut / r->ended. */
 static void stream_next(struct req *r)
@@ -2725,7 +3340,7 @@ static void stream_next(struct req *r)
   if (r->dialect == DL_GEMINI && r->st == SS_CONTENT) {
     bool last = r->tool || r->content_sent + 1 >= b->chunks;
     sb_puts(&r->ev, "data: ");
-    gemini_frame(&r->ev, r, b->chunks > 0 ? WORD : "", last);
+    gemini_frame(&r->ev, r, b->chunks > 0 ? rword(r) : "", last);
     sb_puts(&r->ev, "\r\n\r\n");
     r->content_sent++;
     if (last) r->st = SS_END;
@@ -2745,11 +3360,21 @@ static void stream_next(struct req *r)
     return;
   }
   case SS_A_BLOCK:
+    if (r->thinking) { /* the whole thinking block at once, then the call as block 1 */
+      ev_anthropic(r, "content_block_start",
+                   ",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"%s\"}", AGENT_THOUGHT);
+      ev_anthropic(r, "content_block_delta",
+                   ",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"%s\"}", AGENT_SIGNATURE);
+      ev_anthropic(r, "content_block_stop", ",\"index\":0");
+      r->blk = 1;
+    }
     if (r->tool)
       ev_anthropic(r, "content_block_start",
-                   ",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_mock\","
+                   ",\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_mock\","
                    "\"name\":%s,\"input\":{}}",
-                   r->tool_name_json);
+                   r->blk, r->tool_name_json);
     else
       ev_anthropic(r, "content_block_start", ",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}");
     r->st = SS_A_PING;
@@ -2765,20 +3390,24 @@ static void stream_next(struct req *r)
       r->st = SS_A_BLOCK_STOP;
       return;
     }
-    if (r->tool)
+    if (r->tool) {
+      struct sbuf piece = {0};
+      sb_args_piece(&piece, r, (int)r->content_sent);
       ev_anthropic(r, "content_block_delta",
-                   ",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"%s\"}",
-                   TOOL_PIECES[r->content_sent]);
-    else
+                   ",\"index\":%d,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"%s\"}",
+                   r->blk, piece.p ? piece.p : "");
+      sb_free(&piece);
+    } else {
       ev_anthropic(r, "content_block_delta",
-                   ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", WORD);
+                   ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}", rword(r));
+    }
     r->content_sent++;
     if (r->content_sent >= total) r->st = SS_A_BLOCK_STOP;
     else r->gap_pending = b->chunk_gap_ms > 0;
     return;
   }
   case SS_A_BLOCK_STOP:
-    ev_anthropic(r, "content_block_stop", ",\"index\":0");
+    ev_anthropic(r, "content_block_stop", ",\"index\":%d", r->blk);
     r->st = SS_A_MSG_DELTA;
     return;
   case SS_A_MSG_DELTA:
@@ -2811,21 +3440,28 @@ static void stream_next(struct req *r)
     if (r->tool && r->content_sent == 0) {  /* the call's head, then its arguments in two pieces */
       struct sbuf d = {0};
       sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_mock\",\"type\":\"function\","
-                    "\"function\":{\"name\":%s,\"arguments\":\"%s\"}}]}", r->tool_name_json, TOOL_PIECES[0]);
+                    "\"function\":{\"name\":%s,\"arguments\":\"", r->tool_name_json);
+      sb_args_piece(&d, r, 0);
+      sb_puts(&d, "\"}}]}");
       ev_chat_chunk(r, d.p, finish);
       sb_free(&d);
     } else if (r->tool) {
       struct sbuf d = {0};
-      sb_printf(&d, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"%s\"}}]}", TOOL_PIECES[1]);
+      sb_puts(&d, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"");
+      sb_args_piece(&d, r, 1);
+      sb_puts(&d, "\"}}]}");
       ev_chat_chunk(r, d.p, finish);
       sb_free(&d);
     } else if (total == 0) { /* nothing to say: one empty closing chunk */
       if (r->chat) ev_chat_chunk(r, "{}", finish);
       else ev_text_chunk(r, "", finish);
     } else if (r->chat) {
-      ev_chat_chunk(r, "{\"content\":\"hello \"}", finish);
+      struct sbuf d = {0};
+      sb_printf(&d, "{\"content\":\"%s\"}", rword(r));
+      ev_chat_chunk(r, d.p, finish);
+      sb_free(&d);
     } else {
-      ev_text_chunk(r, WORD, finish);
+      ev_text_chunk(r, rword(r), finish);
     }
     r->content_sent++;
     if (last) r->st = r->include_usage ? SS_USAGE : SS_DONE;
@@ -2948,6 +3584,242 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 /* ------------------------------------------------------------------------------------------ */
 /* the access handler                                                                           */
 
+/* ------------------------------------------------------------------------------------------ */
+/* vertex: Google's token endpoint and Vertex AI's Gemini and Claude paths                      */
+
+#define VERTEX_PREFIX "/v1/projects/"
+#define GCP_SCOPE "https://www.googleapis.com/auth/cloud-platform"
+#define GCP_TOKENS_MAX 4096
+
+static EVP_PKEY *gcp_pubkey;     /* --gcp-public-key: the service account's public key */
+static long gcp_token_ttl = 3600; /* --gcp-token-ttl: expires_in of the tokens issued */
+static atomic_bool gcp_hold;     /* --gcp-token-hold: /token answers nothing until POST /__mock/gcp-release */
+static struct {
+  pthread_mutex_t mu;
+  char tok[GCP_TOKENS_MAX][48];
+  time_t exp[GCP_TOKENS_MAX];
+  size_t n;
+} G = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* /v1/projects/P/locations/L/publishers/{google,anthropic}/models/M:METHOD, each segment non-empty */
+static enum route vertex_route(const char *url)
+{
+  const char *p = url + strlen(VERTEX_PREFIX);
+  const char *loc = strstr(p, "/locations/"), *pub = loc ? strstr(loc, "/publishers/") : NULL;
+  const char *mod = pub ? strstr(pub, "/models/") : NULL, *colon = mod ? strrchr(mod, ':') : NULL;
+  if (!loc || loc == p || !pub || pub == loc + 11 || !mod || !colon || colon == mod + 8 ||
+      memchr(p, '/', (size_t)(loc - p)) || memchr(loc + 11, '/', (size_t)(pub - loc - 11)) ||
+      memchr(mod + 8, '/', (size_t)(colon - mod - 8)))
+    return RT_NOT_FOUND;
+  const char *publisher = pub + 12;
+  size_t pl = (size_t)(mod - publisher);
+  if (pl == 6 && strncmp(publisher, "google", 6) == 0)
+    return strcmp(colon, ":generateContent") == 0         ? RT_GEM_GEN
+           : strcmp(colon, ":streamGenerateContent") == 0 ? RT_GEM_STREAM
+                                                          : RT_NOT_FOUND;
+  if (pl == 9 && strncmp(publisher, "anthropic", 9) == 0)
+    return strcmp(colon, ":rawPredict") == 0 || strcmp(colon, ":streamRawPredict") == 0 ? RT_MESSAGES : RT_NOT_FOUND;
+  return RT_NOT_FOUND;
+}
+
+/* base64url (no padding) of s[0..n) decoded into a malloc'd buffer; NULL when it is not base64url. */
+static unsigned char *b64url_decode(const char *s, size_t n, size_t *outlen)
+{
+  unsigned char *out = xrealloc(NULL, n * 3 / 4 + 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '-' ? 62 : c == '_' ? 63 : -1;
+    if (v < 0) {
+      free(out);
+      return NULL;
+    }
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (unsigned char)(acc >> bits);
+    }
+  }
+  *outlen = o;
+  return out;
+}
+
+static cJSON *b64url_json(const char *s, size_t n)
+{
+  size_t len;
+  unsigned char *d = b64url_decode(s, n, &len);
+  cJSON *j = d ? cJSON_ParseWithLength((const char *)d, len) : NULL;
+  free(d);
+  return j;
+}
+
+/* The value of form field name in an x-www-form-urlencoded body, percent-decoded, malloc'd. */
+static char *form_field(const char *body, const char *name)
+{
+  size_t nl = strlen(name);
+  for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+    if (strncmp(p, name, nl) != 0 || p[nl] != '=') continue;
+    const char *v = p + nl + 1, *end = strchr(v, '&');
+    size_t n = end ? (size_t)(end - v) : strlen(v), o = 0;
+    char *out = xrealloc(NULL, n + 1);
+    for (size_t i = 0; i < n; i++) {
+      if (v[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)v[i + 1]) && isxdigit((unsigned char)v[i + 2])) {
+        char hex[3] = {v[i + 1], v[i + 2], 0};
+        out[o++] = (char)strtol(hex, NULL, 16);
+        i += 2;
+      } else {
+        out[o++] = v[i] == '+' ? ' ' : v[i];
+      }
+    }
+    out[o] = '\0';
+    return out;
+  }
+  return NULL;
+}
+
+static enum MHD_Result gcp_refuse(struct MHD_Connection *c, int status, const char *error, const char *desc)
+{
+  struct sbuf b = {0};
+  sb_puts(&b, "{\"error\":");
+  sb_json_str(&b, error);
+  sb_puts(&b, ",\"error_description\":");
+  sb_json_str(&b, desc);
+  sb_puts(&b, "}\n");
+  size_t len;
+  char *body = sb_steal(&b, &len);
+  return queue_buffer(c, status, body, len, "application/json", NULL);
+}
+
+/* POST /token: the JWT bearer grant, checked as Google's token endpoint checks it (RFC 7523;
+ * developers.google.com/identity/protocols/oauth2/service-account): the assertion's RS256 signature
+ * against --gcp-public-key, alg, iss, scope, aud = this endpoint's URL, iat and exp (at most an hour
+ * apart, exp in the future). */
+static enum MHD_Result gcp_token(struct req *r)
+{
+  char *grant = form_field(r->body ? r->body : "", "grant_type");
+  char *jwt = form_field(r->body ? r->body : "", "assertion");
+  enum MHD_Result ret;
+  const char *dot1 = jwt ? strchr(jwt, '.') : NULL, *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+  cJSON *hdr = NULL, *claims = NULL;
+  if (!grant || strcmp(grant, "urn:ietf:params:oauth:grant-type:jwt-bearer") != 0) {
+    ret = gcp_refuse(r->conn, 400, "unsupported_grant_type", "Invalid grant_type.");
+    goto out;
+  }
+  if (!gcp_pubkey) {
+    ret = gcp_refuse(r->conn, 500, "server_error", "the mock has no --gcp-public-key");
+    goto out;
+  }
+  if (!dot2 || strchr(dot2 + 1, '.') || !(hdr = b64url_json(jwt, (size_t)(dot1 - jwt))) ||
+      !(claims = b64url_json(dot1 + 1, (size_t)(dot2 - dot1 - 1)))) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT: the assertion is not a JWS.");
+    goto out;
+  }
+  const char *alg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hdr, "alg"));
+  size_t siglen = 0;
+  unsigned char *sig = b64url_decode(dot2 + 1, strlen(dot2 + 1), &siglen);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  bool good = alg && strcmp(alg, "RS256") == 0 && sig && md &&
+              EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, gcp_pubkey) == 1 &&
+              EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;
+  EVP_MD_CTX_free(md);
+  free(sig);
+  if (!good) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT Signature.");
+    goto out;
+  }
+  const char *iss = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "iss"));
+  const char *scope = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "scope"));
+  const char *aud = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(claims, "aud"));
+  const cJSON *iat = cJSON_GetObjectItemCaseSensitive(claims, "iat");
+  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+  const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+  char want_aud[300];
+  snprintf(want_aud, sizeof want_aud, "http://%.200s/token", host ? host : "");
+  double now = (double)time(NULL);
+  if (!iss || !*iss || !scope || strcmp(scope, GCP_SCOPE) != 0) {
+    ret = gcp_refuse(r->conn, 400, "invalid_scope", "Invalid JWT: iss or scope missing or wrong.");
+  } else if (!aud || strcmp(aud, want_aud) != 0) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant", "Invalid JWT: aud is not this token endpoint.");
+  } else if (!cJSON_IsNumber(iat) || !cJSON_IsNumber(exp) || exp->valuedouble <= now ||
+             iat->valuedouble > now + 60 || exp->valuedouble - iat->valuedouble > 3600) {
+    ret = gcp_refuse(r->conn, 400, "invalid_grant",
+                     "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+  } else {
+    pthread_mutex_lock(&G.mu);
+    size_t i = G.n < GCP_TOKENS_MAX ? G.n++ : G.n % GCP_TOKENS_MAX;
+    snprintf(G.tok[i], sizeof G.tok[i], "ya29.mock-%zu-%08lx", i + 1, (unsigned long)(now_ns() & 0xffffffffu));
+    G.exp[i] = time(NULL) + gcp_token_ttl;
+    char tok[48];
+    memcpy(tok, G.tok[i], sizeof tok);
+    pthread_mutex_unlock(&G.mu);
+    struct sbuf b = {0};
+    sb_printf(&b, "{\"access_token\":\"%s\",\"expires_in\":%ld,\"token_type\":\"Bearer\"}\n", tok, gcp_token_ttl);
+    size_t len;
+    char *body = sb_steal(&b, &len);
+    ret = queue_buffer(r->conn, 200, body, len, "application/json", NULL);
+  }
+out:
+  cJSON_Delete(hdr);
+  cJSON_Delete(claims);
+  free(grant);
+  free(jwt);
+  return ret;
+}
+
+/* Is "Authorization: Bearer T" a token /token issued that has not expired? */
+static bool gcp_token_live(struct MHD_Connection *c)
+{
+  const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  if (!a || strncmp(a, "Bearer ", 7) != 0) return false;
+  bool live = false;
+  time_t now = time(NULL);
+  pthread_mutex_lock(&G.mu);
+  for (size_t i = 0; i < G.n && i < GCP_TOKENS_MAX && !live; i++)
+    live = strcmp(G.tok[i], a + 7) == 0 && now < G.exp[i];
+  pthread_mutex_unlock(&G.mu);
+  return live;
+}
+
+/* Vertex's own checks: the token, and Claude's body (no model, its anthropic_version, stream as the
+ * method says); the model from the path goes into the body for prepare_messages. false: answered. */
+static bool vertex_checks(struct req *r, const char *url)
+{
+  if (!gcp_token_live(r->conn)) {
+    free(r->resp);
+    r->status = 401;
+    r->stream = false;
+    r->resp = xstrdup("{\"error\":{\"code\":401,\"message\":\"Request had invalid authentication credentials. "
+                      "Expected OAuth 2 access token, login cookie or other valid authentication credential.\","
+                      "\"status\":\"UNAUTHENTICATED\"}}\n");
+    r->resp_len = strlen(r->resp);
+    return false;
+  }
+  if (r->route != RT_MESSAGES) return true;
+  const char *ver = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->doc, "anthropic_version"));
+  bool streamed = strstr(url, ":streamRawPredict") != NULL;
+  if (cJSON_GetObjectItemCaseSensitive(r->doc, "model")) {
+    set_error(r, 400, "model: Extra inputs are not permitted", NULL, NULL);
+    return false;
+  }
+  if (!ver || strcmp(ver, "vertex-2023-10-16") != 0) {
+    set_error(r, 400, "anthropic_version: must be vertex-2023-10-16", NULL, NULL);
+    return false;
+  }
+  if (streamed != cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->doc, "stream"))) {
+    set_error(r, 400, "stream: streamRawPredict needs \"stream\": true, rawPredict none", NULL, NULL);
+    return false;
+  }
+  const char *m = strstr(url, "/models/") + 8;
+  char model[256];
+  snprintf(model, sizeof model, "%.*s", (int)(strrchr(m, ':') - m), m);
+  cJSON_AddStringToObject(r->doc, "model", model);
+  return true;
+}
+
 static enum route route_of(const char *method, const char *url)
 {
   bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -2970,6 +3842,12 @@ static enum route route_of(const char *method, const char *url)
   if (mr != RT_NOT_FOUND) return post ? mr : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages") == 0) return post ? RT_MESSAGES : RT_BAD_METHOD;
   if (strcmp(url, "/v1/messages/count_tokens") == 0) return post ? RT_ANTH_COUNT : RT_BAD_METHOD;
+  if (strncmp(url, "/model/", 7) == 0) {
+    const char *slash = strrchr(url + 7, '/');
+    if (slash && slash > url + 7 && strcmp(slash, "/invoke") == 0) return post ? RT_BEDROCK : RT_BAD_METHOD;
+    if (slash && slash > url + 7 && strcmp(slash, "/invoke-with-response-stream") == 0)
+      return post ? RT_BEDROCK_STREAM : RT_BAD_METHOD;
+  }
   if (strncmp(url, "/webhook", 8) == 0 && post) return RT_WEBHOOK;
   if (strncmp(url, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) == 0) {
     const char *m = url + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
@@ -2982,6 +3860,12 @@ static enum route route_of(const char *method, const char *url)
                                                                      : RT_NOT_FOUND;
       if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
     }
+  }
+  if (strcmp(url, "/token") == 0) return post ? RT_GCP_TOKEN : RT_BAD_METHOD;
+  if (strcmp(url, "/__mock/gcp-release") == 0) return post ? RT_GCP_RELEASE : RT_BAD_METHOD;
+  if (strncmp(url, VERTEX_PREFIX, strlen(VERTEX_PREFIX)) == 0) {
+    enum route rt = vertex_route(url);
+    if (rt != RT_NOT_FOUND) return post ? rt : RT_BAD_METHOD;
   }
   if (strncmp(url, AZURE_PREFIX, strlen(AZURE_PREFIX)) == 0) {
     const char *d = url + strlen(AZURE_PREFIX), *slash = strchr(d, '/');
@@ -3113,6 +3997,17 @@ static enum MHD_Result answer(struct req *r)
   }
   if (r->replay) return replay_answer(r);
   if (r->b.gzip) return answer_gzip(r);
+  if (!r->stream && r->aws_etype) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    r->resp = NULL;
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "x-amzn-ErrorType", r->aws_etype);
+    MHD_add_response_header(resp, "x-amzn-RequestId", "5f8a2c1e-0000-4000-8000-mock00000000");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+  }
   if (!r->stream) {
     char *body = r->resp;
     r->resp = NULL;
@@ -3122,12 +4017,51 @@ static enum MHD_Result answer(struct req *r)
   struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                 stream_reader, r, NULL);
   if (!resp) return MHD_NO;
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  if (r->route == RT_BEDROCK_STREAM) {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/vnd.amazon.eventstream");
+    MHD_add_response_header(resp, "x-amzn-bedrock-content-type", "application/json");
+  } else {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  }
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   add_extra_headers(resp, r->b.headers);
   enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
   return ret;
+}
+
+/* The request path before libmicrohttpd percent-decodes it (SigV4 signs the path as sent): the
+ * unescape callback keeps it in the connection's socket context (one slot per connection). */
+struct conn_ctx {
+  char *raw_path;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+  (void)cls, (void)c;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    *socket_context = xcalloc(1, sizeof(struct conn_ctx));
+  } else if (*socket_context) {
+    struct conn_ctx *x = *socket_context;
+    free(x->raw_path);
+    free(x);
+    *socket_context = NULL;
+  }
+}
+
+static size_t unescape_keep_raw(void *cls, struct MHD_Connection *c, char *s)
+{
+  (void)cls;
+  if (strncmp(s, "/model/", 7) == 0) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *x = ci ? ci->socket_context : NULL;
+    if (x) {
+      free(x->raw_path);
+      x->raw_path = xstrdup(s);
+    }
+  }
+  return MHD_http_unescape(s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -3143,6 +4077,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->route = route_of(method, url);
     r->dialect = dialect_of(r->route);
     r->azure = strncmp(url, "/openai/", 8) == 0;
+    if (r->route == RT_BEDROCK || r->route == RT_BEDROCK_STREAM) {
+      const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+      struct conn_ctx *x = ci ? ci->socket_context : NULL;
+      if (x && x->raw_path) r->raw_path = xstrdup(x->raw_path);
+    }
+    r->vertex = strncmp(url, VERTEX_PREFIX, strlen(VERTEX_PREFIX)) == 0 && r->route != RT_NOT_FOUND &&
+                r->route != RT_BAD_METHOD;
     *req_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -3179,6 +4120,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   /* the whole request is in (or we were resumed after a delay) */
+  if (r->route == RT_GCP_TOKEN) {
+    if (r->phase == PH_BODY) record_request(r, method, url);
+    if (atomic_load(&gcp_hold) && !atomic_load_explicit(&g_shutting, memory_order_relaxed)) {
+      r->phase = PH_DELAYING;   /* held: looked at again every 50 ms */
+      suspend_for(conn, 50);
+      return MHD_YES;
+    }
+    return gcp_token(r);
+  }
+  if (r->route == RT_GCP_RELEASE) {
+    atomic_store(&gcp_hold, false);
+    return queue_buffer(conn, 200, xstrdup("{\"ok\":true}\n"), 12, "application/json", NULL);
+  }
   if (r->phase == PH_BODY) {
     if (r->route == RT_MOCK_REQUESTS) {
       size_t len;
@@ -3244,6 +4198,11 @@ static void usage(FILE *f)
       "  --models LIST         comma-separated ids for GET /v1/models\n"
       "  --verbose             libmicrohttpd error log to stderr\n"
       "  --mock JSON           default behaviour as a \"mock\" object (any key below)\n"
+      "  --aws-access-key AK, --aws-secret SK, --aws-region R, --aws-session-token T\n"
+      "                        the credentials Bedrock requests must be signed with (SigV4)\n"
+      "  --gcp-public-key PEM  POST /token verifies service-account JWTs (RS256) with this public key\n"
+      "  --gcp-token-ttl N     expires_in of the access tokens /token issues (default 3600)\n"
+      "  --gcp-token-hold      /token answers nothing until POST /__mock/gcp-release\n"
       "behaviour defaults (per request: body \"mock\":{...} or header X-Mock: {...}, same keys):\n"
       "  --status CODE         status              answer CODE with an error body (the endpoint's API)\n"
       "  --delay-ms N          delay_ms            wait before answering\n"
@@ -3290,6 +4249,12 @@ static void usage(FILE *f)
       "                                            OpenAI reasoning models' max_tokens / temperature,\n"
       "                                            reasoning_effort elsewhere; Gemini's Schema subset in\n"
       "                                            tools, thinkingLevel before Gemini 3), with its 400\n"
+      "                        bad_crc             N: Bedrock stream, frame N gets a wrong message CRC\n"
+      "                        agent               {\"tool\":NAME,\"args\":{...},\"expect\":TEXT,\"answer\":TEXT}:\n"
+      "                                            a scripted tool round trip in every format (agent_turn):\n"
+      "                                            a request offering tool NAME gets a call of it with\n"
+      "                                            args; one carrying a tool result gets the text ANSWER\n"
+      "                                            if some result contains EXPECT (else says it did not)\n"
       "                        (echo_key also makes the in-band error_after event quote the key)\n"
       "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/ID];\n"
       "  GET /__mock/requests (recorded requests, JSON array), POST /__mock/reset (forget them).\n"
@@ -3312,6 +4277,10 @@ static void usage(FILE *f)
       "    usage.total_tokens = 10 + 5 x documents, others Cohere's with search_units = ceil(docs/100)).\n"
       "    Multipart requests take their mock object from a form field \"mock\". Recorded requests carry\n"
       "    body_len, body_sha256 and, for multipart, the parsed form.\n"
+      "  POST /model/ID/invoke, /model/ID/invoke-with-response-stream (AWS Bedrock, Anthropic models:\n"
+      "    SigV4 checked against --aws-* (403 with AWS's {\"message\"} and x-amzn-ErrorType when it does\n"
+      "    not match); the body must have anthropic_version bedrock-2023-05-31 and no model or stream;\n"
+      "    answered as /v1/messages for model ID, the stream in event-stream frames of base64 chunks).\n"
       "  Errors (status, bad requests) come in the shape of the endpoint's API.\n"
       "usage numbers: prompt_tokens = 10 + messages (prompts, inputs, contents; +1 for an Anthropic\n"
       "  system or Gemini systemInstruction); completion_tokens = chunks; content = chunks x \"hello \".\n",
@@ -3369,7 +4338,8 @@ static void parse_args(int argc, char **argv)
 {
   enum { O_PORT = 256, O_HOST, O_RECORD, O_PORTFILE, O_RECLIMIT, O_THREADS, O_MAXCONNS, O_MODELS,
          O_VERBOSE, O_STATUS, O_DELAY, O_FIRSTBYTE, O_CHUNKS, O_GAP, O_NOUSAGE, O_ECHOKEY, O_DISC, O_ERRAFTER,
-         O_PTOK, O_CTOK, O_MOCK, O_HELP };
+         O_PTOK, O_CTOK, O_MOCK, O_AWS_AK, O_AWS_SK, O_AWS_TOKEN, O_AWS_REGION, O_GCPKEY, O_GCPTTL, O_GCPHOLD,
+         O_HELP };
   static cJSON *mock_doc;   /* --mock: parsed once, kept for the process (headers point into it) */
   static const struct option opts[] = {
       {"port", required_argument, NULL, O_PORT},
@@ -3393,6 +4363,13 @@ static void parse_args(int argc, char **argv)
       {"mock", required_argument, NULL, O_MOCK},
       {"prompt-tokens", required_argument, NULL, O_PTOK},
       {"completion-tokens", required_argument, NULL, O_CTOK},
+      {"aws-access-key", required_argument, NULL, O_AWS_AK},
+      {"aws-secret", required_argument, NULL, O_AWS_SK},
+      {"aws-session-token", required_argument, NULL, O_AWS_TOKEN},
+      {"aws-region", required_argument, NULL, O_AWS_REGION},
+      {"gcp-public-key", required_argument, NULL, O_GCPKEY},
+      {"gcp-token-ttl", required_argument, NULL, O_GCPTTL},
+      {"gcp-token-hold", no_argument, NULL, O_GCPHOLD},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -3446,6 +4423,22 @@ static void parse_args(int argc, char **argv)
       }
       break;
     }
+    case O_AWS_AK: cfg.aws_access_key = optarg; break;
+    case O_AWS_SK: cfg.aws_secret = optarg; break;
+    case O_AWS_TOKEN: cfg.aws_token = optarg; break;
+    case O_AWS_REGION: cfg.aws_region = optarg; break;
+    case O_GCPKEY: {
+      FILE *f = fopen(optarg, "r");
+      gcp_pubkey = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+      if (f) fclose(f);
+      if (!gcp_pubkey) {
+        fprintf(stderr, "mock-upstream: --gcp-public-key: cannot read a PEM public key from %s\n", optarg);
+        exit(2);
+      }
+      break;
+    }
+    case O_GCPTTL: gcp_token_ttl = parse_num("--gcp-token-ttl", optarg, 1, 86400); break;
+    case O_GCPHOLD: atomic_store(&gcp_hold, true); break;
     case O_HELP:
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);
@@ -3547,12 +4540,14 @@ int main(int argc, char **argv)
   }
   if (cfg.verbose) flags |= MHD_USE_ERROR_LOG;
 
-  struct MHD_OptionItem ops[10];
+  struct MHD_OptionItem ops[12];
   size_t no = 0;
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
+  ops[no++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_raw, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL};
   ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, NULL};
   if (cfg.threads > 1)

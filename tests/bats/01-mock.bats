@@ -738,3 +738,33 @@ PY
   [ "$HTTP_STATUS" = 200 ]
   [ "$(sha "$BATS_TEST_TMPDIR/http.body")" = "$(sha "$BATS_TEST_TMPDIR/max")" ]
 }
+
+@test "mock agent: a call of the named tool with its args, then the answer only when a tool result has the word" {
+  local agent='"mock":{"agent":{"tool":"Read","args":{"file_path":"/w/n.txt"},"expect":"W-42","answer":"It is W-42."}}'
+  local tools='"tools":[{"type":"function","function":{"name":"Other","parameters":{}}},{"type":"function","function":{"name":"Read","parameters":{}}}]'
+  post /v1/chat/completions "$(chat_body "$agent,$tools")"
+  [ "$HTTP_STATUS" = 200 ]
+  [ "$(json_get '[d["choices"][0]["message"]["tool_calls"][0]["function"][k] for k in ("name", "arguments")]' <<< "$HTTP_BODY")" = '["Read", "{\"file_path\":\"/w/n.txt\"}"]' ]
+  # turn 2: the tool result carries the word -> the answer; without it -> says so
+  local m='"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"Read","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":'
+  post /v1/chat/completions "{\"model\":\"m\",$agent,$tools,$m\"the word: W-42\"}]}"
+  [ "$(json_get 'd["choices"][0]["message"]["content"], d["usage"]["completion_tokens"]' <<< "$HTTP_BODY")" = '["It is W-42.", 1]' ]
+  post /v1/chat/completions "{\"model\":\"m\",$agent,$tools,$m\"nothing\"}]}"
+  [ "$(json_get 'd["choices"][0]["message"]["content"]' <<< "$HTTP_BODY")" = "mock agent: no tool result contains 'W-42'" ]
+  # Gemini and Anthropic streams: the call with the args (Anthropic with thinking on: signed thinking first)
+  http POST "$MOCK_URL/v1beta/models/g:streamGenerateContent?alt=sse" -H 'x-goog-api-key: k' -H 'Content-Type: application/json' \
+    --data-binary "{$agent,\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"Read\"}]}]}"
+  [ "$(tr -d "\r" < "$BATS_TEST_TMPDIR/http.body" | sse_data | head -n 1 | json_get 'd["candidates"][0]["content"]["parts"][0]["functionCall"]')" = '{"name": "Read", "args": {"file_path": "/w/n.txt"}}' ]
+  http POST "$MOCK_URL/v1/messages" -H 'x-api-key: k' -H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' \
+    --data-binary "{$agent,\"model\":\"c\",\"max_tokens\":9,\"stream\":true,\"thinking\":{\"type\":\"adaptive\"},\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"name\":\"Read\",\"input_schema\":{}}]}"
+  sse_data < "$BATS_TEST_TMPDIR/http.body" | python3 -c '
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+starts = [e["content_block"]["type"] for e in ev if e["type"] == "content_block_start"]
+args = "".join(e["delta"]["partial_json"] for e in ev if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+sig = [e["delta"]["signature"] for e in ev if e["type"] == "content_block_delta" and e["delta"]["type"] == "signature_delta"]
+assert starts == ["thinking", "tool_use"] and json.loads(args) == {"file_path": "/w/n.txt"} and sig, (starts, args, sig)'
+  post /v1/chat/completions "$(chat_body '"mock":{"agent":{"tool":"Read","args":{},"expect":"x"}}')"
+  [ "$HTTP_STATUS" = 400 ]
+  [ "$(json_get 'd["error"]["message"]' <<< "$HTTP_BODY")" = "mock.agent.answer is required" ]
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The official SDKs as clients (tests/sdk/client.mjs: openai, @anthropic-ai/sdk, @google/genai,
 # unmodified: only base URL and key point at relayd) against a real relayd and the mock upstream,
-# through each channel type (openai, azure, anthropic, gemini): non-streaming and streaming calls,
+# through each channel type (openai, azure, anthropic, gemini, bedrock): non-streaming and streaming calls,
 # a function tool round trip both ways, and billing checked against the usage the mock returned.
 
 load helpers
@@ -23,10 +23,16 @@ setup() {
 # sdk_channel TYPE [mock flags...]: a mock and one channel of TYPE serving sdk-model, a token, relayd
 sdk_channel() {
   local type=$1; shift
-  mock_start up "$@"
-  local extra=()
+  local extra=() key=sk-provider
+  if [ "$type" = bedrock ]; then   # the mock checks every request's SigV4 signature
+    mock_start up --aws-access-key AKIDSDK --aws-secret sdk-secret --aws-region us-east-1 "$@"
+    key='AKIDSDK|sdk-secret|us-east-1'
+    extra=(--model-map '{"sdk-model":"anthropic.sdk-model-v1:0"}')
+  else
+    mock_start up "$@"
+  fi
   [ "$type" = azure ] && extra=(--api-version 2024-10-21)
-  printf 'sk-provider\n' | gwctl channel add --name ch --type "$type" --base-url "http://127.0.0.1:$MOCK_PORT" \
+  printf '%s\n' "$key" | gwctl channel add --name ch --type "$type" --base-url "http://127.0.0.1:$MOCK_PORT" \
     --models sdk-model "${extra[@]}"
   RELAY_KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
   export RELAY_KEY
@@ -50,7 +56,7 @@ total = 0
 for line in sys.stdin:
     r = json.loads(line)
     b, p = r["body"], r["path"]
-    if p.startswith("/v1/messages"):
+    if p.startswith("/v1/messages") or p.startswith("/model/"):   # the Messages API, on Bedrock too
         n = len(b["messages"]) + (1 if b.get("system") else 0)
     elif p.startswith("/v1beta/"):
         n = len(b["contents"]) + (1 if b.get("systemInstruction") or b.get("system_instruction") else 0)
@@ -97,7 +103,7 @@ matrix() {
     mock_requests up | tail -1 | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); b = r["body"]; p = r["path"]
-if p.startswith("/v1/messages"):
+if p.startswith("/v1/messages") or p.startswith("/model/"):
     m = b["messages"]
     assert m[-2]["role"] == "assistant" and any(c["type"] == "tool_use" and c["name"] == "lookup" for c in m[-2]["content"]), m
     res = [c for c in m[-1]["content"] if c["type"] == "tool_result"]
@@ -165,4 +171,16 @@ else:
 
 @test "gemini SDK through a gemini channel: text, stream, tools both ways, exact billing" {
   matrix gemini gemini
+}
+
+@test "openai SDK through a bedrock channel: text, stream, tools both ways, exact billing" {
+  matrix openai bedrock
+}
+
+@test "anthropic SDK through a bedrock channel: text, stream, tools both ways, exact billing" {
+  matrix anthropic bedrock
+}
+
+@test "gemini SDK through a bedrock channel: text, stream, tools both ways, exact billing" {
+  matrix gemini bedrock
 }

@@ -90,6 +90,15 @@ elif client == "anthropic":
     use = [b for b in a1["content"] if b["type"] == "tool_use"][0]
     body["messages"] += [{"role": "assistant", "content": a1["content"]},
                          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "sunny, 21 C"}]}]
+elif client == "responses":
+    # the OpenAI Responses API (issue #24): the output items go back as they came, then the result
+    url, hdr = relay + "/v1/responses", {"Authorization": "Bearer " + key}
+    tool_rs = [dict(type="function", **tool_oa[0]["function"])]
+    body = {"model": model, "input": [{"role": "user", "content": user}], "tools": tool_rs,
+            "reasoning": {"effort": "medium"}, "max_output_tokens": 8000}
+    s1, a1 = post(url, body, hdr)
+    call = [o for o in a1["output"] if o["type"] == "function_call"][0]
+    body["input"] += a1["output"] + [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny, 21 C"}]
 else:
     url, hdr = relay + "/v1beta/models/" + model + ":generateContent", {"x-goog-api-key": key}
     body = {"contents": [{"role": "user", "parts": [{"text": user}]}], "tools": tool_ge,
@@ -170,3 +179,17 @@ anthropic_signed() {
   anthropic_signed
 }
 
+
+@test "tool loop turn 2, Responses client -> Gemini 3 (converted): the call's signature rides a reasoning item and comes back" {
+  run loop responses gemini-3-pro-preview ge
+  echo "$output"
+  [ "$output" = "200 200 " ]
+  gemini_signed
+}
+
+@test "tool loop turn 2, Responses client -> Anthropic with thinking (converted): the signed thinking comes back first" {
+  run loop responses claude-sonnet-4-5 an
+  echo "$output"
+  [ "$output" = "200 200 " ]
+  anthropic_signed
+}

@@ -7,6 +7,7 @@
 
 load helpers
 load gwctl_helpers
+load import_replay
 
 # (bats 1.8 cannot skip from setup_file: it leaves the reason for setup)
 setup_file() {
@@ -266,4 +267,24 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$output" != *"not ok"* ]]
   [[ "$output" != *"# skip"* ]]
   [[ "${lines[-1]}" =~ ^1\.\.[0-9]+$ ]]
+}
+
+# replay_source KIND FLAVOR (import_replay.bash): the rows of the SQLite source $SRC in a fresh
+# MariaDB database, tables as GORM creates them on MySQL
+replay_source() {
+  local ddl=ONEAPI_MYSQL
+  [ "$2" = newapi ] && ddl=NEWAPI_MYSQL
+  my_sql -e "CREATE DATABASE $SRC_DB CHARACTER SET utf8mb4"
+  python3 "$BATS_TEST_DIRNAME/import_sources.py" "$ddl" "$SRC" | my_sql "$SRC_DB"
+  echo "$SOCK_URL"
+}
+
+@test "bills and kept channel ids from a MariaDB source: One API's 36 replayed requests cost what One API charges" {
+  SRC="$BATS_TEST_TMPDIR/one-api.db"
+  oneapi_replay mariadb
+}
+
+@test "bills from a MariaDB source: New API's 40 replayed requests cost what New API charges" {
+  SRC="$BATS_TEST_TMPDIR/new-api.db"
+  newapi_replay mariadb
 }

@@ -178,7 +178,8 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item redemptions 'id 3 old')" == *'"skipped"'*"relay already has this code"* ]]
   # options
   [ "$(sql "SELECT value FROM options WHERE key = 'retry_times'")" = 3 ]
-  [[ "$(item options others)" == *'"skipped"'*"2 options relay has no equivalent for: "* ]]
+  [[ "$(item options others)" == *'"skipped"'*"1 option relay has no equivalent for: SMTPServer"* ]]
+  [[ "$(item options QuotaPerUnit)" == *'"unchanged"'*"relay's own unit"* ]]
   # counts; the source is not touched
   [ "$(echo "$report" | $JGET 'd["counts"]["users"]')" = '{"imported": 3, "mapped": 2, "skipped": 2, "updated": 0, "unchanged": 0}' ]
   [ "$(sha256sum < "$SRC")" = "$src_before" ]

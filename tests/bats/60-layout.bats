@@ -46,7 +46,7 @@ objdir() { printf '%s' "${RELAY_BIN:-$ROOT/build/bin}" | sed 's|/bin$||'; }
 
 # relay's modules: relay.c (the worker's handlers) and its stages, which share request.h; route's
 # and admit's helpers for channel limits, affinity and the wait for room read the request too
-RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt respond stream settle reqpool
+RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt imginline reqview respond stream settle reqpool realtime
               chanlimit affinity limitwait)
 
 @test "the worker calls its handler only through struct worker_handlers; relay's stages use worker.h's functions" {
@@ -137,10 +137,11 @@ RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt respond str
 
 # the format adapters (relayd/format.h: one struct format per wire format) and the code they call
 # (reqfit.c: what a converted request must look like for each upstream format)
-FORMAT_FILES='^(format|formats|format_[a-z]+|claude|claude_client|gemini|gemini_client|adapt|openai|reasoning|reqfit)\.[ch]$'
+FORMAT_FILES='^(format|formats|format_[a-z]+|claude|claude_client|gemini|gemini_client|responses|responses_client|responses_events|adapt|openai|reasoning|reqfit)\.[ch]$'
 # the old per-format flags and branches: the client's API, the channel's api compared, the native
-# pass-through flags, an adapter's functions called by name, the format-specific endpoints compared
-OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPENAI|ANTHROPIC|AZURE|GEMINI|COHERE|JINA)\b|native_attempt|native_done|native_error|\bclaude_[a-z_]+\(|\bgemini_[a-z_]+\(|[=!]= *EP_(MESSAGES|GEMINI)|\b(channel|ch)->api *[=!]='
+# pass-through flags, an adapter's functions called by name, the format-specific endpoints compared,
+# the Responses API's old media branch (MEDIA_RESPONSES, its stream flags)
+OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPENAI|ANTHROPIC|AZURE|GEMINI|COHERE|JINA|RESPONSES)\b|native_attempt|native_done|native_error|\bclaude_[a-z_]+\(|\bgemini_[a-z_]+\(|\bresponses_[a-z_]+\(|MEDIA_RESPONSES|media_responses_event|saw_done|saw_error_event|[=!]= *EP_(MESSAGES|GEMINI)|\b(channel|ch)->api *[=!]='
 
 @test "format branching lives only in the format adapters and the provider table" {
   local f files=()
@@ -154,6 +155,7 @@ OLD_FLAGS='speaks_claude|client_api|CLIENT_(OPENAI|CLAUDE|GEMINI)|UPSTREAM_(OPEN
   # the pattern does find them where they belong (it is not stale)
   grep -qE "$OLD_FLAGS" "$ROOT/relayd/formats.c"
   grep -qE "$OLD_FLAGS" "$ROOT/relayd/format_claude.c"
+  grep -qE "$OLD_FLAGS" "$ROOT/relayd/format_responses.c"
   grep -qE 'UPSTREAM_ANTHROPIC' "$ROOT/common/provider.c"
   # every stage reaches a format only through its struct format (ops, or its fields)
   grep -q 'r->client->ops->error_body' "$ROOT/relayd/respond.c"

@@ -26,8 +26,11 @@ open_ai_organization); `gorm:"column:..."` where given. Per database:
 
 Use from a suite: PYTHONPATH="$BATS_TEST_DIRNAME" PYTHONDONTWRITEBYTECODE=1 python3 - ... <<'PY'
 with `from import_sources import ONEAPI_SQLITE`, or from the shell:
-python3 "$BATS_TEST_DIRNAME/import_sources.py" ONEAPI_PG (prints that DDL).
-Nothing here connects to a database or writes a file.
+python3 "$BATS_TEST_DIRNAME/import_sources.py" ONEAPI_PG (prints that DDL), or
+python3 "$BATS_TEST_DIRNAME/import_sources.py" ONEAPI_PG SOURCE.db (that DDL, then INSERTs of every
+row of the SQLite database SOURCE.db in the columns that DDL's tables have: the same source on
+another database, for psql or the mariadb client). Nothing here connects to a server or writes a
+file; the SQLite database is only read.
 """
 import sys
 
@@ -198,8 +201,75 @@ CREATE TABLE "logs" ("id" bigserial,"user_id" bigint,"created_at" bigint,"type" 
   "is_stream" boolean DEFAULT false,"system_prompt_reset" boolean DEFAULT false,PRIMARY KEY ("id"));
 '''
 
+# New API on PostgreSQL: NEWAPI_MYSQL's columns by gorm.io/driver/postgres's mapping (see above:
+# longtext and varchar(191) -> text, `size:`/`type:` kept, double -> decimal, datetime(3) ->
+# timestamptz, bigint unsigned -> bigint, an int primary key -> bigserial)
+NEWAPI_PG = '''
+CREATE TABLE "users" ("id" bigserial,"username" text UNIQUE,"password" text NOT NULL,"display_name" text,
+  "role" int DEFAULT 1,"status" int DEFAULT 1,"email" text,"github_id" text,"discord_id" text,"oidc_id" text,
+  "wechat_id" text,"telegram_id" text,"access_token" char(32) UNIQUE,"quota" int DEFAULT 0,
+  "used_quota" int DEFAULT 0,"request_count" int DEFAULT 0,"group" varchar(64) DEFAULT 'default',
+  "aff_code" varchar(32) UNIQUE,"aff_count" int DEFAULT 0,"aff_quota" int DEFAULT 0,
+  "aff_history" int DEFAULT 0,"inviter_id" int,"deleted_at" timestamptz,"linux_do_id" text,
+  "setting" text,"remark" varchar(255),PRIMARY KEY ("id"));
+CREATE INDEX IF NOT EXISTS "idx_users_deleted_at" ON "users" ("deleted_at");
+CREATE TABLE "tokens" ("id" bigserial,"user_id" bigint,"key" char(48) UNIQUE,"status" bigint DEFAULT 1,
+  "name" text,"created_time" bigint,"accessed_time" bigint,"expired_time" bigint DEFAULT -1,
+  "remain_quota" bigint DEFAULT 0,"unlimited_quota" boolean,"model_limits_enabled" boolean,
+  "model_limits" varchar(1024) DEFAULT '',"allow_ips" text DEFAULT '',"used_quota" bigint DEFAULT 0,
+  "group" text DEFAULT '',"deleted_at" timestamptz,PRIMARY KEY ("id"));
+CREATE INDEX IF NOT EXISTS "idx_tokens_user_id" ON "tokens" ("user_id");
+CREATE TABLE "channels" ("id" bigserial,"type" bigint DEFAULT 0,"key" text NOT NULL,
+  "open_ai_organization" text,"test_model" text,"status" bigint DEFAULT 1,"name" text,
+  "weight" bigint DEFAULT 0,"created_time" bigint,"test_time" bigint,"response_time" bigint,
+  "base_url" text DEFAULT '',"other" text,"balance" decimal,"balance_updated_time" bigint,"models" text,
+  "group" varchar(64) DEFAULT 'default',"used_quota" bigint DEFAULT 0,"model_mapping" text,
+  "status_code_mapping" varchar(1024) DEFAULT '',"priority" bigint DEFAULT 0,"auto_ban" bigint DEFAULT 1,
+  "other_info" text,"tag" text,"setting" text,"param_override" text,PRIMARY KEY ("id"));
+CREATE TABLE "redemptions" ("id" bigserial,"user_id" bigint,"key" char(32) UNIQUE,"status" bigint DEFAULT 1,
+  "name" text,"quota" bigint DEFAULT 100,"created_time" bigint,"redeemed_time" bigint,
+  "used_user_id" bigint,"deleted_at" timestamptz,"expired_time" bigint,PRIMARY KEY ("id"));
+CREATE TABLE "options" ("key" text,"value" text,PRIMARY KEY ("key"));
+CREATE TABLE "setups" ("id" bigserial,"version" varchar(50) NOT NULL,"initialized_at" bigint NOT NULL,
+  PRIMARY KEY ("id"));
+'''
+
+
+def ddl_columns(ddl):
+    """{table: [columns]} of a DDL string above."""
+    import re
+    out = {}
+    for m in re.finditer(r'CREATE TABLE [`"](\w+)[`"] \((.*?)\);\n', ddl, re.S):
+        out[m.group(1)] = re.findall(r',\s*[`"](\w+)[`"]\s+[a-z]', ',' + m.group(2))
+    return out
+
+
+def copy_rows(sqlite_path, ddl):
+    """INSERT statements of every row of the SQLite database at sqlite_path, for the tables and
+    columns of ddl (MySQL quotes names with backquotes, PostgreSQL with double quotes). Every value
+    is a quoted literal, which both servers convert to the column's type (0/1 to a boolean too)."""
+    import sqlite3
+    q = '`' if '`' in ddl else '"'
+    db = sqlite3.connect("file:" + sqlite_path + "?mode=ro", uri=True)
+    lines = []
+    for table, cols in ddl_columns(ddl).items():
+        have = [r[1] for r in db.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+        use = [c for c in cols if c in have]
+        if not use:
+            continue
+        sel = ", ".join('"%s"' % c for c in use)
+        for row in db.execute("SELECT %s FROM \"%s\"" % (sel, table)):
+            vals = ["NULL" if v is None else "'" + str(v).replace("\\", "\\\\" if q == '`' else "\\").replace("'", "''") + "'"
+                    for v in row]
+            lines.append("INSERT INTO %s%s%s (%s) VALUES (%s);" % (q, table, q,
+                         ", ".join(q + c + q for c in use), ", ".join(vals)))
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    names = ("ONEAPI_SQLITE", "NEWAPI_SQLITE", "ONEAPI_MYSQL", "NEWAPI_MYSQL", "ONEAPI_PG")
-    if len(sys.argv) != 2 or sys.argv[1] not in names:
-        sys.exit("usage: import_sources.py " + "|".join(names))
+    names = ("ONEAPI_SQLITE", "NEWAPI_SQLITE", "ONEAPI_MYSQL", "NEWAPI_MYSQL", "ONEAPI_PG", "NEWAPI_PG")
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in names:
+        sys.exit("usage: import_sources.py " + "|".join(names) + " [SOURCE.db]")
     sys.stdout.write(globals()[sys.argv[1]])
+    if len(sys.argv) == 3:
+        sys.stdout.write(copy_rows(sys.argv[2], globals()[sys.argv[1]]))

@@ -1,5 +1,5 @@
 /* fuzz_format: relayd/format.c's one event path, for every pairing of client and upstream format
- * (OpenAI, Anthropic, Gemini: 9 modes): an upstream SSE byte stream goes through
+ * (OpenAI, Anthropic, Gemini, Responses: 16 modes): an upstream SSE byte stream goes through
  * format_stream_event event by event, then format_stream_end. Whatever comes in, every data line a
  * converter wrote for the client is valid JSON (or [DONE]) and the usage found is never negative.
  * Input: mode byte, then the upstream's SSE bytes. */
@@ -41,15 +41,15 @@ static void check_out(const struct buf *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static const struct format *const fmts[] = {&format_openai, &format_claude, &format_gemini};
-  unsigned mode = fuzz_mode(&data, &size, 9);
+  static const struct format *const fmts[] = {&format_openai, &format_claude, &format_gemini, &format_responses};
+  unsigned mode = fuzz_mode(&data, &size, 16);
   struct feed f;
   memset(&f, 0, sizeof f);
-  format_stream_init(&f.s, fmts[mode / 3], fmts[mode % 3], "fuzz-model", 10, mode & 1, 1700000000);
+  format_stream_init(&f.s, fmts[mode / 4], fmts[mode % 4], "fuzz-model", 10, mode & 1, 1700000000);
   buf_init(&f.out, OUT_CAP);
   fuzz_each_event((const char *)data, size, feed_event, &f);
   format_stream_end(&f.s, true, &f.out);
-  if (!f.s.native && fmts[mode / 3] != &format_openai)
+  if (!f.s.native && fmts[mode / 4] != &format_openai)
     check_out(&f.out);
   if (f.s.f.usage.prompt_tokens < 0 || f.s.f.usage.completion_tokens < 0)
     abort();

@@ -1,31 +1,23 @@
 /* fuzz_media: relayd/media.c, the endpoints beyond chat: JSON request validation of each kind
- * (responses, images, speech, moderations, rerank) and the rewritten upstream body, multipart
- * boundary parsing and the model-field rewrite of a multipart body, answers of each kind, and
- * Responses API stream events. (Multipart parsing itself is libmicrohttpd's post processor, which
+ * (images, speech, moderations, rerank) and the rewritten upstream body, multipart
+ * boundary parsing and the model-field rewrite of a multipart body, and answers of each kind
+ * (the Responses API is a format: fuzz_format). (Multipart parsing itself is libmicrohttpd's post processor, which
  * needs a connection: not fuzzed here.) Input: mode byte, then the payload. */
 #include "fuzz_common.h"
 #include "media.h"
 #include "mediareq.h"
 
 static const enum media_kind json_kinds[] = {
-  MEDIA_RESPONSES, MEDIA_IMAGE_GEN, MEDIA_SPEECH, MEDIA_MODERATION, MEDIA_RERANK,
+  MEDIA_IMAGE_GEN, MEDIA_SPEECH, MEDIA_MODERATION, MEDIA_RERANK,
 };
 static const enum media_kind all_kinds[] = {
-  MEDIA_RESPONSES, MEDIA_IMAGE_GEN, MEDIA_IMAGE_EDIT, MEDIA_SPEECH, MEDIA_TRANSCRIBE,
+  MEDIA_IMAGE_GEN, MEDIA_IMAGE_EDIT, MEDIA_SPEECH, MEDIA_TRANSCRIBE,
   MEDIA_TRANSLATE, MEDIA_MODERATION, MEDIA_RERANK,
 };
 
-static void responses_event(const char *ev, size_t evlen, void *ctx)
-{
-  const char *d;
-  size_t dl;
-  if (sse_event_data(ev, evlen, &d, &dl) == 0)
-    media_responses_event(d, dl, ctx);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  unsigned mode = fuzz_mode(&data, &size, 5);
+  unsigned mode = fuzz_mode(&data, &size, 4);
   if (size == 0)
     return 0;
   /* the next byte picks the kind; the rest is the payload */
@@ -59,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       pr.cache_ratio = 1;
       if (!media_price_refusal(k, &pr)) {
         (void)media_reserve(&mq, &rq, &pr, 1.0, 256);
-        (void)media_charge(&mq, &rq, &pr, 1.0, &res, &u, &source);
+        (void)media_charge(&mq, &rq, &pr, 1.0, (size & 1) ? QUOTA_ROUND_HALF_UP : QUOTA_ROUND_UP, &res, &u, &source);
       }
       media_describe(&mq, &res, &pr, note, sizeof note);
     }
@@ -87,12 +79,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct media_result res;
     memset(&res, 0, sizeof res);
     media_read_response(k, p, size, kb & 8 ? "application/json" : "text/plain", &res);
-    break;
-  }
-  case 4: {   /* a Responses API stream */
-    struct media_result res;
-    memset(&res, 0, sizeof res);
-    fuzz_each_event(p, size, responses_event, &res);
     break;
   }
   }

@@ -1,7 +1,8 @@
 // client.mjs: the official SDKs (openai, @anthropic-ai/sdk, @google/genai) as real clients of relayd,
 // used unmodified: only the base URL and the API key point at relay. tests/bats/16-sdk*.bats run it.
 //
-//   node client.mjs SDK SCENARIO MODEL        SDK: openai | anthropic | gemini
+//   node client.mjs SDK SCENARIO MODEL        SDK: openai | anthropic | gemini | responses
+//                                             (responses: the openai SDK's client.responses)
 //
 // Environment: RELAY_URL (http://127.0.0.1:PORT), RELAY_KEY (a relay token).
 // Scenarios:
@@ -244,7 +245,73 @@ async function geminiRun() {
   throw new Error(`unknown scenario ${scenario}`);
 }
 
-const runners = { openai: openaiRun, anthropic: anthropicRun, gemini: geminiRun };
+// ---------------------------------------------------------------- OpenAI Responses
+async function responsesRun() {
+  const client = new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries: 0, timeout: 30000 });
+  const tools = [{ type: 'function', name: 'lookup', description: 'looks q up', parameters: toolSchema, strict: false }];
+
+  function summary(r) {
+    const out = r.output ?? [];
+    return {
+      text: r.output_text ?? '', finish: r.status, model: r.model, id: r.id,
+      usage: { input: r.usage?.input_tokens, output: r.usage?.output_tokens, cached: r.usage?.input_tokens_details?.cached_tokens, reasoning: r.usage?.output_tokens_details?.reasoning_tokens },
+      calls: out.filter((i) => i.type === 'function_call').map((i) => ({ id: i.call_id, name: i.name, args: i.arguments })),
+      items: out.map((i) => i.type),
+      output: out,
+    };
+  }
+  async function call(input, stream, withTools) {
+    const req = { model, input, max_output_tokens: 64 };
+    if (withTools) req.tools = tools;
+    if (!stream) return summary(await client.responses.create(req));
+    const s = client.responses.stream(req);
+    const events = [];
+    let seq = -1, ordered = true;
+    for await (const ev of s) {
+      events.push(ev.type);
+      if (typeof ev.sequence_number !== 'number' || ev.sequence_number <= seq) ordered = false;
+      seq = ev.sequence_number;
+    }
+    return { ...summary(await s.finalResponse()), events, ordered };
+  }
+
+  switch (scenario) {
+    case 'text': return call(PROMPT, false, false);
+    case 'stream': return call(PROMPT, true, false);
+    case 'tools':
+    case 'tools-stream': {
+      const stream = scenario === 'tools-stream';
+      const input = [{ role: 'user', content: TOOL_PROMPT }];
+      const first = await call(input, stream, true);
+      if (first.calls.length !== 1) throw new Error(`expected one function_call, got ${JSON.stringify(first)}`);
+      const c = first.calls[0];
+      // turn 2: the output items sent back as they came (the SDK's own types), then the result
+      input.push(...first.output);
+      input.push({ type: 'function_call_output', call_id: c.id, output: TOOL_RESULT });
+      const final = await call(input, stream, true);
+      return { call: { id: c.id, name: c.name, args: JSON.parse(c.args) }, first, final, text: final.text, finish: final.finish };
+    }
+    case 'error':
+      try { return { unexpected: await call(PROMPT, false, false) }; } catch (e) { return { error: errorInfo(e) }; }
+    case 'stream-error': {
+      const out = { text: '', events: [] };
+      try {
+        const s = await client.responses.create({ model, input: PROMPT, stream: true });
+        for await (const ev of s) {
+          out.events.push(ev.type);
+          if (ev.type === 'response.output_text.delta') out.text += ev.delta;
+          // the SDK yields the Responses API's error event ({"type":"error","code","message"}) as an event
+          if (ev.type === 'error') out.error_event = { code: ev.code, message: ev.message };
+        }
+        if (!out.error_event) out.unexpected = 'the stream ended without an error';
+      } catch (e) { out.error = errorInfo(e); }
+      return out;
+    }
+  }
+  throw new Error(`unknown scenario ${scenario}`);
+}
+
+const runners = { openai: openaiRun, anthropic: anthropicRun, gemini: geminiRun, responses: responsesRun };
 if (!runners[sdk]) {
   console.error(`unknown SDK ${sdk}`);
   process.exit(2);

@@ -104,6 +104,23 @@ static void test_charge(void)
                 sizeof why);
   CHECK(rc == 0 && q == 1040, "group ratio multiplies: (1000 + 40) x 2 x 0.5 = %lld",
         (long long)q);
+  /* "rounding":"half_up" (quota_rounding, New API's bills): 5002.5 -> 5003, 3335 x 1.4999 -> 5002 */
+  char half[600];
+  snprintf(half, sizeof half, "%.*s,\"rounding\":\"half_up\"}", (int)strlen(full) - 1, full);
+  q = charge_of(half, &rc, why, sizeof why);
+  CHECK(rc == 0 && q == 5003, "half_up: 5002.5 -> %lld (want 5003)", (long long)q);
+  q = charge_of("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":3335},\"model_ratio\":1.4999,"
+                "\"group_ratio\":1,\"rounding\":\"half_up\"}", &rc, why, sizeof why);
+  CHECK(rc == 0 && q == 5002, "half_up: 5002.1665 -> %lld (want 5002, up would say 5003)", (long long)q);
+  struct breakdown hb;
+  char f[512];
+  CHECK(breakdown_parse("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":3335},\"model_ratio\":1.4999,"
+                        "\"group_ratio\":1,\"rounding\":\"half_up\"}", &hb, why, sizeof why) == 0,
+        "half_up parses");
+  breakdown_formula(&hb, f, sizeof f);
+  CHECK(strncmp(f, "round_half_up((3335", 19) == 0 && strstr(f, "= 5002"), "half_up formula: %s", f);
+  CHECK(breakdown_parse("{\"rounding\":\"nearest\"}", &hb, why, sizeof why) == -1 &&
+        strstr(why, "unknown rounding 'nearest'"), "an unknown rounding is refused: %s", why);
   q = charge_of("{\"mode\":\"ratio\",\"tokens\":{\"prompt\":100,\"cache_write_5m\":50},"
                 "\"model_ratio\":1,\"group_ratio\":1}", &rc, why, sizeof why);
   CHECK(rc == -1 && strcmp(why, "the breakdown has no cache_write_ratio") == 0,

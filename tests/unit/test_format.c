@@ -55,9 +55,9 @@ static void test_registry(void)
   CHECK(format_of_api(UPSTREAM_OPENAI) == &format_openai && format_of_api(UPSTREAM_AZURE) == &format_openai &&
             format_of_api(UPSTREAM_JINA) == &format_openai,
         "openai, azure and jina channels speak OpenAI's");
-  const struct format *all[] = {&format_openai, &format_claude, &format_gemini};
+  const struct format *all[] = {&format_openai, &format_claude, &format_gemini, &format_responses};
   bool complete = true;
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < 4; i++) {
     const struct format_ops *o = all[i]->ops;
     complete &= o->read_request && o->error_body && o->error_event && o->write_request && o->read_answer &&
                 o->scan_event && all[i]->name && all[i]->end_event && all[i]->unended;
@@ -733,6 +733,121 @@ static void test_signatures_back(void)
   cJSON_Delete(j);
 }
 
+/* the Responses API (format_responses.c): which channels are native, the client side's events, the
+ * upstream side's chunks, and a tool loop's items back into the common form */
+static const char *const responses_events[] = {
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":"
+    "\"resp_1\",\"object\":\"response\",\"model\":\"gpt-5\",\"status\":\"in_progress\",\"output\":[]}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,"
+    "\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi there\"}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":"
+    "\"resp_1\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":9,\"input_tokens_details\":"
+    "{\"cached_tokens\":4},\"output_tokens\":5,\"output_tokens_details\":{\"reasoning_tokens\":3}}}}\n\n",
+    NULL};
+
+/* the names of the "event:" lines of out, space-separated */
+static void event_names(const struct buf *out, char *names, size_t n)
+{
+  size_t k = 0;
+  names[0] = '\0';
+  for (const char *p = out->data ? out->data : ""; (p = strstr(p, "event: ")); ) {
+    p += 7;
+    size_t l = strcspn(p, "\n");
+    k += (size_t)snprintf(names + k, n > k ? n - k : 0, "%s%.*s", k ? " " : "", (int)l, p);
+    p += l;
+  }
+}
+
+static void test_responses(void)
+{
+  CHECK(format_of_channel(&format_responses, provider_find("openai"), "m") == &format_responses &&
+            format_of_channel(&format_responses, provider_find("azure"), "m") == &format_responses &&
+            format_of_channel(&format_responses, provider_find("deepseek"), "m") == &format_openai &&
+            format_of_channel(&format_responses, provider_find("anthropic"), "m") == &format_claude &&
+            format_of_channel(&format_openai, provider_find("openai"), "m") == &format_openai &&
+            format_of_channel(&format_claude, provider_find("responses"), "m") == &format_responses,
+        "Responses clients are native where the type serves Responses; a responses channel speaks it to all");
+  /* OpenAI chunks -> the named events, in order, with sequence numbers */
+  struct format_stream s = {0};
+  struct buf out;
+  char names[1024];
+  buf_init(&out, 1 << 20);
+  format_stream_init(&s, &format_responses, &format_openai, "gpt", 5, true, 1);
+  CHECK(feed(&s, &out, openai_events) == 0 && format_stream_end(&s, true, &out) == NULL && format_stream_complete(&s),
+        "OpenAI -> Responses: converted, complete");
+  event_names(&out, names, sizeof names);
+  CHECK(eq(names, "response.created response.in_progress response.output_item.added response.content_part.added "
+                  "response.output_text.delta response.output_text.done response.content_part.done "
+                  "response.output_item.done response.completed"),
+        "... the named events in order: %s", names);
+  CHECK(count_data(&out, "response.usage.input_tokens", NULL) == 1 &&
+            count_data(&out, "response.output.0.content.0.text", "Hi there") == 1 &&
+            count_data(&out, "sequence_number", NULL) == 9,
+        "... response.completed carries the output and the usage; every event its sequence_number");
+  /* Responses events -> OpenAI chunks (a responses channel behind a chat client) */
+  buf_reset(&out);
+  format_stream_init(&s, &format_openai, &format_responses, "gpt", 5, true, 1);
+  CHECK(feed(&s, &out, responses_events) == 0 && format_stream_end(&s, true, &out) == NULL &&
+            format_stream_complete(&s) && strstr(out.data, "data: [DONE]"),
+        "Responses -> OpenAI: converted, [DONE] at response.completed");
+  CHECK(count_data(&out, "choices.0.delta.content", "Hi there") == 1 && s.f.usage.prompt_tokens == 9 &&
+            s.f.usage.cached_tokens == 4 && s.f.usage.reasoning_tokens == 3 && s.f.usage.completion_tokens == 5,
+        "... text, and the usage with cached and reasoning tokens");
+  /* native: relayed as they came, the usage read from response.completed */
+  buf_reset(&out);
+  format_stream_init(&s, &format_responses, &format_responses, "gpt", 5, false, 1);
+  CHECK(feed(&s, &out, responses_events) == 0 && format_stream_end(&s, true, &out) == NULL &&
+            s.f.usage.prompt_tokens == 9 && s.f.ended && s.f.text_chars == 8,
+        "Responses -> Responses: native, usage and text read");
+  const char *const cut[] = {responses_events[0], responses_events[1], NULL};
+  buf_reset(&out);
+  format_stream_init(&s, &format_responses, &format_responses, "gpt", 5, false, 1);
+  feed(&s, &out, cut);
+  CHECK(eq(format_stream_end(&s, true, &out), "no response.completed event."), "a native stream cut early");
+  format_stream_free(&s);
+  buf_free(&out);
+
+  /* turn 2 of a tool loop: the items sent back become the common form */
+  static const char req[] =
+      "{\"model\":\"m\",\"instructions\":\"be brief\",\"max_output_tokens\":50,\"stream\":true,"
+      "\"tools\":[{\"type\":\"function\",\"name\":\"lookup\",\"parameters\":{\"type\":\"object\"}}],"
+      "\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"r\",\"schema\":{\"type\":\"object\"}}},"
+      "\"reasoning\":{\"effort\":\"high\"},\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+      "\"text\":\"hi\"}]},{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[{\"type\":\"summary_text\",\"text\":"
+      "\"think\"}],\"encrypted_content\":\"{\\\"type\\\":\\\"reasoning.text\\\",\\\"signature\\\":\\\"SIG\\\","
+      "\\\"format\\\":\\\"anthropic-claude-v1\\\"}\"},{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":"
+      "\"call_1\",\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\":1}\"},{\"type\":\"function_call_output\","
+      "\"call_id\":\"call_1\",\"output\":\"42\"}]}";
+  cJSON *root = NULL;
+  struct oai_request rq;
+  char err[256];
+  const char *param;
+  CHECK(format_responses.ops->read_request(API_CHAT, req, strlen(req), NULL, false, &root, &rq, err, sizeof err,
+                                           &param) == 0 && rq.stream && rq.max_tokens == 50 && eq(rq.model, "m"),
+        "a Responses request read: %s", root ? "ok" : err);
+  char *oai = format_responses.ops->request_to_openai(root, "m", true, err, sizeof err);
+  cJSON *o = cJSON_Parse(oai ? oai : "");
+  CHECK(eq(cJSON_GetStringValue(G(o, "messages.0.content")), "be brief") &&
+            eq(cJSON_GetStringValue(G(o, "messages.1.content.0.text")), "hi") &&
+            eq(cJSON_GetStringValue(G(o, "messages.2.reasoning_content")), "think") &&
+            eq(cJSON_GetStringValue(G(o, "messages.2.reasoning_details.0.signature")), "SIG") &&
+            eq(cJSON_GetStringValue(G(o, "messages.2.tool_calls.0.id")), "call_1") &&
+            eq(cJSON_GetStringValue(G(o, "messages.3.tool_call_id")), "call_1") &&
+            eq(cJSON_GetStringValue(G(o, "tools.0.function.name")), "lookup") &&
+            eq(cJSON_GetStringValue(G(o, "response_format.json_schema.name")), "r") &&
+            eq(cJSON_GetStringValue(G(o, "reasoning_effort")), "high") &&
+            cJSON_GetNumberValue(G(o, "max_tokens")) == 50 && cJSON_IsTrue(G(o, "stream_options.include_usage")),
+        "... in the common form: instructions, parts, the signed reasoning, the call and its output, tools, "
+        "text.format, effort: %s", oai ? oai : err);
+  free(oai);
+  cJSON_Delete(o);
+  cJSON_AddStringToObject(root, "previous_response_id", "resp_0");
+  CHECK(!format_responses.ops->request_to_openai(root, "m", true, err, sizeof err) &&
+            strstr(err, "relay keeps no conversation state"),
+        "previous_response_id cannot be converted: %s", err);
+  cJSON_Delete(root);
+}
+
 /* Embeddings on a Gemini channel (format_embed.c): an OpenAI request as batchEmbedContents, a
  * Gemini client's own request renamed for a mapped model, Google's answer as OpenAI's, and the
  * usage and base64 written in afterwards. */
@@ -806,6 +921,7 @@ static void test_gemini_embeddings(void)
 
 int main(void)
 {
+  test_responses();
   test_registry();
   test_errors();
   test_read_request();

@@ -25,14 +25,9 @@ static void test_requests(void)
   struct media_req mq;
   char err[256];
   const char *param;
-  CHECK(parse(MEDIA_RESPONSES, "{\"model\":\"gpt-4o\",\"input\":\"hello world!\",\"max_output_tokens\":50,"
-              "\"stream\":true}", &rq, &mq, err, sizeof err, &param) == 0 &&
-            strcmp(rq.model, "gpt-4o") == 0 && rq.stream && rq.max_tokens == 50 && rq.prompt_estimate == 3,
-        "responses: model, stream, max_output_tokens, prompt estimate (%lld)", (long long)rq.prompt_estimate);
-  CHECK(parse(MEDIA_RESPONSES, "{\"input\":\"x\"}", &rq, &mq, err, sizeof err, &param) == 400 &&
-            strcmp(param, "model") == 0, "responses: a missing model is refused (%s)", err);
-  CHECK(parse(MEDIA_RESPONSES, "{\"model\":\"m\",\"input\":5}", &rq, &mq, err, sizeof err, &param) == 400 &&
-            strcmp(param, "input") == 0, "responses: input must be a string or array");
+  /* /v1/responses is a format of its own now (format_responses.c, tests/unit/test_format.c) */
+  CHECK(parse(MEDIA_IMAGE_GEN, "{\"model\":\"dall-e-3\",\"prompt\":\"p\",\"stream\":true}", &rq, &mq, err,
+              sizeof err, &param) == 400 && strcmp(param, "stream") == 0, "no media kind streams (%s)", err);
   CHECK(parse(MEDIA_IMAGE_GEN, "{\"model\":\"dall-e-3\",\"prompt\":\"p\",\"n\":3,\"size\":\"1024x1792\","
               "\"quality\":\"hd\"}", &rq, &mq, err, sizeof err, &param) == 0 &&
             mq.n == 3 && mq.image_mult == 3.0, "images: n and the dall-e-3 hd 1024x1792 multiplier 2 x 1.5");
@@ -120,7 +115,7 @@ static void test_refusals(void)
   struct price img = {.has_fixed = true, .fixed_price = 0.04, .unit = PRICE_PER_IMAGE};
   struct price sec = {.has_fixed = true, .fixed_price = 0.0001, .unit = PRICE_PER_SECOND};
   struct price call = {.has_fixed = true, .fixed_price = 0.1, .unit = PRICE_PER_CALL};
-  CHECK(!media_price_refusal(MEDIA_IMAGE_EDIT, &img) && media_price_refusal(MEDIA_RESPONSES, &img),
+  CHECK(!media_price_refusal(MEDIA_IMAGE_EDIT, &img) && media_price_refusal(MEDIA_MODERATION, &img),
         "per image: images only");
   CHECK(!media_price_refusal(MEDIA_TRANSLATE, &sec) && media_price_refusal(MEDIA_SPEECH, &sec),
         "per second: transcriptions and translations only");
@@ -133,48 +128,38 @@ static void test_answers_and_charges(void)
 {
   struct media_result res;
   struct oai_request rq = {.max_tokens = -1, .prompt_estimate = 3};
-  struct media_req mq = {.kind = MEDIA_RESPONSES, .n = 1, .image_mult = 1};
+  struct media_req mq = {.kind = MEDIA_IMAGE_GEN, .n = 1, .image_mult = 1};
   struct usage u;
   const char *src;
   struct price gpt4o = {.model_ratio = 1.25, .completion_ratio = 4, .cache_ratio = 0.5};
   static const char resp[] = "{\"output\":[{\"content\":[{\"type\":\"output_text\",\"text\":\"abcdefgh\"}]}],"
                              "\"usage\":{\"input_tokens\":20,\"input_tokens_details\":{\"cached_tokens\":8},"
                              "\"output_tokens\":10}}";
-  media_read_response(MEDIA_RESPONSES, resp, strlen(resp), "application/json", &res);
+  /* a token-priced image model (gpt-image-1) answers usage in the Responses shape */
+  media_read_response(MEDIA_IMAGE_GEN, resp, strlen(resp), "application/json", &res);
   CHECK(res.has_tokens && res.tokens.prompt_tokens == 20 && res.tokens.cached_tokens == 8 &&
-            res.tokens.completion_tokens == 10 && res.text_chars == 8, "responses usage and text");
+            res.tokens.completion_tokens == 10, "usage in the input_tokens shape");
   /* (12 + 8*0.5 + 10*4) * 1.25 = 70 */
-  CHECK(media_charge(&mq, &rq, &gpt4o, 1, &res, &u, &src) == 70 && strcmp(src, "upstream") == 0,
-        "responses charge from usage");
-
-  struct media_result sres = {0};
-  static const char delta[] = "{\"type\":\"response.output_text.delta\",\"delta\":\"hello \"}";
-  CHECK(!media_responses_event(delta, sizeof delta - 1, &sres) &&
-            sres.text_chars == 6, "stream delta counted");
-  static const char done[] = "{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,"
-                             "\"output_tokens\":7}}}";
-  CHECK(media_responses_event(done, strlen(done), &sres) && sres.has_tokens && sres.tokens.completion_tokens == 7,
-        "response.completed ends the stream with usage");
-  CHECK(!media_responses_event("{\"type\":\"response.created\",\"x\":\"response.completed\"}", 51, &sres),
-        "a quoted name elsewhere is not the end");
+  CHECK(media_charge(&mq, &rq, &gpt4o, 1, QUOTA_ROUND_UP, &res, &u, &src) == 70 && strcmp(src, "upstream") == 0,
+        "charge from usage");
 
   struct media_req img = {.kind = MEDIA_IMAGE_GEN, .n = 2, .image_mult = 3};
   struct price d3 = {.has_fixed = true, .fixed_price = 0.04, .unit = PRICE_PER_IMAGE};
   static const char images[] = "{\"data\":[{\"url\":\"a\"}]}";
   media_read_response(MEDIA_IMAGE_GEN, images, strlen(images), "application/json", &res);
-  CHECK(media_charge(&img, &rq, &d3, 1, &res, &u, &src) == 60000, "images: the images returned x multiplier");
+  CHECK(media_charge(&img, &rq, &d3, 1, QUOTA_ROUND_UP, &res, &u, &src) == 60000, "images: the images returned x multiplier");
   CHECK(media_reserve(&img, &rq, &d3, 1, 0) == 120000, "images: reserve n x multiplier");
 
   struct media_req au = {.kind = MEDIA_TRANSCRIBE, .n = 1, .image_mult = 1, .file_bytes = 10000};
   struct price w = {.has_fixed = true, .fixed_price = 0.0001, .unit = PRICE_PER_SECOND};
   static const char tr[] = "{\"text\":\"hi\",\"usage\":{\"type\":\"duration\",\"seconds\":12}}";
   media_read_response(MEDIA_TRANSCRIBE, tr, strlen(tr), "application/json", &res);
-  CHECK(res.has_seconds && media_charge(&au, &rq, &w, 1, &res, &u, &src) == 600, "transcription: usage.seconds");
+  CHECK(res.has_seconds && media_charge(&au, &rq, &w, 1, QUOTA_ROUND_UP, &res, &u, &src) == 600, "transcription: usage.seconds");
   static const char vj[] = "{\"duration\":4.2,\"text\":\"x\"}";
   media_read_response(MEDIA_TRANSCRIBE, vj, strlen(vj), "application/json", &res);
-  CHECK(media_charge(&au, &rq, &w, 2, &res, &u, &src) == 500, "verbose_json duration rounds up, group ratio 2");
+  CHECK(media_charge(&au, &rq, &w, 2, QUOTA_ROUND_UP, &res, &u, &src) == 500, "verbose_json duration rounds up, group ratio 2");
   media_read_response(MEDIA_TRANSCRIBE, "0123456789012345678901234567890", 31, "text/plain", &res);
-  CHECK(media_charge(&au, &rq, &w, 1, &res, &u, &src) == 150 && strcmp(src, "local") == 0,
+  CHECK(media_charge(&au, &rq, &w, 1, QUOTA_ROUND_UP, &res, &u, &src) == 150 && strcmp(src, "local") == 0,
         "text answers: 31 characters -> 3 seconds, local");
   CHECK(media_reserve(&au, &rq, &w, 1, 0) == 700, "transcription reserve: 10000 bytes at 750 B/s -> 14 s");
 
@@ -182,14 +167,14 @@ static void test_answers_and_charges(void)
   struct price co = {.has_fixed = true, .fixed_price = 0.002, .unit = PRICE_PER_SEARCH};
   static const char cohere[] = "{\"results\":[],\"meta\":{\"billed_units\":{\"search_units\":3}}}";
   media_read_response(MEDIA_RERANK, cohere, strlen(cohere), "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &co, 1, &res, &u, &src) == 3000, "cohere: billed search units");
+  CHECK(media_charge(&rr, &rq, &co, 1, QUOTA_ROUND_UP, &res, &u, &src) == 3000, "cohere: billed search units");
   media_read_response(MEDIA_RERANK, "{\"results\":[]}", 14, "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &co, 1, &res, &u, &src) == 3000 && strcmp(src, "local") == 0,
+  CHECK(media_charge(&rr, &rq, &co, 1, QUOTA_ROUND_UP, &res, &u, &src) == 3000 && strcmp(src, "local") == 0,
         "no billed units: ceil(250/100)");
   struct price jina = {.model_ratio = 2, .completion_ratio = 1, .cache_ratio = 1};
   static const char jn[] = "{\"usage\":{\"total_tokens\":40,\"prompt_tokens\":40},\"results\":[]}";
   media_read_response(MEDIA_RERANK, jn, strlen(jn), "application/json", &res);
-  CHECK(media_charge(&rr, &rq, &jina, 1, &res, &u, &src) == 80, "jina: tokens x ratio");
+  CHECK(media_charge(&rr, &rq, &jina, 1, QUOTA_ROUND_UP, &res, &u, &src) == 80, "jina: tokens x ratio");
 
   static const char huge[] = "{\"results\":[],\"meta\":{\"billed_units\":{\"search_units\":1e300}}}";
   media_read_response(MEDIA_RERANK, huge, strlen(huge), "application/json", &res);
@@ -203,7 +188,7 @@ static void test_answers_and_charges(void)
   struct media_req sp = {.kind = MEDIA_SPEECH, .n = 1, .image_mult = 1, .input_chars = 11};
   struct price tts = {.model_ratio = 7.5, .completion_ratio = 1, .cache_ratio = 1};
   media_read_response(MEDIA_SPEECH, "\xff\xfb", 2, "audio/mpeg", &res);
-  CHECK(media_charge(&sp, &rq, &tts, 1, &res, &u, &src) == 83 && u.prompt_tokens == 11 && strcmp(src, "request") == 0,
+  CHECK(media_charge(&sp, &rq, &tts, 1, QUOTA_ROUND_UP, &res, &u, &src) == 83 && u.prompt_tokens == 11 && strcmp(src, "request") == 0,
         "speech: 11 characters x 7.5 = 82.5 -> 83");
 }
 

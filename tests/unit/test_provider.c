@@ -14,7 +14,9 @@ static void test_rows(void)
   size_t n = 0;
   for (const struct provider *p; (p = provider_at(n)); n++) {
     CHECK(p->name && *p->name && p->serves != 0, "row %zu (%s): a name and an endpoint", n, p->name);
-    CHECK((p->serves == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less", p->name);
+    /* PE_REALTIME (a WebSocket, refused by realtime.c itself) is outside the refusal's classes */
+    CHECK(((p->serves & PE_ALL) == PE_ALL) == (p->refusal == NULL), "row %s: a refusal exactly when it serves less",
+          p->name);
     /* self-hosted servers listen on the local host over http; every public API is https */
     bool local = p->base_url && strncmp(p->base_url, "http://localhost:", 17) == 0;
     CHECK(!p->base_url || ((strncmp(p->base_url, "https://", 8) == 0 || local) &&
@@ -31,11 +33,11 @@ static void test_rows(void)
   CHECK(strcmp(provider_find("openrouter")->base_url, "https://openrouter.ai/api") == 0 &&
             provider_find("openrouter")->api == UPSTREAM_OPENAI,
         "openrouter: an OpenAI-compatible preset");
-  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, deepseek, ";
+  static const char old[] = "openai, azure, anthropic, gemini, cohere, jina, vertex, responses, deepseek, ";
   CHECK(strncmp(provider_type_list(), old, sizeof old - 1) == 0 && strstr(provider_type_list(), "openrouter") &&
             strstr(provider_type_list(), ", vllm, custom, compatible"),
         "type list: %s", provider_type_list());
-  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, deepseek, moonshot, zhipu, qwen, "
+  CHECK(strcmp(provider_default_list(), "openai, anthropic, gemini, cohere, jina, vertex, responses, deepseek, moonshot, zhipu, qwen, "
                                         "doubao, minimax, siliconflow, openrouter, xai, mistral, groq, together, "
                                         "ollama and vllm") == 0,
         "default list (cloudflare needs an account): %s", provider_default_list());
@@ -76,6 +78,15 @@ static void test_urls(void)
   CHECK(provider_url(az, "http://h", "V", "/v1/responses", "gpt-4.1", u, sizeof u, err, sizeof err) == 0 &&
             strcmp(u, "http://h/openai/responses?api-version=V") == 0,
         "azure responses: %s", u);
+  CHECK(provider_url(az, "http://h", "V", "/v1/realtime", "gpt-rt", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/openai/realtime?api-version=V&deployment=gpt-rt") == 0,
+        "azure realtime: the deployment is a query parameter: %s", u);
+  CHECK(provider_url(oai, "http://h/v1", "", "/v1/realtime", "gpt-rt", u, sizeof u, err, sizeof err) == 0 &&
+            strcmp(u, "http://h/v1/realtime?model=gpt-rt") == 0,
+        "openai realtime: the model is a query parameter: %s", u);
+  CHECK(provider_serves(oai, PE_REALTIME) && provider_serves(az, PE_REALTIME) && !provider_serves(gem, PE_REALTIME) &&
+            !provider_serves(provider_find("deepseek"), PE_REALTIME),
+        "the realtime WebSocket: openai and azure channels only");
   CHECK(provider_url(az, "http://h", "V", "/v1/chat/completions", "a/b", u, sizeof u, err, sizeof err) == -1 &&
             strstr(err, "Azure deployment"),
         "azure: a deployment name that cannot go in a URL");
@@ -175,6 +186,11 @@ static void test_probes(void)
   CHECK(!provider_probe(provider_find("gemini"), "a/b", path, sizeof path, err, sizeof err) &&
             strstr(err, "cannot be used in a Gemini URL"),
         "gemini: a model that cannot go in the path");
+  b = provider_probe(provider_find("responses"), "gpt-5-codex", path, sizeof path, err, sizeof err);
+  CHECK(b && strcmp(path, "/v1/responses") == 0 &&
+            strcmp(b, "{\"model\":\"gpt-5-codex\",\"input\":\"hi\",\"max_output_tokens\":16,\"store\":false}") == 0,
+        "responses: the smallest Responses request: %s", b ? b : err);
+  free(b);
   b = provider_probe(provider_find("jina"), "r", path, sizeof path, err, sizeof err);
   j = cJSON_Parse(b);
   CHECK(strcmp(path, "/v1/rerank") == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "documents")) == 2,

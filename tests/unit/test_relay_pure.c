@@ -21,21 +21,38 @@ static void test_billing(void)
   struct price p = {.model_ratio = 0.075, .completion_ratio = 4, .cache_ratio = 0.5};
   struct usage u = {.prompt_tokens = 11, .completion_tokens = 5};
   /* (11 + 5*4) * 0.075 * 1 = 2.325 -> 3 */
-  CHECK(billing_quota(&p, 1.0, &u) == 3, "ratio mode rounds up: %lld", (long long)billing_quota(&p, 1.0, &u));
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP) == 3, "ratio mode rounds up: %lld", (long long)billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP));
   u = (struct usage){.prompt_tokens = 100, .completion_tokens = 0};
-  CHECK(billing_quota(&p, 1.0, &u) == 8, "0.075 * 100 = 7.5 -> 8");
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP) == 8, "0.075 * 100 = 7.5 -> 8");
   u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 1000};
-  CHECK(billing_quota(&p, 2.0, &u) == 750, "group ratio multiplies: (1000+4000)*0.075*2 = 750");
+  CHECK(billing_quota(&p, 2.0, &u, QUOTA_ROUND_UP) == 750, "group ratio multiplies: (1000+4000)*0.075*2 = 750");
   u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 0, .cached_tokens = 400};
   /* (600 + 400*0.5) * 0.075 = 60 */
-  CHECK(billing_quota(&p, 1.0, &u) == 60, "cached tokens at the cache ratio");
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP) == 60, "cached tokens at the cache ratio");
   u = (struct usage){0};
-  CHECK(billing_quota(&p, 1.0, &u) == 0, "no tokens, no charge");
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP) == 0, "no tokens, no charge");
   struct price tiny = {.model_ratio = 0.0001, .completion_ratio = 1, .cache_ratio = 1};
   u = (struct usage){.prompt_tokens = 1};
-  CHECK(billing_quota(&tiny, 1.0, &u) == 1, "a positive charge is at least 1");
+  CHECK(billing_quota(&tiny, 1.0, &u, QUOTA_ROUND_UP) == 1, "a positive charge is at least 1");
   struct price fixed = {.has_fixed = true, .fixed_price = 0.02};
-  CHECK(billing_quota(&fixed, 1.5, &u) == 15000, "fixed price: 0.02 USD * 500000 * 1.5");
+  CHECK(billing_quota(&fixed, 1.5, &u, QUOTA_ROUND_UP) == 15000, "fixed price: 0.02 USD * 500000 * 1.5");
+  /* quota_rounding half_up (New API): the nearest unit, a half up, from the exact decimal */
+  u = (struct usage){.prompt_tokens = 11, .completion_tokens = 5};
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_HALF_UP) == 2, "half_up: 2.325 -> 2");
+  u = (struct usage){.prompt_tokens = 100, .completion_tokens = 0};
+  CHECK(billing_quota(&p, 1.0, &u, QUOTA_ROUND_HALF_UP) == 8, "half_up: 0.075 * 100 = 7.4999.. in binary, 7.5 -> 8");
+  u = (struct usage){.prompt_tokens = 1000, .completion_tokens = 1000};
+  CHECK(billing_quota(&p, 2.0, &u, QUOTA_ROUND_HALF_UP) == 750, "half_up: a whole amount stays");
+  u = (struct usage){.prompt_tokens = 1};
+  CHECK(billing_quota(&tiny, 1.0, &u, QUOTA_ROUND_HALF_UP) == 1, "half_up: a positive charge is at least 1");
+  CHECK(billing_quota(&fixed, 1.5, &u, QUOTA_ROUND_HALF_UP) == 15000, "half_up: fixed prices are rounded as before");
+  u = (struct usage){.prompt_tokens = 37, .completion_tokens = 5};
+  CHECK(billing_bound(&p, 1.0, 37, 5) >= billing_quota(&p, 1.0, &u, QUOTA_ROUND_HALF_UP) &&
+        billing_bound(&p, 1.0, 37, 5) == billing_quota(&p, 1.0, &u, QUOTA_ROUND_UP),
+        "the bound rounds up whatever the option");
+  CHECK(quota_rounding_parse("half_up") == QUOTA_ROUND_HALF_UP && quota_rounding_parse("up") == QUOTA_ROUND_UP &&
+        quota_rounding_parse("nearest") == -1 && strcmp(quota_rounding_name(QUOTA_ROUND_HALF_UP), "half_up") == 0,
+        "rounding names");
 
   struct balance ub, tb;
   atomic_init(&ub.avail, 100);
@@ -60,17 +77,17 @@ static void test_billing(void)
   u = (struct usage){.prompt_tokens = 10000, .cached_tokens = 2000, .cache_write_5m = 4000, .cache_write_1h = 1000,
                      .completion_tokens = 100};
   /* (3000 + 2000*0.1 + 4000*1.25 + 1000*2 + 100*5) * 1.5 = (3000+200+5000+2000+500)*1.5 = 16050 */
-  CHECK(billing_quota(&cw, 1.0, &u) == 16050, "cache writes at their ratios: %lld", (long long)billing_quota(&cw, 1.0, &u));
+  CHECK(billing_quota(&cw, 1.0, &u, QUOTA_ROUND_UP) == 16050, "cache writes at their ratios: %lld", (long long)billing_quota(&cw, 1.0, &u, QUOTA_ROUND_UP));
   u.cache_write_5m = 20000;       /* more writes than prompt: clamped, never negative uncached */
-  CHECK(billing_quota(&cw, 1.0, &u) == (int64_t)((8000 * 1.25 + 2000 * 0.1 + 500) * 1.5 + 0.5),
-        "cache writes are clamped into the prompt: %lld", (long long)billing_quota(&cw, 1.0, &u));
+  CHECK(billing_quota(&cw, 1.0, &u, QUOTA_ROUND_UP) == (int64_t)((8000 * 1.25 + 2000 * 0.1 + 500) * 1.5 + 0.5),
+        "cache writes are clamped into the prompt: %lld", (long long)billing_quota(&cw, 1.0, &u, QUOTA_ROUND_UP));
   /* the bound prices every input token at the dearest input ratio */
   CHECK(billing_bound(&cw, 1.0, 1000, 100) == (int64_t)((1000 * 2 + 100 * 5) * 1.5),
         "bound: input at max(1, cache ratios), output at the completion ratio: %lld",
         (long long)billing_bound(&cw, 1.0, 1000, 100));
   struct usage any = {.prompt_tokens = 1000, .cached_tokens = 10, .cache_write_5m = 500, .cache_write_1h = 490,
                       .completion_tokens = 100};
-  CHECK(billing_quota(&cw, 1.0, &any) <= billing_bound(&cw, 1.0, 1000, 100), "a charge within the bounds fits the bound");
+  CHECK(billing_quota(&cw, 1.0, &any, QUOTA_ROUND_UP) <= billing_bound(&cw, 1.0, 1000, 100), "a charge within the bounds fits the bound");
 }
 
 static void test_usage_counts(void)
