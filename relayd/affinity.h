@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define AFFINITY_CAPACITY 4096
-#define AFFINITY_TEXT_MAX 64
+/* AFFINITY_TEXT_MAX (the key text a request and an entry keep): request.h */
 
 struct request;
 struct cJSON;

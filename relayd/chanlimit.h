@@ -21,7 +21,7 @@
  * index; 0 = the channel) that survives reloads; a snapshot channel points at its limits
  * (c->limits), NULL when it has none: then routing costs one branch per candidate.
  * Callers: relayd's main.c (load, through snapshot.h's struct snapshot_extra), route.c (wait / take /
- * release), request.h's pick_pool_key (a key's limit, keypool.c's room test),
+ * release), route.c's route_pick_key (a key's limit, keypool.c's room test),
  * settle.c (the token difference), metrics.c and admin.c (counters).
  * Never: blocks, allocates or touches the database on the request path; counts a limit as a failure.
  */
@@ -59,14 +59,7 @@ struct chan_limits {
   size_t nkeys;
 };
 
-/* What one request took, to settle: [0] the channel, [1] the key of its last attempt. */
-struct chanlimit_hold {
-  struct climit *l[2];
-  int64_t tok_inc[2];                       /* ns taken from each token bucket */
-  int64_t tokens;                           /* the estimate taken */
-  int64_t window_ns;
-  struct climit *conc;                      /* the key whose concurrency slot is held, or NULL */
-};
+/* What one request took (struct chanlimit_hold) is a field of the request: request.h. */
 
 /* Reads the limits of s's channels and pool keys (after keypool_load, in the load's transaction).
  * 0 or -1 (database error). */

@@ -48,7 +48,7 @@ struct cJSON;
 enum key_mode { KEY_MODE_RANDOM, KEY_MODE_ROUND_ROBIN, KEY_MODE_STICKY };
 
 /* Which keys of one channel a request has tried (held by the request, request.h; zero: none), and
- * what its caller asks of the next pick (set before each keypool_pick, request.h's pick_pool_key). */
+ * what its caller asks of the next pick (set before each keypool_pick, route.c's route_pick_key). */
 struct key_tries {
   int64_t chan;                       /* the channel tried is about */
   uint64_t tried;                     /* its pool positions tried (bit pos % 64) */

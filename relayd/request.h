@@ -23,8 +23,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "affinity.h"
-#include "chanlimit.h"
 #include "formats.h"
 #include "health.h"
 #include "jsonarray.h"
@@ -40,6 +38,7 @@
 #include "worker.h"
 
 #define MAX_ATTEMPTS 12
+#define AFFINITY_TEXT_MAX 64            /* an affinity key's first bytes kept to list it (affinity.h) */
 #define ERRBODY_MAX (64 * 1024)
 #define RESPONSE_MAX (64 << 20)        /* a non-streaming upstream answer */
 #define EVENT_MAX (4 << 20)            /* one SSE event */
@@ -53,6 +52,17 @@ enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE,
 
 struct pool_key;
 struct img_wait;                 /* imginline.c's */
+struct climit;                   /* chanlimit.h's */
+
+/* What one request took from channel / key limits (chanlimit.h), to settle: [0] the channel, [1] the key of its last attempt. */
+struct chanlimit_hold {
+  struct climit *l[2];
+  int64_t tok_inc[2];                       /* ns taken from each token bucket */
+  int64_t tokens;                           /* the estimate taken */
+  int64_t window_ns;
+  struct climit *conc;                      /* the key whose concurrency slot is held, or NULL */
+};
+
 
 struct endpoint_def {
   const char *method;
@@ -220,22 +230,6 @@ struct relay_local {
 static inline struct relay_local *local(struct worker *w)
 {
   return worker_data(w);
-}
-
-/* The pool key of r's attempt on c (keypool_pick with r's tries, its end user and the worker's rng):
- * the key affinity remembers first when it is eligible, only keys with room under their limits,
- * whose cost it then takes (chanlimit.h). */
-static inline const struct pool_key *pick_pool_key(struct request *r, const struct snap_channel *c)
-{
-  r->keys.prefer = r->aff_hash && r->aff_key_idx >= 0;
-  r->keys.prefer_idx = r->aff_key_idx;
-  r->keys.room = c->limits ? chanlimit_key_room : NULL;
-  r->keys.ctx = r;
-  const struct pool_key *k = keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id,
-                                          &local(r->w)->rng);
-  if (k && c->limits)
-    chanlimit_key_take(r, c, (size_t)(k - c->pool->keys));
-  return k;
 }
 
 /* The format the clients of an endpoint speak (OpenAI's before the endpoint is known). */

@@ -228,3 +228,16 @@ void release_channel(struct request *r, enum health_outcome out, const char *det
   r->held = NULL;
   r->held_trial = false;
 }
+
+const struct pool_key *route_pick_key(struct request *r, const struct snap_channel *c)
+{
+  r->keys.prefer = r->aff_hash && r->aff_key_idx >= 0;
+  r->keys.prefer_idx = r->aff_key_idx;
+  r->keys.room = c->limits ? chanlimit_key_room : NULL;
+  r->keys.ctx = r;
+  const struct pool_key *k = keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id,
+                                          &local(r->w)->rng);
+  if (k && c->limits)
+    chanlimit_key_take(r, c, (size_t)(k - c->pool->keys));
+  return k;
+}

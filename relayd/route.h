@@ -22,6 +22,7 @@
 
 struct request;
 struct snap_channel;
+struct pool_key;
 
 /* Why choose_channel found nothing. */
 struct choice_miss {
@@ -36,5 +37,9 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
 /* Gives r's channel slot back, reporting the attempt's outcome out (OUTCOME_ABANDON: none) and
  * detail to health; a no-op when r holds none. */
 void release_channel(struct request *r, enum health_outcome out, const char *detail);
+/* The pool key of r's attempt on c (NULL: c has no pool): keypool_pick with r's tries, its end user
+ * and the worker's rng, the key affinity remembers first when it is eligible, only keys with room
+ * under their limits, whose cost it then takes (chanlimit.h; given back by release_channel). */
+const struct pool_key *route_pick_key(struct request *r, const struct snap_channel *c);
 
 #endif
