@@ -1,7 +1,8 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c;
+ * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c, chanlimit.c,
+ * affinity.c, limitwait.c and relay.c (request.h includes none of their headers: no include cycle);
  * nothing outside relay's stages ever sees a struct request (worker.c and gate.c hold it as an opaque
  * pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
