@@ -52,6 +52,10 @@ struct snap_options {
   int64_t quota_remind_threshold;     /* remind users below this much quota, 0 = off */
   bool display_token_stat;            /* dashboard billing: the key's quota (else the user's) */
   bool display_in_currency;           /* dashboard billing: USD (else quota units) */
+  int64_t affinity_ttl_s;             /* channel affinity (relayd/affinity.h), 0 = off */
+  const char *affinity_header;        /* a header whose value is the affinity key, "" = none */
+  int64_t channel_limit_wait_ms;      /* wait for channel room instead of 429 (limitwait.h), 0 = no */
+  int64_t channel_limit_queue;        /* at most this many requests wait at once */
   int quota_rounding;                 /* enum quota_rounding (quota.h), choices "up|half_up" */
   const char *response_cache_models;  /* comma list of models whose answers relayd caches for every
                                        * token ("*": all; relayd/respcache.h) */

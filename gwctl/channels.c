@@ -236,8 +236,9 @@ cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
   if (gw_master_key(g, &k) != 0)
     return NULL;
   struct db_stmt *st = gw_prepare(g, "cannot read the key pool",
-      "SELECT idx, key, status, status_reason, status_time FROM channel_keys WHERE channel_id = ?1 "
-      "UNION ALL SELECT 1, key, status, status_reason, status_time FROM channels WHERE id = ?1 AND key <> '' "
+      "SELECT idx, key, status, status_reason, status_time, rpm, tpm, max_concurrency FROM channel_keys "
+      "WHERE channel_id = ?1 UNION ALL SELECT 1, key, status, status_reason, status_time, 0, 0, 0 FROM channels "
+      "WHERE id = ?1 AND key <> '' "
       "AND NOT EXISTS (SELECT 1 FROM channel_keys WHERE channel_id = ?1) ORDER BY 1", "i", id);
   if (!st) {
     secret_key_wipe(&k);
@@ -274,6 +275,9 @@ cJSON *gw_pool_rows(struct gwctl *g, int64_t id)
     cJSON_AddNumberToObject(o, "requests", req);
     cJSON_AddNumberToObject(o, "errors", errs);
     cJSON_AddNumberToObject(o, "spend", spend);
+    cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 5));     /* its limits (migration 015) */
+    cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 6));
+    cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 7));
     cJSON_AddItemToArray(rows, o);
   }
   db_finalize(st);
@@ -296,5 +300,8 @@ const struct out_col gw_pool_cols[] = {
   { "requests", "REQUESTS", OUT_PLAIN, 0, NULL },
   { "errors", "ERRORS", OUT_PLAIN, 0, NULL },
   { "spend", "SPEND", OUT_QUOTA, 0, NULL },
+  { "rpm", "RPM", OUT_PLAIN, 0, NULL },
+  { "tpm", "TPM", OUT_PLAIN, 0, NULL },
+  { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
   { 0 },
 };

@@ -183,3 +183,38 @@ int cmd_channel_key_disable(struct gwctl *g, int argc, char **argv)
 {
   return key_status(g, argc, argv, STATUS_DISABLED);
 }
+
+/* gwctl channel key limit NAME N [--rpm N] [--tpm N] [--concurrency N]: key N's limits (0: none). */
+int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv)
+{
+  const char *rpm_s = NULL, *tpm_s = NULL, *conc_s = NULL;
+  const struct gw_opt opts[] = { { "rpm", &rpm_s, NULL }, { "tpm", &tpm_s, NULL }, { "concurrency", &conc_s, NULL },
+                                 { 0 } };
+  char name[GW_NAME_MAX + 8];
+  int64_t id = 0, idx = 0, rpm = 0, tpm = 0, conc = 0;
+  int rc = name_and_index(g, argc, argv, opts, &id, name, sizeof name, &idx);
+  if (rc == 0 && !rpm_s && !tpm_s && !conc_s)
+    rc = gw_usage(g, "nothing to change: give --rpm, --tpm or --concurrency (0 removes a limit)");
+  if (rc == 0 && rpm_s)
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+  if (rc == 0 && tpm_s)
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
+  if (rc == 0 && conc_s)
+    rc = gw_parse_int(g, "--concurrency", conc_s, 0, 1000000, &conc);
+  if (rc != 0 || (rc = gw_begin(g)) != 0)
+    return rc;
+  rc = key_exists(g, id, name, idx);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot change the key",
+                 "UPDATE channel_keys SET rpm = CASE WHEN ?3 <> 0 THEN ?4 ELSE rpm END, "
+                 "tpm = CASE WHEN ?5 <> 0 THEN ?6 ELSE tpm END, "
+                 "max_concurrency = CASE WHEN ?7 <> 0 THEN ?8 ELSE max_concurrency END "
+                 "WHERE channel_id = ?1 AND idx = ?2", "iiiiiiii", id, idx, (int64_t)(rpm_s != NULL), rpm,
+                 (int64_t)(tpm_s != NULL), tpm, (int64_t)(conc_s != NULL), conc);
+  struct gw_subject s = { .channel_id = id };
+  if (rc == 0)
+    rc = gw_log_manage(g, &s, "channel key limit %s %" PRId64 "%s%s%s%s%s%s", name, idx, rpm_s ? " rpm=" : "",
+                       rpm_s ? rpm_s : "", tpm_s ? " tpm=" : "", tpm_s ? tpm_s : "", conc_s ? " concurrency=" : "",
+                       conc_s ? conc_s : "");
+  return gw_end(g, rc);
+}

@@ -12,5 +12,6 @@ int cmd_channel_key_list(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_remove(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_enable(struct gwctl *g, int argc, char **argv);
 int cmd_channel_key_disable(struct gwctl *g, int argc, char **argv);
+int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv);
 
 #endif

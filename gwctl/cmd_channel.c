@@ -42,7 +42,7 @@
 #define CHANNEL_COLS "id, name, type, status, base_url, models, \"group\", model_mapping, " \
                      "priority, weight, key <> '', used_quota, created_time, test_time, " \
                      "response_time, tag, other, max_concurrency, auto_disable, status_reason, " \
-                     "status_time, test_model"
+                     "status_time, test_model, rpm, tpm"
 
 /* Opens a stored channel key into out. 0, or GW_FAIL after printing why (never the value). */
 static int open_key(const struct secret_key *k, int64_t id, const char *stored, char *out,
@@ -107,7 +107,9 @@ static cJSON *channel_row(struct db_stmt *st)
   cJSON_AddStringToObject(o, "status_reason", db_col_int64(st, 3) == STATUS_AUTO_DISABLED ? db_col_text(st, 19) : "");
   cJSON_AddNumberToObject(o, "status_time", (double)db_col_int64(st, 20));
   cJSON_AddStringToObject(o, "test_model", db_col_text(st, 21));
-  if (cJSON_GetArraySize(o) != 22) {
+  cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 22));   /* channel limits (migration 015) */
+  cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 23));
+  if (cJSON_GetArraySize(o) != 24) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -744,8 +746,8 @@ static int channel_query(struct gwctl *g, int64_t id, const char *tag, const cha
     cJSON *o = channel_row(st);
     if (o && reveal) {
       char err[400];
-      /* key is the column after CHANNEL_COLS (22 of them) */
-      char *plain = secret_open(&k, db_col_text(st, 22), err, sizeof err);
+      /* key is the column after CHANNEL_COLS (24 of them) */
+      char *plain = secret_open(&k, db_col_text(st, 24), err, sizeof err);
       if (!plain) {
         krc = gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s",
                      db_col_int64(st, 0), err);
@@ -980,10 +982,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   const char *pos[1] = { 0 }, *newname = NULL, *type = NULL, *base = NULL, *models = NULL,
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
              *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL,
-             *key_mode = NULL, *region = NULL, *project = NULL;
+             *key_mode = NULL, *rpm_s = NULL, *tpm_s = NULL, *region = NULL, *project = NULL;
   int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
   bool sa_key = false;               /* --key-stdin read a service-account key (vertex) */
-  int64_t maxc = 0;
+  int64_t maxc = 0, rpm = 0, tpm = 0;
   const struct gw_opt opts[] = {
     { "name", &newname, NULL },
     { "type", &type, NULL },
@@ -998,6 +1000,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "api-version", &api_version, NULL },
     { "key-stdin", NULL, &key_stdin },
     { "max-concurrency", &maxc_s, NULL },
+    { "concurrency", &maxc_s, NULL },     /* the same limit, named as the key limits' */
+    { "rpm", &rpm_s, NULL },
+    { "tpm", &tpm_s, NULL },
     { "auto-disable", &autod_s, NULL },
     { "test-model", &test_model, NULL },
     { "key-mode", &key_mode, NULL },
@@ -1026,11 +1031,16 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0)
     rc = one_or_tag(g, ref, tag);
   if (rc == 0 && !newname && !type && !base && !models && !prio_s && !weight_s && !group && !map_s
-      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model && !key_mode && !region &&
-      !project)
+      && !set_tag && !api_version && !key_stdin && !maxc_s && !autod_s && !test_model && !key_mode && !rpm_s
+      && !tpm_s && !region && !project)
     rc = gw_usage(g, "nothing to change: give --name, --type, --base-url, --models, --priority, "
                   "--weight, --group, --model-map, --tag, --api-version, --key-stdin, "
-                  "--max-concurrency, --auto-disable, --test-model, --key-mode, --region or --project");
+                  "--max-concurrency, --rpm, --tpm, --auto-disable, --test-model, --key-mode, --region "
+                  "or --project");
+  if (rc == 0 && rpm_s)
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+  if (rc == 0 && tpm_s)
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
   if (rc == 0 && project && !vertex_name_ok(project))
@@ -1160,6 +1170,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     if (rc == 0 && key_mode)
       rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", ids[i],
                    key_mode);
+    if (rc == 0 && rpm_s)
+      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET rpm = ?2 WHERE id = ?1", "ii", ids[i], rpm);
+    if (rc == 0 && tpm_s)
+      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET tpm = ?2 WHERE id = ?1", "ii", ids[i], tpm);
     free(other);
   }
   if (rc == 0 && group)
@@ -1203,6 +1217,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
       ADDW(" test_model=%s", test_model);
     if (key_mode)
       ADDW(" key_mode=%s", key_mode);
+    if (rpm_s)
+      ADDW(" rpm=%" PRId64, rpm);
+    if (tpm_s)
+      ADDW(" tpm=%" PRId64, tpm);
 #undef ADDW
     struct gw_subject s = { .channel_id = n == 1 ? ids[0] : 0 };
     rc = gw_log_manage(g, &s, "channel edit %s%s%s", name, n > 1 ? " (several)" : "", what);

@@ -940,7 +940,12 @@ int gw_subject_forget(struct gwctl *g, const char *scope, int64_t id)
 
 int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
 {
-  char err[512], line[64];
+  return gw_admin_args(g, verb, NULL, out);
+}
+
+int gw_admin_args(struct gwctl *g, const char *verb, const cJSON *args, cJSON **out)
+{
+  char err[512];
   int rc = 0;
   *out = NULL;
   if (!g->socket)
@@ -951,8 +956,17 @@ int gw_admin(struct gwctl *g, const char *verb, cJSON **out)
       return gw_err(GW_NOPERM, "%s", err);
     return gw_err(GW_UNAVAILABLE, "%s", err);
   }
-  snprintf(line, sizeof line, "{\"cmd\":\"%s\"}", verb);
+  cJSON *q = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
+  char *line = NULL;
+  if (q && cJSON_AddStringToObject(q, "cmd", verb))
+    line = cJSON_PrintUnformatted(q);      /* owned here, freed below */
+  cJSON_Delete(q);
+  if (!line) {
+    admin_close(fd);
+    return gw_err(GW_FAIL, "out of memory");
+  }
   cJSON *r = admin_call(fd, line, err, sizeof err);
+  free(line);
   admin_close(fd);
   if (!r)
     return gw_err(GW_UNAVAILABLE, "relayd at %s did not answer '%s': %s", g->socket, verb, err);

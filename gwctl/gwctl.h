@@ -229,5 +229,7 @@ int gw_config_check(const char *key, const char *value, char *out, size_t outlen
 /* One verb on relayd's admin socket: 0 with *out the answer (without "ok"; caller frees), or the
  * exit code (69 unreachable, 77 refused, 1 failed) after printing the error. */
 int gw_admin(struct gwctl *g, const char *verb, cJSON **out);
+/* The same with the request's other members (args, may be NULL: copied, not kept). */
+int gw_admin_args(struct gwctl *g, const char *verb, const cJSON *args, cJSON **out);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "gwctl.h"
 #include "installed.h"
+#include "cmd_affinity.h"
 #include "cmd_apply.h"
 #include "cmd_channel.h"
 #include "cmd_chankey.h"
@@ -102,9 +103,9 @@ static const struct gw_cmd commands[] = {
   { "channel", "edit", cmd_channel_edit,
     "(NAME|ID | --tag T) [--name N] [--type TYPE] [--base-url URL] [--models M1,M2] "
     "[--priority P] [--weight W] [--group G1,G2] [--model-map JSON] [--tag T] [--new-tag T] "
-    "[--api-version V] [--key-stdin] [--max-concurrency N] [--auto-disable yes|no] [--test-model M] "
-    "[--region R] [--project P] [--key-mode random|round-robin|sticky]",
-    N_("change one channel, or every channel tagged T (--max-concurrency 0: no limit)") },
+    "[--api-version V] [--key-stdin] [--max-concurrency N] [--rpm N] [--tpm N] [--auto-disable yes|no] "
+    "[--test-model M] [--region R] [--project P] [--key-mode random|round-robin|sticky]",
+    N_("change one channel, or every channel tagged T (--max-concurrency, --rpm, --tpm 0: no limit)") },
   { "channel", "enable", cmd_channel_enable, "NAME|ID | --tag T",
     N_("enable one channel, or every channel tagged T") },
   { "channel", "disable", cmd_channel_disable, "NAME|ID | --tag T [--yes]",
@@ -117,12 +118,18 @@ static const struct gw_cmd commands[] = {
   { "channel", "key remove", cmd_channel_key_remove, "NAME|ID N [--yes]", N_("remove key N of a channel's pool") },
   { "channel", "key enable", cmd_channel_key_enable, "NAME|ID N", N_("let key N of a channel's pool be chosen again") },
   { "channel", "key disable", cmd_channel_key_disable, "NAME|ID N", N_("stop choosing key N of a channel's pool") },
+  { "channel", "key limit", cmd_channel_key_limit, "NAME|ID N [--rpm N] [--tpm N] [--concurrency N]",
+    N_("limit key N of a channel's pool: requests and tokens per window, open requests (0 removes)") },
   { "channel", "test", cmd_channel_test, "NAME|ID [--model M] [--key N] [--timeout S] [--json]",
     N_("send a tiny request in the channel's API (chat; rerank for cohere/jina); record its latency") },
   { "channel", "balance", cmd_channel_balance, "[NAME|ID] [--timeout S] [--json]",
     N_("read the upstream account's balance now (providers that publish one) and store it") },
   { "channel", "models", cmd_channel_models, "NAME|ID [--timeout S] [--json]",
     N_("list the models the upstream offers (GET /v1/models)") },
+  { "affinity", "list", cmd_affinity_list, "[--json]",
+    N_("relayd's channel affinity entries: key, model, channel, key index, expiry, hits") },
+  { "affinity", "clear", cmd_affinity_clear, "[KEY]",
+    N_("forget one affinity key (its next request is routed afresh), or every entry") },
   { "limit", "set", cmd_limit_set,
     "(--token NAME|ID [--user NAME] | --user NAME|ID) [--model M] [--rpm N] [--tpm N]",
     N_("limit requests / tokens per window (option rate_limit_window_s, 60 s) of a token or user, "

@@ -185,6 +185,9 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     c->quota = (int64_t)num(o, "quota");
     c->in_flight = (int64_t)num(o, "in_flight");
     c->attempt_failures = (int64_t)num(o, "attempt_failures");
+    c->rpm = (int64_t)num(o, "rpm");
+    c->tpm = (int64_t)num(o, "tpm");
+    c->limited_total = (int64_t)num(o, "limited_total");
     /* a key pool: its keys by index (never the key) */
     const cJSON *keys = cJSON_GetObjectItemCaseSensitive(o, "keys"), *k;
     copy_str(c->key_mode, sizeof c->key_mode, cJSON_IsArray(keys) && str(o, "key_mode") ? str(o, "key_mode") : "");
@@ -225,6 +228,10 @@ static void apply_stats(struct gw_data *d, const cJSON *r, double now)
     channel_sample(c, now);
   }
   d->events_dropped = (int64_t)num(r, "events_dropped");
+  const cJSON *aff = cJSON_GetObjectItemCaseSensitive(r, "affinity");
+  d->aff_entries = (int64_t)num(aff, "entries");
+  d->aff_hits = (int64_t)num(aff, "hits");
+  d->aff_misses = (int64_t)num(aff, "misses");
   channels_compact(d);
 }
 

@@ -74,6 +74,7 @@ struct gw_channel {
   int64_t requests, errors, prompt_tokens, completion_tokens, quota;
   int64_t in_flight;            /* upstream transfers open now */
   int64_t attempt_failures;     /* attempts that failed on this channel, retried elsewhere or not */
+  int64_t rpm, tpm, limited_total; /* its limits and the times they passed it over (chanlimit.h) */
   double p50_ms, p99_ms;
   /* a key pool's keys (stats "keys"; relayd/keypool.h), the first GW_POOL_SHOWN of them */
   char key_mode[16];            /* "" when the channel has no pool */
@@ -127,6 +128,7 @@ struct gw_data {
   char version[32];
   int64_t pid, uptime_s, workers, in_flight, requests_total, snapshot_version;
   int64_t writer_backlog, writer_rows_total, events_dropped;
+  int64_t aff_entries, aff_hits, aff_misses;   /* stats "affinity" (relayd/affinity.h) */
   int64_t rt_sessions, rt_sessions_total;   /* Realtime API sessions open now / since start */
   int draining;
 

@@ -204,6 +204,9 @@ static void detail(const struct gw_data *d, const struct ui *ui, int y, int h)
   else
     snprintf(b, sizeof b, "%.1f%%", c->err_pct);
   scr_printf(r++, x, cw, SR_NORMAL, _("now       %s req/s   errors %s (last minute)"), a, b);
+  if ((c->rpm || c->tpm || c->limited_total) && r < y + bh - 2)   /* its limits (chanlimit.h) */
+    scr_printf(r++, x, cw, SR_NORMAL, _("limits    rpm %lld   tpm %lld   passed over %lld (never a failure)"),
+               (long long)c->rpm, (long long)c->tpm, (long long)c->limited_total);
   if (c->nkeys && r < y + bh - 2) {       /* a key pool: each key's status and counters */
     scr_printf(r++, x, cw, c->keys_off ? SR_WARN : SR_NORMAL, _("keys      %d (%s), %d not chosen"), c->nkeys,
                c->key_mode, c->keys_off);

@@ -182,6 +182,12 @@ static void overview_draw(const struct gw_data *d, struct ui *ui, int y, int h)
                (long long)d->events_dropped);
     row++;
   }
+  if (row < end && (d->aff_entries || d->aff_hits || d->aff_misses)) {
+    scr_text(row, 1, 13, SR_NORMAL, _("affinity"));
+    scr_printf(row, 14, w - 15, SR_NORMAL, _("entries %lld   hits %lld   misses %lld"),
+               (long long)d->aff_entries, (long long)d->aff_hits, (long long)d->aff_misses);
+    row++;
+  }
   if (row < end) {
     if (!d->db_url)
       scr_text(row, 14, w - 15, SR_DIM, _("no --db: channel status, priority and weight come from the database"));

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "affinity.h"
+#include "chanlimit.h"
 #include "db.h"
 #include "dbnotify.h"
 #include "health.h"
@@ -178,6 +180,7 @@ static void add_health(cJSON *o, const struct snap_channel *c)
   cJSON_AddNumberToObject(o, "auto_disabled_total", (double)atomic_load(&h->disabled_total));
   cJSON_AddNumberToObject(o, "busy_total", (double)atomic_load(&h->busy_total));
   keypool_stats_json(o, c);      /* a pooled channel: its keys by index */
+  chanlimit_stats_json(o, c);    /* its limits (and its keys') and the candidates they skipped */
 }
 
 static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
@@ -254,6 +257,10 @@ static cJSON *verb_stats(struct admin_ctx *ctx, const cJSON *req, char *err, siz
   const struct stat_entry *lt = strmap_get(&merged, "ltoken"), *lu = strmap_get(&merged, "luser");
   cJSON_AddNumberToObject(rl, "token", lt ? (double)lt->requests : 0);
   cJSON_AddNumberToObject(rl, "user", lu ? (double)lu->requests : 0);
+  cJSON *aff = cJSON_AddObjectToObject(res, "affinity");     /* affinity.h's counters */
+  cJSON_AddNumberToObject(aff, "entries", (double)affinity_entries());
+  cJSON_AddNumberToObject(aff, "hits", (double)affinity_hits());
+  cJSON_AddNumberToObject(aff, "misses", (double)affinity_misses());
   cJSON_AddNumberToObject(res, "events_dropped", (double)dropped);
   cJSON_AddNumberToObject(res, "stats_overflow", (double)stats_overflow(ws, ctx->nworkers));
   snapshot_release(s);
@@ -337,6 +344,45 @@ static cJSON *verb_channel_test(struct admin_ctx *ctx, const cJSON *req, char *e
   return res;
 }
 
+/* The channel affinity table (affinity.h): its entries, with each channel's name, and the counters. */
+static cJSON *verb_affinity(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)ctx; (void)req; (void)err; (void)errlen;
+  cJSON *res = cJSON_CreateObject(), *list = affinity_list_json();
+  struct snapshot *s = snapshot_acquire(NULL);
+  const cJSON *e;
+  cJSON_ArrayForEach(e, list)
+  {
+    double id = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "channel_id"));
+    const char *name = "";
+    for (size_t i = 0; s && i < s->nchannels; i++)
+      if ((double)s->channels[i].id == id)
+        name = s->channels[i].name;
+    cJSON_AddStringToObject((cJSON *)e, "channel", name);
+  }
+  cJSON_AddNumberToObject(res, "ttl_s", s ? (double)s->opt.affinity_ttl_s : 0);
+  cJSON_AddNumberToObject(res, "capacity", AFFINITY_CAPACITY);
+  cJSON_AddNumberToObject(res, "hits", (double)affinity_hits());
+  cJSON_AddNumberToObject(res, "misses", (double)affinity_misses());
+  cJSON_AddItemToObject(res, "entries", list);
+  if (s)
+    snapshot_release(s);
+  return res;
+}
+
+static cJSON *verb_affinity_clear(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
+{
+  (void)ctx;
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(req, "key");
+  if (k && !cJSON_IsString(k)) {
+    snprintf(err, errlen, "\"key\" must be a string (or absent: every entry)");
+    return NULL;
+  }
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddNumberToObject(res, "cleared", (double)affinity_clear(k ? k->valuestring : NULL));
+  return res;
+}
+
 static cJSON *verb_config(struct admin_ctx *ctx, const cJSON *req, char *err, size_t errlen)
 {
   (void)req; (void)err; (void)errlen;
@@ -381,6 +427,8 @@ static const struct admin_verb admin_verbs[] = {
     {"undrain", verb_undrain, "accept requests again after drain"},
     {"subscribe", verb_subscribe, "turn this connection into a live stream of request events"},
     {"config", verb_config, "relayd's settings in force: value, source, whether a reload applies it"},
+    {"affinity", verb_affinity, "the channel affinity table: entries, hits and misses"},
+    {"affinity_clear", verb_affinity_clear, "forget one affinity key (\"key\") or every entry"},
 };
 static const size_t admin_nverbs = sizeof admin_verbs / sizeof admin_verbs[0];
 

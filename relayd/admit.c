@@ -10,6 +10,7 @@
 #include "fallback.h"
 #include "billing.h"
 #include "ledger.h"
+#include "limitwait.h"
 #include "mediareq.h"
 #include "request.h"
 #include "reqbound.h"
@@ -80,6 +81,25 @@ static enum MHD_Result refuse_rate_limited(struct request *r, const struct limit
 }
 
 /* Does a channel that is not enabled list model? (only on the refusal path: a linear scan) */
+/* Every channel that could serve r is at its rpm / tpm / concurrency limit, or its keys are: 429
+ * with Retry-After (the soonest one has room), in the client's format. */
+static enum MHD_Result refuse_channels_limited(struct request *r, const struct choice_miss *miss)
+{
+  char msg[400], wait[32], v[32];
+  int64_t ms = miss->limited_ms > 0 ? miss->limited_ms : 1000;
+  if (limitwait_begin(r, ms))     /* the operator's queue: wait for room (limitwait.h) */
+    return MHD_YES;
+  limits_format_duration(ms, wait, sizeof wait);
+  snprintf(msg, sizeof msg, "Every channel that serves the model '%.120s' is at its request, token or "
+           "concurrency limit (%d skipped). Please try again in %s.", r->rq.model, miss->limited, wait);
+  struct MHD_Response *resp = error_response(r, 429, "requests", "channel_limit_reached", NULL, msg);
+  snprintf(v, sizeof v, "%lld", (long long)((ms + 999) / 1000));
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+  snprintf(v, sizeof v, "%lld", (long long)ms);
+  MHD_add_response_header(resp, "retry-after-ms", v);
+  return queue_now(r, 429, resp);
+}
+
 static bool on_a_disabled_channel(const struct snapshot *s, const char *model)
 {
   for (size_t i = 0; i < s->nchannels; i++) {
@@ -91,6 +111,19 @@ static bool on_a_disabled_channel(const struct snapshot *s, const char *model)
         return true;
   }
   return false;
+}
+
+static enum MHD_Result admit_route(struct request *r, const char *base_model);
+
+enum MHD_Result admit_retry(struct request *r)
+{
+  char base_model[MODEL_NAME_MAX] = "";
+  struct reasoning rs;
+  if (reasoning_parse(r->rq.model, &rs)) {
+    memcpy(base_model, r->rq.model, rs.base_len);
+    base_model[rs.base_len] = '\0';
+  }
+  return admit_route(r, base_model);
 }
 
 enum MHD_Result dispatch(struct request *r)
@@ -143,11 +176,23 @@ enum MHD_Result dispatch(struct request *r)
   if (r->group_ratio < 0)
     return fail_now(r, 403, "permission_error", "group_not_found", NULL,
                     "The group '%s' of this API key does not exist.", t->group);
+  return admit_route(r, base_model);
+}
+
+/* The route and everything after it: the channel, its price, the rate limits, the reservation, the
+ * first attempt. Runs again for a request that waited for channel room (limitwait.h). */
+static enum MHD_Result admit_route(struct request *r, const char *base_model)
+{
+  const struct snap_token *t = r->token;
+  const cJSON *parsed = r->croot ? r->croot : r->root;
+  char err[512];
   struct choice_miss miss;
   const struct snap_channel *ch = choose_channel(r, &miss);
   if (!ch && !miss.busy)
     ch = fallback_first(r);          /* every channel of the model disabled or failing: its chain */
   if (!ch) {
+    if (miss.limited)     /* every candidate left is at a channel or key limit (chanlimit.h) */
+      return refuse_channels_limited(r, &miss);
     if (r->pin_channel && !miss.busy)
       return fail_now(r, 503, "relay_error", "channel_not_found", NULL,
                       "Channel %lld does not exist.", (long long)r->pin_channel);

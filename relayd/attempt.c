@@ -167,7 +167,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   r->channel = ch;
   r->tried[r->attempts++] = ch->id;
   /* a pooled channel: the key of this attempt (keypool.h); else the channel's one key */
-  r->pkey = pick_pool_key(r, ch);
+  r->pkey = route_pick_key(r, ch);
   r->up_key = r->pkey ? r->pkey->key : ch->key;
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);

@@ -492,6 +492,8 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
   }
   case PH_STREAM_START:
     return start_stream_response(r);
+  case PH_LIMIT_RETRY:          /* resumed after waiting for channel room (limitwait.h) */
+    return admit_retry(r);
   default:
     /* MHD may call again after a response was queued; nothing to do */
     *upload_data_size = 0;

@@ -227,6 +227,12 @@ bool keypool_untried(const struct snap_channel *c, const struct key_tries *t)
   return false;
 }
 
+/* May the attempt take the key at pos: enabled, not tried (t), room under its limits (t->room). */
+static bool eligible(const struct key_tries *t, const struct snap_channel *c, size_t pos)
+{
+  return keypool_key_ok(&c->pool->keys[pos]) && !was_tried(t, c, pos) && (!t->room || t->room(t->ctx, c, pos));
+}
+
 static uint64_t mix64(uint64_t x)
 {
   x ^= x >> 33;
@@ -270,12 +276,17 @@ const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tri
     t->tried = 0;
   }
   size_t n = p->n, pick = n;
+  if (t->prefer)     /* affinity (affinity.h): the key that served it last */
+    for (size_t pos = 0; pos < n && pick == n; pos++)
+      if (p->keys[pos].idx == t->prefer_idx && eligible(t, c, pos))
+        pick = pos;
+  if (pick == n)
   switch (p->mode) {
   case KEY_MODE_ROUND_ROBIN: {
     size_t start = (size_t)(atomic_fetch_add_explicit(&p->cursor, 1, memory_order_relaxed) % n);
     for (size_t i = 0; i < n && pick == n; i++) {
       size_t pos = (start + i) % n;
-      if (keypool_key_ok(&p->keys[pos]) && !was_tried(t, c, pos))
+      if (eligible(t, c, pos))
         pick = pos;
     }
     break;
@@ -284,7 +295,7 @@ const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tri
     /* rendezvous hashing: the user's key stays its key while that key is healthy */
     uint64_t h = sticky_hash(body, token_id), best = 0;
     for (size_t pos = 0; pos < n; pos++) {
-      if (!keypool_key_ok(&p->keys[pos]) || was_tried(t, c, pos))
+      if (!eligible(t, c, pos))
         continue;
       uint64_t score = mix64(h ^ mix64((uint64_t)p->keys[pos].idx + 0x9e3779b97f4a7c15ULL));
       if (pick == n || score > best) {
@@ -298,7 +309,7 @@ const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tri
   default: {
     size_t ok = 0;
     for (size_t pos = 0; pos < n; pos++)
-      ok += keypool_key_ok(&p->keys[pos]) && !was_tried(t, c, pos);
+      ok += eligible(t, c, pos);
     if (!ok)
       break;
     uint64_t x = *rng;                   /* the worker's xorshift, as route.c */
@@ -308,7 +319,7 @@ const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tri
     *rng = x;
     size_t nth = (size_t)(x % ok);
     for (size_t pos = 0; pos < n && pick == n; pos++)
-      if (keypool_key_ok(&p->keys[pos]) && !was_tried(t, c, pos) && nth-- == 0)
+      if (eligible(t, c, pos) && nth-- == 0)
         pick = pos;
     break;
   }

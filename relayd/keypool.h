@@ -13,7 +13,9 @@
  * channel's key_mode -- random, round-robin (one atomic counter per pool), or sticky (the same end
  * user: OpenAI "user", Anthropic metadata.user_id, else prompt_cache_key, else the client's API
  * key, hashed by rendezvous hashing onto the healthy keys, so a user moves only when its key goes).
- * A retry of the same request on the same channel takes a key it has not tried yet.
+ * A retry of the same request on the same channel takes a key it has not tried yet. The caller
+ * may prefer one key (affinity.h) and skip keys without room (chanlimit.h) through struct key_tries:
+ * this module calls neither.
  * Outcome (attempt.c): keypool_outcome -- an authentication or account error (health_classify's
  * OUTCOME_ACCOUNT: the same identifiers that disable a channel) disables that key alone, with its
  * reason and time (a writer op, WOP_KEY_STATUS); the channel is disabled only when no key is left.
@@ -45,10 +47,17 @@ struct cJSON;
 
 enum key_mode { KEY_MODE_RANDOM, KEY_MODE_ROUND_ROBIN, KEY_MODE_STICKY };
 
-/* Which keys of one channel a request has tried (held by the request, request.h; zero: none). */
+/* Which keys of one channel a request has tried (held by the request, request.h; zero: none), and
+ * what its caller asks of the next pick (set before each keypool_pick, route.c's route_pick_key). */
 struct key_tries {
   int64_t chan;                       /* the channel tried is about */
   uint64_t tried;                     /* its pool positions tried (bit pos % 64) */
+  bool prefer;                        /* take the key of index prefer_idx when eligible (affinity.h) */
+  int prefer_idx;
+  /* has the key at pool position pos of c room for the attempt (its limits, chanlimit.h)? NULL:
+   * every key has; ctx is its first argument. A key without room is skipped like a tried one. */
+  bool (*room)(const void *ctx, const struct snap_channel *c, size_t pos);
+  const void *ctx;
 };
 
 /* The live state of one key, process-wide (survives reloads); owned by the table. */

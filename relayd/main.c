@@ -35,6 +35,8 @@
 #include "snapshot.h"
 #include "imgfetch.h"
 #include "keypool.h"
+#include "affinity.h"
+#include "chanlimit.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "worker.h"
@@ -202,6 +204,22 @@ static void drain_workers(struct worker *workers, int n)
 }
 
 /* dbnotify's reload callback: a notification asked for a new snapshot. */
+/* struct snapshot_extra's load: the key pools, then the limits of channels and pool keys (they
+ * point into the pools). */
+static int pools_load(struct db *db, struct snapshot *s, const struct secret_key *master, char *err, size_t errlen)
+{
+  int rc = keypool_load(db, s, master, err, errlen);
+  return rc == 0 ? chanlimit_load(db, s) : rc;
+}
+
+/* struct snapshot_extra's shutdown: the process-wide tables of the pools, limits and affinity. */
+static void pools_shutdown(void)
+{
+  keypool_free_states();
+  chanlimit_free_states();
+  affinity_free();
+}
+
 static int reload_snapshot(void *arg, char *err, size_t errlen)
 {
   return admin_load_snapshot(arg, err, errlen);
@@ -305,8 +323,8 @@ int main(int argc, char **argv)
   if (key_created)
     log_msg(LOG_INFO, "created a new master key file", "path=\"%s\" key_id=%s", keypath, master.id);
   snapshot_set_master_key(&master);
-  /* the key pools load with every snapshot (keypool.h) */
-  static const struct snapshot_extra pools = { keypool_load, keypool_free, keypool_free_states };
+  /* the key pools and then the channel / key limits load with every snapshot (keypool.h, chanlimit.h) */
+  static const struct snapshot_extra pools = { pools_load, keypool_free, pools_shutdown };
   snapshot_set_extra(&pools);
   int sealed = snapshot_seal_channel_keys(ctx.db, &master, err, sizeof err);
   if (sealed < 0) {

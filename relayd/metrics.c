@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "affinity.h"
+#include "chanlimit.h"
 #include "keypool.h"
 #include "respcache.h"
+#include "limitwait.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -368,6 +371,27 @@ char *metrics_render(struct worker *workers, int nworkers, int64_t started_at, s
   }
   pool_series(&b, s);
   balance_series(&b, s);
+  family(&b, "relayd_channel_limited_total", "counter",
+         "times a channel was skipped because it (or every key of its pool) was at its rpm, tpm or concurrency "
+         "limit; never a failure");
+  for (size_t i = 0; s && i < s->nchannels; i++) {
+    const struct snap_channel *c = &s->channels[i];
+    if (!c->limits)
+      continue;
+    const char *kv[] = {"channel", c->name};
+    series(&b, "relayd_channel_limited_total", kv, 1);
+    buf_appendf(&b, " %llu\n", (unsigned long long)chanlimit_limited_total(c));
+  }
+  family(&b, "relayd_channel_limit_waiting", "gauge",
+         "requests waiting for channel room now (channel_limit_wait_ms; at most channel_limit_queue)");
+  buf_appendf(&b, "relayd_channel_limit_waiting %lld\n", (long long)limitwait_waiting());
+  family(&b, "relayd_affinity_hits_total", "counter", "requests with an affinity key sent to the channel that served it last");
+  buf_appendf(&b, "relayd_affinity_hits_total %llu\n", (unsigned long long)affinity_hits());
+  family(&b, "relayd_affinity_misses_total", "counter",
+         "requests with an affinity key that had no usable entry (new, expired, or its channel could not serve)");
+  buf_appendf(&b, "relayd_affinity_misses_total %llu\n", (unsigned long long)affinity_misses());
+  family(&b, "relayd_affinity_entries", "gauge", "live entries of the affinity table (at most its capacity, 4096)");
+  buf_appendf(&b, "relayd_affinity_entries %zu\n", affinity_entries());
 
   snapshot_release(s);
   strmap_free(&merged);

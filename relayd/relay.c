@@ -4,6 +4,7 @@
 
 #include "attempt.h"
 #include "front.h"
+#include "limitwait.h"
 #include "realtime.h"
 #include "reqpool.h"
 #include "imginline.h"
@@ -20,6 +21,15 @@ static void relay_end_all(struct worker *w)
 {
   realtime_end_all(w);
   for (struct request *r = local(w)->requests; r; r = r->next) {
+    if (r->phase == PH_LIMIT_WAIT) {     /* waiting for channel room: nothing reserved yet */
+      limitwait_forget(r);
+      struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
+                                                 "The relay shut down while this request waited for a "
+                                                 "channel; nothing was charged. Try again.");
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+      respond_later(r, 503, resp);
+      continue;
+    }
     if (!r->easy && !imginline_active(r))
       continue;
     detach_upstream(r);
@@ -100,6 +110,8 @@ static void relay_tick(struct worker *w)
   struct request *next;
   for (struct request *r = local(w)->requests; r; r = next) {
     next = r->next;
+    if (r->phase == PH_LIMIT_WAIT)       /* waiting for channel room (limitwait.h) */
+      limitwait_tick(r, now);
     if (!r->easy)
       continue;
     uint64_t age = now - r->up_t0_us;

@@ -8,6 +8,7 @@
 
 #include "attempt.h"
 #include "imginline.h"
+#include "limitwait.h"
 #include "request.h"
 #include "respcache.h"
 
@@ -120,6 +121,7 @@ void request_free(struct request *r)
     r->next->prev = r->prev;
   if (r->pending)
     MHD_destroy_response(r->pending);
+  limitwait_forget(r);                  /* still waiting for channel room: leaves the queue */
   if (r->lim_open) {
     limits_undo(&r->lim);
     r->lim_open = false;

@@ -1,7 +1,8 @@
 /*
  * request: the private state of one API request, shared by relay's stage modules (relay.h draws
  * the stages). Only they may include this header: front.c, auth.c, selfserve.c, admit.c, route.c,
- * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c and relay.c;
+ * attempt.c, imginline.c, reqview.c, respond.c, stream.c, settle.c, reqpool.c, realtime.c, chanlimit.c,
+ * affinity.c, limitwait.c and relay.c (request.h includes none of their headers: no include cycle);
  * nothing outside relay's stages ever sees a struct request (worker.c and gate.c hold it as an opaque
  * pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
@@ -38,6 +39,7 @@
 #include "worker.h"
 
 #define MAX_ATTEMPTS 12
+#define AFFINITY_TEXT_MAX 64            /* an affinity key's first bytes kept to list it (affinity.h) */
 #define ERRBODY_MAX (64 * 1024)
 #define RESPONSE_MAX (64 << 20)        /* a non-streaming upstream answer */
 #define EVENT_MAX (4 << 20)            /* one SSE event */
@@ -51,6 +53,17 @@ enum endpoint { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL_ONE,
 
 struct pool_key;
 struct img_wait;                 /* imginline.c's */
+struct climit;                   /* chanlimit.h's */
+
+/* What one request took from channel / key limits (chanlimit.h), to settle: [0] the channel, [1] the key of its last attempt. */
+struct chanlimit_hold {
+  struct climit *l[2];
+  int64_t tok_inc[2];                       /* ns taken from each token bucket */
+  int64_t tokens;                           /* the estimate taken */
+  int64_t window_ns;
+  struct climit *conc;                      /* the key whose concurrency slot is held, or NULL */
+};
+
 
 struct endpoint_def {
   const char *method;
@@ -71,6 +84,8 @@ enum phase {
   PH_STREAM_START,  /* resumed to start an SSE response */
   PH_STREAMING,     /* SSE response queued; the reader drains out */
   PH_DONE,
+  PH_LIMIT_WAIT,    /* suspended: every channel at its limit, waiting for room (limitwait.h) */
+  PH_LIMIT_RETRY,   /* resumed from that wait: route again (admit_retry) */
 };
 
 struct request {
@@ -119,6 +134,12 @@ struct request {
   const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
   const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */
   struct key_tries keys;               /* the pool keys tried on one channel (keypool.h) */
+  struct chanlimit_hold clh;           /* what channel / key limits took (chanlimit.h) */
+  uint64_t aff_hash;                   /* affinity key's hash (affinity.h), 0: none */
+  int aff_key_idx;                     /* the key index affinity prefers, -1: none */
+  char aff_text[AFFINITY_TEXT_MAX + 1];
+  uint64_t lw_deadline_us, lw_retry_us;  /* a wait for channel room (limitwait.h): until, next try */
+  int lw_waits;                        /* how many times it waited */
   char upstream_model[MODEL_NAME_MAX];
   char *up_body;                       /* rewritten body (owned) or NULL for the client's */
   size_t up_len;
@@ -222,12 +243,6 @@ struct relay_local {
 static inline struct relay_local *local(struct worker *w)
 {
   return worker_data(w);
-}
-
-/* The pool key of r's attempt on c (keypool_pick with r's tries, its end user and the worker's rng). */
-static inline const struct pool_key *pick_pool_key(struct request *r, const struct snap_channel *c)
-{
-  return keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id, &local(r->w)->rng);
 }
 
 /* The format the clients of an endpoint speak (OpenAI's before the endpoint is known). */

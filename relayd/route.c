@@ -4,6 +4,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "affinity.h"
+#include "chanlimit.h"
 #include "keypool.h"
 #include "request.h"
 #include "util.h"
@@ -59,6 +61,72 @@ static int pick_in_tier(struct request *r, const struct route_tier *tier, const 
   return -1;
 }
 
+/* Has c room for r under its limits: its own, and one usable key's (chanlimit.h)? Counts a skip
+ * when not, with the soonest there may be room in *wait. */
+static bool room_for(const struct request *r, const struct snap_channel *c, int64_t *wait)
+{
+  int64_t ms = chanlimit_wait(r, c);
+  if (ms == 0 && c->limits->keys)
+    ms = chanlimit_pool_wait(r, c);
+  if (ms == 0)
+    return true;
+  chanlimit_skipped(c);
+  *wait = ms;
+  return false;
+}
+
+static void note_limited(struct choice_miss *miss, int64_t ms)
+{
+  miss->limited++;
+  if (!miss->limited_ms || (ms > 0 && ms < miss->limited_ms))
+    miss->limited_ms = ms > 0 ? ms : 1000;
+}
+
+/* Takes c for r: its limits' room, then its health slot; false when either was lost to a race. */
+static bool take_channel(struct request *r, const struct snap_channel *c, int64_t now_ms, struct choice_miss *miss)
+{
+  if (c->limits && !chanlimit_take(r, c)) {
+    note_limited(miss, 1000);
+    return false;
+  }
+  bool trial;
+  if (health_acquire(c, now_ms, &trial)) {
+    r->held = c;
+    r->held_trial = trial;
+    return true;
+  }
+  if (c->limits)
+    chanlimit_untake(r);
+  miss->busy++;
+  return false;
+}
+
+/* The channel r's affinity key was last served on, when it is in r's route and may serve now. */
+static const struct snap_channel *affinity_channel(struct request *r, const struct route *rt, int64_t now_ms)
+{
+  int64_t id;
+  int idx;
+  if (!affinity_lookup(r->aff_hash, &id, &idx))
+    return NULL;
+  for (size_t t = 0; t < rt->ntiers; t++)
+    for (size_t i = 0; i < rt->tiers[t].n; i++) {
+      const struct snap_channel *c = rt->tiers[t].chans[i];
+      int64_t wait;
+      if (c->id != id)
+        continue;
+      if (!keypool_usable(c) || health_check(c, now_ms) != PICK_OK ||
+          (c->limits && !room_for(r, c, &wait)))
+        return NULL;
+      struct choice_miss ignored;     /* a lost race: the route decides, and counts it */
+      memset(&ignored, 0, sizeof ignored);
+      if (!take_channel(r, c, now_ms, &ignored))
+        return NULL;
+      r->aff_key_idx = idx;
+      return c;
+    }
+  return NULL;
+}
+
 /* The next channel: the highest priority tier with an untried channel that health allows (not
  * disabled, breaker not open, below its max concurrency), chosen inside the tier by the routing
  * option. The channel's slot is taken (r->held): a full channel sends the request on to the next
@@ -76,6 +144,11 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
         miss->busy++;
         return NULL;
       }
+      int64_t wait = 1000;
+      if (c->limits && (!room_for(r, c, &wait) || !chanlimit_take(r, c))) {
+        note_limited(miss, wait);
+        return NULL;
+      }
       atomic_fetch_add(&c->health->in_flight, 1);
       r->held = c;
       r->held_trial = trial;
@@ -85,6 +158,12 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
   const struct route *rt = snapshot_route(r->snap, r->token->group, r->route_model);
   if (!rt)
     return NULL;
+  if (r->attempts == 0 && r->snap->opt.affinity_ttl_s > 0 && affinity_key_of(r)) {
+    const struct snap_channel *c = affinity_channel(r, rt, now_ms);
+    affinity_count(c != NULL);
+    if (c)
+      return c;
+  }
   for (size_t t = 0; t < rt->ntiers; t++) {
     const struct route_tier *tier = &rt->tiers[t];
     bool ok[tier->n];
@@ -99,9 +178,15 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
         continue;
       }
       switch (health_check(c, now_ms)) {
-      case PICK_OK:
+      case PICK_OK: {
+        int64_t wait;
+        if (c->limits && !room_for(r, c, &wait)) {   /* at a limit: the next one, no failure */
+          note_limited(miss, wait);
+          break;
+        }
         ok[i] = true;
         break;
+      }
       case PICK_BUSY:
         miss->busy++;
         atomic_fetch_add_explicit(&c->health->busy_total, 1, memory_order_relaxed);
@@ -122,14 +207,9 @@ const struct snap_channel *choose_channel(struct request *r, struct choice_miss 
       int i = pick_in_tier(r, tier, ok);
       if (i < 0)
         break;
-      bool trial;
-      if (health_acquire(tier->chans[i], now_ms, &trial)) {
-        r->held = tier->chans[i];
-        r->held_trial = trial;
+      if (take_channel(r, tier->chans[i], now_ms, miss))
         return tier->chans[i];
-      }
-      ok[i] = false;      /* lost a race for its last slot or its trial: the next one */
-      miss->busy++;
+      ok[i] = false;      /* lost a race for its last slot, trial or room: the next one */
     }
   }
   return NULL;
@@ -139,7 +219,25 @@ void release_channel(struct request *r, enum health_outcome out, const char *det
 {
   if (!r->held)
     return;
+  chanlimit_release(r);
+  if (r->attempts == 0 && r->held->limits)   /* refused before any upstream call: nothing was used */
+    chanlimit_untake(r);
+  if (r->aff_hash && (out == OUTCOME_OK || out == OUTCOME_CLIENT))
+    affinity_remember(r, r->held->id, r->pkey ? r->pkey->idx : -1);
   health_release(r->held, &r->snap->opt, r->held_trial, out, r->attempt_ttfb_ms, detail);
   r->held = NULL;
   r->held_trial = false;
+}
+
+const struct pool_key *route_pick_key(struct request *r, const struct snap_channel *c)
+{
+  r->keys.prefer = r->aff_hash && r->aff_key_idx >= 0;
+  r->keys.prefer_idx = r->aff_key_idx;
+  r->keys.room = c->limits ? chanlimit_key_room : NULL;
+  r->keys.ctx = r;
+  const struct pool_key *k = keypool_pick(c, &r->keys, r->croot ? r->croot : r->root, r->token->id,
+                                          &local(r->w)->rng);
+  if (k && c->limits)
+    chanlimit_key_take(r, c, (size_t)(k - c->pool->keys));
+  return k;
 }

@@ -208,7 +208,7 @@ static bool count_upstream(struct request *r, cJSON *root)
   r->channel = ch;
   r->upstream = r->client;
   r->tried[r->attempts++] = ch->id;
-  r->pkey = pick_pool_key(r, ch);        /* a pooled channel: one of its keys (keypool.h) */
+  r->pkey = route_pick_key(r, ch);        /* a pooled channel: one of its keys (keypool.h) */
   r->up_key = r->pkey ? r->pkey->key : ch->key;
   const struct curl_slist *chh = r->pkey ? r->pkey->headers : ch->headers;
   const char *mapped = strmap_get(&ch->model_map, r->route_model);

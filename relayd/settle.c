@@ -6,6 +6,7 @@
 
 #include "billing.h"
 #include "fallback.h"
+#include "chanlimit.h"
 #include "keypool.h"
 #include "ledger.h"
 #include "respcache.h"
@@ -98,6 +99,7 @@ void settle(struct request *r, const char *end_reason)
     r->lim_open = false;
     limits_settle(&r->lim, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
   }
+  chanlimit_settle(r, produced ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
 
   struct log_record rec;
   memset(&rec, 0, sizeof rec);

@@ -98,6 +98,7 @@ struct snap_channel {
   struct chan_health *health; /* live state, process-wide (health.h) */
   struct key_pool *pool;      /* its keys when it has a key pool (keypool.h), else NULL: the one key
                                * above (headers, key) */
+  struct chan_limits *limits; /* its rpm / tpm and its keys' limits (chanlimit.h), NULL: none */
   struct vertex_chan *vertex; /* a vertex channel's key and token (vertex.h, process-wide), else NULL */
 };
 

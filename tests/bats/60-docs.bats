@@ -155,7 +155,7 @@ zcomp() {
   [ "$(bcomp channel edit east --tag '')" = blue ]
   [ "$(bcomp channel edit --tag b)" = blue ]
   [ "$(bcomp log list --model m-)" = "m-one m-two" ]
-  [ "$(bcomp config get '')" = "balance_low_threshold balance_poll_interval_s breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold quota_rounding rate_limit_window_s realtime_idle_timeout_s response_cache_hit_percent response_cache_mb response_cache_models response_cache_ttl_s retry_times routing webhook_url" ]
+  [ "$(bcomp config get '')" = "affinity_header affinity_ttl_s balance_low_threshold balance_poll_interval_s breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_limit_queue channel_limit_wait_ms channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold quota_rounding rate_limit_window_s realtime_idle_timeout_s response_cache_hit_percent response_cache_mb response_cache_models response_cache_ttl_s retry_times routing webhook_url" ]
   [ "$(bcomp group rm v)" = vip ]
   sql "INSERT INTO logs(request_id, created_at, type) VALUES ('req-1', 1, 2), ('req-2', 2, 2)"
   [ "$(bcomp log explain '')" = "req-1 req-2" ]
@@ -188,7 +188,7 @@ zcomp() {
   [ "$(zcomp token create --user '' | tr '\n' ' ')" = "alice bob " ]
   [ "$(zcomp channel edit east --tag '')" = blue ]
   [ "$(zcomp log stats --by '' | tr '\n' ' ')" = "channel day group hour model status token user " ]
-  [ "$(zcomp config get '' | tr '\n' ' ')" = "balance_low_threshold balance_poll_interval_s breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold quota_rounding rate_limit_window_s realtime_idle_timeout_s response_cache_hit_percent response_cache_mb response_cache_models response_cache_ttl_s retry_times routing webhook_url " ]
+  [ "$(zcomp config get '' | tr '\n' ' ')" = "affinity_header affinity_ttl_s balance_low_threshold balance_poll_interval_s breaker_failures breaker_open_s channel_auto_disable channel_disable_failures channel_disable_keywords channel_limit_queue channel_limit_wait_ms channel_test_all channel_test_interval_s channel_test_timeout_s default_max_output_tokens display_in_currency display_token_stat preconsume_completion_tokens quota_remind_threshold quota_rounding rate_limit_window_s realtime_idle_timeout_s response_cache_hit_percent response_cache_mb response_cache_models response_cache_ttl_s retry_times routing webhook_url " ]
   [ "$(zcomp --db '')" = "<files>" ]
   sql "INSERT INTO logs(request_id, created_at, type) VALUES ('req-1', 1, 2)"
   [ "$(zcomp log explain '')" = req-1 ]

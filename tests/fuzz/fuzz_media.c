@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       pr.cache_ratio = 1;
       if (!media_price_refusal(k, &pr)) {
         (void)media_reserve(&mq, &rq, &pr, 1.0, 256);
-        (void)media_charge(&mq, &rq, &pr, 1.0, &res, &u, &source);
+        (void)media_charge(&mq, &rq, &pr, 1.0, (size & 1) ? QUOTA_ROUND_HALF_UP : QUOTA_ROUND_UP, &res, &u, &source);
       }
       media_describe(&mq, &res, &pr, note, sizeof note);
     }

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""bench/routing.py: what channel limits and affinity (issue #25) cost relayd. Three relayd
+processes on one mock upstream, each with its own SQLite database and one channel: the build before
+them (ROUTING_BASE_BIN, e.g. a build of s6; the row is left out without it), this build with no
+limit and affinity off (what every install pays), and this build with a channel rpm / tpm that is
+never reached and affinity on (affinity_ttl_s 300, each request with a prompt_cache_key, 64 keys).
+wrk (c64, non-streaming chat, billing and logging on) takes turns on them, REPEATS rounds of DUR
+seconds, rotating which goes first; prints req/s and CPU us/request (medians) and writes
+bench/results/routing-*.json. Run: BUILD=build ROUTING_BASE_BIN=../base/build/bin python3
+bench/routing.py (BENCH_QUICK=1: 1 s, 1 round). Uses bench.py's helpers (wrk, CPU, ports)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+REPEATS = int(os.environ.get("ROUTING_REPEATS", bench.REPEATS))
+
+
+def relayd_with(procs, tmp, name, mock_port, binpath, limited):
+    env = dict(os.environ)
+    db = f"sqlite:{tmp}/{name}.db"
+    sock = f"{tmp}/{name}.sock"
+    env.update(RELAY_DB=db, RELAY_SOCKET=sock, RELAY_MASTER_KEY_FILE=f"{tmp}/{name}.key")
+    gw = os.path.join(binpath, "gwctl")
+
+    def run(*a, **kw):
+        return subprocess.run([gw, *a], env=env, check=True, text=True, **kw)
+    run("init", stdout=subprocess.DEVNULL)
+    run("user", "add", "bench", "--quota", "900000000000000", stdout=subprocess.DEVNULL)
+    run("channel", "add", "--name", "mock", "--type", "openai", "--base-url", f"http://127.0.0.1:{mock_port}",
+        "--models", "gpt-4o-mini", input="sk-bench\n", stdout=subprocess.DEVNULL)
+    if limited:
+        run("channel", "edit", "mock", "--rpm", "1000000000", "--tpm", "1000000000000", stdout=subprocess.DEVNULL)
+        run("config", "set", "affinity_ttl_s", "300", stdout=subprocess.DEVNULL)
+    key = run("token", "create", "--user", "bench", "--name", "bench", "--unlimited", capture_output=True).stdout.strip()
+    port = bench.free_port()
+    p = procs.start(name, [os.path.join(binpath, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
+                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
+    bench.wait_port(port)
+    lua = os.path.join(tmp, f"{name}.lua")
+    with open(lua, "w") as f:
+        f.write('wrk.method = "POST"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+        if limited:   # 64 conversations, one prompt_cache_key each
+            body = json.loads(bench.CHAT)
+            f.write("local n = 0\nrequest = function()\n  n = n + 1\n"
+                    f"  local b = '{json.dumps(body)[:-1]}, \"prompt_cache_key\": \"conv-' .. (n % 64) .. '\"}}'\n"
+                    "  return wrk.format(nil, nil, nil, b)\nend\n")
+        else:
+            f.write(f"wrk.body = '{bench.CHAT}'\n")
+    return f"http://127.0.0.1:{port}/v1/chat/completions", lua, [p.pid]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="relay-routing-bench-")
+    procs = bench.Procs(tmp)
+    try:
+        mock_port = bench.free_port()
+        procs.start("mock", [os.path.join(bench.BIN, "mock-upstream"), "--port", str(mock_port)])
+        bench.wait_port(mock_port)
+        targets = {}
+        base = os.environ.get("ROUTING_BASE_BIN")
+        if base:
+            targets["before (base build)"] = relayd_with(procs, tmp, "base", mock_port, base, False)
+        targets["this build, unused"] = relayd_with(procs, tmp, "unused", mock_port, bench.BIN, False)
+        targets["this build, limits+affinity"] = relayd_with(procs, tmp, "used", mock_port, bench.BIN, True)
+        for url, lua, pids in targets.values():
+            bench.wrk(url, lua, 16, 1, pids)          # warm-up
+        res = {n: [] for n in targets}
+        order = list(targets.items())
+        for i in range(REPEATS):
+            rot = order[i % len(order):] + order[:i % len(order)]    # each goes first in turn
+            for n, (url, lua, pids) in rot:
+                res[n].append(bench.wrk(url, lua, 64, bench.DUR, pids))
+        out = {}
+        print(f"{'relayd, c64, non-streaming chat':34} {'req/s':>10} {'CPU us/req':>11} {'p99 ms':>8} {'errors':>7}")
+        for n, runs in res.items():
+            m = {k: bench.med([r.get(k, 0) for r in runs]) for k in ("rps", "cpu_us_per_req", "p99_ms", "errors")}
+            out[n] = {"median": m, "runs": runs}
+            print(f"{n:34} {m['rps']:10.0f} {m['cpu_us_per_req']:11.1f} {m['p99_ms']:8.2f} {m['errors']:7.0f}")
+        os.makedirs(bench.RESULTS, exist_ok=True)
+        path = os.path.join(bench.RESULTS, time.strftime("routing-%Y%m%d-%H%M%S.json"))
+        with open(path, "w") as f:
+            json.dump({"dur_s": bench.DUR, "repeats": REPEATS, "results": out}, f, indent=1)
+        print(f"written: {path}")
+        return 0
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
