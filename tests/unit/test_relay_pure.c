@@ -208,21 +208,21 @@ static void test_audio(void)
   struct usage u = {.prompt_tokens = 120, .cached_tokens = 64, .completion_tokens = 30, .audio_prompt_tokens = 20,
                     .audio_cached_tokens = 10, .audio_completion_tokens = 20};
   /* (46 text + 10 audio x 8 + 64 cached x 0.5 + 10 text out x 3 + 20 audio out x 16) x 2 */
-  CHECK(billing_quota(&p, 1, &u) == 1016, "audio at the audio ratios: %lld (want 1016)",
-        (long long)billing_quota(&p, 1, &u));
+  CHECK(billing_quota(&p, 1, &u, QUOTA_ROUND_UP) == 1016, "audio at the audio ratios: %lld (want 1016)",
+        (long long)billing_quota(&p, 1, &u, QUOTA_ROUND_UP));
   struct price text = p;
   text.audio_ratio = 1;
   text.audio_completion_ratio = 3;    /* relayd's defaults when the row has none: priced as text */
-  CHECK(billing_quota(&text, 1, &u) == 356, "unset audio ratios price audio as text: %lld (want 356)",
-        (long long)billing_quota(&text, 1, &u));
+  CHECK(billing_quota(&text, 1, &u, QUOTA_ROUND_UP) == 356, "unset audio ratios price audio as text: %lld (want 356)",
+        (long long)billing_quota(&text, 1, &u, QUOTA_ROUND_UP));
   /* the bound takes the dearest input (audio 8) and output (audio 8 x 2 = 16) ratios */
   CHECK(billing_bound(&p, 1, 4096, 4096) == (4096 * 8 + 4096 * 16) * 2, "bound with audio ratios: %lld",
         (long long)billing_bound(&p, 1, 4096, 4096));
   /* counts that do not add up are clamped into their totals, never billed beyond them */
   struct usage wild = {.prompt_tokens = 10, .completion_tokens = 5, .audio_prompt_tokens = 1000,
                        .audio_cached_tokens = 500, .audio_completion_tokens = 900};
-  CHECK(billing_quota(&p, 1, &wild) == (10 * 8 + 5 * 16) * 2, "audio counts clamped to the totals: %lld",
-        (long long)billing_quota(&p, 1, &wild));
+  CHECK(billing_quota(&p, 1, &wild, QUOTA_ROUND_UP) == (10 * 8 + 5 * 16) * 2, "audio counts clamped to the totals: %lld",
+        (long long)billing_quota(&p, 1, &wild, QUOTA_ROUND_UP));
 }
 
 static void test_sse(void)
