@@ -252,7 +252,9 @@ def run(tmp, procs):
                          env=env, check=True, capture_output=True, text=True).stdout.strip()
     relay_port = free_port()
     relayd = procs.start("relayd", [os.path.join(BIN, "relayd"), "--listen", f"127.0.0.1:{relay_port}",
-                                    "--db", db, "--admin-socket", sock, "--log-level", "warn"], env=env)
+                                    "--db", db, "--admin-socket", sock, "--log-level", "warn",
+                                    # not 8079: another relayd on the machine must not stop the bench
+                                    "--metrics-listen", "off"], env=env)
     wait_port(relay_port)
 
     nginx_port = free_port()
