@@ -13,7 +13,10 @@
  * relayd's cost is the libraries and how much is relay.
  *
  * Usage: floor --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT [--workers N]
- * (N defaults to the number of online CPUs, as relayd's). Runs until SIGTERM/SIGINT.
+ *              [--pool BYTES] [--curl-buffer BYTES]
+ * (N defaults to the number of online CPUs, as relayd's; --pool is libmicrohttpd's per-connection
+ * memory, relayd's by default; --curl-buffer libcurl's receive buffer, its default unless given:
+ * what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
  *
  * Never: used outside the benchmark. It trusts its upstream (bounded buffers all the same:
  * a body over 16 MiB is a 502) and is not hardened against hostile clients.
@@ -47,6 +50,8 @@
 static const char *upstream;
 static struct sockaddr_in listen_addr;
 static atomic_bool stop_flag;
+static size_t pool_bytes = 2 * 8192 + 4096;   /* relayd's: twice max_header_bytes + 4096 */
+static long curl_buffer;                       /* CURLOPT_BUFFERSIZE for streams; 0: curl's default */
 
 struct fworker;
 
@@ -245,6 +250,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+  if (curl_buffer)
+    curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, curl_buffer);
   if (strcmp(method, "GET") != 0) {
     curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->in ? r->in : "");
@@ -399,7 +406,7 @@ static int worker_init(struct fworker *w)
                             MHD_OPTION_NOTIFY_COMPLETED, completed, w,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)30000,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * 8192 + 4096),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_bytes,
                             MHD_OPTION_END);
   const union MHD_DaemonInfo *di = w->mhd ? MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -436,6 +443,10 @@ int main(int argc, char **argv)
       upstream = argv[i + 1];
     else if (!strcmp(argv[i], "--workers"))
       nworkers = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--pool"))
+      pool_bytes = (size_t)atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--curl-buffer"))
+      curl_buffer = atol(argv[i + 1]);
   }
   const char *colon = listen_at ? strrchr(listen_at, ':') : NULL;
   if (!colon || !upstream || nworkers < 1 || nworkers > 64) {
