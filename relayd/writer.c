@@ -27,7 +27,7 @@
 static struct {
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  struct log_record *queue;   /* under lock; rec_alloc'd (mmap), cap records */
+  struct log_record *queue;   /* under lock; mapped (rec_grow), cap records */
   size_t len, cap;
   struct log_record *spare;   /* under lock: the last committed batch's array, the next queue */
   size_t spare_cap;
@@ -230,7 +230,7 @@ static void after_commit(const struct writer_op *ops, size_t nops)
 static void *writer_main(void *arg)
 {
   (void)arg;
-  struct log_record *batch = NULL;   /* rec_alloc'd, bcap records */
+  struct log_record *batch = NULL;   /* mapped (rec_grow), bcap records */
   size_t blen = 0, bcap = 0;
   struct writer_op *ops = NULL;
   size_t nops = 0;
