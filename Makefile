@@ -154,7 +154,12 @@ unit: $(UNIT_BINS)
 
 # Load generators of make bench (bench/LOADGEN.md).
 .PHONY: bench-tools
-bench-tools: $(BIN)/sse-load $(BIN)/writer-bench $(BIN)/tokenizer-bench
+bench-tools: $(BIN)/sse-load $(BIN)/writer-bench $(BIN)/tokenizer-bench $(BIN)/floor
+
+# the floor: relayd's libraries and worker model without the gateway (bench/floor.c)
+$(BIN)/floor: $(BUILD)/bench/floor.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/sse-load: $(BUILD)/bench/sse_load.o
 	@mkdir -p $(dir $@)

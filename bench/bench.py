@@ -10,6 +10,9 @@ interleaved run, several repeats, and prints medians side by side with the ratio
   streams     200 and 2,000 concurrent SSE streams (bench/sse_load.c): streams/s, time to first
               data p50/p99, largest gap between events, failures, CPU per stream, peak RSS
   hold        10,000 concurrent long-lived streams: failures, RSS
+  floor       bench/floor.c, relayd's libraries and worker model without the gateway: every row
+              shows relayd/floor, the part of relayd's cost that is relay's own
+  wake-ups    context switches of every thread of the proxy per request (/proc/PID/task/*/status)
   writer      the log writer alone (bench/writer_bench.c): billed rows persisted per second
   idle        relayd RSS after warm-up
 
@@ -85,6 +88,26 @@ def cpu_ticks(pids):
     return t
 
 
+def ctx_switches(pids):
+    """voluntary + involuntary context switches of every thread of pids (a thread woken by another
+    to do a request's work shows up here once per request)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
 def rss_kb(pids, peak=False, field=None):
     total = 0
     field = field or ("VmHWM:" if peak else "VmRSS:")
@@ -154,13 +177,14 @@ def parse_wrk(out):
 
 
 def wrk(url, lua, conns, dur, pids):
-    t0 = cpu_ticks(pids)
+    t0, c0 = cpu_ticks(pids), ctx_switches(pids)
     out = subprocess.run(["wrk", "-t1" if conns < 8 else "-t1", f"-c{conns}", f"-d{dur}s", "--latency",
                           "-s", lua, url], capture_output=True, text=True, check=True).stdout
-    t1 = cpu_ticks(pids)
+    t1, c1 = cpu_ticks(pids), ctx_switches(pids)
     r = parse_wrk(out)
     if pids and r.get("requests"):
         r["cpu_us_per_req"] = (t1 - t0) / TICK * 1e6 / r["requests"]
+        r["ctxsw_per_req"] = (c1 - c0) / r["requests"]
     return r
 
 
@@ -228,7 +252,9 @@ def run(tmp, procs):
                          env=env, check=True, capture_output=True, text=True).stdout.strip()
     relay_port = free_port()
     relayd = procs.start("relayd", [os.path.join(BIN, "relayd"), "--listen", f"127.0.0.1:{relay_port}",
-                                    "--db", db, "--admin-socket", sock, "--log-level", "warn"], env=env)
+                                    "--db", db, "--admin-socket", sock, "--log-level", "warn",
+                                    # not 8079: another relayd on the machine must not stop the bench
+                                    "--metrics-listen", "off"], env=env)
     wait_port(relay_port)
 
     nginx_port = free_port()
@@ -260,6 +286,11 @@ http {{
   }}
 }}
 """)
+    floor_port = free_port()
+    floor = procs.start("floor", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{floor_port}",
+                                  "--upstream", f"http://127.0.0.1:{mock_port}"])
+    wait_port(floor_port)
+
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     nginx = procs.start("nginx", [nginx_bin, "-p", tmp, "-c", conf])
     wait_port(nginx_port)
@@ -276,6 +307,7 @@ http {{
     targets = {
         "direct": (f"http://127.0.0.1:{mock_port}{path}", []),
         "nginx": (f"http://127.0.0.1:{nginx_port}{path}", nginx_pids),
+        "floor": (f"http://127.0.0.1:{floor_port}{path}", [floor.pid]),
         "relayd": (f"http://127.0.0.1:{relay_port}{path}", [relayd.pid]),
     }
 
@@ -286,6 +318,7 @@ http {{
     idle_rss = rss_kb([relayd.pid]) / 1024
     idle_anon = rss_kb([relayd.pid], field="RssAnon:") / 1024
     nginx_idle = (rss_kb(nginx_pids) / 1024, rss_kb(nginx_pids, field="RssAnon:") / 1024)
+    floor_idle = (rss_kb([floor.pid]) / 1024, rss_kb([floor.pid], field="RssAnon:") / 1024)
 
     res = {n: {"sat": [], "one": []} for n in targets}
     for _ in range(REPEATS):
@@ -326,7 +359,7 @@ http {{
     writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
 
     # relayd still healthy and every billed row persisted
-    summary = report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, provision)
+    summary = report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "hold": hold, "writer": writer,
            "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "provision": provision, "summary": summary}
@@ -344,66 +377,81 @@ def fmt(v, spec=".1f"):
 
 
 MISSING = []
+# rows whose floor figure the report's ratios need (bench.py fails without it)
+FLOOR_NEEDED = ("proxy CPU us/request", "one conn p50 ms", "context switches/request (c64)")
 
 
-def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, provision):
+def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
     rows = []
 
-    def row(metric, d, n, r, target="", spec=".1f", ratio_of="nginx"):
+    def ratio(a, b):
+        return (a / b) if (a is not None and b) else None
+
+    def row(metric, d, n, r, target="", spec=".1f", f=None):
         if r is None:
             MISSING.append(metric)
-        ref = n if ratio_of == "nginx" else d
-        ratio = (r / ref) if (r is not None and ref) else None
-        rows.append((metric, fmt(d, spec), fmt(n, spec), fmt(r, spec), fmt(ratio, ".2f"), target))
+        if f is None and metric in FLOOR_NEEDED:
+            MISSING.append(metric + " (floor)")
+        rows.append((metric, fmt(d, spec), fmt(n, spec), fmt(f, spec), fmt(r, spec), fmt(ratio(r, n), ".2f"),
+                     fmt(ratio(r, f), ".2f"), target))
+
+    def added(metric, d, n, f, r, target=""):
+        rows.append((metric, "0", fmt(n - d, ".3f"), fmt(f - d, ".3f") if f is not None else "-",
+                     fmt(r - d, ".3f"), fmt(ratio(r - d, n - d), ".2f"),
+                     fmt(ratio(r - d, f - d) if f is not None else None, ".2f"), target))
 
     def m(name, kind, key):
-        return med([x.get(key) for x in res[name][kind]])
+        return med([x.get(key) for x in res[name][kind]]) if name in res else None
 
-    row("saturation req/s (c64)", m("direct", "sat", "rps"), m("nginx", "sat", "rps"), m("relayd", "sat", "rps"),
-        ">= 0.9x nginx", ".0f")
-    row("saturation p50 ms", m("direct", "sat", "p50_ms"), m("nginx", "sat", "p50_ms"), m("relayd", "sat", "p50_ms"), "", ".3f")
-    row("saturation p99 ms", m("direct", "sat", "p99_ms"), m("nginx", "sat", "p99_ms"), m("relayd", "sat", "p99_ms"), "", ".3f")
-    row("saturation errors", m("direct", "sat", "errors"), m("nginx", "sat", "errors"), m("relayd", "sat", "errors"), "0", ".0f")
-    row("proxy CPU us/request", None, m("nginx", "sat", "cpu_us_per_req"), m("relayd", "sat", "cpu_us_per_req"),
-        "<= 1.5x nginx")
-    d1, n1, r1 = m("direct", "one", "p50_ms"), m("nginx", "one", "p50_ms"), m("relayd", "one", "p50_ms")
-    row("one conn p50 ms", d1, n1, r1, "", ".3f")
-    rows.append(("one conn added p50 ms", "0", fmt(n1 - d1, ".3f"), fmt(r1 - d1, ".3f"), "", "<= 0.05 ms"))
+    def r4(label, kind, key, target="", spec=".1f", direct=True):
+        row(label, m("direct", kind, key) if direct else None, m("nginx", kind, key), m("relayd", kind, key),
+            target, spec, f=m("floor", kind, key))
+
+    r4("saturation req/s (c64)", "sat", "rps", ">= 0.9x nginx", ".0f")
+    r4("saturation p50 ms", "sat", "p50_ms", "", ".3f")
+    r4("saturation p99 ms", "sat", "p99_ms", "", ".3f")
+    r4("saturation errors", "sat", "errors", "0", ".0f")
+    r4("proxy CPU us/request", "sat", "cpu_us_per_req", "<= 1.25x floor", direct=False)
+    r4("context switches/request (c64)", "sat", "ctxsw_per_req", "", ".2f", direct=False)
+    r4("context switches/request (c1)", "one", "ctxsw_per_req", "", ".2f", direct=False)
+    d1, n1, f1, r1 = (m(x, "one", "p50_ms") for x in ("direct", "nginx", "floor", "relayd"))
+    r4("one conn p50 ms", "one", "p50_ms", "", ".3f")
+    added("one conn added p50 ms", d1, n1, f1, r1, "<= 0.1 ms")
     for n, _, _ in STREAM_SETS:
         s = streams[n]
 
         def sm(name, key):
-            return med([x.get(key) for x in s[name]])
-        row(f"{n} streams: streams/s", sm("direct", "streams_per_s"), sm("nginx", "streams_per_s"),
-            sm("relayd", "streams_per_s"), "", ".0f")
-        dt, nt, rt = sm("direct", "ttfd_p50_ms"), sm("nginx", "ttfd_p50_ms"), sm("relayd", "ttfd_p50_ms")
-        row(f"{n} streams: TTFD p50 ms", dt, nt, rt, "", ".3f")
-        rows.append((f"{n} streams: added TTFD p50 ms", "0", fmt(nt - dt, ".3f"), fmt(rt - dt, ".3f"), "",
-                     "<= 0.2 ms" if n == 200 else ""))
-        row(f"{n} streams: TTFD p99 ms", sm("direct", "ttfd_p99_ms"), sm("nginx", "ttfd_p99_ms"),
-            sm("relayd", "ttfd_p99_ms"), "", ".3f")
-        row(f"{n} streams: max gap ms", sm("direct", "gap_max_ms"), sm("nginx", "gap_max_ms"),
-            sm("relayd", "gap_max_ms"), "", ".2f")
-        row(f"{n} streams: failures", sm("direct", "failures"), sm("nginx", "failures"), sm("relayd", "failures"),
-            "0", ".0f")
-        row(f"{n} streams: CPU us/stream", None, sm("nginx", "cpu_us_per_stream"), sm("relayd", "cpu_us_per_stream"),
-            "<= 1.5x nginx" if n == 200 else "")
-        row(f"{n} streams: peak RSS MB", None, sm("nginx", "peak_rss_mb"), sm("relayd", "peak_rss_mb"), "")
-    hn, hr = hold.get("nginx", {}), hold.get("relayd", {})
-    row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f")
-    row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f")
-    row(f"{HOLD} held streams: RSS MB", None, hn.get("peak_rss_mb"), hr.get("peak_rss_mb"), "<= 256 MB")
-    rows.append(("idle RSS MB (after warm-up)", "", fmt(nginx_idle[0]), fmt(idle_rss), "", "<= 10 MB"))
-    rows.append(("idle private (anon) RSS MB", "", fmt(nginx_idle[1]), fmt(idle_anon), "",
-                 "RSS less shared library pages"))
-    rows.append(("writer: billed rows/s persisted", "", "", fmt(writer.get("rows_per_s"), ".0f"), "",
+            return med([x.get(key) for x in s[name]]) if name in s else None
+
+        def s4(label, key, target="", spec=".1f", direct=True):
+            row(label, sm("direct", key) if direct else None, sm("nginx", key), sm("relayd", key), target, spec,
+                f=sm("floor", key))
+        s4(f"{n} streams: streams/s", "streams_per_s", "", ".0f")
+        s4(f"{n} streams: TTFD p50 ms", "ttfd_p50_ms", "", ".3f")
+        added(f"{n} streams: added TTFD p50 ms", sm("direct", "ttfd_p50_ms"), sm("nginx", "ttfd_p50_ms"),
+              sm("floor", "ttfd_p50_ms"), sm("relayd", "ttfd_p50_ms"), "<= 0.2 ms" if n == 200 else "")
+        s4(f"{n} streams: TTFD p99 ms", "ttfd_p99_ms", "", ".3f")
+        s4(f"{n} streams: max gap ms", "gap_max_ms", "", ".2f")
+        s4(f"{n} streams: failures", "failures", "0", ".0f")
+        s4(f"{n} streams: CPU us/stream", "cpu_us_per_stream", "<= 1.3x nginx" if n == 200 else "", direct=False)
+        s4(f"{n} streams: peak RSS MB", "peak_rss_mb", "", direct=False)
+    hn, hf, hr = hold.get("nginx", {}), hold.get("floor", {}), hold.get("relayd", {})
+    row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f", f=hf.get("open"))
+    row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f",
+        f=hf.get("failures"))
+    row(f"{HOLD} held streams: RSS MB", None, hn.get("peak_rss_mb"), hr.get("peak_rss_mb"), "<= 256 MB",
+        f=hf.get("peak_rss_mb"))
+    row("idle RSS MB (after warm-up)", None, nginx_idle[0], idle_rss, "<= nginx", f=floor_idle[0])
+    row("idle private (anon) RSS MB", None, nginx_idle[1], idle_anon, "RSS less shared library pages",
+        f=floor_idle[1])
+    rows.append(("writer: billed rows/s persisted", "", "", "", fmt(writer.get("rows_per_s"), ".0f"), "", "",
                  ">= 20000, none lost: " + str(writer.get("verified"))))
-    rows.append((f"gwctl token create --count {provision['tokens']}: s", "", "", fmt(provision["seconds"], ".2f"), "",
+    rows.append((f"gwctl token create --count {provision['tokens']}: s", "", "", "", fmt(provision["seconds"], ".2f"), "", "",
                  f"a few seconds; keys printed: {provision['printed']}"))
     if provision["printed"] != provision["tokens"]:
         MISSING.append("token provisioning")
 
-    head = ("metric", "direct", "nginx", "relayd", "relayd/nginx", "target")
+    head = ("metric", "direct", "nginx", "floor", "relayd", "relayd/nginx", "relayd/floor", "target")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths))]
     lines.append("  ".join("-" * w for w in widths))

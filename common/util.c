@@ -18,6 +18,17 @@ void buf_init(struct buf *b, size_t cap)
   b->cap = cap;
 }
 
+void buf_init_fixed(struct buf *b, char *mem, size_t n)
+{
+  /* alloc = n and cap = n - 1: buf_reserve always finds room and never reallocates mem */
+  b->data = mem;
+  b->len = 0;
+  b->alloc = n;
+  b->cap = n ? n - 1 : 0;
+  if (n)
+    mem[0] = '\0';
+}
+
 static int buf_reserve(struct buf *b, size_t need)
 {
   if (need > b->cap)

@@ -21,6 +21,9 @@ struct buf {
 };
 
 void buf_init(struct buf *b, size_t cap);
+/* A buffer over the caller's n bytes (n >= 1): holds at most n - 1 bytes and a NUL, never grows,
+ * never frees (do not call buf_free or buf_steal on it). For hot paths that must not allocate. */
+void buf_init_fixed(struct buf *b, char *mem, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n);   /* 0, or -1 when cap or memory fail */
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_append_str(struct buf *b, const char *s);

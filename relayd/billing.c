@@ -133,70 +133,146 @@ int64_t billing_bound(const struct price *p, double group_ratio, int64_t input_t
   return b;
 }
 
+/* A JSON number as cJSON prints it (the same value; no printf, no malloc on this per-request path:
+ * cJSON's print_number is an sprintf and an sscanf per number, and each member a malloc).
+ * Integers exactly; a decimal fraction of up to 15 places exactly when r / 10^k gives back the
+ * very same double (correctly rounded division, so the text parses to it); else %.17g. */
+/* r / 10^k in decimal: at least one digit before the point, none of the trailing zeros */
+static size_t fixed_text(char *t, long long r, int k)
+{
+  unsigned long long a = r < 0 ? 0ULL - (unsigned long long)r : (unsigned long long)r;
+  char digits[24];
+  int nd = 0;
+  do
+    digits[nd++] = (char)('0' + a % 10);
+  while ((a /= 10) || nd <= k);
+  size_t n = 0;
+  if (r < 0)
+    t[n++] = '-';
+  for (int i = nd - 1; i >= 0; i--) {
+    t[n++] = digits[i];
+    if (i == k && k)
+      t[n++] = '.';
+  }
+  if (k) {
+    while (t[n - 1] == '0')
+      n--;
+    if (t[n - 1] == '.')
+      n--;
+  }
+  return n;
+}
+
+static int json_number(struct buf *b, double d)
+{
+  char t[40];
+  if (!isfinite(d))
+    return buf_append(b, "null", 4);
+  if (d == trunc(d) && fabs(d) < 9007199254740992.0)
+    return buf_append(b, t, fixed_text(t, (long long)d, 0));
+  static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+                               1e14, 1e15};
+  for (int k = 1; k <= 15; k++) {
+    double v = d * p10[k];
+    if (fabs(v) >= 9007199254740992.0)
+      break;
+    long long r = llround(v);
+    if ((double)r / p10[k] == d)
+      return buf_append(b, t, fixed_text(t, r, k));
+  }
+  int n = snprintf(t, sizeof t, "%.17g", d);
+  return buf_append(b, t, (size_t)n);
+}
+
+static int json_member(struct buf *b, bool *first, const char *name)
+{
+  int rc = buf_append(b, *first ? "\"" : ",\"", *first ? 1 : 2);
+  *first = false;
+  rc |= buf_append_str(b, name);
+  return rc | buf_append(b, "\":", 2);
+}
+
+static int add_str(struct buf *b, bool *first, const char *name, const char *v)
+{
+  return json_member(b, first, name) | buf_append_json_str(b, v);
+}
+
+static int add_num(struct buf *b, bool *first, const char *name, double v)
+{
+  return json_member(b, first, name) | json_number(b, v);
+}
+
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
 {
-  cJSON *o = cJSON_CreateObject();
+  /* written straight into out (the members as gwctl log explain reads them) */
+  struct buf b;
+  buf_init_fixed(&b, out, n);
+  bool first = true;
   struct price tier;
   const struct price *p = e->price;
+  int rc = buf_append(&b, "{", 1);
   if (p && e->usage) {      /* the ratios applied: the long-context tier's when it priced it */
     struct usage u = *e->usage;
     usage_normalize(&u);
     p = billing_price_at(p, u.prompt_tokens, &tier);
     if (p != e->price)
-      cJSON_AddNumberToObject(o, "tier_above", (double)p->tier_above);
+      rc |= add_num(&b, &first, "tier_above", (double)p->tier_above);
   }
-  cJSON_AddStringToObject(o, "mode", p && p->has_fixed ? "fixed" : "ratio");
-  cJSON_AddStringToObject(o, "usage_source", e->usage_source ? e->usage_source : "none");
+  rc |= add_str(&b, &first, "mode", p && p->has_fixed ? "fixed" : "ratio");
+  rc |= add_str(&b, &first, "usage_source", e->usage_source ? e->usage_source : "none");
   if (e->counter && e->counter[0])
-    cJSON_AddStringToObject(o, "counter", e->counter);
+    rc |= add_str(&b, &first, "counter", e->counter);
   if (e->api && e->api[0])
-    cJSON_AddStringToObject(o, "api", e->api);
+    rc |= add_str(&b, &first, "api", e->api);
   if (e->usage && !(p && p->has_fixed && p->unit != PRICE_PER_CALL)) {
     struct usage u = *e->usage;
     usage_normalize(&u);
-    cJSON *t = cJSON_AddObjectToObject(o, "tokens");
-    cJSON_AddNumberToObject(t, "prompt", (double)u.prompt_tokens);
-    cJSON_AddNumberToObject(t, "cached", (double)u.cached_tokens);
-    cJSON_AddNumberToObject(t, "cache_write_5m", (double)u.cache_write_5m);
-    cJSON_AddNumberToObject(t, "cache_write_1h", (double)u.cache_write_1h);
-    cJSON_AddNumberToObject(t, "completion", (double)u.completion_tokens);
-    cJSON_AddNumberToObject(t, "reasoning", (double)u.reasoning_tokens);
+    rc |= json_member(&b, &first, "tokens");
+    bool tf = true;
+    rc |= buf_append(&b, "{", 1);
+    rc |= add_num(&b, &tf, "prompt", (double)u.prompt_tokens);
+    rc |= add_num(&b, &tf, "cached", (double)u.cached_tokens);
+    rc |= add_num(&b, &tf, "cache_write_5m", (double)u.cache_write_5m);
+    rc |= add_num(&b, &tf, "cache_write_1h", (double)u.cache_write_1h);
+    rc |= add_num(&b, &tf, "completion", (double)u.completion_tokens);
+    rc |= add_num(&b, &tf, "reasoning", (double)u.reasoning_tokens);
     if (u.audio_prompt_tokens || u.audio_completion_tokens) {
-      cJSON_AddNumberToObject(t, "audio_prompt", (double)u.audio_prompt_tokens);
-      cJSON_AddNumberToObject(t, "audio_cached", (double)u.audio_cached_tokens);
-      cJSON_AddNumberToObject(t, "audio_completion", (double)u.audio_completion_tokens);
+      rc |= add_num(&b, &tf, "audio_prompt", (double)u.audio_prompt_tokens);
+      rc |= add_num(&b, &tf, "audio_cached", (double)u.audio_cached_tokens);
+      rc |= add_num(&b, &tf, "audio_completion", (double)u.audio_completion_tokens);
     }
+    rc |= buf_append(&b, "}", 1);
   }
   if (p && p->has_fixed) {
-    cJSON_AddNumberToObject(o, "fixed_price", p->fixed_price);
-    cJSON_AddNumberToObject(o, "units", p->unit == PRICE_PER_CALL ? 1 : e->units);
-    cJSON_AddStringToObject(o, "unit", price_unit_name(p->unit));
+    rc |= add_num(&b, &first, "fixed_price", p->fixed_price);
+    rc |= add_num(&b, &first, "units", p->unit == PRICE_PER_CALL ? 1 : e->units);
+    rc |= add_str(&b, &first, "unit", price_unit_name(p->unit));
   } else if (p) {
-    cJSON_AddNumberToObject(o, "model_ratio", p->model_ratio);
-    cJSON_AddNumberToObject(o, "completion_ratio", p->completion_ratio);
-    cJSON_AddNumberToObject(o, "cache_ratio", p->cache_ratio);
-    cJSON_AddNumberToObject(o, "cache_write_ratio", p->cache_write_ratio);
-    cJSON_AddNumberToObject(o, "cache_write_1h_ratio", p->cache_write_1h_ratio);
+    rc |= add_num(&b, &first, "model_ratio", p->model_ratio);
+    rc |= add_num(&b, &first, "completion_ratio", p->completion_ratio);
+    rc |= add_num(&b, &first, "cache_ratio", p->cache_ratio);
+    rc |= add_num(&b, &first, "cache_write_ratio", p->cache_write_ratio);
+    rc |= add_num(&b, &first, "cache_write_1h_ratio", p->cache_write_1h_ratio);
     if (e->rounding != QUOTA_ROUND_UP)
-      cJSON_AddStringToObject(o, "rounding", quota_rounding_name(e->rounding));
+      rc |= add_str(&b, &first, "rounding", quota_rounding_name(e->rounding));
     if (e->usage && (e->usage->audio_prompt_tokens || e->usage->audio_completion_tokens)) {
-      cJSON_AddNumberToObject(o, "audio_ratio", p->audio_ratio);
-      cJSON_AddNumberToObject(o, "audio_completion_ratio", p->audio_completion_ratio);
+      rc |= add_num(&b, &first, "audio_ratio", p->audio_ratio);
+      rc |= add_num(&b, &first, "audio_completion_ratio", p->audio_completion_ratio);
     }
   }
   if (e->requested_model && e->requested_model[0])
-    cJSON_AddStringToObject(o, "requested_model", e->requested_model);
+    rc |= add_str(&b, &first, "requested_model", e->requested_model);
   if (e->served_model && e->served_model[0])
-    cJSON_AddStringToObject(o, "served_model", e->served_model);
+    rc |= add_str(&b, &first, "served_model", e->served_model);
   if (e->cache_hit)
-    cJSON_AddBoolToObject(o, "cache_hit", true);
-  cJSON_AddStringToObject(o, "group", e->group ? e->group : "");
-  cJSON_AddNumberToObject(o, "group_ratio", e->group_ratio);
-  cJSON_AddNumberToObject(o, "reserved", (double)e->reserved);
-  cJSON_AddNumberToObject(o, "charged", (double)e->charged);
+    rc |= json_member(&b, &first, "cache_hit") | buf_append(&b, "true", 4);
+  rc |= add_str(&b, &first, "group", e->group ? e->group : "");
+  rc |= add_num(&b, &first, "group_ratio", e->group_ratio);
+  rc |= add_num(&b, &first, "reserved", (double)e->reserved);
+  rc |= add_num(&b, &first, "charged", (double)e->charged);
   if (e->note && e->note[0])
-    cJSON_AddStringToObject(o, "note", e->note);
-  if (!o || !cJSON_PrintPreallocated(o, out, (int)(n > 1 ? n - 5 : 0), false))   /* cJSON asks for 5 spare bytes */
+    rc |= add_str(&b, &first, "note", e->note);
+  rc |= buf_append(&b, "}", 1);
+  if (rc && n)
     snprintf(out, n, "{}");
-  cJSON_Delete(o);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,12 +22,15 @@
 
 #define WRITER_TICK_MS 50
 #define WRITER_BATCH_WAKE 2000
+#define WRITER_QUEUE_FIRST 1024     /* records a fresh queue holds before it grows */
 
 static struct {
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  struct log_record *queue;   /* under lock */
+  struct log_record *queue;   /* under lock; mapped (rec_grow), cap records */
   size_t len, cap;
+  struct log_record *spare;   /* under lock: the last committed batch's array, the next queue */
+  size_t spare_cap;
   bool stopping;
   size_t committing;          /* records taken by the writer and not yet committed; under lock */
   struct writer_stats stats;  /* under lock */
@@ -59,6 +63,24 @@ uint64_t writer_node_id(void)
 static void update_full(void)
 {
   atomic_store_explicit(&W.full, W.len + W.committing >= W.buffer_max, memory_order_relaxed);
+}
+
+/* The queue's arrays (2 KB a record, MBs under load) are mapped, not malloc'd: in a worker's malloc
+ * arena they stayed behind as free memory after every burst (idle RSS 30-80 MB); mapped, growing is
+ * an mremap (no copy under the lock) and trimming gives the pages back at once. Two arrays take
+ * turns (the queue, and the batch being committed, kept as the next queue), so a steady load
+ * faults no new pages in; a quiet writer unmaps the spare (writer_main). */
+static struct log_record *rec_grow(struct log_record *q, size_t cap, size_t ncap)
+{
+  void *p = q ? mremap(q, cap * sizeof *q, ncap * sizeof *q, MREMAP_MAYMOVE)
+              : mmap(NULL, ncap * sizeof *q, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void rec_free(struct log_record *q, size_t cap)
+{
+  if (q)
+    munmap(q, cap * sizeof *q);
 }
 
 static _Atomic bool access_log_on;
@@ -133,8 +155,8 @@ void writer_submit(const struct log_record *rec)
 {
   pthread_mutex_lock(&W.lock);
   if (W.len == W.cap) {
-    size_t nc = W.cap ? W.cap * 2 : 4096;
-    struct log_record *q = realloc(W.queue, nc * sizeof *q);
+    size_t nc = W.cap ? W.cap * 2 : WRITER_QUEUE_FIRST;
+    struct log_record *q = rec_grow(W.queue, W.cap, nc);
     if (!q) {
       /* Out of memory: nothing sensible is left; losing a billed record silently is worse. */
       log_msg(LOG_ERR, "writer queue cannot grow: out of memory", "backlog=%zu", W.len);
@@ -208,8 +230,8 @@ static void after_commit(const struct writer_op *ops, size_t nops)
 static void *writer_main(void *arg)
 {
   (void)arg;
-  struct log_record *batch = NULL;
-  size_t blen = 0;
+  struct log_record *batch = NULL;   /* mapped (rec_grow), bcap records */
+  size_t blen = 0, bcap = 0;
   struct writer_op *ops = NULL;
   size_t nops = 0;
   int backoff_ms = WRITER_TICK_MS;
@@ -231,8 +253,12 @@ static void *writer_main(void *arg)
       /* take the whole queue; workers start a fresh one */
       batch = W.queue;
       blen = W.len;
-      W.queue = NULL;
-      W.len = W.cap = 0;
+      bcap = W.cap;
+      W.queue = W.spare;
+      W.cap = W.spare_cap;
+      W.spare = NULL;
+      W.spare_cap = 0;
+      W.len = 0;
       fresh = true;
       ops = W.ops;
       nops = W.nops;
@@ -257,15 +283,20 @@ static void *writer_main(void *arg)
           W.stats.rows_total += !batch[i].reservation && batch[i].type != LOGT_ACCESS;
         W.stats.commits++;
         W.stats.last_commit_us = took;
+        if (!W.spare) {        /* the next queue; batch is no longer ours */
+          W.spare = batch;
+          W.spare_cap = bcap;
+          batch = NULL;
+        }
       } else {
         W.stats.errors++;
       }
       update_full();
       pthread_mutex_unlock(&W.lock);
       if (rc == 0) {
-        free(batch);
+        rec_free(batch, bcap);
         batch = NULL;
-        blen = 0;
+        blen = bcap = 0;
         free(ops);
         ops = NULL;
         nops = 0;
@@ -277,9 +308,9 @@ static void *writer_main(void *arg)
         backoff_ms *= 2;
       if (stopping && W.stats.errors > 20) {
         log_msg(LOG_ERR, "writer gives up at shutdown: rows not saved", "rows=%zu", blen);
-        free(batch);
+        rec_free(batch, bcap);
         batch = NULL;
-        blen = 0;
+        blen = bcap = 0;
         free(ops);
         ops = NULL;
         nops = 0;
@@ -289,6 +320,20 @@ static void *writer_main(void *arg)
     /* a quiet tick after traffic: give the memory that bursts left in malloc's arenas back to
      * the system (at most every 5 s; never on a worker) */
     if (trim_due && now_us_mono() - last_trim > 5000000u) {
+      pthread_mutex_lock(&W.lock);
+      struct log_record *spare = W.spare, *idle = NULL;
+      size_t spare_cap = W.spare_cap, idle_cap = 0;
+      W.spare = NULL;
+      W.spare_cap = 0;
+      if (!W.len) {           /* an empty queue starts afresh at its first record */
+        idle = W.queue;
+        idle_cap = W.cap;
+        W.queue = NULL;
+        W.cap = 0;
+      }
+      pthread_mutex_unlock(&W.lock);
+      rec_free(spare, spare_cap);
+      rec_free(idle, idle_cap);
       malloc_trim(0);
       last_trim = now_us_mono();
       trim_due = false;
@@ -325,8 +370,12 @@ void writer_stop(void)
   pthread_mutex_unlock(&W.lock);
   pthread_join(W.thread, NULL);
   commit_close();
-  free(W.queue);
+  rec_free(W.queue, W.cap);
   W.queue = NULL;
+  W.cap = 0;
+  rec_free(W.spare, W.spare_cap);
+  W.spare = NULL;
+  W.spare_cap = 0;
   free(W.ops);
   W.ops = NULL;
 }

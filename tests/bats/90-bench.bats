@@ -9,10 +9,13 @@ load helpers
   echo "$output"
   [ "$status" -eq 0 ]
   for metric in "saturation req/s" "proxy CPU us/request" "one conn added p50 ms" "streams: TTFD p50 ms" \
-                "streams: failures" "held streams: open" "idle RSS MB" "writer: billed rows/s persisted"; do
+                "streams: failures" "held streams: open" "idle RSS MB" "writer: billed rows/s persisted" \
+                "context switches/request" "relayd/floor"; do
     echo "$output" | grep -q "$metric"
   done
   # bench.py exits non-zero when a relayd figure is missing or the writer lost a row
   echo "$output" | grep -q 'none lost: True'
+  # the floor (bench/floor.c) was measured: its column holds a number in the CPU row
+  echo "$output" | awk '/^proxy CPU us\/request/ { if ($6 ~ /^[0-9.]+$/ && $6 > 0) ok = 1 } END { exit !ok }'
   ls bench/results/bench-*-quick.json
 }

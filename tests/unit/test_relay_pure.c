@@ -197,6 +197,27 @@ static void test_explain(void)
   char small[16];
   billing_explain_json(&e, small, sizeof small);
   CHECK(!strcmp(small, "{}"), "explain: a buffer too small gets {} (%s)", small);
+  /* numbers are written without printf (relay's own formatter): each parses back to the very
+   * same double, and reads as cJSON would print it for the ratios prices use */
+  static const double vals[] = {0, 1, 2, 0.1, 0.075, 1.25, 0.001, 37.5, 1e-7, 0.3333333333333333, 2.0 / 3,
+                                123456.789, -0.5, 1e15, 9007199254740993.0, 1e300, 5e-324, 0.1 + 0.2};
+  static const char *const want[] = {"0", "1", "2", "0.1", "0.075", "1.25", "0.001", "37.5"};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    struct price q = {.model_ratio = vals[i]};
+    struct billing_explain f = {.price = &q, .group_ratio = vals[i], .usage_source = "none"};
+    billing_explain_json(&f, out, sizeof out);
+    cJSON *k = cJSON_Parse(out);
+    const cJSON *mr = cJSON_GetObjectItemCaseSensitive(k, "model_ratio");
+    CHECK(cJSON_IsNumber(mr) && mr->valuedouble == vals[i] &&
+              cJSON_GetObjectItemCaseSensitive(k, "group_ratio")->valuedouble == vals[i],
+          "explain: %.17g round-trips: %s", vals[i], out);
+    if (i < sizeof want / sizeof want[0]) {
+      char key[64];
+      snprintf(key, sizeof key, "\"model_ratio\":%s,", want[i]);
+      CHECK(strstr(out, key) != NULL, "explain: %.17g is written %s: %s", vals[i], want[i], out);
+    }
+    cJSON_Delete(k);
+  }
 }
 
 /* Audio priced as audio (migration 013): the realtime mock's usage at ratio 2, completion 3, cache
