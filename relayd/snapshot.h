@@ -26,6 +26,7 @@
 #include "limits.h"
 #include "options.h"
 #include "provider.h"
+#include "tokenacl.h"
 #include "util.h"
 
 struct db;
@@ -43,12 +44,6 @@ struct snap_user {
   struct balance *bal;
   int64_t quota_total;        /* quota + used_quota at load: used now = quota_total - bal->avail */
   struct snap_limits limits;  /* rate_limits rows of scope 'user' */
-};
-
-struct cidr {
-  int family;                 /* AF_INET or AF_INET6 */
-  unsigned char addr[16];
-  int prefix;
 };
 
 struct snap_token {
@@ -232,18 +227,21 @@ const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id
 const struct price *snapshot_price(const struct snapshot *s, const char *model);
 /* Group ratio, or a negative value when the group does not exist. */
 double snapshot_group_ratio(const struct snapshot *s, const char *group);
-/* The token's model allow-list check; true when allowed. */
-bool token_allows_model(const struct snap_token *t, const char *model);
-/* The token's address allow-list check on a sockaddr; true when allowed. */
-bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa);
+/* The token's model allow-list check; true when allowed (tokenacl.h). */
+static inline bool token_allows_model(const struct snap_token *t, const char *model)
+{
+  return name_list_allows(t->models, t->nmodels, model);
+}
+/* The token's address allow-list check on a sockaddr; true when allowed (tokenacl.h). */
+static inline bool token_allows_addr(const struct snap_token *t, const struct sockaddr *sa)
+{
+  return cidr_list_allows(t->nets, t->nnets, sa);
+}
 
 /* The upstream URL of an OpenAI-style path (e.g. "/v1/chat/completions") on channel c for model,
  * by the URL rule of its type (provider_url). Returns 0, or -1 with a reason in err. */
 int channel_url(const struct snap_channel *c, const char *path, const char *model, char *out, size_t outlen,
                 char *err, size_t errlen);
-
-/* Parses "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8". Returns 0 or -1. */
-int cidr_parse(const char *s, struct cidr *out);
 
 /* Folds the database's current balances of the given users and tokens (comma lists of ids, or ""),
  * or of all of them, into the balance table: another node's committed charges (dbnotify.c).
