@@ -199,13 +199,16 @@ teardown() {
   [ "$(gwj 'd["models_without_price"]' status)" = '[]' ]
 }
 
-@test "several keys on a channel's stdin: refused (key pools come later), nothing stored" {
-  msg='stdin holds more than one key: a channel takes one upstream key \(key pools are not supported yet'
-  refused 2 "$msg" bash -c "printf 'sk-a\nsk-b\n' | '$RELAY_BIN/gwctl' channel add --name c3 --type openai --base-url '$MOCK_URL' --models gpt-4o-mini"
+@test "several keys on a channel's stdin: channel add makes a key pool; edit --key-stdin refuses them, nothing stored" {
+  printf 'sk-a\nsk-b\n' | gwctl channel add --name c3 --type openai --base-url "$MOCK_URL" --models gpt-4o-mini > /dev/null
+  [ "$(gwj '[k["index"] for k in d]' channel key list c3 --json)" = '[1, 2]' ]
+  msg='--key-stdin replaces the one key of a channel, and stdin holds 2: add keys to a key pool with gwctl channel key add NAME'
   refused 2 "$msg" bash -c "printf 'sk-a\n\n  sk-b' | '$RELAY_BIN/gwctl' channel edit c1 --key-stdin"
+  [ "$(gwj 'len(d)' channel key list c1 --json)" = 1 ]
   # one key with blank lines after it is one key
-  printf 'sk-a\n\n \n' | gwctl channel add --name c3 --type openai --base-url "$MOCK_URL" --models gpt-4o-mini > /dev/null
-  [ "$(gwj 'd["has_key"]' channel show c3)" = true ]
+  printf 'sk-a\n\n \n' | gwctl channel add --name c4 --type openai --base-url "$MOCK_URL" --models gpt-4o-mini > /dev/null
+  [ "$(gwj 'd["has_key"]' channel show c4)" = true ]
+  [ "$(gwj 'len(d)' channel key list c4 --json)" = 1 ]
 }
 
 @test "gwctl NOUN --help lists the noun's verbs, for every noun; -- ends the options" {
