@@ -304,6 +304,41 @@ void strmap_free(struct strmap *m)
   m->nslots = m->count = 0;
 }
 
+/* ---- live-state tables ---- */
+void *state_table_get(struct state_table *t, const char *key, const void *proto)
+{
+  pthread_mutex_lock(&t->lock);
+  if (!t->map.slots)
+    strmap_init(&t->map, t->expected);
+  void *e = strmap_get(&t->map, key);
+  if (!e) {
+    e = calloc(1, t->size);          /* owned by the table until state_table_free */
+    char *k = strdup(key);
+    if (!e || !k)
+      abort();
+    if (proto)
+      memcpy(e, proto, t->size);
+    strmap_put(&t->map, k, e);
+  }
+  pthread_mutex_unlock(&t->lock);
+  return e;
+}
+
+void state_table_free(struct state_table *t)
+{
+  pthread_mutex_lock(&t->lock);
+  for (size_t i = 0; i < t->map.nslots; i++) {
+    void *v;
+    const char *k = strmap_slot(&t->map, i, &v);
+    if (k) {
+      free((char *)k);
+      free(v);
+    }
+  }
+  strmap_free(&t->map);
+  pthread_mutex_unlock(&t->lock);
+}
+
 /* ---- clocks ---- */
 uint64_t now_us_mono(void)
 {

@@ -6,6 +6,7 @@
 #ifndef RELAY_UTIL_H
 #define RELAY_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,24 @@ void *strmap_getn(const struct strmap *m, const char *key, size_t keylen);
 void strmap_free(struct strmap *m);
 /* Iteration: i from 0 while i < m->nslots; returns NULL key for empty slots. */
 const char *strmap_slot(const struct strmap *m, size_t i, void **val);
+
+/* A process-wide table of live state that outlives snapshots (a channel's health, a pool key's
+ * counters, rate buckets): one entry of `size` bytes per string key, created on first use and kept,
+ * at the same address, until state_table_free (at exit). Its lock covers only the lookup; the
+ * entries' own fields are the caller's business (atomics, their own locks).
+ * Declare: static struct state_table t = STATE_TABLE_INIT(struct x, 64); */
+struct state_table {
+  pthread_mutex_t lock;
+  struct strmap map;
+  size_t size;        /* bytes of one entry */
+  size_t expected;    /* the map's first size */
+};
+#define STATE_TABLE_INIT(type, n) { PTHREAD_MUTEX_INITIALIZER, { NULL, 0, 0 }, sizeof(type), (n) }
+/* The entry of key; a new one is a copy of proto (size bytes), or zeroed when proto is NULL.
+ * Aborts when out of memory. */
+void *state_table_get(struct state_table *t, const char *key, const void *proto);
+/* Frees every entry and key (nothing may use them after). */
+void state_table_free(struct state_table *t);
 
 uint64_t hash_bytes(const void *p, size_t n);
 

@@ -18,41 +18,18 @@
 /* ---------------------------------------------------------------- live states */
 
 /* "channel id/idx" -> struct climit_state; touched only when snapshots load (admin thread) and at exit */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap table;
+static struct state_table table = STATE_TABLE_INIT(struct climit_state, 16);
 
 static struct climit_state *state_of(int64_t channel_id, int64_t idx)
 {
   char k[48];
   snprintf(k, sizeof k, "%lld/%lld", (long long)channel_id, (long long)idx);
-  pthread_mutex_lock(&table_lock);
-  if (!table.slots)
-    strmap_init(&table, 16);
-  struct climit_state *st = strmap_get(&table, k);
-  if (!st) {
-    st = calloc(1, sizeof *st);     /* owned by the table until chanlimit_free_states */
-    char *kk = strdup(k);
-    if (!st || !kk)
-      abort();
-    strmap_put(&table, kk, st);
-  }
-  pthread_mutex_unlock(&table_lock);
-  return st;
+  return state_table_get(&table, k, NULL);
 }
 
 void chanlimit_free_states(void)
 {
-  pthread_mutex_lock(&table_lock);
-  for (size_t i = 0; i < table.nslots; i++) {
-    void *v;
-    const char *k = strmap_slot(&table, i, &v);
-    if (k) {
-      free((char *)k);
-      free(v);
-    }
-  }
-  strmap_free(&table);
-  pthread_mutex_unlock(&table_lock);
+  state_table_free(&table);
 }
 
 /* ---------------------------------------------------------------- load */

@@ -10,42 +10,19 @@
 #include "util.h"
 
 /* channel id -> struct chan_health; touched only when snapshots load (admin thread) */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap table;
+static struct state_table table = STATE_TABLE_INIT(struct chan_health, 64);
 
 struct chan_health *chanstate_of(int64_t channel_id)
 {
   char key[32];
   snprintf(key, sizeof key, "%lld", (long long)channel_id);
-  pthread_mutex_lock(&table_lock);
-  if (!table.slots)
-    strmap_init(&table, 64);
-  struct chan_health *h = strmap_get(&table, key);
-  if (!h) {
-    h = calloc(1, sizeof *h);
-    char *k = strdup(key);
-    if (!h || !k)
-      abort();
-    h->id = channel_id;
-    strmap_put(&table, k, h);
-  }
-  pthread_mutex_unlock(&table_lock);
-  return h;
+  struct chan_health proto = {.id = channel_id};
+  return state_table_get(&table, key, &proto);
 }
 
 void chanstate_free_all(void)
 {
-  pthread_mutex_lock(&table_lock);
-  for (size_t i = 0; i < table.nslots; i++) {
-    void *v;
-    const char *k = strmap_slot(&table, i, &v);
-    if (k) {
-      free((char *)k);
-      free(v);
-    }
-  }
-  strmap_free(&table);
-  pthread_mutex_unlock(&table_lock);
+  state_table_free(&table);
 }
 
 void chanstate_fold_status(struct chan_health *h, int before, int db_status)

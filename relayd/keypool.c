@@ -34,43 +34,19 @@ const char *key_mode_name(enum key_mode m)
 /* ---------------------------------------------------------------- live states */
 
 /* "channel id/idx" -> struct key_state; touched only when snapshots load (admin thread) and at exit */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap table;
+static struct state_table table = STATE_TABLE_INIT(struct key_state, 64);
 
 static struct key_state *state_of(int64_t channel_id, int idx)
 {
   char k[48];
   snprintf(k, sizeof k, "%lld/%d", (long long)channel_id, idx);
-  pthread_mutex_lock(&table_lock);
-  if (!table.slots)
-    strmap_init(&table, 64);
-  struct key_state *st = strmap_get(&table, k);
-  if (!st) {
-    st = calloc(1, sizeof *st);     /* owned by the table until keypool_free_states */
-    char *kk = strdup(k);
-    if (!st || !kk)
-      abort();
-    st->channel_id = channel_id;
-    st->idx = idx;
-    strmap_put(&table, kk, st);
-  }
-  pthread_mutex_unlock(&table_lock);
-  return st;
+  struct key_state proto = {.channel_id = channel_id, .idx = idx};
+  return state_table_get(&table, k, &proto);
 }
 
 void keypool_free_states(void)
 {
-  pthread_mutex_lock(&table_lock);
-  for (size_t i = 0; i < table.nslots; i++) {
-    void *v;
-    const char *k = strmap_slot(&table, i, &v);
-    if (k) {
-      free((char *)k);
-      free(v);
-    }
-  }
-  strmap_free(&table);
-  pthread_mutex_unlock(&table_lock);
+  state_table_free(&table);
 }
 
 /* The database status folds into the live flag, as chanstate_fold_status does for a channel. */

@@ -11,41 +11,18 @@
 #include "util.h"
 
 /* (scope, id, model) -> struct rate_state; touched only when snapshots load (admin thread) */
-static pthread_mutex_t states_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap states;
+static struct state_table states = STATE_TABLE_INIT(struct rate_state, 64);
 
 struct rate_state *limits_state(char scope, int64_t id, const char *model)
 {
   char key[300];
   snprintf(key, sizeof key, "%c%lld\x1f%.256s", scope, (long long)id, model);
-  pthread_mutex_lock(&states_lock);
-  if (!states.slots)
-    strmap_init(&states, 64);
-  struct rate_state *st = strmap_get(&states, key);
-  if (!st) {
-    st = calloc(1, sizeof *st);
-    char *k = strdup(key);
-    if (!st || !k)
-      abort();
-    strmap_put(&states, k, st);
-  }
-  pthread_mutex_unlock(&states_lock);
-  return st;
+  return state_table_get(&states, key, NULL);
 }
 
 void limits_shutdown(void)
 {
-  pthread_mutex_lock(&states_lock);
-  for (size_t i = 0; i < states.nslots; i++) {
-    void *v;
-    const char *k = strmap_slot(&states, i, &v);
-    if (k) {
-      free((char *)k);
-      free(v);
-    }
-  }
-  strmap_free(&states);
-  pthread_mutex_unlock(&states_lock);
+  state_table_free(&states);
 }
 
 static int64_t now_ns(void)
