@@ -10,4 +10,7 @@ else
   make --no-print-directory BUILD="$BUILD" bench-tools >/dev/null
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-RELAY_BIN="$PWD/$BUILD/bin" exec python3 bench/bench.py
+RELAY_BIN="$PWD/$BUILD/bin" python3 bench/bench.py
+# what a key pool and the routing features cost, each against a plain relayd in the same run
+RELAY_BIN="$PWD/$BUILD/bin" python3 bench/keypool.py
+RELAY_BIN="$PWD/$BUILD/bin" python3 bench/routing.py

@@ -18,4 +18,8 @@ load helpers
   # the floor (bench/floor.c) was measured: its column holds a number in the CPU row
   echo "$output" | awk '/^proxy CPU us\/request/ { if ($6 ~ /^[0-9.]+$/ && $6 > 0) ok = 1 } END { exit !ok }'
   ls bench/results/bench-*-quick.json
+  # a key pool's choice and the routing features are measured beside a plain relayd (issues #23, #25)
+  echo "$output" | grep -Eq '^16-key round-robin pool +[0-9]+ +[0-9.]+'
+  echo "$output" | grep -Eq '^one key +[0-9]+ +[0-9.]+'
+  echo "$output" | grep -Eq '^this build, limits\+affinity +[0-9]+ +[0-9.]+'
 }
