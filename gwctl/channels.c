@@ -54,10 +54,10 @@ int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key)
   return rc;
 }
 
-int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
+/* 1 when the stored (sealed, or legacy plain) key that sql (one row, one column) reads equals key,
+ * 0 when not or there is no row, -1 after printing an error. what names the key in messages. */
+static int stored_key_equals(struct gwctl *g, struct db_stmt *st, const char *what, const char *key)
 {
-  struct db_stmt *st = gw_prepare(g, "cannot read the channel key",
-                                  "SELECT key FROM channels WHERE id = ?1", "i", id);
   if (!st)
     return -1;
   enum db_step_result r = db_step(st);
@@ -71,7 +71,7 @@ int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
     if (secret_is_sealed(stored) && gw_master_key(g, &k) != 0)
       eq = -1;
     else if (!(have = secret_open(&k, stored, err, sizeof err))) {
-      gw_err(GW_FAIL, "channel %" PRId64 ": cannot decrypt its upstream key: %s", id, err);
+      gw_err(GW_FAIL, "%s: cannot decrypt its upstream key: %s", what, err);
       eq = -1;
     }
     secret_key_wipe(&k);
@@ -87,6 +87,37 @@ int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
     return -1;
   }
   return eq;
+}
+
+int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key)
+{
+  char what[64];
+  snprintf(what, sizeof what, "channel %" PRId64, id);
+  return stored_key_equals(g, gw_prepare(g, "cannot read the channel key",
+                                         "SELECT key FROM channels WHERE id = ?1", "i", id), what, key);
+}
+
+int gw_pool_key_equals(struct gwctl *g, int64_t id, int64_t idx, const char *key)
+{
+  char what[96];
+  snprintf(what, sizeof what, "channel %" PRId64 " key %" PRId64, id, idx);
+  return stored_key_equals(g, gw_prepare(g, "cannot read the key pool",
+                                         "SELECT key FROM channel_keys WHERE channel_id = ?1 AND idx = ?2",
+                                         "ii", id, idx), what, key);
+}
+
+int gw_pool_put(struct gwctl *g, int64_t id, int64_t idx, const char *key)
+{
+  char *sealed = NULL;
+  int rc = seal_key(g, key, &sealed);
+  if (rc == 0)
+    rc = gw_exec(g, "cannot store the key", "INSERT INTO channel_keys(channel_id, idx, key, status, created_time) "
+                 "VALUES (?1, ?2, ?3, " CODE_STR(STATUS_ENABLED) ", ?4) ON CONFLICT(channel_id, idx) DO UPDATE "
+                 "SET key = excluded.key", "iisi", id, idx, sealed, (int64_t)time(NULL));
+  if (sealed)
+    OPENSSL_cleanse(sealed, strlen(sealed));
+  free(sealed);
+  return rc;
 }
 
 /* ---- key pools ---------------------------------------------------------------------------------- */

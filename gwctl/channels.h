@@ -37,6 +37,12 @@ int gw_pool_add(struct gwctl *g, int64_t id, char *const *keys, size_t n, int64_
 /* Sets channels.key to the sealed value of the pool's lowest-index key (nothing when the channel has
  * no pool). Inside the current transaction. 0 or GW_FAIL. */
 int gw_pool_sync_first(struct gwctl *g, int64_t id);
+/* 1 when key idx of channel id's pool is key, 0 when not (or no such key), -1 after printing. */
+int gw_pool_key_equals(struct gwctl *g, int64_t id, int64_t idx, const char *key);
+/* Stores key as key idx of channel id's pool (sealed; a new row is enabled, an existing one keeps its
+ * status and limits) inside the current transaction. Does not touch channels.key: call
+ * gw_pool_sync_first after the last change. 0 or GW_FAIL. Caller: cmd_apply.c. */
+int gw_pool_put(struct gwctl *g, int64_t id, int64_t idx, const char *key);
 /* Reads upstream keys, one a line (blank lines skipped, blanks around each trimmed), from f into a
  * malloc'd array of malloc'd strings (*keys, *n; free with gw_keys_free, which wipes them). At most
  * max keys of at most UPSTREAM_KEY_MAX bytes. Returns 0 or an exit code after printing. */

@@ -1,15 +1,16 @@
 /*
  * gwctl export / apply: declarative provisioning (doc/provisioning.md has the document format).
  *
- * Owns: the provisioning document (version 1): how each kind (groups, prices, options, users,
- * channels, tokens) reads from the database as canonical JSON (export and the "have" side of apply
+ * Owns: the provisioning document (version 1): how each kind (groups, prices with their long-context
+ * tier, options, users, channels with their limits and key pools, tokens, fallback chains) reads
+ * from the database as canonical JSON (export and the "have" side of apply
  * use the same readers, so an export applies back as a no-op), how a file entry is checked into the
  * same canonical form (every error names the entry and the field, and all are reported), the plan
  * (create / update field: old -> new / delete) and its execution in one transaction with one manage
  * log row per change and one reload of relayd at the end.
  * Callers: the command table in main.c.
- * Never: exports a channel key or a token key in clear (channel keys become {"file"}/{"env"}
- * references or are left out), prints or logs a secret read through a reference, changes anything
+ * Never: exports a channel key, a pool key or a token key in clear (channel and pool keys become
+ * {"file"}/{"env"} references or are left out; stored and compared only through channels.c), prints or logs a secret read through a reference, changes anything
  * when the file has an error, or deletes without --prune.
  */
 #include "gwctl.h"
@@ -48,7 +49,7 @@
 #define RATIO_MAX 1000000.0
 #define PRICE_MAX 1000000.0
 
-enum kind { K_GROUP, K_PRICE, K_OPTION, K_USER, K_CHANNEL, K_TOKEN, K_N };
+enum kind { K_GROUP, K_PRICE, K_OPTION, K_USER, K_CHANNEL, K_TOKEN, K_FALLBACK, K_N };
 
 static const struct {
   const char *section;          /* top-level key of the document */
@@ -61,6 +62,7 @@ static const struct {
   { "users", "user", "name" },
   { "channels", "channel", "name" },
   { "tokens", "token", "name" },
+  { "fallbacks", "fallback", "model" },
 };
 
 /* One object of a kind: its identity, database id (0 in the file), canonical JSON. */
@@ -71,6 +73,9 @@ struct item {
   int index;                    /* position in the file, -1 for the database */
   char *secret;                 /* resolved "key" reference (owned, cleansed on free), or NULL */
   char *key_file;               /* tokens: where a new key goes (owned), or NULL */
+  char **pool;                  /* channels: the resolved reference of each "keys" entry, in the order
+                                   of obj's "keys" (owned, each cleansed on free; NULL: none given) */
+  size_t npool;
 };
 
 struct set {
@@ -90,6 +95,7 @@ struct change {
   cJSON *fields;                /* update: [{"field","old","new"}] (owned) */
   int key_changed;              /* update of a channel/token key */
   int set_quota;                /* update: quota is among the fields */
+  int pool_changed;             /* update of a channel's key pool ("keys" or one of its keys) */
 };
 
 struct apply {
@@ -131,6 +137,16 @@ static struct item *set_get(const struct set *s, const char *key)
   return s->by_key.slots ? strmap_get(&s->by_key, key) : NULL;
 }
 
+static void pool_free(char **pool, size_t n)
+{
+  for (size_t i = 0; pool && i < n; i++)
+    if (pool[i]) {
+      OPENSSL_cleanse(pool[i], strlen(pool[i]));
+      free(pool[i]);
+    }
+  free(pool);
+}
+
 static void set_free(struct set *s)
 {
   for (size_t i = 0; i < s->n; i++) {
@@ -141,6 +157,7 @@ static void set_free(struct set *s)
       free(s->v[i].secret);
     }
     free(s->v[i].key_file);
+    pool_free(s->v[i].pool, s->v[i].npool);
   }
   free(s->v);
   if (s->by_key.slots)
@@ -271,7 +288,7 @@ static const char *const user_status[] = { [STATUS_ENABLED] = "enabled", [STATUS
 static const struct reader {
   const char *sql;
   int key_col, key_col2;
-  struct col cols[14];
+  struct col cols[20];
 } readers[K_N] = {
   [K_GROUP] = {
     "SELECT name, ratio, selectable FROM groups ORDER BY name", 0, -1,
@@ -280,12 +297,17 @@ static const struct reader {
   [K_PRICE] = {
     "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
     "cache_write_ratio, cache_write_1h_ratio, NULLIF(max_output_tokens, 0), audio_ratio, "
-    "audio_completion_ratio FROM prices ORDER BY model", 0, -1,
+    "audio_completion_ratio, NULLIF(tier_above, 0), CASE WHEN tier_above > 0 THEN tier_model_ratio END, "
+    "CASE WHEN tier_above > 0 THEN tier_completion_ratio END, "
+    "CASE WHEN tier_above > 0 THEN tier_cache_ratio END FROM prices ORDER BY model", 0, -1,
     { { "model", COL_TEXT }, { "model_ratio", COL_REAL }, { "completion_ratio", COL_REAL },
       { "cache_ratio", COL_REAL }, { "fixed_price", COL_REAL_OR_NULL }, { "unit", COL_TEXT },
       { "cache_write_ratio", COL_REAL_OR_NULL }, { "cache_write_1h_ratio", COL_REAL_OR_NULL },
       { "max_output_tokens", COL_REAL_OR_NULL }, { "audio_ratio", COL_REAL_OR_NULL },
-      { "audio_completion_ratio", COL_REAL_OR_NULL } },
+      { "audio_completion_ratio", COL_REAL_OR_NULL },
+      /* the long-context tier (migration 014): all null = none */
+      { "tier_above", COL_REAL_OR_NULL }, { "tier_model_ratio", COL_REAL_OR_NULL },
+      { "tier_completion_ratio", COL_REAL_OR_NULL }, { "tier_cache_ratio", COL_REAL_OR_NULL } },
   },
   [K_OPTION] = {
     "SELECT key, value FROM options ORDER BY key", 0, -1,
@@ -298,22 +320,35 @@ static const struct reader {
   },
   [K_CHANNEL] = {
     "SELECT id, name, type, status, base_url, models, \"group\", model_mapping, priority, weight, "
-    "tag, other, key <> '' FROM channels ORDER BY name", 1, -1,
+    "tag, other, key_mode, rpm, tpm, max_concurrency, key <> '' FROM channels ORDER BY name", 1, -1,
     { { NULL, COL_ID }, { "name", COL_TEXT }, { "type", COL_TEXT },
       STATUS("status", channel_status), { "base_url", COL_TEXT }, { "models", COL_LIST },
       { "group", COL_LIST }, { "model_mapping", COL_OBJECT }, { "priority", COL_INT },
       { "weight", COL_INT }, { "tag", COL_TEXT }, { "other", COL_OBJECT },
+      /* the key pool's choice and the channel's limits (migrations 012, 015; "keys": read_pools) */
+      { "key_mode", COL_TEXT }, { "rpm", COL_INT }, { "tpm", COL_INT }, { "max_concurrency", COL_INT },
       /* has_key: only for export's references; never compared */
       { "\x01has_key", COL_BOOL } },
   },
   [K_TOKEN] = {
     "SELECT t.id, u.username, t.name, t.status, t.unlimited_quota, t.remain_quota, t.expired_time, "
-    "t.models, t.subnet, t.\"group\", t.key_hash FROM tokens t JOIN users u ON u.id = t.user_id "
+    "t.models, t.subnet, t.\"group\", t.response_cache, t.key_hash FROM tokens t JOIN users u ON u.id = t.user_id "
     "ORDER BY u.username, t.name", 1, 2,
     { { NULL, COL_ID }, { "user", COL_TEXT }, { "name", COL_TEXT },
       STATUS("status", token_status), { "unlimited", COL_BOOL }, { "quota", COL_INT },
       { "expires", COL_INT }, { "models", COL_LIST }, { "ips", COL_LIST }, { "group", COL_TEXT },
-      { "\x01key_hash", COL_TEXT } },
+      { "response_cache", COL_BOOL }, { "\x01key_hash", COL_TEXT } },
+  },
+  /* fallback chains (migration 014): a token's by "user/name" (its id when the token is gone) */
+  [K_FALLBACK] = {
+    "SELECT x.model || CASE WHEN x.grp <> '' THEN '@group:' || x.grp WHEN x.tok <> '' THEN '@token:' || x.tok "
+    "ELSE '' END, x.model, x.grp, x.tok, x.chain, x.on_errors, x.scope, x.subject FROM (SELECT f.model, "
+    "CASE WHEN f.scope = 'group' THEN f.subject ELSE '' END AS grp, CASE WHEN f.scope = 'token' THEN "
+    "COALESCE((SELECT u.username || '/' || t.name FROM tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE CAST(t.id AS TEXT) = f.subject), '#' || f.subject) ELSE '' END AS tok, f.chain, f.on_errors, "
+    "f.scope, f.subject FROM fallbacks f) x ORDER BY 1", 0, -1,
+    { { "\x01key", COL_TEXT }, { "model", COL_TEXT }, { "group", COL_TEXT }, { "token", COL_TEXT },
+      { "chain", COL_LIST }, { "on", COL_LIST }, { "\x01scope", COL_TEXT }, { "\x01subject", COL_TEXT } },
   },
 };
 
@@ -364,6 +399,44 @@ static cJSON *row_object(struct db_stmt *st, const struct col *cols)
   return o;
 }
 
+static const char *const pool_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
+                                            [STATUS_AUTO_DISABLED] = "auto-disabled" };
+
+/* Adds "keys" (the pool, by index: status and limits, never a key) to the channels of s that have
+ * a key pool (table channel_keys, migration 012). */
+static int read_pools(struct gwctl *g, struct set *s)
+{
+  const char *what = "cannot read the key pools";
+  struct db_stmt *st = gw_prepare(g, what, "SELECT channel_id, idx, status, rpm, tpm, max_concurrency "
+                                  "FROM channel_keys ORDER BY channel_id, idx", NULL);
+  enum db_step_result r = DB_ERROR;
+  int64_t last = -1;
+  cJSON *keys = NULL;
+  while (st && (r = db_step(st)) == DB_ROW) {
+    int64_t id = db_col_int64(st, 0);
+    if (id != last) {
+      last = id;
+      keys = NULL;
+      for (size_t i = 0; i < s->n && !keys; i++)
+        if (s->v[i].id == id)
+          keys = cJSON_AddArrayToObject(s->v[i].obj, "keys");
+    }
+    if (!keys)
+      continue;
+    cJSON *o = cJSON_CreateObject();
+    int64_t v = db_col_int64(st, 2);
+    cJSON_AddNumberToObject(o, "index", (double)db_col_int64(st, 1));
+    cJSON_AddStringToObject(o, "status", v >= STATUS_ENABLED && v <= STATUS_AUTO_DISABLED ? pool_status[v]
+                                                                                          : "enabled");
+    cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 3));
+    cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 4));
+    cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 5));
+    cJSON_AddItemToArray(keys, o);
+  }
+  db_finalize(st);
+  return r == DB_DONE ? 0 : st ? gw_dberr(g, what) : GW_FAIL;
+}
+
 /* Reads every item of kind k from the database into s. */
 static int read_kind(struct gwctl *g, enum kind k, struct set *s)
 {
@@ -383,6 +456,8 @@ static int read_kind(struct gwctl *g, enum kind k, struct set *s)
     set_add(s, key, rd->cols[0].as == COL_ID ? db_col_int64(st, 0) : 0, o, -1);
   }
   db_finalize(st);
+  if (r == DB_DONE && k == K_CHANNEL)
+    return read_pools(g, s);
   return r == DB_DONE ? 0 : st ? gw_dberr(g, what) : GW_FAIL;
 }
 
@@ -404,6 +479,8 @@ static void strip_internal(cJSON *o)
 static void env_name(const char *name, char *out, size_t len)
 {
   size_t n = (size_t)snprintf(out, len, "RELAY_CHANNEL_KEY_");
+  if (n >= len)
+    return;
   for (const char *p = name; *p && n + 1 < len; p++) {
     char c = *p;
     if (c >= 'a' && c <= 'z')
@@ -415,6 +492,21 @@ static void env_name(const char *name, char *out, size_t len)
   out[n] = '\0';
 }
 
+/* The reference export writes for the key named name: {"file": "DIR/name"}, or {"env": ...}. */
+static cJSON *key_ref(const char *dir, const char *name)
+{
+  char ref[URL_MAX];
+  cJSON *r = cJSON_CreateObject();
+  if (dir) {
+    snprintf(ref, sizeof ref, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+    cJSON_AddStringToObject(r, "file", ref);
+  } else {
+    env_name(name, ref, sizeof ref);
+    cJSON_AddStringToObject(r, "env", ref);
+  }
+  return r;
+}
+
 static int parse_kinds(struct gwctl *g, const char *s, int *want)
 {
   char buf[256];
@@ -424,7 +516,7 @@ static int parse_kinds(struct gwctl *g, const char *s, int *want)
     return rc;
   if (n == 0)
     return gw_usage(g, "--kinds needs at least one of: channels, groups, prices, users, tokens, "
-                    "options");
+                    "options, fallbacks");
   for (char *p = buf; *p;) {
     size_t len = strcspn(p, ",");
     int found = 0;
@@ -433,7 +525,7 @@ static int parse_kinds(struct gwctl *g, const char *s, int *want)
         want[k] = found = 1;
     if (!found)
       return gw_usage(g, "--kinds: unknown kind '%.*s' (known: channels, groups, prices, users, "
-                      "tokens, options)", (int)len, p);
+                      "tokens, options, fallbacks)", (int)len, p);
     p += len;
     if (*p == ',')
       p++;
@@ -476,19 +568,18 @@ int cmd_export(struct gwctl *g, int argc, char **argv)
         cJSON_AddStringToObject(out, str_of(o, "key"), str_of(o, "value"));
         continue;
       }
-      if (k == K_CHANNEL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "\x01has_key"))
-          && strcmp(refs, "none") != 0) {
-        char ref[URL_MAX];
-        cJSON *r = cJSON_CreateObject();
-        if (dir) {
-          snprintf(ref, sizeof ref, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-                   s.v[i].key);
-          cJSON_AddStringToObject(r, "file", ref);
-        } else {
-          env_name(s.v[i].key, ref, sizeof ref);
-          cJSON_AddStringToObject(r, "env", ref);
+      cJSON *pool = k == K_CHANNEL ? cJSON_GetObjectItemCaseSensitive(o, "keys") : NULL;
+      if (pool && strcmp(refs, "none") != 0) {
+        /* a key pool: each key its own reference, NAME.N / ..._N by its index */
+        cJSON *e;
+        cJSON_ArrayForEach(e, pool) {
+          char name[GW_NAME_MAX + 24];
+          snprintf(name, sizeof name, "%s.%" PRId64, s.v[i].key, int_of(e, "index"));
+          cJSON_AddItemToObject(e, "key", key_ref(dir, name));
         }
-        cJSON_AddItemToObject(o, "key", r);
+      } else if (k == K_CHANNEL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "\x01has_key"))
+                 && strcmp(refs, "none") != 0) {
+        cJSON_AddItemToObject(o, "key", key_ref(dir, s.v[i].key));
       }
       strip_internal(o);
       cJSON_AddItemToArray(out, o);
@@ -886,15 +977,23 @@ static const char *const price_fields[] = { "model", "model_ratio", "completion_
                                             "cache_ratio", "fixed_price", "unit",
                                             "cache_write_ratio", "cache_write_1h_ratio",
                                             "max_output_tokens", "audio_ratio",
-                                            "audio_completion_ratio", NULL };
+                                            "audio_completion_ratio", "tier_above", "tier_model_ratio",
+                                            "tier_completion_ratio", "tier_cache_ratio", NULL };
 #define MAX_OUTPUT_MAX INT64_C(100000000)
+#define TIER_ABOVE_MAX INT64_C(1000000000)   /* as gwctl price set --tier */
+#define LIMIT_MAX INT64_C(1000000000000)     /* rpm / tpm, as gwctl channel edit --rpm */
+#define CONCURRENCY_MAX 1000000
+#define CHAIN_MODELS_MAX 8                   /* as gwctl fallback set --chain */
 static const char *const user_fields[] = { "name", "role", "status", "group", "quota", NULL };
 static const char *const channel_fields[] = { "name", "type", "status", "base_url", "models",
                                               "group", "model_mapping", "priority", "weight",
-                                              "tag", "other", "key", NULL };
+                                              "tag", "other", "key_mode", "rpm", "tpm",
+                                              "max_concurrency", "key", "keys", NULL };
+static const char *const pool_fields[] = { "index", "status", "rpm", "tpm", "max_concurrency", "key", NULL };
+static const char *const fallback_fields[] = { "model", "group", "token", "chain", "on", NULL };
 static const char *const token_fields[] = { "user", "name", "status", "unlimited", "quota",
                                             "expires", "models", "ips", "group", "key",
-                                            "key_file", NULL };
+                                            "key_file", "response_cache", NULL };
 
 static cJSON *check_group(struct check_ctx *c, const cJSON *in, struct item *it)
 {
@@ -958,6 +1057,32 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     bad |= get_double(c, in, "audio_ratio", RATIO_MAX, 0, &ar);
   if (has_acr)
     bad |= get_double(c, in, "audio_completion_ratio", RATIO_MAX, 0, &acr);
+  /* the long-context tier (migration 014, gwctl price set --tier): tier_above null = none */
+  static const char *const tier_f[] = { "tier_model_ratio", "tier_completion_ratio", "tier_cache_ratio" };
+  const cJSON *tav = cJSON_GetObjectItemCaseSensitive(in, "tier_above");
+  int has_tier = tav && !cJSON_IsNull(tav), has_tr[3];
+  int64_t tier_above = 0;
+  double tr[3] = { 0, 0, 0 };
+  if (has_tier)
+    bad |= get_int(c, in, "tier_above", 1, TIER_ABOVE_MAX, 0, &tier_above);
+  for (int k = 0; k < 3; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, tier_f[k]);
+    has_tr[k] = v && !cJSON_IsNull(v);
+    if (has_tr[k] && !has_tier) {
+      cerr(c, tier_f[k], "goes with tier_above (the prompt tokens above which the tier applies)");
+      bad = 1;
+    } else if (has_tr[k]) {
+      bad |= get_double(c, in, tier_f[k], RATIO_MAX, 0, &tr[k]);
+    }
+  }
+  if (has_tier && !has_tr[0]) {
+    cerr(c, "tier_model_ratio", "is required with tier_above (the input price above the threshold)");
+    bad = 1;
+  }
+  if (has_tier && fixed) {
+    cerr(c, "tier_above", "a tier goes with model_ratio, not fixed_price");
+    bad = 1;
+  }
   if (!model || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -990,6 +1115,15 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
   else
     cJSON_AddNullToObject(o, "audio_completion_ratio");
+  if (has_tier)
+    cJSON_AddNumberToObject(o, "tier_above", (double)tier_above);
+  else
+    cJSON_AddNullToObject(o, "tier_above");
+  for (int k = 0; k < 3; k++)
+    if (has_tr[k])
+      cJSON_AddNumberToObject(o, tier_f[k], tr[k]);
+    else
+      cJSON_AddNullToObject(o, tier_f[k]);
   return o;
 }
 
@@ -1048,6 +1182,99 @@ static const char *check_url(struct check_ctx *c, const cJSON *in, char *out, si
   return out;
 }
 
+/* A channel's "keys": its key pool, one object a key {"index", "status", "rpm", "tpm",
+ * "max_concurrency", "key": reference}, matched by index (gwctl channel key list's N; absent: the
+ * one before plus 1). Returns the canonical array sorted by index (without the references, which go
+ * to it->pool in the same order), or NULL after an error. */
+static cJSON *check_pool(struct check_ctx *c, const cJSON *in, struct item *it)
+{
+  static const char *const statuses[] = { "enabled", "disabled", "auto-disabled", NULL };
+  if (!cJSON_IsArray(in)) {
+    cerr(c, "keys", "must be an array of objects, not %s", type_name(in));
+    return NULL;
+  }
+  if (!in->child) {
+    cerr(c, "keys", "needs at least one key");
+    return NULL;
+  }
+  int n = cJSON_GetArraySize(in);
+  if (n > POOL_KEYS_MAX) {
+    cerr(c, "keys", "holds more than %d keys", POOL_KEYS_MAX);
+    return NULL;
+  }
+  cJSON *out = cJSON_CreateArray();
+  char **refs = calloc((size_t)n, sizeof *refs);
+  int bad = !refs, i = 0;
+  int64_t prev = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, in) {
+    char field[32];
+    snprintf(field, sizeof field, "keys[%d]", i);
+    if (!cJSON_IsObject(e)) {
+      cerr(c, field, "must be an object, not %s", type_name(e));
+      bad = 1;
+      i++;
+      continue;
+    }
+    /* the entry's own fields, named keys[N].FIELD in messages */
+    struct check_ctx sub = *c;
+    snprintf(sub.label + strlen(sub.label), sizeof sub.label - strlen(sub.label), ": %s", field);
+    check_fields(&sub, e, pool_fields);
+    int64_t idx, rpm, tpm, maxc;
+    int b = get_int(&sub, e, "index", 1, 1000000000, prev + 1, &idx) | get_int(&sub, e, "rpm", 0, LIMIT_MAX, 0, &rpm)
+            | get_int(&sub, e, "tpm", 0, LIMIT_MAX, 0, &tpm)
+            | get_int(&sub, e, "max_concurrency", 0, CONCURRENCY_MAX, 0, &maxc);
+    const char *status = get_enum(&sub, e, "status", statuses, "enabled");
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "key");
+    char *secret = ref ? resolve_secret(&sub, ref, "key") : NULL;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, out)
+      if (!b && int_of(o, "index") == idx) {
+        cerr(&sub, "index", "%" PRId64 " is listed twice", idx);
+        b = 1;
+      }
+    if (b || !status || (ref && !secret)) {
+      bad = 1;
+      if (secret) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+      }
+      i++;
+      continue;
+    }
+    prev = idx;
+    cJSON *k = cJSON_CreateObject();
+    cJSON_AddNumberToObject(k, "index", (double)idx);
+    cJSON_AddStringToObject(k, "status", status);
+    cJSON_AddNumberToObject(k, "rpm", (double)rpm);
+    cJSON_AddNumberToObject(k, "tpm", (double)tpm);
+    cJSON_AddNumberToObject(k, "max_concurrency", (double)maxc);
+    /* sorted by index (insertion), its reference at the same position */
+    int pos = 0;
+    cJSON *at = out->child;
+    while (at && int_of(at, "index") < idx) {
+      at = at->next;
+      pos++;
+    }
+    int have = cJSON_GetArraySize(out);
+    memmove(refs + pos + 1, refs + pos, (size_t)(have - pos) * sizeof *refs);
+    refs[pos] = secret;
+    if (at)
+      cJSON_InsertItemInArray(out, pos, k);
+    else
+      cJSON_AddItemToArray(out, k);
+    i++;
+  }
+  if (bad) {
+    pool_free(refs, (size_t)n);
+    cJSON_Delete(out);
+    return NULL;
+  }
+  it->pool = refs;
+  it->npool = (size_t)cJSON_GetArraySize(out);
+  return out;
+}
+
 static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *it)
 {
   static const char *const statuses[] = { "enabled", "disabled", "auto-disabled", NULL };
@@ -1070,9 +1297,28 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   bad |= get_int(c, in, "priority", -1000000000, 1000000000, 0, &prio);
   bad |= get_int(c, in, "weight", 0, 1000000, 0, &weight);
   const char *tag = get_name(c, in, "tag", GW_NAME_MAX, "", 1);
+  /* the key pool's choice and the limits (as gwctl channel edit --key-mode, --rpm, --tpm,
+   * --max-concurrency) */
+  static const char *const modes[] = { "random", "round-robin", "sticky", NULL };
+  const char *mode = get_enum(c, in, "key_mode", modes, "random");
+  int64_t rpm, tpm, maxc;
+  bad |= get_int(c, in, "rpm", 0, LIMIT_MAX, 0, &rpm) | get_int(c, in, "tpm", 0, LIMIT_MAX, 0, &tpm)
+         | get_int(c, in, "max_concurrency", 0, CONCURRENCY_MAX, 0, &maxc);
   const cJSON *key = cJSON_GetObjectItemCaseSensitive(in, "key");
   if (key && !(it->secret = resolve_secret(c, key, "key")))
     bad = 1;
+  const cJSON *pin = cJSON_GetObjectItemCaseSensitive(in, "keys");
+  cJSON *pool = pin ? check_pool(c, pin, it) : NULL;
+  if (pin && !pool)
+    bad = 1;
+  if (pin && key) {
+    cerr(c, "keys", "a key pool's keys go in \"keys\", not with \"key\"");
+    bad = 1;
+  }
+  if (type && pin && provider_find(type) && provider_find(type)->auth == AUTH_GOOGLE_SA) {
+    cerr(c, "keys", "a vertex channel has one service-account key (\"key\"), not a pool");
+    bad = 1;
+  }
   if (type && it->secret && provider_find(type) && provider_find(type)->auth == AUTH_GOOGLE_SA) {
     struct gcp_sa sa;
     char why[300];
@@ -1082,11 +1328,13 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
     }
     gcp_sa_free(&sa);
   }
-  if (!name || !type || !status || !base || !models || !groups || !map || !other || !tag || bad) {
+  if (!name || !type || !status || !base || !models || !groups || !map || !other || !tag || !mode
+      || bad) {
     cJSON_Delete(models);
     cJSON_Delete(groups);
     cJSON_Delete(map);
     cJSON_Delete(other);
+    cJSON_Delete(pool);
     return NULL;
   }
   cJSON *o = cJSON_CreateObject();
@@ -1101,6 +1349,12 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   cJSON_AddNumberToObject(o, "weight", (double)weight);
   cJSON_AddStringToObject(o, "tag", tag);
   cJSON_AddItemToObject(o, "other", other);
+  cJSON_AddStringToObject(o, "key_mode", mode);
+  cJSON_AddNumberToObject(o, "rpm", (double)rpm);
+  cJSON_AddNumberToObject(o, "tpm", (double)tpm);
+  cJSON_AddNumberToObject(o, "max_concurrency", (double)maxc);
+  if (pool)
+    cJSON_AddItemToObject(o, "keys", pool);
   return o;
 }
 
@@ -1133,7 +1387,8 @@ static cJSON *check_token(struct check_ctx *c, const cJSON *in, struct item *it)
   const char *user = get_name(c, in, "user", GW_NAME_MAX, NULL, 0);
   const char *name = get_name(c, in, "name", GW_NAME_MAX, NULL, 0);
   const char *status = get_enum(c, in, "status", statuses, "enabled");
-  int unlimited = 0, bad = get_bool(c, in, "unlimited", 0, &unlimited);
+  int unlimited = 0, bad = get_bool(c, in, "unlimited", 0, &unlimited), rcache = 0;
+  bad |= get_bool(c, in, "response_cache", 0, &rcache);
   int64_t quota = 0, expires = -1;
   bad |= get_quota(c, in, "quota", 0, &quota);
   const cJSON *ev = cJSON_GetObjectItemCaseSensitive(in, "expires");
@@ -1198,11 +1453,88 @@ static cJSON *check_token(struct check_ctx *c, const cJSON *in, struct item *it)
   cJSON_AddItemToObject(o, "models", models);
   cJSON_AddItemToObject(o, "ips", ips);
   cJSON_AddStringToObject(o, "group", group);
+  cJSON_AddBoolToObject(o, "response_cache", rcache);
   return o;
 }
 
+/* A fallback chain (gwctl fallback set): MODEL's for everyone, for "group" G or for "token"
+ * "user/name"; "chain" 1..8 models tried in order, never MODEL itself; "on" [] or context, policy. */
+static cJSON *check_fallback(struct check_ctx *c, const cJSON *in, struct item *it)
+{
+  (void)it;
+  check_fields(c, in, fallback_fields);
+  const char *model = get_name(c, in, "model", MODEL_NAME_MAX, NULL, 0);
+  const char *group = get_name(c, in, "group", GW_NAME_MAX, "", 1);
+  const cJSON *tv = cJSON_GetObjectItemCaseSensitive(in, "token");
+  const char *token = "";
+  int bad = 0;
+  if (tv && !cJSON_IsString(tv)) {
+    cerr(c, "token", "must be a string \"user/name\", not %s", type_name(tv));
+    bad = 1;
+  } else if (tv && *tv->valuestring) {
+    const char *slash = strchr(tv->valuestring, '/');
+    char user[GW_NAME_MAX + 1];
+    if (!slash || slash == tv->valuestring || (size_t)(slash - tv->valuestring) > GW_NAME_MAX
+        || gw_name_problem(slash + 1, GW_NAME_MAX)
+        || gw_name_problem((snprintf(user, sizeof user, "%.*s", (int)(slash - tv->valuestring),
+                                     tv->valuestring), user), GW_NAME_MAX)) {
+      cerr(c, "token", "'%.80s' is not \"user/name\" of a token", tv->valuestring);
+      bad = 1;
+    } else {
+      token = tv->valuestring;
+    }
+  }
+  if (group && *group && *token) {
+    cerr(c, "token", "a chain belongs to a group or a token, not both");
+    bad = 1;
+  }
+  cJSON *chain = get_list(c, in, "chain", MODEL_NAME_MAX, NULL, 1);
+  if (chain && cJSON_GetArraySize(chain) > CHAIN_MODELS_MAX) {
+    cerr(c, "chain", "give 1 to %d models", CHAIN_MODELS_MAX);
+    bad = 1;
+  }
+  const cJSON *m;
+  cJSON_ArrayForEach(m, chain)
+    if (model && strcmp(m->valuestring, model) == 0) {
+      cerr(c, "chain", "'%s' cannot fall back to itself", model);
+      bad = 1;
+    }
+  cJSON *on = get_list(c, in, "on", 16, "", 0);
+  cJSON_ArrayForEach(m, on)
+    if (strcmp(m->valuestring, "context") && strcmp(m->valuestring, "policy")) {
+      cerr(c, "on", "unknown error kind '%.40s' (context, policy)", m->valuestring);
+      bad = 1;
+    }
+  if (!model || !group || !chain || !on || bad) {
+    cJSON_Delete(chain);
+    cJSON_Delete(on);
+    return NULL;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "model", model);
+  cJSON_AddStringToObject(o, "group", group);
+  cJSON_AddStringToObject(o, "token", token);
+  cJSON_AddItemToObject(o, "chain", chain);
+  cJSON_AddItemToObject(o, "on", on);
+  return o;
+}
+
+/* The name an entry is matched by: tokens "user/name", fallbacks "MODEL[@group:G|@token:U/N]"
+ * (the reader builds the same in SQL), the others their id field. */
+static void item_key(enum kind k, const cJSON *o, char *out, size_t len)
+{
+  if (k == K_TOKEN)
+    snprintf(out, len, "%s/%s", str_of(o, "user"), str_of(o, "name"));
+  else if (k == K_FALLBACK)
+    snprintf(out, len, "%s%s%s", str_of(o, "model"), *str_of(o, "group") ? "@group:"
+                                                     : *str_of(o, "token") ? "@token:" : "",
+             *str_of(o, "group") ? str_of(o, "group") : str_of(o, "token"));
+  else
+    snprintf(out, len, "%s", str_of(o, kinds[k].id_field));
+}
+
 static cJSON *(*const checkers[K_N])(struct check_ctx *, const cJSON *, struct item *) = {
-  check_group, check_price, NULL, check_user, check_channel, check_token,
+  check_group, check_price, NULL, check_user, check_channel, check_token, check_fallback,
 };
 
 /* Reads the document's sections into a->want. */
@@ -1226,7 +1558,7 @@ static void check_document(struct apply *a, const cJSON *doc)
       k++;
     if (k == K_N) {
       aerr(a, sec->string, "unknown section (known: version, groups, prices, options, "
-           "users, channels, tokens)");
+           "users, channels, tokens, fallbacks)");
       continue;
     }
     a->in_file[k] = 1;
@@ -1284,11 +1616,8 @@ static void check_document(struct apply *a, const cJSON *doc)
       struct item tmp = { 0 };
       cJSON *o = checkers[k](&c, e, &tmp);
       if (o) {
-        char key[2 * GW_NAME_MAX + 2];
-        if (k == K_TOKEN)
-          snprintf(key, sizeof key, "%s/%s", str_of(o, "user"), str_of(o, "name"));
-        else
-          snprintf(key, sizeof key, "%s", str_of(o, kinds[k].id_field));
+        char key[MODEL_NAME_MAX + 2 * GW_NAME_MAX + 16];
+        item_key((enum kind)k, o, key, sizeof key);
         /* a duplicate is an error on the second entry */
         int dup = -1;
         for (size_t j = 0; j < a->want[k].n; j++)
@@ -1302,7 +1631,11 @@ static void check_document(struct apply *a, const cJSON *doc)
           set_add(&a->want[k], key, 0, o, i);
           a->want[k].v[a->want[k].n - 1].secret = tmp.secret;
           a->want[k].v[a->want[k].n - 1].key_file = tmp.key_file;
+          a->want[k].v[a->want[k].n - 1].pool = tmp.pool;
+          a->want[k].v[a->want[k].n - 1].npool = tmp.npool;
           tmp.secret = tmp.key_file = NULL;
+          tmp.pool = NULL;
+          tmp.npool = 0;
         }
       }
       if (tmp.secret) {
@@ -1310,6 +1643,7 @@ static void check_document(struct apply *a, const cJSON *doc)
         free(tmp.secret);
       }
       free(tmp.key_file);
+      pool_free(tmp.pool, tmp.npool);
       i++;
     }
   }
@@ -1407,6 +1741,52 @@ static void check_references(struct apply *a)
   }
 }
 
+/* Channels: a new pool key needs its key; a channel with a pool takes its keys in "keys". Fallbacks:
+ * their group and token exist. */
+static void check_references2(struct apply *a)
+{
+  char label[200];
+  for (size_t i = 0; i < a->want[K_CHANNEL].n; i++) {
+    struct item *w = &a->want[K_CHANNEL].v[i];
+    struct item *h = set_get(&a->have[K_CHANNEL], w->key);
+    const cJSON *hk = h ? cJSON_GetObjectItemCaseSensitive(h->obj, "keys") : NULL;
+    const cJSON *wk = cJSON_GetObjectItemCaseSensitive(w->obj, "keys");
+    label_of(a, K_CHANNEL, w, label, sizeof label);
+    if (w->secret && hk) {
+      a->errors++;
+      fprintf(stderr, _("gwctl: %s: field \"key\": the channel has a key pool: give its keys in \"keys\"\n"),
+              label);
+    }
+    size_t j = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wk) {
+      int found = 0;
+      const cJSON *x;
+      cJSON_ArrayForEach(x, hk)
+        found |= int_of(x, "index") == int_of(e, "index");
+      if (!found && (j >= w->npool || !w->pool[j])) {
+        a->errors++;
+        fprintf(stderr, _("gwctl: %s: field \"keys\": key %" PRId64 " is new: it needs \"key\" (a reference)\n"),
+                label, int_of(e, "index"));
+      }
+      j++;
+    }
+  }
+  for (size_t i = 0; i < a->want[K_FALLBACK].n; i++) {
+    struct item *f = &a->want[K_FALLBACK].v[i];
+    const char *grp = str_of(f->obj, "group"), *tok = str_of(f->obj, "token");
+    label_of(a, K_FALLBACK, f, label, sizeof label);
+    if (*grp && !final_get(a, K_GROUP, grp)) {
+      a->errors++;
+      fprintf(stderr, _("gwctl: %s: field \"group\": no group named '%s'\n"), label, grp);
+    }
+    if (*tok && !final_get(a, K_TOKEN, tok)) {
+      a->errors++;
+      fprintf(stderr, _("gwctl: %s: field \"token\": no token named '%s'\n"), label, tok);
+    }
+  }
+}
+
 /* ---- the plan ---------------------------------------------------------------------------------- */
 
 static struct change *add_change(struct apply *a, enum op op, enum kind k, struct item *want,
@@ -1474,6 +1854,40 @@ static int plan(struct apply *a)
         cJSON_AddStringToObject(d, "new", "(changed)");
         cJSON_AddItemToArray(fields, d);
       }
+      /* a pool key of the same index: its key compared with the stored one (a new index shows in
+       * "keys" already) */
+      int pool_changed = 0;
+      const cJSON *pk, *hk = cJSON_GetObjectItemCaseSensitive(h->obj, "keys");
+      size_t j = 0;
+      const cJSON *wkeys = k == K_CHANNEL ? cJSON_GetObjectItemCaseSensitive(w->obj, "keys") : NULL;
+      cJSON_ArrayForEach(pk, wkeys) {
+        const char *secret = j < w->npool ? w->pool[j] : NULL;
+        j++;
+        int found = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, hk)
+          found |= int_of(x, "index") == int_of(pk, "index");
+        if (!secret || !found)
+          continue;
+        int eq = gw_pool_key_equals(g, h->id, int_of(pk, "index"), secret);
+        if (eq < 0) {
+          cJSON_Delete(fields);
+          return GW_FAIL;
+        }
+        if (eq)
+          continue;
+        char field[48];
+        snprintf(field, sizeof field, "keys[%" PRId64 "].key", int_of(pk, "index"));
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "field", field);
+        cJSON_AddStringToObject(d, "old", "(secret)");
+        cJSON_AddStringToObject(d, "new", "(changed)");
+        cJSON_AddItemToArray(fields, d);
+        pool_changed = 1;
+      }
+      const cJSON *d;
+      cJSON_ArrayForEach(d, fields)
+        pool_changed |= strcmp(str_of(d, "field"), "keys") == 0;
       if (!fields->child) {
         cJSON_Delete(fields);
         continue;
@@ -1482,6 +1896,7 @@ static int plan(struct apply *a)
       c->fields = fields;
       c->key_changed = key_changed;
       c->set_quota = set_quota;
+      c->pool_changed = pool_changed;
     }
   }
   if (!a->prune)
@@ -1653,10 +2068,52 @@ static int exec_delete(struct apply *a, struct change *c, struct gw_subject *sub
     subj->token_id = id;
     subj->token_name = str_of(c->have->obj, "name");
     subj->username = str_of(c->have->obj, "user");
-    return gw_exec(g, "cannot delete the token", "DELETE FROM tokens WHERE id = ?1", "i", id);
+    /* its limits, alerts and fallback chains go with it, as with gwctl token rm */
+    return gw_subject_forget(g, "token", id) ? GW_FAIL
+           : gw_exec(g, "cannot delete the token", "DELETE FROM tokens WHERE id = ?1", "i", id);
+  case K_FALLBACK:
+    return gw_exec(g, "cannot remove the fallback chain", "DELETE FROM fallbacks WHERE scope = ?1 AND "
+                   "subject = ?2 AND model = ?3", "sss", str_of(c->have->obj, "\x01scope"),
+                   str_of(c->have->obj, "\x01subject"), str_of(c->have->obj, "model"));
   default:
     return 0;
   }
+}
+
+/* Makes channel id's key pool the file's "keys": keys it does not list removed, the others' status
+ * and limits set, a key given by reference stored (channels.key then follows the first key). */
+static int exec_pool(struct apply *a, struct change *c, int64_t id)
+{
+  struct gwctl *g = a->g;
+  const cJSON *keys = cJSON_GetObjectItemCaseSensitive(c->want->obj, "keys");
+  char list[POOL_KEYS_MAX * 12 + 2] = "";
+  size_t used = 0, j = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, keys)
+    used += (size_t)snprintf(list + used, sizeof list - used, "%s%" PRId64, used ? "," : "", int_of(e, "index"));
+  /* the indexes kept, as a comma list matched in SQL (both backends: ',' || list || ',' LIKE) */
+  int rc = gw_exec(g, "cannot change the key pool", "DELETE FROM channel_keys WHERE channel_id = ?1 AND "
+                   "',' || ?2 || ',' NOT LIKE '%,' || CAST(idx AS TEXT) || ',%'", "is", id, list);
+  cJSON_ArrayForEach(e, keys) {
+    const char *secret = j < c->want->npool ? c->want->pool[j] : NULL;
+    int64_t idx = int_of(e, "index");
+    int64_t status = status_value(pool_status, (int)(sizeof pool_status / sizeof *pool_status),
+                                  str_of(e, "status"));
+    j++;
+    if (rc == 0 && secret)
+      rc = gw_pool_put(g, id, idx, secret);
+    if (rc == 0)
+      rc = gw_exec(g, "cannot change the key pool",
+                   "UPDATE channel_keys SET rpm = ?3, tpm = ?4, max_concurrency = ?5, "
+                   "status_reason = CASE WHEN status = ?6 THEN status_reason WHEN ?6 = "
+                   CODE_STR(STATUS_ENABLED) " THEN '' ELSE 'set by gwctl apply' END, "
+                   "status_time = CASE WHEN status = ?6 THEN status_time ELSE ?7 END, status = ?6 "
+                   "WHERE channel_id = ?1 AND idx = ?2", "iiiiiii", id, idx, int_of(e, "rpm"),
+                   int_of(e, "tpm"), int_of(e, "max_concurrency"), status, (int64_t)time(NULL));
+  }
+  if (rc == 0)
+    rc = gw_pool_sync_first(g, id);
+  return rc;
 }
 
 static int exec_channel(struct apply *a, struct change *c, struct gw_subject *subj)
@@ -1694,6 +2151,12 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
     if (rc == 0 && c->key_changed)
       rc = gw_channel_set_key(g, id, c->want->secret);
   }
+  if (rc == 0)
+    rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2, rpm = ?3, tpm = ?4, "
+                 "max_concurrency = ?5 WHERE id = ?1", "isiii", id, str_of(o, "key_mode"),
+                 int_of(o, "rpm"), int_of(o, "tpm"), int_of(o, "max_concurrency"));
+  if (rc == 0 && (c->op == OP_CREATE ? cJSON_GetObjectItemCaseSensitive(o, "keys") != NULL : c->pool_changed))
+    rc = exec_pool(a, c, id);
   free(map);
   free(other);
   subj->channel_id = id;
@@ -1711,6 +2174,7 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   int64_t status = status_value(token_status, (int)(sizeof token_status / sizeof *token_status),
                                 str_of(o, "status"));
   int64_t unlimited = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "unlimited"));
+  int64_t rcache = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "response_cache"));
   int64_t id = c->have ? c->have->id : 0, uid = 0;
   snprintf(label, labellen, "tokens[%d] \"%s\"", c->want->index, c->want->key);
   int rc = 0;
@@ -1738,12 +2202,12 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
     if (rc == 0)
       rc = gw_insert(g, "cannot create the token",
                    "INSERT INTO tokens(user_id, name, key_hash, key_hint, status, created_time, "
-                   "expired_time, remain_quota, unlimited_quota, models, subnet, \"group\") "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-                   &id, "isssiiiiisss",
+                   "expired_time, remain_quota, unlimited_quota, models, subnet, \"group\", "
+                   "response_cache) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                   "RETURNING id", &id, "isssiiiiisssi",
                    uid, str_of(o, "name"), hash, hint, status, (int64_t)time(NULL),
                    int_of(o, "expires"), unlimited ? 0 : int_of(o, "quota"), unlimited, models, ips,
-                   str_of(o, "group"));
+                   str_of(o, "group"), rcache);
     if (rc == 0 && c->want->key_file)
       rc = stage_key_file(a, label, c->want->key_file, key);
     else if (rc == 0 && !c->want->secret) {
@@ -1758,9 +2222,9 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
     rc = gw_exec(g, "cannot change the token",
                  "UPDATE tokens SET status = ?2, expired_time = ?3, "
                  "remain_quota = CASE WHEN ?4 <> 0 THEN ?5 ELSE remain_quota END, unlimited_quota = ?6, "
-                 "models = ?7, subnet = ?8, \"group\" = ?9 WHERE id = ?1", "iiiiiisss", id, status,
-                 int_of(o, "expires"), (int64_t)c->set_quota, unlimited ? 0 : int_of(o, "quota"),
-                 unlimited, models, ips, str_of(o, "group"));
+                 "models = ?7, subnet = ?8, \"group\" = ?9, response_cache = ?10 WHERE id = ?1",
+                 "iiiiiisssi", id, status, int_of(o, "expires"), (int64_t)c->set_quota,
+                 unlimited ? 0 : int_of(o, "quota"), unlimited, models, ips, str_of(o, "group"), rcache);
     if (rc == 0 && c->key_changed)
       rc = write_token_key(a, label, id, c->want->secret);
   }
@@ -1769,6 +2233,52 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   subj->token_id = id;
   subj->token_name = str_of(o, "name");
   return rc;
+}
+
+/* Writes a price's tier columns (null tier_above: no tier; a null ratio: the base one). */
+static int exec_tier(struct gwctl *g, const cJSON *o)
+{
+  static const char *const f[] = { "tier_above", "tier_model_ratio", "tier_completion_ratio", "tier_cache_ratio" };
+  struct db_stmt *st = db_prepare(g->db, "UPDATE prices SET tier_above = ?2, tier_model_ratio = ?3, "
+                                  "tier_completion_ratio = ?4, tier_cache_ratio = ?5 WHERE model = ?1");
+  if (!st)
+    return gw_dberr(g, "cannot set the price tier");
+  int bad = db_bind_text(st, 1, str_of(o, "model"));
+  for (int k = 0; k < 4; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f[k]);
+    bad |= !cJSON_IsNumber(v) ? db_bind_null(st, 2 + k)
+           : k == 0 ? db_bind_int64(st, 2, (int64_t)v->valuedouble) : db_bind_double(st, 2 + k, v->valuedouble);
+  }
+  enum db_step_result r = bad ? DB_ERROR : db_step(st);
+  db_finalize(st);
+  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price tier");
+}
+
+/* Sets a fallback chain (as gwctl fallback set): a token's by its id, looked up now (apply may have
+ * just created it). */
+static int exec_fallback(struct gwctl *g, const cJSON *o)
+{
+  const char *grp = str_of(o, "group"), *tok = str_of(o, "token");
+  char subject[GW_NAME_MAX + 24] = "", chain[GW_LIST_MAX + 1], on[64];
+  if (*grp)
+    snprintf(subject, sizeof subject, "%s", grp);
+  else if (*tok) {
+    char user[GW_NAME_MAX + 1];
+    const char *slash = strchr(tok, '/');
+    int64_t tid = 0;
+    snprintf(user, sizeof user, "%.*s", slash ? (int)(slash - tok) : 0, tok);
+    if (gw_scalar(g, "cannot look up the token", "SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id "
+                  "WHERE u.username = ?1 AND t.name = ?2", &tid, "ss", user, slash ? slash + 1 : "") <= 0)
+      return gw_err(GW_FAIL, "fallback %s: the token '%s' is gone", str_of(o, "model"), tok);
+    snprintf(subject, sizeof subject, "%" PRId64, tid);
+  }
+  join_array(cJSON_GetObjectItemCaseSensitive(o, "chain"), chain, sizeof chain);
+  join_array(cJSON_GetObjectItemCaseSensitive(o, "on"), on, sizeof on);
+  return gw_exec(g, "cannot set the fallback chain",
+                 "INSERT INTO fallbacks(scope, subject, model, chain, on_errors) VALUES (?1, ?2, ?3, ?4, ?5) "
+                 "ON CONFLICT(scope, subject, model) DO UPDATE SET chain = excluded.chain, "
+                 "on_errors = excluded.on_errors", "sssss", *grp ? "group" : *tok ? "token" : "model",
+                 subject, str_of(o, "model"), chain, on);
 }
 
 static int exec_change(struct apply *a, struct change *c)
@@ -1825,8 +2335,13 @@ static int exec_change(struct apply *a, struct change *c)
                    (int64_t)cJSON_IsNumber(mo), cJSON_IsNumber(ar) ? ar->valuedouble : 0.0,
                    (int64_t)cJSON_IsNumber(ar), cJSON_IsNumber(acr) ? acr->valuedouble : 0.0,
                    (int64_t)cJSON_IsNumber(acr));
+      if (rc == 0)
+        rc = exec_tier(g, o);
       break;
     }
+    case K_FALLBACK:
+      rc = exec_fallback(g, o);
+      break;
     case K_OPTION:
       rc = gw_exec(g, "cannot write the option", "INSERT INTO options(key, value) VALUES (?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "ss", str_of(o, "key"),
@@ -1981,6 +2496,7 @@ int cmd_apply(struct gwctl *g, int argc, char **argv)
     for (int k = 0; k < K_N; k++)
       set_index(&a.want[k]);
     check_references(&a);       /* on the entries that passed: every error is reported */
+    check_references2(&a);
     if (a.errors)
       rc = gw_err(GW_FAIL, "%s: %d error%s; nothing changed", file, a.errors,
                   a.errors == 1 ? "" : "s");

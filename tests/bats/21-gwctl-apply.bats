@@ -41,7 +41,7 @@ canon() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), so
   run gwctl export
   [ "$status" -eq 0 ]
   echo "$output" > "$BATS_TEST_TMPDIR/all.json"
-  [ "$(echo "$output" | $JGET 'sorted(d.keys())')" = '["channels", "groups", "options", "prices", "tokens", "users", "version"]' ]
+  [ "$(echo "$output" | $JGET 'sorted(d.keys())')" = '["channels", "fallbacks", "groups", "options", "prices", "tokens", "users", "version"]' ]
   [ "$(echo "$output" | $JGET 'd["version"]')" = 1 ]
   ( ! grep -q 'sk-upstream-1' "$BATS_TEST_TMPDIR/all.json" )
   ( ! grep -q '"key"' "$BATS_TEST_TMPDIR/all.json" )
@@ -306,4 +306,170 @@ EOF
   chat_as "$(cat "$KEYS/app.key")" gpt-4o-mini
   [ "$status_code" != 200 ]
   [ "$(mock_requests up | wc -l)" -eq 1 ]
+}
+
+# provision_routing: what issues #23 and #25 added, made with the ordinary commands (keys on stdin)
+provision_routing() {
+  gwctl user add carol --quota 1000
+  gwctl group set vip --ratio 1.5 --selectable yes
+  printf 'sk-pool-key-aaaa1\nsk-pool-key-bbbb2\nsk-pool-key-cccc3\n' | gwctl channel add --name pool --type openai \
+    --base-url http://127.0.0.1:9 --models gpt-4o,gpt-4o-mini --key-mode sticky > /dev/null
+  gwctl channel edit pool --rpm 60 --tpm 90000 --max-concurrency 4 > /dev/null
+  gwctl channel key limit pool 2 --rpm 5 --tpm 700 --concurrency 2
+  gwctl channel key disable pool 3
+  gwctl price set long-model --ratio 1.25 --completion-ratio 4 --tier 200000:ratio=2.5,completion=6
+  gwctl token create --user carol --name app --unlimited > /dev/null
+  gwctl token edit app --user carol --response-cache yes > /dev/null
+  gwctl fallback set gpt-4o --chain gpt-4o-mini,long-model --on context,policy
+  gwctl fallback set gpt-4o --chain long-model --group vip
+  gwctl fallback set gpt-4o-mini --chain gpt-4o --token app --user carol
+}
+
+@test "key pools, channel and key limits, price tiers, the response cache flag and fallback chains: export, apply to an empty database, export again: the same" {
+  provision_routing
+  gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/a.json"
+  a="$BATS_TEST_TMPDIR/a.json"
+  # no key of the pool in the document: each key a reference of its own, by its index
+  ( ! grep -q 'sk-pool-key' "$a" )
+  [ "$($JGET '[c["keys"] for c in d["channels"] if c["name"] == "pool"][0]' < "$a")" = "[{\"index\": 1, \"status\": \"enabled\", \"rpm\": 0, \"tpm\": 0, \"max_concurrency\": 0, \"key\": {\"file\": \"$KEYS/pool.1\"}}, {\"index\": 2, \"status\": \"enabled\", \"rpm\": 5, \"tpm\": 700, \"max_concurrency\": 2, \"key\": {\"file\": \"$KEYS/pool.2\"}}, {\"index\": 3, \"status\": \"disabled\", \"rpm\": 0, \"tpm\": 0, \"max_concurrency\": 0, \"key\": {\"file\": \"$KEYS/pool.3\"}}]" ]
+  [ "$($JGET '[[c["key_mode"], c["rpm"], c["tpm"], c["max_concurrency"], "key" in c] for c in d["channels"] if c["name"] == "pool"][0]' < "$a")" = '["sticky", 60, 90000, 4, false]' ]
+  [ "$($JGET '[[p["tier_above"], p["tier_model_ratio"], p["tier_completion_ratio"], p["tier_cache_ratio"]] for p in d["prices"] if p["model"] == "long-model"][0]' < "$a")" = '[200000, 2.5, 6, null]' ]
+  [ "$($JGET '[t["response_cache"] for t in d["tokens"]]' < "$a")" = '[true]' ]
+  [ "$($JGET 'sorted([f["model"], f["group"], f["token"], f["chain"], f["on"]] for f in d["fallbacks"])' < "$a")" = '[["gpt-4o", "", "", ["gpt-4o-mini", "long-model"], ["context", "policy"]], ["gpt-4o", "vip", "", ["long-model"], []], ["gpt-4o-mini", "", "carol/app", ["gpt-4o"], []]]' ]
+  # --key-refs env: one variable per pool key
+  run gwctl export --kinds channels --key-refs env
+  [ "$(echo "$output" | $JGET '[k["key"]["env"] for k in d["channels"][0]["keys"]]')" = '["RELAY_CHANNEL_KEY_POOL_1", "RELAY_CHANNEL_KEY_POOL_2", "RELAY_CHANNEL_KEY_POOL_3"]' ]
+  ( ! grep -q 'sk-pool-key' <<< "$output" )
+  printf 'sk-pool-key-aaaa1\n' > "$KEYS/pool.1"
+  printf 'sk-pool-key-bbbb2\n' > "$KEYS/pool.2"
+  printf 'sk-pool-key-cccc3\n' > "$KEYS/pool.3"
+  export RELAY_DB="sqlite:$BATS_TEST_TMPDIR/empty.db"
+  gwctl init > /dev/null
+  run gwctl apply -f "$a"
+  [ "$status" -eq 0 ]
+  ( ! grep -q 'sk-pool-key' <<< "$output" )
+  [[ "$output" == *"create fallback gpt-4o-mini@token:carol/app"* ]]
+  gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/b.json"
+  [ "$(canon < "$a")" = "$(canon < "$BATS_TEST_TMPDIR/b.json")" ]
+  # the keys are the pool's, in order, sealed at rest; channels.key follows key 1
+  [ "$(gwctl channel key list pool --json | $JGET '[[k["index"], k["masked"][-4:], k["status"], k["rpm"]] for k in d]')" = '[[1, "aaa1", "enabled", 0], [2, "bbb2", "enabled", 5], [3, "ccc3", "disabled", 0]]' ]
+  [ "$(sql "SELECT count(*) FROM channel_keys WHERE key LIKE '%sk-pool-key%'")" = 0 ]
+  [ "$(sql "SELECT count(*) FROM channels c WHERE c.key = (SELECT k.key FROM channel_keys k WHERE k.channel_id = c.id AND k.idx = 1)")" = 1 ]
+  [ "$(sql "SELECT rpm, tpm, max_concurrency, key_mode FROM channels WHERE name = 'pool'")" = "$(printf '60\t90000\t4\tsticky')" ]
+  [ "$(sql "SELECT tier_above, tier_model_ratio, tier_completion_ratio, tier_cache_ratio IS NULL FROM prices WHERE model = 'long-model'")" = "$(printf '200000\t2.5\t6.0\t1')" ]
+  [ "$(sql "SELECT response_cache FROM tokens WHERE name = 'app'")" = 1 ]
+  [ "$(sql "SELECT f.subject = CAST(t.id AS TEXT) FROM fallbacks f, tokens t WHERE f.scope = 'token' AND t.name = 'app'")" = 1 ]
+  # a second apply changes nothing
+  before=$(db_dump)
+  run gwctl apply -f "$a"
+  [ "$status" -eq 0 ]
+  [ "$output" = "nothing to do: the database matches $a" ]
+  [ "$(db_dump)" = "$before" ]
+}
+
+@test "key pools and fallbacks converge: a changed key, a removed key, a removed chain; plan first, secrets never shown" {
+  provision_routing
+  gwctl export --key-refs "file:$KEYS" > "$BATS_TEST_TMPDIR/a.json"
+  a="$BATS_TEST_TMPDIR/a.json"
+  printf 'sk-pool-key-aaaa1\n' > "$KEYS/pool.1"
+  printf 'sk-pool-key-bbbb2\n' > "$KEYS/pool.2"
+  printf 'sk-pool-key-cccc3\n' > "$KEYS/pool.3"
+  run gwctl apply --dry-run -f "$a"
+  [ "$status" -eq 0 ]
+  # a key rotated in its file: named by index, never shown
+  printf 'sk-pool-key-dddd4\n' > "$KEYS/pool.2"
+  run gwctl apply --dry-run -f "$a"
+  [ "$status" -eq 2 ]
+  [ "$output" = "$(printf 'update channel pool: keys[2].key: (secret) -> (changed)\nplan: 0 to create, 1 to update, 0 to delete')" ]
+  gwctl apply -f "$a" > /dev/null
+  [ "$(gwctl channel key list pool --json | $JGET '[k["masked"][-4:] for k in d]')" = '["aaa1", "ddd4", "ccc3"]' ]
+  ( ! sql "SELECT content FROM logs WHERE type = 3" | grep -q 'sk-pool-key' )
+  # key 1 and the group's chain left out, key 3 enabled with a limit, a tier changed, the cache off
+  python3 - "$a" "$BATS_TEST_TMPDIR/less.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = [c for c in d["channels"] if c["name"] == "pool"][0]
+c["keys"] = c["keys"][1:]
+c["keys"][1]["status"] = "enabled"
+c["keys"][1]["rpm"] = 9
+c["key_mode"] = "round-robin"
+d["fallbacks"] = [f for f in d["fallbacks"] if f["group"] != "vip"]
+p = [p for p in d["prices"] if p["model"] == "long-model"][0]
+p["tier_above"] = 100000
+d["tokens"][0]["response_cache"] = False
+json.dump(d, open(sys.argv[2], "w"))
+PY
+  run gwctl apply --dry-run --json --prune -f "$BATS_TEST_TMPDIR/less.json"
+  [ "$status" -eq 2 ]
+  [ "$(echo "$output" | $JGET '[[c["op"], c["kind"], c["name"]] for c in d["changes"]]')" = '[["update", "price", "long-model"], ["update", "channel", "pool"], ["update", "token", "carol/app"], ["delete", "fallback", "gpt-4o@group:vip"]]' ]
+  [ "$(echo "$output" | $JGET '[x["field"] for c in d["changes"] if c["kind"] == "channel" for x in c["changes"]]')" = '["key_mode", "keys"]' ]
+  gwctl apply --prune -f "$BATS_TEST_TMPDIR/less.json" > /dev/null
+  [ "$(gwctl channel key list pool --json | $JGET '[[k["index"], k["masked"][-4:], k["status"], k["rpm"]] for k in d]')" = '[[2, "ddd4", "enabled", 5], [3, "ccc3", "enabled", 9]]' ]
+  # channels.key follows the pool's first key, now key 2
+  [ "$(sql "SELECT count(*) FROM channels c WHERE c.key = (SELECT k.key FROM channel_keys k WHERE k.channel_id = c.id AND k.idx = 2)")" = 1 ]
+  [ "$(sql "SELECT count(*) FROM fallbacks")" = 2 ]
+  [ "$(sql "SELECT tier_above FROM prices WHERE model = 'long-model'")" = 100000 ]
+  [ "$(sql "SELECT response_cache FROM tokens WHERE name = 'app'")" = 0 ]
+  run gwctl apply --prune -f "$BATS_TEST_TMPDIR/less.json"
+  [ "$output" = "nothing to do: the database matches $BATS_TEST_TMPDIR/less.json" ]
+  # a pruned token takes its chains with it
+  python3 - "$BATS_TEST_TMPDIR/less.json" "$BATS_TEST_TMPDIR/notoken.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d = {"version": 1, "tokens": []}
+json.dump(d, open(sys.argv[2], "w"))
+PY
+  gwctl apply --prune -f "$BATS_TEST_TMPDIR/notoken.json" > /dev/null
+  [ "$(sql "SELECT count(*) FROM fallbacks WHERE scope = 'token'")" = 0 ]
+}
+
+@test "bad key pools, limits, tiers, cache flags and fallback chains: every error named, nothing changed" {
+  provision_routing
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+t = sys.argv[1]
+d = {"version": 1,
+     "channels": [{"name": "pool", "type": "openai", "base_url": "http://127.0.0.1:9", "models": ["gpt-4o"],
+                   "key_mode": "weighted", "rpm": -1,
+                   "keys": [{"index": 1}, {"index": 9}, {"index": 2, "tpm": 1.5}]},
+                  {"name": "both", "type": "openai", "base_url": "http://127.0.0.1:9", "models": ["m"],
+                   "key": {"file": t + "/k"}, "keys": [{"key": {"file": t + "/k"}}]}],
+     "prices": [{"model": "long-model", "model_ratio": 1, "tier_above": 1000},
+                {"model": "fixed", "fixed_price": 1, "tier_above": 5, "tier_model_ratio": 2}],
+     "tokens": [{"user": "carol", "name": "app", "unlimited": True, "response_cache": "yes"}],
+     "fallbacks": [{"model": "gpt-4o", "chain": ["gpt-4o"]},
+                   {"model": "gpt-4o", "group": "nogroup", "chain": ["m"]},
+                   {"model": "x", "token": "carol/nope", "chain": ["m"], "on": ["timeout"]}]}
+open(t + "/k", "w").write("sk-given-key-1234\n")
+json.dump(d, open(t + "/bad.json", "w"))
+PY
+  refused 1 'bad.json: 10 errors; nothing changed' gwctl apply -f "$BATS_TEST_TMPDIR/bad.json"
+  err="$BATS_TEST_TMPDIR/refused.err"
+  grep -qxF 'gwctl: channels[0] "pool": field "key_mode": must be one of random, round-robin, sticky, not '"'weighted'" "$err"
+  grep -qxF 'gwctl: channels[0] "pool": field "rpm": must be an integer >= 0' "$err"
+  grep -qxF 'gwctl: channels[0] "pool": keys[2]: field "tpm": must be an integer >= 0' "$err"
+  grep -qxF 'gwctl: channels[1] "both": field "keys": a key pool'"'"'s keys go in "keys", not with "key"' "$err"
+  grep -qxF 'gwctl: prices[0] "long-model": field "tier_model_ratio": is required with tier_above (the input price above the threshold)' "$err"
+  grep -qxF 'gwctl: prices[1] "fixed": field "tier_above": a tier goes with model_ratio, not fixed_price' "$err"
+  grep -qxF 'gwctl: tokens[0] "carol/app": field "response_cache": must be true or false, not a string' "$err"
+  grep -qxF "gwctl: fallbacks[0] \"gpt-4o\": field \"chain\": 'gpt-4o' cannot fall back to itself" "$err"
+  grep -qxF "gwctl: fallbacks[2] \"x\": field \"on\": unknown error kind 'timeout' (context, policy)" "$err"
+  # references: checked against what the database will hold
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+t = sys.argv[1]
+d = {"version": 1,
+     "channels": [{"name": "pool", "type": "openai", "base_url": "http://127.0.0.1:9", "models": ["gpt-4o"],
+                   "keys": [{"index": 1}, {"index": 9}]},
+                  {"name": "pool2", "type": "openai", "base_url": "http://127.0.0.1:9", "models": ["gpt-4o"],
+                   "keys": [{"index": 1, "key": {"env": "RELAY_TEST_UNSET_VARIABLE"}}]}],
+     "fallbacks": [{"model": "gpt-4o", "group": "nogroup", "chain": ["m"]},
+                   {"model": "x", "token": "carol/nope", "chain": ["m"]}]}
+json.dump(d, open(t + "/refs.json", "w"))
+PY
+  refused 1 'refs.json: 4 errors; nothing changed' gwctl apply -f "$BATS_TEST_TMPDIR/refs.json"
+  grep -qxF 'gwctl: channels[0] "pool": field "keys": key 9 is new: it needs "key" (a reference)' "$err"
+  grep -qxF 'gwctl: channels[1] "pool2": keys[0]: field "key": environment variable RELAY_TEST_UNSET_VARIABLE is not set' "$err"
+  grep -qxF "gwctl: fallbacks[0] \"gpt-4o@group:nogroup\": field \"group\": no group named 'nogroup'" "$err"
+  grep -qxF "gwctl: fallbacks[1] \"x@token:carol/nope\": field \"token\": no token named 'carol/nope'" "$err"
 }
