@@ -119,7 +119,7 @@ _gwctl()
             --key-file) _gwctl_files; COMPREPLY+=(-) ;;
             --csv|--file) _gwctl_files ;;
             --from)     mapfile -t COMPREPLY < <(compgen -P sqlite: -f -- "${cur#sqlite:}") ;;
-            --kinds)    _gwctl_reply "channels groups prices users tokens options" ;;
+            --kinds)    _gwctl_reply "channels groups prices users tokens options fallbacks" ;;
             --key-refs) _gwctl_reply "none env file:" ;;
             --flavor)   _gwctl_reply "auto oneapi newapi" ;;
             --by)       _gwctl_reply "channel day group hour model status token user" ;;
