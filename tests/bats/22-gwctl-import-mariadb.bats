@@ -213,7 +213,9 @@ item() { echo "$report" | $JGET "[[i['result'], i['name'], i['note']] for i in d
   [[ "$(item users 'id 3 erased')" == *'"skipped"'*"deleted in the source"* ]]
   [[ "$(item tokens 'id 3 old')" == *'"skipped"'*"deleted in the source"* ]]
   [ "$(sql "SELECT models, subnet FROM tokens WHERE name = 'app'")" = "$(printf 'deepseek-chat,gpt-4o-mini\t10.1.2.3,192.168.0.0/16')" ]
-  [[ "$(item channels 'id 4 multi')" == *'"skipped"'*"several keys"* ]]
+  # New API's multi-key channel is a key pool (issue #23), as from SQLite
+  [[ "$(item channels 'id 4 multi')" == *'"mapped"'*"2 keys (one a line) -> a key pool"* ]]
+  [ "$(gwctl channel key list multi --json | $JGET 'len(d)')" = 2 ]
   [[ "$(item channels 'id 5 remapped')" == *"open_ai_organization dropped"*"status_code_mapping dropped"*"auto_ban 0 -> auto disable off"* ]]
   [ "$(sql "SELECT cache_write_ratio, round(cache_write_1h_ratio, 9) FROM prices WHERE model = 'deepseek-chat'")" = "$(printf '1.5\t2.4')" ]
   # expired_time came along (0 = never); the code that expired in the source stays unusable
