@@ -249,7 +249,7 @@ assert calls and calls[0]["name"] == "lookup" and calls[0]["args"] == {"q": "x"}
   messages '{"model":"claude-sonnet-4-0","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
   printf '%s\n' "$body" | grep -q '^event: message_stop'
   wait_logs 4
-  [ "$(sql "SELECT group_concat(usage_source || ':' || prompt_tokens || ':' || completion_tokens) FROM (SELECT * FROM logs WHERE type=2 ORDER BY id DESC LIMIT 2)")" = 'upstream:11:3,upstream:11:3' ]
+  [ "$(sql "SELECT group_concat(usage_source || ':' || prompt_tokens || ':' || completion_tokens) FROM (SELECT * FROM logs WHERE type=2 ORDER BY id DESC LIMIT 2) AS l")" = 'upstream:11:3,upstream:11:3' ]
 }
 
 @test "gwctl: bedrock in channel types; add checks region and key; channel test signs its probe" {
