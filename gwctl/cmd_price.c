@@ -220,7 +220,8 @@ static int tier_parse(struct gwctl *g, const char *what, const char *spec, struc
   if (strcmp(spec, "none") == 0)
     return 0;
   char buf[256], *colon;
-  if (strlen(spec) >= sizeof buf || !(colon = strchr(strcpy(buf, spec), ':')))
+  int len = snprintf(buf, sizeof buf, "%s", spec);
+  if (len < 0 || (size_t)len >= sizeof buf || !(colon = strchr(buf, ':')))
     return gw_usage(g, "%s: '%s' is not a tier: give ABOVE:ratio=R[,completion=C][,cache=K] "
                     "(e.g. 200000:ratio=2.5,completion=6) or none", what, spec);
   *colon = '\0';

@@ -1629,7 +1629,11 @@ static void aws_error(struct req *r, int status, const char *etype, const char *
 
 static void hex_lower(const unsigned char *p, size_t n, char *out)
 {
-  for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
   out[2 * n] = '\0';
 }
 
