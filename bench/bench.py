@@ -217,6 +217,31 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def compare_in_turns(targets, repeats, prefix):
+    """bench/keypool.py's and bench/routing.py's comparison: targets {name: (url, lua, pids)}, each
+    warmed up, then wrk c64 on each in turn for `repeats` rounds of DUR seconds, each going first in
+    turn; prints req/s, CPU us/request, p99 and errors (medians) and writes results/PREFIX-*.json."""
+    for url, lua, pids in targets.values():
+        wrk(url, lua, 16, 1, pids)          # warm-up
+    res = {n: [] for n in targets}
+    order = list(targets.items())
+    for i in range(repeats):
+        rot = order[i % len(order):] + order[:i % len(order)]
+        for n, (url, lua, pids) in rot:
+            res[n].append(wrk(url, lua, 64, DUR, pids))
+    out = {}
+    print(f"{'relayd, c64, non-streaming chat':34} {'req/s':>10} {'CPU us/req':>11} {'p99 ms':>8} {'errors':>7}")
+    for n, runs in res.items():
+        m = {k: med([r.get(k, 0) for r in runs]) for k in ("rps", "cpu_us_per_req", "p99_ms", "errors")}
+        out[n] = {"median": m, "runs": runs}
+        print(f"{n:34} {m['rps']:10.0f} {m['cpu_us_per_req']:11.1f} {m['p99_ms']:8.2f} {m['errors']:7.0f}")
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, time.strftime(prefix + "-%Y%m%d-%H%M%S.json"))
+    with open(path, "w") as f:
+        json.dump({"dur_s": DUR, "repeats": repeats, "results": out}, f, indent=1)
+    print(f"written: {path}")
+
+
 def main():
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):

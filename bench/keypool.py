@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,24 +58,7 @@ def main():
             "16-key round-robin pool": relayd_with(procs, tmp, "pool", mock_port,
                                                    [f"sk-bench-{i:02d}" for i in range(16)], "round-robin"),
         }
-        for url, lua, pids in targets.values():
-            bench.wrk(url, lua, 16, 1, pids)          # warm-up
-        res = {n: [] for n in targets}
-        for i in range(REPEATS):
-            order = list(targets.items())
-            for n, (url, lua, pids) in (order if i % 2 == 0 else order[::-1]):   # neither always goes first
-                res[n].append(bench.wrk(url, lua, 64, bench.DUR, pids))
-        out = {}
-        print(f"{'relayd, c64, non-streaming chat':34} {'req/s':>10} {'CPU us/req':>11} {'p99 ms':>8} {'errors':>7}")
-        for n, runs in res.items():
-            m = {k: bench.med([r.get(k, 0) for r in runs]) for k in ("rps", "cpu_us_per_req", "p99_ms", "errors")}
-            out[n] = {"median": m, "runs": runs}
-            print(f"{n:34} {m['rps']:10.0f} {m['cpu_us_per_req']:11.1f} {m['p99_ms']:8.2f} {m['errors']:7.0f}")
-        os.makedirs(bench.RESULTS, exist_ok=True)
-        path = os.path.join(bench.RESULTS, time.strftime("keypool-%Y%m%d-%H%M%S.json"))
-        with open(path, "w") as f:
-            json.dump({"dur_s": bench.DUR, "repeats": REPEATS, "results": out}, f, indent=1)
-        print(f"written: {path}")
+        bench.compare_in_turns(targets, REPEATS, "keypool")
         return 0
     finally:
         procs.stop_all()

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -71,25 +70,7 @@ def main():
             targets["before (base build)"] = relayd_with(procs, tmp, "base", mock_port, base, False)
         targets["this build, unused"] = relayd_with(procs, tmp, "unused", mock_port, bench.BIN, False)
         targets["this build, limits+affinity"] = relayd_with(procs, tmp, "used", mock_port, bench.BIN, True)
-        for url, lua, pids in targets.values():
-            bench.wrk(url, lua, 16, 1, pids)          # warm-up
-        res = {n: [] for n in targets}
-        order = list(targets.items())
-        for i in range(REPEATS):
-            rot = order[i % len(order):] + order[:i % len(order)]    # each goes first in turn
-            for n, (url, lua, pids) in rot:
-                res[n].append(bench.wrk(url, lua, 64, bench.DUR, pids))
-        out = {}
-        print(f"{'relayd, c64, non-streaming chat':34} {'req/s':>10} {'CPU us/req':>11} {'p99 ms':>8} {'errors':>7}")
-        for n, runs in res.items():
-            m = {k: bench.med([r.get(k, 0) for r in runs]) for k in ("rps", "cpu_us_per_req", "p99_ms", "errors")}
-            out[n] = {"median": m, "runs": runs}
-            print(f"{n:34} {m['rps']:10.0f} {m['cpu_us_per_req']:11.1f} {m['p99_ms']:8.2f} {m['errors']:7.0f}")
-        os.makedirs(bench.RESULTS, exist_ok=True)
-        path = os.path.join(bench.RESULTS, time.strftime("routing-%Y%m%d-%H%M%S.json"))
-        with open(path, "w") as f:
-            json.dump({"dur_s": bench.DUR, "repeats": REPEATS, "results": out}, f, indent=1)
-        print(f"written: {path}")
+        bench.compare_in_turns(targets, REPEATS, "routing")
         return 0
     finally:
         procs.stop_all()
