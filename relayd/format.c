@@ -72,9 +72,11 @@ bool format_scan_chunk(const cJSON *j, struct format_facts *f, bool read_usage)
 
 void format_stream_free(struct format_stream *s)
 {
-  if (s->out_used && s->client->ops->out_free)
-    s->client->ops->out_free(&s->out);
+  if (s->out_used && s->out && s->client->ops->out_free)
+    s->client->ops->out_free(s->out);
   s->out_used = false;
+  free(s->out);
+  s->out = NULL;
   buf_free(&s->converted);
   buf_free(&s->framed);
   if (s->rd_on)
@@ -148,7 +150,10 @@ void format_stream_init(struct format_stream *s, const struct format *client, co
   if (upstream->ops->in_init)
     upstream->ops->in_init(&s->in, model, created);
   if (client->ops->out_init) {
-    client->ops->out_init(&s->out, model, prompt_estimate);
+    s->out = calloc(1, sizeof *s->out);   /* owned: format_stream_free */
+    if (!s->out)
+      return;                             /* out_feed / out_finish below then fail the stream */
+    client->ops->out_init(s->out, model, prompt_estimate);
     s->out_used = true;
   }
 }
@@ -196,7 +201,10 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
   } else if (!done && !cJSON_IsObject(j)) {
     adapt_set_err(err, errlen, "an upstream stream chunk is not a JSON object");
     rc = FORMAT_BAD;
-  } else if (cl->out_feed(&s->out, done ? NULL : j, out, err, errlen) < 0) {
+  } else if (!s->out) {
+    adapt_set_err(err, errlen, "out of memory for the stream's conversion");
+    rc = FORMAT_BAD;
+  } else if (cl->out_feed(s->out, done ? NULL : j, out, err, errlen) < 0) {
     rc = FORMAT_BAD;
   }
   cJSON_Delete(j);
@@ -260,7 +268,7 @@ const char *format_stream_end(struct format_stream *s, bool ok, struct buf *out)
   }
   if (cl->out_finish && (!ok || !s->done))
     /* out_finish closes a stream that got its finish_reason; anything else gets an error event */
-    return ok && cl->out_finish(&s->out, out) == 0 ? NULL : "no final event.";
+    return ok && s->out && cl->out_finish(s->out, out) == 0 ? NULL : "no final event.";
   if ((!ok || !s->done) && !s->f.failed)
     return s->client->unended;          /* the common form's: no [DONE] */
   return NULL;

@@ -196,7 +196,10 @@ struct format_stream {
   bool done;                   /* the common form's end ([DONE]) went by */
   bool out_used;               /* out holds a client converter (freed by format_stream_free) */
   union format_in_state in;
-  union format_out_state out;
+  /* the client converter's state (5.5 KB: Gemini's pending calls), allocated by format_stream_init
+   * only where the client's format converts, so a native stream's request carries none; owned,
+   * freed by format_stream_free; NULL when not converting or out of memory (the events then fail) */
+  union format_out_state *out;
   struct buf converted;        /* OpenAI chunks made from one upstream event (owned) */
   struct format_facts f;       /* found in the upstream's events */
   struct sse_reader rd;        /* the upstream's stream read by the standard (owned when rd_on) */
