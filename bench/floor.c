@@ -15,8 +15,8 @@
  * Usage: floor --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT [--workers N]
  *              [--pool BYTES] [--curl-buffer BYTES]
  * (N defaults to the number of online CPUs, as relayd's; --pool is libmicrohttpd's per-connection
- * memory, relayd's by default; --curl-buffer libcurl's receive buffer, its default unless given:
- * what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
+ * memory, relayd's by default; --curl-buffer libcurl's receive buffer, relayd's for streams (2048)
+ * by default, 0 for curl's own: what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
  *
  * Never: used outside the benchmark. It trusts its upstream (bounded buffers all the same:
  * a body over 16 MiB is a 502) and is not hardened against hostile clients.
@@ -51,7 +51,11 @@ static const char *upstream;
 static struct sockaddr_in listen_addr;
 static atomic_bool stop_flag;
 static size_t pool_bytes = 2 * 8192 + 4096;   /* relayd's: twice max_header_bytes + 4096 */
-static long curl_buffer;                       /* CURLOPT_BUFFERSIZE for streams; 0: curl's default */
+/* CURLOPT_BUFFERSIZE: relayd's for streams (attempt.c STREAM_CURL_BUFFER); the floor cannot tell a
+ * stream before the answer without parsing the body, so it uses it for every request (the bench's
+ * non-stream answers are far shorter); --curl-buffer 0 is curl's default (16 KiB) */
+static long curl_buffer = 2048;
+#define STREAM_BLOCK 512                       /* relayd's (stream.c): MHD's callback block */
 
 struct fworker;
 
@@ -194,7 +198,7 @@ static enum MHD_Result send_now(struct freq *r)
     resp = MHD_create_response_from_buffer(sizeof bad - 1, (void *)bad, MHD_RESPMEM_PERSISTENT);
     status = 502;
   } else if (r->sse) {
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, reader, r, NULL);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, reader, r, NULL);
     r->started = true;
   } else {
     resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_PERSISTENT);

@@ -14,7 +14,7 @@
 
 /* MHD allocates this much with every callback response but fills chunked responses from the
  * connection's own pool, so a large value only costs memory per open stream */
-#define STREAM_BLOCK 2048
+#define STREAM_BLOCK 512
 
 /* What the event path found so far, where settlement reads it. */
 static void take_facts(struct request *r)
