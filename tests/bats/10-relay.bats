@@ -103,6 +103,26 @@ EOF
   [ "$(sql 'SELECT group_concat(quota), group_concat(is_stream), group_concat(usage_source) FROM logs WHERE type=2')" = "$(printf '20,20\t1,1\tupstream,upstream')" ]
 }
 
+@test "an HTTP/1.0 client gets a stream unchunked and whole, an event longer than a callback block included" {
+  # HTTP/1.0 has no chunked coding: libmicrohttpd then fills the answer through its callback
+  # block (stream.c STREAM_BLOCK, 512 bytes), so a 5,000-byte event takes many calls
+  relayd_start
+  chat '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":3,"huge_event":5000}}' --http1.0
+  [ "$status_code" = 200 ]
+  ( ! echo "$headers" | grep -qi '^transfer-encoding:' )
+  [ "$(printf '%s\n' "$body" | grep '^data: ' | tail -1)" = 'data: [DONE]' ]
+  # every event is whole JSON; the long one's content is the 5,000 bytes the mock sent
+  local n=0 long=0 ev len
+  while IFS= read -r ev; do
+    [ "$ev" = '[DONE]' ] && continue
+    len=$(printf '%s' "$ev" | $JGET 'len(d["choices"][0]["delta"].get("content") or "")')
+    n=$((n + 1))
+    [ "$len" -eq 5000 ] && long=$((long + 1))
+  done < <(printf '%s\n' "$body" | sed -n 's/^data: //p')
+  [ "$long" -eq 1 ]
+  [ "$n" -ge 5 ]      # role, the long event, three words, the finish chunk
+}
+
 @test "events reach the client before the upstream finishes" {
   relayd_start
   # 3 chunks 400 ms apart: the first event must arrive long before the last
