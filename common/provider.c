@@ -319,13 +319,19 @@ int provider_auth_header(const struct provider *p, const char *key, char *out, s
 
 int provider_join(const char *base, const char *path, char *out, size_t outlen)
 {
+  /* base and path joined by hand (per request; no format parsed), bounded as snprintf */
   size_t bl = strlen(base);
-  int n;
   if (bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 && strncmp(path, "/v1/", 4) == 0)
-    n = snprintf(out, outlen, "%s%s", base, path + 3);
-  else
-    n = snprintf(out, outlen, "%s%s", base, path);
-  return n < 0 || (size_t)n >= outlen ? -1 : 0;
+    path += 3;
+  size_t pl = strlen(path);
+  if (outlen == 0)
+    return -1;
+  size_t cb = bl < outlen - 1 ? bl : outlen - 1;
+  memcpy(out, base, cb);
+  size_t cp = pl < outlen - 1 - cb ? pl : outlen - 1 - cb;
+  memcpy(out + cb, path, cp);
+  out[cb + cp] = '\0';
+  return bl + pl >= outlen ? -1 : 0;
 }
 
 int provider_url(const struct provider *p, const char *base, const char *api_version, const char *path,

@@ -373,8 +373,24 @@ static void report_attempt(struct request *r, CURLcode res)
       r->errbody.data[r->errbody.len] = '\0';
     }
     out = health_classify(r->up_status, r->errbody.data, r->errbody.len, r->snap->opt.disable_keywords);
-    upstream_message(r, up, sizeof up);
-    snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
+    if (r->errbody.len) {
+      upstream_message(r, up, sizeof up);
+      snprintf(detail, sizeof detail, "HTTP %ld: %s", r->up_status, up);
+    } else {
+      /* every answered request comes here (a 2xx keeps no error body): the same text as above,
+       * "HTTP <status>: (empty body)", without parsing nothing or printf */
+      char num[24];
+      size_t k = sizeof num;
+      unsigned long long v = r->up_status < 0 ? 0 : (unsigned long long)r->up_status;
+      do
+        num[--k] = (char)('0' + v % 10);
+      while ((v /= 10) && k);
+      static const char tail[] = ": (empty body)";
+      size_t nl = sizeof num - k;
+      memcpy(detail, "HTTP ", 5);
+      memcpy(detail + 5, num + k, nl);
+      memcpy(detail + 5 + nl, tail, sizeof tail);
+    }
   }
   r->attempt_outcome = out;
   if (out == OUTCOME_FAIL || out == OUTCOME_ACCOUNT)   /* the channel's own count, retried or not */

@@ -184,12 +184,22 @@ static int json_number(struct buf *b, double d)
   return buf_append(b, t, (size_t)n);
 }
 
+/* ,"name": (no comma first) in one append: the names are relay's own short literals */
 static int json_member(struct buf *b, bool *first, const char *name)
 {
-  int rc = buf_append(b, *first ? "\"" : ",\"", *first ? 1 : 2);
+  char t[64];
+  size_t n = strlen(name), k = 0;
+  if (n > sizeof t - 4)
+    return -1;
+  if (!*first)
+    t[k++] = ',';
   *first = false;
-  rc |= buf_append_str(b, name);
-  return rc | buf_append(b, "\":", 2);
+  t[k++] = '"';
+  memcpy(t + k, name, n);
+  k += n;
+  t[k++] = '"';
+  t[k++] = ':';
+  return buf_append(b, t, k);
 }
 
 static int add_str(struct buf *b, bool *first, const char *name, const char *v)

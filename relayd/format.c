@@ -1,6 +1,7 @@
 /* format: see format.h. The one event path of a stream, and what the formats share. */
 #include "format.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,11 +135,26 @@ int format_stream_bytes(struct format_stream *s, const char *p, size_t n, struct
   return s->upstream->ops->unframe(&s->framed, sse, why);
 }
 
+/* The converter states (in, out: 5.9 of the 6.2 KB of s) are left as they are: in_init and
+ * out_init clear the one they set up, nothing reads them before, and format_stream_free frees out
+ * only when out_used. A request that does not convert (the same format at both ends) never
+ * writes them, so clearing them per request was 5.9 KB of memset for nothing. */
+_Static_assert(offsetof(struct format_stream, out) >= offsetof(struct format_stream, in) + sizeof(union format_in_state),
+               "format_stream_clear: out follows in");
+
+void format_stream_clear(struct format_stream *s)
+{
+  size_t a = offsetof(struct format_stream, in);
+  size_t b = offsetof(struct format_stream, out) + sizeof s->out;
+  memset(s, 0, a);
+  memset((char *)s + b, 0, sizeof *s - b);
+}
+
 void format_stream_init(struct format_stream *s, const struct format *client, const struct format *upstream,
                         const char *model, int64_t prompt_estimate, bool client_wants_usage, int64_t created)
 {
   format_stream_free(s);
-  memset(s, 0, sizeof *s);
+  format_stream_clear(s);
   s->client = client;
   s->upstream = upstream;
   s->native = format_native(client, upstream);
@@ -149,6 +165,8 @@ void format_stream_init(struct format_stream *s, const struct format *client, co
     return;
   if (upstream->ops->in_init)
     upstream->ops->in_init(&s->in, model, created);
+  else
+    memset(&s->in, 0, sizeof s->in);
   if (client->ops->out_init) {
     s->out = calloc(1, sizeof *s->out);   /* owned: format_stream_free */
     if (!s->out)

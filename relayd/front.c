@@ -408,8 +408,18 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
     }
     r->def = path_def;     /* every answer from here is in the client's format: the 503s below too */
     r->client = client_of(url, path_def);
-    if (writer_access_log())
-      snprintf(r->access_path, sizeof r->access_path, "%s %s", method, url);
+    if (writer_access_log()) {
+      /* "METHOD URL", truncated as snprintf would: by hand, per request */
+      size_t ml = strlen(method), ul = strlen(url), cap = sizeof r->access_path - 1;
+      size_t cm = ml < cap ? ml : cap;
+      memcpy(r->access_path, method, cm);
+      size_t k = cm;
+      if (k < cap)
+        r->access_path[k++] = ' ';
+      size_t cu = ul < cap - k ? ul : cap - k;
+      memcpy(r->access_path + k, url, cu);
+      r->access_path[k + cu] = '\0';
+    }
     enum MHD_Result ret;
     if (worker_stopping(w) ||
         worker_draining(w)) {

@@ -85,7 +85,7 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     snprintf(err, errlen, "'model' is longer than %d characters", MODEL_NAME_MAX - 1);
     goto bad;
   }
-  snprintf(rq->model, sizeof rq->model, "%s", model->valuestring);
+  memcpy(rq->model, model->valuestring, strlen(model->valuestring) + 1);   /* < MODEL_NAME_MAX: checked */
 
   const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
   *param = "stream";

@@ -70,8 +70,27 @@ static bool dup_walk(const cJSON *node, char *path, size_t cap, size_t len, int 
   return false;
 }
 
+/* Is any key repeated in node's objects? The walk of every request: no path written (dup_walk
+ * writes one, with a snprintf per member, only for a request found to have a repeated key). */
+static bool has_dup(const cJSON *node, int depth)
+{
+  if (depth > CJSON_NESTING_LIMIT || !(cJSON_IsObject(node) || cJSON_IsArray(node)))
+    return false;
+  if (cJSON_IsObject(node) && dup_in_object(node))
+    return true;
+  for (const cJSON *c = node->child; c; c = c->next)
+    if (has_dup(c, depth + 1))
+      return true;
+  return false;
+}
+
 bool reqbound_duplicate_key(const cJSON *root, char *path, size_t pathlen)
 {
+  if (!has_dup(root, 0)) {
+    if (path && pathlen)
+      path[0] = '\0';
+    return false;
+  }
   char buf[256];
   snprintf(buf, sizeof buf, "$");
   bool dup = dup_walk(root, buf, sizeof buf, 1, 0);

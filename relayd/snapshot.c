@@ -83,11 +83,16 @@ int channel_url(const struct snap_channel *c, const char *path, const char *mode
 /* ---- lookups ---- */
 const struct route *snapshot_route(const struct snapshot *s, const char *group, const char *model)
 {
+  /* "group\x1fmodel", per request: joined by hand (no format parsed) */
   char key[512];
-  int n = snprintf(key, sizeof key, "%s\x1f%s", group, model);
-  if (n < 0 || (size_t)n >= sizeof key)
+  size_t gl = strlen(group), ml = strlen(model);
+  if (gl + 1 + ml >= sizeof key)
     return NULL;
-  return strmap_getn(&s->routes, key, (size_t)n);
+  memcpy(key, group, gl);
+  key[gl] = '\x1f';
+  memcpy(key + gl + 1, model, ml);
+  key[gl + 1 + ml] = '\0';
+  return strmap_getn(&s->routes, key, gl + 1 + ml);
 }
 
 const struct snap_channel *snapshot_channel(const struct snapshot *s, int64_t id)

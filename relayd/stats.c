@@ -149,10 +149,43 @@ uint64_t stats_overflow(struct worker_stats *const *ws, int n)
   return total;
 }
 
+/* Entry keys are built per request (channel, model, route, status): appended by hand, bounded and
+ * truncated as snprintf would, without printf's parsing of a format each time. */
+static size_t key_str(char *k, size_t cap, size_t len, const char *s)
+{
+  while (*s && len + 1 < cap)
+    k[len++] = *s++;
+  k[len] = '\0';
+  return len;
+}
+
+static size_t key_int(char *k, size_t cap, size_t len, long long v)
+{
+  char tmp[24];
+  int n = 0;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    tmp[n++] = '-';
+  while (n > 0 && len + 1 < cap)
+    k[len++] = tmp[--n];
+  k[len] = '\0';
+  return len;
+}
+
+/* "c<channel id>" */
+static void channel_key(char *k, size_t cap, int64_t channel_id)
+{
+  key_int(k, cap, key_str(k, cap, 0, "c"), (long long)channel_id);
+}
+
 void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us)
 {
   char ck[32];
-  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  channel_key(ck, sizeof ck, channel_id);
   if (upstream_us < 0)
     upstream_us = 0;
   pthread_mutex_lock(&ws->lock);
@@ -175,7 +208,7 @@ void stats_ratelimit_rejected(struct worker_stats *ws, const char *scope)
 void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
 {
   char ck[32];
-  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  channel_key(ck, sizeof ck, channel_id);
   pthread_mutex_lock(&ws->lock);
   entry(ws, ck)->in_flight += delta;
   pthread_mutex_unlock(&ws->lock);
@@ -186,10 +219,12 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
   char ck[32], mk[160], rk[224], ek[32];
   const char *model = ev->model_known ? ev->model : STATS_OTHER;
   int status = ev->status >= 100 && ev->status <= 599 ? ev->status : 0;
-  snprintf(ck, sizeof ck, "c%lld", (long long)ev->channel_id);
-  snprintf(mk, sizeof mk, "m%s", model);
-  snprintf(rk, sizeof rk, "r%s\x1f%lld\x1f%d", model, (long long)ev->channel_id, status);
-  snprintf(ek, sizeof ek, "e%s", ev->end_reason);
+  channel_key(ck, sizeof ck, ev->channel_id);
+  key_str(mk, sizeof mk, key_str(mk, sizeof mk, 0, "m"), model);
+  size_t n = key_str(rk, sizeof rk, key_str(rk, sizeof rk, key_str(rk, sizeof rk, 0, "r"), model), "\x1f");
+  n = key_str(rk, sizeof rk, key_int(rk, sizeof rk, n, (long long)ev->channel_id), "\x1f");
+  key_int(rk, sizeof rk, n, status);
+  key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
   pthread_mutex_lock(&ws->lock);
   if (ev->channel_id)
     add(entry(ws, ck), ev, error);
@@ -203,7 +238,7 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
 void stats_attempt_failed(struct worker_stats *ws, int64_t channel_id)
 {
   char ck[32];
-  snprintf(ck, sizeof ck, "c%lld", (long long)channel_id);
+  channel_key(ck, sizeof ck, channel_id);
   pthread_mutex_lock(&ws->lock);
   entry(ws, ck)->attempt_failures++;
   pthread_mutex_unlock(&ws->lock);
@@ -225,7 +260,8 @@ static const char *reason_label(const char *reason)
 void stats_response(struct worker_stats *ws, int status, const char *reason)
 {
   char k[48];
-  snprintf(k, sizeof k, "s%d\x1f%s", status >= 100 && status <= 599 ? status : 0, reason_label(reason));
+  size_t n = key_int(k, sizeof k, key_str(k, sizeof k, 0, "s"), status >= 100 && status <= 599 ? status : 0);
+  key_str(k, sizeof k, key_str(k, sizeof k, n, "\x1f"), reason_label(reason));
   pthread_mutex_lock(&ws->lock);
   entry(ws, k)->requests++;
   pthread_mutex_unlock(&ws->lock);

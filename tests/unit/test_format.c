@@ -919,6 +919,53 @@ static void test_gemini_embeddings(void)
   free(o);
 }
 
+/* A request object is reused without clearing its converter states (format_stream_clear leaves
+ * the unions in / out as the last request left them): in_init / out_init must set up all they
+ * read. The same conversion from a zeroed state and from one full of other bytes gives the same. */
+static void convert_from(struct format_stream *s, const struct format *client, const struct format *upstream,
+                         const char *const *evs, struct buf *out)
+{
+  buf_reset(out);
+  format_stream_init(s, client, upstream, "m-x", 5, true, 1);
+  feed(s, out, evs);
+  format_stream_end(s, true, out);
+}
+
+static void test_stream_stale_state(void)
+{
+  static const struct {
+    const struct format *client, *upstream;
+    const char *const *evs;
+    const char *what;
+  } pairs[] = {
+      {&format_openai, &format_claude, claude_events, "Anthropic -> OpenAI"},
+      {&format_gemini, &format_claude, claude_events, "Anthropic -> Gemini"},
+      {&format_claude, &format_gemini, gemini_events, "Gemini -> Anthropic"},
+      {&format_claude, &format_openai, openai_events, "OpenAI -> Anthropic"},
+  };
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+    struct format_stream clean = {0};
+    struct format_stream *stale = malloc(sizeof *stale);
+    struct buf a, b;
+    buf_init(&a, 1 << 20);
+    buf_init(&b, 1 << 20);
+    convert_from(&clean, pairs[i].client, pairs[i].upstream, pairs[i].evs, &a);
+    memset(stale, 0xa5, sizeof *stale);      /* what another request may have left */
+    format_stream_clear(stale);
+    convert_from(stale, pairs[i].client, pairs[i].upstream, pairs[i].evs, &b);
+    CHECK(a.len > 0 && a.len == b.len && memcmp(a.data, b.data, a.len) == 0 &&
+              clean.f.usage.prompt_tokens == stale->f.usage.prompt_tokens &&
+              clean.f.usage.completion_tokens == stale->f.usage.completion_tokens &&
+              clean.f.text_chars == stale->f.text_chars && clean.f.ended == stale->f.ended,
+          "%s: the same from a reused converter state (%zu and %zu bytes)", pairs[i].what, a.len, b.len);
+    format_stream_free(&clean);
+    format_stream_free(stale);
+    free(stale);
+    buf_free(&a);
+    buf_free(&b);
+  }
+}
+
 int main(void)
 {
   test_responses();
@@ -933,5 +980,6 @@ int main(void)
   test_stream_openai();
   test_stream_claude();
   test_stream_gemini();
+  test_stream_stale_state();
   return tap_done();
 }

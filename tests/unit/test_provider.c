@@ -214,11 +214,32 @@ static void test_probes(void)
   cJSON_free(b);
 }
 
+/* provider_join (joined by hand, per request): the /v1 rule, an exact fit, and a URL one byte too
+ * long refused with a NUL-terminated prefix, as the snprintf it replaced */
+static void test_join(void)
+{
+  char w[32], u[16];
+  CHECK(provider_join("http://h/v1", "/v1/x", w, sizeof w) == 0 && strcmp(w, "http://h/v1/x") == 0,
+        "join: /v1 once: %s", w);
+  CHECK(provider_join("http://h/v1", "/v1/x", u, sizeof u) == 0 && strcmp(u, "http://h/v1/x") == 0,
+        "join: /v1 once: %s", u);
+  CHECK(provider_join("http://h", "/v1/x", u, sizeof u) == 0 && strcmp(u, "http://h/v1/x") == 0, "join: %s", u);
+  CHECK(provider_join("http://hostv1", "/v1/x", w, sizeof w) == 0 && strcmp(w, "http://hostv1/v1/x") == 0,
+        "join: a base ending in v1 without the slash keeps the path's /v1: %s", w);
+  CHECK(provider_join("http://ab", "/cdefg", u, sizeof u) == 0 && strcmp(u, "http://ab/cdefg") == 0, "join: 15 bytes fit 16: %s", u);
+  CHECK(provider_join("http://ab", "/cdefgh", u, sizeof u) == -1 && strcmp(u, "http://ab/cdefg") == 0,
+        "join: 16 bytes do not; the prefix as snprintf left it: %s", u);
+  CHECK(provider_join("http://abcdefghijklmnop", "/x", u, sizeof u) == -1 && strcmp(u, "http://abcdefgh") == 0,
+        "join: a base longer than the buffer: %s", u);
+  CHECK(provider_join("http://h", "/x", u, 0) == -1, "join: no room at all");
+}
+
 int main(void)
 {
   test_rows();
   test_auth();
   test_urls();
+  test_join();
   test_presets();
   test_probes();
   return tap_done();
