@@ -211,7 +211,7 @@ struct format_stream {
   struct buf framed;           /* a framed stream's bytes short of a whole frame (owned; unframe) */
 };
 
-/* Zeroes s but for its converter states (in, out), which only in_init / out_init set up: to
+/* Zeroes s but for the upstream converter's state (in), which only in_init sets up: to
  * format_stream_free, format_stream_init and format_stream_block the same as a zeroed s. */
 void format_stream_clear(struct format_stream *s);
 /* Starts the path of one upstream attempt (an earlier attempt's state is freed first when s was

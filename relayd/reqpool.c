@@ -92,8 +92,8 @@ struct request *request_new(struct worker *w, struct MHD_Connection *c)
     local(w)->request_pool = r->next;
     local(w)->request_pool_len--;
     struct buf body = r->body, resp = r->resp, errbody = r->errbody, out = r->out;
-    /* cleared but for the format converter states in r->fs (format_stream_clear): 5.9 of its
-     * 9.8 KB, set up only by a request that converts */
+    /* cleared but for the upstream converter's state in r->fs (format_stream_clear), set up only
+     * by a request that converts */
     size_t fs_at = offsetof(struct request, fs), fs_end = fs_at + sizeof r->fs;
     memset(r, 0, fs_at);
     format_stream_clear(&r->fs);

@@ -919,9 +919,8 @@ static void test_gemini_embeddings(void)
   free(o);
 }
 
-/* A request object is reused without clearing its converter states (format_stream_clear leaves
- * the unions in / out as the last request left them): in_init / out_init must set up all they
- * read. The same conversion from a zeroed state and from one full of other bytes gives the same. */
+/* A request object is reused without clearing its upstream converter's state (format_stream_clear
+ * leaves the union in as the last request left it): in_init must set up all it reads. The same conversion from a zeroed state and from one full of other bytes gives the same. */
 static void convert_from(struct format_stream *s, const struct format *client, const struct format *upstream,
                          const char *const *evs, struct buf *out)
 {
