@@ -22,6 +22,8 @@
 #include "gcpauth.h"
 #include "provider.h"
 #include "quota.h"
+#include "rules.h"
+#include "store.h"
 #include "when.h"
 #include "util.h"
 
@@ -44,10 +46,10 @@
 #define DOC_VERSION 1
 #define DOC_MAX (64 * 1024 * 1024)
 #define SECRET_MAX 8192
-#define MODEL_NAME_MAX 128
+#define MODEL_NAME_MAX RULE_MODEL_MAX
 #define URL_MAX 2048
-#define RATIO_MAX 1000000.0
-#define PRICE_MAX 1000000.0
+#define RATIO_MAX RULE_RATIO_MAX
+#define PRICE_MAX RULE_PRICE_MAX
 
 enum kind { K_GROUP, K_PRICE, K_OPTION, K_USER, K_CHANNEL, K_TOKEN, K_FALLBACK, K_N };
 
@@ -240,21 +242,10 @@ static const char *type_name(const cJSON *v)
   return "something else";
 }
 
-static const char *role_name(int64_t role)
-{
-  switch (role) {
-  case ROLE_GUEST: return "guest";
-  case ROLE_ADMIN: return "admin";
-  case ROLE_ROOT: return "root";
-  default: return "common";
-  }
-}
-
-static const char *const channel_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
-                                               [STATUS_AUTO_DISABLED] = "auto-disabled" };
-static const char *const token_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
-                                             [STATUS_EXPIRED] = "expired", [STATUS_EXHAUSTED] = "exhausted" };
-
+#define role_name rule_role_name
+#define channel_status rule_channel_status
+#define token_status rule_token_status
+#define pool_status rule_channel_status
 /* ---- reading the database (export, and what apply compares against) ----------------------------- */
 
 /* How one column of a reader's SELECT becomes a field of the canonical object. */
@@ -279,9 +270,9 @@ struct col {
   int64_t nwords;
 };
 
-#define STATUS(field, words) { field, COL_STATUS, words, sizeof words / sizeof *words }
+#define STATUS(field, words, n) { field, COL_STATUS, words, n }
 
-static const char *const user_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled" };
+#define user_status rule_user_status
 
 /* The reader of each kind: one SELECT, its columns in the order of the canonical object's fields,
  * and which columns name the item (key_col, or "key_col/key_col2" when key_col2 is not -1). */
@@ -315,14 +306,14 @@ static const struct reader {
   },
   [K_USER] = {
     "SELECT id, username, role, status, \"group\", quota FROM users ORDER BY username", 1, -1,
-    { { NULL, COL_ID }, { "name", COL_TEXT }, { "role", COL_ROLE }, STATUS("status", user_status),
+    { { NULL, COL_ID }, { "name", COL_TEXT }, { "role", COL_ROLE }, STATUS("status", rule_user_status, RULE_USER_STATUS_N),
       { "group", COL_TEXT }, { "quota", COL_INT } },
   },
   [K_CHANNEL] = {
     "SELECT id, name, type, status, base_url, models, \"group\", model_mapping, priority, weight, "
     "tag, other, key_mode, rpm, tpm, max_concurrency, key <> '' FROM channels ORDER BY name", 1, -1,
     { { NULL, COL_ID }, { "name", COL_TEXT }, { "type", COL_TEXT },
-      STATUS("status", channel_status), { "base_url", COL_TEXT }, { "models", COL_LIST },
+      STATUS("status", rule_channel_status, RULE_CHANNEL_STATUS_N), { "base_url", COL_TEXT }, { "models", COL_LIST },
       { "group", COL_LIST }, { "model_mapping", COL_OBJECT }, { "priority", COL_INT },
       { "weight", COL_INT }, { "tag", COL_TEXT }, { "other", COL_OBJECT },
       /* the key pool's choice and the channel's limits (migrations 012, 015; "keys": read_pools) */
@@ -335,7 +326,7 @@ static const struct reader {
     "t.models, t.subnet, t.\"group\", t.response_cache, t.key_hash FROM tokens t JOIN users u ON u.id = t.user_id "
     "ORDER BY u.username, t.name", 1, 2,
     { { NULL, COL_ID }, { "user", COL_TEXT }, { "name", COL_TEXT },
-      STATUS("status", token_status), { "unlimited", COL_BOOL }, { "quota", COL_INT },
+      STATUS("status", rule_token_status, RULE_TOKEN_STATUS_N), { "unlimited", COL_BOOL }, { "quota", COL_INT },
       { "expires", COL_INT }, { "models", COL_LIST }, { "ips", COL_LIST }, { "group", COL_TEXT },
       { "response_cache", COL_BOOL }, { "\x01key_hash", COL_TEXT } },
   },
@@ -386,7 +377,7 @@ static cJSON *row_object(struct db_stmt *st, const struct col *cols)
       break;
     case COL_STATUS:
       v = db_col_int64(st, i);
-      cJSON_AddStringToObject(o, c->field, v >= STATUS_ENABLED && v < c->nwords ? c->words[v] : "enabled");
+      cJSON_AddStringToObject(o, c->field, rule_status_name(c->words, (int)c->nwords, v));
       break;
     case COL_LIST:
       cJSON_AddItemToObject(o, c->field, gw_csv_array(db_col_text(st, i)));
@@ -399,8 +390,6 @@ static cJSON *row_object(struct db_stmt *st, const struct col *cols)
   return o;
 }
 
-static const char *const pool_status[] = { [STATUS_ENABLED] = "enabled", [STATUS_DISABLED] = "disabled",
-                                            [STATUS_AUTO_DISABLED] = "auto-disabled" };
 
 /* Adds "keys" (the pool, by index: status and limits, never a key) to the channels of s that have
  * a key pool (table channel_keys, migration 012). */
@@ -426,8 +415,7 @@ static int read_pools(struct gwctl *g, struct set *s)
     cJSON *o = cJSON_CreateObject();
     int64_t v = db_col_int64(st, 2);
     cJSON_AddNumberToObject(o, "index", (double)db_col_int64(st, 1));
-    cJSON_AddStringToObject(o, "status", v >= STATUS_ENABLED && v <= STATUS_AUTO_DISABLED ? pool_status[v]
-                                                                                          : "enabled");
+    cJSON_AddStringToObject(o, "status", rule_status_name(rule_channel_status, RULE_CHANNEL_STATUS_N, v));
     cJSON_AddNumberToObject(o, "rpm", (double)db_col_int64(st, 3));
     cJSON_AddNumberToObject(o, "tpm", (double)db_col_int64(st, 4));
     cJSON_AddNumberToObject(o, "max_concurrency", (double)db_col_int64(st, 5));
@@ -979,11 +967,11 @@ static const char *const price_fields[] = { "model", "model_ratio", "completion_
                                             "max_output_tokens", "audio_ratio",
                                             "audio_completion_ratio", "tier_above", "tier_model_ratio",
                                             "tier_completion_ratio", "tier_cache_ratio", NULL };
-#define MAX_OUTPUT_MAX INT64_C(100000000)
-#define TIER_ABOVE_MAX INT64_C(1000000000)   /* as gwctl price set --tier */
-#define LIMIT_MAX INT64_C(1000000000000)     /* rpm / tpm, as gwctl channel edit --rpm */
-#define CONCURRENCY_MAX 1000000
-#define CHAIN_MODELS_MAX 8                   /* as gwctl fallback set --chain */
+#define MAX_OUTPUT_MAX RULE_MAX_OUTPUT_MAX
+#define TIER_ABOVE_MAX RULE_TIER_ABOVE_MAX
+#define LIMIT_MAX RULE_LIMIT_MAX
+#define CONCURRENCY_MAX RULE_CONCURRENCY_MAX
+#define CHAIN_MODELS_MAX RULE_CHAIN_MAX
 static const char *const user_fields[] = { "name", "role", "status", "group", "quota", NULL };
 static const char *const channel_fields[] = { "name", "type", "status", "base_url", "models",
                                               "group", "model_mapping", "priority", "weight",
@@ -1026,14 +1014,9 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
   if (fixed)
     bad |= get_double(c, in, "fixed_price", PRICE_MAX, 0, &fp);
   /* what one fixed_price pays for (doc/endpoints.md); ratio prices ignore it */
-  static const char *const units[] = { "call", "image", "second", "search", NULL };
-  const char *unit = get_enum(c, in, "unit", units, "call");
+  const char *unit = get_enum(c, in, "unit", rule_price_units, "call");
   if (!unit)
     bad = 1;
-  if (!fixed && !cJSON_GetObjectItemCaseSensitive(in, "model_ratio")) {
-    cerr(c, "model_ratio", "is required unless fixed_price is given");
-    bad = 1;
-  }
   /* cache write ratios and max_output_tokens: null or absent = relayd's default / unknown */
   double cw = 0, cw1h = 0;
   int64_t max_out = 0;
@@ -1075,14 +1058,18 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
       bad |= get_double(c, in, tier_f[k], RATIO_MAX, 0, &tr[k]);
     }
   }
-  if (has_tier && !has_tr[0]) {
+  /* the fields together: common/rules.h, as gwctl price set and import */
+  struct price rp = { .has_ratio = cJSON_GetObjectItemCaseSensitive(in, "model_ratio") != NULL,
+                      .has_fixed = fixed, .has_tier = has_tier, .tier_above = has_tier ? TIER_ABOVE_MAX : 0,
+                      .tier_ratio = { has_tr[0] ? tr[0] : -1 } };
+  unsigned rbad = rule_price(&rp);
+  if (rbad & RULE_PRICE_NONE)
+    cerr(c, "model_ratio", "is required unless fixed_price is given");
+  if (rbad & RULE_PRICE_TIER_RATIO)
     cerr(c, "tier_model_ratio", "is required with tier_above (the input price above the threshold)");
-    bad = 1;
-  }
-  if (has_tier && fixed) {
+  if (rbad & RULE_PRICE_TIER_FIXED)
     cerr(c, "tier_above", "a tier goes with model_ratio, not fixed_price");
-    bad = 1;
-  }
+  bad |= rbad != 0;
   if (!model || bad)
     return NULL;
   cJSON *o = cJSON_CreateObject();
@@ -1157,28 +1144,23 @@ static const char *check_url(struct check_ctx *c, const cJSON *in, char *out, si
     cerr(c, "base_url", "is required");
     return NULL;
   }
-  const char *url = cJSON_GetStringValue(v), *host = NULL;
-  if (url && strncmp(url, "http://", 7) == 0)
-    host = url + 7;
-  else if (url && strncmp(url, "https://", 8) == 0)
-    host = url + 8;
-  if (!host) {
+  const char *url = cJSON_GetStringValue(v);
+  switch (url ? rule_base_url(url, out, outlen) : RULE_URL_SCHEME) {
+  case RULE_URL_SCHEME:
     cerr(c, "base_url", "must start with http:// or https://");
     return NULL;
-  }
-  if (!*host || *host == '/' || strlen(url) >= outlen) {
-    cerr(c, "base_url", !*host || *host == '/' ? "has no host" : "is too long");
+  case RULE_URL_NO_HOST:
+    cerr(c, "base_url", "has no host");
     return NULL;
+  case RULE_URL_TOO_LONG:
+    cerr(c, "base_url", "is too long");
+    return NULL;
+  case RULE_URL_BLANKS:
+    cerr(c, "base_url", "may not contain blanks or control characters");
+    return NULL;
+  default:
+    break;
   }
-  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-    if (*p <= ' ' || *p == 0x7f) {
-      cerr(c, "base_url", "may not contain blanks or control characters");
-      return NULL;
-    }
-  size_t n = strlen(url);
-  while (n > (size_t)(host - url) && url[n - 1] == '/')
-    n--;
-  snprintf(out, outlen, "%.*s", (int)n, url);
   return out;
 }
 
@@ -1299,8 +1281,7 @@ static cJSON *check_channel(struct check_ctx *c, const cJSON *in, struct item *i
   const char *tag = get_name(c, in, "tag", GW_NAME_MAX, "", 1);
   /* the key pool's choice and the limits (as gwctl channel edit --key-mode, --rpm, --tpm,
    * --max-concurrency) */
-  static const char *const modes[] = { "random", "round-robin", "sticky", NULL };
-  const char *mode = get_enum(c, in, "key_mode", modes, "random");
+  const char *mode = get_enum(c, in, "key_mode", rule_key_modes, "random");
   int64_t rpm, tpm, maxc;
   bad |= get_int(c, in, "rpm", 0, LIMIT_MAX, 0, &rpm) | get_int(c, in, "tpm", 0, LIMIT_MAX, 0, &tpm)
          | get_int(c, in, "max_concurrency", 0, CONCURRENCY_MAX, 0, &maxc);
@@ -1363,18 +1344,16 @@ static int check_ips(struct check_ctx *c, const cJSON *ips)
   const cJSON *it;
   cJSON_ArrayForEach(it, ips) {
     char addr[80];
-    unsigned char buf[16];
-    const char *item = it->valuestring, *slash = strchr(item, '/');
-    snprintf(addr, sizeof addr, "%.*s", (int)(slash ? (size_t)(slash - item) : strlen(item)), item);
-    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128 : 0;
-    int64_t prefix = 0;
-    if (!max) {
+    int max = 0;
+    switch (rule_ip_item(it->valuestring, addr, sizeof addr, &max)) {
+    case RULE_IP_ADDRESS:
       cerr(c, "ips", "'%s' is not an IPv4 or IPv6 address", addr);
       return -1;
-    }
-    if (slash && (parse_int64(slash + 1, &prefix) != 0 || prefix < 0 || prefix > max)) {
-      cerr(c, "ips", "'%s' has a bad prefix length (0 to %d after '/')", item, max);
+    case RULE_IP_PREFIX:
+      cerr(c, "ips", "'%s' has a bad prefix length (0 to %d after '/')", it->valuestring, max);
       return -1;
+    default:
+      break;
     }
   }
   return 0;
@@ -1489,19 +1468,20 @@ static cJSON *check_fallback(struct check_ctx *c, const cJSON *in, struct item *
     bad = 1;
   }
   cJSON *chain = get_list(c, in, "chain", MODEL_NAME_MAX, NULL, 1);
-  if (chain && cJSON_GetArraySize(chain) > CHAIN_MODELS_MAX) {
+  char list[GW_LIST_MAX + 1];
+  join_array(chain, list, sizeof list);
+  enum rule_chain rch = chain ? rule_chain(model ? model : "", list, cJSON_GetArraySize(chain)) : RULE_CHAIN_OK;
+  if (rch == RULE_CHAIN_COUNT) {
     cerr(c, "chain", "give 1 to %d models", CHAIN_MODELS_MAX);
+    bad = 1;
+  } else if (rch == RULE_CHAIN_SELF) {
+    cerr(c, "chain", "'%s' cannot fall back to itself", model);
     bad = 1;
   }
   const cJSON *m;
-  cJSON_ArrayForEach(m, chain)
-    if (model && strcmp(m->valuestring, model) == 0) {
-      cerr(c, "chain", "'%s' cannot fall back to itself", model);
-      bad = 1;
-    }
   cJSON *on = get_list(c, in, "on", 16, "", 0);
   cJSON_ArrayForEach(m, on)
-    if (strcmp(m->valuestring, "context") && strcmp(m->valuestring, "policy")) {
+    if (rule_word(rule_fallback_on, m->valuestring) < 0) {
       cerr(c, "on", "unknown error kind '%.40s' (context, policy)", m->valuestring);
       bad = 1;
     }
@@ -1964,19 +1944,8 @@ static void change_text(const struct change *c, char *out, size_t len)
 
 /* ---- executing the plan ------------------------------------------------------------------------ */
 
-static int64_t role_value(const char *s)
-{
-  return !strcmp(s, "admin") ? ROLE_ADMIN : !strcmp(s, "root") ? ROLE_ROOT : !strcmp(s, "guest") ? ROLE_GUEST
-                                                                                    : ROLE_COMMON;
-}
-
-static int64_t status_value(const char *const *names, int n, const char *s)
-{
-  for (int i = STATUS_ENABLED; i < n; i++)
-    if (names[i] && strcmp(names[i], s) == 0)
-      return i;
-  return STATUS_ENABLED;
-}
+#define role_value rule_role_value
+#define status_value rule_status_value
 
 /* Writes a new key into a temporary file beside path (0600), renamed into place after the commit. */
 static int stage_key_file(struct apply *a, const char *label, const char *path, const char *key)
@@ -2097,7 +2066,7 @@ static int exec_pool(struct apply *a, struct change *c, int64_t id)
   cJSON_ArrayForEach(e, keys) {
     const char *secret = j < c->want->npool ? c->want->pool[j] : NULL;
     int64_t idx = int_of(e, "index");
-    int64_t status = status_value(pool_status, (int)(sizeof pool_status / sizeof *pool_status),
+    int64_t status = status_value(rule_channel_status, RULE_CHANNEL_STATUS_N,
                                   str_of(e, "status"));
     j++;
     if (rc == 0 && secret)
@@ -2125,7 +2094,7 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
   char *other = obj_text(cJSON_GetObjectItemCaseSensitive(o, "other"));
   join_array(cJSON_GetObjectItemCaseSensitive(o, "models"), models, sizeof models);
   join_array(cJSON_GetObjectItemCaseSensitive(o, "group"), groups, sizeof groups);
-  int64_t status = status_value(channel_status, (int)(sizeof channel_status / sizeof *channel_status),
+  int64_t status = status_value(rule_channel_status, RULE_CHANNEL_STATUS_N,
                                 str_of(o, "status"));
   int64_t id = c->have ? c->have->id : 0;
   int rc;
@@ -2171,7 +2140,7 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   char models[GW_LIST_MAX + 1], ips[GW_LIST_MAX + 1];
   join_array(cJSON_GetObjectItemCaseSensitive(o, "models"), models, sizeof models);
   join_array(cJSON_GetObjectItemCaseSensitive(o, "ips"), ips, sizeof ips);
-  int64_t status = status_value(token_status, (int)(sizeof token_status / sizeof *token_status),
+  int64_t status = status_value(rule_token_status, RULE_TOKEN_STATUS_N,
                                 str_of(o, "status"));
   int64_t unlimited = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "unlimited"));
   int64_t rcache = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "response_cache"));
@@ -2235,23 +2204,33 @@ static int exec_token(struct apply *a, struct change *c, struct gw_subject *subj
   return rc;
 }
 
-/* Writes a price's tier columns (null tier_above: no tier; a null ratio: the base one). */
-static int exec_tier(struct gwctl *g, const cJSON *o)
+/* A price's canonical object as the struct gwctl price set writes (common/rules.h): the whole price,
+ * every field given (null: NULL), its tier too. */
+static void price_of(const cJSON *o, struct price *p)
 {
-  static const char *const f[] = { "tier_above", "tier_model_ratio", "tier_completion_ratio", "tier_cache_ratio" };
-  struct db_stmt *st = db_prepare(g->db, "UPDATE prices SET tier_above = ?2, tier_model_ratio = ?3, "
-                                  "tier_completion_ratio = ?4, tier_cache_ratio = ?5 WHERE model = ?1");
-  if (!st)
-    return gw_dberr(g, "cannot set the price tier");
-  int bad = db_bind_text(st, 1, str_of(o, "model"));
-  for (int k = 0; k < 4; k++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f[k]);
-    bad |= !cJSON_IsNumber(v) ? db_bind_null(st, 2 + k)
-           : k == 0 ? db_bind_int64(st, 2, (int64_t)v->valuedouble) : db_bind_double(st, 2 + k, v->valuedouble);
+  static const char *const tf[] = { "tier_model_ratio", "tier_completion_ratio", "tier_cache_ratio" };
+  const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
+  const cJSON *cw = cJSON_GetObjectItemCaseSensitive(o, "cache_write_ratio");
+  const cJSON *cw1h = cJSON_GetObjectItemCaseSensitive(o, "cache_write_1h_ratio");
+  const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "max_output_tokens");
+  const cJSON *ar = cJSON_GetObjectItemCaseSensitive(o, "audio_ratio");
+  const cJSON *acr = cJSON_GetObjectItemCaseSensitive(o, "audio_completion_ratio");
+  const cJSON *ta = cJSON_GetObjectItemCaseSensitive(o, "tier_above");
+  *p = (struct price){
+    .model = str_of(o, "model"), .has_ratio = 1, .ratio = num_of(o, "model_ratio"),
+    .completion = num_of(o, "completion_ratio"), .cache = num_of(o, "cache_ratio"),
+    .has_fixed = cJSON_IsNumber(fp), .fixed = cJSON_GetNumberValue(fp), .unit = str_of(o, "unit"),
+    .has_cw = cJSON_IsNumber(cw), .cw = cJSON_GetNumberValue(cw),
+    .has_cw1h = cJSON_IsNumber(cw1h), .cw1h = cJSON_GetNumberValue(cw1h),
+    .has_ar = cJSON_IsNumber(ar), .ar = cJSON_GetNumberValue(ar),
+    .has_acr = cJSON_IsNumber(acr), .acr = cJSON_GetNumberValue(acr),
+    .has_max_out = 1, .max_out = cJSON_IsNumber(mo) ? (int64_t)mo->valuedouble : 0,
+    .has_tier = 1, .tier_above = cJSON_IsNumber(ta) ? (int64_t)ta->valuedouble : 0,
+  };
+  for (int k = 0; k < 3; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, tf[k]);
+    p->tier_ratio[k] = cJSON_IsNumber(v) ? v->valuedouble : -1;
   }
-  enum db_step_result r = bad ? DB_ERROR : db_step(st);
-  db_finalize(st);
-  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price tier");
 }
 
 /* Sets a fallback chain (as gwctl fallback set): a token's by its id, looked up now (apply may have
@@ -2274,11 +2253,7 @@ static int exec_fallback(struct gwctl *g, const cJSON *o)
   }
   join_array(cJSON_GetObjectItemCaseSensitive(o, "chain"), chain, sizeof chain);
   join_array(cJSON_GetObjectItemCaseSensitive(o, "on"), on, sizeof on);
-  return gw_exec(g, "cannot set the fallback chain",
-                 "INSERT INTO fallbacks(scope, subject, model, chain, on_errors) VALUES (?1, ?2, ?3, ?4, ?5) "
-                 "ON CONFLICT(scope, subject, model) DO UPDATE SET chain = excluded.chain, "
-                 "on_errors = excluded.on_errors", "sssss", *grp ? "group" : *tok ? "token" : "model",
-                 subject, str_of(o, "model"), chain, on);
+  return gw_fallback_put(g, *grp ? "group" : *tok ? "token" : "model", subject, str_of(o, "model"), chain, on);
 }
 
 static int exec_change(struct apply *a, struct change *c)
@@ -2293,50 +2268,15 @@ static int exec_change(struct apply *a, struct change *c)
     const cJSON *o = c->want->obj;
     switch (c->kind) {
     case K_GROUP:
-      rc = gw_exec(g, "cannot write the group",
-                   "INSERT INTO groups(name, ratio, selectable) VALUES (?1, ?2, ?3) "
-                   "ON CONFLICT(name) DO UPDATE SET ratio = excluded.ratio, "
-                   "selectable = excluded.selectable", "sdi", str_of(o, "name"),
-                   num_of(o, "ratio"),
-                   (int64_t)cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "selectable")));
+      rc = gw_group_put(g, str_of(o, "name"), 1, num_of(o, "ratio"), 1,
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "selectable")));
       break;
     case K_PRICE: {
-      const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_price");
-      const cJSON *cw = cJSON_GetObjectItemCaseSensitive(o, "cache_write_ratio");
-      const cJSON *cw1h = cJSON_GetObjectItemCaseSensitive(o, "cache_write_1h_ratio");
-      const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "max_output_tokens");
-      const cJSON *ar = cJSON_GetObjectItemCaseSensitive(o, "audio_ratio");
-      const cJSON *acr = cJSON_GetObjectItemCaseSensitive(o, "audio_completion_ratio");
-      rc = gw_exec(g, "cannot write the price",
-                   "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, "
-                   "fixed_price, price_unit, cache_write_ratio, cache_write_1h_ratio, "
-                   "max_output_tokens, audio_ratio, audio_completion_ratio) VALUES (?1, ?2, ?3, ?4, "
-                   "CASE WHEN ?7 <> 0 THEN CAST(?5 AS DOUBLE PRECISION) END, ?6, "
-                   "CASE WHEN ?9 <> 0 THEN CAST(?8 AS DOUBLE PRECISION) END, "
-                   "CASE WHEN ?11 <> 0 THEN CAST(?10 AS DOUBLE PRECISION) END, "
-                   "CASE WHEN ?13 <> 0 THEN CAST(?12 AS BIGINT) END, "
-                   "CASE WHEN ?15 <> 0 THEN CAST(?14 AS DOUBLE PRECISION) END, "
-                   "CASE WHEN ?17 <> 0 THEN CAST(?16 AS DOUBLE PRECISION) END) "
-                   "ON CONFLICT(model) DO UPDATE SET "
-                   "model_ratio = excluded.model_ratio, completion_ratio = excluded.completion_ratio, "
-                   "cache_ratio = excluded.cache_ratio, fixed_price = excluded.fixed_price, "
-                   "price_unit = excluded.price_unit, cache_write_ratio = excluded.cache_write_ratio, "
-                   "cache_write_1h_ratio = excluded.cache_write_1h_ratio, "
-                   "max_output_tokens = excluded.max_output_tokens, "
-                   "audio_ratio = excluded.audio_ratio, "
-                   "audio_completion_ratio = excluded.audio_completion_ratio",
-                   "sddddsididiiididi", str_of(o, "model"), num_of(o, "model_ratio"),
-                   num_of(o, "completion_ratio"), num_of(o, "cache_ratio"),
-                   cJSON_IsNumber(fp) ? fp->valuedouble : 0.0, str_of(o, "unit"),
-                   (int64_t)cJSON_IsNumber(fp), cJSON_IsNumber(cw) ? cw->valuedouble : 0.0,
-                   (int64_t)cJSON_IsNumber(cw), cJSON_IsNumber(cw1h) ? cw1h->valuedouble : 0.0,
-                   (int64_t)cJSON_IsNumber(cw1h),
-                   cJSON_IsNumber(mo) ? (int64_t)mo->valuedouble : INT64_C(0),
-                   (int64_t)cJSON_IsNumber(mo), cJSON_IsNumber(ar) ? ar->valuedouble : 0.0,
-                   (int64_t)cJSON_IsNumber(ar), cJSON_IsNumber(acr) ? acr->valuedouble : 0.0,
-                   (int64_t)cJSON_IsNumber(acr));
+      struct price p;
+      price_of(o, &p);
+      rc = gw_price_write(g, &p);
       if (rc == 0)
-        rc = exec_tier(g, o);
+        rc = gw_price_tier_write(g, &p);
       break;
     }
     case K_FALLBACK:

@@ -13,6 +13,7 @@
 #include "channels.h"
 #include "i18n.h"
 #include "output.h"
+#include "rules.h"
 #include "secret.h"
 
 #include <inttypes.h>
@@ -196,11 +197,11 @@ int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !rpm_s && !tpm_s && !conc_s)
     rc = gw_usage(g, "nothing to change: give --rpm, --tpm or --concurrency (0 removes a limit)");
   if (rc == 0 && rpm_s)
-    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, RULE_LIMIT_MAX, &rpm);
   if (rc == 0 && tpm_s)
-    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, RULE_LIMIT_MAX, &tpm);
   if (rc == 0 && conc_s)
-    rc = gw_parse_int(g, "--concurrency", conc_s, 0, 1000000, &conc);
+    rc = gw_parse_int(g, "--concurrency", conc_s, 0, RULE_CONCURRENCY_MAX, &conc);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
   rc = key_exists(g, id, name, idx);

@@ -18,6 +18,7 @@
 #include "channels.h"
 #include "gcpauth.h"
 #include "output.h"
+#include "rules.h"
 #include "provider.h"
 #include "secret.h"
 #include "sigv4.h"
@@ -212,25 +213,18 @@ out:
 
 static int check_base_url(struct gwctl *g, const char *url, char *out, size_t outlen)
 {
-  const char *host;
-  if (strncmp(url, "http://", 7) == 0)
-    host = url + 7;
-  else if (strncmp(url, "https://", 8) == 0)
-    host = url + 8;
-  else
+  switch (rule_base_url(url, out, outlen)) {
+  case RULE_URL_SCHEME:
     return gw_usage(g, "--base-url must start with http:// or https://, not '%s'", url);
-  if (!*host || *host == '/')
+  case RULE_URL_NO_HOST:
     return gw_usage(g, "--base-url '%s' has no host", url);
-  if (strlen(url) >= outlen)
+  case RULE_URL_TOO_LONG:
     return gw_usage(g, "--base-url is longer than %zu bytes", outlen - 1);
-  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-    if (*p <= ' ' || *p == 0x7f)
-      return gw_usage(g, "--base-url may not contain blanks or control characters");
-  size_t n = strlen(url);
-  while (n > (size_t)(host - url) && url[n - 1] == '/')     /* relayd appends /v1/... itself */
-    n--;
-  snprintf(out, outlen, "%.*s", (int)n, url);
-  return 0;
+  case RULE_URL_BLANKS:
+    return gw_usage(g, "--base-url may not contain blanks or control characters");
+  default:
+    return 0;
+  }
 }
 
 /* One item: no blanks, commas or control characters. */
@@ -309,7 +303,7 @@ static int more_keys(struct gwctl *g, char ***keys, size_t *n)
 /* --key-mode: how a key pool chooses its key (relayd/keypool.h). */
 static int check_key_mode(struct gwctl *g, const char *m)
 {
-  if (strcmp(m, "random") && strcmp(m, "round-robin") && strcmp(m, "sticky"))
+  if (rule_word(rule_key_modes, m) < 0)
     return gw_usage(g, "--key-mode must be random, round-robin or sticky, not '%s'", m);
   return 0;
 }
@@ -570,9 +564,9 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && nmodels == 0)
     rc = gw_usage(g, "--models needs at least one model name");
   if (rc == 0)
-    rc = gw_parse_int(g, "--priority", prio_s, -1000000000, 1000000000, &c.priority);
+    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &c.priority);
   if (rc == 0)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, 1000000, &c.weight);
+    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &c.weight);
   if (rc == 0)
     rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
   if (rc == 0 && ngroups == 0)
@@ -1038,9 +1032,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                   "--max-concurrency, --rpm, --tpm, --auto-disable, --test-model, --key-mode, --region "
                   "or --project");
   if (rc == 0 && rpm_s)
-    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, RULE_LIMIT_MAX, &rpm);
   if (rc == 0 && tpm_s)
-    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, RULE_LIMIT_MAX, &tpm);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
   if (rc == 0 && project && !vertex_name_ok(project))
@@ -1049,7 +1043,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && region && !vertex_name_ok(region))
     rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
   if (rc == 0 && maxc_s)
-    rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
+    rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, RULE_CONCURRENCY_MAX, &maxc);
   if (rc == 0 && autod_s)
     rc = gw_parse_bool(g, "--auto-disable", autod_s, &autod);
   if (rc == 0 && test_model && *test_model)
@@ -1068,9 +1062,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && models && nmodels == 0)
     rc = gw_usage(g, "--models needs at least one model name");
   if (rc == 0 && prio_s)
-    rc = gw_parse_int(g, "--priority", prio_s, -1000000000, 1000000000, &prio);
+    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &prio);
   if (rc == 0 && weight_s)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, 1000000, &weight);
+    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &weight);
   if (rc == 0 && group)
     rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
   if (rc == 0 && group && ngroups == 0)
