@@ -3,7 +3,7 @@
  * with the master key, is decided in one spot). The channel types are common/provider.h's.
  * Also the key pools (table channel_keys, migration 012): each key sealed the same way, channels.key
  * kept as a copy of the pool's lowest-index key (tools that read channels.key find a working key).
- * Callers: cmd_channel.c, cmd_chankey.c, cmd_apply.c, cmd_import.c.
+ * Callers: cmd_channel.c, cmd_chankey.c, apply_plan.c and apply_exec.c (gwctl apply), cmd_import.c.
  * Never: prints or logs an upstream key, or stores one in clear.
  */
 #ifndef RELAY_GWCTL_CHANNELS_H
@@ -41,7 +41,7 @@ int gw_pool_sync_first(struct gwctl *g, int64_t id);
 int gw_pool_key_equals(struct gwctl *g, int64_t id, int64_t idx, const char *key);
 /* Stores key as key idx of channel id's pool (sealed; a new row is enabled, an existing one keeps its
  * status and limits) inside the current transaction. Does not touch channels.key: call
- * gw_pool_sync_first after the last change. 0 or GW_FAIL. Caller: cmd_apply.c. */
+ * gw_pool_sync_first after the last change. 0 or GW_FAIL. Caller: apply_exec.c. */
 int gw_pool_put(struct gwctl *g, int64_t id, int64_t idx, const char *key);
 /* Reads upstream keys, one a line (blank lines skipped, blanks around each trimmed), from f into a
  * malloc'd array of malloc'd strings (*keys, *n; free with gw_keys_free, which wipes them). At most
