@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,6 +114,28 @@ enum rule_chain rule_chain(const char *model, const char *list, int n)
       p++;
   }
   return RULE_CHAIN_OK;
+}
+
+enum rule_map rule_model_map(const cJSON *m, const cJSON **bad)
+{
+  *bad = NULL;
+  if (!cJSON_IsObject(m))
+    return RULE_MAP_NOT_OBJECT;
+  const cJSON *it, *prev;
+  cJSON_ArrayForEach(it, m) {
+    *bad = it;
+    if (!it->string || !*it->string)
+      return RULE_MAP_EMPTY_NAME;
+    if (!cJSON_IsString(it))
+      return RULE_MAP_NOT_STRING;
+    if (!*it->valuestring)
+      return RULE_MAP_EMPTY_TARGET;
+    for (prev = m->child; prev != it; prev = prev->next)
+      if (strcmp(prev->string, it->string) == 0)
+        return RULE_MAP_TWICE;
+  }
+  *bad = NULL;
+  return RULE_MAP_OK;
 }
 
 unsigned rule_price(const struct price *p)

@@ -67,6 +67,13 @@ enum rule_ip rule_ip_item(const char *item, char *addr, size_t addrlen, int *max
 enum rule_chain { RULE_CHAIN_OK, RULE_CHAIN_COUNT, RULE_CHAIN_SELF };
 enum rule_chain rule_chain(const char *model, const char *list, int n);
 
+/* A channel's model_mapping (a JSON object: requested model -> upstream model): every name and
+ * every target a non-empty string, no name twice. *bad gets the entry at fault. */
+struct cJSON;
+enum rule_map { RULE_MAP_OK, RULE_MAP_NOT_OBJECT, RULE_MAP_EMPTY_NAME, RULE_MAP_NOT_STRING,
+                RULE_MAP_EMPTY_TARGET, RULE_MAP_TWICE };
+enum rule_map rule_model_map(const struct cJSON *m, const struct cJSON **bad);
+
 /* A price as both gwctl price set / import and apply build it before it is written (gwctl/store.h
  * writes it). */
 struct price {

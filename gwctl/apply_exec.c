@@ -184,15 +184,12 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
   if (!map || !other)
     rc = gw_err(GW_FAIL, "out of memory");
   else if (c->op == OP_CREATE) {
-    rc = gw_insert(g, "cannot create the channel",
-                 "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", "
-                 "model_mapping, priority, weight, created_time, tag, other) "
-                 "VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-                 &id, "ssissssiiiss", ap_str_of(o, "type"), ap_str_of(o, "name"), status,
-                 ap_str_of(o, "base_url"), models, groups, map, ap_int_of(o, "priority"),
-                 ap_int_of(o, "weight"), (int64_t)time(NULL), ap_str_of(o, "tag"), other);
-    if (rc == 0 && c->want->secret)
-      rc = gw_channel_set_key(g, id, c->want->secret);
+    const struct gw_channel_row row = {
+      .type = ap_str_of(o, "type"), .name = ap_str_of(o, "name"), .base_url = ap_str_of(o, "base_url"),
+      .models = models, .group = groups, .model_map = map, .tag = ap_str_of(o, "tag"), .other = other,
+      .status = status, .priority = ap_int_of(o, "priority"), .weight = ap_int_of(o, "weight"),
+    };
+    rc = gw_channel_insert(g, &row, c->want->secret, &id);
   } else {
     rc = gw_exec(g, "cannot change the channel",
                  "UPDATE channels SET type = ?2, status = ?3, base_url = ?4, models = ?5, "
@@ -373,12 +370,8 @@ int ap_exec_change(struct apply *a, struct change *c)
     case K_USER: {
       int64_t status = strcmp(ap_str_of(o, "status"), "disabled") == 0 ? STATUS_DISABLED : STATUS_ENABLED;
       if (c->op == OP_CREATE) {
-        rc = gw_insert(g, "cannot create the user",
-                     "INSERT INTO users(username, role, status, quota, \"group\", created_time) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id", &subj.user_id, "siiisi",
-                     ap_str_of(o, "name"),
-                     rule_role_value(ap_str_of(o, "role")), status, ap_int_of(o, "quota"), ap_str_of(o, "group"),
-                     (int64_t)time(NULL));
+        rc = gw_user_insert(g, ap_str_of(o, "name"), rule_role_value(ap_str_of(o, "role")), status,
+                            ap_int_of(o, "quota"), ap_str_of(o, "group"), &subj.user_id);
       } else {
         rc = gw_exec(g, "cannot change the user",
                      "UPDATE users SET role = ?2, status = ?3, \"group\" = ?4, "

@@ -300,13 +300,18 @@ cJSON *ap_get_object(struct check_ctx *c, const cJSON *in, const char *field, in
     cerr(c, field, "must be a JSON object, not %s", ap_type_name(v));
     return NULL;
   }
-  const cJSON *it;
-  cJSON_ArrayForEach(it, v) {
-    if (strings && (!*it->string || !cJSON_IsString(it) || !*it->valuestring)) {
-      cerr(c, field, "'%.40s' must map a model name to a non-empty string (the upstream model)",
-           it->string);
-      return NULL;
-    }
+  const cJSON *it = NULL;
+  switch (strings ? rule_model_map(v, &it) : RULE_MAP_OK) {
+  case RULE_MAP_OK:
+  case RULE_MAP_NOT_OBJECT:
+    break;
+  case RULE_MAP_TWICE:
+    cerr(c, field, "names '%s' twice", it->string);
+    return NULL;
+  default:
+    cerr(c, field, "'%.40s' must map a model name to a non-empty string (the upstream model)",
+         it->string);
+    return NULL;
   }
   return cJSON_Duplicate(v, 1);
 }

@@ -336,3 +336,23 @@ const struct out_col gw_pool_cols[] = {
   { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
   { 0 },
 };
+
+int gw_channel_insert(struct gwctl *g, const struct gw_channel_row *c, const char *key, int64_t *id)
+{
+  int64_t other = 0;
+  int r = gw_scalar(g, "cannot add the channel", "SELECT id FROM channels WHERE name = ?1", &other,
+                    "s", c->name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r > 0)
+    return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
+  r = gw_scalar(g, "cannot add the channel",
+      "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
+      "priority, weight, created_time, tag, other) "
+      "VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id", id,
+      "ssissssiiiss", c->type, c->name, c->status, c->base_url, c->models, c->group, c->model_map,
+      c->priority, c->weight, (int64_t)time(NULL), c->tag, c->other);
+  if (r <= 0)
+    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the channel: no id came back");
+  return key && *key ? gw_channel_set_key(g, *id, key) : 0;
+}

@@ -25,6 +25,15 @@ struct secret_key;
 int gw_channel_set_key(struct gwctl *g, int64_t id, const char *key);
 /* 1 when channel id's stored key equals key, 0 when not, -1 after printing an error. */
 int gw_channel_key_equals(struct gwctl *g, int64_t id, const char *key);
+/* A new channel's columns (comma lists and JSON text as stored; "" for none). */
+struct gw_channel_row {
+  const char *type, *name, *base_url, *models, *group, *model_map, *tag, *other;
+  int64_t status, priority, weight;
+};
+/* Inserts channel c with key ("" = none) inside the current transaction; *id gets its id. A name
+ * already taken is refused (GW_CONFLICT). 0 or an exit code after printing. Callers: cmd_channel.c
+ * (channel add), apply_exec.c. */
+int gw_channel_insert(struct gwctl *g, const struct gw_channel_row *c, const char *key, int64_t *id);
 /* Loads the master key the same way relayd finds it (secret_key_path: $RELAY_MASTER_KEY_FILE, else
  * master.key beside the SQLite database), creating it when missing, so channels can be added before
  * relayd's first start. Returns 0 or GW_FAIL after printing. */

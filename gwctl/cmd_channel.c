@@ -182,26 +182,23 @@ static int parse_model_map(struct gwctl *g, const char *s, char **out)
                   json_type_name(m));
     goto out;
   }
-  const cJSON *it, *prev;
-  cJSON_ArrayForEach(it, m) {
-    if (!*it->string) {
-      rc = gw_usage(g, "--model-map has an empty model name as a key");
-      goto out;
-    }
-    if (!cJSON_IsString(it)) {
-      rc = gw_usage(g, "--model-map: the value for '%s' must be a string (the upstream model), "
-                    "not %s", it->string, json_type_name(it));
-      goto out;
-    }
-    if (!*it->valuestring) {
-      rc = gw_usage(g, "--model-map: the value for '%s' is an empty string", it->string);
-      goto out;
-    }
-    for (prev = m->child; prev != it; prev = prev->next)
-      if (strcmp(prev->string, it->string) == 0) {
-        rc = gw_usage(g, "--model-map names '%s' twice", it->string);
-        goto out;
-      }
+  const cJSON *it = NULL;
+  switch (rule_model_map(m, &it)) {
+  case RULE_MAP_EMPTY_NAME:
+    rc = gw_usage(g, "--model-map has an empty model name as a key");
+    goto out;
+  case RULE_MAP_NOT_STRING:
+    rc = gw_usage(g, "--model-map: the value for '%s' must be a string (the upstream model), "
+                  "not %s", it->string, json_type_name(it));
+    goto out;
+  case RULE_MAP_EMPTY_TARGET:
+    rc = gw_usage(g, "--model-map: the value for '%s' is an empty string", it->string);
+    goto out;
+  case RULE_MAP_TWICE:
+    rc = gw_usage(g, "--model-map names '%s' twice", it->string);
+    goto out;
+  default:
+    break;
   }
   *out = m->child ? cJSON_PrintUnformatted(m) : strdup("");
   if (!*out)
@@ -443,23 +440,12 @@ struct channel_new {
 
 static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t *id)
 {
-  int64_t other = 0;
-  int r = gw_scalar(g, "cannot add the channel", "SELECT id FROM channels WHERE name = ?1", &other,
-                    "s", c->name);
-  if (r < 0)
-    return GW_FAIL;
-  if (r > 0)
-    return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
-  r = gw_scalar(g, "cannot add the channel",
-      "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
-      "priority, weight, created_time, tag, other) "
-      "VALUES (?1, ?2, '', " CODE_STR(STATUS_ENABLED) ", ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", id,
-      "ssssssiiiss", c->type, c->name, c->base_url, c->models, c->group, c->model_map, c->priority,
-      c->weight, (int64_t)time(NULL), c->tag, c->other);
-  if (r <= 0)
-    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the channel: no id came back");
-  int rc;
-  if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
+  const struct gw_channel_row row = { .type = c->type, .name = c->name, .base_url = c->base_url,
+                                      .models = c->models, .group = c->group, .model_map = c->model_map,
+                                      .tag = c->tag, .other = c->other, .status = STATUS_ENABLED,
+                                      .priority = c->priority, .weight = c->weight };
+  int rc = gw_channel_insert(g, &row, c->key, id);
+  if (rc != 0)
     return rc;
   if (c->key_mode && (rc = gw_exec(g, "cannot add the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1",
                                    "is", *id, c->key_mode)) != 0)

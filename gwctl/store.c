@@ -2,6 +2,9 @@
 #include "gwctl.h"
 #include "store.h"
 
+#include <inttypes.h>
+#include <time.h>
+
 int gw_price_tier_write(struct gwctl *g, const struct price *p)
 {
   if (!p->has_tier)
@@ -72,4 +75,21 @@ int gw_group_put(struct gwctl *g, const char *name, int has_ratio, double ratio,
                  "ratio = CASE WHEN ?2 <> 0 THEN excluded.ratio ELSE groups.ratio END, "
                  "selectable = CASE WHEN ?4 <> 0 THEN excluded.selectable ELSE groups.selectable END",
                  "sidii", name, (int64_t)(has_ratio != 0), ratio, (int64_t)(has_sel != 0), (int64_t)(has_sel && sel));
+}
+
+int gw_user_insert(struct gwctl *g, const char *name, int64_t role, int64_t status, int64_t quota,
+                   const char *group, int64_t *id)
+{
+  int64_t other = 0;
+  int r = gw_scalar(g, "cannot add the user", "SELECT id FROM users WHERE username = ?1", &other, "s", name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r > 0)
+    return gw_err(GW_CONFLICT, "user '%s' already exists (id %" PRId64 ")", name, other);
+  r = gw_scalar(g, "cannot add the user", "INSERT INTO users(username, role, status, quota, \"group\", "
+                "created_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id", id, "siiisi", name, role,
+                status, quota, group, (int64_t)time(NULL));
+  if (r <= 0)
+    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the user: no id came back");
+  return 0;
 }

@@ -27,6 +27,10 @@ int gw_price_tier_write(struct gwctl *g, const struct price *p);
  * group's name / the token's id): chain and on as comma lists. 0 or GW_FAIL. */
 int gw_fallback_put(struct gwctl *g, const char *scope, const char *subject, const char *model,
                     const char *chain, const char *on);
+/* Adds user name (refused with GW_CONFLICT when taken) inside the current transaction; *id gets its
+ * id. 0 or an exit code after printing. */
+int gw_user_insert(struct gwctl *g, const char *name, int64_t role, int64_t status, int64_t quota,
+                   const char *group, int64_t *id);
 /* Adds group name or changes it: ratio and selectable set when has_ratio / has_sel (a new group:
  * 1 and no when not given). 0 or GW_FAIL. */
 int gw_group_put(struct gwctl *g, const char *name, int has_ratio, double ratio, int has_sel, int sel);
