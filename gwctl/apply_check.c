@@ -242,7 +242,7 @@ static cJSON *check_pool(struct check_ctx *c, const cJSON *in, struct item *it)
 {
   static const char *const statuses[] = { "enabled", "disabled", "auto-disabled", NULL };
   if (!cJSON_IsArray(in)) {
-    cerr(c, "keys", "must be an array of objects, not %s", ap_type_name(in));
+    cerr(c, "keys", "must be an array of objects, not %s", gw_json_type(in));
     return NULL;
   }
   if (!in->child) {
@@ -263,7 +263,7 @@ static cJSON *check_pool(struct check_ctx *c, const cJSON *in, struct item *it)
     char field[32];
     snprintf(field, sizeof field, "keys[%d]", i);
     if (!cJSON_IsObject(e)) {
-      cerr(c, field, "must be an object, not %s", ap_type_name(e));
+      cerr(c, field, "must be an object, not %s", gw_json_type(e));
       bad = 1;
       i++;
       continue;
@@ -518,7 +518,7 @@ static cJSON *check_fallback(struct check_ctx *c, const cJSON *in, struct item *
   const char *token = "";
   int bad = 0;
   if (tv && !cJSON_IsString(tv)) {
-    cerr(c, "token", "must be a string \"user/name\", not %s", ap_type_name(tv));
+    cerr(c, "token", "must be a string \"user/name\", not %s", gw_json_type(tv));
     bad = 1;
   } else if (tv && *tv->valuestring) {
     const char *slash = strchr(tv->valuestring, '/');
@@ -591,7 +591,7 @@ static cJSON *(*const checkers[K_N])(struct check_ctx *, const cJSON *, struct i
 void ap_check_document(struct apply *a, const cJSON *doc)
 {
   if (!cJSON_IsObject(doc)) {
-    aerr(a, NULL, "the document must be a JSON object, not %s", ap_type_name(doc));
+    aerr(a, NULL, "the document must be a JSON object, not %s", gw_json_type(doc));
     return;
   }
   const cJSON *ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
@@ -614,7 +614,7 @@ void ap_check_document(struct apply *a, const cJSON *doc)
     a->in_file[k] = 1;
     if (k == K_OPTION) {
       if (!cJSON_IsObject(sec)) {
-        aerr(a, "options", "must be an object {\"KEY\": VALUE}, not %s", ap_type_name(sec));
+        aerr(a, "options", "must be an object {\"KEY\": VALUE}, not %s", gw_json_type(sec));
         continue;
       }
       const cJSON *o;
@@ -627,7 +627,7 @@ void ap_check_document(struct apply *a, const cJSON *doc)
           snprintf(val, sizeof val, "%s", cJSON_IsString(o) ? o->valuestring : "");
         if (!cJSON_IsNumber(o) && !cJSON_IsString(o)) {
           fprintf(stderr, _("gwctl: options \"%s\": must be a number or a string, not %s\n"),
-                  o->string, ap_type_name(o));
+                  o->string, gw_json_type(o));
           a->errors++;
         } else if (gw_config_check(o->string, val, norm, sizeof norm, why, sizeof why) != 0) {
           char known[512] = "";
@@ -650,7 +650,7 @@ void ap_check_document(struct apply *a, const cJSON *doc)
       continue;
     }
     if (!cJSON_IsArray(sec)) {
-      aerr(a, sec->string, "must be an array of objects, not %s", ap_type_name(sec));
+      aerr(a, sec->string, "must be an array of objects, not %s", gw_json_type(sec));
       continue;
     }
     const cJSON *e;
@@ -659,7 +659,7 @@ void ap_check_document(struct apply *a, const cJSON *doc)
       struct check_ctx c;
       ap_ctx_init(&c, a, k, i, e);
       if (!cJSON_IsObject(e)) {
-        cerr(&c, NULL, "must be an object, not %s", ap_type_name(e));
+        cerr(&c, NULL, "must be an object, not %s", gw_json_type(e));
         i++;
         continue;
       }

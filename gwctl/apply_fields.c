@@ -104,7 +104,7 @@ const char *ap_get_name(struct check_ctx *c, const cJSON *in, const char *field,
     return def;
   }
   if (!cJSON_IsString(v)) {
-    cerr(c, field, "must be a string, not %s", ap_type_name(v));
+    cerr(c, field, "must be a string, not %s", gw_json_type(v));
     return NULL;
   }
   if (allow_empty && !*v->valuestring)
@@ -180,7 +180,7 @@ int ap_get_bool(struct check_ctx *c, const cJSON *in, const char *field, int def
   if (!v)
     return 0;
   if (!cJSON_IsBool(v)) {
-    cerr(c, field, "must be true or false, not %s", ap_type_name(v));
+    cerr(c, field, "must be true or false, not %s", gw_json_type(v));
     return -1;
   }
   *out = cJSON_IsTrue(v);
@@ -204,7 +204,7 @@ const char *ap_get_enum(struct check_ctx *c, const cJSON *in, const char *field,
   if (cJSON_IsString(v))
     cerr(c, field, "must be one of %s, not '%.40s'", list, v->valuestring);
   else
-    cerr(c, field, "must be one of %s, not %s", list, ap_type_name(v));
+    cerr(c, field, "must be one of %s, not %s", list, gw_json_type(v));
   return NULL;
 }
 
@@ -246,7 +246,7 @@ cJSON *ap_get_list(struct check_ctx *c, const cJSON *in, const char *field, size
     int i = 0;
     cJSON_ArrayForEach(it, v) {
       if (!cJSON_IsString(it)) {
-        cerr(c, field, "item %d must be a string, not %s", i, ap_type_name(it));
+        cerr(c, field, "item %d must be a string, not %s", i, gw_json_type(it));
         bad = 1;
       } else {
         cJSON_AddItemToArray(out, cJSON_CreateString(it->valuestring));
@@ -254,7 +254,7 @@ cJSON *ap_get_list(struct check_ctx *c, const cJSON *in, const char *field, size
       i++;
     }
   } else {
-    cerr(c, field, "must be an array of strings, not %s", ap_type_name(v));
+    cerr(c, field, "must be an array of strings, not %s", gw_json_type(v));
     cJSON_Delete(out);
     return NULL;
   }
@@ -297,7 +297,7 @@ cJSON *ap_get_object(struct check_ctx *c, const cJSON *in, const char *field, in
   if (cJSON_IsString(v) && !*v->valuestring)
     return cJSON_CreateObject();
   if (!cJSON_IsObject(v)) {
-    cerr(c, field, "must be a JSON object, not %s", ap_type_name(v));
+    cerr(c, field, "must be a JSON object, not %s", gw_json_type(v));
     return NULL;
   }
   const cJSON *it = NULL;

@@ -156,14 +156,4 @@ void ap_value_text(const cJSON *v, char *out, size_t len)
   free(t);
 }
 
-const char *ap_type_name(const cJSON *v)
-{
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  return "something else";
-}
 

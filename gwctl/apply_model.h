@@ -100,6 +100,5 @@ char *ap_obj_text(const cJSON *o);
 cJSON *ap_obj_from_text(const char *s);
 /* A value for messages: strings bare, the rest as compact JSON. */
 void ap_value_text(const cJSON *v, char *out, size_t len);
-const char *ap_type_name(const cJSON *v);
 
 #endif

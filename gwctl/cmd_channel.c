@@ -154,17 +154,6 @@ static const struct out_col channel_show_cols[] = {
   { 0 },
 };
 
-static const char *json_type_name(const cJSON *v)
-{
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  return "something else";
-}
-
 /* Checks --model-map and writes its canonical form ("" for an empty object) into *out (caller frees). */
 static int parse_model_map(struct gwctl *g, const char *s, char **out)
 {
@@ -179,7 +168,7 @@ static int parse_model_map(struct gwctl *g, const char *s, char **out)
   }
   if (!cJSON_IsObject(m)) {
     rc = gw_usage(g, "--model-map must be a JSON object like {\"requested\":\"upstream\"}, not %s",
-                  json_type_name(m));
+                  gw_json_type(m));
     goto out;
   }
   const cJSON *it = NULL;
@@ -189,7 +178,7 @@ static int parse_model_map(struct gwctl *g, const char *s, char **out)
     goto out;
   case RULE_MAP_NOT_STRING:
     rc = gw_usage(g, "--model-map: the value for '%s' must be a string (the upstream model), "
-                  "not %s", it->string, json_type_name(it));
+                  "not %s", it->string, gw_json_type(it));
     goto out;
   case RULE_MAP_EMPTY_TARGET:
     rc = gw_usage(g, "--model-map: the value for '%s' is an empty string", it->string);
