@@ -129,6 +129,7 @@ static cJSON *check_price(struct check_ctx *c, const cJSON *in, struct item *it)
     }
   }
   /* the fields together: common/rules.h, as gwctl price set and import */
+  /* (tier_above given stands as its maximum here: its own range was checked above, on its field) */
   struct price rp = { .has_ratio = cJSON_GetObjectItemCaseSensitive(in, "model_ratio") != NULL,
                       .has_fixed = fixed, .has_tier = has_tier, .tier_above = has_tier ? TIER_ABOVE_MAX : 0,
                       .tier_ratio = { has_tr[0] ? tr[0] : -1 } };

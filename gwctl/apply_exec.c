@@ -155,13 +155,15 @@ static int exec_pool(struct apply *a, struct change *c, int64_t id)
     if (rc == 0 && secret)
       rc = gw_pool_put(g, id, idx, secret);
     if (rc == 0)
+      rc = gw_pool_key_limits(g, id, idx, 1, ap_int_of(e, "rpm"), 1, ap_int_of(e, "tpm"), 1,
+                              ap_int_of(e, "max_concurrency"));
+    if (rc == 0)
       rc = gw_exec(g, "cannot change the key pool",
-                   "UPDATE channel_keys SET rpm = ?3, tpm = ?4, max_concurrency = ?5, "
-                   "status_reason = CASE WHEN status = ?6 THEN status_reason WHEN ?6 = "
+                   "UPDATE channel_keys SET "
+                   "status_reason = CASE WHEN status = ?3 THEN status_reason WHEN ?3 = "
                    CODE_STR(STATUS_ENABLED) " THEN '' ELSE 'set by gwctl apply' END, "
-                   "status_time = CASE WHEN status = ?6 THEN status_time ELSE ?7 END, status = ?6 "
-                   "WHERE channel_id = ?1 AND idx = ?2", "iiiiiii", id, idx, ap_int_of(e, "rpm"),
-                   ap_int_of(e, "tpm"), ap_int_of(e, "max_concurrency"), status, (int64_t)time(NULL));
+                   "status_time = CASE WHEN status = ?3 THEN status_time ELSE ?4 END, status = ?3 "
+                   "WHERE channel_id = ?1 AND idx = ?2", "iiii", id, idx, status, (int64_t)time(NULL));
   }
   if (rc == 0)
     rc = gw_pool_sync_first(g, id);
@@ -201,9 +203,8 @@ static int exec_channel(struct apply *a, struct change *c, struct gw_subject *su
       rc = gw_channel_set_key(g, id, c->want->secret);
   }
   if (rc == 0)
-    rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2, rpm = ?3, tpm = ?4, "
-                 "max_concurrency = ?5 WHERE id = ?1", "isiii", id, ap_str_of(o, "key_mode"),
-                 ap_int_of(o, "rpm"), ap_int_of(o, "tpm"), ap_int_of(o, "max_concurrency"));
+    rc = gw_channel_limits(g, id, ap_str_of(o, "key_mode"), 1, ap_int_of(o, "rpm"), 1, ap_int_of(o, "tpm"), 1,
+                           ap_int_of(o, "max_concurrency"));
   if (rc == 0 && (c->op == OP_CREATE ? cJSON_GetObjectItemCaseSensitive(o, "keys") != NULL : c->pool_changed))
     rc = exec_pool(a, c, id);
   free(map);

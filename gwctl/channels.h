@@ -52,6 +52,16 @@ int gw_pool_key_equals(struct gwctl *g, int64_t id, int64_t idx, const char *key
  * status and limits) inside the current transaction. Does not touch channels.key: call
  * gw_pool_sync_first after the last change. 0 or GW_FAIL. Caller: apply_exec.c. */
 int gw_pool_put(struct gwctl *g, int64_t id, int64_t idx, const char *key);
+/* Sets the limits of key idx of channel id's pool: rpm, tpm, max_concurrency each when its has_ is
+ * set (0 = no limit). Inside the current transaction. 0 or GW_FAIL. Callers: cmd_chankey.c (channel
+ * key limit), apply_exec.c. */
+int gw_pool_key_limits(struct gwctl *g, int64_t id, int64_t idx, int has_rpm, int64_t rpm, int has_tpm,
+                       int64_t tpm, int has_conc, int64_t conc);
+/* Sets channel id's key mode (NULL: kept) and limits: rpm, tpm, max_concurrency each when its has_ is
+ * set (0 = no limit). Inside the current transaction. 0 or GW_FAIL. Callers: cmd_channel.c (channel
+ * edit), apply_exec.c. */
+int gw_channel_limits(struct gwctl *g, int64_t id, const char *key_mode, int has_rpm, int64_t rpm,
+                      int has_tpm, int64_t tpm, int has_conc, int64_t conc);
 /* Reads upstream keys, one a line (blank lines skipped, blanks around each trimmed), from f into a
  * malloc'd array of malloc'd strings (*keys, *n; free with gw_keys_free, which wipes them). At most
  * max keys of at most UPSTREAM_KEY_MAX bytes. Returns 0 or an exit code after printing. */

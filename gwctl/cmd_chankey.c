@@ -206,12 +206,7 @@ int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv)
     return rc;
   rc = key_exists(g, id, name, idx);
   if (rc == 0)
-    rc = gw_exec(g, "cannot change the key",
-                 "UPDATE channel_keys SET rpm = CASE WHEN ?3 <> 0 THEN ?4 ELSE rpm END, "
-                 "tpm = CASE WHEN ?5 <> 0 THEN ?6 ELSE tpm END, "
-                 "max_concurrency = CASE WHEN ?7 <> 0 THEN ?8 ELSE max_concurrency END "
-                 "WHERE channel_id = ?1 AND idx = ?2", "iiiiiiii", id, idx, (int64_t)(rpm_s != NULL), rpm,
-                 (int64_t)(tpm_s != NULL), tpm, (int64_t)(conc_s != NULL), conc);
+    rc = gw_pool_key_limits(g, id, idx, rpm_s != NULL, rpm, tpm_s != NULL, tpm, conc_s != NULL, conc);
   struct gw_subject s = { .channel_id = id };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel key limit %s %" PRId64 "%s%s%s%s%s%s", name, idx, rpm_s ? " rpm=" : "",

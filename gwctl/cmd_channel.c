@@ -1136,13 +1136,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                   "gwctl channel key add|remove", ids[i], pooled);
     if (rc == 0 && key_stdin)
       rc = gw_channel_set_key(g, ids[i], key);
-    if (rc == 0 && key_mode)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", ids[i],
-                   key_mode);
-    if (rc == 0 && rpm_s)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET rpm = ?2 WHERE id = ?1", "ii", ids[i], rpm);
-    if (rc == 0 && tpm_s)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET tpm = ?2 WHERE id = ?1", "ii", ids[i], tpm);
+    if (rc == 0 && (key_mode || rpm_s || tpm_s))
+      rc = gw_channel_limits(g, ids[i], key_mode, rpm_s != NULL, rpm, tpm_s != NULL, tpm, 0, 0);
     free(other);
   }
   if (rc == 0 && group)
