@@ -4,7 +4,7 @@
  * 500000 quota = 1 USD.
  * Also money as people say it: quota_parse reads an amount given as quota units or US dollars, and
  * quota_usd writes quota as dollars, for gwctl's options, apply files and tables.
- * Callers: relayd/billing.c, common/breakdown.c, gwctl (gwctl.c gw_parse_quota, output.c, cmd_apply.c,
+ * Callers: relayd/billing.c, common/breakdown.c, gwctl (gwctl.c gw_parse_quota, output.c, apply_fields.c,
  * cmd_log.c). Never: allocates, touches a balance or a database.
  */
 #ifndef RELAY_QUOTA_H

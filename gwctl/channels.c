@@ -336,3 +336,45 @@ const struct out_col gw_pool_cols[] = {
   { "max_concurrency", "MAXCONC", OUT_PLAIN, 0, NULL },
   { 0 },
 };
+
+int gw_channel_insert(struct gwctl *g, const struct gw_channel_row *c, const char *key, int64_t *id)
+{
+  int64_t other = 0;
+  int r = gw_scalar(g, "cannot add the channel", "SELECT id FROM channels WHERE name = ?1", &other,
+                    "s", c->name);
+  if (r < 0)
+    return GW_FAIL;
+  if (r > 0)
+    return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
+  r = gw_scalar(g, "cannot add the channel",
+      "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
+      "priority, weight, created_time, tag, other) "
+      "VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id", id,
+      "ssissssiiiss", c->type, c->name, c->status, c->base_url, c->models, c->group, c->model_map,
+      c->priority, c->weight, (int64_t)time(NULL), c->tag, c->other);
+  if (r <= 0)
+    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the channel: no id came back");
+  return key && *key ? gw_channel_set_key(g, *id, key) : 0;
+}
+
+int gw_pool_key_limits(struct gwctl *g, int64_t id, int64_t idx, int has_rpm, int64_t rpm, int has_tpm,
+                       int64_t tpm, int has_conc, int64_t conc)
+{
+  return gw_exec(g, "cannot change the key",
+                 "UPDATE channel_keys SET rpm = CASE WHEN ?3 <> 0 THEN ?4 ELSE rpm END, "
+                 "tpm = CASE WHEN ?5 <> 0 THEN ?6 ELSE tpm END, "
+                 "max_concurrency = CASE WHEN ?7 <> 0 THEN ?8 ELSE max_concurrency END "
+                 "WHERE channel_id = ?1 AND idx = ?2", "iiiiiiii", id, idx, (int64_t)(has_rpm != 0), rpm,
+                 (int64_t)(has_tpm != 0), tpm, (int64_t)(has_conc != 0), conc);
+}
+
+int gw_channel_limits(struct gwctl *g, int64_t id, const char *key_mode, int has_rpm, int64_t rpm,
+                      int has_tpm, int64_t tpm, int has_conc, int64_t conc)
+{
+  return gw_exec(g, "cannot change the channel",
+                 "UPDATE channels SET key_mode = COALESCE(?2, key_mode), "
+                 "rpm = CASE WHEN ?3 <> 0 THEN ?4 ELSE rpm END, tpm = CASE WHEN ?5 <> 0 THEN ?6 ELSE tpm END, "
+                 "max_concurrency = CASE WHEN ?7 <> 0 THEN ?8 ELSE max_concurrency END WHERE id = ?1",
+                 "isiiiiii", id, key_mode, (int64_t)(has_rpm != 0), rpm, (int64_t)(has_tpm != 0), tpm,
+                 (int64_t)(has_conc != 0), conc);
+}

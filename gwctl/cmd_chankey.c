@@ -13,6 +13,7 @@
 #include "channels.h"
 #include "i18n.h"
 #include "output.h"
+#include "rules.h"
 #include "secret.h"
 
 #include <inttypes.h>
@@ -196,21 +197,16 @@ int cmd_channel_key_limit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !rpm_s && !tpm_s && !conc_s)
     rc = gw_usage(g, "nothing to change: give --rpm, --tpm or --concurrency (0 removes a limit)");
   if (rc == 0 && rpm_s)
-    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, RULE_LIMIT_MAX, &rpm);
   if (rc == 0 && tpm_s)
-    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, RULE_LIMIT_MAX, &tpm);
   if (rc == 0 && conc_s)
-    rc = gw_parse_int(g, "--concurrency", conc_s, 0, 1000000, &conc);
+    rc = gw_parse_int(g, "--concurrency", conc_s, 0, RULE_CONCURRENCY_MAX, &conc);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
     return rc;
   rc = key_exists(g, id, name, idx);
   if (rc == 0)
-    rc = gw_exec(g, "cannot change the key",
-                 "UPDATE channel_keys SET rpm = CASE WHEN ?3 <> 0 THEN ?4 ELSE rpm END, "
-                 "tpm = CASE WHEN ?5 <> 0 THEN ?6 ELSE tpm END, "
-                 "max_concurrency = CASE WHEN ?7 <> 0 THEN ?8 ELSE max_concurrency END "
-                 "WHERE channel_id = ?1 AND idx = ?2", "iiiiiiii", id, idx, (int64_t)(rpm_s != NULL), rpm,
-                 (int64_t)(tpm_s != NULL), tpm, (int64_t)(conc_s != NULL), conc);
+    rc = gw_pool_key_limits(g, id, idx, rpm_s != NULL, rpm, tpm_s != NULL, tpm, conc_s != NULL, conc);
   struct gw_subject s = { .channel_id = id };
   if (rc == 0)
     rc = gw_log_manage(g, &s, "channel key limit %s %" PRId64 "%s%s%s%s%s%s", name, idx, rpm_s ? " rpm=" : "",

@@ -18,6 +18,7 @@
 #include "channels.h"
 #include "gcpauth.h"
 #include "output.h"
+#include "rules.h"
 #include "provider.h"
 #include "secret.h"
 #include "sigv4.h"
@@ -153,17 +154,6 @@ static const struct out_col channel_show_cols[] = {
   { 0 },
 };
 
-static const char *json_type_name(const cJSON *v)
-{
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  return "something else";
-}
-
 /* Checks --model-map and writes its canonical form ("" for an empty object) into *out (caller frees). */
 static int parse_model_map(struct gwctl *g, const char *s, char **out)
 {
@@ -178,29 +168,26 @@ static int parse_model_map(struct gwctl *g, const char *s, char **out)
   }
   if (!cJSON_IsObject(m)) {
     rc = gw_usage(g, "--model-map must be a JSON object like {\"requested\":\"upstream\"}, not %s",
-                  json_type_name(m));
+                  gw_json_type(m));
     goto out;
   }
-  const cJSON *it, *prev;
-  cJSON_ArrayForEach(it, m) {
-    if (!*it->string) {
-      rc = gw_usage(g, "--model-map has an empty model name as a key");
-      goto out;
-    }
-    if (!cJSON_IsString(it)) {
-      rc = gw_usage(g, "--model-map: the value for '%s' must be a string (the upstream model), "
-                    "not %s", it->string, json_type_name(it));
-      goto out;
-    }
-    if (!*it->valuestring) {
-      rc = gw_usage(g, "--model-map: the value for '%s' is an empty string", it->string);
-      goto out;
-    }
-    for (prev = m->child; prev != it; prev = prev->next)
-      if (strcmp(prev->string, it->string) == 0) {
-        rc = gw_usage(g, "--model-map names '%s' twice", it->string);
-        goto out;
-      }
+  const cJSON *it = NULL;
+  switch (rule_model_map(m, &it)) {
+  case RULE_MAP_EMPTY_NAME:
+    rc = gw_usage(g, "--model-map has an empty model name as a key");
+    goto out;
+  case RULE_MAP_NOT_STRING:
+    rc = gw_usage(g, "--model-map: the value for '%s' must be a string (the upstream model), "
+                  "not %s", it->string, gw_json_type(it));
+    goto out;
+  case RULE_MAP_EMPTY_TARGET:
+    rc = gw_usage(g, "--model-map: the value for '%s' is an empty string", it->string);
+    goto out;
+  case RULE_MAP_TWICE:
+    rc = gw_usage(g, "--model-map names '%s' twice", it->string);
+    goto out;
+  default:
+    break;
   }
   *out = m->child ? cJSON_PrintUnformatted(m) : strdup("");
   if (!*out)
@@ -212,25 +199,18 @@ out:
 
 static int check_base_url(struct gwctl *g, const char *url, char *out, size_t outlen)
 {
-  const char *host;
-  if (strncmp(url, "http://", 7) == 0)
-    host = url + 7;
-  else if (strncmp(url, "https://", 8) == 0)
-    host = url + 8;
-  else
+  switch (rule_base_url(url, out, outlen)) {
+  case RULE_URL_SCHEME:
     return gw_usage(g, "--base-url must start with http:// or https://, not '%s'", url);
-  if (!*host || *host == '/')
+  case RULE_URL_NO_HOST:
     return gw_usage(g, "--base-url '%s' has no host", url);
-  if (strlen(url) >= outlen)
+  case RULE_URL_TOO_LONG:
     return gw_usage(g, "--base-url is longer than %zu bytes", outlen - 1);
-  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-    if (*p <= ' ' || *p == 0x7f)
-      return gw_usage(g, "--base-url may not contain blanks or control characters");
-  size_t n = strlen(url);
-  while (n > (size_t)(host - url) && url[n - 1] == '/')     /* relayd appends /v1/... itself */
-    n--;
-  snprintf(out, outlen, "%.*s", (int)n, url);
-  return 0;
+  case RULE_URL_BLANKS:
+    return gw_usage(g, "--base-url may not contain blanks or control characters");
+  default:
+    return 0;
+  }
 }
 
 /* One item: no blanks, commas or control characters. */
@@ -309,7 +289,7 @@ static int more_keys(struct gwctl *g, char ***keys, size_t *n)
 /* --key-mode: how a key pool chooses its key (relayd/keypool.h). */
 static int check_key_mode(struct gwctl *g, const char *m)
 {
-  if (strcmp(m, "random") && strcmp(m, "round-robin") && strcmp(m, "sticky"))
+  if (rule_word(rule_key_modes, m) < 0)
     return gw_usage(g, "--key-mode must be random, round-robin or sticky, not '%s'", m);
   return 0;
 }
@@ -449,23 +429,12 @@ struct channel_new {
 
 static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t *id)
 {
-  int64_t other = 0;
-  int r = gw_scalar(g, "cannot add the channel", "SELECT id FROM channels WHERE name = ?1", &other,
-                    "s", c->name);
-  if (r < 0)
-    return GW_FAIL;
-  if (r > 0)
-    return gw_err(GW_CONFLICT, "channel '%s' already exists (id %" PRId64 ")", c->name, other);
-  r = gw_scalar(g, "cannot add the channel",
-      "INSERT INTO channels(type, name, key, status, base_url, models, \"group\", model_mapping, "
-      "priority, weight, created_time, tag, other) "
-      "VALUES (?1, ?2, '', " CODE_STR(STATUS_ENABLED) ", ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id", id,
-      "ssssssiiiss", c->type, c->name, c->base_url, c->models, c->group, c->model_map, c->priority,
-      c->weight, (int64_t)time(NULL), c->tag, c->other);
-  if (r <= 0)
-    return r < 0 ? GW_FAIL : gw_err(GW_FAIL, "cannot add the channel: no id came back");
-  int rc;
-  if (*c->key && (rc = gw_channel_set_key(g, *id, c->key)) != 0)
+  const struct gw_channel_row row = { .type = c->type, .name = c->name, .base_url = c->base_url,
+                                      .models = c->models, .group = c->group, .model_map = c->model_map,
+                                      .tag = c->tag, .other = c->other, .status = STATUS_ENABLED,
+                                      .priority = c->priority, .weight = c->weight };
+  int rc = gw_channel_insert(g, &row, c->key, id);
+  if (rc != 0)
     return rc;
   if (c->key_mode && (rc = gw_exec(g, "cannot add the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1",
                                    "is", *id, c->key_mode)) != 0)
@@ -570,9 +539,9 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && nmodels == 0)
     rc = gw_usage(g, "--models needs at least one model name");
   if (rc == 0)
-    rc = gw_parse_int(g, "--priority", prio_s, -1000000000, 1000000000, &c.priority);
+    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &c.priority);
   if (rc == 0)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, 1000000, &c.weight);
+    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &c.weight);
   if (rc == 0)
     rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
   if (rc == 0 && ngroups == 0)
@@ -1038,9 +1007,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                   "--max-concurrency, --rpm, --tpm, --auto-disable, --test-model, --key-mode, --region "
                   "or --project");
   if (rc == 0 && rpm_s)
-    rc = gw_parse_int(g, "--rpm", rpm_s, 0, INT64_C(1000000000000), &rpm);
+    rc = gw_parse_int(g, "--rpm", rpm_s, 0, RULE_LIMIT_MAX, &rpm);
   if (rc == 0 && tpm_s)
-    rc = gw_parse_int(g, "--tpm", tpm_s, 0, INT64_C(1000000000000), &tpm);
+    rc = gw_parse_int(g, "--tpm", tpm_s, 0, RULE_LIMIT_MAX, &tpm);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
   if (rc == 0 && project && !vertex_name_ok(project))
@@ -1049,7 +1018,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && region && !vertex_name_ok(region))
     rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
   if (rc == 0 && maxc_s)
-    rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, 1000000, &maxc);
+    rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, RULE_CONCURRENCY_MAX, &maxc);
   if (rc == 0 && autod_s)
     rc = gw_parse_bool(g, "--auto-disable", autod_s, &autod);
   if (rc == 0 && test_model && *test_model)
@@ -1068,9 +1037,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && models && nmodels == 0)
     rc = gw_usage(g, "--models needs at least one model name");
   if (rc == 0 && prio_s)
-    rc = gw_parse_int(g, "--priority", prio_s, -1000000000, 1000000000, &prio);
+    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &prio);
   if (rc == 0 && weight_s)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, 1000000, &weight);
+    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &weight);
   if (rc == 0 && group)
     rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
   if (rc == 0 && group && ngroups == 0)
@@ -1167,13 +1136,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                   "gwctl channel key add|remove", ids[i], pooled);
     if (rc == 0 && key_stdin)
       rc = gw_channel_set_key(g, ids[i], key);
-    if (rc == 0 && key_mode)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET key_mode = ?2 WHERE id = ?1", "is", ids[i],
-                   key_mode);
-    if (rc == 0 && rpm_s)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET rpm = ?2 WHERE id = ?1", "ii", ids[i], rpm);
-    if (rc == 0 && tpm_s)
-      rc = gw_exec(g, "cannot change the channel", "UPDATE channels SET tpm = ?2 WHERE id = ?1", "ii", ids[i], tpm);
+    if (rc == 0 && (key_mode || rpm_s || tpm_s))
+      rc = gw_channel_limits(g, ids[i], key_mode, rpm_s != NULL, rpm, tpm_s != NULL, tpm, 0, 0);
     free(other);
   }
   if (rc == 0 && group)

@@ -15,13 +15,15 @@
 #include "gwctl.h"
 #include "cmd_fallback.h"
 #include "output.h"
+#include "rules.h"
+#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#define CHAIN_MODELS_MAX 8
-#define MODEL_NAME_MAX 128
+#define CHAIN_MODELS_MAX RULE_CHAIN_MAX
+#define MODEL_NAME_MAX RULE_MODEL_MAX
 
 struct scope {
   const char *scope;               /* "model", "group" or "token" */
@@ -72,7 +74,7 @@ static int check_on(struct gwctl *g, const char *on, char *out, size_t outlen)
     return 0;
   int rc = gw_norm_list(g, "--on", on, 16, norm, sizeof norm, &n);
   for (char *save = NULL, *w = rc ? NULL : strtok_r(norm, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-    if (strcmp(w, "context") && strcmp(w, "policy"))
+    if (rule_word(rule_fallback_on, w) < 0)
       return gw_usage(g, "--on: unknown error kind '%s' (context, policy or none)", w);
     snprintf(out + strlen(out), outlen - strlen(out), "%s%s", *out ? "," : "", w);
   }
@@ -95,13 +97,11 @@ int cmd_fallback_set(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "give --chain M1,M2 (the models tried in order after MODEL failed)");
   if (rc == 0)
     rc = gw_norm_list(g, "--chain", chain, MODEL_NAME_MAX, list, sizeof list, &n);
-  if (rc == 0 && (n < 1 || n > CHAIN_MODELS_MAX))
+  enum rule_chain bad = rc == 0 ? rule_chain(model, list, n) : RULE_CHAIN_OK;
+  if (bad == RULE_CHAIN_COUNT)
     rc = gw_usage(g, "--chain: give 1 to %d models", CHAIN_MODELS_MAX);
-  for (char *p = list; rc == 0 && p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-    size_t l = strcspn(p, ",");
-    if (l == strlen(model) && strncmp(p, model, l) == 0)
-      rc = gw_usage(g, "--chain: '%s' cannot fall back to itself", model);
-  }
+  else if (bad == RULE_CHAIN_SELF)
+    rc = gw_usage(g, "--chain: '%s' cannot fall back to itself", model);
   if (rc == 0)
     rc = check_on(g, on, kinds, sizeof kinds);
   if (rc != 0 || (rc = gw_begin(g)) != 0)
@@ -109,10 +109,7 @@ int cmd_fallback_set(struct gwctl *g, int argc, char **argv)
   struct scope s;
   rc = scope_find(g, token, user, group, &s);
   if (rc == 0)
-    rc = gw_exec(g, "cannot set the fallback chain",
-                 "INSERT INTO fallbacks(scope, subject, model, chain, on_errors) VALUES (?1, ?2, ?3, ?4, ?5) "
-                 "ON CONFLICT(scope, subject, model) DO UPDATE SET chain = excluded.chain, "
-                 "on_errors = excluded.on_errors", "sssss", s.scope, s.subject, model, list, kinds);
+    rc = gw_fallback_put(g, s.scope, s.subject, model, list, kinds);
   /* a model of the chain without a price is skipped by relayd: say so now */
   for (char *p = list; rc == 0 && p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
     char m[MODEL_NAME_MAX + 1];

@@ -9,12 +9,14 @@
 #include "gwctl.h"
 #include "cmd_group.h"
 #include "output.h"
+#include "rules.h"
+#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#define GROUP_RATIO_MAX 1000000.0
+#define GROUP_RATIO_MAX RULE_RATIO_MAX
 
 /* the group g.name is an item of the comma list column col: ",name," occurs in ",col,". Neither
  * LIKE (names may hold '_') nor instr/strpos (not on both backends): replace() and length() are. */
@@ -72,16 +74,8 @@ int cmd_group_set(struct gwctl *g, int argc, char **argv)
                     "s", name);
   if (r < 0)
     rc = GW_FAIL;
-  else if (r == 0)
-    rc = gw_exec(g, "cannot add the group",
-                 "INSERT INTO groups(name, ratio, selectable) VALUES (?1, ?2, ?3)", "sdi", name,
-                 ratio, (int64_t)sel);
   else
-    rc = gw_exec(g, "cannot change the group",
-                 "UPDATE groups SET ratio = CASE WHEN ?2 <> 0 THEN ?3 ELSE ratio END, "
-                 "selectable = CASE WHEN ?4 <> 0 THEN ?5 ELSE selectable END WHERE name = ?1",
-                 "sidii", name, (int64_t)(ratio_s != NULL), ratio, (int64_t)(sel_s != NULL),
-                 (int64_t)sel);
+    rc = gw_group_put(g, name, ratio_s != NULL, ratio, sel_s != NULL, sel);
   char what[128] = "";
   if (ratio_s)
     snprintf(what, sizeof what, " ratio=%g", ratio);

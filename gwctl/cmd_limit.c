@@ -15,13 +15,14 @@
 #include "gwctl.h"
 #include "cmd_limit.h"
 #include "output.h"
+#include "rules.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LIMIT_MAX INT64_C(1000000000000)
+#define LIMIT_MAX RULE_LIMIT_MAX
 
 struct subject {
   const char *scope;            /* "token" or "user" */

@@ -27,6 +27,8 @@
 #include "i18n.h"
 #include "cmd_price.h"
 #include "output.h"
+#include "rules.h"
+#include "store.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,13 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MODEL_NAME_MAX 128
-#define RATIO_MAX 1000000.0
-#define PRICE_MAX 1000000.0
+#define MODEL_NAME_MAX RULE_MODEL_MAX
+#define RATIO_MAX RULE_RATIO_MAX
+#define PRICE_MAX RULE_PRICE_MAX
 #define IMPORT_MAX (16 * 1024 * 1024)
 #define PRICE_UNITS "call, image, second, search"
-#define MAX_OUTPUT_MAX INT64_C(100000000)
-#define TIER_ABOVE_MAX INT64_C(1000000000)
+#define MAX_OUTPUT_MAX RULE_MAX_OUTPUT_MAX
+#define TIER_ABOVE_MAX RULE_TIER_ABOVE_MAX
 /* relayd's defaults for a NULL cache write ratio (relayd/snapshot.h) */
 #define CACHE_WRITE_DEFAULT 1.25
 #define CACHE_WRITE_1H_DEFAULT 2.0
@@ -49,10 +51,8 @@
 /* The units a fixed price may be given in (relayd/snapshot.c reads the same names). */
 static int check_unit(struct gwctl *g, const char *what, const char *unit)
 {
-  static const char *const units[] = { "call", "image", "second", "search", NULL };
-  for (const char *const *u = units; *u; u++)
-    if (strcmp(*u, unit) == 0)
-      return 0;
+  if (rule_word(rule_price_units, unit) >= 0)
+    return 0;
   return gw_usage(g, "%s: unknown price unit '%s' (one of: " PRICE_UNITS ")", what, unit);
 }
 
@@ -195,20 +195,6 @@ int cmd_price_list(struct gwctl *g, int argc, char **argv)
   return rc;
 }
 
-struct price {
-  const char *model;
-  int has_ratio, has_fixed;
-  double ratio, completion, cache, fixed;
-  const char *unit;           /* of fixed; "call" when not given */
-  int has_cw, has_cw1h, has_max_out, has_ar, has_acr;
-  double cw, cw1h;            /* cache write ratios: NULL (relayd's default) unless has_cw/has_cw1h */
-  double ar, acr;             /* audio ratios: NULL (priced as text) unless has_ar/has_acr */
-  int64_t max_out;            /* 0 stores NULL (unknown) */
-  int has_tier;               /* --tier given: tier_above 0 removes the tier */
-  int64_t tier_above;
-  double tier_ratio[3];       /* model, completion, cache; < 0: NULL (the base ratio) */
-};
-
 /* Parses a tier: "none", or "ABOVE:ratio=R[,completion=C][,cache=K]" (ratio required). */
 static int tier_parse(struct gwctl *g, const char *what, const char *spec, struct price *p)
 {
@@ -238,66 +224,9 @@ static int tier_parse(struct gwctl *g, const char *what, const char *spec, struc
       return gw_usage(g, "%s: unknown tier field '%s' (ratio, completion, cache)", what, kv);
     rc = gw_parse_double(g, what, eq + 1, 0, RATIO_MAX, &p->tier_ratio[k]);
   }
-  if (rc == 0 && p->tier_ratio[0] < 0)
+  if (rc == 0 && (rule_price(p) & RULE_PRICE_TIER_RATIO))
     rc = gw_usage(g, "%s: a tier needs ratio=R (the input price above the threshold)", what);
   return rc;
-}
-
-/* Writes p's tier (when given) onto its stored row. */
-static int tier_write(struct gwctl *g, const struct price *p)
-{
-  if (!p->has_tier)
-    return 0;
-  struct db_stmt *st = db_prepare(g->db, "UPDATE prices SET tier_above = ?2, tier_model_ratio = ?3, "
-                                  "tier_completion_ratio = ?4, tier_cache_ratio = ?5 WHERE model = ?1");
-  if (!st)
-    return gw_dberr(g, "cannot set the price tier");
-  int bad = db_bind_text(st, 1, p->model) |
-            (p->tier_above > 0 ? db_bind_int64(st, 2, p->tier_above) : db_bind_null(st, 2));
-  for (int k = 0; k < 3; k++)
-    bad |= p->tier_above > 0 && p->tier_ratio[k] >= 0 ? db_bind_double(st, 3 + k, p->tier_ratio[k])
-                                                      : db_bind_null(st, 3 + k);
-  enum db_step_result r = bad ? DB_ERROR : db_step(st);
-  db_finalize(st);
-  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price tier");
-}
-
-/* Upserts one price. Ratios not given keep their stored value (1 for a new model); with a ratio
- * price (has_ratio) the cache write ratios not given return to the default (NULL), like the other
- * ratios of that price. max_output_tokens not given keeps its stored value (NULL for a new model). */
-static int price_write(struct gwctl *g, const struct price *p)
-{
-  static const char sql[] =
-      "INSERT INTO prices(model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
-      "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?11, ?12, ?13) ON CONFLICT(model) DO UPDATE SET "
-      "model_ratio = CASE WHEN ?6 <> 0 THEN ?2 ELSE prices.model_ratio END, "
-      "completion_ratio = CASE WHEN ?6 <> 0 THEN ?3 ELSE prices.completion_ratio END, "
-      "cache_ratio = CASE WHEN ?6 <> 0 THEN ?4 ELSE prices.cache_ratio END, fixed_price = ?5, "
-      "price_unit = ?7, "
-      "cache_write_ratio = CASE WHEN ?6 <> 0 THEN ?8 ELSE prices.cache_write_ratio END, "
-      "cache_write_1h_ratio = CASE WHEN ?6 <> 0 THEN ?9 ELSE prices.cache_write_1h_ratio END, "
-      "audio_ratio = CASE WHEN ?6 <> 0 THEN ?12 ELSE prices.audio_ratio END, "
-      "audio_completion_ratio = CASE WHEN ?6 <> 0 THEN ?13 ELSE prices.audio_completion_ratio END, "
-      "max_output_tokens = CASE WHEN ?10 <> 0 THEN ?11 ELSE prices.max_output_tokens END";
-  const char *unit = p->has_fixed && p->unit ? p->unit : "call";
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st)
-    return gw_dberr(g, "cannot set the price");
-  int bad = db_bind_text(st, 1, p->model) | db_bind_double(st, 2, p->has_ratio ? p->ratio : 0.0)
-            | db_bind_double(st, 3, p->completion) | db_bind_double(st, 4, p->cache)
-            | (p->has_fixed ? db_bind_double(st, 5, p->fixed) : db_bind_null(st, 5))
-            | db_bind_int64(st, 6, p->has_ratio) | db_bind_text(st, 7, unit)
-            | (p->has_cw ? db_bind_double(st, 8, p->cw) : db_bind_null(st, 8))
-            | (p->has_cw1h ? db_bind_double(st, 9, p->cw1h) : db_bind_null(st, 9))
-            | db_bind_int64(st, 10, p->has_max_out)
-            | (p->has_max_out && p->max_out > 0 ? db_bind_int64(st, 11, p->max_out)
-                                                : db_bind_null(st, 11))
-            | (p->has_ar ? db_bind_double(st, 12, p->ar) : db_bind_null(st, 12))
-            | (p->has_acr ? db_bind_double(st, 13, p->acr) : db_bind_null(st, 13));
-  enum db_step_result r = bad ? DB_ERROR : db_step(st);
-  db_finalize(st);
-  return r == DB_DONE ? 0 : gw_dberr(g, "cannot set the price");
 }
 
 static int price_log(struct gwctl *g, const char *verb, const struct price *p)
@@ -355,10 +284,11 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
                   "[--cache-write-ratio W] [--cache-write-1h-ratio H] [--audio-ratio A] "
                   "[--audio-completion-ratio B], or --price USD "
                   "(--max-output-tokens N and --tier ABOVE:ratio=R with either, or alone for a priced model)");
-  if (rc == 0 && price_s && tier_s && strcmp(tier_s, "none") != 0)
-    rc = gw_usage(g, "--tier (a long-context ratio tier) does not go with --price");
+  p.has_fixed = price_s != NULL;
   if (rc == 0 && tier_s)
     rc = tier_parse(g, "--tier", tier_s, &p);
+  if (rc == 0 && (rule_price(&p) & RULE_PRICE_TIER_FIXED))
+    rc = gw_usage(g, "--tier (a long-context ratio tier) does not go with --price");
   if (rc == 0 && price_s && (ratio_s || comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
     rc = gw_usage(g, "--price (USD per call) does not go with the ratio options");
   if (rc == 0 && per && !price_s)
@@ -410,12 +340,12 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
       rc = gw_exec(g, "cannot set the price", "UPDATE prices SET max_output_tokens = ?2 "
                    "WHERE model = ?1", p.max_out > 0 ? "si" : "sn", model, p.max_out);
   } else {
-    rc = price_write(g, &p);
+    rc = gw_price_write(g, &p);
   }
   if (rc == 0 && p.has_fixed && !p.has_tier)
     tier_parse(g, "--tier", "none", &p);      /* a fixed price has no ratio tier */
   if (rc == 0)
-    rc = tier_write(g, &p);
+    rc = gw_price_tier_write(g, &p);
   if (rc == 0)
     rc = price_log(g, "set", &p);
   return gw_end(g, rc);
@@ -602,9 +532,10 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
         rc = gw_usage(g, "%s must be a string (ABOVE:ratio=R,completion=C,cache=K)", twhat);
       if (rc == 0)
         rc = tier_parse(g, twhat, tier ? tier->valuestring : "none", p);
-      if (rc == 0 && p->tier_above > 0 && p->has_fixed)
+      unsigned bad = rc == 0 ? rule_price(p) : 0;
+      if (bad & RULE_PRICE_TIER_FIXED)
         rc = gw_usage(g, "%s goes with model_ratio, not fixed_price", twhat);
-      if (rc == 0 && !p->has_ratio && !p->has_fixed)
+      else if (bad & RULE_PRICE_NONE)
         rc = gw_usage(g, "import: %s needs model_ratio or fixed_price", e->string);
       if (rc == 0 && p->unit && !p->has_fixed)
         rc = gw_usage(g, "import: %s: unit goes with fixed_price", e->string);
@@ -636,9 +567,9 @@ int cmd_price_import(struct gwctl *g, int argc, char **argv)
       struct price p = ps[k];
       if (!p.has_ratio)
         p.has_ratio = 1, p.ratio = 0;
-      rc = price_write(g, &p);
+      rc = gw_price_write(g, &p);
       if (rc == 0)
-        rc = tier_write(g, &p);
+        rc = gw_price_tier_write(g, &p);
     }
     struct gw_subject s = { 0 };
     if (rc == 0)

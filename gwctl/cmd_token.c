@@ -10,11 +10,11 @@
 #include "cmd_token.h"
 #include "keys.h"
 #include "output.h"
+#include "rules.h"
 #include "quota.h"
 
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -178,16 +178,16 @@ static int check_ips(struct gwctl *g, const char *in, char *out, size_t outlen)
   while (rc == 0 && *p) {
     size_t len = strcspn(p, ",");
     char item[80], addr[80];
-    unsigned char buf[16];
+    int max = 0;
     snprintf(item, sizeof item, "%.*s", (int)len, p);
-    const char *slash = strchr(item, '/');
-    snprintf(addr, sizeof addr, "%.*s", (int)(slash ? (size_t)(slash - item) : strlen(item)), item);
-    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128 : 0;
-    int64_t prefix = 0;
-    if (!max)
+    switch (rule_ip_item(item, addr, sizeof addr, &max)) {
+    case RULE_IP_ADDRESS:
       return gw_usage(g, "--ips: '%s' is not an IPv4 or IPv6 address", addr);
-    if (slash && (parse_int64(slash + 1, &prefix) != 0 || prefix < 0 || prefix > max))
+    case RULE_IP_PREFIX:
       return gw_usage(g, "--ips: '%s' has a bad prefix length (0 to %d after '/')", item, max);
+    default:
+      break;
+    }
     p += len;
     if (*p == ',')
       p++;

@@ -8,6 +8,7 @@
 #include "i18n.h"
 #include "cmd_user.h"
 #include "output.h"
+#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,29 +94,9 @@ static int parse_status(struct gwctl *g, const char *s, int64_t *status)
 static int user_insert(struct gwctl *g, const char *name, int64_t quota, const char *group,
                        int64_t role, const char *role_text, int64_t *id)
 {
-  struct db_stmt *st = db_prepare(g->db, "SELECT id FROM users WHERE username = ?1");
-  if (!st)
-    return gw_dberr(g, "cannot add the user");
-  enum db_step_result r = db_bind_text(st, 1, name) == 0 ? db_step(st) : DB_ERROR;
-  int64_t other = r == DB_ROW ? db_col_int64(st, 0) : 0;
-  db_finalize(st);
-  if (r == DB_ERROR)
-    return gw_dberr(g, "cannot add the user");
-  if (r == DB_ROW)
-    return gw_err(GW_CONFLICT, "user '%s' already exists (id %" PRId64 ")", name, other);
-
-  st = db_prepare(g->db, "INSERT INTO users(username, role, status, quota, \"group\", created_time) "
-                         "VALUES (?1, ?2, " CODE_STR(STATUS_ENABLED) ", ?3, ?4, ?5) RETURNING id");
-  if (!st)
-    return gw_dberr(g, "cannot add the user");
-  int ok = db_bind_text(st, 1, name) == 0 && db_bind_int64(st, 2, role) == 0
-           && db_bind_int64(st, 3, quota) == 0 && db_bind_text(st, 4, group) == 0
-           && db_bind_int64(st, 5, (int64_t)time(NULL)) == 0 && db_step(st) == DB_ROW;
-  if (ok)
-    *id = db_col_int64(st, 0);
-  db_finalize(st);
-  if (!ok)
-    return gw_dberr(g, "cannot add the user");
+  int rc = gw_user_insert(g, name, role, STATUS_ENABLED, quota, group, id);
+  if (rc != 0)
+    return rc;
   struct gw_subject s = { .user_id = *id, .username = name };
   return gw_log_manage(g, &s, "user add %s quota=%" PRId64 " group=%s role=%s", name, quota, group,
                        role_text);

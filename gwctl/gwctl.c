@@ -1007,3 +1007,14 @@ int gw_config_check(const char *key, const char *value, char *out, size_t outlen
   }
   return option_check(k, value, out, outlen, why, whylen);
 }
+
+const char *gw_json_type(const cJSON *v)
+{
+  if (cJSON_IsString(v)) return "a string";
+  if (cJSON_IsNumber(v)) return "a number";
+  if (cJSON_IsBool(v)) return "a boolean";
+  if (cJSON_IsNull(v)) return "null";
+  if (cJSON_IsArray(v)) return "an array";
+  if (cJSON_IsObject(v)) return "an object";
+  return "something else";
+}

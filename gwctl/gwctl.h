@@ -186,6 +186,9 @@ struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, c
 
 /* A comma list as a JSON array of strings ("" -> []). NULL when out of memory. */
 cJSON *gw_csv_array(const char *csv);
+/* What kind of JSON value v is, for messages ("a string", "an object", ...). Callers: cmd_channel.c
+ * (--model-map) and the apply modules (a file field of the wrong type). */
+const char *gw_json_type(const cJSON *v);
 
 /* Listing commands. A row's fields read from a SELECT's columns, in the order of the list, which a
  * NULL name ends: text, integer, real, or boolean (not 0). */

@@ -473,3 +473,29 @@ PY
   grep -qxF "gwctl: fallbacks[0] \"gpt-4o@group:nogroup\": field \"group\": no group named 'nogroup'" "$err"
   grep -qxF "gwctl: fallbacks[1] \"x@token:carol/nope\": field \"token\": no token named 'carol/nope'" "$err"
 }
+
+@test "apply refuses what the commands refuse, by the same rule (common/rules.c): a model map naming a model twice, a base URL without host, a 9-model chain, a tier on a fixed price" {
+  # the commands
+  refused 2 "--model-map names 'a' twice" gwctl channel add --name dup --type openai --base-url http://127.0.0.1:9 \
+    --models a --no-key --model-map '{"a":"x","a":"y"}'
+  refused 2 "--base-url 'http://' has no host" gwctl channel add --name nohost --type openai --base-url http:// \
+    --models a --no-key
+  refused 2 "--chain: give 1 to 8 models" gwctl fallback set a --chain m1,m2,m3,m4,m5,m6,m7,m8,m9
+  refused 2 "does not go with --price" gwctl price set f --price 1 --tier 1000:ratio=2
+  # the same values in an apply file (raw JSON: a model map with a name twice)
+  cat > "$BATS_TEST_TMPDIR/same.json" <<'JSON'
+{"version": 1,
+ "channels": [{"name": "dup", "type": "openai", "base_url": "http://127.0.0.1:9", "models": ["a"],
+               "model_mapping": {"a": "x", "a": "y"}},
+              {"name": "nohost", "type": "openai", "base_url": "http://", "models": ["a"]}],
+ "fallbacks": [{"model": "a", "chain": ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"]}],
+ "prices": [{"model": "f", "fixed_price": 1, "tier_above": 1000, "tier_model_ratio": 2}]}
+JSON
+  refused 1 'same.json: 4 errors; nothing changed' gwctl apply -f "$BATS_TEST_TMPDIR/same.json"
+  err="$BATS_TEST_TMPDIR/refused.err"
+  grep -qxF "gwctl: channels[0] \"dup\": field \"model_mapping\": names 'a' twice" "$err"
+  grep -qxF 'gwctl: channels[1] "nohost": field "base_url": has no host' "$err"
+  grep -qxF 'gwctl: fallbacks[0] "a": field "chain": give 1 to 8 models' "$err"
+  grep -qxF 'gwctl: prices[0] "f": field "tier_above": a tier goes with model_ratio, not fixed_price' "$err"
+  [ "$(sql "SELECT count(*) FROM channels")" = 0 ]
+}
