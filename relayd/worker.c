@@ -512,12 +512,11 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            /* MHD zeroes this pool after every request; a held stream costs ~0.6 KB
-                             * of RSS per KiB of it (bench/README.md). A legal header needs twice
-                             * max_header_bytes: its text stays in the read buffer and each of up to
-                             * max_header_bytes / 64 fields takes a 64-byte record (0.9.75); 4 KiB is
-                             * the answer's head. Over the limit but within the pool: relay's 431 in
-                             * the client's format (front.c); past the pool: MHD's own 431 */
+                            /* MHD zeroes it per request; a held stream: ~0.6 KB RSS per KiB of it
+                             * (bench/README.md). A legal header needs twice max_header_bytes: its
+                             * text stays in the read buffer, each of up to max_header_bytes / 64
+                             * fields takes a 64-byte record (0.9.75); 4 KiB: the answer's head.
+                             * Over the limit, within the pool: relay's 431 (front.c), else MHD's */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 4096,
                             MHD_OPTION_END);
   if (!w->mhd) {
