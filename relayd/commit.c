@@ -120,6 +120,15 @@ static int apply_op(const struct writer_op *op, int64_t now)
   return rc;
 }
 
+/* The statements that bind a batch's texts by reference (db_bind_text_ref) let go of them: the
+ * batch is freed or reused once commit_batch returns. */
+static void drop_refs(void)
+{
+  db_reset(C.ins_log);
+  db_reset(C.ins_resv);
+  db_reset(C.del_resv);
+}
+
 struct agg {
   int64_t id;
   int64_t quota;
@@ -173,19 +182,23 @@ static size_t agg_sort(struct agg *tab, size_t cap)
   return n;
 }
 
+/* The texts are bound by reference, not copied (11 mallocs, copies and frees a row less: with the
+ * cheaper resets 53.5k -> 48.1k instructions a row in writer-bench --direct 500). r stays in the
+ * writer's batch until commit_batch returns, and commit_batch resets the statements before it
+ * returns (drop_refs). */
 static void bind_log(struct db_stmt *st, int base, const struct log_record *r)
 {
-  db_bind_text(st, base + 1, r->request_id);
+  db_bind_text_ref(st, base + 1, r->request_id);
   db_bind_int64(st, base + 2, r->created_at);
   db_bind_int64(st, base + 3, r->type);
-  db_bind_text(st, base + 4, r->content);
+  db_bind_text_ref(st, base + 4, r->content);
   db_bind_int64(st, base + 5, r->user_id);
-  db_bind_text(st, base + 6, r->username);
+  db_bind_text_ref(st, base + 6, r->username);
   db_bind_int64(st, base + 7, r->token_id);
-  db_bind_text(st, base + 8, r->token_name);
+  db_bind_text_ref(st, base + 8, r->token_name);
   db_bind_int64(st, base + 9, r->channel_id);
-  db_bind_text(st, base + 10, r->model);
-  db_bind_text(st, base + 11, r->upstream_model);
+  db_bind_text_ref(st, base + 10, r->model);
+  db_bind_text_ref(st, base + 11, r->upstream_model);
   db_bind_int64(st, base + 12, r->prompt_tokens);
   db_bind_int64(st, base + 13, r->completion_tokens);
   db_bind_int64(st, base + 14, r->quota);
@@ -193,10 +206,10 @@ static void bind_log(struct db_stmt *st, int base, const struct log_record *r)
   db_bind_int64(st, base + 16, r->is_stream);
   db_bind_int64(st, base + 17, r->elapsed_ms);
   db_bind_int64(st, base + 18, r->first_byte_ms);
-  db_bind_text(st, base + 19, r->end_reason);
-  db_bind_text(st, base + 20, r->usage_source);
-  db_bind_text(st, base + 21, r->group);
-  db_bind_text(st, base + 22, r->billing);
+  db_bind_text_ref(st, base + 19, r->end_reason);
+  db_bind_text_ref(st, base + 20, r->usage_source);
+  db_bind_text_ref(st, base + 21, r->group);
+  db_bind_text_ref(st, base + 22, r->billing);
 }
 
 /* "INSERT INTO logs(...) VALUES (?1..?22), (?23..?44), ..." for rows rows; NULL when out of memory.
@@ -366,16 +379,16 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
       if (r->reservation && !r->release && !sl->settled) {
         struct db_stmt *st = C.ins_resv;
         db_reset(st);
-        db_bind_text(st, 1, r->request_id);
-        db_bind_text(st, 2, node);
+        db_bind_text_ref(st, 1, r->request_id);
+        db_bind_text_ref(st, 2, node);
         db_bind_int64(st, 3, r->created_at);
         db_bind_int64(st, 4, r->user_id);
-        db_bind_text(st, 5, r->username);
+        db_bind_text_ref(st, 5, r->username);
         db_bind_int64(st, 6, r->token_id);
-        db_bind_text(st, 7, r->token_name);
+        db_bind_text_ref(st, 7, r->token_name);
         db_bind_int64(st, 8, r->token_bal != NULL);
-        db_bind_text(st, 9, r->model);
-        db_bind_text(st, 10, r->group);
+        db_bind_text_ref(st, 9, r->model);
+        db_bind_text_ref(st, 10, r->group);
         db_bind_int64(st, 11, r->is_stream);
         db_bind_int64(st, 12, r->quota);
         if (db_step(st) == DB_ERROR)
@@ -383,7 +396,7 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
       } else if ((!r->reservation || r->release) && !sl->reserved) {
         struct db_stmt *st = C.del_resv;
         db_reset(st);
-        db_bind_text(st, 1, r->request_id);
+        db_bind_text_ref(st, 1, r->request_id);
         if (db_step(st) == DB_ERROR)
           goto rollback;
       }
@@ -453,6 +466,7 @@ fail:
   C.verify_next = true;
   log_msg(LOG_ERR, "writer commit failed, will retry", "rows=%zu error=\"%s\"", n, db_errmsg(C.db));
 out:
+  drop_refs();
   free(users);
   free(tokens);
   free(chans);
@@ -462,7 +476,7 @@ out:
 
 int commit_open(const char *db_url, char *err, size_t errlen)
 {
-  C.db = db_open(db_url, err, errlen);
+  C.db = db_open_one_thread(db_url, err, errlen);   /* this thread's alone (see C) */
   if (!C.db)
     return -1;
   C.multirow = strcmp(db_backend_name(C.db), "postgres") == 0;
