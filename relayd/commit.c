@@ -16,7 +16,7 @@
 #define WRITER_ROWS_PER_INSERT 500
 /* SQLite: log rows per multi-row INSERT, largest first (the rest of a batch one by one). One
  * statement for many rows opens the 7 b-tree cursors once, and each index insert starts from the
- * cursor's last position instead of a seek from the root: 42.8k -> 25.1k instructions a row in
+ * cursor's last position instead of a seek from the root: 42.8k -> 24.6k instructions a row in
  * writer-bench --direct 500 (bench/README.md). */
 static const size_t sqlite_group_rows[] = { 32, 8 };
 #define SQLITE_GROUPS (sizeof sqlite_group_rows / sizeof *sqlite_group_rows)
