@@ -1,16 +1,22 @@
 /*
  * writer-bench: measures relayd's log writer (relayd/writer.c) alone, without HTTP.
  *
- *   writer-bench --db sqlite:PATH --rows N [--json]
+ *   writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--json]
  *
  * Creates a fresh database (PATH must not exist; db_open creates the schema) with one user, one
- * limited token and one channel, starts the writer (writer_start), and submits N log records
- * (realistic fields, quota 3 each, user_bal/token_bal pointing at balances of its own) as fast as
- * it can from 2 producer threads. It waits until writer_get_stats().rows_total == N and reports
+ * limited token and one channel, starts the writer (writer_start), and submits N requests as fast
+ * as it can from 2 producer threads, each as relay does: its reservation record, then its log
+ * record (realistic fields as relayd writes them, the billing breakdown included, quota 3 each,
+ * user_bal/token_bal pointing at balances of its own) once 8 later requests of the same producer
+ * have reserved (8 in flight, so a request now and then spans two batches). It waits until writer_get_stats().rows_total == N and reports
  * rows/s from the first submit to the commit of the last row (observed by polling the stats every
  * 0.5 ms). Then it stops the writer and checks in the database that nothing was lost: N rows in
  * logs, users.used_quota == 3N (and quota, request_count, the token's and the channel's quota),
  * and that the writer moved both balances' db_base by 3N.
+ * --direct BATCH: no writer thread: one thread calls commit_batch (relayd/commit.h) itself with
+ * batches of BATCH requests (each request's reservation and log record in the same batch, as for
+ * a request that ends within one 50 ms tick), so the instructions per row under
+ * `valgrind --tool=callgrind` are the same in every run (bench/README.md, the writer's cost).
  * Prints a line of text, or with --json one object: {"rows":N,"seconds":..,"rows_per_s":..,
  * "verified":true,"submit_s":..,"commits":..,"commit_errors":..}.
  * Exit status: 0 verified, 1 not verified (or the writer stalled), 2 usage or setup error.
@@ -29,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../relayd/commit.h"
 #include "../relayd/snapshot.h"
 #include "../relayd/writer.h"
 #include "db.h"
@@ -40,6 +47,14 @@
 #define MAX_ROWS 20000000L
 #define STALL_US (60u * 1000000u)   /* no progress this long = the writer is stuck */
 #define POLL_US 500
+#define INFLIGHT 8                  /* requests a producer has reserved and not yet settled */
+#define RESERVE_PER_ROW 175         /* what a request reserves before its usage is known */
+/* the breakdown relayd stores in logs.billing for a plain chat request (billing_explain_json) */
+#define BILLING_JSON "{\"mode\":\"ratio\",\"usage_source\":\"upstream\",\"api\":\"openai\"," \
+  "\"tokens\":{\"prompt\":%lld,\"cached\":0,\"cache_write_5m\":0,\"cache_write_1h\":0," \
+  "\"completion\":%lld,\"reasoning\":0},\"model_ratio\":0.075,\"completion_ratio\":4," \
+  "\"cache_ratio\":0.5,\"cache_write_ratio\":1.25,\"cache_write_1h_ratio\":2,\"group\":\"default\"," \
+  "\"group_ratio\":1,\"reserved\":%d,\"charged\":%d}"
 
 enum { USER_ID = 1, TOKEN_ID = 1, CHANNEL_ID = 1 };
 static const int64_t START_QUOTA = INT64_C(1000000000000);
@@ -52,42 +67,107 @@ struct producer {
   uint64_t t_first, t_last;   /* us, first and last submit */
 };
 
+/* The log record of request i of producer idx (rec keeps the fields that do not change). */
+static void fill_request(struct log_record *rec, int idx, long i)
+{
+  /* what relay.c fills per request: an id like its own, the time, usage and timings */
+  snprintf(rec->request_id, sizeof rec->request_id, "%011llx%04x%02x%06llx",
+           (unsigned long long)now_unix_ms(), 0x00be, idx, (unsigned long long)(i & 0xffffff));
+  rec->created_at = now_unix();
+  rec->is_stream = (i & 1) != 0;
+  rec->prompt_tokens = 12 + (i % 50);
+  rec->completion_tokens = 20 + (i % 200);
+  rec->elapsed_ms = 150 + (i % 900);
+  rec->first_byte_ms = rec->is_stream ? 40 + (i % 60) : 0;
+  snprintf(rec->billing, sizeof rec->billing, BILLING_JSON, (long long)rec->prompt_tokens,
+           (long long)rec->completion_tokens, RESERVE_PER_ROW, QUOTA_PER_ROW);
+}
+
+static void fill_common(struct log_record *rec, struct balance *ub, struct balance *tb)
+{
+  memset(rec, 0, sizeof *rec);
+  rec->type = LOGT_CONSUME;
+  rec->user_id = USER_ID;
+  snprintf(rec->username, sizeof rec->username, "bench");
+  rec->token_id = TOKEN_ID;
+  snprintf(rec->token_name, sizeof rec->token_name, "bench-token");
+  rec->channel_id = CHANNEL_ID;
+  snprintf(rec->model, sizeof rec->model, "gpt-4o-mini");
+  snprintf(rec->upstream_model, sizeof rec->upstream_model, "gpt-4o-mini-2024-07-18");
+  snprintf(rec->group, sizeof rec->group, "default");
+  rec->quota = QUOTA_PER_ROW;
+  rec->status = 200;
+  snprintf(rec->end_reason, sizeof rec->end_reason, "done");
+  snprintf(rec->usage_source, sizeof rec->usage_source, "upstream");
+  snprintf(rec->api, sizeof rec->api, "openai");
+  rec->user_bal = ub;
+  rec->token_bal = tb;
+}
+
+/* The reservation record relay submits when request rec reserves (writer.h). */
+static struct log_record reservation_of(const struct log_record *rec)
+{
+  struct log_record r = *rec;
+  r.reservation = true;
+  r.quota = RESERVE_PER_ROW;
+  r.billing[0] = '\0';
+  return r;
+}
+
 static void *produce(void *arg)
 {
   struct producer *p = arg;
-  struct log_record rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = LOGT_CONSUME;
-  rec.user_id = USER_ID;
-  snprintf(rec.username, sizeof rec.username, "bench");
-  rec.token_id = TOKEN_ID;
-  snprintf(rec.token_name, sizeof rec.token_name, "bench-token");
-  rec.channel_id = CHANNEL_ID;
-  snprintf(rec.model, sizeof rec.model, "gpt-4o-mini");
-  snprintf(rec.upstream_model, sizeof rec.upstream_model, "gpt-4o-mini-2024-07-18");
-  snprintf(rec.group, sizeof rec.group, "default");
-  rec.quota = QUOTA_PER_ROW;
-  rec.status = 200;
-  snprintf(rec.end_reason, sizeof rec.end_reason, "done");
-  snprintf(rec.usage_source, sizeof rec.usage_source, "upstream");
-  rec.user_bal = p->user_bal;
-  rec.token_bal = p->token_bal;
-
+  /* a ring of the requests in flight: each is settled after INFLIGHT later ones reserved */
+  static _Thread_local struct log_record ring[INFLIGHT];
+  for (long i = 0; i < INFLIGHT; i++)
+    fill_common(&ring[i], p->user_bal, p->token_bal);
   p->t_first = now_us_mono();
-  for (long i = 0; i < p->rows; i++) {
-    /* what relay.c fills per request: an id like its own, the time, usage and timings */
-    snprintf(rec.request_id, sizeof rec.request_id, "%011llx%04x%02x%06llx",
-             (unsigned long long)now_unix_ms(), 0x00be, p->idx, (unsigned long long)(i & 0xffffff));
-    rec.created_at = now_unix();
-    rec.is_stream = (i & 1) != 0;
-    rec.prompt_tokens = 12 + (i % 50);
-    rec.completion_tokens = 20 + (i % 200);
-    rec.elapsed_ms = 150 + (i % 900);
-    rec.first_byte_ms = rec.is_stream ? 40 + (i % 60) : 0;
-    writer_submit(&rec);
+  for (long i = 0; i < p->rows + INFLIGHT; i++) {
+    struct log_record *slot = &ring[i % INFLIGHT];
+    if (i >= INFLIGHT)
+      writer_submit(slot);              /* request i - INFLIGHT ends */
+    if (i < p->rows) {
+      fill_request(slot, p->idx, i);
+      struct log_record resv = reservation_of(slot);
+      writer_submit(&resv);
+    }
   }
   p->t_last = now_us_mono();
   return NULL;
+}
+
+/* --direct: rows requests in batches of batch (2 records each), committed by this thread. 0 or -1. */
+static int run_direct(const char *url, long rows, long batch, struct balance *ub, struct balance *tb,
+                      uint64_t *commits, char *err, size_t errlen)
+{
+  if (commit_open(url, err, errlen) < 0)
+    return -1;
+  struct log_record *recs = calloc((size_t)batch * 2, sizeof *recs);
+  if (!recs) {
+    commit_close();
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  struct log_record tmpl;
+  fill_common(&tmpl, ub, tb);
+  int rc = 0;
+  for (long done = 0; done < rows && rc == 0;) {
+    long n = rows - done < batch ? rows - done : batch;
+    for (long k = 0; k < n; k++) {
+      recs[2 * k + 1] = tmpl;
+      fill_request(&recs[2 * k + 1], 0, done + k);
+      recs[2 * k] = reservation_of(&recs[2 * k + 1]);
+    }
+    if (commit_batch(recs, (size_t)n * 2, NULL, 0, "bench", 1) != 0) {
+      snprintf(err, errlen, "commit_batch failed");
+      rc = -1;
+    }
+    (*commits)++;
+    done += n;
+  }
+  free(recs);
+  commit_close();
+  return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -184,9 +264,10 @@ static bool verify(const char *url, long rows, const struct balance *ub, const s
 
 static void usage(FILE *f)
 {
-  fputs("usage: writer-bench --db sqlite:PATH --rows N [--json]\n"
+  fputs("usage: writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--json]\n"
         "  --db sqlite:PATH   a database file that does not exist yet (it is created)\n"
         "  --rows N           log records to submit (1 to 20000000)\n"
+        "  --direct BATCH     no writer thread: commit batches of BATCH requests from this thread\n"
         "  --json             one JSON object on stdout instead of a line of text\n"
         "exit status: 0 all rows and quota verified, 1 not verified, 2 usage or setup error\n",
         f);
@@ -198,11 +279,12 @@ int main(int argc, char **argv)
       {"db", required_argument, NULL, 'd'},
       {"rows", required_argument, NULL, 'r'},
       {"json", no_argument, NULL, 'j'},
+      {"direct", required_argument, NULL, 'b'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *url = NULL;
-  long rows = 0;
+  long rows = 0, direct = 0;
   bool json = false;
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -219,6 +301,15 @@ int main(int argc, char **argv)
       break;
     }
     case 'j': json = true; break;
+    case 'b': {
+      int64_t v;
+      if (parse_int64(optarg, &v) < 0 || v < 1 || v > 100000) {
+        fprintf(stderr, "writer-bench: --direct wants a batch size in [1, 100000], not '%s'\n", optarg);
+        return 2;
+      }
+      direct = (long)v;
+      break;
+    }
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -251,6 +342,23 @@ int main(int argc, char **argv)
   atomic_init(&tb->avail, START_QUOTA);
   ub->db_base = tb->db_base = START_QUOTA;
 
+  if (direct) {
+    uint64_t commits = 0, t0 = now_us_mono();
+    int drc = run_direct(url, rows, direct, ub, tb, &commits, err, sizeof err);
+    double secs = (double)(now_us_mono() - t0) / 1e6, rps = secs > 0 ? (double)rows / secs : 0;
+    if (drc < 0)
+      fprintf(stderr, "writer-bench: %s\n", err);
+    bool verified = drc == 0 && verify(url, rows, ub, tb);
+    if (json)
+      printf("{\"rows\":%ld,\"seconds\":%.3f,\"rows_per_s\":%.0f,\"verified\":%s,\"batch\":%ld,"
+             "\"commits\":%" PRIu64 "}\n", rows, secs, rps, verified ? "true" : "false", direct, commits);
+    else
+      printf("writer (direct, batches of %ld): %ld rows in %.3f s = %.0f rows/s (%" PRIu64
+             " commits); verified: %s\n", direct, rows, secs, rps, commits, verified ? "yes" : "NO");
+    free(ub);
+    free(tb);
+    return verified ? 0 : 1;
+  }
   if (writer_start(url, err, sizeof err) < 0) {
     fprintf(stderr, "writer-bench: %s\n", err);
     return 2;

@@ -32,6 +32,9 @@ enum db_step_result { DB_ROW = 1, DB_DONE = 0, DB_ERROR = -1 };
  * On failure returns NULL and writes a message into err. The caller frees with db_close(). */
 struct db *db_open(const char *url, char *err, size_t errlen);
 void db_close(struct db *db);
+/* db_open for a connection that only one thread uses at a time (relayd's writer): SQLite then
+ * takes no mutex in each call (SQLITE_OPEN_NOMUTEX). Sharing it between threads is undefined. */
+struct db *db_open_one_thread(const char *url, char *err, size_t errlen);
 
 /* Opens an existing database (e.g. a One API one to import from) as it is: no migrations, no
  * schema_migrations table, no journal-mode change; a missing SQLite file is an error. SQLite files
@@ -67,6 +70,10 @@ int db_bind_int64(struct db_stmt *st, int idx, int64_t v);
 int db_bind_double(struct db_stmt *st, int idx, double v);
 int db_bind_text(struct db_stmt *st, int idx, const char *s);   /* NULL binds SQL NULL */
 int db_bind_null(struct db_stmt *st, int idx);
+/* db_bind_text without the copy where the backend can avoid it (SQLite: SQLITE_STATIC): s must
+ * stay valid and unchanged until the statement's next db_reset or db_finalize. For a hot
+ * statement whose text outlives its step (the writer's log rows: 11 copies a row saved). */
+int db_bind_text_ref(struct db_stmt *st, int idx, const char *s);
 
 enum db_step_result db_step(struct db_stmt *st);
 

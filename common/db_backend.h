@@ -29,6 +29,8 @@ struct db_backend {
   int (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
   int (*bind_double)(struct db_stmt *st, int idx, double v);
   int (*bind_text)(struct db_stmt *st, int idx, const char *s);
+  /* Optional (NULL: bind_text): binds s without copying it (db_bind_text_ref). */
+  int (*bind_text_ref)(struct db_stmt *st, int idx, const char *s);
   int (*bind_null)(struct db_stmt *st, int idx);
   enum db_step_result (*step)(struct db_stmt *st);
   int64_t (*col_int64)(void *h, int idx);

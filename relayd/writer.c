@@ -230,6 +230,8 @@ static void after_commit(const struct writer_op *ops, size_t nops)
 static void *writer_main(void *arg)
 {
   (void)arg;
+  /* named, so its wake-ups can be told from the workers' (/proc/PID/task/TID/comm, top -H) */
+  pthread_setname_np(pthread_self(), "relayd-writer");
   struct log_record *batch = NULL;   /* mapped (rec_grow), bcap records */
   size_t blen = 0, bcap = 0;
   struct writer_op *ops = NULL;

@@ -243,6 +243,38 @@ static void test_statements(struct db *db)
         && strstr(db_errmsg(db), "FOREIGN KEY"), "foreign keys are enforced: %s", db_errmsg(db));
 }
 
+/* db_bind_text_ref (the writer's log rows): the text is the caller's until the next reset, and
+ * what the row holds is what the buffer held at the step, not what it holds later. */
+static void test_bind_ref(const char *url)
+{
+  char err[512] = "";
+  struct db *db = db_open_one_thread(url, err, sizeof err);
+  check(db != NULL, "db_open_one_thread opens the same database%s%s", db ? "" : ": ", err);
+  if (!db)
+    return;
+  struct db_stmt *st = db_prepare(db, "INSERT INTO users(username, \"group\") VALUES (?1, ?2)");
+  char name[32], group[16];
+  int ok = st != NULL;
+  for (int i = 0; ok && i < 3; i++) {
+    snprintf(name, sizeof name, "ref-%d", i);
+    snprintf(group, sizeof group, "g%d", i);
+    db_reset(st);
+    ok = db_bind_text_ref(st, 1, name) == 0 && db_bind_text_ref(st, 2, group) == 0
+         && db_step(st) == DB_DONE;
+  }
+  check(ok, "three rows bound by reference from one reused buffer");
+  db_reset(st);
+  snprintf(name, sizeof name, "overwritten");   /* after the reset: the statement no longer reads it */
+  check(db_bind_text_ref(st, 1, NULL) == 0 && db_bind_text_ref(st, 2, "x") == 0
+        && db_step(st) == DB_ERROR, "db_bind_text_ref(NULL) binds NULL (username NOT NULL refuses it)");
+  db_finalize(st);
+  check(scalar(db, "SELECT COUNT(*) FROM users WHERE username IN ('ref-0', 'ref-1', 'ref-2')") == 3
+        && scalar(db, "SELECT COUNT(*) FROM users WHERE username = 'ref-2' AND \"group\" = 'g2'") == 1
+        && scalar(db, "SELECT COUNT(*) FROM users WHERE username = 'overwritten'") == 0,
+        "each row holds the text its step saw");
+  db_close(db);
+}
+
 static void test_transactions(struct db *db)
 {
   int64_t before = scalar(db, "SELECT COUNT(*) FROM users");
@@ -302,6 +334,7 @@ int main(int argc, char **argv)
 
   test_statements(db);
   test_transactions(db);
+  test_bind_ref(url);
   test_two_connections(url);
   int64_t users = scalar(db, "SELECT COUNT(*) FROM users");
   db_close(db);
