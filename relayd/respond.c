@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonarena.h"
 #include "request.h"
 #include "respcache.h"
 #include "settle.h"
@@ -179,7 +180,8 @@ void upstream_failure_text(const struct request *r, CURLcode res, char *out, siz
  * usage, the text relay counted in it. */
 static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len)
 {
-  cJSON *j = cJSON_ParseWithLength(b, len);
+  /* read only (usage and text are copied out): in the worker's arena, no malloc and free per node */
+  cJSON *j = jsonarena_parse(b, len);
   struct format_facts f = {.tokens = settle_count_restart(r)};   /* a whole answer: counted afresh */
   fmt->ops->read_answer(j, &f);
   if (f.usage_found)
@@ -187,7 +189,7 @@ static void read_answer_usage(struct request *r, const struct format *fmt, const
   r->usage_upstream = f.usage_found;
   r->usage_final = f.usage_final;
   r->completion_chars = f.text_chars;
-  cJSON_Delete(j);
+  jsonarena_drop(j);
 }
 
 /* The whole answer of an EP_MEDIA request, relayed with the upstream's Content-Type (audio bytes
