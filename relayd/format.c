@@ -30,6 +30,8 @@ void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(c
   f->usage_found = cJSON_IsObject(u);
   f->usage_final = true;
   f->text_chars = 0;
+  if (f->text_if_no_usage && f->usage_found && !f->usage.bad)
+    return;
   format_count_text(f, cJSON_GetObjectItemCaseSensitive(root, text_key));
 }
 

@@ -177,12 +177,16 @@ void upstream_failure_text(const struct request *r, CURLcode res, char *out, siz
 
 
 /* The usage of a whole answer in the format it is in (fmt), read from the parsed body; without
- * usage, the text relay counted in it. */
-static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len)
+ * usage, the text relay counted in it. text_if_no_usage: the text is counted only when that usage
+ * is missing or unusable (settle bills a whole answer by relay's count only then); a converted
+ * answer's usage is the converter's (finish_nonstream), so its text is always counted. */
+static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len,
+                              bool text_if_no_usage)
 {
   /* read only (usage and text are copied out): in the worker's arena, no malloc and free per node */
   cJSON *j = jsonarena_parse(b, len);
-  struct format_facts f = {.tokens = settle_count_restart(r)};   /* a whole answer: counted afresh */
+  struct format_facts f = {.tokens = settle_count_restart(r),     /* a whole answer: counted afresh */
+                           .text_if_no_usage = text_if_no_usage};
   fmt->ops->read_answer(j, &f);
   if (f.usage_found)
     r->usage = f.usage;
@@ -241,7 +245,8 @@ void finish_nonstream(struct request *r)
     buf_append_str(&r->resp, conv);
     free(conv);
   }
-  read_answer_usage(r, conv_in ? &format_openai : r->upstream, r->resp.data ? r->resp.data : "", r->resp.len);
+  read_answer_usage(r, conv_in ? &format_openai : r->upstream, r->resp.data ? r->resp.data : "", r->resp.len,
+                    !conv_in);
   if (conv_in) {
     r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
     r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
