@@ -8,7 +8,8 @@
  * jsonarena_init installs cJSON hooks (cJSON_InitHooks) for the whole process, once, before any
  * thread starts: outside jsonarena_parse they call malloc and free as before (free checks first
  * whether the pointer is in this thread's arena, where freeing is a no-op).
- * Callers: main.c (jsonarena_init), format.c (an event relayed unchanged: parsed, read, dropped).
+ * Callers: main.c (jsonarena_init), format.c (an event relayed unchanged: parsed, read, dropped),
+ * respond.c (a whole non-streaming answer, read for its usage and text).
  * Never: hands out a tree that outlives the next jsonarena_parse of its thread, or one that is
  * changed (items added or detached) -- such trees are parsed with cJSON_Parse. Without
  * jsonarena_init (unit tests, fuzz targets) it is cJSON_ParseWithLength and cJSON_Delete.
