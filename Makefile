@@ -180,7 +180,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/claude.c relayd/claude_client.c relayd/gemini.c \
+FUZZ_LIB_SRC := relayd/openai.c relayd/sse.c relayd/jsonarena.c relayd/claude.c relayd/claude_client.c relayd/gemini.c \
                 relayd/gemini_client.c relayd/adapt.c relayd/format.c relayd/formats.c relayd/format_openai.c \
                 relayd/format_claude.c relayd/format_gemini.c relayd/format_embed.c relayd/format_responses.c \
                 relayd/responses.c relayd/responses_client.c relayd/responses_events.c relayd/reasoning.c \

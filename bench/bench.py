@@ -9,6 +9,8 @@ interleaved run, several repeats, and prints medians side by side with the ratio
   one conn    wrk -c1: latency added over calling the mock directly
   streams     200 and 2,000 concurrent SSE streams (bench/sse_load.c): streams/s, time to first
               data p50/p99, largest gap between events, failures, CPU per stream, peak RSS
+  light       10 concurrent light streams (20 events 50 ms apart): CPU per stream and per event,
+              read from the scheduler's nanosecond run time of every thread (schedstat)
   hold        10,000 concurrent long-lived streams: failures, RSS
   floor       bench/floor.c, relayd's libraries and worker model without the gateway: every row
               shows relayd/floor, the part of relayd's cost that is relay's own
@@ -47,12 +49,22 @@ STREAM_SETS = [(20, 100, 5)] if QUICK else [(200, 4000, 5), (2000, 10000, 50)]
 # Each held stream costs relayd two descriptors (client and upstream). Where the hard limit on open
 # files is below what 10,000 streams need (20,000 here), hold as many as the limit allows and say so.
 FD_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+# 10 concurrent light streams (20 events, 50 ms apart: an assistant answering at chat speed): the
+# proxy's CPU per stream when it is idle most of the time, where per-event wake-ups and per-event
+# work show (issue #26: within 1.3x nginx). A stream lasts 1 s, so LIGHT_TOTAL streams take
+# LIGHT_TOTAL / 10 seconds per proxy and repeat.
+LIGHT = 10
+LIGHT_TOTAL = 20 if QUICK else 200
+LIGHT_EVENTS = 20
+LIGHT_GAP_MS = 50
 HOLD_WANTED = 200 if QUICK else 10000
 HOLD = min(HOLD_WANTED, (FD_HARD - 64) // 2) if FD_HARD != resource.RLIM_INFINITY else HOLD_WANTED
 WRITER_ROWS = 20000 if QUICK else 200000
 CHAT = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
 STREAM = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],'
           '"mock":{"chunks":20,"chunk_gap_ms":%d}}')
+LIGHT_BODY = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],'
+              '"mock":{"chunks":%d,"chunk_gap_ms":%d}}' % (LIGHT_EVENTS, LIGHT_GAP_MS))
 HOLD_BODY = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hold"}],'
              '"mock":{"chunks":600,"chunk_gap_ms":1000}}')
 
@@ -104,6 +116,24 @@ def ctx_switches(pids):
                         if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
                             total += int(line.split()[1])
             except OSError:
+                pass
+    return total
+
+
+def run_ns(pids):
+    """CPU time in ns that every thread of pids has run (/proc/PID/task/TID/schedstat, first field):
+    nanoseconds where utime+stime counts clock ticks of 10 ms, too coarse for a few light streams."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
                 pass
     return total
 
@@ -189,7 +219,7 @@ def wrk(url, lua, conns, dur, pids):
 
 
 def sse_load(url, key, streams, total, pids, body, extra=()):
-    t0 = cpu_ticks(pids)
+    t0, n0 = cpu_ticks(pids), run_ns(pids)
     for pid in pids:
         # reset the peak RSS so each run reports its own (writes "5" to clear_refs)
         try:
@@ -205,9 +235,13 @@ def sse_load(url, key, streams, total, pids, body, extra=()):
     if out.returncode not in (0, 1):
         raise RuntimeError(f"sse-load failed: {out.stderr}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    t1 = cpu_ticks(pids)
+    t1, n1 = cpu_ticks(pids), run_ns(pids)
     if pids and r.get("streams"):
         r["cpu_us_per_stream"] = (t1 - t0) / TICK * 1e6 / r["streams"]
+        # the same from the scheduler's nanoseconds (threads that exited meanwhile are not in it)
+        r["run_us_per_stream"] = (n1 - n0) / 1e3 / r["streams"]
+        if r.get("events"):
+            r["run_us_per_event"] = (n1 - n0) / 1e3 / r["events"]
         r["peak_rss_mb"] = rss_kb(pids, peak=True) / 1024
     return r
 
@@ -359,6 +393,13 @@ http {{
             for name, (url, pids) in targets.items():
                 streams[n][name].append(sse_load(url, key, n, total, pids, body=STREAM % gap))
 
+    light = {name: [] for name in targets}
+    for i in range(REPEATS):
+        # interleaved, each proxy going first in turn
+        order = list(targets.items())
+        for name, (url, pids) in order[i % len(order):] + order[:i % len(order)]:
+            light[name].append(sse_load(url, key, LIGHT, LIGHT_TOTAL, pids, body=LIGHT_BODY))
+
     hold = {}
     for name, (url, pids) in targets.items():
         if name == "direct":
@@ -384,9 +425,9 @@ http {{
     writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
 
     # relayd still healthy and every billed row persisted
-    summary = report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
+    summary = report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "hold": hold, "writer": writer,
+    out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "light": light, "hold": hold, "writer": writer,
            "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "provision": provision, "summary": summary}
     with open(os.path.join(RESULTS, f"bench-{stamp}{'-quick' if QUICK else ''}.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -403,10 +444,11 @@ def fmt(v, spec=".1f"):
 
 MISSING = []
 # rows whose floor figure the report's ratios need (bench.py fails without it)
-FLOOR_NEEDED = ("proxy CPU us/request", "one conn p50 ms", "context switches/request (c64)")
+FLOOR_NEEDED = ("proxy CPU us/request", "one conn p50 ms", "context switches/request (c64)",
+                f"{LIGHT} SSE streams: CPU us/stream")
 
 
-def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
+def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
     rows = []
 
     def ratio(a, b):
@@ -460,6 +502,15 @@ def report(res, streams, hold, writer, idle_rss, idle_anon, nginx_idle, floor_id
         s4(f"{n} streams: failures", "failures", "0", ".0f")
         s4(f"{n} streams: CPU us/stream", "cpu_us_per_stream", "<= 1.3x nginx" if n == 200 else "", direct=False)
         s4(f"{n} streams: peak RSS MB", "peak_rss_mb", "", direct=False)
+    def lm(name, key):
+        return med([x.get(key) for x in light[name]]) if name in light else None
+
+    def l4(label, key, target="", spec=".1f", direct=True):
+        row(label, lm("direct", key) if direct else None, lm("nginx", key), lm("relayd", key), target, spec,
+            f=lm("floor", key))
+    l4(f"{LIGHT} SSE streams: failures", "failures", "0", ".0f")
+    l4(f"{LIGHT} SSE streams: CPU us/stream", "run_us_per_stream", "<= 1.3x nginx", direct=False)
+    l4(f"{LIGHT} SSE streams: CPU us/event", "run_us_per_event", "", ".2f", direct=False)
     hn, hf, hr = hold.get("nginx", {}), hold.get("floor", {}), hold.get("relayd", {})
     row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f", f=hf.get("open"))
     row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f",

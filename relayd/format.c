@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "jsonarena.h"
 #include "openai.h"
 #include "sse.h"
 
@@ -29,6 +30,8 @@ void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(c
   f->usage_found = cJSON_IsObject(u);
   f->usage_final = true;
   f->text_chars = 0;
+  if (f->text_if_no_usage && f->usage_found && !f->usage.bad)
+    return;
   format_count_text(f, cJSON_GetObjectItemCaseSensitive(root, text_key));
 }
 
@@ -193,21 +196,23 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
   bool has = (own ? format_stream_block(s, ev, evlen, &data, &dlen) : sse_event_data(ev, evlen, &data, &dlen)) == 0;
   bool done = false;
   cJSON *j = NULL;
+  const struct format_ops *cl = s->client->ops;
+  bool relayed = !cl->out_feed;
   if (has) {
     if (dlen >= 6 && memcmp(data, "[DONE]", 6) == 0) {
       done = s->done = true;
       if (own)
         s->f.ended = true;
     } else {
-      /* every event is parsed, once: usage, text and errors are read from the JSON, never by bytes */
-      j = cJSON_ParseWithLength(data, dlen);
+      /* every event is parsed, once: usage, text and errors are read from the JSON, never by bytes;
+       * a tree only read (the event goes on as it came) is built in the thread's arena */
+      j = relayed ? jsonarena_parse(data, dlen) : cJSON_ParseWithLength(data, dlen);
       if (format_scan_chunk(j, &s->f, own) && !s->client_wants_usage) {
-        cJSON_Delete(j);
+        jsonarena_drop(j);
         return 0;           /* the usage-only chunk relay asked for, for billing's sake */
       }
     }
   }
-  const struct format_ops *cl = s->client->ops;
   int rc = 0;
   if (!cl->out_feed) {
     rc = relay_bytes(out, ev, evlen, err, errlen);
@@ -222,7 +227,7 @@ static int common_event(struct format_stream *s, const char *ev, size_t evlen, b
   } else if (cl->out_feed(s->out, done ? NULL : j, out, err, errlen) < 0) {
     rc = FORMAT_BAD;
   }
-  cJSON_Delete(j);
+  jsonarena_drop(j);      /* cJSON_Delete for a tree not from the arena */
   return rc;
 }
 
@@ -253,9 +258,9 @@ int format_stream_event(struct format_stream *s, const char *ev, size_t evlen, s
   if (s->native) {
     /* relayed as it came; the usage, text and end in it are read from the parsed event */
     if (has) {
-      cJSON *j = cJSON_ParseWithLength(data, dlen);
+      cJSON *j = jsonarena_parse(data, dlen);    /* read only */
       up->scan_event(j, &s->f);
-      cJSON_Delete(j);
+      jsonarena_drop(j);
     }
     return relay_bytes(out, ev, evlen, err, errlen);
   }

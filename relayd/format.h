@@ -54,6 +54,8 @@ struct format_facts {
                             * caller's count, not owned; format_stream_init clears it) */
   bool ended;              /* the upstream's own end came (message_stop, finishReason, [DONE]) */
   bool failed;             /* the upstream sent an error event */
+  bool text_if_no_usage;   /* read_answer: count the text only when no usable usage came (relay
+                            * bills by its own count only then: settle.c) */
 };
 
 /* The converter states, one of each per request, owned by the struct format_stream that holds
@@ -249,7 +251,7 @@ int format_stream_bytes(struct format_stream *s, const char *p, size_t n, struct
  * object." in err. */
 cJSON *format_parse_object(const char *body, size_t len, char *err, size_t errlen);
 /* A whole answer's facts: usage from root[usage_key] read by read (when an object), text from
- * root[text_key]. */
+ * root[text_key] (with f->text_if_no_usage, only when that usage is missing or unusable). */
 void format_read_answer(const cJSON *root, const char *usage_key, void (*read)(const cJSON *, struct usage *),
                         const char *text_key, struct format_facts *f);
 /* Counts the model-made text under node into f: characters, and tokens when f->tokens is set. */

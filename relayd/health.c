@@ -290,6 +290,10 @@ enum health_outcome health_stream_event(const char *ev, size_t evlen, const char
 {
   const char *data, *name;
   size_t dlen, nlen;
+  /* an error event names "error" or "response.failed" somewhere in its bytes (its event name or a
+   * key of its data): an event with neither is not read further (most events, checked by memmem) */
+  if (!memmem(ev, evlen, "error", 5) && !memmem(ev, evlen, "response.failed", 15))
+    return OUTCOME_OK;
   if (sse_event_data(ev, evlen, &data, &dlen) < 0)
     return OUTCOME_OK;
   bool named = sse_event_field(ev, evlen, "event", &name, &nlen) == 0 &&

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "dbnotify.h"
+#include "jsonarena.h"
 #include "lease.h"
 #include "log.h"
 #include "metrics.h"
@@ -292,6 +293,7 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  jsonarena_init();     /* cJSON hooks, before any thread starts (jsonarena.h) */
 
   notify_init();
   struct admin_ctx ctx = {.cfg = cfg, .startup_cfg = cfg, .config_file = cl.config_file,

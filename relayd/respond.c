@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonarena.h"
 #include "request.h"
 #include "respcache.h"
 #include "settle.h"
@@ -176,18 +177,23 @@ void upstream_failure_text(const struct request *r, CURLcode res, char *out, siz
 
 
 /* The usage of a whole answer in the format it is in (fmt), read from the parsed body; without
- * usage, the text relay counted in it. */
-static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len)
+ * usage, the text relay counted in it. text_if_no_usage: the text is counted only when that usage
+ * is missing or unusable (settle bills a whole answer by relay's count only then); a converted
+ * answer's usage is the converter's (finish_nonstream), so its text is always counted. */
+static void read_answer_usage(struct request *r, const struct format *fmt, const char *b, size_t len,
+                              bool text_if_no_usage)
 {
-  cJSON *j = cJSON_ParseWithLength(b, len);
-  struct format_facts f = {.tokens = settle_count_restart(r)};   /* a whole answer: counted afresh */
+  /* read only (usage and text are copied out): in the worker's arena, no malloc and free per node */
+  cJSON *j = jsonarena_parse(b, len);
+  struct format_facts f = {.tokens = settle_count_restart(r),     /* a whole answer: counted afresh */
+                           .text_if_no_usage = text_if_no_usage};
   fmt->ops->read_answer(j, &f);
   if (f.usage_found)
     r->usage = f.usage;
   r->usage_upstream = f.usage_found;
   r->usage_final = f.usage_final;
   r->completion_chars = f.text_chars;
-  cJSON_Delete(j);
+  jsonarena_drop(j);
 }
 
 /* The whole answer of an EP_MEDIA request, relayed with the upstream's Content-Type (audio bytes
@@ -239,20 +245,36 @@ void finish_nonstream(struct request *r)
     buf_append_str(&r->resp, conv);
     free(conv);
   }
-  read_answer_usage(r, conv_in ? &format_openai : r->upstream, r->resp.data ? r->resp.data : "", r->resp.len);
-  if (conv_in) {
-    r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
-    r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
-  }
+  /* into the client's format (malloc'd; the OpenAI form stays in r->resp until the usage is read) */
+  struct usage cu = {0};
+  char *msg = NULL;
   if (!native && cl->response_from_openai) {
-    struct usage cu;
-    char *msg = cl->response_from_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model, &cu, err,
-                                         sizeof err);
+    msg = cl->response_from_openai(r->resp.data ? r->resp.data : "", r->resp.len, r->rq.model, &cu, err, sizeof err);
     if (!msg) {
       /* the upstream said 2xx but sent nothing we can turn into a message: a bad upstream */
       unreadable_answer(r, err);
       return;
     }
+  }
+  /* A converter reads the answer's usage as read_answer_usage would (adapt_oai_usage of the same
+   * "usage" member; response_to_openai: the channel's own usage, which is billed). When that usage is
+   * usable (counts, none that is not one), billing needs nothing more from the answer: it is not
+   * parsed a second time. Else it is read here as it always was (found, unusable, or relay's count). */
+  const struct usage *known = conv_in ? &conv_usage : msg ? &cu : NULL;
+  if (known && (known->prompt_tokens || known->completion_tokens) && !known->bad) {
+    r->usage = *known;
+    r->usage_upstream = true;
+    r->usage_final = true;
+    r->completion_chars = 0;       /* relay's count is not read when the upstream's usage is billed */
+  } else {
+    read_answer_usage(r, conv_in ? &format_openai : r->upstream, r->resp.data ? r->resp.data : "", r->resp.len,
+                      !conv_in);
+    if (conv_in) {
+      r->usage = conv_usage;           /* the channel's own usage, with its cache writes */
+      r->usage_upstream = conv_usage.prompt_tokens || conv_usage.completion_tokens || conv_usage.bad;
+    }
+  }
+  if (msg) {
     buf_reset(&r->resp);
     buf_append_str(&r->resp, msg);
     free(msg);

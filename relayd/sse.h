@@ -46,8 +46,10 @@ int sse_event_data(const char *ev, size_t evlen, const char **data, size_t *dlen
  * "content" in a chat chunk, for local token counting. Escapes count as one character. */
 size_t sse_count_string_chars(const char *p, size_t len, const char *key);
 
-/* One dispatched event: every pointer is into the reader's buffers, valid until the next call of
- * sse_reader_block (also after the callback returns, while the block is handled). */
+/* One dispatched event: every pointer is into the reader's buffers or into the block given to
+ * sse_reader_block (a block of one data line is not copied), valid until the next call of
+ * sse_reader_block and while that block is (also after the callback returns, while the block is
+ * handled). */
 struct sse_event {
   const char *type;        /* the "event:" value, "message" when the event had none */
   size_t type_len;

@@ -271,6 +271,73 @@ open(sys.argv[1], "w").write(json.dumps(msg))
 PY
 }
 
+@test "whole answers read in the worker's arena: the upstream's bytes as they came, usage read or text counted at any size" {
+  # relayd/respond.c reads a whole answer's usage from a tree in the worker's jsonarena (32 KB; a
+  # bigger answer spills to the heap) and counts its text only when no usable usage came
+  gwctl user add alice --quota 100000000
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+  python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+d = sys.argv[1]
+def answer(text, usage):
+    # spaces, escapes and members in an order relay does not write: any change to the bytes shows
+    head = '{ "id" : "chatcmpl-arena", "object": "chat.completion", "created": 1, "model": "m",\n  "choices": [ {"index": 0, ' \
+           '"message": {"role": "assistant", "content": %s}, "logprobs": null, "finish_reason": "stop"} ]' % json.dumps(text)
+    return head + (',\n  "usage": %s' % usage if usage else '') + ' , "system_fingerprint": "fp_\\u00e9" }\n'
+big = "caf\u00e9 \"quoted\" word " * 6000          # about 130 KB of text: past the arena
+files = {
+    "small": answer("Hello, caf\u00e9 \u4f60\u597d!", '{"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}'),
+    "big": answer(big, '{"completion_tokens": 9000, "prompt_tokens": 30, "total_tokens": 9030}'),
+    "bignone": answer(big, None),
+    "bigbad": answer(big, '{"prompt_tokens": 30, "completion_tokens": "9000", "total_tokens": 9030}'),
+    "small2": answer("again", '{"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}'),
+}
+for k, v in files.items():
+    json.loads(v)
+    open("%s/%s.json" % (d, k), "w").write(v)
+PY
+  mock_start up
+  openai_channel c1 "$MOCK_UP_URL" gpt-4o-mini
+  relayd_start
+  # one request at a time, so each row is the one before it
+  local n=0 f
+  for f in small big bignone bigbad small2; do
+    n=$((n + 1))
+    post /v1/chat/completions "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mock\":{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/$f.json\"}}}"
+    [ "$status_code" = 200 ]
+    # a same-format answer relayed unchanged: the client's bytes are the upstream's
+    cmp "$BATS_TEST_TMPDIR/resp.body" "$BATS_TEST_TMPDIR/$f.json"
+    wait_until "$(_relay_scale 10)" sql_is "$n" 'SELECT count(*) FROM logs WHERE type = 2'
+  done
+  sql 'SELECT prompt_tokens, completion_tokens, usage_source FROM logs WHERE type = 2 ORDER BY id' >&2
+  [ "$(sql "SELECT prompt_tokens || '/' || completion_tokens || '/' || usage_source FROM logs WHERE type = 2 ORDER BY id LIMIT 2")" = "$(printf '21/7/upstream\n30/9000/upstream')" ]
+  # no usage, or a count that is not one: relay's own count of the 130 KB of text (thousands of tokens)
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND id IN (SELECT id FROM logs WHERE type = 2 ORDER BY id LIMIT 2 OFFSET 2) AND usage_source = 'local' AND completion_tokens > 10000 AND quota > 0")" = 2 ]
+  [ "$(sql "SELECT prompt_tokens || '/' || completion_tokens || '/' || usage_source FROM logs WHERE type = 2 ORDER BY id DESC LIMIT 1")" = "5/2/upstream" ]
+  # an Anthropic client (the answer converted from OpenAI's): the answer's usage, or relay's count
+  # without it (a mock per answer: the client's body carries no mock keys through a conversion)
+  relayd_stop
+  mock_start up2 --mock "{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/small.json\",\"content_type\":\"application/json\"}}"
+  mock_start up3 --mock "{\"replay\":{\"file\":\"$BATS_TEST_TMPDIR/bignone.json\",\"content_type\":\"application/json\"}}"
+  openai_channel c2 "$MOCK_UP2_URL" gpt-4o
+  openai_channel c3 "$MOCK_UP3_URL" gpt-4.1
+  relayd_start
+  local a m
+  for m in gpt-4o gpt-4.1; do
+    a=$(curl -s --max-time 60 "$RELAY_URL/v1/messages" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' \
+      -H 'Content-Type: application/json' --data-binary "{\"model\":\"$m\",\"max_tokens\":64000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+    [ "$(echo "$a" | $JGET 'd["type"]')" = message ]
+    n=$((n + 1))
+    wait_until "$(_relay_scale 10)" sql_is "$n" 'SELECT count(*) FROM logs WHERE type = 2'
+  done
+  [ "$(echo "$a" | $JGET 'd["content"][0]["text"][:10]')" = "café \"quot" ]
+  sql 'SELECT prompt_tokens, completion_tokens, usage_source FROM logs WHERE type = 2 ORDER BY id' >&2
+  [ "$(sql "SELECT prompt_tokens || '/' || completion_tokens || '/' || usage_source FROM logs WHERE type = 2 ORDER BY id LIMIT 1 OFFSET 5")" = "21/7/upstream" ]
+  [ "$(sql "SELECT count(*) FROM logs WHERE type = 2 AND id = (SELECT max(id) FROM logs) AND usage_source = 'local' AND completion_tokens > 10000 AND quota > 0")" = 1 ]
+  relayd_stop
+  books t1 50000000
+}
+
 @test "Anthropic cache writes: 1.25x for the 5-minute cache, 2x for the 1-hour cache, native and converted" {
   cache_usage_message "$BATS_TEST_TMPDIR/cache.json"
   anthropic_replay "$BATS_TEST_TMPDIR/cache.json"

@@ -17,6 +17,12 @@ load helpers
   echo "$output" | grep -q 'none lost: True'
   # the floor (bench/floor.c) was measured: its column holds a number in the CPU row
   echo "$output" | awk '/^proxy CPU us\/request/ { if ($6 ~ /^[0-9.]+$/ && $6 > 0) ok = 1 } END { exit !ok }'
+  # 10 light SSE streams (issue #26): CPU per stream of nginx, the floor and relayd, all measured
+  echo "$output" | awk '/^10 SSE streams: CPU us\/stream/ {
+      if ($7 ~ /^[0-9.]+$/ && $7 > 0 && $8 ~ /^[0-9.]+$/ && $8 > 0 && $9 ~ /^[0-9.]+$/ && $9 > 0) ok = 1 }
+    END { exit !ok }'
+  echo "$output" | grep -Eq '^10 SSE streams: failures +0 +0 +0 +0 '
+  echo "$output" | grep -Eq '^10 SSE streams: CPU us/event +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   ls bench/results/bench-*-quick.json
   # a key pool's choice and the routing features are measured beside a plain relayd (issues #23, #25)
   echo "$output" | grep -Eq '^16-key round-robin pool +[0-9]+ +[0-9.]+'

@@ -267,7 +267,26 @@ static void test_answers(void)
   format_claude.ops->read_answer(j, &f);
   CHECK(f.usage_found && f.usage.prompt_tokens == 15 && f.usage.completion_tokens == 3 && f.text_chars == 5,
         "Anthropic answer: usage and text read natively");
+  memset(&f, 0, sizeof f);
+  f.text_if_no_usage = true;
+  format_claude.ops->read_answer(j, &f);
+  CHECK(f.usage_found && f.usage.completion_tokens == 3 && f.text_chars == 0,
+        "text_if_no_usage: with a usable usage the text is not counted (relay bills by the usage)");
   cJSON_Delete(j);
+  /* without usage, or with a count that is not one, the text is counted: settle bills by it */
+  static const char *const no_usage[] = {
+      "{\"choices\":[{\"message\":{\"content\":\"hello\"}}]}",
+      "{\"choices\":[{\"message\":{\"content\":\"hello\"}}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":\"3\"}}",
+      "{\"choices\":[{\"message\":{\"content\":\"hello\"}}],\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":3}}",
+  };
+  for (size_t i = 0; i < sizeof no_usage / sizeof *no_usage; i++) {
+    j = cJSON_Parse(no_usage[i]);
+    memset(&f, 0, sizeof f);
+    f.text_if_no_usage = true;
+    format_openai.ops->read_answer(j, &f);
+    CHECK(f.text_chars == 5 && (!f.usage_found || f.usage.bad), "text_if_no_usage: counted without a usable usage (%zu)", i);
+    cJSON_Delete(j);
+  }
   CHECK(!format_claude.ops->response_to_openai("{\"type\":\"error\",\"error\":{\"message\":\"x\"}}", 40, NULL, 0, &u,
                                                err, sizeof err),
         "an Anthropic error body is no answer (%s)", err);

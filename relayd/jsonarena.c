@@ -1,0 +1,103 @@
+/* jsonarena: see jsonarena.h. */
+#include "jsonarena.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* A chat chunk's tree takes about 1.5 KB; an event that needs more goes on to the heap */
+#define ARENA_CAP (32 * 1024)
+#define ALIGN 16
+
+struct arena {
+  char *base;            /* ARENA_CAP bytes, owned by the thread: freed at its exit (arena_exit) */
+  size_t used;
+  bool on;               /* inside jsonarena_parse: cJSON's allocations come from here */
+  bool busy;             /* a tree of this arena is alive (until jsonarena_drop) */
+  bool spilled;          /* some of that tree is on the heap: cJSON_Delete frees those parts */
+};
+
+static _Thread_local struct arena A;
+static bool installed;
+static pthread_key_t exit_key;
+
+static bool in_arena(const void *p)
+{
+  return A.base && (const char *)p >= A.base && (const char *)p < A.base + ARENA_CAP;
+}
+
+static void *arena_malloc(size_t n)
+{
+  if (A.on) {
+    size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    if (need >= n && ARENA_CAP - A.used >= need) {
+      void *p = A.base + A.used;
+      A.used += need;
+      return p;
+    }
+    A.spilled = true;
+  }
+  return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+  if (!in_arena(p))
+    free(p);     /* arena memory is dropped whole with its tree */
+}
+
+static void arena_exit(void *base)
+{
+  free(base);
+}
+
+void jsonarena_init(void)
+{
+  if (installed)
+    return;
+  if (pthread_key_create(&exit_key, arena_exit) != 0)
+    return;                 /* without the hooks every parse is cJSON's own */
+  cJSON_Hooks h = {.malloc_fn = arena_malloc, .free_fn = arena_free};
+  cJSON_InitHooks(&h);
+  installed = true;
+}
+
+cJSON *jsonarena_parse(const char *s, size_t len)
+{
+  if (!installed || A.busy)
+    return cJSON_ParseWithLength(s, len);
+  if (!A.base) {
+    A.base = malloc(ARENA_CAP);      /* owned by this thread: arena_exit frees it */
+    if (!A.base || pthread_setspecific(exit_key, A.base) != 0) {
+      free(A.base);
+      A.base = NULL;
+      return cJSON_ParseWithLength(s, len);
+    }
+  }
+  A.used = 0;
+  A.spilled = false;
+  A.on = true;
+  cJSON *root = cJSON_ParseWithLength(s, len);
+  A.on = false;
+  /* the root is the parse's first allocation, made in the empty arena */
+  A.busy = root && in_arena(root);
+  if (!A.busy)
+    A.used = 0;      /* a failed parse freed its nodes (arena ones: nothing to do) */
+  return root;
+}
+
+void jsonarena_drop(cJSON *root)
+{
+  if (!root)
+    return;
+  if (!installed || !in_arena(root)) {
+    cJSON_Delete(root);
+    return;
+  }
+  if (A.spilled)
+    cJSON_Delete(root);     /* frees the heap parts; arena parts are skipped by arena_free */
+  A.used = 0;
+  A.spilled = false;
+  A.busy = false;
+}
