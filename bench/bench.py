@@ -54,7 +54,7 @@ FD_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 # work show (issue #26: within 1.3x nginx). A stream lasts 1 s, so LIGHT_TOTAL streams take
 # LIGHT_TOTAL / 10 seconds per proxy and repeat.
 LIGHT = 10
-LIGHT_TOTAL = 20 if QUICK else 200
+LIGHT_TOTAL = int(os.environ.get("BENCH_LIGHT_TOTAL") or (20 if QUICK else 200))   # env: a longer quick row
 LIGHT_EVENTS = 20
 LIGHT_GAP_MS = 50
 HOLD_WANTED = 200 if QUICK else 10000

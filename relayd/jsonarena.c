@@ -10,6 +10,17 @@
 #define ARENA_CAP (32 * 1024)
 #define ALIGN 16
 
+#ifdef __SANITIZE_ADDRESS__
+/* under AddressSanitizer the arena keeps what malloc gave: every node readable alone, a poisoned
+ * gap after it, the whole arena poisoned once its tree is dropped (use after drop is caught) */
+#include <sanitizer/asan_interface.h>
+#define GAP 16
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define GAP 0
+#endif
+
 struct arena {
   char *base;            /* ARENA_CAP bytes, owned by the thread: freed at its exit (arena_exit) */
   size_t used;
@@ -30,10 +41,11 @@ static bool in_arena(const void *p)
 static void *arena_malloc(size_t n)
 {
   if (A.on) {
-    size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    size_t need = ((n + ALIGN - 1) & ~(size_t)(ALIGN - 1)) + GAP;
     if (need >= n && ARENA_CAP - A.used >= need) {
       void *p = A.base + A.used;
       A.used += need;
+      ASAN_UNPOISON_MEMORY_REGION(p, n);
       return p;
     }
     A.spilled = true;
@@ -49,7 +61,16 @@ static void arena_free(void *p)
 
 static void arena_exit(void *base)
 {
+  ASAN_UNPOISON_MEMORY_REGION(base, ARENA_CAP);
   free(base);
+}
+
+/* The arena is empty again (its tree dropped, or a parse failed). */
+static void arena_reset(void)
+{
+  A.used = 0;
+  A.spilled = false;
+  ASAN_POISON_MEMORY_REGION(A.base, ARENA_CAP);
 }
 
 void jsonarena_init(void)
@@ -74,16 +95,15 @@ cJSON *jsonarena_parse(const char *s, size_t len)
       A.base = NULL;
       return cJSON_ParseWithLength(s, len);
     }
+    arena_reset();
   }
-  A.used = 0;
-  A.spilled = false;
   A.on = true;
   cJSON *root = cJSON_ParseWithLength(s, len);
   A.on = false;
   /* the root is the parse's first allocation, made in the empty arena */
   A.busy = root && in_arena(root);
   if (!A.busy)
-    A.used = 0;      /* a failed parse freed its nodes (arena ones: nothing to do) */
+    arena_reset();   /* a failed parse freed its nodes (arena ones: nothing to do) */
   return root;
 }
 
@@ -97,7 +117,6 @@ void jsonarena_drop(cJSON *root)
   }
   if (A.spilled)
     cJSON_Delete(root);     /* frees the heap parts; arena parts are skipped by arena_free */
-  A.used = 0;
-  A.spilled = false;
+  arena_reset();
   A.busy = false;
 }
