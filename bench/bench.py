@@ -100,10 +100,8 @@ def cpu_ticks(pids):
     return t
 
 
-def ctx_switches(pids):
-    """voluntary + involuntary context switches of every thread of pids (a thread woken by another
-    to do a request's work shows up here once per request)."""
-    total = 0
+def thread_files(pids, name):
+    """the text of /proc/PID/task/TID/NAME for every thread of pids (threads gone meanwhile skipped)"""
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -111,30 +109,28 @@ def ctx_switches(pids):
             continue
         for tid in tids:
             try:
-                with open(f"/proc/{pid}/task/{tid}/status") as f:
-                    for line in f:
-                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                            total += int(line.split()[1])
+                with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                    yield f.read()
             except OSError:
                 pass
-    return total
+
+
+def ctx_switches(pids):
+    """voluntary + involuntary context switches of every thread of pids (a thread woken by another
+    to do a request's work shows up here once per request)."""
+    return sum(int(line.split()[1]) for text in thread_files(pids, "status") for line in text.splitlines()
+               if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
 
 
 def run_ns(pids):
     """CPU time in ns that every thread of pids has run (/proc/PID/task/TID/schedstat, first field):
     nanoseconds where utime+stime counts clock ticks of 10 ms, too coarse for a few light streams."""
     total = 0
-    for pid in pids:
+    for text in thread_files(pids, "schedstat"):
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
+            total += int(text.split()[0])
+        except (ValueError, IndexError):
+            pass
     return total
 
 
