@@ -16,6 +16,7 @@
 #include "lease.h"
 #include "keypool.h"
 #include "log.h"
+#include "balpoll.h"
 #include "monitor.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -457,6 +458,8 @@ int admin_load_snapshot(struct admin_ctx *ctx, char *err, size_t errlen)
   s->cfg = *ctx->cfg;
   next_version++;
   snapshot_publish(s);
+  monitor_kick();     /* threads that sleep while the snapshot gives them nothing to watch */
+  balpoll_kick();
   log_msg(LOG_INFO, "configuration loaded", "version=%llu channels=%zu tokens=%zu users=%zu",
           (unsigned long long)s->version, s->nchannels, s->ntokens, s->nusers);
   return 0;

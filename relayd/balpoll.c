@@ -193,13 +193,26 @@ static void *balpoll_main(void *arg)
   struct db *db = NULL;
   uint64_t next_poll = 0, next_reload = 0;
   int64_t interval = -1;
+  bool idle = false;          /* the last snapshot seen has no channel with a balance endpoint */
+  uint64_t seen = 0;          /* its version */
+  pthread_setname_np(pthread_self(), "relayd-balpoll");
   for (;;) {
     pthread_mutex_lock(&B.lock);
-    if (!B.stop) {
+    if (idle) {
+      /* no figure to poll, reload or check: sleep until a new snapshot (balpoll_kick) or stop */
+      while (!B.stop && snapshot_current_version() == seen)
+        pthread_cond_wait(&B.wake, &B.lock);
+    } else if (!B.stop) {
+      /* until the next reload (BALPOLL_RELOAD_S) or poll, whichever comes first: figures change
+       * only then, and a new threshold comes with a snapshot (balpoll_kick) */
+      uint64_t now = now_us_mono(), due = next_reload;
+      if (interval > 0 && next_poll < due)
+        due = next_poll;
+      uint64_t wait_us = (due > now ? due - now : 0) + 1000u;
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 500L * 1000000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
       ts.tv_nsec %= 1000000000L;
       pthread_cond_timedwait(&B.wake, &B.lock, &ts);
     }
@@ -229,6 +242,10 @@ static void *balpoll_main(void *arg)
       next_poll = now_us_mono() + (uint64_t)iv * 1000000u;
     }
     check_low(s);
+    idle = true;
+    for (size_t i = 0; i < s->nchannels && idle; i++)
+      idle = s->channels[i].provider->balance == BAL_NONE;
+    seen = s->version;
     snapshot_release(s);
   }
   if (db)
@@ -250,6 +267,13 @@ int balpoll_start(const char *db_url, char *err, size_t errlen)
   }
   B.started = true;
   return 0;
+}
+
+void balpoll_kick(void)
+{
+  pthread_mutex_lock(&B.lock);
+  pthread_cond_signal(&B.wake);
+  pthread_mutex_unlock(&B.lock);
 }
 
 void balpoll_stop(void)

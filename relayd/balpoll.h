@@ -11,7 +11,8 @@
  *     row through the writer, a balance_low webhook, channel_balances.low_fired_time set); a figure
  *     at or above it re-arms the alert.
  * The figures feed /metrics (relayd_channel_balance{channel,currency}) through balpoll_get.
- * Callers: main.c (start, stop), metrics.c (get).
+ * With no channel whose provider publishes a balance, the thread sleeps until a new snapshot.
+ * Callers: main.c (start, stop), metrics.c (get), admin.c (kick after a reload).
  * Never: writes the database itself (the writer does), runs on a worker, logs or sends a key
  * anywhere but the channel's own upstream.
  */
@@ -27,6 +28,9 @@
 /* db_url: the database relayd serves (read-only connection of its own). */
 int balpoll_start(const char *db_url, char *err, size_t errlen);
 void balpoll_stop(void);
+/* A new snapshot was published (admin.c): with no channel that has a balance endpoint the thread
+ * sleeps until this. */
+void balpoll_kick(void);
 /* The last figure known for channel id: true with amount, currency (8 bytes) and its time. */
 bool balpoll_get(int64_t channel_id, double *amount, char *currency, int64_t *updated);
 

@@ -419,6 +419,11 @@ void gate_event(struct gate *g, int fd, uint32_t events)
   }
 }
 
+bool gate_idle(const struct gate *g)
+{
+  return g->n == 0 && g->list == NULL && g->resume_us == 0;
+}
+
 void gate_sweep(struct gate *g)
 {
   uint64_t now = now_us_mono();

@@ -68,6 +68,9 @@ struct gate_host {
 struct gate *gate_new(const struct gate_host *host);   /* NULL: no memory; puts the listen socket in */
 void gate_listen_ready(struct gate *g);        /* the listen socket is readable */
 void gate_event(struct gate *g, int fd, uint32_t events);   /* a gated socket */
+/* Nothing for gate_sweep to do (no gated connection, accept() not resting): the worker may stop
+ * its tick. */
+bool gate_idle(const struct gate *g);
 void gate_sweep(struct gate *g);               /* every 500 ms: header timeouts, answers sent */
 void gate_release_all(struct gate *g);         /* stopping: every gated socket goes to MHD */
 void gate_free(struct gate *g);

@@ -455,16 +455,30 @@ static void check_alerts(const struct snapshot *s)
 static void *monitor_main(void *arg)
 {
   (void)arg;
+  pthread_setname_np(pthread_self(), "relayd-monitor");
   uint64_t next_tests = 0;
   int64_t interval = 0;
+  bool watching_alerts = true;
+  bool idle = false;          /* the last snapshot seen has no alert, no reminder, no test_interval_s */
+  uint64_t seen = 0;          /* its version */
   strmap_init(&states, 64);
   for (;;) {
     pthread_mutex_lock(&M.lock);
-    if (!M.stop) {
+    if (idle) {
+      /* nothing to watch: sleep until a new snapshot (monitor_kick) or stop */
+      while (!M.stop && snapshot_current_version() == seen)
+        pthread_cond_wait(&M.wake, &M.lock);
+    } else if (!M.stop) {
+      /* alerts: balances move with every charge, watched every TICK_MS; tests alone: at their time */
+      uint64_t wait_us = (uint64_t)TICK_MS * 1000u;
+      if (!watching_alerts && next_tests) {
+        uint64_t now = now_us_mono();
+        wait_us = next_tests > now ? next_tests - now : 0;
+      }
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)TICK_MS * 1000000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
       ts.tv_nsec %= 1000000000L;
       pthread_cond_timedwait(&M.wake, &M.lock, &ts);
     }
@@ -488,6 +502,9 @@ static void *monitor_main(void *arg)
     } else {
       next_tests = 0;
     }
+    watching_alerts = s->nalerts > 0 || s->opt.quota_remind_threshold > 0;
+    idle = !watching_alerts && s->opt.test_interval_s <= 0;
+    seen = s->version;
     snapshot_release(s);
   }
   for (size_t i = 0; i < states.nslots; i++) {
@@ -510,6 +527,13 @@ int monitor_start(char *err, size_t errlen)
   }
   M.started = true;
   return 0;
+}
+
+void monitor_kick(void)
+{
+  pthread_mutex_lock(&M.lock);
+  pthread_cond_signal(&M.wake);
+  pthread_mutex_unlock(&M.lock);
 }
 
 void monitor_stop(void)

@@ -9,7 +9,8 @@
  *     checked twice a second against the live balances: once per crossing a log row (through the
  *     writer) and a webhook (webhook.h: queued for its own thread, never posted here);
  *     re-armed when a top-up lifts the subject's quota again.
- * Callers: main.c (start, stop); admin.c (channel_test uses monitor_probe). Never: writes the
+ * Callers: main.c (start, stop); admin.c (channel_test uses monitor_probe; monitor_kick after a
+ * reload: with no alert, no reminder and no test_interval_s the thread sleeps until then). Never: writes the
  * database itself, or holds a lock a worker waits on.
  */
 #ifndef RELAY_MONITOR_H
@@ -37,5 +38,8 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
 
 int monitor_start(char *err, size_t errlen);
 void monitor_stop(void);
+/* A new snapshot was published (admin.c): a monitor with nothing to watch (no alert, no
+ * test_interval_s) sleeps until this. */
+void monitor_kick(void);
 
 #endif

@@ -76,6 +76,15 @@ void vertex_unload(struct vertex_chan *v, bool active)
     atomic_fetch_sub(&v->active, 1);
 }
 
+/* Wakes the refresher thread for a pass over the table now. */
+static void kick_refresher(void)
+{
+  pthread_mutex_lock(&T.lock);
+  T.kick = true;
+  pthread_cond_signal(&T.wake);
+  pthread_mutex_unlock(&T.lock);
+}
+
 struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other, bool active)
 {
   unsigned char d[32];
@@ -99,8 +108,11 @@ struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char 
     atomic_fetch_add(&v->active, 1);
   pthread_mutex_unlock(&table_lock);
   /* digest and loaded are the admin thread's alone (vertex_load's only caller) */
-  if (v->loaded && memcmp(v->digest, d, sizeof d) == 0)
-    return v;                       /* the same key: the token stays */
+  if (v->loaded && memcmp(v->digest, d, sizeof d) == 0) {
+    if (active)                     /* the same key: the token stays; a sleeping refresher (no */
+      kick_refresher();             /* live Vertex channel before) watches it again */
+    return v;
+  }
   v->loaded = true;
   memcpy(v->digest, d, sizeof d);
   struct gcp_sa sa;
@@ -127,10 +139,7 @@ struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char 
   pthread_mutex_unlock(&v->lock);
   if (!ok)
     log_msg(LOG_WARN, "vertex channel key unusable", "channel_id=%lld error=\"%s\"", (long long)channel_id, err);
-  pthread_mutex_lock(&T.lock);
-  T.kick = true;
-  pthread_cond_signal(&T.wake);
-  pthread_mutex_unlock(&T.lock);
+  kick_refresher();
   return v;
 }
 
@@ -209,9 +218,15 @@ static void rotate_table(void)
 static void *refresher_main(void *arg)
 {
   (void)arg;
+  pthread_setname_np(pthread_self(), "relayd-vertex");
+  bool any = false;          /* some live snapshot names a Vertex channel (the last pass saw one) */
   for (;;) {
     pthread_mutex_lock(&T.lock);
-    if (!T.stop && !T.kick) {
+    if (!any) {
+      /* no Vertex channel: sleep until vertex_load (a snapshot naming one) or vertex_stop kicks */
+      while (!T.stop && !T.kick)
+        pthread_cond_wait(&T.wake, &T.lock);
+    } else if (!T.stop && !T.kick) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_nsec += (long)TICK_MS * 1000000L;
@@ -238,6 +253,7 @@ static void *refresher_main(void *arg)
           more = true;
       }
     pthread_mutex_unlock(&table_lock);
+    any = n > 0;
     for (size_t i = 0; i < n; i++)
       refresh_one(due[i]);
     if (more)

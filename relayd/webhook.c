@@ -116,6 +116,7 @@ static int post_once(const char *url, const char *body, long *status, CURLcode *
 static void *webhook_main(void *arg)
 {
   (void)arg;
+  pthread_setname_np(pthread_self(), "relayd-webhook");
   pthread_mutex_lock(&H.lock);
   while (!H.stop) {
     /* the earliest due hook */
@@ -126,6 +127,10 @@ static void *webhook_main(void *arg)
         pick = i;
       if (H.q[i].due_us < next)
         next = H.q[i].due_us;
+    }
+    if (pick == H.n && H.n == 0) {
+      pthread_cond_wait(&H.wake, &H.lock);   /* nothing queued: sleep until webhook_post or stop */
+      continue;
     }
     if (pick == H.n) {
       struct timespec ts;

@@ -548,6 +548,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
   timerfd_settime(w->tickfd, 0, &tick, NULL);
+  w->tick_armed = true;
   struct gate_host host = {
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
@@ -585,6 +586,7 @@ void workers_begin_stop(int n)
 static void *worker_main(void *arg)
 {
   struct worker *w = arg;
+  pthread_setname_np(pthread_self(), "relayd-worker");
   struct epoll_event evs[128];
   bool stopping = false;
   uint64_t deadline = 0, ended_at = 0;
@@ -615,6 +617,17 @@ static void *worker_main(void *arg)
       if ((!busy && atomic_load(&stopping_busy_workers) <= 0) ||
           (ended_all && now >= ended_at + (now_please ? 500000u : 2000000u)))
         break;
+    }
+    /* the tick (upstream timeouts, the limits' wait queue, realtime sessions, slow clients, gated
+     * connections, accept() resting) runs only while one of them exists: an idle worker sleeps in
+     * epoll_wait until a connection, its wakefd (worker_wake: stop, resumes) or curl/MHD timers */
+    bool want_tick = stopping || w->conns || w->h->busy(w) || !gate_idle(w->gate);
+    if (want_tick != w->tick_armed) {
+      struct itimerspec its = {0};
+      if (want_tick)
+        its.it_interval.tv_nsec = its.it_value.tv_nsec = TICK_MS * 1000000L;
+      timerfd_settime(w->tickfd, 0, &its, NULL);
+      w->tick_armed = want_tick;
     }
     int timeout = -1;
     MHD_UNSIGNED_LONG_LONG mhd_to;

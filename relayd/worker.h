@@ -110,8 +110,9 @@ struct worker {
   int epfd;
   int timerfd;                 /* curl's timer */
   int wakefd;                  /* eventfd: stop requests from the main thread */
-  int tickfd;                  /* timerfd, every TICK_MS: upstream timeouts, slow clients */
+  int tickfd;                  /* timerfd, every TICK_MS while not idle: upstream timeouts, slow clients */
   unsigned ticks;
+  bool tick_armed;             /* tickfd runs: the worker has requests, connections or gated ones */
   struct client_conn *conns;   /* open client connections */
   struct client_conn **conn_by_fd;  /* indexed by socket descriptor */
   size_t nconn_by_fd;

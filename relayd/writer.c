@@ -32,6 +32,8 @@ static struct {
   struct log_record *spare;   /* under lock: the last committed batch's array, the next queue */
   size_t spare_cap;
   bool stopping;
+  bool sleeping;              /* under lock: the writer waits with no timeout (empty queue, nothing
+                               * pending); the first record wakes it */
   size_t committing;          /* records taken by the writer and not yet committed; under lock */
   struct writer_stats stats;  /* under lock */
   pthread_t thread;
@@ -166,7 +168,9 @@ void writer_submit(const struct log_record *rec)
     W.cap = nc;
   }
   W.queue[W.len++] = *rec;
-  if (W.len == WRITER_BATCH_WAKE)
+  /* one signal per batch: the first record into an empty queue wakes a sleeping writer (which
+   * then batches for WRITER_TICK_MS), the 2000th one a batching writer */
+  if (W.sleeping ? W.len == 1 : W.len == WRITER_BATCH_WAKE)
     pthread_cond_signal(&W.wake);
   update_full();
   pthread_mutex_unlock(&W.lock);
@@ -242,12 +246,46 @@ static void *writer_main(void *arg)
   for (;;) {
     pthread_mutex_lock(&W.lock);
     if (!W.stopping && W.len < WRITER_BATCH_WAKE && !W.nops) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)backoff_ms * 1000000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
-      pthread_cond_timedwait(&W.wake, &W.lock, &ts);
+      /* how long to wait: a failed batch retries after its backoff; records waiting are batched
+       * for WRITER_TICK_MS; after traffic the memory trim below comes at most every 5 s; with
+       * nothing at all the writer sleeps until a record, an op or writer_stop signals */
+      long wait_ms = -1;
+      if (batch || ops) {
+        wait_ms = backoff_ms;
+      } else if (W.len) {
+        wait_ms = WRITER_TICK_MS;
+      } else {
+        /* an empty queue: sleep until a record, an op or writer_stop signals (W.sleeping asks
+         * submit to), or until the trim is due after traffic */
+        W.sleeping = true;
+        if (trim_due) {
+          uint64_t since = now_us_mono() - last_trim;
+          long trim_ms = since >= 5000000u ? 0 : (long)((5000000u - since) / 1000u) + 1;
+          struct timespec ts;
+          clock_gettime(CLOCK_REALTIME, &ts);
+          ts.tv_nsec += trim_ms % 1000 * 1000000L;
+          ts.tv_sec += trim_ms / 1000 + ts.tv_nsec / 1000000000L;
+          ts.tv_nsec %= 1000000000L;
+          while (!W.stopping && !W.len && !W.nops &&
+                 pthread_cond_timedwait(&W.wake, &W.lock, &ts) != ETIMEDOUT) {
+          }
+        } else {
+          while (!W.stopping && !W.len && !W.nops)
+            pthread_cond_wait(&W.wake, &W.lock);
+        }
+        W.sleeping = false;
+        /* the first record: batch from here for WRITER_TICK_MS, as the old periodic tick did */
+        if (!W.stopping && !W.nops && W.len && W.len < WRITER_BATCH_WAKE)
+          wait_ms = WRITER_TICK_MS;
+      }
+      if (wait_ms >= 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += wait_ms % 1000 * 1000000L;
+        ts.tv_sec += wait_ms / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&W.wake, &W.lock, &ts);
+      }
     }
     bool stopping = W.stopping;
     bool fresh = false;

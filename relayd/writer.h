@@ -1,11 +1,14 @@
 /*
  * writer: the only thread that writes usage to the database. Workers hand it one log record per
- * relayed request (writer_submit copies it under a short lock and returns at once); every 50 ms,
- * or sooner when 2000 records wait, it commits them in one transaction: the log rows, and the
+ * relayed request (writer_submit copies it under a short lock and returns at once). With an empty
+ * queue the writer sleeps without a timeout (an idle relayd does not wake it); the first record
+ * wakes it (one signal per batch: at the first record into an empty queue and at the 2000th, never
+ * per record), and 50 ms later, or sooner when 2000 records wait, it commits what queued in one
+ * transaction: the log rows, and the
  * quota moved from tokens and users, summed per id. After each commit it moves the balances'
  * db_base by the committed charges (under balance_lock, see snapshot.h), so a reload folds
  * database changes in without counting a charge twice.
- * A failed commit keeps the batch and tries again (50 ms doubling to 800 ms) while workers keep
+ * A failed commit keeps the batch and tries again (a timed wait: 50 ms doubling to 800 ms) while workers keep
  * queueing; records are never dropped. Before retrying a batch whose commit failed it checks whether
  * the commit went through after all (the connection can drop after COMMIT was sent), so nothing is
  * written twice. The queue is bounded for admission: when the backlog reaches buffer_max

@@ -1,0 +1,44 @@
+#!/usr/bin/env bats
+# An idle relayd sleeps: after some traffic, with nothing to do, its threads do not wake on timers
+# (bench/README.md "an idle relayd"). Counted from /proc (context switches), not timed.
+
+load helpers
+
+setup() {
+  relay_env
+  mock_start up
+  gwctl user add alice --quota 100000000
+  printf 'sk-upstream-1\n' | gwctl channel add --name c1 --type openai \
+    --base-url "http://127.0.0.1:$MOCK_PORT" --models gpt-4o-mini
+  KEY=$(gwctl token create --user alice --name t1 --quota 50000000)
+}
+
+# The bound: before this change an idle relayd with 2 workers woke 49.6 times a second (writer 20,
+# each worker 10, the Vertex refresher 4, the monitor and balance poller 2 each, webhooks 1); after
+# it 1.4 (the balance poller at its 2 s reload, the main and admin threads). 10/s leaves room for a
+# monitor or heartbeat at its configured interval and for stray wake-ups (the measuring itself, a
+# slow machine, ASan), and still fails on the old code by 5x.
+IDLE_MAX_WAKEUPS=10
+
+@test "idle relayd after traffic wakes at most $IDLE_MAX_WAKEUPS times a second over all its threads" {
+  relayd_start --workers 2
+  for i in 1 2 3 4 5; do
+    run curl -sf "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+      -H 'Content-Type: application/json' \
+      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":'"$([ $((i % 2)) = 0 ] && echo true || echo false)"'}'
+    [ "$status" -eq 0 ]
+  done
+  # the traffic is billed (the writer did its work), then the relay is left alone
+  wait_until "$(_relay_scale 10)" sql_is 5 'SELECT count(*) FROM logs WHERE type = 2'
+  sleep 6    # past the writer's memory trim after traffic (at most every 5 s)
+  run python3 "$BATS_TEST_DIRNAME/idle_wakeups.py" "$RELAYD_PID" 5
+  echo "$output" >&2
+  rate=${lines[${#lines[@]}-1]}
+  echo "idle wake-ups/s: $rate (bound $IDLE_MAX_WAKEUPS)" >&2
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$rate" "$IDLE_MAX_WAKEUPS"
+  # and it still answers at once when woken
+  run curl -sf "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  [ "$status" -eq 0 ]
+  wait_until "$(_relay_scale 10)" sql_is 6 'SELECT count(*) FROM logs WHERE type = 2'
+}
