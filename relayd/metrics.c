@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "limitwait.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tcplisten.h"
 #include "util.h"
 #include "worker.h"
 #include "balpoll.h"
@@ -466,50 +466,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
   return ret;
 }
 
-static int listen_on(const char *hostport, char *addr_out, size_t addrlen, char *err, size_t errlen)
-{
-  char host[128];
-  const char *colon = strrchr(hostport, ':');
-  size_t hl = colon ? (size_t)(colon - hostport) : 0;
-  if (!colon || hl == 0 || hl >= sizeof host) {
-    snprintf(err, errlen, "metrics_listen '%s' must be HOST:PORT", hostport);
-    return -1;
-  }
-  memcpy(host, hostport, hl);
-  host[hl] = '\0';
-  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-    memmove(host, host + 1, hl - 2);
-    host[hl - 2] = '\0';
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai;
-  int rc = getaddrinfo(host, colon + 1, &hints, &ai);
-  if (rc != 0) {
-    snprintf(err, errlen, "metrics_listen '%s': %s", hostport, gai_strerror(rc));
-    return -1;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-  if (fd >= 0)
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-    snprintf(err, errlen, "metrics_listen %s: %s", hostport, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    freeaddrinfo(ai);
-    return -1;
-  }
-  freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  char h[NI_MAXHOST], p[NI_MAXSERV];
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-      getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-    snprintf(addr_out, addrlen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
-  else
-    snprintf(addr_out, addrlen, "%s", hostport);
-  return fd;
-}
-
 struct metrics *metrics_start(const char *listen, struct worker *workers, int nworkers,
                               int64_t started_at, char *err, size_t errlen)
 {
@@ -521,7 +477,7 @@ struct metrics *metrics_start(const char *listen, struct worker *workers, int nw
   m->workers = workers;
   m->nworkers = nworkers;
   m->started_at = started_at;
-  m->fd = listen_on(listen, m->address, sizeof m->address, err, errlen);
+  m->fd = tcplisten_open("metrics_listen", listen, 64, false, m->address, sizeof m->address, err, errlen);
   if (m->fd < 0) {
     free(m);
     return NULL;

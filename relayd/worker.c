@@ -2,9 +2,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,56 +17,12 @@
 #include "gate.h"
 #include "log.h"
 #include "probes.h"
+#include "tcplisten.h"
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA WORKER_EV_DATA
-
-/* ---------------------------------------------------------------- listen socket */
-
-static int open_listener(const char *hostport, char *err, size_t errlen)
-{
-  char host[128];
-  const char *colon = strrchr(hostport, ':');
-  if (!colon || colon == hostport || !colon[1]) {
-    snprintf(err, errlen, "listen address '%s' must be HOST:PORT", hostport);
-    return -1;
-  }
-  size_t hl = (size_t)(colon - hostport);
-  if (hl >= sizeof host) {
-    snprintf(err, errlen, "listen host too long");
-    return -1;
-  }
-  memcpy(host, hostport, hl);
-  host[hl] = '\0';
-  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-    memmove(host, host + 1, hl - 2);
-    host[hl - 2] = '\0';
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai;
-  int rc = getaddrinfo(host, colon + 1, &hints, &ai);
-  if (rc != 0) {
-    snprintf(err, errlen, "listen address '%s': %s", hostport, gai_strerror(rc));
-    return -1;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0) {
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-    snprintf(err, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(ai);
-  return fd;
-}
 
 /* ---------------------------------------------------------------- curl plumbing */
 
@@ -473,7 +426,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
     return -1;
   }
   w->h = h;                    /* set once attached: worker_join frees what attach made */
-  w->listen_fd = open_listener(cfg->listen, err, errlen);
+  w->listen_fd = tcplisten_open("listen", cfg->listen, 4096, true, NULL, 0, err, errlen);
   if (w->listen_fd < 0)
     return -1;
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
