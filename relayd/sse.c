@@ -9,6 +9,8 @@ static const char BOM[3] = {'\xEF', '\xBB', '\xBF'};
 
 size_t sse_event_len(const char *p, size_t len)
 {
+  if (len == 0)
+    return 0;                     /* p may be NULL then (an empty buffer): memchr must not see it */
   if (!memchr(p, '\r', len)) {
     /* LF only (what every upstream relay knows sends): the first LF followed by an LF, found with
      * memchr (a few line ends per event) instead of a byte loop; the loop below gives the same

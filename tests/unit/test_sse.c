@@ -27,6 +27,7 @@ static const char *field_of(const char *s, const char *field)
 
 static void test_stateless(void)
 {
+  CHECK(sse_event_len(NULL, 0) == 0, "an empty buffer (data NULL, as a struct buf before its first byte) holds no block");
   CHECK(sse_event_len("data: a\n\n", 9) == 9, "LF LF ends a block");
   CHECK(sse_event_len("data: a\r\n\r\n", 11) == 11, "CRLF CRLF ends a block");
   CHECK(sse_event_len("data: a\r\r", 9) == 9, "CR CR ends a block (CR alone is a line end)");
