@@ -480,15 +480,18 @@ def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, f
     d1, n1, f1, r1 = (m(x, "one", "p50_ms") for x in ("direct", "nginx", "floor", "relayd"))
     r4("one conn p50 ms", "one", "p50_ms", "", ".3f")
     added("one conn added p50 ms", d1, n1, f1, r1, "<= 0.1 ms")
+    def four(runs):
+        """the median of one key in each target's runs, and a row of the four of them"""
+        def get(name, key):
+            return med([x.get(key) for x in runs[name]]) if name in runs else None
+
+        def r(label, key, target="", spec=".1f", direct=True):
+            row(label, get("direct", key) if direct else None, get("nginx", key), get("relayd", key), target, spec,
+                f=get("floor", key))
+        return get, r
+
     for n, _, _ in STREAM_SETS:
-        s = streams[n]
-
-        def sm(name, key):
-            return med([x.get(key) for x in s[name]]) if name in s else None
-
-        def s4(label, key, target="", spec=".1f", direct=True):
-            row(label, sm("direct", key) if direct else None, sm("nginx", key), sm("relayd", key), target, spec,
-                f=sm("floor", key))
+        sm, s4 = four(streams[n])
         s4(f"{n} streams: streams/s", "streams_per_s", "", ".0f")
         s4(f"{n} streams: TTFD p50 ms", "ttfd_p50_ms", "", ".3f")
         added(f"{n} streams: added TTFD p50 ms", sm("direct", "ttfd_p50_ms"), sm("nginx", "ttfd_p50_ms"),
@@ -498,12 +501,7 @@ def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, f
         s4(f"{n} streams: failures", "failures", "0", ".0f")
         s4(f"{n} streams: CPU us/stream", "cpu_us_per_stream", "<= 1.3x nginx" if n == 200 else "", direct=False)
         s4(f"{n} streams: peak RSS MB", "peak_rss_mb", "", direct=False)
-    def lm(name, key):
-        return med([x.get(key) for x in light[name]]) if name in light else None
-
-    def l4(label, key, target="", spec=".1f", direct=True):
-        row(label, lm("direct", key) if direct else None, lm("nginx", key), lm("relayd", key), target, spec,
-            f=lm("floor", key))
+    _, l4 = four(light)
     l4(f"{LIGHT} SSE streams: failures", "failures", "0", ".0f")
     l4(f"{LIGHT} SSE streams: CPU us/stream", "run_us_per_stream", "<= 1.3x nginx", direct=False)
     l4(f"{LIGHT} SSE streams: CPU us/event", "run_us_per_event", "", ".2f", direct=False)
