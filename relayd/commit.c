@@ -359,13 +359,16 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
   struct agg *users = calloc(cap, sizeof *users), *tokens = calloc(cap, sizeof *tokens),
              *chans = calloc(cap, sizeof *chans);
   struct rid_slot *rids = calloc(cap, sizeof *rids);
+  /* each record's slot in rids (NULL: no request id to match), found once for both passes */
+  struct rid_slot **slot = malloc((n ? n : 1) * sizeof *slot);
   int rc = -1;
-  if (!users || !tokens || !chans || !rids)
+  if (!users || !tokens || !chans || !rids || !slot)
     goto out;
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
+    slot[i] = NULL;
     if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
-      struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      struct rid_slot *sl = slot[i] = rid_find(rids, cap, r->request_id);
       if (r->reservation && !r->release)
         sl->reserved = true;
       else
@@ -403,9 +406,9 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
   int64_t now = now_unix();
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
-    if (r->request_id[0] && (r->reservation || r->type != LOGT_ACCESS)) {
+    if (slot[i]) {
       /* a reservation opened and settled within this batch never reaches the table */
-      const struct rid_slot *sl = rid_find(rids, cap, r->request_id);
+      const struct rid_slot *sl = slot[i];
       if (r->reservation && !r->release && !sl->settled) {
         struct db_stmt *st = C.ins_resv;
         db_reset(st);
@@ -501,6 +504,7 @@ out:
   free(tokens);
   free(chans);
   free(rids);
+  free(slot);
   return rc;
 }
 
