@@ -1,7 +1,7 @@
 /*
  * writer-bench: measures relayd's log writer (relayd/writer.c) alone, without HTTP.
  *
- *   writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--json]
+ *   writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--billing full|short|none] [--json]
  *
  * Creates a fresh database (PATH must not exist; db_open creates the schema) with one user, one
  * limited token and one channel, starts the writer (writer_start), and submits N requests as fast
@@ -17,6 +17,9 @@
  * batches of BATCH requests (each request's reservation and log record in the same batch, as for
  * a request that ends within one 50 ms tick), so the instructions per row under
  * `valgrind --tool=callgrind` are the same in every run (bench/README.md, the writer's cost).
+ * --billing: the breakdown each log row stores (logs.billing): full (default) as relayd writes it
+ * today, 330 bytes; short without the zero token counts and the ratios of unused kinds (199 bytes,
+ * what breakdown.h allows: absent keys mean 0); none (""). How much of a row's cost is its width.
  * Prints a line of text, or with --json one object: {"rows":N,"seconds":..,"rows_per_s":..,
  * "verified":true,"submit_s":..,"commits":..,"commit_errors":..}.
  * Exit status: 0 verified, 1 not verified (or the writer stalled), 2 usage or setup error.
@@ -55,6 +58,13 @@
   "\"completion\":%lld,\"reasoning\":0},\"model_ratio\":0.075,\"completion_ratio\":4," \
   "\"cache_ratio\":0.5,\"cache_write_ratio\":1.25,\"cache_write_1h_ratio\":2,\"group\":\"default\"," \
   "\"group_ratio\":1,\"reserved\":%d,\"charged\":%d}"
+/* the same breakdown without the members breakdown.h lets a writer leave out (--billing short) */
+#define BILLING_JSON_SHORT "{\"mode\":\"ratio\",\"usage_source\":\"upstream\",\"api\":\"openai\"," \
+  "\"tokens\":{\"prompt\":%lld,\"completion\":%lld},\"model_ratio\":0.075,\"completion_ratio\":4," \
+  "\"group\":\"default\",\"group_ratio\":1,\"reserved\":%d,\"charged\":%d}"
+
+enum billing_form { BILLING_FULL, BILLING_SHORT, BILLING_NONE };
+static enum billing_form billing_form = BILLING_FULL;   /* set once by main before any thread */
 
 enum { USER_ID = 1, TOKEN_ID = 1, CHANNEL_ID = 1 };
 static const int64_t START_QUOTA = INT64_C(1000000000000);
@@ -79,8 +89,11 @@ static void fill_request(struct log_record *rec, int idx, long i)
   rec->completion_tokens = 20 + (i % 200);
   rec->elapsed_ms = 150 + (i % 900);
   rec->first_byte_ms = rec->is_stream ? 40 + (i % 60) : 0;
-  snprintf(rec->billing, sizeof rec->billing, BILLING_JSON, (long long)rec->prompt_tokens,
-           (long long)rec->completion_tokens, RESERVE_PER_ROW, QUOTA_PER_ROW);
+  if (billing_form == BILLING_NONE)
+    rec->billing[0] = '\0';
+  else
+    snprintf(rec->billing, sizeof rec->billing, billing_form == BILLING_SHORT ? BILLING_JSON_SHORT : BILLING_JSON,
+             (long long)rec->prompt_tokens, (long long)rec->completion_tokens, RESERVE_PER_ROW, QUOTA_PER_ROW);
 }
 
 static void fill_common(struct log_record *rec, struct balance *ub, struct balance *tb)
@@ -264,10 +277,11 @@ static bool verify(const char *url, long rows, const struct balance *ub, const s
 
 static void usage(FILE *f)
 {
-  fputs("usage: writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--json]\n"
+  fputs("usage: writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--billing full|short|none] [--json]\n"
         "  --db sqlite:PATH   a database file that does not exist yet (it is created)\n"
         "  --rows N           log records to submit (1 to 20000000)\n"
         "  --direct BATCH     no writer thread: commit batches of BATCH requests from this thread\n"
+        "  --billing FORM     each row's breakdown: full (as relayd writes it), short (no zero members), none\n"
         "  --json             one JSON object on stdout instead of a line of text\n"
         "exit status: 0 all rows and quota verified, 1 not verified, 2 usage or setup error\n",
         f);
@@ -280,6 +294,7 @@ int main(int argc, char **argv)
       {"rows", required_argument, NULL, 'r'},
       {"json", no_argument, NULL, 'j'},
       {"direct", required_argument, NULL, 'b'},
+      {"billing", required_argument, NULL, 'B'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -310,6 +325,18 @@ int main(int argc, char **argv)
       direct = (long)v;
       break;
     }
+    case 'B':
+      if (strcmp(optarg, "full") == 0)
+        billing_form = BILLING_FULL;
+      else if (strcmp(optarg, "short") == 0)
+        billing_form = BILLING_SHORT;
+      else if (strcmp(optarg, "none") == 0)
+        billing_form = BILLING_NONE;
+      else {
+        fprintf(stderr, "writer-bench: --billing wants full, short or none, not '%s'\n", optarg);
+        return 2;
+      }
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
