@@ -212,10 +212,7 @@ void worker_resume(struct worker *w, struct MHD_Connection *c)
 {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
   MHD_resume_connection(c);
-  if (ci && ci->daemon == w->mhd_small)
-    w->mhd_small_run_needed = true;
-  else
-    w->mhd_run_needed = true;
+  *(ci && ci->daemon == w->mhd_small ? &w->mhd_small_run_needed : &w->mhd_run_needed) = true;
 }
 
 /* ---------------------------------------------------------------- client connections */
@@ -377,40 +374,6 @@ long workers_connection_limit(const struct config *cfg, int nworkers, long *nofi
 /* MHD's own messages (a refused request, a failed accept()). Those about a limit say why clients
  * get nothing and are warnings, once a second at most; the rest (each malformed request a
  * client sends) are debug lines. */
-static void on_mhd_message(void *cls, const char *fmt, va_list ap);
-
-/* The small pool's daemon (gate.h): its connections end after their first answer, as if the
- * client had sent "Connection: close" (MHD then closes and says so), so a later request never
- * meets the small pool. The record is MHD's, from the connection's pool. */
-static enum MHD_Result on_request_small(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                        const char *version, const char *upload_data, size_t *upload_data_size,
-                                        void **req_cls)
-{
-  struct worker *w = cls;
-  if (!*req_cls)
-    MHD_set_connection_value(c, MHD_HEADER_KIND, "Connection", "close");
-  return w->h->on_request(cls, c, url, method, version, upload_data, upload_data_size, req_cls);
-}
-
-/* One of the worker's two libmicrohttpd daemons (the usual pool, the small one): relay accepts
- * connections itself (gate.c: the first request's header is checked before MHD reads it) and
- * hands them over with MHD_add_connection. */
-static struct MHD_Daemon *start_daemon(struct worker *w, MHD_AccessHandlerCallback on_request, unsigned limit,
-                                       size_t pool)
-{
-  return MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
-                              MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
-                          0, NULL, NULL, on_request, w,
-                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
-                          MHD_OPTION_NOTIFY_COMPLETED, w->h->on_completed, w,
-                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
-                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
-                          MHD_OPTION_CONNECTION_LIMIT, limit,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-                          MHD_OPTION_END);
-}
-
 static void on_mhd_message(void *cls, const char *fmt, va_list ap)
 {
   struct worker *w = cls;
@@ -427,6 +390,35 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
     w->limit_logged_us = now;
   }
   log_msg(limit ? LOG_WARN : LOG_DEBUG, "libmicrohttpd", "worker=%d message=\"%s\"", w->idx, msg);
+}
+
+/* The small pool's daemon (gate.h): as if the client had sent "Connection: close", MHD closes the
+ * connection after its first answer (and says so): no later request meets the small pool. */
+static enum MHD_Result on_request_small(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                        const char *version, const char *upload_data, size_t *upload_data_size,
+                                        void **req_cls)
+{
+  struct worker *w = cls;
+  if (!*req_cls)
+    MHD_set_connection_value(c, MHD_HEADER_KIND, "Connection", "close");
+  return w->h->on_request(cls, c, url, method, version, upload_data, upload_data_size, req_cls);
+}
+
+/* One of a worker's two MHD daemons: gate.c hands it connections (MHD_add_connection). */
+static struct MHD_Daemon *start_daemon(struct worker *w, MHD_AccessHandlerCallback on_request, unsigned limit,
+                                       size_t pool)
+{
+  return MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
+                              MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
+                          0, NULL, NULL, on_request, w,
+                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
+                          MHD_OPTION_NOTIFY_COMPLETED, w->h->on_completed, w,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
+                          MHD_OPTION_CONNECTION_LIMIT, limit,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+                          MHD_OPTION_END);
 }
 
 /* The gate's refusal callback: the handler answers for the worker. */
@@ -492,12 +484,11 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
   w->max_conns = nworkers_limit;
   nworkers_limit += WORKER_MHD_BACKSTOP;
-  /* The pool: MHD zeroes it per request; a held stream touches about half of it (bench/README.md).
-   * A legal header needs twice max_header_bytes: its text stays in the read buffer, each of up to
-   * max_header_bytes / 64 fields takes a 64-byte record (0.9.75); 4 KiB: the answer's head. Over
-   * the limit, within the pool: relay's 431 (front.c), else MHD's */
+  /* The pool: a held stream touches about half of it (bench/README.md). A legal header needs twice
+   * max_header_bytes: its text stays in the read buffer, each of up to max_header_bytes / 64 fields
+   * takes a 64-byte record (0.9.75); 4 KiB: the answer's head. Over the limit, within the pool:
+   * relay's 431 (front.c), else MHD's. Streams with a small header (gate.h): GATE_SMALL_POOL */
   w->mhd = start_daemon(w, h->on_request, nworkers_limit, (size_t)cfg->max_header_bytes * 2 + 4096);
-  /* streams with a small header (gate.c): a pool of GATE_SMALL_POOL, one answer per connection */
   w->mhd_small = start_daemon(w, on_request_small, nworkers_limit, GATE_SMALL_POOL);
   if (!w->mhd || !w->mhd_small) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
@@ -635,10 +626,7 @@ static void *worker_main(void *arg)
       int fd = (int)(uint32_t)evs[i].data.u64;
       switch (tag) {
       case EV_MHD:
-        if (fd == w->mhd_small_epfd)
-          small_ready = true;
-        else
-          mhd_ready = true;
+        *(fd == w->mhd_small_epfd ? &small_ready : &mhd_ready) = true;
         break;
       case EV_CURL_TIMER: {
         (void)!read(w->timerfd, &(uint64_t){0}, sizeof(uint64_t));
@@ -684,8 +672,7 @@ static void *worker_main(void *arg)
       w->mhd_small_run_needed = true;
     /* MHD may start upstream transfers and curl may resume connections: let each see the
      * other's work now rather than after another trip through epoll_wait (bounded) */
-    for (int round = 0; round < 4 && (w->mhd_run_needed || w->mhd_small_run_needed || w->curl_timeout_due);
-         round++) {
+    for (int round = 0; round < 4 && (w->mhd_run_needed || w->mhd_small_run_needed || w->curl_timeout_due); round++) {
       if (w->curl_timeout_due) {
         int running;
         w->curl_timeout_due = false;
