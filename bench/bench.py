@@ -396,8 +396,15 @@ http {{
         for name, (url, pids) in order[i % len(order):] + order[:i % len(order)]:
             light[name].append(sse_load(url, key, LIGHT, LIGHT_TOTAL, pids, body=LIGHT_BODY))
 
+    # the floor as relayd holds a stream: a held stream's connection is on relayd's small pool
+    # (gate.h GATE_SMALL_POOL, 4 KiB: the first request was a stream with a small header)
+    fh_port = free_port()
+    fh = procs.start("floor-hold", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{fh_port}",
+                                    "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "4096"])
+    wait_port(fh_port)
+    hold_targets = dict(targets, floor=(f"http://127.0.0.1:{fh_port}{path}", [fh.pid]))
     hold = {}
-    for name, (url, pids) in targets.items():
+    for name, (url, pids) in hold_targets.items():
         if name == "direct":
             continue
         hold[name] = sse_load(url, key, HOLD, HOLD, pids, body=HOLD_BODY,

@@ -15,8 +15,10 @@
  * Usage: floor --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT [--workers N]
  *              [--pool BYTES] [--curl-buffer BYTES]
  * (N defaults to the number of online CPUs, as relayd's; --pool is libmicrohttpd's per-connection
- * memory, relayd's by default; --curl-buffer libcurl's receive buffer, relayd's for streams (2048)
- * by default, 0 for curl's own: what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
+ * memory, relayd's usual pool by default (bench.py's held-stream row starts a second floor with
+ * --pool 4096: relayd's small pool, where a stream with a small header is held, relayd/gate.h);
+ * --curl-buffer libcurl's receive buffer, relayd's for streams (1024) by default, 0 for curl's
+ * own: what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
  *
  * Never: used outside the benchmark. It trusts its upstream (bounded buffers all the same:
  * a body over 16 MiB is a 502) and is not hardened against hostile clients.
@@ -54,7 +56,7 @@ static size_t pool_bytes = 2 * 8192 + 4096;   /* relayd's: twice max_header_byte
 /* CURLOPT_BUFFERSIZE: relayd's for streams (attempt.c STREAM_CURL_BUFFER); the floor cannot tell a
  * stream before the answer without parsing the body, so it uses it for every request (the bench's
  * non-stream answers are far shorter); --curl-buffer 0 is curl's default (16 KiB) */
-static long curl_buffer = 2048;
+static long curl_buffer = 1024;
 #define STREAM_BLOCK 512                       /* relayd's (stream.c): MHD's callback block */
 
 struct fworker;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include "config.h"
@@ -136,6 +137,14 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
   /* the fields */
   size_t fields = 0, max_fields = limit / 64;
   bool have_field = false;
+  v->content_length = -1;
+  v->plain = true;
+  const char *qa = memchr(v->target, '?', v->target_len);
+  if (qa) {                     /* MHD keeps each query argument as a record, as a field */
+    v->records++;
+    for (; qa < v->target + v->target_len; qa++)
+      v->records += *qa == '&';
+  }
   i = next;
   for (;;) {
     next = next_line(p, n, i, &s, &e);
@@ -143,8 +152,12 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
       return n - start > limit ? too_long(v, limit) : GATE_MORE;
     if (next - start > limit + 2)   /* the blank line's CRLF does not count */
       return too_long(v, limit);
-    if (s == e)
+    if (s == e) {
+      v->head_len = next;
+      v->head_bytes = s - start;
+      v->records += (unsigned)fields;
       return GATE_PASS;
+    }
     line = p + s;
     len = e - s;
     if (memchr(line, '\0', len))
@@ -184,9 +197,39 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
       if (sig > 18)                 /* no body of 10^18 bytes or more is served */
         return refuse(v, 413, "Content Too Large", "request_too_large",
                       "The request body has a Content-Length of more than 18 digits%s.", "");
+      int64_t cl = 0;
+      for (const char *d = val; d < val + digits; d++)
+        cl = cl * 10 + (*d - '0');
+      if (v->content_length >= 0 && v->content_length != cl)
+        v->plain = false;           /* two that differ: front.c answers it, on the usual pool */
+      v->content_length = cl;
+    } else if ((nl == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) ||
+               (nl == 16 && strncasecmp(line, "Content-Encoding", 16) == 0) ||
+               (nl == 6 && strncasecmp(line, "Expect", 6) == 0) ||
+               (nl == 6 && strncasecmp(line, "Cookie", 6) == 0) ||
+               (nl == 7 && strncasecmp(line, "Upgrade", 7) == 0)) {
+      v->plain = false;
     }
     i = next;
   }
+}
+
+bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v)
+{
+  if (!v->plain || !v->target || v->head_bytes > GATE_SMALL_HEAD || v->records > GATE_SMALL_RECORDS)
+    return false;
+  /* Gemini names a stream in its path (models/M:streamGenerateContent), before any query */
+  const char *q = memchr(v->target, '?', v->target_len);
+  size_t plen = q ? (size_t)(q - v->target) : v->target_len;
+  static const char gem[] = ":streamGenerateContent";
+  if (plen >= sizeof gem - 1 && memcmp(v->target + plen - (sizeof gem - 1), gem, sizeof gem - 1) == 0)
+    return true;
+  if (v->content_length <= 0 || v->head_len > n || (uint64_t)v->content_length > n - v->head_len)
+    return false;
+  cJSON *root = cJSON_ParseWithLength(p + v->head_len, (size_t)v->content_length);
+  bool stream = cJSON_IsObject(root) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+  cJSON_Delete(root);
+  return stream;
 }
 
 /* ---------------------------------------------------------------- connections */
@@ -211,8 +254,9 @@ static void conn_close(struct gate *g, struct gate_conn *gc)
   conn_remove(g, gc);
 }
 
-/* The header is one MHD takes: MHD reads it from the socket as if it had accepted it. */
-static void hand_over(struct gate *g, struct gate_conn *gc)
+/* The header is one MHD takes: MHD reads it from the socket as if it had accepted it (the small
+ * pool's daemon when the request is gate_small_stream's). */
+static void hand_over(struct gate *g, struct gate_conn *gc, bool small)
 {
   epoll_ctl(g->host.epfd, EPOLL_CTL_DEL, gc->fd, NULL);
   int fd = gc->fd;
@@ -220,6 +264,11 @@ static void hand_over(struct gate *g, struct gate_conn *gc)
   socklen_t addrlen = gc->addrlen;
   conn_remove(g, gc);
   /* on failure MHD closes the socket itself */
+  if (small && g->host.mhd_small) {
+    MHD_add_connection(g->host.mhd_small, fd, (const struct sockaddr *)&addr, addrlen);
+    *g->host.mhd_small_run_needed = true;
+    return;
+  }
   MHD_add_connection(g->host.mhd, fd, (const struct sockaddr *)&addr, addrlen);
   *g->host.mhd_run_needed = true;
 }
@@ -303,7 +352,7 @@ void gate_listen_ready(struct gate *g)
     /* edge-triggered: a peek leaves the bytes in the socket, so only new bytes should wake us */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = ev_data(g->host.conn_tag, fd)};
     if (epoll_ctl(g->host.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-      hand_over(g, gc);         /* cannot watch it: MHD reads it as before the gate */
+      hand_over(g, gc, false);  /* cannot watch it: MHD reads it as before the gate */
   }
 }
 
@@ -405,7 +454,7 @@ void gate_event(struct gate *g, int fd, uint32_t events)
         drain(g, gc);           /* reads (and drops) the request and what follows */
       return;
     }
-    hand_over(g, gc);
+    hand_over(g, gc, g->host.mhd_small && gate_small_stream(g->buf, (size_t)n, &v));
     return;
   case GATE_REFUSE:
     answer(g, gc, &v, (size_t)n);
@@ -470,7 +519,7 @@ void gate_release_all(struct gate *g)
     if (g->list->answered)
       conn_close(g, g->list);
     else
-      hand_over(g, g->list);    /* its request, when it comes, gets the shutdown 503 */
+      hand_over(g, g->list, false);   /* its request, when it comes, gets the shutdown 503 */
   }
 }
 

@@ -9,6 +9,11 @@
  * (MHD_add_connection) untouched, except the probes /healthz and /readyz, which the gate answers
  * through host->probe (probes.h) so that they are never logged or billed. Later requests on a kept-alive connection reach MHD directly:
  * MHD reads ahead into its own buffer, so nothing can be peeked before it (doc/design.md).
+ * A connection whose first request is a stream with a small header (gate_small_stream) goes to
+ * the worker's second daemon, whose connection pool is GATE_SMALL_POOL instead of twice
+ * max_header_bytes + 4 KiB: a held stream touches about half its pool (bench/README.md). That
+ * daemon closes each connection after its first answer (worker.c marks the request
+ * "Connection: close"), so no later request, whatever its header, ever meets the small pool.
  * Callers: worker.c (listen socket and gated sockets are in the worker's epoll set; the sweep). The
  * gate knows its worker only through struct gate_host, and answers through its refusal callback
  * (front.c's relay_refusal, by way of the worker's handlers): it includes neither worker.h nor relay.h.
@@ -36,10 +41,28 @@ struct gate_verdict {
   char msg[200];
   const char *target;           /* the request target as sent (for the client's format), or NULL */
   size_t target_len;
+  /* GATE_PASS: what gate_small_stream needs */
+  size_t head_len;              /* bytes from the first peeked one through the blank line */
+  size_t head_bytes;            /* the request line and fields (what max_header_bytes counts) */
+  unsigned records;             /* fields + query arguments: one MHD record (64 bytes) each */
+  int64_t content_length;       /* -1: none */
+  bool plain;                   /* no Transfer-Encoding, Content-Encoding, Expect, Cookie, Upgrade */
 };
 /* limit = max_header_bytes: the request line and fields (with their line ends) may take that
  * many bytes, and hold at most limit / 64 fields. */
 enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v);
+
+/* The small pool's class. Its pool holds the header's text (GATE_SMALL_HEAD), a 64-byte record
+ * per field and query argument (GATE_SMALL_RECORDS, one more for worker.c's "Connection: close"),
+ * and leaves over 3 KiB for the body's read window, the answer's head and its chunks. */
+#define GATE_SMALL_HEAD 1024
+#define GATE_SMALL_RECORDS 24
+#define GATE_SMALL_POOL 4096
+/* A GATE_PASS verdict on p[0..n) is a stream request of the small class: its header within
+ * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
+ * Gemini ":streamGenerateContent" target or a whole JSON body in p whose "stream" is true
+ * (parsed with cJSON). Anything else (a body not all peeked yet included) is not: false. */
+bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
 
 /* What a gate needs of its worker. The pointers are the worker's and must outlive the gate. */
 struct gate_host {
@@ -49,6 +72,8 @@ struct gate_host {
   const int *listen_fd;         /* the listen socket; -1 once the worker closed it */
   struct MHD_Daemon *mhd;       /* MHD_add_connection's daemon */
   bool *mhd_run_needed;         /* set after handing a connection to MHD */
+  struct MHD_Daemon *mhd_small; /* ... for gate_small_stream's connections (NULL: none) */
+  bool *mhd_small_run_needed;
   const size_t *nconns;         /* the worker's open client connections (MHD's) */
   size_t max_conns;             /* the worker's share of max_connections */
   size_t backstop;              /* connections past the share MHD still takes (they get a 503) */

@@ -210,8 +210,9 @@ void worker_easy_put(struct worker *w, CURL *e)
 
 void worker_resume(struct worker *w, struct MHD_Connection *c)
 {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
   MHD_resume_connection(c);
-  w->mhd_run_needed = true;
+  *(ci && ci->daemon == w->mhd_small ? &w->mhd_small_run_needed : &w->mhd_run_needed) = true;
 }
 
 /* ---------------------------------------------------------------- client connections */
@@ -350,7 +351,7 @@ static void sweep_slow_clients(struct worker *w)
             (long long)(limit / 1000000u));
     cc->wait = CONN_BUSY;
     shutdown(cc->fd, SHUT_RDWR);
-    w->mhd_run_needed = true;
+    w->mhd_run_needed = w->mhd_small_run_needed = true;
   }
 }
 
@@ -389,6 +390,35 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
     w->limit_logged_us = now;
   }
   log_msg(limit ? LOG_WARN : LOG_DEBUG, "libmicrohttpd", "worker=%d message=\"%s\"", w->idx, msg);
+}
+
+/* The small pool's daemon (gate.h): as if the client had sent "Connection: close", MHD closes the
+ * connection after its first answer (and says so): no later request meets the small pool. */
+static enum MHD_Result on_request_small(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                        const char *version, const char *upload_data, size_t *upload_data_size,
+                                        void **req_cls)
+{
+  struct worker *w = cls;
+  if (!*req_cls)
+    MHD_set_connection_value(c, MHD_HEADER_KIND, "Connection", "close");
+  return w->h->on_request(cls, c, url, method, version, upload_data, upload_data_size, req_cls);
+}
+
+/* One of a worker's two MHD daemons: gate.c hands it connections (MHD_add_connection). */
+static struct MHD_Daemon *start_daemon(struct worker *w, MHD_AccessHandlerCallback on_request, unsigned limit,
+                                       size_t pool)
+{
+  return MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
+                              MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
+                          0, NULL, NULL, on_request, w,
+                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
+                          MHD_OPTION_NOTIFY_COMPLETED, w->h->on_completed, w,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
+                          MHD_OPTION_CONNECTION_LIMIT, limit,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+                          MHD_OPTION_END);
 }
 
 /* The gate's refusal callback: the handler answers for the worker. */
@@ -454,32 +484,22 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
   w->max_conns = nworkers_limit;
   nworkers_limit += WORKER_MHD_BACKSTOP;
-  /* relay accepts connections itself (gate.c: the first request's header is checked before MHD
-   * reads it) and hands them to MHD with MHD_add_connection */
-  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-                            MHD_USE_NO_LISTEN_SOCKET,
-                            0, NULL, NULL, h->on_request, w,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, w,
-                            MHD_OPTION_NOTIFY_COMPLETED, h->on_completed, w,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
-                            MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            /* MHD zeroes it per request; a held stream: ~0.6 KB RSS per KiB of it
-                             * (bench/README.md). A legal header needs twice max_header_bytes: its
-                             * text stays in the read buffer, each of up to max_header_bytes / 64
-                             * fields takes a 64-byte record (0.9.75); 4 KiB: the answer's head.
-                             * Over the limit, within the pool: relay's 431 (front.c), else MHD's */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 4096,
-                            MHD_OPTION_END);
-  if (!w->mhd) {
+  /* The pool: a held stream touches about half of it (bench/README.md). A legal header needs twice
+   * max_header_bytes: its text stays in the read buffer, each of up to max_header_bytes / 64 fields
+   * takes a 64-byte record (0.9.75); 4 KiB: the answer's head. Over the limit, within the pool:
+   * relay's 431 (front.c), else MHD's. Streams with a small header (gate.h): GATE_SMALL_POOL */
+  w->mhd = start_daemon(w, h->on_request, nworkers_limit, (size_t)cfg->max_header_bytes * 2 + 4096);
+  w->mhd_small = start_daemon(w, on_request_small, nworkers_limit, GATE_SMALL_POOL);
+  if (!w->mhd || !w->mhd_small) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
     return -1;
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
   w->mhd_epfd = di ? di->epoll_fd : -1;
+  di = MHD_get_daemon_info(w->mhd_small, MHD_DAEMON_INFO_EPOLL_FD);
+  w->mhd_small_epfd = di ? di->epoll_fd : -1;
   w->multi = curl_multi_init();
-  if (w->mhd_epfd < 0 || !w->multi) {
+  if (w->mhd_epfd < 0 || w->mhd_small_epfd < 0 || !w->multi) {
     snprintf(err, errlen, "worker %d: cannot set up the event loop", idx);
     return -1;
   }
@@ -492,6 +512,8 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.u64 = EV_DATA(EV_MHD, w->mhd_epfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_epfd, &ev);
+  ev.data.u64 = EV_DATA(EV_MHD, w->mhd_small_epfd);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_small_epfd, &ev);
   ev.data.u64 = EV_DATA(EV_CURL_TIMER, w->timerfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
   ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
@@ -505,6 +527,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   struct gate_host host = {
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
+      .mhd_small = w->mhd_small, .mhd_small_run_needed = &w->mhd_small_run_needed,
       .nconns = &w->nconns, .max_conns = w->max_conns, .backstop = WORKER_MHD_BACKSTOP,
       .cfg = &w->cfg, .refusal = gate_refusal, .probe = gate_probe, .arg = w};
   w->gate = gate_new(&host);
@@ -584,9 +607,11 @@ static void *worker_main(void *arg)
     }
     int timeout = -1;
     MHD_UNSIGNED_LONG_LONG mhd_to;
-    if (w->mhd_run_needed || w->curl_timeout_due)
+    if (w->mhd_run_needed || w->mhd_small_run_needed || w->curl_timeout_due)
       timeout = 0;
     else if (MHD_get_timeout(w->mhd, &mhd_to) == MHD_YES)
+      timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
+    if (timeout != 0 && MHD_get_timeout(w->mhd_small, &mhd_to) == MHD_YES && (timeout < 0 || mhd_to < (unsigned)timeout))
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
     if (stopping && (timeout < 0 || timeout > 100))
       timeout = 100;
@@ -595,13 +620,13 @@ static void *worker_main(void *arg)
       log_msg(LOG_ERR, "epoll_wait failed", "worker=%d error=\"%s\"", w->idx, strerror(errno));
       break;
     }
-    bool mhd_ready = w->mhd_run_needed;
+    bool mhd_ready = w->mhd_run_needed, small_ready = w->mhd_small_run_needed;
     for (int i = 0; i < n; i++) {
       int tag = (int)(evs[i].data.u64 >> 32);
       int fd = (int)(uint32_t)evs[i].data.u64;
       switch (tag) {
       case EV_MHD:
-        mhd_ready = true;
+        *(fd == w->mhd_small_epfd ? &small_ready : &mhd_ready) = true;
         break;
       case EV_CURL_TIMER: {
         (void)!read(w->timerfd, &(uint64_t){0}, sizeof(uint64_t));
@@ -611,7 +636,7 @@ static void *worker_main(void *arg)
       }
       case EV_WAKE: {
         (void)!read(w->wakefd, &(uint64_t){0}, sizeof(uint64_t));
-        mhd_ready = true;     /* worker_wake: a connection resumed from another thread */
+        mhd_ready = small_ready = true;   /* worker_wake: a connection resumed from another thread */
         break;
       }
       case EV_CURL_SOCK:
@@ -643,9 +668,11 @@ static void *worker_main(void *arg)
     curl_collect(w);
     if (mhd_ready || n == 0)
       w->mhd_run_needed = true;
+    if (small_ready || n == 0)
+      w->mhd_small_run_needed = true;
     /* MHD may start upstream transfers and curl may resume connections: let each see the
      * other's work now rather than after another trip through epoll_wait (bounded) */
-    for (int round = 0; round < 4 && (w->mhd_run_needed || w->curl_timeout_due); round++) {
+    for (int round = 0; round < 4 && (w->mhd_run_needed || w->mhd_small_run_needed || w->curl_timeout_due); round++) {
       if (w->curl_timeout_due) {
         int running;
         w->curl_timeout_due = false;
@@ -656,6 +683,10 @@ static void *worker_main(void *arg)
         w->mhd_run_needed = false;
         MHD_run(w->mhd);
       }
+      if (w->mhd_small_run_needed) {
+        w->mhd_small_run_needed = false;
+        MHD_run(w->mhd_small);
+      }
     }
   }
   if (counted_busy)
@@ -663,6 +694,7 @@ static void *worker_main(void *arg)
   /* every request must be resumed before MHD stops (suspended ones would leak) */
   w->h->end_all(w);
   MHD_run(w->mhd);
+  MHD_run(w->mhd_small);
   atomic_store(&w->finished, true);
   return NULL;
 }
@@ -697,6 +729,8 @@ void worker_join(struct worker *w)
   w->gate = NULL;
   if (w->mhd)
     MHD_stop_daemon(w->mhd);
+  if (w->mhd_small)
+    MHD_stop_daemon(w->mhd_small);
   if (w->h)
     w->h->pool_free(w);
   if (w->multi)

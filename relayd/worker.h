@@ -122,6 +122,9 @@ struct worker {
   struct gate *gate;
   struct MHD_Daemon *mhd;
   int mhd_epfd;
+  struct MHD_Daemon *mhd_small;  /* the small pool's daemon: gate_small_stream's connections (gate.h) */
+  int mhd_small_epfd;
+  bool mhd_small_run_needed;
   CURLM *multi;
   CURL **easy_pool;            /* idle easy handles, reused */
   size_t easy_pool_len, easy_pool_cap;

@@ -1,6 +1,6 @@
 /* Unit tests of relayd/gate.c's gate_check: which first request headers the gate answers itself
  * (what libmicrohttpd 0.9.75 would refuse with its own HTML, or silence), which it hands to MHD,
- * and when it waits for more bytes. */
+ * and when it waits for more bytes; and gate_small_stream: which go to the small pool. */
 #include <string.h>
 
 #include "../../relayd/gate.h"
@@ -89,5 +89,52 @@ int main(void)
   CHECK(check("POST /v1/messages?beta=true HTTP/1.1\r\nX\r\n\r\n", &v) == GATE_REFUSE && v.target_len == 22 &&
             memcmp(v.target, "/v1/messages?beta=true", 22) == 0,
         "the target is reported (it tells the client's format)");
+
+  /* gate_small_stream: which first requests go to the small pool's daemon */
+  const char *body = "{\"model\":\"m\",\"stream\":true}";
+  char req[2048];
+#define SMALL(extra, b, cl) (snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\n%s" \
+                                      "Content-Length: %zu\r\n\r\n%s", extra, (size_t)(cl), b), \
+                             check(req, &v) == GATE_PASS && gate_small_stream(req, strlen(req), &v))
+  CHECK(SMALL("", body, strlen(body)), "a stream with its whole body: small");
+  CHECK(!SMALL("", "{\"model\":\"m\",\"stream\":false}", 28), "stream false: not small");
+  CHECK(!SMALL("", "{\"model\":\"m\"}", 13), "no stream member: not small");
+  CHECK(!SMALL("", "{\"stream\":true", 14), "a body that is not JSON: not small");
+  CHECK(!SMALL("", "[{\"stream\":true}]", 17), "an array: not small");
+  CHECK(!SMALL("", "{\"model\":\"m\",\"stre", strlen(body)), "a body not all peeked: not small");
+  CHECK(!SMALL("", "", 0), "no body: not small");
+  CHECK(!SMALL("Transfer-Encoding: chunked\r\n", body, strlen(body)), "Transfer-Encoding: not small");
+  CHECK(!SMALL("Content-Encoding: gzip\r\n", body, strlen(body)), "Content-Encoding: not small");
+  CHECK(!SMALL("Expect: 100-continue\r\n", body, strlen(body)), "Expect: not small");
+  CHECK(!SMALL("Cookie: a=b\r\n", body, strlen(body)), "Cookie: not small");
+  CHECK(!SMALL("Upgrade: websocket\r\n", body, strlen(body)), "Upgrade: not small");
+  CHECK(!SMALL("Content-Length: 1\r\n", body, strlen(body)), "two Content-Lengths that differ: not small");
+  /* the class's limits: 24 fields and arguments, 1,024 bytes of request line and fields */
+  char fields[1400] = "";
+  size_t fl = 0;
+  for (int i = 0; i < 21; i++)                 /* + Host + Content-Length = 23 */
+    fl += (size_t)snprintf(fields + fl, sizeof fields - fl, "X-%02d: v\r\n", i);
+  CHECK(SMALL(fields, body, strlen(body)) && v.records == 23, "23 fields: small");
+  CHECK(snprintf(req, sizeof req, "POST /v1/chat/completions?a=1 HTTP/1.1\r\nHost: h\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 fields, strlen(body), body) > 0 && check(req, &v) == GATE_PASS && v.records == 24 &&
+            gate_small_stream(req, strlen(req), &v), "23 fields and an argument: small");
+  CHECK(snprintf(req, sizeof req, "POST /v1/chat/completions?a=1&b=2 HTTP/1.1\r\nHost: h\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 fields, strlen(body), body) > 0 && check(req, &v) == GATE_PASS && v.records == 25 &&
+            !gate_small_stream(req, strlen(req), &v), "23 fields and two arguments: not small");
+  /* pad one field so that the request line and fields are 1,024 bytes, then 1,025 */
+  size_t base = strlen("POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\n") + strlen("Content-Length: 28\r\n") +
+                strlen("X-Pad: \r\n");
+  char pad[1100];
+  memset(pad, 'p', sizeof pad);
+  snprintf(fields, sizeof fields, "X-Pad: %.*s\r\n", (int)(GATE_SMALL_HEAD - base), pad);
+  CHECK(SMALL(fields, body, strlen(body)) && v.head_bytes == GATE_SMALL_HEAD, "1,024 bytes: small");
+  snprintf(fields, sizeof fields, "X-Pad: %.*s\r\n", (int)(GATE_SMALL_HEAD - base + 1), pad);
+  CHECK(!SMALL(fields, body, strlen(body)) && v.head_bytes == GATE_SMALL_HEAD + 1, "1,025 bytes: not small");
+  /* Gemini: the target names the stream, the body does not matter */
+  const char *gs = "POST /v1beta/models/g:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: h\r\n\r\n";
+  CHECK(check(gs, &v) == GATE_PASS && gate_small_stream(gs, strlen(gs), &v), "Gemini :streamGenerateContent: small");
+  const char *gn = "POST /v1beta/models/g:generateContent HTTP/1.1\r\nHost: h\r\n\r\n";
+  CHECK(check(gn, &v) == GATE_PASS && !gate_small_stream(gn, strlen(gn), &v), "Gemini :generateContent: not small");
+#undef SMALL
   return tap_done();
 }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bats
+# The small pool for streams (issue #26, held streams' memory): a connection whose first request is
+# a stream with a small header (gate.c gate_small_stream: at most GATE_SMALL_HEAD = 1,024 bytes and
+# GATE_SMALL_RECORDS = 24 fields and query arguments, its whole body peeked) goes to the worker's
+# second libmicrohttpd daemon, whose per-connection pool is 4 KiB instead of 20 KiB, and is closed
+# after that answer ("Connection: close"), so no later request meets the small pool. Raw sockets
+# (tests/bats/stream_pool.py). On the code before this change every test but the HTTP/1.0 one fails
+# (no "Connection: close"; 35 KB a held stream), checked with RELAY_BIN pointing at a build of it.
+
+load helpers
+
+POOLCLI="$BATS_TEST_DIRNAME/stream_pool.py"
+
+setup() {
+  relay_env
+  mock_start up
+  gwctl user add alice --quota 100000000000
+  printf 'sk-upstream-1\n' | gwctl channel add --name c1 --type openai \
+    --base-url "http://127.0.0.1:$MOCK_PORT" --models gpt-4o-mini
+  KEY=$(gwctl token create --user alice --name t1 --unlimited)
+  relayd_start --workers 1
+}
+
+teardown() {
+  relay_teardown
+}
+
+# pool CASE: runs stream_pool.py CASE and leaves its JSON in $answer
+pool() {
+  answer=$(python3 "$POOLCLI" "$RELAY_PORT" "$KEY" "$1" "$(_relay_scale 10)")
+  echo "$1: $answer" >&2
+}
+a() { echo "$answer" | json_get "$1"; }
+
+# small_pool: $answer is a whole stream answered on the small pool (closed after it)
+small_pool() {
+  [ "$(a 'd["status"]')" = 200 ]
+  [ "$(a 'd["done"]')" = true ]
+  [ "$(a 'd["connection"]')" = close ]
+  [ "$(a 'd["closed"]')" = true ]
+}
+
+# usual_pool: $answer was kept alive (the usual pool): a second request on it was served
+usual_pool() {
+  [ "$(a 'd["status"]')" = 200 ]
+  [ "$(a 'd["connection"]')" = null ]
+  [ "$(a 'd["closed"]')" = false ]
+  [ "$(a 'd["second"]')" = 200 ]
+}
+
+@test "a stream with a small header goes to the small pool and its connection closes after it, in each client format; a non-stream request and a stream whose body comes later stay kept alive" {
+  for c in small small-anthropic small-gemini; do
+    pool "$c"
+    small_pool
+    [ "$(a 'd["events"]')" -ge 5 ]
+  done
+  pool nonstream
+  usual_pool
+  pool body-later
+  usual_pool
+  [ "$(a 'd["done"]')" = true ]
+  # every stream and request was billed and logged as usual
+  # (five here, the two GET /v1/models on kept-alive connections and relayd_start's readiness probe)
+  wait_until 10 sql_is 8 "SELECT COUNT(*) FROM logs"
+}
+
+@test "the small pool serves its whole class: a 1,024-byte header with 24 fields and arguments and a 6 KB body streams to its end; one byte or one record more goes to the usual pool" {
+  pool edge
+  [ "$(a 'd["head_bytes"]')" = 1024 ]
+  [ "$(a 'd["records"]')" = 24 ]
+  small_pool
+  [ "$(a 'd["events"]')" -ge 5 ]
+  pool over-head
+  [ "$(a 'd["head_bytes"]')" = 1025 ]
+  usual_pool
+  [ "$(a 'd["done"]')" = true ]
+  pool over-records
+  [ "$(a 'd["records"]')" = 25 ]
+  usual_pool
+  [ "$(a 'd["done"]')" = true ]
+  # nothing was answered by libmicrohttpd itself (its errors are logged as mhd messages)
+  ! grep -qi 'not enough memory\|too big\|431' "$BATS_TEST_TMPDIR/relayd.log"
+}
+
+@test "an HTTP/1.0 client's stream on the small pool (not chunked: MHD's callback block) comes whole" {
+  curl -sS --http1.0 -o "$BATS_TEST_TMPDIR/s10" -D "$BATS_TEST_TMPDIR/h10" "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":40}}'
+  head -n 1 "$BATS_TEST_TMPDIR/h10" | grep -q ' 200 '
+  ! grep -qi '^transfer-encoding' "$BATS_TEST_TMPDIR/h10"
+  [ "$(sse_data < "$BATS_TEST_TMPDIR/s10" | tail -n 1)" = "[DONE]" ]
+  [ "$(sse_data < "$BATS_TEST_TMPDIR/s10" | grep -c '"content"')" -ge 40 ]
+}
+
+@test "after a stream on the small pool, the client's next request with a large legal header (7 KB, 100 fields) is relay's answer, not libmicrohttpd's HTML 431" {
+  local big=() i
+  for ((i = 0; i < 100; i++)); do big+=(-H "X-Big-$i: $(printf 'v%.0s' {1..60})"); done
+  curl -sS -o "$BATS_TEST_TMPDIR/s1" -D "$BATS_TEST_TMPDIR/h1" "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    --next -sS -o "$BATS_TEST_TMPDIR/s2" -D "$BATS_TEST_TMPDIR/h2" "$RELAY_URL/v1/chat/completions" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' "${big[@]}" \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  grep -qi '^connection: close' "$BATS_TEST_TMPDIR/h1"
+  grep -q 'data: \[DONE\]' "$BATS_TEST_TMPDIR/s1"
+  head -n 1 "$BATS_TEST_TMPDIR/h2" | grep -q ' 200 '
+  grep -qi '^content-type: application/json' "$BATS_TEST_TMPDIR/h2"
+  [ "$(json_get 'd["object"]' < "$BATS_TEST_TMPDIR/s2")" = chat.completion ]
+}
+
+@test "500 held streams cost relayd under 30 KB each (VmRSS; was 35 KB with the usual pool for every connection)" {
+  [ -x "$RELAY_BIN/sse-load" ] || skip "sse-load not built (make bench-tools)"
+  [ -z "${RELAY_ASAN:-}" ] || skip "RSS under ASan is not relayd's"
+  local rss0 rss1 ready="$BATS_TEST_TMPDIR/ready" body
+  body='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hold"}],"mock":{"chunks":600,"chunk_gap_ms":1000}}'
+  # warm-up: the workers' arenas, SQLite's caches, the request pool
+  "$RELAY_BIN/sse-load" --url "$RELAY_URL/v1/chat/completions" --key "$KEY" --streams 20 --total 200 \
+    --body '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":20,"chunk_gap_ms":5}}' --json >/dev/null
+  sleep 1
+  rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$RELAYD_PID/status")
+  "$RELAY_BIN/sse-load" --url "$RELAY_URL/v1/chat/completions" --key "$KEY" --streams 500 --hold \
+    --duration-s 4 --ready-file "$ready" --body "$body" --json > "$BATS_TEST_TMPDIR/hold.json" &
+  wait_until 60 test -s "$ready"
+  sleep 0.5
+  rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$RELAYD_PID/status")
+  wait $!
+  [ "$(json_get 'd["open"]' < "$BATS_TEST_TMPDIR/hold.json")" = 500 ]
+  [ "$(json_get 'd["failures"]' < "$BATS_TEST_TMPDIR/hold.json")" = 0 ]
+  echo "held: $rss0 -> $rss1 KB, $(( (rss1 - rss0) / 500 )) KB a stream" >&2
+  [ $(( (rss1 - rss0) / 500 )) -lt 30 ]
+}
