@@ -272,10 +272,11 @@ static enum MHD_Result admit_route(struct request *r, const char *base_model)
                                                         : r->snap->opt.default_max_output;
   if (r->def->api == API_EMBEDDINGS)
     out_bound = 0;
-  out_bound *= reqbound_choices(parsed);
+  int64_t choices = reqbound_choices(parsed);
+  out_bound *= choices;
   r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio, out_bound)
                               : billing_bound(r->price, r->group_ratio, r->rq.input_bound, out_bound);
-  r->reserved = fallback_bound(r, r->reserved, reqbound_choices(parsed));   /* its chain's dearest */
+  r->reserved = fallback_bound(r, r->reserved, choices);   /* its chain's dearest */
   int64_t avail = 0;
   if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
     release_channel(r, OUTCOME_ABANDON, NULL);
