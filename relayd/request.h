@@ -205,6 +205,7 @@ struct request {
   struct tok_count out_tokens;         /* the same text, counted by the model's tokenizer (owned when
                                         * out_tokens_on: settle_count_restart, request_free) */
   bool out_tokens_on;
+  uint64_t out_tokens_model;           /* hash_bytes of the model name out_tokens was made for */
   int final_status;
   const char *end_reason;
   char err_code[32];                   /* the error code of relayd's error answer (respond.c's
