@@ -12,6 +12,7 @@
 #include "ledger.h"
 #include "limitwait.h"
 #include "mediareq.h"
+#include "reqpool.h"
 #include "request.h"
 #include "reqbound.h"
 #include "reqview.h"
@@ -141,8 +142,15 @@ enum MHD_Result dispatch(struct request *r)
     /* a request of another format than the common one stays in its format: relay reads what it
      * needs from it, and converts it only for a channel of another format (openai_view) */
     cJSON *root;
+    /* the common format's read_request is its parse and reads: its tree may go into a chunk
+     * (reqpool.h); other formats' readers may build and print other trees, so not theirs */
+    bool chunk = r->client == &format_openai;
+    if (chunk)
+      request_parse_begin(r);
     int st = r->client->ops->read_request(r->def->api, r->body.data, r->body.len, r->path_model, r->path_stream, &root,
                                           &r->rq, err, sizeof err, &param);
+    if (chunk)
+      request_parse_end(r);
     if (st)
       return fail_now(r, (unsigned)st, "invalid_request_error", NULL, param, "%s", err);
     if (r->client->ops->request_to_openai)
@@ -272,10 +280,11 @@ static enum MHD_Result admit_route(struct request *r, const char *base_model)
                                                         : r->snap->opt.default_max_output;
   if (r->def->api == API_EMBEDDINGS)
     out_bound = 0;
-  out_bound *= reqbound_choices(parsed);
+  int64_t choices = reqbound_choices(parsed);
+  out_bound *= choices;
   r->reserved = r->def->media ? media_reserve(&r->mq, &r->rq, r->price, r->group_ratio, out_bound)
                               : billing_bound(r->price, r->group_ratio, r->rq.input_bound, out_bound);
-  r->reserved = fallback_bound(r, r->reserved, reqbound_choices(parsed));   /* its chain's dearest */
+  r->reserved = fallback_bound(r, r->reserved, choices);   /* its chain's dearest */
   int64_t avail = 0;
   if (!ledger_reserve(t->user->bal, t->unlimited ? NULL : t->bal, r->reserved, &avail)) {
     release_channel(r, OUTCOME_ABANDON, NULL);

@@ -13,6 +13,7 @@
 #include "keypool.h"
 #include "log.h"
 #include "mediareq.h"
+#include "reqpool.h"
 #include "reqview.h"
 #include "request.h"
 #include "respond.h"
@@ -60,10 +61,7 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
       r->phase = PH_STREAM_START;
       /* no further attempt: the parsed request is not needed while the stream lasts
        * (curl has sent the body already: the response is arriving) */
-      cJSON_Delete(r->root);
-      r->root = NULL;
-      cJSON_Delete(r->croot);
-      r->croot = NULL;
+      request_drop_parsed(r);
       if (r->suspended) {
         r->suspended = false;
         worker_resume(r->w, r->conn);

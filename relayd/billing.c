@@ -163,13 +163,15 @@ static size_t fixed_text(char *t, long long r, int k)
   return n;
 }
 
-static int json_number(struct buf *b, double d)
+/* d as cJSON would print it, at t (room for 40); the length */
+static size_t number_text(char *t, double d)
 {
-  char t[40];
-  if (!isfinite(d))
-    return buf_append(b, "null", 4);
+  if (!isfinite(d)) {
+    memcpy(t, "null", 4);
+    return 4;
+  }
   if (d == trunc(d) && fabs(d) < 9007199254740992.0)
-    return buf_append(b, t, fixed_text(t, (long long)d, 0));
+    return fixed_text(t, (long long)d, 0);
   static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
                                1e14, 1e15};
   for (int k = 1; k <= 15; k++) {
@@ -178,111 +180,175 @@ static int json_number(struct buf *b, double d)
       break;
     long long r = llround(v);
     if ((double)r / p10[k] == d)
-      return buf_append(b, t, fixed_text(t, r, k));
+      return fixed_text(t, r, k);
   }
-  int n = snprintf(t, sizeof t, "%.17g", d);
-  return buf_append(b, t, (size_t)n);
+  return (size_t)snprintf(t, 40, "%.17g", d);
 }
 
-/* ,"name": (no comma first) in one append: the names are relay's own short literals */
-static int json_member(struct buf *b, bool *first, const char *name)
+/* The explanation's writer: straight into the caller's array, one bounds check per piece (the
+ * member names are literals of known length: no strlen, no struct buf per piece). Once a piece
+ * does not fit, over is set and nothing more is written. */
+struct jw {
+  char *p, *end;     /* next byte; the last byte that may hold text (the terminator's place after) */
+  bool over, first;  /* something did not fit; no member written yet */
+};
+
+static inline void jw_put(struct jw *w, const char *s, size_t k)
 {
-  char t[64];
-  size_t n = strlen(name), k = 0;
-  if (n > sizeof t - 4)
-    return -1;
-  if (!*first)
-    t[k++] = ',';
-  *first = false;
-  t[k++] = '"';
-  memcpy(t + k, name, n);
-  k += n;
-  t[k++] = '"';
-  t[k++] = ':';
-  return buf_append(b, t, k);
+  if ((size_t)(w->end - w->p) < k) {
+    w->over = true;
+    w->p = w->end;
+    return;
+  }
+  memcpy(w->p, s, k);
+  w->p += k;
 }
 
-static int add_str(struct buf *b, bool *first, const char *name, const char *v)
+/* ,"name": from the literal ,"name": -- its comma left out for the object's first member */
+static inline void jw_key(struct jw *w, const char *lit, size_t k)
 {
-  return json_member(b, first, name) | buf_append_json_str(b, v);
+  if (w->first) {
+    w->first = false;
+    lit++;
+    k--;
+  }
+  jw_put(w, lit, k);
+}
+#define KEY(w, name) jw_key((w), ",\"" name "\":", sizeof(",\"" name "\":") - 1)
+#define LIT(w, s) jw_put((w), (s), sizeof(s) - 1)
+
+static void jw_num(struct jw *w, double d)
+{
+  char t[40];
+  jw_put(w, t, number_text(t, d));
 }
 
-static int add_num(struct buf *b, bool *first, const char *name, double v)
+/* an integer count as json_number writes (double)v: exact below 2^53, as the double above */
+static void jw_int(struct jw *w, int64_t v)
 {
-  return json_member(b, first, name) | json_number(b, v);
+  if (v <= -9007199254740992LL || v >= 9007199254740992LL) {
+    jw_num(w, (double)v);
+    return;
+  }
+  char t[24];
+  jw_put(w, t, fixed_text(t, (long long)v, 0));
 }
+
+/* a JSON string: the text itself when nothing in it needs escaping (relay's own names, most group
+ * and model names), else buf_append_json_str's escaping */
+static void jw_str(struct jw *w, const char *s)
+{
+  size_t i = 0;
+  for (unsigned char c; (c = (unsigned char)s[i]) != 0; i++)
+    if (c < 0x20 || c == '"' || c == '\\')
+      break;
+  if (!s[i]) {
+    if ((size_t)(w->end - w->p) < i + 2) {
+      w->over = true;
+      return;
+    }
+    *w->p++ = '"';
+    memcpy(w->p, s, i);
+    w->p += i;
+    *w->p++ = '"';
+    return;
+  }
+  if (w->over)
+    return;
+  struct buf b;
+  buf_init_fixed(&b, w->p, (size_t)(w->end - w->p) + 1);
+  if (buf_append_json_str(&b, s) < 0)
+    w->over = true;
+  else
+    w->p += b.len;
+}
+
+#define STR(w, name, v) (KEY(w, name), jw_str((w), (v)))
+#define NUM(w, name, v) (KEY(w, name), jw_num((w), (v)))
+#define INT(w, name, v) (KEY(w, name), jw_int((w), (v)))
 
 void billing_explain_json(const struct billing_explain *e, char *out, size_t n)
 {
   /* written straight into out (the members as gwctl log explain reads them) */
-  struct buf b;
-  buf_init_fixed(&b, out, n);
-  bool first = true;
+  if (!n)
+    return;
+  struct jw w = {.p = out, .end = out + n - 1, .first = true};
+  struct jw *W = &w;
   struct price tier;
+  struct usage u;
   const struct price *p = e->price;
-  int rc = buf_append(&b, "{", 1);
-  if (p && e->usage) {      /* the ratios applied: the long-context tier's when it priced it */
-    struct usage u = *e->usage;
+  if (e->usage) {
+    u = *e->usage;
     usage_normalize(&u);
+  }
+  LIT(W, "{");
+  if (p && e->usage) {      /* the ratios applied: the long-context tier's when it priced it */
     p = billing_price_at(p, u.prompt_tokens, &tier);
     if (p != e->price)
-      rc |= add_num(&b, &first, "tier_above", (double)p->tier_above);
+      INT(W, "tier_above", p->tier_above);
   }
-  rc |= add_str(&b, &first, "mode", p && p->has_fixed ? "fixed" : "ratio");
-  rc |= add_str(&b, &first, "usage_source", e->usage_source ? e->usage_source : "none");
+  STR(W, "mode", p && p->has_fixed ? "fixed" : "ratio");
+  STR(W, "usage_source", e->usage_source ? e->usage_source : "none");
   if (e->counter && e->counter[0])
-    rc |= add_str(&b, &first, "counter", e->counter);
+    STR(W, "counter", e->counter);
   if (e->api && e->api[0])
-    rc |= add_str(&b, &first, "api", e->api);
+    STR(W, "api", e->api);
   if (e->usage && !(p && p->has_fixed && p->unit != PRICE_PER_CALL)) {
-    struct usage u = *e->usage;
-    usage_normalize(&u);
-    rc |= json_member(&b, &first, "tokens");
-    bool tf = true;
-    rc |= buf_append(&b, "{", 1);
-    rc |= add_num(&b, &tf, "prompt", (double)u.prompt_tokens);
-    rc |= add_num(&b, &tf, "cached", (double)u.cached_tokens);
-    rc |= add_num(&b, &tf, "cache_write_5m", (double)u.cache_write_5m);
-    rc |= add_num(&b, &tf, "cache_write_1h", (double)u.cache_write_1h);
-    rc |= add_num(&b, &tf, "completion", (double)u.completion_tokens);
-    rc |= add_num(&b, &tf, "reasoning", (double)u.reasoning_tokens);
+    KEY(W, "tokens");
+    LIT(W, "{\"prompt\":");
+    jw_int(W, u.prompt_tokens);
+    LIT(W, ",\"cached\":");
+    jw_int(W, u.cached_tokens);
+    LIT(W, ",\"cache_write_5m\":");
+    jw_int(W, u.cache_write_5m);
+    LIT(W, ",\"cache_write_1h\":");
+    jw_int(W, u.cache_write_1h);
+    LIT(W, ",\"completion\":");
+    jw_int(W, u.completion_tokens);
+    LIT(W, ",\"reasoning\":");
+    jw_int(W, u.reasoning_tokens);
     if (u.audio_prompt_tokens || u.audio_completion_tokens) {
-      rc |= add_num(&b, &tf, "audio_prompt", (double)u.audio_prompt_tokens);
-      rc |= add_num(&b, &tf, "audio_cached", (double)u.audio_cached_tokens);
-      rc |= add_num(&b, &tf, "audio_completion", (double)u.audio_completion_tokens);
+      LIT(W, ",\"audio_prompt\":");
+      jw_int(W, u.audio_prompt_tokens);
+      LIT(W, ",\"audio_cached\":");
+      jw_int(W, u.audio_cached_tokens);
+      LIT(W, ",\"audio_completion\":");
+      jw_int(W, u.audio_completion_tokens);
     }
-    rc |= buf_append(&b, "}", 1);
+    LIT(W, "}");
   }
   if (p && p->has_fixed) {
-    rc |= add_num(&b, &first, "fixed_price", p->fixed_price);
-    rc |= add_num(&b, &first, "units", p->unit == PRICE_PER_CALL ? 1 : e->units);
-    rc |= add_str(&b, &first, "unit", price_unit_name(p->unit));
+    NUM(W, "fixed_price", p->fixed_price);
+    NUM(W, "units", p->unit == PRICE_PER_CALL ? 1 : e->units);
+    STR(W, "unit", price_unit_name(p->unit));
   } else if (p) {
-    rc |= add_num(&b, &first, "model_ratio", p->model_ratio);
-    rc |= add_num(&b, &first, "completion_ratio", p->completion_ratio);
-    rc |= add_num(&b, &first, "cache_ratio", p->cache_ratio);
-    rc |= add_num(&b, &first, "cache_write_ratio", p->cache_write_ratio);
-    rc |= add_num(&b, &first, "cache_write_1h_ratio", p->cache_write_1h_ratio);
+    NUM(W, "model_ratio", p->model_ratio);
+    NUM(W, "completion_ratio", p->completion_ratio);
+    NUM(W, "cache_ratio", p->cache_ratio);
+    NUM(W, "cache_write_ratio", p->cache_write_ratio);
+    NUM(W, "cache_write_1h_ratio", p->cache_write_1h_ratio);
     if (e->rounding != QUOTA_ROUND_UP)
-      rc |= add_str(&b, &first, "rounding", quota_rounding_name(e->rounding));
+      STR(W, "rounding", quota_rounding_name(e->rounding));
     if (e->usage && (e->usage->audio_prompt_tokens || e->usage->audio_completion_tokens)) {
-      rc |= add_num(&b, &first, "audio_ratio", p->audio_ratio);
-      rc |= add_num(&b, &first, "audio_completion_ratio", p->audio_completion_ratio);
+      NUM(W, "audio_ratio", p->audio_ratio);
+      NUM(W, "audio_completion_ratio", p->audio_completion_ratio);
     }
   }
   if (e->requested_model && e->requested_model[0])
-    rc |= add_str(&b, &first, "requested_model", e->requested_model);
+    STR(W, "requested_model", e->requested_model);
   if (e->served_model && e->served_model[0])
-    rc |= add_str(&b, &first, "served_model", e->served_model);
+    STR(W, "served_model", e->served_model);
   if (e->cache_hit)
-    rc |= json_member(&b, &first, "cache_hit") | buf_append(&b, "true", 4);
-  rc |= add_str(&b, &first, "group", e->group ? e->group : "");
-  rc |= add_num(&b, &first, "group_ratio", e->group_ratio);
-  rc |= add_num(&b, &first, "reserved", (double)e->reserved);
-  rc |= add_num(&b, &first, "charged", (double)e->charged);
+    KEY(W, "cache_hit"), LIT(W, "true");
+  STR(W, "group", e->group ? e->group : "");
+  NUM(W, "group_ratio", e->group_ratio);
+  INT(W, "reserved", e->reserved);
+  INT(W, "charged", e->charged);
   if (e->note && e->note[0])
-    rc |= add_str(&b, &first, "note", e->note);
-  rc |= buf_append(&b, "}", 1);
-  if (rc && n)
+    STR(W, "note", e->note);
+  LIT(W, "}");
+  if (w.over)
     snprintf(out, n, "{}");
+  else
+    *w.p = '\0';
 }

@@ -2,6 +2,7 @@
 #include "jsonarena.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,9 +34,31 @@ static _Thread_local struct arena A;
 static bool installed;
 static pthread_key_t exit_key;
 
+/* chunk regions (reqpool.c's slabs, one a worker): registered once, never removed */
+#define REGIONS 64
+static struct {
+  uintptr_t lo, len;
+} regions[REGIONS];
+static atomic_size_t nregions;
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+/* the chunk being parsed into on this thread (jsonarena_chunk_begin .. _end) */
+static _Thread_local struct {
+  char *base;
+  size_t cap, used;
+} C;
+
 static bool in_arena(const void *p)
 {
   return A.base && (const char *)p >= A.base && (const char *)p < A.base + ARENA_CAP;
+}
+
+static bool in_region(const void *p)
+{
+  size_t n = atomic_load_explicit(&nregions, memory_order_acquire);
+  for (size_t i = 0; i < n; i++)
+    if ((uintptr_t)p - regions[i].lo < regions[i].len)
+      return true;
+  return false;
 }
 
 static void *arena_malloc(size_t n)
@@ -49,14 +72,22 @@ static void *arena_malloc(size_t n)
       return p;
     }
     A.spilled = true;
+  } else if (C.base) {
+    size_t need = ((n + ALIGN - 1) & ~(size_t)(ALIGN - 1)) + GAP;
+    if (need >= n && C.cap - C.used >= need) {
+      void *p = C.base + C.used;
+      C.used += need;
+      ASAN_UNPOISON_MEMORY_REGION(p, n);
+      return p;
+    }
   }
   return malloc(n);
 }
 
 static void arena_free(void *p)
 {
-  if (!in_arena(p))
-    free(p);     /* arena memory is dropped whole with its tree */
+  if (!in_arena(p) && !in_region(p))
+    free(p);     /* arena and chunk memory is dropped whole with its tree */
 }
 
 static void arena_exit(void *base)
@@ -119,4 +150,35 @@ void jsonarena_drop(cJSON *root)
     cJSON_Delete(root);     /* frees the heap parts; arena parts are skipped by arena_free */
   arena_reset();
   A.busy = false;
+}
+
+bool jsonarena_region(const void *base, size_t len)
+{
+  if (!installed)
+    return false;           /* cJSON's own free would be handed chunk pointers */
+  pthread_mutex_lock(&region_lock);
+  size_t n = atomic_load_explicit(&nregions, memory_order_relaxed);
+  bool ok = n < REGIONS;
+  if (ok) {
+    regions[n].lo = (uintptr_t)base;
+    regions[n].len = len;
+    atomic_store_explicit(&nregions, n + 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&region_lock);
+  return ok;
+}
+
+void jsonarena_chunk_begin(char *chunk, size_t cap)
+{
+  C.base = chunk;
+  C.cap = cap;
+  C.used = 0;
+}
+
+size_t jsonarena_chunk_end(void)
+{
+  size_t used = C.used;
+  C.base = NULL;
+  C.cap = C.used = 0;
+  return used;
 }

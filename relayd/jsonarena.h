@@ -9,7 +9,8 @@
  * thread starts: outside jsonarena_parse they call malloc and free as before (free checks first
  * whether the pointer is in this thread's arena, where freeing is a no-op).
  * Callers: main.c (jsonarena_init), format.c (an event relayed unchanged: parsed, read, dropped),
- * respond.c (a whole non-streaming answer, read for its usage and text).
+ * respond.c (a whole non-streaming answer, read for its usage and text), reqpool.c (a request's
+ * parsed body in a chunk of its worker's slab: jsonarena_region, jsonarena_chunk_*).
  * Never: hands out a tree that outlives the next jsonarena_parse of its thread, or one that is
  * changed (items added or detached) -- such trees are parsed with cJSON_Parse. Without
  * jsonarena_init (unit tests, fuzz targets) it is cJSON_ParseWithLength and cJSON_Delete.
@@ -18,6 +19,7 @@
 #define RELAY_JSONARENA_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Installs the hooks; call once in main before threads start. */
@@ -27,5 +29,17 @@ void jsonarena_init(void);
 cJSON *jsonarena_parse(const char *s, size_t len);
 /* Ends a tree of jsonarena_parse (NULL is fine). */
 void jsonarena_drop(cJSON *root);
+
+/* Chunks (a request's body lives across loop turns, so not in the thread's arena: reqpool.c parses
+ * it into a chunk of its worker's slab). jsonarena_region registers [base, base + len) for the
+ * process's life: cJSON's free skips pointers there (false: no room for another region).
+ * Between jsonarena_chunk_begin and jsonarena_chunk_end (around one parse only, as jsonarena_parse)
+ * this thread's cJSON allocations come from chunk (cap bytes, inside a region), then the heap;
+ * jsonarena_chunk_end returns how many bytes the chunk gave (0: whatever was parsed is on the heap).
+ * Whoever owns the chunk frees the tree with cJSON_Delete (heap parts freed, chunk parts skipped)
+ * before reusing the chunk. */
+bool jsonarena_region(const void *base, size_t len);
+void jsonarena_chunk_begin(char *chunk, size_t cap);
+size_t jsonarena_chunk_end(void);
 
 #endif

@@ -36,9 +36,8 @@ static size_t content_chars(const cJSON *c)
   return n;
 }
 
-static int read_count(const cJSON *root, const char *name, int64_t *out, char *err, size_t errlen)
+static int read_count(const cJSON *v, const char *name, int64_t *out, char *err, size_t errlen)
 {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
   if (!v || cJSON_IsNull(v))
     return 0;
   if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble) ||
@@ -48,6 +47,56 @@ static int read_count(const cJSON *root, const char *name, int64_t *out, char *e
   }
   *out = (int64_t)v->valuedouble;
   return 0;
+}
+
+/* The members oai_parse_request reads, each the first of its name (as
+ * cJSON_GetObjectItemCaseSensitive finds it), gathered in one pass over the body's members. */
+struct req_members {
+  const cJSON *model, *stream, *stream_options, *max_tokens, *max_completion_tokens, *messages, *prompt, *input;
+};
+
+static void take(const cJSON **slot, const cJSON *c)
+{
+  if (!*slot)
+    *slot = c;
+}
+
+static void req_members(const cJSON *root, struct req_members *k)
+{
+  memset(k, 0, sizeof *k);
+  for (const cJSON *c = root->child; c; c = c->next) {
+    const char *s = c->string;
+    if (!s)
+      continue;
+    switch (s[0]) {
+    case 'm':
+      if (strcmp(s, "model") == 0)
+        take(&k->model, c);
+      else if (strcmp(s, "messages") == 0)
+        take(&k->messages, c);
+      else if (strcmp(s, "max_tokens") == 0)
+        take(&k->max_tokens, c);
+      else if (strcmp(s, "max_completion_tokens") == 0)
+        take(&k->max_completion_tokens, c);
+      break;
+    case 's':
+      if (strcmp(s, "stream") == 0)
+        take(&k->stream, c);
+      else if (strcmp(s, "stream_options") == 0)
+        take(&k->stream_options, c);
+      break;
+    case 'p':
+      if (strcmp(s, "prompt") == 0)
+        take(&k->prompt, c);
+      break;
+    case 'i':
+      if (strcmp(s, "input") == 0)
+        take(&k->input, c);
+      break;
+    default:
+      break;
+    }
+  }
 }
 
 cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struct oai_request *rq,
@@ -71,7 +120,9 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     snprintf(err, errlen, "the request body must be a JSON object");
     goto bad;
   }
-  const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+  struct req_members k;
+  req_members(root, &k);
+  const cJSON *model = k.model;
   *param = "model";
   if (!model) {
     snprintf(err, errlen, "you must provide a model parameter");
@@ -87,7 +138,7 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
   }
   memcpy(rq->model, model->valuestring, strlen(model->valuestring) + 1);   /* < MODEL_NAME_MAX: checked */
 
-  const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  const cJSON *stream = k.stream;
   *param = "stream";
   if (stream && !cJSON_IsNull(stream)) {
     if (!cJSON_IsBool(stream)) {
@@ -100,7 +151,7 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     snprintf(err, errlen, "embeddings cannot be streamed");
     goto bad;
   }
-  const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+  const cJSON *so = k.stream_options;
   *param = "stream_options";
   if (so && !cJSON_IsNull(so)) {
     if (!cJSON_IsObject(so)) {
@@ -110,15 +161,15 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     rq->client_wants_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
   }
   *param = "max_tokens";
-  if (read_count(root, "max_tokens", &rq->max_tokens, err, errlen) < 0)
+  if (read_count(k.max_tokens, "max_tokens", &rq->max_tokens, err, errlen) < 0)
     goto bad;
   *param = "max_completion_tokens";
-  if (read_count(root, "max_completion_tokens", &rq->max_tokens, err, errlen) < 0)
+  if (read_count(k.max_completion_tokens, "max_completion_tokens", &rq->max_tokens, err, errlen) < 0)
     goto bad;
 
   size_t chars = 0;
   if (kind == API_CHAT) {
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages"), *m;
+    const cJSON *msgs = k.messages, *m;
     *param = "messages";
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
       snprintf(err, errlen, "'messages' must be a non-empty array");
@@ -134,7 +185,7 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     }
   } else {
     const char *field = kind == API_COMPLETIONS ? "prompt" : "input";
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, field);
+    const cJSON *in = kind == API_COMPLETIONS ? k.prompt : k.input;
     *param = field;
     if (!in || !(cJSON_IsString(in) || cJSON_IsArray(in))) {
       snprintf(err, errlen, "'%s' must be a string or an array", field);

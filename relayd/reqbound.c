@@ -126,23 +126,80 @@ static bool is_image_mime(const cJSON *o)
   return m && strncmp(m, "image/", 6) == 0;
 }
 
+/* The members bound_walk looks at, each the first of its name (as cJSON_GetObjectItemCaseSensitive
+ * finds it), gathered in one pass over the object: a lookup per name walked every object's members
+ * ten times. */
+struct media_keys {
+  const cJSON *type, *image_url, *source, *inlineData, *inline_data, *fileData, *file_data, *file_id, *file_url,
+      *fileUri;
+};
+
+static void take(const cJSON **slot, const cJSON *c)
+{
+  if (!*slot)
+    *slot = c;
+}
+
+static void media_keys(const cJSON *o, struct media_keys *k)
+{
+  memset(k, 0, sizeof *k);
+  for (const cJSON *c = o->child; c; c = c->next) {
+    const char *s = c->string;
+    if (!s)
+      continue;
+    switch (s[0]) {
+    case 't':
+      if (strcmp(s, "type") == 0)
+        take(&k->type, c);
+      break;
+    case 'i':
+      if (strcmp(s, "image_url") == 0)
+        take(&k->image_url, c);
+      else if (strcmp(s, "inlineData") == 0)
+        take(&k->inlineData, c);
+      else if (strcmp(s, "inline_data") == 0)
+        take(&k->inline_data, c);
+      break;
+    case 's':
+      if (strcmp(s, "source") == 0)
+        take(&k->source, c);
+      break;
+    case 'f':
+      if (strcmp(s, "fileData") == 0)
+        take(&k->fileData, c);
+      else if (strcmp(s, "file_data") == 0)
+        take(&k->file_data, c);
+      else if (strcmp(s, "file_id") == 0)
+        take(&k->file_id, c);
+      else if (strcmp(s, "file_url") == 0)
+        take(&k->file_url, c);
+      else if (strcmp(s, "fileUri") == 0)
+        take(&k->fileUri, c);
+      break;
+    default:
+      break;
+    }
+  }
+}
+
 static void bound_walk(const cJSON *node, struct bound_acc *a, int depth)
 {
   if (depth > CJSON_NESTING_LIMIT)
     return;
   if (cJSON_IsObject(node)) {
-    const char *type = str_of(node, "type");
+    struct media_keys k;
+    media_keys(node, &k);
+    const char *type = cJSON_IsString(k.type) ? k.type->valuestring : NULL;
     const cJSON *v;
     /* OpenAI chat {"type":"image_url","image_url":{"url":..}}; Responses {"type":"input_image",
      * "image_url": "..."|"file_id": ..} */
-    if ((v = cJSON_GetObjectItemCaseSensitive(node, "image_url")) != NULL ||
-        (type && strcmp(type, "input_image") == 0)) {
+    if ((v = k.image_url) != NULL || (type && strcmp(type, "input_image") == 0)) {
       a->images++;
       a->media_bytes += cJSON_IsString(v) ? strlen(v->valuestring) : strlen_of(v, "url");
       return;
     }
     /* Anthropic {"type":"image","source":{"type":"base64","data":..}|{"type":"url","url":..}|file} */
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(node, "source");
+    const cJSON *src = k.source;
     if (type && cJSON_IsObject(src) && strcmp(type, "image") == 0) {
       a->images++;
       a->media_bytes += strlen_of(src, "data") + strlen_of(src, "url");
@@ -155,16 +212,14 @@ static void bound_walk(const cJSON *node, struct bound_acc *a, int depth)
       return;        /* base64 or text documents: their bytes count */
     }
     /* Gemini inlineData (bytes in the body) and fileData (a URI) */
-    if ((v = cJSON_GetObjectItemCaseSensitive(node, "inlineData")) != NULL ||
-        (v = cJSON_GetObjectItemCaseSensitive(node, "inline_data")) != NULL) {
+    if ((v = k.inlineData) != NULL || (v = k.inline_data) != NULL) {
       if (is_image_mime(v)) {
         a->images++;
         a->media_bytes += strlen_of(v, "data");
       }
       return;
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(node, "fileData")) != NULL ||
-        (v = cJSON_GetObjectItemCaseSensitive(node, "file_data")) != NULL) {
+    if ((v = k.fileData) != NULL || (v = k.file_data) != NULL) {
       if (cJSON_IsObject(v) && is_image_mime(v))
         a->images++;
       else if (cJSON_IsObject(v))
@@ -172,7 +227,7 @@ static void bound_walk(const cJSON *node, struct bound_acc *a, int depth)
       return;        /* OpenAI's "file_data" string: base64 bytes, counted */
     }
     /* OpenAI {"type":"file","file":{"file_id":..}}, Responses {"type":"input_file","file_id"|"file_url"} */
-    if (str_of(node, "file_id") || str_of(node, "file_url") || str_of(node, "fileUri")) {
+    if (cJSON_IsString(k.file_id) || cJSON_IsString(k.file_url) || cJSON_IsString(k.fileUri)) {
       a->files++;
       return;
     }

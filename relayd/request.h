@@ -6,7 +6,8 @@
  * nothing outside relay's stages ever sees a struct request (worker.c and gate.c hold it as an opaque
  * pointer).
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
- * request_free -- the parsed bodies (root, croot, oai_text), the upstream body and headers
+ * request_free -- the parsed bodies (root, croot, oai_text; the slab chunk of root or croot goes back
+ * with them, request_drop_parsed), the upstream body and headers
  * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
  * inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
@@ -108,7 +109,9 @@ struct request {
   bool inflate_end;                    /* the compressed stream reached its end */
   bool early_answered;                 /* send_early_error answered while the body still came */
   cJSON *root;                         /* the parsed OpenAI-style body (owned; freed in request_free,
-                                        * or once a stream started) */
+                                        * or once a stream started: request_drop_parsed) */
+  char *chunk;                         /* the slab chunk the client's body was parsed into (reqpool.c),
+                                        * or NULL; given back by request_drop_parsed */
   struct oai_request rq;
   const struct price *price;
   double group_ratio;
@@ -202,6 +205,7 @@ struct request {
   struct tok_count out_tokens;         /* the same text, counted by the model's tokenizer (owned when
                                         * out_tokens_on: settle_count_restart, request_free) */
   bool out_tokens_on;
+  uint64_t out_tokens_model;           /* hash_bytes of the model name out_tokens was made for */
   int final_status;
   const char *end_reason;
   char err_code[32];                   /* the error code of relayd's error answer (respond.c's
@@ -229,6 +233,9 @@ struct request {
 
 /* relay's state on one worker (worker_data): made by relay_attach, freed by relay_pool_free
  * (reqpool.c). */
+#define REQ_CHUNKS 64                /* a worker's chunks for parsed request bodies (reqpool.c) */
+#define REQ_CHUNK (16 * 1024)        /* one chunk; a larger tree goes on to the heap */
+
 struct relay_local {
   struct snapshot *snap_cache; /* this worker's cached snapshot reference */
   uint64_t next_request_seq;
@@ -238,6 +245,10 @@ struct relay_local {
   struct request *request_pool;/* idle request objects for reuse */
   size_t request_pool_len;
   struct rt_worker rt;         /* this worker's realtime sessions (realtime.c, rtwire.c) */
+  char *slab;                  /* REQ_CHUNKS chunks for parsed request bodies (reqpool.c), or NULL;
+                                * mapped for the process's life (a jsonarena region) */
+  uint16_t chunk_free[REQ_CHUNKS]; /* indices of the free chunks, a stack */
+  size_t nchunk_free;
 };
 
 static inline struct relay_local *local(struct worker *w)

@@ -17,10 +17,17 @@
 
 struct tok_count *settle_count_restart(struct request *r)
 {
+  const char *model = r->upstream_model[0] ? r->upstream_model : r->rq.model;
+  uint64_t key = hash_bytes(model, strlen(model));
+  /* nothing counted yet by a count for the same model (a whole answer after its attempt's start):
+   * it is a fresh count already, without looking the tokenizer up again */
+  if (r->out_tokens_on && r->out_tokens.bytes == 0 && r->out_tokens_model == key)
+    return &r->out_tokens;
   if (r->out_tokens_on)
     tok_count_free(&r->out_tokens);
-  tok_count_init(&r->out_tokens, r->upstream_model[0] ? r->upstream_model : r->rq.model);
+  tok_count_init(&r->out_tokens, model);
   r->out_tokens_on = true;
+  r->out_tokens_model = key;
   return &r->out_tokens;
 }
 

@@ -219,6 +219,21 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
   char ck[32], mk[160], rk[224], ek[32];
   const char *model = ev->model_known ? ev->model : STATS_OTHER;
   int status = ev->status >= 100 && ev->status <= 599 ? ev->status : 0;
+  pthread_mutex_lock(&ws->lock);
+  if (ws->last.valid && ws->last.channel_id == ev->channel_id && ws->last.status == status &&
+      strcmp(ws->last.model, model) == 0) {
+    if (ws->last.c)
+      add(ws->last.c, ev, error);
+    add(ws->last.m, ev, error);
+    add(ws->last.r, ev, error);
+    if (ev->stream) {
+      key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
+      entry(ws, ek)->requests++;
+    }
+    pthread_mutex_unlock(&ws->lock);
+    return;
+  }
+  pthread_mutex_unlock(&ws->lock);
   channel_key(ck, sizeof ck, ev->channel_id);
   key_str(mk, sizeof mk, key_str(mk, sizeof mk, 0, "m"), model);
   size_t n = key_str(rk, sizeof rk, key_str(rk, sizeof rk, key_str(rk, sizeof rk, 0, "r"), model), "\x1f");
@@ -226,10 +241,23 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
   key_int(rk, sizeof rk, n, status);
   key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
   pthread_mutex_lock(&ws->lock);
-  if (ev->channel_id)
-    add(entry(ws, ck), ev, error);
-  add(entry(ws, mk), ev, error);
-  add(entry(ws, rk), ev, error);
+  uint64_t overflow = ws->overflow;
+  struct stat_entry *c = ev->channel_id ? entry(ws, ck) : NULL, *m = entry(ws, mk), *rm = entry(ws, rk);
+  if (c)
+    add(c, ev, error);
+  add(m, ev, error);
+  add(rm, ev, error);
+  /* remembered only when each is its key's own entry (an overflow entry is counted per record) */
+  size_t ml = strlen(model);
+  ws->last.valid = ws->overflow == overflow && ml < sizeof ws->last.model;
+  if (ws->last.valid) {
+    ws->last.channel_id = ev->channel_id;
+    ws->last.status = status;
+    memcpy(ws->last.model, model, ml + 1);
+    ws->last.c = c;
+    ws->last.m = m;
+    ws->last.r = rm;
+  }
   if (ev->stream)
     entry(ws, ek)->requests++;
   pthread_mutex_unlock(&ws->lock);

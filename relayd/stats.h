@@ -80,6 +80,15 @@ struct worker_stats {
   _Atomic uint64_t ring_tail;   /* written by the admin thread */
   _Atomic uint64_t events_dropped;
   uint64_t overflow;            /* records that went to an overflow entry (table full); under lock */
+  struct {                      /* stats_record's last keys and their entries (entries are never
+                                 * removed): the same channel, model and status again finds them
+                                 * without building and hashing three keys; under lock */
+    bool valid;
+    int64_t channel_id;
+    int status;
+    char model[160];
+    struct stat_entry *c, *m, *r;
+  } last;
 };
 
 /* Admin subscribers exist: workers fill their rings only while this is non-zero. */

@@ -2,7 +2,11 @@
  * event larger than the arena spills to the heap and is still freed whole (ASan/LeakSanitizer see
  * every byte); a second tree while one is alive, a tree made by cJSON outside, a failed parse and
  * cJSON's printing all keep working with the hooks installed; a worker thread's arena is freed
- * when the thread ends. */
+ * when the thread ends. Chunks (a request's body, reqpool.c): a tree parsed into a registered chunk
+ * reads as parsed, keeps working when changed (its new nodes are heap ones), and cJSON_Delete frees
+ * its heap parts and skips its chunk parts (ASan would report a free of a chunk pointer, LeakSanitizer
+ * a heap part left); a tree past the chunk spills to the heap. */
+#include <sys/mman.h>
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -84,6 +88,51 @@ int main(void)
   cJSON_free(p);
   cJSON_Delete(o);
   jsonarena_drop(NULL);
+
+  /* chunks in a registered region (reqpool.c's slab) */
+  size_t slab_len = 4 * 4096;
+  char *slab = mmap(NULL, slab_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(slab != MAP_FAILED && jsonarena_region(slab, slab_len), "a region is registered");
+  static const char REQ[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  jsonarena_chunk_begin(slab, 4096);
+  cJSON *rq = cJSON_ParseWithLength(REQ, sizeof REQ - 1);
+  size_t used = jsonarena_chunk_end();
+  CHECK(rq && (char *)rq >= slab && (char *)rq < slab + 4096 && used > 0 && used <= 4096,
+        "a request parsed in its chunk: %zu bytes of it", used);
+  /* changed as oai_upstream_body changes it: the old model node (chunk) dropped, a heap one in */
+  cJSON_ReplaceItemInObjectCaseSensitive(rq, "model", cJSON_CreateString("gpt-4o"));
+  cJSON_AddTrueToObject(cJSON_AddObjectToObject(rq, "stream_options"), "include_usage");
+  char *txt = cJSON_PrintUnformatted(rq);
+  CHECK(txt && strcmp(txt, "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                           "\"stream_options\":{\"include_usage\":true}}") == 0,
+        "the chunk's tree changed and printed: %s", txt ? txt : "");
+  cJSON_free(txt);
+  cJSON_Delete(rq);      /* heap nodes freed, chunk nodes skipped */
+  /* outside a chunk window cJSON is back on the heap */
+  o = cJSON_Parse(REQ);
+  CHECK(o && !((char *)o >= slab && (char *)o < slab + slab_len), "after jsonarena_chunk_end: the heap");
+  cJSON_Delete(o);
+  /* a body larger than its chunk: the rest on the heap, freed by cJSON_Delete */
+  size_t bn = 300, bcap = 16 + bn * 24;
+  char *body = malloc(bcap);
+  size_t blen = (size_t)snprintf(body, bcap, "[");
+  for (size_t i = 0; i < bn; i++)
+    blen += (size_t)snprintf(body + blen, bcap - blen, "%s{\"k\":\"v%zu\"}", i ? "," : "", i);
+  blen += (size_t)snprintf(body + blen, bcap - blen, "]");
+  jsonarena_chunk_begin(slab + 4096, 4096);
+  rq = cJSON_ParseWithLength(body, blen);
+  used = jsonarena_chunk_end();
+  CHECK(cJSON_GetArraySize(rq) == (int)bn && used <= 4096 &&
+            !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rq, (int)bn - 1), "k")),
+                    "v299"),
+        "a tree past its chunk is whole (%zu bytes in the chunk)", used);
+  cJSON_Delete(rq);
+  free(body);
+  /* a failed parse in a chunk frees nothing it must not */
+  jsonarena_chunk_begin(slab + 8192, 4096);
+  CHECK(cJSON_ParseWithLength("{\"a\":[1,2,", 10) == NULL, "a cut body does not parse in a chunk");
+  jsonarena_chunk_end();
+  /* never unmapped: a registered region stays registered (as in relayd) */
 
   /* each thread has its own arena, freed when it ends (LeakSanitizer would report it) */
   pthread_t t[2];

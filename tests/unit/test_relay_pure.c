@@ -194,6 +194,42 @@ static void test_explain(void)
             cJSON_GetObjectItemCaseSensitive(j, "reserved")->valuedouble == 900,
         "explain: parseable JSON with tokens, ratios, group and reservation: %s", out);
   cJSON_Delete(j);
+  /* the log row's bytes as gwctl log explain and log show --json print them: every member, each
+   * escaping, an integer past 2^53 and a ratio that needs 17 digits, exactly as the cJSON-era
+   * writer wrote them; one byte short of the whole text gives {} */
+  struct price lp = {.model_ratio = 0.075, .completion_ratio = 4, .cache_ratio = 0.1, .cache_write_ratio = 1.25,
+                     .cache_write_1h_ratio = 2, .audio_ratio = 8, .audio_completion_ratio = 2, .tier_above = 1000,
+                     .tier_model_ratio = 0.15, .tier_completion_ratio = 4.5};
+  struct usage lu = {.prompt_tokens = 1200, .cached_tokens = 64, .cache_write_5m = 3, .completion_tokens = 30,
+                     .reasoning_tokens = 7, .audio_prompt_tokens = 20, .audio_cached_tokens = 10,
+                     .audio_completion_tokens = 5};
+  struct billing_explain le = {.price = &lp, .group = "vip\"x\n", .group_ratio = 0.3333333333333333, .usage = &lu,
+                               .usage_source = "local", .counter = "o200k_base", .api = "anthropic",
+                               .reserved = 90071992547409930LL, .charged = -5, .note = "a\\b\tc\x01",
+                               .rounding = QUOTA_ROUND_HALF_UP, .requested_model = "gpt-4o",
+                               .served_model = "gpt-4o-mini", .cache_hit = true};
+  static const char lwant[] =
+      "{\"tier_above\":1000,\"mode\":\"ratio\",\"usage_source\":\"local\",\"counter\":\"o200k_base\",\"api\":"
+      "\"anthropic\",\"tokens\":{\"prompt\":1200,\"cached\":64,\"cache_write_5m\":3,\"cache_write_1h\":0,"
+      "\"completion\":30,\"reasoning\":7,\"audio_prompt\":20,\"audio_cached\":10,\"audio_completion\":5},"
+      "\"model_ratio\":0.15,\"completion_ratio\":4.5,\"cache_ratio\":0,\"cache_write_ratio\":1.25,"
+      "\"cache_write_1h_ratio\":2,\"rounding\":\"half_up\",\"audio_ratio\":8,\"audio_completion_ratio\":2,"
+      "\"requested_model\":\"gpt-4o\",\"served_model\":\"gpt-4o-mini\",\"cache_hit\":true,\"group\":\"vip\\\"x\\n\","
+      "\"group_ratio\":0.33333333333333331,\"reserved\":90071992547409936,\"charged\":-5,\"note\":\"a\\\\b\\tc\\u0001\"}";
+  billing_explain_json(&le, out, sizeof out);
+  CHECK(!strcmp(out, lwant), "explain: every member as written before: %s", out);
+  char exact[sizeof lwant];
+  billing_explain_json(&le, exact, sizeof exact);
+  CHECK(!strcmp(exact, lwant), "explain: a buffer of the text's size holds it whole: %s", exact);
+  billing_explain_json(&le, exact, sizeof exact - 1);
+  CHECK(!strcmp(exact, "{}"), "explain: one byte short gets {}: %s", exact);
+  struct price fp = {.has_fixed = true, .fixed_price = 0.04, .unit = PRICE_PER_IMAGE};
+  struct billing_explain fe = {.price = &fp, .group = "default", .group_ratio = 1, .usage = &lu, .units = 2.5,
+                               .usage_source = "upstream", .reserved = 100, .charged = 50000};
+  billing_explain_json(&fe, out, sizeof out);
+  CHECK(!strcmp(out, "{\"mode\":\"fixed\",\"usage_source\":\"upstream\",\"fixed_price\":0.04,\"units\":2.5,\"unit\":"
+                     "\"image\",\"group\":\"default\",\"group_ratio\":1,\"reserved\":100,\"charged\":50000}"),
+        "explain: a fixed price as written before: %s", out);
   char small[16];
   billing_explain_json(&e, small, sizeof small);
   CHECK(!strcmp(small, "{}"), "explain: a buffer too small gets {} (%s)", small);

@@ -49,6 +49,17 @@ int main(void)
   CHECK(requests_of(&ws, "mgpt-4o") == 1 && requests_of(&ws, "rgpt-4o\x1f" "1\x1f" "0") == 1,
         "known model: its own entries; status 99999 counted as 0");
 
+  /* the same channel, model and status again (stats_record's remembered entries), then another
+   * status, then the first again: each record in its own entries */
+  struct req_event a = ev_of("gpt-4o", true, 2, 200), b = ev_of("gpt-4o", true, 2, 500);
+  stats_record(&ws, &a, false);
+  stats_record(&ws, &a, false);
+  stats_record(&ws, &b, true);
+  stats_record(&ws, &a, false);
+  CHECK(requests_of(&ws, "rgpt-4o\x1f" "2\x1f" "200") == 3 && requests_of(&ws, "rgpt-4o\x1f" "2\x1f" "500") == 1 &&
+            requests_of(&ws, "mgpt-4o") == 5 && requests_of(&ws, "c2") == 4,
+        "repeated and interleaved keys: 3 x 200, 1 x 500, 5 for the model, 4 for channel 2");
+
   /* known names past the bound fold into the overflow entries; the table stays bounded */
   int n = 3 * STATS_MAX_KEYS;
   for (int i = 0; i < n; i++) {
@@ -66,9 +77,19 @@ int main(void)
     if (key && key[0] == 'm')
       total += ((const struct stat_entry *)v)->requests;
   }
-  CHECK(total == 5000 + 1 + (uint64_t)n, "no request lost: model entries sum to %llu", (unsigned long long)total);
+  CHECK(total == 5000 + 1 + 4 + (uint64_t)n, "no request lost: model entries sum to %llu", (unsigned long long)total);
   struct worker_stats *all[] = {&ws};
   CHECK(stats_overflow(all, 1) > 0, "overflow counted: %llu", (unsigned long long)stats_overflow(all, 1));
+  /* a record that goes to the overflow entries is counted as one every time, also when the same
+   * keys come again (their entries are not remembered as the keys' own) */
+  struct req_event late = ev_of("priced-late", true, 3, 200);
+  uint64_t o0 = stats_overflow(all, 1);
+  stats_record(&ws, &late, false);
+  uint64_t o1 = stats_overflow(all, 1);
+  stats_record(&ws, &late, false);
+  uint64_t o2 = stats_overflow(all, 1);
+  CHECK(o1 > o0 && o2 - o1 == o1 - o0, "the same overflowing keys twice: overflow +%llu then +%llu",
+        (unsigned long long)(o1 - o0), (unsigned long long)(o2 - o1));
 
   /* a full table still serves the channel gauges: +1 and -1 meet in the same entry */
   stats_channel_busy(&ws, 424242, +1);
