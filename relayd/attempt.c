@@ -302,9 +302,10 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
   /* connect (name resolution included) is curl's timeout; first byte, idle and total are
    * relay_tick's, so each can say which limit ended the call */
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)worker_cfg(w)->connect_timeout_ms);
-  /* ask for no compression ("Accept-Encoding: identity") but decode an answer compressed anyway
-   * (gzip, deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding;
-   * an encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
+  /* ask for no compression (the channel's "Accept-Encoding: identity" line, SNAP_BASE_HEADERS:
+   * curl then sends no header of its own) but decode an answer compressed anyway (gzip, deflate,
+   * br, zstd): relay reads usage from it and never forwards a Content-Encoding; an encoding curl
+   * cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
   if (r->rq.stream)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
