@@ -123,8 +123,10 @@ struct worker {
   struct MHD_Daemon *mhd;
   int mhd_epfd;
   CURLM *multi;
-  CURL **easy_pool;            /* idle easy handles, reused */
+  CURL **easy_pool;            /* idle easy handles, reused (reset when taken) */
   size_t easy_pool_len, easy_pool_cap;
+  CURL **kept_pool;            /* idle easy handles of upstream attempts, kept configured */
+  size_t kept_pool_len, kept_pool_cap;
   bool mhd_run_needed;         /* a connection was resumed: run MHD before waiting again */
   bool curl_timeout_due;
   uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
@@ -172,6 +174,13 @@ void worker_join(struct worker *w);
 /* For attempt.c: an easy handle from the pool (reset) or a new one; and back. */
 CURL *worker_easy_get(struct worker *w);
 void worker_easy_put(struct worker *w, CURL *e);
+/* For attempt.c's upstream attempts only: a handle that served attempts before and is not reset
+ * (*fresh false: the caller sets only the options it varies per attempt, every one of them each
+ * time), or else one from worker_easy_get (*fresh true: the caller sets its constant options too);
+ * back with worker_easy_put_kept. A handle another user configured (imginline, selfserve) goes
+ * back through worker_easy_put, so no option of theirs reaches an attempt. */
+CURL *worker_easy_get_kept(struct worker *w, bool *fresh);
+void worker_easy_put_kept(struct worker *w, CURL *e);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
 
