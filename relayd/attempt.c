@@ -309,6 +309,7 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CURLU, worker_url(w, url));   /* NULL: curl parses url */
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);

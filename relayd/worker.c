@@ -227,6 +227,27 @@ void worker_easy_put_kept(struct worker *w, CURL *e)
   easy_push(&w->kept_pool, &w->kept_pool_len, &w->kept_pool_cap, e);
 }
 
+/* curl parses a CURLOPT_URL string on every transfer (curl_url_set, then curl_url_get of the whole
+ * URL back); given a CURLU it copies that instead (curl_url_dup). */
+CURLU *worker_url(struct worker *w, const char *url)
+{
+  CURLU *u = strmap_get(&w->urls, url);
+  if (u || w->urls.count >= WORKER_URLS)
+    return u;
+  char *key = strdup(url);
+  if (!key || !(u = curl_url())) {
+    free(key);
+    return NULL;
+  }
+  if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    curl_url_cleanup(u);
+    free(key);
+    return NULL;
+  }
+  strmap_put(&w->urls, key, u);
+  return u;
+}
+
 void worker_resume(struct worker *w, struct MHD_Connection *c)
 {
   MHD_resume_connection(c);
@@ -726,6 +747,15 @@ void worker_join(struct worker *w)
   for (size_t i = 0; i < w->kept_pool_len; i++)
     curl_easy_cleanup(w->kept_pool[i]);
   free(w->kept_pool);
+  for (size_t i = 0; i < w->urls.nslots; i++) {
+    void *u;
+    const char *key = strmap_slot(&w->urls, i, &u);
+    if (key) {
+      curl_url_cleanup(u);
+      free((char *)key);
+    }
+  }
+  strmap_free(&w->urls);
   free(w->socks);
   if (w->listen_fd >= 0)
     close(w->listen_fd);

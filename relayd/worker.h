@@ -127,6 +127,7 @@ struct worker {
   size_t easy_pool_len, easy_pool_cap;
   CURL **kept_pool;            /* idle easy handles of upstream attempts, kept configured */
   size_t kept_pool_len, kept_pool_cap;
+  struct strmap urls;          /* upstream URL (its own strdup) -> CURLU *, worker_url; both owned */
   bool mhd_run_needed;         /* a connection was resumed: run MHD before waiting again */
   bool curl_timeout_due;
   uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
@@ -181,6 +182,13 @@ void worker_easy_put(struct worker *w, CURL *e);
  * back through worker_easy_put, so no option of theirs reaches an attempt. */
 CURL *worker_easy_get_kept(struct worker *w, bool *fresh);
 void worker_easy_put_kept(struct worker *w, CURL *e);
+/* For attempt.c: url parsed once by this worker (curl_url_set with the flags curl itself uses for
+ * CURLOPT_URL) for CURLOPT_CURLU, kept (owned by the worker) until the worker ends, so it outlives
+ * every transfer that points to it (curl copies it for each connection, a retry's too); NULL when url
+ * is not kept (WORKER_URLS distinct URLs are: a channel's URL changed often in a long run, or
+ * it does not parse, or out of memory): the caller sets CURLOPT_URL alone then. */
+#define WORKER_URLS 512             /* a kept URL is about 0.3 KB */
+CURLU *worker_url(struct worker *w, const char *url);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
 
