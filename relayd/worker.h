@@ -1,7 +1,8 @@
 /*
  * worker: one share-nothing event loop per core. Each worker owns, and nobody else touches:
  * its libmicrohttpd daemon (external epoll, its own SO_REUSEPORT listen socket), its libcurl multi
- * handle driven by curl_multi_socket_action, a pool of reusable easy handles, its requests, and one
+ * handle driven by curl_multi_socket_action, two pools of reusable easy handles (reset for any use,
+ * or kept configured for upstream attempts), the upstream URLs it parsed, its requests, and one
  * epoll set that waits on all of them plus a timerfd for curl and an eventfd for wake-ups.
  * A request lives its whole life on one worker (see relay.h), so the request path takes no lock
  * and hands nothing to another thread.
