@@ -234,7 +234,7 @@ CURLU *worker_url(struct worker *w, const char *url)
   CURLU *u = strmap_get(&w->urls, url);
   if (u || w->urls.count >= WORKER_URLS)
     return u;
-  char *key = strdup(url);
+  char *key = strdup(url);          /* key and u: owned by w->urls, freed in worker_join */
   if (!key || !(u = curl_url())) {
     free(key);
     return NULL;
