@@ -37,8 +37,12 @@ void detach_upstream(struct request *r)
     return;
   stats_upstream_done(worker_stats(r->w), r->channel->id, (int64_t)(now_us_mono() - r->t_upstream_us));
   curl_multi_remove_handle(worker_multi(r->w), r->easy);
-  worker_easy_put(r->w, r->easy);
+  if (r->easy_kept)
+    worker_easy_put_kept(r->w, r->easy);
+  else
+    worker_easy_put(r->w, r->easy);
   r->easy = NULL;
+  r->easy_kept = false;
   r->paused = false;
 }
 
@@ -288,26 +292,34 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
     r->up_headers = signed_h;
   }
 
-  CURL *e = worker_easy_get(w);
+  /* a handle kept configured from an earlier attempt (not reset: worker_easy_get_kept): the
+   * options below that vary are set on every attempt, the constant ones on a fresh handle only */
+  bool fresh;
+  CURL *e = worker_easy_get_kept(w, &fresh);
   r->easy = e;
+  r->easy_kept = true;
   stats_channel_busy(worker_stats(w), ch->id, +1);
   r->t_upstream_us = now_us_mono();
+  if (fresh) {
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
+    /* ask for no compression (the channel's "Accept-Encoding: identity" line, SNAP_BASE_HEADERS:
+     * curl then sends no header of its own) but decode an answer compressed anyway (gzip,
+     * deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding; an
+     * encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
+  }
   curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CURLU, worker_url(w, url));   /* NULL: curl parses url */
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body ? r->up_body : plain);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->up_body ? r->up_len : plain_len));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->up_headers ? r->up_headers : chh);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_upstream_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
   /* connect (name resolution included) is curl's timeout; first byte, idle and total are
-   * relay_tick's, so each can say which limit ended the call */
+   * relay_tick's, so each can say which limit ended the call (set each time: a reload changes it) */
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)worker_cfg(w)->connect_timeout_ms);
-  /* ask for no compression ("Accept-Encoding: identity") but decode an answer compressed anyway
-   * (gzip, deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding;
-   * an encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
-  if (r->rq.stream)
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_CURL_BUFFER);
+  /* both ways each time: the handle's previous attempt may have been the other kind */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, r->rq.stream ? STREAM_CURL_BUFFER : (long)CURL_MAX_WRITE_SIZE);
   atomic_fetch_add_explicit(&worker_counters(w)->relayed_total, 1, memory_order_relaxed);
   CURLMcode mc = curl_multi_add_handle(worker_multi(w), e);
   if (mc != CURLM_OK) {

@@ -68,8 +68,10 @@ static void fold_status(struct key_state *st, int db_status)
 static struct curl_slist *key_headers(const struct snap_channel *c, const char *key)
 {
   char auth[8400];     /* gwctl stores keys of up to 8192 bytes */
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-  h = curl_slist_append(h, "Expect:");
+  static const char *const base_h[] = SNAP_BASE_HEADERS;
+  struct curl_slist *h = NULL;
+  for (size_t b = 0; b < sizeof base_h / sizeof *base_h; b++)
+    h = curl_slist_append(h, base_h[b]);
   if (c->provider->extra_header)
     h = curl_slist_append(h, c->provider->extra_header);
   if (*key && provider_auth_header(c->provider, key, auth, sizeof auth) == 0)

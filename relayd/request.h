@@ -133,6 +133,7 @@ struct request {
   /* upstream attempt */
   CURL *easy;                          /* the attempt's transfer (the worker's pool owns it; back with
                                         * detach_upstream) */
+  bool easy_kept;                      /* easy is from worker_easy_get_kept (start_attempt) */
   const struct snap_channel *channel;
   const struct pool_key *pkey;         /* the key of a pooled channel this attempt uses (keypool.h), or NULL */
   const char *up_key;                  /* the upstream key in clear of this attempt (redaction only) */

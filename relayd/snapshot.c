@@ -496,11 +496,12 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->weight = (int)db_col_int64(st, 10);
     if (c->weight < 0)
       c->weight = 0;
-    /* headers every upstream request of this channel carries; "Expect:" stops curl's
-     * 100-continue round trip on larger bodies */
+    /* headers every upstream request of this channel carries (SNAP_BASE_HEADERS) */
     char auth[8400];   /* gwctl stores keys of up to 8192 bytes */
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    c->headers = curl_slist_append(c->headers, "Expect:");
+    static const char *const base_h[] = SNAP_BASE_HEADERS;
+    c->headers = NULL;
+    for (size_t b = 0; b < sizeof base_h / sizeof *base_h; b++)
+      c->headers = curl_slist_append(c->headers, base_h[b]);
     if (c->provider->extra_header)
       c->headers = curl_slist_append(c->headers, c->provider->extra_header);
     if (c->provider->auth == AUTH_GOOGLE_SA) {

@@ -192,20 +192,60 @@ CURL *worker_easy_get(struct worker *w)
   return e;
 }
 
-void worker_easy_put(struct worker *w, CURL *e)
+/* e onto the pool *pool (grown by doubling; e is cleaned up when it cannot grow). */
+static void easy_push(CURL ***pool, size_t *len, size_t *cap, CURL *e)
 {
-  if (w->easy_pool_len == w->easy_pool_cap) {
-    size_t nc = w->easy_pool_cap ? w->easy_pool_cap * 2 : 64;
-    CURL **p = realloc(w->easy_pool, nc * sizeof *p);
+  if (*len == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    CURL **p = realloc(*pool, nc * sizeof *p);
     if (!p) {
       curl_easy_cleanup(e);
       return;
     }
-    w->easy_pool = p;
-    w->easy_pool_cap = nc;
+    *pool = p;
+    *cap = nc;
   }
   curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
-  w->easy_pool[w->easy_pool_len++] = e;
+  (*pool)[(*len)++] = e;
+}
+
+void worker_easy_put(struct worker *w, CURL *e)
+{
+  easy_push(&w->easy_pool, &w->easy_pool_len, &w->easy_pool_cap, e);
+}
+
+/* curl_easy_reset and the options above cost about 4k instructions a request (bench/README.md):
+ * an attempt's handle keeps its options from one attempt to the next instead. */
+CURL *worker_easy_get_kept(struct worker *w, bool *fresh)
+{
+  *fresh = !w->kept_pool_len;
+  return *fresh ? worker_easy_get(w) : w->kept_pool[--w->kept_pool_len];
+}
+
+void worker_easy_put_kept(struct worker *w, CURL *e)
+{
+  easy_push(&w->kept_pool, &w->kept_pool_len, &w->kept_pool_cap, e);
+}
+
+/* curl parses a CURLOPT_URL string on every transfer (curl_url_set, then curl_url_get of the whole
+ * URL back); given a CURLU it copies that instead (curl_url_dup). */
+CURLU *worker_url(struct worker *w, const char *url)
+{
+  CURLU *u = strmap_get(&w->urls, url);
+  if (u || w->urls.count >= WORKER_URLS)
+    return u;
+  char *key = strdup(url);          /* key and u: owned by w->urls, freed in worker_join */
+  if (!key || !(u = curl_url())) {
+    free(key);
+    return NULL;
+  }
+  if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    curl_url_cleanup(u);
+    free(key);
+    return NULL;
+  }
+  strmap_put(&w->urls, key, u);
+  return u;
 }
 
 void worker_resume(struct worker *w, struct MHD_Connection *c)
@@ -738,6 +778,18 @@ void worker_join(struct worker *w)
   for (size_t i = 0; i < w->easy_pool_len; i++)
     curl_easy_cleanup(w->easy_pool[i]);
   free(w->easy_pool);
+  for (size_t i = 0; i < w->kept_pool_len; i++)
+    curl_easy_cleanup(w->kept_pool[i]);
+  free(w->kept_pool);
+  for (size_t i = 0; i < w->urls.nslots; i++) {
+    void *u;
+    const char *key = strmap_slot(&w->urls, i, &u);
+    if (key) {
+      curl_url_cleanup(u);
+      free((char *)key);
+    }
+  }
+  strmap_free(&w->urls);
   free(w->socks);
   if (w->listen_fd >= 0)
     close(w->listen_fd);

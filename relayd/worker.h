@@ -1,7 +1,8 @@
 /*
  * worker: one share-nothing event loop per core. Each worker owns, and nobody else touches:
  * its libmicrohttpd daemon (external epoll, its own SO_REUSEPORT listen socket), its libcurl multi
- * handle driven by curl_multi_socket_action, a pool of reusable easy handles, its requests, and one
+ * handle driven by curl_multi_socket_action, two pools of reusable easy handles (reset for any use,
+ * or kept configured for upstream attempts), the upstream URLs it parsed, its requests, and one
  * epoll set that waits on all of them plus a timerfd for curl and an eventfd for wake-ups.
  * A request lives its whole life on one worker (see relay.h), so the request path takes no lock
  * and hands nothing to another thread.
@@ -126,8 +127,11 @@ struct worker {
   int mhd_small_epfd;
   bool mhd_small_run_needed;
   CURLM *multi;
-  CURL **easy_pool;            /* idle easy handles, reused */
+  CURL **easy_pool;            /* idle easy handles, reused (reset when taken) */
   size_t easy_pool_len, easy_pool_cap;
+  CURL **kept_pool;            /* idle easy handles of upstream attempts, kept configured */
+  size_t kept_pool_len, kept_pool_cap;
+  struct strmap urls;          /* upstream URL (its own strdup) -> CURLU *, worker_url; both owned */
   bool mhd_run_needed;         /* a connection was resumed: run MHD before waiting again */
   bool curl_timeout_due;
   uint64_t timer_due_us;       /* when the timerfd fires (0: not armed) */
@@ -175,6 +179,20 @@ void worker_join(struct worker *w);
 /* For attempt.c: an easy handle from the pool (reset) or a new one; and back. */
 CURL *worker_easy_get(struct worker *w);
 void worker_easy_put(struct worker *w, CURL *e);
+/* For attempt.c's upstream attempts only: a handle that served attempts before and is not reset
+ * (*fresh false: the caller sets only the options it varies per attempt, every one of them each
+ * time), or else one from worker_easy_get (*fresh true: the caller sets its constant options too);
+ * back with worker_easy_put_kept. A handle another user configured (imginline, selfserve) goes
+ * back through worker_easy_put, so no option of theirs reaches an attempt. */
+CURL *worker_easy_get_kept(struct worker *w, bool *fresh);
+void worker_easy_put_kept(struct worker *w, CURL *e);
+/* For attempt.c: url parsed once by this worker (curl_url_set with the flags curl itself uses for
+ * CURLOPT_URL) for CURLOPT_CURLU, kept (owned by the worker) until the worker ends, so it outlives
+ * every transfer that points to it (curl copies it for each connection, a retry's too); NULL when url
+ * is not kept (WORKER_URLS distinct URLs are: a channel's URL changed often in a long run, or
+ * it does not parse, or out of memory): the caller sets CURLOPT_URL alone then. */
+#define WORKER_URLS 512             /* a kept URL is about 0.3 KB */
+CURLU *worker_url(struct worker *w, const char *url);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
 
