@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gate.h"
@@ -23,6 +24,7 @@
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA WORKER_EV_DATA
+#define CONN_TIMEOUT_S 120          /* MHD's connection timeout; also a direct send's waiting rest's */
 
 /* ---------------------------------------------------------------- curl plumbing */
 
@@ -278,6 +280,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     w->h->conn_closed(cc->req);
   if (cc->watched)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
+  free(cc->tail);
   if ((size_t)cc->fd < w->nconn_by_fd && w->conn_by_fd[cc->fd] == cc)
     w->conn_by_fd[cc->fd] = NULL;
   w->nconns--;
@@ -312,15 +315,125 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
   return NULL;      /* the access handler's request context starts empty, as without a callback */
 }
 
-/* The client's side of a connection closed (or failed): if its request waits on an upstream,
- * end that now; MHD closes the connection itself. Watching stops either way. */
-static void client_event(struct worker *w, int fd)
+/* ---------------------------------------------------------------- direct sends (worker.h) */
+
+static struct client_conn *conn_of(struct MHD_Connection *c)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* The client's socket watched for EPOLLRDHUP, and for EPOLLOUT while a rest waits. */
+static void watch_client(struct worker *w, struct client_conn *cc)
+{
+  struct epoll_event ev = {.events = EPOLLRDHUP | (cc->tail ? EPOLLOUT : 0), .data.u64 = EV_DATA(EV_CLIENT, cc->fd)};
+  epoll_ctl(w->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
+}
+
+static void tail_drop(struct worker *w, struct client_conn *cc)
+{
+  free(cc->tail);
+  cc->tail = NULL;
+  cc->tail_len = cc->tail_off = 0;
+  shutdown(cc->fd, SHUT_RDWR);     /* a chunk cut in the middle: the connection cannot go on */
+  if (cc->watched)
+    watch_client(w, cc);
+}
+
+enum worker_send worker_send_direct(struct worker *w, struct MHD_Connection *c, const struct iovec *iov, int n)
+{
+  struct client_conn *cc = conn_of(c);
+  if (!cc || cc->tail || !cc->watched)
+    return WSEND_NONE;
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+  ssize_t sent = sendmsg(cc->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSEND_NONE : WSEND_FAILED;
+  if ((size_t)sent == total)
+    return WSEND_ALL;
+  /* the socket took part of it: the rest is kept and sent when the socket takes more */
+  size_t rest = total - (size_t)sent;
+  cc->tail = malloc(rest);             /* freed by tail_drop, at its last byte, or with cc */
+  if (!cc->tail) {
+    tail_drop(w, cc);
+    return WSEND_FAILED;
+  }
+  size_t skip = (size_t)sent, at = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = iov[i].iov_len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    memcpy(cc->tail + at, (const char *)iov[i].iov_base + skip, len - skip);
+    at += len - skip;
+    skip = 0;
+  }
+  cc->tail_len = rest;
+  cc->tail_off = 0;
+  cc->tail_since_us = now_us_mono();
+  watch_client(w, cc);
+  return WSEND_PART;
+}
+
+bool worker_send_waiting(struct worker *w, struct MHD_Connection *c)
+{
+  (void)w;
+  struct client_conn *cc = conn_of(c);
+  return cc && cc->tail;
+}
+
+void worker_send_abort(struct worker *w, struct MHD_Connection *c)
+{
+  struct client_conn *cc = conn_of(c);
+  if (cc && cc->tail)
+    tail_drop(w, cc);
+}
+
+/* EPOLLOUT on a socket with a waiting rest: 1 all sent, 0 more to send, -1 the socket failed. */
+static int tail_flush(struct worker *w, struct client_conn *cc)
+{
+  ssize_t sent = send(cc->fd, cc->tail + cc->tail_off, cc->tail_len - cc->tail_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+  cc->tail_off += (size_t)sent;
+  cc->tail_since_us = now_us_mono();
+  if (cc->tail_off < cc->tail_len)
+    return 0;
+  free(cc->tail);
+  cc->tail = NULL;
+  cc->tail_len = cc->tail_off = 0;
+  watch_client(w, cc);
+  return 1;
+}
+
+/* The client's side of a connection closed (or failed), or it takes more of a direct send's rest:
+ * if its request waits on an upstream, end that now; MHD closes the connection itself. Watching
+ * stops either way. */
+static void client_event(struct worker *w, int fd, uint32_t events)
 {
   struct client_conn *cc = (size_t)fd < w->nconn_by_fd ? w->conn_by_fd[fd] : NULL;
   if (!cc) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
     return;
   }
+  if (cc->tail && !(events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
+    int st = tail_flush(w, cc);
+    if (st == 0)
+      return;
+    if (st > 0) {
+      if (cc->req)
+        w->h->client_flushed(cc->req);
+      return;
+    }
+  }
+  if (!(events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && !cc->tail)
+    return;                          /* EPOLLOUT left from a rest sent meanwhile */
+  if (cc->tail)
+    tail_drop(w, cc);
   if (cc->watched) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
     cc->watched = false;
@@ -338,6 +451,14 @@ static void sweep_slow_clients(struct worker *w)
   uint64_t header_us = (uint64_t)w->cfg->client_header_timeout_s * 1000000u;
   uint64_t body_us = (uint64_t)w->cfg->client_body_timeout_s * 1000000u;
   for (struct client_conn *cc = w->conns; cc; cc = cc->next) {
+    if (cc->tail && now - cc->tail_since_us > (uint64_t)CONN_TIMEOUT_S * 1000000u) {
+      /* as MHD does with a client that takes nothing for that long; the shut socket then reports
+       * EPOLLHUP, and the request ends as its client gone */
+      log_msg(LOG_INFO, "client too slow: connection closed", "worker=%d waiting_for=reading seconds=%d",
+              w->idx, CONN_TIMEOUT_S);
+      tail_drop(w, cc);
+      continue;
+    }
     if (cc->wait == CONN_BUSY)
       continue;
     uint64_t limit = cc->wait == CONN_WAIT_HEADER ? header_us : body_us;
@@ -464,7 +585,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
                             MHD_OPTION_CONNECTION_LIMIT, nworkers_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
                             /* MHD zeroes it per request; a held stream: ~0.6 KB RSS per KiB of it
                              * (bench/README.md). A legal header needs twice max_header_bytes: its
                              * text stays in the read buffer, each of up to max_header_bytes / 64
@@ -627,7 +748,7 @@ static void *worker_main(void *arg)
         break;
       }
       case EV_CLIENT:
-        client_event(w, fd);
+        client_event(w, fd, evs[i].events);
         break;
       case EV_LISTEN:
         gate_listen_ready(w->gate);
