@@ -22,6 +22,7 @@
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
+#define TICK_SLACK_MS 100           /* a due tick waits up to this long for a wake-up it can share */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA WORKER_EV_DATA
 #define CONN_TIMEOUT_S 120          /* MHD's connection timeout; also a direct send's waiting rest's */
@@ -538,7 +539,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   memset(w, 0, sizeof *w);
   w->idx = idx;
   w->cfg = cfg;
-  w->epfd = w->timerfd = w->wakefd = w->listen_fd = w->tickfd = -1;
+  w->epfd = w->timerfd = w->wakefd = w->listen_fd = -1;
   stats_init(&w->stats);
   uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
   w->data = h->attach(w, seed);
@@ -553,8 +554,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  w->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || w->tickfd < 0) {
+  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0) {
     snprintf(err, errlen, "worker %d: %s", idx, strerror(errno));
     return -1;
   }
@@ -617,12 +617,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
   ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
-  ev.data.u64 = EV_DATA(EV_TICK, w->tickfd);
-  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tickfd, &ev);
-  struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
-                            .it_value = {.tv_nsec = TICK_MS * 1000000L}};
-  timerfd_settime(w->tickfd, 0, &tick, NULL);
-  w->tick_armed = true;
+  w->tick_due_us = now_us_mono() + TICK_MS * 1000u;
   struct gate_host host = {
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
@@ -694,21 +689,28 @@ static void *worker_main(void *arg)
     }
     /* the tick (upstream timeouts, the limits' wait queue, realtime sessions, slow clients, gated
      * connections, accept() resting) runs only while one of them exists: an idle worker sleeps in
-     * epoll_wait until a connection, its wakefd (worker_wake: stop, resumes) or curl/MHD timers */
+     * epoll_wait until a connection, its wakefd (worker_wake: stop, resumes) or curl/MHD timers.
+     * It has no timer of its own: it runs in the first loop turn at or after it is due, and the
+     * wait ends TICK_SLACK_MS after that at the latest, so a busy worker (a stream's events every
+     * few ms) takes it on a turn it makes anyway instead of a wake-up of its own per 100 ms */
     bool want_tick = stopping || w->conns || w->h->busy(w) || !gate_idle(w->gate);
-    if (want_tick != w->tick_armed) {
-      struct itimerspec its = {0};
-      if (want_tick)
-        its.it_interval.tv_nsec = its.it_value.tv_nsec = TICK_MS * 1000000L;
-      timerfd_settime(w->tickfd, 0, &its, NULL);
-      w->tick_armed = want_tick;
-    }
+    uint64_t now_loop = now_us_mono();
+    if (!want_tick)
+      w->tick_due_us = 0;
+    else if (!w->tick_due_us)
+      w->tick_due_us = now_loop + TICK_MS * 1000u;
     int timeout = -1;
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (w->mhd_run_needed || w->curl_timeout_due)
       timeout = 0;
     else if (MHD_get_timeout(w->mhd, &mhd_to) == MHD_YES)
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
+    if (w->tick_due_us && timeout != 0) {
+      uint64_t last = w->tick_due_us + TICK_SLACK_MS * 1000u;
+      int ms = last > now_loop ? (int)((last - now_loop + 999) / 1000) : 0;
+      if (timeout < 0 || ms < timeout)
+        timeout = ms;
+    }
     if (stopping && (timeout < 0 || timeout > 100))
       timeout = 100;
     int n = epoll_wait(w->epfd, evs, 128, timeout);
@@ -738,15 +740,6 @@ static void *worker_main(void *arg)
       case EV_CURL_SOCK:
         curl_sock_event(w, fd, evs[i].events);
         break;
-      case EV_TICK: {
-        (void)!read(w->tickfd, &(uint64_t){0}, sizeof(uint64_t));
-        w->h->tick(w);
-        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
-          sweep_slow_clients(w);
-          gate_sweep(w->gate);
-        }
-        break;
-      }
       case EV_CLIENT:
         client_event(w, fd, evs[i].events);
         break;
@@ -759,6 +752,17 @@ static void *worker_main(void *arg)
       case EV_WATCH:
         w->h->watch_event(w, fd, evs[i].events);
         break;
+      }
+    }
+    if (w->tick_due_us) {
+      uint64_t now = now_us_mono();
+      if (now >= w->tick_due_us) {
+        w->tick_due_us = now + TICK_MS * 1000u;
+        w->h->tick(w);
+        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
+          sweep_slow_clients(w);
+          gate_sweep(w->gate);
+        }
       }
     }
     curl_collect(w);
@@ -834,8 +838,6 @@ void worker_join(struct worker *w)
     close(w->timerfd);
   if (w->wakefd >= 0)
     close(w->wakefd);
-  if (w->tickfd >= 0)
-    close(w->tickfd);
   free(w->conn_by_fd);
   w->conn_by_fd = NULL;
   stats_free(&w->stats);

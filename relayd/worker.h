@@ -68,7 +68,7 @@ struct worker_handlers {
 
 /* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
  * epoll_data.u64, the descriptor in the low ones. */
-enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE,
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_CLIENT, EV_LISTEN, EV_GATE,
                     EV_WATCH };   /* a descriptor the handler put in the set itself (watch_event) */
 #define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
@@ -117,9 +117,9 @@ struct worker {
   int epfd;
   int timerfd;                 /* curl's timer */
   int wakefd;                  /* eventfd: stop requests from the main thread */
-  int tickfd;                  /* timerfd, every TICK_MS while not idle: upstream timeouts, slow clients */
   unsigned ticks;
-  bool tick_armed;             /* tickfd runs: the worker has requests, connections or gated ones */
+  uint64_t tick_due_us;        /* the next tick (upstream timeouts, slow clients; worker.c), 0: none
+                                  while the worker has no requests, connections or gated ones */
   struct client_conn *conns;   /* open client connections */
   struct client_conn **conn_by_fd;  /* indexed by socket descriptor */
   size_t nconn_by_fd;
