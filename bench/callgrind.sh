@@ -11,6 +11,9 @@
 # and prints each thread's Ir of the second run less the first, divided by N: what a request costs,
 # start-up and warm-up taken out. The profiles stay in $OUT (callgrind_annotate --inclusive=yes
 # OUT/run2/cg.PID-NN to see where). Binaries from $RELAY_BIN (default build/bin).
+# LIGHT=1: light SSE streams instead (bench.py's light row: 10 concurrent streams of 20 events 50 ms
+# apart through sse-load; BASE 20 streams, N streams more): Ir per stream (bench/README.md, "Light
+# streams: the per-event system calls"; e.g. LIGHT=1 bench/callgrind.sh relayd 100 2).
 # Note: glibc's memset/memcpy of more than a few KB run as rep stosb / movsb, which callgrind
 # counts once per byte: such clears weigh more in Ir than in cycles.
 set -euo pipefail
@@ -18,6 +21,7 @@ WHAT=${1:-relayd}
 N=${2:-2000}
 WORKERS=${3:-2}
 BASE=200
+[ "${LIGHT:-0}" = 1 ] && BASE=20
 BIN=${RELAY_BIN:-$PWD/build/bin}
 OUT=${OUT:-$(mktemp -d /tmp/relay-callgrind.XXXXXX)}
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
@@ -72,7 +76,15 @@ run() {   # run DIR COUNT
   fi
   pid=$!
   for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$rp") 2>/dev/null && break; sleep 0.2; done
-  load "$rp" "$key" "$count"
+  if [ "${LIGHT:-0}" = 1 ]; then
+    local ka=()
+    [ "$key" != - ] && ka=(--key "$key")
+    "$BIN/sse-load" --url "http://127.0.0.1:$rp/v1/chat/completions" --streams 10 --total "$count" "${ka[@]}" \
+      --body '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],"mock":{"chunks":20,"chunk_gap_ms":50}}' \
+      | grep -q '^failures  *0$' || { echo "sse-load: failures" >&2; exit 1; }
+  else
+    load "$rp" "$key" "$count"
+  fi
   kill -TERM "$pid"
   wait "$pid" || true
   kill "$mock"
@@ -81,7 +93,7 @@ run() {   # run DIR COUNT
 
 run "$OUT/run1" "$BASE"
 run "$OUT/run2" "$((BASE + N))"
-echo "$WHAT, $WORKERS workers: Ir per request (run of $((BASE + N)) less run of $BASE, / $N), per thread"
+echo "$WHAT, $WORKERS workers: Ir per $([ "${LIGHT:-0}" = 1 ] && echo stream || echo request) (run of $((BASE + N)) less run of $BASE, / $N), per thread"
 total=0
 for f in "$OUT"/run2/cg.*-*; do
   t=${f##*-}

@@ -5,7 +5,8 @@
  * epoll mode, a libcurl multi handle driven by curl_multi_socket_action on the same epoll loop)
  * and the same worker model (one thread per core, each with its own SO_REUSEPORT listen socket,
  * its own MHD daemon, its own curl multi, its own pool of easy handles, connections suspended
- * while the upstream answers, a callback response that suspends when it has nothing to send).
+ * while the upstream answers, a callback response that suspends when it has nothing to send, and
+ * a stream's bytes sent as chunks on the suspended connection itself, as relayd's stream.c does).
  * It relays bytes: the request body to UPSTREAM + the same path (Content-Type and Authorization
  * passed on), the upstream's status, Content-Type and body back; text/event-stream answers are
  * streamed as they come, others sent once complete. No auth, no billing, no logs, no parsing.
@@ -42,12 +43,14 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define BODY_MAX (16u << 20)
 #define EV_MHD 1u
 #define EV_TIMER 2u
 #define EV_SOCK 3u
+#define EV_CLIENT 4u                  /* a client socket with a direct send's rest (EPOLLOUT) */
 
 static const char *upstream;
 static struct sockaddr_in listen_addr;
@@ -72,7 +75,10 @@ struct freq {                   /* one request; owned by its connection (freed i
   size_t out_len, out_off, out_cap;
   long status;
   char ctype[128];
-  bool sse, started, done, failed, suspended, reader_waiting, queued;
+  bool sse, started, done, failed, suspended, reader_waiting, queued, http11;
+  int fd;                       /* the client's socket, for direct sends */
+  char *tail;                   /* a direct send's unsent rest (malloc'd, owned), sent on EPOLLOUT */
+  size_t tail_len, tail_off;
 };
 
 struct fworker {
@@ -83,6 +89,8 @@ struct fworker {
   CURL **pool;                  /* idle easy handles (owned) */
   size_t npool, cappool;
   bool mhd_run_needed, curl_due;
+  struct freq **tails;          /* by client socket: requests with a direct send's rest (owned array) */
+  size_t ntails;
 };
 
 static int grow(char **p, size_t *cap, size_t need)
@@ -106,6 +114,7 @@ static void resume(struct freq *r)
 {
   if (r->suspended) {
     r->suspended = false;
+    r->reader_waiting = false;
     MHD_resume_connection(r->conn);
     r->w->mhd_run_needed = true;
   }
@@ -131,6 +140,65 @@ static size_t on_header(char *b, size_t size, size_t n, void *ud)
   return len;
 }
 
+/* relayd's direct sends (stream.c send_direct, worker.c worker_send_direct): the bytes as one
+ * chunk on the connection its reader suspended (HTTP/1.1: MHD sends it chunked, between its own
+ * chunks); a rest the socket did not take is sent on EPOLLOUT before anything else. true: sent
+ * (or kept); false: resume and let MHD send. */
+static bool send_direct(struct freq *r)
+{
+  if (!r->reader_waiting || !r->http11 || r->done || r->fd < 0)
+    return false;
+  if (r->tail)
+    return true;
+  size_t avail = r->out_len - r->out_off;
+  char hdr[20];
+  int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", avail);
+  struct iovec iov[3] = {{hdr, (size_t)hl}, {r->out + r->out_off, avail}, {(void *)"\r\n", 2}};
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
+  ssize_t sent = sendmsg(r->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent <= 0)
+    return false;
+  size_t total = (size_t)hl + avail + 2;
+  r->out_off = r->out_len = 0;
+  if ((size_t)sent == total)
+    return true;
+  size_t rest = total - (size_t)sent, skip = (size_t)sent, at = 0;
+  r->tail = malloc(rest);
+  if (!r->tail) {
+    shutdown(r->fd, SHUT_RDWR);
+    return false;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (skip >= iov[i].iov_len) {
+      skip -= iov[i].iov_len;
+      continue;
+    }
+    memcpy(r->tail + at, (char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+    at += iov[i].iov_len - skip;
+    skip = 0;
+  }
+  struct fworker *w = r->w;
+  if ((size_t)r->fd >= w->ntails) {
+    size_t nn = (size_t)r->fd * 2 + 64;
+    struct freq **p = realloc(w->tails, nn * sizeof *p);
+    if (!p) {
+      free(r->tail);
+      r->tail = NULL;
+      shutdown(r->fd, SHUT_RDWR);
+      return false;
+    }
+    memset(p + w->ntails, 0, (nn - w->ntails) * sizeof *p);
+    w->tails = p;
+    w->ntails = nn;
+  }
+  w->tails[r->fd] = r;
+  r->tail_len = rest;
+  r->tail_off = 0;
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = ((uint64_t)EV_CLIENT << 32) | (uint32_t)r->fd};
+  epoll_ctl(r->w->epfd, EPOLL_CTL_ADD, r->fd, &ev);
+  return true;
+}
+
 static size_t on_body(char *b, size_t size, size_t n, void *ud)
 {
   struct freq *r = ud;
@@ -141,7 +209,7 @@ static size_t on_body(char *b, size_t size, size_t n, void *ud)
     return 0;
   memcpy(r->out + r->out_len, b, len);
   r->out_len += len;
-  if (r->sse)
+  if (r->sse && !send_direct(r))
     resume(r);                  /* the handler queues the stream, or the reader sends these bytes */
   return len;
 }
@@ -168,7 +236,31 @@ static void upstream_done(struct freq *r, CURLcode res)
   r->easy = NULL;
   curl_slist_free_all(r->hdrs);
   r->hdrs = NULL;
-  resume(r);
+  if (!r->tail)
+    resume(r);                  /* else once the rest went out (tail_event) */
+}
+
+/* EPOLLOUT on a client with a rest: more of it sent; all sent (or the socket failed): MHD goes on */
+static void tail_event(struct fworker *w, int fd)
+{
+  struct freq *r = (size_t)fd < w->ntails ? w->tails[fd] : NULL;
+  if (!r || !r->tail) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return;
+  }
+  ssize_t sent = send(fd, r->tail + r->tail_off, r->tail_len - r->tail_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (sent < 0)
+    shutdown(fd, SHUT_RDWR);
+  else if ((r->tail_off += (size_t)sent) < r->tail_len)
+    return;
+  epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+  w->tails[fd] = NULL;
+  free(r->tail);
+  r->tail = NULL;
+  if (r->out_len > r->out_off || r->done || sent < 0)
+    resume(r);
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -185,6 +277,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
   if (r->done)
     return MHD_CONTENT_READER_END_OF_STREAM;
   r->suspended = true;
+  r->reader_waiting = true;
   MHD_suspend_connection(r->conn);
   return 0;
 }
@@ -216,7 +309,6 @@ static enum MHD_Result send_now(struct freq *r)
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *data, size_t *data_size, void **ctx)
 {
-  (void)version;
   struct fworker *w = cls;
   struct freq *r = *ctx;
   if (!r) {
@@ -225,6 +317,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
       return MHD_NO;
     r->w = w;
     r->conn = c;
+    r->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->fd = ci ? ci->connect_fd : -1;
     *ctx = r;
     return MHD_YES;
   }
@@ -296,6 +391,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_
   }
   free(r->in);
   free(r->out);
+  if (r->tail) {
+    epoll_ctl(r->w->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+    r->w->tails[r->fd] = NULL;
+    free(r->tail);
+  }
   free(r);
   *ctx = NULL;
 }
@@ -365,6 +465,8 @@ static void *worker_main(void *arg)
       int fd = (int)(uint32_t)evs[i].data.u64;
       if (tag == EV_MHD) {
         w->mhd_run_needed = true;
+      } else if (tag == EV_CLIENT) {
+        tail_event(w, fd);
       } else if (tag == EV_TIMER) {
         uint64_t x;
         (void)!read(w->timerfd, &x, sizeof x);

@@ -220,6 +220,7 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     "Invalid URL (%s %.300s).", method, url);
   }
   r->def = def;
+  r->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
   r->client = client_format(def);
   /* a relayed route whose format names the model in its path (not its listings, token counts
    * and embeddings, which share the path's tree) */

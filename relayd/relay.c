@@ -177,4 +177,5 @@ const struct worker_handlers relay_worker_handlers = {
     .refusal = relay_refusal,
     .pool_free = relay_pool_free,
     .watch_event = realtime_watch_event,
+    .client_flushed = wake_reader,
 };

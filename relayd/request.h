@@ -168,6 +168,8 @@ struct request {
   size_t out_off;
   bool suspended;
   bool reader_waiting;                 /* suspended by the content reader */
+  bool http11;                         /* asked in HTTP/1.1: a stream goes out chunked (stream.c's
+                                        * direct sends) */
 
   struct MHD_Response *pending;        /* built while suspended, queued on resume (owned until then) */
   unsigned pending_status;

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "log.h"
 #include "request.h"
@@ -11,6 +12,7 @@
 #include "respond.h"
 #include "settle.h"
 #include "sse.h"
+#include "worker.h"
 
 /* MHD allocates this much with every callback response but fills chunked responses from the
  * connection's own pool, so a large value only costs memory per open stream */
@@ -46,9 +48,74 @@ void upstream_event(struct request *r, char *ev, size_t evlen)
             r->request_id, err);
 }
 
+/* Bytes of r->out that went to the client, by MHD or directly: the response cache's copy, the
+ * first byte's time, and the upstream let go again once out has drained below OUT_LOW. */
+static void out_sent(struct request *r, size_t n)
+{
+  respcache_capture(r, r->out.data + r->out_off, n);
+  r->out_off += n;
+  if (r->out_off == r->out.len) {
+    buf_reset(&r->out);
+    r->out_off = 0;
+    r->arr_done = 0;
+  }
+  if (!r->t_first_us)
+    r->t_first_us = now_us_mono();
+  if (r->paused && r->easy && r->out.len - r->out_off < OUT_LOW) {
+    r->paused = false;
+    r->up_last_us = now_us_mono();   /* a paused upstream was not idle: its clock starts again */
+    curl_easy_pause(r->easy, CURLPAUSE_CONT);
+  }
+}
+
+/*
+ * New bytes of an SSE stream while the reader waits: sent as one chunk on the suspended
+ * connection itself (worker.h, worker_send_direct) instead of resuming it, which costs MHD a loop
+ * turn per event (its own epoll_wait, the reader called twice, a suspend). Only where MHD sends the
+ * answer chunked (an HTTP/1.1 request) and the reader does nothing but copy (not a JSON array).
+ * true: the connection stays suspended (sent, nothing to send, or a rest waits: client_flushed
+ * comes back here); false: resume it, MHD sends (the socket is full, or failed, or the stream
+ * ended: MHD writes the rest and the last chunk).
+ */
+static bool send_direct(struct request *r)
+{
+  if (!r->http11 || r->json_array)
+    return false;
+  if (worker_send_waiting(r->w, r->conn)) {
+    if (!r->upstream_done || (!r->settled && !worker_stopping(r->w)))
+      return true;
+    worker_send_abort(r->w, r->conn);      /* ended while its client was not reading */
+    return false;
+  }
+  size_t avail = r->out.len - r->out_off;
+  if (r->upstream_done)
+    return false;
+  if (!avail)
+    return true;
+  char hdr[20];                          /* the chunk's size in hex and CRLF */
+  size_t hl = 0;
+  char digits[16];
+  size_t nd = 0;
+  for (size_t v = avail; v; v >>= 4)
+    digits[nd++] = "0123456789abcdef"[v & 15];
+  while (nd)
+    hdr[hl++] = digits[--nd];
+  hdr[hl++] = '\r';
+  hdr[hl++] = '\n';
+  struct iovec iov[3] = {{hdr, hl}, {r->out.data + r->out_off, avail}, {(void *)"\r\n", 2}};
+  enum worker_send st = worker_send_direct(r->w, r->conn, iov, 3);
+  if (st == WSEND_ALL || st == WSEND_PART) {
+    out_sent(r, avail);
+    return true;
+  }
+  return false;
+}
+
 void wake_reader(struct request *r)
 {
   if (r->reader_waiting) {
+    if (send_direct(r))
+      return;
     r->reader_waiting = false;
     r->suspended = false;
     worker_resume(r->w, r->conn);
@@ -109,20 +176,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
   if (avail) {
     size_t n = avail < max ? avail : max;
     memcpy(buf, r->out.data + r->out_off, n);
-    respcache_capture(r, buf, n);
-    r->out_off += n;
-    if (r->out_off == r->out.len) {
-      buf_reset(&r->out);
-      r->out_off = 0;
-      r->arr_done = 0;
-    }
-    if (!r->t_first_us)
-      r->t_first_us = now_us_mono();
-    if (r->paused && r->easy && r->out.len - r->out_off < OUT_LOW) {
-      r->paused = false;
-      r->up_last_us = now_us_mono();   /* a paused upstream was not idle: its clock starts again */
-      curl_easy_pause(r->easy, CURLPAUSE_CONT);
-    }
+    out_sent(r, n);
     return (ssize_t)n;
   }
   if (r->upstream_done) {

@@ -3,7 +3,9 @@
  * the key redacted, its health noted, converted between the channel's and the client's format or
  * passed through when both speak the same, usage and produced text counted for billing) goes to
  * r->out, and MHD's content reader (started by start_stream_response) drains r->out to the client,
- * pausing and resuming the upstream by how much is unsent. The end of a stream (finish_stream)
+ * pausing and resuming the upstream by how much is unsent; while the reader waits on an HTTP/1.1
+ * SSE stream, new bytes go out as one chunk on the suspended connection itself (wake_reader,
+ * worker_send_direct) instead of a resume and a turn of MHD per event. The end of a stream (finish_stream)
  * closes it in the client's format, or writes one error event when it ended early; the reader
  * settles once the last byte went out.
  * Callers: attempt.c (events and the end of the transfer), front.c (start_stream_response),
@@ -21,7 +23,8 @@ struct request;
 
 /* One whole SSE event from the upstream of r (ev is redacted in place). */
 void upstream_event(struct request *r, char *ev, size_t evlen);
-/* Resumes r's connection when the content reader waits for bytes. */
+/* New bytes for r's client (or its end): when the content reader waits, sends them directly or
+ * resumes r's connection (also worker.h's client_flushed). */
 void wake_reader(struct request *r);
 /* An error event in the client's stream format into r->out (the stream cannot get a status any
  * more); code and msg as in OpenAI's error object. */

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gate.h"
@@ -21,8 +22,10 @@
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
+#define TICK_SLACK_MS 100           /* a due tick waits up to this long for a wake-up it can share */
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA WORKER_EV_DATA
+#define CONN_TIMEOUT_S 120          /* MHD's connection timeout; also a direct send's waiting rest's */
 
 /* ---------------------------------------------------------------- curl plumbing */
 
@@ -319,6 +322,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     w->h->conn_closed(cc->req);
   if (cc->watched)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
+  free(cc->tail);
   if ((size_t)cc->fd < w->nconn_by_fd && w->conn_by_fd[cc->fd] == cc)
     w->conn_by_fd[cc->fd] = NULL;
   w->nconns--;
@@ -353,15 +357,125 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
   return NULL;      /* the access handler's request context starts empty, as without a callback */
 }
 
-/* The client's side of a connection closed (or failed): if its request waits on an upstream,
- * end that now; MHD closes the connection itself. Watching stops either way. */
-static void client_event(struct worker *w, int fd)
+/* ---------------------------------------------------------------- direct sends (worker.h) */
+
+static struct client_conn *conn_of(struct MHD_Connection *c)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* The client's socket watched for EPOLLRDHUP, and for EPOLLOUT while a rest waits. */
+static void watch_client(struct worker *w, struct client_conn *cc)
+{
+  struct epoll_event ev = {.events = EPOLLRDHUP | (cc->tail ? EPOLLOUT : 0), .data.u64 = EV_DATA(EV_CLIENT, cc->fd)};
+  epoll_ctl(w->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
+}
+
+static void tail_drop(struct worker *w, struct client_conn *cc)
+{
+  free(cc->tail);
+  cc->tail = NULL;
+  cc->tail_len = cc->tail_off = 0;
+  shutdown(cc->fd, SHUT_RDWR);     /* a chunk cut in the middle: the connection cannot go on */
+  if (cc->watched)
+    watch_client(w, cc);
+}
+
+enum worker_send worker_send_direct(struct worker *w, struct MHD_Connection *c, const struct iovec *iov, int n)
+{
+  struct client_conn *cc = conn_of(c);
+  if (!cc || cc->tail || !cc->watched)
+    return WSEND_NONE;
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+  ssize_t sent = sendmsg(cc->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSEND_NONE : WSEND_FAILED;
+  if ((size_t)sent == total)
+    return WSEND_ALL;
+  /* the socket took part of it: the rest is kept and sent when the socket takes more */
+  size_t rest = total - (size_t)sent;
+  cc->tail = malloc(rest);             /* freed by tail_drop, at its last byte, or with cc */
+  if (!cc->tail) {
+    tail_drop(w, cc);
+    return WSEND_FAILED;
+  }
+  size_t skip = (size_t)sent, at = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = iov[i].iov_len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    memcpy(cc->tail + at, (const char *)iov[i].iov_base + skip, len - skip);
+    at += len - skip;
+    skip = 0;
+  }
+  cc->tail_len = rest;
+  cc->tail_off = 0;
+  cc->tail_since_us = now_us_mono();
+  watch_client(w, cc);
+  return WSEND_PART;
+}
+
+bool worker_send_waiting(struct worker *w, struct MHD_Connection *c)
+{
+  (void)w;
+  struct client_conn *cc = conn_of(c);
+  return cc && cc->tail;
+}
+
+void worker_send_abort(struct worker *w, struct MHD_Connection *c)
+{
+  struct client_conn *cc = conn_of(c);
+  if (cc && cc->tail)
+    tail_drop(w, cc);
+}
+
+/* EPOLLOUT on a socket with a waiting rest: 1 all sent, 0 more to send, -1 the socket failed. */
+static int tail_flush(struct worker *w, struct client_conn *cc)
+{
+  ssize_t sent = send(cc->fd, cc->tail + cc->tail_off, cc->tail_len - cc->tail_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+  cc->tail_off += (size_t)sent;
+  cc->tail_since_us = now_us_mono();
+  if (cc->tail_off < cc->tail_len)
+    return 0;
+  free(cc->tail);
+  cc->tail = NULL;
+  cc->tail_len = cc->tail_off = 0;
+  watch_client(w, cc);
+  return 1;
+}
+
+/* The client's side of a connection closed (or failed), or it takes more of a direct send's rest:
+ * if its request waits on an upstream, end that now; MHD closes the connection itself. Watching
+ * stops either way. */
+static void client_event(struct worker *w, int fd, uint32_t events)
 {
   struct client_conn *cc = (size_t)fd < w->nconn_by_fd ? w->conn_by_fd[fd] : NULL;
   if (!cc) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
     return;
   }
+  if (cc->tail && !(events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
+    int st = tail_flush(w, cc);
+    if (st == 0)
+      return;
+    if (st > 0) {
+      if (cc->req)
+        w->h->client_flushed(cc->req);
+      return;
+    }
+  }
+  if (!(events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && !cc->tail)
+    return;                          /* EPOLLOUT left from a rest sent meanwhile */
+  if (cc->tail)
+    tail_drop(w, cc);
   if (cc->watched) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
     cc->watched = false;
@@ -379,6 +493,14 @@ static void sweep_slow_clients(struct worker *w)
   uint64_t header_us = (uint64_t)w->cfg->client_header_timeout_s * 1000000u;
   uint64_t body_us = (uint64_t)w->cfg->client_body_timeout_s * 1000000u;
   for (struct client_conn *cc = w->conns; cc; cc = cc->next) {
+    if (cc->tail && now - cc->tail_since_us > (uint64_t)CONN_TIMEOUT_S * 1000000u) {
+      /* as MHD does with a client that takes nothing for that long; the shut socket then reports
+       * EPOLLHUP, and the request ends as its client gone */
+      log_msg(LOG_INFO, "client too slow: connection closed", "worker=%d waiting_for=reading seconds=%d",
+              w->idx, CONN_TIMEOUT_S);
+      tail_drop(w, cc);
+      continue;
+    }
     if (cc->wait == CONN_BUSY)
       continue;
     uint64_t limit = cc->wait == CONN_WAIT_HEADER ? header_us : body_us;
@@ -456,7 +578,7 @@ static struct MHD_Daemon *start_daemon(struct worker *w, MHD_AccessHandlerCallba
                           MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                           MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
                           MHD_OPTION_CONNECTION_LIMIT, limit,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
                           MHD_OPTION_END);
 }
@@ -487,7 +609,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   memset(w, 0, sizeof *w);
   w->idx = idx;
   w->cfg = cfg;
-  w->epfd = w->timerfd = w->wakefd = w->listen_fd = w->tickfd = -1;
+  w->epfd = w->timerfd = w->wakefd = w->listen_fd = -1;
   stats_init(&w->stats);
   uint64_t seed = now_us_mono() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(idx + 1) * 0x9E3779B97F4A7C15ULL;
   w->data = h->attach(w, seed);
@@ -502,8 +624,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  w->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || w->tickfd < 0) {
+  if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0) {
     snprintf(err, errlen, "worker %d: %s", idx, strerror(errno));
     return -1;
   }
@@ -558,12 +679,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
   ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
-  ev.data.u64 = EV_DATA(EV_TICK, w->tickfd);
-  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tickfd, &ev);
-  struct itimerspec tick = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
-                            .it_value = {.tv_nsec = TICK_MS * 1000000L}};
-  timerfd_settime(w->tickfd, 0, &tick, NULL);
-  w->tick_armed = true;
+  w->tick_due_us = now_us_mono() + TICK_MS * 1000u;
   struct gate_host host = {
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
@@ -636,15 +752,16 @@ static void *worker_main(void *arg)
     }
     /* the tick (upstream timeouts, the limits' wait queue, realtime sessions, slow clients, gated
      * connections, accept() resting) runs only while one of them exists: an idle worker sleeps in
-     * epoll_wait until a connection, its wakefd (worker_wake: stop, resumes) or curl/MHD timers */
+     * epoll_wait until a connection, its wakefd (worker_wake: stop, resumes) or curl/MHD timers.
+     * It has no timer of its own: it runs in the first loop turn at or after it is due, and the
+     * wait ends TICK_SLACK_MS after that at the latest, so a busy worker (a stream's events every
+     * few ms) takes it on a turn it makes anyway instead of a wake-up of its own per 100 ms */
     bool want_tick = stopping || w->conns || w->h->busy(w) || !gate_idle(w->gate);
-    if (want_tick != w->tick_armed) {
-      struct itimerspec its = {0};
-      if (want_tick)
-        its.it_interval.tv_nsec = its.it_value.tv_nsec = TICK_MS * 1000000L;
-      timerfd_settime(w->tickfd, 0, &its, NULL);
-      w->tick_armed = want_tick;
-    }
+    uint64_t now_loop = now_us_mono();
+    if (!want_tick)
+      w->tick_due_us = 0;
+    else if (!w->tick_due_us)
+      w->tick_due_us = now_loop + TICK_MS * 1000u;
     int timeout = -1;
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (w->mhd_run_needed || w->mhd_small_run_needed || w->curl_timeout_due)
@@ -653,6 +770,12 @@ static void *worker_main(void *arg)
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
     if (timeout != 0 && MHD_get_timeout(w->mhd_small, &mhd_to) == MHD_YES && (timeout < 0 || mhd_to < (unsigned)timeout))
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
+    if (w->tick_due_us && timeout != 0) {
+      uint64_t last = w->tick_due_us + TICK_SLACK_MS * 1000u;
+      int ms = last > now_loop ? (int)((last - now_loop + 999) / 1000) : 0;
+      if (timeout < 0 || ms < timeout)
+        timeout = ms;
+    }
     if (stopping && (timeout < 0 || timeout > 100))
       timeout = 100;
     int n = epoll_wait(w->epfd, evs, 128, timeout);
@@ -682,17 +805,8 @@ static void *worker_main(void *arg)
       case EV_CURL_SOCK:
         curl_sock_event(w, fd, evs[i].events);
         break;
-      case EV_TICK: {
-        (void)!read(w->tickfd, &(uint64_t){0}, sizeof(uint64_t));
-        w->h->tick(w);
-        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
-          sweep_slow_clients(w);
-          gate_sweep(w->gate);
-        }
-        break;
-      }
       case EV_CLIENT:
-        client_event(w, fd);
+        client_event(w, fd, evs[i].events);
         break;
       case EV_LISTEN:
         gate_listen_ready(w->gate);
@@ -703,6 +817,17 @@ static void *worker_main(void *arg)
       case EV_WATCH:
         w->h->watch_event(w, fd, evs[i].events);
         break;
+      }
+    }
+    if (w->tick_due_us) {
+      uint64_t now = now_us_mono();
+      if (now >= w->tick_due_us) {
+        w->tick_due_us = now + TICK_MS * 1000u;
+        w->h->tick(w);
+        if (++w->ticks % CONN_SWEEP_TICKS == 0) {
+          sweep_slow_clients(w);
+          gate_sweep(w->gate);
+        }
       }
     }
     curl_collect(w);
@@ -799,8 +924,6 @@ void worker_join(struct worker *w)
     close(w->timerfd);
   if (w->wakefd >= 0)
     close(w->wakefd);
-  if (w->tickfd >= 0)
-    close(w->tickfd);
   free(w->conn_by_fd);
   w->conn_by_fd = NULL;
   stats_free(&w->stats);

@@ -63,11 +63,13 @@ struct worker_handlers {
   /* An event on a descriptor the handler added to worker_epoll_fd(w) with tag EV_WATCH
    * (realtime.c's WebSocket sessions). */
   void (*watch_event)(struct worker *w, int fd, uint32_t events);
+  /* The rest of a direct send (worker_send_direct) reached r's client: r may send again. */
+  void (*client_flushed)(struct request *r);
 };
 
 /* What an event in a worker's epoll set is about: the tag sits in the high 32 bits of
  * epoll_data.u64, the descriptor in the low ones. */
-enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_TICK, EV_CLIENT, EV_LISTEN, EV_GATE,
+enum worker_event { EV_MHD = 1, EV_CURL_TIMER, EV_WAKE, EV_CURL_SOCK, EV_CLIENT, EV_LISTEN, EV_GATE,
                     EV_WATCH };   /* a descriptor the handler put in the set itself (watch_event) */
 #define WORKER_EV_DATA(tag, fd) (((uint64_t)(tag) << 32) | (uint32_t)(fd))
 
@@ -93,6 +95,11 @@ struct client_conn {
    * unless the target holds a raw NUL), and whether it holds a %00 or a control byte. */
   const char *uri_end;
   bool uri_bad;
+  /* The unsent rest of a direct send (worker_send_direct; owned, malloc'd), sent as the socket
+   * takes it (EPOLLOUT), since tail_since_us; NULL: none. */
+  char *tail;
+  size_t tail_len, tail_off;
+  uint64_t tail_since_us;
 };
 
 struct worker_counters {
@@ -111,9 +118,9 @@ struct worker {
   int epfd;
   int timerfd;                 /* curl's timer */
   int wakefd;                  /* eventfd: stop requests from the main thread */
-  int tickfd;                  /* timerfd, every TICK_MS while not idle: upstream timeouts, slow clients */
   unsigned ticks;
-  bool tick_armed;             /* tickfd runs: the worker has requests, connections or gated ones */
+  uint64_t tick_due_us;        /* the next tick (upstream timeouts, slow clients; worker.c), 0: none
+                                  while the worker has no requests, connections or gated ones */
   struct client_conn *conns;   /* open client connections */
   struct client_conn **conn_by_fd;  /* indexed by socket descriptor */
   size_t nconn_by_fd;
@@ -195,6 +202,27 @@ void worker_easy_put_kept(struct worker *w, CURL *e);
 CURLU *worker_url(struct worker *w, const char *url);
 /* Resumes a suspended MHD connection and notes that MHD must run. */
 void worker_resume(struct worker *w, struct MHD_Connection *c);
+
+/*
+ * A direct send (stream.c): bytes written to the socket of c, a connection suspended by its
+ * content reader, without resuming it. libmicrohttpd 0.9.75 suspends a chunked reply only between
+ * chunks (its write buffer is empty whenever the reader runs: connection.c try_ready_chunked_body),
+ * so whole chunks written here between its own keep the framing; each resume would cost a loop
+ * turn of MHD (an epoll_wait of its own, the reader twice, a suspend) per event. Returns
+ * WSEND_ALL: all sent; WSEND_PART: the rest is kept (client_conn.tail) and sent as the socket takes
+ * it, then h->client_flushed; WSEND_NONE: nothing sent (the socket is full, or a rest is still
+ * waiting): resume the connection and let MHD send; WSEND_FAILED: the socket failed (resume:
+ * MHD finds it closed). A rest the client does not take within the connection timeout (120 s,
+ * as MHD's) is dropped and the connection shut down; so is one whose client leaves.
+ */
+enum worker_send { WSEND_ALL, WSEND_PART, WSEND_NONE, WSEND_FAILED };
+struct iovec;
+enum worker_send worker_send_direct(struct worker *w, struct MHD_Connection *c, const struct iovec *iov, int n);
+/* Whether a rest of a direct send on c is still waiting for its socket. */
+bool worker_send_waiting(struct worker *w, struct MHD_Connection *c);
+/* Drops a waiting rest and shuts the socket down (the chunk cannot be finished): for a request
+ * that must end now (shutdown, a client gone) while its rest waits. */
+void worker_send_abort(struct worker *w, struct MHD_Connection *c);
 
 /* From any thread: after MHD_resume_connection of one of w's connections, makes w run MHD. */
 void worker_wake(struct worker *w);

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""bench/light.py: make bench's light-stream row alone (issue #26), for A/B work on the per-event
+path. On one mock upstream: nginx (as bench.py configures it), the floor, this build's relayd
+(SQLite, auth, billing and logs on, as bench.py sets it up) and, with LIGHT_BASE_BIN=DIR (a bin/
+directory of another build), that build's relayd and floor as "relayd-base" / "floor-base".
+sse-load runs 10 concurrent light streams (20 events 50 ms apart) on each in turn, LIGHT_REPEATS
+rounds (default 3) of LIGHT_TOTAL streams (default 100), rotating which goes first; per target the
+medians of: CPU us a stream and an event (schedstat nanoseconds of every thread) and context
+switches a stream (/proc/PID/task/*/status), with the ratios to nginx and the floor of the same run.
+LIGHT_STRACE=1 adds one more pass per target under `strace -f -c` (attached to every process of
+the target) and prints system calls a stream by name: counts only, strace slows everything.
+Run: BUILD=build python3 bench/light.py. Uses bench.py's helpers."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+REPEATS = int(os.environ.get("LIGHT_REPEATS", "3"))
+TOTAL = int(os.environ.get("LIGHT_TOTAL", "100"))
+STRACE = os.environ.get("LIGHT_STRACE") == "1"
+BASE = os.environ.get("LIGHT_BASE_BIN")
+
+
+def relayd_at(procs, tmp, name, mock_port, binpath):
+    env = dict(os.environ)
+    db = f"sqlite:{tmp}/{name}.db"
+    sock = f"{tmp}/{name}.sock"
+    env.update(RELAY_DB=db, RELAY_SOCKET=sock, RELAY_MASTER_KEY_FILE=f"{tmp}/{name}.key")
+    gw = os.path.join(binpath, "gwctl")
+
+    def run(*a, **kw):
+        return subprocess.run([gw, *a], env=env, check=True, text=True, **kw)
+    run("init", stdout=subprocess.DEVNULL)
+    run("user", "add", "bench", "--quota", "900000000000000", stdout=subprocess.DEVNULL)
+    run("channel", "add", "--name", "mock", "--type", "openai", "--base-url", f"http://127.0.0.1:{mock_port}",
+        "--models", "gpt-4o-mini", input="sk-bench\n", stdout=subprocess.DEVNULL)
+    key = run("token", "create", "--user", "bench", "--name", "bench", "--unlimited", capture_output=True).stdout.strip()
+    port = bench.free_port()
+    p = procs.start(name, [os.path.join(binpath, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
+                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
+    bench.wait_port(port)
+    return f"http://127.0.0.1:{port}/v1/chat/completions", key, [p.pid]
+
+
+def floor_at(procs, name, mock_port, binpath):
+    port = bench.free_port()
+    p = procs.start(name, [os.path.join(binpath, "floor"), "--listen", f"127.0.0.1:{port}",
+                           "--upstream", f"http://127.0.0.1:{mock_port}"])
+    bench.wait_port(port)
+    return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid]
+
+
+def nginx_at(procs, tmp, mock_port):
+    port = bench.free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+daemon off;
+error_log {tmp}/nginx-error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fcgi;
+  uwsgi_temp_path {tmp}/nginx-uwsgi;
+  scgi_temp_path {tmp}/nginx-scgi;
+  upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 512; }}
+  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    p = procs.start("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-p", tmp, "-c", conf])
+    bench.wait_port(port)
+    time.sleep(0.2)
+    return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid] + bench.children(p.pid)
+
+
+def one(url, key, pids, total):
+    c0 = bench.ctx_switches(pids)
+    r = bench.sse_load(url, key, bench.LIGHT, total, pids, body=bench.LIGHT_BODY)
+    if r.get("streams"):
+        r["ctxsw_per_stream"] = (bench.ctx_switches(pids) - c0) / r["streams"]
+    return r
+
+
+def straced(url, key, pids, total):
+    """system calls a stream by name, strace attached to every process of the target"""
+    out = tempfile.mktemp(prefix="light-strace-")
+    argv = ["strace", "-f", "-c", "-o", out]
+    for pid in pids:
+        argv += ["-p", str(pid)]
+    st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    r = bench.sse_load(url, key, bench.LIGHT, total, pids, body=bench.LIGHT_BODY)
+    time.sleep(0.3)
+    st.send_signal(signal.SIGINT)
+    st.wait(timeout=30)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
+            if m and m.group(2) != "total":
+                calls[m.group(2)] = int(m.group(1)) / max(r.get("streams") or 1, 1)
+    os.unlink(out)
+    return calls, r.get("failures", 0)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="relay-light-")
+    procs = bench.Procs(tmp)
+    try:
+        mock_port = bench.free_port()
+        procs.start("mock", [os.path.join(bench.BIN, "mock-upstream"), "--port", str(mock_port)])
+        bench.wait_port(mock_port)
+        targets = {"nginx": nginx_at(procs, tmp, mock_port),
+                   "floor": floor_at(procs, "floor", mock_port, bench.BIN),
+                   "relayd": relayd_at(procs, tmp, "relayd", mock_port, bench.BIN)}
+        if BASE:
+            targets["floor-base"] = floor_at(procs, "floor-base", mock_port, BASE)
+            targets["relayd-base"] = relayd_at(procs, tmp, "relayd-base", mock_port, BASE)
+        for url, key, pids in targets.values():    # warm-up
+            bench.sse_load(url, key, bench.LIGHT, 20, pids, body=bench.LIGHT_BODY)
+        res = {n: [] for n in targets}
+        order = list(targets.items())
+        for i in range(REPEATS):
+            for n, (url, key, pids) in order[i % len(order):] + order[:i % len(order)]:
+                res[n].append(one(url, key, pids, TOTAL))
+        keys = ("run_us_per_stream", "run_us_per_event", "ctxsw_per_stream", "failures")
+        med = {n: {k: bench.med([r.get(k) for r in runs]) for k in keys} for n, runs in res.items()}
+        print(f"{'light streams (10 x 20 events)':22} {'us/stream':>10} {'us/event':>9} {'ctxsw/str':>10} "
+              f"{'fail':>5} {'x nginx':>8} {'x floor':>8}")
+        for n, m in med.items():
+            print(f"{n:22} {m['run_us_per_stream']:10.1f} {m['run_us_per_event']:9.2f} {m['ctxsw_per_stream']:10.1f} "
+                  f"{m['failures']:5.0f} {m['run_us_per_stream'] / med['nginx']['run_us_per_stream']:8.2f} "
+                  f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}")
+        out = {"repeats": REPEATS, "total": TOTAL, "runs": res, "median": med}
+        if STRACE:
+            out["strace"] = {}
+            for n, (url, key, pids) in targets.items():
+                calls, fails = straced(url, key, pids, 20)
+                out["strace"][n] = calls
+                top = sorted(calls.items(), key=lambda kv: -kv[1])
+                print(f"{n} syscalls/stream (failures {fails}): total {sum(calls.values()):.1f}: " +
+                      ", ".join(f"{k} {v:.1f}" for k, v in top if v >= 0.5))
+        os.makedirs(bench.RESULTS, exist_ok=True)
+        path = os.path.join(bench.RESULTS, time.strftime("light-%Y%m%d-%H%M%S.json"))
+        with open(path, "w") as f:
+            json.dump(out, f, indent=1)
+        print(f"written: {path}")
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
