@@ -12,7 +12,7 @@
 #include "ledger.h"
 #include "limitwait.h"
 #include "mediareq.h"
-#include "reqpool.h"
+#include "reqchunk.h"
 #include "request.h"
 #include "reqbound.h"
 #include "reqview.h"
@@ -143,7 +143,7 @@ enum MHD_Result dispatch(struct request *r)
      * needs from it, and converts it only for a channel of another format (openai_view) */
     cJSON *root;
     /* the common format's read_request is its parse and reads: its tree may go into a chunk
-     * (reqpool.h); other formats' readers may build and print other trees, so not theirs */
+     * (reqchunk.h); other formats' readers may build and print other trees, so not theirs */
     bool chunk = r->client == &format_openai;
     if (chunk)
       request_parse_begin(r);

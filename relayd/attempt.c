@@ -13,7 +13,7 @@
 #include "keypool.h"
 #include "log.h"
 #include "mediareq.h"
-#include "reqpool.h"
+#include "reqchunk.h"
 #include "reqview.h"
 #include "request.h"
 #include "respond.h"

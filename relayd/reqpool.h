@@ -2,13 +2,9 @@
  * reqpool: request objects and relay's state on each worker -- a worker's live requests (a list
  * the stages walk for timeouts and shutdown), a pool of idle request objects whose buffers keep
  * their memory, the request ids, and relay's per-worker state (relay_attach, relay_pool_free).
- * The client's parsed body goes into a chunk of the worker's slab (REQ_CHUNKS of REQ_CHUNK bytes,
- * mapped once: a malloc and a free per cJSON node cost more than the parse's own work), given back
- * when the request ends or a committed stream drops its parsed body; past the slab, the heap. So
- * a held stream keeps no chunk, and the slab's touched memory is bounded by the requests being
- * admitted at once, not by the streams held.
+ * The slab of chunks for parsed request bodies is reqchunk.c's; request_free gives r's back.
  * Callers: front.c (a request begins and completes), relay.c (the worker's handlers), admit.c
- * (the parse), attempt.c (a committed stream drops its parsed body). Never: frees
+ * Never: frees
  * a request that still holds an upstream transfer or a channel slot (request_free detaches it
  * first), or keeps more than POOL_MAX idle objects.
  */
@@ -32,13 +28,6 @@ void relay_pool_free(struct worker *w);
  * or new. NULL: out of memory. Freed by request_free. */
 struct request *request_new(struct worker *w, struct MHD_Connection *c);
 void request_free(struct request *r);
-/* Around dispatch's parse of the client's body: its cJSON allocations come from a free chunk of
- * the worker's slab (none free, or no slab: the heap). The chunk stays with r when the parse used
- * it. request_drop_parsed frees r->root and r->croot (cJSON_Delete: chunk nodes are skipped) and
- * gives the chunk back. */
-void request_parse_begin(struct request *r);
-void request_parse_end(struct request *r);
-void request_drop_parsed(struct request *r);
 /* A new request id of worker w into out (n >= 24): time, node, worker and sequence, in hex. */
 void request_make_id(struct worker *w, char *out, size_t n);
 

@@ -243,4 +243,14 @@ struct worker_stats *worker_stats(struct worker *w);
 bool worker_stopping(const struct worker *w);            /* worker_request_stop was called */
 bool worker_draining(const struct worker *w);            /* the admin verb drain is in force */
 
+/* The worker's libcurl side, in workercurl.c (the multi's sockets in the epoll set, curl's timer on
+ * the timerfd, the easy-handle pools above, the parsed URLs); only worker.c calls these four:
+ * CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION (userp = the worker), an epoll event on an
+ * upstream socket handed to curl_multi_socket_action, and every finished transfer handed to the
+ * handler's on_upstream_done. */
+int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+int curl_timer_cb(CURLM *m, long timeout_ms, void *userp);
+void curl_sock_event(struct worker *w, int fd, uint32_t events);
+void curl_collect(struct worker *w);
+
 #endif

@@ -46,7 +46,7 @@ objdir() { printf '%s' "${RELAY_BIN:-$ROOT/build/bin}" | sed 's|/bin$||'; }
 
 # relay's modules: relay.c (the worker's handlers) and its stages, which share request.h; route's
 # and admit's helpers for channel limits, affinity and the wait for room read the request too
-RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt imginline reqview respond stream settle reqpool realtime
+RELAY_STAGES=(relay front auth selfserve selfsvc admit route attempt imginline reqview respond stream settle reqpool reqchunk realtime
               fallback respcache chanlimit affinity limitwait)
 
 @test "the worker calls its handler only through struct worker_handlers; relay's stages use worker.h's functions" {
