@@ -108,3 +108,12 @@ usual_pool() {
   grep -qi '^content-type: application/json' "$BATS_TEST_TMPDIR/h2"
   [ "$(json_get 'd["object"]' < "$BATS_TEST_TMPDIR/s2")" = chat.completion ]
 }
+
+@test "stream_small_pool no: a stream with a small header stays kept alive (the usual pool), its next request served on the same connection" {
+  relayd_stop
+  relayd_start --workers 1 --stream-small-pool no
+  pool small
+  usual_pool
+  [ "$(a 'd["done"]')" = true ]
+  [ "$(a 'd["events"]')" -ge 5 ]
+}
