@@ -450,7 +450,7 @@ while True:
     text += d.get("delta", "") if isinstance(d.get("delta"), str) else (d.get("delta") or {}).get("text", "")
     if d.get("type") == end:
         break
-c.sock.close()    # gone at once, as the agent exits
+r.close(); c.close()    # gone at once, as the agent exits (r holds the socket when relayd said Connection: close)
 print(text)
 PY
 }
