@@ -83,6 +83,8 @@ static size_t on_upstream_data(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     return n;
   }
+  if (r->up_body || r->oai_text)
+    request_drop_sent(r);   /* committed: the sent body is not needed while the stream is held */
   if (r->out.len - r->out_off > OUT_HIGH) {
     r->paused = true;
     return CURL_WRITEFUNC_PAUSE;

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #include "jsonarena.h"
@@ -70,4 +71,22 @@ void request_drop_parsed(struct request *r)
   r->croot = NULL;
   if (r->chunk)
     chunk_put(r);
+}
+
+void request_drop_sent(struct request *r)
+{
+  if ((!r->up_body && !r->oai_text) || !r->easy || !r->committed)
+    return;
+  /* curl reads the body from r's memory (CURLOPT_POSTFIELDS: not copied) until it has sent it
+   * all: only then, and a committed attempt is never sent again */
+  curl_off_t sent = -1, size = -1;
+  if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK ||
+      curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &size) != CURLE_OK || size < 0 || sent < size)
+    return;
+  free(r->up_body);
+  r->up_body = NULL;
+  r->up_len = 0;
+  free(r->oai_text);
+  r->oai_text = NULL;
+  r->oai_len = 0;
 }

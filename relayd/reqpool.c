@@ -171,6 +171,8 @@ void request_free(struct request *r)
   r->up_headers = NULL;
   format_stream_free(&r->fs);
   respcache_request_free(r);
+  free(r->ev);                          /* not pooled: a held stream's object has none */
+  r->ev = NULL;
   if (r->out_tokens_on)
     tok_count_free(&r->out_tokens);
   r->out_tokens_on = false;

@@ -8,7 +8,8 @@
  * Who frees what: reqpool.c makes every request (request_new) and frees all it owns in
  * request_free -- the parsed bodies (root, croot, oai_text; the slab chunk of root or croot goes back
  * with them, request_drop_parsed), the upstream body and headers
- * (up_body, up_headers), the format stream (its converter states), the image fetches (imgs), the
+ * (up_body, up_headers; up_body and oai_text go early once a committed stream's body was sent:
+ * request_drop_sent), the event record (ev), the format stream (its converter states), the image fetches (imgs), the
  * inflater, a pending response and the snapshot
  * reference -- after attempt.c's detach_upstream has given the easy handle back to the worker and
  * route.c's release_channel the channel slot. A stage may replace an owned pointer only after
@@ -22,6 +23,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -214,8 +216,11 @@ struct request {
   char err_code[32];                   /* the error code of relayd's error answer (respond.c's
                                         * error_body), "" while none was made */
   char err_text[200];                  /* ... and its message, cut */
-  struct req_event ev;                 /* settle's figures; respond_done adds the answer and sends it */
-  bool ev_set;                         /* settle filled ev */
+  struct req_event *ev;                /* settle's figures; respond_done adds the answer and sends it
+                                        * (owned: made by request_event when settle fills it, freed by
+                                        * request_free; out of line, as a held stream needs none of
+                                        * its 632 bytes until it ends) */
+  bool ev_set;                         /* settle filled *ev */
   uint64_t t0_us, t_first_us;
   uint64_t t_upstream_us;      /* when the current upstream transfer started */
   struct rt_session *rt;       /* EP_REALTIME: its session while the upgrade waits on the upstream
@@ -270,6 +275,15 @@ static inline const struct format *client_format(const struct endpoint_def *def)
 static inline const char *inbound_api(const struct request *r)
 {
   return r->client ? r->client->name : "";
+}
+
+/* r's event record, made when settle first needs it (owned by r, freed by request_free). NULL: out of
+ * memory (settle then reports the event from its stack and leaves ev_set false). */
+static inline struct req_event *request_event(struct request *r)
+{
+  if (!r->ev)
+    r->ev = malloc(sizeof *r->ev);
+  return r->ev;
 }
 
 /* Bounded copy that truncates silently (log fields have fixed widths). */

@@ -78,7 +78,7 @@ void respond_done(struct request *r, bool client_left)
                                           : "ok";
   struct worker_stats *ws = worker_stats(r->w);
   stats_response(ws, status, reason);
-  struct req_event *ev = &r->ev;
+  struct req_event mine, *ev = r->ev_set ? r->ev : &mine;   /* settle's (owned by r), or made here */
   if (!r->ev_set) {
     /* answered by relayd itself before anything was reserved: a refusal, or a free answer
      * (/v1/models, the billing endpoints); the event says what is known of it */

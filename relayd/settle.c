@@ -168,9 +168,11 @@ void settle(struct request *r, const char *end_reason)
   writer_submit(&rec);
 
   /* the event goes to admin subscribers with the answer (respond_done) */
-  struct req_event *ev = &r->ev;
+  struct req_event spare, *ev = request_event(r);   /* r's, or the stack's without memory */
+  if (!ev)
+    ev = &spare;
   memset(ev, 0, sizeof *ev);
-  r->ev_set = true;
+  r->ev_set = ev != &spare;
   copy_str(ev->request_id, sizeof ev->request_id, r->request_id);
   ev->ts_ms = now_unix_ms();
   ev->channel_id = rec.channel_id;
