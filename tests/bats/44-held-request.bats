@@ -3,15 +3,13 @@
 # committed and curl has sent its upstream body, the body relay built for the upstream (r->up_body)
 # and the common-form text a converting client's request was made from (r->oai_text) are freed
 # (reqchunk.c request_drop_sent); the client's own body stays (settle counts its prompt when no
-# usage came). The RSS test fails on the code before (a held stream kept both bodies: 1.00 MB a
-# stream of a 393 KB body, 2.5 bodies, against 0.70 MB, 1.8, after), checked with RELAY_BIN pointing
-# at a build of it; the others pin that the freed bytes went upstream whole and that the stream,
-# its log row and its charge are as before (they pass on the code before too).
+# usage came). What that saves is measured by bench (bench/README.md: 1.00 -> 0.70 MB a held stream
+# of a 393 KB body), not asserted here: these tests pin that the freed bytes went upstream whole and
+# that the stream, its log row and its charge are as before.
 
 load helpers
 
 BODY_CHARS=393216      # 384 KiB of prompt text a request
-HELD=12
 
 setup() {
   relay_env
@@ -42,46 +40,6 @@ if fmt == "anthropic":
 with open(path, "w") as f:
     json.dump(body, f)
 EOF
-}
-
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$RELAYD_PID/status"; }
-
-# all_started N: the first N held streams' outputs each hold an event
-all_started() {
-  local i
-  for ((i = 0; i < $1; i++)); do grep -q '^data:' "$BATS_TEST_TMPDIR/held.$i" 2>/dev/null || return 1; done
-}
-
-@test "held streams with a large body keep the client's body only: relayd's RSS grows by less than 2.1 bodies a stream (the code before: 2.5)" {
-  [ "${RELAY_ASAN:-0}" != 1 ] || skip "ASan's quarantine keeps freed memory resident"
-  big_body "$BATS_TEST_TMPDIR/warm.json" openai 3 1
-  big_body "$BATS_TEST_TMPDIR/hold.json" openai 600 1000
-  # warm-up: two whole streams with the same body (the heap grows to its working size)
-  for i in 1 2; do
-    curl -sS -o "$BATS_TEST_TMPDIR/warm.out" "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
-      -H 'Content-Type: application/json' --data-binary @"$BATS_TEST_TMPDIR/warm.json"
-    [ "$(sse_data < "$BATS_TEST_TMPDIR/warm.out" | tail -n 1)" = "[DONE]" ]
-  done
-  wait_until 10 sql_is 2 'SELECT count(*) FROM logs WHERE type=2'
-  local idle=$(rss_kb) body=$(stat -c %s "$BATS_TEST_TMPDIR/hold.json")
-  CURLS=()
-  # one after the other, as streams ramp up: what one frees, the next can reuse
-  for ((i = 0; i < HELD; i++)); do
-    curl -sSN -o "$BATS_TEST_TMPDIR/held.$i" "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
-      -H 'Content-Type: application/json' --data-binary @"$BATS_TEST_TMPDIR/hold.json" &
-    CURLS+=($!)
-    wait_until 30 all_started $((i + 1))
-  done
-  local held=$(rss_kb)
-  local per=$(( (held - idle) * 1024 / HELD ))
-  echo "idle ${idle} KB, held ${held} KB, ${per} bytes a stream, body ${body} bytes" >&2
-  # every upstream got its whole body
-  [ "$(mock_requests | python3 -c "
-import json, sys
-rs = [json.loads(l) for l in sys.stdin if l.strip()]
-print(sum(1 for r in rs if r.get('body_len', 0) >= $body))")" -ge "$HELD" ]
-  [ "$per" -gt $(( body / 2 )) ]             # the client's body is held (the measure sees it)
-  [ "$per" -lt $(( body * 21 / 10 )) ]
 }
 
 @test "a converted stream (Anthropic client, OpenAI channel) with a large body frees its sent bytes and still ends whole, logged and billed" {
