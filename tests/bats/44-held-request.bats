@@ -22,8 +22,6 @@ setup() {
 }
 
 teardown() {
-  local p
-  for p in "${CURLS[@]}"; do kill "$p" 2>/dev/null || true; done
   relay_teardown
 }
 
