@@ -44,7 +44,7 @@ struct config {
   int64_t client_header_timeout_s; /* connection open / previous response -> whole request header */
   int64_t client_body_timeout_s;   /* request header -> whole request body */
   int64_t max_header_bytes;    /* per-connection buffer that the request header must fit in */
-  int64_t stream_small_pool;   /* yes/no: streams with a small first header: a 4 KiB pool, closed after */
+  int64_t stream_small_pool_from; /* a worker's open connections from which small streams get the 4 KiB pool */
   int64_t shutdown_grace_s;
   char node_name[128];         /* names this relayd's reservations; auto = HOSTNAME/listen */
   char unsettled_reservations[16]; /* at start-up, reservations a crash left open: refund|charge */

@@ -454,7 +454,10 @@ void gate_event(struct gate *g, int fd, uint32_t events)
         drain(g, gc);           /* reads (and drops) the request and what follows */
       return;
     }
-    hand_over(g, gc, g->host.mhd_small && gate_small_stream(g->buf, (size_t)n, &v));
+    /* the small pool only where memory counts: a reconnect per stream costs more CPU than the
+     * ~11 KB it saves while a worker holds few connections (bench/README.md) */
+    hand_over(g, gc, g->host.mhd_small && *g->host.nconns >= (size_t)(*g->host.cfg)->stream_small_pool_from &&
+                         gate_small_stream(g->buf, (size_t)n, &v));
     return;
   case GATE_REFUSE:
     answer(g, gc, &v, (size_t)n);

@@ -426,17 +426,17 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
    * takes a 64-byte record (0.9.75); 4 KiB: the answer's head. Over the limit, within the pool:
    * relay's 431 (front.c), else MHD's. Streams with a small header (gate.h): GATE_SMALL_POOL */
   w->mhd = start_daemon(w, h->on_request, nworkers_limit, (size_t)cfg->max_header_bytes * 2 + 4096);
-  w->mhd_small = cfg->stream_small_pool ? start_daemon(w, on_request_small, nworkers_limit, GATE_SMALL_POOL) : NULL;
-  if (!w->mhd || (cfg->stream_small_pool && !w->mhd_small)) {
+  w->mhd_small = start_daemon(w, on_request_small, nworkers_limit, GATE_SMALL_POOL);
+  if (!w->mhd || !w->mhd_small) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
     return -1;
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
   w->mhd_epfd = di ? di->epoll_fd : -1;
-  di = w->mhd_small ? MHD_get_daemon_info(w->mhd_small, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+  di = MHD_get_daemon_info(w->mhd_small, MHD_DAEMON_INFO_EPOLL_FD);
   w->mhd_small_epfd = di ? di->epoll_fd : -1;
   w->multi = curl_multi_init();
-  if (w->mhd_epfd < 0 || (w->mhd_small && w->mhd_small_epfd < 0) || !w->multi) {
+  if (w->mhd_epfd < 0 || w->mhd_small_epfd < 0 || !w->multi) {
     snprintf(err, errlen, "worker %d: cannot set up the event loop", idx);
     return -1;
   }
@@ -450,8 +450,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   ev.data.u64 = EV_DATA(EV_MHD, w->mhd_epfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_epfd, &ev);
   ev.data.u64 = EV_DATA(EV_MHD, w->mhd_small_epfd);
-  if (w->mhd_small)
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_small_epfd, &ev);
+  epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_small_epfd, &ev);
   ev.data.u64 = EV_DATA(EV_CURL_TIMER, w->timerfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
   ev.data.u64 = EV_DATA(EV_WAKE, w->wakefd);
@@ -545,7 +544,7 @@ static void *worker_main(void *arg)
       timeout = 0;
     else if (MHD_get_timeout(w->mhd, &mhd_to) == MHD_YES)
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
-    if (timeout != 0 && w->mhd_small && MHD_get_timeout(w->mhd_small, &mhd_to) == MHD_YES && (timeout < 0 || mhd_to < (unsigned)timeout))
+    if (timeout != 0 && MHD_get_timeout(w->mhd_small, &mhd_to) == MHD_YES && (timeout < 0 || mhd_to < (unsigned)timeout))
       timeout = mhd_to > 1000 ? 1000 : (int)mhd_to;
     if (w->tick_due_us && timeout != 0) {
       uint64_t last = w->tick_due_us + TICK_SLACK_MS * 1000u;
@@ -610,7 +609,7 @@ static void *worker_main(void *arg)
     curl_collect(w);
     if (mhd_ready || n == 0)
       w->mhd_run_needed = true;
-    if (w->mhd_small && (small_ready || n == 0))
+    if (small_ready || n == 0)
       w->mhd_small_run_needed = true;
     /* MHD may start upstream transfers and curl may resume connections: let each see the
      * other's work now rather than after another trip through epoll_wait (bounded) */
@@ -627,8 +626,7 @@ static void *worker_main(void *arg)
       }
       if (w->mhd_small_run_needed) {
         w->mhd_small_run_needed = false;
-        if (w->mhd_small)
-          MHD_run(w->mhd_small);
+        MHD_run(w->mhd_small);
       }
     }
   }
@@ -637,8 +635,7 @@ static void *worker_main(void *arg)
   /* every request must be resumed before MHD stops (suspended ones would leak) */
   w->h->end_all(w);
   MHD_run(w->mhd);
-  if (w->mhd_small)
-    MHD_run(w->mhd_small);
+  MHD_run(w->mhd_small);
   atomic_store(&w->finished, true);
   return NULL;
 }

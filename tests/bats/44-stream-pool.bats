@@ -19,7 +19,7 @@ setup() {
   printf 'sk-upstream-1\n' | gwctl channel add --name c1 --type openai \
     --base-url "http://127.0.0.1:$MOCK_PORT" --models gpt-4o-mini
   KEY=$(gwctl token create --user alice --name t1 --unlimited)
-  relayd_start --workers 1
+  relayd_start --workers 1 --stream-small-pool-from 0
 }
 
 teardown() {
@@ -109,11 +109,33 @@ usual_pool() {
   [ "$(json_get 'd["object"]' < "$BATS_TEST_TMPDIR/s2")" = chat.completion ]
 }
 
-@test "stream_small_pool no: a stream with a small header stays kept alive (the usual pool), its next request served on the same connection" {
+@test "stream_small_pool_from: below it a stream with a small header stays kept alive (the usual pool); from it on, the small pool" {
   relayd_stop
-  relayd_start --workers 1 --stream-small-pool no
+  relayd_start --workers 1 --stream-small-pool-from 1
+  # no other connection open: the worker holds 0 < 1, the usual pool
   pool small
   usual_pool
   [ "$(a 'd["done"]')" = true ]
   [ "$(a 'd["events"]')" -ge 5 ]
+  # another client's kept-alive connection open on the worker: 1 >= 1, the small pool
+  python3 - "$RELAY_PORT" "$KEY" "$BATS_TEST_TMPDIR/held" <<'EOF' &
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("POST", "/v1/chat/completions", '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}',
+          {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+r = c.getresponse(); r.read()
+open(sys.argv[3], "w").write(str(r.status))
+time.sleep(20)              # the connection stays open, kept alive
+EOF
+  local holder=$!
+  wait_until 10 test -s "$BATS_TEST_TMPDIR/held"
+  [ "$(cat "$BATS_TEST_TMPDIR/held")" = 200 ]
+  pool small
+  small_pool
+  kill "$holder"
+  # 1000000: never
+  relayd_stop
+  relayd_start --workers 1 --stream-small-pool-from 1000000
+  pool small
+  usual_pool
 }
