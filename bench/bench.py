@@ -286,32 +286,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(tmp, procs):
-    env = dict(os.environ)
-    mock_port = free_port()
-    mock = procs.start("mock", [os.path.join(BIN, "mock-upstream"), "--port", str(mock_port)])
-    wait_port(mock_port)
-
-    # relayd with a real database: one user, one token, one channel; billing and logging on
-    db = f"sqlite:{tmp}/relay.db"
-    sock = f"{tmp}/admin.sock"
-    env.update(RELAY_DB=db, RELAY_SOCKET=sock)
-    gw = os.path.join(BIN, "gwctl")
-    subprocess.run([gw, "init"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([gw, "user", "add", "bench", "--quota", "900000000000000"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([gw, "channel", "add", "--name", "mock", "--type", "openai", "--base-url",
-                    f"http://127.0.0.1:{mock_port}", "--models", "gpt-4o-mini"], env=env, check=True,
-                   input="sk-mock\n", text=True, stdout=subprocess.DEVNULL)
-    key = subprocess.run([gw, "token", "create", "--user", "bench", "--name", "bench", "--unlimited"],
-                         env=env, check=True, capture_output=True, text=True).stdout.strip()
-    relay_port = free_port()
-    relayd = procs.start("relayd", [os.path.join(BIN, "relayd"), "--listen", f"127.0.0.1:{relay_port}",
-                                    "--db", db, "--admin-socket", sock, "--log-level", "warn",
-                                    # not 8079: another relayd on the machine must not stop the bench
-                                    "--metrics-listen", "off"], env=env)
-    wait_port(relay_port)
-
+def start_nginx(procs, tmp, mock_port):
+    """nginx as the bench's reference: one worker, an upstream keep-alive pool to the mock, no
+    buffering, no access log (bench/light.py uses the same). Returns (port, process)."""
     nginx_port = free_port()
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
@@ -341,15 +318,44 @@ http {{
   }}
 }}
 """)
+    nginx = procs.start("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-p", tmp, "-c", conf])
+    wait_port(nginx_port)
+    time.sleep(0.2)
+    return nginx_port, nginx
+
+
+def run(tmp, procs):
+    env = dict(os.environ)
+    mock_port = free_port()
+    mock = procs.start("mock", [os.path.join(BIN, "mock-upstream"), "--port", str(mock_port)])
+    wait_port(mock_port)
+
+    # relayd with a real database: one user, one token, one channel; billing and logging on
+    db = f"sqlite:{tmp}/relay.db"
+    sock = f"{tmp}/admin.sock"
+    env.update(RELAY_DB=db, RELAY_SOCKET=sock)
+    gw = os.path.join(BIN, "gwctl")
+    subprocess.run([gw, "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([gw, "user", "add", "bench", "--quota", "900000000000000"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([gw, "channel", "add", "--name", "mock", "--type", "openai", "--base-url",
+                    f"http://127.0.0.1:{mock_port}", "--models", "gpt-4o-mini"], env=env, check=True,
+                   input="sk-mock\n", text=True, stdout=subprocess.DEVNULL)
+    key = subprocess.run([gw, "token", "create", "--user", "bench", "--name", "bench", "--unlimited"],
+                         env=env, check=True, capture_output=True, text=True).stdout.strip()
+    relay_port = free_port()
+    relayd = procs.start("relayd", [os.path.join(BIN, "relayd"), "--listen", f"127.0.0.1:{relay_port}",
+                                    "--db", db, "--admin-socket", sock, "--log-level", "warn",
+                                    # not 8079: another relayd on the machine must not stop the bench
+                                    "--metrics-listen", "off"], env=env)
+    wait_port(relay_port)
+
     floor_port = free_port()
     floor = procs.start("floor", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{floor_port}",
                                   "--upstream", f"http://127.0.0.1:{mock_port}"])
     wait_port(floor_port)
 
-    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
-    nginx = procs.start("nginx", [nginx_bin, "-p", tmp, "-c", conf])
-    wait_port(nginx_port)
-    time.sleep(0.2)
+    nginx_port, nginx = start_nginx(procs, tmp, mock_port)
     nginx_pids = [nginx.pid] + children(nginx.pid)
 
     lua = os.path.join(tmp, "chat.lua")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench/light.py: make bench's light-stream row alone (issue #26), for A/B work on the per-event
-path. On one mock upstream: nginx (as bench.py configures it), the floor, this build's relayd
+path. On one mock upstream: nginx (bench.py's start_nginx), the floor, this build's relayd
 (SQLite, auth, billing and logs on, as bench.py sets it up) and, with LIGHT_BASE_BIN=DIR (a bin/
 directory of another build), that build's relayd and floor as "relayd-base" / "floor-base".
 sse-load runs 10 concurrent light streams (20 events 50 ms apart) on each in turn, LIGHT_REPEATS
@@ -59,37 +59,7 @@ def floor_at(procs, name, mock_port, binpath):
 
 
 def nginx_at(procs, tmp, mock_port):
-    port = bench.free_port()
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-daemon off;
-error_log {tmp}/nginx-error.log warn;
-pid {tmp}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}/nginx-body;
-  proxy_temp_path {tmp}/nginx-proxy;
-  fastcgi_temp_path {tmp}/nginx-fcgi;
-  uwsgi_temp_path {tmp}/nginx-uwsgi;
-  scgi_temp_path {tmp}/nginx-scgi;
-  upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 512; }}
-  server {{
-    listen 127.0.0.1:{port} reuseport backlog=4096;
-    location / {{
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }}
-  }}
-}}
-""")
-    p = procs.start("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-p", tmp, "-c", conf])
-    bench.wait_port(port)
-    time.sleep(0.2)
+    port, p = bench.start_nginx(procs, tmp, mock_port)
     return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid] + bench.children(p.pid)
 
 
