@@ -286,6 +286,32 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def start_relayd(procs, tmp, name, mock_port, binpath, setup=()):
+    """A relayd of binpath with its own SQLite database in tmp, set up as the bench's: one user, one
+    unlimited token, one OpenAI channel on the mock, then each gwctl argument list of setup; auth,
+    billing and logs on. Returns (port, key, process). bench/light.py and bench/routing.py use it."""
+    env = dict(os.environ)
+    db = f"sqlite:{tmp}/{name}.db"
+    sock = f"{tmp}/{name}.sock"
+    env.update(RELAY_DB=db, RELAY_SOCKET=sock, RELAY_MASTER_KEY_FILE=f"{tmp}/{name}.key")
+    gw = os.path.join(binpath, "gwctl")
+
+    def run(*a, **kw):
+        return subprocess.run([gw, *a], env=env, check=True, text=True, **kw)
+    run("init", stdout=subprocess.DEVNULL)
+    run("user", "add", "bench", "--quota", "900000000000000", stdout=subprocess.DEVNULL)
+    run("channel", "add", "--name", "mock", "--type", "openai", "--base-url", f"http://127.0.0.1:{mock_port}",
+        "--models", "gpt-4o-mini", input="sk-bench\n", stdout=subprocess.DEVNULL)
+    for args in setup:
+        run(*args, stdout=subprocess.DEVNULL)
+    key = run("token", "create", "--user", "bench", "--name", "bench", "--unlimited", capture_output=True).stdout.strip()
+    port = free_port()
+    p = procs.start(name, [os.path.join(binpath, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
+                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
+    wait_port(port)
+    return port, key, p
+
+
 def start_nginx(procs, tmp, mock_port):
     """nginx as the bench's reference: one worker, an upstream keep-alive pool to the mock, no
     buffering, no access log (bench/light.py uses the same). Returns (port, process)."""

@@ -30,23 +30,7 @@ BASE = os.environ.get("LIGHT_BASE_BIN")
 
 
 def relayd_at(procs, tmp, name, mock_port, binpath):
-    env = dict(os.environ)
-    db = f"sqlite:{tmp}/{name}.db"
-    sock = f"{tmp}/{name}.sock"
-    env.update(RELAY_DB=db, RELAY_SOCKET=sock, RELAY_MASTER_KEY_FILE=f"{tmp}/{name}.key")
-    gw = os.path.join(binpath, "gwctl")
-
-    def run(*a, **kw):
-        return subprocess.run([gw, *a], env=env, check=True, text=True, **kw)
-    run("init", stdout=subprocess.DEVNULL)
-    run("user", "add", "bench", "--quota", "900000000000000", stdout=subprocess.DEVNULL)
-    run("channel", "add", "--name", "mock", "--type", "openai", "--base-url", f"http://127.0.0.1:{mock_port}",
-        "--models", "gpt-4o-mini", input="sk-bench\n", stdout=subprocess.DEVNULL)
-    key = run("token", "create", "--user", "bench", "--name", "bench", "--unlimited", capture_output=True).stdout.strip()
-    port = bench.free_port()
-    p = procs.start(name, [os.path.join(binpath, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
-                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
-    bench.wait_port(port)
+    port, key, p = bench.start_relayd(procs, tmp, name, mock_port, binpath)
     return f"http://127.0.0.1:{port}/v1/chat/completions", key, [p.pid]
 
 

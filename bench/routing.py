@@ -11,7 +11,6 @@ bench/routing.py (BENCH_QUICK=1: 1 s, 1 round). Uses bench.py's helpers (wrk, CP
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -22,26 +21,9 @@ REPEATS = int(os.environ.get("ROUTING_REPEATS", bench.REPEATS))
 
 
 def relayd_with(procs, tmp, name, mock_port, binpath, limited):
-    env = dict(os.environ)
-    db = f"sqlite:{tmp}/{name}.db"
-    sock = f"{tmp}/{name}.sock"
-    env.update(RELAY_DB=db, RELAY_SOCKET=sock, RELAY_MASTER_KEY_FILE=f"{tmp}/{name}.key")
-    gw = os.path.join(binpath, "gwctl")
-
-    def run(*a, **kw):
-        return subprocess.run([gw, *a], env=env, check=True, text=True, **kw)
-    run("init", stdout=subprocess.DEVNULL)
-    run("user", "add", "bench", "--quota", "900000000000000", stdout=subprocess.DEVNULL)
-    run("channel", "add", "--name", "mock", "--type", "openai", "--base-url", f"http://127.0.0.1:{mock_port}",
-        "--models", "gpt-4o-mini", input="sk-bench\n", stdout=subprocess.DEVNULL)
-    if limited:
-        run("channel", "edit", "mock", "--rpm", "1000000000", "--tpm", "1000000000000", stdout=subprocess.DEVNULL)
-        run("config", "set", "affinity_ttl_s", "300", stdout=subprocess.DEVNULL)
-    key = run("token", "create", "--user", "bench", "--name", "bench", "--unlimited", capture_output=True).stdout.strip()
-    port = bench.free_port()
-    p = procs.start(name, [os.path.join(binpath, "relayd"), "--listen", f"127.0.0.1:{port}", "--db", db,
-                           "--admin-socket", sock, "--log-level", "warn", "--metrics-listen", "off"], env=env)
-    bench.wait_port(port)
+    setup = ((("channel", "edit", "mock", "--rpm", "1000000000", "--tpm", "1000000000000"),
+              ("config", "set", "affinity_ttl_s", "300")) if limited else ())
+    port, key, p = bench.start_relayd(procs, tmp, name, mock_port, binpath, setup)
     lua = os.path.join(tmp, f"{name}.lua")
     with open(lua, "w") as f:
         f.write('wrk.method = "POST"\n'
