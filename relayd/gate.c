@@ -27,7 +27,7 @@ struct gate_conn {
   struct gate_conn *prev, *next;
   int fd;
   bool answered;                /* refused: the answer is out, the rest is read and dropped */
-  bool over_share;              /* accepted while the worker had its share: one second to ask */
+  bool over_share;              /* accepted past max_connections: one second to ask */
   socklen_t addrlen;
   struct sockaddr_storage addr;
   uint64_t since_us;
@@ -224,7 +224,16 @@ bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v)
   static const char gem[] = ":streamGenerateContent";
   if (plen >= sizeof gem - 1 && memcmp(v->target + plen - (sizeof gem - 1), gem, sizeof gem - 1) == 0)
     return true;
-  if (v->content_length <= 0 || v->head_len > n || (uint64_t)v->content_length > n - v->head_len)
+  /* the others in their body's "stream": only the routes that can stream pay for its parse
+   * (front.c's route table; an unlisted stream just stays on the usual pool) */
+  static const struct {
+    const char *path;
+    size_t len;
+  } streaming[] = {{"/v1/chat/completions", 20}, {"/v1/messages", 12}, {"/v1/responses", 13}, {"/v1/completions", 15}};
+  bool can_stream = false;
+  for (size_t i = 0; i < sizeof streaming / sizeof streaming[0] && !can_stream; i++)
+    can_stream = plen == streaming[i].len && memcmp(v->target, streaming[i].path, plen) == 0;
+  if (!can_stream || v->content_length <= 0 || v->head_len > n || (uint64_t)v->content_length > n - v->head_len)
     return false;
   cJSON *root = cJSON_ParseWithLength(p + v->head_len, (size_t)v->content_length);
   bool stream = cJSON_IsObject(root) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
@@ -245,6 +254,7 @@ static void conn_remove(struct gate *g, struct gate_conn *gc)
   if ((size_t)gc->fd < g->nby_fd && g->by_fd[gc->fd] == gc)
     g->by_fd[gc->fd] = NULL;
   g->n--;
+  atomic_fetch_sub(&g->host.budget->gated, 1);
   free(gc);
 }
 
@@ -292,6 +302,7 @@ static bool track(struct gate *g, struct gate_conn *gc)
     g->list->prev = gc;
   g->list = gc;
   g->n++;
+  atomic_fetch_add(&g->host.budget->gated, 1);
   return true;
 }
 
@@ -313,9 +324,26 @@ static bool log_due(struct gate *g)
   return true;
 }
 
+/* Connections open in the whole daemon: MHD's and every gate's. */
+static size_t clients(const struct gate *g)
+{
+  return atomic_load(&g->host.budget->open) + atomic_load(&g->host.budget->gated);
+}
+
 void gate_listen_ready(struct gate *g)
 {
+  struct gate_budget *b = g->host.budget;
   for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
+    if (clients(g) >= b->limit + b->backstop) {
+      /* every descriptor is taken, the backstop's too: new connections wait in the listen queue
+       * (never a silent close) until one closes and the next gets its 503 or its answer */
+      if (log_due(g))
+        log_msg(LOG_WARN, "max_connections reached and the 503 backstop full: new connections wait in the listen queue",
+                "worker=%d open=%zu max_connections=%zu", g->host.idx, clients(g), b->limit);
+      listen_set(g, false);
+      g->resume_us = now_us_mono() + GATE_PAUSE_US;
+      return;
+    }
     struct sockaddr_storage addr;
     socklen_t addrlen = sizeof addr;
     int fd = accept4(*g->host.listen_fd, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -332,13 +360,6 @@ void gate_listen_ready(struct gate *g)
       g->resume_us = now_us_mono() + GATE_PAUSE_US;
       return;
     }
-    if (*g->host.nconns + g->n >= g->host.max_conns + g->host.backstop) {
-      if (log_due(g))
-        log_msg(LOG_WARN, "max_connections reached and the 503 backstop full: connection closed",
-                "worker=%d open=%zu gated=%zu share=%zu", g->host.idx, *g->host.nconns, g->n, g->host.max_conns);
-      close(fd);
-      continue;
-    }
     struct gate_conn *gc = calloc(1, sizeof *gc);
     if (!gc || !track(g, (gc->fd = fd, gc))) {
       free(gc);
@@ -348,7 +369,7 @@ void gate_listen_ready(struct gate *g)
     gc->addr = addr;
     gc->addrlen = addrlen;
     gc->since_us = now_us_mono();
-    gc->over_share = *g->host.nconns + g->n > g->host.max_conns;
+    gc->over_share = clients(g) > b->limit;
     /* edge-triggered: a peek leaves the bytes in the socket, so only new bytes should wake us */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = ev_data(g->host.conn_tag, fd)};
     if (epoll_ctl(g->host.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)

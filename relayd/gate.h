@@ -23,6 +23,7 @@
 #ifndef RELAY_GATE_H
 #define RELAY_GATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,9 +61,21 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
 #define GATE_SMALL_POOL 4096
 /* A GATE_PASS verdict on p[0..n) is a stream request of the small class: its header within
  * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
- * Gemini ":streamGenerateContent" target or a whole JSON body in p whose "stream" is true
- * (parsed with cJSON). Anything else (a body not all peeked yet included) is not: false. */
+ * Gemini ":streamGenerateContent" target or a route that can stream (/v1/chat/completions,
+ * /v1/messages, /v1/responses, /v1/completions: other paths never pay for a parse) with a whole
+ * JSON body in p whose "stream" is true (parsed with cJSON). Anything else (a body not all peeked yet included) is not: false. */
 bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
+
+/* The daemon's client connections: one budget shared by every worker's gate and both MHD daemons
+ * of each (worker.c owns it; SO_REUSEPORT splits connections between workers unevenly). A gate
+ * accepts while open + gated < limit + backstop and otherwise leaves new connections queued in the
+ * kernel until one closes; MHD answers those past limit 503 too_many_connections (worker.c). */
+struct gate_budget {
+  _Atomic size_t open;          /* connections MHD holds (on_connection counts them) */
+  _Atomic size_t gated;         /* connections the gates hold, waiting for their first header */
+  size_t limit;                 /* max_connections in force: two descriptors each */
+  size_t backstop;              /* past it, accepted only to get their 503: one descriptor each */
+};
 
 /* What a gate needs of its worker. The pointers are the worker's and must outlive the gate. */
 struct gate_host {
@@ -75,8 +88,7 @@ struct gate_host {
   struct MHD_Daemon *mhd_small; /* ... for gate_small_stream's connections (NULL: none) */
   bool *mhd_small_run_needed;
   const size_t *nconns;         /* the worker's open client connections (MHD's) */
-  size_t max_conns;             /* the worker's share of max_connections */
-  size_t backstop;              /* connections past the share MHD still takes (they get a 503) */
+  struct gate_budget *budget;   /* the daemon's (above) */
   const struct config *const *cfg;   /* the settings in force: max_header_bytes, client_header_timeout_s */
   /* A refused request: the whole answer (status line, headers, error JSON in the client's format)
    * into out. method and target may be NULL. */

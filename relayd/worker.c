@@ -1,6 +1,7 @@
 /* worker: see worker.h. */
 #include "worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 #define CONN_SWEEP_TICKS 5          /* slow clients every 5 ticks */
 #define EV_DATA WORKER_EV_DATA
 #define CONN_TIMEOUT_S 120          /* MHD's connection timeout; also a direct send's waiting rest's */
+
+/* The daemon's client connections, one budget for every worker and both daemons of each (worker.h);
+ * its limit is set once, by the first workers_connection_limit. */
+static struct gate_budget clients;
 
 void worker_resume(struct worker *w, struct MHD_Connection *c)
 {
@@ -64,14 +69,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
       w->nconn_by_fd = n;
     }
     cc->fd = fd;
-    cc->over_limit = w->nconns >= w->max_conns;
+    cc->over_limit = atomic_fetch_add(&clients.open, 1) >= clients.limit;
     if (cc->over_limit) {
       /* said once a second at most: a crowd at the door must not flood the log */
       uint64_t now = now_us_mono();
       w->limit_refused++;
       if (now - w->limit_logged_us >= 1000000u || !w->limit_logged_us) {
         log_msg(LOG_WARN, "max_connections reached: new connections get 503 too_many_connections",
-                "worker=%d open=%zu share=%zu refused=%llu", w->idx, w->nconns, w->max_conns,
+                "worker=%d open=%zu max_connections=%zu refused=%llu", w->idx, atomic_load(&clients.open) - 1, clients.limit,
                 (unsigned long long)w->limit_refused);
         w->limit_logged_us = now;
         w->limit_refused = 0;
@@ -102,6 +107,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   if ((size_t)cc->fd < w->nconn_by_fd && w->conn_by_fd[cc->fd] == cc)
     w->conn_by_fd[cc->fd] = NULL;
   w->nconns--;
+  atomic_fetch_sub(&clients.open, 1);
   if (cc->prev)
     cc->prev->next = cc->next;
   else
@@ -295,18 +301,38 @@ static void sweep_slow_clients(struct worker *w)
 
 /* ---------------------------------------------------------------- life cycle */
 
+/* The descriptors this process has open (-1: /proc is not there). */
+static long fds_open(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return -1;
+  long n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1;                 /* the directory's own descriptor */
+}
+
 long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile)
 {
+  static long limit = -1, have = LONG_MAX;   /* the first call's answer (worker.h) */
+  if (limit >= 0) {
+    *nofile = have;
+    return limit;
+  }
   struct rlimit rl;
-  long have = LONG_MAX;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
     have = (long)rl.rlim_cur;
   *nofile = have;
-  long reserve = WORKER_FD_RESERVE + (long)nworkers * WORKER_FD_EACH;
+  long open = fds_open();
+  long reserve = (open >= 0 ? open : WORKER_FD_RESERVE) + (long)nworkers * WORKER_FD_EACH + WORKER_FD_SPARE +
+                 WORKER_MHD_BACKSTOP + (strcmp(cfg->metrics_listen, "off") != 0 ? WORKER_FD_METRICS : 0);
   long fit = have > reserve ? (have - reserve) / 2 : 0;
-  if (fit < nworkers)
-    return 0;
-  return fit < cfg->max_connections ? fit : (long)cfg->max_connections;
+  limit = fit < nworkers ? 0 : fit < cfg->max_connections ? fit : (long)cfg->max_connections;
+  clients.limit = (size_t)limit;
+  clients.backstop = WORKER_MHD_BACKSTOP;
+  return limit;
 }
 
 /* MHD's own messages (a refused request, a failed accept()). Those about a limit say why clients
@@ -417,16 +443,16 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
              nworkers, (long)WORKER_FD_RESERVE + (long)nworkers * WORKER_FD_EACH);
     return -1;
   }
-  unsigned nworkers_limit = (unsigned)((max_connections + nworkers - 1) / nworkers);
-  /* MHD's own limit is a backstop (it closes silently); below it relay answers 503 itself */
-  w->max_conns = nworkers_limit;
-  nworkers_limit += WORKER_MHD_BACKSTOP;
+  /* one budget for the daemon (worker.h): either daemon of any worker may hold all of it; MHD's own
+   * limit (it closes silently) is never reached, the gate stops accepting first */
+  w->max_conns = (size_t)max_connections;
+  unsigned mhd_limit = (unsigned)max_connections + WORKER_MHD_BACKSTOP;
   /* The pool: a held stream touches about half of it (bench/README.md). A legal header needs twice
    * max_header_bytes: its text stays in the read buffer, each of up to max_header_bytes / 64 fields
    * takes a 64-byte record (0.9.75); 4 KiB: the answer's head. Over the limit, within the pool:
    * relay's 431 (front.c), else MHD's. Streams with a small header (gate.h): GATE_SMALL_POOL */
-  w->mhd = start_daemon(w, h->on_request, nworkers_limit, (size_t)cfg->max_header_bytes * 2 + 4096);
-  w->mhd_small = start_daemon(w, on_request_small, nworkers_limit, GATE_SMALL_POOL);
+  w->mhd = start_daemon(w, h->on_request, mhd_limit, (size_t)cfg->max_header_bytes * 2 + 4096);
+  w->mhd_small = start_daemon(w, on_request_small, mhd_limit, GATE_SMALL_POOL);
   if (!w->mhd || !w->mhd_small) {
     snprintf(err, errlen, "worker %d: libmicrohttpd would not start", idx);
     return -1;
@@ -444,8 +470,9 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
   curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
   curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-  /* idle upstream connections kept for reuse count against the descriptors too */
-  curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)(w->max_conns < 4096 ? w->max_conns : 4096));
+  /* idle upstream connections kept for reuse count against the descriptors too: a worker's share */
+  size_t share = (w->max_conns + nworkers - 1) / nworkers;
+  curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)(share < 4096 ? share : 4096));
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.u64 = EV_DATA(EV_MHD, w->mhd_epfd);
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_epfd, &ev);
@@ -460,7 +487,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
       .idx = idx, .epfd = w->epfd, .listen_tag = EV_LISTEN, .conn_tag = EV_GATE,
       .listen_fd = &w->listen_fd, .mhd = w->mhd, .mhd_run_needed = &w->mhd_run_needed,
       .mhd_small = w->mhd_small, .mhd_small_run_needed = &w->mhd_small_run_needed,
-      .nconns = &w->nconns, .max_conns = w->max_conns, .backstop = WORKER_MHD_BACKSTOP,
+      .nconns = &w->nconns, .budget = &clients,
       .cfg = &w->cfg, .refusal = gate_refusal, .probe = gate_probe, .arg = w};
   w->gate = gate_new(&host);
   if (!w->gate) {

@@ -125,7 +125,7 @@ struct worker {
   struct client_conn **conn_by_fd;  /* indexed by socket descriptor */
   size_t nconn_by_fd;
   size_t nconns;               /* open client connections */
-  size_t max_conns;            /* this worker's share of max_connections */
+  size_t max_conns;            /* max_connections in force, for the whole daemon (worker_clients) */
   int listen_fd;               /* accepted by gate.c, which hands connections to MHD */
   struct gate *gate;
   struct MHD_Daemon *mhd;
@@ -155,17 +155,28 @@ struct worker {
 };
 
 /*
- * Descriptors: a request holds two (its client connection and its upstream connection, which
- * curl may keep open for the next one), and the daemon needs some for itself (WORKER_FD_RESERVE:
- * standard streams, database, log, admin socket and its clients, metrics listener and its clients;
- * WORKER_FD_EACH per worker: listen socket, epoll sets, timers, and MHD's backstop of connections
- * over the share). workers_connection_limit returns max_connections, lowered so that the open file
- * limit in force (RLIMIT_NOFILE, *nofile) holds it: connections past it get a 503, never a hang
- * on a failed accept(). 0 when the limit is too low for even one connection per worker.
+ * Descriptors: a request holds two (its client connection and its upstream connection), and the
+ * daemon needs some for itself. workers_connection_limit returns max_connections, lowered so that
+ * the open file limit in force (RLIMIT_NOFILE, *nofile) holds it. The reserve is counted, not
+ * guessed: the descriptors open at the first call (/proc/self/fd: standard streams, database,
+ * log, admin socket, threads' eventfds; main.c calls it before the workers start), plus
+ * WORKER_FD_EACH per worker, WORKER_FD_METRICS when metrics_listen is on, WORKER_FD_SPARE for the
+ * moment (an admin or metrics client, SQLite's temporary file, the log reopened) and
+ * WORKER_MHD_BACKSTOP: connections past the limit that are still accepted to get their 503 (one
+ * descriptor each, no upstream). The first call's answer is kept: later calls (worker_init)
+ * return it. 0 when the limit is too low for even one connection per worker.
+ * The limit is one budget for the whole daemon, shared by every worker and both daemons of each
+ * (worker_clients): SO_REUSEPORT does not split connections evenly between the workers, so a
+ * fixed share per worker would refuse connections while descriptors are still free.
  */
-#define WORKER_MHD_BACKSTOP 64
-#define WORKER_FD_RESERVE 136
-#define WORKER_FD_EACH (8 + WORKER_MHD_BACKSTOP)
+#define WORKER_MHD_BACKSTOP 8
+/* measured (ls /proc/PID/fd, 1 and 2 workers): 10 a worker -- five epoll sets (the worker's, the
+ * two MHD daemons', libcurl's), the listen socket, curl's wake-up pair, timerfd, eventfd; 2 more
+ * for what another library version opens */
+#define WORKER_FD_EACH 12
+#define WORKER_FD_METRICS 6     /* its listen socket, epoll set and wake-up, a few scrapes at once */
+#define WORKER_FD_SPARE 8
+#define WORKER_FD_RESERVE 136   /* when /proc/self/fd cannot be counted */
 long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile);
 
 /* Creates the listen socket, MHD daemon and curl multi; h (which must outlive the worker) handles

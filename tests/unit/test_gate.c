@@ -135,6 +135,18 @@ int main(void)
   CHECK(check(gs, &v) == GATE_PASS && gate_small_stream(gs, strlen(gs), &v), "Gemini :streamGenerateContent: small");
   const char *gn = "POST /v1beta/models/g:generateContent HTTP/1.1\r\nHost: h\r\n\r\n";
   CHECK(check(gn, &v) == GATE_PASS && !gate_small_stream(gn, strlen(gn), &v), "Gemini :generateContent: not small");
+  /* the body's "stream" counts only on a route that can stream (the others are never parsed) */
+  static const char *const paths[] = {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/completions",
+                                      "/v1/messages?beta=true", "/v1/embeddings", "/v1/messages/count_tokens",
+                                      "/v1/chat/completions/x", "/v1/chat", "/v1/images/generations"};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s", paths[i], strlen(body),
+             body);
+    bool small = check(req, &v) == GATE_PASS && gate_small_stream(req, strlen(req), &v);
+    char what[96];
+    snprintf(what, sizeof what, "a stream to %s: %s", paths[i], i < 5 ? "small" : "not small (a route that never streams)");
+    CHECK(small == (i < 5), what);
+  }
 #undef SMALL
   return tap_done();
 }
