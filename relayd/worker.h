@@ -88,8 +88,8 @@ struct client_conn {
   enum conn_wait wait;               /* what the client owes us, since since_us */
   uint64_t since_us;
   struct request *req;               /* the request in progress on it (reqpool.c sets it) */
-  bool over_limit;                   /* opened while the worker had its share of max_connections:
-                                        its request gets a 503, then it is closed */
+  bool over_limit;                   /* opened while the daemon held max_connections (worker.c's
+                                        budget): its request gets a 503, then it is closed */
   /* The request target of the request being read, as MHD's URI callback saw it raw: where its
    * first NUL is (MHD's request line buffer: the NUL that ends it is the one before the version,
    * unless the target holds a raw NUL), and whether it holds a %00 or a control byte. */
