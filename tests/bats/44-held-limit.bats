@@ -24,9 +24,10 @@ teardown() {
   relay_teardown
 }
 
-# held N: holds N streams at once on relayd, then asks for two more; leaves the JSON in $answer
+# held N [IDLE]: holds N streams at once on relayd, opens IDLE connections that send nothing, then
+# asks for two more streams; leaves the JSON in $answer
 held() {
-  answer=$(python3 "$BATS_TEST_DIRNAME/held_limit.py" "$RELAY_PORT" "$KEY" "$1" "$(_relay_scale 60)")
+  answer=$(python3 "$BATS_TEST_DIRNAME/held_limit.py" "$RELAY_PORT" "$KEY" "$1" "$(_relay_scale 60)" "${2:-0}")
   echo "held $1: $answer" >&2
 }
 a() { echo "$answer" | json_get "$1"; }
@@ -53,4 +54,21 @@ a() { echo "$answer" | json_get "$1"; }
   done
   grep -q 'max_connections reached: new connections get 503' "$BATS_TEST_TMPDIR/relayd.log"
   [ -z "$(grep -e 'backstop full' -e 'cannot accept client connections' "$BATS_TEST_TMPDIR/relayd.log")" ]
+}
+
+@test "past max_connections and its backstop of connections waiting for a 503, new connections wait in the listen queue and get their 503 in turn, never a silent close" {
+  ulimit -n 256
+  relayd_start --workers 1 --stream-small-pool-from 0 --metrics-listen off
+  n=$(sed -n 's/.*max_connections lowered.* effective=\([0-9]*\) open_file_limit=256 .*/\1/p' "$BATS_TEST_TMPDIR/relayd.log")
+  [ -n "$n" ] && [ "$n" -ge 64 ]
+  # 70 connections that never send a header: 8 at a time are taken (each closed after a second),
+  # the two requests queued behind them get their 503 once their turn comes
+  held "$n" 70
+  [ "$(a 'd["other"]')" = "[]" ]
+  [ "$(a 'd["held"]')" = "$n" ]
+  [ "$(a 'd["over"][0][0]')" = 503 ]
+  [ "$(a 'd["over"][0][1]["error"]["code"]')" = too_many_connections ]
+  [ "$(a 'd["over"][1][0]')" = 503 ]
+  [ "$(a 'd["over"][1][1]["type"] + " " + d["over"][1][1]["error"]["type"]')" = "error overloaded_error" ]
+  grep -q 'the 503 backstop full: new connections wait in the listen queue' "$BATS_TEST_TMPDIR/relayd.log"
 }

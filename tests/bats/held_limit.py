@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """held_limit.py: holds N streams on relayd at once, then asks for more (tests/bats/44-held-limit.bats).
 
-usage: held_limit.py PORT KEY N TIMEOUT_S
+usage: held_limit.py PORT KEY N TIMEOUT_S [IDLE]
 
 Opens N connections and sends on each a stream request (that lasts as long as the mock's stream: 44-held-limit.bats sets its chunks and gap), in
 turn: a small-header OpenAI stream, one with a 1.5 KB header, a small-header Anthropic stream, one
 with a 1.5 KB header (a worker's small pool takes the small-header ones, its usual pool the
 others: gate.h). Waits (TIMEOUT_S at most) until every one has its answer's head and first event,
-keeping all open, then opens one OpenAI and one Anthropic request more, one after the other, and
-reads their whole answers. Prints one JSON object:
+keeping all open, then opens IDLE connections (default 0) that send nothing, then one OpenAI and
+one Anthropic request more, one after the other, and reads their whole answers. Prints one JSON object:
   held    streams that got 200 and an event
   small   ... of them answered "Connection: close" (the small pool)
   usual   ... of them not (the usual pool)
@@ -22,6 +22,7 @@ import sys
 import time
 
 port, key, n, timeout = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+idle_n = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 MSG = [{"role": "user", "content": "hold"}]
 
 
@@ -93,6 +94,7 @@ while pending and time.monotonic() < deadline:
         sel.unregister(s)
 other += ["no answer in %g s" % timeout] * len(pending)
 
+idle = [socket.create_connection(("127.0.0.1", port), timeout=timeout) for _ in range(idle_n)]
 over = []
 for kind in ("openai", "anthropic"):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -115,6 +117,6 @@ for kind in ("openai", "anthropic"):
         body = body.decode("latin-1")[:200]
     over.append([int(status.split(" ")[1]) if status.startswith("HTTP/1.1 ") else status, body])
 
-for s in conns:
+for s in conns + idle:
     s.close()
 print(json.dumps({"held": held, "small": small, "usual": usual, "other": other[:5], "over": over}))
