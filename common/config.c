@@ -34,10 +34,9 @@ const struct config_key config_keys[] = {
     INT("max_connections", max_connections, 16, 1000000, "65536", RESTART,
         "client connections at once, for the whole daemon (one budget, whichever worker takes a "
         "connection); a request on a connection over it is answered 503 (logged). A request holds two "
-        "descriptors (client and upstream): relayd lowers this to (open file limit - what it has open "
-        "at start - 12 per worker - 16, or 22 with metrics_listen) / 2 when the open file limit in force "
-        "(LimitNOFILE, ulimit -n) is lower, "
-        "and says so at start"),
+        "descriptors (client and upstream): relayd lowers this to (open file limit - D - 12 per worker "
+        "- 16) / 2, D being the descriptors it has open at start (about 16; 6 more with "
+        "metrics_listen), when the limit in force (LimitNOFILE, ulimit -n) is lower, and says so"),
     INT("max_header_bytes", max_header_bytes, 4096, 1 << 20, "8192", RESTART,
         "bytes the request line and headers may take, in at most this / 64 fields; more is a 431 in "
         "the client's error format (libmicrohttpd's buffer is twice this size)"),
