@@ -31,6 +31,7 @@
 /* The daemon's client connections, one budget for every worker and both daemons of each (worker.h);
  * its limit is set once, by the first workers_connection_limit. */
 static struct gate_budget clients;
+static long fd_reserve;             /* the descriptors kept from clients (workers_connection_limit) */
 
 void worker_resume(struct worker *w, struct MHD_Connection *c)
 {
@@ -328,6 +329,7 @@ long workers_connection_limit(const struct config *cfg, int nworkers, long *nofi
   long open = fds_open();
   long reserve = (open >= 0 ? open : WORKER_FD_RESERVE) + (long)nworkers * WORKER_FD_EACH + WORKER_FD_SPARE +
                  WORKER_MHD_BACKSTOP + (strcmp(cfg->metrics_listen, "off") != 0 ? WORKER_FD_METRICS : 0);
+  fd_reserve = reserve;
   long fit = have > reserve ? (have - reserve) / 2 : 0;
   limit = fit < nworkers ? 0 : fit < cfg->max_connections ? fit : (long)cfg->max_connections;
   clients.limit = (size_t)limit;
@@ -440,7 +442,7 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
   if (max_connections <= 0) {
     snprintf(err, errlen, "the open file limit (%ld) leaves no room for client connections: %u workers "
              "need %ld descriptors before the first one (raise LimitNOFILE / ulimit -n)", nofile,
-             nworkers, (long)WORKER_FD_RESERVE + (long)nworkers * WORKER_FD_EACH);
+             nworkers, fd_reserve);
     return -1;
   }
   /* one budget for the daemon (worker.h): either daemon of any worker may hold all of it; MHD's own
