@@ -71,6 +71,7 @@ struct header_scan {
   const char *cl;               /* the first Content-Length (MHD checked it is all digits) */
   size_t cl_len;
   int64_t cl_value;             /* its value, -1 when it has more than 18 digits */
+  const char *ce;               /* the first Content-Encoding, or NULL */
   unsigned n_cl, n_te, n_fields;
   bool cl_conflict;             /* two Content-Length fields with different values */
 };
@@ -92,6 +93,8 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
     }
   } else if (key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
     h->n_te++;
+  } else if (key_size == 16 && !h->ce && strncasecmp(key, "Content-Encoding", 16) == 0) {
+    h->ce = value;
   }
   return MHD_YES;
 }
@@ -253,7 +256,7 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     url, r->client->path_usage);
   /* a gzip or deflate body is inflated as it arrives, max_body_bytes bounding what it inflates to
    * (body_take); any other encoding is refused before the body is read */
-  const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  const char *ce = h.ce;   /* the first, as MHD_lookup_connection_value would find it */
   if (ce && *ce && strcasecmp(ce, "identity") != 0) {
     if (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "x-gzip") != 0 && strcasecmp(ce, "deflate") != 0)
       return fail_now(r, 415, "invalid_request_error", "unsupported_content_encoding", NULL,
