@@ -502,3 +502,34 @@ EOF
   [ "$output" = "http/1.1 401 unauthorized close
 http/1.1 413 content too large close" ]
 }
+
+# relayd_with_env VAR=VALUE...: relayd_start with those variables in relayd's environment only
+# (the readiness probe's curl would read a proxy variable too)
+relayd_with_env() {
+  local bin="$BATS_TEST_TMPDIR/envbin" f
+  rm -rf "$bin" && mkdir -p "$bin"
+  for f in "$RELAY_BIN"/*; do ln -s "$f" "$bin/"; done
+  rm "$bin/relayd"
+  printf '#!/bin/sh\nexec env %s "%s/relayd" "$@"\n' "$*" "$RELAY_BIN" > "$bin/relayd"
+  chmod +x "$bin/relayd"
+  RELAY_BIN="$bin" relayd_start
+}
+
+@test "a proxy the environment names is still used for upstream calls, no_proxy still exempts" {
+  # relayd tells libcurl "no proxy" once a handle only when the environment names none (attempt.c)
+  local dead; dead=$(free_port)
+  local req='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  relayd_with_env "http_proxy=http://127.0.0.1:$dead"
+  chat "$req"
+  [ "$status_code" = 502 ]                       # through the proxy, where nothing listens
+  [ "$(mock_requests up | wc -l)" -eq 0 ]
+  relayd_stop
+  relayd_with_env "http_proxy=http://127.0.0.1:$dead" no_proxy=127.0.0.1
+  chat "$req"
+  [ "$status_code" = 200 ]
+  relayd_stop
+  relayd_start
+  chat "$req"
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | wc -l)" -eq 2 ]
+}
