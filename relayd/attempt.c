@@ -29,6 +29,28 @@
  * 1.1 KB more, bench/README.md): an event over 1 KB takes one more read per KB */
 #define STREAM_CURL_BUFFER 1024L
 
+/* Whether the environment names no proxy for curl. libcurl reads its proxy variables from the
+ * environment on every transfer without CURLOPT_NOPROXY (lib/url.c create_conn_helper_init_proxy
+ * and detect_proxy at curl-7_88_1: no_proxy, NO_PROXY, <scheme>_proxy, all_proxy, ALL_PROXY): five
+ * getenv walks, ~1,600 instructions a request. relayd sets no proxy of its own, so when the
+ * environment names none either, NOPROXY "*" on a fresh handle says the same once; when it names
+ * one, curl reads it per transfer as before. Read once (relayd never changes its environment). */
+static bool environment_has_no_proxy(void)
+{
+  static _Atomic int known;   /* 0: not read yet, 1: no proxy variable, 2: some */
+  int k = atomic_load_explicit(&known, memory_order_relaxed);
+  if (!k) {
+    static const char *const vars[] = {"no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY",
+                                       "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    k = 1;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+      if (getenv(vars[i]))
+        k = 2;
+    atomic_store_explicit(&known, k, memory_order_relaxed);
+  }
+  return k == 1;
+}
+
 void detach_upstream(struct request *r)
 {
   imginline_cancel(r);                           /* an image fetch the attempt waits on */
@@ -309,6 +331,8 @@ void start_attempt(struct request *r, const struct snap_channel *ch)
      * deflate, br, zstd): relay reads usage from it and never forwards a Content-Encoding; an
      * encoding curl cannot decode fails the attempt (CURLE_BAD_CONTENT_ENCODING) */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
+    if (environment_has_no_proxy())
+      curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   }
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_CURLU, worker_url(w, url));   /* NULL: curl parses url */

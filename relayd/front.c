@@ -71,6 +71,7 @@ struct header_scan {
   const char *cl;               /* the first Content-Length (MHD checked it is all digits) */
   size_t cl_len;
   int64_t cl_value;             /* its value, -1 when it has more than 18 digits */
+  const char *ce;               /* the first Content-Encoding, or NULL */
   unsigned n_cl, n_te, n_fields;
   bool cl_conflict;             /* two Content-Length fields with different values */
 };
@@ -92,6 +93,8 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
     }
   } else if (key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
     h->n_te++;
+  } else if (key_size == 16 && !h->ce && strncasecmp(key, "Content-Encoding", 16) == 0) {
+    h->ce = value;
   }
   return MHD_YES;
 }
@@ -143,10 +146,27 @@ static const struct format *client_of(const char *url, const struct endpoint_def
  * the request target (worker.c's URI callback saw it raw, before MHD unescaped it), two Content-Length fields
  * that differ (MHD uses the first), Transfer-Encoding beside Content-Length or more than once, and
  * a transfer coding other than chunked (MHD would read the body until the connection closes).
- * The request line and fields of a header over max_header_bytes are a 431 here too.
+ * The request line and fields of a header over max_header_bytes are a 431 here too. h is the
+ * header's scan_header.
  */
-static bool refuse_framing(struct request *r, const char *url, const char *method, const char *version,
-                           struct header_scan *h, enum MHD_Result *ret)
+static void scan_header(struct request *r, const char *url, const char *method, struct header_scan *h)
+{
+  memset(h, 0, sizeof *h);
+  h->bytes = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_field, h);
+  if (h->cl) {
+    /* MHD accepted only digits, up to 2^64-1: past 18 significant digits it is "too large" (-1) */
+    size_t i = 0;
+    while (i < h->cl_len && h->cl[i] == '0')
+      i++;
+    int64_t v = 0;
+    for (size_t n = 0; i < h->cl_len && v >= 0; i++, n++)
+      v = n >= 18 ? -1 : v * 10 + (h->cl[i] - '0');
+    h->cl_value = v;
+  }
+}
+
+static bool refuse_framing(struct request *r, const char *version, struct header_scan *h, enum MHD_Result *ret)
 {
   const struct client_conn *cc = r->cc;
   if (cc && (cc->uri_bad || (cc->uri_end && cc->uri_end + 1 != version))) {
@@ -154,8 +174,6 @@ static bool refuse_framing(struct request *r, const char *url, const char *metho
                     "The request target has a NUL or another control character (raw or %%-escaped).");
     return true;
   }
-  h->bytes = strlen(method) + strlen(url) + sizeof " HTTP/1.1\r\n";
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_field, h);
   if (h->bytes > (size_t)worker_cfg(r->w)->max_header_bytes) {
     *ret = fail_now(r, 431, "invalid_request_error", "request_header_too_large", NULL,
                     "The request line and headers have %zu bytes; the limit is %lld.", h->bytes,
@@ -192,25 +210,15 @@ static bool refuse_framing(struct request *r, const char *url, const char *metho
       return true;
     }
   }
-  if (h->cl) {
-    /* MHD accepted only digits, up to 2^64-1: past 18 significant digits it is "too large" (-1) */
-    size_t i = 0;
-    while (i < h->cl_len && h->cl[i] == '0')
-      i++;
-    int64_t v = 0;
-    for (size_t n = 0; i < h->cl_len && v >= 0; i++, n++)
-      v = n >= 18 ? -1 : v * 10 + (h->cl[i] - '0');
-    h->cl_value = v;
-  }
   return false;
 }
 
 static enum MHD_Result begin(struct request *r, const char *url, const char *method, const char *version,
-                             const struct endpoint_def *def)
+                             const struct endpoint_def *def, const struct header_scan *hs)
 {
-  struct header_scan h = {0};
+  struct header_scan h = *hs;
   enum MHD_Result ret;
-  if (refuse_framing(r, url, method, version, &h, &ret))
+  if (refuse_framing(r, version, &h, &ret))
     return ret;
   if (!def) {
     if (r->def)
@@ -248,7 +256,7 @@ static enum MHD_Result begin(struct request *r, const char *url, const char *met
                     url, r->client->path_usage);
   /* a gzip or deflate body is inflated as it arrives, max_body_bytes bounding what it inflates to
    * (body_take); any other encoding is refused before the body is read */
-  const char *ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  const char *ce = h.ce;   /* the first, as MHD_lookup_connection_value would find it */
   if (ce && *ce && strcasecmp(ce, "identity") != 0) {
     if (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "x-gzip") != 0 && strcasecmp(ce, "deflate") != 0)
       return fail_now(r, 415, "invalid_request_error", "unsupported_content_encoding", NULL,
@@ -386,12 +394,72 @@ static int body_take(struct request *r, const char *data, size_t len, char *msg,
   return 0;
 }
 
+/* The answer to a request's header: a refusal (draining, too many connections, the log buffer
+ * full), begin's answer from the header alone, or PH_BODY to read the body. */
+static enum MHD_Result answer_header(struct request *r, const char *url, const char *method, const char *version,
+                                     const struct endpoint_def *def, const struct header_scan *h)
+{
+  struct worker *w = r->w;
+  enum MHD_Result ret;
+  if (worker_stopping(w) ||
+      worker_draining(w)) {
+    struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
+                                               "This relay is draining or shutting down; try again.");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    ret = queue_now(r, 503, resp);
+  } else if (r->cc && r->cc->over_limit) {
+    struct MHD_Response *resp = error_response(r, 503, "relay_error", "too_many_connections", NULL,
+                                               "This relay has as many client connections open as "
+                                               "it allows (max_connections); try again.");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    ret = queue_now(r, 503, resp);
+  } else if (writer_full()) {  /* the database is away and the log buffer is full (writer.h) */
+    struct MHD_Response *resp = error_response(r, 503, "relay_error", "log_buffer_full", NULL,
+                                               "This relay cannot reach its database and its log "
+                                               "buffer is full; try again shortly.");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    ret = queue_now(r, 503, resp);
+  } else {
+    ret = begin(r, url, method, version, def, h);
+  }
+  if (r->cc && r->phase != PH_BODY)
+    r->cc->wait = CONN_BUSY;          /* answered from the header alone */
+  return ret;
+}
+
+/* The whole body is in (upload_data_size 0 in PH_BODY): answer it. */
+static enum MHD_Result body_done(struct request *r)
+{
+  if (r->early_answered)   /* the whole body came; its early answer is on the wire: close */
+    return MHD_NO;
+  if (r->inflater && !r->inflate_end)
+    return fail_now(r, 400, "invalid_request_error", "invalid_content_encoding", NULL,
+                    "The request body ended before the end of its compressed stream.");
+  if (r->cc)
+    r->cc->wait = CONN_BUSY;
+  return r->def->ep == EP_COUNT_TOKENS ? serve_count_tokens(r) : r->def->ep == EP_REDEEM ? selfsvc_redeem(r) : dispatch(r);
+}
+
+/*
+ * libmicrohttpd calls this first with the header alone, then with the body in pieces, then once
+ * more with *upload_data_size 0 when the request is complete. A response queued on that first
+ * call makes libmicrohttpd 0.9.75 close the connection after it (MHD_queue_response in state
+ * HEADERS_PROCESSED sets discard_request, and keepalive_possible then answers MUST_CLOSE:
+ * src/microhttpd/connection.c at v0.9.75), right for an error that refuses a body unread, wrong
+ * for a request that has none. So a request without a body (no Transfer-Encoding, no or a zero
+ * Content-Length) is answered on the final call (PH_HEAD), which follows the first at once in
+ * the same turn of MHD's loop, and its connection stays open. A request with a body is answered
+ * from its header as before when the header alone refuses it.
+ */
 enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
 {
   struct worker *w = cls;
   struct request *r = *req_cls;
+  struct header_scan h;
   if (!r) {
     r = request_new(w, c);
     if (!r)
@@ -421,33 +489,26 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       memcpy(r->access_path + k, url, cu);
       r->access_path[k + cu] = '\0';
     }
-    enum MHD_Result ret;
-    if (worker_stopping(w) ||
-        worker_draining(w)) {
-      struct MHD_Response *resp = error_response(r, 503, "relay_error", "shutting_down", NULL,
-                                                 "This relay is draining or shutting down; try again.");
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-      ret = queue_now(r, 503, resp);
-    } else if (r->cc && r->cc->over_limit) {
-      struct MHD_Response *resp = error_response(r, 503, "relay_error", "too_many_connections", NULL,
-                                                 "This relay has as many client connections open as "
-                                                 "it allows (max_connections); try again.");
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-      ret = queue_now(r, 503, resp);
-    } else if (writer_full()) {  /* the database is away and the log buffer is full (writer.h) */
-      struct MHD_Response *resp = error_response(r, 503, "relay_error", "log_buffer_full", NULL,
-                                                 "This relay cannot reach its database and its log "
-                                                 "buffer is full; try again shortly.");
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-      ret = queue_now(r, 503, resp);
-    } else {
-      ret = begin(r, url, method, version, def);
+    scan_header(r, url, method, &h);
+    if (!h.n_te && (!h.n_cl || h.cl_value == 0) && !(r->cc && r->cc->uri_bad) &&
+        !(def && def->ep == EP_REALTIME)) {   /* an upgrade keeps its connection either way */
+      r->phase = PH_HEAD;
+      if (r->cc)
+        r->cc->wait = CONN_BUSY;
+      return MHD_YES;
     }
-    if (r->cc && r->phase != PH_BODY)
-      r->cc->wait = CONN_BUSY;          /* answered from the header alone */
-    return ret;
+    return answer_header(r, url, method, version, def, &h);
+  }
+  if (r->phase == PH_HEAD) {   /* the final call of a request without a body */
+    if (*upload_data_size)
+      return MHD_NO;           /* body bytes MHD was told would not come: cannot be */
+    const struct endpoint_def *path_def, *def = route(url, method, &path_def);
+    scan_header(r, url, method, &h);
+    r->phase = PH_BODY;
+    enum MHD_Result ret = answer_header(r, url, method, version, def, &h);
+    if (r->phase != PH_BODY || ret != MHD_YES)
+      return ret;
+    return body_done(r);       /* accepted from its header: its (empty) body is all in */
   }
   if (r->cc && r->phase != PH_BODY)
     r->cc->wait = CONN_BUSY;
@@ -483,14 +544,7 @@ enum MHD_Result relay_on_request(void *cls, struct MHD_Connection *c, const char
       }
       return MHD_YES;
     }
-    if (r->early_answered)   /* the whole body came; its early answer is on the wire: close */
-      return MHD_NO;
-    if (r->inflater && !r->inflate_end)
-      return fail_now(r, 400, "invalid_request_error", "invalid_content_encoding", NULL,
-                      "The request body ended before the end of its compressed stream.");
-    if (r->cc)
-      r->cc->wait = CONN_BUSY;
-    return r->def->ep == EP_COUNT_TOKENS ? serve_count_tokens(r) : r->def->ep == EP_REDEEM ? selfsvc_redeem(r) : dispatch(r);
+    return body_done(r);
   case PH_RESPOND: {
     struct MHD_Response *resp = r->pending;
     r->pending = NULL;

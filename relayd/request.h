@@ -89,6 +89,7 @@ enum phase {
   PH_DONE,
   PH_LIMIT_WAIT,    /* suspended: every channel at its limit, waiting for room (limitwait.h) */
   PH_LIMIT_RETRY,   /* resumed from that wait: route again (admit_retry) */
+  PH_HEAD,          /* a request without a body: answered on MHD's final call (front.c) */
 };
 
 struct request {

@@ -13,6 +13,7 @@ void stats_init(struct worker_stats *ws)
   memset(ws, 0, sizeof *ws);
   pthread_mutex_init(&ws->lock, NULL);
   strmap_init(&ws->entries, 64);
+  ws->last_resp.status = -1;
 }
 
 void stats_free(struct worker_stats *ws)
@@ -79,7 +80,12 @@ static struct stat_entry *entry(struct worker_stats *ws, const char *key)
   return e ? e : entry_new(ws, spill);
 }
 
-static void add(struct stat_entry *e, const struct req_event *ev, bool error)
+/* A record's histogram buckets, computed once for its three entries (a log2 each). */
+struct buckets {
+  int latency, first_byte;
+};
+
+static void add(struct stat_entry *e, const struct req_event *ev, const struct buckets *b, bool error)
 {
   e->requests++;
   e->errors += error;
@@ -87,10 +93,10 @@ static void add(struct stat_entry *e, const struct req_event *ev, bool error)
   e->completion_tokens += (uint64_t)ev->completion_tokens;
   e->cached_tokens += (uint64_t)ev->cached_tokens;
   e->quota += (uint64_t)ev->quota;
-  e->latency[stats_bucket(ev->elapsed_us)]++;
+  e->latency[b->latency]++;
   e->latency_sum_us += (uint64_t)(ev->elapsed_us > 0 ? ev->elapsed_us : 0);
   if (ev->first_byte_us > 0) {
-    e->first_byte[stats_bucket(ev->first_byte_us)]++;
+    e->first_byte[b->first_byte]++;
     e->first_byte_sum_us += (uint64_t)ev->first_byte_us;
   }
 }
@@ -182,16 +188,32 @@ static void channel_key(char *k, size_t cap, int64_t channel_id)
   key_int(k, cap, key_str(k, cap, 0, "c"), (long long)channel_id);
 }
 
-void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us)
+/* The entry of channel_id: the last one found again without a key built and hashed (a channel's
+ * transfer starts and ends on the same worker, back to back), else entry(). Under ws->lock. */
+static struct stat_entry *channel_entry(struct worker_stats *ws, int64_t channel_id)
 {
+  if (channel_id && ws->last_ch.channel_id == channel_id)
+    return ws->last_ch.e;
   char ck[32];
   channel_key(ck, sizeof ck, channel_id);
+  uint64_t overflow = ws->overflow;
+  struct stat_entry *e = entry(ws, ck);
+  if (ws->overflow == overflow) {   /* its own entry, not an overflow one (counted per call) */
+    ws->last_ch.channel_id = channel_id;
+    ws->last_ch.e = e;
+  }
+  return e;
+}
+
+void stats_upstream_done(struct worker_stats *ws, int64_t channel_id, int64_t upstream_us)
+{
   if (upstream_us < 0)
     upstream_us = 0;
+  int b = stats_bucket(upstream_us);
   pthread_mutex_lock(&ws->lock);
-  struct stat_entry *e = entry(ws, ck);
+  struct stat_entry *e = channel_entry(ws, channel_id);
   e->in_flight--;
-  e->upstream[stats_bucket(upstream_us)]++;
+  e->upstream[b]++;
   e->upstream_sum_us += (uint64_t)upstream_us;
   pthread_mutex_unlock(&ws->lock);
 }
@@ -207,10 +229,8 @@ void stats_ratelimit_rejected(struct worker_stats *ws, const char *scope)
 
 void stats_channel_busy(struct worker_stats *ws, int64_t channel_id, int delta)
 {
-  char ck[32];
-  channel_key(ck, sizeof ck, channel_id);
   pthread_mutex_lock(&ws->lock);
-  entry(ws, ck)->in_flight += delta;
+  channel_entry(ws, channel_id)->in_flight += delta;
   pthread_mutex_unlock(&ws->lock);
 }
 
@@ -219,13 +239,14 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
   char ck[32], mk[160], rk[224], ek[32];
   const char *model = ev->model_known ? ev->model : STATS_OTHER;
   int status = ev->status >= 100 && ev->status <= 599 ? ev->status : 0;
+  struct buckets b = {stats_bucket(ev->elapsed_us), ev->first_byte_us > 0 ? stats_bucket(ev->first_byte_us) : 0};
   pthread_mutex_lock(&ws->lock);
   if (ws->last.valid && ws->last.channel_id == ev->channel_id && ws->last.status == status &&
       strcmp(ws->last.model, model) == 0) {
     if (ws->last.c)
-      add(ws->last.c, ev, error);
-    add(ws->last.m, ev, error);
-    add(ws->last.r, ev, error);
+      add(ws->last.c, ev, &b, error);
+    add(ws->last.m, ev, &b, error);
+    add(ws->last.r, ev, &b, error);
     if (ev->stream) {
       key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
       entry(ws, ek)->requests++;
@@ -233,20 +254,19 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
     pthread_mutex_unlock(&ws->lock);
     return;
   }
-  pthread_mutex_unlock(&ws->lock);
+  /* a miss: the keys are formatted under the lock all the same (a few hundred instructions; only
+   * the admin thread's collection ever waits on it), the lock taken once a record */
   channel_key(ck, sizeof ck, ev->channel_id);
   key_str(mk, sizeof mk, key_str(mk, sizeof mk, 0, "m"), model);
   size_t n = key_str(rk, sizeof rk, key_str(rk, sizeof rk, key_str(rk, sizeof rk, 0, "r"), model), "\x1f");
   n = key_str(rk, sizeof rk, key_int(rk, sizeof rk, n, (long long)ev->channel_id), "\x1f");
   key_int(rk, sizeof rk, n, status);
-  key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
-  pthread_mutex_lock(&ws->lock);
   uint64_t overflow = ws->overflow;
   struct stat_entry *c = ev->channel_id ? entry(ws, ck) : NULL, *m = entry(ws, mk), *rm = entry(ws, rk);
   if (c)
-    add(c, ev, error);
-  add(m, ev, error);
-  add(rm, ev, error);
+    add(c, ev, &b, error);
+  add(m, ev, &b, error);
+  add(rm, ev, &b, error);
   /* remembered only when each is its key's own entry (an overflow entry is counted per record) */
   size_t ml = strlen(model);
   ws->last.valid = ws->overflow == overflow && ml < sizeof ws->last.model;
@@ -258,17 +278,17 @@ void stats_record(struct worker_stats *ws, const struct req_event *ev, bool erro
     ws->last.m = m;
     ws->last.r = rm;
   }
-  if (ev->stream)
+  if (ev->stream) {
+    key_str(ek, sizeof ek, key_str(ek, sizeof ek, 0, "e"), ev->end_reason);
     entry(ws, ek)->requests++;
+  }
   pthread_mutex_unlock(&ws->lock);
 }
 
 void stats_attempt_failed(struct worker_stats *ws, int64_t channel_id)
 {
-  char ck[32];
-  channel_key(ck, sizeof ck, channel_id);
   pthread_mutex_lock(&ws->lock);
-  entry(ws, ck)->attempt_failures++;
+  channel_entry(ws, channel_id)->attempt_failures++;
   pthread_mutex_unlock(&ws->lock);
 }
 
@@ -287,11 +307,27 @@ static const char *reason_label(const char *reason)
 
 void stats_response(struct worker_stats *ws, int status, const char *reason)
 {
-  char k[48];
-  size_t n = key_int(k, sizeof k, key_str(k, sizeof k, 0, "s"), status >= 100 && status <= 599 ? status : 0);
-  key_str(k, sizeof k, key_str(k, sizeof k, n, "\x1f"), reason_label(reason));
+  const char *label = reason_label(reason);
+  if (status < 100 || status > 599)
+    status = 0;
   pthread_mutex_lock(&ws->lock);
-  entry(ws, k)->requests++;
+  if (ws->last_resp.status == status && strcmp(ws->last_resp.label, label) == 0) {
+    ws->last_resp.e->requests++;   /* the same answer as the last: its entry without a key */
+    pthread_mutex_unlock(&ws->lock);
+    return;
+  }
+  char k[48];
+  size_t n = key_int(k, sizeof k, key_str(k, sizeof k, 0, "s"), status);
+  key_str(k, sizeof k, key_str(k, sizeof k, n, "\x1f"), label);
+  uint64_t overflow = ws->overflow;
+  struct stat_entry *e = entry(ws, k);
+  e->requests++;
+  size_t ll = strlen(label);          /* reason_label: at most 31 bytes */
+  if (ws->overflow == overflow && ll < sizeof ws->last_resp.label) {
+    ws->last_resp.status = status;
+    memcpy(ws->last_resp.label, label, ll + 1);
+    ws->last_resp.e = e;
+  }
   pthread_mutex_unlock(&ws->lock);
 }
 

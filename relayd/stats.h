@@ -89,6 +89,17 @@ struct worker_stats {
     char model[160];
     struct stat_entry *c, *m, *r;
   } last;
+  struct {                      /* the last channel entry found by stats_channel_busy,
+                                 * stats_upstream_done, stats_attempt_failed (its own, never an
+                                 * overflow entry); under lock */
+    int64_t channel_id;         /* 0: none */
+    struct stat_entry *e;
+  } last_ch;
+  struct {                      /* stats_response's last status and reason label; under lock */
+    int status;                 /* -1: none */
+    char label[32];
+    struct stat_entry *e;
+  } last_resp;
 };
 
 /* Admin subscribers exist: workers fill their rings only while this is non-zero. */

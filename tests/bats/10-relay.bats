@@ -418,3 +418,118 @@ EOF
   [ "$(sql 'SELECT type, quota, status, end_reason FROM logs WHERE type IN (2,5)')" = "$(printf '5\t0\t504\ttimeout')" ]
   [ "$(sql 'SELECT quota FROM users')" = "$before" ]
 }
+
+# keepalive_run REQUESTS: sends the requests over ONE client connection (python http.client), one
+# line a request: "METHOD PATH KEY|- [BODY]". Prints "status Connection-field same|closed" a
+# request: "closed" when relayd closed the connection after it (http.client would reconnect).
+keepalive_run() {
+  python3 - "$RELAY_PORT" "$1" <<'EOF'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.connect()
+port = c.sock.getsockname()[1]
+for line in sys.argv[2].strip().splitlines():
+    method, path, key, *body = line.split(" ", 3)
+    h = {"Content-Type": "application/json"} if body else {}
+    if key != "-":
+        h["Authorization"] = "Bearer " + key
+    c.request(method, path, body=body[0] if body else None, headers=h)
+    r = c.getresponse()
+    r.read()
+    now = c.sock.getsockname()[1] if c.sock else None
+    print(r.status, r.getheader("Connection", "-"), "same" if now == port else "closed")
+EOF
+}
+
+@test "requests without a body keep the connection alive: listings, errors and a chat on one connection" {
+  relayd_start
+  # every request relayd answered from its header alone (queued in libmicrohttpd's first handler
+  # call) went out with Connection: close: a client's kept-alive connection was closed after it
+  run keepalive_run "GET /v1/models $KEY
+GET /v1/models $KEY
+GET /v1/models/gpt-4o $KEY
+GET /dashboard/billing/subscription $KEY
+GET /v1/models sk-wrong
+GET /v1/models -
+GET /v1/nope $KEY
+DELETE /v1/models $KEY
+POST /v1/chat/completions $KEY {\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}
+GET /v1/models $KEY"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "200 - same
+200 - same
+200 - same
+200 - same
+401 - same
+401 - same
+404 - same
+405 - same
+200 - same
+200 - same" ]
+  # curl with several URLs in one invocation: one connection for all of them
+  run curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -H "x-goog-api-key: $KEY" -H "Authorization: Bearer $KEY" \
+    "$RELAY_URL/v1/models" "$RELAY_URL/v1beta/models" "$RELAY_URL/v1/models/gpt-4o"
+  echo "$output"
+  [ "$output" = "200 1
+200 0
+200 0" ]
+  [ "$(mock_requests up | wc -l)" -eq 1 ]
+}
+
+@test "an error answered before a large body is read still goes out at once, and closes" {
+  relayd_start
+  # a 401 and a 413 on a request whose body is announced but never sent: answered from the header,
+  # then closed (the body is never read)
+  run python3 - "$RELAY_PORT" "$KEY" <<'EOF'
+import socket, sys
+for key, length in (("sk-wrong", 1000), (sys.argv[2], 1 << 40)):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (key, length)).encode())
+    data = b""
+    while True:                       # until relayd closes: the body is never sent
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode().lower()
+    print(head.split("\r\n")[0], "close" if "connection: close" in head else "-")
+EOF
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "http/1.1 401 unauthorized close
+http/1.1 413 content too large close" ]
+}
+
+# relayd_with_env VAR=VALUE...: relayd_start with those variables in relayd's environment only
+# (the readiness probe's curl would read a proxy variable too)
+relayd_with_env() {
+  local bin="$BATS_TEST_TMPDIR/envbin" f
+  rm -rf "$bin" && mkdir -p "$bin"
+  for f in "$RELAY_BIN"/*; do ln -s "$f" "$bin/"; done
+  rm "$bin/relayd"
+  printf '#!/bin/sh\nexec env %s "%s/relayd" "$@"\n' "$*" "$RELAY_BIN" > "$bin/relayd"
+  chmod +x "$bin/relayd"
+  RELAY_BIN="$bin" relayd_start
+}
+
+@test "a proxy the environment names is still used for upstream calls, no_proxy still exempts" {
+  # relayd tells libcurl "no proxy" once a handle only when the environment names none (attempt.c)
+  local dead; dead=$(free_port)
+  local req='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+  relayd_with_env "http_proxy=http://127.0.0.1:$dead"
+  chat "$req"
+  [ "$status_code" = 502 ]                       # through the proxy, where nothing listens
+  [ "$(mock_requests up | wc -l)" -eq 0 ]
+  relayd_stop
+  relayd_with_env "http_proxy=http://127.0.0.1:$dead" no_proxy=127.0.0.1
+  chat "$req"
+  [ "$status_code" = 200 ]
+  relayd_stop
+  relayd_start
+  chat "$req"
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | wc -l)" -eq 2 ]
+}
