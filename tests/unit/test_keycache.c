@@ -14,6 +14,14 @@
 
 static int tok_a, tok_b, tok_c;
 
+/* a thread that enters a key: its own table, freed when it ends (LeakSanitizer would see it left) */
+static void *entering_thread(void *arg)
+{
+  (void)arg;
+  keycache_put(1, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", 48, &tok_b);
+  return (void *)keycache_get(1, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", 48);
+}
+
 static void *other_thread(void *arg)
 {
   (void)arg;
@@ -76,6 +84,12 @@ int main(void)
   void *res = &tok_b;
   CHECK(pthread_create(&th, NULL, other_thread, NULL) == 0 && pthread_join(th, &res) == 0 && res == NULL,
         "another thread's table does not hold this thread's keys");
+
+  res = NULL;
+  CHECK(pthread_create(&th, NULL, entering_thread, NULL) == 0 && pthread_join(th, &res) == 0 && res == &tok_b,
+        "a thread's own entry is found in its table (freed when it ends)");
+  CHECK(keycache_get(1, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", 48) == NULL,
+        "and is not in this thread's");
 
   keycache_clear();
   CHECK(keycache_get(1, a, n) == NULL, "keycache_clear empties the table");
