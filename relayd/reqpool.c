@@ -41,16 +41,15 @@ static void request_destroy(struct request *r)
 static size_t put_hex(char *p, unsigned long long v, int width)
 {
   static const char digits[] = "0123456789abcdef";
-  char tmp[16];
-  int k = 0;
-  do {
-    tmp[k++] = digits[v & 15];
+  int k = 1;                      /* v's digits, then written from the last one back */
+  for (unsigned long long t = v >> 4; t; t >>= 4)
+    k++;
+  if (k < width)
+    k = width;
+  for (int i = k - 1; i >= 0; i--) {
+    p[i] = digits[v & 15];
     v >>= 4;
-  } while (v);
-  while (k < width)
-    tmp[k++] = '0';
-  for (int i = 0; i < k; i++)
-    p[i] = tmp[k - 1 - i];
+  }
   return (size_t)k;
 }
 
