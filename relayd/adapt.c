@@ -158,13 +158,31 @@ void adapt_oai_usage(const cJSON *usage, struct usage *u)
 {
   if (!cJSON_IsObject(usage))
     return;
-  u->prompt_tokens = usage_count(usage, "prompt_tokens", u);
-  u->completion_tokens = usage_count(usage, "completion_tokens", u);
-  u->cached_tokens = usage_count(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"), "cached_tokens", u);
-  u->reasoning_tokens =
-      usage_count(cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details"), "reasoning_tokens", u);
+  /* the five members in one walk, the first of each name as cJSON_GetObjectItemCaseSensitive
+   * finds it (five walks before) */
+  const cJSON *pt = NULL, *ct = NULL, *ptd = NULL, *ctd = NULL, *tt = NULL;
+  for (const cJSON *c = usage->child; c && c->string; c = c->next) {
+    const char *k = c->string;
+    if (k[0] == 'p') {
+      if (!pt && strcmp(k, "prompt_tokens") == 0)
+        pt = c;
+      else if (!ptd && strcmp(k, "prompt_tokens_details") == 0)
+        ptd = c;
+    } else if (k[0] == 'c') {
+      if (!ct && strcmp(k, "completion_tokens") == 0)
+        ct = c;
+      else if (!ctd && strcmp(k, "completion_tokens_details") == 0)
+        ctd = c;
+    } else if (k[0] == 't' && !tt && strcmp(k, "total_tokens") == 0) {
+      tt = c;
+    }
+  }
+  u->prompt_tokens = usage_value(pt, u);
+  u->completion_tokens = usage_value(ct, u);
+  u->cached_tokens = usage_count(ptd, "cached_tokens", u);
+  u->reasoning_tokens = usage_count(ctd, "reasoning_tokens", u);
   if (u->prompt_tokens == 0 && u->completion_tokens == 0)   /* embeddings: some servers give only the total */
-    u->prompt_tokens = usage_count(usage, "total_tokens", u);
+    u->prompt_tokens = usage_value(tt, u);
   usage_normalize(u);
 }
 

@@ -22,7 +22,11 @@ const char *price_unit_name(enum price_unit u)
 
 int64_t usage_count(const cJSON *o, const char *name, struct usage *u)
 {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return usage_value(cJSON_GetObjectItemCaseSensitive(o, name), u);
+}
+
+int64_t usage_value(const cJSON *v, struct usage *u)
+{
   if (!v || cJSON_IsNull(v))
     return 0;
   /* bounded before the cast: a double beyond int64 is undefined behaviour */

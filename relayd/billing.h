@@ -56,6 +56,8 @@ struct usage {
 /* One count of a usage object: 0 when absent or null; a number that is not an integer in
  * [0, USAGE_TOKENS_MAX] (negative, fractional, huge, a string, ...) returns 0 and sets u->bad. */
 int64_t usage_count(const cJSON *o, const char *name, struct usage *u);
+/* The same for a member already found (v may be NULL). */
+int64_t usage_value(const cJSON *v, struct usage *u);
 /* Clamps the parts of u into [0, prompt] / [0, completion] so they add up. */
 void usage_normalize(struct usage *u);
 

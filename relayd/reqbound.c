@@ -246,23 +246,52 @@ int64_t reqbound_input(const cJSON *root, size_t body_len)
          REQBOUND_OVERHEAD_TOKENS;
 }
 
-static int64_t count_field(const cJSON *o, const char *k)
+/* A count member's value as a number of answers: 1 unless a number >= 1, at most 128. */
+static int64_t count_of(const cJSON *v)
 {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
   if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
     return 1;
   return v->valuedouble > 128 ? 128 : (int64_t)v->valuedouble;
 }
 
+/* The first member of o named a, and of b, in one walk: what cJSON_GetObjectItemCaseSensitive
+ * finds for each (it stops at the first member without a name, as this does: a member of an array
+ * or no child at all finds nothing). */
+static void two_members(const cJSON *o, const char *a, const cJSON **va, const char *b, const cJSON **vb)
+{
+  *va = *vb = NULL;
+  for (const cJSON *c = o ? o->child : NULL; c && c->string; c = c->next) {
+    if (!*va && strcmp(c->string, a) == 0)
+      *va = c;
+    else if (!*vb && strcmp(c->string, b) == 0)
+      *vb = c;
+    if (*va && *vb)
+      break;
+  }
+}
+
 int64_t reqbound_choices(const cJSON *root)
 {
-  int64_t n = count_field(root, "n"), best = count_field(root, "best_of");
-  const cJSON *gc = cJSON_GetObjectItemCaseSensitive(root, "generationConfig");
-  if (!gc)
-    gc = cJSON_GetObjectItemCaseSensitive(root, "generation_config");
-  int64_t cand = count_field(gc, "candidateCount");
+  /* n, best_of and the generation config, the first of each, in one walk of the root's members
+   * (six cJSON_GetObjectItemCaseSensitive walks before) */
+  const cJSON *vn = NULL, *vbest = NULL, *gc1 = NULL, *gc2 = NULL;
+  for (const cJSON *c = root ? root->child : NULL; c && c->string; c = c->next) {
+    const char *k = c->string;
+    if (k[0] == 'n' && k[1] == '\0')
+      vn = vn ? vn : c;
+    else if (k[0] == 'b' && !vbest && strcmp(k, "best_of") == 0)
+      vbest = c;
+    else if (k[0] == 'g' && !gc1 && strcmp(k, "generationConfig") == 0)
+      gc1 = c;
+    else if (k[0] == 'g' && !gc2 && strcmp(k, "generation_config") == 0)
+      gc2 = c;
+  }
+  int64_t n = count_of(vn), best = count_of(vbest);
+  const cJSON *gc = gc1 ? gc1 : gc2, *cc1, *cc2;
+  two_members(gc, "candidateCount", &cc1, "candidate_count", &cc2);
+  int64_t cand = count_of(cc1);
   if (cand == 1)
-    cand = count_field(gc, "candidate_count");
+    cand = count_of(cc2);
   int64_t m = n > best ? n : best;
   return m > cand ? m : cand;
 }

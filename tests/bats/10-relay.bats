@@ -533,3 +533,63 @@ relayd_with_env() {
   [ "$status_code" = 200 ]
   [ "$(mock_requests up | wc -l)" -eq 2 ]
 }
+
+# keycache.h: a worker remembers a key it found until the next reload. Every change to the token
+# between two requests on one kept-alive connection (so the same worker, whose table holds the
+# key) must show on the very next request.
+@test "a key used once is refused on its next request on the same connection once disabled, expired, out of quota, rotated or deleted" {
+  relayd_start
+  python3 - "$RELAY_PORT" "$KEY" "$RELAY_BIN/gwctl" "$RELAY_SOCKET" "$BATS_TEST_DIRNAME/helpers.bash" <<'PY'
+import http.client, json, socket, subprocess, sys
+port, key, gwctl, sock, helpers = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":5}'
+c = http.client.HTTPConnection("127.0.0.1", port)
+c.connect()
+def ask(k, want, text=None):
+    # sent on the connection of the previous answer (a refusal closes its connection: the next
+    # request opens one and its first 200 enters the key in that worker's table)
+    held = c.sock
+    assert held is not None
+    c.request("POST", "/v1/chat/completions", body,
+              {"Content-Type": "application/json", "Authorization": "Bearer " + k})
+    r = c.getresponse(); d = r.read()
+    assert r.status == want, (k[-4:], r.status, want, d[:300])
+    if text:
+        assert text in json.loads(d)["error"]["message"], (text, d[:300])
+    if want == 200:
+        assert c.sock is held, "the connection was not kept alive"
+    else:
+        c.close(); c.connect()
+def change(*args, sql=None):
+    if sql:     # helpers.bash's sql: the test's database, SQLite or PostgreSQL
+        subprocess.run(["bash", "-c", 'source "$0" && sql "$1"', helpers, sql], check=True)
+    out = subprocess.run([gwctl, *args], capture_output=True, text=True, check=True).stdout if args else ""
+    s = socket.socket(socket.AF_UNIX); s.connect(sock); f = s.makefile("rw")
+    f.readline(); f.write('{"cmd":"reload"}\n'); f.flush()
+    assert '"ok":true' in f.readline()
+    return out.strip()
+ask(key, 200)
+ask(key, 200)                                   # the second one from the worker's table
+ask(key[:-1] + ("A" if key[-1] != "A" else "B"), 401, "Incorrect API key")   # last byte differs
+ask(key[:-1], 401, "Incorrect API key")         # a prefix of the key
+ask(key, 200)
+change("token", "disable", "t1")
+ask(key, 401, "is disabled")
+change("token", "enable", "t1")
+ask(key, 200)
+change(sql="UPDATE tokens SET expired_time=1000 WHERE name='t1'")   # gwctl refuses a past time
+ask(key, 401, "expired")
+change("token", "edit", "t1", "--expires", "never")
+ask(key, 200)
+change("token", "edit", "t1", "--quota", "0")
+ask(key, 429, "no quota left")
+change("token", "edit", "t1", "--quota", "50000000")
+ask(key, 200)
+new = change("token", "rotate", "t1", "--yes").split()[-1]
+assert new.startswith("sk-") and new != key, new
+ask(key, 401, "Incorrect API key")
+ask(new, 200)
+change("token", "rm", "t1", "--yes")
+ask(new, 401, "Incorrect API key")
+PY
+}
