@@ -214,6 +214,23 @@ struct strmap_slot {
   void *val;
 };
 
+size_t put_hex(char *p, unsigned long long v, int width)
+{
+  static const char digits[] = "0123456789abcdef";
+  char tmp[16];
+  int k = 0;
+  do {
+    tmp[k++] = digits[v & 15];
+    v >>= 4;
+  } while (v);
+  size_t n = 0;
+  for (; width > k; width--)
+    p[n++] = '0';
+  while (k)
+    p[n++] = tmp[--k];
+  return n;
+}
+
 uint64_t hash_bytes(const void *p, size_t n)
 {
   /* FNV-1a, 64 bit */

@@ -37,24 +37,7 @@ static void request_destroy(struct request *r)
   free(r);
 }
 
-/* v in lower-case hex, at least width digits (zero-padded, as printf's %0*llx), at p; the length. */
-static size_t put_hex(char *p, unsigned long long v, int width)
-{
-  static const char digits[] = "0123456789abcdef";
-  char tmp[16];
-  int k = 0;
-  do {
-    tmp[k++] = digits[v & 15];
-    v >>= 4;
-  } while (v);
-  while (k < width)
-    tmp[k++] = '0';
-  for (int i = 0; i < k; i++)
-    p[i] = tmp[k - 1 - i];
-  return (size_t)k;
-}
-
-/* "%011llx%04x%02x%06llx" of (ms, node tag, worker, sequence), written by hand: one per request */
+/* "%011llx%04x%02x%06llx" of (ms, node tag, worker, sequence) by put_hex (util.h): one per request */
 void request_make_id(struct worker *w, char *out, size_t n)
 {
   char id[64];
