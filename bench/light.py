@@ -61,14 +61,16 @@ def straced(url, key, pids, total):
     time.sleep(0.3)
     st.send_signal(signal.SIGINT)
     st.wait(timeout=30)
-    calls = {}
+    calls, errors = {}, {}
     with open(out) as f:
         for line in f:
-            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
-            if m and m.group(2) != "total":
-                calls[m.group(2)] = int(m.group(1)) / max(r.get("streams") or 1, 1)
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$", line)
+            if m and m.group(3) != "total":
+                calls[m.group(3)] = int(m.group(1)) / max(r.get("streams") or 1, 1)
+                if m.group(2):      # calls that failed (a recv's EAGAIN, a poll's... ) a stream
+                    errors[m.group(3)] = int(m.group(2)) / max(r.get("streams") or 1, 1)
     os.unlink(out)
-    return calls, r.get("failures", 0)
+    return calls, errors, r.get("failures", 0)
 
 
 def main():
@@ -99,11 +101,12 @@ def main():
         if STRACE:
             out["strace"] = {}
             for n, (url, key, pids) in targets.items():
-                calls, fails = straced(url, key, pids, 20)
-                out["strace"][n] = calls
+                calls, errors, fails = straced(url, key, pids, 20)
+                out["strace"][n] = {"calls": calls, "errors": errors}
                 top = sorted(calls.items(), key=lambda kv: -kv[1])
                 print(f"{n} syscalls/stream (failures {fails}): total {sum(calls.values()):.1f}: " +
-                      ", ".join(f"{k} {v:.1f}" for k, v in top if v >= 0.5))
+                      ", ".join(f"{k} {v:.1f}" + (f" ({errors[k]:.1f} failed)" if errors.get(k) else "")
+                                for k, v in top if v >= 0.1))
         os.makedirs(bench.RESULTS, exist_ok=True)
         path = os.path.join(bench.RESULTS, time.strftime("light-%Y%m%d-%H%M%S.json"))
         with open(path, "w") as f:
