@@ -90,13 +90,13 @@ def main():
         keys = ("run_us_per_stream", "run_us_per_event", "ctxsw_per_stream", "failures")
         med = {n: {k: bench.med([r.get(k) for r in runs]) for k in keys} for n, runs in res.items()}
         print(f"{'light streams (10 x 20 events)':22} {'us/stream':>10} {'us/event':>9} {'ctxsw/str':>10} "
-              f"{'fail':>5} {'x nginx':>8} {'x floor':>8}  x nginx by round: median (lowest-highest)")
+              f"{'fail':>5} {'x nginx':>8} {'x floor':>8}  by round, median (lowest-highest): x nginx, x floor")
         for n, m in med.items():
-            sp = bench.light_spread(res[n], "x_nginx")
+            sp, sf = bench.light_spread(res[n], "x_nginx"), bench.light_spread(res[n], "x_floor")
             print(f"{n:22} {m['run_us_per_stream']:10.1f} {m['run_us_per_event']:9.2f} {m['ctxsw_per_stream']:10.1f} "
                   f"{m['failures']:5.0f} {m['run_us_per_stream'] / med['nginx']['run_us_per_stream']:8.2f} "
                   f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}  "
-                  f"{sp[0]:.2f} ({sp[1]:.2f}-{sp[2]:.2f})")
+                  f"{sp[0]:.2f} ({sp[1]:.2f}-{sp[2]:.2f}), {sf[0]:.2f} ({sf[1]:.2f}-{sf[2]:.2f})")
         out = {"repeats": REPEATS, "total": TOTAL, "runs": res, "median": med}
         if STRACE:
             out["strace"] = {}
