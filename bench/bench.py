@@ -247,6 +247,42 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def light_rounds(targets, repeats, total):
+    """make bench's light row and bench/light.py: targets {name: (url, key, pids)} (pids: every
+    process of the proxy; a target without pids, the mock direct, is skipped), each warmed up with
+    20 streams, then `repeats` rounds of `total` streams (LIGHT concurrent, LIGHT_BODY) on each in
+    turn, each going first in turn. A run's CPU is the proxy's own (schedstat ns of its threads, not
+    sse-load's or the mock's); each run also gets ctxsw_per_stream and, where the round has an nginx
+    (and a floor) run, x_nginx (x_floor): this round's us/stream over theirs, so the spread over
+    rounds can be read beside the medians (light_spread). Returns {name: [run, ...]}."""
+    targets = {n: t for n, t in targets.items() if t[2]}
+    for url, key, pids in targets.values():
+        sse_load(url, key, LIGHT, 20, pids, body=LIGHT_BODY)
+    res = {n: [] for n in targets}
+    order = list(targets.items())
+    for i in range(repeats):
+        this = {}
+        for n, (url, key, pids) in order[i % len(order):] + order[:i % len(order)]:
+            c0 = ctx_switches(pids)
+            r = sse_load(url, key, LIGHT, total, pids, body=LIGHT_BODY)
+            if r.get("streams"):
+                r["ctxsw_per_stream"] = (ctx_switches(pids) - c0) / r["streams"]
+            this[n] = r
+            res[n].append(r)
+        for n, r in this.items():
+            for ref in ("nginx", "floor"):
+                a, b = r.get("run_us_per_stream"), this.get(ref, {}).get("run_us_per_stream")
+                if a and b:
+                    r["x_" + ref] = a / b
+    return res
+
+
+def light_spread(runs, key):
+    """(median, lowest, highest) of key over runs, None where no run has it"""
+    v = [r[key] for r in runs if r.get(key) is not None]
+    return (statistics.median(v), min(v), max(v)) if v else None
+
+
 def compare_in_turns(targets, repeats, prefix):
     """bench/keypool.py's and bench/routing.py's comparison: targets {name: (url, lua, pids)}, each
     warmed up, then wrk c64 on each in turn for `repeats` rounds of DUR seconds, each going first in
@@ -421,12 +457,7 @@ def run(tmp, procs):
             for name, (url, pids) in targets.items():
                 streams[n][name].append(sse_load(url, key, n, total, pids, body=STREAM % gap))
 
-    light = {name: [] for name in targets}
-    for i in range(REPEATS):
-        # interleaved, each proxy going first in turn
-        order = list(targets.items())
-        for name, (url, pids) in order[i % len(order):] + order[:i % len(order)]:
-            light[name].append(sse_load(url, key, LIGHT, LIGHT_TOTAL, pids, body=LIGHT_BODY))
+    light = light_rounds({n: (url, key, pids) for n, (url, pids) in targets.items()}, REPEATS, LIGHT_TOTAL)
 
     # the floor as relayd holds a stream: a held stream's connection is on relayd's small pool
     # (gate.h GATE_SMALL_POOL, 4 KiB: the first request was a stream with a small header)
@@ -541,9 +572,15 @@ def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, f
         s4(f"{n} streams: CPU us/stream", "cpu_us_per_stream", "<= 1.3x nginx" if n == 200 else "", direct=False)
         s4(f"{n} streams: peak RSS MB", "peak_rss_mb", "", direct=False)
     _, l4 = four(light)
-    l4(f"{LIGHT} SSE streams: failures", "failures", "0", ".0f")
+    l4(f"{LIGHT} SSE streams: failures", "failures", "0", ".0f", direct=False)   # the mock direct: no light rounds
     l4(f"{LIGHT} SSE streams: CPU us/stream", "run_us_per_stream", "<= 1.3x nginx", direct=False)
     l4(f"{LIGHT} SSE streams: CPU us/event", "run_us_per_event", "", ".2f", direct=False)
+
+    def spread(name, key):
+        s = light_spread(light.get(name, []), key)
+        return f"{s[0]:.2f} ({s[1]:.2f}-{s[2]:.2f})" if s else "-"
+    rows.append((f"{LIGHT} SSE streams: x nginx by round", "", "", spread("floor", "x_nginx"),
+                 spread("relayd", "x_nginx"), "", "", "median (lowest-highest) of each round's ratio"))
     hn, hf, hr = hold.get("nginx", {}), hold.get("floor", {}), hold.get("relayd", {})
     row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f", f=hf.get("open"))
     row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f",

@@ -4,9 +4,11 @@ path. On one mock upstream: nginx (bench.py's start_nginx), the floor, this buil
 (SQLite, auth, billing and logs on, as bench.py sets it up) and, with LIGHT_BASE_BIN=DIR (a bin/
 directory of another build), that build's relayd and floor as "relayd-base" / "floor-base".
 sse-load runs 10 concurrent light streams (20 events 50 ms apart) on each in turn, LIGHT_REPEATS
-rounds (default 3) of LIGHT_TOTAL streams (default 100), rotating which goes first; per target the
-medians of: CPU us a stream and an event (schedstat nanoseconds of every thread) and context
-switches a stream (/proc/PID/task/*/status), with the ratios to nginx and the floor of the same run.
+rounds (default 3) of LIGHT_TOTAL streams (default make bench's, 200: a round is hundreds of ms of
+each proxy's CPU), rotating which goes first (bench.light_rounds, the same rounds as make bench's
+row). Per target the medians of: CPU us a stream and an event (the proxy's own threads' schedstat
+nanoseconds) and context switches a stream (/proc/PID/task/*/status), the ratios to nginx and the
+floor of the medians, and each round's ratio to that round's nginx: median (lowest-highest).
 LIGHT_STRACE=1 adds one more pass per target under `strace -f -c` (attached to every process of
 the target) and prints system calls a stream by name: counts only, strace slows everything.
 Run: BUILD=build python3 bench/light.py. Uses bench.py's helpers."""
@@ -24,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 REPEATS = int(os.environ.get("LIGHT_REPEATS", "3"))
-TOTAL = int(os.environ.get("LIGHT_TOTAL", "100"))
+TOTAL = int(os.environ.get("LIGHT_TOTAL") or bench.LIGHT_TOTAL)
 STRACE = os.environ.get("LIGHT_STRACE") == "1"
 BASE = os.environ.get("LIGHT_BASE_BIN")
 
@@ -47,14 +49,6 @@ def nginx_at(procs, tmp, mock_port):
     return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid] + bench.children(p.pid)
 
 
-def one(url, key, pids, total):
-    c0 = bench.ctx_switches(pids)
-    r = bench.sse_load(url, key, bench.LIGHT, total, pids, body=bench.LIGHT_BODY)
-    if r.get("streams"):
-        r["ctxsw_per_stream"] = (bench.ctx_switches(pids) - c0) / r["streams"]
-    return r
-
-
 def straced(url, key, pids, total):
     """system calls a stream by name, strace attached to every process of the target"""
     out = tempfile.mktemp(prefix="light-strace-")
@@ -67,14 +61,16 @@ def straced(url, key, pids, total):
     time.sleep(0.3)
     st.send_signal(signal.SIGINT)
     st.wait(timeout=30)
-    calls = {}
+    calls, errors = {}, {}
     with open(out) as f:
         for line in f:
-            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", line)
-            if m and m.group(2) != "total":
-                calls[m.group(2)] = int(m.group(1)) / max(r.get("streams") or 1, 1)
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$", line)
+            if m and m.group(3) != "total":
+                calls[m.group(3)] = int(m.group(1)) / max(r.get("streams") or 1, 1)
+                if m.group(2):      # calls that failed (a recv's EAGAIN, a poll's... ) a stream
+                    errors[m.group(3)] = int(m.group(2)) / max(r.get("streams") or 1, 1)
     os.unlink(out)
-    return calls, r.get("failures", 0)
+    return calls, errors, r.get("failures", 0)
 
 
 def main():
@@ -90,30 +86,27 @@ def main():
         if BASE:
             targets["floor-base"] = floor_at(procs, "floor-base", mock_port, BASE)
             targets["relayd-base"] = relayd_at(procs, tmp, "relayd-base", mock_port, BASE)
-        for url, key, pids in targets.values():    # warm-up
-            bench.sse_load(url, key, bench.LIGHT, 20, pids, body=bench.LIGHT_BODY)
-        res = {n: [] for n in targets}
-        order = list(targets.items())
-        for i in range(REPEATS):
-            for n, (url, key, pids) in order[i % len(order):] + order[:i % len(order)]:
-                res[n].append(one(url, key, pids, TOTAL))
+        res = bench.light_rounds(targets, REPEATS, TOTAL)
         keys = ("run_us_per_stream", "run_us_per_event", "ctxsw_per_stream", "failures")
         med = {n: {k: bench.med([r.get(k) for r in runs]) for k in keys} for n, runs in res.items()}
         print(f"{'light streams (10 x 20 events)':22} {'us/stream':>10} {'us/event':>9} {'ctxsw/str':>10} "
-              f"{'fail':>5} {'x nginx':>8} {'x floor':>8}")
+              f"{'fail':>5} {'x nginx':>8} {'x floor':>8}  by round, median (lowest-highest): x nginx, x floor")
         for n, m in med.items():
+            sp, sf = bench.light_spread(res[n], "x_nginx"), bench.light_spread(res[n], "x_floor")
             print(f"{n:22} {m['run_us_per_stream']:10.1f} {m['run_us_per_event']:9.2f} {m['ctxsw_per_stream']:10.1f} "
                   f"{m['failures']:5.0f} {m['run_us_per_stream'] / med['nginx']['run_us_per_stream']:8.2f} "
-                  f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}")
+                  f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}  "
+                  f"{sp[0]:.2f} ({sp[1]:.2f}-{sp[2]:.2f}), {sf[0]:.2f} ({sf[1]:.2f}-{sf[2]:.2f})")
         out = {"repeats": REPEATS, "total": TOTAL, "runs": res, "median": med}
         if STRACE:
             out["strace"] = {}
             for n, (url, key, pids) in targets.items():
-                calls, fails = straced(url, key, pids, 20)
-                out["strace"][n] = calls
+                calls, errors, fails = straced(url, key, pids, 20)
+                out["strace"][n] = {"calls": calls, "errors": errors}
                 top = sorted(calls.items(), key=lambda kv: -kv[1])
                 print(f"{n} syscalls/stream (failures {fails}): total {sum(calls.values()):.1f}: " +
-                      ", ".join(f"{k} {v:.1f}" for k, v in top if v >= 0.5))
+                      ", ".join(f"{k} {v:.1f}" + (f" ({errors[k]:.1f} failed)" if errors.get(k) else "")
+                                for k, v in top if v >= 0.1))
         os.makedirs(bench.RESULTS, exist_ok=True)
         path = os.path.join(bench.RESULTS, time.strftime("light-%Y%m%d-%H%M%S.json"))
         with open(path, "w") as f:

@@ -214,6 +214,19 @@ struct strmap_slot {
   void *val;
 };
 
+size_t put_hex(char *p, unsigned long long v, int width)
+{
+  static const char digits[] = "0123456789abcdef";
+  int k = 1;                      /* v's digits, then written from the last one back */
+  for (unsigned long long t = v >> 4; t; t >>= 4)
+    k++;
+  if (k < width)
+    k = width;
+  for (int i = k - 1; i >= 0; i--, v >>= 4)
+    p[i] = digits[v & 15];
+  return (size_t)k;
+}
+
 uint64_t hash_bytes(const void *p, size_t n)
 {
   /* FNV-1a, 64 bit */

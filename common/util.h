@@ -81,6 +81,11 @@ void state_table_free(struct state_table *t);
 
 uint64_t hash_bytes(const void *p, size_t n);
 
+/* v in lower-case hex, at least width digits (zero-padded, as printf's "%0*llx"), written at p
+ * (room for max(width, 16) bytes; no NUL); returns the number of digits. Request ids (reqpool.c)
+ * and a direct stream send's chunk size (stream.c) are written with it, once a request or event. */
+size_t put_hex(char *p, unsigned long long v, int width);
+
 uint64_t now_us_mono(void);     /* CLOCK_MONOTONIC */
 int64_t now_unix(void);         /* seconds */
 int64_t now_unix_ms(void);

@@ -37,28 +37,15 @@ static void request_destroy(struct request *r)
   free(r);
 }
 
-/* v's low width hex digits, lower-case, at p (as printf's %0*llx when v has no more). */
-static void put_hex(char *p, unsigned long long v, int width)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (int i = width - 1; i >= 0; i--, v >>= 4)
-    p[i] = digits[v & 15];
-}
-
-/* "%011llx%04x%02x%06llx" of (ms, node tag, worker, sequence), written by hand at fixed widths:
- * one per request */
+/* "%011llx%04x%02x%06llx" of (ms, node tag, worker, sequence mod 2^24) by put_hex (util.h): one
+ * per request */
 void request_make_id(struct worker *w, char *out, size_t n)
 {
   char id[64];
-  unsigned long long ms = (unsigned long long)now_unix_ms();
-  int mw = 11;                        /* 11 digits until the year 2527, more after */
-  while (mw < 16 && ms >> (4 * mw))
-    mw++;
-  put_hex(id, ms, mw);
-  put_hex(id + mw, local(w)->node_tag, 4);
-  put_hex(id + mw + 4, (unsigned)worker_index(w) & 0xff, 2);
-  put_hex(id + mw + 6, (unsigned long long)(local(w)->next_request_seq++ & 0xffffff), 6);
-  size_t len = (size_t)mw + 12;
+  size_t len = put_hex(id, (unsigned long long)now_unix_ms(), 11);  /* 11 digits until 2527 */
+  len += put_hex(id + len, local(w)->node_tag, 4);
+  len += put_hex(id + len, (unsigned)worker_index(w) & 0xff, 2);
+  len += put_hex(id + len, (unsigned long long)(local(w)->next_request_seq++ & 0xffffff), 6);
   if (n) {
     size_t m = len < n - 1 ? len : n - 1;
     memcpy(out, id, m);

@@ -93,13 +93,7 @@ static bool send_direct(struct request *r)
   if (!avail)
     return true;
   char hdr[20];                          /* the chunk's size in hex and CRLF */
-  size_t hl = 0;
-  char digits[16];
-  size_t nd = 0;
-  for (size_t v = avail; v; v >>= 4)
-    digits[nd++] = "0123456789abcdef"[v & 15];
-  while (nd)
-    hdr[hl++] = digits[--nd];
+  size_t hl = put_hex(hdr, avail, 1);
   hdr[hl++] = '\r';
   hdr[hl++] = '\n';
   struct iovec iov[3] = {{hdr, hl}, {r->out.data + r->out_off, avail}, {(void *)"\r\n", 2}};

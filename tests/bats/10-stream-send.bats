@@ -112,3 +112,22 @@ EOF
   wait_logs 1
   [ "$(sql 'SELECT end_reason FROM logs WHERE type=2')" = done ]
 }
+
+@test "a stream whose upstream pauses longer than the tick completes, whole, and is billed once" {
+  # the worker's 100 ms tick has no timer of its own (worker.c): with one stream quiet for 450 ms
+  # between events the worker sleeps in epoll_wait past the tick; each event must still go out when
+  # it comes, the end must settle the request once, and nothing may stay reserved
+  relayd_start --workers 1
+  run curl -sN --max-time 20 "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":4,"chunk_gap_ms":450}}'
+  [ "$status" -eq 0 ]
+  [ "$(printf '%s\n' "$output" | grep -c '^data: {')" -ge 5 ]
+  [ "$(printf '%s\n' "$output" | grep -c '^data: \[DONE\]')" -eq 1 ]
+  wait_logs 1
+  sleep 0.5        # a second settlement would be a second row: give it time to show
+  [ "$(sql 'SELECT count(*) FROM logs WHERE type IN (2,5)')" -eq 1 ]
+  [ "$(sql 'SELECT end_reason, status FROM logs WHERE type=2')" = "$(printf 'done\t200')" ]
+  [ "$(sql 'SELECT completion_tokens > 0 AND quota > 0 FROM logs WHERE type=2')" = 1 ]
+  [ "$(sql 'SELECT count(*) FROM reservations')" -eq 0 ]
+  [ "$(sql 'SELECT used_quota FROM users WHERE username='"'"'alice'"'"'')" = "$(sql 'SELECT quota FROM logs WHERE type=2')" ]
+}

@@ -21,7 +21,9 @@ load helpers
   echo "$output" | awk '/^10 SSE streams: CPU us\/stream/ {
       if ($7 ~ /^[0-9.]+$/ && $7 > 0 && $8 ~ /^[0-9.]+$/ && $8 > 0 && $9 ~ /^[0-9.]+$/ && $9 > 0) ok = 1 }
     END { exit !ok }'
-  echo "$output" | grep -Eq '^10 SSE streams: failures +0 +0 +0 +0 '
+  echo "$output" | grep -Eq '^10 SSE streams: failures +- +0 +0 +0 '
+  # and each round's ratio to nginx, for the floor and relayd: median (lowest-highest)
+  echo "$output" | grep -Eq '^10 SSE streams: x nginx by round +[0-9.]+ \([0-9.]+-[0-9.]+\) +[0-9.]+ \([0-9.]+-[0-9.]+\)'
   echo "$output" | grep -Eq '^10 SSE streams: CPU us/event +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   ls bench/results/bench-*-quick.json
   # a key pool's choice and the routing features are measured beside a plain relayd (issues #23, #25)

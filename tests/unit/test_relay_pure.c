@@ -422,6 +422,15 @@ static void test_util(void)
   int64_t v;
   CHECK(parse_int64("42", &v) == 0 && v == 42 && parse_int64("4x", &v) == -1 && parse_int64("", &v) == -1,
         "integer parsing is strict");
+  char hx[24], want[24];
+  static const unsigned long long hv[] = {0, 1, 0xabc, 0x1000, 0xffffffffffffffffULL};
+  int hex_ok = 1;
+  for (size_t i = 0; i < sizeof hv / sizeof hv[0]; i++)
+    for (int wd = 1; wd <= 12; wd += 5) {
+      size_t hn = put_hex(hx, hv[i], wd);
+      hex_ok &= (int)hn == snprintf(want, sizeof want, "%0*llx", wd, hv[i]) && memcmp(hx, want, hn) == 0;
+    }
+  CHECK(hex_ok, "put_hex writes what printf's %%0*llx does");
 
   char key[64], err[128], hint[KEY_HINT_MAX];
   CHECK(key_generate(key, sizeof key) == 0 && strlen(key) == 51 && key_validate(key, err, sizeof err) == 0,
