@@ -191,8 +191,9 @@ static bool is_output_text_key(const char *k)
 {
   static const char *const keys[] = {"content", "text", "reasoning_content", "reasoning", "refusal",
                                      "arguments", "thinking", "partial_json", "delta", NULL};
+  /* a first-letter test before each strcmp: most string members are no text (role, type, id) */
   for (const char *const *p = keys; k && *p; p++)
-    if (strcmp(k, *p) == 0)
+    if (k[0] == (*p)[0] && strcmp(k, *p) == 0)
       return true;
   return false;
 }
