@@ -181,6 +181,16 @@ static void test_classify(void)
   CHECK(health_stream_event(e4, strlen(e4), NULL, d, sizeof d) == OUTCOME_ACCOUNT, "Responses failed: quota");
   const char *e5 = "data: {\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}\n\n";
   CHECK(health_stream_event(e5, strlen(e5), NULL, d, sizeof d) == OUTCOME_CLIENT, "a client's error, told late");
+  /* the screen (one pass for 'r'): "response.failed" with no "error" anywhere, "error" at the
+   * event's first and last bytes, and bytes past the event's length not read */
+  const char *e7 = "data: {\"type\":\"response.failed\"}\n\n";
+  CHECK(health_stream_event(e7, strlen(e7), NULL, d, sizeof d) == OUTCOME_FAIL, "response.failed, no error");
+  const char *e8 = "data: {\"error\":{}}";
+  CHECK(health_stream_event(e8 + 8, 7, NULL, d, sizeof d) == OUTCOME_OK, "error at the first bytes: not JSON");
+  const char *e9 = "event: error\ndata: {\"message\":\"Overloaded\"}\n\nevent: error";
+  CHECK(health_stream_event(e9, strlen(e9) - 13, NULL, d, sizeof d) == OUTCOME_FAIL, "named error");
+  const char *e10 = "data: {\"x\":1}\n\n\"error\"";
+  CHECK(health_stream_event(e10, strlen(e10) - 7, NULL, d, sizeof d) == OUTCOME_OK, "past the length: not read");
   const char *e6 = "data: [DONE]\n\n";
   CHECK(health_stream_event(e6, strlen(e6), NULL, d, sizeof d) == OUTCOME_OK, "[DONE]");
 
