@@ -64,7 +64,13 @@ static int write_request(const struct format_req *q, char **body, size_t *len, c
   if (q->rs)
     reasoning_apply(root, RS_FMT_OPENAI, q->rs);
   bool changed = reqfit_openai(fit, q->upstream_model);
-  *body = oai_upstream_body(root, q->rq, q->upstream_model, len);
+  /* a stream's forced include_usage spliced into the client's own bytes (those q->rq was parsed
+   * from: native only) where nothing else changes (a print of the whole tree was ~11k Ir a stream
+   * request, and rewrote the client's numbers) */
+  *body = !q->native || q->rs || changed ? NULL
+                                         : oai_usage_spliced(root, q->rq, q->upstream_model, q->body, q->body_len, len);
+  if (!*body)
+    *body = oai_upstream_body(root, q->rq, q->upstream_model, len);
   if (!*body && (q->rs || changed)) {
     cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(q->upstream_model));
     *body = cJSON_PrintUnformatted(root);

@@ -109,7 +109,9 @@ cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struc
     snprintf(err, errlen, "the request body is empty: send a JSON object");
     return NULL;
   }
-  cJSON *root = cJSON_ParseWithLength(body, len);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);   /* cJSON_ParseWithLength, and where it ended */
+  rq->body_end = root && end >= body && end <= body + len ? (size_t)(end - body) : 0;
   if (!root) {
     const char *at = cJSON_GetErrorPtr();
     long off = at && at >= body && at <= body + len ? (long)(at - body) : -1;
@@ -221,6 +223,38 @@ char *oai_upstream_body(cJSON *root, const struct oai_request *rq, const char *u
   char *out = cJSON_PrintUnformatted(root);
   if (out)
     *len = strlen(out);
+  return out;
+}
+
+char *oai_usage_spliced(const cJSON *root, const struct oai_request *rq, const char *upstream_model,
+                        const char *body, size_t blen, size_t *len)
+{
+  static const char member[] = "\"stream_options\":{\"include_usage\":true}";
+  size_t end = rq->body_end;
+  if (!body || !end || end > blen || body[end - 1] != '}' || !rq->stream || rq->client_wants_usage ||
+      strcmp(rq->model, upstream_model) != 0 || !cJSON_IsObject(root) ||
+      cJSON_GetObjectItemCaseSensitive(root, "stream_options"))
+    return NULL;
+  /* root is body parsed and not changed since: its model is still the client's */
+  const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "model"));
+  if (!m || strcmp(m, upstream_model) != 0)
+    return NULL;
+  for (size_t i = end; i < blen; i++)
+    if ((unsigned char)body[i] > 32)
+      return NULL;           /* bytes after the object: printed (the tree alone goes) */
+  size_t at = end - 1;       /* the object's closing brace: the member goes last, as a print puts it */
+  bool comma = root->child != NULL;
+  size_t ml = sizeof member - 1, n = blen + ml + comma;
+  char *out = malloc(n + 1);   /* owned by the caller */
+  if (!out)
+    return NULL;
+  memcpy(out, body, at);
+  if (comma)
+    out[at] = ',';
+  memcpy(out + at + comma, member, ml);
+  memcpy(out + at + comma + ml, body + at, blen - at);
+  out[n] = '\0';
+  *len = n;
   return out;
 }
 

@@ -27,6 +27,7 @@ struct oai_request {
   int64_t max_tokens;         /* max_tokens or max_completion_tokens; -1 when absent */
   int64_t prompt_estimate;    /* local estimate of prompt tokens */
   int64_t input_bound;        /* an upper bound of the input tokens (reqbound_input) */
+  size_t body_end;            /* where the body's object ended in its bytes (oai_parse_request) */
 };
 
 /* Parses and validates a request body. Returns the parsed root (caller frees with cJSON_Delete)
@@ -34,6 +35,13 @@ struct oai_request {
 cJSON *oai_parse_request(enum api_kind kind, const char *body, size_t len, struct oai_request *rq,
                          char *err, size_t errlen, const char **param);
 
+/* The stream's include_usage without printing the tree again: body (the bytes rq and root were
+ * parsed from by oai_parse_request, root unchanged since) with "stream_options":{"include_usage":true}
+ * put last in its object. Only where that is all oai_upstream_body would change (a stream whose
+ * client did not ask for usage, the model not renamed, no stream_options in the body) and nothing
+ * but whitespace follows the object; else NULL. A malloc'd string (caller frees), *len. */
+char *oai_usage_spliced(const cJSON *root, const struct oai_request *rq, const char *upstream_model,
+                        const char *body, size_t blen, size_t *len);
 /* The body to send upstream when it must differ from the client's: the model renamed to
  * upstream_model, and for streams stream_options.include_usage forced on so billing gets exact
  * usage. Returns a malloc'd string (caller frees) with its length, or NULL when the client's bytes

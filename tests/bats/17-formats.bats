@@ -173,6 +173,15 @@ EOF
   printf '%s' '{"model":"nat-model","stream":true,"x_relay_probe":5,"messages":[{"role":"user","content":"hi"}]}' > "$BATS_TEST_TMPDIR/req.json"
   post /v1/chat/completions "$BATS_TEST_TMPDIR/req.json" -H "Authorization: Bearer $KEY"
   [ "$(mock_requests up | tail -1 | $JGET 'd["body"]')" = '{"model": "nat-model", "stream": true, "x_relay_probe": 5, "messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}}' ]
+  # and it is the only change: the client's own bytes around it (a seed past 2^53 and the spacing
+  # as sent; a print of the tree wrote the seed through a double), the member last in the object
+  printf '%s' '{ "model":"nat-model", "stream":true, "seed": 12345678901234567891, "messages":[{"role":"user","content":"hi"}] }
+' > "$BATS_TEST_TMPDIR/req.json"
+  printf '%s' '{ "model":"nat-model", "stream":true, "seed": 12345678901234567891, "messages":[{"role":"user","content":"hi"}] ,"stream_options":{"include_usage":true}}
+' > "$BATS_TEST_TMPDIR/want.json"
+  post /v1/chat/completions "$BATS_TEST_TMPDIR/req.json" -H "Authorization: Bearer $KEY"
+  [ "$status_code" = 200 ]
+  [ "$(mock_requests up | tail -1 | $JGET 'd["body_sha256"]')" = "$(sha "$BATS_TEST_TMPDIR/want.json")" ]
 }
 
 @test "converters: safetySettings and generationConfig carried where the other format has them" {

@@ -327,6 +327,56 @@ static void test_openai(void)
   free(up);
   cJSON_Delete(root);
 
+  /* the forced include_usage spliced into the client's bytes: the same JSON as the tree printed
+   * again (cJSON_Compare: members in any order), the client's own bytes kept (a seed past 2^53
+   * that a print through a double would change), and only where nothing else changes */
+  const char *sb = " \n{\"model\":\"m1\",\"seed\":12345678901234567891,\"stream\":true,"
+                   "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]} ";
+  root = oai_parse_request(API_CHAT, sb, strlen(sb), &rq, err, sizeof err, &param);
+  size_t sl = 0;
+  char *sp = root ? oai_usage_spliced(root, &rq, "m1", sb, strlen(sb), &sl) : NULL;
+  up = root ? oai_upstream_body(root, &rq, "m1", &len) : NULL;
+  cJSON *a = sp ? cJSON_ParseWithLength(sp, sl) : NULL, *pb = up ? cJSON_Parse(up) : NULL;
+  CHECK(sp && sl == strlen(sp) && a && pb && cJSON_Compare(a, pb, true) &&
+        strstr(sp, "12345678901234567891") && strncmp(sp, sb, strlen(sb) - 2) == 0 &&
+        strcmp(sp + strlen(sb) - 2, ",\"stream_options\":{\"include_usage\":true}} ") == 0,
+        "include_usage spliced in: %s", sp ? sp : "(null)");
+  cJSON_Delete(a);
+  cJSON_Delete(pb);
+  free(sp);
+  free(up);
+  cJSON_Delete(root);
+  root = oai_parse_request(API_CHAT, sb, strlen(sb), &rq, err, sizeof err, &param);
+  CHECK(root && !oai_usage_spliced(root, &rq, "upstream-m", sb, strlen(sb), &sl), "a renamed model: printed");
+  cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString("m2"));
+  CHECK(!oai_usage_spliced(root, &rq, "m1", sb, strlen(sb), &sl), "a tree changed since its parse: printed");
+  cJSON_Delete(root);
+  const char *tg = "{\"model\":\"m1\",\"stream\":true,\"messages\":[{}]} {\"model\":\"m2\"}";
+  root = oai_parse_request(API_CHAT, tg, strlen(tg), &rq, err, sizeof err, &param);
+  CHECK(!root || !oai_usage_spliced(root, &rq, "m1", tg, strlen(tg), &sl), "bytes after the object: printed");
+  cJSON_Delete(root);
+  const char *so = "{\"model\":\"m1\",\"stream\":true,\"stream_options\":{},\"messages\":[{}]}";
+  root = oai_parse_request(API_CHAT, so, strlen(so), &rq, err, sizeof err, &param);
+  CHECK(root && !oai_usage_spliced(root, &rq, "m1", so, strlen(so), &sl), "stream_options of its own: printed");
+  cJSON_Delete(root);
+  struct oai_request erq = {.stream = true, .body_end = 2};
+  snprintf(erq.model, sizeof erq.model, "m1");
+  cJSON *eo = cJSON_Parse("{}");
+  CHECK(!oai_usage_spliced(eo, &erq, "m1", "{}", 2, &sl), "no model in the tree: printed");
+  cJSON_Delete(eo);
+  eo = cJSON_Parse("{\"model\":\"m1\"}");
+  erq.body_end = 14;
+  sp = oai_usage_spliced(eo, &erq, "m1", "{\"model\":\"m1\"}", 14, &sl);
+  a = sp ? cJSON_Parse(sp) : NULL;
+  CHECK(a && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "stream_options"), "include_usage")) &&
+        cJSON_GetArraySize(a) == 2 && sp && strcmp(sp, "{\"model\":\"m1\",\"stream_options\":{\"include_usage\":true}}") == 0,
+        "a one-member object: %s", sp ? sp : "(null)");
+  cJSON_Delete(a);
+  free(sp);
+  erq.stream = false;
+  CHECK(!oai_usage_spliced(eo, &erq, "m1", "{\"model\":\"m1\"}", 14, &sl), "not a stream: nothing to add");
+  cJSON_Delete(eo);
+
   body = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
   root = oai_parse_request(API_CHAT, body, strlen(body), &rq, err, sizeof err, &param);
   CHECK(root && oai_upstream_body(root, &rq, "m1", &len) == NULL, "nothing to change: the client's bytes go");
