@@ -39,7 +39,7 @@ RELAY_STATEDIR   := $(LOCALSTATEDIR)/lib/relay
 RELAY_RUNDIR     := $(RUNSTATEDIR)/relay
 RELAY_DATADIR    := $(DATADIR)/relay
 
-PKGS    := libmicrohttpd libcurl libcjson sqlite3 libpq libmariadb openssl zlib libpcre2-8 libxxhash
+PKGS    := libmicrohttpd libcurl libcjson sqlite3 libpq libmariadb openssl zlib libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

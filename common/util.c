@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <xxhash.h>
 
 void buf_init(struct buf *b, size_t cap)
 {
@@ -240,7 +239,7 @@ uint64_t hash_bytes(const void *p, size_t n)
   return h;
 }
 
-static void strmap_alloc(struct strmap *m, size_t expected, bool hot)
+void strmap_init(struct strmap *m, size_t expected)
 {
   size_t n = 16;
   while (n < expected * 2)
@@ -250,28 +249,12 @@ static void strmap_alloc(struct strmap *m, size_t expected, bool hot)
     abort();
   m->nslots = n;
   m->count = 0;
-  m->hot = hot;
-}
-
-void strmap_init(struct strmap *m, size_t expected)
-{
-  strmap_alloc(m, expected, false);
-}
-
-void strmap_init_hot(struct strmap *m, size_t expected)
-{
-  strmap_alloc(m, expected, true);
-}
-
-static inline uint64_t strmap_hash(const struct strmap *m, const char *key, size_t len)
-{
-  return m->hot ? XXH3_64bits(key, len) : hash_bytes(key, len);
 }
 
 static void strmap_grow(struct strmap *m)
 {
   struct strmap old = *m;
-  strmap_alloc(m, old.nslots, old.hot);
+  strmap_init(m, old.nslots);
   for (size_t i = 0; i < old.nslots; i++)
     if (old.slots[i].key) {
       size_t j = old.slots[i].hash & (m->nslots - 1);
@@ -288,7 +271,7 @@ void strmap_put(struct strmap *m, const char *key, void *val)
   if ((m->count + 1) * 2 > m->nslots)
     strmap_grow(m);
   size_t len = strlen(key);
-  uint64_t h = strmap_hash(m, key, len);
+  uint64_t h = hash_bytes(key, len);
   size_t j = h & (m->nslots - 1);
   while (m->slots[j].key) {
     if (m->slots[j].hash == h && m->slots[j].keylen == len && memcmp(m->slots[j].key, key, len) == 0) {
@@ -305,7 +288,7 @@ void *strmap_getn(const struct strmap *m, const char *key, size_t len)
 {
   if (!m->slots)
     return NULL;
-  uint64_t h = strmap_hash(m, key, len);
+  uint64_t h = hash_bytes(key, len);
   size_t j = h & (m->nslots - 1);
   while (m->slots[j].key) {
     if (m->slots[j].hash == h && m->slots[j].keylen == len && memcmp(m->slots[j].key, key, len) == 0)

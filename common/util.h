@@ -52,15 +52,8 @@ struct strmap {
   struct strmap_slot *slots;
   size_t nslots;
   size_t count;
-  bool hot;                    /* strmap_init_hot: XXH3 for the slot, not hash_bytes */
 };
 void strmap_init(struct strmap *m, size_t expected);
-/* The same map for the hot path's lookups (a request's model, route, price, upstream URL): keys
- * hashed by XXH3 (libxxhash), ~8 bytes a step, where hash_bytes' FNV-1a takes a byte a step. Its
- * slot order differs from strmap_init's: use it only for maps whose iteration order no one reports
- * (gwctl import's report follows strmap_init's order). A zeroed map that strmap_put fills is a
- * strmap_init one. */
-void strmap_init_hot(struct strmap *m, size_t expected);
 void strmap_put(struct strmap *m, const char *key, void *val);   /* replaces an existing key */
 void *strmap_get(const struct strmap *m, const char *key);
 void *strmap_getn(const struct strmap *m, const char *key, size_t keylen);
@@ -79,7 +72,7 @@ struct state_table {
   size_t size;        /* bytes of one entry */
   size_t expected;    /* the map's first size */
 };
-#define STATE_TABLE_INIT(type, n) { PTHREAD_MUTEX_INITIALIZER, { NULL, 0, 0, false }, sizeof(type), (n) }
+#define STATE_TABLE_INIT(type, n) { PTHREAD_MUTEX_INITIALIZER, { NULL, 0, 0 }, sizeof(type), (n) }
 /* The entry of key; a new one is a copy of proto (size bytes), or zeroed when proto is NULL.
  * Aborts when out of memory. */
 void *state_table_get(struct state_table *t, const char *key, const void *proto);

@@ -139,7 +139,7 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
   struct db_stmt *st = db_prepare(db, "SELECT name, ratio FROM groups");
   if (!st)
     return -1;
-  strmap_init_hot(&s->groups, 16);
+  strmap_init(&s->groups, 16);
   while (db_step(st) == DB_ROW) {
     double *r = arena_alloc(&s->arena, sizeof *r);
     *r = db_col_double(st, 1);
@@ -153,7 +153,7 @@ static int load_prices_groups(struct db *db, struct snapshot *s)
                       "FROM prices");
   if (!st)
     return -1;
-  strmap_init_hot(&s->prices, 64);
+  strmap_init(&s->prices, 64);
   while (db_step(st) == DB_ROW) {
     struct price *p = arena_alloc(&s->arena, sizeof *p);
     p->model_ratio = db_col_double(st, 1);
@@ -437,7 +437,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     return -1;
   struct strmap builds;
   strmap_init(&builds, 64);
-  strmap_init_hot(&s->routes, 64);
+  strmap_init(&s->routes, 64);
   while (s->nchannels < n && db_step(st) == DB_ROW) {
     struct snap_channel *c = &s->channels[s->nchannels++];
     c->id = db_col_int64(st, 0);
@@ -472,7 +472,7 @@ static int load_channels(struct db *db, struct snapshot *s, char *err, size_t er
     c->nmodels = split_list(&s->arena, db_col_text(st, 6), &c->models);
     char **groups;
     size_t ngroups = split_list(&s->arena, db_col_text(st, 7), &groups);
-    strmap_init_hot(&c->model_map, 4);
+    strmap_init(&c->model_map, 4);
     const char *mm = db_col_text(st, 8);
     if (*mm) {
       cJSON *j = cJSON_Parse(mm);

@@ -226,8 +226,6 @@ void worker_easy_put_kept(struct worker *w, CURL *e)
  * URL back); given a CURLU it copies that instead (curl_url_dup). */
 CURLU *worker_url(struct worker *w, const char *url)
 {
-  if (!w->urls.slots)
-    strmap_init_hot(&w->urls, 16);  /* looked up a request; its order matters to no one (freed by worker_join) */
   CURLU *u = strmap_get(&w->urls, url);
   if (u || w->urls.count >= WORKER_URLS)
     return u;

@@ -8,7 +8,7 @@
 set -eu
 purpose=${1:-build}
 pkgs="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev \
-libssl-dev libpq-dev libmariadb-dev libncurses-dev zlib1g-dev libpcre2-dev libwslay-dev libxxhash-dev gettext"
+libssl-dev libpq-dev libmariadb-dev libncurses-dev zlib1g-dev libpcre2-dev libwslay-dev gettext"
 case "$purpose" in
   build|run) ;;
   test)  pkgs="$pkgs bats curl tmux postgresql mariadb-server mariadb-client python3 procps util-linux wrk nginx zsh groff-base clang libclang-rt-14-dev valgrind locales" ;;

@@ -464,27 +464,6 @@ static void test_util(void)
     found += strmap_get(&m, keys[i]) == keys[i];
   CHECK(found == 100 && m.count == 100 && !strmap_get(&m, "k100"), "strmap grows and finds every key");
   strmap_free(&m);
-  /* the hot path's maps: the same answers with XXH3, through growth, for keys of every length
-   * around its 8-, 16- and 128-byte steps, looked up by strmap_getn on a longer buffer too */
-  strmap_init_hot(&m, 2);
-  static char hk[300][200];
-  for (int i = 0; i < 300; i++) {
-    size_t l = (size_t)(i % 150) + 1;
-    for (size_t c = 0; c < l; c++)
-      hk[i][c] = (char)('a' + (i * 7 + (int)c) % 26);
-    snprintf(hk[i] + l, sizeof hk[i] - l, "%d", i);
-    strmap_put(&m, hk[i], hk[i]);
-  }
-  found = 0;
-  for (int i = 0; i < 300; i++) {
-    char probe[256];
-    size_t l = strlen(hk[i]);
-    memcpy(probe, hk[i], l);
-    memcpy(probe + l, "#tail", 6);
-    found += strmap_get(&m, hk[i]) == hk[i] && strmap_getn(&m, probe, l) == hk[i] && !strmap_getn(&m, probe, l + 1);
-  }
-  CHECK(m.hot && found == 300 && m.count == 300 && !strmap_get(&m, "absent"), "a hot strmap grows and finds every key");
-  strmap_free(&m);
   struct arena a = {0};
   char **items;
   size_t n = split_list(&a, " a, b ,,c ", &items);
