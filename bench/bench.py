@@ -10,7 +10,8 @@ interleaved run, several repeats, and prints medians side by side with the ratio
   streams     200 and 2,000 concurrent SSE streams (bench/sse_load.c): streams/s, time to first
               data p50/p99, largest gap between events, failures, CPU per stream, peak RSS
   light       10 concurrent light streams (20 events 50 ms apart): CPU per stream and per event,
-              read from the scheduler's nanosecond run time of every thread (schedstat)
+              read from the scheduler's nanosecond run time of every thread (schedstat); run
+              before the stream sets (steady state), and one round after them (idle connections left)
   hold        10,000 concurrent long-lived streams: failures, RSS
   floor       bench/floor.c, relayd's libraries and worker model without the gateway: every row
               shows relayd/floor, the part of relayd's cost that is relay's own
@@ -134,6 +135,26 @@ def run_ns(pids):
     return total
 
 
+def run_ns_by_thread(pids):
+    """run_ns split by thread name (/proc/PID/task/TID/comm: relayd-worker, relayd-writer, ...;
+    threads of one name summed): {name: ns}"""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    out[name] = out.get(name, 0) + int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
 def rss_kb(pids, peak=False, field=None):
     total = 0
     field = field or ("VmHWM:" if peak else "VmRSS:")
@@ -215,7 +236,7 @@ def wrk(url, lua, conns, dur, pids):
 
 
 def sse_load(url, key, streams, total, pids, body, extra=()):
-    t0, n0 = cpu_ticks(pids), run_ns(pids)
+    t0, n0, b0 = cpu_ticks(pids), run_ns(pids), run_ns_by_thread(pids)
     for pid in pids:
         # reset the peak RSS so each run reports its own (writes "5" to clear_refs)
         try:
@@ -238,6 +259,8 @@ def sse_load(url, key, streams, total, pids, body, extra=()):
         r["run_us_per_stream"] = (n1 - n0) / 1e3 / r["streams"]
         if r.get("events"):
             r["run_us_per_event"] = (n1 - n0) / 1e3 / r["events"]
+        r["run_us_by_thread"] = {k: (v - b0.get(k, 0)) / 1e3 / r["streams"]
+                                 for k, v in run_ns_by_thread(pids).items()}
         r["peak_rss_mb"] = rss_kb(pids, peak=True) / 1024
     return r
 
@@ -450,6 +473,14 @@ def run(tmp, procs):
         for name, (url, pids) in targets.items():
             res[name]["one"].append(wrk(url, lua, 1, DUR, pids))
 
+    # the light row before the stream sets: on proxies in their steady state (warm from the rows
+    # above, holding the few idle upstream connections c64 leaves). After the 2,000-stream set each
+    # libcurl proxy keeps ~2,000 idle upstream connections for up to 118 s (CURLOPT_MAXAGE_CONN's
+    # default) and libcurl polls every one of them once a second (lib/url.c prune_dead_connections):
+    # that doubled the floor's light row (2026-12-07 session 9, second wave, bench/README.md). It is
+    # measured on its own, one round, in the row "after N streams".
+    light = light_rounds({n: (url, key, pids) for n, (url, pids) in targets.items()}, REPEATS, LIGHT_TOTAL)
+
     streams = {}
     for n, total, gap in STREAM_SETS:
         streams[n] = {name: [] for name in targets}
@@ -457,7 +488,7 @@ def run(tmp, procs):
             for name, (url, pids) in targets.items():
                 streams[n][name].append(sse_load(url, key, n, total, pids, body=STREAM % gap))
 
-    light = light_rounds({n: (url, key, pids) for n, (url, pids) in targets.items()}, REPEATS, LIGHT_TOTAL)
+    light_after = light_rounds({n: (url, key, pids) for n, (url, pids) in targets.items()}, 1, LIGHT_TOTAL)
 
     # the floor as relayd holds a stream: a held stream's connection is on relayd's small pool
     # (gate.h GATE_SMALL_POOL, 4 KiB: the first request was a stream with a small header)
@@ -491,9 +522,10 @@ def run(tmp, procs):
     writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
 
     # relayd still healthy and every billed row persisted
-    summary = report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
+    summary = report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "light": light, "hold": hold, "writer": writer,
+    out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "light": light,
+           "light_after_streams": light_after, "hold": hold, "writer": writer,
            "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "provision": provision, "summary": summary}
     with open(os.path.join(RESULTS, f"bench-{stamp}{'-quick' if QUICK else ''}.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -514,7 +546,7 @@ FLOOR_NEEDED = ("proxy CPU us/request", "one conn p50 ms", "context switches/req
                 f"{LIGHT} SSE streams: CPU us/stream")
 
 
-def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
+def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
     rows = []
 
     def ratio(a, b):
@@ -581,6 +613,9 @@ def report(res, streams, light, hold, writer, idle_rss, idle_anon, nginx_idle, f
         return f"{s[0]:.2f} ({s[1]:.2f}-{s[2]:.2f})" if s else "-"
     rows.append((f"{LIGHT} SSE streams: x nginx by round", "", "", spread("floor", "x_nginx"),
                  spread("relayd", "x_nginx"), "", "", "median (lowest-highest) of each round's ratio"))
+    _, la4 = four(light_after)
+    la4(f"{LIGHT} SSE streams after {STREAM_SETS[-1][0]}: CPU us/stream", "run_us_per_stream",
+        "one round, idle upstream connections left", direct=False)
     hn, hf, hr = hold.get("nginx", {}), hold.get("floor", {}), hold.get("relayd", {})
     row(f"{HOLD} held streams: open", None, hn.get("open"), hr.get("open"), f"{HOLD}", ".0f", f=hf.get("open"))
     row(f"{HOLD} held streams: failures", None, hn.get("failures"), hr.get("failures"), "0", ".0f",

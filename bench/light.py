@@ -11,6 +11,9 @@ nanoseconds) and context switches a stream (/proc/PID/task/*/status), the ratios
 floor of the medians, and each round's ratio to that round's nginx: median (lowest-highest).
 LIGHT_STRACE=1 adds one more pass per target under `strace -f -c` (attached to every process of
 the target) and prints system calls a stream by name: counts only, strace slows everything.
+LIGHT_BURST=N first has every target serve make bench's stream sets N times (what make bench's
+"after" row measures: the idle upstream connections they leave); every run also prints its us a
+stream by thread name (relayd-worker, relayd-writer, ...).
 Run: BUILD=build python3 bench/light.py. Uses bench.py's helpers."""
 import json
 import os
@@ -29,6 +32,9 @@ REPEATS = int(os.environ.get("LIGHT_REPEATS", "3"))
 TOTAL = int(os.environ.get("LIGHT_TOTAL") or bench.LIGHT_TOTAL)
 STRACE = os.environ.get("LIGHT_STRACE") == "1"
 BASE = os.environ.get("LIGHT_BASE_BIN")
+# LIGHT_BURST=N: before the light rounds, every target serves make bench's stream sets
+# (bench.STREAM_SETS) N times in make bench's order, as the row's processes have in make bench
+BURST = int(os.environ.get("LIGHT_BURST", "0"))
 
 
 def relayd_at(procs, tmp, name, mock_port, binpath):
@@ -86,6 +92,11 @@ def main():
         if BASE:
             targets["floor-base"] = floor_at(procs, "floor-base", mock_port, BASE)
             targets["relayd-base"] = relayd_at(procs, tmp, "relayd-base", mock_port, BASE)
+        for _ in range(BURST):
+            for n, total, gap in bench.STREAM_SETS:
+                for name, (url, key, pids) in targets.items():
+                    r = bench.sse_load(url, key, n, total, pids, body=bench.STREAM % gap)
+                    print(f"burst {name} {n} x {total}: failures {r.get('failures')}", flush=True)
         res = bench.light_rounds(targets, REPEATS, TOTAL)
         keys = ("run_us_per_stream", "run_us_per_event", "ctxsw_per_stream", "failures")
         med = {n: {k: bench.med([r.get(k) for r in runs]) for k in keys} for n, runs in res.items()}
@@ -97,7 +108,11 @@ def main():
                   f"{m['failures']:5.0f} {m['run_us_per_stream'] / med['nginx']['run_us_per_stream']:8.2f} "
                   f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}  "
                   f"{sp[0]:.2f} ({sp[1]:.2f}-{sp[2]:.2f}), {sf[0]:.2f} ({sf[1]:.2f}-{sf[2]:.2f})")
-        out = {"repeats": REPEATS, "total": TOTAL, "runs": res, "median": med}
+        for n, runs in res.items():
+            names = sorted({k for r in runs for k in r.get("run_us_by_thread", {})})
+            print(f"{n} us/stream by thread (median): " + ", ".join(
+                f"{t} {bench.med([r.get('run_us_by_thread', {}).get(t) for r in runs]):.1f}" for t in names))
+        out = {"repeats": REPEATS, "total": TOTAL, "burst": BURST, "runs": res, "median": med}
         if STRACE:
             out["strace"] = {}
             for n, (url, key, pids) in targets.items():

@@ -25,6 +25,8 @@ load helpers
   # and each round's ratio to nginx, for the floor and relayd: median (lowest-highest)
   echo "$output" | grep -Eq '^10 SSE streams: x nginx by round +[0-9.]+ \([0-9.]+-[0-9.]+\) +[0-9.]+ \([0-9.]+-[0-9.]+\)'
   echo "$output" | grep -Eq '^10 SSE streams: CPU us/event +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
+  # and one round on the same proxies after the stream sets (the idle connections they leave)
+  echo "$output" | grep -Eq '^10 SSE streams after [0-9]+: CPU us/stream +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   ls bench/results/bench-*-quick.json
   # a key pool's choice and the routing features are measured beside a plain relayd (issues #23, #25)
   echo "$output" | grep -Eq '^16-key round-robin pool +[0-9]+ +[0-9.]+'
