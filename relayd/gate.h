@@ -53,12 +53,17 @@ struct gate_verdict {
  * many bytes, and hold at most limit / 64 fields. */
 enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v);
 
-/* The small pool's class. Its pool holds the header's text (GATE_SMALL_HEAD), a 64-byte record
- * per field and query argument (GATE_SMALL_RECORDS, one more for worker.c's "Connection: close"),
- * and leaves over 3 KiB for the body's read window, the answer's head and its chunks. */
+/* The small pool's class. libmicrohttpd 0.9.75 gives the first read half its pool (1,536 bytes:
+ * the header's text, GATE_SMALL_HEAD, and the start of the body) and takes a 64-byte record per
+ * field and query argument from its end (GATE_SMALL_RECORDS, one more for worker.c's
+ * "Connection: close"): 21 records leave 192 bytes spare (24 would leave none and the close would
+ * not be recorded). When the answer starts the read window shrinks, and its room holds the
+ * answer's head and its chunks. 20 fields hold what the SDKs send with a stream (openai-python:
+ * 17); a held stream touches about the whole pool, so each KiB less is ~1 KB a stream
+ * (bench/README.md). */
 #define GATE_SMALL_HEAD 1024
-#define GATE_SMALL_RECORDS 24
-#define GATE_SMALL_POOL 4096
+#define GATE_SMALL_RECORDS 20
+#define GATE_SMALL_POOL 3072
 /* A GATE_PASS verdict on p[0..n) is a stream request of the small class: its header within
  * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
  * Gemini ":streamGenerateContent" target or a route that can stream (/v1/chat/completions,

@@ -14,10 +14,11 @@ Cases:
   small            an OpenAI stream, a short header, the body in the same write
   small-anthropic  an Anthropic stream (/v1/messages)
   small-gemini     a Gemini stream (:streamGenerateContent?alt=sse)
-  edge             an OpenAI stream whose header is exactly 1,024 bytes with 24 fields and query
+  edge             an OpenAI stream whose header is exactly 1,024 bytes with 20 fields and query
                    arguments, and a 6 KB body (the small pool's class at its limits)
   over-head        the same stream with a 1,025-byte header
-  over-records     the same stream with 25 fields and arguments
+  over-records     the same stream with 21 fields and arguments
+  sdk              an OpenAI stream with the header the OpenAI Python SDK sends (17 fields)
   nonstream        a non-streaming chat
   body-later       the stream's body sent 0.3 s after its header
 """
@@ -30,6 +31,7 @@ port, key, case = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 10.0
 
 MSG = [{"role": "user", "content": "hi"}]
+RECORDS = 20                # gate.h GATE_SMALL_RECORDS
 
 
 def build(case):
@@ -44,12 +46,20 @@ def build(case):
         path = "/v1beta/models/gpt-4o-mini:streamGenerateContent?alt=sse"
         auth = [("x-goog-api-key", key)]
         body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    elif case == "sdk":
+        # what openai-python 1.x sends with a stream (its _base_client.py default headers)
+        auth += [("Accept", "text/event-stream"), ("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"),
+                 ("User-Agent", "OpenAI/Python 1.57.0"), ("X-Stainless-Lang", "python"),
+                 ("X-Stainless-Package-Version", "1.57.0"), ("X-Stainless-OS", "Linux"),
+                 ("X-Stainless-Arch", "x64"), ("X-Stainless-Runtime", "CPython"),
+                 ("X-Stainless-Runtime-Version", "3.11.7"), ("X-Stainless-Async", "false"),
+                 ("x-stainless-retry-count", "0"), ("x-stainless-read-timeout", "600")]
     elif case == "nonstream":
         body = {"model": "gpt-4o-mini", "messages": MSG}
     fields += auth + [("Content-Type", "application/json")]
     if case in ("edge", "over-head", "over-records"):
         body["messages"] = [{"role": "user", "content": "x" * 6000}]
-        want_records = 25 if case == "over-records" else 24
+        want_records = RECORDS + 1 if case == "over-records" else RECORDS
         path += "?a=1&b=2&c=3"                      # 3 query arguments
         fields += [("X-Pad-%02d" % i, "p") for i in range(want_records - 3 - len(fields) - 1)]
     raw = json.dumps(body).encode()
