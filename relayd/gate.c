@@ -476,7 +476,7 @@ void gate_event(struct gate *g, int fd, uint32_t events)
       return;
     }
     /* the small pool only where memory counts: a reconnect per stream costs more CPU than the
-     * ~12 KB it saves while relayd holds few connections, counted over every worker (bench/README.md) */
+     * ~13 KB it saves while relayd holds few connections, counted over every worker (bench/README.md) */
     hand_over(g, gc, g->host.mhd_small && atomic_load(&g->host.budget->open) >= (size_t)(*g->host.cfg)->stream_small_pool_from &&
                          gate_small_stream(g->buf, (size_t)n, &v));
     return;

@@ -53,17 +53,18 @@ struct gate_verdict {
  * many bytes, and hold at most limit / 64 fields. */
 enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v);
 
-/* The small pool's class. libmicrohttpd 0.9.75 gives the first read half its pool (1,536 bytes:
- * the header's text, GATE_SMALL_HEAD, and the start of the body) and takes a 64-byte record per
- * field and query argument from its end (GATE_SMALL_RECORDS, one more for worker.c's
- * "Connection: close"): 21 records leave 192 bytes spare (24 would leave none and the close would
- * not be recorded). When the answer starts the read window shrinks, and its room holds the
- * answer's head and its chunks. 20 fields hold what the SDKs send with a stream (openai-python:
- * 17); a held stream touches about the whole pool, so each KiB less is ~1 KB a stream
- * (bench/README.md). */
+/* The small pool's class. libmicrohttpd 0.9.75 gives the first read half its pool (1,280 bytes:
+ * the header's text, GATE_SMALL_HEAD and its blank line, and the start of the body) and takes a
+ * 64-byte record per field and query argument from its end (GATE_SMALL_RECORDS, one more for
+ * worker.c's "Connection: close"): 19 records leave 64 bytes spare (one more and the close would
+ * not be recorded: the connection would stay kept alive on the small pool). When the answer
+ * starts the read window shrinks, and its room holds the answer's head and its chunks (an event
+ * larger than that goes out in several). 18 fields hold what openai-python sends with a stream
+ * (17); a client sending more is served on the usual pool. A held stream touches about its whole
+ * pool: 4 -> 3 -> 2.5 KiB were ~1 KB a stream each (bench/README.md). */
 #define GATE_SMALL_HEAD 1024
-#define GATE_SMALL_RECORDS 20
-#define GATE_SMALL_POOL 3072
+#define GATE_SMALL_RECORDS 18
+#define GATE_SMALL_POOL 2560
 /* A GATE_PASS verdict on p[0..n) is a stream request of the small class: its header within
  * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
  * Gemini ":streamGenerateContent" target or a route that can stream (/v1/chat/completions,
