@@ -69,7 +69,9 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
  * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
  * Gemini ":streamGenerateContent" target or a route that can stream (/v1/chat/completions,
  * /v1/messages, /v1/responses, /v1/completions: other paths never pay for a parse) with a whole
- * JSON body in p whose "stream" is true (parsed with cJSON). Anything else (a body not all peeked yet included) is not: false. */
+ * JSON body in p whose "stream" is true (parsed with cJSON), and nothing after the body in p (a
+ * request pipelined behind it keeps the usual pool). Anything else (a body not all peeked yet
+ * included) is not: false. */
 bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
 
 /* The daemon's client connections: one budget shared by every worker's gate and both MHD daemons

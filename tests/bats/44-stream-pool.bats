@@ -52,7 +52,7 @@ usual_pool() {
   [ "$(a 'd["second"]')" = 200 ]
 }
 
-@test "a stream with a small header goes to the small pool and its connection closes after it, in each client format; a non-stream request and a stream whose body comes later stay kept alive" {
+@test "a stream with a small header goes to the small pool and its connection closes after it, in each client format; a non-stream request, a stream whose body comes later and one with a request pipelined behind it stay kept alive" {
   for c in small small-anthropic small-gemini; do
     pool "$c"
     small_pool
@@ -63,9 +63,16 @@ usual_pool() {
   pool body-later
   usual_pool
   [ "$(a 'd["done"]')" = true ]
+  # a request pipelined behind the stream (in the peek) is answered: the stream keeps the usual pool
+  pool pipelined
+  [ "$(a 'd["status"]')" = 200 ]
+  [ "$(a 'd["done"]')" = true ]
+  [ "$(a 'd["connection"]')" = null ]
+  [ "$(a 'd["second"]')" = 200 ]
   # every stream and request was billed and logged as usual
-  # (five here, the two GET /v1/models on kept-alive connections and relayd_start's readiness probe)
-  wait_until 10 sql_is 8 "SELECT COUNT(*) FROM logs"
+  # (five here, the two GET /v1/models on kept-alive connections and relayd_start's readiness probe;
+  # and the pipelined stream)
+  wait_until 10 sql_is 9 "SELECT COUNT(*) FROM logs"
 }
 
 @test "the small pool serves its whole class: a 1,024-byte header with 18 fields and arguments and a 6 KB body streams to its end; one byte or one record more goes to the usual pool" {

@@ -21,6 +21,8 @@ Cases:
   over-records     the same stream with 19 fields and arguments
   sdk              an OpenAI stream with the header the OpenAI Python SDK sends (17 fields)
   big-event        a small stream whose first event is 300,000 bytes (mock huge_event)
+  pipelined        a small stream and a GET /v1/models after it in the same write (its answer is
+                   "second", read from what follows the stream's)
   nonstream        a non-streaming chat
   body-later       the stream's body sent 0.3 s after its header
 """
@@ -128,6 +130,8 @@ if case == "body-later":
     s.sendall(head + b"\r\n")              # the whole header, blank line included
     time.sleep(0.3)
     s.sendall(tail[2:])
+elif case == "pipelined":
+    s.sendall(head + tail + b"GET /v1/models HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer " + key.encode() + b"\r\n\r\n")
 else:
     s.sendall(head + tail)
 status, hdrs, body, rest = read_answer(s, b"")
@@ -140,6 +144,14 @@ out = {"status": status, "connection": hdrs.get("connection"), "content_type": h
        "head_bytes": head_bytes, "records": records, "closed": False, "second": None}
 # head_bytes counts the request line and fields with their CRLFs (the blank line is not in head)
 s.settimeout(1.0)
+if case == "pipelined":
+    s.settimeout(timeout)
+    try:
+        out["second"] = read_answer(s, rest)[0]
+    except (OSError, EOFError, ValueError, IndexError):
+        out["second"] = None
+    rest = b""
+    s.settimeout(1.0)
 try:
     d = s.recv(65536) if not rest else rest
     out["closed"] = d == b""
