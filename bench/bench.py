@@ -494,7 +494,7 @@ def run(tmp, procs):
     # (gate.h GATE_SMALL_POOL, 4 KiB: the first request was a stream with a small header)
     fh_port = free_port()
     fh = procs.start("floor-hold", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{fh_port}",
-                                    "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "4096"])
+                                    "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "2560"])
     wait_port(fh_port)
     hold_targets = dict(targets, floor=(f"http://127.0.0.1:{fh_port}{path}", [fh.pid]))
     hold = {}

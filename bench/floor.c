@@ -17,7 +17,7 @@
  *              [--pool BYTES] [--curl-buffer BYTES]
  * (N defaults to the number of online CPUs, as relayd's; --pool is libmicrohttpd's per-connection
  * memory, relayd's usual pool by default (bench.py's held-stream row starts a second floor with
- * --pool 4096: relayd's small pool, where a stream with a small header is held, relayd/gate.h);
+ * --pool 2560: relayd's small pool, where a stream with a small header is held, relayd/gate.h);
  * --curl-buffer libcurl's receive buffer, relayd's for streams (1024) by default, 0 for curl's
  * own: what a held stream costs each, measured apart). Runs until SIGTERM/SIGINT.
  *

@@ -34,7 +34,7 @@ def peak_fds(pid, stop, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--floor", action="store_true", help="the floor too (pool 4096, as make bench)")
+    ap.add_argument("--floor", action="store_true", help="the floor too (pool 2560, as make bench)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--streams", type=int, default=bench.HOLD)
     args = ap.parse_args()
@@ -49,7 +49,7 @@ def main():
             if args.floor:
                 fport = bench.free_port()
                 fl = procs.start("floor", [os.path.join(bench.BIN, "floor"), "--listen", f"127.0.0.1:{fport}",
-                                           "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "4096"])
+                                           "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "2560"])
                 bench.wait_port(fport)
                 targets["floor"] = (fport, fl.pid)
             time.sleep(0.5)

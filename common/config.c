@@ -41,11 +41,11 @@ const struct config_key config_keys[] = {
         "bytes the request line and headers may take, in at most this / 64 fields; more is a 431 in "
         "the client's error format (libmicrohttpd's buffer is twice this size)"),
     INT("stream_small_pool_from", stream_small_pool_from, 0, 1000000, "256", RELOAD,
-        "open client connections on a worker from which a connection whose first request is a "
-        "stream with a small header (at most 1,024 bytes, 24 fields) is served from a 4 KiB buffer "
-        "instead of twice max_header_bytes and closed after its stream (Connection: close): about "
-        "11 KB less a held stream, a reconnect for the client's next request; 0: from the first "
-        "connection, 1000000: never"),
+        "open client connections (every worker's together) from which a connection whose first "
+        "request is a stream with a small header (at most 1,024 bytes, 18 fields) is served from a "
+        "2.5 KiB buffer instead of twice max_header_bytes and closed after its stream (Connection: "
+        "close): about 13 KB less a held stream, a reconnect for the client's next request; 0: from "
+        "the first connection, 1000000: never"),
     INT("client_header_timeout_s", client_header_timeout_s, 1, 3600, "60", RELOAD,
         "a client must send a whole request header within this many seconds of opening the "
         "connection or of its previous answer (also bounds idle kept-alive connections)"),

@@ -218,6 +218,10 @@ bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v)
 {
   if (!v->plain || !v->target || v->head_bytes > GATE_SMALL_HEAD || v->records > GATE_SMALL_RECORDS)
     return false;
+  /* nothing after the body (a pipelined request): MHD would read it into the small pool's read
+   * window, which the answer's head needs back, and the close would drop its answer */
+  if (v->head_len > n || n - v->head_len > (uint64_t)(v->content_length > 0 ? v->content_length : 0))
+    return false;
   /* Gemini names a stream in its path (models/M:streamGenerateContent), before any query */
   const char *q = memchr(v->target, '?', v->target_len);
   size_t plen = q ? (size_t)(q - v->target) : v->target_len;
@@ -233,7 +237,7 @@ bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v)
   bool can_stream = false;
   for (size_t i = 0; i < sizeof streaming / sizeof streaming[0] && !can_stream; i++)
     can_stream = plen == streaming[i].len && memcmp(v->target, streaming[i].path, plen) == 0;
-  if (!can_stream || v->content_length <= 0 || v->head_len > n || (uint64_t)v->content_length > n - v->head_len)
+  if (!can_stream || v->content_length <= 0 || v->head_len > n || (uint64_t)v->content_length != n - v->head_len)
     return false;
   cJSON *root = cJSON_ParseWithLength(p + v->head_len, (size_t)v->content_length);
   bool stream = cJSON_IsObject(root) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
@@ -476,8 +480,8 @@ void gate_event(struct gate *g, int fd, uint32_t events)
       return;
     }
     /* the small pool only where memory counts: a reconnect per stream costs more CPU than the
-     * ~11 KB it saves while a worker holds few connections (bench/README.md) */
-    hand_over(g, gc, g->host.mhd_small && *g->host.nconns >= (size_t)(*g->host.cfg)->stream_small_pool_from &&
+     * ~13 KB it saves while relayd holds few connections, counted over every worker (bench/README.md) */
+    hand_over(g, gc, g->host.mhd_small && atomic_load(&g->host.budget->open) >= (size_t)(*g->host.cfg)->stream_small_pool_from &&
                          gate_small_stream(g->buf, (size_t)n, &v));
     return;
   case GATE_REFUSE:

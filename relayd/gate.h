@@ -53,17 +53,25 @@ struct gate_verdict {
  * many bytes, and hold at most limit / 64 fields. */
 enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_verdict *v);
 
-/* The small pool's class. Its pool holds the header's text (GATE_SMALL_HEAD), a 64-byte record
- * per field and query argument (GATE_SMALL_RECORDS, one more for worker.c's "Connection: close"),
- * and leaves over 3 KiB for the body's read window, the answer's head and its chunks. */
+/* The small pool's class. libmicrohttpd 0.9.75 gives the first read half its pool (1,280 bytes:
+ * the header's text, GATE_SMALL_HEAD and its blank line, and the start of the body) and takes a
+ * 64-byte record per field and query argument from its end (GATE_SMALL_RECORDS, one more for
+ * worker.c's "Connection: close"): 19 records leave 64 bytes spare (one more and the close would
+ * not be recorded: the connection would stay kept alive on the small pool). When the answer
+ * starts the read window shrinks, and its room holds the answer's head and its chunks (an event
+ * larger than that goes out in several). 18 fields hold what openai-python sends with a stream
+ * (17); a client sending more is served on the usual pool. A held stream touches about its whole
+ * pool: 4 -> 3 -> 2.5 KiB were ~1 KB a stream each (bench/README.md). */
 #define GATE_SMALL_HEAD 1024
-#define GATE_SMALL_RECORDS 24
-#define GATE_SMALL_POOL 4096
+#define GATE_SMALL_RECORDS 18
+#define GATE_SMALL_POOL 2560
 /* A GATE_PASS verdict on p[0..n) is a stream request of the small class: its header within
  * GATE_SMALL_HEAD bytes and GATE_SMALL_RECORDS records, plain (see gate_verdict), and either a
  * Gemini ":streamGenerateContent" target or a route that can stream (/v1/chat/completions,
  * /v1/messages, /v1/responses, /v1/completions: other paths never pay for a parse) with a whole
- * JSON body in p whose "stream" is true (parsed with cJSON). Anything else (a body not all peeked yet included) is not: false. */
+ * JSON body in p whose "stream" is true (parsed with cJSON), and nothing after the body in p (a
+ * request pipelined behind it keeps the usual pool). Anything else (a body not all peeked yet
+ * included) is not: false. */
 bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
 
 /* The daemon's client connections: one budget shared by every worker's gate and both MHD daemons
