@@ -101,19 +101,25 @@ def cpu_ticks(pids):
     return t
 
 
-def thread_files(pids, name):
-    """the text of /proc/PID/task/TID/NAME for every thread of pids (threads gone meanwhile skipped)"""
+def thread_dirs(pids):
+    """/proc/PID/task/TID of every thread of pids"""
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
         for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/{name}") as f:
-                    yield f.read()
-            except OSError:
-                pass
+            yield f"/proc/{pid}/task/{tid}"
+
+
+def thread_files(pids, name):
+    """the text of /proc/PID/task/TID/NAME for every thread of pids (threads gone meanwhile skipped)"""
+    for d in thread_dirs(pids):
+        try:
+            with open(f"{d}/{name}") as f:
+                yield f.read()
+        except OSError:
+            pass
 
 
 def ctx_switches(pids):
@@ -139,19 +145,14 @@ def run_ns_by_thread(pids):
     """run_ns split by thread name (/proc/PID/task/TID/comm: relayd-worker, relayd-writer, ...;
     threads of one name summed): {name: ns}"""
     out = {}
-    for pid in pids:
+    for d in thread_dirs(pids):
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                    name = f.read().strip()
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    out[name] = out.get(name, 0) + int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
+            with open(f"{d}/comm") as f:
+                name = f.read().strip()
+            with open(f"{d}/schedstat") as f:
+                out[name] = out.get(name, 0) + int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
     return out
 
 
