@@ -584,8 +584,9 @@ const struct tokenizer *tokenizer_for_model(const char *model)
   for (size_t i = 0; enc && i < 2; i++)
     if (strcmp(enc, encodings[i]) == 0)
       t = loaded[i];
-  if (model && strlen(model) < sizeof last_lookup.model) {
-    strcpy(last_lookup.model, model);
+  size_t n = model ? strnlen(model, sizeof last_lookup.model) : sizeof last_lookup.model;
+  if (n < sizeof last_lookup.model) {
+    memcpy(last_lookup.model, model, n + 1);
     last_lookup.t = t;
     last_lookup.gen = gen;
   }
