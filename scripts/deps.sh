@@ -20,7 +20,8 @@ for p in $pkgs; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   case "$st" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
 done
-# node and npm run the official SDK clients of the tests (tests/sdk); any node >= 18 will do, so
+# node and npm run the official SDK clients of the tests (tests/sdk); any node >= 18 will do (the
+# coding agents of tests/agents need 20 and bring it: tests/agents/package.json pins one), so
 # one installed from elsewhere (not as Debian's package) counts too
 if [ "$purpose" = test ]; then
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"

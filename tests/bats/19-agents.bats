@@ -400,7 +400,10 @@ exporter = "none"
 [features]
 plugins = false
 EOF
-  agent RELAY_KEY="$KEY" CODEX_HOME="$AHOME/.codex" codex exec --skip-git-repo-check \
+  # -s danger-full-access: the tool command is the strict mock's own `cat note.txt` in the test's
+  # directory; codex's bubblewrap sandbox cannot mount inside a chroot or an unprivileged container
+  # ("cannot establish app-server socket mount isolation"), and it is codex's, not relay's, to test
+  agent RELAY_KEY="$KEY" CODEX_HOME="$AHOME/.codex" codex exec --skip-git-repo-check -s danger-full-access \
     "Read note.txt and tell me the secret word"
 }
 
