@@ -1,7 +1,7 @@
 /*
  * writer-bench: measures relayd's log writer (relayd/writer.c) alone, without HTTP.
  *
- *   writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--billing full|short|none] [--json]
+ *   writer-bench --db sqlite:PATH --rows N [--direct BATCH [--span]] [--billing full|short|none] [--json]
  *
  * Creates a fresh database (PATH must not exist; db_open creates the schema) with one user, one
  * limited token and one channel, starts the writer (writer_start), and submits N requests as fast
@@ -17,6 +17,10 @@
  * batches of BATCH requests (each request's reservation and log record in the same batch, as for
  * a request that ends within one 50 ms tick), so the instructions per row under
  * `valgrind --tool=callgrind` are the same in every run (bench/README.md, the writer's cost).
+ * --span (with --direct): each request's reservation in one batch and its log record in the next,
+ * as for streams longer than a tick that start and end together (bench/light.py's load: a batch
+ * settles one round of streams and reserves the next), so every batch also inserts BATCH
+ * reservation rows and deletes the BATCH of the batch before.
  * --billing: the breakdown each log row stores (logs.billing): full (default) as relayd writes it
  * today, 330 bytes; short without the zero token counts and the ratios of unused kinds (199 bytes,
  * what breakdown.h allows: absent keys mean 0); none (""). How much of a row's cost is its width.
@@ -149,14 +153,20 @@ static void *produce(void *arg)
   return NULL;
 }
 
-/* --direct: rows requests in batches of batch (2 records each), committed by this thread. 0 or -1. */
-static int run_direct(const char *url, long rows, long batch, struct balance *ub, struct balance *tb,
-                      uint64_t *commits, char *err, size_t errlen)
+/* --direct: rows requests in batches of batch (2 records each), committed by this thread; span:
+ * each request reserves in one batch and settles in the next (the settle records of the batch
+ * before come first). 0 or -1. */
+static int run_direct(const char *url, long rows, long batch, bool span, struct balance *ub,
+                      struct balance *tb, uint64_t *commits, char *err, size_t errlen)
 {
   if (commit_open(url, err, errlen) < 0)
     return -1;
+  /* recs: the batch; prev: span's requests reserved by the batch before (settled by this one) */
   struct log_record *recs = calloc((size_t)batch * 2, sizeof *recs);
-  if (!recs) {
+  struct log_record *prev = span ? calloc((size_t)batch, sizeof *prev) : NULL;
+  if (!recs || (span && !prev)) {
+    free(recs);
+    free(prev);
     commit_close();
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -164,14 +174,28 @@ static int run_direct(const char *url, long rows, long batch, struct balance *ub
   struct log_record tmpl;
   fill_common(&tmpl, ub, tb);
   int rc = 0;
-  for (long done = 0; done < rows && rc == 0;) {
+  long nprev = 0;
+  for (long done = 0; (done < rows || nprev) && rc == 0;) {
     long n = rows - done < batch ? rows - done : batch;
-    for (long k = 0; k < n; k++) {
-      recs[2 * k + 1] = tmpl;
-      fill_request(&recs[2 * k + 1], 0, done + k);
-      recs[2 * k] = reservation_of(&recs[2 * k + 1]);
+    size_t len = 0;
+    if (span) {
+      for (long k = 0; k < nprev; k++)
+        recs[len++] = prev[k];
+      for (long k = 0; k < n; k++) {
+        prev[k] = tmpl;
+        fill_request(&prev[k], 0, done + k);
+        recs[len++] = reservation_of(&prev[k]);
+      }
+      nprev = n;
+    } else {
+      for (long k = 0; k < n; k++) {
+        recs[2 * k + 1] = tmpl;
+        fill_request(&recs[2 * k + 1], 0, done + k);
+        recs[2 * k] = reservation_of(&recs[2 * k + 1]);
+      }
+      len = (size_t)n * 2;
     }
-    if (commit_batch(recs, (size_t)n * 2, NULL, 0, "bench", 1) != 0) {
+    if (commit_batch(recs, len, NULL, 0, "bench", 1) != 0) {
       snprintf(err, errlen, "commit_batch failed");
       rc = -1;
     }
@@ -179,6 +203,7 @@ static int run_direct(const char *url, long rows, long batch, struct balance *ub
     done += n;
   }
   free(recs);
+  free(prev);
   commit_close();
   return rc;
 }
@@ -277,10 +302,11 @@ static bool verify(const char *url, long rows, const struct balance *ub, const s
 
 static void usage(FILE *f)
 {
-  fputs("usage: writer-bench --db sqlite:PATH --rows N [--direct BATCH] [--billing full|short|none] [--json]\n"
+  fputs("usage: writer-bench --db sqlite:PATH --rows N [--direct BATCH [--span]] [--billing full|short|none] [--json]\n"
         "  --db sqlite:PATH   a database file that does not exist yet (it is created)\n"
         "  --rows N           log records to submit (1 to 20000000)\n"
         "  --direct BATCH     no writer thread: commit batches of BATCH requests from this thread\n"
+        "  --span             with --direct: a request reserves in one batch and settles in the next\n"
         "  --billing FORM     each row's breakdown: full (as relayd writes it), short (no zero members), none\n"
         "  --json             one JSON object on stdout instead of a line of text\n"
         "exit status: 0 all rows and quota verified, 1 not verified, 2 usage or setup error\n",
@@ -295,12 +321,13 @@ int main(int argc, char **argv)
       {"json", no_argument, NULL, 'j'},
       {"direct", required_argument, NULL, 'b'},
       {"billing", required_argument, NULL, 'B'},
+      {"span", no_argument, NULL, 's'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *url = NULL;
   long rows = 0, direct = 0;
-  bool json = false;
+  bool json = false, span = false;
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -316,6 +343,7 @@ int main(int argc, char **argv)
       break;
     }
     case 'j': json = true; break;
+    case 's': span = true; break;
     case 'b': {
       int64_t v;
       if (parse_int64(optarg, &v) < 0 || v < 1 || v > 100000) {
@@ -341,7 +369,7 @@ int main(int argc, char **argv)
     default: usage(stderr); return 2;
     }
   }
-  if (optind < argc || !url || !rows) {
+  if (optind < argc || !url || !rows || (span && !direct)) {
     usage(stderr);
     return 2;
   }
@@ -371,7 +399,7 @@ int main(int argc, char **argv)
 
   if (direct) {
     uint64_t commits = 0, t0 = now_us_mono();
-    int drc = run_direct(url, rows, direct, ub, tb, &commits, err, sizeof err);
+    int drc = run_direct(url, rows, direct, span, ub, tb, &commits, err, sizeof err);
     double secs = (double)(now_us_mono() - t0) / 1e6, rps = secs > 0 ? (double)rows / secs : 0;
     if (drc < 0)
       fprintf(stderr, "writer-bench: %s\n", err);

@@ -28,6 +28,21 @@ static const size_t sqlite_group_rows[] = { 32, 16, 8, 4, 2 };
  * every group of rows wrote the 7 b-trees' right-edge pages once more: 72 % of the writer's
  * pwrite64 calls, 1.1 a request (bench/README.md). FAIL keeps the rows before a failing one instead
  * of undoing them, and needs no journal; a failed step rolls the whole batch back all the same. */
+/* SQLite: reservation rows per INSERT, largest first, the rest one by one: one statement for
+ * several rows opens the table's and its two indexes' cursors once. A batch that settles one round
+ * of streams and reserves the next (bench/light.py's load) inserts ~10 of them: 8.2k -> 5.2k
+ * instructions a reservation in writer-bench --direct 10 --span (bench/README.md, session 10).
+ * Deletes stay one by one: "DELETE ... WHERE request_id IN (?1, ..)" cost 12.2k instructions a row
+ * against 6.3k (SQLite collects the rowids first, then deletes). */
+static const size_t resv_group_rows[] = { 8, 4, 2 };
+#define RESV_GROUPS (sizeof resv_group_rows / sizeof *resv_group_rows)
+#define RESV_PARAMS 12
+#define RESV_COLS \
+  "reservations(request_id, node, created_at, user_id, username, token_id, token_name, " \
+  "token_limited, model_name, \"group\", is_stream, quota) VALUES "
+/* ON CONFLICT: a batch retried after a commit that went through; OR FAIL as for the log rows
+ * below (a multi-row statement that may ABORT keeps a statement journal) */
+#define RESV_CONFLICT " ON CONFLICT(request_id) DO NOTHING"
 #define LOG_INSERT_SQLITE "INSERT OR FAIL INTO "
 #define LOG_INSERT_PG "INSERT INTO "
 #define LOG_INSERT_COLS \
@@ -46,6 +61,13 @@ static struct {
   struct db_stmt *ins_log, *upd_token, *upd_user, *upd_channel, *ins_resv, *del_resv;
   struct db_stmt *ins_many;   /* PostgreSQL: WRITER_ROWS_PER_INSERT rows at once */
   struct db_stmt *ins_group[SQLITE_GROUPS];   /* SQLite: sqlite_group_rows[g] rows at once */
+  bool group_used[SQLITE_GROUPS];             /* bound in this batch: drop_refs resets it */
+  /* SQLite: resv_group_rows[g] reservations inserted at once, and whether bound in this batch */
+  struct db_stmt *resv_ins[RESV_GROUPS];
+  bool resv_ins_used[RESV_GROUPS];
+  /* SQLite: BEGIN IMMEDIATE and COMMIT prepared once (db_begin/db_commit parse them at every
+   * batch: ~7k instructions a commit); PostgreSQL keeps db_begin/db_commit (its in_tx state) */
+  struct db_stmt *begin, *commit;
   bool multirow;              /* PostgreSQL */
   bool verify_next;           /* the last commit failed: it may have committed all the same */
 } C;
@@ -140,15 +162,92 @@ static int apply_op(const struct writer_op *op, int64_t now)
 }
 
 /* The statements that bind a batch's texts by reference (db_bind_text_ref) let go of them: the
- * batch is freed or reused once commit_batch returns. */
+ * batch is freed or reused once commit_batch returns. Only the row groups this batch bound: a
+ * reset clears every parameter (sqlite3_clear_bindings), 704 for the 32-row group, and a quiet
+ * relayd's batch of ~10 rows binds one or two of the five groups (~20k instructions a commit
+ * spent clearing groups nobody had bound; bench/README.md, session 10). */
 static void drop_refs(void)
 {
   db_reset(C.ins_log);
   for (size_t g = 0; g < SQLITE_GROUPS; g++)
-    if (C.ins_group[g])
+    if (C.ins_group[g] && C.group_used[g]) {
       db_reset(C.ins_group[g]);
+      C.group_used[g] = false;
+    }
   db_reset(C.ins_resv);
   db_reset(C.del_resv);
+  for (size_t g = 0; g < RESV_GROUPS; g++) {
+    if (C.resv_ins_used[g])
+      db_reset(C.resv_ins[g]);
+    C.resv_ins_used[g] = false;
+  }
+}
+
+/* A reservation row's parameters base+1 .. base+RESV_PARAMS, texts by reference (see bind_log) */
+static void bind_resv(struct db_stmt *st, int base, const struct log_record *r, const char *node)
+{
+  db_bind_text_ref(st, base + 1, r->request_id);
+  db_bind_text_ref(st, base + 2, node);
+  db_bind_int64(st, base + 3, r->created_at);
+  db_bind_int64(st, base + 4, r->user_id);
+  db_bind_text_ref(st, base + 5, r->username);
+  db_bind_int64(st, base + 6, r->token_id);
+  db_bind_text_ref(st, base + 7, r->token_name);
+  db_bind_int64(st, base + 8, r->token_bal != NULL);
+  db_bind_text_ref(st, base + 9, r->model);
+  db_bind_text_ref(st, base + 10, r->group);
+  db_bind_int64(st, base + 11, r->is_stream);
+  db_bind_int64(st, base + 12, r->quota);
+}
+
+/* Stores the reservations ins[0..nins) (in the groups of resv_group_rows where prepared: SQLite;
+ * the rest one by one) and deletes those of the request ids del[0..ndel). 0 or -1. */
+static int write_resv(const struct log_record *const *ins, size_t nins, const char *const *del,
+                      size_t ndel, const char *node)
+{
+  size_t i = 0, d = 0;
+  for (size_t g = 0; g < RESV_GROUPS; g++) {
+    size_t rows = resv_group_rows[g];
+    for (; C.resv_ins[g] && nins - i >= rows; i += rows) {
+      db_reset(C.resv_ins[g]);
+      C.resv_ins_used[g] = true;
+      for (size_t k = 0; k < rows; k++)
+        bind_resv(C.resv_ins[g], (int)(k * RESV_PARAMS), ins[i + k], node);
+      if (db_step(C.resv_ins[g]) == DB_ERROR)
+        return -1;
+    }
+  }
+  for (; i < nins; i++) {
+    db_reset(C.ins_resv);
+    bind_resv(C.ins_resv, 0, ins[i], node);
+    if (db_step(C.ins_resv) == DB_ERROR)
+      return -1;
+  }
+  for (; d < ndel; d++) {
+    db_reset(C.del_resv);
+    db_bind_text_ref(C.del_resv, 1, del[d]);
+    if (db_step(C.del_resv) == DB_ERROR)
+      return -1;
+  }
+  return 0;
+}
+
+/* "INSERT OR FAIL INTO reservations(...) VALUES (?1..?12), ... ON CONFLICT ..." for rows rows;
+ * NULL when out of memory. The caller frees. */
+static char *resv_sql(size_t rows)
+{
+  struct buf b;
+  buf_init(&b, 256 + rows * RESV_PARAMS * 8);
+  buf_append_str(&b, "INSERT OR FAIL INTO " RESV_COLS);
+  for (size_t r = 0; r < rows; r++) {
+    buf_append_str(&b, r ? ",(" : "(");
+    for (int c = 1; c <= RESV_PARAMS; c++)
+      buf_appendf(&b, c > 1 ? ",?%zu" : "?%zu", r * RESV_PARAMS + (size_t)c);
+    buf_append_str(&b, ")");
+  }
+  buf_append_str(&b, RESV_CONFLICT);
+  size_t len;
+  return buf_steal(&b, &len);
 }
 
 struct agg {
@@ -301,6 +400,7 @@ static int insert_rows(const struct log_record *const *recs, size_t n)
   for (size_t g = 0; g < SQLITE_GROUPS; g++) {
     for (size_t rows = sqlite_group_rows[g]; n - i >= rows; i += rows) {
       db_reset(C.ins_group[g]);
+      C.group_used[g] = true;
       for (size_t k = 0; k < rows; k++)
         bind_log(C.ins_group[g], (int)(k * LOG_PARAMS), recs[i + k]);
       if (db_step(C.ins_group[g]) == DB_ERROR)
@@ -352,6 +452,25 @@ static void balance_payload(struct buf *p, uint64_t node_id, const struct agg *u
   }
 }
 
+/* BEGIN (IMMEDIATE on SQLite) and COMMIT: the prepared statements on SQLite, db.c's on PostgreSQL. */
+static int tx_step(struct db_stmt *st)
+{
+  db_reset(st);
+  enum db_step_result r = db_step(st);
+  db_reset(st);
+  return r == DB_ERROR ? -1 : 0;
+}
+
+static int tx_begin(void)
+{
+  return C.begin ? tx_step(C.begin) : db_begin(C.db);
+}
+
+static int tx_commit(void)
+{
+  return C.commit ? tx_step(C.commit) : db_commit(C.db);
+}
+
 int commit_batch(const struct log_record *recs, size_t n, const struct writer_op *ops, size_t nops,
                  const char *node, uint64_t node_id)
 {
@@ -363,8 +482,11 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
   struct rid_slot *rids = calloc(cap, sizeof *rids);
   /* each record's slot in rids (NULL: no request id to match), found once for both passes */
   struct rid_slot **slot = malloc((n ? n : 1) * sizeof *slot);
+  /* the reservations to store and the request ids whose reservation to delete (write_resv) */
+  const struct log_record **rins = malloc((n ? n : 1) * sizeof *rins);
+  const char **rdel = malloc((n ? n : 1) * sizeof *rdel);
   int rc = -1;
-  if (!users || !tokens || !chans || !rids || !slot)
+  if (!users || !tokens || !chans || !rids || !slot || !rins || !rdel)
     goto out;
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
@@ -392,7 +514,7 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
     if (r->channel_id && r->quota)
       agg_add(chans, cap, r->channel_id)->quota += r->quota;
   }
-  if (db_begin(C.db) < 0)
+  if (tx_begin() < 0)
     goto fail;
   if (C.verify_next) {
     int done = already_committed(recs, n);
@@ -406,37 +528,20 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
     }
   }
   int64_t now = now_unix();
+  size_t nins = 0, ndel = 0;
   for (size_t i = 0; i < n; i++) {
     const struct log_record *r = &recs[i];
     if (slot[i]) {
       /* a reservation opened and settled within this batch never reaches the table */
       const struct rid_slot *sl = slot[i];
-      if (r->reservation && !r->release && !sl->settled) {
-        struct db_stmt *st = C.ins_resv;
-        db_reset(st);
-        db_bind_text_ref(st, 1, r->request_id);
-        db_bind_text_ref(st, 2, node);
-        db_bind_int64(st, 3, r->created_at);
-        db_bind_int64(st, 4, r->user_id);
-        db_bind_text_ref(st, 5, r->username);
-        db_bind_int64(st, 6, r->token_id);
-        db_bind_text_ref(st, 7, r->token_name);
-        db_bind_int64(st, 8, r->token_bal != NULL);
-        db_bind_text_ref(st, 9, r->model);
-        db_bind_text_ref(st, 10, r->group);
-        db_bind_int64(st, 11, r->is_stream);
-        db_bind_int64(st, 12, r->quota);
-        if (db_step(st) == DB_ERROR)
-          goto rollback;
-      } else if ((!r->reservation || r->release) && !sl->reserved) {
-        struct db_stmt *st = C.del_resv;
-        db_reset(st);
-        db_bind_text_ref(st, 1, r->request_id);
-        if (db_step(st) == DB_ERROR)
-          goto rollback;
-      }
+      if (r->reservation && !r->release && !sl->settled)
+        rins[nins++] = r;
+      else if ((!r->reservation || r->release) && !sl->reserved)
+        rdel[ndel++] = r->request_id;
     }
   }
+  if (write_resv(rins, nins, rdel, ndel, node) != 0)
+    goto rollback;
   if (insert_logs(recs, n) != 0)
     goto rollback;
   size_t nu = agg_sort(users, cap), nt = agg_sort(tokens, cap), nc = agg_sort(chans, cap);
@@ -482,7 +587,7 @@ int commit_batch(const struct log_record *recs, size_t n, const struct writer_op
   }
   /* the commit and the db_base moves are one step for the loader (see snapshot.h) */
   ledger_lock();
-  if (db_commit(C.db) < 0) {
+  if (tx_commit() < 0) {
     ledger_unlock();
     goto rollback;
   }
@@ -507,6 +612,8 @@ out:
   free(chans);
   free(rids);
   free(slot);
+  free(rins);
+  free(rdel);
   return rc;
 }
 
@@ -540,6 +647,24 @@ int commit_open(const char *db_url, char *err, size_t errlen)
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
       "ON CONFLICT(request_id) DO NOTHING");   /* a batch retried after a commit that went through */
   C.del_resv = db_prepare(C.db, "DELETE FROM reservations WHERE request_id = ?1");
+  for (size_t g = 0; g < (C.multirow ? 0 : RESV_GROUPS); g++) {
+    char *sql = resv_sql(resv_group_rows[g]);
+    C.resv_ins[g] = sql ? db_prepare(C.db, sql) : NULL;
+    bool oom = !sql;
+    free(sql);
+    if (!C.resv_ins[g]) {
+      snprintf(err, errlen, "writer: preparing statements: %s", oom ? "out of memory" : db_errmsg(C.db));
+      return -1;
+    }
+  }
+  if (!C.multirow) {
+    C.begin = db_prepare(C.db, "BEGIN IMMEDIATE");
+    C.commit = db_prepare(C.db, "COMMIT");
+    if (!C.begin || !C.commit) {
+      snprintf(err, errlen, "writer: preparing statements: %s", db_errmsg(C.db));
+      return -1;
+    }
+  }
   if (!C.ins_log || !C.upd_user || !C.upd_token || !C.upd_channel || !C.ins_resv || !C.del_resv) {
     snprintf(err, errlen, "writer: preparing statements: %s", db_errmsg(C.db));
     return -1;
@@ -558,6 +683,10 @@ void commit_close(void)
   db_finalize(C.upd_channel);
   db_finalize(C.ins_resv);
   db_finalize(C.del_resv);
+  db_finalize(C.begin);
+  db_finalize(C.commit);
+  for (size_t g = 0; g < RESV_GROUPS; g++)
+    db_finalize(C.resv_ins[g]);
   db_close(C.db);
   memset(&C, 0, sizeof C);
 }

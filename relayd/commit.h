@@ -1,7 +1,8 @@
 /*
  * commit: the writer's transaction -- one batch of log records and state changes stored as one
- * transaction on the writer's own connection: reservations stored or deleted (one opened and
- * settled in the same batch never reaches the table), log rows (multi-row INSERTs),
+ * transaction on the writer's own connection: reservations stored (multi-row INSERTs on SQLite) or
+ * deleted (one opened and settled in the same batch never reaches the table), log rows (multi-row
+ * INSERTs),
  * quota moved from users, tokens and channels summed per id in id order, state changes, and on
  * PostgreSQL the relay_balance NOTIFY naming whom it charged; with the commit, the balances'
  * db_base moves by the committed charges (ledger.h). After a commit that failed it first looks

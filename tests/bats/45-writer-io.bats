@@ -101,3 +101,125 @@ EOF
   sql_is 0 "SELECT count(*) FROM reservations"
   sql_is ok "PRAGMA integrity_check"
 }
+
+# burst N: N chat requests at once, one client each (a quiet relayd's batch of about N rows);
+# fails on any answer but 200
+burst_chats() {
+  python3 - "$RELAY_PORT" "$KEY" "$1" <<'EOF2'
+import http.client, sys, threading
+port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+bad = []
+def run():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/v1/chat/completions", body,
+              {"Content-Type": "application/json", "Authorization": "Bearer " + key})
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        bad.append(r.status)
+ts = [threading.Thread(target=run) for _ in range(n)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+sys.exit(f"{len(bad)} requests failed: {bad[:5]}" if bad else 0)
+EOF2
+}
+
+# The writer's small batches (issue #26, session 10): BEGIN and COMMIT are prepared once, and a
+# commit resets only the row groups (32, 16, 8, 4, 2 rows a statement) its batch bound. Batches of
+# every size in turn, so each group is bound, then left unbound for a while, then bound again; and
+# one batch whose BEGIN IMMEDIATE fails (another connection holds the write lock longer than the
+# busy timeout, 5 s) and is retried after the lock goes: every row once, with its own fields.
+@test "writer: small batches of every size in turn, and a batch retried after a locked BEGIN, log every request once" {
+  relayd_start
+  local total=0 n
+  for n in 1 2 3 5 7 9 17 33 40 6 1 31; do
+    burst_chats "$n"
+    total=$((total + n))
+    wait_until "$(_relay_scale 20)" sql_is "$total" "SELECT count(*) FROM logs WHERE type = 2"
+  done
+  if [ "${RELAY_TEST_DB:-sqlite}" = sqlite ]; then
+    # hold the write lock 7 s from another connection, then let go
+    local locked="$BATS_TEST_TMPDIR/locked"
+    python3 - "$RELAY_DATA/relay.db" "$locked" <<'EOF2' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(7)
+c.execute("COMMIT")
+EOF2
+    local lpid=$!
+    wait_until 10 test -e "$locked"
+    burst_chats 12
+    total=$((total + 12))
+    wait "$lpid"
+    wait_until "$(_relay_scale 30)" sql_is "$total" "SELECT count(*) FROM logs WHERE type = 2"
+    # the BEGIN that met the lock failed and was retried (writer commit failed, will retry)
+    grep -q 'writer commit failed' "$BATS_TEST_TMPDIR/relayd.log"
+  fi
+  relayd_stop
+  # every request once, each row its own: distinct ids, the model, tokens and a charge
+  sql_is "$total" "SELECT count(DISTINCT request_id) FROM logs WHERE type = 2"
+  sql_is 0 "SELECT count(*) FROM logs WHERE type = 2 AND (model_name <> 'gpt-4o-mini' OR quota <= 0 OR prompt_tokens <= 0 OR request_id = '')"
+  local sum
+  sum=$(sql "SELECT sum(quota) FROM logs WHERE type = 2")
+  sql_is "$sum" "SELECT used_quota FROM users WHERE username = 'alice'"
+  sql_is "$sum"$'\t'"$((50000000 - sum))" "SELECT used_quota, remain_quota FROM tokens WHERE name = 'laptop'"
+  sql_is "$sum" "SELECT used_quota FROM channels WHERE name = 'c1'"
+  sql_is "$total" "SELECT request_count FROM users WHERE username = 'alice'"
+  sql_is 0 "SELECT count(*) FROM reservations"
+}
+
+# streams N GAP_MS: N streaming requests at once, 10 events GAP_MS apart each, read to the end in
+# the background; their pid in STREAMS_PID
+streams_bg() {
+  python3 - "$RELAY_PORT" "$KEY" "$1" "$2" > "$BATS_TEST_TMPDIR/streams.out" 2>&1 <<'EOF2' &
+import http.client, sys, threading
+port, key, n, gap = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+body = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],'
+        '"mock":{"chunks":10,"chunk_gap_ms":%d}}' % gap)
+bad = []
+def run():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/v1/chat/completions", body,
+              {"Content-Type": "application/json", "Authorization": "Bearer " + key})
+    r = c.getresponse()
+    data = r.read()
+    if r.status != 200 or b"[DONE]" not in data:
+        bad.append(r.status)
+ts = [threading.Thread(target=run) for _ in range(n)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+sys.exit(f"{len(bad)} streams failed: {bad[:5]}" if bad else 0)
+EOF2
+  STREAMS_PID=$!
+}
+
+# Streams open longer than a batch: their reservations are stored by one batch (on SQLite in
+# multi-row INSERTs of 8, 4 and 2 rows, the rest one by one) and deleted by the batch that settles
+# them. Rounds of every size in turn: while a round is open the table holds exactly its streams,
+# each row with its own request id and the reserved amount; after it, none, and every stream is
+# one log row.
+@test "writer: the reservations of streams open across batches are stored, each once, and deleted when they settle" {
+  relayd_start
+  local total=0 n
+  for n in 1 2 3 5 8 11 15 14 7; do
+    streams_bg "$n" 150
+    # all open at once, each reservation stored (the streams last 10 x 150 ms: many batches)
+    wait_until "$(_relay_scale 20)" sql_is "$n" "SELECT count(*) FROM reservations"
+    sql_is "$n" "SELECT count(DISTINCT request_id) FROM reservations WHERE quota > 0 AND is_stream = 1 AND model_name = 'gpt-4o-mini' AND user_id > 0 AND token_limited = 1"
+    wait "$STREAMS_PID" || { cat "$BATS_TEST_TMPDIR/streams.out" >&2; false; }
+    total=$((total + n))
+    wait_until "$(_relay_scale 20)" sql_is "$total" "SELECT count(*) FROM logs WHERE type = 2"
+    wait_until "$(_relay_scale 20)" sql_is 0 "SELECT count(*) FROM reservations"
+  done
+  relayd_stop
+  sql_is "$total" "SELECT count(DISTINCT request_id) FROM logs WHERE type = 2 AND is_stream = 1"
+  local sum
+  sum=$(sql "SELECT sum(quota) FROM logs WHERE type = 2")
+  [ "$sum" -gt 0 ]
+  sql_is "$sum" "SELECT used_quota FROM users WHERE username = 'alice'"
+  sql_is "$sum"$'\t'"$((50000000 - sum))" "SELECT used_quota, remain_quota FROM tokens WHERE name = 'laptop'"
+  sql_is "$total" "SELECT request_count FROM users WHERE username = 'alice'"
+}
