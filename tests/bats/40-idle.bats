@@ -81,3 +81,55 @@ sys.exit(1 if bad else 0)' "$secs"
   echo "$output" | grep -F 'relayd_channel_balance{' >&2 || true
   [ "$(echo "$output" | grep -F 'relayd_channel_balance{channel="c1",currency="'"${bal#* }"'"}' | awk '{print $2}')" = "${bal% *}" ]
 }
+
+# upstream_conns: relayd's established connections to the mock (/proc/net/tcp: remote port, state 01)
+upstream_conns() {
+  python3 -c '
+import sys
+port = int(sys.argv[1])
+n = 0
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(f).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        x = line.split()
+        if x[3] == "01" and int(x[2].rsplit(":", 1)[1], 16) == port:
+            n += 1
+print(n)' "$MOCK_PORT"
+}
+conns_at_most() { [ "$(upstream_conns)" -le "$1" ]; }
+
+# After a burst, the upstream connections it leaves idle are closed once a light load is all there
+# is (workercurl.c UPSTREAM_IDLE_KEEP): libcurl walks its whole cache once a second while transfers
+# run, a system call per connection, and kept an idle connection for 118 s by default. Before this
+# change the 48 connections stayed (until 118 s idle); now a light load's transfers give them a
+# 5 s idle age, the next walk closes them, and the light load's own connection is reused.
+@test "upstream connections a burst left idle are closed under a light load; the load's own is reused" {
+  relayd_start --workers 1
+  body='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"chunks":5,"chunk_gap_ms":200}}'
+  pids=()
+  for i in $(seq 48); do
+    curl -sf -o /dev/null --max-time 30 "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+      -H 'Content-Type: application/json' -d "$body" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  burst=$(upstream_conns)
+  echo "after the burst: $burst upstream connections" >&2
+  [ "$burst" -ge 40 ]
+  # a light load: one request at a time; within 20 s only what it needs stays (bound: the kept 16
+  # and the one in use)
+  light() {
+    curl -sf -o /dev/null "$RELAY_URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+      -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' &&
+      conns_at_most 17
+  }
+  wait_until "$(_relay_scale 20)" light
+  left=$(upstream_conns)
+  echo "under the light load: $left" >&2
+  # and the light load reuses its connection: 10 more requests open at most one more
+  for i in $(seq 10); do light || true; done
+  [ "$(upstream_conns)" -le $((left + 1)) ]
+}
