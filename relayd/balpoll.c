@@ -253,8 +253,10 @@ static void *balpoll_main(void *arg)
       pthread_mutex_unlock(&B.lock);
     }
     struct snapshot *s = snapshot_acquire(NULL);
-    if (!s)
+    if (!s) {                  /* none to read (shutting down): wait for the next one, not spin */
+      seen = snapshot_current_version();
       continue;
+    }
     int64_t iv = s->opt.balance_poll_interval_s;
     if (iv != interval) {      /* a new interval: the first poll one interval from now */
       next_poll = now + (uint64_t)(iv > 0 ? iv : 0) * 1000000u;
