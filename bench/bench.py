@@ -17,7 +17,8 @@ interleaved run, several repeats, and prints medians side by side with the ratio
               shows relayd/floor, the part of relayd's cost that is relay's own
   wake-ups    context switches of every thread of the proxy per request (/proc/PID/task/*/status)
   writer      the log writer alone (bench/writer_bench.c): billed rows persisted per second
-  idle        relayd RSS after warm-up
+  idle        relayd RSS after warm-up; CPU and wake-ups a second of each proxy left alone after
+              warm-up (schedstat ns and context switches over IDLE_S seconds)
 
 BENCH_QUICK=1 runs a few-second version that only proves the harness works (make check uses it).
 Nothing here asserts speed: the table shows the figures and the targets; the reader judges.
@@ -43,6 +44,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 DUR = 1 if QUICK else 5
+# idle row: after the warm-up every proxy is left alone IDLE_SETTLE_S (relayd's writer trims its
+# memory at most 5 s after traffic), then its threads' CPU and context switches are read over IDLE_S
+IDLE_SETTLE_S = 2 if QUICK else 6
+IDLE_S = 2 if QUICK else 20
 REPEATS = 1 if QUICK else 3
 # (concurrent streams, streams in all, gap between the 20 events of a stream in ms): 2,000 streams
 # with short gaps would measure only that two cores cannot run mock, load generator and proxy at once
@@ -154,6 +159,16 @@ def run_ns_by_thread(pids):
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def idle_rates(targets):
+    """every target {name: pids} left alone for the same IDLE_S seconds: {name: {"cpu_us_per_s",
+    "wakeups_per_s"}} from its threads' schedstat ns and context switches (counts, not timing)"""
+    a = {n: (run_ns(p), ctx_switches(p)) for n, p in targets.items()}
+    time.sleep(IDLE_S)
+    b = {n: (run_ns(p), ctx_switches(p)) for n, p in targets.items()}
+    return {n: {"cpu_us_per_s": (b[n][0] - a[n][0]) / 1e3 / IDLE_S,
+                "wakeups_per_s": (b[n][1] - a[n][1]) / IDLE_S} for n in targets}
 
 
 def rss_kb(pids, peak=False, field=None):
@@ -466,6 +481,9 @@ def run(tmp, procs):
     idle_anon = rss_kb([relayd.pid], field="RssAnon:") / 1024
     nginx_idle = (rss_kb(nginx_pids) / 1024, rss_kb(nginx_pids, field="RssAnon:") / 1024)
     floor_idle = (rss_kb([floor.pid]) / 1024, rss_kb([floor.pid], field="RssAnon:") / 1024)
+    # and what each costs a second doing nothing (the same window for all three)
+    time.sleep(IDLE_SETTLE_S)
+    idle = idle_rates({n: pids for n, (url, pids) in targets.items() if pids})
 
     res = {n: {"sat": [], "one": []} for n in targets}
     for _ in range(REPEATS):
@@ -523,11 +541,13 @@ def run(tmp, procs):
     writer = json.loads(wout.stdout.strip().splitlines()[-1]) if wout.returncode == 0 else {"error": wout.stderr}
 
     # relayd still healthy and every billed row persisted
-    summary = report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision)
+    summary = report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision,
+                     idle)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = {"quick": QUICK, "when": stamp, "sat": res, "streams": streams, "light": light,
            "light_after_streams": light_after, "hold": hold, "writer": writer,
-           "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "provision": provision, "summary": summary}
+           "idle_rss_mb": idle_rss, "idle_anon_mb": idle_anon, "idle": idle, "provision": provision,
+           "summary": summary}
     with open(os.path.join(RESULTS, f"bench-{stamp}{'-quick' if QUICK else ''}.json"), "w") as f:
         json.dump(out, f, indent=1)
     if MISSING or not writer.get("verified"):
@@ -547,7 +567,8 @@ FLOOR_NEEDED = ("proxy CPU us/request", "one conn p50 ms", "context switches/req
                 f"{LIGHT} SSE streams: CPU us/stream")
 
 
-def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision):
+def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, nginx_idle, floor_idle, provision,
+           idle):
     rows = []
 
     def ratio(a, b):
@@ -626,6 +647,9 @@ def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, 
     row("idle RSS MB (after warm-up)", None, nginx_idle[0], idle_rss, "<= nginx", f=floor_idle[0])
     row("idle private (anon) RSS MB", None, nginx_idle[1], idle_anon, "RSS less shared library pages",
         f=floor_idle[1])
+    for label, key, spec in (("idle: CPU us a second", "cpu_us_per_s", ".1f"), ("idle: wake-ups a second", "wakeups_per_s", ".2f")):
+        row(label, None, idle.get("nginx", {}).get(key), idle.get("relayd", {}).get(key),
+            f"informative; {IDLE_S} s left alone after warm-up", spec, f=idle.get("floor", {}).get(key))
     rows.append(("writer: billed rows/s persisted", "", "", "", fmt(writer.get("rows_per_s"), ".0f"), "", "",
                  ">= 20000, none lost: " + str(writer.get("verified"))))
     rows.append((f"gwctl token create --count {provision['tokens']}: s", "", "", "", fmt(provision["seconds"], ".2f"), "", "",

@@ -1,6 +1,7 @@
 /* balpoll: see balpoll.h. */
 #include "balpoll.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,11 +30,15 @@ static struct {
   pthread_t thread;
   pthread_mutex_t lock;        /* guards figs and stop; never held over I/O */
   pthread_cond_t wake;
+  pthread_cond_t loaded;       /* broadcast after each reload (balpoll_refresh waits on it) */
   bool stop, started;
+  bool want_reload;            /* balpoll_refresh asked for a reload */
+  uint64_t reloads;            /* reloads done */
+  uint64_t reloaded_at;        /* now_us_mono() of the last reload, 0 before the first */
   char *db_url;                /* owned: strdup at start, freed at stop */
   struct figure *figs;         /* owned (realloc'd), nfigs used */
   size_t nfigs, cap;
-} B = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} B = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .loaded = PTHREAD_COND_INITIALIZER};
 
 /* Under B.lock: the figure of id, added when missing (NULL when out of memory). */
 static struct figure *fig_of(int64_t id)
@@ -187,53 +192,80 @@ static bool stopping(void)
   return s;
 }
 
+/* Under B.lock: waits on B.wake until the monotonic time due (0: no deadline), a kick, a refresh
+ * request or stop. */
+static void wait_until_due(uint64_t due)
+{
+  if (!due) {
+    pthread_cond_wait(&B.wake, &B.lock);
+    return;
+  }
+  uint64_t now = now_us_mono();
+  uint64_t wait_us = (due > now ? due - now : 0) + 1000u;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+  ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  pthread_cond_timedwait(&B.wake, &B.lock, &ts);
+}
+
 static void *balpoll_main(void *arg)
 {
   (void)arg;
   struct db *db = NULL;
   uint64_t next_poll = 0, next_reload = 0;
   int64_t interval = -1;
-  bool idle = false;          /* the last snapshot seen has no channel with a balance endpoint */
+  /* what the last snapshot seen asks for: polls (a channel with a balance endpoint and an
+   * interval) and periodic reloads (such a channel and a low threshold: the alert watches figures
+   * other nodes and gwctl store); /metrics asks for its reloads itself (balpoll_refresh) */
+  bool polls = false, periodic = false;
   uint64_t seen = 0;          /* its version */
   pthread_setname_np(pthread_self(), "relayd-balpoll");
   for (;;) {
     pthread_mutex_lock(&B.lock);
-    if (idle) {
-      /* no figure to poll, reload or check: sleep until a new snapshot (balpoll_kick) or stop */
-      while (!B.stop && snapshot_current_version() == seen)
-        pthread_cond_wait(&B.wake, &B.lock);
-    } else if (!B.stop) {
-      /* until the next reload (BALPOLL_RELOAD_S) or poll, whichever comes first: figures change
-       * only then, and a new threshold comes with a snapshot (balpoll_kick) */
-      uint64_t now = now_us_mono(), due = next_reload;
-      if (interval > 0 && next_poll < due)
+    /* sleep until the next due poll or reload, a new snapshot (balpoll_kick), a refresh or stop:
+     * with nothing due, no timer at all (an idle relayd's thread makes no wake-ups) */
+    while (!B.stop && !B.want_reload && snapshot_current_version() == seen) {
+      uint64_t due = 0;
+      if (periodic)
+        due = next_reload;
+      if (polls && (!due || next_poll < due))
         due = next_poll;
-      uint64_t wait_us = (due > now ? due - now : 0) + 1000u;
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
-      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
-      pthread_cond_timedwait(&B.wake, &B.lock, &ts);
+      if (due && now_us_mono() >= due)
+        break;
+      wait_until_due(due);
     }
-    bool stop = B.stop;
+    bool stop = B.stop, want = B.want_reload;
     pthread_mutex_unlock(&B.lock);
     if (stop)
       break;
     uint64_t now = now_us_mono();
-    if (now >= next_reload) {
+    bool fresh = snapshot_current_version() != seen;
+    if (want || fresh || (periodic && now >= next_reload)) {
       reload(&db);
       next_reload = now + BALPOLL_RELOAD_S * 1000000u;
+      pthread_mutex_lock(&B.lock);
+      B.want_reload = false;
+      B.reloads++;
+      B.reloaded_at = now;
+      pthread_cond_broadcast(&B.loaded);
+      pthread_mutex_unlock(&B.lock);
     }
     struct snapshot *s = snapshot_acquire(NULL);
-    if (!s)
+    if (!s) {                  /* none to read (shutting down): wait for the next one, not spin */
+      seen = snapshot_current_version();
       continue;
+    }
     int64_t iv = s->opt.balance_poll_interval_s;
     if (iv != interval) {      /* a new interval: the first poll one interval from now */
       next_poll = now + (uint64_t)(iv > 0 ? iv : 0) * 1000000u;
       interval = iv;
     }
-    if (iv > 0 && now >= next_poll) {
+    bool capable = false;
+    for (size_t i = 0; i < s->nchannels && !capable; i++)
+      capable = s->channels[i].provider->balance != BAL_NONE;
+    if (capable && iv > 0 && now >= next_poll) {
       for (size_t i = 0; i < s->nchannels && !stopping(); i++) {
         const struct snap_channel *c = &s->channels[i];
         if (c->provider->balance != BAL_NONE && c->status != STATUS_DISABLED)
@@ -242,15 +274,36 @@ static void *balpoll_main(void *arg)
       next_poll = now_us_mono() + (uint64_t)iv * 1000000u;
     }
     check_low(s);
-    idle = true;
-    for (size_t i = 0; i < s->nchannels && idle; i++)
-      idle = s->channels[i].provider->balance == BAL_NONE;
+    polls = capable && iv > 0;
+    periodic = capable && s->opt.balance_low_threshold > 0;
     seen = s->version;
     snapshot_release(s);
   }
   if (db)
     db_close(db);
+  pthread_mutex_lock(&B.lock);
+  pthread_cond_broadcast(&B.loaded);   /* a refresh waiting now gets what is there */
+  pthread_mutex_unlock(&B.lock);
   return NULL;
+}
+
+void balpoll_refresh(void)
+{
+  pthread_mutex_lock(&B.lock);
+  uint64_t now = now_us_mono();
+  if (B.started && !B.stop && (!B.reloaded_at || now - B.reloaded_at >= BALPOLL_RELOAD_S * 1000000u)) {
+    uint64_t done = B.reloads;
+    B.want_reload = true;
+    pthread_cond_signal(&B.wake);
+    struct timespec ts;        /* bounded: the thread may be reading an upstream's balance now */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += BALPOLL_REFRESH_WAIT_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    while (B.reloads == done && !B.stop && pthread_cond_timedwait(&B.loaded, &B.lock, &ts) != ETIMEDOUT) {
+    }
+  }
+  pthread_mutex_unlock(&B.lock);
 }
 
 int balpoll_start(const char *db_url, char *err, size_t errlen)

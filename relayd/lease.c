@@ -261,6 +261,7 @@ static bool beat(void)
 static void *heartbeat_main(void *arg)
 {
   (void)arg;
+  pthread_setname_np(pthread_self(), "relayd-lease");
   pthread_mutex_lock(&L.lock);
   while (!L.stop) {
     struct timespec until;
@@ -292,6 +293,12 @@ int lease_start(const char *db_url, char *err, size_t errlen)
   L.db = db_open(db_url, err, errlen);
   if (!L.db)
     return -1;
+  /* SQLite: a heartbeat needs no fsync (db.c sets synchronous=FULL for the ledger's commits). A
+   * beat lost to a power loss only makes the lease look older, and the writer's next commit syncs
+   * the WAL frames before it. Without the fsync a beat is one wake-up instead of ~6 and ~125 us
+   * of CPU less (measured idle: 1.17 -> 0.20 wake-ups/s; issue #26, bench/README.md). */
+  if (strcmp(db_backend_name(L.db), "sqlite") == 0 && db_exec(L.db, "PRAGMA synchronous=NORMAL") != 0)
+    log_msg(LOG_WARN, "node lease: heartbeats stay synchronous", "error=\"%s\"", db_errmsg(L.db));
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -513,6 +513,7 @@ static void balance_series(struct buf *b, const struct snapshot *s)
 {
   family(b, "relayd_channel_balance", "gauge",
          "the last balance a channel's upstream reported, in its currency (gwctl channel balance or the poll)");
+  balpoll_refresh();            /* figures another node or gwctl stored since the last scrape */
   for (size_t i = 0; s && i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
     double amount;

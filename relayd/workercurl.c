@@ -30,6 +30,23 @@
  * closes them (CURLOPT_CLOSESOCKETFUNCTION), so a reused descriptor number starts afresh. Other
  * sockets curl reports (a resolver's) are added and removed as curl says.
  */
+/*
+ * Idle upstream connections (issue #26, bench/README.md "2026-12-07 session 10"). libcurl keeps a
+ * connection in its cache for reuse until it has been idle CURLOPT_MAXAGE_CONN seconds (default
+ * 118), and walks the whole cache once a second while transfers run (lib/url.c
+ * prune_dead_connections: a liveness check, a system call, per connection): after a burst of 2,000
+ * streams a light load paid ~3.5 us a second for each idle connection for two minutes. So while a
+ * worker's cache holds more idle connections than it has transfers running and UPSTREAM_IDLE_KEEP
+ * besides (more than the load needs), a transfer's maximum idle age is UPSTREAM_IDLE_SHORT_S: the
+ * next walk closes what the load left idle that long, and the connections it keeps reusing stay.
+ * Counted here per worker (these run only on the worker's thread): up_open, the sockets curl
+ * opened through curl_open_cb and not yet closed; up_active, those curl waits on now.
+ */
+#define UPSTREAM_IDLE_KEEP 16
+#define UPSTREAM_IDLE_SHORT_S 5L
+#define UPSTREAM_IDLE_DEFAULT_S 118L      /* libcurl's own default */
+static _Thread_local size_t up_open, up_active;
+
 struct sock_state {
   uint8_t in_epoll;        /* registered in w->epfd */
   uint8_t mask;            /* CURL_POLL_IN/OUT bits registered */
@@ -61,8 +78,10 @@ static curl_socket_t curl_open_cb(void *userp, curlsocktype purpose, struct curl
   (void)purpose;
   curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   struct sock_state *st = s >= 0 ? sock_state(w, s) : NULL;
-  if (st)
+  if (st) {
     *st = (struct sock_state){.owned = 1};
+    up_open++;
+  }
   return s;
 }
 
@@ -70,8 +89,13 @@ static int curl_close_cb(void *userp, curl_socket_t s)
 {
   struct worker *w = userp;
   struct sock_state *st = sock_state(w, s);
-  if (st)
+  if (st) {
+    if (st->owned && up_open)
+      up_open--;
+    if (st->owned && st->active && up_active)
+      up_active--;
     *st = (struct sock_state){0};       /* close() takes it out of the epoll set */
+  }
   return close(s);
 }
 
@@ -92,11 +116,15 @@ int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
   if (!st)
     return -1;
   if (what == CURL_POLL_REMOVE) {
+    if (st->owned && st->active && up_active)
+      up_active--;
     st->active = 0;
     if (!st->owned)
       sock_del(w, s, st);
     return 0;
   }
+  if (st->owned && !st->active)
+    up_active++;
   st->active = 1;
   uint8_t want = (uint8_t)(what & (CURL_POLL_IN | CURL_POLL_OUT));
   if (st->in_epoll && st->mask == want)
@@ -164,6 +192,14 @@ void curl_collect(struct worker *w)
   }
 }
 
+/* e's maximum idle age of a connection it reuses or finds in the cache (see UPSTREAM_IDLE_KEEP) */
+static void set_max_idle(CURL *e)
+{
+  size_t idle = up_open > up_active ? up_open - up_active : 0;
+  curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
+                   idle > up_active + UPSTREAM_IDLE_KEEP ? UPSTREAM_IDLE_SHORT_S : UPSTREAM_IDLE_DEFAULT_S);
+}
+
 CURL *worker_easy_get(struct worker *w)
 {
   CURL *e;
@@ -184,6 +220,7 @@ CURL *worker_easy_get(struct worker *w)
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, w);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_close_cb);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
+  set_max_idle(e);
   return e;
 }
 
@@ -214,7 +251,11 @@ void worker_easy_put(struct worker *w, CURL *e)
 CURL *worker_easy_get_kept(struct worker *w, bool *fresh)
 {
   *fresh = !w->kept_pool_len;
-  return *fresh ? worker_easy_get(w) : w->kept_pool[--w->kept_pool_len];
+  if (*fresh)
+    return worker_easy_get(w);
+  CURL *e = w->kept_pool[--w->kept_pool_len];
+  set_max_idle(e);
+  return e;
 }
 
 void worker_easy_put_kept(struct worker *w, CURL *e)

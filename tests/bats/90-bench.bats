@@ -27,6 +27,9 @@ load helpers
   echo "$output" | grep -Eq '^10 SSE streams: CPU us/event +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   # and one round on the same proxies after the stream sets (the idle connections they leave)
   echo "$output" | grep -Eq '^10 SSE streams after [0-9]+: CPU us/stream +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
+  # what each proxy costs left alone after the warm-up (informative): nginx, the floor and relayd
+  echo "$output" | grep -Eq '^idle: CPU us a second +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
+  echo "$output" | grep -Eq '^idle: wake-ups a second +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   ls bench/results/bench-*-quick.json
   # a key pool's choice and the routing features are measured beside a plain relayd (issues #23, #25)
   echo "$output" | grep -Eq '^16-key round-robin pool +[0-9]+ +[0-9.]+'

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""idle_wakeups.py PID SECONDS: a process's wake-ups while it idles, from /proc (counts, not timing).
+"""idle_wakeups.py PID SECONDS [json]: a process's wake-ups while it idles, from /proc (counts, not
+timing).
 
 Reads every thread's voluntary + nonvoluntary context switches (/proc/PID/task/TID/status) and CPU
 time (schedstat, ns) at the start and the end of SECONDS, prints one line per thread name
-(wake-ups/s, CPU ms/s) to stderr and the whole process's wake-ups per second on stdout.
+(wake-ups/s, CPU ms/s) to stderr and the whole process's wake-ups per second on stdout; with
+"json", stdout is instead one JSON object: each thread name's wake-ups (a count) over SECONDS.
 A thread that starts or ends in between counts from/to zero.
 """
+import json
 import os
 import sys
 import time
@@ -48,7 +51,10 @@ def main():
         total += w
         print(f"{name:20s} threads={n:2d} wakeups/s={w / secs:7.1f} cpu_ms/s={c / secs / 1e6:6.3f}",
               file=sys.stderr)
-    print(f"{total / secs:.1f}")
+    if sys.argv[3:] == ["json"]:
+        print(json.dumps({name: w for name, (w, _, _) in per.items()}))
+    else:
+        print(f"{total / secs:.1f}")
 
 
 if __name__ == "__main__":
