@@ -170,10 +170,14 @@ void writer_submit(const struct log_record *rec)
   W.queue[W.len++] = *rec;
   /* one signal per batch: the first record into an empty queue wakes a sleeping writer (which
    * then batches for WRITER_TICK_MS), the 2000th one a batching writer */
-  if (W.sleeping ? W.len == 1 : W.len == WRITER_BATCH_WAKE)
-    pthread_cond_signal(&W.wake);
+  bool wake = W.sleeping ? W.len == 1 : W.len == WRITER_BATCH_WAKE;
   update_full();
   pthread_mutex_unlock(&W.lock);
+  /* signalled after the unlock: a writer woken while this thread still held W.lock blocked on it
+   * at once (a futex wait and wake more, and one more context switch, per wake-up; strace of the
+   * light row). No wake-up is lost: the writer tests W.len under the lock before it waits. */
+  if (wake)
+    pthread_cond_signal(&W.wake);
 }
 
 void writer_submit_op(const struct writer_op *op)
@@ -190,8 +194,8 @@ void writer_submit_op(const struct writer_op *op)
     W.opcap = nc;
   }
   W.ops[W.nops++] = *op;
-  pthread_cond_signal(&W.wake);
   pthread_mutex_unlock(&W.lock);
+  pthread_cond_signal(&W.wake);   /* after the unlock, as writer_submit's */
 }
 
 void writer_set_reload_hook(void (*fn)(void))
