@@ -42,6 +42,7 @@ struct gate {
   char *buf;                    /* max_header_bytes + 1: one peek */
   size_t buflen;
   bool listening;               /* the listen socket is in the epoll set */
+  bool aside;                   /* out of it for holding more than its share (gate_budget) */
   uint64_t resume_us;           /* accept() rests until then (0: not resting) */
   uint64_t logged_us;
 };
@@ -314,7 +315,10 @@ static void listen_set(struct gate *g, bool on)
 {
   if (g->listening == on || *g->host.listen_fd < 0)
     return;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ev_data(g->host.listen_tag, *g->host.listen_fd)};
+  /* EPOLLEXCLUSIVE: the socket is every worker's; a new connection wakes one waiting worker, the
+   * first added (worker.h). Added anew after a rest, this worker is then the last one woken */
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                           .data.u64 = ev_data(g->host.listen_tag, *g->host.listen_fd)};
   epoll_ctl(g->host.epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, *g->host.listen_fd, &ev);
   g->listening = on;
 }
@@ -334,10 +338,34 @@ static size_t clients(const struct gate *g)
   return atomic_load(&g->host.budget->open) + atomic_load(&g->host.budget->gated);
 }
 
+/* This worker holds more than slack connections above the daemon's average (gate_budget). */
+static bool over_share(const struct gate *g, size_t slack)
+{
+  unsigned n = g->host.budget->workers;
+  size_t mine = *g->host.nconns + g->n;
+  if (n <= 1 || mine <= slack)
+    return false;
+  return mine > clients(g) / n + slack;
+}
+
+void gate_turn(struct gate *g)
+{
+  if (g->aside && !g->resume_us && !over_share(g, GATE_LIGHT / 2)) {
+    g->aside = false;
+    listen_set(g, true);
+  }
+}
+
 void gate_listen_ready(struct gate *g)
 {
   struct gate_budget *b = g->host.budget;
   for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
+    if (over_share(g, GATE_LIGHT)) {
+      /* the others take the next ones: never all of them, one of them holds at most the average */
+      listen_set(g, false);
+      g->aside = true;
+      return;
+    }
     if (clients(g) >= b->limit + b->backstop) {
       /* every descriptor is taken, the backstop's too: new connections wait in the listen queue
        * (never a silent close) until one closes and the next gets its 503 or its answer */
@@ -543,6 +571,7 @@ void gate_release_all(struct gate *g)
     return;
   listen_set(g, false);
   g->resume_us = 0;
+  g->aside = false;
   while (g->list) {
     if (g->list->answered)
       conn_close(g, g->list);
