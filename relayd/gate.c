@@ -338,19 +338,23 @@ static size_t clients(const struct gate *g)
   return atomic_load(&g->host.budget->open) + atomic_load(&g->host.budget->gated);
 }
 
-/* This worker holds more than slack connections above the daemon's average (gate_budget). */
-static bool over_share(const struct gate *g, size_t slack)
+/* This worker should leave new connections to the others (gate_budget): it holds more than slack
+ * connections above the daemon's average, or it is worker i > 0 and the daemon holds fewer than
+ * i x GATE_LIGHT (a light load: worker 0's), but some (none: every worker listens, and sleeps). */
+static bool stand_aside(const struct gate *g, size_t slack)
 {
   unsigned n = g->host.budget->workers;
-  size_t mine = *g->host.nconns + g->n;
-  if (n <= 1 || mine <= slack)
+  if (n <= 1)
     return false;
-  return mine > clients(g) / n + slack;
+  size_t all = clients(g), mine = *g->host.nconns + g->n;
+  if (g->host.idx > 0 && all > 0 && all < (size_t)g->host.idx * GATE_LIGHT)
+    return true;
+  return mine > slack && mine > all / n + slack;
 }
 
 void gate_turn(struct gate *g)
 {
-  if (g->aside && !g->resume_us && !over_share(g, GATE_LIGHT / 2)) {
+  if (g->aside && !g->resume_us && !stand_aside(g, GATE_LIGHT / 2)) {
     g->aside = false;
     listen_set(g, true);
   }
@@ -360,8 +364,11 @@ void gate_listen_ready(struct gate *g)
 {
   struct gate_budget *b = g->host.budget;
   for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
-    if (over_share(g, GATE_LIGHT)) {
-      /* the others take the next ones: never all of them, one of them holds at most the average */
+    if (k > 0 && stand_aside(g, GATE_LIGHT)) {
+      /* the others take the next ones (never all of them stand aside: one holds at most the
+       * average, and worker 0 never stands aside for a light load). Not before the first accept:
+       * the kernel woke this worker alone, and the workers after it in the socket's wait queue
+       * would not see that connection until the next one came */
       listen_set(g, false);
       g->aside = true;
       return;
@@ -526,7 +533,7 @@ void gate_event(struct gate *g, int fd, uint32_t events)
 
 bool gate_idle(const struct gate *g)
 {
-  return g->n == 0 && g->list == NULL && g->resume_us == 0;
+  return g->n == 0 && g->list == NULL && g->resume_us == 0 && !g->aside;   /* aside: gate_turn checks */
 }
 
 void gate_sweep(struct gate *g)

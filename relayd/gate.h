@@ -80,10 +80,14 @@ bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
  * kernel until one closes; MHD answers those past limit 503 too_many_connections (worker.c).
  * The share: every gate watches the one listen socket with EPOLLEXCLUSIVE, so the kernel wakes the
  * first idle worker, and an idle worker 0 would keep every connection of a burst (wrk -c64 opens 64
- * at once and keeps them: measured, all 64 on worker 0 in most runs). A gate with more than
- * GATE_LIGHT connections above the daemon's average (open + gated over workers) steps aside: the
- * socket leaves its epoll set until it is back within GATE_LIGHT / 2 of it (gate_turn). A light
- * load (up to about 2 x GATE_LIGHT connections with two workers) stays on one worker. */
+ * at once and keeps them: measured, all 64 on worker 0 in most runs), and a busy worker 0 left a
+ * light load's new connections to worker 1 (10 streams at a time: 86 / 15). So after the first
+ * accept of a wake-up, a gate steps aside -- the socket leaves its epoll set until gate_turn, once a
+ * loop turn, finds the reason gone -- while its worker holds more than GATE_LIGHT connections above
+ * the daemon's average (open + gated over workers; back within GATE_LIGHT / 2), or while it is
+ * worker i > 0 and the daemon holds between 1 and i x GATE_LIGHT - 1 connections. A gate aside is
+ * not idle (gate_idle): its worker ticks (10 wake-ups a second) to check; with no connection at
+ * all every worker listens again and sleeps. */
 #define GATE_LIGHT 16
 struct gate_budget {
   _Atomic size_t open;          /* connections MHD holds (on_connection counts them) */
