@@ -90,6 +90,9 @@ static cJSON *verb_status(struct admin_ctx *ctx, const cJSON *req, char *err, si
   cJSON_AddNumberToObject(res, "realtime_sessions", (double)realtime_sessions_open());
   cJSON_AddNumberToObject(res, "realtime_sessions_total", (double)realtime_sessions_total());
   cJSON_AddNumberToObject(res, "requests_total", (double)total);
+  cJSON *per = cJSON_AddArrayToObject(res, "worker_requests");   /* how the accepts spread (worker.h) */
+  for (int i = 0; per && i < ctx->nworkers; i++)
+    cJSON_AddItemToArray(per, cJSON_CreateNumber((double)atomic_load(&ctx->workers[i].ctr.requests_total)));
   cJSON_AddNumberToObject(res, "snapshot_version", s ? (double)s->version : 0);
   cJSON_AddNumberToObject(res, "snapshot_loaded_at", s ? (double)s->loaded_at : 0);
   cJSON_AddNumberToObject(res, "writer_backlog", (double)ws.backlog);

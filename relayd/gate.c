@@ -42,6 +42,7 @@ struct gate {
   char *buf;                    /* max_header_bytes + 1: one peek */
   size_t buflen;
   bool listening;               /* the listen socket is in the epoll set */
+  bool aside;                   /* out of it for holding more than its share (gate_budget) */
   uint64_t resume_us;           /* accept() rests until then (0: not resting) */
   uint64_t logged_us;
 };
@@ -314,7 +315,10 @@ static void listen_set(struct gate *g, bool on)
 {
   if (g->listening == on || *g->host.listen_fd < 0)
     return;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ev_data(g->host.listen_tag, *g->host.listen_fd)};
+  /* EPOLLEXCLUSIVE: the socket is every worker's; a new connection wakes one waiting worker, the
+   * first added (worker.h). Added anew after a rest, this worker is then the last one woken */
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                           .data.u64 = ev_data(g->host.listen_tag, *g->host.listen_fd)};
   epoll_ctl(g->host.epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, *g->host.listen_fd, &ev);
   g->listening = on;
 }
@@ -334,10 +338,41 @@ static size_t clients(const struct gate *g)
   return atomic_load(&g->host.budget->open) + atomic_load(&g->host.budget->gated);
 }
 
+/* This worker should leave new connections to the others (gate_budget): it holds more than slack
+ * connections above the daemon's average, or it is worker i > 0 and the daemon holds fewer than
+ * i x GATE_LIGHT (a light load: worker 0's), but some (none: every worker listens, and sleeps). */
+static bool stand_aside(const struct gate *g, size_t slack)
+{
+  unsigned n = g->host.budget->workers;
+  if (n <= 1)
+    return false;
+  size_t all = clients(g), mine = *g->host.nconns + g->n;
+  if (g->host.idx > 0 && all > 0 && all < (size_t)g->host.idx * GATE_LIGHT)
+    return true;
+  return mine > slack && mine > all / n + slack;
+}
+
+void gate_turn(struct gate *g)
+{
+  if (g->aside && !g->resume_us && !stand_aside(g, GATE_LIGHT / 2)) {
+    g->aside = false;
+    listen_set(g, true);
+  }
+}
+
 void gate_listen_ready(struct gate *g)
 {
   struct gate_budget *b = g->host.budget;
   for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
+    if (k > 0 && stand_aside(g, GATE_LIGHT)) {
+      /* the others take the next ones (never all of them stand aside: one holds at most the
+       * average, and worker 0 never stands aside for a light load). Not before the first accept:
+       * the kernel woke this worker alone, and the workers after it in the socket's wait queue
+       * would not see that connection until the next one came */
+      listen_set(g, false);
+      g->aside = true;
+      return;
+    }
     if (clients(g) >= b->limit + b->backstop) {
       /* every descriptor is taken, the backstop's too: new connections wait in the listen queue
        * (never a silent close) until one closes and the next gets its 503 or its answer */
@@ -498,7 +533,7 @@ void gate_event(struct gate *g, int fd, uint32_t events)
 
 bool gate_idle(const struct gate *g)
 {
-  return g->n == 0 && g->list == NULL && g->resume_us == 0;
+  return g->n == 0 && g->list == NULL && g->resume_us == 0 && !g->aside;   /* aside: gate_turn checks */
 }
 
 void gate_sweep(struct gate *g)
@@ -543,6 +578,7 @@ void gate_release_all(struct gate *g)
     return;
   listen_set(g, false);
   g->resume_us = 0;
+  g->aside = false;
   while (g->list) {
     if (g->list->answered)
       conn_close(g, g->list);

@@ -75,14 +75,26 @@ enum gate_result gate_check(const char *p, size_t n, size_t limit, struct gate_v
 bool gate_small_stream(const char *p, size_t n, const struct gate_verdict *v);
 
 /* The daemon's client connections: one budget shared by every worker's gate and both MHD daemons
- * of each (worker.c owns it; SO_REUSEPORT splits connections between workers unevenly). A gate
+ * of each (worker.c owns it; the workers' connections are not split evenly: worker.h). A gate
  * accepts while open + gated < limit + backstop and otherwise leaves new connections queued in the
- * kernel until one closes; MHD answers those past limit 503 too_many_connections (worker.c). */
+ * kernel until one closes; MHD answers those past limit 503 too_many_connections (worker.c).
+ * The share: every gate watches the one listen socket with EPOLLEXCLUSIVE, so the kernel wakes the
+ * first idle worker, and an idle worker 0 would keep every connection of a burst (wrk -c64 opens 64
+ * at once and keeps them: measured, all 64 on worker 0 in most runs), and a busy worker 0 left a
+ * light load's new connections to worker 1 (10 streams at a time: 86 / 15). So after the first
+ * accept of a wake-up, a gate steps aside -- the socket leaves its epoll set until gate_turn, once a
+ * loop turn, finds the reason gone -- while its worker holds more than GATE_LIGHT connections above
+ * the daemon's average (open + gated over workers; back within GATE_LIGHT / 2), or while it is
+ * worker i > 0 and the daemon holds between 1 and i x GATE_LIGHT - 1 connections. A gate aside is
+ * not idle (gate_idle): its worker ticks (10 wake-ups a second) to check; with no connection at
+ * all every worker listens again and sleeps. */
+#define GATE_LIGHT 16
 struct gate_budget {
   _Atomic size_t open;          /* connections MHD holds (on_connection counts them) */
   _Atomic size_t gated;         /* connections the gates hold, waiting for their first header */
   size_t limit;                 /* max_connections in force: two descriptors each */
   size_t backstop;              /* past it, accepted only to get their 503: one descriptor each */
+  unsigned workers;             /* the gates sharing the listen socket (the average's divisor) */
 };
 
 /* What a gate needs of its worker. The pointers are the worker's and must outlive the gate. */
@@ -112,6 +124,8 @@ struct gate_host {
 
 struct gate *gate_new(const struct gate_host *host);   /* NULL: no memory; puts the listen socket in */
 void gate_listen_ready(struct gate *g);        /* the listen socket is readable */
+/* Once a loop turn: a gate that stepped aside (gate_budget) takes its share again when due. */
+void gate_turn(struct gate *g);
 void gate_event(struct gate *g, int fd, uint32_t events);   /* a gated socket */
 /* Nothing for gate_sweep to do (no gated connection, accept() not resting): the worker may stop
  * its tick. */

@@ -34,6 +34,7 @@
 #include "balpoll.h"
 #include "monitor.h"
 #include "snapshot.h"
+#include "tcplisten.h"
 #include "imgfetch.h"
 #include "keypool.h"
 #include "affinity.h"
@@ -271,8 +272,8 @@ int main(int argc, char **argv)
   }
   log_configure(cfg->log_level, cfg->log_format);
 
-  /* the API address must be ours alone (workers share it with SO_REUSEPORT, and so would another
-     relayd): checked before the database is touched. listen_lock is this process's lock on it,
+  /* the API address must be ours alone (a program binding it with SO_REUSEPORT would let another
+     join): checked before the database is touched. listen_lock is this process's lock on it,
      held until exit (portguard.h). */
   int listen_lock = -1;
   if (portguard_claim("listen", cfg->listen, &listen_lock, err, sizeof err) != PORTGUARD_OK) {
@@ -399,6 +400,8 @@ int main(int argc, char **argv)
   int admin_fd = -1;
   struct worker *workers = NULL;
   int started = 0;
+  int api_fd = -1;              /* the API address's one socket: every worker accepts on it
+                                   (worker.h), closed here once every worker has joined */
   if (admin_load_snapshot(&ctx, err, sizeof err) < 0)
     goto out;
   /* PostgreSQL: LISTEN for gwctl's changes and the other nodes' charges (nothing on SQLite) */
@@ -442,9 +445,14 @@ int main(int argc, char **argv)
   workers = calloc((size_t)n, sizeof *workers);
   if (!workers)
     goto out;
+  api_fd = tcplisten_open("listen", cfg->listen, 4096, true, NULL, 0, err, sizeof err);
+  if (api_fd < 0) {
+    log_msg(LOG_ERR, "cannot listen", "error=\"%s\"", err);
+    goto out;
+  }
   ctx.workers = workers;
   for (int i = 0; i < n; i++) {
-    if (worker_init(&workers[i], i, cfg, &relay_worker_handlers, err, sizeof err) < 0 ||
+    if (worker_init(&workers[i], i, cfg, &relay_worker_handlers, api_fd, err, sizeof err) < 0 ||
         worker_start(&workers[i]) != 0) {
       log_msg(LOG_ERR, "cannot start a worker", "worker=%d error=\"%s\"", i, err);
       worker_join(&workers[i]);
@@ -494,6 +502,8 @@ out:
   for (int i = 0; i < started; i++)
     worker_join(&workers[i]);
   free(workers);
+  if (api_fd >= 0)
+    close(api_fd);              /* after every worker: none accepts on it any more */
   selfsvc_stop();               /* after the workers: no request waits on it any more */
   balpoll_stop();
   monitor_stop();

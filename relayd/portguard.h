@@ -1,8 +1,9 @@
 /*
  * portguard: refuses a TCP address that is already served, before relayd binds it.
- * relayd's workers each bind the API address with SO_REUSEPORT (the kernel spreads connections over
- * them), and so would a second relayd of the same user: both would start "ready" and split the
- * traffic. portguard_claim() runs once in main before any worker binds:
+ * relayd's workers share ONE socket on the API address (main.c opens it, without SO_REUSEPORT), but
+ * a program that binds with SO_REUSEPORT first (an older relayd did, one socket per worker) would
+ * let another join, and both would start "ready" and split the traffic; a failed bind alone also
+ * says nothing of who holds the address. portguard_claim() runs once in main before it binds:
  *   1. a lock: an abstract Unix socket "@relayd-listen/ADDRESS" (one per network namespace, like the
  *      TCP ports; released by the kernel when the process ends, even on kill -9). A second relayd
  *      on the same address fails to bind it, whatever the timing of the two starts;
@@ -10,8 +11,8 @@
  *      serving the address (a relayd without the lock, nginx, a socket with SO_REUSEPORT...) makes
  *      it fail with EADDRINUSE.
  * Port 0 ("any free port") is never claimed: each bind gets its own port.
- * Callers: relayd/main.c (API listener and metrics listener). Never: keeps the probe bound (the
- * workers' SO_REUSEPORT binds would fail), binds the address for serving.
+ * Callers: relayd/main.c (API listener and metrics listener). Never: keeps the probe bound (main's
+ * bind of the serving socket would fail), binds the address for serving.
  */
 #ifndef RELAY_PORTGUARD_H
 #define RELAY_PORTGUARD_H

@@ -37,10 +37,8 @@ int tcplisten_open(const char *what, const char *hostport, int backlog, bool sha
   int one = 1;
   if (fd >= 0) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (shared) {
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (shared)
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
   }
   if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
     snprintf(err, errlen, "%s %s: %s", what, hostport, strerror(errno));

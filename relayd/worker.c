@@ -19,7 +19,6 @@
 #include "gate.h"
 #include "log.h"
 #include "probes.h"
-#include "tcplisten.h"
 #include "util.h"
 
 #define TICK_MS 100                 /* upstream timeouts and client departures are checked this often */
@@ -334,6 +333,7 @@ long workers_connection_limit(const struct config *cfg, int nworkers, long *nofi
   limit = fit < nworkers ? 0 : fit < cfg->max_connections ? fit : (long)cfg->max_connections;
   clients.limit = (size_t)limit;
   clients.backstop = WORKER_MHD_BACKSTOP;
+  clients.workers = (unsigned)nworkers;
   return limit;
 }
 
@@ -407,8 +407,11 @@ static bool gate_probe(void *arg, const char *method, size_t method_len, const c
   return true;
 }
 
+/* Workers whose epoll set still watches the shared listen socket: the last to stop shuts it. */
+static _Atomic int accepting_workers;
+
 int worker_init(struct worker *w, int idx, const struct config *cfg, const struct worker_handlers *h,
-                char *err, size_t errlen)
+                int listen_fd, char *err, size_t errlen)
 {
   memset(w, 0, sizeof *w);
   w->idx = idx;
@@ -422,9 +425,6 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
     return -1;
   }
   w->h = h;                    /* set once attached: worker_join frees what attach made */
-  w->listen_fd = tcplisten_open("listen", cfg->listen, 4096, true, NULL, 0, err, errlen);
-  if (w->listen_fd < 0)
-    return -1;
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -491,22 +491,30 @@ int worker_init(struct worker *w, int idx, const struct config *cfg, const struc
       .mhd_small = w->mhd_small, .mhd_small_run_needed = &w->mhd_small_run_needed,
       .nconns = &w->nconns, .budget = &clients,
       .cfg = &w->cfg, .refusal = gate_refusal, .probe = gate_probe, .arg = w};
-  w->gate = gate_new(&host);
+  w->listen_fd = listen_fd;
+  w->gate = gate_new(&host);   /* puts listen_fd in the epoll set */
   if (!w->gate) {
+    w->listen_fd = -1;
     snprintf(err, errlen, "worker %d: out of memory", idx);
     return -1;
   }
+  atomic_fetch_add(&accepting_workers, 1);
   return 0;
 }
 
 static void begin_stop(struct worker *w)
 {
-  /* stop accepting: the kernel gives new connections to no one once every worker closed; the
-   * connections still sending their first header go to MHD (their request gets the 503) */
+  /* stop accepting: out of this worker's epoll set; the connections still sending their first
+   * header go to MHD (their request gets the 503). The last worker to stop shuts the socket down
+   * (Linux: a listening socket shut for reading stops listening, its queued connections are reset
+   * and new ones refused, as when every worker had its own socket and closed it); its descriptor
+   * stays valid, and main.c closes it after worker_join: no worker can accept on a reused number */
   gate_release_all(w->gate);
   if (w->listen_fd >= 0) {
-    close(w->listen_fd);
+    int fd = w->listen_fd;
     w->listen_fd = -1;
+    if (atomic_fetch_sub(&accepting_workers, 1) == 1)
+      shutdown(fd, SHUT_RDWR);
   }
 }
 
@@ -589,6 +597,7 @@ static void *worker_main(void *arg)
       break;
     }
     bool mhd_ready = w->mhd_run_needed, small_ready = w->mhd_small_run_needed;
+    gate_turn(w->gate);
     for (int i = 0; i < n; i++) {
       int tag = (int)(evs[i].data.u64 >> 32);
       int fd = (int)(uint32_t)evs[i].data.u64;
@@ -721,8 +730,10 @@ void worker_join(struct worker *w)
   }
   strmap_free(&w->urls);
   free(w->socks);
-  if (w->listen_fd >= 0)
-    close(w->listen_fd);
+  if (w->listen_fd >= 0) {       /* never stopped (a failed start): main.c closes the socket */
+    atomic_fetch_sub(&accepting_workers, 1);
+    w->listen_fd = -1;
+  }
   if (w->epfd >= 0)
     close(w->epfd);
   if (w->timerfd >= 0)

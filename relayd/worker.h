@@ -1,6 +1,6 @@
 /*
  * worker: one share-nothing event loop per core. Each worker owns, and nobody else touches:
- * its libmicrohttpd daemon (external epoll, its own SO_REUSEPORT listen socket), its libcurl multi
+ * its libmicrohttpd daemons (external epoll, fed by gate.c's accepts), its libcurl multi
  * handle driven by curl_multi_socket_action, two pools of reusable easy handles (reset for any use,
  * or kept configured for upstream attempts), the upstream URLs it parsed, its requests, and one
  * epoll set that waits on all of them plus a timerfd for curl and an eventfd for wake-ups.
@@ -10,6 +10,19 @@
  * worker_handlers main.c passes to worker_init (relay.h's relay_worker_handlers), the way redis's ae
  * loop takes its callbacks; it names no relay_* function. The handler in turn uses the worker only
  * through the functions below (worker_cfg, worker_multi, worker_resume, ...), not its fields.
+ * Accepting: every worker watches the ONE listen socket main.c opens on the API address, in its
+ * epoll set with EPOLLEXCLUSIVE (gate.c), so a light load lands on one worker and a heavy one on
+ * all. The kernel (fs/eventpoll.c, ep_poll_callback; epoll(7) EPOLLEXCLUSIVE) queues the socket's
+ * exclusive waiters in the order they were added and, for a new connection, wakes the first whose
+ * epoll set has a thread waiting in epoll_wait: an idle worker 0 takes every connection of a light
+ * load (the wake-ups of nginx's one worker, not two half-busy ones: bench/README.md, "2026-12-07
+ * session 10"), and while it is busy handling events the next idle worker is woken instead, so
+ * a saturating load spreads (Cloudflare, "Why does one NGINX worker take all the load?", 2017,
+ * describes the same LIFO/FIFO behaviour). SO_REUSEPORT (a socket per worker) spread connections
+ * by hash: with 10 light streams both workers woke for every upstream tick. Stopping: each worker
+ * takes the socket out of its epoll set; the last one to stop accepting shuts it down (new
+ * connections are refused, as when the per-worker sockets closed); main.c closes it after
+ * worker_join, once.
  * Callers: main.c starts and stops workers; admin.c and metrics.c read the counters (atomics);
  * relay's stages (the handler) and gate.c use the accessors.
  * Never: touches the database, blocks, or sleeps.
@@ -126,7 +139,8 @@ struct worker {
   size_t nconn_by_fd;
   size_t nconns;               /* open client connections */
   size_t max_conns;            /* max_connections in force, for the whole daemon (worker_clients) */
-  int listen_fd;               /* accepted by gate.c, which hands connections to MHD */
+  int listen_fd;               /* main.c's shared listen socket (borrowed: main closes it), -1 once
+                                  this worker stopped accepting; gate.c accepts, hands to MHD */
   struct gate *gate;
   struct MHD_Daemon *mhd;
   int mhd_epfd;
@@ -166,23 +180,24 @@ struct worker {
  * descriptor each, no upstream). The first call's answer is kept: later calls (worker_init)
  * return it. 0 when the limit is too low for even one connection per worker.
  * The limit is one budget for the whole daemon, shared by every worker and both daemons of each
- * (worker_clients): SO_REUSEPORT does not split connections evenly between the workers, so a
- * fixed share per worker would refuse connections while descriptors are still free.
+ * (worker_clients): the workers do not hold equal numbers of connections (a light load sits on one:
+ * gate.h), so a fixed share per worker would refuse connections while descriptors are still free.
  */
 #define WORKER_MHD_BACKSTOP 8
 /* measured (ls /proc/PID/fd, 1 and 2 workers): 10 a worker -- five epoll sets (the worker's, the
- * two MHD daemons', libcurl's), the listen socket, curl's wake-up pair, timerfd, eventfd; 2 more
- * for what another library version opens */
+ * two MHD daemons', libcurl's), the listen socket (one for all workers since session 10: spare),
+ * curl's wake-up pair, timerfd, eventfd; 2 more for what another library version opens */
 #define WORKER_FD_EACH 12
 #define WORKER_FD_METRICS 6     /* its listen socket, epoll set and wake-up, a few scrapes at once */
 #define WORKER_FD_SPARE 8
 #define WORKER_FD_RESERVE 136   /* when /proc/self/fd cannot be counted */
 long workers_connection_limit(const struct config *cfg, int nworkers, long *nofile);
 
-/* Creates the listen socket, MHD daemon and curl multi; h (which must outlive the worker) handles
- * its requests. Returns 0 or -1 with err. */
+/* Creates the MHD daemons and curl multi; h (which must outlive the worker) handles its requests.
+ * listen_fd: the API address's listen socket, shared by every worker (main.c's: tcplisten_open,
+ * non-blocking), borrowed until worker_join. Returns 0 or -1 with err. */
 int worker_init(struct worker *w, int idx, const struct config *cfg, const struct worker_handlers *h,
-                char *err, size_t errlen);
+                int listen_fd, char *err, size_t errlen);
 int worker_start(struct worker *w);
 /* Asks the worker to stop: it stops accepting, lets in-flight requests finish for up to
  * shutdown_grace_s, then ends them. worker_join waits and frees everything. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Held streams up to the open file limit (issue #26): relayd lowers max_connections to what its
 # RLIMIT_NOFILE holds (two descriptors a stream, plus the descriptors it has open itself: worker.h)
-# and that number is one budget for the whole daemon, shared by its workers (SO_REUSEPORT splits
-# connections between them unevenly) and by both libmicrohttpd daemons of each (the small pool and
+# and that number is one budget for the whole daemon, shared by its workers (connections are not
+# split evenly between them: relayd/gate.h) and by both libmicrohttpd daemons of each (the small pool and
 # the usual one: gate.h). Every stream within the number it logs is held; the one after gets 503
 # too_many_connections in the client's format. Raw sockets (tests/bats/held_limit.py). On the code
 # before this change (per-worker shares of a limit under a reserve of 136 + 72 a worker) it fails:
