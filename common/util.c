@@ -360,6 +360,16 @@ uint64_t now_us_mono(void)
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+struct timespec realtime_in_us(uint64_t us)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += (long)(us % 1000000u) * 1000L;
+  ts.tv_sec += (time_t)(us / 1000000u) + ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  return ts;
+}
+
 int64_t now_unix(void)
 {
   return (int64_t)time(NULL);

@@ -87,6 +87,9 @@ uint64_t hash_bytes(const void *p, size_t n);
 size_t put_hex(char *p, unsigned long long v, int width);
 
 uint64_t now_us_mono(void);     /* CLOCK_MONOTONIC */
+/* The CLOCK_REALTIME instant us microseconds from now: a pthread_cond_timedwait deadline (the
+ * background threads' sleeps: writer, balpoll, monitor, vertex, webhook). */
+struct timespec realtime_in_us(uint64_t us);
 int64_t now_unix(void);         /* seconds */
 int64_t now_unix_ms(void);
 

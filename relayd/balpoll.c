@@ -202,11 +202,7 @@ static void wait_until_due(uint64_t due)
   }
   uint64_t now = now_us_mono();
   uint64_t wait_us = (due > now ? due - now : 0) + 1000u;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
-  ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
-  ts.tv_nsec %= 1000000000L;
+  struct timespec ts = realtime_in_us(wait_us);
   pthread_cond_timedwait(&B.wake, &B.lock, &ts);
 }
 
@@ -295,11 +291,8 @@ void balpoll_refresh(void)
     uint64_t done = B.reloads;
     B.want_reload = true;
     pthread_cond_signal(&B.wake);
-    struct timespec ts;        /* bounded: the thread may be reading an upstream's balance now */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += BALPOLL_REFRESH_WAIT_MS * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    /* bounded: the thread may be reading an upstream's balance now */
+    struct timespec ts = realtime_in_us((uint64_t)BALPOLL_REFRESH_WAIT_MS * 1000u);
     while (B.reloads == done && !B.stop && pthread_cond_timedwait(&B.loaded, &B.lock, &ts) != ETIMEDOUT) {
     }
   }

@@ -475,11 +475,7 @@ static void *monitor_main(void *arg)
         uint64_t now = now_us_mono();
         wait_us = next_tests > now ? next_tests - now : 0;
       }
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
-      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
+      struct timespec ts = realtime_in_us(wait_us);
       pthread_cond_timedwait(&M.wake, &M.lock, &ts);
     }
     bool stop = M.stop;

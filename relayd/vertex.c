@@ -227,11 +227,7 @@ static void *refresher_main(void *arg)
       while (!T.stop && !T.kick)
         pthread_cond_wait(&T.wake, &T.lock);
     } else if (!T.stop && !T.kick) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)TICK_MS * 1000000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
+      struct timespec ts = realtime_in_us((uint64_t)TICK_MS * 1000u);
       pthread_cond_timedwait(&T.wake, &T.lock, &ts);
     }
     bool stop = T.stop;

@@ -133,14 +133,10 @@ static void *webhook_main(void *arg)
       continue;
     }
     if (pick == H.n) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
       uint64_t wait_us = next == UINT64_MAX ? 1000000u : next - now;
       if (wait_us > 1000000u)
         wait_us = 1000000u;
-      ts.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
-      ts.tv_sec += (time_t)(wait_us / 1000000u) + ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
+      struct timespec ts = realtime_in_us(wait_us);
       pthread_cond_timedwait(&H.wake, &H.lock, &ts);
       continue;
     }

@@ -265,11 +265,7 @@ static void *writer_main(void *arg)
         if (trim_due) {
           uint64_t since = now_us_mono() - last_trim;
           long trim_ms = since >= 5000000u ? 0 : (long)((5000000u - since) / 1000u) + 1;
-          struct timespec ts;
-          clock_gettime(CLOCK_REALTIME, &ts);
-          ts.tv_nsec += trim_ms % 1000 * 1000000L;
-          ts.tv_sec += trim_ms / 1000 + ts.tv_nsec / 1000000000L;
-          ts.tv_nsec %= 1000000000L;
+          struct timespec ts = realtime_in_us((uint64_t)trim_ms * 1000u);
           while (!W.stopping && !W.len && !W.nops &&
                  pthread_cond_timedwait(&W.wake, &W.lock, &ts) != ETIMEDOUT) {
           }
@@ -283,11 +279,7 @@ static void *writer_main(void *arg)
           wait_ms = WRITER_TICK_MS;
       }
       if (wait_ms >= 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += wait_ms % 1000 * 1000000L;
-        ts.tv_sec += wait_ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = realtime_in_us((uint64_t)wait_ms * 1000u);
         pthread_cond_timedwait(&W.wake, &W.lock, &ts);
       }
     }
