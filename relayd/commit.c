@@ -641,11 +641,8 @@ int commit_open(const char *db_url, char *err, size_t errlen)
   C.upd_token = db_prepare(C.db, "UPDATE tokens SET remain_quota = remain_quota - ?1, "
                                  "used_quota = used_quota + ?2, accessed_time = ?3 WHERE id = ?4");
   C.upd_channel = db_prepare(C.db, "UPDATE channels SET used_quota = used_quota + ?1 WHERE id = ?2");
-  C.ins_resv = db_prepare(C.db,
-      "INSERT INTO reservations(request_id, node, created_at, user_id, username, token_id, "
-      "token_name, token_limited, model_name, \"group\", is_stream, quota) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-      "ON CONFLICT(request_id) DO NOTHING");   /* a batch retried after a commit that went through */
+  C.ins_resv = db_prepare(C.db, "INSERT INTO " RESV_COLS
+                                "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" RESV_CONFLICT);
   C.del_resv = db_prepare(C.db, "DELETE FROM reservations WHERE request_id = ?1");
   for (size_t g = 0; g < (C.multirow ? 0 : RESV_GROUPS); g++) {
     char *sql = resv_sql(resv_group_rows[g]);
