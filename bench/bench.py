@@ -14,7 +14,8 @@ interleaved run, several repeats, and prints medians side by side with the ratio
               before the stream sets (steady state), and one round after them (idle connections left)
   hold        10,000 concurrent long-lived streams: failures, RSS
   floor       bench/floor.c, relayd's libraries and worker model without the gateway: every row
-              shows relayd/floor, the part of relayd's cost that is relay's own
+              shows relayd/floor, the part of relayd's cost that is relay's own; the light row also
+              runs it with one worker (floor-1w) for its split
   wake-ups    context switches of every thread of the proxy per request (/proc/PID/task/*/status)
   writer      the log writer alone (bench/writer_bench.c): billed rows persisted per second
   idle        relayd RSS after warm-up; CPU and wake-ups a second of each proxy left alone after
@@ -69,6 +70,7 @@ WRITER_ROWS = 20000 if QUICK else 200000
 CHAT = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
 STREAM = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],'
           '"mock":{"chunks":20,"chunk_gap_ms":%d}}')
+FLOOR1 = "floor-1w"   # the floor with one worker (the light row's split: the libraries' share, relay's)
 LIGHT_BODY = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}],'
               '"mock":{"chunks":%d,"chunk_gap_ms":%d}}' % (LIGHT_EVENTS, LIGHT_GAP_MS))
 HOLD_BODY = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hold"}],'
@@ -316,6 +318,12 @@ def light_rounds(targets, repeats, total):
     return res
 
 
+def light_by_thread(runs):
+    """{thread name: median us a stream} over runs (run_us_by_thread: relayd-worker, relayd-writer, ...)"""
+    names = sorted({k for r in runs for k in r.get("run_us_by_thread", {})})
+    return {t: med([r.get("run_us_by_thread", {}).get(t) for r in runs]) for t in names}
+
+
 def light_spread(runs, key):
     """(median, lowest, highest) of key over runs, None where no run has it"""
     v = [r[key] for r in runs if r.get(key) is not None]
@@ -455,6 +463,12 @@ def run(tmp, procs):
     floor = procs.start("floor", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{floor_port}",
                                   "--upstream", f"http://127.0.0.1:{mock_port}"])
     wait_port(floor_port)
+    # the floor with one worker, in the light row only: relayd keeps a light load on one worker
+    # (relayd/gate.h), so this is the libraries' own cost of that row and relayd / it relay's share
+    f1_port = free_port()
+    floor1 = procs.start(FLOOR1, [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{f1_port}",
+                                  "--upstream", f"http://127.0.0.1:{mock_port}", "--workers", "1"])
+    wait_port(f1_port)
 
     nginx_port, nginx = start_nginx(procs, tmp, mock_port)
     nginx_pids = [nginx.pid] + children(nginx.pid)
@@ -498,7 +512,9 @@ def run(tmp, procs):
     # default) and libcurl polls every one of them once a second (lib/url.c prune_dead_connections):
     # that doubled the floor's light row (2026-12-07 session 9, second wave, bench/README.md). It is
     # measured on its own, one round, in the row "after N streams".
-    light = light_rounds({n: (url, key, pids) for n, (url, pids) in targets.items()}, REPEATS, LIGHT_TOTAL)
+    light_targets = {n: (url, key, pids) for n, (url, pids) in targets.items()}
+    light_targets[FLOOR1] = (f"http://127.0.0.1:{f1_port}{path}", key, [floor1.pid])
+    light = light_rounds(light_targets, REPEATS, LIGHT_TOTAL)
 
     streams = {}
     for n, total, gap in STREAM_SETS:
@@ -635,6 +651,18 @@ def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, 
         return f"{s[0]:.2f} ({s[1]:.2f}-{s[2]:.2f})" if s else "-"
     rows.append((f"{LIGHT} SSE streams: x nginx by round", "", "", spread("floor", "x_nginx"),
                  spread("relayd", "x_nginx"), "", "", "median (lowest-highest) of each round's ratio"))
+    # the split of the light row: the floor column is the floor with ONE worker (the libraries' own
+    # cost of a light load held by one worker, as relayd holds it); relayd's whole cost, its workers'
+    # (relay's share above the libraries: relayd/floor) and its log writer's (the durable commit)
+    lget, _ = four(light)
+    by_thread = light_by_thread(light.get("relayd", []))
+    f1 = lget(FLOOR1, "run_us_per_stream")
+    n_l = lget("nginx", "run_us_per_stream")
+    for label, r, f in (("relayd", lget("relayd", "run_us_per_stream"), f1),
+                        ("relayd's workers", by_thread.get("relayd-worker"), f1),
+                        ("relayd's log writer", by_thread.get("relayd-writer"), None)):
+        row(f"{LIGHT} SSE streams, the floor with one worker: {label} us/stream", None, n_l, r,
+            "informative: the split of the row above", f=f)
     _, la4 = four(light_after)
     la4(f"{LIGHT} SSE streams after {STREAM_SETS[-1][0]}: CPU us/stream", "run_us_per_stream",
         "one round, idle upstream connections left", direct=False)

@@ -2,8 +2,10 @@
 """bench/light.py: make bench's light-stream row alone (issue #26), for A/B work on the per-event
 path. On one mock upstream: nginx (bench.py's start_nginx), the floor, this build's relayd
 (SQLite, auth, billing and logs on, as bench.py sets it up) and, with LIGHT_BASE_BIN=DIR (a bin/
-directory of another build), that build's relayd and floor as "relayd-base" / "floor-base".
-sse-load runs 10 concurrent light streams (20 events 50 ms apart) on each in turn, LIGHT_REPEATS
+directory of another build), that build's relayd and floor as "relayd-base" / "floor-base"; and
+the floor with one worker ("floor-1w": relayd holds a light load on one worker, so relayd / floor-1w
+is relay's share of the row, floor-1w / nginx the libraries').
+sse-load runs 10 (LIGHT_STREAMS) concurrent light streams (20 events 50 ms apart) on each in turn, LIGHT_REPEATS
 rounds (default 3) of LIGHT_TOTAL streams (default make bench's, 200: a round is hundreds of ms of
 each proxy's CPU), rotating which goes first (bench.light_rounds, the same rounds as make bench's
 row). Per target the medians of: CPU us a stream and an event (the proxy's own threads' schedstat
@@ -32,6 +34,9 @@ REPEATS = int(os.environ.get("LIGHT_REPEATS", "3"))
 TOTAL = int(os.environ.get("LIGHT_TOTAL") or bench.LIGHT_TOTAL)
 STRACE = os.environ.get("LIGHT_STRACE") == "1"
 BASE = os.environ.get("LIGHT_BASE_BIN")
+# LIGHT_STREAMS=N: N streams at a time instead of make bench's 10 (1: no two streams' events ever
+# arrive together, so each event wakes the proxy, as independent streams in real traffic do)
+bench.LIGHT = int(os.environ.get("LIGHT_STREAMS") or bench.LIGHT)
 # LIGHT_BURST=N: before the light rounds, every target serves make bench's stream sets
 # (bench.STREAM_SETS) N times in make bench's order, as the row's processes have in make bench
 BURST = int(os.environ.get("LIGHT_BURST", "0"))
@@ -42,10 +47,10 @@ def relayd_at(procs, tmp, name, mock_port, binpath):
     return f"http://127.0.0.1:{port}/v1/chat/completions", key, [p.pid]
 
 
-def floor_at(procs, name, mock_port, binpath):
+def floor_at(procs, name, mock_port, binpath, extra=()):
     port = bench.free_port()
     p = procs.start(name, [os.path.join(binpath, "floor"), "--listen", f"127.0.0.1:{port}",
-                           "--upstream", f"http://127.0.0.1:{mock_port}"])
+                           "--upstream", f"http://127.0.0.1:{mock_port}", *extra])
     bench.wait_port(port)
     return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid]
 
@@ -88,6 +93,7 @@ def main():
         bench.wait_port(mock_port)
         targets = {"nginx": nginx_at(procs, tmp, mock_port),
                    "floor": floor_at(procs, "floor", mock_port, bench.BIN),
+                   bench.FLOOR1: floor_at(procs, bench.FLOOR1, mock_port, bench.BIN, ["--workers", "1"]),
                    "relayd": relayd_at(procs, tmp, "relayd", mock_port, bench.BIN)}
         if BASE:
             targets["floor-base"] = floor_at(procs, "floor-base", mock_port, BASE)
@@ -100,7 +106,7 @@ def main():
         res = bench.light_rounds(targets, REPEATS, TOTAL)
         keys = ("run_us_per_stream", "run_us_per_event", "ctxsw_per_stream", "failures")
         med = {n: {k: bench.med([r.get(k) for r in runs]) for k in keys} for n, runs in res.items()}
-        print(f"{'light streams (10 x 20 events)':22} {'us/stream':>10} {'us/event':>9} {'ctxsw/str':>10} "
+        print(f"{f'light streams ({bench.LIGHT} x {bench.LIGHT_EVENTS} events)':22} {'us/stream':>10} {'us/event':>9} {'ctxsw/str':>10} "
               f"{'fail':>5} {'x nginx':>8} {'x floor':>8}  by round, median (lowest-highest): x nginx, x floor")
         for n, m in med.items():
             sp, sf = bench.light_spread(res[n], "x_nginx"), bench.light_spread(res[n], "x_floor")
@@ -109,9 +115,8 @@ def main():
                   f"{m['run_us_per_stream'] / med['floor']['run_us_per_stream']:8.2f}  "
                   f"{sp[0]:.2f} ({sp[1]:.2f}-{sp[2]:.2f}), {sf[0]:.2f} ({sf[1]:.2f}-{sf[2]:.2f})")
         for n, runs in res.items():
-            names = sorted({k for r in runs for k in r.get("run_us_by_thread", {})})
             print(f"{n} us/stream by thread (median): " + ", ".join(
-                f"{t} {bench.med([r.get('run_us_by_thread', {}).get(t) for r in runs]):.1f}" for t in names))
+                f"{t} {v:.1f}" for t, v in bench.light_by_thread(runs).items()))
         out = {"repeats": REPEATS, "total": TOTAL, "burst": BURST, "runs": res, "median": med}
         if STRACE:
             out["strace"] = {}

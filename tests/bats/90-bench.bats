@@ -25,6 +25,10 @@ load helpers
   # and each round's ratio to nginx, for the floor and relayd: median (lowest-highest)
   echo "$output" | grep -Eq '^10 SSE streams: x nginx by round +[0-9.]+ \([0-9.]+-[0-9.]+\) +[0-9.]+ \([0-9.]+-[0-9.]+\)'
   echo "$output" | grep -Eq '^10 SSE streams: CPU us/event +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
+  # and its split: the floor with one worker beside relayd's whole cost, its workers' and its writer's
+  for part in "relayd" "relayd's workers" "relayd's log writer"; do
+    echo "$output" | grep -Eq "^10 SSE streams, the floor with one worker: $part us/stream +- +[0-9.]+ +([0-9.]+|-) +[0-9.]+ "
+  done
   # and one round on the same proxies after the stream sets (the idle connections they leave)
   echo "$output" | grep -Eq '^10 SSE streams after [0-9]+: CPU us/stream +- +[0-9.]+ +[0-9.]+ +[0-9.]+'
   # what each proxy costs left alone after the warm-up (informative): nginx, the floor and relayd
