@@ -723,11 +723,13 @@ cJSON *gw_row(struct db_stmt *st, const void *arg)
   return o;
 }
 
-int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
-            const struct out_col *cols)
+cJSON *gw_rows(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+               int *rc)
 {
-  if (!st)
-    return GW_FAIL;
+  if (!st) {
+    *rc = GW_FAIL;
+    return NULL;
+  }
   cJSON *rows = cJSON_CreateArray();
   enum db_step_result r = DB_DONE;
   while (rows && (r = db_step(st)) == DB_ROW) {
@@ -739,10 +741,22 @@ int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *ro
     }
   }
   db_finalize(st);
+  if (r == DB_ERROR) {
+    cJSON_Delete(rows);
+    *rc = gw_dberr(g, what);
+    return NULL;
+  }
+  if (!rows)
+    *rc = gw_err(GW_FAIL, "out of memory");
+  return rows;
+}
+
+int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+            const struct out_col *cols)
+{
   int rc = 0;
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, what);
-  else if (!rows || out_list(g->json, rows, cols) != 0)
+  cJSON *rows = gw_rows(g, st, what, row, arg, &rc);
+  if (rows && out_list(g->json, rows, cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
   return rc;
