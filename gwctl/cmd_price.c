@@ -288,20 +288,18 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !ratio_s && (comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
     rc = gw_usage(g, "--completion-ratio, --cache-ratio, --cache-write-ratio, "
                   "--cache-write-1h-ratio, --audio-ratio and --audio-completion-ratio need --ratio R");
-  if (rc == 0 && ratio_s)
-    rc = gw_parse_double(g, "--ratio", ratio_s, 0, RATIO_MAX, &p.ratio);
-  if (rc == 0 && comp_s)
-    rc = gw_parse_double(g, "--completion-ratio", comp_s, 0, RATIO_MAX, &p.completion);
-  if (rc == 0 && cache_s)
-    rc = gw_parse_double(g, "--cache-ratio", cache_s, 0, RATIO_MAX, &p.cache);
-  if (rc == 0 && cw_s)
-    rc = gw_parse_double(g, "--cache-write-ratio", cw_s, 0, RATIO_MAX, &p.cw);
-  if (rc == 0 && cw1h_s)
-    rc = gw_parse_double(g, "--cache-write-1h-ratio", cw1h_s, 0, RATIO_MAX, &p.cw1h);
-  if (rc == 0 && ar_s)
-    rc = gw_parse_double(g, "--audio-ratio", ar_s, 0, RATIO_MAX, &p.ar);
-  if (rc == 0 && acr_s)
-    rc = gw_parse_double(g, "--audio-completion-ratio", acr_s, 0, RATIO_MAX, &p.acr);
+  const struct { const char *opt, *s; double *out; } ratios[] = {
+    { "--ratio", ratio_s, &p.ratio },
+    { "--completion-ratio", comp_s, &p.completion },
+    { "--cache-ratio", cache_s, &p.cache },
+    { "--cache-write-ratio", cw_s, &p.cw },
+    { "--cache-write-1h-ratio", cw1h_s, &p.cw1h },
+    { "--audio-ratio", ar_s, &p.ar },
+    { "--audio-completion-ratio", acr_s, &p.acr },
+  };
+  for (size_t i = 0; rc == 0 && i < sizeof ratios / sizeof *ratios; i++)
+    if (ratios[i].s)
+      rc = gw_parse_double(g, ratios[i].opt, ratios[i].s, 0, RATIO_MAX, ratios[i].out);
   if (rc == 0 && max_s)
     rc = gw_parse_int(g, "--max-output-tokens", max_s, 0, MAX_OUTPUT_MAX, &p.max_out);
   if (rc == 0 && price_s)
