@@ -151,6 +151,19 @@ static int pg_exec(struct db *db, const char *sql)
   return rc;
 }
 
+/* rewrite's output: doubled when end reaches its capacity. 0, or -1 out of memory. */
+static int room(char **out, size_t *cap, size_t end)
+{
+  if (end < *cap)
+    return 0;
+  char *n = realloc(*out, *cap * 2);
+  if (!n)
+    return -1;
+  *out = n;
+  *cap *= 2;
+  return 0;
+}
+
 /* ?N -> $N (and a bare ? -> the next number), outside string literals, quoted identifiers and
  * comments. Records which numbers appear. */
 static int rewrite(struct pg_stmt *p, const char *sql)
@@ -166,25 +179,15 @@ static int rewrite(struct pg_stmt *p, const char *sql)
   }
   int maxn = 0;
   for (size_t i = 0; i < len;) {
-    if (o + 16 >= cap) {
-      cap *= 2;
-      char *n = realloc(out, cap);
-      if (!n)
-        goto fail;
-      out = n;
-    }
+    if (room(&out, &cap, o + 16) != 0)
+      goto fail;
     char c = sql[i];
     if (c == '\'' || c == '"') {
       /* a literal or quoted identifier: copied as is ('' and "" stay inside) */
       out[o++] = sql[i++];
       while (i < len) {
-        if (o + 4 >= cap) {
-          cap *= 2;
-          char *n = realloc(out, cap);
-          if (!n)
-            goto fail;
-          out = n;
-        }
+        if (room(&out, &cap, o + 4) != 0)
+          goto fail;
         char d = sql[i];
         out[o++] = sql[i++];
         if (d == c) {
@@ -199,13 +202,8 @@ static int rewrite(struct pg_stmt *p, const char *sql)
     }
     if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
       while (i < len && sql[i] != '\n') {
-        if (o + 4 >= cap) {
-          cap *= 2;
-          char *n = realloc(out, cap);
-          if (!n)
-            goto fail;
-          out = n;
-        }
+        if (room(&out, &cap, o + 4) != 0)
+          goto fail;
         out[o++] = sql[i++];
       }
       continue;
