@@ -31,6 +31,39 @@ void db_seterr(struct db *db, const char *fmt, ...)
   va_end(ap);
 }
 
+int64_t db_text_int64(const char *v)
+{
+  char *end;
+  long long n = strtoll(v, &end, 10);
+  if (*end == '.' || *end == 'e' || *end == 'E')
+    return (int64_t)strtod(v, NULL);
+  return n;
+}
+
+int db_param_set(struct db_stmt *st, char **vals, int n, int idx, char *s, bool null)
+{
+  if (idx < 1 || idx > n) {
+    free(s);
+    db_seterr(st->db, "cannot bind parameter ?%d: column index out of range", idx);
+    return -1;
+  }
+  if (!s && !null) {
+    db_seterr(st->db, "out of memory");
+    return -1;
+  }
+  free(vals[idx - 1]);
+  vals[idx - 1] = s;
+  return 0;
+}
+
+void db_params_clear(char **vals, int n)
+{
+  for (int i = 0; i < n; i++) {
+    free(vals[i]);
+    vals[i] = NULL;
+  }
+}
+
 /* ---- SQLite backend ---------------------------------------------------------------------------- */
 
 static sqlite3 *sq(struct db *db) { return db->conn; }

@@ -72,6 +72,16 @@ struct db_stmt {
 __attribute__((format(printf, 2, 3)))
 void db_seterr(struct db *db, const char *fmt, ...);
 
+/* A column the text backends (PostgreSQL, MySQL) read as text, as an integer: a decimal or double
+ * is truncated, as sqlite3_column_int64 does. */
+int64_t db_text_int64(const char *v);
+
+/* The text backends' parameters: vals[0..n) owned strings, NULL for SQL NULL. db_param_set stores
+ * s (owned from now on, freed on error) as ?idx: 0, or -1 with st's error (idx out of range; s
+ * NULL and not null: out of memory). db_params_clear frees every value (the vector stays). */
+int db_param_set(struct db_stmt *st, char **vals, int n, int idx, char *s, bool null);
+void db_params_clear(char **vals, int n);
+
 /* The PostgreSQL backend (db_pg.c): connects with a libpq URL or key=value string. */
 struct db *pg_open(const char *conninfo, char *err, size_t errlen);
 

@@ -169,45 +169,29 @@ static void my_clear_result(struct my_stmt *p)
   p->ran = 0;
 }
 
+static void my_reset(void *h)
+{
+  struct my_stmt *p = h;
+  my_clear_result(p);
+  db_params_clear(p->vals, p->nparams);
+}
+
 static void my_finalize(void *h)
 {
   struct my_stmt *p = h;
   if (!p)
     return;
-  my_clear_result(p);
-  for (int i = 0; i < p->nparams; i++)
-    free(p->vals[i]);
+  my_reset(p);
   free(p->vals);
   free(p->sql);
   free(p);
-}
-
-static void my_reset(void *h)
-{
-  struct my_stmt *p = h;
-  my_clear_result(p);
-  for (int i = 0; i < p->nparams; i++) {
-    free(p->vals[i]);
-    p->vals[i] = NULL;
-  }
 }
 
 /* Stores literal (owned by the statement from now on) as parameter idx. */
 static int my_bind_literal(struct db_stmt *st, int idx, char *literal, int null)
 {
   struct my_stmt *p = st->h;
-  if (idx < 1 || idx > p->nparams) {
-    free(literal);
-    db_seterr(st->db, "cannot bind parameter ?%d: column index out of range", idx);
-    return -1;
-  }
-  if (!literal && !null) {
-    db_seterr(st->db, "out of memory");
-    return -1;
-  }
-  free(p->vals[idx - 1]);
-  p->vals[idx - 1] = literal;
-  return 0;
+  return db_param_set(st, p->vals, p->nparams, idx, literal, null);
 }
 
 static int my_bind_int64(struct db_stmt *st, int idx, int64_t v)
@@ -324,13 +308,7 @@ static const char *my_value(struct my_stmt *p, int idx)
 static int64_t my_col_int64(void *h, int idx)
 {
   const char *v = my_value(h, idx);
-  if (!v)
-    return 0;
-  char *end;
-  long long n = strtoll(v, &end, 10);
-  if (*end == '.' || *end == 'e' || *end == 'E')
-    return (int64_t)strtod(v, NULL);      /* decimal/double: truncated, as SQLite does */
-  return n;
+  return v ? db_text_int64(v) : 0;      /* decimal/double: truncated, as SQLite does */
 }
 
 static double my_col_double(void *h, int idx)

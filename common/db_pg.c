@@ -151,6 +151,19 @@ static int pg_exec(struct db *db, const char *sql)
   return rc;
 }
 
+/* rewrite's output: doubled when end reaches its capacity. 0, or -1 out of memory. */
+static int room(char **out, size_t *cap, size_t end)
+{
+  if (end < *cap)
+    return 0;
+  char *n = realloc(*out, *cap * 2);
+  if (!n)
+    return -1;
+  *out = n;
+  *cap *= 2;
+  return 0;
+}
+
 /* ?N -> $N (and a bare ? -> the next number), outside string literals, quoted identifiers and
  * comments. Records which numbers appear. */
 static int rewrite(struct pg_stmt *p, const char *sql)
@@ -166,25 +179,15 @@ static int rewrite(struct pg_stmt *p, const char *sql)
   }
   int maxn = 0;
   for (size_t i = 0; i < len;) {
-    if (o + 16 >= cap) {
-      cap *= 2;
-      char *n = realloc(out, cap);
-      if (!n)
-        goto fail;
-      out = n;
-    }
+    if (room(&out, &cap, o + 16) != 0)
+      goto fail;
     char c = sql[i];
     if (c == '\'' || c == '"') {
       /* a literal or quoted identifier: copied as is ('' and "" stay inside) */
       out[o++] = sql[i++];
       while (i < len) {
-        if (o + 4 >= cap) {
-          cap *= 2;
-          char *n = realloc(out, cap);
-          if (!n)
-            goto fail;
-          out = n;
-        }
+        if (room(&out, &cap, o + 4) != 0)
+          goto fail;
         char d = sql[i];
         out[o++] = sql[i++];
         if (d == c) {
@@ -199,13 +202,8 @@ static int rewrite(struct pg_stmt *p, const char *sql)
     }
     if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
       while (i < len && sql[i] != '\n') {
-        if (o + 4 >= cap) {
-          cap *= 2;
-          char *n = realloc(out, cap);
-          if (!n)
-            goto fail;
-          out = n;
-        }
+        if (room(&out, &cap, o + 4) != 0)
+          goto fail;
         out[o++] = sql[i++];
       }
       continue;
@@ -275,45 +273,29 @@ static void pg_clear_result(struct pg_stmt *p)
   p->row = -1;
 }
 
+static void pg_reset(void *h)
+{
+  struct pg_stmt *p = h;
+  pg_clear_result(p);
+  db_params_clear(p->vals, p->nparams);
+}
+
 static void pg_finalize(void *h)
 {
   struct pg_stmt *p = h;
   if (!p)
     return;
-  pg_clear_result(p);
-  for (int i = 0; i < p->nparams; i++)
-    free(p->vals[i]);
+  pg_reset(p);
   free(p->vals);
   free(p->used);
   free(p->sql);
   free(p);
 }
 
-static void pg_reset(void *h)
-{
-  struct pg_stmt *p = h;
-  pg_clear_result(p);
-  for (int i = 0; i < p->nparams; i++) {
-    free(p->vals[i]);
-    p->vals[i] = NULL;
-  }
-}
-
 static int pg_bind_str(struct db_stmt *st, int idx, const char *s)
 {
   struct pg_stmt *p = st->h;
-  if (idx < 1 || idx > p->nparams) {
-    db_seterr(st->db, "cannot bind parameter ?%d: column index out of range", idx);
-    return -1;
-  }
-  char *copy = NULL;
-  if (s && !(copy = strdup(s))) {
-    db_seterr(st->db, "out of memory");
-    return -1;
-  }
-  free(p->vals[idx - 1]);
-  p->vals[idx - 1] = copy;
-  return 0;
+  return db_param_set(st, p->vals, p->nparams, idx, s ? strdup(s) : NULL, !s);
 }
 
 static int pg_bind_int64(struct db_stmt *st, int idx, int64_t v)
@@ -383,22 +365,19 @@ static const char *pg_value(struct pg_stmt *p, int idx)
   return PQgetvalue(p->res, p->row, idx);
 }
 
-/* Booleans come back as "t"/"f": 1/0, as SQLite gives comparisons. A numeric with a fraction is
- * truncated, as sqlite3_column_int64 does. */
+/* Booleans come back as "t"/"f": 1/0, as SQLite gives comparisons (-1: not a boolean). */
+static int pg_bool(const char *v)
+{
+  return v[0] == 't' && !v[1] ? 1 : v[0] == 'f' && !v[1] ? 0 : -1;
+}
+
 static int64_t pg_col_int64(void *h, int idx)
 {
   const char *v = pg_value(h, idx);
   if (!v)
     return 0;
-  if (v[0] == 't' && !v[1])
-    return 1;
-  if (v[0] == 'f' && !v[1])
-    return 0;
-  char *end;
-  long long n = strtoll(v, &end, 10);
-  if (*end == '.' || *end == 'e' || *end == 'E')
-    return (int64_t)strtod(v, NULL);
-  return n;
+  int b = pg_bool(v);
+  return b >= 0 ? b : db_text_int64(v);
 }
 
 static double pg_col_double(void *h, int idx)
@@ -406,11 +385,8 @@ static double pg_col_double(void *h, int idx)
   const char *v = pg_value(h, idx);
   if (!v)
     return 0;
-  if (v[0] == 't' && !v[1])
-    return 1;
-  if (v[0] == 'f' && !v[1])
-    return 0;
-  return strtod(v, NULL);
+  int b = pg_bool(v);
+  return b >= 0 ? b : strtod(v, NULL);
 }
 
 static const char *pg_col_text(void *h, int idx)

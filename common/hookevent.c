@@ -26,3 +26,41 @@ char *hookevent_json(const char *event, int64_t channel_id, const char *channel,
   cJSON_Delete(o);
   return body;
 }
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+  (void)p;
+  (void)ud;
+  return size * n;
+}
+
+int hookevent_post(const char *url, const char *body, long timeout_s, long connect_s,
+                   curl_xferinfo_callback progress, const char *agent, long *status, CURLcode *rc)
+{
+  *status = 0;
+  *rc = CURLE_FAILED_INIT;
+  CURL *e = curl_easy_init();
+  struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+  if (e && hd) {
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
+    if (connect_s > 0)
+      curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_s);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    if (progress) {
+      curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress);
+    }
+    curl_easy_setopt(e, CURLOPT_USERAGENT, agent);
+    *rc = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+  }
+  if (e)
+    curl_easy_cleanup(e);
+  curl_slist_free_all(hd);
+  return *rc == CURLE_OK && *status >= 200 && *status < 300 ? 0 : -1;
+}

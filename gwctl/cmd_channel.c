@@ -427,6 +427,50 @@ struct channel_new {
   int64_t priority, weight;
 };
 
+/* The fields add and edit both take, checked the same way and in the same order (an absent one,
+ * NULL, is not checked: edit leaves it as it is): --models and --group normalized into their lists,
+ * --priority and --weight in range, --tag a name, --api-version a word. */
+struct channel_fields {
+  const char *models, *prio_s, *weight_s, *group, *tag, *api_version;
+  char model_list[GW_LIST_MAX], group_list[GW_LIST_MAX];
+  int64_t prio, weight;
+};
+
+static int check_fields(struct gwctl *g, struct channel_fields *f)
+{
+  int rc = 0, nmodels = 0, ngroups = 0;
+  if (rc == 0 && f->models)
+    rc = gw_norm_list(g, "--models", f->models, MODEL_NAME_MAX, f->model_list, sizeof f->model_list,
+                      &nmodels);
+  if (rc == 0 && f->models && nmodels == 0)
+    rc = gw_usage(g, "--models needs at least one model name");
+  if (rc == 0 && f->prio_s)
+    rc = gw_parse_int(g, "--priority", f->prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &f->prio);
+  if (rc == 0 && f->weight_s)
+    rc = gw_parse_int(g, "--weight", f->weight_s, 0, RULE_WEIGHT_MAX, &f->weight);
+  if (rc == 0 && f->group)
+    rc = gw_norm_list(g, "--group", f->group, GW_NAME_MAX, f->group_list, sizeof f->group_list, &ngroups);
+  if (rc == 0 && f->group && ngroups == 0)
+    rc = gw_usage(g, "--group needs at least one group name");
+  if (rc == 0 && f->tag && *f->tag)
+    rc = gw_check_name(g, "--tag", f->tag);
+  if (rc == 0 && f->api_version && *f->api_version)
+    rc = check_word(g, "--api-version", f->api_version);
+  return rc;
+}
+
+/* --project and --region of a vertex channel (and --region of a regional type): names Google and AWS
+ * accept, checked before anything else reads them. */
+static int check_vertex_names(struct gwctl *g, const char *project, const char *region)
+{
+  if (project && !vertex_name_ok(project))
+    return gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
+                    project);
+  if (region && !vertex_name_ok(region))
+    return gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
+  return 0;
+}
+
 static int channel_insert(struct gwctl *g, const struct channel_new *c, int64_t *id)
 {
   const struct gw_channel_row row = { .type = c->type, .name = c->name, .base_url = c->base_url,
@@ -459,7 +503,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
              *account = NULL, *key_mode = NULL, *region = NULL, *project = NULL;
   char **more = NULL;
   size_t nmore = 0;
-  int no_key = 0, nmodels = 0, ngroups = 0;
+  int no_key = 0;
   const struct gw_opt opts[] = {
     { "name", &name, NULL },
     { "type", &type, NULL },
@@ -478,7 +522,7 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     { "no-key", NULL, &no_key },
     { 0 },
   };
-  char url[URL_MAX], defurl[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], err[300];
+  char url[URL_MAX], defurl[URL_MAX], err[300];
   char key[UPSTREAM_KEY_MAX + 1] = "", prompt[128];
   char *map = NULL, *other = NULL;
   struct channel_new c = { 0 };
@@ -501,11 +545,8 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     rc = gw_usage(g, "--project is for vertex channels only");
   if (rc == 0 && sa_key && no_key)
     rc = gw_usage(g, "a vertex channel needs its service-account key on stdin: --no-key does not apply");
-  if (rc == 0 && project && !vertex_name_ok(project))
-    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
-                  project);
-  if (rc == 0 && region && !vertex_name_ok(region))
-    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
+  if (rc == 0)
+    rc = check_vertex_names(g, project, region);
   if (rc == 0 && sa_key && !base && vertex_default_base(region ? region : VERTEX_DEFAULT_REGION, defurl,
                                                        sizeof defurl) == 0)
     base = defurl;           /* the region's endpoint (vertexapi.h) */
@@ -533,23 +574,10 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     base = defurl;
   if (rc == 0)
     rc = check_base_url(g, base, url, sizeof url);
+  struct channel_fields f = { .models = models, .prio_s = prio_s, .weight_s = weight_s, .group = group,
+                              .tag = tag, .api_version = api_version };
   if (rc == 0)
-    rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
-                      &nmodels);
-  if (rc == 0 && nmodels == 0)
-    rc = gw_usage(g, "--models needs at least one model name");
-  if (rc == 0)
-    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &c.priority);
-  if (rc == 0)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &c.weight);
-  if (rc == 0)
-    rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
-  if (rc == 0 && ngroups == 0)
-    rc = gw_usage(g, "--group needs at least one group name");
-  if (rc == 0 && *tag)
-    rc = gw_check_name(g, "--tag", tag);
-  if (rc == 0 && api_version && *api_version)
-    rc = check_word(g, "--api-version", api_version);
+    rc = check_fields(g, &f);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
   if (rc == 0)
@@ -593,8 +621,10 @@ int cmd_channel_add(struct gwctl *g, int argc, char **argv)
     c.name = name;
     c.type = type;
     c.base_url = url;
-    c.models = model_list;
-    c.group = group_list;
+    c.models = f.model_list;
+    c.group = f.group_list;
+    c.priority = f.prio;
+    c.weight = f.weight;
     c.model_map = map;
     c.key = key;
     c.tag = tag;
@@ -952,7 +982,7 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
              *prio_s = NULL, *weight_s = NULL, *group = NULL, *map_s = NULL, *tag = NULL,
              *new_tag = NULL, *api_version = NULL, *maxc_s = NULL, *autod_s = NULL, *test_model = NULL,
              *key_mode = NULL, *rpm_s = NULL, *tpm_s = NULL, *region = NULL, *project = NULL;
-  int key_stdin = 0, nmodels = 0, ngroups = 0, autod = 1;
+  int key_stdin = 0, autod = 1;
   bool sa_key = false;               /* --key-stdin read a service-account key (vertex) */
   int64_t maxc = 0, rpm = 0, tpm = 0;
   const struct gw_opt opts[] = {
@@ -979,11 +1009,11 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     { "project", &project, NULL },
     { 0 },
   };
-  char url[URL_MAX], model_list[GW_LIST_MAX], group_list[GW_LIST_MAX], name[GW_NAME_MAX + 8] = "";
+  char url[URL_MAX], name[GW_NAME_MAX + 8] = "";
   char key_project[VERTEX_NAME_MAX + 1] = "";
   char key[UPSTREAM_KEY_MAX + 1] = "", what[GW_LIST_MAX * 2 + 1024] = "";
   char *map = NULL;
-  int64_t prio = 0, weight = 0, *ids = NULL;
+  int64_t *ids = NULL;
   size_t n = 0;
   int rc = gw_argv(g, argc, argv, opts, 0, 1, names, pos);
   const char *ref = pos[0], *set_tag = NULL;
@@ -1012,11 +1042,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = gw_parse_int(g, "--tpm", tpm_s, 0, RULE_LIMIT_MAX, &tpm);
   if (rc == 0 && key_mode)
     rc = check_key_mode(g, key_mode);
-  if (rc == 0 && project && !vertex_name_ok(project))
-    rc = gw_usage(g, "--project: '%s' is not a Google Cloud project id (lowercase letters, digits and '-')",
-                  project);
-  if (rc == 0 && region && !vertex_name_ok(region))
-    rc = gw_usage(g, "--region: '%s' is not a region name (lowercase letters, digits and '-')", region);
+  if (rc == 0)
+    rc = check_vertex_names(g, project, region);
   if (rc == 0 && maxc_s)
     rc = gw_parse_int(g, "--max-concurrency", maxc_s, 0, RULE_CONCURRENCY_MAX, &maxc);
   if (rc == 0 && autod_s)
@@ -1031,23 +1058,10 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     rc = check_type(g, type);
   if (rc == 0 && base)
     rc = check_base_url(g, base, url, sizeof url);
-  if (rc == 0 && models)
-    rc = gw_norm_list(g, "--models", models, MODEL_NAME_MAX, model_list, sizeof model_list,
-                      &nmodels);
-  if (rc == 0 && models && nmodels == 0)
-    rc = gw_usage(g, "--models needs at least one model name");
-  if (rc == 0 && prio_s)
-    rc = gw_parse_int(g, "--priority", prio_s, -RULE_PRIORITY_MAX, RULE_PRIORITY_MAX, &prio);
-  if (rc == 0 && weight_s)
-    rc = gw_parse_int(g, "--weight", weight_s, 0, RULE_WEIGHT_MAX, &weight);
-  if (rc == 0 && group)
-    rc = gw_norm_list(g, "--group", group, GW_NAME_MAX, group_list, sizeof group_list, &ngroups);
-  if (rc == 0 && group && ngroups == 0)
-    rc = gw_usage(g, "--group needs at least one group name");
-  if (rc == 0 && set_tag && *set_tag)
-    rc = gw_check_name(g, "--tag", set_tag);
-  if (rc == 0 && api_version && *api_version)
-    rc = check_word(g, "--api-version", api_version);
+  struct channel_fields f = { .models = models, .prio_s = prio_s, .weight_s = weight_s, .group = group,
+                              .tag = set_tag, .api_version = api_version };
+  if (rc == 0)
+    rc = check_fields(g, &f);
   if (rc == 0 && map_s)
     rc = parse_model_map(g, map_s, &map);
   if (rc == 0 && key_stdin && !isatty(STDIN_FILENO)) {
@@ -1123,8 +1137,8 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
                  "test_model = COALESCE(?18, test_model) "
                  "WHERE id = ?1",
                  "issssiiiissssiiiis", ids[i], newname, type, base ? url : *vbase ? vbase : NULL,
-                 models ? model_list : NULL, (int64_t)(prio_s != NULL), prio,
-                 (int64_t)(weight_s != NULL), weight, group ? group_list : NULL, map, set_tag, other,
+                 models ? f.model_list : NULL, (int64_t)(prio_s != NULL), f.prio,
+                 (int64_t)(weight_s != NULL), f.weight, group ? f.group_list : NULL, map, set_tag, other,
                  (int64_t)(maxc_s != NULL), maxc, (int64_t)(autod_s != NULL), (int64_t)autod, test_model);
     int64_t pooled = 0;
     if (rc == 0 && key_stdin &&
@@ -1141,9 +1155,9 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     free(other);
   }
   if (rc == 0 && group)
-    warn_unknown_groups(g, group_list);
+    warn_unknown_groups(g, f.group_list);
   if (rc == 0 && models)
-    warn_unpriced(g, model_list);
+    warn_unpriced(g, f.model_list);
   if (rc == 0) {
     size_t w = 0;
 #define ADDW(...) (w += (size_t)snprintf(what + w, w < sizeof what ? sizeof what - w : 0, __VA_ARGS__))
@@ -1154,13 +1168,13 @@ int cmd_channel_edit(struct gwctl *g, int argc, char **argv)
     if (base)
       ADDW(" base_url=%s", url);
     if (models)
-      ADDW(" models=%s", model_list);
+      ADDW(" models=%s", f.model_list);
     if (prio_s)
-      ADDW(" priority=%" PRId64, prio);
+      ADDW(" priority=%" PRId64, f.prio);
     if (weight_s)
-      ADDW(" weight=%" PRId64, weight);
+      ADDW(" weight=%" PRId64, f.weight);
     if (group)
-      ADDW(" group=%s", group_list);
+      ADDW(" group=%s", f.group_list);
     if (map_s)
       ADDW(" model_map=%s", map);
     if (set_tag)

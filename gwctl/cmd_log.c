@@ -562,30 +562,14 @@ static void tail_on_signal(int sig)
  * printing the error. */
 static cJSON *tail_rows(struct gwctl *g, struct db_stmt *st, int64_t *last)
 {
-  if (!st)
-    return NULL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = log_row(st, NULL);
-    if (!o || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-      break;
-    }
+  int rc;
+  cJSON *rows = gw_rows(g, st, "cannot read the log", log_row, NULL, &rc);
+  const cJSON *o;
+  cJSON_ArrayForEach(o, rows) {
     int64_t id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
     if (id > *last)
       *last = id;
   }
-  db_finalize(st);
-  if (r == DB_ERROR) {
-    cJSON_Delete(rows);
-    gw_dberr(g, "cannot read the log");
-    return NULL;
-  }
-  if (!rows)
-    gw_err(GW_FAIL, "out of memory");
   return rows;
 }
 

@@ -12,13 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-  (void)p;
-  (void)ud;
-  return size * n;
-}
-
 int cmd_notify_test(struct gwctl *g, int argc, char **argv)
 {
   const char *url_opt = NULL, *timeout_s = "10";
@@ -52,27 +45,10 @@ int cmd_notify_test(struct gwctl *g, int argc, char **argv)
   char *body = hookevent_json("test", 0, "", -1, "gwctl notify test", NULL, NULL, (int64_t)time(NULL));
   if (!body)
     return gw_err(GW_FAIL, "out of memory");
-  long status = 0;
-  CURLcode cr = CURLE_FAILED_INIT;
-  CURL *e = curl_easy_init();
-  struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-  if (e && hd) {
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)timeout);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "relay-gwctl/" RELAY_VERSION);
-    cr = curl_easy_perform(e);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  }
-  if (e)
-    curl_easy_cleanup(e);
-  curl_slist_free_all(hd);
+  long status;
+  CURLcode cr;
+  bool ok = hookevent_post(url, body, (long)timeout, 0, NULL, "relay-gwctl/" RELAY_VERSION, &status, &cr) == 0;
   cJSON_free(body);
-  bool ok = cr == CURLE_OK && status >= 200 && status < 300;
   if (g->json) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", ok);

@@ -66,75 +66,65 @@ static int check_model(struct gwctl *g, const char *what, const char *model)
   return rc;
 }
 
+/* A price's row (gw_row_fn). */
+static cJSON *price_row(struct db_stmt *st, const void *arg)
+{
+  (void)arg;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "model", db_col_text(st, 0));
+  cJSON_AddNumberToObject(o, "model_ratio", db_col_double(st, 1));
+  cJSON_AddNumberToObject(o, "completion_ratio", db_col_double(st, 2));
+  cJSON_AddNumberToObject(o, "cache_ratio", db_col_double(st, 3));
+  if (db_col_is_null(st, 4))
+    cJSON_AddNullToObject(o, "fixed_price");
+  else
+    cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
+  cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
+  /* the ratios relayd applies (its default when the column is NULL); *_set says whether the row
+   * holds its own (export writes only those) */
+  cJSON_AddNumberToObject(o, "cache_write_ratio",
+                          db_col_is_null(st, 6) ? CACHE_WRITE_DEFAULT : db_col_double(st, 6));
+  cJSON_AddBoolToObject(o, "cache_write_ratio_set", !db_col_is_null(st, 6));
+  cJSON_AddNumberToObject(o, "cache_write_1h_ratio",
+                          db_col_is_null(st, 7) ? CACHE_WRITE_1H_DEFAULT : db_col_double(st, 7));
+  cJSON_AddBoolToObject(o, "cache_write_1h_ratio_set", !db_col_is_null(st, 7));
+  if (db_col_is_null(st, 8) || db_col_int64(st, 8) <= 0)
+    cJSON_AddNullToObject(o, "max_output_tokens");
+  else
+    cJSON_AddNumberToObject(o, "max_output_tokens", (double)db_col_int64(st, 8));
+  /* audio (relayd/snapshot.c's defaults when NULL: priced as text, input 1, output the
+   * completion ratio, i.e. audio_completion_ratio = completion_ratio / audio_ratio) */
+  double ar = db_col_is_null(st, 9) ? 1.0 : db_col_double(st, 9);
+  double acr = !db_col_is_null(st, 10) ? db_col_double(st, 10)
+               : ar > 0 ? db_col_double(st, 2) / ar : db_col_double(st, 2);
+  cJSON_AddNumberToObject(o, "audio_ratio", ar);
+  cJSON_AddBoolToObject(o, "audio_ratio_set", !db_col_is_null(st, 9));
+  cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
+  cJSON_AddBoolToObject(o, "audio_completion_ratio_set", !db_col_is_null(st, 10));
+  /* the long-context tier with the ratios relayd applies (a NULL ratio is the base one) */
+  if (db_col_is_null(st, 11) || db_col_int64(st, 11) < 1) {
+    cJSON_AddNullToObject(o, "tier");
+  } else {
+    cJSON *t = cJSON_AddObjectToObject(o, "tier");
+    cJSON_AddNumberToObject(t, "above", (double)db_col_int64(st, 11));
+    for (int k = 0; k < 3; k++)
+      cJSON_AddNumberToObject(t, k == 0 ? "model_ratio" : k == 1 ? "completion_ratio" : "cache_ratio",
+                              db_col_double(st, db_col_is_null(st, 12 + k) ? 1 + k : 12 + k));
+  }
+  if (cJSON_GetArraySize(o) != 16) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
 static cJSON *price_rows(struct gwctl *g, int *rc)
 {
   struct db_stmt *st = gw_prepare(g, "cannot read prices",
       "SELECT model, model_ratio, completion_ratio, cache_ratio, fixed_price, price_unit, "
       "cache_write_ratio, cache_write_1h_ratio, max_output_tokens, audio_ratio, audio_completion_ratio, "
       "tier_above, tier_model_ratio, tier_completion_ratio, tier_cache_ratio FROM prices ORDER BY model", "");
-  if (!st) {
-    *rc = GW_FAIL;
-    return NULL;
-  }
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", db_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "model_ratio", db_col_double(st, 1));
-    cJSON_AddNumberToObject(o, "completion_ratio", db_col_double(st, 2));
-    cJSON_AddNumberToObject(o, "cache_ratio", db_col_double(st, 3));
-    if (db_col_is_null(st, 4))
-      cJSON_AddNullToObject(o, "fixed_price");
-    else
-      cJSON_AddNumberToObject(o, "fixed_price", db_col_double(st, 4));
-    cJSON_AddStringToObject(o, "unit", db_col_text(st, 5));
-    /* the ratios relayd applies (its default when the column is NULL); *_set says whether the row
-     * holds its own (export writes only those) */
-    cJSON_AddNumberToObject(o, "cache_write_ratio",
-                            db_col_is_null(st, 6) ? CACHE_WRITE_DEFAULT : db_col_double(st, 6));
-    cJSON_AddBoolToObject(o, "cache_write_ratio_set", !db_col_is_null(st, 6));
-    cJSON_AddNumberToObject(o, "cache_write_1h_ratio",
-                            db_col_is_null(st, 7) ? CACHE_WRITE_1H_DEFAULT : db_col_double(st, 7));
-    cJSON_AddBoolToObject(o, "cache_write_1h_ratio_set", !db_col_is_null(st, 7));
-    if (db_col_is_null(st, 8) || db_col_int64(st, 8) <= 0)
-      cJSON_AddNullToObject(o, "max_output_tokens");
-    else
-      cJSON_AddNumberToObject(o, "max_output_tokens", (double)db_col_int64(st, 8));
-    /* audio (relayd/snapshot.c's defaults when NULL: priced as text, input 1, output the
-     * completion ratio, i.e. audio_completion_ratio = completion_ratio / audio_ratio) */
-    double ar = db_col_is_null(st, 9) ? 1.0 : db_col_double(st, 9);
-    double acr = !db_col_is_null(st, 10) ? db_col_double(st, 10)
-                 : ar > 0 ? db_col_double(st, 2) / ar : db_col_double(st, 2);
-    cJSON_AddNumberToObject(o, "audio_ratio", ar);
-    cJSON_AddBoolToObject(o, "audio_ratio_set", !db_col_is_null(st, 9));
-    cJSON_AddNumberToObject(o, "audio_completion_ratio", acr);
-    cJSON_AddBoolToObject(o, "audio_completion_ratio_set", !db_col_is_null(st, 10));
-    /* the long-context tier with the ratios relayd applies (a NULL ratio is the base one) */
-    if (db_col_is_null(st, 11) || db_col_int64(st, 11) < 1) {
-      cJSON_AddNullToObject(o, "tier");
-    } else {
-      cJSON *t = cJSON_AddObjectToObject(o, "tier");
-      cJSON_AddNumberToObject(t, "above", (double)db_col_int64(st, 11));
-      for (int k = 0; k < 3; k++)
-        cJSON_AddNumberToObject(t, k == 0 ? "model_ratio" : k == 1 ? "completion_ratio" : "cache_ratio",
-                                db_col_double(st, db_col_is_null(st, 12 + k) ? 1 + k : 12 + k));
-    }
-    if (cJSON_GetArraySize(o) != 16 || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR) {
-    cJSON_Delete(rows);
-    *rc = gw_dberr(g, "cannot read prices");
-    return NULL;
-  }
-  if (!rows)
-    *rc = gw_err(GW_FAIL, "out of memory");
-  return rows;
+  return gw_rows(g, st, "cannot read prices", price_row, NULL, rc);
 }
 
 static void render_price(const cJSON *row, char *buf, size_t len)
@@ -298,20 +288,18 @@ int cmd_price_set(struct gwctl *g, int argc, char **argv)
   if (rc == 0 && !ratio_s && (comp_s || cache_s || cw_s || cw1h_s || ar_s || acr_s))
     rc = gw_usage(g, "--completion-ratio, --cache-ratio, --cache-write-ratio, "
                   "--cache-write-1h-ratio, --audio-ratio and --audio-completion-ratio need --ratio R");
-  if (rc == 0 && ratio_s)
-    rc = gw_parse_double(g, "--ratio", ratio_s, 0, RATIO_MAX, &p.ratio);
-  if (rc == 0 && comp_s)
-    rc = gw_parse_double(g, "--completion-ratio", comp_s, 0, RATIO_MAX, &p.completion);
-  if (rc == 0 && cache_s)
-    rc = gw_parse_double(g, "--cache-ratio", cache_s, 0, RATIO_MAX, &p.cache);
-  if (rc == 0 && cw_s)
-    rc = gw_parse_double(g, "--cache-write-ratio", cw_s, 0, RATIO_MAX, &p.cw);
-  if (rc == 0 && cw1h_s)
-    rc = gw_parse_double(g, "--cache-write-1h-ratio", cw1h_s, 0, RATIO_MAX, &p.cw1h);
-  if (rc == 0 && ar_s)
-    rc = gw_parse_double(g, "--audio-ratio", ar_s, 0, RATIO_MAX, &p.ar);
-  if (rc == 0 && acr_s)
-    rc = gw_parse_double(g, "--audio-completion-ratio", acr_s, 0, RATIO_MAX, &p.acr);
+  const struct { const char *opt, *s; double *out; } ratios[] = {
+    { "--ratio", ratio_s, &p.ratio },
+    { "--completion-ratio", comp_s, &p.completion },
+    { "--cache-ratio", cache_s, &p.cache },
+    { "--cache-write-ratio", cw_s, &p.cw },
+    { "--cache-write-1h-ratio", cw1h_s, &p.cw1h },
+    { "--audio-ratio", ar_s, &p.ar },
+    { "--audio-completion-ratio", acr_s, &p.acr },
+  };
+  for (size_t i = 0; rc == 0 && i < sizeof ratios / sizeof *ratios; i++)
+    if (ratios[i].s)
+      rc = gw_parse_double(g, ratios[i].opt, ratios[i].s, 0, RATIO_MAX, ratios[i].out);
   if (rc == 0 && max_s)
     rc = gw_parse_int(g, "--max-output-tokens", max_s, 0, MAX_OUTPUT_MAX, &p.max_out);
   if (rc == 0 && price_s)

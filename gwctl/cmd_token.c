@@ -48,8 +48,10 @@ static const char *token_status_name(int64_t status, int64_t expired_time, int u
   }
 }
 
-static cJSON *token_row(struct db_stmt *st, time_t now)
+/* A token's row (gw_row_fn): arg is the time_t its status is judged at. */
+static cJSON *token_row(struct db_stmt *st, const void *arg)
 {
+  time_t now = *(const time_t *)arg;
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;
@@ -121,32 +123,9 @@ static cJSON *token_rows(struct gwctl *g, const char *where, const char *text, i
 {
   char sql[1024];
   snprintf(sql, sizeof sql, TOKEN_SELECT "WHERE %s ORDER BY t.id", where);
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st) {
-    *rc = gw_dberr(g, "cannot read tokens");
-    return NULL;
-  }
-  cJSON *rows = cJSON_CreateArray();
+  struct db_stmt *st = gw_prepare(g, "cannot read tokens", sql, "sii", text ? text : "", id, user_id);
   time_t now = time(NULL);
-  enum db_step_result r = db_bind_text(st, 1, text ? text : "") == 0 && db_bind_int64(st, 2, id) == 0
-                          && db_bind_int64(st, 3, user_id) == 0 ? DB_DONE : DB_ERROR;
-  while (rows && r != DB_ERROR && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = token_row(st, now);
-    if (!o || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      cJSON_Delete(rows);
-      rows = NULL;
-    }
-  }
-  db_finalize(st);
-  if (r == DB_ERROR) {
-    cJSON_Delete(rows);
-    *rc = gw_dberr(g, "cannot read tokens");
-    return NULL;
-  }
-  if (!rows)
-    *rc = gw_err(GW_FAIL, "out of memory");
-  return rows;
+  return gw_rows(g, st, "cannot read tokens", token_row, &now, rc);
 }
 
 /* Reads the key for --key-file F|- into key (size KEY_MAX_LEN + 4). */

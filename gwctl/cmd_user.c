@@ -35,8 +35,10 @@ static const char *user_status_name(int64_t status)
   return status == STATUS_ENABLED ? "enabled" : status == STATUS_DISABLED ? "disabled" : "unknown";
 }
 
-static cJSON *user_row(struct db_stmt *st)
+/* A user's row (gw_row_fn; arg unused). */
+static cJSON *user_row(struct db_stmt *st, const void *arg)
 {
+  (void)arg;
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;
@@ -151,25 +153,7 @@ int cmd_user_list(struct gwctl *g, int argc, char **argv)
   struct db_stmt *st = gw_prepare(g, "cannot list users", "SELECT " USER_COLS " FROM users "
                                   "WHERE (?1 = 0 OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR \"group\" = ?2) "
                                   "ORDER BY id", "is", status, group);
-  if (!st)
-    return GW_FAIL;
-  cJSON *rows = cJSON_CreateArray();
-  enum db_step_result r = DB_DONE;
-  while (rows && (r = db_step(st)) == DB_ROW) {
-    cJSON *o = user_row(st);
-    if (!o || !cJSON_AddItemToArray(rows, o)) {
-      cJSON_Delete(o);
-      r = DB_ERROR;
-      break;
-    }
-  }
-  db_finalize(st);
-  if (!rows || r == DB_ERROR)
-    rc = rows ? gw_dberr(g, "cannot list users") : gw_err(GW_FAIL, "out of memory");
-  else if (out_list(g->json, rows, user_cols) != 0)
-    rc = gw_err(GW_FAIL, "out of memory");
-  cJSON_Delete(rows);
-  return rc;
+  return gw_list(g, st, "cannot list users", user_row, NULL, user_cols);
 }
 
 int cmd_user_show(struct gwctl *g, int argc, char **argv)
@@ -186,7 +170,7 @@ int cmd_user_show(struct gwctl *g, int argc, char **argv)
   cJSON *o = NULL;
   if (db_bind_int64(st, 1, id) != 0 || db_step(st) != DB_ROW)
     rc = gw_dberr(g, "cannot show the user");
-  else if (!(o = user_row(st)) || out_object(g->json, o, user_cols) != 0)
+  else if (!(o = user_row(st, NULL)) || out_object(g->json, o, user_cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   db_finalize(st);
   cJSON_Delete(o);

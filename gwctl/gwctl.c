@@ -591,53 +591,62 @@ static int bind_va(struct db_stmt *st, const char *types, va_list ap)
   return 0;
 }
 
+/* What gw_prepare, gw_exec, gw_insert and gw_scalar do first: sql prepared and its parameters bound.
+ * 0 with *out, or gw_dberr's code (what and the database's message said) with *out NULL. */
+static int prepare_va(struct gwctl *g, const char *what, const char *sql, const char *types, va_list ap,
+                      struct db_stmt **out)
+{
+  *out = NULL;
+  struct db_stmt *st = db_prepare(g->db, sql);
+  if (!st)
+    return gw_dberr(g, what);
+  if (bind_va(st, types, ap) != 0) {
+    int rc = gw_dberr(g, what);
+    db_finalize(st);
+    return rc;
+  }
+  *out = st;
+  return 0;
+}
+
 struct db_stmt *gw_prepare(struct gwctl *g, const char *what, const char *sql, const char *types,
                            ...)
 {
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st) {
-    gw_dberr(g, what);
-    return NULL;
-  }
+  struct db_stmt *st;
   va_list ap;
   va_start(ap, types);
-  int rc = bind_va(st, types, ap);
+  prepare_va(g, what, sql, types, ap, &st);
   va_end(ap);
-  if (rc != 0) {
-    gw_dberr(g, what);
-    db_finalize(st);
-    return NULL;
-  }
   return st;
 }
 
 int gw_exec(struct gwctl *g, const char *what, const char *sql, const char *types, ...)
 {
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st)
-    return gw_dberr(g, what);
+  struct db_stmt *st;
   va_list ap;
   va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
+  int rc = prepare_va(g, what, sql, types, ap, &st);
   va_end(ap);
-  enum db_step_result r = DB_ERROR;
-  while (ok && (r = db_step(st)) == DB_ROW)
+  if (rc != 0)
+    return rc;
+  enum db_step_result r;
+  while ((r = db_step(st)) == DB_ROW)
     ;
   db_finalize(st);
-  return ok && r == DB_DONE ? 0 : gw_dberr(g, what);
+  return r == DB_DONE ? 0 : gw_dberr(g, what);
 }
 
 int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, const char *types,
               ...)
 {
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st)
-    return gw_dberr(g, what);
+  struct db_stmt *st;
   va_list ap;
   va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
+  int rc = prepare_va(g, what, sql, types, ap, &st);
   va_end(ap);
-  ok = ok && db_step(st) == DB_ROW;
+  if (rc != 0)
+    return rc;
+  bool ok = db_step(st) == DB_ROW;
   if (ok)
     *id = db_col_int64(st, 0);
   ok = ok && db_step(st) == DB_DONE;
@@ -648,16 +657,14 @@ int gw_insert(struct gwctl *g, const char *what, const char *sql, int64_t *id, c
 int gw_scalar(struct gwctl *g, const char *what, const char *sql, int64_t *out, const char *types,
               ...)
 {
-  struct db_stmt *st = db_prepare(g->db, sql);
-  if (!st) {
-    gw_dberr(g, what);
-    return -1;
-  }
+  struct db_stmt *st;
   va_list ap;
   va_start(ap, types);
-  int ok = bind_va(st, types, ap) == 0;
+  int rc = prepare_va(g, what, sql, types, ap, &st);
   va_end(ap);
-  enum db_step_result r = ok ? db_step(st) : DB_ERROR;
+  if (rc != 0)
+    return -1;
+  enum db_step_result r = db_step(st);
   if (r == DB_ROW)
     *out = db_col_int64(st, 0);
   db_finalize(st);
@@ -716,11 +723,13 @@ cJSON *gw_row(struct db_stmt *st, const void *arg)
   return o;
 }
 
-int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
-            const struct out_col *cols)
+cJSON *gw_rows(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+               int *rc)
 {
-  if (!st)
-    return GW_FAIL;
+  if (!st) {
+    *rc = GW_FAIL;
+    return NULL;
+  }
   cJSON *rows = cJSON_CreateArray();
   enum db_step_result r = DB_DONE;
   while (rows && (r = db_step(st)) == DB_ROW) {
@@ -732,10 +741,22 @@ int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *ro
     }
   }
   db_finalize(st);
+  if (r == DB_ERROR) {
+    cJSON_Delete(rows);
+    *rc = gw_dberr(g, what);
+    return NULL;
+  }
+  if (!rows)
+    *rc = gw_err(GW_FAIL, "out of memory");
+  return rows;
+}
+
+int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+            const struct out_col *cols)
+{
   int rc = 0;
-  if (r == DB_ERROR)
-    rc = gw_dberr(g, what);
-  else if (!rows || out_list(g->json, rows, cols) != 0)
+  cJSON *rows = gw_rows(g, st, what, row, arg, &rc);
+  if (rows && out_list(g->json, rows, cols) != 0)
     rc = gw_err(GW_FAIL, "out of memory");
   cJSON_Delete(rows);
   return rc;

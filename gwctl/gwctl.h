@@ -202,9 +202,13 @@ struct gw_field {
 typedef cJSON *gw_row_fn(struct db_stmt *st, const void *arg);
 /* A row of fields (arg: a struct gw_field list). */
 gw_row_fn gw_row;
-/* Steps st (from gw_prepare: NULL is GW_FAIL) to its end, builds each row with row(st, arg) and
- * prints them (output.h: a table of cols, or a JSON array with --json). Finalizes st. Returns 0, or
- * GW_FAIL after printing "WHAT: <database error>" or "out of memory". */
+/* Steps st (from gw_prepare: NULL is GW_FAIL) to its end and builds each row with row(st, arg) into
+ * a JSON array. Finalizes st. Returns the array, or NULL with *rc GW_FAIL after printing "WHAT:
+ * <database error>" or "out of memory". */
+cJSON *gw_rows(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
+               int *rc);
+/* gw_rows, then prints them (output.h: a table of cols, or a JSON array with --json). Returns 0, or
+ * GW_FAIL after printing. */
 struct out_col;
 int gw_list(struct gwctl *g, struct db_stmt *st, const char *what, gw_row_fn *row, const void *arg,
             const struct out_col *cols);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "gcra.h"
 #include "keypool.h"     /* struct key_pool, keypool_key_ok (keypool.c never calls back here) */
 #include "request.h"
 #include "snapshot.h"
@@ -101,21 +102,6 @@ int chanlimit_load(struct db *db, struct snapshot *s)
 
 /* ---------------------------------------------------------------- buckets */
 
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ns that cost units take from a bucket of n per window (a debt never exceeds a few windows) */
-static int64_t cost_ns(int64_t cost, int64_t n, int64_t window_ns)
-{
-  double v = ceil((double)cost * (double)window_ns / (double)n);
-  double cap = 4.0 * (double)window_ns;
-  return (int64_t)(v > cap ? cap : v);
-}
-
 /* ms until inc fits in the bucket (0: it fits now) */
 static int64_t wait_ms(const _Atomic int64_t *tat, int64_t now, int64_t inc, int64_t window)
 {
@@ -125,37 +111,12 @@ static int64_t wait_ms(const _Atomic int64_t *tat, int64_t now, int64_t inc, int
   return over > 0 ? (over + 999999) / 1000000 : 0;
 }
 
-static bool gcra_take(_Atomic int64_t *tat, int64_t now, int64_t inc, int64_t window)
-{
-  int64_t old = atomic_load_explicit(tat, memory_order_relaxed);
-  for (;;) {
-    int64_t base = old > now ? old : now;
-    if (base + inc - now > window)
-      return false;
-    if (atomic_compare_exchange_weak_explicit(tat, &old, base + inc, memory_order_relaxed, memory_order_relaxed))
-      return true;
-  }
-}
-
 static void gcra_force(_Atomic int64_t *tat, int64_t now, int64_t inc)
 {
   int64_t old = atomic_load_explicit(tat, memory_order_relaxed);
   while (!atomic_compare_exchange_weak_explicit(tat, &old, (old > now ? old : now) + inc, memory_order_relaxed,
                                                 memory_order_relaxed))
     ;
-}
-
-static void gcra_give(_Atomic int64_t *tat, int64_t inc)
-{
-  int64_t now = now_ns();
-  int64_t old = atomic_load_explicit(tat, memory_order_relaxed);
-  for (;;) {
-    if (old <= now)
-      return;
-    int64_t nt = old - inc < now ? now : old - inc;
-    if (atomic_compare_exchange_weak_explicit(tat, &old, nt, memory_order_relaxed, memory_order_relaxed))
-      return;
-  }
 }
 
 static int64_t window_of(const struct request *r)
@@ -181,13 +142,13 @@ static int64_t limit_wait(const struct climit *l, const struct request *r, int64
   if (l->max_concurrency > 0 &&
       atomic_load_explicit(&l->st->in_flight, memory_order_relaxed) >= l->max_concurrency)
     ms = 1000;      /* a slot frees when a request ends: try again in a second */
-  if (l->rpm > 0 && (m = wait_ms(&l->st->req_tat_ns, now, cost_ns(1, l->rpm, window), window)) > ms)
+  if (l->rpm > 0 && (m = wait_ms(&l->st->req_tat_ns, now, gcra_cost_ns(1, l->rpm, window), window)) > ms)
     ms = m;
   if (l->tpm > 0) {
     int64_t tok = estimate(r);
     if (tok > l->tpm)
       tok = l->tpm;     /* larger than the whole bucket: it passes when the bucket is full */
-    if ((m = wait_ms(&l->st->tok_tat_ns, now, cost_ns(tok, l->tpm, window), window)) > ms)
+    if ((m = wait_ms(&l->st->tok_tat_ns, now, gcra_cost_ns(tok, l->tpm, window), window)) > ms)
       ms = m;
   }
   return ms;
@@ -195,7 +156,7 @@ static int64_t limit_wait(const struct climit *l, const struct request *r, int64
 
 int64_t chanlimit_wait(const struct request *r, const struct snap_channel *c)
 {
-  return limit_wait(&c->limits->chan, r, now_ns(), window_of(r));
+  return limit_wait(&c->limits->chan, r, gcra_now_ns(), window_of(r));
 }
 
 void chanlimit_skipped(const struct snap_channel *c)
@@ -210,12 +171,12 @@ bool chanlimit_take(struct request *r, const struct snap_channel *c)
   r->clh.tok_inc[0] = 0;
   r->clh.window_ns = window_of(r);
   r->clh.tokens = estimate(r);
-  int64_t now = now_ns(), window = r->clh.window_ns, req_inc = 0, tok_inc = 0;
-  if (l->rpm > 0 && !gcra_take(&l->st->req_tat_ns, now, req_inc = cost_ns(1, l->rpm, window), window))
+  int64_t now = gcra_now_ns(), window = r->clh.window_ns, req_inc = 0, tok_inc = 0;
+  if (l->rpm > 0 && !gcra_take(&l->st->req_tat_ns, now, req_inc = gcra_cost_ns(1, l->rpm, window), window, NULL))
     return false;
   if (l->tpm > 0) {
-    tok_inc = cost_ns(r->clh.tokens < l->tpm ? r->clh.tokens : l->tpm, l->tpm, window);
-    if (!gcra_take(&l->st->tok_tat_ns, now, tok_inc, window)) {
+    tok_inc = gcra_cost_ns(r->clh.tokens < l->tpm ? r->clh.tokens : l->tpm, l->tpm, window);
+    if (!gcra_take(&l->st->tok_tat_ns, now, tok_inc, window, NULL)) {
       if (req_inc)
         gcra_give(&l->st->req_tat_ns, req_inc);
       return false;
@@ -232,7 +193,7 @@ void chanlimit_untake(struct request *r)
   if (!l)
     return;
   if (l->rpm > 0)
-    gcra_give(&l->st->req_tat_ns, cost_ns(1, l->rpm, r->clh.window_ns));
+    gcra_give(&l->st->req_tat_ns, gcra_cost_ns(1, l->rpm, r->clh.window_ns));
   if (r->clh.tok_inc[0])
     gcra_give(&l->st->tok_tat_ns, r->clh.tok_inc[0]);
   r->clh.l[0] = NULL;
@@ -243,7 +204,7 @@ int64_t chanlimit_key_wait(const struct request *r, const struct snap_channel *c
   const struct chan_limits *cl = c->limits;
   if (!cl || !cl->keys || pos >= cl->nkeys || !cl->keys[pos].st)
     return 0;
-  return limit_wait(&cl->keys[pos], r, now_ns(), window_of(r));
+  return limit_wait(&cl->keys[pos], r, gcra_now_ns(), window_of(r));
 }
 
 bool chanlimit_key_room(const void *ctx, const struct snap_channel *c, size_t pos)
@@ -271,14 +232,14 @@ void chanlimit_key_take(struct request *r, const struct snap_channel *c, size_t 
   if (!cl || !cl->keys || pos >= cl->nkeys || !cl->keys[pos].st)
     return;
   struct climit *l = &cl->keys[pos];
-  int64_t now = now_ns(), window = window_of(r);
+  int64_t now = gcra_now_ns(), window = window_of(r);
   r->clh.window_ns = window;
   r->clh.tokens = estimate(r);
   if (l->rpm > 0)
-    gcra_force(&l->st->req_tat_ns, now, cost_ns(1, l->rpm, window));
+    gcra_force(&l->st->req_tat_ns, now, gcra_cost_ns(1, l->rpm, window));
   r->clh.tok_inc[1] = 0;
   if (l->tpm > 0) {
-    r->clh.tok_inc[1] = cost_ns(r->clh.tokens < l->tpm ? r->clh.tokens : l->tpm, l->tpm, window);
+    r->clh.tok_inc[1] = gcra_cost_ns(r->clh.tokens < l->tpm ? r->clh.tokens : l->tpm, l->tpm, window);
     gcra_force(&l->st->tok_tat_ns, now, r->clh.tok_inc[1]);
   }
   r->clh.l[1] = l;
@@ -304,9 +265,9 @@ void chanlimit_settle(struct request *r, int64_t used)
     struct climit *l = r->clh.l[i];
     if (!l || l->tpm <= 0 || !r->clh.tok_inc[i])
       continue;
-    int64_t now_inc = cost_ns(used < l->tpm ? used : l->tpm, l->tpm, r->clh.window_ns);
+    int64_t now_inc = gcra_cost_ns(used < l->tpm ? used : l->tpm, l->tpm, r->clh.window_ns);
     if (now_inc > r->clh.tok_inc[i])
-      gcra_force(&l->st->tok_tat_ns, now_ns(), now_inc - r->clh.tok_inc[i]);
+      gcra_force(&l->st->tok_tat_ns, gcra_now_ns(), now_inc - r->clh.tok_inc[i]);
     else
       gcra_give(&l->st->tok_tat_ns, r->clh.tok_inc[i] - now_inc);
     r->clh.l[i] = NULL;

@@ -183,6 +183,65 @@ static void drop_refs(void)
   }
 }
 
+/* How a row is bound at parameters base+1 .. base+N of a statement (bind_resv, bind_log), and the
+ * statements that insert such rows: groups[g] group_rows[g] rows at once (NULL: not prepared; used[g]
+ * set once bound, when used), then one (NULL: the caller inserts the rest). */
+typedef void bind_row(struct db_stmt *st, int base, const struct log_record *r, const char *node);
+struct row_insert {
+  struct db_stmt *const *groups;
+  bool *used;
+  const size_t *group_rows;
+  size_t ngroups;
+  struct db_stmt *one;
+  int params;                 /* N: parameters a row */
+  bind_row *bind;
+};
+
+/* Binds rows records recs[0..rows) one after the other, from parameter 1. */
+static void bind_rows(const struct row_insert *ri, struct db_stmt *st, const struct log_record **recs,
+                      size_t rows, const char *node)
+{
+  for (size_t k = 0; k < rows; k++)
+    ri->bind(st, (int)k * ri->params, recs[k], node);
+}
+
+/* Inserts recs[0..n): as many as fit in the groups, largest first, then one by one through ri->one
+ * (when there is one); *done says how many. 0 or -1. */
+static int insert_grouped(const struct row_insert *ri, const struct log_record **recs, size_t n,
+                          const char *node, size_t *done)
+{
+  size_t i = 0;
+  for (size_t g = 0; g < ri->ngroups; g++) {
+    for (size_t rows = ri->group_rows[g]; ri->groups[g] && n - i >= rows; i += rows) {
+      db_reset(ri->groups[g]);
+      if (ri->used)
+        ri->used[g] = true;
+      bind_rows(ri, ri->groups[g], recs + i, rows, node);
+      if (db_step(ri->groups[g]) == DB_ERROR)
+        return -1;
+    }
+  }
+  for (; ri->one && i < n; i++) {
+    db_reset(ri->one);
+    ri->bind(ri->one, 0, recs[i], node);
+    if (db_step(ri->one) == DB_ERROR)
+      return -1;
+  }
+  *done = i;
+  return 0;
+}
+
+/* "(?1,..,?N),(?N+1,..)" for rows rows of params parameters each */
+static void append_rows(struct buf *b, size_t rows, int params)
+{
+  for (size_t r = 0; r < rows; r++) {
+    buf_append_str(b, r ? ",(" : "(");
+    for (int c = 1; c <= params; c++)
+      buf_appendf(b, c > 1 ? ",?%zu" : "?%zu", r * (size_t)params + (size_t)c);
+    buf_append_str(b, ")");
+  }
+}
+
 /* A reservation row's parameters base+1 .. base+RESV_PARAMS, texts by reference (see bind_log) */
 static void bind_resv(struct db_stmt *st, int base, const struct log_record *r, const char *node)
 {
@@ -202,28 +261,15 @@ static void bind_resv(struct db_stmt *st, int base, const struct log_record *r, 
 
 /* Stores the reservations ins[0..nins) (in the groups of resv_group_rows where prepared: SQLite;
  * the rest one by one) and deletes those of the request ids del[0..ndel). 0 or -1. */
-static int write_resv(const struct log_record *const *ins, size_t nins, const char *const *del,
+static int write_resv(const struct log_record **ins, size_t nins, const char *const *del,
                       size_t ndel, const char *node)
 {
-  size_t i = 0, d = 0;
-  for (size_t g = 0; g < RESV_GROUPS; g++) {
-    size_t rows = resv_group_rows[g];
-    for (; C.resv_ins[g] && nins - i >= rows; i += rows) {
-      db_reset(C.resv_ins[g]);
-      C.resv_ins_used[g] = true;
-      for (size_t k = 0; k < rows; k++)
-        bind_resv(C.resv_ins[g], (int)(k * RESV_PARAMS), ins[i + k], node);
-      if (db_step(C.resv_ins[g]) == DB_ERROR)
-        return -1;
-    }
-  }
-  for (; i < nins; i++) {
-    db_reset(C.ins_resv);
-    bind_resv(C.ins_resv, 0, ins[i], node);
-    if (db_step(C.ins_resv) == DB_ERROR)
-      return -1;
-  }
-  for (; d < ndel; d++) {
+  const struct row_insert ri = { C.resv_ins, C.resv_ins_used, resv_group_rows, RESV_GROUPS, C.ins_resv,
+                                 RESV_PARAMS, bind_resv };
+  size_t done;
+  if (insert_grouped(&ri, ins, nins, node, &done) != 0)
+    return -1;
+  for (size_t d = 0; d < ndel; d++) {
     db_reset(C.del_resv);
     db_bind_text_ref(C.del_resv, 1, del[d]);
     if (db_step(C.del_resv) == DB_ERROR)
@@ -239,12 +285,7 @@ static char *resv_sql(size_t rows)
   struct buf b;
   buf_init(&b, 256 + rows * RESV_PARAMS * 8);
   buf_append_str(&b, "INSERT OR FAIL INTO " RESV_COLS);
-  for (size_t r = 0; r < rows; r++) {
-    buf_append_str(&b, r ? ",(" : "(");
-    for (int c = 1; c <= RESV_PARAMS; c++)
-      buf_appendf(&b, c > 1 ? ",?%zu" : "?%zu", r * RESV_PARAMS + (size_t)c);
-    buf_append_str(&b, ")");
-  }
+  append_rows(&b, rows, RESV_PARAMS);
   buf_append_str(&b, RESV_CONFLICT);
   size_t len;
   return buf_steal(&b, &len);
@@ -307,8 +348,9 @@ static size_t agg_sort(struct agg *tab, size_t cap)
  * cheaper resets 53.5k -> 48.1k instructions a row in writer-bench --direct 500). r stays in the
  * writer's batch until commit_batch returns, and commit_batch resets the statements before it
  * returns (drop_refs). */
-static void bind_log(struct db_stmt *st, int base, const struct log_record *r)
+static void bind_log(struct db_stmt *st, int base, const struct log_record *r, const char *node)
 {
+  (void)node;
   db_bind_text_ref(st, base + 1, r->request_id);
   db_bind_int64(st, base + 2, r->created_at);
   db_bind_int64(st, base + 3, r->type);
@@ -341,19 +383,14 @@ static char *multirow_sql(size_t rows)
   buf_init(&b, 64 + rows * LOG_PARAMS * 8 + 1024);
   buf_append_str(&b, C.multirow ? LOG_INSERT_PG : LOG_INSERT_SQLITE);
   buf_append_str(&b, LOG_INSERT_COLS);
-  for (size_t r = 0; r < rows; r++) {
-    buf_append_str(&b, r ? ",(" : "(");
-    for (int c = 1; c <= LOG_PARAMS; c++)
-      buf_appendf(&b, c > 1 ? ",?%zu" : "?%zu", r * LOG_PARAMS + (size_t)c);
-    buf_append_str(&b, ")");
-  }
+  append_rows(&b, rows, LOG_PARAMS);
   size_t len;
   return buf_steal(&b, &len);
 }
 
 /* Inserts the log rows in multi-row INSERTs: on SQLite groups of sqlite_group_rows (prepared once)
  * and the rest one by one; on PostgreSQL one round trip per WRITER_ROWS_PER_INSERT rows. */
-static int insert_rows(const struct log_record *const *recs, size_t n);
+static int insert_rows(const struct log_record **recs, size_t n);
 
 static int insert_logs(const struct log_record *all, size_t nall)
 {
@@ -372,48 +409,28 @@ static int insert_logs(const struct log_record *all, size_t nall)
   return rc;
 }
 
-static int insert_rows(const struct log_record *const *recs, size_t n)
+static int insert_rows(const struct log_record **recs, size_t n)
 {
-  size_t i = 0;
-  if (C.multirow) {
-    for (; n - i >= WRITER_ROWS_PER_INSERT; i += WRITER_ROWS_PER_INSERT) {
-      db_reset(C.ins_many);
-      for (size_t k = 0; k < WRITER_ROWS_PER_INSERT; k++)
-        bind_log(C.ins_many, (int)(k * LOG_PARAMS), recs[i + k]);
-      if (db_step(C.ins_many) == DB_ERROR)
-        return -1;
-    }
-    if (i < n) {
-      char *sql = multirow_sql(n - i);
-      struct db_stmt *st = sql ? db_prepare(C.db, sql) : NULL;
-      free(sql);
-      if (!st)
-        return -1;
-      for (size_t k = 0; i + k < n; k++)
-        bind_log(st, (int)(k * LOG_PARAMS), recs[i + k]);
-      enum db_step_result r = db_step(st);
-      db_finalize(st);
-      return r == DB_ERROR ? -1 : 0;
-    }
+  static const size_t pg_rows[] = { WRITER_ROWS_PER_INSERT };
+  const struct row_insert sqlite = { C.ins_group, C.group_used, sqlite_group_rows, SQLITE_GROUPS, C.ins_log,
+                                     LOG_PARAMS, bind_log },
+                          pg = { &C.ins_many, NULL, pg_rows, 1, NULL, LOG_PARAMS, bind_log };
+  const struct row_insert *ri = C.multirow ? &pg : &sqlite;
+  size_t i;
+  if (insert_grouped(ri, recs, n, NULL, &i) != 0)
+    return -1;
+  if (i == n)
     return 0;
-  }
-  for (size_t g = 0; g < SQLITE_GROUPS; g++) {
-    for (size_t rows = sqlite_group_rows[g]; n - i >= rows; i += rows) {
-      db_reset(C.ins_group[g]);
-      C.group_used[g] = true;
-      for (size_t k = 0; k < rows; k++)
-        bind_log(C.ins_group[g], (int)(k * LOG_PARAMS), recs[i + k]);
-      if (db_step(C.ins_group[g]) == DB_ERROR)
-        return -1;
-    }
-  }
-  for (; i < n; i++) {
-    db_reset(C.ins_log);
-    bind_log(C.ins_log, 0, recs[i]);
-    if (db_step(C.ins_log) == DB_ERROR)
-      return -1;
-  }
-  return 0;
+  /* PostgreSQL: the rest in one statement of its own */
+  char *sql = multirow_sql(n - i);
+  struct db_stmt *st = sql ? db_prepare(C.db, sql) : NULL;
+  free(sql);
+  if (!st)
+    return -1;
+  bind_rows(ri, st, recs + i, n - i, NULL);
+  enum db_step_result r = db_step(st);
+  db_finalize(st);
+  return r == DB_ERROR ? -1 : 0;
 }
 
 /* After a failed commit: did the batch commit all the same (the connection dropped while COMMIT

@@ -312,6 +312,17 @@ const struct pool_key *keypool_pick(const struct snap_channel *c, struct key_tri
 
 /* ---------------------------------------------------------------- outcomes */
 
+/* The writer's change of key k's status (its row in channel_keys) */
+static void key_status_op(struct writer_op *op, const struct snap_channel *c, const struct pool_key *k,
+                          int status)
+{
+  memset(op, 0, sizeof *op);
+  op->kind = WOP_KEY_STATUS;
+  op->id = c->id;
+  op->a = k->idx;
+  op->status = status;
+}
+
 bool keypool_disable(const struct snap_channel *c, const struct pool_key *k, const char *reason)
 {
   int expect = HEALTH_ENABLED;
@@ -321,11 +332,7 @@ bool keypool_disable(const struct snap_channel *c, const struct pool_key *k, con
   log_msg(LOG_WARN, "pool key auto-disabled", "channel_id=%lld name=\"%s\" key=%d reason=\"%s\"", (long long)c->id,
           c->name, k->idx, reason);
   struct writer_op op;
-  memset(&op, 0, sizeof op);
-  op.kind = WOP_KEY_STATUS;
-  op.id = c->id;
-  op.a = k->idx;
-  op.status = STATUS_AUTO_DISABLED;
+  key_status_op(&op, c, k, STATUS_AUTO_DISABLED);
   op.key_flag = &k->st->flag;
   snprintf(op.reason, sizeof op.reason, "%s", reason);
   snprintf(op.text, sizeof op.text, "channel %s key %d auto-disabled: %s", c->name, k->idx, reason);
@@ -339,11 +346,7 @@ void keypool_reenable(const struct snap_channel *c, const struct pool_key *k, co
   if (k->status != STATUS_AUTO_DISABLED)
     return;
   struct writer_op op;
-  memset(&op, 0, sizeof op);
-  op.kind = WOP_KEY_STATUS;
-  op.id = c->id;
-  op.a = k->idx;
-  op.status = STATUS_ENABLED;
+  key_status_op(&op, c, k, STATUS_ENABLED);
   snprintf(op.text, sizeof op.text, "%s", text);
   log_msg(LOG_INFO, "pool key re-enabled by a passing test", "channel_id=%lld name=\"%s\" key=%d", (long long)c->id,
           c->name, k->idx);

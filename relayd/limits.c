@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gcra.h"
 #include "util.h"
 
 /* (scope, id, model) -> struct rate_state; touched only when snapshots load (admin thread) */
@@ -23,54 +24,6 @@ struct rate_state *limits_state(char scope, int64_t id, const char *model)
 void limits_shutdown(void)
 {
   state_table_free(&states);
-}
-
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ns one unit of cost takes from a bucket of n per window; cost units -> ns */
-static int64_t cost_ns(int64_t cost, int64_t n, int64_t window_ns)
-{
-  double v = ceil((double)cost * (double)window_ns / (double)n);
-  double cap = 4.0 * (double)window_ns;       /* a debt never exceeds a few windows */
-  return (int64_t)(v > cap ? cap : v);
-}
-
-/* Takes inc from the bucket unless that would overflow it. Returns true and the new TAT, or false
- * and the TAT the bucket has. */
-static bool gcra_take(_Atomic int64_t *tat, int64_t now, int64_t inc, int64_t window, int64_t *out)
-{
-  int64_t old = atomic_load_explicit(tat, memory_order_relaxed);
-  for (;;) {
-    int64_t base = old > now ? old : now;
-    int64_t nt = base + inc;
-    if (nt - now > window) {
-      *out = base;
-      return false;
-    }
-    if (atomic_compare_exchange_weak_explicit(tat, &old, nt, memory_order_relaxed, memory_order_relaxed)) {
-      *out = nt;
-      return true;
-    }
-  }
-}
-
-/* Gives inc back (never below now: an idle bucket is simply full). */
-static void gcra_give(_Atomic int64_t *tat, int64_t inc)
-{
-  int64_t now = now_ns();
-  int64_t old = atomic_load_explicit(tat, memory_order_relaxed);
-  for (;;) {
-    if (old <= now)
-      return;
-    int64_t nt = old - inc < now ? now : old - inc;
-    if (atomic_compare_exchange_weak_explicit(tat, &old, nt, memory_order_relaxed, memory_order_relaxed))
-      return;
-  }
 }
 
 static void view_update(struct limit_view *v, int64_t n, int64_t tat, int64_t now, int64_t window)
@@ -101,7 +54,7 @@ bool limits_admit(const struct snap_limits *token_limits, const struct snap_limi
   hold->window_ns = window_s * 1000000000;
   hold->tokens = tokens < 0 ? 0 : tokens;
   const struct snap_limits *lists[2] = {token_limits, user_limits};
-  int64_t now = now_ns(), window = hold->window_ns;
+  int64_t now = gcra_now_ns(), window = hold->window_ns;
   for (int s = 0; s < 2; s++) {
     const struct snap_limits *ls = lists[s];
     for (size_t i = 0; ls && i < ls->n; i++) {
@@ -121,7 +74,7 @@ bool limits_admit(const struct snap_limits *token_limits, const struct snap_limi
         return false;
       }
       if (l->rpm > 0) {
-        req_inc = cost_ns(1, l->rpm, window);
+        req_inc = gcra_cost_ns(1, l->rpm, window);
         if (!gcra_take(&l->st->req_tat_ns, now, req_inc, window, &tat)) {
           why->kind = LIMIT_REQUESTS;
           why->limit = l->rpm;
@@ -132,7 +85,7 @@ bool limits_admit(const struct snap_limits *token_limits, const struct snap_limi
         view_update(&hold->req, l->rpm, tat, now, window);
       }
       if (l->tpm > 0) {
-        tok_inc = cost_ns(hold->tokens, l->tpm, window);
+        tok_inc = gcra_cost_ns(hold->tokens, l->tpm, window);
         if (!gcra_take(&l->st->tok_tat_ns, now, tok_inc, window, &tat)) {
           if (req_inc)
             gcra_give(&l->st->req_tat_ns, req_inc);
@@ -162,10 +115,10 @@ void limits_settle(struct limit_hold *hold, int64_t used)
     if (l->tpm <= 0 || used == hold->tokens)
       continue;
     if (used > hold->tokens)
-      atomic_fetch_add_explicit(&l->st->tok_tat_ns, cost_ns(used - hold->tokens, l->tpm, hold->window_ns),
+      atomic_fetch_add_explicit(&l->st->tok_tat_ns, gcra_cost_ns(used - hold->tokens, l->tpm, hold->window_ns),
                                 memory_order_relaxed);
     else
-      gcra_give(&l->st->tok_tat_ns, cost_ns(hold->tokens - used, l->tpm, hold->window_ns));
+      gcra_give(&l->st->tok_tat_ns, gcra_cost_ns(hold->tokens - used, l->tpm, hold->window_ns));
   }
   hold->n = 0;
 }

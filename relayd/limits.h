@@ -3,7 +3,7 @@
  * models together, checked in memory on the request path.
  *
  * Algorithm: each limit is a token bucket of capacity N that refills continuously at N per window
- * (GCRA: one atomic "theoretical arrival time" per limit; a request CASes it forward by its cost).
+ * (GCRA, gcra.h: one atomic "theoretical arrival time" per limit; a request CASes it forward by its cost).
  * So a client may spend N at once, then one more every window/N; "reset" is when the bucket is
  * full again. Workers share the process: every worker takes from the same atomic, so a limit is
  * exact per relayd node (with several nodes each node counts alone: the limit is per node).

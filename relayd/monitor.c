@@ -130,6 +130,15 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
   return probe_with(c, c->headers, c->key, model, timeout_s, out);
 }
 
+/* monitor_stop asked the thread to end: the probes between channels look, and stop early. */
+static bool stopping(void)
+{
+  pthread_mutex_lock(&M.lock);
+  bool stop = M.stop;
+  pthread_mutex_unlock(&M.lock);
+  return stop;
+}
+
 /* The periodic test of each key of a pool that relayd disabled (and, when the channel itself is
  * auto-disabled or option channel_test_all is on, of its enabled keys): a key that passes is
  * re-enabled, and with it the channel when relayd had disabled it; one that gets an account error
@@ -143,10 +152,7 @@ static void test_pool(const struct snapshot *s, const struct snap_channel *c)
     bool off = k->status == STATUS_AUTO_DISABLED;
     if (!off && !(k->status == STATUS_ENABLED && (chan_off || s->opt.test_all)))
       continue;
-    pthread_mutex_lock(&M.lock);
-    bool stop = M.stop;
-    pthread_mutex_unlock(&M.lock);
-    if (stop)
+    if (stopping())
       return;
     struct probe_result pr;
     if (probe_with(c, k->headers, k->key, NULL, (long)s->opt.test_timeout_s, &pr) < 0)
@@ -244,10 +250,7 @@ static void run_tests(const struct snapshot *s)
     }
     if (!auto_disabled && !(s->opt.test_all && c->status == STATUS_ENABLED))
       continue;
-    pthread_mutex_lock(&M.lock);
-    bool stop = M.stop;
-    pthread_mutex_unlock(&M.lock);
-    if (stop)
+    if (stopping())
       return;
     test_channel(s, c);
   }

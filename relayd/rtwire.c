@@ -172,30 +172,49 @@ static void close_when_flushed(struct rt_session *s, wslay_event_context_ptr ctx
 }
 /* ---------------------------------------------------------------- wslay callbacks */
 
+/* What both directions' recv do first. The bytes read before the switch to WebSocket go first (pre,
+ * its length and how far it is given); then, while the other side's queue (other) is over
+ * RT_QUEUE_MAX, this side is not read: the other side reads slower than we write. Returns true with
+ * *r when it answered the call. */
+static bool recv_pre(wslay_event_context_ptr ctx, wslay_event_context_ptr other, const uint8_t *pre,
+                     size_t pre_len, size_t *off, uint8_t *buf, size_t len, ssize_t *r)
+{
+  if (*off < pre_len) {
+    size_t n = pre_len - *off < len ? pre_len - *off : len;
+    memcpy(buf, pre + *off, n);
+    *off += n;
+    *r = (ssize_t)n;
+    return true;
+  }
+  if (other && wslay_event_get_queued_msg_length(other) > RT_QUEUE_MAX) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    *r = -1;
+    return true;
+  }
+  return false;
+}
+/* A socket call that moved nothing: try again later (again), or that side is gone (*dead). */
+static ssize_t io_stall(wslay_event_context_ptr ctx, bool again, bool *dead)
+{
+  if (again) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  *dead = true;
+  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+  return -1;
+}
 static ssize_t c_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
   (void)flags;
   struct rt_session *s = user;
-  if (s->cpre_off < s->cpre_len) {
-    size_t n = s->cpre_len - s->cpre_off < len ? s->cpre_len - s->cpre_off : len;
-    memcpy(buf, s->cpre + s->cpre_off, n);
-    s->cpre_off += n;
-    return (ssize_t)n;
-  }
-  if (s->uctx && wslay_event_get_queued_msg_length(s->uctx) > RT_QUEUE_MAX) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);   /* the upstream reads slower than we write */
-    return -1;
-  }
-  ssize_t n = recv(s->cfd, buf, len, MSG_DONTWAIT);
+  ssize_t n;
+  if (recv_pre(ctx, s->uctx, s->cpre, s->cpre_len, &s->cpre_off, buf, len, &n))
+    return n;
+  n = recv(s->cfd, buf, len, MSG_DONTWAIT);
   if (n > 0)
     return n;
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  s->c_dead = true;
-  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-  return -1;
+  return io_stall(ctx, n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR), &s->c_dead);
 }
 static ssize_t c_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
@@ -204,39 +223,20 @@ static ssize_t c_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t l
   ssize_t n = send(s->cfd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n >= 0)
     return n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  s->c_dead = true;
-  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-  return -1;
+  return io_stall(ctx, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, &s->c_dead);
 }
 static ssize_t u_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
   (void)flags;
   struct rt_session *s = user;
-  if (s->upre_off < s->upre_len) {
-    size_t n = s->upre_len - s->upre_off < len ? s->upre_len - s->upre_off : len;
-    memcpy(buf, s->upre + s->upre_off, n);
-    s->upre_off += n;
-    return (ssize_t)n;
-  }
-  if (s->cctx && wslay_event_get_queued_msg_length(s->cctx) > RT_QUEUE_MAX) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);   /* the client reads slower than we write */
-    return -1;
-  }
+  ssize_t r;
+  if (recv_pre(ctx, s->cctx, s->upre, s->upre_len, &s->upre_off, buf, len, &r))
+    return r;
   size_t n = 0;
   CURLcode rc = curl_easy_recv(s->easy, buf, len, &n);
   if (rc == CURLE_OK && n > 0)
     return (ssize_t)n;
-  if (rc == CURLE_AGAIN) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  s->u_dead = true;
-  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-  return -1;
+  return io_stall(ctx, rc == CURLE_AGAIN, &s->u_dead);
 }
 static ssize_t u_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
@@ -246,13 +246,7 @@ static ssize_t u_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t l
   CURLcode rc = curl_easy_send(s->easy, data, len, &n);
   if (rc == CURLE_OK)
     return (ssize_t)n;
-  if (rc == CURLE_AGAIN) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  s->u_dead = true;
-  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-  return -1;
+  return io_stall(ctx, rc == CURLE_AGAIN, &s->u_dead);
 }
 static int genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 {

@@ -78,41 +78,6 @@ void webhook_get_stats(struct webhook_stats *out)
   pthread_mutex_unlock(&H.lock);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-  (void)p;
-  (void)ud;
-  return size * n;
-}
-
-/* One POST: 0 when the receiver answered 2xx. */
-static int post_once(const char *url, const char *body, long *status, CURLcode *rc)
-{
-  *status = 0;
-  *rc = CURLE_FAILED_INIT;
-  CURL *e = curl_easy_init();
-  struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-  if (e && hd) {
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, POST_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, abandon);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "relayd/" RELAY_VERSION);
-    *rc = curl_easy_perform(e);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-  }
-  if (e)
-    curl_easy_cleanup(e);
-  curl_slist_free_all(hd);
-  return *rc == CURLE_OK && *status >= 200 && *status < 300 ? 0 : -1;
-}
-
 static void *webhook_main(void *arg)
 {
   (void)arg;
@@ -152,7 +117,8 @@ static void *webhook_main(void *arg)
     }
     long status = 0;
     CURLcode rc = CURLE_OK;
-    bool ok = url[0] && post_once(url, h.body, &status, &rc) == 0;
+    bool ok = url[0] && hookevent_post(url, h.body, POST_TIMEOUT_S, CONNECT_TIMEOUT_S, abandon, "relayd/" RELAY_VERSION, &status,
+                                           &rc) == 0;
     bool requeue = false;
     if (url[0] && !ok && ++h.tries < WEBHOOK_TRIES) {
       requeue = true;
