@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "db.h"
 #include "keypool.h"
 #include "log.h"
@@ -27,20 +28,17 @@ struct figure {
 };
 
 static struct {
-  pthread_t thread;
-  pthread_mutex_t lock;        /* guards figs and stop; never held over I/O */
-  pthread_cond_t wake;
+  struct bgthread t;           /* t.lock guards figs and what follows; never held over I/O */
   pthread_cond_t loaded;       /* broadcast after each reload (balpoll_refresh waits on it) */
-  bool stop, started;
   bool want_reload;            /* balpoll_refresh asked for a reload */
   uint64_t reloads;            /* reloads done */
   uint64_t reloaded_at;        /* now_us_mono() of the last reload, 0 before the first */
   char *db_url;                /* owned: strdup at start, freed at stop */
   struct figure *figs;         /* owned (realloc'd), nfigs used */
   size_t nfigs, cap;
-} B = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .loaded = PTHREAD_COND_INITIALIZER};
+} B = {.t = BGTHREAD_INIT, .loaded = PTHREAD_COND_INITIALIZER};
 
-/* Under B.lock: the figure of id, added when missing (NULL when out of memory). */
+/* Under B.t.lock: the figure of id, added when missing (NULL when out of memory). */
 static struct figure *fig_of(int64_t id)
 {
   for (size_t i = 0; i < B.nfigs; i++)
@@ -63,7 +61,7 @@ static struct figure *fig_of(int64_t id)
 bool balpoll_get(int64_t channel_id, double *amount, char *currency, int64_t *updated)
 {
   bool found = false;
-  pthread_mutex_lock(&B.lock);
+  pthread_mutex_lock(&B.t.lock);
   for (size_t i = 0; i < B.nfigs; i++)
     if (B.figs[i].channel_id == channel_id && B.figs[i].updated) {
       *amount = B.figs[i].amount;
@@ -72,7 +70,7 @@ bool balpoll_get(int64_t channel_id, double *amount, char *currency, int64_t *up
       found = true;
       break;
     }
-  pthread_mutex_unlock(&B.lock);
+  pthread_mutex_unlock(&B.t.lock);
   return found;
 }
 
@@ -89,7 +87,7 @@ static void reload(struct db **db)
     *db = NULL;
     return;
   }
-  pthread_mutex_lock(&B.lock);
+  pthread_mutex_lock(&B.t.lock);
   while (db_step(st) == DB_ROW) {
     struct figure *f = fig_of(db_col_int64(st, 0));
     if (!f)
@@ -103,7 +101,7 @@ static void reload(struct db **db)
     if (now_unix() >= f->hold_until)
       f->low_fired = db_col_int64(st, 4);
   }
-  pthread_mutex_unlock(&B.lock);
+  pthread_mutex_unlock(&B.t.lock);
   db_finalize(st);
 }
 
@@ -121,14 +119,14 @@ static void poll_channel(const struct snapshot *s, const struct snap_channel *c)
     return;
   }
   int64_t now = now_unix();
-  pthread_mutex_lock(&B.lock);
+  pthread_mutex_lock(&B.t.lock);
   struct figure *f = fig_of(c->id);
   if (f) {
     f->amount = ub.amount;
     snprintf(f->currency, sizeof f->currency, "%s", ub.currency);
     f->updated = now;
   }
-  pthread_mutex_unlock(&B.lock);
+  pthread_mutex_unlock(&B.t.lock);
   struct writer_op op;
   memset(&op, 0, sizeof op);
   op.kind = WOP_BALANCE;
@@ -148,7 +146,7 @@ static void check_low(const struct snapshot *s)
   int64_t T = s->opt.balance_low_threshold;
   for (size_t i = 0; i < s->nchannels; i++) {
     const struct snap_channel *c = &s->channels[i];
-    pthread_mutex_lock(&B.lock);
+    pthread_mutex_lock(&B.t.lock);
     struct figure *f = NULL;
     for (size_t j = 0; j < B.nfigs; j++)
       if (B.figs[j].channel_id == c->id && B.figs[j].updated)
@@ -163,7 +161,7 @@ static void check_low(const struct snapshot *s)
       f->low_fired = 0;
     if (fire || rearm)
       f->hold_until = now + 10;
-    pthread_mutex_unlock(&B.lock);
+    pthread_mutex_unlock(&B.t.lock);
     if (!fire && !rearm)
       continue;
     struct writer_op op;
@@ -184,26 +182,16 @@ static void check_low(const struct snapshot *s)
   }
 }
 
-static bool stopping(void)
-{
-  pthread_mutex_lock(&B.lock);
-  bool s = B.stop;
-  pthread_mutex_unlock(&B.lock);
-  return s;
-}
-
-/* Under B.lock: waits on B.wake until the monotonic time due (0: no deadline), a kick, a refresh
- * request or stop. */
+/* Under B.t.lock: waits until the monotonic time due (0: no deadline), a kick (balpoll_kick, a
+ * refresh request) or stop. */
 static void wait_until_due(uint64_t due)
 {
   if (!due) {
-    pthread_cond_wait(&B.wake, &B.lock);
+    bgthread_wait(&B.t, BGTHREAD_FOREVER);
     return;
   }
   uint64_t now = now_us_mono();
-  uint64_t wait_us = (due > now ? due - now : 0) + 1000u;
-  struct timespec ts = realtime_in_us(wait_us);
-  pthread_cond_timedwait(&B.wake, &B.lock, &ts);
+  bgthread_wait(&B.t, (due > now ? due - now : 0) + 1000u);
 }
 
 static void *balpoll_main(void *arg)
@@ -217,12 +205,11 @@ static void *balpoll_main(void *arg)
    * other nodes and gwctl store); /metrics asks for its reloads itself (balpoll_refresh) */
   bool polls = false, periodic = false;
   uint64_t seen = 0;          /* its version */
-  pthread_setname_np(pthread_self(), "relayd-balpoll");
   for (;;) {
-    pthread_mutex_lock(&B.lock);
+    pthread_mutex_lock(&B.t.lock);
     /* sleep until the next due poll or reload, a new snapshot (balpoll_kick), a refresh or stop:
      * with nothing due, no timer at all (an idle relayd's thread makes no wake-ups) */
-    while (!B.stop && !B.want_reload && snapshot_current_version() == seen) {
+    while (!B.t.stop && !B.want_reload && snapshot_current_version() == seen) {
       uint64_t due = 0;
       if (periodic)
         due = next_reload;
@@ -232,8 +219,8 @@ static void *balpoll_main(void *arg)
         break;
       wait_until_due(due);
     }
-    bool stop = B.stop, want = B.want_reload;
-    pthread_mutex_unlock(&B.lock);
+    bool stop = B.t.stop, want = B.want_reload;
+    pthread_mutex_unlock(&B.t.lock);
     if (stop)
       break;
     uint64_t now = now_us_mono();
@@ -241,12 +228,12 @@ static void *balpoll_main(void *arg)
     if (want || fresh || (periodic && now >= next_reload)) {
       reload(&db);
       next_reload = now + BALPOLL_RELOAD_S * 1000000u;
-      pthread_mutex_lock(&B.lock);
+      pthread_mutex_lock(&B.t.lock);
       B.want_reload = false;
       B.reloads++;
       B.reloaded_at = now;
       pthread_cond_broadcast(&B.loaded);
-      pthread_mutex_unlock(&B.lock);
+      pthread_mutex_unlock(&B.t.lock);
     }
     struct snapshot *s = snapshot_acquire(NULL);
     if (!s) {                  /* none to read (shutting down): wait for the next one, not spin */
@@ -262,7 +249,7 @@ static void *balpoll_main(void *arg)
     for (size_t i = 0; i < s->nchannels && !capable; i++)
       capable = s->channels[i].provider->balance != BAL_NONE;
     if (capable && iv > 0 && now >= next_poll) {
-      for (size_t i = 0; i < s->nchannels && !stopping(); i++) {
+      for (size_t i = 0; i < s->nchannels && !bgthread_stopping(&B.t); i++) {
         const struct snap_channel *c = &s->channels[i];
         if (c->provider->balance != BAL_NONE && c->status != STATUS_DISABLED)
           poll_channel(s, c);
@@ -277,26 +264,26 @@ static void *balpoll_main(void *arg)
   }
   if (db)
     db_close(db);
-  pthread_mutex_lock(&B.lock);
+  pthread_mutex_lock(&B.t.lock);
   pthread_cond_broadcast(&B.loaded);   /* a refresh waiting now gets what is there */
-  pthread_mutex_unlock(&B.lock);
+  pthread_mutex_unlock(&B.t.lock);
   return NULL;
 }
 
 void balpoll_refresh(void)
 {
-  pthread_mutex_lock(&B.lock);
+  pthread_mutex_lock(&B.t.lock);
   uint64_t now = now_us_mono();
-  if (B.started && !B.stop && (!B.reloaded_at || now - B.reloaded_at >= BALPOLL_RELOAD_S * 1000000u)) {
+  if (B.t.started && !B.t.stop && (!B.reloaded_at || now - B.reloaded_at >= BALPOLL_RELOAD_S * 1000000u)) {
     uint64_t done = B.reloads;
     B.want_reload = true;
-    pthread_cond_signal(&B.wake);
+    bgthread_kick_locked(&B.t);
     /* bounded: the thread may be reading an upstream's balance now */
     struct timespec ts = realtime_in_us((uint64_t)BALPOLL_REFRESH_WAIT_MS * 1000u);
-    while (B.reloads == done && !B.stop && pthread_cond_timedwait(&B.loaded, &B.lock, &ts) != ETIMEDOUT) {
+    while (B.reloads == done && !B.t.stop && pthread_cond_timedwait(&B.loaded, &B.t.lock, &ts) != ETIMEDOUT) {
     }
   }
-  pthread_mutex_unlock(&B.lock);
+  pthread_mutex_unlock(&B.t.lock);
 }
 
 int balpoll_start(const char *db_url, char *err, size_t errlen)
@@ -306,32 +293,23 @@ int balpoll_start(const char *db_url, char *err, size_t errlen)
     snprintf(err, errlen, "balpoll: out of memory");
     return -1;
   }
-  B.stop = false;
-  if (pthread_create(&B.thread, NULL, balpoll_main, NULL) != 0) {
+  if (bgthread_start(&B.t, "relayd-balpoll", balpoll_main, NULL) != 0) {
     snprintf(err, errlen, "balpoll: cannot start thread");
     return -1;
   }
-  B.started = true;
   return 0;
 }
 
 void balpoll_kick(void)
 {
-  pthread_mutex_lock(&B.lock);
-  pthread_cond_signal(&B.wake);
-  pthread_mutex_unlock(&B.lock);
+  bgthread_kick(&B.t);
 }
 
 void balpoll_stop(void)
 {
-  if (!B.started)
+  if (!B.t.started)
     return;
-  pthread_mutex_lock(&B.lock);
-  B.stop = true;
-  pthread_cond_signal(&B.wake);
-  pthread_mutex_unlock(&B.lock);
-  pthread_join(B.thread, NULL);
-  B.started = false;
+  bgthread_stop(&B.t);
   free(B.figs);
   B.figs = NULL;
   B.nfigs = B.cap = 0;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgthread.h"
 #include "db.h"
 #include "log.h"
 #include "util.h"
@@ -29,12 +30,13 @@ static struct {
   char host[256];              /* hostname, for messages */
   char host_id[512];           /* hostname|boot id|pid namespace: where a pid means something */
   bool held;
-  pthread_t thread;
-  bool started, stop, lost;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
+  bool lost;
+  /* t.lock guards lost and held; t.wake is initialised on CLOCK_MONOTONIC by lease_start (no
+   * static initialiser): the heartbeat's deadline must not move with the wall clock, or a clock
+   * stepped back would starve the lease until another node takes it */
+  struct bgthread t;
   struct db *db;               /* the heartbeat thread's connection */
-} L = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} L = {.t = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
 /* The first line of a small file, without its newline; "" when it cannot be read. */
 static void read_first_line(const char *path, char *out, size_t n)
@@ -261,19 +263,19 @@ static bool beat(void)
 static void *heartbeat_main(void *arg)
 {
   (void)arg;
-  pthread_setname_np(pthread_self(), "relayd-lease");
-  pthread_mutex_lock(&L.lock);
-  while (!L.stop) {
+  pthread_mutex_lock(&L.t.lock);
+  while (!L.t.stop) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += LEASE_HEARTBEAT_S;
-    while (!L.stop && pthread_cond_timedwait(&L.wake, &L.lock, &until) != ETIMEDOUT) {
+    /* its own wait, not bgthread_wait: an absolute deadline on the monotonic clock (L.t above) */
+    while (!L.t.stop && pthread_cond_timedwait(&L.t.wake, &L.t.lock, &until) != ETIMEDOUT) {
     }
-    if (L.stop)
+    if (L.t.stop)
       break;
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_unlock(&L.t.lock);
     bool ours = beat();
-    pthread_mutex_lock(&L.lock);
+    pthread_mutex_lock(&L.t.lock);
     if (!ours && !L.lost) {
       L.lost = true;
       log_msg(LOG_ERR, "node lease lost: another relayd took this node name (heartbeats failed for too long)",
@@ -282,7 +284,7 @@ static void *heartbeat_main(void *arg)
       L.lost = false;
     }
   }
-  pthread_mutex_unlock(&L.lock);
+  pthread_mutex_unlock(&L.t.lock);
   return NULL;
 }
 
@@ -302,17 +304,15 @@ int lease_start(const char *db_url, char *err, size_t errlen)
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&L.wake, &ca);
+  pthread_cond_init(&L.t.wake, &ca);
   pthread_condattr_destroy(&ca);
-  L.stop = false;
-  if (pthread_create(&L.thread, NULL, heartbeat_main, NULL) != 0) {
+  if (bgthread_start(&L.t, "relayd-lease", heartbeat_main, NULL) != 0) {
     snprintf(err, errlen, "cannot start the lease heartbeat thread");
-    pthread_cond_destroy(&L.wake);
+    pthread_cond_destroy(&L.t.wake);
     db_close(L.db);
     L.db = NULL;
     return -1;
   }
-  L.started = true;
   return 0;
 }
 
@@ -323,22 +323,17 @@ const char *lease_node(void)
 
 const char *lease_state(void)
 {
-  pthread_mutex_lock(&L.lock);
+  pthread_mutex_lock(&L.t.lock);
   const char *st = !L.held ? "none" : L.lost ? "lost" : "held";
-  pthread_mutex_unlock(&L.lock);
+  pthread_mutex_unlock(&L.t.lock);
   return st;
 }
 
 void lease_stop(void)
 {
-  if (L.started) {
-    pthread_mutex_lock(&L.lock);
-    L.stop = true;
-    pthread_cond_signal(&L.wake);
-    pthread_mutex_unlock(&L.lock);
-    pthread_join(L.thread, NULL);
-    pthread_cond_destroy(&L.wake);
-    L.started = false;
+  if (L.t.started) {
+    bgthread_stop(&L.t);
+    pthread_cond_destroy(&L.t.wake);
   }
   if (L.db && L.held) {
     struct db_stmt *st = db_prepare(L.db, "DELETE FROM node_leases WHERE node = ?1 AND instance = ?2");
@@ -351,9 +346,9 @@ void lease_stop(void)
       db_finalize(st);
     }
   }
-  pthread_mutex_lock(&L.lock);
+  pthread_mutex_lock(&L.t.lock);
   L.held = false;
-  pthread_mutex_unlock(&L.lock);
+  pthread_mutex_unlock(&L.t.lock);
   if (L.db) {
     db_close(L.db);
     L.db = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "formats.h"
 #include "health.h"
 #include "keypool.h"
@@ -22,12 +23,7 @@
 
 #define TICK_MS 500
 
-static struct {
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  bool stop, started;
-} M = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static struct bgthread M = BGTHREAD_INIT;
 
 /* ---------------------------------------------------------------- probes */
 
@@ -133,10 +129,7 @@ int monitor_probe(const struct snap_channel *c, const char *model, long timeout_
 /* monitor_stop asked the thread to end: the probes between channels look, and stop early. */
 static bool stopping(void)
 {
-  pthread_mutex_lock(&M.lock);
-  bool stop = M.stop;
-  pthread_mutex_unlock(&M.lock);
-  return stop;
+  return bgthread_stopping(&M);
 }
 
 /* The periodic test of each key of a pool that relayd disabled (and, when the channel itself is
@@ -458,7 +451,6 @@ static void check_alerts(const struct snapshot *s)
 static void *monitor_main(void *arg)
 {
   (void)arg;
-  pthread_setname_np(pthread_self(), "relayd-monitor");
   uint64_t next_tests = 0;
   int64_t interval = 0;
   bool watching_alerts = true;
@@ -470,7 +462,7 @@ static void *monitor_main(void *arg)
     if (idle) {
       /* nothing to watch: sleep until a new snapshot (monitor_kick) or stop */
       while (!M.stop && snapshot_current_version() == seen)
-        pthread_cond_wait(&M.wake, &M.lock);
+        bgthread_wait(&M, BGTHREAD_FOREVER);
     } else if (!M.stop) {
       /* alerts: balances move with every charge, watched every TICK_MS; tests alone: at their time */
       uint64_t wait_us = (uint64_t)TICK_MS * 1000u;
@@ -478,8 +470,7 @@ static void *monitor_main(void *arg)
         uint64_t now = now_us_mono();
         wait_us = next_tests > now ? next_tests - now : 0;
       }
-      struct timespec ts = realtime_in_us(wait_us);
-      pthread_cond_timedwait(&M.wake, &M.lock, &ts);
+      bgthread_wait(&M, wait_us);
     }
     bool stop = M.stop;
     pthread_mutex_unlock(&M.lock);
@@ -520,29 +511,19 @@ static void *monitor_main(void *arg)
 
 int monitor_start(char *err, size_t errlen)
 {
-  if (pthread_create(&M.thread, NULL, monitor_main, NULL) != 0) {
+  if (bgthread_start(&M, "relayd-monitor", monitor_main, NULL) != 0) {
     snprintf(err, errlen, "monitor: cannot start thread");
     return -1;
   }
-  M.started = true;
   return 0;
 }
 
 void monitor_kick(void)
 {
-  pthread_mutex_lock(&M.lock);
-  pthread_cond_signal(&M.wake);
-  pthread_mutex_unlock(&M.lock);
+  bgthread_kick(&M);
 }
 
 void monitor_stop(void)
 {
-  if (!M.started)
-    return;
-  pthread_mutex_lock(&M.lock);
-  M.stop = true;
-  pthread_cond_signal(&M.wake);
-  pthread_mutex_unlock(&M.lock);
-  pthread_join(M.thread, NULL);
-  M.started = false;
+  bgthread_stop(&M);
 }

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "bgthread.h"
 #include "codes.h"
 #include "db.h"
 #include "format.h"
@@ -42,15 +43,12 @@ struct job {
 };
 
 static struct {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+  struct bgthread t;           /* t.lock guards the ring */
   struct job q[QUEUE_MAX];     /* ring */
   size_t head, n;
-  bool running, stop;
   struct db *db;               /* the thread's own connection */
   bool pg;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} S = {.t = BGTHREAD_INIT};
 
 /* Failed redeem attempts per key: the thread's alone. A full table reuses the oldest slot. */
 static struct {
@@ -361,23 +359,23 @@ static void do_usage(struct job *j)
 static void *thread_main(void *arg)
 {
   (void)arg;
-  pthread_mutex_lock(&S.mu);
+  pthread_mutex_lock(&S.t.lock);
   for (;;) {
-    while (!S.n && !S.stop)
-      pthread_cond_wait(&S.cv, &S.mu);
-    if (!S.n && S.stop)
+    while (!S.n && !S.t.stop)
+      bgthread_wait(&S.t, BGTHREAD_FOREVER);
+    if (!S.n && S.t.stop)
       break;
     struct job j = S.q[S.head];
     S.head = (S.head + 1) % QUEUE_MAX;
     S.n--;
-    pthread_mutex_unlock(&S.mu);
+    pthread_mutex_unlock(&S.t.lock);
     if (j.kind == JOB_REDEEM)
       do_redeem(&j);
     else
       do_usage(&j);
-    pthread_mutex_lock(&S.mu);
+    pthread_mutex_lock(&S.t.lock);
   }
-  pthread_mutex_unlock(&S.mu);
+  pthread_mutex_unlock(&S.t.lock);
   return NULL;
 }
 
@@ -389,27 +387,21 @@ int selfsvc_start(const char *db_url, char *err, size_t errlen)
   S.pg = db_url_is_postgres(db_url);
   if (S.pg)
     db_exec(S.db, "SET statement_timeout = 5000");   /* bounded: a usage read never holds a job long */
-  S.stop = false;
-  if (pthread_create(&S.thread, NULL, thread_main, NULL) != 0) {
+  /* unnamed (NULL): the thread has always shown as "relayd" */
+  if (bgthread_start(&S.t, NULL, thread_main, NULL) != 0) {
     snprintf(err, errlen, "cannot start the self-service thread");
     db_close(S.db);
     S.db = NULL;
     return -1;
   }
-  S.running = true;
   return 0;
 }
 
 void selfsvc_stop(void)
 {
-  if (!S.running)
+  if (!S.t.started)
     return;
-  pthread_mutex_lock(&S.mu);
-  S.stop = true;
-  pthread_cond_signal(&S.cv);
-  pthread_mutex_unlock(&S.mu);
-  pthread_join(S.thread, NULL);
-  S.running = false;
+  bgthread_stop(&S.t);
   db_close(S.db);
   S.db = NULL;
 }
@@ -422,17 +414,17 @@ static enum MHD_Result submit(struct request *r, struct job *j)
   j->user_id = r->token->user->id;
   j->token_id = r->token->id;
   copy_str(j->username, sizeof j->username, r->token->user->username);
-  pthread_mutex_lock(&S.mu);
-  bool ok = S.running && !S.stop && S.n < QUEUE_MAX;
+  pthread_mutex_lock(&S.t.lock);
+  bool ok = S.t.started && !S.t.stop && S.n < QUEUE_MAX;
   if (ok) {
     r->suspended = true;
     r->phase = PH_UPSTREAM;
     MHD_suspend_connection(r->conn);
     S.q[(S.head + S.n) % QUEUE_MAX] = *j;
     S.n++;
-    pthread_cond_signal(&S.cv);
+    bgthread_kick_locked(&S.t);
   }
-  pthread_mutex_unlock(&S.mu);
+  pthread_mutex_unlock(&S.t.lock);
   if (!ok)
     return fail_now(r, 503, "relay_error", "busy", NULL, "The relay is busy: try again in a moment.");
   return MHD_YES;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "gcpauth.h"
 #include "log.h"
 #include "util.h"
@@ -45,12 +46,7 @@ struct vertex_chan {
 static struct vertex_chan *table;  /* entries are added (admin thread), never removed before vertex_free_all */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct {
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  bool stop, started, kick;
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static struct bgthread T = BGTHREAD_INIT;
 
 /* Whether model goes to Claude on Vertex (the anthropic publisher) rather than Gemini. */
 static bool vertex_is_claude(const char *model)
@@ -79,10 +75,7 @@ void vertex_unload(struct vertex_chan *v, bool active)
 /* Wakes the refresher thread for a pass over the table now. */
 static void kick_refresher(void)
 {
-  pthread_mutex_lock(&T.lock);
-  T.kick = true;
-  pthread_cond_signal(&T.wake);
-  pthread_mutex_unlock(&T.lock);
+  bgthread_kick(&T);
 }
 
 struct vertex_chan *vertex_load(int64_t channel_id, const char *key, const char *other, bool active)
@@ -218,20 +211,11 @@ static void rotate_table(void)
 static void *refresher_main(void *arg)
 {
   (void)arg;
-  pthread_setname_np(pthread_self(), "relayd-vertex");
   bool any = false;          /* some live snapshot names a Vertex channel (the last pass saw one) */
   for (;;) {
+    /* no Vertex channel: sleep until vertex_load (a snapshot naming one) kicks, or vertex_stop */
     pthread_mutex_lock(&T.lock);
-    if (!any) {
-      /* no Vertex channel: sleep until vertex_load (a snapshot naming one) or vertex_stop kicks */
-      while (!T.stop && !T.kick)
-        pthread_cond_wait(&T.wake, &T.lock);
-    } else if (!T.stop && !T.kick) {
-      struct timespec ts = realtime_in_us((uint64_t)TICK_MS * 1000u);
-      pthread_cond_timedwait(&T.wake, &T.lock, &ts);
-    }
-    bool stop = T.stop;
-    T.kick = false;
+    bool stop = bgthread_wait(&T, any ? (uint64_t)TICK_MS * 1000u : BGTHREAD_FOREVER);
     pthread_mutex_unlock(&T.lock);
     if (stop)
       break;
@@ -260,24 +244,16 @@ static void *refresher_main(void *arg)
 
 int vertex_start(char *err, size_t errlen)
 {
-  if (pthread_create(&T.thread, NULL, refresher_main, NULL) != 0) {
+  if (bgthread_start(&T, "relayd-vertex", refresher_main, NULL) != 0) {
     snprintf(err, errlen, "vertex: cannot start the token thread");
     return -1;
   }
-  T.started = true;
   return 0;
 }
 
 void vertex_stop(void)
 {
-  if (!T.started)
-    return;
-  pthread_mutex_lock(&T.lock);
-  T.stop = true;
-  pthread_cond_signal(&T.wake);
-  pthread_mutex_unlock(&T.lock);
-  pthread_join(T.thread, NULL);
-  T.started = false;
+  bgthread_stop(&T);
 }
 
 void vertex_free_all(void)

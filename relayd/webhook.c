@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "hookevent.h"
 #include "log.h"
 #include "snapshot.h"
@@ -27,14 +28,11 @@ struct hook {
 };
 
 static struct {
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
+  struct bgthread t;           /* t.lock guards the queue and the stats */
   struct hook q[WEBHOOK_QUEUE_MAX];
   size_t n;
-  bool stop, started;
   struct webhook_stats st;
-} H = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} H = {.t = BGTHREAD_INIT};
 static atomic_bool stopping;   /* webhook_stop: a POST in flight is abandoned (libcurl's progress callback) */
 
 static int abandon(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -48,18 +46,18 @@ void webhook_post(const char *body)
   char *copy = body ? strdup(body) : NULL;
   if (!copy)
     return;
-  pthread_mutex_lock(&H.lock);
-  if (H.n >= WEBHOOK_QUEUE_MAX || H.stop) {
+  pthread_mutex_lock(&H.t.lock);
+  if (H.n >= WEBHOOK_QUEUE_MAX || H.t.stop) {
     H.st.dropped++;
-    pthread_mutex_unlock(&H.lock);
+    pthread_mutex_unlock(&H.t.lock);
     free(copy);
     log_msg(LOG_WARN, "webhook queue full, event dropped", "queued=%d", WEBHOOK_QUEUE_MAX);
     return;
   }
   H.q[H.n++] = (struct hook){.body = copy, .due_us = now_us_mono()};
   H.st.queued++;
-  pthread_cond_signal(&H.wake);
-  pthread_mutex_unlock(&H.lock);
+  bgthread_kick_locked(&H.t);
+  pthread_mutex_unlock(&H.t.lock);
 }
 
 void webhook_channel_event(const char *event, int64_t channel_id, const char *channel, int key_index,
@@ -73,17 +71,16 @@ void webhook_channel_event(const char *event, int64_t channel_id, const char *ch
 
 void webhook_get_stats(struct webhook_stats *out)
 {
-  pthread_mutex_lock(&H.lock);
+  pthread_mutex_lock(&H.t.lock);
   *out = H.st;
-  pthread_mutex_unlock(&H.lock);
+  pthread_mutex_unlock(&H.t.lock);
 }
 
 static void *webhook_main(void *arg)
 {
   (void)arg;
-  pthread_setname_np(pthread_self(), "relayd-webhook");
-  pthread_mutex_lock(&H.lock);
-  while (!H.stop) {
+  pthread_mutex_lock(&H.t.lock);
+  while (!H.t.stop) {
     /* the earliest due hook */
     size_t pick = H.n;
     uint64_t now = now_us_mono(), next = UINT64_MAX;
@@ -94,20 +91,19 @@ static void *webhook_main(void *arg)
         next = H.q[i].due_us;
     }
     if (pick == H.n && H.n == 0) {
-      pthread_cond_wait(&H.wake, &H.lock);   /* nothing queued: sleep until webhook_post or stop */
+      bgthread_wait(&H.t, BGTHREAD_FOREVER);   /* nothing queued: sleep until webhook_post or stop */
       continue;
     }
     if (pick == H.n) {
       uint64_t wait_us = next == UINT64_MAX ? 1000000u : next - now;
       if (wait_us > 1000000u)
         wait_us = 1000000u;
-      struct timespec ts = realtime_in_us(wait_us);
-      pthread_cond_timedwait(&H.wake, &H.lock, &ts);
+      bgthread_wait(&H.t, wait_us);
       continue;
     }
     struct hook h = H.q[pick];
     H.q[pick] = H.q[--H.n];
-    pthread_mutex_unlock(&H.lock);
+    pthread_mutex_unlock(&H.t.lock);
 
     struct snapshot *s = snapshot_acquire(NULL);
     char url[OPTION_VALUE_MAX + 1] = "";
@@ -127,8 +123,8 @@ static void *webhook_main(void *arg)
       log_msg(LOG_WARN, "webhook not delivered, dropped", "tries=%d status=%ld error=\"%s\"", h.tries, status,
               curl_easy_strerror(rc));
     }
-    pthread_mutex_lock(&H.lock);
-    if (requeue && !H.stop && H.n < WEBHOOK_QUEUE_MAX) {
+    pthread_mutex_lock(&H.t.lock);
+    if (requeue && !H.t.stop && H.n < WEBHOOK_QUEUE_MAX) {
       H.q[H.n++] = h;
       continue;
     }
@@ -141,33 +137,27 @@ static void *webhook_main(void *arg)
   for (size_t i = 0; i < H.n; i++)
     free(H.q[i].body);
   H.n = 0;
-  pthread_mutex_unlock(&H.lock);
+  pthread_mutex_unlock(&H.t.lock);
   return NULL;
 }
 
 int webhook_start(char *err, size_t errlen)
 {
-  pthread_mutex_lock(&H.lock);
-  H.stop = false;
-  pthread_mutex_unlock(&H.lock);
   atomic_store(&stopping, false);
-  if (pthread_create(&H.thread, NULL, webhook_main, NULL) != 0) {
+  if (bgthread_start(&H.t, "relayd-webhook", webhook_main, NULL) != 0) {
     snprintf(err, errlen, "webhook: cannot start thread");
     return -1;
   }
-  H.started = true;
   return 0;
 }
 
+/* Unlike the other threads', a stop also abandons the POST in flight (stopping, read by libcurl's
+ * progress callback outside H.t.lock): a down webhook endpoint does not hold the shutdown for
+ * POST_TIMEOUT_S. */
 void webhook_stop(void)
 {
-  if (!H.started)
+  if (!H.t.started)
     return;
   atomic_store(&stopping, true);
-  pthread_mutex_lock(&H.lock);
-  H.stop = true;
-  pthread_cond_signal(&H.wake);
-  pthread_mutex_unlock(&H.lock);
-  pthread_join(H.thread, NULL);
-  H.started = false;
+  bgthread_stop(&H.t);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgthread.h"
 #include "commit.h"
 #include "db.h"
 #include "chanstate.h"
@@ -25,18 +26,19 @@
 #define WRITER_QUEUE_FIRST 1024     /* records a fresh queue holds before it grows */
 
 static struct {
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
+  /* t.lock guards what says so; t.stop: writer_stop asked (the thread commits what is queued
+   * first). Only the lifecycle is bgthread's: workers submit on the hot path and signal t.wake
+   * after the unlock, with no kick flag (the writer tests the queue under the lock), and the
+   * writer's wait is its own (it batches) */
+  struct bgthread t;
   struct log_record *queue;   /* under lock; mapped (rec_grow), cap records */
   size_t len, cap;
   struct log_record *spare;   /* under lock: the last committed batch's array, the next queue */
   size_t spare_cap;
-  bool stopping;
   bool sleeping;              /* under lock: the writer waits with no timeout (empty queue, nothing
                                * pending); the first record wakes it */
   size_t committing;          /* records taken by the writer and not yet committed; under lock */
   struct writer_stats stats;  /* under lock */
-  pthread_t thread;
   char node[400];
   size_t buffer_max;          /* backlog at which new requests are refused */
   uint64_t node_id;
@@ -44,7 +46,7 @@ static struct {
   struct writer_op *ops;      /* state changes waiting; under lock */
   size_t nops, opcap;
   void (*reload_hook)(void);
-} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .buffer_max = 100000};
+} W = {.t = BGTHREAD_INIT, .buffer_max = 100000};
 
 void writer_set_buffer_max(size_t n)
 {
@@ -61,7 +63,7 @@ uint64_t writer_node_id(void)
   return W.node_id;
 }
 
-/* under W.lock */
+/* under W.t.lock */
 static void update_full(void)
 {
   atomic_store_explicit(&W.full, W.len + W.committing >= W.buffer_max, memory_order_relaxed);
@@ -155,7 +157,7 @@ static void access_lines(const struct log_record *recs, size_t n)
 
 void writer_submit(const struct log_record *rec)
 {
-  pthread_mutex_lock(&W.lock);
+  pthread_mutex_lock(&W.t.lock);
   if (W.len == W.cap) {
     size_t nc = W.cap ? W.cap * 2 : WRITER_QUEUE_FIRST;
     struct log_record *q = rec_grow(W.queue, W.cap, nc);
@@ -172,17 +174,17 @@ void writer_submit(const struct log_record *rec)
    * then batches for WRITER_TICK_MS), the 2000th one a batching writer */
   bool wake = W.sleeping ? W.len == 1 : W.len == WRITER_BATCH_WAKE;
   update_full();
-  pthread_mutex_unlock(&W.lock);
-  /* signalled after the unlock: a writer woken while this thread still held W.lock blocked on it
+  pthread_mutex_unlock(&W.t.lock);
+  /* signalled after the unlock: a writer woken while this thread still held W.t.lock blocked on it
    * at once (a futex wait and wake more, and one more context switch, per wake-up; strace of the
    * light row). No wake-up is lost: the writer tests W.len under the lock before it waits. */
   if (wake)
-    pthread_cond_signal(&W.wake);
+    pthread_cond_signal(&W.t.wake);
 }
 
 void writer_submit_op(const struct writer_op *op)
 {
-  pthread_mutex_lock(&W.lock);
+  pthread_mutex_lock(&W.t.lock);
   if (W.nops == W.opcap) {
     size_t nc = W.opcap ? W.opcap * 2 : 64;
     struct writer_op *q = realloc(W.ops, nc * sizeof *q);
@@ -194,15 +196,15 @@ void writer_submit_op(const struct writer_op *op)
     W.opcap = nc;
   }
   W.ops[W.nops++] = *op;
-  pthread_mutex_unlock(&W.lock);
-  pthread_cond_signal(&W.wake);   /* after the unlock, as writer_submit's */
+  pthread_mutex_unlock(&W.t.lock);
+  pthread_cond_signal(&W.t.wake);   /* after the unlock, as writer_submit's */
 }
 
 void writer_set_reload_hook(void (*fn)(void))
 {
-  pthread_mutex_lock(&W.lock);
+  pthread_mutex_lock(&W.t.lock);
   W.reload_hook = fn;
-  pthread_mutex_unlock(&W.lock);
+  pthread_mutex_unlock(&W.t.lock);
 }
 
 /* After a commit: a channel disabled by it is disabled for the workers now (its flag was pending),
@@ -227,9 +229,9 @@ static void after_commit(const struct writer_op *ops, size_t nops)
     }
   }
   if (status_changed) {
-    pthread_mutex_lock(&W.lock);
+    pthread_mutex_lock(&W.t.lock);
     void (*hook)(void) = W.reload_hook;
-    pthread_mutex_unlock(&W.lock);
+    pthread_mutex_unlock(&W.t.lock);
     if (hook)
       hook();
   }
@@ -238,8 +240,6 @@ static void after_commit(const struct writer_op *ops, size_t nops)
 static void *writer_main(void *arg)
 {
   (void)arg;
-  /* named, so its wake-ups can be told from the workers' (/proc/PID/task/TID/comm, top -H) */
-  pthread_setname_np(pthread_self(), "relayd-writer");
   struct log_record *batch = NULL;   /* mapped (rec_grow), bcap records */
   size_t blen = 0, bcap = 0;
   struct writer_op *ops = NULL;
@@ -248,8 +248,8 @@ static void *writer_main(void *arg)
   bool trim_due = false;
   uint64_t last_trim = 0;
   for (;;) {
-    pthread_mutex_lock(&W.lock);
-    if (!W.stopping && W.len < WRITER_BATCH_WAKE && !W.nops) {
+    pthread_mutex_lock(&W.t.lock);
+    if (!W.t.stop && W.len < WRITER_BATCH_WAKE && !W.nops) {
       /* how long to wait: a failed batch retries after its backoff; records waiting are batched
        * for WRITER_TICK_MS; after traffic the memory trim below comes at most every 5 s; with
        * nothing at all the writer sleeps until a record, an op or writer_stop signals */
@@ -266,24 +266,24 @@ static void *writer_main(void *arg)
           uint64_t since = now_us_mono() - last_trim;
           long trim_ms = since >= 5000000u ? 0 : (long)((5000000u - since) / 1000u) + 1;
           struct timespec ts = realtime_in_us((uint64_t)trim_ms * 1000u);
-          while (!W.stopping && !W.len && !W.nops &&
-                 pthread_cond_timedwait(&W.wake, &W.lock, &ts) != ETIMEDOUT) {
+          while (!W.t.stop && !W.len && !W.nops &&
+                 pthread_cond_timedwait(&W.t.wake, &W.t.lock, &ts) != ETIMEDOUT) {
           }
         } else {
-          while (!W.stopping && !W.len && !W.nops)
-            pthread_cond_wait(&W.wake, &W.lock);
+          while (!W.t.stop && !W.len && !W.nops)
+            pthread_cond_wait(&W.t.wake, &W.t.lock);
         }
         W.sleeping = false;
         /* the first record: batch from here for WRITER_TICK_MS, as the old periodic tick did */
-        if (!W.stopping && !W.nops && W.len && W.len < WRITER_BATCH_WAKE)
+        if (!W.t.stop && !W.nops && W.len && W.len < WRITER_BATCH_WAKE)
           wait_ms = WRITER_TICK_MS;
       }
       if (wait_ms >= 0) {
         struct timespec ts = realtime_in_us((uint64_t)wait_ms * 1000u);
-        pthread_cond_timedwait(&W.wake, &W.lock, &ts);
+        pthread_cond_timedwait(&W.t.wake, &W.t.lock, &ts);
       }
     }
-    bool stopping = W.stopping;
+    bool stopping = W.t.stop;
     bool fresh = false;
     if (!batch && !ops && (W.len || W.nops)) {
       /* take the whole queue; workers start a fresh one */
@@ -302,7 +302,7 @@ static void *writer_main(void *arg)
       W.nops = W.opcap = 0;
     }
     W.committing = blen;
-    pthread_mutex_unlock(&W.lock);
+    pthread_mutex_unlock(&W.t.lock);
     if (fresh && writer_access_log())
       access_lines(batch, blen);
 
@@ -312,7 +312,7 @@ static void *writer_main(void *arg)
       if (rc == 0)
         after_commit(ops, nops);
       uint64_t took = now_us_mono() - t0;
-      pthread_mutex_lock(&W.lock);
+      pthread_mutex_lock(&W.t.lock);
       if (rc == 0) {
         W.committing = 0;
         for (size_t i = 0; i < blen; i++)   /* reservations and access lines are not rows */
@@ -328,7 +328,7 @@ static void *writer_main(void *arg)
         W.stats.errors++;
       }
       update_full();
-      pthread_mutex_unlock(&W.lock);
+      pthread_mutex_unlock(&W.t.lock);
       if (rc == 0) {
         rec_free(batch, bcap);
         batch = NULL;
@@ -356,7 +356,7 @@ static void *writer_main(void *arg)
     /* a quiet tick after traffic: give the memory that bursts left in malloc's arenas back to
      * the system (at most every 5 s; never on a worker) */
     if (trim_due && now_us_mono() - last_trim > 5000000u) {
-      pthread_mutex_lock(&W.lock);
+      pthread_mutex_lock(&W.t.lock);
       struct log_record *spare = W.spare, *idle = NULL;
       size_t spare_cap = W.spare_cap, idle_cap = 0;
       W.spare = NULL;
@@ -367,7 +367,7 @@ static void *writer_main(void *arg)
         W.queue = NULL;
         W.cap = 0;
       }
-      pthread_mutex_unlock(&W.lock);
+      pthread_mutex_unlock(&W.t.lock);
       rec_free(spare, spare_cap);
       rec_free(idle, idle_cap);
       malloc_trim(0);
@@ -375,9 +375,9 @@ static void *writer_main(void *arg)
       trim_due = false;
     }
     if (stopping) {
-      pthread_mutex_lock(&W.lock);
+      pthread_mutex_lock(&W.t.lock);
       bool empty = W.len == 0 && W.nops == 0;
-      pthread_mutex_unlock(&W.lock);
+      pthread_mutex_unlock(&W.t.lock);
       if (empty)
         break;
     }
@@ -391,7 +391,8 @@ int writer_start(const char *db_url, char *err, size_t errlen)
     W.node_id = ((uint64_t)getpid() << 32) ^ now_us_mono();
   if (commit_open(db_url, err, errlen) < 0)
     return -1;
-  if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
+  /* named, so its wake-ups can be told from the workers' (/proc/PID/task/TID/comm, top -H) */
+  if (bgthread_start(&W.t, "relayd-writer", writer_main, NULL) != 0) {
     snprintf(err, errlen, "writer: cannot start thread");
     return -1;
   }
@@ -400,11 +401,7 @@ int writer_start(const char *db_url, char *err, size_t errlen)
 
 void writer_stop(void)
 {
-  pthread_mutex_lock(&W.lock);
-  W.stopping = true;
-  pthread_cond_signal(&W.wake);
-  pthread_mutex_unlock(&W.lock);
-  pthread_join(W.thread, NULL);
+  bgthread_stop(&W.t);
   commit_close();
   rec_free(W.queue, W.cap);
   W.queue = NULL;
@@ -418,11 +415,11 @@ void writer_stop(void)
 
 void writer_get_stats(struct writer_stats *out)
 {
-  pthread_mutex_lock(&W.lock);
+  pthread_mutex_lock(&W.t.lock);
   *out = W.stats;
   out->backlog = W.len + W.committing;
   out->buffer_max = W.buffer_max;
-  pthread_mutex_unlock(&W.lock);
+  pthread_mutex_unlock(&W.t.lock);
 }
 
 void writer_set_node(const char *node)

@@ -352,21 +352,7 @@ metric() { metrics | awk -v m="$1" '$1==m{print $2}'; }
   [ "$(mock_requests | grep -o 'sk-pool-[a-c]' | sort -u | wc -l)" = 1 ]
   [ "$(gwctl affinity list --json | $JGET '[e["key_index"] for e in d["entries"]][0] in (1, 2, 3)')" = true ]
   # 4500 distinct keys (more than the 4096 entries): the table stays bounded
-  python3 - "$RELAY_PORT" "$KEY" <<'PY'
-import http.client, json, sys, threading
-port, key = int(sys.argv[1]), sys.argv[2]
-def run(part):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for i in range(part, 4500, 4):
-        b = json.dumps({"model": "gpt-4o-mini", "prompt_cache_key": "flood-%d" % i,
-                        "messages": [{"role": "user", "content": "hi"}]})
-        c.request("POST", "/v1/chat/completions", b, {"Authorization": "Bearer " + key,
-                                                      "Content-Type": "application/json"})
-        r = c.getresponse(); r.read()
-        assert r.status == 200, r.status
-ts = [threading.Thread(target=run, args=(p,)) for p in range(4)]
-[t.start() for t in ts]; [t.join() for t in ts]
-PY
+  python3 "$BATS_TEST_DIRNAME/chat_load.py" "$RELAY_PORT" "$KEY" 4 4500 --cache-key flood-
   n=$(metric relayd_affinity_entries)
   [ "$n" -le 4096 ]
   [ "$n" -ge 3000 ]

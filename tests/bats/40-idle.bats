@@ -83,22 +83,7 @@ sys.exit(1 if bad else 0)' "$secs"
 }
 
 # upstream_conns: relayd's established connections to the mock (/proc/net/tcp: remote port, state 01)
-upstream_conns() {
-  python3 -c '
-import sys
-port = int(sys.argv[1])
-n = 0
-for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-    try:
-        lines = open(f).read().splitlines()[1:]
-    except OSError:
-        continue
-    for line in lines:
-        x = line.split()
-        if x[3] == "01" and int(x[2].rsplit(":", 1)[1], 16) == port:
-            n += 1
-print(n)' "$MOCK_PORT"
-}
+upstream_conns() { python3 "$BATS_TEST_DIRNAME/tcp_sockets.py" conns "$MOCK_PORT"; }
 conns_at_most() { [ "$(upstream_conns)" -le "$1" ]; }
 
 # After a burst, the upstream connections it leaves idle are closed once a light load is all there

@@ -461,20 +461,7 @@ PY
   relayd_start
   # eight keep-alive clients sending back to back: the writer has a batch open most of the time
   local stop="$BATS_TEST_TMPDIR/stop"
-  python3 - "$RELAY_PORT" "$KEY" "$stop" 3>&- <<'PY' &
-import http.client, os, sys, threading
-port, key, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-def client():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    while not os.path.exists(stop):
-        c.request("POST", "/v1/chat/completions", body,
-                  {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-        c.getresponse().read()
-threads = [threading.Thread(target=client) for _ in range(8)]
-for t in threads: t.start()
-for t in threads: t.join()
-PY
+  python3 "$BATS_TEST_DIRNAME/chat_load.py" "$RELAY_PORT" "$KEY" 8 --until "$stop" --no-check 3>&- &
   local load=$!
   local failed=0 n
   for n in $(seq 1 150); do

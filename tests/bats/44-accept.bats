@@ -31,31 +31,7 @@ teardown() {
 
 # listen_sockets PID PORT: how many distinct LISTEN sockets on 127.0.0.1:PORT process PID holds
 # (inodes of /proc/net/tcp rows in state 0A, matched against the process's descriptors)
-listen_sockets() {
-  python3 - "$1" "$2" <<'EOF'
-import os, sys
-pid, port = sys.argv[1], int(sys.argv[2])
-listening = set()
-for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-    try:
-        rows = open(table).read().splitlines()[1:]
-    except OSError:
-        continue
-    for row in rows:
-        f = row.split()
-        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
-            listening.add(f[9])
-held = set()
-for fd in os.listdir("/proc/%s/fd" % pid):
-    try:
-        target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-    except OSError:
-        continue
-    if target.startswith("socket:[") and target[8:-1] in listening:
-        held.add(target[8:-1])
-print(len(held))
-EOF
-}
+listen_sockets() { python3 "$BATS_TEST_DIRNAME/tcp_sockets.py" listen "$1" "$2"; }
 
 # per_worker: the admin status's worker_requests, e.g. [12, 0]
 per_worker() { gwctl status --json | json_get 'd["worker_requests"]'; }

@@ -49,25 +49,7 @@ EOF
 
 # load N: N chat requests from 16 concurrent clients; fails on any answer but 200
 load_chats() {
-  python3 - "$RELAY_PORT" "$KEY" "$1" <<'EOF'
-import http.client, sys, threading
-port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-bad = []
-def run(k):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for _ in range(k):
-        c.request("POST", "/v1/chat/completions", body,
-                  {"Content-Type": "application/json", "Authorization": "Bearer " + key})
-        r = c.getresponse()
-        r.read()
-        if r.status != 200:
-            bad.append(r.status)
-ts = [threading.Thread(target=run, args=(n // 16,)) for _ in range(16)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-sys.exit(f"{len(bad)} requests failed: {bad[:5]}" if bad else 0)
-EOF
+  python3 "$BATS_TEST_DIRNAME/chat_load.py" "$RELAY_PORT" "$KEY" 16 "$1"
 }
 
 @test "writer: batches of many log rows write no temporary file (no statement journal) and lose nothing" {
@@ -105,24 +87,7 @@ EOF
 # burst N: N chat requests at once, one client each (a quiet relayd's batch of about N rows);
 # fails on any answer but 200
 burst_chats() {
-  python3 - "$RELAY_PORT" "$KEY" "$1" <<'EOF2'
-import http.client, sys, threading
-port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-bad = []
-def run():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("POST", "/v1/chat/completions", body,
-              {"Content-Type": "application/json", "Authorization": "Bearer " + key})
-    r = c.getresponse()
-    r.read()
-    if r.status != 200:
-        bad.append(r.status)
-ts = [threading.Thread(target=run) for _ in range(n)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-sys.exit(f"{len(bad)} requests failed: {bad[:5]}" if bad else 0)
-EOF2
+  python3 "$BATS_TEST_DIRNAME/chat_load.py" "$RELAY_PORT" "$KEY" "$1" "$1" --timeout 60
 }
 
 # The writer's small batches (issue #26, session 10): BEGIN and COMMIT are prepared once, and a
@@ -174,25 +139,8 @@ EOF2
 # streams N GAP_MS: N streaming requests at once, 10 events GAP_MS apart each, read to the end in
 # the background; their pid in STREAMS_PID
 streams_bg() {
-  python3 - "$RELAY_PORT" "$KEY" "$1" "$2" > "$BATS_TEST_TMPDIR/streams.out" 2>&1 <<'EOF2' &
-import http.client, sys, threading
-port, key, n, gap = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-body = ('{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],'
-        '"mock":{"chunks":10,"chunk_gap_ms":%d}}' % gap)
-bad = []
-def run():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("POST", "/v1/chat/completions", body,
-              {"Content-Type": "application/json", "Authorization": "Bearer " + key})
-    r = c.getresponse()
-    data = r.read()
-    if r.status != 200 or b"[DONE]" not in data:
-        bad.append(r.status)
-ts = [threading.Thread(target=run) for _ in range(n)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-sys.exit(f"{len(bad)} streams failed: {bad[:5]}" if bad else 0)
-EOF2
+  python3 "$BATS_TEST_DIRNAME/chat_load.py" "$RELAY_PORT" "$KEY" "$1" "$1" --stream "$2" --timeout 60 \
+    > "$BATS_TEST_TMPDIR/streams.out" 2>&1 &
   STREAMS_PID=$!
 }
 
