@@ -11,8 +11,9 @@
 #      nothing else running
 # 1-2 run in the foreground while 3 and 4 run beside them (each test has its own directory, free
 # ports and PostgreSQL database: tests/bats/helpers.bash); 5 starts once 1-4 have ended. Every
-# file's tests report in file order whatever ran at the same time. RELAY_TEST_JOBS=1 runs every
-# file one after the other, as before (also what happens without GNU parallel).
+# file's tests report in file order whatever ran at the same time. RELAY_TEST_JOBS=1 runs each
+# pass's files one after the other (also what happens without GNU parallel); the two passes and
+# steps 1-2 still run side by side.
 # Output goes to the terminal and to $BUILD/test.log. Exit status 0 only when nothing failed.
 # Environment: BUILD (default build), RELAY_ASAN=1 for the sanitizer build (sets ASAN_OPTIONS,
 # UBSAN_OPTIONS, LSAN_OPTIONS unless already set), RELAY_TEST_JOBS (default 3). Exports BUILD,
