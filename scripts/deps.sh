@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh PURPOSE: makes sure the Debian packages relay needs for PURPOSE are installed.
 #   build  compiler, libraries, gettext (msgfmt)   run  build + what relayd needs at run time
-#   test   build + bats, PostgreSQL and MariaDB servers, tmux, node/npm, curl, clang + libFuzzer runtime,
+#   test   build + bats, GNU parallel (bats --jobs: tests/run.sh runs several files at a time),
+#          PostgreSQL and MariaDB servers, tmux, node/npm, curl, clang + libFuzzer runtime,
 #          valgrind, locales (localedef: the i18n suite builds fr_FR.UTF-8 in a private directory)
 #   bench  build + wrk, nginx
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
@@ -11,7 +12,7 @@ pkgs="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson
 libssl-dev libpq-dev libmariadb-dev libncurses-dev zlib1g-dev libpcre2-dev libwslay-dev gettext"
 case "$purpose" in
   build|run) ;;
-  test)  pkgs="$pkgs bats curl tmux postgresql mariadb-server mariadb-client python3 procps util-linux wrk nginx zsh groff-base clang libclang-rt-14-dev valgrind locales" ;;
+  test)  pkgs="$pkgs bats parallel curl tmux postgresql mariadb-server mariadb-client python3 procps util-linux wrk nginx zsh groff-base clang libclang-rt-14-dev valgrind locales" ;;
   bench) pkgs="$pkgs wrk nginx curl procps" ;;
   *) echo "deps.sh: unknown purpose '$purpose' (build, run, test, bench)" >&2; exit 2 ;;
 esac

@@ -238,7 +238,11 @@ mock_saw() { grep -q "$1" "$RT_REC"; }
   wait_screen 'realtime sessions 1 open, 1 total'
   [ "$(gwctl status --json | json_get 'd["realtime_sessions"]')" = 1 ]
   # the line is translated (po/: zh_CN, zh_TW, ja, fr)
+  # the next server only once this one is gone (a new session on a dying server's socket fails
+  # with "server exited unexpectedly"), as 63-i18n.bats does
   tmux -S "$TM" kill-server
+  wait_until 10 sh -c "! tmux -S '$TM' list-sessions > /dev/null 2>&1"
+  rm -f "$TM"
   export RELAY_LOCALEDIR="$RELAY_BIN/../locale" LC_ALL=C.UTF-8 LANGUAGE=fr
   gwtui_start 100 30
   wait_screen 'sessions realtime : 1 ouvertes, 1 en tout'

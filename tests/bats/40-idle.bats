@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # An idle relayd sleeps: after some traffic, with nothing to do, its threads do not wake on timers
 # (bench/README.md "an idle relayd"). Counted from /proc (context switches), not timed.
+# serial: counts an idle relayd's context switches; other suites' load beside it adds involuntary ones
 
 load helpers
 

@@ -9,6 +9,7 @@
 # sockets with --workers 4, [10, 11] and [41, 60]); the held and wrk tests pass there too and
 # guard the spreading (EPOLLEXCLUSIVE without the cap put all 64 of wrk's connections on worker 0).
 # Per-worker evidence: the admin status's worker_requests (requests_total by worker).
+# serial: which worker the kernel wakes depends on what the CPUs are doing; wrk loads both cores
 
 load helpers
 

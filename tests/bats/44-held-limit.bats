@@ -7,6 +7,7 @@
 # too_many_connections in the client's format. Raw sockets (tests/bats/held_limit.py). On the code
 # before this change (per-worker shares of a limit under a reserve of 136 + 72 a worker) it fails:
 # streams within the logged number got 503 at a worker's share.
+# serial: holds about a thousand streams (two descriptors each, relayd and the mock) under ulimit -n
 
 load helpers
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 # make bench's harness works (quick mode: a few seconds, figures meaningless, speed never asserted).
+# serial: the bench harness loads both cores itself (wrk, nginx, relayd)
 
 load helpers
 
