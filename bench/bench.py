@@ -395,6 +395,17 @@ def start_relayd(procs, tmp, name, mock_port, binpath, setup=()):
     return port, key, p
 
 
+def start_floor(procs, name, mock_port, binpath=None, extra=()):
+    """bench/floor.c (binpath's, the bench's build by default) on a free port relaying to the mock,
+    with floor options extra (--workers N, --pool BYTES). Returns (port, process). bench/light.py and
+    bench/hold.py use it."""
+    port = free_port()
+    p = procs.start(name, [os.path.join(binpath or BIN, "floor"), "--listen", f"127.0.0.1:{port}",
+                           "--upstream", f"http://127.0.0.1:{mock_port}", *extra])
+    wait_port(port)
+    return port, p
+
+
 def start_nginx(procs, tmp, mock_port):
     """nginx as the bench's reference: one worker, an upstream keep-alive pool to the mock, no
     buffering, no access log (bench/light.py uses the same). Returns (port, process)."""
@@ -459,16 +470,10 @@ def run(tmp, procs):
                                     "--metrics-listen", "off"], env=env)
     wait_port(relay_port)
 
-    floor_port = free_port()
-    floor = procs.start("floor", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{floor_port}",
-                                  "--upstream", f"http://127.0.0.1:{mock_port}"])
-    wait_port(floor_port)
+    floor_port, floor = start_floor(procs, "floor", mock_port)
     # the floor with one worker, in the light row only: relayd keeps a light load on one worker
     # (relayd/gate.h), so this is the libraries' own cost of that row and relayd / it relay's share
-    f1_port = free_port()
-    floor1 = procs.start(FLOOR1, [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{f1_port}",
-                                  "--upstream", f"http://127.0.0.1:{mock_port}", "--workers", "1"])
-    wait_port(f1_port)
+    f1_port, floor1 = start_floor(procs, FLOOR1, mock_port, extra=("--workers", "1"))
 
     nginx_port, nginx = start_nginx(procs, tmp, mock_port)
     nginx_pids = [nginx.pid] + children(nginx.pid)
@@ -527,10 +532,7 @@ def run(tmp, procs):
 
     # the floor as relayd holds a stream: a held stream's connection is on relayd's small pool
     # (gate.h GATE_SMALL_POOL, 4 KiB: the first request was a stream with a small header)
-    fh_port = free_port()
-    fh = procs.start("floor-hold", [os.path.join(BIN, "floor"), "--listen", f"127.0.0.1:{fh_port}",
-                                    "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "2560"])
-    wait_port(fh_port)
+    fh_port, fh = start_floor(procs, "floor-hold", mock_port, extra=("--pool", "2560"))
     hold_targets = dict(targets, floor=(f"http://127.0.0.1:{fh_port}{path}", [fh.pid]))
     hold = {}
     for name, (url, pids) in hold_targets.items():
@@ -641,7 +643,7 @@ def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, 
         s4(f"{n} streams: failures", "failures", "0", ".0f")
         s4(f"{n} streams: CPU us/stream", "cpu_us_per_stream", "<= 1.3x nginx" if n == 200 else "", direct=False)
         s4(f"{n} streams: peak RSS MB", "peak_rss_mb", "", direct=False)
-    _, l4 = four(light)
+    lget, l4 = four(light)
     l4(f"{LIGHT} SSE streams: failures", "failures", "0", ".0f", direct=False)   # the mock direct: no light rounds
     l4(f"{LIGHT} SSE streams: CPU us/stream", "run_us_per_stream", "<= 1.3x nginx", direct=False)
     l4(f"{LIGHT} SSE streams: CPU us/event", "run_us_per_event", "", ".2f", direct=False)
@@ -654,7 +656,6 @@ def report(res, streams, light, light_after, hold, writer, idle_rss, idle_anon, 
     # the split of the light row: the floor column is the floor with ONE worker (the libraries' own
     # cost of a light load held by one worker, as relayd holds it); relayd's whole cost, its workers'
     # (relay's share above the libraries: relayd/floor) and its log writer's (the durable commit)
-    lget, _ = four(light)
     by_thread = light_by_thread(light.get("relayd", []))
     f1 = lget(FLOOR1, "run_us_per_stream")
     n_l = lget("nginx", "run_us_per_stream")

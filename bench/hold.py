@@ -47,10 +47,7 @@ def main():
             port, key, relayd = bench.start_relayd(procs, tmp, "relayd", mock_port, bench.BIN)
             targets = {"relayd": (port, relayd.pid)}
             if args.floor:
-                fport = bench.free_port()
-                fl = procs.start("floor", [os.path.join(bench.BIN, "floor"), "--listen", f"127.0.0.1:{fport}",
-                                           "--upstream", f"http://127.0.0.1:{mock_port}", "--pool", "2560"])
-                bench.wait_port(fport)
+                fport, fl = bench.start_floor(procs, "floor", mock_port, extra=("--pool", "2560"))
                 targets["floor"] = (fport, fl.pid)
             time.sleep(0.5)
             print(f"streams offered: {args.streams} (hard limit on open files {bench.FD_HARD})")

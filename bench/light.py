@@ -48,10 +48,7 @@ def relayd_at(procs, tmp, name, mock_port, binpath):
 
 
 def floor_at(procs, name, mock_port, binpath, extra=()):
-    port = bench.free_port()
-    p = procs.start(name, [os.path.join(binpath, "floor"), "--listen", f"127.0.0.1:{port}",
-                           "--upstream", f"http://127.0.0.1:{mock_port}", *extra])
-    bench.wait_port(port)
+    port, p = bench.start_floor(procs, name, mock_port, binpath, extra)
     return f"http://127.0.0.1:{port}/v1/chat/completions", None, [p.pid]
 
 
